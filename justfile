@@ -1,0 +1,17 @@
+# moq-relay development commands. `just --list` shows them.
+
+# Run every test (the README's test command).
+test:
+	dev/test.sh
+
+# Format the code.
+fmt:
+	cargo fmt --all
+
+# Lint like CI does.
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks (token sign/verify against the upstream crate).
+bench:
+	cargo bench -p moq-token@0.1.0

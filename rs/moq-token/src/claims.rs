@@ -1,0 +1,449 @@
+//! The claims of a MoQ token (`token.md` §2): what they mean, how they are read and written.
+
+use crate::{Error, Path, Result};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::{borrow::Cow, fmt};
+
+/// The claims of a MoQ token.
+///
+/// `publish` and `subscribe` hold prefixes relative to `root`. An empty list grants nothing; a
+/// list holding the top path ([`Path::root`]) grants everything under `root`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Claims {
+	/// Base path of everything the token allows (`root`).
+	pub root: Path,
+	/// Publish prefixes relative to `root` (`pub`, or upstream's `put`).
+	pub publish: Vec<Path>,
+	/// Subscribe prefixes relative to `root` (`sub`, or upstream's `get`).
+	pub subscribe: Vec<Path>,
+	/// The bearer is a relay of this cluster (`cluster`).
+	pub cluster: bool,
+	/// Expiry, unix seconds (`exp`).
+	pub expires: Option<u64>,
+	/// Issued-at, unix seconds (`iat`); informational.
+	pub issued: Option<u64>,
+	/// Not-before, unix seconds (`nbf`); enforced.
+	pub not_before: Option<u64>,
+	/// Token id (`jti`), for revocation and single-use tokens.
+	pub id: Option<String>,
+}
+
+/// How [`Claims`] are written into a token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClaimsFormat {
+	/// `pub`/`sub` as comma-joined strings (this project's format).
+	#[default]
+	PubSub,
+	/// `put`/`get` arrays, read by the upstream relay and moq-token >= 0.5.
+	PutGet,
+}
+
+impl Claims {
+	/// Claims rooted at `root`, granting nothing yet.
+	pub fn new(root: Path) -> Self {
+		Self {
+			root,
+			..Default::default()
+		}
+	}
+
+	/// Add a publish prefix (relative to the root). [`Path::root`] grants everything.
+	pub fn with_publish(mut self, prefix: Path) -> Self {
+		self.publish.push(prefix);
+		self
+	}
+
+	/// Add a subscribe prefix (relative to the root). [`Path::root`] grants everything.
+	pub fn with_subscribe(mut self, prefix: Path) -> Self {
+		self.subscribe.push(prefix);
+		self
+	}
+
+	/// Set the expiry (unix seconds).
+	pub fn with_expires(mut self, exp: u64) -> Self {
+		self.expires = Some(exp);
+		self
+	}
+
+	/// Set the issued-at time (unix seconds).
+	pub fn with_issued(mut self, iat: u64) -> Self {
+		self.issued = Some(iat);
+		self
+	}
+
+	/// Mark the bearer as a relay of the cluster.
+	pub fn with_cluster(mut self, cluster: bool) -> Self {
+		self.cluster = cluster;
+		self
+	}
+
+	/// A token that grants neither publish nor subscribe is useless, and refused.
+	pub fn validate(&self) -> Result<()> {
+		if self.publish.is_empty() && self.subscribe.is_empty() {
+			return Err(Error::UselessToken);
+		}
+		Ok(())
+	}
+
+	/// Parse claims from the JSON payload of a token.
+	///
+	/// Every claim of a known name is type-checked (a `null` or a float where an integer is
+	/// required is an error, never "absent"); unknown claims are ignored.
+	pub fn from_json(json: &[u8]) -> Result<Self> {
+		let raw: RawClaims = serde_json::from_slice(json).map_err(|e| {
+			if e.to_string().starts_with("duplicate claim") {
+				Error::claim("(duplicate)", e.to_string())
+			} else {
+				Error::Malformed("the payload is not a JSON object")
+			}
+		})?;
+		raw.into_claims()
+	}
+
+	/// Write the claims as the JSON payload of a token.
+	pub fn to_json(&self, format: ClaimsFormat) -> String {
+		let mut map = serde_json::Map::new();
+		map.insert("root".into(), self.root.as_str().into());
+		match format {
+			ClaimsFormat::PubSub => {
+				if !self.publish.is_empty() {
+					map.insert("pub".into(), join_list(&self.publish).into());
+				}
+				if !self.subscribe.is_empty() {
+					map.insert("sub".into(), join_list(&self.subscribe).into());
+				}
+			}
+			ClaimsFormat::PutGet => {
+				if !self.publish.is_empty() {
+					map.insert("put".into(), array(&self.publish));
+				}
+				if !self.subscribe.is_empty() {
+					map.insert("get".into(), array(&self.subscribe));
+				}
+			}
+		}
+		if self.cluster {
+			map.insert("cluster".into(), true.into());
+		}
+		for (name, value) in [("exp", self.expires), ("iat", self.issued), ("nbf", self.not_before)] {
+			if let Some(v) = value {
+				map.insert(name.into(), v.into());
+			}
+		}
+		if let Some(jti) = &self.id {
+			map.insert("jti".into(), jti.clone().into());
+		}
+		serde_json::Value::Object(map).to_string()
+	}
+}
+
+fn join_list(paths: &[Path]) -> String {
+	// The whole string "" means everything; a list that holds the top path is "everything" too.
+	if paths.iter().any(Path::is_root) {
+		return String::new();
+	}
+	paths.iter().map(Path::as_str).collect::<Vec<_>>().join(",")
+}
+
+fn array(paths: &[Path]) -> serde_json::Value {
+	paths.iter().map(|p| serde_json::Value::from(p.as_str())).collect()
+}
+
+/// The claims of a payload as raw JSON, borrowed from it, before type checks.
+#[derive(Default)]
+struct RawClaims<'a> {
+	root: Option<&'a RawValue>,
+	publish: Option<&'a RawValue>,
+	put: Option<&'a RawValue>,
+	subscribe: Option<&'a RawValue>,
+	get: Option<&'a RawValue>,
+	cluster: Option<&'a RawValue>,
+	exp: Option<&'a RawValue>,
+	iat: Option<&'a RawValue>,
+	nbf: Option<&'a RawValue>,
+	jti: Option<&'a RawValue>,
+}
+
+impl<'a> RawClaims<'a> {
+	fn into_claims(self) -> Result<Claims> {
+		if self.publish.is_some() && self.put.is_some() {
+			return Err(Error::AmbiguousClaims("pub and put"));
+		}
+		if self.subscribe.is_some() && self.get.is_some() {
+			return Err(Error::AmbiguousClaims("sub and get"));
+		}
+
+		let root = match self.root {
+			Some(raw) => Path::new(&string("root", raw)?)?,
+			None => Path::root(),
+		};
+		let publish = match (self.publish, self.put) {
+			(Some(raw), _) => comma_list("pub", &string("pub", raw)?)?,
+			(_, Some(raw)) => string_or_array("put", raw)?,
+			_ => Vec::new(),
+		};
+		let subscribe = match (self.subscribe, self.get) {
+			(Some(raw), _) => comma_list("sub", &string("sub", raw)?)?,
+			(_, Some(raw)) => string_or_array("get", raw)?,
+			_ => Vec::new(),
+		};
+		let cluster = match self.cluster {
+			Some(raw) => {
+				serde_json::from_str::<bool>(raw.get()).map_err(|_| Error::claim("cluster", "must be true or false"))?
+			}
+			None => false,
+		};
+
+		Ok(Claims {
+			root,
+			publish,
+			subscribe,
+			cluster,
+			expires: self.exp.map(|raw| seconds("exp", raw)).transpose()?,
+			issued: self.iat.map(|raw| seconds("iat", raw)).transpose()?,
+			not_before: self.nbf.map(|raw| seconds("nbf", raw)).transpose()?,
+			id: self
+				.jti
+				.map(|raw| string("jti", raw).map(Cow::into_owned))
+				.transpose()?,
+		})
+	}
+}
+
+fn string<'a>(claim: &'static str, raw: &'a RawValue) -> Result<Cow<'a, str>> {
+	serde_json::from_str::<CowStr<'a>>(raw.get())
+		.map(|s| s.0)
+		.map_err(|_| Error::claim(claim, "must be a string"))
+}
+
+fn seconds(claim: &'static str, raw: &RawValue) -> Result<u64> {
+	serde_json::from_str::<u64>(raw.get())
+		.map_err(|_| Error::claim(claim, "must be a non-negative integer number of unix seconds"))
+}
+
+/// `pub`/`sub`: comma-separated prefixes; only the whole string `""` means everything.
+fn comma_list(claim: &'static str, list: &str) -> Result<Vec<Path>> {
+	if list.is_empty() {
+		return Ok(vec![Path::root()]);
+	}
+	list.split(',')
+		.map(|element| {
+			if element.is_empty() {
+				return Err(Error::claim(
+					claim,
+					"empty element in the list (only the whole string \"\" means everything)",
+				));
+			}
+			if element.trim() != element {
+				return Err(Error::claim(claim, "whitespace around a list element"));
+			}
+			Path::new(element)
+		})
+		.collect()
+}
+
+/// `put`/`get` (upstream): one path, or an array of paths.
+fn string_or_array(claim: &'static str, raw: &RawValue) -> Result<Vec<Path>> {
+	if let Ok(one) = serde_json::from_str::<CowStr>(raw.get()) {
+		return Ok(vec![Path::new(&one.0)?]);
+	}
+	let many: Vec<CowStr> =
+		serde_json::from_str(raw.get()).map_err(|_| Error::claim(claim, "must be a string or an array of strings"))?;
+	many.iter().map(|p| Path::new(&p.0)).collect()
+}
+
+/// A JSON string, borrowed from the input unless it had escapes.
+pub(crate) struct CowStr<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for CowStr<'a> {
+	fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+		struct V<'a>(std::marker::PhantomData<&'a ()>);
+		impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+			type Value = CowStr<'a>;
+			fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+				f.write_str("a string")
+			}
+			fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+				Ok(CowStr(Cow::Borrowed(v)))
+			}
+			fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+				Ok(CowStr(Cow::Owned(v.to_string())))
+			}
+		}
+		d.deserialize_str(V(Default::default()))
+	}
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawClaims<'a> {
+	fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+		d.deserialize_map(RawClaimsVisitor(Default::default()))
+	}
+}
+
+struct RawClaimsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for RawClaimsVisitor<'a> {
+	type Value = RawClaims<'a>;
+
+	fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+		f.write_str("a JSON object of claims")
+	}
+
+	fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+		let mut raw = RawClaims::default();
+		while let Some(key) = map.next_key::<CowStr<'de>>()? {
+			let key = key.0;
+			let slot = match key.as_ref() {
+				"root" => &mut raw.root,
+				"pub" => &mut raw.publish,
+				"put" => &mut raw.put,
+				"sub" => &mut raw.subscribe,
+				"get" => &mut raw.get,
+				"cluster" => &mut raw.cluster,
+				"exp" => &mut raw.exp,
+				"iat" => &mut raw.iat,
+				"nbf" => &mut raw.nbf,
+				"jti" => &mut raw.jti,
+				_ => {
+					map.next_value::<IgnoredAny>()?;
+					continue;
+				}
+			};
+			if slot.is_some() {
+				return Err(de::Error::custom(format_args!("duplicate claim {key:?}")));
+			}
+			*slot = Some(map.next_value::<&'de RawValue>()?);
+		}
+		Ok(raw)
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use crate::ErrorCode;
+
+	fn parse(json: &str) -> Result<Claims> {
+		Claims::from_json(json.as_bytes())
+	}
+
+	fn code(json: &str) -> ErrorCode {
+		parse(json).unwrap_err().code()
+	}
+
+	fn paths(list: &[&str]) -> Vec<Path> {
+		list.iter().map(|p| Path::new(p).unwrap()).collect()
+	}
+
+	#[test]
+	fn reads_the_seed_example() {
+		let c =
+			parse(r#"{"root":"room/123","pub":"alice","sub":"","cluster":false,"exp":1703980800,"iat":1703977200}"#)
+				.unwrap();
+		assert_eq!(c.root.as_str(), "room/123");
+		assert_eq!(c.publish, paths(&["alice"]));
+		assert_eq!(c.subscribe, vec![Path::root()]);
+		assert!(!c.cluster);
+		assert_eq!(c.expires, Some(1703980800));
+		assert_eq!(c.issued, Some(1703977200));
+	}
+
+	#[test]
+	fn comma_lists() {
+		assert_eq!(
+			parse(r#"{"sub":"alice,bob"}"#).unwrap().subscribe,
+			paths(&["alice", "bob"])
+		);
+		for bad in [
+			r#"{"sub":"alice,"}"#,
+			r#"{"sub":",bob"}"#,
+			r#"{"sub":"a,,b"}"#,
+			r#"{"sub":"a, b"}"#,
+			r#"{"sub":" a"}"#,
+		] {
+			assert_eq!(code(bad), ErrorCode::InvalidClaim, "{bad}");
+		}
+		assert_eq!(code(r#"{"sub":"a,../b"}"#), ErrorCode::InvalidPath);
+	}
+
+	#[test]
+	fn upstream_put_get() {
+		let c = parse(r#"{"root":"demo","put":["alice","bob"],"get":""}"#).unwrap();
+		assert_eq!(c.publish, paths(&["alice", "bob"]));
+		assert_eq!(c.subscribe, vec![Path::root()]);
+		assert_eq!(parse(r#"{"put":"x"}"#).unwrap().publish, paths(&["x"]));
+		assert_eq!(parse(r#"{"put":[],"get":["a"]}"#).unwrap().publish, vec![]);
+		assert_eq!(code(r#"{"put":[1]}"#), ErrorCode::InvalidClaim);
+		assert_eq!(code(r#"{"pub":"a","put":["a"]}"#), ErrorCode::AmbiguousClaims);
+		assert_eq!(code(r#"{"sub":"","get":[""]}"#), ErrorCode::AmbiguousClaims);
+	}
+
+	#[test]
+	fn retired_path_claim_is_not_read() {
+		let c = parse(r#"{"path":"room","sub":""}"#).unwrap();
+		assert_eq!(c.root, Path::root());
+	}
+
+	#[test]
+	fn wrong_types_are_errors_not_absent() {
+		for bad in [
+			r#"{"sub":"","exp":null}"#,
+			r#"{"sub":"","exp":"1703980800"}"#,
+			r#"{"sub":"","exp":1.5}"#,
+			r#"{"sub":"","exp":-1}"#,
+			r#"{"sub":"","nbf":true}"#,
+			r#"{"sub":"","iat":[]}"#,
+			r#"{"sub":"","root":null}"#,
+			r#"{"sub":"","root":5}"#,
+			r#"{"sub":5}"#,
+			r#"{"sub":["a"]}"#,
+			r#"{"sub":"","cluster":"true"}"#,
+			r#"{"sub":"","jti":7}"#,
+		] {
+			assert_eq!(code(bad), ErrorCode::InvalidClaim, "{bad}");
+		}
+	}
+
+	#[test]
+	fn duplicate_and_non_object_payloads() {
+		assert_eq!(code(r#"{"sub":"","sub":"a"}"#), ErrorCode::InvalidClaim);
+		assert_eq!(code(r#"[1,2]"#), ErrorCode::Malformed);
+		assert_eq!(code(r#"not json"#), ErrorCode::Malformed);
+	}
+
+	#[test]
+	fn escaped_names_are_the_same_claim() {
+		let c = parse(r#"{"p\u0075b":"alice"}"#).unwrap();
+		assert_eq!(c.publish, paths(&["alice"]));
+	}
+
+	#[test]
+	fn writes_both_formats() {
+		let c = Claims::new(Path::new("room").unwrap())
+			.with_publish(Path::new("alice").unwrap())
+			.with_publish(Path::new("bob").unwrap())
+			.with_subscribe(Path::root())
+			.with_expires(10);
+		let json: serde_json::Value = serde_json::from_str(&c.to_json(ClaimsFormat::PubSub)).unwrap();
+		assert_eq!(json["pub"], "alice,bob");
+		assert_eq!(json["sub"], "");
+		assert_eq!(json["exp"], 10);
+		let json: serde_json::Value = serde_json::from_str(&c.to_json(ClaimsFormat::PutGet)).unwrap();
+		assert_eq!(json["put"], serde_json::json!(["alice", "bob"]));
+		assert_eq!(json["get"], serde_json::json!([""]));
+		for format in [ClaimsFormat::PubSub, ClaimsFormat::PutGet] {
+			assert_eq!(Claims::from_json(c.to_json(format).as_bytes()).unwrap(), c);
+		}
+	}
+
+	#[test]
+	fn useless() {
+		assert_eq!(
+			parse(r#"{"root":"a"}"#).unwrap().validate().unwrap_err().code(),
+			ErrorCode::UselessToken
+		);
+		assert!(parse(r#"{"pub":"a"}"#).unwrap().validate().is_ok());
+	}
+}

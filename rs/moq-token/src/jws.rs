@@ -1,0 +1,76 @@
+//! JWS compact serialization (RFC 7515 §3.1, §7.1): split, size limit, header checks.
+
+use crate::{Algorithm, Error, Result, base64url, claims::CowStr};
+use serde::Deserialize;
+
+/// Tokens larger than this are refused before any decoding (`too_large`).
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// A token split into its parts, with the header decoded and checked.
+pub(crate) struct Jws<'a> {
+	pub alg: Algorithm,
+	pub kid: Option<String>,
+	/// `header.payload`: the bytes the signature covers.
+	pub signing_input: &'a str,
+	pub payload: &'a str,
+	pub signature: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Header<'a> {
+	#[serde(borrow)]
+	alg: Option<CowStr<'a>>,
+	#[serde(borrow, default)]
+	kid: Option<CowStr<'a>>,
+	/// Present at all (even `null` or `[]`) means the token asks for an extension we do not
+	/// implement: "If any of the listed extension Header Parameters are not understood and
+	/// supported by the recipient, then the JWS is invalid" (RFC 7515 §4.1.11).
+	#[serde(default, deserialize_with = "crit")]
+	crit: Option<String>,
+}
+
+fn crit<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+	let value = serde_json::Value::deserialize(d)?;
+	let first = value
+		.as_array()
+		.and_then(|a| a.first())
+		.and_then(|v| v.as_str())
+		.unwrap_or("crit");
+	Ok(Some(first.chars().take(64).collect()))
+}
+
+impl<'a> Jws<'a> {
+	/// Split and check a token. The payload is not decoded here: only after the signature.
+	pub fn parse(token: &'a str) -> Result<Self> {
+		if token.len() > MAX_TOKEN_LEN {
+			return Err(Error::TooLarge {
+				len: token.len(),
+				max: MAX_TOKEN_LEN,
+			});
+		}
+		let (signing_input, signature) = token
+			.rsplit_once('.')
+			.ok_or(Error::Malformed("expected three dot-separated parts"))?;
+		let (header, payload) = signing_input
+			.split_once('.')
+			.ok_or(Error::Malformed("expected three dot-separated parts"))?;
+		if payload.contains('.') {
+			return Err(Error::Malformed("expected three dot-separated parts"));
+		}
+		let header = base64url::decode_strict(header).ok_or(Error::Malformed("the header is not base64url"))?;
+		let parsed: Header =
+			serde_json::from_slice(&header).map_err(|_| Error::Malformed("the header is not a JSON object"))?;
+		if let Some(name) = parsed.crit {
+			return Err(Error::UnknownCrit(name));
+		}
+		let alg = parsed.alg.ok_or(Error::Malformed("the header has no alg"))?;
+		let alg = alg.0.parse::<Algorithm>()?;
+		Ok(Self {
+			alg,
+			kid: parsed.kid.map(|k| k.0.into_owned()),
+			signing_input,
+			payload,
+			signature,
+		})
+	}
+}

@@ -1,0 +1,134 @@
+//! A key's scope: the ceiling on what tokens signed by that key may grant (upstream's `scope`).
+
+use crate::{Claims, Error, KeyError, Path, Result};
+
+/// What tokens of a key may grant at most. Paths in `publish` and `subscribe` are relative to
+/// `root`, like token claims. Enforced when signing and when verifying (`scope_exceeded`), so a
+/// scoped key never acts as an unrestricted one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+	/// Root of the prefixes below.
+	pub root: Path,
+	/// Prefixes tokens of this key may grant for publishing.
+	pub publish: Vec<Path>,
+	/// Prefixes tokens of this key may grant for subscribing.
+	pub subscribe: Vec<Path>,
+}
+
+impl Scope {
+	/// Read the JWK `scope` object: `{"root": "...", "put": [...], "get": [...]}`.
+	pub(crate) fn from_json(value: &serde_json::Value) -> Result<Self, KeyError> {
+		let invalid = |reason: &str| KeyError::InvalidField {
+			field: "scope",
+			reason: reason.to_string(),
+		};
+		let obj = value.as_object().ok_or_else(|| invalid("must be an object"))?;
+		let path = |s: &str| Path::new(s).map_err(|e| invalid(&e.to_string()));
+		let root = match obj.get("root") {
+			None => Path::root(),
+			Some(v) => path(v.as_str().ok_or_else(|| invalid("root must be a string"))?)?,
+		};
+		let list = |name: &str| -> Result<Vec<Path>, KeyError> {
+			match obj.get(name) {
+				None => Ok(Vec::new()),
+				Some(serde_json::Value::String(s)) => Ok(vec![path(s)?]),
+				Some(serde_json::Value::Array(items)) => items
+					.iter()
+					.map(|v| path(v.as_str().ok_or_else(|| invalid("prefixes must be strings"))?))
+					.collect(),
+				Some(_) => Err(invalid("put/get must be a string or an array of strings")),
+			}
+		};
+		let scope = Self {
+			root,
+			publish: list("put")?,
+			subscribe: list("get")?,
+		};
+		if scope.publish.is_empty() && scope.subscribe.is_empty() {
+			return Err(invalid("a scope that allows neither put nor get makes the key useless"));
+		}
+		Ok(scope)
+	}
+
+	pub(crate) fn to_json(&self) -> serde_json::Value {
+		let list = |paths: &[Path]| paths.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
+		let mut map = serde_json::Map::new();
+		if !self.root.is_root() {
+			map.insert("root".into(), self.root.as_str().into());
+		}
+		if !self.publish.is_empty() {
+			map.insert("put".into(), list(&self.publish).into());
+		}
+		if !self.subscribe.is_empty() {
+			map.insert("get".into(), list(&self.subscribe).into());
+		}
+		map.into()
+	}
+
+	/// Refuse claims that grant more than this scope, role by role, comparing absolute paths.
+	pub fn check(&self, claims: &Claims) -> Result<()> {
+		covers(&self.root, &self.publish, &claims.root, &claims.publish, "publish")?;
+		covers(
+			&self.root,
+			&self.subscribe,
+			&claims.root,
+			&claims.subscribe,
+			"subscribe",
+		)
+	}
+}
+
+fn covers(scope_root: &Path, allowed: &[Path], root: &Path, requested: &[Path], role: &str) -> Result<()> {
+	for want in requested {
+		let want = root.join(want);
+		if !allowed.iter().any(|a| want.has_prefix(&scope_root.join(a))) {
+			return Err(Error::ScopeExceeded(format!(
+				"{role} {:?} is outside the key's scope",
+				want.as_str()
+			)));
+		}
+	}
+	Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use serde_json::json;
+
+	fn p(s: &str) -> Path {
+		Path::new(s).unwrap()
+	}
+
+	#[test]
+	fn enforces_per_role_with_absolute_paths() {
+		let scope = Scope::from_json(&json!({"root": "demo", "put": ["room"], "get": [""]})).unwrap();
+		// The same grant spelled three ways.
+		for claims in [
+			Claims::new(p("demo")).with_publish(p("room")),
+			Claims::new(p("")).with_publish(p("demo/room")),
+			Claims::new(p("demo/room")).with_publish(Path::root()),
+		] {
+			scope.check(&claims).unwrap();
+		}
+		assert!(scope.check(&Claims::new(p("demo")).with_publish(p("roomx"))).is_err());
+		assert!(scope.check(&Claims::new(p("demo")).with_publish(Path::root())).is_err());
+		assert!(scope.check(&Claims::new(p("")).with_subscribe(p("other"))).is_err());
+		scope
+			.check(&Claims::new(p("demo/x")).with_subscribe(Path::root()))
+			.unwrap();
+		let publish_only = Scope::from_json(&json!({"put": [""]})).unwrap();
+		let err = publish_only
+			.check(&Claims::new(p("")).with_subscribe(p("a")))
+			.unwrap_err();
+		assert_eq!(err.code(), crate::ErrorCode::ScopeExceeded);
+	}
+
+	#[test]
+	fn rejects_useless_or_bad_scopes() {
+		assert!(Scope::from_json(&json!({"root": "a"})).is_err());
+		assert!(Scope::from_json(&json!({"put": [1]})).is_err());
+		assert!(Scope::from_json(&json!({"put": ["../x"]})).is_err());
+		assert!(Scope::from_json(&json!("x")).is_err());
+	}
+}
