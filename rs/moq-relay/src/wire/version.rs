@@ -1,0 +1,83 @@
+//! The moq-lite versions this codec speaks.
+
+use std::fmt;
+
+/// A moq-lite wire version.
+///
+/// wire.md §1.1: "From lite-03 on, the version is fixed only by the transport
+/// identifier (TLS ALPN, `WT-Available-Protocols`/`WT-Protocol`, or
+/// `Sec-WebSocket-Protocol`); there is no in-band version check." The session
+/// driver therefore learns the version from the transport and passes it to
+/// every encode and decode call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Version {
+	/// `moq-lite-04`: no SETUP, no TRACK/FETCH streams, no frame timestamps.
+	Lite04,
+	/// `moq-lite-05`: SETUP stream, ANNOUNCE_OK, typed subscribe responses,
+	/// TRACK/FETCH streams, frame timestamps and datagrams.
+	Lite05,
+	/// `moq-lite-06` as shipped (wire.md §1.9): typed announcements with
+	/// warm/cold costs, frame bounds, no Ordered byte, raw Group Start floor.
+	Lite06,
+}
+
+impl Version {
+	/// Every version this codec implements, oldest first.
+	pub const ALL: [Version; 3] = [Version::Lite04, Version::Lite05, Version::Lite06];
+
+	/// The ALPN / `WT-Protocol` / `Sec-WebSocket-Protocol` identifier.
+	pub const fn alpn(self) -> &'static str {
+		match self {
+			Version::Lite04 => "moq-lite-04",
+			Version::Lite05 => "moq-lite-05",
+			Version::Lite06 => "moq-lite-06",
+		}
+	}
+
+	/// The version named by a transport identifier, if this codec speaks it.
+	pub fn from_alpn(alpn: &str) -> Option<Self> {
+		Self::ALL.into_iter().find(|v| v.alpn() == alpn)
+	}
+
+	/// Whether each side opens a Setup stream (lite-05+, wire.md §1.4).
+	pub const fn has_setup(self) -> bool {
+		!matches!(self, Version::Lite04)
+	}
+
+	/// Whether frames carry a timestamp delta and TRACK/FETCH/datagrams exist
+	/// (lite-05+).
+	pub const fn has_timestamps(self) -> bool {
+		!matches!(self, Version::Lite04)
+	}
+
+	/// Whether the retired `Ordered` byte is still on the wire (lite-03..05).
+	pub(crate) const fn has_ordered(self) -> bool {
+		matches!(self, Version::Lite04 | Version::Lite05)
+	}
+
+	/// Whether subscriptions, fetches and groups carry frame bounds (lite-06).
+	pub(crate) const fn has_frame_bounds(self) -> bool {
+		matches!(self, Version::Lite06)
+	}
+}
+
+impl fmt::Display for Version {
+	fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+		f.write_str(self.alpn())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn alpn_round_trip() {
+		for v in Version::ALL {
+			assert_eq!(Version::from_alpn(v.alpn()), Some(v));
+		}
+		assert_eq!(Version::from_alpn("moq-lite-03"), None);
+		assert_eq!(Version::from_alpn("moq-lite-06-wip"), None);
+	}
+}
