@@ -4,7 +4,7 @@ use crate::Error;
 use std::{fmt, str::FromStr};
 
 /// A JWS signature algorithm. The key pins it: a token is only verified under its key's algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Algorithm {
 	/// HMAC with SHA-256.

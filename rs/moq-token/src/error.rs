@@ -6,7 +6,7 @@ use std::fmt;
 ///
 /// They are identical in the Rust and TypeScript libraries, the CLI, the relay and the shared
 /// vector corpus. Match on the code, not on the message text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ErrorCode {
 	/// The token is not a well-formed JWS compact serialization.

@@ -329,19 +329,33 @@ impl Key {
 		if !self.0.ops.sign {
 			return Err(self.not_allowed("sign"));
 		}
-		let signer = self.0.signer.as_ref().ok_or(KeyError::MissingPrivateKey)?;
 		claims.validate()?;
 		if let Some(scope) = &self.0.scope {
 			scope.check(claims)?;
 		}
-		let mut token = String::with_capacity(512);
+		self.sign_payload(claims.to_json(format).as_bytes())
+	}
+
+	/// Sign an arbitrary JSON payload as a JWT with this key's header, without reading it as
+	/// MoQ claims: for JWTs that are not MoQ tokens (a relay's request to an auth service).
+	pub fn sign_payload(&self, payload: &[u8]) -> Result<String> {
+		let mut token = String::with_capacity(payload.len() * 2 + 128);
 		token.push_str(&self.0.header);
 		token.push('.');
-		base64url::encode_into(claims.to_json(format), &mut token);
-		let signature = signer.sign(token.as_bytes())?;
+		base64url::encode_into(payload, &mut token);
+		let signature = self.sign_bytes(token.as_bytes())?;
 		token.push('.');
 		base64url::encode_into(signature, &mut token);
 		Ok(token)
+	}
+
+	/// The raw JWS signature of `message` under this key's algorithm.
+	pub fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>> {
+		if !self.0.ops.sign {
+			return Err(self.not_allowed("sign"));
+		}
+		let signer = self.0.signer.as_ref().ok_or(KeyError::MissingPrivateKey)?;
+		Ok(signer.sign(message)?)
 	}
 
 	/// Verify a token with this key as of now.
