@@ -72,8 +72,6 @@ const MIN_RSA_BYTES = 256;
 const MAX_RSA_BITS = 8192;
 const MIN_HMAC_BYTES = 32;
 
-const INTERNAL = Symbol("moq-token-key");
-
 /**
  * A validated key, ready to sign and/or verify. Build one with {@link load}, {@link generate} or
  * {@link loadPublic}.
@@ -98,9 +96,7 @@ export class Key {
 	readonly #verifier: CryptoKey;
 	readonly #signer: CryptoKey | Uint8Array | undefined;
 
-	/** @internal Use {@link load}, {@link generate} or {@link loadPublic}. */
-	constructor(
-		token: typeof INTERNAL,
+	private constructor(
 		alg: Algorithm,
 		kid: string | undefined,
 		ops: KeyOps,
@@ -110,16 +106,31 @@ export class Key {
 		verifier: CryptoKey,
 		signer: CryptoKey | Uint8Array | undefined,
 	) {
-		if (token !== INTERNAL) throw new TypeError("use load(), loadPublic() or generate() to make a Key");
 		this.alg = alg;
 		this.kid = kid;
 		this.keyOps = Object.freeze({ ...ops });
-		this.scope = scope ? Object.freeze({ ...scope }) : undefined;
+		this.scope = scope
+			? Object.freeze({ root: scope.root, publish: [...scope.publish], subscribe: [...scope.subscribe] })
+			: undefined;
 		this.thumbprint = thumbprint;
 		this.#material = material;
 		this.#verifier = verifier;
 		this.#signer = signer;
 		Object.freeze(this);
+	}
+
+	/** @internal Only `build` makes keys, from checked material. */
+	static _create(
+		alg: Algorithm,
+		kid: string | undefined,
+		ops: KeyOps,
+		scope: Scope | undefined,
+		material: Material,
+		thumbprint: string,
+		verifier: CryptoKey,
+		signer: CryptoKey | Uint8Array | undefined,
+	): Key {
+		return new Key(alg, kid, ops, scope, material, thumbprint, verifier, signer);
 	}
 
 	/** Whether the key holds private material (HMAC keys always do). */
@@ -429,7 +440,7 @@ async function build(
 		}
 	}
 	const digest = new Uint8Array(await s.digest("SHA-256", new TextEncoder().encode(thumbprintInput(alg, material))));
-	return new Key(INTERNAL, alg, kid, ops, scope, material, encode(digest), verifier, signer);
+	return Key._create(alg, kid, ops, scope, material, encode(digest), verifier, signer);
 }
 
 function keyFromObject(value: unknown): Promise<Key> {
