@@ -387,6 +387,11 @@ function thumbprintInput(alg: Algorithm, m: Material): string {
 	}
 }
 
+function rsaSizeOk(n: Uint8Array): boolean {
+	const bits = bitLength(n);
+	return bits >= 2048 && bits <= MAX_RSA_BITS;
+}
+
 function bitLength(v: Uint8Array): number {
 	if (v.length === 0) return 0;
 	return (v.length - 1) * 8 + (32 - Math.clz32(v[0]));
@@ -412,8 +417,10 @@ async function build(
 		}
 		signer = material.k;
 	} else {
-		if (material.kty === "RSA" && bitLength(material.n) > MAX_RSA_BITS) {
-			keyError(`the key material was rejected: RSA keys of more than ${MAX_RSA_BITS} bits are not supported`);
+		// As aws-lc in the Rust crate: a private RSA key outside 2048..=8192 bits is refused at load;
+		// a public one loads, and its signatures never verify (see verifyJws).
+		if (material.kty === "RSA" && material.priv && !rsaSizeOk(material.n)) {
+			keyError(`the key material was rejected: RSA keys must have 2048 to ${MAX_RSA_BITS} bits`);
 		}
 		try {
 			verifier = (await importJWK(materialJwk(alg, publicMaterial(material)!, false), alg)) as CryptoKey;
@@ -609,9 +616,10 @@ export async function verifyJws(key: Key, jws: Jws, options: VerifyOptions): Pro
 	}
 	const signature = decodeStrict(jws.signature);
 	if (!signature) fail("malformed", "malformed token: the signature is not base64url");
+	const material = Key.material(key);
 	let ok: boolean;
 	try {
-		ok = await subtle().verify(
+		ok = (material.kty !== "RSA" || rsaSizeOk(material.n)) && await subtle().verify(
 			signParams(key.alg),
 			Key.verifier(key),
 			signature as BufferSource,

@@ -215,6 +215,12 @@ test("keys: key_ops, scope, and the private half must match the public half", as
 	assert.equal(await code(() => load({ ...a, alg: 5 })), "key_error");
 	assert.equal(await code(() => load({ ...a, crv: undefined })), "key_error");
 	assert.equal(await code(() => load({ ...a, x: "not*base64" })), "key_error");
+	// A public RSA key under 2048 bits (256 bytes, first byte 0x01) loads, as in Rust, but verifies nothing.
+	const n = Buffer.concat([Buffer.from([1]), Buffer.alloc(255, 0xff)]).toString("base64url");
+	const small = await load({ alg: "RS256", kty: "RSA", n, e: "AQAB", key_ops: ["verify"] });
+	const rsaHeader = Buffer.from('{"alg":"RS256"}').toString("base64url");
+	const rsaToken = `${rsaHeader}.${Buffer.from('{"sub":""}').toString("base64url")}.${Buffer.alloc(256).toString("base64url")}`;
+	assert.equal(await code(() => verify(small, rsaToken)), "bad_signature");
 	const message = await load({ ...a, y: "AQ" }).catch((e: Error) => e.message);
 	assert.match(String(message), /"y"/, "the message names the field");
 });
