@@ -78,6 +78,11 @@ for (const [i, alg] of ALGORITHMS.entries()) {
 		assert.deepEqual([c2.root, c2.publish, c2.subscribe, c2.cluster], ["demo", ["x"], [], true]);
 		const expired = ok(["--key", file, "sign", "--subscribe", "", "--expires", "1700000000"]).trim();
 		await assert.rejects(verify(key, expired), (e: TokenError) => e.code === "expired");
+		// Without --id the kid is the RFC 7638 thumbprint: both languages compute the same one.
+		const anon = join(work, `rust-${name}-anon.jwk`);
+		ok(["--key", anon, "generate", "--algorithm", alg]);
+		const anonKey = await load(readFileSync(anon, "utf8"));
+		assert.equal(anonKey.kid, anonKey.thumbprint, "Rust's default kid is the thumbprint TypeScript computes");
 		const other = await generate(alg, `rust-${name}`);
 		await assert.rejects(verify(other, token), (e: TokenError) => e.code === "bad_signature");
 	});
