@@ -241,11 +241,12 @@ pub fn error_line(err: &anyhow::Error) -> String {
 		.chain()
 		.find_map(|e| e.downcast_ref::<moq_token::Error>())
 		.map(|e| e.code().as_str());
-	let causes = err.chain().map(|e| match e.downcast_ref::<moq_token::Error>() {
-		// "key error: ..." would repeat the code.
-		Some(moq_token::Error::Key(inner)) => inner.to_string(),
-		_ => e.to_string(),
-	});
+	// `Error::Key` displays as "key error: <KeyError>" and has that KeyError as its source:
+	// skip it, the next cause says the same without repeating the code.
+	let causes = err
+		.chain()
+		.filter(|e| !matches!(e.downcast_ref::<moq_token::Error>(), Some(moq_token::Error::Key(_))))
+		.map(|e| e.to_string());
 	let mut line = code.map(|c| format!("{c}: ")).unwrap_or_default();
 	line.push_str(&causes.collect::<Vec<_>>().join(": "));
 	line.replace(['\n', '\r'], " ")
@@ -832,6 +833,13 @@ mod tests {
 		let line = error_line(&result.unwrap_err());
 		assert!(line.starts_with("key_error: key stdin: "), "{line}");
 		assert!(!line.contains("key error"), "{line}");
+
+		let key = Key::generate(Algorithm::HS256, None).unwrap().to_base64url();
+		let (result, _, _) = run_args(&["public", "--key", "-"], &key);
+		assert_eq!(
+			error_line(&result.unwrap_err()),
+			"key_error: an HMAC (oct) key has no public half; share it only with verifiers you trust"
+		);
 	}
 
 	#[test]

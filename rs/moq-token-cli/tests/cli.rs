@@ -472,7 +472,7 @@ fn bad_timestamps_are_usage_errors_not_panics() {
 		assert!(out.stderr.contains(says), "{says:?}: {out:?}");
 		assert!(!out.stderr.contains("panicked"), "{out:?}");
 	}
-	// The largest timestamp works, and so does a near-overflow relative expiry... refused cleanly.
+	// The largest timestamp signs and verifies; a relative expiry past it is refused cleanly.
 	let max = i64::MAX.to_string();
 	let jwt = token(&dir.ok(&["--key", "k.jwk", "sign", "--subscribe", "", "--expires", &max], ""));
 	assert_eq!(json(&dir.ok(&["--key", "k.jwk", "verify"], &jwt))["exp"], i64::MAX);
@@ -828,6 +828,28 @@ fn key_files_are_private_and_never_silently_overwritten() {
 	assert_eq!(mode(&dir.join("d/x.jwk")), 0o600);
 	dir.run(&["generate", "--out-dir", "d", "--id", "x"], "")
 		.fails_saying("--force");
+}
+
+/// `moq-token ... | head`: a reader that went away is not an error worth reporting.
+#[test]
+fn closed_stdout_exits_quietly() {
+	let dir = Dir::new("pipe");
+	let key = dir.ok(&["generate"], "");
+	let mut child = Command::new(env!("CARGO_BIN_EXE_moq-token"))
+		.args(["--key", "-", "sign", "--subscribe", ""])
+		.current_dir(&dir.0)
+		.stdin(Stdio::piped())
+		.stdout(Stdio::piped())
+		.stderr(Stdio::piped())
+		.spawn()
+		.unwrap();
+	// Close the read end of stdout before the tool can write: it waits for the key on stdin.
+	drop(child.stdout.take());
+	child.stdin.take().unwrap().write_all(key.as_bytes()).unwrap();
+	let out = child.wait_with_output().unwrap();
+	let stderr = String::from_utf8(out.stderr).unwrap();
+	assert_eq!(out.status.code(), Some(0), "{stderr}");
+	assert!(stderr.is_empty(), "{stderr}");
 }
 
 #[test]
