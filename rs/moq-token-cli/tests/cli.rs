@@ -704,6 +704,46 @@ fn moq_token_payload(jwt: &str) -> Value {
 	serde_json::from_slice(&bytes).unwrap()
 }
 
+/// Key files and tokens of the upstream library work with this CLI.
+#[test]
+fn upstream_keys_and_tokens_work_here() {
+	let dir = Dir::new("upstream-keys");
+	for alg in [
+		upstream_moq_token::Algorithm::HS256,
+		upstream_moq_token::Algorithm::ES256,
+	] {
+		let key = upstream_moq_token::Key::generate(alg, None).unwrap();
+		key.to_file(dir.join("up.jwk")).unwrap();
+		let claims = upstream_moq_token::Claims::default()
+			.with_root("demo")
+			.with_publish(["alice"])
+			.with_subscribe([""]);
+		let upstream_token = key.sign(&claims).unwrap();
+		let ours = json(&dir.ok(&["--key", "up.jwk", "verify"], &upstream_token));
+		assert_eq!(ours["root"], "demo");
+		assert_eq!(ours["pub"], serde_json::json!(["alice"]));
+		assert_eq!(ours["sub"], serde_json::json!([""]));
+
+		// Ours signs with the upstream key file, and upstream verifies it.
+		let jwt = token(&dir.ok(
+			&[
+				"--key",
+				"up.jwk",
+				"sign",
+				"--root",
+				"demo",
+				"--subscribe",
+				"bob",
+				"--claims-format",
+				"put-get",
+			],
+			"",
+		));
+		assert_eq!(key.verify(&jwt).unwrap().subscribe, vec!["bob".to_string()]);
+		std::fs::remove_file(dir.join("up.jwk")).unwrap();
+	}
+}
+
 #[test]
 fn jwks_builds_public_key_sets() {
 	let dir = Dir::new("jwks");
