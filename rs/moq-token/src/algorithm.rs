@@ -118,7 +118,7 @@ impl FromStr for Algorithm {
 			.iter()
 			.position(|n| *n == s)
 			.map(|i| Self::ALL[i])
-			.ok_or_else(|| Error::UnsupportedAlgorithm(s.chars().take(32).collect()))
+			.ok_or_else(|| Error::UnsupportedAlgorithm(crate::error::printable(s)))
 	}
 }
 

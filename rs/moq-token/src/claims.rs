@@ -2,7 +2,6 @@
 
 use crate::{Error, Path, Result};
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
-use serde_json::value::RawValue;
 use std::{borrow::Cow, fmt};
 
 /// The claims of a MoQ token.
@@ -151,22 +150,92 @@ fn array(paths: &[Path]) -> serde_json::Value {
 	paths.iter().map(|p| serde_json::Value::from(p.as_str())).collect()
 }
 
-/// The claims of a payload as raw JSON, borrowed from it, before type checks.
-#[derive(Default)]
-struct RawClaims<'a> {
-	root: Option<&'a RawValue>,
-	publish: Option<&'a RawValue>,
-	put: Option<&'a RawValue>,
-	subscribe: Option<&'a RawValue>,
-	get: Option<&'a RawValue>,
-	cluster: Option<&'a RawValue>,
-	exp: Option<&'a RawValue>,
-	iat: Option<&'a RawValue>,
-	nbf: Option<&'a RawValue>,
-	jti: Option<&'a RawValue>,
+/// One claim value as read from the payload, in a single pass and before type checks, so that
+/// a wrong type becomes a precise `invalid_claim` instead of a parse failure.
+enum Json<'a> {
+	Str(Cow<'a, str>),
+	UInt(u64),
+	Bool(bool),
+	Strings(Vec<Cow<'a, str>>),
+	/// `null`, a negative or fractional number, an object, or an array holding non-strings.
+	Other,
 }
 
-impl<'a> RawClaims<'a> {
+impl Json<'_> {
+	fn string(self, claim: &'static str) -> Result<String> {
+		match self {
+			Json::Str(s) => Ok(s.into_owned()),
+			_ => Err(Error::claim(claim, "must be a string")),
+		}
+	}
+
+	fn path(self, claim: &'static str) -> Result<Path> {
+		match self {
+			Json::Str(s) => Path::new(&s),
+			_ => Err(Error::claim(claim, "must be a string")),
+		}
+	}
+
+	fn seconds(self, claim: &'static str) -> Result<u64> {
+		match self {
+			Json::UInt(n) => Ok(n),
+			_ => Err(Error::claim(
+				claim,
+				"must be a non-negative integer number of unix seconds",
+			)),
+		}
+	}
+
+	/// `pub`/`sub`: comma-separated prefixes; only the whole string `""` means everything.
+	fn comma_list(self, claim: &'static str) -> Result<Vec<Path>> {
+		let Json::Str(list) = self else {
+			return Err(Error::claim(claim, "must be a comma-separated string"));
+		};
+		if list.is_empty() {
+			return Ok(vec![Path::root()]);
+		}
+		list.split(',')
+			.map(|element| {
+				if element.is_empty() {
+					return Err(Error::claim(
+						claim,
+						"empty element in the list (only the whole string \"\" means everything)",
+					));
+				}
+				if element.trim() != element {
+					return Err(Error::claim(claim, "whitespace around a list element"));
+				}
+				Path::new(element)
+			})
+			.collect()
+	}
+
+	/// `put`/`get` (upstream): one path, or an array of paths.
+	fn string_or_array(self, claim: &'static str) -> Result<Vec<Path>> {
+		match self {
+			Json::Str(one) => Ok(vec![Path::new(&one)?]),
+			Json::Strings(many) => many.iter().map(|p| Path::new(p)).collect(),
+			_ => Err(Error::claim(claim, "must be a string or an array of strings")),
+		}
+	}
+}
+
+/// The known claims of a payload, before type checks.
+#[derive(Default)]
+struct RawClaims<'a> {
+	root: Option<Json<'a>>,
+	publish: Option<Json<'a>>,
+	put: Option<Json<'a>>,
+	subscribe: Option<Json<'a>>,
+	get: Option<Json<'a>>,
+	cluster: Option<Json<'a>>,
+	exp: Option<Json<'a>>,
+	iat: Option<Json<'a>>,
+	nbf: Option<Json<'a>>,
+	jti: Option<Json<'a>>,
+}
+
+impl RawClaims<'_> {
 	fn into_claims(self) -> Result<Claims> {
 		if self.publish.is_some() && self.put.is_some() {
 			return Err(Error::AmbiguousClaims("pub and put"));
@@ -174,84 +243,26 @@ impl<'a> RawClaims<'a> {
 		if self.subscribe.is_some() && self.get.is_some() {
 			return Err(Error::AmbiguousClaims("sub and get"));
 		}
-
-		let root = match self.root {
-			Some(raw) => Path::new(&string("root", raw)?)?,
-			None => Path::root(),
+		let list = |comma: Option<Json>, comma_name, array: Option<Json>, array_name| match (comma, array) {
+			(Some(v), _) => v.comma_list(comma_name),
+			(_, Some(v)) => v.string_or_array(array_name),
+			_ => Ok(Vec::new()),
 		};
-		let publish = match (self.publish, self.put) {
-			(Some(raw), _) => comma_list("pub", &string("pub", raw)?)?,
-			(_, Some(raw)) => string_or_array("put", raw)?,
-			_ => Vec::new(),
-		};
-		let subscribe = match (self.subscribe, self.get) {
-			(Some(raw), _) => comma_list("sub", &string("sub", raw)?)?,
-			(_, Some(raw)) => string_or_array("get", raw)?,
-			_ => Vec::new(),
-		};
-		let cluster = match self.cluster {
-			Some(raw) => {
-				serde_json::from_str::<bool>(raw.get()).map_err(|_| Error::claim("cluster", "must be true or false"))?
-			}
-			None => false,
-		};
-
 		Ok(Claims {
-			root,
-			publish,
-			subscribe,
-			cluster,
-			expires: self.exp.map(|raw| seconds("exp", raw)).transpose()?,
-			issued: self.iat.map(|raw| seconds("iat", raw)).transpose()?,
-			not_before: self.nbf.map(|raw| seconds("nbf", raw)).transpose()?,
-			id: self
-				.jti
-				.map(|raw| string("jti", raw).map(Cow::into_owned))
-				.transpose()?,
+			root: self.root.map(|v| v.path("root")).transpose()?.unwrap_or_default(),
+			publish: list(self.publish, "pub", self.put, "put")?,
+			subscribe: list(self.subscribe, "sub", self.get, "get")?,
+			cluster: match self.cluster {
+				None => false,
+				Some(Json::Bool(b)) => b,
+				Some(_) => return Err(Error::claim("cluster", "must be true or false")),
+			},
+			expires: self.exp.map(|v| v.seconds("exp")).transpose()?,
+			issued: self.iat.map(|v| v.seconds("iat")).transpose()?,
+			not_before: self.nbf.map(|v| v.seconds("nbf")).transpose()?,
+			id: self.jti.map(|v| v.string("jti")).transpose()?,
 		})
 	}
-}
-
-fn string<'a>(claim: &'static str, raw: &'a RawValue) -> Result<Cow<'a, str>> {
-	serde_json::from_str::<CowStr<'a>>(raw.get())
-		.map(|s| s.0)
-		.map_err(|_| Error::claim(claim, "must be a string"))
-}
-
-fn seconds(claim: &'static str, raw: &RawValue) -> Result<u64> {
-	serde_json::from_str::<u64>(raw.get())
-		.map_err(|_| Error::claim(claim, "must be a non-negative integer number of unix seconds"))
-}
-
-/// `pub`/`sub`: comma-separated prefixes; only the whole string `""` means everything.
-fn comma_list(claim: &'static str, list: &str) -> Result<Vec<Path>> {
-	if list.is_empty() {
-		return Ok(vec![Path::root()]);
-	}
-	list.split(',')
-		.map(|element| {
-			if element.is_empty() {
-				return Err(Error::claim(
-					claim,
-					"empty element in the list (only the whole string \"\" means everything)",
-				));
-			}
-			if element.trim() != element {
-				return Err(Error::claim(claim, "whitespace around a list element"));
-			}
-			Path::new(element)
-		})
-		.collect()
-}
-
-/// `put`/`get` (upstream): one path, or an array of paths.
-fn string_or_array(claim: &'static str, raw: &RawValue) -> Result<Vec<Path>> {
-	if let Ok(one) = serde_json::from_str::<CowStr>(raw.get()) {
-		return Ok(vec![Path::new(&one.0)?]);
-	}
-	let many: Vec<CowStr> =
-		serde_json::from_str(raw.get()).map_err(|_| Error::claim(claim, "must be a string or an array of strings"))?;
-	many.iter().map(|p| Path::new(&p.0)).collect()
 }
 
 /// A JSON string, borrowed from the input unless it had escapes.
@@ -259,20 +270,66 @@ pub(crate) struct CowStr<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> serde::Deserialize<'de> for CowStr<'a> {
 	fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-		struct V<'a>(std::marker::PhantomData<&'a ()>);
-		impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-			type Value = CowStr<'a>;
-			fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-				f.write_str("a string")
-			}
-			fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
-				Ok(CowStr(Cow::Borrowed(v)))
-			}
-			fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-				Ok(CowStr(Cow::Owned(v.to_string())))
+		match Json::deserialize(d)? {
+			Json::Str(s) => Ok(CowStr(s)),
+			_ => Err(de::Error::custom("expected a string")),
+		}
+	}
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Json<'a> {
+	fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+		d.deserialize_any(JsonVisitor(Default::default()))
+	}
+}
+
+struct JsonVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for JsonVisitor<'a> {
+	type Value = Json<'a>;
+
+	fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+		f.write_str("a JSON value")
+	}
+	fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+		Ok(Json::Str(Cow::Borrowed(v)))
+	}
+	fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+		Ok(Json::Str(Cow::Owned(v.to_string())))
+	}
+	fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+		Ok(Json::UInt(v))
+	}
+	fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+		Ok(u64::try_from(v).map(Json::UInt).unwrap_or(Json::Other))
+	}
+	fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+		Ok(Json::Other)
+	}
+	fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+		Ok(Json::Bool(v))
+	}
+	fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+		Ok(Json::Other)
+	}
+	fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+		let mut strings = Vec::new();
+		let mut all_strings = true;
+		while let Some(item) = seq.next_element::<Json<'a>>()? {
+			match item {
+				Json::Str(s) => strings.push(s),
+				_ => all_strings = false,
 			}
 		}
-		d.deserialize_str(V(Default::default()))
+		Ok(if all_strings {
+			Json::Strings(strings)
+		} else {
+			Json::Other
+		})
+	}
+	fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+		while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+		Ok(Json::Other)
 	}
 }
 
@@ -314,7 +371,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RawClaimsVisitor<'a> {
 			if slot.is_some() {
 				return Err(de::Error::custom(format_args!("duplicate claim {key:?}")));
 			}
-			*slot = Some(map.next_value::<&'de RawValue>()?);
+			*slot = Some(map.next_value::<Json<'de>>()?);
 		}
 		Ok(raw)
 	}

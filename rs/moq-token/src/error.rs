@@ -225,7 +225,7 @@ pub enum Error {
 
 	/// A key could not be loaded or used.
 	#[error("key error: {0}")]
-	Key(#[from] KeyError),
+	Key(KeyError),
 
 	/// The key's `key_ops` forbid the operation.
 	#[error("this key may not {op}: its key_ops are {ops}")]
@@ -268,6 +268,14 @@ impl Error {
 			claim,
 			reason: reason.into(),
 		}
+	}
+}
+
+// Not `#[from]`: that would also make the key error the `source`, and a cause chain would print
+// it twice.
+impl From<KeyError> for Error {
+	fn from(e: KeyError) -> Self {
+		Self::Key(e)
 	}
 }
 
@@ -320,5 +328,40 @@ pub enum KeyError {
 	Generate,
 }
 
+/// A token-supplied string made safe for an error message (and so for logs): printable ASCII
+/// only, at most 32 characters, so a hostile token cannot inject lines or escapes.
+pub(crate) fn printable(s: &str) -> String {
+	s.chars()
+		.take(32)
+		.map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+		.collect()
+}
+
 /// Result with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn codes_round_trip_and_are_unique() {
+		let mut seen = std::collections::HashSet::new();
+		for code in ErrorCode::ALL {
+			assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+			assert!(seen.insert(code.as_str()));
+		}
+		assert_eq!(ErrorCode::parse("nope"), None);
+	}
+
+	#[test]
+	fn hostile_strings_are_neutralized() {
+		assert_eq!(printable("none\n\u{1b}[31mINFO fake"), "none??[31mINFO fake");
+		assert_eq!(printable(&"x".repeat(100)).len(), 32);
+		let err = "HS256\r\nadmin: true".parse::<crate::Algorithm>().unwrap_err();
+		assert!(
+			!err.to_string().contains('\n') && !err.to_string().contains('\r'),
+			"{err}"
+		);
+	}
+}

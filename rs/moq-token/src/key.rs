@@ -366,7 +366,10 @@ impl Key {
 	/// Verify a token: size, structure, header (`alg` pinned to the key, no `crit`), `kid`,
 	/// signature, claims, time, usefulness and scope, in that order.
 	pub fn verify_with(&self, token: &str, validation: &Validation) -> Result<Claims> {
-		let jws = Jws::parse(token)?;
+		let jws = Jws::parse(
+			token,
+			Some((&self.0.header, self.0.alg, self.0.kid.as_ref().map(KeyId::as_str))),
+		)?;
 		if let Some(kid) = &jws.kid {
 			if !KeyId::is_valid(kid) {
 				return Err(Error::UnknownKid("(not a valid kid)".into()));
@@ -374,7 +377,7 @@ impl Key {
 			if let Some(own) = &self.0.kid
 				&& own.as_str() != kid
 			{
-				return Err(Error::UnknownKid(kid.clone()));
+				return Err(Error::UnknownKid(kid.clone())); // a valid kid: [A-Za-z0-9_-] only
 			}
 		}
 		self.verify_jws(&jws, validation)

@@ -389,7 +389,7 @@ fn ecdsa_verify(alg: Algorithm) -> &'static signature::EcdsaVerificationAlgorith
 
 /// Checks signatures; built once per key.
 pub(crate) enum Verifier {
-	Hmac(hmac::Key),
+	Hmac(Box<hmac::Key>),
 	Public(ParsedPublicKey),
 }
 
@@ -397,7 +397,7 @@ impl Verifier {
 	pub fn new(alg: Algorithm, material: &Material) -> Result<Self, KeyError> {
 		let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::Rejected(e.to_string());
 		Ok(match material {
-			Material::Oct { k } => Verifier::Hmac(hmac::Key::new(hmac_alg(alg), k.expose())),
+			Material::Oct { k } => Verifier::Hmac(Box::new(hmac::Key::new(hmac_alg(alg), k.expose()))),
 			Material::Rsa { n, e, .. } => Verifier::Public(
 				PublicKeyComponents {
 					n: n.as_slice(),
@@ -430,7 +430,7 @@ impl Verifier {
 
 /// Makes signatures; built once per key with private material.
 pub(crate) enum Signer {
-	Hmac(hmac::Key),
+	Hmac(Box<hmac::Key>),
 	Rsa(RsaKeyPair, &'static dyn signature::RsaEncoding),
 	Ecdsa(EcdsaKeyPair),
 	Ed25519(Ed25519KeyPair),
@@ -440,7 +440,7 @@ impl Signer {
 	pub fn new(alg: Algorithm, material: &Material) -> Result<Option<Self>, KeyError> {
 		let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::Rejected(e.to_string());
 		Ok(Some(match material {
-			Material::Oct { k } => Signer::Hmac(hmac::Key::new(hmac_alg(alg), k.expose())),
+			Material::Oct { k } => Signer::Hmac(Box::new(hmac::Key::new(hmac_alg(alg), k.expose()))),
 			Material::Rsa { n, e, private: Some(p) } => {
 				let components = KeyPairComponents {
 					public_key: PublicKeyComponents {

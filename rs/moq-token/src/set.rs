@@ -70,7 +70,7 @@ impl KeySet {
 	/// Verify with the key named by the token's `kid`. A token without `kid` is accepted only
 	/// when the set has exactly one verify key.
 	pub fn verify_with(&self, token: &str, validation: &Validation) -> Result<Claims> {
-		let jws = Jws::parse(token)?;
+		let jws = Jws::parse(token, None)?;
 		let key = match &jws.kid {
 			Some(kid) if !crate::KeyId::is_valid(kid) => return Err(Error::UnknownKid("(not a valid kid)".into())),
 			Some(kid) => self.find(kid).ok_or_else(|| Error::UnknownKid(kid.clone()))?,
