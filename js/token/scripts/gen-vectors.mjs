@@ -8,6 +8,7 @@
 // Expected claims are written from the claims signed, not from this package's verifier, so the
 // corpus tests check the verifiers against what was meant.
 
+import { createHmac } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -105,6 +106,55 @@ bad("ts-set-unknown-kid", { set: "two-keys" }, await sign(setC, base), "unknown_
 const noKid = await load({ ...toJwk(await generate("ES256")), kid: undefined });
 bad("ts-set-missing-kid", { set: "two-keys" }, await sign(noKid, base), "missing_kid");
 bad("ts-set-one-key-no-kid-wrong-key", { set: "one-key" }, await sign(noKid, base), "bad_signature");
+
+// Hand-built JWS (HS256 with the corpus key), for the corners where a generic JSON reader and the
+// Rust crate's serde reader could disagree; both corpus tests must give these verdicts.
+const secret = Buffer.from(keys.keys.hs256.k, "base64url");
+function handbuilt(header, payload) {
+	const h = Buffer.from(header).toString("base64url");
+	const p = Buffer.from(payload).toString("base64url");
+	const sig = createHmac("sha256", secret).update(`${h}.${p}`).digest("base64url");
+	return `${h}.${p}.${sig}`;
+}
+const HDR = '{"alg":"HS256","typ":"JWT","kid":"hs256-main"}';
+const claimsOf = (over) => ({ root: "", publish: [], subscribe: [""], cluster: false, ...over });
+const corners = [
+	["lone-surrogate-in-sub", HDR, '{"sub":"\\ud800"}', "malformed"],
+	["lone-surrogate-in-put-array", HDR, '{"put":["\\udc00"]}', "malformed"],
+	["lone-surrogate-in-unknown-claim", HDR, '{"x":"\\ud800","sub":""}', claimsOf({})],
+	["invalid-utf8-in-known-claim", HDR, Buffer.concat([Buffer.from('{"sub":"'), Buffer.from([0xff]), Buffer.from('"}')]), "malformed"],
+	["invalid-utf8-in-unknown-claim", HDR, Buffer.concat([Buffer.from('{"x":"'), Buffer.from([0xff]), Buffer.from('","sub":""}')]), claimsOf({})],
+	["invalid-utf8-inside-object-valued-claim", HDR, Buffer.concat([Buffer.from('{"sub":"","root":{"a":"'), Buffer.from([0xff]), Buffer.from('"}}')]), "invalid_claim"],
+	["object-valued-root", HDR, '{"sub":"","root":{"x":[1,{"y":2}]}}', "invalid_claim"],
+	["put-nested-array", HDR, '{"put":["a",["b"]]}', "invalid_claim"],
+	["exp-minus-zero", HDR, '{"sub":"","exp":-0}', "invalid_claim"],
+	["exp-past-u64", HDR, '{"sub":"","exp":18446744073709551616}', "invalid_claim"],
+	["exp-exponent", HDR, '{"sub":"","exp":2e9}', "invalid_claim"],
+	["cluster-number", HDR, '{"sub":"","cluster":1}', "invalid_claim"],
+	["list-element-nel-whitespace", HDR, '{"sub":"a\\u0085"}', "invalid_claim"],
+	["list-element-bom-is-a-name", HDR, '{"sub":"a\\ufeff"}', claimsOf({ subscribe: ["a\ufeff"] })],
+	["escaped-claim-name", HDR, '{"\\u0073ub":"x"}', claimsOf({ subscribe: ["x"] })],
+	["payload-surrounded-by-whitespace", HDR, ' \n{"sub":""}\t ', claimsOf({})],
+	["duplicate-unknown-claim-ignored", HDR, '{"x":1,"x":2,"sub":""}', claimsOf({})],
+	["duplicate-claim-before-garbage", HDR, '{"sub":"","sub":<garbage', "invalid_claim"],
+	["deep-unknown-claim", HDR, `{"x":${"[".repeat(300)}${"]".repeat(300)},"sub":""}`, claimsOf({})],
+	["deep-known-claim", HDR, `{"put":${"[".repeat(300)}${"]".repeat(300)}}`, "malformed"],
+	["header-as-array", '["HS256"]', '{"sub":""}', claimsOf({})],
+	["header-as-array-with-crit", '["HS256",null,[]]', '{"sub":""}', "unknown_crit"],
+	["header-as-empty-array", "[]", '{"sub":""}', "malformed"],
+	["header-duplicate-alg", '{"alg":"HS256","alg":"HS256"}', '{"sub":""}', "malformed"],
+	["header-kid-null", '{"alg":"HS256","kid":null}', '{"sub":""}', claimsOf({})],
+	["header-kid-empty", '{"alg":"HS256","kid":""}', '{"sub":""}', "unknown_kid"],
+	["header-alg-null", '{"alg":null}', '{"sub":""}', "malformed"],
+	["header-crit-before-bad-alg", '{"crit":["x"],"alg":"nope"}', '{"sub":""}', "unknown_crit"],
+	["header-crit-deep", `{"alg":"HS256","crit":${"[".repeat(200)}${"]".repeat(200)}}`, '{"sub":""}', "malformed"],
+	["header-unknown-field-invalid-utf8", Buffer.concat([Buffer.from('{"alg":"HS256","x":"'), Buffer.from([0xfe]), Buffer.from('"}')]), '{"sub":""}', claimsOf({})],
+];
+for (const [name, header, payload, verdict] of corners) {
+	const token = handbuilt(header, payload);
+	if (typeof verdict === "string") bad(`ts-handbuilt-${name}`, { key: "hs256" }, token, verdict);
+	else ok(`ts-handbuilt-${name}`, { key: "hs256" }, token, verdict);
+}
 
 const out = { producer: "moq-token-ts (@moq/token 0.1.0, this repo's TypeScript package)", cases };
 writeFileSync(join(dir, "verify-moq-token-ts.json"), `${JSON.stringify(out, null, 2)}\n`);

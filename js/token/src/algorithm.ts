@@ -23,10 +23,21 @@ export type Algorithm = (typeof ALGORITHMS)[number];
 /** @internal */
 export type Family = "oct" | "RSA" | "EC" | "OKP";
 
+/**
+ * @internal A token-supplied string made safe for an error message (and so for logs), as the Rust
+ * crate does: printable ASCII only (others become `?`), at most 32 characters.
+ */
+export function printable(s: string): string {
+	return Array.from(s)
+		.slice(0, 32)
+		.map((c) => (c >= " " && c <= "~" ? c : "?"))
+		.join("");
+}
+
 /** @internal Parse an algorithm name; anything else is `unsupported_algorithm`, naming the accepted values. */
 export function parseAlgorithm(s: string): Algorithm {
 	if ((ALGORITHMS as readonly string[]).includes(s)) return s as Algorithm;
-	const shown = Array.from(s).slice(0, 32).join("");
+	const shown = printable(s);
 	throw new TokenError(
 		"unsupported_algorithm",
 		`unsupported algorithm ${JSON.stringify(shown)}: expected one of ${ALGORITHMS.join(", ")}`,

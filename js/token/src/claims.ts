@@ -1,5 +1,5 @@
 import { TokenError, fail, invalidClaim } from "./error.js";
-import { JsonError, type Raw, rawBool, rawString, rawStringArray, rawU64, readObject } from "./json.js";
+import { type ClaimValue, JsonError, readClaimValue, readObject } from "./json.js";
 import { Path } from "./path.js";
 
 /**
@@ -63,10 +63,13 @@ export function parseClaims(payload: string | Uint8Array): Claims {
 
 /** @internal */
 export function parseClaimsExact(payload: Uint8Array): ParsedClaims {
-	let raw: Map<string, Raw>;
+	let raw: Map<string, ClaimValue>;
 	try {
-		raw = readObject(payload, NAMES, (name) =>
-			invalidClaim("(duplicate)", `duplicate claim ${JSON.stringify(name)}`),
+		raw = readObject(
+			payload,
+			NAMES,
+			(name) => invalidClaim("(duplicate)", `duplicate claim ${JSON.stringify(name)}`),
+			(b, i) => readClaimValue(b, i, 1),
 		);
 	} catch (e) {
 		if (e instanceof TokenError) throw e;
@@ -84,7 +87,10 @@ export function parseClaimsExact(payload: Uint8Array): ParsedClaims {
 	const root = r ? Path.normalize(str("root", r)) : "";
 	const list = (commaName: string, arrayName: string): string[] => {
 		const comma = raw.get(commaName);
-		if (comma) return commaList(commaName, str(commaName, comma));
+		if (comma) {
+			if (comma.t !== "str") invalidClaim(commaName, "must be a comma-separated string");
+			return commaList(commaName, comma.v);
+		}
 		const array = raw.get(arrayName);
 		if (array) return stringOrArray(arrayName, array);
 		return [];
@@ -94,9 +100,8 @@ export function parseClaimsExact(payload: Uint8Array): ParsedClaims {
 	let cluster = false;
 	const c = raw.get("cluster");
 	if (c) {
-		const v = rawBool(c);
-		if (v === undefined) invalidClaim("cluster", "must be true or false");
-		cluster = v;
+		if (c.t !== "bool") invalidClaim("cluster", "must be true or false");
+		cluster = c.v;
 	}
 	const exp = seconds("exp", raw.get("exp"));
 	const iat = seconds("iat", raw.get("iat"));
@@ -112,17 +117,15 @@ export function parseClaimsExact(payload: Uint8Array): ParsedClaims {
 	return { claims, exp, nbf };
 }
 
-function str(claim: string, raw: Raw): string {
-	const s = rawString(raw);
-	if (s === undefined) invalidClaim(claim, "must be a string");
-	return s;
+function str(claim: string, v: ClaimValue): string {
+	if (v.t !== "str") invalidClaim(claim, "must be a string");
+	return v.v;
 }
 
-function seconds(claim: string, raw: Raw | undefined): bigint | undefined {
-	if (!raw) return undefined;
-	const v = rawU64(raw);
-	if (v === undefined) invalidClaim(claim, "must be a non-negative integer number of unix seconds");
-	return v;
+function seconds(claim: string, v: ClaimValue | undefined): bigint | undefined {
+	if (!v) return undefined;
+	if (v.t !== "uint") invalidClaim(claim, "must be a non-negative integer number of unix seconds");
+	return v.v;
 }
 
 /** Rust's `char::is_whitespace` (Unicode White_Space), which differs from JavaScript's `trim`. */
@@ -147,12 +150,10 @@ function commaList(claim: string, list: string): string[] {
 }
 
 /** `put`/`get` (upstream): one path, or an array of paths. */
-function stringOrArray(claim: string, raw: Raw): string[] {
-	const one = rawString(raw);
-	if (one !== undefined) return [Path.normalize(one)];
-	const many = rawStringArray(raw);
-	if (many === undefined) invalidClaim(claim, "must be a string or an array of strings");
-	return many.map((p) => Path.normalize(p));
+function stringOrArray(claim: string, v: ClaimValue): string[] {
+	if (v.t === "str") return [Path.normalize(v.v)];
+	if (v.t === "strings") return v.v.map((p) => Path.normalize(p));
+	return invalidClaim(claim, "must be a string or an array of strings");
 }
 
 /** @internal A token that grants neither publish nor subscribe is useless, and refused. */

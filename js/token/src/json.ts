@@ -230,16 +230,17 @@ export interface Raw {
 
 /**
  * Read an object like a serde visitor over the given names: each known name may appear once
- * (`onDuplicate` decides the error, raised before its value is read), its value is kept raw
- * (UTF-8 checked, as a borrowed `RawValue` is); other names are skipped unchecked.
- * Throws JsonError when the text is not a JSON object.
+ * (`onDuplicate` decides the error, raised before its value is read), its value is read by
+ * `readKnown`; other names are skipped unchecked. Throws JsonError when the text is not a JSON
+ * object (serde_json's `deserialize_map`: the object itself is one level of nesting).
  */
-export function readObject(
+export function readObject<T>(
 	b: Uint8Array,
 	names: readonly string[],
 	onDuplicate: (name: string) => never,
-): Map<string, Raw> {
-	const out = new Map<string, Raw>();
+	readKnown: (b: Uint8Array, i: number) => [T, number],
+): Map<string, T> {
+	const out = new Map<string, T>();
 	let i = skipWs(b, 0);
 	if (b[i] !== 0x7b) throw new JsonError("not an object");
 	i = skipWs(b, i + 1);
@@ -253,13 +254,8 @@ export function readObject(
 			i = skipWs(b, i + 1);
 			if (names.includes(key)) {
 				if (out.has(key)) onDuplicate(key);
-				const end = skipValue(b, i);
-				try {
-					fatalUtf8.decode(b.subarray(i, end));
-				} catch {
-					throw new JsonError("invalid UTF-8");
-				}
-				out.set(key, { bytes: b, start: i, end });
+				const [value, end] = readKnown(b, i);
+				out.set(key, value);
 				i = end;
 			} else {
 				i = skipValue(b, i);
@@ -277,6 +273,100 @@ export function readObject(
 	return out;
 }
 
+/** A value kept raw, UTF-8 checked, as serde_json's borrowed `RawValue`. */
+export function readRaw(b: Uint8Array, i: number): [Raw, number] {
+	const end = skipValue(b, i);
+	try {
+		fatalUtf8.decode(b.subarray(i, end));
+	} catch {
+		throw new JsonError("invalid UTF-8");
+	}
+	return [{ bytes: b, start: i, end }, end];
+}
+
+/**
+ * A claim value as the Rust crate's one-pass `Json` visitor classifies it: a string, an unsigned
+ * 64-bit integer, a bool, an array of strings, or something else (null, negative or fractional
+ * numbers, objects, mixed arrays). Strings anywhere in it are strict; object members are skipped
+ * (names strict, values unchecked); nesting is limited as serde_json limits it.
+ */
+export type ClaimValue =
+	| { t: "str"; v: string }
+	| { t: "uint"; v: bigint }
+	| { t: "bool"; v: boolean }
+	| { t: "strings"; v: string[] }
+	| { t: "other" };
+
+const U64_MAX = 0xffffffffffffffffn;
+
+export function readClaimValue(b: Uint8Array, i: number, depth = 1): [ClaimValue, number] {
+	i = skipWs(b, i);
+	const c = b[i];
+	switch (c) {
+		case 0x6e:
+			return [{ t: "other" }, scanLiteral(b, i, "null")];
+		case 0x74:
+			return [{ t: "bool", v: true }, scanLiteral(b, i, "true")];
+		case 0x66:
+			return [{ t: "bool", v: false }, scanLiteral(b, i, "false")];
+		case 0x22: {
+			const end = scanString(b, i);
+			return [{ t: "str", v: decodeString(b, i, end) }, end];
+		}
+		case 0x5b: {
+			if (depth + 1 >= MAX_DEPTH) throw new JsonError("recursion limit exceeded");
+			const strings: string[] = [];
+			let all = true;
+			i = skipWs(b, i + 1);
+			if (b[i] === 0x5d) return [{ t: "strings", v: strings }, i + 1];
+			for (;;) {
+				const [v, next] = readClaimValue(b, i, depth + 1);
+				if (v.t === "str") strings.push(v.v);
+				else all = false;
+				i = skipWs(b, next);
+				if (b[i] === 0x2c) {
+					i++;
+					continue;
+				}
+				if (b[i] === 0x5d) return [all ? { t: "strings", v: strings } : { t: "other" }, i + 1];
+				throw new JsonError("expected , or ]");
+			}
+		}
+		case 0x7b: {
+			if (depth + 1 >= MAX_DEPTH) throw new JsonError("recursion limit exceeded");
+			i = skipWs(b, i + 1);
+			if (b[i] === 0x7d) return [{ t: "other" }, i + 1];
+			for (;;) {
+				if (b[i] !== 0x22) throw new JsonError("key must be a string");
+				const keyEnd = scanString(b, i);
+				decodeString(b, i, keyEnd);
+				i = skipWs(b, keyEnd);
+				if (b[i] !== 0x3a) throw new JsonError("expected :");
+				i = skipWs(b, skipValue(b, i + 1));
+				if (b[i] === 0x2c) {
+					i = skipWs(b, i + 1);
+					continue;
+				}
+				if (b[i] === 0x7d) return [{ t: "other" }, i + 1];
+				throw new JsonError("expected , or }");
+			}
+		}
+		default: {
+			if (c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39)) {
+				const end = scanNumber(b, i);
+				const text = new TextDecoder().decode(b.subarray(i, end));
+				// serde_json: a plain integer is u64 (or f64 past u64::MAX); `-...`, fractions and exponents are not u64.
+				if (/^(0|[1-9][0-9]*)$/.test(text)) {
+					const v = BigInt(text);
+					if (v <= U64_MAX) return [{ t: "uint", v }, end];
+				}
+				return [{ t: "other" }, end];
+			}
+			throw new JsonError("expected a value");
+		}
+	}
+}
+
 /** The first byte of a raw value. */
 export function rawFirst(raw: Raw): number {
 	return raw.bytes[raw.start];
@@ -292,27 +382,3 @@ export function rawString(raw: Raw): string | undefined {
 	}
 }
 
-/** A raw value as `u64`, or undefined (floats, negatives, `-0`, exponents and overflow are not integers). */
-export function rawU64(raw: Raw): bigint | undefined {
-	const text = new TextDecoder().decode(raw.bytes.subarray(raw.start, raw.end));
-	if (!/^(0|[1-9][0-9]*)$/.test(text)) return undefined;
-	const v = BigInt(text);
-	return v <= 0xffffffffffffffffn ? v : undefined;
-}
-
-/** A raw value as a bool, or undefined. */
-export function rawBool(raw: Raw): boolean | undefined {
-	const text = new TextDecoder().decode(raw.bytes.subarray(raw.start, raw.end));
-	return text === "true" ? true : text === "false" ? false : undefined;
-}
-
-/** A raw value as an array of strings, or undefined. */
-export function rawStringArray(raw: Raw): string[] | undefined {
-	try {
-		const [v] = parseValue(raw.bytes.subarray(raw.start, raw.end), 0, 0);
-		if (Array.isArray(v) && v.every((s) => typeof s === "string")) return v as string[];
-	} catch {
-		// not an array of strings
-	}
-	return undefined;
-}

@@ -1,9 +1,9 @@
 // JWS compact serialization (RFC 7515 §3.1, §7.1): split, size limit, header checks.
 
-import { type Algorithm, parseAlgorithm } from "./algorithm.js";
+import { type Algorithm, parseAlgorithm, printable } from "./algorithm.js";
 import { decodeStrict } from "./base64url.js";
 import { fail } from "./error.js";
-import { JsonError, type Raw, parseDocument, parseValue, rawString, readObject } from "./json.js";
+import { JsonError, type Raw, parseDocument, parseValue, rawString, readObject, readRaw } from "./json.js";
 
 /** Tokens larger than this many bytes are refused before any decoding (`too_large`). */
 export const MAX_TOKEN_LEN = 8 * 1024;
@@ -43,9 +43,7 @@ function isNull(raw: Raw): boolean {
 /** The name reported for a `crit` value: its first element if that is a string, else "crit". */
 function critName(value: unknown): string {
 	const first = Array.isArray(value) ? value[0] : undefined;
-	return Array.from(typeof first === "string" ? first : "crit")
-		.slice(0, 64)
-		.join("");
+	return printable(typeof first === "string" ? first : "crit");
 }
 
 /** Read the header as serde reads the Rust crate's `Header` struct (an object, or a sequence). */
@@ -67,9 +65,14 @@ function readHeader(bytes: Uint8Array): Header {
 			crit: items.length > 2 ? critName(items[2]) : undefined,
 		};
 	}
-	const raw = readObject(bytes, ["alg", "kid", "crit"], () => {
-		throw new JsonError("duplicate field");
-	});
+	const raw = readObject(
+		bytes,
+		["alg", "kid", "crit"],
+		() => {
+			throw new JsonError("duplicate field");
+		},
+		readRaw,
+	);
 	const header: Header = { alg: optionalString(raw.get("alg")), kid: optionalString(raw.get("kid")) };
 	const crit = raw.get("crit");
 	if (crit) {
