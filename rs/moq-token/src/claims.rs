@@ -103,38 +103,83 @@ impl Claims {
 
 	/// Write the claims as the JSON payload of a token.
 	pub fn to_json(&self, format: ClaimsFormat) -> String {
-		let mut map = serde_json::Map::new();
-		map.insert("root".into(), self.root.as_str().into());
-		match format {
-			ClaimsFormat::PubSub => {
-				if !self.publish.is_empty() {
-					map.insert("pub".into(), join_list(&self.publish).into());
-				}
-				if !self.subscribe.is_empty() {
-					map.insert("sub".into(), join_list(&self.subscribe).into());
-				}
+		let mut out = JsonWriter::new();
+		out.field("root", |o| o.string(self.root.as_str()));
+		let (publish, subscribe) = match format {
+			ClaimsFormat::PubSub => ("pub", "sub"),
+			ClaimsFormat::PutGet => ("put", "get"),
+		};
+		for (name, paths) in [(publish, &self.publish), (subscribe, &self.subscribe)] {
+			if paths.is_empty() {
+				continue;
 			}
-			ClaimsFormat::PutGet => {
-				if !self.publish.is_empty() {
-					map.insert("put".into(), array(&self.publish));
-				}
-				if !self.subscribe.is_empty() {
-					map.insert("get".into(), array(&self.subscribe));
-				}
+			match format {
+				ClaimsFormat::PubSub => out.field(name, |o| o.string(&join_list(paths))),
+				ClaimsFormat::PutGet => out.field(name, |o| o.strings(paths.iter().map(Path::as_str))),
 			}
 		}
 		if self.cluster {
-			map.insert("cluster".into(), true.into());
+			out.field("cluster", |o| o.raw("true"));
 		}
 		for (name, value) in [("exp", self.expires), ("iat", self.issued), ("nbf", self.not_before)] {
 			if let Some(v) = value {
-				map.insert(name.into(), v.into());
+				out.field(name, |o| o.raw(&v.to_string()));
 			}
 		}
 		if let Some(jti) = &self.id {
-			map.insert("jti".into(), jti.clone().into());
+			out.field("jti", |o| o.string(jti));
 		}
-		serde_json::Value::Object(map).to_string()
+		out.finish()
+	}
+}
+
+/// A minimal JSON object writer for the payload: no intermediate map, strings escaped by serde_json.
+struct JsonWriter {
+	out: String,
+	first: bool,
+}
+
+impl JsonWriter {
+	fn new() -> Self {
+		Self {
+			out: String::from("{"),
+			first: true,
+		}
+	}
+
+	fn field(&mut self, name: &str, value: impl FnOnce(&mut Self)) {
+		if !self.first {
+			self.out.push(',');
+		}
+		self.first = false;
+		self.string(name);
+		self.out.push(':');
+		value(self);
+	}
+
+	fn string(&mut self, s: &str) {
+		// Serializing a &str cannot fail.
+		self.out.push_str(&serde_json::to_string(s).unwrap_or_default());
+	}
+
+	fn strings<'s>(&mut self, items: impl Iterator<Item = &'s str>) {
+		self.out.push('[');
+		for (i, item) in items.enumerate() {
+			if i > 0 {
+				self.out.push(',');
+			}
+			self.string(item);
+		}
+		self.out.push(']');
+	}
+
+	fn raw(&mut self, s: &str) {
+		self.out.push_str(s);
+	}
+
+	fn finish(mut self) -> String {
+		self.out.push('}');
+		self.out
 	}
 }
 
@@ -144,10 +189,6 @@ fn join_list(paths: &[Path]) -> String {
 		return String::new();
 	}
 	paths.iter().map(Path::as_str).collect::<Vec<_>>().join(",")
-}
-
-fn array(paths: &[Path]) -> serde_json::Value {
-	paths.iter().map(|p| serde_json::Value::from(p.as_str())).collect()
 }
 
 /// One claim value as read from the payload, in a single pass and before type checks, so that
