@@ -89,3 +89,44 @@ impl<'a> Jws<'a> {
 		})
 	}
 }
+
+/// The `kid` a token's header names, without verifying anything: for picking a key file
+/// (`{kid}.jwk`) before verification. A kid that is not a valid key id (`../x`) is
+/// [`Error::UnknownKid`], so it can never become a file name.
+pub fn token_kid(token: &str) -> Result<Option<crate::KeyId>> {
+	let jws = Jws::parse(token, None)?;
+	match jws.kid {
+		None => Ok(None),
+		Some(kid) => crate::KeyId::new(&kid)
+			.map(Some)
+			.map_err(|_| Error::UnknownKid("(not a valid kid)".into())),
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use crate::{Algorithm, Claims, Key, KeyId, Path};
+
+	#[test]
+	fn peeks_the_kid() {
+		let key = Key::generate(Algorithm::HS256, Some(KeyId::new("k1").unwrap())).unwrap();
+		let token = key
+			.sign(&Claims::new(Path::root()).with_subscribe(Path::root()))
+			.unwrap();
+		assert_eq!(token_kid(&token).unwrap().unwrap().as_str(), "k1");
+		let anonymous = key
+			.with_kid(None)
+			.unwrap()
+			.sign(&Claims::new(Path::root()).with_subscribe(Path::root()))
+			.unwrap();
+		assert_eq!(token_kid(&anonymous).unwrap(), None);
+		let evil = format!(
+			"{}.{}.x",
+			crate::base64url::encode(r#"{"alg":"HS256","kid":"../x"}"#),
+			"e30"
+		);
+		assert_eq!(token_kid(&evil).unwrap_err().code(), crate::ErrorCode::UnknownKid);
+		assert_eq!(token_kid("nope").unwrap_err().code(), crate::ErrorCode::Malformed);
+	}
+}

@@ -47,7 +47,7 @@ pub use algorithm::{Algorithm, Family};
 pub use claims::{Claims, ClaimsFormat};
 pub use error::{Error, ErrorCode, KeyError, Result};
 pub use fs::KeyFormat;
-pub use jws::MAX_TOKEN_LEN;
+pub use jws::{MAX_TOKEN_LEN, token_kid};
 pub use key::{Key, KeyOps, Validation, unix_now};
 pub use key_id::{KeyId, MAX_KID_LEN};
 pub use path::Path;
