@@ -42,6 +42,7 @@ mod permissions;
 mod scope;
 mod secret;
 mod set;
+mod store;
 
 pub use algorithm::{Algorithm, Family};
 pub use claims::{Claims, ClaimsFormat};
@@ -55,3 +56,4 @@ pub use permissions::Permissions;
 pub use scope::Scope;
 pub use secret::Secret;
 pub use set::KeySet;
+pub use store::{KeySource, KeyStore};
