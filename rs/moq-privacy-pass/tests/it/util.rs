@@ -1,0 +1,22 @@
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub fn hex(s: &str) -> Vec<u8> {
+	assert!(s.len().is_multiple_of(2), "odd hex length");
+	(0..s.len())
+		.step_by(2)
+		.map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+		.collect()
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+	serde_json::from_str(text).expect("vector JSON parses")
+}
+
+pub fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a str {
+	v[name].as_str().unwrap_or_else(|| panic!("missing field {name}"))
+}
+
+/// A fixed "now" for deterministic tests.
+pub fn t(secs: u64) -> SystemTime {
+	UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs)
+}
