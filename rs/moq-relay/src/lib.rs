@@ -1,18 +1,41 @@
-//! The moq-relay library.
+//! The moq-relay library: a Media over QUIC relay for moq-lite.
 //!
-//! For now this crate holds only [`wire`]: the codec for the moq-lite protocol
-//! (versions `moq-lite-04`, `moq-lite-05` and `moq-lite-06`, as shipped by the
-//! published moq-net 0.3.18 crate).
+//! A relay accepts sessions over raw QUIC (ALPN `moq-lite-05`) and WebTransport
+//! (ALPN `h3`) on one UDP port, and serves HTTP on the same TCP port. What one
+//! session publishes, every other session may subscribe to; each track is
+//! subscribed upstream once and fanned out from a latest-group cache.
 //!
-//! # The sans-I/O promise
+//! Layout (one noun per module):
+//! - [`wire`]: the sans-I/O codec for moq-lite-04/05/06. Deterministic: bytes
+//!   in, typed messages out; no sockets, no runtime, no clock.
+//! - [`transport`]: the small trait a session runs over, and its quinn /
+//!   web-transport-quinn implementation.
+//! - [`session`]: drives one session (SETUP, announce, subscribe, groups, fetch).
+//! - [`origin`]: the broadcast tree, the track cache and fan-out.
+//! - [`auth`]: from a connection request to a [`auth::Grant`].
+//! - [`tls`]: certificates (files or self-signed).
+//! - [`http`]: the TCP routes (`/certificate.sha256`, `/health`, `/ready`, `/metrics`).
+//! - [`config`]: layered configuration; [`relay`]: listeners and shutdown.
 //!
-//! [`wire`] is deterministic and pure: it turns bytes into typed messages and
-//! typed messages into bytes, and nothing else. It opens no sockets, spawns no
-//! tasks, depends on no async runtime (no tokio) and reads no clock. A session
-//! driver owns the streams; it hands the codec whatever bytes it has buffered
-//! and learns either a message, "need more bytes"
-//! ([`wire::DecodeError::UnexpectedEnd`]), or what to do about a bad peer
-//! ([`wire::DecodeError::disposition`]). Because of this the codec is tested
-//! against golden vectors and property tests without any network.
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use moq_relay::config::Config;
+//! use moq_relay::relay::Relay;
+//!
+//! let config = Config::defaults(true).resolve()?;
+//! let relay = Relay::bind(config).await?;
+//! println!("fingerprint {}", relay.fingerprint());
+//! relay.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(()) }
+//! ```
 
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod origin;
+pub mod relay;
+pub mod session;
+pub mod tls;
+pub mod transport;
 pub mod wire;

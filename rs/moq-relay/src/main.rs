@@ -1,0 +1,95 @@
+//! `moq-relay`: parses the configuration and runs the library's relay.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use moq_relay::config::{Args, Config};
+use moq_relay::relay::Relay;
+
+fn main() -> ExitCode {
+	match run() {
+		Ok(()) => ExitCode::SUCCESS,
+		Err(err) => {
+			eprintln!("moq-relay: {err:#}");
+			ExitCode::FAILURE
+		}
+	}
+}
+
+#[tokio::main]
+async fn run() -> anyhow::Result<()> {
+	tracing_subscriber::fmt()
+		.with_env_filter(
+			tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,quinn=warn".into()),
+		)
+		.with_writer(std::io::stderr)
+		.init();
+
+	let args = Args::parse();
+	let dev = args.config.is_none();
+	let config = Config::defaults(dev).merge(args.load()?);
+	let mut relay_config = config.resolve()?;
+	if config.auth.key.is_some() {
+		tracing::warn!("auth.key is stored but token verification is not implemented yet: tokens are refused");
+	}
+	if relay_config.auth.public().is_none() {
+		tracing::warn!("auth.public is not set and no token verifier exists yet: every session will be refused");
+	}
+
+	let relay = match Relay::bind(relay_config.clone()).await {
+		Ok(relay) => relay,
+		// The dev default also binds ::1, "if available".
+		Err(err) if dev && args.server_bind.is_none() && relay_config.bind.len() > 1 => {
+			tracing::warn!(%err, "binding the IPv4 loopback only");
+			relay_config.bind.retain(|a| a.is_ipv4());
+			Relay::bind(relay_config.clone()).await.context("cannot bind")?
+		}
+		Err(err) => return Err(err).context("cannot start the relay"),
+	};
+
+	let port = relay.local_addrs().first().map(|a| a.port()).unwrap_or(4443);
+	let host = config
+		.tls
+		.generate
+		.as_ref()
+		.and_then(|hosts| hosts.first().cloned())
+		.unwrap_or_else(|| "localhost".into());
+	let public = relay_config.auth.public().map(|p| p.to_string());
+	println!(
+		"moq-relay listening on {:?} (UDP: QUIC + WebTransport, TCP: HTTP/HTTPS)",
+		relay.local_addrs()
+	);
+	match &public {
+		Some(public) => println!("url: https://{host}:{port}/{public}"),
+		None => println!("url: https://{host}:{port}/ (no anonymous access configured)"),
+	}
+	println!("fingerprint: {}", relay.fingerprint());
+	println!("  (also at http://{host}:{port}/certificate.sha256)");
+	println!(
+		"token: none needed under the public prefix; signed tokens (--auth-key) arrive with token auth, which this build does not verify yet"
+	);
+
+	relay.run(shutdown_signal()).await;
+	Ok(())
+}
+
+async fn shutdown_signal() {
+	let ctrl_c = tokio::signal::ctrl_c();
+	#[cfg(unix)]
+	{
+		let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+			Ok(term) => term,
+			Err(_) => {
+				let _ = ctrl_c.await;
+				return;
+			}
+		};
+		tokio::select! {
+			_ = ctrl_c => {},
+			_ = term.recv() => {},
+		}
+	}
+	#[cfg(not(unix))]
+	let _ = ctrl_c.await;
+}

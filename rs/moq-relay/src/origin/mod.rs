@@ -1,0 +1,409 @@
+//! The broadcast tree: who publishes what, who watches which prefix, and one
+//! shared [`Track`] per (broadcast, track) that every subscriber reads from.
+//!
+//! Fan-out is the whole point of a relay: the first subscriber to a track asks
+//! the publishing session for it once ([`UpstreamRequest`]); later subscribers
+//! join the same [`Track`] and read its cache. When the last subscriber drops
+//! its `Arc<Track>`, the upstream subscription is cancelled.
+
+mod track;
+
+pub use track::{Group, GroupReader, GroupWriter, Track, TrackEnd};
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use moq_token::Path;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::wire::{TrackInfo, VarInt};
+
+/// A request from the origin to a publishing session.
+#[derive(Debug)]
+pub enum UpstreamRequest {
+	/// Subscribe upstream to a track of the broadcast at `path` and fill `track`.
+	Subscribe {
+		/// The broadcast's absolute path.
+		path: Path,
+		/// The shared track to fill. Held weakly: when every subscriber is gone
+		/// the upstream subscription ends.
+		track: Weak<Track>,
+	},
+	/// Ask the publisher for a track's TRACK_INFO (no subscription).
+	Info {
+		/// The broadcast's absolute path.
+		path: Path,
+		/// The track name.
+		track: String,
+		/// Where the answer goes; dropped unanswered if the publisher has none.
+		reply: oneshot::Sender<TrackInfo>,
+	},
+}
+
+/// The handle through which the origin asks a publishing session for tracks.
+#[derive(Clone, Debug)]
+pub struct Upstream(mpsc::UnboundedSender<UpstreamRequest>);
+
+impl Upstream {
+	/// A handle and the receiver the publishing session serves.
+	pub fn channel() -> (Self, mpsc::UnboundedReceiver<UpstreamRequest>) {
+		let (tx, rx) = mpsc::unbounded_channel();
+		(Self(tx), rx)
+	}
+}
+
+/// A change in the set of broadcasts under a watched prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnounceUpdate {
+	/// The broadcast's absolute path.
+	pub path: Path,
+	/// `Some(hops)` when it is (re)announced, `None` when it ended.
+	pub active: Option<Vec<VarInt>>,
+}
+
+/// Why a subscription could not be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OriginError {
+	/// No broadcast is announced at that path.
+	#[error("no broadcast at {0:?}")]
+	NotFound(String),
+}
+
+struct Entry {
+	id: u64,
+	hops: Vec<VarInt>,
+	upstream: Upstream,
+	tracks: HashMap<String, Weak<Track>>,
+	/// TRACK_INFO is immutable (wire.md §1.5): asked upstream once per track.
+	infos: HashMap<String, TrackInfo>,
+}
+
+struct Watcher {
+	prefix: Path,
+	tx: mpsc::UnboundedSender<AnnounceUpdate>,
+}
+
+#[derive(Default)]
+struct State {
+	broadcasts: HashMap<Path, Entry>,
+	watchers: HashMap<u64, Watcher>,
+	next_id: u64,
+}
+
+impl State {
+	fn next_id(&mut self) -> u64 {
+		self.next_id += 1;
+		self.next_id
+	}
+
+	fn notify(&mut self, update: &AnnounceUpdate) {
+		self.watchers.retain(|_, w| {
+			if !update.path.has_prefix(&w.prefix) {
+				return true;
+			}
+			w.tx.send(update.clone()).is_ok()
+		});
+	}
+}
+
+/// How long and how much each track keeps (the latest-group cache).
+#[derive(Clone, Copy, Debug)]
+pub struct CachePolicy {
+	/// Groups older than this behind the latest group are evicted (the latest
+	/// group is always kept).
+	pub max_age: Duration,
+	/// At most this many groups per track.
+	pub max_groups: usize,
+	/// A group larger than this is aborted (`GROUP_TOO_LARGE`).
+	pub max_group_bytes: usize,
+}
+
+impl Default for CachePolicy {
+	fn default() -> Self {
+		Self {
+			max_age: Duration::from_secs(10),
+			max_groups: 64,
+			max_group_bytes: 16 * 1024 * 1024,
+		}
+	}
+}
+
+/// The broadcast tree shared by every session of a relay.
+pub struct Origin {
+	state: Mutex<State>,
+	cache: CachePolicy,
+}
+
+impl Default for Origin {
+	fn default() -> Self {
+		Self::new(CachePolicy::default())
+	}
+}
+
+impl Origin {
+	/// An empty tree.
+	pub fn new(cache: CachePolicy) -> Self {
+		Self {
+			state: Mutex::new(State::default()),
+			cache,
+		}
+	}
+
+	fn lock(&self) -> MutexGuard<'_, State> {
+		// A panic while holding the lock leaves plain maps behind: still usable.
+		self.state.lock().unwrap_or_else(|e| e.into_inner())
+	}
+
+	/// Announces (or re-announces, replacing) the broadcast at `path`, served by
+	/// `upstream`. The broadcast stays until the returned [`Publication`] is
+	/// dropped, or until another publication replaces it.
+	pub fn publish(self: &Arc<Self>, path: Path, hops: Vec<VarInt>, upstream: Upstream) -> Publication {
+		let mut state = self.lock();
+		let id = state.next_id();
+		// A replaced broadcast's tracks are not carried over: subscribers of the
+		// old one see it end and re-subscribe to the new one.
+		state.broadcasts.insert(
+			path.clone(),
+			Entry {
+				id,
+				hops: hops.clone(),
+				upstream,
+				tracks: HashMap::new(),
+				infos: HashMap::new(),
+			},
+		);
+		state.notify(&AnnounceUpdate {
+			path: path.clone(),
+			active: Some(hops),
+		});
+		Publication {
+			origin: Arc::downgrade(self),
+			path,
+			id,
+		}
+	}
+
+	fn unpublish(&self, path: &Path, id: u64) {
+		let mut state = self.lock();
+		if state.broadcasts.get(path).is_some_and(|e| e.id == id) {
+			state.broadcasts.remove(path);
+			state.notify(&AnnounceUpdate {
+				path: path.clone(),
+				active: None,
+			});
+		}
+	}
+
+	/// Watches the broadcasts at or below `prefix`: the current ones, then every
+	/// change, in order.
+	pub fn announced(self: &Arc<Self>, prefix: Path) -> Announced {
+		let mut state = self.lock();
+		let id = state.next_id();
+		let (tx, rx) = mpsc::unbounded_channel();
+		let mut current: Vec<(Path, Vec<VarInt>)> = state
+			.broadcasts
+			.iter()
+			.filter(|(path, _)| path.has_prefix(&prefix))
+			.map(|(path, entry)| (path.clone(), entry.hops.clone()))
+			.collect();
+		current.sort();
+		state.watchers.insert(id, Watcher { prefix, tx });
+		Announced {
+			origin: Arc::downgrade(self),
+			id,
+			current,
+			rx,
+		}
+	}
+
+	/// The shared track `track` of the broadcast at `path`: joins the existing
+	/// upstream subscription, or asks the publisher for one.
+	pub fn subscribe(&self, path: &Path, track: &str) -> Result<Arc<Track>, OriginError> {
+		let mut state = self.lock();
+		let not_found = || OriginError::NotFound(path.to_string());
+		let entry = state.broadcasts.get_mut(path).ok_or_else(not_found)?;
+		if let Some(existing) = entry.tracks.get(track).and_then(Weak::upgrade) {
+			return Ok(existing);
+		}
+		entry.tracks.retain(|_, t| t.strong_count() > 0);
+		let shared = Arc::new(Track::new(track.to_string(), self.cache));
+		let request = UpstreamRequest::Subscribe {
+			path: path.clone(),
+			track: Arc::downgrade(&shared),
+		};
+		entry.upstream.0.send(request).map_err(|_| not_found())?;
+		entry.tracks.insert(track.to_string(), Arc::downgrade(&shared));
+		Ok(shared)
+	}
+
+	/// The publisher's TRACK_INFO for `track`: cached, or asked upstream once
+	/// (without subscribing, so a subscriber's TRACK stream never costs the
+	/// publisher a subscription).
+	pub async fn track_info(self: &Arc<Self>, path: &Path, track: &str) -> Result<TrackInfo, OriginError> {
+		let not_found = || OriginError::NotFound(path.to_string());
+		let (id, reply) = {
+			let state = self.lock();
+			let entry = state.broadcasts.get(path).ok_or_else(not_found)?;
+			if let Some(info) = entry.infos.get(track) {
+				return Ok(*info);
+			}
+			let (tx, rx) = oneshot::channel();
+			let request = UpstreamRequest::Info {
+				path: path.clone(),
+				track: track.to_string(),
+				reply: tx,
+			};
+			entry.upstream.0.send(request).map_err(|_| not_found())?;
+			(entry.id, rx)
+		};
+		let info = reply.await.map_err(|_| not_found())?;
+		let mut state = self.lock();
+		if let Some(entry) = state.broadcasts.get_mut(path).filter(|e| e.id == id) {
+			entry.infos.insert(track.to_string(), info);
+		}
+		Ok(info)
+	}
+
+	/// The shared track if some subscriber already holds it (no upstream request).
+	pub fn cached(&self, path: &Path, track: &str) -> Option<Arc<Track>> {
+		self.lock().broadcasts.get(path)?.tracks.get(track)?.upgrade()
+	}
+
+	/// How many broadcasts are announced.
+	pub fn broadcast_count(&self) -> usize {
+		self.lock().broadcasts.len()
+	}
+}
+
+/// Keeps a broadcast announced; dropping it ends the broadcast (unless a newer
+/// publication has replaced it).
+#[derive(Debug)]
+pub struct Publication {
+	origin: Weak<Origin>,
+	path: Path,
+	id: u64,
+}
+
+impl Drop for Publication {
+	fn drop(&mut self) {
+		if let Some(origin) = self.origin.upgrade() {
+			origin.unpublish(&self.path, self.id);
+		}
+	}
+}
+
+/// A watch over a prefix; see [`Origin::announced`].
+pub struct Announced {
+	origin: Weak<Origin>,
+	id: u64,
+	current: Vec<(Path, Vec<VarInt>)>,
+	rx: mpsc::UnboundedReceiver<AnnounceUpdate>,
+}
+
+impl Announced {
+	/// The broadcasts active when the watch started (absolute paths, sorted).
+	pub fn take_current(&mut self) -> Vec<(Path, Vec<VarInt>)> {
+		std::mem::take(&mut self.current)
+	}
+
+	/// The next change; `None` once the origin is gone.
+	pub async fn next(&mut self) -> Option<AnnounceUpdate> {
+		self.rx.recv().await
+	}
+}
+
+impl Drop for Announced {
+	fn drop(&mut self) {
+		if let Some(origin) = self.origin.upgrade() {
+			origin.lock().watchers.remove(&self.id);
+		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn path(p: &str) -> Path {
+		Path::new(p).unwrap()
+	}
+
+	#[tokio::test]
+	async fn one_upstream_request_per_track() {
+		let origin = Arc::new(Origin::default());
+		let (upstream, mut requests) = Upstream::channel();
+		let _publication = origin.publish(path("anon/clock"), vec![], upstream);
+		let a = origin.subscribe(&path("anon/clock"), "seconds").unwrap();
+		let b = origin.subscribe(&path("anon/clock"), "seconds").unwrap();
+		assert!(Arc::ptr_eq(&a, &b));
+		let Some(UpstreamRequest::Subscribe { path: asked, track }) = requests.recv().await else {
+			panic!("expected a subscribe request");
+		};
+		assert_eq!(asked, path("anon/clock"));
+		assert!(requests.try_recv().is_err());
+		drop((a, b));
+		assert!(track.upgrade().is_none(), "last subscriber gone cancels upstream");
+		let _c = origin.subscribe(&path("anon/clock"), "seconds").unwrap();
+		assert!(requests.try_recv().is_ok(), "a later subscriber asks again");
+		assert_eq!(
+			origin.subscribe(&path("anon/other"), "seconds").unwrap_err(),
+			OriginError::NotFound("anon/other".into())
+		);
+	}
+
+	#[tokio::test]
+	async fn track_info_is_asked_once_and_cached() {
+		let origin = Arc::new(Origin::default());
+		let (upstream, mut requests) = Upstream::channel();
+		let _publication = origin.publish(path("a"), vec![], upstream);
+		let info = TrackInfo {
+			priority: 1,
+			max_age_ms: VarInt::ZERO,
+			timescale: VarInt::from_u32(1000),
+		};
+		let answer = tokio::spawn(async move {
+			let Some(UpstreamRequest::Info { reply, .. }) = requests.recv().await else {
+				panic!("expected an info request");
+			};
+			reply.send(info).unwrap();
+			requests
+		});
+		assert_eq!(origin.track_info(&path("a"), "t").await.unwrap(), info);
+		let mut requests = answer.await.unwrap();
+		assert_eq!(origin.track_info(&path("a"), "t").await.unwrap(), info);
+		assert!(requests.try_recv().is_err(), "the second answer came from the cache");
+	}
+
+	#[tokio::test]
+	async fn announcements_snapshot_then_changes_and_replacement() {
+		let origin = Arc::new(Origin::default());
+		let (upstream, _requests) = Upstream::channel();
+		let first = origin.publish(path("anon/a"), vec![], upstream.clone());
+		let _elsewhere = origin.publish(path("other/b"), vec![], upstream.clone());
+		let mut watch = origin.announced(path("anon"));
+		assert_eq!(watch.take_current(), vec![(path("anon/a"), vec![])]);
+
+		let hops = vec![VarInt::from_u32(7)];
+		let second = origin.publish(path("anon/a"), hops.clone(), upstream.clone());
+		assert_eq!(
+			watch.next().await.unwrap(),
+			AnnounceUpdate {
+				path: path("anon/a"),
+				active: Some(hops)
+			}
+		);
+		// The replaced publication ending does not end its replacement.
+		drop(first);
+		assert_eq!(origin.broadcast_count(), 2);
+		drop(second);
+		assert_eq!(
+			watch.next().await.unwrap(),
+			AnnounceUpdate {
+				path: path("anon/a"),
+				active: None
+			}
+		);
+	}
+}

@@ -1,0 +1,265 @@
+//! A running relay: its listeners, its sessions and its shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+use web_transport_quinn as wtq;
+
+use crate::auth::Auth;
+use crate::http::{self, HttpState};
+use crate::metrics::Metrics;
+use crate::origin::Origin;
+use crate::session::{self, Context, Limits};
+use crate::tls::{Certificate, TlsError};
+use crate::transport::quic;
+use crate::wire::Version;
+
+/// What a relay needs to start: already resolved from the configuration.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+	/// UDP (QUIC/WebTransport) addresses; TCP (HTTP/HTTPS) binds the same ports.
+	pub bind: Vec<SocketAddr>,
+	/// The certificate.
+	pub certificate: Certificate,
+	/// The authorization policy.
+	pub auth: Auth,
+	/// How long sessions get to leave after GOAWAY on shutdown.
+	pub drain: Duration,
+	/// Session limits and the cache policy.
+	pub limits: Limits,
+}
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+	/// A socket could not be bound.
+	#[error("cannot bind {addr}: {source}")]
+	Bind {
+		/// The address.
+		addr: SocketAddr,
+		/// Why.
+		source: std::io::Error,
+	},
+	/// No address to bind.
+	#[error("no address to bind")]
+	NoAddress,
+	/// TLS setup failed.
+	#[error(transparent)]
+	Tls(#[from] TlsError),
+}
+
+/// The versions spoken, in order of preference for raw QUIC ALPN.
+pub const VERSIONS: [Version; 1] = [Version::Lite05];
+
+/// A relay whose sockets are bound; [`Relay::run`] serves them.
+pub struct Relay {
+	endpoints: Vec<wtq::quinn::Endpoint>,
+	tcp: Vec<TcpListener>,
+	addrs: Vec<SocketAddr>,
+	config: RelayConfig,
+	metrics: Arc<Metrics>,
+	origin: Arc<Origin>,
+}
+
+impl Relay {
+	/// Binds every UDP and TCP socket. An address with port 0 gets a free port,
+	/// shared by its UDP and TCP sockets.
+	pub async fn bind(config: RelayConfig) -> Result<Self, RelayError> {
+		if config.bind.is_empty() {
+			return Err(RelayError::NoAddress);
+		}
+		let mut alpn: Vec<&str> = VERSIONS.iter().rev().map(|v| v.alpn()).collect();
+		alpn.push(wtq::ALPN);
+		let tls = config.certificate.server_config(&alpn)?;
+		let quic_tls = wtq::quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+			.map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
+		let mut server = wtq::quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
+		let mut transport = wtq::quinn::TransportConfig::default();
+		transport.max_concurrent_uni_streams(1024u32.into());
+		transport.max_concurrent_bidi_streams(1024u32.into());
+		transport.keep_alive_interval(Some(Duration::from_secs(4)));
+		server.transport_config(Arc::new(transport));
+
+		let mut endpoints = Vec::new();
+		let mut tcp = Vec::new();
+		let mut addrs = Vec::new();
+		for &addr in &config.bind {
+			let (endpoint, listener, bound) = bind_pair(addr, &server).await?;
+			endpoints.push(endpoint);
+			tcp.push(listener);
+			addrs.push(bound);
+		}
+		Ok(Self {
+			endpoints,
+			tcp,
+			addrs,
+			config,
+			metrics: Arc::new(Metrics::default()),
+			origin: Arc::new(Origin::default()),
+		})
+	}
+
+	/// The bound addresses (UDP and TCP share each).
+	pub fn local_addrs(&self) -> &[SocketAddr] {
+		&self.addrs
+	}
+
+	/// The certificate fingerprint served at `/certificate.sha256`.
+	pub fn fingerprint(&self) -> &str {
+		self.config.certificate.fingerprint()
+	}
+
+	/// The counters.
+	pub fn metrics(&self) -> Arc<Metrics> {
+		self.metrics.clone()
+	}
+
+	/// Serves until `shutdown` resolves, then stops accepting, sends GOAWAY to
+	/// every session, waits at most the drain bound for them to leave, and closes
+	/// what is left.
+	pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+		let (down_tx, down_rx) = watch::channel(false);
+		let ready = Arc::new(AtomicBool::new(false));
+		let ctx = Arc::new(Context {
+			origin: self.origin.clone(),
+			auth: self.config.auth.clone(),
+			metrics: self.metrics.clone(),
+			hop_id: session::random_hop_id(),
+			shutdown: down_rx.clone(),
+			limits: self.config.limits.clone(),
+		});
+
+		let mut listeners = JoinSet::new();
+		let https = match self.config.certificate.server_config(&["h2", "http/1.1"]) {
+			Ok(mut config) => {
+				config.alpn_protocols = vec![b"http/1.1".to_vec()];
+				tokio_rustls::TlsAcceptor::from(Arc::new(config))
+			}
+			Err(err) => {
+				tracing::error!(%err, "HTTPS disabled");
+				return;
+			}
+		};
+		let router = http::router(HttpState {
+			fingerprint: self.config.certificate.fingerprint().into(),
+			metrics: self.metrics.clone(),
+			ready: ready.clone(),
+		});
+		for listener in self.tcp {
+			listeners.spawn(http::serve(listener, https.clone(), router.clone(), down_rx.clone()));
+		}
+		let (sessions, _) = watch::channel(0usize);
+		let sessions = Arc::new(sessions);
+		for endpoint in &self.endpoints {
+			listeners.spawn(accept(endpoint.clone(), ctx.clone(), sessions.clone(), down_rx.clone()));
+		}
+		ready.store(true, Ordering::Relaxed);
+		tracing::info!(addrs = ?self.addrs, "relay ready");
+
+		shutdown.await;
+		tracing::info!("shutting down: GOAWAY to every session");
+		ready.store(false, Ordering::Relaxed);
+		let _ = down_tx.send(true);
+		while listeners.join_next().await.is_some() {}
+
+		let mut open = sessions.subscribe();
+		let drained = tokio::time::timeout(self.config.drain, async {
+			let _ = open.wait_for(|n| *n == 0).await;
+		})
+		.await;
+		if drained.is_err() {
+			tracing::info!(drain = ?self.config.drain, "drain bound reached; closing the remaining sessions");
+		}
+		for endpoint in &self.endpoints {
+			endpoint.close(0u32.into(), b"relay shutting down");
+		}
+		for endpoint in &self.endpoints {
+			let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+		}
+	}
+}
+
+async fn bind_pair(
+	addr: SocketAddr,
+	server: &wtq::quinn::ServerConfig,
+) -> Result<(wtq::quinn::Endpoint, TcpListener, SocketAddr), RelayError> {
+	// With port 0 the UDP port is picked first; the TCP bind of the same port
+	// can collide with another program, so try a few fresh ports.
+	let attempts = if addr.port() == 0 { 8 } else { 1 };
+	let mut last = None;
+	for _ in 0..attempts {
+		let endpoint =
+			wtq::quinn::Endpoint::server(server.clone(), addr).map_err(|source| RelayError::Bind { addr, source })?;
+		let bound = endpoint
+			.local_addr()
+			.map_err(|source| RelayError::Bind { addr, source })?;
+		match TcpListener::bind(bound).await {
+			Ok(listener) => return Ok((endpoint, listener, bound)),
+			Err(source) => last = Some(RelayError::Bind { addr: bound, source }),
+		}
+	}
+	Err(last.unwrap_or(RelayError::NoAddress))
+}
+
+async fn accept(
+	endpoint: wtq::quinn::Endpoint,
+	ctx: Arc<Context>,
+	sessions: Arc<watch::Sender<usize>>,
+	mut shutdown: watch::Receiver<bool>,
+) {
+	loop {
+		let incoming = tokio::select! {
+			incoming = endpoint.accept() => match incoming {
+				Some(incoming) => incoming,
+				None => return,
+			},
+			_ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
+				// Stop accepting: new connections are refused from now on.
+				endpoint.set_server_config(None);
+				return;
+			}
+		};
+		let ctx = ctx.clone();
+		let count = SessionCount::new(sessions.clone());
+		tokio::spawn(async move {
+			let _count = count;
+			let accepted = match quic::accept(incoming, &crate::relay::VERSIONS).await {
+				Ok(accepted) => accepted,
+				Err(err) => {
+					tracing::debug!(%err, "connection refused");
+					return;
+				}
+			};
+			let span = tracing::info_span!("session", id = accepted.session.stable_id());
+			let result = session::run(accepted.session, accepted.version, accepted.url_path, ctx)
+				.instrument(span)
+				.await;
+			if let Err(err) = result {
+				tracing::info!(%err, "session refused");
+			}
+		});
+	}
+}
+
+/// Counts a session while it lives, so shutdown can wait for none to be left.
+struct SessionCount(Arc<watch::Sender<usize>>);
+
+impl SessionCount {
+	fn new(count: Arc<watch::Sender<usize>>) -> Self {
+		count.send_modify(|n| *n += 1);
+		Self(count)
+	}
+}
+
+impl Drop for SessionCount {
+	fn drop(&mut self) {
+		self.0.send_modify(|n| *n -= 1);
+	}
+}

@@ -1,0 +1,352 @@
+//! Drives one MoQ session over any [`transport::Session`](crate::transport::Session).
+//!
+//! The relay plays both roles in every session (wire.md §1.3: "Either endpoint
+//! may publish and subscribe in one session"):
+//! - as a **publisher** to the peer ([`serve`]): it answers the peer's Announce,
+//!   Subscribe, Track and Fetch streams from the [`Origin`];
+//! - as a **subscriber** of the peer ([`upstream`]): it asks the peer for its
+//!   announcements, puts them in the [`Origin`], and subscribes upstream when a
+//!   track is first wanted.
+//!
+//! Order of events (wire.md §1.4): the relay sends its SETUP, reads the
+//! client's SETUP (the first uni stream; other uni streams before it are
+//! stopped and skipped), derives the connection path (CONNECT URL on
+//! WebTransport, SETUP Path on raw QUIC), and asks [`Auth`] for a [`Grant`].
+//! From then on the [`Grant`] is the only thing consulted about permissions.
+//!
+//! Errors: a stream-level problem resets only that stream; malformed control
+//! data or a second SETUP closes the session with the wire.md §1.6 code.
+//!
+//! This layer does I/O (over the transport trait, like h3 over its `quic`
+//! traits); the byte-level protocol lives in the sans-I/O [`crate::wire`].
+
+mod serve;
+mod stream;
+mod upstream;
+
+pub use stream::{Reader, Writer};
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::auth::{Auth, AuthError, ConnectRequest, Grant};
+use crate::metrics::Metrics;
+use crate::origin::{CachePolicy, Origin, Track};
+use crate::transport::{Session, TransportError};
+use crate::wire::{
+	BidiType, DecodeError, Disposition, EncodeError, Goaway, Role, SessionCode, Setup, StreamCode, UniType, VarInt,
+	Version,
+};
+
+/// Why a stream's exchange ended badly. [`StreamError::disposition`] says whether
+/// that resets the stream or closes the session.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+	/// The peer sent bytes the codec rejects.
+	#[error("malformed message: {0}")]
+	Decode(#[from] DecodeError),
+	/// The stream ended inside a message.
+	#[error("the stream ended inside a message")]
+	Truncated,
+	/// We could not encode a message (a bug, never the peer's fault).
+	#[error("could not encode: {0}")]
+	Encode(EncodeError),
+	/// The exchange is refused: reset the stream with this code.
+	#[error("stream refused with {0}")]
+	Reset(StreamCode),
+	/// The peer broke a session rule: close the session.
+	#[error("{1}")]
+	Session(SessionCode, &'static str),
+	/// The transport failed (the peer reset the stream, or the session is gone).
+	#[error(transparent)]
+	Transport(#[from] TransportError),
+}
+
+/// Why a session ended before or instead of being served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+	/// The peer never sent its SETUP in time.
+	#[error("no SETUP within {0:?}")]
+	SetupTimeout(Duration),
+	/// Authorization refused the session.
+	#[error("unauthorized: {0}")]
+	Unauthorized(#[from] AuthError),
+	/// The peer broke a protocol rule.
+	#[error("closed with {code}: {reason}")]
+	Protocol {
+		/// The close code sent.
+		code: SessionCode,
+		/// The reason sent.
+		reason: String,
+	},
+	/// The transport went away.
+	#[error(transparent)]
+	Transport(#[from] TransportError),
+}
+
+/// Settings every session shares.
+#[derive(Clone, Debug)]
+pub struct Limits {
+	/// How long a client may take to send its SETUP.
+	pub setup_timeout: Duration,
+	/// Per subscriber: how many groups may be in flight at once. When a newer
+	/// group arrives beyond this, the oldest in-flight group is reset, so a slow
+	/// subscriber sheds backlog instead of stalling anyone or growing memory.
+	pub max_inflight_groups: usize,
+	/// The cache policy (its max age is also the upstream Max Age asked for).
+	pub cache: CachePolicy,
+}
+
+impl Default for Limits {
+	fn default() -> Self {
+		Self {
+			setup_timeout: Duration::from_secs(10),
+			max_inflight_groups: 4,
+			cache: CachePolicy::default(),
+		}
+	}
+}
+
+/// What every session of a relay shares.
+pub struct Context {
+	/// The broadcast tree.
+	pub origin: Arc<Origin>,
+	/// The authorization policy.
+	pub auth: Auth,
+	/// Counters for `/metrics`.
+	pub metrics: Arc<Metrics>,
+	/// This relay's hop id (SETUP Hop, ANNOUNCE_OK).
+	pub hop_id: VarInt,
+	/// Becomes `true` when the relay shuts down: sessions send GOAWAY.
+	pub shutdown: watch::Receiver<bool>,
+	/// Limits.
+	pub limits: Limits,
+}
+
+/// One admitted session, shared by its stream tasks.
+struct Shared<S> {
+	transport: S,
+	version: Version,
+	grant: Grant,
+	ctx: Arc<Context>,
+	/// The peer's SETUP Hop: never announce to it what came through it.
+	peer_hop: Option<VarInt>,
+	next_subscribe_id: AtomicU64,
+	/// The relay's subscriptions to this peer, by Subscribe ID.
+	upstream: Mutex<HashMap<u64, Weak<Track>>>,
+}
+
+impl<S: Session> Shared<S> {
+	fn close(&self, code: SessionCode, reason: &str) {
+		tracing::debug!(%code, reason, "closing session");
+		self.transport.close(code.into_inner(), reason);
+	}
+
+	/// Applies a stream error's disposition; returns the reset code if the
+	/// stream (not the session) is what failed.
+	fn fail(&self, err: &StreamError) -> Option<StreamCode> {
+		match err.disposition() {
+			Disposition::CloseSession(code) => {
+				self.close(code, &err.to_string());
+				None
+			}
+			Disposition::ResetStream(code) => Some(code),
+			Disposition::NeedMoreBytes => Some(StreamCode::INTERNAL),
+		}
+	}
+}
+
+/// Runs one session to its end. `url_path` is the WebTransport CONNECT path and
+/// query (`None` on raw QUIC, where the path comes in SETUP).
+pub async fn run<S: Session>(
+	transport: S,
+	version: Version,
+	url_path: Option<String>,
+	ctx: Arc<Context>,
+) -> Result<(), SessionError> {
+	let _gauge = ctx.metrics.session_started();
+	let setup = match admit_setup(&transport, version, &ctx).await {
+		Ok(setup) => setup,
+		Err(err) => {
+			if let SessionError::Protocol { code, reason } = &err {
+				transport.close(code.into_inner(), reason);
+			}
+			return Err(err);
+		}
+	};
+
+	let peer_path = setup.as_ref().and_then(|s| s.path.clone());
+	let target = match (url_path, peer_path) {
+		(Some(_), Some(_)) => {
+			// wire.md §1.4: Path "must not appear on WebTransport/WebSocket".
+			let reason = "SETUP Path on a binding that carries a URL";
+			transport.close(SessionCode::PROTOCOL_VIOLATION.into_inner(), reason);
+			return Err(SessionError::Protocol {
+				code: SessionCode::PROTOCOL_VIOLATION,
+				reason: reason.into(),
+			});
+		}
+		(Some(path), None) | (None, Some(path)) => path,
+		(None, None) => String::new(),
+	};
+	let grant = match ConnectRequest::parse(&target).and_then(|request| ctx.auth.authorize(&request)) {
+		Ok(grant) => grant,
+		Err(err) => {
+			ctx.metrics.auth_refused(err.code());
+			transport.close(SessionCode::UNAUTHORIZED.into_inner(), err.code());
+			return Err(err.into());
+		}
+	};
+	tracing::info!(root = %grant.root(), %version, "session admitted");
+
+	let role = setup.as_ref().map(Setup::role_kind).unwrap_or(Role::Both);
+	let shared = Arc::new(Shared {
+		transport: transport.clone(),
+		version,
+		grant,
+		ctx: ctx.clone(),
+		peer_hop: setup.as_ref().and_then(Setup::hop_id),
+		next_subscribe_id: AtomicU64::new(0),
+		upstream: Mutex::new(HashMap::new()),
+	});
+
+	let mut tasks = JoinSet::new();
+	tasks.spawn(accept_bi(shared.clone()));
+	tasks.spawn(accept_uni(shared.clone()));
+	if role != Role::Subscriber && !shared.grant.publish().is_empty() {
+		tasks.spawn(upstream::run(shared.clone()));
+	}
+
+	let mut shutdown = ctx.shutdown.clone();
+	let err = tokio::select! {
+		err = transport.closed() => err,
+		_ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
+			goaway(&shared).await;
+			// The relay closes every session once its drain bound has passed.
+			transport.closed().await
+		}
+	};
+	tasks.abort_all();
+	tracing::info!(reason = %err, "session closed");
+	Ok(())
+}
+
+/// Sends our SETUP and reads the client's (lite-05+).
+async fn admit_setup<S: Session>(
+	transport: &S,
+	version: Version,
+	ctx: &Context,
+) -> Result<Option<Setup>, SessionError> {
+	if !version.has_setup() {
+		return Ok(None);
+	}
+	let ours = Setup {
+		hop: Some(ctx.hop_id),
+		..Setup::default()
+	};
+	let send = async {
+		let mut writer = Writer::new(transport.open_uni().await?);
+		writer.encode(&UniType::Setup, version).await?;
+		writer.encode(&ours, version).await?;
+		writer.finish()
+	};
+	let timeout = ctx.limits.setup_timeout;
+	let (sent, received) = tokio::join!(send, tokio::time::timeout(timeout, read_setup(transport, version)));
+	let received = received.map_err(|_| SessionError::SetupTimeout(timeout))?;
+	if let Err(StreamError::Transport(err)) = sent {
+		return Err(err.into());
+	}
+	received.map(Some)
+}
+
+async fn read_setup<S: Session>(transport: &S, version: Version) -> Result<Setup, SessionError> {
+	loop {
+		let mut reader = Reader::new(transport.accept_uni().await?);
+		let violation = |err: StreamError| match err.disposition() {
+			Disposition::CloseSession(code) => SessionError::Protocol {
+				code,
+				reason: err.to_string(),
+			},
+			_ => SessionError::Protocol {
+				code: SessionCode::PROTOCOL_VIOLATION,
+				reason: format!("SETUP stream: {err}"),
+			},
+		};
+		match reader.decode::<UniType>(version).await {
+			Ok(Some(UniType::Setup)) => {
+				return reader.expect::<Setup>(version).await.map_err(violation);
+			}
+			// wire.md §1.4: "a non-Setup uni stream arriving first is
+			// STOP_SENDING-ed and skipped".
+			Ok(_) | Err(StreamError::Decode(DecodeError::UnknownStreamType { .. })) => {
+				reader.stop(StreamCode::CANCEL);
+			}
+			Err(StreamError::Transport(TransportError::Closed(reason))) => {
+				return Err(TransportError::Closed(reason).into());
+			}
+			Err(err) => return Err(violation(err)),
+		}
+	}
+}
+
+async fn goaway<S: Session>(shared: &Shared<S>) {
+	let send = async {
+		let (send, _recv) = shared.transport.open_bi().await?;
+		let mut writer = Writer::new(send);
+		writer.encode(&BidiType::Goaway, shared.version).await?;
+		writer.encode(&Goaway { uri: String::new() }, shared.version).await?;
+		writer.finish()
+	};
+	if let Err(err) = send.await {
+		tracing::debug!(%err, "GOAWAY not sent");
+	}
+}
+
+async fn accept_bi<S: Session>(shared: Arc<Shared<S>>) {
+	while let Ok((send, recv)) = shared.transport.accept_bi().await {
+		tokio::spawn(serve::bidi(shared.clone(), Writer::new(send), Reader::new(recv)));
+	}
+}
+
+async fn accept_uni<S: Session>(shared: Arc<Shared<S>>) {
+	while let Ok(recv) = shared.transport.accept_uni().await {
+		let shared = shared.clone();
+		tokio::spawn(async move {
+			let mut reader = Reader::new(recv);
+			let result = match reader.decode::<UniType>(shared.version).await {
+				Ok(Some(UniType::Group)) => upstream::group(&shared, &mut reader).await,
+				// wire.md §1.4: "A second Setup stream → PROTOCOL_VIOLATION."
+				Ok(Some(UniType::Setup)) => {
+					Err(StreamError::Session(SessionCode::PROTOCOL_VIOLATION, "a second SETUP"))
+				}
+				Ok(None) => Ok(()),
+				Err(err) => Err(err),
+			};
+			if let Err(err) = result
+				&& let Some(code) = shared.fail(&err)
+			{
+				tracing::debug!(%err, "uni stream refused");
+				reader.stop(code);
+			}
+		});
+	}
+}
+
+/// A fresh random hop id (non-zero, below 2^62).
+pub fn random_hop_id() -> VarInt {
+	let id = rand::random::<u64>() >> 2;
+	VarInt::from_u64(id.max(1)).unwrap_or(VarInt::from_u32(1))
+}
+
+impl<S> Shared<S> {
+	fn next_subscribe_id(&self) -> u64 {
+		self.next_subscribe_id.fetch_add(1, Ordering::Relaxed)
+	}
+}

@@ -1,0 +1,329 @@
+//! The relay as publisher: answering the peer's Announce, Subscribe, Track and
+//! Fetch streams from the origin.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use moq_token::Path;
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::{Reader, Shared, StreamError, Writer};
+use crate::origin::{Group, TrackEnd};
+use crate::transport::Session;
+use crate::wire::{
+	Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, Fetch, Goaway, Group as GroupHeader, StreamCode,
+	Subscribe, SubscribeOk, SubscribeResponse, SubscribeUpdate, Track as TrackRequest, UniType, VarInt, Version,
+};
+
+type W<S> = Writer<<S as Session>::Send>;
+type R<S> = Reader<<S as Session>::Recv>;
+
+/// Serves one bidi stream the peer opened.
+pub(super) async fn bidi<S: Session>(shared: Arc<Shared<S>>, mut writer: W<S>, mut reader: R<S>) {
+	let version = shared.version;
+	let result = match reader.decode::<BidiType>(version).await {
+		Ok(Some(BidiType::Announce)) => announce(&shared, &mut writer, &mut reader).await,
+		Ok(Some(BidiType::Subscribe)) => {
+			let result = subscribe(&shared, &mut writer, &mut reader).await;
+			tracing::debug!(ok = result.is_ok(), "downstream subscription ended");
+			result
+		}
+		Ok(Some(BidiType::Track)) => track_info(&shared, &mut writer, &mut reader).await,
+		Ok(Some(BidiType::Fetch)) => fetch(&shared, &mut writer, &mut reader).await,
+		// The relay advertises no Probe capability; a peer that opens one anyway
+		// gets an idle stream until it closes it.
+		Ok(Some(BidiType::Probe)) => reader.closed().await,
+		Ok(Some(BidiType::Goaway)) => match reader.expect::<Goaway>(version).await {
+			Ok(_) => {
+				tracing::debug!("peer is going away");
+				Ok(())
+			}
+			Err(err) => Err(err),
+		},
+		Ok(None) => Ok(()),
+		Err(err) => Err(err),
+	};
+	match result {
+		Ok(()) => {
+			let _ = writer.finish();
+		}
+		Err(err) => {
+			if let Some(code) = shared.fail(&err) {
+				tracing::debug!(%err, "bidi stream refused");
+				writer.reset(code);
+				reader.stop(code);
+			}
+		}
+	}
+}
+
+fn relative(path: &str) -> Result<Path, StreamError> {
+	Path::new(path).map_err(|_| StreamError::Reset(StreamCode::NOT_FOUND))
+}
+
+/// ANNOUNCE_REQUEST → ANNOUNCE_OK, the current broadcasts, then changes.
+async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
+	let version = shared.version;
+	let request: AnnounceRequest = reader.expect(version).await?;
+	let prefix = relative(&request.prefix)?;
+	if !shared.grant.may_watch(&prefix) {
+		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
+	}
+	let absolute = shared.grant.absolute(&prefix);
+	let mut announced = shared.ctx.origin.announced(absolute.clone());
+	let visible = |path: &Path, hops: &[VarInt]| -> Option<String> {
+		let rel = path.strip_prefix(shared.grant.root())?;
+		if !shared.grant.can_subscribe(&rel) {
+			return None;
+		}
+		// wire.md §1.5: "never announce to a peer a path whose chain contains
+		// the hop the peer declared".
+		if shared.peer_hop.is_some_and(|hop| hops.contains(&hop)) {
+			return None;
+		}
+		Some(path.strip_prefix(&absolute)?.to_string())
+	};
+
+	let current: Vec<(String, Vec<VarInt>)> = announced
+		.take_current()
+		.into_iter()
+		.filter_map(|(path, hops)| visible(&path, &hops).map(|suffix| (suffix, hops)))
+		.collect();
+	if version >= Version::Lite05 {
+		let ok = AnnounceOk {
+			hop_id: shared.ctx.hop_id,
+			active_count: VarInt::try_from(current.len()).unwrap_or(VarInt::MAX),
+		};
+		writer.encode(&ok, version).await?;
+	}
+	let mut active = HashSet::new();
+	for (suffix, hops) in current {
+		send_announce(writer, version, &suffix, AnnounceStatus::Active, hops).await?;
+		active.insert(suffix);
+	}
+	loop {
+		tokio::select! {
+			update = announced.next() => {
+				let Some(update) = update else { return Ok(()) };
+				match update.active {
+					Some(hops) => {
+						if let Some(suffix) = visible(&update.path, &hops) {
+							// lite-05: a second `active` for an active path replaces it.
+							send_announce(writer, version, &suffix, AnnounceStatus::Active, hops).await?;
+							active.insert(suffix);
+						}
+					}
+					None => {
+						let suffix = update.path.strip_prefix(&absolute).map(|p| p.to_string());
+						if let Some(suffix) = suffix.filter(|s| active.remove(s)) {
+							send_announce(writer, version, &suffix, AnnounceStatus::Ended, Vec::new()).await?;
+						}
+					}
+				}
+			}
+			// "nothing more ever comes from the subscriber": its FIN or reset ends the watch.
+			res = reader.closed() => return res,
+		}
+	}
+}
+
+async fn send_announce<S: crate::transport::SendStream>(
+	writer: &mut Writer<S>,
+	version: Version,
+	suffix: &str,
+	status: AnnounceStatus,
+	hops: Vec<VarInt>,
+) -> Result<(), StreamError> {
+	let message = Announce {
+		status,
+		suffix: suffix.to_string(),
+		hops,
+	};
+	writer.encode(&message, version).await
+}
+
+/// SUBSCRIBE → SUBSCRIBE_START, groups on uni streams (newest first), and
+/// SUBSCRIBE_END/FIN when a bounded range is done.
+async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
+	let version = shared.version;
+	let request: Subscribe = reader.expect(version).await?;
+	let path = relative(&request.broadcast)?;
+	if !shared.grant.can_subscribe(&path) {
+		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
+	}
+	let absolute = shared.grant.absolute(&path);
+	let track = shared
+		.ctx
+		.origin
+		.subscribe(&absolute, &request.track)
+		.map_err(|_| StreamError::Reset(StreamCode::NOT_FOUND))?;
+	let _gauge = shared.ctx.metrics.subscription_started();
+	tracing::debug!(broadcast = %absolute, track = %request.track, id = %request.id, "subscribed");
+
+	if !version.has_setup() {
+		// lite-04: SUBSCRIBE_OK at once on accept.
+		let ok = SubscribeResponse::Ok(SubscribeOk {
+			priority: request.options.priority,
+			max_age_ms: VarInt::ZERO,
+			group_start: None,
+			group_end: None,
+		});
+		writer.encode(&ok, version).await?;
+	}
+
+	let end = request.options.group_end.map(VarInt::into_inner);
+	let mut next: Option<u64> = request.options.group_start.map(VarInt::into_inner);
+	let mut started = false;
+	let mut changes = track.watch();
+	let mut inflight: VecDeque<(u64, AbortHandle)> = VecDeque::new();
+	let mut tasks = JoinSet::new();
+	let max_inflight = shared.ctx.limits.max_inflight_groups.max(1);
+
+	loop {
+		if next.is_none() {
+			// lite-05: no Group Start = start at the latest group.
+			next = track.latest().map(|g| g.sequence());
+		}
+		if let Some(first) = next {
+			if !started && version.has_setup() {
+				let start = SubscribeResponse::Start {
+					group: VarInt::from_u64(first).unwrap_or(VarInt::MAX),
+				};
+				writer.encode(&start, version).await?;
+			}
+			started = true;
+			for group in track.groups_after(first.checked_sub(1)) {
+				let sequence = group.sequence();
+				if end.is_some_and(|end| sequence > end) {
+					break;
+				}
+				next = Some(sequence + 1);
+				inflight.retain(|(_, handle)| !handle.is_finished());
+				if inflight.len() >= max_inflight
+					&& let Some((old, handle)) = inflight.pop_front()
+				{
+					// Shed the oldest backlog, never the newest group.
+					tracing::trace!(group = old, "subscriber too far behind, dropping group");
+					shared.ctx.metrics.group_dropped();
+					handle.abort();
+				}
+				let handle = tasks.spawn(write_group(
+					shared.transport.clone(),
+					version,
+					request.id,
+					group,
+					shared.ctx.metrics.clone(),
+				));
+				inflight.push_back((sequence, handle));
+			}
+		}
+
+		let range_done = matches!((end, next), (Some(end), Some(next)) if next > end);
+		let track_end = track.ended();
+		if range_done || track_end.is_some() {
+			while tasks.join_next().await.is_some() {}
+			if let Some(TrackEnd::Aborted(code)) = track_end.filter(|_| !range_done) {
+				return Err(StreamError::Reset(code));
+			}
+			if version.has_setup() {
+				let group = VarInt::from_u64(next.unwrap_or(0)).unwrap_or(VarInt::MAX);
+				writer.encode(&SubscribeResponse::End { group }, version).await?;
+			}
+			return Ok(());
+		}
+
+		tokio::select! {
+			res = changes.changed() => if res.is_err() { return Ok(()) },
+			update = reader.decode::<SubscribeUpdate>(version) => match update? {
+				// Priority changes reorder nothing here yet: groups already go newest first.
+				Some(_) => {}
+				// The subscriber ended the subscription.
+				None => return Ok(()),
+			},
+			Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+		}
+	}
+}
+
+async fn write_group<S: Session>(
+	transport: S,
+	version: Version,
+	subscribe_id: VarInt,
+	group: Arc<Group>,
+	metrics: Arc<crate::metrics::Metrics>,
+) {
+	let sequence = group.sequence();
+	let run = async {
+		let mut writer = Writer::new(transport.open_uni().await?);
+		// wire.md §1.7: newest group first.
+		writer.set_priority(i32::try_from(sequence).unwrap_or(i32::MAX));
+		writer.encode(&UniType::Group, version).await?;
+		let header = GroupHeader {
+			subscribe_id,
+			sequence: VarInt::from_u64(sequence).unwrap_or(VarInt::MAX),
+			frame_start: VarInt::ZERO,
+		};
+		writer.encode(&header, version).await?;
+		let mut frames = group.reader();
+		loop {
+			match frames.next().await {
+				Ok(Some(frame)) => {
+					writer
+						.encode(&frame.header().map_err(StreamError::Encode)?, version)
+						.await?;
+					metrics.frame_sent(frame.payload.len());
+					writer.write(frame.payload).await?;
+				}
+				Ok(None) => {
+					metrics.group_sent();
+					return writer.finish();
+				}
+				Err(code) => {
+					writer.reset(code);
+					return Ok(());
+				}
+			}
+		}
+	};
+	if let Err(err) = run.await {
+		tracing::trace!(%err, group = sequence, "group not delivered");
+	}
+}
+
+/// TRACK → TRACK_INFO (from the publisher, via the shared track), FIN.
+async fn track_info<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
+	let version = shared.version;
+	let request: TrackRequest = reader.expect(version).await?;
+	let path = relative(&request.broadcast)?;
+	if !shared.grant.can_subscribe(&path) {
+		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
+	}
+	let info = shared
+		.ctx
+		.origin
+		.track_info(&shared.grant.absolute(&path), &request.track)
+		.await
+		.map_err(|_| StreamError::Reset(StreamCode::NOT_FOUND))?;
+	writer.encode(&info, version).await
+}
+
+/// FETCH → the cached group's frames, FIN; NOT_FOUND if it is not cached.
+async fn fetch<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
+	let version = shared.version;
+	let request: Fetch = reader.expect(version).await?;
+	let path = relative(&request.broadcast)?;
+	if !shared.grant.can_subscribe(&path) {
+		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
+	}
+	let group = shared
+		.ctx
+		.origin
+		.cached(&shared.grant.absolute(&path), &request.track)
+		.and_then(|track| track.group(request.group.into_inner()))
+		.ok_or(StreamError::Reset(StreamCode::NOT_FOUND))?;
+	let mut frames = group.reader();
+	while let Some(frame) = frames.next().await.map_err(StreamError::Reset)? {
+		writer.encode(&frame, version).await?;
+	}
+	Ok(())
+}

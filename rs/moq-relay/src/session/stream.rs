@@ -1,0 +1,175 @@
+//! Buffered message I/O over one stream: the bridge between the transport's
+//! byte chunks and the sans-I/O codec in [`crate::wire`].
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::StreamError;
+use crate::transport::{RecvStream, SendStream, TransportError};
+use crate::wire::{Decode, DecodeError, Disposition, Encode, SessionCode, StreamCode, Version};
+
+/// Read at most this much per transport call.
+const CHUNK: usize = 64 * 1024;
+
+/// Reads typed messages from a stream, buffering partial ones.
+pub struct Reader<R> {
+	stream: R,
+	buf: BytesMut,
+	fin: bool,
+}
+
+impl<R: RecvStream> Reader<R> {
+	/// Wraps a stream.
+	pub fn new(stream: R) -> Self {
+		Self {
+			stream,
+			buf: BytesMut::new(),
+			fin: false,
+		}
+	}
+
+	async fn fill(&mut self) -> Result<bool, StreamError> {
+		if self.fin {
+			return Ok(false);
+		}
+		match self.stream.read_chunk(CHUNK).await? {
+			Some(chunk) => {
+				self.buf.extend_from_slice(&chunk);
+				Ok(true)
+			}
+			None => {
+				self.fin = true;
+				Ok(false)
+			}
+		}
+	}
+
+	/// The next message; `Ok(None)` at a clean end of stream (no partial message).
+	///
+	/// A stream that ends inside a message was truncated: wire.md treats that as
+	/// a protocol violation, like any other malformed control data.
+	pub async fn decode<T: Decode>(&mut self, version: Version) -> Result<Option<T>, StreamError> {
+		loop {
+			if !self.buf.is_empty() {
+				match T::decode_prefix(&self.buf, version) {
+					Ok((value, used)) => {
+						self.buf.advance(used);
+						return Ok(Some(value));
+					}
+					Err(DecodeError::UnexpectedEnd) => {}
+					Err(err) => return Err(StreamError::Decode(err)),
+				}
+			}
+			if !self.fill().await? {
+				if self.buf.is_empty() {
+					return Ok(None);
+				}
+				return Err(StreamError::Truncated);
+			}
+		}
+	}
+
+	/// Like [`Reader::decode`], but the end of the stream is an error too.
+	pub async fn expect<T: Decode>(&mut self, version: Version) -> Result<T, StreamError> {
+		self.decode(version).await?.ok_or(StreamError::Truncated)
+	}
+
+	/// Waits for the end of the stream, failing if the peer sends anything.
+	pub async fn closed(&mut self) -> Result<(), StreamError> {
+		while self.fill().await? {
+			if !self.buf.is_empty() {
+				return Err(StreamError::Session(SessionCode::PROTOCOL_VIOLATION, "unexpected data"));
+			}
+		}
+		Ok(())
+	}
+
+	/// Asks the peer to stop sending.
+	pub fn stop(&mut self, code: StreamCode) {
+		self.stream.stop(code.into_inner());
+	}
+}
+
+/// Writes typed messages to a stream. Dropped before [`Writer::finish`], it
+/// resets the stream, so a peer never reads a truncated stream as complete.
+pub struct Writer<S: SendStream> {
+	stream: Option<S>,
+}
+
+impl<S: SendStream> Writer<S> {
+	/// Wraps a stream.
+	pub fn new(stream: S) -> Self {
+		Self { stream: Some(stream) }
+	}
+
+	fn stream(&mut self) -> Result<&mut S, StreamError> {
+		self.stream
+			.as_mut()
+			.ok_or(StreamError::Transport(TransportError::StreamClosed))
+	}
+
+	/// Encodes and writes one message.
+	pub async fn encode<T: Encode>(&mut self, message: &T, version: Version) -> Result<(), StreamError> {
+		let bytes = message.to_bytes(version).map_err(StreamError::Encode)?;
+		self.stream()?.write_all(&bytes).await?;
+		Ok(())
+	}
+
+	/// Writes raw bytes (a frame payload) without copying.
+	pub async fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+		self.stream()?.write_chunk(bytes).await?;
+		Ok(())
+	}
+
+	/// Sets the send priority (higher first).
+	pub fn set_priority(&mut self, priority: i32) {
+		if let Some(stream) = self.stream.as_mut() {
+			stream.set_priority(priority);
+		}
+	}
+
+	/// Resolves when the peer sends STOP_SENDING.
+	pub async fn stopped(&mut self) -> Result<Option<u32>, StreamError> {
+		Ok(self.stream()?.stopped().await?)
+	}
+
+	/// Completes the stream (FIN).
+	pub fn finish(&mut self) -> Result<(), StreamError> {
+		if let Some(mut stream) = self.stream.take() {
+			stream.finish()?;
+		}
+		Ok(())
+	}
+
+	/// Abandons the stream with a code.
+	pub fn reset(&mut self, code: StreamCode) {
+		if let Some(mut stream) = self.stream.take() {
+			stream.reset(code.into_inner());
+		}
+	}
+}
+
+impl<S: SendStream> Drop for Writer<S> {
+	fn drop(&mut self) {
+		if let Some(mut stream) = self.stream.take() {
+			stream.reset(StreamCode::CANCEL.into_inner());
+		}
+	}
+}
+
+impl StreamError {
+	/// What to do about this error: reset the stream or close the session.
+	pub fn disposition(&self) -> Disposition {
+		match self {
+			StreamError::Decode(err) => match err.disposition() {
+				// A decode that needs more bytes never escapes the reader.
+				Disposition::NeedMoreBytes => Disposition::CloseSession(SessionCode::PROTOCOL_VIOLATION),
+				other => other,
+			},
+			StreamError::Truncated => Disposition::CloseSession(SessionCode::PROTOCOL_VIOLATION),
+			StreamError::Session(code, _) => Disposition::CloseSession(*code),
+			StreamError::Reset(code) => Disposition::ResetStream(*code),
+			StreamError::Encode(_) => Disposition::ResetStream(StreamCode::INTERNAL),
+			StreamError::Transport(_) => Disposition::ResetStream(StreamCode::CANCEL),
+		}
+	}
+}

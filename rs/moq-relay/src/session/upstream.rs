@@ -1,0 +1,271 @@
+//! The relay as subscriber of the peer: learning what it publishes, and
+//! subscribing upstream once per track when the origin asks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use moq_token::Path;
+
+use super::{Reader, Shared, StreamError, Writer};
+use crate::origin::{Track, TrackEnd, Upstream, UpstreamRequest};
+use crate::transport::Session;
+use crate::wire::{
+	Announce, AnnounceOk, AnnounceRequest, BidiType, Frame, Group as GroupHeader, StreamCode, Subscribe,
+	SubscribeOptions, SubscribeResponse, Track as TrackRequest, TrackInfo, VarInt, Version,
+};
+
+/// Asks the peer for everything it announces, publishes what the grant allows,
+/// and serves the origin's upstream requests for those broadcasts.
+pub(super) async fn run<S: Session>(shared: Arc<Shared<S>>) {
+	let (upstream, mut requests) = Upstream::channel();
+	let announces = announces(&shared, upstream);
+	tokio::pin!(announces);
+	loop {
+		tokio::select! {
+			result = &mut announces => {
+				if let Err(err) = result
+						&& shared.fail(&err).is_some()
+				{
+					tracing::debug!(%err, "announce stream to the peer ended");
+				}
+				return;
+			}
+			Some(request) = requests.recv() => match request {
+				UpstreamRequest::Subscribe { path, track } => {
+					tokio::spawn(subscribe(shared.clone(), path, track));
+				}
+				UpstreamRequest::Info { path, track, reply } => {
+					let shared = shared.clone();
+					tokio::spawn(async move {
+						if let Some(info) = track_info(&shared, &path, &track).await {
+							let _ = reply.send(info);
+						}
+					});
+				}
+			}
+		}
+	}
+}
+
+async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result<(), StreamError> {
+	let version = shared.version;
+	let (send, recv) = shared.transport.open_bi().await?;
+	let mut writer = Writer::new(send);
+	let mut reader = Reader::new(recv);
+	writer.encode(&BidiType::Announce, version).await?;
+	let request = AnnounceRequest {
+		prefix: String::new(),
+		// lite-04/05: keep our own broadcasts from coming back through the peer.
+		exclude_hop: shared.ctx.hop_id,
+	};
+	writer.encode(&request, version).await?;
+	let peer_hop = if version >= Version::Lite05 {
+		Some(reader.expect::<AnnounceOk>(version).await?.hop_id)
+	} else {
+		None
+	};
+
+	let mut publications = HashMap::new();
+	while let Some(announce) = reader.decode::<Announce>(version).await? {
+		let Ok(path) = Path::new(&announce.suffix) else {
+			continue;
+		};
+		if !announce.status.is_active() {
+			publications.remove(&path);
+			continue;
+		}
+		// wire.md §1.5: "drop an announcement whose chain contains your own hop id".
+		if announce.hops.contains(&shared.ctx.hop_id) {
+			continue;
+		}
+		if !shared.grant.can_publish(&path) {
+			tracing::info!(broadcast = %path, "announcement outside the grant ignored");
+			continue;
+		}
+		let mut hops = announce.hops;
+		hops.extend(peer_hop.filter(|h| *h != VarInt::ZERO));
+		let absolute = shared.grant.absolute(&path);
+		tracing::info!(broadcast = %absolute, "broadcast announced");
+		let publication = shared.ctx.origin.publish(absolute, hops, upstream.clone());
+		// Replacing drops the old publication after the new one is in place.
+		publications.insert(path, publication);
+	}
+	Ok(())
+}
+
+/// Removes the subscription id from the routing table when the task ends.
+struct Route<'a, S> {
+	shared: &'a Shared<S>,
+	id: u64,
+}
+
+impl<S> Drop for Route<'_, S> {
+	fn drop(&mut self) {
+		self.shared
+			.upstream
+			.lock()
+			.unwrap_or_else(|e| e.into_inner())
+			.remove(&self.id);
+	}
+}
+
+async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, track: Weak<Track>) {
+	let Some(track) = track.upgrade() else {
+		return;
+	};
+	let Some(path) = absolute.strip_prefix(shared.grant.root()) else {
+		track.end(TrackEnd::Aborted(StreamCode::NOT_FOUND));
+		return;
+	};
+	let id = shared.next_subscribe_id();
+	shared
+		.upstream
+		.lock()
+		.unwrap_or_else(|e| e.into_inner())
+		.insert(id, Arc::downgrade(&track));
+	let _route = Route { shared: &shared, id };
+	let mut alive = track.alive();
+	let name = track.name().to_string();
+	let weak = Arc::downgrade(&track);
+	drop(track);
+
+	let result = tokio::select! {
+		// Every subscriber is gone: dropping the stream writer resets it, which
+		// unsubscribes upstream.
+		_ = alive.changed() => Ok(()),
+		result = subscription(&shared, id, &path, &name, weak.clone()) => result,
+	};
+	tracing::debug!(broadcast = %absolute, track = %name, ok = result.is_ok(), "upstream subscription ended");
+	if let Some(track) = weak.upgrade() {
+		match result {
+			Ok(()) => track.end(TrackEnd::Finished),
+			Err(err) => {
+				tracing::debug!(%err, broadcast = %absolute, track = %name, "upstream subscription failed");
+				let code = match err {
+					StreamError::Transport(crate::transport::TransportError::Reset(code)) => StreamCode::from_u32(code),
+					StreamError::Reset(code) => code,
+					_ => StreamCode::CANCEL,
+				};
+				track.end(TrackEnd::Aborted(code));
+			}
+		}
+	}
+}
+
+async fn subscription<S: Session>(
+	shared: &Shared<S>,
+	id: u64,
+	path: &Path,
+	name: &str,
+	track: Weak<Track>,
+) -> Result<(), StreamError> {
+	let version = shared.version;
+	let (send, recv) = shared.transport.open_bi().await?;
+	let mut writer = Writer::new(send);
+	let mut reader = Reader::new(recv);
+	writer.encode(&BidiType::Subscribe, version).await?;
+	let max_age = shared.ctx.limits.cache.max_age.as_millis();
+	let request = Subscribe {
+		id: VarInt::from_u64(id).map_err(|_| StreamError::Reset(StreamCode::INTERNAL))?,
+		broadcast: path.to_string(),
+		track: name.to_string(),
+		options: SubscribeOptions {
+			priority: 0,
+			max_age_ms: VarInt::from_u64(u64::try_from(max_age).unwrap_or(u64::MAX)).unwrap_or(VarInt::MAX),
+			..SubscribeOptions::default()
+		},
+	};
+	writer.encode(&request, version).await?;
+	while let Some(response) = reader.decode::<SubscribeResponse>(version).await? {
+		if let SubscribeResponse::End { group } = response {
+			tracing::debug!(%group, "upstream subscription ends");
+		}
+		if track.strong_count() == 0 {
+			break;
+		}
+	}
+	// FIN from the publisher: every group was sent.
+	let _ = writer.finish();
+	Ok(())
+}
+
+/// TRACK → TRACK_INFO from the peer, relative to its root; `None` if it has none.
+async fn track_info<S: Session>(shared: &Shared<S>, absolute: &Path, name: &str) -> Option<TrackInfo> {
+	let version = shared.version;
+	if !version.has_timestamps() {
+		// lite-04 has no TRACK stream: synthesise a millisecond timescale.
+		return Some(TrackInfo {
+			priority: 0,
+			max_age_ms: VarInt::ZERO,
+			timescale: VarInt::from_u32(1000),
+		});
+	}
+	let path = absolute.strip_prefix(shared.grant.root())?;
+	let info = async {
+		let (send, recv) = shared.transport.open_bi().await?;
+		let mut writer = Writer::new(send);
+		let mut reader = Reader::new(recv);
+		writer.encode(&BidiType::Track, version).await?;
+		let request = TrackRequest {
+			broadcast: path.to_string(),
+			track: name.to_string(),
+		};
+		writer.encode(&request, version).await?;
+		// FIN only after the reply: moq-net reads an early FIN as a cancel.
+		let info = reader.expect::<TrackInfo>(version).await?;
+		writer.finish()?;
+		Ok::<_, StreamError>(info)
+	};
+	match info.await {
+		Ok(info) => Some(info),
+		Err(err) => {
+			tracing::debug!(%err, "TRACK_INFO unavailable");
+			None
+		}
+	}
+}
+
+/// A GROUP stream from the peer: route it to the upstream subscription it
+/// belongs to and fill the shared group.
+pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S::Recv>) -> Result<(), StreamError> {
+	let version = shared.version;
+	let header: GroupHeader = reader.expect(version).await?;
+	let track = shared
+		.upstream
+		.lock()
+		.unwrap_or_else(|e| e.into_inner())
+		.get(&header.subscribe_id.into_inner())
+		.and_then(Weak::upgrade);
+	let Some(track) = track else {
+		// Unsubscribed meanwhile, or never ours: not an error worth a session.
+		reader.stop(StreamCode::CANCEL);
+		return Ok(());
+	};
+	let Some(mut group) = track.create_group(header.sequence.into_inner()) else {
+		reader.stop(StreamCode::OLD);
+		return Ok(());
+	};
+	drop(track);
+	shared.ctx.metrics.group_received();
+	loop {
+		match reader.decode::<Frame>(version).await {
+			Ok(Some(frame)) => {
+				shared.ctx.metrics.frame_received(frame.payload.len());
+				if let Err(code) = group.push(frame) {
+					reader.stop(code);
+					return Ok(());
+				}
+			}
+			Ok(None) => {
+				group.finish();
+				return Ok(());
+			}
+			// The publisher abandoned the group: not fatal (wire.md §1.5).
+			Err(StreamError::Transport(crate::transport::TransportError::Reset(code))) => {
+				group.abort(StreamCode::from_u32(code));
+				return Ok(());
+			}
+			Err(err) => return Err(err),
+		}
+	}
+}

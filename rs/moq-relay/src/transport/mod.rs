@@ -1,0 +1,87 @@
+//! The transport a session runs over: a small trait, after hyperium/h3's `quic.rs`.
+//!
+//! A MoQ session needs bidirectional and unidirectional streams, datagrams and a
+//! way to close with a code and a reason. [`Session`], [`SendStream`] and
+//! [`RecvStream`] say exactly that and nothing more, so the session driver
+//! (`crate::session`) is written once for every binding.
+//!
+//! [`quic`] implements the trait for raw QUIC (ALPN = the moq-lite version) and
+//! for WebTransport over HTTP/3 (ALPN `h3`), both on one quinn endpoint through
+//! web-transport-quinn.
+
+use std::future::Future;
+
+use bytes::Bytes;
+
+pub mod quic;
+
+/// Why a transport operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+	/// The peer reset the stream (or asked us to stop sending) with this code.
+	#[error("stream reset by the peer with code {0}")]
+	Reset(u32),
+	/// The session is gone: closed by either side or lost.
+	#[error("session closed: {0}")]
+	Closed(String),
+	/// The stream was already finished or reset locally.
+	#[error("stream already closed")]
+	StreamClosed,
+	/// A datagram could not be sent (too large, unsupported, …).
+	#[error("datagram not sent: {0}")]
+	Datagram(String),
+}
+
+/// One MoQ session's transport: raw QUIC or a WebTransport session.
+pub trait Session: Clone + Send + Sync + 'static {
+	/// The sending half of a stream.
+	type Send: SendStream;
+	/// The receiving half of a stream.
+	type Recv: RecvStream;
+
+	/// Waits for the peer to open a bidirectional stream.
+	fn accept_bi(&self) -> impl Future<Output = Result<(Self::Send, Self::Recv), TransportError>> + Send;
+	/// Waits for the peer to open a unidirectional stream.
+	fn accept_uni(&self) -> impl Future<Output = Result<Self::Recv, TransportError>> + Send;
+	/// Opens a bidirectional stream.
+	fn open_bi(&self) -> impl Future<Output = Result<(Self::Send, Self::Recv), TransportError>> + Send;
+	/// Opens a unidirectional stream.
+	fn open_uni(&self) -> impl Future<Output = Result<Self::Send, TransportError>> + Send;
+	/// Sends one unreliable datagram.
+	fn send_datagram(&self, payload: Bytes) -> Result<(), TransportError>;
+	/// Waits for the next datagram.
+	fn recv_datagram(&self) -> impl Future<Output = Result<Bytes, TransportError>> + Send;
+	/// Closes the session with an application code and a reason the peer can read.
+	fn close(&self, code: u32, reason: &str);
+	/// Resolves once the session is closed, with why.
+	fn closed(&self) -> impl Future<Output = TransportError> + Send;
+}
+
+/// The sending half of a stream.
+///
+/// Dropping a stream that was neither finished nor reset must not deliver a
+/// truncated stream as complete: implementations (or their wrappers, see
+/// `crate::session`) reset it.
+pub trait SendStream: Send + 'static {
+	/// Writes all of `buf`, waiting for flow control.
+	fn write_all(&mut self, buf: &[u8]) -> impl Future<Output = Result<(), TransportError>> + Send;
+	/// Writes `buf` without copying it.
+	fn write_chunk(&mut self, buf: Bytes) -> impl Future<Output = Result<(), TransportError>> + Send;
+	/// Marks the stream complete (FIN).
+	fn finish(&mut self) -> Result<(), TransportError>;
+	/// Abandons the stream with a code (RESET_STREAM).
+	fn reset(&mut self, code: u32);
+	/// Sets the send priority: higher is sent first.
+	fn set_priority(&mut self, priority: i32);
+	/// Resolves when the peer asks us to stop sending (STOP_SENDING), with its code.
+	fn stopped(&mut self) -> impl Future<Output = Result<Option<u32>, TransportError>> + Send;
+}
+
+/// The receiving half of a stream.
+pub trait RecvStream: Send + 'static {
+	/// Reads the next chunk of at most `max` bytes; `None` at the end of the stream.
+	fn read_chunk(&mut self, max: usize) -> impl Future<Output = Result<Option<Bytes>, TransportError>> + Send;
+	/// Asks the peer to stop sending (STOP_SENDING) with a code.
+	fn stop(&mut self, code: u32);
+}

@@ -1,0 +1,189 @@
+//! Raw QUIC and WebTransport on one quinn endpoint.
+//!
+//! The TLS ALPN tells them apart (relay.md §1): `moq-lite-*` is raw QUIC, whose
+//! connection path arrives later in the SETUP Path parameter; `h3` is
+//! WebTransport, whose path is the CONNECT `:path` and whose moq version is the
+//! first entry of `WT-Available-Protocols` that the relay speaks (wire.md §1.1).
+//! Both become a [`web_transport_quinn::Session`] ([`Session::raw`] for raw QUIC),
+//! which implements [`super::Session`].
+//!
+//! [`Session::raw`]: web_transport_quinn::Session::raw
+
+use bytes::Bytes;
+use web_transport_quinn as wtq;
+
+use super::TransportError;
+use crate::wire::Version;
+
+/// What the relay learns about a new session before any MoQ message.
+#[derive(Debug)]
+pub struct Accepted {
+	/// The transport.
+	pub session: wtq::Session,
+	/// The negotiated moq-lite version.
+	pub version: Version,
+	/// WebTransport: the CONNECT URL's path and query (`/anon?jwt=…`). Raw QUIC:
+	/// `None`, the path comes in SETUP.
+	pub url_path: Option<String>,
+}
+
+/// Why an incoming connection did not become a MoQ session.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AcceptError {
+	/// The QUIC handshake failed.
+	#[error("QUIC handshake failed: {0}")]
+	Handshake(#[from] wtq::quinn::ConnectionError),
+	/// The HTTP/3 CONNECT handshake failed.
+	#[error("WebTransport handshake failed: {0}")]
+	WebTransport(#[from] wtq::ServerError),
+	/// The ALPN named nothing the relay speaks.
+	#[error("unsupported ALPN {0:?}")]
+	Alpn(String),
+	/// The WebTransport client offered no moq version the relay speaks.
+	#[error("no common moq version in WT-Available-Protocols {0:?}")]
+	NoCommonVersion(Vec<String>),
+}
+
+/// Completes the handshake of an incoming connection and classifies it.
+pub async fn accept(incoming: wtq::quinn::Incoming, versions: &[Version]) -> Result<Accepted, AcceptError> {
+	let conn = incoming.await?;
+	let alpn = conn
+		.handshake_data()
+		.and_then(|data| data.downcast::<wtq::quinn::crypto::rustls::HandshakeData>().ok())
+		.and_then(|data| data.protocol)
+		.map(|p| String::from_utf8_lossy(&p).into_owned())
+		.unwrap_or_default();
+
+	if alpn == wtq::ALPN {
+		let request = wtq::Request::accept(conn).await?;
+		// wire.md §1.1: "the Rust server takes, on WebTransport, the first entry
+		// of the client's list that it supports".
+		let chosen = request
+			.protocols
+			.iter()
+			.find_map(|p| Version::from_alpn(p).filter(|v| versions.contains(v)));
+		let Some(version) = chosen else {
+			let offered = request.protocols.clone();
+			// The legacy `moql` SETUP is not spoken here: refuse rather than guess.
+			let _ = request.reject(wtq::http::StatusCode::BAD_REQUEST).await;
+			return Err(AcceptError::NoCommonVersion(offered));
+		};
+		let url = &request.url;
+		let mut url_path = url.path().to_string();
+		if let Some(query) = url.query() {
+			url_path.push('?');
+			url_path.push_str(query);
+		}
+		let response = wtq::proto::ConnectResponse::OK.with_protocol(version.alpn());
+		let session = request.respond(response).await?;
+		return Ok(Accepted {
+			session,
+			version,
+			url_path: Some(url_path),
+		});
+	}
+
+	match Version::from_alpn(&alpn).filter(|v| versions.contains(v)) {
+		Some(version) => Ok(Accepted {
+			session: wtq::Session::raw(conn),
+			version,
+			url_path: None,
+		}),
+		None => {
+			conn.close(0u32.into(), b"unsupported ALPN");
+			Err(AcceptError::Alpn(alpn))
+		}
+	}
+}
+
+fn session_error(err: wtq::SessionError) -> TransportError {
+	TransportError::Closed(err.to_string())
+}
+
+fn write_error(err: wtq::WriteError) -> TransportError {
+	match err {
+		wtq::WriteError::Stopped(code) => TransportError::Reset(code),
+		wtq::WriteError::ClosedStream => TransportError::StreamClosed,
+		other => TransportError::Closed(other.to_string()),
+	}
+}
+
+impl super::Session for wtq::Session {
+	type Send = wtq::SendStream;
+	type Recv = wtq::RecvStream;
+
+	async fn accept_bi(&self) -> Result<(Self::Send, Self::Recv), TransportError> {
+		wtq::Session::accept_bi(self).await.map_err(session_error)
+	}
+
+	async fn accept_uni(&self) -> Result<Self::Recv, TransportError> {
+		wtq::Session::accept_uni(self).await.map_err(session_error)
+	}
+
+	async fn open_bi(&self) -> Result<(Self::Send, Self::Recv), TransportError> {
+		wtq::Session::open_bi(self).await.map_err(session_error)
+	}
+
+	async fn open_uni(&self) -> Result<Self::Send, TransportError> {
+		wtq::Session::open_uni(self).await.map_err(session_error)
+	}
+
+	fn send_datagram(&self, payload: Bytes) -> Result<(), TransportError> {
+		wtq::Session::send_datagram(self, payload).map_err(|e| TransportError::Datagram(e.to_string()))
+	}
+
+	async fn recv_datagram(&self) -> Result<Bytes, TransportError> {
+		wtq::Session::read_datagram(self).await.map_err(session_error)
+	}
+
+	fn close(&self, code: u32, reason: &str) {
+		wtq::Session::close(self, code, reason.as_bytes());
+	}
+
+	async fn closed(&self) -> TransportError {
+		session_error(wtq::Session::closed(self).await)
+	}
+}
+
+impl super::SendStream for wtq::SendStream {
+	async fn write_all(&mut self, buf: &[u8]) -> Result<(), TransportError> {
+		wtq::SendStream::write_all(self, buf).await.map_err(write_error)
+	}
+
+	async fn write_chunk(&mut self, buf: Bytes) -> Result<(), TransportError> {
+		wtq::SendStream::write_chunk(self, buf).await.map_err(write_error)
+	}
+
+	fn finish(&mut self) -> Result<(), TransportError> {
+		wtq::SendStream::finish(self).map_err(|_| TransportError::StreamClosed)
+	}
+
+	fn reset(&mut self, code: u32) {
+		// Already finished or reset: nothing left to abandon.
+		let _ = wtq::SendStream::reset(self, code);
+	}
+
+	fn set_priority(&mut self, priority: i32) {
+		let _ = wtq::SendStream::set_priority(self, priority);
+	}
+
+	async fn stopped(&mut self) -> Result<Option<u32>, TransportError> {
+		wtq::SendStream::stopped(self).await.map_err(session_error)
+	}
+}
+
+impl super::RecvStream for wtq::RecvStream {
+	async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, TransportError> {
+		match wtq::RecvStream::read_chunk(self, max, true).await {
+			Ok(chunk) => Ok(chunk.map(|c| c.bytes)),
+			Err(wtq::ReadError::Reset(code)) => Err(TransportError::Reset(code)),
+			Err(wtq::ReadError::ClosedStream) => Err(TransportError::StreamClosed),
+			Err(other) => Err(TransportError::Closed(other.to_string())),
+		}
+	}
+
+	fn stop(&mut self, code: u32) {
+		let _ = wtq::RecvStream::stop(self, code);
+	}
+}

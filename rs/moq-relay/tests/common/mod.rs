@@ -1,0 +1,209 @@
+//! Shared helpers: an in-process relay on 127.0.0.1 with a free port, and
+//! published moq-tokio clients pinned to its certificate.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use moq_relay::config::Config;
+use moq_relay::relay::Relay;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Every await in a test is bounded by this, so a hang fails instead of stalling CI.
+pub const BOUND: Duration = Duration::from_secs(20);
+
+/// Awaits `future` or panics naming `what` after [`BOUND`].
+pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+	match tokio::time::timeout(BOUND, future).await {
+		Ok(value) => value,
+		Err(_) => panic!("timed out waiting for {what}"),
+	}
+}
+
+/// A relay running in this process.
+pub struct TestRelay {
+	pub addr: SocketAddr,
+	pub fingerprint: String,
+	stop: Option<oneshot::Sender<()>>,
+	task: Option<JoinHandle<()>>,
+}
+
+impl TestRelay {
+	/// Starts a relay on 127.0.0.1:0 with `public` as the anonymous prefix.
+	pub async fn start(public: Option<&str>) -> Self {
+		// `RUST_LOG=moq_relay=debug cargo test …` shows the relay's side.
+		let _ = tracing_subscriber::fmt()
+			.with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+			.with_test_writer()
+			.try_init();
+		let mut config = Config::defaults(false);
+		config.server.bind = Some(vec!["127.0.0.1:0".parse().unwrap()]);
+		config.server.drain = Some(2);
+		config.tls.generate = Some(vec!["localhost".into(), "127.0.0.1".into()]);
+		config.auth.public = public.map(str::to_string);
+		let relay = Relay::bind(config.resolve().unwrap()).await.unwrap();
+		let addr = relay.local_addrs()[0];
+		let fingerprint = relay.fingerprint().to_string();
+		let (stop, stopped) = oneshot::channel();
+		let task = tokio::spawn(relay.run(async {
+			let _ = stopped.await;
+		}));
+		Self {
+			addr,
+			fingerprint,
+			stop: Some(stop),
+			task: Some(task),
+		}
+	}
+
+	/// `scheme://127.0.0.1:port/path`.
+	pub fn url(&self, scheme: &str, path: &str) -> url::Url {
+		format!("{scheme}://127.0.0.1:{}/{path}", self.addr.port())
+			.parse()
+			.unwrap()
+	}
+
+	/// A published client that trusts only this relay's certificate, pinned to
+	/// `version` when given.
+	pub fn client(&self, version: Option<moq_net::Version>) -> moq_tokio::Client {
+		let mut config = moq_tokio::connect::Config::default();
+		config.tls.fingerprint = vec![self.fingerprint.clone()];
+		if let Some(version) = version {
+			config.version = vec![version];
+		}
+		config.once = Some(true);
+		config.init(Default::default()).unwrap()
+	}
+
+	/// Shuts the relay down (GOAWAY, drain) and waits for it.
+	pub async fn stop(mut self) {
+		if let Some(stop) = self.stop.take() {
+			let _ = stop.send(());
+		}
+		if let Some(task) = self.task.take() {
+			within("relay shutdown", task).await.unwrap();
+		}
+	}
+}
+
+impl Drop for TestRelay {
+	fn drop(&mut self) {
+		if let Some(task) = self.task.take() {
+			task.abort();
+		}
+	}
+}
+
+/// moq-lite-05.
+pub fn lite05() -> moq_net::Version {
+	"moq-lite-05".parse().unwrap()
+}
+
+/// A raw QUIC connection to the relay (for byte-level tests), trusting only
+/// the relay's certificate fingerprint.
+pub async fn raw_connect(relay: &TestRelay, alpn: &str) -> web_transport_quinn::quinn::Connection {
+	use std::sync::Arc;
+	use web_transport_quinn::quinn;
+
+	let mut tls = pinned_tls(relay);
+	tls.alpn_protocols = vec![alpn.as_bytes().to_vec()];
+	let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+	let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+	endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+	within("raw QUIC connect", endpoint.connect(relay.addr, "localhost").unwrap())
+		.await
+		.unwrap()
+}
+
+/// A TLS client configuration that trusts only the relay's fingerprint.
+pub fn pinned_tls(relay: &TestRelay) -> rustls::ClientConfig {
+	let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+	rustls::ClientConfig::builder_with_provider(provider.clone())
+		.with_protocol_versions(&[&rustls::version::TLS13])
+		.unwrap()
+		.dangerous()
+		.with_custom_certificate_verifier(std::sync::Arc::new(Pinned {
+			fingerprint: relay.fingerprint.clone(),
+			provider,
+		}))
+		.with_no_client_auth()
+}
+
+/// A minimal HTTP/1.1 GET over TCP, plain or TLS: (status, headers lowercased, body).
+pub async fn http_get(relay: &TestRelay, path: &str, tls: bool) -> (u16, String, String) {
+	use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+	let tcp = within("TCP connect", tokio::net::TcpStream::connect(relay.addr))
+		.await
+		.unwrap();
+	let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+	let mut response = Vec::new();
+	if tls {
+		let mut config = pinned_tls(relay);
+		config.alpn_protocols = vec![b"http/1.1".to_vec()];
+		let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+		let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+		let mut stream = within("TLS handshake", connector.connect(name, tcp)).await.unwrap();
+		stream.write_all(request.as_bytes()).await.unwrap();
+		let _ = within("HTTPS response", stream.read_to_end(&mut response)).await;
+	} else {
+		let mut stream = tcp;
+		stream.write_all(request.as_bytes()).await.unwrap();
+		within("HTTP response", stream.read_to_end(&mut response))
+			.await
+			.unwrap();
+	}
+	let text = String::from_utf8(response).unwrap();
+	let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+	let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+	(status, head.to_ascii_lowercase(), body.to_string())
+}
+
+#[derive(Debug)]
+struct Pinned {
+	fingerprint: String,
+	provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+	fn verify_server_cert(
+		&self,
+		end_entity: &rustls::pki_types::CertificateDer<'_>,
+		_intermediates: &[rustls::pki_types::CertificateDer<'_>],
+		_server_name: &rustls::pki_types::ServerName<'_>,
+		_ocsp: &[u8],
+		_now: rustls::pki_types::UnixTime,
+	) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+		let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, end_entity);
+		let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+		if hex == self.fingerprint {
+			Ok(rustls::client::danger::ServerCertVerified::assertion())
+		} else {
+			Err(rustls::Error::General("fingerprint mismatch".into()))
+		}
+	}
+
+	fn verify_tls12_signature(
+		&self,
+		message: &[u8],
+		cert: &rustls::pki_types::CertificateDer<'_>,
+		dss: &rustls::DigitallySignedStruct,
+	) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+		rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+	}
+
+	fn verify_tls13_signature(
+		&self,
+		message: &[u8],
+		cert: &rustls::pki_types::CertificateDer<'_>,
+		dss: &rustls::DigitallySignedStruct,
+	) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+		rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+	}
+
+	fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+		self.provider.signature_verification_algorithms.supported_schemes()
+	}
+}
