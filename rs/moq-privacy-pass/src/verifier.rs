@@ -38,7 +38,7 @@ pub struct Verified {
 pub const DEFAULT_CHALLENGE_TTL: Duration = Duration::from_secs(300);
 /// Default number of issued challenges remembered.
 pub const DEFAULT_CHALLENGE_CAPACITY: usize = 100_000;
-/// Default retention of nonces of tokens for static challenges (which never expire).
+/// Default retention of nonces of tokens for long-lived challenges (static, or empty redemption context).
 pub const DEFAULT_STATIC_NONCE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Verifies type-2 Privacy Pass tokens for one relay (or a group sharing `S`).
@@ -132,7 +132,9 @@ impl<S: NonceStore> Verifier<S> {
 		self
 	}
 
-	/// How long nonces of tokens for static challenges are remembered.
+	/// How long nonces of tokens for long-lived challenges (static ones, and issued ones with an empty
+	/// redemption context, which every new challenge renews) are remembered. Replay protection for those
+	/// lasts this long: rotate such challenges (e.g. an epoch in `origin_info`) more often than this.
 	pub fn with_static_nonce_retention(mut self, retention: Duration) -> Self {
 		self.static_nonce_retention = retention;
 		self
@@ -228,9 +230,15 @@ impl<S: NonceStore> Verifier<S> {
 	/// [`Self::verify`] for an already parsed token (e.g. from [`crate::parse_authorization`]).
 	pub fn verify_token(&self, token: &Token, now: SystemTime) -> Result<Verified, Error> {
 		let status = self.check(token, now)?;
-		let keep_until = match status {
-			ChallengeStatus::Issued { expires_at } => expires_at,
-			ChallengeStatus::Static => now + self.static_nonce_retention,
+		// A challenge with a fresh random context is unique, so its nonces need keeping only until it
+		// expires. Static challenges never expire, and empty-context challenges are re-issued (their expiry
+		// is pushed back by every `challenge()` call), so their nonces are kept for the long retention.
+		let keep_until = match (status, self.context) {
+			(ChallengeStatus::Issued { expires_at }, RedemptionContext::Fresh) => expires_at,
+			(ChallengeStatus::Issued { expires_at }, RedemptionContext::Empty) => {
+				expires_at.max(now + self.static_nonce_retention)
+			}
+			(ChallengeStatus::Static, _) => now + self.static_nonce_retention,
 		};
 		let reservation = self.nonces.reserve(token.nonce(), keep_until, now)?;
 		if let Err(e) = self.nonces.commit(&reservation, now) {

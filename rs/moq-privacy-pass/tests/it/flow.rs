@@ -169,6 +169,16 @@ fn empty_redemption_context_and_key_rotation() {
 	};
 	let from_old = token(&old);
 	let from_new = token(&new);
+
+	// The shared challenge is renewed by every new challenge(); a token's nonce must outlive that.
+	verifier.verify_token(&from_old, t(2)).unwrap();
+	assert_eq!(verifier.challenge(t(299)), a);
+	assert_eq!(
+		verifier.verify_token(&from_old, t(400)).unwrap_err().code(),
+		"token_replayed"
+	);
+	let from_old = token(&old);
+
 	assert_eq!(
 		verifier.verify_token(&from_new, t(2)).unwrap_err().code(),
 		"unknown_key"
