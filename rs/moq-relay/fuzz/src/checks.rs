@@ -1,0 +1,313 @@
+//! The checks behind every fuzz target, one function per target.
+//!
+//! This file is shared: the fuzz crate compiles it as `moq_relay_fuzz::checks`,
+//! and `rs/moq-relay/tests/fuzz_corpus.rs` includes it by path to replay the
+//! committed corpus on stable Rust. It only names `crate::wire`, which each
+//! includer provides.
+//!
+//! Each function takes arbitrary bytes, decodes them as every message of its
+//! stream under every [`Version`], and panics if the codec breaks a promise:
+//!
+//! - decoding never panics, and never consumes more than it was given;
+//! - a decoded value re-encodes, the encoding decodes to the same value and
+//!   re-encodes to the same bytes (a fixed point), and is no longer than the
+//!   input it came from (the encoder writes minimal varints);
+//! - every strict prefix of a message decodes to
+//!   [`DecodeError::UnexpectedEnd`] ("buffer more bytes and retry"), and an
+//!   error other than that one does not change when more bytes arrive;
+//! - decoding from a buffer split in two chunks gives the same result as from
+//!   one contiguous slice;
+//! - every error has a disposition.
+
+use std::fmt::Debug;
+
+use bytes::Buf;
+
+use crate::wire::{
+	Announce, AnnounceEvent, AnnounceIds, AnnounceOk, AnnounceRequest, BidiType, Datagram, Decode, DecodeError, Encode,
+	Fetch, Frame, FrameHeader, Goaway, Group, Probe, Setup, Subscribe, SubscribeResponse, SubscribeUpdate, Track,
+	TrackInfo, UniType, Version,
+};
+
+/// One fuzz target: its name (the `fuzz_targets/<name>.rs` file and the
+/// `corpus/<name>/` directory) and its check.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target, in the order of `cargo fuzz list`.
+pub const TARGETS: &[Target] = &[
+	("announce", announce),
+	("datagram", datagram),
+	("fetch", fetch),
+	("group", group),
+	("probe_goaway", probe_goaway),
+	("setup", setup),
+	("stream_type", stream_type),
+	("subscribe", subscribe),
+	("track", track),
+];
+
+/// Longest message whose every strict prefix is decoded (longer ones get a
+/// sample of prefixes), to keep each run fast.
+const ALL_PREFIXES_UP_TO: usize = 256;
+
+/// How a decoder treats a buffer that ends early.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+	/// A message read from a stream: a strict prefix is "need more bytes".
+	Stream,
+	/// A datagram: complete by construction, it takes the whole buffer.
+	Whole,
+}
+
+/// Decodes `bytes` from a buffer split into two chunks at `at`.
+fn decode_split<T: Decode>(bytes: &[u8], at: usize, version: Version) -> (Result<T, DecodeError>, usize) {
+	let at = at.min(bytes.len());
+	let mut chain = bytes[..at].chain(&bytes[at..]);
+	let result = T::decode(&mut chain, version);
+	(result, bytes.len() - chain.remaining())
+}
+
+/// Runs every check on one decode of `T` from the start of `data`, returning
+/// the value and how many bytes it took.
+fn check<T>(data: &[u8], version: Version, framing: Framing) -> Option<(T, usize)>
+where
+	T: Decode + Encode + PartialEq + Debug,
+{
+	let name = std::any::type_name::<T>();
+	let result = T::decode_prefix(data, version);
+
+	// A split buffer decodes exactly like a contiguous one.
+	let at = data.first().map_or(0, |b| usize::from(*b) % (data.len() + 1));
+	let (split, split_used) = decode_split::<T>(data, at, version);
+	match (&result, &split) {
+		(Ok((value, used)), Ok(other)) => {
+			assert_eq!(value, other, "{name} {version}: split at {at} decodes differently");
+			assert_eq!(
+				*used, split_used,
+				"{name} {version}: split at {at} consumes differently"
+			);
+		}
+		(Err(err), Err(other)) => assert_eq!(err, other, "{name} {version}: split at {at} fails differently"),
+		_ => panic!("{name} {version}: contiguous {result:?} but split at {at} {split:?}"),
+	}
+
+	let (value, used) = match result {
+		Ok(ok) => ok,
+		Err(err) => {
+			let _ = err.disposition();
+			let _ = err.to_string();
+			if framing == Framing::Stream && err != DecodeError::UnexpectedEnd {
+				// The input is already wrong: more bytes cannot make it right.
+				let mut longer = data.to_vec();
+				longer.push(0);
+				let again = T::decode_prefix(&longer, version).map(|_| ());
+				assert_eq!(
+					Err(err),
+					again,
+					"{name} {version}: the error changed when a byte was appended"
+				);
+			}
+			return None;
+		}
+	};
+	assert!(
+		used <= data.len(),
+		"{name} {version}: consumed {used} of {} bytes",
+		data.len()
+	);
+	if framing == Framing::Whole {
+		assert_eq!(used, data.len(), "{name} {version}: left bytes of a whole buffer");
+	}
+
+	let bytes = value
+		.to_bytes(version)
+		.unwrap_or_else(|err| panic!("{name} {version}: decoded {value:?} but cannot re-encode it: {err}"));
+	assert!(
+		bytes.len() <= used,
+		"{name} {version}: re-encoding {value:?} takes {} bytes, the input took {used}",
+		bytes.len()
+	);
+	let (again, again_used) = T::decode_prefix(&bytes, version)
+		.unwrap_or_else(|err| panic!("{name} {version}: {value:?} encodes to {bytes:02x?}, which fails: {err}"));
+	assert_eq!(value, again, "{name} {version}: the round trip changed the value");
+	assert_eq!(
+		again_used,
+		bytes.len(),
+		"{name} {version}: the re-encoding was not read whole"
+	);
+	let twice = again.to_bytes(version).expect("re-encoding the round-tripped value");
+	assert_eq!(bytes, twice, "{name} {version}: the encoding is not a fixed point");
+
+	if framing == Framing::Stream {
+		// Every strict prefix of a message is "need more bytes", both of the
+		// input as received and of the canonical encoding.
+		for message in [&data[..used], &bytes[..]] {
+			let step = (message.len() / ALL_PREFIXES_UP_TO).max(1);
+			for len in (0..message.len()).step_by(step).chain(message.len().checked_sub(1)) {
+				let prefix = T::decode_prefix(&message[..len], version).map(|_| ());
+				assert_eq!(
+					prefix,
+					Err(DecodeError::UnexpectedEnd),
+					"{name} {version}: the first {len} of {} bytes of {value:?}",
+					message.len()
+				);
+			}
+		}
+	}
+	Some((value, used))
+}
+
+/// Decodes consecutive `T`s from `data` (as on a stream), checking each, until
+/// one fails; returns them.
+fn sequence<T>(mut data: &[u8], version: Version) -> Vec<T>
+where
+	T: Decode + Encode + PartialEq + Debug,
+{
+	let mut out = Vec::new();
+	// A zero-length message cannot exist, but never loop forever if one did.
+	while let Some((value, used)) = check::<T>(data, version, Framing::Stream) {
+		out.push(value);
+		if used == 0 {
+			break;
+		}
+		data = &data[used..];
+	}
+	out
+}
+
+/// The Setup stream (uni 0x1): one SETUP.
+pub fn setup(data: &[u8]) {
+	for version in Version::ALL {
+		if let Some((setup, _)) = check::<Setup>(data, version, Framing::Stream) {
+			let _ = (setup.probe_level(), setup.role_kind(), setup.hop_id());
+			assert!(
+				setup.unknown.windows(2).all(|w| w[0].id < w[1].id),
+				"SETUP unknown parameters not sorted"
+			);
+		}
+	}
+}
+
+/// The Announce stream (bidi 0x1): ANNOUNCE_REQUEST one way; ANNOUNCE_OK then
+/// ANNOUNCE (lite-04/05) or typed events (lite-06, with their Announce IDs)
+/// the other.
+pub fn announce(data: &[u8]) {
+	for version in Version::ALL {
+		check::<AnnounceRequest>(data, version, Framing::Stream);
+		let rest = match check::<AnnounceOk>(data, version, Framing::Stream) {
+			Some((_, used)) => &data[used..],
+			None => data,
+		};
+		for data in [data, rest] {
+			if version == Version::Lite06 {
+				let mut ids = AnnounceIds::new();
+				for event in sequence::<AnnounceEvent>(data, version) {
+					let before = ids.live();
+					match ids.apply(&event) {
+						Ok(_) => match event {
+							AnnounceEvent::Start(_) => assert_eq!(ids.live(), before + 1),
+							AnnounceEvent::End { .. } => assert_eq!(ids.live(), before - 1),
+							_ => assert_eq!(ids.live(), before),
+						},
+						Err(err) => {
+							let _ = err.disposition();
+							assert_eq!(ids.live(), before, "a rejected event changed the live ids");
+						}
+					}
+				}
+			} else {
+				sequence::<Announce>(data, version);
+			}
+		}
+	}
+}
+
+/// The Subscribe stream (bidi 0x2): SUBSCRIBE then SUBSCRIBE_UPDATEs one way,
+/// typed responses the other.
+pub fn subscribe(data: &[u8]) {
+	for version in Version::ALL {
+		let rest = match check::<Subscribe>(data, version, Framing::Stream) {
+			Some((_, used)) => &data[used..],
+			None => data,
+		};
+		sequence::<SubscribeUpdate>(rest, version);
+		for response in sequence::<SubscribeResponse>(data, version) {
+			assert!(
+				response.type_id(version).is_some(),
+				"{response:?} decoded but has no type in {version}"
+			);
+		}
+	}
+}
+
+/// The Track stream (bidi 0x6, lite-05+): TRACK one way, TRACK_INFO the other.
+pub fn track(data: &[u8]) {
+	for version in Version::ALL {
+		check::<Track>(data, version, Framing::Stream);
+		check::<TrackInfo>(data, version, Framing::Stream);
+	}
+}
+
+/// The Fetch stream (bidi 0x3, lite-05+): FETCH one way, bare FRAMEs the other.
+pub fn fetch(data: &[u8]) {
+	for version in Version::ALL {
+		let rest = match check::<Fetch>(data, version, Framing::Stream) {
+			Some((_, used)) => &data[used..],
+			None => data,
+		};
+		sequence::<Frame>(rest, version);
+	}
+}
+
+/// The Group stream (uni 0x0): GROUP, then FRAMEs (whole, and header alone).
+pub fn group(data: &[u8]) {
+	for version in Version::ALL {
+		let rest = match check::<Group>(data, version, Framing::Stream) {
+			Some((_, used)) => &data[used..],
+			None => data,
+		};
+		sequence::<Frame>(rest, version);
+		if let Some((header, used)) = check::<FrameHeader>(rest, version, Framing::Stream) {
+			// The whole frame is the header followed by `size` payload bytes.
+			let payload = rest.len() - used;
+			let frame = Frame::decode_prefix(rest, version);
+			if (payload as u64) < header.size.into_inner() {
+				assert_eq!(frame, Err(DecodeError::UnexpectedEnd), "FRAME {version}: short payload");
+			} else {
+				let (frame, frame_used) = frame.expect("a FRAME with its whole payload");
+				assert_eq!(frame.timestamp_delta, header.timestamp_delta);
+				assert_eq!(frame.payload.len() as u64, header.size.into_inner());
+				assert_eq!(frame_used as u64, used as u64 + header.size.into_inner());
+				assert_eq!(frame.header().ok(), Some(header));
+			}
+		}
+	}
+}
+
+/// Datagrams (lite-05+): one datagram per buffer.
+pub fn datagram(data: &[u8]) {
+	for version in Version::ALL {
+		check::<Datagram>(data, version, Framing::Whole);
+	}
+}
+
+/// The Probe stream (bidi 0x4, PROBEs) and the Goaway stream (bidi 0x5, one
+/// GOAWAY).
+pub fn probe_goaway(data: &[u8]) {
+	for version in Version::ALL {
+		sequence::<Probe>(data, version);
+		check::<Goaway>(data, version, Framing::Stream);
+	}
+}
+
+/// The stream type that opens every stream, bidi and uni.
+pub fn stream_type(data: &[u8]) {
+	for version in Version::ALL {
+		if let Some((ty, _)) = check::<BidiType>(data, version, Framing::Stream) {
+			assert!(ty.in_version(version), "{ty:?} decoded in {version}");
+		}
+		if let Some((ty, _)) = check::<UniType>(data, version, Framing::Stream) {
+			assert!(ty.in_version(version), "{ty:?} decoded in {version}");
+		}
+	}
+}
