@@ -15,3 +15,8 @@ lint:
 # Benchmarks (token sign/verify against the upstream crate).
 bench:
 	cargo bench -p moq-token@0.1.0
+
+# Run a development relay: https://localhost:4443/anon, self-signed certificate, anonymous access under /anon.
+# Extra flags go to the relay, e.g. `just relay --config dev/relay.toml`.
+relay *ARGS:
+	cargo run --bin moq-relay -- {{ARGS}}

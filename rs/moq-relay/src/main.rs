@@ -7,6 +7,14 @@ use clap::Parser;
 use moq_relay::config::{Args, Config};
 use moq_relay::relay::Relay;
 
+/// Prints a start-up line; a closed stdout (say, piped into `head`) is not an error.
+macro_rules! say {
+	($($arg:tt)*) => {{
+		use std::io::Write;
+		let _ = writeln!(std::io::stdout(), $($arg)*);
+	}};
+}
+
 fn main() -> ExitCode {
 	match run() {
 		Ok(()) => ExitCode::SUCCESS,
@@ -56,17 +64,16 @@ async fn run() -> anyhow::Result<()> {
 		.and_then(|hosts| hosts.first().cloned())
 		.unwrap_or_else(|| "localhost".into());
 	let public = relay_config.auth.public().map(|p| p.to_string());
-	println!(
-		"moq-relay listening on {:?} (UDP: QUIC + WebTransport, TCP: HTTP/HTTPS)",
-		relay.local_addrs()
-	);
-	match &public {
-		Some(public) => println!("url: https://{host}:{port}/{public}"),
-		None => println!("url: https://{host}:{port}/ (no anonymous access configured)"),
+	for addr in relay.local_addrs() {
+		say!("listening: {addr} (UDP: QUIC + WebTransport, TCP: HTTP + HTTPS)");
 	}
-	println!("fingerprint: {}", relay.fingerprint());
-	println!("  (also at http://{host}:{port}/certificate.sha256)");
-	println!(
+	match &public {
+		Some(public) => say!("url: https://{host}:{port}/{public}"),
+		None => say!("url: https://{host}:{port}/ (no anonymous access configured)"),
+	}
+	say!("fingerprint: {}", relay.fingerprint());
+	say!("  (also at http://{host}:{port}/certificate.sha256)");
+	say!(
 		"token: none needed under the public prefix; signed tokens (--auth-key) arrive with token auth, which this build does not verify yet"
 	);
 

@@ -40,7 +40,7 @@ pub struct RelayConfig {
 #[non_exhaustive]
 pub enum RelayError {
 	/// A socket could not be bound.
-	#[error("cannot bind {addr}: {source}")]
+	#[error("cannot bind {addr}")]
 	Bind {
 		/// The address.
 		addr: SocketAddr,

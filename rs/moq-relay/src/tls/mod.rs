@@ -16,7 +16,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 #[non_exhaustive]
 pub enum TlsError {
 	/// A certificate or key file could not be read.
-	#[error("cannot read {path}: {source}")]
+	#[error("cannot read {path}")]
 	Read {
 		/// The file.
 		path: String,
