@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, Public};
 use crate::relay::RelayConfig;
 use crate::session::Limits;
 use crate::tls::{Certificate, TlsError};
+use moq_token::{KeySource, KeyStore};
 
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +81,16 @@ pub struct TlsConfig {
 pub struct AuthConfig {
 	/// Anonymous access at and below this prefix (`""` = everything).
 	pub public: Option<String>,
-	/// The token verification key file (stored; token auth is a later step).
+	/// More prefixes anyone may publish below (adds to `public`).
+	pub public_publish: Option<Vec<String>>,
+	/// More prefixes anyone may subscribe below (adds to `public`).
+	pub public_subscribe: Option<Vec<String>>,
+	/// Token key file: a JWK or a JWKS, JSON or base64url. Re-read when it changes.
 	pub key: Option<PathBuf>,
+	/// Directory of `{kid}.jwk` files; the token's `kid` picks the file.
+	pub key_dir: Option<PathBuf>,
+	/// JWKS file (`{"keys": [...]}`).
+	pub jwks: Option<PathBuf>,
 }
 
 /// The whole configuration, every value optional so layers can be merged.
@@ -97,6 +106,46 @@ pub struct Config {
 	/// `[auth]`.
 	#[serde(default)]
 	pub auth: AuthConfig,
+}
+
+impl AuthConfig {
+	/// The policy: public prefixes and the token key store (loaded now, so a bad key file is a
+	/// start-up error that names it).
+	pub fn resolve(&self) -> Result<Auth, ConfigError> {
+		let path = |key: &'static str, value: &str| {
+			moq_token::Path::new(value).map_err(|e| ConfigError::Invalid {
+				key,
+				reason: e.to_string(),
+			})
+		};
+		let mut public = Public::default();
+		if let Some(both) = &self.public {
+			public = Public::both(path("auth.public", both)?);
+		}
+		for value in self.public_publish.iter().flatten() {
+			public.publish.push(path("auth.public_publish", value)?);
+		}
+		for value in self.public_subscribe.iter().flatten() {
+			public.subscribe.push(path("auth.public_subscribe", value)?);
+		}
+		let sources: Vec<KeySource> = [
+			self.key.clone().map(KeySource::File),
+			self.key_dir.clone().map(KeySource::Dir),
+			self.jwks.clone().map(KeySource::Jwks),
+		]
+		.into_iter()
+		.flatten()
+		.collect();
+		let keys = if sources.is_empty() {
+			None
+		} else {
+			Some(KeyStore::new(sources).map_err(|e| ConfigError::Invalid {
+				key: "auth.key",
+				reason: e.to_string(),
+			})?)
+		};
+		Ok(Auth::new(public, keys))
+	}
 }
 
 fn one_or_many<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
@@ -145,9 +194,25 @@ pub struct Args {
 	/// `[auth] public`: anonymous prefix (`""` = everything).
 	#[arg(long = "auth-public", env = "MOQ_AUTH_PUBLIC")]
 	pub auth_public: Option<String>,
-	/// `[auth] key`: token key file (stored for token auth, a later step).
+	/// `[auth] public_publish`: more prefixes anyone may publish below.
+	#[arg(long = "auth-public-publish", env = "MOQ_AUTH_PUBLIC_PUBLISH", value_delimiter = ',')]
+	pub auth_public_publish: Option<Vec<String>>,
+	/// `[auth] public_subscribe`: more prefixes anyone may subscribe below.
+	#[arg(
+		long = "auth-public-subscribe",
+		env = "MOQ_AUTH_PUBLIC_SUBSCRIBE",
+		value_delimiter = ','
+	)]
+	pub auth_public_subscribe: Option<Vec<String>>,
+	/// `[auth] key`: token key file (JWK or JWKS), re-read when it changes.
 	#[arg(long = "auth-key", env = "MOQ_AUTH_KEY")]
 	pub auth_key: Option<PathBuf>,
+	/// `[auth] key_dir`: directory of `{kid}.jwk` token keys.
+	#[arg(long = "auth-key-dir", env = "MOQ_AUTH_KEY_DIR")]
+	pub auth_key_dir: Option<PathBuf>,
+	/// `[auth] jwks`: JWKS file of token keys.
+	#[arg(long = "auth-jwks", env = "MOQ_AUTH_JWKS")]
+	pub auth_jwks: Option<PathBuf>,
 }
 
 impl Args {
@@ -165,7 +230,11 @@ impl Args {
 			},
 			auth: AuthConfig {
 				public: self.auth_public.clone(),
+				public_publish: self.auth_public_publish.clone(),
+				public_subscribe: self.auth_public_subscribe.clone(),
 				key: self.auth_key.clone(),
+				key_dir: self.auth_key_dir.clone(),
+				jwks: self.auth_jwks.clone(),
 			},
 		}
 	}
@@ -212,7 +281,11 @@ impl Config {
 			},
 			auth: AuthConfig {
 				public: over.auth.public.or(self.auth.public),
+				public_publish: over.auth.public_publish.or(self.auth.public_publish),
+				public_subscribe: over.auth.public_subscribe.or(self.auth.public_subscribe),
 				key: over.auth.key.or(self.auth.key),
+				key_dir: over.auth.key_dir.or(self.auth.key_dir),
+				jwks: over.auth.jwks.or(self.auth.jwks),
 			},
 		}
 	}
@@ -236,7 +309,7 @@ impl Config {
 			tls: TlsConfig::default(),
 			auth: AuthConfig {
 				public: dev.then(|| "anon".to_string()),
-				key: None,
+				..AuthConfig::default()
 			},
 		}
 	}
@@ -260,17 +333,11 @@ impl Config {
 				Certificate::generate(&hosts)?
 			}
 		};
-		let public = match &self.auth.public {
-			Some(public) => Some(moq_token::Path::new(public).map_err(|e| ConfigError::Invalid {
-				key: "auth.public",
-				reason: e.to_string(),
-			})?),
-			None => None,
-		};
+		let auth = self.auth.resolve()?;
 		Ok(RelayConfig {
 			bind: self.server.bind.clone().unwrap_or_default(),
 			certificate,
-			auth: Auth::new(public),
+			auth,
 			drain: Duration::from_secs(self.server.drain.unwrap_or(5)),
 			limits: Limits::default(),
 		})

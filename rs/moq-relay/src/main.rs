@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use moq_relay::auth::Public;
 use moq_relay::config::{Args, Config};
 use moq_relay::relay::Relay;
 
@@ -38,11 +39,8 @@ async fn run() -> anyhow::Result<()> {
 	let dev = args.config.is_none();
 	let config = Config::defaults(dev).merge(args.load()?);
 	let mut relay_config = config.resolve()?;
-	if config.auth.key.is_some() {
-		tracing::warn!("auth.key is stored but token verification is not implemented yet: tokens are refused");
-	}
-	if relay_config.auth.public().is_none() {
-		tracing::warn!("auth.public is not set and no token verifier exists yet: every session will be refused");
+	if !relay_config.auth.verifies_tokens() && relay_config.auth.public() == &Public::default() {
+		tracing::warn!("no [auth] public prefix and no token key: every session will be refused");
 	}
 
 	let relay = match Relay::bind(relay_config.clone()).await {
@@ -63,7 +61,7 @@ async fn run() -> anyhow::Result<()> {
 		.as_ref()
 		.and_then(|hosts| hosts.first().cloned())
 		.unwrap_or_else(|| "localhost".into());
-	let public = relay_config.auth.public().map(|p| p.to_string());
+	let public = relay_config.auth.public().subscribe.first().map(|p| p.to_string());
 	for addr in relay.local_addrs() {
 		say!("listening: {addr} (UDP: QUIC + WebTransport, TCP: HTTP + HTTPS)");
 	}
@@ -73,9 +71,15 @@ async fn run() -> anyhow::Result<()> {
 	}
 	say!("fingerprint: {}", relay.fingerprint());
 	say!("  (also at http://{host}:{port}/certificate.sha256)");
-	say!(
-		"token: none needed under the public prefix; signed tokens (--auth-key) arrive with token auth, which this build does not verify yet"
-	);
+	if relay_config.auth.verifies_tokens() {
+		say!(
+			"token: just token   (or: moq-token --key <key> sign --root <path> --publish <p> --subscribe <s> --expires-in 1h)"
+		);
+	} else {
+		say!(
+			"token: none needed under the public prefix; set [auth] key (e.g. --auth-key dev/root.jwk) to accept ?jwt= tokens"
+		);
+	}
 
 	relay.run(shutdown_signal()).await;
 	Ok(())

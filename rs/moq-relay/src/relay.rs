@@ -238,9 +238,15 @@ async fn accept(
 				}
 			};
 			let span = tracing::info_span!("session", id = accepted.session.stable_id());
-			let result = session::run(accepted.session, accepted.version, accepted.url_path, ctx)
-				.instrument(span)
-				.await;
+			let result = session::run(
+				accepted.session,
+				accepted.version,
+				accepted.url_path,
+				accepted.authorization,
+				ctx,
+			)
+			.instrument(span)
+			.await;
 			if let Err(err) = result {
 				tracing::info!(%err, "session refused");
 			}

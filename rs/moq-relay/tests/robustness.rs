@@ -177,7 +177,7 @@ async fn paths_outside_public_are_refused_with_missing_credential() {
 	let conn = admitted(&relay, "/anon?jwt=abc").await;
 	let (code, reason) = closed(&conn).await;
 	assert_eq!(code, u64::from(SessionCode::UNAUTHORIZED.into_inner()));
-	assert_eq!(reason, "invalid_token");
+	assert_eq!(reason, "invalid_token: no_verifier");
 	relay.stop().await;
 
 	// No public prefix at all: everything is refused.

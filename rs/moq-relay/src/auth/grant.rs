@@ -1,16 +1,18 @@
-//! The one thing the session consults: what a session may publish and subscribe.
+//! The one thing the session consults: what a session may publish and subscribe, and until when.
 
 use moq_token::Path;
 
 /// What one session may do, relative to its connection path (its root).
 ///
-/// Built only by [`super::Auth::authorize`] (and later verifiers in this
-/// module), so a session cannot hold a grant nobody decided.
+/// Built only by [`super::Auth::authorize`], so a session cannot hold a grant nobody decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
 	root: Path,
 	publish: Vec<Path>,
 	subscribe: Vec<Path>,
+	expires: Option<u64>,
+	cluster: bool,
+	subject: Option<String>,
 }
 
 impl Grant {
@@ -19,7 +21,25 @@ impl Grant {
 			root,
 			publish,
 			subscribe,
+			expires: None,
+			cluster: false,
+			subject: None,
 		}
+	}
+
+	pub(crate) fn with_expires(mut self, expires: Option<u64>) -> Self {
+		self.expires = expires;
+		self
+	}
+
+	pub(crate) fn with_cluster(mut self, cluster: bool) -> Self {
+		self.cluster = cluster;
+		self
+	}
+
+	pub(crate) fn with_subject(mut self, subject: Option<String>) -> Self {
+		self.subject = subject;
+		self
 	}
 
 	/// The connection path: every path the session names is relative to it.
@@ -37,6 +57,21 @@ impl Grant {
 		&self.subscribe
 	}
 
+	/// When the grant ends (unix seconds): the session is closed then with `token_expired`.
+	pub fn expires(&self) -> Option<u64> {
+		self.expires
+	}
+
+	/// Whether the bearer is a relay of this cluster.
+	pub fn cluster(&self) -> bool {
+		self.cluster
+	}
+
+	/// Who this is for logs and metrics (`kid:primary`, `anonymous`); never a secret.
+	pub fn subject(&self) -> Option<&str> {
+		self.subject.as_deref()
+	}
+
 	/// Whether the session may publish the broadcast at `path` (relative).
 	pub fn can_publish(&self, path: &Path) -> bool {
 		self.publish.iter().any(|p| path.has_prefix(p))
@@ -47,8 +82,8 @@ impl Grant {
 		self.subscribe.iter().any(|p| path.has_prefix(p))
 	}
 
-	/// Whether anything below `prefix` (relative) may be subscribed to: the
-	/// prefix is inside a subscribe prefix, or contains one.
+	/// Whether anything below `prefix` (relative) may be subscribed to: the prefix is inside a
+	/// subscribe prefix, or contains one.
 	pub fn may_watch(&self, prefix: &Path) -> bool {
 		self.subscribe
 			.iter()

@@ -1,91 +1,40 @@
 //! Who may do what: from a session's connection request to its [`Grant`].
 //!
-//! The session driver consults only the [`Grant`]: it never looks at
-//! credentials, keys or configuration. Every credential type (today: none, the
-//! anonymous grant of `auth.public`; later: JWTs, API keys, Privacy Pass) is a
-//! way for [`Auth::authorize`] to build one, so adding one does not touch the
-//! session code.
+//! The session driver consults only the [`Grant`]: it never looks at credentials, keys or
+//! configuration. Every credential type is a way for [`Auth::authorize`] to build one, so a new
+//! one does not touch the session code. Today: MoQ JWTs (`?jwt=`, `token=`, `auth_id=` or
+//! `Authorization: Bearer`, verified with the keys of [`moq_token::KeyStore`]) and the anonymous
+//! grant of the public prefixes.
+//!
+//! relay.md §3: "A credential that fails is never downgraded to anonymous access, and a valid
+//! credential's grant is not widened by the public prefixes."
 
+mod error;
 mod grant;
+mod request;
 
+pub use error::AuthError;
 pub use grant::Grant;
+pub use request::ConnectRequest;
 
-use moq_token::Path;
+use moq_token::{KeyStore, Path, Validation};
+use std::sync::Arc;
 
-/// What the relay knows about a session when it decides: the connection path
-/// and the query (which carries credentials and is never logged).
-#[derive(Clone, PartialEq, Eq)]
-pub struct ConnectRequest {
-	path: Path,
-	query: Option<String>,
+/// Anonymous access: prefixes anyone may publish or subscribe below, without a credential.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Public {
+	/// Anyone may publish below these.
+	pub publish: Vec<Path>,
+	/// Anyone may subscribe below these.
+	pub subscribe: Vec<Path>,
 }
 
-impl std::fmt::Debug for ConnectRequest {
-	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-		// relay.md §1: "The query carries credentials and must never be logged."
-		f.debug_struct("ConnectRequest")
-			.field("path", &self.path)
-			.field("query", &self.query.as_ref().map(|_| "<redacted>"))
-			.finish()
-	}
-}
-
-impl ConnectRequest {
-	/// Splits `"/path?query"` (a CONNECT `:path` or a SETUP Path value) and
-	/// normalizes the path. An empty string or `/` is the root.
-	pub fn parse(target: &str) -> Result<Self, AuthError> {
-		let (path, query) = match target.split_once('?') {
-			Some((path, query)) => (path, Some(query.to_string())),
-			None => (target, None),
-		};
-		let path = Path::new(path).map_err(|_| AuthError::InvalidPath)?;
-		Ok(Self {
-			path,
-			query: query.filter(|q| !q.is_empty()),
-		})
-	}
-
-	/// The connection path (the session's root).
-	pub fn path(&self) -> &Path {
-		&self.path
-	}
-
-	/// The credential in the query, if any: the last non-empty `jwt=`, `token=`
-	/// or `auth_id=` value (relay.md §3).
-	fn credential(&self) -> Option<&str> {
-		let query = self.query.as_deref()?;
-		query
-			.split('&')
-			.filter_map(|pair| pair.split_once('='))
-			.filter(|(key, value)| matches!(*key, "jwt" | "token" | "auth_id") && !value.is_empty())
-			.map(|(_, value)| value)
-			.next_back()
-	}
-}
-
-/// Why a session was refused. [`AuthError::code`] is the close reason the
-/// client sees (relay.md §3), with the unauthorized session code 0x2.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuthError {
-	/// No credential, and the path is not under the public prefix.
-	#[error("no credential was presented and {0:?} is not public")]
-	MissingCredential(String),
-	/// A credential was presented but no verifier is configured for it.
-	#[error("a credential was presented but this relay has no token verifier configured")]
-	InvalidToken,
-	/// The connection path is not a valid path (a `.` or `..` segment).
-	#[error("the connection path is not a valid broadcast path")]
-	InvalidPath,
-}
-
-impl AuthError {
-	/// The stable error code, sent as the session close reason.
-	pub fn code(&self) -> &'static str {
-		match self {
-			AuthError::MissingCredential(_) => "missing_credential",
-			AuthError::InvalidToken => "invalid_token",
-			AuthError::InvalidPath => "unauthorized",
+impl Public {
+	/// The same prefix for both directions (`auth.public = "anon"`).
+	pub fn both(prefix: Path) -> Self {
+		Self {
+			publish: vec![prefix.clone()],
+			subscribe: vec![prefix],
 		}
 	}
 }
@@ -93,46 +42,86 @@ impl AuthError {
 /// The authorization policy built from `[auth]`.
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
-	public: Option<Path>,
+	public: Public,
+	keys: Option<Arc<KeyStore>>,
 }
 
 impl Auth {
-	/// A policy whose only method is anonymous access below `public`
-	/// (`None` = no anonymous access; the root = everything).
-	pub fn new(public: Option<Path>) -> Self {
-		Self { public }
+	/// A policy with these public prefixes and, if any, these token keys.
+	pub fn new(public: Public, keys: Option<KeyStore>) -> Self {
+		Self {
+			public,
+			keys: keys.map(Arc::new),
+		}
 	}
 
-	/// The anonymous prefix, if any.
-	pub fn public(&self) -> Option<&Path> {
-		self.public.as_ref()
+	/// The anonymous prefixes.
+	pub fn public(&self) -> &Public {
+		&self.public
+	}
+
+	/// Whether tokens are verified.
+	pub fn verifies_tokens(&self) -> bool {
+		self.keys.is_some()
 	}
 
 	/// Decides a session: its grant, or why it is refused.
-	///
-	/// relay.md §3: "No credential: the anonymous grant of `auth.public`", and
-	/// "A credential that fails is never downgraded to anonymous access."
 	pub fn authorize(&self, request: &ConnectRequest) -> Result<Grant, AuthError> {
-		if request.credential().is_some() {
-			return Err(AuthError::InvalidToken);
+		match request.credential()? {
+			Some(token) => self.verify(&token, request.path()),
+			None => self.anonymous(request.path()),
 		}
-		let root = request.path();
-		let missing = || AuthError::MissingCredential(root.to_string());
-		let public = self.public.as_ref().ok_or_else(missing)?;
-		// A session at or below the public prefix may do anything below its root;
-		// a session above it may reach only the public subtree.
-		let scope = if root.has_prefix(public) {
-			Path::root()
-		} else {
-			public.strip_prefix(root).ok_or_else(missing)?
-		};
-		Ok(Grant::new(root.clone(), vec![scope.clone()], vec![scope]))
 	}
+
+	fn verify(&self, token: &str, path: &Path) -> Result<Grant, AuthError> {
+		let keys = self.keys.as_ref().ok_or(AuthError::NoVerifier)?;
+		let claims = keys.verify(token, &Validation::default())?;
+		let permissions = claims.authorize(path)?;
+		let subject = moq_token::token_kid(token)
+			.ok()
+			.flatten()
+			.map(|kid| format!("kid:{kid}"));
+		Ok(Grant::new(path.clone(), permissions.publish, permissions.subscribe)
+			.with_expires(claims.expires)
+			.with_cluster(claims.cluster)
+			.with_subject(subject))
+	}
+
+	/// relay.md §3: "No credential: the anonymous grant of `auth.public`". A session at or below
+	/// a public prefix may do everything below its root; a session above one reaches only the
+	/// public subtree.
+	fn anonymous(&self, root: &Path) -> Result<Grant, AuthError> {
+		let publish = rebase(&self.public.publish, root);
+		let subscribe = rebase(&self.public.subscribe, root);
+		if publish.is_empty() && subscribe.is_empty() {
+			return Err(AuthError::MissingCredential(root.to_string()));
+		}
+		Ok(Grant::new(root.clone(), publish, subscribe).with_subject(Some("anonymous".into())))
+	}
+}
+
+/// Absolute prefixes seen from a session rooted at `root`.
+fn rebase(prefixes: &[Path], root: &Path) -> Vec<Path> {
+	let mut out = Vec::new();
+	for prefix in prefixes {
+		let rebased = if root.has_prefix(prefix) {
+			Path::root()
+		} else if let Some(rest) = prefix.strip_prefix(root) {
+			rest
+		} else {
+			continue;
+		};
+		if !out.contains(&rebased) {
+			out.push(rebased);
+		}
+	}
+	out
 }
 
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, KeySource};
 
 	fn req(target: &str) -> ConnectRequest {
 		ConnectRequest::parse(target).unwrap()
@@ -142,59 +131,115 @@ mod tests {
 		Path::new(p).unwrap()
 	}
 
+	fn anon() -> Auth {
+		Auth::new(Public::both(path("anon")), None)
+	}
+
 	#[test]
 	fn public_prefix_grants_below_it() {
-		let auth = Auth::new(Some(path("anon")));
-		let grant = auth.authorize(&req("/anon")).unwrap();
+		let grant = anon().authorize(&req("/anon")).unwrap();
 		assert_eq!(grant.root(), &path("anon"));
 		assert!(grant.can_publish(&path("clock")));
 		assert!(grant.can_subscribe(&Path::root()));
 
-		let grant = auth.authorize(&req("/anon/room/")).unwrap();
+		let grant = anon().authorize(&req("/anon/room/")).unwrap();
 		assert_eq!(grant.root(), &path("anon/room"));
 		assert!(grant.can_publish(&path("x")));
 
 		// At the root: only the public subtree.
-		let grant = auth.authorize(&req("/")).unwrap();
+		let grant = anon().authorize(&req("/")).unwrap();
 		assert!(grant.can_publish(&path("anon/x")));
 		assert!(!grant.can_publish(&path("private/x")));
 		assert!(!grant.can_subscribe(&path("anonymous")));
 	}
 
 	#[test]
+	fn separate_publish_and_subscribe_prefixes() {
+		let public = Public {
+			publish: vec![path("ingest")],
+			subscribe: vec![path("live"), path("ingest")],
+		};
+		let auth = Auth::new(public, None);
+		let live = auth.authorize(&req("/live")).unwrap();
+		assert!(live.can_subscribe(&path("x")) && !live.can_publish(&path("x")));
+		let ingest = auth.authorize(&req("/ingest")).unwrap();
+		assert!(ingest.can_publish(&path("x")) && ingest.can_subscribe(&path("x")));
+		assert_eq!(auth.authorize(&req("/other")).unwrap_err().code(), "missing_credential");
+	}
+
+	#[test]
 	fn refusals_carry_the_spec_codes() {
-		let auth = Auth::new(Some(path("anon")));
 		assert_eq!(
-			auth.authorize(&req("/private")).unwrap_err().code(),
+			anon().authorize(&req("/private")).unwrap_err().code(),
 			"missing_credential"
 		);
 		assert_eq!(
-			auth.authorize(&req("/anonymous")).unwrap_err().code(),
+			anon().authorize(&req("/anonymous")).unwrap_err().code(),
 			"missing_credential"
 		);
 		assert_eq!(
-			Auth::new(None).authorize(&req("/anon")).unwrap_err().code(),
+			Auth::default().authorize(&req("/anon")).unwrap_err().code(),
 			"missing_credential"
 		);
 		// A credential is never downgraded to anonymous access.
 		assert_eq!(
-			auth.authorize(&req("/anon?jwt=abc")).unwrap_err().code(),
-			"invalid_token"
+			anon().authorize(&req("/anon?jwt=abc")).unwrap_err().reason(),
+			"invalid_token: no_verifier"
 		);
-		assert!(auth.authorize(&req("/anon?jwt=")).is_ok());
+		assert!(anon().authorize(&req("/anon?jwt=")).is_ok());
 		assert_eq!(ConnectRequest::parse("/a/../b").unwrap_err().code(), "unauthorized");
 	}
 
 	#[test]
 	fn everything_is_public_with_the_root() {
-		let auth = Auth::new(Some(Path::root()));
+		let auth = Auth::new(Public::both(Path::root()), None);
 		let grant = auth.authorize(&req("")).unwrap();
 		assert!(grant.can_publish(&path("any/thing")));
 	}
 
 	#[test]
-	fn query_is_redacted_in_debug() {
-		let text = format!("{:?}", req("/anon?jwt=secret"));
-		assert!(!text.contains("secret"), "{text}");
+	fn tokens_are_verified_and_never_widened_or_downgraded() {
+		let dir = std::env::temp_dir().join(format!("moq-relay-auth-unit-{}", std::process::id()));
+		std::fs::create_dir_all(&dir).unwrap();
+		let key = Key::generate(Algorithm::HS256, Some(KeyId::new("k").unwrap())).unwrap();
+		key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
+		let store = KeyStore::new(vec![KeySource::File(dir.join("root.jwk"))]).unwrap();
+		let auth = Auth::new(Public::both(path("anon")), Some(store));
+		let claims = Claims::new(path("room/123"))
+			.with_publish(path("alice"))
+			.with_subscribe(Path::root())
+			.with_expires(moq_token::unix_now() + 60);
+		let token = key.sign(&claims).unwrap();
+
+		let grant = auth.authorize(&req(&format!("/room/123?jwt={token}"))).unwrap();
+		assert!(grant.can_publish(&path("alice/cam")) && !grant.can_publish(&path("bob")));
+		assert_eq!(grant.expires(), claims.expires);
+		assert_eq!(grant.subject(), Some("kid:k"));
+		// Not widened by the public prefix: the token's grant is all there is at /anon.
+		assert_eq!(
+			auth.authorize(&req(&format!("/anon?jwt={token}"))).unwrap_err().code(),
+			"root_mismatch"
+		);
+		let bad = format!("{}x", token);
+		let err = auth.authorize(&req(&format!("/anon?jwt={bad}"))).unwrap_err();
+		assert_eq!(
+			err.reason(),
+			"invalid_token: bad_signature",
+			"never downgraded to anonymous"
+		);
+		let bearer = req("/room/123").with_authorization(Some(format!("Bearer {token}")));
+		assert!(auth.authorize(&bearer).is_ok());
+		let expired = key.sign(&claims.clone().with_expires(1)).unwrap();
+		assert_eq!(
+			auth.authorize(&req(&format!("/room/123?jwt={expired}")))
+				.unwrap_err()
+				.code(),
+			"token_expired"
+		);
+		assert_eq!(
+			auth.authorize(&req(&format!("/room?jwt={token}"))).unwrap_err().code(),
+			"root_mismatch"
+		);
+		let _ = std::fs::remove_dir_all(&dir);
 	}
 }

@@ -163,15 +163,48 @@ impl<S: Session> Shared<S> {
 	}
 }
 
+/// Decides a session from its connection request, closing it with the unauthorized code and
+/// the refusal's reason when it is refused.
+fn admit<S: Session>(
+	transport: &S,
+	ctx: &Context,
+	target: &str,
+	authorization: Option<String>,
+) -> Result<Grant, SessionError> {
+	let decided = ConnectRequest::parse(target)
+		.and_then(|request| ctx.auth.authorize(&request.with_authorization(authorization)));
+	decided.map_err(|err| {
+		ctx.metrics.auth_refused(err.code());
+		tracing::info!(code = err.code(), "session refused");
+		transport.close(SessionCode::UNAUTHORIZED.into_inner(), &err.reason());
+		err.into()
+	})
+}
+
+/// When a grant's expiry (unix seconds) falls, as a tokio instant.
+fn expiry_deadline(expires: u64) -> tokio::time::Instant {
+	let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires);
+	let left = at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+	tokio::time::Instant::now() + left
+}
+
 /// Runs one session to its end. `url_path` is the WebTransport CONNECT path and
-/// query (`None` on raw QUIC, where the path comes in SETUP).
+/// query (`None` on raw QUIC, where the path comes in SETUP); `authorization` its
+/// `Authorization` header.
 pub async fn run<S: Session>(
 	transport: S,
 	version: Version,
 	url_path: Option<String>,
+	authorization: Option<String>,
 	ctx: Arc<Context>,
 ) -> Result<(), SessionError> {
 	let _gauge = ctx.metrics.session_started();
+	// relay.md §3: "On WebTransport the decision is made from the CONNECT's URL and headers,
+	// before any MoQ message", so even a client that never sends SETUP learns why.
+	let early = match &url_path {
+		Some(target) => Some(admit(&transport, &ctx, target, authorization)?),
+		None => None,
+	};
 	let setup = match admit_setup(&transport, version, &ctx).await {
 		Ok(setup) => setup,
 		Err(err) => {
@@ -196,15 +229,11 @@ pub async fn run<S: Session>(
 		(Some(path), None) | (None, Some(path)) => path,
 		(None, None) => String::new(),
 	};
-	let grant = match ConnectRequest::parse(&target).and_then(|request| ctx.auth.authorize(&request)) {
-		Ok(grant) => grant,
-		Err(err) => {
-			ctx.metrics.auth_refused(err.code());
-			transport.close(SessionCode::UNAUTHORIZED.into_inner(), err.code());
-			return Err(err.into());
-		}
+	let grant = match early {
+		Some(grant) => grant,
+		None => admit(&transport, &ctx, &target, None)?,
 	};
-	tracing::info!(root = %grant.root(), %version, "session admitted");
+	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %version, "session admitted");
 
 	let role = setup.as_ref().map(Setup::role_kind).unwrap_or(Role::Both);
 	let shared = Arc::new(Shared {
@@ -225,8 +254,22 @@ pub async fn run<S: Session>(
 	}
 
 	let mut shutdown = ctx.shutdown.clone();
+	// relay.md §3: "a session whose grant expires is closed at that moment".
+	let expires = shared.grant.expires();
+	let expiry = async move {
+		match expires {
+			Some(exp) => tokio::time::sleep_until(expiry_deadline(exp)).await,
+			None => std::future::pending().await,
+		}
+	};
 	let err = tokio::select! {
 		err = transport.closed() => err,
+		_ = expiry => {
+			ctx.metrics.auth_refused("token_expired");
+			tracing::info!("session grant expired");
+			transport.close(SessionCode::UNAUTHORIZED.into_inner(), "token_expired");
+			transport.closed().await
+		}
 		_ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
 			goaway(&shared).await;
 			// The relay closes every session once its drain bound has passed.

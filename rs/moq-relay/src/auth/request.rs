@@ -1,0 +1,186 @@
+//! What the relay knows about a session when it decides: the connection path, the query and the
+//! `Authorization` header. Credentials live here and nowhere else; `Debug` redacts them.
+
+use moq_token::Path;
+use std::borrow::Cow;
+
+use super::AuthError;
+
+/// A connection request: path, query and `Authorization` header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectRequest {
+	path: Path,
+	query: Option<String>,
+	authorization: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectRequest {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		// relay.md §1: "The query carries credentials and must never be logged."
+		f.debug_struct("ConnectRequest")
+			.field("path", &self.path)
+			.field("query", &self.query.as_ref().map(|_| "<redacted>"))
+			.field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+			.finish()
+	}
+}
+
+impl ConnectRequest {
+	/// Splits `"/path?query"` (a CONNECT `:path` or a SETUP Path value), percent-decodes the path
+	/// and normalizes it. An empty string or `/` is the root. "Percent-decoding happens before
+	/// any path check" (relay.md §3), so `/%2E%2E/x` is refused like `/../x`.
+	pub fn parse(target: &str) -> Result<Self, AuthError> {
+		let (path, query) = match target.split_once('?') {
+			Some((path, query)) => (path, Some(query.to_string())),
+			None => (target, None),
+		};
+		let path = percent_decode(path).ok_or(AuthError::InvalidPath)?;
+		let path = Path::new(&path).map_err(|_| AuthError::InvalidPath)?;
+		Ok(Self {
+			path,
+			query: query.filter(|q| !q.is_empty()),
+			authorization: None,
+		})
+	}
+
+	/// The request with the `Authorization` header of a WebTransport CONNECT.
+	pub fn with_authorization(mut self, value: Option<String>) -> Self {
+		self.authorization = value;
+		self
+	}
+
+	/// The connection path (the session's root).
+	pub fn path(&self) -> &Path {
+		&self.path
+	}
+
+	/// The one credential of the request, if any.
+	///
+	/// Query `jwt=`, `token=` or `auth_id=` (for each name the last non-empty value wins), or
+	/// `Authorization: Bearer <credential>`. Two different credentials are ambiguous: the relay
+	/// never guesses which one was meant.
+	pub fn credential(&self) -> Result<Option<Cow<'_, str>>, AuthError> {
+		let mut found: Vec<Cow<'_, str>> = Vec::new();
+		if let Some(query) = &self.query {
+			for name in ["jwt", "token", "auth_id"] {
+				let last = query
+					.split('&')
+					.filter_map(|pair| pair.split_once('='))
+					.filter(|(key, value)| *key == name && !value.is_empty())
+					.map(|(_, value)| value)
+					.next_back();
+				if let Some(value) = last {
+					found.push(percent_decode(value).ok_or(AuthError::InvalidToken(moq_token::ErrorCode::Malformed))?);
+				}
+			}
+		}
+		if let Some(header) = &self.authorization {
+			let (scheme, value) = header.trim().split_once(' ').ok_or(AuthError::InvalidAuthHeader)?;
+			let value = value.trim();
+			if !scheme.eq_ignore_ascii_case("bearer") || value.is_empty() {
+				return Err(AuthError::InvalidAuthHeader);
+			}
+			found.push(Cow::Borrowed(value));
+		}
+		found.dedup();
+		match found.len() {
+			0 => Ok(None),
+			1 => Ok(found.pop()),
+			_ => Err(AuthError::AmbiguousCredentials),
+		}
+	}
+}
+
+/// RFC 3986 percent-decoding to UTF-8; `None` for a bad escape or invalid UTF-8.
+fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
+	if !s.contains('%') {
+		return Some(Cow::Borrowed(s));
+	}
+	let bytes = s.as_bytes();
+	let mut out = Vec::with_capacity(bytes.len());
+	let mut i = 0;
+	while i < bytes.len() {
+		if bytes[i] == b'%' {
+			let hex = bytes.get(i + 1..i + 3)?;
+			let hex = std::str::from_utf8(hex).ok()?;
+			out.push(u8::from_str_radix(hex, 16).ok()?);
+			i += 3;
+		} else {
+			out.push(bytes[i]);
+			i += 1;
+		}
+	}
+	String::from_utf8(out).ok().map(Cow::Owned)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn req(target: &str) -> ConnectRequest {
+		ConnectRequest::parse(target).unwrap()
+	}
+
+	#[test]
+	fn paths_are_decoded_before_checks() {
+		assert_eq!(req("/room%2F123").path().as_str(), "room/123");
+		assert_eq!(req("").path(), &Path::root());
+		for bad in ["/a/../b", "/%2E%2E/secret", "/%2e%2e", "/%zz", "/%C3"] {
+			assert_eq!(ConnectRequest::parse(bad).unwrap_err(), AuthError::InvalidPath, "{bad}");
+		}
+	}
+
+	#[test]
+	fn credentials() {
+		assert_eq!(req("/a").credential().unwrap(), None);
+		assert_eq!(
+			req("/a?jwt=").credential().unwrap(),
+			None,
+			"an empty jwt= is no credential"
+		);
+		assert_eq!(
+			req("/a?jwt=x&jwt=y").credential().unwrap().as_deref(),
+			Some("y"),
+			"last wins"
+		);
+		assert_eq!(
+			req("/a?jwt=x&jwt=").credential().unwrap().as_deref(),
+			Some("x"),
+			"last non-empty wins"
+		);
+		assert_eq!(req("/a?token=t").credential().unwrap().as_deref(), Some("t"));
+		assert_eq!(req("/a?auth_id=i&other=1").credential().unwrap().as_deref(), Some("i"));
+		assert_eq!(req("/a?jwt=a%2Eb").credential().unwrap().as_deref(), Some("a.b"));
+		assert_eq!(
+			req("/a?jwt=x&token=y").credential().unwrap_err(),
+			AuthError::AmbiguousCredentials
+		);
+		assert_eq!(
+			req("/a?jwt=x&token=x").credential().unwrap().as_deref(),
+			Some("x"),
+			"the same one twice"
+		);
+
+		let bearer = |h: &str| req("/a").with_authorization(Some(h.to_string()));
+		assert_eq!(bearer("Bearer abc").credential().unwrap().as_deref(), Some("abc"));
+		assert_eq!(bearer("bearer  abc ").credential().unwrap().as_deref(), Some("abc"));
+		for bad in ["Basic abc", "Bearer", "Bearer ", "abc", "PrivateToken token=x"] {
+			assert_eq!(
+				bearer(bad).credential().unwrap_err(),
+				AuthError::InvalidAuthHeader,
+				"{bad}"
+			);
+		}
+		let both = req("/a?jwt=x").with_authorization(Some("Bearer y".into()));
+		assert_eq!(both.credential().unwrap_err(), AuthError::AmbiguousCredentials);
+	}
+
+	#[test]
+	fn debug_redacts_credentials() {
+		let text = format!(
+			"{:?}",
+			req("/anon?jwt=secret").with_authorization(Some("Bearer other".into()))
+		);
+		assert!(!text.contains("secret") && !text.contains("other"), "{text}");
+	}
+}
