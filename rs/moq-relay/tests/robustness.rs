@@ -4,66 +4,14 @@
 mod common;
 
 use bytes::{BufMut, BytesMut};
-use common::{TestRelay, raw_connect, within};
-use moq_relay::wire::{
-	AnnounceOk, AnnounceRequest, BidiType, Decode, Encode, SessionCode, Setup, UniType, VarInt, Version,
-};
+use common::{TestRelay, admitted, announce_ok, closed, raw_connect, within};
+use moq_relay::wire::{AnnounceRequest, BidiType, Encode, SessionCode, Setup, UniType, VarInt, Version};
 use web_transport_quinn::quinn;
 
 const V: Version = Version::Lite05;
 
 fn bytes<T: Encode>(message: &T) -> Vec<u8> {
 	message.to_bytes(V).unwrap()
-}
-
-/// Connects and sends a SETUP with Path `path`.
-async fn admitted(relay: &TestRelay, path: &str) -> quinn::Connection {
-	let conn = raw_connect(relay, "moq-lite-05").await;
-	let mut setup = conn.open_uni().await.unwrap();
-	setup.write_all(&bytes(&UniType::Setup)).await.unwrap();
-	let message = Setup {
-		path: Some(path.to_string()),
-		..Setup::default()
-	};
-	setup.write_all(&bytes(&message)).await.unwrap();
-	setup.finish().unwrap();
-	conn
-}
-
-/// Asks for announcements under "" and returns the ANNOUNCE_OK: proof that the
-/// session is admitted and served.
-async fn announce_ok(conn: &quinn::Connection) -> AnnounceOk {
-	let (mut send, mut recv) = conn.open_bi().await.unwrap();
-	send.write_all(&bytes(&BidiType::Announce)).await.unwrap();
-	let request = AnnounceRequest {
-		prefix: String::new(),
-		exclude_hop: VarInt::ZERO,
-	};
-	send.write_all(&bytes(&request)).await.unwrap();
-	let mut buf = Vec::new();
-	loop {
-		match AnnounceOk::decode_prefix(&buf, V) {
-			Ok((ok, _)) => return ok,
-			Err(_) => {
-				let chunk = within("ANNOUNCE_OK", recv.read_chunk(1024, true))
-					.await
-					.unwrap()
-					.expect("stream ended before ANNOUNCE_OK");
-				buf.extend_from_slice(&chunk.bytes);
-			}
-		}
-	}
-}
-
-/// Waits for the relay to close the connection and returns its code and reason.
-async fn closed(conn: &quinn::Connection) -> (u64, String) {
-	match within("session close", conn.closed()).await {
-		quinn::ConnectionError::ApplicationClosed(close) => (
-			close.error_code.into_inner(),
-			String::from_utf8_lossy(&close.reason).into_owned(),
-		),
-		other => panic!("expected an application close, got {other}"),
-	}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

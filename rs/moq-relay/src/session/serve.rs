@@ -67,7 +67,17 @@ async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mu
 	let request: AnnounceRequest = reader.expect(version).await?;
 	let prefix = relative(&request.prefix)?;
 	if !shared.grant.may_watch(&prefix) {
-		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
+		// Nothing under this prefix may be seen: an empty announcement set, like the upstream
+		// relay's no-op origin. A reset here would make the published client close the whole
+		// session, so a write-only token could not publish through a client that also watches.
+		if version >= Version::Lite05 {
+			let ok = AnnounceOk {
+				hop_id: shared.ctx.hop_id,
+				active_count: VarInt::ZERO,
+			};
+			writer.encode(&ok, version).await?;
+		}
+		return reader.closed().await;
 	}
 	let absolute = shared.grant.absolute(&prefix);
 	let mut announced = shared.ctx.origin.announced(absolute.clone());

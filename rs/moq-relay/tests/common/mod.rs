@@ -11,6 +11,9 @@ use moq_relay::relay::Relay;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use moq_relay::wire::{AnnounceOk, AnnounceRequest, BidiType, Decode, Encode, Setup, UniType, VarInt};
+use web_transport_quinn::quinn;
+
 /// Every await in a test is bounded by this, so a hang fails instead of stalling CI.
 pub const BOUND: Duration = Duration::from_secs(20);
 
@@ -33,6 +36,13 @@ pub struct TestRelay {
 impl TestRelay {
 	/// Starts a relay on 127.0.0.1:0 with `public` as the anonymous prefix.
 	pub async fn start(public: Option<&str>) -> Self {
+		let public = public.map(str::to_string);
+		Self::start_with(move |config| config.auth.public = public).await
+	}
+
+	/// Starts a relay on 127.0.0.1:0 with a generated certificate, after `configure` has
+	/// adjusted the configuration (auth keys, public prefixes, ...).
+	pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
 		// `RUST_LOG=moq_relay=debug cargo test …` shows the relay's side.
 		let _ = tracing_subscriber::fmt()
 			.with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -42,7 +52,7 @@ impl TestRelay {
 		config.server.bind = Some(vec!["127.0.0.1:0".parse().unwrap()]);
 		config.server.drain = Some(2);
 		config.tls.generate = Some(vec!["localhost".into(), "127.0.0.1".into()]);
-		config.auth.public = public.map(str::to_string);
+		configure(&mut config);
 		let relay = Relay::bind(config.resolve().unwrap()).await.unwrap();
 		let addr = relay.local_addrs()[0];
 		let fingerprint = relay.fingerprint().to_string();
@@ -105,8 +115,6 @@ pub fn lite05() -> moq_net::Version {
 /// the relay's certificate fingerprint.
 pub async fn raw_connect(relay: &TestRelay, alpn: &str) -> web_transport_quinn::quinn::Connection {
 	use std::sync::Arc;
-	use web_transport_quinn::quinn;
-
 	let mut tls = pinned_tls(relay);
 	tls.alpn_protocols = vec![alpn.as_bytes().to_vec()];
 	let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
@@ -205,5 +213,126 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
 
 	fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
 		self.provider.signature_verification_algorithms.supported_schemes()
+	}
+}
+
+fn encode<T: Encode>(message: &T) -> Vec<u8> {
+	message.to_bytes(moq_relay::wire::Version::Lite05).unwrap()
+}
+
+/// Connects and sends a SETUP with Path `path`.
+pub async fn admitted(relay: &TestRelay, path: &str) -> quinn::Connection {
+	let conn = raw_connect(relay, "moq-lite-05").await;
+	let mut setup = conn.open_uni().await.unwrap();
+	setup.write_all(&encode(&UniType::Setup)).await.unwrap();
+	let message = Setup {
+		path: Some(path.to_string()),
+		..Setup::default()
+	};
+	setup.write_all(&encode(&message)).await.unwrap();
+	setup.finish().unwrap();
+	conn
+}
+
+/// Asks for announcements under "" and returns the ANNOUNCE_OK: proof that the
+/// session is admitted and served.
+pub async fn announce_ok(conn: &quinn::Connection) -> AnnounceOk {
+	let (mut send, mut recv) = conn.open_bi().await.unwrap();
+	send.write_all(&encode(&BidiType::Announce)).await.unwrap();
+	let request = AnnounceRequest {
+		prefix: String::new(),
+		exclude_hop: VarInt::ZERO,
+	};
+	send.write_all(&encode(&request)).await.unwrap();
+	let mut buf = Vec::new();
+	loop {
+		match AnnounceOk::decode_prefix(&buf, moq_relay::wire::Version::Lite05) {
+			Ok((ok, _)) => return ok,
+			Err(_) => {
+				let chunk = within("ANNOUNCE_OK", recv.read_chunk(1024, true))
+					.await
+					.unwrap()
+					.expect("stream ended before ANNOUNCE_OK");
+				buf.extend_from_slice(&chunk.bytes);
+			}
+		}
+	}
+}
+
+/// Waits for the relay to close the connection and returns its code and reason.
+pub async fn closed(conn: &quinn::Connection) -> (u64, String) {
+	match within("session close", conn.closed()).await {
+		quinn::ConnectionError::ApplicationClosed(close) => (
+			close.error_code.into_inner(),
+			String::from_utf8_lossy(&close.reason).into_owned(),
+		),
+		other => panic!("expected an application close, got {other}"),
+	}
+}
+
+/// A WebTransport session to `path_and_query` with an optional `Authorization` header, offering
+/// moq-lite-05, trusting only the relay's certificate.
+pub async fn webtransport(
+	relay: &TestRelay,
+	path_and_query: &str,
+	authorization: Option<&str>,
+) -> web_transport_quinn::Session {
+	let hash = (0..relay.fingerprint.len())
+		.step_by(2)
+		.map(|i| u8::from_str_radix(&relay.fingerprint[i..i + 2], 16).unwrap())
+		.collect();
+	let client = web_transport_quinn::ClientBuilder::new()
+		.with_server_certificate_hashes(vec![hash])
+		.unwrap();
+	let url: url::Url = format!("https://127.0.0.1:{}{path_and_query}", relay.addr.port())
+		.parse()
+		.unwrap();
+	let mut request = web_transport_quinn::proto::ConnectRequest::new(url).with_protocol("moq-lite-05");
+	if let Some(value) = authorization {
+		request
+			.headers
+			.insert(web_transport_quinn::http::header::AUTHORIZATION, value.parse().unwrap());
+	}
+	within("WebTransport connect", client.connect(request)).await.unwrap()
+}
+
+/// Waits for the relay to close a WebTransport session; its code and reason.
+pub async fn webtransport_closed(session: &web_transport_quinn::Session) -> (u32, String) {
+	match within("WebTransport close", session.closed()).await {
+		web_transport_quinn::SessionError::WebTransportError(web_transport_quinn::WebTransportError::Closed(
+			code,
+			reason,
+		)) => (code, reason),
+		other => panic!("expected a WebTransport close, got {other}"),
+	}
+}
+
+/// Proves a WebTransport session is admitted and served: sends a SETUP (no Path, the URL carries
+/// it), asks for announcements and waits for the ANNOUNCE_OK.
+pub async fn webtransport_served(session: &web_transport_quinn::Session) -> AnnounceOk {
+	let v = moq_relay::wire::Version::Lite05;
+	let mut setup = within("open SETUP", session.open_uni()).await.unwrap();
+	setup.write_all(&encode(&UniType::Setup)).await.unwrap();
+	setup.write_all(&encode(&Setup::default())).await.unwrap();
+	setup.finish().unwrap();
+	let (mut send, mut recv) = within("open announce", session.open_bi()).await.unwrap();
+	send.write_all(&encode(&BidiType::Announce)).await.unwrap();
+	send.write_all(&encode(&AnnounceRequest {
+		prefix: String::new(),
+		exclude_hop: VarInt::ZERO,
+	}))
+	.await
+	.unwrap();
+	let mut buf = Vec::new();
+	loop {
+		if let Ok((ok, _)) = AnnounceOk::decode_prefix(&buf, v) {
+			return ok;
+		}
+		let mut chunk = [0u8; 1024];
+		let n = within("ANNOUNCE_OK", recv.read(&mut chunk))
+			.await
+			.unwrap()
+			.expect("stream ended before ANNOUNCE_OK");
+		buf.extend_from_slice(&chunk[..n]);
 	}
 }
