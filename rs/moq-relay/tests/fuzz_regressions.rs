@@ -39,7 +39,6 @@ where
 /// the encoder refuses it: wire.md §1.5 "Frame End needs a Group End". The
 /// decoder should reject it (or the encoder accept it) so the round trip holds.
 #[test]
-#[ignore = "open wire bug: lite-06 SubscribeOptions decode accepts Frame End without Group End (src/wire/subscribe.rs)"]
 fn lite06_subscribe_update_frame_end_without_group_end() {
 	// Len 6 | Priority 0 | Max Age 0 | Group Start 0 | Group End 0 | Frame Start 0 | Frame End 1.
 	let input = [0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01];
@@ -49,7 +48,6 @@ fn lite06_subscribe_update_frame_end_without_group_end() {
 
 /// The same options inside a lite-06 SUBSCRIBE.
 #[test]
-#[ignore = "open wire bug: lite-06 SubscribeOptions decode accepts Frame End without Group End (src/wire/subscribe.rs)"]
 fn lite06_subscribe_frame_end_without_group_end() {
 	// Len 9 | ID 0 | Broadcast "" | Track "" | Priority 0 | Max Age 0 |
 	// Group Start 0 | Group End 0 | Frame Start 0 | Frame End 1.

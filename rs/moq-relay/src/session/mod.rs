@@ -165,7 +165,11 @@ impl<S: Session> Shared<S> {
 
 /// Decides a session from its connection request, closing it with the unauthorized code and
 /// the refusal's reason when it is refused.
-fn admit<S: Session>(
+///
+/// The session is kept until the peer has the close (bounded by [`REFUSAL_LINGER`]): dropping it at
+/// once would also drop its HTTP/3 control streams, and a browser would then report a failed
+/// handshake instead of the code and reason in `WebTransport.closed`.
+async fn admit<S: Session>(
 	transport: &S,
 	ctx: &Context,
 	target: &str,
@@ -173,13 +177,20 @@ fn admit<S: Session>(
 ) -> Result<Grant, SessionError> {
 	let decided = ConnectRequest::parse(target)
 		.and_then(|request| ctx.auth.authorize(&request.with_authorization(authorization)));
-	decided.map_err(|err| {
-		ctx.metrics.auth_refused(err.code());
-		tracing::info!(code = err.code(), "session refused");
-		transport.close(SessionCode::UNAUTHORIZED.into_inner(), &err.reason());
-		err.into()
-	})
+	match decided {
+		Ok(grant) => Ok(grant),
+		Err(err) => {
+			ctx.metrics.auth_refused(err.code());
+			tracing::info!(code = err.code(), "session refused");
+			transport.close(SessionCode::UNAUTHORIZED.into_inner(), &err.reason());
+			let _ = tokio::time::timeout(REFUSAL_LINGER, transport.closed()).await;
+			Err(err.into())
+		}
+	}
 }
+
+/// How long a refused session is kept for its close to reach the peer.
+const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// When a grant's expiry (unix seconds) falls, as a tokio instant.
 fn expiry_deadline(expires: u64) -> tokio::time::Instant {
@@ -202,7 +213,7 @@ pub async fn run<S: Session>(
 	// relay.md §3: "On WebTransport the decision is made from the CONNECT's URL and headers,
 	// before any MoQ message", so even a client that never sends SETUP learns why.
 	let early = match &url_path {
-		Some(target) => Some(admit(&transport, &ctx, target, authorization)?),
+		Some(target) => Some(admit(&transport, &ctx, target, authorization).await?),
 		None => None,
 	};
 	let setup = match admit_setup(&transport, version, &ctx).await {
@@ -231,7 +242,7 @@ pub async fn run<S: Session>(
 	};
 	let grant = match early {
 		Some(grant) => grant,
-		None => admit(&transport, &ctx, &target, None)?,
+		None => admit(&transport, &ctx, &target, None).await?,
 	};
 	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %version, "session admitted");
 

@@ -132,6 +132,14 @@ impl SubscribeOptions {
 				let group_end = body.get_plus_one()?;
 				let frame_start = body.get_var()?;
 				let frame_end = body.get_plus_one()?;
+				// wire.md §1.5: "Frame End needs a Group End". Refused on decode too, so that
+				// everything decoded re-encodes (found by the `subscribe` fuzz target).
+				if let (Some(end), None) = (frame_end, group_end) {
+					return Err(DecodeError::InvalidValue {
+						field: "frame_end",
+						value: end.into_inner(),
+					});
+				}
 				// "lite-06 a raw floor (0 = no floor)"; moq-net keeps 0 as a
 				// floor when a Frame Start needs it.
 				let group_start = (raw_start != VarInt::ZERO || frame_start != VarInt::ZERO).then_some(raw_start);
