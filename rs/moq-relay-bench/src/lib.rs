@@ -1,0 +1,971 @@
+//! Load tool for MoQ relays.
+//!
+//! One publisher sends fixed-size frames at a fixed rate through the relay to N
+//! subscriber connections (each its own QUIC endpoint by default). Every frame
+//! carries its send time (nanoseconds since the Unix epoch; publisher and
+//! subscribers share this process's clock), so subscribers compute latency on
+//! receipt. Optional phases measure the connect rate (sessions admitted per
+//! second, where admission is proven by a round trip: the announcement of the
+//! publisher's broadcast arriving) and the relay's memory per idle session.
+//! With the relay's pid, its CPU time and RSS are read from `/proc`.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+use tokio::task::JoinSet;
+use url::Url;
+
+pub mod proc;
+
+/// Bytes of header at the start of every frame: send time (ns), group number,
+/// frame number within the group, all little-endian u64.
+pub const HEADER: usize = 24;
+
+/// The track every benchmark broadcast carries.
+const TRACK: &str = "data";
+
+/// Command-line options.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(name = "moq-relay-bench", about, disable_version_flag = true)]
+pub struct Args {
+	/// Relay URL: `https://host:port/path` (WebTransport) or `moqt://host:port/path` (raw QUIC).
+	#[arg(long)]
+	pub url: Url,
+
+	/// Accept any server certificate.
+	#[arg(long)]
+	pub tls_insecure: bool,
+
+	/// Trust only the certificate with this SHA-256 fingerprint (hex).
+	#[arg(long, value_name = "HEX")]
+	pub tls_fingerprint: Option<String>,
+
+	/// Offer only these protocol versions (repeatable), e.g. `moq-lite-05`.
+	#[arg(long = "version", value_name = "VERSION")]
+	pub versions: Vec<String>,
+
+	/// Subscriber connections in the throughput phase.
+	#[arg(long, default_value_t = 10)]
+	pub subscribers: usize,
+
+	/// Bytes per frame (at least 24: the header).
+	#[arg(long, default_value_t = 1200)]
+	pub frame_size: usize,
+
+	/// Frames per second sent by the publisher.
+	#[arg(long, default_value_t = 30.0)]
+	pub fps: f64,
+
+	/// Frames per group (a new group every G frames).
+	#[arg(long, default_value_t = 30)]
+	pub group_frames: u64,
+
+	/// Measured seconds.
+	#[arg(long, default_value_t = 10.0)]
+	pub duration: f64,
+
+	/// Seconds of traffic after every subscriber is subscribed and before measuring.
+	#[arg(long, default_value_t = 2.0)]
+	pub warmup: f64,
+
+	/// Seconds after the measured window during which late frames of it still count.
+	#[arg(long, default_value_t = 2.0)]
+	pub grace: f64,
+
+	/// Sample the relay process's CPU time and RSS from /proc/PID.
+	#[arg(long, value_name = "PID")]
+	pub relay_pid: Option<u32>,
+
+	/// Connect-rate phase only: open N sessions as fast as possible.
+	#[arg(long, value_name = "N")]
+	pub connect_only: Option<usize>,
+
+	/// Idle-memory phase: open N idle sessions, read the relay's RSS, close them, read it again.
+	#[arg(long, value_name = "N")]
+	pub idle: Option<usize>,
+
+	/// Sessions being set up at once (throughput, connect and idle phases).
+	#[arg(long, default_value_t = 64)]
+	pub concurrency: usize,
+
+	/// QUIC endpoints (UDP sockets) shared round-robin by the sessions; default one per session.
+	#[arg(long, value_name = "N")]
+	pub endpoints: Option<usize>,
+
+	/// Broadcast name prefix; the process id and a nonce are appended.
+	#[arg(long, default_value = "bench")]
+	pub broadcast: String,
+
+	/// Print one JSON object instead of text.
+	#[arg(long)]
+	pub json: bool,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+	/// The relay URL.
+	pub url: String,
+	/// Version the publisher's session negotiated.
+	pub version: Option<String>,
+	/// The publish/subscribe phase (absent with `--connect-only` or `--idle`).
+	pub throughput: Option<Throughput>,
+	/// The connect-rate phase.
+	pub connect: Option<Connect>,
+	/// The idle-memory phase.
+	pub idle: Option<Idle>,
+	/// The relay process over the whole run (with `--relay-pid`).
+	pub relay: Option<RelayUsage>,
+}
+
+/// Publish/subscribe results over the measured window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+	/// Subscriber connections asked for.
+	pub subscribers: usize,
+	/// Subscribers that connected and subscribed.
+	pub subscribed: usize,
+	/// Seconds to connect and subscribe all of them.
+	pub setup_s: f64,
+	/// Bytes per frame.
+	pub frame_size: usize,
+	/// Frames per second.
+	pub fps: f64,
+	/// Frames per group.
+	pub group_frames: u64,
+	/// Length of the measured window in seconds.
+	pub duration_s: f64,
+	/// Frames sent in the window.
+	pub frames_sent: u64,
+	/// Groups whose first frame was sent in the window.
+	pub groups_sent: u64,
+	/// Window frames received, summed over subscribers.
+	pub frames_delivered: u64,
+	/// `frames_delivered / (frames_sent × subscribers)`, in percent.
+	pub delivery_pct: f64,
+	/// Each subscriber's delivery in percent (subscribers that failed count 0).
+	pub per_subscriber_delivery_pct: Vec<f64>,
+	/// The worst subscriber's delivery in percent.
+	pub min_subscriber_delivery_pct: f64,
+	/// Delivered payload in Mbit/s over the window.
+	pub goodput_mbps: f64,
+	/// Send-to-receive latency of window frames.
+	pub latency_ms: Percentiles,
+	/// Per window group: share of subscribers that got its first frame within 1 s; mean over groups.
+	pub first_frame_within_1s_pct: f64,
+	/// The same, worst group.
+	pub first_frame_within_1s_min_pct: f64,
+	/// Frames with the wrong size or a header naming an unsent frame.
+	pub corrupt_frames: u64,
+	/// Subscriber sessions that failed to set up or ended early, with the first error.
+	pub subscriber_errors: Vec<String>,
+	/// Relay CPU seconds (user + system) spent in the window.
+	pub relay_cpu_s: Option<f64>,
+	/// Relay CPU seconds per delivered GB (10^9 bytes).
+	pub relay_cpu_s_per_gb: Option<f64>,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+	/// Samples.
+	pub count: usize,
+	/// Median.
+	pub p50: f64,
+	/// 90th percentile.
+	pub p90: f64,
+	/// 99th percentile.
+	pub p99: f64,
+	/// Largest.
+	pub max: f64,
+}
+
+impl Percentiles {
+	/// Nearest-rank percentiles of nanosecond samples, in milliseconds.
+	pub fn of_ns(mut samples: Vec<u64>) -> Self {
+		if samples.is_empty() {
+			return Self::default();
+		}
+		samples.sort_unstable();
+		let at = |q: f64| {
+			let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+			samples[rank - 1] as f64 / 1e6
+		};
+		Self {
+			count: samples.len(),
+			p50: at(0.50),
+			p90: at(0.90),
+			p99: at(0.99),
+			max: *samples.last().unwrap() as f64 / 1e6,
+		}
+	}
+}
+
+/// Connect-rate results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Connect {
+	/// Sessions asked for.
+	pub sessions: usize,
+	/// Sessions admitted (the announcement arrived).
+	pub admitted: usize,
+	/// Sessions that failed, with the first error.
+	pub failed: usize,
+	/// First failure, if any.
+	pub first_error: Option<String>,
+	/// Sessions set up at once.
+	pub concurrency: usize,
+	/// Seconds from the first dial to the last admission.
+	pub elapsed_s: f64,
+	/// Admitted sessions per second.
+	pub sessions_per_s: f64,
+	/// Dial-to-announcement latency.
+	pub latency_ms: Percentiles,
+}
+
+/// Idle-session memory results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Idle {
+	/// Sessions asked for.
+	pub sessions: usize,
+	/// Sessions admitted.
+	pub admitted: usize,
+	/// Relay RSS before opening them, KiB.
+	pub rss_before_kib: Option<u64>,
+	/// Relay RSS with them open, KiB.
+	pub rss_open_kib: Option<u64>,
+	/// Relay RSS after closing them, KiB.
+	pub rss_after_close_kib: Option<u64>,
+	/// `(rss_open - rss_before) / admitted`, KiB.
+	pub per_session_kib: Option<f64>,
+	/// `rss_open - rss_after_close`, KiB: memory returned after the close.
+	pub returned_kib: Option<i64>,
+	/// Relay CPU seconds spent from before opening to after closing them.
+	pub relay_cpu_s: Option<f64>,
+}
+
+/// The relay process over the whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayUsage {
+	/// Its pid.
+	pub pid: u32,
+	/// CPU seconds (user + system) from start to end of the run.
+	pub cpu_s: f64,
+	/// RSS at the start, KiB.
+	pub rss_start_kib: u64,
+	/// Largest RSS sampled (every 50 ms), KiB.
+	pub rss_peak_kib: u64,
+	/// RSS at the end, KiB.
+	pub rss_end_kib: u64,
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn now_ns() -> u64 {
+	SystemTime::now()
+		.duration_since(UNIX_EPOCH)
+		.unwrap_or_default()
+		.as_nanos() as u64
+}
+
+/// Builds a frame: send time, group, frame index, zero padding to `size`.
+pub fn encode_frame(size: usize, sent_ns: u64, group: u64, index: u64) -> Bytes {
+	let mut buf = BytesMut::with_capacity(size);
+	buf.put_u64_le(sent_ns);
+	buf.put_u64_le(group);
+	buf.put_u64_le(index);
+	buf.resize(size, 0);
+	buf.freeze()
+}
+
+/// Reads a frame's header: (send time ns, group, frame index).
+pub fn decode_frame(payload: &[u8]) -> Option<(u64, u64, u64)> {
+	let field = |i: usize| Some(u64::from_le_bytes(payload.get(i * 8..i * 8 + 8)?.try_into().ok()?));
+	Some((field(0)?, field(1)?, field(2)?))
+}
+
+/// Runs the phases `args` asks for and returns what they measured.
+pub async fn run(args: Args) -> anyhow::Result<Report> {
+	if args.frame_size < HEADER {
+		bail!("--frame-size must be at least {HEADER}");
+	}
+	if args.fps <= 0.0 || args.group_frames == 0 || args.duration <= 0.0 || args.concurrency == 0 {
+		bail!("--fps, --group-frames, --duration and --concurrency must be positive");
+	}
+	let versions = args
+		.versions
+		.iter()
+		.map(|v| {
+			v.parse::<moq_net::Version>()
+				.map_err(|e| anyhow::anyhow!("--version {v}: {e:?}"))
+		})
+		.collect::<anyhow::Result<Vec<_>>>()?;
+	let factory = ClientFactory {
+		args: args.clone(),
+		versions,
+	};
+
+	let sampler = args.relay_pid.map(proc::Sampler::start).transpose()?;
+
+	let name = format!("{}-{}-{}", args.broadcast, std::process::id(), now_ns() % 1_000_000_000);
+	let publisher = Publisher::start(&factory, &args, &name).await?;
+	let version = publisher.connection.version().map(|v| v.to_string());
+
+	let mut report = Report {
+		url: args.url.to_string(),
+		version,
+		throughput: None,
+		connect: None,
+		idle: None,
+		relay: None,
+	};
+
+	let only = args.connect_only.is_some() || args.idle.is_some();
+	if let Some(n) = args.connect_only {
+		report.connect = Some(connect_phase(&factory, &args, &name, n).await?);
+	}
+	if let Some(n) = args.idle {
+		report.idle = Some(idle_phase(&factory, &args, &name, n).await?);
+	}
+	if !only {
+		report.throughput = Some(throughput_phase(&factory, &args, &name, &publisher).await?);
+	}
+
+	publisher.stop().await;
+	if let Some(sampler) = sampler {
+		report.relay = Some(sampler.finish().await?);
+	}
+	Ok(report)
+}
+
+/// Makes moq-tokio clients (each binds its own UDP socket) from the options.
+struct ClientFactory {
+	args: Args,
+	versions: Vec<moq_net::Version>,
+}
+
+impl ClientFactory {
+	fn client(&self) -> anyhow::Result<moq_tokio::Client> {
+		let mut config = moq_tokio::connect::Config::default();
+		if let Some(fingerprint) = &self.args.tls_fingerprint {
+			config.tls.fingerprint = vec![fingerprint.to_ascii_lowercase()];
+		}
+		if self.args.tls_insecure {
+			config.tls.insecure = Some(true);
+		}
+		config.version = self.versions.clone();
+		config.once = Some(true);
+		Ok(config.init(Default::default())?)
+	}
+
+	/// `sessions` clients, shared round-robin when `--endpoints` is below it.
+	fn pool(&self, sessions: usize) -> anyhow::Result<Vec<moq_tokio::Client>> {
+		let count = self.args.endpoints.unwrap_or(sessions).clamp(1, sessions.max(1));
+		(0..count).map(|_| self.client()).collect()
+	}
+}
+
+/// The publishing side: a session holding the broadcast and a task writing frames.
+struct Publisher {
+	connection: moq_tokio::Connection,
+	client: moq_tokio::Client,
+	broadcast: moq_net::broadcast::Producer,
+	_origin: moq_net::origin::Producer,
+	counters: Arc<SendCounters>,
+	stop: Arc<AtomicBool>,
+	task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// What the publisher sent inside the measured window.
+#[derive(Default)]
+struct SendCounters {
+	/// Window bounds in ns since the epoch; `u64::MAX` until set.
+	window_start: AtomicU64,
+	window_end: AtomicU64,
+	frames: AtomicU64,
+	groups: AtomicU64,
+	/// First and last group numbers whose first frame was in the window.
+	first_group: AtomicU64,
+	last_group: AtomicU64,
+}
+
+impl SendCounters {
+	fn in_window(&self, sent_ns: u64) -> bool {
+		sent_ns >= self.window_start.load(Ordering::Relaxed) && sent_ns < self.window_end.load(Ordering::Relaxed)
+	}
+}
+
+impl Publisher {
+	async fn start(factory: &ClientFactory, args: &Args, name: &str) -> anyhow::Result<Self> {
+		let origin = moq_tokio::origin::spawn();
+		let broadcast = origin.create_broadcast(name).context("create broadcast")?;
+		let track = broadcast.create_track(TRACK, None).context("create track")?;
+		broadcast.announce(Default::default()).context("announce")?;
+		let client = factory.client()?;
+		let connection = client.clone().with_publisher(&origin).connect(args.url.clone());
+		let connection = tokio::time::timeout(Duration::from_secs(20), connection.established())
+			.await
+			.context("publisher connect timed out")?
+			.context("publisher connect")?;
+
+		let counters = Arc::new(SendCounters {
+			window_start: AtomicU64::new(u64::MAX),
+			window_end: AtomicU64::new(u64::MAX),
+			first_group: AtomicU64::new(u64::MAX),
+			..Default::default()
+		});
+		let stop = Arc::new(AtomicBool::new(false));
+		let task = tokio::spawn(send_frames(
+			track,
+			args.frame_size,
+			args.fps,
+			args.group_frames,
+			counters.clone(),
+			stop.clone(),
+		));
+		Ok(Self {
+			connection,
+			client,
+			broadcast,
+			_origin: origin,
+			counters,
+			stop,
+			task,
+		})
+	}
+
+	async fn stop(self) {
+		self.stop.store(true, Ordering::Relaxed);
+		let _ = self.task.await;
+		self.broadcast.close();
+		let _ = tokio::time::timeout(Duration::from_secs(3), self.connection.close()).await;
+		self.client.close().await;
+	}
+}
+
+async fn send_frames(
+	track: moq_net::track::Producer,
+	frame_size: usize,
+	fps: f64,
+	group_frames: u64,
+	counters: Arc<SendCounters>,
+	stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+	let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / fps));
+	interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+	let mut group: Option<moq_net::group::Producer> = None;
+	let mut group_number = 0u64;
+	let mut index = 0u64;
+	while !stop.load(Ordering::Relaxed) {
+		interval.tick().await;
+		if index == group_frames || group.is_none() {
+			if let Some(done) = group.take() {
+				done.finish()?;
+				group_number += 1;
+			}
+			group = Some(track.append_group()?);
+			index = 0;
+		}
+		let sent = now_ns();
+		let payload = encode_frame(frame_size, sent, group_number, index);
+		group
+			.as_mut()
+			.expect("a group is open")
+			.write_frame(moq_net::Timestamp::now(), payload)?;
+		if counters.in_window(sent) {
+			counters.frames.fetch_add(1, Ordering::Relaxed);
+			if index == 0 {
+				counters.groups.fetch_add(1, Ordering::Relaxed);
+				counters.first_group.fetch_min(group_number, Ordering::Relaxed);
+				counters.last_group.fetch_max(group_number, Ordering::Relaxed);
+			}
+		}
+		index += 1;
+	}
+	if let Some(done) = group.take() {
+		done.finish()?;
+	}
+	Ok(())
+}
+
+/// A session admitted by the relay: the publisher's broadcast was announced to it.
+struct Session {
+	consumer: moq_net::origin::Consumer,
+	connection: moq_tokio::Connection,
+	_announced: moq_net::announce::Consumer,
+}
+
+/// Dials, then waits for the announcement of `name` (the round trip that proves admission).
+async fn open_session(client: &moq_tokio::Client, url: &Url, name: &str) -> anyhow::Result<Session> {
+	let origin = moq_tokio::origin::spawn();
+	let consumer = origin.consume();
+	let mut announced = consumer.announced();
+	let connection = client.clone().with_subscriber(origin).connect(url.clone());
+	let admitted = async {
+		let connection = connection.established().await.context("connect")?;
+		loop {
+			let update = announced.next().await.context("announcements ended")?;
+			if update.kind.is_active() && update.prefix.as_str() == name {
+				break;
+			}
+		}
+		anyhow::Ok(connection)
+	};
+	let connection = tokio::time::timeout(Duration::from_secs(30), admitted)
+		.await
+		.context("no announcement within 30 s")??;
+	Ok(Session {
+		consumer,
+		connection,
+		_announced: announced,
+	})
+}
+
+/// Closes sessions (in parallel) and then their clients.
+async fn close_all(sessions: Vec<Session>, clients: Vec<moq_tokio::Client>) {
+	let mut set = JoinSet::new();
+	for session in sessions {
+		set.spawn(async move {
+			let _ = tokio::time::timeout(Duration::from_secs(2), session.connection.close()).await;
+		});
+	}
+	while set.join_next().await.is_some() {}
+	for client in clients {
+		client.close().await;
+	}
+}
+
+/// Opens `n` sessions, `concurrency` at a time; returns the sessions, per-session
+/// admission latency in ns, the first error and the failure count.
+async fn open_many(
+	clients: &[moq_tokio::Client],
+	args: &Args,
+	name: &str,
+	n: usize,
+) -> (Vec<Session>, Vec<u64>, Option<String>, usize) {
+	let semaphore = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
+	let mut set = JoinSet::new();
+	for i in 0..n {
+		let client = clients[i % clients.len()].clone();
+		let url = args.url.clone();
+		let name = name.to_string();
+		let semaphore = semaphore.clone();
+		set.spawn(async move {
+			let _permit = semaphore.acquire_owned().await.expect("semaphore open");
+			let start = Instant::now();
+			let session = open_session(&client, &url, &name).await;
+			(session, start.elapsed().as_nanos() as u64)
+		});
+	}
+	let mut sessions = Vec::with_capacity(n);
+	let mut latencies = Vec::with_capacity(n);
+	let mut first_error = None;
+	let mut failed = 0;
+	while let Some(joined) = set.join_next().await {
+		match joined {
+			Ok((Ok(session), latency)) => {
+				sessions.push(session);
+				latencies.push(latency);
+			}
+			Ok((Err(err), _)) => {
+				failed += 1;
+				first_error.get_or_insert(format!("{err:#}"));
+			}
+			Err(err) => {
+				failed += 1;
+				first_error.get_or_insert(err.to_string());
+			}
+		}
+	}
+	(sessions, latencies, first_error, failed)
+}
+
+async fn connect_phase(factory: &ClientFactory, args: &Args, name: &str, n: usize) -> anyhow::Result<Connect> {
+	let clients = factory.pool(n)?;
+	let start = Instant::now();
+	let (sessions, latencies, first_error, failed) = open_many(&clients, args, name, n).await;
+	let elapsed = start.elapsed().as_secs_f64();
+	let admitted = sessions.len();
+	close_all(sessions, clients).await;
+	Ok(Connect {
+		sessions: n,
+		admitted,
+		failed,
+		first_error,
+		concurrency: args.concurrency,
+		elapsed_s: elapsed,
+		sessions_per_s: admitted as f64 / elapsed,
+		latency_ms: Percentiles::of_ns(latencies),
+	})
+}
+
+async fn idle_phase(factory: &ClientFactory, args: &Args, name: &str, n: usize) -> anyhow::Result<Idle> {
+	let rss = || args.relay_pid.and_then(|pid| proc::rss_kib(pid).ok());
+	let clients = factory.pool(n)?;
+	tokio::time::sleep(Duration::from_secs(1)).await;
+	let rss_before = rss();
+	let cpu_before = args.relay_pid.and_then(|pid| proc::cpu_seconds(pid).ok());
+	let (sessions, _, first_error, failed) = open_many(&clients, args, name, n).await;
+	if failed > 0 {
+		eprintln!(
+			"idle: {failed} of {n} sessions failed: {}",
+			first_error.unwrap_or_default()
+		);
+	}
+	let admitted = sessions.len();
+	tokio::time::sleep(Duration::from_secs(2)).await;
+	let rss_open = rss();
+	close_all(sessions, clients).await;
+	tokio::time::sleep(Duration::from_secs(3)).await;
+	let rss_after = rss();
+	let cpu_after = args.relay_pid.and_then(|pid| proc::cpu_seconds(pid).ok());
+	Ok(Idle {
+		sessions: n,
+		admitted,
+		rss_before_kib: rss_before,
+		rss_open_kib: rss_open,
+		rss_after_close_kib: rss_after,
+		per_session_kib: match (rss_before, rss_open) {
+			(Some(before), Some(open)) if admitted > 0 => Some((open as f64 - before as f64) / admitted as f64),
+			_ => None,
+		},
+		returned_kib: match (rss_open, rss_after) {
+			(Some(open), Some(after)) => Some(open as i64 - after as i64),
+			_ => None,
+		},
+		relay_cpu_s: cpu_before.zip(cpu_after).map(|(a, b)| b - a),
+	})
+}
+
+/// What one subscriber received of the window.
+#[derive(Default)]
+struct Received {
+	frames: u64,
+	bytes: u64,
+	corrupt: u64,
+	latencies: Vec<u64>,
+	/// Groups whose first frame arrived within 1 s of being sent.
+	first_in_time: HashSet<u64>,
+	error: Option<String>,
+}
+
+async fn subscribe(
+	consumer: moq_net::origin::Consumer,
+	name: &str,
+	frame_size: usize,
+	counters: Arc<SendCounters>,
+	received: Arc<Mutex<Received>>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+	let broadcast = consumer.request_broadcast(name).await.context("request broadcast")?;
+	let mut track = broadcast
+		.track(TRACK)
+		.context("track")?
+		.subscribe(None)
+		.await
+		.context("subscribe")?;
+	Ok(tokio::spawn(async move {
+		let mut groups = JoinSet::new();
+		loop {
+			tokio::select! {
+				group = track.recv_group() => match group {
+					Ok(Some(group)) => {
+						groups.spawn(read_group(group, frame_size, counters.clone(), received.clone()));
+					}
+					Ok(None) => break,
+					Err(err) => {
+						received.lock().unwrap().error.get_or_insert(format!("track: {err}"));
+						break;
+					}
+				},
+				Some(_) = groups.join_next(), if !groups.is_empty() => {}
+			}
+		}
+		while groups.join_next().await.is_some() {}
+	}))
+}
+
+async fn read_group(
+	mut group: moq_net::group::Consumer,
+	frame_size: usize,
+	counters: Arc<SendCounters>,
+	received: Arc<Mutex<Received>>,
+) {
+	// A group reset by the relay (overload) ends the loop; its missing frames count as lost.
+	while let Ok(Some(frame)) = group.read_frame().await {
+		let now = now_ns();
+		let mut received = received.lock().unwrap();
+		let Some((sent, group_number, index)) = decode_frame(&frame.payload) else {
+			received.corrupt += 1;
+			continue;
+		};
+		if frame.payload.len() != frame_size || sent > now + 1_000_000_000 {
+			received.corrupt += 1;
+			continue;
+		}
+		if !counters.in_window(sent) {
+			continue;
+		}
+		let latency = now.saturating_sub(sent);
+		received.frames += 1;
+		received.bytes += frame.payload.len() as u64;
+		received.latencies.push(latency);
+		if index == 0 && latency <= 1_000_000_000 {
+			received.first_in_time.insert(group_number);
+		}
+	}
+}
+
+async fn throughput_phase(
+	factory: &ClientFactory,
+	args: &Args,
+	name: &str,
+	publisher: &Publisher,
+) -> anyhow::Result<Throughput> {
+	let n = args.subscribers;
+	let clients = factory.pool(n)?;
+	let setup = Instant::now();
+	let (sessions, _, first_error, failed) = open_many(&clients, args, name, n).await;
+	let mut errors: Vec<String> = first_error
+		.map(|e| format!("{failed} session(s) failed: {e}"))
+		.into_iter()
+		.collect();
+
+	let counters = publisher.counters.clone();
+	let mut tasks = Vec::new();
+	let mut stats = Vec::new();
+	{
+		let mut set = JoinSet::new();
+		for (i, session) in sessions.iter().enumerate() {
+			let received = Arc::new(Mutex::new(Received::default()));
+			stats.push(received.clone());
+			let consumer = session.consumer.clone();
+			let name = name.to_string();
+			let counters = counters.clone();
+			let frame_size = args.frame_size;
+			set.spawn(async move { (i, subscribe(consumer, &name, frame_size, counters, received).await) });
+		}
+		while let Some(joined) = set.join_next().await {
+			match joined? {
+				(_, Ok(task)) => tasks.push(task),
+				(i, Err(err)) => {
+					stats[i].lock().unwrap().error = Some(format!("{err:#}"));
+				}
+			}
+		}
+	}
+	let setup_s = setup.elapsed().as_secs_f64();
+	let subscribed = tasks.len();
+
+	let start = now_ns() + (args.warmup * 1e9) as u64;
+	let end = start + (args.duration * 1e9) as u64;
+	counters.window_start.store(start, Ordering::Relaxed);
+	counters.window_end.store(end, Ordering::Relaxed);
+	sleep_until_ns(start).await;
+	let cpu_start = args.relay_pid.and_then(|pid| proc::cpu_seconds(pid).ok());
+	sleep_until_ns(end).await;
+	let cpu_end = args.relay_pid.and_then(|pid| proc::cpu_seconds(pid).ok());
+	tokio::time::sleep(Duration::from_secs_f64(args.grace)).await;
+
+	for task in &tasks {
+		task.abort();
+	}
+	for task in tasks {
+		let _ = task.await;
+	}
+	close_all(sessions, clients).await;
+
+	let frames_sent = counters.frames.load(Ordering::Relaxed);
+	let groups_sent = counters.groups.load(Ordering::Relaxed);
+	let (first_group, last_group) = (
+		counters.first_group.load(Ordering::Relaxed),
+		counters.last_group.load(Ordering::Relaxed),
+	);
+	let mut per_subscriber = Vec::with_capacity(n);
+	let mut latencies = Vec::new();
+	let mut frames_delivered = 0;
+	let mut bytes_delivered = 0;
+	let mut corrupt = 0;
+	let mut first_counts = vec![0u64; groups_sent as usize];
+	for received in &stats {
+		let mut received = received.lock().unwrap();
+		frames_delivered += received.frames;
+		bytes_delivered += received.bytes;
+		corrupt += received.corrupt;
+		per_subscriber.push(pct(received.frames, frames_sent));
+		latencies.append(&mut received.latencies);
+		for &group in &received.first_in_time {
+			if groups_sent > 0 && (first_group..=last_group).contains(&group) {
+				first_counts[(group - first_group) as usize] += 1;
+			}
+		}
+		if let Some(err) = &received.error {
+			errors.push(err.clone());
+		}
+	}
+	// Subscribers that never connected delivered nothing.
+	per_subscriber.resize(n, 0.0);
+	let first_pcts: Vec<f64> = first_counts.iter().map(|&c| pct(c, n as u64)).collect();
+	let relay_cpu_s = cpu_start.zip(cpu_end).map(|(a, b)| b - a);
+	Ok(Throughput {
+		subscribers: n,
+		subscribed,
+		setup_s,
+		frame_size: args.frame_size,
+		fps: args.fps,
+		group_frames: args.group_frames,
+		duration_s: args.duration,
+		frames_sent,
+		groups_sent,
+		frames_delivered,
+		delivery_pct: pct(frames_delivered, frames_sent * n as u64),
+		min_subscriber_delivery_pct: per_subscriber.iter().copied().fold(f64::INFINITY, f64::min),
+		per_subscriber_delivery_pct: per_subscriber,
+		goodput_mbps: bytes_delivered as f64 * 8.0 / args.duration / 1e6,
+		latency_ms: Percentiles::of_ns(latencies),
+		first_frame_within_1s_pct: if first_pcts.is_empty() {
+			0.0
+		} else {
+			first_pcts.iter().sum::<f64>() / first_pcts.len() as f64
+		},
+		first_frame_within_1s_min_pct: first_pcts.iter().copied().fold(f64::INFINITY, f64::min).min(100.0),
+		corrupt_frames: corrupt,
+		subscriber_errors: errors,
+		relay_cpu_s,
+		relay_cpu_s_per_gb: relay_cpu_s
+			.filter(|_| bytes_delivered > 0)
+			.map(|cpu| cpu / (bytes_delivered as f64 / 1e9)),
+	})
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+	if whole == 0 {
+		0.0
+	} else {
+		part as f64 * 100.0 / whole as f64
+	}
+}
+
+async fn sleep_until_ns(target: u64) {
+	let now = now_ns();
+	if target > now {
+		tokio::time::sleep(Duration::from_nanos(target - now)).await;
+	}
+}
+
+/// Human-readable report.
+pub fn render(report: &Report) -> String {
+	use std::fmt::Write;
+	let mut out = String::new();
+	let _ = writeln!(
+		out,
+		"relay: {}  version: {}",
+		report.url,
+		report.version.as_deref().unwrap_or("?")
+	);
+	if let Some(t) = &report.throughput {
+		let _ = writeln!(
+			out,
+			"throughput: {} subscribers ({} subscribed in {:.2} s), {} B × {} fps, {} frames/group, {} s window",
+			t.subscribers, t.subscribed, t.setup_s, t.frame_size, t.fps, t.group_frames, t.duration_s
+		);
+		let _ = writeln!(
+			out,
+			"  sent {} frames / {} groups; delivered {} = {:.3}% (worst subscriber {:.3}%); goodput {:.1} Mbit/s",
+			t.frames_sent,
+			t.groups_sent,
+			t.frames_delivered,
+			t.delivery_pct,
+			t.min_subscriber_delivery_pct,
+			t.goodput_mbps
+		);
+		let _ = writeln!(
+			out,
+			"  latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  ({} samples)",
+			t.latency_ms.p50, t.latency_ms.p90, t.latency_ms.p99, t.latency_ms.max, t.latency_ms.count
+		);
+		let _ = writeln!(
+			out,
+			"  group first frame within 1 s: mean {:.2}% of subscribers, worst group {:.2}%",
+			t.first_frame_within_1s_pct, t.first_frame_within_1s_min_pct
+		);
+		if let (Some(cpu), per_gb) = (t.relay_cpu_s, t.relay_cpu_s_per_gb) {
+			let _ = writeln!(
+				out,
+				"  relay CPU in window: {cpu:.2} s ({} s per delivered GB)",
+				per_gb.map_or("-".into(), |v| format!("{v:.2}"))
+			);
+		}
+		if t.corrupt_frames > 0 {
+			let _ = writeln!(out, "  corrupt frames: {}", t.corrupt_frames);
+		}
+		for err in t.subscriber_errors.iter().take(5) {
+			let _ = writeln!(out, "  error: {err}");
+		}
+	}
+	if let Some(c) = &report.connect {
+		let _ = writeln!(
+			out,
+			"connect: {} of {} admitted in {:.2} s = {:.1} sessions/s (concurrency {}); latency ms p50 {:.2} p99 {:.2} max {:.2}",
+			c.admitted,
+			c.sessions,
+			c.elapsed_s,
+			c.sessions_per_s,
+			c.concurrency,
+			c.latency_ms.p50,
+			c.latency_ms.p99,
+			c.latency_ms.max
+		);
+		if let Some(err) = &c.first_error {
+			let _ = writeln!(out, "  {} failed, first: {err}", c.failed);
+		}
+	}
+	if let Some(i) = &report.idle {
+		let kib = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
+		let _ = writeln!(
+			out,
+			"idle: {} of {} sessions; relay RSS KiB before {} open {} after close {}; {} KiB per session; {} KiB returned",
+			i.admitted,
+			i.sessions,
+			kib(i.rss_before_kib),
+			kib(i.rss_open_kib),
+			kib(i.rss_after_close_kib),
+			i.per_session_kib.map_or("-".into(), |v| format!("{v:.1}")),
+			i.returned_kib.map_or("-".into(), |v| v.to_string())
+		);
+	}
+	if let Some(r) = &report.relay {
+		let _ = writeln!(
+			out,
+			"relay pid {}: CPU {:.2} s over the run; RSS KiB start {} peak {} end {}",
+			r.pid, r.cpu_s, r.rss_start_kib, r.rss_peak_kib, r.rss_end_kib
+		);
+	}
+	out
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn frame_header_round_trips_and_pads() {
+		let frame = encode_frame(1200, 123_456_789, 7, 29);
+		assert_eq!(frame.len(), 1200);
+		assert_eq!(decode_frame(&frame), Some((123_456_789, 7, 29)));
+		assert!(frame[HEADER..].iter().all(|&b| b == 0));
+		assert_eq!(decode_frame(&frame[..HEADER - 1]), None);
+	}
+
+	#[test]
+	fn nearest_rank_percentiles() {
+		let p = Percentiles::of_ns((1..=100).rev().map(|ms| ms * 1_000_000).collect());
+		assert_eq!(p.count, 100);
+		assert_eq!((p.p50, p.p90, p.p99, p.max), (50.0, 90.0, 99.0, 100.0));
+		let one = Percentiles::of_ns(vec![2_500_000]);
+		assert_eq!((one.p50, one.p99, one.max), (2.5, 2.5, 2.5));
+		assert_eq!(Percentiles::of_ns(Vec::new()).count, 0);
+	}
+}
