@@ -20,3 +20,11 @@ bench:
 # Extra flags go to the relay, e.g. `just relay --config dev/relay.toml`.
 relay *ARGS:
 	cargo run --bin moq-relay -- {{ARGS}}
+
+# Sign a development token with dev/root.jwk and print a URL that uses it (valid one day).
+# `just token room/123 alice ""` = root room/123, publish alice, subscribe everything.
+token root="demo" publish="" subscribe="":
+	#!/usr/bin/env bash
+	set -euo pipefail
+	token=$(cargo run -q --bin moq-token -- --key dev/root.jwk sign --root "{{root}}" --publish "{{publish}}" --subscribe "{{subscribe}}" --expires-in 1d)
+	echo "https://localhost:4443/{{root}}?jwt=${token}"

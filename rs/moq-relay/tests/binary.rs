@@ -21,6 +21,8 @@ struct Running {
 
 fn start(args: &[&str]) -> Running {
 	let mut child = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
+		// Paths in dev/relay.toml (the key) are relative to the repository root, as with `just relay`.
+		.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 		.args(args)
 		.env("RUST_LOG", "warn")
 		.stdout(Stdio::piped())
@@ -131,6 +133,8 @@ fn unknown_toml_keys_are_an_error_naming_the_key() {
 	let file = dir.join("bad.toml");
 	std::fs::write(&file, "[server]\nbnid = \"127.0.0.1:4443\"\n").unwrap();
 	let output = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
+		// Paths in dev/relay.toml (the key) are relative to the repository root, as with `just relay`.
+		.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 		.args(["--config", file.to_str().unwrap()])
 		.output()
 		.unwrap();
@@ -143,6 +147,8 @@ fn unknown_toml_keys_are_an_error_naming_the_key() {
 #[test]
 fn help_lists_every_flag() {
 	let output = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
+		// Paths in dev/relay.toml (the key) are relative to the repository root, as with `just relay`.
+		.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 		.arg("--help")
 		.output()
 		.unwrap();
