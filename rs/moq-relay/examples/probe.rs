@@ -1,0 +1,375 @@
+//! Asks a relay whether it admits a session, and prints one line:
+//! `admitted (N broadcasts announced)` (exit 0) or `refused: code=<n> reason=<reason>` (exit 1).
+//!
+//! ```text
+//! cargo run -q -p moq-relay --example probe -- [--quic] --fingerprint HEX [--bearer TOKEN] \
+//!     'https://127.0.0.1:4443/room/123?jwt=...'
+//! ```
+//!
+//! WebTransport (the default) carries the path and query in the CONNECT URL and sends a SETUP
+//! without a Path; `--quic` opens raw QUIC (ALPN `moq-lite-05`) and sends the path and query as
+//! the SETUP Path parameter. Either way it then sends an ANNOUNCE_REQUEST for `""` and waits for
+//! the ANNOUNCE_OK (admitted) or the relay's close (refused). `--fingerprint` pins the relay's
+//! certificate (the hex SHA-256 the relay prints, also at `/certificate.sha256`). `--bearer`
+//! sends `Authorization: Bearer TOKEN` on the WebTransport CONNECT (raw QUIC has no headers).
+//!
+//! The token and the query are never printed; errors name the URL path only. Other failures
+//! (no connection, bad arguments) print `error: ...` on stderr and exit 2.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moq_relay::wire::{AnnounceOk, AnnounceRequest, BidiType, Decode, Encode, Setup, UniType, VarInt, Version};
+use web_transport_quinn::quinn;
+
+/// Every network step is bounded by this.
+const BOUND: Duration = Duration::from_secs(10);
+
+struct Args {
+	url: url::Url,
+	quic: bool,
+	fingerprint: String,
+	bearer: Option<String>,
+}
+
+/// How a probe ended.
+enum Outcome {
+	Admitted(u64),
+	Refused(u64, String),
+}
+
+fn usage() -> String {
+	"usage: probe [--quic] --fingerprint HEX [--bearer TOKEN] https://host:port/path[?jwt=...]".to_string()
+}
+
+fn parse_args() -> Result<Args, String> {
+	let mut url = None;
+	let mut quic = false;
+	let mut fingerprint = None;
+	let mut bearer = None;
+	let mut args = std::env::args().skip(1);
+	while let Some(arg) = args.next() {
+		match arg.as_str() {
+			"--quic" => quic = true,
+			"--fingerprint" => fingerprint = Some(args.next().ok_or_else(usage)?),
+			"--bearer" => bearer = Some(args.next().ok_or_else(usage)?),
+			"-h" | "--help" => return Err(usage()),
+			other if other.starts_with("--") => return Err(format!("unknown option {other}\n{}", usage())),
+			// The parse error never echoes the input, which may hold a token.
+			_ => url = Some(url::Url::parse(&arg).map_err(|e| format!("bad URL: {e}"))?),
+		}
+	}
+	let url = url.ok_or_else(usage)?;
+	let fingerprint = fingerprint
+		.ok_or_else(|| format!("--fingerprint is required (the relay prints it)\n{}", usage()))?
+		.to_ascii_lowercase();
+	if fingerprint.len() != 64 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+		return Err("--fingerprint must be 64 hex digits (SHA-256)".into());
+	}
+	if quic && bearer.is_some() {
+		return Err("--bearer needs WebTransport: raw QUIC carries no headers".into());
+	}
+	Ok(Args {
+		url,
+		quic,
+		fingerprint,
+		bearer,
+	})
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+	let args = match parse_args() {
+		Ok(args) => args,
+		Err(message) => {
+			eprintln!("error: {message}");
+			std::process::exit(2);
+		}
+	};
+	let result = if args.quic {
+		quic(&args).await
+	} else {
+		webtransport(&args).await
+	};
+	match result {
+		Ok(Outcome::Admitted(n)) => println!("admitted ({n} broadcasts announced)"),
+		Ok(Outcome::Refused(code, reason)) => {
+			println!("refused: code={code} reason={reason}");
+			std::process::exit(1);
+		}
+		Err(message) => {
+			eprintln!("error: {} (path {})", message, args.url.path());
+			std::process::exit(2);
+		}
+	}
+}
+
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> Result<T, String> {
+	tokio::time::timeout(BOUND, future)
+		.await
+		.map_err(|_| format!("timed out waiting for {what}"))
+}
+
+fn encode<T: Encode>(message: &T) -> Vec<u8> {
+	message.to_bytes(Version::Lite05).expect("encodable message")
+}
+
+/// The SETUP Path parameter / CONNECT target: the URL's path and query.
+fn path_and_query(url: &url::Url) -> String {
+	match url.query() {
+		Some(query) => format!("{}?{query}", url.path()),
+		None => url.path().to_string(),
+	}
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+	(0..hex.len())
+		.step_by(2)
+		.map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("checked hex"))
+		.collect()
+}
+
+// ---- raw QUIC -------------------------------------------------------------------------------
+
+async fn quic(args: &Args) -> Result<Outcome, String> {
+	let host = args.url.host_str().ok_or("the URL has no host")?.to_string();
+	let port = args.url.port_or_known_default().unwrap_or(443);
+	let addr = within("DNS", tokio::net::lookup_host((host.as_str(), port)))
+		.await?
+		.map_err(|e| format!("cannot resolve {host}: {e}"))?
+		.next()
+		.ok_or_else(|| format!("{host} has no address"))?;
+
+	let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+	let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+		.with_protocol_versions(&[&rustls::version::TLS13])
+		.map_err(|e| e.to_string())?
+		.dangerous()
+		.with_custom_certificate_verifier(Arc::new(Pinned {
+			fingerprint: args.fingerprint.clone(),
+			provider,
+		}))
+		.with_no_client_auth();
+	tls.alpn_protocols = vec![b"moq-lite-05".to_vec()];
+	let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
+	let bind = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+	let mut endpoint = quinn::Endpoint::client(bind.parse().unwrap()).map_err(|e| e.to_string())?;
+	endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+	let server_name = match args.url.host() {
+		Some(url::Host::Domain(name)) => name.to_string(),
+		_ => "localhost".to_string(),
+	};
+	let connecting = endpoint.connect(addr, &server_name).map_err(|e| e.to_string())?;
+	let conn = within("QUIC handshake", connecting)
+		.await?
+		.map_err(|e| format!("QUIC connect: {e}"))?;
+
+	let served = quic_served(&conn, path_and_query(&args.url));
+	let outcome = tokio::select! {
+		served = served => match served {
+			Ok(n) => Outcome::Admitted(n),
+			// A stream error usually means the relay closed the session: read why.
+			Err(err) => match within("session close", conn.closed()).await {
+				Ok(close) => quic_refusal(close).ok_or(err)?,
+				Err(_) => return Err(err),
+			},
+		},
+		close = conn.closed() => quic_refusal(close).ok_or("the connection ended without a close reason")?,
+	};
+	conn.close(0u32.into(), b"probe done");
+	endpoint.wait_idle().await;
+	Ok(outcome)
+}
+
+fn quic_refusal(close: quinn::ConnectionError) -> Option<Outcome> {
+	match close {
+		quinn::ConnectionError::ApplicationClosed(close) => Some(Outcome::Refused(
+			close.error_code.into_inner(),
+			String::from_utf8_lossy(&close.reason).into_owned(),
+		)),
+		_ => None,
+	}
+}
+
+/// SETUP with the Path parameter, then ANNOUNCE_REQUEST "" until the ANNOUNCE_OK.
+async fn quic_served(conn: &quinn::Connection, path: String) -> Result<u64, String> {
+	let mut setup = within("open SETUP", conn.open_uni())
+		.await?
+		.map_err(|e| e.to_string())?;
+	setup
+		.write_all(&encode(&UniType::Setup))
+		.await
+		.map_err(|e| e.to_string())?;
+	let message = Setup {
+		path: Some(path),
+		..Setup::default()
+	};
+	setup.write_all(&encode(&message)).await.map_err(|e| e.to_string())?;
+	setup.finish().map_err(|e| e.to_string())?;
+
+	let (mut send, mut recv) = within("open announce", conn.open_bi())
+		.await?
+		.map_err(|e| e.to_string())?;
+	send.write_all(&encode(&BidiType::Announce))
+		.await
+		.map_err(|e| e.to_string())?;
+	send.write_all(&encode(&announce_request()))
+		.await
+		.map_err(|e| e.to_string())?;
+	let mut buf = Vec::new();
+	loop {
+		if let Some(count) = announce_ok(&buf) {
+			return Ok(count);
+		}
+		let chunk = within("ANNOUNCE_OK", recv.read_chunk(1024, true))
+			.await?
+			.map_err(|e| e.to_string())?
+			.ok_or("stream ended before ANNOUNCE_OK")?;
+		buf.extend_from_slice(&chunk.bytes);
+	}
+}
+
+// ---- WebTransport ---------------------------------------------------------------------------
+
+async fn webtransport(args: &Args) -> Result<Outcome, String> {
+	let client = web_transport_quinn::ClientBuilder::new()
+		.with_server_certificate_hashes(vec![hex_bytes(&args.fingerprint)])
+		.map_err(|e| e.to_string())?;
+	let mut request = web_transport_quinn::proto::ConnectRequest::new(args.url.clone()).with_protocol("moq-lite-05");
+	if let Some(token) = &args.bearer {
+		let value = format!("Bearer {token}")
+			.parse()
+			.map_err(|_| "the bearer token is not a valid header value")?;
+		request
+			.headers
+			.insert(web_transport_quinn::http::header::AUTHORIZATION, value);
+	}
+	let session = within("WebTransport connect", client.connect(request))
+		.await?
+		.map_err(|e| format!("WebTransport connect: {e}"))?;
+
+	let outcome = tokio::select! {
+		served = webtransport_served(&session) => match served {
+			Ok(n) => Outcome::Admitted(n),
+			Err(err) => match within("session close", session.closed()).await {
+				Ok(close) => webtransport_refusal(close).ok_or(err)?,
+				Err(_) => return Err(err),
+			},
+		},
+		close = session.closed() => webtransport_refusal(close).ok_or("the session ended without a close reason")?,
+	};
+	session.close(0, b"probe done");
+	Ok(outcome)
+}
+
+fn webtransport_refusal(close: web_transport_quinn::SessionError) -> Option<Outcome> {
+	match close {
+		web_transport_quinn::SessionError::WebTransportError(web_transport_quinn::WebTransportError::Closed(
+			code,
+			reason,
+		)) => Some(Outcome::Refused(code.into(), reason)),
+		_ => None,
+	}
+}
+
+/// SETUP without a Path (the URL carries it), then ANNOUNCE_REQUEST "" until the ANNOUNCE_OK.
+async fn webtransport_served(session: &web_transport_quinn::Session) -> Result<u64, String> {
+	let mut setup = within("open SETUP", session.open_uni())
+		.await?
+		.map_err(|e| e.to_string())?;
+	setup
+		.write_all(&encode(&UniType::Setup))
+		.await
+		.map_err(|e| e.to_string())?;
+	setup
+		.write_all(&encode(&Setup::default()))
+		.await
+		.map_err(|e| e.to_string())?;
+	setup.finish().map_err(|e| e.to_string())?;
+
+	let (mut send, mut recv) = within("open announce", session.open_bi())
+		.await?
+		.map_err(|e| e.to_string())?;
+	send.write_all(&encode(&BidiType::Announce))
+		.await
+		.map_err(|e| e.to_string())?;
+	send.write_all(&encode(&announce_request()))
+		.await
+		.map_err(|e| e.to_string())?;
+	let mut buf = Vec::new();
+	loop {
+		if let Some(count) = announce_ok(&buf) {
+			return Ok(count);
+		}
+		let mut chunk = [0u8; 1024];
+		let n = within("ANNOUNCE_OK", recv.read(&mut chunk))
+			.await?
+			.map_err(|e| e.to_string())?
+			.ok_or("stream ended before ANNOUNCE_OK")?;
+		buf.extend_from_slice(&chunk[..n]);
+	}
+}
+
+// ---- shared ---------------------------------------------------------------------------------
+
+fn announce_request() -> AnnounceRequest {
+	AnnounceRequest {
+		prefix: String::new(),
+		exclude_hop: VarInt::ZERO,
+	}
+}
+
+/// The ANNOUNCE_OK's count of initial announcements, once `buf` holds a whole one.
+fn announce_ok(buf: &[u8]) -> Option<u64> {
+	AnnounceOk::decode_prefix(buf, Version::Lite05)
+		.ok()
+		.map(|(ok, _)| ok.active_count.into_inner())
+}
+
+/// Trusts exactly the certificate whose SHA-256 is `fingerprint`.
+#[derive(Debug)]
+struct Pinned {
+	fingerprint: String,
+	provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+	fn verify_server_cert(
+		&self,
+		end_entity: &rustls::pki_types::CertificateDer<'_>,
+		_intermediates: &[rustls::pki_types::CertificateDer<'_>],
+		_server_name: &rustls::pki_types::ServerName<'_>,
+		_ocsp: &[u8],
+		_now: rustls::pki_types::UnixTime,
+	) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+		let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, end_entity);
+		let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+		if hex == self.fingerprint {
+			Ok(rustls::client::danger::ServerCertVerified::assertion())
+		} else {
+			Err(rustls::Error::General("certificate fingerprint mismatch".into()))
+		}
+	}
+
+	fn verify_tls12_signature(
+		&self,
+		message: &[u8],
+		cert: &rustls::pki_types::CertificateDer<'_>,
+		dss: &rustls::DigitallySignedStruct,
+	) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+		rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+	}
+
+	fn verify_tls13_signature(
+		&self,
+		message: &[u8],
+		cert: &rustls::pki_types::CertificateDer<'_>,
+		dss: &rustls::DigitallySignedStruct,
+	) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+		rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+	}
+
+	fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+		self.provider.signature_verification_algorithms.supported_schemes()
+	}
+}
