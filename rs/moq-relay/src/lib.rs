@@ -32,6 +32,7 @@
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod origin;
 pub mod relay;

@@ -29,9 +29,7 @@ fn main() -> ExitCode {
 #[tokio::main]
 async fn run() -> anyhow::Result<()> {
 	tracing_subscriber::fmt()
-		.with_env_filter(
-			tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,quinn=warn".into()),
-		)
+		.with_env_filter(moq_relay::logging::from_env())
 		.with_writer(std::io::stderr)
 		.init();
 
