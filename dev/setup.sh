@@ -9,3 +9,15 @@ if ! rustup component list --installed 2>/dev/null | grep -q '^rustfmt'; then ru
 if [ -f js/token/package.json ] && [ ! -d js/token/node_modules ]; then
 	(cd js/token && npm ci --no-audit --no-fund)
 fi
+
+# Browser tests (rs/moq-relay/tests/browser.rs): Debian's Chromium and the page's npm packages.
+if [ ! -x /usr/bin/chromium ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	sudo_cmd=""
+	if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+	$sudo_cmd apt-get update -qq
+	$sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi
+if [ -f rs/moq-relay/tests/browser/package.json ] && [ ! -d rs/moq-relay/tests/browser/node_modules ]; then
+	(cd rs/moq-relay/tests/browser && npm ci --no-audit --no-fund)
+fi

@@ -1,7 +1,7 @@
 //! Certificates: loaded from PEM files or generated self-signed for development.
 //!
 //! Generated certificates follow the browser `serverCertificateHashes` rule
-//! (relay.md §2, wire.md §3): ECDSA P-256, valid from now-1d to at most now+14d.
+//! (relay.md §2, wire.md §3): ECDSA P-256, valid from now-1d for at most 14 days in all.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -60,6 +60,9 @@ pub fn provider() -> Arc<CryptoProvider> {
 	Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+/// The longest validity period a browser accepts for `serverCertificateHashes`.
+pub const MAX_VALIDITY: Duration = Duration::from_secs(14 * 86_400);
+
 fn sha256_hex(bytes: &[u8]) -> String {
 	let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
 	digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
@@ -67,13 +70,17 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 impl Certificate {
 	/// A self-signed ECDSA P-256 certificate for `hosts` (DNS names or IPs),
-	/// valid from one day ago to 14 days from now.
+	/// valid from one day ago for 14 days (to 13 days from now).
+	///
+	/// Browsers accept a `serverCertificateHashes` certificate only if its whole
+	/// validity period (notAfter - notBefore) is at most 14 days: Chromium
+	/// refuses a now-1d..now+14d certificate (15 days).
 	pub fn generate(hosts: &[String]) -> Result<Self, TlsError> {
 		let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
 		let mut params = rcgen::CertificateParams::new(hosts.to_vec())?;
-		let now = SystemTime::now();
-		params.not_before = (now - Duration::from_secs(86_400)).into();
-		params.not_after = (now + Duration::from_secs(14 * 86_400)).into();
+		let not_before = SystemTime::now() - Duration::from_secs(86_400);
+		params.not_before = not_before.into();
+		params.not_after = (not_before + MAX_VALIDITY).into();
 		params
 			.distinguished_name
 			.push(rcgen::DnType::CommonName, hosts.first().cloned().unwrap_or_default());
