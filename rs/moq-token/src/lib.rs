@@ -52,7 +52,7 @@ pub use jws::{MAX_TOKEN_LEN, token_kid};
 pub use key::{Key, KeyOps, Validation, unix_now};
 pub use key_id::{KeyId, MAX_KID_LEN};
 pub use path::Path;
-pub use permissions::Permissions;
+pub use permissions::{Permissions, rebase};
 pub use scope::Scope;
 pub use secret::Secret;
 pub use set::KeySet;

@@ -50,8 +50,11 @@ impl Claims {
 	}
 }
 
-/// Re-base prefixes relative to the root onto `below` (the connection path relative to the root).
-fn rebase(prefixes: &[Path], below: &Path) -> Vec<Path> {
+/// Re-base prefixes onto a connection `below` the path they are relative to: prefixes that do not
+/// reach below it are dropped, prefixes that contain it become the top path, duplicates vanish.
+/// (`Claims::authorize` uses it with `below` relative to the token root; a relay uses it for
+/// public prefixes, relative to the top.)
+pub fn rebase(prefixes: &[Path], below: &Path) -> Vec<Path> {
 	let mut out = Vec::new();
 	for prefix in prefixes {
 		let rebased = if below.has_prefix(prefix) {

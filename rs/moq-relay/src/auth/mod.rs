@@ -91,31 +91,13 @@ impl Auth {
 	/// a public prefix may do everything below its root; a session above one reaches only the
 	/// public subtree.
 	fn anonymous(&self, root: &Path) -> Result<Grant, AuthError> {
-		let publish = rebase(&self.public.publish, root);
-		let subscribe = rebase(&self.public.subscribe, root);
+		let publish = moq_token::rebase(&self.public.publish, root);
+		let subscribe = moq_token::rebase(&self.public.subscribe, root);
 		if publish.is_empty() && subscribe.is_empty() {
 			return Err(AuthError::MissingCredential(root.to_string()));
 		}
 		Ok(Grant::new(root.clone(), publish, subscribe).with_subject(Some("anonymous".into())))
 	}
-}
-
-/// Absolute prefixes seen from a session rooted at `root`.
-fn rebase(prefixes: &[Path], root: &Path) -> Vec<Path> {
-	let mut out = Vec::new();
-	for prefix in prefixes {
-		let rebased = if root.has_prefix(prefix) {
-			Path::root()
-		} else if let Some(rest) = prefix.strip_prefix(root) {
-			rest
-		} else {
-			continue;
-		};
-		if !out.contains(&rebased) {
-			out.push(rebased);
-		}
-	}
-	out
 }
 
 #[cfg(test)]
