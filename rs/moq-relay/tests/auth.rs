@@ -456,7 +456,10 @@ async fn negative_corpus_cases_are_refused_with_their_codes() {
 			checked += 1;
 		}
 	}
-	assert!(checked >= 80, "only {checked} corpus cases were presented (91 when written)");
+	assert!(
+		checked >= 80,
+		"only {checked} corpus cases were presented (91 when written)"
+	);
 	relay.stop().await;
 	let _ = std::fs::remove_dir_all(&dir);
 }
