@@ -16,7 +16,7 @@ step "cargo clippy (-D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 if [ -f js/token/package.json ]; then
 	step "@moq/token tests"

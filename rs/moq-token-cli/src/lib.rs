@@ -241,12 +241,12 @@ pub fn error_line(err: &anyhow::Error) -> String {
 		.chain()
 		.find_map(|e| e.downcast_ref::<moq_token::Error>())
 		.map(|e| e.code().as_str());
-	// `Error::Key` displays as "key error: <KeyError>" and has that KeyError as its source:
-	// skip it, the next cause says the same without repeating the code.
-	let causes = err
-		.chain()
-		.filter(|e| !matches!(e.downcast_ref::<moq_token::Error>(), Some(moq_token::Error::Key(_))))
-		.map(|e| e.to_string());
+	// `Error::Key` displays as "key error: <KeyError>": print the KeyError alone, the code
+	// in front already says it is a key error.
+	let causes = err.chain().map(|e| match e.downcast_ref::<moq_token::Error>() {
+		Some(moq_token::Error::Key(key)) => key.to_string(),
+		_ => e.to_string(),
+	});
 	let mut line = code.map(|c| format!("{c}: ")).unwrap_or_default();
 	line.push_str(&causes.collect::<Vec<_>>().join(": "));
 	line.replace(['\n', '\r'], " ")
