@@ -52,6 +52,8 @@ struct Relay {
 impl Relay {
 	fn start() -> Self {
 		let mut child = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
+			// Paths in dev/relay.toml (the key) are relative to the repository root.
+			.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 			.args(["--config", DEV_TOML, "--server-bind", "127.0.0.1:0"])
 			.env("RUST_LOG", "warn")
 			.stdout(Stdio::piped())
