@@ -46,8 +46,12 @@ mod client;
 mod error;
 mod header;
 mod issuer;
+#[cfg(feature = "http")]
+pub mod issuer_http;
 mod issuer_key;
 mod nonce_store;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod token;
 mod token_request;
 mod verifier;
@@ -62,7 +66,9 @@ pub use header::{
 };
 pub use issuer::{DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, DirectoryKey, Issuer, IssuerDirectory, IssuerKeyPair};
 pub use issuer_key::IssuerKey;
-pub use nonce_store::{MemoryNonceStore, NonceStore, Reservation};
+pub use nonce_store::{AsyncNonceStore, MemoryNonceStore, NonceStore, Reservation};
+#[cfg(feature = "redis")]
+pub use redis_store::RedisNonceStore;
 pub use token::{
 	AUTH_SCHEME_PRIVACY_PASS, AUTHENTICATOR_INPUT_LEN, AUTHENTICATOR_LEN, TOKEN_LEN, TOKEN_TYPE_BLIND_RSA, Token,
 	WRAPPED_TOKEN_LEN,

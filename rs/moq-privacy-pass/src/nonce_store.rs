@@ -1,13 +1,13 @@
 //! Redeemed nonces: the double-spend record (RFC 9577 §2.2.2 and RFC 9576 §3.4).
 //!
-//! The store is a synchronous trait with `&self` methods returning `Result`: no I/O, no futures. That
-//! keeps this crate sans-I/O and lets the in-memory store be used directly. A shared store (Redis, for
-//! relays that share challenges) maps one-to-one onto it (`reserve` = `SET key reserved NX PXAT keep_until`,
-//! `commit` = `SET key spent XX PXAT keep_until`, `release` = delete-if-reserved); the relay then either
-//! implements this trait over a blocking client inside `spawn_blocking`, or calls
-//! [`Verifier::check`](crate::Verifier::check) (all stateless checks) and runs the same three steps
-//! itself with its async client. Either way the protocol is the same: reserve, verify, commit; release
-//! on failure.
+//! Two traits with the same protocol (reserve, verify, commit; release on failure):
+//! - [`NonceStore`] is synchronous, `&self`, no I/O, no futures: the in-memory store implements it and
+//!   [`Verifier::verify`](crate::Verifier::verify) uses it directly.
+//! - [`AsyncNonceStore`] is the same three steps as futures, for a store shared by several relays over
+//!   the network (the Redis store of the `redis` feature: `reserve` = `SET key r NX PX ttl`, `commit` =
+//!   `SET key s PX ttl`, `release` = `DEL key`). [`Verifier::verify_token_with`](crate::Verifier::verify_token_with)
+//!   runs every stateless check first, then the three steps against such a store. The trait itself does
+//!   no I/O, so this module stays sans-I/O.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -59,6 +59,33 @@ pub trait NonceStore: Send + Sync {
 
 	/// Gives a reservation up: the nonce may be redeemed again.
 	fn release(&self, reservation: Reservation);
+}
+
+/// [`NonceStore`] as futures, for a store behind the network (shared by several relays).
+///
+/// Same contract: `reserve` is atomic across every relay sharing the store (of two concurrent
+/// reservations of one nonce, one fails with [`Error::TokenReplayed`]); a store that cannot answer (down,
+/// timed out) fails with [`Error::NonceStore`], and the verifier then refuses the token (fail closed).
+/// Implementations bound every operation in time.
+pub trait AsyncNonceStore: Send + Sync {
+	/// See [`NonceStore::reserve`].
+	fn reserve(
+		&self,
+		nonce: &[u8; 32],
+		keep_until: SystemTime,
+		now: SystemTime,
+	) -> impl std::future::Future<Output = Result<Reservation, Error>> + Send;
+
+	/// See [`NonceStore::commit`].
+	fn commit(
+		&self,
+		reservation: &Reservation,
+		now: SystemTime,
+	) -> impl std::future::Future<Output = Result<(), Error>> + Send;
+
+	/// See [`NonceStore::release`]. Best effort: a failed release leaves the nonce reserved until
+	/// `keep_until`, which refuses more tokens, never fewer.
+	fn release(&self, reservation: Reservation) -> impl std::future::Future<Output = ()> + Send;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use crate::challenge_book::{ChallengeBook, ChallengeStatus};
 use crate::error::short_hex;
 use crate::header::format_www_authenticate;
-use crate::nonce_store::{MemoryNonceStore, NonceStore};
+use crate::nonce_store::{AsyncNonceStore, MemoryNonceStore, NonceStore};
 use crate::token::TOKEN_TYPE_BLIND_RSA;
 use crate::{Error, IssuerKey, Token, TokenChallenge};
 
@@ -230,30 +230,62 @@ impl<S: NonceStore> Verifier<S> {
 	/// [`Self::verify`] for an already parsed token (e.g. from [`crate::parse_authorization`]).
 	pub fn verify_token(&self, token: &Token, now: SystemTime) -> Result<Verified, Error> {
 		let status = self.check(token, now)?;
-		// A challenge with a fresh random context is unique, so its nonces need keeping only until it
-		// expires. Static challenges never expire, and empty-context challenges are re-issued (their expiry
-		// is pushed back by every `challenge()` call), so their nonces are kept for the long retention.
-		let keep_until = match (status, self.context) {
+		let reservation = self
+			.nonces
+			.reserve(token.nonce(), self.keep_nonce_until(status, now), now)?;
+		if let Err(e) = self.nonces.commit(&reservation, now) {
+			self.nonces.release(reservation);
+			return Err(e);
+		}
+		Ok(verified(token, status))
+	}
+
+	/// [`Self::verify_token`] with the nonce step against `store` (e.g. Redis, shared by several relays
+	/// that share this verifier's challenge configuration) instead of this verifier's own store.
+	///
+	/// Same order: every stateless check ([`Self::check`]) first, so a forged token never reaches the
+	/// store; then reserve → commit, releasing the reservation if the commit fails.
+	pub async fn verify_token_with<A: AsyncNonceStore>(
+		&self,
+		token: &Token,
+		now: SystemTime,
+		store: &A,
+	) -> Result<Verified, Error> {
+		let status = self.check(token, now)?;
+		let keep_until = self.keep_nonce_until(status, now);
+		let reservation = store.reserve(token.nonce(), keep_until, now).await?;
+		if let Err(e) = store.commit(&reservation, now).await {
+			store.release(reservation).await;
+			return Err(e);
+		}
+		Ok(verified(token, status))
+	}
+
+	/// Until when the nonce of a token for a challenge in `status` must be remembered.
+	///
+	/// A challenge with a fresh random context is unique, so its nonces need keeping only until it
+	/// expires. Static challenges never expire, and empty-context challenges are re-issued (their expiry
+	/// is pushed back by every `challenge()` call), so their nonces are kept for the long retention.
+	pub fn keep_nonce_until(&self, status: ChallengeStatus, now: SystemTime) -> SystemTime {
+		match (status, self.context) {
 			(ChallengeStatus::Issued { expires_at }, RedemptionContext::Fresh) => expires_at,
 			(ChallengeStatus::Issued { expires_at }, RedemptionContext::Empty) => {
 				expires_at.max(now + self.static_nonce_retention)
 			}
 			(ChallengeStatus::Static, _) => now + self.static_nonce_retention,
-		};
-		let reservation = self.nonces.reserve(token.nonce(), keep_until, now)?;
-		if let Err(e) = self.nonces.commit(&reservation, now) {
-			self.nonces.release(reservation);
-			return Err(e);
 		}
-		Ok(Verified {
-			token_key_id: *token.token_key_id(),
-			nonce: *token.nonce(),
-			challenge_digest: *token.challenge_digest(),
-			challenge: status,
-		})
 	}
 
 	fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<[u8; 32], Arc<IssuerKey>>> {
 		self.keys.read().unwrap_or_else(|p| p.into_inner())
+	}
+}
+
+fn verified(token: &Token, status: ChallengeStatus) -> Verified {
+	Verified {
+		token_key_id: *token.token_key_id(),
+		nonce: *token.nonce(),
+		challenge_digest: *token.challenge_digest(),
+		challenge: status,
 	}
 }
