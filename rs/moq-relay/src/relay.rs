@@ -55,8 +55,10 @@ pub enum RelayError {
 	Tls(#[from] TlsError),
 }
 
-/// The versions spoken, in order of preference for raw QUIC ALPN.
-pub const VERSIONS: [Version; 1] = [Version::Lite05];
+/// The versions spoken, most preferred first, on raw QUIC (the TLS ALPN list,
+/// whose order rustls applies) and on WebTransport (`WT-Protocol` is the first of
+/// these the client offers): lite-06, then lite-05, then lite-04.
+pub const VERSIONS: [Version; 3] = [Version::Lite06, Version::Lite05, Version::Lite04];
 
 /// A relay whose sockets are bound; [`Relay::run`] serves them.
 pub struct Relay {
@@ -75,7 +77,7 @@ impl Relay {
 		if config.bind.is_empty() {
 			return Err(RelayError::NoAddress);
 		}
-		let mut alpn: Vec<&str> = VERSIONS.iter().rev().map(|v| v.alpn()).collect();
+		let mut alpn: Vec<&str> = VERSIONS.iter().map(|v| v.alpn()).collect();
 		alpn.push(wtq::ALPN);
 		let tls = config.certificate.server_config(&alpn)?;
 		let quic_tls = wtq::quinn::crypto::rustls::QuicServerConfig::try_from(tls)

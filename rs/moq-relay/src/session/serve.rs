@@ -1,7 +1,7 @@
 //! The relay as publisher: answering the peer's Announce, Subscribe, Track and
 //! Fetch streams from the origin.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use moq_token::Path;
@@ -9,10 +9,11 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::{Reader, Shared, StreamError, Writer};
 use crate::origin::{Group, TrackEnd};
-use crate::transport::Session;
+use crate::transport::{SendStream, Session};
 use crate::wire::{
-	Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, Fetch, Goaway, Group as GroupHeader, StreamCode,
-	Subscribe, SubscribeOk, SubscribeResponse, SubscribeUpdate, Track as TrackRequest, UniType, VarInt, Version,
+	Announce, AnnounceEvent, AnnounceOk, AnnounceRequest, AnnounceRestart, AnnounceStart, AnnounceStatus, BidiType,
+	Fetch, Goaway, Group as GroupHeader, StreamCode, Subscribe, SubscribeOk, SubscribeResponse, SubscribeUpdate,
+	Track as TrackRequest, UniType, VarInt, Version,
 };
 
 type W<S> = Writer<<S as Session>::Send>;
@@ -81,14 +82,19 @@ async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mu
 	}
 	let absolute = shared.grant.absolute(&prefix);
 	let mut announced = shared.ctx.origin.announced(absolute.clone());
+	// wire.md §1.5: "never announce to a peer a path whose chain contains the hop the peer
+	// declared" (SETUP Hop, or the lite-04/05 ANNOUNCE_REQUEST Exclude Hop).
+	let excluded: Vec<VarInt> = [shared.peer_hop, Some(request.exclude_hop)]
+		.into_iter()
+		.flatten()
+		.filter(|hop| *hop != VarInt::ZERO)
+		.collect();
 	let visible = |path: &Path, hops: &[VarInt]| -> Option<String> {
 		let rel = path.strip_prefix(shared.grant.root())?;
 		if !shared.grant.can_subscribe(&rel) {
 			return None;
 		}
-		// wire.md §1.5: "never announce to a peer a path whose chain contains
-		// the hop the peer declared".
-		if shared.peer_hop.is_some_and(|hop| hops.contains(&hop)) {
+		if hops.iter().any(|hop| excluded.contains(hop)) {
 			return None;
 		}
 		Some(path.strip_prefix(&absolute)?.to_string())
@@ -106,10 +112,9 @@ async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mu
 		};
 		writer.encode(&ok, version).await?;
 	}
-	let mut active = HashSet::new();
+	let mut out = Announcer::new(version, shared.ctx.hop_id);
 	for (suffix, hops) in current {
-		send_announce(writer, version, &suffix, AnnounceStatus::Active, hops).await?;
-		active.insert(suffix);
+		out.active(writer, suffix, hops).await?;
 	}
 	loop {
 		tokio::select! {
@@ -118,15 +123,12 @@ async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mu
 				match update.active {
 					Some(hops) => {
 						if let Some(suffix) = visible(&update.path, &hops) {
-							// lite-05: a second `active` for an active path replaces it.
-							send_announce(writer, version, &suffix, AnnounceStatus::Active, hops).await?;
-							active.insert(suffix);
+							out.active(writer, suffix, hops).await?;
 						}
 					}
 					None => {
-						let suffix = update.path.strip_prefix(&absolute).map(|p| p.to_string());
-						if let Some(suffix) = suffix.filter(|s| active.remove(s)) {
-							send_announce(writer, version, &suffix, AnnounceStatus::Ended, Vec::new()).await?;
+						if let Some(suffix) = update.path.strip_prefix(&absolute) {
+							out.ended(writer, &suffix.to_string()).await?;
 						}
 					}
 				}
@@ -137,19 +139,87 @@ async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mu
 	}
 }
 
-async fn send_announce<S: crate::transport::SendStream>(
-	writer: &mut Writer<S>,
+/// The announcements sent on one Announce stream, in the stream's version.
+///
+/// - lite-04: `ANNOUNCE` with this relay's hop id appended to the chain ("On lite-04 the sender
+///   appends its own hop id to the chain; on lite-05 it does not (it sent it in ANNOUNCE_OK)").
+/// - lite-05: `ANNOUNCE`; a second `active` for a live path replaces it.
+/// - lite-06: typed `START` (taking the next implicit Announce ID), `RESTART` for a live path,
+///   `END` naming the id. Costs are the hop count: each relay hop costs 1 (warm = cold, the
+///   relay applies no cache discount).
+struct Announcer {
 	version: Version,
-	suffix: &str,
-	status: AnnounceStatus,
-	hops: Vec<VarInt>,
-) -> Result<(), StreamError> {
-	let message = Announce {
-		status,
-		suffix: suffix.to_string(),
-		hops,
-	};
-	writer.encode(&message, version).await
+	hop_id: VarInt,
+	/// Live suffixes and their lite-06 Announce IDs.
+	live: HashMap<String, VarInt>,
+	next_id: u64,
+}
+
+impl Announcer {
+	fn new(version: Version, hop_id: VarInt) -> Self {
+		Self {
+			version,
+			hop_id,
+			live: HashMap::new(),
+			next_id: 0,
+		}
+	}
+
+	async fn active<T: SendStream>(
+		&mut self,
+		writer: &mut Writer<T>,
+		suffix: String,
+		mut hops: Vec<VarInt>,
+	) -> Result<(), StreamError> {
+		if self.version == Version::Lite06 {
+			let cost = VarInt::try_from(hops.len() + 1).unwrap_or(VarInt::MAX);
+			let event = match self.live.get(&suffix) {
+				Some(&id) => AnnounceEvent::Restart(AnnounceRestart {
+					id,
+					hops,
+					warm_cost: cost,
+					cold_cost: cost,
+				}),
+				None => {
+					let id = VarInt::from_u64(self.next_id).map_err(|_| StreamError::Reset(StreamCode::INTERNAL))?;
+					self.next_id += 1;
+					self.live.insert(suffix.clone(), id);
+					AnnounceEvent::Start(AnnounceStart {
+						suffix,
+						hops,
+						warm_cost: cost,
+						cold_cost: cost,
+					})
+				}
+			};
+			return writer.encode(&event, self.version).await;
+		}
+		if !self.version.has_setup() {
+			hops.push(self.hop_id);
+		}
+		self.live.insert(suffix.clone(), VarInt::ZERO);
+		let message = Announce {
+			status: AnnounceStatus::Active,
+			suffix,
+			hops,
+		};
+		writer.encode(&message, self.version).await
+	}
+
+	async fn ended<T: SendStream>(&mut self, writer: &mut Writer<T>, suffix: &str) -> Result<(), StreamError> {
+		let Some(id) = self.live.remove(suffix) else {
+			return Ok(());
+		};
+		if self.version == Version::Lite06 {
+			return writer.encode(&AnnounceEvent::End { id }, self.version).await;
+		}
+		let message = Announce {
+			status: AnnounceStatus::Ended,
+			suffix: suffix.to_string(),
+			hops: Vec::new(),
+		};
+		writer.encode(&message, self.version).await
+	}
 }
 
 /// SUBSCRIBE → SUBSCRIBE_START, groups on uni streams (newest first), and
@@ -278,9 +348,12 @@ async fn write_group<S: Session>(
 		loop {
 			match frames.next().await {
 				Ok(Some(frame)) => {
-					writer
-						.encode(&frame.header().map_err(StreamError::Encode)?, version)
-						.await?;
+					let mut header = frame.header().map_err(StreamError::Encode)?;
+					if !version.has_timestamps() {
+						// wire.md §1.8: timestamps are stripped for pre-05 subscribers.
+						header.timestamp_delta = 0;
+					}
+					writer.encode(&header, version).await?;
 					metrics.frame_sent(frame.payload.len());
 					writer.write(frame.payload).await?;
 				}

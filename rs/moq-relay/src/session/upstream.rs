@@ -10,8 +10,8 @@ use super::{Reader, Shared, StreamError, Writer};
 use crate::origin::{Track, TrackEnd, Upstream, UpstreamRequest};
 use crate::transport::Session;
 use crate::wire::{
-	Announce, AnnounceOk, AnnounceRequest, BidiType, Frame, Group as GroupHeader, StreamCode, Subscribe,
-	SubscribeOptions, SubscribeResponse, Track as TrackRequest, TrackInfo, VarInt, Version,
+	Announce, AnnounceEvent, AnnounceIds, AnnounceOk, AnnounceRequest, BidiType, Frame, Group as GroupHeader,
+	StreamCode, Subscribe, SubscribeOptions, SubscribeResponse, Track as TrackRequest, TrackInfo, VarInt, Version,
 };
 
 /// Asks the peer for everything it announces, publishes what the grant allows,
@@ -55,8 +55,13 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 	writer.encode(&BidiType::Announce, version).await?;
 	let request = AnnounceRequest {
 		prefix: String::new(),
-		// lite-04/05: keep our own broadcasts from coming back through the peer.
-		exclude_hop: shared.ctx.hop_id,
+		// lite-04/05: keep our own broadcasts from coming back through the peer (lite-06 has
+		// no Exclude Hop: the SETUP Hop does it).
+		exclude_hop: if version == Version::Lite06 {
+			VarInt::ZERO
+		} else {
+			shared.ctx.hop_id
+		},
 	};
 	writer.encode(&request, version).await?;
 	let peer_hop = if version >= Version::Lite05 {
@@ -66,23 +71,53 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 	};
 
 	let mut publications = HashMap::new();
-	while let Some(announce) = reader.decode::<Announce>(version).await? {
-		let Ok(path) = Path::new(&announce.suffix) else {
+	let mut ids = AnnounceIds::new();
+	let mut paths: HashMap<u64, String> = HashMap::new();
+	loop {
+		// Every version's announcement as (suffix, hops if active).
+		let (suffix, hops) = if version == Version::Lite06 {
+			let Some(event) = reader.decode::<AnnounceEvent>(version).await? else {
+				break;
+			};
+			let id = ids.apply(&event)?.map(VarInt::into_inner);
+			match (event, id) {
+				(AnnounceEvent::Start(start), Some(id)) => {
+					paths.insert(id, start.suffix.clone());
+					(start.suffix, Some(start.hops))
+				}
+				(AnnounceEvent::Restart(restart), Some(id)) => match paths.get(&id) {
+					Some(suffix) => (suffix.clone(), Some(restart.hops)),
+					None => continue,
+				},
+				(AnnounceEvent::End { .. }, Some(id)) => match paths.remove(&id) {
+					Some(suffix) => (suffix, None),
+					None => continue,
+				},
+				_ => continue,
+			}
+		} else {
+			let Some(announce) = reader.decode::<Announce>(version).await? else {
+				break;
+			};
+			let hops = announce.status.is_active().then_some(announce.hops);
+			(announce.suffix, hops)
+		};
+		let Ok(path) = Path::new(&suffix) else {
 			continue;
 		};
-		if !announce.status.is_active() {
+		let Some(mut hops) = hops else {
 			publications.remove(&path);
 			continue;
-		}
+		};
 		// wire.md §1.5: "drop an announcement whose chain contains your own hop id".
-		if announce.hops.contains(&shared.ctx.hop_id) {
+		if hops.contains(&shared.ctx.hop_id) {
 			continue;
 		}
 		if !shared.grant.can_publish(&path) {
 			tracing::info!(broadcast = %path, "announcement outside the grant ignored");
 			continue;
 		}
-		let mut hops = announce.hops;
+		// lite-05+: the ANNOUNCE_OK hop id is the implicit last hop (lite-04 senders append it).
 		hops.extend(peer_hop.filter(|h| *h != VarInt::ZERO));
 		let absolute = shared.grant.absolute(&path);
 		tracing::info!(broadcast = %absolute, "broadcast announced");
@@ -247,9 +282,16 @@ pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S:
 	};
 	drop(track);
 	shared.ctx.metrics.group_received();
+	// wire.md §1.8: a pre-05 publisher's frames are stamped with their arrival time in
+	// milliseconds since the UNIX epoch (the timescale synthesised in its TRACK_INFO); on the
+	// wire that is the first frame's absolute time, then deltas from the previous frame.
+	let mut stamps = ArrivalStamps::default();
 	loop {
 		match reader.decode::<Frame>(version).await {
-			Ok(Some(frame)) => {
+			Ok(Some(mut frame)) => {
+				if !version.has_timestamps() {
+					frame.timestamp_delta = stamps.next();
+				}
 				shared.ctx.metrics.frame_received(frame.payload.len());
 				if let Err(code) = group.push(frame) {
 					reader.stop(code);
@@ -267,5 +309,25 @@ pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S:
 			}
 			Err(err) => return Err(err),
 		}
+	}
+}
+
+/// Arrival timestamps for the frames of one pre-05 group, as the deltas lite-05+ carries.
+#[derive(Default)]
+struct ArrivalStamps {
+	last_ms: Option<i64>,
+}
+
+impl ArrivalStamps {
+	fn next(&mut self) -> i64 {
+		let now = std::time::SystemTime::now()
+			.duration_since(std::time::UNIX_EPOCH)
+			.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+			.unwrap_or(0);
+		// Never backwards, even if the clock steps.
+		let now = self.last_ms.map_or(now, |last| now.max(last));
+		let delta = now - self.last_ms.unwrap_or(0);
+		self.last_ms = Some(now);
+		delta
 	}
 }

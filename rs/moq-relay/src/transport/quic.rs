@@ -3,7 +3,8 @@
 //! The TLS ALPN tells them apart (relay.md §1): `moq-lite-*` is raw QUIC, whose
 //! connection path arrives later in the SETUP Path parameter; `h3` is
 //! WebTransport, whose path is the CONNECT `:path` and whose moq version is the
-//! first entry of `WT-Available-Protocols` that the relay speaks (wire.md §1.1).
+//! relay's most preferred version among `WT-Available-Protocols` (wire.md §1.1
+//! allows either side's order; the relay applies its own on both bindings).
 //! Both become a [`web_transport_quinn::Session`] ([`Session::raw`] for raw QUIC),
 //! which implements [`super::Session`].
 //!
@@ -59,12 +60,12 @@ pub async fn accept(incoming: wtq::quinn::Incoming, versions: &[Version]) -> Res
 
 	if alpn == wtq::ALPN {
 		let request = wtq::Request::accept(conn).await?;
-		// wire.md §1.1: "the Rust server takes, on WebTransport, the first entry
-		// of the client's list that it supports".
-		let chosen = request
-			.protocols
+		// wire.md §1.1: "Either is legal": like rustls on raw QUIC, the relay's
+		// order decides (`versions` is most preferred first).
+		let chosen = versions
 			.iter()
-			.find_map(|p| Version::from_alpn(p).filter(|v| versions.contains(v)));
+			.copied()
+			.find(|v| request.protocols.iter().any(|p| p == v.alpn()));
 		let Some(version) = chosen else {
 			let offered = request.protocols.clone();
 			// The legacy `moql` SETUP is not spoken here: refuse rather than guess.
