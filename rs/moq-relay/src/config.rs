@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::auth::{Auth, Public};
+use crate::auth::{Auth, DEFAULT_ISSUER, PrivacyPass, PrivacyPassSettings, Public};
+use crate::cluster::{ClusterSettings, Peer};
 use crate::relay::RelayConfig;
 use crate::session::Limits;
 use crate::tls::{Certificate, TlsError};
@@ -93,6 +94,88 @@ pub struct AuthConfig {
 	pub jwks: Option<PathBuf>,
 }
 
+/// `[privacypass]` (relay.md §4, `seeds/002`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyPassConfig {
+	/// Accept Privacy Pass tokens and challenge sessions without a credential.
+	pub enabled: Option<bool>,
+	/// Issuer name in challenges (default `demo-pat.issuer.cloudflare.com`).
+	pub issuer: Option<String>,
+	/// Issuer public key file(s): SPKI (RSASSA-PSS OID) as base64, PEM or DER, used byte-exact.
+	#[serde(default, deserialize_with = "one_or_many")]
+	pub issuer_key: Option<Vec<PathBuf>>,
+	/// Issuer directory URL; its type-2 keys are used too and refreshed per `Cache-Control`. Default:
+	/// `https://<issuer>/.well-known/private-token-issuer-directory` when no `issuer_key` is given.
+	pub directory: Option<String>,
+	/// Redis URL of the nonce store shared by relays that share challenges (default: in memory).
+	pub redis: Option<String>,
+	/// Root of the grant given to Privacy Pass sessions (default `""`).
+	pub root: Option<String>,
+	/// Publish prefixes of that grant, relative to `root`. No default.
+	#[serde(default, rename = "pub", deserialize_with = "one_or_many")]
+	pub publish: Option<Vec<String>>,
+	/// Subscribe prefixes of that grant, relative to `root`. No default.
+	#[serde(default, rename = "sub", deserialize_with = "one_or_many")]
+	pub subscribe: Option<Vec<String>>,
+	/// Seconds an issued challenge is accepted (default 300).
+	pub challenge_ttl: Option<u64>,
+	/// `"fresh"` (32 random bytes per challenge, default) or `"empty"` (one challenge for every
+	/// session: tokens can be fetched ahead, and relays with the same configuration share it).
+	pub redemption_context: Option<String>,
+	/// The relay's names for the challenges' `origin_info` (default: the `[tls] generate` names).
+	#[serde(default, deserialize_with = "one_or_many")]
+	pub origins: Option<Vec<String>>,
+}
+
+/// `[cluster]` (relay.md §5, `seeds/003` "Cluster Authentication").
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+	/// Relays to dial (`host:port`, `https://host:port`, or `http://host:port` to pin the
+	/// certificate served at `/certificate.sha256`); a string or a list. None = a root.
+	#[serde(default, deserialize_with = "one_or_many")]
+	pub connect: Option<Vec<String>>,
+	/// File with the cluster token (`moq-token sign --cluster`), re-read on every dial.
+	pub token: Option<PathBuf>,
+	/// The address other relays may dial this one at.
+	pub node: Option<String>,
+	/// This relay's hop id (1..2^62); random per process when unset.
+	pub id: Option<u64>,
+	/// CA file trusted for links (else the system CA bundle).
+	pub tls_root: Option<PathBuf>,
+}
+
+impl ClusterConfig {
+	/// The links to dial, checked now so a bad entry is a start-up error.
+	pub fn resolve(&self) -> Result<ClusterSettings, ConfigError> {
+		let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
+		let connect = (self.connect.iter().flatten())
+			.map(|entry| Peer::parse(entry).map_err(|e| invalid("cluster.connect", e.to_string())))
+			.collect::<Result<Vec<_>, _>>()?;
+		if let Some(id) = self.id
+			&& (id == 0 || crate::wire::VarInt::from_u64(id).is_err())
+		{
+			return Err(invalid("cluster.id", format!("{id} is not in 1..2^62")));
+		}
+		if let Some(node) = &self.node
+			&& node.contains('?')
+		{
+			return Err(invalid(
+				"cluster.node",
+				"an address, never a query (tokens belong in cluster.token)".into(),
+			));
+		}
+		Ok(ClusterSettings {
+			connect,
+			token: self.token.clone(),
+			node: self.node.clone(),
+			id: self.id,
+			tls_root: self.tls_root.clone(),
+		})
+	}
+}
+
 /// The whole configuration, every value optional so layers can be merged.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +189,12 @@ pub struct Config {
 	/// `[auth]`.
 	#[serde(default)]
 	pub auth: AuthConfig,
+	/// `[privacypass]`.
+	#[serde(default)]
+	pub privacypass: PrivacyPassConfig,
+	/// `[cluster]`.
+	#[serde(default)]
+	pub cluster: ClusterConfig,
 }
 
 impl AuthConfig {
@@ -145,6 +234,79 @@ impl AuthConfig {
 			})?)
 		};
 		Ok(Auth::new(public, keys))
+	}
+}
+
+impl PrivacyPassConfig {
+	/// The Privacy Pass verifier when enabled: keys loaded now (a bad key file is a start-up error
+	/// naming it), the grant required. `tls_names` are the default origins.
+	pub fn resolve(&self, tls_names: &[String]) -> Result<Option<PrivacyPass>, ConfigError> {
+		if self.enabled != Some(true) {
+			return Ok(None);
+		}
+		let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
+		if self.publish.is_none() && self.subscribe.is_none() {
+			return Err(invalid(
+				"privacypass.sub",
+				"Privacy Pass is enabled but its grant is not configured: set [privacypass] root, pub and/or sub \
+				 (--privacypass-root, --privacypass-pub, --privacypass-sub). There is no default: an issuer that \
+				 attests nothing would open every path to anyone"
+					.into(),
+			));
+		}
+		let path =
+			|key: &'static str, value: &str| moq_token::Path::new(value).map_err(|e| invalid(key, e.to_string()));
+		let root = path("privacypass.root", self.root.as_deref().unwrap_or(""))?;
+		let publish = (self.publish.iter().flatten())
+			.map(|p| path("privacypass.pub", p))
+			.collect::<Result<Vec<_>, _>>()?;
+		let subscribe = (self.subscribe.iter().flatten())
+			.map(|p| path("privacypass.sub", p))
+			.collect::<Result<Vec<_>, _>>()?;
+		let mut keys = Vec::new();
+		for file in self.issuer_key.iter().flatten() {
+			let bytes = std::fs::read(file)
+				.map_err(|e| invalid("privacypass.issuer_key", format!("cannot read {}: {e}", file.display())))?;
+			keys.push(
+				moq_privacy_pass::IssuerKey::parse(&bytes)
+					.map_err(|e| invalid("privacypass.issuer_key", format!("{}: {e}", file.display())))?,
+			);
+		}
+		let issuer = self.issuer.clone().unwrap_or_else(|| DEFAULT_ISSUER.to_string());
+		let directory = match (&self.directory, keys.is_empty()) {
+			(Some(url), _) => Some(url.clone()),
+			(None, true) => Some(format!("https://{issuer}{}", moq_privacy_pass::DIRECTORY_PATH)),
+			(None, false) => None,
+		};
+		let redemption_context = match self.redemption_context.as_deref() {
+			None | Some("fresh") => moq_privacy_pass::RedemptionContext::Fresh,
+			Some("empty") => moq_privacy_pass::RedemptionContext::Empty,
+			Some(other) => {
+				return Err(invalid(
+					"privacypass.redemption_context",
+					format!("{other:?} is neither \"fresh\" nor \"empty\""),
+				));
+			}
+		};
+		let challenge_ttl = Duration::from_secs(self.challenge_ttl.unwrap_or(300));
+		if challenge_ttl.is_zero() {
+			return Err(invalid("privacypass.challenge_ttl", "must be at least 1 second".into()));
+		}
+		let settings = PrivacyPassSettings {
+			issuer,
+			keys,
+			directory,
+			redis: self.redis.clone(),
+			root,
+			publish,
+			subscribe,
+			challenge_ttl,
+			redemption_context,
+			origins: self.origins.clone().unwrap_or_else(|| tls_names.to_vec()),
+		};
+		PrivacyPass::new(settings)
+			.map(Some)
+			.map_err(|e| invalid("privacypass", e.to_string()))
 	}
 }
 
@@ -213,6 +375,92 @@ pub struct Args {
 	/// `[auth] jwks`: JWKS file of token keys.
 	#[arg(long = "auth-jwks", env = "MOQ_AUTH_JWKS")]
 	pub auth_jwks: Option<PathBuf>,
+	/// `[privacypass] enabled`: accept Privacy Pass tokens, challenge sessions without a credential.
+	#[arg(
+		long = "pp-enabled",
+		alias = "privacypass-enabled",
+		env = "MOQ_PRIVACYPASS_ENABLED",
+		num_args = 0..=1,
+		require_equals = true,
+		default_missing_value = "true"
+	)]
+	pub pp_enabled: Option<bool>,
+	/// `[privacypass] issuer`: issuer name in challenges (default demo-pat.issuer.cloudflare.com).
+	#[arg(long = "pp-issuer", alias = "privacypass-issuer", env = "MOQ_PRIVACYPASS_ISSUER")]
+	pub pp_issuer: Option<String>,
+	/// `[privacypass] issuer_key`: issuer public key file (SPKI; base64, PEM or DER); repeatable.
+	#[arg(
+		long = "pp-issuer-key",
+		alias = "privacypass-issuer-key",
+		env = "MOQ_PRIVACYPASS_ISSUER_KEY"
+	)]
+	pub pp_issuer_key: Option<Vec<PathBuf>>,
+	/// `[privacypass] directory`: issuer directory URL (keys refreshed per Cache-Control).
+	#[arg(
+		long = "privacypass-directory",
+		alias = "pp-directory",
+		env = "MOQ_PRIVACYPASS_DIRECTORY"
+	)]
+	pub privacypass_directory: Option<String>,
+	/// `[privacypass] redis`: Redis URL of the shared nonce store (redis://[:password@]host[:port][/db]).
+	#[arg(long = "privacypass-redis", alias = "pp-redis", env = "MOQ_PRIVACYPASS_REDIS")]
+	pub privacypass_redis: Option<String>,
+	/// `[privacypass] root`: root of the Privacy Pass sessions' grant.
+	#[arg(long = "privacypass-root", alias = "pp-root", env = "MOQ_PRIVACYPASS_ROOT")]
+	pub privacypass_root: Option<String>,
+	/// `[privacypass] pub`: publish prefixes of that grant (relative to root).
+	#[arg(
+		long = "privacypass-pub",
+		alias = "pp-pub",
+		env = "MOQ_PRIVACYPASS_PUB",
+		value_delimiter = ','
+	)]
+	pub privacypass_pub: Option<Vec<String>>,
+	/// `[privacypass] sub`: subscribe prefixes of that grant (relative to root; "" = everything).
+	#[arg(
+		long = "privacypass-sub",
+		alias = "pp-sub",
+		env = "MOQ_PRIVACYPASS_SUB",
+		value_delimiter = ','
+	)]
+	pub privacypass_sub: Option<Vec<String>>,
+	/// `[privacypass] challenge_ttl`: seconds an issued challenge is accepted.
+	#[arg(
+		long = "privacypass-challenge-ttl",
+		alias = "pp-challenge-ttl",
+		env = "MOQ_PRIVACYPASS_CHALLENGE_TTL"
+	)]
+	pub privacypass_challenge_ttl: Option<u64>,
+	/// `[privacypass] redemption_context`: "fresh" or "empty".
+	#[arg(
+		long = "privacypass-redemption-context",
+		alias = "pp-redemption-context",
+		env = "MOQ_PRIVACYPASS_REDEMPTION_CONTEXT"
+	)]
+	pub privacypass_redemption_context: Option<String>,
+	/// `[privacypass] origins`: the relay's names in the challenges' origin_info.
+	#[arg(
+		long = "privacypass-origins",
+		alias = "pp-origins",
+		env = "MOQ_PRIVACYPASS_ORIGINS",
+		value_delimiter = ','
+	)]
+	pub privacypass_origins: Option<Vec<String>>,
+	/// `[cluster] connect`: relays to dial, comma-separated or repeated.
+	#[arg(long = "cluster-connect", env = "MOQ_CLUSTER_CONNECT", value_delimiter = ',')]
+	pub cluster_connect: Option<Vec<String>>,
+	/// `[cluster] token`: file with the cluster token, re-read on every dial.
+	#[arg(long = "cluster-token", env = "MOQ_CLUSTER_TOKEN")]
+	pub cluster_token: Option<PathBuf>,
+	/// `[cluster] node`: the address other relays may dial this one at.
+	#[arg(long = "cluster-node", env = "MOQ_CLUSTER_NODE")]
+	pub cluster_node: Option<String>,
+	/// `[cluster] id`: this relay's hop id (1..2^62).
+	#[arg(long = "cluster-id", env = "MOQ_CLUSTER_ID")]
+	pub cluster_id: Option<u64>,
+	/// `[cluster] tls_root`: CA file trusted for cluster links.
+	#[arg(long = "cluster-tls-root", env = "MOQ_CLUSTER_TLS_ROOT")]
+	pub cluster_tls_root: Option<PathBuf>,
 }
 
 impl Args {
@@ -235,6 +483,26 @@ impl Args {
 				key: self.auth_key.clone(),
 				key_dir: self.auth_key_dir.clone(),
 				jwks: self.auth_jwks.clone(),
+			},
+			privacypass: PrivacyPassConfig {
+				enabled: self.pp_enabled,
+				issuer: self.pp_issuer.clone(),
+				issuer_key: self.pp_issuer_key.clone(),
+				directory: self.privacypass_directory.clone(),
+				redis: self.privacypass_redis.clone(),
+				root: self.privacypass_root.clone(),
+				publish: self.privacypass_pub.clone(),
+				subscribe: self.privacypass_sub.clone(),
+				challenge_ttl: self.privacypass_challenge_ttl,
+				redemption_context: self.privacypass_redemption_context.clone(),
+				origins: self.privacypass_origins.clone(),
+			},
+			cluster: ClusterConfig {
+				connect: self.cluster_connect.clone(),
+				token: self.cluster_token.clone(),
+				node: self.cluster_node.clone(),
+				id: self.cluster_id,
+				tls_root: self.cluster_tls_root.clone(),
 			},
 		}
 	}
@@ -287,6 +555,29 @@ impl Config {
 				key_dir: over.auth.key_dir.or(self.auth.key_dir),
 				jwks: over.auth.jwks.or(self.auth.jwks),
 			},
+			privacypass: PrivacyPassConfig {
+				enabled: over.privacypass.enabled.or(self.privacypass.enabled),
+				issuer: over.privacypass.issuer.or(self.privacypass.issuer),
+				issuer_key: over.privacypass.issuer_key.or(self.privacypass.issuer_key),
+				directory: over.privacypass.directory.or(self.privacypass.directory),
+				redis: over.privacypass.redis.or(self.privacypass.redis),
+				root: over.privacypass.root.or(self.privacypass.root),
+				publish: over.privacypass.publish.or(self.privacypass.publish),
+				subscribe: over.privacypass.subscribe.or(self.privacypass.subscribe),
+				challenge_ttl: over.privacypass.challenge_ttl.or(self.privacypass.challenge_ttl),
+				redemption_context: over
+					.privacypass
+					.redemption_context
+					.or(self.privacypass.redemption_context),
+				origins: over.privacypass.origins.or(self.privacypass.origins),
+			},
+			cluster: ClusterConfig {
+				connect: over.cluster.connect.or(self.cluster.connect),
+				token: over.cluster.token.or(self.cluster.token),
+				node: over.cluster.node.or(self.cluster.node),
+				id: over.cluster.id.or(self.cluster.id),
+				tls_root: over.cluster.tls_root.or(self.cluster.tls_root),
+			},
 		}
 	}
 
@@ -311,6 +602,8 @@ impl Config {
 				public: dev.then(|| "anon".to_string()),
 				..AuthConfig::default()
 			},
+			privacypass: PrivacyPassConfig::default(),
+			cluster: ClusterConfig::default(),
 		}
 	}
 
@@ -333,13 +626,18 @@ impl Config {
 				Certificate::generate(&hosts)?
 			}
 		};
-		let auth = self.auth.resolve()?;
+		let mut auth = self.auth.resolve()?;
+		let tls_names = self.tls.generate.clone().unwrap_or_default();
+		if let Some(pp) = self.privacypass.resolve(&tls_names)? {
+			auth = auth.with_privacy_pass(pp);
+		}
 		Ok(RelayConfig {
 			bind: self.server.bind.clone().unwrap_or_default(),
 			certificate,
 			auth,
 			drain: Duration::from_secs(self.server.drain.unwrap_or(5)),
 			limits: Limits::default(),
+			cluster: self.cluster.resolve()?,
 		})
 	}
 }
@@ -382,6 +680,89 @@ mod tests {
 		assert!(cause(err).contains("unknown field `bnid`"));
 		let err = Config::from_toml("[nope]\n", "relay.toml").unwrap_err();
 		assert!(cause(err).contains("nope"));
+	}
+
+	#[test]
+	fn privacy_pass_flags_and_toml() {
+		let args = Args::try_parse_from([
+			"moq-relay",
+			"--pp-enabled",
+			"--pp-issuer",
+			"issuer.local",
+			"--pp-issuer-key",
+			"a.pub",
+			"--pp-issuer-key",
+			"b.pub",
+			"--privacypass-sub",
+			"",
+			"--tls-generate=localhost",
+		])
+		.unwrap();
+		let layer = args.layer().privacypass;
+		assert_eq!(layer.enabled, Some(true));
+		assert_eq!(layer.issuer.as_deref(), Some("issuer.local"));
+		assert_eq!(
+			layer.issuer_key,
+			Some(vec![PathBuf::from("a.pub"), PathBuf::from("b.pub")])
+		);
+		assert_eq!(layer.subscribe, Some(vec![String::new()]));
+		let args = Args::try_parse_from(["moq-relay", "--pp-enabled=false"]).unwrap();
+		assert_eq!(args.pp_enabled, Some(false));
+		assert_eq!(
+			Args::try_parse_from(["moq-relay"]).unwrap().layer().privacypass,
+			PrivacyPassConfig::default()
+		);
+
+		let toml = Config::from_toml(
+			"[privacypass]\nenabled = true\nissuer = \"i.example\"\nissuer_key = \"k.pem\"\nroot = \"rooms\"\npub = \"\"\nsub = [\"a\", \"b\"]\nredis = \"redis://127.0.0.1:1\"\nchallenge_ttl = 60\nredemption_context = \"empty\"\norigins = \"relay.example\"\n",
+			"t",
+		)
+		.unwrap();
+		assert_eq!(toml.privacypass.issuer_key, Some(vec![PathBuf::from("k.pem")]));
+		assert_eq!(toml.privacypass.publish, Some(vec![String::new()]));
+		assert_eq!(toml.privacypass.subscribe, Some(vec!["a".into(), "b".into()]));
+		let err = Config::from_toml("[privacypass]\nenable = true\n", "t").unwrap_err();
+		assert!(std::error::Error::source(&err).unwrap().to_string().contains("enable"));
+	}
+
+	#[test]
+	fn privacy_pass_needs_a_grant_and_good_keys() {
+		let enabled = PrivacyPassConfig {
+			enabled: Some(true),
+			..PrivacyPassConfig::default()
+		};
+		let err = enabled.resolve(&[]).unwrap_err();
+		assert!(err.to_string().starts_with("privacypass.sub:"), "{err}");
+		assert!(PrivacyPassConfig::default().resolve(&[]).unwrap().is_none());
+
+		let missing = PrivacyPassConfig {
+			subscribe: Some(vec![String::new()]),
+			issuer_key: Some(vec![PathBuf::from("/nonexistent/issuer.pub")]),
+			..enabled.clone()
+		};
+		let err = missing.resolve(&[]).unwrap_err().to_string();
+		assert!(err.contains("/nonexistent/issuer.pub"), "{err}");
+
+		let ok = PrivacyPassConfig {
+			subscribe: Some(vec![String::new()]),
+			..enabled.clone()
+		};
+		let pp = ok.resolve(&["relay.example".into()]).unwrap().unwrap();
+		assert_eq!(pp.issuer(), DEFAULT_ISSUER);
+		assert_eq!(
+			pp.directory_url(),
+			Some("https://demo-pat.issuer.cloudflare.com/.well-known/private-token-issuer-directory")
+		);
+		let bad = PrivacyPassConfig {
+			redemption_context: Some("random".into()),
+			..ok.clone()
+		};
+		assert!(bad.resolve(&[]).unwrap_err().to_string().contains("redemption_context"));
+		let bad = PrivacyPassConfig {
+			redis: Some("http://nope".into()),
+			..ok
+		};
+		assert!(bad.resolve(&[]).unwrap_err().to_string().starts_with("privacypass:"));
 	}
 
 	#[test]

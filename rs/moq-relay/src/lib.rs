@@ -30,6 +30,7 @@
 //! ```
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod logging;

@@ -18,7 +18,13 @@ pub struct Metrics {
 	bytes_sent: AtomicU64,
 	groups_sent: AtomicU64,
 	groups_dropped: AtomicU64,
+	subscriptions_total: AtomicU64,
+	upstream_subscriptions_total: AtomicU64,
+	cluster_links: AtomicU64,
+	cluster_routes: AtomicU64,
 	auth_refused: Mutex<BTreeMap<&'static str, u64>>,
+	/// Announcements received from cluster peers, by the peer's hop id.
+	cluster_announcements: Mutex<BTreeMap<u64, u64>>,
 }
 
 /// Decrements a gauge when dropped.
@@ -41,8 +47,41 @@ impl Metrics {
 
 	/// A downstream subscription started; it ends when the guard drops.
 	pub fn subscription_started(&self) -> Gauge<'_> {
+		self.subscriptions_total.fetch_add(1, Ordering::Relaxed);
 		self.subscriptions_active.fetch_add(1, Ordering::Relaxed);
 		Gauge(&self.subscriptions_active)
+	}
+
+	/// The relay subscribed upstream (to a publisher or a peer relay).
+	pub fn upstream_subscription(&self) {
+		self.upstream_subscriptions_total.fetch_add(1, Ordering::Relaxed);
+	}
+
+	/// A cluster link (dialed, or a peer admitted with a `cluster` token) is up until the guard drops.
+	pub fn cluster_link_started(&self) -> Gauge<'_> {
+		self.cluster_links.fetch_add(1, Ordering::Relaxed);
+		Gauge(&self.cluster_links)
+	}
+
+	/// A route learned from a cluster peer is held until the guard drops.
+	pub fn cluster_route(&self) -> Gauge<'_> {
+		self.cluster_routes.fetch_add(1, Ordering::Relaxed);
+		Gauge(&self.cluster_routes)
+	}
+
+	/// An announcement (start, restart or end) arrived from the cluster peer with this hop id.
+	pub fn cluster_announcement(&self, peer: u64) {
+		*self
+			.cluster_announcements
+			.lock()
+			.unwrap_or_else(|e| e.into_inner())
+			.entry(peer)
+			.or_default() += 1;
+	}
+
+	/// Cluster links up now.
+	pub fn cluster_links(&self) -> u64 {
+		self.cluster_links.load(Ordering::Relaxed)
 	}
 
 	/// A session was refused with this auth code.
@@ -90,7 +129,7 @@ impl Metrics {
 	/// The Prometheus text exposition.
 	pub fn render(&self) -> String {
 		let mut out = String::new();
-		let rows: [(&str, &str, &str, &AtomicU64); 10] = [
+		let rows: [(&str, &str, &str, &AtomicU64); 14] = [
 			(
 				"moq_relay_sessions",
 				"gauge",
@@ -151,6 +190,30 @@ impl Metrics {
 				"Groups dropped for subscribers that fell behind.",
 				&self.groups_dropped,
 			),
+			(
+				"moq_relay_subscriptions_total",
+				"counter",
+				"Downstream subscriptions accepted (from clients and cluster peers).",
+				&self.subscriptions_total,
+			),
+			(
+				"moq_relay_upstream_subscriptions_total",
+				"counter",
+				"Subscriptions this relay opened to publishers and peer relays.",
+				&self.upstream_subscriptions_total,
+			),
+			(
+				"moq_relay_cluster_links",
+				"gauge",
+				"Cluster links up now (dialed, and peers admitted with a cluster token).",
+				&self.cluster_links,
+			),
+			(
+				"moq_relay_cluster_routes",
+				"gauge",
+				"Routes to broadcasts learned from cluster peers.",
+				&self.cluster_routes,
+			),
 		];
 		for (name, kind, help, value) in rows {
 			let _ = writeln!(
@@ -165,6 +228,18 @@ impl Metrics {
 		);
 		for (code, n) in self.auth_refused.lock().unwrap_or_else(|e| e.into_inner()).iter() {
 			let _ = writeln!(out, "moq_relay_auth_refused_total{{code=\"{code}\"}} {n}");
+		}
+		let _ = writeln!(
+			out,
+			"# HELP moq_relay_cluster_announcements_total Announcements received from cluster peers, by peer hop id.\n# TYPE moq_relay_cluster_announcements_total counter"
+		);
+		for (peer, n) in self
+			.cluster_announcements
+			.lock()
+			.unwrap_or_else(|e| e.into_inner())
+			.iter()
+		{
+			let _ = writeln!(out, "moq_relay_cluster_announcements_total{{peer=\"{peer}\"}} {n}");
 		}
 		out
 	}

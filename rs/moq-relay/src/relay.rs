@@ -12,6 +12,7 @@ use tracing::Instrument;
 use web_transport_quinn as wtq;
 
 use crate::auth::Auth;
+use crate::cluster::{self, ClusterSettings};
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::origin::Origin;
@@ -33,6 +34,8 @@ pub struct RelayConfig {
 	pub drain: Duration,
 	/// Session limits and the cache policy.
 	pub limits: Limits,
+	/// Cluster links to dial, and this relay's hop id.
+	pub cluster: ClusterSettings,
 }
 
 /// Why the relay could not start.
@@ -133,7 +136,12 @@ impl Relay {
 			origin: self.origin.clone(),
 			auth: self.config.auth.clone(),
 			metrics: self.metrics.clone(),
-			hop_id: session::random_hop_id(),
+			hop_id: self
+				.config
+				.cluster
+				.id
+				.and_then(|id| crate::wire::VarInt::from_u64(id).ok())
+				.unwrap_or_else(session::random_hop_id),
 			shutdown: down_rx.clone(),
 			limits: self.config.limits.clone(),
 		});
@@ -162,8 +170,11 @@ impl Relay {
 		for endpoint in &self.endpoints {
 			listeners.spawn(accept(endpoint.clone(), ctx.clone(), sessions.clone(), down_rx.clone()));
 		}
+		if !self.config.cluster.connect.is_empty() {
+			listeners.spawn(cluster::run(self.config.cluster.clone(), ctx.clone(), down_rx.clone()));
+		}
 		ready.store(true, Ordering::Relaxed);
-		tracing::info!(addrs = ?self.addrs, "relay ready");
+		tracing::info!(addrs = ?self.addrs, hop = %ctx.hop_id, "relay ready");
 
 		shutdown.await;
 		tracing::info!("shutting down: GOAWAY to every session");

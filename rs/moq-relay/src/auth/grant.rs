@@ -4,7 +4,8 @@ use moq_token::Path;
 
 /// What one session may do, relative to its connection path (its root).
 ///
-/// Built only by [`super::Auth::authorize`], so a session cannot hold a grant nobody decided.
+/// Built only by [`super::Auth::authorize`] (and [`Grant::peer`] for the cluster links this relay
+/// dials itself), so a session cannot hold a grant nobody decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
 	root: Path,
@@ -25,6 +26,14 @@ impl Grant {
 			cluster: false,
 			subject: None,
 		}
+	}
+
+	/// The grant of a relay this relay dialed as a cluster peer (relay.md §5): it "may see and
+	/// carry everything the cluster has", and its hop lists are trusted.
+	pub(crate) fn peer() -> Self {
+		Self::new(Path::default(), vec![Path::default()], vec![Path::default()])
+			.with_cluster(true)
+			.with_subject(Some("cluster-link".into()))
 	}
 
 	pub(crate) fn with_expires(mut self, expires: Option<u64>) -> Self {

@@ -71,13 +71,48 @@ pub enum OriginError {
 	NotFound(String),
 }
 
-struct Entry {
+/// One way to reach a broadcast: the session that announced it and the hop chain it came by.
+struct Route {
 	id: u64,
 	hops: Vec<VarInt>,
 	upstream: Upstream,
+}
+
+/// A broadcast and every live route to it; the best route serves new subscriptions.
+struct Entry {
+	/// Every live route. The best is the one with the fewest hops, the newest among equals
+	/// (relay.md §5: "prefers the shortest live route"; a client re-announcing a path replaces
+	/// the older announcement).
+	routes: Vec<Route>,
+	/// The id of the route in use.
+	best: u64,
 	tracks: HashMap<String, Weak<Track>>,
-	/// TRACK_INFO is immutable (wire.md §1.5): asked upstream once per track.
+	/// TRACK_INFO is immutable (wire.md §1.5): asked upstream once per track (per best route).
 	infos: HashMap<String, TrackInfo>,
+}
+
+impl Entry {
+	fn best_route(&self) -> Option<&Route> {
+		self.routes.iter().find(|r| r.id == self.best)
+	}
+
+	/// Re-elects the best route; returns its hops if it changed.
+	fn elect(&mut self) -> Option<Vec<VarInt>> {
+		let best = self
+			.routes
+			.iter()
+			.min_by_key(|r| (r.hops.len(), std::cmp::Reverse(r.id)))?;
+		if best.id == self.best {
+			return None;
+		}
+		self.best = best.id;
+		let hops = best.hops.clone();
+		// Subscriptions already running stay on their route until it ends them; new
+		// subscribers (and TRACK_INFO requests) go to the new route.
+		self.tracks.clear();
+		self.infos.clear();
+		Some(hops)
+	}
 }
 
 struct Watcher {
@@ -156,28 +191,26 @@ impl Origin {
 		self.state.lock().unwrap_or_else(|e| e.into_inner())
 	}
 
-	/// Announces (or re-announces, replacing) the broadcast at `path`, served by
-	/// `upstream`. The broadcast stays until the returned [`Publication`] is
-	/// dropped, or until another publication replaces it.
+	/// Adds a route to the broadcast at `path`, served by `upstream`. The route stays until
+	/// the returned [`Publication`] is dropped. Watchers hear of the broadcast when its first
+	/// route appears, of a new hop chain when the best route changes, and of its end when its
+	/// last route goes.
 	pub fn publish(self: &Arc<Self>, path: Path, hops: Vec<VarInt>, upstream: Upstream) -> Publication {
 		let mut state = self.lock();
 		let id = state.next_id();
-		// A replaced broadcast's tracks are not carried over: subscribers of the
-		// old one see it end and re-subscribe to the new one.
-		state.broadcasts.insert(
-			path.clone(),
-			Entry {
-				id,
-				hops: hops.clone(),
-				upstream,
-				tracks: HashMap::new(),
-				infos: HashMap::new(),
-			},
-		);
-		state.notify(&AnnounceUpdate {
-			path: path.clone(),
-			active: Some(hops),
+		let entry = state.broadcasts.entry(path.clone()).or_insert_with(|| Entry {
+			routes: Vec::new(),
+			best: 0,
+			tracks: HashMap::new(),
+			infos: HashMap::new(),
 		});
+		entry.routes.push(Route { id, hops, upstream });
+		if let Some(hops) = entry.elect() {
+			state.notify(&AnnounceUpdate {
+				path: path.clone(),
+				active: Some(hops),
+			});
+		}
 		Publication {
 			origin: Arc::downgrade(self),
 			path,
@@ -187,13 +220,28 @@ impl Origin {
 
 	fn unpublish(&self, path: &Path, id: u64) {
 		let mut state = self.lock();
-		if state.broadcasts.get(path).is_some_and(|e| e.id == id) {
+		let Some(entry) = state.broadcasts.get_mut(path) else {
+			return;
+		};
+		entry.routes.retain(|r| r.id != id);
+		let update = if entry.routes.is_empty() {
 			state.broadcasts.remove(path);
-			state.notify(&AnnounceUpdate {
-				path: path.clone(),
-				active: None,
-			});
-		}
+			None
+		} else {
+			match entry.elect() {
+				Some(hops) => Some(hops),
+				None => return,
+			}
+		};
+		state.notify(&AnnounceUpdate {
+			path: path.clone(),
+			active: update,
+		});
+	}
+
+	/// How many routes the origin holds, over every broadcast.
+	pub fn route_count(&self) -> usize {
+		self.lock().broadcasts.values().map(|e| e.routes.len()).sum()
 	}
 
 	/// Watches the broadcasts at or below `prefix`: the current ones, then every
@@ -206,7 +254,7 @@ impl Origin {
 			.broadcasts
 			.iter()
 			.filter(|(path, _)| path.has_prefix(&prefix))
-			.map(|(path, entry)| (path.clone(), entry.hops.clone()))
+			.filter_map(|(path, entry)| Some((path.clone(), entry.best_route()?.hops.clone())))
 			.collect();
 		current.sort();
 		state.watchers.insert(id, Watcher { prefix, tx });
@@ -233,7 +281,8 @@ impl Origin {
 			path: path.clone(),
 			track: Arc::downgrade(&shared),
 		};
-		entry.upstream.0.send(request).map_err(|_| not_found())?;
+		let route = entry.best_route().ok_or_else(not_found)?;
+		route.upstream.0.send(request).map_err(|_| not_found())?;
 		entry.tracks.insert(track.to_string(), Arc::downgrade(&shared));
 		Ok(shared)
 	}
@@ -255,12 +304,13 @@ impl Origin {
 				track: track.to_string(),
 				reply: tx,
 			};
-			entry.upstream.0.send(request).map_err(|_| not_found())?;
-			(entry.id, rx)
+			let route = entry.best_route().ok_or_else(not_found)?;
+			route.upstream.0.send(request).map_err(|_| not_found())?;
+			(entry.best, rx)
 		};
 		let info = reply.await.map_err(|_| not_found())?;
 		let mut state = self.lock();
-		if let Some(entry) = state.broadcasts.get_mut(path).filter(|e| e.id == id) {
+		if let Some(entry) = state.broadcasts.get_mut(path).filter(|e| e.best == id) {
 			entry.infos.insert(track.to_string(), info);
 		}
 		Ok(info)
@@ -374,6 +424,38 @@ mod tests {
 		let mut requests = answer.await.unwrap();
 		assert_eq!(origin.track_info(&path("a"), "t").await.unwrap(), info);
 		assert!(requests.try_recv().is_err(), "the second answer came from the cache");
+	}
+
+	#[tokio::test]
+	async fn shortest_route_serves_and_the_next_takes_over() {
+		let origin = Arc::new(Origin::default());
+		let (far, mut far_requests) = Upstream::channel();
+		let (near, mut near_requests) = Upstream::channel();
+		let mut watch = origin.announced(path(""));
+		let (a, b) = (VarInt::from_u32(1), VarInt::from_u32(2));
+		let long = origin.publish(path("x"), vec![a, b], far);
+		assert_eq!(watch.next().await.unwrap().active, Some(vec![a, b]));
+		let short = origin.publish(path("x"), vec![a], near);
+		assert_eq!(watch.next().await.unwrap().active, Some(vec![a]));
+		assert_eq!(origin.route_count(), 2);
+		let _track = origin.subscribe(&path("x"), "t").unwrap();
+		assert!(near_requests.try_recv().is_ok(), "the shortest route serves");
+		assert!(far_requests.try_recv().is_err());
+		// A longer route arriving later changes nothing.
+		let (other, _other_requests) = Upstream::channel();
+		let longer = origin.publish(path("x"), vec![b, a, b], other);
+		drop(longer);
+		// The short route goes: the long one takes over, without an end in between.
+		drop(short);
+		assert_eq!(watch.next().await.unwrap().active, Some(vec![a, b]));
+		let _again = origin.subscribe(&path("x"), "t").unwrap();
+		assert!(
+			far_requests.try_recv().is_ok(),
+			"new subscribers use the remaining route"
+		);
+		drop(long);
+		assert_eq!(watch.next().await.unwrap().active, None);
+		assert_eq!(origin.route_count(), 0);
 	}
 
 	#[tokio::test]

@@ -164,7 +164,8 @@ impl<S: Session> Shared<S> {
 }
 
 /// Decides a session from its connection request, closing it with the unauthorized code and
-/// the refusal's reason when it is refused.
+/// the refusal's reason when it is refused (for a Privacy Pass challenge, the reason is
+/// `pp:<base64url TokenChallenge>`, relay.md §4).
 ///
 /// The session is kept until the peer has the close (bounded by [`REFUSAL_LINGER`]): dropping it at
 /// once would also drop its HTTP/3 control streams, and a browser would then report a failed
@@ -175,8 +176,10 @@ async fn admit<S: Session>(
 	target: &str,
 	authorization: Option<String>,
 ) -> Result<Grant, SessionError> {
-	let decided = ConnectRequest::parse(target)
-		.and_then(|request| ctx.auth.authorize(&request.with_authorization(authorization)));
+	let decided = match ConnectRequest::parse(target) {
+		Ok(request) => ctx.auth.authorize(&request.with_authorization(authorization)).await,
+		Err(err) => Err(err),
+	};
 	match decided {
 		Ok(grant) => Ok(grant),
 		Err(err) => {
@@ -245,7 +248,44 @@ pub async fn run<S: Session>(
 		None => admit(&transport, &ctx, &target, None).await?,
 	};
 	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %version, "session admitted");
+	serve(transport, version, grant, setup, ctx.clone()).await
+}
 
+/// Runs a cluster link this relay dialed (relay.md §5) to its end: sends a SETUP with `path`
+/// (which carries the cluster token as `?jwt=`) and this relay's hop id, reads the peer's, then
+/// serves the peer exactly like an admitted peer session, with [`Grant::peer`].
+pub async fn run_link<S: Session>(
+	transport: S,
+	version: Version,
+	path: String,
+	ctx: Arc<Context>,
+) -> Result<(), SessionError> {
+	let ours = Setup {
+		path: Some(path),
+		hop: Some(ctx.hop_id),
+		..Setup::default()
+	};
+	let setup = match exchange_setup(&transport, version, ours, &ctx).await {
+		Ok(setup) => setup,
+		Err(err) => {
+			if let SessionError::Protocol { code, reason } = &err {
+				transport.close(code.into_inner(), reason);
+			}
+			return Err(err);
+		}
+	};
+	serve(transport, version, Grant::peer(), setup, ctx).await
+}
+
+/// Serves an admitted session until it closes, its grant expires or the relay shuts down.
+async fn serve<S: Session>(
+	transport: S,
+	version: Version,
+	grant: Grant,
+	setup: Option<Setup>,
+	ctx: Arc<Context>,
+) -> Result<(), SessionError> {
+	let _link = grant.cluster().then(|| ctx.metrics.cluster_link_started());
 	let role = setup.as_ref().map(Setup::role_kind).unwrap_or(Role::Both);
 	let shared = Arc::new(Shared {
 		transport: transport.clone(),
@@ -298,13 +338,23 @@ async fn admit_setup<S: Session>(
 	version: Version,
 	ctx: &Context,
 ) -> Result<Option<Setup>, SessionError> {
-	if !version.has_setup() {
-		return Ok(None);
-	}
 	let ours = Setup {
 		hop: Some(ctx.hop_id),
 		..Setup::default()
 	};
+	exchange_setup(transport, version, ours, ctx).await
+}
+
+/// Sends `ours` and reads the peer's SETUP (lite-05+; `None` on lite-04, which has none).
+async fn exchange_setup<S: Session>(
+	transport: &S,
+	version: Version,
+	ours: Setup,
+	ctx: &Context,
+) -> Result<Option<Setup>, SessionError> {
+	if !version.has_setup() {
+		return Ok(None);
+	}
 	let send = async {
 		let mut writer = Writer::new(transport.open_uni().await?);
 		writer.encode(&UniType::Setup, version).await?;

@@ -120,12 +120,11 @@ async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mu
 		tokio::select! {
 			update = announced.next() => {
 				let Some(update) = update else { return Ok(()) };
-				match update.active {
-					Some(hops) => {
-						if let Some(suffix) = visible(&update.path, &hops) {
-							out.active(writer, suffix, hops).await?;
-						}
-					}
+				let shown = update.active.and_then(|hops| Some((visible(&update.path, &hops)?, hops)));
+				match shown {
+					Some((suffix, hops)) => out.active(writer, suffix, hops).await?,
+					// Ended, or its new route runs through this peer (or is hidden from it): a
+					// path this stream showed as active is withdrawn, so no stale route remains.
 					None => {
 						if let Some(suffix) = update.path.strip_prefix(&absolute) {
 							out.ended(writer, &suffix.to_string()).await?;

@@ -105,25 +105,38 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 		let Ok(path) = Path::new(&suffix) else {
 			continue;
 		};
+		if shared.grant.cluster() {
+			let peer = shared.peer_hop.or(peer_hop).map_or(0, VarInt::into_inner);
+			shared.ctx.metrics.cluster_announcement(peer);
+		}
 		let Some(mut hops) = hops else {
 			publications.remove(&path);
 			continue;
 		};
-		// wire.md §1.5: "drop an announcement whose chain contains your own hop id".
-		if hops.contains(&shared.ctx.hop_id) {
+		// wire.md §1.5: "drop an announcement whose chain contains your own hop id" (a peer's
+		// chain; a client's is ignored below).
+		if shared.grant.cluster() && hops.contains(&shared.ctx.hop_id) {
 			continue;
 		}
 		if !shared.grant.can_publish(&path) {
 			tracing::info!(broadcast = %path, "announcement outside the grant ignored");
 			continue;
 		}
-		// lite-05+: the ANNOUNCE_OK hop id is the implicit last hop (lite-04 senders append it).
-		hops.extend(peer_hop.filter(|h| *h != VarInt::ZERO));
+		if shared.grant.cluster() {
+			// A peer relay: its chain is trusted and extended. lite-05+: the ANNOUNCE_OK hop id is
+			// the implicit last hop (lite-04 senders append it themselves).
+			hops.extend(peer_hop.filter(|h| *h != VarInt::ZERO));
+		} else {
+			// relay.md §5: "A client session's announcements always start a new route at this
+			// relay", so a client can neither inject routes nor spoof where a broadcast comes from.
+			hops.clear();
+		}
 		let absolute = shared.grant.absolute(&path);
 		tracing::info!(broadcast = %absolute, "broadcast announced");
 		let publication = shared.ctx.origin.publish(absolute, hops, upstream.clone());
+		let route = shared.grant.cluster().then(|| shared.ctx.metrics.cluster_route());
 		// Replacing drops the old publication after the new one is in place.
-		publications.insert(path, publication);
+		publications.insert(path, (publication, route));
 	}
 	Ok(())
 }
@@ -153,6 +166,7 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, track: We
 		return;
 	};
 	let id = shared.next_subscribe_id();
+	shared.ctx.metrics.upstream_subscription();
 	shared
 		.upstream
 		.lock()

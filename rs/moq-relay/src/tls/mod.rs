@@ -3,6 +3,10 @@
 //! Generated certificates follow the browser `serverCertificateHashes` rule
 //! (relay.md §2, wire.md §3): ECDSA P-256, valid from now-1d for at most 14 days in all.
 
+mod client;
+
+pub use client::{Trust, client_config};
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -35,6 +39,9 @@ pub enum TlsError {
 	/// rustls refused the certificate/key pair.
 	#[error("rustls refused the certificate: {0}")]
 	Rustls(#[from] rustls::Error),
+	/// A trust setting is unusable.
+	#[error("{0}")]
+	Invalid(String),
 }
 
 /// A certificate chain and its private key.

@@ -1,0 +1,562 @@
+//! Relay clusters (relay.md §5): relays on 127.0.0.1 linked with `[cluster] connect` and a
+//! cluster token, carrying announcements, subscriptions and data between the published
+//! client's sessions on different relays.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{TestRelay, http_get, within};
+use moq_net::{Timestamp, stats};
+use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
+
+/// A signing key and a cluster token file shared by the relays of one test.
+struct Keys {
+	dir: PathBuf,
+	key: Key,
+	key_file: PathBuf,
+	token_file: PathBuf,
+}
+
+impl Keys {
+	fn new(name: &str) -> Self {
+		let dir = std::env::temp_dir().join(format!("moq-relay-cluster-{name}-{}", std::process::id()));
+		let _ = std::fs::remove_dir_all(&dir);
+		std::fs::create_dir_all(&dir).unwrap();
+		let key = Key::generate(Algorithm::HS256, Some(KeyId::new("cluster").unwrap())).unwrap();
+		let key_file = dir.join("root.jwk");
+		key.to_file(&key_file, KeyFormat::Base64Url).unwrap();
+		let keys = Self {
+			token_file: dir.join("cluster.jwt"),
+			dir,
+			key,
+			key_file,
+		};
+		keys.write_token(true, moq_token::unix_now() + 600);
+		keys
+	}
+
+	/// Writes the token file: root, pub and sub `""`, `cluster` as given, expiring at `exp`.
+	fn write_token(&self, cluster: bool, exp: u64) {
+		let everything = Claims::new(Path::root())
+			.with_publish(Path::root())
+			.with_subscribe(Path::root());
+		let claims = if cluster {
+			everything.with_cluster(true)
+		} else {
+			everything
+		};
+		let token = self.key.sign(&claims.with_expires(exp)).unwrap();
+		std::fs::write(&self.token_file, token).unwrap();
+	}
+
+	/// A relay with anonymous access under `anon`, dialing `connect` with the token file.
+	async fn relay(&self, id: u64, connect: &[&TestRelay]) -> TestRelay {
+		let key_file = self.key_file.clone();
+		let token_file = self.token_file.clone();
+		let connect: Vec<String> = connect
+			.iter()
+			.map(|r| format!("http://127.0.0.1:{}", r.addr.port()))
+			.collect();
+		TestRelay::start_with(move |config| {
+			config.auth.key = Some(key_file);
+			config.auth.public = Some("anon".into());
+			config.cluster.id = Some(id);
+			if !connect.is_empty() {
+				config.cluster.connect = Some(connect);
+				config.cluster.token = Some(token_file);
+			}
+		})
+		.await
+	}
+}
+
+impl Drop for Keys {
+	fn drop(&mut self) {
+		let _ = std::fs::remove_dir_all(&self.dir);
+	}
+}
+
+/// The relay's `/metrics`, as name (with labels) → value.
+async fn metrics(relay: &TestRelay) -> BTreeMap<String, u64> {
+	let (status, _, body) = http_get(relay, "/metrics", false).await;
+	assert_eq!(status, 200);
+	body.lines()
+		.filter(|l| !l.starts_with('#'))
+		.filter_map(|l| {
+			let (name, value) = l.rsplit_once(' ')?;
+			Some((name.to_string(), value.parse().ok()?))
+		})
+		.collect()
+}
+
+async fn metric(relay: &TestRelay, name: &str) -> u64 {
+	metrics(relay).await.get(name).copied().unwrap_or(0)
+}
+
+/// Polls `/metrics` until `name` satisfies `ok` (at most `limit`).
+async fn wait_metric(relay: &TestRelay, name: &str, limit: Duration, ok: impl Fn(u64) -> bool) {
+	let deadline = Instant::now() + limit;
+	loop {
+		let value = metric(relay, name).await;
+		if ok(value) {
+			return;
+		}
+		assert!(Instant::now() < deadline, "{name} stayed at {value} for {limit:?}");
+		tokio::time::sleep(Duration::from_millis(50)).await;
+	}
+}
+
+/// A publisher of `anon/<name>` (one track `t`) on a relay.
+struct Publisher {
+	_origin: moq_net::origin::Producer,
+	_broadcast: moq_net::broadcast::Producer,
+	track: moq_net::track::Producer,
+	connection: moq_tokio::Connection,
+	client: moq_tokio::Client,
+}
+
+async fn publisher(relay: &TestRelay, name: &str, stats: Option<stats::Session>) -> Publisher {
+	let origin = moq_tokio::origin::spawn();
+	let broadcast = origin.create_broadcast(name).unwrap();
+	let track = broadcast.create_track("t", None).unwrap();
+	broadcast.announce(Default::default()).unwrap();
+	let client = match stats {
+		Some(stats) => relay.client(None).with_stats(stats),
+		None => relay.client(None),
+	};
+	let connection = client
+		.clone()
+		.with_publisher(&origin)
+		.connect(relay.url("moqt", "anon"));
+	let connection = within("publisher established", connection.established()).await.unwrap();
+	Publisher {
+		_origin: origin,
+		_broadcast: broadcast,
+		track,
+		connection,
+		client,
+	}
+}
+
+impl Publisher {
+	/// Writes group frames `"<group>:<i>"`, `n` of them.
+	fn write(&self, n: usize) -> u64 {
+		let mut group = self.track.append_group().unwrap();
+		let sequence = group.sequence;
+		for i in 0..n {
+			group
+				.write_frame(Timestamp::now(), Bytes::from(format!("{sequence}:{i}")))
+				.unwrap();
+		}
+		group.finish().unwrap();
+		sequence
+	}
+
+	async fn close(self) {
+		self.connection.close().await.ok();
+		self.client.close().await;
+	}
+}
+
+/// A subscriber session on a relay.
+struct Viewer {
+	consumer: moq_net::origin::Consumer,
+	announced: moq_net::announce::Consumer,
+	connection: moq_tokio::Connection,
+	client: moq_tokio::Client,
+}
+
+async fn viewer(relay: &TestRelay) -> Viewer {
+	let origin = moq_tokio::origin::spawn();
+	let consumer = origin.consume();
+	let announced = consumer.announced();
+	let client = relay.client(None);
+	let connection = client
+		.clone()
+		.with_subscriber(origin)
+		.connect(relay.url("moqt", "anon"));
+	let connection = within("viewer established", connection.established()).await.unwrap();
+	Viewer {
+		consumer,
+		announced,
+		connection,
+		client,
+	}
+}
+
+impl Viewer {
+	/// Waits until `name` is announced active (`true`) or ended (`false`).
+	async fn wait_announced(&mut self, name: &str, active: bool) {
+		loop {
+			let update = within("announcement", self.announced.next())
+				.await
+				.expect("announcements end");
+			if update.prefix.as_str() == name && update.kind.is_active() == active {
+				return;
+			}
+		}
+	}
+
+	async fn subscribe(&mut self, name: &str) -> moq_net::track::Subscriber {
+		self.wait_announced(name, true).await;
+		let broadcast = within("broadcast", self.consumer.request_broadcast(name))
+			.await
+			.unwrap();
+		within("subscription", broadcast.track("t").unwrap().subscribe(None))
+			.await
+			.unwrap()
+	}
+
+	async fn close(self) {
+		self.connection.close().await.ok();
+		self.client.close().await;
+	}
+}
+
+/// Reads one whole group: (sequence from the payload, frame count), checking every frame.
+async fn read_group(track: &mut moq_net::track::Subscriber) -> (u64, usize) {
+	let mut group = within("group", track.recv_group()).await.unwrap().expect("track ended");
+	let mut frames = Vec::new();
+	while let Some(frame) = within("frame", group.read_frame()).await.unwrap() {
+		frames.push(String::from_utf8(frame.payload.to_vec()).unwrap());
+	}
+	let sequence: u64 = frames[0].split(':').next().unwrap().parse().unwrap();
+	for (i, frame) in frames.iter().enumerate() {
+		assert_eq!(frame, &format!("{sequence}:{i}"), "frames intact and in order");
+	}
+	(sequence, frames.len())
+}
+
+/// Writes groups until `track` has read `count` of them, all whole; returns their sequences.
+async fn deliver(publisher: &Publisher, track: &mut moq_net::track::Subscriber, count: usize) -> Vec<u64> {
+	let mut seen = Vec::new();
+	let mut written = 0;
+	while seen.len() < count {
+		// The first read may return the group cached before the subscription.
+		publisher.write(5);
+		written += 1;
+		let (sequence, frames) = read_group(track).await;
+		assert_eq!(frames, 5);
+		seen.push(sequence);
+		assert!(written < count * 4, "groups are lost: {seen:?}");
+	}
+	seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn star_publish_on_one_leaf_read_on_the_other_and_the_root() {
+	let keys = Keys::new("star");
+	let root = keys.relay(1, &[]).await;
+	let leaf_a = keys.relay(2, &[&root]).await;
+	let leaf_b = keys.relay(3, &[&root]).await;
+	wait_metric(&root, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 2).await;
+
+	let publisher = publisher(&leaf_a, "clock", None).await;
+	let mut on_b = viewer(&leaf_b).await;
+	let mut on_root = viewer(&root).await;
+	let mut track_b = on_b.subscribe("clock").await;
+	let mut track_root = on_root.subscribe("clock").await;
+	deliver(&publisher, &mut track_b, 3).await;
+	let last = publisher.write(5);
+	// The root reads the same groups (its own subscription is shared with leaf B's).
+	loop {
+		let (sequence, _) = read_group(&mut track_root).await;
+		if sequence == last {
+			break;
+		}
+	}
+	on_b.close().await;
+	on_root.close().await;
+	publisher.close().await;
+	for relay in [leaf_a, leaf_b, root] {
+		relay.stop().await;
+	}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_origin_regional_edge_delivers_to_the_edge() {
+	let keys = Keys::new("chain");
+	let origin = keys.relay(11, &[]).await;
+	let regional = keys.relay(12, &[&origin]).await;
+	let edge = keys.relay(13, &[&regional]).await;
+	wait_metric(&regional, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 2).await;
+
+	let publisher = publisher(&origin, "clock", None).await;
+	let mut on_edge = viewer(&edge).await;
+	let mut track = on_edge.subscribe("clock").await;
+	let seen = deliver(&publisher, &mut track, 5).await;
+	assert!(seen.windows(2).all(|w| w[0] < w[1]), "in order, no repeats: {seen:?}");
+	// Two relay hops carried it: the edge learned one route, from the regional relay.
+	assert_eq!(metric(&edge, "moq_relay_cluster_routes").await, 1);
+	on_edge.close().await;
+	publisher.close().await;
+	for relay in [edge, regional, origin] {
+		relay.stop().await;
+	}
+}
+
+/// A triangle (B dials A; C dials A and B): loops are dropped by hop lists, the viewer on C gets
+/// every group exactly once, and no link carries more than 2 announcements of the broadcast in
+/// 30 s of traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triangle_delivers_every_frame_once_without_announcement_storms() {
+	let keys = Keys::new("triangle");
+	let a = keys.relay(21, &[]).await;
+	let b = keys.relay(22, &[&a]).await;
+	let c = keys.relay(23, &[&a, &b]).await;
+	wait_metric(&c, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 2).await;
+	wait_metric(&a, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 2).await;
+
+	let publisher = publisher(&a, "clock", None).await;
+	let mut on_c = viewer(&c).await;
+	let mut track = on_c.subscribe("clock").await;
+	let first = deliver(&publisher, &mut track, 1).await[0];
+	let received_before = metric(&c, "moq_relay_groups_received_total").await;
+
+	// 30 s of traffic: one group every 100 ms, each read whole, once, in order.
+	let started = Instant::now();
+	let mut expected = first + 1;
+	let mut groups = 0u64;
+	while started.elapsed() < Duration::from_secs(30) {
+		let written = publisher.write(5);
+		let (sequence, frames) = read_group(&mut track).await;
+		assert_eq!((sequence, frames), (written, 5), "every group once, in order");
+		assert_eq!(sequence, expected);
+		expected += 1;
+		groups += 1;
+		tokio::time::sleep(Duration::from_millis(100)).await;
+	}
+	// C received each group once from upstream: one route in use, no duplicate copies.
+	let received = metric(&c, "moq_relay_groups_received_total").await - received_before;
+	assert_eq!(received, groups, "C took each group from exactly one upstream");
+
+	for relay in [&a, &b, &c] {
+		for (name, value) in metrics(relay).await {
+			if name.starts_with("moq_relay_cluster_announcements_total") {
+				assert!(value <= 2, "{name} = {value}: more than 2 announcements on one link");
+			}
+		}
+	}
+	// Every link did carry the broadcast: B and C each heard it from A, B from C or C from B.
+	assert!(metric(&c, "moq_relay_cluster_announcements_total{peer=\"21\"}").await >= 1);
+	assert!(metric(&b, "moq_relay_cluster_announcements_total{peer=\"21\"}").await >= 1);
+
+	on_c.close().await;
+	publisher.close().await;
+	for relay in [c, b, a] {
+		relay.stop().await;
+	}
+}
+
+/// 50 viewers of one track on leaf B: B subscribes upstream once, the publisher's relay A sees one
+/// subscription (from the root, on B's behalf), and so does the publisher client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_viewers_on_a_leaf_make_one_subscription_at_the_publisher() {
+	let keys = Keys::new("fifty");
+	let root = keys.relay(31, &[]).await;
+	let a = keys.relay(32, &[&root]).await;
+	let b = keys.relay(33, &[&root]).await;
+	wait_metric(&root, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 2).await;
+
+	let registry = stats::Registry::new(stats::Config::new());
+	let session_stats = registry.tier(stats::Tier::default()).session("");
+	let publisher = publisher(&a, "clock", Some(session_stats)).await;
+	publisher.write(5);
+
+	let mut viewers = Vec::new();
+	let mut tracks = Vec::new();
+	for _ in 0..50 {
+		let mut v = viewer(&b).await;
+		tracks.push(v.subscribe("clock").await);
+		viewers.push(v);
+	}
+	for _ in 0..2 {
+		let written = publisher.write(5);
+		for track in &mut tracks {
+			loop {
+				let (sequence, frames) = read_group(track).await;
+				assert_eq!(frames, 5);
+				if sequence == written {
+					break;
+				}
+			}
+		}
+	}
+
+	assert_eq!(metric(&b, "moq_relay_subscriptions_total").await, 50);
+	assert_eq!(metric(&b, "moq_relay_upstream_subscriptions_total").await, 1);
+	assert_eq!(metric(&root, "moq_relay_subscriptions_total").await, 1);
+	assert_eq!(
+		metric(&a, "moq_relay_subscriptions_total").await,
+		1,
+		"one subscription arrives at the publisher's relay"
+	);
+	let started: u64 = registry
+		.snapshot()
+		.traffic()
+		.into_iter()
+		.filter(|(_, role, _)| *role == stats::Role::Publisher)
+		.map(|(_, _, traffic)| traffic.subscriptions_started)
+		.sum();
+	assert_eq!(started, 1, "the publisher client sees exactly one subscription");
+
+	drop(tracks);
+	for v in viewers {
+		v.close().await;
+	}
+	publisher.close().await;
+	for relay in [b, a, root] {
+		relay.stop().await;
+	}
+}
+
+/// A leaf whose token file holds an expired cluster token is refused; the file replaced on disk
+/// is read on the next redial, and the link comes up without restarting anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_cluster_token_replaced_on_disk_is_picked_up_on_redial() {
+	let keys = Keys::new("expired");
+	keys.write_token(true, moq_token::unix_now() - 60);
+	let root = keys.relay(41, &[]).await;
+	let leaf = keys.relay(42, &[&root]).await;
+	wait_metric(&root, "moq_relay_auth_refused_total{code=\"token_expired\"}", Duration::from_secs(10), |n| {
+		n >= 1
+	})
+	.await;
+	assert_eq!(metric(&leaf, "moq_relay_cluster_links").await, 0);
+
+	keys.write_token(true, moq_token::unix_now() + 600);
+	// Backoff is 1 s doubling to 10 s: the next dial is at most ~12.5 s away.
+	wait_metric(&root, "moq_relay_cluster_links", Duration::from_secs(15), |n| n == 1).await;
+	let publisher = publisher(&leaf, "clock", None).await;
+	let mut on_root = viewer(&root).await;
+	let mut track = on_root.subscribe("clock").await;
+	deliver(&publisher, &mut track, 2).await;
+	on_root.close().await;
+	publisher.close().await;
+	leaf.stop().await;
+	root.stop().await;
+}
+
+/// Reads one `T` from a raw stream, buffering in `buf`.
+async fn read<T: moq_relay::wire::Decode>(
+	recv: &mut web_transport_quinn::quinn::RecvStream,
+	buf: &mut Vec<u8>,
+	version: moq_relay::wire::Version,
+) -> T {
+	loop {
+		if let Ok((message, used)) = T::decode_prefix(buf, version) {
+			buf.drain(..used);
+			return message;
+		}
+		let chunk = within("message", recv.read_chunk(4096, true))
+			.await
+			.unwrap()
+			.expect("stream ended");
+		buf.extend_from_slice(&chunk.bytes);
+	}
+}
+
+/// A raw lite-05 session (token in the SETUP Path, SETUP Hop 77) that answers the relay's
+/// ANNOUNCE_REQUEST with two broadcasts: `anon/spoof` whose chain claims to have passed through
+/// the relay itself (hop 51) and `anon/legit` with chain [55]. Then an anonymous watcher on the
+/// same relay reports what it sees: (suffix, chain) for each active announcement.
+async fn announce_with_chains(relay: &TestRelay, token: &str) -> (Vec<(String, Vec<u64>)>, u64) {
+	use moq_relay::wire::{
+		Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, Encode, Setup, UniType, VarInt, Version,
+	};
+	let v = Version::Lite05;
+	let conn = common::raw_connect(relay, "moq-lite-05").await;
+	let mut setup = conn.open_uni().await.unwrap();
+	setup.write_all(&UniType::Setup.to_bytes(v).unwrap()).await.unwrap();
+	let message = Setup {
+		path: Some(format!("/?jwt={token}")),
+		hop: Some(VarInt::from_u32(77)),
+		..Setup::default()
+	};
+	setup.write_all(&message.to_bytes(v).unwrap()).await.unwrap();
+	setup.finish().unwrap();
+
+	// The relay asks this session for its announcements.
+	let (mut send, mut recv) = within("announce request", conn.accept_bi()).await.unwrap();
+	let mut buf = Vec::new();
+	assert_eq!(read::<BidiType>(&mut recv, &mut buf, v).await, BidiType::Announce);
+	let _request: AnnounceRequest = read(&mut recv, &mut buf, v).await;
+	let ok = AnnounceOk {
+		hop_id: VarInt::from_u32(77),
+		active_count: VarInt::from_u32(3),
+	};
+	send.write_all(&ok.to_bytes(v).unwrap()).await.unwrap();
+	// `anon/zzz` goes last: once the watcher sees it, the relay has decided on the other two.
+	for (suffix, hops) in [("anon/spoof", vec![51u32, 55]), ("anon/legit", vec![55]), ("anon/zzz", vec![55])] {
+		let announce = Announce {
+			status: AnnounceStatus::Active,
+			suffix: suffix.into(),
+			hops: hops.into_iter().map(VarInt::from_u32).collect(),
+		};
+		send.write_all(&announce.to_bytes(v).unwrap()).await.unwrap();
+	}
+
+	// An anonymous watcher: what does the relay announce, and with which chain?
+	let watcher = common::admitted(relay, "/anon").await;
+	let (mut wsend, mut wrecv) = watcher.open_bi().await.unwrap();
+	wsend.write_all(&BidiType::Announce.to_bytes(v).unwrap()).await.unwrap();
+	let request = AnnounceRequest {
+		prefix: String::new(),
+		exclude_hop: VarInt::ZERO,
+	};
+	wsend.write_all(&request.to_bytes(v).unwrap()).await.unwrap();
+	let mut wbuf = Vec::new();
+	// The announcements may land before or after the watcher's snapshot: read until `zzz`.
+	let _ok: AnnounceOk = read(&mut wrecv, &mut wbuf, v).await;
+	let mut seen = Vec::new();
+	loop {
+		let announce: Announce = read(&mut wrecv, &mut wbuf, v).await;
+		if announce.suffix == "zzz" {
+			break;
+		}
+		if announce.status.is_active() {
+			seen.push((announce.suffix, announce.hops.iter().map(|h| h.into_inner()).collect()));
+		}
+	}
+	let routes = metric(relay, "moq_relay_cluster_routes").await;
+	conn.close(0u32.into(), b"done");
+	watcher.close(0u32.into(), b"done");
+	seen.sort();
+	(seen, routes)
+}
+
+/// relay.md §5: only a `cluster: true` session's chains are trusted. With an ordinary token for
+/// everything, both broadcasts start a new route at the relay (empty chain: nothing injected,
+/// nothing spoofed); with a cluster token, the chain through the relay itself is dropped as a
+/// loop and the other is extended with the peer's hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_cluster_tokens_make_a_session_a_peer() {
+	let keys = Keys::new("claim");
+	let relay = keys.relay(51, &[]).await;
+	let everything = Claims::new(Path::root())
+		.with_publish(Path::root())
+		.with_subscribe(Path::root())
+		.with_expires(moq_token::unix_now() + 600);
+
+	let client = keys.key.sign(&everything).unwrap();
+	let (seen, routes) = announce_with_chains(&relay, &client).await;
+	assert_eq!(
+		seen,
+		[("legit".to_string(), vec![]), ("spoof".to_string(), vec![])],
+		"a client's chain is ignored"
+	);
+	assert_eq!(routes, 0, "a client's broadcasts are not cluster routes");
+
+	relay.stop().await;
+
+	let relay = keys.relay(51, &[]).await;
+	let peer = keys.key.sign(&everything.with_cluster(true)).unwrap();
+	let (seen, routes) = announce_with_chains(&relay, &peer).await;
+	assert_eq!(seen, [("legit".to_string(), vec![55, 77])], "a peer's chain is trusted and extended");
+	assert_eq!(routes, 2, "only the loop-free routes are kept (legit and zzz)");
+	relay.stop().await;
+}
