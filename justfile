@@ -28,3 +28,24 @@ token root="demo" publish="" subscribe="":
 	set -euo pipefail
 	token=$(cargo run -q --bin moq-token -- --key dev/root.jwk sign --root "{{root}}" --publish "{{publish}}" --subscribe "{{subscribe}}" --expires-in 1d)
 	echo "https://localhost:4443/{{root}}?jwt=${token}"
+
+# A development cluster: a root relay (dev/root.toml, :4443), two leaves that dial it
+# (dev/leaf0.toml :4444, dev/leaf1.toml :4445) with dev/cluster.jwt, a test publisher of
+# anon/clock on leaf 0, and a viewer on leaf 1 printing what crosses the cluster. Ctrl-C stops all.
+cluster:
+	#!/usr/bin/env bash
+	set -euo pipefail
+	cargo build --bin moq-relay --example clock
+	bin=target/debug
+	pids=()
+	trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+	ready() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/ready" >/dev/null && return; sleep 0.1; done; echo "relay :$1 not ready" >&2; exit 1; }
+	"$bin/moq-relay" --config dev/root.toml & pids+=($!); ready 4443
+	"$bin/moq-relay" --config dev/leaf0.toml & pids+=($!); ready 4444
+	"$bin/moq-relay" --config dev/leaf1.toml & pids+=($!); ready 4445
+	"$bin/examples/clock" publish http://127.0.0.1:4444/anon clock & pids+=($!)
+	"$bin/examples/clock" subscribe http://127.0.0.1:4445/anon clock
+
+# Re-sign dev/cluster.jwt (the seed's cluster token command) with dev/root.jwk.
+cluster-token:
+	cargo run -q --bin moq-token -- --key dev/root.jwk sign --root "" --subscribe "" --publish "" --cluster > dev/cluster.jwt

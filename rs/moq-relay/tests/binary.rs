@@ -3,53 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{lite05, within};
+use common::{Running, lite05, start, within};
 
 const DEV_TOML: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dev/relay.toml");
-
-/// The binary, started with `args`, and what it printed at start-up.
-struct Running {
-	child: Child,
-	addr: std::net::SocketAddr,
-	fingerprint: String,
-}
-
-fn start(args: &[&str]) -> Running {
-	let mut child = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
-		// Paths in dev/relay.toml (the key) are relative to the repository root, as with `just relay`.
-		.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-		.args(args)
-		.env("RUST_LOG", "warn")
-		.stdout(Stdio::piped())
-		.stderr(Stdio::null())
-		.spawn()
-		.unwrap();
-	let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-	let (mut addr, mut fingerprint) = (None, None);
-	// Reading stops at the fingerprint line, printed once every socket is bound.
-	while fingerprint.is_none() {
-		let line = lines
-			.next()
-			.expect("the relay exited before printing its fingerprint")
-			.unwrap();
-		if let Some(rest) = line.strip_prefix("listening: ") {
-			addr.get_or_insert(rest.split(' ').next().unwrap().parse().unwrap());
-		}
-		if let Some(rest) = line.strip_prefix("fingerprint: ") {
-			fingerprint = Some(rest.to_string());
-		}
-	}
-	Running {
-		child,
-		addr: addr.unwrap(),
-		fingerprint: fingerprint.unwrap(),
-	}
-}
 
 fn client(relay: &Running) -> moq_tokio::Client {
 	let mut config = moq_tokio::connect::Config::default();

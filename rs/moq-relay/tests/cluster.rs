@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{TestRelay, http_get, within};
+use common::{TestRelay, http_get, start, within};
 use moq_net::{Timestamp, stats};
 use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
@@ -119,19 +119,45 @@ struct Publisher {
 	client: moq_tokio::Client,
 }
 
-async fn publisher(relay: &TestRelay, name: &str, stats: Option<stats::Session>) -> Publisher {
+/// Where a client connects: a relay's port and certificate fingerprint.
+struct Target {
+	port: u16,
+	fingerprint: String,
+}
+
+impl From<&TestRelay> for Target {
+	fn from(relay: &TestRelay) -> Self {
+		Self {
+			port: relay.addr.port(),
+			fingerprint: relay.fingerprint.clone(),
+		}
+	}
+}
+
+impl Target {
+	fn client(&self) -> moq_tokio::Client {
+		let mut config = moq_tokio::connect::Config::default();
+		config.tls.fingerprint = vec![self.fingerprint.clone()];
+		config.once = Some(true);
+		config.init(Default::default()).unwrap()
+	}
+
+	fn url(&self) -> url::Url {
+		format!("moqt://127.0.0.1:{}/anon", self.port).parse().unwrap()
+	}
+}
+
+async fn publisher(relay: impl Into<Target>, name: &str, stats: Option<stats::Session>) -> Publisher {
+	let target = relay.into();
 	let origin = moq_tokio::origin::spawn();
 	let broadcast = origin.create_broadcast(name).unwrap();
 	let track = broadcast.create_track("t", None).unwrap();
 	broadcast.announce(Default::default()).unwrap();
 	let client = match stats {
-		Some(stats) => relay.client(None).with_stats(stats),
-		None => relay.client(None),
+		Some(stats) => target.client().with_stats(stats),
+		None => target.client(),
 	};
-	let connection = client
-		.clone()
-		.with_publisher(&origin)
-		.connect(relay.url("moqt", "anon"));
+	let connection = client.clone().with_publisher(&origin).connect(target.url());
 	let connection = within("publisher established", connection.established()).await.unwrap();
 	Publisher {
 		_origin: origin,
@@ -283,7 +309,10 @@ async fn chain_origin_regional_edge_delivers_to_the_edge() {
 	let origin = keys.relay(11, &[]).await;
 	let regional = keys.relay(12, &[&origin]).await;
 	let edge = keys.relay(13, &[&regional]).await;
-	wait_metric(&regional, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 2).await;
+	wait_metric(&regional, "moq_relay_cluster_links", Duration::from_secs(10), |n| {
+		n == 2
+	})
+	.await;
 
 	let publisher = publisher(&origin, "clock", None).await;
 	let mut on_edge = viewer(&edge).await;
@@ -422,9 +451,12 @@ async fn expired_cluster_token_replaced_on_disk_is_picked_up_on_redial() {
 	keys.write_token(true, moq_token::unix_now() - 60);
 	let root = keys.relay(41, &[]).await;
 	let leaf = keys.relay(42, &[&root]).await;
-	wait_metric(&root, "moq_relay_auth_refused_total{code=\"token_expired\"}", Duration::from_secs(10), |n| {
-		n >= 1
-	})
+	wait_metric(
+		&root,
+		"moq_relay_auth_refused_total{code=\"token_expired\"}",
+		Duration::from_secs(10),
+		|n| n >= 1,
+	)
 	.await;
 	assert_eq!(metric(&leaf, "moq_relay_cluster_links").await, 0);
 
@@ -491,7 +523,11 @@ async fn announce_with_chains(relay: &TestRelay, token: &str) -> (Vec<(String, V
 	};
 	send.write_all(&ok.to_bytes(v).unwrap()).await.unwrap();
 	// `anon/zzz` goes last: once the watcher sees it, the relay has decided on the other two.
-	for (suffix, hops) in [("anon/spoof", vec![51u32, 55]), ("anon/legit", vec![55]), ("anon/zzz", vec![55])] {
+	for (suffix, hops) in [
+		("anon/spoof", vec![51u32, 55]),
+		("anon/legit", vec![55]),
+		("anon/zzz", vec![55]),
+	] {
 		let announce = Announce {
 			status: AnnounceStatus::Active,
 			suffix: suffix.into(),
@@ -556,7 +592,77 @@ async fn only_cluster_tokens_make_a_session_a_peer() {
 	let relay = keys.relay(51, &[]).await;
 	let peer = keys.key.sign(&everything.with_cluster(true)).unwrap();
 	let (seen, routes) = announce_with_chains(&relay, &peer).await;
-	assert_eq!(seen, [("legit".to_string(), vec![55, 77])], "a peer's chain is trusted and extended");
+	assert_eq!(
+		seen,
+		[("legit".to_string(), vec![55, 77])],
+		"a peer's chain is trusted and extended"
+	);
 	assert_eq!(routes, 2, "only the loop-free routes are kept (legit and zzz)");
 	relay.stop().await;
+}
+
+/// SIGKILL of leaf A (a real process): leaf B withdraws A's broadcast within 5 s. A restarted on
+/// the same port redials the root by itself; the broadcast reappears at B and a viewer that
+/// re-subscribes gets data again. Nothing else is restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_leaf_is_withdrawn_and_its_restart_restores_the_broadcast() {
+	let keys = Keys::new("sigkill");
+	let root = keys.relay(61, &[]).await;
+	let b = keys.relay(63, &[&root]).await;
+	let connect = format!("http://127.0.0.1:{}", root.addr.port());
+	let key = keys.key_file.display().to_string();
+	let token = keys.token_file.display().to_string();
+	let leaf_a = |bind: &str| {
+		start(&[
+			"--server-bind",
+			bind,
+			"--tls-generate",
+			"localhost,127.0.0.1",
+			"--auth-key",
+			&key,
+			"--auth-public",
+			"anon",
+			"--cluster-connect",
+			&connect,
+			"--cluster-token",
+			&token,
+			"--cluster-id",
+			"62",
+		])
+	};
+	let mut a = leaf_a("127.0.0.1:0");
+	let port = a.addr.port();
+	wait_metric(&root, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 2).await;
+
+	let target = |a: &common::Running| Target {
+		port,
+		fingerprint: a.fingerprint.clone(),
+	};
+	let first = publisher(target(&a), "clock", None).await;
+	let mut on_b = viewer(&b).await;
+	let mut track = on_b.subscribe("clock").await;
+	deliver(&first, &mut track, 2).await;
+
+	a.child.kill().unwrap();
+	let killed = Instant::now();
+	a.child.wait().unwrap();
+	tokio::time::timeout(Duration::from_secs(5), on_b.wait_announced("clock", false))
+		.await
+		.expect("B still announces the killed leaf's broadcast after 5 s");
+	let withdrawn = killed.elapsed();
+	drop(track);
+	drop(first);
+
+	let mut a = leaf_a(&format!("127.0.0.1:{port}"));
+	let second = publisher(target(&a), "clock", None).await;
+	let mut track = on_b.subscribe("clock").await;
+	deliver(&second, &mut track, 2).await;
+	eprintln!("withdrawn at B {withdrawn:?} after SIGKILL");
+
+	on_b.close().await;
+	second.close().await;
+	a.child.kill().unwrap();
+	a.child.wait().unwrap();
+	b.stop().await;
+	root.stop().await;
 }

@@ -336,3 +336,45 @@ pub async fn webtransport_served(session: &web_transport_quinn::Session) -> Anno
 		buf.extend_from_slice(&chunk[..n]);
 	}
 }
+
+/// The `moq-relay` binary, started with `args`, and what it printed at start-up.
+pub struct Running {
+	pub child: std::process::Child,
+	pub addr: SocketAddr,
+	pub fingerprint: String,
+}
+
+/// Starts the binary from the repository root (where dev/*.toml's relative paths resolve, as with
+/// `just relay`) and waits for its fingerprint line, printed once every socket is bound.
+pub fn start(args: &[&str]) -> Running {
+	use std::io::{BufRead, BufReader};
+	use std::process::{Command, Stdio};
+
+	let mut child = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
+		.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+		.args(args)
+		.env("RUST_LOG", "warn")
+		.stdout(Stdio::piped())
+		.stderr(Stdio::null())
+		.spawn()
+		.unwrap();
+	let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+	let (mut addr, mut fingerprint) = (None, None);
+	while fingerprint.is_none() {
+		let line = lines
+			.next()
+			.expect("the relay exited before printing its fingerprint")
+			.unwrap();
+		if let Some(rest) = line.strip_prefix("listening: ") {
+			addr.get_or_insert(rest.split(' ').next().unwrap().parse().unwrap());
+		}
+		if let Some(rest) = line.strip_prefix("fingerprint: ") {
+			fingerprint = Some(rest.to_string());
+		}
+	}
+	Running {
+		child,
+		addr: addr.unwrap(),
+		fingerprint: fingerprint.unwrap(),
+	}
+}
