@@ -1,6 +1,6 @@
 //! The moq-relay library: a Media over QUIC relay for moq-lite.
 //!
-//! A relay accepts sessions over raw QUIC (ALPN `moq-lite-05`) and WebTransport
+//! A relay accepts sessions over raw QUIC (ALPN `moq-lite-06`/`-05`/`-04`) and WebTransport
 //! (ALPN `h3`) on one UDP port, and serves HTTP on the same TCP port. What one
 //! session publishes, every other session may subscribe to; each track is
 //! subscribed upstream once and fanned out from a latest-group cache.
