@@ -332,7 +332,7 @@ where
 #[command(
 	name = "moq-relay",
 	version,
-	about = "A Media over QUIC relay (moq-lite-05 over QUIC and WebTransport)"
+	about = "A Media over QUIC relay (moq-lite-04/05/06 over QUIC and WebTransport)"
 )]
 pub struct Args {
 	/// TOML configuration file.
@@ -794,5 +794,50 @@ mod tests {
 		.resolve()
 		.unwrap_err();
 		assert!(err.to_string().contains("tls.key"), "{err}");
+	}
+
+	#[test]
+	fn cluster_keys_layer_and_bad_entries_are_start_up_errors() {
+		let toml = Config::from_toml(
+			"[cluster]\nconnect = \"root-relay:4443\"\ntoken = \"dev/cluster.jwt\"\nid = 7\n",
+			"leaf.toml",
+		)
+		.unwrap();
+		let flags = Args::try_parse_from([
+			"moq-relay",
+			"--cluster-connect",
+			"http://a:1,b:2",
+			"--cluster-node",
+			"me:3",
+		])
+		.unwrap()
+		.layer();
+		let merged = toml.clone().merge(flags);
+		assert_eq!(merged.cluster.connect, Some(vec!["http://a:1".into(), "b:2".into()]));
+		assert_eq!(
+			merged.cluster.token,
+			Some("dev/cluster.jwt".into()),
+			"an absent flag keeps the TOML value"
+		);
+		assert_eq!(merged.cluster.id, Some(7));
+		let settings = merged.cluster.resolve().unwrap();
+		assert_eq!(settings.connect.len(), 2);
+		assert_eq!(toml.cluster.resolve().unwrap().connect[0].host, "root-relay");
+
+		let bad = |cluster: ClusterConfig| cluster.resolve().unwrap_err().to_string();
+		let with = |connect: &str| ClusterConfig {
+			connect: Some(vec![connect.into()]),
+			..ClusterConfig::default()
+		};
+		assert!(bad(with("no-port")).starts_with("cluster.connect"));
+		let err = bad(with("https://a:1/?jwt=secret"));
+		assert!(!err.contains("secret"), "{err}");
+		for id in [0, 1 << 62] {
+			let err = bad(ClusterConfig {
+				id: Some(id),
+				..ClusterConfig::default()
+			});
+			assert!(err.starts_with("cluster.id"), "{err}");
+		}
 	}
 }

@@ -122,6 +122,11 @@ fn help_lists_every_flag() {
 		"--tls-key",
 		"--auth-public",
 		"--auth-key",
+		"--cluster-connect",
+		"--cluster-token",
+		"--cluster-node",
+		"--cluster-id",
+		"--cluster-tls-root",
 	] {
 		assert!(help.contains(flag), "{flag} missing from:\n{help}");
 	}
