@@ -666,3 +666,52 @@ async fn killed_leaf_is_withdrawn_and_its_restart_restores_the_broadcast() {
 	b.stop().await;
 	root.stop().await;
 }
+
+/// `https://` links verify the peer's certificate against `cluster.tls_root`: the link comes up
+/// with the root's certificate as trust anchor, and never with an unrelated one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_links_verify_the_peer_against_tls_root() {
+	use moq_relay::tls::Certificate;
+	let keys = Keys::new("tlsroot");
+	let hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+	let (cert, key) = (keys.dir.join("root.pem"), keys.dir.join("root.key"));
+	Certificate::generate(&hosts).unwrap().write_pem(&cert, &key).unwrap();
+	let other = keys.dir.join("other.pem");
+	Certificate::generate(&hosts)
+		.unwrap()
+		.write_pem(&other, &keys.dir.join("other.key"))
+		.unwrap();
+
+	let key_file = keys.key_file.clone();
+	let root = TestRelay::start_with(move |config| {
+		config.tls.generate = None;
+		config.tls.cert = Some(cert.clone());
+		config.tls.key = Some(key);
+		config.auth.key = Some(key_file);
+		config.cluster.id = Some(71);
+	})
+	.await;
+	let leaf = |trusted: PathBuf, id: u64| {
+		let key_file = keys.key_file.clone();
+		let token_file = keys.token_file.clone();
+		let connect = format!("https://127.0.0.1:{}", root.addr.port());
+		TestRelay::start_with(move |config| {
+			config.auth.key = Some(key_file);
+			config.cluster.connect = Some(vec![connect]);
+			config.cluster.token = Some(token_file);
+			config.cluster.tls_root = Some(trusted);
+			config.cluster.id = Some(id);
+		})
+	};
+
+	let untrusting = leaf(other, 72).await;
+	let trusting = leaf(keys.dir.join("root.pem"), 73).await;
+	wait_metric(&trusting, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 1).await;
+	// The untrusting leaf dialed first (it started first); its handshake fails on the certificate
+	// whenever it dials, so the root holds exactly the trusting leaf's link.
+	assert_eq!(metric(&untrusting, "moq_relay_cluster_links").await, 0);
+	assert_eq!(metric(&root, "moq_relay_cluster_links").await, 1);
+	for relay in [untrusting, trusting, root] {
+		relay.stop().await;
+	}
+}
