@@ -37,7 +37,10 @@ async fn run() -> anyhow::Result<()> {
 	let dev = args.config.is_none();
 	let config = Config::defaults(dev).merge(args.load()?);
 	let mut relay_config = config.resolve()?;
-	if !relay_config.auth.verifies_tokens() && relay_config.auth.public() == &Public::default() {
+	if !relay_config.auth.verifies_tokens()
+		&& relay_config.auth.privacy_pass().is_none()
+		&& relay_config.auth.public() == &Public::default()
+	{
 		tracing::warn!("no [auth] public prefix and no token key: every session will be refused");
 	}
 
@@ -69,6 +72,18 @@ async fn run() -> anyhow::Result<()> {
 	}
 	say!("fingerprint: {}", relay.fingerprint());
 	say!("  (also at http://{host}:{port}/certificate.sha256)");
+	if let Some(pp) = relay_config.auth.privacy_pass() {
+		// Fetch the issuer directory now, so a bad URL shows at start-up rather than at the first session.
+		pp.start();
+		let keys = match pp.directory_url() {
+			Some(url) => format!("{} key file(s) + directory {url}", pp.keys().len()),
+			None => format!("{} key file(s)", pp.keys().len()),
+		};
+		let nonces = pp
+			.redis_addr()
+			.map_or("in memory".to_string(), |addr| format!("Redis at {addr}"));
+		say!("privacy pass: issuer {}, {keys}, nonces {nonces}", pp.issuer());
+	}
 	if relay_config.auth.verifies_tokens() {
 		say!(
 			"token: just token   (or: moq-token --key <key> sign --root <path> --publish <p> --subscribe <s> --expires-in 1h)"

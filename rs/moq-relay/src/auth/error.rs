@@ -15,7 +15,7 @@ pub enum AuthError {
 	#[error("more than one credential was presented: send exactly one")]
 	AmbiguousCredentials,
 	/// An `Authorization` header this relay cannot read.
-	#[error("the Authorization header is not `Bearer <token>`")]
+	#[error("the Authorization header is neither `Bearer <token>` nor `PrivateToken token=\"...\"`")]
 	InvalidAuthHeader,
 	/// The token failed verification; the token library's code says why.
 	#[error("the token was refused ({0}): sign a new token with a key this relay trusts")]
@@ -35,6 +35,30 @@ pub enum AuthError {
 	/// The connection path is not a valid path (a `.` or `..` segment, bad percent-encoding).
 	#[error("the connection path is not a valid broadcast path")]
 	InvalidPath,
+	/// No credential, the path is not public, and Privacy Pass is enabled: here is a challenge
+	/// (relay.md §4). MoQ sessions get it as the close reason (`pp:<base64url TokenChallenge>`),
+	/// HTTP answers as `WWW-Authenticate: PrivateToken challenge=..., token-key=...`.
+	#[error("no credential was presented: redeem a Privacy Pass token from issuer {:?} for the challenge", .0.challenge.issuer_name())]
+	PrivacyPassChallenge(Box<PrivacyPassChallenge>),
+	/// A Privacy Pass token failed verification; the Privacy Pass library's code says why
+	/// (`malformed`, `unknown_key`, `unknown_challenge`, `challenge_expired`, `bad_signature`, ...).
+	#[error("the Privacy Pass token was refused ({0}): fetch a new token for a fresh challenge")]
+	InvalidPrivacyPassToken(&'static str),
+	/// The token's nonce was already redeemed (here or on a relay sharing the nonce store).
+	#[error("the Privacy Pass token was already redeemed: each token admits one session")]
+	TokenReplayed,
+	/// The nonce store could not answer (Redis unreachable or slow): refused, never admitted.
+	#[error("the Privacy Pass nonce store is unavailable: try again later")]
+	NonceStoreUnavailable,
+}
+
+/// A Privacy Pass refusal's challenge, in both of its forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivacyPassChallenge {
+	/// The challenge this relay issued (and remembers until it expires).
+	pub challenge: moq_privacy_pass::TokenChallenge,
+	/// The `WWW-Authenticate` value for HTTP answers (one `PrivateToken` challenge per issuer key).
+	pub www_authenticate: String,
 }
 
 impl AuthError {
@@ -49,14 +73,22 @@ impl AuthError {
 			Self::RootMismatch => "root_mismatch",
 			Self::NoAccess => "no_access",
 			Self::InvalidPath => "unauthorized",
+			Self::PrivacyPassChallenge(_) => "missing_credential",
+			Self::InvalidPrivacyPassToken(_) => "invalid_token",
+			Self::TokenReplayed => "token_replayed",
+			Self::NonceStoreUnavailable => "nonce_store_unavailable",
 		}
 	}
 
 	/// The close reason a MoQ client (and a browser's `WebTransport.closed`) reads: the code,
 	/// and for `invalid_token` the token library's code after a colon (`invalid_token: bad_signature`).
+	/// A Privacy Pass challenge is `pp:` and the base64url (unpadded) TokenChallenge, what the seed's
+	/// client parses.
 	pub fn reason(&self) -> String {
 		match self {
 			Self::InvalidToken(detail) => format!("invalid_token: {detail}"),
+			Self::InvalidPrivacyPassToken(detail) => format!("invalid_token: {detail}"),
+			Self::PrivacyPassChallenge(c) => c.challenge.to_close_reason(),
 			Self::NoVerifier => "invalid_token: no_verifier".to_string(),
 			other => other.code().to_string(),
 		}
@@ -67,6 +99,7 @@ impl AuthError {
 	pub fn status(&self) -> u16 {
 		match self {
 			Self::RootMismatch | Self::NoAccess | Self::InvalidPath => 403,
+			Self::NonceStoreUnavailable => 503,
 			_ => 401,
 		}
 	}
@@ -74,6 +107,17 @@ impl AuthError {
 	/// The JSON body of an HTTP refusal: `{"error": "<code>", "message": "<text>"}`.
 	pub fn json(&self) -> String {
 		serde_json::json!({ "error": self.code(), "message": self.to_string() }).to_string()
+	}
+}
+
+impl From<moq_privacy_pass::Error> for AuthError {
+	fn from(err: moq_privacy_pass::Error) -> Self {
+		use moq_privacy_pass::Error as E;
+		match err {
+			E::TokenReplayed(_) => Self::TokenReplayed,
+			E::NonceStore(_) => Self::NonceStoreUnavailable,
+			other => Self::InvalidPrivacyPassToken(other.code()),
+		}
 	}
 }
 
@@ -110,6 +154,9 @@ mod tests {
 			(AuthError::RootMismatch, "root_mismatch", 403),
 			(AuthError::NoAccess, "no_access", 403),
 			(AuthError::InvalidPath, "unauthorized", 403),
+			(AuthError::InvalidPrivacyPassToken("unknown_key"), "invalid_token", 401),
+			(AuthError::TokenReplayed, "token_replayed", 401),
+			(AuthError::NonceStoreUnavailable, "nonce_store_unavailable", 503),
 		];
 		for (err, code, status) in cases {
 			assert_eq!(err.code(), code);
@@ -121,6 +168,39 @@ mod tests {
 		}
 		assert_eq!(
 			AuthError::InvalidToken(moq_token::ErrorCode::BadSignature).reason(),
+			"invalid_token: bad_signature"
+		);
+	}
+
+	#[test]
+	fn privacy_pass_refusals() {
+		let challenge = moq_privacy_pass::TokenChallenge::new(2, "issuer.example", Some([1; 32]), vec![]).unwrap();
+		let err = AuthError::PrivacyPassChallenge(Box::new(PrivacyPassChallenge {
+			challenge: challenge.clone(),
+			www_authenticate: "PrivateToken challenge=\"x\"".into(),
+		}));
+		assert_eq!((err.code(), err.status()), ("missing_credential", 401));
+		let reason = err.reason();
+		assert!(reason.starts_with("pp:"), "{reason}");
+		assert_eq!(
+			moq_privacy_pass::TokenChallenge::from_close_reason(&reason).unwrap(),
+			challenge
+		);
+		assert!(err.to_string().contains("issuer.example"));
+
+		use moq_privacy_pass::Error as E;
+		assert_eq!(AuthError::from(E::TokenReplayed("n".into())).code(), "token_replayed");
+		assert_eq!(AuthError::from(E::NonceStore("down".into())).status(), 503);
+		assert_eq!(
+			AuthError::from(E::UnknownChallenge("d".into())).reason(),
+			"invalid_token: unknown_challenge"
+		);
+		assert_eq!(
+			AuthError::from(E::ChallengeExpired("d".into())).reason(),
+			"invalid_token: challenge_expired"
+		);
+		assert_eq!(
+			AuthError::from(E::BadSignature).reason(),
 			"invalid_token: bad_signature"
 		);
 	}

@@ -3,19 +3,28 @@
 //! The session driver consults only the [`Grant`]: it never looks at credentials, keys or
 //! configuration. Every credential type is a way for [`Auth::authorize`] to build one, so a new
 //! one does not touch the session code. Today: MoQ JWTs (`?jwt=`, `token=`, `auth_id=` or
-//! `Authorization: Bearer`, verified with the keys of [`moq_token::KeyStore`]) and the anonymous
-//! grant of the public prefixes.
+//! `Authorization: Bearer`, verified with the keys of [`moq_token::KeyStore`]), Privacy Pass tokens
+//! (`?pp=` or `Authorization: PrivateToken`, [`PrivacyPass`]) and the anonymous grant of the public
+//! prefixes.
+//!
+//! The order (`seeds/002`, "Combining with JWT"): a presented credential is judged first (a JWT by
+//! the token keys, a Privacy Pass token by the Privacy Pass verifier; presenting both is
+//! `ambiguous_credentials`, relay.md §3); without one, the public prefixes; without public access, a
+//! Privacy Pass challenge when Privacy Pass is enabled and its grant covers the path; else
+//! `missing_credential`.
 //!
 //! relay.md §3: "A credential that fails is never downgraded to anonymous access, and a valid
 //! credential's grant is not widened by the public prefixes."
 
 mod error;
 mod grant;
+mod privacy_pass;
 mod request;
 
-pub use error::AuthError;
+pub use error::{AuthError, PrivacyPassChallenge};
 pub use grant::Grant;
-pub use request::ConnectRequest;
+pub use privacy_pass::{DEFAULT_ISSUER, PrivacyPass, PrivacyPassConfigError, PrivacyPassSettings};
+pub use request::{ConnectRequest, Credential, PrivacyPassCredential};
 
 use moq_token::{KeyStore, Path, Validation};
 use std::sync::Arc;
@@ -44,6 +53,7 @@ impl Public {
 pub struct Auth {
 	public: Public,
 	keys: Option<Arc<KeyStore>>,
+	privacy_pass: Option<Arc<PrivacyPass>>,
 }
 
 impl Auth {
@@ -52,7 +62,19 @@ impl Auth {
 		Self {
 			public,
 			keys: keys.map(Arc::new),
+			privacy_pass: None,
 		}
+	}
+
+	/// The policy that also accepts Privacy Pass tokens and challenges sessions without a credential.
+	pub fn with_privacy_pass(mut self, privacy_pass: PrivacyPass) -> Self {
+		self.privacy_pass = Some(Arc::new(privacy_pass));
+		self
+	}
+
+	/// The Privacy Pass verifier, when enabled.
+	pub fn privacy_pass(&self) -> Option<&Arc<PrivacyPass>> {
+		self.privacy_pass.as_ref()
 	}
 
 	/// The anonymous prefixes.
@@ -65,11 +87,25 @@ impl Auth {
 		self.keys.is_some()
 	}
 
-	/// Decides a session: its grant, or why it is refused.
-	pub fn authorize(&self, request: &ConnectRequest) -> Result<Grant, AuthError> {
+	/// Decides a session: its grant, or why it is refused (in the order of the module doc).
+	///
+	/// Async because a Privacy Pass nonce may live in Redis and the issuer keys in a directory; every
+	/// such wait is bounded.
+	pub async fn authorize(&self, request: &ConnectRequest) -> Result<Grant, AuthError> {
+		let path = request.path();
 		match request.credential()? {
-			Some(token) => self.verify(&token, request.path()),
-			None => self.anonymous(request.path()),
+			Some(Credential::Token(token)) => self.verify(&token, path),
+			Some(Credential::PrivacyPass(token)) => match &self.privacy_pass {
+				Some(pp) => pp.redeem(&token, path).await,
+				None => Err(AuthError::InvalidPrivacyPassToken("privacy_pass_disabled")),
+			},
+			None => match self.anonymous(path) {
+				Ok(grant) => Ok(grant),
+				Err(missing) => match &self.privacy_pass {
+					Some(pp) if pp.covers(path) => Err(pp.challenge().await),
+					_ => Err(missing),
+				},
+			},
 		}
 	}
 
@@ -117,70 +153,73 @@ mod tests {
 		Auth::new(Public::both(path("anon")), None)
 	}
 
-	#[test]
-	fn public_prefix_grants_below_it() {
-		let grant = anon().authorize(&req("/anon")).unwrap();
+	#[tokio::test]
+	async fn public_prefix_grants_below_it() {
+		let grant = anon().authorize(&req("/anon")).await.unwrap();
 		assert_eq!(grant.root(), &path("anon"));
 		assert!(grant.can_publish(&path("clock")));
 		assert!(grant.can_subscribe(&Path::root()));
 
-		let grant = anon().authorize(&req("/anon/room/")).unwrap();
+		let grant = anon().authorize(&req("/anon/room/")).await.unwrap();
 		assert_eq!(grant.root(), &path("anon/room"));
 		assert!(grant.can_publish(&path("x")));
 
 		// At the root: only the public subtree.
-		let grant = anon().authorize(&req("/")).unwrap();
+		let grant = anon().authorize(&req("/")).await.unwrap();
 		assert!(grant.can_publish(&path("anon/x")));
 		assert!(!grant.can_publish(&path("private/x")));
 		assert!(!grant.can_subscribe(&path("anonymous")));
 	}
 
-	#[test]
-	fn separate_publish_and_subscribe_prefixes() {
+	#[tokio::test]
+	async fn separate_publish_and_subscribe_prefixes() {
 		let public = Public {
 			publish: vec![path("ingest")],
 			subscribe: vec![path("live"), path("ingest")],
 		};
 		let auth = Auth::new(public, None);
-		let live = auth.authorize(&req("/live")).unwrap();
+		let live = auth.authorize(&req("/live")).await.unwrap();
 		assert!(live.can_subscribe(&path("x")) && !live.can_publish(&path("x")));
-		let ingest = auth.authorize(&req("/ingest")).unwrap();
+		let ingest = auth.authorize(&req("/ingest")).await.unwrap();
 		assert!(ingest.can_publish(&path("x")) && ingest.can_subscribe(&path("x")));
-		assert_eq!(auth.authorize(&req("/other")).unwrap_err().code(), "missing_credential");
+		assert_eq!(
+			auth.authorize(&req("/other")).await.unwrap_err().code(),
+			"missing_credential"
+		);
 	}
 
-	#[test]
-	fn refusals_carry_the_spec_codes() {
+	#[tokio::test]
+	async fn refusals_carry_the_spec_codes() {
 		assert_eq!(
-			anon().authorize(&req("/private")).unwrap_err().code(),
+			anon().authorize(&req("/private")).await.unwrap_err().code(),
 			"missing_credential"
 		);
 		assert_eq!(
-			anon().authorize(&req("/anonymous")).unwrap_err().code(),
+			anon().authorize(&req("/anonymous")).await.unwrap_err().code(),
 			"missing_credential"
 		);
 		assert_eq!(
-			Auth::default().authorize(&req("/anon")).unwrap_err().code(),
+			Auth::default().authorize(&req("/anon")).await.unwrap_err().code(),
 			"missing_credential"
 		);
 		// A credential is never downgraded to anonymous access.
 		assert_eq!(
-			anon().authorize(&req("/anon?jwt=abc")).unwrap_err().reason(),
+			anon().authorize(&req("/anon?jwt=abc")).await.unwrap_err().reason(),
 			"invalid_token: no_verifier"
 		);
-		assert!(anon().authorize(&req("/anon?jwt=")).is_ok());
+		assert!(anon().authorize(&req("/anon?jwt=")).await.is_ok());
 		assert_eq!(ConnectRequest::parse("/a/../b").unwrap_err().code(), "unauthorized");
 	}
 
-	#[test]
-	fn everything_is_public_with_the_root() {
+	#[tokio::test]
+	async fn everything_is_public_with_the_root() {
 		let auth = Auth::new(Public::both(Path::root()), None);
-		let grant = auth.authorize(&req("")).unwrap();
+		let grant = auth.authorize(&req("")).await.unwrap();
 		assert!(grant.can_publish(&path("any/thing")));
 	}
 
-	#[test]
-	fn tokens_are_verified_and_never_widened_or_downgraded() {
+	#[tokio::test]
+	async fn tokens_are_verified_and_never_widened_or_downgraded() {
 		let dir = std::env::temp_dir().join(format!("moq-relay-auth-unit-{}", std::process::id()));
 		std::fs::create_dir_all(&dir).unwrap();
 		let key = Key::generate(Algorithm::HS256, Some(KeyId::new("k").unwrap())).unwrap();
@@ -193,33 +232,40 @@ mod tests {
 			.with_expires(moq_token::unix_now() + 60);
 		let token = key.sign(&claims).unwrap();
 
-		let grant = auth.authorize(&req(&format!("/room/123?jwt={token}"))).unwrap();
+		let grant = auth.authorize(&req(&format!("/room/123?jwt={token}"))).await.unwrap();
 		assert!(grant.can_publish(&path("alice/cam")) && !grant.can_publish(&path("bob")));
 		assert_eq!(grant.expires(), claims.expires);
 		assert_eq!(grant.subject(), Some("kid:k"));
 		// Not widened by the public prefix: the token's grant is all there is at /anon.
 		assert_eq!(
-			auth.authorize(&req(&format!("/anon?jwt={token}"))).unwrap_err().code(),
+			auth.authorize(&req(&format!("/anon?jwt={token}")))
+				.await
+				.unwrap_err()
+				.code(),
 			"root_mismatch"
 		);
 		let bad = format!("{}x", token);
-		let err = auth.authorize(&req(&format!("/anon?jwt={bad}"))).unwrap_err();
+		let err = auth.authorize(&req(&format!("/anon?jwt={bad}"))).await.unwrap_err();
 		assert_eq!(
 			err.reason(),
 			"invalid_token: bad_signature",
 			"never downgraded to anonymous"
 		);
 		let bearer = req("/room/123").with_authorization(Some(format!("Bearer {token}")));
-		assert!(auth.authorize(&bearer).is_ok());
+		assert!(auth.authorize(&bearer).await.is_ok());
 		let expired = key.sign(&claims.clone().with_expires(1)).unwrap();
 		assert_eq!(
 			auth.authorize(&req(&format!("/room/123?jwt={expired}")))
+				.await
 				.unwrap_err()
 				.code(),
 			"token_expired"
 		);
 		assert_eq!(
-			auth.authorize(&req(&format!("/room?jwt={token}"))).unwrap_err().code(),
+			auth.authorize(&req(&format!("/room?jwt={token}")))
+				.await
+				.unwrap_err()
+				.code(),
 			"root_mismatch"
 		);
 		let _ = std::fs::remove_dir_all(&dir);

@@ -57,12 +57,13 @@ impl ConnectRequest {
 	/// The one credential of the request, if any.
 	///
 	/// Query `jwt=`, `token=` or `auth_id=` (for each name the last non-empty value wins), or
-	/// `Authorization: Bearer <credential>`. Two different credentials are ambiguous: the relay
-	/// never guesses which one was meant.
-	pub fn credential(&self) -> Result<Option<Cow<'_, str>>, AuthError> {
-		let mut found: Vec<Cow<'_, str>> = Vec::new();
+	/// `Authorization: Bearer <credential>`: a [`Credential::Token`]. Query `pp=` or
+	/// `Authorization: PrivateToken token="..."`: a [`Credential::PrivacyPass`]. Two different
+	/// credentials are ambiguous: the relay never guesses which one was meant.
+	pub fn credential(&self) -> Result<Option<Credential<'_>>, AuthError> {
+		let mut found: Vec<Credential<'_>> = Vec::new();
 		if let Some(query) = &self.query {
-			for name in ["jwt", "token", "auth_id"] {
+			for name in ["jwt", "token", "auth_id", "pp"] {
 				let last = query
 					.split('&')
 					.filter_map(|pair| pair.split_once('='))
@@ -70,23 +71,69 @@ impl ConnectRequest {
 					.map(|(_, value)| value)
 					.next_back();
 				if let Some(value) = last {
-					found.push(percent_decode(value).ok_or(AuthError::InvalidToken(moq_token::ErrorCode::Malformed))?);
+					let value =
+						percent_decode(value).ok_or(AuthError::InvalidToken(moq_token::ErrorCode::Malformed))?;
+					found.push(match name {
+						"pp" => Credential::PrivacyPass(PrivacyPassCredential::Query(value)),
+						_ => Credential::Token(value),
+					});
 				}
 			}
 		}
 		if let Some(header) = &self.authorization {
-			let (scheme, value) = header.trim().split_once(' ').ok_or(AuthError::InvalidAuthHeader)?;
-			let value = value.trim();
-			if !scheme.eq_ignore_ascii_case("bearer") || value.is_empty() {
-				return Err(AuthError::InvalidAuthHeader);
+			if moq_privacy_pass::is_private_token_authorization(header) {
+				found.push(Credential::PrivacyPass(PrivacyPassCredential::Header(header)));
+			} else {
+				let (scheme, value) = header.trim().split_once(' ').ok_or(AuthError::InvalidAuthHeader)?;
+				let value = value.trim();
+				if !scheme.eq_ignore_ascii_case("bearer") || value.is_empty() {
+					return Err(AuthError::InvalidAuthHeader);
+				}
+				found.push(Credential::Token(Cow::Borrowed(value)));
 			}
-			found.push(Cow::Borrowed(value));
 		}
 		found.dedup();
 		match found.len() {
 			0 => Ok(None),
 			1 => Ok(found.pop()),
 			_ => Err(AuthError::AmbiguousCredentials),
+		}
+	}
+}
+
+/// A credential of a request. `Debug` never shows its value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential<'a> {
+	/// A JWT (or another bearer credential): `?jwt=`, `?token=`, `?auth_id=`, `Authorization: Bearer`.
+	Token(Cow<'a, str>),
+	/// A Privacy Pass token (relay.md §4).
+	PrivacyPass(PrivacyPassCredential<'a>),
+}
+
+/// Where a Privacy Pass token came from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PrivacyPassCredential<'a> {
+	/// `?pp=<base64url token>` (browsers: WebTransport sends no custom headers), percent-decoded.
+	Query(Cow<'a, str>),
+	/// The whole `Authorization: PrivateToken token="..."` value (native clients).
+	Header(&'a str),
+}
+
+impl std::fmt::Debug for Credential<'_> {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		match self {
+			Self::Token(_) => f.write_str("Token(<redacted>)"),
+			Self::PrivacyPass(PrivacyPassCredential::Query(_)) => f.write_str("PrivacyPass(Query(<redacted>))"),
+			Self::PrivacyPass(PrivacyPassCredential::Header(_)) => f.write_str("PrivacyPass(Header(<redacted>))"),
+		}
+	}
+}
+
+impl std::fmt::Debug for PrivacyPassCredential<'_> {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		match self {
+			Self::Query(_) => f.write_str("Query(<redacted>)"),
+			Self::Header(_) => f.write_str("Header(<redacted>)"),
 		}
 	}
 }
@@ -130,6 +177,13 @@ mod tests {
 		}
 	}
 
+	fn token(c: Option<Credential<'_>>) -> Option<String> {
+		match c {
+			Some(Credential::Token(t)) => Some(t.into_owned()),
+			other => panic!("expected a token credential, got {other:?}"),
+		}
+	}
+
 	#[test]
 	fn credentials() {
 		assert_eq!(req("/a").credential().unwrap(), None);
@@ -139,32 +193,41 @@ mod tests {
 			"an empty jwt= is no credential"
 		);
 		assert_eq!(
-			req("/a?jwt=x&jwt=y").credential().unwrap().as_deref(),
+			token(req("/a?jwt=x&jwt=y").credential().unwrap()).as_deref(),
 			Some("y"),
 			"last wins"
 		);
 		assert_eq!(
-			req("/a?jwt=x&jwt=").credential().unwrap().as_deref(),
+			token(req("/a?jwt=x&jwt=").credential().unwrap()).as_deref(),
 			Some("x"),
 			"last non-empty wins"
 		);
-		assert_eq!(req("/a?token=t").credential().unwrap().as_deref(), Some("t"));
-		assert_eq!(req("/a?auth_id=i&other=1").credential().unwrap().as_deref(), Some("i"));
-		assert_eq!(req("/a?jwt=a%2Eb").credential().unwrap().as_deref(), Some("a.b"));
+		assert_eq!(token(req("/a?token=t").credential().unwrap()).as_deref(), Some("t"));
+		assert_eq!(
+			token(req("/a?auth_id=i&other=1").credential().unwrap()).as_deref(),
+			Some("i")
+		);
+		assert_eq!(token(req("/a?jwt=a%2Eb").credential().unwrap()).as_deref(), Some("a.b"));
 		assert_eq!(
 			req("/a?jwt=x&token=y").credential().unwrap_err(),
 			AuthError::AmbiguousCredentials
 		);
 		assert_eq!(
-			req("/a?jwt=x&token=x").credential().unwrap().as_deref(),
+			token(req("/a?jwt=x&token=x").credential().unwrap()).as_deref(),
 			Some("x"),
 			"the same one twice"
 		);
 
 		let bearer = |h: &str| req("/a").with_authorization(Some(h.to_string()));
-		assert_eq!(bearer("Bearer abc").credential().unwrap().as_deref(), Some("abc"));
-		assert_eq!(bearer("bearer  abc ").credential().unwrap().as_deref(), Some("abc"));
-		for bad in ["Basic abc", "Bearer", "Bearer ", "abc", "PrivateToken token=x"] {
+		assert_eq!(
+			token(bearer("Bearer abc").credential().unwrap()).as_deref(),
+			Some("abc")
+		);
+		assert_eq!(
+			token(bearer("bearer  abc ").credential().unwrap()).as_deref(),
+			Some("abc")
+		);
+		for bad in ["Basic abc", "Bearer", "Bearer ", "abc", "PrivateTokenx token=x"] {
 			assert_eq!(
 				bearer(bad).credential().unwrap_err(),
 				AuthError::InvalidAuthHeader,
@@ -173,6 +236,28 @@ mod tests {
 		}
 		let both = req("/a?jwt=x").with_authorization(Some("Bearer y".into()));
 		assert_eq!(both.credential().unwrap_err(), AuthError::AmbiguousCredentials);
+	}
+
+	#[test]
+	fn privacy_pass_credentials() {
+		let header = "PrivateToken token=\"abc\"";
+		let r = req("/a").with_authorization(Some(header.into()));
+		assert_eq!(
+			r.credential().unwrap(),
+			Some(Credential::PrivacyPass(PrivacyPassCredential::Header(header)))
+		);
+		assert_eq!(
+			req("/a?pp=a%2Db").credential().unwrap(),
+			Some(Credential::PrivacyPass(PrivacyPassCredential::Query("a-b".into())))
+		);
+		assert_eq!(
+			req("/a?jwt=x&pp=y").credential().unwrap_err(),
+			AuthError::AmbiguousCredentials
+		);
+		let both = req("/a?pp=y").with_authorization(Some(header.into()));
+		assert_eq!(both.credential().unwrap_err(), AuthError::AmbiguousCredentials);
+		let shown = format!("{:?}", r.credential().unwrap());
+		assert!(!shown.contains("abc"), "{shown}");
 	}
 
 	#[test]

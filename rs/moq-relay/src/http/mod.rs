@@ -21,6 +21,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::Metrics;
 
+pub mod auth;
+
 /// What the routes read.
 #[derive(Clone)]
 pub struct HttpState {

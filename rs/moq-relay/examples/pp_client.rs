@@ -1,0 +1,344 @@
+//! Privacy Pass client: the three steps of the seed's "Quick Test" (`seeds/002`) against a relay.
+//!
+//! 1. Connect over WebTransport without a token; the relay closes the session with code 0x2 and the
+//!    reason `pp:<base64url TokenChallenge>`; the challenge names the issuer.
+//! 2. Fetch the issuer's directory (`/.well-known/private-token-issuer-directory`), send a blinded
+//!    RFC 9578 token request to its `issuer-request-uri`, and finalize the token.
+//! 3. Reconnect with `Authorization: PrivateToken token="..."` on the CONNECT, check the session is
+//!    served (SETUP, then an ANNOUNCE_REQUEST answered by ANNOUNCE_OK), keep it 5 seconds, close.
+//!
+//! ```text
+//! cargo run -p moq-relay --example pp_client -- [--issuer-url http://127.0.0.1:8787] \
+//!     [--fingerprint HEX] https://127.0.0.1:4443/test/room
+//! ```
+//!
+//! `--issuer-url`: where the issuer is reached (default `https://<issuer name from the challenge>`;
+//! the local `moq-pp-issuer` speaks plain HTTP). `--fingerprint`: the relay's certificate SHA-256;
+//! without it the client fetches `http://host:port/certificate.sha256` (the relay's development
+//! bootstrap) and pins that. `--stay SECONDS` (default 5). The token is never printed.
+//!
+//! Prints the seed's lines (`INFO  pp_client: ...`); exits 1 on any failure.
+
+#![allow(dead_code)] // Also compiled into tests/privacy_pass.rs, which uses `run` and not `main`.
+
+use std::time::Duration;
+
+use moq_privacy_pass::{
+	DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, IssuerDirectory, IssuerKey, TOKEN_REQUEST_MEDIA_TYPE, TokenChallenge,
+	TokenResponse, request_token,
+};
+use moq_relay::wire::{AnnounceOk, AnnounceRequest, BidiType, Decode, Encode, Setup, UniType, VarInt, Version};
+
+/// Every network step is bounded by this.
+const BOUND: Duration = Duration::from_secs(10);
+
+/// What to connect to.
+#[derive(Debug, Clone)]
+pub struct Args {
+	/// The relay URL (`https://host:port/path`).
+	pub url: url::Url,
+	/// The issuer base URL; default `https://<issuer name>`.
+	pub issuer_url: Option<String>,
+	/// The relay certificate's SHA-256 (hex); default: fetched from `/certificate.sha256`.
+	pub fingerprint: Option<String>,
+	/// How long the admitted session is kept.
+	pub stay: Duration,
+}
+
+fn usage() -> String {
+	"usage: pp_client [--issuer-url URL] [--fingerprint HEX] [--stay SECONDS] https://host:port/path".into()
+}
+
+fn parse_args() -> Result<Args, String> {
+	let mut url = None;
+	let mut issuer_url = None;
+	let mut fingerprint = None;
+	let mut stay = Duration::from_secs(5);
+	let mut args = std::env::args().skip(1);
+	while let Some(arg) = args.next() {
+		match arg.as_str() {
+			"--issuer-url" => issuer_url = Some(args.next().ok_or_else(usage)?),
+			"--fingerprint" => fingerprint = Some(args.next().ok_or_else(usage)?),
+			"--stay" => {
+				let secs = args.next().ok_or_else(usage)?;
+				stay = Duration::from_secs(secs.parse().map_err(|_| "--stay takes whole seconds")?);
+			}
+			"-h" | "--help" => return Err(usage()),
+			other if other.starts_with("--") => return Err(format!("unknown option {other}\n{}", usage())),
+			_ => url = Some(url::Url::parse(&arg).map_err(|e| format!("bad URL: {e}"))?),
+		}
+	}
+	Ok(Args {
+		url: url.ok_or_else(usage)?,
+		issuer_url,
+		fingerprint,
+		stay,
+	})
+}
+
+#[tokio::main]
+async fn main() {
+	let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+		.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("pp_client=info"));
+	tracing_subscriber::fmt()
+		.with_env_filter(filter)
+		.event_format(SeedFormat)
+		.with_writer(std::io::stdout)
+		.init();
+	let result = match parse_args() {
+		Ok(args) => run(&args).await,
+		Err(message) => Err(message),
+	};
+	if let Err(message) = result {
+		tracing::error!(target: "pp_client", "{message}");
+		std::process::exit(1);
+	}
+}
+
+/// The seed's three steps; progress goes to `tracing` under the target `pp_client`.
+pub async fn run(args: &Args) -> Result<(), String> {
+	tracing::info!(target: "pp_client", "Privacy Pass MoQ Client");
+	let fingerprint = match &args.fingerprint {
+		Some(hex) => hex.to_ascii_lowercase(),
+		None => bootstrap_fingerprint(&args.url).await?,
+	};
+
+	tracing::info!(target: "pp_client", "Step 1: Connect without token (expect rejection)");
+	let session = connect(&args.url, &fingerprint, None).await?;
+	let challenge = match served(&session).await? {
+		Served::Admitted => {
+			session.close(0, b"done");
+			return Err(
+				"the relay admitted the session without a token: is Privacy Pass enabled and the path not public?"
+					.into(),
+			);
+		}
+		Served::Refused(code, reason) => match reason.strip_prefix(moq_privacy_pass::CLOSE_REASON_PREFIX) {
+			Some(_) => TokenChallenge::from_close_reason(&reason)
+				.map_err(|e| format!("bad challenge in the close reason: {e}"))?,
+			None => return Err(format!("refused without a TokenChallenge: code={code} reason={reason}")),
+		},
+	};
+	tracing::info!(target: "pp_client", "  Got TokenChallenge from issuer: {}", challenge.issuer_name());
+
+	tracing::info!(target: "pp_client", "Step 2: Request token from issuer");
+	let issuer_url = args
+		.issuer_url
+		.clone()
+		.unwrap_or_else(|| format!("https://{}", challenge.issuer_name()));
+	let token = fetch_token(issuer_url.trim_end_matches('/'), &challenge).await?;
+	tracing::info!(target: "pp_client", "  Got token: {} bytes", token.as_bytes().len());
+
+	tracing::info!(target: "pp_client", "Step 3: Reconnect with Privacy Pass token");
+	let authorization = format!("PrivateToken token=\"{}\"", token.to_base64());
+	let session = connect(&args.url, &fingerprint, Some(&authorization)).await?;
+	match served(&session).await? {
+		Served::Admitted => {}
+		Served::Refused(code, reason) => return Err(format!("refused with the token: code={code} reason={reason}")),
+	}
+	tracing::info!(target: "pp_client", "Connected! Session established with Privacy Pass auth");
+	tokio::select! {
+		_ = tokio::time::sleep(args.stay) => {
+			tracing::info!(target: "pp_client", "Session stayed alive for {} seconds, closing...", args.stay.as_secs());
+			session.close(0, b"done");
+			Ok(())
+		}
+		closed = session.closed() => Err(format!("the relay closed the session: {closed}")),
+	}
+}
+
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> Result<T, String> {
+	tokio::time::timeout(BOUND, future)
+		.await
+		.map_err(|_| format!("timed out waiting for {what}"))
+}
+
+/// The relay's development bootstrap: `http://host:port/certificate.sha256` over TCP.
+async fn bootstrap_fingerprint(url: &url::Url) -> Result<String, String> {
+	let host = url.host_str().ok_or("the URL has no host")?;
+	let port = url.port_or_known_default().unwrap_or(443);
+	let host = if host.contains(':') && !host.starts_with('[') {
+		format!("[{host}]")
+	} else {
+		host.to_string()
+	};
+	let bootstrap = format!("http://{host}:{port}/certificate.sha256");
+	let response = within("the certificate fingerprint", reqwest::get(&bootstrap))
+		.await?
+		.map_err(|e| format!("cannot fetch {bootstrap}: {e}"))?;
+	let text = response.text().await.map_err(|e| e.to_string())?;
+	let hex = text.trim().to_ascii_lowercase();
+	if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+		return Err(format!("{bootstrap} is not a SHA-256 fingerprint; pass --fingerprint"));
+	}
+	Ok(hex)
+}
+
+/// RFC 9578 §4-§5: the directory, then one token request for `challenge`.
+async fn fetch_token(issuer_url: &str, challenge: &TokenChallenge) -> Result<moq_privacy_pass::Token, String> {
+	let http = reqwest::Client::builder()
+		.timeout(BOUND)
+		.build()
+		.map_err(|e| e.to_string())?;
+	let directory_url = format!("{issuer_url}{DIRECTORY_PATH}");
+	let response = http
+		.get(&directory_url)
+		.header(reqwest::header::ACCEPT, DIRECTORY_MEDIA_TYPE)
+		.send()
+		.await
+		.map_err(|e| format!("issuer directory {directory_url}: {e}"))?;
+	if !response.status().is_success() {
+		return Err(format!("issuer directory {directory_url}: HTTP {}", response.status()));
+	}
+	let directory =
+		IssuerDirectory::from_json(&response.text().await.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+	let key = directory
+		.token_keys
+		.iter()
+		.rev()
+		.filter(|k| k.token_type == moq_privacy_pass::TOKEN_TYPE_BLIND_RSA)
+		.find_map(|k| IssuerKey::from_base64(&k.token_key).ok())
+		.ok_or("the issuer directory has no type-2 key")?;
+	// RFC 9578 §4: the request URI is absolute, or relative to the directory URL.
+	let request_uri = url::Url::parse(&directory_url)
+		.and_then(|base| base.join(&directory.issuer_request_uri))
+		.map_err(|e| format!("bad issuer-request-uri: {e}"))?;
+
+	let (request, state) = request_token(challenge, &key).map_err(|e| e.to_string())?;
+	let response = http
+		.post(request_uri.clone())
+		.header(reqwest::header::CONTENT_TYPE, TOKEN_REQUEST_MEDIA_TYPE)
+		.header(reqwest::header::ACCEPT, moq_privacy_pass::TOKEN_RESPONSE_MEDIA_TYPE)
+		.body(request.to_bytes())
+		.send()
+		.await
+		.map_err(|e| format!("token request to {request_uri}: {e}"))?;
+	if !response.status().is_success() {
+		return Err(format!("token request to {request_uri}: HTTP {}", response.status()));
+	}
+	let body = response.bytes().await.map_err(|e| e.to_string())?;
+	let response = TokenResponse::from_bytes(&body).map_err(|e| e.to_string())?;
+	state
+		.finalize(&response)
+		.map_err(|e| format!("the issuer's signature does not verify: {e}"))
+}
+
+/// A WebTransport session to `url`, pinned to `fingerprint`, with an optional `Authorization`.
+async fn connect(
+	url: &url::Url,
+	fingerprint: &str,
+	authorization: Option<&str>,
+) -> Result<web_transport_quinn::Session, String> {
+	let hash: Vec<u8> = (0..fingerprint.len())
+		.step_by(2)
+		.map(|i| u8::from_str_radix(&fingerprint[i..i + 2], 16).map_err(|_| "the fingerprint is not hex".to_string()))
+		.collect::<Result<_, _>>()?;
+	let client = web_transport_quinn::ClientBuilder::new()
+		.with_server_certificate_hashes(vec![hash])
+		.map_err(|e| e.to_string())?;
+	let mut request = web_transport_quinn::proto::ConnectRequest::new(url.clone()).with_protocol("moq-lite-05");
+	if let Some(value) = authorization {
+		let value = value.parse().map_err(|_| "the token is not a valid header value")?;
+		request
+			.headers
+			.insert(web_transport_quinn::http::header::AUTHORIZATION, value);
+	}
+	within("WebTransport connect", client.connect(request))
+		.await?
+		.map_err(|e| format!("WebTransport connect to {}: {e}", url.path()))
+}
+
+/// How a session attempt ended.
+pub enum Served {
+	/// The relay served it (ANNOUNCE_OK arrived).
+	Admitted,
+	/// The relay closed it: code and reason.
+	Refused(u32, String),
+}
+
+/// SETUP, then ANNOUNCE_REQUEST "" until ANNOUNCE_OK (admitted), or the relay's close (refused).
+pub async fn served(session: &web_transport_quinn::Session) -> Result<Served, String> {
+	tokio::select! {
+		ok = announce(session) => match ok {
+			Ok(()) => Ok(Served::Admitted),
+			Err(err) => match within("the session close", session.closed()).await {
+				Ok(close) => refusal(close).ok_or(err),
+				Err(_) => Err(err),
+			},
+		},
+		close = session.closed() => refusal(close).ok_or_else(|| "the session ended without a close reason".to_string()),
+	}
+}
+
+fn refusal(close: web_transport_quinn::SessionError) -> Option<Served> {
+	match close {
+		web_transport_quinn::SessionError::WebTransportError(web_transport_quinn::WebTransportError::Closed(
+			code,
+			reason,
+		)) => Some(Served::Refused(code, reason)),
+		_ => None,
+	}
+}
+
+fn encode<T: Encode>(message: &T) -> Vec<u8> {
+	message.to_bytes(Version::Lite05).expect("encodable message")
+}
+
+async fn announce(session: &web_transport_quinn::Session) -> Result<(), String> {
+	let mut setup = within("open SETUP", session.open_uni())
+		.await?
+		.map_err(|e| e.to_string())?;
+	setup
+		.write_all(&encode(&UniType::Setup))
+		.await
+		.map_err(|e| e.to_string())?;
+	setup
+		.write_all(&encode(&Setup::default()))
+		.await
+		.map_err(|e| e.to_string())?;
+	setup.finish().map_err(|e| e.to_string())?;
+	let (mut send, mut recv) = within("open announce", session.open_bi())
+		.await?
+		.map_err(|e| e.to_string())?;
+	send.write_all(&encode(&BidiType::Announce))
+		.await
+		.map_err(|e| e.to_string())?;
+	let request = AnnounceRequest {
+		prefix: String::new(),
+		exclude_hop: VarInt::ZERO,
+	};
+	send.write_all(&encode(&request)).await.map_err(|e| e.to_string())?;
+	let mut buf = Vec::new();
+	loop {
+		if AnnounceOk::decode_prefix(&buf, Version::Lite05).is_ok() {
+			return Ok(());
+		}
+		let mut chunk = [0u8; 1024];
+		let n = within("ANNOUNCE_OK", recv.read(&mut chunk))
+			.await?
+			.map_err(|e| e.to_string())?
+			.ok_or("stream ended before ANNOUNCE_OK")?;
+		buf.extend_from_slice(&chunk[..n]);
+	}
+}
+
+/// The seed's log line layout: `INFO  pp_client: message` (level left-aligned in 5 columns).
+pub struct SeedFormat;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for SeedFormat
+where
+	S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+	N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+	fn format_event(
+		&self,
+		ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+		mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+		event: &tracing::Event<'_>,
+	) -> std::fmt::Result {
+		let meta = event.metadata();
+		write!(writer, "{:<5} {}: ", meta.level().as_str(), meta.target())?;
+		ctx.field_format().format_fields(writer.by_ref(), event)?;
+		writeln!(writer)
+	}
+}

@@ -1,0 +1,144 @@
+//! Authorization on HTTP routes (relay.md §3 "Errors", §4): one function that decides a request with
+//! the same [`Auth`] as MoQ sessions, and one place that turns a refusal into an HTTP answer.
+//!
+//! A refusal is the status of [`AuthError::status`] with `{"error": "<code>", "message": "<text>"}`.
+//! A Privacy Pass challenge is `401` with `WWW-Authenticate: PrivateToken challenge="...",
+//! token-key="..."` (RFC 9577 §2.1); the client answers with `Authorization: PrivateToken token="..."`.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::{Auth, AuthError, ConnectRequest, Grant};
+
+/// Decides an HTTP request for the broadcast path `path` (its query may carry `jwt=`/`pp=`, its
+/// headers `Authorization`). The answer to send back on refusal is ready-made.
+pub async fn authorize(auth: &Auth, path: &str, query: Option<&str>, headers: &HeaderMap) -> Result<Grant, Response> {
+	let target = match query {
+		Some(query) => format!("{path}?{query}"),
+		None => path.to_string(),
+	};
+	let authorization = headers
+		.get(header::AUTHORIZATION)
+		.map(|v| v.to_str().map(str::to_string).map_err(|_| AuthError::InvalidAuthHeader));
+	let decided = match (ConnectRequest::parse(&target), authorization.transpose()) {
+		(Ok(request), Ok(authorization)) => auth.authorize(&request.with_authorization(authorization)).await,
+		(Err(err), _) | (_, Err(err)) => Err(err),
+	};
+	decided.map_err(|err| err.into_response())
+}
+
+impl IntoResponse for AuthError {
+	fn into_response(self) -> Response {
+		let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+		let mut response = (status, [(header::CONTENT_TYPE, "application/json")], self.json()).into_response();
+		if let AuthError::PrivacyPassChallenge(challenge) = &self
+			&& let Ok(value) = HeaderValue::from_str(&challenge.www_authenticate)
+		{
+			response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+		}
+		response
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use std::time::Duration;
+
+	use axum::Router;
+	use axum::body::Body;
+	use axum::extract::{Request, State};
+	use axum::routing::get;
+	use moq_privacy_pass::{
+		Issuer, IssuerKeyPair, RedemptionContext, TokenChallenge, parse_www_authenticate, request_token,
+	};
+	use tower::ServiceExt;
+
+	use super::*;
+	use crate::auth::{PrivacyPass, PrivacyPassSettings, Public};
+
+	/// A route that answers with the grant's subject, after [`authorize`].
+	fn app(auth: Auth) -> Router {
+		Router::new()
+			.route(
+				"/{*path}",
+				get(|State(auth): State<Auth>, request: Request| async move {
+					let uri = request.uri().clone();
+					match authorize(&auth, uri.path(), uri.query(), request.headers()).await {
+						Ok(grant) => grant.subject().unwrap_or("-").to_string().into_response(),
+						Err(refusal) => refusal,
+					}
+				}),
+			)
+			.with_state(auth)
+	}
+
+	async fn call(app: &Router, uri: &str, authorization: Option<&str>) -> Response {
+		let mut request = Request::get(uri);
+		if let Some(value) = authorization {
+			request = request.header(header::AUTHORIZATION, value);
+		}
+		app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap()
+	}
+
+	async fn body(response: Response) -> String {
+		let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+		String::from_utf8(bytes.to_vec()).unwrap()
+	}
+
+	#[tokio::test]
+	async fn challenge_then_token_then_replay() {
+		let issuer = Issuer::new(
+			"http://issuer.test/token-request",
+			vec![IssuerKeyPair::generate().unwrap()],
+		)
+		.unwrap();
+		let key = issuer.keys()[0].public_key().clone();
+		let pp = PrivacyPass::new(PrivacyPassSettings {
+			issuer: "issuer.test".into(),
+			keys: vec![key.clone()],
+			directory: None,
+			redis: None,
+			root: moq_token::Path::root(),
+			publish: vec![],
+			subscribe: vec![moq_token::Path::root()],
+			challenge_ttl: Duration::from_secs(60),
+			redemption_context: RedemptionContext::Fresh,
+			origins: vec!["relay.test".into()],
+		})
+		.unwrap();
+		let app = app(Auth::new(Public::both(moq_token::Path::new("anon").unwrap()), None).with_privacy_pass(pp));
+
+		let public = call(&app, "/anon/x", None).await;
+		assert_eq!(public.status(), 200);
+		assert_eq!(body(public).await, "anonymous");
+
+		let refused = call(&app, "/room", None).await;
+		assert_eq!(refused.status(), 401);
+		let www = refused.headers()[header::WWW_AUTHENTICATE]
+			.to_str()
+			.unwrap()
+			.to_string();
+		let json: serde_json::Value = serde_json::from_str(&body(refused).await).unwrap();
+		assert_eq!(json["error"], "missing_credential");
+		let challenges = parse_www_authenticate(&www).unwrap();
+		assert_eq!(challenges.len(), 1);
+		assert_eq!(challenges[0].token_key, key.spki());
+		let challenge: &TokenChallenge = &challenges[0].challenge;
+		assert_eq!(challenge.origin_info(), b"relay.test");
+
+		let (request, state) = request_token(challenge, &key).unwrap();
+		let token = state.finalize(&issuer.issue_request(&request).unwrap()).unwrap();
+		let header = format!("PrivateToken token=\"{}\"", token.to_base64());
+		let ok = call(&app, "/room", Some(&header)).await;
+		assert_eq!(ok.status(), 200);
+		assert_eq!(body(ok).await, "privacypass");
+
+		let replay = call(&app, "/room", Some(&header)).await;
+		assert_eq!(replay.status(), 401);
+		let json: serde_json::Value = serde_json::from_str(&body(replay).await).unwrap();
+		assert_eq!(json["error"], "token_replayed");
+		// A refused token never turns into anonymous access, even on a public path.
+		let at_public = call(&app, "/anon/x", Some(&header)).await;
+		assert_eq!(at_public.status(), 401);
+	}
+}

@@ -1,0 +1,613 @@
+//! Privacy Pass end to end (relay.md §4, `seeds/002`): challenges on WebTransport and raw QUIC,
+//! tokens from the local RFC 9578 issuer over HTTP and from the independent `privacypass` crate,
+//! replays refused on one relay and across relays sharing a real `redis-server`, foreign and expired
+//! challenges refused, directory keys refreshed per Cache-Control, a dead Redis refusing (never
+//! admitting), and the `pp_client` example's lines.
+
+mod common;
+
+#[allow(unused_imports)]
+#[path = "../examples/pp_client.rs"]
+mod pp_client;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use blind_rsa_signatures::reexports::rand::rng;
+use common::{
+	TestRelay, admitted, announce_ok, closed, webtransport, webtransport_closed, webtransport_served, within,
+};
+use moq_privacy_pass::issuer_http::{self, DEFAULT_REQUEST_PATH};
+use moq_privacy_pass::{
+	DIRECTORY_PATH, Issuer, IssuerKey, IssuerKeyPair, Token, TokenChallenge, TokenRequest, TokenResponse, request_token,
+};
+use moq_relay::config::Config;
+use moq_relay::wire::SessionCode;
+use privacypass::Serialize;
+use privacypass::public_tokens::server::IssuerServer;
+use privacypass::public_tokens::{PublicKey, TokenRequest as PpRequest};
+use privacypass::test_utils::public_memory_store::IssuerMemoryKeyStore;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::oneshot;
+
+const UNAUTHORIZED: u32 = SessionCode::UNAUTHORIZED.into_inner();
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+	fn new(name: &str) -> Self {
+		let dir = std::env::temp_dir().join(format!("moq-relay-pp-{name}-{}", std::process::id()));
+		std::fs::create_dir_all(&dir).unwrap();
+		Self(dir)
+	}
+
+	/// Writes `key` as base64 SPKI (what `moq-pp-issuer --public-key-out` writes) and returns the file.
+	fn key_file(&self, name: &str, key: &IssuerKey) -> PathBuf {
+		let file = self.0.join(name);
+		std::fs::write(&file, key.to_base64()).unwrap();
+		file
+	}
+}
+
+impl Drop for Scratch {
+	fn drop(&mut self) {
+		let _ = std::fs::remove_dir_all(&self.0);
+	}
+}
+
+/// The local issuer (moq-privacy-pass `http` feature) on 127.0.0.1:0, stopped on drop.
+struct LocalIssuer {
+	url: String,
+	issuer: Arc<Issuer>,
+	stop: Option<oneshot::Sender<()>>,
+}
+
+impl LocalIssuer {
+	async fn start() -> Self {
+		let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+		let url = format!("http://{}", listener.local_addr().unwrap());
+		let issuer = Arc::new(
+			Issuer::new(
+				format!("{url}{DEFAULT_REQUEST_PATH}"),
+				vec![IssuerKeyPair::generate().unwrap()],
+			)
+			.unwrap(),
+		);
+		let router = issuer_http::router(issuer.clone(), DEFAULT_REQUEST_PATH, Duration::from_secs(300));
+		let (stop, stopped) = oneshot::channel::<()>();
+		tokio::spawn(issuer_http::serve(listener, router, async {
+			let _ = stopped.await;
+		}));
+		Self {
+			url,
+			issuer,
+			stop: Some(stop),
+		}
+	}
+
+	fn key(&self) -> IssuerKey {
+		self.issuer.keys()[0].public_key().clone()
+	}
+
+	/// The issuer name the relay puts in challenges: `host:port`.
+	fn name(&self) -> &str {
+		self.url.trim_start_matches("http://")
+	}
+
+	/// RFC 9578 issuance over HTTP, as a client does it.
+	async fn token_over_http(&self, challenge: &TokenChallenge) -> Token {
+		let (request, state) = request_token(challenge, &self.key()).unwrap();
+		let response = reqwest::Client::new()
+			.post(format!("{}{DEFAULT_REQUEST_PATH}", self.url))
+			.header("content-type", moq_privacy_pass::TOKEN_REQUEST_MEDIA_TYPE)
+			.body(request.to_bytes())
+			.send()
+			.await
+			.unwrap();
+		assert_eq!(response.status(), 200);
+		assert_eq!(
+			response.headers()["content-type"],
+			moq_privacy_pass::TOKEN_RESPONSE_MEDIA_TYPE
+		);
+		let body = response.bytes().await.unwrap();
+		state.finalize(&TokenResponse::from_bytes(&body).unwrap()).unwrap()
+	}
+}
+
+impl Drop for LocalIssuer {
+	fn drop(&mut self) {
+		if let Some(stop) = self.stop.take() {
+			let _ = stop.send(());
+		}
+	}
+}
+
+/// A real `redis-server` on a free port, killed on drop.
+struct RedisServer {
+	url: String,
+	_child: tokio::process::Child,
+}
+
+impl RedisServer {
+	async fn start() -> Self {
+		// A port taken between the probe and redis-server's bind makes it exit: try a few.
+		for _ in 0..5 {
+			let port = {
+				let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+				probe.local_addr().unwrap().port()
+			};
+			let spawned = tokio::process::Command::new("redis-server")
+				.args([
+					"--port",
+					&port.to_string(),
+					"--bind",
+					"127.0.0.1",
+					"--save",
+					"",
+					"--appendonly",
+					"no",
+				])
+				.stdout(std::process::Stdio::piped())
+				.stderr(std::process::Stdio::null())
+				.kill_on_drop(true)
+				.spawn();
+			let mut child = match spawned {
+				Ok(child) => child,
+				Err(err) => panic!(
+					"redis-server could not be started ({err}): install it (apt-get install -y redis-server, \
+					 or dev/setup.sh); the shared nonce store is tested against a real server"
+				),
+			};
+			let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+			let ready = within("redis-server start", async {
+				while let Ok(Some(line)) = lines.next_line().await {
+					if line.contains("Ready to accept connections") {
+						return true;
+					}
+				}
+				false
+			})
+			.await;
+			if ready {
+				// Keep draining its output so it never blocks on a full pipe.
+				tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+				return Self {
+					url: format!("redis://127.0.0.1:{port}"),
+					_child: child,
+				};
+			}
+		}
+		panic!("redis-server did not become ready on any of 5 free ports");
+	}
+}
+
+/// Privacy Pass settings shared by the relays of a test.
+#[derive(Clone, Default)]
+struct Pp {
+	issuer: String,
+	key_file: Option<PathBuf>,
+	directory: Option<String>,
+	redis: Option<String>,
+	context: Option<&'static str>,
+	origins: Vec<String>,
+	ttl: Option<u64>,
+	public: Option<&'static str>,
+}
+
+async fn relay(pp: Pp) -> TestRelay {
+	TestRelay::start_with(move |config: &mut Config| {
+		config.auth.public = pp.public.map(str::to_string);
+		let c = &mut config.privacypass;
+		c.enabled = Some(true);
+		c.issuer = Some(pp.issuer);
+		c.issuer_key = pp.key_file.map(|f| vec![f]);
+		c.directory = pp.directory;
+		c.redis = pp.redis;
+		c.root = Some(String::new());
+		c.subscribe = Some(vec![String::new()]);
+		c.publish = Some(vec!["room".to_string()]);
+		c.redemption_context = pp.context.map(str::to_string);
+		c.origins = Some(pp.origins);
+		c.challenge_ttl = pp.ttl;
+	})
+	.await
+}
+
+/// Connects over WebTransport without a credential and returns the challenge from the close.
+async fn challenge_of(relay: &TestRelay, path: &str) -> TokenChallenge {
+	let session = webtransport(relay, path, None).await;
+	let (code, reason) = webtransport_closed(&session).await;
+	assert_eq!(code, UNAUTHORIZED, "{reason}");
+	assert!(reason.starts_with("pp:"), "{reason}");
+	TokenChallenge::from_close_reason(&reason).unwrap()
+}
+
+fn header(token: &[u8]) -> String {
+	format!(
+		"PrivateToken token=\"{}\"",
+		Token::from_bytes(token).unwrap().to_base64()
+	)
+}
+
+/// Presents `authorization` on a WebTransport CONNECT: `Ok` if served, else the close reason.
+async fn present(relay: &TestRelay, path: &str, authorization: &str) -> Result<(), String> {
+	let session = webtransport(relay, path, Some(authorization)).await;
+	match within("the relay's decision", pp_client::served(&session))
+		.await
+		.unwrap()
+	{
+		pp_client::Served::Admitted => {
+			session.close(0, b"done");
+			Ok(())
+		}
+		pp_client::Served::Refused(code, reason) => {
+			assert_eq!(code, UNAUTHORIZED, "{reason}");
+			Err(reason)
+		}
+	}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenges_on_webtransport_and_raw_quic_and_tokens_from_the_local_issuer() {
+	let scratch = Scratch::new("flow");
+	let issuer = LocalIssuer::start().await;
+	let relay = relay(Pp {
+		issuer: issuer.name().to_string(),
+		key_file: Some(scratch.key_file("issuer.pub", &issuer.key())),
+		origins: vec!["relay.test".into()],
+		public: Some("anon"),
+		..Pp::default()
+	})
+	.await;
+
+	// The public prefix needs nothing and gets no challenge.
+	let conn = admitted(&relay, "/anon").await;
+	announce_ok(&conn).await;
+
+	// WebTransport: closed with 0x2 and `pp:<base64url TokenChallenge>`.
+	let challenge = challenge_of(&relay, "/room").await;
+	assert_eq!(challenge.token_type(), 2);
+	assert_eq!(challenge.issuer_name(), issuer.name());
+	assert!(challenge.redemption_context().is_some());
+	assert_eq!(challenge.origin_info(), b"relay.test");
+	// Raw QUIC: the same, after SETUP.
+	let conn = admitted(&relay, "/room").await;
+	let (code, reason) = closed(&conn).await;
+	assert_eq!(code, u64::from(UNAUTHORIZED));
+	let quic_challenge = TokenChallenge::from_close_reason(&reason).unwrap();
+	assert_ne!(quic_challenge, challenge, "fresh redemption context per challenge");
+
+	// The token from the issuer's HTTP API, in the CONNECT's Authorization header: served once.
+	let token = issuer.token_over_http(&challenge).await;
+	let authorization = header(token.as_bytes());
+	present(&relay, "/room", &authorization).await.unwrap();
+	assert_eq!(
+		present(&relay, "/room", &authorization).await.unwrap_err(),
+		"token_replayed"
+	);
+	// The seed's 357-byte wrapper is accepted too (and is the same nonce: replayed).
+	let wrapped = format!(
+		"PrivateToken token={}",
+		base64::Engine::encode(
+			&base64::engine::general_purpose::URL_SAFE_NO_PAD,
+			token.to_wrapped_bytes()
+		)
+	);
+	assert_eq!(present(&relay, "/room", &wrapped).await.unwrap_err(), "token_replayed");
+
+	// `?pp=` (browsers) on WebTransport, and in the SETUP Path on raw QUIC.
+	let token = issuer.token_over_http(&challenge_of(&relay, "/room").await).await;
+	let session = webtransport(&relay, &format!("/room?pp={}", token.to_base64()), None).await;
+	webtransport_served(&session).await;
+	let token = issuer.token_over_http(&quic_challenge).await;
+	let conn = admitted(&relay, &format!("/room?pp={}", token.to_base64())).await;
+	announce_ok(&conn).await;
+
+	// A bad token at a public path is refused, never downgraded to anonymous access.
+	let mut forged = token.as_bytes().to_vec();
+	forged[353] ^= 1;
+	assert_eq!(
+		present(&relay, "/anon", &header(&forged)).await.unwrap_err(),
+		"invalid_token: bad_signature"
+	);
+	// JWT and Privacy Pass at once: ambiguous.
+	let session = webtransport(&relay, "/room?jwt=x", Some(&authorization)).await;
+	assert_eq!(webtransport_closed(&session).await.1, "ambiguous_credentials");
+	relay.stop().await;
+}
+
+/// The independent `privacypass` crate's issuer and client.
+struct TheirIssuer {
+	server: IssuerServer,
+	store: IssuerMemoryKeyStore,
+	public: PublicKey,
+}
+
+impl TheirIssuer {
+	async fn start() -> Self {
+		let server = IssuerServer::new();
+		let store = IssuerMemoryKeyStore::default();
+		let public = server.create_keypair(&mut rng(), &store).await.unwrap();
+		Self { server, store, public }
+	}
+
+	fn key(&self) -> IssuerKey {
+		IssuerKey::from_spki_der(&self.public.to_spki().unwrap()).unwrap()
+	}
+
+	async fn token_for(&self, challenge: &TokenChallenge) -> Vec<u8> {
+		let challenge = privacypass::auth::authenticate::TokenChallenge::deserialize(&challenge.to_bytes()).unwrap();
+		let (request, state) = PpRequest::new(&mut rng(), self.public.clone(), &challenge).unwrap();
+		let response = self.server.issue_token_response(&self.store, request).await.unwrap();
+		response.issue_token(&state).unwrap().tls_serialize_detached().unwrap()
+	}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacypass_crate_tokens_are_accepted_once_across_relays_sharing_redis() {
+	let scratch = Scratch::new("cluster");
+	let redis = RedisServer::start().await;
+	let theirs = TheirIssuer::start().await;
+	let key_file = scratch.key_file("their.pub", &theirs.key());
+	// Two relays of one cluster: same issuer, key, origins and redemption context, one Redis.
+	let cluster = Pp {
+		issuer: "issuer.test".into(),
+		key_file: Some(key_file.clone()),
+		redis: Some(redis.url.clone()),
+		context: Some("empty"),
+		origins: vec!["cluster.test".into()],
+		..Pp::default()
+	};
+	let a = relay(cluster.clone()).await;
+	let b = relay(cluster.clone()).await;
+	let challenge = challenge_of(&a, "/room").await;
+	assert_eq!(
+		challenge,
+		challenge_of(&b, "/room").await,
+		"the cluster shares one challenge"
+	);
+
+	let token = theirs.token_for(&challenge).await;
+	assert_eq!(token.len(), 354);
+	present(&a, "/room", &header(&token)).await.unwrap();
+	assert_eq!(
+		present(&a, "/room", &header(&token)).await.unwrap_err(),
+		"token_replayed"
+	);
+	assert_eq!(
+		present(&b, "/room", &header(&token)).await.unwrap_err(),
+		"token_replayed",
+		"the replay on the second relay is caught by the shared Redis"
+	);
+	// Relay B accepts a fresh token for the shared challenge, and A then refuses it.
+	let token = theirs.token_for(&challenge).await;
+	present(&b, "/room", &header(&token)).await.unwrap();
+	assert_eq!(
+		present(&a, "/room", &header(&token)).await.unwrap_err(),
+		"token_replayed"
+	);
+
+	// One relay, fresh challenges, nonces in memory: accepted once too.
+	let single = relay(Pp {
+		issuer: "issuer.test".into(),
+		key_file: Some(key_file),
+		..Pp::default()
+	})
+	.await;
+	let token = theirs.token_for(&challenge_of(&single, "/room").await).await;
+	present(&single, "/room", &header(&token)).await.unwrap();
+	assert_eq!(
+		present(&single, "/room", &header(&token)).await.unwrap_err(),
+		"token_replayed"
+	);
+	for r in [a, b, single] {
+		r.stop().await;
+	}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_and_expired_challenges_are_refused() {
+	let scratch = Scratch::new("foreign");
+	let theirs = TheirIssuer::start().await;
+	let key_file = scratch.key_file("their.pub", &theirs.key());
+	let ours = relay(Pp {
+		issuer: "issuer.test".into(),
+		key_file: Some(key_file.clone()),
+		origins: vec!["ours.test".into()],
+		ttl: Some(1),
+		..Pp::default()
+	})
+	.await;
+	// An unrelated relay: same issuer and key, another configuration (origins).
+	let unrelated = relay(Pp {
+		issuer: "issuer.test".into(),
+		key_file: Some(key_file.clone()),
+		origins: vec!["elsewhere.test".into()],
+		..Pp::default()
+	})
+	.await;
+	let token = theirs.token_for(&challenge_of(&unrelated, "/room").await).await;
+	assert_eq!(
+		present(&ours, "/room", &header(&token)).await.unwrap_err(),
+		"invalid_token: unknown_challenge"
+	);
+	// An unrelated relay with the very same configuration but fresh contexts: still not ours.
+	let twin = relay(Pp {
+		issuer: "issuer.test".into(),
+		key_file: Some(key_file),
+		origins: vec!["ours.test".into()],
+		..Pp::default()
+	})
+	.await;
+	let token = theirs.token_for(&challenge_of(&twin, "/room").await).await;
+	assert_eq!(
+		present(&ours, "/room", &header(&token)).await.unwrap_err(),
+		"invalid_token: unknown_challenge"
+	);
+
+	// Our challenge lives 1 s: a token for it presented later is refused as expired.
+	let challenge = challenge_of(&ours, "/room").await;
+	let issued = tokio::time::Instant::now();
+	let token = theirs.token_for(&challenge).await;
+	tokio::time::sleep_until(issued + Duration::from_millis(1500)).await;
+	assert_eq!(
+		present(&ours, "/room", &header(&token)).await.unwrap_err(),
+		"invalid_token: challenge_expired"
+	);
+	for r in [ours, unrelated, twin] {
+		r.stop().await;
+	}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_refuses_in_bounded_time() {
+	let theirs = TheirIssuer::start().await;
+	let scratch = Scratch::new("noredis");
+	let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+	let addr: SocketAddr = dead.local_addr().unwrap();
+	drop(dead);
+	let relay = relay(Pp {
+		issuer: "issuer.test".into(),
+		key_file: Some(scratch.key_file("their.pub", &theirs.key())),
+		redis: Some(format!("redis://{addr}")),
+		..Pp::default()
+	})
+	.await;
+	let token = theirs.token_for(&challenge_of(&relay, "/room").await).await;
+	assert_eq!(
+		present(&relay, "/room", &header(&token)).await.unwrap_err(),
+		"nonce_store_unavailable"
+	);
+	relay.stop().await;
+}
+
+/// A directory whose JSON the test can change, served with `Cache-Control: max-age=1`.
+async fn mutable_directory(json: Arc<Mutex<String>>) -> (String, oneshot::Sender<()>) {
+	use axum::routing::get;
+	let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+	let url = format!("http://{}{DIRECTORY_PATH}", listener.local_addr().unwrap());
+	let router = axum::Router::new().route(
+		DIRECTORY_PATH,
+		get(move || {
+			let json = json.lock().unwrap().clone();
+			async move { ([("cache-control", "max-age=1")], json) }
+		}),
+	);
+	let (stop, stopped) = oneshot::channel::<()>();
+	tokio::spawn(issuer_http::serve(listener, router, async {
+		let _ = stopped.await;
+	}));
+	(url, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_keys_are_used_and_refreshed_per_cache_control() {
+	let first = Issuer::new("/token-request", vec![IssuerKeyPair::generate().unwrap()]).unwrap();
+	let second = Issuer::new("/token-request", vec![IssuerKeyPair::generate().unwrap()]).unwrap();
+	let json = Arc::new(Mutex::new(first.directory_json()));
+	let (url, _stop) = mutable_directory(json.clone()).await;
+	let relay = relay(Pp {
+		issuer: "issuer.test".into(),
+		directory: Some(url),
+		..Pp::default()
+	})
+	.await;
+	let token = |issuer: &Issuer, challenge: &TokenChallenge| {
+		let key = issuer.keys()[0].public_key().clone();
+		let (request, state) = request_token(challenge, &key).unwrap();
+		let request = TokenRequest::from_bytes(&request.to_bytes()).unwrap();
+		state.finalize(&issuer.issue_request(&request).unwrap()).unwrap()
+	};
+	let t = token(&first, &challenge_of(&relay, "/room").await);
+	present(&relay, "/room", &header(t.as_bytes())).await.unwrap();
+	let t = token(&second, &challenge_of(&relay, "/room").await);
+	assert_eq!(
+		present(&relay, "/room", &header(t.as_bytes())).await.unwrap_err(),
+		"invalid_token: unknown_key"
+	);
+
+	// The issuer rotates; within a few max-ages the relay has the new key and drops the old one.
+	*json.lock().unwrap() = second.directory_json();
+	within("the rotated key", async {
+		loop {
+			let t = token(&second, &challenge_of(&relay, "/room").await);
+			if present(&relay, "/room", &header(t.as_bytes())).await.is_ok() {
+				break;
+			}
+			tokio::time::sleep(Duration::from_millis(200)).await;
+		}
+	})
+	.await;
+	let t = token(&first, &challenge_of(&relay, "/room").await);
+	assert_eq!(
+		present(&relay, "/room", &header(t.as_bytes())).await.unwrap_err(),
+		"invalid_token: unknown_key"
+	);
+	relay.stop().await;
+}
+
+/// A subscriber that captures what `pp_client` logs, in its own format.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+	fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+		self.0.lock().unwrap().extend_from_slice(buf);
+		Ok(buf.len())
+	}
+	fn flush(&mut self) -> std::io::Result<()> {
+		Ok(())
+	}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pp_client_prints_the_seed_lines() {
+	use tracing::instrument::WithSubscriber;
+
+	let scratch = Scratch::new("client");
+	let issuer = LocalIssuer::start().await;
+	let relay = relay(Pp {
+		issuer: issuer.name().to_string(),
+		key_file: Some(scratch.key_file("issuer.pub", &issuer.key())),
+		..Pp::default()
+	})
+	.await;
+	let captured = Captured::default();
+	let writer = captured.clone();
+	let subscriber = tracing_subscriber::fmt()
+		.with_env_filter(tracing_subscriber::EnvFilter::new("pp_client=info"))
+		.event_format(pp_client::SeedFormat)
+		.with_writer(move || writer.clone())
+		.finish();
+	let args = pp_client::Args {
+		url: relay.url("https", "test/room"),
+		issuer_url: Some(issuer.url.clone()),
+		fingerprint: None, // the http://…/certificate.sha256 bootstrap, as from the command line
+		stay: Duration::from_secs(5),
+	};
+	tokio::time::timeout(
+		Duration::from_secs(40),
+		pp_client::run(&args).with_subscriber(subscriber),
+	)
+	.await
+	.expect("pp_client finished in time")
+	.unwrap();
+	let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+	let expected = format!(
+		"INFO  pp_client: Privacy Pass MoQ Client
+INFO  pp_client: Step 1: Connect without token (expect rejection)
+INFO  pp_client:   Got TokenChallenge from issuer: {}
+INFO  pp_client: Step 2: Request token from issuer
+INFO  pp_client:   Got token: 354 bytes
+INFO  pp_client: Step 3: Reconnect with Privacy Pass token
+INFO  pp_client: Connected! Session established with Privacy Pass auth
+INFO  pp_client: Session stayed alive for 5 seconds, closing...
+",
+		issuer.name()
+	);
+	assert_eq!(output, expected);
+	relay.stop().await;
+}
