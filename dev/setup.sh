@@ -18,6 +18,14 @@ if [ ! -x /usr/bin/chromium ]; then
 	$sudo_cmd apt-get update -qq
 	$sudo_cmd apt-get install -y -qq chromium >/dev/null
 fi
+# Privacy Pass tests (rs/moq-relay/tests/privacy_pass.rs) start a real redis-server for the shared nonce store.
+if ! command -v redis-server >/dev/null 2>&1; then
+	export DEBIAN_FRONTEND=noninteractive
+	sudo_cmd=""
+	if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+	$sudo_cmd apt-get update -qq
+	$sudo_cmd apt-get install -y -qq redis-server >/dev/null
+fi
 if [ -f rs/moq-relay/tests/browser/package.json ] && [ ! -d rs/moq-relay/tests/browser/node_modules ]; then
 	(cd rs/moq-relay/tests/browser && npm ci --no-audit --no-fund)
 fi

@@ -8,12 +8,12 @@
 //!    served (SETUP, then an ANNOUNCE_REQUEST answered by ANNOUNCE_OK), keep it 5 seconds, close.
 //!
 //! ```text
-//! cargo run -p moq-relay --example pp_client -- [--issuer-url http://127.0.0.1:8787] \
-//!     [--fingerprint HEX] https://127.0.0.1:4443/test/room
+//! cargo run -p moq-relay --example pp_client -- [--issuer-url URL] [--fingerprint HEX] \
+//!     https://127.0.0.1:4443/test/room
 //! ```
 //!
-//! `--issuer-url`: where the issuer is reached (default `https://<issuer name from the challenge>`;
-//! the local `moq-pp-issuer` speaks plain HTTP). `--fingerprint`: the relay's certificate SHA-256;
+//! `--issuer-url`: where the issuer is reached (default `https://<issuer name from the challenge>`,
+//! or `http://` when that name is a loopback `host:port`, as with the local `moq-pp-issuer`). `--fingerprint`: the relay's certificate SHA-256;
 //! without it the client fetches `http://host:port/certificate.sha256` (the relay's development
 //! bootstrap) and pins that. `--stay SECONDS` (default 5). The token is never printed.
 //!
@@ -125,7 +125,7 @@ pub async fn run(args: &Args) -> Result<(), String> {
 	let issuer_url = args
 		.issuer_url
 		.clone()
-		.unwrap_or_else(|| format!("https://{}", challenge.issuer_name()));
+		.unwrap_or_else(|| default_issuer_url(challenge.issuer_name()));
 	let token = fetch_token(issuer_url.trim_end_matches('/'), &challenge).await?;
 	tracing::info!(target: "pp_client", "  Got token: {} bytes", token.as_bytes().len());
 
@@ -144,6 +144,18 @@ pub async fn run(args: &Args) -> Result<(), String> {
 			Ok(())
 		}
 		closed = session.closed() => Err(format!("the relay closed the session: {closed}")),
+	}
+}
+
+/// `https://<issuer name>`, except plain `http://` for a loopback issuer (the local `moq-pp-issuer`).
+fn default_issuer_url(name: &str) -> String {
+	let host = match name.rsplit_once(':') {
+		Some((host, port)) if port.parse::<u16>().is_ok() => host,
+		_ => name,
+	};
+	match host {
+		"localhost" | "127.0.0.1" | "[::1]" => format!("http://{name}"),
+		_ => format!("https://{name}"),
 	}
 }
 
