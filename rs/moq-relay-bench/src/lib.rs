@@ -8,6 +8,8 @@
 //! second, where admission is proven by a round trip: the announcement of the
 //! publisher's broadcast arriving) and the relay's memory per idle session.
 //! With the relay's pid, its CPU time and RSS are read from `/proc`.
+//! `--subscriber-url` points the subscriber sessions at another relay than the
+//! publisher's (a cluster peer), so the latency includes the hops between them.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,6 +46,15 @@ pub struct Args {
 	/// Trust only the certificate with this SHA-256 fingerprint (hex).
 	#[arg(long, value_name = "HEX")]
 	pub tls_fingerprint: Option<String>,
+
+	/// Relay URL the subscriber sessions (and the connect and idle phases) dial; default `--url`.
+	/// With a cluster, publish on one relay and subscribe on another to measure the hops between.
+	#[arg(long, value_name = "URL")]
+	pub subscriber_url: Option<Url>,
+
+	/// Certificate fingerprint (hex) for `--subscriber-url`; default `--tls-fingerprint`.
+	#[arg(long, value_name = "HEX")]
+	pub subscriber_tls_fingerprint: Option<String>,
 
 	/// Offer only these protocol versions (repeatable), e.g. `moq-lite-05`.
 	#[arg(long = "version", value_name = "VERSION")]
@@ -106,11 +117,20 @@ pub struct Args {
 	pub json: bool,
 }
 
+impl Args {
+	/// The URL subscriber sessions dial: `--subscriber-url`, else `--url`.
+	pub fn subscriber_url(&self) -> &Url {
+		self.subscriber_url.as_ref().unwrap_or(&self.url)
+	}
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-	/// The relay URL.
+	/// The relay URL (the publisher's).
 	pub url: String,
+	/// The URL the subscriber sessions dialed (the same as `url` unless `--subscriber-url`).
+	pub subscriber_url: String,
 	/// Version the publisher's session negotiated.
 	pub version: Option<String>,
 	/// The publish/subscribe phase (absent with `--connect-only` or `--idle`).
@@ -316,6 +336,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
 
 	let mut report = Report {
 		url: args.url.to_string(),
+		subscriber_url: args.subscriber_url().to_string(),
 		version,
 		throughput: None,
 		connect: None,
@@ -348,9 +369,24 @@ struct ClientFactory {
 }
 
 impl ClientFactory {
+	/// A client for the publisher (`--url`).
 	fn client(&self) -> anyhow::Result<moq_tokio::Client> {
+		self.client_with(self.args.tls_fingerprint.as_deref())
+	}
+
+	/// A client for subscriber sessions (`--subscriber-url`).
+	fn subscriber_client(&self) -> anyhow::Result<moq_tokio::Client> {
+		let fingerprint = self
+			.args
+			.subscriber_tls_fingerprint
+			.as_deref()
+			.or(self.args.tls_fingerprint.as_deref());
+		self.client_with(fingerprint)
+	}
+
+	fn client_with(&self, fingerprint: Option<&str>) -> anyhow::Result<moq_tokio::Client> {
 		let mut config = moq_tokio::connect::Config::default();
-		if let Some(fingerprint) = &self.args.tls_fingerprint {
+		if let Some(fingerprint) = fingerprint {
 			config.tls.fingerprint = vec![fingerprint.to_ascii_lowercase()];
 		}
 		if self.args.tls_insecure {
@@ -361,10 +397,10 @@ impl ClientFactory {
 		Ok(config.init(Default::default())?)
 	}
 
-	/// `sessions` clients, shared round-robin when `--endpoints` is below it.
+	/// `sessions` subscriber clients, shared round-robin when `--endpoints` is below it.
 	fn pool(&self, sessions: usize) -> anyhow::Result<Vec<moq_tokio::Client>> {
 		let count = self.args.endpoints.unwrap_or(sessions).clamp(1, sessions.max(1));
-		(0..count).map(|_| self.client()).collect()
+		(0..count).map(|_| self.subscriber_client()).collect()
 	}
 }
 
@@ -550,7 +586,7 @@ async fn open_many(
 	let mut set = JoinSet::new();
 	for i in 0..n {
 		let client = clients[i % clients.len()].clone();
-		let url = args.url.clone();
+		let url = args.subscriber_url().clone();
 		let name = name.to_string();
 		let semaphore = semaphore.clone();
 		set.spawn(async move {
@@ -865,6 +901,9 @@ pub fn render(report: &Report) -> String {
 		report.url,
 		report.version.as_deref().unwrap_or("?")
 	);
+	if report.subscriber_url != report.url {
+		let _ = writeln!(out, "subscribers: {}", report.subscriber_url);
+	}
 	if let Some(t) = &report.throughput {
 		let _ = writeln!(
 			out,

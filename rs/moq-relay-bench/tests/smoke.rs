@@ -8,19 +8,27 @@ use moq_relay::config::Config;
 use moq_relay::relay::Relay;
 use moq_relay_bench::{Args, Report, run};
 
-/// Starts the relay (public prefix `anon`) and returns its address, certificate
-/// fingerprint and a stop handle.
-async fn relay() -> (
+type Running = (
 	std::net::SocketAddr,
 	String,
 	tokio::sync::oneshot::Sender<()>,
 	tokio::task::JoinHandle<()>,
-) {
+);
+
+/// Starts the relay (public prefix `anon`) and returns its address, certificate
+/// fingerprint and a stop handle.
+async fn relay() -> Running {
+	relay_with(|_| {}).await
+}
+
+/// The same, with the configuration changed by `edit` first.
+async fn relay_with(edit: impl FnOnce(&mut Config)) -> Running {
 	let mut config = Config::defaults(false);
 	config.server.bind = Some(vec!["127.0.0.1:0".parse().unwrap()]);
 	config.server.drain = Some(1);
 	config.tls.generate = Some(vec!["localhost".into(), "127.0.0.1".into()]);
 	config.auth.public = Some("anon".into());
+	edit(&mut config);
 	let relay = Relay::bind(config.resolve().unwrap()).await.unwrap();
 	let addr = relay.local_addrs()[0];
 	let fingerprint = relay.fingerprint().to_string();
@@ -115,4 +123,78 @@ async fn connect_and_idle_phases_admit_every_session() {
 	assert_eq!(i.admitted, 10);
 	assert!(i.rss_before_kib.unwrap() > 0 && i.rss_open_kib.unwrap() > 0 && i.rss_after_close_kib.unwrap() > 0);
 	assert!(i.per_session_kib.is_some());
+}
+
+/// The repository's development cluster key and token (`dev/root.jwk`, `dev/cluster.jwt`).
+fn dev_file(name: &str) -> std::path::PathBuf {
+	std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+		.join("../../dev")
+		.join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_on_another_relay_of_a_cluster() {
+	let key = dev_file("root.jwk");
+	let (origin_addr, origin_fp, origin_stop, origin_task) = relay_with(|c| {
+		c.auth.key = Some(key.clone());
+		c.cluster.id = Some(1);
+	})
+	.await;
+	let (edge_addr, edge_fp, edge_stop, edge_task) = relay_with(|c| {
+		c.auth.key = Some(key.clone());
+		c.cluster.id = Some(2);
+		c.cluster.connect = Some(vec![format!("http://127.0.0.1:{}", origin_addr.port())]);
+		c.cluster.token = Some(dev_file("cluster.jwt"));
+	})
+	.await;
+	let url = format!("moqt://127.0.0.1:{}/anon", origin_addr.port());
+	let subscriber_url = format!("moqt://127.0.0.1:{}/anon", edge_addr.port());
+	let args = Args::try_parse_from([
+		"moq-relay-bench",
+		"--url",
+		&url,
+		"--tls-fingerprint",
+		&origin_fp,
+		"--subscriber-url",
+		&subscriber_url,
+		"--subscriber-tls-fingerprint",
+		&edge_fp,
+		"--version",
+		"moq-lite-05",
+		"--subscribers",
+		"3",
+		"--group-frames",
+		"10",
+		"--warmup",
+		"1",
+		"--duration",
+		"2",
+		"--grace",
+		"1",
+	])
+	.unwrap();
+	let report = tokio::time::timeout(Duration::from_secs(40), run(args))
+		.await
+		.expect("bench finished in time")
+		.unwrap();
+	println!("{}", moq_relay_bench::render(&report));
+	assert_eq!(report.url, url);
+	assert_eq!(report.subscriber_url, subscriber_url);
+	let t = report.throughput.expect("a throughput phase");
+	assert_eq!(t.subscribed, 3, "errors: {:?}", t.subscriber_errors);
+	assert!(t.frames_sent > 0);
+	assert_eq!(
+		t.frames_delivered,
+		t.frames_sent * 3,
+		"errors: {:?}",
+		t.subscriber_errors
+	);
+	assert_eq!(t.corrupt_frames, 0);
+	for (stop, task) in [(edge_stop, edge_task), (origin_stop, origin_task)] {
+		let _ = stop.send(());
+		tokio::time::timeout(Duration::from_secs(10), task)
+			.await
+			.unwrap()
+			.unwrap();
+	}
 }

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# One moq-relay-bench run against one relay, relay and load tool pinned to different cores.
+#
+#   dev/bench-compare.sh RELAY CASE [extra moq-relay-bench args...]
+#   dev/bench-compare.sh hops N [extra moq-relay-bench args...]
+#
+# RELAY: `ours` (this repository's moq-relay) or `upstream` (the published moq-relay 0.17.x).
+# CASE:
+#   small     300 subscribers × 1,200 B × 30 fps
+#   large     30 subscribers × 100,000 B × 30 fps
+#   overload  300 subscribers × 100,000 B × 30 fps (more than 2 cores carry)
+#   idle      300 idle sessions: relay RSS before, open, after close
+#
+# A fresh relay is started for every run on a free 127.0.0.1 port (taskset core $RELAY_CORE,
+# default 0), the load tool runs on core $BENCH_CORE (default 1), and the result is printed as one
+# JSON object: {"relay", "case", "loadavg_before", "loadavg_after", "relay_threads", "bench"}, where
+# `bench` is moq-relay-bench's --json report and `relay_threads` the relay's per-thread CPU seconds
+# (from /proc/PID/task/*/stat at the end of the run, grouped by thread name).
+#
+# `hops N` starts a chain of three of this repository's relays linked as a cluster (origin ←
+# regional ← edge: regional dials origin, edge dials regional; dev/root.jwk verifies dev/cluster.jwt),
+# all on core $RELAY_CORE, publishes on the origin and subscribes 10 × 1,200 B × 30 fps on the relay
+# N hops away (0 = the origin, 1 = regional, 2 = edge); every run starts all three. `bench` then
+# carries the subscribers' relay's CPU and RSS; `relay_threads` is absent.
+#
+# Environment: BENCH_BIN (dir with moq-relay and moq-relay-bench; default /tmp/target-bench/release),
+# UPSTREAM_RELAY (default /tmp/upstream-relay/bin/moq-relay), BENCH_VERSION (default moq-lite-05),
+# BENCH_DURATION (measured seconds, default 10), BENCH_WARMUP (default 2), BENCH_LOG_DIR (relay
+# stderr, default /tmp/bench-compare-logs), PERF_RECORD=FILE (sample the relay with `perf record -F 999`
+# into FILE during the run).
+set -euo pipefail
+
+relay=${1:?usage: bench-compare.sh ours|upstream small|large|overload|idle [args...]}
+case=${2:?usage: bench-compare.sh ours|upstream small|large|overload|idle [args...]}
+shift 2
+
+bin=${BENCH_BIN:-/tmp/target-bench/release}
+upstream=${UPSTREAM_RELAY:-/tmp/upstream-relay/bin/moq-relay}
+version=${BENCH_VERSION:-moq-lite-05}
+duration=${BENCH_DURATION:-10}
+warmup=${BENCH_WARMUP:-2}
+relay_core=${RELAY_CORE:-0}
+bench_core=${BENCH_CORE:-1}
+log_dir=${BENCH_LOG_DIR:-/tmp/bench-compare-logs}
+mkdir -p "$log_dir"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits for a relay's /certificate.sha256 and prints it.
+fingerprint_of() {
+	local port=$1 pid=$2 log=$3 fp=
+	for _ in $(seq 100); do
+		fp=$(curl -sf "http://127.0.0.1:$port/certificate.sha256" || true)
+		[ -n "$fp" ] && break
+		kill -0 "$pid" 2>/dev/null || {
+			echo "relay exited; see $log" >&2
+			return 1
+		}
+		sleep 0.1
+	done
+	[ -n "$fp" ] || {
+		echo "no /certificate.sha256 on port $port; see $log" >&2
+		return 1
+	}
+	echo "$fp"
+}
+
+if [ "$relay" = hops ]; then
+	hops=$case
+	[[ "$hops" =~ ^[012]$ ]] || {
+		echo "hops N: N is 0, 1 or 2" >&2
+		exit 2
+	}
+	pids=()
+	trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; true' EXIT
+	ports=()
+	fps=()
+	for i in 0 1 2; do
+		port=$(free_port)
+		log="$log_dir/hops-$hops-relay$i-$port.log"
+		args=(--server-bind "127.0.0.1:$port" --tls-generate localhost,127.0.0.1 --auth-public anon
+			--auth-key "$repo/dev/root.jwk" --cluster-id $((i + 1)))
+		if [ "$i" -gt 0 ]; then
+			args+=(--cluster-connect "http://127.0.0.1:${ports[$((i - 1))]}" --cluster-token "$repo/dev/cluster.jwt")
+		fi
+		RUST_LOG=warn taskset -c "$relay_core" "$bin/moq-relay" "${args[@]}" >"$log" 2>&1 &
+		pids+=($!)
+		ports+=("$port")
+		fps+=("$(fingerprint_of "$port" "${pids[$i]}" "$log")")
+	done
+	loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
+	report=$(taskset -c "$bench_core" "$bin/moq-relay-bench" --url "moqt://127.0.0.1:${ports[0]}/anon" \
+		--tls-fingerprint "${fps[0]}" --subscriber-url "moqt://127.0.0.1:${ports[$hops]}/anon" \
+		--subscriber-tls-fingerprint "${fps[$hops]}" --version "$version" --relay-pid "${pids[$hops]}" \
+		--subscribers 10 --frame-size 1200 --fps 30 --group-frames 30 --duration "$duration" \
+		--warmup "$warmup" --json "$@")
+	loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
+	jq -c -n --arg hops "$hops" --arg lb "$loadavg_before" --arg la "$loadavg_after" --argjson bench "$report" \
+		'{relay: "hops", case: $hops, loadavg_before: $lb, loadavg_after: $la, bench: $bench}'
+	exit 0
+fi
+
+# A port free on TCP now (the relay binds UDP and TCP on it).
+port=$(free_port)
+log="$log_dir/$relay-$case-$port.log"
+
+case "$relay" in
+ours)
+	RUST_LOG=warn taskset -c "$relay_core" "$bin/moq-relay" --server-bind "127.0.0.1:$port" \
+		--tls-generate localhost,127.0.0.1 --auth-public anon >"$log" 2>&1 &
+	;;
+upstream)
+	RUST_LOG=warn taskset -c "$relay_core" "$upstream" --log-level warn --listen "127.0.0.1:$port" \
+		--listen-tls-generate localhost,127.0.0.1 --auth-public '**' --web-http-listen "127.0.0.1:$port" >"$log" 2>&1 &
+	;;
+*)
+	echo "unknown relay $relay" >&2
+	exit 2
+	;;
+esac
+pid=$!
+perf_pid=
+cleanup() {
+	[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null
+	kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	true
+}
+trap cleanup EXIT
+
+fingerprint=$(fingerprint_of "$port" "$pid" "$log")
+
+bench=(taskset -c "$bench_core" "$bin/moq-relay-bench" --url "moqt://127.0.0.1:$port/anon"
+	--tls-fingerprint "$fingerprint" --version "$version" --relay-pid "$pid" --json)
+load=(--fps 30 --group-frames 30 --duration "$duration" --warmup "$warmup")
+case "$case" in
+small) bench+=(--subscribers 300 --frame-size 1200 "${load[@]}") ;;
+large) bench+=(--subscribers 30 --frame-size 100000 "${load[@]}") ;;
+overload) bench+=(--subscribers 300 --frame-size 100000 "${load[@]}") ;;
+idle) bench+=(--idle 300) ;;
+*)
+	echo "unknown case $case" >&2
+	exit 2
+	;;
+esac
+
+if [ -n "${PERF_RECORD:-}" ]; then
+	perf record -F 999 -o "$PERF_RECORD" -p "$pid" 2>/dev/null &
+	perf_pid=$!
+fi
+
+loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
+report=$("${bench[@]}" "$@")
+loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Per-thread CPU seconds of the relay, summed by thread name (comm).
+ticks=$(getconf CLK_TCK)
+threads=$(for stat in /proc/"$pid"/task/*/stat; do
+	# comm is in parentheses and may hold spaces; utime and stime are fields 14 and 15.
+	sed -E 's/^[0-9]+ \((.*)\) (.*)$/\1\t\2/' "$stat" 2>/dev/null | awk -F'\t' -v t="$ticks" \
+		'{ split($2, f, " "); printf "%s\t%.2f\n", $1, (f[12] + f[13]) / t }'
+done | jq -R -s 'split("\n") | map(select(length > 0) | split("\t")) | group_by(.[0])
+	| map({key: .[0][0], value: (map(.[1] | tonumber) | add * 100 | round / 100)}) | from_entries')
+
+jq -c -n --arg relay "$relay" --arg case "$case" --arg lb "$loadavg_before" --arg la "$loadavg_after" \
+	--argjson threads "$threads" --argjson bench "$report" \
+	'{relay: $relay, case: $case, loadavg_before: $lb, loadavg_after: $la, relay_threads: $threads, bench: $bench}'
