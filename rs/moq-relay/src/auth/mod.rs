@@ -270,4 +270,82 @@ mod tests {
 		);
 		let _ = std::fs::remove_dir_all(&dir);
 	}
+
+	/// The seed's order: a presented credential first (JWT or Privacy Pass, final), then the public
+	/// prefixes, then a Privacy Pass challenge where its grant covers the path, else missing_credential.
+	#[tokio::test]
+	async fn privacy_pass_order() {
+		use moq_privacy_pass::{Issuer, IssuerKeyPair, RedemptionContext, TokenChallenge, request_token};
+		let issuer = Issuer::new("/token-request", vec![IssuerKeyPair::generate().unwrap()]).unwrap();
+		let key = issuer.keys()[0].public_key().clone();
+		let pp = PrivacyPass::new(PrivacyPassSettings {
+			issuer: "issuer.test".into(),
+			keys: vec![key.clone()],
+			directory: None,
+			redis: None,
+			root: path("rooms"),
+			publish: vec![],
+			subscribe: vec![Path::root()],
+			challenge_ttl: std::time::Duration::from_secs(60),
+			redemption_context: RedemptionContext::Fresh,
+			origins: vec![],
+		})
+		.unwrap();
+		let auth = Auth::new(Public::both(path("anon")), None).with_privacy_pass(pp);
+
+		// Public first: no challenge there.
+		assert_eq!(
+			auth.authorize(&req("/anon/x")).await.unwrap().subject(),
+			Some("anonymous")
+		);
+		// Outside the Privacy Pass grant: no challenge either.
+		assert_eq!(
+			auth.authorize(&req("/private")).await.unwrap_err().reason(),
+			"missing_credential"
+		);
+		let refusal = auth.authorize(&req("/rooms/1")).await.unwrap_err();
+		assert_eq!(refusal.code(), "missing_credential");
+		let challenge = TokenChallenge::from_close_reason(&refusal.reason()).unwrap();
+
+		let (request, state) = request_token(&challenge, &key).unwrap();
+		let token = state.finalize(&issuer.issue_request(&request).unwrap()).unwrap();
+		let pp = format!("pp={}", token.to_base64());
+		// A JWT and a token at once: ambiguous, and the token is not spent.
+		assert_eq!(
+			auth.authorize(&req(&format!("/rooms/1?jwt=x&{pp}")))
+				.await
+				.unwrap_err()
+				.code(),
+			"ambiguous_credentials"
+		);
+		// Outside the grant the token is refused before it is spent.
+		assert_eq!(
+			auth.authorize(&req(&format!("/private?{pp}")))
+				.await
+				.unwrap_err()
+				.code(),
+			"root_mismatch"
+		);
+		let grant = auth.authorize(&req(&format!("/rooms/1?{pp}"))).await.unwrap();
+		assert_eq!(grant.subject(), Some("privacypass"));
+		assert!(grant.can_subscribe(&path("x")) && !grant.can_publish(&path("x")));
+		// Spent: a replay at a public path is refused, never downgraded.
+		assert_eq!(
+			auth.authorize(&req(&format!("/anon?{pp}"))).await.unwrap_err().code(),
+			"root_mismatch"
+		);
+		assert_eq!(
+			auth.authorize(&req(&format!("/rooms?{pp}"))).await.unwrap_err().code(),
+			"token_replayed"
+		);
+		// Without Privacy Pass configured, a token is refused, not ignored.
+		assert_eq!(
+			anon()
+				.authorize(&req(&format!("/anon?{pp}")))
+				.await
+				.unwrap_err()
+				.reason(),
+			"invalid_token: privacy_pass_disabled"
+		);
+	}
 }
