@@ -87,8 +87,8 @@ impl Relay {
 			.map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
 		let mut server = wtq::quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
 		let mut transport = wtq::quinn::TransportConfig::default();
-		transport.max_concurrent_uni_streams(1024u32.into());
-		transport.max_concurrent_bidi_streams(1024u32.into());
+		transport.max_concurrent_uni_streams(crate::transport::CLIENT_STREAMS.into());
+		transport.max_concurrent_bidi_streams(crate::transport::CLIENT_STREAMS.into());
 		transport.keep_alive_interval(Some(Duration::from_secs(4)));
 		server.transport_config(Arc::new(transport));
 

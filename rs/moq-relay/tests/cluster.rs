@@ -566,9 +566,9 @@ async fn announce_with_chains(relay: &TestRelay, token: &str) -> (Vec<(String, V
 }
 
 /// relay.md §5: only a `cluster: true` session's chains are trusted. With an ordinary token for
-/// everything, both broadcasts start a new route at the relay (empty chain: nothing injected,
-/// nothing spoofed); with a cluster token, the chain through the relay itself is dropped as a
-/// loop and the other is extended with the peer's hop.
+/// everything, both broadcasts start a new route at the relay (a chain of one relay-drawn id:
+/// nothing injected, nothing spoofed); with a cluster token, the chain through the relay itself
+/// is dropped as a loop and the other is extended with the peer's hop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_cluster_tokens_make_a_session_a_peer() {
 	let keys = Keys::new("claim");
@@ -580,11 +580,17 @@ async fn only_cluster_tokens_make_a_session_a_peer() {
 
 	let client = keys.key.sign(&everything).unwrap();
 	let (seen, routes) = announce_with_chains(&relay, &client).await;
+	let names: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
 	assert_eq!(
-		seen,
-		[("legit".to_string(), vec![]), ("spoof".to_string(), vec![])],
-		"a client's chain is ignored"
+		names,
+		["legit", "spoof"],
+		"a client's chain is ignored: nothing is dropped"
 	);
+	// Both start at the relay with the one id it drew for the session: none of the client's hops.
+	let origin = seen[0].1.clone();
+	assert_eq!(origin.len(), 1, "{seen:?}");
+	assert_eq!(seen[1].1, origin, "{seen:?}");
+	assert!(![51, 55, 77].contains(&origin[0]), "{seen:?}");
 	assert_eq!(routes, 0, "a client's broadcasts are not cluster routes");
 
 	relay.stop().await;
@@ -706,7 +712,10 @@ async fn https_links_verify_the_peer_against_tls_root() {
 
 	let untrusting = leaf(other, 72).await;
 	let trusting = leaf(keys.dir.join("root.pem"), 73).await;
-	wait_metric(&trusting, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 1).await;
+	wait_metric(&trusting, "moq_relay_cluster_links", Duration::from_secs(10), |n| {
+		n == 1
+	})
+	.await;
 	// The untrusting leaf dialed first (it started first); its handshake fails on the certificate
 	// whenever it dials, so the root holds exactly the trusting leaf's link.
 	assert_eq!(metric(&untrusting, "moq_relay_cluster_links").await, 0);

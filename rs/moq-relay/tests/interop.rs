@@ -213,3 +213,90 @@ async fn hundred_subscribers_share_one_upstream_subscription() {
 	publisher.client.close().await;
 	relay.stop().await;
 }
+
+/// One session may keep far more streams open than the relay allows at first (it starts small to
+/// keep idle sessions cheap and raises the allowance on demand): 200 concurrent subscriptions on
+/// one subscriber session, and 200 groups held open at once by one publisher session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_open_subscriptions_and_groups_on_one_session() {
+	const TRACKS: usize = 200;
+	let relay = TestRelay::start(Some("anon")).await;
+	let origin = moq_tokio::origin::spawn();
+	let broadcast = origin.create_broadcast("many").unwrap();
+	let tracks: Vec<_> = (0..TRACKS)
+		.map(|i| broadcast.create_track(format!("t{i}"), None).unwrap())
+		.collect();
+	broadcast.announce(Default::default()).unwrap();
+	let pub_client = relay.client(None);
+	let publisher = pub_client
+		.clone()
+		.with_publisher(&origin)
+		.connect(relay.url("moqt", "anon"));
+	let publisher = within("publisher", publisher.established()).await.unwrap();
+
+	let sub = moq_tokio::origin::spawn();
+	let consumer = sub.consume();
+	let mut announced = consumer.announced();
+	let sub_client = relay.client(None);
+	let subscriber = sub_client
+		.clone()
+		.with_subscriber(sub)
+		.connect(relay.url("moqt", "anon"));
+	let subscriber = within("subscriber", subscriber.established()).await.unwrap();
+	loop {
+		let update = within("announcement", announced.next()).await.unwrap();
+		if update.prefix.as_str() == "many" && update.kind.is_active() {
+			break;
+		}
+	}
+	let remote = within("broadcast", consumer.request_broadcast("many")).await.unwrap();
+	let mut subscriptions = Vec::new();
+	for i in 0..TRACKS {
+		let track = remote.track(&format!("t{i}")).unwrap();
+		subscriptions.push(within("subscription", track.subscribe(None)).await.unwrap());
+	}
+	// Every track gets a group whose first frame is written and which stays open.
+	let mut open_groups = Vec::new();
+	for (i, track) in tracks.iter().enumerate() {
+		let mut group = track.append_group().unwrap();
+		group
+			.write_frame(Timestamp::now(), Bytes::from(format!("first {i}")))
+			.unwrap();
+		open_groups.push(group);
+	}
+	let mut readers = Vec::new();
+	for (i, subscription) in subscriptions.iter_mut().enumerate() {
+		let mut group = within("group", subscription.recv_group())
+			.await
+			.unwrap()
+			.expect("track ended");
+		let frame = within("first frame", group.read_frame())
+			.await
+			.unwrap()
+			.expect("group ended");
+		assert_eq!(frame.payload, format!("first {i}").as_bytes());
+		readers.push(group);
+	}
+	// All 200 groups were open at once on both sessions; now finish them.
+	for (i, mut group) in open_groups.into_iter().enumerate() {
+		group
+			.write_frame(Timestamp::now(), Bytes::from(format!("last {i}")))
+			.unwrap();
+		group.finish().unwrap();
+	}
+	for (i, group) in readers.iter_mut().enumerate() {
+		let frame = within("last frame", group.read_frame())
+			.await
+			.unwrap()
+			.expect("group ended");
+		assert_eq!(frame.payload, format!("last {i}").as_bytes());
+	}
+
+	drop(readers);
+	drop(subscriptions);
+	subscriber.close().await.ok();
+	publisher.close().await.ok();
+	sub_client.close().await;
+	pub_client.close().await;
+	relay.stop().await;
+}

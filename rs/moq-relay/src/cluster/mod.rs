@@ -157,8 +157,8 @@ async fn dial(peer: &Peer, settings: &ClusterSettings, ctx: Arc<Context>) -> Res
 		transport.max_idle_timeout(Some(
 			IDLE_TIMEOUT.try_into().map_err(|_| LinkError::Connect("idle".into()))?,
 		));
-		transport.max_concurrent_uni_streams(1024u32.into());
-		transport.max_concurrent_bidi_streams(1024u32.into());
+		transport.max_concurrent_uni_streams(crate::transport::PEER_STREAMS.into());
+		transport.max_concurrent_bidi_streams(crate::transport::PEER_STREAMS.into());
 		client.transport_config(Arc::new(transport));
 
 		let addr = resolve(&peer.host, peer.port).await?;

@@ -20,6 +20,7 @@
 //! This layer does I/O (over the transport trait, like h3 over its `quic`
 //! traits); the byte-level protocol lives in the sans-I/O [`crate::wire`].
 
+mod budget;
 mod serve;
 mod stream;
 mod upstream;
@@ -141,6 +142,10 @@ struct Shared<S> {
 	next_subscribe_id: AtomicU64,
 	/// The relay's subscriptions to this peer, by Subscribe ID.
 	upstream: Mutex<HashMap<u64, Weak<Track>>>,
+	/// Streams the peer may keep open, raised on demand.
+	budget: Arc<budget::Budget>,
+	/// The first hop of the routes a client session announces: drawn by this relay per session.
+	route_origin: VarInt,
 }
 
 impl<S: Session> Shared<S> {
@@ -286,6 +291,12 @@ async fn serve<S: Session>(
 	ctx: Arc<Context>,
 ) -> Result<(), SessionError> {
 	let _link = grant.cluster().then(|| ctx.metrics.cluster_link_started());
+	let budget = if grant.cluster() {
+		transport.allow_streams(crate::transport::PEER_STREAMS);
+		budget::Budget::new(crate::transport::PEER_STREAMS, crate::transport::PEER_STREAMS)
+	} else {
+		budget::Budget::new(crate::transport::CLIENT_STREAMS, crate::transport::PEER_STREAMS)
+	};
 	let role = setup.as_ref().map(Setup::role_kind).unwrap_or(Role::Both);
 	let shared = Arc::new(Shared {
 		transport: transport.clone(),
@@ -295,6 +306,8 @@ async fn serve<S: Session>(
 		peer_hop: setup.as_ref().and_then(Setup::hop_id),
 		next_subscribe_id: AtomicU64::new(0),
 		upstream: Mutex::new(HashMap::new()),
+		budget,
+		route_origin: random_hop_id(),
 	});
 
 	let mut tasks = JoinSet::new();
@@ -415,14 +428,21 @@ async fn goaway<S: Session>(shared: &Shared<S>) {
 
 async fn accept_bi<S: Session>(shared: Arc<Shared<S>>) {
 	while let Ok((send, recv)) = shared.transport.accept_bi().await {
-		tokio::spawn(serve::bidi(shared.clone(), Writer::new(send), Reader::new(recv)));
+		let open = shared.budget.opened(&shared.transport);
+		let shared = shared.clone();
+		tokio::spawn(async move {
+			serve::bidi(shared, Writer::new(send), Reader::new(recv)).await;
+			drop(open);
+		});
 	}
 }
 
 async fn accept_uni<S: Session>(shared: Arc<Shared<S>>) {
 	while let Ok(recv) = shared.transport.accept_uni().await {
 		let shared = shared.clone();
+		let _open = shared.budget.opened(&shared.transport);
 		tokio::spawn(async move {
+			let _open = _open;
 			let mut reader = Reader::new(recv);
 			let result = match reader.decode::<UniType>(shared.version).await {
 				Ok(Some(UniType::Group)) => upstream::group(&shared, &mut reader).await,

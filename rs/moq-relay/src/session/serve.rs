@@ -149,8 +149,8 @@ async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mu
 struct Announcer {
 	version: Version,
 	hop_id: VarInt,
-	/// Live suffixes and their lite-06 Announce IDs.
-	live: HashMap<String, VarInt>,
+	/// Live suffixes: their lite-06 Announce ID and the chain last sent.
+	live: HashMap<String, (VarInt, Vec<VarInt>)>,
 	next_id: u64,
 }
 
@@ -164,39 +164,57 @@ impl Announcer {
 		}
 	}
 
+	/// Shows `suffix` as active with `hops`. A path already shown is updated in place (lite-05 second
+	/// `active`, lite-06 RESTART) when its chain changed; when the chain is the same, another route
+	/// replaced it (a client published the path again), and when the version has no restart
+	/// (lite-04: a second `active` is a protocol violation for moq-net), it is ended and started
+	/// again, so subscribers see the replacement and re-subscribe to it.
 	async fn active<T: SendStream>(
 		&mut self,
 		writer: &mut Writer<T>,
 		suffix: String,
 		mut hops: Vec<VarInt>,
 	) -> Result<(), StreamError> {
+		if !self.version.has_setup() {
+			hops.push(self.hop_id);
+		}
+		let restart = match self.live.get(&suffix) {
+			Some((id, shown)) if self.version.has_setup() && *shown != hops => Some(*id),
+			Some(_) => {
+				self.ended(writer, &suffix).await?;
+				None
+			}
+			None => None,
+		};
 		if self.version == Version::Lite06 {
 			let cost = VarInt::try_from(hops.len() + 1).unwrap_or(VarInt::MAX);
-			let event = match self.live.get(&suffix) {
-				Some(&id) => AnnounceEvent::Restart(AnnounceRestart {
+			let event = match restart {
+				Some(id) => AnnounceEvent::Restart(AnnounceRestart {
 					id,
-					hops,
+					hops: hops.clone(),
 					warm_cost: cost,
 					cold_cost: cost,
 				}),
 				None => {
-					let id = VarInt::from_u64(self.next_id).map_err(|_| StreamError::Reset(StreamCode::INTERNAL))?;
+					// The next implicit Announce ID is `next_id`; it is recorded below.
+					VarInt::from_u64(self.next_id).map_err(|_| StreamError::Reset(StreamCode::INTERNAL))?;
 					self.next_id += 1;
-					self.live.insert(suffix.clone(), id);
 					AnnounceEvent::Start(AnnounceStart {
-						suffix,
-						hops,
+						suffix: suffix.clone(),
+						hops: hops.clone(),
 						warm_cost: cost,
 						cold_cost: cost,
 					})
 				}
 			};
+			let id = match &event {
+				AnnounceEvent::Restart(restart) => restart.id,
+				_ => VarInt::from_u64(self.next_id - 1).unwrap_or(VarInt::ZERO),
+			};
+			self.live.insert(suffix, (id, hops));
 			return writer.encode(&event, self.version).await;
 		}
-		if !self.version.has_setup() {
-			hops.push(self.hop_id);
-		}
-		self.live.insert(suffix.clone(), VarInt::ZERO);
+		self.live.insert(suffix.clone(), (VarInt::ZERO, hops.clone()));
 		let message = Announce {
 			status: AnnounceStatus::Active,
 			suffix,
@@ -206,7 +224,7 @@ impl Announcer {
 	}
 
 	async fn ended<T: SendStream>(&mut self, writer: &mut Writer<T>, suffix: &str) -> Result<(), StreamError> {
-		let Some(id) = self.live.remove(suffix) else {
+		let Some((id, _)) = self.live.remove(suffix) else {
 			return Ok(());
 		};
 		if self.version == Version::Lite06 {

@@ -129,7 +129,11 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 		} else {
 			// relay.md §5: "A client session's announcements always start a new route at this
 			// relay", so a client can neither inject routes nor spoof where a broadcast comes from.
+			// The route's first hop is an id this relay drew for the session (never the client's
+			// own claim), so two clients publishing one path have different chains and a
+			// subscriber sees the newer one as a replacement.
 			hops.clear();
+			hops.push(shared.route_origin);
 		}
 		let absolute = shared.grant.absolute(&path);
 		tracing::info!(broadcast = %absolute, "broadcast announced");

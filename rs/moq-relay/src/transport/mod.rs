@@ -56,7 +56,20 @@ pub trait Session: Clone + Send + Sync + 'static {
 	fn close(&self, code: u32, reason: &str);
 	/// Resolves once the session is closed, with why.
 	fn closed(&self) -> impl Future<Output = TransportError> + Send;
+	/// Lets the peer keep up to `streams` streams of each direction open at once (raised for
+	/// cluster peers, whose links carry every subscription crossing them).
+	fn allow_streams(&self, streams: u32);
 }
+
+/// Streams of each direction a client session may keep open at first: subscriptions (bidi) and
+/// groups in flight (uni). quinn allocates bookkeeping for every allowed stream up front, so this
+/// is the largest part of an idle session's memory (1024 of each cost ~105 KiB per session, 64
+/// cost ~7 KiB). The session doubles the allowance whenever the peer uses half of it, up to
+/// [`PEER_STREAMS`]; streams beyond the allowance wait in QUIC flow control, they are not refused.
+pub const CLIENT_STREAMS: u32 = 64;
+
+/// Streams of each direction a cluster peer may keep open at once.
+pub const PEER_STREAMS: u32 = 4096;
 
 /// The sending half of a stream.
 ///

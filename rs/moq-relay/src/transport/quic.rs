@@ -153,6 +153,11 @@ impl super::Session for wtq::Session {
 	async fn closed(&self) -> TransportError {
 		session_error(wtq::Session::closed(self).await)
 	}
+
+	fn allow_streams(&self, streams: u32) {
+		self.set_max_concurrent_bi_streams(streams.into());
+		self.set_max_concurrent_uni_streams(streams.into());
+	}
 }
 
 impl super::SendStream for wtq::SendStream {
