@@ -8,6 +8,11 @@ use moq_relay::auth::Public;
 use moq_relay::config::{Args, Config};
 use moq_relay::relay::Relay;
 
+/// mimalloc returns freed memory to the OS within moments: RSS falls back after sessions close,
+/// where glibc malloc kept every freed page (docs/performance.md, idle memory).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Prints a start-up line; a closed stdout (say, piped into `head`) is not an error.
 macro_rules! say {
 	($($arg:tt)*) => {{
