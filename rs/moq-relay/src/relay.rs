@@ -161,6 +161,8 @@ impl Relay {
 			fingerprint: self.config.certificate.fingerprint().into(),
 			metrics: self.metrics.clone(),
 			ready: ready.clone(),
+			auth: self.config.auth.clone(),
+			origin: self.origin.clone(),
 		});
 		for listener in self.tcp {
 			listeners.spawn(http::serve(listener, https.clone(), router.clone(), down_rx.clone()));

@@ -64,3 +64,78 @@ async fn health_ready_and_metrics() {
 	client.close().await;
 	relay.stop().await;
 }
+
+/// `GET /announced/{prefix}` lists what a session at that path could subscribe to, with the same
+/// credentials: public prefixes, `?jwt=`; refusals are the auth error's status and JSON body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announced_lists_what_the_credential_allows() {
+	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
+	let dir = std::env::temp_dir().join(format!("moq-relay-http-announced-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).unwrap();
+	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("http").unwrap())).unwrap();
+	let key_file = dir.join("root.jwk");
+	key.to_file(&key_file, KeyFormat::Base64Url).unwrap();
+	let relay = TestRelay::start_with(move |config| {
+		config.auth.public = Some("anon".into());
+		config.auth.key = Some(key_file);
+	})
+	.await;
+
+	// Broadcasts anon/clock (public) and room/secret (token only), from token-holding publishers.
+	let publish_all = Claims::new(Path::root())
+		.with_publish(Path::root())
+		.with_expires(moq_token::unix_now() + 600);
+	let token = key.sign(&publish_all).unwrap();
+	let origin = moq_tokio::origin::spawn();
+	let clock = origin.create_broadcast("anon/clock").unwrap();
+	clock.announce(Default::default()).unwrap();
+	let secret = origin.create_broadcast("room/secret").unwrap();
+	secret.announce(Default::default()).unwrap();
+	let client = relay.client(None);
+	let publisher = client
+		.clone()
+		.with_publisher(&origin)
+		.connect(relay.url("moqt", &format!("?jwt={token}")));
+	let publisher = common::within("publisher", publisher.established()).await.unwrap();
+
+	// Until the relay has the announcement the list is empty: poll the public listing.
+	let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+	loop {
+		let (status, head, body) = http_get(&relay, "/announced/anon", false).await;
+		assert_eq!(status, 200);
+		assert!(head.contains("access-control-allow-origin: *"), "{head}");
+		if body == "clock\n" {
+			break;
+		}
+		assert!(
+			std::time::Instant::now() < deadline,
+			"anon/clock never listed: {body:?}"
+		);
+		tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+	}
+	// The public listing never shows what is outside the public prefix.
+	assert_eq!(http_get(&relay, "/announced/anon", true).await.2, "clock\n");
+
+	let (status, head, body) = http_get(&relay, "/announced/room", false).await;
+	assert_eq!(status, 401, "{body}");
+	assert!(head.contains("content-type: application/json"), "{head}");
+	assert!(body.contains("\"error\":\"missing_credential\""), "{body}");
+
+	let viewer = key
+		.sign(
+			&Claims::new(Path::new("room").unwrap())
+				.with_subscribe(Path::root())
+				.with_expires(moq_token::unix_now() + 600),
+		)
+		.unwrap();
+	let (status, _, body) = http_get(&relay, &format!("/announced/room?jwt={viewer}"), false).await;
+	assert_eq!((status, body.as_str()), (200, "secret\n"));
+	let (status, _, body) = http_get(&relay, "/announced/room?jwt=not.a.token", false).await;
+	assert_eq!(status, 401, "{body}");
+	assert!(body.contains("invalid_token"), "{body}");
+
+	publisher.close().await.ok();
+	client.close().await;
+	relay.stop().await;
+	let _ = std::fs::remove_dir_all(&dir);
+}

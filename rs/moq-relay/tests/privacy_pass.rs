@@ -611,3 +611,44 @@ INFO  pp_client: Session stayed alive for 5 seconds, closing...
 	assert_eq!(output, expected);
 	relay.stop().await;
 }
+
+/// HTTP routes challenge like MoQ sessions do (relay.md §4): `GET /announced/room` without a
+/// credential is `401` with `WWW-Authenticate: PrivateToken challenge="...", token-key="..."`, and
+/// the challenge in it is one this relay issued (a token for it is accepted on a session).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_routes_answer_401_with_a_private_token_challenge() {
+	let scratch = Scratch::new("http401");
+	let theirs = TheirIssuer::start().await;
+	let key_file = scratch.key_file("their.pub", &theirs.key());
+	let relay = relay(Pp {
+		issuer: "issuer.test".into(),
+		key_file: Some(key_file),
+		origins: vec!["ours.test".into()],
+		..Pp::default()
+	})
+	.await;
+	let (status, head, body) = common::http_get(&relay, "/announced/room", false).await;
+	assert_eq!(status, 401, "{body}");
+	let value = head
+		.lines()
+		.find_map(|l| l.strip_prefix("www-authenticate: "))
+		.unwrap_or_else(|| panic!("no WWW-Authenticate in {head}"));
+	assert!(value.starts_with("privatetoken "), "{value}");
+	// The helper lowercased that head; the challenge is base64url, so read it as sent.
+	let (_, exact, _) = common::http_get_exact(&relay, "/announced/room", false).await;
+	let raw = exact
+		.lines()
+		.find_map(|l| {
+			l.split_once(": ")
+				.filter(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
+		})
+		.map(|(_, value)| value.to_string())
+		.unwrap();
+	let challenge = moq_privacy_pass::parse_www_authenticate(&raw)
+		.unwrap()
+		.remove(0)
+		.challenge;
+	let token = theirs.token_for(&challenge).await;
+	present(&relay, "/room", &header(&token)).await.unwrap();
+	relay.stop().await;
+}

@@ -19,7 +19,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::Auth;
 use crate::metrics::Metrics;
+use crate::origin::Origin;
 
 pub mod auth;
 
@@ -32,12 +34,18 @@ pub struct HttpState {
 	pub metrics: Arc<Metrics>,
 	/// Whether every listener is up.
 	pub ready: Arc<AtomicBool>,
+	/// The authorization policy (the same as for MoQ sessions).
+	pub auth: Auth,
+	/// The broadcast tree.
+	pub origin: Arc<Origin>,
 }
 
-/// The routes: `/certificate.sha256`, `/health`, `/ready`, `/metrics`.
+/// The routes: `/certificate.sha256`, `/health`, `/ready`, `/metrics`, `/announced[/{prefix}]`.
 pub fn router(state: HttpState) -> Router {
 	Router::new()
 		.route("/certificate.sha256", get(certificate))
+		.route("/announced", get(announced))
+		.route("/announced/{*prefix}", get(announced))
 		.route("/health", get(|| async { "ok\n" }))
 		.route("/ready", get(ready))
 		.route("/metrics", get(metrics))
@@ -60,6 +68,41 @@ async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
 	} else {
 		(StatusCode::SERVICE_UNAVAILABLE, "starting\n")
 	}
+}
+
+/// `GET /announced[/{prefix}]`: the broadcasts announced at and below `prefix`, one path per line
+/// relative to it, as the request's credential allows (the prefix is the connection path, exactly as
+/// for a MoQ session: `?jwt=`, `?pp=`, `Authorization`, or a public prefix). A refusal is the auth
+/// error's status and JSON body; with Privacy Pass, `401` with `WWW-Authenticate: PrivateToken`.
+async fn announced(
+	State(state): State<HttpState>,
+	uri: axum::http::Uri,
+	headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+	let prefix = uri.path().strip_prefix("/announced").unwrap_or_default();
+	let prefix = if prefix.is_empty() { "/" } else { prefix };
+	let grant = match auth::authorize(&state.auth, prefix, uri.query(), &headers).await {
+		Ok(grant) => grant,
+		Err(refusal) => return refusal,
+	};
+	let mut watch = state.origin.announced(grant.root().clone());
+	let mut body = String::new();
+	for (path, _) in watch.take_current() {
+		if let Some(relative) = path.strip_prefix(grant.root())
+			&& grant.can_subscribe(&relative)
+		{
+			body.push_str(relative.as_str());
+			body.push('\n');
+		}
+	}
+	(
+		[
+			(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+			(header::CONTENT_TYPE, "text/plain"),
+		],
+		body,
+	)
+		.into_response()
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {

@@ -141,6 +141,12 @@ pub fn pinned_tls(relay: &TestRelay) -> rustls::ClientConfig {
 
 /// A minimal HTTP/1.1 GET over TCP, plain or TLS: (status, headers lowercased, body).
 pub async fn http_get(relay: &TestRelay, path: &str, tls: bool) -> (u16, String, String) {
+	let (status, head, body) = http_get_exact(relay, path, tls).await;
+	(status, head.to_ascii_lowercase(), body)
+}
+
+/// [`http_get`] with the response head as sent (header values can be case-sensitive).
+pub async fn http_get_exact(relay: &TestRelay, path: &str, tls: bool) -> (u16, String, String) {
 	use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 	let tcp = within("TCP connect", tokio::net::TcpStream::connect(relay.addr))
@@ -166,7 +172,7 @@ pub async fn http_get(relay: &TestRelay, path: &str, tls: bool) -> (u16, String,
 	let text = String::from_utf8(response).unwrap();
 	let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
 	let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-	(status, head.to_ascii_lowercase(), body.to_string())
+	(status, head.to_string(), body.to_string())
 }
 
 #[derive(Debug)]
