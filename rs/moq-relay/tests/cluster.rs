@@ -424,13 +424,7 @@ async fn fifty_viewers_on_a_leaf_make_one_subscription_at_the_publisher() {
 		1,
 		"one subscription arrives at the publisher's relay"
 	);
-	let started: u64 = registry
-		.snapshot()
-		.traffic()
-		.into_iter()
-		.filter(|(_, role, _)| *role == stats::Role::Publisher)
-		.map(|(_, _, traffic)| traffic.subscriptions_started)
-		.sum();
+	let started = common::publisher_subscriptions(&registry);
 	assert_eq!(started, 1, "the publisher client sees exactly one subscription");
 
 	drop(tracks);

@@ -195,13 +195,7 @@ async fn hundred_subscribers_share_one_upstream_subscription() {
 		}
 	}
 
-	let started: u64 = registry
-		.snapshot()
-		.traffic()
-		.into_iter()
-		.filter(|(_, role, _)| *role == stats::Role::Publisher)
-		.map(|(_, _, traffic)| traffic.subscriptions_started)
-		.sum();
+	let started = common::publisher_subscriptions(&registry);
 	assert_eq!(started, 1, "the publisher must see exactly one subscription");
 
 	drop(tracks);

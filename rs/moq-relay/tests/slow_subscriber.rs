@@ -17,8 +17,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,35 +51,11 @@ struct Relay {
 
 impl Relay {
 	fn start() -> Self {
-		let mut child = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
-			// Paths in dev/relay.toml (the key) are relative to the repository root.
-			.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-			.args(["--config", DEV_TOML, "--server-bind", "127.0.0.1:0"])
-			.env("RUST_LOG", "warn")
-			.stdout(Stdio::piped())
-			.stderr(Stdio::null())
-			.spawn()
-			.unwrap();
-		let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-		let (mut port, mut fingerprint) = (None, None);
-		// The fingerprint line comes once every socket is bound.
-		while fingerprint.is_none() {
-			let line = lines
-				.next()
-				.expect("the relay exited before printing its fingerprint")
-				.unwrap();
-			if let Some(rest) = line.strip_prefix("listening: ") {
-				let addr: std::net::SocketAddr = rest.split(' ').next().unwrap().parse().unwrap();
-				port.get_or_insert(addr.port());
-			}
-			if let Some(rest) = line.strip_prefix("fingerprint: ") {
-				fingerprint = Some(rest.to_string());
-			}
-		}
+		let running = common::start(&["--config", DEV_TOML, "--server-bind", "127.0.0.1:0"]);
 		Self {
-			child,
-			port: port.unwrap(),
-			fingerprint: fingerprint.unwrap(),
+			child: running.child,
+			port: running.addr.port(),
+			fingerprint: running.fingerprint,
 		}
 	}
 

@@ -173,12 +173,7 @@ async fn dial(peer: &Peer, settings: &ClusterSettings, ctx: Arc<Context>) -> Res
 			.map_err(|e| LinkError::Connect(e.to_string()))?
 			.await
 			.map_err(|e| LinkError::Connect(e.to_string()))?;
-		let alpn = conn
-			.handshake_data()
-			.and_then(|data| data.downcast::<wtq::quinn::crypto::rustls::HandshakeData>().ok())
-			.and_then(|data| data.protocol)
-			.map(|p| String::from_utf8_lossy(&p).into_owned())
-			.unwrap_or_default();
+		let alpn = crate::transport::quic::negotiated_alpn(&conn);
 		let version = Version::from_alpn(&alpn)
 			.filter(|v| LINK_VERSIONS.contains(v))
 			.ok_or(LinkError::Version(alpn))?;

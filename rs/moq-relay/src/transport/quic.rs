@@ -51,12 +51,7 @@ pub enum AcceptError {
 /// Completes the handshake of an incoming connection and classifies it.
 pub async fn accept(incoming: wtq::quinn::Incoming, versions: &[Version]) -> Result<Accepted, AcceptError> {
 	let conn = incoming.await?;
-	let alpn = conn
-		.handshake_data()
-		.and_then(|data| data.downcast::<wtq::quinn::crypto::rustls::HandshakeData>().ok())
-		.and_then(|data| data.protocol)
-		.map(|p| String::from_utf8_lossy(&p).into_owned())
-		.unwrap_or_default();
+	let alpn = negotiated_alpn(&conn);
 
 	if alpn == wtq::ALPN {
 		let request = wtq::Request::accept(conn).await?;
@@ -104,6 +99,15 @@ pub async fn accept(incoming: wtq::quinn::Incoming, versions: &[Version]) -> Res
 			Err(AcceptError::Alpn(alpn))
 		}
 	}
+}
+
+/// The ALPN the TLS handshake settled on (empty if none), for either side of a connection.
+pub fn negotiated_alpn(conn: &wtq::quinn::Connection) -> String {
+	conn.handshake_data()
+		.and_then(|data| data.downcast::<wtq::quinn::crypto::rustls::HandshakeData>().ok())
+		.and_then(|data| data.protocol)
+		.map(|p| String::from_utf8_lossy(&p).into_owned())
+		.unwrap_or_default()
 }
 
 fn session_error(err: wtq::SessionError) -> TransportError {

@@ -384,3 +384,14 @@ pub fn start(args: &[&str]) -> Running {
 		fingerprint: fingerprint.unwrap(),
 	}
 }
+
+/// How many subscriptions the published client's publisher sessions saw, from its stats registry.
+pub fn publisher_subscriptions(registry: &moq_net::stats::Registry) -> u64 {
+	registry
+		.snapshot()
+		.traffic()
+		.into_iter()
+		.filter(|(_, role, _)| *role == moq_net::stats::Role::Publisher)
+		.map(|(_, _, traffic)| traffic.subscriptions_started)
+		.sum()
+}
