@@ -13,9 +13,10 @@
 #
 # A fresh relay is started for every run on a free 127.0.0.1 port (taskset core $RELAY_CORE,
 # default 0), the load tool runs on core $BENCH_CORE (default 1), and the result is printed as one
-# JSON object: {"relay", "case", "loadavg_before", "loadavg_after", "relay_threads", "bench"}, where
-# `bench` is moq-relay-bench's --json report and `relay_threads` the relay's per-thread CPU seconds
-# (from /proc/PID/task/*/stat at the end of the run, grouped by thread name).
+# JSON object: {"relay", "case", "loadavg_before", "loadavg_after", "relay_threads", "tool_cpu",
+# "bench"}, where `bench` is moq-relay-bench's --json report, `relay_threads` the relay's CPU seconds
+# per thread name since it started (/proc/PID/task/*/stat at the end of the run) and `tool_cpu` the
+# load tool's user and system CPU seconds and wall time (user + sys ≈ wall: its core was the limit).
 #
 # `hops N` starts a chain of three of this repository's relays linked as a cluster (origin ←
 # regional ← edge: regional dials origin, edge dials regional; dev/root.jwk verifies dev/cluster.jwt),
@@ -75,7 +76,7 @@ if [ "$relay" = hops ]; then
 		exit 2
 	}
 	pids=()
-	trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; true' EXIT
+	trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done' EXIT
 	ports=()
 	fps=()
 	for i in 0 1 2; do
@@ -124,9 +125,12 @@ esac
 pid=$!
 perf_pid=
 cleanup() {
-	[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null
-	kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	true
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid" 2>/dev/null || true
+		wait "$perf_pid" 2>/dev/null || true
+	fi
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -152,7 +156,12 @@ if [ -n "${PERF_RECORD:-}" ]; then
 fi
 
 loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
-report=$("${bench[@]}" "$@")
+out=$(mktemp)
+# The load tool's own user and system CPU seconds and wall time: whether its core was the limit.
+TIMEFORMAT='%U %S %R'
+bench_time=$({ time "${bench[@]}" "$@" >"$out"; } 2>&1 | tail -1)
+report=$(cat "$out")
+rm -f "$out"
 loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Per-thread CPU seconds of the relay, summed by thread name (comm).
@@ -164,6 +173,8 @@ threads=$(for stat in /proc/"$pid"/task/*/stat; do
 done | jq -R -s 'split("\n") | map(select(length > 0) | split("\t")) | group_by(.[0])
 	| map({key: .[0][0], value: (map(.[1] | tonumber) | add * 100 | round / 100)}) | from_entries')
 
+read -r tool_user tool_sys tool_wall <<<"$bench_time"
 jq -c -n --arg relay "$relay" --arg case "$case" --arg lb "$loadavg_before" --arg la "$loadavg_after" \
 	--argjson threads "$threads" --argjson bench "$report" \
-	'{relay: $relay, case: $case, loadavg_before: $lb, loadavg_after: $la, relay_threads: $threads, bench: $bench}'
+	--argjson tool "{\"user_s\": $tool_user, \"sys_s\": $tool_sys, \"wall_s\": $tool_wall}" \
+	'{relay: $relay, case: $case, loadavg_before: $lb, loadavg_after: $la, relay_threads: $threads, tool_cpu: $tool, bench: $bench}'
