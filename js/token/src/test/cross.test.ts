@@ -1,7 +1,8 @@
 // Cross-language, every algorithm, both ways, through the Rust CLI (`moq-token`, crate
 // rs/moq-token-cli): Rust generates and signs, TypeScript verifies; TypeScript generates and
-// signs, Rust verifies. The binary is `../../target/debug/moq-token` (relative to js/token), or
-// $MOQ_TOKEN_BIN; when it is missing it is built with `cargo build -p moq-token-cli`, and the
+// signs, Rust verifies. The binary is $MOQ_TOKEN_BIN, else `debug/moq-token` in $CARGO_TARGET_DIR
+// (where `cargo build` puts it when that is set), else `../../target/debug/moq-token` (relative to
+// js/token); when it is missing it is built with `cargo build -p moq-token-cli`, and the
 // test fails (never skips) if that fails.
 
 import assert from "node:assert/strict";
@@ -15,7 +16,8 @@ import { ALGORITHMS, TokenError, exportKey, generate, load, loadPublic, sign, to
 
 const PKG = fileURLToPath(new URL("../../", import.meta.url));
 const REPO = resolve(PKG, "../..");
-const BIN = process.env.MOQ_TOKEN_BIN ? resolve(process.env.MOQ_TOKEN_BIN) : join(REPO, "target/debug/moq-token");
+const TARGET = process.env.CARGO_TARGET_DIR ? resolve(REPO, process.env.CARGO_TARGET_DIR) : join(REPO, "target");
+const BIN = process.env.MOQ_TOKEN_BIN ? resolve(process.env.MOQ_TOKEN_BIN) : join(TARGET, "debug/moq-token");
 let work = "";
 
 function run(args: string[], input?: string) {
