@@ -140,17 +140,8 @@ async fn quic(args: &Args) -> Result<Outcome, String> {
 		.next()
 		.ok_or_else(|| format!("{host} has no address"))?;
 
-	let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-	let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-		.with_protocol_versions(&[&rustls::version::TLS13])
-		.map_err(|e| e.to_string())?
-		.dangerous()
-		.with_custom_certificate_verifier(Arc::new(Pinned {
-			fingerprint: args.fingerprint.clone(),
-			provider,
-		}))
-		.with_no_client_auth();
-	tls.alpn_protocols = vec![b"moq-lite-05".to_vec()];
+	let trust = moq_relay::tls::Trust::Fingerprint(args.fingerprint.clone());
+	let tls = moq_relay::tls::client_config(&trust, &["moq-lite-05"]).map_err(|e| e.to_string())?;
 	let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
 	let bind = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
 	let mut endpoint = quinn::Endpoint::client(bind.parse().unwrap()).map_err(|e| e.to_string())?;
@@ -324,52 +315,4 @@ fn announce_ok(buf: &[u8]) -> Option<u64> {
 	AnnounceOk::decode_prefix(buf, Version::Lite05)
 		.ok()
 		.map(|(ok, _)| ok.active_count.into_inner())
-}
-
-/// Trusts exactly the certificate whose SHA-256 is `fingerprint`.
-#[derive(Debug)]
-struct Pinned {
-	fingerprint: String,
-	provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for Pinned {
-	fn verify_server_cert(
-		&self,
-		end_entity: &rustls::pki_types::CertificateDer<'_>,
-		_intermediates: &[rustls::pki_types::CertificateDer<'_>],
-		_server_name: &rustls::pki_types::ServerName<'_>,
-		_ocsp: &[u8],
-		_now: rustls::pki_types::UnixTime,
-	) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-		let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, end_entity);
-		let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-		if hex == self.fingerprint {
-			Ok(rustls::client::danger::ServerCertVerified::assertion())
-		} else {
-			Err(rustls::Error::General("certificate fingerprint mismatch".into()))
-		}
-	}
-
-	fn verify_tls12_signature(
-		&self,
-		message: &[u8],
-		cert: &rustls::pki_types::CertificateDer<'_>,
-		dss: &rustls::DigitallySignedStruct,
-	) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-		rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-	}
-
-	fn verify_tls13_signature(
-		&self,
-		message: &[u8],
-		cert: &rustls::pki_types::CertificateDer<'_>,
-		dss: &rustls::DigitallySignedStruct,
-	) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-		rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-	}
-
-	fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-		self.provider.signature_verification_algorithms.supported_schemes()
-	}
 }

@@ -363,63 +363,8 @@ async fn stalled(relay: &Relay, epoch: Instant) -> Stalled {
 
 /// TLS trusting only the certificate with this SHA-256 fingerprint.
 fn pinned_tls(fingerprint: &str) -> rustls::ClientConfig {
-	let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-	rustls::ClientConfig::builder_with_provider(provider.clone())
-		.with_protocol_versions(&[&rustls::version::TLS13])
-		.unwrap()
-		.dangerous()
-		.with_custom_certificate_verifier(Arc::new(Pinned {
-			fingerprint: fingerprint.to_string(),
-			provider,
-		}))
-		.with_no_client_auth()
-}
-
-#[derive(Debug)]
-struct Pinned {
-	fingerprint: String,
-	provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for Pinned {
-	fn verify_server_cert(
-		&self,
-		end_entity: &rustls::pki_types::CertificateDer<'_>,
-		_intermediates: &[rustls::pki_types::CertificateDer<'_>],
-		_server_name: &rustls::pki_types::ServerName<'_>,
-		_ocsp: &[u8],
-		_now: rustls::pki_types::UnixTime,
-	) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-		let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, end_entity);
-		let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-		if hex == self.fingerprint {
-			Ok(rustls::client::danger::ServerCertVerified::assertion())
-		} else {
-			Err(rustls::Error::General("fingerprint mismatch".into()))
-		}
-	}
-
-	fn verify_tls12_signature(
-		&self,
-		message: &[u8],
-		cert: &rustls::pki_types::CertificateDer<'_>,
-		dss: &rustls::DigitallySignedStruct,
-	) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-		rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-	}
-
-	fn verify_tls13_signature(
-		&self,
-		message: &[u8],
-		cert: &rustls::pki_types::CertificateDer<'_>,
-		dss: &rustls::DigitallySignedStruct,
-	) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-		rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-	}
-
-	fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-		self.provider.signature_verification_algorithms.supported_schemes()
-	}
+	let trust = moq_relay::tls::Trust::Fingerprint(fingerprint.to_string());
+	moq_relay::tls::client_config(&trust, &[]).unwrap()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -127,16 +127,8 @@ pub async fn raw_connect(relay: &TestRelay, alpn: &str) -> web_transport_quinn::
 
 /// A TLS client configuration that trusts only the relay's fingerprint.
 pub fn pinned_tls(relay: &TestRelay) -> rustls::ClientConfig {
-	let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-	rustls::ClientConfig::builder_with_provider(provider.clone())
-		.with_protocol_versions(&[&rustls::version::TLS13])
-		.unwrap()
-		.dangerous()
-		.with_custom_certificate_verifier(std::sync::Arc::new(Pinned {
-			fingerprint: relay.fingerprint.clone(),
-			provider,
-		}))
-		.with_no_client_auth()
+	let trust = moq_relay::tls::Trust::Fingerprint(relay.fingerprint.clone());
+	moq_relay::tls::client_config(&trust, &[]).unwrap()
 }
 
 /// A minimal HTTP/1.1 GET over TCP, plain or TLS: (status, headers lowercased, body).
@@ -173,53 +165,6 @@ pub async fn http_get_exact(relay: &TestRelay, path: &str, tls: bool) -> (u16, S
 	let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
 	let status = head.split(' ').nth(1).unwrap().parse().unwrap();
 	(status, head.to_string(), body.to_string())
-}
-
-#[derive(Debug)]
-struct Pinned {
-	fingerprint: String,
-	provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for Pinned {
-	fn verify_server_cert(
-		&self,
-		end_entity: &rustls::pki_types::CertificateDer<'_>,
-		_intermediates: &[rustls::pki_types::CertificateDer<'_>],
-		_server_name: &rustls::pki_types::ServerName<'_>,
-		_ocsp: &[u8],
-		_now: rustls::pki_types::UnixTime,
-	) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-		let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, end_entity);
-		let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-		if hex == self.fingerprint {
-			Ok(rustls::client::danger::ServerCertVerified::assertion())
-		} else {
-			Err(rustls::Error::General("fingerprint mismatch".into()))
-		}
-	}
-
-	fn verify_tls12_signature(
-		&self,
-		message: &[u8],
-		cert: &rustls::pki_types::CertificateDer<'_>,
-		dss: &rustls::DigitallySignedStruct,
-	) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-		rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-	}
-
-	fn verify_tls13_signature(
-		&self,
-		message: &[u8],
-		cert: &rustls::pki_types::CertificateDer<'_>,
-		dss: &rustls::DigitallySignedStruct,
-	) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-		rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-	}
-
-	fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-		self.provider.signature_verification_algorithms.supported_schemes()
-	}
 }
 
 fn encode<T: Encode>(message: &T) -> Vec<u8> {
