@@ -18,6 +18,14 @@ if [ ! -x /usr/bin/chromium ]; then
 	$sudo_cmd apt-get update -qq
 	$sudo_cmd apt-get install -y -qq chromium >/dev/null
 fi
+# The relay's allocator (tikv-jemalloc-sys) builds jemalloc with make and a C compiler.
+if ! command -v make >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
+	export DEBIAN_FRONTEND=noninteractive
+	sudo_cmd=""
+	if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+	$sudo_cmd apt-get update -qq
+	$sudo_cmd apt-get install -y -qq make gcc >/dev/null
+fi
 # Privacy Pass tests (rs/moq-relay/tests/privacy_pass.rs) start a real redis-server for the shared nonce store.
 if ! command -v redis-server >/dev/null 2>&1; then
 	export DEBIAN_FRONTEND=noninteractive
