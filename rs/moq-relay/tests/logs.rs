@@ -6,24 +6,10 @@ mod common;
 
 use common::{TestRelay, admitted, announce_ok, closed, webtransport, webtransport_closed, webtransport_served};
 use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-	fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-		self.0.lock().unwrap().extend_from_slice(buf);
-		Ok(buf.len())
-	}
-	fn flush(&mut self) -> std::io::Result<()> {
-		Ok(())
-	}
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_credential_reaches_the_logs_at_trace() {
-	let capture = Capture::default();
+	let capture = common::Capture::default();
 	let writer = capture.clone();
 	// The relay's own filter (what `RUST_LOG=trace moq-relay` uses), with every crate at TRACE,
 	// and a user asking for the CONNECT events explicitly.

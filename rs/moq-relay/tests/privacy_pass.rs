@@ -549,20 +549,6 @@ async fn directory_keys_are_used_and_refreshed_per_cache_control() {
 	relay.stop().await;
 }
 
-/// A subscriber that captures what `pp_client` logs, in its own format.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-	fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-		self.0.lock().unwrap().extend_from_slice(buf);
-		Ok(buf.len())
-	}
-	fn flush(&mut self) -> std::io::Result<()> {
-		Ok(())
-	}
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pp_client_prints_the_seed_lines() {
 	use tracing::instrument::WithSubscriber;
@@ -575,7 +561,7 @@ async fn pp_client_prints_the_seed_lines() {
 		..Pp::default()
 	})
 	.await;
-	let captured = Captured::default();
+	let captured = common::Capture::default();
 	let writer = captured.clone();
 	let subscriber = tracing_subscriber::fmt()
 		.with_env_filter(tracing_subscriber::EnvFilter::new("pp_client=info"))

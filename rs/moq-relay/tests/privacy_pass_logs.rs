@@ -5,24 +5,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use base64::Engine;
 use common::{TestRelay, admitted, announce_ok, closed, webtransport, webtransport_closed, webtransport_served};
 use moq_privacy_pass::{Issuer, IssuerKeyPair, Token, TokenChallenge, request_token};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-	fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-		self.0.lock().unwrap().extend_from_slice(buf);
-		Ok(buf.len())
-	}
-	fn flush(&mut self) -> std::io::Result<()> {
-		Ok(())
-	}
-}
 
 fn hex(bytes: &[u8]) -> String {
 	bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -30,7 +15,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_privacy_pass_token_reaches_the_logs_at_trace() {
-	let capture = Capture::default();
+	let capture = common::Capture::default();
 	let writer = capture.clone();
 	tracing_subscriber::fmt()
 		.with_env_filter(moq_relay::logging::filter("trace,web_transport_quinn::connect=trace"))

@@ -340,3 +340,18 @@ pub fn publisher_subscriptions(registry: &moq_net::stats::Registry) -> u64 {
 		.map(|(_, _, traffic)| traffic.subscriptions_started)
 		.sum()
 }
+
+/// An in-memory log sink for `tracing_subscriber`'s `with_writer` (clone it into the closure, read
+/// `.0` afterwards).
+#[derive(Clone, Default)]
+pub struct Capture(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+	fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+		self.0.lock().unwrap().extend_from_slice(buf);
+		Ok(buf.len())
+	}
+	fn flush(&mut self) -> std::io::Result<()> {
+		Ok(())
+	}
+}
