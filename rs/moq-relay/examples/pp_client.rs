@@ -27,10 +27,10 @@ use moq_privacy_pass::{
 	DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, IssuerDirectory, IssuerKey, TOKEN_REQUEST_MEDIA_TYPE, TokenChallenge,
 	TokenResponse, request_token,
 };
-use moq_relay::wire::{AnnounceOk, AnnounceRequest, BidiType, Decode, Encode, Setup, UniType, VarInt, Version};
 
-/// Every network step is bounded by this.
-const BOUND: Duration = Duration::from_secs(10);
+#[path = "support/admission.rs"]
+pub mod admission;
+use admission::{BOUND, Outcome, connect, served, within};
 
 /// What to connect to.
 #[derive(Debug, Clone)]
@@ -106,14 +106,14 @@ pub async fn run(args: &Args) -> Result<(), String> {
 	tracing::info!(target: "pp_client", "Step 1: Connect without token (expect rejection)");
 	let session = connect(&args.url, &fingerprint, None).await?;
 	let challenge = match served(&session).await? {
-		Served::Admitted => {
+		Outcome::Admitted(_) => {
 			session.close(0, b"done");
 			return Err(
 				"the relay admitted the session without a token: is Privacy Pass enabled and the path not public?"
 					.into(),
 			);
 		}
-		Served::Refused(code, reason) => match reason.strip_prefix(moq_privacy_pass::CLOSE_REASON_PREFIX) {
+		Outcome::Refused(code, reason) => match reason.strip_prefix(moq_privacy_pass::CLOSE_REASON_PREFIX) {
 			Some(_) => TokenChallenge::from_close_reason(&reason)
 				.map_err(|e| format!("bad challenge in the close reason: {e}"))?,
 			None => return Err(format!("refused without a TokenChallenge: code={code} reason={reason}")),
@@ -133,8 +133,8 @@ pub async fn run(args: &Args) -> Result<(), String> {
 	let authorization = format!("PrivateToken token=\"{}\"", token.to_base64());
 	let session = connect(&args.url, &fingerprint, Some(&authorization)).await?;
 	match served(&session).await? {
-		Served::Admitted => {}
-		Served::Refused(code, reason) => return Err(format!("refused with the token: code={code} reason={reason}")),
+		Outcome::Admitted(_) => {}
+		Outcome::Refused(code, reason) => return Err(format!("refused with the token: code={code} reason={reason}")),
 	}
 	tracing::info!(target: "pp_client", "Connected! Session established with Privacy Pass auth");
 	tokio::select! {
@@ -157,12 +157,6 @@ fn default_issuer_url(name: &str) -> String {
 		"localhost" | "127.0.0.1" | "[::1]" => format!("http://{name}"),
 		_ => format!("https://{name}"),
 	}
-}
-
-async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> Result<T, String> {
-	tokio::time::timeout(BOUND, future)
-		.await
-		.map_err(|_| format!("timed out waiting for {what}"))
 }
 
 /// The relay's development bootstrap: `http://host:port/certificate.sha256` over TCP.
@@ -233,105 +227,6 @@ async fn fetch_token(issuer_url: &str, challenge: &TokenChallenge) -> Result<moq
 	state
 		.finalize(&response)
 		.map_err(|e| format!("the issuer's signature does not verify: {e}"))
-}
-
-/// A WebTransport session to `url`, pinned to `fingerprint`, with an optional `Authorization`.
-async fn connect(
-	url: &url::Url,
-	fingerprint: &str,
-	authorization: Option<&str>,
-) -> Result<web_transport_quinn::Session, String> {
-	let hash: Vec<u8> = (0..fingerprint.len())
-		.step_by(2)
-		.map(|i| u8::from_str_radix(&fingerprint[i..i + 2], 16).map_err(|_| "the fingerprint is not hex".to_string()))
-		.collect::<Result<_, _>>()?;
-	let client = web_transport_quinn::ClientBuilder::new()
-		.with_server_certificate_hashes(vec![hash])
-		.map_err(|e| e.to_string())?;
-	let mut request = web_transport_quinn::proto::ConnectRequest::new(url.clone()).with_protocol("moq-lite-05");
-	if let Some(value) = authorization {
-		let value = value.parse().map_err(|_| "the token is not a valid header value")?;
-		request
-			.headers
-			.insert(web_transport_quinn::http::header::AUTHORIZATION, value);
-	}
-	within("WebTransport connect", client.connect(request))
-		.await?
-		.map_err(|e| format!("WebTransport connect to {}: {e}", url.path()))
-}
-
-/// How a session attempt ended.
-pub enum Served {
-	/// The relay served it (ANNOUNCE_OK arrived).
-	Admitted,
-	/// The relay closed it: code and reason.
-	Refused(u32, String),
-}
-
-/// SETUP, then ANNOUNCE_REQUEST "" until ANNOUNCE_OK (admitted), or the relay's close (refused).
-pub async fn served(session: &web_transport_quinn::Session) -> Result<Served, String> {
-	tokio::select! {
-		ok = announce(session) => match ok {
-			Ok(()) => Ok(Served::Admitted),
-			Err(err) => match within("the session close", session.closed()).await {
-				Ok(close) => refusal(close).ok_or(err),
-				Err(_) => Err(err),
-			},
-		},
-		close = session.closed() => refusal(close).ok_or_else(|| "the session ended without a close reason".to_string()),
-	}
-}
-
-fn refusal(close: web_transport_quinn::SessionError) -> Option<Served> {
-	match close {
-		web_transport_quinn::SessionError::WebTransportError(web_transport_quinn::WebTransportError::Closed(
-			code,
-			reason,
-		)) => Some(Served::Refused(code, reason)),
-		_ => None,
-	}
-}
-
-fn encode<T: Encode>(message: &T) -> Vec<u8> {
-	message.to_bytes(Version::Lite05).expect("encodable message")
-}
-
-async fn announce(session: &web_transport_quinn::Session) -> Result<(), String> {
-	let mut setup = within("open SETUP", session.open_uni())
-		.await?
-		.map_err(|e| e.to_string())?;
-	setup
-		.write_all(&encode(&UniType::Setup))
-		.await
-		.map_err(|e| e.to_string())?;
-	setup
-		.write_all(&encode(&Setup::default()))
-		.await
-		.map_err(|e| e.to_string())?;
-	setup.finish().map_err(|e| e.to_string())?;
-	let (mut send, mut recv) = within("open announce", session.open_bi())
-		.await?
-		.map_err(|e| e.to_string())?;
-	send.write_all(&encode(&BidiType::Announce))
-		.await
-		.map_err(|e| e.to_string())?;
-	let request = AnnounceRequest {
-		prefix: String::new(),
-		exclude_hop: VarInt::ZERO,
-	};
-	send.write_all(&encode(&request)).await.map_err(|e| e.to_string())?;
-	let mut buf = Vec::new();
-	loop {
-		if AnnounceOk::decode_prefix(&buf, Version::Lite05).is_ok() {
-			return Ok(());
-		}
-		let mut chunk = [0u8; 1024];
-		let n = within("ANNOUNCE_OK", recv.read(&mut chunk))
-			.await?
-			.map_err(|e| e.to_string())?
-			.ok_or("stream ended before ANNOUNCE_OK")?;
-		buf.extend_from_slice(&chunk[..n]);
-	}
 }
 
 /// The seed's log line layout: `INFO  pp_client: message` (level left-aligned in 5 columns).

@@ -17,25 +17,19 @@
 //! (no connection, bad arguments) print `error: ...` on stderr and exit 2.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use moq_relay::wire::{AnnounceOk, AnnounceRequest, BidiType, Decode, Encode, Setup, UniType, VarInt, Version};
+use moq_relay::wire::{BidiType, Setup, UniType};
 use web_transport_quinn::quinn;
 
-/// Every network step is bounded by this.
-const BOUND: Duration = Duration::from_secs(10);
+#[path = "support/admission.rs"]
+mod admission;
+use admission::{Outcome, announce_ok, announce_request, encode, within};
 
 struct Args {
 	url: url::Url,
 	quic: bool,
 	fingerprint: String,
 	bearer: Option<String>,
-}
-
-/// How a probe ended.
-enum Outcome {
-	Admitted(u64),
-	Refused(u64, String),
 }
 
 fn usage() -> String {
@@ -104,29 +98,12 @@ async fn main() {
 	}
 }
 
-async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> Result<T, String> {
-	tokio::time::timeout(BOUND, future)
-		.await
-		.map_err(|_| format!("timed out waiting for {what}"))
-}
-
-fn encode<T: Encode>(message: &T) -> Vec<u8> {
-	message.to_bytes(Version::Lite05).expect("encodable message")
-}
-
 /// The SETUP Path parameter / CONNECT target: the URL's path and query.
 fn path_and_query(url: &url::Url) -> String {
 	match url.query() {
 		Some(query) => format!("{}?{query}", url.path()),
 		None => url.path().to_string(),
 	}
-}
-
-fn hex_bytes(hex: &str) -> Vec<u8> {
-	(0..hex.len())
-		.step_by(2)
-		.map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("checked hex"))
-		.collect()
 }
 
 // ---- raw QUIC -------------------------------------------------------------------------------
@@ -223,96 +200,9 @@ async fn quic_served(conn: &quinn::Connection, path: String) -> Result<u64, Stri
 // ---- WebTransport ---------------------------------------------------------------------------
 
 async fn webtransport(args: &Args) -> Result<Outcome, String> {
-	let client = web_transport_quinn::ClientBuilder::new()
-		.with_server_certificate_hashes(vec![hex_bytes(&args.fingerprint)])
-		.map_err(|e| e.to_string())?;
-	let mut request = web_transport_quinn::proto::ConnectRequest::new(args.url.clone()).with_protocol("moq-lite-05");
-	if let Some(token) = &args.bearer {
-		let value = format!("Bearer {token}")
-			.parse()
-			.map_err(|_| "the bearer token is not a valid header value")?;
-		request
-			.headers
-			.insert(web_transport_quinn::http::header::AUTHORIZATION, value);
-	}
-	let session = within("WebTransport connect", client.connect(request))
-		.await?
-		.map_err(|e| format!("WebTransport connect: {e}"))?;
-
-	let outcome = tokio::select! {
-		served = webtransport_served(&session) => match served {
-			Ok(n) => Outcome::Admitted(n),
-			Err(err) => match within("session close", session.closed()).await {
-				Ok(close) => webtransport_refusal(close).ok_or(err)?,
-				Err(_) => return Err(err),
-			},
-		},
-		close = session.closed() => webtransport_refusal(close).ok_or("the session ended without a close reason")?,
-	};
+	let authorization = args.bearer.as_ref().map(|token| format!("Bearer {token}"));
+	let session = admission::connect(&args.url, &args.fingerprint, authorization.as_deref()).await?;
+	let outcome = admission::served(&session).await?;
 	session.close(0, b"probe done");
 	Ok(outcome)
-}
-
-fn webtransport_refusal(close: web_transport_quinn::SessionError) -> Option<Outcome> {
-	match close {
-		web_transport_quinn::SessionError::WebTransportError(web_transport_quinn::WebTransportError::Closed(
-			code,
-			reason,
-		)) => Some(Outcome::Refused(code.into(), reason)),
-		_ => None,
-	}
-}
-
-/// SETUP without a Path (the URL carries it), then ANNOUNCE_REQUEST "" until the ANNOUNCE_OK.
-async fn webtransport_served(session: &web_transport_quinn::Session) -> Result<u64, String> {
-	let mut setup = within("open SETUP", session.open_uni())
-		.await?
-		.map_err(|e| e.to_string())?;
-	setup
-		.write_all(&encode(&UniType::Setup))
-		.await
-		.map_err(|e| e.to_string())?;
-	setup
-		.write_all(&encode(&Setup::default()))
-		.await
-		.map_err(|e| e.to_string())?;
-	setup.finish().map_err(|e| e.to_string())?;
-
-	let (mut send, mut recv) = within("open announce", session.open_bi())
-		.await?
-		.map_err(|e| e.to_string())?;
-	send.write_all(&encode(&BidiType::Announce))
-		.await
-		.map_err(|e| e.to_string())?;
-	send.write_all(&encode(&announce_request()))
-		.await
-		.map_err(|e| e.to_string())?;
-	let mut buf = Vec::new();
-	loop {
-		if let Some(count) = announce_ok(&buf) {
-			return Ok(count);
-		}
-		let mut chunk = [0u8; 1024];
-		let n = within("ANNOUNCE_OK", recv.read(&mut chunk))
-			.await?
-			.map_err(|e| e.to_string())?
-			.ok_or("stream ended before ANNOUNCE_OK")?;
-		buf.extend_from_slice(&chunk[..n]);
-	}
-}
-
-// ---- shared ---------------------------------------------------------------------------------
-
-fn announce_request() -> AnnounceRequest {
-	AnnounceRequest {
-		prefix: String::new(),
-		exclude_hop: VarInt::ZERO,
-	}
-}
-
-/// The ANNOUNCE_OK's count of initial announcements, once `buf` holds a whole one.
-fn announce_ok(buf: &[u8]) -> Option<u64> {
-	AnnounceOk::decode_prefix(buf, Version::Lite05)
-		.ok()
-		.map(|(ok, _)| ok.active_count.into_inner())
 }

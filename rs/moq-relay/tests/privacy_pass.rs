@@ -235,16 +235,16 @@ fn header(token: &[u8]) -> String {
 /// Presents `authorization` on a WebTransport CONNECT: `Ok` if served, else the close reason.
 async fn present(relay: &TestRelay, path: &str, authorization: &str) -> Result<(), String> {
 	let session = webtransport(relay, path, Some(authorization)).await;
-	match within("the relay's decision", pp_client::served(&session))
+	match within("the relay's decision", pp_client::admission::served(&session))
 		.await
 		.unwrap()
 	{
-		pp_client::Served::Admitted => {
+		pp_client::admission::Outcome::Admitted(_) => {
 			session.close(0, b"done");
 			Ok(())
 		}
-		pp_client::Served::Refused(code, reason) => {
-			assert_eq!(code, UNAUTHORIZED, "{reason}");
+		pp_client::admission::Outcome::Refused(code, reason) => {
+			assert_eq!(code, u64::from(UNAUTHORIZED), "{reason}");
 			Err(reason)
 		}
 	}
