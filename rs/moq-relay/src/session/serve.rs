@@ -12,8 +12,8 @@ use crate::origin::{Group, TrackEnd};
 use crate::transport::{SendStream, Session};
 use crate::wire::{
 	Announce, AnnounceEvent, AnnounceOk, AnnounceRequest, AnnounceRestart, AnnounceStart, AnnounceStatus, BidiType,
-	Fetch, Goaway, Group as GroupHeader, StreamCode, Subscribe, SubscribeOk, SubscribeResponse, SubscribeUpdate,
-	Track as TrackRequest, UniType, VarInt, Version,
+	Encode, Fetch, Goaway, Group as GroupHeader, StreamCode, Subscribe, SubscribeOk, SubscribeResponse,
+	SubscribeUpdate, Track as TrackRequest, UniType, VarInt, Version,
 };
 
 type W<S> = Writer<<S as Session>::Send>;
@@ -351,38 +351,48 @@ async fn write_group<S: Session>(
 ) {
 	let sequence = group.sequence();
 	let run = async {
+		let mut frames = group.reader();
+		// The stream type, the group header and the first frame's header go out in one write,
+		// so they share a packet instead of the header leaving alone ahead of its frame.
+		let first = frames.next().await;
 		let mut writer = Writer::new(transport.open_uni().await?);
 		// wire.md §1.7: newest group first.
 		writer.set_priority(i32::try_from(sequence).unwrap_or(i32::MAX));
-		writer.encode(&UniType::Group, version).await?;
 		let header = GroupHeader {
 			subscribe_id,
 			sequence: VarInt::from_u64(sequence).unwrap_or(VarInt::MAX),
 			frame_start: VarInt::ZERO,
 		};
-		writer.encode(&header, version).await?;
-		let mut frames = group.reader();
+		let mut head = Vec::with_capacity(32);
+		UniType::Group.encode(&mut head, version).map_err(StreamError::Encode)?;
+		header.encode(&mut head, version).map_err(StreamError::Encode)?;
+		let mut next = first;
 		loop {
-			match frames.next().await {
+			match next {
 				Ok(Some(frame)) => {
 					let mut header = frame.header().map_err(StreamError::Encode)?;
 					if !version.has_timestamps() {
 						// wire.md §1.8: timestamps are stripped for pre-05 subscribers.
 						header.timestamp_delta = 0;
 					}
-					writer.encode(&header, version).await?;
+					header.encode(&mut head, version).map_err(StreamError::Encode)?;
+					writer.write_all(&head).await?;
+					head.clear();
 					metrics.frame_sent(frame.payload.len());
 					writer.write(frame.payload).await?;
 				}
 				Ok(None) => {
+					writer.write_all(&head).await?;
 					metrics.group_sent();
 					return writer.finish();
 				}
 				Err(code) => {
+					writer.write_all(&head).await?;
 					writer.reset(code);
 					return Ok(());
 				}
 			}
+			next = frames.next().await;
 		}
 	};
 	if let Err(err) = run.await {

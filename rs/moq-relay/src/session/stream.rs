@@ -114,6 +114,14 @@ impl<S: SendStream> Writer<S> {
 		Ok(())
 	}
 
+	/// Writes already-encoded bytes (nothing when empty).
+	pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), StreamError> {
+		if !bytes.is_empty() {
+			self.stream()?.write_all(bytes).await?;
+		}
+		Ok(())
+	}
+
 	/// Writes raw bytes (a frame payload) without copying.
 	pub async fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
 		self.stream()?.write_chunk(bytes).await?;
