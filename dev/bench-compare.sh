@@ -10,6 +10,7 @@
 #   large     30 subscribers × 100,000 B × 30 fps
 #   overload  300 subscribers × 100,000 B × 30 fps (more than 2 cores carry)
 #   idle      300 idle sessions: relay RSS before, open, after close
+#   custom    the load (--subscribers, --frame-size, --fps, --group-frames) from the extra arguments
 #
 # A fresh relay is started for every run on a free 127.0.0.1 port (taskset core $RELAY_CORE,
 # default 0), the load tool runs on core $BENCH_CORE (default 1), and the result is printed as one
@@ -144,6 +145,7 @@ small) bench+=(--subscribers 300 --frame-size 1200 "${load[@]}") ;;
 large) bench+=(--subscribers 30 --frame-size 100000 "${load[@]}") ;;
 overload) bench+=(--subscribers 300 --frame-size 100000 "${load[@]}") ;;
 idle) bench+=(--idle 300) ;;
+custom) bench+=(--duration "$duration" --warmup "$warmup") ;; # the load from the extra arguments
 *)
 	echo "unknown case $case" >&2
 	exit 2

@@ -100,6 +100,11 @@ pub struct Args {
 	#[arg(long, value_name = "N")]
 	pub idle: Option<usize>,
 
+	/// Idle phase: seconds to wait after closing the sessions before reading the RSS again
+	/// (an allocator returns freed memory on its own schedule; jemalloc's background thread within ~10 s).
+	#[arg(long, value_name = "SECONDS", default_value_t = 3)]
+	pub idle_settle: u64,
+
 	/// Sessions being set up at once (throughput, connect and idle phases).
 	#[arg(long, default_value_t = 64)]
 	pub concurrency: usize,
@@ -176,6 +181,8 @@ pub struct Throughput {
 	pub goodput_mbps: f64,
 	/// Send-to-receive latency of window frames.
 	pub latency_ms: Percentiles,
+	/// The same for each group's first frame only (it also waits for the new stream).
+	pub first_frame_latency_ms: Percentiles,
 	/// Per window group: share of subscribers that got its first frame within 1 s; mean over groups.
 	pub first_frame_within_1s_pct: f64,
 	/// The same, worst group.
@@ -258,10 +265,12 @@ pub struct Idle {
 	pub rss_before_kib: Option<u64>,
 	/// Relay RSS with them open, KiB.
 	pub rss_open_kib: Option<u64>,
-	/// Relay RSS after closing them, KiB.
+	/// Relay RSS `idle_settle_s` seconds after closing them, KiB.
 	pub rss_after_close_kib: Option<u64>,
 	/// `(rss_open - rss_before) / admitted`, KiB.
 	pub per_session_kib: Option<f64>,
+	/// Seconds waited after the close before `rss_after_close_kib` was read.
+	pub idle_settle_s: u64,
 	/// `rss_open - rss_after_close`, KiB: memory returned after the close.
 	pub returned_kib: Option<i64>,
 	/// Relay CPU seconds spent from before opening to after closing them.
@@ -655,7 +664,7 @@ async fn idle_phase(factory: &ClientFactory, args: &Args, name: &str, n: usize) 
 	tokio::time::sleep(Duration::from_secs(2)).await;
 	let rss_open = rss();
 	close_all(sessions, clients).await;
-	tokio::time::sleep(Duration::from_secs(3)).await;
+	tokio::time::sleep(Duration::from_secs(args.idle_settle)).await;
 	let rss_after = rss();
 	let cpu_after = args.relay_pid.and_then(|pid| proc::cpu_seconds(pid).ok());
 	Ok(Idle {
@@ -664,6 +673,7 @@ async fn idle_phase(factory: &ClientFactory, args: &Args, name: &str, n: usize) 
 		rss_before_kib: rss_before,
 		rss_open_kib: rss_open,
 		rss_after_close_kib: rss_after,
+		idle_settle_s: args.idle_settle,
 		per_session_kib: match (rss_before, rss_open) {
 			(Some(before), Some(open)) if admitted > 0 => Some((open as f64 - before as f64) / admitted as f64),
 			_ => None,
@@ -683,6 +693,8 @@ struct Received {
 	bytes: u64,
 	corrupt: u64,
 	latencies: Vec<u64>,
+	/// Latencies of groups' first frames.
+	first_latencies: Vec<u64>,
 	/// Groups whose first frame arrived within 1 s of being sent.
 	first_in_time: HashSet<u64>,
 	error: Option<String>,
@@ -748,8 +760,11 @@ async fn read_group(
 		received.frames += 1;
 		received.bytes += frame.payload.len() as u64;
 		received.latencies.push(latency);
-		if index == 0 && latency <= 1_000_000_000 {
-			received.first_in_time.insert(group_number);
+		if index == 0 {
+			received.first_latencies.push(latency);
+			if latency <= 1_000_000_000 {
+				received.first_in_time.insert(group_number);
+			}
 		}
 	}
 }
@@ -821,6 +836,7 @@ async fn throughput_phase(
 	);
 	let mut per_subscriber = Vec::with_capacity(n);
 	let mut latencies = Vec::new();
+	let mut first_latencies = Vec::new();
 	let mut frames_delivered = 0;
 	let mut bytes_delivered = 0;
 	let mut corrupt = 0;
@@ -832,6 +848,7 @@ async fn throughput_phase(
 		corrupt += received.corrupt;
 		per_subscriber.push(pct(received.frames, frames_sent));
 		latencies.append(&mut received.latencies);
+		first_latencies.append(&mut received.first_latencies);
 		for &group in &received.first_in_time {
 			if groups_sent > 0 && (first_group..=last_group).contains(&group) {
 				first_counts[(group - first_group) as usize] += 1;
@@ -861,6 +878,7 @@ async fn throughput_phase(
 		per_subscriber_delivery_pct: per_subscriber,
 		goodput_mbps: bytes_delivered as f64 * 8.0 / args.duration / 1e6,
 		latency_ms: Percentiles::of_ns(latencies),
+		first_frame_latency_ms: Percentiles::of_ns(first_latencies),
 		first_frame_within_1s_pct: if first_pcts.is_empty() {
 			0.0
 		} else {
@@ -924,6 +942,12 @@ pub fn render(report: &Report) -> String {
 			out,
 			"  latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  ({} samples)",
 			t.latency_ms.p50, t.latency_ms.p90, t.latency_ms.p99, t.latency_ms.max, t.latency_ms.count
+		);
+		let f = &t.first_frame_latency_ms;
+		let _ = writeln!(
+			out,
+			"  groups' first frames, latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  ({} samples)",
+			f.p50, f.p90, f.p99, f.max, f.count
 		);
 		let _ = writeln!(
 			out,

@@ -101,6 +101,15 @@ async fn five_subscribers_get_every_frame() {
 	assert_eq!(t.latency_ms.count as u64, t.frames_delivered);
 	assert!(t.latency_ms.p50 > 0.0 && t.latency_ms.p99 < 500.0, "{:?}", t.latency_ms);
 	assert_eq!(t.first_frame_within_1s_pct, 100.0);
+	// Groups' first frames: one per window group and subscriber (a group begun before the
+	// window has its first frame outside it).
+	let firsts = t.first_frame_latency_ms.count as u64;
+	assert!(
+		(t.groups_sent.saturating_sub(1) * 5..=t.groups_sent * 5).contains(&firsts),
+		"{firsts} first frames for {} groups",
+		t.groups_sent
+	);
+	assert!(t.first_frame_latency_ms.max <= t.latency_ms.max);
 	let expected_mbps = t.frames_sent as f64 * 5.0 * 1200.0 * 8.0 / 3.0 / 1e6;
 	assert!((t.goodput_mbps - expected_mbps).abs() < 1e-6);
 	assert!(t.relay_cpu_s.unwrap() > 0.0);
