@@ -18,12 +18,12 @@
 
 use std::sync::Arc;
 
-use moq_relay::wire::{BidiType, Setup, UniType};
+use moq_relay::wire::Setup;
 use web_transport_quinn::quinn;
 
 #[path = "support/admission.rs"]
 mod admission;
-use admission::{Outcome, announce_ok, announce_request, encode, within};
+use admission::{Outcome, within};
 
 struct Args {
 	url: url::Url,
@@ -161,40 +161,17 @@ fn quic_refusal(close: quinn::ConnectionError) -> Option<Outcome> {
 
 /// SETUP with the Path parameter, then ANNOUNCE_REQUEST "" until the ANNOUNCE_OK.
 async fn quic_served(conn: &quinn::Connection, path: String) -> Result<u64, String> {
-	let mut setup = within("open SETUP", conn.open_uni())
+	let setup = within("open SETUP", conn.open_uni())
 		.await?
 		.map_err(|e| e.to_string())?;
-	setup
-		.write_all(&encode(&UniType::Setup))
-		.await
+	let (send, recv) = within("open announce", conn.open_bi())
+		.await?
 		.map_err(|e| e.to_string())?;
 	let message = Setup {
 		path: Some(path),
 		..Setup::default()
 	};
-	setup.write_all(&encode(&message)).await.map_err(|e| e.to_string())?;
-	setup.finish().map_err(|e| e.to_string())?;
-
-	let (mut send, mut recv) = within("open announce", conn.open_bi())
-		.await?
-		.map_err(|e| e.to_string())?;
-	send.write_all(&encode(&BidiType::Announce))
-		.await
-		.map_err(|e| e.to_string())?;
-	send.write_all(&encode(&announce_request()))
-		.await
-		.map_err(|e| e.to_string())?;
-	let mut buf = Vec::new();
-	loop {
-		if let Some(count) = announce_ok(&buf) {
-			return Ok(count);
-		}
-		let chunk = within("ANNOUNCE_OK", recv.read_chunk(1024, true))
-			.await?
-			.map_err(|e| e.to_string())?
-			.ok_or("stream ended before ANNOUNCE_OK")?;
-		buf.extend_from_slice(&chunk.bytes);
-	}
+	admission::exchange(setup, message, send, recv).await
 }
 
 // ---- WebTransport ---------------------------------------------------------------------------

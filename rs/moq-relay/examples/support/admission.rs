@@ -91,28 +91,33 @@ fn refusal(close: web_transport_quinn::SessionError) -> Option<Outcome> {
 }
 
 async fn announce(session: &web_transport_quinn::Session) -> Result<u64, String> {
-	let mut setup = within("open SETUP", session.open_uni())
+	let setup = within("open SETUP", session.open_uni())
 		.await?
 		.map_err(|e| e.to_string())?;
-	setup
-		.write_all(&encode(&UniType::Setup))
-		.await
+	let (send, recv) = within("open announce", session.open_bi())
+		.await?
 		.map_err(|e| e.to_string())?;
-	setup
-		.write_all(&encode(&Setup::default()))
-		.await
-		.map_err(|e| e.to_string())?;
-	setup.finish().map_err(|e| e.to_string())?;
+	exchange(setup, Setup::default(), send, recv).await
+}
 
-	let (mut send, mut recv) = within("open announce", session.open_bi())
-		.await?
-		.map_err(|e| e.to_string())?;
-	send.write_all(&encode(&BidiType::Announce))
-		.await
-		.map_err(|e| e.to_string())?;
-	send.write_all(&encode(&announce_request()))
-		.await
-		.map_err(|e| e.to_string())?;
+/// Writes `message` on the `setup` stream (then finishes it) and ANNOUNCE_REQUEST `""` on `send`,
+/// then reads `recv` until the ANNOUNCE_OK: its count of broadcasts already announced. Raw QUIC and
+/// WebTransport streams alike.
+pub async fn exchange<W, R>(mut setup: W, message: Setup, mut send: W, mut recv: R) -> Result<u64, String>
+where
+	W: tokio::io::AsyncWrite + Unpin,
+	R: tokio::io::AsyncRead + Unpin,
+{
+	use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+	let mut head = encode(&UniType::Setup);
+	head.extend(encode(&message));
+	setup.write_all(&head).await.map_err(|e| e.to_string())?;
+	setup.shutdown().await.map_err(|e| e.to_string())?;
+
+	let mut request = encode(&BidiType::Announce);
+	request.extend(encode(&announce_request()));
+	send.write_all(&request).await.map_err(|e| e.to_string())?;
 	let mut buf = Vec::new();
 	loop {
 		if let Some(count) = announce_ok(&buf) {
@@ -121,8 +126,10 @@ async fn announce(session: &web_transport_quinn::Session) -> Result<u64, String>
 		let mut chunk = [0u8; 1024];
 		let n = within("ANNOUNCE_OK", recv.read(&mut chunk))
 			.await?
-			.map_err(|e| e.to_string())?
-			.ok_or("stream ended before ANNOUNCE_OK")?;
+			.map_err(|e| e.to_string())?;
+		if n == 0 {
+			return Err("stream ended before ANNOUNCE_OK".into());
+		}
 		buf.extend_from_slice(&chunk[..n]);
 	}
 }
