@@ -9,15 +9,8 @@ use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_credential_reaches_the_logs_at_trace() {
-	let capture = common::Capture::default();
-	let writer = capture.clone();
-	// The relay's own filter (what `RUST_LOG=trace moq-relay` uses), with every crate at TRACE,
-	// and a user asking for the CONNECT events explicitly.
-	tracing_subscriber::fmt()
-		.with_env_filter(moq_relay::logging::filter("trace,web_transport_quinn::connect=trace"))
-		.with_ansi(false)
-		.with_writer(move || writer.clone())
-		.init();
+	// The relay's own filter with every crate at TRACE, and the CONNECT events asked for explicitly.
+	let capture = common::Capture::install_trace();
 
 	let dir = std::env::temp_dir().join(format!("moq-relay-logs-{}", std::process::id()));
 	std::fs::create_dir_all(&dir).unwrap();

@@ -15,13 +15,8 @@ fn hex(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_privacy_pass_token_reaches_the_logs_at_trace() {
-	let capture = common::Capture::default();
-	let writer = capture.clone();
-	tracing_subscriber::fmt()
-		.with_env_filter(moq_relay::logging::filter("trace,web_transport_quinn::connect=trace"))
-		.with_ansi(false)
-		.with_writer(move || writer.clone())
-		.init();
+	// The relay's own filter with every crate at TRACE, and the CONNECT events asked for explicitly.
+	let capture = common::Capture::install_trace();
 
 	let issuer = Issuer::new(
 		"http://issuer.test/token-request",

@@ -346,6 +346,23 @@ pub fn publisher_subscriptions(registry: &moq_net::stats::Registry) -> u64 {
 #[derive(Clone, Default)]
 pub struct Capture(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
+impl Capture {
+	/// Installs the process's global subscriber with the relay's own filter (what
+	/// `RUST_LOG=trace moq-relay` uses) at TRACE for every crate, the WebTransport CONNECT events
+	/// included, writing here. One per process: the caller's test binary owns the subscriber.
+	#[allow(dead_code)] // Only the log tests install it.
+	pub fn install_trace() -> Self {
+		let capture = Self::default();
+		let writer = capture.clone();
+		tracing_subscriber::fmt()
+			.with_env_filter(moq_relay::logging::filter("trace,web_transport_quinn::connect=trace"))
+			.with_ansi(false)
+			.with_writer(move || writer.clone())
+			.init();
+		capture
+	}
+}
+
 impl std::io::Write for Capture {
 	fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
 		self.0.lock().unwrap().extend_from_slice(buf);
