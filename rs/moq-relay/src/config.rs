@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::path::{Path as FsPath, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{Auth, DEFAULT_ISSUER, PrivacyPass, PrivacyPassSettings, Public};
 use crate::cluster::{ClusterSettings, Peer};
+use crate::limits::Limits;
 use crate::relay::RelayConfig;
-use crate::session::Limits;
 use crate::tls::{Certificate, TlsError};
 use moq_token::{KeySource, KeyStore};
 
@@ -176,6 +176,149 @@ impl ClusterConfig {
 	}
 }
 
+/// `[limits]`: what one client may hold (`docs/reliability.md` has the table). Every key is also
+/// a flag (`--limits-<key>`) and an environment variable (`MOQ_LIMITS_<KEY>`); durations are
+/// written like `10s` or `1m 30s`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Limits ([limits])")]
+pub struct LimitsConfig {
+	/// `[limits] handshake_timeout`: time for the QUIC handshake and the WebTransport CONNECT (default 10s).
+	#[arg(long = "limits-handshake-timeout", env = "MOQ_LIMITS_HANDSHAKE_TIMEOUT", value_parser = humantime::parse_duration)]
+	#[serde(default, with = "humantime_serde")]
+	pub handshake_timeout: Option<Duration>,
+	/// `[limits] setup_timeout`: time for the client's SETUP once connected (default 10s).
+	#[arg(long = "limits-setup-timeout", env = "MOQ_LIMITS_SETUP_TIMEOUT", value_parser = humantime::parse_duration)]
+	#[serde(default, with = "humantime_serde")]
+	pub setup_timeout: Option<Duration>,
+	/// `[limits] http_timeout`: time for an HTTP connection's first byte, TLS handshake and each
+	/// request's headers, and the longest idle keep-alive (default 10s).
+	#[arg(long = "limits-http-timeout", env = "MOQ_LIMITS_HTTP_TIMEOUT", value_parser = humantime::parse_duration)]
+	#[serde(default, with = "humantime_serde")]
+	pub http_timeout: Option<Duration>,
+	/// `[limits] max_connections`: QUIC connections at once, admitted or not (default 10000).
+	#[arg(long = "limits-max-connections", env = "MOQ_LIMITS_MAX_CONNECTIONS")]
+	pub max_connections: Option<usize>,
+	/// `[limits] max_pending`: QUIC connections not yet admitted, in total (default 1000).
+	#[arg(long = "limits-max-pending", env = "MOQ_LIMITS_MAX_PENDING")]
+	pub max_pending: Option<usize>,
+	/// `[limits] max_pending_per_ip`: of those, from one address or IPv6 /64 (default 50).
+	#[arg(long = "limits-max-pending-per-ip", env = "MOQ_LIMITS_MAX_PENDING_PER_IP")]
+	pub max_pending_per_ip: Option<usize>,
+	/// `[limits] max_sessions_per_ip`: admitted sessions from one address or IPv6 /64 (default 2000).
+	#[arg(long = "limits-max-sessions-per-ip", env = "MOQ_LIMITS_MAX_SESSIONS_PER_IP")]
+	pub max_sessions_per_ip: Option<usize>,
+	/// `[limits] max_http_connections`: HTTP connections at once (default 1000).
+	#[arg(long = "limits-max-http-connections", env = "MOQ_LIMITS_MAX_HTTP_CONNECTIONS")]
+	pub max_http_connections: Option<usize>,
+	/// `[limits] pending_window`: bytes a connection may send before admission, all streams
+	/// together (default 65536, at least 16384).
+	#[arg(long = "limits-pending-window", env = "MOQ_LIMITS_PENDING_WINDOW")]
+	pub pending_window: Option<u64>,
+	/// `[limits] session_window`: the same for an admitted session (default 16777216).
+	#[arg(long = "limits-session-window", env = "MOQ_LIMITS_SESSION_WINDOW")]
+	pub session_window: Option<u64>,
+	/// `[limits] datagram_buffer`: bytes of incoming datagrams buffered per connection (default 65536).
+	#[arg(long = "limits-datagram-buffer", env = "MOQ_LIMITS_DATAGRAM_BUFFER")]
+	pub datagram_buffer: Option<usize>,
+	/// `[limits] max_inflight_groups`: groups in flight per subscription before the oldest is
+	/// dropped for a slow subscriber (default 4).
+	#[arg(long = "limits-max-inflight-groups", env = "MOQ_LIMITS_MAX_INFLIGHT_GROUPS")]
+	pub max_inflight_groups: Option<usize>,
+}
+
+impl LimitsConfig {
+	/// `over` wins wherever it sets a value. Generic over the keys (a serde round trip), so a new
+	/// key is written once, in the struct.
+	pub fn merge(self, over: Self) -> Self {
+		overlay(self, over)
+	}
+
+	/// The limits, defaults filled in and checked.
+	pub fn resolve(&self) -> Result<Limits, ConfigError> {
+		let defaults = Limits::default();
+		let invalid = |key: &'static str, reason: &str| ConfigError::Invalid {
+			key,
+			reason: reason.to_string(),
+		};
+		let duration = |key: &'static str, value: Option<Duration>, default: Duration| match value {
+			Some(d) if d.is_zero() => Err(invalid(key, "must be longer than 0s (e.g. \"10s\")")),
+			Some(d) => Ok(d),
+			None => Ok(default),
+		};
+		let count = |key: &'static str, value: Option<usize>, default: usize| match value {
+			Some(0) => Err(invalid(key, "must be at least 1")),
+			Some(n) => Ok(n),
+			None => Ok(default),
+		};
+		let pending_window = self.pending_window.unwrap_or(defaults.pending_window);
+		if pending_window < 16 * 1024 {
+			return Err(invalid(
+				"limits.pending_window",
+				"must be at least 16384 bytes (a WebTransport CONNECT with a token must fit)",
+			));
+		}
+		let session_window = self.session_window.unwrap_or(defaults.session_window);
+		if session_window < pending_window {
+			return Err(invalid(
+				"limits.session_window",
+				"must not be below limits.pending_window",
+			));
+		}
+		Ok(Limits {
+			handshake_timeout: duration(
+				"limits.handshake_timeout",
+				self.handshake_timeout,
+				defaults.handshake_timeout,
+			)?,
+			setup_timeout: duration("limits.setup_timeout", self.setup_timeout, defaults.setup_timeout)?,
+			http_timeout: duration("limits.http_timeout", self.http_timeout, defaults.http_timeout)?,
+			max_connections: count("limits.max_connections", self.max_connections, defaults.max_connections)?,
+			max_pending: count("limits.max_pending", self.max_pending, defaults.max_pending)?,
+			max_pending_per_ip: count(
+				"limits.max_pending_per_ip",
+				self.max_pending_per_ip,
+				defaults.max_pending_per_ip,
+			)?,
+			max_sessions_per_ip: count(
+				"limits.max_sessions_per_ip",
+				self.max_sessions_per_ip,
+				defaults.max_sessions_per_ip,
+			)?,
+			max_http_connections: count(
+				"limits.max_http_connections",
+				self.max_http_connections,
+				defaults.max_http_connections,
+			)?,
+			pending_window,
+			session_window,
+			datagram_buffer: self.datagram_buffer.unwrap_or(defaults.datagram_buffer),
+			max_inflight_groups: count(
+				"limits.max_inflight_groups",
+				self.max_inflight_groups,
+				defaults.max_inflight_groups,
+			)?,
+			cache: defaults.cache,
+		})
+	}
+}
+
+/// Every key `over` sets replaces `base`'s: a layer merge that names no key. Both are plain
+/// configuration structs, so their JSON forms are objects of values or `null`.
+fn overlay<T: Serialize + serde::de::DeserializeOwned + Clone>(base: T, over: T) -> T {
+	let (Ok(serde_json::Value::Object(mut merged)), Ok(serde_json::Value::Object(top))) =
+		(serde_json::to_value(&base), serde_json::to_value(&over))
+	else {
+		return base;
+	};
+	for (key, value) in top {
+		if !value.is_null() {
+			merged.insert(key, value);
+		}
+	}
+	serde_json::from_value(serde_json::Value::Object(merged)).unwrap_or(base)
+}
+
 /// The whole configuration, every value optional so layers can be merged.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -195,6 +338,9 @@ pub struct Config {
 	/// `[cluster]`.
 	#[serde(default)]
 	pub cluster: ClusterConfig,
+	/// `[limits]`.
+	#[serde(default)]
+	pub limits: LimitsConfig,
 }
 
 impl AuthConfig {
@@ -461,6 +607,9 @@ pub struct Args {
 	/// `[cluster] tls_root`: CA file trusted for cluster links.
 	#[arg(long = "cluster-tls-root", env = "MOQ_CLUSTER_TLS_ROOT")]
 	pub cluster_tls_root: Option<PathBuf>,
+	/// `[limits]`.
+	#[command(flatten)]
+	pub limits: LimitsConfig,
 }
 
 impl Args {
@@ -504,6 +653,7 @@ impl Args {
 				id: self.cluster_id,
 				tls_root: self.cluster_tls_root.clone(),
 			},
+			limits: self.limits.clone(),
 		}
 	}
 
@@ -578,6 +728,7 @@ impl Config {
 				id: over.cluster.id.or(self.cluster.id),
 				tls_root: over.cluster.tls_root.or(self.cluster.tls_root),
 			},
+			limits: self.limits.merge(over.limits),
 		}
 	}
 
@@ -604,6 +755,7 @@ impl Config {
 			},
 			privacypass: PrivacyPassConfig::default(),
 			cluster: ClusterConfig::default(),
+			limits: LimitsConfig::default(),
 		}
 	}
 
@@ -636,7 +788,7 @@ impl Config {
 			certificate,
 			auth,
 			drain: Duration::from_secs(self.server.drain.unwrap_or(5)),
-			limits: Limits::default(),
+			limits: self.limits.resolve()?,
 			cluster: self.cluster.resolve()?,
 		})
 	}

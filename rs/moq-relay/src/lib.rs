@@ -15,6 +15,7 @@
 //! - [`auth`]: from a connection request to a [`auth::Grant`].
 //! - [`tls`]: certificates (files or self-signed).
 //! - [`http`]: the TCP routes (`/certificate.sha256`, `/health`, `/ready`, `/metrics`).
+//! - [`limits`]: what one client may hold, and the connection table enforcing it before admission.
 //! - [`config`]: layered configuration; [`relay`]: listeners and shutdown.
 //!
 //! ```no_run
@@ -33,6 +34,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod origin;

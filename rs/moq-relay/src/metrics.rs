@@ -23,6 +23,10 @@ pub struct Metrics {
 	cluster_links: AtomicU64,
 	cluster_routes: AtomicU64,
 	auth_refused: Mutex<BTreeMap<&'static str, u64>>,
+	/// Connections waiting for admission now.
+	connections_pending: AtomicU64,
+	/// Connections and requests refused by a limit, by its code.
+	limit_refused: Mutex<BTreeMap<&'static str, u64>>,
 	/// Announcements received from cluster peers, by the peer's hop id.
 	cluster_announcements: Mutex<BTreeMap<u64, u64>>,
 }
@@ -94,6 +98,21 @@ impl Metrics {
 			.or_default() += 1;
 	}
 
+	/// How many connections wait for admission now.
+	pub fn set_pending_connections(&self, pending: usize) {
+		self.connections_pending.store(pending as u64, Ordering::Relaxed);
+	}
+
+	/// A connection or request was refused by a limit with this code.
+	pub fn limit_refused(&self, code: &'static str) {
+		*self
+			.limit_refused
+			.lock()
+			.unwrap_or_else(|e| e.into_inner())
+			.entry(code)
+			.or_default() += 1;
+	}
+
 	/// A frame of `bytes` arrived from a publisher.
 	pub fn frame_received(&self, bytes: usize) {
 		self.frames_received.fetch_add(1, Ordering::Relaxed);
@@ -129,7 +148,7 @@ impl Metrics {
 	/// The Prometheus text exposition.
 	pub fn render(&self) -> String {
 		let mut out = String::new();
-		let rows: [(&str, &str, &str, &AtomicU64); 14] = [
+		let rows: [(&str, &str, &str, &AtomicU64); 15] = [
 			(
 				"moq_relay_sessions",
 				"gauge",
@@ -141,6 +160,12 @@ impl Metrics {
 				"counter",
 				"Sessions accepted.",
 				&self.sessions_total,
+			),
+			(
+				"moq_relay_connections_pending",
+				"gauge",
+				"Connections waiting for admission now (handshake, CONNECT, SETUP or the auth decision).",
+				&self.connections_pending,
 			),
 			(
 				"moq_relay_subscriptions",
@@ -228,6 +253,13 @@ impl Metrics {
 		);
 		for (code, n) in self.auth_refused.lock().unwrap_or_else(|e| e.into_inner()).iter() {
 			let _ = writeln!(out, "moq_relay_auth_refused_total{{code=\"{code}\"}} {n}");
+		}
+		let _ = writeln!(
+			out,
+			"# HELP moq_relay_limit_refused_total Connections and requests refused by a limit, by code.\n# TYPE moq_relay_limit_refused_total counter"
+		);
+		for (code, n) in self.limit_refused.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+			let _ = writeln!(out, "moq_relay_limit_refused_total{{code=\"{code}\"}} {n}");
 		}
 		let _ = writeln!(
 			out,

@@ -14,6 +14,7 @@ use web_transport_quinn as wtq;
 use crate::auth::Auth;
 use crate::cluster::{self, ClusterSettings};
 use crate::http::{self, HttpState};
+use crate::limits::{Connections, LimitError, PENDING_STREAMS};
 use crate::metrics::Metrics;
 use crate::origin::Origin;
 use crate::session::{self, Context, Limits};
@@ -86,11 +87,9 @@ impl Relay {
 		let quic_tls = wtq::quinn::crypto::rustls::QuicServerConfig::try_from(tls)
 			.map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
 		let mut server = wtq::quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
-		let mut transport = wtq::quinn::TransportConfig::default();
-		transport.max_concurrent_uni_streams(crate::transport::CLIENT_STREAMS.into());
-		transport.max_concurrent_bidi_streams(crate::transport::CLIENT_STREAMS.into());
-		transport.keep_alive_interval(Some(Duration::from_secs(4)));
-		server.transport_config(Arc::new(transport));
+		server.transport_config(Arc::new(pending_transport(&config.limits)));
+		// Connections quinn holds before the accept loop sees them.
+		server.max_incoming(config.limits.max_pending.max(1));
 
 		let mut endpoints = Vec::new();
 		let mut tcp = Vec::new();
@@ -146,7 +145,9 @@ impl Relay {
 			limits: self.config.limits.clone(),
 		});
 
+		let connections = Connections::new(self.config.limits.clone(), self.metrics.clone());
 		let mut listeners = JoinSet::new();
+		let mut http_listeners = JoinSet::new();
 		let https = match self.config.certificate.server_config(&["h2", "http/1.1"]) {
 			Ok(mut config) => {
 				config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -164,13 +165,28 @@ impl Relay {
 			auth: self.config.auth.clone(),
 			origin: self.origin.clone(),
 		});
+		// HTTP keeps answering through the drain (so `/ready` says 503 while the relay leaves).
+		let (http_stop, http_stopped) = watch::channel(false);
 		for listener in self.tcp {
-			listeners.spawn(http::serve(listener, https.clone(), router.clone(), down_rx.clone()));
+			http_listeners.spawn(http::serve(
+				listener,
+				https.clone(),
+				router.clone(),
+				http::Bounds::from(&self.config.limits),
+				self.metrics.clone(),
+				http_stopped.clone(),
+			));
 		}
 		let (sessions, _) = watch::channel(0usize);
 		let sessions = Arc::new(sessions);
 		for endpoint in &self.endpoints {
-			listeners.spawn(accept(endpoint.clone(), ctx.clone(), sessions.clone(), down_rx.clone()));
+			listeners.spawn(accept(
+				endpoint.clone(),
+				ctx.clone(),
+				connections.clone(),
+				sessions.clone(),
+				down_rx.clone(),
+			));
 		}
 		if !self.config.cluster.connect.is_empty() {
 			listeners.spawn(cluster::run(self.config.cluster.clone(), ctx.clone(), down_rx.clone()));
@@ -198,7 +214,24 @@ impl Relay {
 		for endpoint in &self.endpoints {
 			let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
 		}
+		let _ = http_stop.send(true);
+		while http_listeners.join_next().await.is_some() {}
 	}
+}
+
+/// The QUIC transport of a connection that is not admitted yet: a small connection window (every
+/// stream together cannot make the relay buffer more), [`PENDING_STREAMS`] streams of each
+/// direction and a bounded datagram buffer. Admission raises the window and the streams
+/// (`crate::session`); quinn's per-stream window stays at its default.
+fn pending_transport(limits: &crate::limits::Limits) -> wtq::quinn::TransportConfig {
+	let varint = |n: u64| wtq::quinn::VarInt::from_u64(n).unwrap_or(wtq::quinn::VarInt::MAX);
+	let mut transport = wtq::quinn::TransportConfig::default();
+	transport.max_concurrent_uni_streams(PENDING_STREAMS.into());
+	transport.max_concurrent_bidi_streams(PENDING_STREAMS.into());
+	transport.receive_window(varint(limits.pending_window));
+	transport.datagram_receive_buffer_size(Some(limits.datagram_buffer));
+	transport.keep_alive_interval(Some(Duration::from_secs(4)));
+	transport
 }
 
 async fn bind_pair(
@@ -226,6 +259,7 @@ async fn bind_pair(
 async fn accept(
 	endpoint: wtq::quinn::Endpoint,
 	ctx: Arc<Context>,
+	connections: Arc<Connections>,
 	sessions: Arc<watch::Sender<usize>>,
 	mut shutdown: watch::Receiver<bool>,
 ) {
@@ -241,14 +275,31 @@ async fn accept(
 				return;
 			}
 		};
+		// Counted from its first packet: a connection that never finishes its handshake holds a
+		// pending place until the handshake time-out frees it.
+		let mut ticket = match connections.open(incoming.remote_address().ip()) {
+			Ok(ticket) => ticket,
+			Err(limit) => {
+				ctx.metrics.limit_refused(limit.code());
+				incoming.refuse();
+				continue;
+			}
+		};
 		let ctx = ctx.clone();
 		let count = SessionCount::new(sessions.clone());
 		tokio::spawn(async move {
 			let _count = count;
-			let accepted = match quic::accept(incoming, &crate::relay::VERSIONS).await {
-				Ok(accepted) => accepted,
-				Err(err) => {
+			let handshake = quic::accept(incoming, &crate::relay::VERSIONS);
+			let accepted = match tokio::time::timeout(ctx.limits.handshake_timeout, handshake).await {
+				Ok(Ok(accepted)) => accepted,
+				Ok(Err(err)) => {
 					tracing::debug!(%err, "connection refused");
+					return;
+				}
+				Err(_) => {
+					// Dropping the handshake closes the connection.
+					ctx.metrics.limit_refused(LimitError::HandshakeTimeout.code());
+					tracing::debug!("handshake timed out");
 					return;
 				}
 			};
@@ -259,6 +310,7 @@ async fn accept(
 				accepted.url_path,
 				accepted.authorization,
 				ctx,
+				&mut ticket,
 			)
 			.instrument(span)
 			.await;

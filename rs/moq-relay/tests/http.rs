@@ -133,6 +133,19 @@ async fn announced_lists_what_the_credential_allows() {
 	let (status, _, body) = http_get(&relay, "/announced/room?jwt=not.a.token", false).await;
 	assert_eq!(status, 401, "{body}");
 	assert!(body.contains("invalid_token"), "{body}");
+	// A token misplaced inside the path is no credential, and the refusal does not echo it.
+	for misplaced in [
+		format!("/announced/room%3Fjwt={viewer}"),
+		format!("/announced/room;jwt={viewer}"),
+	] {
+		let (status, _, body) = http_get(&relay, &misplaced, false).await;
+		assert_eq!(status, 401, "{body}");
+		assert!(body.contains("missing_credential"), "{body}");
+		for part in viewer.split('.').skip(1) {
+			assert!(!body.contains(part), "the refusal echoed the token: {body}");
+		}
+		assert!(!body.contains("room"), "the refusal echoed the path: {body}");
+	}
 
 	publisher.close().await.ok();
 	client.close().await;

@@ -53,6 +53,9 @@ async fn no_credential_reaches_the_logs_at_trace() {
 		format!("/anon?auth_id={opaque}"),
 		"/private?nothing=query-value-5c4d".to_string(),
 		format!("/room/%2E%2E?jwt={good}"),
+		// Misplaced inside the path: no credential, and never written back.
+		format!("/room%3Fjwt={good}"),
+		format!("/room;jwt={good}"),
 	] {
 		assert_eq!(closed(&admitted(&relay, &target).await).await.0, 2);
 	}

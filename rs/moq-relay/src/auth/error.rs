@@ -8,9 +8,10 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-	/// No credential, and the path is not public.
-	#[error("no credential was presented and {0:?} is not public: connect with ?jwt=<token>")]
-	MissingCredential(String),
+	/// No credential, and the path is not public. The path is not repeated: a credential misplaced
+	/// in it (`/room%3Fjwt=…`) must not come back in an error body or a log line.
+	#[error("no credential was presented and the path is not public: connect with ?jwt=<token>")]
+	MissingCredential,
 	/// Two different credentials (say `jwt=` and a Bearer header).
 	#[error("more than one credential was presented: send exactly one")]
 	AmbiguousCredentials,
@@ -65,7 +66,7 @@ impl AuthError {
 	/// The stable error code (relay.md §3).
 	pub fn code(&self) -> &'static str {
 		match self {
-			Self::MissingCredential(_) => "missing_credential",
+			Self::MissingCredential => "missing_credential",
 			Self::AmbiguousCredentials => "ambiguous_credentials",
 			Self::InvalidAuthHeader => "invalid_auth_header",
 			Self::InvalidToken(_) | Self::NoVerifier => "invalid_token",
@@ -141,7 +142,7 @@ mod tests {
 	#[test]
 	fn table() {
 		let cases = [
-			(AuthError::MissingCredential("x".into()), "missing_credential", 401),
+			(AuthError::MissingCredential, "missing_credential", 401),
 			(AuthError::AmbiguousCredentials, "ambiguous_credentials", 401),
 			(AuthError::InvalidAuthHeader, "invalid_auth_header", 401),
 			(

@@ -130,7 +130,7 @@ impl Auth {
 		let publish = moq_token::rebase(&self.public.publish, root);
 		let subscribe = moq_token::rebase(&self.public.subscribe, root);
 		if publish.is_empty() && subscribe.is_empty() {
-			return Err(AuthError::MissingCredential(root.to_string()));
+			return Err(AuthError::MissingCredential);
 		}
 		Ok(Grant::new(root.clone(), publish, subscribe).with_subject(Some("anonymous".into())))
 	}

@@ -7,16 +7,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Auth;
@@ -112,37 +113,132 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
 	)
 }
 
+/// The bounds of the TCP side (from [`crate::limits::Limits`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+	/// Time for the first byte, for the TLS handshake, and for each request's headers (also the
+	/// longest a kept-alive connection may sit idle).
+	pub timeout: Duration,
+	/// Connections open at once; a new one over it is closed at once.
+	pub max_connections: usize,
+}
+
+impl From<&crate::limits::Limits> for Bounds {
+	fn from(limits: &crate::limits::Limits) -> Self {
+		Self {
+			timeout: limits.http_timeout,
+			max_connections: limits.max_http_connections,
+		}
+	}
+}
+
 /// Serves `router` on `listener` until `shutdown` becomes true: TLS when the
 /// first byte is 0x16, plain HTTP otherwise.
-pub async fn serve(listener: TcpListener, tls: TlsAcceptor, router: Router, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+	listener: TcpListener,
+	tls: TlsAcceptor,
+	router: Router,
+	bounds: Bounds,
+	metrics: Arc<Metrics>,
+	mut shutdown: watch::Receiver<bool>,
+) {
+	let permits = Arc::new(Semaphore::new(bounds.max_connections.max(1)));
+	let mut backoff = AcceptBackoff::default();
 	loop {
 		let (stream, peer) = tokio::select! {
 			accepted = listener.accept() => match accepted {
-				Ok(accepted) => accepted,
+				Ok(accepted) => {
+					backoff.reset();
+					accepted
+				}
 				Err(err) => {
-					tracing::warn!(%err, "TCP accept failed");
+					backoff.failed(&err).await;
 					continue;
 				}
 			},
 			_ = async { let _ = shutdown.wait_for(|down| *down).await; } => return,
 		};
+		let Ok(permit) = permits.clone().try_acquire_owned() else {
+			metrics.limit_refused("too_many_http_connections");
+			drop(stream);
+			continue;
+		};
 		let tls = tls.clone();
 		let router = router.clone();
 		tokio::spawn(async move {
-			if let Err(err) = connection(stream, peer, tls, router).await {
+			if let Err(err) = connection(stream, peer, tls, router, bounds.timeout).await {
 				tracing::debug!(%err, %peer, "HTTP connection ended");
 			}
+			drop(permit);
 		});
 	}
 }
 
-async fn connection(stream: TcpStream, _peer: SocketAddr, tls: TlsAcceptor, router: Router) -> std::io::Result<()> {
+/// What the accept loop does when `accept` fails. Out of file descriptors (or buffers), failing
+/// again at once would spin a core and flood the log: it waits, doubling from 10 ms to 1 s, and logs
+/// one line at most every 10 s with how many accepts failed. Other errors (a connection reset
+/// before it was accepted) are the peer's and retried at once.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+	delay: Option<Duration>,
+	failures: u64,
+	logged: Option<Instant>,
+}
+
+impl AcceptBackoff {
+	const FIRST: Duration = Duration::from_millis(10);
+	const MAX: Duration = Duration::from_secs(1);
+	const LOG_EVERY: Duration = Duration::from_secs(10);
+
+	fn reset(&mut self) {
+		self.delay = None;
+	}
+
+	async fn failed(&mut self, err: &std::io::Error) {
+		self.failures += 1;
+		if self.logged.is_none_or(|at| at.elapsed() >= Self::LOG_EVERY) {
+			tracing::warn!(%err, failures = self.failures, "TCP accept failing (raise the open-file limit, `ulimit -n`, if it says too many open files)");
+			self.logged = Some(Instant::now());
+			self.failures = 0;
+		}
+		if !resource_exhausted(err) {
+			return;
+		}
+		let delay = self.delay.map_or(Self::FIRST, |d| (d * 2).min(Self::MAX));
+		self.delay = Some(delay);
+		tokio::time::sleep(delay).await;
+	}
+}
+
+/// `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: accepting again at once would fail the same way.
+fn resource_exhausted(err: &std::io::Error) -> bool {
+	const EMFILE: i32 = 24;
+	const ENFILE: i32 = 23;
+	const ENOBUFS: i32 = 105;
+	const ENOMEM: i32 = 12;
+	err.kind() == std::io::ErrorKind::OutOfMemory
+		|| matches!(err.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM))
+}
+
+async fn connection(
+	stream: TcpStream,
+	_peer: SocketAddr,
+	tls: TlsAcceptor,
+	router: Router,
+	timeout: Duration,
+) -> std::io::Result<()> {
+	let timed_out = |what: &str| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no {what} in {timeout:?}"));
 	let mut first = [0u8; 1];
-	let n = stream.peek(&mut first).await?;
+	let n = tokio::time::timeout(timeout, stream.peek(&mut first))
+		.await
+		.map_err(|_| timed_out("first byte"))??;
 	let service = TowerToHyperService::new(router);
-	let http = hyper::server::conn::http1::Builder::new();
+	let mut http = hyper::server::conn::http1::Builder::new();
+	http.timer(TokioTimer::new()).header_read_timeout(timeout);
 	let result = if n == 1 && first[0] == 0x16 {
-		let stream = tls.accept(stream).await?;
+		let stream = tokio::time::timeout(timeout, tls.accept(stream))
+			.await
+			.map_err(|_| timed_out("TLS handshake"))??;
 		http.serve_connection(TokioIo::new(stream), service).await
 	} else {
 		http.serve_connection(TokioIo::new(stream), service).await

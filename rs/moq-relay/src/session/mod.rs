@@ -36,8 +36,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::auth::{Auth, AuthError, ConnectRequest, Grant};
+use crate::limits::{LimitError, Ticket};
 use crate::metrics::Metrics;
-use crate::origin::{CachePolicy, Origin, Track};
+use crate::origin::{Origin, Track};
 use crate::transport::{Session, TransportError};
 use crate::wire::{
 	BidiType, DecodeError, Disposition, EncodeError, Goaway, Role, SessionCode, Setup, StreamCode, UniType, VarInt,
@@ -73,9 +74,9 @@ pub enum StreamError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
-	/// The peer never sent its SETUP in time.
-	#[error("no SETUP within {0:?}")]
-	SetupTimeout(Duration),
+	/// A limit refused the session (no SETUP in time, too many sessions from its address).
+	#[error("refused: {0}")]
+	Limit(#[from] LimitError),
 	/// Authorization refused the session.
 	#[error("unauthorized: {0}")]
 	Unauthorized(#[from] AuthError),
@@ -92,28 +93,7 @@ pub enum SessionError {
 	Transport(#[from] TransportError),
 }
 
-/// Settings every session shares.
-#[derive(Clone, Debug)]
-pub struct Limits {
-	/// How long a client may take to send its SETUP.
-	pub setup_timeout: Duration,
-	/// Per subscriber: how many groups may be in flight at once. When a newer
-	/// group arrives beyond this, the oldest in-flight group is reset, so a slow
-	/// subscriber sheds backlog instead of stalling anyone or growing memory.
-	pub max_inflight_groups: usize,
-	/// The cache policy (its max age is also the upstream Max Age asked for).
-	pub cache: CachePolicy,
-}
-
-impl Default for Limits {
-	fn default() -> Self {
-		Self {
-			setup_timeout: Duration::from_secs(10),
-			max_inflight_groups: 4,
-			cache: CachePolicy::default(),
-		}
-	}
-}
+pub use crate::limits::Limits;
 
 /// What every session of a relay shares.
 pub struct Context {
@@ -197,25 +177,40 @@ async fn admit<S: Session>(
 	}
 }
 
+/// Closes a session a limit refused: [`SessionCode::TIMEOUT`] for a time limit, else
+/// [`SessionCode::INTERNAL`], with the limit's code and what to do as the reason.
+fn refuse<S: Session>(transport: &S, ctx: &Context, limit: LimitError) {
+	ctx.metrics.limit_refused(limit.code());
+	let code = match limit {
+		LimitError::SetupTimeout | LimitError::HandshakeTimeout => SessionCode::TIMEOUT,
+		_ => SessionCode::INTERNAL,
+	};
+	tracing::info!(code = limit.code(), "session refused by a limit");
+	transport.close(code.into_inner(), &format!("{}: {limit}", limit.code()));
+}
+
 /// How long a refused session is kept for its close to reach the peer.
 const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// When a grant's expiry (unix seconds) falls, as a tokio instant.
-fn expiry_deadline(expires: u64) -> tokio::time::Instant {
-	let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires);
+/// When a grant's expiry (unix seconds) falls, as a tokio instant; `None` when it is too far
+/// ahead for the clock to represent (a validly signed `exp` near 2^63 must not overflow it).
+fn expiry_deadline(expires: u64) -> Option<tokio::time::Instant> {
+	let at = std::time::UNIX_EPOCH.checked_add(Duration::from_secs(expires))?;
 	let left = at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
-	tokio::time::Instant::now() + left
+	tokio::time::Instant::now().checked_add(left)
 }
 
 /// Runs one session to its end. `url_path` is the WebTransport CONNECT path and
 /// query (`None` on raw QUIC, where the path comes in SETUP); `authorization` its
-/// `Authorization` header.
+/// `Authorization` header; `ticket` its place in the connection table, admitted once the
+/// session is.
 pub async fn run<S: Session>(
 	transport: S,
 	version: Version,
 	url_path: Option<String>,
 	authorization: Option<String>,
 	ctx: Arc<Context>,
+	ticket: &mut Ticket,
 ) -> Result<(), SessionError> {
 	let _gauge = ctx.metrics.session_started();
 	// relay.md §3: "On WebTransport the decision is made from the CONNECT's URL and headers,
@@ -227,8 +222,10 @@ pub async fn run<S: Session>(
 	let setup = match admit_setup(&transport, version, &ctx).await {
 		Ok(setup) => setup,
 		Err(err) => {
-			if let SessionError::Protocol { code, reason } = &err {
-				transport.close(code.into_inner(), reason);
+			match &err {
+				SessionError::Protocol { code, reason } => transport.close(code.into_inner(), reason),
+				SessionError::Limit(limit) => refuse(&transport, &ctx, *limit),
+				_ => {}
 			}
 			return Err(err);
 		}
@@ -252,6 +249,11 @@ pub async fn run<S: Session>(
 		Some(grant) => grant,
 		None => admit(&transport, &ctx, &target, None).await?,
 	};
+	if let Err(limit) = ticket.admit() {
+		refuse(&transport, &ctx, limit);
+		let _ = tokio::time::timeout(REFUSAL_LINGER, transport.closed()).await;
+		return Err(limit.into());
+	}
 	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %version, "session admitted");
 	serve(transport, version, grant, setup, ctx.clone()).await
 }
@@ -291,10 +293,14 @@ async fn serve<S: Session>(
 	ctx: Arc<Context>,
 ) -> Result<(), SessionError> {
 	let _link = grant.cluster().then(|| ctx.metrics.cluster_link_started());
+	// Before admission the peer had a small window and a few streams (crate::limits): now it may use
+	// what an admitted session needs.
+	transport.allow_receive(ctx.limits.session_window);
 	let budget = if grant.cluster() {
 		transport.allow_streams(crate::transport::PEER_STREAMS);
 		budget::Budget::new(crate::transport::PEER_STREAMS, crate::transport::PEER_STREAMS)
 	} else {
+		transport.allow_streams(crate::transport::CLIENT_STREAMS);
 		budget::Budget::new(crate::transport::CLIENT_STREAMS, crate::transport::PEER_STREAMS)
 	};
 	let role = setup.as_ref().map(Setup::role_kind).unwrap_or(Role::Both);
@@ -321,8 +327,8 @@ async fn serve<S: Session>(
 	// relay.md §3: "a session whose grant expires is closed at that moment".
 	let expires = shared.grant.expires();
 	let expiry = async move {
-		match expires {
-			Some(exp) => tokio::time::sleep_until(expiry_deadline(exp)).await,
+		match expires.and_then(expiry_deadline) {
+			Some(deadline) => tokio::time::sleep_until(deadline).await,
 			None => std::future::pending().await,
 		}
 	};
@@ -376,7 +382,7 @@ async fn exchange_setup<S: Session>(
 	};
 	let timeout = ctx.limits.setup_timeout;
 	let (sent, received) = tokio::join!(send, tokio::time::timeout(timeout, read_setup(transport, version)));
-	let received = received.map_err(|_| SessionError::SetupTimeout(timeout))?;
+	let received = received.map_err(|_| LimitError::SetupTimeout)?;
 	if let Err(StreamError::Transport(err)) = sent {
 		return Err(err.into());
 	}

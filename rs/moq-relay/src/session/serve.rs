@@ -1,6 +1,7 @@
 //! The relay as publisher: answering the peer's Announce, Subscribe, Track and
 //! Fetch streams from the origin.
 
+use crate::logging::Peer;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -255,7 +256,7 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 		.subscribe(&absolute, &request.track)
 		.map_err(|_| StreamError::Reset(StreamCode::NOT_FOUND))?;
 	let _gauge = shared.ctx.metrics.subscription_started();
-	tracing::debug!(broadcast = %absolute, track = %request.track, id = %request.id, "subscribed");
+	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&request.track), id = %request.id, "subscribed");
 
 	if !version.has_setup() {
 		// lite-04: SUBSCRIBE_OK at once on accept.

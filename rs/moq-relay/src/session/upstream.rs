@@ -1,6 +1,7 @@
 //! The relay as subscriber of the peer: learning what it publishes, and
 //! subscribing upstream once per track when the origin asks.
 
+use crate::logging::Peer;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
@@ -119,7 +120,7 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 			continue;
 		}
 		if !shared.grant.can_publish(&path) {
-			tracing::info!(broadcast = %path, "announcement outside the grant ignored");
+			tracing::info!(broadcast = %Peer(path.as_str()), "announcement outside the grant ignored");
 			continue;
 		}
 		if shared.grant.cluster() {
@@ -136,7 +137,7 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 			hops.push(shared.route_origin);
 		}
 		let absolute = shared.grant.absolute(&path);
-		tracing::info!(broadcast = %absolute, "broadcast announced");
+		tracing::info!(broadcast = %Peer(absolute.as_str()), "broadcast announced");
 		let publication = shared.ctx.origin.publish(absolute, hops, upstream.clone());
 		let route = shared.grant.cluster().then(|| shared.ctx.metrics.cluster_route());
 		// Replacing drops the old publication after the new one is in place.
@@ -188,12 +189,12 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, track: We
 		_ = alive.changed() => Ok(()),
 		result = subscription(&shared, id, &path, &name, weak.clone()) => result,
 	};
-	tracing::debug!(broadcast = %absolute, track = %name, ok = result.is_ok(), "upstream subscription ended");
+	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&name), ok = result.is_ok(), "upstream subscription ended");
 	if let Some(track) = weak.upgrade() {
 		match result {
 			Ok(()) => track.end(TrackEnd::Finished),
 			Err(err) => {
-				tracing::debug!(%err, broadcast = %absolute, track = %name, "upstream subscription failed");
+				tracing::debug!(%err, broadcast = %Peer(absolute.as_str()), track = %Peer(&name), "upstream subscription failed");
 				let code = match err {
 					StreamError::Transport(crate::transport::TransportError::Reset(code)) => StreamCode::from_u32(code),
 					StreamError::Reset(code) => code,

@@ -59,6 +59,9 @@ pub trait Session: Clone + Send + Sync + 'static {
 	/// Lets the peer keep up to `streams` streams of each direction open at once (raised for
 	/// cluster peers, whose links carry every subscription crossing them).
 	fn allow_streams(&self, streams: u32);
+	/// Lets the peer have up to `bytes` in flight to us over all its streams together (the
+	/// connection's flow-control window; small before admission, see `crate::limits`).
+	fn allow_receive(&self, bytes: u64);
 }
 
 /// Streams of each direction a client session may keep open at first: subscriptions (bidi) and

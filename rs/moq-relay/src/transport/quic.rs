@@ -162,6 +162,10 @@ impl super::Session for wtq::Session {
 		self.set_max_concurrent_bi_streams(streams.into());
 		self.set_max_concurrent_uni_streams(streams.into());
 	}
+
+	fn allow_receive(&self, bytes: u64) {
+		self.set_receive_window(wtq::quinn::VarInt::from_u64(bytes).unwrap_or(wtq::quinn::VarInt::MAX));
+	}
 }
 
 impl super::SendStream for wtq::SendStream {

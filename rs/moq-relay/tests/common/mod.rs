@@ -87,6 +87,14 @@ impl TestRelay {
 		config.init(Default::default()).unwrap()
 	}
 
+	/// Starts the shutdown (GOAWAY, drain) and hands over the relay's task to await.
+	pub fn begin_stop(&mut self) -> JoinHandle<()> {
+		if let Some(stop) = self.stop.take() {
+			let _ = stop.send(());
+		}
+		self.task.take().expect("the relay is running")
+	}
+
 	/// Shuts the relay down (GOAWAY, drain) and waits for it.
 	pub async fn stop(mut self) {
 		if let Some(stop) = self.stop.take() {
@@ -106,6 +114,32 @@ impl Drop for TestRelay {
 	}
 }
 
+/// A relay the helpers can reach: in-process ([`TestRelay`]) or the binary ([`Running`]).
+pub trait Target {
+	/// Its UDP and TCP address.
+	fn addr(&self) -> SocketAddr;
+	/// Its certificate's SHA-256, lowercase hex.
+	fn fingerprint(&self) -> &str;
+}
+
+impl Target for TestRelay {
+	fn addr(&self) -> SocketAddr {
+		self.addr
+	}
+	fn fingerprint(&self) -> &str {
+		&self.fingerprint
+	}
+}
+
+impl Target for Running {
+	fn addr(&self) -> SocketAddr {
+		self.addr
+	}
+	fn fingerprint(&self) -> &str {
+		&self.fingerprint
+	}
+}
+
 /// moq-lite-05.
 pub fn lite05() -> moq_net::Version {
 	"moq-lite-05".parse().unwrap()
@@ -113,35 +147,35 @@ pub fn lite05() -> moq_net::Version {
 
 /// A raw QUIC connection to the relay (for byte-level tests), trusting only
 /// the relay's certificate fingerprint.
-pub async fn raw_connect(relay: &TestRelay, alpn: &str) -> web_transport_quinn::quinn::Connection {
+pub async fn raw_connect(relay: &impl Target, alpn: &str) -> web_transport_quinn::quinn::Connection {
 	use std::sync::Arc;
 	let mut tls = pinned_tls(relay);
 	tls.alpn_protocols = vec![alpn.as_bytes().to_vec()];
 	let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
 	let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
 	endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
-	within("raw QUIC connect", endpoint.connect(relay.addr, "localhost").unwrap())
+	within("raw QUIC connect", endpoint.connect(relay.addr(), "localhost").unwrap())
 		.await
 		.unwrap()
 }
 
 /// A TLS client configuration that trusts only the relay's fingerprint.
-pub fn pinned_tls(relay: &TestRelay) -> rustls::ClientConfig {
-	let trust = moq_relay::tls::Trust::Fingerprint(relay.fingerprint.clone());
+pub fn pinned_tls(relay: &impl Target) -> rustls::ClientConfig {
+	let trust = moq_relay::tls::Trust::Fingerprint(relay.fingerprint().to_string());
 	moq_relay::tls::client_config(&trust, &[]).unwrap()
 }
 
 /// A minimal HTTP/1.1 GET over TCP, plain or TLS: (status, headers lowercased, body).
-pub async fn http_get(relay: &TestRelay, path: &str, tls: bool) -> (u16, String, String) {
+pub async fn http_get(relay: &impl Target, path: &str, tls: bool) -> (u16, String, String) {
 	let (status, head, body) = http_get_exact(relay, path, tls).await;
 	(status, head.to_ascii_lowercase(), body)
 }
 
 /// [`http_get`] with the response head as sent (header values can be case-sensitive).
-pub async fn http_get_exact(relay: &TestRelay, path: &str, tls: bool) -> (u16, String, String) {
+pub async fn http_get_exact(relay: &impl Target, path: &str, tls: bool) -> (u16, String, String) {
 	use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-	let tcp = within("TCP connect", tokio::net::TcpStream::connect(relay.addr))
+	let tcp = within("TCP connect", tokio::net::TcpStream::connect(relay.addr()))
 		.await
 		.unwrap();
 	let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
@@ -171,18 +205,25 @@ fn encode<T: Encode>(message: &T) -> Vec<u8> {
 	message.to_bytes(moq_relay::wire::Version::Lite05).unwrap()
 }
 
-/// Connects and sends a SETUP with Path `path`.
-pub async fn admitted(relay: &TestRelay, path: &str) -> quinn::Connection {
+/// Connects and sends a SETUP with Path `path` (the relay may refuse it: see [`closed`]).
+pub async fn admitted(relay: &impl Target, path: &str) -> quinn::Connection {
 	let conn = raw_connect(relay, "moq-lite-05").await;
-	let mut setup = conn.open_uni().await.unwrap();
-	setup.write_all(&encode(&UniType::Setup)).await.unwrap();
-	let message = Setup {
+	let setup = Setup {
 		path: Some(path.to_string()),
 		..Setup::default()
 	};
-	setup.write_all(&encode(&message)).await.unwrap();
-	setup.finish().unwrap();
+	send_uni(&conn, &[encode(&UniType::Setup), encode(&setup)].concat()).await;
 	conn
+}
+
+/// Opens a uni stream, writes `bytes` and finishes it. The relay may close the session as soon as
+/// it has read them (a refusal, a second SETUP), before the write or the FIN is done here: what a
+/// test checks is the close that follows ([`closed`]), so errors of this side are not.
+pub async fn send_uni(conn: &quinn::Connection, bytes: &[u8]) {
+	let Ok(mut stream) = conn.open_uni().await else { return };
+	if stream.write_all(bytes).await.is_ok() {
+		let _ = stream.finish();
+	}
 }
 
 /// Asks for announcements under "" and returns the ANNOUNCE_OK: proof that the

@@ -1,0 +1,334 @@
+//! What one client may hold, and the table that enforces it before a session is admitted.
+//!
+//! A relay is a public server: every byte it keeps for a client and every connection it keeps open
+//! is a lever for that client. Before admission a client has proven nothing, so it gets little: a
+//! small connection receive window (all of its streams together cannot make the relay buffer
+//! more), a few streams, a bounded time for each handshake step, and a place in a bounded table of
+//! pending connections, in total and per address. Only an admitted session gets the windows and
+//! stream allowance it needs to publish and subscribe. When a bound is reached the newcomer is
+//! refused, never a session already served. `docs/reliability.md` has the table of limits.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::metrics::Metrics;
+use crate::origin::CachePolicy;
+
+/// Every limit, resolved from `[limits]` (see [`crate::config::LimitsConfig`] for the defaults).
+#[derive(Clone, Debug)]
+pub struct Limits {
+	/// How long a QUIC handshake plus, on WebTransport, its HTTP/3 CONNECT may take.
+	pub handshake_timeout: Duration,
+	/// How long a client may take to send its SETUP once connected.
+	pub setup_timeout: Duration,
+	/// HTTP on TCP: how long until the first byte, the TLS handshake, and each request's headers.
+	pub http_timeout: Duration,
+	/// QUIC connections open at once, admitted or not.
+	pub max_connections: usize,
+	/// QUIC connections not yet admitted (in a handshake, or waiting for SETUP or a decision).
+	pub max_pending: usize,
+	/// Of those, from one address (an IPv6 /64 counts as one address).
+	pub max_pending_per_ip: usize,
+	/// Admitted sessions from one address (an IPv6 /64 counts as one address).
+	pub max_sessions_per_ip: usize,
+	/// HTTP connections open at once; over it a new connection is closed at once.
+	pub max_http_connections: usize,
+	/// Bytes a connection may have in flight to the relay, over all its streams, before admission.
+	pub pending_window: u64,
+	/// The same for an admitted session.
+	pub session_window: u64,
+	/// Bytes of incoming datagrams buffered per connection (moq-lite sends none; the oldest are
+	/// dropped past this).
+	pub datagram_buffer: usize,
+	/// Per subscriber: how many groups may be in flight at once. When a newer group arrives
+	/// beyond this, the oldest in-flight group is reset, so a slow subscriber sheds backlog
+	/// instead of stalling anyone or growing memory.
+	pub max_inflight_groups: usize,
+	/// The cache policy (its max age is also the upstream Max Age asked for).
+	pub cache: CachePolicy,
+}
+
+impl Default for Limits {
+	fn default() -> Self {
+		Self {
+			handshake_timeout: Duration::from_secs(10),
+			setup_timeout: Duration::from_secs(10),
+			http_timeout: Duration::from_secs(10),
+			max_connections: 10_000,
+			max_pending: 1_000,
+			max_pending_per_ip: 50,
+			max_sessions_per_ip: 2_000,
+			max_http_connections: 1_000,
+			pending_window: 64 * 1024,
+			session_window: 16 * 1024 * 1024,
+			datagram_buffer: 64 * 1024,
+			max_inflight_groups: 4,
+			cache: CachePolicy::default(),
+		}
+	}
+}
+
+/// Streams of each direction a connection may open before it is admitted: a raw QUIC client
+/// needs one (its SETUP); a WebTransport client needs its HTTP/3 control and QPACK streams and
+/// the CONNECT. Admission raises it to [`crate::transport::CLIENT_STREAMS`].
+pub const PENDING_STREAMS: u32 = 8;
+
+/// Why a connection or session was refused by a limit. [`LimitError::code`] is the stable code
+/// (in the close reason and in `moq_relay_connections_refused_total{code}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitError {
+	/// `limits.max_connections` connections are open.
+	#[error("the relay has its maximum of connections open ([limits] max_connections): try again later")]
+	TooManyConnections,
+	/// `limits.max_pending` connections are waiting for admission.
+	#[error("too many connections are waiting for admission ([limits] max_pending): try again later")]
+	TooManyPending,
+	/// `limits.max_pending_per_ip` connections from this address are waiting for admission.
+	#[error("too many connections from this address are waiting for admission ([limits] max_pending_per_ip)")]
+	TooManyPendingFromIp,
+	/// `limits.max_sessions_per_ip` sessions from this address are open.
+	#[error("too many sessions from this address are open ([limits] max_sessions_per_ip): close some first")]
+	TooManySessionsFromIp,
+	/// The QUIC handshake or the WebTransport CONNECT did not finish within `limits.handshake_timeout`.
+	#[error("the handshake did not finish in time ([limits] handshake_timeout)")]
+	HandshakeTimeout,
+	/// No SETUP arrived within `limits.setup_timeout`.
+	#[error("no SETUP arrived in time ([limits] setup_timeout): send SETUP right after connecting")]
+	SetupTimeout,
+}
+
+impl LimitError {
+	/// The stable code.
+	pub fn code(self) -> &'static str {
+		match self {
+			Self::TooManyConnections => "too_many_connections",
+			Self::TooManyPending => "too_many_pending",
+			Self::TooManyPendingFromIp => "too_many_pending_from_ip",
+			Self::TooManySessionsFromIp => "too_many_sessions_from_ip",
+			Self::HandshakeTimeout => "handshake_timeout",
+			Self::SetupTimeout => "setup_timeout",
+		}
+	}
+}
+
+/// The address limits count by: IPv4 as is (also when IPv4-mapped), IPv6 by its /64, since one
+/// host commonly holds a whole /64.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+	match ip {
+		IpAddr::V4(v4) => IpAddr::V4(v4),
+		IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+			Some(v4) => IpAddr::V4(v4),
+			None => {
+				let bits = u128::from(v6) & !((1u128 << 64) - 1);
+				IpAddr::V6(bits.into())
+			}
+		},
+	}
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+	pending: usize,
+	sessions: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+	total: usize,
+	pending: usize,
+	by_ip: HashMap<IpAddr, Counts>,
+}
+
+/// The QUIC connections open now, by address: what [`Limits`] bounds.
+#[derive(Debug)]
+pub struct Connections {
+	limits: Limits,
+	metrics: Arc<Metrics>,
+	state: Mutex<State>,
+}
+
+impl Connections {
+	/// An empty table enforcing `limits`.
+	pub fn new(limits: Limits, metrics: Arc<Metrics>) -> Arc<Self> {
+		Arc::new(Self {
+			limits,
+			metrics,
+			state: Mutex::new(State::default()),
+		})
+	}
+
+	fn state(&self) -> std::sync::MutexGuard<'_, State> {
+		self.state.lock().unwrap_or_else(|e| e.into_inner())
+	}
+
+	/// A new connection from `ip`: pending until [`Ticket::admit`], counted until the ticket drops.
+	pub fn open(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, LimitError> {
+		let ip = address_key(ip);
+		let mut state = self.state();
+		if state.total >= self.limits.max_connections {
+			return Err(LimitError::TooManyConnections);
+		}
+		if state.pending >= self.limits.max_pending {
+			return Err(LimitError::TooManyPending);
+		}
+		let counts = state.by_ip.entry(ip).or_default();
+		if counts.pending >= self.limits.max_pending_per_ip {
+			return Err(LimitError::TooManyPendingFromIp);
+		}
+		counts.pending += 1;
+		state.pending += 1;
+		state.total += 1;
+		self.metrics.set_pending_connections(state.pending);
+		Ok(Ticket {
+			table: self.clone(),
+			ip,
+			admitted: false,
+		})
+	}
+
+	/// (connections, pending) open now.
+	pub fn counts(&self) -> (usize, usize) {
+		let state = self.state();
+		(state.total, state.pending)
+	}
+}
+
+/// One connection's place in [`Connections`].
+#[derive(Debug)]
+pub struct Ticket {
+	table: Arc<Connections>,
+	ip: IpAddr,
+	admitted: bool,
+}
+
+impl Ticket {
+	/// The connection became an admitted session: it leaves the pending count and takes a
+	/// session place of its address, if one is free.
+	pub fn admit(&mut self) -> Result<(), LimitError> {
+		if self.admitted {
+			return Ok(());
+		}
+		let table = &self.table;
+		let mut state = table.state();
+		let counts = state.by_ip.entry(self.ip).or_default();
+		if counts.sessions >= table.limits.max_sessions_per_ip {
+			return Err(LimitError::TooManySessionsFromIp);
+		}
+		counts.sessions += 1;
+		counts.pending -= 1;
+		state.pending -= 1;
+		self.admitted = true;
+		table.metrics.set_pending_connections(state.pending);
+		Ok(())
+	}
+}
+
+impl Drop for Ticket {
+	fn drop(&mut self) {
+		let table = &self.table;
+		let mut state = table.state();
+		state.total -= 1;
+		if !self.admitted {
+			state.pending -= 1;
+		}
+		if let Some(counts) = state.by_ip.get_mut(&self.ip) {
+			if self.admitted {
+				counts.sessions -= 1;
+			} else {
+				counts.pending -= 1;
+			}
+			if counts.pending == 0 && counts.sessions == 0 {
+				state.by_ip.remove(&self.ip);
+			}
+		}
+		table.metrics.set_pending_connections(state.pending);
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn table(limits: Limits) -> Arc<Connections> {
+		Connections::new(limits, Arc::new(Metrics::default()))
+	}
+
+	fn ip(s: &str) -> IpAddr {
+		s.parse().unwrap()
+	}
+
+	#[test]
+	fn pending_per_address_is_bounded_and_freed() {
+		let table = table(Limits {
+			max_pending_per_ip: 2,
+			..Limits::default()
+		});
+		let a = table.open(ip("10.0.0.1")).unwrap();
+		let _b = table.open(ip("10.0.0.1")).unwrap();
+		assert_eq!(
+			table.open(ip("10.0.0.1")).unwrap_err(),
+			LimitError::TooManyPendingFromIp
+		);
+		// Another address is not affected.
+		let _c = table.open(ip("10.0.0.2")).unwrap();
+		drop(a);
+		let _d = table.open(ip("10.0.0.1")).unwrap();
+		assert_eq!(table.counts(), (3, 3));
+	}
+
+	#[test]
+	fn admission_frees_the_pending_place_and_counts_sessions() {
+		let table = table(Limits {
+			max_pending_per_ip: 1,
+			max_sessions_per_ip: 1,
+			..Limits::default()
+		});
+		let mut first = table.open(ip("10.0.0.1")).unwrap();
+		first.admit().unwrap();
+		assert_eq!(table.counts(), (1, 0));
+		let mut second = table.open(ip("10.0.0.1")).unwrap();
+		assert_eq!(second.admit().unwrap_err(), LimitError::TooManySessionsFromIp);
+		// Refused admission leaves it pending until it drops.
+		assert_eq!(table.counts(), (2, 1));
+		drop(second);
+		drop(first);
+		assert_eq!(table.counts(), (0, 0));
+		assert!(
+			table.state().by_ip.is_empty(),
+			"no address is remembered once its connections are gone"
+		);
+	}
+
+	#[test]
+	fn totals_are_bounded() {
+		let table = table(Limits {
+			max_connections: 2,
+			max_pending: 1,
+			..Limits::default()
+		});
+		let mut a = table.open(ip("10.0.0.1")).unwrap();
+		assert_eq!(table.open(ip("10.0.0.2")).unwrap_err(), LimitError::TooManyPending);
+		a.admit().unwrap();
+		let _b = table.open(ip("10.0.0.2")).unwrap();
+		assert_eq!(table.open(ip("10.0.0.3")).unwrap_err(), LimitError::TooManyConnections);
+	}
+
+	#[test]
+	fn ipv6_counts_by_slash_64_and_mapped_ipv4_as_ipv4() {
+		assert_eq!(address_key(ip("2001:db8::1")), address_key(ip("2001:db8::ffff:1")));
+		assert_ne!(address_key(ip("2001:db8::1")), address_key(ip("2001:db8:0:1::1")));
+		assert_eq!(address_key(ip("::ffff:10.0.0.1")), ip("10.0.0.1"));
+		let table = table(Limits {
+			max_pending_per_ip: 1,
+			..Limits::default()
+		});
+		let _a = table.open(ip("2001:db8::1")).unwrap();
+		assert_eq!(
+			table.open(ip("2001:db8::2")).unwrap_err(),
+			LimitError::TooManyPendingFromIp
+		);
+	}
+}
