@@ -221,6 +221,14 @@ pub struct LimitsConfig {
 	/// `[limits] datagram_buffer`: bytes of incoming datagrams buffered per connection (default 65536).
 	#[arg(long = "limits-datagram-buffer", env = "MOQ_LIMITS_DATAGRAM_BUFFER")]
 	pub datagram_buffer: Option<usize>,
+	/// `[limits] max_frame`: the largest frame a publisher may send, in bytes, refused from its
+	/// header (default 16777216).
+	#[arg(long = "limits-max-frame", env = "MOQ_LIMITS_MAX_FRAME")]
+	pub max_frame: Option<usize>,
+	/// `[limits] max_group`: the largest group, in bytes, refused once a frame header would pass it
+	/// (default 16777216).
+	#[arg(long = "limits-max-group", env = "MOQ_LIMITS_MAX_GROUP")]
+	pub max_group: Option<usize>,
 	/// `[limits] max_inflight_groups`: groups in flight per subscription before the oldest is
 	/// dropped for a slow subscriber (default 4).
 	#[arg(long = "limits-max-inflight-groups", env = "MOQ_LIMITS_MAX_INFLIGHT_GROUPS")]
@@ -293,12 +301,16 @@ impl LimitsConfig {
 			pending_window,
 			session_window,
 			datagram_buffer: self.datagram_buffer.unwrap_or(defaults.datagram_buffer),
+			max_frame: count("limits.max_frame", self.max_frame, defaults.max_frame)?,
 			max_inflight_groups: count(
 				"limits.max_inflight_groups",
 				self.max_inflight_groups,
 				defaults.max_inflight_groups,
 			)?,
-			cache: defaults.cache,
+			cache: crate::origin::CachePolicy {
+				max_group_bytes: count("limits.max_group", self.max_group, defaults.cache.max_group_bytes)?,
+				..defaults.cache
+			},
 		})
 	}
 }

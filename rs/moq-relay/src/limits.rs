@@ -42,6 +42,10 @@ pub struct Limits {
 	/// Bytes of incoming datagrams buffered per connection (moq-lite sends none; the oldest are
 	/// dropped past this).
 	pub datagram_buffer: usize,
+	/// The largest frame a publisher may send, judged from its header before the payload is read
+	/// (`FRAME_TOO_LARGE`). A group's total is bounded by `cache.max_group_bytes` the same way
+	/// (`GROUP_TOO_LARGE`).
+	pub max_frame: usize,
 	/// Per subscriber: how many groups may be in flight at once. When a newer group arrives
 	/// beyond this, the oldest in-flight group is reset, so a slow subscriber sheds backlog
 	/// instead of stalling anyone or growing memory.
@@ -64,6 +68,7 @@ impl Default for Limits {
 			pending_window: 64 * 1024,
 			session_window: 16 * 1024 * 1024,
 			datagram_buffer: 64 * 1024,
+			max_frame: 16 * 1024 * 1024,
 			max_inflight_groups: 4,
 			cache: CachePolicy::default(),
 		}

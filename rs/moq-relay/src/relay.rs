@@ -100,13 +100,14 @@ impl Relay {
 			tcp.push(listener);
 			addrs.push(bound);
 		}
+		let origin = Arc::new(Origin::new(config.limits.cache));
 		Ok(Self {
 			endpoints,
 			tcp,
 			addrs,
 			config,
 			metrics: Arc::new(Metrics::default()),
-			origin: Arc::new(Origin::default()),
+			origin,
 		})
 	}
 

@@ -31,6 +31,21 @@ fn cpu_seconds(pid: u32) -> f64 {
 	ticks as f64 / 100.0
 }
 
+/// Polls `check` every 10 ms until it holds; panics naming `what` after [`common::BOUND`]. For
+/// conditions the relay only reports when asked (its metrics, its HTTP answers).
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+	within(what, async {
+		let mut tick = tokio::time::interval(Duration::from_millis(10));
+		loop {
+			tick.tick().await;
+			if check().await {
+				return;
+			}
+		}
+	})
+	.await
+}
+
 fn metric(text: &str, line_prefix: &str) -> u64 {
 	text.lines()
 		.find_map(|l| l.strip_prefix(line_prefix))
@@ -152,16 +167,13 @@ async fn pending_connections_per_address_are_capped_and_admitted_sessions_are_no
 	// A pending connection that leaves frees its place.
 	let gone = pending.pop().unwrap();
 	gone.close(0u32.into(), b"bye");
-	let mut again = None;
-	for _ in 0..50 {
-		if let Ok(conn) = try_connect(&relay).await {
-			again = Some(conn);
-			break;
-		}
-		// The relay learns of the close a moment later; wait on its next packet.
-		tokio::task::yield_now().await;
-	}
-	assert!(again.is_some(), "the freed place was never given to a new connection");
+	// The relay learns of the close a moment later.
+	let again = std::sync::Mutex::new(Vec::new());
+	eventually("a freed place for a new connection", || async {
+		let connected = try_connect(&relay).await;
+		connected.map(|conn| again.lock().unwrap().push(conn)).is_ok()
+	})
+	.await;
 	let (_, _, body) = http_get(&relay, "/metrics", false).await;
 	assert!(
 		metric(
@@ -334,15 +346,10 @@ async fn ready_answers_503_while_the_relay_drains() {
 	let (status, _, _) = http_get(&relay, "/ready", false).await;
 	assert_eq!(status, 200);
 	let stopping = relay.begin_stop();
-	let mut status = 0;
-	for _ in 0..200 {
-		status = http_get(&relay, "/ready", false).await.0;
-		if status == 503 {
-			break;
-		}
-		tokio::task::yield_now().await;
-	}
-	assert_eq!(status, 503, "/ready never said 503 during the drain");
+	eventually("/ready to say 503 during the drain", || async {
+		http_get(&relay, "/ready", false).await.0 == 503
+	})
+	.await;
 	session.close(0u32.into(), b"leaving");
 	within("the relay to stop", stopping).await.unwrap();
 }
@@ -366,4 +373,122 @@ async fn a_token_expiring_past_the_clock_range_admits_without_panicking() {
 	announce_ok(&conn).await;
 	relay.stop().await;
 	let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The published client as a publisher or subscriber of the binary at `/anon`.
+fn client(relay: &Running) -> moq_tokio::Client {
+	let mut config = moq_tokio::connect::Config::default();
+	config.tls.fingerprint = vec![relay.fingerprint.clone()];
+	config.version = vec![common::lite05()];
+	config.once = Some(true);
+	config.init(Default::default()).unwrap()
+}
+
+/// The published client writes frames up to its own cap of 32 MiB, so the relay's frame limit is
+/// lowered to 1 MiB to show a frame refused from its header with room to spare: a relay that
+/// buffered the frame before judging it would grow by at least 32 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_over_the_limit_is_refused_from_its_header() {
+	let relay = start(&[
+		"--server-bind",
+		"127.0.0.1:0",
+		"--tls-generate",
+		"localhost",
+		"--auth-public",
+		"anon",
+		"--limits-max-frame",
+		"1048576",
+	]);
+	let pid = relay.child.id();
+	let url: url::Url = format!("moqt://127.0.0.1:{}/anon", relay.addr.port()).parse().unwrap();
+
+	let publisher_origin = moq_tokio::origin::spawn();
+	let broadcast = publisher_origin.create_broadcast("cam").unwrap();
+	let big = broadcast.create_track("big", None).unwrap();
+	let small = broadcast.create_track("small", None).unwrap();
+	broadcast.announce(Default::default()).unwrap();
+	let _publisher = client(&relay).with_publisher(&publisher_origin).connect(url.clone());
+
+	let origin = moq_tokio::origin::spawn();
+	let consumer = origin.consume();
+	let mut announced = consumer.announced();
+	let _subscriber = client(&relay).with_subscriber(origin).connect(url);
+	within("the announcement", announced.next()).await.unwrap();
+	let cam = within("broadcast", consumer.request_broadcast("cam")).await.unwrap();
+	let mut big_sub = within("big subscription", cam.track("big").unwrap().subscribe(None))
+		.await
+		.unwrap();
+	// Read the refused track all along (the published client subscribes upstream on demand).
+	let big_frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+	let reader = tokio::spawn({
+		let frames = big_frames.clone();
+		async move {
+			while let Ok(Some(mut group)) = big_sub.recv_group().await {
+				while let Ok(Some(_)) = group.read_frame().await {
+					frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+				}
+			}
+		}
+	});
+	let mut small_sub = within("small subscription", cam.track("small").unwrap().subscribe(None))
+		.await
+		.unwrap();
+	// A small group first: the path works and the baseline is taken with it warm.
+	let mut group = small.append_group().unwrap();
+	group
+		.write_frame(moq_net::Timestamp::now(), Bytes::from_static(b"before"))
+		.unwrap();
+	group.finish().unwrap();
+	let mut got = within("the first small group", small_sub.recv_group())
+		.await
+		.unwrap()
+		.unwrap();
+	assert_eq!(
+		&within("its frame", got.read_frame()).await.unwrap().unwrap().payload[..],
+		b"before"
+	);
+	let before = proc_kib(pid, "VmHWM");
+
+	let mut group = big.append_group().unwrap();
+	group
+		.write_frame(moq_net::Timestamp::now(), Bytes::from(vec![7u8; 32 << 20]))
+		.unwrap();
+	group.finish().unwrap();
+	// The refusal is counted once the relay has read the frame's header.
+	eventually("the frame's refusal", || async {
+		let (_, _, body) = http_get(&relay, "/metrics", false).await;
+		metric(&body, "moq_relay_limit_refused_total{code=\"frame_too_large\"}") == 1
+	})
+	.await;
+
+	// Other tracks of the same publisher keep flowing.
+	let mut group = small.append_group().unwrap();
+	group
+		.write_frame(moq_net::Timestamp::now(), Bytes::from_static(b"after"))
+		.unwrap();
+	group.finish().unwrap();
+	let mut got = within("a small group after the refusal", small_sub.recv_group())
+		.await
+		.unwrap()
+		.unwrap();
+	assert_eq!(
+		&within("its frame", got.read_frame()).await.unwrap().unwrap().payload[..],
+		b"after"
+	);
+	let growth_mib = proc_kib(pid, "VmHWM").saturating_sub(before) / 1024;
+	eprintln!("peak RSS growth with a refused 32 MiB frame: {growth_mib} MiB");
+	assert!(
+		growth_mib < 16,
+		"the relay grew by {growth_mib} MiB for a refused frame"
+	);
+	// The subscriber of the refused track got no frame of it.
+	reader.abort();
+	assert_eq!(
+		big_frames.load(std::sync::atomic::Ordering::Relaxed),
+		0,
+		"a refused frame was delivered"
+	);
+	let mut relay = relay;
+	relay.child.kill().unwrap();
+	relay.child.wait().unwrap();
 }

@@ -240,6 +240,12 @@ impl GroupWriter {
 		Ok(())
 	}
 
+	/// Bytes the group may still take before `GROUP_TOO_LARGE`.
+	pub fn remaining(&self) -> usize {
+		let bytes = self.group.state.borrow().bytes;
+		self.group.max_bytes.saturating_sub(bytes)
+	}
+
 	/// Marks the group complete.
 	pub fn finish(mut self) {
 		self.done = true;

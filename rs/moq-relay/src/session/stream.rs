@@ -68,6 +68,26 @@ impl<R: RecvStream> Reader<R> {
 		}
 	}
 
+	/// The next message without consuming it (to check a FRAME's header before its payload is
+	/// read); `Ok(None)` at a clean end of stream.
+	pub async fn peek<T: Decode>(&mut self, version: Version) -> Result<Option<T>, StreamError> {
+		loop {
+			if !self.buf.is_empty() {
+				match T::decode_prefix(&self.buf, version) {
+					Ok((value, _)) => return Ok(Some(value)),
+					Err(DecodeError::UnexpectedEnd) => {}
+					Err(err) => return Err(StreamError::Decode(err)),
+				}
+			}
+			if !self.fill().await? {
+				if self.buf.is_empty() {
+					return Ok(None);
+				}
+				return Err(StreamError::Truncated);
+			}
+		}
+	}
+
 	/// Like [`Reader::decode`], but the end of the stream is an error too.
 	pub async fn expect<T: Decode>(&mut self, version: Version) -> Result<T, StreamError> {
 		self.decode(version).await?.ok_or(StreamError::Truncated)

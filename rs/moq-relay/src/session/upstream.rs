@@ -11,8 +11,9 @@ use super::{Reader, Shared, StreamError, Writer};
 use crate::origin::{Track, TrackEnd, Upstream, UpstreamRequest};
 use crate::transport::Session;
 use crate::wire::{
-	Announce, AnnounceEvent, AnnounceIds, AnnounceOk, AnnounceRequest, BidiType, Frame, Group as GroupHeader,
-	StreamCode, Subscribe, SubscribeOptions, SubscribeResponse, Track as TrackRequest, TrackInfo, VarInt, Version,
+	Announce, AnnounceEvent, AnnounceIds, AnnounceOk, AnnounceRequest, BidiType, Frame, FrameHeader,
+	Group as GroupHeader, StreamCode, Subscribe, SubscribeOptions, SubscribeResponse, Track as TrackRequest, TrackInfo,
+	VarInt, Version,
 };
 
 /// Asks the peer for everything it announces, publishes what the grant allows,
@@ -306,6 +307,40 @@ pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S:
 	// wire that is the first frame's absolute time, then deltas from the previous frame.
 	let mut stamps = ArrivalStamps::default();
 	loop {
+		// The header alone decides whether the frame fits: a declared 2^40 bytes is refused
+		// before any of its payload is buffered.
+		match reader.peek::<FrameHeader>(version).await {
+			Ok(Some(header)) => {
+				let size = header.size.into_inner();
+				let refusal = if size > shared.ctx.limits.max_frame as u64 {
+					Some(StreamCode::FRAME_TOO_LARGE)
+				} else if size > group.remaining() as u64 {
+					Some(StreamCode::GROUP_TOO_LARGE)
+				} else {
+					None
+				};
+				if let Some(code) = refusal {
+					tracing::debug!(size, %code, "frame refused from its header");
+					shared
+						.ctx
+						.metrics
+						.limit_refused(if code == StreamCode::FRAME_TOO_LARGE {
+							"frame_too_large"
+						} else {
+							"group_too_large"
+						});
+					reader.stop(code);
+					group.abort(code);
+					return Ok(());
+				}
+			}
+			Ok(None) => {}
+			Err(StreamError::Transport(crate::transport::TransportError::Reset(code))) => {
+				group.abort(StreamCode::from_u32(code));
+				return Ok(());
+			}
+			Err(err) => return Err(err),
+		}
 		match reader.decode::<Frame>(version).await {
 			Ok(Some(mut frame)) => {
 				if !version.has_timestamps() {
