@@ -384,6 +384,21 @@ fn client(relay: &Running) -> moq_tokio::Client {
 	config.init(Default::default()).unwrap()
 }
 
+/// Publishes a one-frame group with `text` on `track` and checks `subscription` receives it.
+async fn round_trip(track: &mut moq_net::track::Producer, subscription: &mut moq_net::track::Subscriber, text: &str) {
+	let mut group = track.append_group().unwrap();
+	group
+		.write_frame(moq_net::Timestamp::now(), Bytes::from(text.to_string()))
+		.unwrap();
+	group.finish().unwrap();
+	let mut got = within("a small group", subscription.recv_group())
+		.await
+		.unwrap()
+		.unwrap();
+	let frame = within("its frame", got.read_frame()).await.unwrap().unwrap();
+	assert_eq!(&frame.payload[..], text.as_bytes());
+}
+
 /// The published client writes frames up to its own cap of 32 MiB, so the relay's frame limit is
 /// lowered to 1 MiB to show a frame refused from its header with room to spare: a relay that
 /// buffered the frame before judging it would grow by at least 32 MiB.
@@ -434,19 +449,8 @@ async fn a_frame_over_the_limit_is_refused_from_its_header() {
 		.await
 		.unwrap();
 	// A small group first: the path works and the baseline is taken with it warm.
-	let mut group = small.append_group().unwrap();
-	group
-		.write_frame(moq_net::Timestamp::now(), Bytes::from_static(b"before"))
-		.unwrap();
-	group.finish().unwrap();
-	let mut got = within("the first small group", small_sub.recv_group())
-		.await
-		.unwrap()
-		.unwrap();
-	assert_eq!(
-		&within("its frame", got.read_frame()).await.unwrap().unwrap().payload[..],
-		b"before"
-	);
+	let mut small = small;
+	round_trip(&mut small, &mut small_sub, "before").await;
 	let before = proc_kib(pid, "VmHWM");
 
 	let mut group = big.append_group().unwrap();
@@ -462,19 +466,7 @@ async fn a_frame_over_the_limit_is_refused_from_its_header() {
 	.await;
 
 	// Other tracks of the same publisher keep flowing.
-	let mut group = small.append_group().unwrap();
-	group
-		.write_frame(moq_net::Timestamp::now(), Bytes::from_static(b"after"))
-		.unwrap();
-	group.finish().unwrap();
-	let mut got = within("a small group after the refusal", small_sub.recv_group())
-		.await
-		.unwrap()
-		.unwrap();
-	assert_eq!(
-		&within("its frame", got.read_frame()).await.unwrap().unwrap().payload[..],
-		b"after"
-	);
+	round_trip(&mut small, &mut small_sub, "after").await;
 	let growth_mib = proc_kib(pid, "VmHWM").saturating_sub(before) / 1024;
 	eprintln!("peak RSS growth with a refused 32 MiB frame: {growth_mib} MiB");
 	assert!(

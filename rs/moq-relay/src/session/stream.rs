@@ -48,33 +48,25 @@ impl<R: RecvStream> Reader<R> {
 	/// A stream that ends inside a message was truncated: wire.md treats that as
 	/// a protocol violation, like any other malformed control data.
 	pub async fn decode<T: Decode>(&mut self, version: Version) -> Result<Option<T>, StreamError> {
-		loop {
-			if !self.buf.is_empty() {
-				match T::decode_prefix(&self.buf, version) {
-					Ok((value, used)) => {
-						self.buf.advance(used);
-						return Ok(Some(value));
-					}
-					Err(DecodeError::UnexpectedEnd) => {}
-					Err(err) => return Err(StreamError::Decode(err)),
-				}
-			}
-			if !self.fill().await? {
-				if self.buf.is_empty() {
-					return Ok(None);
-				}
-				return Err(StreamError::Truncated);
-			}
-		}
+		self.next(version, true).await
 	}
 
 	/// The next message without consuming it (to check a FRAME's header before its payload is
 	/// read); `Ok(None)` at a clean end of stream.
 	pub async fn peek<T: Decode>(&mut self, version: Version) -> Result<Option<T>, StreamError> {
+		self.next(version, false).await
+	}
+
+	async fn next<T: Decode>(&mut self, version: Version, consume: bool) -> Result<Option<T>, StreamError> {
 		loop {
 			if !self.buf.is_empty() {
 				match T::decode_prefix(&self.buf, version) {
-					Ok((value, _)) => return Ok(Some(value)),
+					Ok((value, used)) => {
+						if consume {
+							self.buf.advance(used);
+						}
+						return Ok(Some(value));
+					}
 					Err(DecodeError::UnexpectedEnd) => {}
 					Err(err) => return Err(StreamError::Decode(err)),
 				}
