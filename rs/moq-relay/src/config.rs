@@ -39,6 +39,20 @@ pub enum ConfigError {
 		/// The parser's message, which names the offending key.
 		source: Box<toml::de::Error>,
 	},
+	/// A key no table has; the message names the nearest valid key.
+	#[error("{path}:{line}: unknown key `{key}`{}: {hint}", table.as_ref().map(|t| format!(" in [{t}]")).unwrap_or_default())]
+	UnknownKey {
+		/// The file.
+		path: String,
+		/// The line of the key (1-based).
+		line: usize,
+		/// The table the key is in (`None` at the top level, where only tables belong).
+		table: Option<String>,
+		/// The unknown key.
+		key: String,
+		/// "did you mean `…`?" or the valid keys.
+		hint: String,
+	},
 	/// A value is invalid.
 	#[error("{key}: {reason}")]
 	Invalid {
@@ -53,96 +67,279 @@ pub enum ConfigError {
 }
 
 /// `[server]`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
 #[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Server ([server])")]
 pub struct ServerConfig {
-	/// UDP and TCP addresses (a string or a list).
+	/// `[server] bind`: UDP (QUIC, WebTransport) and TCP (HTTP, HTTPS) address(es); a string or a
+	/// list in TOML, comma-separated or repeated as a flag.
+	#[arg(
+		value_name = "ADDR",
+		id = "server-bind",
+		long = "server-bind",
+		env = "MOQ_SERVER_BIND",
+		value_delimiter = ','
+	)]
 	#[serde(default, deserialize_with = "one_or_many")]
 	pub bind: Option<Vec<SocketAddr>>,
-	/// Seconds sessions get to leave after GOAWAY on shutdown (default 5).
+	/// `[server] drain`: seconds sessions get to leave after GOAWAY on shutdown (default 5).
+	#[arg(
+		value_name = "SECS",
+		id = "server-drain",
+		long = "server-drain",
+		env = "MOQ_SERVER_DRAIN"
+	)]
 	pub drain: Option<u64>,
 }
 
 /// `[tls]`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
 #[serde(deny_unknown_fields)]
+#[command(next_help_heading = "TLS ([tls])")]
 pub struct TlsConfig {
-	/// Host names for a generated self-signed certificate.
+	/// `[tls] generate`: host names for a generated self-signed certificate.
+	#[arg(
+		value_name = "HOST",
+		id = "tls-generate",
+		long = "tls-generate",
+		env = "MOQ_TLS_GENERATE",
+		value_delimiter = ','
+	)]
 	#[serde(default, deserialize_with = "one_or_many")]
 	pub generate: Option<Vec<String>>,
-	/// PEM certificate chain file.
+	/// `[tls] cert`: PEM certificate chain file.
+	#[arg(
+		value_name = "FILE",
+		id = "tls-cert",
+		long = "tls-cert",
+		alias = "ssl-cert",
+		env = "MOQ_TLS_CERT"
+	)]
 	pub cert: Option<PathBuf>,
-	/// PEM private key file.
+	/// `[tls] key`: PEM private key file.
+	#[arg(
+		value_name = "FILE",
+		id = "tls-key",
+		long = "tls-key",
+		alias = "ssl-key",
+		env = "MOQ_TLS_KEY"
+	)]
 	pub key: Option<PathBuf>,
 }
 
 /// `[auth]`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
 #[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Tokens ([auth])")]
 pub struct AuthConfig {
-	/// Anonymous access at and below this prefix (`""` = everything).
+	/// `[auth] public`: anonymous access at and below this prefix (`""` = everything).
+	#[arg(
+		value_name = "PREFIX",
+		id = "auth-public",
+		long = "auth-public",
+		env = "MOQ_AUTH_PUBLIC"
+	)]
 	pub public: Option<String>,
-	/// More prefixes anyone may publish below (adds to `public`).
+	/// `[auth] public_publish`: more prefixes anyone may publish below (adds to `public`).
+	#[arg(
+		value_name = "PREFIX",
+		id = "auth-public-publish",
+		long = "auth-public-publish",
+		env = "MOQ_AUTH_PUBLIC_PUBLISH",
+		value_delimiter = ','
+	)]
 	pub public_publish: Option<Vec<String>>,
-	/// More prefixes anyone may subscribe below (adds to `public`).
+	/// `[auth] public_subscribe`: more prefixes anyone may subscribe below (adds to `public`).
+	#[arg(
+		value_name = "PREFIX",
+		id = "auth-public-subscribe",
+		long = "auth-public-subscribe",
+		env = "MOQ_AUTH_PUBLIC_SUBSCRIBE",
+		value_delimiter = ','
+	)]
 	pub public_subscribe: Option<Vec<String>>,
-	/// Token key file: a JWK or a JWKS, JSON or base64url. Re-read when it changes.
+	/// `[auth] key`: token key file, a JWK or a JWKS, JSON or base64url; re-read when it changes.
+	#[arg(value_name = "FILE", id = "auth-key", long = "auth-key", env = "MOQ_AUTH_KEY")]
 	pub key: Option<PathBuf>,
-	/// Directory of `{kid}.jwk` files; the token's `kid` picks the file.
+	/// `[auth] key_dir`: directory of `{kid}.jwk` files; the token's `kid` picks the file.
+	#[arg(
+		value_name = "DIR",
+		id = "auth-key-dir",
+		long = "auth-key-dir",
+		env = "MOQ_AUTH_KEY_DIR"
+	)]
 	pub key_dir: Option<PathBuf>,
-	/// JWKS file (`{"keys": [...]}`).
+	/// `[auth] jwks`: JWKS file (`{"keys": [...]}`).
+	#[arg(value_name = "FILE", id = "auth-jwks", long = "auth-jwks", env = "MOQ_AUTH_JWKS")]
 	pub jwks: Option<PathBuf>,
 }
 
-/// `[privacypass]` (relay.md §4, `seeds/002`).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+/// `[privacypass]` (RFC 9577 and RFC 9578 publicly verifiable tokens; `docs/privacy-pass.md`).
+/// The flags also answer to the short `--pp-*` spellings.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
 #[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Privacy Pass ([privacypass])")]
 pub struct PrivacyPassConfig {
-	/// Accept Privacy Pass tokens and challenge sessions without a credential.
+	/// `[privacypass] enabled`: accept Privacy Pass tokens and challenge sessions without a credential.
+	#[arg(
+		value_name = "BOOL", id = "privacypass-enabled",
+		long = "privacypass-enabled",
+		alias = "pp-enabled",
+		env = "MOQ_PRIVACYPASS_ENABLED",
+		num_args = 0..=1,
+		require_equals = true,
+		default_missing_value = "true"
+	)]
 	pub enabled: Option<bool>,
-	/// Issuer name in challenges (default `demo-pat.issuer.cloudflare.com`).
+	/// `[privacypass] issuer`: issuer name in challenges (default `demo-pat.issuer.cloudflare.com`).
+	#[arg(
+		value_name = "VALUE",
+		id = "privacypass-issuer",
+		long = "privacypass-issuer",
+		alias = "pp-issuer",
+		env = "MOQ_PRIVACYPASS_ISSUER"
+	)]
 	pub issuer: Option<String>,
-	/// Issuer public key file(s): SPKI (RSASSA-PSS OID) as base64, PEM or DER, used byte-exact.
+	/// `[privacypass] issuer_key`: issuer public key file(s): SPKI (RSASSA-PSS OID) as base64, PEM or
+	/// DER, used byte-exact; repeatable.
+	#[arg(
+		value_name = "FILE",
+		id = "privacypass-issuer-key",
+		long = "privacypass-issuer-key",
+		alias = "pp-issuer-key",
+		env = "MOQ_PRIVACYPASS_ISSUER_KEY"
+	)]
 	#[serde(default, deserialize_with = "one_or_many")]
 	pub issuer_key: Option<Vec<PathBuf>>,
-	/// Issuer directory URL; its type-2 keys are used too and refreshed per `Cache-Control`. Default:
-	/// `https://<issuer>/.well-known/private-token-issuer-directory` when no `issuer_key` is given.
+	/// `[privacypass] directory`: issuer directory URL; its type-2 keys are used too and refreshed
+	/// per `Cache-Control`. Default: `https://<issuer>/.well-known/private-token-issuer-directory`
+	/// when no `issuer_key` is given.
+	#[arg(
+		value_name = "URL",
+		id = "privacypass-directory",
+		long = "privacypass-directory",
+		alias = "pp-directory",
+		env = "MOQ_PRIVACYPASS_DIRECTORY"
+	)]
 	pub directory: Option<String>,
-	/// Redis URL of the nonce store shared by relays that share challenges (default: in memory).
+	/// `[privacypass] redis`: Redis URL of the nonce store shared by relays that share a challenge
+	/// configuration (default: in memory).
+	#[arg(
+		value_name = "URL",
+		id = "privacypass-redis",
+		long = "privacypass-redis",
+		alias = "pp-redis",
+		env = "MOQ_PRIVACYPASS_REDIS"
+	)]
 	pub redis: Option<String>,
-	/// Root of the grant given to Privacy Pass sessions (default `""`).
+	/// `[privacypass] root`: root of the grant given to Privacy Pass sessions (default `""`).
+	#[arg(
+		value_name = "PREFIX",
+		id = "privacypass-root",
+		long = "privacypass-root",
+		alias = "pp-root",
+		env = "MOQ_PRIVACYPASS_ROOT"
+	)]
 	pub root: Option<String>,
-	/// Publish prefixes of that grant, relative to `root`. No default.
+	/// `[privacypass] pub`: publish prefixes of that grant, relative to `root`. No default.
+	#[arg(
+		value_name = "PREFIX",
+		id = "privacypass-pub",
+		long = "privacypass-pub",
+		alias = "pp-pub",
+		env = "MOQ_PRIVACYPASS_PUB",
+		value_delimiter = ','
+	)]
 	#[serde(default, rename = "pub", deserialize_with = "one_or_many")]
 	pub publish: Option<Vec<String>>,
-	/// Subscribe prefixes of that grant, relative to `root`. No default.
+	/// `[privacypass] sub`: subscribe prefixes of that grant, relative to `root` (`""` = everything).
+	/// No default.
+	#[arg(
+		value_name = "PREFIX",
+		id = "privacypass-sub",
+		long = "privacypass-sub",
+		alias = "pp-sub",
+		env = "MOQ_PRIVACYPASS_SUB",
+		value_delimiter = ','
+	)]
 	#[serde(default, rename = "sub", deserialize_with = "one_or_many")]
 	pub subscribe: Option<Vec<String>>,
-	/// Seconds an issued challenge is accepted (default 300).
+	/// `[privacypass] challenge_ttl`: seconds an issued challenge is accepted (default 300).
+	#[arg(
+		value_name = "SECS",
+		id = "privacypass-challenge-ttl",
+		long = "privacypass-challenge-ttl",
+		alias = "pp-challenge-ttl",
+		env = "MOQ_PRIVACYPASS_CHALLENGE_TTL"
+	)]
 	pub challenge_ttl: Option<u64>,
-	/// `"fresh"` (32 random bytes per challenge, default) or `"empty"` (one challenge for every
-	/// session: tokens can be fetched ahead, and relays with the same configuration share it).
+	/// `[privacypass] redemption_context`: `fresh` (32 random bytes per challenge, default) or
+	/// `empty` (one challenge for every session: tokens can be fetched ahead, and relays with the
+	/// same configuration share it).
+	#[arg(
+		id = "privacypass-redemption-context",
+		long = "privacypass-redemption-context",
+		alias = "pp-redemption-context",
+		env = "MOQ_PRIVACYPASS_REDEMPTION_CONTEXT",
+		value_parser = ["fresh", "empty"]
+	)]
 	pub redemption_context: Option<String>,
-	/// The relay's names for the challenges' `origin_info` (default: the `[tls] generate` names).
+	/// `[privacypass] origins`: the relay's names for the challenges' `origin_info` (default: the
+	/// `[tls] generate` names).
+	#[arg(
+		value_name = "HOST",
+		id = "privacypass-origins",
+		long = "privacypass-origins",
+		alias = "pp-origins",
+		env = "MOQ_PRIVACYPASS_ORIGINS",
+		value_delimiter = ','
+	)]
 	#[serde(default, deserialize_with = "one_or_many")]
 	pub origins: Option<Vec<String>>,
 }
 
-/// `[cluster]` (relay.md §5, `seeds/003` "Cluster Authentication").
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+/// `[cluster]` (`docs/cluster.md`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
 #[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Cluster ([cluster])")]
 pub struct ClusterConfig {
-	/// Relays to dial (`host:port`, `https://host:port`, or `http://host:port` to pin the
-	/// certificate served at `/certificate.sha256`); a string or a list. None = a root.
+	/// `[cluster] connect`: relays to dial (`host:port`, `https://host:port`, or `http://host:port`
+	/// to pin the certificate served at `/certificate.sha256`); a string or a list. None = a root.
+	#[arg(
+		value_name = "PEER",
+		id = "cluster-connect",
+		long = "cluster-connect",
+		env = "MOQ_CLUSTER_CONNECT",
+		value_delimiter = ','
+	)]
 	#[serde(default, deserialize_with = "one_or_many")]
 	pub connect: Option<Vec<String>>,
-	/// File with the cluster token (`moq-token sign --cluster`), re-read on every dial.
+	/// `[cluster] token`: file with the cluster token (`moq-token sign --cluster`), re-read on every dial.
+	#[arg(
+		value_name = "FILE",
+		id = "cluster-token",
+		long = "cluster-token",
+		env = "MOQ_CLUSTER_TOKEN"
+	)]
 	pub token: Option<PathBuf>,
-	/// The address other relays may dial this one at.
+	/// `[cluster] node`: the address other relays may dial this one at.
+	#[arg(
+		value_name = "ADDR",
+		id = "cluster-node",
+		long = "cluster-node",
+		env = "MOQ_CLUSTER_NODE"
+	)]
 	pub node: Option<String>,
-	/// This relay's hop id (1..2^62); random per process when unset.
+	/// `[cluster] id`: this relay's hop id (1..2^62); random per process when unset.
+	#[arg(value_name = "N", id = "cluster-id", long = "cluster-id", env = "MOQ_CLUSTER_ID")]
 	pub id: Option<u64>,
-	/// CA file trusted for links (else the system CA bundle).
+	/// `[cluster] tls_root`: CA file trusted for links (else the system CA bundle).
+	#[arg(
+		value_name = "FILE",
+		id = "cluster-tls-root",
+		long = "cluster-tls-root",
+		env = "MOQ_CLUSTER_TLS_ROOT"
+	)]
 	pub tls_root: Option<PathBuf>,
 }
 
@@ -184,64 +381,90 @@ impl ClusterConfig {
 #[command(next_help_heading = "Limits ([limits])")]
 pub struct LimitsConfig {
 	/// `[limits] handshake_timeout`: time for the QUIC handshake and the WebTransport CONNECT (default 10s).
-	#[arg(long = "limits-handshake-timeout", env = "MOQ_LIMITS_HANDSHAKE_TIMEOUT", value_parser = humantime::parse_duration)]
+	#[arg(value_name = "DURATION", long = "limits-handshake-timeout", env = "MOQ_LIMITS_HANDSHAKE_TIMEOUT", value_parser = humantime::parse_duration)]
 	#[serde(default, with = "humantime_serde")]
 	pub handshake_timeout: Option<Duration>,
 	/// `[limits] setup_timeout`: time for the client's SETUP once connected (default 10s).
-	#[arg(long = "limits-setup-timeout", env = "MOQ_LIMITS_SETUP_TIMEOUT", value_parser = humantime::parse_duration)]
+	#[arg(value_name = "DURATION", long = "limits-setup-timeout", env = "MOQ_LIMITS_SETUP_TIMEOUT", value_parser = humantime::parse_duration)]
 	#[serde(default, with = "humantime_serde")]
 	pub setup_timeout: Option<Duration>,
 	/// `[limits] http_timeout`: time for an HTTP connection's first byte, TLS handshake and each
 	/// request's headers, and the longest idle keep-alive (default 10s).
-	#[arg(long = "limits-http-timeout", env = "MOQ_LIMITS_HTTP_TIMEOUT", value_parser = humantime::parse_duration)]
+	#[arg(value_name = "DURATION", long = "limits-http-timeout", env = "MOQ_LIMITS_HTTP_TIMEOUT", value_parser = humantime::parse_duration)]
 	#[serde(default, with = "humantime_serde")]
 	pub http_timeout: Option<Duration>,
 	/// `[limits] max_connections`: QUIC connections at once, admitted or not (default 10000).
-	#[arg(long = "limits-max-connections", env = "MOQ_LIMITS_MAX_CONNECTIONS")]
+	#[arg(
+		value_name = "N",
+		long = "limits-max-connections",
+		env = "MOQ_LIMITS_MAX_CONNECTIONS"
+	)]
 	pub max_connections: Option<usize>,
 	/// `[limits] max_pending`: QUIC connections not yet admitted, in total (default 1000).
-	#[arg(long = "limits-max-pending", env = "MOQ_LIMITS_MAX_PENDING")]
+	#[arg(value_name = "N", long = "limits-max-pending", env = "MOQ_LIMITS_MAX_PENDING")]
 	pub max_pending: Option<usize>,
 	/// `[limits] max_pending_per_ip`: of those, from one address or IPv6 /64 (default 50).
-	#[arg(long = "limits-max-pending-per-ip", env = "MOQ_LIMITS_MAX_PENDING_PER_IP")]
+	#[arg(
+		value_name = "N",
+		long = "limits-max-pending-per-ip",
+		env = "MOQ_LIMITS_MAX_PENDING_PER_IP"
+	)]
 	pub max_pending_per_ip: Option<usize>,
 	/// `[limits] max_sessions_per_ip`: admitted sessions from one address or IPv6 /64 (default 2000).
-	#[arg(long = "limits-max-sessions-per-ip", env = "MOQ_LIMITS_MAX_SESSIONS_PER_IP")]
+	#[arg(
+		value_name = "N",
+		long = "limits-max-sessions-per-ip",
+		env = "MOQ_LIMITS_MAX_SESSIONS_PER_IP"
+	)]
 	pub max_sessions_per_ip: Option<usize>,
 	/// `[limits] max_http_connections`: HTTP connections at once (default 1000).
-	#[arg(long = "limits-max-http-connections", env = "MOQ_LIMITS_MAX_HTTP_CONNECTIONS")]
+	#[arg(
+		value_name = "N",
+		long = "limits-max-http-connections",
+		env = "MOQ_LIMITS_MAX_HTTP_CONNECTIONS"
+	)]
 	pub max_http_connections: Option<usize>,
 	/// `[limits] pending_window`: bytes a connection may send before admission, all streams
 	/// together (default 65536, at least 16384).
-	#[arg(long = "limits-pending-window", env = "MOQ_LIMITS_PENDING_WINDOW")]
+	#[arg(
+		value_name = "BYTES",
+		long = "limits-pending-window",
+		env = "MOQ_LIMITS_PENDING_WINDOW"
+	)]
 	pub pending_window: Option<u64>,
 	/// `[limits] session_window`: the same for an admitted session (default 16777216).
-	#[arg(long = "limits-session-window", env = "MOQ_LIMITS_SESSION_WINDOW")]
+	#[arg(
+		value_name = "BYTES",
+		long = "limits-session-window",
+		env = "MOQ_LIMITS_SESSION_WINDOW"
+	)]
 	pub session_window: Option<u64>,
 	/// `[limits] datagram_buffer`: bytes of incoming datagrams buffered per connection (default 65536).
-	#[arg(long = "limits-datagram-buffer", env = "MOQ_LIMITS_DATAGRAM_BUFFER")]
+	#[arg(
+		value_name = "BYTES",
+		long = "limits-datagram-buffer",
+		env = "MOQ_LIMITS_DATAGRAM_BUFFER"
+	)]
 	pub datagram_buffer: Option<usize>,
 	/// `[limits] max_frame`: the largest frame a publisher may send, in bytes, refused from its
 	/// header (default 16777216).
-	#[arg(long = "limits-max-frame", env = "MOQ_LIMITS_MAX_FRAME")]
+	#[arg(value_name = "BYTES", long = "limits-max-frame", env = "MOQ_LIMITS_MAX_FRAME")]
 	pub max_frame: Option<usize>,
 	/// `[limits] max_group`: the largest group, in bytes, refused once a frame header would pass it
 	/// (default 16777216).
-	#[arg(long = "limits-max-group", env = "MOQ_LIMITS_MAX_GROUP")]
+	#[arg(value_name = "BYTES", long = "limits-max-group", env = "MOQ_LIMITS_MAX_GROUP")]
 	pub max_group: Option<usize>,
 	/// `[limits] max_inflight_groups`: groups in flight per subscription before the oldest is
 	/// dropped for a slow subscriber (default 4).
-	#[arg(long = "limits-max-inflight-groups", env = "MOQ_LIMITS_MAX_INFLIGHT_GROUPS")]
+	#[arg(
+		value_name = "N",
+		long = "limits-max-inflight-groups",
+		env = "MOQ_LIMITS_MAX_INFLIGHT_GROUPS"
+	)]
 	pub max_inflight_groups: Option<usize>,
 }
 
 impl LimitsConfig {
-	/// `over` wins wherever it sets a value. Generic over the keys (a serde round trip), so a new
-	/// key is written once, in the struct.
-	pub fn merge(self, over: Self) -> Self {
-		overlay(self, over)
-	}
-
 	/// The limits, defaults filled in and checked.
 	pub fn resolve(&self) -> Result<Limits, ConfigError> {
 		let defaults = Limits::default();
@@ -315,24 +538,43 @@ impl LimitsConfig {
 	}
 }
 
-/// Every key `over` sets replaces `base`'s: a layer merge that names no key. Both are plain
-/// configuration structs, so their JSON forms are objects of values or `null`.
+/// Every key `over` sets replaces `base`'s, table by table: a layer merge that names no key, so a
+/// new key is written once, in its table's struct. Both are plain configuration structs, so their
+/// JSON forms are objects (tables) of values or `null` (unset).
 fn overlay<T: Serialize + serde::de::DeserializeOwned + Clone>(base: T, over: T) -> T {
-	let (Ok(serde_json::Value::Object(mut merged)), Ok(serde_json::Value::Object(top))) =
-		(serde_json::to_value(&base), serde_json::to_value(&over))
-	else {
-		return base;
-	};
-	for (key, value) in top {
-		if !value.is_null() {
-			merged.insert(key, value);
+	fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+		match (base, over) {
+			(serde_json::Value::Object(base), serde_json::Value::Object(over)) => {
+				for (key, value) in over {
+					match base.get_mut(&key) {
+						Some(slot) => merge(slot, value),
+						None => {
+							base.insert(key, value);
+						}
+					}
+				}
+			}
+			(_, serde_json::Value::Null) => {}
+			(slot, value) => *slot = value,
 		}
 	}
-	serde_json::from_value(serde_json::Value::Object(merged)).unwrap_or(base)
+	/// Unset keys are left out, so each field's serde default applies to them.
+	fn prune(value: &mut serde_json::Value) {
+		if let serde_json::Value::Object(map) = value {
+			map.retain(|_, v| !v.is_null());
+			map.values_mut().for_each(prune);
+		}
+	}
+	let (Ok(mut merged), Ok(top)) = (serde_json::to_value(&base), serde_json::to_value(&over)) else {
+		return base;
+	};
+	merge(&mut merged, top);
+	prune(&mut merged);
+	serde_json::from_value(merged).unwrap_or(base)
 }
 
 /// The whole configuration, every value optional so layers can be merged.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
 	/// `[server]`.
@@ -468,6 +710,65 @@ impl PrivacyPassConfig {
 	}
 }
 
+/// Reads serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`") from a TOML
+/// error and names the nearest valid key and the table it was found in.
+fn unknown_key(text: &str, origin: &str, err: &toml::de::Error) -> Option<ConfigError> {
+	let message = err.message();
+	let rest = message.strip_prefix("unknown field `")?;
+	let (key, expected) = rest.split_once('`')?;
+	let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+	let nearest = valid
+		.iter()
+		.map(|v| (strsim::levenshtein(key, v), *v))
+		.min()
+		.filter(|(distance, v)| *distance <= (v.len().max(key.len()) / 3).max(2));
+	let hint = match nearest {
+		Some((_, v)) => format!("did you mean `{v}`?"),
+		None => format!("valid keys are {}", valid.join(", ")),
+	};
+	// The table is the last `[header]` before the key; a top-level key has none (only tables are
+	// valid there).
+	let top_level = valid.contains(&"server");
+	let at = err.span().map_or(text.len(), |span| span.start.min(text.len()));
+	let table = (!top_level)
+		.then_some(())
+		.and(text[..at].lines().rev().find_map(|line| {
+			line.trim()
+				.strip_prefix('[')?
+				.split(']')
+				.next()
+				.map(str::trim)
+				.map(String::from)
+		}));
+	Some(ConfigError::UnknownKey {
+		path: origin.to_string(),
+		line: text[..at].lines().count().max(1) + usize::from(text[..at].ends_with('\n')),
+		table,
+		key: key.to_string(),
+		hint,
+	})
+}
+
+/// A URL with its password and its query replaced by `<redacted>`
+/// (`redis://:<redacted>@host:6379`).
+fn redact_url(url: &str) -> String {
+	let (url, query) = match url.split_once('?') {
+		Some((url, _)) => (url, "?<redacted>"),
+		None => (url, ""),
+	};
+	let redacted = match url.split_once("://") {
+		Some((scheme, rest)) => match rest.split_once('@') {
+			Some((userinfo, host)) => {
+				let user = userinfo.split_once(':').map_or("", |(user, _)| user);
+				format!("{scheme}://{user}:<redacted>@{host}")
+			}
+			None => format!("{scheme}://{rest}"),
+		},
+		None => url.to_string(),
+	};
+	format!("{redacted}{query}")
+}
+
 fn one_or_many<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
 where
 	D: serde::Deserializer<'de>,
@@ -485,7 +786,8 @@ where
 	}))
 }
 
-/// The flags (and their `MOQ_*` environment variables).
+/// The flags (and their `MOQ_*` environment variables): `--config`, `--check`, and one flag per
+/// key of every table, `--<table>-<key>` (`[server] bind` is `--server-bind`, `MOQ_SERVER_BIND`).
 #[derive(Clone, Debug, Default, clap::Parser)]
 #[command(
 	name = "moq-relay",
@@ -496,129 +798,25 @@ pub struct Args {
 	/// TOML configuration file.
 	#[arg(long, env = "MOQ_CONFIG")]
 	pub config: Option<PathBuf>,
-	/// `[server] bind`: UDP+TCP address(es), comma-separated or repeated.
-	#[arg(long = "server-bind", env = "MOQ_SERVER_BIND", value_delimiter = ',')]
-	pub server_bind: Option<Vec<SocketAddr>>,
-	/// `[server] drain`: seconds to wait for sessions after GOAWAY.
-	#[arg(long = "server-drain", env = "MOQ_SERVER_DRAIN")]
-	pub server_drain: Option<u64>,
-	/// `[tls] generate`: host names for a self-signed certificate.
-	#[arg(long = "tls-generate", env = "MOQ_TLS_GENERATE", value_delimiter = ',')]
-	pub tls_generate: Option<Vec<String>>,
-	/// `[tls] cert`: PEM certificate chain.
-	#[arg(long = "tls-cert", alias = "ssl-cert", env = "MOQ_TLS_CERT")]
-	pub tls_cert: Option<PathBuf>,
-	/// `[tls] key`: PEM private key.
-	#[arg(long = "tls-key", alias = "ssl-key", env = "MOQ_TLS_KEY")]
-	pub tls_key: Option<PathBuf>,
-	/// `[auth] public`: anonymous prefix (`""` = everything).
-	#[arg(long = "auth-public", env = "MOQ_AUTH_PUBLIC")]
-	pub auth_public: Option<String>,
-	/// `[auth] public_publish`: more prefixes anyone may publish below.
-	#[arg(long = "auth-public-publish", env = "MOQ_AUTH_PUBLIC_PUBLISH", value_delimiter = ',')]
-	pub auth_public_publish: Option<Vec<String>>,
-	/// `[auth] public_subscribe`: more prefixes anyone may subscribe below.
-	#[arg(
-		long = "auth-public-subscribe",
-		env = "MOQ_AUTH_PUBLIC_SUBSCRIBE",
-		value_delimiter = ','
-	)]
-	pub auth_public_subscribe: Option<Vec<String>>,
-	/// `[auth] key`: token key file (JWK or JWKS), re-read when it changes.
-	#[arg(long = "auth-key", env = "MOQ_AUTH_KEY")]
-	pub auth_key: Option<PathBuf>,
-	/// `[auth] key_dir`: directory of `{kid}.jwk` token keys.
-	#[arg(long = "auth-key-dir", env = "MOQ_AUTH_KEY_DIR")]
-	pub auth_key_dir: Option<PathBuf>,
-	/// `[auth] jwks`: JWKS file of token keys.
-	#[arg(long = "auth-jwks", env = "MOQ_AUTH_JWKS")]
-	pub auth_jwks: Option<PathBuf>,
-	/// `[privacypass] enabled`: accept Privacy Pass tokens, challenge sessions without a credential.
-	#[arg(
-		long = "pp-enabled",
-		alias = "privacypass-enabled",
-		env = "MOQ_PRIVACYPASS_ENABLED",
-		num_args = 0..=1,
-		require_equals = true,
-		default_missing_value = "true"
-	)]
-	pub pp_enabled: Option<bool>,
-	/// `[privacypass] issuer`: issuer name in challenges (default demo-pat.issuer.cloudflare.com).
-	#[arg(long = "pp-issuer", alias = "privacypass-issuer", env = "MOQ_PRIVACYPASS_ISSUER")]
-	pub pp_issuer: Option<String>,
-	/// `[privacypass] issuer_key`: issuer public key file (SPKI; base64, PEM or DER); repeatable.
-	#[arg(
-		long = "pp-issuer-key",
-		alias = "privacypass-issuer-key",
-		env = "MOQ_PRIVACYPASS_ISSUER_KEY"
-	)]
-	pub pp_issuer_key: Option<Vec<PathBuf>>,
-	/// `[privacypass] directory`: issuer directory URL (keys refreshed per Cache-Control).
-	#[arg(
-		long = "privacypass-directory",
-		alias = "pp-directory",
-		env = "MOQ_PRIVACYPASS_DIRECTORY"
-	)]
-	pub privacypass_directory: Option<String>,
-	/// `[privacypass] redis`: Redis URL of the shared nonce store (redis://[:password@]host[:port][/db]).
-	#[arg(long = "privacypass-redis", alias = "pp-redis", env = "MOQ_PRIVACYPASS_REDIS")]
-	pub privacypass_redis: Option<String>,
-	/// `[privacypass] root`: root of the Privacy Pass sessions' grant.
-	#[arg(long = "privacypass-root", alias = "pp-root", env = "MOQ_PRIVACYPASS_ROOT")]
-	pub privacypass_root: Option<String>,
-	/// `[privacypass] pub`: publish prefixes of that grant (relative to root).
-	#[arg(
-		long = "privacypass-pub",
-		alias = "pp-pub",
-		env = "MOQ_PRIVACYPASS_PUB",
-		value_delimiter = ','
-	)]
-	pub privacypass_pub: Option<Vec<String>>,
-	/// `[privacypass] sub`: subscribe prefixes of that grant (relative to root; "" = everything).
-	#[arg(
-		long = "privacypass-sub",
-		alias = "pp-sub",
-		env = "MOQ_PRIVACYPASS_SUB",
-		value_delimiter = ','
-	)]
-	pub privacypass_sub: Option<Vec<String>>,
-	/// `[privacypass] challenge_ttl`: seconds an issued challenge is accepted.
-	#[arg(
-		long = "privacypass-challenge-ttl",
-		alias = "pp-challenge-ttl",
-		env = "MOQ_PRIVACYPASS_CHALLENGE_TTL"
-	)]
-	pub privacypass_challenge_ttl: Option<u64>,
-	/// `[privacypass] redemption_context`: "fresh" or "empty".
-	#[arg(
-		long = "privacypass-redemption-context",
-		alias = "pp-redemption-context",
-		env = "MOQ_PRIVACYPASS_REDEMPTION_CONTEXT"
-	)]
-	pub privacypass_redemption_context: Option<String>,
-	/// `[privacypass] origins`: the relay's names in the challenges' origin_info.
-	#[arg(
-		long = "privacypass-origins",
-		alias = "pp-origins",
-		env = "MOQ_PRIVACYPASS_ORIGINS",
-		value_delimiter = ','
-	)]
-	pub privacypass_origins: Option<Vec<String>>,
-	/// `[cluster] connect`: relays to dial, comma-separated or repeated.
-	#[arg(long = "cluster-connect", env = "MOQ_CLUSTER_CONNECT", value_delimiter = ',')]
-	pub cluster_connect: Option<Vec<String>>,
-	/// `[cluster] token`: file with the cluster token, re-read on every dial.
-	#[arg(long = "cluster-token", env = "MOQ_CLUSTER_TOKEN")]
-	pub cluster_token: Option<PathBuf>,
-	/// `[cluster] node`: the address other relays may dial this one at.
-	#[arg(long = "cluster-node", env = "MOQ_CLUSTER_NODE")]
-	pub cluster_node: Option<String>,
-	/// `[cluster] id`: this relay's hop id (1..2^62).
-	#[arg(long = "cluster-id", env = "MOQ_CLUSTER_ID")]
-	pub cluster_id: Option<u64>,
-	/// `[cluster] tls_root`: CA file trusted for cluster links.
-	#[arg(long = "cluster-tls-root", env = "MOQ_CLUSTER_TLS_ROOT")]
-	pub cluster_tls_root: Option<PathBuf>,
+	/// Check the configuration (file, environment and flags, keys and certificates loaded), print
+	/// the resolved settings with secrets redacted, and exit.
+	#[arg(long)]
+	pub check: bool,
+	/// `[server]`.
+	#[command(flatten)]
+	pub server: ServerConfig,
+	/// `[tls]`.
+	#[command(flatten)]
+	pub tls: TlsConfig,
+	/// `[auth]`.
+	#[command(flatten)]
+	pub auth: AuthConfig,
+	/// `[privacypass]`.
+	#[command(flatten)]
+	pub privacypass: PrivacyPassConfig,
+	/// `[cluster]`.
+	#[command(flatten)]
+	pub cluster: ClusterConfig,
 	/// `[limits]`.
 	#[command(flatten)]
 	pub limits: LimitsConfig,
@@ -628,43 +826,11 @@ impl Args {
 	/// The layer these flags (and environment variables) form.
 	pub fn layer(&self) -> Config {
 		Config {
-			server: ServerConfig {
-				bind: self.server_bind.clone(),
-				drain: self.server_drain,
-			},
-			tls: TlsConfig {
-				generate: self.tls_generate.clone(),
-				cert: self.tls_cert.clone(),
-				key: self.tls_key.clone(),
-			},
-			auth: AuthConfig {
-				public: self.auth_public.clone(),
-				public_publish: self.auth_public_publish.clone(),
-				public_subscribe: self.auth_public_subscribe.clone(),
-				key: self.auth_key.clone(),
-				key_dir: self.auth_key_dir.clone(),
-				jwks: self.auth_jwks.clone(),
-			},
-			privacypass: PrivacyPassConfig {
-				enabled: self.pp_enabled,
-				issuer: self.pp_issuer.clone(),
-				issuer_key: self.pp_issuer_key.clone(),
-				directory: self.privacypass_directory.clone(),
-				redis: self.privacypass_redis.clone(),
-				root: self.privacypass_root.clone(),
-				publish: self.privacypass_pub.clone(),
-				subscribe: self.privacypass_sub.clone(),
-				challenge_ttl: self.privacypass_challenge_ttl,
-				redemption_context: self.privacypass_redemption_context.clone(),
-				origins: self.privacypass_origins.clone(),
-			},
-			cluster: ClusterConfig {
-				connect: self.cluster_connect.clone(),
-				token: self.cluster_token.clone(),
-				node: self.cluster_node.clone(),
-				id: self.cluster_id,
-				tls_root: self.cluster_tls_root.clone(),
-			},
+			server: self.server.clone(),
+			tls: self.tls.clone(),
+			auth: self.auth.clone(),
+			privacypass: self.privacypass.clone(),
+			cluster: self.cluster.clone(),
 			limits: self.limits.clone(),
 		}
 	}
@@ -680,11 +846,13 @@ impl Args {
 }
 
 impl Config {
-	/// Parses TOML text; unknown keys are an error naming the key.
+	/// Parses TOML text; an unknown key is an error naming it and the nearest valid key.
 	pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-		toml::from_str(text).map_err(|source| ConfigError::Parse {
-			path: origin.to_string(),
-			source: Box::new(source),
+		toml::from_str(text).map_err(|source| {
+			unknown_key(text, origin, &source).unwrap_or_else(|| ConfigError::Parse {
+				path: origin.to_string(),
+				source: Box::new(source),
+			})
 		})
 	}
 
@@ -699,49 +867,39 @@ impl Config {
 
 	/// `over` wins wherever it sets a value.
 	pub fn merge(self, over: Config) -> Config {
-		Config {
-			server: ServerConfig {
-				bind: over.server.bind.or(self.server.bind),
-				drain: over.server.drain.or(self.server.drain),
-			},
-			tls: TlsConfig {
-				generate: over.tls.generate.or(self.tls.generate),
-				cert: over.tls.cert.or(self.tls.cert),
-				key: over.tls.key.or(self.tls.key),
-			},
-			auth: AuthConfig {
-				public: over.auth.public.or(self.auth.public),
-				public_publish: over.auth.public_publish.or(self.auth.public_publish),
-				public_subscribe: over.auth.public_subscribe.or(self.auth.public_subscribe),
-				key: over.auth.key.or(self.auth.key),
-				key_dir: over.auth.key_dir.or(self.auth.key_dir),
-				jwks: over.auth.jwks.or(self.auth.jwks),
-			},
-			privacypass: PrivacyPassConfig {
-				enabled: over.privacypass.enabled.or(self.privacypass.enabled),
-				issuer: over.privacypass.issuer.or(self.privacypass.issuer),
-				issuer_key: over.privacypass.issuer_key.or(self.privacypass.issuer_key),
-				directory: over.privacypass.directory.or(self.privacypass.directory),
-				redis: over.privacypass.redis.or(self.privacypass.redis),
-				root: over.privacypass.root.or(self.privacypass.root),
-				publish: over.privacypass.publish.or(self.privacypass.publish),
-				subscribe: over.privacypass.subscribe.or(self.privacypass.subscribe),
-				challenge_ttl: over.privacypass.challenge_ttl.or(self.privacypass.challenge_ttl),
-				redemption_context: over
-					.privacypass
-					.redemption_context
-					.or(self.privacypass.redemption_context),
-				origins: over.privacypass.origins.or(self.privacypass.origins),
-			},
-			cluster: ClusterConfig {
-				connect: over.cluster.connect.or(self.cluster.connect),
-				token: over.cluster.token.or(self.cluster.token),
-				node: over.cluster.node.or(self.cluster.node),
-				id: over.cluster.id.or(self.cluster.id),
-				tls_root: over.cluster.tls_root.or(self.cluster.tls_root),
-			},
-			limits: self.limits.merge(over.limits),
-		}
+		overlay(self, over)
+	}
+
+	/// What `moq-relay --check` prints: the settings in force (every layer merged, the limits with
+	/// their defaults filled in) as TOML, once [`Config::resolve`] accepted them (keys and
+	/// certificates loaded). Secrets in values are redacted: a URL's password and query.
+	pub fn check_report(&self) -> Result<String, ConfigError> {
+		let resolved = self.resolve()?;
+		let limits = &resolved.limits;
+		let mut shown = self.clone();
+		shown.server.drain = Some(resolved.drain.as_secs());
+		shown.limits = LimitsConfig {
+			handshake_timeout: Some(limits.handshake_timeout),
+			setup_timeout: Some(limits.setup_timeout),
+			http_timeout: Some(limits.http_timeout),
+			max_connections: Some(limits.max_connections),
+			max_pending: Some(limits.max_pending),
+			max_pending_per_ip: Some(limits.max_pending_per_ip),
+			max_sessions_per_ip: Some(limits.max_sessions_per_ip),
+			max_http_connections: Some(limits.max_http_connections),
+			pending_window: Some(limits.pending_window),
+			session_window: Some(limits.session_window),
+			datagram_buffer: Some(limits.datagram_buffer),
+			max_frame: Some(limits.max_frame),
+			max_group: Some(limits.cache.max_group_bytes),
+			max_inflight_groups: Some(limits.max_inflight_groups),
+		};
+		shown.privacypass.redis = shown.privacypass.redis.as_deref().map(redact_url);
+		shown.privacypass.directory = shown.privacypass.directory.as_deref().map(redact_url);
+		toml::to_string(&shown).map_err(|err| ConfigError::Invalid {
+			key: "config",
+			reason: format!("cannot print the configuration: {err}"),
+		})
 	}
 
 	/// The built-in defaults. `dev` (no `--config` file) is the zero-setup
@@ -832,18 +990,173 @@ mod tests {
 		assert_eq!(merged.server.drain, Some(5));
 	}
 
-	#[test]
-	fn unknown_keys_are_named() {
-		let cause = |err: ConfigError| {
-			std::error::Error::source(&err)
-				.map(|s| s.to_string())
-				.unwrap_or_default()
+	/// Every key set, to a value other than its default.
+	const EVERY_KEY: &str = r#"
+[server]
+bind = ["127.0.0.1:5000", "[::1]:5000"]
+drain = 7
+[tls]
+generate = ["relay.example"]
+cert = "cert.pem"
+key = "key.pem"
+[auth]
+public = "anon"
+public_publish = ["drop"]
+public_subscribe = ["view"]
+key = "root.jwk"
+key_dir = "keys"
+jwks = "keys.json"
+[privacypass]
+enabled = true
+issuer = "issuer.example"
+issuer_key = ["issuer.pub"]
+directory = "https://issuer.example/dir"
+redis = "redis://127.0.0.1:6379"
+root = "rooms"
+pub = ["a"]
+sub = [""]
+challenge_ttl = 60
+redemption_context = "empty"
+origins = ["relay.example"]
+[cluster]
+connect = ["root:4443"]
+token = "cluster.jwt"
+node = "leaf:4443"
+id = 9
+tls_root = "ca.pem"
+[limits]
+handshake_timeout = "3s"
+setup_timeout = "4s"
+http_timeout = "5s"
+max_connections = 11
+max_pending = 12
+max_pending_per_ip = 13
+max_sessions_per_ip = 14
+max_http_connections = 15
+pending_window = 20000
+session_window = 30000
+datagram_buffer = 16
+max_frame = 17
+max_group = 18
+max_inflight_groups = 19
+"#;
+
+	/// Every `(table, key)` of the schema, from the configuration's own serde form.
+	fn schema() -> Vec<(String, String)> {
+		let serde_json::Value::Object(tables) = serde_json::to_value(Config::default()).unwrap() else {
+			panic!("the configuration is a table of tables");
 		};
+		let mut keys = Vec::new();
+		for (table, value) in tables {
+			let serde_json::Value::Object(fields) = value else {
+				panic!("[{table}] is a table");
+			};
+			keys.extend(fields.keys().map(|key| (table.clone(), key.clone())));
+		}
+		keys
+	}
+
+	#[test]
+	fn every_key_has_a_flag_an_env_var_and_a_doc_line() {
+		let command = Args::command();
+		let docs = include_str!("../../../docs/config.md");
+		let full: toml::Table = toml::from_str(EVERY_KEY).unwrap();
+		let keys = schema();
+		assert!(keys.len() >= 40, "{} keys", keys.len());
+		for (table, key) in keys {
+			let flag = format!("{table}-{}", key.replace('_', "-"));
+			let env = format!("MOQ_{}_{}", table.to_uppercase(), key.to_uppercase());
+			let arg = command
+				.get_arguments()
+				.find(|a| a.get_long() == Some(flag.as_str()))
+				.unwrap_or_else(|| panic!("[{table}] {key} has no flag --{flag}"));
+			assert_eq!(
+				arg.get_env().and_then(|e| e.to_str()),
+				Some(env.as_str()),
+				"--{flag}'s environment variable"
+			);
+			assert!(
+				docs.contains(&format!("`[{table}] {key}`")),
+				"docs/config.md has no line for `[{table}] {key}`"
+			);
+			assert!(
+				full.get(&table).and_then(|t| t.get(&key)).is_some(),
+				"EVERY_KEY does not set [{table}] {key}"
+			);
+		}
+	}
+
+	#[test]
+	fn every_key_survives_the_layer_merge() {
+		let full = Config::from_toml(EVERY_KEY, "every key").unwrap();
+		assert_eq!(Config::default().merge(full.clone()), full);
+		assert_eq!(full.clone().merge(Config::default()), full);
+		let limits = full.limits.resolve().unwrap();
+		assert_eq!(limits.setup_timeout, Duration::from_secs(4));
+		assert_eq!(limits.cache.max_group_bytes, 18);
+		let flags =
+			Args::try_parse_from(["moq-relay", "--limits-setup-timeout", "1m 30s", "--server-drain", "2"]).unwrap();
+		let merged = full.merge(flags.layer());
+		assert_eq!(merged.limits.setup_timeout, Some(Duration::from_secs(90)));
+		assert_eq!(merged.server.drain, Some(2));
+		assert_eq!(
+			merged.limits.handshake_timeout,
+			Some(Duration::from_secs(3)),
+			"unset flags keep TOML"
+		);
+	}
+
+	#[test]
+	fn check_prints_the_settings_in_force_without_secrets() {
+		let config = Config::defaults(true).merge(
+			Config::from_toml(
+				"[privacypass]\nredis = \"rediss://app:hunter2@cache.example:6380/0?token=abc\"\n",
+				"t",
+			)
+			.unwrap(),
+		);
+		let report = config.check_report().unwrap();
+		assert!(!report.contains("hunter2") && !report.contains("abc"), "{report}");
+		assert!(
+			report.contains("rediss://app:<redacted>@cache.example:6380/0?<redacted>"),
+			"{report}"
+		);
+		assert!(report.contains("setup_timeout = \"10s\""), "{report}");
+		assert!(report.contains("public = \"anon\""), "{report}");
+		let back = Config::from_toml(&report, "report").unwrap();
+		assert_eq!(back.limits.max_pending_per_ip, Some(50));
+		assert!(
+			Config::defaults(false)
+				.merge(Config::from_toml("[auth]\nkey = \"/nonexistent/root.jwk\"\n", "t").unwrap())
+				.check_report()
+				.unwrap_err()
+				.to_string()
+				.contains("/nonexistent/root.jwk")
+		);
+	}
+
+	#[test]
+	fn unknown_keys_are_named_with_the_nearest_valid_key() {
 		let err = Config::from_toml("[server]\nbnid = \"x\"\n", "relay.toml").unwrap_err();
-		assert_eq!(err.to_string(), "relay.toml");
-		assert!(cause(err).contains("unknown field `bnid`"));
+		assert_eq!(
+			err.to_string(),
+			"relay.toml:2: unknown key `bnid` in [server]: did you mean `bind`?"
+		);
+		let err = Config::from_toml("[limits]\nmax_pending_per_address = 3\n", "relay.toml").unwrap_err();
+		assert_eq!(
+			err.to_string(),
+			"relay.toml:2: unknown key `max_pending_per_address` in [limits]: did you mean `max_pending_per_ip`?"
+		);
 		let err = Config::from_toml("[nope]\n", "relay.toml").unwrap_err();
-		assert!(cause(err).contains("nope"));
+		assert_eq!(
+			err.to_string(),
+			"relay.toml:1: unknown key `nope`: valid keys are server, tls, auth, privacypass, cluster, limits"
+		);
+		let err = Config::from_toml("[privacypass]\nenable = true\n", "t").unwrap_err();
+		assert_eq!(
+			err.to_string(),
+			"t:2: unknown key `enable` in [privacypass]: did you mean `enabled`?"
+		);
 	}
 
 	#[test]
@@ -871,7 +1184,7 @@ mod tests {
 		);
 		assert_eq!(layer.subscribe, Some(vec![String::new()]));
 		let args = Args::try_parse_from(["moq-relay", "--pp-enabled=false"]).unwrap();
-		assert_eq!(args.pp_enabled, Some(false));
+		assert_eq!(args.privacypass.enabled, Some(false));
 		assert_eq!(
 			Args::try_parse_from(["moq-relay"]).unwrap().layer().privacypass,
 			PrivacyPassConfig::default()
@@ -885,8 +1198,6 @@ mod tests {
 		assert_eq!(toml.privacypass.issuer_key, Some(vec![PathBuf::from("k.pem")]));
 		assert_eq!(toml.privacypass.publish, Some(vec![String::new()]));
 		assert_eq!(toml.privacypass.subscribe, Some(vec!["a".into(), "b".into()]));
-		let err = Config::from_toml("[privacypass]\nenable = true\n", "t").unwrap_err();
-		assert!(std::error::Error::source(&err).unwrap().to_string().contains("enable"));
 	}
 
 	#[test]
@@ -939,7 +1250,7 @@ mod tests {
 		assert_eq!(c.tls.generate, Some(vec!["a".into(), "b".into()]));
 		assert_eq!(c.server.bind.map(|b| b.len()), Some(1));
 		let args = Args::try_parse_from(["moq-relay", "--tls-generate", "x,y"]).unwrap();
-		assert_eq!(args.tls_generate, Some(vec!["x".into(), "y".into()]));
+		assert_eq!(args.tls.generate, Some(vec!["x".into(), "y".into()]));
 	}
 
 	#[test]

@@ -45,6 +45,11 @@ async fn run() -> anyhow::Result<()> {
 	let args = Args::parse();
 	let dev = args.config.is_none();
 	let config = Config::defaults(dev).merge(args.load()?);
+	if args.check {
+		say!("{}", config.check_report()?.trim_end());
+		say!("# the configuration above is valid (keys and certificates loaded)");
+		return Ok(());
+	}
 	let mut relay_config = config.resolve()?;
 	if !relay_config.auth.verifies_tokens()
 		&& relay_config.auth.privacy_pass().is_none()
@@ -56,7 +61,7 @@ async fn run() -> anyhow::Result<()> {
 	let relay = match Relay::bind(relay_config.clone()).await {
 		Ok(relay) => relay,
 		// The dev default also binds ::1, "if available".
-		Err(err) if dev && args.server_bind.is_none() && relay_config.bind.len() > 1 => {
+		Err(err) if dev && args.server.bind.is_none() && relay_config.bind.len() > 1 => {
 			tracing::warn!(%err, "binding the IPv4 loopback only");
 			relay_config.bind.retain(|a| a.is_ipv4());
 			Relay::bind(relay_config.clone()).await.context("cannot bind")?
