@@ -2,6 +2,8 @@
 //! (relay.md §3). MoQ sessions are closed with the unauthorized code 0x2 and [`AuthError::reason`];
 //! HTTP answers carry [`AuthError::status`] and [`AuthError::json`].
 
+use axum::http::StatusCode;
+
 /// Why a session was refused.
 ///
 /// Messages never contain a credential, a query string or a header value.
@@ -97,11 +99,11 @@ impl AuthError {
 
 	/// The HTTP status: 401 for a missing or invalid credential, 403 for a valid credential
 	/// that does not allow this.
-	pub fn status(&self) -> u16 {
+	pub fn status(&self) -> StatusCode {
 		match self {
-			Self::RootMismatch | Self::NoAccess | Self::InvalidPath => 403,
-			Self::NonceStoreUnavailable => 503,
-			_ => 401,
+			Self::RootMismatch | Self::NoAccess | Self::InvalidPath => StatusCode::FORBIDDEN,
+			Self::NonceStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+			_ => StatusCode::UNAUTHORIZED,
 		}
 	}
 
@@ -161,7 +163,7 @@ mod tests {
 		];
 		for (err, code, status) in cases {
 			assert_eq!(err.code(), code);
-			assert_eq!(err.status(), status, "{code}");
+			assert_eq!(err.status().as_u16(), status, "{code}");
 			assert!(err.reason().starts_with(code));
 			let json: serde_json::Value = serde_json::from_str(&err.json()).unwrap();
 			assert_eq!(json["error"], code);
@@ -180,7 +182,7 @@ mod tests {
 			challenge: challenge.clone(),
 			www_authenticate: "PrivateToken challenge=\"x\"".into(),
 		}));
-		assert_eq!((err.code(), err.status()), ("missing_credential", 401));
+		assert_eq!((err.code(), err.status().as_u16()), ("missing_credential", 401));
 		let reason = err.reason();
 		assert!(reason.starts_with("pp:"), "{reason}");
 		assert_eq!(
@@ -191,7 +193,10 @@ mod tests {
 
 		use moq_privacy_pass::Error as E;
 		assert_eq!(AuthError::from(E::TokenReplayed("n".into())).code(), "token_replayed");
-		assert_eq!(AuthError::from(E::NonceStore("down".into())).status(), 503);
+		assert_eq!(
+			AuthError::from(E::NonceStore("down".into())).status(),
+			StatusCode::SERVICE_UNAVAILABLE
+		);
 		assert_eq!(
 			AuthError::from(E::UnknownChallenge("d".into())).reason(),
 			"invalid_token: unknown_challenge"

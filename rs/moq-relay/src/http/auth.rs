@@ -29,7 +29,7 @@ pub async fn authorize(auth: &Auth, path: &str, query: Option<&str>, headers: &H
 
 impl IntoResponse for AuthError {
 	fn into_response(self) -> Response {
-		let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+		let status = self.status();
 		let mut response = (status, [(header::CONTENT_TYPE, "application/json")], self.json()).into_response();
 		if let AuthError::PrivacyPassChallenge(challenge) = &self
 			&& let Ok(value) = HeaderValue::from_str(&challenge.www_authenticate)
