@@ -6,8 +6,8 @@
 //! subscribed upstream once and fanned out from a latest-group cache.
 //!
 //! Layout (one noun per module):
-//! - [`wire`]: the sans-I/O codec for moq-lite-04/05/06. Deterministic: bytes
-//!   in, typed messages out; no sockets, no runtime, no clock.
+//! - [`wire`]: the sans-I/O codec for moq-lite-04/05/06 (the `moq-wire` crate). Deterministic:
+//!   bytes in, typed messages out; no sockets, no runtime, no clock.
 //! - [`transport`]: the small trait a session runs over, and its quinn /
 //!   web-transport-quinn implementation.
 //! - [`session`]: drives one session (SETUP, announce, subscribe, groups, fetch).
@@ -42,4 +42,6 @@ pub mod relay;
 pub mod session;
 pub mod tls;
 pub mod transport;
-pub mod wire;
+
+/// The sans-I/O moq-lite codec: the `moq-wire` crate, under the name the relay has always used.
+pub use moq_wire as wire;

@@ -1,6 +1,6 @@
 //! Sans-I/O codec for the moq-lite wire protocol (`moq-lite-04`, `-05`, `-06`).
 //!
-//! This module is deterministic: bytes in, typed messages out, and back. It
+//! This crate is deterministic: bytes in, typed messages out, and back. It
 //! opens no sockets, starts no tasks, uses no async runtime and reads no clock.
 //! The session driver owns the streams and the buffers; it knows which message
 //! comes next on each stream and calls the matching [`Decode`] impl with the
@@ -51,6 +51,11 @@ mod version;
 
 #[cfg(test)]
 mod strategy;
+
+/// The invariants the fuzz targets check, callable on stable Rust (feature `checks`, which the
+/// fuzz crate and the corpus replay test enable).
+#[cfg(feature = "checks")]
+pub mod checks;
 
 pub use announce::{
 	Announce, AnnounceEvent, AnnounceIds, AnnounceOk, AnnounceRequest, AnnounceRestart, AnnounceStart, AnnounceStatus,

@@ -1,9 +1,7 @@
 //! The checks behind every fuzz target, one function per target.
 //!
-//! This file is shared: the fuzz crate compiles it as `moq_relay_fuzz::checks`,
-//! and `rs/moq-relay/tests/fuzz_corpus.rs` includes it by path to replay the
-//! committed corpus on stable Rust. It only names `crate::wire`, which each
-//! includer provides.
+//! The fuzz targets (`fuzz/fuzz_targets/`) call these, and the corpus replay test
+//! (`tests/it/corpus.rs`) runs them over the committed corpus on stable Rust.
 //!
 //! Each function takes arbitrary bytes, decodes them as every message of its
 //! stream under every [`Version`], and panics if the codec breaks a promise:
@@ -23,7 +21,7 @@ use std::fmt::Debug;
 
 use bytes::Buf;
 
-use crate::wire::{
+use crate::{
 	Announce, AnnounceEvent, AnnounceIds, AnnounceOk, AnnounceRequest, BidiType, Datagram, Decode, DecodeError, Encode,
 	Fetch, Frame, FrameHeader, Goaway, Group, Probe, Setup, Subscribe, SubscribeResponse, SubscribeUpdate, Track,
 	TrackInfo, UniType, Version,

@@ -1,21 +1,13 @@
 //! Replays the committed fuzz corpus (`fuzz/corpus/<target>/`) through the
 //! same checks the cargo-fuzz targets run, on stable Rust.
 //!
-//! The checks are written once, in `fuzz/src/checks.rs`; this file includes
-//! them with `crate::wire` pointing at the relay's codec. Every target must
+//! The checks are written once, in `moq_wire::checks`. Every target must
 //! have a non-empty corpus, so a target can never be skipped silently.
 
 use std::fs;
 use std::path::PathBuf;
 
-/// `checks.rs` names the codec as `crate::wire`.
-mod wire {
-	pub use moq_relay::wire::*;
-}
-
-#[path = "../fuzz/src/checks.rs"]
-#[allow(dead_code)]
-mod checks;
+use moq_wire::checks;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus");
 

@@ -1,21 +1,14 @@
 //! Inputs that crashed a fuzz target (`fuzz/fuzz_targets/`), kept as tests.
 //!
 //! Each test feeds the input to the same check the fuzz target runs
-//! (`fuzz/src/checks.rs`) and states the property that broke. A test marked
+//! (`moq_wire::checks`) and states the property that broke. A test marked
 //! `#[ignore]` is a crash that is not fixed yet: run it with
-//! `cargo test -p moq-relay --test fuzz_regressions -- --ignored`, and remove
+//! `cargo test -p moq-wire --test it regressions -- --ignored`, and remove
 //! the `#[ignore]` in the commit that fixes the codec.
 
-use moq_relay::wire::{Decode, Encode, Subscribe, SubscribeUpdate, Version};
+use moq_wire::{Decode, Encode, Subscribe, SubscribeUpdate, Version};
 
-/// `checks.rs` names the codec as `crate::wire`.
-mod wire {
-	pub use moq_relay::wire::*;
-}
-
-#[path = "../fuzz/src/checks.rs"]
-#[allow(dead_code)]
-mod checks;
+use moq_wire::checks;
 
 /// Decodes `input` whole; if that succeeds, the value must re-encode and read
 /// back unchanged.

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use bytes::Bytes;
-use moq_relay::wire::{
+use moq_wire::{
 	Announce, AnnounceEvent, AnnounceIds, AnnounceOk, AnnounceRequest, AnnounceRestart, AnnounceStart, AnnounceStatus,
 	BidiType, Datagram, Decode, Encode, Fetch, Frame, Goaway, Group, Probe, Setup, Subscribe, SubscribeDrop,
 	SubscribeOk, SubscribeOptions, SubscribeResponse, SubscribeUpdate, Track, TrackInfo, UniType, UnknownParameter,

@@ -1,0 +1,6 @@
+//! The codec's integration tests: the golden moq-lite vectors, the fuzz corpus replay, and the
+//! inputs that once crashed a fuzz target.
+
+mod corpus;
+mod regressions;
+mod vectors;
