@@ -6,8 +6,11 @@
 //! original encoding; it is never re-encoded.
 
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PSS_2048_8192_SHA384, RsaPublicKeyComponents};
+use rustls_pki_types::SubjectPublicKeyInfoDer;
+use rustls_pki_types::pem::{self, PemObject, SectionKind};
 use spki::ObjectIdentifier;
 use spki::der::Tagged;
+use zeroize::Zeroizing;
 
 use crate::challenge::digest_of;
 use crate::token::AUTHENTICATOR_LEN;
@@ -57,18 +60,28 @@ impl PartialEq for IssuerKey {
 impl Eq for IssuerKey {}
 
 impl IssuerKey {
-	/// Reads a key from file contents: PEM (`-----BEGIN PUBLIC KEY-----`), DER, or base64/base64url text
-	/// of the DER (the seed's `--pp-issuer-key` format and RFC 9578 directory `token-key`).
+	/// Reads a key from file contents: PEM (a `PUBLIC KEY` section), DER, or base64/base64url text of
+	/// the DER (the seed's `--pp-issuer-key` format and RFC 9578 directory `token-key`).
 	pub fn parse(contents: &[u8]) -> Result<Self, Error> {
 		if contents.first() == Some(&0x30) {
 			return Self::from_spki_der(contents);
 		}
-		let text =
-			std::str::from_utf8(contents).map_err(|_| Error::InvalidKey("key file is neither DER nor text".into()))?;
-		if text.trim_start().starts_with("-----BEGIN") {
-			Self::from_pem(text)
-		} else {
-			Self::from_base64(text)
+		// The first PEM section of any kind, so that a private key or a certificate is named as such.
+		match <(SectionKind, Vec<u8>)>::from_pem_slice(contents) {
+			Ok((SectionKind::PublicKey, der)) => Self::from_spki_der(&der),
+			Ok((kind, der)) => {
+				// Possibly a private key: wiped, never echoed.
+				drop(Zeroizing::new(der));
+				Err(Error::InvalidKey(format!(
+					"expected a PUBLIC KEY PEM section, found {kind:?}"
+				)))
+			}
+			Err(pem::Error::NoItemsFound) => {
+				let text = std::str::from_utf8(contents)
+					.map_err(|_| Error::InvalidKey("key file is neither DER nor text".into()))?;
+				Self::from_base64(text)
+			}
+			Err(e) => Err(pem_error(e)),
 		}
 	}
 
@@ -78,27 +91,10 @@ impl IssuerKey {
 		Self::from_spki_der(&der)
 	}
 
-	/// Reads a `PUBLIC KEY` PEM block.
+	/// Reads the first `PUBLIC KEY` PEM section.
 	pub fn from_pem(text: &str) -> Result<Self, Error> {
-		let mut lines = text.lines().map(str::trim).skip_while(|l| l.is_empty());
-		let begin = lines.next().unwrap_or_default();
-		if begin != "-----BEGIN PUBLIC KEY-----" {
-			return Err(Error::InvalidKey(format!(
-				"expected a '-----BEGIN PUBLIC KEY-----' PEM block, found {begin:?}"
-			)));
-		}
-		let mut body = String::new();
-		for line in lines.by_ref() {
-			if line == "-----END PUBLIC KEY-----" {
-				let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &body)
-					.map_err(|e| Error::InvalidKey(format!("PEM body is not base64: {e}")))?;
-				return Self::from_spki_der(&der);
-			}
-			body.push_str(line);
-		}
-		Err(Error::InvalidKey(
-			"PEM block has no '-----END PUBLIC KEY-----' line".into(),
-		))
+		let der = SubjectPublicKeyInfoDer::from_pem_slice(text.as_bytes()).map_err(pem_error)?;
+		Self::from_spki_der(&der)
 	}
 
 	/// Reads SPKI DER: RSA-2048 with the id-RSASSA-PSS OID (SHA-384 parameters, or none) or rsaEncryption.
@@ -172,6 +168,13 @@ impl IssuerKey {
 			.verify_sig(message, signature)
 			.map_err(|_| Error::BadSignature)
 	}
+}
+
+fn pem_error(e: pem::Error) -> Error {
+	Error::InvalidKey(match e {
+		pem::Error::NoItemsFound => "no PUBLIC KEY PEM section".to_string(),
+		other => format!("bad PEM: {other}"),
+	})
 }
 
 fn bit_len(n: &[u8]) -> usize {
@@ -252,8 +255,16 @@ mod tests {
 			.unwrap();
 		sha256[at + 10] = 0x01;
 		assert!(IssuerKey::from_spki_der(&sha256).is_err());
-		assert!(IssuerKey::parse(b"-----BEGIN PUBLIC KEY-----\nAAAA\n").is_err());
-		assert!(IssuerKey::parse(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----").is_err());
+		let unterminated = IssuerKey::parse(b"-----BEGIN PUBLIC KEY-----\nAAAA\n").unwrap_err();
+		assert!(unterminated.to_string().contains("bad PEM"), "{unterminated}");
+		let private = IssuerKey::parse(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----").unwrap_err();
+		assert!(private.to_string().contains("found PrivateKey"), "{private}");
+		assert!(
+			IssuerKey::from_pem("no PEM here")
+				.unwrap_err()
+				.to_string()
+				.contains("no PUBLIC KEY")
+		);
 		assert!(IssuerKey::parse(b"not base64 !").is_err());
 	}
 }

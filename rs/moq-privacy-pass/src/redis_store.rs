@@ -1,122 +1,110 @@
 //! The shared nonce store: Redis (feature `redis`), for relays that share a challenge configuration.
 //!
-//! A deliberately small RESP2 client over tokio TCP (no `redis` crate): the store needs four commands.
-//! - `reserve` = `SET <prefix><hex nonce> r NX PX <ms to keep_until>`: `+OK` reserves, a nil reply means
+//! Built on the `redis` crate (async, tokio; `rediss://` is TLS through rustls with the aws-lc-rs
+//! provider). The store needs three commands:
+//! - `reserve` = `SET <prefix><hex nonce> r NX PX <ms to keep_until>`: `OK` reserves, a nil reply means
 //!   another relay (or this one) already holds the nonce → [`Error::TokenReplayed`].
 //! - `commit` = `SET <key> s PX <ms>`: marks it spent for the same time.
 //! - `release` = `DEL <key>` (best effort).
-//! - `AUTH` / `SELECT` once per connection when the URL has a password or a database.
 //!
-//! Every operation (connect included) is bounded by the store's timeout; any failure (refused,
-//! timed out, an error reply, a reply that is not RESP) is [`Error::NonceStore`], so the verifier refuses
-//! the token: a store that cannot answer never admits anyone. Broken connections are dropped, never
-//! reused; idle ones are pooled.
+//! The URL is `redis://` or `rediss://` (TLS), `[[user]:password@]host[:port][/db]`, credentials
+//! percent-decoded; the crate sends `AUTH` and `SELECT` once per connection. A `rediss://` server's
+//! certificate is checked against the system's roots as rustls-native-certs finds them (so
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR`, when set, replace them); `#insecure` is refused.
+//!
+//! Every operation (connecting included) is bounded by the store's timeout; any failure (refused,
+//! timed out, a TLS or `AUTH` failure, an error reply) is [`Error::NonceStore`], so the verifier refuses
+//! the token: a store that cannot answer never admits anyone. One multiplexed connection serves every
+//! operation; after a failure it is dropped and the next operation reconnects. The password never
+//! appears in `Debug` output or in an error message.
 
-use std::sync::Mutex;
+mod link;
+
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, Value};
 use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::error::short_hex;
 use crate::nonce_store::{AsyncNonceStore, Reservation};
+use link::Link;
 
-/// Default bound on each Redis operation (connect, or one command and its reply).
+/// Default bound on each Redis operation (connecting if needed, one command and its reply).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Idle connections kept for reuse.
-const POOL: usize = 16;
-/// Longest reply line or bulk string accepted (replies here are a few bytes).
-const MAX_REPLY: usize = 64 * 1024;
+/// The key prefix unless [`RedisNonceStore::with_prefix`] sets another.
+const DEFAULT_PREFIX: &str = "moq-pp:nonce:";
+/// What the URL looks like, for error messages.
+const URL_FORM: &str = "redis[s]://[[user]:password@]host[:port][/db]";
 
 /// Redeemed nonces in Redis, shared by every relay pointing at the same server and key prefix.
 pub struct RedisNonceStore {
+	link: Link,
 	addr: String,
-	username: Option<String>,
+	tls: bool,
+	/// The password, kept only to scrub it from error messages.
 	password: Option<Zeroizing<String>>,
-	db: Option<u32>,
 	prefix: String,
 	timeout: Duration,
-	idle: Mutex<Vec<BufReader<TcpStream>>>,
 }
 
 impl std::fmt::Debug for RedisNonceStore {
 	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		let settings = self.link.client().get_connection_info().redis_settings();
 		f.debug_struct("RedisNonceStore")
 			.field("addr", &self.addr)
+			.field("tls", &self.tls)
 			.field("password", &self.password.as_ref().map(|_| "<redacted>"))
-			.field("db", &self.db)
+			.field("db", &settings.db())
 			.field("prefix", &self.prefix)
 			.field("timeout", &self.timeout)
 			.finish_non_exhaustive()
 	}
 }
 
-/// One RESP2 reply (arrays are never expected here and are refused).
-#[derive(Debug, PartialEq, Eq)]
-enum Reply {
-	Simple(String),
-	Error(String),
-	Integer(i64),
-	Bulk(Vec<u8>),
-	Nil,
-}
-
 impl RedisNonceStore {
-	/// A store for `url` = `redis://[[user]:password@]host[:port][/db]` (port 6379 by default). Nothing is
-	/// connected yet: the first operation connects, so a relay starts even while Redis is down (and
-	/// refuses Privacy Pass tokens until it is back).
+	/// A store for `url` = `redis[s]://[[user]:password@]host[:port][/db]` (port 6379 by default;
+	/// `rediss` is TLS). Nothing is connected yet: the first operation connects, so a relay starts even
+	/// while Redis is down (and refuses Privacy Pass tokens until it is back).
 	pub fn new(url: &str) -> Result<Self, Error> {
-		let bad = |why: &str| {
-			Error::NonceStore(format!(
-				"bad Redis URL ({why}); expected redis://[:password@]host[:port][/db]"
-			))
-		};
-		let rest = url.strip_prefix("redis://").ok_or_else(|| bad("not redis://"))?;
-		let (auth, rest) = match rest.rsplit_once('@') {
-			Some((auth, rest)) => (Some(auth), rest),
-			None => (None, rest),
-		};
-		let (host, db) = match rest.split_once('/') {
-			Some((host, "")) => (host, None),
-			Some((host, db)) => (
-				host,
-				Some(db.parse::<u32>().map_err(|_| bad("the database is not a number"))?),
-			),
-			None => (rest, None),
-		};
-		if host.is_empty() {
-			return Err(bad("no host"));
+		let bad =
+			|why: &dyn std::fmt::Display| Error::NonceStore(format!("bad Redis URL ({why}); expected {URL_FORM}"));
+		if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+			return Err(bad(&"not redis:// or rediss://"));
 		}
-		let has_port = match host.rsplit_once(':') {
-			// `[::1]` alone has colons but no port.
-			Some((h, p)) => !h.ends_with(':') && !p.ends_with(']') && p.parse::<u16>().is_ok(),
-			None => false,
+		// The crate's messages name what is wrong, never the URL or its password.
+		let client = Client::open(url).map_err(|e| bad(&e))?;
+		let info = client.get_connection_info();
+		let (host, port, tls) = match info.addr() {
+			ConnectionAddr::Tcp(host, port) => (host, *port, false),
+			ConnectionAddr::TcpTls { insecure: true, .. } => {
+				return Err(bad(
+					&"#insecure is refused: the server's certificate is always verified",
+				));
+			}
+			ConnectionAddr::TcpTls { host, port, .. } => (host, *port, true),
+			_ => return Err(bad(&"not a TCP address")),
 		};
-		let addr = if has_port {
-			host.to_string()
+		if info.redis_settings().db() < 0 {
+			return Err(bad(&"the database is negative"));
+		}
+		let addr = if host.contains(':') {
+			format!("[{host}]:{port}")
 		} else {
-			format!("{host}:6379")
+			format!("{host}:{port}")
 		};
-		let (username, password) = match auth {
-			None => (None, None),
-			Some(auth) => match auth.split_once(':') {
-				Some((user, pass)) => (
-					(!user.is_empty()).then(|| user.to_string()),
-					Some(Zeroizing::new(pass.to_string())),
-				),
-				None => (None, Some(Zeroizing::new(auth.to_string()))),
-			},
-		};
+		let password = info
+			.redis_settings()
+			.password()
+			.filter(|p| !p.is_empty())
+			.map(|p| Zeroizing::new(p.to_string()));
 		Ok(Self {
+			link: Link::new(client),
 			addr,
-			username,
+			tls,
 			password,
-			db,
-			prefix: "moq-pp:nonce:".to_string(),
+			prefix: DEFAULT_PREFIX.to_string(),
 			timeout: DEFAULT_TIMEOUT,
-			idle: Mutex::default(),
 		})
 	}
 
@@ -138,11 +126,16 @@ impl RedisNonceStore {
 		&self.addr
 	}
 
+	/// Whether the store speaks TLS to the server (`rediss://`).
+	pub fn is_tls(&self) -> bool {
+		self.tls
+	}
+
 	/// Sends `PING`: `Ok` once the server answers.
 	pub async fn ping(&self) -> Result<(), Error> {
-		match self.command(&[b"PING"]).await? {
-			Reply::Simple(s) if s == "PONG" => Ok(()),
-			other => Err(unexpected("PING", &other)),
+		match self.query(&redis::cmd("PING"), "PING").await? {
+			Value::SimpleString(s) if s == "PONG" => Ok(()),
+			other => Err(self.unexpected("PING", &other)),
 		}
 	}
 
@@ -154,163 +147,85 @@ impl RedisNonceStore {
 		key
 	}
 
-	/// Runs one command on a pooled (or new) connection, bounded by the timeout.
-	async fn command(&self, args: &[&[u8]]) -> Result<Reply, Error> {
-		let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-		let mut conn = match pooled {
-			Some(conn) => conn,
-			None => self.connect().await?,
+	/// Runs one command, connecting first if needed, all within the timeout. A connection that failed
+	/// (or did not answer in time) is dropped.
+	async fn query(&self, cmd: &redis::Cmd, what: &str) -> Result<Value, Error> {
+		let config = AsyncConnectionConfig::new()
+			.set_connection_timeout(Some(self.timeout))
+			.set_response_timeout(Some(self.timeout));
+		let mut used = None;
+		let attempt = async {
+			let (number, mut conn) = self.link.get(&config).await.map_err(|e| format!("connect: {e}"))?;
+			used = Some(number);
+			cmd.query_async::<Value>(&mut conn)
+				.await
+				.map_err(|e| format!("{what}: {e}"))
 		};
-		let reply = tokio::time::timeout(self.timeout, roundtrip(&mut conn, args))
-			.await
-			.map_err(|_| self.fail(format!("no reply within {:?}", self.timeout)))?
-			.map_err(|e| self.fail(e))?;
-		let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-		if idle.len() < POOL {
-			idle.push(conn);
+		let result = match tokio::time::timeout(self.timeout, attempt).await {
+			Ok(result) => result,
+			Err(_) => Err(format!("no reply within {:?}", self.timeout)),
+		};
+		if result.is_err()
+			&& let Some(number) = used
+		{
+			self.link.forget(number);
 		}
-		Ok(reply)
+		result.map_err(|why| self.fail(&why))
 	}
 
-	async fn connect(&self) -> Result<BufReader<TcpStream>, Error> {
-		let tcp = tokio::time::timeout(self.timeout, TcpStream::connect(&self.addr))
-			.await
-			.map_err(|_| self.fail(format!("connect timed out after {:?}", self.timeout)))?
-			.map_err(|e| self.fail(format!("connect: {e}")))?;
-		let _ = tcp.set_nodelay(true);
-		let mut conn = BufReader::new(tcp);
-		let setup = async {
-			if let Some(password) = &self.password {
-				let mut args: Vec<&[u8]> = vec![b"AUTH"];
-				if let Some(user) = &self.username {
-					args.push(user.as_bytes());
-				}
-				args.push(password.as_bytes());
-				match roundtrip(&mut conn, &args).await? {
-					Reply::Simple(_) => {}
-					// The server's message never contains the password.
-					Reply::Error(e) => return Err(format!("AUTH refused: {e}")),
-					other => return Err(format!("AUTH: unexpected reply {other:?}")),
-				}
-			}
-			if let Some(db) = self.db {
-				let db = db.to_string();
-				match roundtrip(&mut conn, &[b"SELECT", db.as_bytes()]).await? {
-					Reply::Simple(_) => {}
-					other => return Err(format!("SELECT {db}: unexpected reply {other:?}")),
-				}
-			}
-			Ok(())
-		};
-		tokio::time::timeout(self.timeout, setup)
-			.await
-			.map_err(|_| self.fail(format!("connection setup timed out after {:?}", self.timeout)))?
-			.map_err(|e| self.fail(e))?;
-		Ok(conn)
+	/// [`Error::NonceStore`] naming the server, with the password scrubbed from `why`.
+	fn fail(&self, why: &str) -> Error {
+		let text = format!("Redis at {}: {why}", self.addr);
+		Error::NonceStore(match &self.password {
+			Some(password) if text.contains(password.as_str()) => text.replace(password.as_str(), "<redacted>"),
+			_ => text,
+		})
 	}
 
-	fn fail(&self, why: impl std::fmt::Display) -> Error {
-		Error::NonceStore(format!("Redis at {}: {why}", self.addr))
+	fn unexpected(&self, what: &str, reply: &Value) -> Error {
+		self.fail(&format!("{what}: unexpected reply {reply:?}"))
 	}
 }
 
-fn unexpected(what: &str, reply: &Reply) -> Error {
-	match reply {
-		Reply::Error(e) => Error::NonceStore(format!("Redis {what}: {e}")),
-		other => Error::NonceStore(format!("Redis {what}: unexpected reply {other:?}")),
-	}
+fn is_ok(reply: &Value) -> bool {
+	matches!(reply, Value::Okay) || matches!(reply, Value::SimpleString(s) if s == "OK")
 }
 
-fn millis_until(keep_until: SystemTime, now: SystemTime) -> String {
-	let ms = keep_until.duration_since(now).unwrap_or_default().as_millis().max(1);
-	ms.to_string()
+fn millis_until(keep_until: SystemTime, now: SystemTime) -> u128 {
+	keep_until.duration_since(now).unwrap_or_default().as_millis().max(1)
 }
 
 impl AsyncNonceStore for RedisNonceStore {
 	async fn reserve(&self, nonce: &[u8; 32], keep_until: SystemTime, now: SystemTime) -> Result<Reservation, Error> {
-		let key = self.key(nonce);
-		let ms = millis_until(keep_until, now);
-		match self.command(&[b"SET", &key, b"r", b"NX", b"PX", ms.as_bytes()]).await? {
-			Reply::Simple(s) if s == "OK" => Ok(Reservation::new(*nonce, keep_until)),
-			Reply::Nil => Err(Error::TokenReplayed(short_hex(nonce))),
-			other => Err(unexpected("SET NX", &other)),
+		let mut cmd = redis::cmd("SET");
+		cmd.arg(self.key(nonce))
+			.arg("r")
+			.arg("NX")
+			.arg("PX")
+			.arg(millis_until(keep_until, now).to_string());
+		match self.query(&cmd, "SET NX").await? {
+			reply if is_ok(&reply) => Ok(Reservation::new(*nonce, keep_until)),
+			Value::Nil => Err(Error::TokenReplayed(short_hex(nonce))),
+			other => Err(self.unexpected("SET NX", &other)),
 		}
 	}
 
 	async fn commit(&self, reservation: &Reservation, now: SystemTime) -> Result<(), Error> {
-		let key = self.key(reservation.nonce());
-		let ms = millis_until(reservation.keep_until(), now);
-		match self.command(&[b"SET", &key, b"s", b"PX", ms.as_bytes()]).await? {
-			Reply::Simple(s) if s == "OK" => Ok(()),
-			other => Err(unexpected("SET", &other)),
+		let mut cmd = redis::cmd("SET");
+		cmd.arg(self.key(reservation.nonce()))
+			.arg("s")
+			.arg("PX")
+			.arg(millis_until(reservation.keep_until(), now).to_string());
+		match self.query(&cmd, "SET").await? {
+			reply if is_ok(&reply) => Ok(()),
+			other => Err(self.unexpected("SET", &other)),
 		}
 	}
 
 	async fn release(&self, reservation: Reservation) {
-		let key = self.key(reservation.nonce());
-		let _ = self.command(&[b"DEL", &key]).await;
-	}
-}
-
-/// Writes one command as a RESP array of bulk strings and reads one reply.
-async fn roundtrip(conn: &mut BufReader<TcpStream>, args: &[&[u8]]) -> Result<Reply, String> {
-	let mut out = format!("*{}\r\n", args.len()).into_bytes();
-	for arg in args {
-		out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-		out.extend_from_slice(arg);
-		out.extend_from_slice(b"\r\n");
-	}
-	conn.get_mut()
-		.write_all(&out)
-		.await
-		.map_err(|e| format!("write: {e}"))?;
-	read_reply(conn).await
-}
-
-async fn read_line(conn: &mut BufReader<TcpStream>) -> Result<String, String> {
-	let mut line = Vec::new();
-	let n = (&mut *conn)
-		.take(MAX_REPLY as u64)
-		.read_until(b'\n', &mut line)
-		.await
-		.map_err(|e| format!("read: {e}"))?;
-	if n == 0 {
-		return Err("the server closed the connection".into());
-	}
-	if !line.ends_with(b"\r\n") {
-		return Err("reply line too long or not CRLF-terminated".into());
-	}
-	line.truncate(line.len() - 2);
-	String::from_utf8(line).map_err(|_| "reply line is not UTF-8".into())
-}
-
-async fn read_reply(conn: &mut BufReader<TcpStream>) -> Result<Reply, String> {
-	let line = read_line(conn).await?;
-	let (kind, rest) = line.split_at_checked(1).ok_or("empty reply line")?;
-	match kind {
-		"+" => Ok(Reply::Simple(rest.to_string())),
-		"-" => Ok(Reply::Error(rest.to_string())),
-		":" => rest.parse().map(Reply::Integer).map_err(|_| "bad integer reply".into()),
-		"_" => Ok(Reply::Nil),
-		"$" => {
-			let len: i64 = rest.parse().map_err(|_| "bad bulk length")?;
-			if len < 0 {
-				return Ok(Reply::Nil);
-			}
-			let len = usize::try_from(len).map_err(|_| "bad bulk length")?;
-			if len > MAX_REPLY {
-				return Err("bulk reply too long".into());
-			}
-			let mut data = vec![0u8; len + 2];
-			conn.read_exact(&mut data).await.map_err(|e| format!("read: {e}"))?;
-			if !data.ends_with(b"\r\n") {
-				return Err("bulk reply not CRLF-terminated".into());
-			}
-			data.truncate(len);
-			Ok(Reply::Bulk(data))
-		}
-		"*" if rest == "-1" => Ok(Reply::Nil),
-		_ => Err(format!("unexpected reply type {kind:?}")),
+		let mut cmd = redis::cmd("DEL");
+		cmd.arg(self.key(reservation.nonce()));
+		let _ = self.query(&cmd, "DEL").await;
 	}
 }
 
@@ -318,26 +233,55 @@ async fn read_reply(conn: &mut BufReader<TcpStream>) -> Result<Reply, String> {
 mod tests {
 	use super::*;
 
+	fn settings(store: &RedisNonceStore) -> &redis::RedisConnectionInfo {
+		store.link.client().get_connection_info().redis_settings()
+	}
+
 	#[test]
 	fn urls() {
 		let s = RedisNonceStore::new("redis://127.0.0.1:7000").unwrap();
-		assert_eq!((s.addr(), s.db, s.password.is_none()), ("127.0.0.1:7000", None, true));
+		assert_eq!((s.addr(), s.is_tls(), settings(&s).db()), ("127.0.0.1:7000", false, 0));
+		assert!(settings(&s).password().is_none());
 		let s = RedisNonceStore::new("redis://localhost/3").unwrap();
-		assert_eq!((s.addr(), s.db), ("localhost:6379", Some(3)));
-		let s = RedisNonceStore::new("redis://:sekrit@[::1]:6380/").unwrap();
-		assert_eq!(s.addr(), "[::1]:6380");
-		assert_eq!(s.password.as_deref().map(String::as_str), Some("sekrit"));
-		assert!(!format!("{s:?}").contains("sekrit"));
+		assert_eq!((s.addr(), settings(&s).db()), ("localhost:6379", 3));
+		let s = RedisNonceStore::new("rediss://:sekrit@[::1]:6380/").unwrap();
+		assert_eq!((s.addr(), s.is_tls()), ("[::1]:6380", true));
+		assert_eq!(settings(&s).password(), Some("sekrit"));
+		assert!(!format!("{s:?}").contains("sekrit"), "{s:?}");
 		let s = RedisNonceStore::new("redis://user:pw@h:1").unwrap();
-		assert_eq!(s.username.as_deref(), Some("user"));
+		assert_eq!(settings(&s).username(), Some("user"));
 		assert_eq!(RedisNonceStore::new("redis://[::1]").unwrap().addr(), "[::1]:6379");
-		for bad in ["http://x", "redis://", "redis://h/x"] {
-			assert_eq!(
-				RedisNonceStore::new(bad).unwrap_err().code(),
-				"nonce_store_unavailable",
-				"{bad}"
-			);
+		// Credentials are percent-decoded.
+		let s = RedisNonceStore::new("rediss://:p%40ss%2Fw%20rd@h:1/2").unwrap();
+		assert_eq!(settings(&s).password(), Some("p@ss/w rd"));
+	}
+
+	#[test]
+	fn bad_urls_are_refused_without_echoing_the_password() {
+		for bad in [
+			"http://x",
+			"redis://",
+			"redis://:hunter2@h/x",
+			"redis://:hunter2@h/-1",
+			"rediss://:hunter2@h:1/#insecure",
+			"redis+unix:///tmp/redis.sock",
+			"unix:///tmp/redis.sock",
+		] {
+			let err = RedisNonceStore::new(bad).unwrap_err();
+			assert_eq!(err.code(), "nonce_store_unavailable", "{bad}");
+			assert!(err.to_string().contains("bad Redis URL"), "{bad}: {err}");
+			assert!(!err.to_string().contains("hunter2"), "{bad}: {err}");
 		}
+	}
+
+	#[test]
+	fn the_password_is_scrubbed_from_errors() {
+		let s = RedisNonceStore::new("redis://:hunter2@h:1").unwrap();
+		let err = s.fail("server said hunter2");
+		assert_eq!(
+			err.to_string(),
+			"nonce store unavailable: Redis at h:1: server said <redacted>"
+		);
 	}
 
 	#[test]
@@ -346,6 +290,8 @@ mod tests {
 		let key = s.key(&[0xab; 32]);
 		assert_eq!(key.len(), 2 + 64);
 		assert!(key.starts_with(b"p:abab"));
+		let s = RedisNonceStore::new("redis://h").unwrap();
+		assert!(s.key(&[0; 32]).starts_with(DEFAULT_PREFIX.as_bytes()));
 	}
 
 	#[tokio::test]
@@ -359,7 +305,7 @@ mod tests {
 				held.push(conn);
 			}
 		});
-		let store = RedisNonceStore::new(&format!("redis://{addr}"))
+		let store = RedisNonceStore::new(&format!("redis://:hunter2@{addr}"))
 			.unwrap()
 			.with_timeout(Duration::from_millis(200));
 		let now = SystemTime::now();
@@ -369,7 +315,11 @@ mod tests {
 			.await
 			.unwrap_err();
 		assert_eq!(err.code(), "nonce_store_unavailable");
-		assert!(err.to_string().contains("no reply within"), "{err}");
+		assert!(
+			err.to_string().contains("no reply within") || err.to_string().contains("timed out"),
+			"{err}"
+		);
+		assert!(!err.to_string().contains("hunter2"), "{err}");
 		assert!(started.elapsed() < Duration::from_secs(2));
 		keep.abort();
 
@@ -380,5 +330,6 @@ mod tests {
 		let store = RedisNonceStore::new(&format!("redis://{addr}")).unwrap();
 		let err = store.ping().await.unwrap_err();
 		assert_eq!(err.code(), "nonce_store_unavailable");
+		assert!(err.to_string().contains(&format!("Redis at {addr}: connect:")), "{err}");
 	}
 }

@@ -2,7 +2,8 @@
 //! tokens from the local RFC 9578 issuer over HTTP and from the independent `privacypass` crate,
 //! replays refused on one relay and across relays sharing a real `redis-server`, foreign and expired
 //! challenges refused, directory keys refreshed per Cache-Control, a dead Redis refusing (never
-//! admitting), and the `pp_client` example's lines.
+//! admitting), relay binaries sharing a Redis over TLS with a password (a wrong password or an untrusted
+//! certificate refusing, the password never printed), and the `pp_client` example's lines.
 
 mod common;
 
@@ -125,14 +126,89 @@ impl Drop for LocalIssuer {
 	}
 }
 
+/// A CA certificate and its key, generated.
+fn certificate_authority(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+	let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+	params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+	params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+	params.distinguished_name.push(rcgen::DnType::CommonName, name);
+	rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap()
+}
+
 /// A real `redis-server` on a free port, killed on drop.
 struct RedisServer {
 	url: String,
+	port: u16,
 	_child: tokio::process::Child,
 }
 
 impl RedisServer {
+	/// Plain TCP, no password.
 	async fn start() -> Self {
+		let (port, child) = Self::spawn(|port| vec!["--port".into(), port.to_string()]).await;
+		Self {
+			url: format!("redis://127.0.0.1:{port}"),
+			port,
+			_child: child,
+		}
+	}
+
+	/// TLS only (`--port 0`) with `requirepass password`, clients not asked for a certificate. The
+	/// server's certificate (for 127.0.0.1) is issued by a CA made here, whose PEM is written to
+	/// `ca.pem` in `scratch` for the relay to trust. `url` has no password: see [`Self::tls_url`].
+	async fn start_tls(scratch: &Scratch, password: &str) -> Self {
+		let ca = certificate_authority("moq-relay test Redis CA");
+		let server_key = rcgen::KeyPair::generate().unwrap();
+		let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+			.unwrap()
+			.signed_by(&server_key, &ca)
+			.unwrap();
+		let file = |name: &str, pem: String| {
+			let path = scratch.0.join(name);
+			std::fs::write(&path, pem).unwrap();
+			path.to_str().unwrap().to_string()
+		};
+		let (ca_pem, cert, key) = (
+			file("ca.pem", ca.pem()),
+			file("redis.pem", server.pem()),
+			file("redis.key", server_key.serialize_pem()),
+		);
+		let password = password.to_string();
+		let (port, child) = Self::spawn(move |port| {
+			[
+				"--port",
+				"0",
+				"--tls-port",
+				&port.to_string(),
+				"--tls-cert-file",
+				&cert,
+				"--tls-key-file",
+				&key,
+				"--tls-ca-cert-file",
+				&ca_pem,
+				"--tls-auth-clients",
+				"no",
+				"--requirepass",
+				&password,
+			]
+			.map(String::from)
+			.to_vec()
+		})
+		.await;
+		Self {
+			url: format!("rediss://127.0.0.1:{port}"),
+			port,
+			_child: child,
+		}
+	}
+
+	/// `rediss://:<password_in_url>@127.0.0.1:<port>`.
+	fn tls_url(&self, password_in_url: &str) -> String {
+		format!("rediss://:{password_in_url}@127.0.0.1:{}", self.port)
+	}
+
+	/// Starts `redis-server` with `listen(port)` and waits until it accepts connections.
+	async fn spawn(listen: impl Fn(u16) -> Vec<String>) -> (u16, tokio::process::Child) {
 		// A port taken between the probe and redis-server's bind makes it exit: try a few.
 		for _ in 0..5 {
 			let port = {
@@ -140,16 +216,8 @@ impl RedisServer {
 				probe.local_addr().unwrap().port()
 			};
 			let spawned = tokio::process::Command::new("redis-server")
-				.args([
-					"--port",
-					&port.to_string(),
-					"--bind",
-					"127.0.0.1",
-					"--save",
-					"",
-					"--appendonly",
-					"no",
-				])
+				.args(listen(port))
+				.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
 				.stdout(std::process::Stdio::piped())
 				.stderr(std::process::Stdio::null())
 				.kill_on_drop(true)
@@ -174,13 +242,10 @@ impl RedisServer {
 			if ready {
 				// Keep draining its output so it never blocks on a full pipe.
 				tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-				return Self {
-					url: format!("redis://127.0.0.1:{port}"),
-					_child: child,
-				};
+				return (port, child);
 			}
 		}
-		panic!("redis-server did not become ready on any of 5 free ports");
+		panic!("redis-server did not become ready on any of 5 free ports (built without TLS?)");
 	}
 }
 
@@ -405,6 +470,209 @@ async fn privacypass_crate_tokens_are_accepted_once_across_relays_sharing_redis(
 	);
 	for r in [a, b, single] {
 		r.stop().await;
+	}
+}
+
+/// The Redis password of the TLS tests, as `requirepass` takes it and percent-encoded for the URL.
+const REDIS_PASSWORD: &str = "tls p@ss/word-4b1d";
+const REDIS_PASSWORD_IN_URL: &str = "tls%20p%40ss%2Fword-4b1d";
+
+/// The `moq-relay` binary as a cluster member runs it: Privacy Pass from a config file, the Redis URL
+/// (password included) in `MOQ_PRIVACYPASS_REDIS` rather than on its command line, and the Redis
+/// server's CA trusted through `SSL_CERT_FILE` (the only roots it trusts). Killed on drop; what it
+/// printed (stdout and stderr, at `RUST_LOG=debug`) is kept for [`RelayProcess::stop`].
+struct RelayProcess {
+	running: common::Running,
+	stderr: PathBuf,
+	stdout: Option<std::thread::JoinHandle<String>>,
+}
+
+impl RelayProcess {
+	fn start(scratch: &Scratch, name: &str, key_file: &std::path::Path, redis: &str, ca: &std::path::Path) -> Self {
+		use std::io::BufRead;
+
+		let config = scratch.0.join(format!("{name}.toml"));
+		std::fs::write(
+			&config,
+			format!(
+				"[server]\nbind = \"127.0.0.1:0\"\n[tls]\ngenerate = [\"localhost\", \"127.0.0.1\"]\n\
+				 [privacypass]\nenabled = true\nissuer = \"issuer.test\"\nissuer_key = {key:?}\nroot = \"\"\n\
+				 pub = [\"room\"]\nsub = \"\"\nredemption_context = \"empty\"\norigins = [\"cluster.test\"]\n",
+				key = key_file.to_str().unwrap()
+			),
+		)
+		.unwrap();
+		let stderr = scratch.0.join(format!("{name}.stderr"));
+		let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_moq-relay"));
+		command
+			.arg("--config")
+			.arg(&config)
+			.env("MOQ_PRIVACYPASS_REDIS", redis)
+			.env("RUST_LOG", "debug")
+			.env("SSL_CERT_FILE", ca)
+			.env_remove("SSL_CERT_DIR")
+			.stdout(std::process::Stdio::piped())
+			.stderr(std::fs::File::create(&stderr).unwrap());
+		let mut child = command.spawn().unwrap();
+		let (lines, printed) = std::sync::mpsc::channel();
+		let out = std::io::BufReader::new(child.stdout.take().unwrap());
+		let stdout = std::thread::spawn(move || {
+			let mut all = String::new();
+			for line in out.lines().map_while(Result::ok) {
+				all.push_str(&line);
+				all.push('\n');
+				let _ = lines.send(line);
+			}
+			all
+		});
+		let (mut addr, mut fingerprint) = (None, None);
+		while fingerprint.is_none() {
+			let line = printed
+				.recv_timeout(common::BOUND)
+				.expect("the relay printed its fingerprint");
+			if let Some(rest) = line.strip_prefix("listening: ") {
+				addr.get_or_insert(rest.split(' ').next().unwrap().parse::<SocketAddr>().unwrap());
+			}
+			fingerprint = line.strip_prefix("fingerprint: ").map(str::to_string);
+		}
+		Self {
+			running: common::Running {
+				child,
+				addr: addr.unwrap(),
+				fingerprint: fingerprint.unwrap(),
+			},
+			stderr,
+			stdout: Some(stdout),
+		}
+	}
+
+	/// Kills the relay; everything it printed.
+	fn stop(mut self) -> String {
+		let _ = self.running.child.kill();
+		let _ = self.running.child.wait();
+		let stdout = self.stdout.take().unwrap().join().unwrap();
+		stdout + &std::fs::read_to_string(&self.stderr).unwrap()
+	}
+}
+
+impl Drop for RelayProcess {
+	fn drop(&mut self) {
+		let _ = self.running.child.kill();
+		let _ = self.running.child.wait();
+	}
+}
+
+/// The challenge of a `401` on `GET /announced/room` without a credential.
+async fn http_challenge(relay: &impl common::Target) -> TokenChallenge {
+	let (status, head, body) = common::http_get_exact(relay, "/announced/room", false).await;
+	assert_eq!(status, 401, "{body}");
+	let value = head
+		.lines()
+		.find_map(|l| {
+			l.split_once(": ")
+				.filter(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
+		})
+		.unwrap_or_else(|| panic!("no WWW-Authenticate in {head}"))
+		.1;
+	moq_privacy_pass::parse_www_authenticate(value)
+		.unwrap()
+		.remove(0)
+		.challenge
+}
+
+/// `GET /announced/room?pp=<token>`: `Ok` if served, else the status and the error code.
+async fn http_present(relay: &impl common::Target, token: &[u8]) -> Result<(), (u16, String)> {
+	let pp = Token::from_bytes(token).unwrap().to_base64_unpadded();
+	let (status, _, body) = common::http_get(relay, &format!("/announced/room?pp={pp}"), false).await;
+	if status == 200 {
+		return Ok(());
+	}
+	let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{status}: {body}"));
+	Err((status, body["error"].as_str().unwrap_or_default().to_string()))
+}
+
+/// Asserts that `output` (a relay's logs) names none of `secrets`.
+fn assert_never_printed(output: &str, secrets: &[&str]) {
+	for secret in secrets {
+		assert!(!output.contains(secret), "{secret:?} was printed:\n{output}");
+	}
+}
+
+/// Two relay binaries share a Redis over TLS with a password (`rediss://:password@127.0.0.1:port`,
+/// the password percent-encoded, the test CA trusted through `SSL_CERT_FILE`): a token is accepted
+/// once, its replay refused on either relay, and the password is printed by neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacypass_tokens_are_accepted_once_across_relays_sharing_redis_over_tls_with_a_password() {
+	let scratch = Scratch::new("tls-cluster");
+	let redis = RedisServer::start_tls(&scratch, REDIS_PASSWORD).await;
+	let ca = scratch.0.join("ca.pem");
+	let theirs = TheirIssuer::start().await;
+	let key_file = scratch.key_file("their.pub", &theirs.key());
+	let url = redis.tls_url(REDIS_PASSWORD_IN_URL);
+	let a = RelayProcess::start(&scratch, "a", &key_file, &url, &ca);
+	let b = RelayProcess::start(&scratch, "b", &key_file, &url, &ca);
+	let challenge = http_challenge(&a.running).await;
+	assert_eq!(
+		challenge,
+		http_challenge(&b.running).await,
+		"the cluster shares one challenge"
+	);
+
+	let replayed = Err((401, "token_replayed".to_string()));
+	let token = theirs.token_for(&challenge).await;
+	http_present(&a.running, &token).await.unwrap();
+	assert_eq!(http_present(&a.running, &token).await, replayed);
+	assert_eq!(
+		http_present(&b.running, &token).await,
+		replayed,
+		"the replay on the second relay is caught by the shared Redis"
+	);
+	let token = theirs.token_for(&challenge).await;
+	http_present(&b.running, &token).await.unwrap();
+	assert_eq!(http_present(&a.running, &token).await, replayed);
+
+	for relay in [a, b] {
+		let output = relay.stop();
+		assert!(
+			output.contains(&format!("nonces Redis at 127.0.0.1:{}", redis.port)),
+			"{output}"
+		);
+		assert_never_printed(&output, &[REDIS_PASSWORD, REDIS_PASSWORD_IN_URL]);
+	}
+}
+
+/// A relay whose Redis password is wrong, or which trusts another CA than the server's, refuses
+/// tokens with `nonce_store_unavailable` (never admits them), logs that code, and prints no password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_redis_password_or_an_untrusted_certificate_refuses_and_prints_no_password() {
+	const WRONG: &str = "wrong-password-5c1e";
+	let scratch = Scratch::new("tls-refused");
+	let redis = RedisServer::start_tls(&scratch, REDIS_PASSWORD).await;
+	let ca = scratch.0.join("ca.pem");
+	let other_ca = scratch.0.join("other-ca.pem");
+	std::fs::write(&other_ca, certificate_authority("another CA").pem()).unwrap();
+	let theirs = TheirIssuer::start().await;
+	let key_file = scratch.key_file("their.pub", &theirs.key());
+	let wrong_password = RelayProcess::start(&scratch, "wrong", &key_file, &redis.tls_url(WRONG), &ca);
+	let right_password = redis.tls_url(REDIS_PASSWORD_IN_URL);
+	let untrusted = RelayProcess::start(&scratch, "untrusted", &key_file, &right_password, &other_ca);
+	// The cause, as the `redis` crate and rustls word it, so that each relay fails for its own reason.
+	for (relay, cause) in [
+		(wrong_password, "AuthenticationFailed"),
+		(untrusted, "invalid peer certificate: UnknownIssuer"),
+	] {
+		let token = theirs.token_for(&http_challenge(&relay.running).await).await;
+		let refused = Err((503, "nonce_store_unavailable".to_string()));
+		assert_eq!(http_present(&relay.running, &token).await, refused);
+		assert_eq!(http_present(&relay.running, &token).await, refused, "still refused");
+		let output = relay.stop();
+		assert!(
+			output.contains("nonce_store_unavailable")
+				&& output.contains(&format!("Redis at 127.0.0.1:{}", redis.port)),
+			"the refusal is logged with its code and the server: {output}"
+		);
+		assert!(output.contains(cause), "{cause}: {output}");
+		assert_never_printed(&output, &[WRONG, REDIS_PASSWORD, REDIS_PASSWORD_IN_URL]);
 	}
 }
 

@@ -12,7 +12,8 @@
 //! `--url`: the base URL clients reach it at (default `http://<bind>`), for the directory's request URI.
 //!
 //! Prints `issuer: <host:port>` (the name for the relay's `--pp-issuer`), `directory: <url>`,
-//! `token-key: <base64>` and finally `ready`, then serves until SIGINT/SIGTERM.
+//! `token-key: <base64>` and finally `ready`, then serves until SIGINT/SIGTERM. `--help` prints the
+//! usage and exits 0; a bad argument is named on stderr, exit code 2.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -21,39 +22,33 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser;
 use moq_privacy_pass::issuer_http::{self, DEFAULT_REQUEST_PATH};
 use moq_privacy_pass::{DIRECTORY_PATH, Issuer, IssuerKeyPair};
 
+/// A local Privacy Pass issuer (RFC 9578, type 0x0002) over plain HTTP, for development and offline
+/// tests. It attests nothing: anyone who reaches it gets tokens.
+#[derive(Debug, Parser)]
+#[command(name = "moq-pp-issuer")]
 struct Args {
+	/// Address to listen on.
+	#[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
 	bind: SocketAddr,
+	/// The issuer's RSA-2048 private key (PKCS#8 PEM); generated and written there (mode 0600) when
+	/// the file does not exist. Without it a fresh key lives in memory.
+	#[arg(long, value_name = "PKCS8.pem")]
 	key: Option<PathBuf>,
+	/// Writes the public key (SPKI DER, base64) here, for the relay's `--pp-issuer-key`.
+	#[arg(long, value_name = "FILE")]
 	public_key_out: Option<PathBuf>,
+	/// The base URL clients reach it at (default `http://<bind>`), for the directory's request URI.
+	#[arg(long, value_name = "http://host:port", value_parser = base_url)]
 	url: Option<String>,
 }
 
-const USAGE: &str =
-	"usage: moq-pp-issuer [--bind ADDR] [--key PKCS8.pem] [--public-key-out FILE] [--url http://host:port]";
-
-fn parse_args() -> Result<Args, String> {
-	let mut args = Args {
-		bind: "127.0.0.1:8787".parse().expect("literal"),
-		key: None,
-		public_key_out: None,
-		url: None,
-	};
-	let mut it = std::env::args().skip(1);
-	while let Some(arg) = it.next() {
-		let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"));
-		match arg.as_str() {
-			"--bind" => args.bind = value()?.parse().map_err(|e| format!("--bind: {e}"))?,
-			"--key" => args.key = Some(value()?.into()),
-			"--public-key-out" => args.public_key_out = Some(value()?.into()),
-			"--url" => args.url = Some(value()?.trim_end_matches('/').to_string()),
-			"-h" | "--help" => return Err(USAGE.to_string()),
-			other => return Err(format!("unknown argument {other}\n{USAGE}")),
-		}
-	}
-	Ok(args)
+/// `--url` without its trailing slashes.
+fn base_url(value: &str) -> Result<String, String> {
+	Ok(value.trim_end_matches('/').to_string())
 }
 
 fn load_or_generate(path: Option<&PathBuf>) -> Result<IssuerKeyPair, String> {
@@ -80,7 +75,8 @@ fn load_or_generate(path: Option<&PathBuf>) -> Result<IssuerKeyPair, String> {
 }
 
 fn main() -> ExitCode {
-	match run() {
+	let args = Args::parse();
+	match run(args) {
 		Ok(()) => ExitCode::SUCCESS,
 		Err(err) => {
 			eprintln!("moq-pp-issuer: {err}");
@@ -90,8 +86,7 @@ fn main() -> ExitCode {
 }
 
 #[tokio::main]
-async fn run() -> Result<(), String> {
-	let args = parse_args()?;
+async fn run(args: Args) -> Result<(), String> {
 	let pair = load_or_generate(args.key.as_ref())?;
 	let listener = tokio::net::TcpListener::bind(args.bind)
 		.await

@@ -247,9 +247,7 @@ impl PrivacyPass {
 			Some(redis) => self.verifier.verify_token_with(&token, now, redis).await,
 			None => self.verifier.verify_token(&token, now),
 		};
-		if let Err(err) = &verified
-			&& err.code() == "nonce_store_unavailable"
-		{
+		if let Err(err @ moq_privacy_pass::Error::NonceStore(_)) = &verified {
 			// The store's message names the server, never a credential.
 			tracing::error!(code = err.code(), %err, "Privacy Pass token refused: the nonce store did not answer");
 		}

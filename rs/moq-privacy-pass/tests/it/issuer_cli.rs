@@ -1,0 +1,97 @@
+//! The `moq-pp-issuer` binary's command line: `--help`, bad arguments, and the flags at work.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_moq-pp-issuer");
+const FLAGS: [&str; 4] = ["--bind", "--key", "--public-key-out", "--url"];
+
+#[test]
+fn help_prints_the_usage_and_exits_0() {
+	for help in ["--help", "-h"] {
+		let out = Command::new(BIN).arg(help).output().unwrap();
+		assert!(out.status.success(), "{help}: {:?}", out.status);
+		let usage = String::from_utf8(out.stdout).unwrap();
+		assert!(usage.contains("Usage: moq-pp-issuer"), "{usage}");
+		for flag in FLAGS {
+			assert!(usage.contains(flag), "{help} does not list {flag}: {usage}");
+		}
+	}
+}
+
+#[test]
+fn a_bad_argument_is_named_and_fails() {
+	for (args, named) in [
+		(&["--nope"][..], "'--nope'"),
+		(&["--bind", "not-an-address"], "--bind"),
+		(&["--key"], "--key"),
+	] {
+		let out = Command::new(BIN).args(args).output().unwrap();
+		assert_eq!(out.status.code(), Some(2), "{args:?}");
+		let err = String::from_utf8(out.stderr).unwrap();
+		assert!(err.starts_with("error: ") && err.contains(named), "{args:?}: {err}");
+		assert!(err.contains("--help"), "{args:?}: {err}");
+	}
+}
+
+/// Every flag: the key is generated into `--key` (mode 0600), the public key written to
+/// `--public-key-out`, and `--url` (trailing slash dropped) names the issuer and its directory.
+#[test]
+fn the_flags_configure_the_issuer() {
+	let dir = std::env::temp_dir().join(format!("moq-pp-issuer-cli-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).unwrap();
+	let (key, public) = (dir.join("issuer.pem"), dir.join("issuer.pub"));
+	let mut child = Killed(
+		Command::new(BIN)
+			.args(["--bind", "127.0.0.1:0", "--url", "http://issuer.test/"])
+			.arg("--key")
+			.arg(&key)
+			.arg("--public-key-out")
+			.arg(&public)
+			.stdout(Stdio::piped())
+			.stderr(Stdio::inherit())
+			.spawn()
+			.unwrap(),
+	);
+	let mut lines = Vec::new();
+	for line in BufReader::new(child.0.stdout.take().unwrap()).lines() {
+		let line = line.unwrap();
+		let done = line == "ready";
+		lines.push(line);
+		if done {
+			break;
+		}
+	}
+	drop(child);
+
+	let token_key = std::fs::read_to_string(&public).unwrap();
+	assert_eq!(
+		lines,
+		[
+			"issuer: issuer.test".to_string(),
+			format!("directory: http://issuer.test{}", moq_privacy_pass::DIRECTORY_PATH),
+			format!("token-key: {}", token_key.trim()),
+			"ready".to_string(),
+		]
+	);
+	let pem = std::fs::read_to_string(&key).unwrap();
+	let pair = moq_privacy_pass::IssuerKeyPair::from_pem(&pem).unwrap();
+	assert_eq!(pair.public_key().to_base64(), token_key.trim());
+	#[cfg(unix)]
+	{
+		use std::os::unix::fs::PermissionsExt;
+		let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+		assert_eq!(mode & 0o777, 0o600);
+	}
+	std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A child process killed (and reaped) when dropped, a failed assertion included.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+	fn drop(&mut self) {
+		let _ = self.0.kill();
+		let _ = self.0.wait();
+	}
+}

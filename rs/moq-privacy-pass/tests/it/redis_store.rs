@@ -1,0 +1,150 @@
+//! The Redis nonce store against a real `redis-server` with a password: the commands it sends (as
+//! another client sees their effect), a wrong password refused, a dropped connection replaced.
+
+use std::time::{Duration, SystemTime};
+
+use moq_privacy_pass::{AsyncNonceStore, RedisNonceStore};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Raw, as `requirepass` takes it; percent-encoded in URLs.
+const PASSWORD: &str = "p@ss/w rd:x";
+const PASSWORD_IN_URL: &str = "p%40ss%2Fw%20rd%3Ax";
+
+/// A real `redis-server` on a free port with [`PASSWORD`], killed on drop.
+struct RedisServer {
+	port: u16,
+	_child: tokio::process::Child,
+}
+
+impl RedisServer {
+	async fn start() -> Self {
+		// A port taken between the probe and redis-server's bind makes it exit: try a few.
+		for _ in 0..5 {
+			let port = std::net::TcpListener::bind("127.0.0.1:0")
+				.unwrap()
+				.local_addr()
+				.unwrap()
+				.port();
+			let mut child = tokio::process::Command::new("redis-server")
+				.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+				.args(["--appendonly", "no", "--requirepass", PASSWORD])
+				.stdout(std::process::Stdio::piped())
+				.stderr(std::process::Stdio::null())
+				.kill_on_drop(true)
+				.spawn()
+				.expect("redis-server (apt-get install -y redis-server, or dev/setup.sh)");
+			let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+			let ready = tokio::time::timeout(Duration::from_secs(20), async {
+				while let Ok(Some(line)) = lines.next_line().await {
+					if line.contains("Ready to accept connections") {
+						return true;
+					}
+				}
+				false
+			})
+			.await
+			.expect("redis-server start");
+			if ready {
+				tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+				return Self { port, _child: child };
+			}
+		}
+		panic!("redis-server did not become ready on any of 5 free ports");
+	}
+
+	fn url(&self, password: &str) -> String {
+		format!("redis://:{password}@127.0.0.1:{}", self.port)
+	}
+
+	/// Another client, to look at what the store wrote.
+	async fn admin(&self) -> redis::aio::MultiplexedConnection {
+		redis::Client::open(self.url(PASSWORD_IN_URL))
+			.unwrap()
+			.get_multiplexed_async_connection()
+			.await
+			.unwrap()
+	}
+}
+
+fn key(nonce: &[u8; 32]) -> String {
+	let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+	format!("moq-pp:nonce:{hex}")
+}
+
+#[tokio::test]
+async fn reserve_commit_release_are_set_nx_set_and_del() {
+	let server = RedisServer::start().await;
+	let mut admin = server.admin().await;
+	let store = RedisNonceStore::new(&server.url(PASSWORD_IN_URL)).unwrap();
+	store.ping().await.unwrap();
+	let now = SystemTime::now();
+	let keep_until = now + Duration::from_secs(60);
+	let nonce = [7u8; 32];
+	let get = redis::cmd("GET").arg(key(&nonce)).clone();
+	let pttl = redis::cmd("PTTL").arg(key(&nonce)).clone();
+
+	let reservation = store.reserve(&nonce, keep_until, now).await.unwrap();
+	assert_eq!(get.query_async::<String>(&mut admin).await.unwrap(), "r");
+	assert_eq!(
+		store.reserve(&nonce, keep_until, now).await.unwrap_err().code(),
+		"token_replayed"
+	);
+	store.release(reservation).await;
+	assert_eq!(get.query_async::<Option<String>>(&mut admin).await.unwrap(), None);
+
+	let reservation = store.reserve(&nonce, keep_until, now).await.unwrap();
+	store.commit(&reservation, now).await.unwrap();
+	assert_eq!(get.query_async::<String>(&mut admin).await.unwrap(), "s");
+	let ttl = pttl.query_async::<i64>(&mut admin).await.unwrap();
+	assert!((50_000..=60_000).contains(&ttl), "PTTL {ttl}");
+	assert_eq!(
+		store.reserve(&nonce, keep_until, now).await.unwrap_err().code(),
+		"token_replayed"
+	);
+
+	// Another prefix is another set of nonces.
+	let other = RedisNonceStore::new(&server.url(PASSWORD_IN_URL))
+		.unwrap()
+		.with_prefix("elsewhere:");
+	assert!(other.reserve(&nonce, keep_until, now).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_password_fails_closed_and_is_never_echoed() {
+	let server = RedisServer::start().await;
+	let now = SystemTime::now();
+	for url in [server.url("wrong-7f3a9c"), format!("redis://127.0.0.1:{}", server.port)] {
+		let store = RedisNonceStore::new(&url).unwrap();
+		let err = store
+			.reserve(&[1; 32], now + Duration::from_secs(60), now)
+			.await
+			.unwrap_err();
+		assert_eq!(err.code(), "nonce_store_unavailable", "{err}");
+		let text = format!("{err} {err:?} {store:?}");
+		assert!(text.contains(&format!("127.0.0.1:{}", server.port)), "{text}");
+		for secret in ["wrong-7f3a9c", PASSWORD, PASSWORD_IN_URL] {
+			assert!(!text.contains(secret), "{text}");
+		}
+	}
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_replaced() {
+	let server = RedisServer::start().await;
+	let mut admin = server.admin().await;
+	let store = RedisNonceStore::new(&server.url(PASSWORD_IN_URL)).unwrap();
+	store.ping().await.unwrap();
+	let killed: i64 = redis::cmd("CLIENT")
+		.arg("KILL")
+		.arg("TYPE")
+		.arg("normal")
+		.arg("SKIPME")
+		.arg("yes")
+		.query_async(&mut admin)
+		.await
+		.unwrap();
+	assert_eq!(killed, 1, "the store's one connection");
+	// The first command may still go to the dead connection (and be refused); the next reconnects.
+	let _ = store.ping().await;
+	store.ping().await.unwrap();
+}
