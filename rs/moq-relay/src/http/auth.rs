@@ -5,7 +5,7 @@
 //! A Privacy Pass challenge is `401` with `WWW-Authenticate: PrivateToken challenge="...",
 //! token-key="..."` (RFC 9577 §2.1); the client answers with `Authorization: PrivateToken token="..."`.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Auth, AuthError, ConnectRequest, Grant};
