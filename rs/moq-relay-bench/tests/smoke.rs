@@ -33,9 +33,10 @@ async fn relay_with(edit: impl FnOnce(&mut Config)) -> Running {
 	let addr = relay.local_addrs()[0];
 	let fingerprint = relay.fingerprint().to_string();
 	let (stop, stopped) = tokio::sync::oneshot::channel();
-	let task = tokio::spawn(relay.run(async {
+	let run = relay.run(async {
 		let _ = stopped.await;
-	}));
+	});
+	let task = tokio::spawn(async move { run.await.expect("the relay runs") });
 	(addr, fingerprint, stop, task)
 }
 

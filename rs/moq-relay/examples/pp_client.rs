@@ -17,12 +17,14 @@
 //! without it the client fetches `http://host:port/certificate.sha256` (the relay's development
 //! bootstrap) and pins that. `--stay SECONDS` (default 5). The token is never printed.
 //!
-//! Prints the seed's lines (`INFO  pp_client: ...`); exits 1 on any failure.
+//! Prints the seed's lines (`INFO  pp_client: ...`); exits 1 on any failure. `--help` prints the
+//! usage and exits 0.
 
 #![allow(dead_code)] // Also compiled into tests/privacy_pass.rs, which uses `run` and not `main`.
 
 use std::time::Duration;
 
+use clap::Parser;
 use moq_privacy_pass::{
 	DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, IssuerDirectory, IssuerKey, TOKEN_REQUEST_MEDIA_TYPE, TokenChallenge,
 	TokenResponse, request_token,
@@ -45,35 +47,45 @@ pub struct Args {
 	pub stay: Duration,
 }
 
-fn usage() -> String {
-	"usage: pp_client [--issuer-url URL] [--fingerprint HEX] [--stay SECONDS] https://host:port/path".into()
+/// Privacy Pass client: connects without a token, fetches one from the issuer the relay's
+/// challenge names, and reconnects with it.
+#[derive(Parser)]
+#[command(name = "pp_client")]
+struct Cli {
+	/// Where the issuer is reached [default: https://<issuer name from the challenge>, or http://
+	/// for a loopback host:port]
+	#[arg(long, value_name = "URL")]
+	issuer_url: Option<String>,
+	/// The relay certificate's SHA-256 (hex) [default: fetched from
+	/// http://host:port/certificate.sha256]
+	#[arg(long, value_name = "HEX")]
+	fingerprint: Option<String>,
+	/// How long the admitted session is kept, in whole seconds.
+	#[arg(long, value_name = "SECONDS", default_value_t = 5)]
+	stay: u64,
+	/// The relay: https://host:port/path
+	#[arg(value_name = "URL")]
+	url: String,
 }
 
-fn parse_args() -> Result<Args, String> {
-	let mut url = None;
-	let mut issuer_url = None;
-	let mut fingerprint = None;
-	let mut stay = Duration::from_secs(5);
-	let mut args = std::env::args().skip(1);
-	while let Some(arg) = args.next() {
-		match arg.as_str() {
-			"--issuer-url" => issuer_url = Some(args.next().ok_or_else(usage)?),
-			"--fingerprint" => fingerprint = Some(args.next().ok_or_else(usage)?),
-			"--stay" => {
-				let secs = args.next().ok_or_else(usage)?;
-				stay = Duration::from_secs(secs.parse().map_err(|_| "--stay takes whole seconds")?);
+impl Args {
+	/// The command line. `--help` prints the usage and exits 0; a usage error exits 1, like any
+	/// other failure of this client.
+	fn from_command_line() -> Result<Self, String> {
+		let cli = Cli::try_parse().unwrap_or_else(|err| {
+			if !err.use_stderr() {
+				err.exit();
 			}
-			"-h" | "--help" => return Err(usage()),
-			other if other.starts_with("--") => return Err(format!("unknown option {other}\n{}", usage())),
-			_ => url = Some(url::Url::parse(&arg).map_err(|e| format!("bad URL: {e}"))?),
-		}
+			let _ = err.print();
+			std::process::exit(1);
+		});
+		Ok(Self {
+			url: url::Url::parse(&cli.url).map_err(|e| format!("bad URL: {e}"))?,
+			issuer_url: cli.issuer_url,
+			fingerprint: cli.fingerprint,
+			stay: Duration::from_secs(cli.stay),
+		})
 	}
-	Ok(Args {
-		url: url.ok_or_else(usage)?,
-		issuer_url,
-		fingerprint,
-		stay,
-	})
 }
 
 #[tokio::main]
@@ -85,7 +97,7 @@ async fn main() {
 		.event_format(SeedFormat)
 		.with_writer(std::io::stdout)
 		.init();
-	let result = match parse_args() {
+	let result = match Args::from_command_line() {
 		Ok(args) => run(&args).await,
 		Err(message) => Err(message),
 	};

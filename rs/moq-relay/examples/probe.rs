@@ -14,16 +14,38 @@
 //! sends `Authorization: Bearer TOKEN` on the WebTransport CONNECT (raw QUIC has no headers).
 //!
 //! The token and the query are never printed; errors name the URL path only. Other failures
-//! (no connection, bad arguments) print `error: ...` on stderr and exit 2.
+//! (no connection, bad arguments) print `error: ...` on stderr and exit 2. `--help` prints the
+//! usage and exits 0.
 
 use std::sync::Arc;
 
+use clap::Parser;
 use moq_relay::wire::Setup;
 use web_transport_quinn::quinn;
 
 #[path = "support/admission.rs"]
 mod admission;
 use admission::{Outcome, within};
+
+/// Asks a relay whether it admits a session: prints `admitted (N broadcasts announced)` (exit 0)
+/// or `refused: code=<n> reason=<reason>` (exit 1); other failures exit 2.
+#[derive(Parser)]
+#[command(name = "probe")]
+struct Cli {
+	/// Raw QUIC (ALPN moq-lite-05, path and query in the SETUP Path) instead of WebTransport.
+	#[arg(long)]
+	quic: bool,
+	/// The relay certificate's SHA-256, 64 hex digits (the relay prints it; also at
+	/// /certificate.sha256).
+	#[arg(long, value_name = "HEX", value_parser = fingerprint)]
+	fingerprint: String,
+	/// Sends `Authorization: Bearer TOKEN` on the WebTransport CONNECT (raw QUIC has no headers).
+	#[arg(long, value_name = "TOKEN", conflicts_with = "quic")]
+	bearer: Option<String>,
+	/// https://host:port/path[?jwt=...]
+	#[arg(value_name = "URL")]
+	url: String,
+}
 
 struct Args {
 	url: url::Url,
@@ -32,48 +54,32 @@ struct Args {
 	bearer: Option<String>,
 }
 
-fn usage() -> String {
-	"usage: probe [--quic] --fingerprint HEX [--bearer TOKEN] https://host:port/path[?jwt=...]".to_string()
+/// `--fingerprint`: 64 hex digits, lowercased.
+fn fingerprint(hex: &str) -> Result<String, String> {
+	if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+		return Err("must be 64 hex digits (SHA-256)".into());
+	}
+	Ok(hex.to_ascii_lowercase())
 }
 
-fn parse_args() -> Result<Args, String> {
-	let mut url = None;
-	let mut quic = false;
-	let mut fingerprint = None;
-	let mut bearer = None;
-	let mut args = std::env::args().skip(1);
-	while let Some(arg) = args.next() {
-		match arg.as_str() {
-			"--quic" => quic = true,
-			"--fingerprint" => fingerprint = Some(args.next().ok_or_else(usage)?),
-			"--bearer" => bearer = Some(args.next().ok_or_else(usage)?),
-			"-h" | "--help" => return Err(usage()),
-			other if other.starts_with("--") => return Err(format!("unknown option {other}\n{}", usage())),
-			// The parse error never echoes the input, which may hold a token.
-			_ => url = Some(url::Url::parse(&arg).map_err(|e| format!("bad URL: {e}"))?),
-		}
+impl Args {
+	/// The command line; a usage error exits 2 (`--help` prints the usage and exits 0).
+	fn parse() -> Result<Self, String> {
+		let cli = Cli::parse();
+		// Parsed here rather than by clap, whose error would echo the URL and the token in it.
+		let url = url::Url::parse(&cli.url).map_err(|e| format!("bad URL: {e}"))?;
+		Ok(Self {
+			url,
+			quic: cli.quic,
+			fingerprint: cli.fingerprint,
+			bearer: cli.bearer,
+		})
 	}
-	let url = url.ok_or_else(usage)?;
-	let fingerprint = fingerprint
-		.ok_or_else(|| format!("--fingerprint is required (the relay prints it)\n{}", usage()))?
-		.to_ascii_lowercase();
-	if fingerprint.len() != 64 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
-		return Err("--fingerprint must be 64 hex digits (SHA-256)".into());
-	}
-	if quic && bearer.is_some() {
-		return Err("--bearer needs WebTransport: raw QUIC carries no headers".into());
-	}
-	Ok(Args {
-		url,
-		quic,
-		fingerprint,
-		bearer,
-	})
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-	let args = match parse_args() {
+	let args = match Args::parse() {
 		Ok(args) => args,
 		Err(message) => {
 			eprintln!("error: {message}");

@@ -108,7 +108,7 @@ async fn run() -> anyhow::Result<()> {
 		);
 	}
 
-	relay.run(shutdown_signal()).await;
+	relay.run(shutdown_signal()).await?;
 	Ok(())
 }
 

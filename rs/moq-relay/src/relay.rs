@@ -57,6 +57,9 @@ pub enum RelayError {
 	/// TLS setup failed.
 	#[error(transparent)]
 	Tls(#[from] TlsError),
+	/// The HTTPS listener's TLS configuration could not be made.
+	#[error("cannot set up HTTPS")]
+	Https(#[source] TlsError),
 }
 
 /// The versions spoken, most preferred first, on raw QUIC (the TLS ALPN list,
@@ -128,8 +131,8 @@ impl Relay {
 
 	/// Serves until `shutdown` resolves, then stops accepting, sends GOAWAY to
 	/// every session, waits at most the drain bound for them to leave, and closes
-	/// what is left.
-	pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+	/// what is left. Fails before serving anything if the HTTPS listener cannot be set up.
+	pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), RelayError> {
 		let (down_tx, down_rx) = watch::channel(false);
 		let ready = Arc::new(AtomicBool::new(false));
 		let ctx = Arc::new(Context {
@@ -149,16 +152,12 @@ impl Relay {
 		let connections = Connections::new(self.config.limits.clone(), self.metrics.clone());
 		let mut listeners = JoinSet::new();
 		let mut http_listeners = JoinSet::new();
-		let https = match self.config.certificate.server_config(&["h2", "http/1.1"]) {
-			Ok(mut config) => {
-				config.alpn_protocols = vec![b"http/1.1".to_vec()];
-				tokio_rustls::TlsAcceptor::from(Arc::new(config))
-			}
-			Err(err) => {
-				tracing::error!(%err, "HTTPS disabled");
-				return;
-			}
-		};
+		let https = self
+			.config
+			.certificate
+			.server_config(&["http/1.1"])
+			.map_err(RelayError::Https)?;
+		let https = tokio_rustls::TlsAcceptor::from(Arc::new(https));
 		let router = http::router(HttpState {
 			fingerprint: self.config.certificate.fingerprint().into(),
 			metrics: self.metrics.clone(),
@@ -217,6 +216,7 @@ impl Relay {
 		}
 		let _ = http_stop.send(true);
 		while http_listeners.join_next().await.is_some() {}
+		Ok(())
 	}
 }
 

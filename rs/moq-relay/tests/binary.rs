@@ -1,9 +1,11 @@
 //! The `moq-relay` binary as users run it: dev/relay.toml, configuration
-//! errors, and graceful shutdown on SIGTERM during live traffic.
+//! errors, and graceful shutdown on SIGTERM during live traffic; and the
+//! `probe`/`pp_client` examples' command lines.
 
 mod common;
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -130,4 +132,189 @@ fn help_lists_every_flag() {
 	] {
 		assert!(help.contains(flag), "{flag} missing from:\n{help}");
 	}
+}
+
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// Runs `program` with `args` (from the repository root) until it exits; fails the test if it
+/// is still running after a minute.
+fn run_to_exit(program: &Path, args: &[&str]) -> Output {
+	let child = Command::new(program)
+		.current_dir(REPO)
+		.args(args)
+		.env("RUST_LOG", "error")
+		.stdin(Stdio::null())
+		.stdout(Stdio::piped())
+		.stderr(Stdio::piped())
+		.spawn()
+		.unwrap_or_else(|err| panic!("cannot start {}: {err}", program.display()));
+	let pid = child.id();
+	let (tx, rx) = std::sync::mpsc::channel();
+	std::thread::spawn(move || {
+		let _ = tx.send(child.wait_with_output());
+	});
+	match rx.recv_timeout(Duration::from_secs(60)) {
+		Ok(output) => output.unwrap(),
+		Err(_) => {
+			let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+			panic!("{} {args:?} still running after a minute", program.display());
+		}
+	}
+}
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+	fn new(name: &str) -> Self {
+		let dir = std::env::temp_dir().join(format!("moq-relay-binary-{name}-{}", std::process::id()));
+		std::fs::create_dir_all(&dir).unwrap();
+		Self(dir)
+	}
+
+	fn path(&self, name: &str) -> String {
+		self.0.join(name).to_str().unwrap().to_string()
+	}
+}
+
+impl Drop for Scratch {
+	fn drop(&mut self) {
+		let _ = std::fs::remove_dir_all(&self.0);
+	}
+}
+
+/// Runs the relay with `--tls-cert cert --tls-key key` and checks it exits non-zero with one
+/// stderr line naming `file` and giving `reason`.
+fn refuses_certificate(cert: &str, key: &str, file: &str, reason: &str) {
+	let relay = Path::new(env!("CARGO_BIN_EXE_moq-relay"));
+	let output = run_to_exit(
+		relay,
+		&["--tls-cert", cert, "--tls-key", key, "--server-bind", "127.0.0.1:0"],
+	);
+	let stderr = String::from_utf8_lossy(&output.stderr);
+	assert!(!output.status.success(), "exit status {}: {stderr}", output.status);
+	assert!(
+		stderr
+			.lines()
+			.any(|line| line.starts_with("moq-relay: ") && line.contains(file) && line.contains(reason)),
+		"no line naming {file} and {reason:?} in:\n{stderr}"
+	);
+}
+
+#[test]
+fn missing_certificate_or_key_files_exit_non_zero_naming_the_file() {
+	let dir = Scratch::new("missing-tls");
+	let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+	moq_relay::tls::Certificate::generate(&["localhost".into()])
+		.unwrap()
+		.write_pem(Path::new(&cert), Path::new(&key))
+		.unwrap();
+	let (no_cert, no_key) = (dir.path("missing-cert.pem"), dir.path("missing-key.pem"));
+	let reason = "No such file or directory";
+	refuses_certificate(&no_cert, &no_key, &no_cert, reason);
+	refuses_certificate(&cert, &no_key, &no_key, reason);
+}
+
+#[test]
+fn unparsable_certificate_files_exit_non_zero_naming_the_file_and_the_reason() {
+	let dir = Scratch::new("bad-tls");
+	let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+	moq_relay::tls::Certificate::generate(&["localhost".into()])
+		.unwrap()
+		.write_pem(Path::new(&cert), Path::new(&key))
+		.unwrap();
+	let cases = [
+		("text.pem", "not a certificate\n", "holds no PEM certificate"),
+		(
+			"base64.pem",
+			"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+			"is not valid PEM",
+		),
+		(
+			"der.pem",
+			"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+			"is unusable",
+		),
+	];
+	for (name, content, reason) in cases {
+		let bad = dir.path(name);
+		std::fs::write(&bad, content).unwrap();
+		refuses_certificate(&bad, &key, &bad, reason);
+	}
+	// The certificate is read, the key is not a key.
+	refuses_certificate(&cert, &cert, &cert, "holds no PEM private key");
+}
+
+/// `<target>/debug/examples/<name>`: `cargo test -p moq-relay` builds the examples next to the
+/// binary (a `--test` filter alone does not: `cargo build -p moq-relay --examples` then).
+fn example(name: &str) -> PathBuf {
+	let dir = Path::new(env!("CARGO_BIN_EXE_moq-relay")).parent().unwrap();
+	let path = dir
+		.join("examples")
+		.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+	assert!(
+		path.is_file(),
+		"{} is missing: run `cargo test -p moq-relay` or `cargo build -p moq-relay --examples`",
+		path.display()
+	);
+	path
+}
+
+#[test]
+fn probe_help_exits_zero_and_usage_errors_exit_two_without_echoing_the_url() {
+	let probe = example("probe");
+	let help = run_to_exit(&probe, &["--help"]);
+	let stdout = String::from_utf8_lossy(&help.stdout);
+	assert!(help.status.success(), "exit status {}", help.status);
+	for flag in ["Usage:", "--quic", "--fingerprint <HEX>", "--bearer <TOKEN>", "<URL>"] {
+		assert!(stdout.contains(flag), "{flag} missing from:\n{stdout}");
+	}
+
+	let missing = run_to_exit(&probe, &["https://127.0.0.1:1/room"]);
+	assert_eq!(missing.status.code(), Some(2));
+	assert!(String::from_utf8_lossy(&missing.stderr).contains("--fingerprint"));
+
+	let fingerprint = "ab".repeat(32);
+	let bad_url = run_to_exit(&probe, &["--fingerprint", &fingerprint, "no-scheme/room?jwt=SECRET"]);
+	let stderr = String::from_utf8_lossy(&bad_url.stderr);
+	assert_eq!(bad_url.status.code(), Some(2), "{stderr}");
+	assert!(stderr.contains("bad URL") && !stderr.contains("SECRET"), "{stderr}");
+
+	let both = run_to_exit(
+		&probe,
+		&[
+			"--quic",
+			"--bearer",
+			"SECRET",
+			"--fingerprint",
+			&fingerprint,
+			"https://127.0.0.1:1/",
+		],
+	);
+	let stderr = String::from_utf8_lossy(&both.stderr);
+	assert_eq!(both.status.code(), Some(2), "{stderr}");
+	assert!(stderr.contains("--quic") && !stderr.contains("SECRET"), "{stderr}");
+}
+
+#[test]
+fn pp_client_help_exits_zero_and_usage_errors_exit_one() {
+	let pp_client = example("pp_client");
+	let help = run_to_exit(&pp_client, &["--help"]);
+	let stdout = String::from_utf8_lossy(&help.stdout);
+	assert!(help.status.success(), "exit status {}", help.status);
+	for flag in [
+		"Usage:",
+		"--issuer-url <URL>",
+		"--fingerprint <HEX>",
+		"--stay <SECONDS>",
+		"<URL>",
+	] {
+		assert!(stdout.contains(flag), "{flag} missing from:\n{stdout}");
+	}
+
+	let missing = run_to_exit(&pp_client, &[]);
+	assert_eq!(missing.status.code(), Some(1));
+	let stay = run_to_exit(&pp_client, &["--stay", "soon", "https://127.0.0.1:1/room"]);
+	assert_eq!(stay.status.code(), Some(1));
+	assert!(String::from_utf8_lossy(&stay.stderr).contains("--stay"));
 }

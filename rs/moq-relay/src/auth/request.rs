@@ -138,26 +138,21 @@ impl std::fmt::Debug for PrivacyPassCredential<'_> {
 	}
 }
 
-/// RFC 3986 percent-decoding to UTF-8; `None` for a bad escape or invalid UTF-8.
+/// RFC 3986 §2.1 percent-decoding to UTF-8; `None` for a bad escape or invalid UTF-8.
+///
+/// `percent-encoding` decodes; it keeps a malformed escape as it is, so this checks first that
+/// every `%` starts one (`%` HEXDIG HEXDIG): the relay refuses what it cannot read exactly.
 fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
-	if !s.contains('%') {
-		return Some(Cow::Borrowed(s));
-	}
 	let bytes = s.as_bytes();
-	let mut out = Vec::with_capacity(bytes.len());
-	let mut i = 0;
-	while i < bytes.len() {
-		if bytes[i] == b'%' {
-			let hex = bytes.get(i + 1..i + 3)?;
-			let hex = std::str::from_utf8(hex).ok()?;
-			out.push(u8::from_str_radix(hex, 16).ok()?);
-			i += 3;
-		} else {
-			out.push(bytes[i]);
-			i += 1;
-		}
+	let well_formed = bytes.iter().enumerate().filter(|(_, b)| **b == b'%').all(|(i, _)| {
+		bytes
+			.get(i + 1..i + 3)
+			.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+	});
+	if !well_formed {
+		return None;
 	}
-	String::from_utf8(out).ok().map(Cow::Owned)
+	percent_encoding::percent_decode_str(s).decode_utf8().ok()
 }
 
 #[cfg(test)]
@@ -172,7 +167,21 @@ mod tests {
 	fn paths_are_decoded_before_checks() {
 		assert_eq!(req("/room%2F123").path().as_str(), "room/123");
 		assert_eq!(req("").path(), &Path::root());
-		for bad in ["/a/../b", "/%2E%2E/secret", "/%2e%2e", "/%zz", "/%C3"] {
+		assert_eq!(req("/caf%C3%A9/%25").path().as_str(), "café/%");
+		for bad in [
+			"/a/../b",
+			"/%2E%2E/secret",
+			"/%2e%2e",
+			"/a/%2E",
+			"/%zz",
+			"/%C3",
+			"/%",
+			"/%4",
+			"/a%4g",
+			"/%%41",
+			"/%+f",
+			"/%FF",
+		] {
 			assert_eq!(ConnectRequest::parse(bad).unwrap_err(), AuthError::InvalidPath, "{bad}");
 		}
 	}
@@ -208,6 +217,13 @@ mod tests {
 			Some("i")
 		);
 		assert_eq!(token(req("/a?jwt=a%2Eb").credential().unwrap()).as_deref(), Some("a.b"));
+		for bad in ["/a?jwt=a%2", "/a?jwt=%zz", "/a?jwt=%C3"] {
+			assert_eq!(
+				req(bad).credential().unwrap_err(),
+				AuthError::InvalidToken(moq_token::ErrorCode::Malformed),
+				"{bad}"
+			);
+		}
 		assert_eq!(
 			req("/a?jwt=x&token=y").credential().unwrap_err(),
 			AuthError::AmbiguousCredentials

@@ -1,27 +1,36 @@
-//! The development bootstrap (wire.md §3): GET `http://host:port/certificate.sha256` over TCP
-//! and pin the certificate it names.
+//! The development bootstrap (wire.md §3): GET `http://host:port/certificate.sha256` and pin the
+//! certificate it names.
+//!
+//! One HTTP client serves every link. It goes straight to the peer (no proxy: the QUIC link that
+//! follows cannot be proxied either), follows no redirect and keeps no idle connection: each dial
+//! fetches once.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use reqwest::StatusCode;
 
-/// The response is 64 hex characters plus headers: anything much longer is not ours.
-const MAX_RESPONSE: u64 = 16 * 1024;
+/// The body is 64 hex characters and maybe a newline: anything much longer is not ours.
+const MAX_BODY: usize = 1024;
+/// Bound on the TCP connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound on the whole exchange (connect, request, response and body).
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the fingerprint could not be fetched.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BootstrapError {
-	/// TCP or I/O failed.
-	#[error("GET http://{host}:{port}/certificate.sha256: {source}")]
+	/// The HTTP client could not be built.
+	#[error("cannot build the HTTP client: {0}")]
+	Client(#[source] reqwest::Error),
+	/// TCP, HTTP or I/O failed.
+	#[error("GET http://{authority}/certificate.sha256: {source}")]
 	Io {
-		/// The host.
-		host: String,
-		/// The port.
-		port: u16,
-		/// Why.
-		source: std::io::Error,
+		/// `host:port` (`[v6]:port`).
+		authority: String,
+		/// Why (without the URL, which the message already names).
+		source: reqwest::Error,
 	},
 	/// No answer in time.
 	#[error("GET /certificate.sha256: no answer within {0:?}")]
@@ -33,40 +42,79 @@ pub enum BootstrapError {
 
 /// The peer's certificate fingerprint (lowercase hex SHA-256).
 pub async fn fingerprint(host: &str, port: u16) -> Result<String, BootstrapError> {
-	let io = |source| BootstrapError::Io {
-		host: host.to_string(),
-		port,
-		source,
+	static SHARED: OnceLock<Fetcher> = OnceLock::new();
+	let fetcher = match SHARED.get() {
+		Some(fetcher) => fetcher,
+		None => {
+			let fetcher = Fetcher::new(CONNECT_TIMEOUT, TIMEOUT)?;
+			SHARED.get_or_init(|| fetcher)
+		}
 	};
-	let fetch = async {
-		let mut tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(io)?;
+	fetcher.fetch(host, port).await
+}
+
+/// An HTTP client and the bounds it was built with (errors name them).
+struct Fetcher {
+	client: reqwest::Client,
+	connect: Duration,
+	total: Duration,
+}
+
+impl Fetcher {
+	fn new(connect: Duration, total: Duration) -> Result<Self, BootstrapError> {
+		let client = reqwest::Client::builder()
+			.connect_timeout(connect)
+			.timeout(total)
+			.no_proxy()
+			.redirect(reqwest::redirect::Policy::none())
+			.pool_max_idle_per_host(0)
+			.http1_only()
+			.build()
+			.map_err(BootstrapError::Client)?;
+		Ok(Self { client, connect, total })
+	}
+
+	async fn fetch(&self, host: &str, port: u16) -> Result<String, BootstrapError> {
 		let authority = if host.contains(':') {
 			format!("[{host}]:{port}")
 		} else {
 			format!("{host}:{port}")
 		};
-		let request = format!("GET /certificate.sha256 HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-		tcp.write_all(request.as_bytes()).await.map_err(io)?;
-		let mut response = Vec::new();
-		tcp.take(MAX_RESPONSE).read_to_end(&mut response).await.map_err(io)?;
-		parse(&response)
-	};
-	tokio::time::timeout(TIMEOUT, fetch)
-		.await
-		.map_err(|_| BootstrapError::Timeout(TIMEOUT))?
+		let failed = |err: reqwest::Error| {
+			if err.is_timeout() {
+				BootstrapError::Timeout(if err.is_connect() { self.connect } else { self.total })
+			} else {
+				BootstrapError::Io {
+					authority: authority.clone(),
+					source: err.without_url(),
+				}
+			}
+		};
+		let mut response = self
+			.client
+			.get(format!("http://{authority}/certificate.sha256"))
+			.send()
+			.await
+			.map_err(failed)?;
+		let status = response.status();
+		let mut body = Vec::new();
+		while let Some(chunk) = response.chunk().await.map_err(failed)? {
+			if body.len() + chunk.len() > MAX_BODY {
+				return Err(BootstrapError::Response("body is not 64 hex characters"));
+			}
+			body.extend_from_slice(&chunk);
+		}
+		parse(status, &body)
+	}
 }
 
-/// Reads the fingerprint out of a complete HTTP/1.1 response (sans-I/O).
-fn parse(response: &[u8]) -> Result<String, BootstrapError> {
-	let text = std::str::from_utf8(response).map_err(|_| BootstrapError::Response("not UTF-8"))?;
-	let (head, body) = text
-		.split_once("\r\n\r\n")
-		.ok_or(BootstrapError::Response("incomplete response"))?;
-	let status = head.split(' ').nth(1).ok_or(BootstrapError::Response("no status"))?;
-	if status != "200" {
+/// Reads the fingerprint out of a response's status and body (sans-I/O).
+fn parse(status: StatusCode, body: &[u8]) -> Result<String, BootstrapError> {
+	if status != StatusCode::OK {
 		return Err(BootstrapError::Response("status is not 200"));
 	}
-	let fingerprint = body.trim().to_ascii_lowercase();
+	let text = std::str::from_utf8(body).map_err(|_| BootstrapError::Response("not UTF-8"))?;
+	let fingerprint = text.trim().to_ascii_lowercase();
 	if fingerprint.len() != 64 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
 		return Err(BootstrapError::Response("body is not 64 hex characters"));
 	}
@@ -80,15 +128,68 @@ mod tests {
 	#[test]
 	fn reads_a_fingerprint_and_refuses_anything_else() {
 		let hex = "ab".repeat(32);
-		let ok = format!("HTTP/1.1 200 OK\r\ncontent-length: 64\r\n\r\n{}", hex.to_uppercase());
-		assert_eq!(parse(ok.as_bytes()).unwrap(), hex);
+		assert_eq!(
+			parse(StatusCode::OK, format!("{}\n", hex.to_uppercase()).as_bytes()).unwrap(),
+			hex
+		);
+		assert!(parse(StatusCode::NOT_FOUND, hex.as_bytes()).is_err());
+		assert!(parse(StatusCode::MOVED_PERMANENTLY, hex.as_bytes()).is_err());
 		for bad in [
-			format!("HTTP/1.1 404 Not Found\r\n\r\n{hex}"),
-			"HTTP/1.1 200 OK\r\n\r\nnot-hex".to_string(),
-			format!("HTTP/1.1 200 OK\r\n{hex}"),
-			format!("HTTP/1.1 200 OK\r\n\r\n{}zz", "a".repeat(62)),
+			b"not-hex".to_vec(),
+			format!("{}zz", "a".repeat(62)).into_bytes(),
+			vec![0xff; 64],
+			Vec::new(),
 		] {
-			assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+			assert!(parse(StatusCode::OK, &bad).is_err(), "{bad:?}");
 		}
+	}
+
+	/// A peer on 127.0.0.1 whose `/certificate.sha256` is `route`.
+	async fn peer(route: axum::routing::MethodRouter) -> u16 {
+		let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+		let port = listener.local_addr().unwrap().port();
+		let app = axum::Router::new().route("/certificate.sha256", route);
+		tokio::spawn(async move { axum::serve(listener, app).await });
+		port
+	}
+
+	#[tokio::test]
+	async fn fetches_over_http_and_follows_no_redirect() {
+		let hex = "0f".repeat(32);
+		let body = format!("{}\n", hex.to_uppercase());
+		let port = peer(axum::routing::get(move || async move { body })).await;
+		assert_eq!(fingerprint("127.0.0.1", port).await.unwrap(), hex);
+
+		let moved = || async { axum::response::Redirect::temporary("http://127.0.0.1:1/certificate.sha256") };
+		let port = peer(axum::routing::get(moved)).await;
+		let err = fingerprint("127.0.0.1", port).await.unwrap_err();
+		assert!(matches!(err, BootstrapError::Response("status is not 200")), "{err}");
+
+		let port = peer(axum::routing::get(|| async { "a".repeat(MAX_BODY + 1) })).await;
+		let err = fingerprint("127.0.0.1", port).await.unwrap_err();
+		assert!(
+			matches!(err, BootstrapError::Response("body is not 64 hex characters")),
+			"{err}"
+		);
+	}
+
+	#[tokio::test]
+	async fn a_peer_that_never_answers_times_out() {
+		let port = peer(axum::routing::get(std::future::pending::<String>)).await;
+		let total = Duration::from_millis(200);
+		let fetcher = Fetcher::new(CONNECT_TIMEOUT, total).unwrap();
+		let err = fetcher.fetch("127.0.0.1", port).await.unwrap_err();
+		assert!(matches!(err, BootstrapError::Timeout(t) if t == total), "{err}");
+	}
+
+	#[tokio::test]
+	async fn a_closed_port_is_an_io_error_naming_the_address() {
+		let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+		let port = listener.local_addr().unwrap().port();
+		drop(listener);
+		let err = fingerprint("127.0.0.1", port).await.unwrap_err();
+		assert!(matches!(err, BootstrapError::Io { .. }), "{err}");
+		let expected = format!("GET http://127.0.0.1:{port}/certificate.sha256: ");
+		assert!(err.to_string().starts_with(&expected), "{err}");
 	}
 }

@@ -1,6 +1,7 @@
 //! TLS for the relay as a client (cluster links): trust a pinned certificate
 //! fingerprint (the `http://` bootstrap, like the MoQ clients' `/certificate.sha256`),
-//! or CA roots (a `cluster.tls_root` PEM file, else the system bundle).
+//! or CA roots (a `cluster.tls_root` PEM file, else the system's roots as `rustls-native-certs`
+//! finds them: `SSL_CERT_FILE`/`SSL_CERT_DIR` when set, else the platform's store).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,10 +11,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use super::{TlsError, provider, sha256_hex};
-
-/// Where the system keeps its CA bundle (Debian/Ubuntu/Alpine, then Fedora/RHEL).
-const SYSTEM_BUNDLES: [&str; 2] = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"];
+use super::{TlsError, pem, provider, sha256_hex};
 
 /// How a client decides to trust the server's certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,7 +20,7 @@ pub enum Trust {
 	Fingerprint(String),
 	/// Certificates chaining to the CAs of this PEM file.
 	Roots(std::path::PathBuf),
-	/// Certificates chaining to the system's CA bundle.
+	/// Certificates chaining to the system's CA roots.
 	System,
 }
 
@@ -41,34 +39,44 @@ pub fn client_config(trust: &Trust, alpn: &[&str]) -> Result<rustls::ClientConfi
 			}))
 			.with_no_client_auth(),
 		Trust::Roots(file) => builder.with_root_certificates(roots(file)?).with_no_client_auth(),
-		Trust::System => {
-			let file = SYSTEM_BUNDLES
-				.iter()
-				.map(Path::new)
-				.find(|p| p.exists())
-				.ok_or_else(|| TlsError::Invalid("no system CA bundle found; set cluster.tls_root".into()))?;
-			builder.with_root_certificates(roots(file)?).with_no_client_auth()
-		}
+		Trust::System => builder.with_root_certificates(system_roots()?).with_no_client_auth(),
 	};
 	config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
 	Ok(config)
 }
 
 fn roots(file: &Path) -> Result<RootCertStore, TlsError> {
-	let pem = std::fs::read(file).map_err(|source| TlsError::Read {
-		path: file.display().to_string(),
-		source,
-	})?;
 	let mut store = RootCertStore::empty();
-	for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-		let cert = cert.map_err(|source| TlsError::Read {
-			path: file.display().to_string(),
-			source,
-		})?;
+	for cert in pem::certificates(file)? {
 		store.add(cert).map_err(TlsError::Rustls)?;
 	}
 	if store.is_empty() {
 		return Err(TlsError::Invalid(format!("{}: no certificate", file.display())));
+	}
+	Ok(store)
+}
+
+/// The system's CA roots. A certificate rustls cannot parse is skipped, as are unreadable
+/// files of the store when others could be read; none at all is an error.
+fn system_roots() -> Result<RootCertStore, TlsError> {
+	let found = rustls_native_certs::load_native_certs();
+	let mut store = RootCertStore::empty();
+	let (_, skipped) = store.add_parsable_certificates(found.certs);
+	if store.is_empty() {
+		let why = match found.errors.first() {
+			Some(err) => format!(" ({err})"),
+			None => String::new(),
+		};
+		return Err(TlsError::Invalid(format!(
+			"no system CA certificate found{why}; set cluster.tls_root or SSL_CERT_FILE"
+		)));
+	}
+	if skipped > 0 || !found.errors.is_empty() {
+		tracing::debug!(
+			skipped,
+			errors = found.errors.len(),
+			"some system CA certificates were not loaded"
+		);
 	}
 	Ok(store)
 }

@@ -4,6 +4,7 @@
 //! (relay.md §2, wire.md §3): ECDSA P-256, valid from now-1d for at most 14 days in all.
 
 mod client;
+mod pem;
 
 pub use client::{Trust, client_config};
 
@@ -11,7 +12,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -33,6 +33,30 @@ pub enum TlsError {
 	/// The key file held no private key.
 	#[error("{0} holds no PEM private key")]
 	NoKey(String),
+	/// A file is not well-formed PEM.
+	#[error("{path} is not valid PEM: {reason}")]
+	Pem {
+		/// The file.
+		path: String,
+		/// What is wrong (never the file's content).
+		reason: &'static str,
+	},
+	/// A certificate or key file is well-formed PEM, but rustls cannot use what it holds.
+	#[error("{path} is unusable: {source}")]
+	Unusable {
+		/// The file.
+		path: String,
+		/// Why.
+		source: rustls::Error,
+	},
+	/// The key is not the certificate's.
+	#[error("the private key in {key} does not match the certificate in {cert}")]
+	KeyMismatch {
+		/// The certificate file.
+		cert: String,
+		/// The key file.
+		key: String,
+	},
 	/// Generation failed.
 	#[error("cannot generate a certificate: {0}")]
 	Generate(#[from] rcgen::Error),
@@ -50,6 +74,8 @@ pub struct Certificate {
 	chain: Vec<CertificateDer<'static>>,
 	key: PrivateKeyDer<'static>,
 	fingerprint: String,
+	/// rcgen's PEM of a generated certificate; `None` for one loaded from files.
+	generated_pem: Option<String>,
 }
 
 impl Clone for Certificate {
@@ -58,6 +84,7 @@ impl Clone for Certificate {
 			chain: self.chain.clone(),
 			key: self.key.clone_key(),
 			fingerprint: self.fingerprint.clone(),
+			generated_pem: self.generated_pem.clone(),
 		}
 	}
 }
@@ -97,57 +124,63 @@ impl Certificate {
 			fingerprint: sha256_hex(&der),
 			chain: vec![der],
 			key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+			generated_pem: Some(cert.pem()),
 		})
 	}
 
-	/// Loads a PEM certificate chain and a PEM private key.
+	/// Loads a PEM certificate chain and a PEM private key, and checks that rustls can use
+	/// them together; every error names the file at fault.
 	pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
-		let read = |path: &Path| {
-			std::fs::read(path).map_err(|source| TlsError::Read {
-				path: path.display().to_string(),
-				source,
-			})
-		};
-		let cert_pem = read(cert)?;
-		let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
-			.collect::<Result<_, _>>()
-			.map_err(|source| TlsError::Read {
-				path: cert.display().to_string(),
-				source,
-			})?;
+		let chain = pem::certificates(cert)?;
 		let leaf = chain
 			.first()
 			.ok_or_else(|| TlsError::NoCertificate(cert.display().to_string()))?;
 		let fingerprint = sha256_hex(leaf);
-		let key_pem = read(key)?;
-		let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-			.map_err(|source| TlsError::Read {
+		let key_der = pem::private_key(key)?;
+		let signing = provider()
+			.key_provider
+			.load_private_key(key_der.clone_key())
+			.map_err(|source| TlsError::Unusable {
 				path: key.display().to_string(),
 				source,
-			})?
-			.ok_or_else(|| TlsError::NoKey(key.display().to_string()))?;
+			})?;
+		match rustls::sign::CertifiedKey::new(chain.clone(), signing).keys_match() {
+			// rustls cannot tell for some key types: it refuses a wrong pair in the handshake then.
+			Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+			Err(rustls::Error::InconsistentKeys(_)) => {
+				return Err(TlsError::KeyMismatch {
+					cert: cert.display().to_string(),
+					key: key.display().to_string(),
+				});
+			}
+			Err(source) => {
+				return Err(TlsError::Unusable {
+					path: cert.display().to_string(),
+					source,
+				});
+			}
+		}
 		Ok(Self {
 			chain,
-			key,
+			key: key_der,
 			fingerprint,
+			generated_pem: None,
 		})
 	}
 
-	/// Writes the certificate and key as PEM files.
+	/// Writes a generated certificate and its key as PEM files (rcgen's encoding), for another
+	/// process to load or trust. A certificate loaded from files is already in its files: it is
+	/// not written again (`ErrorKind::Unsupported`).
 	pub fn write_pem(&self, cert: &Path, key: &Path) -> std::io::Result<()> {
-		let pem = |label: &str, der: &[u8]| {
-			use std::fmt::Write;
-			let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-			let mut out = format!("-----BEGIN {label}-----\n");
-			for line in b64.as_bytes().chunks(64) {
-				let _ = writeln!(out, "{}", String::from_utf8_lossy(line));
-			}
-			let _ = writeln!(out, "-----END {label}-----");
-			out
+		let Some(cert_pem) = &self.generated_pem else {
+			return Err(std::io::Error::new(
+				std::io::ErrorKind::Unsupported,
+				"only a generated certificate is written as PEM",
+			));
 		};
-		let chain: String = self.chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
-		std::fs::write(cert, chain)?;
-		std::fs::write(key, pem("PRIVATE KEY", self.key.secret_der()))
+		let key_pair = rcgen::KeyPair::try_from(&self.key).map_err(std::io::Error::other)?;
+		std::fs::write(cert, cert_pem)?;
+		std::fs::write(key, key_pair.serialize_pem())
 	}
 
 	/// Lowercase hex SHA-256 of the leaf certificate's DER, no colons.
@@ -175,23 +208,102 @@ impl Certificate {
 mod tests {
 	use super::*;
 
+	/// A scratch directory removed on drop.
+	struct Scratch(std::path::PathBuf);
+
+	impl Scratch {
+		fn new(name: &str) -> Self {
+			let dir = std::env::temp_dir().join(format!("moq-relay-tls-{name}-{}", std::process::id()));
+			std::fs::create_dir_all(&dir).unwrap();
+			Self(dir)
+		}
+	}
+
+	impl Drop for Scratch {
+		fn drop(&mut self) {
+			let _ = std::fs::remove_dir_all(&self.0);
+		}
+	}
+
+	fn hosts() -> Vec<String> {
+		vec!["localhost".to_string(), "127.0.0.1".to_string()]
+	}
+
 	#[test]
 	fn generated_certificate_round_trips_through_pem() {
-		let hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-		let cert = Certificate::generate(&hosts).unwrap();
+		let cert = Certificate::generate(&hosts()).unwrap();
 		assert_eq!(cert.fingerprint().len(), 64);
 		assert!(
 			cert.fingerprint()
 				.chars()
 				.all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 		);
-		let dir = std::env::temp_dir().join(format!("moq-relay-tls-{}", std::process::id()));
-		std::fs::create_dir_all(&dir).unwrap();
-		let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+		let dir = Scratch::new("round-trip");
+		let (c, k) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
 		cert.write_pem(&c, &k).unwrap();
 		let loaded = Certificate::load(&c, &k).unwrap();
 		assert_eq!(loaded.fingerprint(), cert.fingerprint());
 		loaded.server_config(&["h3"]).unwrap();
-		std::fs::remove_dir_all(&dir).unwrap();
+		let again = loaded.write_pem(&dir.0.join("again.pem"), &dir.0.join("again.key"));
+		assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::Unsupported);
+	}
+
+	#[test]
+	fn load_errors_name_the_file_at_fault() {
+		let dir = Scratch::new("load-errors");
+		let (c, k) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+		Certificate::generate(&hosts()).unwrap().write_pem(&c, &k).unwrap();
+		let (other_c, other_k) = (dir.0.join("other.pem"), dir.0.join("other.key"));
+		Certificate::generate(&hosts())
+			.unwrap()
+			.write_pem(&other_c, &other_k)
+			.unwrap();
+		let missing = dir.0.join("missing.pem");
+		let garbage = dir.0.join("garbage.pem");
+		std::fs::write(&garbage, "this is not a certificate\n").unwrap();
+		let not_der = dir.0.join("not-der.pem");
+		std::fs::write(
+			&not_der,
+			"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+		)
+		.unwrap();
+
+		let shown = |r: Result<Certificate, TlsError>| {
+			let err = r.unwrap_err();
+			let chain: Vec<String> = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+				.map(|e| e.to_string())
+				.collect();
+			(err, chain.join(": "))
+		};
+		let (err, text) = shown(Certificate::load(&missing, &k));
+		assert!(
+			matches!(err, TlsError::Read { .. }) && text.contains("missing.pem"),
+			"{text}"
+		);
+		let (err, text) = shown(Certificate::load(&c, &missing));
+		assert!(
+			matches!(err, TlsError::Read { .. }) && text.contains("missing.pem"),
+			"{text}"
+		);
+		let (err, text) = shown(Certificate::load(&garbage, &k));
+		assert!(
+			matches!(err, TlsError::NoCertificate(_)) && text.contains("garbage.pem"),
+			"{text}"
+		);
+		let (err, text) = shown(Certificate::load(&c, &garbage));
+		assert!(
+			matches!(err, TlsError::NoKey(_)) && text.contains("garbage.pem"),
+			"{text}"
+		);
+		let (err, text) = shown(Certificate::load(&not_der, &k));
+		assert!(
+			matches!(err, TlsError::Unusable { .. }) && text.contains("not-der.pem"),
+			"{text}"
+		);
+		let (err, text) = shown(Certificate::load(&c, &other_k));
+		assert!(
+			matches!(err, TlsError::KeyMismatch { .. }) && text.contains("other.key") && text.contains("cert.pem"),
+			"{text}"
+		);
 	}
 }

@@ -57,9 +57,10 @@ impl TestRelay {
 		let addr = relay.local_addrs()[0];
 		let fingerprint = relay.fingerprint().to_string();
 		let (stop, stopped) = oneshot::channel();
-		let task = tokio::spawn(relay.run(async {
+		let run = relay.run(async {
 			let _ = stopped.await;
-		}));
+		});
+		let task = tokio::spawn(async move { run.await.expect("the relay runs") });
 		Self {
 			addr,
 			fingerprint,
