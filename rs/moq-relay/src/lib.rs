@@ -26,7 +26,7 @@
 //! let config = Config::defaults(true).resolve()?;
 //! let relay = Relay::bind(config).await?;
 //! println!("fingerprint {}", relay.fingerprint());
-//! relay.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! relay.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
 //! ```
 

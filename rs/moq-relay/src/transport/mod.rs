@@ -7,12 +7,13 @@
 //!
 //! [`quic`] implements the trait for raw QUIC (ALPN = the moq-lite version) and
 //! for WebTransport over HTTP/3 (ALPN `h3`), both on one quinn endpoint through
-//! web-transport-quinn.
+//! web-transport-quinn; [`mem`] is an in-memory pair for tests that drive sessions under paused time.
 
 use std::future::Future;
 
 use bytes::Bytes;
 
+pub mod mem;
 pub mod quic;
 
 /// Why a transport operation failed.
