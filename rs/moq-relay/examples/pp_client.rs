@@ -30,9 +30,7 @@ use moq_privacy_pass::{
 	TokenResponse, request_token,
 };
 
-#[path = "support/admission.rs"]
-pub mod admission;
-use admission::{BOUND, Outcome, connect, served, within};
+use moq_relay::client::{BOUND, Outcome, connect, served, within};
 
 /// What to connect to.
 #[derive(Debug, Clone)]

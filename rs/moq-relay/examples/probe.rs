@@ -23,9 +23,7 @@ use clap::Parser;
 use moq_relay::wire::Setup;
 use web_transport_quinn::quinn;
 
-#[path = "support/admission.rs"]
-mod admission;
-use admission::{Outcome, within};
+use moq_relay::client::{self as admission, Outcome, within};
 
 /// Asks a relay whether it admits a session: prints `admitted (N broadcasts announced)` (exit 0)
 /// or `refused: code=<n> reason=<reason>` (exit 1); other failures exit 2.

@@ -16,6 +16,8 @@
 //! - [`tls`]: certificates (files or self-signed).
 //! - [`http`]: the TCP routes (`/certificate.sha256`, `/health`, `/ready`, `/metrics`).
 //! - [`limits`]: what one client may hold, and the connection table enforcing it before admission.
+//! - [`client`]: the client side of admission (connect, SETUP, ANNOUNCE exchange), for the
+//!   examples and tests.
 //! - [`config`]: layered configuration; [`relay`]: listeners and shutdown.
 //!
 //! ```no_run
@@ -31,6 +33,7 @@
 //! ```
 
 pub mod auth;
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod http;

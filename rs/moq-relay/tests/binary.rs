@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Running, lite05, start, within};
+use common::{Running, example, lite05, start, within};
 
 const DEV_TOML: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dev/relay.toml");
 
@@ -243,21 +243,6 @@ fn unparsable_certificate_files_exit_non_zero_naming_the_file_and_the_reason() {
 	}
 	// The certificate is read, the key is not a key.
 	refuses_certificate(&cert, &cert, &cert, "holds no PEM private key");
-}
-
-/// `<target>/debug/examples/<name>`: `cargo test -p moq-relay` builds the examples next to the
-/// binary (a `--test` filter alone does not: `cargo build -p moq-relay --examples` then).
-fn example(name: &str) -> PathBuf {
-	let dir = Path::new(env!("CARGO_BIN_EXE_moq-relay")).parent().unwrap();
-	let path = dir
-		.join("examples")
-		.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-	assert!(
-		path.is_file(),
-		"{} is missing: run `cargo test -p moq-relay` or `cargo build -p moq-relay --examples`",
-		path.display()
-	);
-	path
 }
 
 #[test]

@@ -8,9 +8,6 @@
 mod common;
 
 #[allow(unused_imports)]
-#[path = "../examples/pp_client.rs"]
-mod pp_client;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -300,15 +297,15 @@ fn header(token: &[u8]) -> String {
 /// Presents `authorization` on a WebTransport CONNECT: `Ok` if served, else the close reason.
 async fn present(relay: &TestRelay, path: &str, authorization: &str) -> Result<(), String> {
 	let session = webtransport(relay, path, Some(authorization)).await;
-	match within("the relay's decision", pp_client::admission::served(&session))
+	match within("the relay's decision", moq_relay::client::served(&session))
 		.await
 		.unwrap()
 	{
-		pp_client::admission::Outcome::Admitted(_) => {
+		moq_relay::client::Outcome::Admitted(_) => {
 			session.close(0, b"done");
 			Ok(())
 		}
-		pp_client::admission::Outcome::Refused(code, reason) => {
+		moq_relay::client::Outcome::Refused(code, reason) => {
 			assert_eq!(code, u64::from(UNAUTHORIZED), "{reason}");
 			Err(reason)
 		}
@@ -819,8 +816,6 @@ async fn directory_keys_are_used_and_refreshed_per_cache_control() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pp_client_prints_the_seed_lines() {
-	use tracing::instrument::WithSubscriber;
-
 	let scratch = Scratch::new("client");
 	let issuer = LocalIssuer::start().await;
 	let relay = relay(Pp {
@@ -829,27 +824,29 @@ async fn pp_client_prints_the_seed_lines() {
 		..Pp::default()
 	})
 	.await;
-	let captured = common::Capture::default();
-	let writer = captured.clone();
-	let subscriber = tracing_subscriber::fmt()
-		.with_env_filter(tracing_subscriber::EnvFilter::new("pp_client=info"))
-		.event_format(pp_client::SeedFormat)
-		.with_writer(move || writer.clone())
-		.finish();
-	let args = pp_client::Args {
-		url: relay.url("https", "test/room"),
-		issuer_url: Some(issuer.url.clone()),
-		fingerprint: None, // the http://…/certificate.sha256 bootstrap, as from the command line
-		stay: Duration::from_secs(5),
-	};
-	tokio::time::timeout(
+	// The example as a user runs it; the certificate comes from the http://…/certificate.sha256
+	// bootstrap, as from the command line.
+	let client = std::process::Command::new(common::example("pp_client"))
+		.arg(relay.url("https", "test/room").as_str())
+		.args(["--issuer-url", &issuer.url, "--stay", "5"])
+		.env_remove("RUST_LOG")
+		.stdout(std::process::Stdio::piped())
+		.stderr(std::process::Stdio::piped())
+		.spawn()
+		.unwrap();
+	let output = tokio::time::timeout(
 		Duration::from_secs(40),
-		pp_client::run(&args).with_subscriber(subscriber),
+		tokio::task::spawn_blocking(move || client.wait_with_output().unwrap()),
 	)
 	.await
 	.expect("pp_client finished in time")
 	.unwrap();
-	let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+	let stdout = String::from_utf8(output.stdout).unwrap();
+	assert!(
+		output.status.success(),
+		"{stdout}{}",
+		String::from_utf8_lossy(&output.stderr)
+	);
 	let expected = format!(
 		"INFO  pp_client: Privacy Pass MoQ Client
 INFO  pp_client: Step 1: Connect without token (expect rejection)
@@ -862,7 +859,7 @@ INFO  pp_client: Session stayed alive for 5 seconds, closing...
 ",
 		issuer.name()
 	);
-	assert_eq!(output, expected);
+	assert_eq!(stdout, expected);
 	relay.stop().await;
 }
 

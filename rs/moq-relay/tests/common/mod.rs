@@ -414,3 +414,18 @@ impl std::io::Write for Capture {
 		Ok(())
 	}
 }
+
+/// `<target>/debug/examples/<name>`: `cargo test -p moq-relay` builds the examples next to the
+/// binary (a `--test` filter alone does not: `cargo build -p moq-relay --examples` then).
+pub fn example(name: &str) -> std::path::PathBuf {
+	let dir = std::path::Path::new(env!("CARGO_BIN_EXE_moq-relay")).parent().unwrap();
+	let path = dir
+		.join("examples")
+		.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+	assert!(
+		path.is_file(),
+		"{} is missing: run `cargo test -p moq-relay` or `cargo build -p moq-relay --examples`",
+		path.display()
+	);
+	path
+}

@@ -1,14 +1,13 @@
-//! Asking a relay whether it admits a session, shared by the `probe` and `pp_client` examples
-//! (and by `tests/privacy_pass.rs`, which compiles `pp_client` in).
+//! The client side of admission: asking a relay whether it admits a session, for the `probe` and
+//! `pp_client` examples and the tests.
 //!
 //! A session is admitted when, after SETUP, an ANNOUNCE_REQUEST for `""` is answered by an
-//! ANNOUNCE_OK; it is refused when the relay closes it first, with a code and a reason.
-
-#![allow(dead_code)] // Each includer uses its own subset.
+//! ANNOUNCE_OK; it is refused when the relay closes it first, with a code and a reason
+//! (`docs/auth.md` lists the reasons).
 
 use std::time::Duration;
 
-use moq_relay::wire::{AnnounceOk, AnnounceRequest, BidiType, Decode, Encode, Setup, UniType, VarInt, Version};
+use crate::wire::{AnnounceOk, AnnounceRequest, BidiType, Decode, Encode, Setup, UniType, VarInt, Version};
 
 /// Every network step is bounded by this.
 pub const BOUND: Duration = Duration::from_secs(10);
@@ -43,7 +42,7 @@ pub fn hex_bytes(hex: &str) -> Result<Vec<u8>, String> {
 /// A WebTransport session to `url` (moq-lite-05), pinned to the hex `fingerprint`, with an
 /// optional `Authorization` header value. Errors name the URL's path, never its query.
 pub async fn connect(
-	url: &url::Url,
+	url: &reqwest::Url,
 	fingerprint: &str,
 	authorization: Option<&str>,
 ) -> Result<web_transport_quinn::Session, String> {
@@ -110,13 +109,13 @@ where
 {
 	use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-	let mut head = encode(&UniType::Setup);
-	head.extend(encode(&message));
+	let mut head = encode(&UniType::Setup)?;
+	head.extend(encode(&message)?);
 	setup.write_all(&head).await.map_err(|e| e.to_string())?;
 	setup.shutdown().await.map_err(|e| e.to_string())?;
 
-	let mut request = encode(&BidiType::Announce);
-	request.extend(encode(&announce_request()));
+	let mut request = encode(&BidiType::Announce)?;
+	request.extend(encode(&announce_request())?);
 	send.write_all(&request).await.map_err(|e| e.to_string())?;
 	let mut buf = Vec::new();
 	loop {
@@ -135,8 +134,8 @@ where
 }
 
 /// A moq-lite-05 encoding of `message`.
-pub fn encode<T: Encode>(message: &T) -> Vec<u8> {
-	message.to_bytes(Version::Lite05).expect("encodable message")
+pub fn encode<T: Encode>(message: &T) -> Result<Vec<u8>, String> {
+	message.to_bytes(Version::Lite05).map_err(|e| e.to_string())
 }
 
 /// ANNOUNCE_REQUEST for every broadcast.
