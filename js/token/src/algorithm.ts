@@ -1,6 +1,6 @@
 import { TokenError } from "./error.js";
 
-/** The accepted JWS algorithms, exact case (`token.md` §1). */
+/** The accepted JWS algorithms, exact case (docs/tokens.md#keys). */
 export const ALGORITHMS = [
 	"HS256",
 	"HS384",

@@ -1,4 +1,4 @@
-/** The stable error codes of the token system, identical in Rust and TypeScript (`token.md` §2). */
+/** The stable error codes of the token system, identical in Rust and TypeScript (docs/tokens.md#error-codes). */
 export const ERROR_CODES = [
 	"malformed",
 	"too_large",

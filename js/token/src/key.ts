@@ -544,8 +544,8 @@ export function toJwk(key: Key): Record<string, unknown> {
 }
 
 /**
- * Write a key as a key file: base64url of its compact JSON (default, the format the seeds and the
- * CLI use), or pretty JSON (`{format: "json"}`, the CLI's `--json`). Private material included.
+ * Write a key as a key file: base64url of its compact JSON (default, the format of docs/tokens.md#keys
+ * that the CLI uses), or pretty JSON (`{format: "json"}`, the CLI's `--json`). Private material included.
  */
 export function exportKey(key: Key, options: ExportOptions = {}): string {
 	const format = options.format ?? "base64url";

@@ -1,7 +1,7 @@
 import { TokenError } from "./error.js";
 
 /**
- * Normalized broadcast paths and segment-wise prefix matching (`token.md` §3).
+ * Normalized broadcast paths and segment-wise prefix matching (docs/tokens.md#paths).
  *
  * A normalized path has no empty segments (no leading, trailing or doubled `/`); `""` is the top.
  * A segment of `.` or `..` is refused (`invalid_path`): paths are names, never file-system paths.

@@ -15,7 +15,7 @@ export interface Permissions {
 }
 
 /**
- * Authorize a connection at `connect` (the URL path) with verified claims (`token.md` §4).
+ * Authorize a connection at `connect` (the URL path) with verified claims (docs/tokens.md#authorizing-a-connection).
  *
  * The connection path must be the root or below it (`root_mismatch`); prefixes are re-based to it:
  * those that do not reach below it are dropped, those that contain it become `""`. Nothing left is

@@ -1,5 +1,5 @@
 //! The `moq-token` command line: generate keys, sign and verify MoQ tokens, export public keys
-//! and build key sets (`token.md` §6).
+//! and build key sets (docs/tokens.md#the-moq-token-cli).
 //!
 //! [`Cli`] is the clap grammar and [`run`] executes it against any stdin/stdout/stderr, so the
 //! whole tool is testable without a process. The binary (`main.rs`) only parses arguments, calls

@@ -1,5 +1,6 @@
-//! The real `moq-token` binary, run in a fresh temporary directory per test: the seed command
-//! lines verbatim, every algorithm end to end, failures, upstream spellings and file safety.
+//! The real `moq-token` binary, run in a fresh temporary directory per test: the key and token
+//! command lines the docs show (docs/tokens.md#examples, docs/cluster.md#cluster-authentication),
+//! every algorithm end to end, failures, upstream spellings and file safety.
 
 use serde_json::Value;
 use std::{
@@ -130,9 +131,9 @@ fn mode(path: &Path) -> u32 {
 
 const SEED_EXPIRES: &str = "1703980800";
 
-// --- 1. The seed command lines, verbatim --------------------------------------------------
+// --- 1. The documented command lines ------------------------------------------------------
 
-/// seeds/003: `--key "dev/root.jwk" generate --algorithm HS256`, then `... --id "primary"`.
+/// docs/tokens.md#examples: `--key "dev/root.jwk" generate --algorithm HS256`, then `... --id "primary"`.
 #[test]
 fn seed_generate_into_dev() {
 	let dir = Dir::new("seed-gen");
@@ -175,7 +176,7 @@ fn seed_generate_into_dev() {
 	assert!(again.stderr.contains("another path"), "{again:?}");
 	assert_eq!(dir.read("dev/root.jwk"), first, "untouched");
 
-	// The seed's second command, in a fresh directory.
+	// The second command, in a fresh directory.
 	let fresh = Dir::new("seed-gen-primary");
 	fresh.ok(
 		&[
@@ -194,7 +195,7 @@ fn seed_generate_into_dev() {
 	assert_eq!(key["alg"], "HS256");
 }
 
-/// seeds/002: `--key "root.jwk" generate`, the user token, and verifying it.
+/// docs/tokens.md#examples: `--key "root.jwk" generate`, the user token, and verifying it.
 #[test]
 fn seed_root_key_and_user_token() {
 	let dir = Dir::new("seed-002");
@@ -234,7 +235,7 @@ fn seed_root_key_and_user_token() {
 		"{line}"
 	);
 
-	// As of before the expiry, the claims are what the seed describes.
+	// As of before the expiry, the claims are what docs/tokens.md#examples shows.
 	let claims = json(&dir.ok(&["--key", "root.jwk", "verify", "--now", "1703977200"], &jwt));
 	assert_eq!(claims["root"], "rooms/meeting-123");
 	assert_eq!(claims["pub"], serde_json::json!(["alice"]));
@@ -246,7 +247,8 @@ fn seed_root_key_and_user_token() {
 	assert_eq!(claims["jti"], Value::Null);
 }
 
-/// seeds/003: the user token for `hang/meeting-123` and the cluster token, with `dev/root.jwk`.
+/// The user token for `hang/meeting-123` and the cluster token (docs/cluster.md#cluster-authentication),
+/// with `dev/root.jwk`.
 #[test]
 fn seed_user_and_cluster_tokens() {
 	let dir = Dir::new("seed-003");

@@ -49,7 +49,7 @@ pub enum Family {
 }
 
 impl Algorithm {
-	/// Every algorithm, in the order of the spec table.
+	/// Every algorithm, in the order of the table in docs/tokens.md#keys.
 	pub const ALL: [Algorithm; 13] = [
 		Self::HS256,
 		Self::HS384,

@@ -1,4 +1,4 @@
-//! The claims of a MoQ token (`token.md` §2): what they mean, how they are read and written.
+//! The claims of a MoQ token (docs/tokens.md#claims): what they mean, how they are read and written.
 
 use crate::{Error, Path, Result};
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};

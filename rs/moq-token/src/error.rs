@@ -50,7 +50,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-	/// Every code, in the order of the spec table.
+	/// Every code, in the order of the table in docs/tokens.md#error-codes.
 	pub const ALL: [ErrorCode; 19] = [
 		Self::Malformed,
 		Self::TooLarge,

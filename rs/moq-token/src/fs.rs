@@ -6,7 +6,7 @@ use std::{fs, io::Write, path::Path};
 /// How a key file is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum KeyFormat {
-	/// base64url of the JWK JSON, as the seed says ("stored as base64url-encoded JSON files").
+	/// base64url of the JWK JSON, the default key file format (docs/tokens.md#keys).
 	#[default]
 	Base64Url,
 	/// Readable JSON.

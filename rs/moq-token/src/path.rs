@@ -1,4 +1,4 @@
-//! Normalized broadcast paths and segment-wise prefix matching (`token.md` §3).
+//! Normalized broadcast paths and segment-wise prefix matching (docs/tokens.md#paths).
 
 use crate::{Error, Result};
 use std::fmt;

@@ -1,4 +1,5 @@
-//! Authorizing a connection: a token's claims re-based to the connection path (`token.md` §4).
+//! Authorizing a connection: a token's claims re-based to the connection path
+//! (docs/tokens.md#authorizing-a-connection).
 
 use crate::{Claims, Error, Path, Result};
 
@@ -80,7 +81,7 @@ mod tests {
 		Path::new(s).unwrap()
 	}
 
-	/// `token.md` §4, row for row: root `room/123`, pub `alice`, sub `""`.
+	/// The table of docs/tokens.md#authorizing-a-connection, row for row: root `room/123`, pub `alice`, sub `""`.
 	#[test]
 	fn spec_table() {
 		let claims = Claims::new(p("room/123"))
@@ -125,7 +126,7 @@ mod tests {
 
 	#[test]
 	fn seed_restricted_example() {
-		// seeds/003: root conference/room-1, pub alice, sub alice,bob
+		// The conference example of docs/auth.md: root conference/room-1, pub alice, sub alice,bob
 		let claims = Claims::new(p("conference/room-1"))
 			.with_publish(p("alice"))
 			.with_subscribe(p("alice"))

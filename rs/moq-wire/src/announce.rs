@@ -1,4 +1,4 @@
-//! The Announce stream (bidi 0x1, wire.md §1.5): ANNOUNCE_REQUEST, ANNOUNCE_OK,
+//! The Announce stream (bidi 0x1, docs/protocol.md#announce-stream): ANNOUNCE_REQUEST, ANNOUNCE_OK,
 //! the lite-04/05 ANNOUNCE and the lite-06 typed START/END/RESTART.
 
 use std::collections::BTreeSet;
@@ -122,7 +122,7 @@ const RESTART: VarInt = VarInt::from_u32(2);
 
 fn get_hops(body: &mut Bytes) -> Result<Vec<VarInt>, DecodeError> {
 	let count = body.get_var()?.into_inner();
-	// wire.md §1.5 hop rules: "ids < 2^62 (0 = unknown), ≤ 32 entries".
+	// docs/protocol.md#hop-chains: ids < 2^62 (0 = unknown), at most 32 entries.
 	// (Dropping a chain that holds our own id is the session's job.)
 	if count > MAX_HOPS as u64 {
 		return Err(DecodeError::TooLarge {
@@ -323,9 +323,9 @@ impl Encode for AnnounceEvent {
 
 /// The implicit lite-06 Announce IDs of one Announce stream.
 ///
-/// wire.md §1.5: "Each START implicitly gets the next Announce ID (0, 1, 2…
-/// per stream, never on the wire)"; "END/RESTART naming an unknown or retired
-/// id → protocol violation."
+/// docs/protocol.md#announce-ids: each START implicitly takes the next Announce
+/// ID (0, 1, 2… per stream, never on the wire); an END or RESTART naming an
+/// unknown or retired id is a protocol violation.
 #[derive(Clone, Debug, Default)]
 pub struct AnnounceIds {
 	next: u64,

@@ -1,5 +1,6 @@
-//! The codec traits, the decode and encode errors, the primitives of wire.md
-//! §1.2 (strings, bytes, bools, "+1" optionals) and length-prefixed framing.
+//! The codec traits, the decode and encode errors, the primitives of
+//! docs/protocol.md#encoding (strings, bytes, bools, "+1" optionals) and
+//! length-prefixed framing (docs/protocol.md#message-framing).
 
 use bytes::{Buf, BufMut, Bytes};
 
@@ -9,38 +10,40 @@ use super::version::Version;
 
 /// Largest control message body.
 ///
-/// wire.md §1.2: "Limits in Rust: control message ≤ 64 MiB".
+/// docs/protocol.md#limits: a control message body is at most 64 MiB.
 pub const MAX_MESSAGE_LEN: u64 = 64 * 1024 * 1024;
 
 /// Largest SETUP body.
 ///
-/// wire.md §1.2: "SETUP ≤ 64 KiB".
+/// docs/protocol.md#limits: a SETUP body is at most 64 KiB.
 pub const MAX_SETUP_LEN: u64 = 64 * 1024;
 
 /// Most `/` segments in a broadcast path, prefix or suffix.
 ///
-/// wire.md §1.2: "path ≤ 32 `/` segments".
+/// docs/protocol.md#limits: a path has at most 32 `/` segments.
 pub const MAX_PATH_SEGMENTS: usize = 32;
 
 /// Longest hop chain.
 ///
-/// wire.md §1.2: "hop chain ≤ 32"; §1.5: "ids < 2^62 (0 = unknown), ≤ 32 entries".
+/// docs/protocol.md#hop-chains: a chain has at most 32 entries, each a hop id
+/// below 2^62 (0 = unknown).
 pub const MAX_HOPS: usize = 32;
 
 /// Longest GOAWAY New Session URI, in bytes.
 ///
-/// wire.md §1.2: "GOAWAY URI ≤ 8192 bytes".
+/// docs/protocol.md#limits: a GOAWAY URI is at most 8192 bytes.
 pub const MAX_GOAWAY_URI_LEN: usize = 8192;
 
 /// Most parameters in one SETUP.
 ///
-/// wire.md §1.2: "≤ 64 SETUP parameters".
+/// docs/protocol.md#limits: a SETUP has at most 64 parameters.
 pub const MAX_SETUP_PARAMETERS: usize = 64;
 
 /// Largest datagram, header included.
 ///
-/// wire.md §1.5: "a single-frame group, ≤ 1200 bytes in total; drop if unknown
-/// id or too big".
+/// docs/protocol.md#datagrams: a datagram is a single-frame group of at most
+/// 1200 bytes in total; a receiver drops one that is too big or names an
+/// unknown subscription.
 pub const MAX_DATAGRAM_LEN: usize = 1200;
 
 /// Why bytes from the peer could not be decoded.
@@ -241,9 +244,10 @@ pub trait Encode {
 
 /// Reads `Message Length (i)` and a body of exactly that many bytes.
 ///
-/// wire.md §1.2: "Every control message is `Message Length (i)` followed by
-/// that many bytes of body; decode must consume exactly that many (short or
-/// long → error)."
+/// docs/protocol.md#message-framing: every control message is
+/// `Message Length (i)` followed by that many bytes of body, and decoding must
+/// consume exactly that many (fields running past the end, or bytes left over,
+/// are errors).
 pub(crate) fn decode_framed<B: Buf, T>(
 	buf: &mut B,
 	message: &'static str,
@@ -325,13 +329,13 @@ pub(crate) fn encode_typed<B: BufMut>(
 }
 
 /// Counts the non-empty `/` segments of a path as it would be after
-/// normalisation (wire.md §1.2: "trim outer `/`, collapse `//`").
+/// normalisation (docs/protocol.md#encoding: outer `/` trimmed, `//` collapsed).
 pub(crate) fn path_segments(path: &str) -> usize {
 	path.split('/').filter(|s| !s.is_empty()).count()
 }
 
-/// Readers for the primitives of wire.md §1.2, so that a decoder reads like the
-/// spec's field list.
+/// Readers for the primitives of docs/protocol.md#encoding, so that a decoder
+/// reads like the field tables there.
 pub(crate) trait BufExt: Buf {
 	/// `(i)`.
 	fn get_var(&mut self) -> Result<VarInt, DecodeError> {
@@ -378,7 +382,7 @@ pub(crate) trait BufExt: Buf {
 	fn get_path(&mut self, field: &'static str) -> Result<String, DecodeError> {
 		let path = self.get_string(field)?;
 		let segments = path_segments(&path);
-		// wire.md §1.2: "path ≤ 32 `/` segments".
+		// docs/protocol.md#limits: at most 32 `/` segments.
 		if segments > MAX_PATH_SEGMENTS {
 			return Err(DecodeError::TooLarge {
 				what: field,
@@ -401,7 +405,7 @@ pub(crate) trait BufExt: Buf {
 
 impl<B: Buf + ?Sized> BufExt for B {}
 
-/// Writers for the primitives of wire.md §1.2.
+/// Writers for the primitives of docs/protocol.md#encoding.
 pub(crate) trait BufMutExt: BufMut {
 	/// `(i)`.
 	fn put_var(&mut self, value: VarInt) {

@@ -1,4 +1,4 @@
-//! Datagrams (lite-05+, QUIC/WebTransport only, wire.md §1.5).
+//! Datagrams (lite-05+, QUIC/WebTransport only, docs/protocol.md#datagrams).
 
 use bytes::{Buf, BufMut, Bytes};
 

@@ -1,9 +1,9 @@
-//! Session close and stream reset codes (wire.md §1.6), and the one mapping
-//! from a [`DecodeError`] to what the session must do about it.
+//! Session close and stream reset codes (docs/protocol.md#error-codes), and the
+//! one mapping from a [`DecodeError`] to what the session must do about it
+//! (docs/protocol.md#decode-errors).
 //!
-//! wire.md §1.6: "Published moq-net 0.3.x (two separate registries)". The two
-//! registries are disjoint: the same number means different things in each, so
-//! each has its own newtype.
+//! As in the published moq-net 0.3.x crates, there are two separate registries:
+//! the same number means different things in each, so each has its own newtype.
 
 use std::fmt;
 
@@ -229,18 +229,19 @@ impl From<&DecodeError> for Disposition {
 	fn from(err: &DecodeError) -> Self {
 		match err {
 			DecodeError::UnexpectedEnd => Disposition::NeedMoreBytes,
-			// wire.md §1.3: "An unknown or disallowed type resets that stream
-			// only." No registry code means "unknown stream"; CANCEL says we
+			// docs/protocol.md#streams: an unknown or disallowed type resets that
+			// stream only. No registry code means "unknown stream"; CANCEL says we
 			// are done with it without blaming anything else.
 			DecodeError::UnknownStreamType { .. } => Disposition::ResetStream(StreamCode::CANCEL),
-			// wire.md §1.6 lists 0x6 "key-value formatting": a SETUP parameter
-			// whose value is not what its id requires.
+			// docs/protocol.md#setup: 0x6 KEY_VALUE_FORMATTING is for a SETUP
+			// parameter whose value is not what its id requires.
 			DecodeError::InvalidParameter { .. } => Disposition::CloseSession(SessionCode::KEY_VALUE_FORMATTING),
 			// Our own bug, not the peer's: asking for a message the version lacks.
 			DecodeError::NotInVersion { .. } => Disposition::CloseSession(SessionCode::INTERNAL),
-			// wire.md §1.4: "Duplicate ID → PROTOCOL_VIOLATION"; §1.5: "END/RESTART
-			// naming an unknown or retired id → protocol violation"; and every
-			// other malformed or forbidden input breaks a rule of §1.2-§1.5.
+			// docs/protocol.md#setup: a duplicate ID is a PROTOCOL_VIOLATION;
+			// #announce-ids: so is an END/RESTART naming an unknown or retired id;
+			// and every other malformed or forbidden input breaks a rule of
+			// docs/protocol.md (#encoding, #message-framing, #limits, the messages).
 			DecodeError::ShortBody { .. }
 			| DecodeError::TrailingBytes { .. }
 			| DecodeError::TooLarge { .. }
@@ -257,7 +258,7 @@ impl DecodeError {
 	/// What the session driver must do about this error on a stream.
 	///
 	/// A [`Datagram`](super::Datagram) that fails to decode is simply dropped
-	/// (wire.md §1.5: "drop if unknown id or too big"), whatever this says.
+	/// (docs/protocol.md#datagrams), whatever this says.
 	pub fn disposition(&self) -> Disposition {
 		Disposition::from(self)
 	}
@@ -269,7 +270,7 @@ mod tests {
 	use super::*;
 
 	#[test]
-	fn registered_numbers_match_wire_md() {
+	fn registered_numbers_match_protocol_md() {
 		let session: Vec<u32> = SessionCode::TABLE.iter().map(|(c, ..)| c.into_inner()).collect();
 		assert_eq!(session, [0x0, 0x1, 0x2, 0x3, 0x6, 0x10, 0x11, 0x15]);
 		let stream: Vec<u32> = StreamCode::TABLE.iter().map(|(c, ..)| c.into_inner()).collect();

@@ -1,4 +1,4 @@
-//! The Fetch stream (bidi 0x3, lite-05+, wire.md §1.5): FETCH. The reply is
+//! The Fetch stream (bidi 0x3, lite-05+, docs/protocol.md#fetch-stream): FETCH. The reply is
 //! bare [`Frame`](super::Frame)s with no header, then FIN.
 
 use bytes::{Buf, BufMut};

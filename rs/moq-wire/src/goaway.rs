@@ -1,4 +1,4 @@
-//! The Goaway stream (bidi 0x5, lite-04+, wire.md §1.5): GOAWAY.
+//! The Goaway stream (bidi 0x5, lite-04+, docs/protocol.md#goaway-stream): GOAWAY.
 
 use bytes::{Buf, BufMut};
 
@@ -25,7 +25,7 @@ impl Decode for Goaway {
 	fn decode<B: Buf>(buf: &mut B, _version: Version) -> Result<Self, DecodeError> {
 		decode_framed(buf, "GOAWAY", MAX_MESSAGE_LEN, |body| {
 			let uri = body.get_string("new session URI")?;
-			// wire.md §1.2: "GOAWAY URI ≤ 8192 bytes".
+			// docs/protocol.md#limits: a GOAWAY URI is at most 8192 bytes.
 			if uri.len() > MAX_GOAWAY_URI_LEN {
 				let (len, max) = too_long(uri.len());
 				return Err(DecodeError::TooLarge {

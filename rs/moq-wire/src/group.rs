@@ -1,4 +1,4 @@
-//! The Group stream (uni 0x0, wire.md §1.5): the GROUP header, then FRAMEs.
+//! The Group stream (uni 0x0, docs/protocol.md#group-stream): the GROUP header, then FRAMEs.
 //! FRAMEs are also the reply on a Fetch stream.
 
 use bytes::{Buf, BufMut, Bytes};
@@ -47,7 +47,7 @@ pub struct Frame {
 
 /// Zigzag-encodes a signed value.
 ///
-/// wire.md §1.2: "Zigzag (timestamps): `u = (s << 1) ^ (s >> 63)`".
+/// docs/protocol.md#encoding: zigzag (for timestamps), `u = (s << 1) ^ (s >> 63)`.
 pub const fn zigzag_encode(s: i64) -> u64 {
 	((s << 1) ^ (s >> 63)) as u64
 }
@@ -165,7 +165,7 @@ mod tests {
 	const DELTA_MIN: i64 = -(1 << 61);
 
 	#[test]
-	fn zigzag_matches_wire_md() {
+	fn zigzag_matches_protocol_md() {
 		for (s, u) in [(0i64, 0u64), (-1, 1), (1, 2), (-40, 79), (40, 80), (1000, 2000)] {
 			assert_eq!(zigzag_encode(s), u);
 			assert_eq!(zigzag_decode(u), s);

@@ -4,7 +4,7 @@
 //! opens no sockets, starts no tasks, uses no async runtime and reads no clock.
 //! The session driver owns the streams and the buffers; it knows which message
 //! comes next on each stream and calls the matching [`Decode`] impl with the
-//! negotiated [`Version`] (fixed by the transport identifier, wire.md §1.1).
+//! negotiated [`Version`] (fixed by the transport identifier: docs/protocol.md#version-negotiation).
 //!
 //! Decoding has four outcomes, after hyperium/h3's frame decoder:
 //! - a value;
@@ -17,7 +17,7 @@
 //!   whether to reset the one stream ([`StreamCode`]) or close the session
 //!   ([`SessionCode`]).
 //!
-//! What each stream carries (wire.md §1.3-§1.5):
+//! What each stream carries (docs/protocol.md#streams):
 //!
 //! | stream | first | then |
 //! |---|---|---|

@@ -1,4 +1,4 @@
-//! The Probe stream (bidi 0x4, wire.md §1.5): PROBE reports.
+//! The Probe stream (bidi 0x4, docs/protocol.md#probe-stream): PROBE reports.
 
 use bytes::{Buf, BufMut};
 

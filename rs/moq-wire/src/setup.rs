@@ -1,4 +1,4 @@
-//! SETUP: the one message on each side's Setup stream (lite-05+, wire.md §1.4).
+//! SETUP: the one message on each side's Setup stream (lite-05+, docs/protocol.md#setup).
 
 use bytes::{Buf, BufMut, Bytes};
 
@@ -22,7 +22,7 @@ const HOP: VarInt = VarInt::from_u32(0x5);
 /// Known parameters are kept as received (so `hop: Some(0)` stays
 /// distinguishable from an absent Hop and re-encodes to the same bytes); the
 /// accessors [`probe_level`](Self::probe_level), [`role_kind`](Self::role_kind)
-/// and [`hop_id`](Self::hop_id) apply the meaning rules of wire.md §1.4.
+/// and [`hop_id`](Self::hop_id) apply the meaning rules of docs/protocol.md#setup.
 /// Parameter order is not significant: moq-net writes them in HashMap order, so
 /// decoding keeps [`unknown`](Self::unknown) sorted by id and encoding writes
 /// every parameter in id order.
@@ -129,7 +129,8 @@ impl Setup {
 
 /// Decodes a parameter value that must be exactly one varint.
 ///
-/// wire.md §1.4: "varint values are whole-value (trailing bytes = error)".
+/// docs/protocol.md#setup: a varint value fills the whole parameter (trailing
+/// bytes are an error).
 fn whole_varint(id: VarInt, mut value: Bytes) -> Result<VarInt, DecodeError> {
 	let v = VarInt::decode(&mut value).map_err(|_| DecodeError::InvalidParameter {
 		id,
@@ -147,10 +148,10 @@ fn whole_varint(id: VarInt, mut value: Bytes) -> Result<VarInt, DecodeError> {
 impl Decode for Setup {
 	fn decode<B: Buf>(buf: &mut B, version: Version) -> Result<Self, DecodeError> {
 		require_decode(version.has_setup(), NAME, version)?;
-		// wire.md §1.2: "SETUP ≤ 64 KiB".
+		// docs/protocol.md#limits: a SETUP body is at most 64 KiB.
 		decode_framed(buf, NAME, MAX_SETUP_LEN, |body| {
 			let count = body.get_var()?.into_inner();
-			// wire.md §1.2: "≤ 64 SETUP parameters".
+			// docs/protocol.md#limits: at most 64 SETUP parameters.
 			if count > MAX_SETUP_PARAMETERS as u64 {
 				return Err(DecodeError::TooLarge {
 					what: "SETUP parameter count",
@@ -164,7 +165,7 @@ impl Decode for Setup {
 				let id = body.get_var()?;
 				let len = body.get_var()?.into_inner();
 				let value = body.get_raw(len)?;
-				// wire.md §1.4: "Duplicate ID → PROTOCOL_VIOLATION".
+				// docs/protocol.md#setup: a duplicate ID is a PROTOCOL_VIOLATION.
 				if seen.contains(&id) {
 					return Err(DecodeError::DuplicateParameter { id });
 				}
@@ -181,7 +182,7 @@ impl Decode for Setup {
 					ROLE => setup.role = Some(whole_varint(id, value)?),
 					COST => setup.cost = Some(whole_varint(id, value)?),
 					HOP => setup.hop = Some(whole_varint(id, value)?),
-					// wire.md §1.4: "unknown IDs ignored".
+					// docs/protocol.md#setup: unknown IDs are ignored.
 					_ => setup.unknown.push(UnknownParameter { id, value }),
 				}
 			}

@@ -1,4 +1,4 @@
-//! Stream types: the varint that opens every stream (wire.md §1.3).
+//! Stream types: the varint that opens every stream (docs/protocol.md#streams).
 
 use std::fmt;
 
@@ -28,8 +28,8 @@ impl fmt::Display for Direction {
 
 /// The type of a bidirectional stream.
 ///
-/// wire.md §1.3: "Every stream begins with `Stream Type (i)`." Bidi 0x0 (the
-/// old Session stream) is rejected, like any unknown type.
+/// Every stream begins with `Stream Type (i)` (docs/protocol.md#streams). Bidi
+/// 0x0 (the old Session stream) is rejected, like any unknown type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BidiType {
 	/// 0x1, opened by the subscriber: ANNOUNCE_REQUEST and announcements.
@@ -70,8 +70,9 @@ impl BidiType {
 
 	/// Whether `version` has this stream.
 	///
-	/// wire.md §1.3 table: Fetch "05+ (Rust resets it on ≤04)", Probe "03+",
-	/// Goaway "04+", Track "05+".
+	/// docs/protocol.md#streams: Fetch and Track exist from lite-05 on (an
+	/// earlier version resets them); Probe and Goaway exist in every version
+	/// implemented here.
 	pub const fn in_version(self, version: Version) -> bool {
 		match self {
 			BidiType::Announce | BidiType::Subscribe | BidiType::Probe | BidiType::Goaway => true,
@@ -125,8 +126,8 @@ fn unknown(direction: Direction, ty: VarInt, version: Version) -> DecodeError {
 impl Decode for BidiType {
 	/// Reads the type of a bidi stream.
 	///
-	/// wire.md §1.3: "An unknown or disallowed type resets that stream only."
-	/// Both come back as [`DecodeError::UnknownStreamType`], whose
+	/// An unknown or disallowed type resets that stream only
+	/// (docs/protocol.md#streams). Both come back as [`DecodeError::UnknownStreamType`], whose
 	/// [`disposition`](DecodeError::disposition) is a stream reset.
 	fn decode<B: Buf>(buf: &mut B, version: Version) -> Result<Self, DecodeError> {
 		let ty = VarInt::decode(buf)?;

@@ -1,4 +1,4 @@
-//! The Subscribe stream (bidi 0x2, wire.md §1.5): SUBSCRIBE, SUBSCRIBE_UPDATE
+//! The Subscribe stream (bidi 0x2, docs/protocol.md#subscribe-stream): SUBSCRIBE, SUBSCRIBE_UPDATE
 //! and the publisher's typed responses.
 
 use bytes::{Buf, BufMut, Bytes};
@@ -15,7 +15,7 @@ use super::version::Version;
 /// Group End (i,+1) | [06: Frame Start (i) | Frame End (i,+1)]`.
 ///
 /// "Ordered: retired; write 0, ignore on read" (it is still checked to be a
-/// bool, wire.md §1.2).
+/// bool, docs/protocol.md#subscription-options).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SubscribeOptions {
 	/// Subscriber priority, higher = more important.
@@ -86,9 +86,10 @@ pub struct SubscribeDrop {
 
 /// A publisher response on the Subscribe stream: `Type (i) | Len (i) | Body`.
 ///
-/// wire.md §1.5: lite-05/06 "`0 SUBSCRIBE_START {Group (i)}`; `1 SUBSCRIBE_END
-/// {Group (i)}` (exclusive end; 0 = no groups); `2 SUBSCRIBE_DROP`"; lite-03/04
-/// "`0 SUBSCRIBE_OK`… `1 SUBSCRIBE_DROP`". Rejection is a stream reset, never
+/// docs/protocol.md#subscribe-responses: on lite-05/06, type 0 is
+/// `SUBSCRIBE_START {Group (i)}`, 1 is `SUBSCRIBE_END {Group (i)}` (exclusive
+/// end; 0 = no groups) and 2 is `SUBSCRIBE_DROP`; on lite-04, 0 is
+/// `SUBSCRIBE_OK` and 1 is `SUBSCRIBE_DROP`. Rejection is a stream reset, never
 /// a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SubscribeResponse {
@@ -132,8 +133,9 @@ impl SubscribeOptions {
 				let group_end = body.get_plus_one()?;
 				let frame_start = body.get_var()?;
 				let frame_end = body.get_plus_one()?;
-				// wire.md §1.5: "Frame End needs a Group End". Refused on decode too, so that
-				// everything decoded re-encodes (found by the `subscribe` fuzz target).
+				// docs/protocol.md#subscription-options: a Frame End needs a Group End.
+				// Refused on decode too, so that everything decoded re-encodes (found by
+				// the `subscribe` fuzz target).
 				if let (Some(end), None) = (frame_end, group_end) {
 					return Err(DecodeError::InvalidValue {
 						field: "frame_end",

@@ -1,4 +1,4 @@
-//! The Track stream (bidi 0x6, lite-05+, wire.md §1.5): TRACK and TRACK_INFO.
+//! The Track stream (bidi 0x6, lite-05+, docs/protocol.md#track-stream): TRACK and TRACK_INFO.
 
 use bytes::{Buf, BufMut};
 

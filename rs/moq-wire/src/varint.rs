@@ -8,8 +8,9 @@ use super::coding::DecodeError;
 
 /// A QUIC variable-length integer: a value in `0..=2^62-1`.
 ///
-/// wire.md §1.2: "`(i)`: QUIC varint (2-bit length prefix: 1/2/4/8 bytes, max
-/// 2^62-1) for lite-01…06." The only ways to build one check the range, so an
+/// Every `(i)` field of moq-lite is one (docs/protocol.md#encoding): a 2-bit
+/// length prefix selects 1, 2, 4 or 8 bytes, and the largest value is 2^62-1.
+/// The only ways to build one check the range, so an
 /// out-of-range value cannot reach the encoder. Encoding always uses the
 /// shortest form; decoding also accepts longer forms, as RFC 9000 §16 allows:
 /// "values do not need to be encoded on the minimum number of bytes necessary".

@@ -4,9 +4,9 @@ use std::fmt;
 
 /// A moq-lite wire version.
 ///
-/// wire.md §1.1: "From lite-03 on, the version is fixed only by the transport
-/// identifier (TLS ALPN, `WT-Available-Protocols`/`WT-Protocol`, or
-/// `Sec-WebSocket-Protocol`); there is no in-band version check." The session
+/// The version is fixed only by the transport identifier (TLS ALPN,
+/// `WT-Available-Protocols`/`WT-Protocol`, or `Sec-WebSocket-Protocol`); no
+/// message carries it (docs/protocol.md#version-negotiation). The session
 /// driver therefore learns the version from the transport and passes it to
 /// every encode and decode call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,7 +17,8 @@ pub enum Version {
 	/// `moq-lite-05`: SETUP stream, ANNOUNCE_OK, typed subscribe responses,
 	/// TRACK/FETCH streams, frame timestamps and datagrams.
 	Lite05,
-	/// `moq-lite-06` as shipped (wire.md §1.9): typed announcements with
+	/// `moq-lite-06` as the published moq-net crate speaks it
+	/// (docs/protocol.md#versions): typed announcements with
 	/// warm/cold costs, frame bounds, no Ordered byte, raw Group Start floor.
 	Lite06,
 }
@@ -40,7 +41,7 @@ impl Version {
 		Self::ALL.into_iter().find(|v| v.alpn() == alpn)
 	}
 
-	/// Whether each side opens a Setup stream (lite-05+, wire.md §1.4).
+	/// Whether each side opens a Setup stream (lite-05+, docs/protocol.md#session-start).
 	pub const fn has_setup(self) -> bool {
 		!matches!(self, Version::Lite04)
 	}

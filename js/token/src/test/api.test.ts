@@ -62,7 +62,7 @@ test("paths normalize, refuse dot segments, match by whole segments", async () =
 	assert.equal(Path.join("/", "/"), "");
 });
 
-test("claims: seed example, comma lists, put/get, wrong types, duplicates", async () => {
+test("claims: documented example, comma lists, put/get, wrong types, duplicates", async () => {
 	const c = parseClaims('{"root":"room/123","pub":"alice","sub":"","cluster":false,"exp":1703980800,"iat":1703977200}');
 	assert.deepEqual(c, {
 		root: "room/123",
@@ -118,7 +118,7 @@ test("claims: seed example, comma lists, put/get, wrong types, duplicates", asyn
 	}
 });
 
-test("authorize: the spec table (token.md §4)", async () => {
+test("authorize: the table of docs/tokens.md#authorizing-a-connection", async () => {
 	const claims = parseClaims('{"root":"room/123","pub":"alice","sub":""}');
 	const at = authorize(claims, "/room/123");
 	assert.ok(at.canPublish("alice") && at.canPublish("alice/camera"));

@@ -29,8 +29,9 @@ where
 /// Found by `subscribe` (artifact `crash-a8d2af8292117864198377653923ea07678977fc`,
 /// `07 14 43e8 00 00 00 06`, minimised by hand). A lite-06 SUBSCRIBE_UPDATE with
 /// a Frame End but no Group End (`Group End = 0`, `Frame End = 1`) decodes, but
-/// the encoder refuses it: wire.md §1.5 "Frame End needs a Group End". The
-/// decoder should reject it (or the encoder accept it) so the round trip holds.
+/// the encoder refuses it (docs/protocol.md#subscription-options: a Frame End
+/// needs a Group End). The decoder should reject it (or the encoder accept it)
+/// so the round trip holds.
 #[test]
 fn lite06_subscribe_update_frame_end_without_group_end() {
 	// Len 6 | Priority 0 | Max Age 0 | Group Start 0 | Group End 0 | Frame Start 0 | Frame End 1.
