@@ -1,4 +1,4 @@
-//! Privacy Pass client: the three steps of the seed's "Quick Test" (`seeds/002`) against a relay.
+//! Privacy Pass client: the three steps of the Privacy Pass quick test (`docs/privacy-pass.md`) against a relay.
 //!
 //! 1. Connect over WebTransport without a token; the relay closes the session with code 0x2 and the
 //!    reason `pp:<base64url TokenChallenge>`; the challenge names the issuer.
@@ -17,7 +17,7 @@
 //! without it the client fetches `http://host:port/certificate.sha256` (the relay's development
 //! bootstrap) and pins that. `--stay SECONDS` (default 5). The token is never printed.
 //!
-//! Prints the seed's lines (`INFO  pp_client: ...`); exits 1 on any failure. `--help` prints the
+//! Prints the quick test's lines (`INFO  pp_client: ...`); exits 1 on any failure. `--help` prints the
 //! usage and exits 0.
 
 #![allow(dead_code)] // Also compiled into tests/privacy_pass.rs, which uses `run` and not `main`.
@@ -105,7 +105,7 @@ async fn main() {
 	}
 }
 
-/// The seed's three steps; progress goes to `tracing` under the target `pp_client`.
+/// The quick test's three steps; progress goes to `tracing` under the target `pp_client`.
 pub async fn run(args: &Args) -> Result<(), String> {
 	tracing::info!(target: "pp_client", "Privacy Pass MoQ Client");
 	let fingerprint = match &args.fingerprint {
@@ -239,7 +239,7 @@ async fn fetch_token(issuer_url: &str, challenge: &TokenChallenge) -> Result<moq
 		.map_err(|e| format!("the issuer's signature does not verify: {e}"))
 }
 
-/// The seed's log line layout: `INFO  pp_client: message` (level left-aligned in 5 columns).
+/// The quick test's log line layout: `INFO  pp_client: message` (level left-aligned in 5 columns).
 pub struct SeedFormat;
 
 impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for SeedFormat

@@ -161,7 +161,8 @@ impl Watcher {
 	}
 }
 
-/// Every row of token.md §4 and the seeds' allowed/denied examples, with the published client.
+/// Every row of `docs/tokens.md` ("Authorizing a connection") and the allowed/denied examples of
+/// `docs/auth.md`, with the published client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_table_rows_with_the_published_client() {
 	let setup = Setup::start("table").await;
@@ -222,7 +223,7 @@ async fn spec_table_rows_with_the_published_client() {
 	setup.stop().await;
 }
 
-/// seeds/002: read-only and write-only tokens, and the relative-path equivalences.
+/// Read-only and write-only tokens, and the relative-path equivalences (`docs/auth.md`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_and_write_only_tokens() {
 	let setup = Setup::start("rw").await;
@@ -248,7 +249,7 @@ async fn read_only_and_write_only_tokens() {
 		_ = tokio::time::sleep(Duration::from_millis(300)) => {}
 	}
 
-	// seeds/002: connecting at /room/123 and subscribing `alice` reaches the same broadcast as
+	// `docs/auth.md`: connecting at /room/123 and subscribing `alice` reaches the same broadcast as
 	// connecting at /room and subscribing `123/alice`, or at / and `room/123/alice`.
 	let wide = Claims::new(Path::root()).with_subscribe(Path::root());
 	let _alice = publish(relay, setup.url("/", &setup.token(&everything())), &["room/123/alice"]).await;

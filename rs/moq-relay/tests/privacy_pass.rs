@@ -1,4 +1,4 @@
-//! Privacy Pass end to end (relay.md §4, `seeds/002`): challenges on WebTransport and raw QUIC,
+//! Privacy Pass end to end (`docs/privacy-pass.md`): challenges on WebTransport and raw QUIC,
 //! tokens from the local RFC 9578 issuer over HTTP and from the independent `privacypass` crate,
 //! replays refused on one relay and across relays sharing a real `redis-server`, foreign and expired
 //! challenges refused, directory keys refreshed per Cache-Control, a dead Redis refusing (never
@@ -350,7 +350,7 @@ async fn challenges_on_webtransport_and_raw_quic_and_tokens_from_the_local_issue
 		present(&relay, "/room", &authorization).await.unwrap_err(),
 		"token_replayed"
 	);
-	// The seed's 357-byte wrapper is accepted too (and is the same nonce: replayed).
+	// The original client's 357-byte wrapper is accepted too (and is the same nonce: replayed).
 	let wrapped = format!(
 		"PrivateToken token={}",
 		base64::Engine::encode(
@@ -863,7 +863,7 @@ INFO  pp_client: Session stayed alive for 5 seconds, closing...
 	relay.stop().await;
 }
 
-/// HTTP routes challenge like MoQ sessions do (relay.md §4): `GET /announced/room` without a
+/// HTTP routes challenge like MoQ sessions do (`docs/privacy-pass.md`): `GET /announced/room` without a
 /// credential is `401` with `WWW-Authenticate: PrivateToken challenge="...", token-key="..."`, and
 /// the challenge in it is one this relay issued (a token for it is accepted on a session).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! Malformed and hostile input: only the offending stream or session is
-//! closed, with the wire.md §1.6 code, and the relay keeps serving others.
+//! closed, with the code of `docs/protocol.md` ("Error codes"), and the relay keeps serving others.
 
 mod common;
 

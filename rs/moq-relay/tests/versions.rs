@@ -1,7 +1,7 @@
 //! Every moq-lite version the relay speaks (lite-04, -05, -06), with the published
 //! moq-tokio / moq-net client, over raw QUIC and WebTransport; and bridging: a
 //! publisher on any version is read by subscribers on every version, frames intact
-//! (wire.md §1.8: timestamps synthesised for lite-04 publishers, stripped for
+//! (`docs/protocol.md`, "Bridging between versions": timestamps synthesised for lite-04 publishers, stripped for
 //! lite-04 subscribers).
 
 mod common;

@@ -1,5 +1,5 @@
 //! Why a session or request was refused: one table of codes, HTTP statuses and close reasons
-//! (relay.md §3). MoQ sessions are closed with the unauthorized code 0x2 and [`AuthError::reason`];
+//! (`docs/auth.md`). MoQ sessions are closed with the unauthorized code 0x2 and [`AuthError::reason`];
 //! HTTP answers carry [`AuthError::status`] and [`AuthError::json`].
 
 use axum::http::StatusCode;
@@ -39,7 +39,7 @@ pub enum AuthError {
 	#[error("the connection path is not a valid broadcast path")]
 	InvalidPath,
 	/// No credential, the path is not public, and Privacy Pass is enabled: here is a challenge
-	/// (relay.md §4). MoQ sessions get it as the close reason (`pp:<base64url TokenChallenge>`),
+	/// (`docs/privacy-pass.md`). MoQ sessions get it as the close reason (`pp:<base64url TokenChallenge>`),
 	/// HTTP answers as `WWW-Authenticate: PrivateToken challenge=..., token-key=...`.
 	#[error("no credential was presented: redeem a Privacy Pass token from issuer {:?} for the challenge", .0.challenge.issuer_name())]
 	PrivacyPassChallenge(Box<PrivacyPassChallenge>),
@@ -65,7 +65,7 @@ pub struct PrivacyPassChallenge {
 }
 
 impl AuthError {
-	/// The stable error code (relay.md §3).
+	/// The stable error code (`docs/auth.md`).
 	pub fn code(&self) -> &'static str {
 		match self {
 			Self::MissingCredential => "missing_credential",
@@ -85,7 +85,7 @@ impl AuthError {
 
 	/// The close reason a MoQ client (and a browser's `WebTransport.closed`) reads: the code,
 	/// and for `invalid_token` the token library's code after a colon (`invalid_token: bad_signature`).
-	/// A Privacy Pass challenge is `pp:` and the base64url (unpadded) TokenChallenge, what the seed's
+	/// A Privacy Pass challenge is `pp:` and the base64url (unpadded) TokenChallenge, what the original Privacy Pass MoQ client
 	/// client parses.
 	pub fn reason(&self) -> String {
 		match self {

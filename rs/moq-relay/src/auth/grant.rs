@@ -28,7 +28,7 @@ impl Grant {
 		}
 	}
 
-	/// The grant of a relay this relay dialed as a cluster peer (relay.md §5): it "may see and
+	/// The grant of a relay this relay dialed as a cluster peer (`docs/cluster.md`): it "may see and
 	/// carry everything the cluster has", and its hop lists are trusted.
 	pub(crate) fn peer() -> Self {
 		Self::new(Path::default(), vec![Path::default()], vec![Path::default()])

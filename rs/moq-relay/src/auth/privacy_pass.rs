@@ -1,4 +1,4 @@
-//! Privacy Pass sessions (relay.md §4, `seeds/002`): challenges, type 0x0002 tokens, double-spend
+//! Privacy Pass sessions (`docs/privacy-pass.md`): challenges, type 0x0002 tokens, double-spend
 //! protection, and the grant such sessions get.
 //!
 //! The cryptography and the challenge book are in the sans-I/O [`moq_privacy_pass`] crate; this module
@@ -23,7 +23,7 @@ use super::error::PrivacyPassChallenge;
 use super::request::PrivacyPassCredential;
 use super::{AuthError, Grant};
 
-/// The issuer the seed uses when none is configured (Cloudflare's demo issuer, no attestation).
+/// The issuer used when none is configured (Cloudflare's demo issuer, no attestation).
 pub const DEFAULT_ISSUER: &str = "demo-pat.issuer.cloudflare.com";
 /// Shortest and longest time an issuer directory is used before it is fetched again.
 const DIRECTORY_MAX_AGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));

@@ -16,7 +16,7 @@ pub struct ConnectRequest {
 
 impl std::fmt::Debug for ConnectRequest {
 	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-		// relay.md §1: "The query carries credentials and must never be logged."
+		// `docs/relay.md`: "The query carries credentials and must never be logged."
 		f.debug_struct("ConnectRequest")
 			.field("path", &self.path)
 			.field("query", &self.query.as_ref().map(|_| "<redacted>"))
@@ -28,7 +28,7 @@ impl std::fmt::Debug for ConnectRequest {
 impl ConnectRequest {
 	/// Splits `"/path?query"` (a CONNECT `:path` or a SETUP Path value), percent-decodes the path
 	/// and normalizes it. An empty string or `/` is the root. "Percent-decoding happens before
-	/// any path check" (relay.md §3), so `/%2E%2E/x` is refused like `/../x`.
+	/// any path check" (`docs/auth.md`), so `/%2E%2E/x` is refused like `/../x`.
 	pub fn parse(target: &str) -> Result<Self, AuthError> {
 		let (path, query) = match target.split_once('?') {
 			Some((path, query)) => (path, Some(query.to_string())),
@@ -106,7 +106,7 @@ impl ConnectRequest {
 pub enum Credential<'a> {
 	/// A JWT (or another bearer credential): `?jwt=`, `?token=`, `?auth_id=`, `Authorization: Bearer`.
 	Token(Cow<'a, str>),
-	/// A Privacy Pass token (relay.md §4).
+	/// A Privacy Pass token (`docs/privacy-pass.md`).
 	PrivacyPass(PrivacyPassCredential<'a>),
 }
 

@@ -1,4 +1,4 @@
-//! Redial delays: 1 s doubling to 10 s, with jitter (relay.md §5).
+//! Redial delays: 1 s doubling to 10 s, with jitter (`docs/cluster.md`).
 
 use std::time::Duration;
 

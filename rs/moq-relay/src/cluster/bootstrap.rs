@@ -1,4 +1,4 @@
-//! The development bootstrap (wire.md §3): GET `http://host:port/certificate.sha256` and pin the
+//! The development bootstrap (`docs/protocol.md`, "Development certificates"): GET `http://host:port/certificate.sha256` and pin the
 //! certificate it names.
 //!
 //! One HTTP client serves every link. It goes straight to the peer (no proxy: the QUIC link that

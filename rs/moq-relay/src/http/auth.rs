@@ -1,4 +1,4 @@
-//! Authorization on HTTP routes (relay.md §3 "Errors", §4): one function that decides a request with
+//! Authorization on HTTP routes (`docs/auth.md`, "Errors"; `docs/privacy-pass.md`): one function that decides a request with
 //! the same [`Auth`] as MoQ sessions, and one place that turns a refusal into an HTTP answer.
 //!
 //! A refusal is the status of [`AuthError::status`] with `{"error": "<code>", "message": "<text>"}`.

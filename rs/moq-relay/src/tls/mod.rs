@@ -1,7 +1,7 @@
 //! Certificates: loaded from PEM files or generated self-signed for development.
 //!
 //! Generated certificates follow the browser `serverCertificateHashes` rule
-//! (relay.md §2, wire.md §3): ECDSA P-256, valid from now-1d for at most 14 days in all.
+//! (`docs/relay.md`; `docs/protocol.md`, "Development certificates"): ECDSA P-256, valid from now-1d for at most 14 days in all.
 
 mod client;
 mod pem;

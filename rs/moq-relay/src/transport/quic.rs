@@ -1,9 +1,9 @@
 //! Raw QUIC and WebTransport on one quinn endpoint.
 //!
-//! The TLS ALPN tells them apart (relay.md §1): `moq-lite-*` is raw QUIC, whose
+//! The TLS ALPN tells them apart (`docs/relay.md`): `moq-lite-*` is raw QUIC, whose
 //! connection path arrives later in the SETUP Path parameter; `h3` is
 //! WebTransport, whose path is the CONNECT `:path` and whose moq version is the
-//! relay's most preferred version among `WT-Available-Protocols` (wire.md §1.1
+//! relay's most preferred version among `WT-Available-Protocols` (`docs/protocol.md`, "Version negotiation"
 //! allows either side's order; the relay applies its own on both bindings).
 //! Both become a [`web_transport_quinn::Session`] ([`Session::raw`] for raw QUIC),
 //! which implements [`super::Session`].
@@ -55,7 +55,7 @@ pub async fn accept(incoming: wtq::quinn::Incoming, versions: &[Version]) -> Res
 
 	if alpn == wtq::ALPN {
 		let request = wtq::Request::accept(conn).await?;
-		// wire.md §1.1: "Either is legal": like rustls on raw QUIC, the relay's
+		// `docs/protocol.md` ("Version negotiation"): "Either is legal": like rustls on raw QUIC, the relay's
 		// order decides (`versions` is most preferred first).
 		let chosen = versions
 			.iter()
