@@ -276,6 +276,8 @@ async fn accept(
 				return;
 			}
 		};
+		// The session's set-up time (moq_relay_session_setup_seconds) counts from here.
+		let first_packet = std::time::Instant::now();
 		// Counted from its first packet: a connection that never finishes its handshake holds a
 		// pending place until the handshake time-out frees it.
 		let mut ticket = match connections.open(incoming.remote_address().ip()) {
@@ -312,6 +314,7 @@ async fn accept(
 				accepted.authorization,
 				ctx,
 				&mut ticket,
+				first_packet,
 			)
 			.instrument(span)
 			.await;

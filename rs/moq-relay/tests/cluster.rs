@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,11 @@ impl Keys {
 
 	/// A relay with anonymous access under `anon`, dialing `connect` with the token file.
 	async fn relay(&self, id: u64, connect: &[&TestRelay]) -> TestRelay {
+		self.relay_as(Some(id), connect).await
+	}
+
+	/// [`Keys::relay`] with hop id `id`, or a random one per process (`cluster.id` unset).
+	async fn relay_as(&self, id: Option<u64>, connect: &[&TestRelay]) -> TestRelay {
 		let key_file = self.key_file.clone();
 		let token_file = self.token_file.clone();
 		let connect: Vec<String> = connect
@@ -64,7 +69,7 @@ impl Keys {
 		TestRelay::start_with(move |config| {
 			config.auth.key = Some(key_file);
 			config.auth.public = Some("anon".into());
-			config.cluster.id = Some(id);
+			config.cluster.id = id;
 			if !connect.is_empty() {
 				config.cluster.connect = Some(connect);
 				config.cluster.token = Some(token_file);
@@ -81,7 +86,7 @@ impl Drop for Keys {
 }
 
 /// The relay's `/metrics`, as name (with labels) → value.
-async fn metrics(relay: &TestRelay) -> BTreeMap<String, u64> {
+async fn metrics(relay: &impl common::Target) -> BTreeMap<String, u64> {
 	let (status, _, body) = http_get(relay, "/metrics", false).await;
 	assert_eq!(status, 200);
 	body.lines()
@@ -93,12 +98,28 @@ async fn metrics(relay: &TestRelay) -> BTreeMap<String, u64> {
 		.collect()
 }
 
-async fn metric(relay: &TestRelay, name: &str) -> u64 {
+async fn metric(relay: &impl common::Target, name: &str) -> u64 {
 	metrics(relay).await.get(name).copied().unwrap_or(0)
 }
 
+/// Every series of the relay's `/metrics`: name and labels, without the value.
+async fn series(relay: &impl common::Target) -> BTreeSet<String> {
+	let (status, _, body) = http_get(relay, "/metrics", false).await;
+	assert_eq!(status, 200);
+	body.lines()
+		.filter(|l| !l.starts_with('#'))
+		.filter_map(|l| Some(l.rsplit_once(' ')?.0.to_string()))
+		.collect()
+}
+
+/// The `peer` label of the announcements that arrive over a link dialed to `relay` (as
+/// [`Keys::relay`] configures it: `http://127.0.0.1:<port>`).
+fn link_label(relay: &TestRelay) -> String {
+	format!("http://127.0.0.1:{}/", relay.addr.port())
+}
+
 /// Polls `/metrics` until `name` satisfies `ok` (at most `limit`).
-async fn wait_metric(relay: &TestRelay, name: &str, limit: Duration, ok: impl Fn(u64) -> bool) {
+async fn wait_metric(relay: &impl common::Target, name: &str, limit: Duration, ok: impl Fn(u64) -> bool) {
 	let deadline = Instant::now() + limit;
 	loop {
 		let value = metric(relay, name).await;
@@ -370,15 +391,83 @@ async fn triangle_delivers_every_frame_once_without_announcement_storms() {
 			}
 		}
 	}
-	// Every link did carry the broadcast: B and C each heard it from A, B from C or C from B.
-	assert!(metric(&c, "moq_relay_cluster_announcements_total{peer=\"21\"}").await >= 1);
-	assert!(metric(&b, "moq_relay_cluster_announcements_total{peer=\"21\"}").await >= 1);
+	// Every link did carry the broadcast: B and C each heard it from A (over the links they dialed,
+	// labelled with their `[cluster] connect` entry for A), B from C or C from B.
+	let from_a = format!("moq_relay_cluster_announcements_total{{peer=\"{}\"}}", link_label(&a));
+	assert!(metric(&c, &from_a).await >= 1);
+	assert!(metric(&b, &from_a).await >= 1);
 
 	on_c.close().await;
 	publisher.close().await;
 	for relay in [c, b, a] {
 		relay.stop().await;
 	}
+}
+
+/// A peer restarted (a new process: `cluster.id` unset, so a new random hop id) adds no series to
+/// the relay it links to: the announcements counter is labelled by link (`accepted`, or the
+/// `[cluster] connect` entry of a dialed link), never by a peer's hop id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_a_peer_adds_no_label_value() {
+	let keys = Keys::new("restart");
+	let root = keys.relay(81, &[]).await;
+	// A broadcast on the root, so each leaf hears announcements over the link it dialed.
+	let on_root = publisher(&root, "r", None).await;
+	let connect = format!("http://127.0.0.1:{}", root.addr.port());
+	let (key, token) = (
+		keys.key_file.display().to_string(),
+		keys.token_file.display().to_string(),
+	);
+	let dialed = format!(
+		"moq_relay_cluster_announcements_total{{peer=\"{}\"}}",
+		link_label(&root)
+	);
+	let accepted = "moq_relay_cluster_announcements_total{peer=\"accepted\"}";
+	let mut first: Option<BTreeSet<String>> = None;
+	for restart in 0..3u64 {
+		let mut leaf = start(&[
+			"--server-bind",
+			"127.0.0.1:0",
+			"--tls-generate",
+			"localhost,127.0.0.1",
+			"--auth-key",
+			&key,
+			"--auth-public",
+			"anon",
+			"--cluster-connect",
+			&connect,
+			"--cluster-token",
+			&token,
+		]);
+		wait_metric(&root, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 1).await;
+		let target = Target {
+			port: leaf.addr.port(),
+			fingerprint: leaf.fingerprint.clone(),
+		};
+		let on_leaf = publisher(target, "leaf", None).await;
+		// The root hears the leaf's broadcast over the link the leaf dialed...
+		wait_metric(&root, accepted, Duration::from_secs(10), |n| n > restart).await;
+		// ... and the leaf hears the root's over that link, labelled with its connect entry.
+		wait_metric(&leaf, &dialed, Duration::from_secs(10), |n| n >= 1).await;
+		let leaf_series = series(&leaf).await;
+		let announcements: Vec<&String> = leaf_series
+			.iter()
+			.filter(|s| s.starts_with("moq_relay_cluster_announcements_total"))
+			.collect();
+		assert_eq!(announcements, [&dialed], "the leaf labels by its connect entry only");
+		let root_series = series(&root).await;
+		match &first {
+			None => first = Some(root_series),
+			Some(first) => assert_eq!(&root_series, first, "restart {restart} changed the root's series"),
+		}
+		leaf.child.kill().unwrap();
+		leaf.child.wait().unwrap();
+		drop(on_leaf);
+		// The root drops the link at its idle time-out.
+		wait_metric(&root, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 0).await;
+	}
+	on_root.close().await;
+	root.stop().await;
 }
 
 /// 50 viewers of one track on leaf B: B subscribes upstream once, the publisher's relay A sees one

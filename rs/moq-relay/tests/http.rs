@@ -19,21 +19,84 @@ async fn certificate_fingerprint_over_plain_http_and_tls() {
 	relay.stop().await;
 }
 
+/// `/metrics`, parsed by a Prometheus text-format parser.
+async fn scrape(relay: &TestRelay) -> (String, prometheus_parse::Scrape) {
+	let (status, head, body) = http_get(relay, "/metrics", false).await;
+	assert_eq!(status, 200, "{body}");
+	let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap();
+	(head, scrape)
+}
+
+/// The value of the sample `name` with `labels` (among others).
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<prometheus_parse::Value> {
+	scrape
+		.samples
+		.iter()
+		.find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+		.map(|s| s.value.clone())
+}
+
+/// How many observations histogram `name` (with `labels`) holds: its `+Inf` bucket, which must
+/// equal its `_count`.
+fn observations(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+	let Some(prometheus_parse::Value::Histogram(buckets)) = sample(scrape, name, labels) else {
+		return 0.0;
+	};
+	let all = buckets
+		.iter()
+		.find(|b| b.less_than == f64::INFINITY)
+		.map_or(0.0, |b| b.count);
+	let count = match sample(scrape, &format!("{name}_count"), labels) {
+		Some(prometheus_parse::Value::Untyped(count)) => count,
+		other => panic!("{name}_count: {other:?}"),
+	};
+	assert_eq!(all, count, "{name}: +Inf bucket and _count disagree");
+	count
+}
+
+/// The four histograms, as (name, labels) of the series this test's sessions fill.
+const HISTOGRAMS: [(&str, &[(&str, &str)]); 4] = [
+	("moq_relay_session_setup_seconds", &[]),
+	("moq_relay_auth_decision_seconds", &[("kind", "public")]),
+	("moq_relay_frame_relay_seconds", &[]),
+	("moq_relay_subscriber_queue_groups", &[]),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_ready_and_metrics() {
+	use prometheus_parse::Value::{Counter, Gauge};
 	let relay = TestRelay::start(Some("anon")).await;
 	assert_eq!(http_get(&relay, "/health", false).await.0, 200);
 	assert_eq!(http_get(&relay, "/ready", true).await.0, 200);
 	assert_eq!(http_get(&relay, "/nope", false).await.0, 404);
 
-	// A session shows up in the metrics.
+	// Before any session: every histogram is there, empty.
+	let (head, before) = scrape(&relay).await;
+	assert!(
+		head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+		"{head}"
+	);
+	for (name, _) in HISTOGRAMS.iter().filter(|(_, labels)| labels.is_empty()) {
+		assert_eq!(observations(&before, name, &[]), 0.0, "{name}");
+	}
+
+	// A publisher of m/t (one group of three frames, cached before it connects) and a subscriber
+	// that reads the group through the relay.
 	let client = relay.client(Some(lite05()));
 	let origin = moq_tokio::origin::spawn();
 	let consumer = origin.consume();
 	let mut announced = consumer.announced();
 	let publisher_origin = moq_tokio::origin::spawn();
 	let broadcast = publisher_origin.create_broadcast("m").unwrap();
+	let track = broadcast.create_track("t", None).unwrap();
 	broadcast.announce(Default::default()).unwrap();
+	let mut group = track.append_group().unwrap();
+	for frame in ["a", "b", "c"] {
+		group
+			.write_frame(moq_net::Timestamp::now(), bytes::Bytes::from(frame))
+			.unwrap();
+	}
+	group.finish().unwrap();
 	let publisher = relay
 		.client(None)
 		.with_publisher(&publisher_origin)
@@ -45,19 +108,66 @@ async fn health_ready_and_metrics() {
 	// The announcement's round trip proves both sessions are admitted.
 	let update = common::within("announcement", announced.next()).await.unwrap();
 	assert_eq!(update.prefix.as_str(), "m");
-
-	let (status, head, body) = http_get(&relay, "/metrics", false).await;
-	assert_eq!(status, 200);
-	assert!(head.contains("content-type: text/plain"), "{head}");
-	assert!(body.contains("moq_relay_sessions 2\n"), "{body}");
-	for name in [
-		"moq_relay_bytes_sent_total",
-		"moq_relay_frames_sent_total",
-		"moq_relay_groups_sent_total",
-	] {
-		assert!(body.contains(&format!("# TYPE {name} counter")), "{body}");
+	let remote = common::within("broadcast", consumer.request_broadcast("m"))
+		.await
+		.unwrap();
+	let mut subscription = common::within("subscribe", remote.track("t").unwrap().subscribe(None))
+		.await
+		.unwrap();
+	let mut received = common::within("group", subscription.recv_group())
+		.await
+		.unwrap()
+		.expect("a group");
+	for _ in 0..3 {
+		common::within("frame", received.read_frame())
+			.await
+			.unwrap()
+			.expect("a frame");
 	}
 
+	// The relay records a write just after it completes: wait until the histograms show it.
+	let deadline = std::time::Instant::now() + common::BOUND;
+	let after = loop {
+		let (_, after) = scrape(&relay).await;
+		if observations(&after, "moq_relay_frame_relay_seconds", &[]) >= 3.0 {
+			break after;
+		}
+		assert!(std::time::Instant::now() < deadline, "no frame relay observed");
+		tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+	};
+	assert_eq!(sample(&after, "moq_relay_sessions", &[]), Some(Gauge(2.0)));
+	assert_eq!(sample(&after, "moq_relay_sessions_total", &[]), Some(Counter(2.0)));
+	assert_eq!(sample(&after, "moq_relay_subscriptions", &[]), Some(Gauge(1.0)));
+	assert_eq!(sample(&after, "moq_relay_connections_pending", &[]), Some(Gauge(0.0)));
+	for (name, at_least) in [
+		("moq_relay_frames_received_total", 3.0),
+		("moq_relay_frames_sent_total", 3.0),
+		("moq_relay_bytes_sent_total", 3.0),
+		("moq_relay_groups_received_total", 1.0),
+		("moq_relay_groups_sent_total", 1.0),
+		("moq_relay_subscriptions_total", 1.0),
+		("moq_relay_upstream_subscriptions_total", 1.0),
+	] {
+		match sample(&after, name, &[]) {
+			Some(Counter(value)) => assert!(value >= at_least, "{name} = {value}"),
+			other => panic!("{name} is not a counter: {other:?}"),
+		}
+	}
+	// Both sessions were set up and decided (public prefix, no credential); the group was queued
+	// for the subscriber and its frames relayed.
+	assert_eq!(observations(&after, "moq_relay_session_setup_seconds", &[]), 2.0);
+	assert_eq!(
+		observations(&after, "moq_relay_auth_decision_seconds", &[("kind", "public")]),
+		2.0
+	);
+	for (name, labels) in HISTOGRAMS {
+		assert!(observations(&after, name, labels) > 0.0, "{name}{labels:?}");
+		assert!(after.docs.contains_key(name), "{name} has no HELP");
+	}
+
+	drop(received);
+	drop(subscription);
+	drop(group);
 	drop(broadcast);
 	publisher.close().await.ok();
 	subscriber.close().await.ok();

@@ -48,6 +48,35 @@ impl Public {
 	}
 }
 
+/// What an auth decision was made from: a closed set, the `kind` label of
+/// `moq_relay_auth_decision_seconds` (docs/relay.md, "Metrics").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+	/// A MoQ JWT.
+	Jwt,
+	/// A Privacy Pass token.
+	PrivacyPass,
+	/// No credential: the anonymous grant of the public prefixes.
+	Public,
+	/// No credential and no public access: refused, or challenged for a Privacy Pass token.
+	None,
+	/// A credential that cannot be read (a malformed `Authorization` header, two credentials).
+	Invalid,
+}
+
+impl CredentialKind {
+	/// The label value.
+	pub fn as_str(self) -> &'static str {
+		match self {
+			Self::Jwt => "jwt",
+			Self::PrivacyPass => "privacy_pass",
+			Self::Public => "public",
+			Self::None => "none",
+			Self::Invalid => "invalid",
+		}
+	}
+}
+
 /// The authorization policy built from `[auth]`.
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
@@ -92,18 +121,27 @@ impl Auth {
 	/// Async because a Privacy Pass nonce may live in Redis and the issuer keys in a directory; every
 	/// such wait is bounded.
 	pub async fn authorize(&self, request: &ConnectRequest) -> Result<Grant, AuthError> {
+		self.decide(request).await.1
+	}
+
+	/// [`Auth::authorize`], and what the decision was made from (for the decision-time metric).
+	pub async fn decide(&self, request: &ConnectRequest) -> (CredentialKind, Result<Grant, AuthError>) {
 		let path = request.path();
-		match request.credential()? {
-			Some(Credential::Token(token)) => self.verify(&token, path),
-			Some(Credential::PrivacyPass(token)) => match &self.privacy_pass {
-				Some(pp) => pp.redeem(&token, path).await,
-				None => Err(AuthError::InvalidPrivacyPassToken("privacy_pass_disabled")),
-			},
-			None => match self.anonymous(path) {
-				Ok(grant) => Ok(grant),
+		match request.credential() {
+			Err(err) => (CredentialKind::Invalid, Err(err)),
+			Ok(Some(Credential::Token(token))) => (CredentialKind::Jwt, self.verify(&token, path)),
+			Ok(Some(Credential::PrivacyPass(token))) => (
+				CredentialKind::PrivacyPass,
+				match &self.privacy_pass {
+					Some(pp) => pp.redeem(&token, path).await,
+					None => Err(AuthError::InvalidPrivacyPassToken("privacy_pass_disabled")),
+				},
+			),
+			Ok(None) => match self.anonymous(path) {
+				Ok(grant) => (CredentialKind::Public, Ok(grant)),
 				Err(missing) => match &self.privacy_pass {
-					Some(pp) if pp.covers(path) => Err(pp.challenge().await),
-					_ => Err(missing),
+					Some(pp) if pp.covers(path) => (CredentialKind::None, Err(pp.challenge().await)),
+					_ => (CredentialKind::None, Err(missing)),
 				},
 			},
 		}

@@ -188,7 +188,8 @@ async fn dial(peer: &Peer, settings: &ClusterSettings, ctx: Arc<Context>) -> Res
 		path.push_str("?jwt=");
 		path.push_str(&token);
 	}
-	session::run_link(wtq::Session::raw(conn), version, path, ctx).await?;
+	let link = crate::metrics::Link::Dialed(peer.to_string());
+	session::run_link(wtq::Session::raw(conn), version, path, link, ctx).await?;
 	Ok(())
 }
 

@@ -106,11 +106,15 @@ async fn announced(
 		.into_response()
 }
 
-async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-	(
-		[(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-		state.metrics.render(),
-	)
+/// `GET /metrics`: the Prometheus text format 0.0.4 (see [`crate::metrics`]).
+async fn metrics(State(state): State<HttpState>) -> axum::response::Response {
+	match state.metrics.render() {
+		Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+		Err(err) => {
+			tracing::error!(%err, "metrics not encoded");
+			StatusCode::INTERNAL_SERVER_ERROR.into_response()
+		}
+	}
 }
 
 /// The bounds of the TCP side (from [`crate::limits::Limits`]).

@@ -156,7 +156,8 @@ impl Track {
 
 #[derive(Default)]
 struct GroupState {
-	frames: Vec<Frame>,
+	/// Each frame with its arrival (when the upstream appended it), for the relay latency metric.
+	frames: Vec<(Frame, Instant)>,
 	bytes: usize,
 	end: Option<TrackEnd>,
 }
@@ -230,7 +231,7 @@ impl GroupWriter {
 				s.end = Some(TrackEnd::Aborted(StreamCode::GROUP_TOO_LARGE));
 			} else {
 				s.bytes += frame.payload.len();
-				s.frames.push(frame);
+				s.frames.push((frame, Instant::now()));
 			}
 		});
 		if too_large {
@@ -276,6 +277,11 @@ pub struct GroupReader {
 impl GroupReader {
 	/// The next frame; `Ok(None)` once the group is complete, `Err` if it was aborted.
 	pub async fn next(&mut self) -> Result<Option<Frame>, StreamCode> {
+		Ok(self.next_arrived().await?.map(|(frame, _)| frame))
+	}
+
+	/// [`GroupReader::next`], with the instant the frame arrived at the relay.
+	pub async fn next_arrived(&mut self) -> Result<Option<(Frame, Instant)>, StreamCode> {
 		loop {
 			{
 				let state = self.rx.borrow_and_update();

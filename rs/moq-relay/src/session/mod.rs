@@ -30,14 +30,14 @@ pub use stream::{Reader, Writer};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::auth::{Auth, AuthError, ConnectRequest, Grant};
 use crate::limits::{LimitError, Ticket};
-use crate::metrics::Metrics;
+use crate::metrics::{Link, Metrics};
 use crate::origin::{Origin, Track};
 use crate::transport::{Session, TransportError};
 use crate::wire::{
@@ -126,6 +126,8 @@ struct Shared<S> {
 	budget: Arc<budget::Budget>,
 	/// The first hop of the routes a client session announces: drawn by this relay per session.
 	route_origin: VarInt,
+	/// Which cluster link this is, for `moq_relay_cluster_announcements_total`.
+	link: Link,
 }
 
 impl<S: Session> Shared<S> {
@@ -162,7 +164,12 @@ async fn admit<S: Session>(
 	authorization: Option<String>,
 ) -> Result<Grant, SessionError> {
 	let decided = match ConnectRequest::parse(target) {
-		Ok(request) => ctx.auth.authorize(&request.with_authorization(authorization)).await,
+		Ok(request) => {
+			let started = Instant::now();
+			let (kind, decided) = ctx.auth.decide(&request.with_authorization(authorization)).await;
+			ctx.metrics.auth_decided(kind, started.elapsed());
+			decided
+		}
 		Err(err) => Err(err),
 	};
 	match decided {
@@ -203,7 +210,7 @@ fn expiry_deadline(expires: u64) -> Option<tokio::time::Instant> {
 /// Runs one session to its end. `url_path` is the WebTransport CONNECT path and
 /// query (`None` on raw QUIC, where the path comes in SETUP); `authorization` its
 /// `Authorization` header; `ticket` its place in the connection table, admitted once the
-/// session is.
+/// session is; `first_packet` when the connection's first packet arrived (for the set-up time).
 pub async fn run<S: Session>(
 	transport: S,
 	version: Version,
@@ -211,6 +218,7 @@ pub async fn run<S: Session>(
 	authorization: Option<String>,
 	ctx: Arc<Context>,
 	ticket: &mut Ticket,
+	first_packet: Instant,
 ) -> Result<(), SessionError> {
 	let _gauge = ctx.metrics.session_started();
 	// relay.md §3: "On WebTransport the decision is made from the CONNECT's URL and headers,
@@ -254,17 +262,20 @@ pub async fn run<S: Session>(
 		let _ = tokio::time::timeout(REFUSAL_LINGER, transport.closed()).await;
 		return Err(limit.into());
 	}
+	ctx.metrics.session_admitted(first_packet.elapsed());
 	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %version, "session admitted");
-	serve(transport, version, grant, setup, ctx.clone()).await
+	serve(transport, version, grant, setup, ctx.clone(), Link::Accepted).await
 }
 
 /// Runs a cluster link this relay dialed (relay.md §5) to its end: sends a SETUP with `path`
 /// (which carries the cluster token as `?jwt=`) and this relay's hop id, reads the peer's, then
-/// serves the peer exactly like an admitted peer session, with [`Grant::peer`].
+/// serves the peer exactly like an admitted peer session, with [`Grant::peer`]. `link` names the
+/// link in the metrics (its `[cluster] connect` entry).
 pub async fn run_link<S: Session>(
 	transport: S,
 	version: Version,
 	path: String,
+	link: Link,
 	ctx: Arc<Context>,
 ) -> Result<(), SessionError> {
 	let ours = Setup {
@@ -281,7 +292,7 @@ pub async fn run_link<S: Session>(
 			return Err(err);
 		}
 	};
-	serve(transport, version, Grant::peer(), setup, ctx).await
+	serve(transport, version, Grant::peer(), setup, ctx, link).await
 }
 
 /// Serves an admitted session until it closes, its grant expires or the relay shuts down.
@@ -291,6 +302,7 @@ async fn serve<S: Session>(
 	grant: Grant,
 	setup: Option<Setup>,
 	ctx: Arc<Context>,
+	link: Link,
 ) -> Result<(), SessionError> {
 	let _link = grant.cluster().then(|| ctx.metrics.cluster_link_started());
 	// Before admission the peer had a small window and a few streams (crate::limits): now it may use
@@ -314,6 +326,7 @@ async fn serve<S: Session>(
 		upstream: Mutex::new(HashMap::new()),
 		budget,
 		route_origin: random_hop_id(),
+		link,
 	});
 
 	let mut tasks = JoinSet::new();

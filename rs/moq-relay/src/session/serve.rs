@@ -297,6 +297,7 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 				}
 				next = Some(sequence + 1);
 				inflight.retain(|(_, handle)| !handle.is_finished());
+				shared.ctx.metrics.group_queued(inflight.len());
 				if inflight.len() >= max_inflight
 					&& let Some((old, handle)) = inflight.pop_front()
 				{
@@ -355,7 +356,7 @@ async fn write_group<S: Session>(
 		let mut frames = group.reader();
 		// The stream type, the group header and the first frame's header go out in one write,
 		// so they share a packet instead of the header leaving alone ahead of its frame.
-		let first = frames.next().await;
+		let first = frames.next_arrived().await;
 		let mut writer = Writer::new(transport.open_uni().await?);
 		// wire.md §1.7: newest group first.
 		writer.set_priority(i32::try_from(sequence).unwrap_or(i32::MAX));
@@ -370,7 +371,7 @@ async fn write_group<S: Session>(
 		let mut next = first;
 		loop {
 			match next {
-				Ok(Some(frame)) => {
+				Ok(Some((frame, arrived))) => {
 					let mut header = frame.header().map_err(StreamError::Encode)?;
 					if !version.has_timestamps() {
 						// wire.md §1.8: timestamps are stripped for pre-05 subscribers.
@@ -381,6 +382,7 @@ async fn write_group<S: Session>(
 					head.clear();
 					metrics.frame_sent(frame.payload.len());
 					writer.write(frame.payload).await?;
+					metrics.frame_relayed(arrived.elapsed());
 				}
 				Ok(None) => {
 					writer.write_all(&head).await?;
@@ -393,7 +395,7 @@ async fn write_group<S: Session>(
 					return Ok(());
 				}
 			}
-			next = frames.next().await;
+			next = frames.next_arrived().await;
 		}
 	};
 	if let Err(err) = run.await {

@@ -108,8 +108,7 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 			continue;
 		};
 		if shared.grant.cluster() {
-			let peer = shared.peer_hop.or(peer_hop).map_or(0, VarInt::into_inner);
-			shared.ctx.metrics.cluster_announcement(peer);
+			shared.ctx.metrics.cluster_announcement(&shared.link);
 		}
 		let Some(mut hops) = hops else {
 			publications.remove(&path);
