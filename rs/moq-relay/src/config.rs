@@ -446,6 +446,18 @@ pub struct LimitsConfig {
 		env = "MOQ_LIMITS_DATAGRAM_BUFFER"
 	)]
 	pub datagram_buffer: Option<usize>,
+	/// `[limits] max_message`: the largest control message (SETUP, ANNOUNCE, SUBSCRIBE, …), in bytes;
+	/// a peer that sends a bigger one is closed (default 65536).
+	#[arg(value_name = "BYTES", long = "limits-max-message", env = "MOQ_LIMITS_MAX_MESSAGE")]
+	pub max_message: Option<usize>,
+	/// `[limits] max_control_buffer`: bytes of unfinished control messages one session may have the
+	/// relay hold over all its streams (default 1048576).
+	#[arg(
+		value_name = "BYTES",
+		long = "limits-max-control-buffer",
+		env = "MOQ_LIMITS_MAX_CONTROL_BUFFER"
+	)]
+	pub max_control_buffer: Option<usize>,
 	/// `[limits] max_frame`: the largest frame a publisher may send, in bytes, refused from its
 	/// header (default 16777216).
 	#[arg(value_name = "BYTES", long = "limits-max-frame", env = "MOQ_LIMITS_MAX_FRAME")]
@@ -524,6 +536,12 @@ impl LimitsConfig {
 			pending_window,
 			session_window,
 			datagram_buffer: self.datagram_buffer.unwrap_or(defaults.datagram_buffer),
+			max_message: count("limits.max_message", self.max_message, defaults.max_message)?,
+			max_control_buffer: count(
+				"limits.max_control_buffer",
+				self.max_control_buffer,
+				defaults.max_control_buffer,
+			)?,
 			max_frame: count("limits.max_frame", self.max_frame, defaults.max_frame)?,
 			max_inflight_groups: count(
 				"limits.max_inflight_groups",
@@ -890,6 +908,8 @@ impl Config {
 			pending_window: Some(limits.pending_window),
 			session_window: Some(limits.session_window),
 			datagram_buffer: Some(limits.datagram_buffer),
+			max_message: Some(limits.max_message),
+			max_control_buffer: Some(limits.max_control_buffer),
 			max_frame: Some(limits.max_frame),
 			max_group: Some(limits.cache.max_group_bytes),
 			max_inflight_groups: Some(limits.max_inflight_groups),
@@ -1036,6 +1056,8 @@ max_http_connections = 15
 pending_window = 20000
 session_window = 30000
 datagram_buffer = 16
+max_message = 21
+max_control_buffer = 22
 max_frame = 17
 max_group = 18
 max_inflight_groups = 19

@@ -42,6 +42,10 @@ pub struct Limits {
 	/// Bytes of incoming datagrams buffered per connection (moq-lite sends none; the oldest are
 	/// dropped past this).
 	pub datagram_buffer: usize,
+	/// The largest control message (SETUP, ANNOUNCE, SUBSCRIBE, …) a peer may send, in bytes.
+	pub max_message: usize,
+	/// Bytes of unfinished control messages one session's streams may hold together.
+	pub max_control_buffer: usize,
 	/// The largest frame a publisher may send, judged from its header before the payload is read
 	/// (`FRAME_TOO_LARGE`). A group's total is bounded by `cache.max_group_bytes` the same way
 	/// (`GROUP_TOO_LARGE`).
@@ -68,6 +72,8 @@ impl Default for Limits {
 			pending_window: 64 * 1024,
 			session_window: 16 * 1024 * 1024,
 			datagram_buffer: 64 * 1024,
+			max_message: 64 * 1024,
+			max_control_buffer: 1024 * 1024,
 			max_frame: 16 * 1024 * 1024,
 			max_inflight_groups: 4,
 			cache: CachePolicy::default(),

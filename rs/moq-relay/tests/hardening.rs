@@ -484,3 +484,84 @@ async fn a_frame_over_the_limit_is_refused_from_its_header() {
 	relay.child.kill().unwrap();
 	relay.child.wait().unwrap();
 }
+
+/// Opens a bidi stream and writes a SUBSCRIBE stream type, a message length of `declared` bytes and
+/// `sent` bytes of it, never finishing the message. The relay may close the session meanwhile.
+async fn unfinished_subscribe(conn: &quinn::Connection, declared: u64, sent: usize) {
+	use moq_relay::wire::{BidiType, VarInt};
+	let Ok((mut send, _recv)) = conn.open_bi().await else {
+		return;
+	};
+	let mut head = BidiType::Subscribe.to_bytes(Version::Lite05).unwrap();
+	let mut length = bytes::BytesMut::new();
+	VarInt::from_u64(declared).unwrap().encode(&mut length);
+	head.extend_from_slice(&length);
+	if send.write_all(&head).await.is_err() {
+		return;
+	}
+	let _ = send.write_chunk(Bytes::from(vec![0u8; sent])).await;
+	// Keep the stream open until the session ends.
+	let _ = conn.closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_control_messages_are_bounded_per_stream_and_per_session() {
+	let relay = start(&[
+		"--server-bind",
+		"127.0.0.1:0",
+		"--tls-generate",
+		"localhost",
+		"--auth-public",
+		"anon",
+	]);
+	let pid = relay.child.id();
+	let bystander = admitted(&relay, "/anon").await;
+	announce_ok(&bystander).await;
+	let before = proc_kib(pid, "VmHWM");
+
+	// Eight SUBSCRIBEs declaring 40 MiB, 4 MiB of each sent: the first to pass max_message (64 KiB)
+	// closes the session.
+	let conn = admitted(&relay, "/anon").await;
+	announce_ok(&conn).await;
+	let mut writers = tokio::task::JoinSet::new();
+	for _ in 0..8 {
+		let conn = conn.clone();
+		writers.spawn(async move { unfinished_subscribe(&conn, 40 << 20, 4 << 20).await });
+	}
+	let (code, reason) = common::closed(&conn).await;
+	assert_eq!(
+		code,
+		u64::from(SessionCode::PROTOCOL_VIOLATION.into_inner()),
+		"{reason}"
+	);
+	assert!(reason.contains("max_message"), "{reason}");
+	writers.join_all().await;
+
+	// Twenty messages of 60 KiB each stay under max_message, but not under the session's
+	// max_control_buffer (1 MiB) together.
+	let conn = admitted(&relay, "/anon").await;
+	announce_ok(&conn).await;
+	let mut writers = tokio::task::JoinSet::new();
+	for _ in 0..20 {
+		let conn = conn.clone();
+		writers.spawn(async move { unfinished_subscribe(&conn, 1 << 20, 60 << 10).await });
+	}
+	let (code, reason) = common::closed(&conn).await;
+	assert_eq!(
+		code,
+		u64::from(SessionCode::PROTOCOL_VIOLATION.into_inner()),
+		"{reason}"
+	);
+	assert!(reason.contains("max_control_buffer"), "{reason}");
+	writers.join_all().await;
+
+	let growth_mib = proc_kib(pid, "VmHWM").saturating_sub(before) / 1024;
+	eprintln!("peak RSS growth with unfinished control messages: {growth_mib} MiB");
+	// Unbounded, the first session alone made the relay buffer 32 MiB (and 320 MiB had it sent
+	// every declared byte).
+	assert!(growth_mib < 16, "the relay grew by {growth_mib} MiB");
+	announce_ok(&bystander).await;
+	let mut relay = relay;
+	relay.child.kill().unwrap();
+	relay.child.wait().unwrap();
+}

@@ -25,6 +25,9 @@ mod serve;
 mod stream;
 mod upstream;
 
+#[cfg(test)]
+mod tests;
+
 pub use stream::{Reader, Writer};
 
 use std::collections::HashMap;
@@ -124,6 +127,8 @@ struct Shared<S> {
 	upstream: Mutex<HashMap<u64, Weak<Track>>>,
 	/// Streams the peer may keep open, raised on demand.
 	budget: Arc<budget::Budget>,
+	/// Bytes of unfinished control messages the peer's streams hold, together.
+	control: Arc<stream::ControlBudget>,
 	/// The first hop of the routes a client session announces: drawn by this relay per session.
 	route_origin: VarInt,
 	/// Which cluster link this is, for `moq_relay_cluster_announcements_total`.
@@ -325,6 +330,7 @@ async fn serve<S: Session>(
 		next_subscribe_id: AtomicU64::new(0),
 		upstream: Mutex::new(HashMap::new()),
 		budget,
+		control: stream::ControlBudget::new(ctx.limits.max_control_buffer),
 		route_origin: random_hop_id(),
 		link,
 	});
@@ -450,7 +456,8 @@ async fn accept_bi<S: Session>(shared: Arc<Shared<S>>) {
 		let open = shared.budget.opened(&shared.transport);
 		let shared = shared.clone();
 		tokio::spawn(async move {
-			serve::bidi(shared, Writer::new(send), Reader::new(recv)).await;
+			let reader = Reader::control(recv, shared.ctx.limits.max_message, shared.control.clone());
+			serve::bidi(shared, Writer::new(send), reader).await;
 			drop(open);
 		});
 	}
@@ -462,7 +469,7 @@ async fn accept_uni<S: Session>(shared: Arc<Shared<S>>) {
 		let _open = shared.budget.opened(&shared.transport);
 		tokio::spawn(async move {
 			let _open = _open;
-			let mut reader = Reader::new(recv);
+			let mut reader = Reader::control(recv, shared.ctx.limits.max_message, shared.control.clone());
 			let result = match reader.decode::<UniType>(shared.version).await {
 				Ok(Some(UniType::Group)) => upstream::group(&shared, &mut reader).await,
 				// wire.md §1.4: "A second Setup stream → PROTOCOL_VIOLATION."

@@ -1,6 +1,9 @@
 //! Buffered message I/O over one stream: the bridge between the transport's
 //! byte chunks and the sans-I/O codec in [`crate::wire`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::StreamError;
@@ -10,29 +13,105 @@ use crate::wire::{Decode, DecodeError, Disposition, Encode, SessionCode, StreamC
 /// Read at most this much per transport call.
 const CHUNK: usize = 64 * 1024;
 
-/// Reads typed messages from a stream, buffering partial ones.
+/// The largest unfinished message a [`Reader`] buffers unless told otherwise (`limits.max_message`).
+pub const DEFAULT_MAX_MESSAGE: usize = 64 * 1024;
+
+/// Bytes of unfinished messages that one session's control-stream readers hold together
+/// (`limits.max_control_buffer`): with many streams each holding a message just under the per-message
+/// limit, a session could otherwise make the relay buffer that limit times its stream allowance.
+#[derive(Debug)]
+pub struct ControlBudget {
+	used: AtomicUsize,
+	max: usize,
+}
+
+impl ControlBudget {
+	/// A budget of `max` bytes.
+	pub fn new(max: usize) -> Arc<Self> {
+		Arc::new(Self {
+			used: AtomicUsize::new(0),
+			max,
+		})
+	}
+
+	fn reserve(&self, bytes: usize) -> bool {
+		self.used
+			.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+				used.checked_add(bytes).filter(|total| *total <= self.max)
+			})
+			.is_ok()
+	}
+
+	fn release(&self, bytes: usize) {
+		self.used.fetch_sub(bytes, Ordering::Relaxed);
+	}
+
+	/// Bytes held now.
+	pub fn used(&self) -> usize {
+		self.used.load(Ordering::Relaxed)
+	}
+}
+
+/// Reads typed messages from a stream, buffering partial ones: at most `limit` bytes of one
+/// unfinished message, and, for a control stream, within its session's [`ControlBudget`].
 pub struct Reader<R> {
 	stream: R,
 	buf: BytesMut,
 	fin: bool,
+	limit: usize,
+	budget: Option<Arc<ControlBudget>>,
+	/// Bytes of `buf` reserved from `budget`.
+	held: usize,
 }
 
 impl<R: RecvStream> Reader<R> {
-	/// Wraps a stream.
+	/// Wraps a stream, with [`DEFAULT_MAX_MESSAGE`] and no session budget.
 	pub fn new(stream: R) -> Self {
 		Self {
 			stream,
 			buf: BytesMut::new(),
 			fin: false,
+			limit: DEFAULT_MAX_MESSAGE,
+			budget: None,
+			held: 0,
 		}
+	}
+
+	/// A peer's control stream: messages up to `limit` bytes, buffered within `budget`.
+	pub fn control(stream: R, limit: usize, budget: Arc<ControlBudget>) -> Self {
+		let mut reader = Self::new(stream);
+		reader.limit = limit;
+		reader.budget = Some(budget);
+		reader
+	}
+
+	/// From here the stream carries frames, bounded by their headers (a frame over `limit` is refused
+	/// before it is read): it leaves the control budget.
+	pub fn carry_frames(&mut self, limit: usize) {
+		self.limit = limit;
+		if let Some(budget) = self.budget.take() {
+			budget.release(self.held);
+		}
+		self.held = 0;
 	}
 
 	async fn fill(&mut self) -> Result<bool, StreamError> {
 		if self.fin {
 			return Ok(false);
 		}
-		match self.stream.read_chunk(CHUNK).await? {
+		// Never past the limit: a message that needs more is refused by `next`.
+		let room = self.limit.saturating_sub(self.buf.len()).clamp(1, CHUNK);
+		match self.stream.read_chunk(room).await? {
 			Some(chunk) => {
+				if let Some(budget) = &self.budget {
+					if !budget.reserve(chunk.len()) {
+						return Err(StreamError::Session(
+							SessionCode::PROTOCOL_VIOLATION,
+							"unfinished control messages over the session's buffer ([limits] max_control_buffer)",
+						));
+					}
+					self.held += chunk.len();
+				}
 				self.buf.extend_from_slice(&chunk);
 				Ok(true)
 			}
@@ -43,9 +122,18 @@ impl<R: RecvStream> Reader<R> {
 		}
 	}
 
+	fn consume(&mut self, used: usize) {
+		self.buf.advance(used);
+		if let Some(budget) = &self.budget {
+			let released = used.min(self.held);
+			budget.release(released);
+			self.held -= released;
+		}
+	}
+
 	/// The next message; `Ok(None)` at a clean end of stream (no partial message).
 	///
-	/// A stream that ends inside a message was truncated: wire.md treats that as
+	/// A stream that ends inside a message was truncated: `docs/protocol.md` ("Decode errors") treats that as
 	/// a protocol violation, like any other malformed control data.
 	pub async fn decode<T: Decode>(&mut self, version: Version) -> Result<Option<T>, StreamError> {
 		self.next(version, true).await
@@ -63,9 +151,15 @@ impl<R: RecvStream> Reader<R> {
 				match T::decode_prefix(&self.buf, version) {
 					Ok((value, used)) => {
 						if consume {
-							self.buf.advance(used);
+							self.consume(used);
 						}
 						return Ok(Some(value));
+					}
+					Err(DecodeError::UnexpectedEnd) if self.buf.len() >= self.limit => {
+						return Err(StreamError::Session(
+							SessionCode::PROTOCOL_VIOLATION,
+							"a message over the size limit ([limits] max_message, or max_frame for frames)",
+						));
 					}
 					Err(DecodeError::UnexpectedEnd) => {}
 					Err(err) => return Err(StreamError::Decode(err)),
@@ -98,6 +192,14 @@ impl<R: RecvStream> Reader<R> {
 	/// Asks the peer to stop sending.
 	pub fn stop(&mut self, code: StreamCode) {
 		self.stream.stop(code.into_inner());
+	}
+}
+
+impl<R> Drop for Reader<R> {
+	fn drop(&mut self) {
+		if let Some(budget) = &self.budget {
+			budget.release(self.held);
+		}
 	}
 }
 

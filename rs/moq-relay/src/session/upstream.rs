@@ -284,6 +284,9 @@ async fn track_info<S: Session>(shared: &Shared<S>, absolute: &Path, name: &str)
 pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S::Recv>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let header: GroupHeader = reader.expect(version).await?;
+	// Frames follow, each refused from its header when over max_frame: the stream leaves the control
+	// budget and may buffer one frame.
+	reader.carry_frames(shared.ctx.limits.max_frame.saturating_add(32));
 	let track = shared
 		.upstream
 		.lock()

@@ -1,0 +1,185 @@
+//! Whole sessions over [`crate::transport::mem`] under tokio's paused time: what a session does at
+//! its time limits and with hostile input, checked without a socket and without waiting for real
+//! (a time-out that must not have fired yet is checked with a shorter virtual time-out).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, KeySource, KeyStore, Path};
+use tokio::sync::watch;
+
+use super::{Context, Reader, Writer, run};
+use crate::auth::{Auth, Public};
+use crate::limits::{Connections, Limits};
+use crate::metrics::Metrics;
+use crate::origin::Origin;
+use crate::transport::Session as _;
+use crate::transport::mem::{MemSession, pair};
+use crate::wire::{AnnounceOk, AnnounceRequest, BidiType, SessionCode, Setup, UniType, VarInt, Version};
+
+const V: Version = Version::Lite05;
+
+/// A relay's shared state with `auth` and default limits.
+fn context(auth: Auth) -> (Arc<Context>, watch::Sender<bool>) {
+	let metrics = Arc::new(Metrics::default());
+	let (down, shutdown) = watch::channel(false);
+	let ctx = Arc::new(Context {
+		origin: Arc::new(Origin::default()),
+		auth,
+		metrics,
+		hop_id: VarInt::from_u32(7),
+		shutdown,
+		limits: Limits::default(),
+	});
+	(ctx, down)
+}
+
+/// The relay's side of a session over `server`, run to its end in a task.
+fn serve(server: MemSession, ctx: Arc<Context>) -> tokio::task::JoinHandle<()> {
+	tokio::spawn(async move {
+		let connections = Connections::new(ctx.limits.clone(), ctx.metrics.clone());
+		let mut ticket = connections.open(IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+		let _ = run(server, V, None, None, ctx, &mut ticket, Instant::now()).await;
+	})
+}
+
+/// Sends a SETUP with `path` on a uni stream.
+async fn setup(client: &MemSession, path: &str) {
+	let mut writer = Writer::new(client.open_uni().await.unwrap());
+	writer.encode(&UniType::Setup, V).await.unwrap();
+	let message = Setup {
+		path: Some(path.to_string()),
+		..Setup::default()
+	};
+	writer.encode(&message, V).await.unwrap();
+	writer.finish().unwrap();
+}
+
+/// ANNOUNCE_REQUEST for everything, answered by an ANNOUNCE_OK: the session is served.
+async fn served(client: &MemSession) {
+	let (send, recv) = client.open_bi().await.unwrap();
+	let mut writer = Writer::new(send);
+	writer.encode(&BidiType::Announce, V).await.unwrap();
+	let request = AnnounceRequest {
+		prefix: String::new(),
+		exclude_hop: VarInt::ZERO,
+	};
+	writer.encode(&request, V).await.unwrap();
+	let ok: AnnounceOk = Reader::new(recv).expect(V).await.unwrap();
+	assert_eq!(ok.hop_id, VarInt::from_u32(7));
+	// The writer is dropped here: the relay sees the request stream reset, as a client leaving.
+	drop(writer);
+}
+
+/// Whether `future` is still pending after `after` of virtual time.
+async fn pending_after<T>(after: Duration, future: impl std::future::Future<Output = T>) -> bool {
+	tokio::time::timeout(after, future).await.is_err()
+}
+
+fn anon() -> Auth {
+	Auth::new(Public::both(Path::new("anon").unwrap()), None)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_is_closed_the_moment_its_token_expires() {
+	let dir = std::env::temp_dir().join(format!("moq-relay-session-expiry-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).unwrap();
+	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("expiry").unwrap())).unwrap();
+	key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	let keys = KeyStore::new(vec![KeySource::File(dir.join("root.jwk"))]).unwrap();
+	let (ctx, _down) = context(Auth::new(Public::default(), Some(keys)));
+	let claims = Claims::new(Path::new("room").unwrap())
+		.with_subscribe(Path::root())
+		.with_expires(moq_token::unix_now() + 30);
+	let token = key.sign(&claims).unwrap();
+
+	let (client, server) = pair();
+	let relay = serve(server, ctx.clone());
+	setup(&client, &format!("/room?jwt={token}")).await;
+	served(&client).await;
+	// Served until the expiry (the token's exp is in whole seconds: up to 29 s from now)...
+	assert!(pending_after(Duration::from_secs(28), client.closed()).await);
+	served(&client).await;
+	// ...and closed then, with the code and reason a client reads.
+	client.closed().await;
+	assert_eq!(
+		client.close_reason(),
+		Some((SessionCode::UNAUTHORIZED.into_inner(), "token_expired".to_string()))
+	);
+	relay.await.unwrap();
+	let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_sends_setup_is_closed_at_the_setup_timeout() {
+	let (ctx, _down) = context(anon());
+	let timeout = ctx.limits.setup_timeout;
+	let (client, server) = pair();
+	let relay = serve(server, ctx.clone());
+	assert!(pending_after(timeout - Duration::from_millis(10), client.closed()).await);
+	client.closed().await;
+	let (code, reason) = client.close_reason().unwrap();
+	assert_eq!(code, SessionCode::TIMEOUT.into_inner());
+	assert!(reason.starts_with("setup_timeout: "), "{reason}");
+	relay.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_setup_closes_the_session_with_protocol_violation() {
+	let (ctx, _down) = context(anon());
+	let (client, server) = pair();
+	let relay = serve(server, ctx);
+	setup(&client, "/anon").await;
+	served(&client).await;
+	setup(&client, "/anon").await;
+	client.closed().await;
+	let (code, reason) = client.close_reason().unwrap();
+	assert_eq!(code, SessionCode::PROTOCOL_VIOLATION.into_inner());
+	assert!(reason.contains("SETUP"), "{reason}");
+	relay.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_control_message_over_the_limit_closes_the_session() {
+	let (ctx, _down) = context(anon());
+	let limit = ctx.limits.max_message;
+	let (client, server) = pair();
+	let relay = serve(server, ctx);
+	setup(&client, "/anon").await;
+	served(&client).await;
+	let (send, _recv) = client.open_bi().await.unwrap();
+	let mut writer = Writer::new(send);
+	writer.encode(&BidiType::Subscribe, V).await.unwrap();
+	// A Message Length of 40 MiB, then more than the limit of it.
+	let mut length = bytes::BytesMut::new();
+	VarInt::from_u32(40 << 20).encode(&mut length);
+	writer.write_all(&length).await.unwrap();
+	let _ = writer.write_all(&vec![0u8; limit + 1]).await;
+	client.closed().await;
+	let (code, reason) = client.close_reason().unwrap();
+	assert_eq!(code, SessionCode::PROTOCOL_VIOLATION.into_inner());
+	assert!(reason.contains("max_message"), "{reason}");
+	relay.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn paths_outside_the_public_prefix_are_refused_and_never_downgraded() {
+	let (ctx, _down) = context(anon());
+	for (path, reason) in [
+		("/private", "missing_credential"),
+		// A credential the relay cannot verify is refused, never treated as anonymous.
+		("/anon?jwt=abc", "invalid_token: no_verifier"),
+	] {
+		let (client, server) = pair();
+		let relay = serve(server, ctx.clone());
+		setup(&client, path).await;
+		client.closed().await;
+		assert_eq!(
+			client.close_reason(),
+			Some((SessionCode::UNAUTHORIZED.into_inner(), reason.to_string())),
+			"{path}"
+		);
+		relay.await.unwrap();
+	}
+}
