@@ -13,7 +13,7 @@ use aws_lc_rs::digest;
 
 use crate::{Error, b64};
 
-/// Prefix of the MoQ close reason that carries a challenge (`pp:<base64url>`), as the seed's client reads it.
+/// Prefix of the MoQ close reason that carries a challenge (`pp:<base64url>`), as the original MoQ Privacy Pass client reads it.
 pub const CLOSE_REASON_PREFIX: &str = "pp:";
 
 /// A Privacy Pass token challenge.
@@ -142,7 +142,7 @@ impl TokenChallenge {
 		Self::from_bytes(&b64::decode_lenient(text, "TokenChallenge")?)
 	}
 
-	/// The MoQ close reason that carries this challenge: `pp:` + unpadded base64url (what the seed's
+	/// The MoQ close reason that carries this challenge: `pp:` + unpadded base64url (what the original
 	/// `pp_client` looks for after the unauthorized close code 0x2).
 	pub fn to_close_reason(&self) -> String {
 		format!("{CLOSE_REASON_PREFIX}{}", b64::encode_unpadded(&self.to_bytes()))

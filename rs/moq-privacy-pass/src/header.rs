@@ -88,7 +88,7 @@ pub fn is_private_token_authorization(value: &str) -> bool {
 /// Reads the token of `Authorization: PrivateToken token="..."`.
 ///
 /// The value may be quoted or not, base64url or standard base64, padded or not; the token may be the
-/// 354-byte token or the seed client's 357-byte wrapped form.
+/// 354-byte token or the original MoQ Privacy Pass client's 357-byte wrapped form.
 pub fn parse_authorization(value: &str) -> Result<Token, Error> {
 	if !is_private_token_authorization(value) {
 		return Err(Error::malformed("Authorization is not of the PrivateToken scheme"));

@@ -8,7 +8,7 @@
 //!   content type, 400 for a malformed request or an unknown truncated key id.
 //!
 //! The issuer attests nothing: anyone who can reach it gets tokens. It is for development and tests,
-//! like the demo issuer the seed uses.
+//! like the demo issuer of the original quick test.
 
 use std::sync::Arc;
 use std::time::Duration;

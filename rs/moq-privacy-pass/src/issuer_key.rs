@@ -61,7 +61,7 @@ impl Eq for IssuerKey {}
 
 impl IssuerKey {
 	/// Reads a key from file contents: PEM (a `PUBLIC KEY` section), DER, or base64/base64url text of
-	/// the DER (the seed's `--pp-issuer-key` format and RFC 9578 directory `token-key`).
+	/// the DER (the `--pp-issuer-key` format and RFC 9578 directory `token-key`).
 	pub fn parse(contents: &[u8]) -> Result<Self, Error> {
 		if contents.first() == Some(&0x30) {
 			return Self::from_spki_der(contents);

@@ -10,7 +10,7 @@
 //! } Token;                                  // 354 bytes
 //! ```
 //!
-//! The seed's client (draft-ietf-moq-privacy-pass-auth-01, `PrivateTokenAuth`) sends 357 bytes: the token
+//! The original MoQ Privacy Pass client (draft-ietf-moq-privacy-pass-auth-01, `PrivateTokenAuth`) sends 357 bytes: the token
 //! inside `auth_scheme u8 = 0x01 | token_len u16 = 354 | token`. [`Token::from_bytes`] accepts both.
 
 use crate::{Error, b64};
@@ -25,7 +25,7 @@ pub const AUTHENTICATOR_INPUT_LEN: usize = 2 + 32 + 32 + 32;
 pub const TOKEN_LEN: usize = AUTHENTICATOR_INPUT_LEN + AUTHENTICATOR_LEN;
 /// `auth_scheme` of draft-ietf-moq-privacy-pass-auth-01 `PrivateTokenAuth` (Privacy Pass).
 pub const AUTH_SCHEME_PRIVACY_PASS: u8 = 0x01;
-/// Length of the seed client's wrapped form: `auth_scheme u8 | token_len u16 | token`.
+/// Length of the original MoQ Privacy Pass client's wrapped form: `auth_scheme u8 | token_len u16 | token`.
 pub const WRAPPED_TOKEN_LEN: usize = 3 + TOKEN_LEN;
 
 /// A type-0x0002 token, as presented by a client.
@@ -62,7 +62,7 @@ impl Token {
 		Self { bytes }
 	}
 
-	/// Parses a presented token: 354 bytes, or the seed client's 357-byte `PrivateTokenAuth` wrapper
+	/// Parses a presented token: 354 bytes, or the original MoQ Privacy Pass client's 357-byte `PrivateTokenAuth` wrapper
 	/// (`0x01 | 0x0162 | token`).
 	///
 	/// Checks, in order: length (`malformed`), then token type (`unsupported_token_type`).
@@ -121,7 +121,7 @@ impl Token {
 		&self.bytes
 	}
 
-	/// The seed client's 357-byte form: `0x01 | u16 354 | token`.
+	/// The original MoQ Privacy Pass client's 357-byte form: `0x01 | u16 354 | token`.
 	pub fn to_wrapped_bytes(&self) -> Vec<u8> {
 		let mut out = Vec::with_capacity(WRAPPED_TOKEN_LEN);
 		out.push(AUTH_SCHEME_PRIVACY_PASS);

@@ -216,7 +216,7 @@ impl<S: NonceStore> Verifier<S> {
 		Ok(status)
 	}
 
-	/// Verifies presented token bytes (354, or the seed's 357-byte wrapped form) at `now`.
+	/// Verifies presented token bytes (354, or the original client's 357-byte wrapped form) at `now`.
 	///
 	/// Checks, in order: length (`malformed`), type (`unsupported_token_type`), key (`unknown_key`),
 	/// challenge (`unknown_challenge`, `challenge_expired`), signature (`bad_signature`), nonce

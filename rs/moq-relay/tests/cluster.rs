@@ -1,4 +1,4 @@
-//! Relay clusters (relay.md §5): relays on 127.0.0.1 linked with `[cluster] connect` and a
+//! Relay clusters (`docs/cluster.md`): relays on 127.0.0.1 linked with `[cluster] connect` and a
 //! cluster token, carrying announcements, subscriptions and data between the published
 //! client's sessions on different relays.
 
@@ -648,7 +648,7 @@ async fn announce_with_chains(relay: &TestRelay, token: &str) -> (Vec<(String, V
 	(seen, routes)
 }
 
-/// relay.md §5: only a `cluster: true` session's chains are trusted. With an ordinary token for
+/// `docs/cluster.md`: only a `cluster: true` session's chains are trusted. With an ordinary token for
 /// everything, both broadcasts start a new route at the relay (a chain of one relay-drawn id:
 /// nothing injected, nothing spoofed); with a cluster token, the chain through the relay itself
 /// is dropped as a loop and the other is extended with the peer's hop.

@@ -315,7 +315,7 @@ fn seed_user_and_cluster_tokens() {
 	assert_eq!(claims["root"], "");
 	assert_eq!(claims["pub"], serde_json::json!([""]));
 	assert_eq!(claims["sub"], serde_json::json!([""]));
-	assert_eq!(claims["exp"], Value::Null, "the seed's cluster token has no expiry");
+	assert_eq!(claims["exp"], Value::Null, "the documented cluster token has no expiry");
 }
 
 // --- 2. Every algorithm -------------------------------------------------------------------

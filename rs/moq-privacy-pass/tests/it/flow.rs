@@ -17,7 +17,7 @@ fn issuer() -> Issuer {
 	.unwrap()
 }
 
-/// What the seed's `pp_client` does, steps 1 to 3, with bytes passed by hand.
+/// What the original `pp_client` does, steps 1 to 3, with bytes passed by hand.
 #[test]
 fn local_issuer_and_client_tokens_are_accepted() {
 	let issuer = issuer();
@@ -50,7 +50,11 @@ fn local_issuer_and_client_tokens_are_accepted() {
 	let (request, state) = request_token(&seen, &key).unwrap();
 	let response = issuer.issue(&request.to_bytes()).unwrap();
 	let token = state.finalize(&TokenResponse::from_bytes(&response).unwrap()).unwrap();
-	assert_eq!(token.to_wrapped_bytes().len(), 357, "the seed's 'Got token: 357 bytes'");
+	assert_eq!(
+		token.to_wrapped_bytes().len(),
+		357,
+		"the original client's 'Got token: 357 bytes'"
+	);
 
 	// Step 3: the client reconnects with the token; the relay verifies it.
 	let verified = verifier.verify(&token.to_wrapped_bytes(), t(1)).unwrap();

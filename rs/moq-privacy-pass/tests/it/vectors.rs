@@ -72,7 +72,7 @@ fn rfc9578_type2_tokens_verify() {
 			Error::TokenReplayed(short(&v.nonce)),
 			"vector {i}: replay"
 		);
-		// The seed's 357-byte wrapped form verifies too (on a fresh nonce store).
+		// The original client's 357-byte wrapped form verifies too (on a fresh nonce store).
 		let verifier = verifier_for(v);
 		verifier.verify(&token.to_wrapped_bytes(), t(0)).unwrap();
 	}

@@ -7,13 +7,13 @@
 //! (`?pp=` or `Authorization: PrivateToken`, [`PrivacyPass`]) and the anonymous grant of the public
 //! prefixes.
 //!
-//! The order (`seeds/002`, "Combining with JWT"): a presented credential is judged first (a JWT by
+//! The order (`docs/privacy-pass.md`, with JWT): a presented credential is judged first (a JWT by
 //! the token keys, a Privacy Pass token by the Privacy Pass verifier; presenting both is
-//! `ambiguous_credentials`, relay.md §3); without one, the public prefixes; without public access, a
+//! `ambiguous_credentials`, `docs/auth.md`); without one, the public prefixes; without public access, a
 //! Privacy Pass challenge when Privacy Pass is enabled and its grant covers the path; else
 //! `missing_credential`.
 //!
-//! relay.md §3: "A credential that fails is never downgraded to anonymous access, and a valid
+//! `docs/auth.md`: "A credential that fails is never downgraded to anonymous access, and a valid
 //! credential's grant is not widened by the public prefixes."
 
 mod error;
@@ -161,7 +161,7 @@ impl Auth {
 			.with_subject(subject))
 	}
 
-	/// relay.md §3: "No credential: the anonymous grant of `auth.public`". A session at or below
+	/// `docs/auth.md`: "No credential: the anonymous grant of `auth.public`". A session at or below
 	/// a public prefix may do everything below its root; a session above one reaches only the
 	/// public subtree.
 	fn anonymous(&self, root: &Path) -> Result<Grant, AuthError> {
@@ -309,7 +309,7 @@ mod tests {
 		let _ = std::fs::remove_dir_all(&dir);
 	}
 
-	/// The seed's order: a presented credential first (JWT or Privacy Pass, final), then the public
+	/// The order: a presented credential first (JWT or Privacy Pass, final), then the public
 	/// prefixes, then a Privacy Pass challenge where its grant covers the path, else missing_credential.
 	#[tokio::test]
 	async fn privacy_pass_order() {

@@ -1,4 +1,4 @@
-//! Cluster links (relay.md §5): this relay dials every `cluster.connect` peer as a client,
+//! Cluster links (`docs/cluster.md`): this relay dials every `cluster.connect` peer as a client,
 //! with the same session code it serves with ([`crate::session::run_link`]), and redials
 //! forever with backoff.
 //!

@@ -1,6 +1,6 @@
 //! The TCP side: HTTP routes, over TLS or plain, on the relay's port.
 //!
-//! relay.md §1: TCP on the same port carries TLS (HTTPS) and plain HTTP (the
+//! `docs/relay.md`: TCP on the same port carries TLS (HTTPS) and plain HTTP (the
 //! `http://…/certificate.sha256` bootstrap), told apart by the first byte of
 //! the connection (0x16 = a TLS handshake record).
 

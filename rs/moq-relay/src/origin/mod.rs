@@ -81,13 +81,13 @@ struct Route {
 /// A broadcast and every live route to it; the best route serves new subscriptions.
 struct Entry {
 	/// Every live route. The best is the one with the fewest hops, the newest among equals
-	/// (relay.md §5: "prefers the shortest live route"; a client re-announcing a path replaces
+	/// (`docs/cluster.md`: "prefers the shortest live route"; a client re-announcing a path replaces
 	/// the older announcement).
 	routes: Vec<Route>,
 	/// The id of the route in use.
 	best: u64,
 	tracks: HashMap<String, Weak<Track>>,
-	/// TRACK_INFO is immutable (wire.md §1.5): asked upstream once per track (per best route).
+	/// TRACK_INFO is immutable (`docs/protocol.md`, "Group stream"): asked upstream once per track (per best route).
 	infos: HashMap<String, TrackInfo>,
 }
 

@@ -1,6 +1,6 @@
 //! Drives one MoQ session over any [`transport::Session`](crate::transport::Session).
 //!
-//! The relay plays both roles in every session (wire.md §1.3: "Either endpoint
+//! The relay plays both roles in every session (`docs/protocol.md`, "Streams": "Either endpoint
 //! may publish and subscribe in one session"):
 //! - as a **publisher** to the peer ([`serve`]): it answers the peer's Announce,
 //!   Subscribe, Track and Fetch streams from the [`Origin`];
@@ -8,14 +8,14 @@
 //!   announcements, puts them in the [`Origin`], and subscribes upstream when a
 //!   track is first wanted.
 //!
-//! Order of events (wire.md §1.4): the relay sends its SETUP, reads the
+//! Order of events (`docs/protocol.md`, "Session start"): the relay sends its SETUP, reads the
 //! client's SETUP (the first uni stream; other uni streams before it are
 //! stopped and skipped), derives the connection path (CONNECT URL on
 //! WebTransport, SETUP Path on raw QUIC), and asks [`Auth`] for a [`Grant`].
 //! From then on the [`Grant`] is the only thing consulted about permissions.
 //!
 //! Errors: a stream-level problem resets only that stream; malformed control
-//! data or a second SETUP closes the session with the wire.md §1.6 code.
+//! data or a second SETUP closes the session with the code of `docs/protocol.md` ("Error codes").
 //!
 //! This layer does I/O (over the transport trait, like h3 over its `quic`
 //! traits); the byte-level protocol lives in the sans-I/O [`crate::wire`].
@@ -157,7 +157,7 @@ impl<S: Session> Shared<S> {
 
 /// Decides a session from its connection request, closing it with the unauthorized code and
 /// the refusal's reason when it is refused (for a Privacy Pass challenge, the reason is
-/// `pp:<base64url TokenChallenge>`, relay.md §4).
+/// `pp:<base64url TokenChallenge>`, `docs/privacy-pass.md`).
 ///
 /// The session is kept until the peer has the close (bounded by [`REFUSAL_LINGER`]): dropping it at
 /// once would also drop its HTTP/3 control streams, and a browser would then report a failed
@@ -226,7 +226,7 @@ pub async fn run<S: Session>(
 	first_packet: Instant,
 ) -> Result<(), SessionError> {
 	let _gauge = ctx.metrics.session_started();
-	// relay.md §3: "On WebTransport the decision is made from the CONNECT's URL and headers,
+	// `docs/auth.md`: "On WebTransport the decision is made from the CONNECT's URL and headers,
 	// before any MoQ message", so even a client that never sends SETUP learns why.
 	let early = match &url_path {
 		Some(target) => Some(admit(&transport, &ctx, target, authorization).await?),
@@ -247,7 +247,7 @@ pub async fn run<S: Session>(
 	let peer_path = setup.as_ref().and_then(|s| s.path.clone());
 	let target = match (url_path, peer_path) {
 		(Some(_), Some(_)) => {
-			// wire.md §1.4: Path "must not appear on WebTransport/WebSocket".
+			// `docs/protocol.md` ("Session start"): Path "must not appear on WebTransport/WebSocket".
 			let reason = "SETUP Path on a binding that carries a URL";
 			transport.close(SessionCode::PROTOCOL_VIOLATION.into_inner(), reason);
 			return Err(SessionError::Protocol {
@@ -272,7 +272,7 @@ pub async fn run<S: Session>(
 	serve(transport, version, grant, setup, ctx.clone(), Link::Accepted).await
 }
 
-/// Runs a cluster link this relay dialed (relay.md §5) to its end: sends a SETUP with `path`
+/// Runs a cluster link this relay dialed (`docs/cluster.md`) to its end: sends a SETUP with `path`
 /// (which carries the cluster token as `?jwt=`) and this relay's hop id, reads the peer's, then
 /// serves the peer exactly like an admitted peer session, with [`Grant::peer`]. `link` names the
 /// link in the metrics (its `[cluster] connect` entry).
@@ -343,7 +343,7 @@ async fn serve<S: Session>(
 	}
 
 	let mut shutdown = ctx.shutdown.clone();
-	// relay.md §3: "a session whose grant expires is closed at that moment".
+	// `docs/auth.md`: "a session whose grant expires is closed at that moment".
 	let expires = shared.grant.expires();
 	let expiry = async move {
 		match expires.and_then(expiry_deadline) {
@@ -425,7 +425,7 @@ async fn read_setup<S: Session>(transport: &S, version: Version) -> Result<Setup
 			Ok(Some(UniType::Setup)) => {
 				return reader.expect::<Setup>(version).await.map_err(violation);
 			}
-			// wire.md §1.4: "a non-Setup uni stream arriving first is
+			// `docs/protocol.md` ("Session start"): "a non-Setup uni stream arriving first is
 			// STOP_SENDING-ed and skipped".
 			Ok(_) | Err(StreamError::Decode(DecodeError::UnknownStreamType { .. })) => {
 				reader.stop(StreamCode::CANCEL);
@@ -472,7 +472,7 @@ async fn accept_uni<S: Session>(shared: Arc<Shared<S>>) {
 			let mut reader = Reader::control(recv, shared.ctx.limits.max_message, shared.control.clone());
 			let result = match reader.decode::<UniType>(shared.version).await {
 				Ok(Some(UniType::Group)) => upstream::group(&shared, &mut reader).await,
-				// wire.md §1.4: "A second Setup stream → PROTOCOL_VIOLATION."
+				// `docs/protocol.md` ("Session start"): "A second Setup stream → PROTOCOL_VIOLATION."
 				Ok(Some(UniType::Setup)) => {
 					Err(StreamError::Session(SessionCode::PROTOCOL_VIOLATION, "a second SETUP"))
 				}

@@ -83,7 +83,7 @@ async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mu
 	}
 	let absolute = shared.grant.absolute(&prefix);
 	let mut announced = shared.ctx.origin.announced(absolute.clone());
-	// wire.md §1.5: "never announce to a peer a path whose chain contains the hop the peer
+	// `docs/protocol.md` ("Hop chains"): "never announce to a peer a path whose chain contains the hop the peer
 	// declared" (SETUP Hop, or the lite-04/05 ANNOUNCE_REQUEST Exclude Hop).
 	let excluded: Vec<VarInt> = [shared.peer_hop, Some(request.exclude_hop)]
 		.into_iter()
@@ -358,7 +358,7 @@ async fn write_group<S: Session>(
 		// so they share a packet instead of the header leaving alone ahead of its frame.
 		let first = frames.next_arrived().await;
 		let mut writer = Writer::new(transport.open_uni().await?);
-		// wire.md §1.7: newest group first.
+		// `docs/protocol.md` ("Delivery order"): newest group first.
 		writer.set_priority(i32::try_from(sequence).unwrap_or(i32::MAX));
 		let header = GroupHeader {
 			subscribe_id,
@@ -374,7 +374,7 @@ async fn write_group<S: Session>(
 				Ok(Some((frame, arrived))) => {
 					let mut header = frame.header().map_err(StreamError::Encode)?;
 					if !version.has_timestamps() {
-						// wire.md §1.8: timestamps are stripped for pre-05 subscribers.
+						// `docs/protocol.md` ("Bridging between versions"): timestamps are stripped for pre-05 subscribers.
 						header.timestamp_delta = 0;
 					}
 					header.encode(&mut head, version).map_err(StreamError::Encode)?;

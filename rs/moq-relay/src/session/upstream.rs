@@ -114,7 +114,7 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 			publications.remove(&path);
 			continue;
 		};
-		// wire.md §1.5: "drop an announcement whose chain contains your own hop id" (a peer's
+		// `docs/protocol.md` ("Hop chains"): "drop an announcement whose chain contains your own hop id" (a peer's
 		// chain; a client's is ignored below).
 		if shared.grant.cluster() && hops.contains(&shared.ctx.hop_id) {
 			continue;
@@ -128,7 +128,7 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 			// the implicit last hop (lite-04 senders append it themselves).
 			hops.extend(peer_hop.filter(|h| *h != VarInt::ZERO));
 		} else {
-			// relay.md §5: "A client session's announcements always start a new route at this
+			// `docs/cluster.md`: "A client session's announcements always start a new route at this
 			// relay", so a client can neither inject routes nor spoof where a broadcast comes from.
 			// The route's first hop is an id this relay drew for the session (never the client's
 			// own claim), so two clients publishing one path have different chains and a
@@ -304,7 +304,7 @@ pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S:
 	};
 	drop(track);
 	shared.ctx.metrics.group_received();
-	// wire.md §1.8: a pre-05 publisher's frames are stamped with their arrival time in
+	// `docs/protocol.md` ("Bridging between versions"): a pre-05 publisher's frames are stamped with their arrival time in
 	// milliseconds since the UNIX epoch (the timescale synthesised in its TRACK_INFO); on the
 	// wire that is the first frame's absolute time, then deltas from the previous frame.
 	let mut stamps = ArrivalStamps::default();
@@ -358,7 +358,7 @@ pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S:
 				group.finish();
 				return Ok(());
 			}
-			// The publisher abandoned the group: not fatal (wire.md §1.5).
+			// The publisher abandoned the group: not fatal (`docs/protocol.md`, "Group stream").
 			Err(StreamError::Transport(crate::transport::TransportError::Reset(code))) => {
 				group.abort(StreamCode::from_u32(code));
 				return Ok(());
