@@ -10,7 +10,7 @@ if [ -f js/token/package.json ] && [ ! -d js/token/node_modules ]; then
 	(cd js/token && npm ci --no-audit --no-fund)
 fi
 
-# Browser tests (rs/moq-relay/tests/browser.rs): Debian's Chromium and the page's npm packages.
+# Browser tests (rs/moq-relay/tests/it/browser.rs): Debian's Chromium and the page's npm packages.
 if [ ! -x /usr/bin/chromium ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	sudo_cmd=""
@@ -26,7 +26,7 @@ if ! command -v make >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
 	$sudo_cmd apt-get update -qq
 	$sudo_cmd apt-get install -y -qq make gcc >/dev/null
 fi
-# Privacy Pass tests (rs/moq-relay/tests/privacy_pass.rs) start a real redis-server for the shared nonce store.
+# Privacy Pass tests (rs/moq-relay/tests/it/privacy_pass.rs) start a real redis-server for the shared nonce store.
 if ! command -v redis-server >/dev/null 2>&1; then
 	export DEBIAN_FRONTEND=noninteractive
 	sudo_cmd=""

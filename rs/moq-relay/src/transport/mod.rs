@@ -71,7 +71,7 @@ pub trait Session: Clone + Send + Sync + 'static {
 /// about 7 KiB: the same hash-table sizes as 64). The session doubles the allowance whenever the
 /// peer uses half of it, up to [`PEER_STREAMS`]; streams beyond it wait in QUIC flow control.
 /// Not lower than 100: with 64, headless Chromium's WebTransport failed its opening handshake in
-/// about half of the runs of `tests/browser.rs` (100 is also Chromium's own default).
+/// about half of the runs of `tests/it/browser.rs` (100 is also Chromium's own default).
 pub const CLIENT_STREAMS: u32 = 100;
 
 /// Streams of each direction a cluster peer may keep open at once.

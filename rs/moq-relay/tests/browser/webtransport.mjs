@@ -1,4 +1,4 @@
-// Headless Chromium over WebTransport against a moq-relay, driven by tests/browser.rs
+// Headless Chromium over WebTransport against a moq-relay, driven by tests/it/browser.rs
 // (and reusable by hand or by other tests).
 //
 //   node webtransport.mjs <url> <fingerprint-hex> <mode> [timeout-ms]

@@ -1,7 +1,7 @@
 //! Token-scoped access end to end: the published moq-tokio client and raw QUIC/WebTransport
 //! sessions against an in-process relay that verifies tokens with `auth.key`.
 
-mod common;
+use crate::common;
 
 use common::{
 	TestRelay, admitted, announce_ok, closed, webtransport, webtransport_closed, webtransport_served, within,

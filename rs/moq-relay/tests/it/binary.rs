@@ -2,7 +2,7 @@
 //! errors, and graceful shutdown on SIGTERM during live traffic; and the
 //! `probe`/`pp_client` examples' command lines.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,7 +1,7 @@
 //! The TCP side of the relay's port: plain HTTP and HTTPS, told apart by the
 //! first byte, serving the certificate fingerprint, health, readiness and metrics.
 
-mod common;
+use crate::common;
 
 use common::{TestRelay, http_get, lite05};
 

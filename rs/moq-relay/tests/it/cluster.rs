@@ -2,7 +2,7 @@
 //! cluster token, carrying announcements, subscriptions and data between the published
 //! client's sessions on different relays.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! admitting), relay binaries sharing a Redis over TLS with a password (a wrong password or an untrusted
 //! certificate refusing, the password never printed), and the `pp_client` example's lines.
 
-mod common;
+use crate::common;
 
 #[allow(unused_imports)]
 use std::net::SocketAddr;

@@ -1,8 +1,6 @@
 //! Shared helpers: an in-process relay on 127.0.0.1 with a free port, and
 //! published moq-tokio clients pinned to its certificate.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -43,11 +41,7 @@ impl TestRelay {
 	/// Starts a relay on 127.0.0.1:0 with a generated certificate, after `configure` has
 	/// adjusted the configuration (auth keys, public prefixes, ...).
 	pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
-		// `RUST_LOG=moq_relay=debug cargo test …` shows the relay's side.
-		let _ = tracing_subscriber::fmt()
-			.with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-			.with_test_writer()
-			.try_init();
+		logging();
 		let mut config = Config::defaults(false);
 		config.server.bind = Some(vec!["127.0.0.1:0".parse().unwrap()]);
 		config.server.drain = Some(2);
@@ -383,25 +377,73 @@ pub fn publisher_subscriptions(registry: &moq_net::stats::Registry) -> u64 {
 		.sum()
 }
 
-/// An in-memory log sink for `tracing_subscriber`'s `with_writer` (clone it into the closure, read
-/// `.0` afterwards).
+/// An in-memory log sink for `tracing_subscriber`'s `with_writer`.
 #[derive(Clone, Default)]
 pub struct Capture(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
-impl Capture {
-	/// Installs the process's global subscriber with the relay's own filter (what
-	/// `RUST_LOG=trace moq-relay` uses) at TRACE for every crate, the WebTransport CONNECT events
-	/// included, writing here. One per process: the caller's test binary owns the subscriber.
-	#[allow(dead_code)] // Only the log tests install it.
-	pub fn install_trace() -> Self {
-		let capture = Self::default();
+/// The test binary's one global subscriber: `RUST_LOG` to the test output (`RUST_LOG=moq_relay=debug
+/// cargo test …` shows the relay's side), and a capture layer, off until a log test turns it on.
+struct Logging {
+	capture: Capture,
+	/// Sets the capture layer's filter.
+	set_capture: Box<dyn Fn(tracing_subscriber::EnvFilter) + Send + Sync>,
+	/// One capture at a time.
+	capturing: std::sync::Mutex<()>,
+}
+
+fn logging() -> &'static Logging {
+	use tracing_subscriber::Layer;
+	use tracing_subscriber::layer::SubscriberExt;
+	use tracing_subscriber::util::SubscriberInitExt;
+
+	static LOGGING: std::sync::OnceLock<Logging> = std::sync::OnceLock::new();
+	LOGGING.get_or_init(|| {
+		let capture = Capture::default();
 		let writer = capture.clone();
-		tracing_subscriber::fmt()
-			.with_env_filter(moq_relay::logging::filter("trace,web_transport_quinn::connect=trace"))
+		let (filter, handle) = tracing_subscriber::reload::Layer::new(tracing_subscriber::EnvFilter::new("off"));
+		let captured = tracing_subscriber::fmt::layer()
 			.with_ansi(false)
 			.with_writer(move || writer.clone())
-			.init();
-		capture
+			.with_filter(filter);
+		let console = tracing_subscriber::fmt::layer()
+			.with_test_writer()
+			.with_filter(tracing_subscriber::EnvFilter::from_default_env());
+		let _ = tracing_subscriber::registry().with(console).with(captured).try_init();
+		Logging {
+			capture,
+			set_capture: Box::new(move |filter| {
+				let _ = handle.reload(filter);
+			}),
+			capturing: std::sync::Mutex::new(()),
+		}
+	})
+}
+
+/// What [`Capture::install_trace`] captured (`.0`) while it lives; the capture stops when it drops.
+pub struct TraceCapture(
+	pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+	std::sync::MutexGuard<'static, ()>,
+);
+
+impl Drop for TraceCapture {
+	fn drop(&mut self) {
+		// Off before the turn (`self.1`) passes to the next capture.
+		(logging().set_capture)(tracing_subscriber::EnvFilter::new("off"));
+		let _turn = &self.1;
+	}
+}
+
+impl Capture {
+	/// Captures, until the returned guard drops, every crate's events at TRACE through the relay's
+	/// own filter (what `RUST_LOG=trace moq-relay` uses; the WebTransport CONNECT events asked for
+	/// explicitly). Every test running meanwhile is captured too, which a search for leaked
+	/// credentials only makes stricter. One capture at a time.
+	pub fn install_trace() -> TraceCapture {
+		let logging = logging();
+		let turn = logging.capturing.lock().unwrap_or_else(|e| e.into_inner());
+		logging.capture.0.lock().unwrap().clear();
+		(logging.set_capture)(moq_relay::logging::filter("trace,web_transport_quinn::connect=trace"));
+		TraceCapture(logging.capture.0.clone(), turn)
 	}
 }
 

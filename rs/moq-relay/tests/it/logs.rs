@@ -2,7 +2,7 @@
 //! are admitted and refused on every path, then searched for the tokens, their parts, the
 //! query strings and the key. (One test per process: it owns the global subscriber.)
 
-mod common;
+use crate::common;
 
 use common::{TestRelay, admitted, announce_ok, closed, webtransport, webtransport_closed, webtransport_served};
 use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};

@@ -3,7 +3,7 @@
 //! refused (replay, forged, wrapped, a dead Redis), then searched for the tokens, their nonces and
 //! signatures, and the `Authorization` values. (Its own process: it owns the global subscriber.)
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{TestRelay, admitted, announce_ok, closed, webtransport, webtransport_closed, webtransport_served};

@@ -13,9 +13,9 @@
 //! Asserted: the 20 receive >= 99% of the frames with p99 latency < 50 ms, the
 //! relay's RSS grows by less than 64 MiB, and the stalled subscriber gets the
 //! newest group within 1 s of resuming. The numbers are printed
-//! (`cargo test --test slow_subscriber -- --nocapture`).
+//! (`cargo test --test it slow_subscriber:: -- --nocapture`).
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::process::Child;

@@ -6,7 +6,7 @@
 //! Needs Node.js, `/usr/bin/chromium` and the npm packages of `tests/browser` (`dev/setup.sh`);
 //! without them the test fails, it never skips.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Interop with the published moq-tokio / moq-net client, over raw QUIC and
 //! WebTransport, through an in-process relay on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{TestRelay, lite05, within};

@@ -1,7 +1,7 @@
 //! Malformed and hostile input: only the offending stream or session is
 //! closed, with the code of `docs/protocol.md` ("Error codes"), and the relay keeps serving others.
 
-mod common;
+use crate::common;
 
 use bytes::{BufMut, BytesMut};
 use common::{TestRelay, admitted, announce_ok, closed, raw_connect, send_uni, within};

@@ -8,7 +8,7 @@
 //! the arguments and the JSON it prints). `dev/setup.sh` installs Chromium and
 //! the script's npm packages; without them these tests fail, they never skip.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! (`docs/protocol.md`, "Bridging between versions": timestamps synthesised for lite-04 publishers, stripped for
 //! lite-04 subscribers).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -2,7 +2,7 @@
 //! `docs/reliability.md` ("Limits") reproduced against the real binary or an in-process relay,
 //! each showing the bound or the refusal, with a bystander session still served.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};

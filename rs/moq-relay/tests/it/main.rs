@@ -1,0 +1,20 @@
+//! The relay's integration tests, one binary: in-process relays and the real binary on 127.0.0.1,
+//! the published clients (`moq-tokio`, `@moq/net` in headless Chromium), a real `redis-server`.
+//! Each module is one subject; `common` holds what they share.
+
+mod common;
+
+mod auth;
+mod binary;
+mod browser;
+mod browser_privacy_pass;
+mod cluster;
+mod hardening;
+mod http;
+mod interop;
+mod logs;
+mod privacy_pass;
+mod privacy_pass_logs;
+mod robustness;
+mod slow_subscriber;
+mod versions;
