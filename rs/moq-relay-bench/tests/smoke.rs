@@ -25,7 +25,7 @@ async fn relay() -> Running {
 async fn relay_with(edit: impl FnOnce(&mut Config)) -> Running {
 	let mut config = Config::defaults(false);
 	config.server.bind = Some(vec!["127.0.0.1:0".parse().unwrap()]);
-	config.server.drain = Some(1);
+	config.server.drain = Some(std::time::Duration::from_secs(1));
 	config.tls.generate = Some(vec!["localhost".into(), "127.0.0.1".into()]);
 	config.auth.public = Some("anon".into());
 	edit(&mut config);

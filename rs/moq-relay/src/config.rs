@@ -82,14 +82,17 @@ pub struct ServerConfig {
 	)]
 	#[serde(default, deserialize_with = "one_or_many")]
 	pub bind: Option<Vec<SocketAddr>>,
-	/// `[server] drain`: seconds sessions get to leave after GOAWAY on shutdown (default 5).
+	/// `[server] drain`: how long sessions get to leave after GOAWAY on shutdown (default 5s; a bare
+	/// number is seconds).
 	#[arg(
-		value_name = "SECS",
+		value_name = "DURATION",
 		id = "server-drain",
 		long = "server-drain",
-		env = "MOQ_SERVER_DRAIN"
+		env = "MOQ_SERVER_DRAIN",
+		value_parser = parse_duration
 	)]
-	pub drain: Option<u64>,
+	#[serde(default, with = "seconds_or_humantime")]
+	pub drain: Option<Duration>,
 }
 
 /// `[tls]`.
@@ -264,15 +267,18 @@ pub struct PrivacyPassConfig {
 	)]
 	#[serde(default, rename = "sub", deserialize_with = "one_or_many")]
 	pub subscribe: Option<Vec<String>>,
-	/// `[privacypass] challenge_ttl`: seconds an issued challenge is accepted (default 300).
+	/// `[privacypass] challenge_ttl`: how long an issued challenge is accepted (default 5m; a bare
+	/// number is seconds).
 	#[arg(
-		value_name = "SECS",
+		value_name = "DURATION",
 		id = "privacypass-challenge-ttl",
 		long = "privacypass-challenge-ttl",
 		alias = "pp-challenge-ttl",
-		env = "MOQ_PRIVACYPASS_CHALLENGE_TTL"
+		env = "MOQ_PRIVACYPASS_CHALLENGE_TTL",
+		value_parser = parse_duration
 	)]
-	pub challenge_ttl: Option<u64>,
+	#[serde(default, with = "seconds_or_humantime")]
+	pub challenge_ttl: Option<Duration>,
 	/// `[privacypass] redemption_context`: `fresh` (32 random bytes per challenge, default) or
 	/// `empty` (one challenge for every session: tokens can be fetched ahead, and relays with the
 	/// same configuration share it).
@@ -281,9 +287,9 @@ pub struct PrivacyPassConfig {
 		long = "privacypass-redemption-context",
 		alias = "pp-redemption-context",
 		env = "MOQ_PRIVACYPASS_REDEMPTION_CONTEXT",
-		value_parser = ["fresh", "empty"]
+		value_enum
 	)]
-	pub redemption_context: Option<String>,
+	pub redemption_context: Option<RedemptionContext>,
 	/// `[privacypass] origins`: the relay's names for the challenges' `origin_info` (default: the
 	/// `[tls] generate` names).
 	#[arg(
@@ -381,17 +387,17 @@ impl ClusterConfig {
 #[command(next_help_heading = "Limits ([limits])")]
 pub struct LimitsConfig {
 	/// `[limits] handshake_timeout`: time for the QUIC handshake and the WebTransport CONNECT (default 10s).
-	#[arg(value_name = "DURATION", long = "limits-handshake-timeout", env = "MOQ_LIMITS_HANDSHAKE_TIMEOUT", value_parser = humantime::parse_duration)]
-	#[serde(default, with = "humantime_serde")]
+	#[arg(value_name = "DURATION", long = "limits-handshake-timeout", env = "MOQ_LIMITS_HANDSHAKE_TIMEOUT", value_parser = parse_duration)]
+	#[serde(default, with = "seconds_or_humantime")]
 	pub handshake_timeout: Option<Duration>,
 	/// `[limits] setup_timeout`: time for the client's SETUP once connected (default 10s).
-	#[arg(value_name = "DURATION", long = "limits-setup-timeout", env = "MOQ_LIMITS_SETUP_TIMEOUT", value_parser = humantime::parse_duration)]
-	#[serde(default, with = "humantime_serde")]
+	#[arg(value_name = "DURATION", long = "limits-setup-timeout", env = "MOQ_LIMITS_SETUP_TIMEOUT", value_parser = parse_duration)]
+	#[serde(default, with = "seconds_or_humantime")]
 	pub setup_timeout: Option<Duration>,
 	/// `[limits] http_timeout`: time for an HTTP connection's first byte, TLS handshake and each
 	/// request's headers, and the longest idle keep-alive (default 10s).
-	#[arg(value_name = "DURATION", long = "limits-http-timeout", env = "MOQ_LIMITS_HTTP_TIMEOUT", value_parser = humantime::parse_duration)]
-	#[serde(default, with = "humantime_serde")]
+	#[arg(value_name = "DURATION", long = "limits-http-timeout", env = "MOQ_LIMITS_HTTP_TIMEOUT", value_parser = parse_duration)]
+	#[serde(default, with = "seconds_or_humantime")]
 	pub http_timeout: Option<Duration>,
 	/// `[limits] max_connections`: QUIC connections at once, admitted or not (default 10000).
 	#[arg(
@@ -696,17 +702,11 @@ impl PrivacyPassConfig {
 			(None, true) => Some(format!("https://{issuer}{}", moq_privacy_pass::DIRECTORY_PATH)),
 			(None, false) => None,
 		};
-		let redemption_context = match self.redemption_context.as_deref() {
-			None | Some("fresh") => moq_privacy_pass::RedemptionContext::Fresh,
-			Some("empty") => moq_privacy_pass::RedemptionContext::Empty,
-			Some(other) => {
-				return Err(invalid(
-					"privacypass.redemption_context",
-					format!("{other:?} is neither \"fresh\" nor \"empty\""),
-				));
-			}
+		let redemption_context = match self.redemption_context.unwrap_or_default() {
+			RedemptionContext::Fresh => moq_privacy_pass::RedemptionContext::Fresh,
+			RedemptionContext::Empty => moq_privacy_pass::RedemptionContext::Empty,
 		};
-		let challenge_ttl = Duration::from_secs(self.challenge_ttl.unwrap_or(300));
+		let challenge_ttl = self.challenge_ttl.unwrap_or(Duration::from_secs(300));
 		if challenge_ttl.is_zero() {
 			return Err(invalid("privacypass.challenge_ttl", "must be at least 1 second".into()));
 		}
@@ -785,6 +785,55 @@ fn redact_url(url: &str) -> String {
 		None => url.to_string(),
 	};
 	format!("{redacted}{query}")
+}
+
+/// `[privacypass] redemption_context`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RedemptionContext {
+	/// 32 random bytes per challenge: a token answers one challenge of one relay.
+	#[default]
+	Fresh,
+	/// No context: one challenge per configuration, shared by relays configured alike.
+	Empty,
+}
+
+/// A duration flag: a bare number is seconds (`5`), anything else humantime (`5s`, `1m 30s`).
+fn parse_duration(value: &str) -> Result<Duration, String> {
+	match value.trim().parse::<u64>() {
+		Ok(seconds) => Ok(Duration::from_secs(seconds)),
+		Err(_) => humantime::parse_duration(value.trim()).map_err(|e| format!("{e} (write e.g. 5s, 500ms or 1m 30s)")),
+	}
+}
+
+/// A duration in TOML: an integer is seconds (`drain = 5`), a string humantime (`drain = "5s"`).
+/// Written back as humantime.
+mod seconds_or_humantime {
+	use std::time::Duration;
+
+	use serde::{Deserialize, Deserializer, Serializer};
+
+	#[derive(Deserialize)]
+	#[serde(untagged)]
+	enum Raw {
+		Seconds(u64),
+		Text(String),
+	}
+
+	pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+		match Option::<Raw>::deserialize(deserializer)? {
+			None => Ok(None),
+			Some(Raw::Seconds(seconds)) => Ok(Some(Duration::from_secs(seconds))),
+			Some(Raw::Text(text)) => super::parse_duration(&text).map(Some).map_err(serde::de::Error::custom),
+		}
+	}
+
+	pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+		match value {
+			Some(duration) => serializer.serialize_str(&humantime::format_duration(*duration).to_string()),
+			None => serializer.serialize_none(),
+		}
+	}
 }
 
 fn one_or_many<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
@@ -895,7 +944,7 @@ impl Config {
 		let resolved = self.resolve()?;
 		let limits = &resolved.limits;
 		let mut shown = self.clone();
-		shown.server.drain = Some(resolved.drain.as_secs());
+		shown.server.drain = Some(resolved.drain);
 		shown.limits = LimitsConfig {
 			handshake_timeout: Some(limits.handshake_timeout),
 			setup_timeout: Some(limits.setup_timeout),
@@ -936,7 +985,7 @@ impl Config {
 		Config {
 			server: ServerConfig {
 				bind: Some(bind),
-				drain: Some(5),
+				drain: Some(Duration::from_secs(5)),
 			},
 			tls: TlsConfig::default(),
 			auth: AuthConfig {
@@ -977,7 +1026,7 @@ impl Config {
 			bind: self.server.bind.clone().unwrap_or_default(),
 			certificate,
 			auth,
-			drain: Duration::from_secs(self.server.drain.unwrap_or(5)),
+			drain: self.server.drain.unwrap_or(Duration::from_secs(5)),
 			limits: self.limits.resolve()?,
 			cluster: self.cluster.resolve()?,
 		})
@@ -1007,7 +1056,7 @@ mod tests {
 		assert_eq!(merged.server.bind, Some(vec!["127.0.0.1:5000".parse().unwrap()]));
 		assert_eq!(merged.auth.public.as_deref(), Some("anon"));
 		assert_eq!(merged.tls.cert, Some(PathBuf::from("c.pem")));
-		assert_eq!(merged.server.drain, Some(5));
+		assert_eq!(merged.server.drain, Some(Duration::from_secs(5)));
 	}
 
 	/// Every key set, to a value other than its default.
@@ -1120,7 +1169,7 @@ max_inflight_groups = 19
 			Args::try_parse_from(["moq-relay", "--limits-setup-timeout", "1m 30s", "--server-drain", "2"]).unwrap();
 		let merged = full.merge(flags.layer());
 		assert_eq!(merged.limits.setup_timeout, Some(Duration::from_secs(90)));
-		assert_eq!(merged.server.drain, Some(2));
+		assert_eq!(merged.server.drain, Some(Duration::from_secs(2)));
 		assert_eq!(
 			merged.limits.handshake_timeout,
 			Some(Duration::from_secs(3)),
@@ -1250,11 +1299,16 @@ max_inflight_groups = 19
 			pp.directory_url(),
 			Some("https://demo-pat.issuer.cloudflare.com/.well-known/private-token-issuer-directory")
 		);
-		let bad = PrivacyPassConfig {
-			redemption_context: Some("random".into()),
+		let err = Config::from_toml("[privacypass]\nredemption_context = \"random\"\n", "t").unwrap_err();
+		assert!(
+			std::error::Error::source(&err).unwrap().to_string().contains("fresh"),
+			"{err}"
+		);
+		let zero = PrivacyPassConfig {
+			challenge_ttl: Some(Duration::ZERO),
 			..ok.clone()
 		};
-		assert!(bad.resolve(&[]).unwrap_err().to_string().contains("redemption_context"));
+		assert!(zero.resolve(&[]).unwrap_err().to_string().contains("challenge_ttl"));
 		let bad = PrivacyPassConfig {
 			redis: Some("http://nope".into()),
 			..ok

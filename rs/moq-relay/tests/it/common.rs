@@ -44,7 +44,7 @@ impl TestRelay {
 		logging();
 		let mut config = Config::defaults(false);
 		config.server.bind = Some(vec!["127.0.0.1:0".parse().unwrap()]);
-		config.server.drain = Some(2);
+		config.server.drain = Some(Duration::from_secs(2));
 		config.tls.generate = Some(vec!["localhost".into(), "127.0.0.1".into()]);
 		configure(&mut config);
 		let relay = Relay::bind(config.resolve().unwrap()).await.unwrap();

@@ -337,7 +337,7 @@ async fn out_of_file_descriptors_the_tcp_accept_loop_backs_off() {
 async fn ready_answers_503_while_the_relay_drains() {
 	let mut relay = TestRelay::start_with(|config| {
 		config.auth.public = Some("anon".into());
-		config.server.drain = Some(5);
+		config.server.drain = Some(Duration::from_secs(5));
 	})
 	.await;
 	// A session that stays keeps the relay draining.

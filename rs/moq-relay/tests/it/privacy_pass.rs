@@ -253,7 +253,7 @@ struct Pp {
 	key_file: Option<PathBuf>,
 	directory: Option<String>,
 	redis: Option<String>,
-	context: Option<&'static str>,
+	context: Option<moq_relay::config::RedemptionContext>,
 	origins: Vec<String>,
 	ttl: Option<u64>,
 	public: Option<&'static str>,
@@ -271,9 +271,9 @@ async fn relay(pp: Pp) -> TestRelay {
 		c.root = Some(String::new());
 		c.subscribe = Some(vec![String::new()]);
 		c.publish = Some(vec!["room".to_string()]);
-		c.redemption_context = pp.context.map(str::to_string);
+		c.redemption_context = pp.context;
 		c.origins = Some(pp.origins);
-		c.challenge_ttl = pp.ttl;
+		c.challenge_ttl = pp.ttl.map(Duration::from_secs);
 	})
 	.await
 }
@@ -419,7 +419,7 @@ async fn privacypass_crate_tokens_are_accepted_once_across_relays_sharing_redis(
 		issuer: "issuer.test".into(),
 		key_file: Some(key_file.clone()),
 		redis: Some(redis.url.clone()),
-		context: Some("empty"),
+		context: Some(moq_relay::config::RedemptionContext::Empty),
 		origins: vec!["cluster.test".into()],
 		..Pp::default()
 	};
