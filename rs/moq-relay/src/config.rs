@@ -452,6 +452,13 @@ pub struct LimitsConfig {
 		env = "MOQ_LIMITS_DATAGRAM_BUFFER"
 	)]
 	pub datagram_buffer: Option<usize>,
+	/// `[limits] max_path`: the longest broadcast path or track name a peer may announce or ask for,
+	/// in bytes (default 1024).
+	#[arg(value_name = "BYTES", long = "limits-max-path", env = "MOQ_LIMITS_MAX_PATH")]
+	pub max_path: Option<usize>,
+	/// `[limits] max_broadcasts`: broadcasts one session may have announced at once (default 1000).
+	#[arg(value_name = "N", long = "limits-max-broadcasts", env = "MOQ_LIMITS_MAX_BROADCASTS")]
+	pub max_broadcasts: Option<usize>,
 	/// `[limits] max_message`: the largest control message (SETUP, ANNOUNCE, SUBSCRIBE, …), in bytes;
 	/// a peer that sends a bigger one is closed (default 65536).
 	#[arg(value_name = "BYTES", long = "limits-max-message", env = "MOQ_LIMITS_MAX_MESSAGE")]
@@ -542,6 +549,8 @@ impl LimitsConfig {
 			pending_window,
 			session_window,
 			datagram_buffer: self.datagram_buffer.unwrap_or(defaults.datagram_buffer),
+			max_path: count("limits.max_path", self.max_path, defaults.max_path)?,
+			max_broadcasts: count("limits.max_broadcasts", self.max_broadcasts, defaults.max_broadcasts)?,
 			max_message: count("limits.max_message", self.max_message, defaults.max_message)?,
 			max_control_buffer: count(
 				"limits.max_control_buffer",
@@ -957,6 +966,8 @@ impl Config {
 			pending_window: Some(limits.pending_window),
 			session_window: Some(limits.session_window),
 			datagram_buffer: Some(limits.datagram_buffer),
+			max_path: Some(limits.max_path),
+			max_broadcasts: Some(limits.max_broadcasts),
 			max_message: Some(limits.max_message),
 			max_control_buffer: Some(limits.max_control_buffer),
 			max_frame: Some(limits.max_frame),
@@ -1105,6 +1116,8 @@ max_http_connections = 15
 pending_window = 20000
 session_window = 30000
 datagram_buffer = 16
+max_path = 23
+max_broadcasts = 24
 max_message = 21
 max_control_buffer = 22
 max_frame = 17

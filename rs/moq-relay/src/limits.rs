@@ -42,6 +42,10 @@ pub struct Limits {
 	/// Bytes of incoming datagrams buffered per connection (moq-lite sends none; the oldest are
 	/// dropped past this).
 	pub datagram_buffer: usize,
+	/// The longest broadcast path or track name a peer may announce or ask for, in bytes.
+	pub max_path: usize,
+	/// Broadcasts one session may have announced at once.
+	pub max_broadcasts: usize,
 	/// The largest control message (SETUP, ANNOUNCE, SUBSCRIBE, …) a peer may send, in bytes.
 	pub max_message: usize,
 	/// Bytes of unfinished control messages one session's streams may hold together.
@@ -72,6 +76,8 @@ impl Default for Limits {
 			pending_window: 64 * 1024,
 			session_window: 16 * 1024 * 1024,
 			datagram_buffer: 64 * 1024,
+			max_path: 1024,
+			max_broadcasts: 1_000,
 			max_message: 64 * 1024,
 			max_control_buffer: 1024 * 1024,
 			max_frame: 16 * 1024 * 1024,

@@ -245,6 +245,10 @@ impl Announcer {
 async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let request: Subscribe = reader.expect(version).await?;
+	if request.broadcast.len() > shared.ctx.limits.max_path || request.track.len() > shared.ctx.limits.max_path {
+		shared.ctx.metrics.limit_refused("path_too_long");
+		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
+	}
 	let path = relative(&request.broadcast)?;
 	if !shared.grant.can_subscribe(&path) {
 		return Err(StreamError::Reset(StreamCode::NOT_FOUND));

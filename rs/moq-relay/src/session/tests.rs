@@ -16,12 +16,19 @@ use crate::metrics::Metrics;
 use crate::origin::Origin;
 use crate::transport::Session as _;
 use crate::transport::mem::{MemSession, pair};
-use crate::wire::{AnnounceOk, AnnounceRequest, BidiType, SessionCode, Setup, UniType, VarInt, Version};
+use crate::wire::{
+	Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, SessionCode, Setup, UniType, VarInt, Version,
+};
 
 const V: Version = Version::Lite05;
 
 /// A relay's shared state with `auth` and default limits.
 fn context(auth: Auth) -> (Arc<Context>, watch::Sender<bool>) {
+	context_with(auth, Limits::default())
+}
+
+/// A relay's shared state with `auth` and `limits`.
+fn context_with(auth: Auth, limits: Limits) -> (Arc<Context>, watch::Sender<bool>) {
 	let metrics = Arc::new(Metrics::default());
 	let (down, shutdown) = watch::channel(false);
 	let ctx = Arc::new(Context {
@@ -30,7 +37,7 @@ fn context(auth: Auth) -> (Arc<Context>, watch::Sender<bool>) {
 		metrics,
 		hop_id: VarInt::from_u32(7),
 		shutdown,
-		limits: Limits::default(),
+		limits,
 	});
 	(ctx, down)
 }
@@ -182,4 +189,81 @@ async fn paths_outside_the_public_prefix_are_refused_and_never_downgraded() {
 		);
 		relay.await.unwrap();
 	}
+}
+
+/// Answers the relay's ANNOUNCE_REQUEST (it asks every session that may publish) with `paths`,
+/// announced active one after the other.
+async fn announce(client: &MemSession, paths: &[String]) {
+	let (send, recv) = client.accept_bi().await.unwrap();
+	let mut reader = Reader::new(recv);
+	assert_eq!(reader.expect::<BidiType>(V).await.unwrap(), BidiType::Announce);
+	let _request: AnnounceRequest = reader.expect(V).await.unwrap();
+	let mut writer = Writer::new(send);
+	let ok = AnnounceOk {
+		hop_id: VarInt::from_u32(99),
+		active_count: VarInt::ZERO,
+	};
+	writer.encode(&ok, V).await.unwrap();
+	for path in paths {
+		let announce = Announce {
+			status: AnnounceStatus::Active,
+			suffix: path.clone(),
+			hops: Vec::new(),
+		};
+		if writer.encode(&announce, V).await.is_err() {
+			return;
+		}
+	}
+	// The stream stays open, as a publisher's does.
+	std::mem::forget(writer);
+}
+
+#[tokio::test(start_paused = true)]
+async fn announcing_more_broadcasts_than_the_limit_closes_only_that_session() {
+	let limits = Limits {
+		max_broadcasts: 3,
+		..Limits::default()
+	};
+	let (ctx, _down) = context_with(anon(), limits);
+	let (bystander, bystander_server) = pair();
+	let bystander_relay = serve(bystander_server, ctx.clone());
+	setup(&bystander, "/anon").await;
+	served(&bystander).await;
+
+	let (client, server) = pair();
+	let relay = serve(server, ctx.clone());
+	setup(&client, "/anon").await;
+	let three: Vec<String> = (0..3).map(|i| format!("cam{i}")).collect();
+	announce(&client, &three).await;
+	// Within the limit: served.
+	served(&client).await;
+	assert!(client.close_reason().is_none());
+
+	let (client, server) = pair();
+	let over = serve(server, ctx.clone());
+	setup(&client, "/anon").await;
+	let four: Vec<String> = (0..4).map(|i| format!("mic{i}")).collect();
+	announce(&client, &four).await;
+	client.closed().await;
+	let (code, reason) = client.close_reason().unwrap();
+	assert_eq!(code, SessionCode::INTERNAL.into_inner());
+	assert!(reason.starts_with("too_many_broadcasts"), "{reason}");
+	over.await.unwrap();
+
+	served(&bystander).await;
+	drop((relay, bystander_relay));
+}
+
+#[tokio::test(start_paused = true)]
+async fn announcing_a_path_over_the_limit_closes_the_session() {
+	let (ctx, _down) = context(anon());
+	let (client, server) = pair();
+	let relay = serve(server, ctx.clone());
+	setup(&client, "/anon").await;
+	announce(&client, &["x".repeat(ctx.limits.max_path + 1)]).await;
+	client.closed().await;
+	let (code, reason) = client.close_reason().unwrap();
+	assert_eq!(code, SessionCode::INTERNAL.into_inner());
+	assert!(reason.starts_with("path_too_long"), "{reason}");
+	relay.await.unwrap();
 }

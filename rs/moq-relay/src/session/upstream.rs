@@ -12,8 +12,8 @@ use crate::origin::{Track, TrackEnd, Upstream, UpstreamRequest};
 use crate::transport::Session;
 use crate::wire::{
 	Announce, AnnounceEvent, AnnounceIds, AnnounceOk, AnnounceRequest, BidiType, Frame, FrameHeader,
-	Group as GroupHeader, StreamCode, Subscribe, SubscribeOptions, SubscribeResponse, Track as TrackRequest, TrackInfo,
-	VarInt, Version,
+	Group as GroupHeader, SessionCode, StreamCode, Subscribe, SubscribeOptions, SubscribeResponse,
+	Track as TrackRequest, TrackInfo, VarInt, Version,
 };
 
 /// Asks the peer for everything it announces, publishes what the grant allows,
@@ -104,9 +104,27 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 			let hops = announce.status.is_active().then_some(announce.hops);
 			(announce.suffix, hops)
 		};
+		// Bounds on what one session may make the relay hold (and copy to every watcher): the
+		// path's length, and the broadcasts it has announced at once.
+		let limits = &shared.ctx.limits;
+		if suffix.len() > limits.max_path {
+			shared.ctx.metrics.limit_refused("path_too_long");
+			return Err(StreamError::Session(
+				SessionCode::INTERNAL,
+				"path_too_long: an announced path is longer than [limits] max_path",
+			));
+		}
 		let Ok(path) = Path::new(&suffix) else {
 			continue;
 		};
+		let new = hops.is_some() && !publications.contains_key(&path);
+		if ids.live() > limits.max_broadcasts || (new && publications.len() >= limits.max_broadcasts) {
+			shared.ctx.metrics.limit_refused("too_many_broadcasts");
+			return Err(StreamError::Session(
+				SessionCode::INTERNAL,
+				"too_many_broadcasts: more broadcasts announced at once than [limits] max_broadcasts",
+			));
+		}
 		if shared.grant.cluster() {
 			shared.ctx.metrics.cluster_announcement(&shared.link);
 		}
