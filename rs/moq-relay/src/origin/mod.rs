@@ -10,7 +10,7 @@ mod track;
 
 pub use track::{Group, GroupReader, GroupWriter, Track, TrackEnd};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -117,7 +117,51 @@ impl Entry {
 
 struct Watcher {
 	prefix: Path,
-	tx: mpsc::UnboundedSender<AnnounceUpdate>,
+	queue: Arc<WatchQueue>,
+}
+
+/// A watcher's changes not yet taken: the latest state of each changed path, in the order the
+/// paths first changed. A watcher that stops reading holds at most one change per broadcast, so a
+/// publisher toggling a broadcast a million times cannot grow it (the newest state is what the
+/// watcher needs; a restart it missed shows as the broadcast active with its newest route).
+#[derive(Default)]
+struct WatchQueue {
+	pending: Mutex<Pending>,
+	changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+	order: VecDeque<Path>,
+	latest: HashMap<Path, Option<Vec<VarInt>>>,
+	/// The origin is gone: nothing more will come.
+	closed: bool,
+}
+
+impl WatchQueue {
+	fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+		self.pending.lock().unwrap_or_else(|e| e.into_inner())
+	}
+
+	fn push(&self, update: &AnnounceUpdate) {
+		let mut pending = self.lock();
+		if pending
+			.latest
+			.insert(update.path.clone(), update.active.clone())
+			.is_none()
+		{
+			pending.order.push_back(update.path.clone());
+		}
+		drop(pending);
+		self.changed.notify_one();
+	}
+}
+
+impl Drop for Watcher {
+	fn drop(&mut self) {
+		self.queue.lock().closed = true;
+		self.queue.changed.notify_one();
+	}
 }
 
 #[derive(Default)]
@@ -134,12 +178,11 @@ impl State {
 	}
 
 	fn notify(&mut self, update: &AnnounceUpdate) {
-		self.watchers.retain(|_, w| {
-			if !update.path.has_prefix(&w.prefix) {
-				return true;
+		for watcher in self.watchers.values() {
+			if update.path.has_prefix(&watcher.prefix) {
+				watcher.queue.push(update);
 			}
-			w.tx.send(update.clone()).is_ok()
-		});
+		}
 	}
 }
 
@@ -249,7 +292,7 @@ impl Origin {
 	pub fn announced(self: &Arc<Self>, prefix: Path) -> Announced {
 		let mut state = self.lock();
 		let id = state.next_id();
-		let (tx, rx) = mpsc::unbounded_channel();
+		let queue = Arc::new(WatchQueue::default());
 		let mut current: Vec<(Path, Vec<VarInt>)> = state
 			.broadcasts
 			.iter()
@@ -257,12 +300,18 @@ impl Origin {
 			.filter_map(|(path, entry)| Some((path.clone(), entry.best_route()?.hops.clone())))
 			.collect();
 		current.sort();
-		state.watchers.insert(id, Watcher { prefix, tx });
+		state.watchers.insert(
+			id,
+			Watcher {
+				prefix,
+				queue: queue.clone(),
+			},
+		);
 		Announced {
 			origin: Arc::downgrade(self),
 			id,
 			current,
-			rx,
+			queue,
 		}
 	}
 
@@ -349,7 +398,7 @@ pub struct Announced {
 	origin: Weak<Origin>,
 	id: u64,
 	current: Vec<(Path, Vec<VarInt>)>,
-	rx: mpsc::UnboundedReceiver<AnnounceUpdate>,
+	queue: Arc<WatchQueue>,
 }
 
 impl Announced {
@@ -358,9 +407,22 @@ impl Announced {
 		std::mem::take(&mut self.current)
 	}
 
-	/// The next change; `None` once the origin is gone.
+	/// The next change (the latest state of the path that changed first); `None` once the origin
+	/// is gone.
 	pub async fn next(&mut self) -> Option<AnnounceUpdate> {
-		self.rx.recv().await
+		loop {
+			{
+				let mut pending = self.queue.lock();
+				if let Some(path) = pending.order.pop_front() {
+					let active = pending.latest.remove(&path).flatten();
+					return Some(AnnounceUpdate { path, active });
+				}
+				if pending.closed {
+					return None;
+				}
+			}
+			self.queue.changed.notified().await;
+		}
 	}
 }
 
@@ -378,6 +440,35 @@ mod tests {
 
 	fn path(p: &str) -> Path {
 		Path::new(p).unwrap()
+	}
+
+	#[tokio::test]
+	async fn a_watcher_that_does_not_read_holds_one_change_per_broadcast() {
+		let origin = Arc::new(Origin::default());
+		let mut watch = origin.announced(path("anon"));
+		let (upstream, _requests) = Upstream::channel();
+		for _ in 0..10_000 {
+			drop(origin.publish(path("anon/flicker"), vec![VarInt::from_u32(1)], upstream.clone()));
+		}
+		let _steady = origin.publish(path("anon/steady"), vec![VarInt::from_u32(2)], upstream.clone());
+		assert_eq!(watch.queue.lock().order.len(), 2, "one pending change per path");
+		// The newest state of each, in the order they first changed.
+		assert_eq!(
+			watch.next().await,
+			Some(AnnounceUpdate {
+				path: path("anon/flicker"),
+				active: None
+			})
+		);
+		assert_eq!(
+			watch.next().await,
+			Some(AnnounceUpdate {
+				path: path("anon/steady"),
+				active: Some(vec![VarInt::from_u32(2)])
+			})
+		);
+		drop(origin);
+		assert_eq!(watch.next().await, None, "the origin is gone");
 	}
 
 	#[tokio::test]
