@@ -459,6 +459,10 @@ pub struct LimitsConfig {
 	/// `[limits] max_broadcasts`: broadcasts one session may have announced at once (default 1000).
 	#[arg(value_name = "N", long = "limits-max-broadcasts", env = "MOQ_LIMITS_MAX_BROADCASTS")]
 	pub max_broadcasts: Option<usize>,
+	/// `[limits] subscribe_rate`: new subscriptions one session may start per second, and in a burst
+	/// (default 100); past it a SUBSCRIBE is refused (stream reset CANCEL).
+	#[arg(value_name = "N", long = "limits-subscribe-rate", env = "MOQ_LIMITS_SUBSCRIBE_RATE")]
+	pub subscribe_rate: Option<u32>,
 	/// `[limits] max_message`: the largest control message (SETUP, ANNOUNCE, SUBSCRIBE, …), in bytes;
 	/// a peer that sends a bigger one is closed (default 65536).
 	#[arg(value_name = "BYTES", long = "limits-max-message", env = "MOQ_LIMITS_MAX_MESSAGE")]
@@ -551,6 +555,11 @@ impl LimitsConfig {
 			datagram_buffer: self.datagram_buffer.unwrap_or(defaults.datagram_buffer),
 			max_path: count("limits.max_path", self.max_path, defaults.max_path)?,
 			max_broadcasts: count("limits.max_broadcasts", self.max_broadcasts, defaults.max_broadcasts)?,
+			subscribe_rate: match self.subscribe_rate {
+				Some(0) => return Err(invalid("limits.subscribe_rate", "must be at least 1")),
+				Some(n) => n,
+				None => defaults.subscribe_rate,
+			},
 			max_message: count("limits.max_message", self.max_message, defaults.max_message)?,
 			max_control_buffer: count(
 				"limits.max_control_buffer",
@@ -968,6 +977,7 @@ impl Config {
 			datagram_buffer: Some(limits.datagram_buffer),
 			max_path: Some(limits.max_path),
 			max_broadcasts: Some(limits.max_broadcasts),
+			subscribe_rate: Some(limits.subscribe_rate),
 			max_message: Some(limits.max_message),
 			max_control_buffer: Some(limits.max_control_buffer),
 			max_frame: Some(limits.max_frame),
@@ -1118,6 +1128,7 @@ session_window = 30000
 datagram_buffer = 16
 max_path = 23
 max_broadcasts = 24
+subscribe_rate = 25
 max_message = 21
 max_control_buffer = 22
 max_frame = 17

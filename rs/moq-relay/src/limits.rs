@@ -46,6 +46,9 @@ pub struct Limits {
 	pub max_path: usize,
 	/// Broadcasts one session may have announced at once.
 	pub max_broadcasts: usize,
+	/// New subscriptions one session may start per second (and in a burst): each may cost an upstream
+	/// subscription to a publisher, so a client cycling bogus track names cannot flood publishers.
+	pub subscribe_rate: u32,
 	/// The largest control message (SETUP, ANNOUNCE, SUBSCRIBE, …) a peer may send, in bytes.
 	pub max_message: usize,
 	/// Bytes of unfinished control messages one session's streams may hold together.
@@ -78,6 +81,7 @@ impl Default for Limits {
 			datagram_buffer: 64 * 1024,
 			max_path: 1024,
 			max_broadcasts: 1_000,
+			subscribe_rate: 100,
 			max_message: 64 * 1024,
 			max_control_buffer: 1024 * 1024,
 			max_frame: 16 * 1024 * 1024,
@@ -346,6 +350,60 @@ mod tests {
 		assert_eq!(
 			table.open(ip("2001:db8::2")).unwrap_err(),
 			LimitError::TooManyPendingFromIp
+		);
+	}
+}
+
+/// A token bucket: `rate` tokens a second, at most `rate` held. Time is passed in, so it is the
+/// caller's clock (tokio's in the relay, paused in tests).
+#[derive(Debug)]
+pub struct Rate {
+	rate: f64,
+	tokens: f64,
+	at: tokio::time::Instant,
+}
+
+impl Rate {
+	/// A full bucket at `now`.
+	pub fn new(rate: u32, now: tokio::time::Instant) -> Self {
+		Self {
+			rate: f64::from(rate.max(1)),
+			tokens: f64::from(rate.max(1)),
+			at: now,
+		}
+	}
+
+	/// Takes one token at `now`, if there is one.
+	pub fn take(&mut self, now: tokio::time::Instant) -> bool {
+		let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+		self.at = now;
+		self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+		if self.tokens >= 1.0 {
+			self.tokens -= 1.0;
+			true
+		} else {
+			false
+		}
+	}
+}
+
+#[cfg(test)]
+mod rate_tests {
+	use std::time::Duration;
+
+	use super::Rate;
+
+	#[test]
+	fn a_burst_then_the_rate() {
+		let start = tokio::time::Instant::now();
+		let mut rate = Rate::new(10, start);
+		assert_eq!((0..20).filter(|_| rate.take(start)).count(), 10, "the burst");
+		assert!(!rate.take(start + Duration::from_millis(50)));
+		assert!(rate.take(start + Duration::from_millis(100)), "one token per 100 ms");
+		assert_eq!(
+			(0..30).filter(|_| rate.take(start + Duration::from_secs(60))).count(),
+			10,
+			"never more than a burst"
 		);
 	}
 }

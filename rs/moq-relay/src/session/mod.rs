@@ -129,6 +129,8 @@ struct Shared<S> {
 	budget: Arc<budget::Budget>,
 	/// Bytes of unfinished control messages the peer's streams hold, together.
 	control: Arc<stream::ControlBudget>,
+	/// New subscriptions the peer may start (`limits.subscribe_rate`).
+	subscribe_rate: Mutex<crate::limits::Rate>,
 	/// The first hop of the routes a client session announces: drawn by this relay per session.
 	route_origin: VarInt,
 	/// Which cluster link this is, for `moq_relay_cluster_announcements_total`.
@@ -331,6 +333,10 @@ async fn serve<S: Session>(
 		upstream: Mutex::new(HashMap::new()),
 		budget,
 		control: stream::ControlBudget::new(ctx.limits.max_control_buffer),
+		subscribe_rate: Mutex::new(crate::limits::Rate::new(
+			ctx.limits.subscribe_rate,
+			tokio::time::Instant::now(),
+		)),
 		route_origin: random_hop_id(),
 		link,
 	});

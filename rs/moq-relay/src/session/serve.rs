@@ -249,6 +249,17 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 		shared.ctx.metrics.limit_refused("path_too_long");
 		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
 	}
+	// Cluster peers carry every subscriber behind them: only clients are held to a rate.
+	if !shared.grant.cluster()
+		&& !shared
+			.subscribe_rate
+			.lock()
+			.unwrap_or_else(|e| e.into_inner())
+			.take(tokio::time::Instant::now())
+	{
+		shared.ctx.metrics.limit_refused("subscribe_rate");
+		return Err(StreamError::Reset(StreamCode::CANCEL));
+	}
 	let path = relative(&request.broadcast)?;
 	if !shared.grant.can_subscribe(&path) {
 		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
@@ -411,6 +422,17 @@ async fn write_group<S: Session>(
 async fn track_info<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let request: TrackRequest = reader.expect(version).await?;
+	// Cluster peers carry every subscriber behind them: only clients are held to a rate.
+	if !shared.grant.cluster()
+		&& !shared
+			.subscribe_rate
+			.lock()
+			.unwrap_or_else(|e| e.into_inner())
+			.take(tokio::time::Instant::now())
+	{
+		shared.ctx.metrics.limit_refused("subscribe_rate");
+		return Err(StreamError::Reset(StreamCode::CANCEL));
+	}
 	let path = relative(&request.broadcast)?;
 	if !shared.grant.can_subscribe(&path) {
 		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
@@ -428,6 +450,17 @@ async fn track_info<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &
 async fn fetch<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let request: Fetch = reader.expect(version).await?;
+	// Cluster peers carry every subscriber behind them: only clients are held to a rate.
+	if !shared.grant.cluster()
+		&& !shared
+			.subscribe_rate
+			.lock()
+			.unwrap_or_else(|e| e.into_inner())
+			.take(tokio::time::Instant::now())
+	{
+		shared.ctx.metrics.limit_refused("subscribe_rate");
+		return Err(StreamError::Reset(StreamCode::CANCEL));
+	}
 	let path = relative(&request.broadcast)?;
 	if !shared.grant.can_subscribe(&path) {
 		return Err(StreamError::Reset(StreamCode::NOT_FOUND));

@@ -17,7 +17,8 @@ use crate::origin::Origin;
 use crate::transport::Session as _;
 use crate::transport::mem::{MemSession, pair};
 use crate::wire::{
-	Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, SessionCode, Setup, UniType, VarInt, Version,
+	Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, SessionCode, Setup, StreamCode, Subscribe,
+	SubscribeOptions, UniType, VarInt, Version,
 };
 
 const V: Version = Version::Lite05;
@@ -266,4 +267,76 @@ async fn announcing_a_path_over_the_limit_closes_the_session() {
 	assert_eq!(code, SessionCode::INTERNAL.into_inner());
 	assert!(reason.starts_with("path_too_long"), "{reason}");
 	relay.await.unwrap();
+}
+
+/// Lets every task run until all wait (virtual time only moves once they do).
+async fn settle() {
+	tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_cycling_track_names_cannot_flood_the_publisher() {
+	use std::sync::atomic::{AtomicUsize, Ordering};
+
+	use crate::transport::{RecvStream as _, TransportError};
+
+	let (ctx, _down) = context(anon());
+	let rate = ctx.limits.subscribe_rate as usize;
+	let (publisher, publisher_server) = pair();
+	// The publisher lets the relay open as many streams as it likes.
+	publisher.allow_streams(10 * rate as u32);
+	let _publishing = serve(publisher_server, ctx.clone());
+	setup(&publisher, "/anon").await;
+	announce(&publisher, &["clock".to_string()]).await;
+	// Every upstream SUBSCRIBE the relay opens to the publisher, held unanswered.
+	let upstream = Arc::new(AtomicUsize::new(0));
+	let _counter = tokio::spawn({
+		let (publisher, upstream) = (publisher.clone(), upstream.clone());
+		async move {
+			let mut held = Vec::new();
+			while let Ok((send, recv)) = publisher.accept_bi().await {
+				let mut reader = Reader::new(recv);
+				if let Ok(Some(BidiType::Subscribe)) = reader.decode::<BidiType>(V).await {
+					upstream.fetch_add(1, Ordering::Relaxed);
+				}
+				held.push((send, reader));
+			}
+		}
+	});
+
+	let (client, client_server) = pair();
+	let _subscribing = serve(client_server, ctx.clone());
+	setup(&client, "/anon").await;
+	served(&client).await;
+	settle().await;
+	let mut streams = Vec::new();
+	for i in 0..rate + 50 {
+		let (send, recv) = client.open_bi().await.unwrap();
+		let mut writer = Writer::new(send);
+		writer.encode(&BidiType::Subscribe, V).await.unwrap();
+		let request = Subscribe {
+			id: VarInt::from_u32(i as u32),
+			broadcast: "clock".into(),
+			track: format!("bogus-{i}"),
+			options: SubscribeOptions::default(),
+		};
+		writer.encode(&request, V).await.unwrap();
+		streams.push((writer, recv));
+	}
+	settle().await;
+	let mut refused = 0;
+	for (_writer, mut recv) in streams {
+		if let Ok(Err(TransportError::Reset(code))) =
+			tokio::time::timeout(Duration::from_millis(1), recv.read_chunk(16)).await
+		{
+			assert_eq!(code, StreamCode::CANCEL.into_inner());
+			refused += 1;
+		}
+	}
+	assert_eq!(refused, 50, "the burst is the rate");
+	assert_eq!(
+		upstream.load(Ordering::Relaxed),
+		rate,
+		"one upstream SUBSCRIBE per admitted one"
+	);
 }
