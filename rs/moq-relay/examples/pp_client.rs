@@ -20,8 +20,6 @@
 //! Prints the quick test's lines (`INFO  pp_client: ...`); exits 1 on any failure. `--help` prints the
 //! usage and exits 0.
 
-#![allow(dead_code)] // Also compiled into tests/it/privacy_pass.rs, which uses `run` and not `main`.
-
 use std::time::Duration;
 
 use clap::Parser;

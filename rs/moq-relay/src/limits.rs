@@ -46,8 +46,9 @@ pub struct Limits {
 	pub max_path: usize,
 	/// Broadcasts one session may have announced at once.
 	pub max_broadcasts: usize,
-	/// New subscriptions one session may start per second (and in a burst): each may cost an upstream
-	/// subscription to a publisher, so a client cycling bogus track names cannot flood publishers.
+	/// New subscriptions one session may start per second, after a burst of ten times as many: each
+	/// may cost an upstream subscription to a publisher, so a client cycling bogus track names cannot
+	/// flood publishers, while a player opening a few hundred tracks at once is served.
 	pub subscribe_rate: u32,
 	/// The largest control message (SETUP, ANNOUNCE, SUBSCRIBE, …) a peer may send, in bytes.
 	pub max_message: usize,
@@ -354,21 +355,24 @@ mod tests {
 	}
 }
 
-/// A token bucket: `rate` tokens a second, at most `rate` held. Time is passed in, so it is the
+/// A token bucket: `rate` tokens a second, at most `burst` held. Time is passed in, so it is the
 /// caller's clock (tokio's in the relay, paused in tests).
 #[derive(Debug)]
 pub struct Rate {
 	rate: f64,
+	burst: f64,
 	tokens: f64,
 	at: tokio::time::Instant,
 }
 
 impl Rate {
 	/// A full bucket at `now`.
-	pub fn new(rate: u32, now: tokio::time::Instant) -> Self {
+	pub fn new(rate: u32, burst: u32, now: tokio::time::Instant) -> Self {
+		let burst = f64::from(burst.max(1));
 		Self {
 			rate: f64::from(rate.max(1)),
-			tokens: f64::from(rate.max(1)),
+			burst,
+			tokens: burst,
 			at: now,
 		}
 	}
@@ -377,7 +381,7 @@ impl Rate {
 	pub fn take(&mut self, now: tokio::time::Instant) -> bool {
 		let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
 		self.at = now;
-		self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+		self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
 		if self.tokens >= 1.0 {
 			self.tokens -= 1.0;
 			true
@@ -394,9 +398,20 @@ mod rate_tests {
 	use super::Rate;
 
 	#[test]
+	fn the_burst_can_exceed_the_rate() {
+		let start = tokio::time::Instant::now();
+		let mut rate = Rate::new(10, 100, start);
+		assert_eq!((0..150).filter(|_| rate.take(start)).count(), 100);
+		assert_eq!(
+			(0..150).filter(|_| rate.take(start + Duration::from_secs(1))).count(),
+			10
+		);
+	}
+
+	#[test]
 	fn a_burst_then_the_rate() {
 		let start = tokio::time::Instant::now();
-		let mut rate = Rate::new(10, start);
+		let mut rate = Rate::new(10, 10, start);
 		assert_eq!((0..20).filter(|_| rate.take(start)).count(), 10, "the burst");
 		assert!(!rate.take(start + Duration::from_millis(50)));
 		assert!(rate.take(start + Duration::from_millis(100)), "one token per 100 ms");

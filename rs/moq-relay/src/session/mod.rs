@@ -335,6 +335,7 @@ async fn serve<S: Session>(
 		control: stream::ControlBudget::new(ctx.limits.max_control_buffer),
 		subscribe_rate: Mutex::new(crate::limits::Rate::new(
 			ctx.limits.subscribe_rate,
+			ctx.limits.subscribe_rate.saturating_mul(10),
 			tokio::time::Instant::now(),
 		)),
 		route_origin: random_hop_id(),
