@@ -463,6 +463,20 @@ pub struct LimitsConfig {
 	/// ten times as many (default 100); past it a SUBSCRIBE is refused (stream reset CANCEL).
 	#[arg(value_name = "N", long = "limits-subscribe-rate", env = "MOQ_LIMITS_SUBSCRIBE_RATE")]
 	pub subscribe_rate: Option<u32>,
+	/// `[limits] auth_failures`: refused credentials one address may present in a minute before its
+	/// cool-down (default 20).
+	#[arg(value_name = "N", long = "limits-auth-failures", env = "MOQ_LIMITS_AUTH_FAILURES")]
+	pub auth_failures: Option<u32>,
+	/// `[limits] auth_cooldown`: how long an address past `auth_failures` is refused with
+	/// `too_many_attempts` (default 60s).
+	#[arg(
+		value_name = "DURATION",
+		long = "limits-auth-cooldown",
+		env = "MOQ_LIMITS_AUTH_COOLDOWN",
+		value_parser = parse_duration
+	)]
+	#[serde(default, with = "seconds_or_humantime")]
+	pub auth_cooldown: Option<Duration>,
 	/// `[limits] max_message`: the largest control message (SETUP, ANNOUNCE, SUBSCRIBE, …), in bytes;
 	/// a peer that sends a bigger one is closed (default 65536).
 	#[arg(value_name = "BYTES", long = "limits-max-message", env = "MOQ_LIMITS_MAX_MESSAGE")]
@@ -560,6 +574,12 @@ impl LimitsConfig {
 				Some(n) => n,
 				None => defaults.subscribe_rate,
 			},
+			auth_failures: match self.auth_failures {
+				Some(0) => return Err(invalid("limits.auth_failures", "must be at least 1")),
+				Some(n) => n,
+				None => defaults.auth_failures,
+			},
+			auth_cooldown: duration("limits.auth_cooldown", self.auth_cooldown, defaults.auth_cooldown)?,
 			max_message: count("limits.max_message", self.max_message, defaults.max_message)?,
 			max_control_buffer: count(
 				"limits.max_control_buffer",
@@ -978,6 +998,8 @@ impl Config {
 			max_path: Some(limits.max_path),
 			max_broadcasts: Some(limits.max_broadcasts),
 			subscribe_rate: Some(limits.subscribe_rate),
+			auth_failures: Some(limits.auth_failures),
+			auth_cooldown: Some(limits.auth_cooldown),
 			max_message: Some(limits.max_message),
 			max_control_buffer: Some(limits.max_control_buffer),
 			max_frame: Some(limits.max_frame),
@@ -1129,6 +1151,8 @@ datagram_buffer = 16
 max_path = 23
 max_broadcasts = 24
 subscribe_rate = 25
+auth_failures = 26
+auth_cooldown = "27s"
 max_message = 21
 max_control_buffer = 22
 max_frame = 17

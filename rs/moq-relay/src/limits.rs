@@ -50,6 +50,10 @@ pub struct Limits {
 	/// may cost an upstream subscription to a publisher, so a client cycling bogus track names cannot
 	/// flood publishers, while a player opening a few hundred tracks at once is served.
 	pub subscribe_rate: u32,
+	/// Failed credentials one address may present in a minute before its cool-down.
+	pub auth_failures: u32,
+	/// How long an address that failed too often is refused (`too_many_attempts`).
+	pub auth_cooldown: Duration,
 	/// The largest control message (SETUP, ANNOUNCE, SUBSCRIBE, …) a peer may send, in bytes.
 	pub max_message: usize,
 	/// Bytes of unfinished control messages one session's streams may hold together.
@@ -83,6 +87,8 @@ impl Default for Limits {
 			max_path: 1024,
 			max_broadcasts: 1_000,
 			subscribe_rate: 100,
+			auth_failures: 20,
+			auth_cooldown: Duration::from_secs(60),
 			max_message: 64 * 1024,
 			max_control_buffer: 1024 * 1024,
 			max_frame: 16 * 1024 * 1024,
@@ -227,6 +233,11 @@ pub struct Ticket {
 }
 
 impl Ticket {
+	/// The address it counts for (IPv6 by its /64).
+	pub fn address(&self) -> IpAddr {
+		self.ip
+	}
+
 	/// The connection became an admitted session: it leaves the pending count and takes a
 	/// session place of its address, if one is free.
 	pub fn admit(&mut self) -> Result<(), LimitError> {
@@ -420,5 +431,125 @@ mod rate_tests {
 			10,
 			"never more than a burst"
 		);
+	}
+}
+
+/// Failed credentials by address: past `limits.auth_failures` in a minute, the address is refused
+/// for `limits.auth_cooldown` (`too_many_attempts`), so a client cannot guess tokens or flood the
+/// verifiers (and the services behind them). Addresses count as in [`address_key`]. Bounded: at
+/// most [`AuthThrottle::MAX_ADDRESSES`] are remembered, the idle ones forgotten first.
+#[derive(Debug)]
+pub struct AuthThrottle {
+	max_failures: u32,
+	cooldown: Duration,
+	state: Mutex<HashMap<IpAddr, Attempts>>,
+}
+
+#[derive(Debug)]
+struct Attempts {
+	/// Start of the current one-minute window and the failures in it.
+	since: tokio::time::Instant,
+	failures: u32,
+	blocked_until: Option<tokio::time::Instant>,
+}
+
+impl AuthThrottle {
+	/// Addresses remembered at most.
+	pub const MAX_ADDRESSES: usize = 65_536;
+	const WINDOW: Duration = Duration::from_secs(60);
+
+	/// A throttle from `limits`.
+	pub fn new(limits: &Limits) -> Self {
+		Self {
+			max_failures: limits.auth_failures.max(1),
+			cooldown: limits.auth_cooldown,
+			state: Mutex::new(HashMap::new()),
+		}
+	}
+
+	fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Attempts>> {
+		self.state.lock().unwrap_or_else(|e| e.into_inner())
+	}
+
+	/// Whether `ip` may present a credential at `now`.
+	pub fn allows(&self, ip: IpAddr, now: tokio::time::Instant) -> bool {
+		let state = self.lock();
+		!matches!(state.get(&address_key(ip)), Some(Attempts { blocked_until: Some(until), .. }) if *until > now)
+	}
+
+	/// `ip` presented a credential that was refused at `now`.
+	pub fn failed(&self, ip: IpAddr, now: tokio::time::Instant) {
+		let mut state = self.lock();
+		if state.len() >= Self::MAX_ADDRESSES {
+			state.retain(|_, a| {
+				a.blocked_until.is_some_and(|until| until > now) || now.duration_since(a.since) < Self::WINDOW
+			});
+		}
+		if state.len() >= Self::MAX_ADDRESSES {
+			// Every remembered address is active: this failure is not counted (the credential was
+			// refused all the same).
+			return;
+		}
+		let attempts = state.entry(address_key(ip)).or_insert(Attempts {
+			since: now,
+			failures: 0,
+			blocked_until: None,
+		});
+		if now.duration_since(attempts.since) >= Self::WINDOW {
+			attempts.since = now;
+			attempts.failures = 0;
+		}
+		attempts.failures += 1;
+		if attempts.failures >= self.max_failures {
+			attempts.blocked_until = Some(now + self.cooldown);
+			attempts.since = now;
+			attempts.failures = 0;
+		}
+	}
+}
+
+#[cfg(test)]
+mod throttle_tests {
+	use super::*;
+
+	#[test]
+	fn failures_past_the_limit_start_a_cooldown_for_that_address_only() {
+		let limits = Limits {
+			auth_failures: 3,
+			auth_cooldown: Duration::from_secs(30),
+			..Limits::default()
+		};
+		let throttle = AuthThrottle::new(&limits);
+		let now = tokio::time::Instant::now();
+		let ip: IpAddr = "10.0.0.1".parse().unwrap();
+		let other: IpAddr = "10.0.0.2".parse().unwrap();
+		for _ in 0..2 {
+			throttle.failed(ip, now);
+		}
+		assert!(throttle.allows(ip, now), "two failures are allowed");
+		throttle.failed(ip, now);
+		assert!(!throttle.allows(ip, now), "the third starts the cool-down");
+		assert!(throttle.allows(other, now));
+		assert!(!throttle.allows(ip, now + Duration::from_secs(29)));
+		assert!(throttle.allows(ip, now + Duration::from_secs(30)), "the cool-down ends");
+	}
+
+	#[test]
+	fn failures_spread_over_minutes_never_block() {
+		let throttle = AuthThrottle::new(&Limits {
+			auth_failures: 3,
+			..Limits::default()
+		});
+		let start = tokio::time::Instant::now();
+		let ip: IpAddr = "2001:db8::1".parse().unwrap();
+		for minute in 0..10 {
+			let now = start + Duration::from_secs(61 * minute);
+			throttle.failed(ip, now);
+			throttle.failed(ip, now);
+			assert!(throttle.allows(ip, now));
+		}
+		// Another host of the same /64 shares the count.
+		throttle.failed("2001:db8::2".parse().unwrap(), start + Duration::from_secs(61 * 9));
+		assert!(!throttle.allows(ip, start + Duration::from_secs(61 * 9)));
 	}
 }

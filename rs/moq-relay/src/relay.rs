@@ -135,6 +135,7 @@ impl Relay {
 	pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), RelayError> {
 		let (down_tx, down_rx) = watch::channel(false);
 		let ready = Arc::new(AtomicBool::new(false));
+		let throttle = Arc::new(crate::limits::AuthThrottle::new(&self.config.limits));
 		let ctx = Arc::new(Context {
 			origin: self.origin.clone(),
 			auth: self.config.auth.clone(),
@@ -147,6 +148,7 @@ impl Relay {
 				.unwrap_or_else(session::random_hop_id),
 			shutdown: down_rx.clone(),
 			limits: self.config.limits.clone(),
+			throttle: throttle.clone(),
 		});
 
 		let connections = Connections::new(self.config.limits.clone(), self.metrics.clone());
@@ -164,6 +166,7 @@ impl Relay {
 			ready: ready.clone(),
 			auth: self.config.auth.clone(),
 			origin: self.origin.clone(),
+			throttle: throttle.clone(),
 		});
 		// HTTP keeps answering through the drain (so `/ready` says 503 while the relay leaves).
 		let (http_stop, http_stopped) = watch::channel(false);

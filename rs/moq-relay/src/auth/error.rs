@@ -53,6 +53,10 @@ pub enum AuthError {
 	/// The nonce store could not answer (Redis unreachable or slow): refused, never admitted.
 	#[error("the Privacy Pass nonce store is unavailable: try again later")]
 	NonceStoreUnavailable,
+	/// This address presented too many refused credentials lately (`[limits] auth_failures`); it is
+	/// refused until its cool-down (`[limits] auth_cooldown`) ends.
+	#[error("too many refused credentials from this address: wait for the cool-down and use a valid token")]
+	TooManyAttempts,
 }
 
 /// A Privacy Pass refusal's challenge, in both of its forms.
@@ -65,6 +69,16 @@ pub struct PrivacyPassChallenge {
 }
 
 impl AuthError {
+	/// Whether the refusal counts against the address's failed attempts: a credential (or its
+	/// absence on a path that needs one) was judged and refused. A Privacy Pass challenge (the first
+	/// step of that flow) and a nonce store that cannot answer (the relay's problem) do not count.
+	pub fn counts_as_failure(&self) -> bool {
+		!matches!(
+			self,
+			Self::PrivacyPassChallenge(_) | Self::NonceStoreUnavailable | Self::TooManyAttempts
+		)
+	}
+
 	/// The stable error code (`docs/auth.md`).
 	pub fn code(&self) -> &'static str {
 		match self {
@@ -80,6 +94,7 @@ impl AuthError {
 			Self::InvalidPrivacyPassToken(_) => "invalid_token",
 			Self::TokenReplayed => "token_replayed",
 			Self::NonceStoreUnavailable => "nonce_store_unavailable",
+			Self::TooManyAttempts => "too_many_attempts",
 		}
 	}
 
@@ -98,11 +113,12 @@ impl AuthError {
 	}
 
 	/// The HTTP status: 401 for a missing or invalid credential, 403 for a valid credential
-	/// that does not allow this.
+	/// that does not allow this, 429 in a cool-down.
 	pub fn status(&self) -> StatusCode {
 		match self {
 			Self::RootMismatch | Self::NoAccess | Self::InvalidPath => StatusCode::FORBIDDEN,
 			Self::NonceStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+			Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
 			_ => StatusCode::UNAUTHORIZED,
 		}
 	}
@@ -160,6 +176,7 @@ mod tests {
 			(AuthError::InvalidPrivacyPassToken("unknown_key"), "invalid_token", 401),
 			(AuthError::TokenReplayed, "token_replayed", 401),
 			(AuthError::NonceStoreUnavailable, "nonce_store_unavailable", 503),
+			(AuthError::TooManyAttempts, "too_many_attempts", 429),
 		];
 		for (err, code, status) in cases {
 			assert_eq!(err.code(), code);

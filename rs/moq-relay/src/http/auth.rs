@@ -8,11 +8,44 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use std::net::IpAddr;
+
 use crate::auth::{Auth, AuthError, ConnectRequest, Grant};
+use crate::limits::AuthThrottle;
 
 /// Decides an HTTP request for the broadcast path `path` (its query may carry `jwt=`/`pp=`, its
 /// headers `Authorization`). The answer to send back on refusal is ready-made.
 pub async fn authorize(auth: &Auth, path: &str, query: Option<&str>, headers: &HeaderMap) -> Result<Grant, Response> {
+	decide(auth, path, query, headers)
+		.await
+		.map_err(|err| err.into_response())
+}
+
+/// [`authorize`] for a request from `address`, counted against its failed attempts like a MoQ
+/// session's (`429 too_many_attempts` in a cool-down).
+pub async fn authorize_from(
+	auth: &Auth,
+	throttle: &AuthThrottle,
+	address: IpAddr,
+	path: &str,
+	query: Option<&str>,
+	headers: &HeaderMap,
+) -> Result<Grant, Response> {
+	let now = tokio::time::Instant::now();
+	let decided = if throttle.allows(address, now) {
+		decide(auth, path, query, headers).await
+	} else {
+		Err(AuthError::TooManyAttempts)
+	};
+	decided.map_err(|err| {
+		if err.counts_as_failure() {
+			throttle.failed(address, now);
+		}
+		err.into_response()
+	})
+}
+
+async fn decide(auth: &Auth, path: &str, query: Option<&str>, headers: &HeaderMap) -> Result<Grant, AuthError> {
 	let target = match query {
 		Some(query) => format!("{path}?{query}"),
 		None => path.to_string(),
@@ -20,11 +53,10 @@ pub async fn authorize(auth: &Auth, path: &str, query: Option<&str>, headers: &H
 	let authorization = headers
 		.get(header::AUTHORIZATION)
 		.map(|v| v.to_str().map(str::to_string).map_err(|_| AuthError::InvalidAuthHeader));
-	let decided = match (ConnectRequest::parse(&target), authorization.transpose()) {
+	match (ConnectRequest::parse(&target), authorization.transpose()) {
 		(Ok(request), Ok(authorization)) => auth.authorize(&request.with_authorization(authorization)).await,
 		(Err(err), _) | (_, Err(err)) => Err(err),
-	};
-	decided.map_err(|err| err.into_response())
+	}
 }
 
 impl IntoResponse for AuthError {

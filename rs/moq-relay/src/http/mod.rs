@@ -39,7 +39,13 @@ pub struct HttpState {
 	pub auth: Auth,
 	/// The broadcast tree.
 	pub origin: Arc<Origin>,
+	/// Failed credentials by address (shared with the MoQ sessions).
+	pub throttle: Arc<crate::limits::AuthThrottle>,
 }
+
+/// The TCP peer of a request (an extension every connection's requests carry).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// The routes: `/certificate.sha256`, `/health`, `/ready`, `/metrics`, `/announced[/{prefix}]`.
 pub fn router(state: HttpState) -> Router {
@@ -77,12 +83,14 @@ async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
 /// error's status and JSON body; with Privacy Pass, `401` with `WWW-Authenticate: PrivateToken`.
 async fn announced(
 	State(state): State<HttpState>,
+	axum::Extension(PeerAddr(peer)): axum::Extension<PeerAddr>,
 	uri: axum::http::Uri,
 	headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
 	let prefix = uri.path().strip_prefix("/announced").unwrap_or_default();
 	let prefix = if prefix.is_empty() { "/" } else { prefix };
-	let grant = match auth::authorize(&state.auth, prefix, uri.query(), &headers).await {
+	let decided = auth::authorize_from(&state.auth, &state.throttle, peer.ip(), prefix, uri.query(), &headers);
+	let grant = match decided.await {
 		Ok(grant) => grant,
 		Err(refusal) => return refusal,
 	};
@@ -226,7 +234,7 @@ fn resource_exhausted(err: &std::io::Error) -> bool {
 
 async fn connection(
 	stream: TcpStream,
-	_peer: SocketAddr,
+	peer: SocketAddr,
 	tls: TlsAcceptor,
 	router: Router,
 	timeout: Duration,
@@ -236,7 +244,7 @@ async fn connection(
 	let n = tokio::time::timeout(timeout, stream.peek(&mut first))
 		.await
 		.map_err(|_| timed_out("first byte"))??;
-	let service = TowerToHyperService::new(router);
+	let service = TowerToHyperService::new(router.layer(axum::Extension(PeerAddr(peer))));
 	let mut http = hyper::server::conn::http1::Builder::new();
 	http.timer(TokioTimer::new()).header_read_timeout(timeout);
 	let result = if n == 1 && first[0] == 0x16 {

@@ -112,6 +112,8 @@ pub struct Context {
 	pub shutdown: watch::Receiver<bool>,
 	/// Limits.
 	pub limits: Limits,
+	/// Failed credentials by address, and their cool-downs.
+	pub throttle: Arc<crate::limits::AuthThrottle>,
 }
 
 /// One admitted session, shared by its stream tasks.
@@ -167,10 +169,14 @@ impl<S: Session> Shared<S> {
 async fn admit<S: Session>(
 	transport: &S,
 	ctx: &Context,
+	address: std::net::IpAddr,
 	target: &str,
 	authorization: Option<String>,
 ) -> Result<Grant, SessionError> {
+	let now = tokio::time::Instant::now();
 	let decided = match ConnectRequest::parse(target) {
+		// An address in its cool-down is refused before any verifier (or service) is asked.
+		_ if !ctx.throttle.allows(address, now) => Err(AuthError::TooManyAttempts),
 		Ok(request) => {
 			let started = Instant::now();
 			let (kind, decided) = ctx.auth.decide(&request.with_authorization(authorization)).await;
@@ -182,6 +188,9 @@ async fn admit<S: Session>(
 	match decided {
 		Ok(grant) => Ok(grant),
 		Err(err) => {
+			if err.counts_as_failure() {
+				ctx.throttle.failed(address, now);
+			}
 			ctx.metrics.auth_refused(err.code());
 			tracing::info!(code = err.code(), "session refused");
 			transport.close(SessionCode::UNAUTHORIZED.into_inner(), &err.reason());
@@ -231,7 +240,7 @@ pub async fn run<S: Session>(
 	// `docs/auth.md`: "On WebTransport the decision is made from the CONNECT's URL and headers,
 	// before any MoQ message", so even a client that never sends SETUP learns why.
 	let early = match &url_path {
-		Some(target) => Some(admit(&transport, &ctx, target, authorization).await?),
+		Some(target) => Some(admit(&transport, &ctx, ticket.address(), target, authorization).await?),
 		None => None,
 	};
 	let setup = match admit_setup(&transport, version, &ctx).await {
@@ -262,7 +271,7 @@ pub async fn run<S: Session>(
 	};
 	let grant = match early {
 		Some(grant) => grant,
-		None => admit(&transport, &ctx, &target, None).await?,
+		None => admit(&transport, &ctx, ticket.address(), &target, None).await?,
 	};
 	if let Err(limit) = ticket.admit() {
 		refuse(&transport, &ctx, limit);

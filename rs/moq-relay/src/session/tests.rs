@@ -38,6 +38,7 @@ fn context_with(auth: Auth, limits: Limits) -> (Arc<Context>, watch::Sender<bool
 		metrics,
 		hop_id: VarInt::from_u32(7),
 		shutdown,
+		throttle: Arc::new(crate::limits::AuthThrottle::new(&limits)),
 		limits,
 	});
 	(ctx, down)
@@ -344,4 +345,38 @@ async fn a_client_cycling_track_names_cannot_flood_the_publisher() {
 		burst,
 		"one upstream SUBSCRIBE per admitted one"
 	);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_address_that_keeps_failing_is_cooled_down_even_where_it_needs_no_credential() {
+	let limits = Limits {
+		auth_failures: 3,
+		auth_cooldown: Duration::from_secs(30),
+		..Limits::default()
+	};
+	let (ctx, _down) = context_with(anon(), limits);
+	let refused = |path: &'static str| {
+		let ctx = ctx.clone();
+		async move {
+			let (client, server) = pair();
+			let relay = serve(server, ctx);
+			setup(&client, path).await;
+			client.closed().await;
+			relay.await.unwrap();
+			client.close_reason().map(|(_, reason)| reason)
+		}
+	};
+	for _ in 0..3 {
+		assert_eq!(
+			refused("/anon?jwt=forged").await.as_deref(),
+			Some("invalid_token: no_verifier")
+		);
+	}
+	// The cool-down: even the public prefix is refused, before any verifier is asked.
+	assert_eq!(refused("/anon").await.as_deref(), Some("too_many_attempts"));
+	tokio::time::sleep(Duration::from_secs(30)).await;
+	let (client, server) = pair();
+	let _relay = serve(server, ctx.clone());
+	setup(&client, "/anon").await;
+	served(&client).await;
 }

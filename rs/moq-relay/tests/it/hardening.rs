@@ -504,6 +504,26 @@ async fn unfinished_subscribe(conn: &quinn::Connection, declared: u64, sent: usi
 	let _ = conn.closed().await;
 }
 
+/// A new admitted session sends `count` unfinished SUBSCRIBEs at once (see
+/// [`unfinished_subscribe`]); the relay must close it with PROTOCOL_VIOLATION: the reason.
+async fn unfinished_subscribes(relay: &Running, count: usize, declared: u64, sent: usize) -> String {
+	let conn = admitted(relay, "/anon").await;
+	announce_ok(&conn).await;
+	let mut writers = tokio::task::JoinSet::new();
+	for _ in 0..count {
+		let conn = conn.clone();
+		writers.spawn(async move { unfinished_subscribe(&conn, declared, sent).await });
+	}
+	let (code, reason) = common::closed(&conn).await;
+	assert_eq!(
+		code,
+		u64::from(SessionCode::PROTOCOL_VIOLATION.into_inner()),
+		"{reason}"
+	);
+	writers.join_all().await;
+	reason
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfinished_control_messages_are_bounded_per_stream_and_per_session() {
 	let relay = start(&[
@@ -521,39 +541,12 @@ async fn unfinished_control_messages_are_bounded_per_stream_and_per_session() {
 
 	// Eight SUBSCRIBEs declaring 40 MiB, 4 MiB of each sent: the first to pass max_message (64 KiB)
 	// closes the session.
-	let conn = admitted(&relay, "/anon").await;
-	announce_ok(&conn).await;
-	let mut writers = tokio::task::JoinSet::new();
-	for _ in 0..8 {
-		let conn = conn.clone();
-		writers.spawn(async move { unfinished_subscribe(&conn, 40 << 20, 4 << 20).await });
-	}
-	let (code, reason) = common::closed(&conn).await;
-	assert_eq!(
-		code,
-		u64::from(SessionCode::PROTOCOL_VIOLATION.into_inner()),
-		"{reason}"
-	);
+	let reason = unfinished_subscribes(&relay, 8, 40 << 20, 4 << 20).await;
 	assert!(reason.contains("max_message"), "{reason}");
-	writers.join_all().await;
-
 	// Twenty messages of 60 KiB each stay under max_message, but not under the session's
 	// max_control_buffer (1 MiB) together.
-	let conn = admitted(&relay, "/anon").await;
-	announce_ok(&conn).await;
-	let mut writers = tokio::task::JoinSet::new();
-	for _ in 0..20 {
-		let conn = conn.clone();
-		writers.spawn(async move { unfinished_subscribe(&conn, 1 << 20, 60 << 10).await });
-	}
-	let (code, reason) = common::closed(&conn).await;
-	assert_eq!(
-		code,
-		u64::from(SessionCode::PROTOCOL_VIOLATION.into_inner()),
-		"{reason}"
-	);
+	let reason = unfinished_subscribes(&relay, 20, 1 << 20, 60 << 10).await;
 	assert!(reason.contains("max_control_buffer"), "{reason}");
-	writers.join_all().await;
 
 	let growth_mib = proc_kib(pid, "VmHWM").saturating_sub(before) / 1024;
 	eprintln!("peak RSS growth with unfinished control messages: {growth_mib} MiB");

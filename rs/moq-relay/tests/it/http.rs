@@ -262,3 +262,32 @@ async fn announced_lists_what_the_credential_allows() {
 	relay.stop().await;
 	let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Refused credentials from one address start its cool-down: `429` with `too_many_attempts`, for
+/// valid requests too, on HTTP as on MoQ sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_refusals_get_429_too_many_attempts() {
+	let relay = TestRelay::start_with(|config| {
+		config.auth.public = Some("anon".into());
+		config.limits.auth_failures = Some(3);
+	})
+	.await;
+	assert_eq!(http_get(&relay, "/announced/anon", false).await.0, 200);
+	for _ in 0..3 {
+		let (status, _, body) = http_get(&relay, "/announced/anon?jwt=not.a.token", false).await;
+		assert_eq!(status, 401, "{body}");
+	}
+	let (status, _, body) = http_get(&relay, "/announced/anon", false).await;
+	assert_eq!(status, 429, "{body}");
+	assert!(body.contains("\"error\":\"too_many_attempts\""), "{body}");
+	// A MoQ session from the same address is in the same cool-down.
+	let conn = common::admitted(&relay, "/anon").await;
+	let (code, reason) = common::closed(&conn).await;
+	assert_eq!((code, reason.as_str()), (2, "too_many_attempts"));
+	let (_, _, metrics) = http_get(&relay, "/metrics", false).await;
+	assert!(
+		metrics.contains("moq_relay_auth_refused_total{code=\"too_many_attempts\"} 1"),
+		"{metrics}"
+	);
+	relay.stop().await;
+}
