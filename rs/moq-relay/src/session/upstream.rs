@@ -117,8 +117,11 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 		let Ok(path) = Path::new(&suffix) else {
 			continue;
 		};
+		// A cluster peer carries every broadcast behind it: only clients are held to the count.
 		let new = hops.is_some() && !publications.contains_key(&path);
-		if ids.live() > limits.max_broadcasts || (new && publications.len() >= limits.max_broadcasts) {
+		if !shared.grant.cluster()
+			&& (ids.live() > limits.max_broadcasts || (new && publications.len() >= limits.max_broadcasts))
+		{
 			shared.ctx.metrics.limit_refused("too_many_broadcasts");
 			return Err(StreamError::Session(
 				SessionCode::INTERNAL,
