@@ -63,7 +63,23 @@ fn fingerprint(hex: &str) -> Result<String, String> {
 impl Args {
 	/// The command line; a usage error exits 2 (`--help` prints the usage and exits 0).
 	fn parse() -> Result<Self, String> {
-		let cli = Cli::parse();
+		let cli = Cli::try_parse().unwrap_or_else(|err| {
+			if !err.use_stderr() {
+				err.exit(); // --help, --version
+			}
+			// A missing or conflicting flag is named by clap without any value; for other mistakes
+			// clap quotes the offending value, which can be a URL with a token or the --bearer token
+			// itself, so only the kind of mistake is said.
+			use clap::error::ErrorKind;
+			match err.kind() {
+				ErrorKind::MissingRequiredArgument | ErrorKind::ArgumentConflict => err.exit(),
+				kind => {
+					let kind = kind.as_str().unwrap_or("invalid arguments");
+					eprintln!("error: {kind}; run `probe --help` for the usage");
+					std::process::exit(2);
+				}
+			}
+		});
 		// Parsed here rather than by clap, whose error would echo the URL and the token in it.
 		let url = url::Url::parse(&cli.url).map_err(|e| format!("bad URL: {e}"))?;
 		Ok(Self {

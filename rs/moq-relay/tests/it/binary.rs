@@ -279,6 +279,20 @@ fn probe_help_exits_zero_and_usage_errors_exit_two_without_echoing_the_url() {
 	let stderr = String::from_utf8_lossy(&both.stderr);
 	assert_eq!(both.status.code(), Some(2), "{stderr}");
 	assert!(stderr.contains("--quic") && !stderr.contains("SECRET"), "{stderr}");
+
+	// An extra argument (a second URL, with its token) is not echoed either.
+	let extra = run_to_exit(
+		&probe,
+		&[
+			"--fingerprint",
+			&fingerprint,
+			"https://127.0.0.1:1/room",
+			"https://127.0.0.1:1/room?jwt=SECRET",
+		],
+	);
+	let stderr = String::from_utf8_lossy(&extra.stderr);
+	assert_eq!(extra.status.code(), Some(2), "{stderr}");
+	assert!(stderr.contains("--help") && !stderr.contains("SECRET"), "{stderr}");
 }
 
 #[test]
