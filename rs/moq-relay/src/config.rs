@@ -459,8 +459,9 @@ pub struct LimitsConfig {
 	/// `[limits] max_broadcasts`: broadcasts one session may have announced at once (default 1000).
 	#[arg(value_name = "N", long = "limits-max-broadcasts", env = "MOQ_LIMITS_MAX_BROADCASTS")]
 	pub max_broadcasts: Option<usize>,
-	/// `[limits] subscribe_rate`: new subscriptions one session may start per second, after a burst of
-	/// ten times as many (default 100); past it a SUBSCRIBE is refused (stream reset CANCEL).
+	/// `[limits] subscribe_rate`: new SUBSCRIBE, TRACK and FETCH requests one session may start per
+	/// second, after a burst of ten times as many (default 100); past it the request is refused
+	/// (stream reset CANCEL).
 	#[arg(value_name = "N", long = "limits-subscribe-rate", env = "MOQ_LIMITS_SUBSCRIBE_RATE")]
 	pub subscribe_rate: Option<u32>,
 	/// `[limits] auth_failures`: refused credentials one address may present in a minute before its

@@ -242,10 +242,13 @@ impl Announcer {
 
 /// SUBSCRIBE → SUBSCRIBE_START, groups on uni streams (newest first), and
 /// SUBSCRIBE_END/FIN when a bounded range is done.
-async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
-	let version = shared.version;
-	let request: Subscribe = reader.expect(version).await?;
-	if request.broadcast.len() > shared.ctx.limits.max_path || request.track.len() > shared.ctx.limits.max_path {
+/// What every SUBSCRIBE, TRACK and FETCH passes first: the names within `limits.max_path`, a token of
+/// the client's request rate (`limits.subscribe_rate`; each may cost the publisher an upstream
+/// request), and a broadcast the grant lets it subscribe to. The broadcast's path, relative to the
+/// session's root.
+fn requested<S>(shared: &Shared<S>, broadcast: &str, track: &str) -> Result<Path, StreamError> {
+	let limits = &shared.ctx.limits;
+	if broadcast.len() > limits.max_path || track.len() > limits.max_path {
 		shared.ctx.metrics.limit_refused("path_too_long");
 		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
 	}
@@ -260,10 +263,17 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 		shared.ctx.metrics.limit_refused("subscribe_rate");
 		return Err(StreamError::Reset(StreamCode::CANCEL));
 	}
-	let path = relative(&request.broadcast)?;
+	let path = relative(broadcast)?;
 	if !shared.grant.can_subscribe(&path) {
 		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
 	}
+	Ok(path)
+}
+
+async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
+	let version = shared.version;
+	let request: Subscribe = reader.expect(version).await?;
+	let path = requested(shared, &request.broadcast, &request.track)?;
 	let absolute = shared.grant.absolute(&path);
 	let track = shared
 		.ctx
@@ -422,21 +432,7 @@ async fn write_group<S: Session>(
 async fn track_info<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let request: TrackRequest = reader.expect(version).await?;
-	// Cluster peers carry every subscriber behind them: only clients are held to a rate.
-	if !shared.grant.cluster()
-		&& !shared
-			.subscribe_rate
-			.lock()
-			.unwrap_or_else(|e| e.into_inner())
-			.take(tokio::time::Instant::now())
-	{
-		shared.ctx.metrics.limit_refused("subscribe_rate");
-		return Err(StreamError::Reset(StreamCode::CANCEL));
-	}
-	let path = relative(&request.broadcast)?;
-	if !shared.grant.can_subscribe(&path) {
-		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
-	}
+	let path = requested(shared, &request.broadcast, &request.track)?;
 	let info = shared
 		.ctx
 		.origin
@@ -450,21 +446,7 @@ async fn track_info<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &
 async fn fetch<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let request: Fetch = reader.expect(version).await?;
-	// Cluster peers carry every subscriber behind them: only clients are held to a rate.
-	if !shared.grant.cluster()
-		&& !shared
-			.subscribe_rate
-			.lock()
-			.unwrap_or_else(|e| e.into_inner())
-			.take(tokio::time::Instant::now())
-	{
-		shared.ctx.metrics.limit_refused("subscribe_rate");
-		return Err(StreamError::Reset(StreamCode::CANCEL));
-	}
-	let path = relative(&request.broadcast)?;
-	if !shared.grant.can_subscribe(&path) {
-		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
-	}
+	let path = requested(shared, &request.broadcast, &request.track)?;
 	let group = shared
 		.ctx
 		.origin
