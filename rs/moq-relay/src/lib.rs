@@ -10,7 +10,10 @@
 //!   bytes in, typed messages out; no sockets, no runtime, no clock.
 //! - [`transport`]: the small trait a session runs over, and its quinn /
 //!   web-transport-quinn implementation.
-//! - [`session`]: drives one session (SETUP, announce, subscribe, groups, fetch).
+//! - [`protocol`]: what a session does, as sans-I/O state machines per protocol family (announce,
+//!   subscriptions, the version differences); time and ids are passed in.
+//! - [`session`]: drives one session over a transport: pumps bytes, origin events and the
+//!   [`protocol`] machines' actions.
 //! - [`origin`]: the broadcast tree, the track cache and fan-out.
 //! - [`auth`]: from a connection request to a [`auth::Grant`].
 //! - [`tls`]: certificates (files or self-signed).
@@ -41,6 +44,7 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod origin;
+pub mod protocol;
 pub mod relay;
 pub mod session;
 pub mod tls;

@@ -21,6 +21,7 @@
 //! traits); the byte-level protocol lives in the sans-I/O [`crate::wire`].
 
 mod budget;
+mod ingest;
 mod serve;
 mod stream;
 mod upstream;
@@ -42,6 +43,7 @@ use crate::auth::{Auth, AuthError, ConnectRequest, Grant};
 use crate::limits::{LimitError, Ticket};
 use crate::metrics::{Link, Metrics};
 use crate::origin::{Origin, Track};
+use crate::protocol::lite::Dialect;
 use crate::transport::{Session, TransportError};
 use crate::wire::{
 	BidiType, DecodeError, Disposition, EncodeError, Goaway, Role, SessionCode, Setup, StreamCode, UniType, VarInt,
@@ -406,7 +408,7 @@ async fn exchange_setup<S: Session>(
 	ours: Setup,
 	ctx: &Context,
 ) -> Result<Option<Setup>, SessionError> {
-	if !version.has_setup() {
+	if !Dialect::new(version).has_setup() {
 		return Ok(None);
 	}
 	let send = async {
@@ -487,7 +489,7 @@ async fn accept_uni<S: Session>(shared: Arc<Shared<S>>) {
 			let _open = _open;
 			let mut reader = Reader::control(recv, shared.ctx.limits.max_message, shared.control.clone());
 			let result = match reader.decode::<UniType>(shared.version).await {
-				Ok(Some(UniType::Group)) => upstream::group(&shared, &mut reader).await,
+				Ok(Some(UniType::Group)) => ingest::group(&shared, &mut reader).await,
 				// `docs/protocol.md` ("Session start"): "A second Setup stream → PROTOCOL_VIOLATION."
 				Ok(Some(UniType::Setup)) => {
 					Err(StreamError::Session(SessionCode::PROTOCOL_VIOLATION, "a second SETUP"))

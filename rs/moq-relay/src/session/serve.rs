@@ -2,7 +2,7 @@
 //! Fetch streams from the origin.
 
 use crate::logging::Peer;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use moq_token::Path;
@@ -10,11 +10,11 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::{Reader, Shared, StreamError, Writer};
 use crate::origin::{Group, TrackEnd};
-use crate::transport::{SendStream, Session};
+use crate::protocol::lite::{Dialect, Finish, GroupDecision, Outbound, Subscription};
+use crate::transport::Session;
 use crate::wire::{
-	Announce, AnnounceEvent, AnnounceOk, AnnounceRequest, AnnounceRestart, AnnounceStart, AnnounceStatus, BidiType,
-	Encode, Fetch, Goaway, Group as GroupHeader, StreamCode, Subscribe, SubscribeOk, SubscribeResponse,
-	SubscribeUpdate, Track as TrackRequest, UniType, VarInt, Version,
+	AnnounceRequest, BidiType, Encode, Fetch, Goaway, Group as GroupHeader, StreamCode, Subscribe, SubscribeUpdate,
+	Track as TrackRequest, UniType, VarInt, Version,
 };
 
 type W<S> = Writer<<S as Session>::Send>;
@@ -63,20 +63,18 @@ fn relative(path: &str) -> Result<Path, StreamError> {
 	Path::new(path).map_err(|_| StreamError::Reset(StreamCode::NOT_FOUND))
 }
 
-/// ANNOUNCE_REQUEST → ANNOUNCE_OK, the current broadcasts, then changes.
+/// ANNOUNCE_REQUEST → ANNOUNCE_OK, the current broadcasts, then changes ([`Outbound`] decides
+/// what each is on the wire).
 async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
 	let version = shared.version;
+	let mut out = Outbound::new(Dialect::new(version), shared.ctx.hop_id);
 	let request: AnnounceRequest = reader.expect(version).await?;
 	let prefix = relative(&request.prefix)?;
 	if !shared.grant.may_watch(&prefix) {
 		// Nothing under this prefix may be seen: an empty announcement set, like the upstream
 		// relay's no-op origin. A reset here would make the published client close the whole
 		// session, so a write-only token could not publish through a client that also watches.
-		if version >= Version::Lite05 {
-			let ok = AnnounceOk {
-				hop_id: shared.ctx.hop_id,
-				active_count: VarInt::ZERO,
-			};
+		if let Some(ok) = out.ok(0) {
 			writer.encode(&ok, version).await?;
 		}
 		return reader.closed().await;
@@ -100,143 +98,43 @@ async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mu
 		}
 		Some(path.strip_prefix(&absolute)?.to_string())
 	};
+	// The ids of one stream run out only after 2^62 announcements.
+	let internal = |_| StreamError::Reset(StreamCode::INTERNAL);
 
 	let current: Vec<(String, Vec<VarInt>)> = announced
 		.take_current()
 		.into_iter()
 		.filter_map(|(path, hops)| visible(&path, &hops).map(|suffix| (suffix, hops)))
 		.collect();
-	if version >= Version::Lite05 {
-		let ok = AnnounceOk {
-			hop_id: shared.ctx.hop_id,
-			active_count: VarInt::try_from(current.len()).unwrap_or(VarInt::MAX),
-		};
+	if let Some(ok) = out.ok(current.len()) {
 		writer.encode(&ok, version).await?;
 	}
-	let mut out = Announcer::new(version, shared.ctx.hop_id);
 	for (suffix, hops) in current {
-		out.active(writer, suffix, hops).await?;
+		for message in out.active(suffix, hops).map_err(internal)? {
+			writer.encode(&message, version).await?;
+		}
 	}
 	loop {
 		tokio::select! {
 			update = announced.next() => {
 				let Some(update) = update else { return Ok(()) };
 				let shown = update.active.and_then(|hops| Some((visible(&update.path, &hops)?, hops)));
-				match shown {
-					Some((suffix, hops)) => out.active(writer, suffix, hops).await?,
+				let messages = match shown {
+					Some((suffix, hops)) => out.active(suffix, hops).map_err(internal)?,
 					// Ended, or its new route runs through this peer (or is hidden from it): a
 					// path this stream showed as active is withdrawn, so no stale route remains.
-					None => {
-						if let Some(suffix) = update.path.strip_prefix(&absolute) {
-							out.ended(writer, &suffix.to_string()).await?;
-						}
-					}
+					None => match update.path.strip_prefix(&absolute) {
+						Some(suffix) => out.ended(suffix.as_str()).map_err(internal)?.into_iter().collect(),
+						None => Vec::new(),
+					},
+				};
+				for message in messages {
+					writer.encode(&message, version).await?;
 				}
 			}
 			// "nothing more ever comes from the subscriber": its FIN or reset ends the watch.
 			res = reader.closed() => return res,
 		}
-	}
-}
-
-/// The announcements sent on one Announce stream, in the stream's version.
-///
-/// - lite-04: `ANNOUNCE` with this relay's hop id appended to the chain ("On lite-04 the sender
-///   appends its own hop id to the chain; on lite-05 it does not (it sent it in ANNOUNCE_OK)").
-/// - lite-05: `ANNOUNCE`; a second `active` for a live path replaces it.
-/// - lite-06: typed `START` (taking the next implicit Announce ID), `RESTART` for a live path,
-///   `END` naming the id. Costs are the hop count: each relay hop costs 1 (warm = cold, the
-///   relay applies no cache discount).
-struct Announcer {
-	version: Version,
-	hop_id: VarInt,
-	/// Live suffixes: their lite-06 Announce ID and the chain last sent.
-	live: HashMap<String, (VarInt, Vec<VarInt>)>,
-	next_id: u64,
-}
-
-impl Announcer {
-	fn new(version: Version, hop_id: VarInt) -> Self {
-		Self {
-			version,
-			hop_id,
-			live: HashMap::new(),
-			next_id: 0,
-		}
-	}
-
-	/// Shows `suffix` as active with `hops`. A path already shown is updated in place (lite-05 second
-	/// `active`, lite-06 RESTART) when its chain changed; when the chain is the same, another route
-	/// replaced it (a client published the path again), and when the version has no restart
-	/// (lite-04: a second `active` is a protocol violation for moq-net), it is ended and started
-	/// again, so subscribers see the replacement and re-subscribe to it.
-	async fn active<T: SendStream>(
-		&mut self,
-		writer: &mut Writer<T>,
-		suffix: String,
-		mut hops: Vec<VarInt>,
-	) -> Result<(), StreamError> {
-		if !self.version.has_setup() {
-			hops.push(self.hop_id);
-		}
-		let restart = match self.live.get(&suffix) {
-			Some((id, shown)) if self.version.has_setup() && *shown != hops => Some(*id),
-			Some(_) => {
-				self.ended(writer, &suffix).await?;
-				None
-			}
-			None => None,
-		};
-		if self.version == Version::Lite06 {
-			let cost = VarInt::try_from(hops.len() + 1).unwrap_or(VarInt::MAX);
-			let event = match restart {
-				Some(id) => AnnounceEvent::Restart(AnnounceRestart {
-					id,
-					hops: hops.clone(),
-					warm_cost: cost,
-					cold_cost: cost,
-				}),
-				None => {
-					// The next implicit Announce ID is `next_id`; it is recorded below.
-					VarInt::from_u64(self.next_id).map_err(|_| StreamError::Reset(StreamCode::INTERNAL))?;
-					self.next_id += 1;
-					AnnounceEvent::Start(AnnounceStart {
-						suffix: suffix.clone(),
-						hops: hops.clone(),
-						warm_cost: cost,
-						cold_cost: cost,
-					})
-				}
-			};
-			let id = match &event {
-				AnnounceEvent::Restart(restart) => restart.id,
-				_ => VarInt::from_u64(self.next_id - 1).unwrap_or(VarInt::ZERO),
-			};
-			self.live.insert(suffix, (id, hops));
-			return writer.encode(&event, self.version).await;
-		}
-		self.live.insert(suffix.clone(), (VarInt::ZERO, hops.clone()));
-		let message = Announce {
-			status: AnnounceStatus::Active,
-			suffix,
-			hops,
-		};
-		writer.encode(&message, self.version).await
-	}
-
-	async fn ended<T: SendStream>(&mut self, writer: &mut Writer<T>, suffix: &str) -> Result<(), StreamError> {
-		let Some((id, _)) = self.live.remove(suffix) else {
-			return Ok(());
-		};
-		if self.version == Version::Lite06 {
-			return writer.encode(&AnnounceEvent::End { id }, self.version).await;
-		}
-		let message = Announce {
-			status: AnnounceStatus::Ended,
-			suffix: suffix.to_string(),
-			hops: Vec::new(),
-		};
-		writer.encode(&message, self.version).await
 	}
 }
 
@@ -283,77 +181,74 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 	let _gauge = shared.ctx.metrics.subscription_started();
 	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&request.track), id = %request.id, "subscribed");
 
-	if !version.has_setup() {
-		// lite-04: SUBSCRIBE_OK at once on accept.
-		let ok = SubscribeResponse::Ok(SubscribeOk {
-			priority: request.options.priority,
-			max_age_ms: VarInt::ZERO,
-			group_start: None,
-			group_end: None,
-		});
+	let mut subscription = Subscription::new(Dialect::new(version), &request, shared.ctx.limits.max_inflight_groups);
+	if let Some(ok) = subscription.accepted() {
 		writer.encode(&ok, version).await?;
 	}
-
-	let end = request.options.group_end.map(VarInt::into_inner);
-	let mut next: Option<u64> = request.options.group_start.map(VarInt::into_inner);
-	let mut started = false;
 	let mut changes = track.watch();
-	let mut inflight: VecDeque<(u64, AbortHandle)> = VecDeque::new();
-	let mut tasks = JoinSet::new();
-	let max_inflight = shared.ctx.limits.max_inflight_groups.max(1);
+	// The writers of the groups in flight, by sequence; each task returns its group's sequence.
+	let mut writers: HashMap<u64, AbortHandle> = HashMap::new();
+	let mut tasks: JoinSet<u64> = JoinSet::new();
+	let done = |subscription: &mut Subscription, writers: &mut HashMap<u64, AbortHandle>, joined| {
+		if let Ok(sequence) = joined {
+			writers.remove(&sequence);
+			subscription.delivered(sequence);
+		}
+	};
 
 	loop {
-		if next.is_none() {
-			// lite-05: no Group Start = start at the latest group.
-			next = track.latest().map(|g| g.sequence());
+		let (start, first) = subscription.start(track.latest().map(|g| g.sequence()));
+		if let Some(start) = start {
+			writer.encode(&start, version).await?;
 		}
-		if let Some(first) = next {
-			if !started && version.has_setup() {
-				let start = SubscribeResponse::Start {
-					group: VarInt::from_u64(first).unwrap_or(VarInt::MAX),
-				};
-				writer.encode(&start, version).await?;
+		for group in first
+			.map(|first| track.groups_after(first.checked_sub(1)))
+			.unwrap_or_default()
+		{
+			// Writers that finished meanwhile are no longer backlog.
+			while let Some(joined) = tasks.try_join_next() {
+				done(&mut subscription, &mut writers, joined);
 			}
-			started = true;
-			for group in track.groups_after(first.checked_sub(1)) {
-				let sequence = group.sequence();
-				if end.is_some_and(|end| sequence > end) {
-					break;
+			let sequence = group.sequence();
+			match subscription.group(sequence) {
+				GroupDecision::PastEnd => break,
+				GroupDecision::Skip => continue,
+				GroupDecision::Open { shed } => {
+					shared.ctx.metrics.group_queued(subscription.inflight() - 1);
+					if let Some(handle) = shed.and_then(|old| writers.remove(&old)) {
+						// Shed the oldest backlog, never the newest group.
+						tracing::trace!("subscriber too far behind, dropping a group");
+						shared.ctx.metrics.group_dropped();
+						handle.abort();
+					}
+					let write = write_group(
+						shared.transport.clone(),
+						version,
+						request.id,
+						group,
+						shared.ctx.metrics.clone(),
+					);
+					let handle = tasks.spawn(async move {
+						write.await;
+						sequence
+					});
+					writers.insert(sequence, handle);
 				}
-				next = Some(sequence + 1);
-				inflight.retain(|(_, handle)| !handle.is_finished());
-				shared.ctx.metrics.group_queued(inflight.len());
-				if inflight.len() >= max_inflight
-					&& let Some((old, handle)) = inflight.pop_front()
-				{
-					// Shed the oldest backlog, never the newest group.
-					tracing::trace!(group = old, "subscriber too far behind, dropping group");
-					shared.ctx.metrics.group_dropped();
-					handle.abort();
-				}
-				let handle = tasks.spawn(write_group(
-					shared.transport.clone(),
-					version,
-					request.id,
-					group,
-					shared.ctx.metrics.clone(),
-				));
-				inflight.push_back((sequence, handle));
 			}
 		}
 
-		let range_done = matches!((end, next), (Some(end), Some(next)) if next > end);
 		let track_end = track.ended();
-		if range_done || track_end.is_some() {
+		if subscription.range_done() || track_end.is_some() {
 			while tasks.join_next().await.is_some() {}
-			if let Some(TrackEnd::Aborted(code)) = track_end.filter(|_| !range_done) {
-				return Err(StreamError::Reset(code));
-			}
-			if version.has_setup() {
-				let group = VarInt::from_u64(next.unwrap_or(0)).unwrap_or(VarInt::MAX);
-				writer.encode(&SubscribeResponse::End { group }, version).await?;
-			}
-			return Ok(());
+			let aborted = match track_end {
+				Some(TrackEnd::Aborted(code)) => Some(code),
+				_ => None,
+			};
+			return match subscription.finish(aborted) {
+				Finish::Reset(code) => Err(StreamError::Reset(code)),
+				Finish::End(Some(end)) => writer.encode(&end, version).await,
+				Finish::End(None) => Ok(()),
+			};
 		}
 
 		tokio::select! {
@@ -364,7 +259,7 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 				// The subscriber ended the subscription.
 				None => return Ok(()),
 			},
-			Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+			Some(joined) = tasks.join_next(), if !tasks.is_empty() => done(&mut subscription, &mut writers, joined),
 		}
 	}
 }
