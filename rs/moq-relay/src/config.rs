@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Auth, DEFAULT_ISSUER, PrivacyPass, PrivacyPassSettings, Public};
+use crate::auth::{
+	ApiKeySettings, ApiKeys, Auth, AuthService, DEFAULT_ISSUER, PrivacyPass, PrivacyPassSettings, Public,
+	ServiceSettings, SigningKey,
+};
 use crate::cluster::{ClusterSettings, Peer};
 use crate::limits::Limits;
 use crate::relay::RelayConfig;
@@ -175,7 +178,212 @@ pub struct AuthConfig {
 	/// `[auth] jwks`: JWKS file (`{"keys": [...]}`).
 	#[arg(value_name = "FILE", id = "auth-jwks", long = "auth-jwks", env = "MOQ_AUTH_JWKS")]
 	pub jwks: Option<PathBuf>,
+	/// `[auth] required`: `true`: at least one credential method must be configured (a start-up
+	/// error otherwise); `false`: sessions without a credential may do everything (fully open when
+	/// no method is configured). Also `AUTH_REQUIRED`.
+	#[arg(
+		value_name = "BOOL",
+		id = "auth-required",
+		long = "auth-required",
+		env = "MOQ_AUTH_REQUIRED",
+		num_args = 0..=1,
+		require_equals = true,
+		default_missing_value = "true"
+	)]
+	pub required: Option<bool>,
+	/// `[auth] api_keys`: API keys granting everything (comma-separated as a flag). Also
+	/// `MOQ_API_KEYS`, `MOSHI_API_KEY` (comma-separated) and `AUTH_API_SECRET` (one key); in TOML also
+	/// `authorized_ids`, here or at the top level.
+	#[arg(
+		value_name = "KEY",
+		id = "auth-api-keys",
+		long = "auth-api-keys",
+		env = "MOQ_AUTH_API_KEYS",
+		value_delimiter = ',',
+		hide_env_values = true
+	)]
+	#[serde(default, alias = "authorized_ids", deserialize_with = "one_or_many")]
+	pub api_keys: Option<Vec<SecretString>>,
+	/// `[[auth.api_key]]`: a named API key with a grant, `{name = "ops", key = "…", root = "",
+	/// pub = [""], sub = [""]}` (an absent list is everything); as a flag, that inline table, repeatable.
+	#[arg(
+		value_name = "TABLE",
+		id = "auth-api-key",
+		long = "auth-api-key",
+		env = "MOQ_AUTH_API_KEY",
+		value_parser = ApiKeyParser,
+		hide_env_values = true
+	)]
+	#[serde(default, deserialize_with = "one_or_many")]
+	pub api_key: Option<Vec<ApiKeyEntry>>,
+	/// `[auth] service_url`: the delegated auth service credentials no local verifier recognizes
+	/// are POSTed to. Also `AUTH_SERVICE_URL`.
+	#[arg(
+		value_name = "URL",
+		id = "auth-service-url",
+		long = "auth-service-url",
+		env = "MOQ_AUTH_SERVICE_URL",
+		hide_env_values = true
+	)]
+	pub service_url: Option<String>,
+	/// `[auth] signing_key`: PEM private key (RSA, ECDSA P-256/P-384 or Ed25519) signing the requests
+	/// to the auth service; its public half is served at `/.well-known/jwks.json`. Also
+	/// `AUTH_SIGNING_KEY_PATH`.
+	#[arg(
+		value_name = "FILE",
+		id = "auth-signing-key",
+		long = "auth-signing-key",
+		env = "MOQ_AUTH_SIGNING_KEY"
+	)]
+	pub signing_key: Option<PathBuf>,
+	/// `[auth] service_timeout`: how long a call to the auth service may take (default 5s; a bare
+	/// number is seconds). Also `AUTH_TIMEOUT_SECONDS`.
+	#[arg(
+		value_name = "DURATION",
+		id = "auth-service-timeout",
+		long = "auth-service-timeout",
+		env = "MOQ_AUTH_SERVICE_TIMEOUT",
+		value_parser = parse_duration
+	)]
+	#[serde(default, with = "seconds_or_humantime")]
+	pub service_timeout: Option<Duration>,
+	/// `[auth] service_subject`: the `sub` of the relay's requests to the auth service (default
+	/// `moq-relay`; `sayna-auth` for a service written for Sayna).
+	#[arg(
+		value_name = "NAME",
+		id = "auth-service-subject",
+		long = "auth-service-subject",
+		env = "MOQ_AUTH_SERVICE_SUBJECT"
+	)]
+	pub service_subject: Option<String>,
+	/// `[auth] service_concurrency`: calls to the auth service in flight at once (default 32); a call
+	/// that finds none free for the whole timeout is `auth_service_unavailable`.
+	#[arg(
+		value_name = "N",
+		id = "auth-service-concurrency",
+		long = "auth-service-concurrency",
+		env = "MOQ_AUTH_SERVICE_CONCURRENCY"
+	)]
+	pub service_concurrency: Option<usize>,
+	/// `[auth] service_cache`: allow answers remembered at most (default 10000; 0 = none).
+	#[arg(
+		value_name = "N",
+		id = "auth-service-cache",
+		long = "auth-service-cache",
+		env = "MOQ_AUTH_SERVICE_CACHE"
+	)]
+	pub service_cache: Option<usize>,
 }
+
+/// A secret from the configuration (an API key): `Debug` never shows it, `--check` prints
+/// `<redacted>`.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+	/// The secret.
+	pub fn expose(&self) -> &str {
+		&self.0
+	}
+}
+
+impl From<&str> for SecretString {
+	fn from(value: &str) -> Self {
+		Self(value.to_string())
+	}
+}
+
+impl std::fmt::Debug for SecretString {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		f.write_str("<redacted>")
+	}
+}
+
+/// `[[auth.api_key]]`: a named API key and its grant.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyEntry {
+	/// The key's name in logs and metrics.
+	pub name: String,
+	/// The key.
+	pub key: SecretString,
+	/// Where the grant applies (default `""`, everything).
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub root: Option<String>,
+	/// Publish prefixes, relative to `root` (default: everything; `[]`: nothing).
+	#[serde(
+		default,
+		rename = "pub",
+		deserialize_with = "one_or_many",
+		skip_serializing_if = "Option::is_none"
+	)]
+	pub publish: Option<Vec<String>>,
+	/// Subscribe prefixes, relative to `root` (default: everything; `[]`: nothing).
+	#[serde(
+		default,
+		rename = "sub",
+		deserialize_with = "one_or_many",
+		skip_serializing_if = "Option::is_none"
+	)]
+	pub subscribe: Option<Vec<String>>,
+}
+
+/// `--auth-api-key '{name = "ops", key = "…"}'`: the entry as an inline TOML table. Its error never
+/// quotes the value (it holds a key), where clap's usual one would.
+#[derive(Clone, Debug)]
+struct ApiKeyParser;
+
+impl clap::builder::TypedValueParser for ApiKeyParser {
+	type Value = ApiKeyEntry;
+
+	fn parse_ref(
+		&self,
+		cmd: &clap::Command,
+		_arg: Option<&clap::Arg>,
+		value: &std::ffi::OsStr,
+	) -> Result<ApiKeyEntry, clap::Error> {
+		value
+			.to_str()
+			.ok_or_else(|| "not UTF-8".to_string())
+			.and_then(parse_api_key)
+			.map_err(|why| {
+				clap::Error::raw(
+					clap::error::ErrorKind::ValueValidation,
+					format!("invalid value for --auth-api-key (MOQ_AUTH_API_KEY): {why}\n"),
+				)
+				.with_cmd(cmd)
+			})
+	}
+}
+
+/// The entry of an inline TOML table.
+fn parse_api_key(value: &str) -> Result<ApiKeyEntry, String> {
+	#[derive(Deserialize)]
+	struct One {
+		entry: ApiKeyEntry,
+	}
+	toml::from_str::<One>(&format!("entry = {value}"))
+		.map(|one| one.entry)
+		.map_err(|_| {
+			"expected an inline TOML table such as {name = \"ops\", key = \"...\", sub = [\"live\"]} \
+			 (keys: name, key, root, pub, sub)"
+				.to_string()
+		})
+}
+
+/// The environment variables of the servers this relay replaces (`docs/auth.md`, "Coming from
+/// moshi-server / Sayna"), read under their own names: a layer above the TOML file and below
+/// `MOQ_*` variables and flags.
+pub const SEED_ENV: &[&str] = &[
+	"MOQ_API_KEYS",
+	"MOSHI_API_KEY",
+	"AUTH_API_SECRET",
+	"AUTH_REQUIRED",
+	"AUTH_SERVICE_URL",
+	"AUTH_SIGNING_KEY_PATH",
+	"AUTH_TIMEOUT_SECONDS",
+];
 
 /// `[privacypass]` (RFC 9577 and RFC 9578 publicly verifiable tokens; `docs/privacy-pass.md`).
 /// The flags also answer to the short `--pp-*` spellings.
@@ -696,8 +904,196 @@ impl AuthConfig {
 				reason: e.to_string(),
 			})?)
 		};
-		Ok(Auth::new(public, keys))
+		let mut auth = Auth::new(public, keys);
+		if let Some(keys) = self.api_keys()? {
+			auth = auth.with_api_keys(keys);
+		}
+		if let Some(service) = self.service()? {
+			auth = auth.with_service(service);
+		}
+		Ok(auth)
 	}
+
+	/// The API keys of `api_keys` (named `key-1`, `key-2`, … in order) and `[[auth.api_key]]`.
+	fn api_keys(&self) -> Result<Option<ApiKeys>, ConfigError> {
+		let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
+		let mut keys = Vec::new();
+		for (n, key) in self.api_keys.iter().flatten().enumerate() {
+			keys.push(ApiKeySettings {
+				name: format!("key-{}", n + 1),
+				key: key.expose().to_string(),
+				root: moq_token::Path::root(),
+				publish: None,
+				subscribe: None,
+			});
+		}
+		for entry in self.api_key.iter().flatten() {
+			let path = |value: &str| {
+				moq_token::Path::new(value).map_err(|e| invalid("auth.api_key", format!("{}: {e}", entry.name)))
+			};
+			let paths = |list: &Option<Vec<String>>| {
+				list.as_ref()
+					.map(|l| l.iter().map(|p| path(p)).collect::<Result<Vec<_>, _>>())
+					.transpose()
+			};
+			keys.push(ApiKeySettings {
+				name: entry.name.clone(),
+				key: entry.key.expose().to_string(),
+				root: path(entry.root.as_deref().unwrap_or(""))?,
+				publish: paths(&entry.publish)?,
+				subscribe: paths(&entry.subscribe)?,
+			});
+		}
+		if keys.is_empty() {
+			return Ok(None);
+		}
+		for key in keys.iter().filter(|k| k.key.len() < 16) {
+			tracing::warn!(name = %key.name, "API key is shorter than 16 characters: use a long random one (openssl rand -base64 32)");
+		}
+		ApiKeys::new(keys)
+			.map(Some)
+			.map_err(|e| invalid("auth.api_keys", e.to_string()))
+	}
+
+	/// The delegated auth service, when `service_url` is set (it needs `signing_key`).
+	fn service(&self) -> Result<Option<AuthService>, ConfigError> {
+		let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
+		let Some(url) = &self.service_url else {
+			if self.signing_key.is_some() {
+				tracing::warn!("[auth] signing_key is set but service_url is not: the key signs nothing");
+			}
+			return Ok(None);
+		};
+		let Some(key_path) = &self.signing_key else {
+			return Err(invalid(
+				"auth.signing_key",
+				"the auth service (auth.service_url, AUTH_SERVICE_URL) needs a signing key: set auth.signing_key \
+				 (AUTH_SIGNING_KEY_PATH) to an RSA or ECDSA private key in PEM (openssl genrsa -out private.pem 2048)"
+					.into(),
+			));
+		};
+		let key = SigningKey::load(key_path).map_err(|e| invalid("auth.signing_key", e.to_string()))?;
+		let timeout = self.service_timeout.unwrap_or(Duration::from_secs(5));
+		if timeout.is_zero() {
+			return Err(invalid("auth.service_timeout", "must be longer than 0s".into()));
+		}
+		let concurrency = self.service_concurrency.unwrap_or(32);
+		if concurrency == 0 {
+			return Err(invalid("auth.service_concurrency", "must be at least 1".into()));
+		}
+		AuthService::new(ServiceSettings {
+			url: url.clone(),
+			key,
+			subject: self.service_subject.clone().unwrap_or_else(|| "moq-relay".into()),
+			timeout,
+			concurrency,
+			cache: self.service_cache.unwrap_or(10_000),
+		})
+		.map(Some)
+		.map_err(|e| invalid("auth.service_url", format!("{}: {e}", redact_url(url))))
+	}
+
+	/// Applies `required` to the resolved policy (`privacy_pass` included): `true` with no credential
+	/// method is a start-up error naming the settings; `false` lets sessions without a credential do
+	/// everything, and says so.
+	pub fn require(&self, auth: Auth) -> Result<Auth, ConfigError> {
+		let methods = auth.verifies_tokens();
+		match self.required {
+			Some(true) if !methods => Err(ConfigError::Invalid {
+				key: "auth.required",
+				reason: "Auth required but no method configured: set AUTH_API_SECRET, MOSHI_API_KEY or MOQ_API_KEYS \
+				 ([auth] api_keys), or AUTH_SERVICE_URL and AUTH_SIGNING_KEY_PATH ([auth] service_url and \
+				 signing_key), or a token key ([auth] key, key_dir or jwks), or [privacypass] enabled; or set \
+				 AUTH_REQUIRED=false"
+					.into(),
+			}),
+			Some(false) => {
+				if methods {
+					tracing::warn!(
+						"auth.required = false: sessions without a credential may publish and subscribe everything \
+						 (presented credentials are still checked)"
+					);
+				} else {
+					tracing::warn!(
+						"authentication is OFF (auth.required = false and no method configured): every session may \
+						 publish and subscribe everything"
+					);
+				}
+				Ok(auth.with_public(Public::both(moq_token::Path::root())))
+			}
+			_ => Ok(auth),
+		}
+	}
+
+	/// The `[auth]` layer of the seed servers' environment variables ([`SEED_ENV`]), read with `get`.
+	pub fn from_seed_env(get: impl Fn(&str) -> Option<String>) -> Result<AuthConfig, ConfigError> {
+		let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+		let mut layer = AuthConfig::default();
+		let mut keys = Vec::new();
+		for name in ["MOQ_API_KEYS", "MOSHI_API_KEY"] {
+			for key in get(name).iter().flat_map(|v| v.split(',')).map(str::trim) {
+				if !key.is_empty() {
+					keys.push(SecretString::from(key));
+				}
+			}
+		}
+		// One secret: Sayna compares the whole value.
+		keys.extend(get("AUTH_API_SECRET").as_deref().map(SecretString::from));
+		layer.api_keys = (!keys.is_empty()).then_some(keys);
+		layer.required = match get("AUTH_REQUIRED").map(|v| v.to_ascii_lowercase()).as_deref() {
+			None => None,
+			Some("true" | "1" | "yes" | "on") => Some(true),
+			Some("false" | "0" | "no" | "off") => Some(false),
+			Some(_) => {
+				return Err(ConfigError::Invalid {
+					key: "AUTH_REQUIRED",
+					reason: "must be true or false".into(),
+				});
+			}
+		};
+		layer.service_url = get("AUTH_SERVICE_URL");
+		layer.signing_key = get("AUTH_SIGNING_KEY_PATH").map(PathBuf::from);
+		layer.service_timeout = get("AUTH_TIMEOUT_SECONDS")
+			.map(|v| parse_duration(&v))
+			.transpose()
+			.map_err(|reason| ConfigError::Invalid {
+				key: "AUTH_TIMEOUT_SECONDS",
+				reason,
+			})?;
+		Ok(layer)
+	}
+}
+
+/// moshi-server's configuration file has `authorized_ids = [...]` at its top level, where this
+/// relay has only tables: the key is taken out of the text (blanked, so every line keeps its number
+/// for error messages) and its keys returned, to join `[auth] api_keys`.
+fn top_level_authorized_ids(text: &str) -> Option<(String, Vec<SecretString>)> {
+	if !text.contains("authorized_ids") {
+		return None;
+	}
+	let table = toml::de::DeTable::parse(text).ok()?;
+	let (key, value) = table
+		.get_ref()
+		.iter()
+		.find(|(key, _)| key.get_ref() == "authorized_ids")?;
+	let toml::de::DeValue::Array(items) = value.get_ref() else {
+		return None;
+	};
+	let ids = items
+		.iter()
+		.map(|item| match item.get_ref() {
+			toml::de::DeValue::String(id) => Some(SecretString::from(id.as_ref())),
+			_ => None,
+		})
+		.collect::<Option<Vec<_>>>()?;
+	let span = key.span().start..value.span().end;
+	let mut blanked = text.to_string();
+	let spaces: String = text[span.clone()]
+		.chars()
+		.map(|c| if c == '\n' { '\n' } else { ' ' })
+		.collect();
+	blanked.replace_range(span, &spaces);
+	Some((blanked, ids))
 }
 
 impl PrivacyPassConfig {
@@ -941,25 +1337,36 @@ impl Args {
 		}
 	}
 
-	/// Reads the TOML file (if any) and merges these flags over it.
+	/// Reads the TOML file (if any) and merges over it the seed servers' environment variables
+	/// ([`SEED_ENV`]), then these flags (and `MOQ_*` variables).
 	pub fn load(&self) -> Result<Config, ConfigError> {
 		let file = match &self.config {
 			Some(path) => Config::from_file(path)?,
 			None => Config::default(),
 		};
-		Ok(file.merge(self.layer()))
+		let seed = Config {
+			auth: AuthConfig::from_seed_env(|name| std::env::var(name).ok())?,
+			..Config::default()
+		};
+		Ok(file.merge(seed).merge(self.layer()))
 	}
 }
 
 impl Config {
 	/// Parses TOML text; an unknown key is an error naming it and the nearest valid key.
 	pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-		toml::from_str(text).map_err(|source| {
+		let moshi = top_level_authorized_ids(text);
+		let text = moshi.as_ref().map_or(text, |(blanked, _)| blanked.as_str());
+		let mut config: Self = toml::from_str(text).map_err(|source| {
 			unknown_key(text, origin, &source).unwrap_or_else(|| ConfigError::Parse {
 				path: origin.to_string(),
 				source: Box::new(source),
 			})
-		})
+		})?;
+		if let Some((_, ids)) = moshi {
+			config.auth.api_keys.get_or_insert_with(Vec::new).extend(ids);
+		}
+		Ok(config)
 	}
 
 	/// Reads and parses a TOML file.
@@ -1007,6 +1414,14 @@ impl Config {
 			max_group: Some(limits.cache.max_group_bytes),
 			max_inflight_groups: Some(limits.max_inflight_groups),
 		};
+		let redacted = || SecretString::from("<redacted>");
+		if let Some(keys) = &mut shown.auth.api_keys {
+			keys.iter_mut().for_each(|key| *key = redacted());
+		}
+		if let Some(entries) = &mut shown.auth.api_key {
+			entries.iter_mut().for_each(|entry| entry.key = redacted());
+		}
+		shown.auth.service_url = shown.auth.service_url.as_deref().map(redact_url);
 		shown.privacypass.redis = shown.privacypass.redis.as_deref().map(redact_url);
 		shown.privacypass.directory = shown.privacypass.directory.as_deref().map(redact_url);
 		toml::to_string(&shown).map_err(|err| ConfigError::Invalid {
@@ -1066,6 +1481,7 @@ impl Config {
 		if let Some(pp) = self.privacypass.resolve(&tls_names)? {
 			auth = auth.with_privacy_pass(pp);
 		}
+		let auth = self.auth.require(auth)?;
 		Ok(RelayConfig {
 			bind: self.server.bind.clone().unwrap_or_default(),
 			certificate,
@@ -1119,6 +1535,20 @@ public_subscribe = ["view"]
 key = "root.jwk"
 key_dir = "keys"
 jwks = "keys.json"
+required = true
+api_keys = ["every-key-secret-1"]
+service_url = "https://auth.example/validate"
+signing_key = "auth.pem"
+service_timeout = 6
+service_subject = "sayna-auth"
+service_concurrency = 3
+service_cache = 4
+[[auth.api_key]]
+name = "ops"
+key = "every-key-secret-2"
+root = "live"
+pub = []
+sub = [""]
 [privacypass]
 enabled = true
 issuer = "issuer.example"
@@ -1363,6 +1793,150 @@ max_inflight_groups = 19
 			..ok
 		};
 		assert!(bad.resolve(&[]).unwrap_err().to_string().starts_with("privacypass:"));
+	}
+
+	/// The seed servers' variables are read under their own names, above the file and below `MOQ_*`
+	/// and flags; a bad value names the variable.
+	#[test]
+	fn seed_environment_variables_are_aliases() {
+		let env = |pairs: &'static [(&'static str, &'static str)]| {
+			move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+		};
+		let layer = AuthConfig::from_seed_env(env(&[
+			("MOSHI_API_KEY", "secret_token_1, secret_token_2"),
+			("MOQ_API_KEYS", "moq-key"),
+			("AUTH_API_SECRET", "sayna,secret"),
+			("AUTH_REQUIRED", "TRUE"),
+			("AUTH_SERVICE_URL", "https://auth.example/validate"),
+			("AUTH_SIGNING_KEY_PATH", "/keys/private.pem"),
+			("AUTH_TIMEOUT_SECONDS", "10"),
+		]))
+		.unwrap();
+		let keys: Vec<&str> = layer.api_keys.iter().flatten().map(SecretString::expose).collect();
+		assert_eq!(keys, ["moq-key", "secret_token_1", "secret_token_2", "sayna,secret"]);
+		assert_eq!(layer.required, Some(true));
+		assert_eq!(layer.service_url.as_deref(), Some("https://auth.example/validate"));
+		assert_eq!(layer.signing_key, Some(PathBuf::from("/keys/private.pem")));
+		assert_eq!(layer.service_timeout, Some(Duration::from_secs(10)));
+		assert_eq!(
+			AuthConfig::from_seed_env(env(&[])).unwrap(),
+			AuthConfig::default(),
+			"nothing set, nothing layered"
+		);
+		assert_eq!(
+			AuthConfig::from_seed_env(env(&[("AUTH_REQUIRED", "")]))
+				.unwrap()
+				.required,
+			None
+		);
+		for (name, value) in [("AUTH_REQUIRED", "maybe"), ("AUTH_TIMEOUT_SECONDS", "soon")] {
+			let pairs: &'static [(&str, &str)] = Box::leak(Box::new([(name, value)]));
+			let err = AuthConfig::from_seed_env(env(pairs)).unwrap_err().to_string();
+			assert!(err.starts_with(name), "{err}");
+		}
+		// MOQ_AUTH_* (and flags) are a higher layer.
+		let seed = Config {
+			auth: AuthConfig::from_seed_env(env(&[("AUTH_REQUIRED", "false")])).unwrap(),
+			..Config::default()
+		};
+		let flags = Args::try_parse_from(["moq-relay", "--auth-required"]).unwrap().layer();
+		assert_eq!(Config::default().merge(seed).merge(flags).auth.required, Some(true));
+	}
+
+	/// `authorized_ids` as moshi-server's file has it (top level), or in `[auth]`; named entries
+	/// in TOML and as flags; `--check` never prints a key.
+	#[test]
+	fn api_keys_in_toml_flags_and_the_check_report() {
+		let moshi = Config::from_toml(
+			"authorized_ids = [\"secret_token_1\"]\n[server]\nbnid = 1\n",
+			"config.toml",
+		)
+		.unwrap_err();
+		assert_eq!(
+			moshi.to_string(),
+			"config.toml:3: unknown key `bnid` in [server]: did you mean `bind`?",
+			"lines keep their numbers"
+		);
+		let moshi = Config::from_toml("authorized_ids = [\"secret_token_1\"]\n", "config.toml").unwrap();
+		assert_eq!(moshi.auth.api_keys, Some(vec![SecretString::from("secret_token_1")]));
+		let inside = Config::from_toml("[auth]\nauthorized_ids = [\"a\", \"b\"]\n", "t").unwrap();
+		assert_eq!(inside.auth.api_keys.map(|k| k.len()), Some(2));
+
+		let entries = Config::from_toml(
+			"[[auth.api_key]]\nname = \"ops\"\nkey = \"k1\"\n[[auth.api_key]]\nname = \"viewer\"\nkey = \"k2\"\nroot = \"live\"\npub = []\nsub = \"\"\n",
+			"t",
+		)
+		.unwrap();
+		let viewer = &entries.auth.api_key.as_ref().unwrap()[1];
+		assert_eq!(
+			(viewer.root.as_deref(), viewer.publish.clone(), viewer.subscribe.clone()),
+			(Some("live"), Some(vec![]), Some(vec![String::new()]))
+		);
+		let flags = Args::try_parse_from([
+			"moq-relay",
+			"--auth-api-key",
+			"{name = \"viewer\", key = \"k2\", root = \"live\", pub = [], sub = \"\"}",
+			"--auth-api-keys",
+			"x1,x2",
+		])
+		.unwrap()
+		.layer();
+		assert_eq!(flags.auth.api_key.as_ref().unwrap()[0], *viewer);
+		assert_eq!(flags.auth.api_keys.as_ref().map(Vec::len), Some(2));
+		let bad = Args::try_parse_from([
+			"moq-relay",
+			"--auth-api-key",
+			"{name = \"x\", key = \"hunter2\", extra = 1}",
+		])
+		.unwrap_err()
+		.to_string();
+		assert!(!bad.contains("hunter2") && bad.contains("inline TOML table"), "{bad}");
+
+		let config = Config::defaults(false).merge(entries).merge(flags);
+		let auth = config.auth.resolve().unwrap();
+		assert!(auth.verifies_tokens());
+		let report = config.check_report().unwrap();
+		for secret in ["k1", "k2", "x1", "x2"] {
+			assert!(!report.contains(&format!("\"{secret}\"")), "{report}");
+		}
+		assert!(report.contains("<redacted>"), "{report}");
+		assert!(!format!("{config:?}").contains("x1"));
+		let dup = Config::from_toml("[auth]\napi_keys = [\"same\", \"same\"]\n", "t").unwrap();
+		assert!(dup.auth.resolve().unwrap_err().to_string().starts_with("auth.api_keys"));
+	}
+
+	/// `required = true` with no method is a start-up error naming the variables; `false` with none
+	/// is fully open.
+	#[test]
+	fn required_auth_needs_a_method() {
+		let required = |toml: &str| {
+			Config::defaults(false)
+				.merge(Config::from_toml(toml, "t").unwrap())
+				.resolve()
+		};
+		let err = required("[auth]\nrequired = true\n").unwrap_err().to_string();
+		assert!(
+			err.starts_with("auth.required: Auth required but no method configured"),
+			"{err}"
+		);
+		for variable in ["AUTH_API_SECRET", "AUTH_SERVICE_URL", "AUTH_SIGNING_KEY_PATH"] {
+			assert!(err.contains(variable), "{err}");
+		}
+		assert!(required("[auth]\nrequired = true\napi_keys = [\"k-0123456789abcdef\"]\n").is_ok());
+		let open = required("[auth]\nrequired = false\n").unwrap().auth;
+		assert_eq!(open.public(), &Public::both(moq_token::Path::root()));
+		assert!(!open.verifies_tokens());
+		let err = required("[auth]\nservice_url = \"https://auth.example/v\"\n")
+			.unwrap_err()
+			.to_string();
+		assert!(
+			err.starts_with("auth.signing_key") && err.contains("AUTH_SIGNING_KEY_PATH"),
+			"{err}"
+		);
+		let err = required("[auth]\nservice_url = \"https://a/v\"\nsigning_key = \"/nonexistent/private.pem\"\n")
+			.unwrap_err()
+			.to_string();
+		assert!(err.contains("/nonexistent/private.pem"), "{err}");
 	}
 
 	#[test]

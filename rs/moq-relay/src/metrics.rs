@@ -40,6 +40,12 @@ pub const AUTH_BUCKETS: [f64; 12] = [
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 2.5,
 ];
 
+/// Auth service call buckets, seconds: a service next to the relay answers in about a
+/// millisecond, a distant one in tens; `[auth] service_timeout` (default 5 s) bounds it.
+pub const SERVICE_BUCKETS: [f64; 13] = [
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
 /// Frame relay latency buckets, seconds: from sub-millisecond (a subscriber that keeps up) to
 /// seconds (a subscriber that falls behind, or the latest cached group replayed to a new one).
 pub const RELAY_BUCKETS: [f64; 15] = [
@@ -63,6 +69,26 @@ struct Code {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Kind {
 	kind: &'static str,
+}
+
+/// Who decided a session and how: `outcome` is `granted` or the refusal code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Decision {
+	kind: &'static str,
+	outcome: &'static str,
+}
+
+/// An auth service call's outcome (`allow`, `deny`, `error`, `unavailable`), or how a cache
+/// lookup went (`hit`, `miss`, `joined`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+	outcome: &'static str,
+}
+
+/// A configured API key's name (bounded by the configuration; never the key).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyName {
+	name: String,
 }
 
 /// The cluster link an announcement came over.
@@ -181,7 +207,16 @@ declare! {
 		"Seconds from a connection's first packet to its session's admission (handshake, SETUP, auth)";
 	auth_decision: Histograms<Kind> = Family::new_with_constructor(|| Histogram::new(AUTH_BUCKETS)),
 		"moq_relay_auth_decision_seconds",
-		"Seconds a session's auth decision took, by what it was made from: kind is jwt, privacy_pass, public (no credential, anonymous grant), none (no credential, refused or challenged) or invalid (an unreadable or ambiguous credential)";
+		"Seconds a session's auth decision took, by what it was made from: kind is the verifier that decided (api_key, jwt, privacy_pass, auth_service), unrecognized (a credential no verifier recognized), public (no credential, anonymous grant), none (no credential, refused or challenged) or invalid (an unreadable or ambiguous credential)";
+	auth_decisions: Family<Decision, Counter> = Family::default(), "moq_relay_auth_decisions_total",
+		"Auth decisions (MoQ sessions and HTTP requests), by kind (as moq_relay_auth_decision_seconds) and outcome (granted, or the refusal code)";
+	auth_service: Histograms<Outcome> = Family::new_with_constructor(|| Histogram::new(SERVICE_BUCKETS)),
+		"moq_relay_auth_service_seconds",
+		"Seconds a call to the auth service took, by outcome: allow, deny (4xx), error (5xx or an unusable answer) or unavailable (timeout, no connection, every call slot busy)";
+	auth_service_cache: Family<Outcome, Counter> = Family::default(), "moq_relay_auth_service_cache_total",
+		"Credentials for the auth service, by how they were answered: hit (a remembered allow), joined (an identical call already in flight) or miss (a new call)";
+	api_key_grants: Family<KeyName, Counter> = Family::default(), "moq_relay_api_key_grants_total",
+		"Sessions and requests granted by an API key, by the key's name";
 	frame_relay: Histogram = Histogram::new(RELAY_BUCKETS), "moq_relay_frame_relay_seconds",
 		"Seconds from a frame's arrival from its publisher to its write to a subscriber, one observation per subscriber";
 	subscriber_queue: Histogram = Histogram::new(QUEUE_BUCKETS), "moq_relay_subscriber_queue_groups",
@@ -239,6 +274,40 @@ impl Metrics {
 			.auth_decision
 			.get_or_create(&kind)
 			.observe(took.as_secs_f64());
+	}
+
+	/// A decision by `kind`: granted (`refused` is `None`) or refused with that code.
+	pub fn auth_outcome(&self, kind: CredentialKind, refused: Option<&'static str>) {
+		let decision = Decision {
+			kind: kind.as_str(),
+			outcome: refused.unwrap_or("granted"),
+		};
+		self.declared.auth_decisions.get_or_create(&decision).inc();
+	}
+
+	/// A call to the auth service ended with `outcome` after `took`.
+	pub fn auth_service_called(&self, outcome: &'static str, took: Duration) {
+		self.declared
+			.auth_service
+			.get_or_create(&Outcome { outcome })
+			.observe(took.as_secs_f64());
+	}
+
+	/// A credential for the auth service was answered from the cache (`hit`), by joining a call in
+	/// flight (`joined`) or by a new call (`miss`).
+	pub fn auth_service_cache(&self, outcome: &'static str) {
+		self.declared
+			.auth_service_cache
+			.get_or_create(&Outcome { outcome })
+			.inc();
+	}
+
+	/// The API key named `name` granted a session or request.
+	pub fn api_key_granted(&self, name: &str) {
+		self.declared
+			.api_key_grants
+			.get_or_create(&KeyName { name: name.to_string() })
+			.inc();
 	}
 
 	/// A downstream subscription started; it ends when the guard drops.
@@ -510,6 +579,10 @@ mod tests {
 		metrics.limit_refused("x");
 		metrics.cluster_announcement(&Link::Accepted);
 		metrics.auth_decided(CredentialKind::None, Duration::ZERO);
+		metrics.auth_outcome(CredentialKind::ApiKey, None);
+		metrics.auth_service_called("allow", Duration::from_millis(2));
+		metrics.auth_service_cache("hit");
+		metrics.api_key_granted("ops");
 		let text = metrics.render().unwrap();
 		let s = scrape(&metrics);
 		for name in Declarations::NAMES {

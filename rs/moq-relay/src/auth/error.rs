@@ -1,6 +1,10 @@
 //! Why a session or request was refused: one table of codes, HTTP statuses and close reasons
 //! (`docs/auth.md`). MoQ sessions are closed with the unauthorized code 0x2 and [`AuthError::reason`];
 //! HTTP answers carry [`AuthError::status`] and [`AuthError::json`].
+//!
+//! `Display` is what the relay's own logs may show: never a credential, never what an auth
+//! service wrote. [`AuthError::message`] (the HTTP answer's `message`) adds the service's own words,
+//! capped, as a client of that service expects them.
 
 use axum::http::StatusCode;
 
@@ -57,6 +61,98 @@ pub enum AuthError {
 	/// refused until its cool-down (`[limits] auth_cooldown`) ends.
 	#[error("too many refused credentials from this address: wait for the cool-down and use a valid token")]
 	TooManyAttempts,
+	/// A credential no verifier recognized and none was left to ask: not a configured API key (or
+	/// a `kyutai-api-key` header that matches none), and no auth service is configured.
+	#[error("the credential matches no API key of this relay")]
+	Unauthorized,
+	/// The auth service refused the credential (401 or another 4xx).
+	#[error("the auth service refused the credential ({})", status_text(*.status))]
+	ServiceDenied {
+		/// The service's status.
+		status: u16,
+		/// The start of its body, for the HTTP answer only.
+		body: ServiceBody,
+	},
+	/// The auth service failed (5xx, or a status the contract does not define).
+	#[error("the auth service failed ({})", status_text(*.status))]
+	ServiceError {
+		/// The service's status.
+		status: u16,
+		/// The start of its body, for the HTTP answer only.
+		body: ServiceBody,
+	},
+	/// The auth service did not answer in time, could not be reached, or had too many calls in flight.
+	#[error("the auth service is unavailable ({}): try again later", .0.as_str())]
+	ServiceUnavailable(Unavailable),
+	/// The relay's auth configuration cannot decide this (say, a service answer it cannot use).
+	#[error("auth configuration error: {0}")]
+	ConfigError(&'static str),
+	/// The request to the auth service could not be signed.
+	#[error("the request to the auth service could not be signed")]
+	SigningError,
+}
+
+/// Why the auth service is unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+	/// No answer within `[auth] service_timeout`.
+	Timeout,
+	/// The connection failed (refused, reset, DNS, TLS).
+	Connection,
+	/// `[auth] service_concurrency` calls were in flight for the whole timeout.
+	Overloaded,
+}
+
+impl Unavailable {
+	/// A short phrase (`Connection timeout`, as the seed's example message says).
+	pub fn as_str(self) -> &'static str {
+		match self {
+			Self::Timeout => "Connection timeout",
+			Self::Connection => "Connection failed",
+			Self::Overloaded => "Too many requests in flight",
+		}
+	}
+}
+
+/// The first characters of an auth service's answer body: shown to the HTTP client that was
+/// refused (as that service's clients expect), never in a log line or in `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ServiceBody(String);
+
+impl ServiceBody {
+	/// Bodies are cut to this many characters.
+	pub const MAX_CHARS: usize = 500;
+
+	/// The first [`Self::MAX_CHARS`] characters of `text`, trimmed.
+	pub fn new(text: &str) -> Self {
+		Self(
+			text.trim()
+				.chars()
+				.take(Self::MAX_CHARS)
+				.collect::<String>()
+				.trim_end()
+				.to_string(),
+		)
+	}
+
+	/// The text.
+	pub fn as_str(&self) -> &str {
+		&self.0
+	}
+}
+
+impl std::fmt::Debug for ServiceBody {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		write!(f, "ServiceBody(<{} chars>)", self.0.chars().count())
+	}
+}
+
+/// `500 Internal Server Error`: a status and its reason phrase.
+fn status_text(status: u16) -> String {
+	match StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()) {
+		Some(reason) => format!("{status} {reason}"),
+		None => status.to_string(),
+	}
 }
 
 /// A Privacy Pass refusal's challenge, in both of its forms.
@@ -75,7 +171,13 @@ impl AuthError {
 	pub fn counts_as_failure(&self) -> bool {
 		!matches!(
 			self,
-			Self::PrivacyPassChallenge(_) | Self::NonceStoreUnavailable | Self::TooManyAttempts
+			Self::PrivacyPassChallenge(_)
+				| Self::NonceStoreUnavailable
+				| Self::TooManyAttempts
+				| Self::ServiceError { .. }
+				| Self::ServiceUnavailable(_)
+				| Self::ConfigError(_)
+				| Self::SigningError
 		)
 	}
 
@@ -95,6 +197,11 @@ impl AuthError {
 			Self::TokenReplayed => "token_replayed",
 			Self::NonceStoreUnavailable => "nonce_store_unavailable",
 			Self::TooManyAttempts => "too_many_attempts",
+			Self::Unauthorized | Self::ServiceDenied { .. } => "unauthorized",
+			Self::ServiceError { .. } => "auth_service_error",
+			Self::ServiceUnavailable(_) => "auth_service_unavailable",
+			Self::ConfigError(_) => "config_error",
+			Self::SigningError => "jwt_signing_error",
 		}
 	}
 
@@ -113,19 +220,46 @@ impl AuthError {
 	}
 
 	/// The HTTP status: 401 for a missing or invalid credential, 403 for a valid credential
-	/// that does not allow this, 429 in a cool-down.
+	/// that does not allow this, 429 in a cool-down, 502 when the auth service failed, 503 when it
+	/// (or the nonce store) is unavailable, 500 for the relay's own configuration.
 	pub fn status(&self) -> StatusCode {
 		match self {
 			Self::RootMismatch | Self::NoAccess | Self::InvalidPath => StatusCode::FORBIDDEN,
-			Self::NonceStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+			Self::NonceStoreUnavailable | Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
 			Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+			Self::ServiceError { .. } => StatusCode::BAD_GATEWAY,
+			Self::ConfigError(_) | Self::SigningError => StatusCode::INTERNAL_SERVER_ERROR,
 			_ => StatusCode::UNAUTHORIZED,
+		}
+	}
+
+	/// The `message` of an HTTP refusal: the `Display` text, except for the auth service's
+	/// refusals, which read as that service's clients know them (`Unauthorized: <its body>`,
+	/// `Auth service error (500 Internal Server Error): <its body>`, `Auth service unavailable:
+	/// Connection timeout`), the body cut to [`ServiceBody::MAX_CHARS`] characters.
+	pub fn message(&self) -> String {
+		let with = |prefix: String, body: &ServiceBody| match body.as_str() {
+			"" => prefix,
+			text => format!("{prefix}: {text}"),
+		};
+		match self {
+			Self::ServiceDenied { status, body } => with(
+				"Unauthorized".into(),
+				&if body.as_str().is_empty() {
+					ServiceBody::new(&format!("the auth service answered {}", status_text(*status)))
+				} else {
+					body.clone()
+				},
+			),
+			Self::ServiceError { status, body } => with(format!("Auth service error ({})", status_text(*status)), body),
+			Self::ServiceUnavailable(why) => format!("Auth service unavailable: {}", why.as_str()),
+			other => other.to_string(),
 		}
 	}
 
 	/// The JSON body of an HTTP refusal: `{"error": "<code>", "message": "<text>"}`.
 	pub fn json(&self) -> String {
-		serde_json::json!({ "error": self.code(), "message": self.to_string() }).to_string()
+		serde_json::json!({ "error": self.code(), "message": self.message() }).to_string()
 	}
 }
 
@@ -177,6 +311,30 @@ mod tests {
 			(AuthError::TokenReplayed, "token_replayed", 401),
 			(AuthError::NonceStoreUnavailable, "nonce_store_unavailable", 503),
 			(AuthError::TooManyAttempts, "too_many_attempts", 429),
+			(AuthError::Unauthorized, "unauthorized", 401),
+			(
+				AuthError::ServiceDenied {
+					status: 403,
+					body: ServiceBody::new("no"),
+				},
+				"unauthorized",
+				401,
+			),
+			(
+				AuthError::ServiceError {
+					status: 500,
+					body: ServiceBody::default(),
+				},
+				"auth_service_error",
+				502,
+			),
+			(
+				AuthError::ServiceUnavailable(Unavailable::Timeout),
+				"auth_service_unavailable",
+				503,
+			),
+			(AuthError::ConfigError("x"), "config_error", 500),
+			(AuthError::SigningError, "jwt_signing_error", 500),
 		];
 		for (err, code, status) in cases {
 			assert_eq!(err.code(), code);
@@ -190,6 +348,50 @@ mod tests {
 			AuthError::InvalidToken(moq_token::ErrorCode::BadSignature).reason(),
 			"invalid_token: bad_signature"
 		);
+	}
+
+	/// The service's words reach the HTTP answer, cut to 500 characters, and nothing else: not
+	/// `Display` (what logs show), not `Debug`.
+	#[test]
+	fn service_bodies_are_capped_and_kept_out_of_logs() {
+		let long = "é".repeat(10_000);
+		let err = AuthError::ServiceError {
+			status: 500,
+			body: ServiceBody::new(&long),
+		};
+		let json: serde_json::Value = serde_json::from_str(&err.json()).unwrap();
+		let message = json["message"].as_str().unwrap();
+		let prefix = "Auth service error (500 Internal Server Error): ";
+		assert!(message.starts_with(prefix), "{message}");
+		assert_eq!(message[prefix.len()..].chars().count(), 500);
+		for shown in [err.to_string(), format!("{err:?}"), err.reason()] {
+			assert!(!shown.contains('é'), "{shown}");
+		}
+		let denied = AuthError::ServiceDenied {
+			status: 401,
+			body: ServiceBody::new("Invalid token signature"),
+		};
+		assert_eq!(denied.message(), "Unauthorized: Invalid token signature");
+		assert_eq!(
+			AuthError::ServiceDenied {
+				status: 403,
+				body: ServiceBody::default()
+			}
+			.message(),
+			"Unauthorized: the auth service answered 403 Forbidden"
+		);
+		assert_eq!(
+			AuthError::ServiceUnavailable(Unavailable::Timeout).message(),
+			"Auth service unavailable: Connection timeout"
+		);
+		assert!(
+			!AuthError::ServiceError {
+				status: 503,
+				body: ServiceBody::default()
+			}
+			.counts_as_failure()
+		);
+		assert!(denied.counts_as_failure());
 	}
 
 	#[test]

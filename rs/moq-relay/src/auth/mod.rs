@@ -1,33 +1,47 @@
 //! Who may do what: from a session's connection request to its [`Grant`].
 //!
 //! The session driver consults only the [`Grant`]: it never looks at credentials, keys or
-//! configuration. Every credential type is a way for [`Auth::authorize`] to build one, so a new
-//! one does not touch the session code. Today: MoQ JWTs (`?jwt=`, `token=`, `auth_id=` or
-//! `Authorization: Bearer`, verified with the keys of [`moq_token::KeyStore`]), Privacy Pass tokens
-//! (`?pp=` or `Authorization: PrivateToken`, [`PrivacyPass`]) and the anonymous grant of the public
-//! prefixes.
+//! configuration. Every credential type is a [`Verifier`] in one [`Chain`]; adding one is a file
+//! and a line where the chain is built, and touches neither the session code nor the other
+//! verifiers. Today: API keys ([`ApiKeys`]), MoQ JWTs ([`MoqJwt`], verified with the keys of
+//! [`moq_token::KeyStore`]), Privacy Pass tokens ([`PrivacyPass`]), the delegated auth service
+//! ([`AuthService`]), and the anonymous grant of the public prefixes.
 //!
-//! The order (`docs/privacy-pass.md`, with JWT): a presented credential is judged first (a JWT by
-//! the token keys, a Privacy Pass token by the Privacy Pass verifier; presenting both is
-//! `ambiguous_credentials`, `docs/auth.md`); without one, the public prefixes; without public access, a
-//! Privacy Pass challenge when Privacy Pass is enabled and its grant covers the path; else
-//! `missing_credential`.
+//! The order (`docs/auth.md`, "The order of checks"): a presented credential (`?jwt=`, `token=`,
+//! `auth_id=`, `Authorization: Bearer`, the `kyutai-api-key` header, a Privacy Pass token; two
+//! different ones are `ambiguous_credentials`) goes through the chain: API keys first, then the
+//! local verifiers, whose verdict on a credential they recognize is final, and only a credential no
+//! local verifier recognizes goes to the auth service. Without a credential: the public prefixes;
+//! without public access, a Privacy Pass challenge when Privacy Pass is enabled and its grant
+//! covers the path; else `missing_credential`.
 //!
 //! `docs/auth.md`: "A credential that fails is never downgraded to anonymous access, and a valid
 //! credential's grant is not widened by the public prefixes."
 
+mod api_key;
+mod chain;
 mod error;
 mod grant;
+mod jwt;
 mod privacy_pass;
 mod request;
+mod service;
+mod verifier;
 
-pub use error::{AuthError, PrivacyPassChallenge};
+pub use api_key::{ApiKeyError, ApiKeySettings, ApiKeys};
+pub use chain::Chain;
+pub use error::{AuthError, PrivacyPassChallenge, ServiceBody, Unavailable};
 pub use grant::Grant;
+pub use jwt::MoqJwt;
 pub use privacy_pass::{DEFAULT_ISSUER, PrivacyPass, PrivacyPassConfigError, PrivacyPassSettings};
-pub use request::{ConnectRequest, Credential, PrivacyPassCredential};
+pub use request::{API_KEY_HEADER, ConnectRequest, Credential, PrivacyPassCredential, Transport, forwardable_header};
+pub use service::{AuthService, ServiceConfigError, ServiceSettings, SigningKey, SigningKeyError};
+pub use verifier::{Explanation, Judged, Stage, Verdict, Verifier};
 
-use moq_token::{KeyStore, Path, Validation};
+use moq_token::{KeyStore, Path};
 use std::sync::Arc;
+
+use crate::metrics::Metrics;
 
 /// Anonymous access: prefixes anyone may publish or subscribe below, without a credential.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,14 +62,20 @@ impl Public {
 	}
 }
 
-/// What an auth decision was made from: a closed set, the `kind` label of
-/// `moq_relay_auth_decision_seconds` (docs/relay.md, "Metrics").
+/// What an auth decision was made from, or who made it: a closed set, the `kind` label of
+/// `moq_relay_auth_decision_seconds` and `moq_relay_auth_decisions_total` (docs/relay.md, "Metrics").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CredentialKind {
 	/// A MoQ JWT.
 	Jwt,
 	/// A Privacy Pass token.
 	PrivacyPass,
+	/// An API key.
+	ApiKey,
+	/// The delegated auth service.
+	Service,
+	/// A credential no verifier recognized.
+	Unrecognized,
 	/// No credential: the anonymous grant of the public prefixes.
 	Public,
 	/// No credential and no public access: refused, or challenged for a Privacy Pass token.
@@ -70,6 +90,9 @@ impl CredentialKind {
 		match self {
 			Self::Jwt => "jwt",
 			Self::PrivacyPass => "privacy_pass",
+			Self::ApiKey => "api_key",
+			Self::Service => "auth_service",
+			Self::Unrecognized => "unrecognized",
 			Self::Public => "public",
 			Self::None => "none",
 			Self::Invalid => "invalid",
@@ -77,27 +100,56 @@ impl CredentialKind {
 	}
 }
 
-/// The authorization policy built from `[auth]`.
+/// The authorization policy built from `[auth]` (and `[privacypass]`).
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
 	public: Public,
-	keys: Option<Arc<KeyStore>>,
+	chain: Chain,
 	privacy_pass: Option<Arc<PrivacyPass>>,
+	service: Option<Arc<AuthService>>,
 }
 
 impl Auth {
 	/// A policy with these public prefixes and, if any, these token keys.
 	pub fn new(public: Public, keys: Option<KeyStore>) -> Self {
-		Self {
+		let auth = Self {
 			public,
-			keys: keys.map(Arc::new),
-			privacy_pass: None,
+			..Self::default()
+		};
+		match keys {
+			Some(keys) => auth.with_verifier(Arc::new(MoqJwt::new(keys))),
+			None => auth,
 		}
+	}
+
+	/// The policy with one more verifier, placed in the chain by its [`Stage`].
+	pub fn with_verifier(mut self, verifier: Arc<dyn Verifier>) -> Self {
+		self.chain.push(verifier);
+		self
 	}
 
 	/// The policy that also accepts Privacy Pass tokens and challenges sessions without a credential.
 	pub fn with_privacy_pass(mut self, privacy_pass: PrivacyPass) -> Self {
-		self.privacy_pass = Some(Arc::new(privacy_pass));
+		let privacy_pass = Arc::new(privacy_pass);
+		self.privacy_pass = Some(privacy_pass.clone());
+		self.with_verifier(Arc::new(privacy_pass::Redeemer(privacy_pass)))
+	}
+
+	/// The policy that also accepts these API keys.
+	pub fn with_api_keys(self, keys: ApiKeys) -> Self {
+		self.with_verifier(Arc::new(keys))
+	}
+
+	/// The policy that asks this auth service about credentials no local verifier recognizes.
+	pub fn with_service(mut self, service: AuthService) -> Self {
+		let service = Arc::new(service);
+		self.service = Some(service.clone());
+		self.with_verifier(service)
+	}
+
+	/// The policy with these public prefixes instead.
+	pub fn with_public(mut self, public: Public) -> Self {
+		self.public = public;
 		self
 	}
 
@@ -106,37 +158,59 @@ impl Auth {
 		self.privacy_pass.as_ref()
 	}
 
+	/// The delegated auth service, when configured (its signing key's public half is served at
+	/// `/.well-known/jwks.json`).
+	pub fn service(&self) -> Option<&Arc<AuthService>> {
+		self.service.as_ref()
+	}
+
+	/// The verifiers, in the order they are asked.
+	pub fn chain(&self) -> &Chain {
+		&self.chain
+	}
+
 	/// The anonymous prefixes.
 	pub fn public(&self) -> &Public {
 		&self.public
 	}
 
-	/// Whether tokens are verified.
+	/// Whether any credential is verified (token keys, API keys, Privacy Pass or an auth service).
 	pub fn verifies_tokens(&self) -> bool {
-		self.keys.is_some()
+		!self.chain.is_empty()
 	}
 
 	/// Decides a session: its grant, or why it is refused (in the order of the module doc).
 	///
-	/// Async because a Privacy Pass nonce may live in Redis and the issuer keys in a directory; every
-	/// such wait is bounded.
+	/// Async because a Privacy Pass nonce may live in Redis, the issuer keys in a directory, and a
+	/// credential may go to the auth service; every such wait is bounded.
 	pub async fn authorize(&self, request: &ConnectRequest) -> Result<Grant, AuthError> {
 		self.decide(request).await.1
 	}
 
 	/// [`Auth::authorize`], and what the decision was made from (for the decision-time metric).
 	pub async fn decide(&self, request: &ConnectRequest) -> (CredentialKind, Result<Grant, AuthError>) {
+		self.decide_with(request, None).await
+	}
+
+	/// [`Auth::authorize`], recorded in `metrics`: the decision time and outcome by verifier, and
+	/// what the verifiers waited on (the auth service's latency and cache).
+	pub async fn admit(&self, request: &ConnectRequest, metrics: &Metrics) -> Result<Grant, AuthError> {
+		let started = std::time::Instant::now();
+		let (kind, decided) = self.decide_with(request, Some(metrics)).await;
+		metrics.auth_decided(kind, started.elapsed());
+		metrics.auth_outcome(kind, decided.as_ref().err().map(AuthError::code));
+		decided
+	}
+
+	async fn decide_with(
+		&self,
+		request: &ConnectRequest,
+		metrics: Option<&Metrics>,
+	) -> (CredentialKind, Result<Grant, AuthError>) {
 		let path = request.path();
 		match request.credential() {
 			Err(err) => (CredentialKind::Invalid, Err(err)),
-			Ok(Some(Credential::Token(token))) => (CredentialKind::Jwt, self.verify(&token, path)),
-			Ok(Some(Credential::PrivacyPass(token))) => (
-				CredentialKind::PrivacyPass,
-				match &self.privacy_pass {
-					Some(pp) => pp.redeem(&token, path).await,
-					None => Err(AuthError::InvalidPrivacyPassToken("privacy_pass_disabled")),
-				},
-			),
+			Ok(Some(credential)) => self.chain.judge(&credential, request, metrics).await,
 			Ok(None) => match self.anonymous(path) {
 				Ok(grant) => (CredentialKind::Public, Ok(grant)),
 				Err(missing) => match &self.privacy_pass {
@@ -145,20 +219,6 @@ impl Auth {
 				},
 			},
 		}
-	}
-
-	fn verify(&self, token: &str, path: &Path) -> Result<Grant, AuthError> {
-		let keys = self.keys.as_ref().ok_or(AuthError::NoVerifier)?;
-		let claims = keys.verify(token, &Validation::default())?;
-		let permissions = claims.authorize(path)?;
-		let subject = moq_token::token_kid(token)
-			.ok()
-			.flatten()
-			.map(|kid| format!("kid:{kid}"));
-		Ok(Grant::new(path.clone(), permissions.publish, permissions.subscribe)
-			.with_expires(claims.expires)
-			.with_cluster(claims.cluster)
-			.with_subject(subject))
 	}
 
 	/// `docs/auth.md`: "No credential: the anonymous grant of `auth.public`". A session at or below
@@ -305,6 +365,88 @@ mod tests {
 				.unwrap_err()
 				.code(),
 			"root_mismatch"
+		);
+		let _ = std::fs::remove_dir_all(&dir);
+	}
+
+	/// API keys are compared first; a JWT the MoQ keys recognize is theirs to decide; a credential
+	/// nobody recognizes is refused with the most specific reason.
+	#[tokio::test]
+	async fn api_keys_come_first_then_the_moq_keys() {
+		let dir = std::env::temp_dir().join(format!("moq-relay-auth-chain-{}", std::process::id()));
+		std::fs::create_dir_all(&dir).unwrap();
+		let key = Key::generate(Algorithm::HS256, Some(KeyId::new("k").unwrap())).unwrap();
+		key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
+		let store = KeyStore::new(vec![KeySource::File(dir.join("root.jwk"))]).unwrap();
+		let claims = Claims::new(path("room"))
+			.with_subscribe(Path::root())
+			.with_expires(moq_token::unix_now() + 60);
+		let token = key.sign(&claims).unwrap();
+		// A JWT configured as an API key too: the API key wins, with its own (wider) grant.
+		let keys = ApiKeys::new(vec![
+			ApiKeySettings {
+				name: "ops".into(),
+				key: "ops-secret".into(),
+				root: Path::root(),
+				publish: None,
+				subscribe: None,
+			},
+			ApiKeySettings {
+				name: "shadow".into(),
+				key: token.clone(),
+				root: Path::root(),
+				publish: None,
+				subscribe: None,
+			},
+		])
+		.unwrap();
+		let auth = Auth::new(Public::default(), Some(store)).with_api_keys(keys);
+
+		let (kind, grant) = auth.decide(&req(&format!("/room?jwt={token}"))).await;
+		assert_eq!(
+			(kind, grant.unwrap().subject()),
+			(CredentialKind::ApiKey, Some("api_key:shadow"))
+		);
+		let (kind, grant) = auth.decide(&req("/any?auth_id=ops-secret")).await;
+		assert_eq!(kind, CredentialKind::ApiKey);
+		assert!(grant.unwrap().can_publish(&path("x")));
+
+		let other = key.sign(&claims.clone().with_publish(Path::root())).unwrap();
+		let (kind, grant) = auth.decide(&req(&format!("/room?token={other}"))).await;
+		assert_eq!((kind, grant.unwrap().subject()), (CredentialKind::Jwt, Some("kid:k")));
+		let (kind, refused) = auth.decide(&req(&format!("/room?jwt={other}x"))).await;
+		assert_eq!(
+			(kind, refused.unwrap_err().reason().as_str()),
+			(CredentialKind::Jwt, "invalid_token: bad_signature")
+		);
+
+		let foreign = Key::generate(Algorithm::HS256, Some(KeyId::new("elsewhere").unwrap())).unwrap();
+		let foreign = foreign.sign(&claims).unwrap();
+		for (target, reason) in [
+			(format!("/room?jwt={foreign}"), "invalid_token: unknown_kid"),
+			("/room?jwt=wrong-key".to_string(), "unauthorized"),
+		] {
+			assert_eq!(auth.authorize(&req(&target)).await.unwrap_err().reason(), reason);
+		}
+		let header = req("/room").with_headers(&{
+			let mut h = axum::http::HeaderMap::new();
+			h.insert(API_KEY_HEADER, token.parse().unwrap());
+			h
+		});
+		// The kyutai-api-key header holds API keys only: this JWT is one (`shadow`)...
+		assert_eq!(
+			auth.authorize(&header.unwrap()).await.unwrap().subject(),
+			Some("api_key:shadow")
+		);
+		let header = req("/room").with_headers(&{
+			let mut h = axum::http::HeaderMap::new();
+			h.insert(API_KEY_HEADER, other.parse().unwrap());
+			h
+		});
+		// ...and a valid JWT that is not an API key is refused there.
+		assert_eq!(
+			auth.authorize(&header.unwrap()).await.unwrap_err().code(),
+			"unauthorized"
 		);
 		let _ = std::fs::remove_dir_all(&dir);
 	}

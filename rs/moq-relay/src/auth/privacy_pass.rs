@@ -21,7 +21,9 @@ use tokio::sync::watch;
 
 use super::error::PrivacyPassChallenge;
 use super::request::PrivacyPassCredential;
-use super::{AuthError, Grant};
+use super::verifier::{Judged, Stage, Verdict, Verifier as ChainVerifier};
+use super::{AuthError, ConnectRequest, Credential, CredentialKind, Grant};
+use crate::metrics::Metrics;
 
 /// The issuer used when none is configured (Cloudflare's demo issuer, no attestation).
 pub const DEFAULT_ISSUER: &str = "demo-pat.issuer.cloudflare.com";
@@ -336,7 +338,36 @@ async fn refresh_loop(weak: Weak<PrivacyPass>) {
 }
 
 /// `max-age=N` of a `Cache-Control` value (`no-store`/`no-cache` mean "fetch again soon").
-fn max_age(value: &str) -> Option<Duration> {
+/// Privacy Pass in the verifier chain: it recognizes Privacy Pass tokens and nothing else.
+#[derive(Debug)]
+pub(super) struct Redeemer(pub(super) Arc<PrivacyPass>);
+
+impl ChainVerifier for Redeemer {
+	fn kind(&self) -> CredentialKind {
+		CredentialKind::PrivacyPass
+	}
+
+	fn stage(&self) -> Stage {
+		Stage::Local
+	}
+
+	fn judge<'a>(
+		&'a self,
+		credential: &'a Credential<'a>,
+		request: &'a ConnectRequest,
+		_metrics: Option<&'a Metrics>,
+	) -> Judged<'a> {
+		Box::pin(async move {
+			match credential {
+				Credential::PrivacyPass(token) => Verdict::Decided(self.0.redeem(token, request.path()).await),
+				_ => Verdict::PassOn(None),
+			}
+		})
+	}
+}
+
+/// The `max-age` of a `Cache-Control` value (`no-store` and `no-cache` are zero).
+pub(super) fn max_age(value: &str) -> Option<Duration> {
 	let mut found = None;
 	for directive in value.split(',').map(str::trim) {
 		let lower = directive.to_ascii_lowercase();

@@ -1,17 +1,64 @@
-//! What the relay knows about a session when it decides: the connection path, the query and the
-//! `Authorization` header. Credentials live here and nowhere else; `Debug` redacts them.
+//! What the relay knows about a session when it decides: the connection path, the query, the
+//! credential headers, and the facts a delegated auth service is told (transport, method, the
+//! request's path and its forwardable headers). Credentials live here and nowhere else; `Debug`
+//! redacts them.
 
+use axum::http::HeaderMap;
 use moq_token::Path;
 use std::borrow::Cow;
 
 use super::AuthError;
 
-/// A connection request: path, query and `Authorization` header.
+/// The header moshi-server clients send their API key in (`docs/auth.md`, "Coming from moshi-server").
+pub const API_KEY_HEADER: &str = "kyutai-api-key";
+
+/// How a request reached the relay: the `transport` fact told to the auth service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Transport {
+	/// A WebTransport session (HTTP/3 extended CONNECT).
+	WebTransport,
+	/// A raw QUIC session (moq-lite ALPN; the path arrives in SETUP).
+	#[default]
+	Quic,
+	/// A WebSocket session.
+	WebSocket,
+	/// An HTTP request to one of the relay's routes.
+	Http,
+}
+
+impl Transport {
+	/// The name in the auth service's request (`webtransport`, `quic`, `websocket`, `http`).
+	pub fn as_str(self) -> &'static str {
+		match self {
+			Self::WebTransport => "webtransport",
+			Self::Quic => "quic",
+			Self::WebSocket => "websocket",
+			Self::Http => "http",
+		}
+	}
+
+	/// The request method a session stands for: `CONNECT` (WebTransport, WebSocket upgrades are
+	/// `GET`), `SETUP` on raw QUIC, which has no HTTP request.
+	fn method(self) -> &'static str {
+		match self {
+			Self::WebTransport => "CONNECT",
+			Self::Quic => "SETUP",
+			Self::WebSocket | Self::Http => "GET",
+		}
+	}
+}
+
+/// A connection request: path, query, credential headers and the facts around them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConnectRequest {
 	path: Path,
 	query: Option<String>,
 	authorization: Option<String>,
+	api_key: Option<String>,
+	transport: Transport,
+	method: Option<String>,
+	request_path: Option<String>,
+	headers: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for ConnectRequest {
@@ -21,8 +68,28 @@ impl std::fmt::Debug for ConnectRequest {
 			.field("path", &self.path)
 			.field("query", &self.query.as_ref().map(|_| "<redacted>"))
 			.field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+			.field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+			.field("transport", &self.transport)
+			.field(
+				"headers",
+				&self.headers.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+			)
 			.finish()
 	}
+}
+
+/// Whether a request header may be told to the auth service. The credential headers
+/// (`authorization`, `proxy-authorization`, `cookie`, the API key header) never are; neither are
+/// proxy and infrastructure headers (`x-forwarded-*`, `forwarded`, `x-real-ip`, `host`) nor the
+/// relay's own (`x-moq-*`, and `x-sayna-*` for services written for Sayna).
+pub fn forwardable_header(name: &str) -> bool {
+	let name = name.to_ascii_lowercase();
+	!(matches!(
+		name.as_str(),
+		"authorization" | "proxy-authorization" | "cookie" | "host" | "x-real-ip" | "forwarded" | API_KEY_HEADER
+	) || name.starts_with("x-forwarded-")
+		|| name.starts_with("x-moq-")
+		|| name.starts_with("x-sayna-"))
 }
 
 impl ConnectRequest {
@@ -40,6 +107,11 @@ impl ConnectRequest {
 			path,
 			query: query.filter(|q| !q.is_empty()),
 			authorization: None,
+			api_key: None,
+			transport: Transport::default(),
+			method: None,
+			request_path: None,
+			headers: Vec::new(),
 		})
 	}
 
@@ -49,17 +121,76 @@ impl ConnectRequest {
 		self
 	}
 
+	/// The request as it came over `transport`.
+	pub fn with_transport(mut self, transport: Transport) -> Self {
+		self.transport = transport;
+		self
+	}
+
+	/// The request with the headers of an HTTP request (or a WebTransport CONNECT, or a WebSocket
+	/// upgrade): its `Authorization` and API key headers as credentials, and the
+	/// [forwardable](forwardable_header) others for the auth service. A credential header that is
+	/// not text is `invalid_auth_header`.
+	pub fn with_headers(mut self, headers: &HeaderMap) -> Result<Self, AuthError> {
+		let text = |name: &str| {
+			headers
+				.get(name)
+				.map(|v| v.to_str().map(str::to_string).map_err(|_| AuthError::InvalidAuthHeader))
+				.transpose()
+		};
+		self.authorization = text("authorization")?;
+		self.api_key = text(API_KEY_HEADER)?;
+		self.headers = headers
+			.iter()
+			.filter(|(name, _)| forwardable_header(name.as_str()))
+			.filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+			.collect();
+		Ok(self)
+	}
+
+	/// The request as an HTTP request: its method and its path (the route, not the broadcast path).
+	pub fn with_http(mut self, method: &str, request_path: &str) -> Self {
+		self.transport = Transport::Http;
+		self.method = Some(method.to_string());
+		self.request_path = Some(request_path.to_string());
+		self
+	}
+
 	/// The connection path (the session's root).
 	pub fn path(&self) -> &Path {
 		&self.path
 	}
 
+	/// How the request came.
+	pub fn transport(&self) -> Transport {
+		self.transport
+	}
+
+	/// The request method (`CONNECT` for WebTransport, `SETUP` for raw QUIC, the HTTP method).
+	pub fn method(&self) -> &str {
+		self.method.as_deref().unwrap_or(self.transport.method())
+	}
+
+	/// The request's path without its query: the HTTP route, or `/` and the connection path.
+	pub fn request_path(&self) -> Cow<'_, str> {
+		match &self.request_path {
+			Some(path) => Cow::Borrowed(path),
+			None => Cow::Owned(format!("/{}", self.path.as_str())),
+		}
+	}
+
+	/// The headers an auth service may be told (lowercase names; never a credential).
+	pub fn forwarded_headers(&self) -> &[(String, String)] {
+		&self.headers
+	}
+
 	/// The one credential of the request, if any.
 	///
 	/// Query `jwt=`, `token=` or `auth_id=` (for each name the last non-empty value wins), or
-	/// `Authorization: Bearer <credential>`: a [`Credential::Token`]. Query `pp=` or
-	/// `Authorization: PrivateToken token="..."`: a [`Credential::PrivacyPass`]. Two different
-	/// credentials are ambiguous: the relay never guesses which one was meant.
+	/// `Authorization: Bearer <credential>`: a [`Credential::Token`]. The `kyutai-api-key` header: a
+	/// [`Credential::ApiKey`]. Query `pp=` or `Authorization: PrivateToken token="..."`: a
+	/// [`Credential::PrivacyPass`]. Two different credentials are ambiguous: the relay never
+	/// guesses which one was meant.
 	pub fn credential(&self) -> Result<Option<Credential<'_>>, AuthError> {
 		let mut found: Vec<Credential<'_>> = Vec::new();
 		if let Some(query) = &self.query {
@@ -92,6 +223,12 @@ impl ConnectRequest {
 				found.push(Credential::Token(Cow::Borrowed(value)));
 			}
 		}
+		if let Some(key) = self.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+			// The same secret as a Bearer token or `auth_id=` is one credential, not two.
+			if !found.iter().any(|c| matches!(c, Credential::Token(t) if t == key)) {
+				found.push(Credential::ApiKey(Cow::Borrowed(key)));
+			}
+		}
 		found.dedup();
 		match found.len() {
 			0 => Ok(None),
@@ -104,8 +241,11 @@ impl ConnectRequest {
 /// A credential of a request. `Debug` never shows its value.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential<'a> {
-	/// A JWT (or another bearer credential): `?jwt=`, `?token=`, `?auth_id=`, `Authorization: Bearer`.
+	/// A bearer credential (a JWT, an API key, or a token for the auth service): `?jwt=`,
+	/// `?token=`, `?auth_id=`, `Authorization: Bearer`.
 	Token(Cow<'a, str>),
+	/// The `kyutai-api-key` header: an API key and nothing else.
+	ApiKey(Cow<'a, str>),
 	/// A Privacy Pass token (`docs/privacy-pass.md`).
 	PrivacyPass(PrivacyPassCredential<'a>),
 }
@@ -123,6 +263,7 @@ impl std::fmt::Debug for Credential<'_> {
 	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
 		match self {
 			Self::Token(_) => f.write_str("Token(<redacted>)"),
+			Self::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
 			Self::PrivacyPass(PrivacyPassCredential::Query(_)) => f.write_str("PrivacyPass(Query(<redacted>))"),
 			Self::PrivacyPass(PrivacyPassCredential::Header(_)) => f.write_str("PrivacyPass(Header(<redacted>))"),
 		}
@@ -274,6 +415,59 @@ mod tests {
 		assert_eq!(both.credential().unwrap_err(), AuthError::AmbiguousCredentials);
 		let shown = format!("{:?}", r.credential().unwrap());
 		assert!(!shown.contains("abc"), "{shown}");
+	}
+
+	#[test]
+	fn headers_carry_credentials_and_only_forwardable_facts() {
+		let mut headers = HeaderMap::new();
+		for (name, value) in [
+			("kyutai-api-key", "api-secret"),
+			("cookie", "better-auth.session_token=c"),
+			("user-agent", "client-agent"),
+			("content-type", "application/json"),
+			("x-forwarded-for", "10.0.0.1"),
+			("x-real-ip", "10.0.0.1"),
+			("x-sayna-internal", "1"),
+			("x-moq-internal", "1"),
+			("host", "relay.example"),
+			("proxy-authorization", "Basic x"),
+		] {
+			headers.insert(name, value.parse().unwrap());
+		}
+		let r = req("/room")
+			.with_headers(&headers)
+			.unwrap()
+			.with_http("GET", "/announced/room");
+		assert_eq!(
+			r.credential().unwrap(),
+			Some(Credential::ApiKey(Cow::Borrowed("api-secret")))
+		);
+		let mut forwarded: Vec<&str> = r.forwarded_headers().iter().map(|(n, _)| n.as_str()).collect();
+		forwarded.sort();
+		assert_eq!(forwarded, ["content-type", "user-agent"]);
+		assert_eq!(
+			(r.transport(), r.method(), &*r.request_path()),
+			(Transport::Http, "GET", "/announced/room")
+		);
+		let shown = format!("{r:?}");
+		assert!(
+			!shown.contains("api-secret") && !shown.contains("client-agent"),
+			"{shown}"
+		);
+
+		// The same secret in a second place is one credential; a different one is ambiguous.
+		let same = req("/room?auth_id=api-secret").with_headers(&headers).unwrap();
+		assert_eq!(token(same.credential().unwrap()).as_deref(), Some("api-secret"));
+		let other = req("/room?auth_id=other").with_headers(&headers).unwrap();
+		assert_eq!(other.credential().unwrap_err(), AuthError::AmbiguousCredentials);
+
+		let quic = req("/room/1");
+		assert_eq!(
+			(quic.transport(), quic.method(), &*quic.request_path()),
+			(Transport::Quic, "SETUP", "/room/1")
+		);
+		let wt = req("/room").with_transport(Transport::WebTransport);
+		assert_eq!((wt.transport().as_str(), wt.method()), ("webtransport", "CONNECT"));
 	}
 
 	#[test]

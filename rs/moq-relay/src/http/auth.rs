@@ -1,39 +1,63 @@
 //! Authorization on HTTP routes (`docs/auth.md`, "Errors"; `docs/privacy-pass.md`): one function that decides a request with
 //! the same [`Auth`] as MoQ sessions, and one place that turns a refusal into an HTTP answer.
 //!
+//! A request's credential is read from the query (`jwt=`, `token=`, `auth_id=`, `pp=`), the
+//! `Authorization` header or the `kyutai-api-key` header; the auth service is told its method, route
+//! and forwardable headers.
+//!
 //! A refusal is the status of [`AuthError::status`] with `{"error": "<code>", "message": "<text>"}`.
 //! A Privacy Pass challenge is `401` with `WWW-Authenticate: PrivateToken challenge="...",
 //! token-key="..."` (RFC 9577 §2.1); the client answers with `Authorization: PrivateToken token="..."`.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 
 use std::net::IpAddr;
 
 use crate::auth::{Auth, AuthError, ConnectRequest, Grant};
 use crate::limits::AuthThrottle;
+use crate::metrics::Metrics;
 
-/// Decides an HTTP request for the broadcast path `path` (its query may carry `jwt=`/`pp=`, its
+/// What is known of an HTTP request when it is decided.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpRequest<'a> {
+	/// The method.
+	pub method: &'a Method,
+	/// The route's path (`/announced/room`), told to the auth service.
+	pub route: &'a str,
+	/// The query (credentials: `jwt=`, `token=`, `auth_id=`, `pp=`).
+	pub query: Option<&'a str>,
+	/// The headers (`Authorization`, `kyutai-api-key`, and what the auth service may be told).
+	pub headers: &'a HeaderMap,
+}
+
+/// Decides an HTTP `GET` for the broadcast path `path` (its query may carry `jwt=`/`pp=`, its
 /// headers `Authorization`). The answer to send back on refusal is ready-made.
 pub async fn authorize(auth: &Auth, path: &str, query: Option<&str>, headers: &HeaderMap) -> Result<Grant, Response> {
-	decide(auth, path, query, headers)
+	let request = HttpRequest {
+		method: &Method::GET,
+		route: path,
+		query,
+		headers,
+	};
+	decide(auth, path, request, None)
 		.await
 		.map_err(|err| err.into_response())
 }
 
-/// [`authorize`] for a request from `address`, counted against its failed attempts like a MoQ
-/// session's (`429 too_many_attempts` in a cool-down).
+/// Decides `request` for the broadcast path `path`, from `address`: counted against its failed
+/// attempts like a MoQ session's (`429 too_many_attempts` in a cool-down) and in `metrics`.
 pub async fn authorize_from(
 	auth: &Auth,
 	throttle: &AuthThrottle,
+	metrics: &Metrics,
 	address: IpAddr,
 	path: &str,
-	query: Option<&str>,
-	headers: &HeaderMap,
+	request: HttpRequest<'_>,
 ) -> Result<Grant, Response> {
 	let now = tokio::time::Instant::now();
 	let decided = if throttle.allows(address, now) {
-		decide(auth, path, query, headers).await
+		decide(auth, path, request, Some(metrics)).await
 	} else {
 		Err(AuthError::TooManyAttempts)
 	};
@@ -45,17 +69,22 @@ pub async fn authorize_from(
 	})
 }
 
-async fn decide(auth: &Auth, path: &str, query: Option<&str>, headers: &HeaderMap) -> Result<Grant, AuthError> {
-	let target = match query {
+async fn decide(
+	auth: &Auth,
+	path: &str,
+	request: HttpRequest<'_>,
+	metrics: Option<&Metrics>,
+) -> Result<Grant, AuthError> {
+	let target = match request.query {
 		Some(query) => format!("{path}?{query}"),
 		None => path.to_string(),
 	};
-	let authorization = headers
-		.get(header::AUTHORIZATION)
-		.map(|v| v.to_str().map(str::to_string).map_err(|_| AuthError::InvalidAuthHeader));
-	match (ConnectRequest::parse(&target), authorization.transpose()) {
-		(Ok(request), Ok(authorization)) => auth.authorize(&request.with_authorization(authorization)).await,
-		(Err(err), _) | (_, Err(err)) => Err(err),
+	let connect = ConnectRequest::parse(&target)?
+		.with_headers(request.headers)?
+		.with_http(request.method.as_str(), request.route);
+	match metrics {
+		Some(metrics) => auth.admit(&connect, metrics).await,
+		None => auth.authorize(&connect).await,
 	}
 }
 

@@ -47,10 +47,12 @@ pub struct HttpState {
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// The routes: `/certificate.sha256`, `/health`, `/ready`, `/metrics`, `/announced[/{prefix}]`.
+/// The routes: `/certificate.sha256`, `/health`, `/ready`, `/metrics`, `/announced[/{prefix}]`,
+/// `/.well-known/jwks.json`.
 pub fn router(state: HttpState) -> Router {
 	Router::new()
 		.route("/certificate.sha256", get(certificate))
+		.route("/.well-known/jwks.json", get(jwks))
 		.route("/announced", get(announced))
 		.route("/announced/{*prefix}", get(announced))
 		.route("/health", get(|| async { "ok\n" }))
@@ -69,6 +71,24 @@ async fn certificate(State(state): State<HttpState>) -> impl IntoResponse {
 	)
 }
 
+/// `GET /.well-known/jwks.json`: the public half of the key the relay signs its requests to the auth
+/// service with (`docs/auth.md`, "Delegated auth service"), as a JWK Set (RFC 7517 §5), so the service
+/// can fetch it instead of copying a PEM. 404 when no auth service is configured.
+async fn jwks(State(state): State<HttpState>) -> axum::response::Response {
+	match state.auth.service() {
+		Some(service) => (
+			[
+				(header::CONTENT_TYPE, "application/json"),
+				(header::CACHE_CONTROL, "max-age=300"),
+				(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+			],
+			service.key().jwks().to_string(),
+		)
+			.into_response(),
+		None => (StatusCode::NOT_FOUND, "no auth service signing key is configured\n").into_response(),
+	}
+}
+
 async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
 	if state.ready.load(Ordering::Relaxed) {
 		(StatusCode::OK, "ready\n")
@@ -84,12 +104,19 @@ async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
 async fn announced(
 	State(state): State<HttpState>,
 	axum::Extension(PeerAddr(peer)): axum::Extension<PeerAddr>,
+	method: axum::http::Method,
 	uri: axum::http::Uri,
 	headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
 	let prefix = uri.path().strip_prefix("/announced").unwrap_or_default();
 	let prefix = if prefix.is_empty() { "/" } else { prefix };
-	let decided = auth::authorize_from(&state.auth, &state.throttle, peer.ip(), prefix, uri.query(), &headers);
+	let request = auth::HttpRequest {
+		method: &method,
+		route: uri.path(),
+		query: uri.query(),
+		headers: &headers,
+	};
+	let decided = auth::authorize_from(&state.auth, &state.throttle, &state.metrics, peer.ip(), prefix, request);
 	let grant = match decided.await {
 		Ok(grant) => grant,
 		Err(refusal) => return refusal,

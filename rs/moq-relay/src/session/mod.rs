@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::auth::{Auth, AuthError, ConnectRequest, Grant};
+use crate::auth::{Auth, AuthError, ConnectRequest, Grant, Transport};
 use crate::limits::{LimitError, Ticket};
 use crate::metrics::{Link, Metrics};
 use crate::origin::{Origin, Track};
@@ -174,16 +174,15 @@ async fn admit<S: Session>(
 	address: std::net::IpAddr,
 	target: &str,
 	authorization: Option<String>,
+	transport_kind: Transport,
 ) -> Result<Grant, SessionError> {
 	let now = tokio::time::Instant::now();
 	let decided = match ConnectRequest::parse(target) {
 		// An address in its cool-down is refused before any verifier (or service) is asked.
 		_ if !ctx.throttle.allows(address, now) => Err(AuthError::TooManyAttempts),
 		Ok(request) => {
-			let started = Instant::now();
-			let (kind, decided) = ctx.auth.decide(&request.with_authorization(authorization)).await;
-			ctx.metrics.auth_decided(kind, started.elapsed());
-			decided
+			let request = request.with_authorization(authorization).with_transport(transport_kind);
+			ctx.auth.admit(&request, &ctx.metrics).await
 		}
 		Err(err) => Err(err),
 	};
@@ -242,7 +241,17 @@ pub async fn run<S: Session>(
 	// `docs/auth.md`: "On WebTransport the decision is made from the CONNECT's URL and headers,
 	// before any MoQ message", so even a client that never sends SETUP learns why.
 	let early = match &url_path {
-		Some(target) => Some(admit(&transport, &ctx, ticket.address(), target, authorization).await?),
+		Some(target) => {
+			let admitted = admit(
+				&transport,
+				&ctx,
+				ticket.address(),
+				target,
+				authorization,
+				Transport::WebTransport,
+			);
+			Some(admitted.await?)
+		}
 		None => None,
 	};
 	let setup = match admit_setup(&transport, version, &ctx).await {
@@ -273,7 +282,7 @@ pub async fn run<S: Session>(
 	};
 	let grant = match early {
 		Some(grant) => grant,
-		None => admit(&transport, &ctx, ticket.address(), &target, None).await?,
+		None => admit(&transport, &ctx, ticket.address(), &target, None, Transport::Quic).await?,
 	};
 	if let Err(limit) = ticket.admit() {
 		refuse(&transport, &ctx, limit);
