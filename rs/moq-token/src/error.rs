@@ -208,7 +208,8 @@ pub enum Error {
 	},
 
 	/// The connection path is not the token root or below it.
-	#[error("connection path {path:?} is not within the token root {root:?}: connect to /{root} or below")]
+	// The root comes from a token: escaped in the hint too, like every token-supplied string.
+	#[error("connection path {path:?} is not within the token root {root:?}: connect to /{} or below", .root.escape_debug())]
 	RootMismatch {
 		/// The token root.
 		root: String,
@@ -352,6 +353,30 @@ mod tests {
 			assert!(seen.insert(code.as_str()));
 		}
 		assert_eq!(ErrorCode::parse("nope"), None);
+	}
+
+	/// Found by the `path` fuzz target: a token root holding control characters was printed raw
+	/// in the hint of `root_mismatch`, so a token could write a line of its own into a log.
+	#[test]
+	fn a_hostile_root_is_escaped_in_the_hint() {
+		let err = Error::RootMismatch {
+			root: "room\nINFO forged\u{1b}[0m".into(),
+			path: "x".into(),
+		};
+		let message = err.to_string();
+		assert!(!message.chars().any(char::is_control), "{message:?}");
+		assert!(
+			message.ends_with(r"connect to /room\nINFO forged\u{1b}[0m or below"),
+			"{message}"
+		);
+		let plain = Error::RootMismatch {
+			root: "room/123".into(),
+			path: "room".into(),
+		};
+		assert_eq!(
+			plain.to_string(),
+			"connection path \"room\" is not within the token root \"room/123\": connect to /room/123 or below"
+		);
 	}
 
 	#[test]
