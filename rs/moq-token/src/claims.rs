@@ -86,6 +86,35 @@ impl Claims {
 		Ok(())
 	}
 
+	/// Whether the claims can be written in `format` and read back as the same grant.
+	///
+	/// `pub`/`sub` are comma-separated strings: a prefix holding a comma would be read back as two
+	/// prefixes (a wider grant), and one with whitespace at either end is refused by the reader. Such
+	/// claims are refused before signing rather than signed into a token that grants something else
+	/// or never verifies; the `put`/`get` arrays carry any prefix.
+	pub(crate) fn check_format(&self, format: ClaimsFormat) -> Result<()> {
+		if format == ClaimsFormat::PutGet {
+			return Ok(());
+		}
+		for (claim, paths) in [("pub", &self.publish), ("sub", &self.subscribe)] {
+			// A list holding the top path is written as "" (everything), whatever else it holds.
+			if paths.iter().any(Path::is_root) {
+				continue;
+			}
+			if paths
+				.iter()
+				.any(|p| p.as_str().contains(',') || p.as_str().trim() != p.as_str())
+			{
+				return Err(Error::claim(
+					claim,
+					"a prefix with a ',' or with whitespace at either end cannot be written in a \
+					 comma-separated list: sign in the put/get format",
+				));
+			}
+		}
+		Ok(())
+	}
+
 	/// Parse claims from the JSON payload of a token.
 	///
 	/// Every claim of a known name is type-checked (a `null` or a float where an integer is
@@ -534,6 +563,32 @@ mod tests {
 		for format in [ClaimsFormat::PubSub, ClaimsFormat::PutGet] {
 			assert_eq!(Claims::from_json(c.to_json(format).as_bytes()).unwrap(), c);
 		}
+	}
+
+	/// Found by the `claims` fuzz target's round trip: `pub` "a,b" was signed from the one prefix
+	/// `a,b` and verified as the two prefixes `a` and `b`.
+	#[test]
+	fn unwritable_prefixes_are_refused_in_the_comma_format_only() {
+		for prefix in ["a,b", " a", "a\t", "x/b "] {
+			let c = Claims::new(Path::root()).with_publish(Path::new(prefix).unwrap());
+			let err = c.check_format(ClaimsFormat::PubSub).unwrap_err();
+			assert_eq!(err.code(), ErrorCode::InvalidClaim, "{prefix:?}");
+			assert!(err.to_string().contains("put/get"), "{err}");
+			c.check_format(ClaimsFormat::PutGet).unwrap();
+			assert_eq!(
+				Claims::from_json(c.to_json(ClaimsFormat::PutGet).as_bytes()).unwrap(),
+				c
+			);
+		}
+		// Beside the top path, which is written as "", any prefix is fine.
+		let c = Claims::new(Path::root())
+			.with_subscribe(Path::root())
+			.with_subscribe(Path::new("a,b").unwrap());
+		c.check_format(ClaimsFormat::PubSub).unwrap();
+		Claims::new(Path::root())
+			.with_publish(Path::new("a b/c").unwrap())
+			.check_format(ClaimsFormat::PubSub)
+			.unwrap();
 	}
 
 	#[test]

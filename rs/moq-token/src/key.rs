@@ -323,8 +323,9 @@ impl Key {
 		self.sign_with(claims, ClaimsFormat::PubSub)
 	}
 
-	/// Sign claims in the given format. Refuses useless claims and claims beyond the key's
-	/// scope. An `exp` in the past is allowed here (the caller may warn); verifying fails.
+	/// Sign claims in the given format. Refuses useless claims, claims beyond the key's scope, and
+	/// prefixes the format cannot carry (a `,` or edge whitespace in `pub`/`sub` strings). An
+	/// `exp` in the past is allowed here (the caller may warn); verifying fails.
 	pub fn sign_with(&self, claims: &Claims, format: ClaimsFormat) -> Result<String> {
 		if !self.0.ops.sign {
 			return Err(self.not_allowed("sign"));
@@ -333,6 +334,7 @@ impl Key {
 		if let Some(scope) = &self.0.scope {
 			scope.check(claims)?;
 		}
+		claims.check_format(format)?;
 		self.sign_payload(claims.to_json(format).as_bytes())
 	}
 
