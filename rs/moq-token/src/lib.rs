@@ -44,6 +44,11 @@ mod secret;
 mod set;
 mod store;
 
+/// The invariants the fuzz targets check, callable on stable Rust (feature `checks`, which the
+/// fuzz crate and the corpus replay test enable).
+#[cfg(feature = "checks")]
+pub mod checks;
+
 pub use algorithm::{Algorithm, Family};
 pub use claims::{Claims, ClaimsFormat};
 pub use error::{Error, ErrorCode, KeyError, Result};

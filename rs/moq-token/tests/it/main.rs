@@ -1,6 +1,7 @@
-//! moq-token's integration tests, one binary: the shared token corpus, keys and key sets, and
-//! interop with the published upstream crate.
+//! moq-token's integration tests, one binary: the shared token corpus, the fuzz corpus replay, keys
+//! and key sets, and interop with the published upstream crate.
 
 mod corpus;
+mod fuzz_corpus;
 mod keys;
 mod upstream;
