@@ -1,5 +1,7 @@
 //! One track shared by every subscriber: a cache of recent groups, each a
-//! growing list of frames that any number of readers follow at their own pace.
+//! growing list of frames that any number of readers follow at their own pace. A frame is its
+//! header, then its payload's chunks as they arrive: readers pass a large frame on while it is
+//! still arriving, and never hold more of it than the publisher has sent.
 //!
 //! Memory is bounded by the [`CachePolicy`]: old groups are evicted by age and
 //! count (never the latest), and a group is capped in bytes. Readers hold
@@ -10,10 +12,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::CachePolicy;
-use crate::wire::{Frame, StreamCode};
+use crate::wire::{Frame, FrameHeader, StreamCode};
 
 /// How a track or a group ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,15 +157,47 @@ impl Track {
 	}
 }
 
+/// Chunks a frame may hold before each must carry [`COALESCE`] bytes: a publisher sending a frame one
+/// byte per packet would otherwise cost the relay a chunk (a `Bytes` and its slot, ~32 bytes) per byte.
+const SMALL_CHUNKS: usize = 8;
+
+/// The smallest chunk a frame takes once it holds [`SMALL_CHUNKS`] plus one per this many bytes.
+pub const COALESCE: usize = 1024;
+
+/// One frame of a group: its header, then its payload as the chunks that have arrived.
+struct FrameState {
+	header: FrameHeader,
+	chunks: Vec<Bytes>,
+	/// Payload bytes in `chunks`.
+	received: usize,
+	/// When its last byte arrived (the relay latency metric's start); `None` while it is incomplete.
+	completed: Option<Instant>,
+}
+
+impl FrameState {
+	fn size(&self) -> usize {
+		usize::try_from(self.header.size.into_inner()).unwrap_or(usize::MAX)
+	}
+}
+
 #[derive(Default)]
 struct GroupState {
-	/// Each frame with its arrival (when the upstream appended it), for the relay latency metric.
-	frames: Vec<(Frame, Instant)>,
+	frames: Vec<FrameState>,
+	/// Bytes of the frames begun, counted from their headers: the group's budget is spent when a
+	/// frame starts, before any of its payload arrives.
 	bytes: usize,
 	end: Option<TrackEnd>,
 }
 
-/// One group: frames appended by the upstream, read by many.
+impl GroupState {
+	/// The frame still receiving its payload, if any.
+	fn open(&mut self) -> Option<&mut FrameState> {
+		self.frames.last_mut().filter(|f| f.completed.is_none())
+	}
+}
+
+/// One group: frames appended by the upstream, each as its header then its payload's chunks as they
+/// arrive, read by many. Every reader gets the same `Bytes` (a reference count, never a copy).
 pub struct Group {
 	sequence: u64,
 	arrived: Instant,
@@ -197,7 +232,10 @@ impl Group {
 	pub fn reader(self: &Arc<Self>) -> GroupReader {
 		GroupReader {
 			rx: self.state.subscribe(),
-			index: 0,
+			next: 0,
+			current: None,
+			chunk: 0,
+			completed: None,
 		}
 	}
 
@@ -220,37 +258,130 @@ pub struct GroupWriter {
 }
 
 impl GroupWriter {
-	/// Appends a frame. Fails with `GROUP_TOO_LARGE` past the byte cap (the group
-	/// is then aborted).
-	pub fn push(&mut self, frame: Frame) -> Result<(), StreamCode> {
+	/// Begins a frame of `header.size` bytes, spending that much of the group's budget at once. Fails
+	/// with `GROUP_TOO_LARGE` past the budget, and with `WRONG_SIZE` while the previous frame is
+	/// still short of its size; the group is aborted then.
+	pub fn start_frame(&mut self, header: FrameHeader) -> Result<(), StreamCode> {
 		let max = self.group.max_bytes;
-		let mut too_large = false;
+		let size = usize::try_from(header.size.into_inner()).unwrap_or(usize::MAX);
+		let mut refused = None;
 		self.group.state.send_modify(|s| {
-			if s.bytes + frame.payload.len() > max {
-				too_large = true;
-				s.end = Some(TrackEnd::Aborted(StreamCode::GROUP_TOO_LARGE));
-			} else {
-				s.bytes += frame.payload.len();
-				s.frames.push((frame, Instant::now()));
+			if s.end.is_some() {
+				refused = Some(StreamCode::CANCEL);
+				return;
 			}
+			let code = if s.open().is_some() {
+				StreamCode::WRONG_SIZE
+			} else if size > max.saturating_sub(s.bytes) {
+				StreamCode::GROUP_TOO_LARGE
+			} else {
+				s.bytes += size;
+				s.frames.push(FrameState {
+					header,
+					chunks: Vec::new(),
+					received: 0,
+					// An empty payload is complete with its header.
+					completed: (size == 0).then(Instant::now),
+				});
+				return;
+			};
+			s.end = Some(TrackEnd::Aborted(code));
+			refused = Some(code);
 		});
-		if too_large {
-			self.done = true;
-			return Err(StreamCode::GROUP_TOO_LARGE);
-		}
-		Ok(())
+		self.refused(refused)
 	}
 
-	/// Bytes the group may still take before `GROUP_TOO_LARGE`.
+	/// Appends a chunk of the open frame's payload: every reader may send it on at once. Fails with
+	/// `WRONG_SIZE` when no frame is open or the chunk passes the frame's size (the group is
+	/// aborted then).
+	pub fn append(&mut self, chunk: Bytes) -> Result<(), StreamCode> {
+		if chunk.is_empty() {
+			return Ok(());
+		}
+		let mut refused = None;
+		self.group.state.send_modify(|s| {
+			if let Some(TrackEnd::Aborted(code)) = s.end {
+				refused = Some(code);
+				return;
+			}
+			match s.open() {
+				Some(frame) if chunk.len() <= frame.size() - frame.received => {
+					frame.received += chunk.len();
+					frame.chunks.push(chunk);
+					if frame.received == frame.size() {
+						frame.completed = Some(Instant::now());
+					}
+				}
+				_ => {
+					s.end = Some(TrackEnd::Aborted(StreamCode::WRONG_SIZE));
+					refused = Some(StreamCode::WRONG_SIZE);
+				}
+			}
+		});
+		self.refused(refused)
+	}
+
+	fn refused(&mut self, refused: Option<StreamCode>) -> Result<(), StreamCode> {
+		match refused {
+			Some(code) => {
+				self.done = true;
+				Err(code)
+			}
+			None => Ok(()),
+		}
+	}
+
+	/// Appends a whole frame ([`GroupWriter::start_frame`], then its payload as one chunk).
+	pub fn push(&mut self, frame: Frame) -> Result<(), StreamCode> {
+		let header = frame.header().map_err(|_| StreamCode::FRAME_TOO_LARGE)?;
+		self.start_frame(header)?;
+		self.append(frame.payload)
+	}
+
+	/// Payload bytes the open frame still expects (0 when none is open).
+	pub fn frame_remaining(&self) -> usize {
+		let state = self.group.state.borrow();
+		state
+			.frames
+			.last()
+			.filter(|f| f.completed.is_none())
+			.map_or(0, |f| f.size() - f.received)
+	}
+
+	/// The smallest next chunk the open frame takes (never more than it still expects): any size
+	/// while it holds fewer than [`SMALL_CHUNKS`] chunks plus one per [`COALESCE`] bytes received,
+	/// [`COALESCE`] bytes after that. So a frame of `n` bytes is at most `8 + n / 1024` chunks
+	/// (plus its last), however its publisher paced it, and a frame sent at the usual packet size
+	/// (over 1 KiB a chunk) is passed on packet by packet.
+	pub fn min_chunk(&self) -> usize {
+		let state = self.group.state.borrow();
+		let Some(frame) = state.frames.last().filter(|f| f.completed.is_none()) else {
+			return 0;
+		};
+		let left = frame.size() - frame.received;
+		if frame.chunks.len() < SMALL_CHUNKS + frame.received / COALESCE {
+			left.min(1)
+		} else {
+			left.min(COALESCE)
+		}
+	}
+
+	/// Bytes the group may still take before `GROUP_TOO_LARGE` (frames begun count whole).
 	pub fn remaining(&self) -> usize {
 		let bytes = self.group.state.borrow().bytes;
 		self.group.max_bytes.saturating_sub(bytes)
 	}
 
-	/// Marks the group complete.
+	/// Marks the group complete. A frame still short of its size aborts it with `WRONG_SIZE`
+	/// instead, so no reader takes a truncated frame for a whole one.
 	pub fn finish(mut self) {
 		self.done = true;
-		self.group.end(TrackEnd::Finished);
+		let short = self.frame_remaining() > 0;
+		self.group.end(if short {
+			TrackEnd::Aborted(StreamCode::WRONG_SIZE)
+		} else {
+			TrackEnd::Finished
+		});
 	}
 
 	/// Abandons the group.
@@ -268,26 +399,34 @@ impl Drop for GroupWriter {
 	}
 }
 
-/// Follows a group frame by frame.
+/// Follows a group frame by frame, and each frame chunk by chunk as its payload arrives.
 pub struct GroupReader {
 	rx: watch::Receiver<GroupState>,
-	index: usize,
+	/// The index of the next frame [`GroupReader::next_frame`] returns.
+	next: usize,
+	/// The frame whose chunks [`GroupReader::next_chunk`] returns.
+	current: Option<usize>,
+	/// The next chunk of `current`.
+	chunk: usize,
+	/// When the last frame read to its end completed.
+	completed: Option<Instant>,
 }
 
 impl GroupReader {
-	/// The next frame; `Ok(None)` once the group is complete, `Err` if it was aborted.
-	pub async fn next(&mut self) -> Result<Option<Frame>, StreamCode> {
-		Ok(self.next_arrived().await?.map(|(frame, _)| frame))
-	}
-
-	/// [`GroupReader::next`], with the instant the frame arrived at the relay.
-	pub async fn next_arrived(&mut self) -> Result<Option<(Frame, Instant)>, StreamCode> {
+	/// The next frame's header (its payload follows from [`GroupReader::next_chunk`]); `Ok(None)`
+	/// once the group is complete, `Err` if it was aborted. Chunks of the previous frame not read
+	/// are skipped.
+	pub async fn next_frame(&mut self) -> Result<Option<FrameHeader>, StreamCode> {
+		self.current = None;
+		self.completed = None;
 		loop {
 			{
 				let state = self.rx.borrow_and_update();
-				if let Some(frame) = state.frames.get(self.index) {
-					self.index += 1;
-					return Ok(Some(frame.clone()));
+				if let Some(frame) = state.frames.get(self.next) {
+					self.current = Some(self.next);
+					self.chunk = 0;
+					self.next += 1;
+					return Ok(Some(frame.header));
 				}
 				match state.end {
 					Some(TrackEnd::Finished) => return Ok(None),
@@ -299,6 +438,66 @@ impl GroupReader {
 				return Err(StreamCode::CANCEL);
 			}
 		}
+	}
+
+	/// The next chunk of the current frame's payload, as soon as it has arrived; `Ok(None)` once
+	/// the frame is complete (and before any [`GroupReader::next_frame`]), `Err` if the group was
+	/// aborted before the frame completed.
+	pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, StreamCode> {
+		let Some(index) = self.current else {
+			return Ok(None);
+		};
+		loop {
+			{
+				let state = self.rx.borrow_and_update();
+				let frame = &state.frames[index];
+				if let Some(chunk) = frame.chunks.get(self.chunk) {
+					self.chunk += 1;
+					return Ok(Some(chunk.clone()));
+				}
+				if let Some(completed) = frame.completed {
+					self.completed = Some(completed);
+					return Ok(None);
+				}
+				match state.end {
+					// Finished with a frame short of its size: the writer refuses that, so this
+					// is only defensive.
+					Some(TrackEnd::Finished) => return Err(StreamCode::WRONG_SIZE),
+					Some(TrackEnd::Aborted(code)) => return Err(code),
+					None => {}
+				}
+			}
+			if self.rx.changed().await.is_err() {
+				return Err(StreamCode::CANCEL);
+			}
+		}
+	}
+
+	/// When the current frame's last byte arrived at the relay, once
+	/// [`GroupReader::next_chunk`] has returned `Ok(None)` for it.
+	pub fn frame_completed(&self) -> Option<Instant> {
+		self.completed
+	}
+
+	/// The next whole frame (its chunks joined, a copy when there are several); `Ok(None)` once
+	/// the group is complete, `Err` if it was aborted.
+	pub async fn next(&mut self) -> Result<Option<Frame>, StreamCode> {
+		let Some(header) = self.next_frame().await? else {
+			return Ok(None);
+		};
+		let mut chunks = Vec::new();
+		while let Some(chunk) = self.next_chunk().await? {
+			chunks.push(chunk);
+		}
+		let payload = match chunks.len() {
+			0 => Bytes::new(),
+			1 => chunks.remove(0),
+			_ => Bytes::from(chunks.concat()),
+		};
+		Ok(Some(Frame {
+			timestamp_delta: header.timestamp_delta,
+			payload,
+		}))
 	}
 }
 
@@ -354,6 +553,155 @@ mod tests {
 
 		let mut writer = track.create_group(20).unwrap();
 		assert_eq!(writer.push(frame("12345")), Err(StreamCode::GROUP_TOO_LARGE));
+	}
+
+	fn header(size: u32) -> FrameHeader {
+		FrameHeader {
+			timestamp_delta: 7,
+			size: crate::wire::VarInt::from_u32(size),
+		}
+	}
+
+	#[tokio::test]
+	async fn a_frame_is_read_chunk_by_chunk_as_it_arrives() {
+		let track = Track::new("t".into(), CachePolicy::default());
+		let mut writer = track.create_group(1).unwrap();
+		let group = track.latest().unwrap();
+		let (mut one, mut two) = (group.reader(), group.reader());
+		writer.start_frame(header(6)).unwrap();
+		assert_eq!(
+			one.next_frame().await,
+			Ok(Some(header(6))),
+			"the header before any payload"
+		);
+		let chunk = Bytes::from(b"abc".to_vec());
+		writer.append(chunk.clone()).unwrap();
+		let first = one.next_chunk().await.unwrap().unwrap();
+		assert_eq!(first, "abc");
+		// The frame is not complete: the next chunk is awaited, and delivered when it arrives.
+		let waiting = tokio::spawn(async move {
+			let chunk = one.next_chunk().await;
+			let end = one.next_chunk().await;
+			(chunk, end, one.frame_completed().is_some(), one)
+		});
+		tokio::task::yield_now().await;
+		assert!(!waiting.is_finished(), "a chunk was invented");
+		writer.append(Bytes::from_static(b"def")).unwrap();
+		let (second, end, completed, mut one) = waiting.await.unwrap();
+		assert_eq!(second.unwrap().unwrap(), "def");
+		assert_eq!(end, Ok(None));
+		assert!(completed, "a complete frame has its arrival");
+		writer.finish();
+		assert_eq!(one.next_frame().await, Ok(None));
+		// Every reader gets the very bytes appended: a reference, not a copy.
+		assert_eq!(two.next_frame().await, Ok(Some(header(6))));
+		assert_eq!(two.next_chunk().await.unwrap().unwrap().as_ptr(), chunk.as_ptr());
+		assert_eq!(first.as_ptr(), chunk.as_ptr());
+		// A late reader gets the frame whole.
+		let whole = group.reader().next().await.unwrap().unwrap();
+		assert_eq!((whole.timestamp_delta, &whole.payload[..]), (7, &b"abcdef"[..]));
+	}
+
+	#[tokio::test]
+	async fn the_group_budget_is_spent_from_the_header() {
+		let policy = CachePolicy {
+			max_group_bytes: 10,
+			..CachePolicy::default()
+		};
+		let track = Track::new("t".into(), policy);
+		let mut writer = track.create_group(1).unwrap();
+		let mut reader = track.latest().unwrap().reader();
+		writer.start_frame(header(8)).unwrap();
+		assert_eq!(writer.remaining(), 2, "the whole frame counts before its payload");
+		writer.append(Bytes::from_static(b"12345678")).unwrap();
+		assert_eq!(writer.start_frame(header(3)), Err(StreamCode::GROUP_TOO_LARGE));
+		assert_eq!(reader.next().await.unwrap().unwrap().payload, "12345678");
+		assert_eq!(reader.next_frame().await, Err(StreamCode::GROUP_TOO_LARGE));
+	}
+
+	#[tokio::test]
+	async fn a_frame_cut_short_aborts_the_group() {
+		let track = Track::new("t".into(), CachePolicy::default());
+		// The publisher reset its stream mid-frame: readers get what arrived, then the reset.
+		let mut writer = track.create_group(1).unwrap();
+		let mut reader = track.latest().unwrap().reader();
+		writer.start_frame(header(10)).unwrap();
+		writer.append(Bytes::from_static(b"1234")).unwrap();
+		writer.abort(StreamCode::app(9));
+		assert!(reader.next_frame().await.unwrap().is_some());
+		assert_eq!(reader.next_chunk().await.unwrap().unwrap(), "1234");
+		assert_eq!(reader.next_chunk().await, Err(StreamCode::app(9)));
+
+		// A frame finished short of its size, or overrun, is never delivered as whole.
+		let mut writer = track.create_group(2).unwrap();
+		let mut reader = track.latest().unwrap().reader();
+		writer.start_frame(header(4)).unwrap();
+		writer.append(Bytes::from_static(b"12")).unwrap();
+		writer.finish();
+		assert_eq!(reader.next().await, Err(StreamCode::WRONG_SIZE));
+		let mut writer = track.create_group(3).unwrap();
+		writer.start_frame(header(2)).unwrap();
+		assert_eq!(writer.append(Bytes::from_static(b"123")), Err(StreamCode::WRONG_SIZE));
+		assert_eq!(
+			track.latest().unwrap().reader().next().await,
+			Err(StreamCode::WRONG_SIZE)
+		);
+		// A frame begun before the previous one completed.
+		let mut writer = track.create_group(4).unwrap();
+		writer.start_frame(header(2)).unwrap();
+		assert_eq!(writer.start_frame(header(2)), Err(StreamCode::WRONG_SIZE));
+	}
+
+	#[tokio::test]
+	async fn an_empty_frame_is_complete_with_its_header() {
+		let track = Track::new("t".into(), CachePolicy::default());
+		let mut writer = track.create_group(1).unwrap();
+		writer.start_frame(header(0)).unwrap();
+		assert_eq!(writer.frame_remaining(), 0);
+		writer.start_frame(header(1)).unwrap();
+		writer.append(Bytes::from_static(b"x")).unwrap();
+		writer.finish();
+		let mut reader = track.latest().unwrap().reader();
+		assert_eq!(reader.next_frame().await, Ok(Some(header(0))));
+		assert_eq!(reader.next_chunk().await, Ok(None));
+		assert!(reader.frame_completed().is_some());
+		// The next frame skips nothing and reads whole.
+		assert_eq!(reader.next().await.unwrap().unwrap().payload, "x");
+		assert_eq!(reader.next().await, Ok(None));
+	}
+
+	#[test]
+	fn tiny_chunks_are_coalesced_once_a_frame_holds_many() {
+		let track = Track::new("t".into(), CachePolicy::default());
+		let mut writer = track.create_group(1).unwrap();
+		// Packet-sized chunks (over 1 KiB each) are taken one by one.
+		writer.start_frame(header(40 * 1500)).unwrap();
+		for _ in 0..40 {
+			assert_eq!(writer.min_chunk(), 1);
+			writer.append(Bytes::from(vec![0u8; 1500])).unwrap();
+		}
+		assert_eq!(writer.min_chunk(), 0, "no frame open");
+		// One byte at a time: eight chunks, then each must hold a kibibyte.
+		writer.start_frame(header(4000)).unwrap();
+		for _ in 0..8 {
+			assert_eq!(writer.min_chunk(), 1);
+			writer.append(Bytes::from_static(b"x")).unwrap();
+		}
+		for _ in 0..3 {
+			assert_eq!(writer.min_chunk(), COALESCE);
+			writer.append(Bytes::from(vec![0u8; COALESCE])).unwrap();
+		}
+		// Never more than the frame still expects.
+		assert_eq!(writer.frame_remaining(), 4000 - 8 - 3 * COALESCE);
+		assert_eq!(writer.min_chunk(), 4000 - 8 - 3 * COALESCE);
+		writer.append(Bytes::from(vec![0u8; 4000 - 8 - 3 * COALESCE])).unwrap();
+		// A larger chunk earns room for small ones again.
+		writer.start_frame(header(10_000)).unwrap();
+		for _ in 0..8 {
+			writer.append(Bytes::from_static(b"x")).unwrap();
+		}
+		writer.append(Bytes::from(vec![0u8; 4 * COALESCE])).unwrap();
+		assert_eq!(writer.min_chunk(), 1);
 	}
 
 	#[tokio::test]

@@ -1,20 +1,26 @@
 //! A publisher's GROUP streams: routed to the upstream subscription they answer and appended to the
-//! shared group, each frame refused from its header when it is over the limits.
+//! shared group, each frame refused from its header when it is over the limits, and its payload
+//! passed on in parts as it arrives.
 
 use std::sync::Weak;
 
 use super::{Reader, Shared, StreamError};
-use crate::transport::Session;
-use crate::wire::{Frame, FrameHeader, Group as GroupHeader, StreamCode};
+use crate::origin::GroupWriter;
+use crate::transport::{Session, TransportError};
+use crate::wire::{FrameHeader, Group as GroupHeader, StreamCode};
 
 /// A GROUP stream from the peer: route it to the upstream subscription it
 /// belongs to and fill the shared group.
+///
+/// Frames are streamed: a frame's header alone decides whether it fits (`limits.max_frame`, the
+/// group's `limits.max_group` budget), and its payload is appended to the group in parts as they
+/// arrive, so subscribers receive a large frame while it is still arriving and the relay never
+/// holds more of it than the publisher has sent.
 pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S::Recv>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let header: GroupHeader = reader.expect(version).await?;
-	// Frames follow, each refused from its header when over max_frame: the stream leaves the control
-	// budget and may buffer one frame.
-	reader.carry_frames(shared.ctx.limits.max_frame.saturating_add(32));
+	// Frames follow: the stream leaves the control budget.
+	reader.carry_frames();
 	let track = shared
 		.upstream
 		.lock()
@@ -32,68 +38,94 @@ pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S:
 	};
 	drop(track);
 	shared.ctx.metrics.group_received();
-	// `docs/protocol.md` ("Bridging between versions"): a pre-05 publisher's frames are stamped with their arrival time in
-	// milliseconds since the UNIX epoch (the timescale synthesised in its TRACK_INFO); on the
-	// wire that is the first frame's absolute time, then deltas from the previous frame.
+	// `docs/protocol.md` ("Bridging between versions"): a pre-05 publisher's frames are stamped with
+	// the arrival time of their header in milliseconds since the UNIX epoch (the timescale synthesised
+	// in its TRACK_INFO); on the wire that is the first frame's absolute time, then deltas from the
+	// previous frame.
 	let mut stamps = ArrivalStamps::default();
 	loop {
-		// The header alone decides whether the frame fits: a declared 2^40 bytes is refused
-		// before any of its payload is buffered.
-		match reader.peek::<FrameHeader>(version).await {
-			Ok(Some(header)) => {
-				let size = header.size.into_inner();
-				let refusal = if size > shared.ctx.limits.max_frame as u64 {
-					Some(StreamCode::FRAME_TOO_LARGE)
-				} else if size > group.remaining() as u64 {
-					Some(StreamCode::GROUP_TOO_LARGE)
-				} else {
-					None
-				};
-				if let Some(code) = refusal {
-					tracing::debug!(size, %code, "frame refused from its header");
-					shared
-						.ctx
-						.metrics
-						.limit_refused(if code == StreamCode::FRAME_TOO_LARGE {
-							"frame_too_large"
-						} else {
-							"group_too_large"
-						});
-					reader.stop(code);
-					group.abort(code);
-					return Ok(());
-				}
-			}
-			Ok(None) => {}
-			Err(StreamError::Transport(crate::transport::TransportError::Reset(code))) => {
-				group.abort(StreamCode::from_u32(code));
-				return Ok(());
-			}
-			Err(err) => return Err(err),
-		}
-		match reader.decode::<Frame>(version).await {
-			Ok(Some(mut frame)) => {
-				if !version.has_timestamps() {
-					frame.timestamp_delta = stamps.next();
-				}
-				shared.ctx.metrics.frame_received(frame.payload.len());
-				if let Err(code) = group.push(frame) {
-					reader.stop(code);
-					return Ok(());
-				}
-			}
-			Ok(None) => {
+		match frame(shared, reader, &mut group, &mut stamps).await {
+			Ok(true) => {}
+			Ok(false) => {
 				group.finish();
 				return Ok(());
 			}
-			// The publisher abandoned the group: not fatal (`docs/protocol.md`, "Group stream").
-			Err(StreamError::Transport(crate::transport::TransportError::Reset(code))) => {
+			Err(FrameError::Refused(code)) => {
+				reader.stop(code);
+				group.abort(code);
+				return Ok(());
+			}
+			// The publisher abandoned the group, mid-frame or between frames: not fatal
+			// (`docs/protocol.md`, "Group stream"); subscribers see the same reset.
+			Err(FrameError::Failed(StreamError::Transport(TransportError::Reset(code)))) => {
 				group.abort(StreamCode::from_u32(code));
 				return Ok(());
 			}
-			Err(err) => return Err(err),
+			// A truncated frame or a broken session: dropping the writer aborts the group.
+			Err(FrameError::Failed(err)) => return Err(err),
 		}
 	}
+}
+
+/// Why a frame ended the group stream.
+enum FrameError {
+	/// Refused by a limit or the group: the stream is stopped with this code.
+	Refused(StreamCode),
+	/// The stream failed.
+	Failed(StreamError),
+}
+
+impl From<StreamError> for FrameError {
+	fn from(err: StreamError) -> Self {
+		FrameError::Failed(err)
+	}
+}
+
+/// Reads one frame into `group`: its header, judged before any payload is read, then its payload
+/// part by part. `Ok(false)` at a clean end of the stream.
+async fn frame<S: Session>(
+	shared: &Shared<S>,
+	reader: &mut Reader<S::Recv>,
+	group: &mut GroupWriter,
+	stamps: &mut ArrivalStamps,
+) -> Result<bool, FrameError> {
+	let version = shared.version;
+	let Some(mut header) = reader.decode::<FrameHeader>(version).await? else {
+		return Ok(false);
+	};
+	// The header alone decides whether the frame fits: a declared 2^40 bytes is refused before
+	// any of its payload is read.
+	let size = header.size.into_inner();
+	let refused = if size > shared.ctx.limits.max_frame as u64 {
+		Some((StreamCode::FRAME_TOO_LARGE, "frame_too_large"))
+	} else if size > group.remaining() as u64 {
+		Some((StreamCode::GROUP_TOO_LARGE, "group_too_large"))
+	} else {
+		None
+	};
+	if let Some((code, metric)) = refused {
+		tracing::debug!(size, %code, "frame refused from its header");
+		shared.ctx.metrics.limit_refused(metric);
+		return Err(FrameError::Refused(code));
+	}
+	if !version.has_timestamps() {
+		header.timestamp_delta = stamps.next();
+	}
+	group.start_frame(header).map_err(FrameError::Refused)?;
+	loop {
+		let left = group.frame_remaining();
+		if left == 0 {
+			break;
+		}
+		let part = reader.read_payload(group.min_chunk(), left).await?;
+		group.append(part).map_err(FrameError::Refused)?;
+	}
+	// Counted once, when the frame is complete (`docs/relay.md`, "Metrics").
+	shared
+		.ctx
+		.metrics
+		.frame_received(usize::try_from(size).unwrap_or(usize::MAX));
+	Ok(true)
 }
 
 /// Arrival timestamps for the frames of one pre-05 group, as the deltas lite-05+ carries.

@@ -276,7 +276,7 @@ async fn write_group<S: Session>(
 		let mut frames = group.reader();
 		// The stream type, the group header and the first frame's header go out in one write,
 		// so they share a packet instead of the header leaving alone ahead of its frame.
-		let first = frames.next_arrived().await;
+		let first = frames.next_frame().await;
 		let mut writer = Writer::new(transport.open_uni().await?);
 		// `docs/protocol.md` ("Delivery order"): newest group first.
 		writer.set_priority(i32::try_from(sequence).unwrap_or(i32::MAX));
@@ -291,8 +291,7 @@ async fn write_group<S: Session>(
 		let mut next = first;
 		loop {
 			match next {
-				Ok(Some((frame, arrived))) => {
-					let mut header = frame.header().map_err(StreamError::Encode)?;
+				Ok(Some(mut header)) => {
 					if !version.has_timestamps() {
 						// `docs/protocol.md` ("Bridging between versions"): timestamps are stripped for pre-05 subscribers.
 						header.timestamp_delta = 0;
@@ -300,9 +299,23 @@ async fn write_group<S: Session>(
 					header.encode(&mut head, version).map_err(StreamError::Encode)?;
 					writer.write_all(&head).await?;
 					head.clear();
-					metrics.frame_sent(frame.payload.len());
-					writer.write(frame.payload).await?;
-					metrics.frame_relayed(arrived.elapsed());
+					// The payload as it arrives from the publisher: the same bytes for every
+					// subscriber, a large frame passed on before its last byte is in.
+					loop {
+						match frames.next_chunk().await {
+							Ok(Some(chunk)) => writer.write(chunk).await?,
+							Ok(None) => break,
+							Err(code) => {
+								writer.reset(code);
+								return Ok(());
+							}
+						}
+					}
+					// Counted once the whole frame is written (`docs/relay.md`, "Metrics").
+					metrics.frame_sent(usize::try_from(header.size.into_inner()).unwrap_or(usize::MAX));
+					if let Some(arrived) = frames.frame_completed() {
+						metrics.frame_relayed(arrived.elapsed());
+					}
 				}
 				Ok(None) => {
 					writer.write_all(&head).await?;
@@ -315,7 +328,7 @@ async fn write_group<S: Session>(
 					return Ok(());
 				}
 			}
-			next = frames.next_arrived().await;
+			next = frames.next_frame().await;
 		}
 	};
 	if let Err(err) = run.await {
@@ -349,8 +362,12 @@ async fn fetch<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R
 		.and_then(|track| track.group(request.group.into_inner()))
 		.ok_or(StreamError::Reset(StreamCode::NOT_FOUND))?;
 	let mut frames = group.reader();
-	while let Some(frame) = frames.next().await.map_err(StreamError::Reset)? {
-		writer.encode(&frame, version).await?;
+	// Each frame's header, then its payload as it arrives (a group still arriving is followed live).
+	while let Some(header) = frames.next_frame().await.map_err(StreamError::Reset)? {
+		writer.encode(&header, version).await?;
+		while let Some(chunk) = frames.next_chunk().await.map_err(StreamError::Reset)? {
+			writer.write(chunk).await?;
+		}
 	}
 	Ok(())
 }

@@ -85,10 +85,11 @@ impl<R: RecvStream> Reader<R> {
 		reader
 	}
 
-	/// From here the stream carries frames, bounded by their headers (a frame over `limit` is refused
-	/// before it is read): it leaves the control budget.
-	pub fn carry_frames(&mut self, limit: usize) {
-		self.limit = limit;
+	/// From here the stream carries frames: each header is read as a message of a few bytes, each
+	/// payload in parts by [`Reader::read_payload`], so no frame is ever buffered whole. It leaves
+	/// the control budget; at most one read ([`CHUNK`]) is held.
+	pub fn carry_frames(&mut self) {
+		self.limit = CHUNK;
 		if let Some(budget) = self.budget.take() {
 			budget.release(self.held);
 		}
@@ -124,6 +125,10 @@ impl<R: RecvStream> Reader<R> {
 
 	fn consume(&mut self, used: usize) {
 		self.buf.advance(used);
+		self.release(used);
+	}
+
+	fn release(&mut self, used: usize) {
 		if let Some(budget) = &self.budget {
 			let released = used.min(self.held);
 			budget.release(released);
@@ -172,6 +177,26 @@ impl<R: RecvStream> Reader<R> {
 				return Err(StreamError::Truncated);
 			}
 		}
+	}
+
+	/// The next part of a frame's payload, as it arrives: at most `max` bytes (at least 1), and at
+	/// least `min` of them, or `max` if that is fewer (the caller's bound on how finely a frame is cut:
+	/// smaller reads wait for more). A stream that ends first was truncated.
+	///
+	/// The bytes are copied once, from the transport's chunk into this reader's buffer, and handed
+	/// out as a view of it: what a frame holds is then its own payload, never a whole datagram
+	/// buffer kept alive by one byte of it.
+	pub async fn read_payload(&mut self, min: usize, max: usize) -> Result<Bytes, StreamError> {
+		let max = max.max(1);
+		let want = min.clamp(1, max);
+		while self.buf.len() < want {
+			if !self.fill().await? {
+				return Err(StreamError::Truncated);
+			}
+		}
+		let part = self.buf.split_to(self.buf.len().min(max)).freeze();
+		self.release(part.len());
+		Ok(part)
 	}
 
 	/// Like [`Reader::decode`], but the end of the stream is an error too.
@@ -293,5 +318,34 @@ impl StreamError {
 			StreamError::Encode(_) => Disposition::ResetStream(StreamCode::INTERNAL),
 			StreamError::Transport(_) => Disposition::ResetStream(StreamCode::CANCEL),
 		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use crate::transport::Session;
+	use crate::transport::mem::pair;
+
+	#[tokio::test(start_paused = true)]
+	async fn payload_parts_are_as_they_arrive_at_least_min_and_at_most_max() {
+		let (client, server) = pair();
+		let mut send = client.open_uni().await.unwrap();
+		for byte in b"abcdef" {
+			send.write_all(&[*byte]).await.unwrap();
+		}
+		let mut reader = Reader::new(server.accept_uni().await.unwrap());
+		reader.carry_frames();
+		// What one read of the transport brings, without waiting for more.
+		assert_eq!(reader.read_payload(1, 10).await.unwrap(), "a");
+		// Tiny reads are merged up to the minimum asked for.
+		assert_eq!(reader.read_payload(3, 10).await.unwrap(), "bcd");
+		// Never past the frame's end: the rest stays for the next header.
+		assert_eq!(reader.read_payload(1, 1).await.unwrap(), "e");
+		send.write_all(b"gh").await.unwrap();
+		send.finish().unwrap();
+		assert_eq!(reader.read_payload(1, 10).await.unwrap(), "f");
+		// The stream ends before the minimum: the frame was truncated.
+		assert!(matches!(reader.read_payload(5, 10).await, Err(StreamError::Truncated)));
 	}
 }
