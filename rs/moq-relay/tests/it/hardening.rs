@@ -558,3 +558,451 @@ async fn unfinished_control_messages_are_bounded_per_stream_and_per_session() {
 	relay.child.kill().unwrap();
 	relay.child.wait().unwrap();
 }
+
+/// Typed and raw reads from a raw QUIC stream, lite-05.
+struct Incoming {
+	stream: quinn::RecvStream,
+	buf: bytes::BytesMut,
+}
+
+impl Incoming {
+	fn new(stream: quinn::RecvStream) -> Self {
+		Self {
+			stream,
+			buf: bytes::BytesMut::new(),
+		}
+	}
+
+	/// Reads more into the buffer; `Ok(false)` at the end of the stream.
+	async fn fill(&mut self) -> Result<bool, quinn::ReadError> {
+		match self.stream.read_chunk(64 * 1024, true).await? {
+			Some(chunk) => {
+				self.buf.extend_from_slice(&chunk.bytes);
+				Ok(true)
+			}
+			None => Ok(false),
+		}
+	}
+
+	/// The next message; `Ok(None)` at the end of the stream.
+	async fn next<T: moq_relay::wire::Decode>(&mut self) -> Result<Option<T>, quinn::ReadError> {
+		loop {
+			match T::decode_prefix(&self.buf, Version::Lite05) {
+				Ok((value, used)) => {
+					bytes::Buf::advance(&mut self.buf, used);
+					return Ok(Some(value));
+				}
+				Err(moq_relay::wire::DecodeError::UnexpectedEnd) => {}
+				Err(err) => panic!("decode: {err}"),
+			}
+			if !self.fill().await? {
+				return Ok(None);
+			}
+		}
+	}
+
+	/// The next message, which must come.
+	async fn expect<T: moq_relay::wire::Decode>(&mut self, what: &str) -> T {
+		within(what, self.next::<T>())
+			.await
+			.unwrap()
+			.unwrap_or_else(|| panic!("the stream ended before {what}"))
+	}
+
+	/// Exactly `n` raw bytes.
+	async fn exactly(&mut self, n: usize) -> Result<Bytes, quinn::ReadError> {
+		while self.buf.len() < n {
+			assert!(
+				self.fill().await?,
+				"the stream ended {} bytes short",
+				n - self.buf.len()
+			);
+		}
+		Ok(self.buf.split_to(n).freeze())
+	}
+}
+
+fn encoded<T: Encode>(message: &T) -> Vec<u8> {
+	message.to_bytes(Version::Lite05).unwrap()
+}
+
+/// A raw lite-05 publisher at `/anon` that announces one broadcast and answers nothing else: the
+/// test writes its GROUP streams byte by byte.
+struct RawPublisher {
+	conn: quinn::Connection,
+	/// The relay's Announce and Subscribe streams, kept open (a FIN would end them).
+	held: Vec<(quinn::SendStream, Incoming)>,
+}
+
+impl RawPublisher {
+	async fn announce(relay: &Running, broadcast: &str) -> Self {
+		use moq_relay::wire::{Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, VarInt};
+		let conn = admitted(relay, "/anon").await;
+		// The relay asks every session what it publishes.
+		let (mut send, recv) = within("the relay's ANNOUNCE_REQUEST", conn.accept_bi()).await.unwrap();
+		let mut incoming = Incoming::new(recv);
+		assert_eq!(incoming.expect::<BidiType>("a stream type").await, BidiType::Announce);
+		incoming.expect::<AnnounceRequest>("ANNOUNCE_REQUEST").await;
+		let ok = AnnounceOk {
+			hop_id: VarInt::ZERO,
+			active_count: VarInt::from_u32(1),
+		};
+		let announce = Announce {
+			status: AnnounceStatus::Active,
+			suffix: broadcast.to_string(),
+			hops: Vec::new(),
+		};
+		send.write_all(&[encoded(&ok), encoded(&announce)].concat())
+			.await
+			.unwrap();
+		Self {
+			conn,
+			held: vec![(send, incoming)],
+		}
+	}
+
+	/// Waits for the relay's upstream SUBSCRIBE and returns its id.
+	async fn subscribed(&mut self) -> moq_relay::wire::VarInt {
+		use moq_relay::wire::{BidiType, Subscribe};
+		let (send, recv) = within("the relay's SUBSCRIBE", self.conn.accept_bi()).await.unwrap();
+		let mut incoming = Incoming::new(recv);
+		assert_eq!(incoming.expect::<BidiType>("a stream type").await, BidiType::Subscribe);
+		let subscribe = incoming.expect::<Subscribe>("SUBSCRIBE").await;
+		self.held.push((send, incoming));
+		subscribe.id
+	}
+
+	/// Opens a GROUP stream and writes its header and a frame header declaring `size` bytes.
+	async fn frame(&self, subscribe_id: moq_relay::wire::VarInt, sequence: u32, size: u64) -> quinn::SendStream {
+		use moq_relay::wire::{FrameHeader, Group as GroupHeader, VarInt};
+		let mut stream = self.conn.open_uni().await.unwrap();
+		let group = GroupHeader {
+			subscribe_id,
+			sequence: VarInt::from_u32(sequence),
+			frame_start: VarInt::ZERO,
+		};
+		let frame = FrameHeader {
+			timestamp_delta: 5,
+			size: VarInt::from_u64(size).unwrap(),
+		};
+		stream
+			.write_all(&[encoded(&UniType::Group), encoded(&group), encoded(&frame)].concat())
+			.await
+			.unwrap();
+		stream
+	}
+}
+
+/// A raw lite-05 subscriber at `/anon`: waits until `broadcast` is announced, then subscribes to
+/// `track` of it (subscribe id 0).
+struct RawSubscriber {
+	conn: quinn::Connection,
+	/// The Announce and Subscribe streams, kept open (a FIN would unsubscribe).
+	_held: Vec<(quinn::SendStream, Incoming)>,
+}
+
+impl RawSubscriber {
+	async fn subscribe(relay: &Running, broadcast: &str, track: &str) -> Self {
+		use moq_relay::wire::{Announce, AnnounceOk, AnnounceRequest, BidiType, Subscribe, VarInt};
+		let conn = admitted(relay, "/anon").await;
+		let (mut send, recv) = conn.open_bi().await.unwrap();
+		let request = AnnounceRequest {
+			prefix: String::new(),
+			exclude_hop: VarInt::ZERO,
+		};
+		send.write_all(&[encoded(&BidiType::Announce), encoded(&request)].concat())
+			.await
+			.unwrap();
+		let mut announces = Incoming::new(recv);
+		announces.expect::<AnnounceOk>("ANNOUNCE_OK").await;
+		loop {
+			let announce = announces.expect::<Announce>("the broadcast's announcement").await;
+			if announce.suffix == broadcast && announce.status.is_active() {
+				break;
+			}
+		}
+		let (mut subscribe_send, subscribe_recv) = conn.open_bi().await.unwrap();
+		let subscribe = Subscribe {
+			id: VarInt::ZERO,
+			broadcast: broadcast.to_string(),
+			track: track.to_string(),
+			options: Default::default(),
+		};
+		subscribe_send
+			.write_all(&[encoded(&BidiType::Subscribe), encoded(&subscribe)].concat())
+			.await
+			.unwrap();
+		Self {
+			conn,
+			_held: vec![(send, announces), (subscribe_send, Incoming::new(subscribe_recv))],
+		}
+	}
+
+	/// The next GROUP stream from the relay (its SETUP stream skipped), past its GROUP header; the
+	/// group's sequence.
+	async fn group(&self) -> (u64, Incoming) {
+		use moq_relay::wire::Group as GroupHeader;
+		loop {
+			let recv = within("a GROUP stream", self.conn.accept_uni()).await.unwrap();
+			let mut incoming = Incoming::new(recv);
+			if within("a stream type", incoming.next::<UniType>()).await.unwrap() != Some(UniType::Group) {
+				continue;
+			}
+			let header = incoming.expect::<GroupHeader>("the GROUP header").await;
+			return (header.sequence.into_inner(), incoming);
+		}
+	}
+}
+
+/// Payload bytes with a pattern that shows a lost, repeated or reordered byte.
+fn pattern(from: usize, len: usize) -> Bytes {
+	(from..from + len).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into()
+}
+
+/// The acceptance attack: a publisher over raw QUIC declaring a 256 MiB frame and writing its
+/// payload as fast as it may. The relay judges the frame from its header (over `max_frame`, 16 MiB by
+/// default) and stops the stream with FRAME_TOO_LARGE before buffering it; the attacker starts over on
+/// a new group at once, for as long as a bystander pair takes to exchange a few groups through the
+/// relay. A relay that buffered a frame before judging it would grow by 256 MiB at the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_256_mib_frame_over_quic_is_refused_from_its_header() {
+	const DECLARED: u64 = 256 << 20;
+	let relay = start(&[
+		"--server-bind",
+		"127.0.0.1:0",
+		"--tls-generate",
+		"localhost",
+		"--auth-public",
+		"anon",
+	]);
+	let pid = relay.child.id();
+	let url: url::Url = format!("moqt://127.0.0.1:{}/anon", relay.addr.port()).parse().unwrap();
+
+	// The bystander pair: the published client on both sides, one small group at a time.
+	let publisher_origin = moq_tokio::origin::spawn();
+	let broadcast = publisher_origin.create_broadcast("cam").unwrap();
+	let mut small = broadcast.create_track("small", None).unwrap();
+	broadcast.announce(Default::default()).unwrap();
+	let _bystander_publisher = client(&relay).with_publisher(&publisher_origin).connect(url.clone());
+	let origin = moq_tokio::origin::spawn();
+	let consumer = origin.consume();
+	let mut announced = consumer.announced();
+	let _bystander_subscriber = client(&relay).with_subscriber(origin).connect(url);
+	within("the announcement", announced.next()).await.unwrap();
+	let cam = within("broadcast", consumer.request_broadcast("cam")).await.unwrap();
+	let mut small_sub = within("small subscription", cam.track("small").unwrap().subscribe(None))
+		.await
+		.unwrap();
+	round_trip(&mut small, &mut small_sub, "before").await;
+
+	// The attacker, and a subscriber of its track so that the relay subscribes upstream.
+	let mut attacker = RawPublisher::announce(&relay, "huge").await;
+	let victim = RawSubscriber::subscribe(&relay, "huge", "video").await;
+	let id = attacker.subscribed().await;
+	let before = proc_kib(pid, "VmHWM");
+
+	let (stop, mut stopping) = tokio::sync::watch::channel(false);
+	let (started_tx, mut started) = tokio::sync::watch::channel(0u32);
+	let attack = tokio::spawn(async move {
+		let block = Bytes::from(vec![0x5a; 1 << 20]);
+		// (bytes written before the stop, the STOP_SENDING code) of each frame.
+		let mut attempts = Vec::new();
+		for sequence in 0..200 {
+			if *stopping.borrow_and_update() {
+				break;
+			}
+			let mut stream = attacker.frame(id, sequence, DECLARED).await;
+			started_tx.send_replace(sequence + 1);
+			let mut sent = 0u64;
+			let code = loop {
+				if sent >= DECLARED {
+					break None;
+				}
+				match stream.write_chunk(block.clone()).await {
+					Ok(()) => sent += block.len() as u64,
+					Err(quinn::WriteError::Stopped(code)) => break Some(code.into_inner()),
+					Err(err) => panic!("the attacker's stream failed otherwise: {err}"),
+				}
+			};
+			attempts.push((sent, code));
+		}
+		(attempts, attacker)
+	});
+	// The victim's subscriber sees the refused groups reset with FRAME_TOO_LARGE (or CANCEL, when
+	// the relay sheds an older one for a newer), never a frame of them.
+	let victim_reader = tokio::spawn(async move {
+		let too_large = u64::from(moq_relay::wire::StreamCode::FRAME_TOO_LARGE.into_inner());
+		loop {
+			let recv = victim.conn.accept_uni().await.unwrap();
+			let mut stream = Incoming::new(recv);
+			// The reset may come before the GROUP header is read, or after.
+			let read = async {
+				if stream.next::<UniType>().await? != Some(UniType::Group) {
+					return Ok(None);
+				}
+				stream.next::<moq_relay::wire::Group>().await?;
+				stream.next::<moq_relay::wire::FrameHeader>().await.map(Some)
+			};
+			match read.await {
+				// The relay's SETUP stream.
+				Ok(None) => {}
+				Err(quinn::ReadError::Reset(code)) if code.into_inner() == too_large => return victim,
+				Err(quinn::ReadError::Reset(_)) => {}
+				other => panic!("a refused group reached its subscriber as {other:?}"),
+			}
+		}
+	});
+
+	// The bystander is served while the attack goes on, then after it.
+	within("the attack's first frame", started.wait_for(|n| *n >= 1))
+		.await
+		.unwrap();
+	for i in 0..3 {
+		round_trip(&mut small, &mut small_sub, &format!("during {i}")).await;
+	}
+	let during = *started.borrow();
+	stop.send_replace(true);
+	let (attempts, attacker) = within("the attack to stop", attack).await.unwrap();
+	round_trip(&mut small, &mut small_sub, "after").await;
+
+	let growth_kib = proc_kib(pid, "VmHWM").saturating_sub(before);
+	let sent: u64 = attempts.iter().map(|(sent, _)| sent).sum();
+	eprintln!(
+		"{} frames declaring 256 MiB ({during} begun during the bystander's three groups), {} MiB written in all \
+		 before each stop: peak RSS growth {} KiB",
+		attempts.len(),
+		sent >> 20,
+		growth_kib
+	);
+	for (sent, code) in &attempts {
+		assert_eq!(
+			*code,
+			Some(u64::from(moq_relay::wire::StreamCode::FRAME_TOO_LARGE.into_inner())),
+			"a 256 MiB frame was not stopped with FRAME_TOO_LARGE ({sent} bytes written)"
+		);
+	}
+	assert!(
+		growth_kib < 64 * 1024,
+		"the relay grew by {growth_kib} KiB for refused 256 MiB frames"
+	);
+	let _victim = within("a group reset with FRAME_TOO_LARGE", victim_reader)
+		.await
+		.unwrap();
+	let (_, _, body) = http_get(&relay, "/metrics", false).await;
+	assert_eq!(
+		metric(&body, "moq_relay_limit_refused_total{code=\"frame_too_large\"}"),
+		attempts.len() as u64,
+		"{body}"
+	);
+	drop(attacker);
+	let mut relay = relay;
+	relay.child.kill().unwrap();
+	relay.child.wait().unwrap();
+}
+
+/// Frames are streamed: an 8 MiB frame (under `max_frame`) reaches the subscriber while its
+/// publisher is still sending it. The publisher writes the second half only once the subscriber
+/// has read the first, which a relay that buffers whole frames before passing them on never
+/// allows (the subscriber would wait for the rest forever). The frame arrives intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_frame_reaches_the_subscriber_while_it_is_still_arriving() {
+	const SIZE: usize = 8 << 20;
+	const HALF: usize = SIZE / 2;
+	let relay = start(&[
+		"--server-bind",
+		"127.0.0.1:0",
+		"--tls-generate",
+		"localhost",
+		"--auth-public",
+		"anon",
+	]);
+	let mut publisher = RawPublisher::announce(&relay, "big").await;
+	let subscriber = RawSubscriber::subscribe(&relay, "big", "video").await;
+	let id = publisher.subscribed().await;
+
+	let mut stream = publisher.frame(id, 7, SIZE as u64).await;
+	let writing = tokio::spawn(async move {
+		stream.write_chunk(pattern(0, HALF)).await.unwrap();
+		stream
+	});
+	let (sequence, mut group) = subscriber.group().await;
+	assert_eq!(sequence, 7);
+	let header = group.expect::<moq_relay::wire::FrameHeader>("the frame header").await;
+	assert_eq!(header.size.into_inner(), SIZE as u64);
+	assert_eq!(header.timestamp_delta, 5);
+	let first = within("the first half, before the rest is sent", group.exactly(HALF))
+		.await
+		.unwrap();
+	assert!(first == pattern(0, HALF), "the first half arrived altered");
+
+	let mut stream = within("the publisher's first half", writing).await.unwrap();
+	stream.write_chunk(pattern(HALF, HALF)).await.unwrap();
+	stream.finish().unwrap();
+	let second = within("the second half", group.exactly(HALF)).await.unwrap();
+	assert!(second == pattern(HALF, HALF), "the second half arrived altered");
+	assert!(
+		!within("the group's end", group.fill()).await.unwrap(),
+		"bytes after the frame"
+	);
+	assert!(group.buf.is_empty());
+
+	// Counted once, as one whole frame.
+	let (_, _, body) = http_get(&relay, "/metrics", false).await;
+	assert_eq!(metric(&body, "moq_relay_frames_received_total "), 1, "{body}");
+	assert_eq!(metric(&body, "moq_relay_bytes_received_total "), SIZE as u64, "{body}");
+	let mut relay = relay;
+	relay.child.kill().unwrap();
+	relay.child.wait().unwrap();
+}
+
+/// A publisher that resets its GROUP stream in the middle of a frame aborts the group: the
+/// subscriber, which was already receiving the frame, sees its group stream reset with the
+/// publisher's code instead of a frame cut short, and the next group is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_in_the_middle_of_a_frame_reaches_the_subscriber() {
+	const SIZE: usize = 1 << 20;
+	let relay = start(&[
+		"--server-bind",
+		"127.0.0.1:0",
+		"--tls-generate",
+		"localhost",
+		"--auth-public",
+		"anon",
+	]);
+	let mut publisher = RawPublisher::announce(&relay, "cut").await;
+	let subscriber = RawSubscriber::subscribe(&relay, "cut", "video").await;
+	let id = publisher.subscribed().await;
+
+	let mut stream = publisher.frame(id, 1, SIZE as u64).await;
+	stream.write_chunk(pattern(0, SIZE / 2)).await.unwrap();
+	let (_, mut group) = subscriber.group().await;
+	group.expect::<moq_relay::wire::FrameHeader>("the frame header").await;
+	let first = within("the first part", group.exactly(1000)).await.unwrap();
+	assert!(first == pattern(0, 1000));
+	stream.reset(quinn::VarInt::from_u32(77)).unwrap();
+	let rest = within("the reset", async {
+		loop {
+			match group.fill().await {
+				Ok(true) => {}
+				other => return other,
+			}
+		}
+	})
+	.await;
+	assert!(
+		matches!(rest, Err(quinn::ReadError::Reset(code)) if code.into_inner() == 77),
+		"{rest:?}"
+	);
+
+	// The track goes on with the next group.
+	let mut stream = publisher.frame(id, 2, 3).await;
+	stream.write_all(b"abc").await.unwrap();
+	stream.finish().unwrap();
+	let (sequence, mut group) = subscriber.group().await;
+	assert_eq!(sequence, 2);
+	group.expect::<moq_relay::wire::FrameHeader>("the frame header").await;
+	assert_eq!(&within("the frame", group.exactly(3)).await.unwrap()[..], b"abc");
+	let mut relay = relay;
+	relay.child.kill().unwrap();
+	relay.child.wait().unwrap();
+}
