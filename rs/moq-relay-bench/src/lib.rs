@@ -23,6 +23,11 @@ use tokio::task::JoinSet;
 use url::Url;
 
 pub mod proc;
+pub mod publisher;
+pub mod subscriber;
+
+pub use publisher::Publisher;
+pub use subscriber::Subscriber;
 
 /// Bytes of header at the start of every frame: send time (ns), group number,
 /// frame number within the group, all little-endian u64.
@@ -340,8 +345,8 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
 	let sampler = args.relay_pid.map(proc::Sampler::start).transpose()?;
 
 	let name = format!("{}-{}-{}", args.broadcast, std::process::id(), now_ns() % 1_000_000_000);
-	let publisher = Publisher::start(&factory, &args, &name).await?;
-	let version = publisher.connection.version().map(|v| v.to_string());
+	let publisher = Sender::start(&factory, &args, &name).await?;
+	let version = publisher.publisher.connection().version().map(|v| v.to_string());
 
 	let mut report = Report {
 		url: args.url.to_string(),
@@ -371,6 +376,27 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
 	Ok(report)
 }
 
+/// A moq-tokio client (it binds its own UDP socket) that makes one connection attempt per session,
+/// offering `versions` (every version the client speaks when empty). It trusts only the certificate
+/// whose SHA-256 is the hex `fingerprint` when given, any certificate with `insecure`, else the
+/// system's roots.
+pub fn client(
+	fingerprint: Option<&str>,
+	insecure: bool,
+	versions: &[moq_net::Version],
+) -> anyhow::Result<moq_tokio::Client> {
+	let mut config = moq_tokio::connect::Config::default();
+	if let Some(fingerprint) = fingerprint {
+		config.tls.fingerprint = vec![fingerprint.to_ascii_lowercase()];
+	}
+	if insecure {
+		config.tls.insecure = Some(true);
+	}
+	config.version = versions.to_vec();
+	config.once = Some(true);
+	Ok(config.init(Default::default())?)
+}
+
 /// Makes moq-tokio clients (each binds its own UDP socket) from the options.
 struct ClientFactory {
 	args: Args,
@@ -394,16 +420,7 @@ impl ClientFactory {
 	}
 
 	fn client_with(&self, fingerprint: Option<&str>) -> anyhow::Result<moq_tokio::Client> {
-		let mut config = moq_tokio::connect::Config::default();
-		if let Some(fingerprint) = fingerprint {
-			config.tls.fingerprint = vec![fingerprint.to_ascii_lowercase()];
-		}
-		if self.args.tls_insecure {
-			config.tls.insecure = Some(true);
-		}
-		config.version = self.versions.clone();
-		config.once = Some(true);
-		Ok(config.init(Default::default())?)
+		client(fingerprint, self.args.tls_insecure, &self.versions)
 	}
 
 	/// `sessions` subscriber clients, shared round-robin when `--endpoints` is below it.
@@ -414,11 +431,8 @@ impl ClientFactory {
 }
 
 /// The publishing side: a session holding the broadcast and a task writing frames.
-struct Publisher {
-	connection: moq_tokio::Connection,
-	client: moq_tokio::Client,
-	broadcast: moq_net::broadcast::Producer,
-	_origin: moq_net::origin::Producer,
+struct Sender {
+	publisher: Publisher,
 	counters: Arc<SendCounters>,
 	stop: Arc<AtomicBool>,
 	task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -443,18 +457,12 @@ impl SendCounters {
 	}
 }
 
-impl Publisher {
+impl Sender {
 	async fn start(factory: &ClientFactory, args: &Args, name: &str) -> anyhow::Result<Self> {
-		let origin = moq_tokio::origin::spawn();
-		let broadcast = origin.create_broadcast(name).context("create broadcast")?;
-		let track = broadcast.create_track(TRACK, None).context("create track")?;
-		broadcast.announce(Default::default()).context("announce")?;
-		let client = factory.client()?;
-		let connection = client.clone().with_publisher(&origin).connect(args.url.clone());
-		let connection = tokio::time::timeout(Duration::from_secs(20), connection.established())
+		let start = Publisher::start(factory.client()?, args.url.clone(), name, TRACK);
+		let publisher = tokio::time::timeout(Duration::from_secs(20), start)
 			.await
-			.context("publisher connect timed out")?
-			.context("publisher connect")?;
+			.context("publisher connect timed out")??;
 
 		let counters = Arc::new(SendCounters {
 			window_start: AtomicU64::new(u64::MAX),
@@ -464,7 +472,7 @@ impl Publisher {
 		});
 		let stop = Arc::new(AtomicBool::new(false));
 		let task = tokio::spawn(send_frames(
-			track,
+			publisher.track().clone(),
 			args.frame_size,
 			args.fps,
 			args.group_frames,
@@ -472,10 +480,7 @@ impl Publisher {
 			stop.clone(),
 		));
 		Ok(Self {
-			connection,
-			client,
-			broadcast,
-			_origin: origin,
+			publisher,
 			counters,
 			stop,
 			task,
@@ -485,9 +490,7 @@ impl Publisher {
 	async fn stop(self) {
 		self.stop.store(true, Ordering::Relaxed);
 		let _ = self.task.await;
-		self.broadcast.close();
-		let _ = tokio::time::timeout(Duration::from_secs(3), self.connection.close()).await;
-		self.client.close().await;
+		self.publisher.close().await;
 	}
 }
 
@@ -536,46 +539,23 @@ async fn send_frames(
 	Ok(())
 }
 
-/// A session admitted by the relay: the publisher's broadcast was announced to it.
-struct Session {
-	consumer: moq_net::origin::Consumer,
-	connection: moq_tokio::Connection,
-	_announced: moq_net::announce::Consumer,
-}
-
 /// Dials, then waits for the announcement of `name` (the round trip that proves admission).
-async fn open_session(client: &moq_tokio::Client, url: &Url, name: &str) -> anyhow::Result<Session> {
-	let origin = moq_tokio::origin::spawn();
-	let consumer = origin.consume();
-	let mut announced = consumer.announced();
-	let connection = client.clone().with_subscriber(origin).connect(url.clone());
+async fn open_session(client: &moq_tokio::Client, url: &Url, name: &str) -> anyhow::Result<Subscriber> {
 	let admitted = async {
-		let connection = connection.established().await.context("connect")?;
-		loop {
-			let update = announced.next().await.context("announcements ended")?;
-			if update.kind.is_active() && update.prefix.as_str() == name {
-				break;
-			}
-		}
-		anyhow::Ok(connection)
+		let mut session = Subscriber::connect(client, url.clone()).await?;
+		session.announced(name, true).await?;
+		anyhow::Ok(session)
 	};
-	let connection = tokio::time::timeout(Duration::from_secs(30), admitted)
+	tokio::time::timeout(Duration::from_secs(30), admitted)
 		.await
-		.context("no announcement within 30 s")??;
-	Ok(Session {
-		consumer,
-		connection,
-		_announced: announced,
-	})
+		.context("no announcement within 30 s")?
 }
 
 /// Closes sessions (in parallel) and then their clients.
-async fn close_all(sessions: Vec<Session>, clients: Vec<moq_tokio::Client>) {
+async fn close_all(sessions: Vec<Subscriber>, clients: Vec<moq_tokio::Client>) {
 	let mut set = JoinSet::new();
 	for session in sessions {
-		set.spawn(async move {
-			let _ = tokio::time::timeout(Duration::from_secs(2), session.connection.close()).await;
-		});
+		set.spawn(session.close());
 	}
 	while set.join_next().await.is_some() {}
 	for client in clients {
@@ -590,7 +570,7 @@ async fn open_many(
 	args: &Args,
 	name: &str,
 	n: usize,
-) -> (Vec<Session>, Vec<u64>, Option<String>, usize) {
+) -> (Vec<Subscriber>, Vec<u64>, Option<String>, usize) {
 	let semaphore = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
 	let mut set = JoinSet::new();
 	for i in 0..n {
@@ -707,13 +687,7 @@ async fn subscribe(
 	counters: Arc<SendCounters>,
 	received: Arc<Mutex<Received>>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-	let broadcast = consumer.request_broadcast(name).await.context("request broadcast")?;
-	let mut track = broadcast
-		.track(TRACK)
-		.context("track")?
-		.subscribe(None)
-		.await
-		.context("subscribe")?;
+	let mut track = subscriber::track(&consumer, name, TRACK).await?;
 	Ok(tokio::spawn(async move {
 		let mut groups = JoinSet::new();
 		loop {
@@ -773,7 +747,7 @@ async fn throughput_phase(
 	factory: &ClientFactory,
 	args: &Args,
 	name: &str,
-	publisher: &Publisher,
+	publisher: &Sender,
 ) -> anyhow::Result<Throughput> {
 	let n = args.subscribers;
 	let clients = factory.pool(n)?;
@@ -792,7 +766,7 @@ async fn throughput_phase(
 		for (i, session) in sessions.iter().enumerate() {
 			let received = Arc::new(Mutex::new(Received::default()));
 			stats.push(received.clone());
-			let consumer = session.consumer.clone();
+			let consumer = session.consumer().clone();
 			let name = name.to_string();
 			let counters = counters.clone();
 			let frame_size = args.frame_size;
