@@ -28,7 +28,7 @@ use moq_privacy_pass::{
 	TokenResponse, request_token,
 };
 
-use moq_relay::client::{BOUND, Outcome, connect, served, within};
+use moq_relay::client::{self, BOUND, Outcome, connect, served, within};
 
 /// What to connect to.
 #[derive(Debug, Clone)]
@@ -107,7 +107,10 @@ async fn main() {
 pub async fn run(args: &Args) -> Result<(), String> {
 	tracing::info!(target: "pp_client", "Privacy Pass MoQ Client");
 	let fingerprint = match &args.fingerprint {
-		Some(hex) => hex.to_ascii_lowercase(),
+		Some(hex) => {
+			client::fingerprint(hex)?;
+			hex.clone()
+		}
 		None => bootstrap_fingerprint(&args.url).await?,
 	};
 
@@ -181,11 +184,9 @@ async fn bootstrap_fingerprint(url: &url::Url) -> Result<String, String> {
 		.await?
 		.map_err(|e| format!("cannot fetch {bootstrap}: {e}"))?;
 	let text = response.text().await.map_err(|e| e.to_string())?;
-	let hex = text.trim().to_ascii_lowercase();
-	if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-		return Err(format!("{bootstrap} is not a SHA-256 fingerprint; pass --fingerprint"));
-	}
-	Ok(hex)
+	let hex = text.trim();
+	client::fingerprint(hex).map_err(|_| format!("{bootstrap} is not a SHA-256 fingerprint; pass --fingerprint"))?;
+	Ok(hex.to_string())
 }
 
 /// RFC 9578 §4-§5: the directory, then one token request for `challenge`.

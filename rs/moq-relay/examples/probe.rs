@@ -17,11 +17,7 @@
 //! (no connection, bad arguments) print `error: ...` on stderr and exit 2. `--help` prints the
 //! usage and exits 0.
 
-use std::sync::Arc;
-
 use clap::Parser;
-use moq_relay::wire::Setup;
-use web_transport_quinn::quinn;
 
 use moq_relay::client::{self as admission, Outcome, within};
 
@@ -52,12 +48,9 @@ struct Args {
 	bearer: Option<String>,
 }
 
-/// `--fingerprint`: 64 hex digits, lowercased.
+/// `--fingerprint`: 64 hex digits, either case.
 fn fingerprint(hex: &str) -> Result<String, String> {
-	if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-		return Err("must be 64 hex digits (SHA-256)".into());
-	}
-	Ok(hex.to_ascii_lowercase())
+	admission::fingerprint(hex).map(|_| hex.to_string())
 }
 
 impl Args {
@@ -136,62 +129,15 @@ async fn quic(args: &Args) -> Result<Outcome, String> {
 		.map_err(|e| format!("cannot resolve {host}: {e}"))?
 		.next()
 		.ok_or_else(|| format!("{host} has no address"))?;
-
-	let trust = moq_relay::tls::Trust::Fingerprint(args.fingerprint.clone());
-	let tls = moq_relay::tls::client_config(&trust, &["moq-lite-05"]).map_err(|e| e.to_string())?;
-	let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
-	let bind = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
-	let mut endpoint = quinn::Endpoint::client(bind.parse().unwrap()).map_err(|e| e.to_string())?;
-	endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
 	let server_name = match args.url.host() {
 		Some(url::Host::Domain(name)) => name.to_string(),
 		_ => "localhost".to_string(),
 	};
-	let connecting = endpoint.connect(addr, &server_name).map_err(|e| e.to_string())?;
-	let conn = within("QUIC handshake", connecting)
-		.await?
-		.map_err(|e| format!("QUIC connect: {e}"))?;
-
-	let served = quic_served(&conn, path_and_query(&args.url));
-	let outcome = tokio::select! {
-		served = served => match served {
-			Ok(n) => Outcome::Admitted(n),
-			// A stream error usually means the relay closed the session: read why.
-			Err(err) => match within("session close", conn.closed()).await {
-				Ok(close) => quic_refusal(close).ok_or(err)?,
-				Err(_) => return Err(err),
-			},
-		},
-		close = conn.closed() => quic_refusal(close).ok_or("the connection ended without a close reason")?,
-	};
+	let (endpoint, conn) = admission::dial(addr, &server_name, &args.fingerprint, "moq-lite-05").await?;
+	let outcome = admission::quic_served(&conn, path_and_query(&args.url)).await;
 	conn.close(0u32.into(), b"probe done");
 	endpoint.wait_idle().await;
-	Ok(outcome)
-}
-
-fn quic_refusal(close: quinn::ConnectionError) -> Option<Outcome> {
-	match close {
-		quinn::ConnectionError::ApplicationClosed(close) => Some(Outcome::Refused(
-			close.error_code.into_inner(),
-			String::from_utf8_lossy(&close.reason).into_owned(),
-		)),
-		_ => None,
-	}
-}
-
-/// SETUP with the Path parameter, then ANNOUNCE_REQUEST "" until the ANNOUNCE_OK.
-async fn quic_served(conn: &quinn::Connection, path: String) -> Result<u64, String> {
-	let setup = within("open SETUP", conn.open_uni())
-		.await?
-		.map_err(|e| e.to_string())?;
-	let (send, recv) = within("open announce", conn.open_bi())
-		.await?
-		.map_err(|e| e.to_string())?;
-	let message = Setup {
-		path: Some(path),
-		..Setup::default()
-	};
-	admission::exchange(setup, message, send, recv).await
+	outcome
 }
 
 // ---- WebTransport ---------------------------------------------------------------------------

@@ -1,13 +1,22 @@
-//! The client side of admission: asking a relay whether it admits a session, for the `probe` and
-//! `pp_client` examples and the tests.
+//! The client side of a relay session, for the `probe` and `pp_client` examples and the tests:
+//! dialing (raw QUIC or WebTransport, pinned to the relay's certificate fingerprint), SETUP, and the
+//! ANNOUNCE_REQUEST / ANNOUNCE_OK exchange that proves a session is admitted.
 //!
 //! A session is admitted when, after SETUP, an ANNOUNCE_REQUEST for `""` is answered by an
 //! ANNOUNCE_OK; it is refused when the relay closes it first, with a code and a reason
 //! (`docs/auth.md` lists the reasons).
 
+use std::future::Future;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::wire::{AnnounceOk, AnnounceRequest, BidiType, Decode, Encode, Setup, UniType, VarInt, Version};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use web_transport_quinn::quinn;
+
+use crate::wire::{
+	AnnounceOk, AnnounceRequest, BidiType, Decode, DecodeError, Encode, Setup, UniType, VarInt, Version,
+};
 
 /// Every network step is bounded by this.
 pub const BOUND: Duration = Duration::from_secs(10);
@@ -22,21 +31,50 @@ pub enum Outcome {
 }
 
 /// `future`, or an error naming `what` after [`BOUND`].
-pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> Result<T, String> {
-	tokio::time::timeout(BOUND, future)
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> Result<T, String> {
+	bounded(BOUND, what, future).await
+}
+
+/// `future`, or an error naming `what` after `bound`.
+pub async fn bounded<T>(bound: Duration, what: &str, future: impl Future<Output = T>) -> Result<T, String> {
+	tokio::time::timeout(bound, future)
 		.await
 		.map_err(|_| format!("timed out waiting for {what}"))
 }
 
-/// A hex SHA-256 fingerprint as bytes.
-pub fn hex_bytes(hex: &str) -> Result<Vec<u8>, String> {
-	if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-		return Err("the fingerprint must be 64 hex digits (SHA-256)".into());
-	}
-	(0..hex.len())
-		.step_by(2)
-		.map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| "the fingerprint is not hex".to_string()))
-		.collect()
+/// A certificate fingerprint as the relay prints it (the SHA-256 of its DER, 64 hex digits in
+/// either case), as bytes. The error never repeats the input.
+pub fn fingerprint(hex: &str) -> Result<[u8; 32], String> {
+	let mut bytes = [0u8; 32];
+	hex::decode_to_slice(hex, &mut bytes).map_err(|_| "the fingerprint must be 64 hex digits (SHA-256)")?;
+	Ok(bytes)
+}
+
+// ---- dialing --------------------------------------------------------------------------------
+
+/// A raw QUIC connection to `addr` offering `alpn`, trusting only the certificate whose SHA-256 is
+/// the hex `fingerprint`; `server_name` is sent as the SNI. The endpoint comes along: its
+/// `wait_idle` after a close makes sure the close reached the relay.
+pub async fn dial(
+	addr: SocketAddr,
+	server_name: &str,
+	fingerprint: &str,
+	alpn: &str,
+) -> Result<(quinn::Endpoint, quinn::Connection), String> {
+	let trust = crate::tls::Trust::Fingerprint(fingerprint.to_string());
+	let tls = crate::tls::client_config(&trust, &[alpn]).map_err(|e| e.to_string())?;
+	let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
+	let bind = match addr {
+		SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+		SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+	};
+	let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| e.to_string())?;
+	endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+	let connecting = endpoint.connect(addr, server_name).map_err(|e| e.to_string())?;
+	let conn = within("QUIC handshake", connecting)
+		.await?
+		.map_err(|e| format!("QUIC connect: {e}"))?;
+	Ok((endpoint, conn))
 }
 
 /// A WebTransport session to `url` (moq-lite-05), pinned to the hex `fingerprint`, with an
@@ -47,7 +85,7 @@ pub async fn connect(
 	authorization: Option<&str>,
 ) -> Result<web_transport_quinn::Session, String> {
 	let client = web_transport_quinn::ClientBuilder::new()
-		.with_server_certificate_hashes(vec![hex_bytes(fingerprint)?])
+		.with_server_certificate_hashes(vec![self::fingerprint(fingerprint)?.to_vec()])
 		.map_err(|e| e.to_string())?;
 	let mut request = web_transport_quinn::proto::ConnectRequest::new(url.clone()).with_protocol("moq-lite-05");
 	if let Some(value) = authorization {
@@ -63,71 +101,146 @@ pub async fn connect(
 		.map_err(|e| format!("WebTransport connect to {}: {e}", url.path()))
 }
 
-/// SETUP (without a Path: the CONNECT URL carries it), then ANNOUNCE_REQUEST `""` until the
-/// ANNOUNCE_OK (admitted), or the relay's close (refused).
+// ---- admission ------------------------------------------------------------------------------
+
+/// Over raw QUIC: SETUP with the Path `path` (path and query: raw QUIC has no URL), then
+/// ANNOUNCE_REQUEST `""` until the ANNOUNCE_OK (admitted), or the relay's close (refused).
+pub async fn quic_served(conn: &quinn::Connection, path: String) -> Result<Outcome, String> {
+	let served = async {
+		let setup = within("open SETUP", conn.open_uni())
+			.await?
+			.map_err(|e| e.to_string())?;
+		let (send, recv) = within("open announce", conn.open_bi())
+			.await?
+			.map_err(|e| e.to_string())?;
+		let message = Setup {
+			path: Some(path),
+			..Setup::default()
+		};
+		exchange(setup, &message, send, recv).await
+	};
+	outcome(served, || conn.closed(), quic_refusal).await
+}
+
+/// Over WebTransport: SETUP (without a Path: the CONNECT URL carries it), then ANNOUNCE_REQUEST
+/// `""` until the ANNOUNCE_OK (admitted), or the relay's close (refused).
 pub async fn served(session: &web_transport_quinn::Session) -> Result<Outcome, String> {
+	let served = async {
+		let setup = within("open SETUP", session.open_uni())
+			.await?
+			.map_err(|e| e.to_string())?;
+		let (send, recv) = within("open announce", session.open_bi())
+			.await?
+			.map_err(|e| e.to_string())?;
+		exchange(setup, &Setup::default(), send, recv).await
+	};
+	outcome(served, || session.closed(), webtransport_refusal).await
+}
+
+/// `served`'s count as [`Outcome::Admitted`]; when it fails or the session ends first, the
+/// relay's close as [`Outcome::Refused`].
+async fn outcome<C: Future>(
+	served: impl Future<Output = Result<u64, String>>,
+	closed: impl Fn() -> C,
+	refusal: fn(&C::Output) -> Option<Outcome>,
+) -> Result<Outcome, String> {
 	tokio::select! {
-		served = announce(session) => match served {
+		served = served => match served {
 			Ok(count) => Ok(Outcome::Admitted(count)),
 			// A stream error usually means the relay closed the session: read why.
-			Err(err) => match within("the session close", session.closed()).await {
-				Ok(close) => refusal(close).ok_or(err),
+			Err(err) => match within("the session close", closed()).await {
+				Ok(close) => refusal(&close).ok_or(err),
 				Err(_) => Err(err),
 			},
 		},
-		close = session.closed() => refusal(close).ok_or_else(|| "the session ended without a close reason".to_string()),
+		close = closed() => refusal(&close).ok_or_else(|| "the session ended without a close reason".to_string()),
 	}
 }
 
-fn refusal(close: web_transport_quinn::SessionError) -> Option<Outcome> {
+/// The relay's refusal in a raw QUIC connection's end: its application close.
+pub fn quic_refusal(close: &quinn::ConnectionError) -> Option<Outcome> {
 	match close {
-		web_transport_quinn::SessionError::WebTransportError(web_transport_quinn::WebTransportError::Closed(
-			code,
-			reason,
-		)) => Some(Outcome::Refused(code.into(), reason)),
+		quinn::ConnectionError::ApplicationClosed(close) => Some(Outcome::Refused(
+			close.error_code.into_inner(),
+			String::from_utf8_lossy(&close.reason).into_owned(),
+		)),
 		_ => None,
 	}
 }
 
-async fn announce(session: &web_transport_quinn::Session) -> Result<u64, String> {
-	let setup = within("open SETUP", session.open_uni())
-		.await?
-		.map_err(|e| e.to_string())?;
-	let (send, recv) = within("open announce", session.open_bi())
-		.await?
-		.map_err(|e| e.to_string())?;
-	exchange(setup, Setup::default(), send, recv).await
+/// The relay's refusal in a WebTransport session's end: its session close.
+pub fn webtransport_refusal(close: &web_transport_quinn::SessionError) -> Option<Outcome> {
+	match close {
+		web_transport_quinn::SessionError::WebTransportError(web_transport_quinn::WebTransportError::Closed(
+			code,
+			reason,
+		)) => Some(Outcome::Refused((*code).into(), reason.clone())),
+		_ => None,
+	}
 }
 
-/// Writes `message` on the `setup` stream (then finishes it) and ANNOUNCE_REQUEST `""` on `send`,
-/// then reads `recv` until the ANNOUNCE_OK: its count of broadcasts already announced. Raw QUIC and
+// ---- messages -------------------------------------------------------------------------------
+
+/// Writes SETUP `message` on the `setup` stream (then finishes it) and [`announce`]s on
+/// `send`/`recv`: the ANNOUNCE_OK's count of broadcasts already announced. Raw QUIC and
 /// WebTransport streams alike.
-pub async fn exchange<W, R>(mut setup: W, message: Setup, mut send: W, mut recv: R) -> Result<u64, String>
+pub async fn exchange<U, W, R>(mut setup: U, message: &Setup, mut send: W, mut recv: R) -> Result<u64, String>
 where
-	W: tokio::io::AsyncWrite + Unpin,
-	R: tokio::io::AsyncRead + Unpin,
+	U: AsyncWrite + Unpin,
+	W: AsyncWrite + Unpin,
+	R: AsyncRead + Unpin,
 {
-	use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-	let mut head = encode(&UniType::Setup)?;
-	head.extend(encode(&message)?);
-	setup.write_all(&head).await.map_err(|e| e.to_string())?;
+	setup
+		.write_all(&setup_stream(message)?)
+		.await
+		.map_err(|e| e.to_string())?;
 	setup.shutdown().await.map_err(|e| e.to_string())?;
+	let ok = announce(&mut send, &mut recv, &mut Vec::new()).await?;
+	Ok(ok.active_count.into_inner())
+}
 
-	let mut request = encode(&BidiType::Announce)?;
-	request.extend(encode(&announce_request())?);
-	send.write_all(&request).await.map_err(|e| e.to_string())?;
-	let mut buf = Vec::new();
+/// Asks for every broadcast (ANNOUNCE_REQUEST `""` on a new announce stream, `send`) and reads
+/// `recv` until the relay's ANNOUNCE_OK. `buf` keeps what arrived after it (announcements), for
+/// [`read`].
+pub async fn announce<W, R>(send: &mut W, recv: &mut R, buf: &mut Vec<u8>) -> Result<AnnounceOk, String>
+where
+	W: AsyncWrite + Unpin,
+	R: AsyncRead + Unpin,
+{
+	let request = AnnounceRequest {
+		prefix: String::new(),
+		exclude_hop: VarInt::ZERO,
+	};
+	let bytes = [encode(&BidiType::Announce)?, encode(&request)?].concat();
+	send.write_all(&bytes).await.map_err(|e| e.to_string())?;
+	read(recv, buf, "ANNOUNCE_OK").await
+}
+
+/// The bytes of a SETUP stream: its type, then `message`.
+pub fn setup_stream(message: &Setup) -> Result<Vec<u8>, String> {
+	Ok([encode(&UniType::Setup)?, encode(message)?].concat())
+}
+
+/// Reads one moq-lite-05 `T` (named `what` in errors) from `recv`. `buf` holds bytes read before
+/// and keeps those after the message, for the next call on the same stream.
+pub async fn read<T, R>(recv: &mut R, buf: &mut Vec<u8>, what: &str) -> Result<T, String>
+where
+	T: Decode,
+	R: AsyncRead + Unpin,
+{
 	loop {
-		if let Some(count) = announce_ok(&buf) {
-			return Ok(count);
+		match T::decode_prefix(buf, Version::Lite05) {
+			Ok((message, used)) => {
+				buf.drain(..used);
+				return Ok(message);
+			}
+			Err(DecodeError::UnexpectedEnd) => {}
+			Err(err) => return Err(format!("{what}: {err}")),
 		}
 		let mut chunk = [0u8; 1024];
-		let n = within("ANNOUNCE_OK", recv.read(&mut chunk))
-			.await?
-			.map_err(|e| e.to_string())?;
+		let n = within(what, recv.read(&mut chunk)).await?.map_err(|e| e.to_string())?;
 		if n == 0 {
-			return Err("stream ended before ANNOUNCE_OK".into());
+			return Err(format!("the stream ended before {what}"));
 		}
 		buf.extend_from_slice(&chunk[..n]);
 	}
@@ -138,17 +251,43 @@ pub fn encode<T: Encode>(message: &T) -> Result<Vec<u8>, String> {
 	message.to_bytes(Version::Lite05).map_err(|e| e.to_string())
 }
 
-/// ANNOUNCE_REQUEST for every broadcast.
-pub fn announce_request() -> AnnounceRequest {
-	AnnounceRequest {
-		prefix: String::new(),
-		exclude_hop: VarInt::ZERO,
-	}
-}
+#[cfg(test)]
+mod tests {
+	use super::*;
 
-/// The ANNOUNCE_OK's count of initial announcements, once `buf` holds a whole one.
-pub fn announce_ok(buf: &[u8]) -> Option<u64> {
-	AnnounceOk::decode_prefix(buf, Version::Lite05)
-		.ok()
-		.map(|(ok, _)| ok.active_count.into_inner())
+	#[test]
+	fn fingerprints_are_64_hex_digits_in_either_case() {
+		let lower = "00".repeat(31) + "ab";
+		assert_eq!(fingerprint(&lower).unwrap()[31], 0xab);
+		assert_eq!(fingerprint(&lower.to_ascii_uppercase()).unwrap()[31], 0xab);
+		for bad in [
+			"",
+			"ab",
+			&"0".repeat(63),
+			&"0".repeat(66),
+			&("zz".to_string() + &"0".repeat(62)),
+		] {
+			let err = fingerprint(bad).unwrap_err();
+			assert!(err.contains("64 hex digits"), "{err}");
+		}
+	}
+
+	#[tokio::test]
+	async fn read_keeps_what_follows_the_message_and_names_what_is_missing() {
+		let ok = AnnounceOk {
+			hop_id: VarInt::from_u32(7),
+			active_count: VarInt::from_u32(3),
+		};
+		let bytes = [encode(&ok).unwrap(), encode(&BidiType::Announce).unwrap()].concat();
+		let mut stream = &bytes[..];
+		let mut buf = Vec::new();
+		let got: AnnounceOk = read(&mut stream, &mut buf, "ANNOUNCE_OK").await.unwrap();
+		assert_eq!(got, ok);
+		let next: BidiType = read(&mut stream, &mut buf, "the stream type").await.unwrap();
+		assert_eq!(next, BidiType::Announce);
+		let end = read::<AnnounceOk, _>(&mut stream, &mut buf, "ANNOUNCE_OK")
+			.await
+			.unwrap_err();
+		assert_eq!(end, "the stream ended before ANNOUNCE_OK");
+	}
 }
