@@ -3,10 +3,13 @@
 
 use crate::common;
 
+use bytes::Bytes;
 use common::{
 	TestRelay, admitted, announce_ok, closed, webtransport, webtransport_closed, webtransport_served, within,
 };
 use moq_relay::wire::SessionCode;
+use moq_relay_bench::publisher::{Publisher, write_group};
+use moq_relay_bench::subscriber::{self, Subscriber};
 use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 use std::time::Duration;
 
@@ -73,54 +76,25 @@ fn everything() -> Claims {
 		.with_subscribe(Path::root())
 }
 
-/// A published-client session that publishes `names` (one track `t` each, one frame written).
-struct Publisher {
-	_origin: moq_net::origin::Producer,
-	_broadcasts: Vec<(moq_net::broadcast::Producer, moq_net::track::Producer)>,
-	_connection: moq_tokio::Connection,
-}
-
+/// A published-client session that publishes `names` (one track `t` each, one frame `hello` written).
 async fn publish(relay: &TestRelay, url: url::Url, names: &[&str]) -> Publisher {
-	let origin = moq_tokio::origin::spawn();
-	let mut broadcasts = Vec::new();
-	for name in names {
-		let broadcast = origin.create_broadcast(*name).unwrap();
-		let track = broadcast.create_track("t", None).unwrap();
-		broadcast.announce(Default::default()).unwrap();
-		let mut group = track.append_group().unwrap();
-		group
-			.write_frame(moq_net::Timestamp::ZERO, bytes::Bytes::from_static(b"hello"))
-			.unwrap();
-		group.finish().unwrap();
-		broadcasts.push((broadcast, track));
+	let start = Publisher::start_many(relay.client(None), url, names, "t");
+	let publisher = within("publisher established", start).await.unwrap();
+	for track in publisher.tracks() {
+		write_group(track, 1, |_, _| Bytes::from_static(b"hello")).unwrap();
 	}
-	let connection = relay.client(None).with_publisher(&origin).connect(url);
-	let connection = within("publisher established", connection.established()).await.unwrap();
-	Publisher {
-		_origin: origin,
-		_broadcasts: broadcasts,
-		_connection: connection,
-	}
+	publisher
 }
 
 /// A published-client session watching announcements.
-struct Watcher {
-	consumer: moq_net::origin::Consumer,
-	announced: moq_net::announce::Consumer,
-	_connection: moq_tokio::Connection,
-}
+struct Watcher(Subscriber);
 
 async fn watch(relay: &TestRelay, url: url::Url) -> Watcher {
-	let origin = moq_tokio::origin::spawn();
-	let consumer = origin.consume();
-	let announced = consumer.announced();
-	let connection = relay.client(None).with_subscriber(origin).connect(url);
-	let connection = within("watcher established", connection.established()).await.unwrap();
-	Watcher {
-		consumer,
-		announced,
-		_connection: connection,
-	}
+	let client = relay.client(None);
+	let session = within("watcher established", Subscriber::connect(&client, url))
+		.await
+		.unwrap();
+	Watcher(session)
 }
 
 impl Watcher {
@@ -129,7 +103,7 @@ impl Watcher {
 	async fn until(&mut self, wanted: &[&str], never: &[&str]) -> Vec<String> {
 		let mut seen = Vec::new();
 		while !wanted.iter().all(|w| seen.iter().any(|s| s == w)) {
-			let update = within("announcement", self.announced.next())
+			let update = within("announcement", self.0.announcements().next())
 				.await
 				.expect("announcements end");
 			let name = update.prefix.as_str().to_string();
@@ -145,19 +119,12 @@ impl Watcher {
 	}
 
 	/// Reads the first frame of track `t` of `name`.
-	async fn read(&self, name: &str) -> bytes::Bytes {
-		let broadcast = within("broadcast", self.consumer.request_broadcast(name))
+	async fn read(&self, name: &str) -> Bytes {
+		let mut track = within("subscribe", subscriber::track(self.0.consumer(), name, "t"))
 			.await
 			.unwrap();
-		let mut track = within("subscribe", broadcast.track("t").unwrap().subscribe(None))
-			.await
-			.unwrap();
-		let mut group = within("group", track.recv_group()).await.unwrap().expect("a group");
-		within("frame", group.read_frame())
-			.await
-			.unwrap()
-			.expect("a frame")
-			.payload
+		let frames = within("group", subscriber::read_group(&mut track)).await.unwrap();
+		frames.into_iter().next().expect("a frame")
 	}
 }
 
@@ -245,7 +212,7 @@ async fn read_only_and_write_only_tokens() {
 	let _other = publish(relay, setup.url("/live", &write_only), &["later"]).await;
 	observer.until(&["live/later"], &["live/forbidden"]).await;
 	tokio::select! {
-		update = writer_watch.announced.next() => panic!("a write-only session was told of {:?}", update.map(|u| u.prefix)),
+		update = writer_watch.0.announcements().next() => panic!("a write-only session was told of {:?}", update.map(|u| u.prefix)),
 		_ = tokio::time::sleep(Duration::from_millis(300)) => {}
 	}
 

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{TestRelay, http_get, start, within};
-use moq_net::{Timestamp, stats};
+use moq_net::stats;
+use moq_relay::client;
+use moq_relay_bench::publisher::{Publisher, write_group};
+use moq_relay_bench::subscriber::{self, Subscriber};
 use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 /// A signing key and a cluster token file shared by the relays of one test.
@@ -131,15 +134,6 @@ async fn wait_metric(relay: &impl common::Target, name: &str, limit: Duration, o
 	}
 }
 
-/// A publisher of `anon/<name>` (one track `t`) on a relay.
-struct Publisher {
-	_origin: moq_net::origin::Producer,
-	_broadcast: moq_net::broadcast::Producer,
-	track: moq_net::track::Producer,
-	connection: moq_tokio::Connection,
-	client: moq_tokio::Client,
-}
-
 /// Where a client connects: a relay's port and certificate fingerprint.
 struct Target {
 	port: u16,
@@ -157,10 +151,7 @@ impl From<&TestRelay> for Target {
 
 impl Target {
 	fn client(&self) -> moq_tokio::Client {
-		let mut config = moq_tokio::connect::Config::default();
-		config.tls.fingerprint = vec![self.fingerprint.clone()];
-		config.once = Some(true);
-		config.init(Default::default()).unwrap()
+		moq_relay_bench::client(Some(&self.fingerprint), false, &[]).unwrap()
 	}
 
 	fn url(&self) -> url::Url {
@@ -168,109 +159,71 @@ impl Target {
 	}
 }
 
+/// A publisher of `anon/<name>` (one track `t`) on a relay.
 async fn publisher(relay: impl Into<Target>, name: &str, stats: Option<stats::Session>) -> Publisher {
 	let target = relay.into();
-	let origin = moq_tokio::origin::spawn();
-	let broadcast = origin.create_broadcast(name).unwrap();
-	let track = broadcast.create_track("t", None).unwrap();
-	broadcast.announce(Default::default()).unwrap();
 	let client = match stats {
 		Some(stats) => target.client().with_stats(stats),
 		None => target.client(),
 	};
-	let connection = client.clone().with_publisher(&origin).connect(target.url());
-	let connection = within("publisher established", connection.established()).await.unwrap();
-	Publisher {
-		_origin: origin,
-		_broadcast: broadcast,
-		track,
-		connection,
-		client,
-	}
+	within(
+		"publisher established",
+		Publisher::start(client, target.url(), name, "t"),
+	)
+	.await
+	.unwrap()
 }
 
-impl Publisher {
-	/// Writes group frames `"<group>:<i>"`, `n` of them.
-	fn write(&self, n: usize) -> u64 {
-		let mut group = self.track.append_group().unwrap();
-		let sequence = group.sequence;
-		for i in 0..n {
-			group
-				.write_frame(Timestamp::now(), Bytes::from(format!("{sequence}:{i}")))
-				.unwrap();
-		}
-		group.finish().unwrap();
-		sequence
-	}
-
-	async fn close(self) {
-		self.connection.close().await.ok();
-		self.client.close().await;
-	}
+/// Writes a group of `n` frames `"<group>:<i>"`; its sequence.
+fn write(publisher: &Publisher, n: u64) -> u64 {
+	write_group(publisher.track(), n, |sequence, i| {
+		Bytes::from(format!("{sequence}:{i}"))
+	})
+	.unwrap()
 }
 
-/// A subscriber session on a relay.
+/// A subscriber session on a relay, with its own client.
 struct Viewer {
-	consumer: moq_net::origin::Consumer,
-	announced: moq_net::announce::Consumer,
-	connection: moq_tokio::Connection,
+	session: Subscriber,
 	client: moq_tokio::Client,
 }
 
 async fn viewer(relay: &TestRelay) -> Viewer {
-	let origin = moq_tokio::origin::spawn();
-	let consumer = origin.consume();
-	let announced = consumer.announced();
 	let client = relay.client(None);
-	let connection = client
-		.clone()
-		.with_subscriber(origin)
-		.connect(relay.url("moqt", "anon"));
-	let connection = within("viewer established", connection.established()).await.unwrap();
-	Viewer {
-		consumer,
-		announced,
-		connection,
-		client,
-	}
+	let session = within(
+		"viewer established",
+		Subscriber::connect(&client, relay.url("moqt", "anon")),
+	)
+	.await
+	.unwrap();
+	Viewer { session, client }
 }
 
 impl Viewer {
 	/// Waits until `name` is announced active (`true`) or ended (`false`).
 	async fn wait_announced(&mut self, name: &str, active: bool) {
-		loop {
-			let update = within("announcement", self.announced.next())
-				.await
-				.expect("announcements end");
-			if update.prefix.as_str() == name && update.kind.is_active() == active {
-				return;
-			}
-		}
+		within("announcement", self.session.announced(name, active))
+			.await
+			.unwrap();
 	}
 
 	async fn subscribe(&mut self, name: &str) -> moq_net::track::Subscriber {
-		self.wait_announced(name, true).await;
-		let broadcast = within("broadcast", self.consumer.request_broadcast(name))
-			.await
-			.unwrap();
-		within("subscription", broadcast.track("t").unwrap().subscribe(None))
-			.await
-			.unwrap()
+		within("subscription", self.session.subscribe(name, "t")).await.unwrap()
 	}
 
 	async fn close(self) {
-		self.connection.close().await.ok();
+		self.session.close().await;
 		self.client.close().await;
 	}
 }
 
 /// Reads one whole group: (sequence from the payload, frame count), checking every frame.
 async fn read_group(track: &mut moq_net::track::Subscriber) -> (u64, usize) {
-	let mut group = within("group", track.recv_group()).await.unwrap().expect("track ended");
-	let mut frames = Vec::new();
-	while let Some(frame) = within("frame", group.read_frame()).await.unwrap() {
-		frames.push(String::from_utf8(frame.payload.to_vec()).unwrap());
-	}
+	let frames = within("group", subscriber::read_group(track)).await.unwrap();
+	let frames: Vec<String> = frames
+		.iter()
+		.map(|frame| String::from_utf8(frame.to_vec()).unwrap())
+		.collect();
 	let sequence: u64 = frames[0].split(':').next().unwrap().parse().unwrap();
 	for (i, frame) in frames.iter().enumerate() {
 		assert_eq!(frame, &format!("{sequence}:{i}"), "frames intact and in order");
@@ -284,7 +237,7 @@ async fn deliver(publisher: &Publisher, track: &mut moq_net::track::Subscriber, 
 	let mut written = 0;
 	while seen.len() < count {
 		// The first read may return the group cached before the subscription.
-		publisher.write(5);
+		write(publisher, 5);
 		written += 1;
 		let (sequence, frames) = read_group(track).await;
 		assert_eq!(frames, 5);
@@ -308,7 +261,7 @@ async fn star_publish_on_one_leaf_read_on_the_other_and_the_root() {
 	let mut track_b = on_b.subscribe("clock").await;
 	let mut track_root = on_root.subscribe("clock").await;
 	deliver(&publisher, &mut track_b, 3).await;
-	let last = publisher.write(5);
+	let last = write(&publisher, 5);
 	// The root reads the same groups (its own subscription is shared with leaf B's).
 	loop {
 		let (sequence, _) = read_group(&mut track_root).await;
@@ -372,7 +325,7 @@ async fn triangle_delivers_every_frame_once_without_announcement_storms() {
 	let mut expected = first + 1;
 	let mut groups = 0u64;
 	while started.elapsed() < Duration::from_secs(30) {
-		let written = publisher.write(5);
+		let written = write(&publisher, 5);
 		let (sequence, frames) = read_group(&mut track).await;
 		assert_eq!((sequence, frames), (written, 5), "every group once, in order");
 		assert_eq!(sequence, expected);
@@ -483,7 +436,7 @@ async fn fifty_viewers_on_a_leaf_make_one_subscription_at_the_publisher() {
 	let registry = stats::Registry::new(stats::Config::new());
 	let session_stats = registry.tier(stats::Tier::default()).session("");
 	let publisher = publisher(&a, "clock", Some(session_stats)).await;
-	publisher.write(5);
+	write(&publisher, 5);
 
 	let mut viewers = Vec::new();
 	let mut tracks = Vec::new();
@@ -493,7 +446,7 @@ async fn fifty_viewers_on_a_leaf_make_one_subscription_at_the_publisher() {
 		viewers.push(v);
 	}
 	for _ in 0..2 {
-		let written = publisher.write(5);
+		let written = write(&publisher, 5);
 		for track in &mut tracks {
 			loop {
 				let (sequence, frames) = read_group(track).await;
@@ -557,22 +510,10 @@ async fn expired_cluster_token_replaced_on_disk_is_picked_up_on_redial() {
 }
 
 /// Reads one `T` from a raw stream, buffering in `buf`.
-async fn read<T: moq_relay::wire::Decode>(
-	recv: &mut web_transport_quinn::quinn::RecvStream,
-	buf: &mut Vec<u8>,
-	version: moq_relay::wire::Version,
-) -> T {
-	loop {
-		if let Ok((message, used)) = T::decode_prefix(buf, version) {
-			buf.drain(..used);
-			return message;
-		}
-		let chunk = within("message", recv.read_chunk(4096, true))
-			.await
-			.unwrap()
-			.expect("stream ended");
-		buf.extend_from_slice(&chunk.bytes);
-	}
+async fn read<T: moq_relay::wire::Decode>(recv: &mut web_transport_quinn::quinn::RecvStream, buf: &mut Vec<u8>) -> T {
+	client::read(recv, buf, "a message")
+		.await
+		.unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// A raw lite-05 session (token in the SETUP Path, SETUP Hop 77) that answers the relay's
@@ -580,31 +521,27 @@ async fn read<T: moq_relay::wire::Decode>(
 /// the relay itself (hop 51) and `anon/legit` with chain [55]. Then an anonymous watcher on the
 /// same relay reports what it sees: (suffix, chain) for each active announcement.
 async fn announce_with_chains(relay: &TestRelay, token: &str) -> (Vec<(String, Vec<u64>)>, u64) {
-	use moq_relay::wire::{
-		Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, Encode, Setup, UniType, VarInt, Version,
-	};
-	let v = Version::Lite05;
+	use moq_relay::wire::{Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, Setup, VarInt};
 	let conn = common::raw_connect(relay, "moq-lite-05").await;
 	let mut setup = conn.open_uni().await.unwrap();
-	setup.write_all(&UniType::Setup.to_bytes(v).unwrap()).await.unwrap();
 	let message = Setup {
 		path: Some(format!("/?jwt={token}")),
 		hop: Some(VarInt::from_u32(77)),
 		..Setup::default()
 	};
-	setup.write_all(&message.to_bytes(v).unwrap()).await.unwrap();
+	setup.write_all(&client::setup_stream(&message).unwrap()).await.unwrap();
 	setup.finish().unwrap();
 
 	// The relay asks this session for its announcements.
 	let (mut send, mut recv) = within("announce request", conn.accept_bi()).await.unwrap();
 	let mut buf = Vec::new();
-	assert_eq!(read::<BidiType>(&mut recv, &mut buf, v).await, BidiType::Announce);
-	let _request: AnnounceRequest = read(&mut recv, &mut buf, v).await;
+	assert_eq!(read::<BidiType>(&mut recv, &mut buf).await, BidiType::Announce);
+	let _request: AnnounceRequest = read(&mut recv, &mut buf).await;
 	let ok = AnnounceOk {
 		hop_id: VarInt::from_u32(77),
 		active_count: VarInt::from_u32(3),
 	};
-	send.write_all(&ok.to_bytes(v).unwrap()).await.unwrap();
+	send.write_all(&client::encode(&ok).unwrap()).await.unwrap();
 	// `anon/zzz` goes last: once the watcher sees it, the relay has decided on the other two.
 	for (suffix, hops) in [
 		("anon/spoof", vec![51u32, 55]),
@@ -616,24 +553,20 @@ async fn announce_with_chains(relay: &TestRelay, token: &str) -> (Vec<(String, V
 			suffix: suffix.into(),
 			hops: hops.into_iter().map(VarInt::from_u32).collect(),
 		};
-		send.write_all(&announce.to_bytes(v).unwrap()).await.unwrap();
+		send.write_all(&client::encode(&announce).unwrap()).await.unwrap();
 	}
 
 	// An anonymous watcher: what does the relay announce, and with which chain?
 	let watcher = common::admitted(relay, "/anon").await;
 	let (mut wsend, mut wrecv) = watcher.open_bi().await.unwrap();
-	wsend.write_all(&BidiType::Announce.to_bytes(v).unwrap()).await.unwrap();
-	let request = AnnounceRequest {
-		prefix: String::new(),
-		exclude_hop: VarInt::ZERO,
-	};
-	wsend.write_all(&request.to_bytes(v).unwrap()).await.unwrap();
 	let mut wbuf = Vec::new();
 	// The announcements may land before or after the watcher's snapshot: read until `zzz`.
-	let _ok: AnnounceOk = read(&mut wrecv, &mut wbuf, v).await;
+	client::announce(&mut wsend, &mut wrecv, &mut wbuf)
+		.await
+		.unwrap_or_else(|err| panic!("{err}"));
 	let mut seen = Vec::new();
 	loop {
-		let announce: Announce = read(&mut wrecv, &mut wbuf, v).await;
+		let announce: Announce = read(&mut wrecv, &mut wbuf).await;
 		if announce.suffix == "zzz" {
 			break;
 		}

@@ -9,7 +9,8 @@ use moq_relay::relay::Relay;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use moq_relay::wire::{AnnounceOk, AnnounceRequest, BidiType, Decode, Encode, Setup, UniType, VarInt};
+use moq_relay::client::{self, Outcome};
+use moq_relay::wire::{AnnounceOk, Setup};
 use web_transport_quinn::quinn;
 
 /// Every await in a test is bounded by this, so a hang fails instead of stalling CI.
@@ -17,10 +18,9 @@ pub const BOUND: Duration = Duration::from_secs(20);
 
 /// Awaits `future` or panics naming `what` after [`BOUND`].
 pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-	match tokio::time::timeout(BOUND, future).await {
-		Ok(value) => value,
-		Err(_) => panic!("timed out waiting for {what}"),
-	}
+	client::bounded(BOUND, what, future)
+		.await
+		.unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// A relay running in this process.
@@ -76,13 +76,7 @@ impl TestRelay {
 	/// A published client that trusts only this relay's certificate, pinned to
 	/// `version` when given.
 	pub fn client(&self, version: Option<moq_net::Version>) -> moq_tokio::Client {
-		let mut config = moq_tokio::connect::Config::default();
-		config.tls.fingerprint = vec![self.fingerprint.clone()];
-		if let Some(version) = version {
-			config.version = vec![version];
-		}
-		config.once = Some(true);
-		config.init(Default::default()).unwrap()
+		moq_relay_bench::client(Some(&self.fingerprint), false, version.as_slice()).unwrap()
 	}
 
 	/// Starts the shutdown (GOAWAY, drain) and hands over the relay's task to await.
@@ -145,16 +139,11 @@ pub fn lite05() -> moq_net::Version {
 
 /// A raw QUIC connection to the relay (for byte-level tests), trusting only
 /// the relay's certificate fingerprint.
-pub async fn raw_connect(relay: &impl Target, alpn: &str) -> web_transport_quinn::quinn::Connection {
-	use std::sync::Arc;
-	let mut tls = pinned_tls(relay);
-	tls.alpn_protocols = vec![alpn.as_bytes().to_vec()];
-	let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-	let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-	endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
-	within("raw QUIC connect", endpoint.connect(relay.addr(), "localhost").unwrap())
+pub async fn raw_connect(relay: &impl Target, alpn: &str) -> quinn::Connection {
+	let (_endpoint, conn) = client::dial(relay.addr(), "localhost", relay.fingerprint(), alpn)
 		.await
-		.unwrap()
+		.unwrap_or_else(|err| panic!("{err}"));
+	conn
 }
 
 /// A TLS client configuration that trusts only the relay's fingerprint.
@@ -199,10 +188,6 @@ pub async fn http_get_exact(relay: &impl Target, path: &str, tls: bool) -> (u16,
 	(status, head.to_string(), body.to_string())
 }
 
-fn encode<T: Encode>(message: &T) -> Vec<u8> {
-	message.to_bytes(moq_relay::wire::Version::Lite05).unwrap()
-}
-
 /// Connects and sends a SETUP with Path `path` (the relay may refuse it: see [`closed`]).
 pub async fn admitted(relay: &impl Target, path: &str) -> quinn::Connection {
 	let conn = raw_connect(relay, "moq-lite-05").await;
@@ -210,7 +195,7 @@ pub async fn admitted(relay: &impl Target, path: &str) -> quinn::Connection {
 		path: Some(path.to_string()),
 		..Setup::default()
 	};
-	send_uni(&conn, &[encode(&UniType::Setup), encode(&setup)].concat()).await;
+	send_uni(&conn, &client::setup_stream(&setup).unwrap()).await;
 	conn
 }
 
@@ -227,36 +212,18 @@ pub async fn send_uni(conn: &quinn::Connection, bytes: &[u8]) {
 /// Asks for announcements under "" and returns the ANNOUNCE_OK: proof that the
 /// session is admitted and served.
 pub async fn announce_ok(conn: &quinn::Connection) -> AnnounceOk {
-	let (mut send, mut recv) = conn.open_bi().await.unwrap();
-	send.write_all(&encode(&BidiType::Announce)).await.unwrap();
-	let request = AnnounceRequest {
-		prefix: String::new(),
-		exclude_hop: VarInt::ZERO,
-	};
-	send.write_all(&encode(&request)).await.unwrap();
-	let mut buf = Vec::new();
-	loop {
-		match AnnounceOk::decode_prefix(&buf, moq_relay::wire::Version::Lite05) {
-			Ok((ok, _)) => return ok,
-			Err(_) => {
-				let chunk = within("ANNOUNCE_OK", recv.read_chunk(1024, true))
-					.await
-					.unwrap()
-					.expect("stream ended before ANNOUNCE_OK");
-				buf.extend_from_slice(&chunk.bytes);
-			}
-		}
-	}
+	let (mut send, mut recv) = within("open announce", conn.open_bi()).await.unwrap();
+	client::announce(&mut send, &mut recv, &mut Vec::new())
+		.await
+		.unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// Waits for the relay to close the connection and returns its code and reason.
 pub async fn closed(conn: &quinn::Connection) -> (u64, String) {
-	match within("session close", conn.closed()).await {
-		quinn::ConnectionError::ApplicationClosed(close) => (
-			close.error_code.into_inner(),
-			String::from_utf8_lossy(&close.reason).into_owned(),
-		),
-		other => panic!("expected an application close, got {other}"),
+	let close = within("session close", conn.closed()).await;
+	match client::quic_refusal(&close) {
+		Some(Outcome::Refused(code, reason)) => (code, reason),
+		_ => panic!("expected an application close, got {close}"),
 	}
 }
 
@@ -267,63 +234,29 @@ pub async fn webtransport(
 	path_and_query: &str,
 	authorization: Option<&str>,
 ) -> web_transport_quinn::Session {
-	let hash = (0..relay.fingerprint.len())
-		.step_by(2)
-		.map(|i| u8::from_str_radix(&relay.fingerprint[i..i + 2], 16).unwrap())
-		.collect();
-	let client = web_transport_quinn::ClientBuilder::new()
-		.with_server_certificate_hashes(vec![hash])
-		.unwrap();
 	let url: url::Url = format!("https://127.0.0.1:{}{path_and_query}", relay.addr.port())
 		.parse()
 		.unwrap();
-	let mut request = web_transport_quinn::proto::ConnectRequest::new(url).with_protocol("moq-lite-05");
-	if let Some(value) = authorization {
-		request
-			.headers
-			.insert(web_transport_quinn::http::header::AUTHORIZATION, value.parse().unwrap());
-	}
-	within("WebTransport connect", client.connect(request)).await.unwrap()
+	client::connect(&url, &relay.fingerprint, authorization)
+		.await
+		.unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// Waits for the relay to close a WebTransport session; its code and reason.
 pub async fn webtransport_closed(session: &web_transport_quinn::Session) -> (u32, String) {
-	match within("WebTransport close", session.closed()).await {
-		web_transport_quinn::SessionError::WebTransportError(web_transport_quinn::WebTransportError::Closed(
-			code,
-			reason,
-		)) => (code, reason),
-		other => panic!("expected a WebTransport close, got {other}"),
+	let close = within("WebTransport close", session.closed()).await;
+	match client::webtransport_refusal(&close) {
+		Some(Outcome::Refused(code, reason)) => (code.try_into().unwrap(), reason),
+		_ => panic!("expected a WebTransport close, got {close}"),
 	}
 }
 
 /// Proves a WebTransport session is admitted and served: sends a SETUP (no Path, the URL carries
-/// it), asks for announcements and waits for the ANNOUNCE_OK.
-pub async fn webtransport_served(session: &web_transport_quinn::Session) -> AnnounceOk {
-	let v = moq_relay::wire::Version::Lite05;
-	let mut setup = within("open SETUP", session.open_uni()).await.unwrap();
-	setup.write_all(&encode(&UniType::Setup)).await.unwrap();
-	setup.write_all(&encode(&Setup::default())).await.unwrap();
-	setup.finish().unwrap();
-	let (mut send, mut recv) = within("open announce", session.open_bi()).await.unwrap();
-	send.write_all(&encode(&BidiType::Announce)).await.unwrap();
-	send.write_all(&encode(&AnnounceRequest {
-		prefix: String::new(),
-		exclude_hop: VarInt::ZERO,
-	}))
-	.await
-	.unwrap();
-	let mut buf = Vec::new();
-	loop {
-		if let Ok((ok, _)) = AnnounceOk::decode_prefix(&buf, v) {
-			return ok;
-		}
-		let mut chunk = [0u8; 1024];
-		let n = within("ANNOUNCE_OK", recv.read(&mut chunk))
-			.await
-			.unwrap()
-			.expect("stream ended before ANNOUNCE_OK");
-		buf.extend_from_slice(&chunk[..n]);
+/// it), asks for announcements and waits for the ANNOUNCE_OK; its count of broadcasts announced.
+pub async fn webtransport_served(session: &web_transport_quinn::Session) -> u64 {
+	match client::served(session).await {
+		Ok(Outcome::Admitted(count)) => count,
+		other => panic!("the session was not served: {other:?}"),
 	}
 }
 

@@ -6,108 +6,73 @@ use crate::common;
 use bytes::Bytes;
 use common::{TestRelay, lite05, within};
 use moq_net::{Timestamp, stats};
+use moq_relay_bench::publisher::{Publisher, write_group};
+use moq_relay_bench::subscriber::{self, Subscriber};
 
 /// A published broadcast `clock` with one track `seconds`.
-struct Publisher {
-	_origin: moq_net::origin::Producer,
-	broadcast: moq_net::broadcast::Producer,
-	track: moq_net::track::Producer,
-	connection: moq_tokio::Connection,
+async fn publish(client: moq_tokio::Client, url: url::Url) -> Publisher {
+	within(
+		"publisher established",
+		Publisher::start(client, url, "clock", "seconds"),
+	)
+	.await
+	.unwrap()
+}
+
+/// A subscriber session with its own client.
+struct Viewer {
+	session: Subscriber,
 	client: moq_tokio::Client,
 }
 
-async fn publish(relay: &TestRelay, client: moq_tokio::Client, url: url::Url) -> Publisher {
-	let origin = moq_tokio::origin::spawn();
-	let broadcast = origin.create_broadcast("clock").unwrap();
-	let track = broadcast.create_track("seconds", None).unwrap();
-	broadcast.announce(Default::default()).unwrap();
-	let connection = client.clone().with_publisher(&origin).connect(url);
-	let connection = within("publisher established", connection.established()).await.unwrap();
-	let _ = relay;
-	Publisher {
-		_origin: origin,
-		broadcast,
-		track,
-		connection,
-		client,
-	}
-}
-
-/// A subscriber that found `clock` by announcement.
-struct Subscriber {
-	consumer: moq_net::origin::Consumer,
-	announced: moq_net::announce::Consumer,
-	connection: moq_tokio::Connection,
-	client: moq_tokio::Client,
-}
-
-async fn subscriber(client: moq_tokio::Client, url: url::Url) -> Subscriber {
-	let origin = moq_tokio::origin::spawn();
-	let consumer = origin.consume();
-	let announced = consumer.announced();
-	let connection = client.clone().with_subscriber(origin).connect(url);
-	let connection = within("subscriber established", connection.established())
+async fn subscriber(client: moq_tokio::Client, url: url::Url) -> Viewer {
+	let session = within("subscriber established", Subscriber::connect(&client, url))
 		.await
 		.unwrap();
-	Subscriber {
-		consumer,
-		announced,
-		connection,
-		client,
-	}
+	Viewer { session, client }
 }
 
-impl Subscriber {
+impl Viewer {
 	/// Waits for `clock` to be announced (active) and subscribes to `seconds`.
 	async fn subscribe_clock(&mut self) -> moq_net::track::Subscriber {
-		loop {
-			let update = within("clock announcement", self.announced.next())
-				.await
-				.expect("announcements end");
-			if update.kind.is_active() && update.prefix.as_str() == "clock" {
-				break;
-			}
-		}
-		let broadcast = within("broadcast", self.consumer.request_broadcast("clock"))
-			.await
-			.unwrap();
-		within("subscription", broadcast.track("seconds").unwrap().subscribe(None))
+		within("clock subscription", self.session.subscribe("clock", "seconds"))
 			.await
 			.unwrap()
 	}
+
+	async fn close(self) {
+		self.session.close().await;
+		self.client.close().await;
+	}
 }
 
-fn write_group(track: &moq_net::track::Producer, frames: &[&str]) {
-	let mut group = track.append_group().unwrap();
-	for frame in frames {
-		group
-			.write_frame(Timestamp::now(), Bytes::copy_from_slice(frame.as_bytes()))
-			.unwrap();
-	}
-	group.finish().unwrap();
+fn write(publisher: &Publisher, frames: &[&str]) {
+	write_group(publisher.track(), frames.len() as u64, |_, i| {
+		Bytes::copy_from_slice(frames[i as usize].as_bytes())
+	})
+	.unwrap();
 }
 
 async fn read_group(track: &mut moq_net::track::Subscriber) -> Vec<String> {
-	let mut group = within("group", track.recv_group()).await.unwrap().expect("track ended");
-	let mut frames = Vec::new();
-	while let Some(frame) = within("frame", group.read_frame()).await.unwrap() {
-		frames.push(String::from_utf8(frame.payload.to_vec()).unwrap());
-	}
+	let frames = within("group", subscriber::read_group(track)).await.unwrap();
 	frames
+		.iter()
+		.map(|frame| String::from_utf8(frame.to_vec()).unwrap())
+		.collect()
 }
 
 async fn pub_sub_frames_in_order(scheme: &str) {
 	let relay = TestRelay::start(Some("anon")).await;
-	let publisher = publish(&relay, relay.client(None), relay.url(scheme, "anon")).await;
+	let publisher = publish(relay.client(None), relay.url(scheme, "anon")).await;
 	let mut sub = subscriber(relay.client(Some(lite05())), relay.url(scheme, "anon")).await;
 	assert_eq!(
-		sub.connection.version().map(|v| v.to_string()),
+		sub.session.connection().version().map(|v| v.to_string()),
 		Some("moq-lite-05".to_string())
 	);
 
 	// Group 0 is complete before the subscription: the relay fetches the latest
 	// group upstream and delivers it whole.
-	write_group(&publisher.track, &["a", "b", "c"]);
+	write(&publisher, &["a", "b", "c"]);
 	let mut track = sub.subscribe_clock().await;
 	assert_eq!(read_group(&mut track).await, ["a", "b", "c"]);
 
@@ -115,16 +80,13 @@ async fn pub_sub_frames_in_order(scheme: &str) {
 	for n in 1..5 {
 		let frames: Vec<String> = (0..10).map(|i| format!("{n}:{i}")).collect();
 		let refs: Vec<&str> = frames.iter().map(String::as_str).collect();
-		write_group(&publisher.track, &refs);
+		write(&publisher, &refs);
 		assert_eq!(read_group(&mut track).await, frames);
 	}
 
 	drop(track);
-	publisher.broadcast.close();
-	sub.connection.close().await.ok();
-	publisher.connection.close().await.ok();
-	sub.client.close().await;
-	publisher.client.close().await;
+	sub.close().await;
+	publisher.close().await;
 	relay.stop().await;
 }
 
@@ -141,28 +103,25 @@ async fn webtransport_lite05_frames_arrive_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reannounced_broadcast_replaces_the_old_one() {
 	let relay = TestRelay::start(Some("anon")).await;
-	let first = publish(&relay, relay.client(None), relay.url("moqt", "anon")).await;
+	let first = publish(relay.client(None), relay.url("moqt", "anon")).await;
 	let mut sub = subscriber(relay.client(Some(lite05())), relay.url("moqt", "anon")).await;
-	write_group(&first.track, &["old"]);
+	write(&first, &["old"]);
 	let mut track = sub.subscribe_clock().await;
 	assert_eq!(read_group(&mut track).await, ["old"]);
 
 	// A second publisher announces the same path: it replaces the first.
-	let second = publish(&relay, relay.client(None), relay.url("moqt", "anon")).await;
-	write_group(&second.track, &["new"]);
+	let second = publish(relay.client(None), relay.url("moqt", "anon")).await;
+	write(&second, &["new"]);
 	let mut track = sub.subscribe_clock().await;
 	assert_eq!(read_group(&mut track).await, ["new"]);
 
 	// The replaced publisher leaving does not take the broadcast down.
-	first.connection.close().await.ok();
-	first.client.close().await;
-	write_group(&second.track, &["newer"]);
+	first.close().await;
+	write(&second, &["newer"]);
 	assert_eq!(read_group(&mut track).await, ["newer"]);
 
-	sub.connection.close().await.ok();
-	second.connection.close().await.ok();
-	sub.client.close().await;
-	second.client.close().await;
+	sub.close().await;
+	second.close().await;
 	relay.stop().await;
 }
 
@@ -173,9 +132,9 @@ async fn hundred_subscribers_share_one_upstream_subscription() {
 	let session_stats = registry.tier(stats::Tier::default()).session("");
 	let publisher = {
 		let client = relay.client(None).with_stats(session_stats);
-		publish(&relay, client, relay.url("moqt", "anon")).await
+		publish(client, relay.url("moqt", "anon")).await
 	};
-	write_group(&publisher.track, &["g0"]);
+	write(&publisher, &["g0"]);
 
 	let mut subscribers = Vec::new();
 	let mut tracks = Vec::new();
@@ -189,7 +148,7 @@ async fn hundred_subscribers_share_one_upstream_subscription() {
 	}
 	for n in 1..4 {
 		let frame = format!("g{n}");
-		write_group(&publisher.track, &[&frame]);
+		write(&publisher, &[&frame]);
 		for track in &mut tracks {
 			assert_eq!(read_group(track).await, [frame.as_str()]);
 		}
@@ -200,11 +159,9 @@ async fn hundred_subscribers_share_one_upstream_subscription() {
 
 	drop(tracks);
 	for sub in subscribers {
-		sub.connection.close().await.ok();
-		sub.client.close().await;
+		sub.close().await;
 	}
-	publisher.connection.close().await.ok();
-	publisher.client.close().await;
+	publisher.close().await;
 	relay.stop().await;
 }
 

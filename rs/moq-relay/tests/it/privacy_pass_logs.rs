@@ -9,10 +9,6 @@ use base64::Engine;
 use common::{TestRelay, admitted, announce_ok, closed, webtransport, webtransport_closed, webtransport_served};
 use moq_privacy_pass::{Issuer, IssuerKeyPair, Token, TokenChallenge, request_token};
 
-fn hex(bytes: &[u8]) -> String {
-	bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_privacy_pass_token_reaches_the_logs_at_trace() {
 	// The relay's own filter with every crate at TRACE, and the CONNECT events asked for explicitly.
@@ -120,8 +116,8 @@ async fn no_privacy_pass_token_reaches_the_logs_at_trace() {
 		needles.push(b64.trim_end_matches('=').to_string());
 		needles.push(base64::engine::general_purpose::STANDARD_NO_PAD.encode(token.as_bytes()));
 		// The nonce (hex and as it sits in the base64) and the signature.
-		needles.push(hex(token.nonce()));
-		needles.push(hex(&token.nonce()[..8]));
+		needles.push(hex::encode(token.nonce()));
+		needles.push(hex::encode(&token.nonce()[..8]));
 		needles.push(b64[4..44].to_string());
 		needles.push(b64[140..200].to_string());
 	}

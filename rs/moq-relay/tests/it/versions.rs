@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use common::{TestRelay, within};
 use moq_net::Timestamp;
+use moq_relay_bench::publisher::Publisher;
+use moq_relay_bench::subscriber::{self, Subscriber};
 
 const VERSIONS: [&str; 3] = ["moq-lite-04", "moq-lite-05", "moq-lite-06"];
 const FRAMES: u64 = 5;
@@ -19,25 +21,18 @@ fn version(name: &str) -> moq_net::Version {
 	name.parse().unwrap()
 }
 
-/// A publisher of `anon/<version>` with one track `t`, writing a group every 50 ms
+/// A publisher of `anon/<version>` with one track `t`, and the task writing a group every 50 ms
 /// whose frames are `"<version>:<group>:<frame>"` with timestamps `group * 1000 + frame` ms.
-struct Publisher {
-	_origin: moq_net::origin::Producer,
-	_broadcast: moq_net::broadcast::Producer,
-	connection: moq_tokio::Connection,
-	client: moq_tokio::Client,
-	writer: tokio::task::JoinHandle<()>,
-}
-
-async fn publisher(relay: &TestRelay, scheme: &str, name: &'static str) -> Publisher {
-	let origin = moq_tokio::origin::spawn();
-	let broadcast = origin.create_broadcast(format!("anon/{name}")).unwrap();
-	let track = broadcast.create_track("t", None).unwrap();
-	broadcast.announce(Default::default()).unwrap();
+async fn publisher(relay: &TestRelay, scheme: &str, name: &'static str) -> (Publisher, tokio::task::JoinHandle<()>) {
 	let client = relay.client(Some(version(name)));
-	let connection = client.clone().with_publisher(&origin).connect(relay.url(scheme, ""));
-	let connection = within("publisher established", connection.established()).await.unwrap();
-	assert_eq!(connection.version().map(|v| v.to_string()).as_deref(), Some(name));
+	let path = format!("anon/{name}");
+	let start = Publisher::start(client, relay.url(scheme, ""), &path, "t");
+	let publisher = within("publisher established", start).await.unwrap();
+	assert_eq!(
+		publisher.connection().version().map(|v| v.to_string()).as_deref(),
+		Some(name)
+	);
+	let track = publisher.track().clone();
 	let writer = tokio::spawn(async move {
 		let mut interval = tokio::time::interval(Duration::from_millis(50));
 		for _ in 0..2000 {
@@ -53,35 +48,22 @@ async fn publisher(relay: &TestRelay, scheme: &str, name: &'static str) -> Publi
 			group.finish().unwrap();
 		}
 	});
-	Publisher {
-		_origin: origin,
-		_broadcast: broadcast,
-		connection,
-		client,
-		writer,
-	}
+	(publisher, writer)
 }
 
 /// Reads two whole groups of `anon/<from>` on a subscriber speaking `to` and checks
 /// every frame: payload, order, and the timestamps the pairing can carry.
-async fn read_from(
-	consumer: &moq_net::origin::Consumer,
-	announced: &mut moq_net::announce::Consumer,
-	seen: &mut Vec<String>,
-	from: &str,
-	to: &str,
-) {
+async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, from: &str, to: &str) {
 	let path = format!("anon/{from}");
 	while !seen.contains(&path) {
-		let update = within("announcement", announced.next())
+		let update = within("announcement", session.announcements().next())
 			.await
 			.expect("announcements end");
 		if update.kind.is_active() {
 			seen.push(update.prefix.as_str().to_string());
 		}
 	}
-	let broadcast = within("broadcast", consumer.request_broadcast(&path)).await.unwrap();
-	let mut track = within("subscription", broadcast.track("t").unwrap().subscribe(None))
+	let mut track = within("subscription", subscriber::track(session.consumer(), &path, "t"))
 		.await
 		.unwrap();
 	let mut complete = 0;
@@ -139,26 +121,25 @@ async fn every_pairing(scheme: &str) {
 		publishers.push(publisher(&relay, scheme, name).await);
 	}
 	for to in VERSIONS {
-		let origin = moq_tokio::origin::spawn();
-		let consumer = origin.consume();
-		let mut announced = consumer.announced();
 		let client = relay.client(Some(version(to)));
-		let connection = client.clone().with_subscriber(origin).connect(relay.url(scheme, ""));
-		let connection = within("subscriber established", connection.established())
-			.await
-			.unwrap();
+		let mut session = within(
+			"subscriber established",
+			Subscriber::connect(&client, relay.url(scheme, "")),
+		)
+		.await
+		.unwrap();
+		let connection = session.connection();
 		assert_eq!(connection.version().map(|v| v.to_string()).as_deref(), Some(to));
 		let mut seen = Vec::new();
 		for from in VERSIONS {
-			read_from(&consumer, &mut announced, &mut seen, from, to).await;
+			read_from(&mut session, &mut seen, from, to).await;
 		}
-		connection.close().await.ok();
+		session.close().await;
 		client.close().await;
 	}
-	for publisher in publishers {
-		publisher.writer.abort();
-		publisher.connection.close().await.ok();
-		publisher.client.close().await;
+	for (publisher, writer) in publishers {
+		writer.abort();
+		publisher.close().await;
 	}
 	relay.stop().await;
 }
@@ -180,18 +161,15 @@ async fn unpinned_client_negotiates_lite06() {
 	let relay = TestRelay::start(Some("anon")).await;
 	for scheme in ["moqt", "https"] {
 		let client = relay.client(None);
-		let origin = moq_tokio::origin::spawn();
-		let connection = client
-			.clone()
-			.with_subscriber(origin)
-			.connect(relay.url(scheme, "anon"));
-		let connection = within("established", connection.established()).await.unwrap();
+		let session = within("established", Subscriber::connect(&client, relay.url(scheme, "anon")))
+			.await
+			.unwrap();
 		assert_eq!(
-			connection.version().map(|v| v.to_string()).as_deref(),
+			session.connection().version().map(|v| v.to_string()).as_deref(),
 			Some("moq-lite-06"),
 			"{scheme}"
 		);
-		connection.close().await.ok();
+		session.close().await;
 		client.close().await;
 	}
 	relay.stop().await;
