@@ -189,23 +189,16 @@ mod tests {
 	/// RFC 9578 A.2 vector 1 pkS.
 	const PKS_HEX: &str = "30820152303d06092a864886f70d01010a3030a00d300b0609608648016503040202a11a301806092a864886f70d010108300b0609608648016503040202a2030201300382010f003082010a0282010100cb1aed6b6a95f5b1ce013a4cfcab25b94b2e64a23034e4250a7eab43c0df3a8c12993af12b111908d4b471bec31d4b6c9ad9cdda90612a2ee903523e6de5a224d6b02f09e5c374d0cfe01d8f529c500a78a2f67908fa682b5a2b430c81eaf1af72d7b5e794fc98a3139276879757ce453b526ef9bf6ceb99979b8423b90f4461a22af37aab0cf5733f7597abe44d31c732db68a181c6cbbe607d8c0e52e0655fd9996dc584eca0be87afbcd78a337d17b1dba9e828bbd81e291317144e7ff89f55619709b096cbb9ea474cead264c2073fe49740c01f00e109106066983d21e5f83f086e2e823c879cd43cef700d2a352a9babd612d03cad02db134b7e225a5f0203010001";
 
-	pub(crate) fn hex(s: &str) -> Vec<u8> {
-		(0..s.len())
-			.step_by(2)
-			.map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-			.collect()
-	}
-
 	#[test]
 	fn reads_the_rfc_key_in_every_encoding() {
-		let der = hex(PKS_HEX);
+		let der = hex::decode(PKS_HEX).unwrap();
 		let key = IssuerKey::from_spki_der(&der).unwrap();
 		assert_eq!(key.spki(), der.as_slice());
 		assert_eq!(key.token_key_id(), &digest_of(&der));
 		// RFC 9577 A.1 gives this token_key_id for the same key.
 		assert_eq!(
 			key.token_key_id().as_slice(),
-			hex("ca572f8982a9ca248a3056186322d93ca147266121ddeb5632c07f1f71cd2708")
+			hex::decode("ca572f8982a9ca248a3056186322d93ca147266121ddeb5632c07f1f71cd2708").unwrap()
 		);
 		let std_b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der);
 		let pem = format!(
@@ -229,7 +222,7 @@ mod tests {
 
 	#[test]
 	fn accepts_rsa_encryption_spki_with_its_own_key_id() {
-		let pss = hex(PKS_HEX);
+		let pss = hex::decode(PKS_HEX).unwrap();
 		// Same RSAPublicKey under rsaEncryption: 30 82 01 22 | 30 0d 06 09 <oid ...01 01 01> 05 00 | bitstring.
 		let raw = &pss[pss.len() - 270..];
 		let mut der = vec![0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06, 0x09];
@@ -245,7 +238,7 @@ mod tests {
 
 	#[test]
 	fn refuses_bad_keys() {
-		let der = hex(PKS_HEX);
+		let der = hex::decode(PKS_HEX).unwrap();
 		assert_eq!(IssuerKey::from_spki_der(&der[..100]).unwrap_err().code(), "invalid_key");
 		// SHA-256 instead of SHA-384 in the PSS parameters.
 		let mut sha256 = der.clone();

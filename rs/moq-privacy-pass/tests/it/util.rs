@@ -1,11 +1,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The bytes of a hex field of the vectors.
 pub fn hex(s: &str) -> Vec<u8> {
-	assert!(s.len().is_multiple_of(2), "odd hex length");
-	(0..s.len())
-		.step_by(2)
-		.map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-		.collect()
+	hex::decode(s).expect("hex")
 }
 
 pub fn json(text: &str) -> serde_json::Value {
