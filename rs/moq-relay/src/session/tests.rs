@@ -380,3 +380,296 @@ async fn an_address_that_keeps_failing_is_cooled_down_even_where_it_needs_no_cre
 	setup(&client, "/anon").await;
 	served(&client).await;
 }
+
+/// Backlog shedding: what one subscriber that stops reading costs, and what it gets back.
+mod shedding {
+	use std::collections::BTreeMap;
+	use std::sync::Mutex;
+	use std::sync::atomic::{AtomicU64, Ordering};
+
+	use bytes::{Buf, BufMut, Bytes, BytesMut};
+	use tokio::time::Instant;
+
+	use super::*;
+	use crate::wire::{Frame, Group as GroupHeader, SubscribeResponse};
+
+	/// A group a second, 30 frames 33 ms apart: a video-like GOP. Each frame is larger than a
+	/// twelfth of the stream window, so a group stream (360 KiB) cannot sit whole in the
+	/// transport while its reader stalls: the relay's writer really waits.
+	const FRAMES: u64 = 30;
+	const FRAME_BYTES: usize = 12 * 1024;
+	const STALL: Duration = Duration::from_secs(30);
+
+	/// What a subscriber got of each group: frames read, whether the stream ended cleanly (FIN) or
+	/// was reset, and when its first frame arrived.
+	#[derive(Default, Clone, Debug)]
+	struct Got {
+		frames: u64,
+		finished: bool,
+		reset: bool,
+		first: Option<Instant>,
+		/// A frame out of order, or later than the subscriber's bound.
+		wrong: Option<String>,
+	}
+
+	type Groups = Arc<Mutex<BTreeMap<u64, Got>>>;
+
+	fn payload(epoch: Instant, group: u64, frame: u64) -> Bytes {
+		let mut out = BytesMut::with_capacity(FRAME_BYTES);
+		out.put_u64(group);
+		out.put_u64(frame);
+		out.put_u64(epoch.elapsed().as_millis() as u64);
+		out.resize(FRAME_BYTES, 0xAB);
+		out.freeze()
+	}
+
+	/// The publisher: announces `clock`, waits for the relay's upstream SUBSCRIBE, then writes a
+	/// group a second until `stop`; `current` is the group being written.
+	async fn publish(ctx: Arc<Context>, epoch: Instant, current: Arc<AtomicU64>, mut stop: watch::Receiver<bool>) {
+		let (publisher, server) = pair();
+		let _relay = serve(server, ctx);
+		setup(&publisher, "/anon").await;
+		announce(&publisher, &["clock".to_string()]).await;
+		let (send, recv) = publisher.accept_bi().await.unwrap();
+		let mut reader = Reader::new(recv);
+		assert_eq!(reader.expect::<BidiType>(V).await.unwrap(), BidiType::Subscribe);
+		let request: Subscribe = reader.expect(V).await.unwrap();
+		assert_eq!(
+			(request.broadcast.as_str(), request.track.as_str()),
+			("clock", "seconds")
+		);
+		let mut control = Writer::new(send);
+		let start = SubscribeResponse::Start { group: VarInt::ZERO };
+		control.encode(&start, V).await.unwrap();
+		let mut tick = tokio::time::interval(Duration::from_millis(1000 / FRAMES));
+		for sequence in 0.. {
+			current.store(sequence, Ordering::SeqCst);
+			let mut group = Writer::new(publisher.open_uni().await.unwrap());
+			group.encode(&UniType::Group, V).await.unwrap();
+			let header = GroupHeader {
+				subscribe_id: request.id,
+				sequence: VarInt::from_u64(sequence).unwrap(),
+				frame_start: VarInt::ZERO,
+			};
+			group.encode(&header, V).await.unwrap();
+			for frame in 0..FRAMES {
+				tick.tick().await;
+				let frame = Frame {
+					timestamp_delta: 0,
+					payload: payload(epoch, sequence, frame),
+				};
+				group.encode(&frame, V).await.unwrap();
+			}
+			group.finish().unwrap();
+			if *stop.borrow_and_update() {
+				break;
+			}
+		}
+		// The publisher's session stays up until the test ends.
+		std::future::pending::<()>().await;
+	}
+
+	/// A subscriber of `clock/seconds` that reads every group stream while `paused` is false, and
+	/// neither accepts nor reads while it is true. With `max_latency`, each frame must arrive within
+	/// it (virtual time) of being sent.
+	async fn subscribe(
+		ctx: Arc<Context>,
+		epoch: Instant,
+		groups: Groups,
+		paused: watch::Receiver<bool>,
+		max_latency: Option<Duration>,
+	) {
+		let (client, server) = pair();
+		let _relay = serve(server, ctx);
+		setup(&client, "/anon").await;
+		let (send, recv) = client.open_bi().await.unwrap();
+		let mut writer = Writer::new(send);
+		writer.encode(&BidiType::Subscribe, V).await.unwrap();
+		let request = Subscribe {
+			id: VarInt::ZERO,
+			broadcast: "clock".into(),
+			track: "seconds".into(),
+			options: SubscribeOptions::default(),
+		};
+		writer.encode(&request, V).await.unwrap();
+		let response: SubscribeResponse = Reader::new(recv).expect(V).await.unwrap();
+		assert!(matches!(response, SubscribeResponse::Start { .. }), "{response:?}");
+		let mut readers = tokio::task::JoinSet::new();
+		loop {
+			let mut gate = paused.clone();
+			let _ = gate.wait_for(|paused| !*paused).await;
+			let Ok(recv) = client.accept_uni().await else { return };
+			let (groups, mut gate) = (groups.clone(), paused.clone());
+			readers.spawn(async move {
+				let mut reader = Reader::new(recv);
+				// The relay's SETUP stream comes first; only group streams are counted.
+				if reader.expect::<UniType>(V).await.ok() != Some(UniType::Group) {
+					return;
+				}
+				let header: GroupHeader = reader.expect(V).await.unwrap();
+				let sequence = header.sequence.into_inner();
+				loop {
+					let _ = gate.wait_for(|paused| !*paused).await;
+					let read = reader.decode::<Frame>(V).await;
+					let mut groups = groups.lock().unwrap();
+					let got = groups.entry(sequence).or_default();
+					match read {
+						Ok(Some(frame)) => {
+							let mut payload = frame.payload;
+							let (group, index) = (payload.get_u64(), payload.get_u64());
+							if (group, index) != (sequence, got.frames) {
+								got.wrong = Some(format!(
+									"frame {group}/{index} as frame {} of group {sequence}",
+									got.frames
+								));
+							}
+							got.frames += 1;
+							got.first.get_or_insert_with(Instant::now);
+							let sent = Duration::from_millis(payload.get_u64());
+							let latency = epoch.elapsed().saturating_sub(sent);
+							if max_latency.is_some_and(|max| latency > max) {
+								got.wrong = Some(format!("frame {index} came after {latency:?}"));
+							}
+						}
+						Ok(None) => {
+							got.finished = true;
+							return;
+						}
+						Err(_) => {
+							got.reset = true;
+							return;
+						}
+					}
+				}
+			});
+		}
+	}
+
+	#[tokio::test(start_paused = true)]
+	async fn a_stalled_subscriber_is_shed_to_the_newest_group_and_the_others_miss_nothing() {
+		let (ctx, _down) = context(anon());
+		let max_inflight = ctx.limits.max_inflight_groups as u64;
+		let epoch = Instant::now();
+		let current = Arc::new(AtomicU64::new(0));
+		let (stop, stopped) = watch::channel(false);
+		let _publisher = tokio::spawn(publish(ctx.clone(), epoch, current.clone(), stopped));
+		// Subscribers come once the broadcast is announced (before, it does not exist).
+		let mut announced = ctx.origin.announced(Path::new("anon").unwrap());
+		if announced.take_current().is_empty() {
+			let update = tokio::time::timeout(Duration::from_secs(1), announced.next()).await;
+			assert!(update.expect("the announcement").is_some_and(|u| u.active.is_some()));
+		}
+
+		let healthy = Groups::default();
+		let (_never, reading) = watch::channel(false);
+		let _healthy = tokio::spawn(subscribe(
+			ctx.clone(),
+			epoch,
+			healthy.clone(),
+			reading,
+			Some(Duration::from_millis(50)),
+		));
+		let stalled = Groups::default();
+		let (pause, paused) = watch::channel(false);
+		let _stalled = tokio::spawn(subscribe(ctx.clone(), epoch, stalled.clone(), paused, None));
+
+		// Both receive a first whole group.
+		let whole = |groups: &Groups| groups.lock().unwrap().values().any(|g| g.finished);
+		let first_groups = async {
+			while !(whole(&healthy) && whole(&stalled)) {
+				tokio::time::sleep(Duration::from_millis(100)).await;
+			}
+		};
+		tokio::time::timeout(Duration::from_secs(10), first_groups)
+			.await
+			.expect("a first whole group each");
+
+		// The stall: 30 virtual seconds without reading.
+		let stalled_at = current.load(Ordering::SeqCst);
+		pause.send_replace(true);
+		tokio::time::sleep(STALL).await;
+		let newest = current.load(Ordering::SeqCst);
+		let resumed = Instant::now();
+		pause.send_replace(false);
+
+		// It gets the newest group at once, and whole (shedding never drops the newest).
+		let newest_whole = async {
+			loop {
+				let got = stalled.lock().unwrap().get(&newest).cloned();
+				if let Some(got) = got.filter(|g| g.finished || g.reset) {
+					return got;
+				}
+				tokio::time::sleep(Duration::from_millis(10)).await;
+			}
+		};
+		let newest_whole = tokio::time::timeout(Duration::from_secs(5), newest_whole)
+			.await
+			.expect("the newest group after resuming");
+		assert!(
+			newest_whole.finished && newest_whole.frames == FRAMES,
+			"{newest_whole:?}"
+		);
+		let first = newest_whole.first.unwrap().duration_since(resumed);
+		assert!(
+			first <= Duration::from_millis(50),
+			"the newest group came {first:?} after resuming"
+		);
+
+		// A few more groups, then the publisher stops; everyone finishes what was sent.
+		tokio::time::sleep(Duration::from_secs(3)).await;
+		stop.send_replace(true);
+		let finished = async {
+			loop {
+				let last = current.load(Ordering::SeqCst);
+				let done = |groups: &Groups| groups.lock().unwrap().get(&last).is_some_and(|g| g.finished);
+				if done(&healthy) && done(&stalled) {
+					return last;
+				}
+				tokio::time::sleep(Duration::from_millis(100)).await;
+			}
+		};
+		let last = tokio::time::timeout(Duration::from_secs(5), finished)
+			.await
+			.expect("both subscribers finish the last group");
+
+		// The healthy subscriber missed nothing.
+		let healthy = healthy.lock().unwrap();
+		let first_healthy = *healthy.keys().next().unwrap();
+		for sequence in first_healthy..=last {
+			let got = healthy.get(&sequence).cloned().unwrap_or_default();
+			assert!(
+				got.finished && got.frames == FRAMES && got.wrong.is_none(),
+				"healthy, group {sequence}: {got:?}"
+			);
+		}
+		// The stalled one: the backlog it was left during the stall is bounded by the in-flight
+		// limit; everything older was shed (reset), and every group after the resume is whole.
+		let stalled = stalled.lock().unwrap();
+		let kept = (stalled_at + 1..newest)
+			.filter(|s| stalled.get(s).is_some_and(|g| g.finished))
+			.count() as u64;
+		let shed = (stalled_at + 1..newest)
+			.filter(|s| stalled.get(s).is_some_and(|g| g.reset))
+			.count() as u64;
+		assert!(kept < max_inflight, "kept {kept} groups of the stall");
+		assert!(
+			shed >= newest - stalled_at - max_inflight,
+			"shed {shed} of {}",
+			newest - stalled_at - 1
+		);
+		for sequence in newest..=last {
+			let got = stalled.get(&sequence).cloned().unwrap_or_default();
+			assert!(
+				got.finished && got.frames == FRAMES && got.wrong.is_none(),
+				"stalled, group {sequence} after resuming: {got:?}"
+			);
+		}
+		let metrics = ctx.metrics.render().unwrap();
+		let dropped = metrics
+			.lines()
+			.find_map(|l| l.strip_prefix("moq_relay_groups_dropped_total "))
+			.and_then(|v| v.trim().parse::<f64>().ok())
+			.unwrap_or(0.0);
+		assert!(dropped as u64 >= shed, "dropped {dropped}, shed seen {shed}");
+	}
+}

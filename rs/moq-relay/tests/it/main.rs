@@ -16,5 +16,4 @@ mod logs;
 mod privacy_pass;
 mod privacy_pass_logs;
 mod robustness;
-mod slow_subscriber;
 mod versions;
