@@ -673,3 +673,124 @@ mod shedding {
 		assert!(dropped as u64 >= shed, "dropped {dropped}, shed seen {shed}");
 	}
 }
+
+/// Malformed and hostile input: only the offending stream or session is closed, with the code of
+/// `docs/protocol.md` ("Error codes"), and the relay keeps serving the others.
+mod robustness {
+	use super::*;
+	use crate::transport::{RecvStream as _, SendStream as _, TransportError};
+	use crate::wire::Encode;
+
+	/// A session admitted under `/anon` and served, with its relay task.
+	async fn admitted(ctx: &Arc<Context>) -> (MemSession, tokio::task::JoinHandle<()>) {
+		let (client, server) = pair();
+		let relay = serve(server, ctx.clone());
+		setup(&client, "/anon").await;
+		served(&client).await;
+		(client, relay)
+	}
+
+	fn bytes<T: Encode>(message: &T) -> Vec<u8> {
+		message.to_bytes(V).unwrap()
+	}
+
+	/// Writes `bytes` on a new bidi stream and finishes it; the receive half is returned.
+	async fn send_bi(client: &MemSession, bytes: &[u8]) -> crate::transport::mem::MemRecv {
+		let (mut send, recv) = client.open_bi().await.unwrap();
+		// The relay may close the session as soon as it has read enough: the close is checked.
+		let _ = send.write_all(bytes).await;
+		let _ = send.finish();
+		recv
+	}
+
+	async fn closed_with(client: &MemSession) -> (u32, String) {
+		client.closed().await;
+		client.close_reason().unwrap()
+	}
+
+	#[tokio::test(start_paused = true)]
+	async fn unknown_stream_types_reset_only_that_stream() {
+		let (ctx, _down) = context(anon());
+		let (client, _relay) = admitted(&ctx).await;
+		// Unknown bidi type 0x9: that stream is reset.
+		let mut recv = send_bi(&client, &[0x09]).await;
+		assert!(matches!(recv.read_chunk(16).await, Err(TransportError::Reset(_))));
+		// Unknown uni type 0x7: that stream is stopped.
+		let mut uni = client.open_uni().await.unwrap();
+		uni.write_all(&[0x07]).await.unwrap();
+		assert!(uni.stopped().await.unwrap().is_some());
+		// The session itself is still served.
+		served(&client).await;
+		assert!(client.close_reason().is_none());
+	}
+
+	#[tokio::test(start_paused = true)]
+	async fn a_truncated_control_message_closes_only_that_session() {
+		let (ctx, _down) = context(anon());
+		let (bystander, _bystander_relay) = admitted(&ctx).await;
+		let (client, relay) = admitted(&ctx).await;
+		let full = bytes(&AnnounceRequest {
+			prefix: "clock".into(),
+			exclude_hop: VarInt::ZERO,
+		});
+		send_bi(
+			&client,
+			&[&bytes(&BidiType::Announce)[..], &full[..full.len() - 2]].concat(),
+		)
+		.await;
+		assert_eq!(
+			closed_with(&client).await.0,
+			SessionCode::PROTOCOL_VIOLATION.into_inner()
+		);
+		relay.await.unwrap();
+		served(&bystander).await;
+	}
+
+	#[tokio::test(start_paused = true)]
+	async fn an_oversize_length_closes_only_that_session() {
+		let (ctx, _down) = context(anon());
+		let (bystander, _bystander_relay) = admitted(&ctx).await;
+		let (client, relay) = admitted(&ctx).await;
+		// A Message Length of 2^62-1, far over any limit, refused from the length alone.
+		let mut message = bytes(&BidiType::Subscribe);
+		VarInt::MAX.encode(&mut message);
+		message.extend_from_slice(&[0u8; 16]);
+		send_bi(&client, &message).await;
+		assert_eq!(
+			closed_with(&client).await.0,
+			SessionCode::PROTOCOL_VIOLATION.into_inner()
+		);
+		relay.await.unwrap();
+		served(&bystander).await;
+	}
+
+	#[tokio::test(start_paused = true)]
+	async fn a_malformed_setup_closes_the_session_with_key_value_formatting() {
+		let (ctx, _down) = context(anon());
+		let (client, server) = pair();
+		let relay = serve(server, ctx);
+		// One parameter (Role, 0x3) whose varint value has a trailing byte.
+		let mut uni = client.open_uni().await.unwrap();
+		let setup = [&bytes(&UniType::Setup)[..], &[0x05, 0x01, 0x03, 0x02, 0x01, 0x00]].concat();
+		uni.write_all(&setup).await.unwrap();
+		uni.finish().unwrap();
+		assert_eq!(
+			closed_with(&client).await.0,
+			SessionCode::KEY_VALUE_FORMATTING.into_inner()
+		);
+		relay.await.unwrap();
+	}
+
+	#[tokio::test(start_paused = true)]
+	async fn with_no_public_prefix_everything_needs_a_credential() {
+		let (ctx, _down) = context(Auth::new(Public::default(), None));
+		let (client, server) = pair();
+		let relay = serve(server, ctx);
+		setup(&client, "/anon").await;
+		assert_eq!(
+			closed_with(&client).await,
+			(SessionCode::UNAUTHORIZED.into_inner(), "missing_credential".to_string())
+		);
+		relay.await.unwrap();
+	}
+}

@@ -15,5 +15,4 @@ mod interop;
 mod logs;
 mod privacy_pass;
 mod privacy_pass_logs;
-mod robustness;
 mod versions;
