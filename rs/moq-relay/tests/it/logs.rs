@@ -102,3 +102,112 @@ async fn no_credential_reaches_the_logs_at_trace() {
 		}
 	}
 }
+
+/// No API key, bearer token for the auth service, service answer body, request JWT or signing key
+/// reaches the logs at TRACE, on any path: API keys by every carrier (right and wrong), tokens the
+/// service allows, denies (with a body) or fails on, over HTTP, raw QUIC and WebTransport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_api_key_service_token_body_or_signing_key_reaches_the_logs_at_trace() {
+	use crate::auth_service::{PublicKey, Reply, Scratch, TestService, get, operator_keys};
+
+	let dir = Scratch::new("logs-service");
+	let (private, public) = operator_keys(&dir.0, false);
+	let capture = common::Capture::install_trace();
+	let service = TestService::start("moq-relay").await;
+	service.trust(PublicKey::Pem(std::fs::read(&public).unwrap()));
+	let api_key = "api-key-secret-3c2b1a09f8e7";
+	let named_key = "named-key-secret-6d5c4b3a2918";
+	let allowed = "svc-token-allowed-8a7b6c5d";
+	let denied = "svc-token-denied-1f2e3d4c";
+	let failing = "svc-token-failing-9e8d7c6b";
+	let deny_body = "service-deny-body-5e6f7a8b";
+	let error_body = "service-error-body-2c3d4e5f";
+	service.script(
+		allowed,
+		Reply::new(200, "{\"subject\": \"user-1\"}").cached("max-age=60"),
+	);
+	service.script(denied, Reply::new(401, deny_body));
+	service.script(failing, Reply::new(500, error_body));
+	let (url, key) = (service.url(), private.clone());
+	let relay = TestRelay::start_with(move |config| {
+		config.auth.api_keys = Some(vec![api_key.into()]);
+		config.auth.api_key = Some(vec![moq_relay::config::ApiKeyEntry {
+			name: "named".into(),
+			key: named_key.into(),
+			..Default::default()
+		}]);
+		config.auth.service_url = Some(url);
+		config.auth.signing_key = Some(key);
+	})
+	.await;
+
+	for (key, admit) in [(api_key, true), (named_key, true), ("wrong-api-key-4f3e2d1c", false)] {
+		let bearer = format!("Bearer {key}");
+		get(relay.addr, "/announced/room", &[("authorization", &bearer)]).await;
+		get(relay.addr, "/announced/room", &[("kyutai-api-key", key)]).await;
+		get(relay.addr, &format!("/announced/room?auth_id={key}"), &[]).await;
+		session(&relay, &format!("/room?auth_id={key}"), None, admit).await;
+		session(&relay, "/room", Some(&bearer), admit).await;
+	}
+	for (token, admit) in [(allowed, true), (denied, false), (failing, false)] {
+		let bearer = format!("Bearer {token}");
+		get(relay.addr, "/announced/room", &[("authorization", &bearer)]).await;
+		get(relay.addr, &format!("/announced/room?token={token}"), &[]).await;
+		session(&relay, &format!("/room?jwt={token}"), None, admit).await;
+		session(&relay, &format!("/room?token={token}"), Some(""), admit).await;
+	}
+	let jwts: Vec<String> = service.received().into_iter().map(|r| r.jwt).collect();
+	assert!(jwts.len() >= 6, "the service was asked");
+	relay.stop().await;
+	service.stop().await;
+
+	let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+	drop(capture);
+	assert!(
+		logs.contains("session admitted") && logs.contains("api_key:named") && logs.contains("auth_service:user-1"),
+		"the capture works, and names the keys and users"
+	);
+	let pem = std::fs::read_to_string(&private).unwrap();
+	let mut needles: Vec<String> = vec![
+		api_key.into(),
+		named_key.into(),
+		"wrong-api-key-4f3e2d1c".into(),
+		allowed.into(),
+		denied.into(),
+		failing.into(),
+		deny_body.into(),
+		error_body.into(),
+	];
+	// Every line of the private key, and every part of every request JWT but its header.
+	needles.extend(pem.lines().filter(|l| !l.starts_with("-----")).map(str::to_string));
+	for jwt in &jwts {
+		needles.extend(jwt.split('.').skip(1).map(str::to_string));
+	}
+	for needle in needles {
+		if let Some(line) = logs.lines().find(|l| l.contains(&needle)) {
+			panic!("a secret reached the logs ({needle:.12}...): {line:.200}");
+		}
+	}
+}
+
+/// A session at `target`, raw QUIC (`authorization` `None`) or WebTransport (with that
+/// `Authorization` header, none if empty), admitted or refused as `admit` says.
+async fn session(relay: &TestRelay, target: &str, authorization: Option<&str>, admit: bool) {
+	match authorization {
+		None => {
+			let conn = admitted(relay, target).await;
+			match admit {
+				true => drop(announce_ok(&conn).await),
+				false => assert_eq!(closed(&conn).await.0, 2, "{target:.12}"),
+			}
+		}
+		Some(header) => {
+			let header = (!header.is_empty()).then_some(header);
+			let session = webtransport(relay, target, header).await;
+			match admit {
+				true => drop(webtransport_served(&session).await),
+				false => assert_eq!(webtransport_closed(&session).await.0, 2, "{target:.12}"),
+			}
+		}
+	}
+}

@@ -4,7 +4,10 @@
 
 mod common;
 
+mod api_keys;
 mod auth;
+mod auth_seeds;
+mod auth_service;
 mod binary;
 mod browser;
 mod browser_privacy_pass;
