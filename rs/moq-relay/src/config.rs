@@ -667,6 +667,10 @@ pub struct LimitsConfig {
 	/// `[limits] max_broadcasts`: broadcasts one session may have announced at once (default 1000).
 	#[arg(value_name = "N", long = "limits-max-broadcasts", env = "MOQ_LIMITS_MAX_BROADCASTS")]
 	pub max_broadcasts: Option<usize>,
+	/// `[limits] handshake_rate`: new connections one address (an IPv6 /64) may start per second,
+	/// after a burst of ten times as many (default 50); past it the connection is refused.
+	#[arg(value_name = "N", long = "limits-handshake-rate", env = "MOQ_LIMITS_HANDSHAKE_RATE")]
+	pub handshake_rate: Option<u32>,
 	/// `[limits] subscribe_rate`: new SUBSCRIBE, TRACK and FETCH requests one session may start per
 	/// second, after a burst of ten times as many (default 100); past it the request is refused
 	/// (stream reset CANCEL).
@@ -778,6 +782,11 @@ impl LimitsConfig {
 			datagram_buffer: self.datagram_buffer.unwrap_or(defaults.datagram_buffer),
 			max_path: count("limits.max_path", self.max_path, defaults.max_path)?,
 			max_broadcasts: count("limits.max_broadcasts", self.max_broadcasts, defaults.max_broadcasts)?,
+			handshake_rate: match self.handshake_rate {
+				Some(0) => return Err(invalid("limits.handshake_rate", "must be at least 1")),
+				Some(n) => n,
+				None => defaults.handshake_rate,
+			},
 			subscribe_rate: match self.subscribe_rate {
 				Some(0) => return Err(invalid("limits.subscribe_rate", "must be at least 1")),
 				Some(n) => n,
@@ -1405,6 +1414,7 @@ impl Config {
 			datagram_buffer: Some(limits.datagram_buffer),
 			max_path: Some(limits.max_path),
 			max_broadcasts: Some(limits.max_broadcasts),
+			handshake_rate: Some(limits.handshake_rate),
 			subscribe_rate: Some(limits.subscribe_rate),
 			auth_failures: Some(limits.auth_failures),
 			auth_cooldown: Some(limits.auth_cooldown),
@@ -1582,6 +1592,7 @@ datagram_buffer = 16
 max_path = 23
 max_broadcasts = 24
 subscribe_rate = 25
+handshake_rate = 28
 auth_failures = 26
 auth_cooldown = "27s"
 max_message = 21

@@ -33,6 +33,9 @@ pub struct Limits {
 	pub max_pending_per_ip: usize,
 	/// Admitted sessions from one address (an IPv6 /64 counts as one address).
 	pub max_sessions_per_ip: usize,
+	/// New QUIC connections (handshakes) one address may start per second, after a burst of ten
+	/// times as many.
+	pub handshake_rate: u32,
 	/// HTTP connections open at once; over it a new connection is closed at once.
 	pub max_http_connections: usize,
 	/// Bytes a connection may have in flight to the relay, over all its streams, before admission.
@@ -80,6 +83,7 @@ impl Default for Limits {
 			max_pending: 1_000,
 			max_pending_per_ip: 50,
 			max_sessions_per_ip: 2_000,
+			handshake_rate: 50,
 			max_http_connections: 1_000,
 			pending_window: 64 * 1024,
 			session_window: 16 * 1024 * 1024,
@@ -117,6 +121,9 @@ pub enum LimitError {
 	/// `limits.max_pending_per_ip` connections from this address are waiting for admission.
 	#[error("too many connections from this address are waiting for admission ([limits] max_pending_per_ip)")]
 	TooManyPendingFromIp,
+	/// This address started more than `limits.handshake_rate` connections a second (past the burst).
+	#[error("too many new connections from this address ([limits] handshake_rate): slow down and retry")]
+	TooManyHandshakesFromIp,
 	/// `limits.max_sessions_per_ip` sessions from this address are open.
 	#[error("too many sessions from this address are open ([limits] max_sessions_per_ip): close some first")]
 	TooManySessionsFromIp,
@@ -136,6 +143,7 @@ impl LimitError {
 			Self::TooManyPending => "too_many_pending",
 			Self::TooManyPendingFromIp => "too_many_pending_from_ip",
 			Self::TooManySessionsFromIp => "too_many_sessions_from_ip",
+			Self::TooManyHandshakesFromIp => "too_many_handshakes_from_ip",
 			Self::HandshakeTimeout => "handshake_timeout",
 			Self::SetupTimeout => "setup_timeout",
 		}
@@ -168,6 +176,10 @@ struct State {
 	total: usize,
 	pending: usize,
 	by_ip: HashMap<IpAddr, Counts>,
+	/// The handshake rate of each address that started one recently.
+	handshakes: HashMap<IpAddr, Rate>,
+	/// The size of `handshakes` at which it is next pruned.
+	prune_at: usize,
 }
 
 /// The QUIC connections open now, by address: what [`Limits`] bounds.
@@ -192,8 +204,9 @@ impl Connections {
 		self.state.lock().unwrap_or_else(|e| e.into_inner())
 	}
 
-	/// A new connection from `ip`: pending until [`Ticket::admit`], counted until the ticket drops.
-	pub fn open(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, LimitError> {
+	/// A new connection from `ip` at `now`: pending until [`Ticket::admit`], counted until the
+	/// ticket drops.
+	pub fn open(self: &Arc<Self>, ip: IpAddr, now: tokio::time::Instant) -> Result<Ticket, LimitError> {
 		let ip = address_key(ip);
 		let mut state = self.state();
 		if state.total >= self.limits.max_connections {
@@ -201,6 +214,9 @@ impl Connections {
 		}
 		if state.pending >= self.limits.max_pending {
 			return Err(LimitError::TooManyPending);
+		}
+		if !self.handshake(&mut state, ip, now) {
+			return Err(LimitError::TooManyHandshakesFromIp);
 		}
 		let counts = state.by_ip.entry(ip).or_default();
 		if counts.pending >= self.limits.max_pending_per_ip {
@@ -215,6 +231,23 @@ impl Connections {
 			ip,
 			admitted: false,
 		})
+	}
+
+	/// Takes a handshake token of `ip` at `now`. The table of rates stays bounded by the addresses
+	/// that started a connection within the last burst: whenever it has doubled since it was last
+	/// pruned (and holds at least 1024), the addresses whose bucket has refilled are forgotten (they
+	/// owe nothing, so forgetting them changes no decision), which costs O(1) per handshake over time.
+	fn handshake(&self, state: &mut State, ip: IpAddr, now: tokio::time::Instant) -> bool {
+		let rate = self.limits.handshake_rate;
+		if state.handshakes.len() >= state.prune_at.max(1024) {
+			state.handshakes.retain(|_, bucket| !bucket.is_full(now));
+			state.prune_at = state.handshakes.len().saturating_mul(2);
+		}
+		state
+			.handshakes
+			.entry(ip)
+			.or_insert_with(|| Rate::new(rate, rate.saturating_mul(10), now))
+			.take(now)
 	}
 
 	/// (connections, pending) open now.
@@ -293,22 +326,71 @@ mod tests {
 		s.parse().unwrap()
 	}
 
+	fn now() -> tokio::time::Instant {
+		tokio::time::Instant::now()
+	}
+
+	#[test]
+	fn handshakes_per_address_are_rate_limited_after_a_burst() {
+		let table = table(Limits {
+			handshake_rate: 2,
+			..Limits::default()
+		});
+		let start = now();
+		// A burst of ten times the rate, each dropped at once (a refused or failed handshake).
+		for _ in 0..20 {
+			drop(table.open(ip("10.0.0.1"), start).unwrap());
+		}
+		assert_eq!(
+			table.open(ip("10.0.0.1"), start).unwrap_err(),
+			LimitError::TooManyHandshakesFromIp
+		);
+		assert_eq!(
+			LimitError::TooManyHandshakesFromIp.code(),
+			"too_many_handshakes_from_ip"
+		);
+		// Another address is not affected, and the rate refills.
+		drop(table.open(ip("10.0.0.2"), start).unwrap());
+		let later = start + std::time::Duration::from_millis(500);
+		drop(table.open(ip("10.0.0.1"), later).unwrap());
+		assert!(table.open(ip("10.0.0.1"), later).is_err());
+	}
+
+	#[test]
+	fn the_rate_table_forgets_addresses_that_owe_nothing() {
+		let table = table(Limits {
+			max_connections: 10,
+			..Limits::default()
+		});
+		let start = now();
+		for n in 0..5000u32 {
+			drop(table.open(IpAddr::V4(n.into()), start).unwrap());
+		}
+		// A minute later, 5000 other addresses: the first 5000 have refilled and are forgotten.
+		let later = start + std::time::Duration::from_secs(60);
+		for n in 10_000..15_000u32 {
+			drop(table.open(IpAddr::V4(n.into()), later).unwrap());
+		}
+		let held = table.state().handshakes.len();
+		assert!(held <= 5000 + 1024, "{held} addresses held");
+	}
+
 	#[test]
 	fn pending_per_address_is_bounded_and_freed() {
 		let table = table(Limits {
 			max_pending_per_ip: 2,
 			..Limits::default()
 		});
-		let a = table.open(ip("10.0.0.1")).unwrap();
-		let _b = table.open(ip("10.0.0.1")).unwrap();
+		let a = table.open(ip("10.0.0.1"), now()).unwrap();
+		let _b = table.open(ip("10.0.0.1"), now()).unwrap();
 		assert_eq!(
-			table.open(ip("10.0.0.1")).unwrap_err(),
+			table.open(ip("10.0.0.1"), now()).unwrap_err(),
 			LimitError::TooManyPendingFromIp
 		);
 		// Another address is not affected.
-		let _c = table.open(ip("10.0.0.2")).unwrap();
+		let _c = table.open(ip("10.0.0.2"), now()).unwrap();
 		drop(a);
-		let _d = table.open(ip("10.0.0.1")).unwrap();
+		let _d = table.open(ip("10.0.0.1"), now()).unwrap();
 		assert_eq!(table.counts(), (3, 3));
 	}
 
@@ -319,10 +401,10 @@ mod tests {
 			max_sessions_per_ip: 1,
 			..Limits::default()
 		});
-		let mut first = table.open(ip("10.0.0.1")).unwrap();
+		let mut first = table.open(ip("10.0.0.1"), now()).unwrap();
 		first.admit().unwrap();
 		assert_eq!(table.counts(), (1, 0));
-		let mut second = table.open(ip("10.0.0.1")).unwrap();
+		let mut second = table.open(ip("10.0.0.1"), now()).unwrap();
 		assert_eq!(second.admit().unwrap_err(), LimitError::TooManySessionsFromIp);
 		// Refused admission leaves it pending until it drops.
 		assert_eq!(table.counts(), (2, 1));
@@ -342,11 +424,17 @@ mod tests {
 			max_pending: 1,
 			..Limits::default()
 		});
-		let mut a = table.open(ip("10.0.0.1")).unwrap();
-		assert_eq!(table.open(ip("10.0.0.2")).unwrap_err(), LimitError::TooManyPending);
+		let mut a = table.open(ip("10.0.0.1"), now()).unwrap();
+		assert_eq!(
+			table.open(ip("10.0.0.2"), now()).unwrap_err(),
+			LimitError::TooManyPending
+		);
 		a.admit().unwrap();
-		let _b = table.open(ip("10.0.0.2")).unwrap();
-		assert_eq!(table.open(ip("10.0.0.3")).unwrap_err(), LimitError::TooManyConnections);
+		let _b = table.open(ip("10.0.0.2"), now()).unwrap();
+		assert_eq!(
+			table.open(ip("10.0.0.3"), now()).unwrap_err(),
+			LimitError::TooManyConnections
+		);
 	}
 
 	#[test]
@@ -358,9 +446,9 @@ mod tests {
 			max_pending_per_ip: 1,
 			..Limits::default()
 		});
-		let _a = table.open(ip("2001:db8::1")).unwrap();
+		let _a = table.open(ip("2001:db8::1"), now()).unwrap();
 		assert_eq!(
-			table.open(ip("2001:db8::2")).unwrap_err(),
+			table.open(ip("2001:db8::2"), now()).unwrap_err(),
 			LimitError::TooManyPendingFromIp
 		);
 	}
@@ -386,6 +474,12 @@ impl Rate {
 			tokens: burst,
 			at: now,
 		}
+	}
+
+	/// Whether the bucket would be full at `now` (nothing taken is still owed).
+	pub fn is_full(&self, now: tokio::time::Instant) -> bool {
+		let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+		self.tokens + elapsed * self.rate >= self.burst
 	}
 
 	/// Takes one token at `now`, if there is one.

@@ -48,7 +48,9 @@ fn context_with(auth: Auth, limits: Limits) -> (Arc<Context>, watch::Sender<bool
 fn serve(server: MemSession, ctx: Arc<Context>) -> tokio::task::JoinHandle<()> {
 	tokio::spawn(async move {
 		let connections = Connections::new(ctx.limits.clone(), ctx.metrics.clone());
-		let mut ticket = connections.open(IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+		let mut ticket = connections
+			.open(IpAddr::V4(Ipv4Addr::LOCALHOST), tokio::time::Instant::now())
+			.unwrap();
 		let _ = run(server, V, None, None, ctx, &mut ticket, Instant::now()).await;
 	})
 }

@@ -185,6 +185,62 @@ async fn pending_connections_per_address_are_capped_and_admitted_sessions_are_no
 	relay.stop().await;
 }
 
+/// Connects raw QUIC from `local` (any 127.0.0.0/8 address is this host) and returns the
+/// connection error if the relay refuses it outright.
+async fn try_connect_from(relay: &TestRelay, local: &str) -> Result<quinn::Connection, quinn::ConnectionError> {
+	let mut tls = pinned_tls(relay);
+	tls.alpn_protocols = vec![b"moq-lite-05".to_vec()];
+	let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+	let mut endpoint = quinn::Endpoint::client(format!("{local}:0").parse().unwrap()).unwrap();
+	endpoint.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(quic)));
+	within("QUIC connect", endpoint.connect(relay.addr, "localhost").unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_per_address_are_rate_limited_and_other_addresses_are_not() {
+	let relay = TestRelay::start_with(|config| {
+		config.auth.public = Some("anon".into());
+		// One a second after a burst of ten: the burst is spent well within a second.
+		config.limits.handshake_rate = Some(1);
+	})
+	.await;
+	let started = std::time::Instant::now();
+	let mut refused = 0;
+	for _ in 0..20 {
+		match try_connect(&relay).await {
+			Ok(conn) => conn.close(0u32.into(), b"bye"),
+			Err(quinn::ConnectionError::ConnectionClosed(close)) => {
+				assert_eq!(close.error_code, quinn::TransportErrorCode::CONNECTION_REFUSED);
+				refused += 1;
+			}
+			Err(other) => panic!("expected CONNECTION_REFUSED past the burst, got {other:?}"),
+		}
+	}
+	// The burst of ten, plus one for each second the twenty attempts took.
+	let accepted = 20 - refused;
+	let allowed = 10 + started.elapsed().as_secs() + 1;
+	assert!(
+		(10..=allowed).contains(&accepted),
+		"{accepted} of 20 accepted in {:?}",
+		started.elapsed()
+	);
+	// Another address starts its own burst.
+	let other = try_connect_from(&relay, "127.0.0.2")
+		.await
+		.expect("another address is served");
+	other.close(0u32.into(), b"bye");
+	let (_, _, body) = http_get(&relay, "/metrics", false).await;
+	assert_eq!(
+		metric(
+			&body,
+			"moq_relay_limit_refused_total{code=\"too_many_handshakes_from_ip\"}"
+		),
+		refused,
+		"{body}"
+	);
+	relay.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webtransport_without_connect_is_closed_at_the_handshake_timeout() {
 	let relay = TestRelay::start_with(|config| {
