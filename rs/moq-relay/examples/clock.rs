@@ -15,6 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use bytes::Bytes;
+use moq_relay_bench::publisher::{Publisher, write_group};
+use moq_relay_bench::subscriber::Subscriber;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -34,36 +36,20 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn publish(client: moq_tokio::Client, url: url::Url, name: &str) -> anyhow::Result<()> {
-	let origin = moq_tokio::origin::spawn();
-	let broadcast = origin.create_broadcast(name)?;
-	let track = broadcast.create_track("seconds", None)?;
-	broadcast.announce(Default::default())?;
-	let _connection = client.with_publisher(&origin).connect(url.clone());
+	let publisher = Publisher::start(client, url.clone(), name, "seconds").await?;
 	println!("publishing {name}/seconds at {}", without_query(&url));
 	let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
 	loop {
 		tick.tick().await;
 		let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-		let mut group = track.append_group()?;
-		group.write_frame(moq_net::Timestamp::now(), Bytes::from(format!("{now}")))?;
-		group.finish()?;
+		write_group(publisher.track(), 1, |_, _| Bytes::from(format!("{now}")))?;
 	}
 }
 
 async fn subscribe(client: moq_tokio::Client, url: url::Url, name: &str) -> anyhow::Result<()> {
-	let origin = moq_tokio::origin::spawn();
-	let consumer = origin.consume();
-	let mut announced = consumer.announced();
-	let _connection = client.with_subscriber(origin).connect(url.clone());
 	println!("waiting for {name} at {}", without_query(&url));
-	loop {
-		let update = announced.next().await.context("the session ended")?;
-		if update.prefix.as_str() == name && update.kind.is_active() {
-			break;
-		}
-	}
-	let broadcast = consumer.request_broadcast(name).await?;
-	let mut track = broadcast.track("seconds")?.subscribe(None).await?;
+	let mut session = Subscriber::connect(&client, url).await?;
+	let mut track = session.subscribe(name, "seconds").await?;
 	while let Some(mut group) = track.recv_group().await? {
 		while let Some(frame) = group.read_frame().await? {
 			println!("{name}/seconds: {}", String::from_utf8_lossy(&frame.payload));

@@ -10,15 +10,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{Running, example, lite05, start, within};
+use moq_relay_bench::publisher::Publisher;
+use moq_relay_bench::subscriber::Subscriber;
 
 const DEV_TOML: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dev/relay.toml");
 
 fn client(relay: &Running) -> moq_tokio::Client {
-	let mut config = moq_tokio::connect::Config::default();
-	config.tls.fingerprint = vec![relay.fingerprint.clone()];
-	config.version = vec![lite05()];
-	config.once = Some(true);
-	config.init(Default::default()).unwrap()
+	moq_relay_bench::client(Some(&relay.fingerprint), false, &[lite05()]).unwrap()
 }
 
 fn url(relay: &Running) -> url::Url {
@@ -30,20 +28,15 @@ async fn sigterm_during_traffic_exits_zero_within_the_drain_bound() {
 	// dev/relay.toml, with the port overridden by a flag (flags beat TOML).
 	let relay = start(&["--config", DEV_TOML, "--server-bind", "127.0.0.1:0"]);
 
-	let publisher_origin = moq_tokio::origin::spawn();
-	let broadcast = publisher_origin.create_broadcast("clock").unwrap();
-	let track = broadcast.create_track("seconds", None).unwrap();
-	broadcast.announce(Default::default()).unwrap();
-	let publisher = client(&relay).with_publisher(&publisher_origin).connect(url(&relay));
-
-	let origin = moq_tokio::origin::spawn();
-	let consumer = origin.consume();
-	let mut announced = consumer.announced();
-	let subscriber = client(&relay).with_subscriber(origin).connect(url(&relay));
-	let update = within("announcement", announced.next()).await.unwrap();
-	assert_eq!(update.prefix.as_str(), "clock");
+	let start = Publisher::start(client(&relay), url(&relay), "clock", "seconds");
+	let publisher = within("publisher", start).await.unwrap();
+	let subscriber_client = client(&relay);
+	let mut subscriber = within("subscriber", Subscriber::connect(&subscriber_client, url(&relay)))
+		.await
+		.unwrap();
 
 	// Live traffic: a group every few milliseconds until the relay goes away.
+	let track = publisher.track().clone();
 	let writer = tokio::spawn(async move {
 		let mut tick = tokio::time::interval(Duration::from_millis(5));
 		loop {
@@ -53,13 +46,9 @@ async fn sigterm_during_traffic_exits_zero_within_the_drain_bound() {
 			let _ = group.finish();
 		}
 	});
-	let broadcast_consumer = within("broadcast", consumer.request_broadcast("clock")).await.unwrap();
-	let mut subscription = within(
-		"subscription",
-		broadcast_consumer.track("seconds").unwrap().subscribe(None),
-	)
-	.await
-	.unwrap();
+	let mut subscription = within("subscription", subscriber.subscribe("clock", "seconds"))
+		.await
+		.unwrap();
 	let mut group = within("a live group", subscription.recv_group())
 		.await
 		.unwrap()

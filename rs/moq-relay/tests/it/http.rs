@@ -3,7 +3,10 @@
 
 use crate::common;
 
+use bytes::Bytes;
 use common::{TestRelay, http_get, lite05};
+use moq_relay_bench::publisher::{Publisher, write_group};
+use moq_relay_bench::subscriber::{self, Subscriber};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_fingerprint_over_plain_http_and_tls() {
@@ -80,50 +83,23 @@ async fn health_ready_and_metrics() {
 		assert_eq!(observations(&before, name, &[]), 0.0, "{name}");
 	}
 
-	// A publisher of m/t (one group of three frames, cached before it connects) and a subscriber
-	// that reads the group through the relay.
+	// A publisher of m/t (one group of three frames) and a subscriber that reads the group through
+	// the relay.
+	let start = Publisher::start(relay.client(None), relay.url("moqt", "anon"), "m", "t");
+	let publisher = common::within("publisher", start).await.unwrap();
+	write_group(publisher.track(), 3, |_, i| Bytes::from(["a", "b", "c"][i as usize])).unwrap();
 	let client = relay.client(Some(lite05()));
-	let origin = moq_tokio::origin::spawn();
-	let consumer = origin.consume();
-	let mut announced = consumer.announced();
-	let publisher_origin = moq_tokio::origin::spawn();
-	let broadcast = publisher_origin.create_broadcast("m").unwrap();
-	let track = broadcast.create_track("t", None).unwrap();
-	broadcast.announce(Default::default()).unwrap();
-	let mut group = track.append_group().unwrap();
-	for frame in ["a", "b", "c"] {
-		group
-			.write_frame(moq_net::Timestamp::now(), bytes::Bytes::from(frame))
-			.unwrap();
-	}
-	group.finish().unwrap();
-	let publisher = relay
-		.client(None)
-		.with_publisher(&publisher_origin)
-		.connect(relay.url("moqt", "anon"));
-	let subscriber = client
-		.clone()
-		.with_subscriber(origin)
-		.connect(relay.url("moqt", "anon"));
+	let mut subscriber = common::within("subscriber", Subscriber::connect(&client, relay.url("moqt", "anon")))
+		.await
+		.unwrap();
 	// The announcement's round trip proves both sessions are admitted.
-	let update = common::within("announcement", announced.next()).await.unwrap();
-	assert_eq!(update.prefix.as_str(), "m");
-	let remote = common::within("broadcast", consumer.request_broadcast("m"))
+	let mut subscription = common::within("subscription", subscriber.subscribe("m", "t"))
 		.await
 		.unwrap();
-	let mut subscription = common::within("subscribe", remote.track("t").unwrap().subscribe(None))
+	let frames = common::within("group", subscriber::read_group(&mut subscription))
 		.await
 		.unwrap();
-	let mut received = common::within("group", subscription.recv_group())
-		.await
-		.unwrap()
-		.expect("a group");
-	for _ in 0..3 {
-		common::within("frame", received.read_frame())
-			.await
-			.unwrap()
-			.expect("a frame");
-	}
+	assert_eq!(frames.len(), 3);
 
 	// The relay records a write just after it completes: wait until the histograms show it.
 	let deadline = std::time::Instant::now() + common::BOUND;
@@ -165,12 +141,9 @@ async fn health_ready_and_metrics() {
 		assert!(after.docs.contains_key(name), "{name} has no HELP");
 	}
 
-	drop(received);
 	drop(subscription);
-	drop(group);
-	drop(broadcast);
-	publisher.close().await.ok();
-	subscriber.close().await.ok();
+	publisher.close().await;
+	subscriber.close().await;
 	client.close().await;
 	relay.stop().await;
 }
@@ -196,17 +169,9 @@ async fn announced_lists_what_the_credential_allows() {
 		.with_publish(Path::root())
 		.with_expires(moq_token::unix_now() + 600);
 	let token = key.sign(&publish_all).unwrap();
-	let origin = moq_tokio::origin::spawn();
-	let clock = origin.create_broadcast("anon/clock").unwrap();
-	clock.announce(Default::default()).unwrap();
-	let secret = origin.create_broadcast("room/secret").unwrap();
-	secret.announce(Default::default()).unwrap();
-	let client = relay.client(None);
-	let publisher = client
-		.clone()
-		.with_publisher(&origin)
-		.connect(relay.url("moqt", &format!("?jwt={token}")));
-	let publisher = common::within("publisher", publisher.established()).await.unwrap();
+	let url = relay.url("moqt", &format!("?jwt={token}"));
+	let start = Publisher::start_many(relay.client(None), url, &["anon/clock", "room/secret"], "t");
+	let publisher = common::within("publisher", start).await.unwrap();
 
 	// Until the relay has the announcement the list is empty: poll the public listing.
 	let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -257,8 +222,7 @@ async fn announced_lists_what_the_credential_allows() {
 		assert!(!body.contains("room"), "the refusal echoed the path: {body}");
 	}
 
-	publisher.close().await.ok();
-	client.close().await;
+	publisher.close().await;
 	relay.stop().await;
 	let _ = std::fs::remove_dir_all(&dir);
 }
