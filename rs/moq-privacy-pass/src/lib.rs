@@ -42,6 +42,10 @@
 mod b64;
 mod challenge;
 mod challenge_book;
+/// The invariants the fuzz targets check, callable on stable Rust (feature `checks`, which the
+/// fuzz crate and the corpus replay test enable).
+#[cfg(feature = "checks")]
+pub mod checks;
 mod client;
 mod error;
 mod header;
