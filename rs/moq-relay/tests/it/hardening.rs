@@ -691,7 +691,7 @@ struct RawPublisher {
 }
 
 impl RawPublisher {
-	async fn announce(relay: &Running, broadcast: &str) -> Self {
+	async fn announce(relay: &impl common::Target, broadcast: &str) -> Self {
 		use moq_relay::wire::{Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, VarInt};
 		let conn = admitted(relay, "/anon").await;
 		// The relay asks every session what it publishes.
@@ -1061,4 +1061,52 @@ async fn a_reset_in_the_middle_of_a_frame_reaches_the_subscriber() {
 	let mut relay = relay;
 	relay.child.kill().unwrap();
 	relay.child.wait().unwrap();
+}
+
+/// A peer-chosen name with a newline and terminal escapes, announced and then subscribed to through
+/// an in-process relay with every log line captured at TRACE: no captured line is forged (none
+/// starts with the injected text), no escape byte reaches the log, and the name is there, escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_strings_cannot_forge_log_lines_or_reach_the_terminal() {
+	let capture = common::Capture::install_trace();
+	let relay = TestRelay::start(Some("anon")).await;
+	let forged = "session admitted root=admin subject=root";
+	let name = format!("cam\n{forged}\x1b[2J\x1b]0;owned\x07\r");
+	let publisher = RawPublisher::announce(&relay, &name).await;
+	// A subscriber asks for it (and for a track with the same injection), so both names are
+	// handled on the announce and the subscribe paths.
+	let subscriber = admitted(&relay, "/anon").await;
+	announce_ok(&subscriber).await;
+	{
+		use moq_relay::wire::{BidiType, Subscribe, SubscribeOptions, VarInt};
+		let (mut send, _recv) = subscriber.open_bi().await.unwrap();
+		let request = Subscribe {
+			id: VarInt::ZERO,
+			broadcast: name.clone(),
+			track: name.clone(),
+			options: SubscribeOptions::default(),
+		};
+		send.write_all(&[encoded(&BidiType::Subscribe), encoded(&request)].concat())
+			.await
+			.unwrap();
+		let mut publisher = publisher;
+		publisher.subscribed().await;
+		drop(publisher);
+	}
+	relay.stop().await;
+
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	assert!(
+		text.lines()
+			.any(|l| l.contains("broadcast announced") && l.contains("cam\\nsession admitted")),
+		"the announced name is logged, escaped"
+	);
+	for line in text.lines() {
+		assert!(!line.trim_start().starts_with(forged), "a forged line: {line:?}");
+		assert!(!line.contains(forged) || line.contains("\\n"), "unescaped: {line:?}");
+	}
+	assert!(
+		!text.contains('\x1b') && !text.contains('\x07') && !text.contains('\r'),
+		"a control byte reached the log"
+	);
 }
