@@ -375,7 +375,7 @@ fn parse_api_key(value: &str) -> Result<ApiKeyEntry, String> {
 /// The environment variables of the servers this relay replaces (`docs/auth.md`, "Coming from
 /// moshi-server / Sayna"), read under their own names: a layer above the TOML file and below
 /// `MOQ_*` variables and flags.
-pub const SEED_ENV: &[&str] = &[
+pub const COMPAT_ENV: &[&str] = &[
 	"MOQ_API_KEYS",
 	"MOSHI_API_KEY",
 	"AUTH_API_SECRET",
@@ -1034,8 +1034,9 @@ impl AuthConfig {
 		}
 	}
 
-	/// The `[auth]` layer of the seed servers' environment variables ([`SEED_ENV`]), read with `get`.
-	pub fn from_seed_env(get: impl Fn(&str) -> Option<String>) -> Result<AuthConfig, ConfigError> {
+	/// The `[auth]` layer of moshi-server's and Sayna's environment variables ([`COMPAT_ENV`]), read
+	/// with `get`.
+	pub fn from_compat_env(get: impl Fn(&str) -> Option<String>) -> Result<AuthConfig, ConfigError> {
 		let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
 		let mut layer = AuthConfig::default();
 		let mut keys = Vec::new();
@@ -1346,18 +1347,18 @@ impl Args {
 		}
 	}
 
-	/// Reads the TOML file (if any) and merges over it the seed servers' environment variables
-	/// ([`SEED_ENV`]), then these flags (and `MOQ_*` variables).
+	/// Reads the TOML file (if any) and merges over it moshi-server's and Sayna's environment
+	/// variables ([`COMPAT_ENV`]), then these flags (and `MOQ_*` variables).
 	pub fn load(&self) -> Result<Config, ConfigError> {
 		let file = match &self.config {
 			Some(path) => Config::from_file(path)?,
 			None => Config::default(),
 		};
-		let seed = Config {
-			auth: AuthConfig::from_seed_env(|name| std::env::var(name).ok())?,
+		let compat = Config {
+			auth: AuthConfig::from_compat_env(|name| std::env::var(name).ok())?,
 			..Config::default()
 		};
-		Ok(file.merge(seed).merge(self.layer()))
+		Ok(file.merge(compat).merge(self.layer()))
 	}
 }
 
@@ -1806,14 +1807,14 @@ max_inflight_groups = 19
 		assert!(bad.resolve(&[]).unwrap_err().to_string().starts_with("privacypass:"));
 	}
 
-	/// The seed servers' variables are read under their own names, above the file and below `MOQ_*`
+	/// moshi-server's and Sayna's variables are read under their own names, above the file and below `MOQ_*`
 	/// and flags; a bad value names the variable.
 	#[test]
-	fn seed_environment_variables_are_aliases() {
+	fn moshi_and_sayna_environment_variables_are_aliases() {
 		let env = |pairs: &'static [(&'static str, &'static str)]| {
 			move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
 		};
-		let layer = AuthConfig::from_seed_env(env(&[
+		let layer = AuthConfig::from_compat_env(env(&[
 			("MOSHI_API_KEY", "secret_token_1, secret_token_2"),
 			("MOQ_API_KEYS", "moq-key"),
 			("AUTH_API_SECRET", "sayna,secret"),
@@ -1830,28 +1831,28 @@ max_inflight_groups = 19
 		assert_eq!(layer.signing_key, Some(PathBuf::from("/keys/private.pem")));
 		assert_eq!(layer.service_timeout, Some(Duration::from_secs(10)));
 		assert_eq!(
-			AuthConfig::from_seed_env(env(&[])).unwrap(),
+			AuthConfig::from_compat_env(env(&[])).unwrap(),
 			AuthConfig::default(),
 			"nothing set, nothing layered"
 		);
 		assert_eq!(
-			AuthConfig::from_seed_env(env(&[("AUTH_REQUIRED", "")]))
+			AuthConfig::from_compat_env(env(&[("AUTH_REQUIRED", "")]))
 				.unwrap()
 				.required,
 			None
 		);
 		for (name, value) in [("AUTH_REQUIRED", "maybe"), ("AUTH_TIMEOUT_SECONDS", "soon")] {
 			let pairs: &'static [(&str, &str)] = Box::leak(Box::new([(name, value)]));
-			let err = AuthConfig::from_seed_env(env(pairs)).unwrap_err().to_string();
+			let err = AuthConfig::from_compat_env(env(pairs)).unwrap_err().to_string();
 			assert!(err.starts_with(name), "{err}");
 		}
 		// MOQ_AUTH_* (and flags) are a higher layer.
-		let seed = Config {
-			auth: AuthConfig::from_seed_env(env(&[("AUTH_REQUIRED", "false")])).unwrap(),
+		let compat = Config {
+			auth: AuthConfig::from_compat_env(env(&[("AUTH_REQUIRED", "false")])).unwrap(),
 			..Config::default()
 		};
 		let flags = Args::try_parse_from(["moq-relay", "--auth-required"]).unwrap().layer();
-		assert_eq!(Config::default().merge(seed).merge(flags).auth.required, Some(true));
+		assert_eq!(Config::default().merge(compat).merge(flags).auth.required, Some(true));
 	}
 
 	/// `authorized_ids` as moshi-server's file has it (top level), or in `[auth]`; named entries

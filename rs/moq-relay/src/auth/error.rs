@@ -84,9 +84,6 @@ pub enum AuthError {
 	/// The auth service did not answer in time, could not be reached, or had too many calls in flight.
 	#[error("the auth service is unavailable ({}): try again later", .0.as_str())]
 	ServiceUnavailable(Unavailable),
-	/// The relay's auth configuration cannot decide this (say, a service answer it cannot use).
-	#[error("auth configuration error: {0}")]
-	ConfigError(&'static str),
 	/// The request to the auth service could not be signed.
 	#[error("the request to the auth service could not be signed")]
 	SigningError,
@@ -104,7 +101,7 @@ pub enum Unavailable {
 }
 
 impl Unavailable {
-	/// A short phrase (`Connection timeout`, as the seed's example message says).
+	/// A short phrase (`Connection timeout`, as Sayna's message says).
 	pub fn as_str(self) -> &'static str {
 		match self {
 			Self::Timeout => "Connection timeout",
@@ -176,7 +173,6 @@ impl AuthError {
 				| Self::TooManyAttempts
 				| Self::ServiceError { .. }
 				| Self::ServiceUnavailable(_)
-				| Self::ConfigError(_)
 				| Self::SigningError
 		)
 	}
@@ -200,7 +196,6 @@ impl AuthError {
 			Self::Unauthorized | Self::ServiceDenied { .. } => "unauthorized",
 			Self::ServiceError { .. } => "auth_service_error",
 			Self::ServiceUnavailable(_) => "auth_service_unavailable",
-			Self::ConfigError(_) => "config_error",
 			Self::SigningError => "jwt_signing_error",
 		}
 	}
@@ -221,14 +216,14 @@ impl AuthError {
 
 	/// The HTTP status: 401 for a missing or invalid credential, 403 for a valid credential
 	/// that does not allow this, 429 in a cool-down, 502 when the auth service failed, 503 when it
-	/// (or the nonce store) is unavailable, 500 for the relay's own configuration.
+	/// (or the nonce store) is unavailable, 500 when the relay could not sign its request.
 	pub fn status(&self) -> StatusCode {
 		match self {
 			Self::RootMismatch | Self::NoAccess | Self::InvalidPath => StatusCode::FORBIDDEN,
 			Self::NonceStoreUnavailable | Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
 			Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
 			Self::ServiceError { .. } => StatusCode::BAD_GATEWAY,
-			Self::ConfigError(_) | Self::SigningError => StatusCode::INTERNAL_SERVER_ERROR,
+			Self::SigningError => StatusCode::INTERNAL_SERVER_ERROR,
 			_ => StatusCode::UNAUTHORIZED,
 		}
 	}
@@ -333,7 +328,6 @@ mod tests {
 				"auth_service_unavailable",
 				503,
 			),
-			(AuthError::ConfigError("x"), "config_error", 500),
 			(AuthError::SigningError, "jwt_signing_error", 500),
 		];
 		for (err, code, status) in cases {

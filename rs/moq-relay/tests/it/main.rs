@@ -6,7 +6,7 @@ mod common;
 
 mod api_keys;
 mod auth;
-mod auth_seeds;
+mod auth_migration;
 mod auth_service;
 mod binary;
 mod browser;

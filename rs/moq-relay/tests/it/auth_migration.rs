@@ -98,8 +98,8 @@ fn spawn(dir: &FsPath, env: &[(&str, &str)], args: &[&str]) -> Spawned {
 /// `auth_id` query, on HTTP and on a MoQ session; and `authorized_ids` in the configuration file,
 /// written as moshi-server's own file has it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_000_moshi_api_keys_from_the_environment_and_the_file() {
-	let dir = Scratch::new("seed-000");
+async fn moshi_server_api_keys_from_the_environment_and_the_file() {
+	let dir = Scratch::new("moshi");
 	// export MOSHI_API_KEY="secret_token_1,secret_token_2"; moshi-server worker --config config.toml
 	std::fs::write(dir.0.join("config.toml"), "").unwrap();
 	let relay = spawn(
@@ -135,10 +135,10 @@ async fn seed_000_moshi_api_keys_from_the_environment_and_the_file() {
 /// moshi-server's TLS example: `openssl req -x509 -newkey rsa:4096 … -subj "/CN=localhost"`, then
 /// `--ssl-cert cert.pem --ssl-key key.pem`, with an API key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_000_ssl_certificate_from_openssl() {
+async fn moshi_server_ssl_certificate_from_openssl() {
 	use rustls_pki_types::CertificateDer;
 	use rustls_pki_types::pem::PemObject;
-	let dir = Scratch::new("seed-000-ssl");
+	let dir = Scratch::new("moshi-ssl");
 	openssl(
 		&dir.0,
 		&[
@@ -182,8 +182,8 @@ async fn seed_000_ssl_certificate_from_openssl() {
 /// `AUTH_API_SECRET`, and the secret as a bearer token; without it, or with another, refused with
 /// the JSON body; the comparison is case-sensitive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_001_api_secret_quick_start() {
-	let dir = Scratch::new("seed-001-secret");
+async fn sayna_api_secret_quick_start() {
+	let dir = Scratch::new("sayna-secret");
 	let output = Command::new("openssl")
 		.args(["rand", "-base64", "32"])
 		.output()
@@ -219,9 +219,9 @@ fn urlencode(value: &str) -> String {
 /// service verifying with the extracted public PEM, `AUTH_TIMEOUT_SECONDS=5`; users' tokens decided
 /// by the service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_001_jwt_mode_with_rsa_and_ecdsa_keys() {
+async fn sayna_jwt_mode_with_rsa_and_ecdsa_keys() {
 	for ecdsa in [false, true] {
-		let dir = Scratch::new(if ecdsa { "seed-001-ec" } else { "seed-001-rsa" });
+		let dir = Scratch::new(if ecdsa { "sayna-ec" } else { "sayna-rsa" });
 		let (private, public) = operator_keys(&dir.0, ecdsa);
 		let service = TestService::start("sayna-auth").await;
 		service.trust(PublicKey::Pem(std::fs::read(&public).unwrap()));
@@ -265,8 +265,8 @@ async fn seed_001_jwt_mode_with_rsa_and_ecdsa_keys() {
 
 /// Sayna: "Both methods can coexist: … API Secret is checked first".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_001_both_methods_coexist_api_secret_first() {
-	let dir = Scratch::new("seed-001-both");
+async fn sayna_both_methods_coexist_api_secret_first() {
+	let dir = Scratch::new("sayna-both");
 	let (private, public) = operator_keys(&dir.0, false);
 	let service = TestService::start("sayna-auth").await;
 	service.trust(PublicKey::Pem(std::fs::read(&public).unwrap()));
@@ -299,8 +299,8 @@ async fn seed_001_both_methods_coexist_api_secret_first() {
 /// Sayna: `AUTH_REQUIRED=true` with no method is a start-up error ("Auth required but no method
 /// configured", naming what to set); `AUTH_REQUIRED=false` runs open and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_001_auth_required_with_and_without_a_method() {
-	let dir = Scratch::new("seed-001-required");
+async fn sayna_auth_required_with_and_without_a_method() {
+	let dir = Scratch::new("sayna-required");
 	let output = command(&dir.0, &[("AUTH_REQUIRED", "true")], &[]).output().unwrap();
 	let stderr = String::from_utf8_lossy(&output.stderr);
 	assert_eq!(output.status.code(), Some(1), "{stderr}");
