@@ -28,7 +28,7 @@ use moq_privacy_pass::{
 	TokenResponse, request_token,
 };
 
-use moq_relay::client::{self, BOUND, Outcome, connect, served, within};
+use moq_relay::client::{self, BOUND, Outcome, bounded, connect, served};
 
 /// What to connect to.
 #[derive(Debug, Clone)]
@@ -180,7 +180,7 @@ async fn bootstrap_fingerprint(url: &url::Url) -> Result<String, String> {
 		host.to_string()
 	};
 	let bootstrap = format!("http://{host}:{port}/certificate.sha256");
-	let response = within("the certificate fingerprint", reqwest::get(&bootstrap))
+	let response = bounded(BOUND, "the certificate fingerprint", reqwest::get(&bootstrap))
 		.await?
 		.map_err(|e| format!("cannot fetch {bootstrap}: {e}"))?;
 	let text = response.text().await.map_err(|e| e.to_string())?;

@@ -19,7 +19,7 @@
 
 use clap::Parser;
 
-use moq_relay::client::{self as admission, Outcome, within};
+use moq_relay::client::{self as admission, BOUND, Outcome, bounded};
 
 /// Asks a relay whether it admits a session: prints `admitted (N broadcasts announced)` (exit 0)
 /// or `refused: code=<n> reason=<reason>` (exit 1); other failures exit 2.
@@ -124,7 +124,7 @@ fn path_and_query(url: &url::Url) -> String {
 async fn quic(args: &Args) -> Result<Outcome, String> {
 	let host = args.url.host_str().ok_or("the URL has no host")?.to_string();
 	let port = args.url.port_or_known_default().unwrap_or(443);
-	let addr = within("DNS", tokio::net::lookup_host((host.as_str(), port)))
+	let addr = bounded(BOUND, "DNS", tokio::net::lookup_host((host.as_str(), port)))
 		.await?
 		.map_err(|e| format!("cannot resolve {host}: {e}"))?
 		.next()

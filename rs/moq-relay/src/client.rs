@@ -30,12 +30,8 @@ pub enum Outcome {
 	Refused(u64, String),
 }
 
-/// `future`, or an error naming `what` after [`BOUND`].
-pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> Result<T, String> {
-	bounded(BOUND, what, future).await
-}
-
-/// `future`, or an error naming `what` after `bound`.
+/// `future`, or an error naming `what` after `bound` ([`BOUND`] for every step here; the tests'
+/// `within` panics with this error after their own bound).
 pub async fn bounded<T>(bound: Duration, what: &str, future: impl Future<Output = T>) -> Result<T, String> {
 	tokio::time::timeout(bound, future)
 		.await
@@ -71,7 +67,7 @@ pub async fn dial(
 	let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| e.to_string())?;
 	endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
 	let connecting = endpoint.connect(addr, server_name).map_err(|e| e.to_string())?;
-	let conn = within("QUIC handshake", connecting)
+	let conn = bounded(BOUND, "QUIC handshake", connecting)
 		.await?
 		.map_err(|e| format!("QUIC connect: {e}"))?;
 	Ok((endpoint, conn))
@@ -96,7 +92,7 @@ pub async fn connect(
 			.headers
 			.insert(web_transport_quinn::http::header::AUTHORIZATION, value);
 	}
-	within("WebTransport connect", client.connect(request))
+	bounded(BOUND, "WebTransport connect", client.connect(request))
 		.await?
 		.map_err(|e| format!("WebTransport connect to {}: {e}", url.path()))
 }
@@ -107,10 +103,10 @@ pub async fn connect(
 /// ANNOUNCE_REQUEST `""` until the ANNOUNCE_OK (admitted), or the relay's close (refused).
 pub async fn quic_served(conn: &quinn::Connection, path: String) -> Result<Outcome, String> {
 	let served = async {
-		let setup = within("open SETUP", conn.open_uni())
+		let setup = bounded(BOUND, "open SETUP", conn.open_uni())
 			.await?
 			.map_err(|e| e.to_string())?;
-		let (send, recv) = within("open announce", conn.open_bi())
+		let (send, recv) = bounded(BOUND, "open announce", conn.open_bi())
 			.await?
 			.map_err(|e| e.to_string())?;
 		let message = Setup {
@@ -126,10 +122,10 @@ pub async fn quic_served(conn: &quinn::Connection, path: String) -> Result<Outco
 /// `""` until the ANNOUNCE_OK (admitted), or the relay's close (refused).
 pub async fn served(session: &web_transport_quinn::Session) -> Result<Outcome, String> {
 	let served = async {
-		let setup = within("open SETUP", session.open_uni())
+		let setup = bounded(BOUND, "open SETUP", session.open_uni())
 			.await?
 			.map_err(|e| e.to_string())?;
-		let (send, recv) = within("open announce", session.open_bi())
+		let (send, recv) = bounded(BOUND, "open announce", session.open_bi())
 			.await?
 			.map_err(|e| e.to_string())?;
 		exchange(setup, &Setup::default(), send, recv).await
@@ -148,7 +144,7 @@ async fn outcome<C: Future>(
 		served = served => match served {
 			Ok(count) => Ok(Outcome::Admitted(count)),
 			// A stream error usually means the relay closed the session: read why.
-			Err(err) => match within("the session close", closed()).await {
+			Err(err) => match bounded(BOUND, "the session close", closed()).await {
 				Ok(close) => refusal(&close).ok_or(err),
 				Err(_) => Err(err),
 			},
@@ -238,7 +234,9 @@ where
 			Err(err) => return Err(format!("{what}: {err}")),
 		}
 		let mut chunk = [0u8; 1024];
-		let n = within(what, recv.read(&mut chunk)).await?.map_err(|e| e.to_string())?;
+		let n = bounded(BOUND, what, recv.read(&mut chunk))
+			.await?
+			.map_err(|e| e.to_string())?;
 		if n == 0 {
 			return Err(format!("the stream ended before {what}"));
 		}
