@@ -2,7 +2,7 @@
 //! and `auth.jwks`. Each lookup checks the files' modification time and size, so a rotated,
 //! added or removed key takes effect for the next token without a restart.
 
-use crate::{Claims, Error, Key, KeyError, KeySet, Result, Validation, token_kid};
+use crate::{Claims, Error, Key, KeyError, KeyId, KeySet, Result, Validation, token_kid};
 use std::{
 	collections::HashMap,
 	path::{Path as FsPath, PathBuf},
@@ -78,7 +78,55 @@ impl KeyStore {
 
 	/// Verify a token with the key its `kid` names (or the only key, for a token without one).
 	pub fn verify(&self, token: &str, validation: &Validation) -> Result<Claims> {
+		self.verify_key(token, validation).map(|(claims, _)| claims)
+	}
+
+	/// [`KeyStore::verify`], also returning the RFC 7638 thumbprint of the key that verified the
+	/// token, so that the store can later be asked whether it still [holds](KeyStore::holds) it.
+	pub fn verify_key(&self, token: &str, validation: &Validation) -> Result<(Claims, String)> {
 		let kid = token_kid(token)?;
+		let key = self.select(kid.as_ref().map(KeyId::as_str))?;
+		let claims = key.verify_with(token, validation)?;
+		Ok((claims, key.thumbprint()))
+	}
+
+	/// Whether the key with this thumbprint is still the one a token with this `kid` selects: false
+	/// once its file (or JWKS entry) was removed or replaced.
+	pub fn holds(&self, kid: Option<&str>, thumbprint: &str) -> bool {
+		self.select(kid).is_ok_and(|key| key.thumbprint() == thumbprint)
+	}
+
+	/// A value that changes whenever a key source may have changed: the size and modification time
+	/// of every key file, and of every file in a key directory. Cheap enough to poll every second.
+	pub fn stamp(&self) -> u64 {
+		use std::hash::{Hash, Hasher};
+		let mut hasher = std::collections::hash_map::DefaultHasher::new();
+		let mut file = |path: &FsPath| {
+			path.hash(&mut hasher);
+			if let Ok(meta) = std::fs::metadata(path) {
+				meta.len().hash(&mut hasher);
+				meta.modified().ok().hash(&mut hasher);
+			}
+		};
+		for source in &self.sources {
+			match source {
+				KeySource::File(path) | KeySource::Jwks(path) => file(path),
+				KeySource::Dir(dir) => {
+					let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+						.map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+						.unwrap_or_default();
+					entries.sort();
+					for entry in &entries {
+						file(entry);
+					}
+				}
+			}
+		}
+		hasher.finish()
+	}
+
+	/// The key a token with `kid` is verified with.
+	fn select(&self, kid: Option<&str>) -> Result<Key> {
 		let mut candidates: Vec<Key> = Vec::new();
 		for source in &self.sources {
 			match source {
@@ -94,7 +142,10 @@ impl KeyStore {
 		let verifiers = candidates.iter().filter(|k| k.ops().verify);
 		let key = match &kid {
 			Some(kid) => {
-				let named: Vec<&Key> = verifiers.clone().filter(|k| k.kid() == Some(kid)).collect();
+				let named: Vec<&Key> = verifiers
+					.clone()
+					.filter(|k| k.kid().map(KeyId::as_str) == Some(*kid))
+					.collect();
 				match named.as_slice() {
 					[one] => *one,
 					[] => {
@@ -123,7 +174,7 @@ impl KeyStore {
 				}
 			}
 		};
-		key.verify_with(token, validation)
+		Ok(key.clone())
 	}
 
 	/// The keys of a file as of now: reloaded if it changed, none if it is gone, the last good
@@ -232,6 +283,37 @@ mod tests {
 			.unwrap()
 			.set_modified(later)
 			.unwrap();
+	}
+
+	#[test]
+	fn a_store_knows_whether_it_still_holds_the_key_of_a_verified_token() {
+		let dir = temp("holds");
+		let path = dir.0.join("root.jwk");
+		let (a, a2) = (key(Algorithm::HS256, "a"), key(Algorithm::HS256, "a"));
+		a.to_file(&path, KeyFormat::Base64Url).unwrap();
+		let store = KeyStore::new(vec![KeySource::File(path.clone())]).unwrap();
+		let (_, thumbprint) = store.verify_key(&token(&a), &Validation::default()).unwrap();
+		assert_eq!(thumbprint, a.thumbprint());
+		assert!(store.holds(Some("a"), &thumbprint));
+		let before = store.stamp();
+		// Replaced under the same kid: not the key that verified the token any more.
+		replace(&path, &a2);
+		assert_ne!(store.stamp(), before);
+		assert!(!store.holds(Some("a"), &thumbprint));
+		replace(&path, &a);
+		assert!(store.holds(Some("a"), &thumbprint));
+		std::fs::remove_file(&path).unwrap();
+		assert!(!store.holds(Some("a"), &thumbprint), "removed");
+
+		// A key directory: removing the kid's file is seen by the stamp and by holds.
+		let keys = temp("holds-dir");
+		a.to_file(keys.0.join("a.jwk"), KeyFormat::Base64Url).unwrap();
+		let store = KeyStore::new(vec![KeySource::Dir(keys.0.clone())]).unwrap();
+		let (_, thumbprint) = store.verify_key(&token(&a), &Validation::default()).unwrap();
+		let before = store.stamp();
+		std::fs::remove_file(keys.0.join("a.jwk")).unwrap();
+		assert_ne!(store.stamp(), before);
+		assert!(!store.holds(Some("a"), &thumbprint));
 	}
 
 	#[test]
