@@ -421,6 +421,16 @@ async fn negative_corpus_cases_are_refused_with_their_codes() {
 				format!("invalid_token: {code}")
 			};
 			assert_eq!(reason, expected, "{file}: {name}");
+			// The same token as `Authorization: Bearer` on WebTransport: the same refusal.
+			if !token.is_empty() {
+				let session = webtransport(&relay, "/room/123", Some(&format!("Bearer {token}"))).await;
+				let (close, reason) = webtransport_closed(&session).await;
+				assert_eq!(
+					(u64::from(close), reason.as_str()),
+					(UNAUTHORIZED, expected.as_str()),
+					"Bearer, {file}: {name}"
+				);
+			}
 			checked += 1;
 		}
 	}
@@ -428,6 +438,35 @@ async fn negative_corpus_cases_are_refused_with_their_codes() {
 		checked >= 80,
 		"only {checked} corpus cases were presented (91 when written)"
 	);
+	relay.stop().await;
+
+	// With the default cool-down, an address that keeps presenting bad tokens is refused with
+	// too_many_attempts, even with a good token, before any verifier is asked.
+	let key_file = dir.join("hs256.jwk");
+	let relay = TestRelay::start_with(move |config| {
+		config.auth.key = Some(key_file);
+		config.limits.auth_failures = Some(3);
+	})
+	.await;
+	let good = key
+		.sign(
+			&Claims::new(p("room"))
+				.with_subscribe(Path::root())
+				.with_expires(moq_token::unix_now() + 600),
+		)
+		.unwrap();
+	for _ in 0..3 {
+		let conn = admitted(&relay, "/room?jwt=not-a-token").await;
+		assert_eq!(
+			closed(&conn).await,
+			(UNAUTHORIZED, "invalid_token: malformed".to_string())
+		);
+	}
+	let conn = admitted(&relay, &format!("/room?jwt={good}")).await;
+	assert_eq!(closed(&conn).await, (UNAUTHORIZED, "too_many_attempts".to_string()));
+	let session = webtransport(&relay, "/room", Some(&format!("Bearer {good}"))).await;
+	let (close, reason) = webtransport_closed(&session).await;
+	assert_eq!((u64::from(close), reason.as_str()), (UNAUTHORIZED, "too_many_attempts"));
 	relay.stop().await;
 	let _ = std::fs::remove_dir_all(&dir);
 }
