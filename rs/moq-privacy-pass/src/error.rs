@@ -64,10 +64,7 @@ impl Error {
 
 /// Lower-case hex of the first 8 bytes, enough to name a digest or nonce in a message.
 pub(crate) fn short_hex(bytes: &[u8]) -> String {
-	let mut out = String::with_capacity(18);
-	for b in bytes.iter().take(8) {
-		out.push_str(&format!("{b:02x}"));
-	}
+	let mut out = hex::encode(&bytes[..bytes.len().min(8)]);
 	if bytes.len() > 8 {
 		out.push('…');
 	}

@@ -141,9 +141,7 @@ impl RedisNonceStore {
 
 	fn key(&self, nonce: &[u8; 32]) -> Vec<u8> {
 		let mut key = self.prefix.clone().into_bytes();
-		for b in nonce {
-			key.extend_from_slice(format!("{b:02x}").as_bytes());
-		}
+		key.extend_from_slice(hex::encode(nonce).as_bytes());
 		key
 	}
 

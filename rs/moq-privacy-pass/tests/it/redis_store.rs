@@ -67,7 +67,7 @@ impl RedisServer {
 }
 
 fn key(nonce: &[u8; 32]) -> String {
-	let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+	let hex = hex::encode(nonce);
 	format!("moq-pp:nonce:{hex}")
 }
 

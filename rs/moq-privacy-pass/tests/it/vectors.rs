@@ -79,7 +79,7 @@ fn rfc9578_type2_tokens_verify() {
 }
 
 fn short(b: &[u8]) -> String {
-	let mut s: String = b[..8].iter().map(|b| format!("{b:02x}")).collect();
+	let mut s = hex::encode(&b[..8]);
 	s.push('…');
 	s
 }

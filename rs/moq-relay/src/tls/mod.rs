@@ -99,7 +99,7 @@ pub const MAX_VALIDITY: Duration = Duration::from_secs(14 * 86_400);
 
 fn sha256_hex(bytes: &[u8]) -> String {
 	let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-	digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+	hex::encode(digest)
 }
 
 impl Certificate {

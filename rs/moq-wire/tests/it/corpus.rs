@@ -49,5 +49,5 @@ fn empty_input_passes_every_check() {
 }
 
 fn hex(data: &[u8]) -> String {
-	data.iter().map(|b| format!("{b:02x}")).collect()
+	::hex::encode(data)
 }

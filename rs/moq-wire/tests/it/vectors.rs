@@ -149,13 +149,7 @@ impl<'a> Fields<'a> {
 }
 
 fn hex(s: &str) -> Result<Vec<u8>, String> {
-	if !s.len().is_multiple_of(2) {
-		return Err(format!("odd hex length: {s}"));
-	}
-	(0..s.len())
-		.step_by(2)
-		.map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| format!("hex {s}: {e}")))
-		.collect()
+	::hex::decode(s).map_err(|e| format!("hex {s}: {e}"))
 }
 
 fn version(name: &str) -> Result<Version, String> {
