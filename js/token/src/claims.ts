@@ -27,15 +27,48 @@ export interface Claims {
 	jti?: string;
 }
 
-/** What `sign` accepts: like {@link Claims}, with defaults (`root` `""`, no grants, `cluster` false). */
+/** A list of path prefixes as `sign` takes it: an array, or one comma-separated string as in a token. */
+export type PrefixList = string | readonly string[];
+
+/**
+ * What `sign` accepts: the claim names of a token or the field names of {@link Claims}, with defaults
+ * (`root` `""`, no grants, `cluster` false). Each claim has several spellings; give one of them
+ * (two spellings of one claim are `ambiguous_claims`). Any other name is `invalid_claim`.
+ *
+ * - `root`, or `path` (the name older JavaScript examples use).
+ * - publish prefixes: `pub` or `publish` (an array, or a comma-separated string as in a token:
+ *   `"alice,bob"`; `""` or `[""]` is everything under `root`), or `put` (upstream's name: a string
+ *   is one path).
+ * - subscribe prefixes: `sub`, `subscribe` or `get`, likewise.
+ * - `exp`, `iat`, `nbf`: whole unix **seconds**. A value of 1e11 or more is refused: it is milliseconds
+ *   (`Date.now()`), not a date after the year 5000.
+ */
 export interface ClaimsInput {
+	/** Base path of everything the token allows. */
 	root?: string;
-	publish?: string[];
-	subscribe?: string[];
+	/** Another spelling of `root`. */
+	path?: string;
+	/** Publish prefixes relative to `root`: an array, or a comma-separated string. */
+	pub?: PrefixList;
+	/** Another spelling of `pub`. */
+	publish?: PrefixList;
+	/** Upstream's spelling of `pub`: one path, or an array of paths. */
+	put?: PrefixList;
+	/** Subscribe prefixes relative to `root`: an array, or a comma-separated string. */
+	sub?: PrefixList;
+	/** Another spelling of `sub`. */
+	subscribe?: PrefixList;
+	/** Upstream's spelling of `sub`: one path, or an array of paths. */
+	get?: PrefixList;
+	/** The bearer is a relay of this cluster. */
 	cluster?: boolean;
+	/** Expiry, whole unix seconds (`Math.floor(Date.now() / 1000) + 3600`). */
 	exp?: number;
+	/** Issued-at, whole unix seconds. */
 	iat?: number;
+	/** Not-before, whole unix seconds. */
 	nbf?: number;
+	/** Token id. */
 	jti?: string;
 }
 
@@ -163,44 +196,183 @@ export function validateClaims(claims: Claims): void {
 	}
 }
 
+/** Times at or above this are milliseconds (`Date.now()` passed 1e11 in 1973), never seconds (year 5138). */
+const MILLISECONDS = 1e11;
+
 function time(claim: string, v: unknown): number | undefined {
 	if (v === undefined) return undefined;
-	if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+	if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
 		invalidClaim(claim, "must be a non-negative integer number of unix seconds");
+	}
+	if (v >= MILLISECONDS) {
+		invalidClaim(
+			claim,
+			`${v} is in milliseconds (as Date.now() counts); ${claim} takes unix seconds: Math.floor(Date.now() / 1000) + 3600 is an hour from now`,
+		);
+	}
+	if (!Number.isSafeInteger(v)) {
+		invalidClaim(claim, `${v} is not whole unix seconds: round it, e.g. Math.floor(Date.now() / 1000) + 3600`);
 	}
 	return v;
 }
 
-function paths(claim: string, v: unknown): string[] {
-	if (v === undefined) return [];
+/** The spellings `sign` accepts, by the claim they mean. */
+const SPELLINGS = {
+	root: ["root", "path"],
+	publish: ["pub", "publish", "put"],
+	subscribe: ["sub", "subscribe", "get"],
+	cluster: ["cluster"],
+	exp: ["exp"],
+	iat: ["iat"],
+	nbf: ["nbf"],
+	jti: ["jti"],
+} as const;
+
+type Field = keyof typeof SPELLINGS;
+
+const FIELD_OF = new Map<string, Field>(
+	(Object.entries(SPELLINGS) as [Field, readonly string[]][]).flatMap(([field, names]) =>
+		names.map((name) => [name, field] as [string, Field]),
+	),
+);
+
+/** Names other libraries and the Rust API use for the same claims. */
+const MEANT: Record<string, string> = {
+	expires: "exp",
+	expiry: "exp",
+	expiration: "exp",
+	expires_at: "exp",
+	expiresat: "exp",
+	expires_in: "exp",
+	expiresin: "exp",
+	issued: "iat",
+	issued_at: "iat",
+	issuedat: "iat",
+	not_before: "nbf",
+	notbefore: "nbf",
+	id: "jti",
+	jwtid: "jti",
+	jwt_id: "jti",
+	publishers: "pub",
+	subscribers: "sub",
+	prefix: "root",
+};
+
+function distance(a: string, b: string): number {
+	let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+	for (let i = 1; i <= a.length; i++) {
+		const row = [i];
+		for (let j = 1; j <= b.length; j++) {
+			row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+		}
+		prev = row;
+	}
+	return prev[b.length];
+}
+
+/** The accepted name an unknown one most likely meant, if any. */
+function meant(name: string): string | undefined {
+	const lower = name.toLowerCase();
+	if (FIELD_OF.has(lower)) return lower;
+	if (MEANT[lower]) return MEANT[lower];
+	let best: string | undefined;
+	let bestDistance = lower.length <= 4 ? 2 : 3;
+	for (const known of FIELD_OF.keys()) {
+		const d = distance(lower, known);
+		if (d < bestDistance) {
+			best = known;
+			bestDistance = d;
+		}
+	}
+	return best;
+}
+
+/** A name from the caller, safe to show: printable ASCII, at most 64 characters. */
+function shown(name: string): string {
+	const cut = name.length > 64 ? `${name.slice(0, 64)}...` : name;
+	return JSON.stringify(cut).replace(/[^\x20-\x7e]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+}
+
+const ACCEPTED = "root (or path), pub (or publish, put), sub (or subscribe, get), cluster, exp, iat, nbf, jti";
+
+function unknownClaim(name: string): never {
+	const guess = meant(name);
+	const hint = guess ? `did you mean ${JSON.stringify(guess)}? ` : "";
+	return fail("invalid_claim", `invalid claim ${shown(name)}: unknown claim name; ${hint}sign accepts ${ACCEPTED}`);
+}
+
+/** The prefixes one spelling gives: `put`/`get` strings are one path (as in a token), the others comma lists. */
+function prefixes(name: string, v: unknown): string[] {
+	if (typeof v === "string") return name === "put" || name === "get" ? [Path.normalize(v)] : commaList(name, v);
 	if (!Array.isArray(v) || !v.every((p) => typeof p === "string")) {
-		invalidClaim(claim, "must be an array of path strings");
+		invalidClaim(name, 'must be an array of path strings or a comma-separated string ("" = everything under root)');
 	}
 	return v.map((p: string) => Path.normalize(p));
 }
 
 /** @internal Normalize and type-check claims given to `sign`. */
 export function normalizeInput(input: ClaimsInput): Claims {
-	if (typeof input !== "object" || input === null) invalidClaim("(claims)", "must be an object");
-	if (input.root !== undefined && typeof input.root !== "string") invalidClaim("root", "must be a string");
-	if (input.cluster !== undefined && typeof input.cluster !== "boolean") {
-		invalidClaim("cluster", "must be true or false");
+	if (typeof input !== "object" || input === null || Array.isArray(input)) {
+		invalidClaim("(claims)", "must be an object");
 	}
-	if (input.jti !== undefined && typeof input.jti !== "string") invalidClaim("jti", "must be a string");
-	const claims: Claims = {
-		root: Path.normalize(input.root ?? ""),
-		publish: paths("publish", input.publish),
-		subscribe: paths("subscribe", input.subscribe),
-		cluster: input.cluster ?? false,
+	// Which spelling gave each claim; `undefined` values count as absent.
+	const given = new Map<Field, [string, unknown]>();
+	for (const [name, value] of Object.entries(input)) {
+		const field = FIELD_OF.get(name);
+		if (!field) unknownClaim(name);
+		if (value === undefined) continue;
+		const other = given.get(field);
+		if (other) {
+			fail("ambiguous_claims", `claims give both ${JSON.stringify(other[0])} and ${JSON.stringify(name)}: use one spelling`);
+		}
+		given.set(field, [name, value]);
+	}
+	const value = (field: Field) => given.get(field)?.[1];
+
+	const root = value("root");
+	if (root !== undefined && typeof root !== "string") invalidClaim(given.get("root")![0], "must be a string");
+	const cluster = value("cluster");
+	if (cluster !== undefined && typeof cluster !== "boolean") invalidClaim("cluster", "must be true or false");
+	const jti = value("jti");
+	if (jti !== undefined && typeof jti !== "string") invalidClaim("jti", "must be a string");
+	const list = (field: "publish" | "subscribe") => {
+		const g = given.get(field);
+		return g ? prefixes(g[0], g[1]) : [];
 	};
-	const exp = time("exp", input.exp);
-	const iat = time("iat", input.iat);
-	const nbf = time("nbf", input.nbf);
+	const claims: Claims = {
+		root: Path.normalize((root as string | undefined) ?? ""),
+		publish: list("publish"),
+		subscribe: list("subscribe"),
+		cluster: (cluster as boolean | undefined) ?? false,
+	};
+	const exp = time("exp", value("exp"));
+	const iat = time("iat", value("iat"));
+	const nbf = time("nbf", value("nbf"));
 	if (exp !== undefined) claims.exp = exp;
 	if (iat !== undefined) claims.iat = iat;
 	if (nbf !== undefined) claims.nbf = nbf;
-	if (input.jti !== undefined) claims.jti = input.jti;
+	if (jti !== undefined) claims.jti = jti as string;
 	return claims;
+}
+
+/**
+ * @internal Whether the claims can be written in `format` and read back as the same grant, as the
+ * Rust crate's `Claims::check_format`: in the `pub`/`sub` strings a prefix holding a `,` would be read
+ * back as two prefixes (a wider grant), and one with whitespace at either end is refused by every
+ * reader. The `put`/`get` arrays carry any prefix.
+ */
+export function checkFormat(claims: Claims, format: ClaimsFormat): void {
+	if (format === "put-get") return;
+	for (const [claim, paths] of [["pub", claims.publish], ["sub", claims.subscribe]] as const) {
+		// A list holding the top path is written as "" (everything), whatever else it holds.
+		if (paths.includes("")) continue;
+		if (paths.some((p) => p.includes(",") || rustTrim(p) !== p)) {
+			invalidClaim(
+				claim,
+				"a prefix with a ',' or with whitespace at either end cannot be written in a comma-separated list: sign in the put/get format",
+			);
+		}
+	}
 }
 
 /** @internal The JSON payload of a token, as the Rust crate writes it. */

@@ -15,12 +15,13 @@
  */
 
 export { ALGORITHMS, type Algorithm } from "./algorithm.js";
-export { type Claims, type ClaimsFormat, type ClaimsInput, parseClaims } from "./claims.js";
+export { type Claims, type ClaimsFormat, type ClaimsInput, type PrefixList, parseClaims } from "./claims.js";
 export { ERROR_CODES, type ErrorCode, TokenError } from "./error.js";
 export { MAX_TOKEN_LEN } from "./jws.js";
 export {
 	type ExportOptions,
 	Key,
+	type KeyInput,
 	type KeyOps,
 	MAX_KID_LEN,
 	type SignOptions,

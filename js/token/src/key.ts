@@ -15,6 +15,7 @@ import {
 	type Claims,
 	type ClaimsFormat,
 	type ClaimsInput,
+	checkFormat,
 	claimsToJson,
 	normalizeInput,
 	parseClaimsExact,
@@ -31,6 +32,12 @@ export interface KeyOps {
 	sign: boolean;
 	verify: boolean;
 }
+
+/**
+ * A key, or a promise of one: what {@link load} returns can be passed on without `await`
+ * (`const key = load(file); await sign(key, claims)`).
+ */
+export type KeyInput = Key | PromiseLike<Key>;
 
 /** Options for verifying a token. */
 export interface VerifyOptions {
@@ -486,6 +493,10 @@ function keyFromObject(value: unknown): Promise<Key> {
 /**
  * Load a key: a JWK object, or key-file text (JSON, or base64url of JSON; surrounding whitespace
  * ignored). Errors: `key_error` naming the field, or `unsupported_algorithm` for a bad `alg`.
+ *
+ * The key is checked with WebCrypto, which is asynchronous, so this returns a promise. `sign`,
+ * `verify`, `signPayload` and `toPublic` take the promise as well as the key: `await` it to read
+ * `alg` or `kid`, or to see a bad key file at load rather than at the first use.
  */
 export async function load(input: string | object): Promise<Key> {
 	return keyFromObject(jwkValue(input));
@@ -497,7 +508,8 @@ export async function loadPublic(input: string | object): Promise<Key> {
 }
 
 /** The public half: private fields dropped, `kid` and scope kept, `key_ops = ["verify"]`. `key_error` for HMAC keys. */
-export async function toPublic(key: Key): Promise<Key> {
+export async function toPublic(input: KeyInput): Promise<Key> {
+	const key = await keyOf(input, "toPublic");
 	const pub = publicMaterial(Key.material(key));
 	if (!pub) keyError("an HMAC (oct) key has no public half; share it only with verifiers you trust");
 	return build(key.alg, key.kid, { sign: false, verify: true }, key.scope ? { ...key.scope } : undefined, pub);
@@ -559,13 +571,25 @@ function notAllowed(key: Key, op: "sign" | "verify"): never {
 	fail("operation_not_allowed", `this key may not ${op}: its key_ops are ${JSON.stringify(opsNames(key.keyOps))}`);
 }
 
+/** The key behind a {@link KeyInput}; a `TypeError` for anything else. */
+async function keyOf(input: KeyInput, what: string): Promise<Key> {
+	const key = await input;
+	if (!(key instanceof Key)) throw new TypeError(`${what}: the first argument must be a Key (see load/generate)`);
+	return key;
+}
+
 /**
- * Sign claims with a key. Refuses useless claims (`useless_token`), claims beyond the key's scope
- * (`scope_exceeded`), a verify-only key (`operation_not_allowed`) and a public key (`key_error`).
- * An `exp` in the past is allowed here (verifying fails with `expired`).
+ * Sign claims with a key (or the promise `load` returns). The claims take the names of a token or
+ * of {@link Claims} (see {@link ClaimsInput}): `root` or `path`; `pub`, `publish` or `put`; `sub`,
+ * `subscribe` or `get`, each a list or a comma-separated string; `exp`/`iat`/`nbf` in unix seconds.
+ * Refuses an unknown claim name or a time in milliseconds (`invalid_claim`), two spellings of one
+ * claim (`ambiguous_claims`), useless claims (`useless_token`), claims beyond the key's scope
+ * (`scope_exceeded`), a prefix the `pub`/`sub` strings cannot carry (`invalid_claim`), a verify-only
+ * key (`operation_not_allowed`) and a public key (`key_error`). An `exp` in the past is allowed here
+ * (verifying fails with `expired`).
  */
-export async function sign(key: Key, claims: ClaimsInput, options: SignOptions = {}): Promise<string> {
-	if (!(key instanceof Key)) throw new TypeError("sign: the first argument must be a Key (see load/generate)");
+export async function sign(input: KeyInput, claims: ClaimsInput, options: SignOptions = {}): Promise<string> {
+	const key = await keyOf(input, "sign");
 	const format = options.format ?? "pub-sub";
 	if (format !== "pub-sub" && format !== "put-get") {
 		throw new TypeError(`unknown claims format ${JSON.stringify(format)}: use "pub-sub" or "put-get"`);
@@ -574,6 +598,7 @@ export async function sign(key: Key, claims: ClaimsInput, options: SignOptions =
 	const normalized = normalizeInput(claims);
 	validateClaims(normalized);
 	if (key.scope) checkScope(key.scope, normalized);
+	checkFormat(normalized, format);
 	return signPayload(key, new TextEncoder().encode(claimsToJson(normalized, format)));
 }
 
@@ -581,7 +606,8 @@ export async function sign(key: Key, claims: ClaimsInput, options: SignOptions =
  * Sign an arbitrary JSON payload as a JWT with this key's header, without reading it as MoQ
  * claims (for JWTs that are not MoQ tokens).
  */
-export async function signPayload(key: Key, payload: Uint8Array): Promise<string> {
+export async function signPayload(input: KeyInput, payload: Uint8Array): Promise<string> {
+	const key = await keyOf(input, "signPayload");
 	if (!key.keyOps.sign) notAllowed(key, "sign");
 	const signer = Key.signer(key);
 	if (!signer) keyError("this is a public key; signing needs the private key");
@@ -665,11 +691,17 @@ export interface Verifier {
 }
 
 /**
- * Verify a token with a key or a key set, as of `options.now` (default: the system clock) with
- * `options.leeway` seconds of tolerance (default 0). Returns the normalized claims, or throws a
- * {@link TokenError} whose `code` is the same as the Rust crate's for the same token.
+ * Verify a token with a key or a key set (or a promise of one, as `load` and `KeySet.parse` return),
+ * as of `options.now` (default: the system clock) with `options.leeway` seconds of tolerance
+ * (default 0). Returns the normalized claims, or throws a {@link TokenError} whose `code` is the
+ * same as the Rust crate's for the same token.
  */
-export async function verify(keyOrSet: Key | Verifier, token: string, options: VerifyOptions = {}): Promise<Claims> {
+export async function verify(
+	input: Key | Verifier | PromiseLike<Key | Verifier>,
+	token: string,
+	options: VerifyOptions = {},
+): Promise<Claims> {
+	const keyOrSet = await input;
 	if (keyOrSet instanceof Key) return verifyWithKey(keyOrSet, token, options);
 	if (keyOrSet && typeof (keyOrSet as Verifier).verify === "function") return keyOrSet.verify(token, options);
 	throw new TypeError("verify: the first argument must be a Key or a KeySet");

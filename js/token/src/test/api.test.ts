@@ -8,6 +8,7 @@ import { inspect } from "node:util";
 import { fileURLToPath } from "node:url";
 import {
 	ALGORITHMS,
+	type ClaimsInput,
 	ERROR_CODES,
 	Key,
 	KeySet,
@@ -116,6 +117,115 @@ test("claims: documented example, comma lists, put/get, wrong types, duplicates"
 	for (const bad of ["[1,2]", "not json", '{"sub":""} x', '{"sub":"",}', "", '{"\\ud800":1}', '{"sub":"\\ud800"}', '{"put":["\\udc00"]}']) {
 		assert.equal(await code(() => parseClaims(bad)), "malformed", bad);
 	}
+});
+
+test("sign: every spelling of a claim writes the same token claims; unknown names and milliseconds say what was meant", async () => {
+	const key = await generate("HS256", "k");
+	const payload = async (claims: ClaimsInput, format?: "put-get") =>
+		JSON.parse(Buffer.from((await sign(key, claims, { format })).split(".")[1], "base64url").toString("utf8"));
+	const wire = { root: "room/123", pub: "alice,bob", sub: "" };
+	for (const claims of [
+		{ root: "room/123", publish: ["alice", "bob"], subscribe: [""] },
+		{ path: "room/123", pub: "alice,bob", sub: "" },
+		{ root: "/room//123/", pub: ["alice", "bob"], sub: [""] },
+		{ path: "room/123", publish: "alice,bob", subscribe: "" },
+		{ root: "room/123", put: ["alice", "bob"], get: "" },
+		{ root: "room/123", put: ["alice", "bob"], get: ["x", ""] },
+		{ root: "room/123", pub: "alice,bob", sub: "", exp: undefined, path: undefined },
+	] as ClaimsInput[]) {
+		assert.deepEqual(await payload(claims), wire, JSON.stringify(claims));
+	}
+	assert.deepEqual(await payload({ root: "r", pub: "a,b/c", sub: "" }, "put-get"), { root: "r", put: ["a", "b/c"], get: [""] });
+	// put/get strings are one path, as in a token: a comma cannot go into the pub/sub strings.
+	assert.deepEqual(await payload({ root: "r", put: "a,b" }, "put-get"), { root: "r", put: ["a,b"] });
+	const message = async (claims: unknown) => {
+		try {
+			await sign(key, claims as ClaimsInput);
+		} catch (e) {
+			if (e instanceof TokenError) return `${e.code}: ${e.message}`;
+			throw e;
+		}
+		return "ok";
+	};
+	assert.match(await message({ root: "r", put: "a,b" }), /^invalid_claim: .*"pub".*put\/get format/);
+	assert.match(await message({ root: "r", publish: [" a"] }), /^invalid_claim: .*put\/get format/);
+	assert.equal(await message({ root: "r", publish: ["a,b", ""] }), "ok", "a list with the top is written as \"\"");
+	assert.match(await message({ root: "r", pub: "a,,b" }), /^invalid_claim: invalid claim "pub": empty element/);
+	assert.match(await message({ root: "r", pub: "a, b" }), /^invalid_claim: invalid claim "pub": whitespace/);
+	assert.match(await message({ root: "r", pub: 5 }), /^invalid_claim: invalid claim "pub": must be an array of path strings or a comma-separated string/);
+	assert.match(await message({ root: "r", sub: ["a", 5] }), /^invalid_claim: invalid claim "sub"/);
+	assert.match(await message({ path: 5, sub: "" }), /^invalid_claim: invalid claim "path": must be a string/);
+	assert.match(await message({ root: "r", sub: "../x" }), /^invalid_path/);
+	// Two spellings of one claim.
+	for (const [claims, names] of [
+		[{ root: "a", path: "a", sub: "" }, /"root" and "path"/],
+		[{ root: "a", pub: "x", publish: ["x"] }, /"pub" and "publish"/],
+		[{ root: "a", sub: "", get: [""] }, /"sub" and "get"/],
+		[{ root: "a", subscribe: [""], sub: "" }, /"subscribe" and "sub"/],
+	] as const) {
+		assert.match(await message(claims), new RegExp(`^ambiguous_claims: claims give both ${names.source}: use one spelling$`));
+	}
+	// Unknown names: an error that names what was meant, never dropped silently.
+	for (const [name, meant] of [
+		["pubish", "publish"],
+		["Root", "root"],
+		["subs", "sub"],
+		["expires", "exp"],
+		["not_before", "nbf"],
+		["issuedAt", "iat"],
+		["id", "jti"],
+		["clster", "cluster"],
+	]) {
+		const m = await message({ root: "r", sub: "", [name]: "x" });
+		assert.match(m, /^invalid_claim: /, name);
+		assert.ok(m.includes(`invalid claim "${name}": unknown claim name; did you mean "${meant}"?`), m);
+		assert.ok(m.endsWith("sign accepts root (or path), pub (or publish, put), sub (or subscribe, get), cluster, exp, iat, nbf, jti"), m);
+	}
+	for (const name of ["aud", "iss", "x"]) {
+		const m = await message({ root: "r", sub: "", [name]: "x" });
+		assert.ok(m.startsWith(`invalid_claim: invalid claim "${name}": unknown claim name; sign accepts root`), m);
+	}
+	// A name is shown printable and cut short; an unknown name is refused even when undefined.
+	const odd = await message({ root: "r", sub: "", ["a\n\u2028é".repeat(30)]: undefined });
+	assert.match(odd, /^invalid_claim: invalid claim "a\\n\\u\{2028\}\\u\{e9\}a/);
+	assert.ok(/^[\x20-\x7e]*$/.test(odd) && odd.includes('..."'), odd);
+	// Times: whole unix seconds; milliseconds (Date.now()) are refused with the fix.
+	const ms = Date.now() + 3_600_000;
+	for (const claim of ["exp", "iat", "nbf"]) {
+		assert.equal(
+			await message({ root: "r", sub: "", [claim]: ms }),
+			`invalid_claim: invalid claim "${claim}": ${ms} is in milliseconds (as Date.now() counts); ${claim} takes unix seconds: Math.floor(Date.now() / 1000) + 3600 is an hour from now`,
+		);
+	}
+	assert.match(await message({ root: "r", sub: "", exp: 1e11 }), /is in milliseconds/);
+	assert.equal(await message({ root: "r", sub: "", exp: 1e11 - 1 }), "ok", "the year 5138 in seconds is still seconds");
+	assert.match(await message({ root: "r", sub: "", exp: Date.now() / 1000 }), /is not whole unix seconds: round it/);
+	for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, "1800000000", null]) {
+		assert.match(await message({ root: "r", sub: "", exp: bad }), /^invalid_claim: invalid claim "exp": must be a non-negative integer/, String(bad));
+	}
+	for (const bad of [null, "x", ["root"]]) {
+		assert.match(await message(bad), /^invalid_claim: invalid claim "\(claims\)": must be an object/);
+	}
+	// Verified claims sign again unchanged.
+	const claims = await verify(key, await sign(key, { path: "r", pub: "a", sub: "b,c", exp: NOW + 5, iat: NOW, nbf: NOW, jti: "j", cluster: true }), { now: NOW });
+	assert.deepEqual(await verify(key, await sign(key, claims), { now: NOW }), claims);
+});
+
+test("load without await: sign, verify, signPayload and toPublic take the promise", async () => {
+	const file = exportKey(await generate("ES256", "k"));
+	const key = load(file);
+	const token = await sign(key, { root: "r", pub: "a" });
+	assert.deepEqual((await verify(key, token)).publish, ["a"]);
+	assert.deepEqual((await verify(loadPublic(file), token)).publish, ["a"]);
+	assert.deepEqual((await verify(toPublic(key), token)).publish, ["a"]);
+	assert.ok(await signPayload(key, new TextEncoder().encode("{}")));
+	const set = KeySet.parse({ keys: [toJwk(await toPublic(key))] });
+	assert.deepEqual((await verify(set, token)).publish, ["a"]);
+	// A bad key file fails where the promise is used, with the load error.
+	assert.equal(await code(() => sign(load("{not json"), { sub: "" })), "key_error");
+	assert.equal(await code(() => verify(load({ alg: "none" }), token)), "unsupported_algorithm");
+	await assert.rejects(sign(Promise.resolve({}) as unknown as Key, { sub: "" }), TypeError);
+	await assert.rejects(toPublic("key" as unknown as Key), TypeError);
 });
 
 test("authorize: the table of docs/tokens.md#authorizing-a-connection", async () => {

@@ -1,44 +1,27 @@
-// Cross-language, every algorithm, both ways, through the Rust CLI (`moq-token`, crate
-// rs/moq-token-cli): Rust generates and signs, TypeScript verifies; TypeScript generates and
-// signs, Rust verifies. The binary is $MOQ_TOKEN_BIN, else `debug/moq-token` in $CARGO_TARGET_DIR
-// (where `cargo build` puts it when that is set), else `../../target/debug/moq-token` (relative to
-// js/token); when it is missing it is built with `cargo build -p moq-token-cli`, and the
-// test fails (never skips) if that fails.
+// Cross-language, every algorithm, both ways, through the Rust CLI (see rust-cli.ts for where it
+// is found and how it is built): Rust generates and signs, TypeScript verifies; TypeScript
+// generates and signs, Rust verifies.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { ALGORITHMS, TokenError, exportKey, generate, load, loadPublic, sign, toPublic, verify } from "../index.js";
+import { cliOk, runCli, rustCli } from "./rust-cli.js";
 
-const PKG = fileURLToPath(new URL("../../", import.meta.url));
-const REPO = resolve(PKG, "../..");
-const TARGET = process.env.CARGO_TARGET_DIR ? resolve(REPO, process.env.CARGO_TARGET_DIR) : join(REPO, "target");
-const BIN = process.env.MOQ_TOKEN_BIN ? resolve(process.env.MOQ_TOKEN_BIN) : join(TARGET, "debug/moq-token");
 let work = "";
 
 function run(args: string[], input?: string) {
-	const r = spawnSync(BIN, args, { input: input ?? "", encoding: "utf8", cwd: work, timeout: 120_000 });
-	if (r.error) throw r.error;
-	return r;
+	return runCli(work, args, input);
 }
 
 function ok(args: string[], input?: string): string {
-	const r = run(args, input);
-	assert.equal(r.status, 0, `moq-token ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
-	return r.stdout;
+	return cliOk(work, args, input);
 }
 
 before(() => {
-	if (!existsSync(BIN)) {
-		assert.ok(!process.env.MOQ_TOKEN_BIN, `MOQ_TOKEN_BIN=${BIN} does not exist`);
-		const build = spawnSync("cargo", ["build", "-p", "moq-token-cli"], { cwd: REPO, stdio: "inherit" });
-		assert.equal(build.status, 0, `cargo build -p moq-token-cli failed (${build.error ?? build.status})`);
-	}
-	assert.ok(existsSync(BIN), `the moq-token CLI is not at ${BIN}`);
+	rustCli();
 	work = mkdtempSync(join(tmpdir(), "moq-token-cross-"));
 });
 
