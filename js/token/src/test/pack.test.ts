@@ -9,18 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { cleanEnv } from "./pack-check.js";
 
 const PKG = fileURLToPath(new URL("../../", import.meta.url));
-
-/** The environment without the variables `npm test` sets for this package, so nested npm runs see their own. */
-function cleanEnv(): NodeJS.ProcessEnv {
-	const env: NodeJS.ProcessEnv = {};
-	for (const [k, v] of Object.entries(process.env)) {
-		if (/^npm_(package|lifecycle)_|^npm_config_(local_prefix|prefix|global|argv)$|^INIT_CWD$/i.test(k)) continue;
-		env[k] = v;
-	}
-	return env;
-}
+const VERSION = JSON.parse(readFileSync(join(PKG, "package.json"), "utf8")).version;
 
 function sh(cmd: string, args: string[], cwd: string) {
 	const r = spawnSync(cmd, args, { cwd, encoding: "utf8", env: cleanEnv(), timeout: 300_000 });
@@ -36,11 +28,11 @@ test("npm pack → install in an empty project → import and type-check", async
 		assert.equal(pack.status, 0, pack.stderr);
 		const [info] = JSON.parse(pack.stdout);
 		const files: string[] = info.files.map((f: { path: string }) => f.path);
-		for (const f of ["package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/key.js"]) {
+		for (const f of ["package.json", "README.md", "LICENSE", "dist/index.js", "dist/index.d.ts", "dist/key.js", "src/key.ts"]) {
 			assert.ok(files.includes(f), `${f} missing from the tarball: ${files.join(", ")}`);
 		}
 		for (const f of files) {
-			assert.ok(!f.startsWith("src/") && !f.startsWith("dist/test/") && !f.includes("node_modules"), `${f} should not be packed`);
+			assert.ok(!f.startsWith("src/test/") && !f.startsWith("dist/test/") && !f.includes("node_modules"), `${f} should not be packed`);
 		}
 		const tarball = join(tmp, info.filename);
 
@@ -54,7 +46,7 @@ test("npm pack → install in an empty project → import and type-check", async
 		assert.equal(install.status, 0, install.stderr);
 		const installed = JSON.parse(readFileSync(join(app, "node_modules/@moq/token/package.json"), "utf8"));
 		assert.equal(installed.name, "@moq/token");
-		assert.equal(installed.version, "0.1.0");
+		assert.equal(installed.version, VERSION);
 
 		writeFileSync(
 			join(app, "roundtrip.mjs"),
@@ -76,7 +68,7 @@ console.log(JSON.stringify({ claims, alice: session.canPublish("alice/camera"), 
 
 		writeFileSync(
 			join(app, "check.ts"),
-			`import { type Claims, type ErrorCode, type Key, type Permissions, TokenError, authorize, generate, sign, verify, Path } from "@moq/token";
+			`import { type Claims, type ErrorCode, type Key, type Permissions, TokenError, authorize, generate, load, sign, verify, Path } from "@moq/token";
 const key: Key = await generate("EdDSA", "my-key");
 const token: string = await sign(key, { root: "a", subscribe: [""] }, { format: "put-get" });
 const claims: Claims = await verify(key, token, { now: 1800000000, leeway: 5 });
@@ -88,6 +80,14 @@ try { await verify(key, "x"); } catch (e) { if (e instanceof TokenError) { const
 await generate("HS128");
 // @ts-expect-error: claims.publish is a string[]
 export const n: number = claims.publish;
+// The spellings of a token, and a key from load without await.
+const loaded = load("key file text");
+export const t2: Promise<string> = sign(loaded, { path: "a", pub: "alice", sub: "", exp: 1800000000 });
+export const t3: Promise<string> = sign(loaded, { root: "a", put: ["x"], get: "", subscribe: undefined });
+// @ts-expect-error: not a claim name
+sign(loaded, { root: "a", pubish: "alice" });
+// @ts-expect-error: pub is a list of paths
+sign(loaded, { root: "a", pub: 5 });
 `,
 		);
 		writeFileSync(
