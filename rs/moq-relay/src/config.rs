@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{
-	ApiKeySettings, ApiKeys, Auth, AuthService, DEFAULT_ISSUER, PrivacyPass, PrivacyPassSettings, Public,
+	ApiKeySettings, ApiKeys, Auth, AuthService, DEFAULT_ISSUER, PrivacyPass, PrivacyPassSettings, Public, Revocations,
 	ServiceSettings, SigningKey,
 };
 use crate::cluster::{ClusterSettings, Peer};
@@ -178,6 +178,15 @@ pub struct AuthConfig {
 	/// `[auth] jwks`: JWKS file (`{"keys": [...]}`).
 	#[arg(value_name = "FILE", id = "auth-jwks", long = "auth-jwks", env = "MOQ_AUTH_JWKS")]
 	pub jwks: Option<PathBuf>,
+	/// `[auth] revoked`: revocation list, one `jti <token id>` or `sub <subject>` a line; re-read
+	/// while the relay runs, and the live sessions it lists are closed.
+	#[arg(
+		value_name = "FILE",
+		id = "auth-revoked",
+		long = "auth-revoked",
+		env = "MOQ_AUTH_REVOKED"
+	)]
+	pub revoked: Option<PathBuf>,
 	/// `[auth] required`: `true`: at least one credential method must be configured (a start-up
 	/// error otherwise); `false`: sessions without a credential may do everything (fully open when
 	/// no method is configured). Also `AUTH_REQUIRED`.
@@ -920,7 +929,11 @@ impl AuthConfig {
 		if let Some(service) = self.service()? {
 			auth = auth.with_service(service);
 		}
-		Ok(auth)
+		let revocations = Revocations::new(self.revoked.clone()).map_err(|e| ConfigError::Invalid {
+			key: "auth.revoked",
+			reason: e.to_string(),
+		})?;
+		Ok(auth.with_revocations(revocations))
 	}
 
 	/// The API keys of `api_keys` (named `key-1`, `key-2`, … in order) and `[[auth.api_key]]`.
@@ -1546,6 +1559,7 @@ public_subscribe = ["view"]
 key = "root.jwk"
 key_dir = "keys"
 jwks = "keys.json"
+revoked = "revoked.txt"
 required = true
 api_keys = ["every-key-secret-1"]
 service_url = "https://auth.example/validate"

@@ -194,6 +194,13 @@ impl Relay {
 		if !self.config.cluster.connect.is_empty() {
 			listeners.spawn(cluster::run(self.config.cluster.clone(), ctx.clone(), down_rx.clone()));
 		}
+		if let Some(revocations) = ctx.auth.revocations().cloned() {
+			listeners.spawn(watch_revocations(
+				revocations,
+				ctx.auth.keys().cloned(),
+				down_rx.clone(),
+			));
+		}
 		ready.store(true, Ordering::Relaxed);
 		tracing::info!(addrs = ?self.addrs, hop = %ctx.hop_id, "relay ready");
 
@@ -341,5 +348,51 @@ impl SessionCount {
 impl Drop for SessionCount {
 	fn drop(&mut self) {
 		self.0.send_modify(|n| *n -= 1);
+	}
+}
+
+/// How often the revocation list and the key sources are looked at: a revoked token's session is
+/// closed within this (and a moment).
+const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Re-reads the revocation list when it changes and watches the token keys' files, telling every
+/// live session to re-check its grant on either change (`docs/auth.md`, "Revocation"), until the
+/// relay shuts down. A list that becomes unreadable or invalid keeps its last good entries and is
+/// logged once per distinct problem.
+async fn watch_revocations(
+	revocations: Arc<crate::auth::Revocations>,
+	keys: Option<Arc<moq_token::KeyStore>>,
+	mut down: watch::Receiver<bool>,
+) {
+	let mut tick = tokio::time::interval(REVOCATION_POLL);
+	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+	let mut stamp = keys.as_ref().map(|keys| keys.stamp());
+	let mut problem: Option<String> = None;
+	loop {
+		tokio::select! {
+			_ = tick.tick() => {}
+			_ = down.wait_for(|down| *down) => return,
+		}
+		match revocations.reload() {
+			Ok(changed) => {
+				if changed {
+					tracing::info!("revocation list reloaded");
+				}
+				problem = None;
+			}
+			Err(err) => {
+				let text = err.to_string();
+				if problem.as_ref() != Some(&text) {
+					tracing::warn!(code = err.code(), "{text}: keeping the last good list; fix the file");
+					problem = Some(text);
+				}
+			}
+		}
+		let now = keys.as_ref().map(|keys| keys.stamp());
+		if now != stamp {
+			stamp = now;
+			tracing::info!("token keys changed: live sessions re-check their keys");
+			revocations.changed();
+		}
 	}
 }

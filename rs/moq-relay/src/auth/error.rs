@@ -87,6 +87,13 @@ pub enum AuthError {
 	/// The request to the auth service could not be signed.
 	#[error("the request to the auth service could not be signed")]
 	SigningError,
+	/// The token's `jti`, or its subject, is on the relay's revocation list (`docs/auth.md`,
+	/// "Revocation").
+	#[error("the token was revoked: ask its issuer for a new one")]
+	TokenRevoked,
+	/// The key that verified the token was removed from the relay's key sources, or replaced.
+	#[error("the key that signed the token is no longer trusted by this relay: sign a new token with a current key")]
+	KeyRevoked,
 }
 
 /// Why the auth service is unavailable.
@@ -197,6 +204,8 @@ impl AuthError {
 			Self::ServiceError { .. } => "auth_service_error",
 			Self::ServiceUnavailable(_) => "auth_service_unavailable",
 			Self::SigningError => "jwt_signing_error",
+			Self::TokenRevoked => "token_revoked",
+			Self::KeyRevoked => "key_revoked",
 		}
 	}
 

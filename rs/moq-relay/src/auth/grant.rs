@@ -14,6 +14,11 @@ pub struct Grant {
 	expires: Option<u64>,
 	cluster: bool,
 	subject: Option<String>,
+	/// The token's `jti`, for the revocation list.
+	token_id: Option<String>,
+	/// The key that verified the token: its `kid` and RFC 7638 thumbprint, so a session ends when
+	/// that key is removed or replaced.
+	key: Option<(Option<String>, String)>,
 }
 
 impl Grant {
@@ -25,6 +30,8 @@ impl Grant {
 			expires: None,
 			cluster: false,
 			subject: None,
+			token_id: None,
+			key: None,
 		}
 	}
 
@@ -49,6 +56,24 @@ impl Grant {
 	pub(crate) fn with_subject(mut self, subject: Option<String>) -> Self {
 		self.subject = subject;
 		self
+	}
+
+	pub(crate) fn with_token(mut self, token_id: Option<String>, kid: Option<String>, thumbprint: String) -> Self {
+		self.token_id = token_id;
+		self.key = Some((kid, thumbprint));
+		self
+	}
+
+	/// The token's `jti`, if it had one (it may be on the revocation list).
+	pub fn token_id(&self) -> Option<&str> {
+		self.token_id.as_deref()
+	}
+
+	/// The `kid` (if any) and thumbprint of the key that verified the token.
+	pub fn key(&self) -> Option<(Option<&str>, &str)> {
+		self.key
+			.as_ref()
+			.map(|(kid, thumbprint)| (kid.as_deref(), thumbprint.as_str()))
 	}
 
 	/// The connection path: every path the session names is relative to it.

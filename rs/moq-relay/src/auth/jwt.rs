@@ -25,11 +25,16 @@ impl MoqJwt {
 		Self { keys: Arc::new(keys) }
 	}
 
+	/// The keys.
+	pub fn keys(&self) -> &Arc<KeyStore> {
+		&self.keys
+	}
+
 	/// Verifies `token` for the connection path `path`.
 	fn verify(&self, token: &str, request: &ConnectRequest) -> Verdict {
 		let path = request.path();
-		let claims = match self.keys.verify(token, &Validation::default()) {
-			Ok(claims) => claims,
+		let (claims, thumbprint) = match self.keys.verify_key(token, &Validation::default()) {
+			Ok(verified) => verified,
 			Err(err) => {
 				let code = err.code();
 				let error = AuthError::from(err);
@@ -46,14 +51,12 @@ impl MoqJwt {
 			}
 		};
 		let decided = claims.authorize(path).map_err(AuthError::from).map(|permissions| {
-			let subject = moq_token::token_kid(token)
-				.ok()
-				.flatten()
-				.map(|kid| format!("kid:{kid}"));
+			let kid = moq_token::token_kid(token).ok().flatten().map(|kid| kid.to_string());
 			Grant::new(path.clone(), permissions.publish, permissions.subscribe)
 				.with_expires(claims.expires)
 				.with_cluster(claims.cluster)
-				.with_subject(subject)
+				.with_subject(kid.as_ref().map(|kid| format!("kid:{kid}")))
+				.with_token(claims.id.clone(), kid, thumbprint)
 		});
 		Verdict::Decided(decided)
 	}

@@ -25,6 +25,7 @@ mod grant;
 mod jwt;
 mod privacy_pass;
 mod request;
+mod revocation;
 mod service;
 mod verifier;
 
@@ -35,6 +36,7 @@ pub use grant::Grant;
 pub use jwt::MoqJwt;
 pub use privacy_pass::{DEFAULT_ISSUER, PrivacyPass, PrivacyPassConfigError, PrivacyPassSettings};
 pub use request::{API_KEY_HEADER, ConnectRequest, Credential, PrivacyPassCredential, Transport, forwardable_header};
+pub use revocation::{RevocationError, Revocations, Revoked};
 pub use service::{AuthService, ServiceConfigError, ServiceSettings, SigningKey, SigningKeyError};
 pub use verifier::{Explanation, Judged, Stage, Verdict, Verifier};
 
@@ -107,6 +109,10 @@ pub struct Auth {
 	chain: Chain,
 	privacy_pass: Option<Arc<PrivacyPass>>,
 	service: Option<Arc<AuthService>>,
+	/// The token keys, when configured: a live session ends when its key is removed.
+	keys: Option<Arc<KeyStore>>,
+	/// Revoked tokens and subjects.
+	revocations: Option<Arc<Revocations>>,
 }
 
 impl Auth {
@@ -117,9 +123,49 @@ impl Auth {
 			..Self::default()
 		};
 		match keys {
-			Some(keys) => auth.with_verifier(Arc::new(MoqJwt::new(keys))),
+			Some(keys) => {
+				let jwt = MoqJwt::new(keys);
+				let auth = Self {
+					keys: Some(jwt.keys().clone()),
+					..auth
+				};
+				auth.with_verifier(Arc::new(jwt))
+			}
 			None => auth,
 		}
+	}
+
+	/// The policy that refuses, and ends the sessions of, what `revocations` lists.
+	pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+		self.revocations = Some(revocations);
+		self
+	}
+
+	/// The revocation list, when configured.
+	pub fn revocations(&self) -> Option<&Arc<Revocations>> {
+		self.revocations.as_ref()
+	}
+
+	/// The token keys, when configured.
+	pub fn keys(&self) -> Option<&Arc<KeyStore>> {
+		self.keys.as_ref()
+	}
+
+	/// Why a grant no longer holds, if it does not: its token or subject was revoked, or the key
+	/// that verified its token was removed or replaced. Asked at admission and by live sessions
+	/// whenever the revocation list or the key sources change.
+	pub fn revoked(&self, grant: &Grant) -> Option<AuthError> {
+		if let Some(revocations) = &self.revocations
+			&& revocations.is_revoked(grant.token_id(), grant.subject())
+		{
+			return Some(AuthError::TokenRevoked);
+		}
+		if let (Some(keys), Some((kid, thumbprint))) = (&self.keys, grant.key())
+			&& !keys.holds(kid, thumbprint)
+		{
+			return Some(AuthError::KeyRevoked);
+		}
+		None
 	}
 
 	/// The policy with one more verifier, placed in the chain by its [`Stage`].
@@ -210,7 +256,14 @@ impl Auth {
 		let path = request.path();
 		match request.credential() {
 			Err(err) => (CredentialKind::Invalid, Err(err)),
-			Ok(Some(credential)) => self.chain.judge(&credential, request, metrics).await,
+			Ok(Some(credential)) => {
+				let (kind, decided) = self.chain.judge(&credential, request, metrics).await;
+				let decided = decided.and_then(|grant| match self.revoked(&grant) {
+					Some(revoked) => Err(revoked),
+					None => Ok(grant),
+				});
+				(kind, decided)
+			}
 			Ok(None) => match self.anonymous(path) {
 				Ok(grant) => (CredentialKind::Public, Ok(grant)),
 				Err(missing) => match &self.privacy_pass {

@@ -48,7 +48,7 @@ pub struct HttpState {
 pub struct PeerAddr(pub SocketAddr);
 
 /// The routes: `/certificate.sha256`, `/health`, `/ready`, `/metrics`, `/announced[/{prefix}]`,
-/// `/.well-known/jwks.json`.
+/// `/.well-known/jwks.json`, and the operator's `POST /revoke`.
 pub fn router(state: HttpState) -> Router {
 	Router::new()
 		.route("/certificate.sha256", get(certificate))
@@ -58,6 +58,7 @@ pub fn router(state: HttpState) -> Router {
 		.route("/health", get(|| async { "ok\n" }))
 		.route("/ready", get(ready))
 		.route("/metrics", get(metrics))
+		.route("/revoke", axum::routing::post(revoke))
 		.with_state(state)
 }
 
@@ -87,6 +88,79 @@ async fn jwks(State(state): State<HttpState>) -> axum::response::Response {
 			.into_response(),
 		None => (StatusCode::NOT_FOUND, "no auth service signing key is configured\n").into_response(),
 	}
+}
+
+/// What `POST /revoke` takes: a token id, a subject, or both.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Revoke {
+	jti: Option<String>,
+	sub: Option<String>,
+}
+
+/// `POST /revoke` (`docs/auth.md`, "Revocation"): adds `{"jti": …}` and/or `{"sub": …}` to the
+/// revocation list until the relay restarts; the live sessions they name are closed at once. Only a
+/// cluster token (`Authorization: Bearer`, as the relay's own cluster links carry) may revoke:
+/// anything else is refused like any credential, or with 403 `no_access`.
+async fn revoke(
+	State(state): State<HttpState>,
+	axum::Extension(PeerAddr(peer)): axum::Extension<PeerAddr>,
+	method: axum::http::Method,
+	uri: axum::http::Uri,
+	headers: axum::http::HeaderMap,
+	body: axum::body::Bytes,
+) -> axum::response::Response {
+	let refused = |status: StatusCode, code: &str, message: &str| {
+		let body = serde_json::json!({ "error": code, "message": message }).to_string();
+		(status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+	};
+	let request = auth::HttpRequest {
+		method: &method,
+		route: uri.path(),
+		query: uri.query(),
+		headers: &headers,
+	};
+	let decided = auth::authorize_from(&state.auth, &state.throttle, &state.metrics, peer.ip(), "/", request);
+	let grant = match decided.await {
+		Ok(grant) => grant,
+		Err(refusal) => return refusal,
+	};
+	if !grant.cluster() {
+		return refused(
+			StatusCode::FORBIDDEN,
+			"no_access",
+			"only a cluster token may revoke: sign one with `moq-token sign --cluster`",
+		);
+	}
+	let Some(revocations) = state.auth.revocations() else {
+		return refused(
+			StatusCode::NOT_FOUND,
+			"not_found",
+			"this relay keeps no revocation list",
+		);
+	};
+	let revoke = match serde_json::from_slice::<Revoke>(&body) {
+		Ok(revoke) if revoke.jti.is_some() || revoke.sub.is_some() => revoke,
+		_ => {
+			return refused(
+				StatusCode::BAD_REQUEST,
+				"invalid_request",
+				"send a JSON object with \"jti\" and/or \"sub\"",
+			);
+		}
+	};
+	if let Some(jti) = &revoke.jti {
+		revocations.revoke(crate::auth::Revoked::TokenId(jti.clone()));
+	}
+	if let Some(sub) = &revoke.sub {
+		revocations.revoke(crate::auth::Revoked::Subject(sub.clone()));
+	}
+	tracing::info!(
+		subject = grant.subject().unwrap_or("-"),
+		"revocation added by the operator endpoint"
+	);
+	let body = serde_json::json!({ "revoked": { "jti": revoke.jti, "sub": revoke.sub } }).to_string();
+	(StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn ready(State(state): State<HttpState>) -> impl IntoResponse {

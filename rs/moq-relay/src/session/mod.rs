@@ -378,8 +378,32 @@ async fn serve<S: Session>(
 			None => std::future::pending().await,
 		}
 	};
+	// `docs/auth.md` ("Revocation"): the session ends when its token is revoked or the key that
+	// verified it is removed; both are re-checked whenever the list or the key sources change.
+	let revocation = {
+		let (ctx, grant) = (ctx.clone(), shared.grant.clone());
+		async move {
+			let Some(mut changes) = ctx.auth.revocations().map(|r| r.changes()) else {
+				return std::future::pending().await;
+			};
+			loop {
+				if let Some(revoked) = ctx.auth.revoked(&grant) {
+					return revoked;
+				}
+				if changes.changed().await.is_err() {
+					return std::future::pending().await;
+				}
+			}
+		}
+	};
 	let err = tokio::select! {
 		err = transport.closed() => err,
+		revoked = revocation => {
+			ctx.metrics.auth_refused(revoked.code());
+			tracing::info!(code = revoked.code(), "session grant revoked");
+			transport.close(SessionCode::UNAUTHORIZED.into_inner(), &revoked.reason());
+			transport.closed().await
+		}
 		_ = expiry => {
 			ctx.metrics.auth_refused("token_expired");
 			tracing::info!("session grant expired");

@@ -18,4 +18,5 @@ mod interop;
 mod logs;
 mod privacy_pass;
 mod privacy_pass_logs;
+mod revocation;
 mod versions;

@@ -1,0 +1,180 @@
+//! Revocation (`docs/auth.md`, "Revocation"): a revoked token's live session is closed within 2 s
+//! and its next session refused; deleting a key file closes every session that key admitted; the
+//! operator endpoint revokes for cluster tokens only. Bystanders stay served throughout.
+
+use crate::common;
+
+use std::path::{Path as FsPath, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{TestRelay, admitted, announce_ok, closed};
+use moq_relay::wire::SessionCode;
+use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
+
+const UNAUTHORIZED: u64 = SessionCode::UNAUTHORIZED.into_inner() as u64;
+/// How soon a revoked session must be closed.
+const BOUND: Duration = Duration::from_secs(2);
+
+struct Dir(PathBuf);
+
+impl Dir {
+	fn new(name: &str) -> Self {
+		let dir = std::env::temp_dir().join(format!("moq-relay-revocation-{name}-{}", std::process::id()));
+		let _ = std::fs::remove_dir_all(&dir);
+		std::fs::create_dir_all(&dir).unwrap();
+		Self(dir)
+	}
+
+	fn join(&self, name: &str) -> PathBuf {
+		self.0.join(name)
+	}
+}
+
+impl Drop for Dir {
+	fn drop(&mut self) {
+		let _ = std::fs::remove_dir_all(&self.0);
+	}
+}
+
+fn key(kid: &str) -> Key {
+	Key::generate(Algorithm::HS256, Some(KeyId::new(kid).unwrap())).unwrap()
+}
+
+fn token(key: &Key, jti: &str) -> String {
+	let mut claims = Claims::new(Path::new("room").unwrap())
+		.with_publish(Path::root())
+		.with_subscribe(Path::root())
+		.with_expires(moq_token::unix_now() + 600);
+	claims.id = Some(jti.to_string());
+	key.sign(&claims).unwrap()
+}
+
+/// Waits for `conn` to be closed and checks how and how soon (counted from `since`).
+async fn closed_within(conn: &web_transport_quinn::quinn::Connection, since: Instant, reason: &str) {
+	let (code, got) = closed(conn).await;
+	assert_eq!((code, got.as_str()), (UNAUTHORIZED, reason));
+	assert!(since.elapsed() < BOUND, "closed {:?} after the change", since.elapsed());
+}
+
+/// Replaces `path`'s content (the new content differs in length, so the change is seen even
+/// within one tick of the file system's clock).
+fn write(path: &FsPath, text: &str) {
+	std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_id_closes_its_live_session_within_two_seconds() {
+	let dir = Dir::new("jti");
+	let root = key("root");
+	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	write(&dir.join("revoked.txt"), "# nothing yet\n");
+	let (key_file, list) = (dir.join("root.jwk"), dir.join("revoked.txt"));
+	let relay = TestRelay::start_with(move |config| {
+		config.auth.key = Some(key_file);
+		config.auth.revoked = Some(list);
+	})
+	.await;
+	let revoked = admitted(&relay, &format!("/room?jwt={}", token(&root, "t-1"))).await;
+	announce_ok(&revoked).await;
+	let bystander = admitted(&relay, &format!("/room?jwt={}", token(&root, "t-2"))).await;
+	announce_ok(&bystander).await;
+
+	let since = Instant::now();
+	write(&dir.join("revoked.txt"), "# revoked\njti t-1\n");
+	closed_within(&revoked, since, "token_revoked").await;
+	announce_ok(&bystander).await;
+	// The same token is refused from now on.
+	let again = admitted(&relay, &format!("/room?jwt={}", token(&root, "t-1"))).await;
+	assert_eq!(closed(&again).await, (UNAUTHORIZED, "token_revoked".to_string()));
+
+	// A bad edit keeps the last good list: still revoked, the bystander still served.
+	write(&dir.join("revoked.txt"), "jti t-1\nnonsense-line\n");
+	let again = admitted(&relay, &format!("/room?jwt={}", token(&root, "t-1"))).await;
+	assert_eq!(closed(&again).await.1, "token_revoked");
+	announce_ok(&bystander).await;
+	relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_key_file_closes_every_session_it_admitted() {
+	let dir = Dir::new("keys");
+	std::fs::create_dir_all(dir.join("keys")).unwrap();
+	let (a, b) = (key("a"), key("b"));
+	a.to_file(dir.join("keys").join("a.jwk"), KeyFormat::Base64Url).unwrap();
+	b.to_file(dir.join("keys").join("b.jwk"), KeyFormat::Base64Url).unwrap();
+	let keys = dir.join("keys");
+	let relay = TestRelay::start_with(move |config| config.auth.key_dir = Some(keys)).await;
+	let first = admitted(&relay, &format!("/room?jwt={}", token(&a, "a-1"))).await;
+	let second = admitted(&relay, &format!("/room?jwt={}", token(&a, "a-2"))).await;
+	let other = admitted(&relay, &format!("/room?jwt={}", token(&b, "b-1"))).await;
+	for conn in [&first, &second, &other] {
+		announce_ok(conn).await;
+	}
+
+	let since = Instant::now();
+	std::fs::remove_file(dir.join("keys").join("a.jwk")).unwrap();
+	closed_within(&first, since, "key_revoked").await;
+	closed_within(&second, since, "key_revoked").await;
+	announce_ok(&other).await;
+	relay.stop().await;
+}
+
+/// `POST /revoke` on the relay's plain-HTTP port.
+async fn post_revoke(relay: &TestRelay, authorization: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+	let client = reqwest::Client::new();
+	let mut request = client
+		.post(format!("http://127.0.0.1:{}/revoke", relay.addr.port()))
+		.header("content-type", "application/json")
+		.body(body.to_string());
+	if let Some(authorization) = authorization {
+		request = request.header("authorization", authorization);
+	}
+	let response = common::within("POST /revoke", request.send()).await.unwrap();
+	let status = response.status().as_u16();
+	let text = response.text().await.unwrap();
+	(
+		status,
+		serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+	)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_endpoint_revokes_for_cluster_tokens_only() {
+	let dir = Dir::new("endpoint");
+	let root = key("root");
+	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	let key_file = dir.join("root.jwk");
+	let relay = TestRelay::start_with(move |config| config.auth.key = Some(key_file)).await;
+	let live = admitted(&relay, &format!("/room?jwt={}", token(&root, "live-1"))).await;
+	announce_ok(&live).await;
+	let bystander = admitted(&relay, &format!("/room?jwt={}", token(&root, "live-2"))).await;
+	announce_ok(&bystander).await;
+
+	// No credential, a session token, and a malformed body are refused.
+	let (status, body) = post_revoke(&relay, None, r#"{"jti":"live-1"}"#).await;
+	assert_eq!((status, body["error"].as_str()), (401, Some("missing_credential")));
+	// A token for a room is refused at `/`; one that may do everything, but is not a cluster
+	// token, may not revoke either.
+	let room = format!("Bearer {}", token(&root, "user"));
+	let (status, body) = post_revoke(&relay, Some(&room), r#"{"jti":"live-1"}"#).await;
+	assert_eq!((status, body["error"].as_str()), (403, Some("root_mismatch")));
+	let mut cluster = Claims::new(Path::root())
+		.with_publish(Path::root())
+		.with_subscribe(Path::root())
+		.with_expires(moq_token::unix_now() + 600);
+	let everything = format!("Bearer {}", root.sign(&cluster).unwrap());
+	let (status, body) = post_revoke(&relay, Some(&everything), r#"{"jti":"live-1"}"#).await;
+	assert_eq!((status, body["error"].as_str()), (403, Some("no_access")));
+	cluster.cluster = true;
+	let operator = format!("Bearer {}", root.sign(&cluster).unwrap());
+	let (status, body) = post_revoke(&relay, Some(&operator), r#"{"token":"live-1"}"#).await;
+	assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+	announce_ok(&live).await;
+
+	let since = Instant::now();
+	let (status, body) = post_revoke(&relay, Some(&operator), r#"{"jti":"live-1"}"#).await;
+	assert_eq!((status, &body["revoked"]["jti"]), (200, &serde_json::json!("live-1")));
+	closed_within(&live, since, "token_revoked").await;
+	announce_ok(&bystander).await;
+	relay.stop().await;
+}
