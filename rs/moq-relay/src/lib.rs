@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod cluster;

@@ -238,14 +238,18 @@ impl Auth {
 		self.decide_with(request, None).await
 	}
 
-	/// [`Auth::authorize`], recorded in `metrics`: the decision time and outcome by verifier, and
+	/// [`Auth::decide`], recorded in `metrics`: the decision time and outcome by verifier, and
 	/// what the verifiers waited on (the auth service's latency and cache).
-	pub async fn admit(&self, request: &ConnectRequest, metrics: &Metrics) -> Result<Grant, AuthError> {
+	pub async fn admit(
+		&self,
+		request: &ConnectRequest,
+		metrics: &Metrics,
+	) -> (CredentialKind, Result<Grant, AuthError>) {
 		let started = std::time::Instant::now();
 		let (kind, decided) = self.decide_with(request, Some(metrics)).await;
 		metrics.auth_decided(kind, started.elapsed());
 		metrics.auth_outcome(kind, decided.as_ref().err().map(AuthError::code));
-		decided
+		(kind, decided)
 	}
 
 	async fn decide_with(

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use std::net::IpAddr;
 
-use crate::auth::{Auth, AuthError, ConnectRequest, Grant};
+use crate::auth::{Auth, AuthError, ConnectRequest, CredentialKind, Grant, Transport};
 use crate::limits::AuthThrottle;
 use crate::metrics::Metrics;
 
@@ -42,6 +42,7 @@ pub async fn authorize(auth: &Auth, path: &str, query: Option<&str>, headers: &H
 	};
 	decide(auth, path, request, None)
 		.await
+		.1
 		.map_err(|err| err.into_response())
 }
 
@@ -56,11 +57,15 @@ pub async fn authorize_from(
 	request: HttpRequest<'_>,
 ) -> Result<Grant, Response> {
 	let now = tokio::time::Instant::now();
-	let decided = if throttle.allows(address, now) {
+	let (kind, decided) = if throttle.allows(address, now) {
 		decide(auth, path, request, Some(metrics)).await
 	} else {
-		Err(AuthError::TooManyAttempts)
+		(CredentialKind::None, Err(AuthError::TooManyAttempts))
 	};
+	match &decided {
+		Ok(grant) => crate::audit::admitted(kind, grant, address, Transport::Http),
+		Err(err) => crate::audit::refused(kind, err, address, Transport::Http),
+	}
 	decided.map_err(|err| {
 		if err.counts_as_failure() {
 			throttle.failed(address, now);
@@ -74,17 +79,18 @@ async fn decide(
 	path: &str,
 	request: HttpRequest<'_>,
 	metrics: Option<&Metrics>,
-) -> Result<Grant, AuthError> {
+) -> (CredentialKind, Result<Grant, AuthError>) {
 	let target = match request.query {
 		Some(query) => format!("{path}?{query}"),
 		None => path.to_string(),
 	};
-	let connect = ConnectRequest::parse(&target)?
-		.with_headers(request.headers)?
-		.with_http(request.method.as_str(), request.route);
+	let connect = match ConnectRequest::parse(&target).and_then(|c| c.with_headers(request.headers)) {
+		Ok(connect) => connect.with_http(request.method.as_str(), request.route),
+		Err(err) => return (CredentialKind::Invalid, Err(err)),
+	};
 	match metrics {
 		Some(metrics) => auth.admit(&connect, metrics).await,
-		None => auth.authorize(&connect).await,
+		None => auth.decide(&connect).await,
 	}
 }
 

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::auth::{Auth, AuthError, ConnectRequest, Grant, Transport};
+use crate::auth::{Auth, AuthError, ConnectRequest, CredentialKind, Grant, Transport};
 use crate::limits::{LimitError, Ticket};
 use crate::metrics::{Link, Metrics};
 use crate::origin::{Origin, Track};
@@ -177,22 +177,26 @@ async fn admit<S: Session>(
 	transport_kind: Transport,
 ) -> Result<Grant, SessionError> {
 	let now = tokio::time::Instant::now();
-	let decided = match ConnectRequest::parse(target) {
+	let (kind, decided) = match ConnectRequest::parse(target) {
 		// An address in its cool-down is refused before any verifier (or service) is asked.
-		_ if !ctx.throttle.allows(address, now) => Err(AuthError::TooManyAttempts),
+		_ if !ctx.throttle.allows(address, now) => (CredentialKind::None, Err(AuthError::TooManyAttempts)),
 		Ok(request) => {
 			let request = request.with_authorization(authorization).with_transport(transport_kind);
 			ctx.auth.admit(&request, &ctx.metrics).await
 		}
-		Err(err) => Err(err),
+		Err(err) => (CredentialKind::Invalid, Err(err)),
 	};
 	match decided {
-		Ok(grant) => Ok(grant),
+		Ok(grant) => {
+			crate::audit::admitted(kind, &grant, address, transport_kind);
+			Ok(grant)
+		}
 		Err(err) => {
 			if err.counts_as_failure() {
 				ctx.throttle.failed(address, now);
 			}
 			ctx.metrics.auth_refused(err.code());
+			crate::audit::refused(kind, &err, address, transport_kind);
 			tracing::info!(code = err.code(), "session refused");
 			transport.close(SessionCode::UNAUTHORIZED.into_inner(), &err.reason());
 			let _ = tokio::time::timeout(REFUSAL_LINGER, transport.closed()).await;

@@ -1110,3 +1110,71 @@ async fn peer_strings_cannot_forge_log_lines_or_reach_the_terminal() {
 		"a control byte reached the log"
 	);
 }
+
+/// The audit trail: one line per decision under `moq_relay::audit`, for MoQ sessions (raw QUIC and
+/// WebTransport) and HTTP alike, naming the verifier, subject, key id, jti, grant, address and
+/// transport, and never the credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admission_and_refusal_has_one_audit_line_without_the_credential() {
+	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
+
+	let capture = common::Capture::install_trace();
+	let dir = std::env::temp_dir().join(format!("moq-relay-audit-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).unwrap();
+	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("audit").unwrap())).unwrap();
+	key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	let key_file = dir.join("root.jwk");
+	let relay = TestRelay::start_with(move |config| config.auth.key = Some(key_file)).await;
+	let mut claims = Claims::new(Path::new("room").unwrap())
+		.with_publish(Path::new("cam").unwrap())
+		.with_subscribe(Path::root())
+		.with_expires(moq_token::unix_now() + 600);
+	claims.id = Some("audit-jti-1".into());
+	let token = key.sign(&claims).unwrap();
+
+	announce_ok(&admitted(&relay, &format!("/room?jwt={token}")).await).await;
+	let forged = format!("{}x", &token[..token.len() - 1]);
+	let session = common::webtransport(&relay, "/room", Some(&format!("Bearer {forged}"))).await;
+	common::webtransport_closed(&session).await;
+	let (status, _, _) = http_get(&relay, &format!("/announced/room?jwt={token}"), false).await;
+	assert_eq!(status, 200);
+	relay.stop().await;
+	let _ = std::fs::remove_dir_all(&dir);
+
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	let audit: Vec<&str> = text.lines().filter(|l| l.contains("moq_relay::audit")).collect();
+	assert_eq!(audit.len(), 3, "one line per decision: {audit:#?}");
+	let quic = audit
+		.iter()
+		.find(|l| l.contains("transport=\"quic\"") || l.contains("transport=quic"));
+	let quic = quic.expect("the raw QUIC admission");
+	for field in [
+		"admitted",
+		"verifier=\"jwt\"",
+		"subject=kid:audit",
+		"kid=audit",
+		"jti=audit-jti-1",
+		"root=room",
+		"publish=cam",
+		"subscribe=(all)",
+		"remote=127.0.0.1",
+	] {
+		let bare = field.replace('"', "");
+		assert!(quic.contains(field) || quic.contains(&bare), "{field} in {quic}");
+	}
+	let refused = audit.iter().find(|l| l.contains("refused")).expect("the refusal");
+	assert!(
+		refused.contains("invalid_token") && refused.contains("webtransport"),
+		"{refused}"
+	);
+	assert!(
+		audit.iter().any(|l| l.contains("admitted") && l.contains("http")),
+		"{audit:#?}"
+	);
+	for (signature, what) in [
+		(token.rsplit('.').next().unwrap(), "token"),
+		(forged.rsplit('.').next().unwrap(), "forged token"),
+	] {
+		assert!(!text.contains(signature), "the {what} reached the log");
+	}
+}
