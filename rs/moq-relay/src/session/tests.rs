@@ -796,3 +796,99 @@ mod robustness {
 		relay.await.unwrap();
 	}
 }
+
+/// A watcher that stops reading while a publisher toggles one broadcast 100,000 times: the relay
+/// keeps at most the newest state per broadcast for it (`docs/reliability.md`, "Limits"), so when it
+/// reads again it gets a bounded backlog (what its stream window held) and then the current state,
+/// not 200,000 queued changes.
+#[tokio::test(start_paused = true)]
+async fn a_watcher_that_stops_reading_gets_the_newest_state_not_every_change() {
+	use crate::wire::Encode as _;
+
+	const TOGGLES: usize = 100_000;
+	let (ctx, _down) = context(anon());
+	let (watcher, watcher_server) = pair();
+	let _watching = serve(watcher_server, ctx.clone());
+	setup(&watcher, "/anon").await;
+	let (send, recv) = watcher.open_bi().await.unwrap();
+	let mut request = Writer::new(send);
+	request.encode(&BidiType::Announce, V).await.unwrap();
+	let all = AnnounceRequest {
+		prefix: String::new(),
+		exclude_hop: VarInt::ZERO,
+	};
+	request.encode(&all, V).await.unwrap();
+	let mut reader = Reader::new(recv);
+	let _ok: AnnounceOk = reader.expect(V).await.unwrap();
+
+	// The publisher toggles `x`, ends with it active, then announces `done`.
+	let (publisher, publisher_server) = pair();
+	let _publishing = serve(publisher_server, ctx.clone());
+	setup(&publisher, "/anon").await;
+	let (send, recv) = publisher.accept_bi().await.unwrap();
+	let mut incoming = Reader::new(recv);
+	assert_eq!(incoming.expect::<BidiType>(V).await.unwrap(), BidiType::Announce);
+	let _: AnnounceRequest = incoming.expect(V).await.unwrap();
+	let mut out = Writer::new(send);
+	let ok = AnnounceOk {
+		hop_id: VarInt::from_u32(99),
+		active_count: VarInt::ZERO,
+	};
+	out.encode(&ok, V).await.unwrap();
+	let announce = |suffix: &str, status| Announce {
+		status,
+		suffix: suffix.to_string(),
+		hops: Vec::new(),
+	};
+	let mut bytes = Vec::new();
+	for _ in 0..TOGGLES {
+		announce("x", AnnounceStatus::Active).encode(&mut bytes, V).unwrap();
+		announce("x", AnnounceStatus::Ended).encode(&mut bytes, V).unwrap();
+	}
+	announce("x", AnnounceStatus::Active).encode(&mut bytes, V).unwrap();
+	announce("done", AnnounceStatus::Active).encode(&mut bytes, V).unwrap();
+	out.write_all(&bytes).await.unwrap();
+
+	// The watcher reads again once the relay has taken every change in.
+	let mut announced = ctx.origin.announced(Path::new("anon").unwrap());
+	let done = async {
+		if announced
+			.take_current()
+			.iter()
+			.any(|(path, _)| path.as_str() == "anon/done")
+		{
+			return;
+		}
+		while let Some(update) = announced.next().await {
+			if update.path.as_str() == "anon/done" && update.active.is_some() {
+				return;
+			}
+		}
+	};
+	tokio::time::timeout(Duration::from_secs(60), done)
+		.await
+		.expect("every change taken in");
+	let mut received = 0usize;
+	let mut x_active = false;
+	loop {
+		let message: Announce = tokio::time::timeout(Duration::from_secs(5), reader.expect(V))
+			.await
+			.expect("the watcher's backlog, then `done`")
+			.unwrap();
+		received += 1;
+		match message.suffix.as_str() {
+			"x" => x_active = message.status.is_active(),
+			"done" => break,
+			other => panic!("announced {other}"),
+		}
+	}
+	assert!(x_active, "the watcher ends with x's newest state");
+	// What the stream window held (256 KiB of 5-byte messages), not the 200,001 changes.
+	let window = crate::transport::mem::STREAM_WINDOW / 5 + 3;
+	assert!(
+		received <= window,
+		"{received} messages for {} changes",
+		2 * TOGGLES + 2
+	);
+	std::mem::forget(out);
+}

@@ -1178,3 +1178,114 @@ async fn every_admission_and_refusal_has_one_audit_line_without_the_credential()
 		assert!(!text.contains(signature), "the {what} reached the log");
 	}
 }
+
+/// Incoming datagrams: the relay reads none (moq-lite carries no media in them), so quinn's receive
+/// queue is what would hold them; `limits.datagram_buffer` bounds it per connection (the oldest are
+/// dropped). Fifty admitted sessions each sending 4 MB of datagrams grow the relay by far less
+/// than the 200 MB sent (before the bound, ~1.25 MiB stayed per session), and a bystander is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datagrams_nobody_reads_cost_a_bounded_buffer() {
+	const SESSIONS: u64 = 50;
+	let relay = start(&[
+		"--server-bind",
+		"127.0.0.1:0",
+		"--tls-generate",
+		"localhost",
+		"--auth-public",
+		"anon",
+	]);
+	let pid = relay.child.id();
+	let bystander = admitted(&relay, "/anon").await;
+	announce_ok(&bystander).await;
+	let before = proc_kib(pid, "VmHWM");
+
+	let relay = std::sync::Arc::new(relay);
+	let mut senders = tokio::task::JoinSet::new();
+	for _ in 0..SESSIONS {
+		let relay = relay.clone();
+		senders.spawn(async move {
+			let conn = admitted(relay.as_ref(), "/anon").await;
+			announce_ok(&conn).await;
+			let max = conn.max_datagram_size().expect("the relay accepts datagrams");
+			let datagram = Bytes::from(vec![0x5a; max.min(1000)]);
+			let mut sent = 0usize;
+			while sent < 4_000_000 {
+				// send_datagram_wait: paced by the congestion controller, never dropped locally.
+				conn.send_datagram_wait(datagram.clone()).await.unwrap();
+				sent += datagram.len();
+			}
+			conn
+		});
+	}
+	let mut conns = Vec::new();
+	while let Some(conn) = senders.join_next().await {
+		conns.push(conn.unwrap());
+	}
+	// Every session is still served after its flood, and so is the bystander.
+	for conn in &conns {
+		announce_ok(conn).await;
+	}
+	announce_ok(&bystander).await;
+	let growth_kib = proc_kib(pid, "VmHWM").saturating_sub(before);
+	eprintln!("peak RSS growth for {SESSIONS} sessions x 4 MB of datagrams: {growth_kib} KiB");
+	// The sessions themselves cost some memory; the datagrams at most 64 KiB each on top.
+	assert!(
+		growth_kib < SESSIONS * 512,
+		"{SESSIONS} sessions sending datagrams grew the relay by {growth_kib} KiB"
+	);
+	drop(conns);
+	let mut relay = std::sync::Arc::into_inner(relay).unwrap();
+	relay.child.kill().unwrap();
+	relay.child.wait().unwrap();
+}
+
+/// Admitted sessions per address: past `limits.max_sessions_per_ip` a session is closed with
+/// `too_many_sessions_from_ip`, another address is not affected, and a session that leaves frees
+/// its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_per_address_are_capped_and_other_addresses_are_not() {
+	let relay = TestRelay::start_with(|config| {
+		config.auth.public = Some("anon".into());
+		config.limits.max_sessions_per_ip = Some(3);
+	})
+	.await;
+	let mut open = Vec::new();
+	for _ in 0..3 {
+		let conn = admitted(&relay, "/anon").await;
+		announce_ok(&conn).await;
+		open.push(conn);
+	}
+	let over = admitted(&relay, "/anon").await;
+	let (code, reason) = common::closed(&over).await;
+	assert_eq!(code, u64::from(SessionCode::INTERNAL.into_inner()));
+	assert!(reason.starts_with("too_many_sessions_from_ip: "), "{reason}");
+
+	// From 127.0.0.2: its own places.
+	let other = try_connect_from(&relay, "127.0.0.2").await.expect("another address");
+	let served = moq_relay::client::quic_served(&other, "/anon".into()).await;
+	assert!(
+		matches!(served, Ok(moq_relay::client::Outcome::Admitted(_))),
+		"{served:?}"
+	);
+
+	// One leaves: a place is free again (the relay learns of the close a moment later).
+	open.pop().unwrap().close(0u32.into(), b"bye");
+	let again = std::sync::Mutex::new(Vec::new());
+	eventually("a freed session place", || async {
+		let conn = common::raw_connect(&relay, "moq-lite-05").await;
+		let served = moq_relay::client::quic_served(&conn, "/anon".into()).await;
+		let admitted = matches!(served, Ok(moq_relay::client::Outcome::Admitted(_)));
+		again.lock().unwrap().push(conn);
+		admitted
+	})
+	.await;
+	let (_, _, body) = http_get(&relay, "/metrics", false).await;
+	assert!(
+		metric(
+			&body,
+			"moq_relay_limit_refused_total{code=\"too_many_sessions_from_ip\"}"
+		) >= 1,
+		"{body}"
+	);
+	relay.stop().await;
+}
