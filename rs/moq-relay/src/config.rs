@@ -719,6 +719,10 @@ pub struct LimitsConfig {
 	/// (default 16777216).
 	#[arg(value_name = "BYTES", long = "limits-max-group", env = "MOQ_LIMITS_MAX_GROUP")]
 	pub max_group: Option<usize>,
+	/// `[limits] max_cache`: the bytes of all cached groups together; past it the oldest groups of
+	/// any track are evicted first, never a track's latest group (default 1073741824).
+	#[arg(value_name = "BYTES", long = "limits-max-cache", env = "MOQ_LIMITS_MAX_CACHE")]
+	pub max_cache: Option<usize>,
 	/// `[limits] max_inflight_groups`: groups in flight per subscription before the oldest is
 	/// dropped for a slow subscriber (default 4).
 	#[arg(
@@ -821,6 +825,7 @@ impl LimitsConfig {
 			)?,
 			cache: crate::origin::CachePolicy {
 				max_group_bytes: count("limits.max_group", self.max_group, defaults.cache.max_group_bytes)?,
+				max_bytes: count("limits.max_cache", self.max_cache, defaults.cache.max_bytes)?,
 				..defaults.cache
 			},
 		})
@@ -1436,6 +1441,7 @@ impl Config {
 			max_control_buffer: Some(limits.max_control_buffer),
 			max_frame: Some(limits.max_frame),
 			max_group: Some(limits.cache.max_group_bytes),
+			max_cache: Some(limits.cache.max_bytes),
 			max_inflight_groups: Some(limits.max_inflight_groups),
 		};
 		let redacted = || SecretString::from("<redacted>");
@@ -1614,6 +1620,7 @@ max_message = 21
 max_control_buffer = 22
 max_frame = 17
 max_group = 18
+max_cache = 29
 max_inflight_groups = 19
 "#;
 

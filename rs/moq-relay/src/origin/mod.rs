@@ -6,8 +6,10 @@
 //! join the same [`Track`] and read its cache. When the last subscriber drops
 //! its `Arc<Track>`, the upstream subscription is cancelled.
 
+mod budget;
 mod track;
 
+pub use budget::CacheBudget;
 pub use track::{Group, GroupReader, GroupWriter, Track, TrackEnd};
 
 use std::collections::{HashMap, VecDeque};
@@ -196,6 +198,9 @@ pub struct CachePolicy {
 	pub max_groups: usize,
 	/// A group larger than this is aborted (`GROUP_TOO_LARGE`).
 	pub max_group_bytes: usize,
+	/// The groups of all tracks together: past it the oldest groups of any track are evicted first
+	/// (never a track's latest group).
+	pub max_bytes: usize,
 }
 
 impl Default for CachePolicy {
@@ -204,6 +209,7 @@ impl Default for CachePolicy {
 			max_age: Duration::from_secs(10),
 			max_groups: 64,
 			max_group_bytes: 16 * 1024 * 1024,
+			max_bytes: 1024 * 1024 * 1024,
 		}
 	}
 }
@@ -212,6 +218,7 @@ impl Default for CachePolicy {
 pub struct Origin {
 	state: Mutex<State>,
 	cache: CachePolicy,
+	budget: Arc<CacheBudget>,
 }
 
 impl Default for Origin {
@@ -226,6 +233,7 @@ impl Origin {
 		Self {
 			state: Mutex::new(State::default()),
 			cache,
+			budget: Arc::new(CacheBudget::new(cache.max_bytes)),
 		}
 	}
 
@@ -325,7 +333,7 @@ impl Origin {
 			return Ok(existing);
 		}
 		entry.tracks.retain(|_, t| t.strong_count() > 0);
-		let shared = Arc::new(Track::new(track.to_string(), self.cache));
+		let shared = Arc::new(Track::new(track.to_string(), self.cache, self.budget.clone()));
 		let request = UpstreamRequest::Subscribe {
 			path: path.clone(),
 			track: Arc::downgrade(&shared),

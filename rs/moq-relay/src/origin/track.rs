@@ -16,6 +16,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::CachePolicy;
+use super::budget::CacheBudget;
 use crate::wire::{Frame, FrameHeader, StreamCode};
 
 /// How a track or a group ended.
@@ -37,6 +38,8 @@ struct Cache {
 pub struct Track {
 	name: String,
 	policy: CachePolicy,
+	/// The relay's total cache bytes, shared by every track.
+	budget: Arc<CacheBudget>,
 	cache: Mutex<Cache>,
 	/// Bumped on every new group and on the end, so readers can wait.
 	changed: watch::Sender<u64>,
@@ -53,10 +56,11 @@ impl std::fmt::Debug for Track {
 }
 
 impl Track {
-	pub(super) fn new(name: String, policy: CachePolicy) -> Self {
+	pub(super) fn new(name: String, policy: CachePolicy, budget: Arc<CacheBudget>) -> Self {
 		Self {
 			name,
 			policy,
+			budget,
 			cache: Mutex::new(Cache {
 				groups: VecDeque::new(),
 				end: None,
@@ -77,16 +81,17 @@ impl Track {
 
 	/// Starts group `sequence`. `None` if it is already cached (a duplicate) or
 	/// too old to be kept. Evicts by the cache policy, never the latest group.
-	pub fn create_group(&self, sequence: u64) -> Option<GroupWriter> {
+	pub fn create_group(self: &Arc<Self>, sequence: u64) -> Option<GroupWriter> {
 		self.create_group_at(sequence, Instant::now())
 	}
 
-	fn create_group_at(&self, sequence: u64, arrived: Instant) -> Option<GroupWriter> {
+	fn create_group_at(self: &Arc<Self>, sequence: u64, arrived: Instant) -> Option<GroupWriter> {
 		let mut cache = self.lock();
 		if cache.groups.iter().any(|g| g.sequence == sequence) {
 			return None;
 		}
-		let group = Arc::new(Group::new(sequence, arrived, self.policy.max_group_bytes));
+		let budget = self.budget.clone();
+		let group = Arc::new(Group::new(sequence, arrived, self.policy.max_group_bytes, budget));
 		let at = cache.groups.partition_point(|g| g.sequence < sequence);
 		cache.groups.insert(at, group.clone());
 		Self::evict(&mut cache, &self.policy);
@@ -94,8 +99,20 @@ impl Track {
 			return None;
 		}
 		drop(cache);
+		self.budget.register(Arc::downgrade(self), Arc::downgrade(&group));
 		self.changed.send_modify(|n| *n += 1);
 		Some(GroupWriter { group, done: false })
+	}
+
+	/// Takes `group` out of the cache for the relay's total budget; `false` (and nothing done) when
+	/// it is the latest group, which new subscribers start from.
+	pub(super) fn evict_group(&self, group: &Arc<Group>) -> bool {
+		let mut cache = self.lock();
+		if cache.groups.back().is_some_and(|latest| Arc::ptr_eq(latest, group)) {
+			return false;
+		}
+		cache.groups.retain(|g| !Arc::ptr_eq(g, group));
+		true
 	}
 
 	fn evict(cache: &mut Cache, policy: &CachePolicy) {
@@ -203,6 +220,14 @@ pub struct Group {
 	arrived: Instant,
 	max_bytes: usize,
 	state: watch::Sender<GroupState>,
+	/// Charged for the group's frames; refunded when the group is dropped.
+	budget: Arc<CacheBudget>,
+}
+
+impl Drop for Group {
+	fn drop(&mut self) {
+		self.budget.refund(self.state.borrow().bytes);
+	}
 }
 
 impl std::fmt::Debug for Group {
@@ -214,12 +239,13 @@ impl std::fmt::Debug for Group {
 }
 
 impl Group {
-	fn new(sequence: u64, arrived: Instant, max_bytes: usize) -> Self {
+	fn new(sequence: u64, arrived: Instant, max_bytes: usize, budget: Arc<CacheBudget>) -> Self {
 		Self {
 			sequence,
 			arrived,
 			max_bytes,
 			state: watch::Sender::new(GroupState::default()),
+			budget,
 		}
 	}
 
@@ -288,6 +314,11 @@ impl GroupWriter {
 			s.end = Some(TrackEnd::Aborted(code));
 			refused = Some(code);
 		});
+		if refused.is_none() {
+			// Charged from the header, like the group's own budget; over the relay's total, the
+			// oldest groups of any track leave the caches.
+			self.group.budget.charge(size);
+		}
 		self.refused(refused)
 	}
 
@@ -509,6 +540,50 @@ mod tests {
 
 	use super::*;
 
+	fn unbounded() -> Arc<CacheBudget> {
+		Arc::new(CacheBudget::new(usize::MAX))
+	}
+
+	#[tokio::test]
+	async fn the_total_budget_evicts_the_oldest_groups_of_any_track_but_never_a_latest() {
+		let budget = Arc::new(CacheBudget::new(10_000));
+		let track = |name: &str| Arc::new(Track::new(name.into(), CachePolicy::default(), budget.clone()));
+		let (a, b) = (track("a"), track("b"));
+		let write = |track: &Arc<Track>, sequence| {
+			let mut writer = track.create_group(sequence).unwrap();
+			let frame = Frame {
+				timestamp_delta: 0,
+				payload: Bytes::from(vec![7u8; 4000]),
+			};
+			writer.push(frame).unwrap();
+			writer.finish();
+		};
+		write(&a, 0);
+		write(&b, 0);
+		assert_eq!(budget.used(), 8000);
+		// 12,000 bytes: the oldest group of any track goes.
+		write(&a, 1);
+		assert!(a.group(0).is_none() && b.group(0).is_some(), "a/0 was the oldest");
+		assert_eq!(budget.used(), 8000);
+		write(&b, 1);
+		assert!(b.group(0).is_none() && a.group(1).is_some());
+		assert_eq!(budget.used(), 8000);
+		// Only latest groups left: they all stay, even over the budget.
+		let c = track("c");
+		write(&c, 0);
+		assert!(a.group(1).is_some() && b.group(1).is_some() && c.group(0).is_some());
+		assert_eq!(budget.used(), 12_000);
+		// A group a reader holds leaves the cache but stays charged until the reader lets go.
+		let held = a.group(1).unwrap();
+		write(&a, 2);
+		assert!(a.group(1).is_none());
+		assert_eq!(budget.used(), 16_000);
+		drop(held);
+		assert_eq!(budget.used(), 12_000);
+		drop((a, b, c));
+		assert_eq!(budget.used(), 0, "every group refunded");
+	}
+
 	fn frame(text: &'static str) -> Frame {
 		Frame {
 			timestamp_delta: 0,
@@ -518,7 +593,7 @@ mod tests {
 
 	#[tokio::test]
 	async fn readers_follow_a_growing_group() {
-		let track = Track::new("t".into(), CachePolicy::default());
+		let track = Arc::new(Track::new("t".into(), CachePolicy::default(), unbounded()));
 		let mut writer = track.create_group(5).unwrap();
 		let group = track.latest().unwrap();
 		let mut reader = group.reader();
@@ -541,8 +616,9 @@ mod tests {
 			max_age: Duration::from_secs(60),
 			max_groups: 3,
 			max_group_bytes: 4,
+			..CachePolicy::default()
 		};
-		let track = Track::new("t".into(), policy);
+		let track = Arc::new(Track::new("t".into(), policy, unbounded()));
 		for seq in 0..10 {
 			drop(track.create_group(seq));
 		}
@@ -564,7 +640,7 @@ mod tests {
 
 	#[tokio::test]
 	async fn a_frame_is_read_chunk_by_chunk_as_it_arrives() {
-		let track = Track::new("t".into(), CachePolicy::default());
+		let track = Arc::new(Track::new("t".into(), CachePolicy::default(), unbounded()));
 		let mut writer = track.create_group(1).unwrap();
 		let group = track.latest().unwrap();
 		let (mut one, mut two) = (group.reader(), group.reader());
@@ -608,7 +684,7 @@ mod tests {
 			max_group_bytes: 10,
 			..CachePolicy::default()
 		};
-		let track = Track::new("t".into(), policy);
+		let track = Arc::new(Track::new("t".into(), policy, unbounded()));
 		let mut writer = track.create_group(1).unwrap();
 		let mut reader = track.latest().unwrap().reader();
 		writer.start_frame(header(8)).unwrap();
@@ -621,7 +697,7 @@ mod tests {
 
 	#[tokio::test]
 	async fn a_frame_cut_short_aborts_the_group() {
-		let track = Track::new("t".into(), CachePolicy::default());
+		let track = Arc::new(Track::new("t".into(), CachePolicy::default(), unbounded()));
 		// The publisher reset its stream mid-frame: readers get what arrived, then the reset.
 		let mut writer = track.create_group(1).unwrap();
 		let mut reader = track.latest().unwrap().reader();
@@ -654,7 +730,7 @@ mod tests {
 
 	#[tokio::test]
 	async fn an_empty_frame_is_complete_with_its_header() {
-		let track = Track::new("t".into(), CachePolicy::default());
+		let track = Arc::new(Track::new("t".into(), CachePolicy::default(), unbounded()));
 		let mut writer = track.create_group(1).unwrap();
 		writer.start_frame(header(0)).unwrap();
 		assert_eq!(writer.frame_remaining(), 0);
@@ -672,7 +748,7 @@ mod tests {
 
 	#[test]
 	fn tiny_chunks_are_coalesced_once_a_frame_holds_many() {
-		let track = Track::new("t".into(), CachePolicy::default());
+		let track = Arc::new(Track::new("t".into(), CachePolicy::default(), unbounded()));
 		let mut writer = track.create_group(1).unwrap();
 		// Packet-sized chunks (over 1 KiB each) are taken one by one.
 		writer.start_frame(header(40 * 1500)).unwrap();
@@ -710,7 +786,7 @@ mod tests {
 			max_age: Duration::ZERO,
 			..CachePolicy::default()
 		};
-		let track = Track::new("t".into(), policy);
+		let track = Arc::new(Track::new("t".into(), policy, unbounded()));
 		let start = Instant::now();
 		let _a = track.create_group_at(1, start);
 		let _b = track.create_group_at(2, start + Duration::from_millis(1));
