@@ -44,14 +44,26 @@ pub enum UpstreamRequest {
 }
 
 /// The handle through which the origin asks a publishing session for tracks.
+///
+/// Bounded: the session serves each request by starting a task, so the queue is short unless that
+/// session is stuck; then a request past [`UPSTREAM_QUEUE`] is refused at once (the subscriber's
+/// stream is reset NOT_FOUND) rather than queued without end.
 #[derive(Clone, Debug)]
-pub struct Upstream(mpsc::UnboundedSender<UpstreamRequest>);
+pub struct Upstream(mpsc::Sender<UpstreamRequest>);
+
+/// Requests waiting for one publishing session before new ones are refused.
+pub const UPSTREAM_QUEUE: usize = 1024;
 
 impl Upstream {
 	/// A handle and the receiver the publishing session serves.
-	pub fn channel() -> (Self, mpsc::UnboundedReceiver<UpstreamRequest>) {
-		let (tx, rx) = mpsc::unbounded_channel();
+	pub fn channel() -> (Self, mpsc::Receiver<UpstreamRequest>) {
+		let (tx, rx) = mpsc::channel(UPSTREAM_QUEUE);
 		(Self(tx), rx)
+	}
+
+	/// Queues `request`; `false` when the session is gone or its queue is full.
+	fn ask(&self, request: UpstreamRequest) -> bool {
+		self.0.try_send(request).is_ok()
 	}
 }
 
@@ -339,7 +351,9 @@ impl Origin {
 			track: Arc::downgrade(&shared),
 		};
 		let route = entry.best_route().ok_or_else(not_found)?;
-		route.upstream.0.send(request).map_err(|_| not_found())?;
+		if !route.upstream.ask(request) {
+			return Err(not_found());
+		}
 		entry.tracks.insert(track.to_string(), Arc::downgrade(&shared));
 		Ok(shared)
 	}
@@ -362,7 +376,9 @@ impl Origin {
 				reply: tx,
 			};
 			let route = entry.best_route().ok_or_else(not_found)?;
-			route.upstream.0.send(request).map_err(|_| not_found())?;
+			if !route.upstream.ask(request) {
+				return Err(not_found());
+			}
 			(entry.best, rx)
 		};
 		let info = reply.await.map_err(|_| not_found())?;
@@ -500,6 +516,25 @@ mod tests {
 			origin.subscribe(&path("anon/other"), "seconds").unwrap_err(),
 			OriginError::NotFound("anon/other".into())
 		);
+	}
+
+	#[tokio::test]
+	async fn a_publisher_that_serves_no_requests_holds_a_bounded_queue() {
+		let origin = Arc::new(Origin::default());
+		let (upstream, mut requests) = Upstream::channel();
+		let _publication = origin.publish(path("anon/clock"), vec![], upstream);
+		let mut tracks = Vec::new();
+		for n in 0..UPSTREAM_QUEUE {
+			tracks.push(origin.subscribe(&path("anon/clock"), &format!("t{n}")).unwrap());
+		}
+		// The session is stuck: the next request is refused at once, not queued.
+		assert_eq!(
+			origin.subscribe(&path("anon/clock"), "one-more").unwrap_err(),
+			OriginError::NotFound("anon/clock".into())
+		);
+		// Once it serves one, there is room again.
+		assert!(requests.recv().await.is_some());
+		assert!(origin.subscribe(&path("anon/clock"), "one-more").is_ok());
 	}
 
 	#[tokio::test]
