@@ -69,7 +69,7 @@ impl ChallengeBook {
 
 	/// Records that `challenge` was issued at `now`; returns when it expires.
 	pub fn record(&self, challenge: &TokenChallenge, now: SystemTime) -> SystemTime {
-		self.record_digest(challenge.digest(), now + self.ttl, now)
+		self.record_digest(challenge.digest(), later(now, self.ttl), now)
 	}
 
 	/// Records an issued challenge digest with an explicit expiry (e.g. one a peer relay issued).
@@ -111,7 +111,7 @@ impl ChallengeBook {
 
 	fn prune(issued: &mut Issued, now: SystemTime, grace: Duration) {
 		while let Some(&(d, at)) = issued.order.front() {
-			if at + grace > now {
+			if later(at, grace) > now {
 				break;
 			}
 			issued.order.pop_front();
@@ -130,6 +130,13 @@ impl ChallengeBook {
 			issued.order = keep.into();
 		}
 	}
+}
+
+/// `at + by`, saturating: a lifetime too long for a `SystemTime` (a configured `challenge_ttl` of
+/// 2^63 seconds) lasts a million years instead of overflowing, which panics.
+pub(crate) fn later(at: SystemTime, by: Duration) -> SystemTime {
+	const FAR: Duration = Duration::from_secs(1_000_000 * 365 * 24 * 3600);
+	at.checked_add(by).or_else(|| at.checked_add(FAR)).unwrap_or(at)
 }
 
 #[cfg(test)]
@@ -184,6 +191,24 @@ mod tests {
 		book.record(&ch(1), t(50));
 		assert!(book.check(&ch(1).digest(), t(100)).is_ok());
 		assert_eq!(book.issued_len(), 1);
+	}
+
+	/// Found by probing the relay's configuration checks: `challenge_ttl = 9223372036854775807`
+	/// made the first challenge panic ("overflow when adding duration to instant").
+	#[test]
+	fn a_lifetime_past_what_a_time_holds_does_not_overflow() {
+		let book = ChallengeBook::new(Duration::MAX, 2);
+		let expires = book.record(&ch(1), t(0));
+		assert!(expires > t(1 << 40));
+		assert_eq!(
+			book.check(&ch(1).digest(), t(1 << 40)).unwrap(),
+			ChallengeStatus::Issued { expires_at: expires }
+		);
+		// Recording prunes with the same lifetime as grace.
+		book.record(&ch(2), t(1));
+		book.record(&ch(3), t(2));
+		assert_eq!(book.issued_len(), 2);
+		assert_eq!(later(t(5), Duration::from_secs(1)), t(6));
 	}
 
 	#[test]

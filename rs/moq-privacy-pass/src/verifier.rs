@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::challenge_book::{ChallengeBook, ChallengeStatus};
+use crate::challenge_book::{ChallengeBook, ChallengeStatus, later};
 use crate::error::short_hex;
 use crate::header::format_www_authenticate;
 use crate::nonce_store::{AsyncNonceStore, MemoryNonceStore, NonceStore};
@@ -270,9 +270,9 @@ impl<S: NonceStore> Verifier<S> {
 		match (status, self.context) {
 			(ChallengeStatus::Issued { expires_at }, RedemptionContext::Fresh) => expires_at,
 			(ChallengeStatus::Issued { expires_at }, RedemptionContext::Empty) => {
-				expires_at.max(now + self.static_nonce_retention)
+				expires_at.max(later(now, self.static_nonce_retention))
 			}
-			(ChallengeStatus::Static, _) => now + self.static_nonce_retention,
+			(ChallengeStatus::Static, _) => later(now, self.static_nonce_retention),
 		}
 	}
 
