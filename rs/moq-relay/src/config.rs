@@ -1523,6 +1523,122 @@ impl Config {
 	}
 }
 
+/// The properties the `config` fuzz target (`rs/moq-relay/fuzz/`) and its corpus replay test
+/// (`tests/it/config_corpus.rs`) check on arbitrary bytes read as a configuration file (feature
+/// `checks`); a broken one panics:
+///
+/// - parsing never panics: the bytes are refused with a parse error or an unknown key that names
+///   a line of the file, or they are a configuration;
+/// - a configuration prints as TOML that reads back as itself, and merging it with an empty layer,
+///   under or over it, changes nothing;
+/// - its own checks accept it or refuse it with a [`ConfigError`], never a panic, and no refusal
+///   repeats an API key or a Redis password: the parts of [`Config::resolve`] that read no file
+///   and open no socket (limits, cluster links, public prefixes, API keys, `required`, the names of
+///   a generated certificate) and Privacy Pass with the key files and the directory replaced by
+///   one fixed issuer key (the RFC 9578 test key).
+#[cfg(feature = "checks")]
+pub fn fuzz_check(data: &[u8]) {
+	let text = String::from_utf8_lossy(data);
+	let config = match Config::from_toml(&text, "fuzz.toml") {
+		Ok(config) => config,
+		Err(err) => {
+			assert!(!err.to_string().is_empty());
+			match &err {
+				ConfigError::Parse { path, .. } => assert_eq!(path, "fuzz.toml"),
+				ConfigError::UnknownKey { path, line, key, .. } => {
+					assert_eq!(path, "fuzz.toml");
+					let lines = text.split('\n').count();
+					assert!((1..=lines).contains(line), "`{key}` at line {line} of {lines}");
+				}
+				other => panic!("parsing alone refused the file: {other}"),
+			}
+			return;
+		}
+	};
+
+	let printed = toml::to_string(&config).unwrap_or_else(|err| panic!("{config:?} does not print: {err}"));
+	match Config::from_toml(&printed, "printed") {
+		Ok(again) => assert_eq!(again, config, "printed as\n{printed}"),
+		Err(err) => panic!("the printed configuration is refused: {err}\n{printed}"),
+	}
+	assert_eq!(
+		config.clone().merge(Config::default()),
+		config,
+		"an empty layer over it"
+	);
+	assert_eq!(
+		Config::default().merge(config.clone()),
+		config,
+		"it over an empty layer"
+	);
+
+	let secrets: Vec<&str> = (config.auth.api_keys.iter().flatten().map(SecretString::expose))
+		.chain(config.auth.api_key.iter().flatten().map(|entry| entry.key.expose()))
+		.chain(config.privacypass.redis.as_deref().and_then(redis_password))
+		.filter(|secret| secret.len() >= 8)
+		.collect();
+	let refused = |result: Result<(), ConfigError>| {
+		if let Err(err) = result {
+			let message = err.to_string();
+			assert!(
+				!secrets.iter().any(|secret| message.contains(secret)),
+				"a secret in the refusal: {message}"
+			);
+		}
+	};
+	refused(config.limits.resolve().map(drop));
+	refused(config.cluster.resolve().map(drop));
+	let offline = AuthConfig {
+		key: None,
+		key_dir: None,
+		jwks: None,
+		revoked: None,
+		service_url: None,
+		signing_key: None,
+		..config.auth.clone()
+	};
+	refused(offline.resolve().and_then(|auth| offline.require(auth)).map(drop));
+	if let Some(hosts) = &config.tls.generate {
+		refused(Certificate::generate(hosts).map(drop).map_err(ConfigError::from));
+	}
+	let privacy_pass = PrivacyPassConfig {
+		issuer_key: Some(vec![fuzz_issuer_key()]),
+		directory: None,
+		..config.privacypass.clone()
+	};
+	let names = config.tls.generate.clone().unwrap_or_default();
+	refused(privacy_pass.resolve(&names).map(drop));
+}
+
+/// The password of a `redis://user:password@host` URL.
+#[cfg(feature = "checks")]
+fn redis_password(url: &str) -> Option<&str> {
+	let (_, rest) = url.split_once("://")?;
+	let (userinfo, _) = rest.split_once('@')?;
+	Some(userinfo.split_once(':').map_or(userinfo, |(_, password)| password))
+}
+
+/// A file holding the RFC 9578 Appendix A.2 issuer public key (base64 SPKI), written once per
+/// process into the temporary directory (by rename, so a reader never sees half of it).
+#[cfg(feature = "checks")]
+fn fuzz_issuer_key() -> PathBuf {
+	const RFC_9578_KEY: &str = "MIIBUjA9BgkqhkiG9w0BAQowMKANMAsGCWCGSAFlAwQCAqEaMBgGCSqGSIb3DQEBCDALBglghkgBZQMEAgKiAwIBMAOC\
+		AQ8AMIIBCgKCAQEAyxrta2qV9bHOATpM/KsluUsuZKIwNOQlCn6rQ8DfOowSmTrxKxEZCNS0cb7DHUtsmtnN2pBhKi7p\
+		A1I+beWiJNawLwnlw3TQz+Adj1KcUAp4ovZ5CPpoK1orQwyB6vGvcte155T8mKMTknaHl1fORTtSbvm/bOuZl5uEI7kP\
+		RGGiKvN6qwz1cz91l6vkTTHHMttooYHGy75gfYwOUuBlX9mZbcWE7KC+h6+814ozfRex26noKLvYHikTFxROf/ifVWGX\
+		CbCWy7nqR0zq0mTCBz/kl0DAHwDhCRBgZpg9IeX4PwhuLoI8h5zUPO9wDSo1Kpur1hLQPK0C2xNLfiJaXwIDAQAB";
+	static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+	PATH.get_or_init(|| {
+		let dir = std::env::temp_dir();
+		let path = dir.join("moq-relay-config-fuzz-issuer-key.b64");
+		let partial = dir.join(format!("moq-relay-config-fuzz-issuer-key.{}", std::process::id()));
+		std::fs::write(&partial, RFC_9578_KEY).expect("writing the fuzz issuer key");
+		std::fs::rename(&partial, &path).expect("placing the fuzz issuer key");
+		path
+	})
+	.clone()
+}
+
 #[cfg(test)]
 mod tests {
 	use clap::{CommandFactory, Parser};

@@ -12,6 +12,7 @@ mod binary;
 mod browser;
 mod browser_privacy_pass;
 mod cluster;
+mod config_corpus;
 mod hardening;
 mod http;
 mod interop;
