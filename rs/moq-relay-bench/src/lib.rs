@@ -10,8 +10,11 @@
 //! With the relay's pid, its CPU time and RSS are read from `/proc`.
 //! `--subscriber-url` points the subscriber sessions at another relay than the
 //! publisher's (a cluster peer), so the latency includes the hops between them.
+//! `--soak` runs [`soak`] instead: several publishers, many subscriber sessions
+//! that churn at a steady rate for a long time, sampled at intervals.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,6 +27,7 @@ use url::Url;
 
 pub mod proc;
 pub mod publisher;
+pub mod soak;
 pub mod subscriber;
 
 pub use publisher::Publisher;
@@ -65,7 +69,7 @@ pub struct Args {
 	#[arg(long = "version", value_name = "VERSION")]
 	pub versions: Vec<String>,
 
-	/// Subscriber connections in the throughput phase.
+	/// Subscriber connections in the throughput phase; with `--soak`, subscriber sessions kept open.
 	#[arg(long, default_value_t = 10)]
 	pub subscribers: usize,
 
@@ -81,15 +85,17 @@ pub struct Args {
 	#[arg(long, default_value_t = 30)]
 	pub group_frames: u64,
 
-	/// Measured seconds.
+	/// Measured seconds; with `--soak`, seconds of churn after the ramp.
 	#[arg(long, default_value_t = 10.0)]
 	pub duration: f64,
 
-	/// Seconds of traffic after every subscriber is subscribed and before measuring.
+	/// Seconds of traffic after every subscriber is subscribed and before measuring; with `--soak`,
+	/// seconds of churn after the ramp before the relay's RSS is taken as the reference.
 	#[arg(long, default_value_t = 2.0)]
 	pub warmup: f64,
 
-	/// Seconds after the measured window during which late frames of it still count.
+	/// Seconds after the measured window during which late frames of it still count; with
+	/// `--soak`, how long after a group is finished it must have arrived.
 	#[arg(long, default_value_t = 2.0)]
 	pub grace: f64,
 
@@ -125,6 +131,52 @@ pub struct Args {
 	/// Print one JSON object instead of text.
 	#[arg(long)]
 	pub json: bool,
+
+	/// Also write the JSON report to this file.
+	#[arg(long, value_name = "PATH")]
+	pub json_out: Option<PathBuf>,
+
+	/// Soak instead of the throughput phase: `--publishers` publishers, `--subscribers` subscriber
+	/// sessions spread over their broadcasts, opened at `--ramp` a second, then `--churn` of them
+	/// leaving and as many joining every second for `--duration` seconds, sampled every
+	/// `--sample-every` seconds (a line on stderr each). The process exits with status 2 after the
+	/// report when it counted any error, or when the relay's RSS (with `--relay-pid`) strayed more
+	/// than `--rss-tolerance` percent from its value at the end of warm-up.
+	#[arg(long, conflicts_with_all = ["connect_only", "idle"])]
+	pub soak: bool,
+
+	/// Soak: publishers, each its own session with one broadcast.
+	#[arg(long, default_value_t = 5)]
+	pub publishers: usize,
+
+	/// Soak: subscriber sessions that never churn, judged over the whole run; default a tenth of
+	/// `--subscribers`.
+	#[arg(long, value_name = "N")]
+	pub stable: Option<usize>,
+
+	/// Soak: subscriber sessions (the oldest of those not stable) that leave every second, and new
+	/// ones that join their broadcasts; fractions spread over seconds.
+	#[arg(long, value_name = "PER_SECOND", default_value_t = 5.0)]
+	pub churn: f64,
+
+	/// Soak: subscriber sessions opened per second at the start. From one address the relay lets 50
+	/// connections a second start after a burst of 500 (`limits.handshake_rate`); keep
+	/// `--concurrency` below `limits.max_pending_per_ip` (50) too.
+	#[arg(long, value_name = "PER_SECOND", default_value_t = 40.0)]
+	pub ramp: f64,
+
+	/// Soak: seconds between samples.
+	#[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+	pub sample_every: f64,
+
+	/// Soak: how far, in percent, the relay's RSS may stray from its value at the end of warm-up.
+	#[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
+	pub rss_tolerance: f64,
+
+	/// Soak: the relay's metrics, `http://host:port/metrics`, read every sample (sessions,
+	/// subscriptions, groups dropped, refusals) and after every subscriber left.
+	#[arg(long, value_name = "URL")]
+	pub relay_metrics: Option<Url>,
 }
 
 impl Args {
@@ -151,6 +203,15 @@ pub struct Report {
 	pub idle: Option<Idle>,
 	/// The relay process over the whole run (with `--relay-pid`).
 	pub relay: Option<RelayUsage>,
+	/// The soak (with `--soak`).
+	pub soak: Option<soak::Soak>,
+}
+
+impl Report {
+	/// Whether the run found what fails it: a soak that did not pass.
+	pub fn failed(&self) -> bool {
+		self.soak.as_ref().is_some_and(|soak| !soak.passed)
+	}
 }
 
 /// Publish/subscribe results over the measured window.
@@ -321,8 +382,18 @@ pub fn decode_frame(payload: &[u8]) -> Option<(u64, u64, u64)> {
 	Some((field(0)?, field(1)?, field(2)?))
 }
 
-/// Runs the phases `args` asks for and returns what they measured.
+/// Runs the phases `args` asks for and returns what they measured (also written to `--json-out`).
 pub async fn run(args: Args) -> anyhow::Result<Report> {
+	let json_out = args.json_out.clone();
+	let report = run_phases(args).await?;
+	if let Some(path) = json_out {
+		std::fs::write(&path, serde_json::to_string(&report)? + "\n")
+			.with_context(|| format!("write {}", path.display()))?;
+	}
+	Ok(report)
+}
+
+async fn run_phases(args: Args) -> anyhow::Result<Report> {
 	if args.frame_size < HEADER {
 		bail!("--frame-size must be at least {HEADER}");
 	}
@@ -344,6 +415,23 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
 
 	let sampler = args.relay_pid.map(proc::Sampler::start).transpose()?;
 
+	if args.soak {
+		let (soak, version) = soak::run(Arc::new(factory), &args).await?;
+		return Ok(Report {
+			url: args.url.to_string(),
+			subscriber_url: args.subscriber_url().to_string(),
+			version,
+			throughput: None,
+			connect: None,
+			idle: None,
+			relay: match sampler {
+				Some(sampler) => Some(sampler.finish().await?),
+				None => None,
+			},
+			soak: Some(soak),
+		});
+	}
+
 	let name = format!("{}-{}-{}", args.broadcast, std::process::id(), now_ns() % 1_000_000_000);
 	let publisher = Sender::start(&factory, &args, &name).await?;
 	let version = publisher.publisher.connection().version().map(|v| v.to_string());
@@ -356,6 +444,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
 		connect: None,
 		idle: None,
 		relay: None,
+		soak: None,
 	};
 
 	let only = args.connect_only.is_some() || args.idle.is_some();
@@ -398,19 +487,19 @@ pub fn client(
 }
 
 /// Makes moq-tokio clients (each binds its own UDP socket) from the options.
-struct ClientFactory {
+pub(crate) struct ClientFactory {
 	args: Args,
 	versions: Vec<moq_net::Version>,
 }
 
 impl ClientFactory {
 	/// A client for the publisher (`--url`).
-	fn client(&self) -> anyhow::Result<moq_tokio::Client> {
+	pub(crate) fn client(&self) -> anyhow::Result<moq_tokio::Client> {
 		self.client_with(self.args.tls_fingerprint.as_deref())
 	}
 
 	/// A client for subscriber sessions (`--subscriber-url`).
-	fn subscriber_client(&self) -> anyhow::Result<moq_tokio::Client> {
+	pub(crate) fn subscriber_client(&self) -> anyhow::Result<moq_tokio::Client> {
 		let fingerprint = self
 			.args
 			.subscriber_tls_fingerprint
@@ -972,6 +1061,9 @@ pub fn render(report: &Report) -> String {
 			i.per_session_kib.map_or("-".into(), |v| format!("{v:.1}")),
 			i.returned_kib.map_or("-".into(), |v| v.to_string())
 		);
+	}
+	if let Some(soak) = &report.soak {
+		out.push_str(&soak::render::render(soak));
 	}
 	if let Some(r) = &report.relay {
 		let _ = writeln!(

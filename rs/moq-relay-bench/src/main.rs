@@ -1,4 +1,4 @@
-//! `moq-relay-bench`: drive a MoQ relay with one publisher and N subscribers.
+//! `moq-relay-bench`: drive a MoQ relay with one publisher and N subscribers, or soak it.
 
 use clap::Parser;
 
@@ -11,6 +11,10 @@ async fn main() -> anyhow::Result<()> {
 		println!("{}", serde_json::to_string(&report)?);
 	} else {
 		print!("{}", moq_relay_bench::render(&report));
+	}
+	if report.failed() {
+		// A soak that counted errors or saw the relay's memory grow: the report says which.
+		std::process::exit(2);
 	}
 	Ok(())
 }

@@ -208,3 +208,150 @@ async fn subscribers_on_another_relay_of_a_cluster() {
 			.unwrap();
 	}
 }
+
+/// A few seconds of soak against the in-process relay: two publishers, eight subscribers (two
+/// stable), two leaving and two joining every second. Everything subscribed must get every group
+/// while subscribed, and the relay must be back to the publishers' sessions once they have left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_churns_sessions_without_errors() {
+	let (addr, fingerprint, stop, task) = relay().await;
+	let url = format!("moqt://127.0.0.1:{}/anon", addr.port());
+	let metrics = format!("http://127.0.0.1:{}/metrics", addr.port());
+	let pid = std::process::id().to_string();
+	let out = std::env::temp_dir().join(format!("moq-relay-bench-soak-{}.json", std::process::id()));
+	let out_arg = out.to_str().unwrap().to_string();
+	let args = Args::try_parse_from([
+		"moq-relay-bench",
+		"--url",
+		&url,
+		"--tls-fingerprint",
+		&fingerprint,
+		"--version",
+		"moq-lite-05",
+		"--relay-pid",
+		&pid,
+		"--relay-metrics",
+		&metrics,
+		"--soak",
+		"--publishers",
+		"2",
+		"--subscribers",
+		"8",
+		"--stable",
+		"2",
+		"--churn",
+		"2",
+		"--ramp",
+		"20",
+		"--concurrency",
+		"8",
+		"--fps",
+		"30",
+		"--group-frames",
+		"10",
+		"--duration",
+		"5",
+		"--warmup",
+		"1",
+		"--grace",
+		"1",
+		"--sample-every",
+		"1",
+		"--json-out",
+		&out_arg,
+	])
+	.unwrap();
+	let report = tokio::time::timeout(Duration::from_secs(60), run(args))
+		.await
+		.expect("soak finished in time")
+		.unwrap();
+	println!("{}", moq_relay_bench::render(&report));
+	let _ = stop.send(());
+	tokio::time::timeout(Duration::from_secs(10), task)
+		.await
+		.unwrap()
+		.unwrap();
+
+	assert!(report.throughput.is_none());
+	assert_eq!(report.version.as_deref(), Some("moq-lite-05"));
+	let soak = report.soak.as_ref().expect("a soak");
+	assert_eq!(soak.error_total, 0, "{:?}\n{:#?}", soak.errors, soak.error_examples);
+	assert!(soak.errors.values().all(|&n| n == 0));
+	// Ticks at 1..=5 s replace two each; the last may race the end of the run.
+	assert!(
+		(8..=10).contains(&soak.sessions_churned),
+		"churned {}",
+		soak.sessions_churned
+	);
+	// Every initial session subscribed, and every replacement but those still connecting at the end.
+	assert!(
+		soak.sessions_joined >= 8 + soak.sessions_churned - 2 && soak.sessions_joined <= 8 + soak.sessions_churned,
+		"joined {} of {}",
+		soak.sessions_joined,
+		8 + soak.sessions_churned
+	);
+	let stable = &soak.stable_delivery;
+	assert_eq!(stable.sessions, 2);
+	// 3 groups a second for over 5 s, each judged.
+	assert!(stable.expected_groups >= 2 * 12, "{stable:?}");
+	assert_eq!((stable.missed_groups, stable.incomplete_groups), (0, 0));
+	assert_eq!(stable.received_frames, stable.expected_frames);
+	assert_eq!((stable.delivery_pct, stable.min_session_pct), (100.0, 100.0));
+	let churned = &soak.churned_delivery;
+	assert!(churned.sessions >= 6 + soak.sessions_churned - 2, "{churned:?}");
+	assert!(churned.expected_groups > 0 && churned.received_frames == churned.expected_frames);
+	assert!(soak.latency_ms.count > 0 && soak.latency_ms.p50 > 0.0 && soak.latency_ms.p99 < 1_000.0);
+	assert!(soak.latency_after_warmup_ms.count > 0 && soak.latency_after_warmup_ms.count < soak.latency_ms.count);
+	assert_eq!(soak.join_ms.count as u64, soak.sessions_joined);
+	assert!(soak.frames_received as usize >= soak.latency_ms.count);
+
+	// A sample a second: the ramp (under a second), five seconds of churn, maybe a last partial one.
+	assert!((5..=7).contains(&soak.samples.len()), "{} samples", soak.samples.len());
+	let last = soak.samples.last().unwrap();
+	assert_eq!(last.phase, moq_relay_bench::soak::Phase::Steady);
+	for sample in &soak.samples {
+		assert!(sample.relay_rss_kib.unwrap() > 0 && sample.relay_rss_max_kib >= sample.relay_rss_kib);
+		assert!(sample.relay_cpu_pct.is_some() && sample.tool_cpu_pct.is_some());
+		let relay = sample.relay.expect("relay metrics every sample");
+		// The relay holds the publishers' sessions and the subscribers', give or take those joining
+		// and leaving at that moment.
+		assert!(relay.sessions >= 2 && relay.sessions <= 2 + 8 + 2, "{relay:?}");
+		assert_eq!(relay.groups_dropped, 0);
+	}
+	let steady: Vec<_> = soak
+		.samples
+		.iter()
+		.filter(|s| s.phase != moq_relay_bench::soak::Phase::Ramp)
+		.collect();
+	assert!(
+		steady
+			.iter()
+			.all(|s| s.sessions_open >= 6 && s.sessions_open <= 8 && s.frames > 0)
+	);
+	assert_eq!(soak.relay_sessions_after_leave, Some(2));
+	let rss = soak.rss.as_ref().expect("judged: several samples after warm-up");
+	assert!(rss.samples >= 3 && rss.reference_kib > 0);
+	assert_eq!(soak.passed, rss.flat);
+	assert_eq!(report.failed(), !rss.flat);
+
+	// The same report as JSON in the file.
+	let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+	std::fs::remove_file(&out).unwrap();
+	assert_eq!(json["soak"]["error_total"], 0);
+	assert_eq!(json["soak"]["errors"]["missed_group"], 0);
+	assert_eq!(json["soak"]["samples"].as_array().unwrap().len(), soak.samples.len());
+	assert_eq!(json["soak"]["stable_delivery"]["delivery_pct"], 100.0);
+}
+
+#[test]
+fn soak_is_its_own_mode() {
+	let base = ["moq-relay-bench", "--url", "moqt://127.0.0.1:1/anon", "--soak"];
+	assert!(Args::try_parse_from(base.iter().chain(&["--connect-only", "3"])).is_err());
+	assert!(Args::try_parse_from(base.iter().chain(&["--idle", "3"])).is_err());
+	let args = Args::try_parse_from(base).unwrap();
+	assert_eq!(
+		(args.publishers, args.churn, args.ramp, args.sample_every),
+		(5, 5.0, 40.0, 10.0)
+	);
+	assert_eq!((args.stable, args.rss_tolerance), (None, 10.0));
+}
