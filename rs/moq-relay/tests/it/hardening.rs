@@ -12,6 +12,21 @@ use common::{Running, TestRelay, admitted, announce_ok, http_get, pinned_tls, st
 use moq_relay::wire::{Encode, SessionCode, UniType, Version};
 use web_transport_quinn::quinn;
 
+/// The relay binary on a free 127.0.0.1 port with a generated certificate and `/anon` public, plus
+/// `extra` flags.
+fn start_anon(extra: &[&str]) -> Running {
+	let mut args = vec![
+		"--server-bind",
+		"127.0.0.1:0",
+		"--tls-generate",
+		"localhost",
+		"--auth-public",
+		"anon",
+	];
+	args.extend_from_slice(extra);
+	start(&args)
+}
+
 /// A value of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
 fn proc_kib(pid: u32, field: &str) -> u64 {
 	let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -84,16 +99,7 @@ async fn flood_without_setup(relay: &Running, payload: Bytes) -> (u64, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_that_never_send_setup_cost_little_and_are_closed() {
 	const ATTACKERS: u64 = 16;
-	let relay = start(&[
-		"--server-bind",
-		"127.0.0.1:0",
-		"--tls-generate",
-		"localhost",
-		"--auth-public",
-		"anon",
-		"--limits-setup-timeout",
-		"3s",
-	]);
+	let relay = start_anon(&["--limits-setup-timeout", "3s"]);
 	let pid = relay.child.id();
 	let bystander = admitted(&relay, "/anon").await;
 	announce_ok(&bystander).await;
@@ -460,16 +466,7 @@ async fn round_trip(track: &mut moq_net::track::Producer, subscription: &mut moq
 /// buffered the frame before judging it would grow by at least 32 MiB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_over_the_limit_is_refused_from_its_header() {
-	let relay = start(&[
-		"--server-bind",
-		"127.0.0.1:0",
-		"--tls-generate",
-		"localhost",
-		"--auth-public",
-		"anon",
-		"--limits-max-frame",
-		"1048576",
-	]);
+	let relay = start_anon(&["--limits-max-frame", "1048576"]);
 	let pid = relay.child.id();
 	let url: url::Url = format!("moqt://127.0.0.1:{}/anon", relay.addr.port()).parse().unwrap();
 
@@ -582,14 +579,7 @@ async fn unfinished_subscribes(relay: &Running, count: usize, declared: u64, sen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfinished_control_messages_are_bounded_per_stream_and_per_session() {
-	let relay = start(&[
-		"--server-bind",
-		"127.0.0.1:0",
-		"--tls-generate",
-		"localhost",
-		"--auth-public",
-		"anon",
-	]);
+	let relay = start_anon(&[]);
 	let pid = relay.child.id();
 	let bystander = admitted(&relay, "/anon").await;
 	announce_ok(&bystander).await;
@@ -823,14 +813,7 @@ fn pattern(from: usize, len: usize) -> Bytes {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_256_mib_frame_over_quic_is_refused_from_its_header() {
 	const DECLARED: u64 = 256 << 20;
-	let relay = start(&[
-		"--server-bind",
-		"127.0.0.1:0",
-		"--tls-generate",
-		"localhost",
-		"--auth-public",
-		"anon",
-	]);
+	let relay = start_anon(&[]);
 	let pid = relay.child.id();
 	let url: url::Url = format!("moqt://127.0.0.1:{}/anon", relay.addr.port()).parse().unwrap();
 
@@ -964,14 +947,7 @@ async fn a_256_mib_frame_over_quic_is_refused_from_its_header() {
 async fn a_large_frame_reaches_the_subscriber_while_it_is_still_arriving() {
 	const SIZE: usize = 8 << 20;
 	const HALF: usize = SIZE / 2;
-	let relay = start(&[
-		"--server-bind",
-		"127.0.0.1:0",
-		"--tls-generate",
-		"localhost",
-		"--auth-public",
-		"anon",
-	]);
+	let relay = start_anon(&[]);
 	let mut publisher = RawPublisher::announce(&relay, "big").await;
 	let subscriber = RawSubscriber::subscribe(&relay, "big", "video").await;
 	let id = publisher.subscribed().await;
@@ -1017,14 +993,7 @@ async fn a_large_frame_reaches_the_subscriber_while_it_is_still_arriving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_in_the_middle_of_a_frame_reaches_the_subscriber() {
 	const SIZE: usize = 1 << 20;
-	let relay = start(&[
-		"--server-bind",
-		"127.0.0.1:0",
-		"--tls-generate",
-		"localhost",
-		"--auth-public",
-		"anon",
-	]);
+	let relay = start_anon(&[]);
 	let mut publisher = RawPublisher::announce(&relay, "cut").await;
 	let subscriber = RawSubscriber::subscribe(&relay, "cut", "video").await;
 	let id = publisher.subscribed().await;
@@ -1186,14 +1155,7 @@ async fn every_admission_and_refusal_has_one_audit_line_without_the_credential()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datagrams_nobody_reads_cost_a_bounded_buffer() {
 	const SESSIONS: u64 = 50;
-	let relay = start(&[
-		"--server-bind",
-		"127.0.0.1:0",
-		"--tls-generate",
-		"localhost",
-		"--auth-public",
-		"anon",
-	]);
+	let relay = start_anon(&[]);
 	let pid = relay.child.id();
 	let bystander = admitted(&relay, "/anon").await;
 	announce_ok(&bystander).await;
