@@ -564,6 +564,17 @@ async fn every_answer_of_the_contract_with_an_openssl_rsa_key() {
 		"every request verified with the operator's public PEM"
 	);
 
+	// The same RSA key, fetched by the service from the relay's JWK Set instead.
+	service.trust(PublicKey::Jwks(format!("http://{}/.well-known/jwks.json", relay.addr)));
+	let (status, _) = get(
+		relay.addr,
+		"/announced/room",
+		&[("authorization", &bearer("user-jwt-token-abc123"))],
+	)
+	.await;
+	assert_eq!(status, 200);
+	assert_eq!(service.refused_jwts(), 0, "verified with the relay's JWKS");
+
 	relay.stop().await;
 	service.stop().await;
 }
