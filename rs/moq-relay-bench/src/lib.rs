@@ -169,6 +169,13 @@ pub struct Args {
 	#[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
 	pub sample_every: f64,
 
+	/// Soak: the subscribers' max age (Subscriber Max Age): how old a group may get, behind a newer
+	/// one, before a subscriber gives up on it. 0 is what a live player asks for, but then a load
+	/// tool that falls behind cuts its own groups short; the default, the publishers' retention
+	/// (5 s), counts only what the relay fails to deliver.
+	#[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+	pub max_age: f64,
+
 	/// Soak: how far, in percent, the relay's RSS may stray from its value at the end of warm-up.
 	#[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
 	pub rss_tolerance: f64,

@@ -76,11 +76,22 @@ pub async fn track(
 	name: &str,
 	track: &str,
 ) -> anyhow::Result<moq_net::track::Subscriber> {
+	track_with(consumer, name, track, None).await
+}
+
+/// [`track`] with the subscriber's preferences (`None`: the defaults, whose zero max age abandons
+/// a group as soon as a newer one has data).
+pub async fn track_with(
+	consumer: &moq_net::origin::Consumer,
+	name: &str,
+	track: &str,
+	subscription: Option<moq_net::track::Subscription>,
+) -> anyhow::Result<moq_net::track::Subscriber> {
 	let broadcast = consumer.request_broadcast(name).await.context("request broadcast")?;
 	broadcast
 		.track(track)
 		.context("track")?
-		.subscribe(None)
+		.subscribe(subscription)
 		.await
 		.context("subscribe")
 }

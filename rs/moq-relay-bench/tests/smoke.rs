@@ -312,7 +312,7 @@ async fn soak_churns_sessions_without_errors() {
 	for sample in &soak.samples {
 		assert!(sample.relay_rss_kib.unwrap() > 0 && sample.relay_rss_max_kib >= sample.relay_rss_kib);
 		assert!(sample.relay_cpu_pct.is_some() && sample.tool_cpu_pct.is_some());
-		let relay = sample.relay.expect("relay metrics every sample");
+		let relay = sample.relay.as_ref().expect("relay metrics every sample");
 		// The relay holds the publishers' sessions and the subscribers', give or take those joining
 		// and leaving at that moment.
 		assert!(relay.sessions >= 2 && relay.sessions <= 2 + 8 + 2, "{relay:?}");
@@ -329,6 +329,12 @@ async fn soak_churns_sessions_without_errors() {
 			.all(|s| s.sessions_open >= 6 && s.sessions_open <= 8 && s.frames > 0)
 	);
 	assert_eq!(soak.relay_sessions_after_leave, Some(2));
+	// The relay timed its writes after warm-up: one per frame and subscriber, at least.
+	let relay_share = soak.relay_frame_relay_ms.as_ref().expect("the relay's frame histogram");
+	assert!(
+		relay_share.count > 0 && relay_share.p50_at_most_ms.is_some(),
+		"{relay_share:?}"
+	);
 	let rss = soak.rss.as_ref().expect("judged: several samples after warm-up");
 	assert!(rss.samples >= 3 && rss.reference_kib > 0);
 	assert_eq!(soak.passed, rss.flat);

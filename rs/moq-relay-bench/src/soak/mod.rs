@@ -64,6 +64,8 @@ pub struct Soak {
 	pub warmup_s: f64,
 	/// How long after a group is finished it may still arrive, seconds.
 	pub grace_s: f64,
+	/// The subscribers' max age, seconds.
+	pub max_age_s: f64,
 	/// Seconds between samples.
 	pub sample_every_s: f64,
 	/// Seconds from the first dial until every initial session had subscribed or failed.
@@ -99,6 +101,10 @@ pub struct Soak {
 	pub error_examples: Vec<String>,
 	/// The relay's `moq_relay_sessions` after every subscriber left (publishers still open).
 	pub relay_sessions_after_leave: Option<u64>,
+	/// The relay's own share of the latency after warm-up (its `moq_relay_frame_relay_seconds`:
+	/// last byte in from the publisher to the end of the write to the subscriber's stream), from
+	/// the first sample after warm-up to the last; with `--relay-metrics`.
+	pub relay_frame_relay_ms: Option<metrics::Quantiles>,
 	/// The RSS verdict (with the relay's pid and at least two samples after warm-up).
 	pub rss: Option<RssFlatness>,
 	/// No error, and RSS flat when judged.
@@ -145,6 +151,8 @@ pub struct Sample {
 	/// This load tool's CPU during the interval, percent of one core (near 100 % when pinned to one
 	/// core: its own latency measurements then include its queueing).
 	pub tool_cpu_pct: Option<f64>,
+	/// This load tool's RSS at the end of the interval, KiB.
+	pub tool_rss_kib: Option<u64>,
 	/// The machine's 1-minute load average.
 	pub loadavg_1m: Option<f64>,
 	/// The relay's metrics (with `--relay-metrics`).
@@ -218,8 +226,13 @@ impl Plan {
 		if stable > args.subscribers {
 			bail!("--stable cannot exceed --subscribers");
 		}
-		if !(args.churn >= 0.0 && args.ramp > 0.0 && args.sample_every > 0.0 && args.warmup >= 0.0) {
-			bail!("--churn and --warmup must not be negative, --ramp and --sample-every must be positive");
+		if !(args.churn >= 0.0
+			&& args.ramp > 0.0
+			&& args.sample_every > 0.0
+			&& args.warmup >= 0.0
+			&& args.max_age >= 0.0)
+		{
+			bail!("--churn, --warmup and --max-age must not be negative, --ramp and --sample-every must be positive");
 		}
 		Ok(Self {
 			publishers: args.publishers,
@@ -279,6 +292,7 @@ pub(crate) async fn run(factory: Arc<ClientFactory>, args: &Args) -> anyhow::Res
 		names: names.clone(),
 		logs: publishers.iter().map(SoakPublisher::log).collect(),
 		track: TRACK,
+		subscription: moq_net::track::Subscription::default().with_max_age(Duration::from_secs_f64(args.max_age)),
 		frame_size: plan.load.frame_size,
 		grace_ns: (args.grace * 1e9) as u64,
 		clients,
@@ -392,6 +406,7 @@ pub(crate) async fn run(factory: Arc<ClientFactory>, args: &Args) -> anyhow::Res
 		duration_s: plan.duration.as_secs_f64(),
 		warmup_s: plan.warmup.as_secs_f64(),
 		grace_s: args.grace,
+		max_age_s: args.max_age,
 		sample_every_s: plan.sample_every.as_secs_f64(),
 		ramp_s: (ramp_end - start).as_secs_f64(),
 		run_s,
@@ -408,11 +423,19 @@ pub(crate) async fn run(factory: Arc<ClientFactory>, args: &Args) -> anyhow::Res
 		error_total,
 		error_examples: errors.examples(),
 		relay_sessions_after_leave,
+		relay_frame_relay_ms: relay_frame_relay(&sampler.samples),
 		passed: error_total == 0 && rss.as_ref().is_none_or(|rss| rss.flat),
 		rss,
 		samples: sampler.samples,
 	};
 	Ok((soak, version))
+}
+
+/// The relay's frame latency histogram from the first sample after warm-up to the last.
+fn relay_frame_relay(samples: &[Sample]) -> Option<metrics::Quantiles> {
+	let first = samples.iter().find(|s| s.phase == Phase::Steady)?.relay.as_ref()?;
+	let last = samples.last()?.relay.as_ref()?;
+	metrics::Quantiles::between(&first.frame_relay, &last.frame_relay)
 }
 
 /// The phase at `now`.
@@ -666,6 +689,7 @@ impl Sampler {
 			relay_rss_max_kib,
 			relay_cpu_pct,
 			tool_cpu_pct,
+			tool_rss_kib: proc::rss_kib(std::process::id()).ok(),
 			loadavg_1m: loadavg_1m(),
 			relay,
 			errors: self.live.errors.total(),

@@ -15,7 +15,7 @@ fn pct(value: Option<f64>) -> String {
 /// The header of [`sample_line`]'s columns.
 pub fn sample_header() -> String {
 	format!(
-		"{:>7} {:>7} {:>5} {:>5} {:>5} {:>9} {:>7} {:>8} {:>8} {:>8} {:>15} {:>6} {:>6} {:>5} {:>7} {:>7} {:>6}",
+		"{:>7} {:>7} {:>5} {:>5} {:>5} {:>9} {:>7} {:>8} {:>8} {:>8} {:>15} {:>6} {:>6} {:>8} {:>5} {:>7} {:>7} {:>6}",
 		"t s",
 		"phase",
 		"open",
@@ -29,6 +29,7 @@ pub fn sample_header() -> String {
 		"RSS MiB (max)",
 		"relay%",
 		"tool%",
+		"tool MiB",
 		"load",
 		"r.sess",
 		"dropped",
@@ -39,7 +40,7 @@ pub fn sample_header() -> String {
 /// One sample as a line of [`sample_header`]'s columns.
 pub fn sample_line(s: &Sample) -> String {
 	format!(
-		"{:>7.1} {:>7} {:>5} {:>5} {:>5} {:>9} {:>7.1} {:>8.2} {:>8.2} {:>8.2} {:>15} {:>6} {:>6} {:>5} {:>7} {:>7} {:>6}",
+		"{:>7.1} {:>7} {:>5} {:>5} {:>5} {:>9} {:>7.1} {:>8.2} {:>8.2} {:>8.2} {:>15} {:>6} {:>6} {:>8} {:>5} {:>7} {:>7} {:>6}",
 		s.t_s,
 		format!("{:?}", s.phase).to_lowercase(),
 		s.sessions_open,
@@ -53,9 +54,10 @@ pub fn sample_line(s: &Sample) -> String {
 		format!("{} ({})", mib(s.relay_rss_kib), mib(s.relay_rss_max_kib)),
 		pct(s.relay_cpu_pct),
 		pct(s.tool_cpu_pct),
+		mib(s.tool_rss_kib),
 		s.loadavg_1m.map_or("-".into(), |l| format!("{l:.2}")),
-		s.relay.map_or("-".into(), |m| m.sessions.to_string()),
-		s.relay.map_or("-".into(), |m| m.groups_dropped.to_string()),
+		s.relay.as_ref().map_or("-".into(), |m| m.sessions.to_string()),
+		s.relay.as_ref().map_or("-".into(), |m| m.groups_dropped.to_string()),
 		s.errors
 	)
 }
@@ -92,8 +94,8 @@ pub fn render(soak: &Soak) -> String {
 	);
 	let _ = writeln!(
 		out,
-		"  ramp {:.1} s, then {:.0} s of churn (warm-up: the ramp and {} s more); run {:.1} s; sample every {} s",
-		soak.ramp_s, soak.duration_s, soak.warmup_s, soak.run_s, soak.sample_every_s
+		"  ramp {:.1} s, then {:.0} s of churn (warm-up: the ramp and {} s more); run {:.1} s; sample every {} s; subscribers' max age {} s",
+		soak.ramp_s, soak.duration_s, soak.warmup_s, soak.run_s, soak.sample_every_s, soak.max_age_s
 	);
 	let _ = writeln!(out, "{}", sample_header());
 	for sample in &soak.samples {
@@ -113,6 +115,17 @@ pub fn render(soak: &Soak) -> String {
 			out,
 			"  {what} ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  ({} samples)",
 			p.p50, p.p90, p.p99, p.max, p.count
+		);
+	}
+	if let Some(q) = &soak.relay_frame_relay_ms {
+		let ms = |v: Option<f64>| v.map_or("above the largest bucket".into(), |v| format!("{v}"));
+		let _ = writeln!(
+			out,
+			"  the relay's own share after warm-up (moq_relay_frame_relay_seconds), ms at most: p50 {}  p99 {}  max {}  ({} writes)",
+			ms(q.p50_at_most_ms),
+			ms(q.p99_at_most_ms),
+			ms(q.max_at_most_ms),
+			q.count
 		);
 	}
 	delivery(&mut out, "stable sessions", &soak.stable_delivery);

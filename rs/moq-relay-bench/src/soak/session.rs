@@ -39,11 +39,11 @@ pub struct Live {
 	pub interval: Mutex<Interval>,
 	/// From dial to a session's first frame, over the whole run.
 	pub join_time: Mutex<Histogram>,
-	/// Sessions subscribed now.
+	/// Sessions subscribed now (a leaving session stops counting when it is asked to leave).
 	pub open: AtomicU64,
 	/// Sessions that subscribed, in all.
 	pub joined: AtomicU64,
-	/// Subscribed sessions that have ended (left or closed on their own), in all.
+	/// Subscribed sessions that have ended (asked to leave, or closed on their own), in all.
 	pub ended: AtomicU64,
 	/// Frames received that were sent before their session subscribed (the group in progress,
 	/// which a new subscriber gets from its start); not in the latency.
@@ -70,6 +70,8 @@ pub struct Context {
 	pub logs: Vec<Arc<GroupLog>>,
 	/// The track every broadcast carries.
 	pub track: &'static str,
+	/// The subscribers' preferences (their max age).
+	pub subscription: moq_net::track::Subscription,
 	/// Bytes every frame has.
 	pub frame_size: usize,
 	/// How long after a group is finished it may still arrive, ns.
@@ -107,6 +109,8 @@ struct Received {
 	subscribed_ns: u64,
 	/// Whether a frame has arrived yet.
 	any: bool,
+	/// The first group that ended in an error, and the error.
+	group_error: Option<String>,
 }
 
 /// Runs session `id` on broadcast `broadcast` until `leave` fires (or its sender is dropped).
@@ -156,6 +160,7 @@ pub async fn run(cx: Arc<Context>, id: u64, broadcast: usize, mut leave: oneshot
 		dialed_ns,
 		subscribed_ns,
 		any: false,
+		group_error: None,
 	}));
 	let mut groups = JoinSet::new();
 	let ended_on_its_own = loop {
@@ -176,6 +181,8 @@ pub async fn run(cx: Arc<Context>, id: u64, broadcast: usize, mut leave: oneshot
 	};
 	let left_ns = now_ns();
 	groups.abort_all();
+	cx.live.open.fetch_sub(1, Ordering::Relaxed);
+	cx.live.ended.fetch_add(1, Ordering::Relaxed);
 	if let Some(reason) = &ended_on_its_own {
 		end.planned = false;
 		errors.record(ErrorKind::UnexpectedClose, 1, || format!("session {id}: {reason}"));
@@ -191,15 +198,17 @@ pub async fn run(cx: Arc<Context>, id: u64, broadcast: usize, mut leave: oneshot
 	);
 	let acc = end.accounting;
 	let name = &cx.names[broadcast];
+	let group_error = received.lock().unwrap().group_error.take();
+	let cause = group_error.map_or(String::new(), |err| format!(" (first group error: {err})"));
 	errors.record(ErrorKind::MissedGroup, acc.missed_groups, || {
 		format!(
-			"session {id} on {name}: {} of {} expected groups had no frame",
+			"session {id} on {name}: {} of {} expected groups had no frame{cause}",
 			acc.missed_groups, acc.expected_groups
 		)
 	});
 	errors.record(ErrorKind::IncompleteGroup, acc.incomplete_groups, || {
 		format!(
-			"session {id} on {name}: {} of {} expected groups arrived in part",
+			"session {id} on {name}: {} of {} expected groups arrived in part{cause}",
 			acc.incomplete_groups, acc.expected_groups
 		)
 	});
@@ -217,8 +226,6 @@ pub async fn run(cx: Arc<Context>, id: u64, broadcast: usize, mut leave: oneshot
 	}
 	drop(session);
 	close_client(&errors, id, client, owned).await;
-	cx.live.open.fetch_sub(1, Ordering::Relaxed);
-	cx.live.ended.fetch_add(1, Ordering::Relaxed);
 	end
 }
 
@@ -242,7 +249,8 @@ async fn setup(
 			Err(_) => return Err((ErrorKind::ConnectFailed, anyhow::anyhow!("not admitted within 30 s"))),
 		}
 	};
-	match tokio::time::timeout(SETUP_TIMEOUT, subscriber::track(session.consumer(), name, cx.track)).await {
+	let subscribe = subscriber::track_with(session.consumer(), name, cx.track, Some(cx.subscription.clone()));
+	match tokio::time::timeout(SETUP_TIMEOUT, subscribe).await {
 		Ok(Ok(track)) => Ok((session, track)),
 		Ok(Err(err)) => Err((ErrorKind::SubscribeFailed, err)),
 		Err(_) => Err((
@@ -263,9 +271,22 @@ async fn close_client(errors: &Errors, id: u64, client: moq_tokio::Client, owned
 
 /// Reads one group: every frame's latency into the interval, its count into the session's record.
 async fn read_group(mut group: moq_net::group::Consumer, cx: Arc<Context>, received: Arc<Mutex<Received>>) {
-	// A group reset by the relay (a slow subscriber's oldest) ends the loop; the accounting counts
-	// the frames that never came.
-	while let Ok(Some(frame)) = group.read_frame().await {
+	// A group reset by the relay (a slow subscriber's oldest) or given up on by this subscriber
+	// (older than its max age) ends the loop; the accounting counts the frames that never came.
+	loop {
+		let frame = match group.read_frame().await {
+			Ok(Some(frame)) => frame,
+			Ok(None) => break,
+			Err(err) => {
+				let sequence = group.sequence;
+				received
+					.lock()
+					.unwrap()
+					.group_error
+					.get_or_insert_with(|| format!("group sequence {sequence}: {err}"));
+				break;
+			}
+		};
 		let now = now_ns();
 		let Some((sent, number, _)) = decode_frame(&frame.payload) else {
 			cx.live.errors.record(ErrorKind::CorruptFrame, 1, || {
