@@ -73,7 +73,7 @@ bench=(taskset -c "$bench_core" "$bin/moq-relay-bench" --url "moqt://127.0.0.1:$
 
 # glibc malloc raises its mmap threshold each time a large mmapped block is freed; with endpoints
 # opened and closed five times a second the load tool's heap then fragments and its RSS grows
-# (about 140 KiB per churned session in a trial) as if it leaked. A fixed threshold keeps it flat.
+# (about 200 KiB per churned session in a trial) as if it leaked. A fixed threshold keeps it flat.
 export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-131072}
 
 loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
