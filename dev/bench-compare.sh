@@ -111,8 +111,11 @@ log="$log_dir/$relay-$case-$port.log"
 
 case "$relay" in
 ours)
+	# The load tool's hundreds of viewers all come from 127.0.0.1: the per-address caps (which the
+	# published relay does not have) are raised so they measure delivery, not admission.
 	RUST_LOG=warn taskset -c "$relay_core" "$bin/moq-relay" --server-bind "127.0.0.1:$port" \
-		--tls-generate localhost,127.0.0.1 --auth-public anon >"$log" 2>&1 &
+		--tls-generate localhost,127.0.0.1 --auth-public anon \
+		--limits-max-pending-per-ip 1000 --limits-handshake-rate 1000 >"$log" 2>&1 &
 	;;
 upstream)
 	RUST_LOG=warn taskset -c "$relay_core" "$upstream" --log-level warn --listen "127.0.0.1:$port" \

@@ -9,33 +9,9 @@ use crate::common::{self, TestRelay, within};
 const OPS: &str = "ops-key-8f1e2d3c4b5a69788796";
 const VIEWER: &str = "viewer-key-0a1b2c3d4e5f6071";
 
-/// A published-client session publishing `name` (one track `t`, one frame `hello`).
-pub struct Publisher {
-	_origin: moq_net::origin::Producer,
-	_broadcast: moq_net::broadcast::Producer,
-	_track: moq_net::track::Producer,
-	_connection: moq_tokio::Connection,
-}
-
-/// Publishes `name` at `url` with the published client.
-pub async fn publish(relay: &TestRelay, url: url::Url, name: &str) -> Publisher {
-	let origin = moq_tokio::origin::spawn();
-	let broadcast = origin.create_broadcast(name).unwrap();
-	let track = broadcast.create_track("t", None).unwrap();
-	broadcast.announce(Default::default()).unwrap();
-	let mut group = track.append_group().unwrap();
-	group
-		.write_frame(moq_net::Timestamp::ZERO, bytes::Bytes::from_static(b"hello"))
-		.unwrap();
-	group.finish().unwrap();
-	let connection = relay.client(None).with_publisher(&origin).connect(url);
-	let connection = within("publisher established", connection.established()).await.unwrap();
-	Publisher {
-		_origin: origin,
-		_broadcast: broadcast,
-		_track: track,
-		_connection: connection,
-	}
+/// Publishes `name` at `url` with the shared publisher fixture (one track `t`, one frame `hello`).
+pub async fn publish(relay: &TestRelay, url: url::Url, name: &str) -> moq_relay_bench::publisher::Publisher {
+	crate::auth::publish(relay, url, &[name]).await
 }
 
 /// A published-client session watching announcements.

@@ -77,7 +77,7 @@ fn everything() -> Claims {
 }
 
 /// A published-client session that publishes `names` (one track `t` each, one frame `hello` written).
-async fn publish(relay: &TestRelay, url: url::Url, names: &[&str]) -> Publisher {
+pub async fn publish(relay: &TestRelay, url: url::Url, names: &[&str]) -> Publisher {
 	let start = Publisher::start_many(relay.client(None), url, names, "t");
 	let publisher = within("publisher established", start).await.unwrap();
 	for track in publisher.tracks() {
