@@ -67,7 +67,7 @@ fn corpus_has_tokens_the_fixed_verifier_accepts() {
 
 /// The input in hex, its first 256 bytes (enough to recognize it; the file has all of it).
 fn hex(data: &[u8]) -> String {
-	let mut out: String = data.iter().take(256).map(|b| format!("{b:02x}")).collect();
+	let mut out = ::hex::encode(&data[..data.len().min(256)]);
 	if data.len() > 256 {
 		out.push_str(&format!("... ({} bytes)", data.len()));
 	}

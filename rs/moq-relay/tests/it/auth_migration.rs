@@ -172,7 +172,7 @@ async fn moshi_server_ssl_certificate_from_openssl() {
 	);
 	let cert = CertificateDer::from_pem_file(dir.0.join("cert.pem")).unwrap();
 	let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.as_ref());
-	let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+	let hex = hex::encode(digest);
 	assert_eq!(relay.fingerprint, hex, "the relay serves the operator's certificate");
 	// Pinned to that certificate: a MoQ session with the key.
 	common::announce_ok(&common::admitted(&relay, "/asr?auth_id=secret_token_1").await).await;
