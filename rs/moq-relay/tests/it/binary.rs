@@ -61,10 +61,10 @@ async fn sigterm_during_traffic_exits_zero_within_the_drain_bound() {
 		.status()
 		.unwrap();
 	assert!(status.success());
-	let mut child = relay.child;
+	let mut relay = relay;
 	let exit = within(
 		"the relay to exit",
-		tokio::task::spawn_blocking(move || child.wait().unwrap()),
+		tokio::task::spawn_blocking(move || relay.child.wait().unwrap()),
 	)
 	.await
 	.unwrap();

@@ -267,6 +267,14 @@ pub struct Running {
 	pub fingerprint: String,
 }
 
+/// A test that fails (panics) before it stops the binary must not leave it running.
+impl Drop for Running {
+	fn drop(&mut self) {
+		let _ = self.child.kill();
+		let _ = self.child.wait();
+	}
+}
+
 /// Starts the binary from the repository root (where dev/*.toml's relative paths resolve, as with
 /// `just relay`) and waits for its fingerprint line, printed once every socket is bound.
 pub fn start(args: &[&str]) -> Running {
