@@ -41,18 +41,7 @@ pub const TARGETS: &[Target] = &[
 ];
 
 /// Every code [`Error::code`] gives.
-pub const CODES: [&str; 10] = [
-	"malformed",
-	"unsupported_token_type",
-	"unknown_key",
-	"unknown_challenge",
-	"challenge_expired",
-	"bad_signature",
-	"token_replayed",
-	"nonce_store_unavailable",
-	"invalid_key",
-	"issuance_failed",
-];
+pub use crate::error::CODES;
 
 /// RFC 9578 A.2 `pkS`: the issuer key of all five vectors (SPKI, id-RSASSA-PSS).
 const ISSUER_KEY: &str = "30820152303d06092a864886f70d01010a3030a00d300b0609608648016503040202a11a301806092a864886f70d010108300b0609608648016503040202a2030201300382010f003082010a0282010100cb1aed6b6a95f5b1ce013a4cfcab25b94b2e64a23034e4250a7eab43c0df3a8c12993af12b111908d4b471bec31d4b6c9ad9cdda90612a2ee903523e6de5a224d6b02f09e5c374d0cfe01d8f529c500a78a2f67908fa682b5a2b430c81eaf1af72d7b5e794fc98a3139276879757ce453b526ef9bf6ceb99979b8423b90f4461a22af37aab0cf5733f7597abe44d31c732db68a181c6cbbe607d8c0e52e0655fd9996dc584eca0be87afbcd78a337d17b1dba9e828bbd81e291317144e7ff89f55619709b096cbb9ea474cead264c2073fe49740c01f00e109106066983d21e5f83f086e2e823c879cd43cef700d2a352a9babd612d03cad02db134b7e225a5f0203010001";

@@ -40,6 +40,20 @@ pub enum Error {
 	Issuance(String),
 }
 
+/// Every code [`Error::code`] gives, in the order of the variants (stable: clients match on them).
+pub const CODES: [&str; 10] = [
+	"malformed",
+	"unsupported_token_type",
+	"unknown_key",
+	"unknown_challenge",
+	"challenge_expired",
+	"bad_signature",
+	"token_replayed",
+	"nonce_store_unavailable",
+	"invalid_key",
+	"issuance_failed",
+];
+
 impl Error {
 	/// The stable machine-readable code of this error.
 	pub fn code(&self) -> &'static str {
@@ -90,21 +104,7 @@ mod tests {
 			Error::Issuance(String::new()),
 		];
 		let codes: Vec<_> = all.iter().map(Error::code).collect();
-		assert_eq!(
-			codes,
-			[
-				"malformed",
-				"unsupported_token_type",
-				"unknown_key",
-				"unknown_challenge",
-				"challenge_expired",
-				"bad_signature",
-				"token_replayed",
-				"nonce_store_unavailable",
-				"invalid_key",
-				"issuance_failed"
-			]
-		);
+		assert_eq!(codes, CODES);
 	}
 
 	#[test]
