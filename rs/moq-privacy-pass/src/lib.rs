@@ -63,7 +63,7 @@ mod verifier;
 pub use challenge::{CLOSE_REASON_PREFIX, TokenChallenge};
 pub use challenge_book::{ChallengeBook, ChallengeStatus};
 pub use client::{TokenRequestState, request_token};
-pub use error::Error;
+pub use error::{CODES, Error};
 pub use header::{
 	PrivateTokenChallenge, SCHEME, format_www_authenticate, is_private_token_authorization, parse_authorization,
 	parse_www_authenticate,

@@ -115,7 +115,7 @@ pub async fn run(args: &Args) -> Result<(), String> {
 	};
 
 	tracing::info!(target: "pp_client", "Step 1: Connect without token (expect rejection)");
-	let session = connect(&args.url, &fingerprint, None).await?;
+	let session = connect(&args.url, &fingerprint, &[]).await?;
 	let challenge = match served(&session).await? {
 		Outcome::Admitted(_) => {
 			session.close(0, b"done");
@@ -142,7 +142,7 @@ pub async fn run(args: &Args) -> Result<(), String> {
 
 	tracing::info!(target: "pp_client", "Step 3: Reconnect with Privacy Pass token");
 	let authorization = format!("PrivateToken token=\"{}\"", token.to_base64());
-	let session = connect(&args.url, &fingerprint, Some(&authorization)).await?;
+	let session = connect(&args.url, &fingerprint, &[("authorization", authorization.as_str())]).await?;
 	match served(&session).await? {
 		Outcome::Admitted(_) => {}
 		Outcome::Refused(code, reason) => return Err(format!("refused with the token: code={code} reason={reason}")),

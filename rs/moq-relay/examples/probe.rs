@@ -144,7 +144,11 @@ async fn quic(args: &Args) -> Result<Outcome, String> {
 
 async fn webtransport(args: &Args) -> Result<Outcome, String> {
 	let authorization = args.bearer.as_ref().map(|token| format!("Bearer {token}"));
-	let session = admission::connect(&args.url, &args.fingerprint, authorization.as_deref()).await?;
+	let headers: Vec<(&str, &str)> = authorization
+		.iter()
+		.map(|value| ("authorization", value.as_str()))
+		.collect();
+	let session = admission::connect(&args.url, &args.fingerprint, &headers).await?;
 	let outcome = admission::served(&session).await?;
 	session.close(0, b"probe done");
 	Ok(outcome)

@@ -73,24 +73,24 @@ pub async fn dial(
 	Ok((endpoint, conn))
 }
 
-/// A WebTransport session to `url` (moq-lite-05), pinned to the hex `fingerprint`, with an
-/// optional `Authorization` header value. Errors name the URL's path, never its query.
+/// A WebTransport session to `url` (moq-lite-05), pinned to the hex `fingerprint`, with the
+/// CONNECT `headers` (name, value): `authorization`, an API key header, anything the auth service
+/// is told. Errors name the URL's path and the header's name, never a value or the query.
 pub async fn connect(
 	url: &reqwest::Url,
 	fingerprint: &str,
-	authorization: Option<&str>,
+	headers: &[(&str, &str)],
 ) -> Result<web_transport_quinn::Session, String> {
+	use web_transport_quinn::http::{HeaderName, HeaderValue};
 	let client = web_transport_quinn::ClientBuilder::new()
 		.with_server_certificate_hashes(vec![self::fingerprint(fingerprint)?.to_vec()])
 		.map_err(|e| e.to_string())?;
 	let mut request = web_transport_quinn::proto::ConnectRequest::new(url.clone()).with_protocol("moq-lite-05");
-	if let Some(value) = authorization {
-		let value = value
-			.parse()
-			.map_err(|_| "the credential is not a valid header value")?;
-		request
-			.headers
-			.insert(web_transport_quinn::http::header::AUTHORIZATION, value);
+	for &(name, value) in headers {
+		let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a header name"))?;
+		let value = HeaderValue::from_bytes(value.as_bytes())
+			.map_err(|_| format!("the {name} value is not a valid header value"))?;
+		request = request.with_header(name, value);
 	}
 	bounded(BOUND, "WebTransport connect", client.connect(request))
 		.await?

@@ -321,7 +321,7 @@ async fn accept(
 				accepted.session,
 				accepted.version,
 				accepted.url_path,
-				accepted.authorization,
+				accepted.headers,
 				ctx,
 				&mut ticket,
 				first_packet,

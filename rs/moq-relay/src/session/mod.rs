@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderMap;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -173,16 +174,27 @@ async fn admit<S: Session>(
 	ctx: &Context,
 	address: std::net::IpAddr,
 	target: &str,
-	authorization: Option<String>,
+	headers: Option<&HeaderMap>,
 	transport_kind: Transport,
 ) -> Result<Grant, SessionError> {
 	let now = tokio::time::Instant::now();
 	let (kind, decided) = match ConnectRequest::parse(target) {
 		// An address in its cool-down is refused before any verifier (or service) is asked.
 		_ if !ctx.throttle.allows(address, now) => (CredentialKind::None, Err(AuthError::TooManyAttempts)),
+		// A CONNECT's credential header that is not text is `invalid_auth_header`.
 		Ok(request) => {
-			let request = request.with_authorization(authorization).with_transport(transport_kind);
-			ctx.auth.admit(&request, &ctx.metrics).await
+			let request = match headers {
+				Some(headers) => request.with_headers(headers),
+				None => Ok(request),
+			};
+			match request {
+				Ok(request) => {
+					ctx.auth
+						.admit(&request.with_transport(transport_kind), &ctx.metrics)
+						.await
+				}
+				Err(err) => (CredentialKind::Invalid, Err(err)),
+			}
 		}
 		Err(err) => (CredentialKind::Invalid, Err(err)),
 	};
@@ -229,14 +241,14 @@ fn expiry_deadline(expires: u64) -> Option<tokio::time::Instant> {
 }
 
 /// Runs one session to its end. `url_path` is the WebTransport CONNECT path and
-/// query (`None` on raw QUIC, where the path comes in SETUP); `authorization` its
-/// `Authorization` header; `ticket` its place in the connection table, admitted once the
+/// query (`None` on raw QUIC, where the path comes in SETUP); `headers` its headers (the
+/// `Authorization` and API key credentials, and what the auth service may be told); `ticket` its place in the connection table, admitted once the
 /// session is; `first_packet` when the connection's first packet arrived (for the set-up time).
 pub async fn run<S: Session>(
 	transport: S,
 	version: Version,
 	url_path: Option<String>,
-	authorization: Option<String>,
+	headers: Option<HeaderMap>,
 	ctx: Arc<Context>,
 	ticket: &mut Ticket,
 	first_packet: Instant,
@@ -251,7 +263,7 @@ pub async fn run<S: Session>(
 				&ctx,
 				ticket.address(),
 				target,
-				authorization,
+				headers.as_ref(),
 				Transport::WebTransport,
 			);
 			Some(admitted.await?)

@@ -26,8 +26,9 @@ pub struct Accepted {
 	/// WebTransport: the CONNECT URL's path and query (`/anon?jwt=…`). Raw QUIC:
 	/// `None`, the path comes in SETUP.
 	pub url_path: Option<String>,
-	/// WebTransport: the CONNECT's `Authorization` header, if any (a credential: never logged).
-	pub authorization: Option<String>,
+	/// WebTransport: the CONNECT's headers (`Authorization`, the API key header and the others the
+	/// auth service may be told; credentials among them: never logged). Raw QUIC: `None`.
+	pub headers: Option<wtq::http::HeaderMap>,
 }
 
 /// Why an incoming connection did not become a MoQ session.
@@ -73,17 +74,14 @@ pub async fn accept(incoming: wtq::quinn::Incoming, versions: &[Version]) -> Res
 			url_path.push('?');
 			url_path.push_str(query);
 		}
-		let authorization = request
-			.headers
-			.get(wtq::http::header::AUTHORIZATION)
-			.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+		let headers = request.headers.clone();
 		let response = wtq::proto::ConnectResponse::OK.with_protocol(version.alpn());
 		let session = request.respond(response).await?;
 		return Ok(Accepted {
 			session,
 			version,
 			url_path: Some(url_path),
-			authorization,
+			headers: Some(headers),
 		});
 	}
 
@@ -92,7 +90,7 @@ pub async fn accept(incoming: wtq::quinn::Incoming, versions: &[Version]) -> Res
 			session: wtq::Session::raw(conn),
 			version,
 			url_path: None,
-			authorization: None,
+			headers: None,
 		}),
 		None => {
 			conn.close(0u32.into(), b"unsupported ALPN");

@@ -155,6 +155,14 @@ async fn moq_sessions_with_the_published_client() {
 	// `Authorization: Bearer` on the WebTransport CONNECT.
 	common::webtransport_served(&common::webtransport(&relay, "/live", Some(&format!("Bearer {OPS}"))).await).await;
 
+	// The `kyutai-api-key` header on the WebTransport CONNECT (native clients can send it).
+	let session = common::webtransport_with(&relay, "/live", &[("kyutai-api-key", OPS)]).await;
+	common::webtransport_served(&session).await;
+	let session = common::webtransport_with(&relay, "/live", &[("kyutai-api-key", "wrong-key")]).await;
+	assert_eq!(
+		common::webtransport_closed(&session).await,
+		(2, "unauthorized".to_string())
+	);
 	// Wrong keys, every transport.
 	let conn = common::admitted(&relay, "/live?auth_id=wrong-key").await;
 	assert_eq!(common::closed(&conn).await, (2, "unauthorized".to_string()));

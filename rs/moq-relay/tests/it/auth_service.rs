@@ -621,6 +621,28 @@ async fn ecdsa_key_jwks_and_moq_sessions() {
 		.collect();
 	assert!(told.contains(&("quic".into(), "SETUP".into())), "{told:?}");
 	assert!(told.contains(&("webtransport".into(), "CONNECT".into())), "{told:?}");
+	// A CONNECT's own headers reach the service as `request_headers`, its credentials never.
+	let before = service.received().len();
+	let session = common::webtransport_with(
+		&relay,
+		"/room",
+		&[
+			("authorization", "Bearer allow"),
+			("user-agent", "connect-agent"),
+			("cookie", "session=secret-cookie"),
+			("x-forwarded-for", "203.0.113.9"),
+		],
+	)
+	.await;
+	common::webtransport_served(&session).await;
+	let received = service.received();
+	let data = &received[before].claims["auth_data"];
+	assert_eq!(data["transport"], "webtransport");
+	let headers = data["request_headers"].as_object().unwrap();
+	assert_eq!(headers["user-agent"], "connect-agent", "{headers:?}");
+	for hidden in ["authorization", "cookie", "x-forwarded-for"] {
+		assert!(!headers.contains_key(hidden), "{hidden} was forwarded: {headers:?}");
+	}
 
 	for (token, reason) in [
 		("deny", "unauthorized"),

@@ -234,10 +234,23 @@ pub async fn webtransport(
 	path_and_query: &str,
 	authorization: Option<&str>,
 ) -> web_transport_quinn::Session {
+	let headers: Vec<(&str, &str)> = authorization
+		.map(|value| ("authorization", value))
+		.into_iter()
+		.collect();
+	webtransport_with(relay, path_and_query, &headers).await
+}
+
+/// A WebTransport session to the relay at `path_and_query` whose CONNECT carries `headers`.
+pub async fn webtransport_with(
+	relay: &TestRelay,
+	path_and_query: &str,
+	headers: &[(&str, &str)],
+) -> web_transport_quinn::Session {
 	let url: url::Url = format!("https://127.0.0.1:{}{path_and_query}", relay.addr.port())
 		.parse()
 		.unwrap();
-	client::connect(&url, &relay.fingerprint, authorization)
+	client::connect(&url, &relay.fingerprint, headers)
 		.await
 		.unwrap_or_else(|err| panic!("{err}"))
 }
