@@ -49,13 +49,13 @@ pub fn refused(kind: CredentialKind, error: &AuthError, remote: IpAddr, transpor
 
 /// A grant's prefixes (relative to its root) as the audit line shows them: comma-separated, `(all)`
 /// for everything below the root, `-` for nothing.
-fn summary(prefixes: &[moq_token::Path]) -> String {
-	if prefixes.is_empty() {
+fn summary(patterns: &moq_token::Patterns) -> String {
+	if patterns.is_empty() {
 		return "-".into();
 	}
-	let shown: Vec<&str> = prefixes
+	let shown: Vec<&str> = patterns
 		.iter()
-		.map(|p| if p.is_root() { "(all)" } else { p.as_str() })
+		.map(|p| if p.as_str() == "**" { "(all)" } else { p.as_str() })
 		.collect();
 	shown.join(",")
 }

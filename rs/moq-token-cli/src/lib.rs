@@ -11,7 +11,10 @@
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use moq_token::{Algorithm, Claims, ClaimsFormat, Key, KeyFormat, KeyId, KeySet, Path, Scope, Validation, unix_now};
+use moq_token::{
+	Algorithm, Claims, ClaimsFormat, Key, KeyFormat, KeyId, KeySet, Path, Pattern, Patterns, Scope, Validation,
+	unix_now,
+};
 use serde::Serialize;
 use std::{
 	fs,
@@ -113,12 +116,14 @@ pub struct Sign {
 	#[arg(long, value_name = "PATH", default_value = "")]
 	pub root: String,
 
-	/// A prefix (relative to --root) the bearer may publish; `""` is everything (repeatable).
-	#[arg(long, value_name = "PREFIX")]
+	/// What the bearer may publish, relative to --root (repeatable): a pattern (`alice/**`,
+	/// `*/screen`, `room/cam`... any value with a `*`) or a prefix (`alice` is `alice/**`, `""` is
+	/// everything).
+	#[arg(long, value_name = "PATTERN")]
 	pub publish: Vec<String>,
 
-	/// A prefix (relative to --root) the bearer may subscribe to; `""` is everything (repeatable).
-	#[arg(long, value_name = "PREFIX")]
+	/// What the bearer may subscribe to, relative to --root (repeatable): a pattern or a prefix.
+	#[arg(long, value_name = "PATTERN")]
 	pub subscribe: Vec<String>,
 
 	/// Expiry as unix seconds. A time in the past signs with a warning.
@@ -145,14 +150,18 @@ pub struct Sign {
 	#[arg(long, value_name = "ID")]
 	pub jti: Option<String>,
 
-	/// How the grants are written: `pub`/`sub` strings, or `put`/`get` arrays for upstream relays.
-	#[arg(long, value_enum, default_value_t = Format::PubSub)]
+	/// How the grants are written: `auto` as upstream's moq-auth writes them (`put`/`get` when
+	/// every grant is a subtree, else `publish`/`subscribe` patterns), `pub-sub` strings, or
+	/// `put-get` arrays (the last two carry subtrees only).
+	#[arg(long, value_enum, default_value_t = Format::Auto)]
 	pub claims_format: Format,
 }
 
 /// The claims format of `sign`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+	/// Upstream's rule: `put`/`get` when every grant is a subtree, else `publish`/`subscribe`.
+	Auto,
 	/// `pub`/`sub` as comma-joined strings (this project's format).
 	PubSub,
 	/// `put`/`get` arrays (upstream moq-token >= 0.5).
@@ -162,6 +171,7 @@ pub enum Format {
 impl From<Format> for ClaimsFormat {
 	fn from(f: Format) -> Self {
 		match f {
+			Format::Auto => ClaimsFormat::Auto,
 			Format::PubSub => ClaimsFormat::PubSub,
 			Format::PutGet => ClaimsFormat::PutGet,
 		}
@@ -397,15 +407,23 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
 		.ok_or_else(|| format!("{s} is out of range"))
 }
 
-/// One prefix per flag value: a comma would be read back as a list separator.
-fn prefixes(flag: &str, values: &[String]) -> anyhow::Result<Vec<Path>> {
+/// One grant per flag value: a value with a `*` is a pattern (`alice/**`, `*/screen`, exact
+/// segments otherwise), any other value a prefix, granted with everything below it (`alice` is
+/// `alice/**`, `""` is `**`). A comma would be read back as a list separator in `pub`/`sub`.
+fn grants(flag: &str, values: &[String]) -> anyhow::Result<Patterns> {
 	values
 		.iter()
 		.map(|value| {
 			if value.contains(',') {
-				bail!("--{flag} {value:?}: a prefix cannot contain ','; repeat --{flag} for several prefixes");
+				bail!("--{flag} {value:?}: a grant cannot contain ','; repeat --{flag} for several");
 			}
-			Path::new(value).with_context(|| format!("--{flag}"))
+			if value.contains('*') {
+				return value
+					.parse::<Pattern>()
+					.with_context(|| format!("--{flag} {value:?} is not a pattern"));
+			}
+			let prefix = Path::new(value).with_context(|| format!("--{flag}"))?;
+			Pattern::subtree(&prefix).with_context(|| format!("--{flag}"))
 		})
 		.collect()
 }
@@ -444,8 +462,8 @@ fn generate(key_flag: Option<PathBuf>, args: Generate, io: &mut Io) -> anyhow::R
 	if !args.publish.is_empty() || !args.subscribe.is_empty() {
 		let scope = Scope {
 			root: Path::new(&args.root).context("--root")?,
-			publish: prefixes("publish", &args.publish)?,
-			subscribe: prefixes("subscribe", &args.subscribe)?,
+			publish: grants("publish", &args.publish)?,
+			subscribe: grants("subscribe", &args.subscribe)?,
 		};
 		key = key.with_scope(Some(scope))?;
 	} else if !args.root.is_empty() {
@@ -544,8 +562,8 @@ fn sign(key_flag: Option<PathBuf>, args: Sign, io: &mut Io) -> anyhow::Result<()
 	let now = unix_now();
 
 	let mut claims = Claims::new(Path::new(&args.root).context("--root")?);
-	claims.publish = prefixes("publish", &args.publish)?;
-	claims.subscribe = prefixes("subscribe", &args.subscribe)?;
+	claims.publish = grants("publish", &args.publish)?;
+	claims.subscribe = grants("subscribe", &args.subscribe)?;
 	claims.cluster = args.cluster;
 	claims.expires = match (args.expires, args.expires_in) {
 		(Some(exp), _) => Some(exp),
@@ -578,9 +596,9 @@ fn sign(key_flag: Option<PathBuf>, args: Sign, io: &mut Io) -> anyhow::Result<()
 struct ClaimsOut<'a> {
 	root: &'a Path,
 	#[serde(rename = "pub")]
-	publish: &'a [Path],
+	publish: &'a Patterns,
 	#[serde(rename = "sub")]
-	subscribe: &'a [Path],
+	subscribe: &'a Patterns,
 	cluster: bool,
 	exp: Option<u64>,
 	iat: Option<u64>,
@@ -593,8 +611,8 @@ struct ClaimsOut<'a> {
 #[derive(Serialize)]
 struct ConnectOut {
 	path: Path,
-	publish: Vec<Path>,
-	subscribe: Vec<Path>,
+	publish: Patterns,
+	subscribe: Patterns,
 }
 
 fn verify(key_flag: Option<PathBuf>, args: Verify, io: &mut Io) -> anyhow::Result<()> {
@@ -806,8 +824,61 @@ mod tests {
 		result.unwrap();
 		assert!(err.is_empty());
 		let claims = Key::parse(&key).unwrap().verify(token.trim()).unwrap();
-		assert_eq!(claims.publish, vec![Path::new("a").unwrap(), Path::new("b/c").unwrap()]);
+		assert_eq!(
+			claims.publish,
+			Patterns::from(vec![Path::new("a").unwrap(), Path::new("b/c").unwrap()])
+		);
 		assert!(claims.subscribe.is_empty());
+	}
+
+	/// `moq-token sign --publish 'alice/**' --subscribe '*/screen'`: a grant that is not a
+	/// subtree is written as upstream's `publish`/`subscribe` patterns; subtrees only as `put`/`get`.
+	#[test]
+	fn patterns_are_written_as_upstream_writes_them() {
+		let key = Key::generate(Algorithm::HS256, None).unwrap().to_base64url();
+		let payload = |token: &str| -> serde_json::Value {
+			let part = token.trim().split('.').nth(1).unwrap();
+			let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, part).unwrap();
+			serde_json::from_slice(&bytes).unwrap()
+		};
+		let args = ["--key", "-", "sign", "--publish", "alice/**", "--subscribe", "*/screen"];
+		let (result, token, _) = run_args(&args, &key);
+		result.unwrap();
+		let json = payload(&token);
+		assert_eq!(json["publish"], serde_json::json!(["alice/**"]));
+		assert_eq!(json["subscribe"], serde_json::json!(["*/screen"]));
+		assert!(json.get("put").is_none() && json.get("pub").is_none());
+		let claims = Key::parse(&key).unwrap().verify(token.trim()).unwrap();
+		let at = claims.authorize(&Path::root()).unwrap();
+		assert!(at.can_subscribe(&Path::new("bob/screen").unwrap()));
+		assert!(!at.can_subscribe(&Path::new("bob/cam").unwrap()));
+
+		let (result, token, _) = run_args(
+			&["--key", "-", "sign", "--publish", "alice/**", "--subscribe", ""],
+			&key,
+		);
+		result.unwrap();
+		let json = payload(&token);
+		assert_eq!(
+			(&json["put"], &json["get"]),
+			(&serde_json::json!(["alice"]), &serde_json::json!([""]))
+		);
+
+		let (result, _, _) = run_args(&["--key", "-", "sign", "--publish", "a/**/b/**"], &key);
+		assert!(error_line(&result.unwrap_err()).contains("not a pattern"));
+		let (result, _, _) = run_args(
+			&[
+				"--key",
+				"-",
+				"sign",
+				"--subscribe",
+				"*/screen",
+				"--claims-format",
+				"pub-sub",
+			],
+			&key,
+		);
+		assert!(error_line(&result.unwrap_err()).starts_with("invalid_claim"));
 	}
 
 	#[test]

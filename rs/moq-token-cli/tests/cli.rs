@@ -238,8 +238,8 @@ fn seed_root_key_and_user_token() {
 	// As of before the expiry, the claims are what docs/tokens.md#examples shows.
 	let claims = json(&dir.ok(&["--key", "root.jwk", "verify", "--now", "1703977200"], &jwt));
 	assert_eq!(claims["root"], "rooms/meeting-123");
-	assert_eq!(claims["pub"], serde_json::json!(["alice"]));
-	assert_eq!(claims["sub"], serde_json::json!([""]));
+	assert_eq!(claims["pub"], serde_json::json!(["alice/**"]));
+	assert_eq!(claims["sub"], serde_json::json!(["**"]));
 	assert_eq!(claims["cluster"], false);
 	assert_eq!(claims["exp"], 1703980800);
 	assert!(claims["iat"].as_u64().unwrap() >= now() - 60);
@@ -276,8 +276,8 @@ fn seed_user_and_cluster_tokens() {
 	let at = ["--key", "dev/root.jwk", "verify", "--now", "1703977200"];
 	let claims = json(&dir.ok(&at, &user));
 	assert_eq!(claims["root"], "hang/meeting-123");
-	assert_eq!(claims["pub"], serde_json::json!(["alice"]));
-	assert_eq!(claims["sub"], serde_json::json!([""]));
+	assert_eq!(claims["pub"], serde_json::json!(["alice/**"]));
+	assert_eq!(claims["sub"], serde_json::json!(["**"]));
 	dir.run(&["--key", "dev/root.jwk", "verify"], &user)
 		.fails_with("expired");
 
@@ -286,8 +286,8 @@ fn seed_user_and_cluster_tokens() {
 	args.extend(["--root", "/hang/meeting-123/alice"]);
 	let connect = &json(&dir.ok(&args, &user))["connect"];
 	assert_eq!(connect["path"], "hang/meeting-123/alice");
-	assert_eq!(connect["publish"], serde_json::json!([""]));
-	assert_eq!(connect["subscribe"], serde_json::json!([""]));
+	assert_eq!(connect["publish"], serde_json::json!(["**"]));
+	assert_eq!(connect["subscribe"], serde_json::json!(["**"]));
 	let mut args = at.to_vec();
 	args.extend(["--root", "hang"]);
 	dir.run(&args, &user).fails_with("root_mismatch");
@@ -313,8 +313,8 @@ fn seed_user_and_cluster_tokens() {
 	let claims = json(&dir.ok(&["--key", "dev/root.jwk", "verify"], &cluster));
 	assert_eq!(claims["cluster"], true);
 	assert_eq!(claims["root"], "");
-	assert_eq!(claims["pub"], serde_json::json!([""]));
-	assert_eq!(claims["sub"], serde_json::json!([""]));
+	assert_eq!(claims["pub"], serde_json::json!(["**"]));
+	assert_eq!(claims["sub"], serde_json::json!(["**"]));
 	assert_eq!(claims["exp"], Value::Null, "the documented cluster token has no expiry");
 }
 
@@ -350,8 +350,8 @@ fn every_algorithm_generates_signs_and_verifies() {
 		));
 		let check = |claims: Value| {
 			assert_eq!(claims["root"], "room/123", "{alg}");
-			assert_eq!(claims["pub"], serde_json::json!(["alice"]), "{alg}");
-			assert_eq!(claims["sub"], serde_json::json!([""]), "{alg}");
+			assert_eq!(claims["pub"], serde_json::json!(["alice/**"]), "{alg}");
+			assert_eq!(claims["sub"], serde_json::json!(["**"]), "{alg}");
 			assert_eq!(claims["jti"], "t-1", "{alg}");
 			assert_eq!(claims["cluster"], false, "{alg}");
 		};
@@ -509,7 +509,7 @@ fn key_from_stdin_and_after_the_subcommand() {
 	let jwt = token(&dir.ok(&["--key", "-", "sign", "--publish", "bob"], &key));
 	dir.write("bob.jwt", &jwt);
 	let claims = json(&dir.ok(&["verify", "--key", "k.jwk"], &jwt));
-	assert_eq!(claims["pub"], serde_json::json!(["bob"]));
+	assert_eq!(claims["pub"], serde_json::json!(["bob/**"]));
 	assert_eq!(claims["sub"], serde_json::json!([]));
 	dir.ok(&["verify", "--key", "-", "--in", "bob.jwt"], &key);
 	dir.ok(&["sign", "--key", "k.jwk", "--publish", "x"], "");
@@ -526,7 +526,7 @@ fn key_from_stdin_and_after_the_subcommand() {
 	let jwt = token(&dir.ok(&["--key", "-", "sign", "--subscribe", "a"], &readable));
 	assert_eq!(
 		json(&dir.ok(&["--key", "set.json", "verify"], &jwt))["sub"],
-		serde_json::json!(["a"])
+		serde_json::json!(["a/**"])
 	);
 }
 
@@ -687,7 +687,7 @@ fn put_get_tokens_verify_with_the_upstream_library() {
 
 		// Ours reads it back.
 		let claims = json(&dir.ok(&["--key", &file, "verify"], &jwt));
-		assert_eq!(claims["pub"], serde_json::json!(["alice", "bob/cam"]));
+		assert_eq!(claims["pub"], serde_json::json!(["alice/**", "bob/cam/**"]));
 
 		// Upstream reads our key file and verifies our token.
 		let key = upstream_moq_token::Key::from_file(dir.join(&file)).unwrap();
@@ -723,8 +723,8 @@ fn upstream_keys_and_tokens_work_here() {
 		let upstream_token = key.sign(&claims).unwrap();
 		let ours = json(&dir.ok(&["--key", "up.jwk", "verify"], &upstream_token));
 		assert_eq!(ours["root"], "demo");
-		assert_eq!(ours["pub"], serde_json::json!(["alice"]));
-		assert_eq!(ours["sub"], serde_json::json!([""]));
+		assert_eq!(ours["pub"], serde_json::json!(["alice/**"]));
+		assert_eq!(ours["sub"], serde_json::json!(["**"]));
 
 		// Ours signs with the upstream key file, and upstream verifies it.
 		let jwt = token(&dir.ok(

@@ -48,7 +48,7 @@ fn header(key: &Key) -> Value {
 
 /// Expected claims in the corpus' normalized form.
 fn expect(claims: &Claims) -> Value {
-	let list = |v: &[Path]| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
+	let list = |v: &moq_token::Patterns| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
 	json!({"claims": {
 		"root": claims.root.as_str(),
 		"publish": list(&claims.publish),
@@ -120,8 +120,8 @@ fn main() {
 	let scoped = hs
 		.with_scope(Some(Scope {
 			root: p("demo"),
-			publish: vec![p("room")],
-			subscribe: vec![p("")],
+			publish: vec![p("room")].into(),
+			subscribe: vec![p("")].into(),
 		}))
 		.unwrap();
 	corpus.keys.insert("hs256-scoped".into(), scoped.to_value());
@@ -423,7 +423,7 @@ fn main() {
 		("list-whitespace", r#"{"sub":"a, b"}"#, "invalid_claim"),
 		("duplicate-claim", r#"{"sub":"","sub":"x"}"#, "invalid_claim"),
 		("ambiguous-pub-put", r#"{"pub":"a","put":["a"]}"#, "ambiguous_claims"),
-		("ambiguous-sub-get", r#"{"sub":"","get":[""]}"#, "ambiguous_claims"),
+		("ambiguous-pub-get", r#"{"pub":"a","get":[""]}"#, "ambiguous_claims"),
 		(
 			"ambiguous-both",
 			r#"{"pub":"","put":"","sub":"","get":""}"#,
@@ -806,38 +806,38 @@ fn authorize_cases() -> Value {
 	let deny = |op: &str, path: &str| json!({"op": op, "path": path, "allow": false});
 	json!([
 		{"name": "spec-table-root", "claims": spec, "connect": "/room/123",
-		 "expect": {"publish": ["alice"], "subscribe": [""]},
+		 "expect": {"publish": ["alice/**"], "subscribe": ["**"]},
 		 "checks": [allow("publish", "alice"), allow("publish", "alice/camera"), deny("publish", "bob/camera"), deny("publish", "alicex"), allow("subscribe", "bob/screen"), allow("subscribe", "anything/at/all"), deny("subscribe", "../secret")]},
 		{"name": "spec-table-alice", "claims": spec, "connect": "/room/123/alice",
-		 "expect": {"publish": [""], "subscribe": [""]},
+		 "expect": {"publish": ["**"], "subscribe": ["**"]},
 		 "checks": [allow("publish", "camera"), allow("publish", ""), allow("subscribe", "x")]},
 		{"name": "spec-table-bob", "claims": spec, "connect": "/room/123/bob",
-		 "expect": {"publish": [], "subscribe": [""]},
+		 "expect": {"publish": [], "subscribe": ["**"]},
 		 "checks": [deny("publish", "camera"), deny("publish", ""), allow("subscribe", "screen")]},
 		{"name": "spec-table-parent", "claims": spec, "connect": "/room", "expect": {"error": "root_mismatch"}},
 		{"name": "spec-table-sibling-prefix", "claims": spec, "connect": "/room/1234", "expect": {"error": "root_mismatch"}},
 		{"name": "spec-table-unrelated", "claims": spec, "connect": "/secret", "expect": {"error": "root_mismatch"}},
 		{"name": "spec-table-top", "claims": spec, "connect": "/", "expect": {"error": "root_mismatch"}},
 		{"name": "spec-table-escape", "claims": spec, "connect": "/room/123/..", "expect": {"error": "invalid_path"}},
-		{"name": "connect-normalized", "claims": spec, "connect": "//room///123/", "expect": {"publish": ["alice"], "subscribe": [""]}, "checks": [allow("publish", "/alice//cam/")]},
+		{"name": "connect-normalized", "claims": spec, "connect": "//room///123/", "expect": {"publish": ["alice/**"], "subscribe": ["**"]}, "checks": [allow("publish", "/alice//cam/")]},
 		{"name": "seed3-restricted", "claims": seed3, "connect": "/conference/room-1",
-		 "expect": {"publish": ["alice"], "subscribe": ["alice", "bob"]},
+		 "expect": {"publish": ["alice/**"], "subscribe": ["alice/**", "bob/**"]},
 		 "checks": [allow("publish", "alice/camera"), allow("publish", "alice/audio"), allow("subscribe", "alice/camera"), allow("subscribe", "bob/screen-share"), deny("publish", "bob/camera"), deny("subscribe", "carol")]},
 		{"name": "seed3-wrong-root", "claims": seed3, "connect": "/other-room", "expect": {"error": "root_mismatch"}},
 		{"name": "seed3-full-access", "claims": r#"{"root":"conference/room-1","pub":"","sub":""}"#, "connect": "/conference/room-1",
-		 "expect": {"publish": [""], "subscribe": [""]}, "checks": [allow("publish", "anything"), allow("subscribe", "anything")]},
-		{"name": "read-only", "claims": r#"{"root":"live","sub":""}"#, "connect": "/live", "expect": {"publish": [], "subscribe": [""]}, "checks": [deny("publish", "x"), allow("subscribe", "x")]},
-		{"name": "write-only", "claims": r#"{"root":"live","pub":""}"#, "connect": "/live", "expect": {"publish": [""], "subscribe": []}, "checks": [allow("publish", "x"), deny("subscribe", "x")]},
+		 "expect": {"publish": ["**"], "subscribe": ["**"]}, "checks": [allow("publish", "anything"), allow("subscribe", "anything")]},
+		{"name": "read-only", "claims": r#"{"root":"live","sub":""}"#, "connect": "/live", "expect": {"publish": [], "subscribe": ["**"]}, "checks": [deny("publish", "x"), allow("subscribe", "x")]},
+		{"name": "write-only", "claims": r#"{"root":"live","pub":""}"#, "connect": "/live", "expect": {"publish": ["**"], "subscribe": []}, "checks": [allow("publish", "x"), deny("subscribe", "x")]},
 		{"name": "no-access-below-grants", "claims": r#"{"root":"room","pub":"alice"}"#, "connect": "/room/bob", "expect": {"error": "no_access"}},
 		{"name": "no-access-sub-elsewhere", "claims": r#"{"root":"room","sub":"a,b"}"#, "connect": "/room/c", "expect": {"error": "no_access"}},
 		{"name": "no-access-deeper", "claims": r#"{"root":"","sub":"x/y"}"#, "connect": "/x/z", "expect": {"error": "no_access"}},
 		{"name": "deeper-connection-keeps-remainder", "claims": r#"{"root":"","pub":"a/b/c","sub":"a"}"#, "connect": "/a/b",
-		 "expect": {"publish": ["c"], "subscribe": [""]}, "checks": [allow("publish", "c/d"), deny("publish", "d"), allow("subscribe", "d")]},
-		{"name": "empty-root-anywhere", "claims": r#"{"sub":""}"#, "connect": "/any/where", "expect": {"publish": [], "subscribe": [""]}},
+		 "expect": {"publish": ["c/**"], "subscribe": ["**"]}, "checks": [allow("publish", "c/d"), deny("publish", "d"), allow("subscribe", "d")]},
+		{"name": "empty-root-anywhere", "claims": r#"{"sub":""}"#, "connect": "/any/where", "expect": {"publish": [], "subscribe": ["**"]}},
 		{"name": "upstream-put-get", "claims": r#"{"root":"demo","put":["me"],"get":[""]}"#, "connect": "/demo",
-		 "expect": {"publish": ["me"], "subscribe": [""]}, "checks": [allow("publish", "me/cam"), deny("publish", "you")]},
+		 "expect": {"publish": ["me/**"], "subscribe": ["**"]}, "checks": [allow("publish", "me/cam"), deny("publish", "you")]},
 		{"name": "segment-boundary", "claims": r#"{"root":"live","pub":"news"}"#, "connect": "/live",
-		 "expect": {"publish": ["news"], "subscribe": []}, "checks": [deny("publish", "newsroom"), allow("publish", "news/room")]},
+		 "expect": {"publish": ["news/**"], "subscribe": []}, "checks": [deny("publish", "newsroom"), allow("publish", "news/room")]},
 		{"name": "root-segment-boundary", "claims": r#"{"root":"live","sub":""}"#, "connect": "/lively", "expect": {"error": "root_mismatch"}},
 	])
 }

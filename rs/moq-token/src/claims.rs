@@ -1,22 +1,24 @@
 //! The claims of a MoQ token (docs/tokens.md#claims): what they mean, how they are read and written.
 
-use crate::{Error, Path, Result};
+use crate::{Error, Path, Pattern, Patterns, Result};
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use std::{borrow::Cow, fmt};
 
 /// The claims of a MoQ token.
 ///
-/// `publish` and `subscribe` hold prefixes relative to `root`. An empty list grants nothing; a
-/// list holding the top path ([`Path::root`]) grants everything under `root`.
+/// `publish` and `subscribe` are pattern unions relative to `root` (docs/tokens.md#patterns): an
+/// empty union grants nothing, `**` everything under `root`, `alice/**` the subtree `alice`, and
+/// `alice` exactly the one broadcast. The prefix claims (`pub`/`sub`, upstream's `put`/`get`) are
+/// read as subtrees: prefix `p` is `p/**`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Claims {
 	/// Base path of everything the token allows (`root`).
 	pub root: Path,
-	/// Publish prefixes relative to `root` (`pub`, or upstream's `put`).
-	pub publish: Vec<Path>,
-	/// Subscribe prefixes relative to `root` (`sub`, or upstream's `get`).
-	pub subscribe: Vec<Path>,
+	/// Publish patterns relative to `root` (`publish`, or the prefixes of `pub`/`put`).
+	pub publish: Patterns,
+	/// Subscribe patterns relative to `root` (`subscribe`, or the prefixes of `sub`/`get`).
+	pub subscribe: Patterns,
 	/// The bearer is a relay of this cluster (`cluster`).
 	pub cluster: bool,
 	/// Expiry, unix seconds (`exp`).
@@ -27,16 +29,22 @@ pub struct Claims {
 	pub not_before: Option<u64>,
 	/// Token id (`jti`), for revocation and single-use tokens.
 	pub id: Option<String>,
+	/// A prefix given to [`Claims::with_publish`]/[`Claims::with_subscribe`] that no pattern can
+	/// name (a segment holding `*`): refused by [`Claims::validate`], so it is never signed.
+	unrepresentable: Option<&'static str>,
 }
 
 /// How [`Claims`] are written into a token.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ClaimsFormat {
-	/// `pub`/`sub` as comma-joined strings (this project's format).
+	/// `pub`/`sub` as comma-joined prefixes (this project's format); subtree grants only.
 	#[default]
 	PubSub,
-	/// `put`/`get` arrays, read by the upstream relay and moq-token >= 0.5.
+	/// `put`/`get` prefix arrays, read by every upstream verifier; subtree grants only.
 	PutGet,
+	/// Upstream's rule (moq-auth): `put`/`get` when every grant is a subtree, so every published
+	/// verifier reads it, else `publish`/`subscribe` pattern arrays.
+	Auto,
 }
 
 impl Claims {
@@ -48,15 +56,39 @@ impl Claims {
 		}
 	}
 
-	/// Add a publish prefix (relative to the root). [`Path::root`] grants everything.
+	/// Grant publishing below a prefix (relative to the root): the pattern `prefix/**`.
+	/// [`Path::root`] grants everything.
 	pub fn with_publish(mut self, prefix: Path) -> Self {
-		self.publish.push(prefix);
+		match Pattern::subtree(&prefix) {
+			Ok(p) => {
+				self.publish.insert(p);
+			}
+			Err(_) => self.unrepresentable = Some("pub"),
+		}
 		self
 	}
 
-	/// Add a subscribe prefix (relative to the root). [`Path::root`] grants everything.
+	/// Grant subscribing below a prefix (relative to the root): the pattern `prefix/**`.
+	/// [`Path::root`] grants everything.
 	pub fn with_subscribe(mut self, prefix: Path) -> Self {
-		self.subscribe.push(prefix);
+		match Pattern::subtree(&prefix) {
+			Ok(p) => {
+				self.subscribe.insert(p);
+			}
+			Err(_) => self.unrepresentable = Some("sub"),
+		}
+		self
+	}
+
+	/// Grant publishing the paths of a pattern (relative to the root).
+	pub fn with_publish_pattern(mut self, pattern: Pattern) -> Self {
+		self.publish.insert(pattern);
+		self
+	}
+
+	/// Grant subscribing to the paths of a pattern (relative to the root).
+	pub fn with_subscribe_pattern(mut self, pattern: Pattern) -> Self {
+		self.subscribe.insert(pattern);
 		self
 	}
 
@@ -72,6 +104,12 @@ impl Claims {
 		self
 	}
 
+	/// Set the not-before time (unix seconds).
+	pub fn with_not_before(mut self, nbf: u64) -> Self {
+		self.not_before = Some(nbf);
+		self
+	}
+
 	/// Mark the bearer as a relay of the cluster.
 	pub fn with_cluster(mut self, cluster: bool) -> Self {
 		self.cluster = cluster;
@@ -80,6 +118,12 @@ impl Claims {
 
 	/// A token that grants neither publish nor subscribe is useless, and refused.
 	pub fn validate(&self) -> Result<()> {
+		if let Some(claim) = self.unrepresentable {
+			return Err(Error::claim(
+				claim,
+				"a prefix with a '*' in a segment cannot be a grant: name it with a pattern",
+			));
+		}
 		if self.publish.is_empty() && self.subscribe.is_empty() {
 			return Err(Error::UselessToken);
 		}
@@ -88,20 +132,29 @@ impl Claims {
 
 	/// Whether the claims can be written in `format` and read back as the same grant.
 	///
-	/// `pub`/`sub` are comma-separated strings: a prefix holding a comma would be read back as two
-	/// prefixes (a wider grant), and one with whitespace at either end is refused by the reader. Such
-	/// claims are refused before signing rather than signed into a token that grants something else
-	/// or never verifies; the `put`/`get` arrays carry any prefix.
+	/// The prefix formats carry subtrees only. `pub`/`sub` are comma-separated strings besides: a
+	/// prefix holding a comma would be read back as two prefixes (a wider grant), and one with
+	/// whitespace at either end is refused by the reader. Such claims are refused before signing
+	/// rather than signed into a token that grants something else or never verifies.
 	pub(crate) fn check_format(&self, format: ClaimsFormat) -> Result<()> {
-		if format == ClaimsFormat::PutGet {
+		if format == ClaimsFormat::Auto {
 			return Ok(());
 		}
-		for (claim, paths) in [("pub", &self.publish), ("sub", &self.subscribe)] {
-			// A list holding the top path is written as "" (everything), whatever else it holds.
-			if paths.iter().any(Path::is_root) {
+		let (names, hint) = match format {
+			ClaimsFormat::PubSub => (["pub", "sub"], "sign in the auto format (publish/subscribe patterns)"),
+			_ => (["put", "get"], "sign in the auto format (publish/subscribe patterns)"),
+		};
+		for (claim, patterns) in names.into_iter().zip([&self.publish, &self.subscribe]) {
+			let Some(prefixes) = patterns.as_prefixes() else {
+				return Err(Error::claim(
+					claim,
+					format!("a grant that is not a subtree (p/**) cannot be written as prefixes: {hint}"),
+				));
+			};
+			if format == ClaimsFormat::PutGet || prefixes.iter().any(Path::is_root) {
 				continue;
 			}
-			if paths
+			if prefixes
 				.iter()
 				.any(|p| p.as_str().contains(',') || p.as_str().trim() != p.as_str())
 			{
@@ -118,7 +171,10 @@ impl Claims {
 	/// Parse claims from the JSON payload of a token.
 	///
 	/// Every claim of a known name is type-checked (a `null` or a float where an integer is
-	/// required is an error, never "absent"); unknown claims are ignored.
+	/// required is an error, never "absent"). In this project's format (`pub`/`sub`) unknown
+	/// claims are ignored; a payload in upstream's (`put`/`get` or `publish`/`subscribe`) is read
+	/// as upstream reads it: `sub` is the registered subject and ignored, and any claim that is not
+	/// one of these or `root`, `cluster`, `exp`, `iat`, `nbf`, `iss`, `jti` is refused.
 	pub fn from_json(json: &[u8]) -> Result<Self> {
 		let raw: RawClaims = serde_json::from_slice(json).map_err(|e| {
 			if e.to_string().starts_with("duplicate claim") {
@@ -134,17 +190,27 @@ impl Claims {
 	pub fn to_json(&self, format: ClaimsFormat) -> String {
 		let mut out = JsonWriter::new();
 		out.field("root", |o| o.string(self.root.as_str()));
-		let (publish, subscribe) = match format {
-			ClaimsFormat::PubSub => ("pub", "sub"),
-			ClaimsFormat::PutGet => ("put", "get"),
+		let prefixes = match format {
+			ClaimsFormat::PubSub => true,
+			ClaimsFormat::PutGet => true,
+			ClaimsFormat::Auto => self.publish.as_prefixes().is_some() && self.subscribe.as_prefixes().is_some(),
 		};
-		for (name, paths) in [(publish, &self.publish), (subscribe, &self.subscribe)] {
-			if paths.is_empty() {
+		let names = match (format, prefixes) {
+			(ClaimsFormat::PubSub, _) => ("pub", "sub"),
+			(_, true) => ("put", "get"),
+			(_, false) => ("publish", "subscribe"),
+		};
+		for (name, patterns) in [(names.0, &self.publish), (names.1, &self.subscribe)] {
+			if patterns.is_empty() {
 				continue;
 			}
-			match format {
-				ClaimsFormat::PubSub => out.field(name, |o| o.string(&join_list(paths))),
-				ClaimsFormat::PutGet => out.field(name, |o| o.strings(paths.iter().map(Path::as_str))),
+			match (format, prefixes) {
+				(ClaimsFormat::PubSub, _) => out.field(name, |o| o.string(&join_list(patterns))),
+				(_, true) => {
+					let list: Vec<Path> = patterns.as_prefixes().unwrap_or_default();
+					out.field(name, |o| o.strings(list.iter().map(Path::as_str)))
+				}
+				(_, false) => out.field(name, |o| o.strings(patterns.iter().map(Pattern::as_str))),
 			}
 		}
 		if self.cluster {
@@ -212,12 +278,19 @@ impl JsonWriter {
 	}
 }
 
-fn join_list(paths: &[Path]) -> String {
+fn join_list(patterns: &Patterns) -> String {
 	// The whole string "" means everything; a list that holds the top path is "everything" too.
-	if paths.iter().any(Path::is_root) {
+	let prefixes = patterns.as_prefixes().unwrap_or_default();
+	if prefixes.iter().any(Path::is_root) {
 		return String::new();
 	}
-	paths.iter().map(Path::as_str).collect::<Vec<_>>().join(",")
+	prefixes.iter().map(Path::as_str).collect::<Vec<_>>().join(",")
+}
+
+/// The subtree of each prefix; a prefix with a `*` in a segment is refused (it would read as a
+/// wildcard and widen the grant).
+fn subtrees(claim: &'static str, prefixes: Vec<Path>) -> Result<Patterns> {
+	Patterns::subtrees(&prefixes).map_err(|e| Error::claim(claim, format!("a prefix cannot hold '*': {e}")))
 }
 
 /// One claim value as read from the payload, in a single pass and before type checks, so that
@@ -257,14 +330,15 @@ impl Json<'_> {
 	}
 
 	/// `pub`/`sub`: comma-separated prefixes; only the whole string `""` means everything.
-	fn comma_list(self, claim: &'static str) -> Result<Vec<Path>> {
+	fn comma_list(self, claim: &'static str) -> Result<Patterns> {
 		let Json::Str(list) = self else {
 			return Err(Error::claim(claim, "must be a comma-separated string"));
 		};
 		if list.is_empty() {
-			return Ok(vec![Path::root()]);
+			return Ok(Patterns::all());
 		}
-		list.split(',')
+		let prefixes = list
+			.split(',')
 			.map(|element| {
 				if element.is_empty() {
 					return Err(Error::claim(
@@ -277,16 +351,31 @@ impl Json<'_> {
 				}
 				Path::new(element)
 			})
-			.collect()
+			.collect::<Result<Vec<_>>>()?;
+		subtrees(claim, prefixes)
 	}
 
-	/// `put`/`get` (upstream): one path, or an array of paths.
-	fn string_or_array(self, claim: &'static str) -> Result<Vec<Path>> {
-		match self {
-			Json::Str(one) => Ok(vec![Path::new(&one)?]),
-			Json::Strings(many) => many.iter().map(|p| Path::new(p)).collect(),
-			_ => Err(Error::claim(claim, "must be a string or an array of strings")),
-		}
+	/// `put`/`get` (upstream): one prefix, or an array of prefixes.
+	fn string_or_array(self, claim: &'static str) -> Result<Patterns> {
+		let prefixes = match self {
+			Json::Str(one) => vec![Path::new(&one)?],
+			Json::Strings(many) => many.iter().map(|p| Path::new(p)).collect::<Result<_>>()?,
+			_ => return Err(Error::claim(claim, "must be a string or an array of strings")),
+		};
+		subtrees(claim, prefixes)
+	}
+
+	/// `publish`/`subscribe` (upstream): an array of patterns.
+	fn patterns(self, claim: &'static str) -> Result<Patterns> {
+		let Json::Strings(many) = self else {
+			return Err(Error::claim(claim, "must be an array of pattern strings"));
+		};
+		many.iter()
+			.map(|p| {
+				p.parse::<Pattern>()
+					.map_err(|e| Error::claim(claim, format!("not a pattern: {e}")))
+			})
+			.collect()
 	}
 }
 
@@ -296,32 +385,63 @@ struct RawClaims<'a> {
 	root: Option<Json<'a>>,
 	publish: Option<Json<'a>>,
 	put: Option<Json<'a>>,
+	publish_patterns: Option<Json<'a>>,
 	subscribe: Option<Json<'a>>,
 	get: Option<Json<'a>>,
+	subscribe_patterns: Option<Json<'a>>,
 	cluster: Option<Json<'a>>,
 	exp: Option<Json<'a>>,
 	iat: Option<Json<'a>>,
 	nbf: Option<Json<'a>>,
 	jti: Option<Json<'a>>,
+	iss: Option<Json<'a>>,
+	/// The first claim of a name not listed above.
+	unknown: Option<String>,
 }
 
 impl RawClaims<'_> {
 	fn into_claims(self) -> Result<Claims> {
-		if self.publish.is_some() && self.put.is_some() {
-			return Err(Error::AmbiguousClaims("pub and put"));
+		let prefixes = self.put.is_some() || self.get.is_some();
+		let patterns = self.publish_patterns.is_some() || self.subscribe_patterns.is_some();
+		let upstream = prefixes || patterns;
+		if prefixes && patterns {
+			return Err(Error::AmbiguousClaims("put/get and publish/subscribe"));
 		}
-		if self.subscribe.is_some() && self.get.is_some() {
-			return Err(Error::AmbiguousClaims("sub and get"));
+		if upstream && self.publish.is_some() {
+			return Err(Error::AmbiguousClaims("pub and put/publish"));
 		}
-		let list = |comma: Option<Json>, comma_name, array: Option<Json>, array_name| match (comma, array) {
-			(Some(v), _) => v.comma_list(comma_name),
-			(_, Some(v)) => v.string_or_array(array_name),
-			_ => Ok(Vec::new()),
+		if upstream && let Some(name) = &self.unknown {
+			return Err(Error::claim(
+				"(unknown)",
+				format!(
+					"{name:?} is not a claim of the put/get or publish/subscribe format, which refuses unknown claims"
+				),
+			));
+		}
+		let (publish, subscribe) = if patterns {
+			let list = |v: Option<Json>, name| v.map(|v| v.patterns(name)).transpose().map(Option::unwrap_or_default);
+			(
+				list(self.publish_patterns, "publish")?,
+				list(self.subscribe_patterns, "subscribe")?,
+			)
+		} else if prefixes {
+			// `sub` beside put/get is the registered subject claim: not a grant.
+			let list = |v: Option<Json>, name| {
+				v.map(|v| v.string_or_array(name))
+					.transpose()
+					.map(Option::unwrap_or_default)
+			};
+			(list(self.put, "put")?, list(self.get, "get")?)
+		} else {
+			let list = |v: Option<Json>, name| v.map(|v| v.comma_list(name)).transpose().map(Option::unwrap_or_default);
+			(list(self.publish, "pub")?, list(self.subscribe, "sub")?)
 		};
+		// `iss` is read and dropped, of any type, as upstream does.
+		let _ = self.iss;
 		Ok(Claims {
 			root: self.root.map(|v| v.path("root")).transpose()?.unwrap_or_default(),
-			publish: list(self.publish, "pub", self.put, "put")?,
-			subscribe: list(self.subscribe, "sub", self.get, "get")?,
+			publish,
+			subscribe,
 			cluster: match self.cluster {
 				None => false,
 				Some(Json::Bool(b)) => b,
@@ -330,7 +450,13 @@ impl RawClaims<'_> {
 			expires: self.exp.map(|v| v.seconds("exp")).transpose()?,
 			issued: self.iat.map(|v| v.seconds("iat")).transpose()?,
 			not_before: self.nbf.map(|v| v.seconds("nbf")).transpose()?,
-			id: self.jti.map(|v| v.string("jti")).transpose()?,
+			id: match (upstream, self.jti) {
+				// Upstream reads `jti` of any type and drops it; a string is kept for revocation.
+				(true, Some(Json::Str(s))) => Some(s.into_owned()),
+				(true, _) => None,
+				(false, jti) => jti.map(|v| v.string("jti")).transpose()?,
+			},
+			unrepresentable: None,
 		})
 	}
 }
@@ -426,14 +552,20 @@ impl<'de: 'a, 'a> Visitor<'de> for RawClaimsVisitor<'a> {
 				"root" => &mut raw.root,
 				"pub" => &mut raw.publish,
 				"put" => &mut raw.put,
+				"publish" => &mut raw.publish_patterns,
 				"sub" => &mut raw.subscribe,
 				"get" => &mut raw.get,
+				"subscribe" => &mut raw.subscribe_patterns,
 				"cluster" => &mut raw.cluster,
 				"exp" => &mut raw.exp,
 				"iat" => &mut raw.iat,
 				"nbf" => &mut raw.nbf,
 				"jti" => &mut raw.jti,
+				"iss" => &mut raw.iss,
 				_ => {
+					if raw.unknown.is_none() {
+						raw.unknown = Some(key.into_owned());
+					}
 					map.next_value::<IgnoredAny>()?;
 					continue;
 				}
@@ -460,8 +592,15 @@ mod tests {
 		parse(json).unwrap_err().code()
 	}
 
-	fn paths(list: &[&str]) -> Vec<Path> {
-		list.iter().map(|p| Path::new(p).unwrap()).collect()
+	/// The subtrees of these prefixes: what a prefix claim grants.
+	fn paths(list: &[&str]) -> Patterns {
+		list.iter()
+			.map(|p| Pattern::subtree(&Path::new(p).unwrap()).unwrap())
+			.collect()
+	}
+
+	fn patterns(list: &[&str]) -> Patterns {
+		list.iter().map(|p| p.parse::<Pattern>().unwrap()).collect()
 	}
 
 	#[test]
@@ -471,7 +610,7 @@ mod tests {
 				.unwrap();
 		assert_eq!(c.root.as_str(), "room/123");
 		assert_eq!(c.publish, paths(&["alice"]));
-		assert_eq!(c.subscribe, vec![Path::root()]);
+		assert_eq!(c.subscribe, Patterns::all());
 		assert!(!c.cluster);
 		assert_eq!(c.expires, Some(1703980800));
 		assert_eq!(c.issued, Some(1703977200));
@@ -499,12 +638,74 @@ mod tests {
 	fn upstream_put_get() {
 		let c = parse(r#"{"root":"demo","put":["alice","bob"],"get":""}"#).unwrap();
 		assert_eq!(c.publish, paths(&["alice", "bob"]));
-		assert_eq!(c.subscribe, vec![Path::root()]);
+		assert_eq!(c.subscribe, Patterns::all());
 		assert_eq!(parse(r#"{"put":"x"}"#).unwrap().publish, paths(&["x"]));
-		assert_eq!(parse(r#"{"put":[],"get":["a"]}"#).unwrap().publish, vec![]);
+		assert_eq!(parse(r#"{"put":[],"get":["a"]}"#).unwrap().publish, Patterns::new());
 		assert_eq!(code(r#"{"put":[1]}"#), ErrorCode::InvalidClaim);
 		assert_eq!(code(r#"{"pub":"a","put":["a"]}"#), ErrorCode::AmbiguousClaims);
-		assert_eq!(code(r#"{"sub":"","get":[""]}"#), ErrorCode::AmbiguousClaims);
+		// Beside put/get, `sub` is the registered subject claim, read and dropped as upstream does.
+		let c = parse(r#"{"sub":"user-7","get":[""]}"#).unwrap();
+		assert_eq!((c.publish.len(), c.subscribe.clone()), (0, Patterns::all()));
+		assert_eq!(code(r#"{"pub":"a","get":["a"]}"#), ErrorCode::AmbiguousClaims);
+		assert_eq!(
+			code(r#"{"put":["a/*"]}"#),
+			ErrorCode::InvalidClaim,
+			"no wildcard in a prefix"
+		);
+	}
+
+	#[test]
+	fn upstream_patterns() {
+		let c = parse(r#"{"root":"live","publish":["camera1/**"],"subscribe":["*/chat","a/*/**"]}"#).unwrap();
+		assert_eq!(c.publish, patterns(&["camera1/**"]));
+		assert_eq!(c.subscribe, patterns(&["*/chat", "a/**/*"]));
+		for (bad, code_) in [
+			(r#"{"publish":["a/**/b/**"]}"#, ErrorCode::InvalidClaim),
+			(r#"{"publish":"a/**"}"#, ErrorCode::InvalidClaim),
+			(r#"{"publish":null,"subscribe":["a"]}"#, ErrorCode::InvalidClaim),
+			(r#"{"publish":["a"],"get":["b"]}"#, ErrorCode::AmbiguousClaims),
+			(r#"{"publish":["a"],"pub":"b"}"#, ErrorCode::AmbiguousClaims),
+			// Unknown claims are refused in upstream's formats, as upstream refuses them.
+			(r#"{"put":["a"],"aud":"x"}"#, ErrorCode::InvalidClaim),
+			(r#"{"publish":["a"],"foo":1}"#, ErrorCode::InvalidClaim),
+		] {
+			assert_eq!(code(bad), code_, "{bad}");
+		}
+		// ...but not in this project's format, whose rule is to ignore them.
+		assert!(parse(r#"{"pub":"a","aud":"x"}"#).is_ok());
+		// `iss`, `jti` and our `cluster` are known in every format.
+		let c = parse(r#"{"put":["a"],"iss":5,"jti":"t1","cluster":true}"#).unwrap();
+		assert!(c.cluster && c.id.as_deref() == Some("t1"));
+	}
+
+	#[test]
+	fn auto_format_is_upstreams_rule() {
+		let subtrees = Claims::new(Path::new("live").unwrap())
+			.with_publish(Path::new("camera1").unwrap())
+			.with_subscribe(Path::root());
+		assert_eq!(
+			subtrees.to_json(ClaimsFormat::Auto),
+			r#"{"root":"live","put":["camera1"],"get":[""]}"#
+		);
+		let mixed = subtrees.clone().with_subscribe_pattern("*/chat".parse().unwrap());
+		// `**` contains `*/chat`: the union stays `**`.
+		assert_eq!(mixed, subtrees);
+		let mixed = Claims::new(Path::new("live").unwrap())
+			.with_publish(Path::new("camera1").unwrap())
+			.with_subscribe_pattern("*/chat".parse().unwrap());
+		assert_eq!(
+			mixed.to_json(ClaimsFormat::Auto),
+			r#"{"root":"live","publish":["camera1/**"],"subscribe":["*/chat"]}"#
+		);
+		assert_eq!(
+			Claims::from_json(mixed.to_json(ClaimsFormat::Auto).as_bytes()).unwrap(),
+			mixed
+		);
+		for format in [ClaimsFormat::PubSub, ClaimsFormat::PutGet] {
+			assert_eq!(mixed.check_format(format).unwrap_err().code(), ErrorCode::InvalidClaim);
+		}
+		let star = Claims::new(Path::root()).with_publish(Path::new("a*").unwrap());
+		assert_eq!(star.validate().unwrap_err().code(), ErrorCode::InvalidClaim);
 	}
 
 	#[test]

@@ -1,7 +1,7 @@
 //! Authorizing a connection: a token's claims re-based to the connection path
 //! (docs/tokens.md#authorizing-a-connection).
 
-use crate::{Claims, Error, Path, Result};
+use crate::{Claims, Error, Path, Patterns, Result};
 
 /// What a session connected at one path may publish and subscribe, relative to that path.
 ///
@@ -9,38 +9,39 @@ use crate::{Claims, Error, Path, Result};
 /// path within its root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permissions {
-	/// Publish prefixes relative to the connection path; the top path means everything.
-	pub publish: Vec<Path>,
-	/// Subscribe prefixes relative to the connection path; the top path means everything.
-	pub subscribe: Vec<Path>,
+	/// Publish patterns relative to the connection path; `**` means everything.
+	pub publish: Patterns,
+	/// Subscribe patterns relative to the connection path; `**` means everything.
+	pub subscribe: Patterns,
 }
 
 impl Permissions {
 	/// Whether the session may publish (announce) `path`, relative to its connection path.
 	pub fn can_publish(&self, path: &Path) -> bool {
-		self.publish.iter().any(|p| path.has_prefix(p))
+		self.publish.matches(path)
 	}
 
 	/// Whether the session may subscribe to `path`, relative to its connection path.
 	pub fn can_subscribe(&self, path: &Path) -> bool {
-		self.subscribe.iter().any(|p| path.has_prefix(p))
+		self.subscribe.matches(path)
 	}
 }
 
 impl Claims {
 	/// Authorize a connection at `connect` (the URL path).
 	///
-	/// The connection path must be the root or below it (`root_mismatch` otherwise). Prefixes
-	/// are re-based to it: those that do not reach below it are dropped, those that contain it
-	/// become the top path. Nothing left to do is `no_access`.
+	/// The connection path must be the root or below it (`root_mismatch` otherwise; upstream's
+	/// moq-auth also admits a path above the root, this library does not). Each pattern is
+	/// re-based to the connection path exactly as upstream re-bases it: what it matches below the
+	/// connection path, relative to it. Nothing left to do is `no_access`.
 	pub fn authorize(&self, connect: &Path) -> Result<Permissions> {
 		let below = connect.strip_prefix(&self.root).ok_or_else(|| Error::RootMismatch {
 			root: self.root.to_string(),
 			path: connect.to_string(),
 		})?;
 		let permissions = Permissions {
-			publish: rebase(&self.publish, &below),
-			subscribe: rebase(&self.subscribe, &below),
+			publish: self.publish.rebase(&below),
+			subscribe: self.subscribe.rebase(&below),
 		};
 		if permissions.publish.is_empty() && permissions.subscribe.is_empty() {
 			return Err(Error::NoAccess {
@@ -53,8 +54,7 @@ impl Claims {
 
 /// Re-base prefixes onto a connection `below` the path they are relative to: prefixes that do not
 /// reach below it are dropped, prefixes that contain it become the top path, duplicates vanish.
-/// (`Claims::authorize` uses it with `below` relative to the token root; a relay uses it for
-/// public prefixes, relative to the top.)
+/// (A relay uses it for public prefixes, relative to the top.)
 pub fn rebase(prefixes: &[Path], below: &Path) -> Vec<Path> {
 	let mut out = Vec::new();
 	for prefix in prefixes {
@@ -120,7 +120,7 @@ mod tests {
 			ErrorCode::NoAccess
 		);
 		let ok = claims.authorize(&p("room/alice/cam")).unwrap();
-		assert_eq!(ok.publish, vec![Path::root()]);
+		assert_eq!(ok.publish, Patterns::all());
 		assert!(ok.subscribe.is_empty());
 	}
 

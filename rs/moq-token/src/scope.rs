@@ -1,22 +1,24 @@
 //! A key's scope: the ceiling on what tokens signed by that key may grant (upstream's `scope`).
 
-use crate::{Claims, Error, KeyError, Path, Result};
+use crate::{Claims, Error, KeyError, Path, Pattern, Patterns, Result};
 
-/// What tokens of a key may grant at most. Paths in `publish` and `subscribe` are relative to
+/// What tokens of a key may grant at most. Patterns in `publish` and `subscribe` are relative to
 /// `root`, like token claims. Enforced when signing and when verifying (`scope_exceeded`), so a
 /// scoped key never acts as an unrestricted one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
-	/// Root of the prefixes below.
+	/// Root of the patterns below.
 	pub root: Path,
-	/// Prefixes tokens of this key may grant for publishing.
-	pub publish: Vec<Path>,
-	/// Prefixes tokens of this key may grant for subscribing.
-	pub subscribe: Vec<Path>,
+	/// Patterns tokens of this key may grant for publishing.
+	pub publish: Patterns,
+	/// Patterns tokens of this key may grant for subscribing.
+	pub subscribe: Patterns,
 }
 
 impl Scope {
-	/// Read the JWK `scope` object: `{"root": "...", "put": [...], "get": [...]}`.
+	/// Read the JWK `scope` object: `{"root": "...", "put": [...], "get": [...]}` (prefixes, read
+	/// as subtrees) or, as upstream writes a scope that is not all subtrees,
+	/// `{"root": "...", "publish": [...], "subscribe": [...]}` (patterns).
 	pub(crate) fn from_json(value: &serde_json::Value) -> Result<Self, KeyError> {
 		let invalid = |reason: &str| KeyError::InvalidField {
 			field: "scope",
@@ -28,21 +30,54 @@ impl Scope {
 			None => Path::root(),
 			Some(v) => path(v.as_str().ok_or_else(|| invalid("root must be a string"))?)?,
 		};
-		let list = |name: &str| -> Result<Vec<Path>, KeyError> {
+		let strings = |name: &str| -> Result<Option<Vec<&str>>, KeyError> {
 			match obj.get(name) {
-				None => Ok(Vec::new()),
-				Some(serde_json::Value::String(s)) => Ok(vec![path(s)?]),
+				None => Ok(None),
+				Some(serde_json::Value::String(s)) => Ok(Some(vec![s.as_str()])),
 				Some(serde_json::Value::Array(items)) => items
 					.iter()
-					.map(|v| path(v.as_str().ok_or_else(|| invalid("prefixes must be strings"))?))
-					.collect(),
-				Some(_) => Err(invalid("put/get must be a string or an array of strings")),
+					.map(|v| {
+						v.as_str()
+							.ok_or_else(|| invalid("prefixes and patterns must be strings"))
+					})
+					.collect::<Result<Vec<_>, _>>()
+					.map(Some),
+				Some(_) => Err(invalid(
+					"put/get/publish/subscribe must be a string or an array of strings",
+				)),
 			}
 		};
-		let scope = Self {
-			root,
-			publish: list("put")?,
-			subscribe: list("get")?,
+		let subtrees = |name: &str| -> Result<Patterns, KeyError> {
+			strings(name)?
+				.unwrap_or_default()
+				.into_iter()
+				.map(|s| Pattern::subtree(&path(s)?).map_err(|e| invalid(&e.to_string())))
+				.collect()
+		};
+		let patterns = |name: &str| -> Result<Patterns, KeyError> {
+			strings(name)?
+				.unwrap_or_default()
+				.into_iter()
+				.map(|s| s.parse::<Pattern>().map_err(|e| invalid(&e.to_string())))
+				.collect()
+		};
+		let legacy = obj.contains_key("put") || obj.contains_key("get");
+		let modern = obj.contains_key("publish") || obj.contains_key("subscribe");
+		if legacy && modern {
+			return Err(invalid("mixes put/get with publish/subscribe"));
+		}
+		let scope = if modern {
+			Self {
+				root,
+				publish: patterns("publish")?,
+				subscribe: patterns("subscribe")?,
+			}
+		} else {
+			Self {
+				root,
+				publish: subtrees("put")?,
+				subscribe: subtrees("get")?,
+			}
 		};
 		if scope.publish.is_empty() && scope.subscribe.is_empty() {
 			return Err(invalid("a scope that allows neither put nor get makes the key useless"));
@@ -51,21 +86,35 @@ impl Scope {
 	}
 
 	pub(crate) fn to_json(&self) -> serde_json::Value {
-		let list = |paths: &[Path]| paths.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
 		let mut map = serde_json::Map::new();
 		if !self.root.is_root() {
 			map.insert("root".into(), self.root.as_str().into());
 		}
-		if !self.publish.is_empty() {
-			map.insert("put".into(), list(&self.publish).into());
-		}
-		if !self.subscribe.is_empty() {
-			map.insert("get".into(), list(&self.subscribe).into());
+		match (self.publish.as_prefixes(), self.subscribe.as_prefixes()) {
+			(Some(put), Some(get)) => {
+				let list = |paths: Vec<Path>| paths.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
+				if !put.is_empty() {
+					map.insert("put".into(), list(put).into());
+				}
+				if !get.is_empty() {
+					map.insert("get".into(), list(get).into());
+				}
+			}
+			_ => {
+				let list = |p: &Patterns| p.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
+				if !self.publish.is_empty() {
+					map.insert("publish".into(), list(&self.publish).into());
+				}
+				if !self.subscribe.is_empty() {
+					map.insert("subscribe".into(), list(&self.subscribe).into());
+				}
+			}
 		}
 		map.into()
 	}
 
-	/// Refuse claims that grant more than this scope, role by role, comparing absolute paths.
+	/// Refuse claims that grant more than this scope, role by role, comparing the patterns placed
+	/// below their roots: each granted pattern must be contained by one pattern of the scope.
 	pub fn check(&self, claims: &Claims) -> Result<()> {
 		covers(&self.root, &self.publish, &claims.root, &claims.publish, "publish")?;
 		covers(
@@ -78,14 +127,13 @@ impl Scope {
 	}
 }
 
-fn covers(scope_root: &Path, allowed: &[Path], root: &Path, requested: &[Path], role: &str) -> Result<()> {
+fn covers(scope_root: &Path, allowed: &Patterns, root: &Path, requested: &Patterns, role: &str) -> Result<()> {
+	let exceeded = |what: &str| Error::ScopeExceeded(format!("{role} {what:?} is outside the key's scope"));
+	let allowed = allowed.rooted(scope_root).map_err(|_| exceeded(scope_root.as_str()))?;
 	for want in requested {
-		let want = root.join(want);
-		if !allowed.iter().any(|a| want.has_prefix(&scope_root.join(a))) {
-			return Err(Error::ScopeExceeded(format!(
-				"{role} {:?} is outside the key's scope",
-				want.as_str()
-			)));
+		let absolute = want.rooted(root).map_err(|_| exceeded(want.as_str()))?;
+		if !allowed.contains(&absolute) {
+			return Err(exceeded(absolute.as_str()));
 		}
 	}
 	Ok(())

@@ -32,7 +32,7 @@ def main():
         cases.append({"name": name, "key": key, "token": token, "now": NOW, "expect": expect, "producer": PRODUCER})
 
     claims = {"root": "room/123", "pub": "alice", "sub": "", "exp": EXP, "iat": NOW - 60}
-    expected = {"claims": {"root": "room/123", "publish": ["alice"], "subscribe": [""], "cluster": False,
+    expected = {"claims": {"root": "room/123", "publish": ["alice/**"], "subscribe": ["**"], "cluster": False,
                            "exp": EXP, "iat": NOW - 60, "nbf": None, "jti": None}}
     algs = ["hs256", "hs384", "hs512", "rs256", "rs384", "rs512", "ps256", "ps384", "ps512",
             "es256", "es384", "es512", "eddsa"]
@@ -46,7 +46,7 @@ def main():
         verify_with = name if name.startswith("hs") else f"{name}-public"
         put_get = {"root": "demo", "put": ["a", "b"], "get": ["c"], "exp": EXP}
         case(f"pyjwt-{name}-put-get", verify_with, jwt.encode(put_get, key, algorithm=alg, headers=headers),
-             {"claims": {"root": "demo", "publish": ["a", "b"], "subscribe": ["c"], "cluster": False,
+             {"claims": {"root": "demo", "publish": ["a/**", "b/**"], "subscribe": ["c/**"], "cluster": False,
                          "exp": EXP, "iat": None, "nbf": None, "jti": None}})
         expired = dict(claims, exp=NOW)
         case(f"pyjwt-{name}-expired", name, jwt.encode(expired, key, algorithm=alg, headers=headers),

@@ -101,8 +101,8 @@ impl ApiKeys {
 				return Err(ApiKeyError::DuplicateKey(other.name.clone(), settings.name));
 			}
 			let mut claims = Claims::new(settings.root);
-			claims.publish = settings.publish.unwrap_or_else(|| vec![Path::root()]);
-			claims.subscribe = settings.subscribe.unwrap_or_else(|| vec![Path::root()]);
+			claims.publish = settings.publish.unwrap_or_else(|| vec![Path::root()]).into();
+			claims.subscribe = settings.subscribe.unwrap_or_else(|| vec![Path::root()]).into();
 			entries.push(Entry {
 				name: settings.name,
 				digest,

@@ -1,16 +1,17 @@
 //! The one thing the session consults: what a session may publish and subscribe, and until when.
 
-use moq_token::Path;
+use moq_token::{Path, Pattern, Patterns};
 
-/// What one session may do, relative to its connection path (its root).
+/// What one session may do, relative to its connection path (its root): pattern unions with
+/// upstream's matching rules (`docs/tokens.md#patterns`); a prefix grant `p` is the pattern `p/**`.
 ///
 /// Built only by [`super::Auth::authorize`] (and [`Grant::peer`] for the cluster links this relay
 /// dials itself), so a session cannot hold a grant nobody decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
 	root: Path,
-	publish: Vec<Path>,
-	subscribe: Vec<Path>,
+	publish: Patterns,
+	subscribe: Patterns,
 	expires: Option<u64>,
 	cluster: bool,
 	subject: Option<String>,
@@ -22,11 +23,13 @@ pub struct Grant {
 }
 
 impl Grant {
-	pub(crate) fn new(root: Path, publish: Vec<Path>, subscribe: Vec<Path>) -> Self {
+	/// A grant at `root` of these patterns, relative to it. A `Vec<Path>` of prefixes converts
+	/// into their subtrees.
+	pub(crate) fn new(root: Path, publish: impl Into<Patterns>, subscribe: impl Into<Patterns>) -> Self {
 		Self {
 			root,
-			publish,
-			subscribe,
+			publish: publish.into(),
+			subscribe: subscribe.into(),
 			expires: None,
 			cluster: false,
 			subject: None,
@@ -38,7 +41,7 @@ impl Grant {
 	/// The grant of a relay this relay dialed as a cluster peer (`docs/cluster.md`): it "may see and
 	/// carry everything the cluster has", and its hop lists are trusted.
 	pub(crate) fn peer() -> Self {
-		Self::new(Path::default(), vec![Path::default()], vec![Path::default()])
+		Self::new(Path::default(), Patterns::all(), Patterns::all())
 			.with_cluster(true)
 			.with_subject(Some("cluster-link".into()))
 	}
@@ -81,14 +84,31 @@ impl Grant {
 		&self.root
 	}
 
-	/// Prefixes (relative to the root) the session may publish below.
-	pub fn publish(&self) -> &[Path] {
+	/// Patterns (relative to the root) the session may publish.
+	pub fn publish(&self) -> &Patterns {
 		&self.publish
 	}
 
-	/// Prefixes (relative to the root) the session may subscribe below.
-	pub fn subscribe(&self) -> &[Path] {
+	/// Patterns (relative to the root) the session may subscribe to.
+	pub fn subscribe(&self) -> &Patterns {
 		&self.subscribe
+	}
+
+	/// Whether every path of `pattern` (relative) may be published: one publish pattern contains
+	/// it. How a grant checks what it hands on (a prefix `p` is `Pattern::subtree(p)`).
+	pub fn publish_covers(&self, pattern: &Pattern) -> bool {
+		self.publish.contains(pattern)
+	}
+
+	/// Whether every path of `pattern` (relative) may be subscribed to.
+	pub fn subscribe_covers(&self, pattern: &Pattern) -> bool {
+		self.subscribe.contains(pattern)
+	}
+
+	/// Whether `other` grants nothing this grant does not, role by role (each of its patterns is
+	/// contained by one of ours). A revalidation whose answer is not covered widened the grant.
+	pub fn covers(&self, other: &Grant) -> bool {
+		self.root == other.root && self.publish.covers(&other.publish) && self.subscribe.covers(&other.subscribe)
 	}
 
 	/// When the grant ends (unix seconds): the session is closed then with `token_expired`.
@@ -108,24 +128,63 @@ impl Grant {
 
 	/// Whether the session may publish the broadcast at `path` (relative).
 	pub fn can_publish(&self, path: &Path) -> bool {
-		self.publish.iter().any(|p| path.has_prefix(p))
+		self.publish.matches(path)
 	}
 
 	/// Whether the session may subscribe to the broadcast at `path` (relative).
 	pub fn can_subscribe(&self, path: &Path) -> bool {
-		self.subscribe.iter().any(|p| path.has_prefix(p))
+		self.subscribe.matches(path)
 	}
 
-	/// Whether anything below `prefix` (relative) may be subscribed to: the prefix is inside a
-	/// subscribe prefix, or contains one.
+	/// Whether anything at or below `prefix` (relative) may be subscribed to: a subscribe pattern
+	/// overlaps the subtree `prefix/**`.
 	pub fn may_watch(&self, prefix: &Path) -> bool {
-		self.subscribe
-			.iter()
-			.any(|p| prefix.has_prefix(p) || p.has_prefix(prefix))
+		match Pattern::subtree(prefix) {
+			Ok(subtree) => self.subscribe.overlaps(&subtree),
+			// A prefix with a `*` in a segment: only a pattern matching such a path could see it.
+			Err(_) => false,
+		}
 	}
 
 	/// The absolute path of a relative one.
 	pub fn absolute(&self, path: &Path) -> Path {
 		self.root.join(path)
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn p(s: &str) -> Path {
+		Path::new(s).unwrap()
+	}
+
+	fn patterns(list: &[&str]) -> Patterns {
+		list.iter().map(|s| s.parse::<Pattern>().unwrap()).collect()
+	}
+
+	#[test]
+	fn patterns_decide_exactly() {
+		let grant = Grant::new(p("room"), patterns(&["alice/**"]), patterns(&["*/screen", "news"]));
+		assert!(grant.can_publish(&p("alice")) && grant.can_publish(&p("alice/cam")));
+		assert!(!grant.can_publish(&p("alicex")) && !grant.can_publish(&p("bob")));
+		assert!(grant.can_subscribe(&p("bob/screen")) && grant.can_subscribe(&p("news")));
+		assert!(!grant.can_subscribe(&p("bob/screen/x")) && !grant.can_subscribe(&p("news/x")));
+		// Watching: a prefix inside or around a subscribe pattern.
+		assert!(grant.may_watch(&Path::root()) && grant.may_watch(&p("bob")) && grant.may_watch(&p("bob/screen")));
+		assert!(!grant.may_watch(&p("bob/cam")) && !grant.may_watch(&p("news/x")));
+		// Prefixes are subtrees.
+		let prefixes = Grant::new(p("room"), vec![p("alice")], Vec::<Path>::new());
+		assert_eq!(prefixes.publish(), &patterns(&["alice/**"]));
+		assert!(!prefixes.may_watch(&Path::root()) && prefixes.subscribe().is_empty());
+	}
+
+	#[test]
+	fn covers_is_per_role_containment() {
+		let wide = Grant::new(p("room"), patterns(&["**"]), patterns(&["a/**"]));
+		let narrow = Grant::new(p("room"), patterns(&["x"]), patterns(&["a/*"]));
+		assert!(wide.covers(&narrow) && !narrow.covers(&wide));
+		assert!(!wide.covers(&Grant::new(p("other"), patterns(&["x"]), Patterns::new())));
 	}
 }

@@ -150,8 +150,8 @@ impl PrivacyPass {
 			}
 		};
 		let mut claims = Claims::new(settings.root);
-		claims.publish = settings.publish;
-		claims.subscribe = settings.subscribe;
+		claims.publish = settings.publish.into();
+		claims.subscribe = settings.subscribe.into();
 		Ok(Self {
 			verifier,
 			redis,

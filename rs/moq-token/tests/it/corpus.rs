@@ -14,7 +14,7 @@ fn load(file: &str) -> Value {
 }
 
 fn normalized(claims: &Claims) -> Value {
-	let list = |v: &[Path]| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
+	let list = |v: &Patterns| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
 	serde_json::json!({
 		"root": claims.root.as_str(),
 		"publish": list(&claims.publish),
@@ -127,7 +127,7 @@ fn authorize_cases() -> (usize, usize, BTreeSet<ErrorCode>) {
 			continue;
 		}
 		let permissions = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-		let list = |v: &[Path]| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
+		let list = |v: &Patterns| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
 		assert_eq!(
 			serde_json::json!(list(&permissions.publish)),
 			expect["publish"],

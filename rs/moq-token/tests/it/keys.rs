@@ -317,8 +317,8 @@ fn useless_and_scoped() {
 	);
 	let scope = Scope {
 		root: p("demo"),
-		publish: vec![p("room")],
-		subscribe: vec![],
+		publish: vec![p("room")].into(),
+		subscribe: Patterns::new(),
 	};
 	let scoped = key.with_scope(Some(scope)).unwrap();
 	assert!(

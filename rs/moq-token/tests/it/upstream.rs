@@ -2,7 +2,7 @@
 //! its keys load here and ours there; its tokens verify and authorize here exactly as their
 //! `put`/`get` claims say; our `put-get` tokens verify there.
 
-use moq_token::{Algorithm, Claims, ClaimsFormat, Key, KeyId, Path};
+use moq_token::{Algorithm, Claims, ClaimsFormat, Key, KeyId, Path, Patterns};
 use std::time::{Duration, UNIX_EPOCH};
 use upstream_moq_token as upstream;
 
@@ -49,8 +49,8 @@ fn upstream_keys_and_tokens_work_here() {
 		for verifier in verifiers {
 			let verified = verifier.verify(&token).unwrap_or_else(|e| panic!("{ours_alg}: {e}"));
 			assert_eq!(verified.root, p("room/123"));
-			assert_eq!(verified.publish, vec![p("alice")]);
-			assert_eq!(verified.subscribe, vec![Path::root(), p("extra")]);
+			assert_eq!(verified.publish, Patterns::from(vec![p("alice")]));
+			assert_eq!(verified.subscribe, Patterns::all());
 			// Authorization follows the put/get claims exactly.
 			let session = verified.authorize(&p("/room/123")).unwrap();
 			assert!(session.can_publish(&p("alice/cam")));
@@ -98,7 +98,7 @@ fn our_keys_and_put_get_tokens_work_upstream() {
 		// Upstream signs with our key; we verify.
 		let up_claims = upstream::Claims::default().with_root("demo").with_subscribe(["x"]);
 		let back = key.verify(&up_key.sign(&up_claims).unwrap()).unwrap();
-		assert_eq!(back.subscribe, vec![p("x")]);
+		assert_eq!(back.subscribe, Patterns::from(vec![p("x")]));
 
 		// Our default pub/sub format is not understood upstream (no put/get): it is refused
 		// there as useless rather than read as something else.

@@ -172,8 +172,8 @@ impl Allowed {
 	/// an absent list to everything.
 	fn grant(&self, path: &Path, credential_expires: Option<u64>) -> Result<Grant, AuthError> {
 		let mut claims = Claims::new(self.root.clone().unwrap_or_else(|| path.clone()));
-		claims.publish = self.publish.clone().unwrap_or_else(|| vec![Path::root()]);
-		claims.subscribe = self.subscribe.clone().unwrap_or_else(|| vec![Path::root()]);
+		claims.publish = self.publish.clone().unwrap_or_else(|| vec![Path::root()]).into();
+		claims.subscribe = self.subscribe.clone().unwrap_or_else(|| vec![Path::root()]).into();
 		let permissions = claims.authorize(path)?;
 		let expires = match (self.expires, credential_expires) {
 			(Some(a), Some(b)) => Some(a.min(b)),
