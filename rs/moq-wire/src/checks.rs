@@ -21,11 +21,49 @@ use std::fmt::Debug;
 
 use bytes::Buf;
 
+use crate::ietf;
 use crate::{
 	Announce, AnnounceEvent, AnnounceIds, AnnounceOk, AnnounceRequest, BidiType, Datagram, Decode, DecodeError, Encode,
 	Fetch, Frame, FrameHeader, Goaway, Group, Probe, Setup, Subscribe, SubscribeResponse, SubscribeUpdate, Track,
 	TrackInfo, UniType, Version,
 };
+
+/// A message type and the context it is read in: the lite [`Version`], or an
+/// IETF draft's context, so one set of checks serves both families.
+trait Codec<C: Copy + Debug>: Sized + PartialEq + Debug {
+	fn dec<B: Buf>(buf: &mut B, ctx: C) -> Result<Self, DecodeError>;
+	fn enc(&self, ctx: C) -> Result<Vec<u8>, crate::EncodeError>;
+	fn dec_prefix(bytes: &[u8], ctx: C) -> Result<(Self, usize), DecodeError> {
+		let mut cursor = bytes;
+		let value = Self::dec(&mut cursor, ctx)?;
+		Ok((value, bytes.len() - cursor.len()))
+	}
+}
+
+impl<T: Decode + Encode + PartialEq + Debug> Codec<Version> for T {
+	fn dec<B: Buf>(buf: &mut B, ctx: Version) -> Result<Self, DecodeError> {
+		T::decode(buf, ctx)
+	}
+	fn enc(&self, ctx: Version) -> Result<Vec<u8>, crate::EncodeError> {
+		self.to_bytes(ctx)
+	}
+}
+
+macro_rules! ietf_codec {
+	($ctx:ty: $($t:ty),*) => {$(
+		impl Codec<$ctx> for $t {
+			fn dec<B: Buf>(buf: &mut B, ctx: $ctx) -> Result<Self, DecodeError> {
+				<$t as ietf::DecodeWith<$ctx>>::decode(buf, ctx)
+			}
+			fn enc(&self, ctx: $ctx) -> Result<Vec<u8>, crate::EncodeError> {
+				<$t as ietf::EncodeWith<$ctx>>::to_bytes(self, ctx)
+			}
+		}
+	)*};
+}
+
+ietf_codec!(ietf::Draft: ietf::ClientSetup, ietf::ServerSetup, ietf::ControlMessage, ietf::DataStreamHeader, ietf::FetchObject, ietf::ObjectDatagram);
+ietf_codec!(ietf::SubgroupContext: ietf::SubgroupObject);
 
 /// One fuzz target: its name (the `fuzz_targets/<name>.rs` file and the
 /// `corpus/<name>/` directory) and its check.
@@ -37,6 +75,9 @@ pub const TARGETS: &[Target] = &[
 	("datagram", datagram),
 	("fetch", fetch),
 	("group", group),
+	("ietf_control", ietf_control),
+	("ietf_data", ietf_data),
+	("ietf_setup", ietf_setup),
 	("probe_goaway", probe_goaway),
 	("setup", setup),
 	("stream_type", stream_type),
@@ -58,25 +99,37 @@ enum Framing {
 }
 
 /// Decodes `bytes` from a buffer split into two chunks at `at`.
-fn decode_split<T: Decode>(bytes: &[u8], at: usize, version: Version) -> (Result<T, DecodeError>, usize) {
+fn decode_split<T: Codec<C>, C: Copy + Debug>(bytes: &[u8], at: usize, version: C) -> (Result<T, DecodeError>, usize) {
 	let at = at.min(bytes.len());
 	let mut chain = bytes[..at].chain(&bytes[at..]);
-	let result = T::decode(&mut chain, version);
+	let result = T::dec(&mut chain, version);
 	(result, bytes.len() - chain.remaining())
+}
+
+/// A context printed in assertion messages.
+#[derive(Clone, Copy)]
+struct Ctx<C>(C);
+
+impl<C: Debug> std::fmt::Display for Ctx<C> {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		write!(f, "{:?}", self.0)
+	}
 }
 
 /// Runs every check on one decode of `T` from the start of `data`, returning
 /// the value and how many bytes it took.
-fn check<T>(data: &[u8], version: Version, framing: Framing) -> Option<(T, usize)>
+fn check<T, C>(data: &[u8], version: C, framing: Framing) -> Option<(T, usize)>
 where
-	T: Decode + Encode + PartialEq + Debug,
+	T: Codec<C>,
+	C: Copy + Debug,
 {
 	let name = std::any::type_name::<T>();
-	let result = T::decode_prefix(data, version);
+	let version = Ctx(version);
+	let result = T::dec_prefix(data, version.0);
 
 	// A split buffer decodes exactly like a contiguous one.
 	let at = data.first().map_or(0, |b| usize::from(*b) % (data.len() + 1));
-	let (split, split_used) = decode_split::<T>(data, at, version);
+	let (split, split_used) = decode_split::<T, C>(data, at, version.0);
 	match (&result, &split) {
 		(Ok((value, used)), Ok(other)) => {
 			assert_eq!(value, other, "{name} {version}: split at {at} decodes differently");
@@ -98,7 +151,7 @@ where
 				// The input is already wrong: more bytes cannot make it right.
 				let mut longer = data.to_vec();
 				longer.push(0);
-				let again = T::decode_prefix(&longer, version).map(|_| ());
+				let again = T::dec_prefix(&longer, version.0).map(|_| ());
 				assert_eq!(
 					Err(err),
 					again,
@@ -118,14 +171,14 @@ where
 	}
 
 	let bytes = value
-		.to_bytes(version)
+		.enc(version.0)
 		.unwrap_or_else(|err| panic!("{name} {version}: decoded {value:?} but cannot re-encode it: {err}"));
 	assert!(
 		bytes.len() <= used,
 		"{name} {version}: re-encoding {value:?} takes {} bytes, the input took {used}",
 		bytes.len()
 	);
-	let (again, again_used) = T::decode_prefix(&bytes, version)
+	let (again, again_used) = T::dec_prefix(&bytes, version.0)
 		.unwrap_or_else(|err| panic!("{name} {version}: {value:?} encodes to {bytes:02x?}, which fails: {err}"));
 	assert_eq!(value, again, "{name} {version}: the round trip changed the value");
 	assert_eq!(
@@ -133,7 +186,7 @@ where
 		bytes.len(),
 		"{name} {version}: the re-encoding was not read whole"
 	);
-	let twice = again.to_bytes(version).expect("re-encoding the round-tripped value");
+	let twice = again.enc(version.0).expect("re-encoding the round-tripped value");
 	assert_eq!(bytes, twice, "{name} {version}: the encoding is not a fixed point");
 
 	if framing == Framing::Stream {
@@ -142,7 +195,7 @@ where
 		for message in [&data[..used], &bytes[..]] {
 			let step = (message.len() / ALL_PREFIXES_UP_TO).max(1);
 			for len in (0..message.len()).step_by(step).chain(message.len().checked_sub(1)) {
-				let prefix = T::decode_prefix(&message[..len], version).map(|_| ());
+				let prefix = T::dec_prefix(&message[..len], version.0).map(|_| ());
 				assert_eq!(
 					prefix,
 					Err(DecodeError::UnexpectedEnd),
@@ -157,13 +210,14 @@ where
 
 /// Decodes consecutive `T`s from `data` (as on a stream), checking each, until
 /// one fails; returns them.
-fn sequence<T>(mut data: &[u8], version: Version) -> Vec<T>
+fn sequence<T, C>(mut data: &[u8], version: C) -> Vec<T>
 where
-	T: Decode + Encode + PartialEq + Debug,
+	T: Codec<C>,
+	C: Copy + Debug,
 {
 	let mut out = Vec::new();
 	// A zero-length message cannot exist, but never loop forever if one did.
-	while let Some((value, used)) = check::<T>(data, version, Framing::Stream) {
+	while let Some((value, used)) = check::<T, C>(data, version, Framing::Stream) {
 		out.push(value);
 		if used == 0 {
 			break;
@@ -176,7 +230,7 @@ where
 /// The Setup stream (uni 0x1): one SETUP.
 pub fn setup(data: &[u8]) {
 	for version in Version::ALL {
-		if let Some((setup, _)) = check::<Setup>(data, version, Framing::Stream) {
+		if let Some((setup, _)) = check::<Setup, _>(data, version, Framing::Stream) {
 			let _ = (setup.probe_level(), setup.role_kind(), setup.hop_id());
 			assert!(
 				setup.unknown.windows(2).all(|w| w[0].id < w[1].id),
@@ -191,15 +245,15 @@ pub fn setup(data: &[u8]) {
 /// the other.
 pub fn announce(data: &[u8]) {
 	for version in Version::ALL {
-		check::<AnnounceRequest>(data, version, Framing::Stream);
-		let rest = match check::<AnnounceOk>(data, version, Framing::Stream) {
+		check::<AnnounceRequest, _>(data, version, Framing::Stream);
+		let rest = match check::<AnnounceOk, _>(data, version, Framing::Stream) {
 			Some((_, used)) => &data[used..],
 			None => data,
 		};
 		for data in [data, rest] {
 			if version == Version::Lite06 {
 				let mut ids = AnnounceIds::new();
-				for event in sequence::<AnnounceEvent>(data, version) {
+				for event in sequence::<AnnounceEvent, _>(data, version) {
 					let before = ids.live();
 					match ids.apply(&event) {
 						Ok(_) => match event {
@@ -214,7 +268,7 @@ pub fn announce(data: &[u8]) {
 					}
 				}
 			} else {
-				sequence::<Announce>(data, version);
+				sequence::<Announce, _>(data, version);
 			}
 		}
 	}
@@ -224,12 +278,12 @@ pub fn announce(data: &[u8]) {
 /// typed responses the other.
 pub fn subscribe(data: &[u8]) {
 	for version in Version::ALL {
-		let rest = match check::<Subscribe>(data, version, Framing::Stream) {
+		let rest = match check::<Subscribe, _>(data, version, Framing::Stream) {
 			Some((_, used)) => &data[used..],
 			None => data,
 		};
-		sequence::<SubscribeUpdate>(rest, version);
-		for response in sequence::<SubscribeResponse>(data, version) {
+		sequence::<SubscribeUpdate, _>(rest, version);
+		for response in sequence::<SubscribeResponse, _>(data, version) {
 			assert!(
 				response.type_id(version).is_some(),
 				"{response:?} decoded but has no type in {version}"
@@ -241,31 +295,31 @@ pub fn subscribe(data: &[u8]) {
 /// The Track stream (bidi 0x6, lite-05+): TRACK one way, TRACK_INFO the other.
 pub fn track(data: &[u8]) {
 	for version in Version::ALL {
-		check::<Track>(data, version, Framing::Stream);
-		check::<TrackInfo>(data, version, Framing::Stream);
+		check::<Track, _>(data, version, Framing::Stream);
+		check::<TrackInfo, _>(data, version, Framing::Stream);
 	}
 }
 
 /// The Fetch stream (bidi 0x3, lite-05+): FETCH one way, bare FRAMEs the other.
 pub fn fetch(data: &[u8]) {
 	for version in Version::ALL {
-		let rest = match check::<Fetch>(data, version, Framing::Stream) {
+		let rest = match check::<Fetch, _>(data, version, Framing::Stream) {
 			Some((_, used)) => &data[used..],
 			None => data,
 		};
-		sequence::<Frame>(rest, version);
+		sequence::<Frame, _>(rest, version);
 	}
 }
 
 /// The Group stream (uni 0x0): GROUP, then FRAMEs (whole, and header alone).
 pub fn group(data: &[u8]) {
 	for version in Version::ALL {
-		let rest = match check::<Group>(data, version, Framing::Stream) {
+		let rest = match check::<Group, _>(data, version, Framing::Stream) {
 			Some((_, used)) => &data[used..],
 			None => data,
 		};
-		sequence::<Frame>(rest, version);
-		if let Some((header, used)) = check::<FrameHeader>(rest, version, Framing::Stream) {
+		sequence::<Frame, _>(rest, version);
+		if let Some((header, used)) = check::<FrameHeader, _>(rest, version, Framing::Stream) {
 			// The whole frame is the header followed by `size` payload bytes.
 			let payload = rest.len() - used;
 			let frame = Frame::decode_prefix(rest, version);
@@ -285,7 +339,7 @@ pub fn group(data: &[u8]) {
 /// Datagrams (lite-05+): one datagram per buffer.
 pub fn datagram(data: &[u8]) {
 	for version in Version::ALL {
-		check::<Datagram>(data, version, Framing::Whole);
+		check::<Datagram, _>(data, version, Framing::Whole);
 	}
 }
 
@@ -293,19 +347,79 @@ pub fn datagram(data: &[u8]) {
 /// GOAWAY).
 pub fn probe_goaway(data: &[u8]) {
 	for version in Version::ALL {
-		sequence::<Probe>(data, version);
-		check::<Goaway>(data, version, Framing::Stream);
+		sequence::<Probe, _>(data, version);
+		check::<Goaway, _>(data, version, Framing::Stream);
 	}
 }
 
 /// The stream type that opens every stream, bidi and uni.
 pub fn stream_type(data: &[u8]) {
 	for version in Version::ALL {
-		if let Some((ty, _)) = check::<BidiType>(data, version, Framing::Stream) {
+		if let Some((ty, _)) = check::<BidiType, _>(data, version, Framing::Stream) {
 			assert!(ty.in_version(version), "{ty:?} decoded in {version}");
 		}
-		if let Some((ty, _)) = check::<UniType>(data, version, Framing::Stream) {
+		if let Some((ty, _)) = check::<UniType, _>(data, version, Framing::Stream) {
 			assert!(ty.in_version(version), "{ty:?} decoded in {version}");
+		}
+	}
+}
+
+/// The IETF control stream: CLIENT_SETUP or SERVER_SETUP, then control messages.
+pub fn ietf_setup(data: &[u8]) {
+	for draft in ietf::Draft::ALL {
+		for (setup, used) in [
+			check::<ietf::ClientSetup, _>(data, draft, Framing::Stream).map(|(s, u)| (s.parameters, u)),
+			check::<ietf::ServerSetup, _>(data, draft, Framing::Stream).map(|(s, u)| (s.parameters, u)),
+		]
+		.into_iter()
+		.flatten()
+		{
+			let _ = (setup.path(), setup.authority(), setup.implementation());
+			let _ = (setup.max_request_id(), setup.max_auth_token_cache_size());
+			for token in setup.auth_tokens() {
+				let token = token.expect("a decoded SETUP holds well-formed tokens");
+				let bytes = token.encode_value();
+				assert_eq!(ietf::AuthToken::decode_value(&bytes), Ok(token));
+			}
+			sequence::<ietf::ControlMessage, _>(&data[used..], draft);
+		}
+	}
+}
+
+/// The control messages after SETUP.
+pub fn ietf_control(data: &[u8]) {
+	for draft in ietf::Draft::ALL {
+		for message in sequence::<ietf::ControlMessage, _>(data, draft) {
+			let bytes = ietf::EncodeWith::to_bytes(&message, draft).expect("checked by sequence");
+			assert_eq!(u64::from(bytes[0]), message.type_id().into_inner(), "{message:?}");
+			for param in message.parameters().into_iter().flat_map(|p| p.auth_tokens()) {
+				param.expect("a decoded message holds well-formed tokens");
+			}
+		}
+	}
+}
+
+/// A data stream: its header, then subgroup or fetch objects; and the same
+/// bytes as one OBJECT_DATAGRAM.
+pub fn ietf_data(data: &[u8]) {
+	for draft in ietf::Draft::ALL {
+		if let Some((datagram, _)) = check::<ietf::ObjectDatagram, _>(data, draft, Framing::Whole) {
+			assert_eq!(datagram.object_id(), datagram.object.unwrap_or(crate::VarInt::ZERO));
+		}
+		match check::<ietf::DataStreamHeader, _>(data, draft, Framing::Stream) {
+			Some((ietf::DataStreamHeader::Subgroup(header), used)) => {
+				sequence::<ietf::SubgroupObject, _>(&data[used..], header.context(draft));
+			}
+			Some((ietf::DataStreamHeader::Fetch(_), used)) => {
+				sequence::<ietf::FetchObject, _>(&data[used..], draft);
+			}
+			None => {
+				// The objects alone, in every context.
+				for extensions in [false, true] {
+					sequence::<ietf::SubgroupObject, _>(data, ietf::SubgroupContext { draft, extensions });
+				}
+				sequence::<ietf::FetchObject, _>(data, draft);
+			}
 		}
 	}
 }

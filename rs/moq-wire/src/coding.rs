@@ -114,8 +114,9 @@ pub enum DecodeError {
 	},
 
 	/// A known SETUP parameter's value was malformed (for a varint value, not
-	/// exactly one varint; for Path, not UTF-8).
-	#[error("SETUP parameter {id}: {reason}")]
+	/// exactly one varint; for Path, not UTF-8), or an IETF AUTHORIZATION TOKEN
+	/// parameter did not hold a Token structure.
+	#[error("parameter {id}: {reason}")]
 	InvalidParameter {
 		/// The parameter id.
 		id: VarInt,

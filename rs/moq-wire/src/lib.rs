@@ -41,6 +41,7 @@ mod error;
 mod fetch;
 mod goaway;
 mod group;
+pub mod ietf;
 mod probe;
 mod setup;
 mod stream;

@@ -67,3 +67,26 @@ where
 	}
 	Ok(())
 }
+
+/// [`round_trip`] for the IETF drafts' messages, in their context `C`.
+pub fn round_trip_with<T, C>(msg: &T, ctx: C) -> Result<(), TestCaseError>
+where
+	T: super::ietf::EncodeWith<C> + super::ietf::DecodeWith<C> + PartialEq + std::fmt::Debug,
+	C: Copy,
+{
+	let bytes = msg
+		.to_bytes(ctx)
+		.map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
+	let (decoded, used) = T::decode_prefix(&bytes, ctx).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
+	prop_assert_eq!(&decoded, msg);
+	prop_assert_eq!(used, bytes.len());
+	for cut in 0..bytes.len() {
+		prop_assert_eq!(
+			T::decode_prefix(&bytes[..cut], ctx).map(|(v, _)| v),
+			Err(super::DecodeError::UnexpectedEnd),
+			"prefix of {} bytes",
+			cut
+		);
+	}
+	Ok(())
+}

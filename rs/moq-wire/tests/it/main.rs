@@ -2,5 +2,6 @@
 //! inputs that once crashed a fuzz target.
 
 mod corpus;
+mod ietf_vectors;
 mod regressions;
 mod vectors;

@@ -1,0 +1,696 @@
+//! Data streams and datagrams (draft-14 §10): the header that opens each
+//! unidirectional data stream, the objects that follow it, and OBJECT_DATAGRAM.
+
+use bytes::{Buf, BufMut, Bytes};
+
+use super::coding::{KeyValue, decode_extensions, encode_extensions};
+use super::draft::{DecodeWith, Draft, EncodeWith};
+use crate::coding::{BufExt, BufMutExt};
+use crate::{DecodeError, EncodeError, VarInt};
+
+/// FETCH_HEADER's stream type.
+const FETCH_HEADER: u64 = 0x05;
+
+/// Object Status (draft-14 §10.2.1.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ObjectStatus {
+	/// 0x0: a normal object (implicit for a non-empty payload).
+	#[default]
+	Normal,
+	/// 0x1: the object does not exist and never will.
+	DoesNotExist,
+	/// 0x3: the group ended before this Object ID.
+	EndOfGroup,
+	/// 0x4: the track ended.
+	EndOfTrack,
+}
+
+impl ObjectStatus {
+	fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
+		Ok(match buf.get_var()?.into_inner() {
+			0x0 => Self::Normal,
+			0x1 => Self::DoesNotExist,
+			0x3 => Self::EndOfGroup,
+			0x4 => Self::EndOfTrack,
+			// draft-14 §10.2.1.1: any other value is a PROTOCOL_VIOLATION.
+			value => {
+				return Err(DecodeError::InvalidValue {
+					field: "Object Status",
+					value,
+				});
+			}
+		})
+	}
+
+	fn encode<B: BufMut>(self, buf: &mut B) {
+		buf.put_var(VarInt::from_u32(match self {
+			Self::Normal => 0x0,
+			Self::DoesNotExist => 0x1,
+			Self::EndOfGroup => 0x3,
+			Self::EndOfTrack => 0x4,
+		}));
+	}
+}
+
+/// How a SUBGROUP_HEADER gives the Subgroup ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubgroupId {
+	/// Not on the wire: 0.
+	Zero,
+	/// Not on the wire: the first object's Object ID.
+	FirstObject,
+	/// On the wire.
+	Explicit(VarInt),
+}
+
+/// SUBGROUP_HEADER (types 0x10–0x15, 0x18–0x1D; and 0x30–0x35, 0x38–0x3D
+/// without a Publisher Priority, which the published client also reads on draft-14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubgroupHeader {
+	/// The Track Alias from SUBSCRIBE_OK or PUBLISH.
+	pub track_alias: VarInt,
+	/// The Group ID.
+	pub group: VarInt,
+	/// The Subgroup ID.
+	pub subgroup: SubgroupId,
+	/// Publisher Priority (8); `None` for the types without one.
+	pub priority: Option<u8>,
+	/// Every object on the stream carries an extension block.
+	pub extensions: bool,
+	/// The last object before FIN is the last of its group.
+	pub end_of_group: bool,
+}
+
+impl SubgroupHeader {
+	/// The stream type this header is sent with.
+	pub fn stream_type(&self) -> u64 {
+		let mut ty = if self.priority.is_some() { 0x10 } else { 0x30 };
+		if self.extensions {
+			ty |= 0x01;
+		}
+		match self.subgroup {
+			SubgroupId::Zero => {}
+			SubgroupId::FirstObject => ty |= 0x02,
+			SubgroupId::Explicit(_) => ty |= 0x04,
+		}
+		if self.end_of_group {
+			ty |= 0x08;
+		}
+		ty
+	}
+
+	/// The context its objects are read in.
+	pub fn context(&self, draft: Draft) -> SubgroupContext {
+		SubgroupContext {
+			draft,
+			extensions: self.extensions,
+		}
+	}
+}
+
+/// What opens a unidirectional data stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataStreamHeader {
+	/// A subgroup of a subscription; [`SubgroupObject`]s follow.
+	Subgroup(SubgroupHeader),
+	/// FETCH_HEADER (0x05) with the fetch's Request ID; [`FetchObject`]s follow.
+	Fetch(VarInt),
+}
+
+impl DecodeWith<Draft> for DataStreamHeader {
+	fn decode<B: Buf>(buf: &mut B, _: Draft) -> Result<Self, DecodeError> {
+		let ty = buf.get_var()?.into_inner();
+		if ty == FETCH_HEADER {
+			return Ok(Self::Fetch(buf.get_var()?));
+		}
+		let (has_priority, base) = match ty {
+			0x10..=0x1D => (true, ty - 0x10),
+			0x30..=0x3D => (false, ty - 0x30),
+			// draft-14 §10: an unknown stream type closes the session.
+			value => {
+				return Err(DecodeError::InvalidValue {
+					field: "data stream type",
+					value,
+				});
+			}
+		};
+		// 0x6/0x7 (and 0xE/0xF) would name the Subgroup ID both ways.
+		if base & 0x06 == 0x06 {
+			return Err(DecodeError::InvalidValue {
+				field: "data stream type",
+				value: ty,
+			});
+		}
+		let track_alias = buf.get_var()?;
+		let group = buf.get_var()?;
+		let subgroup = match base & 0x06 {
+			0x00 => SubgroupId::Zero,
+			0x02 => SubgroupId::FirstObject,
+			_ => SubgroupId::Explicit(buf.get_var()?),
+		};
+		let priority = match has_priority {
+			true => Some(buf.get_byte()?),
+			false => None,
+		};
+		Ok(Self::Subgroup(SubgroupHeader {
+			track_alias,
+			group,
+			subgroup,
+			priority,
+			extensions: base & 0x01 != 0,
+			end_of_group: base & 0x08 != 0,
+		}))
+	}
+}
+
+impl EncodeWith<Draft> for DataStreamHeader {
+	fn encode<B: BufMut>(&self, buf: &mut B, _: Draft) -> Result<(), EncodeError> {
+		match self {
+			Self::Fetch(request_id) => {
+				buf.put_var(VarInt::from_u32(FETCH_HEADER as u32));
+				buf.put_var(*request_id);
+			}
+			Self::Subgroup(h) => {
+				// At most 0x3D.
+				buf.put_var(VarInt::from_u32(h.stream_type() as u32));
+				buf.put_var(h.track_alias);
+				buf.put_var(h.group);
+				if let SubgroupId::Explicit(id) = h.subgroup {
+					buf.put_var(id);
+				}
+				if let Some(priority) = h.priority {
+					buf.put_u8(priority);
+				}
+			}
+		}
+		Ok(())
+	}
+}
+
+/// The context of a subgroup stream's objects: the draft, and whether the
+/// header said every object carries an extension block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubgroupContext {
+	/// The negotiated draft.
+	pub draft: Draft,
+	/// The header's Extensions Present.
+	pub extensions: bool,
+}
+
+/// Checks an object's status, payload and extensions against draft-14 §10.2.1.
+fn check_object(status: ObjectStatus, payload: &Bytes, extensions: &[KeyValue]) -> Result<(), &'static str> {
+	if status != ObjectStatus::Normal && !payload.is_empty() {
+		return Err("an object with a status has no payload");
+	}
+	if status == ObjectStatus::DoesNotExist && !extensions.is_empty() {
+		return Err("an object that does not exist has no extension headers");
+	}
+	Ok(())
+}
+
+/// `Object Payload Length (i) | [Object Status (i)] | Object Payload`.
+fn decode_payload<B: Buf>(buf: &mut B, extensions: &[KeyValue]) -> Result<(Bytes, ObjectStatus), DecodeError> {
+	let len = buf.get_var()?.into_inner();
+	if len == 0 {
+		let status = ObjectStatus::decode(buf)?;
+		if status == ObjectStatus::DoesNotExist && !extensions.is_empty() {
+			// draft-14 §10.2.1.2: PROTOCOL_VIOLATION.
+			return Err(DecodeError::InvalidValue {
+				field: "Object Status with extension headers",
+				value: 1,
+			});
+		}
+		return Ok((Bytes::new(), status));
+	}
+	Ok((buf.get_raw(len)?, ObjectStatus::Normal))
+}
+
+fn encode_payload<B: BufMut>(buf: &mut B, payload: &Bytes, status: ObjectStatus) {
+	// At most the buffer's size, below 2^62.
+	buf.put_var(VarInt::try_from(payload.len()).unwrap_or(VarInt::MAX));
+	if payload.is_empty() {
+		status.encode(buf);
+	} else {
+		buf.put_slice(payload);
+	}
+}
+
+/// An object on a subgroup stream: `Object ID Delta (i) | [Extensions] |
+/// Object Payload Length (i) | [Object Status (i)] | Object Payload`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubgroupObject {
+	/// The Object ID Delta: the first object's ID, then the gap minus one.
+	pub id_delta: VarInt,
+	/// The extension headers (only when the header said so).
+	pub extensions: Vec<KeyValue>,
+	/// The Object Status ([`ObjectStatus::Normal`] for a payload).
+	pub status: ObjectStatus,
+	/// The payload (empty with any other status).
+	pub payload: Bytes,
+}
+
+impl DecodeWith<SubgroupContext> for SubgroupObject {
+	fn decode<B: Buf>(buf: &mut B, ctx: SubgroupContext) -> Result<Self, DecodeError> {
+		let id_delta = buf.get_var()?;
+		let extensions = match ctx.extensions {
+			true => decode_extensions(buf)?,
+			false => Vec::new(),
+		};
+		let (payload, status) = decode_payload(buf, &extensions)?;
+		Ok(Self {
+			id_delta,
+			extensions,
+			status,
+			payload,
+		})
+	}
+}
+
+impl EncodeWith<SubgroupContext> for SubgroupObject {
+	fn encode<B: BufMut>(&self, buf: &mut B, ctx: SubgroupContext) -> Result<(), EncodeError> {
+		if !ctx.extensions && !self.extensions.is_empty() {
+			return Err(EncodeError::InvalidValue {
+				field: "extension headers",
+				reason: "the SUBGROUP_HEADER type has no extensions",
+			});
+		}
+		check_object(self.status, &self.payload, &self.extensions).map_err(|reason| EncodeError::InvalidValue {
+			field: "object",
+			reason,
+		})?;
+		let mut out = Vec::new();
+		out.put_var(self.id_delta);
+		if ctx.extensions {
+			encode_extensions(&mut out, &self.extensions)?;
+		}
+		encode_payload(&mut out, &self.payload, self.status);
+		buf.put_slice(&out);
+		Ok(())
+	}
+}
+
+/// An object on a fetch stream: `Group ID (i) | Subgroup ID (i) | Object ID (i) |
+/// Publisher Priority (8) | Extensions | Object Payload Length (i) | [Object Status (i)] | Payload`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchObject {
+	/// The Group ID.
+	pub group: VarInt,
+	/// The Subgroup ID (the Object ID for a datagram object).
+	pub subgroup: VarInt,
+	/// The Object ID.
+	pub object: VarInt,
+	/// Publisher Priority (8).
+	pub priority: u8,
+	/// The extension headers (the block is always present, maybe empty).
+	pub extensions: Vec<KeyValue>,
+	/// The Object Status.
+	pub status: ObjectStatus,
+	/// The payload.
+	pub payload: Bytes,
+}
+
+impl DecodeWith<Draft> for FetchObject {
+	fn decode<B: Buf>(buf: &mut B, _: Draft) -> Result<Self, DecodeError> {
+		let group = buf.get_var()?;
+		let subgroup = buf.get_var()?;
+		let object = buf.get_var()?;
+		let priority = buf.get_byte()?;
+		let extensions = decode_extensions(buf)?;
+		let (payload, status) = decode_payload(buf, &extensions)?;
+		Ok(Self {
+			group,
+			subgroup,
+			object,
+			priority,
+			extensions,
+			status,
+			payload,
+		})
+	}
+}
+
+impl EncodeWith<Draft> for FetchObject {
+	fn encode<B: BufMut>(&self, buf: &mut B, _: Draft) -> Result<(), EncodeError> {
+		check_object(self.status, &self.payload, &self.extensions).map_err(|reason| EncodeError::InvalidValue {
+			field: "object",
+			reason,
+		})?;
+		let mut out = Vec::new();
+		out.put_var(self.group);
+		out.put_var(self.subgroup);
+		out.put_var(self.object);
+		out.put_u8(self.priority);
+		encode_extensions(&mut out, &self.extensions)?;
+		encode_payload(&mut out, &self.payload, self.status);
+		buf.put_slice(&out);
+		Ok(())
+	}
+}
+
+/// What follows an OBJECT_DATAGRAM's header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatagramBody {
+	/// Types 0x00–0x07: the rest of the datagram is the payload.
+	Payload(Bytes),
+	/// Types 0x20–0x21: an Object Status and no payload.
+	Status(ObjectStatus),
+}
+
+/// OBJECT_DATAGRAM (draft-14 §10.3.1): one object in one QUIC datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectDatagram {
+	/// The Track Alias.
+	pub track_alias: VarInt,
+	/// The Group ID.
+	pub group: VarInt,
+	/// The Object ID; `None` when the type omits it (the ID is then 0).
+	pub object: Option<VarInt>,
+	/// Publisher Priority (8).
+	pub priority: u8,
+	/// The object is the last of its group (payload types only).
+	pub end_of_group: bool,
+	/// The extension headers (present on the wire iff not empty: an empty block
+	/// with the Extensions bit is a PROTOCOL_VIOLATION).
+	pub extensions: Vec<KeyValue>,
+	/// The payload or the status.
+	pub body: DatagramBody,
+}
+
+impl ObjectDatagram {
+	/// The Object ID (0 when omitted).
+	pub fn object_id(&self) -> VarInt {
+		self.object.unwrap_or(VarInt::ZERO)
+	}
+
+	fn datagram_type(&self) -> Result<u64, EncodeError> {
+		let mut ty = u64::from(!self.extensions.is_empty());
+		match self.body {
+			DatagramBody::Payload(_) => {
+				if self.end_of_group {
+					ty |= 0x02;
+				}
+				if self.object.is_none() {
+					ty |= 0x04;
+				}
+			}
+			DatagramBody::Status(_) => {
+				if self.end_of_group || self.object.is_none() {
+					return Err(EncodeError::InvalidValue {
+						field: "OBJECT_DATAGRAM",
+						reason: "a status datagram has an Object ID and no End of Group",
+					});
+				}
+				ty |= 0x20;
+			}
+		}
+		Ok(ty)
+	}
+}
+
+/// A datagram is complete by construction: a field running past its end is
+/// malformed ([`DecodeError::ShortBody`]), never "need more bytes".
+impl DecodeWith<Draft> for ObjectDatagram {
+	fn decode<B: Buf>(buf: &mut B, _: Draft) -> Result<Self, DecodeError> {
+		let body = || DecodeError::ShortBody {
+			message: "OBJECT_DATAGRAM",
+		};
+		let short = |err| match err {
+			DecodeError::UnexpectedEnd => body(),
+			err => err,
+		};
+		let ty = buf.get_var().map_err(short)?.into_inner();
+		let status = match ty {
+			0x00..=0x07 => false,
+			0x20 | 0x21 => true,
+			value => {
+				return Err(DecodeError::InvalidValue {
+					field: "datagram type",
+					value,
+				});
+			}
+		};
+		let track_alias = buf.get_var().map_err(short)?;
+		let group = buf.get_var().map_err(short)?;
+		let object = match status || ty & 0x04 == 0 {
+			true => Some(buf.get_var().map_err(short)?),
+			false => None,
+		};
+		let priority = buf.get_byte().map_err(short)?;
+		let extensions = match ty & 0x01 != 0 {
+			true => {
+				let ext = decode_extensions(buf).map_err(short)?;
+				if ext.is_empty() {
+					// draft-14 §10.3.1: PROTOCOL_VIOLATION.
+					return Err(DecodeError::InvalidValue {
+						field: "Extension Headers Length",
+						value: 0,
+					});
+				}
+				ext
+			}
+			false => Vec::new(),
+		};
+		let body = match status {
+			true => {
+				let status = ObjectStatus::decode(buf).map_err(short)?;
+				if status == ObjectStatus::DoesNotExist && !extensions.is_empty() {
+					return Err(DecodeError::InvalidValue {
+						field: "Object Status with extension headers",
+						value: 1,
+					});
+				}
+				if buf.has_remaining() {
+					return Err(DecodeError::TrailingBytes {
+						message: "OBJECT_DATAGRAM",
+						extra: buf.remaining(),
+					});
+				}
+				DatagramBody::Status(status)
+			}
+			false => DatagramBody::Payload(buf.copy_to_bytes(buf.remaining())),
+		};
+		Ok(Self {
+			track_alias,
+			group,
+			object,
+			priority,
+			end_of_group: !status && ty & 0x02 != 0,
+			extensions,
+			body,
+		})
+	}
+}
+
+impl EncodeWith<Draft> for ObjectDatagram {
+	fn encode<B: BufMut>(&self, buf: &mut B, _: Draft) -> Result<(), EncodeError> {
+		let ty = self.datagram_type()?;
+		if let DatagramBody::Status(status) = self.body {
+			check_object(status, &Bytes::new(), &self.extensions).map_err(|reason| EncodeError::InvalidValue {
+				field: "object",
+				reason,
+			})?;
+		}
+		let mut out = Vec::new();
+		out.put_var(VarInt::from_u32(ty as u32));
+		out.put_var(self.track_alias);
+		out.put_var(self.group);
+		if let Some(object) = self.object {
+			out.put_var(object);
+		}
+		out.put_u8(self.priority);
+		if !self.extensions.is_empty() {
+			encode_extensions(&mut out, &self.extensions)?;
+		}
+		match &self.body {
+			DatagramBody::Payload(payload) => out.put_slice(payload),
+			DatagramBody::Status(status) => status.encode(&mut out),
+		}
+		buf.put_slice(&out);
+		Ok(())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use proptest::prelude::*;
+
+	use super::*;
+	use crate::strategy;
+
+	const D14: Draft = Draft::Draft14;
+
+	fn status() -> impl Strategy<Value = ObjectStatus> {
+		prop::sample::select(vec![
+			ObjectStatus::Normal,
+			ObjectStatus::DoesNotExist,
+			ObjectStatus::EndOfGroup,
+			ObjectStatus::EndOfTrack,
+		])
+	}
+
+	fn extensions() -> impl Strategy<Value = Vec<KeyValue>> {
+		prop::collection::vec(crate::ietf::setup::tests::pair(), 0..3)
+	}
+
+	/// A valid (status, payload, extensions) triple.
+	fn object() -> impl Strategy<Value = (ObjectStatus, Bytes, Vec<KeyValue>)> {
+		(status(), strategy::payload(), extensions()).prop_map(|(status, payload, ext)| match status {
+			ObjectStatus::Normal => (status, payload, ext),
+			ObjectStatus::DoesNotExist => (status, Bytes::new(), Vec::new()),
+			_ => (status, Bytes::new(), ext),
+		})
+	}
+
+	fn header() -> impl Strategy<Value = DataStreamHeader> {
+		let subgroup = prop_oneof![
+			Just(SubgroupId::Zero),
+			Just(SubgroupId::FirstObject),
+			strategy::varint().prop_map(SubgroupId::Explicit),
+		];
+		prop_oneof![
+			strategy::varint().prop_map(DataStreamHeader::Fetch),
+			(
+				strategy::varint(),
+				strategy::varint(),
+				subgroup,
+				prop::option::of(any::<u8>()),
+				any::<bool>(),
+				any::<bool>()
+			)
+				.prop_map(|(track_alias, group, subgroup, priority, extensions, end_of_group)| {
+					DataStreamHeader::Subgroup(SubgroupHeader {
+						track_alias,
+						group,
+						subgroup,
+						priority,
+						extensions,
+						end_of_group,
+					})
+				}),
+		]
+	}
+
+	proptest! {
+		#[test]
+		fn headers_round_trip(h in header()) {
+			strategy::round_trip_with(&h, D14)?;
+		}
+
+		#[test]
+		fn subgroup_objects_round_trip(id_delta in strategy::varint(), (status, payload, ext) in object(), with in any::<bool>()) {
+			let obj = SubgroupObject { id_delta, extensions: if with { ext } else { Vec::new() }, status, payload };
+			strategy::round_trip_with(&obj, SubgroupContext { draft: D14, extensions: with })?;
+		}
+
+		#[test]
+		fn fetch_objects_round_trip(ids in (strategy::varint(), strategy::varint(), strategy::varint()), priority in any::<u8>(), (status, payload, extensions) in object()) {
+			let obj = FetchObject { group: ids.0, subgroup: ids.1, object: ids.2, priority, extensions, status, payload };
+			strategy::round_trip_with(&obj, D14)?;
+		}
+
+		#[test]
+		fn datagrams_round_trip(
+			ids in (strategy::varint(), strategy::varint(), prop::option::of(strategy::varint())),
+			priority in any::<u8>(),
+			end_of_group in any::<bool>(),
+			(status, payload, extensions) in object(),
+			as_status in any::<bool>(),
+		) {
+			let (track_alias, group, object) = ids;
+			let d = if as_status {
+				ObjectDatagram { track_alias, group, object: Some(object.unwrap_or(VarInt::ZERO)), priority, end_of_group: false, extensions, body: DatagramBody::Status(status) }
+			} else {
+				ObjectDatagram { track_alias, group, object, priority, end_of_group, extensions, body: DatagramBody::Payload(payload) }
+			};
+			let bytes = d.to_bytes(D14).unwrap();
+			let (back, used) = ObjectDatagram::decode_prefix(&bytes, D14).unwrap();
+			prop_assert_eq!(back, d);
+			prop_assert_eq!(used, bytes.len());
+		}
+	}
+
+	#[test]
+	fn header_types() {
+		let decode = |bytes: &[u8]| DataStreamHeader::decode_prefix(bytes, D14).map(|(h, _)| h);
+		// 0x16/0x17/0x1E/0x1F name the Subgroup ID both ways; 0x20 is no stream type.
+		for ty in [0x16u8, 0x17, 0x1e, 0x1f, 0x20, 0x00] {
+			assert!(
+				matches!(decode(&[ty, 1, 2, 3, 4]), Err(DecodeError::InvalidValue { .. })),
+				"{ty:#x}"
+			);
+		}
+		let DataStreamHeader::Subgroup(h) = decode(&[0x1d, 1, 2, 3, 4]).unwrap() else {
+			panic!("a subgroup");
+		};
+		assert_eq!(
+			(h.subgroup, h.priority, h.extensions, h.end_of_group),
+			(SubgroupId::Explicit(VarInt::from_u32(3)), Some(4), true, true)
+		);
+		let DataStreamHeader::Subgroup(h) = decode(&[0x32, 1, 2]).unwrap() else {
+			panic!("a subgroup");
+		};
+		assert_eq!((h.subgroup, h.priority), (SubgroupId::FirstObject, None));
+	}
+
+	#[test]
+	fn object_rules() {
+		let ctx = SubgroupContext {
+			draft: D14,
+			extensions: true,
+		};
+		// Length 0 then status 2 (unknown): PROTOCOL_VIOLATION.
+		assert!(matches!(
+			SubgroupObject::decode_prefix(&[0, 0, 0, 2], ctx),
+			Err(DecodeError::InvalidValue {
+				field: "Object Status",
+				value: 2
+			})
+		));
+		// Does Not Exist with an extension.
+		assert!(SubgroupObject::decode_prefix(&[0, 2, 0x10, 1, 0, 1], ctx).is_err());
+		// A status with a payload cannot be encoded.
+		let bad = SubgroupObject {
+			id_delta: VarInt::ZERO,
+			extensions: Vec::new(),
+			status: ObjectStatus::EndOfGroup,
+			payload: Bytes::from_static(b"x"),
+		};
+		assert!(bad.to_bytes(ctx).is_err());
+		// Extensions on a stream whose header has none.
+		let ext = SubgroupObject {
+			id_delta: VarInt::ZERO,
+			extensions: vec![KeyValue::int(0x10, VarInt::ZERO)],
+			status: ObjectStatus::Normal,
+			payload: Bytes::new(),
+		};
+		assert!(
+			ext.to_bytes(SubgroupContext {
+				draft: D14,
+				extensions: false
+			})
+			.is_err()
+		);
+		// An empty extension block with the datagram Extensions bit.
+		assert!(matches!(
+			ObjectDatagram::decode_prefix(&[0x01, 1, 2, 3, 9, 0], D14),
+			Err(DecodeError::InvalidValue {
+				field: "Extension Headers Length",
+				..
+			})
+		));
+		// A truncated datagram is malformed, not "need more bytes".
+		assert_eq!(
+			ObjectDatagram::decode_prefix(&[0x00, 1], D14),
+			Err(DecodeError::ShortBody {
+				message: "OBJECT_DATAGRAM"
+			})
+		);
+		// Datagram types outside 0x00-0x07, 0x20-0x21.
+		for ty in [0x08u8, 0x22] {
+			assert!(matches!(
+				ObjectDatagram::decode_prefix(&[ty, 1, 2, 3, 4], D14),
+				Err(DecodeError::InvalidValue { .. })
+			));
+		}
+	}
+}

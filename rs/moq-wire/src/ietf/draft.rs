@@ -1,0 +1,113 @@
+//! The IETF moq-transport drafts this codec speaks, and the traits their messages implement.
+
+use std::fmt;
+
+use bytes::{Buf, BufMut};
+
+use crate::{DecodeError, EncodeError};
+
+/// An IETF moq-transport draft.
+///
+/// Unlike moq-lite, the draft is also named inside the session: draft-14 carries
+/// its number in CLIENT_SETUP (`0xff000000 + 14`) and SERVER_SETUP, so a session
+/// that reached the relay with no ALPN or WebTransport sub-protocol can still
+/// negotiate it (docs/protocol.md#ietf-moq-transport).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Draft {
+	/// draft-ietf-moq-transport-14: ALPN `moq-00`; one bidirectional control
+	/// stream of `Type (i) | Length (16) | Payload` messages; QUIC varints.
+	Draft14,
+}
+
+impl Draft {
+	/// Every draft this codec implements, oldest first.
+	pub const ALL: [Draft; 1] = [Draft::Draft14];
+
+	/// The draft's number (14 for draft-ietf-moq-transport-14).
+	pub const fn number(self) -> u32 {
+		match self {
+			Draft::Draft14 => 14,
+		}
+	}
+
+	/// The version number CLIENT_SETUP offers and SERVER_SETUP selects:
+	/// draft-14 §9.3.1, "adding the draft number to 0xff000000".
+	pub const fn setup_version(self) -> u64 {
+		0xff00_0000 + self.number() as u64
+	}
+
+	/// The draft a SETUP version number names, if this codec speaks it.
+	pub fn from_setup_version(version: u64) -> Option<Self> {
+		Self::ALL.into_iter().find(|d| d.setup_version() == version)
+	}
+
+	/// The TLS ALPN / `WT-Protocol` identifier.
+	pub const fn alpn(self) -> &'static str {
+		match self {
+			// Draft-14 predates per-draft identifiers: `moq-00` is every draft
+			// up to -14, and SETUP picks among them.
+			Draft::Draft14 => "moq-00",
+		}
+	}
+
+	/// The draft named by a transport identifier, if this codec speaks it.
+	pub fn from_alpn(alpn: &str) -> Option<Self> {
+		Self::ALL.into_iter().find(|d| d.alpn() == alpn)
+	}
+}
+
+impl fmt::Display for Draft {
+	fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+		write!(f, "moq-transport-{}", self.number())
+	}
+}
+
+/// A value read from the wire in a context `C`: the [`Draft`] for messages and
+/// stream headers, a [`SubgroupContext`](super::SubgroupContext) for the objects of a
+/// subgroup stream (whose layout the stream's header decides).
+///
+/// The outcomes are those of the crate's [`Decode`](crate::Decode): a value,
+/// [`DecodeError::UnexpectedEnd`] (buffer more and retry), or an error whose
+/// [`disposition`](DecodeError::disposition) says what to do.
+pub trait DecodeWith<C: Copy>: Sized {
+	/// Reads one value from `buf`; on [`DecodeError::UnexpectedEnd`] `buf` may
+	/// have been partly advanced.
+	fn decode<B: Buf>(buf: &mut B, ctx: C) -> Result<Self, DecodeError>;
+
+	/// Reads one value from the start of `bytes`, returning it and how many bytes
+	/// it took; `bytes` is never modified.
+	fn decode_prefix(bytes: &[u8], ctx: C) -> Result<(Self, usize), DecodeError> {
+		let mut cursor = bytes;
+		let value = Self::decode(&mut cursor, ctx)?;
+		Ok((value, bytes.len() - cursor.len()))
+	}
+}
+
+/// A value written to the wire in a context `C`. On error nothing is written.
+pub trait EncodeWith<C: Copy> {
+	/// Writes the value to `buf`.
+	fn encode<B: BufMut>(&self, buf: &mut B, ctx: C) -> Result<(), EncodeError>;
+
+	/// Writes the value to a fresh `Vec`.
+	fn to_bytes(&self, ctx: C) -> Result<Vec<u8>, EncodeError> {
+		let mut out = Vec::new();
+		self.encode(&mut out, ctx)?;
+		Ok(out)
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn identifiers() {
+		assert_eq!(Draft::Draft14.setup_version(), 0xff00_000e);
+		assert_eq!(Draft::from_setup_version(0xff00_000e), Some(Draft::Draft14));
+		assert_eq!(Draft::from_setup_version(0xff00_000d), None);
+		assert_eq!(Draft::from_alpn("moq-00"), Some(Draft::Draft14));
+		assert_eq!(Draft::from_alpn("moqt-15"), None);
+		assert_eq!(Draft::Draft14.to_string(), "moq-transport-14");
+	}
+}

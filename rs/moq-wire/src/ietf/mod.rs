@@ -1,0 +1,50 @@
+//! The IETF moq-transport drafts (today draft-14, ALPN `moq-00`), sans-I/O like
+//! the moq-lite codec: bytes in, typed messages out, and back.
+//!
+//! The traits are [`DecodeWith`]/[`EncodeWith`], taking the negotiated
+//! [`Draft`] (or, for a subgroup stream's objects, a [`SubgroupContext`]); a
+//! [`DecodeError`](crate::DecodeError) has the same outcomes and dispositions as
+//! in moq-lite, and the numbers of the session codes they map to mean the same
+//! in both registries ([`termination`]).
+//!
+//! What each stream carries (docs/protocol.md#ietf-moq-transport):
+//!
+//! | stream | first | then |
+//! |---|---|---|
+//! | the client's one bidi control stream | [`ClientSetup`] → ← [`ServerSetup`] | [`ControlMessage`]s both ways |
+//! | uni data stream | [`DataStreamHeader::Subgroup`] | [`SubgroupObject`]…, FIN |
+//! | uni data stream | [`DataStreamHeader::Fetch`] | [`FetchObject`]…, FIN |
+//! | datagram | [`ObjectDatagram`] | |
+//!
+//! Track Namespace tuples map to broadcast paths with [`namespace_to_path`] and
+//! [`path_to_namespace`], as the published client maps them.
+
+mod codes;
+mod coding;
+mod control;
+mod data;
+mod draft;
+mod fetch;
+mod namespace;
+mod setup;
+mod subscribe;
+mod token;
+
+pub use codes::{PublishDoneCode, RequestErrorCode, termination};
+pub use coding::{
+	GroupOrder, KeyValue, Location, MAX_CONTROL_LEN, MAX_KVP_VALUE_LEN, MAX_NAMESPACE_ELEMENTS, MAX_PARAMETERS,
+	MAX_REASON_LEN, Parameters, Value,
+};
+pub use control::ControlMessage;
+pub use data::{
+	DataStreamHeader, DatagramBody, FetchObject, ObjectDatagram, ObjectStatus, SubgroupContext, SubgroupHeader,
+	SubgroupId, SubgroupObject,
+};
+pub use draft::{DecodeWith, Draft, EncodeWith};
+pub use fetch::{Fetch, FetchOk, FetchType};
+pub use namespace::{
+	PublishNamespace, PublishNamespaceCancel, SubscribeNamespace, namespace_to_path, path_to_namespace,
+};
+pub use setup::{ClientSetup, MAX_SETUP_VERSIONS, ServerSetup, SetupParameters, setup_parameter};
+pub use subscribe::{Filter, Publish, PublishDone, PublishOk, RequestError, Subscribe, SubscribeOk, SubscribeUpdate};
+pub use token::{AuthToken, TOKEN_TYPE_OUT_OF_BAND};
