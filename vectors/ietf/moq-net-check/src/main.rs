@@ -1,0 +1,80 @@
+//! Confirms each draft-14 vector with moq-net 0.3.18's own decoders (its fuzz entry point
+//! `ietf_wire`: byte 0 picks the draft, byte 1 the message kind, the rest is the input).
+use std::{env, fs};
+
+fn kind(name: &str, k: &str) -> Option<(u8, usize)> {
+	// (moq-net kind index, bytes to skip: the Type varint for control messages, the
+	// stream type for FETCH_HEADER)
+	let control = |i| Some((i, 1usize));
+	match k {
+		"control" => match name.split(' ').next().unwrap() {
+			"GOAWAY" => control(0),
+			"FETCH" => control(1),
+			"FETCH_OK" => control(2),
+			"FETCH_ERROR" => control(3),
+			"FETCH_CANCEL" => control(4),
+			"PUBLISH_NAMESPACE" => control(7),
+			"PUBLISH_NAMESPACE_OK" => control(8),
+			"PUBLISH_NAMESPACE_ERROR" => control(9),
+			"PUBLISH_NAMESPACE_DONE" => control(10),
+			"PUBLISH_NAMESPACE_CANCEL" => control(11),
+			"TRACK_STATUS" => control(12),
+			"PUBLISH" => control(13),
+			"PUBLISH_OK" => control(14),
+			"PUBLISH_ERROR" => control(15),
+			"PUBLISH_DONE" => control(16),
+			"SUBSCRIBE" => control(18),
+			"SUBSCRIBE_OK" | "TRACK_STATUS_OK" => control(19),
+			"SUBSCRIBE_ERROR" | "TRACK_STATUS_ERROR" => control(20),
+			"SUBSCRIBE_UPDATE" => control(21),
+			"UNSUBSCRIBE" => control(22),
+			"SUBSCRIBE_NAMESPACE" => control(24),
+			"SUBSCRIBE_NAMESPACE_OK" => control(25),
+			"SUBSCRIBE_NAMESPACE_ERROR" => control(26),
+			"UNSUBSCRIBE_NAMESPACE" => control(27),
+			"MAX_REQUEST_ID" => control(30),
+			"REQUESTS_BLOCKED" => control(31),
+			_ => None,
+		},
+		"data_stream_header" if name == "FETCH_HEADER" => Some((5, 1)),
+		"data_stream_header" => Some((34, 0)),
+		"object_datagram" => Some((39, 0)),
+		// The SETUP parameter block alone (moq-net's SETUP structs are private): after
+		// Type, Length (16) and the version list (one 8-byte version) or the selected version.
+		"client_setup" => Some((35, 12)),
+		"server_setup" => Some((35, 11)),
+		_ => None,
+	}
+}
+
+fn main() {
+	let path = env::args().nth(1).expect("vectors.json");
+	let mut file: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+	for v in file["vectors"].as_array_mut().unwrap() {
+		let name = v["name"].as_str().unwrap().to_string();
+		let k = v["kind"].as_str().unwrap().to_string();
+		let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
+		let (ok, how) = match kind(&name, &k) {
+			Some((index, skip)) => {
+				let mut input = vec![0u8, index];
+				input.extend_from_slice(&bytes[skip..]);
+				(
+					moq_net::fuzz::ietf_wire(&input),
+					format!("moq-net 0.3.18 ietf decoder kind {index} (fuzz::ietf_wire), draft-14"),
+				)
+			}
+			None => (false, String::new()),
+		};
+		let ok = ok || {
+			// Objects: moq-net reads draft-14 objects field by field inside its session
+			// (no decoder to call), so these are checked against that code by review.
+			v["check"] = serde_json::json!({"moq_net_decodes": false, "how": "no standalone moq-net decoder: draft-14 objects are read inline by its session (Object ID Delta / Group, Subgroup, Object IDs, priority, extension block, length, status), compared by review"});
+			false
+		};
+		println!("{name}: {ok}");
+		if ok {
+			v["check"] = serde_json::json!({"moq_net_decodes": true, "how": how});
+		}
+	}
+	fs::write(&path, serde_json::to_string_pretty(&file).unwrap() + "\n").unwrap();
+}
