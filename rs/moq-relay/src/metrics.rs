@@ -91,6 +91,19 @@ struct KeyName {
 	name: String,
 }
 
+/// A JWKS URL (without its query).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JwksLabel {
+	url: String,
+}
+
+/// A JWKS URL and how its refresh went (`ok`, `failed`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JwksOutcome {
+	url: String,
+	outcome: &'static str,
+}
+
 /// The cluster link an announcement came over.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PeerLabel {
@@ -130,6 +143,11 @@ impl Declared for Level {}
 impl Declared for Histogram {}
 impl<S: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static> Declared
 	for Histograms<S>
+{
+}
+
+impl<S: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static> Declared
+	for Family<S, Level>
 {
 }
 
@@ -217,6 +235,10 @@ declare! {
 		"Credentials for the auth service, by how they were answered: hit (a remembered allow), joined (an identical call already in flight) or miss (a new call)";
 	api_key_grants: Family<KeyName, Counter> = Family::default(), "moq_relay_api_key_grants_total",
 		"Sessions and requests granted by an API key, by the key's name";
+	jwks_stale: Family<JwksLabel, Level> = Family::default(), "moq_relay_jwks_stale",
+		"1 while a JWKS URL's last refresh failed and its last good key set is in use (or none was ever fetched), else 0, by URL";
+	jwks_refreshes: Family<JwksOutcome, Counter> = Family::default(), "moq_relay_jwks_refreshes_total",
+		"Scheduled refreshes of a JWKS URL, by URL and outcome (ok, failed)";
 	frame_relay: Histogram = Histogram::new(RELAY_BUCKETS), "moq_relay_frame_relay_seconds",
 		"Seconds from a frame's arrival from its publisher to its write to a subscriber, one observation per subscriber";
 	subscriber_queue: Histogram = Histogram::new(QUEUE_BUCKETS), "moq_relay_subscriber_queue_groups",
@@ -308,6 +330,22 @@ impl Metrics {
 			.api_key_grants
 			.get_or_create(&KeyName { name: name.to_string() })
 			.inc();
+	}
+
+	/// A scheduled refresh of the JWKS at `url` went `ok` or not; `stale`: the last good set is in use.
+	pub fn jwks_refreshed(&self, url: &str, ok: bool, stale: bool) {
+		let outcome = if ok { "ok" } else { "failed" };
+		self.declared
+			.jwks_refreshes
+			.get_or_create(&JwksOutcome {
+				url: url.to_string(),
+				outcome,
+			})
+			.inc();
+		self.declared
+			.jwks_stale
+			.get_or_create(&JwksLabel { url: url.to_string() })
+			.set(u64::from(stale));
 	}
 
 	/// A downstream subscription started; it ends when the guard drops.
@@ -583,6 +621,7 @@ mod tests {
 		metrics.auth_service_called("allow", Duration::from_millis(2));
 		metrics.auth_service_cache("hit");
 		metrics.api_key_granted("ops");
+		metrics.jwks_refreshed("https://idp.example/jwks", false, true);
 		let text = metrics.render().unwrap();
 		let s = scrape(&metrics);
 		for name in Declarations::NAMES {

@@ -201,6 +201,10 @@ impl Relay {
 				down_rx.clone(),
 			));
 		}
+		for jwks in ctx.auth.jwks_urls() {
+			let revocations = ctx.auth.revocations().cloned();
+			listeners.spawn(jwks.clone().run(revocations, self.metrics.clone(), down_rx.clone()));
+		}
 		ready.store(true, Ordering::Relaxed);
 		tracing::info!(addrs = ?self.addrs, hop = %ctx.hop_id, "relay ready");
 

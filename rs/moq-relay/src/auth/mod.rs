@@ -20,8 +20,10 @@
 
 mod api_key;
 mod chain;
+mod client_secret;
 mod error;
 mod grant;
+mod jwks_url;
 mod jwt;
 mod privacy_pass;
 mod request;
@@ -31,8 +33,13 @@ mod verifier;
 
 pub use api_key::{ApiKeyError, ApiKeySettings, ApiKeys};
 pub use chain::Chain;
+pub use client_secret::{
+	ClientSecretConfigError, ClientSecretError, ClientSecrets, DEFAULT_SECONDS, MAX_SECONDS, MIN_SECONDS, Minted,
+	SecretRequest,
+};
 pub use error::{AuthError, PrivacyPassChallenge, ServiceBody, Unavailable};
 pub use grant::Grant;
+pub use jwks_url::{FetchError, JwksUrl, JwksUrlError, JwksUrlSettings};
 pub use jwt::MoqJwt;
 pub use privacy_pass::{DEFAULT_ISSUER, PrivacyPass, PrivacyPassConfigError, PrivacyPassSettings};
 pub use request::{API_KEY_HEADER, ConnectRequest, Credential, PrivacyPassCredential, Transport, forwardable_header};
@@ -113,6 +120,10 @@ pub struct Auth {
 	keys: Option<Arc<KeyStore>>,
 	/// Revoked tokens and subjects.
 	revocations: Option<Arc<Revocations>>,
+	/// The client secret minter (`POST /v1/client_secrets`), when its key is configured.
+	client_secrets: Option<Arc<ClientSecrets>>,
+	/// Token keys fetched from JWKS URLs: a live session ends when its key leaves the set.
+	jwks_urls: Vec<Arc<JwksUrl>>,
 }
 
 impl Auth {
@@ -146,6 +157,35 @@ impl Auth {
 		self.revocations.as_ref()
 	}
 
+	/// The policy that mints client secrets with `minter` (its key must be among the token keys
+	/// for this relay to accept them).
+	pub fn with_client_secrets(mut self, minter: ClientSecrets) -> Self {
+		self.client_secrets = Some(Arc::new(minter));
+		self
+	}
+
+	/// The policy that also verifies MoQ tokens with the keys of this JWKS URL.
+	pub fn with_jwks_url(mut self, jwks: JwksUrl) -> Self {
+		let jwks = Arc::new(jwks);
+		self.jwks_urls.push(jwks.clone());
+		self.with_verifier(jwks)
+	}
+
+	/// The JWKS URLs (refreshed by the relay while it runs).
+	pub fn jwks_urls(&self) -> &[Arc<JwksUrl>] {
+		&self.jwks_urls
+	}
+
+	/// Problems `/ready` states (a JWKS URL serving its last good set), one line each.
+	pub fn problems(&self) -> Vec<String> {
+		self.jwks_urls.iter().filter_map(|jwks| jwks.problem()).collect()
+	}
+
+	/// The client secret minter, when configured.
+	pub fn client_secrets(&self) -> Option<&Arc<ClientSecrets>> {
+		self.client_secrets.as_ref()
+	}
+
 	/// The token keys, when configured.
 	pub fn keys(&self) -> Option<&Arc<KeyStore>> {
 		self.keys.as_ref()
@@ -160,8 +200,10 @@ impl Auth {
 		{
 			return Some(AuthError::TokenRevoked);
 		}
-		if let (Some(keys), Some((kid, thumbprint))) = (&self.keys, grant.key())
-			&& !keys.holds(kid, thumbprint)
+		if let Some((kid, thumbprint)) = grant.key()
+			&& (self.keys.is_some() || !self.jwks_urls.is_empty())
+			&& !self.keys.as_ref().is_some_and(|keys| keys.holds(kid, thumbprint))
+			&& !self.jwks_urls.iter().any(|jwks| jwks.holds(kid, thumbprint))
 		{
 			return Some(AuthError::KeyRevoked);
 		}
