@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{
-	ApiKeySettings, ApiKeys, Auth, AuthService, ClientSecrets, DEFAULT_ISSUER, JwksUrl, JwksUrlSettings, PrivacyPass,
-	PrivacyPassSettings, Public, Revocations, ServiceSettings, SigningKey,
+	ApiKeySettings, ApiKeys, Auth, AuthService, DEFAULT_ISSUER, PrivacyPass, PrivacyPassSettings, Public, Revocations,
+	ServiceSettings, SigningKey,
 };
 use crate::cluster::{ClusterSettings, Peer};
 use crate::limits::Limits;
@@ -34,13 +34,16 @@ pub enum ConfigError {
 		/// Why.
 		source: std::io::Error,
 	},
-	/// The TOML is invalid or has an unknown key (the message names it).
-	#[error("{path}")]
+	/// The TOML is invalid or a value is of the wrong form: one line naming the file, the line and
+	/// what is wrong (the parser's message, or the key's own, which names the accepted forms).
+	#[error("{path}{}: {message}", line.map(|line| format!(":{line}")).unwrap_or_default())]
 	Parse {
 		/// The file.
 		path: String,
-		/// The parser's message, which names the offending key.
-		source: Box<toml::de::Error>,
+		/// The line of the offending value (1-based), when the parser knows it.
+		line: Option<usize>,
+		/// What is wrong.
+		message: String,
 	},
 	/// A key no table has; the message names the nearest valid key.
 	#[error("{path}:{line}: unknown key `{key}`{}: {hint}", table.as_ref().map(|t| format!(" in [{t}]")).unwrap_or_default())]
@@ -81,9 +84,10 @@ pub struct ServerConfig {
 		id = "server-bind",
 		long = "server-bind",
 		env = "MOQ_SERVER_BIND",
-		value_delimiter = ','
+		value_delimiter = ',',
+		value_parser = parse_bind
 	)]
-	#[serde(default, deserialize_with = "one_or_many")]
+	#[serde(default, deserialize_with = "bind_addresses")]
 	pub bind: Option<Vec<SocketAddr>>,
 	/// `[server] drain`: how long sessions get to leave after GOAWAY on shutdown (default 5s; a bare
 	/// number is seconds).
@@ -282,72 +286,6 @@ pub struct AuthConfig {
 		env = "MOQ_AUTH_SERVICE_CACHE"
 	)]
 	pub service_cache: Option<usize>,
-	/// `[auth] client_secret_key`: private JWK (with a `kid`) that signs the ephemeral client secrets
-	/// of `POST /v1/client_secrets`; without it that endpoint answers 404. Its tokens are verified
-	/// like any MoQ token's (the key joins the token keys unless they already hold it).
-	#[arg(
-		value_name = "FILE",
-		id = "auth-client-secret-key",
-		long = "auth-client-secret-key",
-		env = "MOQ_AUTH_CLIENT_SECRET_KEY"
-	)]
-	pub client_secret_key: Option<PathBuf>,
-	/// `[auth] client_secret_origins`: browser origins (`https://app.example`, or `*`) whose CORS
-	/// requests to `/v1/client_secrets` are answered; a request from any other origin is refused.
-	#[arg(
-		value_name = "ORIGIN",
-		id = "auth-client-secret-origins",
-		long = "auth-client-secret-origins",
-		env = "MOQ_AUTH_CLIENT_SECRET_ORIGINS",
-		value_delimiter = ','
-	)]
-	#[serde(default, deserialize_with = "one_or_many")]
-	pub client_secret_origins: Option<Vec<String>>,
-	/// `[auth] jwks_url`: JWKS URLs (`https://`) whose keys verify MoQ tokens, refreshed while the relay
-	/// runs (comma-separated as a flag).
-	#[arg(
-		value_name = "URL",
-		id = "auth-jwks-url",
-		long = "auth-jwks-url",
-		env = "MOQ_AUTH_JWKS_URL",
-		value_delimiter = ','
-	)]
-	#[serde(default, deserialize_with = "one_or_many")]
-	pub jwks_url: Option<Vec<String>>,
-	/// `[auth] jwks_refresh_min`: the least time between two fetches of a JWKS URL (default 30s): the
-	/// floor of its `Cache-Control: max-age`, the wait after a failed fetch, and the rate limit of
-	/// refetches for unknown `kid`s.
-	#[arg(
-		value_name = "DURATION",
-		id = "auth-jwks-refresh-min",
-		long = "auth-jwks-refresh-min",
-		env = "MOQ_AUTH_JWKS_REFRESH_MIN",
-		value_parser = parse_duration
-	)]
-	#[serde(default, with = "seconds_or_humantime")]
-	pub jwks_refresh_min: Option<Duration>,
-	/// `[auth] jwks_refresh_max`: the longest a fetched JWKS is used without fetching it again
-	/// (default 5m): a removed key's sessions end within this.
-	#[arg(
-		value_name = "DURATION",
-		id = "auth-jwks-refresh-max",
-		long = "auth-jwks-refresh-max",
-		env = "MOQ_AUTH_JWKS_REFRESH_MAX",
-		value_parser = parse_duration
-	)]
-	#[serde(default, with = "seconds_or_humantime")]
-	pub jwks_refresh_max: Option<Duration>,
-	/// `[auth] jwks_timeout`: the longest one fetch of a JWKS URL may take (default 5s); a token of
-	/// an unknown `kid` waits at most this.
-	#[arg(
-		value_name = "DURATION",
-		id = "auth-jwks-timeout",
-		long = "auth-jwks-timeout",
-		env = "MOQ_AUTH_JWKS_TIMEOUT",
-		value_parser = parse_duration
-	)]
-	#[serde(default, with = "seconds_or_humantime")]
-	pub jwks_timeout: Option<Duration>,
 }
 
 /// A secret from the configuration (an API key): `Debug` never shows it, `--check` prints
@@ -977,7 +915,7 @@ impl AuthConfig {
 		for value in self.public_subscribe.iter().flatten() {
 			public.subscribe.push(path("auth.public_subscribe", value)?);
 		}
-		let mut sources: Vec<KeySource> = [
+		let sources: Vec<KeySource> = [
 			self.key.clone().map(KeySource::File),
 			self.key_dir.clone().map(KeySource::Dir),
 			self.jwks.clone().map(KeySource::Jwks),
@@ -985,49 +923,16 @@ impl AuthConfig {
 		.into_iter()
 		.flatten()
 		.collect();
-		let key_store = |sources: Vec<KeySource>| {
-			KeyStore::new(sources).map_err(|e| ConfigError::Invalid {
-				key: "auth.key",
-				reason: e.to_string(),
-			})
-		};
-		let client_secrets = self.client_secrets()?;
-		let mut keys = if sources.is_empty() {
+		one_source_per_key_id(&sources)?;
+		let keys = if sources.is_empty() {
 			None
 		} else {
-			Some(key_store(sources.clone())?)
+			Some(KeyStore::new(sources).map_err(|e| ConfigError::Invalid {
+				key: "auth.key",
+				reason: e.to_string(),
+			})?)
 		};
-		// The relay accepts the secrets it mints: their key joins the token keys unless they hold it.
-		if let (Some(minter), Some(path)) = (&client_secrets, &self.client_secret_key) {
-			let key = minter.key();
-			let held = keys
-				.as_ref()
-				.is_some_and(|keys| keys.holds(key.kid().map(|kid| kid.as_str()), &key.thumbprint()));
-			if !held {
-				// Another key under the same kid would make every token of that kid ambiguous.
-				if let Some(keys) = &keys
-					&& let Ok(probe) = key
-						.sign(&moq_token::Claims::new(moq_token::Path::root()).with_subscribe(moq_token::Path::root()))
-					&& keys
-						.verify(&probe, &moq_token::Validation::default())
-						.is_err_and(|e| e.code() != moq_token::ErrorCode::UnknownKid)
-				{
-					return Err(ConfigError::Invalid {
-						key: "auth.client_secret_key",
-						reason: "its kid names another key of the token keys: give it a kid of its own".into(),
-					});
-				}
-				sources.push(KeySource::File(path.clone()));
-				keys = Some(key_store(sources)?);
-			}
-		}
 		let mut auth = Auth::new(public, keys);
-		if let Some(minter) = client_secrets {
-			auth = auth.with_client_secrets(minter);
-		}
-		for jwks in self.jwks_urls()? {
-			auth = auth.with_jwks_url(jwks);
-		}
 		if let Some(keys) = self.api_keys()? {
 			auth = auth.with_api_keys(keys);
 		}
@@ -1039,45 +944,6 @@ impl AuthConfig {
 			reason: e.to_string(),
 		})?;
 		Ok(auth.with_revocations(revocations))
-	}
-
-	/// The JWKS URLs of `jwks_url`, with the refresh bounds.
-	fn jwks_urls(&self) -> Result<Vec<JwksUrl>, ConfigError> {
-		let settings = |url: &String| JwksUrlSettings {
-			url: url.clone(),
-			timeout: self.jwks_timeout.unwrap_or(Duration::from_secs(5)),
-			min_refresh: self.jwks_refresh_min.unwrap_or(Duration::from_secs(30)),
-			max_refresh: self.jwks_refresh_max.unwrap_or(Duration::from_secs(300)),
-		};
-		self.jwks_url
-			.iter()
-			.flatten()
-			.map(|url| {
-				JwksUrl::new(settings(url)).map_err(|e| ConfigError::Invalid {
-					key: "auth.jwks_url",
-					reason: format!("{}: {e}", redact_url(url)),
-				})
-			})
-			.collect()
-	}
-
-	/// The client secret minter, when `client_secret_key` is set.
-	fn client_secrets(&self) -> Result<Option<ClientSecrets>, ConfigError> {
-		let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
-		let origins = self.client_secret_origins.clone().unwrap_or_default();
-		let Some(path) = &self.client_secret_key else {
-			if !origins.is_empty() {
-				tracing::warn!("[auth] client_secret_origins is set but client_secret_key is not: no secret is minted");
-			}
-			return Ok(None);
-		};
-		let text = std::fs::read_to_string(path)
-			.map_err(|e| invalid("auth.client_secret_key", format!("{}: {e}", path.display())))?;
-		let key = moq_token::Key::parse(&text)
-			.map_err(|e| invalid("auth.client_secret_key", format!("{}: {e}", path.display())))?;
-		ClientSecrets::new(key, origins)
-			.map(Some)
-			.map_err(|e| invalid("auth.client_secret_key", format!("{}: {e}", path.display())))
 	}
 
 	/// The API keys of `api_keys` (named `key-1`, `key-2`, … in order) and `[[auth.api_key]]`.
@@ -1330,6 +1196,80 @@ impl PrivacyPassConfig {
 	}
 }
 
+/// Refuses a key id found in two key sources (`[auth] key`, `key_dir`, `jwks`), or twice in one: a
+/// token naming it could not pick a key, so every such token would be refused (`key_error`) while
+/// the relay ran as if all were well. The error names the id, both places and what to do. Files
+/// that cannot be read are left to the key store, which names them.
+fn one_source_per_key_id(sources: &[KeySource]) -> Result<(), ConfigError> {
+	let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+	for source in sources {
+		let (files, key, flag): (Vec<PathBuf>, &'static str, &str) = match source {
+			KeySource::File(path) => (vec![path.clone()], "auth.key", "--auth-key"),
+			KeySource::Jwks(path) => (vec![path.clone()], "auth.jwks", "--auth-jwks"),
+			KeySource::Dir(dir) => {
+				let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+					.map(|entries| {
+						entries
+							.filter_map(|e| e.ok().map(|e| e.path()))
+							.filter(|p| p.extension().is_some_and(|x| x == "jwk"))
+							.collect()
+					})
+					.unwrap_or_default();
+				files.sort();
+				(files, "auth.key_dir", "--auth-key-dir")
+			}
+		};
+		for file in files {
+			let Ok(text) = std::fs::read_to_string(&file) else {
+				continue;
+			};
+			let keys = match moq_token::Key::parse(&text) {
+				Ok(one) => vec![one],
+				Err(_) => moq_token::KeySet::parse(&text)
+					.map(|set| set.keys().to_vec())
+					.unwrap_or_default(),
+			};
+			for kid in keys.iter().filter_map(|k| k.kid()) {
+				let place = format!("{} ({flag})", file.display());
+				if let Some(first) = seen.get(kid.as_str()) {
+					return Err(ConfigError::Invalid {
+						key,
+						reason: format!(
+							"the key id `{kid}` is in {first} and again in {place}: a token naming it could not pick one, so every such token would be refused; keep each key in one source only (drop one of the two, or remove the entry from the JWKS)",
+							kid = kid.as_str()
+						),
+					});
+				}
+				seen.insert(kid.as_str().to_string(), place);
+			}
+		}
+	}
+	Ok(())
+}
+
+/// The 1-based line of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+	let at = at.min(text.len());
+	text.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// The `(table, key)` of every key whose value is a file or a directory (its flag's value is
+/// `FILE` or `DIR`), in the configuration's serde form (`("auth", "key_dir")`).
+fn path_keys() -> Vec<(String, String)> {
+	use clap::CommandFactory;
+	Args::command()
+		.get_arguments()
+		.filter(|arg| {
+			arg.get_value_names()
+				.is_some_and(|names| names.iter().any(|name| name == "FILE" || name == "DIR"))
+		})
+		.filter_map(|arg| {
+			let (table, key) = arg.get_long()?.split_once('-')?;
+			Some((table.to_string(), key.replace('-', "_")))
+		})
+		.collect()
+}
+
 /// Reads serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`") from a TOML
 /// error and names the nearest valid key and the table it was found in.
 fn unknown_key(text: &str, origin: &str, err: &toml::de::Error) -> Option<ConfigError> {
@@ -1438,6 +1378,72 @@ mod seconds_or_humantime {
 	}
 }
 
+/// The forms `[server] bind` (and `--server-bind`) accepts, for its errors.
+const BIND_FORMS: &str = "write an IP address and a port: \"127.0.0.1:4443\" (this machine only), \"[::]:4443\" (every address), \"[::1]:4443\"; a list for several";
+
+/// One `[server] bind` address. Only IP addresses: a host name is refused with the address to
+/// write instead, a port past 65535 with the range.
+fn parse_bind(value: &str) -> Result<SocketAddr, String> {
+	let value = value.trim();
+	if let Ok(addr) = value.parse::<SocketAddr>() {
+		return Ok(addr);
+	}
+	let Some((host, port)) = value.rsplit_once(':') else {
+		return Err(format!("`{value}` has no port: {BIND_FORMS}"));
+	};
+	match port.parse::<u64>() {
+		Ok(port) if port > u64::from(u16::MAX) => {
+			return Err(format!(
+				"`{value}`: port {port} is out of range: a port is 0 to 65535 (0 picks a free one)"
+			));
+		}
+		Ok(_) => {}
+		Err(_) => return Err(format!("`{value}`: `{port}` is not a port number: {BIND_FORMS}")),
+	}
+	let bare = host.trim_start_matches('[').trim_end_matches(']');
+	if bare.parse::<std::net::IpAddr>().is_ok() {
+		return Err(format!(
+			"`{value}`: an IPv6 address goes in brackets, as in \"[{bare}]:{port}\""
+		));
+	}
+	let instead = match bare {
+		"localhost" => format!(" (for localhost: \"127.0.0.1:{port}\" and \"[::1]:{port}\")"),
+		_ => String::new(),
+	};
+	Err(format!(
+		"`{value}`: `{bare}` is not an IP address: the relay binds IP addresses, never host names{instead}; {BIND_FORMS}"
+	))
+}
+
+/// `[server] bind`: one address or a list, each read by [`parse_bind`], so a mistake is an error
+/// that names the key and the accepted forms rather than a type mismatch.
+fn bind_addresses<'de, D>(deserializer: D) -> Result<Option<Vec<SocketAddr>>, D::Error>
+where
+	D: serde::Deserializer<'de>,
+{
+	#[derive(Deserialize)]
+	#[serde(untagged)]
+	enum Raw {
+		One(String),
+		Many(Vec<String>),
+		Other(serde::de::IgnoredAny),
+	}
+	let values = match Raw::deserialize(deserializer)? {
+		Raw::One(one) => vec![one],
+		Raw::Many(many) => many,
+		Raw::Other(_) => {
+			return Err(serde::de::Error::custom(format!(
+				"server.bind: expected a string or a list of strings: {BIND_FORMS}"
+			)));
+		}
+	};
+	values
+		.iter()
+		.map(|value| parse_bind(value).map_err(|reason| serde::de::Error::custom(format!("server.bind: {reason}"))))
+		.collect::<Result<Vec<_>, _>>()
+		.map(Some)
+}
+
 fn one_or_many<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
 where
 	D: serde::Deserializer<'de>,
@@ -1527,7 +1533,8 @@ impl Config {
 		let mut config: Self = toml::from_str(text).map_err(|source| {
 			unknown_key(text, origin, &source).unwrap_or_else(|| ConfigError::Parse {
 				path: origin.to_string(),
-				source: Box::new(source),
+				line: source.span().map(|span| line_of(text, span.start)),
+				message: source.message().trim_end().to_string(),
 			})
 		})?;
 		if let Some((_, ids)) = moshi {
@@ -1536,13 +1543,65 @@ impl Config {
 		Ok(config)
 	}
 
-	/// Reads and parses a TOML file.
+	/// Reads and parses a TOML file. Its relative file and directory paths (every `FILE` and `DIR`
+	/// key: `auth.key`, `cluster.token`, …) are relative to the file, not to the directory the relay
+	/// was started in, so a configuration means the same wherever it is run from.
 	pub fn from_file(path: &FsPath) -> Result<Self, ConfigError> {
 		let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
 			path: path.display().to_string(),
 			source,
 		})?;
-		Self::from_toml(&text, &path.display().to_string())
+		let origin = path.display().to_string();
+		let config = Self::from_toml(&text, &origin)?;
+		config.relative_to(path.parent().unwrap_or(FsPath::new("")), &origin)
+	}
+
+	/// Every relative path of a `FILE` or `DIR` key joined to `dir`, the directory of the file
+	/// `origin`. A path that exists only relative to the current directory is the mistake of a
+	/// file written for the old rule (or run from elsewhere): an error naming both places.
+	fn relative_to(self, dir: &FsPath, origin: &str) -> Result<Self, ConfigError> {
+		let error = |message: String| ConfigError::Parse {
+			path: origin.to_string(),
+			line: None,
+			message,
+		};
+		let mut value = serde_json::to_value(&self).map_err(|err| error(err.to_string()))?;
+		let mut mistake = None;
+		for (table, key) in path_keys() {
+			let mut rebase = |path: &mut serde_json::Value| {
+				let serde_json::Value::String(text) = path else {
+					return;
+				};
+				if !FsPath::new(text.as_str()).is_relative() {
+					return;
+				}
+				let joined = dir.join(text.as_str());
+				if mistake.is_none() && !joined.exists() && FsPath::new(text.as_str()).exists() {
+					mistake = Some(format!(
+						"{table}.{key} = {text:?} is relative to this file, so it names {}, which does not exist (the {text} in the current directory is not read): write the path relative to the file's directory, or an absolute path",
+						joined.display()
+					));
+				}
+				*text = joined.display().to_string();
+			};
+			match value.get_mut(&table).and_then(|t| t.get_mut(&key)) {
+				Some(serde_json::Value::Array(paths)) => paths.iter_mut().for_each(&mut rebase),
+				Some(path) => rebase(path),
+				None => {}
+			}
+		}
+		if let Some(mistake) = mistake {
+			return Err(error(mistake));
+		}
+		// Unset keys are left out (as in `overlay`), so each field's serde default applies to them.
+		if let serde_json::Value::Object(tables) = &mut value {
+			for table in tables.values_mut() {
+				if let serde_json::Value::Object(keys) = table {
+					keys.retain(|_, v| !v.is_null());
+				}
+			}
+		}
+		serde_json::from_value(value).map_err(|err| error(err.to_string()))
 	}
 
 	/// `over` wins wherever it sets a value.
@@ -1591,9 +1650,6 @@ impl Config {
 			entries.iter_mut().for_each(|entry| entry.key = redacted());
 		}
 		shown.auth.service_url = shown.auth.service_url.as_deref().map(redact_url);
-		if let Some(urls) = &mut shown.auth.jwks_url {
-			urls.iter_mut().for_each(|url| *url = redact_url(url));
-		}
 		shown.privacypass.redis = shown.privacypass.redis.as_deref().map(redact_url);
 		shown.privacypass.directory = shown.privacypass.directory.as_deref().map(redact_url);
 		toml::to_string(&shown).map_err(|err| ConfigError::Invalid {
@@ -1727,8 +1783,6 @@ pub fn fuzz_check(data: &[u8]) {
 		revoked: None,
 		service_url: None,
 		signing_key: None,
-		client_secret_key: None,
-		jwks_url: None,
 		..auth.clone()
 	};
 	let privacy_pass = |pp: &PrivacyPassConfig| PrivacyPassConfig {
@@ -1851,12 +1905,6 @@ service_timeout = 6
 service_subject = "sayna-auth"
 service_concurrency = 3
 service_cache = 4
-client_secret_key = "client-secrets.jwk"
-client_secret_origins = ["https://app.example"]
-jwks_url = ["https://idp.example/jwks.json"]
-jwks_refresh_min = "10s"
-jwks_refresh_max = 600
-jwks_timeout = "2s"
 [[auth.api_key]]
 name = "ops"
 key = "every-key-secret-2"
@@ -2096,7 +2144,7 @@ max_inflight_groups = 19
 		);
 		let err = Config::from_toml("[privacypass]\nredemption_context = \"random\"\n", "t").unwrap_err();
 		assert!(
-			std::error::Error::source(&err).unwrap().to_string().contains("fresh"),
+			err.to_string().starts_with("t:2: ") && err.to_string().contains("fresh"),
 			"{err}"
 		);
 		let zero = PrivacyPassConfig {

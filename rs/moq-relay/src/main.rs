@@ -2,11 +2,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
 use moq_relay::auth::Public;
 use moq_relay::config::{Args, Config};
-use moq_relay::relay::Relay;
+use moq_relay::relay::{Relay, RelayError};
 
 /// jemalloc with background threads returns freed memory to the OS on a timer (about 10 s of decay):
 /// RSS falls back after sessions close with no further activity, where glibc malloc kept every freed
@@ -40,6 +39,8 @@ async fn run() -> anyhow::Result<()> {
 	tracing_subscriber::fmt()
 		.with_env_filter(moq_relay::logging::from_env())
 		.with_writer(std::io::stderr)
+		// Colours only on a terminal: logs redirected to a file or a pipe carry no escape codes.
+		.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
 		.init();
 
 	let args = Args::parse();
@@ -60,13 +61,18 @@ async fn run() -> anyhow::Result<()> {
 
 	let relay = match Relay::bind(relay_config.clone()).await {
 		Ok(relay) => relay,
-		// The dev default also binds ::1, "if available".
-		Err(err) if dev && args.server.bind.is_none() && relay_config.bind.len() > 1 => {
-			tracing::warn!(%err, "binding the IPv4 loopback only");
+		// The dev default also binds ::1, "if available": only a machine without IPv6 falls back
+		// (a busy port is busy on IPv4 too, and is reported as such).
+		Err(RelayError::Bind { addr, source })
+			if dev && args.server.bind.is_none() && addr.is_ipv6() && ipv6_unavailable(&source) =>
+		{
+			tracing::info!(%addr, %source, "no IPv6 loopback here: listening on IPv4 only");
 			relay_config.bind.retain(|a| a.is_ipv4());
-			Relay::bind(relay_config.clone()).await.context("cannot bind")?
+			Relay::bind(relay_config.clone())
+				.await
+				.map_err(|err| bind_error(err, dev))?
 		}
-		Err(err) => return Err(err).context("cannot start the relay"),
+		Err(err) => return Err(bind_error(err, dev)),
 	};
 
 	let port = relay.local_addrs().first().map(|a| a.port()).unwrap_or(4443);
@@ -98,18 +104,82 @@ async fn run() -> anyhow::Result<()> {
 			.map_or("in memory".to_string(), |addr| format!("Redis at {addr}"));
 		say!("privacy pass: issuer {}, {keys}, nonces {nonces}", pp.issuer());
 	}
-	if relay_config.auth.verifies_tokens() {
-		say!(
-			"token: just token   (or: moq-token --key <key> sign --root <path> --publish <p> --subscribe <s> --expires-in 1h)"
-		);
-	} else {
-		say!(
-			"token: none needed under the public prefix; set [auth] key (e.g. --auth-key dev/root.jwk) to accept ?jwt= tokens"
-		);
-	}
+	say!(
+		"{}",
+		token_line(config.auth.key.as_deref(), &relay_config, public.as_deref())
+	);
+	say!("info: http://{host}:{port}/ (these URLs, the fingerprint and the routes)");
 
 	relay.run(shutdown_signal()).await?;
 	Ok(())
+}
+
+/// How to get a token, from what the relay verifies: the key file to sign with when there is
+/// one, else whether anonymous access is all there is.
+fn token_line(key: Option<&std::path::Path>, relay: &moq_relay::relay::RelayConfig, public: Option<&str>) -> String {
+	let sign = "sign --root <path> --publish <prefix> --subscribe <prefix> --expires-in 1h";
+	match key {
+		// A public half (`key_ops: ["verify"]`) cannot sign: name its private half instead.
+		Some(key) => {
+			let signs = std::fs::read_to_string(key)
+				.ok()
+				.and_then(|text| moq_token::Key::parse(&text).ok())
+				.is_some_and(|key| key.ops().sign);
+			let file = if signs {
+				key.display().to_string()
+			} else {
+				format!("<the private key of {}>", key.display())
+			};
+			let just = if key == std::path::Path::new("dev/root.jwk") {
+				"   (or: just token)"
+			} else {
+				""
+			};
+			format!("token: moq-token --key {file} {sign}{just}")
+		}
+		None if relay.auth.verifies_tokens() => {
+			"token: credentials are checked by the configured methods (docs/auth.md, \"The order of checks\")".into()
+		}
+		None => match public {
+			Some(public) => format!(
+				"token: none needed under /{public}; to accept ?jwt= tokens elsewhere set [auth] key (e.g. --auth-key dev/root.jwk)"
+			),
+			None => "token: no public prefix and no token key, so every session is refused: set [auth] public or [auth] key (docs/auth.md)".into(),
+		},
+	}
+}
+
+/// Whether binding an IPv6 address failed because this machine has no IPv6 (rather than, say, a
+/// busy port): `EADDRNOTAVAIL` or `EAFNOSUPPORT`.
+fn ipv6_unavailable(err: &std::io::Error) -> bool {
+	const EAFNOSUPPORT: i32 = 97;
+	err.kind() == std::io::ErrorKind::AddrNotAvailable || err.raw_os_error() == Some(EAFNOSUPPORT)
+}
+
+/// A bind failure with the next step: which flag picks another address.
+fn bind_error(err: RelayError, dev: bool) -> anyhow::Error {
+	let RelayError::Bind { addr, source } = &err else {
+		return anyhow::Error::new(err).context("cannot start the relay");
+	};
+	let other = std::net::SocketAddr::new(addr.ip(), addr.port().wrapping_add(1).max(1024));
+	let flag = format!(
+		"--server-bind {other} (or MOQ_SERVER_BIND, or [server] bind in {})",
+		if dev { "a --config file" } else { "the --config file" }
+	);
+	let next = match source.kind() {
+		std::io::ErrorKind::AddrInUse => format!(
+			"{addr} is already in use (another moq-relay? `curl http://{addr}/health` asks it): stop that program, or listen elsewhere with {flag}"
+		),
+		std::io::ErrorKind::PermissionDenied => {
+			format!("ports below 1024 need privileges: pick a port of 1024 or more with {flag}")
+		}
+		std::io::ErrorKind::AddrNotAvailable => format!(
+			"{} is not an address of this machine: bind one of its addresses ([::] or 0.0.0.0 for all) with {flag}",
+			addr.ip()
+		),
+		_ => format!("{source}: listen elsewhere with {flag}"),
+	};
+	anyhow::anyhow!("cannot listen on {addr}: {next}")
 }
 
 async fn shutdown_signal() {

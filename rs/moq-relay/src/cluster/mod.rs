@@ -80,6 +80,23 @@ pub enum LinkError {
 	/// The host did not resolve.
 	#[error("cluster_unresolved: {0}")]
 	Resolve(String),
+	/// The token file holds a token without `cluster: true`: the peer would admit this relay as an
+	/// ordinary client, so the link would carry no routes. Not dialed.
+	#[error(
+		"cluster_token_not_cluster: the token in {path} is not a cluster token (no `cluster: true`), so the peer would treat this relay as an ordinary client; sign one with `moq-token --key <key> sign --root \"\" --publish \"\" --subscribe \"\" --cluster` (docs/cluster.md, \"Cluster authentication\")"
+	)]
+	NotClusterToken {
+		/// The file.
+		path: String,
+	},
+	/// The peer's certificate was not trusted.
+	#[error("cluster_certificate: {reason}; {hint}")]
+	Certificate {
+		/// What the TLS handshake said (`invalid peer certificate: UnknownIssuer`).
+		reason: String,
+		/// What to do about it.
+		hint: String,
+	},
 	/// QUIC failed.
 	#[error("cluster_connect_failed: {0}")]
 	Connect(String),
@@ -89,9 +106,14 @@ pub enum LinkError {
 	/// The peer negotiated something this relay does not speak.
 	#[error("cluster_version: the peer chose ALPN {0:?}")]
 	Version(String),
-	/// The session failed or was refused.
-	#[error("cluster_session: {0}")]
-	Session(#[from] session::SessionError),
+	/// The session failed or was refused (with what to do, when the refusal says).
+	#[error("cluster_session: {source}{hint}")]
+	Session {
+		/// Why.
+		source: session::SessionError,
+		/// The next step for a refusal this relay can fix (an expired token), else empty.
+		hint: String,
+	},
 }
 
 /// Runs one link per `connect` peer until `shutdown`.
@@ -139,6 +161,13 @@ async fn dial(peer: &Peer, settings: &ClusterSettings, ctx: Arc<Context>) -> Res
 		Some(path) => Some(read_token(path)?),
 		None => None,
 	};
+	if let (Some(token), Some(path)) = (&token, &settings.token)
+		&& unverified_claim(token, "cluster").is_some_and(|cluster| cluster != serde_json::Value::Bool(true))
+	{
+		return Err(LinkError::NotClusterToken {
+			path: path.display().to_string(),
+		});
+	}
 	let connecting = async {
 		let trust = match peer.bootstrap {
 			Bootstrap::Fingerprint => Trust::Fingerprint(bootstrap::fingerprint(&peer.host, peer.port).await?),
@@ -172,7 +201,7 @@ async fn dial(peer: &Peer, settings: &ClusterSettings, ctx: Arc<Context>) -> Res
 			.connect_with(client, addr, &peer.host)
 			.map_err(|e| LinkError::Connect(e.to_string()))?
 			.await
-			.map_err(|e| LinkError::Connect(e.to_string()))?;
+			.map_err(|e| connect_error(e.to_string(), peer, settings))?;
 		let alpn = crate::transport::quic::negotiated_alpn(&conn);
 		let version = Version::from_alpn(&alpn)
 			.filter(|v| LINK_VERSIONS.contains(v))
@@ -182,15 +211,66 @@ async fn dial(peer: &Peer, settings: &ClusterSettings, ctx: Arc<Context>) -> Res
 	let (_endpoint, conn, version) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
 		.await
 		.map_err(|_| LinkError::Timeout(CONNECT_TIMEOUT))??;
-	tracing::info!(%version, "cluster link up");
+	// "cluster link up" is logged once the peer admitted the link (its ANNOUNCE_OK came back).
+	tracing::debug!(%version, "cluster link connected, SETUP next");
 	let mut path = format!("/{}", peer.path);
 	if let Some(token) = token {
 		path.push_str("?jwt=");
 		path.push_str(&token);
 	}
 	let link = crate::metrics::Link::Dialed(peer.to_string());
-	session::run_link(wtq::Session::raw(conn), version, path, link, ctx).await?;
+	session::run_link(wtq::Session::raw(conn), version, path, link, ctx)
+		.await
+		.map_err(|source| {
+			let hint = match (&settings.token, source.to_string().contains("token_expired")) {
+				(Some(file), true) => format!(
+					"; the cluster token in {} has expired: sign a new one (`moq-token --key <key> sign --root \"\" --publish \"\" --subscribe \"\" --cluster --expires-in 30d`) and replace the file, which the next dial reads",
+					file.display()
+				),
+				_ => String::new(),
+			};
+			LinkError::Session { source, hint }
+		})?;
 	Ok(())
+}
+
+/// A QUIC connection failure; an untrusted certificate gets what to do about it.
+fn connect_error(reason: String, peer: &Peer, settings: &ClusterSettings) -> LinkError {
+	if !reason.contains("invalid peer certificate") {
+		return LinkError::Connect(reason);
+	}
+	let hint = match (peer.bootstrap, &settings.tls_root) {
+		(Bootstrap::Fingerprint, _) => format!(
+			"the certificate differs from the one its /certificate.sha256 served (did {} restart?): the next dial fetches it again",
+			peer
+		),
+		(Bootstrap::Roots, Some(file)) => format!(
+			"the peer's certificate is not signed by the CA in [cluster] tls_root ({}): set tls_root to the CA that signed it (docs/cluster.md, \"Configuration\")",
+			file.display()
+		),
+		(Bootstrap::Roots, None) => format!(
+			"the peer's certificate is not signed by a CA of the system roots: for a development peer with a self-signed certificate dial http://{}:{} (pins its /certificate.sha256), else set [cluster] tls_root to the CA that signed it (docs/cluster.md, \"Configuration\")",
+			if peer.host.contains(':') {
+				format!("[{}]", peer.host)
+			} else {
+				peer.host.clone()
+			},
+			peer.port
+		),
+	};
+	LinkError::Certificate { reason, hint }
+}
+
+/// One claim of a JWT's payload, read without verifying it (the peer verifies): only to tell this
+/// relay's operator that the token file cannot work. `None` when the token does not decode.
+fn unverified_claim(token: &str, name: &str) -> Option<serde_json::Value> {
+	use base64::Engine;
+	let payload = token.split('.').nth(1)?;
+	let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+		.decode(payload.trim_end_matches('='))
+		.ok()?;
+	let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+	Some(claims.get(name).cloned().unwrap_or(serde_json::Value::Bool(false)))
 }
 
 fn read_token(path: &std::path::Path) -> Result<String, LinkError> {

@@ -70,6 +70,8 @@ pub async fn authorize_from(
 		if err.counts_as_failure() {
 			throttle.failed(address, now);
 		}
+		// Counted like a MoQ session's refusal (`moq_relay_auth_refused_total{code}`).
+		metrics.auth_refused(err.code());
 		err.into_response()
 	})
 }
@@ -97,7 +99,17 @@ async fn decide(
 impl IntoResponse for AuthError {
 	fn into_response(self) -> Response {
 		let status = self.status();
-		let mut response = (status, [(header::CONTENT_TYPE, "application/json")], self.json()).into_response();
+		// A page on another origin reads the refusal (its code and, with Privacy Pass, the challenge).
+		let mut response = (
+			status,
+			[
+				(header::CONTENT_TYPE, "application/json"),
+				(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+				(header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"),
+			],
+			self.json(),
+		)
+			.into_response();
 		if let AuthError::PrivacyPassChallenge(challenge) = &self
 			&& let Ok(value) = HeaderValue::from_str(&challenge.www_authenticate)
 		{

@@ -69,6 +69,10 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 	if inbound.expects_ok() {
 		inbound.ok(&reader.expect::<AnnounceOk>(version).await?);
 	}
+	// The peer answered: it admitted this relay's link (a refused token closes the session before).
+	if let crate::metrics::Link::Dialed(peer) = &shared.link {
+		tracing::info!(%peer, %version, "cluster link up");
+	}
 
 	// This session's publications, each withdrawn from the origin when dropped.
 	let mut publications = HashMap::new();
