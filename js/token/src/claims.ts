@@ -1,12 +1,15 @@
 import { TokenError, fail, invalidClaim } from "./error.js";
 import { type ClaimValue, JsonError, readClaimValue, readObject } from "./json.js";
 import { Path } from "./path.js";
+import { asPrefix, canonical, subtree, union } from "./pattern.js";
 
 /**
  * The claims of a MoQ token, normalized.
  *
- * `publish` and `subscribe` hold prefixes relative to `root`: `[]` grants nothing, `[""]` grants
- * everything under `root`.
+ * `publish` and `subscribe` hold pattern unions relative to `root` (canonical texts, reduced, in
+ * byte order): `[]` grants nothing, `["**"]` everything under `root`, `["alice/**"]` the subtree
+ * `alice`, `["alice"]` exactly the broadcast `alice`. Prefix claims (`pub`/`sub`, `put`/`get`) are
+ * read as subtrees.
  */
 export interface Claims {
 	/** Base path of everything the token allows (`root`); `""` is the top. */
@@ -72,8 +75,8 @@ export interface ClaimsInput {
 	jti?: string;
 }
 
-/** How claims are written into a token: `pub`/`sub` comma-joined strings, or upstream's `put`/`get` arrays. */
-export type ClaimsFormat = "pub-sub" | "put-get";
+/** How claims are written into a token: `pub`/`sub` comma-joined strings, upstream's `put`/`get` arrays, or `auto` (upstream's rule: `put`/`get` when every grant is a subtree, else `publish`/`subscribe` patterns). */
+export type ClaimsFormat = "pub-sub" | "put-get" | "auto";
 
 /** @internal Claims with the exact (64-bit) times, as parsed from a payload. */
 export interface ParsedClaims {
@@ -82,7 +85,21 @@ export interface ParsedClaims {
 	nbf?: bigint;
 }
 
-const NAMES = ["root", "pub", "put", "sub", "get", "cluster", "exp", "iat", "nbf", "jti"] as const;
+const NAMES = [
+	"root",
+	"pub",
+	"put",
+	"publish",
+	"sub",
+	"get",
+	"subscribe",
+	"cluster",
+	"exp",
+	"iat",
+	"nbf",
+	"jti",
+	"iss",
+] as const;
 
 /**
  * Parse claims from a token payload (JSON text or bytes), exactly as the Rust crate does:
@@ -97,39 +114,61 @@ export function parseClaims(payload: string | Uint8Array): Claims {
 /** @internal */
 export function parseClaimsExact(payload: Uint8Array): ParsedClaims {
 	let raw: Map<string, ClaimValue>;
+	let unknown: string | undefined;
 	try {
 		raw = readObject(
 			payload,
 			NAMES,
 			(name) => invalidClaim("(duplicate)", `duplicate claim ${JSON.stringify(name)}`),
 			(b, i) => readClaimValue(b, i, 1),
+			(name) => {
+				unknown ??= name;
+			},
 		);
 	} catch (e) {
 		if (e instanceof TokenError) throw e;
 		if (e instanceof JsonError) fail("malformed", "malformed token: the payload is not a JSON object");
 		throw e;
 	}
-	if (raw.has("pub") && raw.has("put")) {
-		fail("ambiguous_claims", "token has both pub and put claims; use one spelling");
+	const prefixForm = raw.has("put") || raw.has("get");
+	const patternForm = raw.has("publish") || raw.has("subscribe");
+	const upstream = prefixForm || patternForm;
+	if (prefixForm && patternForm) {
+		fail("ambiguous_claims", "token has both put/get and publish/subscribe claims; use one format");
 	}
-	if (raw.has("sub") && raw.has("get")) {
-		fail("ambiguous_claims", "token has both sub and get claims; use one spelling");
+	if (upstream && raw.has("pub")) {
+		fail("ambiguous_claims", "token has both pub and put/publish claims; use one spelling");
+	}
+	if (upstream && unknown !== undefined) {
+		invalidClaim(
+			"(unknown)",
+			`${JSON.stringify(unknown)} is not a claim of the put/get or publish/subscribe format, which refuses unknown claims`,
+		);
 	}
 
 	const r = raw.get("root");
 	const root = r ? Path.normalize(str("root", r)) : "";
-	const list = (commaName: string, arrayName: string): string[] => {
-		const comma = raw.get(commaName);
-		if (comma) {
-			if (comma.t !== "str") invalidClaim(commaName, "must be a comma-separated string");
-			return commaList(commaName, comma.v);
-		}
-		const array = raw.get(arrayName);
-		if (array) return stringOrArray(arrayName, array);
-		return [];
+	const list = (name: string, read: (name: string, v: ClaimValue) => string[]): string[] => {
+		const v = raw.get(name);
+		return v ? read(name, v) : [];
 	};
-	const publish = list("pub", "put");
-	const subscribe = list("sub", "get");
+	let publish: string[];
+	let subscribe: string[];
+	if (patternForm) {
+		publish = list("publish", patternArray);
+		subscribe = list("subscribe", patternArray);
+	} else if (prefixForm) {
+		// `sub` beside put/get is the registered subject claim: not a grant.
+		publish = list("put", stringOrArray);
+		subscribe = list("get", stringOrArray);
+	} else {
+		const comma = (name: string, v: ClaimValue) => {
+			if (v.t !== "str") invalidClaim(name, "must be a comma-separated string");
+			return commaList(name, v.v);
+		};
+		publish = list("pub", comma);
+		subscribe = list("sub", comma);
+	}
 	let cluster = false;
 	const c = raw.get("cluster");
 	if (c) {
@@ -140,7 +179,8 @@ export function parseClaimsExact(payload: Uint8Array): ParsedClaims {
 	const iat = seconds("iat", raw.get("iat"));
 	const nbf = seconds("nbf", raw.get("nbf"));
 	const j = raw.get("jti");
-	const jti = j ? str("jti", j) : undefined;
+	// Upstream reads `jti` of any type and drops it; a string is kept for revocation.
+	const jti = j ? (upstream ? (j.t === "str" ? j.v : undefined) : str("jti", j)) : undefined;
 
 	const claims: Claims = { root, publish, subscribe, cluster };
 	if (exp !== undefined) claims.exp = Number(exp);
@@ -170,23 +210,53 @@ export function rustTrim(s: string): string {
 	return s.replace(ws, "");
 }
 
+/** The subtrees of prefixes; a prefix with a `*` in a segment is refused (it would widen the grant). */
+function subtrees(claim: string, prefixes: string[]): string[] {
+	return union(
+		prefixes.map((p) => {
+			try {
+				return subtree(p);
+			} catch (e) {
+				if (e instanceof TokenError && e.code === "invalid_claim") invalidClaim(claim, `a prefix cannot hold '*': ${e.message}`);
+				throw e;
+			}
+		}),
+	);
+}
+
 /** `pub`/`sub`: comma-separated prefixes; only the whole string `""` means everything. */
 function commaList(claim: string, list: string): string[] {
-	if (list === "") return [""];
-	return list.split(",").map((element) => {
+	if (list === "") return ["**"];
+	const prefixes = list.split(",").map((element) => {
 		if (element === "") {
 			invalidClaim(claim, 'empty element in the list (only the whole string "" means everything)');
 		}
 		if (RUST_WS.test(element)) invalidClaim(claim, "whitespace around a list element");
 		return Path.normalize(element);
 	});
+	return subtrees(claim, prefixes);
 }
 
-/** `put`/`get` (upstream): one path, or an array of paths. */
+/** `put`/`get` (upstream): one prefix, or an array of prefixes. */
 function stringOrArray(claim: string, v: ClaimValue): string[] {
-	if (v.t === "str") return [Path.normalize(v.v)];
-	if (v.t === "strings") return v.v.map((p) => Path.normalize(p));
+	if (v.t === "str") return subtrees(claim, [Path.normalize(v.v)]);
+	if (v.t === "strings") return subtrees(claim, v.v.map((p) => Path.normalize(p)));
 	return invalidClaim(claim, "must be a string or an array of strings");
+}
+
+/** `publish`/`subscribe` (upstream): an array of patterns. */
+function patternArray(claim: string, v: ClaimValue): string[] {
+	if (v.t !== "strings") invalidClaim(claim, "must be an array of pattern strings");
+	return union(
+		v.v.map((p) => {
+			try {
+				return canonical(p);
+			} catch (e) {
+				if (e instanceof TokenError) invalidClaim(claim, e.message);
+				throw e;
+			}
+		}),
+	);
 }
 
 /** @internal A token that grants neither publish nor subscribe is useless, and refused. */
@@ -301,13 +371,32 @@ function unknownClaim(name: string): never {
 	return fail("invalid_claim", `invalid claim ${shown(name)}: unknown claim name; ${hint}sign accepts ${ACCEPTED}`);
 }
 
-/** The prefixes one spelling gives: `put`/`get` strings are one path (as in a token), the others comma lists. */
+/**
+ * The grants one spelling gives: `put`/`get` strings are one value (as in a token), the others comma
+ * lists. A value with a `*` is a pattern (`alice/**`, `*\/screen`); any other a prefix, granted with
+ * everything below it (`alice` is `alice/**`, `""` is `**`).
+ */
 function prefixes(name: string, v: unknown): string[] {
-	if (typeof v === "string") return name === "put" || name === "get" ? [Path.normalize(v)] : commaList(name, v);
-	if (!Array.isArray(v) || !v.every((p) => typeof p === "string")) {
-		invalidClaim(name, 'must be an array of path strings or a comma-separated string ("" = everything under root)');
+	let values: string[];
+	if (typeof v === "string") {
+		if (name === "put" || name === "get" || v === "") {
+			values = [v];
+		} else {
+			values = v.split(",").map((element) => {
+				if (element === "") {
+					invalidClaim(name, 'empty element in the list (only the whole string "" means everything)');
+				}
+				if (RUST_WS.test(element)) invalidClaim(name, "whitespace around a list element");
+				return element;
+			});
+		}
+	} else {
+		if (!Array.isArray(v) || !v.every((p) => typeof p === "string")) {
+			invalidClaim(name, 'must be an array of path strings or a comma-separated string ("" = everything under root)');
+		}
+		values = v as string[];
 	}
-	return v.map((p: string) => Path.normalize(p));
+	return union(values.map((value) => (value.includes("*") ? canonical(value) : subtree(value))));
 }
 
 /** @internal Normalize and type-check claims given to `sign`. */
@@ -362,8 +451,22 @@ export function normalizeInput(input: ClaimsInput): Claims {
  * reader. The `put`/`get` arrays carry any prefix.
  */
 export function checkFormat(claims: Claims, format: ClaimsFormat): void {
+	if (format === "auto") return;
+	const names = format === "pub-sub" ? ["pub", "sub"] : ["put", "get"];
+	for (const [claim, patterns] of [
+		[names[0], claims.publish],
+		[names[1], claims.subscribe],
+	] as const) {
+		if (prefixList(patterns) === undefined) {
+			invalidClaim(
+				claim,
+				"a grant that is not a subtree (p/**) cannot be written as prefixes: sign in the auto format (publish/subscribe patterns)",
+			);
+		}
+	}
 	if (format === "put-get") return;
-	for (const [claim, paths] of [["pub", claims.publish], ["sub", claims.subscribe]] as const) {
+	for (const [claim, patterns] of [["pub", claims.publish], ["sub", claims.subscribe]] as const) {
+		const paths = prefixList(patterns) ?? [];
 		// A list holding the top path is written as "" (everything), whatever else it holds.
 		if (paths.includes("")) continue;
 		if (paths.some((p) => p.includes(",") || rustTrim(p) !== p)) {
@@ -378,13 +481,18 @@ export function checkFormat(claims: Claims, format: ClaimsFormat): void {
 /** @internal The JSON payload of a token, as the Rust crate writes it. */
 export function claimsToJson(claims: Claims, format: ClaimsFormat): string {
 	const out: Record<string, unknown> = { root: claims.root };
-	const joined = (list: string[]) => (list.includes("") ? "" : list.join(","));
-	if (format === "put-get") {
-		if (claims.publish.length > 0) out.put = claims.publish;
-		if (claims.subscribe.length > 0) out.get = claims.subscribe;
+	const publish = prefixList(claims.publish);
+	const subscribe = prefixList(claims.subscribe);
+	const joined = (list: string[] | undefined) => (list ?? []).includes("") ? "" : (list ?? []).join(",");
+	if (format === "auto" && (publish === undefined || subscribe === undefined)) {
+		if (claims.publish.length > 0) out.publish = claims.publish;
+		if (claims.subscribe.length > 0) out.subscribe = claims.subscribe;
+	} else if (format === "put-get" || format === "auto") {
+		if (claims.publish.length > 0) out.put = publish;
+		if (claims.subscribe.length > 0) out.get = subscribe;
 	} else {
-		if (claims.publish.length > 0) out.pub = joined(claims.publish);
-		if (claims.subscribe.length > 0) out.sub = joined(claims.subscribe);
+		if (claims.publish.length > 0) out.pub = joined(publish);
+		if (claims.subscribe.length > 0) out.sub = joined(subscribe);
 	}
 	if (claims.cluster) out.cluster = true;
 	if (claims.exp !== undefined) out.exp = claims.exp;
@@ -392,4 +500,15 @@ export function claimsToJson(claims: Claims, format: ClaimsFormat): string {
 	if (claims.nbf !== undefined) out.nbf = claims.nbf;
 	if (claims.jti !== undefined) out.jti = claims.jti;
 	return JSON.stringify(out);
+}
+
+/** @internal The prefixes of a union of subtrees, or `undefined` when a member is not one. */
+export function prefixList(patterns: string[]): string[] | undefined {
+	const out: string[] = [];
+	for (const p of patterns) {
+		const prefix = asPrefix(p);
+		if (prefix === undefined) return undefined;
+		out.push(prefix);
+	}
+	return out;
 }

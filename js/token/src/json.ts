@@ -239,6 +239,7 @@ export function readObject<T>(
 	names: readonly string[],
 	onDuplicate: (name: string) => never,
 	readKnown: (b: Uint8Array, i: number) => [T, number],
+	onUnknown?: (name: string) => void,
 ): Map<string, T> {
 	const out = new Map<string, T>();
 	let i = skipWs(b, 0);
@@ -258,6 +259,7 @@ export function readObject<T>(
 				out.set(key, value);
 				i = end;
 			} else {
+				onUnknown?.(key);
 				i = skipValue(b, i);
 			}
 			i = skipWs(b, i);

@@ -49,7 +49,7 @@ export interface VerifyOptions {
 
 /** Options for signing claims. */
 export interface SignOptions {
-	/** `pub-sub` (default): `pub`/`sub` comma-joined strings. `put-get`: upstream's `put`/`get` arrays. */
+	/** `pub-sub` (default): `pub`/`sub` comma-joined strings. `put-get`: upstream's `put`/`get` arrays. `auto`: upstream's rule, `put`/`get` when every grant is a subtree, else `publish`/`subscribe` patterns. */
 	format?: ClaimsFormat;
 }
 
@@ -591,8 +591,8 @@ async function keyOf(input: KeyInput, what: string): Promise<Key> {
 export async function sign(input: KeyInput, claims: ClaimsInput, options: SignOptions = {}): Promise<string> {
 	const key = await keyOf(input, "sign");
 	const format = options.format ?? "pub-sub";
-	if (format !== "pub-sub" && format !== "put-get") {
-		throw new TypeError(`unknown claims format ${JSON.stringify(format)}: use "pub-sub" or "put-get"`);
+	if (format !== "pub-sub" && format !== "put-get" && format !== "auto") {
+		throw new TypeError(`unknown claims format ${JSON.stringify(format)}: use "pub-sub", "put-get" or "auto"`);
 	}
 	if (!key.keyOps.sign) notAllowed(key, "sign");
 	const normalized = normalizeInput(claims);

@@ -1,12 +1,13 @@
 import type { Claims } from "./claims.js";
 import { fail } from "./error.js";
 import { Path, stripNormalized } from "./path.js";
+import { matches, rebaseAll } from "./pattern.js";
 
 /** What a session connected at one path may publish and subscribe, relative to that path. */
 export interface Permissions {
-	/** Publish prefixes relative to the connection path; `""` means everything. */
+	/** Publish patterns relative to the connection path; `**` means everything. */
 	readonly publish: string[];
-	/** Subscribe prefixes relative to the connection path; `""` means everything. */
+	/** Subscribe patterns relative to the connection path; `**` means everything. */
 	readonly subscribe: string[];
 	/** Whether the session may publish (announce) `path`, relative to its connection path. An invalid path (`../x`) is never allowed. */
 	canPublish(path: string): boolean;
@@ -17,9 +18,9 @@ export interface Permissions {
 /**
  * Authorize a connection at `connect` (the URL path) with verified claims (docs/tokens.md#authorizing-a-connection).
  *
- * The connection path must be the root or below it (`root_mismatch`); prefixes are re-based to it:
- * those that do not reach below it are dropped, those that contain it become `""`. Nothing left is
- * `no_access`. An invalid connection path (`..`) is `invalid_path`.
+ * The connection path must be the root or below it (`root_mismatch`); each pattern is re-based to
+ * it as upstream re-bases it (what it matches below the connection path, relative to it). Nothing
+ * left is `no_access`. An invalid connection path (`..`) is `invalid_path`.
  */
 export function authorize(claims: Claims, connect: string): Permissions {
 	const path = Path.normalize(connect);
@@ -31,41 +32,16 @@ export function authorize(claims: Claims, connect: string): Permissions {
 			`connection path ${JSON.stringify(path)} is not within the token root ${JSON.stringify(root)}: connect to /${root} or below`,
 		);
 	}
-	const publish = rebase(claims.publish, below);
-	const subscribe = rebase(claims.subscribe, below);
+	const publish = rebaseAll(claims.publish, below);
+	const subscribe = rebaseAll(claims.subscribe, below);
 	if (publish.length === 0 && subscribe.length === 0) {
 		fail("no_access", `the token allows nothing at ${JSON.stringify(path)}`);
 	}
-	const allows = (prefixes: string[], p: string): boolean => {
-		let normalized: string;
-		try {
-			normalized = Path.normalize(p);
-		} catch {
-			return false;
-		}
-		return prefixes.some((prefix) => stripNormalized(normalized, prefix) !== undefined);
-	};
+	const allows = (patterns: string[], p: string): boolean => patterns.some((pattern) => matches(pattern, p));
 	return {
 		publish,
 		subscribe,
 		canPublish: (p: string) => allows(publish, p),
 		canSubscribe: (p: string) => allows(subscribe, p),
 	};
-}
-
-function rebase(prefixes: string[], below: string): string[] {
-	const out: string[] = [];
-	for (const raw of prefixes) {
-		const prefix = Path.normalize(raw);
-		let rebased: string;
-		if (stripNormalized(below, prefix) !== undefined) {
-			rebased = "";
-		} else {
-			const rest = stripNormalized(prefix, below);
-			if (rest === undefined) continue;
-			rebased = rest;
-		}
-		if (!out.includes(rebased)) out.push(rebased);
-	}
-	return out;
 }

@@ -1,10 +1,12 @@
 import { fail, keyError } from "./error.js";
 import type { Claims } from "./claims.js";
-import { Path, joinNormalized, stripNormalized } from "./path.js";
+import { Path } from "./path.js";
+import { asPrefix, canonical, contains, rooted, subtree, union } from "./pattern.js";
 
 /**
- * A key's scope (upstream's JWK field `{root, put, get}`): the ceiling on what tokens of the key
- * may grant. Enforced when signing and when verifying (`scope_exceeded`).
+ * A key's scope (upstream's JWK field `{root, put, get}` or `{root, publish, subscribe}`): the
+ * ceiling on what tokens of the key may grant, as pattern unions relative to `root`. Enforced when
+ * signing and when verifying (`scope_exceeded`).
  */
 export interface Scope {
 	root: string;
@@ -29,16 +31,28 @@ export function scopeFromJson(value: unknown): Scope {
 		if (typeof obj.root !== "string") invalid("root must be a string");
 		root = path(obj.root as string);
 	}
-	const list = (name: string): string[] => {
-		if (!Object.hasOwn(obj, name) || obj[name] === undefined) return [];
+	const has = (name: string) => Object.hasOwn(obj, name) && obj[name] !== undefined;
+	const list = (name: string, one: (s: string) => string): string[] => {
+		if (!has(name)) return [];
 		const v = obj[name];
-		if (typeof v === "string") return [path(v)];
-		if (Array.isArray(v)) {
-			return v.map((p) => (typeof p === "string" ? path(p) : invalid("prefixes must be strings")));
-		}
-		return invalid("put/get must be a string or an array of strings");
+		const each = (p: unknown) => {
+			if (typeof p !== "string") return invalid("prefixes and patterns must be strings");
+			try {
+				return one(p);
+			} catch (e) {
+				return invalid((e as Error).message);
+			}
+		};
+		if (typeof v === "string") return union([each(v)]);
+		if (Array.isArray(v)) return union(v.map(each));
+		return invalid("put/get/publish/subscribe must be a string or an array of strings");
 	};
-	const scope = { root, publish: list("put"), subscribe: list("get") };
+	const modern = has("publish") || has("subscribe");
+	if (modern && (has("put") || has("get"))) invalid("mixes put/get with publish/subscribe");
+	const prefix = (p: string) => subtree(path(p));
+	const scope = modern
+		? { root, publish: list("publish", canonical), subscribe: list("subscribe", canonical) }
+		: { root, publish: list("put", prefix), subscribe: list("get", prefix) };
 	if (scope.publish.length === 0 && scope.subscribe.length === 0) {
 		invalid("a scope that allows neither put nor get makes the key useless");
 	}
@@ -48,9 +62,25 @@ export function scopeFromJson(value: unknown): Scope {
 /** @internal The JWK `scope` field. */
 export function scopeToJson(scope: Scope): Record<string, unknown> {
 	const out: Record<string, unknown> = {};
-	if (scope.publish.length > 0) out.put = [...scope.publish];
+	const prefixes = (list: string[]) => {
+		const out: string[] = [];
+		for (const p of list) {
+			const prefix = asPrefix(p);
+			if (prefix === undefined) return undefined;
+			out.push(prefix);
+		}
+		return out;
+	};
+	const put = prefixes(scope.publish);
+	const get = prefixes(scope.subscribe);
+	if (put && get) {
+		if (put.length > 0) out.put = put;
+		if (get.length > 0) out.get = get;
+	} else {
+		if (scope.publish.length > 0) out.publish = [...scope.publish];
+		if (scope.subscribe.length > 0) out.subscribe = [...scope.subscribe];
+	}
 	if (scope.root !== "") out.root = scope.root;
-	if (scope.subscribe.length > 0) out.get = [...scope.subscribe];
 	return sortKeys(out);
 }
 
@@ -68,9 +98,17 @@ export function checkScope(scope: Scope, claims: Claims): void {
 }
 
 function covers(scopeRoot: string, allowed: string[], root: string, requested: string[], role: string): void {
+	const place = (p: string, at: string): string | undefined => {
+		try {
+			return rooted(p, at);
+		} catch {
+			return undefined;
+		}
+	};
+	const ceiling = allowed.map((a) => place(a, scopeRoot));
 	for (const want of requested) {
-		const abs = joinNormalized(root, want);
-		if (!allowed.some((a) => stripNormalized(abs, joinNormalized(scopeRoot, a)) !== undefined)) {
+		const abs = place(want, root) ?? want;
+		if (!ceiling.some((a) => a !== undefined && contains(a, abs))) {
 			fail(
 				"scope_exceeded",
 				`token grants more than the key's scope allows (${role} ${JSON.stringify(abs)} is outside the key's scope)`,

@@ -67,25 +67,25 @@ test("claims: documented example, comma lists, put/get, wrong types, duplicates"
 	const c = parseClaims('{"root":"room/123","pub":"alice","sub":"","cluster":false,"exp":1703980800,"iat":1703977200}');
 	assert.deepEqual(c, {
 		root: "room/123",
-		publish: ["alice"],
-		subscribe: [""],
+		publish: ["alice/**"],
+		subscribe: ["**"],
 		cluster: false,
 		exp: 1703980800,
 		iat: 1703977200,
 	});
-	assert.deepEqual(parseClaims('{"sub":"alice,bob"}').subscribe, ["alice", "bob"]);
+	assert.deepEqual(parseClaims('{"sub":"alice,bob"}').subscribe, ["alice/**", "bob/**"]);
 	for (const bad of ['{"sub":"alice,"}', '{"sub":",bob"}', '{"sub":"a,,b"}', '{"sub":"a, b"}', '{"sub":" a"}', '{"sub":"a\\u0085"}']) {
 		assert.equal(await code(() => parseClaims(bad)), "invalid_claim", bad);
 	}
 	// U+FEFF is whitespace to JavaScript's trim but not to Rust: a name, not an error.
-	assert.deepEqual(parseClaims('{"sub":"a\\ufeff"}').subscribe, ["a\ufeff"]);
+	assert.deepEqual(parseClaims('{"sub":"a\\ufeff"}').subscribe, ["a\ufeff/**"]);
 	assert.equal(await code(() => parseClaims('{"sub":"a,../b"}')), "invalid_path");
 	const up = parseClaims('{"root":"demo","put":["alice","bob"],"get":""}');
-	assert.deepEqual([up.publish, up.subscribe], [["alice", "bob"], [""]]);
+	assert.deepEqual([up.publish, up.subscribe], [["alice/**", "bob/**"], ["**"]]);
 	assert.deepEqual(parseClaims('{"put":[],"get":["a"]}').publish, []);
 	assert.equal(await code(() => parseClaims('{"put":[1]}')), "invalid_claim");
 	assert.equal(await code(() => parseClaims('{"pub":"a","put":["a"]}')), "ambiguous_claims");
-	assert.equal(await code(() => parseClaims('{"sub":"","get":[""]}')), "ambiguous_claims");
+	assert.deepEqual(parseClaims('{"sub":"user-7","get":[""]}').subscribe, ["**"], "sub beside get is the subject");
 	assert.equal(parseClaims('{"path":"room","sub":""}').root, "");
 	for (const bad of [
 		'{"sub":"","exp":null}',
@@ -112,7 +112,7 @@ test("claims: documented example, comma lists, put/get, wrong types, duplicates"
 	}
 	assert.equal(parseClaims('{"sub":"","exp":18446744073709551615}').exp, 18446744073709551615);
 	// Unknown claims are skipped (even repeated), known names may be escaped.
-	assert.deepEqual(parseClaims('{"x":1,"x":[{"y":null}],"p\\u0075b":"alice"}').publish, ["alice"]);
+	assert.deepEqual(parseClaims('{"x":1,"x":[{"y":null}],"p\\u0075b":"alice"}').publish, ["alice/**"]);
 		// A lone surrogate in a known claim's string is a parse failure in the Rust crate's one-pass reader.
 	for (const bad of ["[1,2]", "not json", '{"sub":""} x', '{"sub":"",}', "", '{"\\ud800":1}', '{"sub":"\\ud800"}', '{"put":["\\udc00"]}']) {
 		assert.equal(await code(() => parseClaims(bad)), "malformed", bad);
@@ -125,7 +125,7 @@ test("sign: every spelling of a claim writes the same token claims; unknown name
 		JSON.parse(Buffer.from((await sign(key, claims, { format })).split(".")[1], "base64url").toString("utf8"));
 	const wire = { root: "room/123", pub: "alice,bob", sub: "" };
 	for (const claims of [
-		{ root: "room/123", publish: ["alice", "bob"], subscribe: [""] },
+		{ root: "room/123", publish: ["alice/**", "bob/**"], subscribe: ["**"] },
 		{ path: "room/123", pub: "alice,bob", sub: "" },
 		{ root: "/room//123/", pub: ["alice", "bob"], sub: [""] },
 		{ path: "room/123", publish: "alice,bob", subscribe: "" },
@@ -159,9 +159,9 @@ test("sign: every spelling of a claim writes the same token claims; unknown name
 	// Two spellings of one claim.
 	for (const [claims, names] of [
 		[{ root: "a", path: "a", sub: "" }, /"root" and "path"/],
-		[{ root: "a", pub: "x", publish: ["x"] }, /"pub" and "publish"/],
+		[{ root: "a", pub: "x", publish: ["x/**"] }, /"pub" and "publish"/],
 		[{ root: "a", sub: "", get: [""] }, /"sub" and "get"/],
-		[{ root: "a", subscribe: [""], sub: "" }, /"subscribe" and "sub"/],
+		[{ root: "a", subscribe: ["**"], sub: "" }, /"subscribe" and "sub"/],
 	] as const) {
 		assert.match(await message(claims), new RegExp(`^ambiguous_claims: claims give both ${names.source}: use one spelling$`));
 	}
@@ -215,12 +215,12 @@ test("load without await: sign, verify, signPayload and toPublic take the promis
 	const file = exportKey(await generate("ES256", "k"));
 	const key = load(file);
 	const token = await sign(key, { root: "r", pub: "a" });
-	assert.deepEqual((await verify(key, token)).publish, ["a"]);
-	assert.deepEqual((await verify(loadPublic(file), token)).publish, ["a"]);
-	assert.deepEqual((await verify(toPublic(key), token)).publish, ["a"]);
+	assert.deepEqual((await verify(key, token)).publish, ["a/**"]);
+	assert.deepEqual((await verify(loadPublic(file), token)).publish, ["a/**"]);
+	assert.deepEqual((await verify(toPublic(key), token)).publish, ["a/**"]);
 	assert.ok(await signPayload(key, new TextEncoder().encode("{}")));
 	const set = KeySet.parse({ keys: [toJwk(await toPublic(key))] });
-	assert.deepEqual((await verify(set, token)).publish, ["a"]);
+	assert.deepEqual((await verify(set, token)).publish, ["a/**"]);
 	// A bad key file fails where the promise is used, with the load error.
 	assert.equal(await code(() => sign(load("{not json"), { sub: "" })), "key_error");
 	assert.equal(await code(() => verify(load({ alg: "none" }), token)), "unsupported_algorithm");
@@ -235,9 +235,9 @@ test("authorize: the table of docs/tokens.md#authorizing-a-connection", async ()
 	assert.ok(!at.canPublish("bob/camera") && !at.canPublish("alicex"));
 	assert.ok(at.canSubscribe("bob/screen") && !at.canSubscribe("../secret"));
 	const alice = authorize(claims, "/room/123/alice");
-	assert.deepEqual([alice.publish, alice.subscribe], [[""], [""]]);
+	assert.deepEqual([alice.publish, alice.subscribe], [["**"], ["**"]]);
 	const bob = authorize(claims, "/room/123/bob");
-	assert.deepEqual([bob.publish, bob.subscribe], [[], [""]]);
+	assert.deepEqual([bob.publish, bob.subscribe], [[], ["**"]]);
 	for (const refused of ["/room", "/room/1234", "/secret", "/"]) {
 		assert.equal(await code(() => authorize(claims, refused)), "root_mismatch", refused);
 	}
@@ -252,8 +252,8 @@ test("keys: every algorithm generates, signs, verifies, exports and reloads", as
 		assert.equal(key.alg, alg);
 		assert.equal(key.kid, key.thumbprint, `${alg}: the default kid is the RFC 7638 thumbprint`);
 		assert.ok(key.isPrivate && key.canSign);
-		const token = await sign(key, { root: "r", publish: ["a"], exp: NOW + 10 });
-		assert.deepEqual(await verify(key, token, { now: NOW }), { root: "r", publish: ["a"], subscribe: [], cluster: false, exp: NOW + 10 });
+		const token = await sign(key, { root: "r", publish: ["a/**"], exp: NOW + 10 });
+		assert.deepEqual(await verify(key, token, { now: NOW }), { root: "r", publish: ["a/**"], subscribe: [], cluster: false, exp: NOW + 10 });
 		for (const format of ["base64url", "json"] as const) {
 			const again = await load(exportKey(key, { format }));
 			assert.deepEqual(toJwk(again), toJwk(key));
@@ -270,7 +270,7 @@ test("keys: every algorithm generates, signs, verifies, exports and reloads", as
 			assert.equal(pub.kid, key.kid);
 			assert.ok(!pub.isPrivate && !pub.canSign);
 			await verify(pub, token, { now: NOW });
-			assert.equal(await code(() => sign(pub, { publish: [""] })), "operation_not_allowed");
+			assert.equal(await code(() => sign(pub, { publish: ["**"] })), "operation_not_allowed");
 			const publicJwk = toJwk(pub);
 			for (const f of ["d", "p", "q", "dp", "dq", "qi"]) assert.ok(!(f in publicJwk), `${alg}: ${f}`);
 		}
@@ -299,16 +299,16 @@ test("keys: key_ops, scope, and the private half must match the public half", as
 	const key = await generate("HS256", "k");
 	const verifyOnly = await load({ ...toJwk(key), key_ops: ["verify"] });
 	const signOnly = await load({ ...toJwk(key), key_ops: ["sign"] });
-	const token = await sign(signOnly, { subscribe: [""] });
+	const token = await sign(signOnly, { subscribe: ["**"] });
 	assert.equal(await code(() => verify(signOnly, token)), "operation_not_allowed");
-	assert.equal(await code(() => sign(verifyOnly, { subscribe: [""] })), "operation_not_allowed");
+	assert.equal(await code(() => sign(verifyOnly, { subscribe: ["**"] })), "operation_not_allowed");
 	await verify(verifyOnly, token);
 	assert.equal(await code(() => sign(key, { root: "r" })), "useless_token");
 
 	const scoped = await load({ ...toJwk(key), scope: { root: "demo", put: ["room"], get: [""] } });
-	await sign(scoped, { root: "demo/room", publish: [""] });
-	await sign(scoped, { root: "", publish: ["demo/room/x"] });
-	assert.equal(await code(() => sign(scoped, { root: "demo", publish: ["roomx"] })), "scope_exceeded");
+	await sign(scoped, { root: "demo/room", publish: ["**"] });
+	await sign(scoped, { root: "", publish: ["demo/room/x/**"] });
+	assert.equal(await code(() => sign(scoped, { root: "demo", publish: ["roomx/**"] })), "scope_exceeded");
 	assert.deepEqual(toJwk(scoped).scope, { get: [""], put: ["room"], root: "demo" });
 
 	// A private EC key whose d belongs to another key is refused at load, as in Rust.
@@ -339,7 +339,7 @@ test("keys: key_ops, scope, and the private half must match the public half", as
 
 test("verify: order of checks, size limit, kid, leeway", async () => {
 	const key = await generate("HS256", "main");
-	const token = await sign(key, { root: "r", subscribe: [""], exp: NOW, nbf: NOW - 5 });
+	const token = await sign(key, { root: "r", subscribe: ["**"], exp: NOW, nbf: NOW - 5 });
 	assert.equal(await code(() => verify(key, token, { now: NOW })), "expired");
 	assert.equal((await verify(key, token, { now: NOW, leeway: 1 })).exp, NOW);
 	assert.equal(await code(() => verify(key, token, { now: NOW - 10 })), "not_yet_valid");
@@ -351,27 +351,27 @@ test("verify: order of checks, size limit, kid, leeway", async () => {
 	assert.equal(await code(() => verify(key, `${h}.${p}x.${s}`, { now: 0 })), "bad_signature");
 	// Wrong kid before wrong signature; a key without kid accepts any well-formed kid.
 	const other = await generate("HS256", "other");
-	const foreign = await sign(other, { subscribe: [""] });
+	const foreign = await sign(other, { subscribe: ["**"] });
 	assert.equal(await code(() => verify(key, foreign)), "unknown_kid");
 	const noKid = await load({ ...toJwk(key), kid: undefined });
 	assert.equal(await code(() => verify(noKid, foreign)), "bad_signature");
 	// signPayload writes any JSON; verify still reads it as MoQ claims.
 	const login = await signPayload(key, new TextEncoder().encode('{"sub":"user-42"}'));
-	assert.deepEqual((await verify(key, login)).subscribe, ["user-42"]);
+	assert.deepEqual((await verify(key, login)).subscribe, ["user-42/**"]);
 });
 
 test("key sets: pick by kid, missing_kid, sign with the first signing key", async () => {
 	const a = await generate("ES256", "a");
 	const b = await generate("EdDSA", "b");
 	const set = await KeySet.parse(JSON.stringify({ keys: [toJwk(await toPublic(a)), toJwk(await toPublic(b))] }));
-	assert.deepEqual((await verify(set, await sign(b, { subscribe: ["x"] }))).subscribe, ["x"]);
+	assert.deepEqual((await verify(set, await sign(b, { subscribe: ["x/**"] }))).subscribe, ["x/**"]);
 	const c = await generate("ES256", "c");
-	assert.equal(await code(async () => set.verify(await sign(c, { subscribe: [""] }))), "unknown_kid");
+	assert.equal(await code(async () => set.verify(await sign(c, { subscribe: ["**"] }))), "unknown_kid");
 	const anonymous = await load({ ...toJwk(a), kid: undefined });
-	assert.equal(await code(async () => set.verify(await sign(anonymous, { subscribe: [""] }))), "missing_kid");
-	assert.equal(await code(() => set.sign({ subscribe: [""] })), "key_error");
+	assert.equal(await code(async () => set.verify(await sign(anonymous, { subscribe: ["**"] }))), "missing_kid");
+	assert.equal(await code(() => set.sign({ subscribe: ["**"] })), "key_error");
 	const signing = new KeySet([await toPublic(a), b]);
-	assert.equal(await code(async () => verify(set, await signing.sign({ subscribe: [""] }))), "ok");
+	assert.equal(await code(async () => verify(set, await signing.sign({ subscribe: ["**"] }))), "ok");
 	assert.equal(await code(() => new KeySet([a, a])), "key_error");
 	assert.equal(await code(() => KeySet.parse("{}")), "key_error");
 	assert.equal(set.find("b")?.alg, "EdDSA");

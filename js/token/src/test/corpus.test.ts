@@ -117,8 +117,10 @@ for (const file of verifyFiles) {
 	});
 }
 
+const AUTHORIZE_FILES = ["authorize.json", "authorize-patterns.json"];
+
 test("authorize cases", async () => {
-	const doc = read("authorize.json");
+	const doc = { cases: AUTHORIZE_FILES.flatMap((f) => read(f).cases) };
 	let ran = 0;
 	let checks = 0;
 	for (const c of doc.cases) {
@@ -147,9 +149,10 @@ test("authorize cases", async () => {
 });
 
 test("case count: every case of every file ran", () => {
-	let expected = keys.invalid_keys.length + read("authorize.json").cases.length;
+	let expected = keys.invalid_keys.length;
+	for (const f of AUTHORIZE_FILES) expected += read(f).cases.length;
 	for (const f of verifyFiles) expected += read(f).cases.length;
 	assert.equal(totalRan, expected, "every case of every corpus file ran (no silent skips)");
 	assert.ok(expected >= 150, `only ${expected} cases`);
-	console.log(`# corpus: ${expected} cases in ${verifyFiles.length} verify files, keys.json and authorize.json`);
+	console.log(`# corpus: ${expected} cases in ${verifyFiles.length} verify files, keys.json and ${AUTHORIZE_FILES.join(", ")}`);
 });

@@ -46,8 +46,8 @@ for (const [i, alg] of ALGORITHMS.entries()) {
 		assert.equal(key.kid, `rust-${name}`);
 		const claims = await verify(key, token);
 		assert.equal(claims.root, `room/${name}`);
-		assert.deepEqual(claims.publish, ["alice", "bob/cam"]);
-		assert.deepEqual(claims.subscribe, [""]);
+		assert.deepEqual(claims.publish, ["alice/**", "bob/cam/**"]);
+		assert.deepEqual(claims.subscribe, ["**"]);
 		assert.equal(claims.cluster, false);
 		const now = Math.floor(Date.now() / 1000);
 		assert.ok(claims.exp! > now + 3500 && claims.exp! <= now + 3700, `exp ${claims.exp}`);
@@ -60,7 +60,7 @@ for (const [i, alg] of ALGORITHMS.entries()) {
 			"--expires-in", "1h",
 		]).trim();
 		const c2 = await verify(key, putGet);
-		assert.deepEqual([c2.root, c2.publish, c2.subscribe, c2.cluster], ["demo", ["x"], [], true]);
+		assert.deepEqual([c2.root, c2.publish, c2.subscribe, c2.cluster], ["demo", ["x/**"], [], true]);
 		const expired = ok(["--key", file, "sign", "--subscribe", "", "--expires", "1700000000"]).trim();
 		await assert.rejects(verify(key, expired), (e: TokenError) => e.code === "expired");
 		// Without --id the kid is the RFC 7638 thumbprint: both languages compute the same one.
@@ -79,24 +79,24 @@ for (const [i, alg] of ALGORITHMS.entries()) {
 		const exp = Math.floor(Date.now() / 1000) + 3600;
 		const token = await sign(key, {
 			root: `ts/${name}`,
-			publish: ["alice"],
-			subscribe: ["bob", "carol/x"],
+			publish: ["alice/**"],
+			subscribe: ["bob/**", "carol/x/**"],
 			exp,
 			iat: exp - 3600,
 			jti: `id-${name}`,
 		});
 		const out = JSON.parse(ok(["--key", file, "verify"], `${token}\n`));
 		assert.equal(out.root, `ts/${name}`);
-		assert.deepEqual(out.pub, ["alice"]);
-		assert.deepEqual(out.sub, ["bob", "carol/x"]);
+		assert.deepEqual(out.pub, ["alice/**"]);
+		assert.deepEqual(out.sub, ["bob/**", "carol/x/**"]);
 		assert.equal(out.cluster, false);
 		assert.equal(out.exp, exp);
 		assert.equal(out.iat, exp - 3600);
 		assert.equal(out.jti, `id-${name}`);
 
-		const putGet = await sign(key, { root: "", publish: [""], subscribe: [""], cluster: true }, { format: "put-get" });
+		const putGet = await sign(key, { root: "", publish: ["**"], subscribe: ["**"], cluster: true }, { format: "put-get" });
 		const out2 = JSON.parse(ok(["--key", file, "verify"], putGet));
-		assert.deepEqual([out2.root, out2.pub, out2.sub, out2.cluster, out2.exp], ["", [""], [""], true, null]);
+		assert.deepEqual([out2.root, out2.pub, out2.sub, out2.cluster, out2.exp], ["", ["**"], ["**"], true, null]);
 
 		if (!alg.startsWith("HS")) {
 			const pubFile = join(work, `ts-${name}.pub.jwk`);
@@ -107,11 +107,11 @@ for (const [i, alg] of ALGORITHMS.entries()) {
 		const [h, p, s] = token.split(".");
 		const tampered = `${h}.${Buffer.from(JSON.stringify({ root: "", pub: "", sub: "" })).toString("base64url")}.${s}`;
 		assert.notEqual(run(["--key", file, "verify"], tampered).status, 0, "tampered token verified");
-		const expired = await sign(key, { subscribe: [""], exp: 1_700_000_000 });
+		const expired = await sign(key, { subscribe: ["**"], exp: 1_700_000_000 });
 		const r = run(["--key", file, "verify"], expired);
 		assert.notEqual(r.status, 0, "expired token verified");
 		assert.match(r.stderr, /expired/);
 		const stranger = await generate(alg, key.kid);
-		assert.notEqual(run(["--key", file, "verify"], await sign(stranger, { subscribe: [""] })).status, 0);
+		assert.notEqual(run(["--key", file, "verify"], await sign(stranger, { subscribe: ["**"] })).status, 0);
 	});
 }

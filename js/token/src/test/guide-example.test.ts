@@ -44,8 +44,8 @@ const url = `https://relay.example.com/hang/meeting-123?jwt=${token}`;
 test("the guide's example: the token verifies with the same key, with the claims it meant", async () => {
 	const verified = await verify(key, token);
 	assert.equal(verified.root, "hang/meeting-123");
-	assert.deepEqual(verified.publish, ["alice"]);
-	assert.deepEqual(verified.subscribe, [""]);
+	assert.deepEqual(verified.publish, ["alice/**"]);
+	assert.deepEqual(verified.subscribe, ["**"]);
 	assert.equal(verified.cluster, false);
 	assert.ok(verified.exp! >= before + 3600 && verified.exp! <= Math.floor(Date.now() / 1000) + 3600, `exp ${verified.exp}`);
 	// On the wire the claims have the names the Rust crate writes: root, pub, sub.
@@ -57,9 +57,9 @@ test("the guide's example: the Rust CLI verifies the token with the key file and
 	const target = new URL(url);
 	assert.equal(target.searchParams.get("jwt"), token);
 	const out = JSON.parse(cliOk(work, ["--key", "root.jwk", "verify", "--root", target.pathname], `${token}\n`));
-	assert.deepEqual([out.root, out.pub, out.sub, out.cluster], ["hang/meeting-123", ["alice"], [""], false]);
+	assert.deepEqual([out.root, out.pub, out.sub, out.cluster], ["hang/meeting-123", ["alice/**"], ["**"], false]);
 	assert.equal(out.exp, claims.exp);
-	assert.deepEqual(out.connect, { path: "hang/meeting-123", publish: ["alice"], subscribe: [""] });
+	assert.deepEqual(out.connect, { path: "hang/meeting-123", publish: ["alice/**"], subscribe: ["**"] });
 });
 
 test("the guide's example: a relay at the URL's path lets alice publish and everyone subscribe", async () => {

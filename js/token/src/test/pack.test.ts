@@ -61,7 +61,7 @@ console.log(JSON.stringify({ claims, alice: session.canPublish("alice/camera"), 
 		const node = sh(process.execPath, ["roundtrip.mjs"], app);
 		assert.equal(node.status, 0, node.stderr);
 		assert.deepEqual(JSON.parse(node.stdout), {
-			claims: { root: "room/123", publish: ["alice"], subscribe: [""], cluster: false },
+			claims: { root: "room/123", publish: ["alice/**"], subscribe: ["**"], cluster: false },
 			alice: true,
 			bob: false,
 		});

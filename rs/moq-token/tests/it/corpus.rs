@@ -111,9 +111,12 @@ fn verify_cases() {
 
 /// Authorization of a connection path: verdict, re-based prefixes and per-path checks.
 fn authorize_cases() -> (usize, usize, BTreeSet<ErrorCode>) {
-	let doc = load("authorize.json");
+	let cases: Vec<Value> = ["authorize.json", "authorize-patterns.json"]
+		.iter()
+		.flat_map(|file| load(file)["cases"].as_array().unwrap().clone())
+		.collect();
 	let (mut total, mut negative, mut codes) = (0, 0, BTreeSet::new());
-	for case in doc["cases"].as_array().unwrap() {
+	for case in &cases {
 		let name = case["name"].as_str().unwrap();
 		let claims = Claims::from_json(case["claims"].as_str().unwrap().as_bytes()).unwrap();
 		let result = Path::new(case["connect"].as_str().unwrap()).and_then(|connect| claims.authorize(&connect));

@@ -4,4 +4,5 @@
 mod corpus;
 mod fuzz_corpus;
 mod keys;
+mod moq_auth;
 mod upstream;
