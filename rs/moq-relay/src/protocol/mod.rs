@@ -10,4 +10,5 @@
 //! Version differences live inside the machines, each decided in one place: for moq-lite, the
 //! methods of [`lite::Dialect`].
 
+pub mod ietf;
 pub mod lite;

@@ -1,0 +1,168 @@
+//! Request-ID flow control (draft-14 §9.1, §9.5, §9.6).
+//!
+//! A client's Request IDs are even from 0, a server's odd from 1, each new request the previous
+//! plus 2. A request whose ID is not the next expected is INVALID_REQUEST_ID; one at or over the
+//! Maximum Request ID the receiver advertised (SETUP MAX_REQUEST_ID, then MAX_REQUEST_ID
+//! messages, which only increase) is TOO_MANY_REQUESTS.
+
+use crate::wire::SessionCode;
+use crate::wire::VarInt;
+use crate::wire::ietf::termination;
+
+/// A broken request-ID rule: the session closes with this code and reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct RequestViolation {
+	/// The termination code.
+	pub code: SessionCode,
+	/// Why.
+	pub reason: &'static str,
+}
+
+fn first_id(client: bool) -> u64 {
+	if client { 0 } else { 1 }
+}
+
+/// The peer's requests, as the relay receives them.
+#[derive(Clone, Debug)]
+pub struct PeerRequests {
+	next: u64,
+	max: u64,
+	window: u64,
+}
+
+impl PeerRequests {
+	/// The requests of a peer (`client`: it is the client of the session), of which the relay lets
+	/// `window` be ahead of the last one received; [`initial_max`](Self::initial_max) goes in the
+	/// relay's SETUP.
+	pub fn new(client: bool, window: u64) -> Self {
+		let next = first_id(client);
+		let window = window.max(2);
+		Self {
+			next,
+			max: next + window,
+			window,
+		}
+	}
+
+	/// The MAX_REQUEST_ID to advertise in SETUP.
+	pub fn initial_max(&self) -> VarInt {
+		VarInt::from_u64(self.max).unwrap_or(VarInt::MAX)
+	}
+
+	/// Checks a new request's ID. On success, returns a new Maximum Request ID to send in a
+	/// MAX_REQUEST_ID message when half of the window is used.
+	pub fn accept(&mut self, id: VarInt) -> Result<Option<VarInt>, RequestViolation> {
+		let id = id.into_inner();
+		if id >= self.max {
+			return Err(RequestViolation {
+				code: termination::TOO_MANY_REQUESTS,
+				reason: "a Request ID at or over the Maximum Request ID",
+			});
+		}
+		if id != self.next {
+			return Err(RequestViolation {
+				code: termination::INVALID_REQUEST_ID,
+				reason: "a Request ID that is not the next one expected",
+			});
+		}
+		self.next += 2;
+		if self.max - self.next > self.window / 2 {
+			return Ok(None);
+		}
+		self.max = self.next + self.window;
+		Ok(Some(VarInt::from_u64(self.max).unwrap_or(VarInt::MAX)))
+	}
+}
+
+/// The relay's own requests to the peer.
+#[derive(Clone, Debug)]
+pub struct OwnRequests {
+	next: u64,
+	max: u64,
+	blocked_at: Option<u64>,
+}
+
+impl OwnRequests {
+	/// The relay's requests (`client`: the relay is the session's client), with the peer's SETUP
+	/// MAX_REQUEST_ID (absent: 0, no request may be sent until it raises it).
+	pub fn new(client: bool, max: VarInt) -> Self {
+		Self {
+			next: first_id(client),
+			max: max.into_inner(),
+			blocked_at: None,
+		}
+	}
+
+	/// The next Request ID, or `Err` while the peer's maximum is reached; the error holds the
+	/// REQUESTS_BLOCKED value to send, once per maximum.
+	pub fn allocate(&mut self) -> Result<VarInt, Option<VarInt>> {
+		if self.next >= self.max {
+			if self.blocked_at == Some(self.max) {
+				return Err(None);
+			}
+			self.blocked_at = Some(self.max);
+			return Err(Some(VarInt::from_u64(self.max).unwrap_or(VarInt::MAX)));
+		}
+		let id = self.next;
+		self.next += 2;
+		Ok(VarInt::from_u64(id).unwrap_or(VarInt::MAX))
+	}
+
+	/// The peer's MAX_REQUEST_ID: it must increase.
+	pub fn raise(&mut self, max: VarInt) -> Result<(), RequestViolation> {
+		let max = max.into_inner();
+		if max <= self.max {
+			return Err(RequestViolation {
+				code: termination::PROTOCOL_VIOLATION,
+				reason: "MAX_REQUEST_ID did not increase",
+			});
+		}
+		self.max = max;
+		Ok(())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn v(n: u64) -> VarInt {
+		VarInt::from_u64(n).unwrap()
+	}
+
+	#[test]
+	fn peer_ids_are_sequential_and_bounded() {
+		let mut peer = PeerRequests::new(true, 8);
+		assert_eq!(peer.initial_max(), v(8));
+		assert_eq!(peer.accept(v(0)), Ok(None));
+		// Skipping an ID, or reusing one, is INVALID_REQUEST_ID.
+		assert_eq!(peer.accept(v(4)).unwrap_err().code, termination::INVALID_REQUEST_ID);
+		assert_eq!(peer.accept(v(0)).unwrap_err().code, termination::INVALID_REQUEST_ID);
+		// Half the window used: the maximum moves on.
+		assert_eq!(peer.accept(v(2)), Ok(Some(v(12))));
+		assert_eq!(peer.accept(v(4)), Ok(None));
+		assert_eq!(peer.accept(v(6)), Ok(Some(v(16))));
+
+		// A server's IDs are odd; past the maximum is TOO_MANY_REQUESTS.
+		let mut server = PeerRequests::new(false, 2);
+		assert_eq!(server.accept(v(0)).unwrap_err().code, termination::INVALID_REQUEST_ID);
+		assert_eq!(server.accept(v(1)), Ok(Some(v(5))));
+		assert_eq!(server.accept(v(7)).unwrap_err().code, termination::TOO_MANY_REQUESTS);
+	}
+
+	#[test]
+	fn own_ids_wait_for_the_peer() {
+		let mut own = OwnRequests::new(false, v(0));
+		// No MAX_REQUEST_ID yet: blocked, REQUESTS_BLOCKED once.
+		assert_eq!(own.allocate(), Err(Some(v(0))));
+		assert_eq!(own.allocate(), Err(None));
+		assert_eq!(own.raise(v(4)), Ok(()));
+		assert_eq!(own.allocate(), Ok(v(1)));
+		assert_eq!(own.allocate(), Ok(v(3)));
+		assert_eq!(own.allocate(), Err(Some(v(4))));
+		assert_eq!(own.raise(v(4)).unwrap_err().code, termination::PROTOCOL_VIOLATION);
+		assert_eq!(own.raise(v(100)), Ok(()));
+		assert_eq!(own.allocate(), Ok(v(5)));
+	}
+}
