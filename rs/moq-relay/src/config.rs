@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{
-	ApiKeySettings, ApiKeys, Auth, AuthService, DEFAULT_ISSUER, PrivacyPass, PrivacyPassSettings, Public, Revocations,
-	ServiceSettings, SigningKey,
+	ApiKeySettings, ApiKeys, Auth, AuthService, ClientSecrets, DEFAULT_ISSUER, JwksUrl, JwksUrlSettings, PrivacyPass,
+	PrivacyPassSettings, Public, Revocations, ServiceSettings, SigningKey,
 };
 use crate::cluster::{ClusterSettings, Peer};
 use crate::limits::Limits;
@@ -286,6 +286,72 @@ pub struct AuthConfig {
 		env = "MOQ_AUTH_SERVICE_CACHE"
 	)]
 	pub service_cache: Option<usize>,
+	/// `[auth] client_secret_key`: private JWK (with a `kid`) that signs the ephemeral client secrets
+	/// of `POST /v1/client_secrets`; without it that endpoint answers 404. Its tokens are verified
+	/// like any MoQ token's (the key joins the token keys unless they already hold it).
+	#[arg(
+		value_name = "FILE",
+		id = "auth-client-secret-key",
+		long = "auth-client-secret-key",
+		env = "MOQ_AUTH_CLIENT_SECRET_KEY"
+	)]
+	pub client_secret_key: Option<PathBuf>,
+	/// `[auth] client_secret_origins`: browser origins (`https://app.example`, or `*`) whose CORS
+	/// requests to `/v1/client_secrets` are answered; a request from any other origin is refused.
+	#[arg(
+		value_name = "ORIGIN",
+		id = "auth-client-secret-origins",
+		long = "auth-client-secret-origins",
+		env = "MOQ_AUTH_CLIENT_SECRET_ORIGINS",
+		value_delimiter = ','
+	)]
+	#[serde(default, deserialize_with = "one_or_many")]
+	pub client_secret_origins: Option<Vec<String>>,
+	/// `[auth] jwks_url`: JWKS URLs (`https://`) whose keys verify MoQ tokens, refreshed while the relay
+	/// runs (comma-separated as a flag).
+	#[arg(
+		value_name = "URL",
+		id = "auth-jwks-url",
+		long = "auth-jwks-url",
+		env = "MOQ_AUTH_JWKS_URL",
+		value_delimiter = ','
+	)]
+	#[serde(default, deserialize_with = "one_or_many")]
+	pub jwks_url: Option<Vec<String>>,
+	/// `[auth] jwks_refresh_min`: the least time between two fetches of a JWKS URL (default 30s): the
+	/// floor of its `Cache-Control: max-age`, the wait after a failed fetch, and the rate limit of
+	/// refetches for unknown `kid`s.
+	#[arg(
+		value_name = "DURATION",
+		id = "auth-jwks-refresh-min",
+		long = "auth-jwks-refresh-min",
+		env = "MOQ_AUTH_JWKS_REFRESH_MIN",
+		value_parser = parse_duration
+	)]
+	#[serde(default, with = "seconds_or_humantime")]
+	pub jwks_refresh_min: Option<Duration>,
+	/// `[auth] jwks_refresh_max`: the longest a fetched JWKS is used without fetching it again
+	/// (default 5m): a removed key's sessions end within this.
+	#[arg(
+		value_name = "DURATION",
+		id = "auth-jwks-refresh-max",
+		long = "auth-jwks-refresh-max",
+		env = "MOQ_AUTH_JWKS_REFRESH_MAX",
+		value_parser = parse_duration
+	)]
+	#[serde(default, with = "seconds_or_humantime")]
+	pub jwks_refresh_max: Option<Duration>,
+	/// `[auth] jwks_timeout`: the longest one fetch of a JWKS URL may take (default 5s); a token of
+	/// an unknown `kid` waits at most this.
+	#[arg(
+		value_name = "DURATION",
+		id = "auth-jwks-timeout",
+		long = "auth-jwks-timeout",
+		env = "MOQ_AUTH_JWKS_TIMEOUT",
+		value_parser = parse_duration
+	)]
+	#[serde(default, with = "seconds_or_humantime")]
+	pub jwks_timeout: Option<Duration>,
 }
 
 /// A secret from the configuration (an API key): `Debug` never shows it, `--check` prints
@@ -915,7 +981,7 @@ impl AuthConfig {
 		for value in self.public_subscribe.iter().flatten() {
 			public.subscribe.push(path("auth.public_subscribe", value)?);
 		}
-		let sources: Vec<KeySource> = [
+		let mut sources: Vec<KeySource> = [
 			self.key.clone().map(KeySource::File),
 			self.key_dir.clone().map(KeySource::Dir),
 			self.jwks.clone().map(KeySource::Jwks),
@@ -924,15 +990,49 @@ impl AuthConfig {
 		.flatten()
 		.collect();
 		one_source_per_key_id(&sources)?;
-		let keys = if sources.is_empty() {
-			None
-		} else {
-			Some(KeyStore::new(sources).map_err(|e| ConfigError::Invalid {
+		let key_store = |sources: Vec<KeySource>| {
+			KeyStore::new(sources).map_err(|e| ConfigError::Invalid {
 				key: "auth.key",
 				reason: e.to_string(),
-			})?)
+			})
 		};
+		let client_secrets = self.client_secrets()?;
+		let mut keys = if sources.is_empty() {
+			None
+		} else {
+			Some(key_store(sources.clone())?)
+		};
+		// The relay accepts the secrets it mints: their key joins the token keys unless they hold it.
+		if let (Some(minter), Some(path)) = (&client_secrets, &self.client_secret_key) {
+			let key = minter.key();
+			let held = keys
+				.as_ref()
+				.is_some_and(|keys| keys.holds(key.kid().map(|kid| kid.as_str()), &key.thumbprint()));
+			if !held {
+				// Another key under the same kid would make every token of that kid ambiguous.
+				if let Some(keys) = &keys
+					&& let Ok(probe) = key
+						.sign(&moq_token::Claims::new(moq_token::Path::root()).with_subscribe(moq_token::Path::root()))
+					&& keys
+						.verify(&probe, &moq_token::Validation::default())
+						.is_err_and(|e| e.code() != moq_token::ErrorCode::UnknownKid)
+				{
+					return Err(ConfigError::Invalid {
+						key: "auth.client_secret_key",
+						reason: "its kid names another key of the token keys: give it a kid of its own".into(),
+					});
+				}
+				sources.push(KeySource::File(path.clone()));
+				keys = Some(key_store(sources)?);
+			}
+		}
 		let mut auth = Auth::new(public, keys);
+		if let Some(minter) = client_secrets {
+			auth = auth.with_client_secrets(minter);
+		}
+		for jwks in self.jwks_urls()? {
+			auth = auth.with_jwks_url(jwks);
+		}
 		if let Some(keys) = self.api_keys()? {
 			auth = auth.with_api_keys(keys);
 		}
@@ -944,6 +1044,45 @@ impl AuthConfig {
 			reason: e.to_string(),
 		})?;
 		Ok(auth.with_revocations(revocations))
+	}
+
+	/// The JWKS URLs of `jwks_url`, with the refresh bounds.
+	fn jwks_urls(&self) -> Result<Vec<JwksUrl>, ConfigError> {
+		let settings = |url: &String| JwksUrlSettings {
+			url: url.clone(),
+			timeout: self.jwks_timeout.unwrap_or(Duration::from_secs(5)),
+			min_refresh: self.jwks_refresh_min.unwrap_or(Duration::from_secs(30)),
+			max_refresh: self.jwks_refresh_max.unwrap_or(Duration::from_secs(300)),
+		};
+		self.jwks_url
+			.iter()
+			.flatten()
+			.map(|url| {
+				JwksUrl::new(settings(url)).map_err(|e| ConfigError::Invalid {
+					key: "auth.jwks_url",
+					reason: format!("{}: {e}", redact_url(url)),
+				})
+			})
+			.collect()
+	}
+
+	/// The client secret minter, when `client_secret_key` is set.
+	fn client_secrets(&self) -> Result<Option<ClientSecrets>, ConfigError> {
+		let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
+		let origins = self.client_secret_origins.clone().unwrap_or_default();
+		let Some(path) = &self.client_secret_key else {
+			if !origins.is_empty() {
+				tracing::warn!("[auth] client_secret_origins is set but client_secret_key is not: no secret is minted");
+			}
+			return Ok(None);
+		};
+		let text = std::fs::read_to_string(path)
+			.map_err(|e| invalid("auth.client_secret_key", format!("{}: {e}", path.display())))?;
+		let key = moq_token::Key::parse(&text)
+			.map_err(|e| invalid("auth.client_secret_key", format!("{}: {e}", path.display())))?;
+		ClientSecrets::new(key, origins)
+			.map(Some)
+			.map_err(|e| invalid("auth.client_secret_key", format!("{}: {e}", path.display())))
 	}
 
 	/// The API keys of `api_keys` (named `key-1`, `key-2`, … in order) and `[[auth.api_key]]`.
@@ -1650,6 +1789,9 @@ impl Config {
 			entries.iter_mut().for_each(|entry| entry.key = redacted());
 		}
 		shown.auth.service_url = shown.auth.service_url.as_deref().map(redact_url);
+		if let Some(urls) = &mut shown.auth.jwks_url {
+			urls.iter_mut().for_each(|url| *url = redact_url(url));
+		}
 		shown.privacypass.redis = shown.privacypass.redis.as_deref().map(redact_url);
 		shown.privacypass.directory = shown.privacypass.directory.as_deref().map(redact_url);
 		toml::to_string(&shown).map_err(|err| ConfigError::Invalid {
@@ -1783,6 +1925,8 @@ pub fn fuzz_check(data: &[u8]) {
 		revoked: None,
 		service_url: None,
 		signing_key: None,
+		client_secret_key: None,
+		jwks_url: None,
 		..auth.clone()
 	};
 	let privacy_pass = |pp: &PrivacyPassConfig| PrivacyPassConfig {
@@ -1905,6 +2049,12 @@ service_timeout = 6
 service_subject = "sayna-auth"
 service_concurrency = 3
 service_cache = 4
+client_secret_key = "client-secrets.jwk"
+client_secret_origins = ["https://app.example"]
+jwks_url = ["https://idp.example/jwks.json"]
+jwks_refresh_min = "10s"
+jwks_refresh_max = 600
+jwks_timeout = "2s"
 [[auth.api_key]]
 name = "ops"
 key = "every-key-secret-2"

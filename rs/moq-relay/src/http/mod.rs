@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::origin::Origin;
 
 pub mod auth;
+pub mod client_secrets;
 pub mod root;
 
 /// What the routes read.
@@ -49,7 +50,8 @@ pub struct HttpState {
 pub struct PeerAddr(pub SocketAddr);
 
 /// The routes: `/certificate.sha256`, `/health`, `/ready`, `/metrics`, `/announced[/{prefix}]`,
-/// `/.well-known/jwks.json`, and the operator's `POST /revoke`.
+/// `/.well-known/jwks.json`, the operator's `POST /revoke`, and `POST /v1/client_secrets` (also at
+/// `/v1/realtime/client_secrets`).
 pub fn router(state: HttpState) -> Router {
 	Router::new()
 		.route("/", get(root::index))
@@ -61,6 +63,14 @@ pub fn router(state: HttpState) -> Router {
 		.route("/ready", get(ready))
 		.route("/metrics", get(metrics))
 		.route("/revoke", axum::routing::post(revoke))
+		.route(
+			"/v1/client_secrets",
+			axum::routing::post(client_secrets::mint).options(client_secrets::preflight),
+		)
+		.route(
+			"/v1/realtime/client_secrets",
+			axum::routing::post(client_secrets::mint).options(client_secrets::preflight),
+		)
 		.fallback(root::not_found)
 		.with_state(state)
 }
@@ -166,11 +176,15 @@ async fn revoke(
 	(StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// `GET /ready`: 200 `ready` once every listener is up, 503 before and while draining; then one
+/// line per degraded auth source (a JWKS URL serving its last good set), which does not make the
+/// relay unready.
 async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
 	if state.ready.load(Ordering::Relaxed) {
-		(StatusCode::OK, "ready\n")
+		let problems: String = state.auth.problems().iter().map(|p| format!("{p}\n")).collect();
+		(StatusCode::OK, format!("ready\n{problems}"))
 	} else {
-		(StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+		(StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_string())
 	}
 }
 
