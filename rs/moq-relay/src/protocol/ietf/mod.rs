@@ -1,14 +1,19 @@
 //! The IETF moq-transport family (`docs/protocol.md#ietf-moq-transport`): today draft-14.
 //!
 //! Sans-I/O like [`super::lite`]: [`negotiate`] picks the draft and checks the client's SETUP
-//! against the binding it arrived on, [`Requests`] is the request-ID flow control of both
-//! directions, and [`TokenCache`] applies AUTHORIZATION TOKEN aliases against the cache size the
-//! relay advertised. The session driver that pumps them over the transport is not written yet
+//! against the binding it arrived on; [`PeerRequests`] and [`OwnRequests`] are the request-ID flow
+//! control of both directions; [`Outbound`] and [`Inbound`] map namespaces onto the relay's
+//! broadcasts both ways; [`Aliases`] routes data streams by Track Alias; [`TokenCache`] applies
+//! AUTHORIZATION TOKEN aliases against the cache size the relay advertised. The session driver that pumps them over the transport is not written yet
 //! (`docs/protocol.md#not-supported`).
 
+mod aliases;
+mod announce;
 pub mod negotiate;
 mod requests;
 mod tokens;
 
+pub use aliases::Aliases;
+pub use announce::{Inbound, InboundAction, InboundPolicy, Outbound};
 pub use requests::{OwnRequests, PeerRequests, RequestViolation};
 pub use tokens::{TokenCache, TokenError, UsedToken};

@@ -1,0 +1,287 @@
+//! Namespaces, both ways (`docs/protocol.md#namespaces-and-paths`): [`Outbound`] turns the relay's
+//! broadcasts under a SUBSCRIBE_NAMESPACE prefix into PUBLISH_NAMESPACE / PUBLISH_NAMESPACE_DONE
+//! for the peer, [`Inbound`] turns the peer's PUBLISH_NAMESPACE into broadcasts the relay
+//! publishes (what moq-lite's announce stream does).
+//!
+//! Paths here are relative to the session's root, as in moq-lite: the namespace `("room", "cam")`
+//! of a session rooted at `anon` is the broadcast `anon/room/cam`.
+
+use std::collections::{HashMap, VecDeque};
+
+use moq_token::Path;
+
+use super::OwnRequests;
+use crate::auth::Grant;
+use crate::wire::VarInt;
+use crate::wire::ietf::{
+	ControlMessage, Parameters, PublishNamespace, RequestError, RequestErrorCode, namespace_to_path, path_to_namespace,
+};
+
+/// The broadcasts shown to the peer for its namespace subscriptions.
+///
+/// A path is shown once at a time: PUBLISH_NAMESPACE with a Request ID of the relay's, then
+/// PUBLISH_NAMESPACE_DONE when it ends. When the peer's MAX_REQUEST_ID is used up the path waits
+/// (REQUESTS_BLOCKED is sent once) until [`unblocked`](Self::unblocked).
+#[derive(Debug, Default)]
+pub struct Outbound {
+	/// Live paths and the Request ID they were shown with.
+	live: HashMap<String, VarInt>,
+	/// Paths waiting for a Request ID, oldest first.
+	pending: VecDeque<String>,
+}
+
+impl Outbound {
+	/// Nothing shown yet.
+	pub fn new() -> Self {
+		Self::default()
+	}
+
+	/// A broadcast at `path` is active: the messages to send now.
+	pub fn active(&mut self, path: &str, ids: &mut OwnRequests) -> Vec<ControlMessage> {
+		if self.live.contains_key(path) || self.pending.iter().any(|p| p == path) {
+			return Vec::new();
+		}
+		self.pending.push_back(path.to_string());
+		self.unblocked(ids)
+	}
+
+	/// The broadcast at `path` ended: PUBLISH_NAMESPACE_DONE if it was shown.
+	pub fn ended(&mut self, path: &str) -> Option<ControlMessage> {
+		if let Some(at) = self.pending.iter().position(|p| p == path) {
+			self.pending.remove(at);
+			return None;
+		}
+		self.live
+			.remove(path)
+			.map(|_| ControlMessage::PublishNamespaceDone(path_to_namespace(path)))
+	}
+
+	/// Shows the waiting paths the peer's Maximum Request ID now allows.
+	pub fn unblocked(&mut self, ids: &mut OwnRequests) -> Vec<ControlMessage> {
+		let mut out = Vec::new();
+		while let Some(path) = self.pending.front() {
+			match ids.allocate() {
+				Ok(request_id) => {
+					out.push(ControlMessage::PublishNamespace(PublishNamespace {
+						request_id,
+						namespace: path_to_namespace(path),
+						parameters: Parameters::default(),
+					}));
+					self.live.insert(path.clone(), request_id);
+					self.pending.pop_front();
+				}
+				Err(blocked) => {
+					out.extend(blocked.map(ControlMessage::RequestsBlocked));
+					break;
+				}
+			}
+		}
+		out
+	}
+
+	/// The peer withdrew its interest in one namespace (PUBLISH_NAMESPACE_ERROR for one we sent,
+	/// or PUBLISH_NAMESPACE_CANCEL): it is no longer shown, and no DONE follows.
+	pub fn declined(&mut self, message: &ControlMessage) {
+		match message {
+			ControlMessage::PublishNamespaceError(err) => self.live.retain(|_, id| *id != err.request_id),
+			ControlMessage::PublishNamespaceCancel(cancel) => {
+				self.live.remove(&namespace_to_path(&cancel.namespace));
+			}
+			_ => {}
+		}
+	}
+
+	/// How many paths are shown.
+	pub fn live(&self) -> usize {
+		self.live.len()
+	}
+}
+
+/// What the relay does with a namespace the peer published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InboundAction {
+	/// Publish the broadcast at this path (relative to the root).
+	Publish(Path),
+	/// Withdraw it.
+	Withdraw(Path),
+}
+
+/// What the relay may accept from a publishing peer.
+#[derive(Clone, Debug)]
+pub struct InboundPolicy {
+	/// The session's grant (`can_publish`).
+	pub grant: Grant,
+	/// Longest path, in bytes (`limits.max_path`).
+	pub max_path: usize,
+	/// Most broadcasts one session may publish (`limits.max_broadcasts`).
+	pub max_broadcasts: usize,
+}
+
+/// The namespaces one peer published through the relay.
+#[derive(Debug)]
+pub struct Inbound {
+	policy: InboundPolicy,
+	published: HashMap<Path, VarInt>,
+}
+
+impl Inbound {
+	/// A peer with nothing published yet.
+	pub fn new(policy: InboundPolicy) -> Self {
+		Self {
+			policy,
+			published: HashMap::new(),
+		}
+	}
+
+	fn refuse(request_id: VarInt, code: u32, reason: &str) -> ControlMessage {
+		ControlMessage::PublishNamespaceError(RequestError {
+			request_id,
+			code: VarInt::from_u32(code),
+			reason: reason.into(),
+		})
+	}
+
+	/// PUBLISH_NAMESPACE: the answer to send, and the broadcast to publish if it is accepted.
+	/// Refusals: UNAUTHORIZED outside the grant (or a path that cannot be one), INTERNAL_ERROR
+	/// with the limit's code over `max_path` or `max_broadcasts`.
+	pub fn publish(&mut self, message: &PublishNamespace) -> (ControlMessage, Option<InboundAction>) {
+		let id = message.request_id;
+		let text = namespace_to_path(&message.namespace);
+		if text.len() > self.policy.max_path {
+			return (
+				Self::refuse(id, RequestErrorCode::INTERNAL_ERROR, "path_too_long"),
+				None,
+			);
+		}
+		let Ok(path) = Path::new(&text) else {
+			return (Self::refuse(id, RequestErrorCode::UNAUTHORIZED, "invalid path"), None);
+		};
+		if !self.policy.grant.can_publish(&path) {
+			return (
+				Self::refuse(id, RequestErrorCode::UNAUTHORIZED, "not allowed to publish here"),
+				None,
+			);
+		}
+		let ok = ControlMessage::PublishNamespaceOk(id);
+		if self.published.contains_key(&path) {
+			// Published already: the new request is answered and nothing changes.
+			return (ok, None);
+		}
+		if self.published.len() >= self.policy.max_broadcasts {
+			return (
+				Self::refuse(id, RequestErrorCode::INTERNAL_ERROR, "too_many_broadcasts"),
+				None,
+			);
+		}
+		self.published.insert(path.clone(), id);
+		(ok, Some(InboundAction::Publish(path)))
+	}
+
+	/// PUBLISH_NAMESPACE_DONE: the broadcast to withdraw, if it was published.
+	pub fn done(&mut self, namespace: &[String]) -> Option<InboundAction> {
+		let path = Path::new(&namespace_to_path(namespace)).ok()?;
+		self.published.remove(&path).map(|_| InboundAction::Withdraw(path))
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn v(n: u64) -> VarInt {
+		VarInt::from_u64(n).unwrap()
+	}
+
+	fn ns(parts: &[&str]) -> Vec<String> {
+		parts.iter().map(|s| s.to_string()).collect()
+	}
+
+	#[test]
+	fn outbound_shows_each_path_once() {
+		let mut ids = OwnRequests::new(false, v(4));
+		let mut out = Outbound::new();
+		let sent = out.active("room/cam", &mut ids);
+		assert_eq!(
+			sent,
+			vec![ControlMessage::PublishNamespace(PublishNamespace {
+				request_id: v(1),
+				namespace: ns(&["room", "cam"]),
+				parameters: Parameters::default(),
+			})]
+		);
+		assert!(out.active("room/cam", &mut ids).is_empty());
+		assert_eq!(
+			out.ended("room/cam"),
+			Some(ControlMessage::PublishNamespaceDone(ns(&["room", "cam"])))
+		);
+		assert_eq!(out.ended("room/cam"), None);
+		assert_eq!(out.live(), 0);
+	}
+
+	#[test]
+	fn outbound_waits_for_request_ids() {
+		let mut ids = OwnRequests::new(false, v(2));
+		let mut out = Outbound::new();
+		assert_eq!(out.active("a", &mut ids).len(), 1);
+		// The peer's maximum is used up: REQUESTS_BLOCKED once, the path waits.
+		assert_eq!(out.active("b", &mut ids), vec![ControlMessage::RequestsBlocked(v(2))]);
+		assert!(out.active("c", &mut ids).is_empty());
+		// A waiting path that ends is dropped without a DONE.
+		assert_eq!(out.ended("c"), None);
+		ids.raise(v(100)).unwrap();
+		let sent = out.unblocked(&mut ids);
+		assert!(
+			matches!(&sent[..], [ControlMessage::PublishNamespace(p)] if p.namespace == ns(&["b"]) && p.request_id == v(3))
+		);
+		// The peer declines "b": no DONE for it later.
+		out.declined(&ControlMessage::PublishNamespaceError(RequestError {
+			request_id: v(3),
+			code: v(4),
+			reason: "uninterested".into(),
+		}));
+		assert_eq!(out.ended("b"), None);
+		assert!(out.ended("a").is_some());
+	}
+
+	fn inbound() -> Inbound {
+		Inbound::new(InboundPolicy {
+			grant: Grant::new(Path::new("anon").unwrap(), vec![Path::new("room").unwrap()], vec![]),
+			max_path: 64,
+			max_broadcasts: 2,
+		})
+	}
+
+	fn publish(id: u64, parts: &[&str]) -> PublishNamespace {
+		PublishNamespace {
+			request_id: v(id),
+			namespace: ns(parts),
+			parameters: Parameters::default(),
+		}
+	}
+
+	#[test]
+	fn inbound_publishes_within_the_grant() {
+		let mut inbound = inbound();
+		let (answer, action) = inbound.publish(&publish(0, &["room", "cam"]));
+		assert_eq!(answer, ControlMessage::PublishNamespaceOk(v(0)));
+		assert_eq!(action, Some(InboundAction::Publish(Path::new("room/cam").unwrap())));
+		// Again: answered, nothing new.
+		assert_eq!(inbound.publish(&publish(2, &["room", "cam"])).1, None);
+		// Outside the grant: UNAUTHORIZED (0x1).
+		let (answer, action) = inbound.publish(&publish(4, &["other"]));
+		assert!(matches!(answer, ControlMessage::PublishNamespaceError(e) if e.code == v(1) && e.request_id == v(4)));
+		assert_eq!(action, None);
+		// A namespace element that is a `..` segment is no path at all.
+		assert!(inbound.publish(&publish(6, &["room", ".."])).1.is_none());
+		// The session's broadcast limit.
+		assert!(inbound.publish(&publish(8, &["room", "b"])).1.is_some());
+		let (answer, _) = inbound.publish(&publish(10, &["room", "c"]));
+		assert!(matches!(answer, ControlMessage::PublishNamespaceError(e) if e.reason == "too_many_broadcasts"));
+		// DONE withdraws what was published, once.
+		assert_eq!(
+			inbound.done(&ns(&["room", "cam"])),
+			Some(InboundAction::Withdraw(Path::new("room/cam").unwrap()))
+		);
+		assert_eq!(inbound.done(&ns(&["room", "cam"])), None);
+	}
+}
