@@ -63,7 +63,7 @@ macro_rules! ietf_codec {
 }
 
 ietf_codec!(ietf::Draft: ietf::ClientSetup, ietf::ServerSetup, ietf::ControlMessage, ietf::DataStreamHeader, ietf::FetchObject, ietf::ObjectDatagram);
-ietf_codec!(ietf::SubgroupContext: ietf::SubgroupObject);
+ietf_codec!(ietf::SubgroupContext: ietf::SubgroupObject, ietf::SubgroupObjectHeader);
 
 /// One fuzz target: its name (the `fuzz_targets/<name>.rs` file and the
 /// `corpus/<name>/` directory) and its check.
@@ -408,7 +408,21 @@ pub fn ietf_data(data: &[u8]) {
 		}
 		match check::<ietf::DataStreamHeader, _>(data, draft, Framing::Stream) {
 			Some((ietf::DataStreamHeader::Subgroup(header), used)) => {
-				sequence::<ietf::SubgroupObject, _>(&data[used..], header.context(draft));
+				let ctx = header.context(draft);
+				let rest = &data[used..];
+				sequence::<ietf::SubgroupObject, _>(rest, ctx);
+				// The object header alone, then its payload: the same object.
+				if let Some((head, head_used)) = check::<ietf::SubgroupObjectHeader, _>(rest, ctx, Framing::Stream) {
+					let len = head.payload_len.into_inner();
+					let whole = <ietf::SubgroupObject as ietf::DecodeWith<_>>::decode_prefix(rest, ctx);
+					if ((rest.len() - head_used) as u64) < len {
+						assert_eq!(whole, Err(DecodeError::UnexpectedEnd), "subgroup object: short payload");
+					} else {
+						let (object, object_used) = whole.expect("an object with its whole payload");
+						assert_eq!(object.header(), head);
+						assert_eq!(object_used as u64, head_used as u64 + len);
+					}
+				}
 			}
 			Some((ietf::DataStreamHeader::Fetch(_), used)) => {
 				sequence::<ietf::FetchObject, _>(&data[used..], draft);

@@ -38,7 +38,7 @@ pub use coding::{
 pub use control::ControlMessage;
 pub use data::{
 	DataStreamHeader, DatagramBody, FetchObject, ObjectDatagram, ObjectStatus, SubgroupContext, SubgroupHeader,
-	SubgroupId, SubgroupObject,
+	SubgroupId, SubgroupObject, SubgroupObjectHeader,
 };
 pub use draft::{DecodeWith, Draft, EncodeWith};
 pub use fetch::{Fetch, FetchOk, FetchType};
