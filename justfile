@@ -4,6 +4,15 @@
 test:
 	dev/test.sh
 
+# Run the commands the README and docs/ mark as runnable, and compare what they print.
+doc-test *PAGES:
+	dev/doc-test.sh {{PAGES}}
+
+# Put moq-relay and moq-token on PATH (~/.cargo/bin), built from this repository.
+install:
+	cargo install --locked --path rs/moq-relay
+	cargo install --locked --path rs/moq-token-cli
+
 # Format the code.
 fmt:
 	cargo fmt --all

@@ -37,3 +37,22 @@ fi
 if [ -f rs/moq-relay/tests/browser/package.json ] && [ ! -d rs/moq-relay/tests/browser/node_modules ]; then
 	(cd rs/moq-relay/tests/browser && npm ci --no-audit --no-fund)
 fi
+# `just` (the README's and docs' recipes: just relay, just token, just cluster; the README's `just token`
+# block that dev/doc-test.sh runs): Debian's package where there is one (trixie and later), else cargo.
+if ! command -v just >/dev/null 2>&1; then
+	if apt-cache show just >/dev/null 2>&1; then
+		sudo_cmd=""
+		if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+		DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq just >/dev/null
+	else
+		cargo install just --locked --quiet
+	fi
+fi
+# dev/doc-test.sh (the docs' commands) is a python3 script; its commands use curl.
+if ! command -v python3 >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
+	export DEBIAN_FRONTEND=noninteractive
+	sudo_cmd=""
+	if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+	$sudo_cmd apt-get update -qq
+	$sudo_cmd apt-get install -y -qq python3 curl >/dev/null
+fi

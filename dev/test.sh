@@ -18,6 +18,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
+step "the docs' commands (dev/doc-test.sh)"
+dev/doc-test.sh
+
 if [ -f js/token/package.json ]; then
 	step "@moq/token tests"
 	(cd js/token && npm test)

@@ -168,7 +168,11 @@ async fn subscribe(client: moq_tokio::Client, url: url::Url, name: &str) -> anyh
 	let mut track = moq_relay_bench::subscriber::track(session.consumer(), name, "seconds").await?;
 	while let Some(mut group) = track.recv_group().await? {
 		while let Some(frame) = group.read_frame().await? {
-			println!("{name}/seconds: {}", String::from_utf8_lossy(&frame.payload));
+			// A closed stdout (piped into `head`) ends the program quietly.
+			let line = format!("{name}/seconds: {}", String::from_utf8_lossy(&frame.payload));
+			if std::io::Write::write_all(&mut std::io::stdout(), format!("{line}\n").as_bytes()).is_err() {
+				return Ok(());
+			}
 		}
 	}
 	bail!("{name} ended at {}", without_query(&url))
