@@ -90,10 +90,15 @@ struct Watched {
 
 impl Watched {
 	fn spawn(program: &Path, dir: &Path, args: &[&str]) -> Self {
+		Self::spawn_with(program, dir, args, &[])
+	}
+
+	fn spawn_with(program: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
 		let mut child = Command::new(program)
 			.current_dir(dir)
 			.args(args)
 			.env("RUST_LOG", "info")
+			.envs(env.iter().copied())
 			.stdin(Stdio::null())
 			.stdout(Stdio::null())
 			.stderr(Stdio::piped())
@@ -616,4 +621,85 @@ async fn the_clock_example_fails_clearly_on_a_wrong_scheme_port_or_name() {
 	}
 	publisher.close().await;
 	relay.stop().await;
+}
+
+/// The relay configurations of the upstream relay's authentication guide, as it writes them: a
+/// `dev.toml` at the top of a checkout (`key = "dev/root.jwk"`, `public = "anon"`), and a
+/// `leaf.toml` that dials its root as `host:port` (CA roots) with `token = "dev/cluster.jwt"`. Only
+/// the root's name and port are ours (`localhost` and a free port for `root-relay:4443`); the root's
+/// certificate comes from a CA the leaf trusts through `SSL_CERT_FILE`, as a system CA would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_guides_dev_and_leaf_configurations_run_as_written() {
+	let dir = Scratch::new("guide");
+	std::fs::create_dir_all(dir.path("dev")).unwrap();
+	let key = Key::generate(Algorithm::HS256, None).unwrap();
+	key.to_file(dir.path("dev/root.jwk"), KeyFormat::Base64Url).unwrap();
+	let everything = Claims::new(TokenPath::root())
+		.with_publish(TokenPath::root())
+		.with_subscribe(TokenPath::root());
+	std::fs::write(
+		dir.path("dev/cluster.jwt"),
+		key.sign(&everything.with_cluster(true)).unwrap(),
+	)
+	.unwrap();
+
+	dir.write(
+		"dev.toml",
+		"[auth]\nkey = \"dev/root.jwk\"    # Path to JWT signing key\npublic = \"anon\"         # Allow anonymous access to /anon prefix\n",
+	);
+	let check = run(Path::new(RELAY), &dir.0, &["--check", "--config", "dev.toml"], &[]);
+	let stdout = String::from_utf8_lossy(&check.stdout);
+	assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+	assert!(
+		stdout.contains("key = \"dev/root.jwk\"") && stdout.contains("public = \"anon\""),
+		"{stdout}"
+	);
+
+	let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+	params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+	params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+	params
+		.distinguished_name
+		.push(rcgen::DnType::CommonName, "guide test CA");
+	let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+	let root_key = rcgen::KeyPair::generate().unwrap();
+	let root_cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+		.unwrap()
+		.signed_by(&root_key, &ca)
+		.unwrap();
+	let ca_pem = dir.write("ca.pem", &ca.pem());
+	let (cert, pem_key) = (
+		dir.write("root.pem", &root_cert.pem()),
+		dir.write("root.key", &root_key.serialize_pem()),
+	);
+	let key_file = dir.path("dev/root.jwk");
+	let root = TestRelay::start_with(move |config| {
+		config.tls.generate = None;
+		config.tls.cert = Some(cert);
+		config.tls.key = Some(pem_key);
+		config.auth.key = Some(key_file);
+	})
+	.await;
+
+	dir.write(
+		"leaf.toml",
+		&format!(
+			"[cluster]\nconnect = \"localhost:{}\"\ntoken = \"dev/cluster.jwt\"    # Pre-generated cluster token\n",
+			root.addr.port()
+		),
+	);
+	let mut leaf = Watched::spawn_with(
+		Path::new(RELAY),
+		&dir.0,
+		&["--config", "leaf.toml", "--server-bind", "127.0.0.1:0"],
+		&[("SSL_CERT_FILE", ca_pem.to_str().unwrap())],
+	);
+	leaf.wait_for("cluster link up");
+	assert!(
+		leaf.seen.iter().all(|l| !l.contains("cluster link failed")),
+		"{:#?}",
+		leaf.seen
+	);
+	drop(leaf);
+	root.stop().await;
 }
