@@ -6,6 +6,9 @@ A fenced block runs when the line before its fence (blank lines allowed between)
   <!-- run -->         run the block in the page's scratch directory
   <!-- run: dev -->    the same, with a copy of the repository's dev/ in it first
   <!-- run: stop -->   stop the page's background commands (`cmd &`) first
+  <!-- run: repo -->   run the block at the top of the repository (for commands that name its
+                       files, such as rs/moq-relay/tests/browser/webtransport.mjs); nothing there
+                       may be written
   <!-- file: NAME -->  do not run: write the block's text to NAME in the scratch directory
   <!-- output -->      the expected output of the script block run just before
 
@@ -32,6 +35,7 @@ target/debug and target/debug/examples on PATH (docs say "with the built binarie
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -253,6 +257,8 @@ def check_page(path):
                 page.stop()
             if "dev" in option and not os.path.exists(os.path.join(page.dir, "dev")):
                 shutil.copytree(os.path.join(ROOT, "dev"), os.path.join(page.dir, "dev"))
+            if "repo" in option:
+                page.send("cd %s" % shlex.quote(ROOT))
             if any(l.startswith("$ ") for l in body):
                 for command, expected in transcript(body):
                     count += 1
@@ -280,6 +286,8 @@ def check_page(path):
                     failures += 1
                     report(where, "\n".join(body), [], actual, status, 0)
                 last_script = (status, actual, where)
+            if "repo" in option:
+                page.send("cd %s" % shlex.quote(page.dir))
     finally:
         page.close()
     return count, failures
