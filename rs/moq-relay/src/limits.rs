@@ -550,13 +550,16 @@ struct Attempts {
 impl AuthThrottle {
 	/// Addresses remembered at most.
 	pub const MAX_ADDRESSES: usize = 65_536;
+	/// The longest cool-down: a larger `limits.auth_cooldown` is taken as this (a year), so that
+	/// the moment it ends can always be computed.
+	pub const MAX_COOLDOWN: Duration = Duration::from_secs(365 * 24 * 3600);
 	const WINDOW: Duration = Duration::from_secs(60);
 
 	/// A throttle from `limits`.
 	pub fn new(limits: &Limits) -> Self {
 		Self {
 			max_failures: limits.auth_failures.max(1),
-			cooldown: limits.auth_cooldown,
+			cooldown: limits.auth_cooldown.min(Self::MAX_COOLDOWN),
 			state: Mutex::new(HashMap::new()),
 		}
 	}
@@ -605,6 +608,22 @@ impl AuthThrottle {
 #[cfg(test)]
 mod throttle_tests {
 	use super::*;
+
+	/// A cool-down as long as a config file can say (`u64::MAX` seconds) starts without overflowing
+	/// the clock: it is taken as a year.
+	#[test]
+	fn the_longest_cooldown_is_a_year() {
+		let limits = Limits {
+			auth_failures: 1,
+			auth_cooldown: Duration::from_secs(u64::MAX),
+			..Limits::default()
+		};
+		let throttle = AuthThrottle::new(&limits);
+		let (ip, now) = (IpAddr::from([192, 0, 2, 1]), tokio::time::Instant::now());
+		throttle.failed(ip, now);
+		assert!(!throttle.allows(ip, now + Duration::from_secs(364 * 24 * 3600)));
+		assert!(throttle.allows(ip, now + AuthThrottle::MAX_COOLDOWN + Duration::from_secs(1)));
+	}
 
 	#[test]
 	fn failures_past_the_limit_start_a_cooldown_for_that_address_only() {

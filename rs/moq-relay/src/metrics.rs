@@ -243,6 +243,10 @@ declare! {
 		"Seconds from a frame's arrival from its publisher to its write to a subscriber, one observation per subscriber";
 	subscriber_queue: Histogram = Histogram::new(QUEUE_BUCKETS), "moq_relay_subscriber_queue_groups",
 		"Groups still being written to a subscriber when a new group is queued for it";
+	cache_bytes: Level = Level::default(), "moq_relay_cache_bytes",
+		"Bytes of frames the group caches hold now, groups readers still hold included (limits.max_cache bounds what the caches keep)";
+	cache_evictions: Counter = Counter::default(), "moq_relay_cache_evictions_total",
+		"Groups taken out of the caches, oldest first, to keep the total within limits.max_cache";
 }
 
 /// The relay's metrics. Cheap to update from any task.
@@ -431,6 +435,14 @@ impl Metrics {
 	/// A group was dropped for a subscriber that fell behind.
 	pub fn group_dropped(&self) {
 		self.declared.groups_dropped.inc();
+	}
+
+	/// Handles the cache budget updates (`moq_relay_cache_bytes`, `moq_relay_cache_evictions_total`).
+	pub fn cache_meters(&self) -> crate::origin::CacheMeters {
+		crate::origin::CacheMeters {
+			bytes: self.declared.cache_bytes.clone(),
+			evictions: self.declared.cache_evictions.clone(),
+		}
 	}
 
 	/// Sessions currently open.

@@ -103,13 +103,14 @@ impl Relay {
 			tcp.push(listener);
 			addrs.push(bound);
 		}
-		let origin = Arc::new(Origin::new(config.limits.cache));
+		let metrics = Arc::new(Metrics::default());
+		let origin = Arc::new(Origin::with_meters(config.limits.cache, metrics.cache_meters()));
 		Ok(Self {
 			endpoints,
 			tcp,
 			addrs,
 			config,
-			metrics: Arc::new(Metrics::default()),
+			metrics,
 			origin,
 		})
 	}

@@ -7,10 +7,23 @@
 //! can cost.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, Weak};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
 use super::track::{Group, Track};
+
+/// What the budget tells the metrics (`moq_relay_cache_bytes`, `moq_relay_cache_evictions_total`):
+/// handles that share their values with the registered ones ([`crate::metrics::Metrics::cache_meters`]).
+#[derive(Clone, Debug, Default)]
+pub struct CacheMeters {
+	/// Bytes charged now.
+	pub bytes: Gauge<u64, AtomicU64>,
+	/// Groups taken out of their track's cache to stay within the budget.
+	pub evictions: Counter,
+}
 
 /// The shared budget of one origin.
 #[derive(Debug)]
@@ -19,6 +32,7 @@ pub struct CacheBudget {
 	used: AtomicUsize,
 	/// Every cached group, oldest first (entries whose group is gone are skipped and pruned).
 	order: Mutex<Order>,
+	meters: CacheMeters,
 }
 
 #[derive(Debug, Default)]
@@ -29,12 +43,18 @@ struct Order {
 }
 
 impl CacheBudget {
-	/// A budget of `max` bytes.
+	/// A budget of `max` bytes that reports to nobody.
 	pub fn new(max: usize) -> Self {
+		Self::with_meters(max, CacheMeters::default())
+	}
+
+	/// A budget of `max` bytes that reports to `meters`.
+	pub fn with_meters(max: usize, meters: CacheMeters) -> Self {
 		Self {
 			max,
 			used: AtomicUsize::new(0),
 			order: Mutex::new(Order::default()),
+			meters,
 		}
 	}
 
@@ -57,6 +77,7 @@ impl CacheBudget {
 	/// Charges `bytes`, evicting the oldest groups while the total is over the budget.
 	pub(super) fn charge(&self, bytes: usize) {
 		let used = self.used.fetch_add(bytes, Ordering::Relaxed).saturating_add(bytes);
+		self.meters.bytes.inc_by(bytes as u64);
 		if used > self.max {
 			self.evict();
 		}
@@ -65,6 +86,7 @@ impl CacheBudget {
 	/// Gives back what a dropped group was charged.
 	pub(super) fn refund(&self, bytes: usize) {
 		self.used.fetch_sub(bytes, Ordering::Relaxed);
+		self.meters.bytes.dec_by(bytes as u64);
 	}
 
 	/// Takes the oldest groups out of their tracks' caches until the total is within the budget or
@@ -80,7 +102,9 @@ impl CacheBudget {
 				continue;
 			};
 			// The latest group stays: its track's subscribers start there.
-			if !track.evict_group(&group) {
+			if track.evict_group(&group) {
+				self.meters.evictions.inc();
+			} else {
 				kept.push((std::sync::Arc::downgrade(&track), std::sync::Arc::downgrade(&group)));
 			}
 			// What readers still hold is refunded when they drop it.

@@ -9,7 +9,7 @@
 mod budget;
 mod track;
 
-pub use budget::CacheBudget;
+pub use budget::{CacheBudget, CacheMeters};
 pub use track::{Group, GroupReader, GroupWriter, Track, TrackEnd};
 
 use std::collections::{HashMap, VecDeque};
@@ -242,10 +242,15 @@ impl Default for Origin {
 impl Origin {
 	/// An empty tree.
 	pub fn new(cache: CachePolicy) -> Self {
+		Self::with_meters(cache, CacheMeters::default())
+	}
+
+	/// An empty tree whose cache budget reports to `meters`.
+	pub fn with_meters(cache: CachePolicy, meters: CacheMeters) -> Self {
 		Self {
 			state: Mutex::new(State::default()),
 			cache,
-			budget: Arc::new(CacheBudget::new(cache.max_bytes)),
+			budget: Arc::new(CacheBudget::with_meters(cache.max_bytes, meters)),
 		}
 	}
 

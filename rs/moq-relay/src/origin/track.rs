@@ -546,7 +546,8 @@ mod tests {
 
 	#[tokio::test]
 	async fn the_total_budget_evicts_the_oldest_groups_of_any_track_but_never_a_latest() {
-		let budget = Arc::new(CacheBudget::new(10_000));
+		let meters = crate::origin::CacheMeters::default();
+		let budget = Arc::new(CacheBudget::with_meters(10_000, meters.clone()));
 		let track = |name: &str| Arc::new(Track::new(name.into(), CachePolicy::default(), budget.clone()));
 		let (a, b) = (track("a"), track("b"));
 		let write = |track: &Arc<Track>, sequence| {
@@ -568,6 +569,11 @@ mod tests {
 		write(&b, 1);
 		assert!(b.group(0).is_none() && a.group(1).is_some());
 		assert_eq!(budget.used(), 8000);
+		assert_eq!(
+			(meters.bytes.get(), meters.evictions.get()),
+			(8000, 2),
+			"the metrics follow"
+		);
 		// Only latest groups left: they all stay, even over the budget.
 		let c = track("c");
 		write(&c, 0);
@@ -582,6 +588,7 @@ mod tests {
 		assert_eq!(budget.used(), 12_000);
 		drop((a, b, c));
 		assert_eq!(budget.used(), 0, "every group refunded");
+		assert_eq!((meters.bytes.get(), meters.evictions.get()), (0, 3));
 	}
 
 	fn frame(text: &'static str) -> Frame {

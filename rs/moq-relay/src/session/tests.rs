@@ -88,6 +88,35 @@ async fn pending_after<T>(after: Duration, future: impl std::future::Future<Outp
 	tokio::time::timeout(after, future).await.is_err()
 }
 
+/// The test process's peak resident memory over a stretch of a test, for the attacks below: the
+/// relay's side and the client's live in this process, so the growth is an upper bound of what the
+/// relay kept. Tests run one at a time (`.cargo/config.toml`), so no other test adds to it.
+struct PeakRss {
+	base_kib: u64,
+}
+
+impl PeakRss {
+	/// Resets the kernel's high-water mark (`clear_refs` 5, Linux 4.0+) and notes the RSS now.
+	fn start() -> Self {
+		std::fs::write("/proc/self/clear_refs", "5").expect("resetting the peak RSS (/proc/self/clear_refs)");
+		Self {
+			base_kib: status_kib("VmRSS"),
+		}
+	}
+
+	/// How far the peak rose above the RSS at [`PeakRss::start`], in KiB.
+	fn growth_kib(&self) -> u64 {
+		status_kib("VmHWM").saturating_sub(self.base_kib)
+	}
+}
+
+/// A value of `/proc/self/status` in KiB.
+fn status_kib(field: &str) -> u64 {
+	let status = std::fs::read_to_string("/proc/self/status").unwrap();
+	let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+	line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 fn anon() -> Auth {
 	Auth::new(Public::both(Path::new("anon").unwrap()), None)
 }
@@ -258,6 +287,34 @@ async fn announcing_more_broadcasts_than_the_limit_closes_only_that_session() {
 	drop((relay, bystander_relay));
 }
 
+/// 100,000 broadcasts from one session (the attack grew the relay by 81 MiB): the default limit
+/// closes it at the 1,001st, with little memory spent, and a bystander is served.
+#[tokio::test(start_paused = true)]
+async fn a_hundred_thousand_broadcasts_cost_only_the_limit() {
+	const BROADCASTS: usize = 100_000;
+	let (ctx, _down) = context(anon());
+	let (bystander, bystander_server) = pair();
+	let _bystander_relay = serve(bystander_server, ctx.clone());
+	setup(&bystander, "/anon").await;
+	served(&bystander).await;
+
+	let names: Vec<String> = (0..BROADCASTS).map(|i| format!("cam{i}")).collect();
+	let peak = PeakRss::start();
+	let (client, server) = pair();
+	let relay = serve(server, ctx.clone());
+	setup(&client, "/anon").await;
+	announce(&client, &names).await;
+	client.closed().await;
+	let (code, reason) = client.close_reason().unwrap();
+	assert_eq!(code, SessionCode::INTERNAL.into_inner());
+	assert!(reason.starts_with("too_many_broadcasts"), "{reason}");
+	relay.await.unwrap();
+	let growth = peak.growth_kib();
+	eprintln!("peak RSS growth for {BROADCASTS} broadcasts announced: {growth} KiB");
+	assert!(growth < 16 * 1024, "{growth} KiB");
+	served(&bystander).await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn announcing_a_path_over_the_limit_closes_the_session() {
 	let (ctx, _down) = context(anon());
@@ -270,6 +327,85 @@ async fn announcing_a_path_over_the_limit_closes_the_session() {
 	assert_eq!(code, SessionCode::INTERNAL.into_inner());
 	assert!(reason.starts_with("path_too_long"), "{reason}");
 	relay.await.unwrap();
+}
+
+/// ANNOUNCE_REQUEST for everything, answered; the stream is kept open (a watcher).
+async fn watch_all(
+	client: &MemSession,
+) -> (
+	Writer<crate::transport::mem::MemSend>,
+	Reader<crate::transport::mem::MemRecv>,
+) {
+	let (send, recv) = client.open_bi().await.unwrap();
+	let mut writer = Writer::new(send);
+	writer.encode(&BidiType::Announce, V).await.unwrap();
+	let all = AnnounceRequest {
+		prefix: String::new(),
+		exclude_hop: VarInt::ZERO,
+	};
+	writer.encode(&all, V).await.unwrap();
+	let mut reader = Reader::new(recv);
+	let _ok: AnnounceOk = reader.expect(V).await.unwrap();
+	(writer, reader)
+}
+
+/// Three 8 MiB broadcast names with ten watchers (the attack grew the relay by 409 MiB, copying
+/// each name to every watcher): the first is refused from its length, nothing reaches a watcher,
+/// and the memory spent is a small part of the 24 MiB offered.
+#[tokio::test(start_paused = true)]
+async fn huge_broadcast_names_are_refused_before_any_watcher_sees_them() {
+	const WATCHERS: usize = 10;
+	let (ctx, _down) = context(anon());
+	let mut watchers = Vec::new();
+	for _ in 0..WATCHERS {
+		let (watcher, server) = pair();
+		let task = serve(server, ctx.clone());
+		setup(&watcher, "/anon").await;
+		let streams = watch_all(&watcher).await;
+		watchers.push((watcher, task, streams));
+	}
+	// The three ANNOUNCEs, encoded before the measurement starts (24 MiB of the test's own).
+	let mut bytes = Vec::new();
+	for i in 0..3 {
+		let announce = Announce {
+			status: AnnounceStatus::Active,
+			suffix: format!("{i}").repeat(8 << 20),
+			hops: Vec::new(),
+		};
+		crate::wire::Encode::encode(&announce, &mut bytes, V).unwrap();
+	}
+	let peak = PeakRss::start();
+	let (client, server) = pair();
+	let relay = serve(server, ctx.clone());
+	setup(&client, "/anon").await;
+	let (send, recv) = client.accept_bi().await.unwrap();
+	let mut incoming = Reader::new(recv);
+	assert_eq!(incoming.expect::<BidiType>(V).await.unwrap(), BidiType::Announce);
+	let _: AnnounceRequest = incoming.expect(V).await.unwrap();
+	let mut out = Writer::new(send);
+	let ok = AnnounceOk {
+		hop_id: VarInt::from_u32(99),
+		active_count: VarInt::ZERO,
+	};
+	out.encode(&ok, V).await.unwrap();
+	// Refused part of the way in: the rest cannot be written.
+	assert!(out.write(bytes::Bytes::from(bytes)).await.is_err());
+	client.closed().await;
+	let (code, reason) = client.close_reason().unwrap();
+	// The ANNOUNCE is refused from its length prefix, past `limits.max_message`.
+	assert_eq!(code, SessionCode::PROTOCOL_VIOLATION.into_inner(), "{reason}");
+	assert!(reason.contains("max_message"), "{reason}");
+	relay.await.unwrap();
+	let growth = peak.growth_kib();
+	eprintln!("peak RSS growth for three 8 MiB names and {WATCHERS} watchers: {growth} KiB");
+	assert!(growth < 16 * 1024, "{growth} KiB");
+	for (watcher, _task, (_writer, reader)) in &mut watchers {
+		assert!(watcher.close_reason().is_none(), "a watcher was closed");
+		assert!(
+			pending_after(Duration::from_millis(100), reader.expect::<Announce>(V)).await,
+			"a watcher was told of a refused name"
+		);
+	}
 }
 
 /// Lets every task run until all wait (virtual time only moves once they do).
@@ -288,6 +424,9 @@ async fn a_client_cycling_track_names_cannot_flood_the_publisher() {
 		..Limits::default()
 	};
 	let (ctx, _down) = context_with(anon(), limits);
+	let (bystander, bystander_server) = pair();
+	let _bystander_relay = serve(bystander_server, ctx.clone());
+	setup(&bystander, "/anon").await;
 	// The burst: ten times the rate.
 	let burst = 10 * ctx.limits.subscribe_rate as usize;
 	let (publisher, publisher_server) = pair();
@@ -317,6 +456,7 @@ async fn a_client_cycling_track_names_cannot_flood_the_publisher() {
 	setup(&client, "/anon").await;
 	served(&client).await;
 	settle().await;
+	let peak = PeakRss::start();
 	let mut streams = Vec::new();
 	for i in 0..burst + 50 {
 		let (send, recv) = client.open_bi().await.unwrap();
@@ -347,6 +487,13 @@ async fn a_client_cycling_track_names_cannot_flood_the_publisher() {
 		burst,
 		"one upstream SUBSCRIBE per admitted one"
 	);
+	let growth = peak.growth_kib();
+	eprintln!(
+		"peak RSS growth for {} bogus track subscriptions: {growth} KiB",
+		burst + 50
+	);
+	assert!(growth < 16 * 1024, "{growth} KiB");
+	served(&bystander).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -793,6 +940,10 @@ async fn a_watcher_that_stops_reading_gets_the_newest_state_not_every_change() {
 
 	const TOGGLES: usize = 100_000;
 	let (ctx, _down) = context(anon());
+	let (bystander, bystander_server) = pair();
+	let _bystander_relay = serve(bystander_server, ctx.clone());
+	setup(&bystander, "/anon").await;
+	served(&bystander).await;
 	let (watcher, watcher_server) = pair();
 	let _watching = serve(watcher_server, ctx.clone());
 	setup(&watcher, "/anon").await;
@@ -826,6 +977,7 @@ async fn a_watcher_that_stops_reading_gets_the_newest_state_not_every_change() {
 		suffix: suffix.to_string(),
 		hops: Vec::new(),
 	};
+	let peak = PeakRss::start();
 	let mut bytes = Vec::new();
 	for _ in 0..TOGGLES {
 		announce("x", AnnounceStatus::Active).encode(&mut bytes, V).unwrap();
@@ -869,6 +1021,15 @@ async fn a_watcher_that_stops_reading_gets_the_newest_state_not_every_change() {
 		}
 	}
 	assert!(x_active, "the watcher ends with x's newest state");
+	let growth = peak.growth_kib();
+	// Before the bound, the attack (a million toggles) grew the relay by 435 MiB: ~230 bytes a change.
+	eprintln!(
+		"peak RSS growth for {} changes to a watcher that stopped reading: {growth} KiB",
+		2 * TOGGLES
+	);
+	// The publisher's own 1 MB of messages are in this process too.
+	assert!(growth < 16 * 1024, "{growth} KiB");
+	served(&bystander).await;
 	// What the stream window held (256 KiB of 5-byte messages), not the 200,001 changes.
 	let window = crate::transport::mem::STREAM_WINDOW / 5 + 3;
 	assert!(

@@ -37,6 +37,13 @@ fn proc_kib(pid: u32, field: &str) -> u64 {
 	line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// Resets the kernel's peak-RSS mark of `pid` (`clear_refs` 5, Linux 4.0+) and returns its RSS now
+/// in KiB; `proc_kib(pid, "VmHWM")` minus it is then the peak growth over what follows.
+fn reset_peak(pid: u32) -> u64 {
+	std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("resetting the peak RSS (clear_refs)");
+	proc_kib(pid, "VmRSS")
+}
+
 /// Seconds of CPU the process has used (user + system), from `/proc/<pid>/stat`.
 fn cpu_seconds(pid: u32) -> f64 {
 	let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -193,13 +200,16 @@ async fn pending_connections_per_address_are_capped_and_admitted_sessions_are_no
 
 /// Connects raw QUIC from `local` (any 127.0.0.0/8 address is this host) and returns the
 /// connection error if the relay refuses it outright.
-async fn try_connect_from(relay: &TestRelay, local: &str) -> Result<quinn::Connection, quinn::ConnectionError> {
+async fn try_connect_from(
+	relay: &impl common::Target,
+	local: &str,
+) -> Result<quinn::Connection, quinn::ConnectionError> {
 	let mut tls = pinned_tls(relay);
 	tls.alpn_protocols = vec![b"moq-lite-05".to_vec()];
 	let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
 	let mut endpoint = quinn::Endpoint::client(format!("{local}:0").parse().unwrap()).unwrap();
 	endpoint.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(quic)));
-	within("QUIC connect", endpoint.connect(relay.addr, "localhost").unwrap()).await
+	within("QUIC connect", endpoint.connect(relay.addr(), "localhost").unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,29 +257,45 @@ async fn handshakes_per_address_are_rate_limited_and_other_addresses_are_not() {
 	relay.stop().await;
 }
 
+/// WebTransport connections that never send CONNECT (the attack held 500 of them forever): each is
+/// closed at the handshake time-out, costs little meanwhile, and a bystander is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webtransport_without_connect_is_closed_at_the_handshake_timeout() {
-	let relay = TestRelay::start_with(|config| {
-		config.auth.public = Some("anon".into());
-		config.limits.handshake_timeout = Some(Duration::from_secs(1));
-	})
-	.await;
+	// Under `limits.max_pending_per_ip` (50), so every one is accepted and then waits.
+	const SILENT: usize = 40;
+	let relay = start_anon(&["--limits-handshake-timeout", "2s"]);
+	let pid = relay.child.id();
+	let bystander = admitted(&relay, "/anon").await;
+	announce_ok(&bystander).await;
+	let before = reset_peak(pid);
 	// ALPN h3 and then nothing: no SETTINGS, no CONNECT.
-	let conn = common::raw_connect(&relay, "h3").await;
+	let mut silent = Vec::new();
+	for _ in 0..SILENT {
+		silent.push(common::raw_connect(&relay, "h3").await);
+	}
 	let started = Instant::now();
-	let err = within("the relay to close a silent h3 connection", conn.closed()).await;
+	for conn in &silent {
+		within("the relay to close a silent h3 connection", conn.closed()).await;
+	}
+	let waited = started.elapsed();
+	let growth_kib = proc_kib(pid, "VmHWM").saturating_sub(before);
+	eprintln!("peak RSS growth for {SILENT} connections that never sent CONNECT: {growth_kib} KiB");
 	assert!(
-		started.elapsed() >= Duration::from_millis(900),
-		"closed before the time-out: {err}"
+		growth_kib < SILENT as u64 * 1024,
+		"{SILENT} silent connections grew the relay by {growth_kib} KiB (>= 1 MiB each)"
 	);
+	assert!(
+		waited >= Duration::from_millis(500),
+		"closed long before the time-out ({waited:?} after the last opened)"
+	);
+	announce_ok(&bystander).await;
 	let (_, _, body) = http_get(&relay, "/metrics", false).await;
 	assert_eq!(
 		metric(&body, "moq_relay_limit_refused_total{code=\"handshake_timeout\"}"),
-		1,
+		SILENT as u64,
 		"{body}"
 	);
 	assert_eq!(metric(&body, "moq_relay_connections_pending "), 0, "{body}");
-	relay.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,6 +310,8 @@ async fn silent_tcp_connections_do_not_delay_health_and_are_closed_at_the_http_t
 		"3s",
 	]);
 	let addr = relay.addr;
+	let pid = relay.child.id();
+	let before = reset_peak(pid);
 	let silent: Vec<std::net::TcpStream> = (0..SILENT)
 		.map(|_| std::net::TcpStream::connect(addr).unwrap())
 		.collect();
@@ -317,6 +345,12 @@ async fn silent_tcp_connections_do_not_delay_health_and_are_closed_at_the_http_t
 	.await
 	.unwrap();
 	assert_eq!(closed, SILENT + 1);
+	let growth_kib = proc_kib(pid, "VmHWM").saturating_sub(before);
+	eprintln!("peak RSS growth for {SILENT} silent TCP connections: {growth_kib} KiB");
+	assert!(
+		growth_kib < 32 * 1024,
+		"{SILENT} silent TCP connections grew the relay by {growth_kib} KiB"
+	);
 	let (status, _, _) = http_get(&relay, "/health", false).await;
 	assert_eq!(status, 200);
 	let mut relay = relay;
@@ -1201,26 +1235,37 @@ async fn datagrams_nobody_reads_cost_a_bounded_buffer() {
 	relay.child.wait().unwrap();
 }
 
-/// Admitted sessions per address: past `limits.max_sessions_per_ip` a session is closed with
-/// `too_many_sessions_from_ip`, another address is not affected, and a session that leaves frees
-/// its place.
+/// Admitted sessions per address (the attack held 2,000 idle sessions, +110 MiB): past
+/// `limits.max_sessions_per_ip` a session is closed with `too_many_sessions_from_ip` and costs
+/// little, another address is not affected, and a session that leaves frees its place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_per_address_are_capped_and_other_addresses_are_not() {
-	let relay = TestRelay::start_with(|config| {
-		config.auth.public = Some("anon".into());
-		config.limits.max_sessions_per_ip = Some(3);
-	})
-	.await;
+	const OVER: usize = 100;
+	let relay = start_anon(&["--limits-max-sessions-per-ip", "3"]);
+	let pid = relay.child.id();
 	let mut open = Vec::new();
 	for _ in 0..3 {
 		let conn = admitted(&relay, "/anon").await;
 		announce_ok(&conn).await;
 		open.push(conn);
 	}
-	let over = admitted(&relay, "/anon").await;
-	let (code, reason) = common::closed(&over).await;
-	assert_eq!(code, u64::from(SessionCode::INTERNAL.into_inner()));
-	assert!(reason.starts_with("too_many_sessions_from_ip: "), "{reason}");
+	let before = reset_peak(pid);
+	for _ in 0..OVER {
+		let over = admitted(&relay, "/anon").await;
+		let (code, reason) = common::closed(&over).await;
+		assert_eq!(code, u64::from(SessionCode::INTERNAL.into_inner()));
+		assert!(reason.starts_with("too_many_sessions_from_ip: "), "{reason}");
+	}
+	let growth_kib = proc_kib(pid, "VmHWM").saturating_sub(before);
+	eprintln!("peak RSS growth for {OVER} sessions over the per-address cap: {growth_kib} KiB");
+	assert!(
+		growth_kib < 16 * 1024,
+		"{OVER} refused sessions grew the relay by {growth_kib} KiB"
+	);
+	// The admitted ones are still served.
+	for conn in &open {
+		announce_ok(conn).await;
+	}
 
 	// From 127.0.0.2: its own places.
 	let other = try_connect_from(&relay, "127.0.0.2").await.expect("another address");
@@ -1246,8 +1291,7 @@ async fn sessions_per_address_are_capped_and_other_addresses_are_not() {
 		metric(
 			&body,
 			"moq_relay_limit_refused_total{code=\"too_many_sessions_from_ip\"}"
-		) >= 1,
+		) >= OVER as u64,
 		"{body}"
 	);
-	relay.stop().await;
 }

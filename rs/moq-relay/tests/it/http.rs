@@ -115,6 +115,12 @@ async fn health_ready_and_metrics() {
 	assert_eq!(sample(&after, "moq_relay_sessions_total", &[]), Some(Counter(2.0)));
 	assert_eq!(sample(&after, "moq_relay_subscriptions", &[]), Some(Gauge(1.0)));
 	assert_eq!(sample(&after, "moq_relay_connections_pending", &[]), Some(Gauge(0.0)));
+	// The group's three one-byte frames are cached (a track's latest group stays), nothing evicted.
+	assert_eq!(sample(&after, "moq_relay_cache_bytes", &[]), Some(Gauge(3.0)));
+	assert_eq!(
+		sample(&after, "moq_relay_cache_evictions_total", &[]),
+		Some(Counter(0.0))
+	);
 	for (name, at_least) in [
 		("moq_relay_frames_received_total", 3.0),
 		("moq_relay_frames_sent_total", 3.0),
