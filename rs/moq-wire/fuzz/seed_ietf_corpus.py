@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Seeds fuzz/corpus/ietf_*/ from the golden draft-14 vectors in tests/vectors/ietf-draft14.json.
+"""Seeds fuzz/corpus/ietf_*/ from the golden draft-14 vectors in tests/vectors/ietf-draft14.json
+and the bytes captured from the published client (ietf-draft14-captured.json).
 
 ietf_setup gets each SETUP alone and followed by every control message; ietf_control
 every control message and all of them in a row; ietf_data every stream header followed
@@ -13,6 +14,7 @@ import pathlib
 
 HERE = pathlib.Path(__file__).resolve().parent
 VECTORS = HERE.parent / "tests" / "vectors" / "ietf-draft14.json"
+CAPTURED = HERE.parent / "tests" / "vectors" / "ietf-draft14-captured.json"
 
 
 def write(target: str, data: bytes) -> None:
@@ -23,6 +25,7 @@ def write(target: str, data: bytes) -> None:
 
 def main() -> None:
     vectors = json.loads(VECTORS.read_text())["vectors"]
+    vectors += json.loads(CAPTURED.read_text())["captured"]
     by_kind: dict[str, list[bytes]] = {}
     for vector in vectors:
         by_kind.setdefault(vector["kind"], []).append(bytes.fromhex(vector["hex"]))
