@@ -135,6 +135,164 @@ pub struct TlsConfig {
 		env = "MOQ_TLS_KEY"
 	)]
 	pub key: Option<PathBuf>,
+	/// `[tls] domain`: obtain the certificate for these names from an ACME CA (Let's Encrypt by
+	/// default), validated with TLS-ALPN-01 on the relay's TCP port; repeatable (`docs/tls.md`).
+	#[arg(
+		value_name = "DOMAIN",
+		id = "tls-domain",
+		long = "tls-domain",
+		alias = "domain",
+		env = "MOQ_TLS_DOMAIN",
+		value_delimiter = ','
+	)]
+	#[serde(default, deserialize_with = "one_or_many")]
+	pub domain: Option<Vec<String>>,
+	/// `[tls] email`: the ACME account's contact, for the CA's expiry notices.
+	#[arg(
+		value_name = "EMAIL",
+		id = "tls-email",
+		long = "tls-email",
+		alias = "email",
+		env = "MOQ_TLS_EMAIL"
+	)]
+	pub email: Option<String>,
+	/// `[tls] acme_cache`: directory of the ACME account key and certificates (default `letsencrypt`).
+	#[arg(
+		value_name = "DIR",
+		id = "tls-acme-cache",
+		long = "tls-acme-cache",
+		alias = "acme-cache",
+		env = "MOQ_TLS_ACME_CACHE"
+	)]
+	pub acme_cache: Option<PathBuf>,
+	/// `[tls] acme_staging`: use Let's Encrypt's staging CA (untrusted certificates, higher limits).
+	#[arg(
+		value_name = "BOOL",
+		id = "tls-acme-staging",
+		long = "tls-acme-staging",
+		alias = "acme-staging",
+		env = "MOQ_TLS_ACME_STAGING",
+		num_args = 0..=1,
+		require_equals = true,
+		default_missing_value = "true"
+	)]
+	pub acme_staging: Option<bool>,
+	/// `[tls] acme_directory`: the ACME directory URL of another CA (default Let's Encrypt's).
+	#[arg(
+		value_name = "URL",
+		id = "tls-acme-directory",
+		long = "tls-acme-directory",
+		alias = "acme-directory",
+		env = "MOQ_TLS_ACME_DIRECTORY"
+	)]
+	pub acme_directory: Option<String>,
+	/// `[tls] acme_ca_root`: PEM file of CA roots trusted for the ACME directory, besides the system's.
+	#[arg(
+		value_name = "FILE",
+		id = "tls-acme-ca-root",
+		long = "tls-acme-ca-root",
+		alias = "acme-ca-root",
+		env = "MOQ_TLS_ACME_CA_ROOT"
+	)]
+	pub acme_ca_root: Option<PathBuf>,
+}
+
+impl TlsConfig {
+	/// Where the certificate comes from: ACME when `domain` is set, else the `cert`/`key` files,
+	/// else a generated certificate for `generate` (or localhost).
+	pub fn source(&self) -> Result<crate::tls::Source, ConfigError> {
+		use crate::tls::{Source, acme};
+		let invalid = |key: &'static str, reason: &str| ConfigError::Invalid {
+			key,
+			reason: reason.into(),
+		};
+		let acme_keys = self.email.is_some()
+			|| self.acme_cache.is_some()
+			|| self.acme_staging.is_some()
+			|| self.acme_directory.is_some()
+			|| self.acme_ca_root.is_some();
+		let Some(domains) = self.domain.as_ref().filter(|d| !d.is_empty()) else {
+			if acme_keys {
+				return Err(invalid(
+					"tls.domain",
+					"the ACME settings (email, acme_*) need tls.domain (--domain NAME)",
+				));
+			}
+			return Ok(Source::Static(match (&self.cert, &self.key) {
+				(Some(cert), Some(key)) => Certificate::load(cert, key)?,
+				(Some(_), None) | (None, Some(_)) => {
+					return Err(invalid("tls.cert", "tls.cert and tls.key go together"));
+				}
+				(None, None) => {
+					let hosts = self
+						.generate
+						.clone()
+						.unwrap_or_else(|| vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]);
+					Certificate::generate(&hosts)?
+				}
+			}));
+		};
+		if self.cert.is_some() || self.key.is_some() || self.generate.is_some() {
+			return Err(invalid(
+				"tls.domain",
+				"tls.domain (ACME) replaces tls.cert/tls.key and tls.generate: set one of them",
+			));
+		}
+		for name in domains {
+			let valid = !name.is_empty()
+				&& name.parse::<std::net::IpAddr>().is_err()
+				&& name
+					.split('.')
+					.all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+			if !valid {
+				return Err(ConfigError::Invalid {
+					key: "tls.domain",
+					reason: format!(
+						"`{name}` is not a DNS name this relay can get a certificate for (TLS-ALPN-01 validates neither IP addresses nor wildcards)"
+					),
+				});
+			}
+		}
+		let directory = match (&self.acme_directory, self.acme_staging) {
+			(Some(_), Some(true)) => {
+				return Err(invalid(
+					"tls.acme_directory",
+					"tls.acme_directory and tls.acme_staging choose the CA both: set one",
+				));
+			}
+			(Some(url), _) => url.clone(),
+			(None, Some(true)) => acme::LETS_ENCRYPT_STAGING.into(),
+			(None, _) => acme::LETS_ENCRYPT.into(),
+		};
+		let url = reqwest::Url::parse(&directory).map_err(|err| ConfigError::Invalid {
+			key: "tls.acme_directory",
+			reason: format!("`{directory}` is not a URL: {err}"),
+		})?;
+		let host = url
+			.host_str()
+			.unwrap_or_default()
+			.trim_start_matches('[')
+			.trim_end_matches(']');
+		let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+		if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+			return Err(invalid(
+				"tls.acme_directory",
+				"an ACME directory is an https:// URL (http:// only on the loopback, for a local test CA)",
+			));
+		}
+		let settings = acme::AcmeSettings {
+			domains: domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+			email: self.email.clone(),
+			cache: self
+				.acme_cache
+				.clone()
+				.unwrap_or_else(|| PathBuf::from(acme::DEFAULT_CACHE)),
+			directory,
+			ca_root: self.acme_ca_root.clone(),
+		};
+		settings.check().map_err(TlsError::from)?;
+		Ok(Source::Acme(std::sync::Arc::new(settings)))
+	}
 }
 
 /// `[auth]`.
@@ -1829,25 +1987,9 @@ impl Config {
 
 	/// Turns a merged configuration into what the relay runs with.
 	pub fn resolve(&self) -> Result<RelayConfig, ConfigError> {
-		let certificate = match (&self.tls.cert, &self.tls.key) {
-			(Some(cert), Some(key)) => Certificate::load(cert, key)?,
-			(Some(_), None) | (None, Some(_)) => {
-				return Err(ConfigError::Invalid {
-					key: "tls.cert",
-					reason: "tls.cert and tls.key go together".into(),
-				});
-			}
-			(None, None) => {
-				let hosts = self
-					.tls
-					.generate
-					.clone()
-					.unwrap_or_else(|| vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]);
-				Certificate::generate(&hosts)?
-			}
-		};
+		let certificate = self.tls.source()?;
 		let mut auth = self.auth.resolve()?;
-		let tls_names = self.tls.generate.clone().unwrap_or_default();
+		let tls_names = (self.tls.generate.clone().or_else(|| self.tls.domain.clone())).unwrap_or_default();
 		if let Some(pp) = self.privacypass.resolve(&tls_names)? {
 			auth = auth.with_privacy_pass(pp);
 		}
@@ -2033,6 +2175,12 @@ drain = 7
 generate = ["relay.example"]
 cert = "cert.pem"
 key = "key.pem"
+domain = ["relay.example", "www.relay.example"]
+email = "ops@relay.example"
+acme_cache = "/var/lib/moq-relay/acme"
+acme_staging = true
+acme_directory = "https://acme.example/directory"
+acme_ca_root = "ca.pem"
 [auth]
 public = "anon"
 public_publish = ["drop"]

@@ -80,6 +80,7 @@ async fn run() -> anyhow::Result<()> {
 		.tls
 		.generate
 		.as_ref()
+		.or(config.tls.domain.as_ref())
 		.and_then(|hosts| hosts.first().cloned())
 		.unwrap_or_else(|| "localhost".into());
 	let public = relay_config.auth.public().subscribe.first().map(|p| p.to_string());
@@ -90,7 +91,10 @@ async fn run() -> anyhow::Result<()> {
 		Some(public) => say!("url: https://{host}:{port}/{public}"),
 		None => say!("url: https://{host}:{port}/ (no anonymous access configured)"),
 	}
-	say!("fingerprint: {}", relay.fingerprint());
+	match relay.fingerprint() {
+		"" => say!("fingerprint: none yet (ACME: ordering a certificate; /ready answers 200 once it is served)"),
+		fingerprint => say!("fingerprint: {fingerprint}"),
+	}
 	say!("  (also at http://{host}:{port}/certificate.sha256)");
 	if let Some(pp) = relay_config.auth.privacy_pass() {
 		// Fetch the issuer directory now, so a bad URL shows at start-up rather than at the first session.

@@ -18,7 +18,7 @@ use crate::limits::{Connections, LimitError, PENDING_STREAMS};
 use crate::metrics::Metrics;
 use crate::origin::Origin;
 use crate::session::{self, Context, Limits};
-use crate::tls::{Certificate, TlsError};
+use crate::tls::{self, Resolver, Source, TlsError};
 use crate::transport::quic;
 use crate::wire::Version;
 
@@ -27,8 +27,8 @@ use crate::wire::Version;
 pub struct RelayConfig {
 	/// UDP (QUIC/WebTransport) addresses; TCP (HTTP/HTTPS) binds the same ports.
 	pub bind: Vec<SocketAddr>,
-	/// The certificate.
-	pub certificate: Certificate,
+	/// Where the certificate comes from: files, generated, or an ACME CA.
+	pub certificate: Source,
 	/// The authorization policy.
 	pub auth: Auth,
 	/// How long sessions get to leave after GOAWAY on shutdown.
@@ -72,6 +72,10 @@ pub struct Relay {
 	endpoints: Vec<wtq::quinn::Endpoint>,
 	tcp: Vec<TcpListener>,
 	addrs: Vec<SocketAddr>,
+	/// The certificate every listener serves (QUIC, WebTransport, HTTPS).
+	resolver: Arc<Resolver>,
+	/// The fingerprint of the certificate served when the sockets were bound ("" if none yet).
+	fingerprint: String,
 	config: RelayConfig,
 	metrics: Arc<Metrics>,
 	origin: Arc<Origin>,
@@ -84,9 +88,21 @@ impl Relay {
 		if config.bind.is_empty() {
 			return Err(RelayError::NoAddress);
 		}
-		let mut alpn: Vec<&str> = VERSIONS.iter().map(|v| v.alpn()).collect();
-		alpn.push(wtq::ALPN);
-		let tls = config.certificate.server_config(&alpn)?;
+		let resolver = match &config.certificate {
+			Source::Static(certificate) => Resolver::serving(certificate)?,
+			Source::Acme(settings) => {
+				let resolver = Arc::new(Resolver::default());
+				// A valid cached certificate is served from the first handshake on.
+				if let Some((certificate, validity)) = settings.cached() {
+					resolver.install(&certificate, Some(validity.not_after))?;
+				}
+				resolver
+			}
+		};
+		let fingerprint = resolver.served().fingerprint().unwrap_or_default().to_string();
+		let mut alpn: Vec<&[u8]> = VERSIONS.iter().map(|v| v.alpn().as_bytes()).collect();
+		alpn.push(wtq::ALPN.as_bytes());
+		let tls = tls::server_config(resolver.clone(), &alpn)?;
 		let quic_tls = wtq::quinn::crypto::rustls::QuicServerConfig::try_from(tls)
 			.map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
 		let mut server = wtq::quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
@@ -109,6 +125,8 @@ impl Relay {
 			endpoints,
 			tcp,
 			addrs,
+			resolver,
+			fingerprint,
 			config,
 			metrics,
 			origin,
@@ -120,9 +138,15 @@ impl Relay {
 		&self.addrs
 	}
 
-	/// The certificate fingerprint served at `/certificate.sha256`.
+	/// The fingerprint of the certificate served when the sockets were bound, as
+	/// `/certificate.sha256` gave it then; empty when an ACME relay has none yet.
 	pub fn fingerprint(&self) -> &str {
-		self.config.certificate.fingerprint()
+		&self.fingerprint
+	}
+
+	/// The certificate resolver of every listener (what is served now, and its changes).
+	pub fn resolver(&self) -> Arc<Resolver> {
+		self.resolver.clone()
 	}
 
 	/// The counters.
@@ -155,14 +179,23 @@ impl Relay {
 		let connections = Connections::new(self.config.limits.clone(), self.metrics.clone());
 		let mut listeners = JoinSet::new();
 		let mut http_listeners = JoinSet::new();
-		let https = self
-			.config
-			.certificate
-			.server_config(&["http/1.1"])
-			.map_err(RelayError::Https)?;
+		// HTTPS, and TLS-ALPN-01 validations when a CA validates this relay (RFC 8737 §3).
+		let mut https_alpn: Vec<&[u8]> = vec![b"http/1.1"];
+		if let Source::Acme(settings) = &self.config.certificate {
+			https_alpn.push(tls::ACME_TLS_ALPN);
+			let port = self.addrs.first().map_or(443, |a| a.port());
+			listeners.spawn(tls::acme::run(
+				settings.clone(),
+				self.resolver.clone(),
+				port,
+				down_rx.clone(),
+			));
+		}
+		let https = tls::server_config(self.resolver.clone(), &https_alpn).map_err(RelayError::Https)?;
 		let https = tokio_rustls::TlsAcceptor::from(Arc::new(https));
 		let router = http::router(HttpState {
-			fingerprint: self.config.certificate.fingerprint().into(),
+			fingerprint: self.fingerprint.as_str().into(),
+			certificate: self.resolver.clone(),
 			metrics: self.metrics.clone(),
 			ready: ready.clone(),
 			auth: self.config.auth.clone(),

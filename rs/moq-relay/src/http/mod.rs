@@ -31,8 +31,12 @@ pub mod root;
 /// What the routes read.
 #[derive(Clone)]
 pub struct HttpState {
-	/// Lowercase hex SHA-256 of the leaf certificate.
+	/// Lowercase hex SHA-256 of the leaf certificate served at start-up ("" when an ACME relay had
+	/// none yet); `certificate` has the one served now.
 	pub fingerprint: Arc<str>,
+	/// The certificate served (its fingerprint for `/certificate.sha256`; `/ready` waits for one).
+	pub certificate: Arc<crate::tls::Resolver>,
+
 	/// Counters.
 	pub metrics: Arc<Metrics>,
 	/// Whether every listener is up.
@@ -75,14 +79,15 @@ pub fn router(state: HttpState) -> Router {
 		.with_state(state)
 }
 
-async fn certificate(State(state): State<HttpState>) -> impl IntoResponse {
-	(
-		[
-			(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-			(header::CONTENT_TYPE, "text/plain"),
-		],
-		state.fingerprint.to_string(),
-	)
+async fn certificate(State(state): State<HttpState>) -> axum::response::Response {
+	let headers = [
+		(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+		(header::CONTENT_TYPE, "text/plain"),
+	];
+	match state.certificate.served().fingerprint() {
+		Some(fingerprint) => (headers, fingerprint.to_string()).into_response(),
+		None => (StatusCode::SERVICE_UNAVAILABLE, headers, "no certificate yet\n").into_response(),
+	}
 }
 
 /// `GET /.well-known/jwks.json`: the public half of the key the relay signs its requests to the auth
@@ -179,12 +184,28 @@ async fn revoke(
 /// `GET /ready`: 200 `ready` once every listener is up, 503 before and while draining; then one
 /// line per degraded auth source (a JWKS URL serving its last good set), which does not make the
 /// relay unready.
-async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
-	if state.ready.load(Ordering::Relaxed) {
-		let problems: String = state.auth.problems().iter().map(|p| format!("{p}\n")).collect();
-		(StatusCode::OK, format!("ready\n{problems}"))
-	} else {
-		(StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_string())
+/// `GET /ready`: 200 once every listener is up and a certificate is served; 503 `starting` before,
+/// and 503 with a JSON reason while an ACME relay has no certificate yet (`docs/tls.md`).
+async fn ready(State(state): State<HttpState>) -> axum::response::Response {
+	if !state.ready.load(Ordering::Relaxed) {
+		return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
+	}
+	match state.certificate.waiting() {
+		// A degraded auth source (a JWKS URL serving its last good set) is said, one line each, but
+		// does not make the relay unready.
+		None => {
+			let problems: String = state.auth.problems().iter().map(|p| format!("{p}\n")).collect();
+			(StatusCode::OK, format!("ready\n{problems}")).into_response()
+		}
+		Some(message) => {
+			let body = serde_json::json!({ "ready": false, "reason": "no_certificate", "message": message });
+			(
+				StatusCode::SERVICE_UNAVAILABLE,
+				[(header::CONTENT_TYPE, "application/json")],
+				format!("{body}\n"),
+			)
+				.into_response()
+		}
 	}
 }
 
@@ -369,6 +390,10 @@ async fn connection(
 		let stream = tokio::time::timeout(timeout, tls.accept(stream))
 			.await
 			.map_err(|_| timed_out("TLS handshake"))??;
+		if stream.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_TLS_ALPN) {
+			// A TLS-ALPN-01 validation (RFC 8737 §3): the handshake was the answer.
+			return Ok(());
+		}
 		http.serve_connection(TokioIo::new(stream), service).await
 	} else {
 		http.serve_connection(TokioIo::new(stream), service).await

@@ -56,6 +56,17 @@ fn roots(file: &Path) -> Result<RootCertStore, TlsError> {
 	Ok(store)
 }
 
+/// The system's CA roots and, when given, those of `extra` (a PEM file); without `extra`, no system
+/// root is an error, with it the file's roots alone will do.
+pub(super) fn roots_with_system(extra: Option<&Path>) -> Result<RootCertStore, TlsError> {
+	let Some(extra) = extra else {
+		return system_roots();
+	};
+	let mut store = system_roots().unwrap_or_else(|_| RootCertStore::empty());
+	store.roots.extend(roots(extra)?.roots);
+	Ok(store)
+}
+
 /// The system's CA roots. A certificate rustls cannot parse is skipped, as are unreadable
 /// files of the store when others could be read; none at all is an error.
 fn system_roots() -> Result<RootCertStore, TlsError> {

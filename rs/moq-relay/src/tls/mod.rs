@@ -1,12 +1,16 @@
-//! Certificates: loaded from PEM files or generated self-signed for development.
+//! Certificates: loaded from PEM files, generated self-signed for development, or obtained from an
+//! ACME CA ([`acme`]); every listener serves them through one [`Resolver`] (`docs/tls.md`).
 //!
 //! Generated certificates follow the browser `serverCertificateHashes` rule
 //! (`docs/relay.md`; `docs/protocol.md`, "Development certificates"): ECDSA P-256, valid from now-1d for at most 14 days in all.
 
+pub mod acme;
 mod client;
 mod pem;
+mod resolver;
 
 pub use client::{Trust, client_config};
+pub use resolver::{ACME_TLS_ALPN, Resolver, Served};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -66,6 +70,46 @@ pub enum TlsError {
 	/// A trust setting is unusable.
 	#[error("{0}")]
 	Invalid(String),
+	/// ACME cannot work as configured.
+	#[error(transparent)]
+	Acme(#[from] acme::AcmeError),
+}
+
+impl TlsError {
+	/// The stable code.
+	pub fn code(&self) -> &'static str {
+		match self {
+			Self::Read { .. } => "tls_file_unreadable",
+			Self::NoCertificate(_) => "tls_no_certificate",
+			Self::NoKey(_) => "tls_no_key",
+			Self::Pem { .. } => "tls_invalid_pem",
+			Self::Unusable { .. } => "tls_unusable",
+			Self::KeyMismatch { .. } => "tls_key_mismatch",
+			Self::Generate(_) => "tls_generate_failed",
+			Self::Rustls(_) => "tls_refused",
+			Self::Invalid(_) => "tls_invalid",
+			Self::Acme(err) => err.code(),
+		}
+	}
+}
+
+/// Where the relay's certificate comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+	/// Loaded from files, or generated: served as it is.
+	Static(Certificate),
+	/// Obtained from an ACME CA, renewed while the relay runs.
+	Acme(Arc<acme::AcmeSettings>),
+}
+
+/// A rustls server configuration whose certificates come from `resolver`, offering `alpn`.
+pub fn server_config(resolver: Arc<Resolver>, alpn: &[&[u8]]) -> Result<rustls::ServerConfig, TlsError> {
+	let mut config = rustls::ServerConfig::builder_with_provider(provider())
+		.with_safe_default_protocol_versions()?
+		.with_no_client_auth()
+		.with_cert_resolver(resolver);
+	config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+	Ok(config)
 }
 
 /// A certificate chain and its private key.

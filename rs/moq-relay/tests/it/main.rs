@@ -4,6 +4,7 @@
 
 mod common;
 
+mod acme;
 mod api_keys;
 mod auth;
 mod auth_migration;

@@ -1,0 +1,148 @@
+//! The one certificate resolver every listener shares: the quinn (QUIC, WebTransport) and the HTTPS
+//! rustls configurations both ask it for the certificate of each handshake, so a certificate
+//! installed while the relay runs (an ACME issuance or renewal) is served by every new handshake
+//! at once, and live connections keep theirs.
+//!
+//! It also answers ACME TLS-ALPN-01 validations (RFC 8737 §3): a ClientHello that offers only the
+//! `acme-tls/1` protocol gets the challenge certificate of the name it asks for, never the served one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::sync::watch;
+
+use super::{Certificate, TlsError, provider};
+
+/// The ALPN protocol of TLS-ALPN-01 validations (RFC 8737 §6.2).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// What the resolver serves now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Served {
+	/// No certificate yet (ACME: the first one is being ordered); handshakes fail.
+	#[default]
+	None,
+	/// A certificate.
+	Certificate {
+		/// Lowercase hex SHA-256 of the leaf.
+		fingerprint: String,
+		/// The leaf's notAfter, when known.
+		not_after: Option<SystemTime>,
+	},
+}
+
+impl Served {
+	/// The fingerprint of the served certificate.
+	pub fn fingerprint(&self) -> Option<&str> {
+		match self {
+			Self::None => None,
+			Self::Certificate { fingerprint, .. } => Some(fingerprint),
+		}
+	}
+}
+
+/// The certificate resolver of the relay's listeners.
+#[derive(Debug)]
+pub struct Resolver {
+	current: RwLock<Option<Arc<CertifiedKey>>>,
+	/// TLS-ALPN-01 challenge certificates by DNS name (lowercase).
+	challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+	served: watch::Sender<Served>,
+	/// Why there is no certificate yet (for `/ready` and the log), while there is none.
+	waiting: watch::Sender<Option<String>>,
+}
+
+impl Default for Resolver {
+	fn default() -> Self {
+		Self {
+			current: RwLock::new(None),
+			challenges: RwLock::new(HashMap::new()),
+			served: watch::channel(Served::None).0,
+			waiting: watch::channel(None).0,
+		}
+	}
+}
+
+impl Resolver {
+	/// A resolver serving `certificate`.
+	pub fn serving(certificate: &Certificate) -> Result<Arc<Self>, TlsError> {
+		let resolver = Arc::new(Self::default());
+		resolver.install(certificate, None)?;
+		Ok(resolver)
+	}
+
+	/// Serves `certificate` from the next handshake on.
+	pub fn install(&self, certificate: &Certificate, not_after: Option<SystemTime>) -> Result<(), TlsError> {
+		let key = provider().key_provider.load_private_key(certificate.key.clone_key())?;
+		let certified = Arc::new(CertifiedKey::new(certificate.chain.clone(), key));
+		*self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(certified);
+		self.waiting.send_replace(None);
+		self.served.send_replace(Served::Certificate {
+			fingerprint: certificate.fingerprint().to_string(),
+			not_after,
+		});
+		Ok(())
+	}
+
+	/// What is served now.
+	pub fn served(&self) -> Served {
+		self.served.borrow().clone()
+	}
+
+	/// Changes of [`Resolver::served`].
+	pub fn watch(&self) -> watch::Receiver<Served> {
+		self.served.subscribe()
+	}
+
+	/// Records why no certificate is served yet (shown by `/ready`).
+	pub fn set_waiting(&self, reason: impl Into<String>) {
+		self.waiting.send_replace(Some(reason.into()));
+	}
+
+	/// Why no certificate is served yet, while none is.
+	pub fn waiting(&self) -> Option<String> {
+		match self.served() {
+			Served::None => Some(
+				self.waiting
+					.borrow()
+					.clone()
+					.unwrap_or_else(|| "no certificate yet".to_string()),
+			),
+			Served::Certificate { .. } => None,
+		}
+	}
+
+	/// Answers TLS-ALPN-01 validations of `name` with `certificate` until [`Resolver::clear_challenge`].
+	pub fn set_challenge(&self, name: &str, certificate: Arc<CertifiedKey>) {
+		let mut challenges = self.challenges.write().unwrap_or_else(|e| e.into_inner());
+		challenges.insert(name.to_ascii_lowercase(), certificate);
+	}
+
+	/// Stops answering validations of `name`.
+	pub fn clear_challenge(&self, name: &str) {
+		let mut challenges = self.challenges.write().unwrap_or_else(|e| e.into_inner());
+		challenges.remove(&name.to_ascii_lowercase());
+	}
+}
+
+/// Whether a ClientHello is a TLS-ALPN-01 validation: it offers `acme-tls/1` and nothing else.
+pub fn is_validation(hello: &ClientHello<'_>) -> bool {
+	hello.alpn().is_some_and(|mut offered| {
+		let first = offered.next();
+		first == Some(ACME_TLS_ALPN) && offered.next().is_none()
+	})
+}
+
+impl ResolvesServerCert for Resolver {
+	fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+		if is_validation(&hello) {
+			let name = hello.server_name()?.to_ascii_lowercase();
+			let challenges = self.challenges.read().unwrap_or_else(|e| e.into_inner());
+			return challenges.get(&name).cloned();
+		}
+		self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+	}
+}
