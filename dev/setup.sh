@@ -56,3 +56,12 @@ if ! command -v python3 >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; th
 	$sudo_cmd apt-get update -qq
 	$sudo_cmd apt-get install -y -qq python3 curl >/dev/null
 fi
+# ACME tests (rs/moq-relay/tests/it/acme.rs): Debian's pebble package (pebble and pebble-challtestsrv),
+# the ACME test CA the relay gets its certificate from.
+if ! command -v pebble >/dev/null 2>&1 || ! command -v pebble-challtestsrv >/dev/null 2>&1; then
+	export DEBIAN_FRONTEND=noninteractive
+	sudo_cmd=""
+	if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+	$sudo_cmd apt-get update -qq
+	$sudo_cmd apt-get install -y -qq pebble >/dev/null
+fi
