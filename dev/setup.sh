@@ -65,3 +65,7 @@ if ! command -v pebble >/dev/null 2>&1 || ! command -v pebble-challtestsrv >/dev
 	$sudo_cmd apt-get update -qq
 	$sudo_cmd apt-get install -y -qq pebble >/dev/null
 fi
+# Better Auth tests (rs/moq-relay/tests/it/better_auth.rs): the real npm better-auth package, run by Node.
+if [ -f rs/moq-relay/tests/better-auth/package.json ] && [ ! -d rs/moq-relay/tests/better-auth/node_modules ]; then
+	(cd rs/moq-relay/tests/better-auth && npm ci --no-audit --no-fund)
+fi

@@ -82,6 +82,8 @@ impl FetchError {
 #[derive(Debug, Default)]
 struct Current {
 	keys: Arc<Vec<Key>>,
+	/// Every signing entry as published (identity tokens are verified from these).
+	raw: Arc<Vec<serde_json::Value>>,
 	/// When the set in use was fetched.
 	fetched: Option<SystemTime>,
 	/// The last refresh's failure, while the last good set is in use.
@@ -104,6 +106,8 @@ pub struct JwksUrl {
 	last_attempt: Mutex<Option<Instant>>,
 	/// Bumped whenever the set of keys changes.
 	changes: watch::Sender<u64>,
+	/// Keys for identity tokens: a set is usable with any signing entry, not only MoQ keys.
+	any_key: bool,
 }
 
 impl JwksUrl {
@@ -143,6 +147,16 @@ impl JwksUrl {
 			fetching: tokio::sync::Mutex::new(()),
 			last_attempt: Mutex::new(None),
 			changes: watch::Sender::new(0),
+			any_key: false,
+		})
+	}
+
+	/// A key source for identity tokens (`[[auth.identity]]`): every signing entry counts, read
+	/// with [`JwksUrl::entry_for`], whether or not it is a MoQ key.
+	pub fn for_identity(settings: JwksUrlSettings) -> Result<Self, JwksUrlError> {
+		Ok(Self {
+			any_key: true,
+			..Self::new(settings)?
 		})
 	}
 
@@ -210,17 +224,20 @@ impl JwksUrl {
 		let fetched = self.fetch().await;
 		let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
 		match fetched {
-			Ok((keys, max_age)) => {
+			Ok(((keys, raw), max_age)) => {
 				let lifetime = max_age
 					.unwrap_or(self.settings.max_refresh)
 					.clamp(self.settings.min_refresh, self.settings.max_refresh);
 				let old: Vec<String> = current.keys.iter().map(Key::thumbprint).collect();
-				let changed = keys.len() != old.len() || keys.iter().any(|k| !old.contains(&k.thumbprint()));
+				let changed = keys.len() != old.len()
+					|| keys.iter().any(|k| !old.contains(&k.thumbprint()))
+					|| raw != *current.raw;
 				if current.failed.is_some() {
 					tracing::info!(url = %self.label, keys = keys.len(), "JWKS refreshed again");
 				}
 				*current = Current {
 					keys: Arc::new(keys),
+					raw: Arc::new(raw),
 					fetched: Some(SystemTime::now()),
 					failed: None,
 					due: Some(Instant::now() + lifetime),
@@ -247,7 +264,7 @@ impl JwksUrl {
 		*self.last_attempt.lock().unwrap_or_else(|e| e.into_inner())
 	}
 
-	async fn fetch(&self) -> Result<(Vec<Key>, Option<Duration>), FetchError> {
+	async fn fetch(&self) -> Result<(Parsed, Option<Duration>), FetchError> {
 		let unreachable = |e: reqwest::Error| FetchError::Unreachable(e.without_url().to_string());
 		let mut response = self
 			.client
@@ -271,7 +288,7 @@ impl JwksUrl {
 			}
 			body.extend_from_slice(&chunk);
 		}
-		Ok((parse(&body)?, max_age))
+		Ok((parse(&body, self.any_key)?, max_age))
 	}
 
 	/// Refreshes on schedule until `down`, telling `revocations` whenever the keys change (so live
@@ -325,12 +342,31 @@ impl JwksUrl {
 		}
 	}
 
-	/// The key for `kid`, refetching once (rate-limited, bounded by the timeout) when it is unknown,
-	/// or waiting for a fetch in flight.
-	async fn key_for(&self, kid: Option<&str>) -> Option<Key> {
-		if let Some(key) = self.select(kid) {
-			return Some(key);
+	/// The published entry a token with `kid` selects (the only one, for a token without a `kid`),
+	/// refetching once (rate-limited, bounded by the timeout) when it is unknown.
+	pub async fn entry_for(&self, kid: Option<&str>) -> Option<serde_json::Value> {
+		let select = || {
+			let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+			match kid {
+				Some(kid) => current
+					.raw
+					.iter()
+					.find(|e| e.get("kid").and_then(serde_json::Value::as_str) == Some(kid))
+					.cloned(),
+				None => match current.raw.as_slice() {
+					[one] => Some(one.clone()),
+					_ => None,
+				},
+			}
+		};
+		if let Some(entry) = select() {
+			return Some(entry);
 		}
+		self.refetch_for_unknown().await;
+		select()
+	}
+
+	async fn refetch_for_unknown(&self) {
 		let due = self
 			.last_attempt()
 			.is_none_or(|at| at.elapsed() >= self.settings.min_refresh);
@@ -340,6 +376,15 @@ impl JwksUrl {
 			// Rate-limited: no new fetch, but one in flight (the first, at start-up) may bring it.
 			let _ = tokio::time::timeout(self.settings.timeout, self.fetching.lock()).await;
 		}
+	}
+
+	/// The key for `kid`, refetching once (rate-limited, bounded by the timeout) when it is unknown,
+	/// or waiting for a fetch in flight.
+	async fn key_for(&self, kid: Option<&str>) -> Option<Key> {
+		if let Some(key) = self.select(kid) {
+			return Some(key);
+		}
+		self.refetch_for_unknown().await;
 		self.select(kid)
 	}
 
@@ -424,9 +469,13 @@ fn max_age(value: &str) -> Option<Duration> {
 	})
 }
 
+/// A JWKS's MoQ keys and its signing entries as published.
+type Parsed = (Vec<Key>, Vec<serde_json::Value>);
+
 /// The usable keys of a JWKS: each key moq-token can read with verify allowed (others, such as
-/// encryption keys, are skipped); at least one.
-fn parse(body: &[u8]) -> Result<Vec<Key>, FetchError> {
+/// encryption keys, are skipped), and every signing entry with a `kty`; at least one MoQ key, or
+/// with `any_key` at least one entry.
+fn parse(body: &[u8], any_key: bool) -> Result<Parsed, FetchError> {
 	let document: serde_json::Value =
 		serde_json::from_slice(body).map_err(|_| FetchError::Document("not JSON".into()))?;
 	let entries = document
@@ -434,6 +483,7 @@ fn parse(body: &[u8]) -> Result<Vec<Key>, FetchError> {
 		.and_then(serde_json::Value::as_array)
 		.ok_or_else(|| FetchError::Document("no \"keys\" array".into()))?;
 	let mut keys: Vec<Key> = Vec::new();
+	let mut raw: Vec<serde_json::Value> = Vec::new();
 	for entry in entries {
 		if entry
 			.get("use")
@@ -441,6 +491,21 @@ fn parse(body: &[u8]) -> Result<Vec<Key>, FetchError> {
 			.is_some_and(|u| u != "sig")
 		{
 			continue;
+		}
+		if entry
+			.get("kty")
+			.and_then(serde_json::Value::as_str)
+			.is_some_and(|k| k != "oct")
+		{
+			let kid = entry.get("kid").and_then(serde_json::Value::as_str);
+			if kid.is_some()
+				&& raw
+					.iter()
+					.any(|e| e.get("kid").and_then(serde_json::Value::as_str) == kid)
+			{
+				return Err(FetchError::Document("a kid appears twice".into()));
+			}
+			raw.push(entry.clone());
 		}
 		match Key::from_value(entry) {
 			Ok(key) if key.ops().verify && !key.is_private() => {
@@ -454,10 +519,11 @@ fn parse(body: &[u8]) -> Result<Vec<Key>, FetchError> {
 			Err(err) => tracing::debug!(code = %err.code(), "JWKS entry skipped"),
 		}
 	}
-	if keys.is_empty() {
+	let usable = !keys.is_empty() || (any_key && !raw.is_empty());
+	if !usable {
 		return Err(FetchError::Document("no usable signing key".into()));
 	}
-	Ok(keys)
+	Ok((keys, raw))
 }
 
 #[cfg(test)]
@@ -489,13 +555,23 @@ mod tests {
 			{"kty": "EC", "crv": "P-256", "kid": "no-alg"},
 			public(&b),
 		]});
-		let keys = parse(doc.to_string().as_bytes()).unwrap();
+		let (keys, raw) = parse(doc.to_string().as_bytes(), false).unwrap();
+		assert_eq!(raw.len(), 3, "every asymmetric signing entry is kept for identity tokens");
 		let kids: Vec<&str> = keys.iter().map(|k| k.kid().unwrap().as_str()).collect();
 		assert_eq!(kids, ["a", "b"]);
-		assert_eq!(parse(b"{}").unwrap_err().code(), "jwks_invalid");
-		assert_eq!(parse(br#"{"keys": []}"#).unwrap_err().code(), "jwks_invalid");
+		assert_eq!(parse(b"{}", false).unwrap_err().code(), "jwks_invalid");
+		assert_eq!(parse(br#"{"keys": []}"#, true).unwrap_err().code(), "jwks_invalid");
+		let identity = serde_json::json!({"keys": [{"kty": "RSA", "n": "x", "e": "AQAB", "kid": "r"}]});
+		assert_eq!(
+			parse(identity.to_string().as_bytes(), false).unwrap_err().code(),
+			"jwks_invalid"
+		);
+		assert_eq!(parse(identity.to_string().as_bytes(), true).unwrap().1.len(), 1);
 		let twice = serde_json::json!({"keys": [public(&a), public(&a)]});
-		assert_eq!(parse(twice.to_string().as_bytes()).unwrap_err().code(), "jwks_invalid");
+		assert_eq!(
+			parse(twice.to_string().as_bytes(), false).unwrap_err().code(),
+			"jwks_invalid"
+		);
 	}
 
 	#[test]

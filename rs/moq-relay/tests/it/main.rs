@@ -9,6 +9,7 @@ mod api_keys;
 mod auth;
 mod auth_migration;
 mod auth_service;
+mod better_auth;
 mod binary;
 mod browser;
 mod browser_privacy_pass;
