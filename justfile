@@ -55,6 +55,6 @@ cluster:
 	"$bin/examples/clock" publish http://127.0.0.1:4444/anon clock & pids+=($!)
 	"$bin/examples/clock" subscribe http://127.0.0.1:4445/anon clock
 
-# Re-sign dev/cluster.jwt (the seed's cluster token command) with dev/root.jwk.
+# Re-sign dev/cluster.jwt with dev/root.jwk (the cluster token command of docs/cluster.md).
 cluster-token:
 	cargo run -q --bin moq-token -- --key dev/root.jwk sign --root "" --subscribe "" --publish "" --cluster > dev/cluster.jwt
