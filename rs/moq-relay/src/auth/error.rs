@@ -94,6 +94,12 @@ pub enum AuthError {
 	/// The key that verified the token was removed from the relay's key sources, or replaced.
 	#[error("the key that signed the token is no longer trusted by this relay: sign a new token with a current key")]
 	KeyRevoked,
+	/// The auth server of `[auth] url` refused a live session when it was re-checked.
+	#[error("the auth server withdrew this session's grant when it was re-checked")]
+	GrantRefused,
+	/// The auth server of `[auth] url` answered a re-check with a grant narrower than the session's.
+	#[error("the auth server narrowed this session's grant when it was re-checked: reconnect for the new grant")]
+	GrantNarrowed,
 }
 
 /// Why the auth service is unavailable.
@@ -206,6 +212,8 @@ impl AuthError {
 			Self::SigningError => "jwt_signing_error",
 			Self::TokenRevoked => "token_revoked",
 			Self::KeyRevoked => "key_revoked",
+			Self::GrantRefused => "grant_refused",
+			Self::GrantNarrowed => "grant_narrowed",
 		}
 	}
 

@@ -1,6 +1,11 @@
 //! The one thing the session consults: what a session may publish and subscribe, and until when.
 
+use std::sync::Arc;
+
 use moq_token::{Path, Pattern, Patterns};
+
+use super::AuthError;
+use super::auth_url::Lease;
 
 /// What one session may do, relative to its connection path (its root): pattern unions with
 /// upstream's matching rules (`docs/tokens.md#patterns`); a prefix grant `p` is the pattern `p/**`.
@@ -20,7 +25,21 @@ pub struct Grant {
 	/// The key that verified the token: its `kid` and RFC 7638 thumbprint, so a session ends when
 	/// that key is removed or replaced.
 	key: Option<(Option<String>, String)>,
+	/// The live lease of a grant from `[auth] url`: re-checked while the session runs.
+	lease: Option<LeaseRef>,
 }
+
+/// A lease shared by the clones of one grant (equal only to itself).
+#[derive(Clone, Debug)]
+struct LeaseRef(Arc<Lease>);
+
+impl PartialEq for LeaseRef {
+	fn eq(&self, other: &Self) -> bool {
+		Arc::ptr_eq(&self.0, &other.0)
+	}
+}
+
+impl Eq for LeaseRef {}
 
 impl Grant {
 	/// A grant at `root` of these patterns, relative to it. A `Vec<Path>` of prefixes converts
@@ -35,6 +54,7 @@ impl Grant {
 			subject: None,
 			token_id: None,
 			key: None,
+			lease: None,
 		}
 	}
 
@@ -65,6 +85,22 @@ impl Grant {
 		self.token_id = token_id;
 		self.key = Some((kid, thumbprint));
 		self
+	}
+
+	pub(crate) fn with_lease(mut self, lease: Lease) -> Self {
+		self.lease = Some(LeaseRef(Arc::new(lease)));
+		self
+	}
+
+	/// Why a grant from `[auth] url` no longer holds while its session runs: the server refused or
+	/// narrowed it on a re-check, or its `expires` passed.
+	pub fn live_refusal(&self) -> Option<AuthError> {
+		self.lease.as_ref().and_then(|lease| lease.0.refusal())
+	}
+
+	/// The id the auth server of `[auth] url` knows this session by.
+	pub fn lease_id(&self) -> Option<&str> {
+		self.lease.as_ref().map(|lease| lease.0.id())
 	}
 
 	/// The token's `jti`, if it had one (it may be on the revocation list).

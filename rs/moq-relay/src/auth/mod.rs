@@ -19,11 +19,11 @@
 //! credential's grant is not widened by the public prefixes."
 
 mod api_key;
+mod auth_url;
 mod chain;
 mod client_secret;
 mod error;
 mod grant;
-mod identity;
 mod jwks_url;
 mod jwt;
 mod privacy_pass;
@@ -33,6 +33,7 @@ mod service;
 mod verifier;
 
 pub use api_key::{ApiKeyError, ApiKeySettings, ApiKeys};
+pub use auth_url::{AuthUrl, AuthUrlError, AuthUrlSettings, SessionInfo};
 pub use chain::Chain;
 pub use client_secret::{
 	ClientSecretConfigError, ClientSecretError, ClientSecrets, DEFAULT_SECONDS, MAX_SECONDS, MIN_SECONDS, Minted,
@@ -40,9 +41,6 @@ pub use client_secret::{
 };
 pub use error::{AuthError, PrivacyPassChallenge, ServiceBody, Unavailable};
 pub use grant::Grant;
-pub use identity::{
-	BetterAuth, GrantTemplate, Identity, IdentityKeys, IdentitySettings, Shape, TemplateError,
-};
 pub use jwks_url::{FetchError, JwksUrl, JwksUrlError, JwksUrlSettings};
 pub use jwt::MoqJwt;
 pub use privacy_pass::{DEFAULT_ISSUER, PrivacyPass, PrivacyPassConfigError, PrivacyPassSettings};
@@ -128,6 +126,8 @@ pub struct Auth {
 	client_secrets: Option<Arc<ClientSecrets>>,
 	/// Token keys fetched from JWKS URLs: a live session ends when its key leaves the set.
 	jwks_urls: Vec<Arc<JwksUrl>>,
+	/// The auth server of `[auth] url`, when configured.
+	auth_url: Option<Arc<AuthUrl>>,
 }
 
 impl Auth {
@@ -152,8 +152,28 @@ impl Auth {
 
 	/// The policy that refuses, and ends the sessions of, what `revocations` lists.
 	pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+		if let Some(auth_url) = &self.auth_url {
+			// Live sessions re-check their grant when the list changes: so do leases.
+			auth_url.attach(revocations.clone());
+		}
 		self.revocations = Some(revocations);
 		self
+	}
+
+	/// The policy that asks the auth server of `[auth] url` about tokens no local verifier
+	/// recognized, and re-checks the sessions it admits (`docs/auth.md`, "Auth server").
+	pub fn with_auth_url(mut self, auth_url: AuthUrl) -> Self {
+		let auth_url = Arc::new(auth_url);
+		if let Some(revocations) = &self.revocations {
+			auth_url.attach(revocations.clone());
+		}
+		self.auth_url = Some(auth_url.clone());
+		self.with_verifier(Arc::new(auth_url))
+	}
+
+	/// The auth server of `[auth] url`, when configured.
+	pub fn auth_url(&self) -> Option<&Arc<AuthUrl>> {
+		self.auth_url.as_ref()
 	}
 
 	/// The revocation list, when configured.
@@ -173,15 +193,6 @@ impl Auth {
 		let jwks = Arc::new(jwks);
 		self.jwks_urls.push(jwks.clone());
 		self.with_verifier(jwks)
-	}
-
-	/// The policy that also accepts the tokens of this identity issuer; its JWKS URL, if any, is
-	/// refreshed with the others.
-	pub fn with_identity(mut self, identity: Identity) -> Self {
-		if let Some(jwks) = identity.jwks_url() {
-			self.jwks_urls.push(jwks.clone());
-		}
-		self.with_verifier(Arc::new(identity))
 	}
 
 	/// The JWKS URLs (refreshed by the relay while it runs).
@@ -208,6 +219,9 @@ impl Auth {
 	/// that verified its token was removed or replaced. Asked at admission and by live sessions
 	/// whenever the revocation list or the key sources change.
 	pub fn revoked(&self, grant: &Grant) -> Option<AuthError> {
+		if let Some(refused) = grant.live_refusal() {
+			return Some(refused);
+		}
 		if let Some(revocations) = &self.revocations
 			&& revocations.is_revoked(grant.token_id(), grant.subject())
 		{
@@ -325,8 +339,10 @@ impl Auth {
 			}
 			Ok(None) => match self.anonymous(path) {
 				Ok(grant) => (CredentialKind::Public, Ok(grant)),
-				Err(missing) => match &self.privacy_pass {
-					Some(pp) if pp.covers(path) => (CredentialKind::None, Err(pp.challenge().await)),
+				Err(missing) => match (&self.privacy_pass, &self.auth_url) {
+					(Some(pp), _) if pp.covers(path) => (CredentialKind::None, Err(pp.challenge().await)),
+					// Upstream's contract: the auth server decides sessions without a credential too.
+					(_, Some(auth_url)) => (CredentialKind::Service, auth_url.connect(request, None).await),
 					_ => (CredentialKind::None, Err(missing)),
 				},
 			},

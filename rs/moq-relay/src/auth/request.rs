@@ -179,6 +179,11 @@ impl ConnectRequest {
 		}
 	}
 
+	/// The raw query, without the `?` (it may hold a credential: never log it).
+	pub fn query(&self) -> Option<&str> {
+		self.query.as_deref()
+	}
+
 	/// The headers an auth service may be told (lowercase names; never a credential).
 	pub fn forwarded_headers(&self) -> &[(String, String)] {
 		&self.headers

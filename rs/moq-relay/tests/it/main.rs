@@ -9,7 +9,7 @@ mod api_keys;
 mod auth;
 mod auth_migration;
 mod auth_service;
-mod better_auth;
+mod auth_url;
 mod binary;
 mod browser;
 mod browser_privacy_pass;

@@ -1,0 +1,174 @@
+//! What an admitted session holds for its grant, and what the verifier's task changes in it.
+
+use std::sync::{Arc, Mutex};
+
+use moq_token::{Path, Patterns};
+use serde::Serialize;
+use tokio::sync::{Notify, oneshot};
+
+use super::super::AuthError;
+
+/// The session's side of its grant from `[auth] url`: held inside the [`Grant`](super::super::Grant)
+/// and dropped with it, which tells the verifier's task the session ended.
+pub struct Lease {
+	live: Arc<Live>,
+	ended: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Lease {
+	pub(super) fn new(live: Arc<Live>) -> (Self, oneshot::Receiver<()>) {
+		let (tx, rx) = oneshot::channel();
+		(
+			Self {
+				live,
+				ended: Mutex::new(Some(tx)),
+			},
+			rx,
+		)
+	}
+
+	/// Why the grant no longer holds, once the server refused or narrowed it, or it expired.
+	pub fn refusal(&self) -> Option<AuthError> {
+		self.live.state().refusal.clone()
+	}
+
+	/// The session id the server knows.
+	pub fn id(&self) -> &str {
+		&self.live.id
+	}
+}
+
+impl Drop for Lease {
+	fn drop(&mut self) {
+		if let Some(tx) = self.ended.lock().unwrap_or_else(|e| e.into_inner()).take() {
+			let _ = tx.send(());
+		}
+	}
+}
+
+impl std::fmt::Debug for Lease {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		f.debug_struct("Lease").field("id", &self.live.id).finish()
+	}
+}
+
+/// A live session as the operator endpoint lists it: never a credential.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SessionInfo {
+	/// The id the auth server knows it by.
+	pub id: String,
+	/// `auth_url`.
+	pub subject: &'static str,
+	/// `quic`, `websocket` or `http`.
+	pub transport: &'static str,
+	/// The grant's root.
+	pub root: String,
+	/// The publish patterns, relative to the root.
+	pub publish: Vec<String>,
+	/// The subscribe patterns, relative to the root.
+	pub subscribe: Vec<String>,
+	/// When the grant ends (unix seconds).
+	pub expires: Option<u64>,
+	/// Seconds since admission.
+	pub seconds: u64,
+}
+
+/// The shared state of one lease.
+pub(super) struct Live {
+	id: String,
+	root: Path,
+	transport: &'static str,
+	publish: Patterns,
+	subscribe: Patterns,
+	started: std::time::Instant,
+	state: Mutex<State>,
+	nudge: Notify,
+}
+
+struct State {
+	expires: Option<u64>,
+	refusal: Option<AuthError>,
+}
+
+impl Live {
+	pub(super) fn new(
+		id: String,
+		root: Path,
+		transport: &'static str,
+		publish: Patterns,
+		subscribe: Patterns,
+		expires: Option<u64>,
+	) -> Arc<Self> {
+		Arc::new(Self {
+			id,
+			root,
+			transport,
+			publish,
+			subscribe,
+			started: std::time::Instant::now(),
+			state: Mutex::new(State { expires, refusal: None }),
+			nudge: Notify::new(),
+		})
+	}
+
+	fn state(&self) -> std::sync::MutexGuard<'_, State> {
+		self.state.lock().unwrap_or_else(|e| e.into_inner())
+	}
+
+	pub(super) fn id(&self) -> &str {
+		&self.id
+	}
+
+	pub(super) fn expires(&self) -> Option<u64> {
+		self.state().expires
+	}
+
+	/// A fresh grant that covers the session's keeps it, with the fresh expiry.
+	pub(super) fn extend(&self, expires: Option<u64>) {
+		self.state().expires = expires;
+	}
+
+	/// Whether a fresh grant still allows everything the session was admitted with.
+	pub(super) fn covered_by(&self, root: Option<&Path>, publish: &Patterns, subscribe: &Patterns) -> bool {
+		root.is_none_or(|r| *r == self.root) && publish.covers(&self.publish) && subscribe.covers(&self.subscribe)
+	}
+
+	/// The first refusal stands.
+	pub(super) fn refuse(&self, why: AuthError) {
+		let mut state = self.state();
+		if state.refusal.is_none() {
+			state.refusal = Some(why);
+		}
+	}
+
+	/// The `end` reason, in the contract's words.
+	pub(super) fn ended_reason(&self) -> &'static str {
+		match self.state().refusal {
+			None => "closed",
+			Some(AuthError::TokenExpired) => "expired",
+			Some(_) => "refused",
+		}
+	}
+
+	pub(super) fn nudge(&self) {
+		self.nudge.notify_one();
+	}
+
+	pub(super) async fn nudged(&self) {
+		self.nudge.notified().await
+	}
+
+	pub(super) fn info(&self) -> SessionInfo {
+		let list = |p: &Patterns| p.iter().map(|p| p.as_str().to_string()).collect();
+		SessionInfo {
+			id: self.id.clone(),
+			subject: "auth_url",
+			transport: self.transport,
+			root: self.root.as_str().to_string(),
+			publish: list(&self.publish),
+			subscribe: list(&self.subscribe),
+			expires: self.expires(),
+			seconds: self.started.elapsed().as_secs(),
+		}
+	}
+}

@@ -1,0 +1,271 @@
+//! `[auth] url` against upstream's reference auth server, the published `moq-auth` crate's `serve`
+//! module running in the test (`docs/auth.md`, "Auth server (`[auth] url`)"): the relay admits and
+//! refuses exactly as that server decides, tells it when a session ends, and closes a live session
+//! within 2 s of a re-check that narrows or withdraws its grant, or when the grant's `expires`
+//! passes while the server is down.
+
+use crate::common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use common::{TestRelay, admitted, announce_ok, closed, within};
+use moq_auth::serve::{Keys, Policy, Server};
+use moq_auth::{Event, Patterns, Permissions};
+use moq_relay::wire::SessionCode;
+use moq_relay_bench::subscriber::Subscriber;
+use moq_token::{Algorithm, Claims, ClaimsFormat, Key, KeyFormat, Path};
+use tokio::sync::Notify;
+
+const UNAUTHORIZED: u64 = SessionCode::UNAUTHORIZED.into_inner() as u64;
+/// How soon a withdrawn grant's session must be closed.
+const BOUND: Duration = Duration::from_secs(2);
+
+/// The reference server behind a router that records every request and can switch policies (what
+/// an operator changing `moq auth serve`'s flags and restarting it does).
+struct AuthServer {
+	addr: std::net::SocketAddr,
+	state: Arc<Shared>,
+	task: tokio::task::JoinHandle<()>,
+}
+
+struct Shared {
+	server: Mutex<Server>,
+	log: Mutex<Vec<moq_auth::Request>>,
+	seen: Notify,
+	/// Answer every request with 503, as a server that is down behind its proxy does.
+	down: std::sync::atomic::AtomicBool,
+}
+
+async fn handle(State(state): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+	let Ok(request) = serde_json::from_slice::<moq_auth::Request>(&body) else {
+		return (StatusCode::BAD_REQUEST, "not the contract's JSON").into_response();
+	};
+	if state.down.load(std::sync::atomic::Ordering::Relaxed) {
+		return StatusCode::SERVICE_UNAVAILABLE.into_response();
+	}
+	let server = state.server.lock().unwrap().clone();
+	let answer = server.answer(&request).await;
+	state.log.lock().unwrap().push(request);
+	state.seen.notify_waiters();
+	match answer {
+		Ok(Some(grant)) => (
+			[(axum::http::header::CONTENT_TYPE, "application/json")],
+			serde_json::to_string(&grant).unwrap(),
+		)
+			.into_response(),
+		Ok(None) => StatusCode::NO_CONTENT.into_response(),
+		Err(refusal) => (StatusCode::FORBIDDEN, refusal.to_string()).into_response(),
+	}
+}
+
+impl AuthServer {
+	async fn start(policy: Policy) -> Self {
+		let state = Arc::new(Shared {
+			server: Mutex::new(Server::new(policy).unwrap()),
+			log: Mutex::new(Vec::new()),
+			seen: Notify::new(),
+			down: Default::default(),
+		});
+		let router = axum::Router::new()
+			.route("/", axum::routing::post(handle))
+			.with_state(state.clone());
+		let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+		let addr = listener.local_addr().unwrap();
+		let task = tokio::spawn(async move {
+			let _ = axum::serve(listener, router).await;
+		});
+		Self { addr, state, task }
+	}
+
+	fn url(&self) -> String {
+		format!("http://127.0.0.1:{}/", self.addr.port())
+	}
+
+	fn switch(&self, policy: Policy) {
+		*self.state.server.lock().unwrap() = Server::new(policy).unwrap();
+	}
+
+	fn go_down(&self) {
+		self.state.down.store(true, std::sync::atomic::Ordering::Relaxed);
+	}
+
+	fn events(&self) -> Vec<moq_auth::Request> {
+		self.state.log.lock().unwrap().clone()
+	}
+
+	/// Waits until a request satisfying `found` was seen, and returns it.
+	async fn until(&self, what: &str, found: impl Fn(&moq_auth::Request) -> bool) -> moq_auth::Request {
+		within(what, async {
+			loop {
+				let seen = self.state.seen.notified();
+				if let Some(request) = self.events().into_iter().find(|r| found(r)) {
+					return request;
+				}
+				seen.await;
+			}
+		})
+		.await
+	}
+}
+
+impl Drop for AuthServer {
+	fn drop(&mut self) {
+		self.task.abort();
+	}
+}
+
+fn patterns(list: &[&str]) -> Patterns {
+	list.iter().map(|p| p.parse().unwrap()).collect()
+}
+
+/// A policy verifying tokens with the key file at `key`, re-checking every second.
+fn policy(key: Option<&std::path::Path>, public: Option<(&[&str], &[&str])>) -> Policy {
+	let mut policy = Policy::default();
+	policy.keys = key.map(|k| Keys::File(k.to_path_buf()));
+	if let Some((publish, subscribe)) = public {
+		policy.public = Permissions::new(patterns(publish), patterns(subscribe));
+	}
+	policy.revalidate = Some(Duration::from_secs(1));
+	policy.expires = Some(Duration::from_secs(3600));
+	policy
+}
+
+struct Dir(std::path::PathBuf);
+
+impl Dir {
+	fn new(name: &str) -> Self {
+		let dir = std::env::temp_dir().join(format!("moq-relay-auth-url-{name}-{}", std::process::id()));
+		let _ = std::fs::remove_dir_all(&dir);
+		std::fs::create_dir_all(&dir).unwrap();
+		Self(dir)
+	}
+}
+
+impl Drop for Dir {
+	fn drop(&mut self) {
+		let _ = std::fs::remove_dir_all(&self.0);
+	}
+}
+
+/// Our `moq-token` signs, in the format upstream writes (put/get here: every grant a subtree).
+fn token(key: &Key, root: &str) -> String {
+	let claims = Claims::new(Path::new(root).unwrap())
+		.with_publish(Path::root())
+		.with_subscribe(Path::root())
+		.with_expires(moq_token::unix_now() + 600);
+	key.sign_with(&claims, ClaimsFormat::Auto).unwrap()
+}
+
+async fn relay(url: String) -> TestRelay {
+	TestRelay::start_with(move |config| config.auth.url = Some(url)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_server_decides_every_session_and_hears_its_end() {
+	let dir = Dir::new("decide");
+	let key = Key::generate(Algorithm::ES256, None).unwrap();
+	let key_file = dir.0.join("key.jwk");
+	key.to_file(&key_file, KeyFormat::Json).unwrap();
+	let server = AuthServer::start(policy(Some(&key_file), None)).await;
+	let relay = relay(server.url()).await;
+
+	// The published client, admitted by the server's verdict on our token.
+	let client = relay.client(None);
+	let url = relay.url("https", &format!("room?jwt={}", token(&key, "room")));
+	let session = within("admitted", Subscriber::connect(&client, url)).await;
+	assert!(session.is_ok(), "the server admits a token of its key");
+	let connect = server.until("connect", |r| r.event == Event::Connect).await;
+	assert_eq!((connect.path.as_str(), connect.node.is_empty()), ("/room", false));
+	assert_eq!(connect.id.len(), 32);
+	assert!(connect.query.as_deref().is_some_and(|q| q.starts_with("jwt=")));
+
+	// Refused as the server refuses: another root, another key, no credential.
+	let other_key = Key::generate(Algorithm::ES256, None).unwrap();
+	for (path, why) in [
+		(format!("/other?jwt={}", token(&key, "room")), "root mismatch"),
+		(format!("/room?jwt={}", token(&other_key, "room")), "unknown key"),
+		("/room".to_string(), "no credential, no public grant"),
+	] {
+		let conn = admitted(&relay, &path).await;
+		assert_eq!(closed(&conn).await, (UNAUTHORIZED, "unauthorized".to_string()), "{why}");
+	}
+
+	// A session that ends is reported with its duration.
+	let before = server.events().len();
+	let conn = admitted(&relay, &format!("/room?jwt={}", token(&key, "room"))).await;
+	announce_ok(&conn).await;
+	let id = server.events()[before..]
+		.iter()
+		.find(|r| r.event == Event::Connect)
+		.expect("its connect")
+		.id
+		.clone();
+	conn.close(quinn::VarInt::from_u32(0), b"done");
+	let end = server
+		.until("end", |r| r.id == id && matches!(r.event, Event::End { .. }))
+		.await;
+	let Event::End { duration, bytes, .. } = end.event else {
+		unreachable!()
+	};
+	assert!(duration > Duration::ZERO && bytes == moq_auth::Bytes::default());
+	drop(session);
+	relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrowed_or_withdrawn_grant_closes_the_live_session_within_two_seconds() {
+	let dir = Dir::new("narrow");
+	let key = Key::generate(Algorithm::HS256, None).unwrap();
+	let key_file = dir.0.join("key.jwk");
+	key.to_file(&key_file, KeyFormat::Json).unwrap();
+	let everything: (&[&str], &[&str]) = (&["**"], &["**"]);
+	let server = AuthServer::start(policy(Some(&key_file), Some(everything))).await;
+	let relay = relay(server.url()).await;
+
+	let anonymous = admitted(&relay, "/").await;
+	announce_ok(&anonymous).await;
+	let with_token = admitted(&relay, &format!("/room?jwt={}", token(&key, "room"))).await;
+	announce_ok(&with_token).await;
+
+	// Anonymous sessions may now only subscribe: narrower than what the live one holds.
+	let read_only: (&[&str], &[&str]) = (&[], &["**"]);
+	server.switch(policy(Some(&key_file), Some(read_only)));
+	let since = Instant::now();
+	assert_eq!(closed(&anonymous).await, (UNAUTHORIZED, "grant_narrowed".to_string()));
+	assert!(since.elapsed() < BOUND, "closed {:?} after the change", since.elapsed());
+	announce_ok(&with_token).await;
+
+	// The key is no longer trusted: the token's session is withdrawn.
+	server.switch(policy(None, Some(read_only)));
+	let since = Instant::now();
+	assert_eq!(closed(&with_token).await, (UNAUTHORIZED, "grant_refused".to_string()));
+	assert!(since.elapsed() < BOUND, "closed {:?} after the change", since.elapsed());
+	relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expires_is_enforced_while_the_server_is_down() {
+	let mut short = policy(None, Some((&["**"], &["**"])));
+	short.expires = Some(Duration::from_secs(2));
+	let server = AuthServer::start(short).await;
+	let relay = relay(server.url()).await;
+	let conn = admitted(&relay, "/").await;
+	announce_ok(&conn).await;
+	let admitted_at = Instant::now();
+	// The server goes away: re-checks fail, and the grant stands only until its `expires`.
+	server.go_down();
+	assert_eq!(closed(&conn).await, (UNAUTHORIZED, "token_expired".to_string()));
+	assert!(
+		admitted_at.elapsed() < Duration::from_secs(3),
+		"{:?}",
+		admitted_at.elapsed()
+	);
+	// And nothing is admitted while it is down.
+	let refused = admitted(&relay, "/").await;
+	assert_eq!(closed(&refused).await, (UNAUTHORIZED, "auth_service_error".to_string()));
+	relay.stop().await;
+}
