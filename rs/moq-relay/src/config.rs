@@ -13,8 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{
-	ApiKeySettings, ApiKeys, Auth, AuthService, AuthUrl, AuthUrlSettings, ClientSecrets, DEFAULT_ISSUER, JwksUrl,
-	JwksUrlSettings, PrivacyPass, PrivacyPassSettings, Public, Revocations, ServiceSettings, SigningKey,
+	ApiKeySettings, ApiKeys, Auth, AuthService, AuthUrl, AuthUrlSettings, BetterAuth, ClientSecrets, DEFAULT_ISSUER,
+	GrantTemplate, Identity, IdentityKeys, IdentitySettings, JwksUrl, JwksUrlSettings, PrivacyPass,
+	PrivacyPassSettings, Public, Revocations, ServiceSettings, Shape, SigningKey,
 };
 use crate::cluster::{ClusterSettings, Peer};
 use crate::limits::Limits;
@@ -525,6 +526,19 @@ pub struct AuthConfig {
 	)]
 	#[serde(default, with = "seconds_or_humantime")]
 	pub jwks_timeout: Option<Duration>,
+	/// `[[auth.identity]]`: issuers of identity tokens (an OIDC provider, a Better Auth app), each
+	/// with its keys (`jwks_url`, `discovery_url` or `secret`), `issuer`, `audience`, `algorithms`,
+	/// `leeway` and a grant template (`root = "users/{sub}"`); as a flag, the inline table.
+	#[arg(
+		value_name = "TABLE",
+		id = "auth-identity",
+		long = "auth-identity",
+		env = "MOQ_AUTH_IDENTITY",
+		value_parser = IdentityParser,
+		hide_env_values = true
+	)]
+	#[serde(default, deserialize_with = "one_or_many")]
+	pub identity: Option<Vec<IdentityEntry>>,
 }
 
 /// A secret from the configuration (an API key): `Debug` never shows it, `--check` prints
@@ -622,6 +636,95 @@ fn parse_api_key(value: &str) -> Result<ApiKeyEntry, String> {
 			 (keys: name, key, root, pub, sub)"
 				.to_string()
 		})
+}
+
+/// `[[auth.identity]]`: an issuer of identity tokens (`docs/auth.md`, "OIDC / JWKS", "Better Auth").
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityEntry {
+	/// The issuer's name in logs and subjects (`identity:<name>:<sub>`).
+	pub name: String,
+	/// `"better-auth"`: a Better Auth app at `base_url` (its JWT plugin's tokens, and its cookie cache
+	/// with the app's secret).
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub preset: Option<String>,
+	/// The Better Auth app's `baseURL`.
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub base_url: Option<String>,
+	/// The issuer's JWKS URL.
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub jwks_url: Option<String>,
+	/// The issuer's OIDC discovery document (`…/.well-known/openid-configuration`).
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub discovery_url: Option<String>,
+	/// A shared secret (HMAC); for the Better Auth preset, the app's secret (default: the
+	/// `BETTER_AUTH_SECRET` environment variable).
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub secret: Option<SecretString>,
+	/// The `iss` tokens must carry.
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub issuer: Option<String>,
+	/// The `aud` tokens must carry (one of these).
+	#[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
+	pub audience: Option<Vec<String>>,
+	/// The algorithms tokens may use (default: HS256 with a secret, else RS256, ES256 and EdDSA).
+	#[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
+	pub algorithms: Option<Vec<String>>,
+	/// Seconds of clock skew tolerated on `exp` and `nbf` (default 60).
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub leeway: Option<u64>,
+	/// The grant's root, a template over the claims (`users/{sub}`).
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub root: Option<String>,
+	/// Publish patterns relative to `root`, templates too (`["{sub}/**"]`).
+	#[serde(
+		default,
+		alias = "pub",
+		deserialize_with = "one_or_many",
+		skip_serializing_if = "Option::is_none"
+	)]
+	pub publish: Option<Vec<String>>,
+	/// Subscribe patterns relative to `root`.
+	#[serde(
+		default,
+		alias = "sub",
+		deserialize_with = "one_or_many",
+		skip_serializing_if = "Option::is_none"
+	)]
+	pub subscribe: Option<Vec<String>>,
+}
+
+/// `--auth-identity '{name = "app", preset = "better-auth", base_url = "…"}'`: the entry as an inline
+/// TOML table. Its error never quotes the value (it may hold a secret).
+#[derive(Clone, Debug)]
+struct IdentityParser;
+
+impl clap::builder::TypedValueParser for IdentityParser {
+	type Value = IdentityEntry;
+
+	fn parse_ref(
+		&self,
+		cmd: &clap::Command,
+		_arg: Option<&clap::Arg>,
+		value: &std::ffi::OsStr,
+	) -> Result<IdentityEntry, clap::Error> {
+		#[derive(Deserialize)]
+		struct One {
+			entry: IdentityEntry,
+		}
+		value
+			.to_str()
+			.and_then(|value| toml::from_str::<One>(&format!("entry = {value}")).ok())
+			.map(|one| one.entry)
+			.ok_or_else(|| {
+				clap::Error::raw(
+					clap::error::ErrorKind::ValueValidation,
+					"invalid value for --auth-identity (MOQ_AUTH_IDENTITY): expected an inline TOML table such as \
+					 {name = \"app\", preset = \"better-auth\", base_url = \"https://app.example\"}\n",
+				)
+				.with_cmd(cmd)
+			})
+	}
 }
 
 /// The environment variables of the servers this relay replaces (`docs/auth.md`, "Coming from
@@ -1206,6 +1309,9 @@ impl AuthConfig {
 		for jwks in self.jwks_urls()? {
 			auth = auth.with_jwks_url(jwks);
 		}
+		for identity in self.identities(|name| std::env::var(name).ok())? {
+			auth = auth.with_identity(identity);
+		}
 		if let Some(keys) = self.api_keys()? {
 			auth = auth.with_api_keys(keys);
 		}
@@ -1220,6 +1326,139 @@ impl AuthConfig {
 			reason: e.to_string(),
 		})?;
 		Ok(auth.with_revocations(revocations))
+	}
+
+	/// The identity issuers of `[[auth.identity]]`; `env` reads `BETTER_AUTH_SECRET` for the preset.
+	fn identities(&self, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Identity>, ConfigError> {
+		let invalid = |entry: &IdentityEntry, reason: String| ConfigError::Invalid {
+			key: "auth.identity",
+			reason: format!("{}: {reason}", entry.name),
+		};
+		let jwks = |url: String| JwksUrlSettings {
+			url,
+			timeout: self.jwks_timeout.unwrap_or(Duration::from_secs(5)),
+			min_refresh: self.jwks_refresh_min.unwrap_or(Duration::from_secs(30)),
+			max_refresh: self.jwks_refresh_max.unwrap_or(Duration::from_secs(300)),
+		};
+		let mut identities = Vec::new();
+		for entry in self.identity.iter().flatten() {
+			let preset = entry.preset.as_deref();
+			let everything = || Some(vec!["**".to_string()]);
+			let grant = GrantTemplate {
+				root: entry
+					.root
+					.clone()
+					.unwrap_or_else(|| if preset.is_some() { "users/{sub}" } else { "" }.into()),
+				publish: entry
+					.publish
+					.clone()
+					.or_else(|| preset.and(everything()))
+					.unwrap_or_default(),
+				subscribe: entry
+					.subscribe
+					.clone()
+					.or_else(|| preset.and(everything()))
+					.unwrap_or_default(),
+			};
+			grant.check().map_err(|e| invalid(entry, e.to_string()))?;
+			let leeway = Duration::from_secs(entry.leeway.unwrap_or(60));
+			match preset {
+				Some("better-auth") => {
+					let Some(base_url) = entry.base_url.clone() else {
+						return Err(invalid(
+							entry,
+							"the better-auth preset needs base_url (the app's baseURL)".into(),
+						));
+					};
+					let secret = entry
+						.secret
+						.as_ref()
+						.map(|s| s.expose().to_string())
+						.or_else(|| env("BETTER_AUTH_SECRET"));
+					let app = BetterAuth {
+						name: entry.name.clone(),
+						jwks: jwks(String::new()),
+						base_url,
+						secret,
+						grant,
+						leeway,
+					};
+					let settings = app.identities().map_err(|e| invalid(entry, format!("base_url: {e}")))?;
+					identities.extend(settings.into_iter().map(Identity::new));
+				}
+				Some(other) => {
+					return Err(invalid(
+						entry,
+						format!("unknown preset {other:?} (known: \"better-auth\")"),
+					));
+				}
+				None => {
+					let keys = match (&entry.jwks_url, &entry.discovery_url, &entry.secret) {
+						(Some(url), None, None) => IdentityKeys::Jwks(std::sync::Arc::new(
+							JwksUrl::for_identity(jwks(url.clone()))
+								.map_err(|e| invalid(entry, format!("jwks_url {}: {e}", redact_url(url))))?,
+						)),
+						(None, Some(url), None) => {
+							JwksUrl::for_identity(jwks(url.clone()))
+								.map_err(|e| invalid(entry, format!("discovery_url {}: {e}", redact_url(url))))?;
+							IdentityKeys::Discovery {
+								url: url.clone(),
+								settings: jwks(url.clone()),
+								jwks: Default::default(),
+							}
+						}
+						(None, None, Some(secret)) => IdentityKeys::Secret(secret.expose().as_bytes().to_vec()),
+						_ => {
+							return Err(invalid(
+								entry,
+								"give exactly one of jwks_url, discovery_url and secret".into(),
+							));
+						}
+					};
+					let shared = matches!(keys, IdentityKeys::Secret(_));
+					let names = entry.algorithms.clone().unwrap_or_else(|| {
+						if shared {
+							vec!["HS256".into()]
+						} else {
+							vec!["RS256".into(), "ES256".into(), "EdDSA".into()]
+						}
+					});
+					let mut algorithms = Vec::new();
+					for name in &names {
+						let algorithm: jsonwebtoken::Algorithm = name
+							.parse()
+							.map_err(|_| invalid(entry, format!("unknown algorithm {name:?}")))?;
+						let hmac = matches!(
+							algorithm,
+							jsonwebtoken::Algorithm::HS256
+								| jsonwebtoken::Algorithm::HS384
+								| jsonwebtoken::Algorithm::HS512
+						);
+						if hmac != shared {
+							return Err(invalid(
+								entry,
+								format!(
+									"{name} needs {}",
+									if hmac { "a secret" } else { "jwks_url or discovery_url" }
+								),
+							));
+						}
+						algorithms.push(algorithm);
+					}
+					identities.push(Identity::new(IdentitySettings {
+						name: entry.name.clone(),
+						keys,
+						algorithms,
+						issuer: entry.issuer.clone(),
+						audience: entry.audience.clone().unwrap_or_default(),
+						leeway,
+						grant,
+						shape: Shape::Plain,
+					}));
+				}
+			}
+		}
+		Ok(identities)
 	}
 
 	/// The JWKS URLs of `jwks_url`, with the refresh bounds.
@@ -1984,6 +2223,12 @@ impl Config {
 		}
 		shown.auth.service_url = shown.auth.service_url.as_deref().map(redact_url);
 		shown.auth.url = shown.auth.url.as_deref().map(redact_url);
+		if let Some(entries) = &mut shown.auth.identity {
+			entries
+				.iter_mut()
+				.filter(|entry| entry.secret.is_some())
+				.for_each(|entry| entry.secret = Some(redacted()));
+		}
 		if let Some(urls) = &mut shown.auth.jwks_url {
 			urls.iter_mut().for_each(|url| *url = redact_url(url));
 		}
@@ -2242,6 +2487,11 @@ jwks_url = ["https://idp.example/jwks.json"]
 jwks_refresh_min = "10s"
 jwks_refresh_max = 600
 jwks_timeout = "2s"
+[[auth.identity]]
+name = "app"
+preset = "better-auth"
+base_url = "https://app.example"
+secret = "every-key-secret-3"
 [[auth.api_key]]
 name = "ops"
 key = "every-key-secret-2"

@@ -24,6 +24,7 @@ mod chain;
 mod client_secret;
 mod error;
 mod grant;
+mod identity;
 mod jwks_url;
 mod jwt;
 mod privacy_pass;
@@ -41,6 +42,7 @@ pub use client_secret::{
 };
 pub use error::{AuthError, PrivacyPassChallenge, ServiceBody, Unavailable};
 pub use grant::Grant;
+pub use identity::{BetterAuth, GrantTemplate, Identity, IdentityKeys, IdentitySettings, Shape, TemplateError};
 pub use jwks_url::{FetchError, JwksUrl, JwksUrlError, JwksUrlSettings};
 pub use jwt::MoqJwt;
 pub use privacy_pass::{DEFAULT_ISSUER, PrivacyPass, PrivacyPassConfigError, PrivacyPassSettings};
@@ -193,6 +195,15 @@ impl Auth {
 		let jwks = Arc::new(jwks);
 		self.jwks_urls.push(jwks.clone());
 		self.with_verifier(jwks)
+	}
+
+	/// The policy that also accepts the tokens of this identity issuer; its JWKS URL, if any, is
+	/// refreshed with the others.
+	pub fn with_identity(mut self, identity: Identity) -> Self {
+		if let Some(jwks) = identity.jwks_url() {
+			self.jwks_urls.push(jwks.clone());
+		}
+		self.with_verifier(Arc::new(identity))
 	}
 
 	/// The JWKS URLs (refreshed by the relay while it runs).

@@ -10,6 +10,7 @@ mod auth;
 mod auth_migration;
 mod auth_service;
 mod auth_url;
+mod better_auth;
 mod binary;
 mod browser;
 mod browser_privacy_pass;
