@@ -801,6 +801,71 @@ mod tests {
 	}
 
 	#[test]
+	fn tls_settings_choose_acme_and_refuse_what_cannot_work() {
+		use crate::config::{ConfigError, TlsConfig};
+		use crate::tls::Source;
+
+		let cache = std::env::temp_dir().join(format!("moq-relay-acme-config-{}", std::process::id()));
+		let acme = |domains: &[&str]| TlsConfig {
+			domain: Some(domains.iter().map(|d| d.to_string()).collect()),
+			acme_cache: Some(cache.clone()),
+			..TlsConfig::default()
+		};
+		let refused = |config: TlsConfig| match config.source() {
+			Err(ConfigError::Invalid { key, reason }) => format!("{key}: {reason}"),
+			Err(other) => panic!("{other}"),
+			Ok(_) => panic!("accepted"),
+		};
+
+		let Ok(Source::Acme(settings)) = acme(&["Relay.Example", "www.relay.example"]).source() else {
+			panic!("ACME expected");
+		};
+		assert_eq!(settings.domains, ["relay.example", "www.relay.example"]);
+		assert_eq!(settings.directory, LETS_ENCRYPT, "production by default");
+		assert!(settings.email.is_none());
+		let staging = TlsConfig {
+			acme_staging: Some(true),
+			..acme(&["relay.example"])
+		};
+		let Ok(Source::Acme(settings)) = staging.source() else {
+			panic!("ACME expected");
+		};
+		assert_eq!(settings.directory, LETS_ENCRYPT_STAGING);
+
+		for bad in ["127.0.0.1", "*.relay.example", "relay..example", "relay_example.com"] {
+			assert!(refused(acme(&[bad])).starts_with("tls.domain: "), "{bad}");
+		}
+		let both = TlsConfig {
+			cert: Some("cert.pem".into()),
+			key: Some("key.pem".into()),
+			..acme(&["relay.example"])
+		};
+		assert!(refused(both).contains("replaces tls.cert/tls.key"));
+		let two_cas = TlsConfig {
+			acme_staging: Some(true),
+			acme_directory: Some("https://ca.example/directory".into()),
+			..acme(&["relay.example"])
+		};
+		assert!(refused(two_cas).starts_with("tls.acme_directory: "));
+		let plain = TlsConfig {
+			acme_directory: Some("http://ca.example/directory".into()),
+			..acme(&["relay.example"])
+		};
+		assert!(refused(plain).contains("https://"));
+		let local = TlsConfig {
+			acme_directory: Some("http://127.0.0.1:14000/dir".into()),
+			..acme(&["relay.example"])
+		};
+		assert!(matches!(local.source(), Ok(Source::Acme(_))));
+		let orphan = TlsConfig {
+			email: Some("ops@relay.example".into()),
+			..TlsConfig::default()
+		};
+		assert!(refused(orphan).contains("need tls.domain"));
+		std::fs::remove_dir_all(&cache).unwrap();
+	}
+
+	#[test]
 	fn the_challenge_certificate_carries_the_key_authorization_digest() {
 		let digest = [7u8; 32];
 		let certified = challenge_certificate("relay.example", &digest).unwrap();
