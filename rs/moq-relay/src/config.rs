@@ -1213,6 +1213,38 @@ fn overlay<T: Serialize + serde::de::DeserializeOwned + Clone>(base: T, over: T)
 	serde_json::from_value(merged).unwrap_or(base)
 }
 
+/// `[web]`: what browsers' pages may do at the relay (`docs/browser.md`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Web pages ([web])")]
+pub struct WebConfig {
+	/// `[web] allowed_origins`: web origins (`https://app.example`, `http://localhost:8080`) whose
+	/// pages may send the browser's cookies to the relay, besides the relay's own origin; a request
+	/// with a cookie from any other page (a WebSocket upgrade included) is refused with 403
+	/// `origin_not_allowed`. `*` allows every origin. A string or a list.
+	#[arg(
+		value_name = "ORIGIN",
+		id = "web-allowed-origins",
+		long = "web-allowed-origins",
+		env = "MOQ_WEB_ALLOWED_ORIGINS",
+		value_delimiter = ','
+	)]
+	#[serde(default, deserialize_with = "one_or_many")]
+	pub allowed_origins: Option<Vec<String>>,
+}
+
+impl WebConfig {
+	/// The allowed origins, checked now.
+	pub fn allowed_origins(&self) -> Result<crate::http::origin::AllowedOrigins, ConfigError> {
+		crate::http::origin::AllowedOrigins::new(self.allowed_origins.iter().flatten().map(String::as_str)).map_err(
+			|reason| ConfigError::Invalid {
+				key: "web.allowed_origins",
+				reason,
+			},
+		)
+	}
+}
+
 /// The whole configuration, every value optional so layers can be merged.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -1235,6 +1267,9 @@ pub struct Config {
 	/// `[limits]`.
 	#[serde(default)]
 	pub limits: LimitsConfig,
+	/// `[web]`.
+	#[serde(default)]
+	pub web: WebConfig,
 }
 
 impl AuthConfig {
@@ -2067,6 +2102,9 @@ pub struct Args {
 	/// `[limits]`.
 	#[command(flatten)]
 	pub limits: LimitsConfig,
+	/// `[web]`.
+	#[command(flatten)]
+	pub web: WebConfig,
 }
 
 impl Args {
@@ -2079,6 +2117,7 @@ impl Args {
 			privacypass: self.privacypass.clone(),
 			cluster: self.cluster.clone(),
 			limits: self.limits.clone(),
+			web: self.web.clone(),
 		}
 	}
 
@@ -2264,6 +2303,7 @@ impl Config {
 			privacypass: PrivacyPassConfig::default(),
 			cluster: ClusterConfig::default(),
 			limits: LimitsConfig::default(),
+			web: WebConfig::default(),
 		}
 	}
 
@@ -2283,6 +2323,7 @@ impl Config {
 			drain: self.server.drain.unwrap_or(Duration::from_secs(5)),
 			limits: self.limits.resolve()?,
 			cluster: self.cluster.resolve()?,
+			allowed_origins: self.web.allowed_origins()?,
 		})
 	}
 }

@@ -37,6 +37,8 @@ pub struct RelayConfig {
 	pub limits: Limits,
 	/// Cluster links to dial, and this relay's hop id.
 	pub cluster: ClusterSettings,
+	/// The web origins whose pages may send cookies (`[web] allowed_origins`).
+	pub allowed_origins: crate::http::origin::AllowedOrigins,
 }
 
 /// Why the relay could not start.
@@ -193,6 +195,14 @@ impl Relay {
 		}
 		let https = tls::server_config(self.resolver.clone(), &https_alpn).map_err(RelayError::Https)?;
 		let https = tokio_rustls::TlsAcceptor::from(Arc::new(https));
+		let (sessions, _) = watch::channel(0usize);
+		let sessions = Arc::new(sessions);
+		// WebSocket upgrades on the TCP listener run in the same session driver (`transport::ws`).
+		let websockets = Arc::new(http::upgrade::WebSockets::new(
+			ctx.clone(),
+			connections.clone(),
+			sessions.clone(),
+		));
 		let router = http::router(HttpState {
 			fingerprint: self.fingerprint.as_str().into(),
 			certificate: self.resolver.clone(),
@@ -201,6 +211,8 @@ impl Relay {
 			auth: self.config.auth.clone(),
 			origin: self.origin.clone(),
 			throttle: throttle.clone(),
+			websocket: Some(websockets.clone()),
+			origins: Arc::new(self.config.allowed_origins.clone()),
 		});
 		// HTTP keeps answering through the drain (so `/ready` says 503 while the relay leaves).
 		let (http_stop, http_stopped) = watch::channel(false);
@@ -214,8 +226,6 @@ impl Relay {
 				http_stopped.clone(),
 			));
 		}
-		let (sessions, _) = watch::channel(0usize);
-		let sessions = Arc::new(sessions);
 		for endpoint in &self.endpoints {
 			listeners.spawn(accept(
 				endpoint.clone(),
@@ -256,6 +266,7 @@ impl Relay {
 		if drained.is_err() {
 			tracing::info!(drain = ?self.config.drain, "drain bound reached; closing the remaining sessions");
 		}
+		websockets.close_all();
 		for endpoint in &self.endpoints {
 			endpoint.close(0u32.into(), b"relay shutting down");
 		}
@@ -374,10 +385,10 @@ async fn accept(
 }
 
 /// Counts a session while it lives, so shutdown can wait for none to be left.
-struct SessionCount(Arc<watch::Sender<usize>>);
+pub(crate) struct SessionCount(Arc<watch::Sender<usize>>);
 
 impl SessionCount {
-	fn new(count: Arc<watch::Sender<usize>>) -> Self {
+	pub(crate) fn new(count: Arc<watch::Sender<usize>>) -> Self {
 		count.send_modify(|n| *n += 1);
 		Self(count)
 	}

@@ -26,7 +26,9 @@ use crate::origin::Origin;
 
 pub mod auth;
 pub mod client_secrets;
+pub mod origin;
 pub mod root;
+pub mod upgrade;
 
 /// What the routes read.
 #[derive(Clone)]
@@ -47,6 +49,10 @@ pub struct HttpState {
 	pub origin: Arc<Origin>,
 	/// Failed credentials by address (shared with the MoQ sessions).
 	pub throttle: Arc<crate::limits::AuthThrottle>,
+	/// Where WebSocket upgrades go (`None`: upgrades are plain requests, as in tests of the routes).
+	pub websocket: Option<Arc<upgrade::WebSockets>>,
+	/// The web origins whose pages may send cookies (`[web] allowed_origins`, see [`origin`]).
+	pub origins: Arc<origin::AllowedOrigins>,
 }
 
 /// The TCP peer of a request (an extension every connection's requests carry).
@@ -57,6 +63,8 @@ pub struct PeerAddr(pub SocketAddr);
 /// `/.well-known/jwks.json`, the operator's `POST /revoke`, and `POST /v1/client_secrets` (also at
 /// `/v1/realtime/client_secrets`).
 pub fn router(state: HttpState) -> Router {
+	// A WebSocket upgrade, on any path, is a MoQ session (`upgrade`), never a route.
+	let upgrades = axum::middleware::from_fn_with_state(state.clone(), upgrade::websocket);
 	Router::new()
 		.route("/", get(root::index))
 		.route("/certificate.sha256", get(certificate))
@@ -76,6 +84,7 @@ pub fn router(state: HttpState) -> Router {
 			axum::routing::post(client_secrets::mint).options(client_secrets::preflight),
 		)
 		.fallback(root::not_found)
+		.layer(upgrades)
 		.with_state(state)
 }
 
@@ -394,9 +403,13 @@ async fn connection(
 			// A TLS-ALPN-01 validation (RFC 8737 §3): the handshake was the answer.
 			return Ok(());
 		}
-		http.serve_connection(TokioIo::new(stream), service).await
+		http.serve_connection(TokioIo::new(stream), service)
+			.with_upgrades()
+			.await
 	} else {
-		http.serve_connection(TokioIo::new(stream), service).await
+		http.serve_connection(TokioIo::new(stream), service)
+			.with_upgrades()
+			.await
 	};
 	result.map_err(std::io::Error::other)
 }

@@ -7,7 +7,9 @@
 //!
 //! [`quic`] implements the trait for raw QUIC (ALPN = the moq-lite version) and
 //! for WebTransport over HTTP/3 (ALPN `h3`), both on one quinn endpoint through
-//! web-transport-quinn; [`mem`] is an in-memory pair for tests that drive sessions under paused time.
+//! web-transport-quinn; [`ws`] implements it for WebSocket (QMux framing over a WebSocket upgraded
+//! from the relay's TCP listener, for clients without WebTransport); [`mem`] is an in-memory pair
+//! for tests that drive sessions under paused time.
 
 use std::future::Future;
 
@@ -15,6 +17,7 @@ use bytes::Bytes;
 
 pub mod mem;
 pub mod quic;
+pub mod ws;
 
 /// Why a transport operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

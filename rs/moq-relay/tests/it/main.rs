@@ -27,3 +27,4 @@ mod privacy_pass;
 mod privacy_pass_logs;
 mod revocation;
 mod versions;
+mod websocket;

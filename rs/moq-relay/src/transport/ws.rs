@@ -1,0 +1,650 @@
+//! MoQ over WebSocket: QUIC streams framed with QMux on a WebSocket upgraded from the relay's TCP
+//! listener (plain HTTP or HTTPS, the same port as QUIC), for clients that cannot use WebTransport.
+//!
+//! Negotiation is the published clients': the client offers `Sec-WebSocket-Protocol` entries
+//! `qmux-<draft>.<alpn>` (`qmux-01.moq-lite-05`, …) followed by the bare `qmux-02`, `qmux-01`,
+//! `qmux-00` and `webtransport`. The relay answers the first of *its* versions ([`crate::relay::VERSIONS`],
+//! lite-06 first) that the client offered, on the newest QMux draft offered with it; never a bare
+//! entry (it names no moq version, and the relay does not guess one), never anything the client did
+//! not offer, and never a value copied from the request beyond that exact entry. The upgrade's URL is
+//! the connection path and its query (`?jwt=`), and its headers (`Authorization: Bearer`) are the
+//! credentials, exactly as for a WebTransport CONNECT.
+//!
+//! The framing is the `qmux` crate's ([`qmux::ws::Upgraded`]); [`WsSession`] implements
+//! [`super::Session`] over it, so the session driver is the one QUIC sessions run.
+//!
+//! What one connection may hold is bounded like a QUIC connection's:
+//! - before admission the relay reads at most `limits.pending_window` bytes of WebSocket payload
+//!   (then it stops reading the socket, which is TCP's flow control) until the session is admitted
+//!   ([`super::Session::allow_receive`]); after it, QMux's connection window is `limits.session_window`;
+//! - [`crate::transport::CLIENT_STREAMS`] streams of each direction (QMux cannot raise the count
+//!   later, so [`super::Session::allow_streams`] is a no-op: streams beyond it wait in QMux flow control);
+//! - a WebSocket message (one QMux record) of at most [`MAX_MESSAGE`] bytes; a larger one closes the session;
+//! - a 4 KiB read buffer, so an idle session costs little;
+//! - a Ping every [`KEEP_ALIVE`], and a peer silent for [`IDLE_TIMEOUT`] is closed.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::http;
+use bytes::Bytes;
+use futures::task::AtomicWaker;
+use qmux::ws::tokio_tungstenite::WebSocketStream;
+use qmux::ws::tungstenite::{self, Message, protocol::Role, protocol::WebSocketConfig};
+use web_transport_trait::Session as _;
+
+use super::TransportError;
+use crate::wire::Version;
+
+/// The QMux drafts the relay speaks under a moq version, most preferred first.
+pub const DRAFTS: [qmux::Version; 3] = [qmux::Version::QMux02, qmux::Version::QMux01, qmux::Version::QMux00];
+
+/// The largest WebSocket message (and frame) the relay accepts: a QMux record (at most 16382 bytes,
+/// the relay's `max_record_size`) or a draft-00 frame (16384) with room to spare.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// How often the relay pings an idle WebSocket (the QUIC keep-alive is 4 s too).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(4);
+
+/// A peer from which nothing (not even a Pong) arrives for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The tungstenite read buffer: small, so 500 idle sessions cost ~2 MiB of it, not 64.
+const READ_BUFFER: usize = 4 * 1024;
+
+/// What the relay answered in `Sec-WebSocket-Protocol`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+	/// The moq-lite version.
+	pub version: Version,
+	/// The QMux draft.
+	pub draft: qmux::Version,
+	/// The subprotocol answered: `qmux-<draft>.<alpn>`.
+	pub subprotocol: String,
+}
+
+/// Picks the subprotocol: the first of `versions` (the relay's order) the client offered, on the
+/// newest QMux draft it offered it with. `offered` are the `Sec-WebSocket-Protocol` header values
+/// (each a comma-separated list). `None` when there is none the relay speaks (bare entries only,
+/// or unknown versions).
+pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>, versions: &[Version]) -> Option<Negotiated> {
+	let offered: Vec<&str> = offered
+		.into_iter()
+		.flat_map(|value| value.split(','))
+		.map(str::trim)
+		.filter(|entry| !entry.is_empty())
+		.collect();
+	for &version in versions {
+		for draft in DRAFTS {
+			let subprotocol = format!("{}{}", draft.prefix(), version.alpn());
+			if offered.contains(&subprotocol.as_str()) {
+				return Some(Negotiated {
+					version,
+					draft,
+					subprotocol,
+				});
+			}
+		}
+	}
+	None
+}
+
+/// Why a WebSocket upgrade request is refused before the upgrade. [`UpgradeError::code`] is the
+/// stable code in the JSON body (`{"error": code, "message": …}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpgradeError {
+	/// Not a `GET` with `Connection: upgrade`, `Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13`.
+	#[error(
+		"not a WebSocket upgrade (RFC 6455 section 4.1): send GET with Connection: upgrade, Upgrade: websocket, Sec-WebSocket-Key and Sec-WebSocket-Version: 13"
+	)]
+	Invalid,
+	/// `Sec-WebSocket-Version` is not 13.
+	#[error("unsupported WebSocket version: this relay speaks version 13")]
+	Version,
+	/// No offered subprotocol names a moq version the relay speaks over QMux.
+	#[error(
+		"no supported subprotocol: offer qmux-01.moq-lite-06, qmux-01.moq-lite-05 or qmux-01.moq-lite-04 (qmux-00 and qmux-02 too)"
+	)]
+	Subprotocol,
+	/// The relay is shutting down.
+	#[error("the relay is shutting down: reconnect to another one")]
+	ShuttingDown,
+}
+
+impl UpgradeError {
+	/// The stable code.
+	pub fn code(self) -> &'static str {
+		match self {
+			Self::Invalid => "invalid_upgrade",
+			Self::Version => "unsupported_websocket_version",
+			Self::Subprotocol => "unsupported_subprotocol",
+			Self::ShuttingDown => "shutting_down",
+		}
+	}
+}
+
+/// A checked upgrade request: the `Sec-WebSocket-Accept` to answer and the subprotocol chosen.
+#[derive(Debug)]
+pub struct Handshake {
+	/// The `Sec-WebSocket-Accept` value (RFC 6455 section 4.2.2).
+	pub accept: String,
+	/// What was negotiated.
+	pub negotiated: Negotiated,
+}
+
+/// Checks an upgrade request's method and headers (RFC 6455 section 4.2.1) and picks its subprotocol.
+pub fn handshake(
+	method: &http::Method,
+	headers: &http::HeaderMap,
+	versions: &[Version],
+) -> Result<Handshake, UpgradeError> {
+	use http::header;
+	let has_token = |name: header::HeaderName, token: &str| {
+		headers.get_all(name).iter().any(|value| {
+			value
+				.to_str()
+				.is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+		})
+	};
+	if method != http::Method::GET
+		|| !has_token(header::CONNECTION, "upgrade")
+		|| !has_token(header::UPGRADE, "websocket")
+	{
+		return Err(UpgradeError::Invalid);
+	}
+	if headers.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+		return Err(UpgradeError::Version);
+	}
+	let key = headers
+		.get(header::SEC_WEBSOCKET_KEY)
+		.filter(|key| !key.is_empty())
+		.ok_or(UpgradeError::Invalid)?;
+	let offered = headers
+		.get_all(header::SEC_WEBSOCKET_PROTOCOL)
+		.iter()
+		.filter_map(|v| v.to_str().ok());
+	let negotiated = negotiate(offered, versions).ok_or(UpgradeError::Subprotocol)?;
+	Ok(Handshake {
+		accept: tungstenite::handshake::derive_accept_key(key.as_bytes()),
+		negotiated,
+	})
+}
+
+/// Whether a request asks for a WebSocket (`Upgrade: websocket`): such a request on any path is a
+/// MoQ session attempt, answered by [`handshake`] or refused, never by an HTTP route.
+pub fn is_upgrade(headers: &http::HeaderMap) -> bool {
+	headers.get_all(http::header::UPGRADE).iter().any(|value| {
+		value
+			.to_str()
+			.is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("websocket")))
+	})
+}
+
+/// What bounds one WebSocket session (from [`crate::limits::Limits`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+	/// Bytes of payload read before admission.
+	pub pending_window: u64,
+	/// QMux's connection receive window once admitted.
+	pub session_window: u64,
+	/// Keep-alive ping interval.
+	pub keep_alive: Duration,
+	/// A peer silent this long is closed.
+	pub idle_timeout: Duration,
+}
+
+impl From<&crate::limits::Limits> for Bounds {
+	fn from(limits: &crate::limits::Limits) -> Self {
+		Self {
+			pending_window: limits.pending_window,
+			session_window: limits.session_window,
+			keep_alive: KEEP_ALIVE,
+			idle_timeout: IDLE_TIMEOUT,
+		}
+	}
+}
+
+/// The server side of a WebSocket whose HTTP upgrade is done: `io` is the upgraded connection.
+pub async fn accept<T>(io: T, negotiated: &Negotiated, bounds: Bounds) -> WsSession
+where
+	T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+	let config = WebSocketConfig::default()
+		.read_buffer_size(READ_BUFFER)
+		.write_buffer_size(0)
+		.max_write_buffer_size(2 * MAX_MESSAGE)
+		.max_message_size(Some(MAX_MESSAGE))
+		.max_frame_size(Some(MAX_MESSAGE));
+	let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+	let gate = Arc::new(Gate::new(bounds.pending_window));
+	let gated = Gated {
+		inner: ws,
+		gate: gate.clone(),
+	};
+	let mut session = qmux::Config::default();
+	session.max_streams_bidi = crate::transport::CLIENT_STREAMS.into();
+	session.max_streams_uni = crate::transport::CLIENT_STREAMS.into();
+	session.max_data = bounds.session_window;
+	session.max_idle_timeout = u64::try_from(bounds.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+	let session = qmux::ws::Upgraded::new(gated)
+		.with_alpn(&negotiated.subprotocol)
+		.with_keep_alive(qmux::ws::KeepAlive::new(bounds.keep_alive, bounds.idle_timeout))
+		.with_session_config(session)
+		.accept();
+	WsSession { session, gate }
+}
+
+/// A MoQ session over QMux over a WebSocket.
+#[derive(Clone)]
+pub struct WsSession {
+	session: qmux::Session,
+	gate: Arc<Gate>,
+}
+
+impl std::fmt::Debug for WsSession {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		f.debug_struct("WsSession").finish_non_exhaustive()
+	}
+}
+
+impl WsSession {
+	/// A client-side session over an already-upgraded WebSocket (tests dial the relay with it).
+	pub fn client<S>(ws: S, subprotocol: &str) -> Self
+	where
+		S: futures::Stream<Item = Result<Message, tungstenite::Error>>
+			+ futures::Sink<Message, Error = tungstenite::Error>
+			+ Unpin
+			+ Send
+			+ 'static,
+	{
+		let session = qmux::ws::Upgraded::new(ws)
+			.with_alpn(subprotocol)
+			.with_keep_alive(qmux::ws::KeepAlive::new(KEEP_ALIVE, IDLE_TIMEOUT))
+			.connect();
+		let gate = Arc::new(Gate::new(0));
+		gate.open();
+		Self { session, gate }
+	}
+}
+
+/// Before admission, the payload bytes the relay reads from the socket are counted; past the
+/// pending window it stops reading until [`Gate::open`].
+#[derive(Debug)]
+struct Gate {
+	open: AtomicBool,
+	read: AtomicU64,
+	limit: u64,
+	waker: AtomicWaker,
+}
+
+impl Gate {
+	fn new(limit: u64) -> Self {
+		Self {
+			open: AtomicBool::new(false),
+			read: AtomicU64::new(0),
+			limit,
+			waker: AtomicWaker::new(),
+		}
+	}
+
+	fn open(&self) {
+		self.open.store(true, Ordering::Release);
+		self.waker.wake();
+	}
+
+	/// Whether the reader must wait (registering its waker when it must).
+	fn holds(&self, cx: &Context<'_>) -> bool {
+		if self.open.load(Ordering::Acquire) || self.read.load(Ordering::Relaxed) < self.limit {
+			return false;
+		}
+		self.waker.register(cx.waker());
+		!self.open.load(Ordering::Acquire)
+	}
+}
+
+/// The WebSocket under QMux, reading only what the [`Gate`] lets through.
+struct Gated<S> {
+	inner: S,
+	gate: Arc<Gate>,
+}
+
+impl<S> futures::Stream for Gated<S>
+where
+	S: futures::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+	type Item = Result<Message, tungstenite::Error>;
+
+	fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+		if self.gate.holds(cx) {
+			return Poll::Pending;
+		}
+		let polled = Pin::new(&mut self.inner).poll_next(cx);
+		if let Poll::Ready(Some(Ok(message))) = &polled {
+			self.gate.read.fetch_add(message.len() as u64, Ordering::Relaxed);
+		}
+		polled
+	}
+}
+
+impl<S> futures::Sink<Message> for Gated<S>
+where
+	S: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+	type Error = tungstenite::Error;
+
+	fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+		Pin::new(&mut self.inner).poll_ready(cx)
+	}
+
+	fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+		Pin::new(&mut self.inner).start_send(item)
+	}
+
+	fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+		Pin::new(&mut self.inner).poll_flush(cx)
+	}
+
+	fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+		Pin::new(&mut self.inner).poll_close(cx)
+	}
+}
+
+fn session_error(err: qmux::Error) -> TransportError {
+	TransportError::Closed(err.to_string())
+}
+
+fn write_error(err: qmux::Error) -> TransportError {
+	match err {
+		qmux::Error::StreamStop(code) => TransportError::Reset(u32::try_from(code.into_inner()).unwrap_or(u32::MAX)),
+		qmux::Error::StreamClosed => TransportError::StreamClosed,
+		other => TransportError::Closed(other.to_string()),
+	}
+}
+
+impl super::Session for WsSession {
+	type Send = qmux::SendStream;
+	type Recv = qmux::RecvStream;
+
+	async fn accept_bi(&self) -> Result<(Self::Send, Self::Recv), TransportError> {
+		self.session.accept_bi().await.map_err(session_error)
+	}
+
+	async fn accept_uni(&self) -> Result<Self::Recv, TransportError> {
+		self.session.accept_uni().await.map_err(session_error)
+	}
+
+	async fn open_bi(&self) -> Result<(Self::Send, Self::Recv), TransportError> {
+		self.session.open_bi().await.map_err(session_error)
+	}
+
+	async fn open_uni(&self) -> Result<Self::Send, TransportError> {
+		self.session.open_uni().await.map_err(session_error)
+	}
+
+	fn send_datagram(&self, payload: Bytes) -> Result<(), TransportError> {
+		self.session
+			.send_datagram(payload)
+			.map_err(|e| TransportError::Datagram(e.to_string()))
+	}
+
+	async fn recv_datagram(&self) -> Result<Bytes, TransportError> {
+		self.session.recv_datagram().await.map_err(session_error)
+	}
+
+	fn close(&self, code: u32, reason: &str) {
+		self.session.close(code, reason);
+	}
+
+	async fn closed(&self) -> TransportError {
+		session_error(self.session.closed().await)
+	}
+
+	fn allow_streams(&self, _streams: u32) {
+		// QMux sets the stream counts once, at the start ([`accept`]); they are replenished as
+		// streams end, never raised.
+	}
+
+	fn allow_receive(&self, _bytes: u64) {
+		// Admitted: QMux's own window (`limits.session_window`, set at the start) bounds it now.
+		self.gate.open();
+	}
+}
+
+impl super::SendStream for qmux::SendStream {
+	async fn write_all(&mut self, buf: &[u8]) -> Result<(), TransportError> {
+		web_transport_trait::SendStream::write_all(self, buf)
+			.await
+			.map_err(write_error)
+	}
+
+	async fn write_chunk(&mut self, buf: Bytes) -> Result<(), TransportError> {
+		web_transport_trait::SendStream::write_chunk(self, buf)
+			.await
+			.map_err(write_error)
+	}
+
+	fn finish(&mut self) -> Result<(), TransportError> {
+		web_transport_trait::SendStream::finish(self).map_err(|_| TransportError::StreamClosed)
+	}
+
+	fn reset(&mut self, code: u32) {
+		web_transport_trait::SendStream::reset(self, code);
+	}
+
+	fn set_priority(&mut self, priority: i32) {
+		// QMux has 256 levels, higher first. The relay's priorities are group sequences (newer is
+		// higher): their low byte keeps that order among the few groups in flight at once, except
+		// for a moment when the sequence crosses a multiple of 256.
+		let level = u8::try_from(priority.rem_euclid(256)).unwrap_or(u8::MAX);
+		web_transport_trait::SendStream::set_priority(self, level);
+	}
+
+	async fn stopped(&mut self) -> Result<Option<u32>, TransportError> {
+		match web_transport_trait::SendStream::closed(self).await {
+			Ok(()) | Err(qmux::Error::Closed) => Ok(None),
+			Err(qmux::Error::StreamStop(code)) => Ok(Some(u32::try_from(code.into_inner()).unwrap_or(u32::MAX))),
+			Err(err) => Err(session_error(err)),
+		}
+	}
+}
+
+impl super::RecvStream for qmux::RecvStream {
+	async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, TransportError> {
+		match web_transport_trait::RecvStream::read_chunk(self, max).await {
+			Ok(chunk) => Ok(chunk),
+			Err(qmux::Error::StreamReset(code)) => Err(TransportError::Reset(
+				u32::try_from(code.into_inner()).unwrap_or(u32::MAX),
+			)),
+			Err(qmux::Error::StreamClosed | qmux::Error::StreamStop(_)) => Err(TransportError::StreamClosed),
+			Err(other) => Err(TransportError::Closed(other.to_string())),
+		}
+	}
+
+	fn stop(&mut self, code: u32) {
+		web_transport_trait::RecvStream::stop(self, code);
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use crate::transport::{RecvStream as _, SendStream as _, Session as _};
+
+	const ALL: [Version; 3] = [Version::Lite06, Version::Lite05, Version::Lite04];
+
+	#[test]
+	fn the_relay_answers_its_own_preference_and_only_what_was_offered() {
+		// What the published Rust client offers for lite-05 and lite-04, then the bare entries.
+		let offered = "qmux-02.moq-lite-05, qmux-01.moq-lite-05, qmux-00.moq-lite-05, qmux-01.moq-lite-04, qmux-02, qmux-01, qmux-00, webtransport";
+		let chosen = negotiate([offered], &ALL).unwrap();
+		assert_eq!(
+			(chosen.version, chosen.subprotocol.as_str()),
+			(Version::Lite05, "qmux-02.moq-lite-05")
+		);
+		// The relay's order wins over the client's; the newest draft offered with it is used.
+		let chosen = negotiate(
+			["qmux-00.moq-lite-04", "qmux-00.moq-lite-06, qmux-01.moq-lite-06"],
+			&ALL,
+		)
+		.unwrap();
+		assert_eq!(chosen.subprotocol, "qmux-01.moq-lite-06");
+		assert_eq!(chosen.draft, qmux::Version::QMux01);
+		// Bare entries name no moq version; unknown versions and the legacy wire format are refused.
+		for offered in [
+			"qmux-01, qmux-00, webtransport",
+			"qmux-01.moq-lite-03",
+			"webtransport.moq-lite-05",
+			"x",
+		] {
+			assert_eq!(negotiate([offered], &ALL), None, "{offered}");
+		}
+		assert_eq!(negotiate(["qmux-01.moq-lite-06"], &[Version::Lite05]), None);
+	}
+
+	fn request(pairs: &[(&str, &str)]) -> http::HeaderMap {
+		let mut headers = http::HeaderMap::new();
+		for (name, value) in pairs {
+			headers.append(
+				http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+				value.parse().unwrap(),
+			);
+		}
+		headers
+	}
+
+	#[test]
+	fn the_upgrade_is_checked_and_answered_per_rfc_6455() {
+		let good = [
+			("connection", "keep-alive, Upgrade"),
+			("upgrade", "websocket"),
+			("sec-websocket-version", "13"),
+			// RFC 6455 section 1.3's example key and its accept value.
+			("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+			("sec-websocket-protocol", "qmux-01.moq-lite-05, qmux-01"),
+		];
+		let answer = handshake(&http::Method::GET, &request(&good), &ALL).unwrap();
+		assert_eq!(answer.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+		assert_eq!(answer.negotiated.subprotocol, "qmux-01.moq-lite-05");
+		assert!(is_upgrade(&request(&good)));
+
+		assert_eq!(
+			handshake(&http::Method::POST, &request(&good), &ALL).unwrap_err(),
+			UpgradeError::Invalid
+		);
+		let mut old = good;
+		old[2].1 = "8";
+		assert_eq!(
+			handshake(&http::Method::GET, &request(&old), &ALL).unwrap_err(),
+			UpgradeError::Version
+		);
+		let keyless: Vec<_> = good
+			.iter()
+			.copied()
+			.filter(|(n, _)| *n != "sec-websocket-key")
+			.collect();
+		assert_eq!(
+			handshake(&http::Method::GET, &request(&keyless), &ALL).unwrap_err(),
+			UpgradeError::Invalid
+		);
+		let mut bare = good;
+		bare[4].1 = "qmux-01, webtransport";
+		let refused = handshake(&http::Method::GET, &request(&bare), &ALL).unwrap_err();
+		assert_eq!(refused.code(), "unsupported_subprotocol");
+	}
+
+	/// A connected pair over an in-memory pipe: (the relay's side, a client side whose socket the
+	/// test controls: `None` for a raw WebSocket that never reads nor writes).
+	async fn pair(bounds: Bounds) -> (WsSession, tokio::io::DuplexStream) {
+		let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+		let negotiated = negotiate(["qmux-01.moq-lite-05"], &ALL).unwrap();
+		(accept(server_io, &negotiated, bounds).await, client_io)
+	}
+
+	fn bounds() -> Bounds {
+		Bounds {
+			pending_window: 64 * 1024,
+			session_window: 16 * 1024 * 1024,
+			keep_alive: KEEP_ALIVE,
+			idle_timeout: IDLE_TIMEOUT,
+		}
+	}
+
+	async fn client(io: tokio::io::DuplexStream) -> WsSession {
+		let ws = WebSocketStream::from_raw_socket(io, Role::Client, None).await;
+		WsSession::client(ws, "qmux-01.moq-lite-05")
+	}
+
+	#[tokio::test(start_paused = true)]
+	async fn a_silent_peer_is_reaped_and_a_live_one_is_not() {
+		// A client that answers nothing: closed after the idle time-out.
+		let (server, _silent) = pair(bounds()).await;
+		let started = tokio::time::Instant::now();
+		let closed = tokio::time::timeout(IDLE_TIMEOUT * 2, server.closed()).await;
+		assert!(closed.is_ok(), "a silent peer must be closed");
+		assert!(started.elapsed() >= IDLE_TIMEOUT, "{:?}", started.elapsed());
+
+		// A client whose WebSocket is alive (it reads, pongs and pings) but sends no MoQ data.
+		let (server, io) = pair(bounds()).await;
+		let _client = client(io).await;
+		let still_open = tokio::time::timeout(IDLE_TIMEOUT * 4, server.closed()).await;
+		assert!(still_open.is_err(), "a live peer was closed: {still_open:?}");
+	}
+
+	#[tokio::test(start_paused = true)]
+	async fn before_admission_the_relay_reads_at_most_the_pending_window() {
+		let (server, io) = pair(bounds()).await;
+		let client = client(io).await;
+		let mut send = client.open_uni().await.unwrap();
+		let writing = tokio::spawn(async move {
+			send.write_all(&vec![7u8; 1024 * 1024]).await.unwrap();
+			send.finish().unwrap();
+		});
+		tokio::time::sleep(Duration::from_secs(5)).await;
+		let read = server.gate.read.load(Ordering::Relaxed);
+		assert!(
+			read <= 64 * 1024 + MAX_MESSAGE as u64,
+			"read {read} bytes before admission"
+		);
+		assert!(!writing.is_finished(), "the client could not have sent it all");
+
+		// Admitted: everything arrives.
+		server.allow_receive(16 * 1024 * 1024);
+		let mut recv = server.accept_uni().await.unwrap();
+		let mut total = 0;
+		while let Some(chunk) = recv.read_chunk(64 * 1024).await.unwrap() {
+			assert!(chunk.iter().all(|b| *b == 7));
+			total += chunk.len();
+		}
+		assert_eq!(total, 1024 * 1024);
+		writing.await.unwrap();
+	}
+
+	#[tokio::test(start_paused = true)]
+	async fn streams_close_and_reset_codes_cross_the_websocket() {
+		let (server, io) = pair(bounds()).await;
+		server.allow_receive(16 * 1024 * 1024);
+		let client = client(io).await;
+		let mut send = client.open_uni().await.unwrap();
+		send.write_all(b"hello").await.unwrap();
+		let mut recv = server.accept_uni().await.unwrap();
+		assert_eq!(recv.read_chunk(16).await.unwrap().as_deref(), Some(&b"hello"[..]));
+		send.reset(9);
+		assert_eq!(recv.read_chunk(16).await, Err(TransportError::Reset(9)));
+
+		let (mut out, _back) = server.open_bi().await.unwrap();
+		out.set_priority(300);
+		out.write_chunk(Bytes::from_static(b"x")).await.unwrap();
+		let (_reply, mut incoming) = client.accept_bi().await.unwrap();
+		assert_eq!(incoming.read_chunk(16).await.unwrap().as_deref(), Some(&b"x"[..]));
+		incoming.stop(4);
+		assert_eq!(out.stopped().await, Ok(Some(4)));
+
+		server.close(2, "token_expired");
+		assert!(matches!(server.closed().await, TransportError::Closed(reason) if reason.contains("token_expired")));
+		assert!(matches!(client.closed().await, TransportError::Closed(_)));
+	}
+}
