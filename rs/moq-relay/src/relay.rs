@@ -66,7 +66,8 @@ pub enum RelayError {
 
 /// The versions spoken, most preferred first, on raw QUIC (the TLS ALPN list,
 /// whose order rustls applies) and on WebTransport (`WT-Protocol` is the first of
-/// these the client offers): lite-06, then lite-05, then lite-04.
+/// these the client offers): lite-06, then lite-05, then lite-04. The IETF drafts
+/// (`crate::protocol::ietf::negotiate::DRAFTS`, ALPN `moq-00`) come after them on both.
 pub const VERSIONS: [Version; 3] = [Version::Lite06, Version::Lite05, Version::Lite04];
 
 /// A relay whose sockets are bound; [`Relay::run`] serves them.
@@ -103,6 +104,7 @@ impl Relay {
 		};
 		let fingerprint = resolver.served().fingerprint().unwrap_or_default().to_string();
 		let mut alpn: Vec<&[u8]> = VERSIONS.iter().map(|v| v.alpn().as_bytes()).collect();
+		alpn.extend(crate::protocol::ietf::negotiate::DRAFTS.iter().map(|d| d.alpn().as_bytes()));
 		alpn.push(wtq::ALPN.as_bytes());
 		let tls = tls::server_config(resolver.clone(), &alpn)?;
 		let quic_tls = wtq::quinn::crypto::rustls::QuicServerConfig::try_from(tls)
@@ -366,9 +368,9 @@ async fn accept(
 				}
 			};
 			let span = tracing::info_span!("session", id = accepted.session.stable_id());
-			let result = session::run(
+			let result = session::run_accepted(
 				accepted.session,
-				accepted.version,
+				accepted.protocol,
 				accepted.url_path,
 				accepted.headers,
 				ctx,

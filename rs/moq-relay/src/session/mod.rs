@@ -21,6 +21,7 @@
 //! traits); the byte-level protocol lives in the sans-I/O [`crate::wire`].
 
 mod budget;
+mod ietf;
 mod ingest;
 mod serve;
 mod stream;
@@ -177,24 +178,37 @@ async fn admit<S: Session>(
 	headers: Option<&HeaderMap>,
 	transport_kind: Transport,
 ) -> Result<Grant, SessionError> {
+	// A CONNECT's credential header that is not text is `invalid_auth_header`.
+	let request = ConnectRequest::parse(target).and_then(|request| match headers {
+		Some(headers) => request.with_headers(headers),
+		None => Ok(request),
+	});
+	match decide(ctx, address, request, transport_kind).await {
+		Ok(grant) => Ok(grant),
+		Err(err) => {
+			transport.close(SessionCode::UNAUTHORIZED.into_inner(), &err.reason());
+			let _ = tokio::time::timeout(REFUSAL_LINGER, transport.closed()).await;
+			Err(err.into())
+		}
+	}
+}
+
+/// Decides a connection request (or the reason it could not be read) with the relay's [`Auth`],
+/// counting, auditing and throttling a refusal; the caller closes the session.
+async fn decide(
+	ctx: &Context,
+	address: std::net::IpAddr,
+	request: Result<ConnectRequest, AuthError>,
+	transport_kind: Transport,
+) -> Result<Grant, AuthError> {
 	let now = tokio::time::Instant::now();
-	let (kind, decided) = match ConnectRequest::parse(target) {
+	let (kind, decided) = match request {
 		// An address in its cool-down is refused before any verifier (or service) is asked.
 		_ if !ctx.throttle.allows(address, now) => (CredentialKind::None, Err(AuthError::TooManyAttempts)),
-		// A CONNECT's credential header that is not text is `invalid_auth_header`.
 		Ok(request) => {
-			let request = match headers {
-				Some(headers) => request.with_headers(headers),
-				None => Ok(request),
-			};
-			match request {
-				Ok(request) => {
-					ctx.auth
-						.admit(&request.with_transport(transport_kind), &ctx.metrics)
-						.await
-				}
-				Err(err) => (CredentialKind::Invalid, Err(err)),
-			}
+			ctx.auth
+				.admit(&request.with_transport(transport_kind), &ctx.metrics)
+				.await
 		}
 		Err(err) => (CredentialKind::Invalid, Err(err)),
 	};
@@ -210,9 +224,7 @@ async fn admit<S: Session>(
 			ctx.metrics.auth_refused(err.code());
 			crate::audit::refused(kind, &err, address, transport_kind);
 			tracing::info!(code = err.code(), "session refused");
-			transport.close(SessionCode::UNAUTHORIZED.into_inner(), &err.reason());
-			let _ = tokio::time::timeout(REFUSAL_LINGER, transport.closed()).await;
-			Err(err.into())
+			Err(err)
 		}
 	}
 }
@@ -238,6 +250,30 @@ fn expiry_deadline(expires: u64) -> Option<tokio::time::Instant> {
 	let at = std::time::UNIX_EPOCH.checked_add(Duration::from_secs(expires))?;
 	let left = at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
 	tokio::time::Instant::now().checked_add(left)
+}
+
+/// Runs one session accepted on the QUIC endpoint to its end, in the protocol family its handshake
+/// chose ([`run`] for moq-lite; the IETF drafts, and sessions whose SETUP decides, in `ietf`).
+pub async fn run_accepted<S: Session>(
+	transport: S,
+	protocol: crate::transport::quic::Protocol,
+	url_path: Option<String>,
+	headers: Option<HeaderMap>,
+	ctx: Arc<Context>,
+	ticket: &mut Ticket,
+	first_packet: Instant,
+) -> Result<(), SessionError> {
+	use crate::transport::quic::Protocol;
+	let negotiation = match protocol {
+		Protocol::Lite(version) => {
+			return run(transport, version, url_path, headers, ctx, ticket, first_packet).await;
+		}
+		Protocol::Ietf(draft) => ietf::Negotiation::Fixed(draft),
+		Protocol::Setup { offered } => ietf::Negotiation::Setup { offered },
+	};
+	let metrics = ctx.metrics.clone();
+	let _gauge = metrics.session_started();
+	ietf::run(transport, negotiation, url_path, headers, ctx, ticket, first_packet).await
 }
 
 /// Runs one session to its end. `url_path` is the WebTransport CONNECT path and

@@ -1,10 +1,13 @@
 //! Raw QUIC and WebTransport on one quinn endpoint.
 //!
-//! The TLS ALPN tells them apart (`docs/relay.md`): `moq-lite-*` is raw QUIC, whose
-//! connection path arrives later in the SETUP Path parameter; `h3` is
-//! WebTransport, whose path is the CONNECT `:path` and whose moq version is the
-//! relay's most preferred version among `WT-Available-Protocols` (`docs/protocol.md`, "Version negotiation"
-//! allows either side's order; the relay applies its own on both bindings).
+//! The TLS ALPN tells them apart (`docs/relay.md`): `moq-lite-*` and `moq-00` (IETF draft-14) are
+//! raw QUIC, whose connection path arrives later in SETUP; `h3` is WebTransport, whose path is the
+//! CONNECT `:path` and whose moq version is the relay's most preferred version among
+//! `WT-Available-Protocols` (`docs/protocol.md`, "Version negotiation" allows either side's order;
+//! the relay applies its own on both bindings). A CONNECT that offers none the relay speaks (or no
+//! list at all, as a plain `new WebTransport(url)` does) is accepted without a `WT-Protocol`: the
+//! version is then negotiated in SETUP, or the session is closed with a reason the client can read
+//! ([`Protocol::Setup`]).
 //! Both become a [`web_transport_quinn::Session`] ([`Session::raw`] for raw QUIC),
 //! which implements [`super::Session`].
 //!
@@ -14,15 +17,32 @@ use bytes::Bytes;
 use web_transport_quinn as wtq;
 
 use super::TransportError;
+use crate::protocol::ietf::negotiate;
 use crate::wire::Version;
+use crate::wire::ietf::Draft;
+
+/// The protocol family and version a session speaks, as far as the handshake fixed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Protocol {
+	/// A moq-lite version (ALPN or `WT-Protocol`).
+	Lite(Version),
+	/// An IETF moq-transport draft (ALPN `moq-00` or `WT-Protocol`); CLIENT_SETUP must offer it.
+	Ietf(Draft),
+	/// WebTransport without a common sub-protocol: the first stream's SETUP decides. `offered` is
+	/// the client's `WT-Available-Protocols` (empty when it sent none), for the refusal's reason.
+	Setup {
+		/// What the client offered.
+		offered: Vec<String>,
+	},
+}
 
 /// What the relay learns about a new session before any MoQ message.
 #[derive(Debug)]
 pub struct Accepted {
 	/// The transport.
 	pub session: wtq::Session,
-	/// The negotiated moq-lite version.
-	pub version: Version,
+	/// The negotiated protocol.
+	pub protocol: Protocol,
 	/// WebTransport: the CONNECT URL's path and query (`/anon?jwt=…`). Raw QUIC:
 	/// `None`, the path comes in SETUP.
 	pub url_path: Option<String>,
@@ -44,9 +64,6 @@ pub enum AcceptError {
 	/// The ALPN named nothing the relay speaks.
 	#[error("unsupported ALPN {0:?}")]
 	Alpn(String),
-	/// The WebTransport client offered no moq version the relay speaks.
-	#[error("no common moq version in WT-Available-Protocols {0:?}")]
-	NoCommonVersion(Vec<String>),
 }
 
 /// Completes the handshake of an incoming connection and classifies it.
@@ -57,16 +74,19 @@ pub async fn accept(incoming: wtq::quinn::Incoming, versions: &[Version]) -> Res
 	if alpn == wtq::ALPN {
 		let request = wtq::Request::accept(conn).await?;
 		// `docs/protocol.md` ("Version negotiation"): "Either is legal": like rustls on raw QUIC, the relay's
-		// order decides (`versions` is most preferred first).
-		let chosen = versions
-			.iter()
-			.copied()
-			.find(|v| request.protocols.iter().any(|p| p == v.alpn()));
-		let Some(version) = chosen else {
-			let offered = request.protocols.clone();
-			// The legacy `moql` SETUP is not spoken here: refuse rather than guess.
-			let _ = request.reject(wtq::http::StatusCode::BAD_REQUEST).await;
-			return Err(AcceptError::NoCommonVersion(offered));
+		// order decides (`versions` is most preferred first, then the IETF drafts).
+		let offers = |alpn: &str| request.protocols.iter().any(|p| p == alpn);
+		let protocol = match versions.iter().copied().find(|v| offers(v.alpn())) {
+			Some(version) => Protocol::Lite(version),
+			None => match negotiate::DRAFTS.into_iter().find(|d| offers(d.alpn())) {
+				Some(draft) => Protocol::Ietf(draft),
+				// Accepted all the same: SETUP may still agree on a version, and otherwise the
+				// close carries a reason, where a refused CONNECT is only "Opening handshake failed"
+				// to a browser.
+				None => Protocol::Setup {
+					offered: request.protocols.clone(),
+				},
+			},
 		};
 		let url = &request.url;
 		let mut url_path = url.path().to_string();
@@ -75,20 +95,28 @@ pub async fn accept(incoming: wtq::quinn::Incoming, versions: &[Version]) -> Res
 			url_path.push_str(query);
 		}
 		let headers = request.headers.clone();
-		let response = wtq::proto::ConnectResponse::OK.with_protocol(version.alpn());
+		let response = match &protocol {
+			Protocol::Lite(version) => wtq::proto::ConnectResponse::OK.with_protocol(version.alpn()),
+			Protocol::Ietf(draft) => wtq::proto::ConnectResponse::OK.with_protocol(draft.alpn()),
+			Protocol::Setup { .. } => wtq::proto::ConnectResponse::OK,
+		};
 		let session = request.respond(response).await?;
 		return Ok(Accepted {
 			session,
-			version,
+			protocol,
 			url_path: Some(url_path),
 			headers: Some(headers),
 		});
 	}
 
-	match Version::from_alpn(&alpn).filter(|v| versions.contains(v)) {
-		Some(version) => Ok(Accepted {
+	let protocol = match Version::from_alpn(&alpn).filter(|v| versions.contains(v)) {
+		Some(version) => Some(Protocol::Lite(version)),
+		None => negotiate::from_identifier(&alpn).map(Protocol::Ietf),
+	};
+	match protocol {
+		Some(protocol) => Ok(Accepted {
 			session: wtq::Session::raw(conn),
-			version,
+			protocol,
 			url_path: None,
 			headers: None,
 		}),

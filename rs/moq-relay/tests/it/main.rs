@@ -20,6 +20,7 @@ mod config_corpus;
 mod first_hour;
 mod hardening;
 mod http;
+mod ietf;
 mod interop;
 mod jwks_url;
 mod logs;

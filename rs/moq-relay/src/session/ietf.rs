@@ -1,0 +1,674 @@
+//! Drives one IETF moq-transport session (draft-14) over any [`Session`]
+//! (`docs/protocol.md#ietf-moq-transport`), pumping the sans-I/O machines of
+//! [`crate::protocol::ietf`].
+//!
+//! Order of events: the client opens the one bidirectional control stream and sends CLIENT_SETUP;
+//! the relay picks the draft ([`negotiate::choose`]), takes the connection target from the binding
+//! (PATH on raw QUIC, the CONNECT URL on WebTransport), reads the AUTHORIZATION TOKENs of the SETUP
+//! (token type 0: a credential of the same verifier chain as `?jwt=`; the same token in the query
+//! and the SETUP counts once, different ones are `ambiguous_credentials`), admits the session as
+//! moq-lite sessions are admitted, and answers SERVER_SETUP. Then, as for moq-lite, the relay plays
+//! both roles:
+//! - as a **publisher** ([`serve`]): SUBSCRIBE_NAMESPACE is answered with a PUBLISH_NAMESPACE per
+//!   visible broadcast (and _DONE when it ends), SUBSCRIBE with SUBSCRIBE_OK and one subgroup
+//!   stream per group from the [`crate::origin::Origin`], PUBLISH_DONE at the track's end;
+//! - as a **subscriber** ([`ingest`]): a PUBLISH_NAMESPACE puts the broadcast in the origin, and a
+//!   track the origin wants is subscribed to upstream with SUBSCRIBE; its subgroup streams fill the
+//!   shared track, which moq-lite subscribers read.
+//!
+//! FETCH, TRACK_STATUS and PUBLISH are refused with NOT_SUPPORTED, and datagrams are ignored
+//! (`docs/protocol.md#not-supported`).
+
+mod ingest;
+mod io;
+mod serve;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use axum::http::{HeaderMap, HeaderValue};
+use moq_token::Path;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::{Context, SessionError, StreamError, decide, expiry_deadline};
+use crate::auth::{AuthError, ConnectRequest, Grant, Transport};
+use crate::limits::{LimitError, Ticket};
+use crate::origin::{Publication, Track};
+use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
+use crate::protocol::ietf::{Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, TokenCache};
+use crate::transport::{SendStream, Session, TransportError};
+use crate::wire::ietf::{
+	ClientSetup, ControlMessage, Draft, KeyValue, RequestError, RequestErrorCode, ServerSetup, SetupParameters,
+	TOKEN_TYPE_OUT_OF_BAND, setup_parameter, termination,
+};
+use crate::wire::{DecodeError, Disposition, SessionCode, VarInt};
+use io::DraftReader;
+
+/// How the session's draft is chosen.
+#[derive(Clone, Debug)]
+pub(crate) enum Negotiation {
+	/// The transport identifier named it (ALPN or `WT-Protocol`).
+	Fixed(Draft),
+	/// WebTransport without a common sub-protocol: CLIENT_SETUP decides, or nothing does.
+	Setup {
+		/// The client's `WT-Available-Protocols`, for the refusal's reason.
+		offered: Vec<String>,
+	},
+}
+
+/// Requests the peer may have open ahead of the last one (the relay's MAX_REQUEST_ID window).
+const REQUEST_WINDOW: u64 = 1024;
+
+/// The MAX_AUTH_TOKEN_CACHE_SIZE the relay advertises: bytes of registered tokens it keeps per
+/// session (16 bytes plus the value each, draft-14 §9.3.2.5).
+pub(crate) const TOKEN_CACHE_SIZE: u64 = 16 * 1024;
+
+/// Control messages queued for the control stream before a sender waits.
+const CONTROL_QUEUE: usize = 256;
+
+/// The longest control message: `Type (i) | Length (16)` and 65,535 bytes.
+const MAX_CONTROL: usize = 8 + 2 + 65_535;
+
+/// What the relay keeps of one of its subscriptions to the peer.
+struct UpstreamSub {
+	track: Weak<Track>,
+	events: mpsc::UnboundedSender<UpstreamEvent>,
+}
+
+/// What the peer answered to one of the relay's SUBSCRIBEs.
+#[derive(Debug)]
+enum UpstreamEvent {
+	Ok,
+	Error(String),
+	Done,
+}
+
+/// The session's protocol state, shared by its tasks.
+struct State {
+	peer: PeerRequests,
+	own: OwnRequests,
+	outbound: Outbound,
+	/// Track Aliases of the subscriptions the relay serves.
+	ours: Aliases,
+	/// Track Aliases the peer chose for the relay's subscriptions.
+	theirs: Aliases,
+	/// The peer's SUBSCRIBEs being served, by Request ID.
+	serving: HashMap<u64, AbortHandle>,
+	/// The peer's SUBSCRIBE_NAMESPACEs being watched, by Request ID.
+	watching: HashMap<u64, AbortHandle>,
+	/// The relay's SUBSCRIBEs to the peer, by Request ID.
+	upstream: HashMap<u64, UpstreamSub>,
+	inbound: Inbound,
+	/// The peer's published namespaces in the origin, withdrawn when dropped.
+	publications: HashMap<Path, Publication>,
+}
+
+/// One admitted draft session, shared by its tasks.
+struct Shared<S> {
+	transport: S,
+	draft: Draft,
+	grant: Grant,
+	ctx: Arc<Context>,
+	control: mpsc::Sender<ControlMessage>,
+	/// The handle the origin asks this session for the tracks of its broadcasts through.
+	upstream: crate::origin::Upstream,
+	state: Mutex<State>,
+	/// Signalled when the peer raises its MAX_REQUEST_ID.
+	raised: Notify,
+	/// Bumped when the peer binds a Track Alias (a data stream may arrive before its SUBSCRIBE_OK).
+	aliases: watch::Sender<u64>,
+	/// The first hop of the routes this session publishes.
+	route_origin: VarInt,
+	/// New subscriptions the peer may start (`limits.subscribe_rate`).
+	subscribe_rate: Mutex<crate::limits::Rate>,
+}
+
+impl<S: Session> Shared<S> {
+	fn state(&self) -> std::sync::MutexGuard<'_, State> {
+		self.state.lock().unwrap_or_else(|e| e.into_inner())
+	}
+
+	fn close(&self, code: SessionCode, reason: &str) {
+		tracing::debug!(%code, reason, "closing session");
+		self.transport.close(code.into_inner(), reason);
+	}
+
+	/// Queues control messages in order; `false` once the control stream is gone.
+	async fn send(&self, messages: Vec<ControlMessage>) -> bool {
+		for message in messages {
+			if self.control.send(message).await.is_err() {
+				return false;
+			}
+		}
+		true
+	}
+}
+
+fn refusal(code: SessionCode, reason: impl Into<String>) -> SessionError {
+	SessionError::Protocol {
+		code,
+		reason: reason.into(),
+	}
+}
+
+impl From<SetupRefusal> for SessionError {
+	fn from(refusal: SetupRefusal) -> Self {
+		SessionError::Protocol {
+			code: refusal.code,
+			reason: refusal.reason,
+		}
+	}
+}
+
+/// What every moq version the relay speaks is called, for a readable refusal.
+fn spoken() -> String {
+	let lite = crate::relay::VERSIONS.iter().map(|v| v.alpn().to_string());
+	let drafts = negotiate::DRAFTS.iter().map(|d| format!("{} ({d})", d.alpn()));
+	lite.chain(drafts).collect::<Vec<_>>().join(", ")
+}
+
+/// The no-common-version refusal of a WebTransport session whose SETUP could not decide.
+fn no_common_version(offered: &[String]) -> SessionError {
+	refusal(
+		termination::VERSION_NEGOTIATION_FAILED,
+		format!(
+			"no common moq version: WT-Available-Protocols offered [{}] and the first stream is no CLIENT_SETUP; \
+			 the relay speaks {}",
+			offered.join(", "),
+			spoken()
+		),
+	)
+}
+
+/// Waits for the control stream: the first bidirectional stream. A unidirectional stream before it
+/// is skipped, unless SETUP must decide the version: then it is a moq-lite SETUP stream, which no
+/// version the relay speaks can follow without a sub-protocol.
+async fn control_stream<S: Session>(
+	transport: &S,
+	negotiation: &Negotiation,
+) -> Result<(S::Send, S::Recv), SessionError> {
+	loop {
+		tokio::select! {
+			bi = transport.accept_bi() => return Ok(bi?),
+			uni = transport.accept_uni() => {
+				let mut uni = uni?;
+				if let Negotiation::Setup { offered } = negotiation {
+					return Err(no_common_version(offered));
+				}
+				crate::transport::RecvStream::stop(&mut uni, crate::wire::StreamCode::CANCEL.into_inner());
+			}
+		}
+	}
+}
+
+/// Reads CLIENT_SETUP and picks the draft.
+async fn client_setup<S: Session>(
+	transport: &S,
+	negotiation: &Negotiation,
+) -> Result<(S::Send, DraftReader<S::Recv>, ClientSetup, Draft), SessionError> {
+	let (send, recv) = control_stream(transport, negotiation).await?;
+	let mut reader = DraftReader::new(recv, MAX_CONTROL);
+	// Every draft the relay speaks starts its control stream with CLIENT_SETUP (0x20).
+	let setup = match reader.expect::<ClientSetup, _>(Draft::Draft14).await {
+		Ok(setup) => setup,
+		Err(StreamError::Transport(err)) => return Err(err.into()),
+		Err(err) => {
+			return Err(match negotiation {
+				Negotiation::Setup { offered } => no_common_version(offered),
+				Negotiation::Fixed(_) => violation(&err),
+			});
+		}
+	};
+	let fixed = match negotiation {
+		Negotiation::Fixed(draft) => Some(*draft),
+		Negotiation::Setup { .. } => None,
+	};
+	let draft = negotiate::choose(&setup, fixed)?;
+	Ok((send, reader, setup, draft))
+}
+
+fn violation(err: &StreamError) -> SessionError {
+	let code = match err.disposition() {
+		Disposition::CloseSession(code) => code,
+		_ => SessionCode::PROTOCOL_VIOLATION,
+	};
+	refusal(code, format!("CLIENT_SETUP: {err}"))
+}
+
+/// The SETUP's AUTHORIZATION TOKENs as the one credential they carry (`None` without any), with
+/// the refusal of a token that is not usable: malformed or of a type the relay does not read
+/// (MALFORMED_AUTH_TOKEN), an alias error (its own code), or two different tokens
+/// (`ambiguous_credentials`, decided with the other credentials by the caller).
+fn setup_token(setup: &ClientSetup, cache: &mut TokenCache) -> Result<Option<Result<String, AuthError>>, SessionError> {
+	let malformed = |reason: &str| {
+		refusal(
+			termination::MALFORMED_AUTH_TOKEN,
+			format!("malformed_auth_token: {reason}"),
+		)
+	};
+	let mut found: Option<String> = None;
+	for token in setup.parameters.auth_tokens() {
+		let token = token.map_err(|_| malformed("not a Token structure"))?;
+		let used = match cache.apply(token, true) {
+			Ok(Some(used)) => used,
+			Ok(None) => continue,
+			Err(err) => return Err(refusal(err.session_code(), err.to_string())),
+		};
+		if used.token_type != TOKEN_TYPE_OUT_OF_BAND {
+			return Err(malformed(
+				"the relay reads Token Type 0 only (a MoQ JWT, an API key or a client secret)",
+			));
+		}
+		let value = String::from_utf8(used.value.to_vec()).map_err(|_| malformed("the token is not text"))?;
+		match &found {
+			Some(other) if *other != value => return Ok(Some(Err(AuthError::AmbiguousCredentials))),
+			_ => found = Some(value),
+		}
+	}
+	Ok(found.map(Ok))
+}
+
+/// The session's connection request: the target, the CONNECT's headers, and the SETUP's token as
+/// a bearer credential (the same token as the query's or the header's counts once).
+fn connect_request(
+	target: &str,
+	headers: Option<&HeaderMap>,
+	token: Option<Result<String, AuthError>>,
+) -> Result<ConnectRequest, AuthError> {
+	let mut request = ConnectRequest::parse(target)?;
+	if let Some(headers) = headers {
+		request = request.with_headers(headers)?;
+	}
+	let Some(token) = token.transpose()? else {
+		return Ok(request);
+	};
+	let bearer = format!("Bearer {token}");
+	let header = headers.and_then(|h| h.get("authorization"));
+	match header {
+		Some(value) if value != HeaderValue::from_str(&bearer).map_err(|_| AuthError::InvalidAuthHeader)? => {
+			Err(AuthError::AmbiguousCredentials)
+		}
+		_ => Ok(request.with_authorization(Some(bearer))),
+	}
+}
+
+/// The draft's close code for a refused credential: EXPIRED_AUTH_TOKEN for an expired one,
+/// UNAUTHORIZED otherwise.
+fn auth_code(err: &AuthError) -> SessionCode {
+	match err {
+		AuthError::TokenExpired => termination::EXPIRED_AUTH_TOKEN,
+		_ => termination::UNAUTHORIZED,
+	}
+}
+
+/// Keeps a refused session until the peer has its close (bounded by the refusal linger).
+async fn linger<S: Session>(transport: &S) {
+	let _ = tokio::time::timeout(super::REFUSAL_LINGER, transport.closed()).await;
+}
+
+/// Runs one draft session to its end (the IETF counterpart of [`super::run`]).
+pub(crate) async fn run<S: Session>(
+	transport: S,
+	negotiation: Negotiation,
+	url_path: Option<String>,
+	headers: Option<HeaderMap>,
+	ctx: Arc<Context>,
+	ticket: &mut Ticket,
+	first_packet: Instant,
+) -> Result<(), SessionError> {
+	let started = tokio::time::timeout(ctx.limits.setup_timeout, client_setup(&transport, &negotiation)).await;
+	let (send, reader, setup, draft) = match started {
+		Ok(Ok(started)) => started,
+		Ok(Err(err)) => {
+			if let SessionError::Protocol { code, reason } = &err {
+				tracing::info!(%code, "draft session refused in SETUP");
+				transport.close(code.into_inner(), reason);
+				linger(&transport).await;
+			}
+			return Err(err);
+		}
+		Err(_) => {
+			super::refuse(&transport, &ctx, LimitError::SetupTimeout);
+			return Err(LimitError::SetupTimeout.into());
+		}
+	};
+	let binding = if url_path.is_some() {
+		Binding::Url
+	} else {
+		Binding::Quic
+	};
+	let mut tokens = TokenCache::new(TOKEN_CACHE_SIZE);
+	let checked = negotiate::target(&setup, binding, url_path.as_deref()).and_then(|target| {
+		setup_token(&setup, &mut tokens)
+			.map(|token| (target, token))
+			.map_err(|err| match err {
+				SessionError::Protocol { code, reason } => SetupRefusal { code, reason },
+				_ => SetupRefusal {
+					code: termination::INTERNAL_ERROR,
+					reason: "internal".into(),
+				},
+			})
+	});
+	let (target, token) = match checked {
+		Ok(checked) => checked,
+		Err(refused) => {
+			tracing::info!(code = %refused.code, "draft session refused in SETUP");
+			transport.close(refused.code.into_inner(), &refused.reason);
+			linger(&transport).await;
+			return Err(refused.into());
+		}
+	};
+	let kind = match binding {
+		Binding::Url => Transport::WebTransport,
+		Binding::Quic => Transport::Quic,
+	};
+	let request = connect_request(&target, headers.as_ref(), token);
+	let grant = match decide(&ctx, ticket.address(), request, kind).await {
+		Ok(grant) => grant,
+		Err(err) => {
+			transport.close(auth_code(&err).into_inner(), &err.reason());
+			linger(&transport).await;
+			return Err(err.into());
+		}
+	};
+	if let Err(limit) = ticket.admit() {
+		super::refuse(&transport, &ctx, limit);
+		linger(&transport).await;
+		return Err(limit.into());
+	}
+	ctx.metrics.session_admitted(first_packet.elapsed());
+	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %draft, "session admitted");
+	serve_session(transport, draft, grant, setup, send, reader, ctx).await
+}
+
+/// Serves an admitted draft session until it closes, its grant expires or the relay shuts down.
+async fn serve_session<S: Session>(
+	transport: S,
+	draft: Draft,
+	grant: Grant,
+	setup: ClientSetup,
+	mut send: S::Send,
+	reader: DraftReader<S::Recv>,
+	ctx: Arc<Context>,
+) -> Result<(), SessionError> {
+	transport.allow_receive(ctx.limits.session_window);
+	transport.allow_streams(crate::transport::CLIENT_STREAMS);
+	let peer = PeerRequests::new(true, REQUEST_WINDOW);
+	let ours = ServerSetup {
+		version: VarInt::from_u64(draft.setup_version()).unwrap_or(VarInt::MAX),
+		parameters: SetupParameters(vec![
+			KeyValue::int(setup_parameter::MAX_REQUEST_ID.into_inner() as u32, peer.initial_max()),
+			KeyValue::int(
+				setup_parameter::MAX_AUTH_TOKEN_CACHE_SIZE.into_inner() as u32,
+				VarInt::from_u64(TOKEN_CACHE_SIZE).unwrap_or(VarInt::MAX),
+			),
+			KeyValue::bytes(
+				setup_parameter::IMPLEMENTATION.into_inner() as u32,
+				format!("moq-relay {}", env!("CARGO_PKG_VERSION")).into_bytes(),
+			),
+		]),
+	};
+	match io::encode(&ours, draft) {
+		Ok(bytes) => io::write(&mut send, &bytes).await.map_err(|err| match err {
+			StreamError::Transport(err) => SessionError::Transport(err),
+			other => refusal(termination::INTERNAL_ERROR, other.to_string()),
+		})?,
+		Err(err) => return Err(refusal(termination::INTERNAL_ERROR, err.to_string())),
+	}
+
+	let (control, queue) = mpsc::channel(CONTROL_QUEUE);
+	let (upstream, requests) = crate::origin::Upstream::channel();
+	let shared = Arc::new(Shared {
+		transport: transport.clone(),
+		draft,
+		grant: grant.clone(),
+		ctx: ctx.clone(),
+		control,
+		upstream,
+		state: Mutex::new(State {
+			peer,
+			own: OwnRequests::new(false, setup.parameters.max_request_id()),
+			outbound: Outbound::new(),
+			ours: Aliases::new(),
+			theirs: Aliases::new(),
+			serving: HashMap::new(),
+			watching: HashMap::new(),
+			upstream: HashMap::new(),
+			inbound: Inbound::new(InboundPolicy {
+				grant: grant.clone(),
+				max_path: ctx.limits.max_path,
+				max_broadcasts: ctx.limits.max_broadcasts,
+			}),
+			publications: HashMap::new(),
+		}),
+		raised: Notify::new(),
+		aliases: watch::Sender::new(0),
+		route_origin: super::random_hop_id(),
+		subscribe_rate: Mutex::new(crate::limits::Rate::new(
+			ctx.limits.subscribe_rate,
+			ctx.limits.subscribe_rate.saturating_mul(10),
+			tokio::time::Instant::now(),
+		)),
+	});
+
+	let mut tasks = JoinSet::new();
+	tasks.spawn(write_control(shared.clone(), send, queue));
+	tasks.spawn(read_control(shared.clone(), reader));
+	tasks.spawn(ingest::accept_uni(shared.clone()));
+	tasks.spawn(ingest::serve_requests(shared.clone(), requests));
+
+	let mut shutdown = ctx.shutdown.clone();
+	let expires = grant.expires();
+	let expiry = async move {
+		match expires.and_then(expiry_deadline) {
+			Some(deadline) => tokio::time::sleep_until(deadline).await,
+			None => std::future::pending().await,
+		}
+	};
+	let revocation = {
+		let (ctx, grant) = (ctx.clone(), grant.clone());
+		async move {
+			let Some(mut changes) = ctx.auth.revocations().map(|r| r.changes()) else {
+				return std::future::pending().await;
+			};
+			loop {
+				if let Some(revoked) = ctx.auth.revoked(&grant) {
+					return revoked;
+				}
+				if changes.changed().await.is_err() {
+					return std::future::pending().await;
+				}
+			}
+		}
+	};
+	let err = tokio::select! {
+		err = transport.closed() => err,
+		revoked = revocation => {
+			ctx.metrics.auth_refused(revoked.code());
+			tracing::info!(code = revoked.code(), "session grant revoked");
+			transport.close(termination::UNAUTHORIZED.into_inner(), &revoked.reason());
+			transport.closed().await
+		}
+		_ = expiry => {
+			ctx.metrics.auth_refused("token_expired");
+			tracing::info!("session grant expired");
+			transport.close(termination::EXPIRED_AUTH_TOKEN.into_inner(), "token_expired");
+			transport.closed().await
+		}
+		_ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
+			// GOAWAY with no new URI: reconnect to this one later (draft-14 §9.4).
+			let _ = shared.send(vec![ControlMessage::Goaway(String::new())]).await;
+			transport.closed().await
+		}
+	};
+	tasks.abort_all();
+	let aborted: Vec<AbortHandle> = {
+		let mut state = shared.state();
+		state.publications.clear();
+		let State { serving, watching, .. } = &mut *state;
+		serving
+			.drain()
+			.chain(watching.drain())
+			.map(|(_, h)| h)
+			.collect()
+	};
+	for handle in aborted {
+		handle.abort();
+	}
+	tracing::info!(reason = %err, "session closed");
+	Ok(())
+}
+
+/// Writes the queued control messages, in order, on the control stream.
+async fn write_control<S: Session>(
+	shared: Arc<Shared<S>>,
+	mut send: S::Send,
+	mut queue: mpsc::Receiver<ControlMessage>,
+) {
+	while let Some(message) = queue.recv().await {
+		let written = match io::encode(&message, shared.draft) {
+			Ok(bytes) => io::write(&mut send, &bytes).await,
+			Err(err) => Err(err),
+		};
+		if let Err(err) = written {
+			tracing::debug!(%err, message = message.name(), "control message not sent");
+			if !matches!(err, StreamError::Transport(_)) {
+				shared.close(termination::INTERNAL_ERROR, "a control message could not be encoded");
+			}
+			return;
+		}
+	}
+	let _ = send.finish();
+}
+
+/// Reads the peer's control messages until the stream or the session ends.
+async fn read_control<S: Session>(shared: Arc<Shared<S>>, mut reader: DraftReader<S::Recv>) {
+	loop {
+		let message = match reader.decode::<ControlMessage, _>(shared.draft).await {
+			Ok(Some(message)) => message,
+			Ok(None) => {
+				shared.close(termination::PROTOCOL_VIOLATION, "the control stream ended");
+				return;
+			}
+			Err(StreamError::Transport(TransportError::Closed(_))) => return,
+			Err(err) => {
+				let code = match &err {
+					StreamError::Decode(DecodeError::UnknownMessageType { .. }) => termination::PROTOCOL_VIOLATION,
+					other => match other.disposition() {
+						Disposition::CloseSession(code) => code,
+						_ => termination::PROTOCOL_VIOLATION,
+					},
+				};
+				shared.close(code, &format!("control stream: {err}"));
+				return;
+			}
+		};
+		if let Err((code, reason)) = handle(&shared, message).await {
+			shared.close(code, &reason);
+			return;
+		}
+	}
+}
+
+/// A broken session rule: the session closes with this code and reason.
+type Violation = (SessionCode, String);
+
+/// Accepts a new request's ID from the peer, raising its maximum when half is used.
+async fn new_request<S: Session>(shared: &Shared<S>, id: VarInt) -> Result<(), Violation> {
+	let raised = shared
+		.state()
+		.peer
+		.accept(id)
+		.map_err(|v| (v.code, v.reason.to_string()))?;
+	if let Some(max) = raised {
+		shared.send(vec![ControlMessage::MaxRequestId(max)]).await;
+	}
+	Ok(())
+}
+
+fn request_error(request_id: VarInt, code: u32, reason: &str) -> RequestError {
+	RequestError {
+		request_id,
+		code: VarInt::from_u32(code),
+		reason: reason.into(),
+	}
+}
+
+/// Acts on one control message from the peer.
+async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) -> Result<(), Violation> {
+	if let Some(id) = message.new_request_id() {
+		new_request(shared, id).await?;
+	}
+	let unsupported = "not supported by this relay on draft-14";
+	match message {
+		ControlMessage::SubscribeNamespace(request) => serve::subscribe_namespace(shared, request).await,
+		ControlMessage::UnsubscribeNamespace(id) => {
+			if let Some(task) = shared.state().watching.remove(&id.into_inner()) {
+				task.abort();
+			}
+		}
+		ControlMessage::Subscribe(request) => serve::subscribe(shared, request).await,
+		ControlMessage::Unsubscribe(id) => {
+			let mut state = shared.state();
+			if let Some(task) = state.serving.remove(&id.into_inner()) {
+				task.abort();
+			}
+			state.ours.forget(id);
+		}
+		// Priorities reorder nothing yet: groups already go newest first.
+		ControlMessage::SubscribeUpdate(_) => {}
+		ControlMessage::Fetch(fetch) => {
+			let refused = request_error(fetch.request_id, RequestErrorCode::NOT_SUPPORTED, unsupported);
+			shared.send(vec![ControlMessage::FetchError(refused)]).await;
+		}
+		ControlMessage::FetchCancel(_) => {}
+		ControlMessage::TrackStatus(request) => {
+			let refused = request_error(request.request_id, RequestErrorCode::NOT_SUPPORTED, unsupported);
+			shared.send(vec![ControlMessage::TrackStatusError(refused)]).await;
+		}
+		ControlMessage::Publish(publish) => {
+			let refused = request_error(publish.request_id, RequestErrorCode::NOT_SUPPORTED, unsupported);
+			shared.send(vec![ControlMessage::PublishError(refused)]).await;
+		}
+		ControlMessage::PublishNamespace(request) => ingest::publish_namespace(shared, request).await,
+		ControlMessage::PublishNamespaceDone(namespace) => ingest::publish_namespace_done(shared, &namespace),
+		ControlMessage::PublishNamespaceOk(_) => {}
+		message @ (ControlMessage::PublishNamespaceError(_) | ControlMessage::PublishNamespaceCancel(_)) => {
+			shared.state().outbound.declined(&message);
+		}
+		ControlMessage::MaxRequestId(max) => {
+			let messages = {
+				let mut state = shared.state();
+				state.own.raise(max).map_err(|v| (v.code, v.reason.to_string()))?;
+				let State { outbound, own, .. } = &mut *state;
+				outbound.unblocked(own)
+			};
+			shared.send(messages).await;
+			shared.raised.notify_waiters();
+		}
+		ControlMessage::RequestsBlocked(_) => {}
+		ControlMessage::SubscribeOk(ok) => ingest::subscribe_ok(shared, ok)?,
+		ControlMessage::SubscribeError(err) => {
+			ingest::answered(shared, err.request_id, UpstreamEvent::Error(err.reason))
+		}
+		ControlMessage::PublishDone(done) => ingest::answered(shared, done.request_id, UpstreamEvent::Done),
+		ControlMessage::Goaway(_) => tracing::debug!("peer is going away"),
+		// Answers to requests the relay never sends.
+		ControlMessage::TrackStatusOk(_)
+		| ControlMessage::TrackStatusError(_)
+		| ControlMessage::SubscribeNamespaceOk(_)
+		| ControlMessage::SubscribeNamespaceError(_)
+		| ControlMessage::FetchOk(_)
+		| ControlMessage::FetchError(_)
+		| ControlMessage::PublishOk(_)
+		| ControlMessage::PublishError(_) => {
+			return Err((
+				termination::PROTOCOL_VIOLATION,
+				"an answer to a request the relay did not send".into(),
+			));
+		}
+	}
+	Ok(())
+}

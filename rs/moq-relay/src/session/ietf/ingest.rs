@@ -1,0 +1,352 @@
+//! The relay as subscriber on a draft session: the peer's PUBLISH_NAMESPACE puts a broadcast in
+//! the origin; a track the origin wants is subscribed to with SUBSCRIBE, and the peer's subgroup
+//! streams fill the shared track (routed by Track Alias), which subscribers of every version read.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use moq_token::Path;
+use tokio::sync::mpsc;
+
+use super::io::DraftReader;
+use super::{Shared, StreamError, UpstreamEvent, UpstreamSub, Violation};
+use crate::logging::Peer;
+use crate::origin::{GroupWriter, Track, TrackEnd, UpstreamRequest};
+use crate::protocol::ietf::InboundAction;
+use crate::transport::{Session, TransportError};
+use crate::wire::ietf::{
+	ControlMessage, DataStreamHeader, Filter, GroupOrder, ObjectStatus, PublishNamespace, SubgroupId,
+	SubgroupObjectHeader, Subscribe, SubscribeOk, path_to_namespace,
+};
+use crate::wire::{FrameHeader, StreamCode, TrackInfo, VarInt};
+
+/// How long a subgroup stream waits for the SUBSCRIBE_OK that binds its Track Alias (the two
+/// travel on different streams, so the data may overtake the answer).
+const ALIAS_WAIT: Duration = Duration::from_secs(1);
+
+/// PUBLISH_NAMESPACE: checked against the grant and the limits, answered, and published.
+pub(super) async fn publish_namespace<S: Session>(shared: &Arc<Shared<S>>, request: PublishNamespace) {
+	let (answer, action) = shared.state().inbound.publish(&request);
+	if let Some(InboundAction::Publish(path)) = action {
+		let absolute = shared.grant.absolute(&path);
+		tracing::info!(broadcast = %Peer(absolute.as_str()), "broadcast announced (draft)");
+		let publication = shared
+			.ctx
+			.origin
+			.publish(absolute, vec![shared.route_origin], shared.upstream.clone());
+		shared.state().publications.insert(path, publication);
+	}
+	shared.send(vec![answer]).await;
+}
+
+/// PUBLISH_NAMESPACE_DONE: the broadcast is withdrawn.
+pub(super) fn publish_namespace_done<S: Session>(shared: &Shared<S>, namespace: &[String]) {
+	let mut state = shared.state();
+	if let Some(InboundAction::Withdraw(path)) = state.inbound.done(namespace) {
+		state.publications.remove(&path);
+	}
+}
+
+/// SUBSCRIBE_OK for one of the relay's subscriptions: its Track Alias now routes data streams.
+pub(super) fn subscribe_ok<S: Session>(shared: &Shared<S>, ok: SubscribeOk) -> Result<(), Violation> {
+	{
+		let mut state = shared.state();
+		if !state.upstream.contains_key(&ok.request_id.into_inner()) {
+			// Unsubscribed meanwhile.
+			return Ok(());
+		}
+		state
+			.theirs
+			.learn(ok.track_alias, ok.request_id)
+			.map_err(|v| (v.code, v.reason.to_string()))?;
+	}
+	shared.aliases.send_modify(|n| *n += 1);
+	answered(shared, ok.request_id, UpstreamEvent::Ok);
+	Ok(())
+}
+
+/// Passes the peer's answer on to the subscription it is for.
+pub(super) fn answered<S: Session>(shared: &Shared<S>, request_id: VarInt, event: UpstreamEvent) {
+	if let Some(up) = shared.state().upstream.get(&request_id.into_inner()) {
+		let _ = up.events.send(event);
+	}
+}
+
+/// Serves the origin's requests for the broadcasts this session published.
+pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut requests: mpsc::Receiver<UpstreamRequest>) {
+	while let Some(request) = requests.recv().await {
+		match request {
+			UpstreamRequest::Subscribe { path, track } => {
+				tokio::spawn(subscribe(shared.clone(), path, track));
+			}
+			// Draft-14 cannot carry a timescale: frames are stamped on arrival in milliseconds.
+			UpstreamRequest::Info { reply, .. } => {
+				let _ = reply.send(TrackInfo {
+					priority: 0,
+					max_age_ms: VarInt::ZERO,
+					timescale: VarInt::from_u32(1000),
+				});
+			}
+		}
+	}
+}
+
+/// Removes the relay's subscription from the session's tables when it ends.
+struct Route<'a, S: Session> {
+	shared: &'a Shared<S>,
+	id: VarInt,
+}
+
+impl<S: Session> Drop for Route<'_, S> {
+	fn drop(&mut self) {
+		let mut state = self.shared.state();
+		state.upstream.remove(&self.id.into_inner());
+		state.theirs.forget(self.id);
+	}
+}
+
+/// SUBSCRIBE upstream for one track, until the peer ends it or every subscriber is gone
+/// (UNSUBSCRIBE).
+async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Weak<Track>) {
+	let Some(track) = weak.upgrade() else { return };
+	let Some(path) = absolute.strip_prefix(shared.grant.root()) else {
+		track.end(TrackEnd::Aborted(StreamCode::NOT_FOUND));
+		return;
+	};
+	let name = track.name().to_string();
+	let mut alive = track.alive();
+	drop(track);
+	// A Request ID of the relay's, waiting while the peer's maximum is used up.
+	let id = loop {
+		let raised = shared.raised.notified();
+		tokio::pin!(raised);
+		raised.as_mut().enable();
+		let allocated = shared.state().own.allocate();
+		match allocated {
+			Ok(id) => break id,
+			Err(blocked) => {
+				shared
+					.send(blocked.map(ControlMessage::RequestsBlocked).into_iter().collect())
+					.await;
+			}
+		}
+		tokio::select! {
+			_ = raised => {}
+			_ = alive.changed() => return,
+		}
+	};
+	let (events, mut answers) = mpsc::unbounded_channel();
+	shared.state().upstream.insert(
+		id.into_inner(),
+		UpstreamSub {
+			track: weak.clone(),
+			events,
+		},
+	);
+	let _route = Route { shared: &shared, id };
+	shared.ctx.metrics.upstream_subscription();
+	// Next Group Start: the published client serves a draft-14 subscription other than Largest
+	// Object from the start of its latest group, so every group arrives whole.
+	let request = Subscribe {
+		request_id: id,
+		namespace: path_to_namespace(path.as_str()),
+		track: name.clone(),
+		priority: 0,
+		group_order: GroupOrder::Descending,
+		forward: true,
+		filter: Filter::NextGroupStart,
+		parameters: Default::default(),
+	};
+	if !shared.send(vec![ControlMessage::Subscribe(request)]).await {
+		return;
+	}
+	let end = loop {
+		tokio::select! {
+			_ = alive.changed() => {
+				shared.send(vec![ControlMessage::Unsubscribe(id)]).await;
+				break None;
+			}
+			answer = answers.recv() => match answer {
+				Some(UpstreamEvent::Ok) => {}
+				Some(UpstreamEvent::Error(reason)) => {
+					tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&name), reason = %Peer(&reason), "upstream subscription refused");
+					break Some(TrackEnd::Aborted(StreamCode::NOT_FOUND));
+				}
+				Some(UpstreamEvent::Done) | None => break Some(TrackEnd::Finished),
+			}
+		}
+	};
+	if let (Some(end), Some(track)) = (end, weak.upgrade()) {
+		track.end(end);
+	}
+}
+
+/// Accepts the peer's unidirectional streams: subgroup streams of the relay's subscriptions.
+pub(super) async fn accept_uni<S: Session>(shared: Arc<Shared<S>>) {
+	while let Ok(recv) = shared.transport.accept_uni().await {
+		let shared = shared.clone();
+		tokio::spawn(async move {
+			let mut reader = DraftReader::new(recv, shared.ctx.limits.max_message);
+			if let Err(err) = data_stream(&shared, &mut reader).await {
+				match err.disposition() {
+					crate::wire::Disposition::CloseSession(code) => shared.close(code, &err.to_string()),
+					_ => {
+						tracing::debug!(%err, "data stream refused");
+						reader.stop(StreamCode::CANCEL);
+					}
+				}
+			}
+		});
+	}
+}
+
+/// The subscription a Track Alias routes to, waiting a moment for its SUBSCRIBE_OK.
+async fn route<S: Session>(shared: &Shared<S>, alias: VarInt) -> Option<Arc<Track>> {
+	let mut learned = shared.aliases.subscribe();
+	let find = async {
+		loop {
+			let found = {
+				let state = shared.state();
+				state
+					.theirs
+					.route(alias)
+					.and_then(|id| state.upstream.get(&id.into_inner()).map(|up| up.track.clone()))
+			};
+			if let Some(track) = found {
+				return track;
+			}
+			if learned.changed().await.is_err() {
+				return std::future::pending().await;
+			}
+		}
+	};
+	tokio::time::timeout(ALIAS_WAIT, find).await.ok()?.upgrade()
+}
+
+async fn data_stream<S: Session>(shared: &Shared<S>, reader: &mut DraftReader<S::Recv>) -> Result<(), StreamError> {
+	let Some(header) = reader.decode::<DataStreamHeader, _>(shared.draft).await? else {
+		return Ok(());
+	};
+	let DataStreamHeader::Subgroup(header) = header else {
+		// FETCH is never sent by the relay: no fetch stream can answer one of its requests.
+		reader.stop(StreamCode::CANCEL);
+		return Ok(());
+	};
+	if let SubgroupId::Explicit(id) = header.subgroup
+		&& id != VarInt::ZERO
+	{
+		// One subgroup per group is what the relay's groups are.
+		reader.stop(StreamCode::CANCEL);
+		return Ok(());
+	}
+	let Some(track) = route(shared, header.track_alias).await else {
+		reader.stop(StreamCode::CANCEL);
+		return Ok(());
+	};
+	let Some(mut group) = track.create_group(header.group.into_inner()) else {
+		reader.stop(StreamCode::OLD);
+		return Ok(());
+	};
+	drop(track);
+	shared.ctx.metrics.group_received();
+	let context = header.context(shared.draft);
+	let mut stamps = ArrivalStamps::default();
+	loop {
+		let object = match reader.decode::<SubgroupObjectHeader, _>(context).await {
+			Ok(Some(object)) => object,
+			Ok(None) => {
+				group.finish();
+				return Ok(());
+			}
+			Err(StreamError::Transport(TransportError::Reset(code))) => {
+				group.abort(StreamCode::from_u32(code));
+				return Ok(());
+			}
+			Err(err) => return Err(err),
+		};
+		match object.status {
+			ObjectStatus::Normal => {}
+			ObjectStatus::DoesNotExist => continue,
+			ObjectStatus::EndOfGroup | ObjectStatus::EndOfTrack => {
+				group.finish();
+				return Ok(());
+			}
+		}
+		match object_payload(shared, reader, &mut group, object.payload_len, &mut stamps).await {
+			Ok(()) => {}
+			Err(Refused::Code(code)) => {
+				reader.stop(code);
+				group.abort(code);
+				return Ok(());
+			}
+			Err(Refused::Stream(StreamError::Transport(TransportError::Reset(code)))) => {
+				group.abort(StreamCode::from_u32(code));
+				return Ok(());
+			}
+			Err(Refused::Stream(err)) => return Err(err),
+		}
+	}
+}
+
+enum Refused {
+	Code(StreamCode),
+	Stream(StreamError),
+}
+
+/// One object's payload into the group as a frame: refused from its length over `limits.max_frame`
+/// or the group's budget, then appended in parts as it arrives.
+async fn object_payload<S: Session>(
+	shared: &Shared<S>,
+	reader: &mut DraftReader<S::Recv>,
+	group: &mut GroupWriter,
+	size: VarInt,
+	stamps: &mut ArrivalStamps,
+) -> Result<(), Refused> {
+	let bytes = size.into_inner();
+	if bytes > shared.ctx.limits.max_frame as u64 {
+		shared.ctx.metrics.limit_refused("frame_too_large");
+		return Err(Refused::Code(StreamCode::FRAME_TOO_LARGE));
+	}
+	if bytes > group.remaining() as u64 {
+		shared.ctx.metrics.limit_refused("group_too_large");
+		return Err(Refused::Code(StreamCode::GROUP_TOO_LARGE));
+	}
+	let header = FrameHeader {
+		timestamp_delta: stamps.next(),
+		size,
+	};
+	group.start_frame(header).map_err(Refused::Code)?;
+	loop {
+		let left = group.frame_remaining();
+		if left == 0 {
+			break;
+		}
+		let part = reader.read_payload(left).await.map_err(Refused::Stream)?;
+		group.append(part).map_err(Refused::Code)?;
+	}
+	shared
+		.ctx
+		.metrics
+		.frame_received(usize::try_from(bytes).unwrap_or(usize::MAX));
+	Ok(())
+}
+
+/// Arrival timestamps in milliseconds since the UNIX epoch, as the deltas moq-lite frames carry:
+/// draft-14 has no way to say in which timescale an object's timestamp is.
+#[derive(Default)]
+struct ArrivalStamps {
+	last_ms: Option<i64>,
+}
+
+impl ArrivalStamps {
+	fn next(&mut self) -> i64 {
+		let now = std::time::SystemTime::now()
+			.duration_since(std::time::UNIX_EPOCH)
+			.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+			.unwrap_or(0);
+		let now = self.last_ms.map_or(now, |last| now.max(last));
+		let delta = now - self.last_ms.unwrap_or(0);
+		self.last_ms = Some(now);
+		delta
+	}
+}

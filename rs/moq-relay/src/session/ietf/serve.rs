@@ -1,0 +1,276 @@
+//! The relay as publisher on a draft session: SUBSCRIBE_NAMESPACE answered with the matching
+//! broadcasts as PUBLISH_NAMESPACE / _DONE, and SUBSCRIBE served from the origin's tracks, one
+//! subgroup stream per group (newest first), PUBLISH_DONE at the track's end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use moq_token::Path;
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::super::Writer;
+use super::{Shared, StreamError, io, request_error};
+use crate::logging::Peer;
+use crate::origin::{Group, TrackEnd};
+use crate::transport::Session;
+use crate::wire::VarInt;
+use crate::wire::ietf::{
+	ControlMessage, GroupOrder, ObjectStatus, PublishDone, PublishDoneCode, RequestErrorCode, SubgroupHeader,
+	SubgroupId, SubgroupObjectHeader, Subscribe, SubscribeNamespace, SubscribeOk, namespace_to_path,
+};
+
+/// SUBSCRIBE_NAMESPACE: SUBSCRIBE_NAMESPACE_OK, then a PUBLISH_NAMESPACE for every broadcast under
+/// the prefix the grant lets the peer see, now and as they start, and PUBLISH_NAMESPACE_DONE as
+/// they end. A prefix the grant hides everything under is answered OK with nothing to show, as
+/// for moq-lite.
+pub(super) async fn subscribe_namespace<S: Session>(shared: &Arc<Shared<S>>, request: SubscribeNamespace) {
+	let id = request.request_id;
+	let text = namespace_to_path(&request.prefix);
+	let prefix = match Path::new(&text) {
+		Ok(prefix) if text.len() <= shared.ctx.limits.max_path => prefix,
+		_ => {
+			let refused = request_error(id, RequestErrorCode::DOES_NOT_EXIST, "not a broadcast path prefix");
+			shared
+				.send(vec![ControlMessage::SubscribeNamespaceError(refused)])
+				.await;
+			return;
+		}
+	};
+	shared.send(vec![ControlMessage::SubscribeNamespaceOk(id)]).await;
+	if !shared.grant.may_watch(&prefix) {
+		return;
+	}
+	let task = tokio::spawn(watch(shared.clone(), prefix));
+	shared.state().watching.insert(id.into_inner(), task.abort_handle());
+}
+
+async fn watch<S: Session>(shared: Arc<Shared<S>>, prefix: Path) {
+	let absolute = shared.grant.absolute(&prefix);
+	let mut announced = shared.ctx.origin.announced(absolute);
+	let visible = |path: &Path| -> Option<String> {
+		let relative = path.strip_prefix(shared.grant.root())?;
+		shared.grant.can_subscribe(&relative).then(|| relative.to_string())
+	};
+	for (path, _) in announced.take_current() {
+		if let Some(relative) = visible(&path) {
+			let messages = {
+				let mut state = shared.state();
+				let super::State { outbound, own, .. } = &mut *state;
+				outbound.active(&relative, own)
+			};
+			if !shared.send(messages).await {
+				return;
+			}
+		}
+	}
+	while let Some(update) = announced.next().await {
+		let Some(relative) = visible(&update.path) else {
+			continue;
+		};
+		let messages = {
+			let mut state = shared.state();
+			let super::State { outbound, own, .. } = &mut *state;
+			match update.active {
+				Some(_) => outbound.active(&relative, own),
+				None => outbound.ended(&relative).into_iter().collect(),
+			}
+		};
+		if !shared.send(messages).await {
+			return;
+		}
+	}
+}
+
+/// Why a SUBSCRIBE is refused before it is served.
+fn requested<S>(shared: &Shared<S>, request: &Subscribe) -> Result<Path, (u32, &'static str)> {
+	let limits = &shared.ctx.limits;
+	let text = namespace_to_path(&request.namespace);
+	if text.len() > limits.max_path || request.track.len() > limits.max_path {
+		shared.ctx.metrics.limit_refused("path_too_long");
+		return Err((RequestErrorCode::DOES_NOT_EXIST, "path_too_long"));
+	}
+	if !shared
+		.subscribe_rate
+		.lock()
+		.unwrap_or_else(|e| e.into_inner())
+		.take(tokio::time::Instant::now())
+	{
+		shared.ctx.metrics.limit_refused("subscribe_rate");
+		return Err((RequestErrorCode::INTERNAL_ERROR, "subscribe_rate"));
+	}
+	let path = Path::new(&text).map_err(|_| (RequestErrorCode::DOES_NOT_EXIST, "not a broadcast path"))?;
+	if !shared.grant.can_subscribe(&path) {
+		return Err((RequestErrorCode::UNAUTHORIZED, "not allowed to subscribe here"));
+	}
+	Ok(path)
+}
+
+/// SUBSCRIBE: SUBSCRIBE_OK with a fresh Track Alias and the track's groups from the latest on, or
+/// SUBSCRIBE_ERROR (UNAUTHORIZED outside the grant, TRACK_DOES_NOT_EXIST for no such broadcast).
+pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subscribe) {
+	let id = request.request_id;
+	let path = match requested(shared, &request) {
+		Ok(path) => path,
+		Err((code, reason)) => {
+			shared
+				.send(vec![ControlMessage::SubscribeError(request_error(id, code, reason))])
+				.await;
+			return;
+		}
+	};
+	let absolute = shared.grant.absolute(&path);
+	let Ok(track) = shared.ctx.origin.subscribe(&absolute, &request.track) else {
+		let refused = request_error(id, RequestErrorCode::DOES_NOT_EXIST, "no such broadcast");
+		shared.send(vec![ControlMessage::SubscribeError(refused)]).await;
+		return;
+	};
+	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&request.track), %id, "subscribed (draft)");
+	let alias = shared.state().ours.assign(id);
+	// No Largest Location: the subscriber takes the groups as they come, whole (a Largest would
+	// ask it to fetch the current group's head, and FETCH is not served).
+	let ok = SubscribeOk {
+		request_id: id,
+		track_alias: alias,
+		expires: VarInt::ZERO,
+		group_order: GroupOrder::Descending,
+		largest: None,
+		parameters: Default::default(),
+	};
+	if !shared.send(vec![ControlMessage::SubscribeOk(ok)]).await {
+		return;
+	}
+	let task = tokio::spawn(serve_track(shared.clone(), id, alias, request.priority, track));
+	shared.state().serving.insert(id.into_inner(), task.abort_handle());
+}
+
+async fn serve_track<S: Session>(
+	shared: Arc<Shared<S>>,
+	id: VarInt,
+	alias: VarInt,
+	priority: u8,
+	track: Arc<crate::origin::Track>,
+) {
+	let _gauge = shared.ctx.metrics.subscription_started();
+	let max_inflight = shared.ctx.limits.max_inflight_groups.max(1);
+	let mut changes = track.watch();
+	let mut writers: HashMap<u64, AbortHandle> = HashMap::new();
+	let mut tasks: JoinSet<u64> = JoinSet::new();
+	let mut sent: u64 = 0;
+	// The latest group when the subscription starts, then every newer one.
+	let mut after = track.latest().map(|g| g.sequence()).and_then(|s| s.checked_sub(1));
+	loop {
+		while let Some(Ok(sequence)) = tasks.try_join_next() {
+			writers.remove(&sequence);
+		}
+		for group in track.groups_after(after) {
+			let sequence = group.sequence();
+			after = Some(sequence);
+			if writers.len() >= max_inflight
+				&& let Some(oldest) = writers.keys().min().copied()
+				&& let Some(handle) = writers.remove(&oldest)
+			{
+				// Shed the oldest backlog, never the newest group.
+				shared.ctx.metrics.group_dropped();
+				handle.abort();
+			}
+			sent += 1;
+			let write = write_subgroup(shared.clone(), alias, priority, group);
+			let handle = tasks.spawn(async move {
+				write.await;
+				sequence
+			});
+			writers.insert(sequence, handle);
+		}
+		if let Some(end) = track.ended() {
+			while tasks.join_next().await.is_some() {}
+			let (status, reason) = match end {
+				TrackEnd::Finished => (PublishDoneCode::TRACK_ENDED, "track ended"),
+				TrackEnd::Aborted(_) => (PublishDoneCode::INTERNAL_ERROR, "the publisher went away"),
+			};
+			let done = PublishDone {
+				request_id: id,
+				status: VarInt::from_u32(status),
+				stream_count: VarInt::from_u64(sent).unwrap_or(VarInt::MAX),
+				reason: reason.into(),
+			};
+			shared.state().ours.forget(id);
+			shared.send(vec![ControlMessage::PublishDone(done)]).await;
+			shared.state().serving.remove(&id.into_inner());
+			return;
+		}
+		tokio::select! {
+			res = changes.changed() => if res.is_err() { return },
+			Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+				if let Ok(sequence) = joined {
+					writers.remove(&sequence);
+				}
+			}
+		}
+	}
+}
+
+/// One group as one subgroup stream: SUBGROUP_HEADER (type 0x18: subgroup 0, end of group, no
+/// extensions), then each frame as an object with the next Object ID, its payload passed on as it
+/// arrives; FIN after the last, a reset if the publisher abandoned the group.
+async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, priority: u8, group: Arc<Group>) {
+	let sequence = group.sequence();
+	let metrics = shared.ctx.metrics.clone();
+	let run = async {
+		let mut frames = group.reader();
+		let first = frames.next_frame().await;
+		let mut stream = Writer::new(shared.transport.open_uni().await?);
+		stream.set_priority(i32::try_from(sequence).unwrap_or(i32::MAX));
+		let header = SubgroupHeader {
+			track_alias: alias,
+			group: VarInt::from_u64(sequence).unwrap_or(VarInt::MAX),
+			subgroup: SubgroupId::Zero,
+			priority: Some(priority),
+			extensions: false,
+			end_of_group: true,
+		};
+		let context = header.context(shared.draft);
+		let mut head = io::encode(&crate::wire::ietf::DataStreamHeader::Subgroup(header), shared.draft)?;
+		let mut next = first;
+		loop {
+			match next {
+				Ok(Some(frame)) => {
+					let object = SubgroupObjectHeader {
+						id_delta: VarInt::ZERO,
+						extensions: Vec::new(),
+						status: ObjectStatus::Normal,
+						payload_len: frame.size,
+					};
+					head.extend(io::encode(&object, context)?);
+					stream.write_all(&head).await?;
+					head.clear();
+					loop {
+						match frames.next_chunk().await {
+							Ok(Some(chunk)) => stream.write(chunk).await?,
+							Ok(None) => break,
+							Err(code) => {
+								stream.reset(code);
+								return Ok(());
+							}
+						}
+					}
+					metrics.frame_sent(usize::try_from(frame.size.into_inner()).unwrap_or(usize::MAX));
+				}
+				Ok(None) => {
+					stream.write_all(&head).await?;
+					metrics.group_sent();
+					return stream.finish();
+				}
+				Err(code) => {
+					stream.write_all(&head).await?;
+					stream.reset(code);
+					return Ok(());
+				}
+			}
+			next = frames.next_frame().await;
+		}
+	};
+	let result: Result<(), StreamError> = run.await;
+	if let Err(err) = result {
+		tracing::trace!(%err, group = sequence, "subgroup not delivered");
+	}
+}

@@ -1,0 +1,376 @@
+//! IETF moq-transport draft-14 sessions (`docs/protocol.md#ietf-moq-transport`): the published
+//! moq-tokio / moq-net client pinned to `moq-transport-14` publishes and subscribes through the
+//! relay over raw QUIC (ALPN `moq-00`) and WebTransport, bridged both ways to moq-lite-05; a
+//! WebTransport CONNECT without a sub-protocol negotiates in SETUP; admission by `?jwt=` in the
+//! SETUP PATH and by the SETUP AUTHORIZATION TOKEN, refusals with the draft's codes and a reason.
+
+use crate::common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use common::{TestRelay, closed, raw_connect, within};
+use moq_net::Timestamp;
+use moq_relay::wire::ietf::{
+	AuthToken, ClientSetup, DecodeWith, Draft, EncodeWith, KeyValue, ServerSetup, SetupParameters, termination,
+};
+use moq_relay::wire::{DecodeError, VarInt};
+use moq_relay_bench::publisher::Publisher;
+use moq_relay_bench::subscriber::{self, Subscriber};
+use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
+
+const DRAFT14: &str = "moq-transport-14";
+const LITE05: &str = "moq-lite-05";
+const FRAMES: u64 = 4;
+
+fn version(name: &str) -> moq_net::Version {
+	name.parse().unwrap()
+}
+
+/// A publisher of `anon/<tag>` on `name` with one track `t`, and the task writing a group every
+/// 50 ms whose frames are `"<tag>:<group>:<frame>"`.
+async fn publisher(
+	relay: &TestRelay,
+	scheme: &str,
+	name: &str,
+	tag: &'static str,
+) -> (Publisher, tokio::task::JoinHandle<()>) {
+	let client = relay.client(Some(version(name)));
+	let name_path = format!("anon/{tag}");
+	let start = Publisher::start(client, relay.url(scheme, ""), &name_path, "t");
+	let publisher = within("publisher established", start).await.unwrap();
+	assert_eq!(
+		publisher.connection().version().map(|v| v.to_string()).as_deref(),
+		Some(name)
+	);
+	let track = publisher.track().clone();
+	let writer = tokio::spawn(async move {
+		let mut interval = tokio::time::interval(Duration::from_millis(50));
+		for _ in 0..2000 {
+			interval.tick().await;
+			let mut group = track.append_group().unwrap();
+			let sequence = group.sequence;
+			for i in 0..FRAMES {
+				let at = Timestamp::from_millis(sequence * 1000 + i).unwrap();
+				group
+					.write_frame(at, Bytes::from(format!("{tag}:{sequence}:{i}")))
+					.unwrap();
+			}
+			group.finish().unwrap();
+		}
+	});
+	(publisher, writer)
+}
+
+/// Reads two whole groups of `anon/<tag>` and checks every frame's payload and order; frames a
+/// draft-14 publisher sent carry the relay's arrival time (ms since the UNIX epoch) to a lite
+/// subscriber, and a lite publisher's timestamps reach a lite subscriber exactly.
+async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, tag: &str, from: &str, to: &str) {
+	let path = format!("anon/{tag}");
+	while !seen.contains(&path) {
+		let update = within("announcement", session.announcements().next())
+			.await
+			.expect("announcements end");
+		if update.kind.is_active() {
+			seen.push(update.prefix.as_str().to_string());
+		}
+	}
+	let mut track = within("subscription", subscriber::track(session.consumer(), &path, "t"))
+		.await
+		.unwrap();
+	let mut complete = 0;
+	let mut groups = 0;
+	while complete < 2 {
+		groups += 1;
+		assert!(groups <= 50, "{from} -> {to}: no two whole groups in 50");
+		let mut group = within("group", track.recv_group()).await.unwrap().expect("track ended");
+		let mut frames = Vec::new();
+		let mut cut = false;
+		loop {
+			match within("frame", group.read_frame()).await {
+				Ok(Some(frame)) => frames.push((String::from_utf8(frame.payload.to_vec()).unwrap(), frame.timestamp)),
+				Ok(None) => break,
+				Err(_) => {
+					cut = true;
+					break;
+				}
+			}
+		}
+		// A group cut in favour of a newer one (newest first) is skipped; whole ones are checked.
+		if cut {
+			continue;
+		}
+		complete += 1;
+		assert_eq!(frames.len() as u64, FRAMES, "{from} -> {to}: {frames:?}");
+		let sequence: u64 = frames[0].0.split(':').nth(1).unwrap().parse().unwrap();
+		let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
+		for (i, (payload, timestamp)) in frames.iter().enumerate() {
+			assert_eq!(payload, &format!("{tag}:{sequence}:{i}"), "{from} -> {to}");
+			let ms = timestamp.as_millis();
+			match (from, to) {
+				(LITE05, LITE05) => assert_eq!(ms, u128::from(sequence * 1000) + i as u128),
+				(DRAFT14, LITE05) => assert!(ms + 60_000 > now_ms && ms <= now_ms, "{from} -> {to}: {ms} vs {now_ms}"),
+				// A draft-14 subscriber stamps frames itself: draft-14 carries no timescale.
+				_ => {}
+			}
+		}
+	}
+}
+
+/// A draft-14 and a lite-05 publisher, each read by a draft-14 and a lite-05 subscriber.
+async fn every_pairing(scheme: &str) {
+	let relay = TestRelay::start(Some("anon")).await;
+	let publishers = [
+		publisher(&relay, scheme, DRAFT14, "draft").await,
+		publisher(&relay, scheme, LITE05, "lite").await,
+	];
+	for to in [DRAFT14, LITE05] {
+		let client = relay.client(Some(version(to)));
+		let mut session = within(
+			"subscriber established",
+			Subscriber::connect(&client, relay.url(scheme, "")),
+		)
+		.await
+		.unwrap();
+		assert_eq!(
+			session.connection().version().map(|v| v.to_string()).as_deref(),
+			Some(to)
+		);
+		let mut seen = Vec::new();
+		read_from(&mut session, &mut seen, "draft", DRAFT14, to).await;
+		read_from(&mut session, &mut seen, "lite", LITE05, to).await;
+		session.close().await;
+		client.close().await;
+	}
+	for (publisher, writer) in publishers {
+		writer.abort();
+		publisher.close().await;
+	}
+	relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft14_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft14_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https").await;
+}
+
+/// CLIENT_SETUP offering draft-14 with `parameters`.
+fn client_setup(parameters: Vec<KeyValue>) -> Vec<u8> {
+	ClientSetup {
+		versions: vec![VarInt::from_u64(Draft::Draft14.setup_version()).unwrap()],
+		parameters: SetupParameters(parameters),
+	}
+	.to_bytes(Draft::Draft14)
+	.unwrap()
+}
+
+fn path(value: &str) -> KeyValue {
+	KeyValue::bytes(1, value.as_bytes().to_vec())
+}
+
+fn token(value: &str) -> KeyValue {
+	AuthToken::UseValue {
+		token_type: VarInt::ZERO,
+		value: Bytes::from(value.to_string()),
+	}
+	.to_parameter()
+	.unwrap()
+}
+
+/// Reads a SERVER_SETUP from `recv`; `None` if the stream ends first.
+async fn server_setup(recv: &mut web_transport_quinn::quinn::RecvStream) -> Option<ServerSetup> {
+	let mut buf = Vec::new();
+	loop {
+		match ServerSetup::decode_prefix(&buf, Draft::Draft14) {
+			Ok((setup, _)) => return Some(setup),
+			Err(DecodeError::UnexpectedEnd) => {}
+			Err(err) => panic!("not a SERVER_SETUP: {err}"),
+		}
+		match within("SERVER_SETUP", recv.read_chunk(4096, true)).await {
+			Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+			_ => return None,
+		}
+	}
+}
+
+/// A raw QUIC draft-14 session with `parameters` in its CLIENT_SETUP: the SERVER_SETUP, or the
+/// relay's close code and reason.
+async fn quic_session(relay: &impl common::Target, parameters: Vec<KeyValue>) -> Result<ServerSetup, (u64, String)> {
+	let conn = raw_connect(relay, "moq-00").await;
+	let (mut send, mut recv) = within("open control", conn.open_bi()).await.unwrap();
+	send.write_all(&client_setup(parameters)).await.unwrap();
+	match server_setup(&mut recv).await {
+		Some(setup) => {
+			conn.close(0u32.into(), b"done");
+			Ok(setup)
+		}
+		None => Err(closed(&conn).await),
+	}
+}
+
+/// A relay that verifies tokens with a fresh HS256 key and has no public prefix.
+struct Secured {
+	relay: TestRelay,
+	key: Key,
+	dir: std::path::PathBuf,
+}
+
+impl Secured {
+	async fn start(name: &str) -> Self {
+		let dir = std::env::temp_dir().join(format!("moq-relay-ietf-{name}-{}", std::process::id()));
+		std::fs::create_dir_all(&dir).unwrap();
+		let key = Key::generate(Algorithm::HS256, Some(KeyId::new("test").unwrap())).unwrap();
+		let key_file = dir.join("root.jwk");
+		key.to_file(&key_file, KeyFormat::Base64Url).unwrap();
+		let relay = TestRelay::start_with(move |config| config.auth.key = Some(key_file)).await;
+		Self { relay, key, dir }
+	}
+
+	fn token(&self, root: &str, expires: u64) -> String {
+		let claims = Claims::new(Path::new(root).unwrap())
+			.with_publish(Path::root())
+			.with_subscribe(Path::root());
+		self.key.sign(&claims.with_expires(expires)).unwrap()
+	}
+
+	async fn stop(self) {
+		self.relay.stop().await;
+		let _ = std::fs::remove_dir_all(&self.dir);
+	}
+}
+
+/// `?jwt=` in the SETUP PATH: a token for the path is admitted (SERVER_SETUP selecting draft-14,
+/// with the relay's MAX_REQUEST_ID), one for another root and none are refused with UNAUTHORIZED
+/// (0x2) and the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_in_the_setup_path_is_enforced() {
+	let secured = Secured::start("path").await;
+	let later = moq_token::unix_now() + 600;
+	let good = secured.token("room", later);
+	let setup = quic_session(&secured.relay, vec![path(&format!("/room?jwt={good}"))])
+		.await
+		.expect("admitted");
+	assert_eq!(setup.version.into_inner(), Draft::Draft14.setup_version());
+	assert!(setup.parameters.max_request_id().into_inner() > 0);
+
+	let other = secured.token("other", later);
+	let unauthorized = u64::from(termination::UNAUTHORIZED.into_inner());
+	assert_eq!(
+		quic_session(&secured.relay, vec![path(&format!("/room?jwt={other}"))])
+			.await
+			.unwrap_err(),
+		(unauthorized, "root_mismatch".to_string())
+	);
+	assert_eq!(
+		quic_session(&secured.relay, vec![path("/room")]).await.unwrap_err(),
+		(unauthorized, "missing_credential".to_string())
+	);
+	secured.stop().await;
+}
+
+/// The SETUP AUTHORIZATION TOKEN (type 0) admits like `?jwt=`; the same token in both counts once;
+/// different ones are `ambiguous_credentials`; an expired one is EXPIRED_AUTH_TOKEN (0x18); a
+/// token type the relay does not read is MALFORMED_AUTH_TOKEN (0x16).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_token_in_setup() {
+	let secured = Secured::start("token").await;
+	let later = moq_token::unix_now() + 600;
+	let good = secured.token("room", later);
+	assert!(
+		quic_session(&secured.relay, vec![path("/room"), token(&good)])
+			.await
+			.is_ok()
+	);
+	assert!(
+		quic_session(&secured.relay, vec![path(&format!("/room?jwt={good}")), token(&good)])
+			.await
+			.is_ok()
+	);
+	let unauthorized = u64::from(termination::UNAUTHORIZED.into_inner());
+	let other = secured.token("room", later + 1);
+	assert_eq!(
+		quic_session(&secured.relay, vec![path(&format!("/room?jwt={good}")), token(&other)])
+			.await
+			.unwrap_err(),
+		(unauthorized, "ambiguous_credentials".to_string())
+	);
+	let expired = secured.token("room", moq_token::unix_now() - 600);
+	assert_eq!(
+		quic_session(&secured.relay, vec![path("/room"), token(&expired)])
+			.await
+			.unwrap_err(),
+		(
+			u64::from(termination::EXPIRED_AUTH_TOKEN.into_inner()),
+			"token_expired".to_string()
+		)
+	);
+	let typed = AuthToken::UseValue {
+		token_type: VarInt::from_u32(7),
+		value: Bytes::from(good.clone()),
+	}
+	.to_parameter()
+	.unwrap();
+	let (code, reason) = quic_session(&secured.relay, vec![path("/room"), typed])
+		.await
+		.unwrap_err();
+	assert_eq!(code, u64::from(termination::MALFORMED_AUTH_TOKEN.into_inner()));
+	assert!(reason.starts_with("malformed_auth_token"), "{reason}");
+	secured.stop().await;
+}
+
+/// A WebTransport CONNECT without `WT-Available-Protocols`: accepted; a CLIENT_SETUP negotiates
+/// draft-14, and a moq-lite SETUP stream is closed with VERSION_NEGOTIATION_FAILED (0x15) and a
+/// reason naming what the relay speaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_without_a_sub_protocol_negotiates_in_setup() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let connect = || async {
+		let client = web_transport_quinn::ClientBuilder::new()
+			.with_server_certificate_hashes(vec![hex(&relay.fingerprint)])
+			.unwrap();
+		let request = web_transport_quinn::proto::ConnectRequest::new(relay.url("https", "anon"));
+		within("WebTransport connect", client.connect(request)).await.unwrap()
+	};
+
+	let session = connect().await;
+	assert_eq!(session.protocol(), None);
+	let (mut send, mut recv) = within("open control", session.open_bi()).await.unwrap();
+	send.write_all(&client_setup(Vec::new())).await.unwrap();
+	let mut buf = Vec::new();
+	let setup = loop {
+		match ServerSetup::decode_prefix(&buf, Draft::Draft14) {
+			Ok((setup, _)) => break setup,
+			Err(DecodeError::UnexpectedEnd) => {}
+			Err(err) => panic!("not a SERVER_SETUP: {err}"),
+		}
+		let chunk = within("SERVER_SETUP", recv.read_chunk(4096, true))
+			.await
+			.unwrap()
+			.expect("SERVER_SETUP");
+		buf.extend_from_slice(&chunk.bytes);
+	};
+	assert_eq!(setup.version.into_inner(), Draft::Draft14.setup_version());
+	session.close(0, b"done");
+
+	let session = connect().await;
+	let setup = moq_relay::client::setup_stream(&moq_relay::wire::Setup::default()).unwrap();
+	let mut uni = within("open SETUP", session.open_uni()).await.unwrap();
+	let _ = uni.write_all(&setup).await;
+	let (code, reason) = common::webtransport_closed(&session).await;
+	assert_eq!(code, termination::VERSION_NEGOTIATION_FAILED.into_inner());
+	assert!(reason.starts_with("no common moq version"), "{reason}");
+	assert!(reason.contains("moq-00 (moq-transport-14)"), "{reason}");
+	relay.stop().await;
+}
+
+fn hex(fingerprint: &str) -> Vec<u8> {
+	(0..fingerprint.len())
+		.step_by(2)
+		.map(|i| u8::from_str_radix(&fingerprint[i..i + 2], 16).unwrap())
+		.collect()
+}
