@@ -600,7 +600,7 @@ async fn the_clock_example_fails_clearly_on_a_wrong_scheme_port_or_name() {
 			&clock2,
 			Path::new("."),
 			&["subscribe", &url, "clok"],
-			&[("CLOCK_WAIT", "2")],
+			&[("CLOCK_WAIT", "5")],
 		)
 	})
 	.await
@@ -609,7 +609,7 @@ async fn the_clock_example_fails_clearly_on_a_wrong_scheme_port_or_name() {
 	assert_eq!(output.status.code(), Some(1), "{stderr}");
 	for text in [
 		"no broadcast `clok`",
-		"after 2s",
+		"after 5s",
 		"published there: clock",
 		"check the name",
 	] {
