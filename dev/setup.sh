@@ -69,3 +69,8 @@ fi
 if [ -f rs/moq-relay/tests/better-auth/package.json ] && [ ! -d rs/moq-relay/tests/better-auth/node_modules ]; then
 	(cd rs/moq-relay/tests/better-auth && npm ci --no-audit --no-fund)
 fi
+# Upstream moq-relay 0.17.10 for tests/it/upstream_relay.rs (tokens from our moq-token accepted through
+# its --auth-url): installed once into target/upstream-relay, where the test looks for it.
+if [ ! -x target/upstream-relay/bin/moq-relay ]; then
+	cargo install moq-relay --version 0.17.10 --locked --root target/upstream-relay
+fi

@@ -27,5 +27,6 @@ mod logs;
 mod privacy_pass;
 mod privacy_pass_logs;
 mod revocation;
+mod upstream_relay;
 mod versions;
 mod websocket;

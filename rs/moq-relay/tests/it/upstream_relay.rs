@@ -1,0 +1,149 @@
+//! Tokens minted by our `moq-token` are accepted by upstream's moq-relay 0.17 through its own
+//! `--auth-url` setup: the upstream binary, pointed at the reference auth server (`moq-auth`'s
+//! `serve` module, running in the test), admits the published client with our tokens, subtree
+//! and pattern grants alike, and refuses the ones that server refuses (`docs/auth.md`, "Coming from
+//! upstream moq-relay").
+//!
+//! The binary is `$MOQ_UPSTREAM_RELAY`, else `target/upstream-relay/bin/moq-relay`, which
+//! `dev/setup.sh` installs (`cargo install moq-relay --version 0.17.10 --locked`). Without it the
+//! test fails and says how to get it: it never passes without running.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use moq_auth::serve::{Keys, Policy, Server};
+use moq_relay_bench::subscriber::Subscriber;
+use moq_token::{Algorithm, Claims, ClaimsFormat, Key, KeyFormat, Path, Pattern};
+
+use crate::common::within;
+
+fn binary() -> PathBuf {
+	let path = std::env::var_os("MOQ_UPSTREAM_RELAY")
+		.map(PathBuf::from)
+		.unwrap_or_else(|| {
+			PathBuf::from(concat!(
+				env!("CARGO_MANIFEST_DIR"),
+				"/../../target/upstream-relay/bin/moq-relay"
+			))
+		});
+	assert!(
+		path.is_file(),
+		"upstream moq-relay 0.17.10 is not at {}: run dev/setup.sh, or `cargo install moq-relay --version 0.17.10 \
+		 --locked --root target/upstream-relay`, or point MOQ_UPSTREAM_RELAY at the binary",
+		path.display()
+	);
+	path
+}
+
+/// The upstream relay process, killed when dropped.
+struct Upstream(Child);
+
+impl Drop for Upstream {
+	fn drop(&mut self) {
+		let _ = self.0.kill();
+		let _ = self.0.wait();
+	}
+}
+
+fn free_udp_port() -> u16 {
+	std::net::UdpSocket::bind("127.0.0.1:0")
+		.unwrap()
+		.local_addr()
+		.unwrap()
+		.port()
+}
+
+/// A token our `moq-token` signs for `root`, in the format upstream's `moq-auth` writes.
+fn token(key: &Key, root: &str, publish: &[&str], subscribe: &[&str]) -> String {
+	let mut claims = Claims::new(Path::new(root).unwrap()).with_expires(moq_token::unix_now() + 600);
+	for p in publish {
+		claims = claims.with_publish_pattern(p.parse::<Pattern>().unwrap());
+	}
+	for p in subscribe {
+		claims = claims.with_subscribe_pattern(p.parse::<Pattern>().unwrap());
+	}
+	key.sign_with(&claims, ClaimsFormat::Auto).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_relay_accepts_our_tokens_through_its_auth_url() {
+	let binary = binary();
+	let dir = std::env::temp_dir().join(format!("moq-relay-upstream-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).unwrap();
+	let key = Key::generate(Algorithm::ES256, None).unwrap();
+	let key_file = dir.join("key.jwk");
+	key.to_file(&key_file, KeyFormat::Json).unwrap();
+
+	// The reference auth server, as `moq auth serve --key key.jwk` runs it.
+	let mut policy = Policy::default();
+	policy.keys = Some(Keys::File(key_file));
+	let server = Server::new(policy).unwrap();
+	let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+	let auth: SocketAddr = listener.local_addr().unwrap();
+	let auth_task = tokio::spawn(async move { server.serve(listener).await });
+
+	let port = free_udp_port();
+	let child = Command::new(&binary)
+		.args([
+			"--listen",
+			&format!("127.0.0.1:{port}"),
+			"--listen-tls-generate",
+			"localhost",
+			"--auth-url",
+			&format!("http://{auth}/"),
+			"--log-level",
+			"warn",
+		])
+		.stdin(Stdio::null())
+		.stdout(Stdio::null())
+		.stderr(Stdio::null())
+		.spawn()
+		.unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+	let _upstream = Upstream(child);
+
+	let client = moq_relay_bench::client(None, true, &[]).unwrap();
+	let url =
+		|path: &str, jwt: &str| -> url::Url { format!("https://127.0.0.1:{port}/{path}?jwt={jwt}").parse().unwrap() };
+
+	// Subtree grants (written as put/get) and pattern grants (publish/subscribe): both admitted.
+	// The first connection also waits for the relay to be up.
+	let subtree = token(&key, "room", &["alice/**"], &["**"]);
+	let first = within("upstream relay admits a put/get token", async {
+		loop {
+			match Subscriber::connect(&client, url("room", &subtree)).await {
+				Ok(session) => return session,
+				Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+			}
+		}
+	})
+	.await;
+	let patterns = token(&key, "room", &["alice/**"], &["*/screen"]);
+	let second = within("pattern token", Subscriber::connect(&client, url("room", &patterns)))
+		.await
+		.expect("upstream refused a publish/subscribe token of ours");
+
+	// Refused as its auth server refuses: another root, another key. The session ends with an auth
+	// rejection, at connect or right after.
+	let stranger = Key::generate(Algorithm::ES256, None).unwrap();
+	for (path, jwt, why) in [
+		("other", token(&key, "room", &["**"], &[]), "root mismatch"),
+		("room", token(&stranger, "room", &["**"], &[]), "unknown key"),
+	] {
+		if let Ok(session) = within(why, Subscriber::connect(&client, url(path, &jwt))).await {
+			let closed = within(why, session.connection().closed()).await;
+			assert!(
+				closed.is_err(),
+				"upstream admitted a token its auth server refuses ({why})"
+			);
+		}
+	}
+	// Meanwhile the admitted sessions are still open.
+	for (session, what) in [(&first, "put/get"), (&second, "patterns")] {
+		let still_open = tokio::time::timeout(Duration::ZERO, session.connection().closed()).await;
+		assert!(still_open.is_err(), "the {what} session was closed: {still_open:?}");
+	}
+	auth_task.abort();
+	let _ = std::fs::remove_dir_all(&dir);
+}
