@@ -304,3 +304,228 @@ async fn tokens_are_enforced_over_ws_and_wss() {
 	assert_closed_with(&bad, "").await;
 	setup.stop().await;
 }
+
+/// Acceptance: a cookie-carrying upgrade from a page whose origin is not allowed is refused with
+/// 403 and the JSON body before anything else; the relay's own origin, an allowed one, and
+/// requests without cookies pass. An offer without a moq version is refused with 400, and nothing
+/// the client offered is repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_refusals_are_json_and_cookies_need_an_allowed_origin() {
+	let relay = TestRelay::start_with(|config| {
+		config.auth.public = Some("anon".into());
+		config.web.allowed_origins = Some(vec!["https://app.example".into()]);
+	})
+	.await;
+	let cookie = ("cookie", "better-auth.session_token=abc");
+	for origin in ["https://evil.example", "null"] {
+		let refused = raw_upgrade(&relay, "/anon", &[cookie, ("origin", origin)]).await;
+		let (status, body) = refused.expect_err("refused");
+		assert_eq!(status, 403, "{origin}: {body}");
+		let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+		assert_eq!(body["error"], "origin_not_allowed", "{body}");
+		assert!(
+			!body.to_string().contains("abc") && !body.to_string().contains("evil"),
+			"{body}"
+		);
+	}
+	let own = format!("http://127.0.0.1:{}", relay.addr.port());
+	for origin in ["https://app.example", own.as_str()] {
+		let session = raw_upgrade(&relay, "/anon", &[cookie, ("origin", origin)]).await;
+		assert!(session.is_ok(), "{origin}: {:?}", session.err());
+	}
+	let session = raw_upgrade(&relay, "/anon", &[("origin", "https://evil.example")]).await;
+	assert!(session.is_ok(), "no cookie, no origin check: {:?}", session.err());
+
+	// Only bare entries (no moq version), or a version the relay does not speak.
+	for offered in [
+		"qmux-01, qmux-00, webtransport",
+		"qmux-01.moq-lite-03, qmux-01.secret-token-xyz",
+	] {
+		let refused = raw_upgrade(&relay, "/anon", &[("sec-websocket-protocol", offered)]).await;
+		let (status, body) = refused.expect_err("refused");
+		assert_eq!(status, 400, "{offered}: {body}");
+		assert!(body.contains("unsupported_subprotocol"), "{body}");
+		assert!(!body.contains("secret-token"), "{body}");
+	}
+	relay.stop().await;
+}
+
+/// A TCP proxy to the relay whose relay-to-client direction can be stopped: the client then reads
+/// nothing, exactly like a subscriber whose process stopped reading its socket.
+struct StallingProxy {
+	addr: std::net::SocketAddr,
+	flowing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+	/// Bytes passed from the relay to the client.
+	forwarded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+	task: tokio::task::JoinHandle<()>,
+}
+
+impl StallingProxy {
+	async fn start(relay: std::net::SocketAddr) -> Self {
+		use std::sync::atomic::Ordering;
+		use tokio::io::{AsyncReadExt, AsyncWriteExt};
+		let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+		let addr = listener.local_addr().unwrap();
+		let flowing = std::sync::Arc::new(tokio::sync::watch::channel(true).0);
+		let forwarded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+		let (flow, count) = (flowing.clone(), forwarded.clone());
+		let task = tokio::spawn(async move {
+			let (client, _) = listener.accept().await.unwrap();
+			let upstream = tokio::net::TcpStream::connect(relay).await.unwrap();
+			let (mut client_read, mut client_write) = client.into_split();
+			let (mut relay_read, mut relay_write) = upstream.into_split();
+			let up = tokio::spawn(async move {
+				let _ = tokio::io::copy(&mut client_read, &mut relay_write).await;
+			});
+			let mut flowing = flow.subscribe();
+			let mut buf = vec![0u8; 16 * 1024];
+			loop {
+				// Stopped: the relay's socket is not read at all.
+				if flowing.wait_for(|on| *on).await.is_err() {
+					break;
+				}
+				let n = tokio::select! {
+					n = relay_read.read(&mut buf) => n.unwrap_or(0),
+					_ = flowing.wait_for(|on| !*on) => continue,
+				};
+				if n == 0 || client_write.write_all(&buf[..n]).await.is_err() {
+					break;
+				}
+				count.fetch_add(n as u64, Ordering::Relaxed);
+			}
+			up.abort();
+		});
+		Self {
+			addr,
+			flowing,
+			forwarded,
+			task,
+		}
+	}
+}
+
+/// The relay's counter `name` (no labels) from `/metrics`.
+async fn counter(relay: &TestRelay, name: &str) -> u64 {
+	let (status, _, body) = common::http_get(relay, "/metrics", false).await;
+	assert_eq!(status, 200);
+	body.lines()
+		.find(|line| line.split_whitespace().next() == Some(name))
+		.and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+		.map(|v| v as u64)
+		.unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// Acceptance: a WebSocket subscriber that stops reading is shed like a stalled QUIC subscriber.
+/// While ~48 MB are published, what the relay has taken for it and not yet got out of its socket
+/// stays within the client's QMux flow-control window (1 MB; 4 MiB allowed), as the relay resets
+/// its oldest groups instead, and a neighbour subscriber on the same track gets every group whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_subscriber_that_stops_reading_is_shed_and_its_neighbour_is_not() {
+	use std::sync::atomic::Ordering;
+	const FRAME: usize = 64 * 1024;
+	let relay = TestRelay::start(Some("anon")).await;
+	let name = "anon/stall";
+	let (publisher, writer) = publisher(&relay, relay.url("ws", ""), None, name, FRAME).await;
+
+	// The neighbour reads every group for as long as the test runs.
+	let client = relay.client(None);
+	let mut neighbour = within(
+		"neighbour established",
+		Subscriber::connect(&client, relay.url("ws", "")),
+	)
+	.await
+	.unwrap();
+	within("announced", neighbour.announced(name, true)).await.unwrap();
+	let subscription = moq_net::track::Subscription::default().with_max_age(Duration::from_secs(30));
+	let mut track = within(
+		"neighbour subscription",
+		subscriber::track_with(neighbour.consumer(), name, "t", Some(subscription)),
+	)
+	.await
+	.unwrap();
+	let neighbour_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+	let neighbour_groups = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+	let reader = {
+		let (bytes, groups) = (neighbour_bytes.clone(), neighbour_groups.clone());
+		tokio::spawn(async move {
+			while let Ok(Some(mut group)) = track.recv_group().await {
+				let mut frames = 0;
+				let whole = loop {
+					match group.read_frame().await {
+						Ok(Some(frame)) => {
+							bytes.fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
+							frames += 1;
+						}
+						Ok(None) => break frames == FRAMES,
+						Err(_) => break false,
+					}
+				};
+				groups.lock().unwrap().push((group.sequence, whole));
+			}
+		})
+	};
+
+	// The stalled subscriber, behind the proxy: it reads one group, then its socket stops.
+	let proxy = StallingProxy::start(relay.addr).await;
+	let stalled_client = relay.client(None);
+	let stalled_url: url::Url = format!("ws://127.0.0.1:{}/", proxy.addr.port()).parse().unwrap();
+	let mut stalled = within(
+		"stalled subscriber established",
+		Subscriber::connect(&stalled_client, stalled_url),
+	)
+	.await
+	.unwrap();
+	read_groups(&mut stalled, name, 1, "stalled").await;
+	proxy.flowing.send_replace(false);
+	let sent_at_stall = counter(&relay, "moq_relay_bytes_sent_total").await;
+	let neighbour_at_stall = neighbour_bytes.load(Ordering::Relaxed);
+	let forwarded_at_stall = proxy.forwarded.load(Ordering::Relaxed);
+	let received_at_stall = counter(&relay, "moq_relay_bytes_received_total").await;
+	let first_group = neighbour_groups.lock().unwrap().len();
+
+	// ~48 MB published while it reads nothing.
+	let published = 48 * 1024 * 1024;
+	within("48 MB published", async {
+		while counter(&relay, "moq_relay_bytes_received_total").await - received_at_stall < published {
+			tokio::time::sleep(Duration::from_millis(100)).await;
+		}
+	})
+	.await;
+	// Let the neighbour catch up with what was published.
+	tokio::time::sleep(Duration::from_millis(500)).await;
+
+	let sent = counter(&relay, "moq_relay_bytes_sent_total").await - sent_at_stall;
+	let to_neighbour = neighbour_bytes.load(Ordering::Relaxed) - neighbour_at_stall;
+	let out_of_the_proxy = proxy.forwarded.load(Ordering::Relaxed) - forwarded_at_stall;
+	// What the relay accepted for the stalled subscriber since it stopped, and did not get past the
+	// stopped proxy: at most the client's QMux window (its bytes in the socket buffers included).
+	let held = sent.saturating_sub(to_neighbour).saturating_sub(out_of_the_proxy);
+	eprintln!("stalled: {held} bytes held while {sent} were sent, {to_neighbour} to the neighbour");
+	assert_eq!(out_of_the_proxy, 0, "the proxy forwarded while stopped");
+	assert!(
+		held < 4 * 1024 * 1024,
+		"the relay took {held} bytes for a subscriber that reads nothing (of {published} published)"
+	);
+	assert!(
+		counter(&relay, "moq_relay_groups_dropped_total").await > 0,
+		"nothing was shed"
+	);
+
+	// The neighbour: every group published during the stall arrived whole.
+	let groups = neighbour_groups.lock().unwrap().clone();
+	let during: Vec<_> = groups[first_group..].to_vec();
+	let whole = during.iter().filter(|(_, whole)| *whole).count();
+	eprintln!("neighbour: {whole} whole groups of {} during the stall", during.len());
+	assert!(
+		during.len() >= 150 && whole == during.len(),
+		"the neighbour got {whole} whole groups of {} during the stall",
+		during.len()
+	);
+
+	reader.abort();
+	proxy.task.abort();
+	writer.abort();
+	neighbour.close().await;
+	publisher.close().await;
+	relay.stop().await;
+}
