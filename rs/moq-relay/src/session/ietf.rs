@@ -101,6 +101,8 @@ struct State {
 	/// The relay's SUBSCRIBEs to the peer, by Request ID.
 	upstream: HashMap<u64, UpstreamSub>,
 	inbound: Inbound,
+	/// The AUTHORIZATION TOKEN aliases the peer registered (in CLIENT_SETUP and on requests).
+	tokens: TokenCache,
 	/// The peer's published namespaces in the origin, withdrawn when dropped.
 	publications: HashMap<Path, Publication>,
 }
@@ -380,7 +382,7 @@ pub(crate) async fn run<S: Session>(
 	}
 	ctx.metrics.session_admitted(first_packet.elapsed());
 	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %draft, "session admitted");
-	serve_session(transport, draft, grant, setup, send, reader, ctx).await
+	serve_session(transport, draft, grant, setup, tokens, (send, reader), ctx).await
 }
 
 /// Serves an admitted draft session until it closes, its grant expires or the relay shuts down.
@@ -389,8 +391,8 @@ async fn serve_session<S: Session>(
 	draft: Draft,
 	grant: Grant,
 	setup: ClientSetup,
-	mut send: S::Send,
-	reader: DraftReader<S::Recv>,
+	tokens: TokenCache,
+	(mut send, reader): (S::Send, DraftReader<S::Recv>),
 	ctx: Arc<Context>,
 ) -> Result<(), SessionError> {
 	transport.allow_receive(ctx.limits.session_window);
@@ -441,6 +443,7 @@ async fn serve_session<S: Session>(
 				max_path: ctx.limits.max_path,
 				max_broadcasts: ctx.limits.max_broadcasts,
 			}),
+			tokens,
 			publications: HashMap::new(),
 		}),
 		raised: Notify::new(),
@@ -508,11 +511,7 @@ async fn serve_session<S: Session>(
 		let mut state = shared.state();
 		state.publications.clear();
 		let State { serving, watching, .. } = &mut *state;
-		serving
-			.drain()
-			.chain(watching.drain())
-			.map(|(_, h)| h)
-			.collect()
+		serving.drain().chain(watching.drain()).map(|(_, h)| h).collect()
 	};
 	for handle in aborted {
 		handle.abort();
@@ -596,10 +595,69 @@ fn request_error(request_id: VarInt, code: u32, reason: &str) -> RequestError {
 	}
 }
 
+/// The refusal of a request with an Error Code and a reason, in the message that answers it
+/// (`None` for SUBSCRIBE_UPDATE, which has no answer).
+fn refuse_request(message: &ControlMessage, code: u32, reason: &str) -> Option<ControlMessage> {
+	Some(match message {
+		ControlMessage::Subscribe(m) => ControlMessage::SubscribeError(request_error(m.request_id, code, reason)),
+		ControlMessage::TrackStatus(m) => ControlMessage::TrackStatusError(request_error(m.request_id, code, reason)),
+		ControlMessage::Fetch(m) => ControlMessage::FetchError(request_error(m.request_id, code, reason)),
+		ControlMessage::Publish(m) => ControlMessage::PublishError(request_error(m.request_id, code, reason)),
+		ControlMessage::PublishNamespace(m) => {
+			ControlMessage::PublishNamespaceError(request_error(m.request_id, code, reason))
+		}
+		ControlMessage::SubscribeNamespace(m) => {
+			ControlMessage::SubscribeNamespaceError(request_error(m.request_id, code, reason))
+		}
+		_ => return None,
+	})
+}
+
+/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache (draft-14 §9.2.1.1):
+/// `Ok(false)` when the request is refused for an unknown alias (the refusal is sent), an error
+/// when the session must close (a malformed token, cache overflow, a duplicate alias). The
+/// tokens are kept for their aliases; the session's grant decides the request.
+async fn request_tokens<S: Session>(shared: &Shared<S>, message: &ControlMessage) -> Result<bool, Violation> {
+	// Only requests carry tokens.
+	let Some(parameters) = message.parameters().filter(|_| message.new_request_id().is_some()) else {
+		return Ok(true);
+	};
+	let mut refused = None;
+	{
+		let mut state = shared.state();
+		for token in parameters.auth_tokens() {
+			let token = token.map_err(|_| {
+				(
+					termination::MALFORMED_AUTH_TOKEN,
+					"malformed_auth_token: not a Token structure".to_string(),
+				)
+			})?;
+			match state.tokens.apply(token, false) {
+				Ok(_) => {}
+				Err(err) if err.rejects_request_only() => {
+					refused = refuse_request(message, err.request_code(), &err.to_string());
+					break;
+				}
+				Err(err) => return Err((err.session_code(), err.to_string())),
+			}
+		}
+	}
+	match refused {
+		Some(refusal) => {
+			shared.send(vec![refusal]).await;
+			Ok(false)
+		}
+		None => Ok(true),
+	}
+}
+
 /// Acts on one control message from the peer.
 async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) -> Result<(), Violation> {
 	if let Some(id) = message.new_request_id() {
 		new_request(shared, id).await?;
+	}
+	if !request_tokens(shared, &message).await? {
+		return Ok(());
 	}
 	let unsupported = "not supported by this relay on draft-14";
 	match message {

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use common::{TestRelay, closed, raw_connect, within};
 use moq_net::Timestamp;
 use moq_relay::wire::ietf::{
-	AuthToken, ClientSetup, DecodeWith, Draft, EncodeWith, KeyValue, ServerSetup, SetupParameters, termination,
+	AuthToken, ClientSetup, ControlMessage, DecodeWith, Draft, EncodeWith, Filter, GroupOrder, KeyValue, Parameters,
+	RequestErrorCode, ServerSetup, SetupParameters, Subscribe, SubscribeNamespace, termination,
 };
 use moq_relay::wire::{DecodeError, VarInt};
 use moq_relay_bench::publisher::Publisher;
@@ -213,6 +214,121 @@ async fn quic_session(relay: &impl common::Target, parameters: Vec<KeyValue>) ->
 	}
 }
 
+/// A raw QUIC draft-14 session past SETUP: its control stream, for byte-level exchanges.
+struct RawDraft {
+	conn: web_transport_quinn::quinn::Connection,
+	send: web_transport_quinn::quinn::SendStream,
+	recv: web_transport_quinn::quinn::RecvStream,
+	buf: Vec<u8>,
+}
+
+impl RawDraft {
+	/// Connects with `parameters` in CLIENT_SETUP and reads the SERVER_SETUP.
+	async fn admitted(relay: &impl common::Target, parameters: Vec<KeyValue>) -> Self {
+		let conn = raw_connect(relay, "moq-00").await;
+		let (mut send, recv) = within("open control", conn.open_bi()).await.unwrap();
+		send.write_all(&client_setup(parameters)).await.unwrap();
+		let mut raw = Self {
+			conn,
+			send,
+			recv,
+			buf: Vec::new(),
+		};
+		raw.read::<ServerSetup>().await.expect("SERVER_SETUP");
+		raw
+	}
+
+	async fn write(&mut self, message: ControlMessage) {
+		let bytes = message.to_bytes(Draft::Draft14).unwrap();
+		self.send.write_all(&bytes).await.unwrap();
+	}
+
+	/// The next value on the control stream; `None` when it ends.
+	async fn read<T: DecodeWith<Draft>>(&mut self) -> Option<T> {
+		loop {
+			match T::decode_prefix(&self.buf, Draft::Draft14) {
+				Ok((value, used)) => {
+					self.buf.drain(..used);
+					return Some(value);
+				}
+				Err(DecodeError::UnexpectedEnd) => {}
+				Err(err) => panic!("undecodable control message: {err}"),
+			}
+			match within("control message", self.recv.read_chunk(65536, true)).await {
+				Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk.bytes),
+				_ => return None,
+			}
+		}
+	}
+}
+
+/// A SUBSCRIBE with the Request ID `id` to `anon/<broadcast>` track `t`, with `parameters`.
+fn subscribe(id: u64, broadcast: &str, parameters: Vec<KeyValue>) -> ControlMessage {
+	ControlMessage::Subscribe(Subscribe {
+		request_id: VarInt::from_u64(id).unwrap(),
+		namespace: vec!["anon".into(), broadcast.into()],
+		track: "t".into(),
+		priority: 0,
+		group_order: GroupOrder::Descending,
+		forward: true,
+		filter: Filter::NextGroupStart,
+		parameters: Parameters(parameters),
+	})
+}
+
+/// AUTHORIZATION TOKEN aliases on requests: REGISTER in CLIENT_SETUP (the session's credential,
+/// kept), then USE_ALIAS on a SUBSCRIBE resolves (the SUBSCRIBE is decided: no such broadcast);
+/// an unknown alias refuses the request alone (UNAUTHORIZED, `unknown_auth_token_alias`); a
+/// REGISTER past MAX_AUTH_TOKEN_CACHE_SIZE closes the session with AUTH_TOKEN_CACHE_OVERFLOW.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_token_aliases_on_requests() {
+	let secured = Secured::start("alias").await;
+	let good = secured.token("", moq_token::unix_now() + 600);
+	let register = |alias: u32, value: String| {
+		AuthToken::Register {
+			alias: VarInt::from_u32(alias),
+			token_type: VarInt::ZERO,
+			value: Bytes::from(value),
+		}
+		.to_parameter()
+		.unwrap()
+	};
+	let use_alias = |alias: u32| {
+		AuthToken::UseAlias {
+			alias: VarInt::from_u32(alias),
+		}
+		.to_parameter()
+		.unwrap()
+	};
+	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), register(7, good.clone())]).await;
+	raw.write(subscribe(0, "nothing", vec![use_alias(7)])).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::SubscribeError(err)) => {
+			assert_eq!(
+				err.code.into_inner(),
+				u64::from(RequestErrorCode::DOES_NOT_EXIST),
+				"{err:?}"
+			);
+		}
+		other => panic!("expected SUBSCRIBE_ERROR, got {other:?}"),
+	}
+	raw.write(subscribe(2, "nothing", vec![use_alias(8)])).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::SubscribeError(err)) => {
+			assert_eq!(err.code.into_inner(), u64::from(RequestErrorCode::UNAUTHORIZED));
+			assert!(err.reason.starts_with("unknown_auth_token_alias"), "{}", err.reason);
+		}
+		other => panic!("expected SUBSCRIBE_ERROR, got {other:?}"),
+	}
+	// 16 + 16,400 bytes is over the 16 KiB the relay advertised.
+	let oversize = register(9, "x".repeat(16_400));
+	raw.write(subscribe(4, "nothing", vec![oversize])).await;
+	let (code, reason) = closed(&raw.conn).await;
+	assert_eq!(code, u64::from(termination::AUTH_TOKEN_CACHE_OVERFLOW.into_inner()));
+	assert!(reason.starts_with("auth_token_cache_overflow"), "{reason}");
+	secured.stop().await;
+}
+
 /// A relay that verifies tokens with a fresh HS256 key and has no public prefix.
 struct Secured {
 	relay: TestRelay,
@@ -373,4 +489,71 @@ fn hex(fingerprint: &str) -> Vec<u8> {
 		.step_by(2)
 		.map(|i| u8::from_str_radix(&fingerprint[i..i + 2], 16).unwrap())
 		.collect()
+}
+
+/// SUBSCRIBE_NAMESPACE is answered with the broadcasts under the prefix as PUBLISH_NAMESPACE, with
+/// the relay's Request IDs within the peer's MAX_REQUEST_ID (REQUESTS_BLOCKED while there is
+/// none); on shutdown a draft-14 session gets GOAWAY (no new URI) on its control stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_namespace_then_goaway_on_shutdown() {
+	let mut relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
+	// Without a MAX_REQUEST_ID the relay may send no request: REQUESTS_BLOCKED, then it waits.
+	let mut raw = RawDraft::admitted(&relay, vec![path("/anon")]).await;
+	raw.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
+		request_id: VarInt::ZERO,
+		prefix: Vec::new(),
+		parameters: Parameters::default(),
+	}))
+	.await;
+	assert_eq!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::SubscribeNamespaceOk(VarInt::ZERO))
+	);
+	assert_eq!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::RequestsBlocked(VarInt::ZERO))
+	);
+	raw.write(ControlMessage::MaxRequestId(VarInt::from_u32(100))).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::PublishNamespace(shown)) => {
+			assert_eq!(shown.namespace, vec!["shown".to_string()]);
+			assert_eq!(shown.request_id, VarInt::from_u32(1));
+		}
+		other => panic!("expected PUBLISH_NAMESPACE, got {other:?}"),
+	}
+	raw.conn.close(0u32.into(), b"next");
+
+	let max = KeyValue::int(2, VarInt::from_u32(100));
+	let mut raw = RawDraft::admitted(&relay, vec![path("/anon"), max]).await;
+	raw.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
+		request_id: VarInt::ZERO,
+		prefix: Vec::new(),
+		parameters: Parameters::default(),
+	}))
+	.await;
+	assert_eq!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::SubscribeNamespaceOk(VarInt::ZERO))
+	);
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::PublishNamespace(shown)) => assert_eq!(shown.namespace, vec!["shown".to_string()]),
+		other => panic!("expected PUBLISH_NAMESPACE, got {other:?}"),
+	}
+	let stopping = relay.begin_stop();
+	loop {
+		match raw.read::<ControlMessage>().await {
+			Some(ControlMessage::Goaway(uri)) => {
+				assert_eq!(uri, "");
+				break;
+			}
+			// A MAX_REQUEST_ID or a namespace change may come first.
+			Some(_) => {}
+			None => panic!("the control stream ended without GOAWAY"),
+		}
+	}
+	raw.conn.close(0u32.into(), b"bye");
+	writer.abort();
+	publisher.close().await;
+	within("relay shutdown", stopping).await.unwrap();
 }

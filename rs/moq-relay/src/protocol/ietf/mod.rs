@@ -4,8 +4,8 @@
 //! against the binding it arrived on; [`PeerRequests`] and [`OwnRequests`] are the request-ID flow
 //! control of both directions; [`Outbound`] and [`Inbound`] map namespaces onto the relay's
 //! broadcasts both ways; [`Aliases`] routes data streams by Track Alias; [`TokenCache`] applies
-//! AUTHORIZATION TOKEN aliases against the cache size the relay advertised. The session driver that pumps them over the transport is not written yet
-//! (`docs/protocol.md#not-supported`).
+//! AUTHORIZATION TOKEN aliases against the cache size the relay advertised. The session driver
+//! that pumps them over the transport is `crate::session`'s `ietf` module.
 
 mod aliases;
 mod announce;
