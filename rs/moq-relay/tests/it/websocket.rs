@@ -529,3 +529,108 @@ async fn a_websocket_subscriber_that_stops_reading_is_shed_and_its_neighbour_is_
 	publisher.close().await;
 	relay.stop().await;
 }
+
+/// Runs `node websocket.mjs <url> <mode>` (headless Chromium, WebTransport removed from the page)
+/// and returns its JSON line.
+fn chromium(url: &str, mode: &str) -> serde_json::Value {
+	let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"));
+	assert!(
+		dir.join("node_modules/playwright-core").is_dir() && dir.join("node_modules/@moq/net").is_dir(),
+		"{} is missing node_modules: run dev/setup.sh (npm ci there)",
+		dir.display()
+	);
+	let output = std::process::Command::new("node")
+		.current_dir(dir)
+		.args(["websocket.mjs", url, mode, "15000"])
+		.output()
+		.unwrap_or_else(|err| panic!("running node (install Node.js; dev/setup.sh does the rest): {err}"));
+	let stdout = String::from_utf8_lossy(&output.stdout);
+	let stderr = String::from_utf8_lossy(&output.stderr);
+	assert!(output.status.success(), "websocket.mjs failed: {stdout}\n{stderr}");
+	let line = stdout.lines().last().unwrap_or_default();
+	let result: serde_json::Value =
+		serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}\nstderr: {stderr}"));
+	eprintln!("websocket.mjs {mode}: {result}\n{stderr}");
+	result
+}
+
+/// Acceptance: headless Chromium without WebTransport connects with @moq/net over WebSocket,
+/// publishes a broadcast a Rust client (over raw QUIC) reads and answers, and reads the answer;
+/// a refused token ends the page's session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_without_webtransport_exchanges_a_broadcast_over_websocket() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let origin = moq_tokio::origin::spawn();
+	let broadcast = origin.create_broadcast("rust").unwrap();
+	let track = broadcast.create_track("t", None).unwrap();
+	broadcast.announce(Default::default()).unwrap();
+	let incoming = moq_tokio::origin::spawn();
+	let consumer = incoming.consume();
+	let mut announced = consumer.announced();
+	let client = relay.client(None);
+	let connection = client
+		.clone()
+		.with_publisher(&origin)
+		.with_subscriber(incoming.clone())
+		.connect(relay.url("moqt", "anon"));
+	let connection = within("Rust client established", connection.established())
+		.await
+		.unwrap();
+
+	let url = format!("ws://127.0.0.1:{}/anon", relay.addr.port());
+	let mut browser = tokio::task::spawn_blocking(move || chromium(&url, "exchange"));
+	loop {
+		let update = within("the browser's announcement", announced.next())
+			.await
+			.expect("announcements end");
+		if update.kind.is_active() && update.prefix.as_str() == "browser" {
+			break;
+		}
+	}
+	let remote = within("broadcast", consumer.request_broadcast("browser"))
+		.await
+		.unwrap();
+	let mut subscription = within("subscription", remote.track("t").unwrap().subscribe(None))
+		.await
+		.unwrap();
+	let mut group = within("a browser group", subscription.recv_group())
+		.await
+		.unwrap()
+		.expect("the browser's track ended");
+	let frame = within("a browser frame", group.read_frame())
+		.await
+		.unwrap()
+		.expect("an empty group");
+	let text = String::from_utf8(frame.payload.to_vec()).unwrap();
+	assert!(text.starts_with("browser-"), "{text}");
+	let ack = format!("ack:{text}");
+	let mut tick = tokio::time::interval(Duration::from_millis(100));
+	let result = loop {
+		tokio::select! {
+			done = &mut browser => break done.unwrap(),
+			_ = tick.tick() => {
+				let mut group = track.append_group().unwrap();
+				group.write_frame(moq_net::Timestamp::now(), Bytes::from(ack.clone().into_bytes())).unwrap();
+				group.finish().unwrap();
+			}
+			_ = tokio::time::sleep(Duration::from_secs(30)) => panic!("the browser script did not finish"),
+		}
+	};
+	assert_eq!(result["webtransport"], false, "{result}");
+	assert_eq!(result["ok"], true, "{result}");
+	assert_eq!(result["received"], ack.as_str(), "{result}");
+	drop(subscription);
+	broadcast.close();
+	connection.close().await.ok();
+	client.close().await;
+
+	// Outside the public prefix, without a token: the page reads the refusal's code.
+	let url = format!("ws://127.0.0.1:{}/private", relay.addr.port());
+	let result = tokio::task::spawn_blocking(move || chromium(&url, "refused"))
+		.await
+		.unwrap();
+	assert_eq!(result["ok"], true, "{result}");
+	assert_eq!(result["closeCode"], 2, "{result}");
+	assert_eq!(result["reason"], "missing_credential", "{result}");
+	relay.stop().await;
+}
