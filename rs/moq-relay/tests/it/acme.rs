@@ -1,7 +1,7 @@
 //! ACME certificates end to end: the relay binary orders its certificate from Debian's `pebble`
 //! (the ACME test CA) with TLS-ALPN-01 on its own TCP port, `pebble-challtestsrv` answering DNS for
 //! the test domain; published clients trusting pebble's root then reach it over QUIC,
-//! WebTransport and HTTPS. Also: the cache across a restart, a short-lived certificate renewed
+//! WebTransport and WebSocket (WSS), and an HTTPS client too. Also: the cache across a restart, a short-lived certificate renewed
 //! under a live session, and each operator error with its fix. Pebble keeps its default 5 % of
 //! refused nonces throughout.
 
@@ -452,8 +452,8 @@ fn mode(path: &Path) -> u32 {
 }
 
 /// Acceptance: a certificate is obtained (with pebble refusing 5 % of nonces), `/ready` turns 200,
-/// and published clients trusting only pebble's root connect over raw QUIC and WebTransport, and
-/// an HTTPS client too. The cache holds the account and the certificate, owner-only.
+/// and published clients trusting only pebble's root connect over raw QUIC, WebTransport and
+/// WebSocket (`wss://`, the TCP listener's upgrade), and an HTTPS client too. The cache holds the account and the certificate, owner-only.
 #[tokio::test]
 async fn certificate_from_pebble_serves_quic_webtransport_and_https() {
 	let port = free_port();
@@ -484,7 +484,7 @@ async fn certificate_from_pebble_serves_quic_webtransport_and_https() {
 	let fingerprint = relay.fingerprint().await;
 	assert_eq!(served_fingerprint(relay.addr, &root).await, fingerprint);
 
-	for scheme in ["moqt", "https"] {
+	for scheme in ["moqt", "https", "wss"] {
 		let client = client(&root);
 		let (publishing, track, _broadcast) = publisher(&client, scheme, relay.addr).await;
 		let (subscribing, mut subscription) = subscriber(&client, scheme, relay.addr).await;
