@@ -101,6 +101,11 @@ pub struct ServerConfig {
 	)]
 	#[serde(default, with = "seconds_or_humantime")]
 	pub drain: Option<Duration>,
+	/// `[server] port`: the port of every `bind` address (moshi-server's `--port`): `--port 443`
+	/// serves `[::]:443` (with `--config`) or `127.0.0.1:443` and `[::1]:443` (the dev default).
+	#[arg(value_name = "PORT", id = "server-port", long = "server-port", alias = "port", env = "MOQ_SERVER_PORT")]
+	#[serde(default)]
+	pub port: Option<u16>,
 }
 
 /// `[tls]`.
@@ -2294,6 +2299,7 @@ impl Config {
 			server: ServerConfig {
 				bind: Some(bind),
 				drain: Some(Duration::from_secs(5)),
+				port: None,
 			},
 			tls: TlsConfig::default(),
 			auth: AuthConfig {
@@ -2316,8 +2322,12 @@ impl Config {
 			auth = auth.with_privacy_pass(pp);
 		}
 		let auth = self.auth.require(auth)?;
+		let mut bind = self.server.bind.clone().unwrap_or_default();
+		if let Some(port) = self.server.port {
+			bind.iter_mut().for_each(|addr| addr.set_port(port));
+		}
 		Ok(RelayConfig {
-			bind: self.server.bind.clone().unwrap_or_default(),
+			bind,
 			certificate,
 			auth,
 			drain: self.server.drain.unwrap_or(Duration::from_secs(5)),
@@ -2494,6 +2504,7 @@ mod tests {
 [server]
 bind = ["127.0.0.1:5000", "[::1]:5000"]
 drain = 7
+port = 5001
 [tls]
 generate = ["relay.example"]
 cert = "cert.pem"
@@ -2942,6 +2953,23 @@ max_inflight_groups = 19
 		assert_eq!(c.server.bind.map(|b| b.len()), Some(1));
 		let args = Args::try_parse_from(["moq-relay", "--tls-generate", "x,y"]).unwrap();
 		assert_eq!(args.tls.generate, Some(vec!["x".into(), "y".into()]));
+	}
+
+	/// moshi-server's `--port 443`: the port of every bind address, the defaults' and a file's alike.
+	#[test]
+	fn port_sets_the_port_of_every_bind_address() {
+		let port = |base: Config, flags: &[&str]| {
+			let args = Args::try_parse_from([&["moq-relay"], flags].concat()).unwrap();
+			base.merge(args.layer()).resolve().unwrap().bind
+		};
+		let all: Vec<SocketAddr> = vec!["[::]:443".parse().unwrap()];
+		assert_eq!(port(Config::defaults(false), &["--port", "443"]), all);
+		assert_eq!(port(Config::defaults(false), &["--server-port", "443"]), all);
+		let dev: Vec<SocketAddr> = vec!["127.0.0.1:443".parse().unwrap(), "[::1]:443".parse().unwrap()];
+		assert_eq!(port(Config::defaults(true), &["--port", "443"]), dev);
+		let file = Config::from_toml("[server]\nbind = \"10.0.0.1:4443\"\nport = 8443\n", "test").unwrap();
+		assert_eq!(port(Config::defaults(false).merge(file), &[]), vec!["10.0.0.1:8443".parse::<SocketAddr>().unwrap()]);
+		assert!(Args::try_parse_from(["moq-relay", "--port", "65536"]).is_err());
 	}
 
 	#[test]
