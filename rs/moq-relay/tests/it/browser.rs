@@ -19,7 +19,7 @@ use common::{TestRelay, lite05, within};
 const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
 
 /// Runs `node webtransport.mjs <url> <fingerprint> <mode>` and returns its JSON line.
-fn run_script(url: &str, fingerprint: &str, mode: &str) -> serde_json::Value {
+pub fn run_script(url: &str, fingerprint: &str, mode: &str) -> serde_json::Value {
 	run_script_for(url, fingerprint, mode, 15_000)
 }
 
@@ -55,7 +55,7 @@ fn run_script_for(url: &str, fingerprint: &str, mode: &str, timeout_ms: u32) -> 
 
 /// The WebTransport URL the page dials. 127.0.0.1, not localhost: Chromium
 /// tries ::1 first for localhost and does not fall back on QUIC.
-fn browser_url(relay: &TestRelay, path: &str) -> String {
+pub fn browser_url(relay: &TestRelay, path: &str) -> String {
 	format!("https://127.0.0.1:{}/{path}", relay.addr.port())
 }
 

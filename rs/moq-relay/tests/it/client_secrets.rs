@@ -373,3 +373,83 @@ async fn cors_for_the_configured_origins() {
 	}
 	setup.relay.stop().await;
 }
+
+/// Headless Chromium with @moq/net, as a browser app would: the app's server mints a secret with its
+/// API key, the page connects over WebTransport with it as `?jwt=`, publishes its broadcast and reads
+/// the answer of a Rust client (the published moq-tokio client, with the API key) to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_with_moq_net_connects_with_a_secret() {
+	let setup = Setup::start("chromium", true).await;
+	let relay = &setup.relay;
+	let (secret, _) = setup
+		.mint(PATHS[1], OPS, r#"{"expires_after": {"seconds": 120}, "root": "room"}"#)
+		.await;
+
+	// The Rust side: publishes `rust/t`, watches for `browser`.
+	let origin = moq_tokio::origin::spawn();
+	let broadcast = origin.create_broadcast("rust").unwrap();
+	let track = broadcast.create_track("t", None).unwrap();
+	broadcast.announce(Default::default()).unwrap();
+	let incoming = moq_tokio::origin::spawn();
+	let consumer = incoming.consume();
+	let mut announced = consumer.announced();
+	let client = relay.client(Some(crate::common::lite05()));
+	let connection = client
+		.clone()
+		.with_publisher(&origin)
+		.with_subscriber(incoming.clone())
+		.connect(relay.url("moqt", &format!("room?jwt={OPS}")));
+	let connection = within("Rust client established", connection.established())
+		.await
+		.unwrap();
+
+	let url = format!("{}?jwt={secret}", crate::browser::browser_url(relay, "room"));
+	let fingerprint = relay.fingerprint.clone();
+	let mut browser = tokio::task::spawn_blocking(move || crate::browser::run_script(&url, &fingerprint, "exchange"));
+	loop {
+		let update = within("the browser's announcement", announced.next())
+			.await
+			.expect("announcements end");
+		if update.kind.is_active() && update.prefix.as_str() == "browser" {
+			break;
+		}
+	}
+	let remote = within("broadcast", consumer.request_broadcast("browser"))
+		.await
+		.unwrap();
+	let mut subscription = within("subscription", remote.track("t").unwrap().subscribe(None))
+		.await
+		.unwrap();
+	let mut group = within("a browser group", subscription.recv_group())
+		.await
+		.unwrap()
+		.expect("the browser's track ended");
+	let frame = within("a browser frame", group.read_frame())
+		.await
+		.unwrap()
+		.expect("an empty group");
+	let text = String::from_utf8(frame.payload.to_vec()).unwrap();
+	let ack = format!("ack:{text}");
+	let mut tick = tokio::time::interval(Duration::from_millis(100));
+	let result = loop {
+		tokio::select! {
+			done = &mut browser => break done.unwrap(),
+			_ = tick.tick() => {
+				let mut group = track.append_group().unwrap();
+				group
+					.write_frame(moq_net::Timestamp::now(), bytes::Bytes::from(ack.clone().into_bytes()))
+					.unwrap();
+				group.finish().unwrap();
+			}
+			_ = tokio::time::sleep(Duration::from_secs(30)) => panic!("the browser script did not finish"),
+		}
+	};
+	assert_eq!(result["ready"], true, "{result}");
+	assert_eq!(result["ok"], true, "{result}");
+	assert_eq!(result["received"], ack.as_str(), "{result}");
+	drop(subscription);
+	broadcast.close();
+	connection.close().await.ok();
+	client.close().await;
+	setup.relay.stop().await;
+}
