@@ -123,6 +123,8 @@ struct Shared<S> {
 	aliases: watch::Sender<u64>,
 	/// The first hop of the routes this session publishes.
 	route_origin: VarInt,
+	/// Streams the peer may keep open, raised on demand (as for moq-lite sessions).
+	budget: Arc<super::budget::Budget>,
 	/// New subscriptions the peer may start (`limits.subscribe_rate`).
 	subscribe_rate: Mutex<crate::limits::Rate>,
 }
@@ -449,6 +451,7 @@ async fn serve_session<S: Session>(
 		raised: Notify::new(),
 		aliases: watch::Sender::new(0),
 		route_origin: super::random_hop_id(),
+		budget: super::budget::Budget::new(crate::transport::CLIENT_STREAMS, crate::transport::PEER_STREAMS),
 		subscribe_rate: Mutex::new(crate::limits::Rate::new(
 			ctx.limits.subscribe_rate,
 			ctx.limits.subscribe_rate.saturating_mul(10),

@@ -557,3 +557,18 @@ async fn subscribe_namespace_then_goaway_on_shutdown() {
 	publisher.close().await;
 	within("relay shutdown", stopping).await.unwrap();
 }
+
+/// An API key is a Token Type 0 credential too: in the SETUP AUTHORIZATION TOKEN it admits with
+/// its grant; a key the relay does not know is refused with UNAUTHORIZED and the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_in_the_setup_token() {
+	const KEY: &str = "ietf-api-key-5e4d3c2b1a09";
+	let relay = TestRelay::start_with(|config| config.auth.api_keys = Some(vec![KEY.into()])).await;
+	assert!(quic_session(&relay, vec![path("/live"), token(KEY)]).await.is_ok());
+	let (code, reason) = quic_session(&relay, vec![path("/live"), token("ietf-api-key-unknown")])
+		.await
+		.unwrap_err();
+	assert_eq!(code, u64::from(termination::UNAUTHORIZED.into_inner()));
+	assert!(!reason.is_empty() && !reason.contains("ietf-api-key"), "{reason}");
+	relay.stop().await;
+}

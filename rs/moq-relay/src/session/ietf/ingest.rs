@@ -184,8 +184,10 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 /// Accepts the peer's unidirectional streams: subgroup streams of the relay's subscriptions.
 pub(super) async fn accept_uni<S: Session>(shared: Arc<Shared<S>>) {
 	while let Ok(recv) = shared.transport.accept_uni().await {
+		let open = shared.budget.opened(&shared.transport);
 		let shared = shared.clone();
 		tokio::spawn(async move {
+			let _open = open;
 			let mut reader = DraftReader::new(recv, shared.ctx.limits.max_message);
 			if let Err(err) = data_stream(&shared, &mut reader).await {
 				match err.disposition() {

@@ -40,8 +40,10 @@ pub(super) async fn subscribe_namespace<S: Session>(shared: &Arc<Shared<S>>, req
 	if !shared.grant.may_watch(&prefix) {
 		return;
 	}
+	// Registered before the task can run, so an UNSUBSCRIBE_NAMESPACE always finds it.
+	let mut state = shared.state();
 	let task = tokio::spawn(watch(shared.clone(), prefix));
-	shared.state().watching.insert(id.into_inner(), task.abort_handle());
+	state.watching.insert(id.into_inner(), task.abort_handle());
 }
 
 async fn watch<S: Session>(shared: Arc<Shared<S>>, prefix: Path) {
@@ -139,8 +141,10 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 	if !shared.send(vec![ControlMessage::SubscribeOk(ok)]).await {
 		return;
 	}
+	// Registered before the task can run, so the task's own removal at the track's end comes after.
+	let mut state = shared.state();
 	let task = tokio::spawn(serve_track(shared.clone(), id, alias, request.priority, track));
-	shared.state().serving.insert(id.into_inner(), task.abort_handle());
+	state.serving.insert(id.into_inner(), task.abort_handle());
 }
 
 async fn serve_track<S: Session>(
