@@ -771,3 +771,72 @@ async fn cache_dir_not_writable_stops_the_start() {
 	.unwrap_err();
 	assert_eq!(err.code(), "acme_cache_not_writable");
 }
+
+/// moshi-server's "Automatic SSL (Let's Encrypt)" example as its users run it:
+/// `--config config.toml --domain … --email admin@example.com --port …`, with moshi's own
+/// `authorized_ids` in the file. Only the CA is ours to choose (pebble, trusted with
+/// `--acme-ca-root`) and the port a free one (443 needs root); the cache is the default
+/// `letsencrypt` directory beside the process.
+#[tokio::test]
+async fn moshi_server_lets_encrypt_example() {
+	let port = free_port();
+	let pebble = Pebble::start(
+		"moshi",
+		PebbleOptions {
+			tls_port: port,
+			validity: 3600,
+			ipv4: "127.0.0.1",
+		},
+	)
+	.await;
+	let dir = &pebble.dir.0;
+	// moshi's config.toml, plus the loopback address this test may bind (the port comes from --port).
+	std::fs::write(
+		dir.join("config.toml"),
+		"authorized_ids = [\"secret_token_1\"]\n[server]\nbind = \"127.0.0.1:4443\"\n",
+	)
+	.unwrap();
+	let (out, log) = (dir.join("moshi.out"), dir.join("moshi.log"));
+	let child = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
+		.current_dir(dir)
+		.args([
+			"--config",
+			"config.toml",
+			"--domain",
+			DOMAIN,
+			"--email",
+			"admin@example.com",
+		])
+		.args(["--port", &port.to_string()])
+		.args(["--acme-directory", &pebble.directory])
+		.args(["--acme-ca-root", &pebble.ca.display().to_string()])
+		.env("RUST_LOG", "info,quinn=warn")
+		.env("NO_COLOR", "1")
+		.stdout(std::fs::File::create(&out).unwrap())
+		.stderr(std::fs::File::create(&log).unwrap())
+		.spawn()
+		.unwrap();
+	let relay = Relay {
+		process: Process(child),
+		addr: SocketAddr::from(([127, 0, 0, 1], port)),
+		out,
+		log,
+	};
+	relay.ready().await;
+	let root = pebble.root().await;
+	let https = https_client(&root, Some(relay.addr));
+	let get = |key: Option<&str>| {
+		let mut request = https.get(format!("https://{DOMAIN}:{port}/announced"));
+		if let Some(key) = key {
+			request = request.header("kyutai-api-key", key);
+		}
+		within("HTTPS GET", request.send())
+	};
+	assert_eq!(get(Some("secret_token_1")).await.unwrap().status().as_u16(), 200);
+	assert_eq!(get(None).await.unwrap().status().as_u16(), 401);
+	assert_eq!(get(Some("wrong")).await.unwrap().status().as_u16(), 401);
+	// The account and certificate are in `letsencrypt/`, where moshi-server keeps them.
+	let cached = std::fs::read_dir(dir.join("letsencrypt")).unwrap().count();
+	assert_eq!(cached, 3, "the account, the certificate and its key");
+	drop(relay);
+}
