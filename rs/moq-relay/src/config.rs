@@ -418,6 +418,16 @@ pub struct AuthConfig {
 	/// `moq-relay`).
 	#[arg(value_name = "NAME", id = "auth-node", long = "auth-node", env = "MOQ_AUTH_NODE")]
 	pub node: Option<String>,
+	/// `[auth] operator`: the operator endpoint's address (`GET /sessions`, `POST
+	/// /sessions/revalidate`, `POST /sessions/{id}/close`), plain HTTP without authentication: keep
+	/// it on a loopback address. Off when unset.
+	#[arg(
+		value_name = "ADDR",
+		id = "auth-operator",
+		long = "auth-operator",
+		env = "MOQ_AUTH_OPERATOR"
+	)]
+	pub operator: Option<SocketAddr>,
 	/// `[auth] signing_key`: PEM private key (RSA, ECDSA P-256/P-384 or Ed25519) signing the requests
 	/// to the auth service; its public half is served at `/.well-known/jwks.json`. Also
 	/// `AUTH_SIGNING_KEY_PATH`.
@@ -2334,6 +2344,7 @@ impl Config {
 			limits: self.limits.resolve()?,
 			cluster: self.cluster.resolve()?,
 			allowed_origins: self.web.allowed_origins()?,
+			operator: self.auth.operator,
 		})
 	}
 }
@@ -2533,6 +2544,7 @@ service_concurrency = 3
 service_cache = 4
 url = "https://auth.example/moq"
 node = "relay-1"
+operator = "127.0.0.1:9100"
 client_secret_key = "client-secrets.jwk"
 client_secret_origins = ["https://app.example"]
 jwks_url = ["https://idp.example/jwks.json"]

@@ -44,6 +44,7 @@ pub mod http;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod operator;
 pub mod origin;
 pub mod protocol;
 pub mod relay;

@@ -39,6 +39,8 @@ pub struct RelayConfig {
 	pub cluster: ClusterSettings,
 	/// The web origins whose pages may send cookies (`[web] allowed_origins`).
 	pub allowed_origins: crate::http::origin::AllowedOrigins,
+	/// The operator endpoint's address (`[auth] operator`), off when `None`.
+	pub operator: Option<SocketAddr>,
 }
 
 /// Why the relay could not start.
@@ -82,6 +84,8 @@ pub struct Relay {
 	config: RelayConfig,
 	metrics: Arc<Metrics>,
 	origin: Arc<Origin>,
+	/// The operator endpoint's listener (`crate::operator`), when configured.
+	operator: Option<(TcpListener, SocketAddr)>,
 }
 
 impl Relay {
@@ -123,9 +127,22 @@ impl Relay {
 			tcp.push(listener);
 			addrs.push(bound);
 		}
+		let operator = match config.operator {
+			Some(addr) => {
+				let listener = TcpListener::bind(addr)
+					.await
+					.map_err(|source| RelayError::Bind { addr, source })?;
+				let bound = listener
+					.local_addr()
+					.map_err(|source| RelayError::Bind { addr, source })?;
+				Some((listener, bound))
+			}
+			None => None,
+		};
 		let metrics = Arc::new(Metrics::default());
 		let origin = Arc::new(Origin::with_meters(config.limits.cache, metrics.cache_meters()));
 		Ok(Self {
+			operator,
 			endpoints,
 			tcp,
 			addrs,
@@ -140,6 +157,11 @@ impl Relay {
 	/// The bound addresses (UDP and TCP share each).
 	pub fn local_addrs(&self) -> &[SocketAddr] {
 		&self.addrs
+	}
+
+	/// The operator endpoint's bound address, when configured.
+	pub fn operator_addr(&self) -> Option<SocketAddr> {
+		self.operator.as_ref().map(|(_, addr)| *addr)
 	}
 
 	/// The fingerprint of the certificate served when the sockets were bound, as
@@ -250,6 +272,14 @@ impl Relay {
 		for jwks in ctx.auth.jwks_urls() {
 			let revocations = ctx.auth.revocations().cloned();
 			listeners.spawn(jwks.clone().run(revocations, self.metrics.clone(), down_rx.clone()));
+		}
+		if let Some((listener, addr)) = self.operator {
+			tracing::info!(%addr, "operator endpoint (GET /sessions, POST /sessions/revalidate)");
+			listeners.spawn(crate::operator::serve(
+				listener,
+				self.config.auth.clone(),
+				down_rx.clone(),
+			));
 		}
 		ready.store(true, Ordering::Relaxed);
 		tracing::info!(addrs = ?self.addrs, hop = %ctx.hop_id, "relay ready");

@@ -269,3 +269,79 @@ async fn expires_is_enforced_while_the_server_is_down() {
 	assert_eq!(closed(&refused).await, (UNAUTHORIZED, "auth_service_error".to_string()));
 	relay.stop().await;
 }
+
+/// `docs/auth.md`, "Operator endpoint": the live sessions listed without a credential, a re-check
+/// pushed by `POST /sessions/revalidate` that narrows a grant closing its session within 2 s, and
+/// `POST /sessions/{id}/close`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_endpoint_lists_rechecks_and_closes_sessions() {
+	let dir = Dir::new("operator");
+	let key = Key::generate(Algorithm::HS256, None).unwrap();
+	let key_file = dir.0.join("key.jwk");
+	key.to_file(&key_file, KeyFormat::Json).unwrap();
+	let everything: (&[&str], &[&str]) = (&["**"], &["**"]);
+	// Re-checked hourly: only the operator's push re-checks within this test.
+	let hourly = |public| {
+		let mut policy = policy(Some(&key_file), Some(public));
+		policy.revalidate = Some(Duration::from_secs(3600));
+		policy.expires = Some(Duration::from_secs(7200));
+		policy
+	};
+	let server = AuthServer::start(hourly(everything)).await;
+	let operator = std::net::TcpListener::bind("127.0.0.1:0")
+		.unwrap()
+		.local_addr()
+		.unwrap();
+	let url = server.url();
+	let relay = TestRelay::start_with(move |config| {
+		config.auth.url = Some(url);
+		config.auth.operator = Some(operator);
+	})
+	.await;
+	let http = reqwest::Client::new();
+	let call = |method: reqwest::Method, path: &str| {
+		let request = http.request(method, format!("http://{operator}{path}"));
+		async move {
+			let response = within("operator endpoint", request.send()).await.unwrap();
+			let status = response.status().as_u16();
+			(status, response.text().await.unwrap())
+		}
+	};
+
+	let jwt = token(&key, "room");
+	let with_token = admitted(&relay, &format!("/room?jwt={jwt}")).await;
+	announce_ok(&with_token).await;
+	let anonymous = admitted(&relay, "/").await;
+	announce_ok(&anonymous).await;
+
+	let (status, body) = call(reqwest::Method::GET, "/sessions").await;
+	assert_eq!(status, 200, "{body}");
+	assert!(!body.contains(&jwt) && !body.contains("jwt"), "a credential in {body}");
+	let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+	let sessions = listed["sessions"].as_array().unwrap();
+	assert_eq!(sessions.len(), 2, "{body}");
+	let token_session = sessions
+		.iter()
+		.find(|s| s["root"] == "room")
+		.expect("the token's session");
+	assert_eq!(token_session["subject"], "auth_url");
+	assert_eq!(token_session["publish"], serde_json::json!(["**"]));
+
+	// Close one by id.
+	let id = token_session["id"].as_str().unwrap();
+	let (status, _) = call(reqwest::Method::POST, &format!("/sessions/{id}/close")).await;
+	assert_eq!(status, 204);
+	assert_eq!(closed(&with_token).await, (UNAUTHORIZED, "grant_refused".to_string()));
+	let (status, body) = call(reqwest::Method::POST, "/sessions/0000/close").await;
+	assert_eq!((status, body.contains("not_found")), (404, true), "{body}");
+
+	// A pushed re-check that narrows the anonymous grant closes that session at once.
+	let read_only: (&[&str], &[&str]) = (&[], &["**"]);
+	server.switch(hourly(read_only));
+	let since = Instant::now();
+	let (status, body) = call(reqwest::Method::POST, "/sessions/revalidate").await;
+	assert_eq!((status, body.as_str()), (200, r#"{"revalidated":1}"#));
+	assert_eq!(closed(&anonymous).await, (UNAUTHORIZED, "grant_narrowed".to_string()));
+	assert!(since.elapsed() < BOUND, "closed {:?} after the push", since.elapsed());
+	relay.stop().await;
+}
