@@ -43,7 +43,8 @@ pub async fn index(State(state): State<HttpState>, headers: HeaderMap) -> Respon
 		relay: "moq-relay",
 		version: env!("CARGO_PKG_VERSION"),
 		urls: urls(&state, &host),
-		fingerprint: state.fingerprint.to_string(),
+		// The certificate served now: an ACME relay's changes at each renewal ("" before the first).
+		fingerprint: state.certificate.served().fingerprint().unwrap_or_default().to_string(),
 		certificate: format!("http://{host}/certificate.sha256"),
 		token: token_hint(&state),
 		routes: ROUTES.iter().map(|route| format!("http://{host}{route}")).collect(),
