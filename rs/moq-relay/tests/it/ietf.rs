@@ -572,3 +572,44 @@ async fn api_key_in_the_setup_token() {
 	assert!(!reason.is_empty() && !reason.contains("ietf-api-key"), "{reason}");
 	relay.stop().await;
 }
+
+/// Session rules close with the draft's codes: a Request ID out of sequence is INVALID_REQUEST_ID
+/// (0x4), a second CLIENT_SETUP PROTOCOL_VIOLATION (0x3), a PATH that is not absolute
+/// MALFORMED_PATH (0x9), a CLIENT_SETUP without draft-14 VERSION_NEGOTIATION_FAILED (0x15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_rules_close_with_the_drafts_codes() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let code = |c: moq_relay::wire::SessionCode| u64::from(c.into_inner());
+
+	let mut raw = RawDraft::admitted(&relay, vec![path("/anon")]).await;
+	raw.write(subscribe(2, "x", Vec::new())).await;
+	assert_eq!(closed(&raw.conn).await.0, code(termination::INVALID_REQUEST_ID));
+
+	let mut raw = RawDraft::admitted(&relay, vec![path("/anon")]).await;
+	raw.send.write_all(&client_setup(vec![path("/anon")])).await.unwrap();
+	assert_eq!(closed(&raw.conn).await.0, code(termination::PROTOCOL_VIOLATION));
+
+	let refused = quic_session(&relay, vec![path("anon")]).await.unwrap_err();
+	assert_eq!(
+		refused,
+		(
+			code(termination::MALFORMED_PATH),
+			"SETUP PATH must start with '/'".into()
+		)
+	);
+
+	let conn = raw_connect(&relay, "moq-00").await;
+	let (mut send, _recv) = within("open control", conn.open_bi()).await.unwrap();
+	let other = ClientSetup {
+		versions: vec![VarInt::from_u64(0xff00_000d).unwrap()],
+		parameters: SetupParameters(vec![path("/anon")]),
+	};
+	send.write_all(&other.to_bytes(Draft::Draft14).unwrap()).await.unwrap();
+	let (got, reason) = closed(&conn).await;
+	assert_eq!(got, code(termination::VERSION_NEGOTIATION_FAILED));
+	assert!(
+		reason.contains("0xff00000d") && reason.contains("0xff00000e"),
+		"{reason}"
+	);
+	relay.stop().await;
+}
