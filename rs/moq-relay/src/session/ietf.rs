@@ -83,6 +83,8 @@ enum UpstreamEvent {
 	Ok,
 	Error(String),
 	Done,
+	/// The session ended: the track's subscribers see it aborted, as with a moq-lite publisher.
+	Gone,
 }
 
 /// The session's protocol state, shared by its tasks.
@@ -513,6 +515,9 @@ async fn serve_session<S: Session>(
 	let aborted: Vec<AbortHandle> = {
 		let mut state = shared.state();
 		state.publications.clear();
+		for up in state.upstream.values() {
+			let _ = up.events.send(UpstreamEvent::Gone);
+		}
 		let State { serving, watching, .. } = &mut *state;
 		serving.drain().chain(watching.drain()).map(|(_, h)| h).collect()
 	};

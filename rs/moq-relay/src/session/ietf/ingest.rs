@@ -133,6 +133,12 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 		tokio::select! {
 			_ = raised => {}
 			_ = alive.changed() => return,
+			_ = shared.transport.closed() => {
+				if let Some(track) = weak.upgrade() {
+					track.end(TrackEnd::Aborted(StreamCode::CANCEL));
+				}
+				return;
+			}
 		}
 	};
 	let (events, mut answers) = mpsc::unbounded_channel();
@@ -173,6 +179,7 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 					break Some(TrackEnd::Aborted(StreamCode::NOT_FOUND));
 				}
 				Some(UpstreamEvent::Done) | None => break Some(TrackEnd::Finished),
+				Some(UpstreamEvent::Gone) => break Some(TrackEnd::Aborted(StreamCode::CANCEL)),
 			}
 		}
 	};
