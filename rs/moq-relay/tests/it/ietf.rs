@@ -631,12 +631,7 @@ async fn a_departing_draft_publisher_ends_its_tracks() {
 	writer.abort();
 	publisher.close().await;
 	// Groups already in flight may still come; then the track ends (cleanly or aborted).
-	loop {
-		match within("the track's end", track.recv_group()).await {
-			Ok(Some(_)) => {}
-			Ok(None) | Err(_) => break,
-		}
-	}
+	while let Ok(Some(_)) = within("the track's end", track.recv_group()).await {}
 	session.close().await;
 	client.close().await;
 	relay.stop().await;
