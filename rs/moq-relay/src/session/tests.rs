@@ -228,9 +228,9 @@ async fn paths_outside_the_public_prefix_are_refused_and_never_downgraded() {
 	}
 }
 
-/// Answers the relay's ANNOUNCE_REQUEST (it asks every session that may publish) with `paths`,
-/// announced active one after the other.
-async fn announce(client: &MemSession, paths: &[String]) {
+/// Answers the relay's ANNOUNCE_REQUEST (it asks every session that may publish) with an
+/// ANNOUNCE_OK; the stream to write ANNOUNCEs on.
+async fn announce_stream(client: &MemSession) -> Writer<crate::transport::mem::MemSend> {
 	let (send, recv) = client.accept_bi().await.unwrap();
 	let mut reader = Reader::new(recv);
 	assert_eq!(reader.expect::<BidiType>(V).await.unwrap(), BidiType::Announce);
@@ -241,6 +241,13 @@ async fn announce(client: &MemSession, paths: &[String]) {
 		active_count: VarInt::ZERO,
 	};
 	writer.encode(&ok, V).await.unwrap();
+	writer
+}
+
+/// Answers the relay's ANNOUNCE_REQUEST (it asks every session that may publish) with `paths`,
+/// announced active one after the other.
+async fn announce(client: &MemSession, paths: &[String]) {
+	let mut writer = announce_stream(client).await;
 	for path in paths {
 		let announce = Announce {
 			status: AnnounceStatus::Active,
@@ -382,16 +389,7 @@ async fn huge_broadcast_names_are_refused_before_any_watcher_sees_them() {
 	let (client, server) = pair();
 	let relay = serve(server, ctx.clone());
 	setup(&client, "/anon").await;
-	let (send, recv) = client.accept_bi().await.unwrap();
-	let mut incoming = Reader::new(recv);
-	assert_eq!(incoming.expect::<BidiType>(V).await.unwrap(), BidiType::Announce);
-	let _: AnnounceRequest = incoming.expect(V).await.unwrap();
-	let mut out = Writer::new(send);
-	let ok = AnnounceOk {
-		hop_id: VarInt::from_u32(99),
-		active_count: VarInt::ZERO,
-	};
-	out.encode(&ok, V).await.unwrap();
+	let mut out = announce_stream(&client).await;
 	// Refused part of the way in: the rest cannot be written.
 	assert!(out.write(bytes::Bytes::from(bytes)).await.is_err());
 	client.closed().await;
@@ -951,31 +949,13 @@ async fn a_watcher_that_stops_reading_gets_the_newest_state_not_every_change() {
 	let (watcher, watcher_server) = pair();
 	let _watching = serve(watcher_server, ctx.clone());
 	setup(&watcher, "/anon").await;
-	let (send, recv) = watcher.open_bi().await.unwrap();
-	let mut request = Writer::new(send);
-	request.encode(&BidiType::Announce, V).await.unwrap();
-	let all = AnnounceRequest {
-		prefix: String::new(),
-		exclude_hop: VarInt::ZERO,
-	};
-	request.encode(&all, V).await.unwrap();
-	let mut reader = Reader::new(recv);
-	let _ok: AnnounceOk = reader.expect(V).await.unwrap();
+	let (_request, mut reader) = watch_all(&watcher).await;
 
 	// The publisher toggles `x`, ends with it active, then announces `done`.
 	let (publisher, publisher_server) = pair();
 	let _publishing = serve(publisher_server, ctx.clone());
 	setup(&publisher, "/anon").await;
-	let (send, recv) = publisher.accept_bi().await.unwrap();
-	let mut incoming = Reader::new(recv);
-	assert_eq!(incoming.expect::<BidiType>(V).await.unwrap(), BidiType::Announce);
-	let _: AnnounceRequest = incoming.expect(V).await.unwrap();
-	let mut out = Writer::new(send);
-	let ok = AnnounceOk {
-		hop_id: VarInt::from_u32(99),
-		active_count: VarInt::ZERO,
-	};
-	out.encode(&ok, V).await.unwrap();
+	let mut out = announce_stream(&publisher).await;
 	let announce = |suffix: &str, status| Announce {
 		status,
 		suffix: suffix.to_string(),
