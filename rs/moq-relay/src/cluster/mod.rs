@@ -106,6 +106,15 @@ pub enum LinkError {
 	/// The peer negotiated something this relay does not speak.
 	#[error("cluster_version: the peer chose ALPN {0:?}")]
 	Version(String),
+	/// The peer closed the link as unauthorized (code 0x2): it refused the token, or the token
+	/// expired while the link was up.
+	#[error("cluster_session: the peer refused the link: {reason}{hint}")]
+	Refused {
+		/// The peer's close reason (`token_expired`, `invalid_token: unknown_kid`, …).
+		reason: String,
+		/// The next step for a refusal this relay can fix (an expired token), else empty.
+		hint: String,
+	},
 	/// The session failed or was refused (with what to do, when the refusal says).
 	#[error("cluster_session: {source}{hint}")]
 	Session {
@@ -219,19 +228,40 @@ async fn dial(peer: &Peer, settings: &ClusterSettings, ctx: Arc<Context>) -> Res
 		path.push_str(&token);
 	}
 	let link = crate::metrics::Link::Dialed(peer.to_string());
-	session::run_link(wtq::Session::raw(conn), version, path, link, ctx)
-		.await
-		.map_err(|source| {
-			let hint = match (&settings.token, source.to_string().contains("token_expired")) {
-				(Some(file), true) => format!(
-					"; the cluster token in {} has expired: sign a new one (`moq-token --key <key> sign --root \"\" --publish \"\" --subscribe \"\" --cluster --expires-in 30d`) and replace the file, which the next dial reads",
-					file.display()
-				),
-				_ => String::new(),
-			};
-			LinkError::Session { source, hint }
-		})?;
-	Ok(())
+	// The peer's SETUP comes before its decision, so a refusal may end the session while it runs
+	// (an error here) or just after (a close): both are read from the connection's close.
+	let raw = conn.clone();
+	let result = session::run_link(wtq::Session::raw(conn), version, path, link, ctx).await;
+	let refused = match raw.close_reason() {
+		Some(wtq::quinn::ConnectionError::ApplicationClosed(close))
+			if close.error_code.into_inner() == u64::from(crate::wire::SessionCode::UNAUTHORIZED.into_inner()) =>
+		{
+			Some(String::from_utf8_lossy(&close.reason).into_owned())
+		}
+		_ => None,
+	};
+	match (result, refused) {
+		(Err(source), _) => {
+			let hint = refusal_hint(settings, &source.to_string());
+			Err(LinkError::Session { source, hint })
+		}
+		(Ok(()), Some(reason)) => {
+			let hint = refusal_hint(settings, &reason);
+			Err(LinkError::Refused { reason, hint })
+		}
+		(Ok(()), None) => Ok(()),
+	}
+}
+
+/// What to do about a refusal this relay can fix: an expired token file.
+fn refusal_hint(settings: &ClusterSettings, refusal: &str) -> String {
+	match (&settings.token, refusal.contains("token_expired")) {
+		(Some(file), true) => format!(
+			"; the cluster token in {} has expired: sign a new one (`moq-token --key <key> sign --root \"\" --publish \"\" --subscribe \"\" --cluster --expires-in 30d`) and replace the file, which the next dial reads",
+			file.display()
+		),
+		_ => String::new(),
+	}
 }
 
 /// A QUIC connection failure; an untrusted certificate gets what to do about it.
