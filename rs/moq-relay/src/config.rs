@@ -2604,6 +2604,8 @@ max_frame = 17
 max_group = 18
 max_cache = 29
 max_inflight_groups = 19
+[web]
+allowed_origins = ["https://app.example"]
 "#;
 
 	/// Every `(table, key)` of the schema, from the configuration's own serde form.
@@ -2715,7 +2717,7 @@ max_inflight_groups = 19
 		let err = Config::from_toml("[nope]\n", "relay.toml").unwrap_err();
 		assert_eq!(
 			err.to_string(),
-			"relay.toml:1: unknown key `nope`: valid keys are server, tls, auth, privacypass, cluster, limits"
+			"relay.toml:1: unknown key `nope`: valid keys are server, tls, auth, privacypass, cluster, limits, web"
 		);
 		let err = Config::from_toml("[privacypass]\nenable = true\n", "t").unwrap_err();
 		assert_eq!(
