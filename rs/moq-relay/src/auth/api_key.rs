@@ -180,7 +180,7 @@ impl Verifier for ApiKeys {
 		let verdict = match credential {
 			Credential::Token(token) => self.judge_key(token, request, false),
 			Credential::ApiKey(key) => self.judge_key(key, request, true),
-			Credential::PrivacyPass(_) => Verdict::PassOn(None),
+			Credential::PrivacyPass(_) | Credential::SessionCookie(_) => Verdict::PassOn(None),
 		};
 		if let (Verdict::Decided(Ok(grant)), Some(metrics)) = (&verdict, metrics)
 			&& let Some(name) = grant.subject().and_then(|s| s.strip_prefix("api_key:"))

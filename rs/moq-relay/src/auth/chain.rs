@@ -62,7 +62,7 @@ impl Chain {
 			(Some((_, error)), _) => error,
 			(None, Credential::PrivacyPass(_)) => AuthError::InvalidPrivacyPassToken("privacy_pass_disabled"),
 			(None, Credential::ApiKey(_)) => AuthError::Unauthorized,
-			(None, Credential::Token(_)) => AuthError::NoVerifier,
+			(None, Credential::Token(_) | Credential::SessionCookie(_)) => AuthError::NoVerifier,
 		};
 		(CredentialKind::Unrecognized, Err(refusal))
 	}

@@ -42,11 +42,16 @@ pub use client_secret::{
 };
 pub use error::{AuthError, PrivacyPassChallenge, ServiceBody, Unavailable};
 pub use grant::Grant;
-pub use identity::{BetterAuth, GrantTemplate, Identity, IdentityKeys, IdentitySettings, Shape, TemplateError};
+pub use identity::{
+	BetterAuth, GrantTemplate, Identity, IdentityKeys, IdentitySettings, SESSION_CACHE, SessionCheck, Shape, TemplateError,
+};
 pub use jwks_url::{FetchError, JwksUrl, JwksUrlError, JwksUrlSettings};
 pub use jwt::MoqJwt;
 pub use privacy_pass::{DEFAULT_ISSUER, PrivacyPass, PrivacyPassConfigError, PrivacyPassSettings};
-pub use request::{API_KEY_HEADER, ConnectRequest, Credential, PrivacyPassCredential, Transport, forwardable_header};
+pub use request::{
+	API_KEY_HEADER, ConnectRequest, Credential, PrivacyPassCredential, SESSION_COOKIES, Transport, forwardable_header,
+	has_session_cookie,
+};
 pub use revocation::{RevocationError, Revocations, Revoked};
 pub use service::{AuthService, ServiceConfigError, ServiceSettings, SigningKey, SigningKeyError};
 pub use verifier::{Explanation, Judged, Stage, Verdict, Verifier};
@@ -130,6 +135,8 @@ pub struct Auth {
 	jwks_urls: Vec<Arc<JwksUrl>>,
 	/// The auth server of `[auth] url`, when configured.
 	auth_url: Option<Arc<AuthUrl>>,
+	/// Whether Better Auth's session cookie is a credential (an identity verifies it).
+	session_cookies: bool,
 }
 
 impl Auth {
@@ -203,7 +210,14 @@ impl Auth {
 		if let Some(jwks) = identity.jwks_url() {
 			self.jwks_urls.push(jwks.clone());
 		}
+		self.session_cookies |= identity.checks_sessions();
 		self.with_verifier(Arc::new(identity))
+	}
+
+	/// Whether Better Auth's session cookie is a credential here (an identity with the
+	/// `better-auth` preset checks it).
+	pub fn session_cookies(&self) -> bool {
+		self.session_cookies
 	}
 
 	/// The JWKS URLs (refreshed by the relay while it runs).
@@ -338,7 +352,11 @@ impl Auth {
 		metrics: Option<&Metrics>,
 	) -> (CredentialKind, Result<Grant, AuthError>) {
 		let path = request.path();
-		match request.credential() {
+		let credential = match request.credential() {
+			Ok(None) if self.session_cookies => Ok(request.session_cookie()),
+			other => other,
+		};
+		match credential {
 			Err(err) => (CredentialKind::Invalid, Err(err)),
 			Ok(Some(credential)) => {
 				let (kind, decided) = self.chain.judge(&credential, request, metrics).await;

@@ -12,6 +12,10 @@ use super::AuthError;
 /// The header moshi-server clients send their API key in (`docs/auth.md`, "Coming from moshi-server").
 pub const API_KEY_HEADER: &str = "kyutai-api-key";
 
+/// The names of Better Auth's session cookie (`docs/auth.md`, "Better Auth"): plain, and with the
+/// `__Secure-` prefix an app served over HTTPS gives it.
+pub const SESSION_COOKIES: [&str; 2] = ["better-auth.session_token", "__Secure-better-auth.session_token"];
+
 /// How a request reached the relay: the `transport` fact told to the auth service.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -55,6 +59,8 @@ pub struct ConnectRequest {
 	query: Option<String>,
 	authorization: Option<String>,
 	api_key: Option<String>,
+	/// Better Auth's session cookie, as `name=value` (the `Cookie` header's pair).
+	session_cookie: Option<String>,
 	transport: Transport,
 	method: Option<String>,
 	request_path: Option<String>,
@@ -69,6 +75,7 @@ impl std::fmt::Debug for ConnectRequest {
 			.field("query", &self.query.as_ref().map(|_| "<redacted>"))
 			.field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
 			.field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+			.field("session_cookie", &self.session_cookie.as_ref().map(|_| "<redacted>"))
 			.field("transport", &self.transport)
 			.field(
 				"headers",
@@ -92,6 +99,23 @@ pub fn forwardable_header(name: &str) -> bool {
 		|| name.starts_with("x-sayna-"))
 }
 
+/// Whether `headers` carry Better Auth's session cookie.
+pub fn has_session_cookie(headers: &HeaderMap) -> bool {
+	session_cookie(headers).is_some()
+}
+
+/// Better Auth's session cookie in `headers`, as `name=value`.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+	headers
+		.get_all(axum::http::header::COOKIE)
+		.iter()
+		.filter_map(|value| value.to_str().ok())
+		.flat_map(|value| value.split(';'))
+		.filter_map(|pair| pair.trim().split_once('='))
+		.find(|(name, value)| SESSION_COOKIES.contains(name) && !value.is_empty())
+		.map(|(name, value)| format!("{name}={value}"))
+}
+
 impl ConnectRequest {
 	/// Splits `"/path?query"` (a CONNECT `:path` or a SETUP Path value), percent-decodes the path
 	/// and normalizes it. An empty string or `/` is the root. "Percent-decoding happens before
@@ -108,6 +132,7 @@ impl ConnectRequest {
 			query: query.filter(|q| !q.is_empty()),
 			authorization: None,
 			api_key: None,
+			session_cookie: None,
 			transport: Transport::default(),
 			method: None,
 			request_path: None,
@@ -140,6 +165,7 @@ impl ConnectRequest {
 		};
 		self.authorization = text("authorization")?;
 		self.api_key = text(API_KEY_HEADER)?;
+		self.session_cookie = session_cookie(headers);
 		self.headers = headers
 			.iter()
 			.filter(|(name, _)| forwardable_header(name.as_str()))
@@ -182,6 +208,13 @@ impl ConnectRequest {
 	/// The raw query, without the `?` (it may hold a credential: never log it).
 	pub fn query(&self) -> Option<&str> {
 		self.query.as_deref()
+	}
+
+	/// Better Auth's session cookie, when the request carries one: a credential only for a relay
+	/// that verifies it (an identity with the `better-auth` preset), and only when the request has no
+	/// other credential (a token is presented on purpose; a cookie comes with every request).
+	pub fn session_cookie(&self) -> Option<Credential<'_>> {
+		self.session_cookie.as_deref().map(|c| Credential::SessionCookie(Cow::Borrowed(c)))
 	}
 
 	/// The headers an auth service may be told (lowercase names; never a credential).
@@ -253,6 +286,8 @@ pub enum Credential<'a> {
 	ApiKey(Cow<'a, str>),
 	/// A Privacy Pass token (`docs/privacy-pass.md`).
 	PrivacyPass(PrivacyPassCredential<'a>),
+	/// Better Auth's session cookie, `name=value` ([`ConnectRequest::session_cookie`]).
+	SessionCookie(Cow<'a, str>),
 }
 
 /// Where a Privacy Pass token came from.
@@ -269,6 +304,7 @@ impl std::fmt::Debug for Credential<'_> {
 		match self {
 			Self::Token(_) => f.write_str("Token(<redacted>)"),
 			Self::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+			Self::SessionCookie(_) => f.write_str("SessionCookie(<redacted>)"),
 			Self::PrivacyPass(PrivacyPassCredential::Query(_)) => f.write_str("PrivacyPass(Query(<redacted>))"),
 			Self::PrivacyPass(PrivacyPassCredential::Header(_)) => f.write_str("PrivacyPass(Header(<redacted>))"),
 		}
@@ -459,6 +495,18 @@ mod tests {
 			!shown.contains("api-secret") && !shown.contains("client-agent"),
 			"{shown}"
 		);
+		// The session cookie is read (never forwarded, never shown), but is not `credential()`'s.
+		let cookie = r.session_cookie().unwrap();
+		assert_eq!(cookie, Credential::SessionCookie("better-auth.session_token=c".into()));
+		assert!(!format!("{cookie:?} {shown}").contains("=c"), "{shown}");
+		let mut secure = HeaderMap::new();
+		secure.append("cookie", "theme=dark; __Secure-better-auth.session_token=s.sig".parse().unwrap());
+		assert_eq!(
+			req("/").with_headers(&secure).unwrap().session_cookie(),
+			Some(Credential::SessionCookie("__Secure-better-auth.session_token=s.sig".into()))
+		);
+		secure.insert("cookie", "better-auth.session_data=x".parse().unwrap());
+		assert_eq!(req("/").with_headers(&secure).unwrap().session_cookie(), None);
 
 		// The same secret in a second place is one credential; a different one is ambiguous.
 		let same = req("/room?auth_id=api-secret").with_headers(&headers).unwrap();

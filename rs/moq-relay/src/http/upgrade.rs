@@ -19,6 +19,14 @@ use crate::transport::ws::{self, UpgradeError};
 
 /// The middleware: upgrades go to the relay's session driver, everything else to the routes.
 pub async fn websocket(State(state): State<HttpState>, mut request: Request, next: Next) -> Response {
+	// A request the session cookie may authenticate, on any route: the page's origin first.
+	if state.auth.session_cookies()
+		&& crate::auth::has_session_cookie(request.headers())
+		&& let Err(refused) = state.origins.check(request.headers())
+	{
+		state.metrics.auth_refused(refused.code());
+		return refusal(StatusCode::FORBIDDEN, refused.code(), &refused.to_string());
+	}
 	let Some(sockets) = state.websocket.clone() else {
 		return next.run(request).await;
 	};

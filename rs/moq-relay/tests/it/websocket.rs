@@ -196,7 +196,7 @@ impl Tokens {
 
 /// A WebSocket upgrade over plain TCP to `path` (with its query) offering lite-05 on qmux-01, with
 /// `headers`: the session, or the refusal's status and body.
-async fn raw_upgrade(
+pub(crate) async fn raw_upgrade(
 	relay: &TestRelay,
 	path: &str,
 	headers: &[(&str, &str)],

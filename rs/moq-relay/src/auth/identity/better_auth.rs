@@ -7,19 +7,34 @@
 //! - The cookie cache in its `jwt` strategy (the `better-auth.session_data` cookie's value): HS256
 //!   with the app's secret (`BETTER_AUTH_SECRET`), claims `{"session": {…}, "user": {…}}` read as
 //!   `sub` = the user's id, `email` and `name` from the user.
+//! - The session cookie (`better-auth.session_token`, or `__Secure-better-auth.session_token`) on
+//!   HTTP requests and WebSocket upgrades: checked against `{base_url}/api/auth/get-session`
+//!   ([`SessionCheck`]), whose `{"session": {…}, "user": {…}}` reads like the cookie cache's claims.
+//!   An allow is remembered briefly ([`SESSION_CACHE`]); a refusal never is.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::Algorithm;
 use moq_token::ErrorCode;
 use serde_json::{Value, json};
 
 use super::{GrantTemplate, IdentityKeys, IdentitySettings, Shape};
-use crate::auth::{AuthError, JwksUrl, JwksUrlError, JwksUrlSettings};
+use crate::auth::{AuthError, JwksUrl, JwksUrlError, JwksUrlSettings, Unavailable};
 
 /// The name suffix of the cookie cache's identity (`<name>:cookie-cache` in subjects and logs).
 const COOKIE_CACHE_SUFFIX: &str = ":cookie-cache";
+
+/// The name suffix of the session cookie's identity (`<name>:session`).
+const SESSION_SUFFIX: &str = ":session";
+
+/// How long an allowed session cookie is remembered (never past the session's `expiresAt`): a
+/// signed-out session's cookie is refused at most this long after the sign-out.
+pub const SESSION_CACHE: Duration = Duration::from_secs(10);
+
+/// How many allowed session cookies are remembered at most.
+const SESSION_CACHE_ENTRIES: usize = 10_000;
 
 /// A Better Auth app.
 #[derive(Clone, Debug)]
@@ -46,8 +61,13 @@ impl BetterAuth {
 		format!("{}/api/auth/jwks", self.base_url.trim_end_matches('/'))
 	}
 
-	/// The identities the preset stands for: the JWT plugin's, and the cookie cache's when the secret
-	/// is known.
+	/// The session endpoint's URL.
+	pub fn get_session_url(&self) -> String {
+		format!("{}/api/auth/get-session", self.base_url.trim_end_matches('/'))
+	}
+
+	/// The identities the preset stands for: the JWT plugin's, the session cookie's, and the cookie
+	/// cache's when the secret is known.
 	pub fn identities(&self) -> Result<Vec<IdentitySettings>, JwksUrlError> {
 		let jwks = JwksUrl::for_identity(JwksUrlSettings {
 			url: self.jwks_url(),
@@ -63,6 +83,16 @@ impl BetterAuth {
 			grant: self.grant.clone(),
 			shape: Shape::Plain,
 		}];
+		identities.push(IdentitySettings {
+			name: format!("{}{SESSION_SUFFIX}", self.name),
+			keys: IdentityKeys::Session(Arc::new(SessionCheck::new(self.get_session_url(), self.jwks.timeout)?)),
+			algorithms: Vec::new(),
+			issuer: None,
+			audience: Vec::new(),
+			leeway: self.leeway,
+			grant: self.grant.clone(),
+			shape: Shape::BetterAuthCookieCache,
+		});
 		if let Some(secret) = &self.secret {
 			identities.push(IdentitySettings {
 				name: format!("{}{COOKIE_CACHE_SUFFIX}", self.name),
@@ -76,6 +106,112 @@ impl BetterAuth {
 			});
 		}
 		Ok(identities)
+	}
+}
+
+/// Checks session cookies with the app's `get-session` endpoint, remembering allows briefly.
+pub struct SessionCheck {
+	url: String,
+	client: reqwest::Client,
+	/// Allowed cookies (`name=value`): the session's claims, and until when they are trusted.
+	allowed: Mutex<HashMap<String, (Value, tokio::time::Instant)>>,
+}
+
+impl std::fmt::Debug for SessionCheck {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		// The cache's keys are cookies: never shown.
+		f.debug_struct("SessionCheck")
+			.field("url", &self.url)
+			.finish_non_exhaustive()
+	}
+}
+
+impl SessionCheck {
+	/// A check against `url` (`{base_url}/api/auth/get-session`), each call bounded by `timeout`.
+	pub fn new(url: String, timeout: Duration) -> Result<Self, JwksUrlError> {
+		// The base URL's scheme and host were checked with the key set's URL.
+		reqwest::Url::parse(&url).map_err(|_| JwksUrlError::Scheme)?;
+		let client = reqwest::Client::builder()
+			.timeout(timeout)
+			.redirect(reqwest::redirect::Policy::none())
+			.build()
+			.map_err(|err| JwksUrlError::Client(err.to_string()))?;
+		Ok(Self {
+			url,
+			client,
+			allowed: Mutex::new(HashMap::new()),
+		})
+	}
+
+	/// The claims of the session `cookie` (`name=value`) stands for: `{"session", "user", "exp"}`
+	/// with `exp` the session's `expiresAt`. A cookie the app does not know (signed out, expired,
+	/// forged) is `invalid_token: expired`; an app that cannot be asked refuses too, never admits.
+	pub async fn claims(&self, cookie: &str) -> Result<Value, AuthError> {
+		let now = tokio::time::Instant::now();
+		if let Some((claims, until)) = self.allowed.lock().expect("session cache").get(cookie)
+			&& *until > now
+		{
+			return Ok(claims.clone());
+		}
+		let response = self
+			.client
+			.get(&self.url)
+			.header(reqwest::header::COOKIE, cookie)
+			.header(reqwest::header::ACCEPT, "application/json")
+			.send()
+			.await
+			.map_err(|err| {
+				AuthError::ServiceUnavailable(if err.is_timeout() {
+					Unavailable::Timeout
+				} else {
+					Unavailable::Connection
+				})
+			})?;
+		let status = response.status();
+		let gone = AuthError::InvalidToken(ErrorCode::Expired);
+		if status == reqwest::StatusCode::UNAUTHORIZED {
+			return Err(gone);
+		}
+		if !status.is_success() {
+			return Err(AuthError::ServiceError {
+				status: status.as_u16(),
+				body: Default::default(),
+			});
+		}
+		let body = response
+			.bytes()
+			.await
+			.map_err(|_| AuthError::ServiceUnavailable(Unavailable::Connection))?;
+		let answer: Value = serde_json::from_slice(&body).map_err(|_| AuthError::ServiceError {
+			status: status.as_u16(),
+			body: Default::default(),
+		})?;
+		let (Some(session), Some(user)) = (
+			answer.get("session").filter(|s| s.is_object()),
+			answer.get("user").filter(|u| u.is_object()),
+		) else {
+			return Err(gone);
+		};
+		let expires = session
+			.get("expiresAt")
+			.and_then(Value::as_str)
+			.and_then(|at| humantime::parse_rfc3339(at).ok())
+			.and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+			.ok_or(AuthError::InvalidToken(ErrorCode::InvalidClaim))?;
+		let left = expires
+			.checked_sub(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
+			.filter(|left| !left.is_zero())
+			.ok_or(gone)?;
+		let claims = json!({"session": session, "user": user, "exp": expires.as_secs()});
+		let mut allowed = self.allowed.lock().expect("session cache");
+		if allowed.len() >= SESSION_CACHE_ENTRIES {
+			allowed.retain(|_, (_, until)| *until > now);
+			if allowed.len() >= SESSION_CACHE_ENTRIES {
+				allowed.clear();
+			}
+		}
+		allowed.insert(cookie.to_string(), (claims.clone(), now + SESSION_CACHE.min(left)));
+		Ok(claims)
 	}
 }
 
@@ -109,7 +245,9 @@ mod tests {
 		assert_eq!((read["sub"].as_str(), read["exp"].as_u64()), (Some("u-1"), Some(20)));
 		assert_eq!(read["email"], "a@example.com");
 		assert_eq!(
-			cookie_cache_claims(json!({"user": {"email": "x"}})).unwrap_err().reason(),
+			cookie_cache_claims(json!({"user": {"email": "x"}}))
+				.unwrap_err()
+				.reason(),
 			"invalid_token: invalid_claim"
 		);
 	}

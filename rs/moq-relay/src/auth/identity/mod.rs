@@ -11,7 +11,7 @@
 mod better_auth;
 mod template;
 
-pub use better_auth::BetterAuth;
+pub use better_auth::{BetterAuth, SESSION_CACHE, SessionCheck};
 pub use template::{GrantTemplate, TemplateError};
 
 use std::sync::Arc;
@@ -42,6 +42,8 @@ pub enum IdentityKeys {
 	},
 	/// A shared secret (HMAC).
 	Secret(Vec<u8>),
+	/// No keys: Better Auth's session cookie, checked with the app ([`SessionCheck`]).
+	Session(Arc<SessionCheck>),
 }
 
 /// How the claims of a verified token read.
@@ -94,6 +96,11 @@ impl Identity {
 	/// Its name.
 	pub fn name(&self) -> &str {
 		&self.settings.name
+	}
+
+	/// Whether it verifies Better Auth's session cookie.
+	pub fn checks_sessions(&self) -> bool {
+		matches!(self.settings.keys, IdentityKeys::Session(_))
 	}
 
 	/// Its JWKS URL, when its keys are one (so the relay refreshes it on schedule).
@@ -156,6 +163,7 @@ impl Identity {
 		let mut issuer = self.settings.issuer.clone();
 		let (key, shared) = match &self.settings.keys {
 			IdentityKeys::Secret(secret) => (DecodingKey::from_secret(secret), true),
+			IdentityKeys::Session(_) => return Verdict::PassOn(None),
 			IdentityKeys::Jwks(jwks) => match self.entry(jwks, header.kid.as_deref()).await {
 				Ok(key) => (key, false),
 				Err(verdict) => return verdict,
@@ -280,6 +288,13 @@ impl Verifier for Identity {
 		Box::pin(async move {
 			match credential {
 				Credential::Token(token) => self.verify(token, request).await,
+				Credential::SessionCookie(cookie) => match &self.settings.keys {
+					IdentityKeys::Session(check) => Verdict::Decided(match check.claims(cookie).await {
+						Ok(claims) => self.grant(claims, request),
+						Err(refused) => Err(refused),
+					}),
+					_ => Verdict::PassOn(None),
+				},
 				_ => Verdict::PassOn(None),
 			}
 		})
