@@ -233,6 +233,69 @@ pub(super) fn cookie_cache_claims(claims: Value) -> Result<Value, AuthError> {
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use std::sync::atomic::{AtomicUsize, Ordering};
+
+	/// A get-session endpoint answering `answer` (status, body), counting its calls and checking
+	/// it was sent the cookie.
+	async fn app(status: u16, body: String) -> (String, Arc<AtomicUsize>) {
+		let calls = Arc::new(AtomicUsize::new(0));
+		let counted = calls.clone();
+		let route = axum::routing::get(move |headers: axum::http::HeaderMap| {
+			let counted = counted.clone();
+			let body = body.clone();
+			async move {
+				counted.fetch_add(1, Ordering::SeqCst);
+				assert_eq!(headers["cookie"], "better-auth.session_token=t.sig");
+				(axum::http::StatusCode::from_u16(status).unwrap(), body)
+			}
+		});
+		let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+		let url = format!("http://{}/api/auth/get-session", listener.local_addr().unwrap());
+		let router = axum::Router::new().route("/api/auth/get-session", route);
+		tokio::spawn(async move { axum::serve(listener, router).await });
+		(url, calls)
+	}
+
+	fn session(expires_in: i64) -> String {
+		let by = Duration::from_secs(expires_in.unsigned_abs());
+		let at = if expires_in < 0 {
+			SystemTime::now() - by
+		} else {
+			SystemTime::now() + by
+		};
+		json!({
+			"session": {"id": "s-1", "userId": "u-1", "expiresAt": humantime::format_rfc3339_millis(at).to_string()},
+			"user": {"id": "u-1", "email": "a@example.com", "name": "A"},
+		})
+		.to_string()
+	}
+
+	async fn asked(status: u16, body: String) -> (Result<Value, AuthError>, SessionCheck, Arc<AtomicUsize>) {
+		let (url, calls) = app(status, body).await;
+		let check = SessionCheck::new(url, Duration::from_secs(2)).unwrap();
+		(check.claims("better-auth.session_token=t.sig").await, check, calls)
+	}
+
+	#[tokio::test]
+	async fn an_allowed_session_is_remembered_and_the_rest_refused() {
+		let (claims, check, calls) = asked(200, session(3600)).await;
+		let claims = claims.unwrap();
+		assert_eq!(cookie_cache_claims(claims.clone()).unwrap()["sub"], "u-1");
+		assert!(claims["exp"].as_u64().unwrap() > moq_token::unix_now());
+		check.claims("better-auth.session_token=t.sig").await.unwrap();
+		assert_eq!(calls.load(Ordering::SeqCst), 1, "the allow is remembered");
+		assert!(!format!("{check:?}").contains("t.sig"));
+
+		let gone = AuthError::InvalidToken(ErrorCode::Expired);
+		for (status, body) in [(200, "null".to_string()), (401, String::new()), (200, session(-60))] {
+			let (refused, check, calls) = asked(status, body.clone()).await;
+			assert_eq!(refused.unwrap_err(), gone, "{status} {body}");
+			let _ = check.claims("better-auth.session_token=t.sig").await;
+			assert_eq!(calls.load(Ordering::SeqCst), 2, "a refusal is not remembered");
+		}
+		let (failed, _, _) = asked(500, "oops".into()).await;
+		assert_eq!(failed.unwrap_err().code(), "auth_service_error");
+	}
 
 	#[test]
 	fn the_cookie_cache_reads_as_the_user() {
