@@ -70,7 +70,10 @@ if [ -f rs/moq-relay/tests/better-auth/package.json ] && [ ! -d rs/moq-relay/tes
 	(cd rs/moq-relay/tests/better-auth && npm ci --no-audit --no-fund)
 fi
 # Upstream moq-relay 0.17.10 for tests/it/upstream_relay.rs (tokens from our moq-token accepted through
-# its --auth-url): installed once into target/upstream-relay, where the test looks for it.
+# its --auth-url): installed once into target/upstream-relay, where the test looks for it. A debug
+# build in the workspace's build directory, which shares most dependencies with the workspace's own
+# build (4 minutes here, against 27 for a separate release build). Not --locked: its lock file pins a
+# webpki-roots release the registry mirror here does not have.
 if [ ! -x target/upstream-relay/bin/moq-relay ]; then
-	cargo install moq-relay --version 0.17.10 --locked --root target/upstream-relay
+	cargo install moq-relay --version 0.17.10 --debug --quiet --target-dir target --root target/upstream-relay
 fi

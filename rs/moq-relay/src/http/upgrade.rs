@@ -184,8 +184,11 @@ impl WebSockets {
 			let run = crate::session::run(
 				session.clone(),
 				negotiated.version,
-				Some(url_path),
-				Some(headers),
+				Some(crate::session::UrlRequest {
+					target: url_path,
+					binding: crate::auth::Transport::WebSocket,
+					headers,
+				}),
 				ctx,
 				&mut ticket,
 				first_request,

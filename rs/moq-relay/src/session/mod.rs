@@ -266,7 +266,12 @@ pub async fn run_accepted<S: Session>(
 	use crate::transport::quic::Protocol;
 	let negotiation = match protocol {
 		Protocol::Lite(version) => {
-			return run(transport, version, url_path, headers, ctx, ticket, first_packet).await;
+			let url = url_path.map(|target| UrlRequest {
+				target,
+				binding: Transport::WebTransport,
+				headers: headers.unwrap_or_default(),
+			});
+			return run(transport, version, url, ctx, ticket, first_packet).await;
 		}
 		Protocol::Ietf(draft) => ietf::Negotiation::Fixed(draft),
 		Protocol::Setup { offered } => ietf::Negotiation::Setup { offered },
@@ -276,15 +281,35 @@ pub async fn run_accepted<S: Session>(
 	ietf::run(transport, negotiation, url_path, headers, ctx, ticket, first_packet).await
 }
 
-/// Runs one session to its end. `url_path` is the WebTransport CONNECT path and
-/// query (`None` on raw QUIC, where the path comes in SETUP); `headers` its headers (the
-/// `Authorization` and API key credentials, and what the auth service may be told); `ticket` its place in the connection table, admitted once the
+/// The HTTP request a session came with: a WebTransport CONNECT or a WebSocket upgrade. Its
+/// `Debug` shows neither the query nor a header's value (both may hold credentials).
+pub struct UrlRequest {
+	/// The path and query (`/anon?jwt=…`: credentials, never logged).
+	pub target: String,
+	/// Which of the two it is (for the audit line and the auth service).
+	pub binding: Transport,
+	/// Its headers: the `Authorization` and API key credentials, and what the auth service may be
+	/// told.
+	pub headers: HeaderMap,
+}
+
+impl std::fmt::Debug for UrlRequest {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		f.debug_struct("UrlRequest")
+			.field("path", &self.target.split('?').next().unwrap_or_default())
+			.field("binding", &self.binding)
+			.field("headers", &self.headers.keys().collect::<Vec<_>>())
+			.finish()
+	}
+}
+
+/// Runs one session to its end. `url` is the request it came with (`None` on raw QUIC, where the
+/// path comes in SETUP); `ticket` its place in the connection table, admitted once the
 /// session is; `first_packet` when the connection's first packet arrived (for the set-up time).
 pub async fn run<S: Session>(
 	transport: S,
 	version: Version,
-	url_path: Option<String>,
-	headers: Option<HeaderMap>,
+	url: Option<UrlRequest>,
 	ctx: Arc<Context>,
 	ticket: &mut Ticket,
 	first_packet: Instant,
@@ -292,15 +317,15 @@ pub async fn run<S: Session>(
 	let _gauge = ctx.metrics.session_started();
 	// `docs/auth.md`: "On WebTransport the decision is made from the CONNECT's URL and headers,
 	// before any MoQ message", so even a client that never sends SETUP learns why.
-	let early = match &url_path {
-		Some(target) => {
+	let early = match &url {
+		Some(url) => {
 			let admitted = admit(
 				&transport,
 				&ctx,
 				ticket.address(),
-				target,
-				headers.as_ref(),
-				Transport::WebTransport,
+				&url.target,
+				Some(&url.headers),
+				url.binding,
 			);
 			Some(admitted.await?)
 		}
@@ -319,7 +344,7 @@ pub async fn run<S: Session>(
 	};
 
 	let peer_path = setup.as_ref().and_then(|s| s.path.clone());
-	let target = match (url_path, peer_path) {
+	let target = match (url.map(|url| url.target), peer_path) {
 		(Some(_), Some(_)) => {
 			// `docs/protocol.md` ("Session start"): Path "must not appear on WebTransport/WebSocket".
 			let reason = "SETUP Path on a binding that carries a URL";

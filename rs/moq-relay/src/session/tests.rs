@@ -51,7 +51,7 @@ fn serve(server: MemSession, ctx: Arc<Context>) -> tokio::task::JoinHandle<()> {
 		let mut ticket = connections
 			.open(IpAddr::V4(Ipv4Addr::LOCALHOST), tokio::time::Instant::now())
 			.unwrap();
-		let _ = run(server, V, None, None, ctx, &mut ticket, Instant::now()).await;
+		let _ = run(server, V, None, ctx, &mut ticket, Instant::now()).await;
 	})
 }
 
@@ -1022,4 +1022,24 @@ async fn a_watcher_that_stops_reading_gets_the_newest_state_not_every_change() {
 		2 * TOGGLES + 2
 	);
 	std::mem::forget(out);
+}
+
+/// A session's HTTP request in `Debug` (a log line, a panic message): its path and header names,
+/// never the query's token or a header's value.
+#[test]
+fn a_url_request_shows_no_credential_in_debug() {
+	let mut headers = axum::http::HeaderMap::new();
+	headers.insert("authorization", "Bearer secret-bearer".parse().unwrap());
+	headers.insert("kyutai-api-key", "secret-key".parse().unwrap());
+	let url = super::UrlRequest {
+		target: "/room?jwt=secret-jwt".into(),
+		binding: crate::auth::Transport::WebSocket,
+		headers,
+	};
+	let text = format!("{url:?}");
+	assert!(!text.contains("secret"), "{text}");
+	assert!(
+		text.contains("/room") && text.contains("kyutai-api-key") && text.contains("WebSocket"),
+		"{text}"
+	);
 }

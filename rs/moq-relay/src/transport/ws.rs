@@ -219,7 +219,7 @@ where
 		.max_write_buffer_size(2 * MAX_MESSAGE)
 		.max_message_size(Some(MAX_MESSAGE))
 		.max_frame_size(Some(MAX_MESSAGE));
-	let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+	let ws = WebSocketStream::from_raw_socket(Lingering(Some(io)), Role::Server, Some(config)).await;
 	let gate = Arc::new(Gate::new(bounds.pending_window));
 	let gated = Gated {
 		inner: ws,
@@ -236,6 +236,78 @@ where
 		.with_session_config(session)
 		.accept();
 	WsSession { session, gate }
+}
+
+/// How long a closed connection keeps reading (and discarding) what the peer still sends.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// The upgraded connection, closed gracefully: when the session drops it, the relay half-closes
+/// its side (FIN after the last frame, the close with its reason among them) and reads what the
+/// peer still sends for up to [`LINGER`] before letting go. Closing a TCP socket with unread input
+/// sends a reset instead, and a peer that gets it may lose the close frame still in its receive
+/// buffer: a refused client would see "connection reset" instead of the refusal's code and reason.
+/// (HTTP servers do the same, as "lingering close".)
+struct Lingering<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(Option<T>);
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Lingering<T> {
+	/// The connection (taken only when dropped, so an error here cannot be observed).
+	fn io(&mut self) -> std::io::Result<&mut T> {
+		self.0.as_mut().ok_or_else(|| std::io::ErrorKind::NotConnected.into())
+	}
+}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Drop for Lingering<T> {
+	fn drop(&mut self) {
+		let (Some(mut io), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) else {
+			return;
+		};
+		runtime.spawn(async move {
+			use tokio::io::{AsyncReadExt, AsyncWriteExt};
+			let _ = tokio::time::timeout(LINGER, async {
+				io.shutdown().await?;
+				let mut sink = [0u8; 4096];
+				while io.read(&mut sink).await? > 0 {}
+				Ok::<_, std::io::Error>(())
+			})
+			.await;
+		});
+	}
+}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> tokio::io::AsyncRead for Lingering<T> {
+	fn poll_read(
+		mut self: Pin<&mut Self>,
+		cx: &mut Context<'_>,
+		buf: &mut tokio::io::ReadBuf<'_>,
+	) -> Poll<std::io::Result<()>> {
+		match self.io() {
+			Ok(io) => Pin::new(io).poll_read(cx, buf),
+			Err(err) => Poll::Ready(Err(err)),
+		}
+	}
+}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> tokio::io::AsyncWrite for Lingering<T> {
+	fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+		match self.io() {
+			Ok(io) => Pin::new(io).poll_write(cx, buf),
+			Err(err) => Poll::Ready(Err(err)),
+		}
+	}
+
+	fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+		match self.io() {
+			Ok(io) => Pin::new(io).poll_flush(cx),
+			Err(err) => Poll::Ready(Err(err)),
+		}
+	}
+
+	fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+		match self.io() {
+			Ok(io) => Pin::new(io).poll_shutdown(cx),
+			Err(err) => Poll::Ready(Err(err)),
+		}
+	}
 }
 
 /// A MoQ session over QMux over a WebSocket.

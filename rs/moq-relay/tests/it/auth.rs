@@ -419,8 +419,17 @@ async fn negative_corpus_cases_are_refused_with_their_codes() {
 				format!("invalid_token: {code}")
 			};
 			assert_eq!(reason, expected, "{file}: {name}");
-			// The same token as `Authorization: Bearer` on WebTransport: the same refusal.
+			// The same token as `Authorization: Bearer` on WebTransport, and in a draft-14
+			// CLIENT_SETUP's AUTHORIZATION TOKEN: the same refusal.
 			if !token.is_empty() {
+				let refused =
+					crate::ietf::quic_session(&relay, vec![crate::ietf::path("/room/123"), crate::ietf::token(token)])
+						.await;
+				assert_eq!(
+					refused.map(|_| ()),
+					Err((UNAUTHORIZED, expected.clone())),
+					"SETUP token, {file}: {name}"
+				);
 				let session = webtransport(&relay, "/room/123", Some(&format!("Bearer {token}"))).await;
 				let (close, reason) = webtransport_closed(&session).await;
 				assert_eq!(

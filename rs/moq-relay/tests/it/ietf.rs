@@ -170,11 +170,13 @@ fn client_setup(parameters: Vec<KeyValue>) -> Vec<u8> {
 	.unwrap()
 }
 
-fn path(value: &str) -> KeyValue {
+/// The SETUP PATH parameter.
+pub(crate) fn path(value: &str) -> KeyValue {
 	KeyValue::bytes(1, value.as_bytes().to_vec())
 }
 
-fn token(value: &str) -> KeyValue {
+/// An AUTHORIZATION TOKEN parameter carrying `value` as token type 0 (USE_VALUE).
+pub(crate) fn token(value: &str) -> KeyValue {
 	AuthToken::UseValue {
 		token_type: VarInt::ZERO,
 		value: Bytes::from(value.to_string()),
@@ -201,7 +203,10 @@ async fn server_setup(recv: &mut web_transport_quinn::quinn::RecvStream) -> Opti
 
 /// A raw QUIC draft-14 session with `parameters` in its CLIENT_SETUP: the SERVER_SETUP, or the
 /// relay's close code and reason.
-async fn quic_session(relay: &impl common::Target, parameters: Vec<KeyValue>) -> Result<ServerSetup, (u64, String)> {
+pub(crate) async fn quic_session(
+	relay: &impl common::Target,
+	parameters: Vec<KeyValue>,
+) -> Result<ServerSetup, (u64, String)> {
 	let conn = raw_connect(relay, "moq-00").await;
 	let (mut send, mut recv) = within("open control", conn.open_bi()).await.unwrap();
 	send.write_all(&client_setup(parameters)).await.unwrap();
