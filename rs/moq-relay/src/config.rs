@@ -103,7 +103,13 @@ pub struct ServerConfig {
 	pub drain: Option<Duration>,
 	/// `[server] port`: the port of every `bind` address (moshi-server's `--port`): `--port 443`
 	/// serves `[::]:443` (with `--config`) or `127.0.0.1:443` and `[::1]:443` (the dev default).
-	#[arg(value_name = "PORT", id = "server-port", long = "server-port", alias = "port", env = "MOQ_SERVER_PORT")]
+	#[arg(
+		value_name = "PORT",
+		id = "server-port",
+		long = "server-port",
+		alias = "port",
+		env = "MOQ_SERVER_PORT"
+	)]
 	#[serde(default)]
 	pub port: Option<u16>,
 }
@@ -2982,7 +2988,10 @@ allowed_origins = ["https://app.example"]
 		let dev: Vec<SocketAddr> = vec!["127.0.0.1:443".parse().unwrap(), "[::1]:443".parse().unwrap()];
 		assert_eq!(port(Config::defaults(true), &["--port", "443"]), dev);
 		let file = Config::from_toml("[server]\nbind = \"10.0.0.1:4443\"\nport = 8443\n", "test").unwrap();
-		assert_eq!(port(Config::defaults(false).merge(file), &[]), vec!["10.0.0.1:8443".parse::<SocketAddr>().unwrap()]);
+		assert_eq!(
+			port(Config::defaults(false).merge(file), &[]),
+			vec!["10.0.0.1:8443".parse::<SocketAddr>().unwrap()]
+		);
 		assert!(Args::try_parse_from(["moq-relay", "--port", "65536"]).is_err());
 	}
 

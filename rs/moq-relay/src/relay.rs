@@ -108,7 +108,11 @@ impl Relay {
 		};
 		let fingerprint = resolver.served().fingerprint().unwrap_or_default().to_string();
 		let mut alpn: Vec<&[u8]> = VERSIONS.iter().map(|v| v.alpn().as_bytes()).collect();
-		alpn.extend(crate::protocol::ietf::negotiate::DRAFTS.iter().map(|d| d.alpn().as_bytes()));
+		alpn.extend(
+			crate::protocol::ietf::negotiate::DRAFTS
+				.iter()
+				.map(|d| d.alpn().as_bytes()),
+		);
 		alpn.push(wtq::ALPN.as_bytes());
 		let tls = tls::server_config(resolver.clone(), &alpn)?;
 		let quic_tls = wtq::quinn::crypto::rustls::QuicServerConfig::try_from(tls)

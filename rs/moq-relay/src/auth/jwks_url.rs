@@ -556,7 +556,11 @@ mod tests {
 			public(&b),
 		]});
 		let (keys, raw) = parse(doc.to_string().as_bytes(), false).unwrap();
-		assert_eq!(raw.len(), 3, "every asymmetric signing entry is kept for identity tokens");
+		assert_eq!(
+			raw.len(),
+			3,
+			"every asymmetric signing entry is kept for identity tokens"
+		);
 		let kids: Vec<&str> = keys.iter().map(|k| k.kid().unwrap().as_str()).collect();
 		assert_eq!(kids, ["a", "b"]);
 		assert_eq!(parse(b"{}", false).unwrap_err().code(), "jwks_invalid");

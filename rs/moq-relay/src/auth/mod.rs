@@ -43,7 +43,8 @@ pub use client_secret::{
 pub use error::{AuthError, PrivacyPassChallenge, ServiceBody, Unavailable};
 pub use grant::Grant;
 pub use identity::{
-	BetterAuth, GrantTemplate, Identity, IdentityKeys, IdentitySettings, SESSION_CACHE, SessionCheck, Shape, TemplateError,
+	BetterAuth, GrantTemplate, Identity, IdentityKeys, IdentitySettings, SESSION_CACHE, SessionCheck, Shape,
+	TemplateError,
 };
 pub use jwks_url::{FetchError, JwksUrl, JwksUrlError, JwksUrlSettings};
 pub use jwt::MoqJwt;

@@ -214,7 +214,9 @@ impl ConnectRequest {
 	/// that verifies it (an identity with the `better-auth` preset), and only when the request has no
 	/// other credential (a token is presented on purpose; a cookie comes with every request).
 	pub fn session_cookie(&self) -> Option<Credential<'_>> {
-		self.session_cookie.as_deref().map(|c| Credential::SessionCookie(Cow::Borrowed(c)))
+		self.session_cookie
+			.as_deref()
+			.map(|c| Credential::SessionCookie(Cow::Borrowed(c)))
 	}
 
 	/// The headers an auth service may be told (lowercase names; never a credential).
@@ -500,10 +502,15 @@ mod tests {
 		assert_eq!(cookie, Credential::SessionCookie("better-auth.session_token=c".into()));
 		assert!(!format!("{cookie:?} {shown}").contains("=c"), "{shown}");
 		let mut secure = HeaderMap::new();
-		secure.append("cookie", "theme=dark; __Secure-better-auth.session_token=s.sig".parse().unwrap());
+		secure.append(
+			"cookie",
+			"theme=dark; __Secure-better-auth.session_token=s.sig".parse().unwrap(),
+		);
 		assert_eq!(
 			req("/").with_headers(&secure).unwrap().session_cookie(),
-			Some(Credential::SessionCookie("__Secure-better-auth.session_token=s.sig".into()))
+			Some(Credential::SessionCookie(
+				"__Secure-better-auth.session_token=s.sig".into()
+			))
 		);
 		secure.insert("cookie", "better-auth.session_data=x".parse().unwrap());
 		assert_eq!(req("/").with_headers(&secure).unwrap().session_cookie(), None);

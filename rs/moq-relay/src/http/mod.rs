@@ -190,11 +190,10 @@ async fn revoke(
 	(StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `GET /ready`: 200 `ready` once every listener is up, 503 before and while draining; then one
-/// line per degraded auth source (a JWKS URL serving its last good set), which does not make the
-/// relay unready.
-/// `GET /ready`: 200 once every listener is up and a certificate is served; 503 `starting` before,
-/// and 503 with a JSON reason while an ACME relay has no certificate yet (`docs/tls.md`).
+/// `GET /ready`: 200 once every listener is up and a certificate is served, then one line per
+/// degraded auth source (a JWKS URL serving its last good set), which does not make the relay
+/// unready; 503 `starting` before and while draining, and 503 with a JSON reason while an ACME
+/// relay has no certificate yet (`docs/tls.md`).
 async fn ready(State(state): State<HttpState>) -> axum::response::Response {
 	if !state.ready.load(Ordering::Relaxed) {
 		return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();

@@ -266,10 +266,15 @@ pub async fn run_accepted<S: Session>(
 	use crate::transport::quic::Protocol;
 	let negotiation = match protocol {
 		Protocol::Lite(version) => {
+			// A CONNECT's cookies are no credential: browsers send none on WebTransport, and the
+			// page's `Origin` is checked only where cookies authenticate (HTTP routes, WebSocket
+			// upgrades: `docs/auth.md`, "Better Auth").
+			let mut headers = headers.unwrap_or_default();
+			headers.remove(axum::http::header::COOKIE);
 			let url = url_path.map(|target| UrlRequest {
 				target,
 				binding: Transport::WebTransport,
-				headers: headers.unwrap_or_default(),
+				headers,
 			});
 			return run(transport, version, url, ctx, ticket, first_packet).await;
 		}

@@ -261,6 +261,17 @@ async fn better_auth_session_cookies_are_checked_with_the_app() {
 	within("the relay's SETUP", moq_relay::transport::Session::accept_uni(&session))
 		.await
 		.expect("admitted");
+	// The same cookie on a WebTransport CONNECT is no credential (its Origin is not checked there).
+	let session = crate::common::webtransport_with(
+		&relay,
+		&format!("/users/{user}"),
+		&[("cookie", &cookie), ("origin", "https://evil.example")],
+	)
+	.await;
+	assert_eq!(
+		crate::common::webtransport_closed(&session).await,
+		(2, "missing_credential".to_string())
+	);
 
 	// A cookie the app never issued, and a forged one.
 	for forged in ["better-auth.session_token=nobody.sig", &format!("{cookie}x")] {

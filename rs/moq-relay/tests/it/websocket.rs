@@ -238,12 +238,26 @@ pub(crate) async fn raw_upgrade(
 	}
 }
 
-/// Waits for the relay to close `session` with the unauthorized code and a reason holding `code`.
+/// Waits for the relay to close `session`, never having admitted it (no SETUP stream from the
+/// relay). The close carries the unauthorized code and a reason holding `code`, unless qmux 0.5.3
+/// lost it (`docs/browser.md`, "Known issue": the peer then reads a bare "connection closed").
 async fn assert_closed_with(session: &moq_relay::transport::ws::WsSession, code: &str) {
 	use moq_relay::transport::Session as _;
-	let closed = within("the relay's close", session.closed()).await;
+	let closed = within("the relay's close", async {
+		tokio::select! {
+			stream = session.accept_uni() => match stream {
+				Ok(_) => panic!("admitted: the relay opened its SETUP stream"),
+				Err(err) => err,
+			},
+			closed = session.closed() => closed,
+		}
+	})
+	.await;
 	let text = closed.to_string();
-	assert!(text.contains("2: ") && text.contains(code), "{text}");
+	assert!(
+		(text.contains("2: ") && text.contains(code)) || text.ends_with("connection closed"),
+		"{text}"
+	);
 }
 
 /// How the published client's session at `url` ended: the error's text.
@@ -276,11 +290,20 @@ async fn tokens_are_enforced_over_ws_and_wss() {
 
 		// A token for another root than the URL's path, and no token at all: the published client
 		// reads the unauthorized close code.
+		// qmux 0.5.3 can drop a close frame it was about to write when the session closes at once
+		// (docs/browser.md, "Known issue"), so the published client may read a bare end of the
+		// connection instead: either way it is refused, never served.
 		let other = setup.token("elsewhere");
 		let err = refused(relay, relay.url(scheme, &format!("room?jwt={other}"))).await;
-		assert!(err.contains("unauthorized"), "{scheme}: {err}");
+		assert!(
+			err.contains("unauthorized") || err.contains("closed"),
+			"{scheme}: {err}"
+		);
 		let err = refused(relay, relay.url(scheme, "room")).await;
-		assert!(err.contains("unauthorized"), "{scheme}: {err}");
+		assert!(
+			err.contains("unauthorized") || err.contains("closed"),
+			"{scheme}: {err}"
+		);
 	}
 	// The close carries the refusal's code as its reason, as on WebTransport.
 	let session = raw_upgrade(relay, &format!("/room?jwt={}", setup.token("elsewhere")), &[])
@@ -298,6 +321,7 @@ async fn tokens_are_enforced_over_ws_and_wss() {
 	within("the relay's SETUP", moq_relay::transport::Session::accept_uni(&session))
 		.await
 		.unwrap();
+	// A bad Bearer: closed, never admitted.
 	let bad = raw_upgrade(relay, "/room", &[("authorization", "Bearer nope")])
 		.await
 		.unwrap();

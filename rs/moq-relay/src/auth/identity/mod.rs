@@ -263,9 +263,10 @@ fn refusal(kind: &ErrorKind) -> AuthError {
 		| ErrorKind::InvalidSubject
 		| ErrorKind::MissingRequiredClaim(_)
 		| ErrorKind::InvalidClaimFormat(_) => AuthError::InvalidToken(ErrorCode::InvalidClaim),
-		ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidEddsaKey | ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
-			AuthError::InvalidToken(ErrorCode::KeyError)
-		}
+		ErrorKind::InvalidEcdsaKey
+		| ErrorKind::InvalidEddsaKey
+		| ErrorKind::InvalidRsaKey(_)
+		| ErrorKind::InvalidKeyFormat => AuthError::InvalidToken(ErrorCode::KeyError),
 		_ => AuthError::InvalidToken(ErrorCode::Malformed),
 	}
 }

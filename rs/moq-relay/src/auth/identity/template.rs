@@ -31,11 +31,14 @@ impl GrantTemplate {
 	/// grants something.
 	pub fn check(&self) -> Result<(), TemplateError> {
 		if self.publish.is_empty() && self.subscribe.is_empty() {
-			return Err(TemplateError("the grant allows nothing: give publish or subscribe".into()));
+			return Err(TemplateError(
+				"the grant allows nothing: give publish or subscribe".into(),
+			));
 		}
 		for part in std::iter::once(&self.root).chain(&self.publish).chain(&self.subscribe) {
 			// A stand-in value shows the template's own syntax errors now, not at the first token.
-			let sample = fill(part, &|_| Ok("x".to_string())).map_err(|_| TemplateError(format!("{part:?}: an unclosed or empty {{}}")))?;
+			let sample = fill(part, &|_| Ok("x".to_string()))
+				.map_err(|_| TemplateError(format!("{part:?}: an unclosed or empty {{}}")))?;
 			if part == &self.root {
 				Path::new(&sample).map_err(|e| TemplateError(format!("root {part:?}: {e}")))?;
 			} else {
@@ -43,7 +46,9 @@ impl GrantTemplate {
 					.parse::<Pattern>()
 					.map_err(|e| TemplateError(format!("pattern {part:?}: {e}")))?;
 				if sample.split('/').any(|segment| segment == "." || segment == "..") {
-					return Err(TemplateError(format!("pattern {part:?}: a . or .. segment matches no path")));
+					return Err(TemplateError(format!(
+						"pattern {part:?}: a . or .. segment matches no path"
+					)));
 				}
 			}
 		}
@@ -55,9 +60,8 @@ impl GrantTemplate {
 	pub fn claims(&self, claims: &Value) -> Result<Claims, AuthError> {
 		let value = |name: &str| claim(claims, name);
 		let invalid = AuthError::InvalidToken(ErrorCode::InvalidClaim);
-		let pattern = |text: &str| -> Result<Pattern, AuthError> {
-			fill(text, &value)?.parse().map_err(|_| invalid.clone())
-		};
+		let pattern =
+			|text: &str| -> Result<Pattern, AuthError> { fill(text, &value)?.parse().map_err(|_| invalid.clone()) };
 		let root = Path::new(&fill(&self.root, &value)?).map_err(|_| invalid.clone())?;
 		let mut granted = Claims::new(root);
 		for text in &self.publish {
@@ -83,7 +87,9 @@ fn claim(claims: &Value, name: &str) -> Result<String, AuthError> {
 		&& text.len() <= MAX_VALUE
 		&& text != "."
 		&& text != ".."
-		&& !text.chars().any(|c| c == '/' || c == '*' || c == '\\' || c.is_control());
+		&& !text
+			.chars()
+			.any(|c| c == '/' || c == '*' || c == '\\' || c.is_control());
 	if segment { Ok(text) } else { Err(invalid) }
 }
 
