@@ -27,7 +27,7 @@ async fn relay_with(edit: impl FnOnce(&mut Config)) -> Running {
 	config.server.bind = Some(vec!["127.0.0.1:0".parse().unwrap()]);
 	config.server.drain = Some(std::time::Duration::from_secs(1));
 	config.tls.generate = Some(vec!["localhost".into(), "127.0.0.1".into()]);
-	config.auth.public = Some("anon".into());
+	config.auth.public = Some(vec!["anon".into()]);
 	edit(&mut config);
 	let relay = Relay::bind(config.resolve().unwrap()).await.unwrap();
 	let addr = relay.local_addrs()[0];

@@ -312,15 +312,18 @@ impl TlsConfig {
 #[serde(deny_unknown_fields)]
 #[command(next_help_heading = "Tokens ([auth])")]
 pub struct AuthConfig {
-	/// `[auth] public`: anonymous access at and below this prefix (`""` = everything).
+	/// `[auth] public`: anonymous access at and below this prefix (`""` = everything), or to what
+	/// this pattern matches when it has a wildcard (upstream's `anon/**`, `*/screen`).
 	#[arg(
 		value_name = "PREFIX",
 		id = "auth-public",
 		long = "auth-public",
-		env = "MOQ_AUTH_PUBLIC"
+		env = "MOQ_AUTH_PUBLIC",
+		value_delimiter = ','
 	)]
-	pub public: Option<String>,
-	/// `[auth] public_publish`: more prefixes anyone may publish below (adds to `public`).
+	#[serde(default, deserialize_with = "one_or_many")]
+	pub public: Option<Vec<String>>,
+	/// `[auth] public_publish`: more prefixes (or patterns) anyone may publish below (adds to `public`).
 	#[arg(
 		value_name = "PREFIX",
 		id = "auth-public-publish",
@@ -328,8 +331,9 @@ pub struct AuthConfig {
 		env = "MOQ_AUTH_PUBLIC_PUBLISH",
 		value_delimiter = ','
 	)]
+	#[serde(default, deserialize_with = "one_or_many")]
 	pub public_publish: Option<Vec<String>>,
-	/// `[auth] public_subscribe`: more prefixes anyone may subscribe below (adds to `public`).
+	/// `[auth] public_subscribe`: more prefixes (or patterns) anyone may subscribe below (adds to `public`).
 	#[arg(
 		value_name = "PREFIX",
 		id = "auth-public-subscribe",
@@ -337,6 +341,7 @@ pub struct AuthConfig {
 		env = "MOQ_AUTH_PUBLIC_SUBSCRIBE",
 		value_delimiter = ','
 	)]
+	#[serde(default, deserialize_with = "one_or_many")]
 	pub public_subscribe: Option<Vec<String>>,
 	/// `[auth] key`: token key file, a JWK or a JWKS, JSON or base64url; re-read when it changes.
 	#[arg(value_name = "FILE", id = "auth-key", long = "auth-key", env = "MOQ_AUTH_KEY")]
@@ -420,6 +425,32 @@ pub struct AuthConfig {
 		hide_env_values = true
 	)]
 	pub url: Option<String>,
+	/// `[auth] url_tls_root`: PEM CA certificate(s) trusted for an `https://` `url`, instead of the
+	/// system's roots (upstream: `--connect-tls-root`).
+	#[arg(
+		value_name = "FILE",
+		id = "auth-url-tls-root",
+		long = "auth-url-tls-root",
+		env = "MOQ_AUTH_URL_TLS_ROOT"
+	)]
+	pub url_tls_root: Option<PathBuf>,
+	/// `[auth] url_tls_cert`: PEM certificate chain this relay presents to an `https://` `url` that
+	/// asks for a client certificate (mTLS; with `url_tls_key`; upstream: `--connect-tls-cert`).
+	#[arg(
+		value_name = "FILE",
+		id = "auth-url-tls-cert",
+		long = "auth-url-tls-cert",
+		env = "MOQ_AUTH_URL_TLS_CERT"
+	)]
+	pub url_tls_cert: Option<PathBuf>,
+	/// `[auth] url_tls_key`: the PEM private key of `url_tls_cert` (upstream: `--connect-tls-key`).
+	#[arg(
+		value_name = "FILE",
+		id = "auth-url-tls-key",
+		long = "auth-url-tls-key",
+		env = "MOQ_AUTH_URL_TLS_KEY"
+	)]
+	pub url_tls_key: Option<PathBuf>,
 	/// `[auth] node`: this relay's name in the requests to `url` (default: `$HOSTNAME`, else
 	/// `moq-relay`).
 	#[arg(value_name = "NAME", id = "auth-node", long = "auth-node", env = "MOQ_AUTH_NODE")]
@@ -1303,15 +1334,29 @@ impl AuthConfig {
 				reason: e.to_string(),
 			})
 		};
+		// `docs/auth.md` ("Anonymous access"): a value with a wildcard is a pattern (upstream's
+		// `anon/**`, `*/screen`), one without is a prefix (its whole subtree).
+		let pattern = |key: &'static str, value: &str| -> Result<moq_token::Pattern, ConfigError> {
+			let invalid = |reason: String| ConfigError::Invalid { key, reason };
+			if value.contains('*') {
+				value
+					.parse()
+					.map_err(|e: moq_token::InvalidPattern| invalid(e.to_string()))
+			} else {
+				moq_token::Pattern::subtree(&path(key, value)?).map_err(|e| invalid(e.to_string()))
+			}
+		};
 		let mut public = Public::default();
-		if let Some(both) = &self.public {
-			public = Public::both(path("auth.public", both)?);
+		for value in self.public.iter().flatten() {
+			let both = pattern("auth.public", value)?;
+			public.publish.insert(both.clone());
+			public.subscribe.insert(both);
 		}
 		for value in self.public_publish.iter().flatten() {
-			public.publish.push(path("auth.public_publish", value)?);
+			public.publish.insert(pattern("auth.public_publish", value)?);
 		}
 		for value in self.public_subscribe.iter().flatten() {
-			public.subscribe.push(path("auth.public_subscribe", value)?);
+			public.subscribe.insert(pattern("auth.public_subscribe", value)?);
 		}
 		let mut sources: Vec<KeySource> = [
 			self.key.clone().map(KeySource::File),
@@ -1600,6 +1645,19 @@ impl AuthConfig {
 	/// The auth server of `url`, when set.
 	fn auth_url(&self) -> Result<Option<AuthUrl>, ConfigError> {
 		let Some(url) = &self.url else {
+			if let Some(key) = [
+				(self.url_tls_root.is_some(), "auth.url_tls_root"),
+				(self.url_tls_cert.is_some(), "auth.url_tls_cert"),
+				(self.url_tls_key.is_some(), "auth.url_tls_key"),
+			]
+			.into_iter()
+			.find_map(|(set, key)| set.then_some(key))
+			{
+				return Err(ConfigError::Invalid {
+					key,
+					reason: "it applies to an https:// auth.url, and none is set".into(),
+				});
+			}
 			return Ok(None);
 		};
 		let node = self
@@ -1607,12 +1665,20 @@ impl AuthConfig {
 			.clone()
 			.or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
 			.unwrap_or_else(|| "moq-relay".into());
-		AuthUrl::new(AuthUrlSettings { url: url.clone(), node })
-			.map(Some)
-			.map_err(|e| ConfigError::Invalid {
-				key: "auth.url",
-				reason: e.to_string(),
-			})
+		AuthUrl::new(AuthUrlSettings {
+			url: url.clone(),
+			node,
+			tls: crate::auth::AuthUrlTls {
+				root: self.url_tls_root.clone(),
+				cert: self.url_tls_cert.clone(),
+				key: self.url_tls_key.clone(),
+			},
+		})
+		.map(Some)
+		.map_err(|e| ConfigError::Invalid {
+			key: e.key(),
+			reason: e.to_string(),
+		})
 	}
 
 	/// The delegated auth service, when `service_url` is set (it needs `signing_key`).
@@ -2319,7 +2385,7 @@ impl Config {
 			},
 			tls: TlsConfig::default(),
 			auth: AuthConfig {
-				public: dev.then(|| "anon".to_string()),
+				public: dev.then(|| vec!["anon".to_string()]),
 				..AuthConfig::default()
 			},
 			privacypass: PrivacyPassConfig::default(),
@@ -2511,7 +2577,7 @@ mod tests {
 		let args = Args::try_parse_from(["moq-relay", "--auth-public", "anon", "--ssl-cert", "c.pem"]).unwrap();
 		let merged = Config::defaults(false).merge(toml).merge(args.layer());
 		assert_eq!(merged.server.bind, Some(vec!["127.0.0.1:5000".parse().unwrap()]));
-		assert_eq!(merged.auth.public.as_deref(), Some("anon"));
+		assert_eq!(merged.auth.public, Some(vec!["anon".to_string()]));
 		assert_eq!(merged.tls.cert, Some(PathBuf::from("c.pem")));
 		assert_eq!(merged.server.drain, Some(Duration::from_secs(5)));
 	}
@@ -2549,6 +2615,9 @@ service_subject = "sayna-auth"
 service_concurrency = 3
 service_cache = 4
 url = "https://auth.example/moq"
+url_tls_root = "auth-ca.pem"
+url_tls_cert = "relay.pem"
+url_tls_key = "relay.key"
 node = "relay-1"
 operator = "127.0.0.1:9100"
 client_secret_key = "client-secrets.jwk"
@@ -2695,7 +2764,7 @@ allowed_origins = ["https://app.example"]
 			"{report}"
 		);
 		assert!(report.contains("setup_timeout = \"10s\""), "{report}");
-		assert!(report.contains("public = \"anon\""), "{report}");
+		assert!(report.contains("public = [\"anon\"]"), "{report}");
 		let back = Config::from_toml(&report, "report").unwrap();
 		assert_eq!(back.limits.max_pending_per_ip, Some(50));
 		assert!(
@@ -2995,10 +3064,39 @@ allowed_origins = ["https://app.example"]
 		assert!(Args::try_parse_from(["moq-relay", "--port", "65536"]).is_err());
 	}
 
+	/// `docs/auth.md` ("Anonymous access"): upstream's pattern spelling of the public grant reads the
+	/// same here; a value without a wildcard stays a prefix; a bad pattern names its key.
+	#[test]
+	fn public_grants_are_prefixes_or_upstreams_patterns() {
+		let auth = |toml: &str| {
+			Config::from_toml(&format!("[auth]\n{toml}\n"), "t")
+				.unwrap()
+				.auth
+				.resolve()
+		};
+		let path = |p: &str| moq_token::Path::new(p).unwrap();
+		let public = auth(
+			r#"public = ["anon/**", "live"]
+public_subscribe = "*/screen""#,
+		)
+		.unwrap()
+		.public()
+		.clone();
+		assert_eq!(public.prefixes(), vec![path("anon"), path("live")]);
+		assert!(public.publish.matches(&path("anon/x")) && public.publish.matches(&path("live/x")));
+		assert!(public.subscribe.matches(&path("alice/screen")) && !public.publish.matches(&path("alice/screen")));
+		assert_eq!(
+			auth(r#"public = "anon""#).unwrap().public(),
+			auth(r#"public = "anon/**""#).unwrap().public()
+		);
+		let err = auth(r#"public = "a/**/b/**""#).unwrap_err().to_string();
+		assert!(err.starts_with("auth.public"), "{err}");
+	}
+
 	#[test]
 	fn dev_defaults_are_public_anon_on_localhost() {
 		let dev = Config::defaults(true);
-		assert_eq!(dev.auth.public.as_deref(), Some("anon"));
+		assert_eq!(dev.auth.public, Some(vec!["anon".to_string()]));
 		assert!(dev.server.bind.unwrap().iter().all(|a| a.ip().is_loopback()));
 		assert_eq!(Config::defaults(false).auth.public, None);
 		let err = Config {

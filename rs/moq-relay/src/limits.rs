@@ -229,6 +229,7 @@ impl Connections {
 		Ok(Ticket {
 			table: self.clone(),
 			ip,
+			remote: None,
 			admitted: false,
 		})
 	}
@@ -262,6 +263,8 @@ impl Connections {
 pub struct Ticket {
 	table: Arc<Connections>,
 	ip: IpAddr,
+	/// The peer's address and port, as the auth server of `[auth] url` is told (`remote`).
+	remote: Option<std::net::SocketAddr>,
 	admitted: bool,
 }
 
@@ -269,6 +272,17 @@ impl Ticket {
 	/// The address it counts for (IPv6 by its /64).
 	pub fn address(&self) -> IpAddr {
 		self.ip
+	}
+
+	/// The ticket of a connection from `remote` (its full address and port).
+	pub fn with_remote(mut self, remote: std::net::SocketAddr) -> Self {
+		self.remote = Some(remote);
+		self
+	}
+
+	/// The peer's address and port, when the listener knew it.
+	pub fn remote(&self) -> Option<std::net::SocketAddr> {
+		self.remote
 	}
 
 	/// The connection became an admitted session: it leaves the pending count and takes a

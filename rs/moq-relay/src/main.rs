@@ -83,7 +83,7 @@ async fn run() -> anyhow::Result<()> {
 		.or(config.tls.domain.as_ref())
 		.and_then(|hosts| hosts.first().cloned())
 		.unwrap_or_else(|| "localhost".into());
-	let public = relay_config.auth.public().subscribe.first().map(|p| p.to_string());
+	let public = relay_config.auth.public().prefixes().first().map(|p| p.to_string());
 	for addr in relay.local_addrs() {
 		say!("listening: {addr} (UDP: QUIC + WebTransport, TCP: HTTP + HTTPS)");
 	}

@@ -375,8 +375,9 @@ async fn accept(
 		let first_packet = std::time::Instant::now();
 		// Counted from its first packet: a connection that never finishes its handshake holds a
 		// pending place until the handshake time-out frees it.
-		let mut ticket = match connections.open(incoming.remote_address().ip(), tokio::time::Instant::now()) {
-			Ok(ticket) => ticket,
+		let remote = incoming.remote_address();
+		let mut ticket = match connections.open(remote.ip(), tokio::time::Instant::now()) {
+			Ok(ticket) => ticket.with_remote(remote),
 			Err(limit) => {
 				ctx.metrics.limit_refused(limit.code());
 				incoming.refuse();

@@ -98,6 +98,14 @@ impl Grant {
 		self.lease.as_ref().and_then(|lease| lease.0.refusal())
 	}
 
+	/// Where a grant from `[auth] url` reads its session's byte totals (for `end` and the operator
+	/// endpoint); other grants keep nothing.
+	pub(crate) fn meter(&self, read: impl Fn() -> crate::transport::Totals + Send + Sync + 'static) {
+		if let Some(lease) = &self.lease {
+			lease.0.meter(read);
+		}
+	}
+
 	/// The id the auth server of `[auth] url` knows this session by.
 	pub fn lease_id(&self) -> Option<&str> {
 		self.lease.as_ref().map(|lease| lease.0.id())

@@ -34,7 +34,7 @@ mod service;
 mod verifier;
 
 pub use api_key::{ApiKeyError, ApiKeySettings, ApiKeys};
-pub use auth_url::{AuthUrl, AuthUrlError, AuthUrlSettings, SessionInfo};
+pub use auth_url::{AuthUrl, AuthUrlError, AuthUrlSettings, AuthUrlTls, SessionInfo};
 pub use chain::Chain;
 pub use client_secret::{
 	ClientSecretConfigError, ClientSecretError, ClientSecrets, DEFAULT_SECONDS, MAX_SECONDS, MIN_SECONDS, Minted,
@@ -62,22 +62,50 @@ use std::sync::Arc;
 
 use crate::metrics::Metrics;
 
-/// Anonymous access: prefixes anyone may publish or subscribe below, without a credential.
+/// Anonymous access: what anyone may publish or subscribe without a credential, as pattern unions
+/// rooted at `/` (a prefix `anon` is the pattern `anon/**`, upstream's spelling of the same grant).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Public {
-	/// Anyone may publish below these.
-	pub publish: Vec<Path>,
-	/// Anyone may subscribe below these.
-	pub subscribe: Vec<Path>,
+	/// Anyone may publish what these match.
+	pub publish: moq_token::Patterns,
+	/// Anyone may subscribe to what these match.
+	pub subscribe: moq_token::Patterns,
 }
 
 impl Public {
 	/// The same prefix for both directions (`auth.public = "anon"`).
 	pub fn both(prefix: Path) -> Self {
+		Self::both_pattern(moq_token::Pattern::subtree(&prefix).unwrap_or_else(|_| moq_token::Pattern::all()))
+	}
+
+	/// The same pattern for both directions (`auth.public = "*/screen/**"`).
+	pub fn both_pattern(pattern: moq_token::Pattern) -> Self {
+		let patterns: moq_token::Patterns = std::iter::once(pattern).collect();
 		Self {
-			publish: vec![prefix.clone()],
-			subscribe: vec![prefix],
+			publish: patterns.clone(),
+			subscribe: patterns,
 		}
+	}
+
+	/// Whether anything at all is public.
+	pub fn is_empty(&self) -> bool {
+		self.publish.is_empty() && self.subscribe.is_empty()
+	}
+
+	/// The paths the public grant is a whole subtree of, for the URLs the relay shows.
+	pub fn prefixes(&self) -> Vec<Path> {
+		let mut out: Vec<Path> = Vec::new();
+		for prefix in self
+			.subscribe
+			.iter()
+			.chain(self.publish.iter())
+			.filter_map(|p| p.as_prefix())
+		{
+			if !out.contains(&prefix) {
+				out.push(prefix);
+			}
+		}
+		out
 	}
 }
 
@@ -383,8 +411,8 @@ impl Auth {
 	/// a public prefix may do everything below its root; a session above one reaches only the
 	/// public subtree.
 	fn anonymous(&self, root: &Path) -> Result<Grant, AuthError> {
-		let publish = moq_token::rebase(&self.public.publish, root);
-		let subscribe = moq_token::rebase(&self.public.subscribe, root);
+		let publish = self.public.publish.rebase(root);
+		let subscribe = self.public.subscribe.rebase(root);
 		if publish.is_empty() && subscribe.is_empty() {
 			return Err(AuthError::MissingCredential);
 		}
@@ -429,9 +457,12 @@ mod tests {
 
 	#[tokio::test]
 	async fn separate_publish_and_subscribe_prefixes() {
+		let subtrees = |list: &[&str]| {
+			moq_token::Patterns::subtrees(list.iter().map(|p| path(p)).collect::<Vec<_>>().iter()).unwrap()
+		};
 		let public = Public {
-			publish: vec![path("ingest")],
-			subscribe: vec![path("live"), path("ingest")],
+			publish: subtrees(&["ingest"]),
+			subscribe: subtrees(&["live", "ingest"]),
 		};
 		let auth = Auth::new(public, None);
 		let live = auth.authorize(&req("/live")).await.unwrap();
@@ -465,6 +496,31 @@ mod tests {
 		);
 		assert!(anon().authorize(&req("/anon?jwt=")).await.is_ok());
 		assert_eq!(ConnectRequest::parse("/a/../b").unwrap_err().code(), "unauthorized");
+	}
+
+	/// Upstream's public grants are patterns (`--auth-public '*/screen'`): matched exactly as a
+	/// token's, wherever the session connects.
+	#[tokio::test]
+	async fn public_patterns_match_like_token_patterns() {
+		let screens: moq_token::Patterns = ["*/screen".parse::<moq_token::Pattern>().unwrap()]
+			.into_iter()
+			.collect();
+		let auth = Auth::new(
+			Public {
+				publish: moq_token::Patterns::new(),
+				subscribe: screens,
+			},
+			None,
+		);
+		let top = auth.authorize(&req("/")).await.unwrap();
+		assert!(top.can_subscribe(&path("alice/screen")) && !top.can_subscribe(&path("alice/cam")));
+		assert!(!top.can_publish(&path("alice/screen")));
+		let alice = auth.authorize(&req("/alice")).await.unwrap();
+		assert!(alice.can_subscribe(&path("screen")) && !alice.can_subscribe(&path("screen/x")));
+		assert_eq!(
+			auth.authorize(&req("/alice/cam")).await.unwrap_err().code(),
+			"missing_credential"
+		);
 	}
 
 	#[tokio::test]

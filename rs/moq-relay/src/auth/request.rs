@@ -65,6 +65,8 @@ pub struct ConnectRequest {
 	method: Option<String>,
 	request_path: Option<String>,
 	headers: Vec<(String, String)>,
+	/// The peer's address and port (told to the auth server of `[auth] url`).
+	remote: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for ConnectRequest {
@@ -77,6 +79,7 @@ impl std::fmt::Debug for ConnectRequest {
 			.field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
 			.field("session_cookie", &self.session_cookie.as_ref().map(|_| "<redacted>"))
 			.field("transport", &self.transport)
+			.field("remote", &self.remote)
 			.field(
 				"headers",
 				&self.headers.iter().map(|(name, _)| name).collect::<Vec<_>>(),
@@ -137,7 +140,19 @@ impl ConnectRequest {
 			method: None,
 			request_path: None,
 			headers: Vec::new(),
+			remote: None,
 		})
+	}
+
+	/// The request from `remote` (an address and port).
+	pub fn with_remote(mut self, remote: Option<std::net::SocketAddr>) -> Self {
+		self.remote = remote;
+		self
+	}
+
+	/// The peer's address and port, if known.
+	pub fn remote(&self) -> Option<std::net::SocketAddr> {
+		self.remote
 	}
 
 	/// The request with the `Authorization` header of a WebTransport CONNECT.

@@ -98,21 +98,19 @@ fn host(headers: &HeaderMap) -> String {
 }
 
 fn urls(state: &HttpState, host: &str) -> Vec<String> {
-	let public = &state.auth.public();
-	let mut urls: Vec<String> = public
-		.subscribe
+	state
+		.auth
+		.public()
+		.prefixes()
 		.iter()
-		.chain(public.publish.iter())
 		.map(|prefix| format!("https://{host}/{}", prefix.as_str()))
-		.collect();
-	urls.dedup();
-	urls
+		.collect()
 }
 
 /// How to get in, from what the relay verifies.
 fn token_hint(state: &HttpState) -> String {
 	let public = state.auth.public();
-	let anonymous = !public.subscribe.is_empty() || !public.publish.is_empty();
+	let anonymous = !public.is_empty();
 	match (state.auth.verifies_tokens(), anonymous) {
 		(true, _) => "sign a token with the relay's key and add it as ?jwt=<token>: moq-token --key <key file> sign --root <path> --publish <prefix> --subscribe <prefix> --expires-in 1h (in this repository: just token)".into(),
 		(false, true) => "none needed under the public prefix; the relay verifies no tokens ([auth] key is not set)".into(),

@@ -48,7 +48,7 @@ pub async fn websocket(State(state): State<HttpState>, mut request: Request, nex
 		return upgrade_refused(UpgradeError::ShuttingDown);
 	}
 	let ticket = match sockets.open(peer.ip()) {
-		Ok(ticket) => ticket,
+		Ok(ticket) => ticket.with_remote(peer),
 		Err(limit) => {
 			state.metrics.limit_refused(limit.code());
 			let status = match limit {

@@ -371,7 +371,7 @@ pub(crate) async fn run<S: Session>(
 		Binding::Quic => Transport::Quic,
 	};
 	let request = connect_request(&target, headers.as_ref(), token);
-	let grant = match decide(&ctx, ticket.address(), request, kind).await {
+	let grant = match decide(&ctx, ticket, request, kind).await {
 		Ok(grant) => grant,
 		Err(err) => {
 			transport.close(auth_code(&err).into_inner(), &err.reason());
@@ -424,6 +424,10 @@ async fn serve_session<S: Session>(
 		Err(err) => return Err(refusal(termination::INTERNAL_ERROR, err.to_string())),
 	}
 
+	grant.meter({
+		let transport = transport.clone();
+		move || transport.totals()
+	});
 	let (control, queue) = mpsc::channel(CONTROL_QUEUE);
 	let (upstream, requests) = crate::origin::Upstream::channel();
 	let shared = Arc::new(Shared {

@@ -173,7 +173,7 @@ impl<S: Session> Shared<S> {
 async fn admit<S: Session>(
 	transport: &S,
 	ctx: &Context,
-	address: std::net::IpAddr,
+	ticket: &Ticket,
 	target: &str,
 	headers: Option<&HeaderMap>,
 	transport_kind: Transport,
@@ -183,7 +183,7 @@ async fn admit<S: Session>(
 		Some(headers) => request.with_headers(headers),
 		None => Ok(request),
 	});
-	match decide(ctx, address, request, transport_kind).await {
+	match decide(ctx, ticket, request, transport_kind).await {
 		Ok(grant) => Ok(grant),
 		Err(err) => {
 			transport.close(SessionCode::UNAUTHORIZED.into_inner(), &err.reason());
@@ -197,18 +197,18 @@ async fn admit<S: Session>(
 /// counting, auditing and throttling a refusal; the caller closes the session.
 async fn decide(
 	ctx: &Context,
-	address: std::net::IpAddr,
+	ticket: &Ticket,
 	request: Result<ConnectRequest, AuthError>,
 	transport_kind: Transport,
 ) -> Result<Grant, AuthError> {
+	let address = ticket.address();
 	let now = tokio::time::Instant::now();
 	let (kind, decided) = match request {
 		// An address in its cool-down is refused before any verifier (or service) is asked.
 		_ if !ctx.throttle.allows(address, now) => (CredentialKind::None, Err(AuthError::TooManyAttempts)),
 		Ok(request) => {
-			ctx.auth
-				.admit(&request.with_transport(transport_kind), &ctx.metrics)
-				.await
+			let request = request.with_transport(transport_kind).with_remote(ticket.remote());
+			ctx.auth.admit(&request, &ctx.metrics).await
 		}
 		Err(err) => (CredentialKind::Invalid, Err(err)),
 	};
@@ -324,14 +324,7 @@ pub async fn run<S: Session>(
 	// before any MoQ message", so even a client that never sends SETUP learns why.
 	let early = match &url {
 		Some(url) => {
-			let admitted = admit(
-				&transport,
-				&ctx,
-				ticket.address(),
-				&url.target,
-				Some(&url.headers),
-				url.binding,
-			);
+			let admitted = admit(&transport, &ctx, ticket, &url.target, Some(&url.headers), url.binding);
 			Some(admitted.await?)
 		}
 		None => None,
@@ -364,7 +357,7 @@ pub async fn run<S: Session>(
 	};
 	let grant = match early {
 		Some(grant) => grant,
-		None => admit(&transport, &ctx, ticket.address(), &target, None, Transport::Quic).await?,
+		None => admit(&transport, &ctx, ticket, &target, None, Transport::Quic).await?,
 	};
 	if let Err(limit) = ticket.admit() {
 		refuse(&transport, &ctx, limit);
@@ -414,6 +407,10 @@ async fn serve<S: Session>(
 	link: Link,
 ) -> Result<(), SessionError> {
 	let _link = grant.cluster().then(|| ctx.metrics.cluster_link_started());
+	grant.meter({
+		let transport = transport.clone();
+		move || transport.totals()
+	});
 	// Before admission the peer had a small window and a few streams (crate::limits): now it may use
 	// what an admitted session needs.
 	transport.allow_receive(ctx.limits.session_window);

@@ -88,6 +88,8 @@ struct End {
 	/// Bytes this end lets its peer have unread over all streams, and how many are.
 	window: u64,
 	unread: u64,
+	/// Bytes that reached this end, over streams and datagrams.
+	arrived: u64,
 }
 
 impl Default for End {
@@ -102,6 +104,7 @@ impl Default for End {
 			open_uni: 0,
 			window: INITIAL_WINDOW,
 			unread: 0,
+			arrived: 0,
 		}
 	}
 }
@@ -307,9 +310,10 @@ impl Session for MemSession {
 		if let Some(closed) = &state.closed {
 			return Err(Conn::closed_error(closed));
 		}
-		let queue = &mut state.ends[self.peer()].datagrams;
-		if queue.len() < DATAGRAM_QUEUE {
-			queue.push_back(payload);
+		let end = &mut state.ends[self.peer()];
+		if end.datagrams.len() < DATAGRAM_QUEUE {
+			end.arrived += payload.len() as u64;
+			end.datagrams.push_back(payload);
 		}
 		drop(state);
 		self.conn.changed.notify_waiters();
@@ -353,6 +357,14 @@ impl Session for MemSession {
 		drop(state);
 		self.conn.changed.notify_waiters();
 	}
+
+	fn totals(&self) -> super::Totals {
+		let state = self.conn.lock();
+		super::Totals {
+			sent: state.ends[self.peer()].arrived,
+			received: state.ends[self.side].arrived,
+		}
+	}
 }
 
 impl SendStream for MemSend {
@@ -383,6 +395,7 @@ impl SendStream for MemSend {
 					let chunk = buf.split_to(room.min(buf.len()));
 					state.unread += chunk.len();
 					end.unread += chunk.len() as u64;
+					end.arrived += chunk.len() as u64;
 					state.chunks.push_back(chunk.clone());
 					Some(Ok(chunk.len()))
 				})
@@ -608,6 +621,21 @@ mod tests {
 	}
 
 	#[tokio::test(start_paused = true)]
+	async fn totals_count_what_reached_each_end() {
+		use super::super::Totals;
+		let (client, server) = pair();
+		let mut send = client.open_uni().await.unwrap();
+		send.write_all(b"hello").await.unwrap();
+		send.finish().unwrap();
+		client.send_datagram(Bytes::from_static(b"dg")).unwrap();
+		server.send_datagram(Bytes::from_static(b"back")).unwrap();
+		let mut recv = server.accept_uni().await.unwrap();
+		assert_eq!(recv.read_chunk(64).await.unwrap().as_deref(), Some(&b"hello"[..]));
+		assert_eq!(client.totals(), Totals { sent: 7, received: 4 });
+		assert_eq!(server.totals(), Totals { sent: 4, received: 7 });
+	}
+
+	#[tokio::test]
 	async fn datagrams_are_delivered_or_dropped_when_the_queue_is_full() {
 		let (client, server) = pair();
 		for i in 0..DATAGRAM_QUEUE + 10 {

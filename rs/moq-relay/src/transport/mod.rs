@@ -66,6 +66,20 @@ pub trait Session: Clone + Send + Sync + 'static {
 	/// Lets the peer have up to `bytes` in flight to us over all its streams together (the
 	/// connection's flow-control window; small before admission, see `crate::limits`).
 	fn allow_receive(&self, bytes: u64);
+	/// What the session moved so far, read from the transport's own counters, so the payload path
+	/// pays for no second meter (the `end` event of `[auth] url` and the operator endpoint).
+	fn totals(&self) -> Totals;
+}
+
+/// The bytes a session's transport sent and received: UDP payloads for QUIC and WebTransport (as
+/// upstream moq-relay reports them), WebSocket message payloads, stream and datagram bytes in
+/// `mem`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+	/// Bytes sent to the peer.
+	pub sent: u64,
+	/// Bytes received from the peer.
+	pub received: u64,
 }
 
 /// Streams of each direction a client session may keep open at first: subscriptions (bidi) and

@@ -192,6 +192,14 @@ impl super::Session for wtq::Session {
 	fn allow_receive(&self, bytes: u64) {
 		self.set_receive_window(wtq::quinn::VarInt::from_u64(bytes).unwrap_or(wtq::quinn::VarInt::MAX));
 	}
+
+	fn totals(&self) -> super::Totals {
+		let stats = wtq::quinn::Connection::stats(self);
+		super::Totals {
+			sent: stats.udp_tx.bytes,
+			received: stats.udp_rx.bytes,
+		}
+	}
 }
 
 impl super::SendStream for wtq::SendStream {

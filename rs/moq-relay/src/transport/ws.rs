@@ -344,11 +344,13 @@ impl WsSession {
 }
 
 /// Before admission, the payload bytes the relay reads from the socket are counted; past the
-/// pending window it stops reading until [`Gate::open`].
+/// pending window it stops reading until [`Gate::open`]. It also counts what was written, for
+/// [`super::Session::totals`].
 #[derive(Debug)]
 struct Gate {
 	open: AtomicBool,
 	read: AtomicU64,
+	written: AtomicU64,
 	limit: u64,
 	waker: AtomicWaker,
 }
@@ -358,6 +360,7 @@ impl Gate {
 		Self {
 			open: AtomicBool::new(false),
 			read: AtomicU64::new(0),
+			written: AtomicU64::new(0),
 			limit,
 			waker: AtomicWaker::new(),
 		}
@@ -413,6 +416,7 @@ where
 	}
 
 	fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+		self.gate.written.fetch_add(item.len() as u64, Ordering::Relaxed);
 		Pin::new(&mut self.inner).start_send(item)
 	}
 
@@ -483,6 +487,13 @@ impl super::Session for WsSession {
 	fn allow_receive(&self, _bytes: u64) {
 		// Admitted: QMux's own window (`limits.session_window`, set at the start) bounds it now.
 		self.gate.open();
+	}
+
+	fn totals(&self) -> super::Totals {
+		super::Totals {
+			sent: self.gate.written.load(Ordering::Relaxed),
+			received: self.gate.read.load(Ordering::Relaxed),
+		}
 	}
 }
 

@@ -37,7 +37,7 @@ impl Setup {
 		let key = Key::generate(Algorithm::HS256, Some(KeyId::new("test").unwrap())).unwrap();
 		key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
 		let key_file = dir.join("root.jwk");
-		let public = public.map(str::to_string);
+		let public = public.map(|p| vec![p.to_string()]);
 		let relay = TestRelay::start_with(move |config| {
 			config.auth.key = Some(key_file);
 			config.auth.public = public;

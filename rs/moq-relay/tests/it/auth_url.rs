@@ -64,6 +64,55 @@ async fn handle(State(state): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
 
 impl AuthServer {
 	async fn start(policy: Policy) -> Self {
+		let (state, router) = Self::router(policy);
+		let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+		let addr = listener.local_addr().unwrap();
+		let task = tokio::spawn(async move {
+			let _ = axum::serve(listener, router).await;
+		});
+		Self { addr, state, task }
+	}
+
+	/// The same server over HTTPS, with `pki`'s server certificate, requiring a client certificate
+	/// its CA issued (mTLS): a connection without one fails its handshake.
+	async fn start_mtls(policy: Policy, pki: &Pki) -> Self {
+		let (state, router) = Self::router(policy);
+		let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+		let mut roots = rustls::RootCertStore::empty();
+		roots.add(pki.ca.der().clone()).unwrap();
+		let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+			.build()
+			.unwrap();
+		let config = rustls::ServerConfig::builder_with_provider(provider)
+			.with_safe_default_protocol_versions()
+			.unwrap()
+			.with_client_cert_verifier(verifier)
+			.with_single_cert(
+				vec![pki.server.der().clone()],
+				rustls_pki_types::PrivateKeyDer::Pkcs8(pki.server_key.serialize_der().into()),
+			)
+			.unwrap();
+		let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+		let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+		let addr = listener.local_addr().unwrap();
+		let task = tokio::spawn(async move {
+			loop {
+				let Ok((tcp, _)) = listener.accept().await else { return };
+				let (acceptor, router) = (acceptor.clone(), router.clone());
+				tokio::spawn(async move {
+					// A client without a certificate fails here, before any request.
+					let Ok(tls) = acceptor.accept(tcp).await else { return };
+					let service = hyper_util::service::TowerToHyperService::new(router);
+					let _ = hyper::server::conn::http1::Builder::new()
+						.serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+						.await;
+				});
+			}
+		});
+		Self { addr, state, task }
+	}
+
+	fn router(policy: Policy) -> (Arc<Shared>, axum::Router) {
 		let state = Arc::new(Shared {
 			server: Mutex::new(Server::new(policy).unwrap()),
 			log: Mutex::new(Vec::new()),
@@ -73,12 +122,7 @@ impl AuthServer {
 		let router = axum::Router::new()
 			.route("/", axum::routing::post(handle))
 			.with_state(state.clone());
-		let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-		let addr = listener.local_addr().unwrap();
-		let task = tokio::spawn(async move {
-			let _ = axum::serve(listener, router).await;
-		});
-		Self { addr, state, task }
+		(state, router)
 	}
 
 	fn url(&self) -> String {
@@ -151,6 +195,51 @@ impl Drop for Dir {
 	}
 }
 
+/// A test CA, the auth server's certificate for 127.0.0.1 and the relay's client certificate, the
+/// CA and the relay's pair written as PEM files into `dir`.
+struct Pki {
+	ca: rcgen::Certificate,
+	server: rcgen::Certificate,
+	server_key: rcgen::KeyPair,
+	ca_file: std::path::PathBuf,
+	relay_cert: std::path::PathBuf,
+	relay_key: std::path::PathBuf,
+}
+
+impl Pki {
+	fn new(dir: &std::path::Path) -> Self {
+		let ca_key = rcgen::KeyPair::generate().unwrap();
+		let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+		params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+		params
+			.distinguished_name
+			.push(rcgen::DnType::CommonName, "auth server test CA");
+		let ca = params.self_signed(&ca_key).unwrap();
+		let issuer = rcgen::Issuer::new(params, ca_key);
+		let server_key = rcgen::KeyPair::generate().unwrap();
+		let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+			.unwrap()
+			.signed_by(&server_key, &issuer)
+			.unwrap();
+		let relay_key = rcgen::KeyPair::generate().unwrap();
+		let mut relay_params = rcgen::CertificateParams::new(vec!["relay-1".to_string()]).unwrap();
+		relay_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+		let relay = relay_params.signed_by(&relay_key, &issuer).unwrap();
+		let (ca_file, relay_cert, relay_key_file) = (dir.join("ca.pem"), dir.join("relay.pem"), dir.join("relay.key"));
+		std::fs::write(&ca_file, ca.pem()).unwrap();
+		std::fs::write(&relay_cert, relay.pem()).unwrap();
+		std::fs::write(&relay_key_file, relay_key.serialize_pem()).unwrap();
+		Self {
+			ca,
+			server,
+			server_key,
+			ca_file,
+			relay_cert,
+			relay_key: relay_key_file,
+		}
+	}
+}
+
 /// Our `moq-token` signs, in the format upstream writes (put/get here: every grant a subtree).
 fn token(key: &Key, root: &str) -> String {
 	let claims = Claims::new(Path::new(root).unwrap())
@@ -194,24 +283,39 @@ async fn the_reference_server_decides_every_session_and_hears_its_end() {
 		assert_eq!(closed(&conn).await, (UNAUTHORIZED, "unauthorized".to_string()), "{why}");
 	}
 
-	// A session that ends is reported with its duration.
+	// A session that ends is reported with its duration and the bytes its QUIC connection moved
+	// (UDP payloads, as upstream counts them), and the server hears the peer's address and port.
 	let before = server.events().len();
 	let conn = admitted(&relay, &format!("/room?jwt={}", token(&key, "room"))).await;
 	announce_ok(&conn).await;
-	let id = server.events()[before..]
+	let connect = server.events()[before..]
 		.iter()
 		.find(|r| r.event == Event::Connect)
 		.expect("its connect")
-		.id
 		.clone();
+	let remote = connect.remote.expect("the connect names the client's address");
+	assert!(remote.ip().is_loopback() && remote.port() != 0, "{remote}");
+	// What the client counted before closing: the relay's totals include at least this.
+	let client = conn.stats();
 	conn.close(quinn::VarInt::from_u32(0), b"done");
 	let end = server
-		.until("end", |r| r.id == id && matches!(r.event, Event::End { .. }))
+		.until("end", |r| r.id == connect.id && matches!(r.event, Event::End { .. }))
 		.await;
 	let Event::End { duration, bytes, .. } = end.event else {
 		unreachable!()
 	};
-	assert!(duration > Duration::ZERO && bytes == moq_auth::Bytes::default());
+	assert!(duration > Duration::ZERO, "{duration:?}");
+	// quinn counts a connection's first datagram (the client's padded Initial, at most one QUIC
+	// datagram) at the endpoint, before the connection exists: the rest is in the relay's totals.
+	const FIRST_DATAGRAM: u64 = 1500;
+	assert!(
+		bytes.received + FIRST_DATAGRAM >= client.udp_tx.bytes
+			&& bytes.received > 0
+			&& bytes.sent >= client.udp_rx.bytes,
+		"the relay reported {bytes:?}; the client had sent {} and received {} bytes",
+		client.udp_tx.bytes,
+		client.udp_rx.bytes
+	);
 	drop(session);
 	relay.stop().await;
 }
@@ -326,6 +430,11 @@ async fn the_operator_endpoint_lists_rechecks_and_closes_sessions() {
 		.expect("the token's session");
 	assert_eq!(token_session["subject"], "auth_url");
 	assert_eq!(token_session["publish"], serde_json::json!(["**"]));
+	// Its peer and what its transport moved so far.
+	let remote: std::net::SocketAddr = token_session["remote"].as_str().unwrap().parse().unwrap();
+	assert!(remote.ip().is_loopback() && remote.port() != 0, "{remote}");
+	assert!(token_session["bytes"]["received"].as_u64().unwrap() >= 1200, "{body}");
+	assert!(token_session["bytes"]["sent"].as_u64().unwrap() > 0, "{body}");
 
 	// Close one by id.
 	let id = token_session["id"].as_str().unwrap();
@@ -343,5 +452,48 @@ async fn the_operator_endpoint_lists_rechecks_and_closes_sessions() {
 	assert_eq!((status, body.as_str()), (200, r#"{"revalidated":1}"#));
 	assert_eq!(closed(&anonymous).await, (UNAUTHORIZED, "grant_narrowed".to_string()));
 	assert!(since.elapsed() < BOUND, "closed {:?} after the push", since.elapsed());
+	relay.stop().await;
+}
+
+/// `docs/auth.md`, "Auth server (`[auth] url`)": an `https://` server that asks for a client
+/// certificate gets the relay's (`url_tls_cert`, `url_tls_key`), verified against its CA
+/// (`url_tls_root`); without one the TLS handshake fails and nothing is admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mtls_auth_server_gets_the_relays_client_certificate() {
+	let dir = Dir::new("mtls");
+	let pki = Pki::new(&dir.0);
+	let server = AuthServer::start_mtls(policy(None, Some((&["**"], &["**"]))), &pki).await;
+	let url = format!("https://127.0.0.1:{}/", server.addr.port());
+	let start = |identity: bool| {
+		let (url, root) = (url.clone(), pki.ca_file.clone());
+		let (cert, key) = (pki.relay_cert.clone(), pki.relay_key.clone());
+		TestRelay::start_with(move |config| {
+			config.auth.url = Some(url);
+			config.auth.url_tls_root = Some(root);
+			if identity {
+				config.auth.url_tls_cert = Some(cert);
+				config.auth.url_tls_key = Some(key);
+			}
+		})
+	};
+
+	let relay = start(true).await;
+	let conn = admitted(&relay, "/").await;
+	announce_ok(&conn).await;
+	server.until("connect over mTLS", |r| r.event == Event::Connect).await;
+	relay.stop().await;
+
+	// Without the relay's certificate the server's handshake refuses it: so is the session.
+	let relay = start(false).await;
+	let before = server.events().len();
+	let conn = admitted(&relay, "/").await;
+	let (code, reason) = closed(&conn).await;
+	assert_eq!(code, UNAUTHORIZED, "{reason}");
+	assert!(reason.starts_with("auth_service"), "{reason}");
+	assert_eq!(
+		server.events().len(),
+		before,
+		"no request got through without a certificate"
+	);
 	relay.stop().await;
 }

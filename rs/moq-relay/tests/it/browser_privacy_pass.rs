@@ -64,7 +64,7 @@ async fn chromium_reads_the_challenge_and_redeems_a_token_with_pp() {
 	let key_file = dir.join("issuer.pub");
 	std::fs::write(&key_file, key.to_base64()).unwrap();
 	let relay = TestRelay::start_with(move |config| {
-		config.auth.public = Some("anon".into());
+		config.auth.public = Some(vec!["anon".into()]);
 		let pp = &mut config.privacypass;
 		pp.enabled = Some(true);
 		pp.issuer = Some("issuer.test".into());

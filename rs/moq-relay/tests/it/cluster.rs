@@ -71,7 +71,7 @@ impl Keys {
 			.collect();
 		TestRelay::start_with(move |config| {
 			config.auth.key = Some(key_file);
-			config.auth.public = Some("anon".into());
+			config.auth.public = Some(vec!["anon".into()]);
 			config.cluster.id = id;
 			if !connect.is_empty() {
 				config.cluster.connect = Some(connect);

@@ -34,7 +34,7 @@ pub struct TestRelay {
 impl TestRelay {
 	/// Starts a relay on 127.0.0.1:0 with `public` as the anonymous prefix.
 	pub async fn start(public: Option<&str>) -> Self {
-		let public = public.map(str::to_string);
+		let public = public.map(|p| vec![p.to_string()]);
 		Self::start_with(move |config| config.auth.public = public).await
 	}
 

@@ -158,7 +158,7 @@ async fn try_connect(relay: &TestRelay) -> Result<quinn::Connection, quinn::Conn
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_connections_per_address_are_capped_and_admitted_sessions_are_not_affected() {
 	let relay = TestRelay::start_with(|config| {
-		config.auth.public = Some("anon".into());
+		config.auth.public = Some(vec!["anon".into()]);
 		config.limits.max_pending_per_ip = Some(3);
 	})
 	.await;
@@ -215,7 +215,7 @@ async fn try_connect_from(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshakes_per_address_are_rate_limited_and_other_addresses_are_not() {
 	let relay = TestRelay::start_with(|config| {
-		config.auth.public = Some("anon".into());
+		config.auth.public = Some(vec!["anon".into()]);
 		// One a second after a burst of ten: the burst is spent well within a second.
 		config.limits.handshake_rate = Some(1);
 	})
@@ -432,7 +432,7 @@ async fn out_of_file_descriptors_the_tcp_accept_loop_backs_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_answers_503_while_the_relay_drains() {
 	let mut relay = TestRelay::start_with(|config| {
-		config.auth.public = Some("anon".into());
+		config.auth.public = Some(vec!["anon".into()]);
 		config.server.drain = Some(Duration::from_secs(5));
 	})
 	.await;

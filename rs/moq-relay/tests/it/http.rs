@@ -165,7 +165,7 @@ async fn announced_lists_what_the_credential_allows() {
 	let key_file = dir.join("root.jwk");
 	key.to_file(&key_file, KeyFormat::Base64Url).unwrap();
 	let relay = TestRelay::start_with(move |config| {
-		config.auth.public = Some("anon".into());
+		config.auth.public = Some(vec!["anon".into()]);
 		config.auth.key = Some(key_file);
 	})
 	.await;
@@ -238,7 +238,7 @@ async fn announced_lists_what_the_credential_allows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_refusals_get_429_too_many_attempts() {
 	let relay = TestRelay::start_with(|config| {
-		config.auth.public = Some("anon".into());
+		config.auth.public = Some(vec!["anon".into()]);
 		config.limits.auth_failures = Some(3);
 	})
 	.await;

@@ -19,7 +19,7 @@ async fn no_credential_reaches_the_logs_at_trace() {
 	let key_file = dir.join("root.jwk");
 	let relay = TestRelay::start_with(move |config| {
 		config.auth.key = Some(key_file);
-		config.auth.public = Some("anon".into());
+		config.auth.public = Some(vec!["anon".into()]);
 	})
 	.await;
 

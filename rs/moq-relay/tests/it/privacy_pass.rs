@@ -261,7 +261,7 @@ struct Pp {
 
 async fn relay(pp: Pp) -> TestRelay {
 	TestRelay::start_with(move |config: &mut Config| {
-		config.auth.public = pp.public.map(str::to_string);
+		config.auth.public = pp.public.map(|p| vec![p.to_string()]);
 		let c = &mut config.privacypass;
 		c.enabled = Some(true);
 		c.issuer = Some(pp.issuer);

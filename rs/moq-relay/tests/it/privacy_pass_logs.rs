@@ -30,7 +30,7 @@ async fn no_privacy_pass_token_reaches_the_logs_at_trace() {
 	let start = |redis: Option<String>| {
 		let key_file = key_file.clone();
 		TestRelay::start_with(move |config| {
-			config.auth.public = Some("anon".into());
+			config.auth.public = Some(vec!["anon".into()]);
 			let pp = &mut config.privacypass;
 			pp.enabled = Some(true);
 			pp.issuer = Some("issuer.test".into());

@@ -147,3 +147,54 @@ async fn upstream_relay_accepts_our_tokens_through_its_auth_url() {
 	auth_task.abort();
 	let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `docs/auth.md` ("Coming from upstream moq-relay") maps every auth flag upstream 0.17 lists in
+/// its `--help`, its `--connect-tls-*` identity for the auth URL, and the flags 0.14 had that 0.15
+/// removed (hidden in 0.17's help, still parsed to name their replacement).
+#[test]
+fn the_upstream_table_maps_every_upstream_auth_flag() {
+	let help = Command::new(binary()).arg("--help").output().unwrap();
+	assert!(help.status.success(), "upstream --help failed: {help:?}");
+	let help = String::from_utf8_lossy(&help.stdout);
+	let listed: Vec<&str> = help
+		.split_whitespace()
+		.filter_map(|word| word.split(['=', '[', '<']).next())
+		.filter(|flag| flag.starts_with("--auth-"))
+		.collect();
+	assert!(
+		listed.contains(&"--auth-url") && listed.contains(&"--auth-public"),
+		"upstream's --help lists no auth flags: {help}"
+	);
+	let removed = [
+		"--auth-key",
+		"--auth-key-dir",
+		"--auth-api",
+		"--auth-public-api",
+		"--auth-domain",
+		"--auth-mtls-tier",
+		"--auth-tls-root",
+		"--auth-tls-cert",
+		"--auth-tls-key",
+		"--auth-tls-disable-verify",
+	];
+	let identity = ["--connect-tls-root", "--connect-tls-cert", "--connect-tls-key"];
+	let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/auth.md")).unwrap();
+	let section = docs
+		.split("## Coming from upstream moq-relay")
+		.nth(1)
+		.and_then(|rest| rest.split("\n## ").next())
+		.expect("docs/auth.md has the section");
+	let table: Vec<&str> = section.lines().filter(|line| line.starts_with("| `")).collect();
+	for flag in listed.iter().copied().chain(removed).chain(identity) {
+		// The flag in the upstream column (the first cell), exactly.
+		let quoted = format!("`{flag}");
+		let mapped = table.iter().any(|row| {
+			let first = row.split(" | ").next().unwrap_or_default();
+			first.match_indices(&quoted).any(|(at, _)| {
+				let after = first[at + quoted.len()..].chars().next();
+				!matches!(after, Some(c) if c.is_ascii_alphanumeric() || c == '-')
+			})
+		});
+		assert!(mapped, "upstream's {flag} has no row in docs/auth.md's upstream table");
+	}
+}

@@ -336,7 +336,7 @@ async fn tokens_are_enforced_over_ws_and_wss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_refusals_are_json_and_cookies_need_an_allowed_origin() {
 	let relay = TestRelay::start_with(|config| {
-		config.auth.public = Some("anon".into());
+		config.auth.public = Some(vec!["anon".into()]);
 		config.web.allowed_origins = Some(vec!["https://app.example".into()]);
 	})
 	.await;

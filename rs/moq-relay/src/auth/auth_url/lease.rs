@@ -7,6 +7,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, oneshot};
 
 use super::super::AuthError;
+use crate::transport::Totals;
 
 /// The session's side of its grant from `[auth] url`: held inside the [`Grant`](super::super::Grant)
 /// and dropped with it, which tells the verifier's task the session ended.
@@ -36,10 +37,26 @@ impl Lease {
 	pub fn id(&self) -> &str {
 		&self.live.id
 	}
+
+	/// Where the session's byte totals are read: while it runs (the operator's listing) and once
+	/// when the lease drops (the `end` event). The first meter set stays.
+	pub fn meter(&self, read: impl Fn() -> Totals + Send + Sync + 'static) {
+		let mut state = self.live.state();
+		if matches!(state.meter, Meter::Unset) {
+			state.meter = Meter::Reading(Box::new(read));
+		}
+	}
 }
 
 impl Drop for Lease {
 	fn drop(&mut self) {
+		// The session is over: its totals are final, and the transport the meter holds is let go.
+		{
+			let mut state = self.live.state();
+			if let Meter::Reading(read) = &state.meter {
+				state.meter = Meter::Final(read());
+			}
+		}
 		if let Some(tx) = self.ended.lock().unwrap_or_else(|e| e.into_inner()).take() {
 			let _ = tx.send(());
 		}
@@ -61,6 +78,8 @@ pub struct SessionInfo {
 	pub subject: &'static str,
 	/// `quic`, `websocket` or `http`.
 	pub transport: &'static str,
+	/// The peer's address and port.
+	pub remote: Option<std::net::SocketAddr>,
 	/// The grant's root.
 	pub root: String,
 	/// The publish patterns, relative to the root.
@@ -71,6 +90,8 @@ pub struct SessionInfo {
 	pub expires: Option<u64>,
 	/// Seconds since admission.
 	pub seconds: u64,
+	/// What the session's transport moved so far.
+	pub bytes: Totals,
 }
 
 /// The shared state of one lease.
@@ -78,6 +99,7 @@ pub(super) struct Live {
 	id: String,
 	root: Path,
 	transport: &'static str,
+	remote: Option<std::net::SocketAddr>,
 	publish: Patterns,
 	subscribe: Patterns,
 	started: std::time::Instant,
@@ -88,6 +110,17 @@ pub(super) struct Live {
 struct State {
 	expires: Option<u64>,
 	refusal: Option<AuthError>,
+	meter: Meter,
+}
+
+/// Where a session's byte totals come from.
+enum Meter {
+	/// The session has not started serving (a refused or aborted admission moved nothing).
+	Unset,
+	/// Its transport, while it runs.
+	Reading(Box<dyn Fn() -> Totals + Send + Sync>),
+	/// What it moved, once it ended.
+	Final(Totals),
 }
 
 impl Live {
@@ -95,6 +128,7 @@ impl Live {
 		id: String,
 		root: Path,
 		transport: &'static str,
+		remote: Option<std::net::SocketAddr>,
 		publish: Patterns,
 		subscribe: Patterns,
 		expires: Option<u64>,
@@ -103,10 +137,15 @@ impl Live {
 			id,
 			root,
 			transport,
+			remote,
 			publish,
 			subscribe,
 			started: std::time::Instant::now(),
-			state: Mutex::new(State { expires, refusal: None }),
+			state: Mutex::new(State {
+				expires,
+				refusal: None,
+				meter: Meter::Unset,
+			}),
 			nudge: Notify::new(),
 		})
 	}
@@ -121,6 +160,15 @@ impl Live {
 
 	pub(super) fn expires(&self) -> Option<u64> {
 		self.state().expires
+	}
+
+	/// What the session moved: so far while it runs, in full once its lease dropped.
+	pub(super) fn totals(&self) -> Totals {
+		match &self.state().meter {
+			Meter::Unset => Totals::default(),
+			Meter::Reading(read) => read(),
+			Meter::Final(totals) => *totals,
+		}
 	}
 
 	/// A fresh grant that covers the session's keeps it, with the fresh expiry.
@@ -164,11 +212,13 @@ impl Live {
 			id: self.id.clone(),
 			subject: "auth_url",
 			transport: self.transport,
+			remote: self.remote,
 			root: self.root.as_str().to_string(),
 			publish: list(&self.publish),
 			subscribe: list(&self.subscribe),
 			expires: self.expires(),
 			seconds: self.started.elapsed().as_secs(),
+			bytes: self.totals(),
 		}
 	}
 }

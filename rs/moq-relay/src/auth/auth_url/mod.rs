@@ -10,7 +10,8 @@
 //! interval the grant asks (and when an operator asks, [`AuthUrl::revalidate_all`]), and the
 //! session is closed (`grant_refused`, `grant_narrowed`, `token_expired`) when the server refuses it,
 //! answers a narrower grant, or its `expires` passes, which is enforced here even while the server
-//! is down. When the session ends, `end` is POSTed with its duration.
+//! is down. When the session ends, `end` is POSTed with its duration and the bytes its transport
+//! moved ([`Lease::meter`]).
 
 mod lease;
 mod wire;
@@ -41,6 +42,77 @@ pub struct AuthUrlSettings {
 	pub url: String,
 	/// This relay's name in every request (`node`).
 	pub node: String,
+	/// The TLS of an `https://` URL: its roots and the relay's client certificate.
+	pub tls: AuthUrlTls,
+}
+
+/// The TLS files of an `https://` auth URL (`[auth] url_tls_root`, `url_tls_cert`, `url_tls_key`).
+#[derive(Clone, Debug, Default)]
+pub struct AuthUrlTls {
+	/// PEM CA certificates trusted instead of the system's.
+	pub root: Option<std::path::PathBuf>,
+	/// The PEM certificate chain presented when the server asks for one (mTLS).
+	pub cert: Option<std::path::PathBuf>,
+	/// Its PEM private key.
+	pub key: Option<std::path::PathBuf>,
+}
+
+impl AuthUrlTls {
+	fn is_set(&self) -> bool {
+		self.root.is_some() || self.cert.is_some() || self.key.is_some()
+	}
+
+	/// The client with these roots and this identity.
+	fn apply(&self, mut builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, AuthUrlError> {
+		let read = |key: &'static str, path: &std::path::Path| {
+			std::fs::read(path).map_err(|e| AuthUrlError::Tls {
+				key,
+				reason: format!("{}: {e}", path.display()),
+			})
+		};
+		if let Some(root) = &self.root {
+			let pem = read("auth.url_tls_root", root)?;
+			let roots = reqwest::Certificate::from_pem_bundle(&pem)
+				.ok()
+				.filter(|roots| !roots.is_empty())
+				.ok_or_else(|| AuthUrlError::Tls {
+					key: "auth.url_tls_root",
+					reason: format!("{}: no PEM certificate in it", root.display()),
+				})?;
+			builder = builder.tls_certs_only(roots);
+		}
+		match (&self.cert, &self.key) {
+			(None, None) => {}
+			(Some(cert), Some(key)) => {
+				let mut pem = read("auth.url_tls_cert", cert)?;
+				pem.push(b'\n');
+				pem.extend(read("auth.url_tls_key", key)?);
+				// The key's bytes are never part of the error.
+				let identity = reqwest::Identity::from_pem(&pem).map_err(|_| AuthUrlError::Tls {
+					key: "auth.url_tls_cert",
+					reason: format!(
+						"{} and {} are not a PEM certificate chain and its private key",
+						cert.display(),
+						key.display()
+					),
+				})?;
+				builder = builder.identity(identity);
+			}
+			(Some(_), None) => {
+				return Err(AuthUrlError::Tls {
+					key: "auth.url_tls_key",
+					reason: "auth.url_tls_cert needs its private key: set auth.url_tls_key".into(),
+				});
+			}
+			(None, Some(_)) => {
+				return Err(AuthUrlError::Tls {
+					key: "auth.url_tls_cert",
+					reason: "auth.url_tls_key needs its certificate: set auth.url_tls_cert".into(),
+				});
+			}
+		}
+		Ok(builder)
+	}
 }
 
 /// Why `[auth] url` cannot be used.
@@ -55,6 +127,15 @@ pub enum AuthUrlError {
 	/// The HTTP client could not be built.
 	#[error("the HTTP client could not be built: {0}")]
 	Client(String),
+	/// A TLS file of `[auth] url` is unreadable or not what it should be, or TLS was configured
+	/// for a URL that is not `https://`.
+	#[error("{reason}")]
+	Tls {
+		/// The key that names the file.
+		key: &'static str,
+		/// What is wrong, and the file.
+		reason: String,
+	},
 }
 
 impl AuthUrlError {
@@ -64,6 +145,15 @@ impl AuthUrlError {
 			Self::InvalidUrl(_) => "invalid_auth_url",
 			Self::InsecureUrl(_) => "insecure_auth_url",
 			Self::Client(_) => "auth_url_client",
+			Self::Tls { .. } => "auth_url_tls",
+		}
+	}
+
+	/// The configuration key to fix.
+	pub fn key(&self) -> &'static str {
+		match self {
+			Self::Tls { key, .. } => key,
+			_ => "auth.url",
 		}
 	}
 }
@@ -112,6 +202,12 @@ impl AuthUrl {
 			.redirect(reqwest::redirect::Policy::none())
 			.no_proxy()
 			.user_agent(concat!("moq-relay/", env!("CARGO_PKG_VERSION")));
+		if settings.tls.is_set() && url.scheme() != "https" {
+			return Err(AuthUrlError::Tls {
+				key: "auth.url",
+				reason: format!("auth.url_tls_* apply to an https:// auth.url, not {shown}"),
+			});
+		}
 		let (builder, target) = match url.scheme() {
 			"http" => {
 				let loopback = match url.host_str() {
@@ -128,7 +224,7 @@ impl AuthUrl {
 				}
 				(builder, url)
 			}
-			"https" => (builder, url),
+			"https" => (settings.tls.apply(builder)?, url),
 			#[cfg(unix)]
 			"unix" => {
 				let path = std::path::PathBuf::from(url.path());
@@ -252,6 +348,7 @@ impl AuthUrl {
 			id.clone(),
 			root.clone(),
 			request.transport().as_str(),
+			request.remote(),
 			valid.publish.clone(),
 			valid.subscribe.clone(),
 			valid.expires,
@@ -337,7 +434,7 @@ impl AuthUrl {
 				}
 			}
 		};
-		let end = base.end(reason, started.elapsed());
+		let end = base.end(reason, started.elapsed(), live.totals());
 		if let Err(err) = self.post(&end).await {
 			tracing::warn!(id = %live.id(), code = err.code(), "the auth server was not told the session ended");
 		}
@@ -473,6 +570,7 @@ mod tests {
 			AuthUrl::new(AuthUrlSettings {
 				url: url.into(),
 				node: "n".into(),
+				tls: AuthUrlTls::default(),
 			})
 			.map(|_| ())
 		};
@@ -486,6 +584,52 @@ mod tests {
 		// A credential in the URL never reaches an error.
 		let err = new("http://user:secret@auth.example/?key=secret").unwrap_err();
 		assert!(!err.to_string().contains("secret"), "{err}");
+	}
+
+	#[test]
+	fn tls_files_are_checked_and_named() {
+		let new = |url: &str, tls: AuthUrlTls| {
+			AuthUrl::new(AuthUrlSettings {
+				url: url.into(),
+				node: "n".into(),
+				tls,
+			})
+			.map(|_| ())
+		};
+		let dir = std::env::temp_dir().join(format!("moq-relay-auth-url-tls-{}", std::process::id()));
+		std::fs::create_dir_all(&dir).unwrap();
+		let not_pem = dir.join("not.pem");
+		std::fs::write(&not_pem, "secret-looking bytes").unwrap();
+		let missing = dir.join("missing.pem");
+		let root = |path: &std::path::Path| AuthUrlTls {
+			root: Some(path.to_path_buf()),
+			..AuthUrlTls::default()
+		};
+		// Over plain HTTP there is no TLS to configure.
+		let err = new("http://127.0.0.1:9/", root(&not_pem)).unwrap_err();
+		assert_eq!((err.code(), err.key()), ("auth_url_tls", "auth.url"));
+		let err = new("https://auth.example/", root(&missing)).unwrap_err();
+		assert_eq!(err.key(), "auth.url_tls_root");
+		assert!(err.to_string().contains("missing.pem"), "{err}");
+		let err = new("https://auth.example/", root(&not_pem)).unwrap_err();
+		assert!(err.to_string().contains("no PEM certificate"), "{err}");
+		// A certificate without its key, and a pair that is not PEM: neither error shows the bytes.
+		let half = AuthUrlTls {
+			cert: Some(not_pem.clone()),
+			..AuthUrlTls::default()
+		};
+		assert_eq!(
+			new("https://auth.example/", half).unwrap_err().key(),
+			"auth.url_tls_key"
+		);
+		let bad = AuthUrlTls {
+			cert: Some(not_pem.clone()),
+			key: Some(not_pem.clone()),
+			..AuthUrlTls::default()
+		};
+		let err = new("https://auth.example/", bad).unwrap_err();
+		assert!(!err.to_string().contains("secret-looking"), "{err}");
+		let _ = std::fs::remove_dir_all(&dir);
 	}
 
 	#[test]

@@ -7,6 +7,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::super::{ConnectRequest, Transport};
+use crate::transport::Totals;
 
 /// What every event of one session carries.
 #[derive(Debug, Clone)]
@@ -14,6 +15,7 @@ pub(super) struct Base<'a> {
 	id: Cow<'a, str>,
 	node: Cow<'a, str>,
 	transport: &'static str,
+	remote: Option<std::net::SocketAddr>,
 	path: String,
 	query: Option<String>,
 	token: Option<WireToken>,
@@ -40,6 +42,7 @@ impl<'a> Base<'a> {
 				Transport::WebSocket => "websocket",
 				Transport::Http => "http",
 			},
+			remote: request.remote(),
 			path: format!("/{}", request.path().as_str()),
 			query,
 			token: token.filter(|_| !in_query).map(|t| WireToken {
@@ -54,6 +57,7 @@ impl<'a> Base<'a> {
 			id: Cow::Owned(self.id.into_owned()),
 			node: Cow::Owned(self.node.into_owned()),
 			transport: self.transport,
+			remote: self.remote,
 			path: self.path,
 			query: self.query,
 			token: self.token,
@@ -67,19 +71,19 @@ impl<'a> Base<'a> {
 			end: None,
 			node: &self.node,
 			transport: self.transport,
+			remote: self.remote,
 			path: &self.path,
 			query: self.query.as_deref(),
 			token: self.token.as_ref(),
 		}
 	}
 
-	pub(super) fn end(&self, reason: &str, duration: Duration) -> WireRequest<'_> {
+	pub(super) fn end(&self, reason: &str, duration: Duration, bytes: Totals) -> WireRequest<'_> {
 		WireRequest {
 			end: Some(End {
 				reason: reason.to_string(),
 				duration: duration.as_secs_f64(),
-				// The session does not report its byte totals to the verifier yet.
-				bytes: Bytes { sent: 0, received: 0 },
+				bytes,
 			}),
 			..self.event("end")
 		}
@@ -95,6 +99,8 @@ pub(super) struct WireRequest<'a> {
 	pub(super) end: Option<End>,
 	pub(super) node: &'a str,
 	pub(super) transport: &'static str,
+	#[serde(skip_serializing_if = "Option::is_none")]
+	pub(super) remote: Option<std::net::SocketAddr>,
 	pub(super) path: &'a str,
 	#[serde(skip_serializing_if = "Option::is_none")]
 	pub(super) query: Option<&'a str>,
@@ -107,13 +113,7 @@ pub(super) struct WireRequest<'a> {
 pub(super) struct End {
 	reason: String,
 	duration: f64,
-	bytes: Bytes,
-}
-
-#[derive(Debug, Serialize)]
-struct Bytes {
-	sent: u64,
-	received: u64,
+	bytes: Totals,
 }
 
 /// A credential as a SETUP token: its type and base64url bytes.
@@ -141,15 +141,18 @@ mod tests {
 
 	#[test]
 	fn requests_are_the_contracts_json() {
-		let request = ConnectRequest::parse("/demo/room?jwt=abc&x=1").unwrap();
+		let request = ConnectRequest::parse("/demo/room?jwt=abc&x=1")
+			.unwrap()
+			.with_remote(Some("203.0.113.9:4433".parse().unwrap()));
 		let base = Base::new("00ff", "relay-1", &request, Some("abc"));
 		assert_eq!(
 			serde_json::to_string(&base.event("connect")).unwrap(),
-			r#"{"id":"00ff","event":"connect","node":"relay-1","transport":"quic","path":"/demo/room","query":"jwt=abc&x=1"}"#
+			r#"{"id":"00ff","event":"connect","node":"relay-1","transport":"quic","remote":"203.0.113.9:4433","path":"/demo/room","query":"jwt=abc&x=1"}"#
 		);
+		let bytes = Totals { sent: 10, received: 20 };
 		assert_eq!(
-			serde_json::to_string(&base.end("expired", Duration::from_millis(1500))).unwrap(),
-			r#"{"id":"00ff","event":"end","reason":"expired","duration":1.5,"bytes":{"sent":0,"received":0},"node":"relay-1","transport":"quic","path":"/demo/room","query":"jwt=abc&x=1"}"#
+			serde_json::to_string(&base.end("expired", Duration::from_millis(1500), bytes)).unwrap(),
+			r#"{"id":"00ff","event":"end","reason":"expired","duration":1.5,"bytes":{"sent":10,"received":20},"node":"relay-1","transport":"quic","remote":"203.0.113.9:4433","path":"/demo/room","query":"jwt=abc&x=1"}"#
 		);
 		// A token from a header rides as a SETUP token of type 0.
 		let header = ConnectRequest::parse("/demo").unwrap();
