@@ -37,6 +37,10 @@ fi
 if [ -f rs/moq-relay/tests/browser/package.json ] && [ ! -d rs/moq-relay/tests/browser/node_modules ]; then
 	(cd rs/moq-relay/tests/browser && npm ci --no-audit --no-fund)
 fi
+# The demo page's sources and bundler (js/demo; tests/it/demo.rs rebuilds the committed bundle).
+if [ -f js/demo/package.json ] && [ ! -d js/demo/node_modules ]; then
+	(cd js/demo && npm ci --no-audit --no-fund)
+fi
 # `just` (the README's and docs' recipes: just relay, just token, just cluster; the README's `just token`
 # block that dev/doc-test.sh runs): Debian's package where there is one (trixie and later), else cargo.
 if ! command -v just >/dev/null 2>&1; then

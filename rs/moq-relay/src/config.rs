@@ -1283,6 +1283,19 @@ pub struct WebConfig {
 	)]
 	#[serde(default, deserialize_with = "one_or_many")]
 	pub allowed_origins: Option<Vec<String>>,
+	/// `[web] demo`: the demo page at `/` (publish and watch in a browser) and the status page at
+	/// `/status` (`docs/browser.md`, "The demo page"). On in the development relay (no `--config`),
+	/// off otherwise.
+	#[arg(
+		value_name = "BOOL",
+		id = "web-demo",
+		long = "web-demo",
+		env = "MOQ_WEB_DEMO",
+		num_args = 0..=1,
+		require_equals = true,
+		default_missing_value = "true"
+	)]
+	pub demo: Option<bool>,
 }
 
 impl WebConfig {
@@ -2391,7 +2404,10 @@ impl Config {
 			privacypass: PrivacyPassConfig::default(),
 			cluster: ClusterConfig::default(),
 			limits: LimitsConfig::default(),
-			web: WebConfig::default(),
+			web: WebConfig {
+				demo: dev.then_some(true),
+				..WebConfig::default()
+			},
 		}
 	}
 
@@ -2416,6 +2432,7 @@ impl Config {
 			limits: self.limits.resolve()?,
 			cluster: self.cluster.resolve()?,
 			allowed_origins: self.web.allowed_origins()?,
+			demo: self.web.demo.unwrap_or(false),
 			operator: self.auth.operator,
 		})
 	}
@@ -2681,6 +2698,7 @@ max_cache = 29
 max_inflight_groups = 19
 [web]
 allowed_origins = ["https://app.example"]
+demo = true
 "#;
 
 	/// Every `(table, key)` of the schema, from the configuration's own serde form.

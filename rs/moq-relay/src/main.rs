@@ -112,7 +112,12 @@ async fn run() -> anyhow::Result<()> {
 		"{}",
 		token_line(config.auth.key.as_deref(), &relay_config, public.as_deref())
 	);
-	say!("info: http://{host}:{port}/ (these URLs, the fingerprint and the routes)");
+	if relay_config.demo {
+		say!("demo: http://{host}:{port}/ in a browser (publish and watch; status at /status)");
+		say!("info: http://{host}:{port}/ with curl (these URLs, the fingerprint and the routes)");
+	} else {
+		say!("info: http://{host}:{port}/ (these URLs, the fingerprint and the routes)");
+	}
 
 	relay.run(shutdown_signal()).await?;
 	Ok(())

@@ -254,14 +254,37 @@ declare! {
 pub struct Metrics {
 	registry: Registry,
 	declared: Declarations,
+	/// Auth decisions by outcome (`granted` or the refusal code), for `/status.json`.
+	outcomes: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+	started: std::time::Instant,
 }
 
 impl Default for Metrics {
 	fn default() -> Self {
 		let mut registry = Registry::default();
 		let declared = Declarations::register(&mut registry);
-		Self { registry, declared }
+		Self {
+			registry,
+			declared,
+			outcomes: Default::default(),
+			started: std::time::Instant::now(),
+		}
 	}
+}
+
+/// What `/status.json` shows of the counters (`docs/browser.md`, "The demo page").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Status {
+	/// Seconds since the relay started.
+	pub uptime: u64,
+	/// Sessions open now.
+	pub live: u64,
+	/// Sessions accepted since the start.
+	pub total: u64,
+	/// Auth decisions granted (sessions and HTTP requests).
+	pub admitted: u64,
+	/// Auth decisions refused, by code.
+	pub refused: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// Decrements a gauge when dropped.
@@ -309,6 +332,25 @@ impl Metrics {
 			outcome: refused.unwrap_or("granted"),
 		};
 		self.declared.auth_decisions.get_or_create(&decision).inc();
+		*self
+			.outcomes
+			.lock()
+			.unwrap_or_else(|e| e.into_inner())
+			.entry(decision.outcome)
+			.or_default() += 1;
+	}
+
+	/// The counters `/status.json` shows.
+	pub fn status(&self) -> Status {
+		let mut refused = self.outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+		let admitted = refused.remove("granted").unwrap_or(0);
+		Status {
+			uptime: self.started.elapsed().as_secs(),
+			live: self.declared.sessions.get(),
+			total: self.declared.sessions_total.get(),
+			admitted,
+			refused,
+		}
 	}
 
 	/// A call to the auth service ended with `outcome` after `took`.

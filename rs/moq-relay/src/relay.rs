@@ -39,6 +39,8 @@ pub struct RelayConfig {
 	pub cluster: ClusterSettings,
 	/// The web origins whose pages may send cookies (`[web] allowed_origins`).
 	pub allowed_origins: crate::http::origin::AllowedOrigins,
+	/// Whether `/` serves the demo page and `/status` the status page (`[web] demo`).
+	pub demo: bool,
 	/// The operator endpoint's address (`[auth] operator`), off when `None`.
 	pub operator: Option<SocketAddr>,
 }
@@ -241,6 +243,7 @@ impl Relay {
 			throttle: throttle.clone(),
 			websocket: Some(websockets.clone()),
 			origins: Arc::new(self.config.allowed_origins.clone()),
+			demo: self.config.demo,
 		});
 		// HTTP keeps answering through the drain (so `/ready` says 503 while the relay leaves).
 		let (http_stop, http_stopped) = watch::channel(false);

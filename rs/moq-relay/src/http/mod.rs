@@ -26,6 +26,7 @@ use crate::origin::Origin;
 
 pub mod auth;
 pub mod client_secrets;
+pub mod demo;
 pub mod origin;
 pub mod root;
 pub mod upgrade;
@@ -53,6 +54,8 @@ pub struct HttpState {
 	pub websocket: Option<Arc<upgrade::WebSockets>>,
 	/// The web origins whose pages may send cookies (`[web] allowed_origins`, see [`origin`]).
 	pub origins: Arc<origin::AllowedOrigins>,
+	/// Whether the demo and status pages are served (`[web] demo`, see [`demo`]).
+	pub demo: bool,
 }
 
 /// The TCP peer of a request (an extension every connection's requests carry).
@@ -67,6 +70,9 @@ pub fn router(state: HttpState) -> Router {
 	let upgrades = axum::middleware::from_fn_with_state(state.clone(), upgrade::websocket);
 	Router::new()
 		.route("/", get(root::index))
+		.route("/status", get(demo::status_page))
+		.route("/status.json", get(demo::status_json))
+		.route("/demo/{file}", get(demo::asset))
 		.route("/certificate.sha256", get(certificate))
 		.route("/.well-known/jwks.json", get(jwks))
 		.route("/announced", get(announced))

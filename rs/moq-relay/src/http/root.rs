@@ -51,6 +51,9 @@ pub async fn index(State(state): State<HttpState>, headers: HeaderMap) -> Respon
 		docs: "docs/relay.md (running the relay), docs/auth.md (tokens and access)",
 	};
 	if wants_html(&headers) {
+		if state.demo {
+			return super::demo::page();
+		}
 		return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html(&index)).into_response();
 	}
 	let mut body = serde_json::to_string_pretty(&index).unwrap_or_default();
@@ -82,7 +85,7 @@ pub async fn not_found(headers: HeaderMap) -> Response {
 
 /// The request's `Host` when it is a plain host name or address with an optional port (anything
 /// else is never echoed: it would land in HTML), else `localhost`.
-fn host(headers: &HeaderMap) -> String {
+pub(super) fn host(headers: &HeaderMap) -> String {
 	headers
 		.get(header::HOST)
 		.and_then(|value| value.to_str().ok())
@@ -97,7 +100,7 @@ fn host(headers: &HeaderMap) -> String {
 		.to_string()
 }
 
-fn urls(state: &HttpState, host: &str) -> Vec<String> {
+pub(super) fn urls(state: &HttpState, host: &str) -> Vec<String> {
 	state
 		.auth
 		.public()
@@ -118,7 +121,7 @@ fn token_hint(state: &HttpState) -> String {
 	}
 }
 
-fn wants_html(headers: &HeaderMap) -> bool {
+pub(super) fn wants_html(headers: &HeaderMap) -> bool {
 	headers
 		.get(header::ACCEPT)
 		.and_then(|value| value.to_str().ok())

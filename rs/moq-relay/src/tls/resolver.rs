@@ -87,6 +87,21 @@ impl Resolver {
 		Ok(())
 	}
 
+	/// Whether a browser can pin the served certificate with WebTransport's
+	/// `serverCertificateHashes`: the W3C WebTransport spec accepts only a certificate whose
+	/// validity period is at most two weeks (the generated development certificate, not a CA's).
+	pub fn pinnable(&self) -> bool {
+		let current = self.current.read().unwrap_or_else(|e| e.into_inner()).clone();
+		let Some(leaf) = current.as_ref().and_then(|c| c.cert.first().cloned()) else {
+			return false;
+		};
+		super::acme::Validity::of(&leaf).is_ok_and(|v| {
+			v.not_after
+				.duration_since(v.not_before)
+				.is_ok_and(|lifetime| lifetime <= std::time::Duration::from_secs(14 * 24 * 3600))
+		})
+	}
+
 	/// What is served now.
 	pub fn served(&self) -> Served {
 		self.served.borrow().clone()

@@ -25,6 +25,12 @@ pub fn run_script(url: &str, fingerprint: &str, mode: &str) -> serde_json::Value
 
 /// `run_script` with an overall bound of `timeout_ms`.
 fn run_script_for(url: &str, fingerprint: &str, mode: &str, timeout_ms: u32) -> serde_json::Value {
+	run_node("webtransport.mjs", &[url, fingerprint, mode, &timeout_ms.to_string()])
+}
+
+/// Runs `node <script> <args>` in `tests/browser` (one Chromium at a time) and returns the JSON of
+/// its last line. Blocking: call it from `spawn_blocking` while the relay runs on the runtime.
+pub fn run_node(script: &str, args: &[&str]) -> serde_json::Value {
 	// One Chromium at a time: several starting at once on a loaded 2-core machine made an
 	// opening handshake time out now and then.
 	static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -36,20 +42,21 @@ fn run_script_for(url: &str, fingerprint: &str, mode: &str, timeout_ms: u32) -> 
 	);
 	let output = Command::new("node")
 		.current_dir(dir)
-		.args(["webtransport.mjs", url, fingerprint, mode, &timeout_ms.to_string()])
+		.arg(script)
+		.args(args)
 		.output()
 		.unwrap_or_else(|err| panic!("running node (install Node.js; dev/setup.sh does the rest): {err}"));
 	let stdout = String::from_utf8_lossy(&output.stdout);
 	let stderr = String::from_utf8_lossy(&output.stderr);
 	assert!(
 		output.status.success(),
-		"webtransport.mjs failed ({}); is /usr/bin/chromium installed (dev/setup.sh)?\nstdout: {stdout}\nstderr: {stderr}",
+		"{script} failed ({}); is /usr/bin/chromium installed (dev/setup.sh)?\nstdout: {stdout}\nstderr: {stderr}",
 		output.status
 	);
 	let line = stdout.lines().last().unwrap_or_default();
 	let result: serde_json::Value =
 		serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}\nstderr: {stderr}"));
-	eprintln!("webtransport.mjs {mode}: {result}");
+	eprintln!("{script} {}: {result}", args.get(1).or(args.first()).unwrap_or(&""));
 	result
 }
 

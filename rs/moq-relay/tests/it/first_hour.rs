@@ -647,7 +647,7 @@ async fn the_upstream_guides_dev_and_leaf_configurations_run_as_written() {
 	let stdout = String::from_utf8_lossy(&check.stdout);
 	assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
 	assert!(
-		stdout.contains("key = \"dev/root.jwk\"") && stdout.contains("public = \"anon\""),
+		stdout.contains("key = \"dev/root.jwk\"") && stdout.contains("public = [\"anon\"]"),
 		"{stdout}"
 	);
 

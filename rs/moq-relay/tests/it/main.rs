@@ -17,6 +17,7 @@ mod browser_privacy_pass;
 mod client_secrets;
 mod cluster;
 mod config_corpus;
+mod demo;
 mod first_hour;
 mod hardening;
 mod http;
