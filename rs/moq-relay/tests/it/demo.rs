@@ -101,9 +101,19 @@ async fn the_page_publishes_and_watches_with_a_token_over_webtransport_and_webso
 		(demo.token(&stranger, ""), "unknown_kid"),
 		(wrong_root, "root_mismatch"),
 	] {
-		let result = drive(demo.page(), &["refused", "webtransport", &jwt]).await;
-		let message = result["message"].as_str().unwrap_or_default();
-		assert_eq!(result["ok"], true, "{result}");
+		// `docs/browser.md`, "Known issue: a WebTransport refusal under heavy load": when Chromium
+		// reads the relay's close capsule later than web-transport-quinn waits for it (100 ms on
+		// loopback), the page sees the connection's close, code 0, instead. Only that ending is tried
+		// again; any other is a failure.
+		let mut message = String::new();
+		for _ in 0..3 {
+			let result = drive(demo.page(), &["refused", "webtransport", &jwt]).await;
+			assert_eq!(result["ok"], true, "{result}");
+			message = result["message"].as_str().unwrap_or_default().to_string();
+			if message != "Closed by the relay: code 0" {
+				break;
+			}
+		}
 		assert!(
 			message.contains("code 2") && message.contains(reason),
 			"the page shows {message:?}, not code 2 and {reason}"

@@ -25,6 +25,7 @@ mod ietf;
 mod interop;
 mod jwks_url;
 mod logs;
+mod perf;
 mod privacy_pass;
 mod privacy_pass_logs;
 mod revocation;
