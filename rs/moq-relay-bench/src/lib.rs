@@ -268,6 +268,11 @@ pub struct Throughput {
 	pub relay_cpu_s: Option<f64>,
 	/// Relay CPU seconds per delivered GB (10^9 bytes).
 	pub relay_cpu_s_per_gb: Option<f64>,
+	/// The load tool's own CPU seconds in the window (user + system, this process).
+	pub tool_cpu_s: Option<f64>,
+	/// The cores the load tool could use: when `tool_cpu_s / duration_s` stays well below it, the
+	/// tool was not what limited the run.
+	pub tool_cores: usize,
 }
 
 /// Latency percentiles in milliseconds.
@@ -776,18 +781,37 @@ struct Received {
 	error: Option<String>,
 }
 
+impl Received {
+	/// Adds what one group task counted.
+	fn merge(&mut self, other: Received) {
+		self.frames += other.frames;
+		self.bytes += other.bytes;
+		self.corrupt += other.corrupt;
+		self.latencies.extend(other.latencies);
+		self.first_latencies.extend(other.first_latencies);
+		self.first_in_time.extend(other.first_in_time);
+		if self.error.is_none() {
+			self.error = other.error;
+		}
+	}
+}
+
 async fn subscribe(
 	consumer: moq_net::origin::Consumer,
 	name: &str,
 	frame_size: usize,
 	counters: Arc<SendCounters>,
 	received: Arc<Mutex<Received>>,
+	mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
 	let mut track = subscriber::track(&consumer, name, TRACK).await?;
 	Ok(tokio::spawn(async move {
 		let mut groups = JoinSet::new();
 		loop {
 			tokio::select! {
+				// The run is over: the group tasks still reading merge what they counted as they
+				// are cancelled, and are awaited below so none is lost.
+				_ = stop.wait_for(|stop| *stop) => break,
 				group = track.recv_group() => match group {
 					Ok(Some(group)) => {
 						groups.spawn(read_group(group, frame_size, counters.clone(), received.clone()));
@@ -801,7 +825,13 @@ async fn subscribe(
 				Some(_) = groups.join_next(), if !groups.is_empty() => {}
 			}
 		}
-		while groups.join_next().await.is_some() {}
+		// Groups still arriving finish on their own, or are cancelled when the run ends.
+		loop {
+			tokio::select! {
+				_ = stop.wait_for(|stop| *stop) => groups.abort_all(),
+				joined = groups.join_next() => if joined.is_none() { break },
+			}
+		}
 	}))
 }
 
@@ -811,10 +841,17 @@ async fn read_group(
 	counters: Arc<SendCounters>,
 	received: Arc<Mutex<Received>>,
 ) {
+	// Counted here and merged into the subscriber's totals once, when the group ends or its task
+	// is aborted at the end of the run: no lock per frame, so the tool's own cost stays flat as
+	// subscribers and frame rates grow.
+	let mut local = Merged {
+		counted: Received::default(),
+		into: received,
+	};
 	// A group reset by the relay (overload) ends the loop; its missing frames count as lost.
 	while let Ok(Some(frame)) = group.read_frame().await {
 		let now = now_ns();
-		let mut received = received.lock().unwrap();
+		let received = &mut local.counted;
 		let Some((sent, group_number, index)) = decode_frame(&frame.payload) else {
 			received.corrupt += 1;
 			continue;
@@ -839,6 +876,20 @@ async fn read_group(
 	}
 }
 
+/// A group task's counts, merged into its subscriber's when dropped (the group ended, or the run
+/// aborted the task).
+struct Merged {
+	counted: Received,
+	into: Arc<Mutex<Received>>,
+}
+
+impl Drop for Merged {
+	fn drop(&mut self) {
+		let counted = std::mem::take(&mut self.counted);
+		self.into.lock().unwrap_or_else(|e| e.into_inner()).merge(counted);
+	}
+}
+
 async fn throughput_phase(
 	factory: &ClientFactory,
 	args: &Args,
@@ -857,6 +908,7 @@ async fn throughput_phase(
 	let counters = publisher.counters.clone();
 	let mut tasks = Vec::new();
 	let mut stats = Vec::new();
+	let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 	{
 		let mut set = JoinSet::new();
 		for (i, session) in sessions.iter().enumerate() {
@@ -866,7 +918,13 @@ async fn throughput_phase(
 			let name = name.to_string();
 			let counters = counters.clone();
 			let frame_size = args.frame_size;
-			set.spawn(async move { (i, subscribe(consumer, &name, frame_size, counters, received).await) });
+			let stop = stop_rx.clone();
+			set.spawn(async move {
+				(
+					i,
+					subscribe(consumer, &name, frame_size, counters, received, stop).await,
+				)
+			});
 		}
 		while let Some(joined) = set.join_next().await {
 			match joined? {
@@ -886,13 +944,13 @@ async fn throughput_phase(
 	counters.window_end.store(end, Ordering::Relaxed);
 	sleep_until_ns(start).await;
 	let cpu_start = args.relay_pid.and_then(|pid| proc::cpu_seconds(pid).ok());
+	let tool_start = proc::cpu_seconds(std::process::id()).ok();
 	sleep_until_ns(end).await;
 	let cpu_end = args.relay_pid.and_then(|pid| proc::cpu_seconds(pid).ok());
+	let tool_end = proc::cpu_seconds(std::process::id()).ok();
 	tokio::time::sleep(Duration::from_secs_f64(args.grace)).await;
 
-	for task in &tasks {
-		task.abort();
-	}
+	stop_tx.send_replace(true);
 	for task in tasks {
 		let _ = task.await;
 	}
@@ -961,6 +1019,8 @@ async fn throughput_phase(
 		relay_cpu_s_per_gb: relay_cpu_s
 			.filter(|_| bytes_delivered > 0)
 			.map(|cpu| cpu / (bytes_delivered as f64 / 1e9)),
+		tool_cpu_s: tool_start.zip(tool_end).map(|(a, b)| b - a),
+		tool_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
 	})
 }
 
@@ -1029,6 +1089,14 @@ pub fn render(report: &Report) -> String {
 				out,
 				"  relay CPU in window: {cpu:.2} s ({} s per delivered GB)",
 				per_gb.map_or("-".into(), |v| format!("{v:.2}"))
+			);
+		}
+		if let Some(cpu) = t.tool_cpu_s {
+			let _ = writeln!(
+				out,
+				"  load tool CPU in window: {cpu:.2} s ({:.2} of its {} cores busy)",
+				cpu / t.duration_s.max(f64::EPSILON),
+				t.tool_cores
 			);
 		}
 		if t.corrupt_frames > 0 {

@@ -114,6 +114,8 @@ async fn five_subscribers_get_every_frame() {
 	let expected_mbps = t.frames_sent as f64 * 5.0 * 1200.0 * 8.0 / 3.0 / 1e6;
 	assert!((t.goodput_mbps - expected_mbps).abs() < 1e-6);
 	assert!(t.relay_cpu_s.unwrap() > 0.0);
+	// And its own, to show whether the tool or the relay was the limit.
+	assert!(t.tool_cpu_s.unwrap() > 0.0 && t.tool_cores >= 1, "{t:?}");
 	assert!(t.relay_cpu_s_per_gb.unwrap() > 0.0);
 	let relay = report.relay.expect("relay usage with --relay-pid");
 	assert!(relay.cpu_s > 0.0 && relay.rss_start_kib > 0 && relay.rss_peak_kib >= relay.rss_end_kib);
