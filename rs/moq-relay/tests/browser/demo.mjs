@@ -32,7 +32,7 @@
 //
 // Chromium: /usr/bin/chromium (Debian's `chromium`, installed by dev/setup.sh), or $CHROMIUM.
 
-import { chromium } from "playwright-core";
+import { executablePath, launch } from "./chromium.mjs";
 
 const TRANSPORTS = ["auto", "webtransport", "websocket"];
 
@@ -80,24 +80,10 @@ function pageUrl(path, query = {}) {
 	return url.toString();
 }
 
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 let browser;
 try {
-	browser = await chromium.launch({
-		executablePath,
-		headless: true,
-		// Never --disable-quic: WebTransport needs QUIC. The fake camera is for #publish-camera.
-		args: [
-			"--no-sandbox",
-			"--headless",
-			"--disable-background-networking",
-			"--disable-component-update",
-			"--disable-sync",
-			"--no-first-run",
-			"--use-fake-device-for-media-stream",
-			"--use-fake-ui-for-media-stream",
-		],
-	});
+	// The fake camera is for #publish-camera.
+	browser = await launch(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]);
 } catch (err) {
 	fail(`launching ${executablePath}: ${err.message}`);
 }

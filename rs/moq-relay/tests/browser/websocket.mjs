@@ -19,7 +19,7 @@ import { createServer } from "node:http";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { chromium } from "playwright-core";
+import { executablePath, launch } from "./chromium.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const [url, mode = "exchange", timeoutArg] = process.argv.slice(2);
@@ -62,14 +62,9 @@ const server = createServer((req, res) => {
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const pageUrl = `http://localhost:${server.address().port}/`;
 
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 let browser;
 try {
-	browser = await chromium.launch({
-		executablePath,
-		headless: true,
-		args: ["--no-sandbox", "--headless", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-	});
+	browser = await launch();
 } catch (err) {
 	server.close();
 	fail(`launching ${executablePath}: ${err.message}`);

@@ -33,7 +33,7 @@ import { createServer } from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { chromium } from "playwright-core";
+import { executablePath, launch } from "./chromium.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const [url, fingerprint, mode = "ready", timeoutArg] = process.argv.slice(2);
@@ -74,22 +74,9 @@ const server = createServer((req, res) => {
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const pageUrl = `http://localhost:${server.address().port}/`;
 
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 let browser;
 try {
-	browser = await chromium.launch({
-		executablePath,
-		headless: true,
-		// Never --disable-quic: WebTransport needs QUIC.
-		args: [
-			"--no-sandbox",
-			"--headless",
-			"--disable-background-networking",
-			"--disable-component-update",
-			"--disable-sync",
-			"--no-first-run",
-		],
-	});
+	browser = await launch();
 } catch (err) {
 	server.close();
 	fail(`launching ${executablePath}: ${err.message}`);
