@@ -1337,28 +1337,26 @@ pub struct Config {
 	pub web: WebConfig,
 }
 
+/// A grant entry of the configuration (`[auth] public…`, `[[auth.api_key]] pub`/`sub`): a value with
+/// a wildcard is a pattern (upstream's `anon/**`, `*/screen`), one without a prefix (its whole
+/// subtree), `docs/auth.md` ("Anonymous access").
+fn grant_pattern(key: &'static str, value: &str) -> Result<moq_token::Pattern, ConfigError> {
+	let invalid = |reason: String| ConfigError::Invalid { key, reason };
+	if value.contains('*') {
+		value
+			.parse()
+			.map_err(|e: moq_token::InvalidPattern| invalid(e.to_string()))
+	} else {
+		let prefix = moq_token::Path::new(value).map_err(|e| invalid(e.to_string()))?;
+		moq_token::Pattern::subtree(&prefix).map_err(|e| invalid(e.to_string()))
+	}
+}
+
 impl AuthConfig {
 	/// The policy: public prefixes and the token key store (loaded now, so a bad key file is a
 	/// start-up error that names it).
 	pub fn resolve(&self) -> Result<Auth, ConfigError> {
-		let path = |key: &'static str, value: &str| {
-			moq_token::Path::new(value).map_err(|e| ConfigError::Invalid {
-				key,
-				reason: e.to_string(),
-			})
-		};
-		// `docs/auth.md` ("Anonymous access"): a value with a wildcard is a pattern (upstream's
-		// `anon/**`, `*/screen`), one without is a prefix (its whole subtree).
-		let pattern = |key: &'static str, value: &str| -> Result<moq_token::Pattern, ConfigError> {
-			let invalid = |reason: String| ConfigError::Invalid { key, reason };
-			if value.contains('*') {
-				value
-					.parse()
-					.map_err(|e: moq_token::InvalidPattern| invalid(e.to_string()))
-			} else {
-				moq_token::Pattern::subtree(&path(key, value)?).map_err(|e| invalid(e.to_string()))
-			}
-		};
+		let pattern = grant_pattern;
 		let mut public = Public::default();
 		for value in self.public.iter().flatten() {
 			let both = pattern("auth.public", value)?;
@@ -1631,17 +1629,29 @@ impl AuthConfig {
 			let path = |value: &str| {
 				moq_token::Path::new(value).map_err(|e| invalid("auth.api_key", format!("{}: {e}", entry.name)))
 			};
-			let paths = |list: &Option<Vec<String>>| {
+			let patterns = |list: &Option<Vec<String>>| {
 				list.as_ref()
-					.map(|l| l.iter().map(|p| path(p)).collect::<Result<Vec<_>, _>>())
+					.map(|l| {
+						l.iter()
+							.map(|p| {
+								grant_pattern("auth.api_key", p).map_err(|e| match e {
+									ConfigError::Invalid { key, reason } => ConfigError::Invalid {
+										key,
+										reason: format!("{}: {reason}", entry.name),
+									},
+									other => other,
+								})
+							})
+							.collect::<Result<moq_token::Patterns, _>>()
+					})
 					.transpose()
 			};
 			keys.push(ApiKeySettings {
 				name: entry.name.clone(),
 				key: entry.key.expose().to_string(),
 				root: path(entry.root.as_deref().unwrap_or(""))?,
-				publish: paths(&entry.publish)?,
-				subscribe: paths(&entry.subscribe)?,
+				publish: patterns(&entry.publish)?,
+				subscribe: patterns(&entry.subscribe)?,
 			});
 		}
 		if keys.is_empty() {
@@ -3109,6 +3119,34 @@ public_subscribe = "*/screen""#,
 		);
 		let err = auth(r#"public = "a/**/b/**""#).unwrap_err().to_string();
 		assert!(err.starts_with("auth.public"), "{err}");
+	}
+
+	/// `[[auth.api_key]]` grants read prefixes and patterns as `[auth] public` does.
+	#[tokio::test]
+	async fn api_key_grants_take_patterns() {
+		let auth = Config::from_toml(
+			"[[auth.api_key]]\nname = \"screens\"\nkey = \"screens-secret-0123\"\npub = []\nsub = [\"*/screen\", \"live\"]\n",
+			"t",
+		)
+		.unwrap()
+		.auth
+		.resolve()
+		.unwrap();
+		let request = crate::auth::ConnectRequest::parse("/?jwt=screens-secret-0123").unwrap();
+		let grant = auth.authorize(&request).await.unwrap();
+		let path = |p: &str| moq_token::Path::new(p).unwrap();
+		assert!(grant.can_subscribe(&path("alice/screen")) && grant.can_subscribe(&path("live/x")));
+		assert!(!grant.can_subscribe(&path("alice/cam")) && !grant.can_publish(&path("alice/screen")));
+		let bad = Config::from_toml(
+			"[[auth.api_key]]\nname = \"bad\"\nkey = \"bad-secret-0123456\"\nsub = [\"a/**/b/**\"]\n",
+			"t",
+		)
+		.unwrap()
+		.auth
+		.resolve()
+		.unwrap_err()
+		.to_string();
+		assert!(bad.starts_with("auth.api_key") && bad.contains("bad:"), "{bad}");
 	}
 
 	#[test]

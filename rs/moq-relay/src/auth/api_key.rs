@@ -8,7 +8,7 @@
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{SHA256, digest};
-use moq_token::{Claims, Path};
+use moq_token::{Claims, Path, Patterns};
 
 use super::verifier::{Explanation, Judged, Stage, Verdict, Verifier};
 use super::{AuthError, ConnectRequest, Credential, CredentialKind, Grant};
@@ -24,10 +24,10 @@ pub struct ApiKeySettings {
 	pub key: String,
 	/// Where the grant applies (default: everything).
 	pub root: Path,
-	/// Publish prefixes, relative to `root` (default: everything).
-	pub publish: Option<Vec<Path>>,
-	/// Subscribe prefixes, relative to `root` (default: everything).
-	pub subscribe: Option<Vec<Path>>,
+	/// Publish patterns (a prefix is its subtree), relative to `root` (default: everything).
+	pub publish: Option<Patterns>,
+	/// Subscribe patterns, relative to `root` (default: everything).
+	pub subscribe: Option<Patterns>,
 }
 
 impl std::fmt::Debug for ApiKeySettings {
@@ -101,8 +101,8 @@ impl ApiKeys {
 				return Err(ApiKeyError::DuplicateKey(other.name.clone(), settings.name));
 			}
 			let mut claims = Claims::new(settings.root);
-			claims.publish = settings.publish.unwrap_or_else(|| vec![Path::root()]).into();
-			claims.subscribe = settings.subscribe.unwrap_or_else(|| vec![Path::root()]).into();
+			claims.publish = settings.publish.unwrap_or_else(Patterns::all);
+			claims.subscribe = settings.subscribe.unwrap_or_else(Patterns::all);
 			entries.push(Entry {
 				name: settings.name,
 				digest,
@@ -220,8 +220,8 @@ mod tests {
 	fn keys_grant_by_name_and_are_held_to_their_grant() {
 		let viewer = ApiKeySettings {
 			root: path("live"),
-			publish: Some(vec![]),
-			subscribe: Some(vec![Path::root()]),
+			publish: Some(Patterns::new()),
+			subscribe: Some(Patterns::all()),
 			..key("viewer", "view-secret")
 		};
 		let keys = ApiKeys::new(vec![key("ops", "ops-secret"), viewer]).unwrap();
