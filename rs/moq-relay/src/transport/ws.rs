@@ -333,12 +333,17 @@ impl WsSession {
 			+ Send
 			+ 'static,
 	{
-		let session = qmux::ws::Upgraded::new(ws)
+		// Never holding (opened at once): here only for its byte counts.
+		let gate = Arc::new(Gate::new(0));
+		gate.open();
+		let gated = Gated {
+			inner: ws,
+			gate: gate.clone(),
+		};
+		let session = qmux::ws::Upgraded::new(gated)
 			.with_alpn(subprotocol)
 			.with_keep_alive(qmux::ws::KeepAlive::new(KEEP_ALIVE, IDLE_TIMEOUT))
 			.connect();
-		let gate = Arc::new(Gate::new(0));
-		gate.open();
 		Self { session, gate }
 	}
 }

@@ -497,3 +497,76 @@ async fn an_mtls_auth_server_gets_the_relays_client_certificate() {
 	);
 	relay.stop().await;
 }
+
+/// Over WebSocket the `end` event carries the WebSocket message bytes the session moved (at least
+/// what the operator endpoint listed while it ran), and the listing says `websocket`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_sessions_end_carries_its_bytes() {
+	use moq_relay::transport::{SendStream as _, Session as _};
+	let server = AuthServer::start(policy(None, Some((&["**"], &["**"])))).await;
+	let operator = std::net::TcpListener::bind("127.0.0.1:0")
+		.unwrap()
+		.local_addr()
+		.unwrap();
+	let url = server.url();
+	let relay = TestRelay::start_with(move |config| {
+		config.auth.url = Some(url);
+		config.auth.operator = Some(operator);
+	})
+	.await;
+	let session = crate::websocket::raw_upgrade(&relay, "/", &[])
+		.await
+		.unwrap_or_else(|refused| panic!("refused: {refused:?}"));
+	// The relay's SETUP arrives once it admitted the session; ours follows.
+	let mut from_relay = within("the relay's SETUP", session.accept_uni()).await.unwrap();
+	let _ = within(
+		"its bytes",
+		moq_relay::transport::RecvStream::read_chunk(&mut from_relay, 4096),
+	)
+	.await;
+	let setup = moq_relay::client::setup_stream(&moq_relay::wire::Setup::default()).unwrap();
+	let mut send = within("open", session.open_uni()).await.unwrap();
+	send.write_all(&setup).await.unwrap();
+	send.finish().unwrap();
+	let connect = server.until("connect", |r| r.event == Event::Connect).await;
+	assert_eq!(serde_json::to_value(&connect.transport).unwrap(), "websocket");
+	// Served: the operator endpoint lists it with what it moved so far.
+	let listed = within("the session listed with its bytes", async {
+		loop {
+			let body = reqwest::get(format!("http://{operator}/sessions"))
+				.await
+				.unwrap()
+				.text()
+				.await
+				.unwrap();
+			let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+			let session = listed["sessions"][0].clone();
+			if session["bytes"]["received"].as_u64().unwrap_or(0) >= setup.len() as u64 {
+				return session;
+			}
+			tokio::time::sleep(Duration::from_millis(20)).await;
+		}
+	})
+	.await;
+	assert_eq!(listed["transport"], "websocket", "{listed}");
+	// The relay counted at least what it has received of the client's messages by now.
+	let sent_before_close = listed["bytes"]["received"].as_u64().unwrap();
+	let client = session.totals();
+	session.close(0, "done");
+	let end = server
+		.until("end", |r| r.id == connect.id && matches!(r.event, Event::End { .. }))
+		.await;
+	let Event::End { bytes, .. } = end.event else {
+		unreachable!()
+	};
+	// The client's own count of what it sent (its SETUP among it) is in the relay's too.
+	assert!(
+		client.sent >= setup.len() as u64 && bytes.received >= client.sent,
+		"{client:?} {bytes:?}"
+	);
+	assert!(
+		bytes.received >= sent_before_close && bytes.sent > 0,
+		"the relay reported {bytes:?} at the end, {listed} while it ran"
+	);
+	relay.stop().await;
+}
