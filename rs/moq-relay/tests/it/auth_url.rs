@@ -529,7 +529,7 @@ async fn a_websocket_sessions_end_carries_its_bytes() {
 	send.write_all(&setup).await.unwrap();
 	send.finish().unwrap();
 	let connect = server.until("connect", |r| r.event == Event::Connect).await;
-	assert_eq!(serde_json::to_value(&connect.transport).unwrap(), "websocket");
+	assert_eq!(serde_json::to_value(connect.transport).unwrap(), "websocket");
 	// Served: the operator endpoint lists it with what it moved so far.
 	let listed = within("the session listed with its bytes", async {
 		loop {
@@ -559,9 +559,10 @@ async fn a_websocket_sessions_end_carries_its_bytes() {
 	let Event::End { bytes, .. } = end.event else {
 		unreachable!()
 	};
-	// The client's own count of what it sent (its SETUP among it) is in the relay's too.
+	// Both sides counted the client's SETUP (the client's count may hold a last frame still queued
+	// when it closed, so the two are not compared exactly).
 	assert!(
-		client.sent >= setup.len() as u64 && bytes.received >= client.sent,
+		client.sent >= setup.len() as u64 && bytes.received >= setup.len() as u64,
 		"{client:?} {bytes:?}"
 	);
 	assert!(
