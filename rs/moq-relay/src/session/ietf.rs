@@ -21,6 +21,7 @@
 
 mod ingest;
 mod io;
+mod namespaces;
 mod serve;
 
 use std::collections::HashMap;
@@ -216,8 +217,14 @@ async fn client_setup<S: Session>(
 ) -> Result<(S::Send, DraftReader<S::Recv>, ClientSetup, Draft), SessionError> {
 	let (send, recv) = control_stream(transport, negotiation).await?;
 	let mut reader = DraftReader::new(recv, MAX_CONTROL);
-	// Every draft the relay speaks starts its control stream with CLIENT_SETUP (0x20).
-	let setup = match reader.expect::<ClientSetup, _>(Draft::Draft14).await {
+	// Every draft the relay speaks starts its control stream with CLIENT_SETUP (0x20), in the
+	// form of the draft the identifier named; without one, draft-14's (whose version list says
+	// which draft).
+	let form = match negotiation {
+		Negotiation::Fixed(draft) => *draft,
+		Negotiation::Setup { .. } => Draft::Draft14,
+	};
+	let setup = match reader.expect::<ClientSetup, _>(form).await {
 		Ok(setup) => setup,
 		Err(StreamError::Transport(err)) => return Err(err.into()),
 		Err(err) => {
@@ -470,6 +477,9 @@ async fn serve_session<S: Session>(
 	tasks.spawn(read_control(shared.clone(), reader));
 	tasks.spawn(ingest::accept_uni(shared.clone()));
 	tasks.spawn(ingest::serve_requests(shared.clone(), requests));
+	if draft == Draft::Draft16 {
+		tasks.spawn(namespaces::accept(shared.clone()));
+	}
 
 	let mut shutdown = ctx.shutdown.clone();
 	let expires = grant.expires();
@@ -604,6 +614,7 @@ fn request_error(request_id: VarInt, code: u32, reason: &str) -> RequestError {
 		request_id,
 		code: VarInt::from_u32(code),
 		reason: reason.into(),
+		retry_interval: VarInt::ZERO,
 	}
 }
 
@@ -671,7 +682,10 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 	if !request_tokens(shared, &message).await? {
 		return Ok(());
 	}
-	let unsupported = "not supported by this relay on draft-14";
+	let unsupported = match shared.draft {
+		Draft::Draft16 => "not supported by this relay on draft-16",
+		_ => "not supported by this relay on draft-14",
+	};
 	match message {
 		ControlMessage::SubscribeNamespace(request) => serve::subscribe_namespace(shared, request).await,
 		ControlMessage::UnsubscribeNamespace(id) => {
@@ -704,9 +718,29 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 		}
 		ControlMessage::PublishNamespace(request) => ingest::publish_namespace(shared, request).await,
 		ControlMessage::PublishNamespaceDone(namespace) => ingest::publish_namespace_done(shared, &namespace),
-		ControlMessage::PublishNamespaceOk(_) => {}
+		ControlMessage::PublishNamespaceDoneRequest(id) => ingest::publish_namespace_done_request(shared, id),
+		ControlMessage::PublishNamespaceOk(_) | ControlMessage::RequestOk(_) => {}
 		message @ (ControlMessage::PublishNamespaceError(_) | ControlMessage::PublishNamespaceCancel(_)) => {
 			shared.state().outbound.declined(&message);
+		}
+		// Draft-16 names the refused or cancelled request by its ID alone: one of the relay's
+		// subscriptions, or one of its PUBLISH_NAMESPACEs.
+		ControlMessage::RequestError(err) | ControlMessage::PublishNamespaceCancelRequest(err) => {
+			let subscription = shared.state().upstream.contains_key(&err.request_id.into_inner());
+			match subscription {
+				true => ingest::answered(shared, err.request_id, UpstreamEvent::Error(err.reason)),
+				false => shared
+					.state()
+					.outbound
+					.declined(&ControlMessage::PublishNamespaceError(err)),
+			}
+		}
+		// These belong on a SUBSCRIBE_NAMESPACE stream, which the relay never opens.
+		ControlMessage::Namespace(_) | ControlMessage::NamespaceDone(_) => {
+			return Err((
+				termination::PROTOCOL_VIOLATION,
+				"NAMESPACE on the control stream".into(),
+			));
 		}
 		ControlMessage::MaxRequestId(max) => {
 			let messages = {

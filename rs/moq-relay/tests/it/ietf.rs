@@ -21,6 +21,7 @@ use moq_relay_bench::subscriber::{self, Subscriber};
 use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 const DRAFT14: &str = "moq-transport-14";
+const DRAFT16: &str = "moq-transport-16";
 const LITE05: &str = "moq-lite-05";
 const FRAMES: u64 = 4;
 
@@ -110,22 +111,24 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, tag: &str, 
 			let ms = timestamp.as_millis();
 			match (from, to) {
 				(LITE05, LITE05) => assert_eq!(ms, u128::from(sequence * 1000) + i as u128),
-				(DRAFT14, LITE05) => assert!(ms + 60_000 > now_ms && ms <= now_ms, "{from} -> {to}: {ms} vs {now_ms}"),
-				// A draft-14 subscriber stamps frames itself: draft-14 carries no timescale.
+				(DRAFT14 | DRAFT16, LITE05) => {
+					assert!(ms + 60_000 > now_ms && ms <= now_ms, "{from} -> {to}: {ms} vs {now_ms}")
+				}
+				// A draft subscriber stamps frames itself: draft-14 and -16 carry no timescale.
 				_ => {}
 			}
 		}
 	}
 }
 
-/// A draft-14 and a lite-05 publisher, each read by a draft-14 and a lite-05 subscriber.
-async fn every_pairing(scheme: &str) {
+/// A `draft` and a lite-05 publisher, each read by a `draft` and a lite-05 subscriber.
+async fn every_pairing(scheme: &str, draft: &str) {
 	let relay = TestRelay::start(Some("anon")).await;
 	let publishers = [
-		publisher(&relay, scheme, DRAFT14, "draft").await,
+		publisher(&relay, scheme, draft, "draft").await,
 		publisher(&relay, scheme, LITE05, "lite").await,
 	];
-	for to in [DRAFT14, LITE05] {
+	for to in [draft, LITE05] {
 		let client = relay.client(Some(version(to)));
 		let mut session = within(
 			"subscriber established",
@@ -138,7 +141,7 @@ async fn every_pairing(scheme: &str) {
 			Some(to)
 		);
 		let mut seen = Vec::new();
-		read_from(&mut session, &mut seen, "draft", DRAFT14, to).await;
+		read_from(&mut session, &mut seen, "draft", draft, to).await;
 		read_from(&mut session, &mut seen, "lite", LITE05, to).await;
 		session.close().await;
 		client.close().await;
@@ -152,12 +155,26 @@ async fn every_pairing(scheme: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_quic_draft14_and_lite05_pairings_deliver_every_frame() {
-	every_pairing("moqt").await;
+	every_pairing("moqt", DRAFT14).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webtransport_draft14_and_lite05_pairings_deliver_every_frame() {
-	every_pairing("https").await;
+	every_pairing("https", DRAFT14).await;
+}
+
+/// Draft-16 (ALPN `moqt-16`): the published client pinned to `moq-transport-16` publishes
+/// (PUBLISH_NAMESPACE answered REQUEST_OK, the relay's SUBSCRIBE with its fields as parameters)
+/// and subscribes (SUBSCRIBE_NAMESPACE on its own bidirectional stream, NAMESPACE on it), and a
+/// lite-05 client reads its broadcast through the bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft16_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT16).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft16_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT16).await;
 }
 
 /// CLIENT_SETUP offering draft-14 with `parameters`.
@@ -508,6 +525,7 @@ async fn subscribe_namespace_then_goaway_on_shutdown() {
 	raw.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
 		request_id: VarInt::ZERO,
 		prefix: Vec::new(),
+		options: None,
 		parameters: Parameters::default(),
 	}))
 	.await;
@@ -534,6 +552,7 @@ async fn subscribe_namespace_then_goaway_on_shutdown() {
 	raw.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
 		request_id: VarInt::ZERO,
 		prefix: Vec::new(),
+		options: None,
 		parameters: Parameters::default(),
 	}))
 	.await;

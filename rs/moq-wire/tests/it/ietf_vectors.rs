@@ -52,6 +52,7 @@ fn error(id: u64, code: u64, reason: &str) -> RequestError {
 		request_id: v(id),
 		code: v(code),
 		reason: reason.into(),
+		retry_interval: v(0),
 	}
 }
 
@@ -85,6 +86,7 @@ fn samples() -> Vec<(&'static str, Sample)> {
 		group_order: GroupOrder::Descending,
 		largest: Some(loc(5, 2)),
 		parameters: Parameters::default(),
+		extensions: Vec::new(),
 	};
 	vec![
 		(
@@ -197,6 +199,7 @@ fn samples() -> Vec<(&'static str, Sample)> {
 			Sample::Control(C::SubscribeNamespace(SubscribeNamespace {
 				request_id: v(2),
 				prefix: ns(&["anon"]),
+				options: None,
 				parameters: Parameters::default(),
 			})),
 		),
@@ -244,6 +247,7 @@ fn samples() -> Vec<(&'static str, Sample)> {
 				end_of_track: false,
 				end: loc(2, 0),
 				parameters: Parameters::default(),
+				extensions: Vec::new(),
 			})),
 		),
 		(
@@ -262,6 +266,7 @@ fn samples() -> Vec<(&'static str, Sample)> {
 				largest: Some(loc(9, 0)),
 				forward: true,
 				parameters: Parameters::default(),
+				extensions: Vec::new(),
 			})),
 		),
 		(
