@@ -5,13 +5,16 @@
 //!
 //! - Key-Value-Pair types are delta-coded (see [`Draft::delta_types`]).
 //! - SUBSCRIBE, SUBSCRIBE_UPDATE, PUBLISH_OK and TRACK_STATUS carry Forward
-//!   (0x10), Subscriber Priority (0x20), the filter (LOCATION_FILTER, 0x21, its
-//!   draft-14 fields as a byte value) and Group Order (0x22) as parameters;
-//!   SUBSCRIBE_OK and PUBLISH carry Expires (0x08), the Largest Location
-//!   (LARGEST_OBJECT, 0x09, its two varints as a byte value) and Group Order
-//!   that way, and end with Track Extensions (Key-Value-Pairs to the end of
-//!   the message, no count). FETCH keeps its Fetch Type; its priority and
-//!   Group Order are parameters.
+//!   (0x10), Subscriber Priority (0x20), the filter (SUBSCRIPTION_FILTER, 0x21,
+//!   its draft-14 fields as a byte value) and Group Order (0x22) as parameters;
+//!   SUBSCRIBE_OK and PUBLISH carry Expires (0x08) and the Largest Location
+//!   (LARGEST_OBJECT, 0x09, its two varints as a byte value) that way, and
+//!   end with Track Extensions (Key-Value-Pairs to the end of the message, no
+//!   count), as FETCH_OK does; the publisher's Group Order is the Track
+//!   Extension DEFAULT_PUBLISHER_GROUP_ORDER (0x22) there. FETCH keeps its
+//!   Fetch Type; its priority and Group Order are parameters. GROUP_ORDER and
+//!   DEFAULT_PUBLISHER_GROUP_ORDER are 1 or 2 on the wire; absent is
+//!   [`GroupOrder::Original`], and 0 is a PROTOCOL_VIOLATION.
 //! - REQUEST_OK (0x7: Request ID, Parameters) answers PUBLISH_NAMESPACE and
 //!   SUBSCRIBE_NAMESPACE; REQUEST_ERROR (0x5: Request ID, Error Code, Retry
 //!   Interval, Reason) refuses any request. The draft-14 OK and ERROR
@@ -57,10 +60,13 @@ mod param {
 	pub const FORWARD: VarInt = VarInt::from_u32(0x10);
 	/// SUBSCRIBER_PRIORITY (even): 0..=255; absent = 128.
 	pub const SUBSCRIBER_PRIORITY: VarInt = VarInt::from_u32(0x20);
-	/// LOCATION_FILTER (odd): the draft-14 Filter fields as a byte value.
-	pub const LOCATION_FILTER: VarInt = VarInt::from_u32(0x21);
+	/// SUBSCRIPTION_FILTER (odd): the draft-14 Filter fields as a byte value
+	/// (LOCATION_FILTER in the published client).
+	pub const SUBSCRIPTION_FILTER: VarInt = VarInt::from_u32(0x21);
 	/// GROUP_ORDER (even): 1 ascending, 2 descending; absent = the publisher's.
 	pub const GROUP_ORDER: VarInt = VarInt::from_u32(0x22);
+	/// DEFAULT_PUBLISHER_GROUP_ORDER, a Track Extension (even): 1 ascending, 2 descending.
+	pub const DEFAULT_PUBLISHER_GROUP_ORDER: VarInt = VarInt::from_u32(0x22);
 }
 
 /// Subscriber Priority when SUBSCRIBER_PRIORITY is absent.
@@ -132,24 +138,42 @@ fn priority(params: &mut Parameters) -> Result<u8, DecodeError> {
 	}
 }
 
-fn group_order(params: &mut Parameters) -> Result<GroupOrder, DecodeError> {
-	match take_int(params, param::GROUP_ORDER)? {
-		None | Some(0) => Ok(GroupOrder::Original),
+/// GROUP_ORDER (or DEFAULT_PUBLISHER_GROUP_ORDER): absent is the publisher's order; only 1 and 2
+/// may be on the wire (draft-16 §9.2.2.5: anything else is a PROTOCOL_VIOLATION).
+fn order(value: Option<u64>, field: &'static str) -> Result<GroupOrder, DecodeError> {
+	match value {
+		None => Ok(GroupOrder::Original),
 		Some(1) => Ok(GroupOrder::Ascending),
 		Some(2) => Ok(GroupOrder::Descending),
-		Some(value) => Err(DecodeError::InvalidValue {
-			field: "GROUP_ORDER",
-			value,
-		}),
+		Some(value) => Err(DecodeError::InvalidValue { field, value }),
 	}
 }
 
-/// LOCATION_FILTER; absent means from the start of the track, as the
+fn group_order(params: &mut Parameters) -> Result<GroupOrder, DecodeError> {
+	order(take_int(params, param::GROUP_ORDER)?, "GROUP_ORDER")
+}
+
+/// Track Extensions, with the publisher's group order (DEFAULT_PUBLISHER_GROUP_ORDER) taken out.
+fn track_extensions<B: Buf>(buf: &mut B) -> Result<(Vec<KeyValue>, GroupOrder), DecodeError> {
+	let mut extensions = Parameters(decode_extensions(buf)?);
+	let value = take_int(&mut extensions, param::DEFAULT_PUBLISHER_GROUP_ORDER)?;
+	Ok((extensions.0, order(value, "DEFAULT_PUBLISHER_GROUP_ORDER")?))
+}
+
+/// Writes Track Extensions, the publisher's group order among them unless it is Original.
+fn encode_track_extensions<B: BufMut>(buf: &mut B, pairs: &[KeyValue], order: GroupOrder) -> Result<(), EncodeError> {
+	let key = param::DEFAULT_PUBLISHER_GROUP_ORDER;
+	let mut out = Out::new(&Parameters(pairs.to_vec()), &[key])?;
+	out.group_order_as(key, order);
+	encode_extensions(buf, &out.0)
+}
+
+/// SUBSCRIPTION_FILTER; absent means from the start of the track, as the
 /// published client reads it (an Absolute Start at {0, 0}).
 fn filter(params: &mut Parameters) -> Result<Filter, DecodeError> {
-	match take_bytes(params, param::LOCATION_FILTER)? {
+	match take_bytes(params, param::SUBSCRIPTION_FILTER)? {
 		None => Ok(Filter::AbsoluteStart(Location::default())),
-		Some(value) => inner(value, param::LOCATION_FILTER, Filter::decode),
+		Some(value) => inner(value, param::SUBSCRIPTION_FILTER, Filter::decode),
 	}
 }
 
@@ -211,12 +235,16 @@ impl Out {
 	}
 
 	fn group_order(&mut self, order: GroupOrder) {
+		self.group_order_as(param::GROUP_ORDER, order);
+	}
+
+	fn group_order_as(&mut self, key: VarInt, order: GroupOrder) {
 		let value = match order {
 			GroupOrder::Original => return,
 			GroupOrder::Ascending => 1,
 			GroupOrder::Descending => 2,
 		};
-		self.int(param::GROUP_ORDER, VarInt::from_u32(value));
+		self.int(key, VarInt::from_u32(value));
 	}
 
 	fn filter(&mut self, filter: &Filter) {
@@ -225,7 +253,7 @@ impl Out {
 		}
 		let mut value = Vec::new();
 		filter.encode(&mut value);
-		self.bytes(param::LOCATION_FILTER, value);
+		self.bytes(param::SUBSCRIPTION_FILTER, value);
 	}
 
 	fn largest(&mut self, largest: Option<Location>) {
@@ -297,7 +325,7 @@ fn encode_subscribe<B: BufMut>(m: &Subscribe, buf: &mut B) -> Result<(), EncodeE
 	use param::*;
 	let mut out = Out::new(
 		&m.parameters,
-		&[FORWARD, SUBSCRIBER_PRIORITY, LOCATION_FILTER, GROUP_ORDER],
+		&[FORWARD, SUBSCRIBER_PRIORITY, SUBSCRIPTION_FILTER, GROUP_ORDER],
 	)?;
 	out.forward(m.forward);
 	out.priority(m.priority);
@@ -313,27 +341,29 @@ fn decode_subscribe_ok<B: Buf>(buf: &mut B) -> Result<SubscribeOk, DecodeError> 
 	let request_id = buf.get_var()?;
 	let track_alias = buf.get_var()?;
 	let mut parameters = Parameters::decode_with(buf, D16)?;
+	let expires = expires(&mut parameters)?;
+	let largest = largest(&mut parameters)?;
+	let (extensions, group_order) = track_extensions(buf)?;
 	Ok(SubscribeOk {
 		request_id,
 		track_alias,
-		expires: expires(&mut parameters)?,
-		largest: largest(&mut parameters)?,
-		group_order: group_order(&mut parameters)?,
+		expires,
+		largest,
+		group_order,
 		parameters,
-		extensions: decode_extensions(buf)?,
+		extensions,
 	})
 }
 
 fn encode_subscribe_ok<B: BufMut>(m: &SubscribeOk, buf: &mut B) -> Result<(), EncodeError> {
 	use param::*;
-	let mut out = Out::new(&m.parameters, &[EXPIRES, LARGEST_OBJECT, GROUP_ORDER])?;
+	let mut out = Out::new(&m.parameters, &[EXPIRES, LARGEST_OBJECT])?;
 	out.expires(m.expires);
 	out.largest(m.largest);
-	out.group_order(m.group_order);
 	buf.put_var(m.request_id);
 	buf.put_var(m.track_alias);
 	out.write(buf)?;
-	encode_extensions(buf, &m.extensions)
+	encode_track_extensions(buf, &m.extensions, m.group_order)
 }
 
 fn decode_update<B: Buf>(buf: &mut B) -> Result<SubscribeUpdate, DecodeError> {
@@ -356,7 +386,7 @@ fn encode_update<B: BufMut>(m: &SubscribeUpdate, buf: &mut B) -> Result<(), Enco
 	if m.start != Location::default() || m.end_group != VarInt::ZERO {
 		return Err(EncodeError::InvalidValue {
 			field: "SUBSCRIBE_UPDATE",
-			reason: "draft-16 narrows a subscription with a LOCATION_FILTER parameter, not Start and End Group",
+			reason: "draft-16 narrows a subscription with a SUBSCRIPTION_FILTER parameter, not Start and End Group",
 		});
 	}
 	let mut out = Out::new(&m.parameters, &[FORWARD, SUBSCRIBER_PRIORITY])?;
@@ -411,31 +441,33 @@ fn decode_publish<B: Buf>(buf: &mut B) -> Result<Publish, DecodeError> {
 	let track = buf.get_string("Track Name")?;
 	let track_alias = buf.get_var()?;
 	let mut parameters = Parameters::decode_with(buf, D16)?;
+	let largest = largest(&mut parameters)?;
+	let forward = forward(&mut parameters)?;
+	let (extensions, group_order) = track_extensions(buf)?;
 	Ok(Publish {
 		request_id,
 		namespace,
 		track,
 		track_alias,
-		largest: largest(&mut parameters)?,
-		forward: forward(&mut parameters)?,
-		group_order: group_order(&mut parameters)?,
+		largest,
+		forward,
+		group_order,
 		parameters,
-		extensions: decode_extensions(buf)?,
+		extensions,
 	})
 }
 
 fn encode_publish<B: BufMut>(m: &Publish, buf: &mut B) -> Result<(), EncodeError> {
 	use param::*;
-	let mut out = Out::new(&m.parameters, &[LARGEST_OBJECT, FORWARD, GROUP_ORDER])?;
+	let mut out = Out::new(&m.parameters, &[LARGEST_OBJECT, FORWARD])?;
 	out.largest(m.largest);
 	out.forward(m.forward);
-	out.group_order(m.group_order);
 	buf.put_var(m.request_id);
 	encode_namespace(buf, &m.namespace)?;
 	buf.put_string(&m.track)?;
 	buf.put_var(m.track_alias);
 	out.write(buf)?;
-	encode_extensions(buf, &m.extensions)
+	encode_track_extensions(buf, &m.extensions, m.group_order)
 }
 
 fn decode_publish_ok<B: Buf>(buf: &mut B) -> Result<PublishOk, DecodeError> {
@@ -455,7 +487,7 @@ fn encode_publish_ok<B: BufMut>(m: &PublishOk, buf: &mut B) -> Result<(), Encode
 	use param::*;
 	let mut out = Out::new(
 		&m.parameters,
-		&[FORWARD, SUBSCRIBER_PRIORITY, LOCATION_FILTER, GROUP_ORDER],
+		&[FORWARD, SUBSCRIBER_PRIORITY, SUBSCRIPTION_FILTER, GROUP_ORDER],
 	)?;
 	out.forward(m.forward);
 	out.priority(m.priority);
@@ -492,25 +524,24 @@ fn decode_fetch_ok<B: Buf>(buf: &mut B) -> Result<FetchOk, DecodeError> {
 	let request_id = buf.get_var()?;
 	let end_of_track = get_flag(buf, "End Of Track")?;
 	let end = Location::decode(buf)?;
-	let mut parameters = Parameters::decode_with(buf, D16)?;
+	let parameters = Parameters::decode_with(buf, D16)?;
+	let (extensions, group_order) = track_extensions(buf)?;
 	Ok(FetchOk {
 		request_id,
 		end_of_track,
 		end,
-		group_order: group_order(&mut parameters)?,
+		group_order,
 		parameters,
-		extensions: decode_extensions(buf)?,
+		extensions,
 	})
 }
 
 fn encode_fetch_ok<B: BufMut>(m: &FetchOk, buf: &mut B) -> Result<(), EncodeError> {
-	let mut out = Out::new(&m.parameters, &[param::GROUP_ORDER])?;
-	out.group_order(m.group_order);
 	buf.put_var(m.request_id);
 	buf.put_bool(m.end_of_track);
 	m.end.encode(buf);
-	out.write(buf)?;
-	encode_extensions(buf, &m.extensions)
+	m.parameters.encode_with(buf, D16)?;
+	encode_track_extensions(buf, &m.extensions, m.group_order)
 }
 
 fn decode_subscribe_namespace<B: Buf>(buf: &mut B) -> Result<SubscribeNamespace, DecodeError> {
@@ -726,9 +757,10 @@ mod tests {
 			panic!("not a SUBSCRIBE_OK");
 		};
 		assert_eq!(ok.request_id, v(2));
+		// DEFAULT_PUBLISHER_GROUP_ORDER (0x22) 1 is the publisher's Group Order.
 		let types: Vec<u64> = ok.extensions.iter().map(|p| p.key.into_inner()).collect();
-		assert_eq!(types, [0x2, 0x4, 0xe, 0x22, 0x30]);
-		assert_eq!(ok.extensions[3], KeyValue::int(0x22, v(1)));
+		assert_eq!(types, [0x2, 0x4, 0xe, 0x30]);
+		assert_eq!(ok.group_order, GroupOrder::Ascending);
 		// EXPIRES 0 is the default, so the re-encoding leaves it out.
 		let again = ControlMessage::SubscribeOk(ok.clone()).to_bytes(D16).unwrap();
 		assert_eq!(read(&again), ControlMessage::SubscribeOk(ok));
@@ -758,7 +790,7 @@ mod tests {
 			0x02, 0x43, 0xe8, // DELIVERY_TIMEOUT (0x2) 1000
 			0x0e, 0x00, // FORWARD (0x10) 0
 			0x10, 0x07, // SUBSCRIBER_PRIORITY (0x20) 7
-			0x01, 0x01, 0x01, // LOCATION_FILTER (0x21): Next Group Start
+			0x01, 0x01, 0x01, // SUBSCRIPTION_FILTER (0x21): Next Group Start
 			0x01, 0x02, // GROUP_ORDER (0x22) descending
 		];
 		assert_eq!(bytes, framed(0x3, &body));
@@ -784,6 +816,39 @@ mod tests {
 		let mut both = subscribe;
 		both.parameters.0.push(KeyValue::int(0x10, v(1)));
 		assert!(ControlMessage::Subscribe(both).to_bytes(D16).is_err());
+	}
+
+	/// The publisher's Group Order is a Track Extension in SUBSCRIBE_OK; GROUP_ORDER 0 is refused.
+	#[test]
+	fn group_order_forms() {
+		let ok = SubscribeOk {
+			request_id: v(1),
+			track_alias: v(2),
+			expires: VarInt::ZERO,
+			group_order: GroupOrder::Descending,
+			largest: None,
+			parameters: Parameters::default(),
+			extensions: Vec::new(),
+		};
+		let bytes = ControlMessage::SubscribeOk(ok.clone()).to_bytes(D16).unwrap();
+		// No parameters, then DEFAULT_PUBLISHER_GROUP_ORDER (0x22) 2.
+		assert_eq!(bytes, framed(0x4, &[0x01, 0x02, 0x00, 0x22, 0x02]));
+		assert_eq!(read(&bytes), ControlMessage::SubscribeOk(ok));
+		for bad in [0x00, 0x03] {
+			let bytes = framed(0x4, &[0x01, 0x02, 0x00, 0x22, bad]);
+			assert!(matches!(
+				ControlMessage::decode_prefix(&bytes, D16),
+				Err(DecodeError::InvalidValue { .. })
+			));
+			let bytes = framed(0x3, &[0x01, 0x00, 0x01, b't', 0x01, 0x22, bad]);
+			assert!(matches!(
+				ControlMessage::decode_prefix(&bytes, D16),
+				Err(DecodeError::InvalidValue {
+					field: "GROUP_ORDER",
+					..
+				})
+			));
+		}
 	}
 
 	#[test]

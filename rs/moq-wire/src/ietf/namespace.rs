@@ -70,8 +70,8 @@ pub struct SubscribeNamespace {
 	pub request_id: VarInt,
 	/// The Track Namespace Prefix tuple.
 	pub prefix: Vec<String>,
-	/// Draft-16's Subscribe Options (0x1 namespaces, 0x2 PUBLISH of their
-	/// tracks, 0x3 both); `None` in draft-14, which has no such field.
+	/// Draft-16's Subscribe Options (0x0 PUBLISH of the tracks, 0x1 NAMESPACE,
+	/// 0x2 both); `None` in draft-14, which has no such field.
 	pub options: Option<VarInt>,
 	/// The message parameters (AUTHORIZATION TOKEN).
 	pub parameters: Parameters,

@@ -15,7 +15,7 @@ use crate::transport::{SendStream, Session};
 use crate::wire::ietf::{
 	ControlMessage, RequestErrorCode, RequestOk, SubscribeNamespace, namespace_to_path, path_to_namespace, termination,
 };
-use crate::wire::{Disposition, StreamCode};
+use crate::wire::{Disposition, StreamCode, VarInt};
 
 /// Accepts the peer's bidirectional streams for as long as the session lives.
 pub(super) async fn accept<S: Session>(shared: Arc<Shared<S>>) {
@@ -81,14 +81,22 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S::R
 	let _ = send.finish();
 }
 
-/// REQUEST_OK with the prefix to watch, or REQUEST_ERROR for a prefix that is no path.
+/// REQUEST_OK with the prefix to watch, or REQUEST_ERROR: NOT_SUPPORTED for Subscribe Options
+/// that ask for PUBLISH only (0x0) or are unknown (the relay sends NAMESPACE, never PUBLISH; 0x2
+/// gets the namespaces alone), DOES_NOT_EXIST for a prefix that is no path.
 async fn answer<S: Session>(shared: &Shared<S>, send: &mut S::Send, request: &SubscribeNamespace) -> Option<Path> {
 	let id = request.request_id;
 	let text = namespace_to_path(&request.prefix);
 	let prefix = Path::new(&text)
 		.ok()
 		.filter(|_| text.len() <= shared.ctx.limits.max_path);
+	let namespaces = matches!(request.options.map(VarInt::into_inner), Some(1 | 2));
 	let reply = match &prefix {
+		_ if !namespaces => ControlMessage::RequestError(request_error(
+			id,
+			RequestErrorCode::NOT_SUPPORTED,
+			"the relay answers SUBSCRIBE_NAMESPACE with NAMESPACE only (Subscribe Options 0x1 or 0x2)",
+		)),
 		Some(_) => ControlMessage::RequestOk(RequestOk {
 			request_id: id,
 			parameters: Default::default(),
@@ -100,7 +108,7 @@ async fn answer<S: Session>(shared: &Shared<S>, send: &mut S::Send, request: &Su
 		)),
 	};
 	write(shared, send, &reply).await.ok()?;
-	prefix
+	prefix.filter(|_| namespaces)
 }
 
 async fn write<S: Session>(shared: &Shared<S>, send: &mut S::Send, message: &ControlMessage) -> Result<(), ()> {
