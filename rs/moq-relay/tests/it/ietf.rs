@@ -236,39 +236,67 @@ pub(crate) async fn quic_session(
 	}
 }
 
-/// A raw QUIC draft-14 session past SETUP: its control stream, for byte-level exchanges.
+/// A raw QUIC draft session past SETUP: its control stream (or another bidirectional stream),
+/// for byte-level exchanges.
 struct RawDraft {
 	conn: web_transport_quinn::quinn::Connection,
+	draft: Draft,
 	send: web_transport_quinn::quinn::SendStream,
 	recv: web_transport_quinn::quinn::RecvStream,
 	buf: Vec<u8>,
 }
 
 impl RawDraft {
-	/// Connects with `parameters` in CLIENT_SETUP and reads the SERVER_SETUP.
+	/// Connects over draft-14 with `parameters` in CLIENT_SETUP and reads the SERVER_SETUP.
 	async fn admitted(relay: &impl common::Target, parameters: Vec<KeyValue>) -> Self {
-		let conn = raw_connect(relay, "moq-00").await;
+		Self::admitted_in(relay, Draft::Draft14, parameters).await.0
+	}
+
+	/// Connects over `draft` (its ALPN, its CLIENT_SETUP form) and reads the SERVER_SETUP.
+	async fn admitted_in(relay: &impl common::Target, draft: Draft, parameters: Vec<KeyValue>) -> (Self, ServerSetup) {
+		let conn = raw_connect(relay, draft.alpn()).await;
 		let (mut send, recv) = within("open control", conn.open_bi()).await.unwrap();
-		send.write_all(&client_setup(parameters)).await.unwrap();
+		let versions = match draft {
+			Draft::Draft14 => vec![VarInt::from_u64(draft.setup_version()).unwrap()],
+			_ => Vec::new(),
+		};
+		let setup = ClientSetup {
+			versions,
+			parameters: SetupParameters(parameters),
+		};
+		send.write_all(&setup.to_bytes(draft).unwrap()).await.unwrap();
 		let mut raw = Self {
 			conn,
+			draft,
 			send,
 			recv,
 			buf: Vec::new(),
 		};
-		raw.read::<ServerSetup>().await.expect("SERVER_SETUP");
-		raw
+		let setup = raw.read::<ServerSetup>().await.expect("SERVER_SETUP");
+		(raw, setup)
+	}
+
+	/// A new bidirectional stream of the same session.
+	async fn open(&self) -> Self {
+		let (send, recv) = within("open stream", self.conn.open_bi()).await.unwrap();
+		Self {
+			conn: self.conn.clone(),
+			draft: self.draft,
+			send,
+			recv,
+			buf: Vec::new(),
+		}
 	}
 
 	async fn write(&mut self, message: ControlMessage) {
-		let bytes = message.to_bytes(Draft::Draft14).unwrap();
+		let bytes = message.to_bytes(self.draft).unwrap();
 		self.send.write_all(&bytes).await.unwrap();
 	}
 
-	/// The next value on the control stream; `None` when it ends.
+	/// The next value on the stream; `None` when it ends.
 	async fn read<T: DecodeWith<Draft>>(&mut self) -> Option<T> {
 		loop {
-			match T::decode_prefix(&self.buf, Draft::Draft14) {
+			match T::decode_prefix(&self.buf, self.draft) {
 				Ok((value, used)) => {
 					self.buf.drain(..used);
 					return Some(value);
@@ -282,6 +310,85 @@ impl RawDraft {
 			}
 		}
 	}
+}
+
+/// Draft-16 on the wire (ALPN `moqt-16`): SERVER_SETUP names no version; PUBLISH_NAMESPACE is
+/// answered REQUEST_OK; SUBSCRIBE_NAMESPACE on its own bidirectional stream gets REQUEST_OK and
+/// NAMESPACE for each broadcast (NAMESPACE_DONE when one is withdrawn by PUBLISH_NAMESPACE_DONE,
+/// which names its Request ID), or REQUEST_ERROR and the stream's end for Subscribe Options that
+/// ask for PUBLISH only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft16_requests_on_the_wire() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
+	let max = KeyValue::int(2, VarInt::from_u32(100));
+	let (mut raw, setup) = RawDraft::admitted_in(&relay, Draft::Draft16, vec![path("/anon"), max]).await;
+	assert_eq!(setup.version.into_inner(), Draft::Draft16.setup_version());
+	assert!(setup.parameters.max_request_id() > VarInt::ZERO);
+
+	raw.write(ControlMessage::PublishNamespace(
+		moq_relay::wire::ietf::PublishNamespace {
+			request_id: VarInt::ZERO,
+			namespace: vec!["mine".into()],
+			parameters: Parameters::default(),
+		},
+	))
+	.await;
+	assert!(matches!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::RequestOk(ok)) if ok.request_id == VarInt::ZERO
+	));
+
+	let mut watch = raw.open().await;
+	watch
+		.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
+			request_id: VarInt::from_u32(2),
+			prefix: Vec::new(),
+			options: Some(VarInt::from_u32(1)),
+			parameters: Parameters::default(),
+		}))
+		.await;
+	assert!(matches!(
+		watch.read::<ControlMessage>().await,
+		Some(ControlMessage::RequestOk(ok)) if ok.request_id == VarInt::from_u32(2)
+	));
+	let mut shown = Vec::new();
+	while !(shown.contains(&"shown".to_string()) && shown.contains(&"mine".to_string())) {
+		match watch.read::<ControlMessage>().await {
+			Some(ControlMessage::Namespace(suffix)) => shown.push(suffix.join("/")),
+			other => panic!("expected NAMESPACE, got {other:?}"),
+		}
+	}
+	// Withdrawn by its Request ID.
+	raw.write(ControlMessage::PublishNamespaceDoneRequest(VarInt::ZERO))
+		.await;
+	assert_eq!(
+		watch.read::<ControlMessage>().await,
+		Some(ControlMessage::NamespaceDone(vec!["mine".to_string()]))
+	);
+
+	let mut refused = raw.open().await;
+	refused
+		.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
+			request_id: VarInt::from_u32(4),
+			prefix: Vec::new(),
+			options: Some(VarInt::ZERO),
+			parameters: Parameters::default(),
+		}))
+		.await;
+	match refused.read::<ControlMessage>().await {
+		Some(ControlMessage::RequestError(err)) => {
+			assert_eq!(err.request_id, VarInt::from_u32(4));
+			assert_eq!(err.code, VarInt::from_u32(RequestErrorCode::NOT_SUPPORTED));
+		}
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	assert_eq!(refused.read::<ControlMessage>().await, None);
+
+	raw.conn.close(0u32.into(), b"done");
+	writer.abort();
+	publisher.close().await;
+	relay.stop().await;
 }
 
 /// A SUBSCRIBE with the Request ID `id` to `anon/<broadcast>` track `t`, with `parameters`.
