@@ -399,8 +399,19 @@ pub struct FetchObject {
 	pub payload: Bytes,
 }
 
+/// Draft-16 serializes a fetch object behind Serialization Flags, relative to the object
+/// before it on the stream (draft-16 §10.4.4); this codec reads and writes draft-14's form only.
+const NO_DRAFT16_FETCH_OBJECTS: &str = "draft-16 fetch objects (Serialization Flags) are not implemented";
+
 impl DecodeWith<Draft> for FetchObject {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		if draft == Draft::Draft16 {
+			let flags = buf.get_var()?.into_inner();
+			return Err(DecodeError::InvalidValue {
+				field: NO_DRAFT16_FETCH_OBJECTS,
+				value: flags,
+			});
+		}
 		let group = buf.get_var()?;
 		let subgroup = buf.get_var()?;
 		let object = buf.get_var()?;
@@ -421,6 +432,12 @@ impl DecodeWith<Draft> for FetchObject {
 
 impl EncodeWith<Draft> for FetchObject {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		if draft == Draft::Draft16 {
+			return Err(EncodeError::InvalidValue {
+				field: "FETCH object",
+				reason: NO_DRAFT16_FETCH_OBJECTS,
+			});
+		}
 		check_object(self.status, &self.payload, &self.extensions).map_err(|reason| EncodeError::InvalidValue {
 			field: "object",
 			reason,

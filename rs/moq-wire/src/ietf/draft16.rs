@@ -139,7 +139,7 @@ fn priority(params: &mut Parameters) -> Result<u8, DecodeError> {
 }
 
 /// GROUP_ORDER (or DEFAULT_PUBLISHER_GROUP_ORDER): absent is the publisher's order; only 1 and 2
-/// may be on the wire (draft-16 §9.2.2.5: anything else is a PROTOCOL_VIOLATION).
+/// may be on the wire (draft-16 §9.2.2.4: anything else is a PROTOCOL_VIOLATION).
 fn order(value: Option<u64>, field: &'static str) -> Result<GroupOrder, DecodeError> {
 	match value {
 		None => Ok(GroupOrder::Original),
@@ -766,7 +766,7 @@ mod tests {
 		assert_eq!(read(&again), ControlMessage::SubscribeOk(ok));
 	}
 
-	/// SUBSCRIBE's fields as parameters, checked by hand against draft-16 §9.7
+	/// SUBSCRIBE's fields as parameters, checked by hand against draft-16 §9.9
 	/// and the published client's parameter numbers.
 	#[test]
 	fn subscribe_fields_are_parameters() {
@@ -927,6 +927,28 @@ mod tests {
 		let gone = ControlMessage::NamespaceDone(vec!["room".into()]);
 		assert_eq!(read(&gone.to_bytes(D16).unwrap()), gone);
 		assert!(ControlMessage::UnsubscribeNamespace(v(0)).to_bytes(D16).is_err());
+	}
+
+	/// Draft-16's fetch objects (Serialization Flags, relative to the previous object) are not
+	/// implemented: refused both ways rather than read in draft-14's form.
+	#[test]
+	fn fetch_objects_are_refused() {
+		use crate::ietf::{FetchObject, ObjectStatus};
+		let object = FetchObject {
+			group: v(1),
+			subgroup: v(0),
+			object: v(0),
+			priority: 0,
+			extensions: Vec::new(),
+			status: ObjectStatus::Normal,
+			payload: Bytes::from_static(b"x"),
+		};
+		let draft14 = object.to_bytes(Draft::Draft14).unwrap();
+		assert!(object.to_bytes(D16).is_err());
+		assert!(matches!(
+			FetchObject::decode_prefix(&draft14, D16),
+			Err(DecodeError::InvalidValue { .. })
+		));
 	}
 
 	/// CLIENT_SETUP lists no versions; the parameter types are delta-coded in
