@@ -1,7 +1,7 @@
 //! Raw QUIC and WebTransport on one quinn endpoint.
 //!
-//! The TLS ALPN tells them apart (`docs/relay.md`): `moq-lite-*` and `moq-00` (IETF draft-14) are
-//! raw QUIC, whose connection path arrives later in SETUP; `h3` is WebTransport, whose path is the
+//! The TLS ALPN tells them apart (`docs/relay.md`): `moq-lite-*`, `moq-00` (IETF draft-14) and
+//! `moqt-16` (draft-16) are raw QUIC, whose connection path arrives later in SETUP; `h3` is WebTransport, whose path is the
 //! CONNECT `:path` and whose moq version is the relay's most preferred version among
 //! `WT-Available-Protocols` (`docs/protocol.md`, "Version negotiation" allows either side's order;
 //! the relay applies its own on both bindings). A CONNECT that offers none the relay speaks (or no

@@ -1,4 +1,4 @@
-//! The IETF moq-transport drafts (today draft-14, ALPN `moq-00`), sans-I/O like
+//! The IETF moq-transport drafts (draft-14, ALPN `moq-00`; draft-16, `moqt-16`), sans-I/O like
 //! the moq-lite codec: bytes in, typed messages out, and back.
 //!
 //! The traits are [`DecodeWith`]/[`EncodeWith`], taking the negotiated
