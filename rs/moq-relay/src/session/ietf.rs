@@ -687,6 +687,13 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 		_ => "not supported by this relay on draft-14",
 	};
 	match message {
+		// Draft-16 §9.25: on a new bidirectional stream (`namespaces`), not the control stream.
+		ControlMessage::SubscribeNamespace(_) if shared.draft == Draft::Draft16 => {
+			return Err((
+				termination::PROTOCOL_VIOLATION,
+				"SUBSCRIBE_NAMESPACE on the control stream: draft-16 sends it on its own stream".into(),
+			));
+		}
 		ControlMessage::SubscribeNamespace(request) => serve::subscribe_namespace(shared, request).await,
 		ControlMessage::UnsubscribeNamespace(id) => {
 			if let Some(task) = shared.state().watching.remove(&id.into_inner()) {

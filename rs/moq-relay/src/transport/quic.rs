@@ -26,7 +26,8 @@ use crate::wire::ietf::Draft;
 pub enum Protocol {
 	/// A moq-lite version (ALPN or `WT-Protocol`).
 	Lite(Version),
-	/// An IETF moq-transport draft (ALPN `moq-00` or `WT-Protocol`); CLIENT_SETUP must offer it.
+	/// An IETF moq-transport draft (ALPN `moq-00`/`moqt-16` or `WT-Protocol`); a draft-14 CLIENT_SETUP
+	/// must offer it.
 	Ietf(Draft),
 	/// WebTransport without a common sub-protocol: the first stream's SETUP decides. `offered` is
 	/// the client's `WT-Available-Protocols` (empty when it sent none), for the refusal's reason.

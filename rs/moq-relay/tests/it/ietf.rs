@@ -385,7 +385,16 @@ async fn draft16_requests_on_the_wire() {
 	}
 	assert_eq!(refused.read::<ControlMessage>().await, None);
 
-	raw.conn.close(0u32.into(), b"done");
+	// On the control stream it breaks draft-16's rules.
+	raw.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
+		request_id: VarInt::from_u32(6),
+		prefix: Vec::new(),
+		options: Some(VarInt::from_u32(1)),
+		parameters: Parameters::default(),
+	}))
+	.await;
+	let (code, reason) = closed(&raw.conn).await;
+	assert_eq!(code, u64::from(termination::PROTOCOL_VIOLATION.into_inner()), "{reason}");
 	writer.abort();
 	publisher.close().await;
 	relay.stop().await;

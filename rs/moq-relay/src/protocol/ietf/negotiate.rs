@@ -1,8 +1,8 @@
 //! Which draft a session speaks, and what its CLIENT_SETUP may say on its binding.
 //!
-//! A draft is fixed by the transport identifier (ALPN `moq-00` on raw QUIC, `WT-Protocol` on
-//! WebTransport) or, when the client offered none (a WebTransport CONNECT without
-//! `WT-Available-Protocols`, the legacy `moql`), by the versions in its CLIENT_SETUP
+//! A draft is fixed by the transport identifier (ALPN `moq-00` or `moqt-16` on raw QUIC,
+//! `WT-Protocol` on WebTransport) or, when the client offered none (a WebTransport CONNECT without
+//! `WT-Available-Protocols`, the legacy `moql`), by the versions in a draft-14 CLIENT_SETUP
 //! (`docs/protocol.md#identifiers`). When nothing is common the session is still accepted and
 //! then closed with VERSION_NEGOTIATION_FAILED and a reason the client can read, rather than
 //! refused during the handshake (a browser only reports "Opening handshake failed" then).
