@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeds fuzz/corpus/ietf_*/ from the golden draft-14 and draft-16 vectors in
 tests/vectors/ietf-draft14.json and ietf-draft16.json and the bytes captured from the published
-client (ietf-draft14-captured.json). Each target reads every input in every draft.
+client (ietf-draft14-captured.json, ietf-draft16-captured.json). Each target reads every input in every draft.
 
 ietf_setup gets each SETUP alone and followed by every control message; ietf_control
 every control message and all of them in a row; ietf_data every stream header followed
@@ -16,6 +16,7 @@ import pathlib
 HERE = pathlib.Path(__file__).resolve().parent
 VECTORS = HERE.parent / "tests" / "vectors" / "ietf-draft14.json"
 VECTORS16 = HERE.parent / "tests" / "vectors" / "ietf-draft16.json"
+CAPTURED16 = HERE.parent / "tests" / "vectors" / "ietf-draft16-captured.json"
 CAPTURED = HERE.parent / "tests" / "vectors" / "ietf-draft14-captured.json"
 
 
@@ -29,7 +30,9 @@ def main() -> None:
     vectors = json.loads(VECTORS.read_text())["vectors"]
     vectors += json.loads(CAPTURED.read_text())["captured"]
     seed(vectors)
-    seed(json.loads(VECTORS16.read_text())["vectors"])
+    vectors16 = json.loads(VECTORS16.read_text())["vectors"]
+    vectors16 += json.loads(CAPTURED16.read_text())["captured"]
+    seed(vectors16)
 
 
 def seed(vectors: list) -> None:

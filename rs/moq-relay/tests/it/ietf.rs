@@ -394,7 +394,11 @@ async fn draft16_requests_on_the_wire() {
 	}))
 	.await;
 	let (code, reason) = closed(&raw.conn).await;
-	assert_eq!(code, u64::from(termination::PROTOCOL_VIOLATION.into_inner()), "{reason}");
+	assert_eq!(
+		code,
+		u64::from(termination::PROTOCOL_VIOLATION.into_inner()),
+		"{reason}"
+	);
 	writer.abort();
 	publisher.close().await;
 	relay.stop().await;
