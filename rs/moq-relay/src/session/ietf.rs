@@ -41,8 +41,8 @@ use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
 use crate::protocol::ietf::{Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, TokenCache};
 use crate::transport::{SendStream, Session, TransportError};
 use crate::wire::ietf::{
-	ClientSetup, ControlMessage, Draft, KeyValue, RequestError, RequestErrorCode, ServerSetup, SetupParameters,
-	TOKEN_TYPE_OUT_OF_BAND, setup_parameter, termination,
+	AuthToken, ClientSetup, ControlMessage, Draft, KeyValue, RequestError, RequestErrorCode, ServerSetup,
+	SetupParameters, TOKEN_TYPE_OUT_OF_BAND, setup_parameter, termination,
 };
 use crate::wire::{DecodeError, Disposition, SessionCode, VarInt};
 use io::DraftReader;
@@ -254,7 +254,11 @@ fn violation(err: &StreamError) -> SessionError {
 /// the refusal of a token that is not usable: malformed or of a type the relay does not read
 /// (MALFORMED_AUTH_TOKEN), an alias error (its own code), or two different tokens
 /// (`ambiguous_credentials`, decided with the other credentials by the caller).
-fn setup_token(setup: &ClientSetup, cache: &mut TokenCache) -> Result<Option<Result<String, AuthError>>, SessionError> {
+fn setup_token(
+	setup: &ClientSetup,
+	draft: Draft,
+	cache: &mut TokenCache,
+) -> Result<Option<Result<String, AuthError>>, SessionError> {
 	let malformed = |reason: &str| {
 		refusal(
 			termination::MALFORMED_AUTH_TOKEN,
@@ -264,6 +268,14 @@ fn setup_token(setup: &ClientSetup, cache: &mut TokenCache) -> Result<Option<Res
 	let mut found: Option<String> = None;
 	for token in setup.parameters.auth_tokens() {
 		let token = token.map_err(|_| malformed("not a Token structure"))?;
+		// Draft-16 §9.2.2.1: DELETE or USE_ALIAS in CLIENT_SETUP is a PROTOCOL_VIOLATION (draft-14
+		// treats them as any other alias, which no alias can be known for yet).
+		if draft == Draft::Draft16 && matches!(token, AuthToken::Delete { .. } | AuthToken::UseAlias { .. }) {
+			return Err(refusal(
+				termination::PROTOCOL_VIOLATION,
+				"DELETE or USE_ALIAS in CLIENT_SETUP".to_string(),
+			));
+		}
 		let used = match cache.apply(token, true) {
 			Ok(Some(used)) => used,
 			Ok(None) => continue,
@@ -354,7 +366,7 @@ pub(crate) async fn run<S: Session>(
 	};
 	let mut tokens = TokenCache::new(TOKEN_CACHE_SIZE);
 	let checked = negotiate::target(&setup, binding, url_path.as_deref()).and_then(|target| {
-		setup_token(&setup, &mut tokens)
+		setup_token(&setup, draft, &mut tokens)
 			.map(|token| (target, token))
 			.map_err(|err| match err {
 				SessionError::Protocol { code, reason } => SetupRefusal { code, reason },

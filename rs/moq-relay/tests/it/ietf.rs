@@ -404,6 +404,47 @@ async fn draft16_requests_on_the_wire() {
 	relay.stop().await;
 }
 
+/// Draft-16 refuses DELETE and USE_ALIAS in CLIENT_SETUP with PROTOCOL_VIOLATION (draft-14 has
+/// no alias to find yet: UNKNOWN_AUTH_TOKEN_ALIAS); a USE_VALUE token there is read as on draft-14.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft16_setup_tokens() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let setup = |token: KeyValue| {
+		ClientSetup {
+			versions: Vec::new(),
+			parameters: SetupParameters(vec![path("/anon"), token]),
+		}
+		.to_bytes(Draft::Draft16)
+		.unwrap()
+	};
+	let alias = AuthToken::UseAlias { alias: VarInt::ZERO }.to_parameter().unwrap();
+	for (draft, bytes, code) in [
+		(Draft::Draft16, setup(alias.clone()), termination::PROTOCOL_VIOLATION),
+		(
+			Draft::Draft14,
+			client_setup(vec![path("/anon"), alias]),
+			termination::UNKNOWN_AUTH_TOKEN_ALIAS,
+		),
+	] {
+		let conn = raw_connect(&relay, draft.alpn()).await;
+		let (mut send, _recv) = within("open control", conn.open_bi()).await.unwrap();
+		send.write_all(&bytes).await.unwrap();
+		let (closed_with, reason) = closed(&conn).await;
+		assert_eq!(closed_with, u64::from(code.into_inner()), "{draft}: {reason}");
+	}
+	// A token that is no credential is refused as UNAUTHORIZED, past the alias rules.
+	let conn = raw_connect(&relay, "moqt-16").await;
+	let (mut send, _recv) = within("open control", conn.open_bi()).await.unwrap();
+	send.write_all(&setup(token("not-a-jwt"))).await.unwrap();
+	let (closed_with, reason) = closed(&conn).await;
+	assert_eq!(
+		closed_with,
+		u64::from(termination::UNAUTHORIZED.into_inner()),
+		"{reason}"
+	);
+	relay.stop().await;
+}
+
 /// A SUBSCRIBE with the Request ID `id` to `anon/<broadcast>` track `t`, with `parameters`.
 fn subscribe(id: u64, broadcast: &str, parameters: Vec<KeyValue>) -> ControlMessage {
 	ControlMessage::Subscribe(Subscribe {
