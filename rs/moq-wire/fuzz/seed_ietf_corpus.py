@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Seeds fuzz/corpus/ietf_*/ from the golden draft-14 vectors in tests/vectors/ietf-draft14.json
-and the bytes captured from the published client (ietf-draft14-captured.json).
+"""Seeds fuzz/corpus/ietf_*/ from the golden draft-14 and draft-16 vectors in
+tests/vectors/ietf-draft14.json and ietf-draft16.json and the bytes captured from the published
+client (ietf-draft14-captured.json, ietf-draft16-captured.json). Each target reads every input in every draft.
 
 ietf_setup gets each SETUP alone and followed by every control message; ietf_control
 every control message and all of them in a row; ietf_data every stream header followed
@@ -14,6 +15,8 @@ import pathlib
 
 HERE = pathlib.Path(__file__).resolve().parent
 VECTORS = HERE.parent / "tests" / "vectors" / "ietf-draft14.json"
+VECTORS16 = HERE.parent / "tests" / "vectors" / "ietf-draft16.json"
+CAPTURED16 = HERE.parent / "tests" / "vectors" / "ietf-draft16-captured.json"
 CAPTURED = HERE.parent / "tests" / "vectors" / "ietf-draft14-captured.json"
 
 
@@ -26,6 +29,13 @@ def write(target: str, data: bytes) -> None:
 def main() -> None:
     vectors = json.loads(VECTORS.read_text())["vectors"]
     vectors += json.loads(CAPTURED.read_text())["captured"]
+    seed(vectors)
+    vectors16 = json.loads(VECTORS16.read_text())["vectors"]
+    vectors16 += json.loads(CAPTURED16.read_text())["captured"]
+    seed(vectors16)
+
+
+def seed(vectors: list) -> None:
     by_kind: dict[str, list[bytes]] = {}
     for vector in vectors:
         by_kind.setdefault(vector["kind"], []).append(bytes.fromhex(vector["hex"]))

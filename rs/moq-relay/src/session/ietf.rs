@@ -21,6 +21,7 @@
 
 mod ingest;
 mod io;
+mod namespaces;
 mod serve;
 
 use std::collections::HashMap;
@@ -40,8 +41,8 @@ use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
 use crate::protocol::ietf::{Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, TokenCache};
 use crate::transport::{SendStream, Session, TransportError};
 use crate::wire::ietf::{
-	ClientSetup, ControlMessage, Draft, KeyValue, RequestError, RequestErrorCode, ServerSetup, SetupParameters,
-	TOKEN_TYPE_OUT_OF_BAND, setup_parameter, termination,
+	AuthToken, ClientSetup, ControlMessage, Draft, KeyValue, RequestError, RequestErrorCode, ServerSetup,
+	SetupParameters, TOKEN_TYPE_OUT_OF_BAND, setup_parameter, termination,
 };
 use crate::wire::{DecodeError, Disposition, SessionCode, VarInt};
 use io::DraftReader;
@@ -216,8 +217,14 @@ async fn client_setup<S: Session>(
 ) -> Result<(S::Send, DraftReader<S::Recv>, ClientSetup, Draft), SessionError> {
 	let (send, recv) = control_stream(transport, negotiation).await?;
 	let mut reader = DraftReader::new(recv, MAX_CONTROL);
-	// Every draft the relay speaks starts its control stream with CLIENT_SETUP (0x20).
-	let setup = match reader.expect::<ClientSetup, _>(Draft::Draft14).await {
+	// Every draft the relay speaks starts its control stream with CLIENT_SETUP (0x20), in the
+	// form of the draft the identifier named; without one, draft-14's (whose version list says
+	// which draft).
+	let form = match negotiation {
+		Negotiation::Fixed(draft) => *draft,
+		Negotiation::Setup { .. } => Draft::Draft14,
+	};
+	let setup = match reader.expect::<ClientSetup, _>(form).await {
 		Ok(setup) => setup,
 		Err(StreamError::Transport(err)) => return Err(err.into()),
 		Err(err) => {
@@ -247,7 +254,11 @@ fn violation(err: &StreamError) -> SessionError {
 /// the refusal of a token that is not usable: malformed or of a type the relay does not read
 /// (MALFORMED_AUTH_TOKEN), an alias error (its own code), or two different tokens
 /// (`ambiguous_credentials`, decided with the other credentials by the caller).
-fn setup_token(setup: &ClientSetup, cache: &mut TokenCache) -> Result<Option<Result<String, AuthError>>, SessionError> {
+fn setup_token(
+	setup: &ClientSetup,
+	draft: Draft,
+	cache: &mut TokenCache,
+) -> Result<Option<Result<String, AuthError>>, SessionError> {
 	let malformed = |reason: &str| {
 		refusal(
 			termination::MALFORMED_AUTH_TOKEN,
@@ -257,6 +268,14 @@ fn setup_token(setup: &ClientSetup, cache: &mut TokenCache) -> Result<Option<Res
 	let mut found: Option<String> = None;
 	for token in setup.parameters.auth_tokens() {
 		let token = token.map_err(|_| malformed("not a Token structure"))?;
+		// Draft-16 §9.2.2.1: DELETE or USE_ALIAS in CLIENT_SETUP is a PROTOCOL_VIOLATION (draft-14
+		// treats them as any other alias, which no alias can be known for yet).
+		if draft == Draft::Draft16 && matches!(token, AuthToken::Delete { .. } | AuthToken::UseAlias { .. }) {
+			return Err(refusal(
+				termination::PROTOCOL_VIOLATION,
+				"DELETE or USE_ALIAS in CLIENT_SETUP".to_string(),
+			));
+		}
 		let used = match cache.apply(token, true) {
 			Ok(Some(used)) => used,
 			Ok(None) => continue,
@@ -347,7 +366,7 @@ pub(crate) async fn run<S: Session>(
 	};
 	let mut tokens = TokenCache::new(TOKEN_CACHE_SIZE);
 	let checked = negotiate::target(&setup, binding, url_path.as_deref()).and_then(|target| {
-		setup_token(&setup, &mut tokens)
+		setup_token(&setup, draft, &mut tokens)
 			.map(|token| (target, token))
 			.map_err(|err| match err {
 				SessionError::Protocol { code, reason } => SetupRefusal { code, reason },
@@ -470,6 +489,9 @@ async fn serve_session<S: Session>(
 	tasks.spawn(read_control(shared.clone(), reader));
 	tasks.spawn(ingest::accept_uni(shared.clone()));
 	tasks.spawn(ingest::serve_requests(shared.clone(), requests));
+	if draft == Draft::Draft16 {
+		tasks.spawn(namespaces::accept(shared.clone()));
+	}
 
 	let mut shutdown = ctx.shutdown.clone();
 	let expires = grant.expires();
@@ -604,6 +626,7 @@ fn request_error(request_id: VarInt, code: u32, reason: &str) -> RequestError {
 		request_id,
 		code: VarInt::from_u32(code),
 		reason: reason.into(),
+		retry_interval: VarInt::ZERO,
 	}
 }
 
@@ -671,8 +694,18 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 	if !request_tokens(shared, &message).await? {
 		return Ok(());
 	}
-	let unsupported = "not supported by this relay on draft-14";
+	let unsupported = match shared.draft {
+		Draft::Draft16 => "not supported by this relay on draft-16",
+		_ => "not supported by this relay on draft-14",
+	};
 	match message {
+		// Draft-16 §9.25: on a new bidirectional stream (`namespaces`), not the control stream.
+		ControlMessage::SubscribeNamespace(_) if shared.draft == Draft::Draft16 => {
+			return Err((
+				termination::PROTOCOL_VIOLATION,
+				"SUBSCRIBE_NAMESPACE on the control stream: draft-16 sends it on its own stream".into(),
+			));
+		}
 		ControlMessage::SubscribeNamespace(request) => serve::subscribe_namespace(shared, request).await,
 		ControlMessage::UnsubscribeNamespace(id) => {
 			if let Some(task) = shared.state().watching.remove(&id.into_inner()) {
@@ -704,9 +737,29 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 		}
 		ControlMessage::PublishNamespace(request) => ingest::publish_namespace(shared, request).await,
 		ControlMessage::PublishNamespaceDone(namespace) => ingest::publish_namespace_done(shared, &namespace),
-		ControlMessage::PublishNamespaceOk(_) => {}
+		ControlMessage::PublishNamespaceDoneRequest(id) => ingest::publish_namespace_done_request(shared, id),
+		ControlMessage::PublishNamespaceOk(_) | ControlMessage::RequestOk(_) => {}
 		message @ (ControlMessage::PublishNamespaceError(_) | ControlMessage::PublishNamespaceCancel(_)) => {
 			shared.state().outbound.declined(&message);
+		}
+		// Draft-16 names the refused or cancelled request by its ID alone: one of the relay's
+		// subscriptions, or one of its PUBLISH_NAMESPACEs.
+		ControlMessage::RequestError(err) | ControlMessage::PublishNamespaceCancelRequest(err) => {
+			let subscription = shared.state().upstream.contains_key(&err.request_id.into_inner());
+			match subscription {
+				true => ingest::answered(shared, err.request_id, UpstreamEvent::Error(err.reason)),
+				false => shared
+					.state()
+					.outbound
+					.declined(&ControlMessage::PublishNamespaceError(err)),
+			}
+		}
+		// These belong on a SUBSCRIBE_NAMESPACE stream, which the relay never opens.
+		ControlMessage::Namespace(_) | ControlMessage::NamespaceDone(_) => {
+			return Err((
+				termination::PROTOCOL_VIOLATION,
+				"NAMESPACE on the control stream".into(),
+			));
 		}
 		ControlMessage::MaxRequestId(max) => {
 			let messages = {

@@ -21,6 +21,7 @@ use moq_relay_bench::subscriber::{self, Subscriber};
 use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 const DRAFT14: &str = "moq-transport-14";
+const DRAFT16: &str = "moq-transport-16";
 const LITE05: &str = "moq-lite-05";
 const FRAMES: u64 = 4;
 
@@ -110,22 +111,24 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, tag: &str, 
 			let ms = timestamp.as_millis();
 			match (from, to) {
 				(LITE05, LITE05) => assert_eq!(ms, u128::from(sequence * 1000) + i as u128),
-				(DRAFT14, LITE05) => assert!(ms + 60_000 > now_ms && ms <= now_ms, "{from} -> {to}: {ms} vs {now_ms}"),
-				// A draft-14 subscriber stamps frames itself: draft-14 carries no timescale.
+				(DRAFT14 | DRAFT16, LITE05) => {
+					assert!(ms + 60_000 > now_ms && ms <= now_ms, "{from} -> {to}: {ms} vs {now_ms}")
+				}
+				// A draft subscriber stamps frames itself: draft-14 and -16 carry no timescale.
 				_ => {}
 			}
 		}
 	}
 }
 
-/// A draft-14 and a lite-05 publisher, each read by a draft-14 and a lite-05 subscriber.
-async fn every_pairing(scheme: &str) {
+/// A `draft` and a lite-05 publisher, each read by a `draft` and a lite-05 subscriber.
+async fn every_pairing(scheme: &str, draft: &str) {
 	let relay = TestRelay::start(Some("anon")).await;
 	let publishers = [
-		publisher(&relay, scheme, DRAFT14, "draft").await,
+		publisher(&relay, scheme, draft, "draft").await,
 		publisher(&relay, scheme, LITE05, "lite").await,
 	];
-	for to in [DRAFT14, LITE05] {
+	for to in [draft, LITE05] {
 		let client = relay.client(Some(version(to)));
 		let mut session = within(
 			"subscriber established",
@@ -138,7 +141,7 @@ async fn every_pairing(scheme: &str) {
 			Some(to)
 		);
 		let mut seen = Vec::new();
-		read_from(&mut session, &mut seen, "draft", DRAFT14, to).await;
+		read_from(&mut session, &mut seen, "draft", draft, to).await;
 		read_from(&mut session, &mut seen, "lite", LITE05, to).await;
 		session.close().await;
 		client.close().await;
@@ -152,12 +155,26 @@ async fn every_pairing(scheme: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_quic_draft14_and_lite05_pairings_deliver_every_frame() {
-	every_pairing("moqt").await;
+	every_pairing("moqt", DRAFT14).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webtransport_draft14_and_lite05_pairings_deliver_every_frame() {
-	every_pairing("https").await;
+	every_pairing("https", DRAFT14).await;
+}
+
+/// Draft-16 (ALPN `moqt-16`): the published client pinned to `moq-transport-16` publishes
+/// (PUBLISH_NAMESPACE answered REQUEST_OK, the relay's SUBSCRIBE with its fields as parameters)
+/// and subscribes (SUBSCRIBE_NAMESPACE on its own bidirectional stream, NAMESPACE on it), and a
+/// lite-05 client reads its broadcast through the bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft16_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT16).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft16_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT16).await;
 }
 
 /// CLIENT_SETUP offering draft-14 with `parameters`.
@@ -219,39 +236,67 @@ pub(crate) async fn quic_session(
 	}
 }
 
-/// A raw QUIC draft-14 session past SETUP: its control stream, for byte-level exchanges.
+/// A raw QUIC draft session past SETUP: its control stream (or another bidirectional stream),
+/// for byte-level exchanges.
 struct RawDraft {
 	conn: web_transport_quinn::quinn::Connection,
+	draft: Draft,
 	send: web_transport_quinn::quinn::SendStream,
 	recv: web_transport_quinn::quinn::RecvStream,
 	buf: Vec<u8>,
 }
 
 impl RawDraft {
-	/// Connects with `parameters` in CLIENT_SETUP and reads the SERVER_SETUP.
+	/// Connects over draft-14 with `parameters` in CLIENT_SETUP and reads the SERVER_SETUP.
 	async fn admitted(relay: &impl common::Target, parameters: Vec<KeyValue>) -> Self {
-		let conn = raw_connect(relay, "moq-00").await;
+		Self::admitted_in(relay, Draft::Draft14, parameters).await.0
+	}
+
+	/// Connects over `draft` (its ALPN, its CLIENT_SETUP form) and reads the SERVER_SETUP.
+	async fn admitted_in(relay: &impl common::Target, draft: Draft, parameters: Vec<KeyValue>) -> (Self, ServerSetup) {
+		let conn = raw_connect(relay, draft.alpn()).await;
 		let (mut send, recv) = within("open control", conn.open_bi()).await.unwrap();
-		send.write_all(&client_setup(parameters)).await.unwrap();
+		let versions = match draft {
+			Draft::Draft14 => vec![VarInt::from_u64(draft.setup_version()).unwrap()],
+			_ => Vec::new(),
+		};
+		let setup = ClientSetup {
+			versions,
+			parameters: SetupParameters(parameters),
+		};
+		send.write_all(&setup.to_bytes(draft).unwrap()).await.unwrap();
 		let mut raw = Self {
 			conn,
+			draft,
 			send,
 			recv,
 			buf: Vec::new(),
 		};
-		raw.read::<ServerSetup>().await.expect("SERVER_SETUP");
-		raw
+		let setup = raw.read::<ServerSetup>().await.expect("SERVER_SETUP");
+		(raw, setup)
+	}
+
+	/// A new bidirectional stream of the same session.
+	async fn open(&self) -> Self {
+		let (send, recv) = within("open stream", self.conn.open_bi()).await.unwrap();
+		Self {
+			conn: self.conn.clone(),
+			draft: self.draft,
+			send,
+			recv,
+			buf: Vec::new(),
+		}
 	}
 
 	async fn write(&mut self, message: ControlMessage) {
-		let bytes = message.to_bytes(Draft::Draft14).unwrap();
+		let bytes = message.to_bytes(self.draft).unwrap();
 		self.send.write_all(&bytes).await.unwrap();
 	}
 
-	/// The next value on the control stream; `None` when it ends.
+	/// The next value on the stream; `None` when it ends.
 	async fn read<T: DecodeWith<Draft>>(&mut self) -> Option<T> {
 		loop {
-			match T::decode_prefix(&self.buf, Draft::Draft14) {
+			match T::decode_prefix(&self.buf, self.draft) {
 				Ok((value, used)) => {
 					self.buf.drain(..used);
 					return Some(value);
@@ -265,6 +310,139 @@ impl RawDraft {
 			}
 		}
 	}
+}
+
+/// Draft-16 on the wire (ALPN `moqt-16`): SERVER_SETUP names no version; PUBLISH_NAMESPACE is
+/// answered REQUEST_OK; SUBSCRIBE_NAMESPACE on its own bidirectional stream gets REQUEST_OK and
+/// NAMESPACE for each broadcast (NAMESPACE_DONE when one is withdrawn by PUBLISH_NAMESPACE_DONE,
+/// which names its Request ID), or REQUEST_ERROR and the stream's end for Subscribe Options that
+/// ask for PUBLISH only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft16_requests_on_the_wire() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
+	let max = KeyValue::int(2, VarInt::from_u32(100));
+	let (mut raw, setup) = RawDraft::admitted_in(&relay, Draft::Draft16, vec![path("/anon"), max]).await;
+	assert_eq!(setup.version.into_inner(), Draft::Draft16.setup_version());
+	assert!(setup.parameters.max_request_id() > VarInt::ZERO);
+
+	raw.write(ControlMessage::PublishNamespace(
+		moq_relay::wire::ietf::PublishNamespace {
+			request_id: VarInt::ZERO,
+			namespace: vec!["mine".into()],
+			parameters: Parameters::default(),
+		},
+	))
+	.await;
+	assert!(matches!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::RequestOk(ok)) if ok.request_id == VarInt::ZERO
+	));
+
+	let mut watch = raw.open().await;
+	watch
+		.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
+			request_id: VarInt::from_u32(2),
+			prefix: Vec::new(),
+			options: Some(VarInt::from_u32(1)),
+			parameters: Parameters::default(),
+		}))
+		.await;
+	assert!(matches!(
+		watch.read::<ControlMessage>().await,
+		Some(ControlMessage::RequestOk(ok)) if ok.request_id == VarInt::from_u32(2)
+	));
+	let mut shown = Vec::new();
+	while !(shown.contains(&"shown".to_string()) && shown.contains(&"mine".to_string())) {
+		match watch.read::<ControlMessage>().await {
+			Some(ControlMessage::Namespace(suffix)) => shown.push(suffix.join("/")),
+			other => panic!("expected NAMESPACE, got {other:?}"),
+		}
+	}
+	// Withdrawn by its Request ID.
+	raw.write(ControlMessage::PublishNamespaceDoneRequest(VarInt::ZERO))
+		.await;
+	assert_eq!(
+		watch.read::<ControlMessage>().await,
+		Some(ControlMessage::NamespaceDone(vec!["mine".to_string()]))
+	);
+
+	let mut refused = raw.open().await;
+	refused
+		.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
+			request_id: VarInt::from_u32(4),
+			prefix: Vec::new(),
+			options: Some(VarInt::ZERO),
+			parameters: Parameters::default(),
+		}))
+		.await;
+	match refused.read::<ControlMessage>().await {
+		Some(ControlMessage::RequestError(err)) => {
+			assert_eq!(err.request_id, VarInt::from_u32(4));
+			assert_eq!(err.code, VarInt::from_u32(RequestErrorCode::NOT_SUPPORTED));
+		}
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	assert_eq!(refused.read::<ControlMessage>().await, None);
+
+	// On the control stream it breaks draft-16's rules.
+	raw.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
+		request_id: VarInt::from_u32(6),
+		prefix: Vec::new(),
+		options: Some(VarInt::from_u32(1)),
+		parameters: Parameters::default(),
+	}))
+	.await;
+	let (code, reason) = closed(&raw.conn).await;
+	assert_eq!(
+		code,
+		u64::from(termination::PROTOCOL_VIOLATION.into_inner()),
+		"{reason}"
+	);
+	writer.abort();
+	publisher.close().await;
+	relay.stop().await;
+}
+
+/// Draft-16 refuses DELETE and USE_ALIAS in CLIENT_SETUP with PROTOCOL_VIOLATION (draft-14 has
+/// no alias to find yet: UNKNOWN_AUTH_TOKEN_ALIAS); a USE_VALUE token there is read as on draft-14.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft16_setup_tokens() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let setup = |token: KeyValue| {
+		ClientSetup {
+			versions: Vec::new(),
+			parameters: SetupParameters(vec![path("/anon"), token]),
+		}
+		.to_bytes(Draft::Draft16)
+		.unwrap()
+	};
+	let alias = AuthToken::UseAlias { alias: VarInt::ZERO }.to_parameter().unwrap();
+	for (draft, bytes, code) in [
+		(Draft::Draft16, setup(alias.clone()), termination::PROTOCOL_VIOLATION),
+		(
+			Draft::Draft14,
+			client_setup(vec![path("/anon"), alias]),
+			termination::UNKNOWN_AUTH_TOKEN_ALIAS,
+		),
+	] {
+		let conn = raw_connect(&relay, draft.alpn()).await;
+		let (mut send, _recv) = within("open control", conn.open_bi()).await.unwrap();
+		send.write_all(&bytes).await.unwrap();
+		let (closed_with, reason) = closed(&conn).await;
+		assert_eq!(closed_with, u64::from(code.into_inner()), "{draft}: {reason}");
+	}
+	// A token that is no credential is refused as UNAUTHORIZED, past the alias rules.
+	let conn = raw_connect(&relay, "moqt-16").await;
+	let (mut send, _recv) = within("open control", conn.open_bi()).await.unwrap();
+	send.write_all(&setup(token("not-a-jwt"))).await.unwrap();
+	let (closed_with, reason) = closed(&conn).await;
+	assert_eq!(
+		closed_with,
+		u64::from(termination::UNAUTHORIZED.into_inner()),
+		"{reason}"
+	);
+	relay.stop().await;
 }
 
 /// A SUBSCRIBE with the Request ID `id` to `anon/<broadcast>` track `t`, with `parameters`.
@@ -508,6 +686,7 @@ async fn subscribe_namespace_then_goaway_on_shutdown() {
 	raw.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
 		request_id: VarInt::ZERO,
 		prefix: Vec::new(),
+		options: None,
 		parameters: Parameters::default(),
 	}))
 	.await;
@@ -534,6 +713,7 @@ async fn subscribe_namespace_then_goaway_on_shutdown() {
 	raw.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
 		request_id: VarInt::ZERO,
 		prefix: Vec::new(),
+		options: None,
 		parameters: Parameters::default(),
 	}))
 	.await;

@@ -6,6 +6,7 @@ use std::fmt;
 
 use bytes::{Buf, BufMut, Bytes};
 
+use super::draft::Draft;
 use super::token::AuthToken;
 use crate::coding::{BufExt, BufMutExt};
 use crate::{DecodeError, EncodeError, VarInt};
@@ -136,8 +137,14 @@ impl KeyValue {
 		}
 	}
 
+	#[cfg(test)]
 	pub(crate) fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
 		let key = buf.get_var()?;
+		Self::decode_value(buf, key)
+	}
+
+	/// Reads the value of a pair whose type is already known.
+	pub(crate) fn decode_value<B: Buf>(buf: &mut B, key: VarInt) -> Result<Self, DecodeError> {
 		let value = if key.into_inner().is_multiple_of(2) {
 			Value::Int(buf.get_var()?)
 		} else {
@@ -156,10 +163,16 @@ impl KeyValue {
 	}
 
 	pub(crate) fn encode<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+		self.encode_as(buf, self.key)
+	}
+
+	/// Writes the pair with `written` in its Type field (its own type, or the
+	/// delta from the previous pair's on draft-16); the parity is its own type's.
+	pub(crate) fn encode_as<B: BufMut>(&self, buf: &mut B, written: VarInt) -> Result<(), EncodeError> {
 		let even = self.key.into_inner().is_multiple_of(2);
 		match &self.value {
 			Value::Int(v) if even => {
-				buf.put_var(self.key);
+				buf.put_var(written);
 				buf.put_var(*v);
 			}
 			Value::Bytes(b) if !even => {
@@ -170,7 +183,7 @@ impl KeyValue {
 						max: MAX_KVP_VALUE_LEN as u64,
 					});
 				}
-				buf.put_var(self.key);
+				buf.put_var(written);
 				// At most 2^16-1.
 				buf.put_var(VarInt::from_u32(b.len() as u32));
 				buf.put_slice(b);
@@ -203,12 +216,44 @@ impl KeyValue {
 }
 
 /// Encodes a list's pairs, checking each first so nothing is written on error.
-fn encode_pairs(pairs: &[KeyValue]) -> Result<Vec<u8>, EncodeError> {
+///
+/// On a draft with delta-coded types the pairs go in ascending type order (a
+/// stable sort, so repeats keep their order), each type written as the
+/// difference from the one before.
+pub(crate) fn encode_pairs(pairs: &[KeyValue], draft: Draft) -> Result<Vec<u8>, EncodeError> {
 	let mut out = Vec::new();
-	for pair in pairs {
-		pair.encode(&mut out)?;
+	if draft.delta_types() {
+		let mut sorted: Vec<&KeyValue> = pairs.iter().collect();
+		sorted.sort_by_key(|p| p.key);
+		let mut previous = 0;
+		for pair in sorted {
+			let key = pair.key.into_inner();
+			// Ascending, so the difference is below 2^62.
+			pair.encode_as(&mut out, VarInt::from_u64(key - previous).expect("a smaller type"))?;
+			previous = key;
+		}
+	} else {
+		for pair in pairs {
+			pair.encode(&mut out)?;
+		}
 	}
 	Ok(out)
+}
+
+/// Reads the Type of the next pair of a list: on a draft with delta-coded
+/// types the wire value is added to `previous` (the last pair's type, 0 at
+/// first), and a sum past 2^62-1 is malformed.
+pub(crate) fn decode_pair<B: Buf>(buf: &mut B, draft: Draft, previous: &mut VarInt) -> Result<KeyValue, DecodeError> {
+	let raw = buf.get_var()?;
+	let key = match draft.delta_types() {
+		true => VarInt::from_u64(previous.into_inner() + raw.into_inner()).map_err(|_| DecodeError::InvalidValue {
+			field: "Key-Value-Pair Type",
+			value: previous.into_inner().saturating_add(raw.into_inner()),
+		})?,
+		false => raw,
+	};
+	*previous = key;
+	KeyValue::decode_value(buf, key)
 }
 
 /// A message's `Number of Parameters (i) | Parameters…` (draft-14 §9.2), kept
@@ -228,6 +273,15 @@ const MAX_CACHE_DURATION: VarInt = VarInt::from_u32(0x4);
 
 impl Parameters {
 	pub(crate) fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
+		Self::decode_with(buf, Draft::Draft14)
+	}
+
+	pub(crate) fn encode<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+		self.encode_with(buf, Draft::Draft14)
+	}
+
+	/// Reads `Number of Parameters (i) | Parameters…` in `draft`'s form.
+	pub(crate) fn decode_with<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
 		let count = buf.get_var()?.into_inner();
 		if count > MAX_PARAMETERS as u64 {
 			return Err(DecodeError::TooLarge {
@@ -237,8 +291,9 @@ impl Parameters {
 			});
 		}
 		let mut pairs = Vec::with_capacity(count as usize);
+		let mut previous = VarInt::ZERO;
 		for _ in 0..count {
-			let pair = KeyValue::decode(buf)?;
+			let pair = decode_pair(buf, draft, &mut previous)?;
 			if pair.key == AUTHORIZATION_TOKEN {
 				AuthToken::from_parameter(&pair)?;
 			}
@@ -247,7 +302,8 @@ impl Parameters {
 		Ok(Self(pairs))
 	}
 
-	pub(crate) fn encode<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+	/// Writes the list in `draft`'s form (ascending types on draft-16).
+	pub(crate) fn encode_with<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 		if self.0.len() > MAX_PARAMETERS {
 			return Err(EncodeError::TooLarge {
 				what: "parameter count",
@@ -255,7 +311,7 @@ impl Parameters {
 				max: MAX_PARAMETERS as u64,
 			});
 		}
-		let body = encode_pairs(&self.0)?;
+		let body = encode_pairs(&self.0, draft)?;
 		buf.put_var(VarInt::from_u32(self.0.len() as u32));
 		buf.put_slice(&body);
 		Ok(())
@@ -286,10 +342,11 @@ impl Parameters {
 
 /// An object's `Extension Headers Length (i) | Extension headers` block
 /// (draft-14 §10.2.1.2): Key-Value-Pairs filling exactly that many bytes.
-pub(crate) fn decode_extensions<B: Buf>(buf: &mut B) -> Result<Vec<KeyValue>, DecodeError> {
+pub(crate) fn decode_extensions<B: Buf>(buf: &mut B, draft: Draft) -> Result<Vec<KeyValue>, DecodeError> {
 	let len = buf.get_var()?.into_inner();
 	let mut block = buf.get_raw(len)?;
 	let mut pairs = Vec::new();
+	let mut previous = VarInt::ZERO;
 	while block.has_remaining() {
 		if pairs.len() == MAX_PARAMETERS {
 			return Err(DecodeError::TooLarge {
@@ -299,7 +356,7 @@ pub(crate) fn decode_extensions<B: Buf>(buf: &mut B) -> Result<Vec<KeyValue>, De
 			});
 		}
 		// A pair running past the block is malformed, not "need more bytes".
-		let pair = KeyValue::decode(&mut block).map_err(|err| match err {
+		let pair = decode_pair(&mut block, draft, &mut previous).map_err(|err| match err {
 			DecodeError::UnexpectedEnd => DecodeError::ShortBody {
 				message: "extension headers",
 			},
@@ -311,7 +368,7 @@ pub(crate) fn decode_extensions<B: Buf>(buf: &mut B) -> Result<Vec<KeyValue>, De
 }
 
 /// Writes an extension block with its length.
-pub(crate) fn encode_extensions<B: BufMut>(buf: &mut B, pairs: &[KeyValue]) -> Result<(), EncodeError> {
+pub(crate) fn encode_extensions<B: BufMut>(buf: &mut B, pairs: &[KeyValue], draft: Draft) -> Result<(), EncodeError> {
 	if pairs.len() > MAX_PARAMETERS {
 		return Err(EncodeError::TooLarge {
 			what: "extension header count",
@@ -319,7 +376,7 @@ pub(crate) fn encode_extensions<B: BufMut>(buf: &mut B, pairs: &[KeyValue]) -> R
 			max: MAX_PARAMETERS as u64,
 		});
 	}
-	let body = encode_pairs(pairs)?;
+	let body = encode_pairs(pairs, draft)?;
 	buf.put_var(VarInt::try_from(body.len()).map_err(|_| EncodeError::TooLarge {
 		what: "extension headers length",
 		len: body.len() as u64,

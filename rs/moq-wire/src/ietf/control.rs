@@ -5,9 +5,12 @@ use bytes::{Buf, BufMut};
 
 use super::coding::{Parameters, decode_control, decode_namespace, encode_control, encode_namespace};
 use super::draft::{DecodeWith, Draft, EncodeWith};
+use super::draft16;
 use super::fetch::{Fetch, FetchOk};
 use super::namespace::{PublishNamespace, PublishNamespaceCancel, SubscribeNamespace};
-use super::subscribe::{Publish, PublishDone, PublishOk, RequestError, Subscribe, SubscribeOk, SubscribeUpdate};
+use super::subscribe::{
+	Publish, PublishDone, PublishOk, RequestError, RequestOk, Subscribe, SubscribeOk, SubscribeUpdate,
+};
 use crate::coding::{BufExt, BufMutExt};
 use crate::{DecodeError, EncodeError, MAX_GOAWAY_URI_LEN, VarInt};
 
@@ -77,6 +80,23 @@ pub enum ControlMessage {
 	PublishOk(PublishOk),
 	/// 0x1F PUBLISH_ERROR.
 	PublishError(RequestError),
+	/// Draft-16 0x7 REQUEST_OK (draft-14's PUBLISH_NAMESPACE_OK and
+	/// SUBSCRIBE_NAMESPACE_OK are written as one on draft-16).
+	RequestOk(RequestOk),
+	/// Draft-16 0x5 REQUEST_ERROR (every draft-14 refusal is written as one on
+	/// draft-16), with its Retry Interval.
+	RequestError(RequestError),
+	/// Draft-16 0x8 NAMESPACE, on a SUBSCRIBE_NAMESPACE stream: the suffix of
+	/// a namespace under the prefix that became active.
+	Namespace(Vec<String>),
+	/// Draft-16 0xE NAMESPACE_DONE, on a SUBSCRIBE_NAMESPACE stream: the suffix
+	/// of a namespace that is no longer active.
+	NamespaceDone(Vec<String>),
+	/// Draft-16 0x9 PUBLISH_NAMESPACE_DONE: the PUBLISH_NAMESPACE's Request ID.
+	PublishNamespaceDoneRequest(VarInt),
+	/// Draft-16 0xC PUBLISH_NAMESPACE_CANCEL: the PUBLISH_NAMESPACE's Request
+	/// ID, Error Code and Reason Phrase (Retry Interval 0, not on the wire).
+	PublishNamespaceCancelRequest(RequestError),
 }
 
 impl ControlMessage {
@@ -111,6 +131,12 @@ impl ControlMessage {
 			Self::Publish(_) => 0x1D,
 			Self::PublishOk(_) => 0x1E,
 			Self::PublishError(_) => 0x1F,
+			Self::RequestOk(_) => 0x7,
+			Self::RequestError(_) => 0x5,
+			Self::Namespace(_) => 0x8,
+			Self::NamespaceDone(_) => 0xE,
+			Self::PublishNamespaceDoneRequest(_) => 0x9,
+			Self::PublishNamespaceCancelRequest(_) => 0xC,
 		})
 	}
 
@@ -145,6 +171,12 @@ impl ControlMessage {
 			Self::Publish(_) => "PUBLISH",
 			Self::PublishOk(_) => "PUBLISH_OK",
 			Self::PublishError(_) => "PUBLISH_ERROR",
+			Self::RequestOk(_) => "REQUEST_OK",
+			Self::RequestError(_) => "REQUEST_ERROR",
+			Self::Namespace(_) => "NAMESPACE",
+			Self::NamespaceDone(_) => "NAMESPACE_DONE",
+			Self::PublishNamespaceDoneRequest(_) => "PUBLISH_NAMESPACE_DONE",
+			Self::PublishNamespaceCancelRequest(_) => "PUBLISH_NAMESPACE_CANCEL",
 		}
 	}
 
@@ -177,12 +209,13 @@ impl ControlMessage {
 			Self::FetchOk(m) => Some(&m.parameters),
 			Self::Publish(m) => Some(&m.parameters),
 			Self::PublishOk(m) => Some(&m.parameters),
+			Self::RequestOk(m) => Some(&m.parameters),
 			_ => None,
 		}
 	}
 }
 
-fn decode_goaway<B: Buf>(buf: &mut B) -> Result<String, DecodeError> {
+pub(crate) fn decode_goaway<B: Buf>(buf: &mut B) -> Result<String, DecodeError> {
 	let len = buf.get_var()?.into_inner();
 	// draft-14 §9.4: a longer URI is a PROTOCOL_VIOLATION.
 	if len > MAX_GOAWAY_URI_LEN as u64 {
@@ -198,8 +231,22 @@ fn decode_goaway<B: Buf>(buf: &mut B) -> Result<String, DecodeError> {
 	})
 }
 
+pub(crate) fn encode_goaway(body: &mut Vec<u8>, uri: &str) -> Result<(), EncodeError> {
+	if uri.len() > MAX_GOAWAY_URI_LEN {
+		return Err(EncodeError::TooLarge {
+			what: "GOAWAY New Session URI",
+			len: uri.len() as u64,
+			max: MAX_GOAWAY_URI_LEN as u64,
+		});
+	}
+	body.put_string(uri)
+}
+
 impl DecodeWith<Draft> for ControlMessage {
-	fn decode<B: Buf>(buf: &mut B, _: Draft) -> Result<Self, DecodeError> {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		if draft == Draft::Draft16 {
+			return decode_control(buf, draft16::decode_body);
+		}
 		decode_control(buf, |ty, body| {
 			Ok(match ty.into_inner() {
 				0x2 => Self::SubscribeUpdate(SubscribeUpdate::decode_body(body)?),
@@ -242,7 +289,18 @@ impl DecodeWith<Draft> for ControlMessage {
 }
 
 impl EncodeWith<Draft> for ControlMessage {
-	fn encode<B: BufMut>(&self, buf: &mut B, _: Draft) -> Result<(), EncodeError> {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		if draft == Draft::Draft16 {
+			let Some(ty) = draft16::wire_type(self) else {
+				return Err(EncodeError::InvalidValue {
+					field: self.name(),
+					reason: "draft-16 has no such form",
+				});
+			};
+			return encode_control(buf, self.name(), VarInt::from_u32(ty), |body| {
+				draft16::encode_body(self, body)
+			});
+		}
 		encode_control(buf, self.name(), self.type_id(), |body| match self {
 			Self::SubscribeUpdate(m) => m.encode_body(body),
 			Self::Subscribe(m) | Self::TrackStatus(m) => m.encode_body(body),
@@ -267,21 +325,21 @@ impl EncodeWith<Draft> for ControlMessage {
 			Self::PublishNamespaceDone(ns) => encode_namespace(body, ns),
 			Self::PublishDone(m) => m.encode_body(body),
 			Self::PublishNamespaceCancel(m) => m.encode_body(body),
-			Self::Goaway(uri) => {
-				if uri.len() > MAX_GOAWAY_URI_LEN {
-					return Err(EncodeError::TooLarge {
-						what: "GOAWAY New Session URI",
-						len: uri.len() as u64,
-						max: MAX_GOAWAY_URI_LEN as u64,
-					});
-				}
-				body.put_string(uri)
-			}
+			Self::Goaway(uri) => encode_goaway(body, uri),
 			Self::SubscribeNamespace(m) => m.encode_body(body),
 			Self::Fetch(m) => m.encode_body(body),
 			Self::FetchOk(m) => m.encode_body(body),
 			Self::Publish(m) => m.encode_body(body),
 			Self::PublishOk(m) => m.encode_body(body),
+			Self::RequestOk(_)
+			| Self::RequestError(_)
+			| Self::Namespace(_)
+			| Self::NamespaceDone(_)
+			| Self::PublishNamespaceDoneRequest(_)
+			| Self::PublishNamespaceCancelRequest(_) => Err(EncodeError::InvalidValue {
+				field: self.name(),
+				reason: "a draft-16 message: draft-14 has no such form",
+			}),
 		})
 	}
 }
@@ -343,6 +401,7 @@ mod tests {
 			request_id,
 			code,
 			reason,
+			retry_interval: VarInt::ZERO,
 		})
 	}
 
@@ -388,6 +447,7 @@ mod tests {
 					group_order,
 					largest,
 					parameters,
+					extensions: Vec::new(),
 				},
 			)
 	}
@@ -472,6 +532,7 @@ mod tests {
 				C::SubscribeNamespace(SubscribeNamespace {
 					request_id,
 					prefix,
+					options: None,
 					parameters,
 				})
 			}),
@@ -507,6 +568,7 @@ mod tests {
 					end_of_track,
 					end,
 					parameters,
+					extensions: Vec::new(),
 				})
 			),
 			(
@@ -524,6 +586,7 @@ mod tests {
 							largest,
 							forward,
 							parameters,
+							extensions: Vec::new(),
 						})
 					}
 				),

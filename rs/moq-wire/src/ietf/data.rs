@@ -253,7 +253,7 @@ impl DecodeWith<SubgroupContext> for SubgroupObject {
 	fn decode<B: Buf>(buf: &mut B, ctx: SubgroupContext) -> Result<Self, DecodeError> {
 		let id_delta = buf.get_var()?;
 		let extensions = match ctx.extensions {
-			true => decode_extensions(buf)?,
+			true => decode_extensions(buf, ctx.draft)?,
 			false => Vec::new(),
 		};
 		let (payload, status) = decode_payload(buf, &extensions)?;
@@ -281,7 +281,7 @@ impl EncodeWith<SubgroupContext> for SubgroupObject {
 		let mut out = Vec::new();
 		out.put_var(self.id_delta);
 		if ctx.extensions {
-			encode_extensions(&mut out, &self.extensions)?;
+			encode_extensions(&mut out, &self.extensions, ctx.draft)?;
 		}
 		encode_payload(&mut out, &self.payload, self.status);
 		buf.put_slice(&out);
@@ -321,7 +321,7 @@ impl DecodeWith<SubgroupContext> for SubgroupObjectHeader {
 	fn decode<B: Buf>(buf: &mut B, ctx: SubgroupContext) -> Result<Self, DecodeError> {
 		let id_delta = buf.get_var()?;
 		let extensions = match ctx.extensions {
-			true => decode_extensions(buf)?,
+			true => decode_extensions(buf, ctx.draft)?,
 			false => Vec::new(),
 		};
 		let payload_len = buf.get_var()?;
@@ -368,7 +368,7 @@ impl EncodeWith<SubgroupContext> for SubgroupObjectHeader {
 		let mut out = Vec::new();
 		out.put_var(self.id_delta);
 		if ctx.extensions {
-			encode_extensions(&mut out, &self.extensions)?;
+			encode_extensions(&mut out, &self.extensions, ctx.draft)?;
 		}
 		out.put_var(self.payload_len);
 		if self.payload_len == VarInt::ZERO {
@@ -399,13 +399,24 @@ pub struct FetchObject {
 	pub payload: Bytes,
 }
 
+/// Draft-16 serializes a fetch object behind Serialization Flags, relative to the object
+/// before it on the stream (draft-16 §10.4.4); this codec reads and writes draft-14's form only.
+const NO_DRAFT16_FETCH_OBJECTS: &str = "draft-16 fetch objects (Serialization Flags) are not implemented";
+
 impl DecodeWith<Draft> for FetchObject {
-	fn decode<B: Buf>(buf: &mut B, _: Draft) -> Result<Self, DecodeError> {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		if draft == Draft::Draft16 {
+			let flags = buf.get_var()?.into_inner();
+			return Err(DecodeError::InvalidValue {
+				field: NO_DRAFT16_FETCH_OBJECTS,
+				value: flags,
+			});
+		}
 		let group = buf.get_var()?;
 		let subgroup = buf.get_var()?;
 		let object = buf.get_var()?;
 		let priority = buf.get_byte()?;
-		let extensions = decode_extensions(buf)?;
+		let extensions = decode_extensions(buf, draft)?;
 		let (payload, status) = decode_payload(buf, &extensions)?;
 		Ok(Self {
 			group,
@@ -420,7 +431,13 @@ impl DecodeWith<Draft> for FetchObject {
 }
 
 impl EncodeWith<Draft> for FetchObject {
-	fn encode<B: BufMut>(&self, buf: &mut B, _: Draft) -> Result<(), EncodeError> {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		if draft == Draft::Draft16 {
+			return Err(EncodeError::InvalidValue {
+				field: "FETCH object",
+				reason: NO_DRAFT16_FETCH_OBJECTS,
+			});
+		}
 		check_object(self.status, &self.payload, &self.extensions).map_err(|reason| EncodeError::InvalidValue {
 			field: "object",
 			reason,
@@ -430,7 +447,7 @@ impl EncodeWith<Draft> for FetchObject {
 		out.put_var(self.subgroup);
 		out.put_var(self.object);
 		out.put_u8(self.priority);
-		encode_extensions(&mut out, &self.extensions)?;
+		encode_extensions(&mut out, &self.extensions, draft)?;
 		encode_payload(&mut out, &self.payload, self.status);
 		buf.put_slice(&out);
 		Ok(())
@@ -500,7 +517,7 @@ impl ObjectDatagram {
 /// A datagram is complete by construction: a field running past its end is
 /// malformed ([`DecodeError::ShortBody`]), never "need more bytes".
 impl DecodeWith<Draft> for ObjectDatagram {
-	fn decode<B: Buf>(buf: &mut B, _: Draft) -> Result<Self, DecodeError> {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
 		let body = || DecodeError::ShortBody {
 			message: "OBJECT_DATAGRAM",
 		};
@@ -528,7 +545,7 @@ impl DecodeWith<Draft> for ObjectDatagram {
 		let priority = buf.get_byte().map_err(short)?;
 		let extensions = match ty & 0x01 != 0 {
 			true => {
-				let ext = decode_extensions(buf).map_err(short)?;
+				let ext = decode_extensions(buf, draft).map_err(short)?;
 				if ext.is_empty() {
 					// draft-14 §10.3.1: PROTOCOL_VIOLATION.
 					return Err(DecodeError::InvalidValue {
@@ -572,7 +589,7 @@ impl DecodeWith<Draft> for ObjectDatagram {
 }
 
 impl EncodeWith<Draft> for ObjectDatagram {
-	fn encode<B: BufMut>(&self, buf: &mut B, _: Draft) -> Result<(), EncodeError> {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 		let ty = self.datagram_type()?;
 		if let DatagramBody::Status(status) = self.body {
 			check_object(status, &Bytes::new(), &self.extensions).map_err(|reason| EncodeError::InvalidValue {
@@ -589,7 +606,7 @@ impl EncodeWith<Draft> for ObjectDatagram {
 		}
 		out.put_u8(self.priority);
 		if !self.extensions.is_empty() {
-			encode_extensions(&mut out, &self.extensions)?;
+			encode_extensions(&mut out, &self.extensions, draft)?;
 		}
 		match &self.body {
 			DatagramBody::Payload(payload) => out.put_slice(payload),

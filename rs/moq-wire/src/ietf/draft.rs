@@ -18,16 +18,23 @@ pub enum Draft {
 	/// draft-ietf-moq-transport-14: ALPN `moq-00`; one bidirectional control
 	/// stream of `Type (i) | Length (16) | Payload` messages; QUIC varints.
 	Draft14,
+	/// draft-ietf-moq-transport-16: ALPN `moqt-16`; the version is named by the
+	/// transport only (SETUP carries none); Key-Value-Pair types are
+	/// delta-coded; most request fields became parameters; REQUEST_OK and
+	/// REQUEST_ERROR answer every request; SUBSCRIBE_NAMESPACE has its own
+	/// bidirectional stream.
+	Draft16,
 }
 
 impl Draft {
 	/// Every draft this codec implements, oldest first.
-	pub const ALL: [Draft; 1] = [Draft::Draft14];
+	pub const ALL: [Draft; 2] = [Draft::Draft14, Draft::Draft16];
 
 	/// The draft's number (14 for draft-ietf-moq-transport-14).
 	pub const fn number(self) -> u32 {
 		match self {
 			Draft::Draft14 => 14,
+			Draft::Draft16 => 16,
 		}
 	}
 
@@ -48,7 +55,21 @@ impl Draft {
 			// Draft-14 predates per-draft identifiers: `moq-00` is every draft
 			// up to -14, and SETUP picks among them.
 			Draft::Draft14 => "moq-00",
+			Draft::Draft16 => "moqt-16",
 		}
+	}
+
+	/// Whether CLIENT_SETUP lists versions and SERVER_SETUP names one
+	/// (draft-14); from draft-15 on the transport's identifier alone names it.
+	pub const fn setup_names_version(self) -> bool {
+		matches!(self, Draft::Draft14)
+	}
+
+	/// Whether a Key-Value-Pair's type is the difference from the previous
+	/// pair's (draft-16 §1.4.2, so pairs go in ascending type order) rather
+	/// than the type itself.
+	pub const fn delta_types(self) -> bool {
+		matches!(self, Draft::Draft16)
 	}
 
 	/// The draft named by a transport identifier, if this codec speaks it.
@@ -108,6 +129,10 @@ mod tests {
 		assert_eq!(Draft::from_setup_version(0xff00_000d), None);
 		assert_eq!(Draft::from_alpn("moq-00"), Some(Draft::Draft14));
 		assert_eq!(Draft::from_alpn("moqt-15"), None);
+		assert_eq!(Draft::from_alpn("moqt-16"), Some(Draft::Draft16));
+		assert_eq!(Draft::Draft16.setup_version(), 0xff00_0010);
+		assert_eq!(Draft::from_setup_version(0xff00_0010), Some(Draft::Draft16));
+		assert_eq!(Draft::Draft16.to_string(), "moq-transport-16");
 		assert_eq!(Draft::Draft14.to_string(), "moq-transport-14");
 	}
 }

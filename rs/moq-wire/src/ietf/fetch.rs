@@ -36,27 +36,9 @@ pub enum FetchType {
 	},
 }
 
-/// FETCH (0x16).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fetch {
-	/// The Request ID.
-	pub request_id: VarInt,
-	/// Subscriber Priority (8).
-	pub priority: u8,
-	/// Group Order (8).
-	pub group_order: GroupOrder,
-	/// What to fetch.
-	pub fetch_type: FetchType,
-	/// The message parameters.
-	pub parameters: Parameters,
-}
-
-impl Fetch {
-	pub(crate) fn decode_body<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
-		let request_id = buf.get_var()?;
-		let priority = buf.get_byte()?;
-		let group_order = GroupOrder::decode(buf)?;
-		let fetch_type = match buf.get_var()?.into_inner() {
+impl FetchType {
+	pub(crate) fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
+		Ok(match buf.get_var()?.into_inner() {
 			0x1 => FetchType::Standalone {
 				namespace: decode_namespace(buf)?,
 				track: buf.get_string("Track Name")?,
@@ -78,21 +60,11 @@ impl Fetch {
 					value,
 				});
 			}
-		};
-		Ok(Self {
-			request_id,
-			priority,
-			group_order,
-			fetch_type,
-			parameters: Parameters::decode(buf)?,
 		})
 	}
 
-	pub(crate) fn encode_body<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
-		buf.put_var(self.request_id);
-		buf.put_u8(self.priority);
-		self.group_order.encode(buf);
-		match &self.fetch_type {
+	pub(crate) fn encode<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+		match &self {
 			FetchType::Standalone {
 				namespace,
 				track,
@@ -122,6 +94,45 @@ impl Fetch {
 				buf.put_var(*joining_start);
 			}
 		}
+		Ok(())
+	}
+}
+
+/// FETCH (0x16).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetch {
+	/// The Request ID.
+	pub request_id: VarInt,
+	/// Subscriber Priority (8).
+	pub priority: u8,
+	/// Group Order (8).
+	pub group_order: GroupOrder,
+	/// What to fetch.
+	pub fetch_type: FetchType,
+	/// The message parameters.
+	pub parameters: Parameters,
+}
+
+impl Fetch {
+	pub(crate) fn decode_body<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
+		let request_id = buf.get_var()?;
+		let priority = buf.get_byte()?;
+		let group_order = GroupOrder::decode(buf)?;
+		let fetch_type = FetchType::decode(buf)?;
+		Ok(Self {
+			request_id,
+			priority,
+			group_order,
+			fetch_type,
+			parameters: Parameters::decode(buf)?,
+		})
+	}
+
+	pub(crate) fn encode_body<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+		buf.put_var(self.request_id);
+		buf.put_u8(self.priority);
+		self.group_order.encode(buf);
+		self.fetch_type.encode(buf)?;
 		self.parameters.encode(buf)
 	}
 }
@@ -139,6 +150,8 @@ pub struct FetchOk {
 	pub end: Location,
 	/// The message parameters.
 	pub parameters: Parameters,
+	/// Draft-16's Track Extensions (the rest of the message); none in draft-14.
+	pub extensions: Vec<super::KeyValue>,
 }
 
 impl FetchOk {
@@ -149,10 +162,17 @@ impl FetchOk {
 			end_of_track: get_flag(buf, "End Of Track")?,
 			end: Location::decode(buf)?,
 			parameters: Parameters::decode(buf)?,
+			extensions: Vec::new(),
 		})
 	}
 
 	pub(crate) fn encode_body<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+		if !self.extensions.is_empty() {
+			return Err(EncodeError::InvalidValue {
+				field: "Track Extensions",
+				reason: "draft-14 has none",
+			});
+		}
 		buf.put_var(self.request_id);
 		self.group_order.encode(buf);
 		buf.put_bool(self.end_of_track);

@@ -1,4 +1,4 @@
-//! The IETF moq-transport drafts (today draft-14, ALPN `moq-00`), sans-I/O like
+//! The IETF moq-transport drafts (draft-14, ALPN `moq-00`; draft-16, `moqt-16`), sans-I/O like
 //! the moq-lite codec: bytes in, typed messages out, and back.
 //!
 //! The traits are [`DecodeWith`]/[`EncodeWith`], taking the negotiated
@@ -24,6 +24,7 @@ mod coding;
 mod control;
 mod data;
 mod draft;
+mod draft16;
 mod fetch;
 mod namespace;
 mod setup;
@@ -46,5 +47,7 @@ pub use namespace::{
 	PublishNamespace, PublishNamespaceCancel, SubscribeNamespace, namespace_to_path, path_to_namespace,
 };
 pub use setup::{ClientSetup, MAX_SETUP_VERSIONS, ServerSetup, SetupParameters, setup_parameter};
-pub use subscribe::{Filter, Publish, PublishDone, PublishOk, RequestError, Subscribe, SubscribeOk, SubscribeUpdate};
+pub use subscribe::{
+	Filter, Publish, PublishDone, PublishOk, RequestError, RequestOk, Subscribe, SubscribeOk, SubscribeUpdate,
+};
 pub use token::{AuthToken, TOKEN_TYPE_OUT_OF_BAND};

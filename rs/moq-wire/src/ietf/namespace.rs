@@ -70,6 +70,9 @@ pub struct SubscribeNamespace {
 	pub request_id: VarInt,
 	/// The Track Namespace Prefix tuple.
 	pub prefix: Vec<String>,
+	/// Draft-16's Subscribe Options (0x0 PUBLISH of the tracks, 0x1 NAMESPACE,
+	/// 0x2 both); `None` in draft-14, which has no such field.
+	pub options: Option<VarInt>,
 	/// The message parameters (AUTHORIZATION TOKEN).
 	pub parameters: Parameters,
 }
@@ -79,11 +82,18 @@ impl SubscribeNamespace {
 		Ok(Self {
 			request_id: buf.get_var()?,
 			prefix: decode_namespace(buf)?,
+			options: None,
 			parameters: Parameters::decode(buf)?,
 		})
 	}
 
 	pub(crate) fn encode_body<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+		if self.options.is_some() {
+			return Err(EncodeError::InvalidValue {
+				field: "Subscribe Options",
+				reason: "draft-14 has none",
+			});
+		}
 		buf.put_var(self.request_id);
 		encode_namespace(buf, &self.prefix)?;
 		self.parameters.encode(buf)

@@ -3,7 +3,7 @@
 
 use bytes::{Buf, BufMut, Bytes};
 
-use super::coding::{AUTHORIZATION_TOKEN, KeyValue, MAX_PARAMETERS, decode_control, encode_control};
+use super::coding::{AUTHORIZATION_TOKEN, KeyValue, MAX_PARAMETERS, decode_control, decode_pair, encode_control};
 use super::draft::{DecodeWith, Draft, EncodeWith};
 use super::token::AuthToken;
 use crate::coding::{BufExt, BufMutExt};
@@ -47,7 +47,7 @@ use setup_parameter as sp;
 pub struct SetupParameters(pub Vec<KeyValue>);
 
 impl SetupParameters {
-	fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
 		let count = buf.get_var()?.into_inner();
 		if count > MAX_PARAMETERS as u64 {
 			return Err(DecodeError::TooLarge {
@@ -57,8 +57,9 @@ impl SetupParameters {
 			});
 		}
 		let mut pairs: Vec<KeyValue> = Vec::with_capacity(count as usize);
+		let mut previous = VarInt::ZERO;
 		for _ in 0..count {
-			let pair = KeyValue::decode(buf)?;
+			let pair = decode_pair(buf, draft, &mut previous)?;
 			match pair.key {
 				sp::PATH | sp::AUTHORITY | sp::IMPLEMENTATION => {
 					let ok = pair.as_bytes().is_some_and(|b| std::str::from_utf8(b).is_ok());
@@ -86,8 +87,8 @@ impl SetupParameters {
 		Ok(Self(pairs))
 	}
 
-	fn encode<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
-		super::coding::Parameters(self.0.clone()).encode(buf)
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		super::coding::Parameters(self.0.clone()).encode_with(buf, draft)
 	}
 
 	fn text(&self, key: VarInt) -> Option<&str> {
@@ -140,7 +141,9 @@ impl SetupParameters {
 	}
 }
 
-/// `CLIENT_SETUP = 0x20 | Length (16) | Number of Supported Versions (i) | Versions (i)… | Parameters`.
+/// `CLIENT_SETUP = 0x20 | Length (16) | Number of Supported Versions (i) | Versions (i)… | Parameters`
+/// on draft-14; `0x20 | Length (16) | Parameters` from draft-15 on, where the
+/// transport's identifier names the version and `versions` is empty.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientSetup {
 	/// The versions offered, most preferred first (`0xff000000 + draft`).
@@ -149,10 +152,12 @@ pub struct ClientSetup {
 	pub parameters: SetupParameters,
 }
 
-/// `SERVER_SETUP = 0x21 | Length (16) | Selected Version (i) | Parameters`.
+/// `SERVER_SETUP = 0x21 | Length (16) | Selected Version (i) | Parameters` on
+/// draft-14; `0x21 | Length (16) | Parameters` from draft-15 on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerSetup {
-	/// The version chosen from the client's list.
+	/// The version chosen from the client's list; from draft-15 on not on the
+	/// wire: decoding fills in the draft's own, and encoding refuses another.
 	pub version: VarInt,
 	/// The SETUP parameters.
 	pub parameters: SetupParameters,
@@ -176,9 +181,16 @@ fn expect_type(ty: VarInt, want: VarInt, message: &'static str) -> Result<(), De
 }
 
 impl DecodeWith<Draft> for ClientSetup {
-	fn decode<B: Buf>(buf: &mut B, _: Draft) -> Result<Self, DecodeError> {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
 		decode_control(buf, |ty, body: &mut Bytes| {
 			expect_type(ty, CLIENT_SETUP, "CLIENT_SETUP")?;
+			if !draft.setup_names_version() {
+				let parameters = SetupParameters::decode(body, draft)?;
+				return Ok(Self {
+					versions: Vec::new(),
+					parameters,
+				});
+			}
 			let count = body.get_var()?.into_inner();
 			if count > MAX_SETUP_VERSIONS as u64 {
 				return Err(DecodeError::TooLarge {
@@ -188,14 +200,25 @@ impl DecodeWith<Draft> for ClientSetup {
 				});
 			}
 			let versions = (0..count).map(|_| body.get_var()).collect::<Result<_, _>>()?;
-			let parameters = SetupParameters::decode(body)?;
+			let parameters = SetupParameters::decode(body, draft)?;
 			Ok(Self { versions, parameters })
 		})
 	}
 }
 
 impl EncodeWith<Draft> for ClientSetup {
-	fn encode<B: BufMut>(&self, buf: &mut B, _: Draft) -> Result<(), EncodeError> {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		if !draft.setup_names_version() {
+			if !self.versions.is_empty() {
+				return Err(EncodeError::InvalidValue {
+					field: "CLIENT_SETUP versions",
+					reason: "this draft's CLIENT_SETUP lists no versions",
+				});
+			}
+			return encode_control(buf, "CLIENT_SETUP", CLIENT_SETUP, |body| {
+				self.parameters.encode(body, draft)
+			});
+		}
 		if self.versions.len() > MAX_SETUP_VERSIONS {
 			return Err(EncodeError::TooLarge {
 				what: "CLIENT_SETUP version count",
@@ -208,27 +231,39 @@ impl EncodeWith<Draft> for ClientSetup {
 			for v in &self.versions {
 				body.put_var(*v);
 			}
-			self.parameters.encode(body)
+			self.parameters.encode(body, draft)
 		})
 	}
 }
 
 impl DecodeWith<Draft> for ServerSetup {
-	fn decode<B: Buf>(buf: &mut B, _: Draft) -> Result<Self, DecodeError> {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
 		decode_control(buf, |ty, body: &mut Bytes| {
 			expect_type(ty, SERVER_SETUP, "SERVER_SETUP")?;
-			let version = body.get_var()?;
-			let parameters = SetupParameters::decode(body)?;
+			let version = match draft.setup_names_version() {
+				true => body.get_var()?,
+				// Below 2^62.
+				false => VarInt::from_u64(draft.setup_version()).expect("a draft's version"),
+			};
+			let parameters = SetupParameters::decode(body, draft)?;
 			Ok(Self { version, parameters })
 		})
 	}
 }
 
 impl EncodeWith<Draft> for ServerSetup {
-	fn encode<B: BufMut>(&self, buf: &mut B, _: Draft) -> Result<(), EncodeError> {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		if !draft.setup_names_version() && self.version.into_inner() != draft.setup_version() {
+			return Err(EncodeError::InvalidValue {
+				field: "SERVER_SETUP version",
+				reason: "this draft's SERVER_SETUP names no version: it can only be the draft's own",
+			});
+		}
 		encode_control(buf, "SERVER_SETUP", SERVER_SETUP, |body| {
-			body.put_var(self.version);
-			self.parameters.encode(body)
+			if draft.setup_names_version() {
+				body.put_var(self.version);
+			}
+			self.parameters.encode(body, draft)
 		})
 	}
 }

@@ -126,6 +126,8 @@ pub struct SubscribeOk {
 	pub largest: Option<Location>,
 	/// The message parameters.
 	pub parameters: Parameters,
+	/// Draft-16's Track Extensions (the rest of the message); none in draft-14.
+	pub extensions: Vec<super::KeyValue>,
 }
 
 impl SubscribeOk {
@@ -145,10 +147,17 @@ impl SubscribeOk {
 			group_order,
 			largest,
 			parameters: Parameters::decode(buf)?,
+			extensions: Vec::new(),
 		})
 	}
 
 	pub(crate) fn encode_body<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+		if !self.extensions.is_empty() {
+			return Err(EncodeError::InvalidValue {
+				field: "Track Extensions",
+				reason: "draft-14 has none",
+			});
+		}
 		buf.put_var(self.request_id);
 		buf.put_var(self.track_alias);
 		buf.put_var(self.expires);
@@ -175,6 +184,11 @@ pub struct RequestError {
 	pub code: VarInt,
 	/// The Reason Phrase (at most 1024 bytes).
 	pub reason: String,
+	/// Retry Interval: draft-16's REQUEST_ERROR says after how many
+	/// milliseconds plus one the request may be retried (0: not at all). Not on
+	/// the wire in draft-14's refusals or in PUBLISH_NAMESPACE_CANCEL, where it
+	/// must be 0.
+	pub retry_interval: VarInt,
 }
 
 impl RequestError {
@@ -183,14 +197,32 @@ impl RequestError {
 			request_id: buf.get_var()?,
 			code: buf.get_var()?,
 			reason: decode_reason(buf)?,
+			retry_interval: VarInt::ZERO,
 		})
 	}
 
 	pub(crate) fn encode_body<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+		if self.retry_interval != VarInt::ZERO {
+			return Err(EncodeError::InvalidValue {
+				field: "Retry Interval",
+				reason: "only draft-16's REQUEST_ERROR carries one",
+			});
+		}
 		buf.put_var(self.request_id);
 		buf.put_var(self.code);
 		encode_reason(buf, &self.reason)
 	}
+}
+
+/// REQUEST_OK (draft-16, 0x7): `Request ID (i) | Parameters`, the answer to
+/// PUBLISH_NAMESPACE, SUBSCRIBE_NAMESPACE and the other requests without an
+/// answer of their own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestOk {
+	/// The Request ID accepted.
+	pub request_id: VarInt,
+	/// The message parameters.
+	pub parameters: Parameters,
 }
 
 /// SUBSCRIBE_UPDATE (0x2; REQUEST_UPDATE in later drafts): narrows a
@@ -290,6 +322,8 @@ pub struct Publish {
 	pub forward: bool,
 	/// The message parameters.
 	pub parameters: Parameters,
+	/// Draft-16's Track Extensions (the rest of the message); none in draft-14.
+	pub extensions: Vec<super::KeyValue>,
 }
 
 impl Publish {
@@ -312,10 +346,17 @@ impl Publish {
 			largest,
 			forward: get_flag(buf, "Forward")?,
 			parameters: Parameters::decode(buf)?,
+			extensions: Vec::new(),
 		})
 	}
 
 	pub(crate) fn encode_body<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+		if !self.extensions.is_empty() {
+			return Err(EncodeError::InvalidValue {
+				field: "Track Extensions",
+				reason: "draft-14 has none",
+			});
+		}
 		buf.put_var(self.request_id);
 		encode_namespace(buf, &self.namespace)?;
 		buf.put_string(&self.track)?;

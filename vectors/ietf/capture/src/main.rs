@@ -1,7 +1,9 @@
 //! Captures the bytes the published moq-net 0.3.18 client (through moq-tokio 0.19.31) sends on a
-//! draft-14 session over raw QUIC, against a scripted server written with moq-wire's ietf codec:
-//! CLIENT_SETUP, PUBLISH_NAMESPACE (publisher), SUBSCRIBE_OK and a subgroup stream (answering the
-//! server's SUBSCRIBE), and SUBSCRIBE_NAMESPACE / SUBSCRIBE (subscriber). Writes them as JSON.
+//! draft-14 or draft-16 session over raw QUIC, against a scripted server written with moq-wire's
+//! ietf codec: CLIENT_SETUP, PUBLISH_NAMESPACE (publisher), SUBSCRIBE_OK and a subgroup stream
+//! (answering the server's SUBSCRIBE), and SUBSCRIBE_NAMESPACE (on draft-16 on its own stream) /
+//! SUBSCRIBE (subscriber). Writes them as JSON. Arguments: the output path, then the draft (14 when
+//! absent, or 16).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +17,7 @@ use moq_wire::ietf::{
 };
 use serde_json::json;
 
-const D14: Draft = Draft::Draft14;
-
-fn server_config() -> anyhow::Result<quinn::ServerConfig> {
+fn server_config(draft: Draft) -> anyhow::Result<quinn::ServerConfig> {
 	let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
 	let der = cert.cert.der().clone();
 	let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
@@ -25,7 +25,7 @@ fn server_config() -> anyhow::Result<quinn::ServerConfig> {
 		.with_protocol_versions(&[&rustls::version::TLS13])?
 		.with_no_client_auth()
 		.with_single_cert(vec![der], key)?;
-	tls.alpn_protocols = vec![b"moq-00".to_vec()];
+	tls.alpn_protocols = vec![draft.alpn().as_bytes().to_vec()];
 	let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
 	Ok(quinn::ServerConfig::with_crypto(Arc::new(quic)))
 }
@@ -61,7 +61,13 @@ fn client(version: &str) -> anyhow::Result<moq_tokio::Client> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
 	let out = std::env::args().nth(1).context("output path")?;
-	let endpoint = quinn::Endpoint::server(server_config()?, "127.0.0.1:0".parse()?)?;
+	let draft = match std::env::args().nth(2).as_deref() {
+		None | Some("14") => Draft::Draft14,
+		Some("16") => Draft::Draft16,
+		Some(other) => anyhow::bail!("draft-{other}: only 14 and 16"),
+	};
+	let version = draft.to_string();
+	let endpoint = quinn::Endpoint::server(server_config(draft)?, "127.0.0.1:0".parse()?)?;
 	let port = endpoint.local_addr()?.port();
 	let mut captured: Vec<serde_json::Value> = Vec::new();
 	let mut push = |name: &str, kind: &str, bytes: &[u8]| {
@@ -74,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
 	let mut track = broadcast.create_track("t", None).context("track")?;
 	broadcast.announce(Default::default()).context("announce")?;
 	let url: url::Url = format!("moqt://localhost:{port}/anon").parse()?;
-	let pub_client = client("moq-transport-14")?;
+	let pub_client = client(&version)?;
 	let publisher = tokio::spawn({
 		let origin = origin.clone();
 		async move { pub_client.with_publisher(&origin).connect(url).established().await }
@@ -83,14 +89,14 @@ async fn main() -> anyhow::Result<()> {
 	let conn = endpoint.accept().await.context("no connection")?.await?;
 	let (mut send, mut recv) = conn.accept_bi().await?;
 	let mut buf = BytesMut::new();
-	let (setup, bytes) = read::<ClientSetup, _>(&mut recv, &mut buf, D14).await?;
+	let (setup, bytes) = read::<ClientSetup, _>(&mut recv, &mut buf, draft).await?;
 	eprintln!("CLIENT_SETUP {setup:?}");
 	push("CLIENT_SETUP (publisher, raw QUIC)", "client_setup", &bytes);
 	let server = ServerSetup {
-		version: VarInt::from_u64(D14.setup_version())?,
+		version: VarInt::from_u64(draft.setup_version())?,
 		parameters: SetupParameters(vec![KeyValue::int(2, VarInt::from_u32(100))]),
 	};
-	send.write_all(&server.to_bytes(D14)?).await?;
+	send.write_all(&server.to_bytes(draft)?).await?;
 	let _conn = publisher.await?.context("publisher connect")?;
 
 	// Its PUBLISH_NAMESPACE; then the server subscribes to the track.
@@ -112,13 +118,14 @@ async fn main() -> anyhow::Result<()> {
 	});
 	while !(published && subscribed && group_seen) {
 		tokio::select! {
-			msg = read::<ControlMessage, _>(&mut recv, &mut buf, D14) => {
+			msg = read::<ControlMessage, _>(&mut recv, &mut buf, draft) => {
 				let (msg, bytes) = msg?;
 				eprintln!("control {msg:?}");
 				match &msg {
 					ControlMessage::PublishNamespace(p) => {
 						push("PUBLISH_NAMESPACE (publisher)", "control", &bytes);
-						send.write_all(&ControlMessage::PublishNamespaceOk(p.request_id).to_bytes(D14)?).await?;
+						// Written as REQUEST_OK on draft-16.
+						send.write_all(&ControlMessage::PublishNamespaceOk(p.request_id).to_bytes(draft)?).await?;
 						let subscribe = ControlMessage::Subscribe(Subscribe {
 							request_id: VarInt::from_u32(1),
 							namespace: p.namespace.clone(),
@@ -129,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
 							filter: Filter::LargestObject,
 							parameters: Parameters::default(),
 						});
-						send.write_all(&subscribe.to_bytes(D14)?).await?;
+						send.write_all(&subscribe.to_bytes(draft)?).await?;
 						published = true;
 					}
 					ControlMessage::SubscribeOk(_) => {
@@ -142,11 +149,11 @@ async fn main() -> anyhow::Result<()> {
 			uni = conn.accept_uni(), if !group_seen => {
 				let mut uni = uni?;
 				let mut data = BytesMut::new();
-				let (header, head) = read::<DataStreamHeader, _>(&mut uni, &mut data, D14).await?;
+				let (header, head) = read::<DataStreamHeader, _>(&mut uni, &mut data, draft).await?;
 				eprintln!("data {header:?}");
 				push("SUBGROUP_HEADER (publisher)", "data_stream_header", &head);
 				if let DataStreamHeader::Subgroup(h) = header {
-					let ctx = h.context(D14);
+					let ctx = h.context(draft);
 					for n in 0..2 {
 						let (object, bytes) = read::<SubgroupObject, _>(&mut uni, &mut data, ctx).await?;
 						eprintln!("object {object:?}");
@@ -163,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
 	// A subscriber: its SUBSCRIBE_NAMESPACE, then (told of `room`) its SUBSCRIBE.
 	let sub_origin = moq_tokio::origin::spawn();
 	let url: url::Url = format!("moqt://localhost:{port}/anon").parse()?;
-	let sub_client = client("moq-transport-14")?;
+	let sub_client = client(&version)?;
 	let subscriber = tokio::spawn({
 		let sub_origin = sub_origin.clone();
 		async move { sub_client.with_subscriber(sub_origin).connect(url).established().await }
@@ -171,9 +178,9 @@ async fn main() -> anyhow::Result<()> {
 	let conn = endpoint.accept().await.context("no connection")?.await?;
 	let (mut send, mut recv) = conn.accept_bi().await?;
 	let mut buf = BytesMut::new();
-	let (_, bytes) = read::<ClientSetup, _>(&mut recv, &mut buf, D14).await?;
+	let (_, bytes) = read::<ClientSetup, _>(&mut recv, &mut buf, draft).await?;
 	push("CLIENT_SETUP (subscriber, raw QUIC)", "client_setup", &bytes);
-	send.write_all(&server.to_bytes(D14)?).await?;
+	send.write_all(&server.to_bytes(draft)?).await?;
 	let _sub = subscriber.await?.context("subscriber connect")?;
 	let consumer = sub_origin.consume();
 	let wanted = tokio::spawn(async move {
@@ -183,20 +190,36 @@ async fn main() -> anyhow::Result<()> {
 	});
 	let deadline = tokio::time::sleep(Duration::from_secs(5));
 	tokio::pin!(deadline);
+	// Draft-16's SUBSCRIBE_NAMESPACE stream, kept open while the client reads it.
+	let mut namespaces = None;
 	loop {
 		tokio::select! {
-			msg = read::<ControlMessage, _>(&mut recv, &mut buf, D14) => {
+			bi = conn.accept_bi(), if draft == Draft::Draft16 && namespaces.is_none() => {
+				let (mut ns_send, mut ns_recv) = bi?;
+				let mut ns_buf = BytesMut::new();
+				let (msg, bytes) = read::<ControlMessage, _>(&mut ns_recv, &mut ns_buf, draft).await?;
+				eprintln!("stream {msg:?}");
+				push(&format!("{} (subscriber, own stream)", msg.name()), "control", &bytes);
+				let ControlMessage::SubscribeNamespace(s) = &msg else {
+					anyhow::bail!("expected SUBSCRIBE_NAMESPACE, got {msg:?}");
+				};
+				// Written as REQUEST_OK on draft-16.
+				ns_send.write_all(&ControlMessage::SubscribeNamespaceOk(s.request_id).to_bytes(draft)?).await?;
+				ns_send.write_all(&ControlMessage::Namespace(vec!["room".into()]).to_bytes(draft)?).await?;
+				namespaces = Some((ns_send, ns_recv));
+			}
+			msg = read::<ControlMessage, _>(&mut recv, &mut buf, draft) => {
 				let (msg, bytes) = msg?;
 				eprintln!("control {msg:?}");
 				push(&format!("{} (subscriber)", msg.name()), "control", &bytes);
 				if let ControlMessage::SubscribeNamespace(s) = &msg {
-					send.write_all(&ControlMessage::SubscribeNamespaceOk(s.request_id).to_bytes(D14)?).await?;
+					send.write_all(&ControlMessage::SubscribeNamespaceOk(s.request_id).to_bytes(draft)?).await?;
 					let announce = ControlMessage::PublishNamespace(PublishNamespace {
 						request_id: VarInt::from_u32(1),
 						namespace: vec!["room".into()],
 						parameters: Parameters::default(),
 					});
-					send.write_all(&announce.to_bytes(D14)?).await?;
+					send.write_all(&announce.to_bytes(draft)?).await?;
 				}
 				if let ControlMessage::Subscribe(s) = &msg {
 					let ok = ControlMessage::SubscribeOk(SubscribeOk {
@@ -206,8 +229,9 @@ async fn main() -> anyhow::Result<()> {
 						group_order: GroupOrder::Descending,
 						largest: None,
 						parameters: Parameters::default(),
+						extensions: Vec::new(),
 					});
-					send.write_all(&ok.to_bytes(D14)?).await?;
+					send.write_all(&ok.to_bytes(draft)?).await?;
 					break;
 				}
 			}

@@ -138,6 +138,7 @@ impl Inbound {
 			request_id,
 			code: VarInt::from_u32(code),
 			reason: reason.into(),
+			retry_interval: VarInt::ZERO,
 		})
 	}
 
@@ -181,6 +182,18 @@ impl Inbound {
 	pub fn done(&mut self, namespace: &[String]) -> Option<InboundAction> {
 		let path = Path::new(&namespace_to_path(namespace)).ok()?;
 		self.published.remove(&path).map(|_| InboundAction::Withdraw(path))
+	}
+
+	/// Draft-16's PUBLISH_NAMESPACE_DONE, which names the PUBLISH_NAMESPACE by its Request ID:
+	/// the broadcast to withdraw, if that request published one.
+	pub fn done_request(&mut self, request_id: VarInt) -> Option<InboundAction> {
+		let path = self
+			.published
+			.iter()
+			.find(|(_, id)| **id == request_id)
+			.map(|(path, _)| path.clone())?;
+		self.published.remove(&path);
+		Some(InboundAction::Withdraw(path))
 	}
 }
 
@@ -238,6 +251,7 @@ mod tests {
 			request_id: v(3),
 			code: v(4),
 			reason: "uninterested".into(),
+			retry_interval: v(0),
 		}));
 		assert_eq!(out.ended("b"), None);
 		assert!(out.ended("a").is_some());
@@ -283,5 +297,12 @@ mod tests {
 			Some(InboundAction::Withdraw(Path::new("room/cam").unwrap()))
 		);
 		assert_eq!(inbound.done(&ns(&["room", "cam"])), None);
+		// Draft-16's DONE names the PUBLISH_NAMESPACE's Request ID: "room/b" was request 8.
+		assert_eq!(inbound.done_request(v(10)), None);
+		assert_eq!(
+			inbound.done_request(v(8)),
+			Some(InboundAction::Withdraw(Path::new("room/b").unwrap()))
+		);
+		assert_eq!(inbound.done_request(v(8)), None);
 	}
 }

@@ -1,8 +1,8 @@
 //! Which draft a session speaks, and what its CLIENT_SETUP may say on its binding.
 //!
-//! A draft is fixed by the transport identifier (ALPN `moq-00` on raw QUIC, `WT-Protocol` on
-//! WebTransport) or, when the client offered none (a WebTransport CONNECT without
-//! `WT-Available-Protocols`, the legacy `moql`), by the versions in its CLIENT_SETUP
+//! A draft is fixed by the transport identifier (ALPN `moq-00` or `moqt-16` on raw QUIC,
+//! `WT-Protocol` on WebTransport) or, when the client offered none (a WebTransport CONNECT without
+//! `WT-Available-Protocols`, the legacy `moql`), by the versions in a draft-14 CLIENT_SETUP
 //! (`docs/protocol.md#identifiers`). When nothing is common the session is still accepted and
 //! then closed with VERSION_NEGOTIATION_FAILED and a reason the client can read, rather than
 //! refused during the handshake (a browser only reports "Opening handshake failed" then).
@@ -10,8 +10,9 @@
 use crate::wire::SessionCode;
 use crate::wire::ietf::{ClientSetup, Draft, termination};
 
-/// The drafts the relay speaks, most preferred first.
-pub const DRAFTS: [Draft; 1] = [Draft::Draft14];
+/// The drafts the relay speaks, most preferred first: draft-14, the widest deployed, before
+/// draft-16 for a client that offers both.
+pub const DRAFTS: [Draft; 2] = [Draft::Draft14, Draft::Draft16];
 
 /// The draft a transport identifier names, if the relay speaks it.
 pub fn from_identifier(identifier: &str) -> Option<Draft> {
@@ -47,13 +48,18 @@ impl SetupRefusal {
 }
 
 /// The draft to answer a CLIENT_SETUP with: `fixed` when the transport identifier already chose
-/// one (it must then be among the offered versions), else the relay's most preferred draft the
-/// client offers.
+/// one (on draft-14 it must then be among the offered versions; from draft-15 on CLIENT_SETUP
+/// lists none, the identifier alone names the draft), else the relay's most preferred draft the
+/// client offers. Only draft-14 can be negotiated in SETUP: a later draft's CLIENT_SETUP names
+/// no version, so a session without an identifier cannot ask for one.
 pub fn choose(setup: &ClientSetup, fixed: Option<Draft>) -> Result<Draft, SetupRefusal> {
 	let offered = |d: &Draft| setup.versions.iter().any(|v| v.into_inner() == d.setup_version());
+	// The drafts a CLIENT_SETUP can ask for by its version list.
+	let listed = || DRAFTS.into_iter().filter(|d| d.setup_names_version());
 	let chosen = match fixed {
+		Some(draft) if !draft.setup_names_version() => Some(draft),
 		Some(draft) => offered(&draft).then_some(draft),
-		None => DRAFTS.into_iter().find(offered),
+		None => listed().find(offered),
 	};
 	chosen.ok_or_else(|| {
 		let offered: Vec<String> = setup
@@ -63,10 +69,7 @@ pub fn choose(setup: &ClientSetup, fixed: Option<Draft>) -> Result<Draft, SetupR
 			.collect();
 		let speaks: Vec<String> = match fixed {
 			Some(draft) => vec![format!("{draft} ({:#x})", draft.setup_version())],
-			None => DRAFTS
-				.iter()
-				.map(|d| format!("{d} ({:#x})", d.setup_version()))
-				.collect(),
+			None => listed().map(|d| format!("{d} ({:#x})", d.setup_version())).collect(),
 		};
 		SetupRefusal::new(
 			termination::VERSION_NEGOTIATION_FAILED,
@@ -129,7 +132,8 @@ mod tests {
 	fn identifiers() {
 		assert_eq!(from_identifier("moq-00"), Some(Draft::Draft14));
 		assert_eq!(from_identifier("moq-lite-05"), None);
-		assert_eq!(from_identifier("moqt-16"), None);
+		assert_eq!(from_identifier("moqt-16"), Some(Draft::Draft16));
+		assert_eq!(from_identifier("moqt-15"), None);
 	}
 
 	#[test]
@@ -144,6 +148,10 @@ mod tests {
 			"no common moq-transport version: the client offered [0xff00000d, 0xff000010], \
 			 the relay speaks moq-transport-14 (0xff00000e)"
 		);
+		// Draft-16's CLIENT_SETUP lists no version: its identifier alone decides.
+		assert_eq!(choose(&setup(&[], vec![]), Some(Draft::Draft16)), Ok(Draft::Draft16));
+		// And a draft-14 CLIENT_SETUP cannot ask for it, since it would then be read in the
+		// wrong form (the refusal above lists 0xff000010 and names draft-14 only).
 		// The ALPN said draft-14 but the SETUP does not offer it.
 		let refused = choose(&setup(&[0xff00_000d], vec![]), Some(Draft::Draft14)).unwrap_err();
 		assert_eq!(refused.code, termination::VERSION_NEGOTIATION_FAILED);

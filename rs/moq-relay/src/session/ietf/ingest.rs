@@ -47,6 +47,14 @@ pub(super) fn publish_namespace_done<S: Session>(shared: &Shared<S>, namespace: 
 	}
 }
 
+/// Draft-16's PUBLISH_NAMESPACE_DONE, naming the PUBLISH_NAMESPACE by its Request ID.
+pub(super) fn publish_namespace_done_request<S: Session>(shared: &Shared<S>, request_id: VarInt) {
+	let mut state = shared.state();
+	if let Some(InboundAction::Withdraw(path)) = state.inbound.done_request(request_id) {
+		state.publications.remove(&path);
+	}
+}
+
 /// SUBSCRIBE_OK for one of the relay's subscriptions: its Track Alias now routes data streams.
 pub(super) fn subscribe_ok<S: Session>(shared: &Shared<S>, ok: SubscribeOk) -> Result<(), Violation> {
 	{

@@ -137,6 +137,7 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 		group_order: GroupOrder::Descending,
 		largest: None,
 		parameters: Default::default(),
+		extensions: Vec::new(),
 	};
 	if !shared.send(vec![ControlMessage::SubscribeOk(ok)]).await {
 		return;

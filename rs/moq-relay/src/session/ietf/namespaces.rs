@@ -1,0 +1,151 @@
+//! Draft-16 SUBSCRIBE_NAMESPACE streams: each is a bidirectional stream the peer opens with
+//! SUBSCRIBE_NAMESPACE, answered on it with REQUEST_OK (or REQUEST_ERROR), then NAMESPACE for
+//! every broadcast under the prefix the grant lets the peer see, now and as they start, and
+//! NAMESPACE_DONE as they end, each as the suffix after the prefix. The peer ends it by closing
+//! the stream (draft-16 has no UNSUBSCRIBE_NAMESPACE). Draft-14 asks for the same on the control
+//! stream (`serve::subscribe_namespace`).
+
+use std::sync::Arc;
+
+use moq_token::Path;
+use tokio::task::JoinSet;
+
+use super::{Shared, StreamError, io, new_request, request_error};
+use crate::transport::{SendStream, Session};
+use crate::wire::ietf::{
+	ControlMessage, RequestErrorCode, RequestOk, SubscribeNamespace, namespace_to_path, path_to_namespace, termination,
+};
+use crate::wire::{Disposition, StreamCode, VarInt};
+
+/// Accepts the peer's bidirectional streams for as long as the session lives.
+pub(super) async fn accept<S: Session>(shared: Arc<Shared<S>>) {
+	let mut streams = JoinSet::new();
+	loop {
+		tokio::select! {
+			bi = shared.transport.accept_bi() => match bi {
+				Ok((send, recv)) => {
+					streams.spawn(serve(shared.clone(), send, recv));
+				}
+				Err(_) => return,
+			},
+			Some(_) = streams.join_next(), if !streams.is_empty() => {}
+		}
+	}
+}
+
+/// One SUBSCRIBE_NAMESPACE stream, to its end.
+async fn serve<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S::Recv) {
+	let mut reader = io::DraftReader::new(recv, shared.ctx.limits.max_message);
+	let request = match reader.expect::<ControlMessage, _>(shared.draft).await {
+		Ok(ControlMessage::SubscribeNamespace(request)) => request,
+		Ok(other) => {
+			let reason = format!("{} opened a bidirectional stream", other.name());
+			shared.close(termination::PROTOCOL_VIOLATION, &reason);
+			return;
+		}
+		Err(StreamError::Transport(_)) => return,
+		Err(err) => {
+			let code = match err.disposition() {
+				Disposition::CloseSession(code) => code,
+				_ => termination::PROTOCOL_VIOLATION,
+			};
+			shared.close(code, &format!("SUBSCRIBE_NAMESPACE stream: {err}"));
+			return;
+		}
+	};
+	if let Err((code, reason)) = new_request(&shared, request.request_id).await {
+		shared.close(code, &reason);
+		return;
+	}
+	let Some(prefix) = answer(&shared, &mut send, &request).await else {
+		let _ = send.finish();
+		return;
+	};
+	// Until the peer closes its side (or breaks the stream), show what is under the prefix.
+	let watched = async {
+		if shared.grant.may_watch(&prefix) {
+			watch(&shared, &mut send, &prefix).await;
+		}
+		std::future::pending::<()>().await;
+	};
+	tokio::select! {
+		_ = watched => {}
+		ended = reader.decode::<ControlMessage, _>(shared.draft) => {
+			if let Ok(Some(message)) = ended {
+				let reason = format!("{} on a SUBSCRIBE_NAMESPACE stream", message.name());
+				shared.close(termination::PROTOCOL_VIOLATION, &reason);
+			}
+		}
+	}
+	reader.stop(StreamCode::CANCEL);
+	let _ = send.finish();
+}
+
+/// REQUEST_OK with the prefix to watch, or REQUEST_ERROR: NOT_SUPPORTED for Subscribe Options
+/// that ask for PUBLISH only (0x0) or are unknown (the relay sends NAMESPACE, never PUBLISH; 0x2
+/// gets the namespaces alone), DOES_NOT_EXIST for a prefix that is no path.
+async fn answer<S: Session>(shared: &Shared<S>, send: &mut S::Send, request: &SubscribeNamespace) -> Option<Path> {
+	let id = request.request_id;
+	let text = namespace_to_path(&request.prefix);
+	let prefix = Path::new(&text)
+		.ok()
+		.filter(|_| text.len() <= shared.ctx.limits.max_path);
+	let namespaces = matches!(request.options.map(VarInt::into_inner), Some(1 | 2));
+	let reply = match &prefix {
+		_ if !namespaces => ControlMessage::RequestError(request_error(
+			id,
+			RequestErrorCode::NOT_SUPPORTED,
+			"the relay answers SUBSCRIBE_NAMESPACE with NAMESPACE only (Subscribe Options 0x1 or 0x2)",
+		)),
+		Some(_) => ControlMessage::RequestOk(RequestOk {
+			request_id: id,
+			parameters: Default::default(),
+		}),
+		None => ControlMessage::RequestError(request_error(
+			id,
+			RequestErrorCode::DOES_NOT_EXIST,
+			"not a broadcast path prefix",
+		)),
+	};
+	write(shared, send, &reply).await.ok()?;
+	prefix.filter(|_| namespaces)
+}
+
+async fn write<S: Session>(shared: &Shared<S>, send: &mut S::Send, message: &ControlMessage) -> Result<(), ()> {
+	let bytes = io::encode(message, shared.draft).map_err(|_| ())?;
+	io::write(send, &bytes).await.map_err(|_| ())
+}
+
+/// NAMESPACE / NAMESPACE_DONE for the broadcasts under `prefix`, until the stream fails.
+async fn watch<S: Session>(shared: &Shared<S>, send: &mut S::Send, prefix: &Path) {
+	let absolute = shared.grant.absolute(prefix);
+	let mut announced = shared.ctx.origin.announced(absolute);
+	// The suffix after the prefix of a broadcast the peer may see.
+	let suffix = |path: &Path| -> Option<Vec<String>> {
+		let relative = path.strip_prefix(shared.grant.root())?;
+		if !shared.grant.can_subscribe(&relative) {
+			return None;
+		}
+		let suffix = relative.strip_prefix(prefix)?;
+		Some(path_to_namespace(suffix.as_str()))
+	};
+	for (path, _) in announced.take_current() {
+		if let Some(suffix) = suffix(&path)
+			&& write(shared, send, &ControlMessage::Namespace(suffix)).await.is_err()
+		{
+			return;
+		}
+	}
+	while let Some(update) = announced.next().await {
+		let Some(suffix) = suffix(&update.path) else {
+			continue;
+		};
+		let message = match update.active {
+			Some(_) => ControlMessage::Namespace(suffix),
+			None => ControlMessage::NamespaceDone(suffix),
+		};
+		if write(shared, send, &message).await.is_err() {
+			return;
+		}
+	}
+}
