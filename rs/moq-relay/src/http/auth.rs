@@ -12,8 +12,6 @@
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 
-use std::net::IpAddr;
-
 use crate::auth::{Auth, AuthError, ConnectRequest, CredentialKind, Grant, Transport};
 use crate::limits::AuthThrottle;
 use crate::metrics::Metrics;
@@ -40,7 +38,7 @@ pub async fn authorize(auth: &Auth, path: &str, query: Option<&str>, headers: &H
 		query,
 		headers,
 	};
-	decide(auth, path, request, None)
+	decide(auth, path, request, None, None)
 		.await
 		.1
 		.map_err(|err| err.into_response())
@@ -52,13 +50,14 @@ pub async fn authorize_from(
 	auth: &Auth,
 	throttle: &AuthThrottle,
 	metrics: &Metrics,
-	address: IpAddr,
+	peer: std::net::SocketAddr,
 	path: &str,
 	request: HttpRequest<'_>,
 ) -> Result<Grant, Response> {
+	let address = peer.ip();
 	let now = tokio::time::Instant::now();
 	let (kind, decided) = if throttle.allows(address, now) {
-		decide(auth, path, request, Some(metrics)).await
+		decide(auth, path, request, Some(peer), Some(metrics)).await
 	} else {
 		(CredentialKind::None, Err(AuthError::TooManyAttempts))
 	};
@@ -80,6 +79,7 @@ async fn decide(
 	auth: &Auth,
 	path: &str,
 	request: HttpRequest<'_>,
+	remote: Option<std::net::SocketAddr>,
 	metrics: Option<&Metrics>,
 ) -> (CredentialKind, Result<Grant, AuthError>) {
 	let target = match request.query {
@@ -87,7 +87,9 @@ async fn decide(
 		None => path.to_string(),
 	};
 	let connect = match ConnectRequest::parse(&target).and_then(|c| c.with_headers(request.headers)) {
-		Ok(connect) => connect.with_http(request.method.as_str(), request.route),
+		Ok(connect) => connect
+			.with_http(request.method.as_str(), request.route)
+			.with_remote(remote),
 		Err(err) => return (CredentialKind::Invalid, Err(err)),
 	};
 	match metrics {

@@ -67,8 +67,7 @@ pub async fn mint(
 		headers: &headers,
 	};
 	let path = format!("/{root}");
-	let caller = match auth::authorize_from(&state.auth, &state.throttle, &state.metrics, peer.ip(), &path, http).await
-	{
+	let caller = match auth::authorize_from(&state.auth, &state.throttle, &state.metrics, peer, &path, http).await {
 		Ok(grant) => grant,
 		Err(refused) => return cors(refused),
 	};

@@ -153,7 +153,7 @@ async fn revoke(
 		query: uri.query(),
 		headers: &headers,
 	};
-	let decided = auth::authorize_from(&state.auth, &state.throttle, &state.metrics, peer.ip(), "/", request);
+	let decided = auth::authorize_from(&state.auth, &state.throttle, &state.metrics, peer, "/", request);
 	let grant = match decided.await {
 		Ok(grant) => grant,
 		Err(refusal) => return refusal,
@@ -242,7 +242,7 @@ async fn announced(
 		query: uri.query(),
 		headers: &headers,
 	};
-	let decided = auth::authorize_from(&state.auth, &state.throttle, &state.metrics, peer.ip(), prefix, request);
+	let decided = auth::authorize_from(&state.auth, &state.throttle, &state.metrics, peer, prefix, request);
 	let grant = match decided.await {
 		Ok(grant) => grant,
 		Err(refusal) => return refusal,

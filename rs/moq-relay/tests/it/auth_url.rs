@@ -253,6 +253,20 @@ async fn relay(url: String) -> TestRelay {
 	TestRelay::start_with(move |config| config.auth.url = Some(url)).await
 }
 
+/// A relay asking `url`, with its operator endpoint on a free loopback port.
+async fn relay_with_operator(url: String) -> (TestRelay, std::net::SocketAddr) {
+	let operator = std::net::TcpListener::bind("127.0.0.1:0")
+		.unwrap()
+		.local_addr()
+		.unwrap();
+	let relay = TestRelay::start_with(move |config| {
+		config.auth.url = Some(url);
+		config.auth.operator = Some(operator);
+	})
+	.await;
+	(relay, operator)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_server_decides_every_session_and_hears_its_end() {
 	let dir = Dir::new("decide");
@@ -315,6 +329,28 @@ async fn the_reference_server_decides_every_session_and_hears_its_end() {
 		"the relay reported {bytes:?}; the client had sent {} and received {} bytes",
 		client.udp_tx.bytes,
 		client.udp_rx.bytes
+	);
+	// An HTTP route's decision is the server's too, told the client's address.
+	let jwt = token(&key, "room");
+	let response = within(
+		"GET /announced",
+		reqwest::get(format!(
+			"http://127.0.0.1:{}/announced/room?jwt={jwt}",
+			relay.addr.port()
+		)),
+	)
+	.await
+	.unwrap();
+	assert_eq!(response.status().as_u16(), 200);
+	let http = server
+		.until("an http connect", |r| {
+			r.event == Event::Connect && serde_json::to_value(r.transport).unwrap() == "http"
+		})
+		.await;
+	assert!(
+		http.remote.is_some_and(|r| r.ip().is_loopback() && r.port() != 0),
+		"{:?}",
+		http.remote
 	);
 	drop(session);
 	relay.stop().await;
@@ -392,16 +428,7 @@ async fn the_operator_endpoint_lists_rechecks_and_closes_sessions() {
 		policy
 	};
 	let server = AuthServer::start(hourly(everything)).await;
-	let operator = std::net::TcpListener::bind("127.0.0.1:0")
-		.unwrap()
-		.local_addr()
-		.unwrap();
-	let url = server.url();
-	let relay = TestRelay::start_with(move |config| {
-		config.auth.url = Some(url);
-		config.auth.operator = Some(operator);
-	})
-	.await;
+	let (relay, operator) = relay_with_operator(server.url()).await;
 	let http = reqwest::Client::new();
 	let call = |method: reqwest::Method, path: &str| {
 		let request = http.request(method, format!("http://{operator}{path}"));
@@ -504,16 +531,7 @@ async fn an_mtls_auth_server_gets_the_relays_client_certificate() {
 async fn a_websocket_sessions_end_carries_its_bytes() {
 	use moq_relay::transport::{SendStream as _, Session as _};
 	let server = AuthServer::start(policy(None, Some((&["**"], &["**"])))).await;
-	let operator = std::net::TcpListener::bind("127.0.0.1:0")
-		.unwrap()
-		.local_addr()
-		.unwrap();
-	let url = server.url();
-	let relay = TestRelay::start_with(move |config| {
-		config.auth.url = Some(url);
-		config.auth.operator = Some(operator);
-	})
-	.await;
+	let (relay, operator) = relay_with_operator(server.url()).await;
 	let session = crate::websocket::raw_upgrade(&relay, "/", &[])
 		.await
 		.unwrap_or_else(|refused| panic!("refused: {refused:?}"));
