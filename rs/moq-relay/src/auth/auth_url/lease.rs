@@ -56,6 +56,7 @@ impl Drop for Lease {
 			if let Meter::Reading(read) = &state.meter {
 				state.meter = Meter::Final(read());
 			}
+			state.ended = true;
 		}
 		if let Some(tx) = self.ended.lock().unwrap_or_else(|e| e.into_inner()).take() {
 			let _ = tx.send(());
@@ -111,6 +112,8 @@ struct State {
 	expires: Option<u64>,
 	refusal: Option<AuthError>,
 	meter: Meter,
+	/// The session is gone (its lease dropped); only its `end` is still to be sent.
+	ended: bool,
 }
 
 /// Where a session's byte totals come from.
@@ -145,6 +148,7 @@ impl Live {
 				expires,
 				refusal: None,
 				meter: Meter::Unset,
+				ended: false,
 			}),
 			nudge: Notify::new(),
 		})
@@ -179,6 +183,13 @@ impl Live {
 	/// Whether a fresh grant still allows everything the session was admitted with.
 	pub(super) fn covered_by(&self, root: Option<&Path>, publish: &Patterns, subscribe: &Patterns) -> bool {
 		root.is_none_or(|r| *r == self.root) && publish.covers(&self.publish) && subscribe.covers(&self.subscribe)
+	}
+
+	/// Whether the session still runs under its grant: not ended, and not refused (a refused one is
+	/// closing). Only these are listed, re-checked and closable by the operator.
+	pub(super) fn is_live(&self) -> bool {
+		let state = self.state();
+		!state.ended && state.refusal.is_none()
 	}
 
 	/// The first refusal stands.
@@ -220,5 +231,41 @@ impl Live {
 			seconds: self.started.elapsed().as_secs(),
 			bytes: self.totals(),
 		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn live() -> Arc<Live> {
+		Live::new(
+			"00ff".into(),
+			Path::default(),
+			"quic",
+			None,
+			Patterns::all(),
+			Patterns::all(),
+			None,
+		)
+	}
+
+	/// A session whose grant was withdrawn, or whose lease dropped, is no longer live (listed,
+	/// re-checked or closable), though its task still holds it until `end` is sent.
+	#[test]
+	fn refused_or_ended_sessions_are_not_live() {
+		let refused = live();
+		assert!(refused.is_live());
+		refused.refuse(AuthError::GrantRefused);
+		assert!(!refused.is_live());
+
+		let ended = live();
+		let (lease, _ended) = Lease::new(ended.clone());
+		lease.meter(|| Totals { sent: 3, received: 4 });
+		assert_eq!(ended.totals(), Totals { sent: 3, received: 4 });
+		drop(lease);
+		assert!(!ended.is_live());
+		// The totals read at the drop stay: the meter (and the transport it held) is let go.
+		assert_eq!(ended.totals(), Totals { sent: 3, received: 4 });
 	}
 }

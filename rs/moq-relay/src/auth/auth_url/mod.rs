@@ -269,7 +269,12 @@ impl AuthUrl {
 	pub fn sessions(&self) -> Vec<SessionInfo> {
 		let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
 		sessions.retain(|_, live| live.strong_count() > 0);
-		let mut out: Vec<SessionInfo> = sessions.values().filter_map(Weak::upgrade).map(|l| l.info()).collect();
+		let mut out: Vec<SessionInfo> = sessions
+			.values()
+			.filter_map(Weak::upgrade)
+			.filter(|l| l.is_live())
+			.map(|l| l.info())
+			.collect();
 		out.sort_by(|a, b| a.id.cmp(&b.id));
 		out
 	}
@@ -295,7 +300,11 @@ impl AuthUrl {
 
 	fn live(&self) -> Vec<Arc<lease::Live>> {
 		let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-		sessions.values().filter_map(Weak::upgrade).collect()
+		sessions
+			.values()
+			.filter_map(Weak::upgrade)
+			.filter(|l| l.is_live())
+			.collect()
 	}
 
 	/// POSTs one event; a 2xx answer's grant, unvalidated.
