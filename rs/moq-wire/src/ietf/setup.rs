@@ -1,4 +1,4 @@
-//! CLIENT_SETUP and SERVER_SETUP (draft-14 §9.3): the first message each side
+//! CLIENT_SETUP and SERVER_SETUP (draft-14 §9.3), and draft-18's one SETUP (draft-18 §10.3): the first message each side
 //! sends on the control stream.
 
 use bytes::{Buf, BufMut, Bytes};

@@ -90,7 +90,7 @@ impl AuthToken {
 	}
 
 	/// [`decode_value`](Self::decode_value) in `draft`'s integers (draft-18's Token
-	/// fields are leading-ones integers, draft-18 §9.2.1.1's `vi64`).
+	/// fields are leading-ones integers, `vi64` in draft-18 §10.2.2).
 	pub fn decode_value_in(value: &[u8], draft: Draft) -> Result<Self, DecodeError> {
 		let malformed = |reason| DecodeError::InvalidParameter {
 			id: AUTHORIZATION_TOKEN,
