@@ -1,5 +1,6 @@
-//! CLIENT_SETUP and SERVER_SETUP (draft-14 §9.3), and draft-18's one SETUP (draft-18 §10.3): the first message each side
-//! sends on the control stream.
+//! CLIENT_SETUP and SERVER_SETUP (draft-14 §9.3): the first message each side
+//! sends on the control stream; and draft-18's one SETUP (draft-18 §10.3), the
+//! first message of the unidirectional stream each side opens.
 
 use bytes::{Buf, BufMut, Bytes};
 

@@ -841,6 +841,7 @@ fn run_vectors(path: &str, draft: Draft, samples: Vec<(&'static str, Sample)>, d
 
 const CAPTURED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft14-captured.json");
 const CAPTURED16: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft16-captured.json");
+const CAPTURED18: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft18-captured.json");
 
 /// Decodes `hex` as exactly one `T` and re-encodes it to the same bytes.
 fn exact<T, C>(hex: &str, ctx: C) -> Result<T, String>
@@ -930,6 +931,27 @@ fn draft16_bytes_captured_from_the_published_client() {
 		"object",
 	] {
 		assert!(seen.iter().any(|s| s == message), "no {message} captured: {seen:?}");
+	}
+}
+
+/// What the published client really sent on a draft-18 session (captured by
+/// `vectors/ietf/capture/` with the argument `18`): the SETUP opening its unidirectional stream,
+/// as a publisher and as a subscriber, reads whole in draft-18's form and re-encodes byte for byte.
+#[test]
+fn draft18_bytes_captured_from_the_published_client() {
+	let file: Value = serde_json::from_str(&std::fs::read_to_string(CAPTURED18).expect(CAPTURED18)).unwrap();
+	let captured = file["captured"].as_array().expect("captured");
+	assert_eq!(captured.len(), 2, "the publisher's and the subscriber's SETUP");
+	for entry in captured {
+		let name = entry["name"].as_str().unwrap();
+		assert_eq!(entry["kind"], "setup", "{name}");
+		let setup =
+			exact::<Setup, _>(entry["hex"].as_str().unwrap(), D18).unwrap_or_else(|err| panic!("{name}: {err}"));
+		let params = &setup.parameters;
+		assert_eq!(params.implementation(), Some("moq-lite-rs"), "{name}");
+		assert_eq!(params.path(), Some("/anon"), "{name}");
+		// Draft-18 has no MAX_REQUEST_ID option, and the client sends none.
+		assert!(params.0.iter().all(|p| p.key != v(2)), "{name}");
 	}
 }
 
