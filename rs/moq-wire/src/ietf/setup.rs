@@ -194,11 +194,13 @@ pub struct ServerSetup {
 }
 
 impl ClientSetup {
-	/// The first offered draft this codec speaks.
+	/// The first offered draft this codec speaks that a CLIENT_SETUP can start:
+	/// never draft-18, which has no CLIENT_SETUP (its `0xff000012` is skipped).
 	pub fn common_draft(&self) -> Option<Draft> {
 		self.versions
 			.iter()
-			.find_map(|v| Draft::from_setup_version(v.into_inner()))
+			.filter_map(|v| Draft::from_setup_version(v.into_inner()))
+			.find(|d| d.has_control_stream())
 	}
 }
 
@@ -609,6 +611,19 @@ pub(crate) mod tests {
 		assert_eq!(
 			Setup::decode_prefix(&repeated[..5], D18),
 			Err(DecodeError::UnexpectedEnd)
+		);
+	}
+
+	#[test]
+	fn a_client_setup_cannot_pick_draft18() {
+		let offer = |versions: &[u64]| ClientSetup {
+			versions: versions.iter().map(|v| VarInt::from_u64(*v).unwrap()).collect(),
+			parameters: SetupParameters::default(),
+		};
+		assert_eq!(offer(&[D18.setup_version()]).common_draft(), None);
+		assert_eq!(
+			offer(&[D18.setup_version(), D14.setup_version()]).common_draft(),
+			Some(D14)
 		);
 	}
 
