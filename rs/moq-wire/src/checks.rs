@@ -62,7 +62,7 @@ macro_rules! ietf_codec {
 	)*};
 }
 
-ietf_codec!(ietf::Draft: ietf::ClientSetup, ietf::ServerSetup, ietf::ControlMessage, ietf::DataStreamHeader, ietf::FetchObject, ietf::ObjectDatagram);
+ietf_codec!(ietf::Draft: ietf::ClientSetup, ietf::ServerSetup, ietf::Setup, ietf::ControlMessage, ietf::DataStreamHeader, ietf::FetchObject, ietf::ObjectDatagram);
 ietf_codec!(ietf::SubgroupContext: ietf::SubgroupObject, ietf::SubgroupObjectHeader);
 
 /// One fuzz target: its name (the `fuzz_targets/<name>.rs` file and the
@@ -382,6 +382,19 @@ pub fn ietf_setup(data: &[u8]) {
 				assert_eq!(ietf::AuthToken::decode_value(&bytes), Ok(token));
 			}
 			sequence::<ietf::ControlMessage, _>(&data[used..], draft);
+		}
+	}
+	// Draft-18's SETUP, which opens a unidirectional stream of its own.
+	if let Some((setup, _)) = check::<ietf::Setup, _>(data, ietf::Draft::Draft18, Framing::Stream) {
+		let params = &setup.parameters;
+		let _ = (params.path(), params.authority(), params.implementation());
+		for token in setup.auth_tokens() {
+			let token = token.expect("a decoded SETUP holds well-formed tokens");
+			let bytes = token.encode_value_in(ietf::Draft::Draft18);
+			assert_eq!(
+				ietf::AuthToken::decode_value_in(&bytes, ietf::Draft::Draft18),
+				Ok(token)
+			);
 		}
 	}
 }

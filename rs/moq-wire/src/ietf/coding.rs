@@ -7,6 +7,7 @@ use std::fmt;
 use bytes::{Buf, BufMut, Bytes};
 
 use super::draft::Draft;
+use super::leading_ones;
 use super::token::AuthToken;
 use crate::coding::{BufExt, BufMutExt};
 use crate::{DecodeError, EncodeError, VarInt};
@@ -140,15 +141,15 @@ impl KeyValue {
 	#[cfg(test)]
 	pub(crate) fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
 		let key = buf.get_var()?;
-		Self::decode_value(buf, key)
+		Self::decode_value_in(buf, key, Draft::Draft14)
 	}
 
-	/// Reads the value of a pair whose type is already known.
-	pub(crate) fn decode_value<B: Buf>(buf: &mut B, key: VarInt) -> Result<Self, DecodeError> {
+	/// Reads the value of a pair whose type is already known, in `draft`'s integers.
+	pub(crate) fn decode_value_in<B: Buf>(buf: &mut B, key: VarInt, draft: Draft) -> Result<Self, DecodeError> {
 		let value = if key.into_inner().is_multiple_of(2) {
-			Value::Int(buf.get_var()?)
+			Value::Int(get_var_in(buf, draft)?)
 		} else {
-			let len = buf.get_var()?.into_inner();
+			let len = get_var_in(buf, draft)?.into_inner();
 			// draft-14 §1.4.2: a longer value is a PROTOCOL_VIOLATION.
 			if len > MAX_KVP_VALUE_LEN as u64 {
 				return Err(DecodeError::TooLarge {
@@ -169,11 +170,21 @@ impl KeyValue {
 	/// Writes the pair with `written` in its Type field (its own type, or the
 	/// delta from the previous pair's on draft-16); the parity is its own type's.
 	pub(crate) fn encode_as<B: BufMut>(&self, buf: &mut B, written: VarInt) -> Result<(), EncodeError> {
+		self.encode_as_in(buf, written, Draft::Draft14)
+	}
+
+	/// [`encode_as`](Self::encode_as) in `draft`'s integers.
+	pub(crate) fn encode_as_in<B: BufMut>(
+		&self,
+		buf: &mut B,
+		written: VarInt,
+		draft: Draft,
+	) -> Result<(), EncodeError> {
 		let even = self.key.into_inner().is_multiple_of(2);
 		match &self.value {
 			Value::Int(v) if even => {
-				buf.put_var(written);
-				buf.put_var(*v);
+				put_var_in(buf, draft, written);
+				put_var_in(buf, draft, *v);
 			}
 			Value::Bytes(b) if !even => {
 				if b.len() > MAX_KVP_VALUE_LEN {
@@ -183,9 +194,9 @@ impl KeyValue {
 						max: MAX_KVP_VALUE_LEN as u64,
 					});
 				}
-				buf.put_var(written);
+				put_var_in(buf, draft, written);
 				// At most 2^16-1.
-				buf.put_var(VarInt::from_u32(b.len() as u32));
+				put_var_in(buf, draft, VarInt::from_u32(b.len() as u32));
 				buf.put_slice(b);
 			}
 			_ => {
@@ -229,7 +240,11 @@ pub(crate) fn encode_pairs(pairs: &[KeyValue], draft: Draft) -> Result<Vec<u8>, 
 		for pair in sorted {
 			let key = pair.key.into_inner();
 			// Ascending, so the difference is below 2^62.
-			pair.encode_as(&mut out, VarInt::from_u64(key - previous).expect("a smaller type"))?;
+			pair.encode_as_in(
+				&mut out,
+				VarInt::from_u64(key - previous).expect("a smaller type"),
+				draft,
+			)?;
 			previous = key;
 		}
 	} else {
@@ -244,7 +259,7 @@ pub(crate) fn encode_pairs(pairs: &[KeyValue], draft: Draft) -> Result<Vec<u8>, 
 /// types the wire value is added to `previous` (the last pair's type, 0 at
 /// first), and a sum past 2^62-1 is malformed.
 pub(crate) fn decode_pair<B: Buf>(buf: &mut B, draft: Draft, previous: &mut VarInt) -> Result<KeyValue, DecodeError> {
-	let raw = buf.get_var()?;
+	let raw = get_var_in(buf, draft)?;
 	let key = match draft.delta_types() {
 		true => VarInt::from_u64(previous.into_inner() + raw.into_inner()).map_err(|_| DecodeError::InvalidValue {
 			field: "Key-Value-Pair Type",
@@ -253,7 +268,24 @@ pub(crate) fn decode_pair<B: Buf>(buf: &mut B, draft: Draft, previous: &mut VarI
 		false => raw,
 	};
 	*previous = key;
-	KeyValue::decode_value(buf, key)
+	KeyValue::decode_value_in(buf, key, draft)
+}
+
+/// Reads one integer in `draft`'s form: a QUIC varint (draft-14, draft-16) or a
+/// leading-ones one (draft-18, [`leading_ones`]).
+pub(crate) fn get_var_in<B: Buf>(buf: &mut B, draft: Draft) -> Result<VarInt, DecodeError> {
+	match draft.leading_ones_integers() {
+		true => leading_ones::get(buf),
+		false => buf.get_var(),
+	}
+}
+
+/// Writes one integer in `draft`'s form, as [`get_var_in`] reads it.
+pub(crate) fn put_var_in<B: BufMut>(buf: &mut B, draft: Draft, value: VarInt) {
+	match draft.leading_ones_integers() {
+		true => leading_ones::put(buf, value),
+		false => buf.put_var(value),
+	}
 }
 
 /// A message's `Number of Parameters (i) | Parameters…` (draft-14 §9.2), kept

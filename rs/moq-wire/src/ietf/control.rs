@@ -244,6 +244,7 @@ pub(crate) fn encode_goaway(body: &mut Vec<u8>, uri: &str) -> Result<(), EncodeE
 
 impl DecodeWith<Draft> for ControlMessage {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		draft.decode_form("control message (draft-18 has no control stream)")?;
 		if draft == Draft::Draft16 {
 			return decode_control(buf, draft16::decode_body);
 		}
@@ -290,6 +291,7 @@ impl DecodeWith<Draft> for ControlMessage {
 
 impl EncodeWith<Draft> for ControlMessage {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		draft.encode_form("control message (draft-18 has no control stream)")?;
 		if draft == Draft::Draft16 {
 			let Some(ty) = draft16::wire_type(self) else {
 				return Err(EncodeError::InvalidValue {
@@ -355,6 +357,26 @@ mod tests {
 	use crate::strategy;
 
 	const D14: Draft = Draft::Draft14;
+
+	#[test]
+	fn draft18_has_no_control_stream() {
+		// MAX_REQUEST_ID 5: a control message on draft-14 and draft-16 alike.
+		let message = ControlMessage::MaxRequestId(VarInt::from_u32(5));
+		let bytes = message.to_bytes(D14).unwrap();
+		assert_eq!(bytes, message.to_bytes(Draft::Draft16).unwrap());
+		assert_eq!(
+			ControlMessage::decode_prefix(&bytes, Draft::Draft16).unwrap().0,
+			message
+		);
+		assert!(matches!(
+			ControlMessage::decode_prefix(&bytes, Draft::Draft18),
+			Err(DecodeError::InvalidValue { value: 18, .. })
+		));
+		assert!(matches!(
+			message.to_bytes(Draft::Draft18),
+			Err(EncodeError::InvalidValue { .. })
+		));
+	}
 
 	fn namespace() -> impl Strategy<Value = Vec<String>> {
 		prop::collection::vec("[a-z0-9/é]{0,6}", 0..4)

@@ -118,7 +118,8 @@ pub enum DataStreamHeader {
 }
 
 impl DecodeWith<Draft> for DataStreamHeader {
-	fn decode<B: Buf>(buf: &mut B, _: Draft) -> Result<Self, DecodeError> {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		draft.decode_form("data stream header (draft-18 data streams are not implemented)")?;
 		let ty = buf.get_var()?.into_inner();
 		if ty == FETCH_HEADER {
 			return Ok(Self::Fetch(buf.get_var()?));
@@ -164,7 +165,8 @@ impl DecodeWith<Draft> for DataStreamHeader {
 }
 
 impl EncodeWith<Draft> for DataStreamHeader {
-	fn encode<B: BufMut>(&self, buf: &mut B, _: Draft) -> Result<(), EncodeError> {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		draft.encode_form("data stream header (draft-18 data streams are not implemented)")?;
 		match self {
 			Self::Fetch(request_id) => {
 				buf.put_var(VarInt::from_u32(FETCH_HEADER as u32));
@@ -251,6 +253,8 @@ pub struct SubgroupObject {
 
 impl DecodeWith<SubgroupContext> for SubgroupObject {
 	fn decode<B: Buf>(buf: &mut B, ctx: SubgroupContext) -> Result<Self, DecodeError> {
+		ctx.draft
+			.decode_form("subgroup object (draft-18 data streams are not implemented)")?;
 		let id_delta = buf.get_var()?;
 		let extensions = match ctx.extensions {
 			true => decode_extensions(buf, ctx.draft)?,
@@ -268,6 +272,8 @@ impl DecodeWith<SubgroupContext> for SubgroupObject {
 
 impl EncodeWith<SubgroupContext> for SubgroupObject {
 	fn encode<B: BufMut>(&self, buf: &mut B, ctx: SubgroupContext) -> Result<(), EncodeError> {
+		ctx.draft
+			.encode_form("subgroup object (draft-18 data streams are not implemented)")?;
 		if !ctx.extensions && !self.extensions.is_empty() {
 			return Err(EncodeError::InvalidValue {
 				field: "extension headers",
@@ -319,6 +325,8 @@ impl SubgroupObject {
 
 impl DecodeWith<SubgroupContext> for SubgroupObjectHeader {
 	fn decode<B: Buf>(buf: &mut B, ctx: SubgroupContext) -> Result<Self, DecodeError> {
+		ctx.draft
+			.decode_form("subgroup object (draft-18 data streams are not implemented)")?;
 		let id_delta = buf.get_var()?;
 		let extensions = match ctx.extensions {
 			true => decode_extensions(buf, ctx.draft)?,
@@ -349,6 +357,8 @@ impl DecodeWith<SubgroupContext> for SubgroupObjectHeader {
 
 impl EncodeWith<SubgroupContext> for SubgroupObjectHeader {
 	fn encode<B: BufMut>(&self, buf: &mut B, ctx: SubgroupContext) -> Result<(), EncodeError> {
+		ctx.draft
+			.encode_form("subgroup object (draft-18 data streams are not implemented)")?;
 		if !ctx.extensions && !self.extensions.is_empty() {
 			return Err(EncodeError::InvalidValue {
 				field: "extension headers",
@@ -405,6 +415,7 @@ const NO_DRAFT16_FETCH_OBJECTS: &str = "draft-16 fetch objects (Serialization Fl
 
 impl DecodeWith<Draft> for FetchObject {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		draft.decode_form("fetch object (draft-18 data streams are not implemented)")?;
 		if draft == Draft::Draft16 {
 			let flags = buf.get_var()?.into_inner();
 			return Err(DecodeError::InvalidValue {
@@ -432,6 +443,7 @@ impl DecodeWith<Draft> for FetchObject {
 
 impl EncodeWith<Draft> for FetchObject {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		draft.encode_form("fetch object (draft-18 data streams are not implemented)")?;
 		if draft == Draft::Draft16 {
 			return Err(EncodeError::InvalidValue {
 				field: "FETCH object",
@@ -518,6 +530,7 @@ impl ObjectDatagram {
 /// malformed ([`DecodeError::ShortBody`]), never "need more bytes".
 impl DecodeWith<Draft> for ObjectDatagram {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		draft.decode_form("OBJECT_DATAGRAM (draft-18 datagrams are not implemented)")?;
 		let body = || DecodeError::ShortBody {
 			message: "OBJECT_DATAGRAM",
 		};
@@ -590,6 +603,7 @@ impl DecodeWith<Draft> for ObjectDatagram {
 
 impl EncodeWith<Draft> for ObjectDatagram {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		draft.encode_form("OBJECT_DATAGRAM (draft-18 datagrams are not implemented)")?;
 		let ty = self.datagram_type()?;
 		if let DatagramBody::Status(status) = self.body {
 			check_object(status, &Bytes::new(), &self.extensions).map_err(|reason| EncodeError::InvalidValue {
@@ -625,6 +639,30 @@ mod tests {
 	use crate::strategy;
 
 	const D14: Draft = Draft::Draft14;
+
+	#[test]
+	fn draft18_data_streams_are_refused_not_misread() {
+		// A FETCH_HEADER for request 1, the same bytes on draft-14 and draft-16.
+		let header = DataStreamHeader::Fetch(VarInt::from_u32(1));
+		let bytes = header.to_bytes(D14).unwrap();
+		assert_eq!(
+			DataStreamHeader::decode_prefix(&bytes, Draft::Draft16).unwrap().0,
+			header
+		);
+		assert!(matches!(
+			DataStreamHeader::decode_prefix(&bytes, Draft::Draft18),
+			Err(DecodeError::InvalidValue { value: 18, .. })
+		));
+		assert!(header.to_bytes(Draft::Draft18).is_err());
+		let ctx = SubgroupContext {
+			draft: Draft::Draft18,
+			extensions: false,
+		};
+		// Object ID Delta 0, an empty payload.
+		assert!(SubgroupObject::decode_prefix(&[0x00, 0x00], ctx).is_err());
+		assert!(FetchObject::decode_prefix(&[0x00; 8], Draft::Draft18).is_err());
+		assert!(ObjectDatagram::decode_prefix(&[0x00; 8], Draft::Draft18).is_err());
+	}
 
 	fn status() -> impl Strategy<Value = ObjectStatus> {
 		prop::sample::select(vec![

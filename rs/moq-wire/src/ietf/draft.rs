@@ -24,17 +24,26 @@ pub enum Draft {
 	/// REQUEST_ERROR answer every request; SUBSCRIBE_NAMESPACE has its own
 	/// bidirectional stream.
 	Draft16,
+	/// draft-ietf-moq-transport-18: ALPN `moqt-18`; integers are leading-ones
+	/// varints, not QUIC's; there is no control stream:
+	/// each side sends one SETUP (type 0x2F00, Setup Options with no count) on
+	/// a unidirectional stream of its own, and every request opens its own
+	/// bidirectional stream. This codec reads and writes its SETUP only
+	/// ([`Setup`](super::Setup)); the draft-14/16 messages and data streams
+	/// refuse it (docs/protocol.md#draft-18).
+	Draft18,
 }
 
 impl Draft {
 	/// Every draft this codec implements, oldest first.
-	pub const ALL: [Draft; 2] = [Draft::Draft14, Draft::Draft16];
+	pub const ALL: [Draft; 3] = [Draft::Draft14, Draft::Draft16, Draft::Draft18];
 
 	/// The draft's number (14 for draft-ietf-moq-transport-14).
 	pub const fn number(self) -> u32 {
 		match self {
 			Draft::Draft14 => 14,
 			Draft::Draft16 => 16,
+			Draft::Draft18 => 18,
 		}
 	}
 
@@ -56,6 +65,7 @@ impl Draft {
 			// up to -14, and SETUP picks among them.
 			Draft::Draft14 => "moq-00",
 			Draft::Draft16 => "moqt-16",
+			Draft::Draft18 => "moqt-18",
 		}
 	}
 
@@ -69,7 +79,46 @@ impl Draft {
 	/// pair's (draft-16 §1.4.2, so pairs go in ascending type order) rather
 	/// than the type itself.
 	pub const fn delta_types(self) -> bool {
-		matches!(self, Draft::Draft16)
+		matches!(self, Draft::Draft16 | Draft::Draft18)
+	}
+
+	/// Whether integers are draft-18's leading-ones form (draft-18 §1.4.1) rather
+	/// than QUIC varints (RFC 9000 §16).
+	pub const fn leading_ones_integers(self) -> bool {
+		matches!(self, Draft::Draft18)
+	}
+
+	/// Whether the session has draft-14's one bidirectional control stream
+	/// (CLIENT_SETUP, SERVER_SETUP, then [`ControlMessage`](super::ControlMessage)s).
+	/// Draft-18 has none: SETUP goes on a unidirectional stream and each
+	/// request on a bidirectional stream of its own.
+	pub const fn has_control_stream(self) -> bool {
+		!matches!(self, Draft::Draft18)
+	}
+
+	/// Refuses to read `what`, a draft-14/16 message or data stream form, on a
+	/// draft this codec has no such form for (draft-18: a typed
+	/// [`DecodeError::InvalidValue`] naming the draft, never a draft-14 reading).
+	pub(crate) fn decode_form(self, what: &'static str) -> Result<(), DecodeError> {
+		match self {
+			Draft::Draft14 | Draft::Draft16 => Ok(()),
+			Draft::Draft18 => Err(DecodeError::InvalidValue {
+				field: what,
+				value: self.number() as u64,
+			}),
+		}
+	}
+
+	/// Refuses to write `what` on a draft this codec has no such form for, as
+	/// [`decode_form`](Self::decode_form) refuses to read it.
+	pub(crate) fn encode_form(self, what: &'static str) -> Result<(), EncodeError> {
+		match self {
+			Draft::Draft14 | Draft::Draft16 => Ok(()),
+			Draft::Draft18 => Err(EncodeError::InvalidValue {
+				field: what,
+				reason: "this codec has no draft-18 form of it",
+			}),
+		}
 	}
 
 	/// The draft named by a transport identifier, if this codec speaks it.
@@ -134,5 +183,10 @@ mod tests {
 		assert_eq!(Draft::from_setup_version(0xff00_0010), Some(Draft::Draft16));
 		assert_eq!(Draft::Draft16.to_string(), "moq-transport-16");
 		assert_eq!(Draft::Draft14.to_string(), "moq-transport-14");
+		assert_eq!(Draft::from_alpn("moqt-17"), None);
+		assert_eq!(Draft::from_alpn("moqt-18"), Some(Draft::Draft18));
+		assert_eq!(Draft::Draft18.to_string(), "moq-transport-18");
+		assert!(Draft::Draft18.delta_types() && !Draft::Draft18.setup_names_version());
+		assert!(!Draft::Draft18.has_control_stream() && Draft::Draft16.has_control_stream());
 	}
 }

@@ -1,4 +1,5 @@
-//! The IETF moq-transport drafts (draft-14, ALPN `moq-00`; draft-16, `moqt-16`), sans-I/O like
+//! The IETF moq-transport drafts (draft-14, ALPN `moq-00`; draft-16, `moqt-16`; draft-18's SETUP,
+//! `moqt-18`), sans-I/O like
 //! the moq-lite codec: bytes in, typed messages out, and back.
 //!
 //! The traits are [`DecodeWith`]/[`EncodeWith`], taking the negotiated
@@ -15,6 +16,7 @@
 //! | uni data stream | [`DataStreamHeader::Subgroup`] | [`SubgroupObject`]…, FIN |
 //! | uni data stream | [`DataStreamHeader::Fetch`] | [`FetchObject`]…, FIN |
 //! | datagram | [`ObjectDatagram`] | |
+//! | draft-18: each side's uni SETUP stream | [`Setup`] | its GOAWAY (not implemented) |
 //!
 //! Track Namespace tuples map to broadcast paths with [`namespace_to_path`] and
 //! [`path_to_namespace`], as the published client maps them.
@@ -26,6 +28,7 @@ mod data;
 mod draft;
 mod draft16;
 mod fetch;
+mod leading_ones;
 mod namespace;
 mod setup;
 mod subscribe;
@@ -46,7 +49,7 @@ pub use fetch::{Fetch, FetchOk, FetchType};
 pub use namespace::{
 	PublishNamespace, PublishNamespaceCancel, SubscribeNamespace, namespace_to_path, path_to_namespace,
 };
-pub use setup::{ClientSetup, MAX_SETUP_VERSIONS, ServerSetup, SetupParameters, setup_parameter};
+pub use setup::{ClientSetup, MAX_SETUP_VERSIONS, ServerSetup, Setup, SetupParameters, setup_parameter};
 pub use subscribe::{
 	Filter, Publish, PublishDone, PublishOk, RequestError, RequestOk, Subscribe, SubscribeOk, SubscribeUpdate,
 };

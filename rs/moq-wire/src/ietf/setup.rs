@@ -1,9 +1,13 @@
 //! CLIENT_SETUP and SERVER_SETUP (draft-14 §9.3): the first message each side
-//! sends on the control stream.
+//! sends on the control stream; and draft-18's one SETUP (draft-18 §10.3), the
+//! first message of the unidirectional stream each side opens.
 
 use bytes::{Buf, BufMut, Bytes};
 
-use super::coding::{AUTHORIZATION_TOKEN, KeyValue, MAX_PARAMETERS, decode_control, decode_pair, encode_control};
+use super::coding::{
+	AUTHORIZATION_TOKEN, KeyValue, MAX_CONTROL_LEN, MAX_PARAMETERS, decode_control, decode_pair, encode_control,
+	encode_pairs, get_var_in, put_var_in,
+};
 use super::draft::{DecodeWith, Draft, EncodeWith};
 use super::token::AuthToken;
 use crate::coding::{BufExt, BufMutExt};
@@ -47,6 +51,7 @@ use setup_parameter as sp;
 pub struct SetupParameters(pub Vec<KeyValue>);
 
 impl SetupParameters {
+	/// Reads `Number of Parameters (i) | Parameters…` (draft-14 and draft-16).
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
 		let count = buf.get_var()?.into_inner();
 		if count > MAX_PARAMETERS as u64 {
@@ -59,32 +64,56 @@ impl SetupParameters {
 		let mut pairs: Vec<KeyValue> = Vec::with_capacity(count as usize);
 		let mut previous = VarInt::ZERO;
 		for _ in 0..count {
-			let pair = decode_pair(buf, draft, &mut previous)?;
-			match pair.key {
-				sp::PATH | sp::AUTHORITY | sp::IMPLEMENTATION => {
-					let ok = pair.as_bytes().is_some_and(|b| std::str::from_utf8(b).is_ok());
-					if !ok {
-						return Err(DecodeError::InvalidParameter {
-							id: pair.key,
-							reason: "not valid UTF-8",
-						});
-					}
-				}
-				AUTHORIZATION_TOKEN => {
-					AuthToken::from_parameter(&pair)?;
-				}
-				_ => {}
-			}
-			let unique = matches!(
-				pair.key,
-				sp::PATH | sp::MAX_REQUEST_ID | sp::MAX_AUTH_TOKEN_CACHE_SIZE | sp::AUTHORITY | sp::IMPLEMENTATION
-			);
-			if unique && pairs.iter().any(|p| p.key == pair.key) {
-				return Err(DecodeError::DuplicateParameter { id: pair.key });
-			}
-			pairs.push(pair);
+			Self::push(&mut pairs, decode_pair(buf, draft, &mut previous)?, draft)?;
 		}
 		Ok(Self(pairs))
+	}
+
+	/// Reads draft-18's Setup Options: delta-coded Key-Value-Pairs filling the
+	/// whole of `body`, with no count before them.
+	fn decode_to_end(body: &mut Bytes, draft: Draft) -> Result<Self, DecodeError> {
+		let mut pairs: Vec<KeyValue> = Vec::new();
+		let mut previous = VarInt::ZERO;
+		while body.has_remaining() {
+			if pairs.len() == MAX_PARAMETERS {
+				return Err(DecodeError::TooLarge {
+					what: "SETUP option count",
+					len: pairs.len() as u64 + 1,
+					max: MAX_PARAMETERS as u64,
+				});
+			}
+			Self::push(&mut pairs, decode_pair(body, draft, &mut previous)?, draft)?;
+		}
+		Ok(Self(pairs))
+	}
+
+	/// Checks one decoded parameter against those before it and appends it.
+	fn push(pairs: &mut Vec<KeyValue>, pair: KeyValue, draft: Draft) -> Result<(), DecodeError> {
+		match pair.key {
+			sp::PATH | sp::AUTHORITY | sp::IMPLEMENTATION => {
+				let ok = pair.as_bytes().is_some_and(|b| std::str::from_utf8(b).is_ok());
+				if !ok {
+					return Err(DecodeError::InvalidParameter {
+						id: pair.key,
+						reason: "not valid UTF-8",
+					});
+				}
+			}
+			AUTHORIZATION_TOKEN => {
+				AuthToken::from_parameter_in(&pair, draft)?;
+			}
+			_ => {}
+		}
+		// Draft-18 has no MAX_REQUEST_ID: 0x2 is an unknown option there, which may repeat.
+		let unique = matches!(
+			pair.key,
+			sp::PATH | sp::MAX_AUTH_TOKEN_CACHE_SIZE | sp::AUTHORITY | sp::IMPLEMENTATION
+		) || (pair.key == sp::MAX_REQUEST_ID && draft.has_control_stream());
+		if unique && pairs.iter().any(|p| p.key == pair.key) {
+			return Err(DecodeError::DuplicateParameter { id: pair.key });
+		}
+		pairs.push(pair);
+		Ok(())
 	}
 
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
@@ -126,7 +155,8 @@ impl SetupParameters {
 		self.int(sp::MAX_AUTH_TOKEN_CACHE_SIZE).unwrap_or(VarInt::ZERO)
 	}
 
-	/// Every AUTHORIZATION TOKEN, in wire order.
+	/// Every AUTHORIZATION TOKEN, in wire order, read in draft-14's and draft-16's
+	/// form (QUIC varints; draft-18's [`Setup::auth_tokens`] reads its own).
 	pub fn auth_tokens(&self) -> impl Iterator<Item = Result<AuthToken, DecodeError>> + '_ {
 		self.0
 			.iter()
@@ -164,11 +194,13 @@ pub struct ServerSetup {
 }
 
 impl ClientSetup {
-	/// The first offered draft this codec speaks.
+	/// The first offered draft this codec speaks that a CLIENT_SETUP can start:
+	/// never draft-18, which has no CLIENT_SETUP (its `0xff000012` is skipped).
 	pub fn common_draft(&self) -> Option<Draft> {
 		self.versions
 			.iter()
-			.find_map(|v| Draft::from_setup_version(v.into_inner()))
+			.filter_map(|v| Draft::from_setup_version(v.into_inner()))
+			.find(|d| d.has_control_stream())
 	}
 }
 
@@ -182,6 +214,7 @@ fn expect_type(ty: VarInt, want: VarInt, message: &'static str) -> Result<(), De
 
 impl DecodeWith<Draft> for ClientSetup {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		draft.decode_form("CLIENT_SETUP (draft-18 sends SETUP)")?;
 		decode_control(buf, |ty, body: &mut Bytes| {
 			expect_type(ty, CLIENT_SETUP, "CLIENT_SETUP")?;
 			if !draft.setup_names_version() {
@@ -208,6 +241,7 @@ impl DecodeWith<Draft> for ClientSetup {
 
 impl EncodeWith<Draft> for ClientSetup {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		draft.encode_form("CLIENT_SETUP (draft-18 sends SETUP)")?;
 		if !draft.setup_names_version() {
 			if !self.versions.is_empty() {
 				return Err(EncodeError::InvalidValue {
@@ -238,6 +272,7 @@ impl EncodeWith<Draft> for ClientSetup {
 
 impl DecodeWith<Draft> for ServerSetup {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		draft.decode_form("SERVER_SETUP (draft-18 sends SETUP)")?;
 		decode_control(buf, |ty, body: &mut Bytes| {
 			expect_type(ty, SERVER_SETUP, "SERVER_SETUP")?;
 			let version = match draft.setup_names_version() {
@@ -253,6 +288,7 @@ impl DecodeWith<Draft> for ServerSetup {
 
 impl EncodeWith<Draft> for ServerSetup {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		draft.encode_form("SERVER_SETUP (draft-18 sends SETUP)")?;
 		if !draft.setup_names_version() && self.version.into_inner() != draft.setup_version() {
 			return Err(EncodeError::InvalidValue {
 				field: "SERVER_SETUP version",
@@ -265,6 +301,92 @@ impl EncodeWith<Draft> for ServerSetup {
 			}
 			self.parameters.encode(body, draft)
 		})
+	}
+}
+
+/// Draft-18's one SETUP message type, the same for client and server.
+const SETUP: VarInt = VarInt::from_u32(0x2F00);
+
+/// `SETUP = 0x2F00 | Length (16) | Setup Options…` (draft-18, its integers in the
+/// leading-ones form, so the Type is the bytes `af 00`): the first and
+/// only message of the unidirectional stream each side opens; the Setup Options
+/// are delta-coded Key-Value-Pairs filling the Length, with no count. The
+/// stream stays open for the sender's GOAWAY. Only [`Draft::Draft18`] has it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Setup {
+	/// The Setup Options (MAX_REQUEST_ID, 0x2, is not one on draft-18).
+	pub parameters: SetupParameters,
+}
+
+impl Setup {
+	/// Every AUTHORIZATION TOKEN, in wire order, its fields read as draft-18's
+	/// integers ([`SetupParameters::auth_tokens`] reads draft-14's and draft-16's).
+	pub fn auth_tokens(&self) -> impl Iterator<Item = Result<AuthToken, DecodeError>> + '_ {
+		self.parameters
+			.0
+			.iter()
+			.filter(|p| p.key == AUTHORIZATION_TOKEN)
+			.map(|p| AuthToken::from_parameter_in(p, Draft::Draft18))
+	}
+}
+
+/// What refuses SETUP on a draft with CLIENT_SETUP and SERVER_SETUP.
+const SETUP_IS_DRAFT18: &str = "SETUP (draft-14 and draft-16 send CLIENT_SETUP and SERVER_SETUP)";
+
+impl DecodeWith<Draft> for Setup {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		if draft.has_control_stream() {
+			return Err(DecodeError::InvalidValue {
+				field: SETUP_IS_DRAFT18,
+				value: u64::from(draft.number()),
+			});
+		}
+		// Type (i) | Length (16) | Setup Options: the Type a leading-ones integer.
+		let ty = get_var_in(buf, draft)?;
+		if buf.remaining() < 2 {
+			return Err(DecodeError::UnexpectedEnd);
+		}
+		let len = usize::from(buf.get_u16());
+		if buf.remaining() < len {
+			return Err(DecodeError::UnexpectedEnd);
+		}
+		expect_type(ty, SETUP, "SETUP")?;
+		let mut body = buf.copy_to_bytes(len);
+		// The Length is all there: a pair cut short inside it is malformed, not more to buffer.
+		let parameters = SetupParameters::decode_to_end(&mut body, draft).map_err(|err| match err {
+			DecodeError::UnexpectedEnd => DecodeError::ShortBody { message: "SETUP" },
+			err => err,
+		})?;
+		Ok(Self { parameters })
+	}
+}
+
+impl EncodeWith<Draft> for Setup {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		if draft.has_control_stream() {
+			return Err(EncodeError::InvalidValue {
+				field: SETUP_IS_DRAFT18,
+				reason: "this draft has no SETUP message",
+			});
+		}
+		let pairs = &self.parameters.0;
+		if pairs.len() > MAX_PARAMETERS {
+			return Err(EncodeError::TooLarge {
+				what: "SETUP option count",
+				len: pairs.len() as u64,
+				max: MAX_PARAMETERS as u64,
+			});
+		}
+		let body = encode_pairs(pairs, draft)?;
+		let len = u16::try_from(body.len()).map_err(|_| EncodeError::TooLarge {
+			what: "SETUP",
+			len: body.len() as u64,
+			max: MAX_CONTROL_LEN,
+		})?;
+		put_var_in(buf, draft, SETUP);
+		buf.put_u16(len);
+		buf.put_slice(&body);
+		Ok(())
 	}
 }
 
@@ -377,13 +499,18 @@ pub(crate) mod tests {
 	}
 
 	fn setup_parameters() -> impl Strategy<Value = SetupParameters> {
+		setup_parameters_in(D14)
+	}
+
+	/// SETUP parameters whose AUTHORIZATION TOKENs are in `draft`'s integers.
+	fn setup_parameters_in(draft: Draft) -> impl Strategy<Value = SetupParameters> {
 		(
 			prop::option::of(strategy::text()),
 			prop::option::of(strategy::varint()),
 			prop::collection::vec(crate::ietf::token::tests::token(), 0..3),
 			prop::collection::vec(pair(), 0..4),
 		)
-			.prop_map(|(path, max, tokens, unknown)| {
+			.prop_map(move |(path, max, tokens, unknown)| {
 				let mut p = Vec::new();
 				if let Some(path) = path {
 					p.push(KeyValue::bytes(1, path.into_bytes()));
@@ -391,7 +518,7 @@ pub(crate) mod tests {
 				if let Some(max) = max {
 					p.push(KeyValue::int(2, max));
 				}
-				p.extend(tokens.iter().map(|t| t.to_parameter().unwrap()));
+				p.extend(tokens.iter().map(|t| KeyValue::bytes(3, t.encode_value_in(draft))));
 				p.extend(unknown);
 				SetupParameters(p)
 			})
@@ -405,5 +532,122 @@ pub(crate) mod tests {
 			let server = ServerSetup { version: versions.first().copied().unwrap_or(VarInt::ZERO), parameters };
 			strategy::round_trip_with(&server, D14)?;
 		}
+
+		#[test]
+		fn draft18_setup_round_trip(parameters in setup_parameters_in(D18)) {
+			// Delta-coded types go in ascending order, so that is the order decoding gives back.
+			let mut parameters = parameters;
+			parameters.0.sort_by_key(|p| p.key);
+			strategy::round_trip_with(&Setup { parameters }, D18)?;
+		}
+	}
+
+	const D18: Draft = Draft::Draft18;
+
+	#[test]
+	fn draft18_setup_bytes() {
+		// Given out of order, PATH (1) is written first, then IMPLEMENTATION (7) as the delta 6.
+		let setup = Setup {
+			parameters: SetupParameters(vec![KeyValue::bytes(7, &b"moq"[..]), KeyValue::bytes(1, &b"/a"[..])]),
+		};
+		let bytes = setup.to_bytes(D18).unwrap();
+		assert_eq!(
+			bytes,
+			[
+				0xAF, 0x00, 0x00, 0x09, 0x01, 0x02, b'/', b'a', 0x06, 0x03, b'm', b'o', b'q'
+			]
+		);
+		let back = Setup::decode_prefix(&bytes, D18).unwrap();
+		assert_eq!(back.1, bytes.len());
+		assert_eq!(back.0.parameters.path(), Some("/a"));
+		assert_eq!(back.0.parameters.implementation(), Some("moq"));
+		// No Setup Options at all is a SETUP of Length 0.
+		assert_eq!(Setup::default().to_bytes(D18).unwrap(), [0xAF, 0x00, 0x00, 0x00]);
+		// Integers past 127 take the leading-ones form: MAX_AUTH_TOKEN_CACHE_SIZE 4096 is `90 00`.
+		let cache = Setup {
+			parameters: SetupParameters(vec![KeyValue::int(4, VarInt::from_u32(4096))]),
+		};
+		let bytes = cache.to_bytes(D18).unwrap();
+		assert_eq!(bytes, [0xAF, 0x00, 0x00, 0x03, 0x04, 0x90, 0x00]);
+		assert_eq!(Setup::decode_prefix(&bytes, D18).unwrap().0, cache);
+	}
+
+	#[test]
+	fn draft18_tokens_use_its_integers() {
+		// Token Type 200 is `80 c8` in draft-18's integers, `40 c8` as a QUIC varint.
+		let token = AuthToken::UseValue {
+			token_type: VarInt::from_u32(200),
+			value: Bytes::from_static(b"t"),
+		};
+		let value = token.encode_value_in(D18);
+		assert_eq!(value, [0x03, 0x80, 0xC8, b't']);
+		assert_eq!(token.encode_value(), [0x03, 0x40, 0xC8, b't']);
+		let setup = Setup {
+			parameters: SetupParameters(vec![KeyValue::bytes(3, value)]),
+		};
+		let (back, _) = Setup::decode_prefix(&setup.to_bytes(D18).unwrap(), D18).unwrap();
+		assert_eq!(back.auth_tokens().collect::<Vec<_>>(), [Ok(token)]);
+	}
+
+	#[test]
+	fn draft18_setup_rules() {
+		// MAX_REQUEST_ID is not a draft-18 option: 0x2 twice is an unknown option repeated.
+		let repeated = [0xAF, 0x00, 0x00, 0x04, 0x02, 0x05, 0x00, 0x06];
+		let (setup, _) = Setup::decode_prefix(&repeated, D18).unwrap();
+		assert_eq!(setup.parameters.0.len(), 2);
+		// PATH twice is still a PROTOCOL_VIOLATION.
+		let paths = [0xAF, 0x00, 0x00, 0x06, 0x01, 0x01, b'a', 0x00, 0x01, b'b'];
+		assert_eq!(
+			Setup::decode_prefix(&paths, D18),
+			Err(DecodeError::DuplicateParameter { id: sp::PATH })
+		);
+		// Another message type where SETUP must be.
+		let client = [0x20, 0x00, 0x00];
+		assert!(matches!(
+			Setup::decode_prefix(&client, D18),
+			Err(DecodeError::UnknownMessageType { message: "SETUP", .. })
+		));
+		// Short: buffer more.
+		assert_eq!(
+			Setup::decode_prefix(&repeated[..5], D18),
+			Err(DecodeError::UnexpectedEnd)
+		);
+	}
+
+	#[test]
+	fn a_client_setup_cannot_pick_draft18() {
+		let offer = |versions: &[u64]| ClientSetup {
+			versions: versions.iter().map(|v| VarInt::from_u64(*v).unwrap()).collect(),
+			parameters: SetupParameters::default(),
+		};
+		assert_eq!(offer(&[D18.setup_version()]).common_draft(), None);
+		assert_eq!(
+			offer(&[D18.setup_version(), D14.setup_version()]).common_draft(),
+			Some(D14)
+		);
+	}
+
+	#[test]
+	fn each_draft_has_its_own_setup() {
+		let setup = Setup::default();
+		for draft in [D14, Draft::Draft16] {
+			assert!(setup.to_bytes(draft).is_err(), "{draft}");
+			assert!(
+				Setup::decode_prefix(&[0xAF, 0x00, 0x00, 0x00], draft).is_err(),
+				"{draft}"
+			);
+		}
+		let client = ClientSetup {
+			versions: Vec::new(),
+			parameters: SetupParameters::default(),
+		};
+		assert!(client.to_bytes(D18).is_err());
+		assert!(ClientSetup::decode_prefix(&[0x20, 0x00, 0x01, 0x00], D18).is_err());
+		let server = ServerSetup {
+			version: VarInt::from_u64(D18.setup_version()).unwrap(),
+			parameters: SetupParameters::default(),
+		};
+		assert!(server.to_bytes(D18).is_err());
+		assert!(ServerSetup::decode_prefix(&[0x21, 0x00, 0x01, 0x00], D18).is_err());
 	}
 }

@@ -5,8 +5,8 @@ use std::fmt;
 
 use bytes::{Buf, BufMut, Bytes};
 
-use super::coding::{AUTHORIZATION_TOKEN, KeyValue};
-use crate::coding::{BufExt, BufMutExt};
+use super::coding::{AUTHORIZATION_TOKEN, KeyValue, get_var_in, put_var_in};
+use super::draft::Draft;
 use crate::{DecodeError, EncodeError, VarInt};
 
 /// Token Type 0: a format agreed out of band (the relay reads a MoQ JWT, an
@@ -86,12 +86,18 @@ impl AuthToken {
 	/// draft-14 §9.2.1.1, "the receiver MUST close the Session with Key-Value
 	/// Formatting error".
 	pub fn decode_value(value: &[u8]) -> Result<Self, DecodeError> {
+		Self::decode_value_in(value, Draft::Draft14)
+	}
+
+	/// [`decode_value`](Self::decode_value) in `draft`'s integers (draft-18's Token
+	/// fields are leading-ones integers, `vi64` in draft-18 §10.2.2).
+	pub fn decode_value_in(value: &[u8], draft: Draft) -> Result<Self, DecodeError> {
 		let malformed = |reason| DecodeError::InvalidParameter {
 			id: AUTHORIZATION_TOKEN,
 			reason,
 		};
 		let mut buf = value;
-		let var = |buf: &mut &[u8]| buf.get_var().map_err(|_| malformed("the Token structure is cut short"));
+		let var = |buf: &mut &[u8]| get_var_in(buf, draft).map_err(|_| malformed("the Token structure is cut short"));
 		let token = match var(&mut buf)?.into_inner() {
 			0x0 => Self::Delete { alias: var(&mut buf)? },
 			0x1 => {
@@ -121,8 +127,13 @@ impl AuthToken {
 
 	/// Reads the Token of an AUTHORIZATION TOKEN parameter.
 	pub fn from_parameter(pair: &KeyValue) -> Result<Self, DecodeError> {
+		Self::from_parameter_in(pair, Draft::Draft14)
+	}
+
+	/// [`from_parameter`](Self::from_parameter) in `draft`'s integers.
+	pub fn from_parameter_in(pair: &KeyValue, draft: Draft) -> Result<Self, DecodeError> {
 		match pair.as_bytes() {
-			Some(value) => Self::decode_value(value),
+			Some(value) => Self::decode_value_in(value, draft),
 			// An odd type always decodes to bytes.
 			None => Err(DecodeError::InvalidParameter {
 				id: pair.key,
@@ -133,29 +144,34 @@ impl AuthToken {
 
 	/// The Token structure's bytes (the parameter's value).
 	pub fn encode_value(&self) -> Vec<u8> {
+		self.encode_value_in(Draft::Draft14)
+	}
+
+	/// [`encode_value`](Self::encode_value) in `draft`'s integers.
+	pub fn encode_value_in(&self, draft: Draft) -> Vec<u8> {
 		let mut out = Vec::new();
 		match self {
 			Self::Delete { alias } => {
-				out.put_var(VarInt::ZERO);
-				out.put_var(*alias);
+				put_var_in(&mut out, draft, VarInt::ZERO);
+				put_var_in(&mut out, draft, *alias);
 			}
 			Self::Register {
 				alias,
 				token_type,
 				value,
 			} => {
-				out.put_var(VarInt::from_u32(1));
-				out.put_var(*alias);
-				out.put_var(*token_type);
+				put_var_in(&mut out, draft, VarInt::from_u32(1));
+				put_var_in(&mut out, draft, *alias);
+				put_var_in(&mut out, draft, *token_type);
 				out.put_slice(value);
 			}
 			Self::UseAlias { alias } => {
-				out.put_var(VarInt::from_u32(2));
-				out.put_var(*alias);
+				put_var_in(&mut out, draft, VarInt::from_u32(2));
+				put_var_in(&mut out, draft, *alias);
 			}
 			Self::UseValue { token_type, value } => {
-				out.put_var(VarInt::from_u32(3));
-				out.put_var(*token_type);
+				put_var_in(&mut out, draft, VarInt::from_u32(3));
+				put_var_in(&mut out, draft, *token_type);
 				out.put_slice(value);
 			}
 		}

@@ -18,7 +18,7 @@ use moq_wire::ietf::{
 	AuthToken, ClientSetup, ControlMessage, DataStreamHeader, DatagramBody, DecodeWith, Draft, EncodeWith, Fetch,
 	FetchObject, FetchOk, FetchType, Filter, GroupOrder, KeyValue, Location, ObjectDatagram, ObjectStatus, Parameters,
 	Publish, PublishDone, PublishNamespace, PublishNamespaceCancel, PublishOk, RequestError, RequestOk, ServerSetup,
-	SetupParameters, SubgroupContext, SubgroupHeader, SubgroupId, SubgroupObject, Subscribe, SubscribeNamespace,
+	Setup, SetupParameters, SubgroupContext, SubgroupHeader, SubgroupId, SubgroupObject, Subscribe, SubscribeNamespace,
 	SubscribeOk, SubscribeUpdate,
 };
 use serde_json::{Value, json};
@@ -27,6 +27,8 @@ const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-d
 const VECTORS16: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft16.json");
 const D14: Draft = Draft::Draft14;
 const D16: Draft = Draft::Draft16;
+const VECTORS18: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft18.json");
+const D18: Draft = Draft::Draft18;
 
 fn v(n: u64) -> VarInt {
 	VarInt::from_u64(n).unwrap()
@@ -62,6 +64,8 @@ fn error(id: u64, code: u64, reason: &str) -> RequestError {
 enum Sample {
 	Client(ClientSetup),
 	Server(ServerSetup),
+	/// Draft-18's SETUP.
+	Setup(Setup),
 	Control(ControlMessage),
 	Header(DataStreamHeader),
 	Subgroup(bool, SubgroupObject),
@@ -69,9 +73,9 @@ enum Sample {
 	Datagram(ObjectDatagram),
 }
 
-fn samples() -> Vec<(&'static str, Sample)> {
-	use ControlMessage as C;
-	let subscribe = Subscribe {
+/// The SUBSCRIBE every draft's samples share.
+fn subscribe() -> Subscribe {
+	Subscribe {
 		request_id: v(0),
 		namespace: ns(&["anon", "room"]),
 		track: "video".into(),
@@ -80,8 +84,12 @@ fn samples() -> Vec<(&'static str, Sample)> {
 		forward: true,
 		filter: Filter::LargestObject,
 		parameters: Parameters::default(),
-	};
-	let subscribe_ok = SubscribeOk {
+	}
+}
+
+/// The SUBSCRIBE_OK every draft's samples share.
+fn subscribe_ok() -> SubscribeOk {
+	SubscribeOk {
 		request_id: v(0),
 		track_alias: v(1),
 		expires: v(0),
@@ -89,26 +97,48 @@ fn samples() -> Vec<(&'static str, Sample)> {
 		largest: Some(loc(5, 2)),
 		parameters: Parameters::default(),
 		extensions: Vec::new(),
-	};
+	}
+}
+
+/// The client's SETUP parameters every draft's samples share: PATH, AUTHORIZATION TOKEN,
+/// AUTHORITY and MOQT_IMPLEMENTATION in ascending type order, with `max_request_id` (a
+/// draft-14/16 parameter only) as the second.
+fn client_setup_parameters(max_request_id: Option<u64>) -> SetupParameters {
+	let mut pairs = vec![KeyValue::bytes(1, &b"/anon?jwt=x"[..])];
+	pairs.extend(max_request_id.map(|max| KeyValue::int(2, v(max))));
+	pairs.extend([
+		jwt_param(),
+		KeyValue::bytes(5, &b"localhost:4443"[..]),
+		KeyValue::bytes(7, &b"moq-relay"[..]),
+	]);
+	SetupParameters(pairs)
+}
+
+/// The server's SETUP parameters every draft's samples share: MAX_AUTH_TOKEN_CACHE_SIZE, with
+/// `max_request_id` (a draft-14/16 parameter only) before it.
+fn server_setup_parameters(max_request_id: Option<u64>) -> SetupParameters {
+	let mut pairs: Vec<KeyValue> = max_request_id.map(|max| KeyValue::int(2, v(max))).into_iter().collect();
+	pairs.push(KeyValue::int(4, v(4096)));
+	SetupParameters(pairs)
+}
+
+fn samples() -> Vec<(&'static str, Sample)> {
+	use ControlMessage as C;
+	let subscribe = subscribe();
+	let subscribe_ok = subscribe_ok();
 	vec![
 		(
 			"CLIENT_SETUP",
 			Sample::Client(ClientSetup {
 				versions: vec![v(D14.setup_version())],
-				parameters: SetupParameters(vec![
-					KeyValue::bytes(1, &b"/anon?jwt=x"[..]),
-					KeyValue::int(2, v(100)),
-					jwt_param(),
-					KeyValue::bytes(5, &b"localhost:4443"[..]),
-					KeyValue::bytes(7, &b"moq-relay"[..]),
-				]),
+				parameters: client_setup_parameters(Some(100)),
 			}),
 		),
 		(
 			"SERVER_SETUP",
 			Sample::Server(ServerSetup {
 				version: v(D14.setup_version()),
-				parameters: SetupParameters(vec![KeyValue::int(2, v(1 << 20)), KeyValue::int(4, v(4096))]),
+				parameters: server_setup_parameters(Some(1 << 20)),
 			}),
 		),
 		(
@@ -396,49 +426,47 @@ fn samples() -> Vec<(&'static str, Sample)> {
 	]
 }
 
+/// The draft-18 samples: the one SETUP message (0x2F00) both sides send on their own
+/// unidirectional stream, as a client's and as a server's; its Setup Options are the draft-14/16
+/// SETUP parameters without MAX_REQUEST_ID, delta-coded, with no count.
+fn samples18() -> Vec<(&'static str, Sample)> {
+	vec![
+		(
+			"SETUP client",
+			Sample::Setup(Setup {
+				parameters: client_setup_parameters(None),
+			}),
+		),
+		(
+			"SETUP server",
+			Sample::Setup(Setup {
+				parameters: server_setup_parameters(None),
+			}),
+		),
+		("SETUP without options", Sample::Setup(Setup::default())),
+	]
+}
+
 /// The draft-16 samples: every message in its draft-16 form (REQUEST_OK, REQUEST_ERROR, the
 /// SUBSCRIBE_NAMESPACE stream's NAMESPACE and NAMESPACE_DONE, PUBLISH_NAMESPACE_DONE/CANCEL by
 /// Request ID), fields as parameters, delta-coded types.
 fn samples16() -> Vec<(&'static str, Sample)> {
 	use ControlMessage as C;
-	let subscribe = Subscribe {
-		request_id: v(0),
-		namespace: ns(&["anon", "room"]),
-		track: "video".into(),
-		priority: 127,
-		group_order: GroupOrder::Descending,
-		forward: true,
-		filter: Filter::LargestObject,
-		parameters: Parameters::default(),
-	};
-	let subscribe_ok = SubscribeOk {
-		request_id: v(0),
-		track_alias: v(1),
-		expires: v(0),
-		group_order: GroupOrder::Descending,
-		largest: Some(loc(5, 2)),
-		parameters: Parameters::default(),
-		extensions: Vec::new(),
-	};
+	let subscribe = subscribe();
+	let subscribe_ok = subscribe_ok();
 	vec![
 		(
 			"CLIENT_SETUP",
 			Sample::Client(ClientSetup {
 				versions: Vec::new(),
-				parameters: SetupParameters(vec![
-					KeyValue::bytes(1, &b"/anon?jwt=x"[..]),
-					KeyValue::int(2, v(100)),
-					jwt_param(),
-					KeyValue::bytes(5, &b"localhost:4443"[..]),
-					KeyValue::bytes(7, &b"moq-relay"[..]),
-				]),
+				parameters: client_setup_parameters(Some(100)),
 			}),
 		),
 		(
 			"SERVER_SETUP",
 			Sample::Server(ServerSetup {
 				version: v(D16.setup_version()),
-				parameters: SetupParameters(vec![KeyValue::int(2, v(1 << 20)), KeyValue::int(4, v(4096))]),
+				parameters: server_setup_parameters(Some(1 << 20)),
 			}),
 		),
 		(
@@ -680,6 +708,7 @@ impl Sample {
 		match self {
 			Sample::Client(_) => "client_setup",
 			Sample::Server(_) => "server_setup",
+			Sample::Setup(_) => "setup",
 			Sample::Control(_) => "control",
 			Sample::Header(_) => "data_stream_header",
 			Sample::Subgroup(false, _) => "subgroup_object",
@@ -693,6 +722,7 @@ impl Sample {
 		match self {
 			Sample::Client(m) => m.to_bytes(draft),
 			Sample::Server(m) => m.to_bytes(draft),
+			Sample::Setup(m) => m.to_bytes(draft),
 			Sample::Control(m) => m.to_bytes(draft),
 			Sample::Header(m) => m.to_bytes(draft),
 			Sample::Subgroup(ext, m) => m.to_bytes(SubgroupContext {
@@ -709,6 +739,7 @@ impl Sample {
 		match self {
 			Sample::Client(m) => check(hex, draft, m),
 			Sample::Server(m) => check(hex, draft, m),
+			Sample::Setup(m) => check(hex, draft, m),
 			Sample::Control(m) => check(hex, draft, m),
 			Sample::Header(m) => check(hex, draft, m),
 			Sample::Subgroup(ext, m) => check(
@@ -744,6 +775,17 @@ fn draft16_vectors() {
 		samples16(),
 		"Golden wire vectors for draft-ietf-moq-transport-16 as the published moq-net 0.3.18 crate reads it. `hex` is the exact byte sequence (control messages with their Type and 16-bit Length; data stream headers with their stream type). `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
 		"draft-ietf-moq-transport-16 (ALPN moqt-16)",
+	);
+}
+
+#[test]
+fn draft18_vectors() {
+	run_vectors(
+		VECTORS18,
+		D18,
+		samples18(),
+		"Golden wire vectors for draft-ietf-moq-transport-18 as the published moq-net 0.3.18 crate reads it: its SETUP message only (the rest of draft-18 is not implemented by moq-wire). `hex` is the exact byte sequence (Type 0x2F00, 16-bit Length, Setup Options). `check` records how moq-net 0.3.18 confirmed the vector.",
+		"draft-ietf-moq-transport-18 (ALPN moqt-18)",
 	);
 }
 
@@ -799,6 +841,7 @@ fn run_vectors(path: &str, draft: Draft, samples: Vec<(&'static str, Sample)>, d
 
 const CAPTURED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft14-captured.json");
 const CAPTURED16: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft16-captured.json");
+const CAPTURED18: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft18-captured.json");
 
 /// Decodes `hex` as exactly one `T` and re-encodes it to the same bytes.
 fn exact<T, C>(hex: &str, ctx: C) -> Result<T, String>
@@ -888,6 +931,27 @@ fn draft16_bytes_captured_from_the_published_client() {
 		"object",
 	] {
 		assert!(seen.iter().any(|s| s == message), "no {message} captured: {seen:?}");
+	}
+}
+
+/// What the published client really sent on a draft-18 session (captured by
+/// `vectors/ietf/capture/` with the argument `18`): the SETUP opening its unidirectional stream,
+/// as a publisher and as a subscriber, reads whole in draft-18's form and re-encodes byte for byte.
+#[test]
+fn draft18_bytes_captured_from_the_published_client() {
+	let file: Value = serde_json::from_str(&std::fs::read_to_string(CAPTURED18).expect(CAPTURED18)).unwrap();
+	let captured = file["captured"].as_array().expect("captured");
+	assert_eq!(captured.len(), 2, "the publisher's and the subscriber's SETUP");
+	for entry in captured {
+		let name = entry["name"].as_str().unwrap();
+		assert_eq!(entry["kind"], "setup", "{name}");
+		let setup =
+			exact::<Setup, _>(entry["hex"].as_str().unwrap(), D18).unwrap_or_else(|err| panic!("{name}: {err}"));
+		let params = &setup.parameters;
+		assert_eq!(params.implementation(), Some("moq-lite-rs"), "{name}");
+		assert_eq!(params.path(), Some("/anon"), "{name}");
+		// Draft-18 has no MAX_REQUEST_ID option, and the client sends none.
+		assert!(params.0.iter().all(|p| p.key != v(2)), "{name}");
 	}
 }
 

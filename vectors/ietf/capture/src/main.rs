@@ -2,8 +2,10 @@
 //! draft-14 or draft-16 session over raw QUIC, against a scripted server written with moq-wire's
 //! ietf codec: CLIENT_SETUP, PUBLISH_NAMESPACE (publisher), SUBSCRIBE_OK and a subgroup stream
 //! (answering the server's SUBSCRIBE), and SUBSCRIBE_NAMESPACE (on draft-16 on its own stream) /
-//! SUBSCRIBE (subscriber). Writes them as JSON. Arguments: the output path, then the draft (14 when
-//! absent, or 16).
+//! SUBSCRIBE (subscriber); on draft-18 the SETUP each client sends (`draft18.rs`). Writes them as
+//! JSON. Arguments: the output path, then the draft (14 when absent, 16 or 18).
+
+mod draft18;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +33,11 @@ fn server_config(draft: Draft) -> anyhow::Result<quinn::ServerConfig> {
 }
 
 /// Reads from `recv` until `T` decodes, returning the value and its exact bytes.
-async fn read<T: DecodeWith<C>, C: Copy>(recv: &mut quinn::RecvStream, buf: &mut BytesMut, ctx: C) -> anyhow::Result<(T, Vec<u8>)> {
+async fn read<T: DecodeWith<C>, C: Copy>(
+	recv: &mut quinn::RecvStream,
+	buf: &mut BytesMut,
+	ctx: C,
+) -> anyhow::Result<(T, Vec<u8>)> {
 	loop {
 		match T::decode_prefix(buf, ctx) {
 			Ok((value, used)) => {
@@ -64,11 +70,18 @@ async fn main() -> anyhow::Result<()> {
 	let draft = match std::env::args().nth(2).as_deref() {
 		None | Some("14") => Draft::Draft14,
 		Some("16") => Draft::Draft16,
-		Some(other) => anyhow::bail!("draft-{other}: only 14 and 16"),
+		Some("18") => Draft::Draft18,
+		Some(other) => anyhow::bail!("draft-{other}: only 14, 16 and 18"),
 	};
 	let version = draft.to_string();
 	let endpoint = quinn::Endpoint::server(server_config(draft)?, "127.0.0.1:0".parse()?)?;
 	let port = endpoint.local_addr()?.port();
+	if draft == Draft::Draft18 {
+		let captured = draft18::capture(&endpoint, port, &version).await?;
+		std::fs::write(&out, serde_json::to_string_pretty(&captured)? + "\n")?;
+		eprintln!("wrote {} captures", captured.len());
+		return Ok(());
+	}
 	let mut captured: Vec<serde_json::Value> = Vec::new();
 	let mut push = |name: &str, kind: &str, bytes: &[u8]| {
 		captured.push(json!({"name": name, "kind": kind, "hex": hex::encode(bytes)}));
@@ -108,10 +121,16 @@ async fn main() -> anyhow::Result<()> {
 			tokio::time::sleep(Duration::from_millis(100)).await;
 			let mut group = track.append_group().unwrap();
 			group
-				.write_frame(moq_net::Timestamp::from_millis(1000 + i).unwrap(), Bytes::from(format!("frame {i}.0")))
+				.write_frame(
+					moq_net::Timestamp::from_millis(1000 + i).unwrap(),
+					Bytes::from(format!("frame {i}.0")),
+				)
 				.unwrap();
 			group
-				.write_frame(moq_net::Timestamp::from_millis(1010 + i).unwrap(), Bytes::from(format!("frame {i}.1")))
+				.write_frame(
+					moq_net::Timestamp::from_millis(1010 + i).unwrap(),
+					Bytes::from(format!("frame {i}.1")),
+				)
 				.unwrap();
 			group.finish().unwrap();
 		}

@@ -134,6 +134,9 @@ mod tests {
 		assert_eq!(from_identifier("moq-lite-05"), None);
 		assert_eq!(from_identifier("moqt-16"), Some(Draft::Draft16));
 		assert_eq!(from_identifier("moqt-15"), None);
+		// moq-wire has draft-18's SETUP but the relay has no draft-18 session: not offered.
+		assert_eq!(Draft::from_alpn("moqt-18"), Some(Draft::Draft18));
+		assert_eq!(from_identifier("moqt-18"), None);
 	}
 
 	#[test]
