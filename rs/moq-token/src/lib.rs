@@ -59,7 +59,7 @@ pub use key::{Key, KeyOps, Validation, unix_now};
 pub use key_id::{KeyId, MAX_KID_LEN};
 pub use path::Path;
 pub use pattern::{InvalidPattern, Pattern, Patterns, Segment};
-pub use permissions::{Permissions, rebase};
+pub use permissions::Permissions;
 pub use scope::Scope;
 pub use secret::Secret;
 pub use set::KeySet;

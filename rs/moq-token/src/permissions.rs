@@ -52,26 +52,6 @@ impl Claims {
 	}
 }
 
-/// Re-base prefixes onto a connection `below` the path they are relative to: prefixes that do not
-/// reach below it are dropped, prefixes that contain it become the top path, duplicates vanish.
-/// (A relay uses it for public prefixes, relative to the top.)
-pub fn rebase(prefixes: &[Path], below: &Path) -> Vec<Path> {
-	let mut out = Vec::new();
-	for prefix in prefixes {
-		let rebased = if below.has_prefix(prefix) {
-			Path::root()
-		} else if let Some(rest) = prefix.strip_prefix(below) {
-			rest
-		} else {
-			continue;
-		};
-		if !out.contains(&rebased) {
-			out.push(rebased);
-		}
-	}
-	out
-}
-
 #[cfg(test)]
 mod tests {
 	use super::*;

@@ -100,9 +100,10 @@ impl Grant {
 
 	/// Where a grant from `[auth] url` reads its session's byte totals (for `end` and the operator
 	/// endpoint); other grants keep nothing.
-	pub(crate) fn meter(&self, read: impl Fn() -> crate::transport::Totals + Send + Sync + 'static) {
+	pub(crate) fn meter<S: crate::transport::Session>(&self, transport: &S) {
 		if let Some(lease) = &self.lease {
-			lease.0.meter(read);
+			let transport = transport.clone();
+			lease.0.meter(move || transport.totals());
 		}
 	}
 

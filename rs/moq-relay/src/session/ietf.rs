@@ -443,10 +443,7 @@ async fn serve_session<S: Session>(
 		Err(err) => return Err(refusal(termination::INTERNAL_ERROR, err.to_string())),
 	}
 
-	grant.meter({
-		let transport = transport.clone();
-		move || transport.totals()
-	});
+	grant.meter(&transport);
 	let (control, queue) = mpsc::channel(CONTROL_QUEUE);
 	let (upstream, requests) = crate::origin::Upstream::channel();
 	let shared = Arc::new(Shared {

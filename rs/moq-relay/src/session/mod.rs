@@ -407,10 +407,7 @@ async fn serve<S: Session>(
 	link: Link,
 ) -> Result<(), SessionError> {
 	let _link = grant.cluster().then(|| ctx.metrics.cluster_link_started());
-	grant.meter({
-		let transport = transport.clone();
-		move || transport.totals()
-	});
+	grant.meter(&transport);
 	// Before admission the peer had a small window and a few streams (crate::limits): now it may use
 	// what an admitted session needs.
 	transport.allow_receive(ctx.limits.session_window);
