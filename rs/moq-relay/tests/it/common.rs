@@ -291,17 +291,23 @@ impl Drop for Running {
 /// Starts the binary from the repository root (where dev/*.toml's relative paths resolve, as with
 /// `just relay`) and waits for its fingerprint line, printed once every socket is bound.
 pub fn start(args: &[&str]) -> Running {
-	use std::io::{BufRead, BufReader};
-	use std::process::{Command, Stdio};
+	let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_moq-relay"));
+	command.args(args);
+	launch(command)
+}
 
-	let mut child = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
+/// [`start`] for a command that runs the binary some other way (under valgrind, say).
+pub fn launch(mut command: std::process::Command) -> Running {
+	use std::io::{BufRead, BufReader};
+	use std::process::Stdio;
+
+	let mut child = command
 		.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-		.args(args)
 		.env("RUST_LOG", "warn")
 		.stdout(Stdio::piped())
 		.stderr(Stdio::null())
 		.spawn()
-		.unwrap();
+		.unwrap_or_else(|err| panic!("{:?}: {err}", command.get_program()));
 	let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
 	let (mut addr, mut fingerprint) = (None, None);
 	while fingerprint.is_none() {
