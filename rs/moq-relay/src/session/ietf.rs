@@ -420,7 +420,11 @@ async fn serve_session<S: Session>(
 ) -> Result<(), SessionError> {
 	transport.allow_receive(ctx.limits.session_window);
 	transport.allow_streams(crate::transport::CLIENT_STREAMS);
-	let peer = PeerRequests::new(true, REQUEST_WINDOW);
+	// Draft-16 requests arrive on more than one stream, so out of their IDs' order.
+	let peer = match draft {
+		Draft::Draft14 => PeerRequests::new(true, REQUEST_WINDOW),
+		_ => PeerRequests::across_streams(true, REQUEST_WINDOW),
+	};
 	let ours = ServerSetup {
 		version: VarInt::from_u64(draft.setup_version()).unwrap_or(VarInt::MAX),
 		parameters: SetupParameters(vec![

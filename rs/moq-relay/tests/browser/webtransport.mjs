@@ -1,7 +1,7 @@
 // Headless Chromium over WebTransport against a moq-relay, driven by tests/it/browser.rs
 // (and reusable by hand or by other tests).
 //
-//   node webtransport.mjs <url> <fingerprint-hex> <mode> [timeout-ms]
+//   node webtransport.mjs <url> <fingerprint-hex> <mode> [timeout-ms] [protocols]
 //
 //   <url>              https://localhost:<port>/<path>[?jwt=…]  (the WebTransport URL)
 //   <fingerprint-hex>  lowercase hex SHA-256 of the relay's leaf certificate
@@ -14,6 +14,8 @@
 //                                broadcast `rust`, subscribe to its track `t` and wait for a frame
 //                                "ack:browser-<n>" (proof that a Rust peer read ours and answered)
 //   [timeout-ms]       overall bound, default 20000
+//   [protocols]        comma-separated WT-Available-Protocols, default the list @moq/net 0.3.4
+//                      offers; `moqt-16` forces draft-16, `moql` draft-14 negotiated in SETUP
 //
 // Output: exactly one JSON line on stdout, the last line, e.g.
 //   {"ok":true,"mode":"closed","chromium":"156.0…","secureContext":true,"webtransport":true,
@@ -36,7 +38,8 @@ import * as esbuild from "esbuild";
 import { executablePath, launch } from "./chromium.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const [url, fingerprint, mode = "ready", timeoutArg] = process.argv.slice(2);
+const [url, fingerprint, mode = "ready", timeoutArg, protocolsArg] = process.argv.slice(2);
+const protocols = protocolsArg ? protocolsArg.split(",") : undefined;
 const timeoutMs = Number(timeoutArg ?? 20000);
 
 function fail(message) {
@@ -45,7 +48,7 @@ function fail(message) {
 }
 
 if (!url || !/^[0-9a-f]{64}$/.test(fingerprint ?? "") || !["ready", "closed", "exchange"].includes(mode)) {
-	fail("usage: node webtransport.mjs <https-url> <sha256-hex> <ready|closed|exchange> [timeout-ms]");
+	fail("usage: node webtransport.mjs <https-url> <sha256-hex> <ready|closed|exchange> [timeout-ms] [protocols]");
 }
 
 // @moq/net as one ES module for the page; it sets window.Moq.
@@ -90,7 +93,7 @@ try {
 	await page.goto(pageUrl);
 	await page.addScriptTag({ url: "/moq.js", type: "module" });
 	await page.waitForFunction(() => window.Moq !== undefined);
-	result = await page.evaluate(inPage, { url, fingerprint, mode, timeoutMs });
+	result = await page.evaluate(inPage, { url, fingerprint, mode, timeoutMs, protocols });
 	result.chromium = browser.version();
 } catch (err) {
 	result = { ok: false, mode, error: `harness: ${err.message}` };
@@ -102,7 +105,7 @@ console.log(JSON.stringify(result));
 process.exit(0);
 
 // Runs inside the page. Everything it needs comes in `args`; it returns a plain object.
-async function inPage({ url, fingerprint, mode, timeoutMs }) {
+async function inPage({ url, fingerprint, mode, timeoutMs, protocols: forced }) {
 	const Moq = window.Moq;
 	const deadline = Date.now() + timeoutMs;
 	const left = () => Math.max(0, deadline - Date.now());
@@ -115,8 +118,8 @@ async function inPage({ url, fingerprint, mode, timeoutMs }) {
 		return result;
 	}
 
-	// The same protocol list @moq/net 0.3.4 offers (WT-Available-Protocols).
-	const protocols = [
+	// The same protocol list @moq/net 0.3.4 offers (WT-Available-Protocols), unless forced.
+	const protocols = forced ?? [
 		"moq-lite-05",
 		"moq-lite-04",
 		"moq-lite-03",

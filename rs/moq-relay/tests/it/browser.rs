@@ -1,8 +1,8 @@
 //! Headless Chromium (Debian's `chromium`) over WebTransport against the relay:
 //! `serverCertificateHashes` with the generated certificate, WT-Protocol
 //! negotiation, a broadcast exchanged both ways between @moq/net 0.3.4 in the
-//! page and the published moq-tokio client, and how a refused session looks to
-//! the page.
+//! page (moq-lite-05, or forced to IETF draft-16 or draft-14) and the published
+//! moq-tokio client, and how a refused session looks to the page.
 //!
 //! `tests/browser/webtransport.mjs` does the browser side (see its header for
 //! the arguments and the JSON it prints). `dev/setup.sh` installs Chromium and
@@ -68,6 +68,33 @@ pub fn browser_url(relay: &TestRelay, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_exchanges_a_broadcast_with_a_rust_client() {
+	let result = exchange(lite05(), None).await;
+	// WT-Available-Protocols → WT-Protocol, read back as WebTransport.protocol.
+	assert_eq!(result["protocol"], "moq-lite-05", "{result}");
+}
+
+/// @moq/net offering only `moqt-16`: the relay answers WT-Protocol `moqt-16` and the page speaks
+/// draft-16 with a Rust client that speaks it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_forced_to_draft16_exchanges_a_broadcast_with_a_rust_client() {
+	let result = exchange("moq-transport-16".parse().unwrap(), Some("moqt-16")).await;
+	assert_eq!(result["protocol"], "moqt-16", "{result}");
+	assert_eq!(result["version"], "moq-transport-16", "{result}");
+}
+
+/// @moq/net offering only `moql` (no sub-protocol the relay knows): no WT-Protocol, CLIENT_SETUP
+/// offers lite-02, lite-01 and draft-14, the relay picks draft-14, and the page's broadcast
+/// reaches a lite-05 Rust client (and the reverse) through the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_forced_to_draft14_exchanges_a_broadcast_with_a_lite05_rust_client() {
+	let result = exchange(lite05(), Some("moql")).await;
+	assert_eq!(result["protocol"], "", "{result}");
+	assert_eq!(result["version"], "moq-transport-14", "{result}");
+}
+
+/// The page (`webtransport.mjs exchange`, offering `protocols` or @moq/net's own list) and a Rust
+/// client at `version` exchange a broadcast each way through the relay; returns the page's JSON.
+async fn exchange(version: moq_net::Version, protocols: Option<&str>) -> serde_json::Value {
 	let relay = TestRelay::start(Some("anon")).await;
 
 	// The Rust side: publishes `rust/t`, watches for `browser`.
@@ -78,7 +105,7 @@ async fn chromium_exchanges_a_broadcast_with_a_rust_client() {
 	let incoming = moq_tokio::origin::spawn();
 	let consumer = incoming.consume();
 	let mut announced = consumer.announced();
-	let client = relay.client(Some(lite05()));
+	let client = relay.client(Some(version));
 	let connection = client
 		.clone()
 		.with_publisher(&origin)
@@ -90,7 +117,11 @@ async fn chromium_exchanges_a_broadcast_with_a_rust_client() {
 
 	let url = browser_url(&relay, "anon");
 	let fingerprint = relay.fingerprint.clone();
-	let mut browser = tokio::task::spawn_blocking(move || run_script(&url, &fingerprint, "exchange"));
+	let mut args = vec![url, fingerprint, "exchange".to_string(), "15000".to_string()];
+	args.extend(protocols.map(str::to_string));
+	let mut browser = tokio::task::spawn_blocking(move || {
+		run_node("webtransport.mjs", &args.iter().map(String::as_str).collect::<Vec<_>>())
+	});
 
 	// The page's broadcast, read here.
 	loop {
@@ -137,8 +168,6 @@ async fn chromium_exchanges_a_broadcast_with_a_rust_client() {
 
 	assert_eq!(result["secureContext"], true, "{result}");
 	assert_eq!(result["ready"], true, "{result}");
-	// WT-Available-Protocols → WT-Protocol, read back as WebTransport.protocol.
-	assert_eq!(result["protocol"], "moq-lite-05", "{result}");
 	assert_eq!(result["ok"], true, "{result}");
 	assert_eq!(result["received"], ack.as_str(), "{result}");
 
@@ -147,6 +176,7 @@ async fn chromium_exchanges_a_broadcast_with_a_rust_client() {
 	connection.close().await.ok();
 	client.close().await;
 	relay.stop().await;
+	result
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,14 @@
 //! plus 2. A request whose ID is not the next expected is INVALID_REQUEST_ID; one at or over the
 //! Maximum Request ID the receiver advertised (SETUP MAX_REQUEST_ID, then MAX_REQUEST_ID
 //! messages, which only increase) is TOO_MANY_REQUESTS.
+//!
+//! From draft-16 on, requests travel on more than one stream (SUBSCRIBE_NAMESPACE has its own), so
+//! they can arrive out of the order their IDs were given in: `@moq/net` 0.3.4 in Chromium, asked to
+//! publish a broadcast and watch announcements, has its request with ID 2 reach the relay before
+//! the one with ID 0, and a strict relay closes the session. There the rule is "each ID of the
+//! peer's parity once, below the maximum" ([`PeerRequests::across_streams`]).
+
+use std::collections::BTreeSet;
 
 use crate::wire::SessionCode;
 use crate::wire::VarInt;
@@ -26,9 +34,13 @@ fn first_id(client: bool) -> u64 {
 /// The peer's requests, as the relay receives them.
 #[derive(Clone, Debug)]
 pub struct PeerRequests {
+	/// The lowest ID not received yet.
 	next: u64,
 	max: u64,
 	window: u64,
+	/// IDs received ahead of `next` (only when requests may arrive out of order; fewer than
+	/// `window / 2` of them, as each is below `max`).
+	early: Option<BTreeSet<u64>>,
 }
 
 impl PeerRequests {
@@ -42,6 +54,16 @@ impl PeerRequests {
 			next,
 			max: next + window,
 			window,
+			early: None,
+		}
+	}
+
+	/// [`new`](Self::new) for a session whose requests arrive on several streams (draft-16 and
+	/// later): an ID may come before a lower one, but each only once.
+	pub fn across_streams(client: bool, window: u64) -> Self {
+		Self {
+			early: Some(BTreeSet::new()),
+			..Self::new(client, window)
 		}
 	}
 
@@ -60,13 +82,26 @@ impl PeerRequests {
 				reason: "a Request ID at or over the Maximum Request ID",
 			});
 		}
-		if id != self.next {
-			return Err(RequestViolation {
-				code: termination::INVALID_REQUEST_ID,
-				reason: "a Request ID that is not the next one expected",
-			});
+		match &mut self.early {
+			None if id != self.next => {
+				return Err(RequestViolation {
+					code: termination::INVALID_REQUEST_ID,
+					reason: "a Request ID that is not the next one expected",
+				});
+			}
+			None => self.next += 2,
+			Some(early) => {
+				if id < self.next || id % 2 != self.next % 2 || !early.insert(id) {
+					return Err(RequestViolation {
+						code: termination::INVALID_REQUEST_ID,
+						reason: "a Request ID used before or of the other side",
+					});
+				}
+				while early.remove(&self.next) {
+					self.next += 2;
+				}
+			}
 		}
-		self.next += 2;
 		if self.max - self.next > self.window / 2 {
 			return Ok(None);
 		}
@@ -149,6 +184,25 @@ mod tests {
 		assert_eq!(server.accept(v(0)).unwrap_err().code, termination::INVALID_REQUEST_ID);
 		assert_eq!(server.accept(v(1)), Ok(Some(v(5))));
 		assert_eq!(server.accept(v(7)).unwrap_err().code, termination::TOO_MANY_REQUESTS);
+	}
+
+	#[test]
+	fn peer_ids_across_streams_may_come_out_of_order_but_once() {
+		let mut peer = PeerRequests::across_streams(true, 8);
+		// 2 before 0 (PUBLISH_NAMESPACE on the control stream overtaking SUBSCRIBE_NAMESPACE).
+		assert_eq!(peer.accept(v(2)), Ok(None));
+		assert_eq!(peer.accept(v(2)).unwrap_err().code, termination::INVALID_REQUEST_ID);
+		// 0 fills the gap: 0 and 2 are used, half the window: the maximum moves on.
+		assert_eq!(peer.accept(v(0)), Ok(Some(v(12))));
+		assert_eq!(peer.accept(v(0)).unwrap_err().code, termination::INVALID_REQUEST_ID);
+		// The other side's parity, or past the maximum, is still refused.
+		assert_eq!(peer.accept(v(5)).unwrap_err().code, termination::INVALID_REQUEST_ID);
+		assert_eq!(peer.accept(v(12)).unwrap_err().code, termination::TOO_MANY_REQUESTS);
+		// Gaps stay open until filled; the maximum follows the lowest unused ID.
+		assert_eq!(peer.accept(v(8)), Ok(None));
+		assert_eq!(peer.accept(v(6)), Ok(None));
+		assert_eq!(peer.accept(v(4)), Ok(Some(v(18))));
+		assert_eq!(peer.accept(v(10)), Ok(None));
 	}
 
 	#[test]
