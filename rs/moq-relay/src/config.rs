@@ -917,6 +917,17 @@ pub struct PrivacyPassConfig {
 	)]
 	#[serde(default, deserialize_with = "one_or_many")]
 	pub origins: Option<Vec<String>>,
+	/// `[privacypass] setup_token_type`: the AUTHORIZATION TOKEN Token Type that carries a Privacy
+	/// Pass token in an IETF draft session's SETUP (default 2, the token's own RFC 9578 type; 0 is
+	/// taken by MoQ JWTs, API keys and client secrets).
+	#[arg(
+		value_name = "N",
+		id = "privacypass-setup-token-type",
+		long = "privacypass-setup-token-type",
+		alias = "pp-setup-token-type",
+		env = "MOQ_PRIVACYPASS_SETUP_TOKEN_TYPE"
+	)]
+	pub setup_token_type: Option<u64>,
 }
 
 /// `[cluster]` (`docs/cluster.md`).
@@ -1895,6 +1906,17 @@ impl PrivacyPassConfig {
 		if challenge_ttl.is_zero() {
 			return Err(invalid("privacypass.challenge_ttl", "must be at least 1 second".into()));
 		}
+		let setup_token_type = self
+			.setup_token_type
+			.unwrap_or(u64::from(moq_privacy_pass::TOKEN_TYPE_BLIND_RSA));
+		if setup_token_type == 0 || crate::wire::VarInt::from_u64(setup_token_type).is_err() {
+			return Err(invalid(
+				"privacypass.setup_token_type",
+				format!(
+					"{setup_token_type} is not in 1..2^62 (0 is the Token Type of MoQ JWTs, API keys and client secrets)"
+				),
+			));
+		}
 		let settings = PrivacyPassSettings {
 			issuer,
 			keys,
@@ -1906,6 +1928,7 @@ impl PrivacyPassConfig {
 			challenge_ttl,
 			redemption_context,
 			origins: self.origins.clone().unwrap_or_else(|| tls_names.to_vec()),
+			setup_token_type,
 		};
 		PrivacyPass::new(settings)
 			.map(Some)
@@ -2676,6 +2699,7 @@ sub = [""]
 challenge_ttl = 60
 redemption_context = "empty"
 origins = ["relay.example"]
+setup_token_type = 7
 [cluster]
 connect = ["root:4443"]
 token = "cluster.jwt"
@@ -2908,6 +2932,15 @@ demo = true
 			..ok.clone()
 		};
 		assert!(zero.resolve(&[]).unwrap_err().to_string().contains("challenge_ttl"));
+		assert_eq!(ok.resolve(&[]).unwrap().unwrap().setup_token_type(), 2);
+		let out_of_band = PrivacyPassConfig {
+			setup_token_type: Some(0),
+			..ok.clone()
+		};
+		let err = out_of_band.resolve(&[]).unwrap_err().to_string();
+		assert!(err.starts_with("privacypass.setup_token_type: 0 "), "{err}");
+		let toml = Config::from_toml("[privacypass]\nsetup_token_type = 7\n", "t").unwrap();
+		assert_eq!(toml.privacypass.setup_token_type, Some(7));
 		let bad = PrivacyPassConfig {
 			redis: Some("http://nope".into()),
 			..ok

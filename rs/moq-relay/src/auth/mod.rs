@@ -683,6 +683,7 @@ mod tests {
 			challenge_ttl: std::time::Duration::from_secs(60),
 			redemption_context: RedemptionContext::Fresh,
 			origins: vec![],
+			setup_token_type: 2,
 		})
 		.unwrap();
 		let auth = Auth::new(Public::both(path("anon")), None).with_privacy_pass(pp);

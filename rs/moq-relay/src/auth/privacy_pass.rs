@@ -63,6 +63,8 @@ pub struct PrivacyPassSettings {
 	pub redemption_context: RedemptionContext,
 	/// The relay's names, joined with `,` into the challenges' `origin_info` (RFC 9577 §2.1).
 	pub origins: Vec<String>,
+	/// The AUTHORIZATION TOKEN Token Type of Privacy Pass tokens in IETF draft SETUPs.
+	pub setup_token_type: u64,
 }
 
 /// Why the Privacy Pass configuration cannot be used.
@@ -88,6 +90,7 @@ pub struct PrivacyPass {
 	claims: Claims,
 	static_keys: Vec<IssuerKey>,
 	directory: Option<Directory>,
+	setup_token_type: u64,
 }
 
 /// The issuer directory and its refresh state.
@@ -149,6 +152,7 @@ impl PrivacyPass {
 				})
 			}
 		};
+		let setup_token_type = settings.setup_token_type;
 		let mut claims = Claims::new(settings.root);
 		claims.publish = settings.publish.into();
 		claims.subscribe = settings.subscribe.into();
@@ -158,7 +162,14 @@ impl PrivacyPass {
 			claims,
 			static_keys: settings.keys,
 			directory,
+			setup_token_type,
 		})
+	}
+
+	/// The AUTHORIZATION TOKEN Token Type that carries a Privacy Pass token in an IETF draft
+	/// session's SETUP (`[privacypass] setup_token_type`).
+	pub fn setup_token_type(&self) -> u64 {
+		self.setup_token_type
 	}
 
 	/// The issuer name put in challenges.

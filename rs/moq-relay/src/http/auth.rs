@@ -185,6 +185,7 @@ mod tests {
 			challenge_ttl: Duration::from_secs(60),
 			redemption_context: RedemptionContext::Fresh,
 			origins: vec!["relay.test".into()],
+			setup_token_type: 2,
 		})
 		.unwrap();
 		let app = app(Auth::new(Public::both(moq_token::Path::new("anon").unwrap()), None).with_privacy_pass(pp));

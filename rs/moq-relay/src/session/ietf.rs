@@ -250,14 +250,17 @@ fn violation(err: &StreamError) -> SessionError {
 	refusal(code, format!("CLIENT_SETUP: {err}"))
 }
 
-/// The SETUP's AUTHORIZATION TOKENs as the one credential they carry (`None` without any), with
-/// the refusal of a token that is not usable: malformed or of a type the relay does not read
-/// (MALFORMED_AUTH_TOKEN), an alias error (its own code), or two different tokens
-/// (`ambiguous_credentials`, decided with the other credentials by the caller).
+/// The SETUP's AUTHORIZATION TOKENs as the one credential they carry, in the form of the
+/// `Authorization` value a CONNECT would carry it in (`None` without any): Token Type 0 is a
+/// bearer credential (a MoQ JWT, an API key or a client secret), `privacy_pass` (the configured
+/// type, when Privacy Pass is on) a Privacy Pass token. Refused: a token that is not usable
+/// (malformed or of another type: MALFORMED_AUTH_TOKEN), an alias error (its own code), or two
+/// different tokens (`ambiguous_credentials`, decided with the other credentials by the caller).
 fn setup_token(
 	setup: &ClientSetup,
 	draft: Draft,
 	cache: &mut TokenCache,
+	privacy_pass: Option<u64>,
 ) -> Result<Option<Result<String, AuthError>>, SessionError> {
 	let malformed = |reason: &str| {
 		refusal(
@@ -281,12 +284,20 @@ fn setup_token(
 			Ok(None) => continue,
 			Err(err) => return Err(refusal(err.session_code(), err.to_string())),
 		};
-		if used.token_type != TOKEN_TYPE_OUT_OF_BAND {
-			return Err(malformed(
-				"the relay reads Token Type 0 only (a MoQ JWT, an API key or a client secret)",
-			));
-		}
-		let value = String::from_utf8(used.value.to_vec()).map_err(|_| malformed("the token is not text"))?;
+		let value = if used.token_type == TOKEN_TYPE_OUT_OF_BAND {
+			let text = std::str::from_utf8(&used.value).map_err(|_| malformed("the token is not text"))?;
+			format!("Bearer {text}")
+		} else if Some(used.token_type.into_inner()) == privacy_pass {
+			let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &used.value);
+			format!("PrivateToken token=\"{token}\"")
+		} else {
+			return Err(malformed(&match privacy_pass {
+				Some(pp) => format!(
+					"the relay reads Token Type 0 (a MoQ JWT, an API key or a client secret) and {pp} (Privacy Pass)"
+				),
+				None => "the relay reads Token Type 0 only (a MoQ JWT, an API key or a client secret)".into(),
+			}));
+		};
 		match &found {
 			Some(other) if *other != value => return Ok(Some(Err(AuthError::AmbiguousCredentials))),
 			_ => found = Some(value),
@@ -296,26 +307,25 @@ fn setup_token(
 }
 
 /// The session's connection request: the target, the CONNECT's headers, and the SETUP's token as
-/// a bearer credential (the same token as the query's or the header's counts once).
+/// its `Authorization` value (the same token as the query's or the header's counts once).
 fn connect_request(
 	target: &str,
 	headers: Option<&HeaderMap>,
-	token: Option<Result<String, AuthError>>,
+	authorization: Option<Result<String, AuthError>>,
 ) -> Result<ConnectRequest, AuthError> {
 	let mut request = ConnectRequest::parse(target)?;
 	if let Some(headers) = headers {
 		request = request.with_headers(headers)?;
 	}
-	let Some(token) = token.transpose()? else {
+	let Some(authorization) = authorization.transpose()? else {
 		return Ok(request);
 	};
-	let bearer = format!("Bearer {token}");
 	let header = headers.and_then(|h| h.get("authorization"));
 	match header {
-		Some(value) if value != HeaderValue::from_str(&bearer).map_err(|_| AuthError::InvalidAuthHeader)? => {
+		Some(value) if value != HeaderValue::from_str(&authorization).map_err(|_| AuthError::InvalidAuthHeader)? => {
 			Err(AuthError::AmbiguousCredentials)
 		}
-		_ => Ok(request.with_authorization(Some(bearer))),
+		_ => Ok(request.with_authorization(Some(authorization))),
 	}
 }
 
@@ -366,7 +376,8 @@ pub(crate) async fn run<S: Session>(
 	};
 	let mut tokens = TokenCache::new(TOKEN_CACHE_SIZE);
 	let checked = negotiate::target(&setup, binding, url_path.as_deref()).and_then(|target| {
-		setup_token(&setup, draft, &mut tokens)
+		let privacy_pass = ctx.auth.privacy_pass().map(|pp| pp.setup_token_type());
+		setup_token(&setup, draft, &mut tokens, privacy_pass)
 			.map(|token| (target, token))
 			.map_err(|err| match err {
 				SessionError::Protocol { code, reason } => SetupRefusal { code, reason },

@@ -903,3 +903,74 @@ async fn http_routes_answer_401_with_a_private_token_challenge() {
 	present(&relay, "/room", &header(&token)).await.unwrap();
 	relay.stop().await;
 }
+
+/// An IETF draft client (draft-14, raw QUIC) without a credential gets the challenge in the close
+/// reason, and reconnects with the token in its SETUP AUTHORIZATION TOKEN, Token Type 2
+/// (`[privacypass] setup_token_type`): admitted once, then `token_replayed`; a forged token or
+/// one of a type the relay does not read is refused with the draft's code and a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_client_presents_its_token_in_the_setup_authorization_token() {
+	use crate::ietf::{path, quic_session};
+	use moq_relay::wire::VarInt;
+	use moq_relay::wire::ietf::{AuthToken, termination};
+
+	let scratch = Scratch::new("draft");
+	let issuer = LocalIssuer::start().await;
+	let relay = relay(Pp {
+		issuer: issuer.name().to_string(),
+		key_file: Some(scratch.key_file("issuer.pub", &issuer.key())),
+		origins: vec!["relay.test".into()],
+		..Pp::default()
+	})
+	.await;
+	let unauthorized = u64::from(termination::UNAUTHORIZED.into_inner());
+	let typed = |token_type: u32, value: &[u8]| {
+		AuthToken::UseValue {
+			token_type: VarInt::from_u32(token_type),
+			value: bytes::Bytes::copy_from_slice(value),
+		}
+		.to_parameter()
+		.unwrap()
+	};
+
+	// No credential: UNAUTHORIZED with the challenge.
+	let (code, reason) = quic_session(&relay, vec![path("/room")]).await.unwrap_err();
+	assert_eq!(code, unauthorized, "{reason}");
+	let challenge = TokenChallenge::from_close_reason(&reason).unwrap();
+
+	// The token in the SETUP: admitted, once.
+	let token = issuer.token_over_http(&challenge).await;
+	let setup = vec![path("/room"), typed(2, token.as_bytes())];
+	assert!(quic_session(&relay, setup.clone()).await.is_ok());
+	assert_eq!(
+		quic_session(&relay, setup).await.unwrap_err(),
+		(unauthorized, "token_replayed".to_string())
+	);
+
+	// A forged token: refused with the reason; never admitted.
+	let token = issuer.token_over_http(&challenge).await;
+	let mut forged = token.as_bytes().to_vec();
+	forged[353] ^= 1;
+	assert_eq!(
+		quic_session(&relay, vec![path("/room"), typed(2, &forged)])
+			.await
+			.unwrap_err(),
+		(unauthorized, "invalid_token: bad_signature".to_string())
+	);
+	// A Token Type the relay does not read: MALFORMED_AUTH_TOKEN, naming the ones it reads.
+	let (code, reason) = quic_session(&relay, vec![path("/room"), typed(3, token.as_bytes())])
+		.await
+		.unwrap_err();
+	assert_eq!(code, u64::from(termination::MALFORMED_AUTH_TOKEN.into_inner()));
+	assert!(
+		reason.contains("0 (a MoQ JWT") && reason.contains("2 (Privacy Pass)"),
+		"{reason}"
+	);
+	// The good token is still unspent: the refusals above did not consume it.
+	assert!(
+		quic_session(&relay, vec![path("/room"), typed(2, token.as_bytes())])
+			.await
+			.is_ok()
+	);
+	relay.stop().await;
+}
