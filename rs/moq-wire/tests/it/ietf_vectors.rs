@@ -195,6 +195,7 @@ fn shared_samples() -> Vec<(&'static str, Sample)> {
 				priority: Some(127),
 				extensions: false,
 				end_of_group: true,
+				first_object: true,
 			})),
 		),
 		("FETCH_HEADER", Sample::Header(DataStreamHeader::Fetch(v(8)))),
@@ -371,6 +372,7 @@ fn samples() -> Vec<(&'static str, Sample)> {
 				priority: Some(0),
 				extensions: true,
 				end_of_group: false,
+				first_object: true,
 			})),
 		),
 		(
@@ -584,6 +586,7 @@ fn samples16() -> Vec<(&'static str, Sample)> {
 				priority: Some(0),
 				extensions: true,
 				end_of_group: true,
+				first_object: true,
 			})),
 		),
 		(

@@ -232,6 +232,7 @@ async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, prior
 			priority: Some(priority),
 			extensions: false,
 			end_of_group: true,
+			first_object: true,
 		};
 		let context = header.context(shared.draft);
 		let mut head = io::encode(&crate::wire::ietf::DataStreamHeader::Subgroup(header), shared.draft)?;
