@@ -22,6 +22,7 @@ use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 const DRAFT14: &str = "moq-transport-14";
 const DRAFT16: &str = "moq-transport-16";
+const DRAFT18: &str = "moq-transport-18";
 const LITE05: &str = "moq-lite-05";
 const FRAMES: u64 = 4;
 
@@ -111,7 +112,7 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, tag: &str, 
 			let ms = timestamp.as_millis();
 			match (from, to) {
 				(LITE05, LITE05) => assert_eq!(ms, u128::from(sequence * 1000) + i as u128),
-				(DRAFT14 | DRAFT16, LITE05) => {
+				(DRAFT14 | DRAFT16 | DRAFT18, LITE05) => {
 					assert!(ms + 60_000 > now_ms && ms <= now_ms, "{from} -> {to}: {ms} vs {now_ms}")
 				}
 				// A draft subscriber stamps frames itself: draft-14 and -16 carry no timescale.
@@ -175,6 +176,56 @@ async fn raw_quic_draft16_and_lite05_pairings_deliver_every_frame() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webtransport_draft16_and_lite05_pairings_deliver_every_frame() {
 	every_pairing("https", DRAFT16).await;
+}
+
+/// Draft-18 (ALPN `moqt-18`): no control stream; the published client pinned to
+/// `moq-transport-18` sends its SETUP on a unidirectional stream, publishes (PUBLISH_NAMESPACE on a
+/// stream of its own, answered REQUEST_OK; the relay's SUBSCRIBE on a stream per track, subgroup
+/// streams with the FIRST_OBJECT bit) and subscribes (SUBSCRIBE_NAMESPACE 0x50 and NAMESPACE on its
+/// stream, a SUBSCRIBE stream per track), and a lite-05 client reads its broadcast through the
+/// bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft18_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT18).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft18_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT18).await;
+}
+
+/// A draft-18 and a draft-16 publisher, each read by a draft-18 and a draft-16 subscriber: the
+/// two drafts meet in the relay's origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_and_draft16_pairings_deliver_every_frame() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let publishers = [
+		publisher(&relay, "moqt", DRAFT18, "d18").await,
+		publisher(&relay, "moqt", DRAFT16, "d16").await,
+	];
+	for to in [DRAFT18, DRAFT16] {
+		let client = relay.client(Some(version(to)));
+		let mut session = within(
+			"subscriber established",
+			Subscriber::connect(&client, relay.url("moqt", "")),
+		)
+		.await
+		.unwrap();
+		assert_eq!(
+			session.connection().version().map(|v| v.to_string()).as_deref(),
+			Some(to)
+		);
+		let mut seen = Vec::new();
+		read_from(&mut session, &mut seen, "d18", DRAFT18, to).await;
+		read_from(&mut session, &mut seen, "d16", DRAFT16, to).await;
+		session.close().await;
+		client.close().await;
+	}
+	for (publisher, writer) in publishers {
+		writer.abort();
+		publisher.close().await;
+	}
+	relay.stop().await;
 }
 
 /// CLIENT_SETUP offering draft-14 with `parameters`.
