@@ -11,9 +11,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use common::{TestRelay, closed, raw_connect, within};
 use moq_net::Timestamp;
+use moq_relay::wire::ietf::draft18::{
+	Goaway as Goaway18, MessageParameters, NamespaceRequest, RequestMessage, Subscribe as Subscribe18,
+	UnsupportedRequest,
+};
 use moq_relay::wire::ietf::{
-	AuthToken, ClientSetup, ControlMessage, DecodeWith, Draft, EncodeWith, Filter, GroupOrder, KeyValue, Parameters,
-	RequestErrorCode, ServerSetup, SetupParameters, Subscribe, SubscribeNamespace, termination,
+	AuthToken, ClientSetup, ControlMessage, DataStreamHeader, DecodeWith, Draft, EncodeWith, Filter, GroupOrder,
+	KeyValue, Parameters, RequestErrorCode, ServerSetup, Setup, SetupParameters, Subscribe, SubscribeNamespace,
+	termination,
 };
 use moq_relay::wire::{DecodeError, VarInt};
 use moq_relay_bench::publisher::Publisher;
@@ -715,6 +720,312 @@ async fn webtransport_without_a_sub_protocol_negotiates_in_setup() {
 	assert_eq!(code, termination::VERSION_NEGOTIATION_FAILED.into_inner());
 	assert!(reason.starts_with("no common moq version"), "{reason}");
 	assert!(reason.contains("moq-00 (moq-transport-14)"), "{reason}");
+	relay.stop().await;
+}
+
+/// A byte stream of draft-18 values: a request stream, or a SETUP stream after its SETUP.
+struct Stream18 {
+	send: Option<web_transport_quinn::quinn::SendStream>,
+	recv: web_transport_quinn::quinn::RecvStream,
+	buf: Vec<u8>,
+}
+
+impl Stream18 {
+	async fn write(&mut self, message: &RequestMessage) {
+		let bytes = message.to_bytes(Draft::Draft18).unwrap();
+		self.send.as_mut().unwrap().write_all(&bytes).await.unwrap();
+	}
+
+	/// The next value on the stream; `None` when it ends.
+	async fn read<T: DecodeWith<Draft>>(&mut self) -> Option<T> {
+		loop {
+			match T::decode_prefix(&self.buf, Draft::Draft18) {
+				Ok((value, used)) => {
+					self.buf.drain(..used);
+					return Some(value);
+				}
+				Err(DecodeError::UnexpectedEnd) => {}
+				Err(err) => panic!("undecodable draft-18 message: {err}"),
+			}
+			match within("draft-18 message", self.recv.read_chunk(65536, true)).await {
+				Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk.bytes),
+				_ => return None,
+			}
+		}
+	}
+}
+
+/// A raw QUIC draft-18 session (ALPN `moqt-18`): the client's SETUP sent on its uni stream with
+/// `options`, and the relay's SETUP read off the relay's uni stream (kept for its GOAWAY); or the
+/// relay's close code and reason.
+struct Raw18 {
+	conn: web_transport_quinn::quinn::Connection,
+	_setup: web_transport_quinn::quinn::SendStream,
+	relay_setup: Stream18,
+}
+
+impl Raw18 {
+	async fn connect(relay: &impl common::Target, options: Vec<KeyValue>) -> Result<(Self, Setup), (u64, String)> {
+		let conn = raw_connect(relay, "moqt-18").await;
+		let mut setup = within("open SETUP stream", conn.open_uni()).await.unwrap();
+		let ours = Setup {
+			parameters: SetupParameters(options),
+		};
+		setup.write_all(&ours.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
+		// A refused session is closed before the relay opens its SETUP stream.
+		let recv = tokio::select! {
+			uni = conn.accept_uni() => uni.ok(),
+			_ = conn.closed() => None,
+		};
+		let Some(recv) = recv else {
+			return Err(closed(&conn).await);
+		};
+		let mut relay_setup = Stream18 {
+			send: None,
+			recv,
+			buf: Vec::new(),
+		};
+		let theirs = relay_setup.read::<Setup>().await.expect("the relay's SETUP");
+		let raw = Self {
+			conn,
+			_setup: setup,
+			relay_setup,
+		};
+		Ok((raw, theirs))
+	}
+
+	/// A new request stream.
+	async fn open(&self) -> Stream18 {
+		let (send, recv) = within("open request stream", self.conn.open_bi()).await.unwrap();
+		Stream18 {
+			send: Some(send),
+			recv,
+			buf: Vec::new(),
+		}
+	}
+}
+
+/// An AUTHORIZATION TOKEN Setup Option in draft-18's integers.
+fn token18(token: AuthToken) -> KeyValue {
+	KeyValue::bytes(3, token.encode_value_in(Draft::Draft18))
+}
+
+fn use_value18(value: &str) -> KeyValue {
+	token18(AuthToken::UseValue {
+		token_type: VarInt::ZERO,
+		value: Bytes::from(value.to_string()),
+	})
+}
+
+fn namespace_request(id: u32, namespace: &[&str]) -> NamespaceRequest {
+	NamespaceRequest {
+		request_id: VarInt::from_u32(id),
+		namespace: namespace.iter().map(|s| s.to_string()).collect(),
+		parameters: MessageParameters::default(),
+	}
+}
+
+/// The draft-18 SETUP admits as draft-14's CLIENT_SETUP does: its AUTHORIZATION TOKEN (in
+/// draft-18's integers) or `?jwt=` in its PATH; a bad token closes the session with the draft's
+/// codes (UNAUTHORIZED 0x2 and the reason, EXPIRED_AUTH_TOKEN 0x18, MALFORMED_AUTH_TOKEN 0x16,
+/// PROTOCOL_VIOLATION 0x3 for an alias in SETUP) and a PATH that is not absolute MALFORMED_PATH.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_setup_token_and_path_close_with_the_drafts_codes() {
+	let secured = Secured::start("draft18").await;
+	let later = moq_token::unix_now() + 600;
+	let good = secured.token("room", later);
+	let code = |c: moq_relay::wire::SessionCode| u64::from(c.into_inner());
+	let connect = |options: Vec<KeyValue>| Raw18::connect(&secured.relay, options);
+
+	let (raw, setup) = connect(vec![path("/room"), use_value18(&good)])
+		.await
+		.expect("admitted");
+	// The relay's SETUP: its token cache and name, no MAX_REQUEST_ID (draft-18 has none).
+	assert!(setup.parameters.max_auth_token_cache_size() > VarInt::ZERO);
+	assert!(setup.parameters.implementation().unwrap().starts_with("moq-relay"));
+	assert_eq!(setup.parameters.max_request_id(), VarInt::ZERO);
+	raw.conn.close(0u32.into(), b"done");
+	let (raw, _) = connect(vec![path(&format!("/room?jwt={good}"))])
+		.await
+		.expect("admitted");
+	raw.conn.close(0u32.into(), b"done");
+
+	let Err(refused) = connect(vec![path("/room")]).await else {
+		panic!("admitted without a credential");
+	};
+	assert_eq!(
+		refused,
+		(code(termination::UNAUTHORIZED), "missing_credential".to_string())
+	);
+	let other = secured.token("other", later);
+	let Err(refused) = connect(vec![path("/room"), use_value18(&other)]).await else {
+		panic!("admitted with another root's token");
+	};
+	assert_eq!(refused, (code(termination::UNAUTHORIZED), "root_mismatch".to_string()));
+	let expired = secured.token("room", moq_token::unix_now() - 600);
+	let Err(refused) = connect(vec![path("/room"), use_value18(&expired)]).await else {
+		panic!("admitted with an expired token");
+	};
+	assert_eq!(
+		refused,
+		(code(termination::EXPIRED_AUTH_TOKEN), "token_expired".to_string())
+	);
+	// A Token Type the relay does not read.
+	let typed = token18(AuthToken::UseValue {
+		token_type: VarInt::from_u32(7),
+		value: Bytes::from(good.clone()),
+	});
+	let Err((got, reason)) = connect(vec![path("/room"), typed]).await else {
+		panic!("admitted with Token Type 7");
+	};
+	assert_eq!(got, code(termination::MALFORMED_AUTH_TOKEN));
+	assert!(reason.starts_with("malformed_auth_token"), "{reason}");
+	let alias = token18(AuthToken::UseAlias {
+		alias: VarInt::from_u32(1),
+	});
+	let Err((got, _)) = connect(vec![path("/room"), alias]).await else {
+		panic!("admitted with USE_ALIAS in SETUP");
+	};
+	assert_eq!(got, code(termination::PROTOCOL_VIOLATION));
+	let Err(refused) = connect(vec![path("room"), use_value18(&good)]).await else {
+		panic!("admitted with a relative PATH");
+	};
+	assert_eq!(
+		refused,
+		(
+			code(termination::MALFORMED_PATH),
+			"SETUP PATH must start with '/'".to_string()
+		)
+	);
+	secured.stop().await;
+}
+
+/// Draft-18 on the wire: SUBSCRIBE_NAMESPACE (0x50) on its own stream gets REQUEST_OK, then
+/// NAMESPACE for each broadcast, NAMESPACE_DONE when a PUBLISH_NAMESPACE's stream ends;
+/// PUBLISH_NAMESPACE gets REQUEST_OK; SUBSCRIBE gets SUBSCRIBE_OK (no Request ID) and subgroup
+/// streams of type 0x58 (FIRST_OBJECT); PUBLISH, FETCH, TRACK_STATUS and SUBSCRIBE_TRACKS get
+/// REQUEST_ERROR NOT_SUPPORTED; on shutdown GOAWAY comes on the relay's SETUP stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_requests_on_the_wire() {
+	let mut relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
+	let (mut raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+
+	let mut mine = raw.open().await;
+	mine.write(&RequestMessage::PublishNamespace(namespace_request(0, &["mine"])))
+		.await;
+	assert_eq!(
+		mine.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+
+	let mut watch = raw.open().await;
+	watch
+		.write(&RequestMessage::SubscribeNamespace(namespace_request(2, &[])))
+		.await;
+	assert_eq!(
+		watch.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	let mut shown = Vec::new();
+	while !(shown.contains(&"shown".to_string()) && shown.contains(&"mine".to_string())) {
+		match watch.read::<RequestMessage>().await {
+			Some(RequestMessage::Namespace(suffix)) => shown.push(suffix.join("/")),
+			other => panic!("expected NAMESPACE, got {other:?}"),
+		}
+	}
+	// Withdrawn by the end of its stream.
+	mine.send.as_mut().unwrap().finish().unwrap();
+	assert_eq!(
+		watch.read::<RequestMessage>().await,
+		Some(RequestMessage::NamespaceDone(vec!["mine".to_string()]))
+	);
+	assert_eq!(mine.read::<RequestMessage>().await, None);
+
+	let mut subscription = raw.open().await;
+	subscription
+		.write(&RequestMessage::Subscribe(Subscribe18 {
+			request_id: VarInt::from_u32(4),
+			namespace: vec!["shown".into()],
+			track: "t".into(),
+			parameters: MessageParameters::default(),
+		}))
+		.await;
+	let alias = match subscription.read::<RequestMessage>().await {
+		Some(RequestMessage::SubscribeOk(ok)) => ok.track_alias,
+		other => panic!("expected SUBSCRIBE_OK, got {other:?}"),
+	};
+	let mut data = within("a subgroup stream", raw.conn.accept_uni()).await.unwrap();
+	let mut head = Vec::new();
+	let header = loop {
+		match DataStreamHeader::decode_prefix(&head, Draft::Draft18) {
+			Ok((header, _)) => break header,
+			Err(DecodeError::UnexpectedEnd) => {}
+			Err(err) => panic!("not a subgroup stream: {err}"),
+		}
+		let chunk = within("subgroup header", data.read_chunk(64, true))
+			.await
+			.unwrap()
+			.unwrap();
+		head.extend_from_slice(&chunk.bytes);
+	};
+	assert_eq!(head[0], 0x58, "SUBGROUP_HEADER 0x18 with FIRST_OBJECT");
+	match header {
+		DataStreamHeader::Subgroup(h) => assert!(h.track_alias == alias && h.first_object && h.end_of_group),
+		other => panic!("expected a subgroup stream, got {other:?}"),
+	}
+	// The subscriber's FIN cancels the subscription: the relay resets its side.
+	subscription.send.as_mut().unwrap().finish().unwrap();
+	while subscription.read::<RequestMessage>().await.is_some() {}
+
+	for ty in [0x1Du32, 0x16, 0x0D, 0x51] {
+		let mut request = raw.open().await;
+		request
+			.write(&RequestMessage::Unsupported(UnsupportedRequest {
+				ty: VarInt::from_u32(ty),
+				body: Bytes::from_static(&[0x00]),
+			}))
+			.await;
+		match request.read::<RequestMessage>().await {
+			Some(RequestMessage::RequestError(err)) => {
+				assert_eq!(err.code, VarInt::from_u32(RequestErrorCode::NOT_SUPPORTED), "{ty:#x}")
+			}
+			other => panic!("expected REQUEST_ERROR for {ty:#x}, got {other:?}"),
+		}
+		assert_eq!(request.read::<RequestMessage>().await, None);
+	}
+
+	let stopping = relay.begin_stop();
+	assert_eq!(
+		raw.relay_setup.read::<RequestMessage>().await,
+		Some(RequestMessage::Goaway(Goaway18 {
+			uri: String::new(),
+			timeout: VarInt::ZERO,
+			request_id: None,
+		}))
+	);
+	raw.conn.close(0u32.into(), b"bye");
+	writer.abort();
+	publisher.close().await;
+	within("relay shutdown", stopping).await.unwrap();
+}
+
+/// A message that opens no request (here NAMESPACE) on a request stream closes the session with
+/// PROTOCOL_VIOLATION, as does a subgroup stream type draft-18 does not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_stream_rules_close_with_protocol_violation() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let code = u64::from(termination::PROTOCOL_VIOLATION.into_inner());
+	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let mut stream = raw.open().await;
+	stream.write(&RequestMessage::Namespace(vec!["x".into()])).await;
+	assert_eq!(closed(&raw.conn).await.0, code);
+
+	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let mut uni = within("open a uni stream", raw.conn.open_uni()).await.unwrap();
+	// 0x5E names the Subgroup ID both ways.
+	uni.write_all(&[0x5E, 0x01, 0x02, 0x03, 0x04]).await.unwrap();
+	assert_eq!(closed(&raw.conn).await.0, code);
 	relay.stop().await;
 }
 
