@@ -41,7 +41,9 @@ use crate::auth::{AuthError, ConnectRequest, Grant, Transport};
 use crate::limits::{LimitError, Ticket};
 use crate::origin::{Publication, Track};
 use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
-use crate::protocol::ietf::{Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, TokenCache};
+use crate::protocol::ietf::{
+	Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, StreamRequests, TokenCache,
+};
 use crate::transport::{SendStream, Session, TransportError};
 use crate::wire::ietf::{
 	AuthToken, ClientSetup, ControlMessage, Draft, KeyValue, RequestError, RequestErrorCode, ServerSetup,
@@ -94,6 +96,8 @@ enum UpstreamEvent {
 /// The session's protocol state, shared by its tasks.
 struct State {
 	peer: PeerRequests,
+	/// The peer's draft-18 Request IDs (no flow control; parity, no duplicates).
+	requests18: StreamRequests,
 	own: OwnRequests,
 	outbound: Outbound,
 	/// Track Aliases of the subscriptions the relay serves.
@@ -505,6 +509,7 @@ fn new_shared<S: Session>(
 		upstream,
 		state: Mutex::new(State {
 			peer,
+			requests18: StreamRequests::new(true),
 			own,
 			outbound: Outbound::new(),
 			ours: Aliases::new(),

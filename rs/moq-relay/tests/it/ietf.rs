@@ -760,7 +760,7 @@ impl Stream18 {
 /// relay's close code and reason.
 struct Raw18 {
 	conn: web_transport_quinn::quinn::Connection,
-	_setup: web_transport_quinn::quinn::SendStream,
+	setup: web_transport_quinn::quinn::SendStream,
 	relay_setup: Stream18,
 }
 
@@ -788,7 +788,7 @@ impl Raw18 {
 		let theirs = relay_setup.read::<Setup>().await.expect("the relay's SETUP");
 		let raw = Self {
 			conn,
-			_setup: setup,
+			setup,
 			relay_setup,
 		};
 		Ok((raw, theirs))
@@ -998,10 +998,11 @@ async fn draft18_requests_on_the_wire() {
 	let stopping = relay.begin_stop();
 	assert_eq!(
 		raw.relay_setup.read::<RequestMessage>().await,
+		// The lowest of the client's Request IDs not seen: 0, 2 and 4 were.
 		Some(RequestMessage::Goaway(Goaway18 {
 			uri: String::new(),
 			timeout: VarInt::ZERO,
-			request_id: None,
+			request_id: Some(VarInt::from_u32(6)),
 		}))
 	);
 	raw.conn.close(0u32.into(), b"bye");
@@ -1010,12 +1011,35 @@ async fn draft18_requests_on_the_wire() {
 	within("relay shutdown", stopping).await.unwrap();
 }
 
-/// A message that opens no request (here NAMESPACE) on a request stream closes the session with
-/// PROTOCOL_VIOLATION, as does a subgroup stream type draft-18 does not have.
+/// Stream rules close with the draft's codes: a message that opens no request (here NAMESPACE) on
+/// a request stream, a subgroup stream type draft-18 does not have, a second GOAWAY are
+/// PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn draft18_stream_rules_close_with_protocol_violation() {
+async fn draft18_stream_rules_close_with_the_drafts_codes() {
 	let relay = TestRelay::start(Some("anon")).await;
 	let code = u64::from(termination::PROTOCOL_VIOLATION.into_inner());
+	let invalid = u64::from(termination::INVALID_REQUEST_ID.into_inner());
+	for ids in [[0u32, 0], [1, 3]] {
+		let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+		for id in ids {
+			let mut stream = raw.open().await;
+			stream
+				.write(&RequestMessage::SubscribeNamespace(namespace_request(id, &["x"])))
+				.await;
+		}
+		assert_eq!(closed(&raw.conn).await.0, invalid, "{ids:?}");
+	}
+
+	let (mut raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let goaway = RequestMessage::Goaway(Goaway18 {
+		uri: String::new(),
+		timeout: VarInt::ZERO,
+		request_id: Some(VarInt::ZERO),
+	});
+	let bytes = goaway.to_bytes(Draft::Draft18).unwrap();
+	raw.setup.write_all(&bytes).await.unwrap();
+	raw.setup.write_all(&bytes).await.unwrap();
+	assert_eq!(closed(&raw.conn).await.0, code);
 	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
 	let mut stream = raw.open().await;
 	stream.write(&RequestMessage::Namespace(vec!["x".into()])).await;

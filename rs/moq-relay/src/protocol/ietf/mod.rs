@@ -18,5 +18,5 @@ mod tokens;
 
 pub use aliases::Aliases;
 pub use announce::{Inbound, InboundAction, InboundPolicy, Outbound};
-pub use requests::{OwnRequests, PeerRequests, RequestViolation};
+pub use requests::{OwnRequests, PeerRequests, RequestViolation, StreamRequests};
 pub use tokens::{TokenCache, TokenError, UsedToken};

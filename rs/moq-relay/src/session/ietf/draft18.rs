@@ -170,12 +170,15 @@ async fn serve<S: Session>(
 	tasks.spawn(ingest::accept_uni(shared.clone()));
 	tasks.spawn(ingest::serve_requests(shared.clone(), origin_requests));
 	tasks.spawn(requests::accept(shared.clone()));
-	// GOAWAY with no new URI (reconnect to this one later) on the relay's SETUP stream (§10.4).
+	// GOAWAY with no new URI (reconnect to this one later) on the relay's SETUP stream (§10.4),
+	// with the lowest of the peer's Request IDs the relay has not seen.
+	let stopping = shared.clone();
 	let goaway = async move {
+		let next = stopping.state().requests18.next();
 		let goaway = RequestMessage::Goaway(Goaway {
 			uri: String::new(),
 			timeout: VarInt::ZERO,
-			request_id: None,
+			request_id: Some(next),
 		});
 		if let Ok(bytes) = io::encode(&goaway, D18) {
 			let _ = io::write(&mut setup_stream, &bytes).await;
@@ -188,11 +191,25 @@ async fn serve<S: Session>(
 	Ok(())
 }
 
-/// The peer's SETUP stream after its SETUP: GOAWAY is noted; anything else closes the session.
+/// The peer's SETUP stream after its SETUP: one GOAWAY is noted (a client's with no New Session
+/// URI, §10.4; its Request ID is not checked, see docs/protocol.md#draft-18); anything else closes
+/// the session with PROTOCOL_VIOLATION.
 async fn read_setup_stream<S: Session>(shared: Arc<super::Shared<S>>, mut reader: DraftReader<S::Recv>) {
+	let mut going = false;
 	loop {
 		match reader.decode::<RequestMessage, _>(D18).await {
-			Ok(Some(RequestMessage::Goaway(_))) => tracing::debug!("peer is going away"),
+			Ok(Some(RequestMessage::Goaway(goaway))) if going || !goaway.uri.is_empty() => {
+				let reason = match going {
+					true => "a second GOAWAY",
+					false => "a client's GOAWAY with a New Session URI",
+				};
+				shared.close(termination::PROTOCOL_VIOLATION, reason);
+				return;
+			}
+			Ok(Some(RequestMessage::Goaway(_))) => {
+				going = true;
+				tracing::debug!("peer is going away");
+			}
 			Ok(Some(other)) => {
 				let reason = format!("{} on the SETUP stream", other.name());
 				shared.close(termination::PROTOCOL_VIOLATION, &reason);

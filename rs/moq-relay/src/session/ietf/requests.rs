@@ -12,7 +12,8 @@
 //!   ending the track, the relay's FIN cancelling it when nobody reads the track any more.
 //!
 //! Draft-18 has no MAX_REQUEST_ID: how many requests the peer has open is bounded by the QUIC
-//! stream limit the session grants.
+//! stream limit the session grants. The peer's Request IDs (of SUBSCRIBE, PUBLISH_NAMESPACE,
+//! SUBSCRIBE_NAMESPACE and REQUEST_UPDATE) must have its parity and be new (INVALID_REQUEST_ID).
 
 use std::sync::{Arc, Weak};
 
@@ -100,11 +101,19 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 			return;
 		}
 	};
-	let parameters = match &first {
-		RequestMessage::Subscribe(m) => Some(&m.parameters),
-		RequestMessage::PublishNamespace(m) | RequestMessage::SubscribeNamespace(m) => Some(&m.parameters),
-		_ => None,
+	let (id, parameters) = match &first {
+		RequestMessage::Subscribe(m) => (Some(m.request_id), Some(&m.parameters)),
+		RequestMessage::PublishNamespace(m) | RequestMessage::SubscribeNamespace(m) => {
+			(Some(m.request_id), Some(&m.parameters))
+		}
+		_ => (None, None),
 	};
+	if let Some(id) = id
+		&& let Err((code, reason)) = request_id(&shared, id)
+	{
+		shared.close(code, &reason);
+		return;
+	}
 	match parameters.map(|p| request_tokens(&shared, p)).transpose() {
 		Ok(None | Some(None)) => {}
 		Ok(Some(Some(refusal))) => {
@@ -142,6 +151,13 @@ fn first_name(ty: VarInt) -> &'static str {
 		body: Default::default(),
 	})
 	.name()
+}
+
+/// Checks a Request ID of the peer's (a request's or a REQUEST_UPDATE's): its parity, and that it
+/// is new (draft-18 §9.1: INVALID_REQUEST_ID).
+fn request_id<S: Session>(shared: &Shared<S>, id: VarInt) -> Result<(), Violation> {
+	let accepted = shared.state().requests18.accept(id);
+	accepted.map_err(|v| (v.code, v.reason.to_string()))
 }
 
 /// Applies a request's AUTHORIZATION TOKENs to the session's alias cache, as on draft-14: the
@@ -229,6 +245,10 @@ async fn subscribe<S: Session>(
 					break;
 				}
 				next = reader.decode::<RequestMessage, _>(D18) => match next {
+					Ok(Some(RequestMessage::RequestUpdate(update))) if request_id(&shared, update.request_id).is_err() => {
+						shared.close(termination::INVALID_REQUEST_ID, "REQUEST_UPDATE: a Request ID used twice or of the wrong parity");
+						break;
+					}
 					// Priorities reorder nothing yet: groups already go newest first.
 					Ok(Some(RequestMessage::RequestUpdate(_))) => {
 						let ok = RequestMessage::RequestOk(MessageParameters::default());
@@ -274,6 +294,13 @@ async fn publish_namespace<S: Session>(
 	if accepted && written.is_ok() {
 		loop {
 			match reader.decode::<RequestMessage, _>(D18).await {
+				Ok(Some(RequestMessage::RequestUpdate(update))) if request_id(&shared, update.request_id).is_err() => {
+					shared.close(
+						termination::INVALID_REQUEST_ID,
+						"REQUEST_UPDATE: a Request ID used twice or of the wrong parity",
+					);
+					break;
+				}
 				// Nothing the relay keeps changes with an update (no MoQ Cluster parameters).
 				Ok(Some(RequestMessage::RequestUpdate(_))) => {
 					let ok = RequestMessage::RequestOk(MessageParameters::default());
