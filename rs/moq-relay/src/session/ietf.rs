@@ -98,6 +98,8 @@ struct State {
 	peer: PeerRequests,
 	/// The peer's draft-18 Request IDs (no flow control; parity, no duplicates).
 	requests18: StreamRequests,
+	/// The relay sent its draft-18 GOAWAY: new requests are refused with GOING_AWAY.
+	going_away: bool,
 	own: OwnRequests,
 	outbound: Outbound,
 	/// Track Aliases of the subscriptions the relay serves.
@@ -510,6 +512,7 @@ fn new_shared<S: Session>(
 		state: Mutex::new(State {
 			peer,
 			requests18: StreamRequests::new(true),
+			going_away: false,
 			own,
 			outbound: Outbound::new(),
 			ours: Aliases::new(),

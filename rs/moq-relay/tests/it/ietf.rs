@@ -903,8 +903,9 @@ async fn draft18_setup_token_and_path_close_with_the_drafts_codes() {
 /// Draft-18 on the wire: SUBSCRIBE_NAMESPACE (0x50) on its own stream gets REQUEST_OK, then
 /// NAMESPACE for each broadcast, NAMESPACE_DONE when a PUBLISH_NAMESPACE's stream ends;
 /// PUBLISH_NAMESPACE gets REQUEST_OK; SUBSCRIBE gets SUBSCRIBE_OK (no Request ID) and subgroup
-/// streams of type 0x58 (FIRST_OBJECT); PUBLISH, FETCH, TRACK_STATUS and SUBSCRIBE_TRACKS get
-/// REQUEST_ERROR NOT_SUPPORTED; on shutdown GOAWAY comes on the relay's SETUP stream.
+/// streams of type 0x58 (FIRST_OBJECT), or REQUEST_ERROR DOES_NOT_EXIST (draft-18's 0x10); PUBLISH,
+/// FETCH, TRACK_STATUS and SUBSCRIBE_TRACKS get REQUEST_ERROR NOT_SUPPORTED; on shutdown GOAWAY
+/// comes on the relay's SETUP stream, and a later request gets REQUEST_ERROR GOING_AWAY.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft18_requests_on_the_wire() {
 	let mut relay = TestRelay::start(Some("anon")).await;
@@ -978,6 +979,21 @@ async fn draft18_requests_on_the_wire() {
 	subscription.send.as_mut().unwrap().finish().unwrap();
 	while subscription.read::<RequestMessage>().await.is_some() {}
 
+	// No such broadcast: DOES_NOT_EXIST, 0x10 in draft-18's registry (draft-14's is 0x4).
+	let mut missing = raw.open().await;
+	missing
+		.write(&RequestMessage::Subscribe(Subscribe18 {
+			request_id: VarInt::from_u32(6),
+			namespace: vec!["missing".into()],
+			track: "t".into(),
+			parameters: MessageParameters::default(),
+		}))
+		.await;
+	match missing.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, VarInt::from_u32(0x10)),
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+
 	for ty in [0x1Du32, 0x16, 0x0D, 0x51] {
 		let mut request = raw.open().await;
 		request
@@ -998,13 +1014,21 @@ async fn draft18_requests_on_the_wire() {
 	let stopping = relay.begin_stop();
 	assert_eq!(
 		raw.relay_setup.read::<RequestMessage>().await,
-		// The lowest of the client's Request IDs not seen: 0, 2 and 4 were.
+		// The lowest of the client's Request IDs not seen: 0 to 6 were.
 		Some(RequestMessage::Goaway(Goaway18 {
 			uri: String::new(),
 			timeout: VarInt::ZERO,
-			request_id: Some(VarInt::from_u32(6)),
+			request_id: Some(VarInt::from_u32(8)),
 		}))
 	);
+	// A request after the GOAWAY: GOING_AWAY (0x6).
+	let mut late = raw.open().await;
+	late.write(&RequestMessage::SubscribeNamespace(namespace_request(8, &[])))
+		.await;
+	match late.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, VarInt::from_u32(0x6)),
+		other => panic!("expected REQUEST_ERROR GOING_AWAY, got {other:?}"),
+	}
 	raw.conn.close(0u32.into(), b"bye");
 	writer.abort();
 	publisher.close().await;

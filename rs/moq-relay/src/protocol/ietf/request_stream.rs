@@ -11,6 +11,34 @@ use crate::wire::ietf::{self, ControlMessage, Filter, GroupOrder, KeyValue};
 /// DEFAULT_PUBLISHER_GROUP_ORDER, the Track Property that says in which order groups come.
 const DEFAULT_PUBLISHER_GROUP_ORDER: u32 = 0x22;
 
+/// Draft-18's REQUEST_ERROR codes (§14, "REQUEST_ERROR Codes") where they differ from draft-14's
+/// ([`ietf::RequestErrorCode`]): draft-18 renumbered the registry.
+pub mod error_code {
+	/// 0x4 MALFORMED_AUTH_TOKEN (draft-14: 0x10).
+	pub const MALFORMED_AUTH_TOKEN: u32 = 0x4;
+	/// 0x5 EXPIRED_AUTH_TOKEN (draft-14: 0x12).
+	pub const EXPIRED_AUTH_TOKEN: u32 = 0x5;
+	/// 0x6 GOING_AWAY (draft-14 has none).
+	pub const GOING_AWAY: u32 = 0x6;
+	/// 0x10 DOES_NOT_EXIST (draft-14: 0x4, TRACK_DOES_NOT_EXIST and its per-message names).
+	pub const DOES_NOT_EXIST: u32 = 0x10;
+	/// 0x11 INVALID_RANGE (draft-14: 0x5).
+	pub const INVALID_RANGE: u32 = 0x11;
+}
+
+/// A REQUEST_ERROR code of draft-14's registry (the shared logic's) in draft-18's: 0x0–0x3 are the
+/// same, the rest moved.
+pub fn error_code(code: u32) -> u32 {
+	use ietf::RequestErrorCode as D14;
+	match code {
+		D14::DOES_NOT_EXIST => error_code::DOES_NOT_EXIST,
+		D14::INVALID_RANGE => error_code::INVALID_RANGE,
+		D14::MALFORMED_AUTH_TOKEN => error_code::MALFORMED_AUTH_TOKEN,
+		D14::EXPIRED_AUTH_TOKEN => error_code::EXPIRED_AUTH_TOKEN,
+		same => same,
+	}
+}
+
 /// The draft-18 form of an answer on a request stream; `None` for a message that is no answer
 /// there (it has no draft-18 form on a request stream).
 pub fn answer(message: &ControlMessage) -> Option<RequestMessage> {
@@ -25,7 +53,7 @@ pub fn answer(message: &ControlMessage) -> Option<RequestMessage> {
 		| ControlMessage::TrackStatusError(err)
 		| ControlMessage::FetchError(err)
 		| ControlMessage::PublishError(err) => RequestMessage::RequestError(RequestError {
-			code: err.code,
+			code: u32::try_from(err.code.into_inner()).map_or(err.code, |c| VarInt::from_u32(error_code(c))),
 			retry_interval: err.retry_interval,
 			reason: err.reason.clone(),
 		}),
@@ -101,12 +129,23 @@ mod tests {
 			reason: "no".into(),
 			retry_interval: VarInt::ZERO,
 		};
-		let refusal = answer(&ControlMessage::SubscribeError(refused)).unwrap();
+		let refusal = answer(&ControlMessage::SubscribeError(refused.clone())).unwrap();
 		// REQUEST_ERROR, Length 5: code 3, retry 0, "no".
 		assert_eq!(
 			refusal.to_bytes(ietf::Draft::Draft18).unwrap(),
 			[0x05, 0x00, 0x05, 0x03, 0x00, 0x02, b'n', b'o'][..]
 		);
+		// Draft-18 renumbered the registry: draft-14's DOES_NOT_EXIST (0x4) is its MALFORMED_AUTH_TOKEN.
+		let missing = ietf::RequestError {
+			code: VarInt::from_u32(RequestErrorCode::DOES_NOT_EXIST),
+			..refused
+		};
+		match answer(&ControlMessage::RequestError(missing)) {
+			Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, VarInt::from_u32(0x10)),
+			other => panic!("{other:?}"),
+		}
+		assert_eq!(error_code(RequestErrorCode::MALFORMED_AUTH_TOKEN), 0x4);
+		assert_eq!(error_code(RequestErrorCode::UNAUTHORIZED), 0x1);
 		let ok = ControlMessage::SubscribeOk(ietf::SubscribeOk {
 			request_id: VarInt::from_u32(4),
 			track_alias: VarInt::from_u32(9),

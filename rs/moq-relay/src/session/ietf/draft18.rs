@@ -174,7 +174,11 @@ async fn serve<S: Session>(
 	// with the lowest of the peer's Request IDs the relay has not seen.
 	let stopping = shared.clone();
 	let goaway = async move {
-		let next = stopping.state().requests18.next();
+		let next = {
+			let mut state = stopping.state();
+			state.going_away = true;
+			state.requests18.next()
+		};
 		let goaway = RequestMessage::Goaway(Goaway {
 			uri: String::new(),
 			timeout: VarInt::ZERO,

@@ -54,7 +54,13 @@ async fn write_message<W: SendStream>(stream: &mut W, message: &RequestMessage) 
 	io::write(stream, &io::encode(message, D18)?).await
 }
 
+/// REQUEST_ERROR with a code of draft-14's registry (the shared logic's), in draft-18's numbers.
 fn refused(code: u32, reason: &str) -> RequestMessage {
+	refused18(request_stream::error_code(code), reason)
+}
+
+/// REQUEST_ERROR with a code of draft-18's registry.
+fn refused18(code: u32, reason: &str) -> RequestMessage {
 	RequestMessage::RequestError(RequestError {
 		code: VarInt::from_u32(code),
 		retry_interval: VarInt::ZERO,
@@ -112,6 +118,13 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 		&& let Err((code, reason)) = request_id(&shared, id)
 	{
 		shared.close(code, &reason);
+		return;
+	}
+	// After the relay's GOAWAY every new request is refused (draft-18 §10.4).
+	if shared.state().going_away {
+		let refusal = refused18(request_stream::error_code::GOING_AWAY, "the relay is going away");
+		let _ = write_message(&mut send, &refusal).await;
+		let _ = send.finish();
 		return;
 	}
 	match parameters.map(|p| request_tokens(&shared, p)).transpose() {
