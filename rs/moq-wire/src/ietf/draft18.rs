@@ -1,4 +1,4 @@
-//! Draft-18's request-stream messages (draft-ietf-moq-transport-18 §9, §10), in the published
+//! Draft-18's request-stream messages (draft-ietf-moq-transport-18 §3.3, §10), in the published
 //! client's reading of them (docs/protocol.md#draft-18).
 //!
 //! Draft-18 has no control stream: every request opens a bidirectional stream of its own and its
@@ -24,7 +24,7 @@ use crate::{DecodeError, EncodeError, MAX_GOAWAY_URI_LEN, VarInt};
 
 const D18: Draft = Draft::Draft18;
 
-/// The message types of draft-18's request streams and SETUP stream (§9).
+/// The message types of draft-18's request streams and SETUP stream (§10).
 pub mod message_type {
 	/// REQUEST_UPDATE.
 	pub const REQUEST_UPDATE: u64 = 0x02;

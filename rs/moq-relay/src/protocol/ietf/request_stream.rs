@@ -11,7 +11,7 @@ use crate::wire::ietf::{self, ControlMessage, Filter, GroupOrder, KeyValue};
 /// DEFAULT_PUBLISHER_GROUP_ORDER, the Track Property that says in which order groups come.
 const DEFAULT_PUBLISHER_GROUP_ORDER: u32 = 0x22;
 
-/// Draft-18's REQUEST_ERROR codes (§14, "REQUEST_ERROR Codes") where they differ from draft-14's
+/// Draft-18's REQUEST_ERROR codes (§15.10.2, "REQUEST_ERROR Codes") where they differ from draft-14's
 /// ([`ietf::RequestErrorCode`]): draft-18 renumbered the registry.
 pub mod error_code {
 	/// 0x4 MALFORMED_AUTH_TOKEN (draft-14: 0x10).

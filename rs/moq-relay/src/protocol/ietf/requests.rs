@@ -130,7 +130,7 @@ impl OwnRequests {
 /// gap (an ID the peer allocated and never sent) is given up beyond that.
 const OUT_OF_ORDER: usize = 1024;
 
-/// The peer's draft-18 Request IDs (draft-18 §9.1): no Maximum Request ID, streams in any order,
+/// The peer's draft-18 Request IDs (draft-18 §10.1): no Maximum Request ID, streams in any order,
 /// but the sender's parity and no ID twice (else INVALID_REQUEST_ID); the lowest not seen yet is
 /// the Request ID of the relay's GOAWAY.
 #[derive(Clone, Debug)]

@@ -167,7 +167,7 @@ fn first_name(ty: VarInt) -> &'static str {
 }
 
 /// Checks a Request ID of the peer's (a request's or a REQUEST_UPDATE's): its parity, and that it
-/// is new (draft-18 §9.1: INVALID_REQUEST_ID).
+/// is new (draft-18 §10.1: INVALID_REQUEST_ID).
 fn request_id<S: Session>(shared: &Shared<S>, id: VarInt) -> Result<(), Violation> {
 	let accepted = shared.state().requests18.accept(id);
 	accepted.map_err(|v| (v.code, v.reason.to_string()))
@@ -274,7 +274,7 @@ async fn subscribe<S: Session>(
 						shared.close(termination::PROTOCOL_VIOLATION, &reason);
 						break;
 					}
-					// The subscriber's FIN or reset cancels the subscription (draft-18 §9.7).
+					// The subscriber's FIN or reset cancels the subscription (draft-18 §3.3.2).
 					Ok(None) | Err(StreamError::Transport(_)) => {
 						send.reset(StreamCode::CANCEL.into_inner());
 						break;
