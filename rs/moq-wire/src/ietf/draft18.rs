@@ -500,6 +500,13 @@ pub struct UnsupportedRequest {
 	pub body: Bytes,
 }
 
+impl UnsupportedRequest {
+	/// The request's name, for logs and refusals.
+	pub fn name(&self) -> &'static str {
+		unsupported_name(self.ty.into_inner()).unwrap_or("an unsupported request")
+	}
+}
+
 impl fmt::Debug for UnsupportedRequest {
 	fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 		write!(f, "{:#x} (<{} bytes>)", self.ty.into_inner(), self.body.len())
@@ -540,7 +547,7 @@ impl RequestMessage {
 			Self::Namespace(_) => "NAMESPACE",
 			Self::NamespaceDone(_) => "NAMESPACE_DONE",
 			Self::Goaway(_) => "GOAWAY",
-			Self::Unsupported(m) => unsupported_name(m.ty.into_inner()).unwrap_or("an unsupported request"),
+			Self::Unsupported(m) => m.name(),
 		}
 	}
 }

@@ -1,5 +1,5 @@
-//! The IETF moq-transport drafts (draft-14, ALPN `moq-00`; draft-16, `moqt-16`; draft-18's SETUP,
-//! `moqt-18`), sans-I/O like
+//! The IETF moq-transport drafts (draft-14, ALPN `moq-00`; draft-16, `moqt-16`; draft-18,
+//! `moqt-18`, its SETUP, request streams and subgroup streams), sans-I/O like
 //! the moq-lite codec: bytes in, typed messages out, and back.
 //!
 //! The traits are [`DecodeWith`]/[`EncodeWith`], taking the negotiated

@@ -1027,23 +1027,59 @@ fn draft16_bytes_captured_from_the_published_client() {
 }
 
 /// What the published client really sent on a draft-18 session (captured by
-/// `vectors/ietf/capture/` with the argument `18`): the SETUP opening its unidirectional stream,
-/// as a publisher and as a subscriber, reads whole in draft-18's form and re-encodes byte for byte.
+/// `vectors/ietf/capture/` with the argument `18`): the SETUP opening its unidirectional stream, as
+/// a publisher and as a subscriber; PUBLISH_NAMESPACE and SUBSCRIBE_NAMESPACE on their own
+/// streams; SUBSCRIBE_OK; a subgroup stream with FIRST_OBJECT and its objects. Each reads whole in
+/// draft-18's form and re-encodes byte for byte, and the facts the relay relies on hold.
 #[test]
 fn draft18_bytes_captured_from_the_published_client() {
 	let file: Value = serde_json::from_str(&std::fs::read_to_string(CAPTURED18).expect(CAPTURED18)).unwrap();
 	let captured = file["captured"].as_array().expect("captured");
-	assert_eq!(captured.len(), 2, "the publisher's and the subscriber's SETUP");
+	assert_eq!(captured.len(), 8, "{} captures", captured.len());
+	let mut header = None;
 	for entry in captured {
 		let name = entry["name"].as_str().unwrap();
-		assert_eq!(entry["kind"], "setup", "{name}");
-		let setup =
-			exact::<Setup, _>(entry["hex"].as_str().unwrap(), D18).unwrap_or_else(|err| panic!("{name}: {err}"));
-		let params = &setup.parameters;
-		assert_eq!(params.implementation(), Some("moq-lite-rs"), "{name}");
-		assert_eq!(params.path(), Some("/anon"), "{name}");
-		// Draft-18 has no MAX_REQUEST_ID option, and the client sends none.
-		assert!(params.0.iter().all(|p| p.key != v(2)), "{name}");
+		let hex = entry["hex"].as_str().unwrap();
+		match entry["kind"].as_str().unwrap() {
+			"setup" => {
+				let setup = exact::<Setup, _>(hex, D18).unwrap_or_else(|err| panic!("{name}: {err}"));
+				let params = &setup.parameters;
+				assert_eq!(params.implementation(), Some("moq-lite-rs"), "{name}");
+				assert_eq!(params.path(), Some("/anon"), "{name}");
+				// Draft-18 has no MAX_REQUEST_ID option, and the client sends none.
+				assert!(params.0.iter().all(|p| p.key != v(2)), "{name}");
+			}
+			"request" => match exact::<RequestMessage, _>(hex, D18).unwrap_or_else(|err| panic!("{name}: {err}")) {
+				RequestMessage::PublishNamespace(p) => assert_eq!(p.namespace, ns(&["room"]), "{name}"),
+				// No Request ID; the publisher's timescale and order ride as Track Properties.
+				RequestMessage::SubscribeOk(ok) => {
+					assert!(ok.properties.contains(&KeyValue::int(0x08, v(1000))), "{name}");
+					assert!(ok.properties.contains(&KeyValue::int(0x22, v(2))), "{name}");
+				}
+				RequestMessage::SubscribeNamespace(s) => {
+					assert_eq!(s.request_id, v(0), "{name}");
+					assert!(s.namespace.is_empty(), "{name}");
+				}
+				other => panic!("{name}: unexpected {other:?}"),
+			},
+			"data_stream_header" => match exact::<DataStreamHeader, _>(hex, D18) {
+				// 0x59: FIRST_OBJECT, end of group, extensions.
+				Ok(DataStreamHeader::Subgroup(h)) => {
+					assert!(h.first_object && h.end_of_group && h.extensions, "{name}");
+					header = Some(h);
+				}
+				other => panic!("{name}: {other:?}"),
+			},
+			kind => {
+				let h = header.expect("a header before its objects");
+				assert_eq!(kind, "subgroup_object_with_extensions", "{name}");
+				let object =
+					exact::<SubgroupObject, _>(hex, h.context(D18)).unwrap_or_else(|err| panic!("{name}: {err}"));
+				// The frame timestamp as extension 0x10, in the track's timescale (1000).
+				assert_eq!(object.extensions.len(), 1, "{name}");
+				assert_eq!(object.extensions[0].key, v(0x10), "{name}");
+			}
+		}
 	}
 }
 

@@ -147,7 +147,7 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 			namespaces::run(shared, send, reader, request).await;
 		}
 		RequestMessage::Unsupported(request) => {
-			let reason = format!("{} is not supported by this relay on draft-18", first_name(request.ty));
+			let reason = format!("{} is not supported by this relay on draft-18", request.name());
 			let _ = write_message(&mut send, &refused(RequestErrorCode::NOT_SUPPORTED, &reason)).await;
 			let _ = send.finish();
 		}
@@ -156,14 +156,6 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 			shared.close(termination::PROTOCOL_VIOLATION, &reason);
 		}
 	}
-}
-
-fn first_name(ty: VarInt) -> &'static str {
-	RequestMessage::Unsupported(crate::wire::ietf::draft18::UnsupportedRequest {
-		ty,
-		body: Default::default(),
-	})
-	.name()
 }
 
 /// Checks a Request ID of the peer's (a request's or a REQUEST_UPDATE's): its parity, and that it
