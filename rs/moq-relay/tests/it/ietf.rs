@@ -1035,6 +1035,116 @@ async fn draft18_requests_on_the_wire() {
 	within("relay shutdown", stopping).await.unwrap();
 }
 
+/// The relay's own subscription to a draft-18 publisher: a lite-05 subscriber's track makes the
+/// relay open a stream with SUBSCRIBE (its odd Request ID, the namespace the client published,
+/// SUBSCRIPTION_FILTER Next Group Start); SUBSCRIBE_OK's Track Alias routes a 0x58 subgroup stream
+/// to the subscriber; when the subscriber leaves, the relay cancels the request by resetting its
+/// stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_relay_subscribes_upstream_on_a_stream_of_its_own() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let mut published = raw.open().await;
+	published
+		.write(&RequestMessage::PublishNamespace(namespace_request(0, &["up"])))
+		.await;
+	assert_eq!(
+		published.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+
+	let client = relay.client(Some(version(LITE05)));
+	let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
+		.await
+		.unwrap();
+	let mut track = within("subscribe", session.subscribe("anon/up", "t")).await.unwrap();
+	// Reading the track is what makes the subscription go upstream.
+	let reading = tokio::spawn(async move {
+		let mut group = within("a group", track.recv_group()).await.unwrap().expect("a group");
+		let frame = within("a frame", group.read_frame()).await.unwrap().expect("a frame");
+		(track, frame.payload)
+	});
+
+	let (send, recv) = within("the relay's SUBSCRIBE stream", raw.conn.accept_bi())
+		.await
+		.unwrap();
+	let mut upstream = Stream18 {
+		send: Some(send),
+		recv,
+		buf: Vec::new(),
+	};
+	match upstream.read::<RequestMessage>().await {
+		Some(RequestMessage::Subscribe(subscribe)) => {
+			assert_eq!(
+				subscribe.request_id,
+				VarInt::from_u32(1),
+				"the server's first Request ID"
+			);
+			assert_eq!(
+				(subscribe.namespace, subscribe.track),
+				(vec!["up".to_string()], "t".to_string())
+			);
+			assert_eq!(
+				subscribe
+					.parameters
+					.get(moq_relay::wire::ietf::draft18::parameter::SUBSCRIPTION_FILTER),
+				Some(&moq_relay::wire::ietf::draft18::ParamValue::Bytes(Bytes::from_static(
+					&[0x01]
+				)))
+			);
+		}
+		other => panic!("expected SUBSCRIBE, got {other:?}"),
+	}
+	upstream
+		.write(&RequestMessage::SubscribeOk(
+			moq_relay::wire::ietf::draft18::SubscribeOk {
+				track_alias: VarInt::from_u32(7),
+				parameters: MessageParameters::default(),
+				properties: Vec::new(),
+			},
+		))
+		.await;
+	let mut data = within("open a subgroup stream", raw.conn.open_uni()).await.unwrap();
+	let header = DataStreamHeader::Subgroup(moq_relay::wire::ietf::SubgroupHeader {
+		track_alias: VarInt::from_u32(7),
+		group: VarInt::ZERO,
+		subgroup: moq_relay::wire::ietf::SubgroupId::Zero,
+		priority: Some(0),
+		extensions: false,
+		end_of_group: true,
+		first_object: true,
+	});
+	let object = moq_relay::wire::ietf::SubgroupObject {
+		id_delta: VarInt::ZERO,
+		extensions: Vec::new(),
+		status: moq_relay::wire::ietf::ObjectStatus::Normal,
+		payload: Bytes::from_static(b"hello"),
+	};
+	data.write_all(&header.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
+	let context = moq_relay::wire::ietf::SubgroupContext {
+		draft: Draft::Draft18,
+		extensions: false,
+	};
+	data.write_all(&object.to_bytes(context).unwrap()).await.unwrap();
+	data.finish().unwrap();
+	let (track, payload) = within("the frame", reading).await.unwrap();
+	assert_eq!(payload, Bytes::from_static(b"hello"));
+
+	// The subscriber leaves: the relay resets its SUBSCRIBE stream (CANCELLED).
+	drop(track);
+	session.close().await;
+	client.close().await;
+	let reset = within("the relay's cancel", upstream.recv.read_chunk(64, true)).await;
+	assert!(
+		matches!(
+			reset,
+			Err(web_transport_quinn::quinn::ReadError::Reset(code)) if code.into_inner() == 1
+		),
+		"{reset:?}"
+	);
+	relay.stop().await;
+}
+
 /// Stream rules close with the draft's codes: a message that opens no request (here NAMESPACE) on
 /// a request stream, a subgroup stream type draft-18 does not have, a second GOAWAY are
 /// PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID.

@@ -360,8 +360,7 @@ pub(super) async fn subscribe_upstream<S: Session>(shared: Arc<Shared<S>>, absol
 	let _route = ingest::Route { shared: &shared, id };
 	shared.ctx.metrics.upstream_subscription();
 	let end = tokio::select! {
-		end = upstream(&shared, id, path, &name, &absolute) => end,
-		_ = alive.changed() => None,
+		end = upstream(&shared, id, (path, &name, &absolute), &mut alive) => end,
 		_ = gone.recv() => Some(TrackEnd::Aborted(StreamCode::CANCEL)),
 	};
 	if let (Some(end), Some(track)) = (end, weak.upgrade()) {
@@ -369,14 +368,14 @@ pub(super) async fn subscribe_upstream<S: Session>(shared: Arc<Shared<S>>, absol
 	}
 }
 
-/// Opens the SUBSCRIBE stream and follows its answers: how the track ends. Dropping the future
-/// drops the stream, which cancels the subscription.
+/// Opens the SUBSCRIBE stream and follows its answers: how the track ends (`None` when nobody
+/// wants it any more: the relay then cancels the request by resetting its stream, CANCELLED,
+/// draft-18 §3.3.2).
 async fn upstream<S: Session>(
 	shared: &Shared<S>,
 	id: VarInt,
-	path: Path,
-	name: &str,
-	absolute: &Path,
+	(path, name, absolute): (Path, &str, &Path),
+	alive: &mut tokio::sync::watch::Receiver<()>,
 ) -> Option<TrackEnd> {
 	let aborted = Some(TrackEnd::Aborted(StreamCode::CANCEL));
 	let Ok((mut send, recv)) = shared.transport.open_bi().await else {
@@ -398,7 +397,15 @@ async fn upstream<S: Session>(
 	let mut reader = DraftReader::new(recv, shared.ctx.limits.max_message);
 	let mut answered = false;
 	loop {
-		match reader.decode::<RequestMessage, _>(D18).await {
+		let next = tokio::select! {
+			next = reader.decode::<RequestMessage, _>(D18) => next,
+			_ = alive.changed() => {
+				send.reset(StreamCode::CANCEL.into_inner());
+				reader.stop(StreamCode::CANCEL);
+				return None;
+			}
+		};
+		match next {
 			Ok(Some(RequestMessage::SubscribeOk(ok))) if !answered => {
 				answered = true;
 				let learned = shared.state().theirs.learn(ok.track_alias, id);
