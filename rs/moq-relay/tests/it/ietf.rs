@@ -1153,12 +1153,13 @@ async fn draft18_stream_rules_close_with_the_drafts_codes() {
 	let relay = TestRelay::start(Some("anon")).await;
 	let code = u64::from(termination::PROTOCOL_VIOLATION.into_inner());
 	let invalid = u64::from(termination::INVALID_REQUEST_ID.into_inner());
-	for ids in [[0u32, 0], [1, 3]] {
+	// The second 0 is a duplicate; 1 is the server's parity (closing at once, so it comes alone).
+	for ids in [&[0u32, 0][..], &[1][..]] {
 		let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
 		for id in ids {
 			let mut stream = raw.open().await;
 			stream
-				.write(&RequestMessage::SubscribeNamespace(namespace_request(id, &["x"])))
+				.write(&RequestMessage::SubscribeNamespace(namespace_request(*id, &["x"])))
 				.await;
 		}
 		assert_eq!(closed(&raw.conn).await.0, invalid, "{ids:?}");
