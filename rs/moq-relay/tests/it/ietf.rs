@@ -1145,6 +1145,30 @@ async fn draft18_relay_subscribes_upstream_on_a_stream_of_its_own() {
 	relay.stop().await;
 }
 
+/// Every draft-18 request holds a stream for its life, so the relay raises the stream allowance as
+/// they pile up (as for data streams): 150 SUBSCRIBE_NAMESPACE streams open at once, past the
+/// initial 100, are all answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_requests_past_the_initial_stream_allowance() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let mut open = Vec::new();
+	for i in 0..150u32 {
+		let mut stream = raw.open().await;
+		stream
+			.write(&RequestMessage::SubscribeNamespace(namespace_request(2 * i, &[])))
+			.await;
+		assert_eq!(
+			stream.read::<RequestMessage>().await,
+			Some(RequestMessage::RequestOk(MessageParameters::default())),
+			"request {i}"
+		);
+		open.push(stream);
+	}
+	raw.conn.close(0u32.into(), b"done");
+	relay.stop().await;
+}
+
 /// Stream rules close with the draft's codes: a message that opens no request (here NAMESPACE) on
 /// a request stream, a subgroup stream type draft-18 does not have, a second GOAWAY are
 /// PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID.

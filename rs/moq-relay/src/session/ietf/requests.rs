@@ -12,7 +12,8 @@
 //!   ending the track, the relay's FIN cancelling it when nobody reads the track any more.
 //!
 //! Draft-18 has no MAX_REQUEST_ID: how many requests the peer has open is bounded by the QUIC
-//! stream limit the session grants. The peer's Request IDs (of SUBSCRIBE, PUBLISH_NAMESPACE,
+//! stream limit the session grants, doubled when half is in use (as for data streams, up to
+//! `transport::PEER_STREAMS`). The peer's Request IDs (of SUBSCRIBE, PUBLISH_NAMESPACE,
 //! SUBSCRIBE_NAMESPACE and REQUEST_UPDATE) must have its parity and be new (INVALID_REQUEST_ID).
 
 use std::sync::{Arc, Weak};
@@ -88,7 +89,14 @@ pub(super) async fn accept<S: Session>(shared: Arc<Shared<S>>) {
 		tokio::select! {
 			bi = shared.transport.accept_bi() => match bi {
 				Ok((send, recv)) => {
-					streams.spawn(request(shared.clone(), send, recv));
+					// Each request holds a stream for its life: the allowance grows with them, as
+					// for the data streams.
+					let open = shared.budget.opened(&shared.transport);
+					let shared = shared.clone();
+					streams.spawn(async move {
+						let _open = open;
+						request(shared, send, recv).await;
+					});
 				}
 				Err(_) => return,
 			},
