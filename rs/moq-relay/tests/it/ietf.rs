@@ -994,12 +994,13 @@ async fn draft18_requests_on_the_wire() {
 		other => panic!("expected REQUEST_ERROR, got {other:?}"),
 	}
 
-	for ty in [0x1Du32, 0x16, 0x0D, 0x51] {
+	// Their payloads are not read past the Request ID (8, 10, 12, 14), which is checked.
+	for (ty, id) in [(0x1Du32, 8u8), (0x16, 10), (0x0D, 12), (0x51, 14)] {
 		let mut request = raw.open().await;
 		request
 			.write(&RequestMessage::Unsupported(UnsupportedRequest {
 				ty: VarInt::from_u32(ty),
-				body: Bytes::from_static(&[0x00]),
+				body: Bytes::copy_from_slice(&[id]),
 			}))
 			.await;
 		match request.read::<RequestMessage>().await {
@@ -1014,16 +1015,16 @@ async fn draft18_requests_on_the_wire() {
 	let stopping = relay.begin_stop();
 	assert_eq!(
 		raw.relay_setup.read::<RequestMessage>().await,
-		// The lowest of the client's Request IDs not seen: 0 to 6 were.
+		// The lowest of the client's Request IDs not seen: 0 to 14 were.
 		Some(RequestMessage::Goaway(Goaway18 {
 			uri: String::new(),
 			timeout: VarInt::ZERO,
-			request_id: Some(VarInt::from_u32(8)),
+			request_id: Some(VarInt::from_u32(16)),
 		}))
 	);
 	// A request after the GOAWAY: GOING_AWAY (0x6).
 	let mut late = raw.open().await;
-	late.write(&RequestMessage::SubscribeNamespace(namespace_request(8, &[])))
+	late.write(&RequestMessage::SubscribeNamespace(namespace_request(16, &[])))
 		.await;
 	match late.read::<RequestMessage>().await {
 		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, VarInt::from_u32(0x6)),

@@ -505,6 +505,12 @@ impl UnsupportedRequest {
 	pub fn name(&self) -> &'static str {
 		unsupported_name(self.ty.into_inner()).unwrap_or("an unsupported request")
 	}
+
+	/// Its Request ID: the first field of each of these requests (draft-18 §10), `None` when the
+	/// payload does not start with an integer.
+	pub fn request_id(&self) -> Option<VarInt> {
+		get_var_in(&mut &self.body[..], D18).ok()
+	}
 }
 
 impl fmt::Debug for UnsupportedRequest {
@@ -950,8 +956,13 @@ mod tests {
 			decode(&[0x07, 0x00, 0x02, 0x00, 0x00]),
 			Err(DecodeError::TrailingBytes { .. })
 		));
-		// PUBLISH, FETCH, TRACK_STATUS, SUBSCRIBE_TRACKS are read whole, to be refused.
+		// PUBLISH, FETCH, TRACK_STATUS, SUBSCRIBE_TRACKS are read whole, to be refused; their
+		// Request ID is the payload's first integer (0xAA 0xBB: 0x2ABB in two leading-ones bytes).
 		for ty in [0x1Du8, 0x16, 0x0D, 0x51] {
+			let RequestMessage::Unsupported(request) = decode(&[ty, 0x00, 0x02, 0xAA, 0xBB]).unwrap() else {
+				panic!("{ty:#x} is kept unread");
+			};
+			assert_eq!(request.request_id(), Some(VarInt::from_u32(0x2ABB)));
 			assert_eq!(
 				decode(&[ty, 0x00, 0x02, 0xAA, 0xBB]).unwrap(),
 				RequestMessage::Unsupported(UnsupportedRequest {

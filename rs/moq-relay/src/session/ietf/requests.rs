@@ -13,8 +13,8 @@
 //!
 //! Draft-18 has no MAX_REQUEST_ID: how many requests the peer has open is bounded by the QUIC
 //! stream limit the session grants, doubled when half is in use (as for data streams, up to
-//! `transport::PEER_STREAMS`). The peer's Request IDs (of SUBSCRIBE, PUBLISH_NAMESPACE,
-//! SUBSCRIBE_NAMESPACE and REQUEST_UPDATE) must have its parity and be new (INVALID_REQUEST_ID).
+//! `transport::PEER_STREAMS`). The peer's Request IDs (of every request and REQUEST_UPDATE) must
+//! have its parity and be new (INVALID_REQUEST_ID).
 
 use std::sync::{Arc, Weak};
 
@@ -120,6 +120,14 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 		RequestMessage::PublishNamespace(m) | RequestMessage::SubscribeNamespace(m) => {
 			(Some(m.request_id), Some(&m.parameters))
 		}
+		RequestMessage::Unsupported(m) => match m.request_id() {
+			Some(id) => (Some(id), None),
+			None => {
+				let reason = format!("{} without a Request ID", m.name());
+				shared.close(termination::PROTOCOL_VIOLATION, &reason);
+				return;
+			}
+		},
 		_ => (None, None),
 	};
 	if let Some(id) = id
