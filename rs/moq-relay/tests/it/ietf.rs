@@ -1345,25 +1345,27 @@ async fn session_rules_close_with_the_drafts_codes() {
 	relay.stop().await;
 }
 
-/// A draft-14 publisher that goes away ends what a lite-05 subscriber was reading through the
-/// relay: the track ends instead of waiting forever.
+/// A draft-14 (and a draft-18) publisher that goes away ends what a lite-05 subscriber was reading
+/// through the relay: the track ends instead of waiting forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_departing_draft_publisher_ends_its_tracks() {
 	let relay = TestRelay::start(Some("anon")).await;
-	let (publisher, writer) = publisher(&relay, "moqt", DRAFT14, "leaving").await;
-	let client = relay.client(Some(version(LITE05)));
-	let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
-		.await
-		.unwrap();
-	let mut track = within("subscribe", session.subscribe("anon/leaving", "t"))
-		.await
-		.unwrap();
-	within("a group", track.recv_group()).await.unwrap().expect("a group");
-	writer.abort();
-	publisher.close().await;
-	// Groups already in flight may still come; then the track ends (cleanly or aborted).
-	while let Ok(Some(_)) = within("the track's end", track.recv_group()).await {}
-	session.close().await;
-	client.close().await;
+	for (draft, tag) in [(DRAFT14, "leaving"), (DRAFT18, "leaving18")] {
+		let (publisher, writer) = publisher(&relay, "moqt", draft, tag).await;
+		let client = relay.client(Some(version(LITE05)));
+		let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
+			.await
+			.unwrap();
+		let mut track = within("subscribe", session.subscribe(&format!("anon/{tag}"), "t"))
+			.await
+			.unwrap();
+		within("a group", track.recv_group()).await.unwrap().expect("a group");
+		writer.abort();
+		publisher.close().await;
+		// Groups already in flight may still come; then the track ends (cleanly or aborted).
+		while let Ok(Some(_)) = within("the track's end", track.recv_group()).await {}
+		session.close().await;
+		client.close().await;
+	}
 	relay.stop().await;
 }
