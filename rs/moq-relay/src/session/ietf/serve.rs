@@ -222,7 +222,8 @@ pub(super) async fn serve_track<S: Session>(
 }
 
 /// One group as one subgroup stream: SUBGROUP_HEADER (type 0x18: subgroup 0, end of group, no
-/// extensions; 0x58 on draft-18, whose FIRST_OBJECT bit says the stream starts at object 0), then each frame as an object with the next Object ID, its payload passed on as it
+/// extensions; 0x58 on draft-18, whose FIRST_OBJECT bit says the stream starts at object 0), then
+/// each frame as an object with the next Object ID, its payload passed on as it
 /// arrives; FIN after the last, a reset if the publisher abandoned the group.
 async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, priority: u8, group: Arc<Group>) {
 	let sequence = group.sequence();
