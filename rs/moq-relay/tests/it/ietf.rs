@@ -1171,8 +1171,8 @@ async fn draft18_requests_past_the_initial_stream_allowance() {
 }
 
 /// Stream rules close with the draft's codes: a message that opens no request (here NAMESPACE) on
-/// a request stream, a subgroup stream type draft-18 does not have, a second GOAWAY are
-/// PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID.
+/// a request stream, a subgroup stream type draft-18 does not have, a second GOAWAY, the end of the
+/// client's SETUP stream are PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft18_stream_rules_close_with_the_drafts_codes() {
 	let relay = TestRelay::start(Some("anon")).await;
@@ -1199,6 +1199,11 @@ async fn draft18_stream_rules_close_with_the_drafts_codes() {
 	let bytes = goaway.to_bytes(Draft::Draft18).unwrap();
 	raw.setup.write_all(&bytes).await.unwrap();
 	raw.setup.write_all(&bytes).await.unwrap();
+	assert_eq!(closed(&raw.conn).await.0, code);
+
+	// Ending the SETUP stream (draft-18 §3.3: a control stream stays open for the session).
+	let (mut raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	raw.setup.finish().unwrap();
 	assert_eq!(closed(&raw.conn).await.0, code);
 	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
 	let mut stream = raw.open().await;

@@ -22,7 +22,7 @@ use crate::auth::Transport;
 use crate::limits::{LimitError, Ticket};
 use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
 use crate::protocol::ietf::{OwnRequests, PeerRequests, TokenCache};
-use crate::transport::Session;
+use crate::transport::{Session, TransportError};
 use crate::wire::ietf::draft18::{Goaway, RequestMessage};
 use crate::wire::ietf::{Draft, KeyValue, Setup, SetupParameters, setup_parameter, termination};
 use crate::wire::{Disposition, SessionCode, VarInt};
@@ -196,8 +196,8 @@ async fn serve<S: Session>(
 }
 
 /// The peer's SETUP stream after its SETUP: one GOAWAY is noted (a client's with no New Session
-/// URI, §10.4; its Request ID is not checked, see docs/protocol.md#draft-18); anything else closes
-/// the session with PROTOCOL_VIOLATION.
+/// URI, §10.4; its Request ID is not checked, see docs/protocol.md#draft-18); anything else, or the
+/// stream's end, closes the session with PROTOCOL_VIOLATION.
 async fn read_setup_stream<S: Session>(shared: Arc<super::Shared<S>>, mut reader: DraftReader<S::Recv>) {
 	let mut going = false;
 	loop {
@@ -219,8 +219,13 @@ async fn read_setup_stream<S: Session>(shared: Arc<super::Shared<S>>, mut reader
 				shared.close(termination::PROTOCOL_VIOLATION, &reason);
 				return;
 			}
-			// The peer closed its SETUP stream, or the session ended.
-			Ok(None) | Err(StreamError::Transport(_)) => return,
+			// §3.3: closing a control stream during the session closes it as a PROTOCOL_VIOLATION.
+			Ok(None) | Err(StreamError::Transport(TransportError::Reset(_))) => {
+				shared.close(termination::PROTOCOL_VIOLATION, "the SETUP stream was closed");
+				return;
+			}
+			// The session ended.
+			Err(StreamError::Transport(_)) => return,
 			Err(err) => {
 				let code = match err.disposition() {
 					Disposition::CloseSession(code) => code,
