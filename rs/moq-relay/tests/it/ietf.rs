@@ -1170,6 +1170,35 @@ async fn draft18_requests_past_the_initial_stream_allowance() {
 	relay.stop().await;
 }
 
+/// A data stream may overtake the client's SETUP stream (draft-18 §3.3 asks to buffer it): a
+/// PADDING stream opened first is held until the SETUP arrives, then discarded (STOP_SENDING
+/// CANCELLED), and the session starts as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_padding_before_the_setup_is_discarded() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let conn = raw_connect(&relay, "moqt-18").await;
+	let mut padding = within("open PADDING", conn.open_uni()).await.unwrap();
+	let mut bytes = DataStreamHeader::Padding.to_bytes(Draft::Draft18).unwrap();
+	bytes.extend([0u8; 64]);
+	padding.write_all(&bytes).await.unwrap();
+	let mut setup = within("open SETUP stream", conn.open_uni()).await.unwrap();
+	let ours = Setup {
+		parameters: SetupParameters(vec![path("/anon")]),
+	};
+	setup.write_all(&ours.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
+	let recv = within("the relay's SETUP stream", conn.accept_uni()).await.unwrap();
+	let mut relay_setup = Stream18 {
+		send: None,
+		recv,
+		buf: Vec::new(),
+	};
+	assert!(relay_setup.read::<Setup>().await.is_some(), "the relay's SETUP");
+	let stopped = within("STOP_SENDING on PADDING", padding.stopped()).await.unwrap();
+	assert_eq!(stopped.map(|code| code.into_inner()), Some(1));
+	conn.close(0u32.into(), b"done");
+	relay.stop().await;
+}
+
 /// Stream rules close with the draft's codes: a message that opens no request (here NAMESPACE) on
 /// a request stream, a subgroup stream type draft-18 does not have, a second GOAWAY, the end of the
 /// client's SETUP stream are PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID.

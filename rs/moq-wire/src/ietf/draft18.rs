@@ -461,6 +461,35 @@ pub struct Goaway {
 	pub request_id: Option<VarInt>,
 }
 
+/// The integer that opens a draft-18 unidirectional stream (§3.4): SETUP's type (0x2F00) on a
+/// control stream, a SUBGROUP_HEADER, FETCH_HEADER or PADDING type on any other. Read to tell a
+/// peer's control stream from a data stream that arrived before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UniStreamType(pub VarInt);
+
+impl UniStreamType {
+	/// SETUP's type.
+	pub const SETUP: u64 = 0x2F00;
+
+	/// Whether the stream is a control stream (starts with SETUP).
+	pub fn is_setup(self) -> bool {
+		self.0.into_inner() == Self::SETUP
+	}
+}
+
+impl DecodeWith<Draft> for UniStreamType {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		Ok(Self(get_var_in(buf, draft)?))
+	}
+}
+
+impl EncodeWith<Draft> for UniStreamType {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		put_var_in(buf, draft, self.0);
+		Ok(())
+	}
+}
+
 /// A message on a draft-18 request stream or SETUP stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RequestMessage {
@@ -924,6 +953,20 @@ mod tests {
 		let len = (want.len() - 3) as u16;
 		want[1..3].copy_from_slice(&len.to_be_bytes());
 		assert_eq!(bytes, want);
+	}
+
+	#[test]
+	fn stream_types() {
+		// SETUP's type is `af 00`; a 0x58 subgroup stream's one byte.
+		let (setup, used) = UniStreamType::decode_prefix(&[0xAF, 0x00, 0x00, 0x00], D18).unwrap();
+		assert!(setup.is_setup() && used == 2);
+		let (data, _) = UniStreamType::decode_prefix(&[0x58, 0x01], D18).unwrap();
+		assert!(!data.is_setup());
+		assert_eq!(data.to_bytes(D18).unwrap(), [0x58]);
+		assert_eq!(
+			UniStreamType::decode_prefix(&[0xAF], D18),
+			Err(DecodeError::UnexpectedEnd)
+		);
 	}
 
 	#[test]

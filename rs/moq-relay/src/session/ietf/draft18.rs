@@ -23,27 +23,63 @@ use crate::limits::{LimitError, Ticket};
 use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
 use crate::protocol::ietf::{OwnRequests, PeerRequests, TokenCache};
 use crate::transport::{Session, TransportError};
-use crate::wire::ietf::draft18::{Goaway, RequestMessage};
+use crate::wire::ietf::draft18::{Goaway, RequestMessage, UniStreamType};
 use crate::wire::ietf::{Draft, KeyValue, Setup, SetupParameters, setup_parameter, termination};
-use crate::wire::{Disposition, SessionCode, VarInt};
+use crate::wire::{Disposition, SessionCode, StreamCode, VarInt};
 
 const D18: Draft = Draft::Draft18;
 
-/// Reads the client's SETUP off the first unidirectional stream, which then stays open for its
-/// GOAWAY.
-async fn peer_setup<S: Session>(transport: &S) -> Result<(Setup, DraftReader<S::Recv>), SessionError> {
-	let recv = transport.accept_uni().await?;
-	let mut reader = DraftReader::new(recv, MAX_CONTROL);
-	match reader.expect::<Setup, _>(D18).await {
-		Ok(setup) => Ok((setup, reader)),
-		Err(StreamError::Transport(err)) => Err(err.into()),
-		Err(err) => {
+/// Data streams of the client held until its SETUP arrives (§3.3 says to buffer them); more are
+/// stopped.
+const EARLY_STREAMS: usize = 16;
+
+/// What arrived on the client's unidirectional streams before the session starts: its SETUP, the
+/// stream it came on (which then stays open for its GOAWAY), and the data streams that came first.
+struct PeerSetup<R> {
+	setup: Setup,
+	stream: DraftReader<R>,
+	early: Vec<DraftReader<R>>,
+}
+
+/// Reads the client's SETUP off its control stream: the first unidirectional stream that starts
+/// with SETUP's type. A data stream before it is held for the session (up to [`EARLY_STREAMS`]).
+async fn peer_setup<S: Session>(transport: &S) -> Result<PeerSetup<S::Recv>, SessionError> {
+	let refused = |err: StreamError, what: &str| match err {
+		StreamError::Transport(err) => SessionError::from(err),
+		err => {
 			let code = match err.disposition() {
 				Disposition::CloseSession(code) => code,
 				_ => SessionCode::PROTOCOL_VIOLATION,
 			};
-			Err(refusal(code, format!("SETUP: {err}")))
+			refusal(code, format!("{what}: {err}"))
 		}
+	};
+	let mut early = Vec::new();
+	loop {
+		let recv = transport.accept_uni().await?;
+		let mut reader = DraftReader::new(recv, MAX_CONTROL);
+		let kind = match reader.peek::<UniStreamType, _>(D18).await {
+			Ok(Some(kind)) => kind,
+			// A stream that ended or was reset before its type says nothing.
+			Ok(None) | Err(StreamError::Transport(TransportError::Reset(_))) => continue,
+			Err(err) => return Err(refused(err, "unidirectional stream")),
+		};
+		if !kind.is_setup() {
+			match early.len() < EARLY_STREAMS {
+				true => early.push(reader),
+				false => reader.stop(StreamCode::CANCEL),
+			}
+			continue;
+		}
+		let setup = reader
+			.expect::<Setup, _>(D18)
+			.await
+			.map_err(|err| refused(err, "SETUP"))?;
+		return Ok(PeerSetup {
+			setup,
+			stream: reader,
+			early,
+		});
 	}
 }
 
@@ -57,7 +93,7 @@ pub(super) async fn run<S: Session>(
 	first_packet: Instant,
 ) -> Result<(), SessionError> {
 	let started = tokio::time::timeout(ctx.limits.setup_timeout, peer_setup(&transport)).await;
-	let (setup, reader) = match started {
+	let PeerSetup { setup, stream, early } = match started {
 		Ok(Ok(started)) => started,
 		Ok(Err(err)) => {
 			if let SessionError::Protocol { code, reason } = &err {
@@ -117,7 +153,7 @@ pub(super) async fn run<S: Session>(
 	}
 	ctx.metrics.session_admitted(first_packet.elapsed());
 	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), draft = %D18, "session admitted");
-	serve(transport, grant, tokens, reader, ctx).await
+	serve(transport, grant, tokens, (stream, early), ctx).await
 }
 
 /// The relay's SETUP: the token cache it keeps (MAX_AUTH_TOKEN_CACHE_SIZE) and its name.
@@ -141,7 +177,7 @@ async fn serve<S: Session>(
 	transport: S,
 	grant: crate::auth::Grant,
 	tokens: TokenCache,
-	peer_setup: DraftReader<S::Recv>,
+	(peer_setup, early): (DraftReader<S::Recv>, Vec<DraftReader<S::Recv>>),
 	ctx: Arc<Context>,
 ) -> Result<(), SessionError> {
 	transport.allow_receive(ctx.limits.session_window);
@@ -167,6 +203,9 @@ async fn serve<S: Session>(
 
 	let mut tasks = JoinSet::new();
 	tasks.spawn(read_setup_stream(shared.clone(), peer_setup));
+	for reader in early {
+		ingest::spawn_data_stream(&shared, reader);
+	}
 	tasks.spawn(ingest::accept_uni(shared.clone()));
 	tasks.spawn(ingest::serve_requests(shared.clone(), origin_requests));
 	tasks.spawn(requests::accept(shared.clone()));

@@ -209,22 +209,28 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 /// Accepts the peer's unidirectional streams: subgroup streams of the relay's subscriptions.
 pub(super) async fn accept_uni<S: Session>(shared: Arc<Shared<S>>) {
 	while let Ok(recv) = shared.transport.accept_uni().await {
-		let open = shared.budget.opened(&shared.transport);
-		let shared = shared.clone();
-		tokio::spawn(async move {
-			let _open = open;
-			let mut reader = DraftReader::new(recv, shared.ctx.limits.max_message);
-			if let Err(err) = data_stream(&shared, &mut reader).await {
-				match err.disposition() {
-					crate::wire::Disposition::CloseSession(code) => shared.close(code, &err.to_string()),
-					_ => {
-						tracing::debug!(%err, "data stream refused");
-						reader.stop(StreamCode::CANCEL);
-					}
+		let reader = DraftReader::new(recv, shared.ctx.limits.max_message);
+		spawn_data_stream(&shared, reader);
+	}
+}
+
+/// Reads one of the peer's data streams in a task of its own (a draft-18 one may have been held
+/// since before the session started).
+pub(super) fn spawn_data_stream<S: Session>(shared: &Arc<Shared<S>>, mut reader: DraftReader<S::Recv>) {
+	let open = shared.budget.opened(&shared.transport);
+	let shared = shared.clone();
+	tokio::spawn(async move {
+		let _open = open;
+		if let Err(err) = data_stream(&shared, &mut reader).await {
+			match err.disposition() {
+				crate::wire::Disposition::CloseSession(code) => shared.close(code, &err.to_string()),
+				_ => {
+					tracing::debug!(%err, "data stream refused");
+					reader.stop(StreamCode::CANCEL);
 				}
 			}
-		});
-	}
+		}
+	});
 }
 
 /// The subscription a Track Alias routes to, waiting a moment for its SUBSCRIBE_OK.
