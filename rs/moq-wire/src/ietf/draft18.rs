@@ -197,6 +197,10 @@ impl MessageParameters {
 					});
 				}
 			};
+			// §10.2.2: a Token structure that cannot be decoded is KEY_VALUE_FORMATTING_ERROR.
+			if let (parameter::AUTHORIZATION_TOKEN, ParamValue::Bytes(token)) = (key, &value) {
+				AuthToken::decode_value_in(token, D18)?;
+			}
 			let key = VarInt::from_u64(key).unwrap_or(VarInt::MAX);
 			let parameter = MessageParameter { key, value };
 			parameter.check().map_err(|_| DecodeError::InvalidValue {
@@ -979,6 +983,12 @@ mod tests {
 		));
 		// FORWARD 2.
 		assert!(decode(&[0x07, 0x00, 0x03, 0x01, 0x10, 0x02]).is_err());
+		// An AUTHORIZATION TOKEN that is no Token structure (Alias Type 9): KEY_VALUE_FORMATTING_ERROR.
+		let err = decode(&[0x07, 0x00, 0x04, 0x01, 0x03, 0x01, 0x09]).unwrap_err();
+		assert_eq!(
+			err.disposition(),
+			crate::Disposition::CloseSession(crate::SessionCode::KEY_VALUE_FORMATTING)
+		);
 		// The same type twice.
 		assert!(matches!(
 			decode(&[0x07, 0x00, 0x05, 0x02, 0x08, 0x01, 0x00, 0x01]),
