@@ -62,7 +62,7 @@ macro_rules! ietf_codec {
 	)*};
 }
 
-ietf_codec!(ietf::Draft: ietf::ClientSetup, ietf::ServerSetup, ietf::Setup, ietf::ControlMessage, ietf::DataStreamHeader, ietf::FetchObject, ietf::ObjectDatagram);
+ietf_codec!(ietf::Draft: ietf::ClientSetup, ietf::ServerSetup, ietf::Setup, ietf::ControlMessage, ietf::draft18::RequestMessage, ietf::DataStreamHeader, ietf::FetchObject, ietf::ObjectDatagram);
 ietf_codec!(ietf::SubgroupContext: ietf::SubgroupObject, ietf::SubgroupObjectHeader);
 
 /// One fuzz target: its name (the `fuzz_targets/<name>.rs` file and the
@@ -410,6 +410,14 @@ pub fn ietf_control(data: &[u8]) {
 			}
 		}
 	}
+	// Draft-18's request streams and the GOAWAY of its SETUP stream.
+	for message in sequence::<ietf::draft18::RequestMessage, _>(data, ietf::Draft::Draft18) {
+		if let ietf::draft18::RequestMessage::Subscribe(subscribe) = &message {
+			for token in subscribe.parameters.auth_tokens() {
+				token.expect("a decoded message holds well-formed tokens");
+			}
+		}
+	}
 }
 
 /// A data stream: its header, then subgroup or fetch objects; and the same
@@ -440,6 +448,8 @@ pub fn ietf_data(data: &[u8]) {
 			Some((ietf::DataStreamHeader::Fetch(_), used)) => {
 				sequence::<ietf::FetchObject, _>(&data[used..], draft);
 			}
+			// What follows PADDING is discarded unread.
+			Some((ietf::DataStreamHeader::Padding, _)) => {}
 			None => {
 				// The objects alone, in every context.
 				for extensions in [false, true] {

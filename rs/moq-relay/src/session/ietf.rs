@@ -1,4 +1,4 @@
-//! Drives one IETF moq-transport session (draft-14) over any [`Session`]
+//! Drives one IETF moq-transport session (draft-14, draft-16; draft-18 in [`draft18`]) over any [`Session`]
 //! (`docs/protocol.md#ietf-moq-transport`), pumping the sans-I/O machines of
 //! [`crate::protocol::ietf`].
 //!
@@ -17,11 +17,14 @@
 //!   shared track, which moq-lite subscribers read.
 //!
 //! FETCH, TRACK_STATUS and PUBLISH are refused with NOT_SUPPORTED, and datagrams are ignored
-//! (`docs/protocol.md#not-supported`).
+//! (`docs/protocol.md#not-supported`). Draft-18 has no control stream: [`draft18`] admits its
+//! session the same way and [`requests`] serves its request streams with the same logic.
 
+mod draft18;
 mod ingest;
 mod io;
 mod namespaces;
+mod requests;
 mod serve;
 
 use std::collections::HashMap;
@@ -38,7 +41,9 @@ use crate::auth::{AuthError, ConnectRequest, Grant, Transport};
 use crate::limits::{LimitError, Ticket};
 use crate::origin::{Publication, Track};
 use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
-use crate::protocol::ietf::{Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, TokenCache};
+use crate::protocol::ietf::{
+	Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, StreamRequests, TokenCache,
+};
 use crate::transport::{SendStream, Session, TransportError};
 use crate::wire::ietf::{
 	AuthToken, ClientSetup, ControlMessage, Draft, KeyValue, RequestError, RequestErrorCode, ServerSetup,
@@ -91,6 +96,10 @@ enum UpstreamEvent {
 /// The session's protocol state, shared by its tasks.
 struct State {
 	peer: PeerRequests,
+	/// The peer's draft-18 Request IDs (no flow control; parity, no duplicates).
+	requests18: StreamRequests,
+	/// The relay sent its draft-18 GOAWAY: new requests are refused with GOING_AWAY.
+	going_away: bool,
 	own: OwnRequests,
 	outbound: Outbound,
 	/// Track Aliases of the subscriptions the relay serves.
@@ -257,7 +266,7 @@ fn violation(err: &StreamError) -> SessionError {
 /// (malformed or of another type: MALFORMED_AUTH_TOKEN), an alias error (its own code), or two
 /// different tokens (`ambiguous_credentials`, decided with the other credentials by the caller).
 fn setup_token(
-	setup: &ClientSetup,
+	tokens: impl Iterator<Item = Result<AuthToken, DecodeError>>,
 	draft: Draft,
 	cache: &mut TokenCache,
 	privacy_pass: Option<u64>,
@@ -269,14 +278,15 @@ fn setup_token(
 		)
 	};
 	let mut found: Option<String> = None;
-	for token in setup.parameters.auth_tokens() {
+	for token in tokens {
 		let token = token.map_err(|_| malformed("not a Token structure"))?;
-		// Draft-16 §9.2.2.1: DELETE or USE_ALIAS in CLIENT_SETUP is a PROTOCOL_VIOLATION (draft-14
-		// treats them as any other alias, which no alias can be known for yet).
-		if draft == Draft::Draft16 && matches!(token, AuthToken::Delete { .. } | AuthToken::UseAlias { .. }) {
+		// Draft-16 §9.2.2.1 (and draft-18's SETUP the same): DELETE or USE_ALIAS in the SETUP is a
+		// PROTOCOL_VIOLATION (draft-14 treats them as any other alias, which no alias can be known
+		// for yet).
+		if draft != Draft::Draft14 && matches!(token, AuthToken::Delete { .. } | AuthToken::UseAlias { .. }) {
 			return Err(refusal(
 				termination::PROTOCOL_VIOLATION,
-				"DELETE or USE_ALIAS in CLIENT_SETUP".to_string(),
+				"DELETE or USE_ALIAS in the SETUP".to_string(),
 			));
 		}
 		let used = match cache.apply(token, true) {
@@ -353,6 +363,9 @@ pub(crate) async fn run<S: Session>(
 	ticket: &mut Ticket,
 	first_packet: Instant,
 ) -> Result<(), SessionError> {
+	if let Negotiation::Fixed(Draft::Draft18) = negotiation {
+		return draft18::run(transport, url_path, headers, ctx, ticket, first_packet).await;
+	}
 	let started = tokio::time::timeout(ctx.limits.setup_timeout, client_setup(&transport, &negotiation)).await;
 	let (send, reader, setup, draft) = match started {
 		Ok(Ok(started)) => started,
@@ -375,9 +388,9 @@ pub(crate) async fn run<S: Session>(
 		Binding::Quic
 	};
 	let mut tokens = TokenCache::new(TOKEN_CACHE_SIZE);
-	let checked = negotiate::target(&setup, binding, url_path.as_deref()).and_then(|target| {
+	let checked = negotiate::target(&setup.parameters, binding, url_path.as_deref()).and_then(|target| {
 		let privacy_pass = ctx.auth.privacy_pass().map(|pp| pp.setup_token_type());
-		setup_token(&setup, draft, &mut tokens, privacy_pass)
+		setup_token(setup.parameters.auth_tokens(), draft, &mut tokens, privacy_pass)
 			.map(|token| (target, token))
 			.map_err(|err| match err {
 				SessionError::Protocol { code, reason } => SetupRefusal { code, reason },
@@ -461,7 +474,50 @@ async fn serve_session<S: Session>(
 	grant.meter(&transport);
 	let (control, queue) = mpsc::channel(CONTROL_QUEUE);
 	let (upstream, requests) = crate::origin::Upstream::channel();
-	let shared = Arc::new(Shared {
+	let own = OwnRequests::new(false, setup.parameters.max_request_id());
+	let shared = new_shared(
+		&transport,
+		draft,
+		&grant,
+		&ctx,
+		(control, upstream),
+		(peer, own),
+		tokens,
+	);
+
+	let mut tasks = JoinSet::new();
+	tasks.spawn(write_control(shared.clone(), send, queue));
+	tasks.spawn(read_control(shared.clone(), reader));
+	tasks.spawn(ingest::accept_uni(shared.clone()));
+	tasks.spawn(ingest::serve_requests(shared.clone(), requests));
+	if draft == Draft::Draft16 {
+		tasks.spawn(namespaces::accept(shared.clone()));
+	}
+	let goaway = {
+		let shared = shared.clone();
+		async move {
+			// GOAWAY with no new URI: reconnect to this one later (draft-14 §9.4).
+			let _ = shared.send(vec![ControlMessage::Goaway(String::new())]).await;
+		}
+	};
+	let err = lifetime(&transport, &ctx, &grant, goaway).await;
+	tasks.abort_all();
+	teardown(&shared);
+	tracing::info!(reason = %err, "session closed");
+	Ok(())
+}
+
+/// The shared state of an admitted session, before any of its tasks run.
+fn new_shared<S: Session>(
+	transport: &S,
+	draft: Draft,
+	grant: &Grant,
+	ctx: &Arc<Context>,
+	(control, upstream): (mpsc::Sender<ControlMessage>, crate::origin::Upstream),
+	(peer, own): (PeerRequests, OwnRequests),
+	tokens: TokenCache,
+) -> Arc<Shared<S>> {
+	Arc::new(Shared {
 		transport: transport.clone(),
 		draft,
 		grant: grant.clone(),
@@ -470,7 +526,9 @@ async fn serve_session<S: Session>(
 		upstream,
 		state: Mutex::new(State {
 			peer,
-			own: OwnRequests::new(false, setup.parameters.max_request_id()),
+			requests18: StreamRequests::new(true),
+			going_away: false,
+			own,
 			outbound: Outbound::new(),
 			ours: Aliases::new(),
 			theirs: Aliases::new(),
@@ -494,17 +552,17 @@ async fn serve_session<S: Session>(
 			ctx.limits.subscribe_rate.saturating_mul(10),
 			tokio::time::Instant::now(),
 		)),
-	});
+	})
+}
 
-	let mut tasks = JoinSet::new();
-	tasks.spawn(write_control(shared.clone(), send, queue));
-	tasks.spawn(read_control(shared.clone(), reader));
-	tasks.spawn(ingest::accept_uni(shared.clone()));
-	tasks.spawn(ingest::serve_requests(shared.clone(), requests));
-	if draft == Draft::Draft16 {
-		tasks.spawn(namespaces::accept(shared.clone()));
-	}
-
+/// Waits for the session's end: the peer closing it, its grant revoked (UNAUTHORIZED) or expired
+/// (EXPIRED_AUTH_TOKEN), or the relay shutting down (`goaway` says so, then the peer closes).
+async fn lifetime<S: Session>(
+	transport: &S,
+	ctx: &Arc<Context>,
+	grant: &Grant,
+	goaway: impl std::future::Future<Output = ()>,
+) -> TransportError {
 	let mut shutdown = ctx.shutdown.clone();
 	let expires = grant.expires();
 	let expiry = async move {
@@ -529,7 +587,7 @@ async fn serve_session<S: Session>(
 			}
 		}
 	};
-	let err = tokio::select! {
+	tokio::select! {
 		err = transport.closed() => err,
 		revoked = revocation => {
 			ctx.metrics.auth_refused(revoked.code());
@@ -544,12 +602,14 @@ async fn serve_session<S: Session>(
 			transport.closed().await
 		}
 		_ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
-			// GOAWAY with no new URI: reconnect to this one later (draft-14 §9.4).
-			let _ = shared.send(vec![ControlMessage::Goaway(String::new())]).await;
+			goaway.await;
 			transport.closed().await
 		}
-	};
-	tasks.abort_all();
+	}
+}
+
+/// Withdraws what the ended session published and ends what it served or subscribed to.
+fn teardown<S: Session>(shared: &Shared<S>) {
 	let aborted: Vec<AbortHandle> = {
 		let mut state = shared.state();
 		state.publications.clear();
@@ -562,8 +622,6 @@ async fn serve_session<S: Session>(
 	for handle in aborted {
 		handle.abort();
 	}
-	tracing::info!(reason = %err, "session closed");
-	Ok(())
 }
 
 /// Writes the queued control messages, in order, on the control stream.

@@ -11,9 +11,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use common::{TestRelay, closed, raw_connect, within};
 use moq_net::Timestamp;
+use moq_relay::wire::ietf::draft18::{
+	Goaway as Goaway18, MessageParameters, NamespaceRequest, RequestMessage, Subscribe as Subscribe18,
+	UnsupportedRequest,
+};
 use moq_relay::wire::ietf::{
-	AuthToken, ClientSetup, ControlMessage, DecodeWith, Draft, EncodeWith, Filter, GroupOrder, KeyValue, Parameters,
-	RequestErrorCode, ServerSetup, SetupParameters, Subscribe, SubscribeNamespace, termination,
+	AuthToken, ClientSetup, ControlMessage, DataStreamHeader, DecodeWith, Draft, EncodeWith, Filter, GroupOrder,
+	KeyValue, Parameters, RequestErrorCode, ServerSetup, Setup, SetupParameters, Subscribe, SubscribeNamespace,
+	termination,
 };
 use moq_relay::wire::{DecodeError, VarInt};
 use moq_relay_bench::publisher::Publisher;
@@ -22,6 +27,7 @@ use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 const DRAFT14: &str = "moq-transport-14";
 const DRAFT16: &str = "moq-transport-16";
+const DRAFT18: &str = "moq-transport-18";
 const LITE05: &str = "moq-lite-05";
 const FRAMES: u64 = 4;
 
@@ -111,7 +117,7 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, tag: &str, 
 			let ms = timestamp.as_millis();
 			match (from, to) {
 				(LITE05, LITE05) => assert_eq!(ms, u128::from(sequence * 1000) + i as u128),
-				(DRAFT14 | DRAFT16, LITE05) => {
+				(DRAFT14 | DRAFT16 | DRAFT18, LITE05) => {
 					assert!(ms + 60_000 > now_ms && ms <= now_ms, "{from} -> {to}: {ms} vs {now_ms}")
 				}
 				// A draft subscriber stamps frames itself: draft-14 and -16 carry no timescale.
@@ -175,6 +181,56 @@ async fn raw_quic_draft16_and_lite05_pairings_deliver_every_frame() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webtransport_draft16_and_lite05_pairings_deliver_every_frame() {
 	every_pairing("https", DRAFT16).await;
+}
+
+/// Draft-18 (ALPN `moqt-18`): no control stream; the published client pinned to
+/// `moq-transport-18` sends its SETUP on a unidirectional stream, publishes (PUBLISH_NAMESPACE on a
+/// stream of its own, answered REQUEST_OK; the relay's SUBSCRIBE on a stream per track, subgroup
+/// streams with the FIRST_OBJECT bit) and subscribes (SUBSCRIBE_NAMESPACE 0x50 and NAMESPACE on its
+/// stream, a SUBSCRIBE stream per track), and a lite-05 client reads its broadcast through the
+/// bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft18_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT18).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft18_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT18).await;
+}
+
+/// A draft-18 and a draft-16 publisher, each read by a draft-18 and a draft-16 subscriber: the
+/// two drafts meet in the relay's origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_and_draft16_pairings_deliver_every_frame() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let publishers = [
+		publisher(&relay, "moqt", DRAFT18, "d18").await,
+		publisher(&relay, "moqt", DRAFT16, "d16").await,
+	];
+	for to in [DRAFT18, DRAFT16] {
+		let client = relay.client(Some(version(to)));
+		let mut session = within(
+			"subscriber established",
+			Subscriber::connect(&client, relay.url("moqt", "")),
+		)
+		.await
+		.unwrap();
+		assert_eq!(
+			session.connection().version().map(|v| v.to_string()).as_deref(),
+			Some(to)
+		);
+		let mut seen = Vec::new();
+		read_from(&mut session, &mut seen, "d18", DRAFT18, to).await;
+		read_from(&mut session, &mut seen, "d16", DRAFT16, to).await;
+		session.close().await;
+		client.close().await;
+	}
+	for (publisher, writer) in publishers {
+		writer.abort();
+		publisher.close().await;
+	}
+	relay.stop().await;
 }
 
 /// CLIENT_SETUP offering draft-14 with `parameters`.
@@ -667,6 +723,530 @@ async fn webtransport_without_a_sub_protocol_negotiates_in_setup() {
 	relay.stop().await;
 }
 
+/// A byte stream of draft-18 values: a request stream, or a SETUP stream after its SETUP.
+struct Stream18 {
+	send: Option<web_transport_quinn::quinn::SendStream>,
+	recv: web_transport_quinn::quinn::RecvStream,
+	buf: Vec<u8>,
+}
+
+impl Stream18 {
+	async fn write(&mut self, message: &RequestMessage) {
+		let bytes = message.to_bytes(Draft::Draft18).unwrap();
+		self.send.as_mut().unwrap().write_all(&bytes).await.unwrap();
+	}
+
+	/// The next value on the stream; `None` when it ends.
+	async fn read<T: DecodeWith<Draft>>(&mut self) -> Option<T> {
+		loop {
+			match T::decode_prefix(&self.buf, Draft::Draft18) {
+				Ok((value, used)) => {
+					self.buf.drain(..used);
+					return Some(value);
+				}
+				Err(DecodeError::UnexpectedEnd) => {}
+				Err(err) => panic!("undecodable draft-18 message: {err}"),
+			}
+			match within("draft-18 message", self.recv.read_chunk(65536, true)).await {
+				Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk.bytes),
+				_ => return None,
+			}
+		}
+	}
+}
+
+/// A raw QUIC draft-18 session (ALPN `moqt-18`): the client's SETUP sent on its uni stream with
+/// `options`, and the relay's SETUP read off the relay's uni stream (kept for its GOAWAY); or the
+/// relay's close code and reason.
+struct Raw18 {
+	conn: web_transport_quinn::quinn::Connection,
+	setup: web_transport_quinn::quinn::SendStream,
+	relay_setup: Stream18,
+}
+
+impl Raw18 {
+	async fn connect(relay: &impl common::Target, options: Vec<KeyValue>) -> Result<(Self, Setup), (u64, String)> {
+		let conn = raw_connect(relay, "moqt-18").await;
+		let mut setup = within("open SETUP stream", conn.open_uni()).await.unwrap();
+		let ours = Setup {
+			parameters: SetupParameters(options),
+		};
+		setup.write_all(&ours.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
+		// A refused session is closed before the relay opens its SETUP stream.
+		let recv = tokio::select! {
+			uni = conn.accept_uni() => uni.ok(),
+			_ = conn.closed() => None,
+		};
+		let Some(recv) = recv else {
+			return Err(closed(&conn).await);
+		};
+		let mut relay_setup = Stream18 {
+			send: None,
+			recv,
+			buf: Vec::new(),
+		};
+		let theirs = relay_setup.read::<Setup>().await.expect("the relay's SETUP");
+		let raw = Self {
+			conn,
+			setup,
+			relay_setup,
+		};
+		Ok((raw, theirs))
+	}
+
+	/// A new request stream.
+	async fn open(&self) -> Stream18 {
+		let (send, recv) = within("open request stream", self.conn.open_bi()).await.unwrap();
+		Stream18 {
+			send: Some(send),
+			recv,
+			buf: Vec::new(),
+		}
+	}
+}
+
+/// An AUTHORIZATION TOKEN Setup Option in draft-18's integers.
+fn token18(token: AuthToken) -> KeyValue {
+	KeyValue::bytes(3, token.encode_value_in(Draft::Draft18))
+}
+
+fn use_value18(value: &str) -> KeyValue {
+	token18(AuthToken::UseValue {
+		token_type: VarInt::ZERO,
+		value: Bytes::from(value.to_string()),
+	})
+}
+
+fn namespace_request(id: u32, namespace: &[&str]) -> NamespaceRequest {
+	NamespaceRequest {
+		request_id: VarInt::from_u32(id),
+		namespace: namespace.iter().map(|s| s.to_string()).collect(),
+		parameters: MessageParameters::default(),
+	}
+}
+
+/// The draft-18 SETUP admits as draft-14's CLIENT_SETUP does: its AUTHORIZATION TOKEN (in
+/// draft-18's integers) or `?jwt=` in its PATH; a bad token closes the session with the draft's
+/// codes (UNAUTHORIZED 0x2 and the reason, EXPIRED_AUTH_TOKEN 0x18, MALFORMED_AUTH_TOKEN 0x16,
+/// PROTOCOL_VIOLATION 0x3 for an alias in SETUP) and a PATH that is not absolute MALFORMED_PATH.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_setup_token_and_path_close_with_the_drafts_codes() {
+	let secured = Secured::start("draft18").await;
+	let later = moq_token::unix_now() + 600;
+	let good = secured.token("room", later);
+	let code = |c: moq_relay::wire::SessionCode| u64::from(c.into_inner());
+	let connect = |options: Vec<KeyValue>| Raw18::connect(&secured.relay, options);
+
+	let (raw, setup) = connect(vec![path("/room"), use_value18(&good)])
+		.await
+		.expect("admitted");
+	// The relay's SETUP: its token cache and name, no MAX_REQUEST_ID (draft-18 has none).
+	assert!(setup.parameters.max_auth_token_cache_size() > VarInt::ZERO);
+	assert!(setup.parameters.implementation().unwrap().starts_with("moq-relay"));
+	assert_eq!(setup.parameters.max_request_id(), VarInt::ZERO);
+	raw.conn.close(0u32.into(), b"done");
+	let (raw, _) = connect(vec![path(&format!("/room?jwt={good}"))])
+		.await
+		.expect("admitted");
+	raw.conn.close(0u32.into(), b"done");
+
+	let Err(refused) = connect(vec![path("/room")]).await else {
+		panic!("admitted without a credential");
+	};
+	assert_eq!(
+		refused,
+		(code(termination::UNAUTHORIZED), "missing_credential".to_string())
+	);
+	let other = secured.token("other", later);
+	let Err(refused) = connect(vec![path("/room"), use_value18(&other)]).await else {
+		panic!("admitted with another root's token");
+	};
+	assert_eq!(refused, (code(termination::UNAUTHORIZED), "root_mismatch".to_string()));
+	let expired = secured.token("room", moq_token::unix_now() - 600);
+	let Err(refused) = connect(vec![path("/room"), use_value18(&expired)]).await else {
+		panic!("admitted with an expired token");
+	};
+	assert_eq!(
+		refused,
+		(code(termination::EXPIRED_AUTH_TOKEN), "token_expired".to_string())
+	);
+	// A Token Type the relay does not read.
+	let typed = token18(AuthToken::UseValue {
+		token_type: VarInt::from_u32(7),
+		value: Bytes::from(good.clone()),
+	});
+	let Err((got, reason)) = connect(vec![path("/room"), typed]).await else {
+		panic!("admitted with Token Type 7");
+	};
+	assert_eq!(got, code(termination::MALFORMED_AUTH_TOKEN));
+	assert!(reason.starts_with("malformed_auth_token"), "{reason}");
+	let alias = token18(AuthToken::UseAlias {
+		alias: VarInt::from_u32(1),
+	});
+	let Err((got, _)) = connect(vec![path("/room"), alias]).await else {
+		panic!("admitted with USE_ALIAS in SETUP");
+	};
+	assert_eq!(got, code(termination::PROTOCOL_VIOLATION));
+	let Err(refused) = connect(vec![path("room"), use_value18(&good)]).await else {
+		panic!("admitted with a relative PATH");
+	};
+	assert_eq!(
+		refused,
+		(
+			code(termination::MALFORMED_PATH),
+			"SETUP PATH must start with '/'".to_string()
+		)
+	);
+	secured.stop().await;
+}
+
+/// Draft-18 on the wire: SUBSCRIBE_NAMESPACE (0x50) on its own stream gets REQUEST_OK, then
+/// NAMESPACE for each broadcast, NAMESPACE_DONE when a PUBLISH_NAMESPACE's stream ends;
+/// PUBLISH_NAMESPACE gets REQUEST_OK; SUBSCRIBE gets SUBSCRIBE_OK (no Request ID) and subgroup
+/// streams of type 0x58 (FIRST_OBJECT), or REQUEST_ERROR DOES_NOT_EXIST (draft-18's 0x10); PUBLISH,
+/// FETCH, TRACK_STATUS and SUBSCRIBE_TRACKS get REQUEST_ERROR NOT_SUPPORTED; on shutdown GOAWAY
+/// comes on the relay's SETUP stream, and a later request gets REQUEST_ERROR GOING_AWAY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_requests_on_the_wire() {
+	let mut relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
+	let (mut raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+
+	let mut mine = raw.open().await;
+	mine.write(&RequestMessage::PublishNamespace(namespace_request(0, &["mine"])))
+		.await;
+	assert_eq!(
+		mine.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+
+	let mut watch = raw.open().await;
+	watch
+		.write(&RequestMessage::SubscribeNamespace(namespace_request(2, &[])))
+		.await;
+	assert_eq!(
+		watch.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	let mut shown = Vec::new();
+	while !(shown.contains(&"shown".to_string()) && shown.contains(&"mine".to_string())) {
+		match watch.read::<RequestMessage>().await {
+			Some(RequestMessage::Namespace(suffix)) => shown.push(suffix.join("/")),
+			other => panic!("expected NAMESPACE, got {other:?}"),
+		}
+	}
+	// Withdrawn by the end of its stream.
+	mine.send.as_mut().unwrap().finish().unwrap();
+	assert_eq!(
+		watch.read::<RequestMessage>().await,
+		Some(RequestMessage::NamespaceDone(vec!["mine".to_string()]))
+	);
+	assert_eq!(mine.read::<RequestMessage>().await, None);
+
+	let mut subscription = raw.open().await;
+	subscription
+		.write(&RequestMessage::Subscribe(Subscribe18 {
+			request_id: VarInt::from_u32(4),
+			namespace: vec!["shown".into()],
+			track: "t".into(),
+			parameters: MessageParameters::default(),
+		}))
+		.await;
+	let alias = match subscription.read::<RequestMessage>().await {
+		Some(RequestMessage::SubscribeOk(ok)) => ok.track_alias,
+		other => panic!("expected SUBSCRIBE_OK, got {other:?}"),
+	};
+	let mut data = within("a subgroup stream", raw.conn.accept_uni()).await.unwrap();
+	let mut head = Vec::new();
+	let header = loop {
+		match DataStreamHeader::decode_prefix(&head, Draft::Draft18) {
+			Ok((header, _)) => break header,
+			Err(DecodeError::UnexpectedEnd) => {}
+			Err(err) => panic!("not a subgroup stream: {err}"),
+		}
+		let chunk = within("subgroup header", data.read_chunk(64, true))
+			.await
+			.unwrap()
+			.unwrap();
+		head.extend_from_slice(&chunk.bytes);
+	};
+	assert_eq!(head[0], 0x58, "SUBGROUP_HEADER 0x18 with FIRST_OBJECT");
+	match header {
+		DataStreamHeader::Subgroup(h) => assert!(h.track_alias == alias && h.first_object && h.end_of_group),
+		other => panic!("expected a subgroup stream, got {other:?}"),
+	}
+	// The subscriber's FIN cancels the subscription: the relay resets its side.
+	subscription.send.as_mut().unwrap().finish().unwrap();
+	while subscription.read::<RequestMessage>().await.is_some() {}
+
+	// No such broadcast: DOES_NOT_EXIST, 0x10 in draft-18's registry (draft-14's is 0x4).
+	let mut missing = raw.open().await;
+	missing
+		.write(&RequestMessage::Subscribe(Subscribe18 {
+			request_id: VarInt::from_u32(6),
+			namespace: vec!["missing".into()],
+			track: "t".into(),
+			parameters: MessageParameters::default(),
+		}))
+		.await;
+	match missing.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, VarInt::from_u32(0x10)),
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+
+	// Their payloads are not read past the Request ID (8, 10, 12, 14), which is checked.
+	for (ty, id) in [(0x1Du32, 8u8), (0x16, 10), (0x0D, 12), (0x51, 14)] {
+		let mut request = raw.open().await;
+		request
+			.write(&RequestMessage::Unsupported(UnsupportedRequest {
+				ty: VarInt::from_u32(ty),
+				body: Bytes::copy_from_slice(&[id]),
+			}))
+			.await;
+		match request.read::<RequestMessage>().await {
+			Some(RequestMessage::RequestError(err)) => {
+				assert_eq!(err.code, VarInt::from_u32(RequestErrorCode::NOT_SUPPORTED), "{ty:#x}")
+			}
+			other => panic!("expected REQUEST_ERROR for {ty:#x}, got {other:?}"),
+		}
+		assert_eq!(request.read::<RequestMessage>().await, None);
+	}
+
+	let stopping = relay.begin_stop();
+	assert_eq!(
+		raw.relay_setup.read::<RequestMessage>().await,
+		// The lowest of the client's Request IDs not seen: 0 to 14 were.
+		Some(RequestMessage::Goaway(Goaway18 {
+			uri: String::new(),
+			timeout: VarInt::ZERO,
+			request_id: Some(VarInt::from_u32(16)),
+		}))
+	);
+	// A request after the GOAWAY: GOING_AWAY (0x6).
+	let mut late = raw.open().await;
+	late.write(&RequestMessage::SubscribeNamespace(namespace_request(16, &[])))
+		.await;
+	match late.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, VarInt::from_u32(0x6)),
+		other => panic!("expected REQUEST_ERROR GOING_AWAY, got {other:?}"),
+	}
+	raw.conn.close(0u32.into(), b"bye");
+	writer.abort();
+	publisher.close().await;
+	within("relay shutdown", stopping).await.unwrap();
+}
+
+/// The relay's own subscription to a draft-18 publisher: a lite-05 subscriber's track makes the
+/// relay open a stream with SUBSCRIBE (its odd Request ID, the namespace the client published,
+/// SUBSCRIPTION_FILTER Next Group Start); SUBSCRIBE_OK's Track Alias routes a 0x58 subgroup stream
+/// to the subscriber; when the subscriber leaves, the relay cancels the request by resetting its
+/// stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_relay_subscribes_upstream_on_a_stream_of_its_own() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let mut published = raw.open().await;
+	published
+		.write(&RequestMessage::PublishNamespace(namespace_request(0, &["up"])))
+		.await;
+	assert_eq!(
+		published.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+
+	let client = relay.client(Some(version(LITE05)));
+	let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
+		.await
+		.unwrap();
+	let mut track = within("subscribe", session.subscribe("anon/up", "t")).await.unwrap();
+	// Reading the track is what makes the subscription go upstream.
+	let reading = tokio::spawn(async move {
+		let mut group = within("a group", track.recv_group()).await.unwrap().expect("a group");
+		let frame = within("a frame", group.read_frame()).await.unwrap().expect("a frame");
+		(track, frame.payload)
+	});
+
+	let (send, recv) = within("the relay's SUBSCRIBE stream", raw.conn.accept_bi())
+		.await
+		.unwrap();
+	let mut upstream = Stream18 {
+		send: Some(send),
+		recv,
+		buf: Vec::new(),
+	};
+	match upstream.read::<RequestMessage>().await {
+		Some(RequestMessage::Subscribe(subscribe)) => {
+			assert_eq!(
+				subscribe.request_id,
+				VarInt::from_u32(1),
+				"the server's first Request ID"
+			);
+			assert_eq!(
+				(subscribe.namespace, subscribe.track),
+				(vec!["up".to_string()], "t".to_string())
+			);
+			assert_eq!(
+				subscribe
+					.parameters
+					.get(moq_relay::wire::ietf::draft18::parameter::SUBSCRIPTION_FILTER),
+				Some(&moq_relay::wire::ietf::draft18::ParamValue::Bytes(Bytes::from_static(
+					&[0x01]
+				)))
+			);
+		}
+		other => panic!("expected SUBSCRIBE, got {other:?}"),
+	}
+	upstream
+		.write(&RequestMessage::SubscribeOk(
+			moq_relay::wire::ietf::draft18::SubscribeOk {
+				track_alias: VarInt::from_u32(7),
+				parameters: MessageParameters::default(),
+				properties: Vec::new(),
+			},
+		))
+		.await;
+	let mut data = within("open a subgroup stream", raw.conn.open_uni()).await.unwrap();
+	let header = DataStreamHeader::Subgroup(moq_relay::wire::ietf::SubgroupHeader {
+		track_alias: VarInt::from_u32(7),
+		group: VarInt::ZERO,
+		subgroup: moq_relay::wire::ietf::SubgroupId::Zero,
+		priority: Some(0),
+		extensions: false,
+		end_of_group: true,
+		first_object: true,
+	});
+	let object = moq_relay::wire::ietf::SubgroupObject {
+		id_delta: VarInt::ZERO,
+		extensions: Vec::new(),
+		status: moq_relay::wire::ietf::ObjectStatus::Normal,
+		payload: Bytes::from_static(b"hello"),
+	};
+	data.write_all(&header.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
+	let context = moq_relay::wire::ietf::SubgroupContext {
+		draft: Draft::Draft18,
+		extensions: false,
+	};
+	data.write_all(&object.to_bytes(context).unwrap()).await.unwrap();
+	data.finish().unwrap();
+	let (track, payload) = within("the frame", reading).await.unwrap();
+	assert_eq!(payload, Bytes::from_static(b"hello"));
+
+	// The subscriber leaves: the relay resets its SUBSCRIBE stream (CANCELLED).
+	drop(track);
+	session.close().await;
+	client.close().await;
+	let reset = within("the relay's cancel", upstream.recv.read_chunk(64, true)).await;
+	assert!(
+		matches!(
+			reset,
+			Err(web_transport_quinn::quinn::ReadError::Reset(code)) if code.into_inner() == 1
+		),
+		"{reset:?}"
+	);
+	relay.stop().await;
+}
+
+/// Every draft-18 request holds a stream for its life, so the relay raises the stream allowance as
+/// they pile up (as for data streams): 150 SUBSCRIBE_NAMESPACE streams open at once, past the
+/// initial 100, are all answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_requests_past_the_initial_stream_allowance() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let mut open = Vec::new();
+	for i in 0..150u32 {
+		let mut stream = raw.open().await;
+		stream
+			.write(&RequestMessage::SubscribeNamespace(namespace_request(2 * i, &[])))
+			.await;
+		assert_eq!(
+			stream.read::<RequestMessage>().await,
+			Some(RequestMessage::RequestOk(MessageParameters::default())),
+			"request {i}"
+		);
+		open.push(stream);
+	}
+	raw.conn.close(0u32.into(), b"done");
+	relay.stop().await;
+}
+
+/// A data stream may overtake the client's SETUP stream (draft-18 §3.3 asks to buffer it): a
+/// PADDING stream opened first is held until the SETUP arrives, then discarded (STOP_SENDING
+/// CANCELLED), and the session starts as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_padding_before_the_setup_is_discarded() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let conn = raw_connect(&relay, "moqt-18").await;
+	let mut padding = within("open PADDING", conn.open_uni()).await.unwrap();
+	let mut bytes = DataStreamHeader::Padding.to_bytes(Draft::Draft18).unwrap();
+	bytes.extend([0u8; 64]);
+	padding.write_all(&bytes).await.unwrap();
+	let mut setup = within("open SETUP stream", conn.open_uni()).await.unwrap();
+	let ours = Setup {
+		parameters: SetupParameters(vec![path("/anon")]),
+	};
+	setup.write_all(&ours.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
+	let recv = within("the relay's SETUP stream", conn.accept_uni()).await.unwrap();
+	let mut relay_setup = Stream18 {
+		send: None,
+		recv,
+		buf: Vec::new(),
+	};
+	assert!(relay_setup.read::<Setup>().await.is_some(), "the relay's SETUP");
+	let stopped = within("STOP_SENDING on PADDING", padding.stopped()).await.unwrap();
+	assert_eq!(stopped.map(|code| code.into_inner()), Some(1));
+	conn.close(0u32.into(), b"done");
+	relay.stop().await;
+}
+
+/// Stream rules close with the draft's codes: a message that opens no request (here NAMESPACE) on
+/// a request stream, a subgroup stream type draft-18 does not have, a second GOAWAY, the end of the
+/// client's SETUP stream are PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft18_stream_rules_close_with_the_drafts_codes() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let code = u64::from(termination::PROTOCOL_VIOLATION.into_inner());
+	let invalid = u64::from(termination::INVALID_REQUEST_ID.into_inner());
+	// The second 0 is a duplicate; 1 is the server's parity (closing at once, so it comes alone).
+	for ids in [&[0u32, 0][..], &[1][..]] {
+		let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+		for id in ids {
+			let mut stream = raw.open().await;
+			stream
+				.write(&RequestMessage::SubscribeNamespace(namespace_request(*id, &["x"])))
+				.await;
+		}
+		assert_eq!(closed(&raw.conn).await.0, invalid, "{ids:?}");
+	}
+
+	let (mut raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let goaway = RequestMessage::Goaway(Goaway18 {
+		uri: String::new(),
+		timeout: VarInt::ZERO,
+		request_id: Some(VarInt::ZERO),
+	});
+	let bytes = goaway.to_bytes(Draft::Draft18).unwrap();
+	raw.setup.write_all(&bytes).await.unwrap();
+	raw.setup.write_all(&bytes).await.unwrap();
+	assert_eq!(closed(&raw.conn).await.0, code);
+
+	// Ending the SETUP stream (draft-18 §3.3: a control stream stays open for the session).
+	let (mut raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	raw.setup.finish().unwrap();
+	assert_eq!(closed(&raw.conn).await.0, code);
+	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let mut stream = raw.open().await;
+	stream.write(&RequestMessage::Namespace(vec!["x".into()])).await;
+	assert_eq!(closed(&raw.conn).await.0, code);
+
+	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let mut uni = within("open a uni stream", raw.conn.open_uni()).await.unwrap();
+	// 0x5E names the Subgroup ID both ways.
+	uni.write_all(&[0x5E, 0x01, 0x02, 0x03, 0x04]).await.unwrap();
+	assert_eq!(closed(&raw.conn).await.0, code);
+	relay.stop().await;
+}
+
 fn hex(fingerprint: &str) -> Vec<u8> {
 	(0..fingerprint.len())
 		.step_by(2)
@@ -799,25 +1379,27 @@ async fn session_rules_close_with_the_drafts_codes() {
 	relay.stop().await;
 }
 
-/// A draft-14 publisher that goes away ends what a lite-05 subscriber was reading through the
-/// relay: the track ends instead of waiting forever.
+/// A draft-14 (and a draft-18) publisher that goes away ends what a lite-05 subscriber was reading
+/// through the relay: the track ends instead of waiting forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_departing_draft_publisher_ends_its_tracks() {
 	let relay = TestRelay::start(Some("anon")).await;
-	let (publisher, writer) = publisher(&relay, "moqt", DRAFT14, "leaving").await;
-	let client = relay.client(Some(version(LITE05)));
-	let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
-		.await
-		.unwrap();
-	let mut track = within("subscribe", session.subscribe("anon/leaving", "t"))
-		.await
-		.unwrap();
-	within("a group", track.recv_group()).await.unwrap().expect("a group");
-	writer.abort();
-	publisher.close().await;
-	// Groups already in flight may still come; then the track ends (cleanly or aborted).
-	while let Ok(Some(_)) = within("the track's end", track.recv_group()).await {}
-	session.close().await;
-	client.close().await;
+	for (draft, tag) in [(DRAFT14, "leaving"), (DRAFT18, "leaving18")] {
+		let (publisher, writer) = publisher(&relay, "moqt", draft, tag).await;
+		let client = relay.client(Some(version(LITE05)));
+		let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
+			.await
+			.unwrap();
+		let mut track = within("subscribe", session.subscribe(&format!("anon/{tag}"), "t"))
+			.await
+			.unwrap();
+		within("a group", track.recv_group()).await.unwrap().expect("a group");
+		writer.abort();
+		publisher.close().await;
+		// Groups already in flight may still come; then the track ends (cleanly or aborted).
+		while let Ok(Some(_)) = within("the track's end", track.recv_group()).await {}
+		session.close().await;
+		client.close().await;
+	}
 	relay.stop().await;
 }

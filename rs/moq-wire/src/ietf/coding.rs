@@ -375,7 +375,7 @@ impl Parameters {
 /// An object's `Extension Headers Length (i) | Extension headers` block
 /// (draft-14 §10.2.1.2): Key-Value-Pairs filling exactly that many bytes.
 pub(crate) fn decode_extensions<B: Buf>(buf: &mut B, draft: Draft) -> Result<Vec<KeyValue>, DecodeError> {
-	let len = buf.get_var()?.into_inner();
+	let len = get_var_in(buf, draft)?.into_inner();
 	let mut block = buf.get_raw(len)?;
 	let mut pairs = Vec::new();
 	let mut previous = VarInt::ZERO;
@@ -409,11 +409,12 @@ pub(crate) fn encode_extensions<B: BufMut>(buf: &mut B, pairs: &[KeyValue], draf
 		});
 	}
 	let body = encode_pairs(pairs, draft)?;
-	buf.put_var(VarInt::try_from(body.len()).map_err(|_| EncodeError::TooLarge {
+	let len = VarInt::try_from(body.len()).map_err(|_| EncodeError::TooLarge {
 		what: "extension headers length",
 		len: body.len() as u64,
 		max: VarInt::MAX.into_inner(),
-	})?);
+	})?;
+	put_var_in(buf, draft, len);
 	buf.put_slice(&body);
 	Ok(())
 }

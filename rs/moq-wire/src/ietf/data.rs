@@ -3,13 +3,19 @@
 
 use bytes::{Buf, BufMut, Bytes};
 
-use super::coding::{KeyValue, decode_extensions, encode_extensions};
+use super::coding::{KeyValue, decode_extensions, encode_extensions, get_var_in, put_var_in};
 use super::draft::{DecodeWith, Draft, EncodeWith};
 use crate::coding::{BufExt, BufMutExt};
 use crate::{DecodeError, EncodeError, VarInt};
 
 /// FETCH_HEADER's stream type.
 const FETCH_HEADER: u64 = 0x05;
+
+/// PADDING's stream type (draft-18 §11.5): bytes to discard.
+pub const PADDING_STREAM: u64 = 0x132B_3E28;
+
+/// The FIRST_OBJECT bit of a draft-18 subgroup stream type (draft-18 §11.4.2).
+const FIRST_OBJECT: u64 = 0x40;
 
 /// Object Status (draft-14 §10.2.1.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -26,8 +32,8 @@ pub enum ObjectStatus {
 }
 
 impl ObjectStatus {
-	fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
-		Ok(match buf.get_var()?.into_inner() {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		Ok(match get_var_in(buf, draft)?.into_inner() {
 			0x0 => Self::Normal,
 			0x1 => Self::DoesNotExist,
 			0x3 => Self::EndOfGroup,
@@ -42,13 +48,14 @@ impl ObjectStatus {
 		})
 	}
 
-	fn encode<B: BufMut>(self, buf: &mut B) {
-		buf.put_var(VarInt::from_u32(match self {
+	fn encode<B: BufMut>(self, buf: &mut B, draft: Draft) {
+		let value = match self {
 			Self::Normal => 0x0,
 			Self::DoesNotExist => 0x1,
 			Self::EndOfGroup => 0x3,
 			Self::EndOfTrack => 0x4,
-		}));
+		};
+		put_var_in(buf, draft, VarInt::from_u32(value));
 	}
 }
 
@@ -64,7 +71,8 @@ pub enum SubgroupId {
 }
 
 /// SUBGROUP_HEADER (types 0x10–0x15, 0x18–0x1D; and 0x30–0x35, 0x38–0x3D
-/// without a Publisher Priority, which the published client also reads on draft-14).
+/// without a Publisher Priority, which the published client also reads on draft-14;
+/// on draft-18 each also with the FIRST_OBJECT bit 0x40: 0x50–0x5D, 0x70–0x7D).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubgroupHeader {
 	/// The Track Alias from SUBSCRIBE_OK or PUBLISH.
@@ -79,10 +87,14 @@ pub struct SubgroupHeader {
 	pub extensions: bool,
 	/// The last object before FIN is the last of its group.
 	pub end_of_group: bool,
+	/// The stream carries the subgroup from its first object (draft-18's FIRST_OBJECT
+	/// bit). Drafts without the bit have no such signal: read as `true`, not written.
+	pub first_object: bool,
 }
 
 impl SubgroupHeader {
-	/// The stream type this header is sent with.
+	/// The stream type this header is sent with on draft-14 and draft-16
+	/// ([`stream_type_in`](Self::stream_type_in) adds draft-18's FIRST_OBJECT bit).
 	pub fn stream_type(&self) -> u64 {
 		let mut ty = if self.priority.is_some() { 0x10 } else { 0x30 };
 		if self.extensions {
@@ -97,6 +109,14 @@ impl SubgroupHeader {
 			ty |= 0x08;
 		}
 		ty
+	}
+
+	/// The stream type this header is sent with on `draft`.
+	pub fn stream_type_in(&self, draft: Draft) -> u64 {
+		match draft.leading_ones_integers() && self.first_object {
+			true => self.stream_type() | FIRST_OBJECT,
+			false => self.stream_type(),
+		}
 	}
 
 	/// The context its objects are read in.
@@ -115,15 +135,26 @@ pub enum DataStreamHeader {
 	Subgroup(SubgroupHeader),
 	/// FETCH_HEADER (0x05) with the fetch's Request ID; [`FetchObject`]s follow.
 	Fetch(VarInt),
+	/// Draft-18's PADDING stream (type 0x132B3E28, §11.5): what follows is discarded.
+	Padding,
 }
 
 impl DecodeWith<Draft> for DataStreamHeader {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
-		draft.decode_form("data stream header (draft-18 data streams are not implemented)")?;
-		let ty = buf.get_var()?.into_inner();
+		let ty = get_var_in(buf, draft)?.into_inner();
 		if ty == FETCH_HEADER {
+			// Draft-18 fetch streams are not implemented: the relay never fetches.
+			draft.decode_form("FETCH_HEADER (draft-18 fetch streams are not implemented)")?;
 			return Ok(Self::Fetch(buf.get_var()?));
 		}
+		if ty == PADDING_STREAM && draft.leading_ones_integers() {
+			return Ok(Self::Padding);
+		}
+		// Draft-18 §11.4.2: the FIRST_OBJECT bit beside the draft-16 types.
+		let (ty, first_object) = match draft.leading_ones_integers() {
+			true => (ty & !FIRST_OBJECT, ty & FIRST_OBJECT != 0),
+			false => (ty, true),
+		};
 		let (has_priority, base) = match ty {
 			0x10..=0x1D => (true, ty - 0x10),
 			0x30..=0x3D => (false, ty - 0x30),
@@ -142,12 +173,12 @@ impl DecodeWith<Draft> for DataStreamHeader {
 				value: ty,
 			});
 		}
-		let track_alias = buf.get_var()?;
-		let group = buf.get_var()?;
+		let track_alias = get_var_in(buf, draft)?;
+		let group = get_var_in(buf, draft)?;
 		let subgroup = match base & 0x06 {
 			0x00 => SubgroupId::Zero,
 			0x02 => SubgroupId::FirstObject,
-			_ => SubgroupId::Explicit(buf.get_var()?),
+			_ => SubgroupId::Explicit(get_var_in(buf, draft)?),
 		};
 		let priority = match has_priority {
 			true => Some(buf.get_byte()?),
@@ -160,25 +191,35 @@ impl DecodeWith<Draft> for DataStreamHeader {
 			priority,
 			extensions: base & 0x01 != 0,
 			end_of_group: base & 0x08 != 0,
+			first_object,
 		}))
 	}
 }
 
 impl EncodeWith<Draft> for DataStreamHeader {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
-		draft.encode_form("data stream header (draft-18 data streams are not implemented)")?;
 		match self {
 			Self::Fetch(request_id) => {
+				draft.encode_form("FETCH_HEADER (draft-18 fetch streams are not implemented)")?;
 				buf.put_var(VarInt::from_u32(FETCH_HEADER as u32));
 				buf.put_var(*request_id);
 			}
+			Self::Padding if draft.leading_ones_integers() => {
+				put_var_in(buf, draft, VarInt::from_u32(PADDING_STREAM as u32));
+			}
+			Self::Padding => {
+				return Err(EncodeError::InvalidValue {
+					field: "PADDING stream",
+					reason: "only draft-18 has it",
+				});
+			}
 			Self::Subgroup(h) => {
-				// At most 0x3D.
-				buf.put_var(VarInt::from_u32(h.stream_type() as u32));
-				buf.put_var(h.track_alias);
-				buf.put_var(h.group);
+				// At most 0x7D.
+				put_var_in(buf, draft, VarInt::from_u32(h.stream_type_in(draft) as u32));
+				put_var_in(buf, draft, h.track_alias);
+				put_var_in(buf, draft, h.group);
 				if let SubgroupId::Explicit(id) = h.subgroup {
-					buf.put_var(id);
+					put_var_in(buf, draft, id);
 				}
 				if let Some(priority) = h.priority {
 					buf.put_u8(priority);
@@ -211,10 +252,14 @@ fn check_object(status: ObjectStatus, payload: &Bytes, extensions: &[KeyValue]) 
 }
 
 /// `Object Payload Length (i) | [Object Status (i)] | Object Payload`.
-fn decode_payload<B: Buf>(buf: &mut B, extensions: &[KeyValue]) -> Result<(Bytes, ObjectStatus), DecodeError> {
-	let len = buf.get_var()?.into_inner();
+fn decode_payload<B: Buf>(
+	buf: &mut B,
+	extensions: &[KeyValue],
+	draft: Draft,
+) -> Result<(Bytes, ObjectStatus), DecodeError> {
+	let len = get_var_in(buf, draft)?.into_inner();
 	if len == 0 {
-		let status = ObjectStatus::decode(buf)?;
+		let status = ObjectStatus::decode(buf, draft)?;
 		if status == ObjectStatus::DoesNotExist && !extensions.is_empty() {
 			// draft-14 §10.2.1.2: PROTOCOL_VIOLATION.
 			return Err(DecodeError::InvalidValue {
@@ -227,11 +272,11 @@ fn decode_payload<B: Buf>(buf: &mut B, extensions: &[KeyValue]) -> Result<(Bytes
 	Ok((buf.get_raw(len)?, ObjectStatus::Normal))
 }
 
-fn encode_payload<B: BufMut>(buf: &mut B, payload: &Bytes, status: ObjectStatus) {
+fn encode_payload<B: BufMut>(buf: &mut B, payload: &Bytes, status: ObjectStatus, draft: Draft) {
 	// At most the buffer's size, below 2^62.
-	buf.put_var(VarInt::try_from(payload.len()).unwrap_or(VarInt::MAX));
+	put_var_in(buf, draft, VarInt::try_from(payload.len()).unwrap_or(VarInt::MAX));
 	if payload.is_empty() {
-		status.encode(buf);
+		status.encode(buf, draft);
 	} else {
 		buf.put_slice(payload);
 	}
@@ -253,14 +298,12 @@ pub struct SubgroupObject {
 
 impl DecodeWith<SubgroupContext> for SubgroupObject {
 	fn decode<B: Buf>(buf: &mut B, ctx: SubgroupContext) -> Result<Self, DecodeError> {
-		ctx.draft
-			.decode_form("subgroup object (draft-18 data streams are not implemented)")?;
-		let id_delta = buf.get_var()?;
+		let id_delta = get_var_in(buf, ctx.draft)?;
 		let extensions = match ctx.extensions {
 			true => decode_extensions(buf, ctx.draft)?,
 			false => Vec::new(),
 		};
-		let (payload, status) = decode_payload(buf, &extensions)?;
+		let (payload, status) = decode_payload(buf, &extensions, ctx.draft)?;
 		Ok(Self {
 			id_delta,
 			extensions,
@@ -272,8 +315,6 @@ impl DecodeWith<SubgroupContext> for SubgroupObject {
 
 impl EncodeWith<SubgroupContext> for SubgroupObject {
 	fn encode<B: BufMut>(&self, buf: &mut B, ctx: SubgroupContext) -> Result<(), EncodeError> {
-		ctx.draft
-			.encode_form("subgroup object (draft-18 data streams are not implemented)")?;
 		if !ctx.extensions && !self.extensions.is_empty() {
 			return Err(EncodeError::InvalidValue {
 				field: "extension headers",
@@ -285,11 +326,11 @@ impl EncodeWith<SubgroupContext> for SubgroupObject {
 			reason,
 		})?;
 		let mut out = Vec::new();
-		out.put_var(self.id_delta);
+		put_var_in(&mut out, ctx.draft, self.id_delta);
 		if ctx.extensions {
 			encode_extensions(&mut out, &self.extensions, ctx.draft)?;
 		}
-		encode_payload(&mut out, &self.payload, self.status);
+		encode_payload(&mut out, &self.payload, self.status, ctx.draft);
 		buf.put_slice(&out);
 		Ok(())
 	}
@@ -325,17 +366,15 @@ impl SubgroupObject {
 
 impl DecodeWith<SubgroupContext> for SubgroupObjectHeader {
 	fn decode<B: Buf>(buf: &mut B, ctx: SubgroupContext) -> Result<Self, DecodeError> {
-		ctx.draft
-			.decode_form("subgroup object (draft-18 data streams are not implemented)")?;
-		let id_delta = buf.get_var()?;
+		let id_delta = get_var_in(buf, ctx.draft)?;
 		let extensions = match ctx.extensions {
 			true => decode_extensions(buf, ctx.draft)?,
 			false => Vec::new(),
 		};
-		let payload_len = buf.get_var()?;
+		let payload_len = get_var_in(buf, ctx.draft)?;
 		let status = match payload_len.into_inner() {
 			0 => {
-				let status = ObjectStatus::decode(buf)?;
+				let status = ObjectStatus::decode(buf, ctx.draft)?;
 				if status == ObjectStatus::DoesNotExist && !extensions.is_empty() {
 					return Err(DecodeError::InvalidValue {
 						field: "Object Status with extension headers",
@@ -357,8 +396,6 @@ impl DecodeWith<SubgroupContext> for SubgroupObjectHeader {
 
 impl EncodeWith<SubgroupContext> for SubgroupObjectHeader {
 	fn encode<B: BufMut>(&self, buf: &mut B, ctx: SubgroupContext) -> Result<(), EncodeError> {
-		ctx.draft
-			.encode_form("subgroup object (draft-18 data streams are not implemented)")?;
 		if !ctx.extensions && !self.extensions.is_empty() {
 			return Err(EncodeError::InvalidValue {
 				field: "extension headers",
@@ -376,13 +413,13 @@ impl EncodeWith<SubgroupContext> for SubgroupObjectHeader {
 			reason,
 		})?;
 		let mut out = Vec::new();
-		out.put_var(self.id_delta);
+		put_var_in(&mut out, ctx.draft, self.id_delta);
 		if ctx.extensions {
 			encode_extensions(&mut out, &self.extensions, ctx.draft)?;
 		}
-		out.put_var(self.payload_len);
+		put_var_in(&mut out, ctx.draft, self.payload_len);
 		if self.payload_len == VarInt::ZERO {
-			self.status.encode(&mut out);
+			self.status.encode(&mut out, ctx.draft);
 		}
 		buf.put_slice(&out);
 		Ok(())
@@ -428,7 +465,7 @@ impl DecodeWith<Draft> for FetchObject {
 		let object = buf.get_var()?;
 		let priority = buf.get_byte()?;
 		let extensions = decode_extensions(buf, draft)?;
-		let (payload, status) = decode_payload(buf, &extensions)?;
+		let (payload, status) = decode_payload(buf, &extensions, draft)?;
 		Ok(Self {
 			group,
 			subgroup,
@@ -460,7 +497,7 @@ impl EncodeWith<Draft> for FetchObject {
 		out.put_var(self.object);
 		out.put_u8(self.priority);
 		encode_extensions(&mut out, &self.extensions, draft)?;
-		encode_payload(&mut out, &self.payload, self.status);
+		encode_payload(&mut out, &self.payload, self.status, draft);
 		buf.put_slice(&out);
 		Ok(())
 	}
@@ -572,7 +609,7 @@ impl DecodeWith<Draft> for ObjectDatagram {
 		};
 		let body = match status {
 			true => {
-				let status = ObjectStatus::decode(buf).map_err(short)?;
+				let status = ObjectStatus::decode(buf, draft).map_err(short)?;
 				if status == ObjectStatus::DoesNotExist && !extensions.is_empty() {
 					return Err(DecodeError::InvalidValue {
 						field: "Object Status with extension headers",
@@ -624,7 +661,7 @@ impl EncodeWith<Draft> for ObjectDatagram {
 		}
 		match &self.body {
 			DatagramBody::Payload(payload) => out.put_slice(payload),
-			DatagramBody::Status(status) => status.encode(&mut out),
+			DatagramBody::Status(status) => status.encode(&mut out, draft),
 		}
 		buf.put_slice(&out);
 		Ok(())
@@ -640,28 +677,66 @@ mod tests {
 
 	const D14: Draft = Draft::Draft14;
 
+	const D18: Draft = Draft::Draft18;
+
 	#[test]
-	fn draft18_data_streams_are_refused_not_misread() {
-		// A FETCH_HEADER for request 1, the same bytes on draft-14 and draft-16.
-		let header = DataStreamHeader::Fetch(VarInt::from_u32(1));
-		let bytes = header.to_bytes(D14).unwrap();
+	fn draft18_subgroup_streams() {
+		// 0x58: 0x18 (subgroup 0, end of group, priority) with FIRST_OBJECT.
+		let header = SubgroupHeader {
+			track_alias: VarInt::from_u32(1),
+			group: VarInt::from_u32(200),
+			subgroup: SubgroupId::Zero,
+			priority: Some(0x80),
+			extensions: false,
+			end_of_group: true,
+			first_object: true,
+		};
+		let bytes = DataStreamHeader::Subgroup(header).to_bytes(D18).unwrap();
+		// Group 200 takes two leading-ones bytes (0x80 | 0x00, 0xC8).
+		assert_eq!(bytes, [0x58, 0x01, 0x80, 0xC8, 0x80]);
 		assert_eq!(
-			DataStreamHeader::decode_prefix(&bytes, Draft::Draft16).unwrap().0,
-			header
+			DataStreamHeader::decode_prefix(&bytes, D18).unwrap(),
+			(DataStreamHeader::Subgroup(header), bytes.len())
 		);
+		// Without the bit, the stream starts partway through its subgroup.
+		let (read, _) = DataStreamHeader::decode_prefix(&[0x18, 0x01, 0x02, 0x80], D18).unwrap();
+		assert_eq!(
+			read,
+			DataStreamHeader::Subgroup(SubgroupHeader {
+				group: VarInt::from_u32(2),
+				first_object: false,
+				..header
+			})
+		);
+		// Draft-16 has no FIRST_OBJECT bit: 0x58 is no stream type there.
+		assert!(DataStreamHeader::decode_prefix(&[0x58, 1, 2, 3], Draft::Draft16).is_err());
+		// 0x5E names the Subgroup ID both ways.
+		assert!(DataStreamHeader::decode_prefix(&[0x5E, 1, 2, 3, 4], D18).is_err());
+		// PADDING: the type is four leading-ones bytes (0xE0 | 0x13, 0x2B, 0x3E, 0x28).
+		let padding = DataStreamHeader::Padding.to_bytes(D18).unwrap();
+		assert_eq!(padding, [0xF0, 0x13, 0x2B, 0x3E, 0x28]);
+		assert_eq!(
+			DataStreamHeader::decode_prefix(&padding, D18).unwrap().0,
+			DataStreamHeader::Padding
+		);
+		assert!(DataStreamHeader::Padding.to_bytes(D14).is_err());
+		// An object whose payload length passes 127 takes two bytes.
+		let ctx = header.context(D18);
+		let object = SubgroupObjectHeader {
+			id_delta: VarInt::ZERO,
+			extensions: Vec::new(),
+			status: ObjectStatus::Normal,
+			payload_len: VarInt::from_u32(300),
+		};
+		assert_eq!(object.to_bytes(ctx).unwrap(), [0x00, 0x81, 0x2C]);
+		// Fetch streams, fetch objects and datagrams have no draft-18 form here.
+		assert!(DataStreamHeader::Fetch(VarInt::from_u32(1)).to_bytes(D18).is_err());
 		assert!(matches!(
-			DataStreamHeader::decode_prefix(&bytes, Draft::Draft18),
+			DataStreamHeader::decode_prefix(&[0x05, 0x01], D18),
 			Err(DecodeError::InvalidValue { value: 18, .. })
 		));
-		assert!(header.to_bytes(Draft::Draft18).is_err());
-		let ctx = SubgroupContext {
-			draft: Draft::Draft18,
-			extensions: false,
-		};
-		// Object ID Delta 0, an empty payload.
-		assert!(SubgroupObject::decode_prefix(&[0x00, 0x00], ctx).is_err());
-		assert!(FetchObject::decode_prefix(&[0x00; 8], Draft::Draft18).is_err());
-		assert!(ObjectDatagram::decode_prefix(&[0x00; 8], Draft::Draft18).is_err());
+		assert!(FetchObject::decode_prefix(&[0x00; 8], D18).is_err());
+		assert!(ObjectDatagram::decode_prefix(&[0x00; 8], D18).is_err());
 	}
 
 	fn status() -> impl Strategy<Value = ObjectStatus> {
@@ -687,22 +762,26 @@ mod tests {
 	}
 
 	fn header() -> impl Strategy<Value = DataStreamHeader> {
+		header_in(D14)
+	}
+
+	fn header_in(draft: Draft) -> impl Strategy<Value = DataStreamHeader> {
 		let subgroup = prop_oneof![
 			Just(SubgroupId::Zero),
 			Just(SubgroupId::FirstObject),
 			strategy::varint().prop_map(SubgroupId::Explicit),
 		];
-		prop_oneof![
-			strategy::varint().prop_map(DataStreamHeader::Fetch),
-			(
-				strategy::varint(),
-				strategy::varint(),
-				subgroup,
-				prop::option::of(any::<u8>()),
-				any::<bool>(),
-				any::<bool>()
-			)
-				.prop_map(|(track_alias, group, subgroup, priority, extensions, end_of_group)| {
+		let subgroups = (
+			strategy::varint(),
+			strategy::varint(),
+			subgroup,
+			prop::option::of(any::<u8>()),
+			any::<bool>(),
+			any::<bool>(),
+			any::<bool>(),
+		)
+			.prop_map(
+				move |(track_alias, group, subgroup, priority, extensions, end_of_group, first_object)| {
 					DataStreamHeader::Subgroup(SubgroupHeader {
 						track_alias,
 						group,
@@ -710,9 +789,15 @@ mod tests {
 						priority,
 						extensions,
 						end_of_group,
+						// Only draft-18 says otherwise.
+						first_object: first_object || !draft.leading_ones_integers(),
 					})
-				}),
-		]
+				},
+			);
+		match draft.leading_ones_integers() {
+			true => prop_oneof![Just(DataStreamHeader::Padding), subgroups].boxed(),
+			false => prop_oneof![strategy::varint().prop_map(DataStreamHeader::Fetch), subgroups].boxed(),
+		}
 	}
 
 	proptest! {
@@ -722,15 +807,28 @@ mod tests {
 		}
 
 		#[test]
-		fn subgroup_objects_round_trip(id_delta in strategy::varint(), (status, payload, ext) in object(), with in any::<bool>()) {
-			let obj = SubgroupObject { id_delta, extensions: if with { ext } else { Vec::new() }, status, payload };
-			strategy::round_trip_with(&obj, SubgroupContext { draft: D14, extensions: with })?;
+		fn draft18_headers_round_trip(h in header_in(D18)) {
+			strategy::round_trip_with(&h, D18)?;
 		}
 
 		#[test]
-		fn object_headers_round_trip(id_delta in strategy::varint(), (status, payload, ext) in object(), with in any::<bool>()) {
-			let obj = SubgroupObject { id_delta, extensions: if with { ext } else { Vec::new() }, status, payload };
-			let ctx = SubgroupContext { draft: D14, extensions: with };
+		fn subgroup_objects_round_trip(id_delta in strategy::varint(), (status, payload, ext) in object(), with in any::<bool>(), d18 in any::<bool>()) {
+			let mut ext = if with { ext } else { Vec::new() };
+			// Draft-18's delta-coded types are written in ascending order.
+			if d18 { ext.sort_by_key(|p| p.key) }
+			let obj = SubgroupObject { id_delta, extensions: ext, status, payload };
+			let draft = if d18 { D18 } else { D14 };
+			strategy::round_trip_with(&obj, SubgroupContext { draft, extensions: with })?;
+		}
+
+		#[test]
+		fn object_headers_round_trip(id_delta in strategy::varint(), (status, payload, ext) in object(), with in any::<bool>(), d18 in any::<bool>()) {
+			let mut ext = if with { ext } else { Vec::new() };
+			// Draft-18's delta-coded types are written in ascending order.
+			if d18 { ext.sort_by_key(|p| p.key) }
+			let obj = SubgroupObject { id_delta, extensions: ext, status, payload };
+			let draft = if d18 { D18 } else { D14 };
+			let ctx = SubgroupContext { draft, extensions: with };
 			let header = obj.header();
 			strategy::round_trip_with(&header, ctx)?;
 			// The whole object is its header followed by the payload.

@@ -28,9 +28,11 @@ pub enum Draft {
 	/// varints, not QUIC's; there is no control stream:
 	/// each side sends one SETUP (type 0x2F00, Setup Options with no count) on
 	/// a unidirectional stream of its own, and every request opens its own
-	/// bidirectional stream. This codec reads and writes its SETUP only
-	/// ([`Setup`](super::Setup)); the draft-14/16 messages and data streams
-	/// refuse it (docs/protocol.md#draft-18).
+	/// bidirectional stream. This codec reads and writes its SETUP
+	/// ([`Setup`](super::Setup)), its request-stream messages
+	/// ([`draft18::RequestMessage`](super::draft18::RequestMessage)) and its
+	/// subgroup streams; [`ControlMessage`](super::ControlMessage), fetch
+	/// streams and datagrams refuse it (docs/protocol.md#draft-18).
 	Draft18,
 }
 

@@ -1,5 +1,5 @@
-//! The IETF moq-transport drafts (draft-14, ALPN `moq-00`; draft-16, `moqt-16`; draft-18's SETUP,
-//! `moqt-18`), sans-I/O like
+//! The IETF moq-transport drafts (draft-14, ALPN `moq-00`; draft-16, `moqt-16`; draft-18,
+//! `moqt-18`, its SETUP, request streams and subgroup streams), sans-I/O like
 //! the moq-lite codec: bytes in, typed messages out, and back.
 //!
 //! The traits are [`DecodeWith`]/[`EncodeWith`], taking the negotiated
@@ -16,7 +16,9 @@
 //! | uni data stream | [`DataStreamHeader::Subgroup`] | [`SubgroupObject`]…, FIN |
 //! | uni data stream | [`DataStreamHeader::Fetch`] | [`FetchObject`]…, FIN |
 //! | datagram | [`ObjectDatagram`] | |
-//! | draft-18: each side's uni SETUP stream | [`Setup`] | its GOAWAY (not implemented) |
+//! | draft-18: each side's uni SETUP stream | [`Setup`] | its [`draft18::Goaway`] |
+//! | draft-18: a bidi stream per request | a request ([`draft18::RequestMessage`]) | its answers both ways |
+//! | draft-18: uni data stream | [`DataStreamHeader::Subgroup`] (FIRST_OBJECT bit) or [`DataStreamHeader::Padding`] | [`SubgroupObject`]…, FIN |
 //!
 //! Track Namespace tuples map to broadcast paths with [`namespace_to_path`] and
 //! [`path_to_namespace`], as the published client maps them.
@@ -27,6 +29,7 @@ mod control;
 mod data;
 mod draft;
 mod draft16;
+pub mod draft18;
 mod fetch;
 mod leading_ones;
 mod namespace;
@@ -41,8 +44,8 @@ pub use coding::{
 };
 pub use control::ControlMessage;
 pub use data::{
-	DataStreamHeader, DatagramBody, FetchObject, ObjectDatagram, ObjectStatus, SubgroupContext, SubgroupHeader,
-	SubgroupId, SubgroupObject, SubgroupObjectHeader,
+	DataStreamHeader, DatagramBody, FetchObject, ObjectDatagram, ObjectStatus, PADDING_STREAM, SubgroupContext,
+	SubgroupHeader, SubgroupId, SubgroupObject, SubgroupObjectHeader,
 };
 pub use draft::{DecodeWith, Draft, EncodeWith};
 pub use fetch::{Fetch, FetchOk, FetchType};

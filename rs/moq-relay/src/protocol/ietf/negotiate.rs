@@ -1,6 +1,6 @@
 //! Which draft a session speaks, and what its CLIENT_SETUP may say on its binding.
 //!
-//! A draft is fixed by the transport identifier (ALPN `moq-00` or `moqt-16` on raw QUIC,
+//! A draft is fixed by the transport identifier (ALPN `moq-00`, `moqt-16` or `moqt-18` on raw QUIC,
 //! `WT-Protocol` on WebTransport) or, when the client offered none (a WebTransport CONNECT without
 //! `WT-Available-Protocols`, the legacy `moql`), by the versions in a draft-14 CLIENT_SETUP
 //! (`docs/protocol.md#identifiers`). When nothing is common the session is still accepted and
@@ -8,11 +8,11 @@
 //! refused during the handshake (a browser only reports "Opening handshake failed" then).
 
 use crate::wire::SessionCode;
-use crate::wire::ietf::{ClientSetup, Draft, termination};
+use crate::wire::ietf::{ClientSetup, Draft, SetupParameters, termination};
 
-/// The drafts the relay speaks, most preferred first: draft-14, the widest deployed, before
-/// draft-16 for a client that offers both.
-pub const DRAFTS: [Draft; 2] = [Draft::Draft14, Draft::Draft16];
+/// The drafts the relay speaks, most preferred first: draft-14, the widest deployed, then
+/// draft-16, then draft-18, for a client that offers several.
+pub const DRAFTS: [Draft; 3] = [Draft::Draft14, Draft::Draft16, Draft::Draft18];
 
 /// The draft a transport identifier names, if the relay speaks it.
 pub fn from_identifier(identifier: &str) -> Option<Draft> {
@@ -82,12 +82,11 @@ pub fn choose(setup: &ClientSetup, fixed: Option<Draft>) -> Result<Draft, SetupR
 	})
 }
 
-/// The connection target (`path[?query]`) of a CLIENT_SETUP on a binding: the PATH parameter on
-/// raw QUIC (absent: the root), `url` on a binding that carries one. PATH or AUTHORITY on such a
-/// binding is INVALID_PATH / INVALID_AUTHORITY (draft-14 §9.3.2.1-2); a PATH that does not start
-/// with `/` is MALFORMED_PATH.
-pub fn target(setup: &ClientSetup, binding: Binding, url: Option<&str>) -> Result<String, SetupRefusal> {
-	let params = &setup.parameters;
+/// The connection target (`path[?query]`) of a CLIENT_SETUP's (or draft-18 SETUP's) parameters
+/// on a binding: the PATH parameter on raw QUIC (absent: the root), `url` on a binding that
+/// carries one. PATH or AUTHORITY on such a binding is INVALID_PATH / INVALID_AUTHORITY (draft-14
+/// §9.3.2.1-2); a PATH that does not start with `/` is MALFORMED_PATH.
+pub fn target(params: &SetupParameters, binding: Binding, url: Option<&str>) -> Result<String, SetupRefusal> {
 	match binding {
 		Binding::Url => {
 			if params.path().is_some() {
@@ -134,9 +133,8 @@ mod tests {
 		assert_eq!(from_identifier("moq-lite-05"), None);
 		assert_eq!(from_identifier("moqt-16"), Some(Draft::Draft16));
 		assert_eq!(from_identifier("moqt-15"), None);
-		// moq-wire has draft-18's SETUP but the relay has no draft-18 session: not offered.
-		assert_eq!(Draft::from_alpn("moqt-18"), Some(Draft::Draft18));
-		assert_eq!(from_identifier("moqt-18"), None);
+		assert_eq!(from_identifier("moqt-18"), Some(Draft::Draft18));
+		assert_eq!(from_identifier("moqt-17"), None);
 	}
 
 	#[test]
@@ -165,29 +163,37 @@ mod tests {
 		let d14 = Draft::Draft14.setup_version();
 		let path = |p: &str| KeyValue::bytes(1, p.as_bytes().to_vec());
 		assert_eq!(
-			target(&setup(&[d14], vec![path("/anon?jwt=x")]), Binding::Quic, None).unwrap(),
+			target(
+				&setup(&[d14], vec![path("/anon?jwt=x")]).parameters,
+				Binding::Quic,
+				None
+			)
+			.unwrap(),
 			"/anon?jwt=x"
 		);
-		assert_eq!(target(&setup(&[d14], vec![]), Binding::Quic, None).unwrap(), "");
 		assert_eq!(
-			target(&setup(&[d14], vec![path("anon")]), Binding::Quic, None)
+			target(&setup(&[d14], vec![]).parameters, Binding::Quic, None).unwrap(),
+			""
+		);
+		assert_eq!(
+			target(&setup(&[d14], vec![path("anon")]).parameters, Binding::Quic, None)
 				.unwrap_err()
 				.code,
 			termination::MALFORMED_PATH
 		);
 		assert_eq!(
-			target(&setup(&[d14], vec![]), Binding::Url, Some("/anon")).unwrap(),
+			target(&setup(&[d14], vec![]).parameters, Binding::Url, Some("/anon")).unwrap(),
 			"/anon"
 		);
 		assert_eq!(
-			target(&setup(&[d14], vec![path("/x")]), Binding::Url, Some("/anon"))
+			target(&setup(&[d14], vec![path("/x")]).parameters, Binding::Url, Some("/anon"))
 				.unwrap_err()
 				.code,
 			termination::INVALID_PATH
 		);
 		let authority = KeyValue::bytes(5, &b"relay"[..]);
 		assert_eq!(
-			target(&setup(&[d14], vec![authority]), Binding::Url, Some("/anon"))
+			target(&setup(&[d14], vec![authority]).parameters, Binding::Url, Some("/anon"))
 				.unwrap_err()
 				.code,
 			termination::INVALID_AUTHORITY

@@ -1,4 +1,4 @@
-//! Request-ID flow control (draft-14 §9.1, §9.5, §9.6).
+//! Request-ID flow control (draft-14 §9.1, §9.5, §9.6), and draft-18's Request IDs.
 //!
 //! A client's Request IDs are even from 0, a server's odd from 1, each new request the previous
 //! plus 2. A request whose ID is not the next expected is INVALID_REQUEST_ID; one at or over the
@@ -9,7 +9,9 @@
 //! they can arrive out of the order their IDs were given in: `@moq/net` 0.3.4 in Chromium, asked to
 //! publish a broadcast and watch announcements, has its request with ID 2 reach the relay before
 //! the one with ID 0, and a strict relay closes the session. There the rule is "each ID of the
-//! peer's parity once, below the maximum" ([`PeerRequests::across_streams`]).
+//! peer's parity once, below the maximum" ([`PeerRequests::across_streams`]). Draft-18 has no
+//! Maximum Request ID and its requests arrive on streams of their own, in any order
+//! ([`StreamRequests`]).
 
 use std::collections::BTreeSet;
 
@@ -158,9 +160,89 @@ impl OwnRequests {
 	}
 }
 
+/// How many of the peer's draft-18 Request IDs are remembered above the lowest one not seen yet: a
+/// gap (an ID the peer allocated and never sent) is given up beyond that.
+const OUT_OF_ORDER: usize = 1024;
+
+/// The peer's draft-18 Request IDs (draft-18 §10.1): no Maximum Request ID, streams in any order,
+/// but the sender's parity and no ID twice (else INVALID_REQUEST_ID); the lowest not seen yet is
+/// the Request ID of the relay's GOAWAY.
+#[derive(Clone, Debug)]
+pub struct StreamRequests {
+	/// Every ID of the peer's parity below it has been seen.
+	low: u64,
+	/// IDs seen above `low`.
+	above: BTreeSet<u64>,
+}
+
+impl StreamRequests {
+	/// The requests of a peer (`client`: it is the client of the session).
+	pub fn new(client: bool) -> Self {
+		Self {
+			low: first_id(client),
+			above: BTreeSet::new(),
+		}
+	}
+
+	/// Checks a new request's ID.
+	pub fn accept(&mut self, id: VarInt) -> Result<(), RequestViolation> {
+		let id = id.into_inner();
+		let invalid = |reason| RequestViolation {
+			code: termination::INVALID_REQUEST_ID,
+			reason,
+		};
+		if id % 2 != self.low % 2 {
+			return Err(invalid("a Request ID of the other endpoint's parity"));
+		}
+		if id < self.low || !self.above.insert(id) {
+			return Err(invalid("a Request ID used twice"));
+		}
+		while self.above.remove(&self.low) {
+			self.low += 2;
+		}
+		if self.above.len() > OUT_OF_ORDER
+			&& let Some(first) = self.above.pop_first()
+		{
+			self.low = first + 2;
+			while self.above.remove(&self.low) {
+				self.low += 2;
+			}
+		}
+		Ok(())
+	}
+
+	/// The lowest Request ID not seen yet: GOAWAY's "smallest peer Request ID that was not or
+	/// might not have been processed".
+	pub fn next(&self) -> VarInt {
+		VarInt::from_u64(self.low).unwrap_or(VarInt::MAX)
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn draft18_ids_arrive_in_any_order_once() {
+		let mut peer = StreamRequests::new(true);
+		assert_eq!(peer.next(), v(0));
+		assert_eq!(peer.accept(v(2)), Ok(()));
+		assert_eq!(peer.next(), v(0));
+		assert_eq!(peer.accept(v(0)), Ok(()));
+		assert_eq!(peer.next(), v(4));
+		for id in [0, 2] {
+			assert_eq!(peer.accept(v(id)).unwrap_err().code, termination::INVALID_REQUEST_ID);
+		}
+		assert_eq!(peer.accept(v(1)).unwrap_err().code, termination::INVALID_REQUEST_ID);
+		// A gap the peer never fills is given up past the out-of-order window.
+		for i in 0..=OUT_OF_ORDER as u64 {
+			assert_eq!(peer.accept(v(6 + 2 * i)), Ok(()));
+		}
+		assert_eq!(peer.next(), v(6 + 2 * (OUT_OF_ORDER as u64 + 1)));
+		let mut server = StreamRequests::new(false);
+		assert_eq!(server.accept(v(0)).unwrap_err().code, termination::INVALID_REQUEST_ID);
+		assert_eq!(server.accept(v(1)), Ok(()));
+	}
 
 	fn v(n: u64) -> VarInt {
 		VarInt::from_u64(n).unwrap()

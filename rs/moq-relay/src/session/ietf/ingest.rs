@@ -15,7 +15,7 @@ use crate::origin::{GroupWriter, Track, TrackEnd, UpstreamRequest};
 use crate::protocol::ietf::InboundAction;
 use crate::transport::{Session, TransportError};
 use crate::wire::ietf::{
-	ControlMessage, DataStreamHeader, Filter, GroupOrder, ObjectStatus, PublishNamespace, SubgroupId,
+	ControlMessage, DataStreamHeader, Draft, Filter, GroupOrder, ObjectStatus, PublishNamespace, SubgroupId,
 	SubgroupObjectHeader, Subscribe, SubscribeOk, path_to_namespace,
 };
 use crate::wire::{FrameHeader, StreamCode, TrackInfo, VarInt};
@@ -26,7 +26,14 @@ const ALIAS_WAIT: Duration = Duration::from_secs(1);
 
 /// PUBLISH_NAMESPACE: checked against the grant and the limits, answered, and published.
 pub(super) async fn publish_namespace<S: Session>(shared: &Arc<Shared<S>>, request: PublishNamespace) {
-	let (answer, action) = shared.state().inbound.publish(&request);
+	let answer = publish(shared, &request);
+	shared.send(vec![answer]).await;
+}
+
+/// Checks a PUBLISH_NAMESPACE against the grant and the limits and publishes its broadcast: the
+/// answer (PUBLISH_NAMESPACE_OK or its refusal, in draft-14's terms).
+pub(super) fn publish<S: Session>(shared: &Shared<S>, request: &PublishNamespace) -> ControlMessage {
+	let (answer, action) = shared.state().inbound.publish(request);
 	if let Some(InboundAction::Publish(path)) = action {
 		let absolute = shared.grant.absolute(&path);
 		tracing::info!(broadcast = %Peer(absolute.as_str()), "broadcast announced (draft)");
@@ -36,7 +43,7 @@ pub(super) async fn publish_namespace<S: Session>(shared: &Arc<Shared<S>>, reque
 			.publish(absolute, vec![shared.route_origin], shared.upstream.clone());
 		shared.state().publications.insert(path, publication);
 	}
-	shared.send(vec![answer]).await;
+	answer
 }
 
 /// PUBLISH_NAMESPACE_DONE: the broadcast is withdrawn.
@@ -84,6 +91,9 @@ pub(super) fn answered<S: Session>(shared: &Shared<S>, request_id: VarInt, event
 pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut requests: mpsc::Receiver<UpstreamRequest>) {
 	while let Some(request) = requests.recv().await {
 		match request {
+			UpstreamRequest::Subscribe { path, track } if shared.draft == Draft::Draft18 => {
+				tokio::spawn(super::requests::subscribe_upstream(shared.clone(), path, track));
+			}
 			UpstreamRequest::Subscribe { path, track } => {
 				tokio::spawn(subscribe(shared.clone(), path, track));
 			}
@@ -100,9 +110,9 @@ pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut reque
 }
 
 /// Removes the relay's subscription from the session's tables when it ends.
-struct Route<'a, S: Session> {
-	shared: &'a Shared<S>,
-	id: VarInt,
+pub(super) struct Route<'a, S: Session> {
+	pub(super) shared: &'a Shared<S>,
+	pub(super) id: VarInt,
 }
 
 impl<S: Session> Drop for Route<'_, S> {
@@ -199,22 +209,28 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 /// Accepts the peer's unidirectional streams: subgroup streams of the relay's subscriptions.
 pub(super) async fn accept_uni<S: Session>(shared: Arc<Shared<S>>) {
 	while let Ok(recv) = shared.transport.accept_uni().await {
-		let open = shared.budget.opened(&shared.transport);
-		let shared = shared.clone();
-		tokio::spawn(async move {
-			let _open = open;
-			let mut reader = DraftReader::new(recv, shared.ctx.limits.max_message);
-			if let Err(err) = data_stream(&shared, &mut reader).await {
-				match err.disposition() {
-					crate::wire::Disposition::CloseSession(code) => shared.close(code, &err.to_string()),
-					_ => {
-						tracing::debug!(%err, "data stream refused");
-						reader.stop(StreamCode::CANCEL);
-					}
+		let reader = DraftReader::new(recv, shared.ctx.limits.max_message);
+		spawn_data_stream(&shared, reader);
+	}
+}
+
+/// Reads one of the peer's data streams in a task of its own (a draft-18 one may have been held
+/// since before the session started).
+pub(super) fn spawn_data_stream<S: Session>(shared: &Arc<Shared<S>>, mut reader: DraftReader<S::Recv>) {
+	let open = shared.budget.opened(&shared.transport);
+	let shared = shared.clone();
+	tokio::spawn(async move {
+		let _open = open;
+		if let Err(err) = data_stream(&shared, &mut reader).await {
+			match err.disposition() {
+				crate::wire::Disposition::CloseSession(code) => shared.close(code, &err.to_string()),
+				_ => {
+					tracing::debug!(%err, "data stream refused");
+					reader.stop(StreamCode::CANCEL);
 				}
 			}
-		});
-	}
+		}
+	});
 }
 
 /// The subscription a Track Alias routes to, waiting a moment for its SUBSCRIBE_OK.
@@ -245,10 +261,17 @@ async fn data_stream<S: Session>(shared: &Shared<S>, reader: &mut DraftReader<S:
 		return Ok(());
 	};
 	let DataStreamHeader::Subgroup(header) = header else {
-		// FETCH is never sent by the relay: no fetch stream can answer one of its requests.
+		// FETCH is never sent by the relay: no fetch stream can answer one of its requests. A
+		// draft-18 PADDING stream is discarded (§11.5).
 		reader.stop(StreamCode::CANCEL);
 		return Ok(());
 	};
+	if !header.first_object {
+		// Draft-18 without FIRST_OBJECT: the stream starts partway through its subgroup, and a
+		// group with a hole at its front is no group the relay can hold.
+		reader.stop(StreamCode::CANCEL);
+		return Ok(());
+	}
 	if let SubgroupId::Explicit(id) = header.subgroup
 		&& id != VarInt::ZERO
 	{

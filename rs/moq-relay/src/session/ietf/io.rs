@@ -50,11 +50,22 @@ impl<R: RecvStream> DraftReader<R> {
 
 	/// The next value; `Ok(None)` at a clean end of the stream.
 	pub(crate) async fn decode<T: DecodeWith<C>, C: Copy>(&mut self, ctx: C) -> Result<Option<T>, StreamError> {
+		self.next(ctx, true).await
+	}
+
+	/// The next value, left unread for the next [`decode`](Self::decode); `Ok(None)` at a clean end.
+	pub(crate) async fn peek<T: DecodeWith<C>, C: Copy>(&mut self, ctx: C) -> Result<Option<T>, StreamError> {
+		self.next(ctx, false).await
+	}
+
+	async fn next<T: DecodeWith<C>, C: Copy>(&mut self, ctx: C, consume: bool) -> Result<Option<T>, StreamError> {
 		loop {
 			if !self.buf.is_empty() {
 				match T::decode_prefix(&self.buf, ctx) {
 					Ok((value, used)) => {
-						self.buf.advance(used);
+						if consume {
+							self.buf.advance(used);
+						}
 						return Ok(Some(value));
 					}
 					Err(DecodeError::UnexpectedEnd) if self.buf.len() >= self.limit => {

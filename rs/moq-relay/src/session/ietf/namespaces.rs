@@ -1,4 +1,4 @@
-//! Draft-16 SUBSCRIBE_NAMESPACE streams: each is a bidirectional stream the peer opens with
+//! Draft-16 (and draft-18) SUBSCRIBE_NAMESPACE streams: each is a bidirectional stream the peer opens with
 //! SUBSCRIBE_NAMESPACE, answered on it with REQUEST_OK (or REQUEST_ERROR), then NAMESPACE for
 //! every broadcast under the prefix the grant lets the peer see, now and as they start, and
 //! NAMESPACE_DONE as they end, each as the suffix after the prefix. The peer ends it by closing
@@ -12,8 +12,10 @@ use tokio::task::JoinSet;
 
 use super::{Shared, StreamError, io, new_request, request_error};
 use crate::transport::{SendStream, Session};
+use crate::wire::ietf::draft18::RequestMessage;
 use crate::wire::ietf::{
-	ControlMessage, RequestErrorCode, RequestOk, SubscribeNamespace, namespace_to_path, path_to_namespace, termination,
+	ControlMessage, Draft, RequestErrorCode, RequestOk, SubscribeNamespace, namespace_to_path, path_to_namespace,
+	termination,
 };
 use crate::wire::{Disposition, StreamCode, VarInt};
 
@@ -34,7 +36,7 @@ pub(super) async fn accept<S: Session>(shared: Arc<Shared<S>>) {
 }
 
 /// One SUBSCRIBE_NAMESPACE stream, to its end.
-async fn serve<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S::Recv) {
+async fn serve<S: Session>(shared: Arc<Shared<S>>, send: S::Send, recv: S::Recv) {
 	let mut reader = io::DraftReader::new(recv, shared.ctx.limits.max_message);
 	let request = match reader.expect::<ControlMessage, _>(shared.draft).await {
 		Ok(ControlMessage::SubscribeNamespace(request)) => request,
@@ -57,6 +59,17 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S::R
 		shared.close(code, &reason);
 		return;
 	}
+	run(shared, send, reader, request).await;
+}
+
+/// A SUBSCRIBE_NAMESPACE stream whose request is read: answered, then watched until the peer
+/// closes its side. Draft-18's SUBSCRIBE_NAMESPACE (0x50) streams run here too.
+pub(super) async fn run<S: Session>(
+	shared: Arc<Shared<S>>,
+	mut send: S::Send,
+	mut reader: io::DraftReader<S::Recv>,
+	request: SubscribeNamespace,
+) {
 	let Some(prefix) = answer(&shared, &mut send, &request).await else {
 		let _ = send.finish();
 		return;
@@ -70,9 +83,9 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S::R
 	};
 	tokio::select! {
 		_ = watched => {}
-		ended = reader.decode::<ControlMessage, _>(shared.draft) => {
-			if let Ok(Some(message)) = ended {
-				let reason = format!("{} on a SUBSCRIBE_NAMESPACE stream", message.name());
+		ended = next_message(&mut reader, shared.draft) => {
+			if let Ok(Some(name)) = ended {
+				let reason = format!("{name} on a SUBSCRIBE_NAMESPACE stream");
 				shared.close(termination::PROTOCOL_VIOLATION, &reason);
 			}
 		}
@@ -111,8 +124,19 @@ async fn answer<S: Session>(shared: &Shared<S>, send: &mut S::Send, request: &Su
 	prefix.filter(|_| namespaces)
 }
 
+/// The name of the peer's next message on the stream, `None` at its end.
+async fn next_message<R: crate::transport::RecvStream>(
+	reader: &mut io::DraftReader<R>,
+	draft: Draft,
+) -> Result<Option<&'static str>, StreamError> {
+	Ok(match draft {
+		Draft::Draft18 => reader.decode::<RequestMessage, _>(draft).await?.map(|m| m.name()),
+		_ => reader.decode::<ControlMessage, _>(draft).await?.map(|m| m.name()),
+	})
+}
+
 async fn write<S: Session>(shared: &Shared<S>, send: &mut S::Send, message: &ControlMessage) -> Result<(), ()> {
-	let bytes = io::encode(message, shared.draft).map_err(|_| ())?;
+	let bytes = super::requests::encode_answer(message, shared.draft).map_err(|_| ())?;
 	io::write(send, &bytes).await.map_err(|_| ())
 }
 

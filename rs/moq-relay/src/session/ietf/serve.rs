@@ -84,7 +84,7 @@ async fn watch<S: Session>(shared: Arc<Shared<S>>, prefix: Path) {
 }
 
 /// Why a SUBSCRIBE is refused before it is served.
-fn requested<S>(shared: &Shared<S>, request: &Subscribe) -> Result<Path, (u32, &'static str)> {
+pub(super) fn requested<S>(shared: &Shared<S>, request: &Subscribe) -> Result<Path, (u32, &'static str)> {
 	let limits = &shared.ctx.limits;
 	let text = namespace_to_path(&request.namespace);
 	if text.len() > limits.max_path || request.track.len() > limits.max_path {
@@ -144,17 +144,28 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 	}
 	// Registered before the task can run, so the task's own removal at the track's end comes after.
 	let mut state = shared.state();
-	let task = tokio::spawn(serve_track(shared.clone(), id, alias, request.priority, track));
+	let serving = shared.clone();
+	let task = tokio::spawn(async move {
+		let done = serve_track(&serving, alias, request.priority, track).await;
+		if let Some(done) = done {
+			serving.state().ours.forget(id);
+			let done = ControlMessage::PublishDone(PublishDone { request_id: id, ..done });
+			serving.send(vec![done]).await;
+		}
+		serving.state().serving.remove(&id.into_inner());
+	});
 	state.serving.insert(id.into_inner(), task.abort_handle());
 }
 
-async fn serve_track<S: Session>(
-	shared: Arc<Shared<S>>,
-	id: VarInt,
+/// Serves a subscription's track from the latest group on, until it ends: then the PUBLISH_DONE
+/// to answer with (its Request ID left for the caller to fill in on drafts that carry one), or
+/// `None` when the track's writer went away without an end.
+pub(super) async fn serve_track<S: Session>(
+	shared: &Arc<Shared<S>>,
 	alias: VarInt,
 	priority: u8,
 	track: Arc<crate::origin::Track>,
-) {
+) -> Option<PublishDone> {
 	let _gauge = shared.ctx.metrics.subscription_started();
 	let max_inflight = shared.ctx.limits.max_inflight_groups.max(1);
 	let mut changes = track.watch();
@@ -192,19 +203,15 @@ async fn serve_track<S: Session>(
 				TrackEnd::Finished => (PublishDoneCode::TRACK_ENDED, "track ended"),
 				TrackEnd::Aborted(_) => (PublishDoneCode::INTERNAL_ERROR, "the publisher went away"),
 			};
-			let done = PublishDone {
-				request_id: id,
+			return Some(PublishDone {
+				request_id: VarInt::ZERO,
 				status: VarInt::from_u32(status),
 				stream_count: VarInt::from_u64(sent).unwrap_or(VarInt::MAX),
 				reason: reason.into(),
-			};
-			shared.state().ours.forget(id);
-			shared.send(vec![ControlMessage::PublishDone(done)]).await;
-			shared.state().serving.remove(&id.into_inner());
-			return;
+			});
 		}
 		tokio::select! {
-			res = changes.changed() => if res.is_err() { return },
+			res = changes.changed() => if res.is_err() { return None },
 			Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
 				if let Ok(sequence) = joined {
 					writers.remove(&sequence);
@@ -215,7 +222,8 @@ async fn serve_track<S: Session>(
 }
 
 /// One group as one subgroup stream: SUBGROUP_HEADER (type 0x18: subgroup 0, end of group, no
-/// extensions), then each frame as an object with the next Object ID, its payload passed on as it
+/// extensions; 0x58 on draft-18, whose FIRST_OBJECT bit says the stream starts at object 0), then
+/// each frame as an object with the next Object ID, its payload passed on as it
 /// arrives; FIN after the last, a reset if the publisher abandoned the group.
 async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, priority: u8, group: Arc<Group>) {
 	let sequence = group.sequence();
@@ -232,6 +240,7 @@ async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, prior
 			priority: Some(priority),
 			extensions: false,
 			end_of_group: true,
+			first_object: true,
 		};
 		let context = header.context(shared.draft);
 		let mut head = io::encode(&crate::wire::ietf::DataStreamHeader::Subgroup(header), shared.draft)?;

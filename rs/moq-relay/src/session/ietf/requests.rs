@@ -1,0 +1,459 @@
+//! Draft-18's request streams (`docs/protocol.md#draft-18`): every request is a bidirectional
+//! stream of its own, its answers on it without a Request ID.
+//!
+//! - The peer's streams ([`accept`]): SUBSCRIBE is answered SUBSCRIBE_OK (or REQUEST_ERROR) and
+//!   served from the origin as on draft-14, PUBLISH_DONE on the stream at the track's end, the
+//!   peer's FIN or reset cancelling it; PUBLISH_NAMESPACE is answered REQUEST_OK (or
+//!   REQUEST_ERROR) and its broadcast stays published until the stream ends; SUBSCRIBE_NAMESPACE
+//!   (0x50) runs as draft-16's stream does; PUBLISH, FETCH, TRACK_STATUS and SUBSCRIBE_TRACKS get
+//!   REQUEST_ERROR NOT_SUPPORTED.
+//! - The relay's own subscriptions ([`subscribe_upstream`]): one stream per SUBSCRIBE, its
+//!   SUBSCRIBE_OK binding the Track Alias the data streams carry, PUBLISH_DONE or the stream's end
+//!   ending the track, the relay's FIN cancelling it when nobody reads the track any more.
+//!
+//! Draft-18 has no MAX_REQUEST_ID: how many requests the peer has open is bounded by the QUIC
+//! stream limit the session grants, doubled when half is in use (as for data streams, up to
+//! `transport::PEER_STREAMS`). The peer's Request IDs (of every request and REQUEST_UPDATE) must
+//! have its parity and be new (INVALID_REQUEST_ID).
+
+use std::sync::{Arc, Weak};
+
+use moq_token::Path;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::io::{self, DraftReader};
+use super::{Shared, StreamError, UpstreamSub, Violation, ingest, namespaces, serve};
+use crate::logging::Peer;
+use crate::origin::{Track, TrackEnd};
+use crate::protocol::ietf::request_stream;
+use crate::transport::{SendStream, Session};
+use crate::wire::ietf::draft18::{
+	MessageParameters, NamespaceRequest, ParamValue, RequestError, RequestMessage, Subscribe, parameter,
+};
+use crate::wire::ietf::{ControlMessage, Draft, PublishDone, RequestErrorCode, path_to_namespace, termination};
+use crate::wire::{Disposition, StreamCode, VarInt};
+
+const D18: Draft = Draft::Draft18;
+
+/// Encodes an answer of the shared logic for the stream it answers on: as is on draft-14 and
+/// draft-16, in its draft-18 request-stream form on draft-18.
+pub(super) fn encode_answer(message: &ControlMessage, draft: Draft) -> Result<Vec<u8>, StreamError> {
+	match draft {
+		Draft::Draft18 => match request_stream::answer(message) {
+			Some(answer) => io::encode(&answer, draft),
+			None => Err(StreamError::Session(
+				termination::INTERNAL_ERROR,
+				"a message with no draft-18 request-stream form",
+			)),
+		},
+		_ => io::encode(message, draft),
+	}
+}
+
+async fn write_message<W: SendStream>(stream: &mut W, message: &RequestMessage) -> Result<(), StreamError> {
+	io::write(stream, &io::encode(message, D18)?).await
+}
+
+/// REQUEST_ERROR with a code of draft-14's registry (the shared logic's), in draft-18's numbers.
+fn refused(code: u32, reason: &str) -> RequestMessage {
+	refused18(request_stream::error_code(code), reason)
+}
+
+/// REQUEST_ERROR with a code of draft-18's registry.
+fn refused18(code: u32, reason: &str) -> RequestMessage {
+	RequestMessage::RequestError(RequestError {
+		code: VarInt::from_u32(code),
+		retry_interval: VarInt::ZERO,
+		reason: reason.into(),
+	})
+}
+
+/// Closes the session for a stream that broke the protocol (its error's code, else
+/// PROTOCOL_VIOLATION); a transport error ends the stream alone.
+fn broken<S: Session>(shared: &Shared<S>, err: &StreamError, what: &str) {
+	if matches!(err, StreamError::Transport(_)) {
+		return;
+	}
+	let code = match err.disposition() {
+		Disposition::CloseSession(code) => code,
+		_ => termination::PROTOCOL_VIOLATION,
+	};
+	shared.close(code, &format!("{what}: {err}"));
+}
+
+/// Accepts the peer's request streams for as long as the session lives.
+pub(super) async fn accept<S: Session>(shared: Arc<Shared<S>>) {
+	let mut streams = JoinSet::new();
+	loop {
+		tokio::select! {
+			bi = shared.transport.accept_bi() => match bi {
+				Ok((send, recv)) => {
+					// Each request holds a stream for its life: the allowance grows with them, as
+					// for the data streams.
+					let open = shared.budget.opened(&shared.transport);
+					let shared = shared.clone();
+					streams.spawn(async move {
+						let _open = open;
+						request(shared, send, recv).await;
+					});
+				}
+				Err(_) => return,
+			},
+			Some(_) = streams.join_next(), if !streams.is_empty() => {}
+		}
+	}
+}
+
+/// One of the peer's request streams, to its end.
+async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S::Recv) {
+	let mut reader = DraftReader::new(recv, shared.ctx.limits.max_message);
+	let first = match reader.expect::<RequestMessage, _>(D18).await {
+		Ok(first) => first,
+		Err(err) => {
+			broken(&shared, &err, "request stream");
+			return;
+		}
+	};
+	let (id, parameters) = match &first {
+		RequestMessage::Subscribe(m) => (Some(m.request_id), Some(&m.parameters)),
+		RequestMessage::PublishNamespace(m) | RequestMessage::SubscribeNamespace(m) => {
+			(Some(m.request_id), Some(&m.parameters))
+		}
+		RequestMessage::Unsupported(m) => match m.request_id() {
+			Some(id) => (Some(id), None),
+			None => {
+				let reason = format!("{} without a Request ID", m.name());
+				shared.close(termination::PROTOCOL_VIOLATION, &reason);
+				return;
+			}
+		},
+		_ => (None, None),
+	};
+	if let Some(id) = id
+		&& let Err((code, reason)) = request_id(&shared, id)
+	{
+		shared.close(code, &reason);
+		return;
+	}
+	// After the relay's GOAWAY every new request is refused (draft-18 §10.4).
+	if shared.state().going_away {
+		let refusal = refused18(request_stream::error_code::GOING_AWAY, "the relay is going away");
+		let _ = write_message(&mut send, &refusal).await;
+		let _ = send.finish();
+		return;
+	}
+	match parameters.map(|p| request_tokens(&shared, p)).transpose() {
+		Ok(None | Some(None)) => {}
+		Ok(Some(Some(refusal))) => {
+			let _ = write_message(&mut send, &refusal).await;
+			let _ = send.finish();
+			return;
+		}
+		Err((code, reason)) => {
+			shared.close(code, &reason);
+			return;
+		}
+	}
+	match first {
+		RequestMessage::Subscribe(request) => subscribe(shared, send, reader, request).await,
+		RequestMessage::PublishNamespace(request) => publish_namespace(shared, send, reader, request).await,
+		RequestMessage::SubscribeNamespace(request) => {
+			let request = request_stream::subscribe_namespace(&request);
+			namespaces::run(shared, send, reader, request).await;
+		}
+		RequestMessage::Unsupported(request) => {
+			let reason = format!("{} is not supported by this relay on draft-18", request.name());
+			let _ = write_message(&mut send, &refused(RequestErrorCode::NOT_SUPPORTED, &reason)).await;
+			let _ = send.finish();
+		}
+		other => {
+			let reason = format!("{} opened a request stream", other.name());
+			shared.close(termination::PROTOCOL_VIOLATION, &reason);
+		}
+	}
+}
+
+/// Checks a Request ID of the peer's (a request's or a REQUEST_UPDATE's): its parity, and that it
+/// is new (draft-18 §10.1: INVALID_REQUEST_ID).
+fn request_id<S: Session>(shared: &Shared<S>, id: VarInt) -> Result<(), Violation> {
+	let accepted = shared.state().requests18.accept(id);
+	accepted.map_err(|v| (v.code, v.reason.to_string()))
+}
+
+/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache, as on draft-14: the
+/// refusal to answer with for an unknown alias, an error when the session must close. The session's
+/// grant decides the request.
+fn request_tokens<S: Session>(
+	shared: &Shared<S>,
+	parameters: &MessageParameters,
+) -> Result<Option<RequestMessage>, Violation> {
+	let mut state = shared.state();
+	for token in parameters.auth_tokens() {
+		let token = token.map_err(|_| {
+			(
+				termination::MALFORMED_AUTH_TOKEN,
+				"malformed_auth_token: not a Token structure".to_string(),
+			)
+		})?;
+		match state.tokens.apply(token, false) {
+			Ok(_) => {}
+			Err(err) if err.rejects_request_only() => {
+				return Ok(Some(refused(err.request_code(), &err.to_string())));
+			}
+			Err(err) => return Err((err.session_code(), err.to_string())),
+		}
+	}
+	Ok(None)
+}
+
+/// The peer's SUBSCRIBE: refused, or SUBSCRIBE_OK and the track served until it ends (then
+/// PUBLISH_DONE and FIN) or the peer ends the stream.
+async fn subscribe<S: Session>(
+	shared: Arc<Shared<S>>,
+	mut send: S::Send,
+	mut reader: DraftReader<S::Recv>,
+	request: Subscribe,
+) {
+	let request = request_stream::subscribe(&request);
+	let id = request.request_id;
+	let path = match serve::requested(&shared, &request) {
+		Ok(path) => path,
+		Err((code, reason)) => {
+			let _ = write_message(&mut send, &refused(code, reason)).await;
+			let _ = send.finish();
+			return;
+		}
+	};
+	let absolute = shared.grant.absolute(&path);
+	let Ok(track) = shared.ctx.origin.subscribe(&absolute, &request.track) else {
+		let _ = write_message(
+			&mut send,
+			&refused(RequestErrorCode::DOES_NOT_EXIST, "no such broadcast"),
+		)
+		.await;
+		let _ = send.finish();
+		return;
+	};
+	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&request.track), %id, "subscribed (draft-18)");
+	let alias = shared.state().ours.assign(id);
+	let ok = ControlMessage::SubscribeOk(crate::wire::ietf::SubscribeOk {
+		request_id: id,
+		track_alias: alias,
+		expires: VarInt::ZERO,
+		group_order: crate::wire::ietf::GroupOrder::Descending,
+		largest: None,
+		parameters: Default::default(),
+		extensions: Vec::new(),
+	});
+	let sent = match encode_answer(&ok, D18) {
+		Ok(bytes) => io::write(&mut send, &bytes).await,
+		Err(err) => Err(err),
+	};
+	if sent.is_ok() {
+		let served = serve::serve_track(&shared, alias, request.priority, track);
+		tokio::pin!(served);
+		loop {
+			tokio::select! {
+				done = &mut served => {
+					if let Some(done) = done {
+						let done = ControlMessage::PublishDone(PublishDone { request_id: id, ..done });
+						if let Ok(bytes) = encode_answer(&done, D18) {
+							let _ = io::write(&mut send, &bytes).await;
+						}
+						let _ = send.finish();
+					}
+					break;
+				}
+				next = reader.decode::<RequestMessage, _>(D18) => match next {
+					Ok(Some(RequestMessage::RequestUpdate(update))) if request_id(&shared, update.request_id).is_err() => {
+						shared.close(termination::INVALID_REQUEST_ID, "REQUEST_UPDATE: a Request ID used twice or of the wrong parity");
+						break;
+					}
+					// Priorities reorder nothing yet: groups already go newest first.
+					Ok(Some(RequestMessage::RequestUpdate(_))) => {
+						let ok = RequestMessage::RequestOk(MessageParameters::default());
+						if write_message(&mut send, &ok).await.is_err() {
+							break;
+						}
+					}
+					Ok(Some(other)) => {
+						let reason = format!("{} on a SUBSCRIBE stream", other.name());
+						shared.close(termination::PROTOCOL_VIOLATION, &reason);
+						break;
+					}
+					// The subscriber's FIN or reset cancels the subscription (draft-18 §3.3.2).
+					Ok(None) | Err(StreamError::Transport(_)) => {
+						send.reset(StreamCode::CANCEL.into_inner());
+						break;
+					}
+					Err(err) => {
+						broken(&shared, &err, "SUBSCRIBE stream");
+						break;
+					}
+				}
+			}
+		}
+	}
+	shared.state().ours.forget(id);
+}
+
+/// The peer's PUBLISH_NAMESPACE: answered, and its broadcast published until the stream ends.
+async fn publish_namespace<S: Session>(
+	shared: Arc<Shared<S>>,
+	mut send: S::Send,
+	mut reader: DraftReader<S::Recv>,
+	request: NamespaceRequest,
+) {
+	let request = request_stream::publish_namespace(&request);
+	let answer = ingest::publish(&shared, &request);
+	let accepted = !matches!(answer, ControlMessage::PublishNamespaceError(_));
+	let written = match encode_answer(&answer, D18) {
+		Ok(bytes) => io::write(&mut send, &bytes).await,
+		Err(err) => Err(err),
+	};
+	if accepted && written.is_ok() {
+		loop {
+			match reader.decode::<RequestMessage, _>(D18).await {
+				Ok(Some(RequestMessage::RequestUpdate(update))) if request_id(&shared, update.request_id).is_err() => {
+					shared.close(
+						termination::INVALID_REQUEST_ID,
+						"REQUEST_UPDATE: a Request ID used twice or of the wrong parity",
+					);
+					break;
+				}
+				// Nothing the relay keeps changes with an update (no MoQ Cluster parameters).
+				Ok(Some(RequestMessage::RequestUpdate(_))) => {
+					let ok = RequestMessage::RequestOk(MessageParameters::default());
+					if write_message(&mut send, &ok).await.is_err() {
+						break;
+					}
+				}
+				Ok(Some(other)) => {
+					let reason = format!("{} on a PUBLISH_NAMESPACE stream", other.name());
+					shared.close(termination::PROTOCOL_VIOLATION, &reason);
+					break;
+				}
+				// Draft-18 withdraws a namespace by ending its stream.
+				Ok(None) | Err(StreamError::Transport(_)) => break,
+				Err(err) => {
+					broken(&shared, &err, "PUBLISH_NAMESPACE stream");
+					break;
+				}
+			}
+		}
+		ingest::publish_namespace_done_request(&shared, request.request_id);
+	}
+	let _ = send.finish();
+}
+
+/// The relay's SUBSCRIBE to the peer for one track, on a stream of its own, until the peer ends
+/// it or every subscriber is gone (the relay's FIN cancels it).
+pub(super) async fn subscribe_upstream<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Weak<Track>) {
+	let Some(track) = weak.upgrade() else { return };
+	let Some(path) = absolute.strip_prefix(shared.grant.root()) else {
+		track.end(TrackEnd::Aborted(StreamCode::NOT_FOUND));
+		return;
+	};
+	let name = track.name().to_string();
+	let mut alive = track.alive();
+	drop(track);
+	// Draft-18 has no MAX_REQUEST_ID: the relay's odd Request IDs are never blocked.
+	let Ok(id) = shared.state().own.allocate() else {
+		if let Some(track) = weak.upgrade() {
+			track.end(TrackEnd::Aborted(StreamCode::CANCEL));
+		}
+		return;
+	};
+	let (events, mut gone) = mpsc::unbounded_channel();
+	shared.state().upstream.insert(
+		id.into_inner(),
+		UpstreamSub {
+			track: weak.clone(),
+			events,
+		},
+	);
+	let _route = ingest::Route { shared: &shared, id };
+	shared.ctx.metrics.upstream_subscription();
+	let end = tokio::select! {
+		end = upstream(&shared, id, (path, &name, &absolute), &mut alive) => end,
+		_ = gone.recv() => Some(TrackEnd::Aborted(StreamCode::CANCEL)),
+	};
+	if let (Some(end), Some(track)) = (end, weak.upgrade()) {
+		track.end(end);
+	}
+}
+
+/// Opens the SUBSCRIBE stream and follows its answers: how the track ends (`None` when nobody
+/// wants it any more: the relay then cancels the request by resetting its stream, CANCELLED,
+/// draft-18 §3.3.2).
+async fn upstream<S: Session>(
+	shared: &Shared<S>,
+	id: VarInt,
+	(path, name, absolute): (Path, &str, &Path),
+	alive: &mut tokio::sync::watch::Receiver<()>,
+) -> Option<TrackEnd> {
+	let aborted = Some(TrackEnd::Aborted(StreamCode::CANCEL));
+	let Ok((mut send, recv)) = shared.transport.open_bi().await else {
+		return aborted;
+	};
+	// Next Group Start, newest first, as on draft-14 and draft-16: every group arrives whole.
+	let request = RequestMessage::Subscribe(Subscribe {
+		request_id: id,
+		namespace: path_to_namespace(path.as_str()),
+		track: name.to_string(),
+		parameters: MessageParameters::default()
+			.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(0))
+			.with(parameter::SUBSCRIPTION_FILTER, ParamValue::Bytes(vec![0x01].into()))
+			.with(parameter::GROUP_ORDER, ParamValue::Byte(2)),
+	});
+	if write_message(&mut send, &request).await.is_err() {
+		return aborted;
+	}
+	let mut reader = DraftReader::new(recv, shared.ctx.limits.max_message);
+	let mut answered = false;
+	loop {
+		let next = tokio::select! {
+			next = reader.decode::<RequestMessage, _>(D18) => next,
+			_ = alive.changed() => {
+				send.reset(StreamCode::CANCEL.into_inner());
+				reader.stop(StreamCode::CANCEL);
+				return None;
+			}
+		};
+		match next {
+			Ok(Some(RequestMessage::SubscribeOk(ok))) if !answered => {
+				answered = true;
+				let learned = shared.state().theirs.learn(ok.track_alias, id);
+				if let Err(v) = learned {
+					shared.close(v.code, v.reason);
+					return aborted;
+				}
+				shared.aliases.send_modify(|n| *n += 1);
+			}
+			Ok(Some(RequestMessage::RequestError(err))) => {
+				tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(name), reason = %Peer(&err.reason), "upstream subscription refused");
+				let _ = send.finish();
+				return Some(TrackEnd::Aborted(StreamCode::NOT_FOUND));
+			}
+			Ok(Some(RequestMessage::PublishDone(_))) if answered => {
+				let _ = send.finish();
+				return Some(TrackEnd::Finished);
+			}
+			Ok(Some(RequestMessage::RequestOk(_))) if answered => {}
+			Ok(Some(other)) => {
+				let reason = format!("{} on a SUBSCRIBE stream", other.name());
+				shared.close(termination::PROTOCOL_VIOLATION, &reason);
+				return aborted;
+			}
+			Ok(None) => {
+				let _ = send.finish();
+				return Some(TrackEnd::Finished);
+			}
+			Err(err) => {
+				broken(shared, &err, "SUBSCRIBE stream");
+				return aborted;
+			}
+		}
+	}
+}

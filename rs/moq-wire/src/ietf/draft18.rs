@@ -1,0 +1,1046 @@
+//! Draft-18's request-stream messages (draft-ietf-moq-transport-18 §3.3, §10), in the published
+//! client's reading of them (docs/protocol.md#draft-18).
+//!
+//! Draft-18 has no control stream: every request opens a bidirectional stream of its own and its
+//! answers travel back on it, without the Request ID draft-16 put in them. Each message is
+//! `Type (vi64) | Length (16) | Payload`, every integer a leading-ones one (§1.4.1). Message
+//! Parameters are `Type Delta (vi64) | Value` with a count before them and no Length: the value's
+//! form is the parameter type's (a varint, one byte, a length-prefixed byte string or a Location),
+//! so a parameter this codec does not know cannot be skipped and is refused (as the client refuses
+//! it). GOAWAY goes on the sender's SETUP stream.
+
+use std::fmt;
+
+use bytes::{Buf, BufMut, Bytes};
+
+use super::coding::{
+	AUTHORIZATION_TOKEN, KeyValue, Location, MAX_CONTROL_LEN, MAX_KVP_VALUE_LEN, MAX_NAMESPACE_ELEMENTS,
+	MAX_PARAMETERS, MAX_REASON_LEN, decode_pair, encode_pairs, get_var_in, put_var_in,
+};
+use super::draft::{DecodeWith, Draft, EncodeWith};
+use super::token::AuthToken;
+use crate::coding::BufExt;
+use crate::{DecodeError, EncodeError, MAX_GOAWAY_URI_LEN, VarInt};
+
+const D18: Draft = Draft::Draft18;
+
+/// The message types of draft-18's request streams and SETUP stream (§10).
+pub mod message_type {
+	/// REQUEST_UPDATE.
+	pub const REQUEST_UPDATE: u64 = 0x02;
+	/// SUBSCRIBE.
+	pub const SUBSCRIBE: u64 = 0x03;
+	/// SUBSCRIBE_OK.
+	pub const SUBSCRIBE_OK: u64 = 0x04;
+	/// REQUEST_ERROR.
+	pub const REQUEST_ERROR: u64 = 0x05;
+	/// PUBLISH_NAMESPACE.
+	pub const PUBLISH_NAMESPACE: u64 = 0x06;
+	/// REQUEST_OK.
+	pub const REQUEST_OK: u64 = 0x07;
+	/// NAMESPACE.
+	pub const NAMESPACE: u64 = 0x08;
+	/// PUBLISH_DONE.
+	pub const PUBLISH_DONE: u64 = 0x0B;
+	/// TRACK_STATUS.
+	pub const TRACK_STATUS: u64 = 0x0D;
+	/// NAMESPACE_DONE.
+	pub const NAMESPACE_DONE: u64 = 0x0E;
+	/// GOAWAY (on the SETUP stream).
+	pub const GOAWAY: u64 = 0x10;
+	/// FETCH.
+	pub const FETCH: u64 = 0x16;
+	/// PUBLISH.
+	pub const PUBLISH: u64 = 0x1D;
+	/// SUBSCRIBE_NAMESPACE (0x11 before draft-18).
+	pub const SUBSCRIBE_NAMESPACE: u64 = 0x50;
+	/// SUBSCRIBE_TRACKS.
+	pub const SUBSCRIBE_TRACKS: u64 = 0x51;
+}
+
+/// Message Parameter types this codec knows (draft-18 §10.2, as the published client reads them).
+pub mod parameter {
+	/// DELIVERY_TIMEOUT: a varint (milliseconds).
+	pub const DELIVERY_TIMEOUT: u64 = 0x02;
+	/// AUTHORIZATION TOKEN: a Token structure, length-prefixed; may repeat.
+	pub const AUTHORIZATION_TOKEN: u64 = 0x03;
+	/// RENDEZVOUS_TIMEOUT: a varint (milliseconds).
+	pub const RENDEZVOUS_TIMEOUT: u64 = 0x04;
+	/// SUBGROUP_DELIVERY_TIMEOUT: a varint (milliseconds).
+	pub const SUBGROUP_DELIVERY_TIMEOUT: u64 = 0x06;
+	/// EXPIRES: a varint (milliseconds).
+	pub const EXPIRES: u64 = 0x08;
+	/// LARGEST_OBJECT: a Location, two bare varints.
+	pub const LARGEST_OBJECT: u64 = 0x09;
+	/// FORWARD: one byte, 0 or 1 (absent = 1).
+	pub const FORWARD: u64 = 0x10;
+	/// SUBSCRIBER_PRIORITY: one byte (absent = 128).
+	pub const SUBSCRIBER_PRIORITY: u64 = 0x20;
+	/// SUBSCRIPTION_FILTER: a length-prefixed filter (absent = unfiltered).
+	pub const SUBSCRIPTION_FILTER: u64 = 0x21;
+	/// GROUP_ORDER: one byte, 1 ascending or 2 descending.
+	pub const GROUP_ORDER: u64 = 0x22;
+	/// NEW_GROUP_REQUEST: a varint.
+	pub const NEW_GROUP_REQUEST: u64 = 0x32;
+}
+
+/// The form of a Message Parameter's value, which its type decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+	Int,
+	Byte,
+	Bytes,
+	Location,
+}
+
+fn form(key: u64) -> Option<Form> {
+	use parameter::*;
+	Some(match key {
+		DELIVERY_TIMEOUT | RENDEZVOUS_TIMEOUT | SUBGROUP_DELIVERY_TIMEOUT | EXPIRES | NEW_GROUP_REQUEST => Form::Int,
+		FORWARD | SUBSCRIBER_PRIORITY | GROUP_ORDER => Form::Byte,
+		AUTHORIZATION_TOKEN | SUBSCRIPTION_FILTER => Form::Bytes,
+		LARGEST_OBJECT => Form::Location,
+		_ => return None,
+	})
+}
+
+/// A Message Parameter's value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ParamValue {
+	/// A varint.
+	Int(VarInt),
+	/// One byte.
+	Byte(u8),
+	/// A length-prefixed byte string.
+	Bytes(Bytes),
+	/// A Location.
+	Location(Location),
+}
+
+impl fmt::Debug for ParamValue {
+	fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+		match self {
+			Self::Int(v) => write!(f, "Int({v})"),
+			Self::Byte(v) => write!(f, "Byte({v})"),
+			// A token may be a credential: its length only.
+			Self::Bytes(b) => write!(f, "Bytes(<{} bytes>)", b.len()),
+			Self::Location(l) => write!(f, "Location({}, {})", l.group, l.object),
+		}
+	}
+}
+
+/// One Message Parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageParameter {
+	/// Its type.
+	pub key: VarInt,
+	/// Its value, in the form its type has.
+	pub value: ParamValue,
+}
+
+/// A message's `Number of Parameters (vi64) | Parameters…`, delta-coded in ascending type order.
+///
+/// A known type twice is refused (AUTHORIZATION TOKEN may repeat); an unknown type is refused,
+/// since its value's length is not on the wire; FORWARD must be 0 or 1; an AUTHORIZATION TOKEN
+/// must hold a Token structure in draft-18's integers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageParameters(pub Vec<MessageParameter>);
+
+impl MessageParameters {
+	fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
+		let count = get_var_in(buf, D18)?.into_inner();
+		if count > MAX_PARAMETERS as u64 {
+			return Err(DecodeError::TooLarge {
+				what: "parameter count",
+				len: count,
+				max: MAX_PARAMETERS as u64,
+			});
+		}
+		let mut list: Vec<MessageParameter> = Vec::with_capacity(count as usize);
+		let mut previous = 0u64;
+		for i in 0..count {
+			let delta = get_var_in(buf, D18)?.into_inner();
+			let key = previous.checked_add(delta).filter(|k| *k <= VarInt::MAX.into_inner());
+			let key = key.ok_or(DecodeError::InvalidValue {
+				field: "Message Parameter Type",
+				value: previous.saturating_add(delta),
+			})?;
+			if i > 0 && delta == 0 && key != parameter::AUTHORIZATION_TOKEN {
+				return Err(DecodeError::DuplicateParameter {
+					id: VarInt::from_u64(key).unwrap_or(VarInt::MAX),
+				});
+			}
+			previous = key;
+			let value = match form(key) {
+				Some(Form::Int) => ParamValue::Int(get_var_in(buf, D18)?),
+				Some(Form::Byte) => ParamValue::Byte(buf.get_byte()?),
+				Some(Form::Bytes) => {
+					let len = get_var_in(buf, D18)?.into_inner();
+					if len > MAX_KVP_VALUE_LEN as u64 {
+						return Err(DecodeError::TooLarge {
+							what: "Message Parameter length",
+							len,
+							max: MAX_KVP_VALUE_LEN as u64,
+						});
+					}
+					ParamValue::Bytes(buf.get_raw(len)?)
+				}
+				Some(Form::Location) => ParamValue::Location(Location {
+					group: get_var_in(buf, D18)?,
+					object: get_var_in(buf, D18)?,
+				}),
+				// draft-18 §10.2: an unknown parameter is a PROTOCOL_VIOLATION.
+				None => {
+					return Err(DecodeError::InvalidValue {
+						field: "Message Parameter Type (unknown)",
+						value: key,
+					});
+				}
+			};
+			// §10.2.2: a Token structure that cannot be decoded is KEY_VALUE_FORMATTING_ERROR.
+			if let (parameter::AUTHORIZATION_TOKEN, ParamValue::Bytes(token)) = (key, &value) {
+				AuthToken::decode_value_in(token, D18)?;
+			}
+			let key = VarInt::from_u64(key).unwrap_or(VarInt::MAX);
+			let parameter = MessageParameter { key, value };
+			parameter.check().map_err(|_| DecodeError::InvalidValue {
+				field: "Message Parameter value",
+				value: key.into_inner(),
+			})?;
+			list.push(parameter);
+		}
+		Ok(Self(list))
+	}
+
+	fn encode<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+		if self.0.len() > MAX_PARAMETERS {
+			return Err(EncodeError::TooLarge {
+				what: "parameter count",
+				len: self.0.len() as u64,
+				max: MAX_PARAMETERS as u64,
+			});
+		}
+		let mut sorted: Vec<&MessageParameter> = self.0.iter().collect();
+		sorted.sort_by_key(|p| p.key);
+		let mut out = Vec::new();
+		let mut previous = 0u64;
+		for (i, p) in sorted.into_iter().enumerate() {
+			let key = p.key.into_inner();
+			let want = form(key).ok_or(EncodeError::InvalidValue {
+				field: "Message Parameter",
+				reason: "an unknown type has no known value form",
+			})?;
+			if i > 0 && key == previous && key != parameter::AUTHORIZATION_TOKEN {
+				return Err(EncodeError::InvalidValue {
+					field: "Message Parameter",
+					reason: "a type other than AUTHORIZATION TOKEN twice",
+				});
+			}
+			p.check()?;
+			// Ascending, so the difference is below 2^62.
+			put_var_in(&mut out, D18, VarInt::from_u64(key - previous).unwrap_or(VarInt::MAX));
+			previous = key;
+			match (&p.value, want) {
+				(ParamValue::Int(v), Form::Int) => put_var_in(&mut out, D18, *v),
+				(ParamValue::Byte(v), Form::Byte) => out.put_u8(*v),
+				(ParamValue::Bytes(b), Form::Bytes) => {
+					if b.len() > MAX_KVP_VALUE_LEN {
+						return Err(EncodeError::TooLarge {
+							what: "Message Parameter length",
+							len: b.len() as u64,
+							max: MAX_KVP_VALUE_LEN as u64,
+						});
+					}
+					put_var_in(&mut out, D18, VarInt::from_u32(b.len() as u32));
+					out.put_slice(b);
+				}
+				(ParamValue::Location(l), Form::Location) => {
+					put_var_in(&mut out, D18, l.group);
+					put_var_in(&mut out, D18, l.object);
+				}
+				_ => {
+					return Err(EncodeError::InvalidValue {
+						field: "Message Parameter",
+						reason: "the value is not in its type's form",
+					});
+				}
+			}
+		}
+		put_var_in(buf, D18, VarInt::from_u32(self.0.len() as u32));
+		buf.put_slice(&out);
+		Ok(())
+	}
+
+	/// The first parameter of type `key`.
+	pub fn get(&self, key: u64) -> Option<&ParamValue> {
+		self.0.iter().find(|p| p.key.into_inner() == key).map(|p| &p.value)
+	}
+
+	/// Adds a parameter (they are written in ascending type order).
+	pub fn with(mut self, key: u64, value: ParamValue) -> Self {
+		self.0.push(MessageParameter {
+			key: VarInt::from_u64(key).unwrap_or(VarInt::MAX),
+			value,
+		});
+		self
+	}
+
+	/// FORWARD (absent = forward).
+	pub fn forward(&self) -> bool {
+		!matches!(self.get(parameter::FORWARD), Some(ParamValue::Byte(0)))
+	}
+
+	/// SUBSCRIBER_PRIORITY (absent = 128).
+	pub fn subscriber_priority(&self) -> u8 {
+		match self.get(parameter::SUBSCRIBER_PRIORITY) {
+			Some(ParamValue::Byte(p)) => *p,
+			_ => 128,
+		}
+	}
+
+	/// Every AUTHORIZATION TOKEN, in wire order, read in draft-18's integers.
+	pub fn auth_tokens(&self) -> impl Iterator<Item = Result<AuthToken, DecodeError>> + '_ {
+		self.0
+			.iter()
+			.filter(|p| p.key == AUTHORIZATION_TOKEN)
+			.filter_map(|p| match &p.value {
+				ParamValue::Bytes(b) => Some(AuthToken::decode_value_in(b, D18)),
+				_ => None,
+			})
+	}
+}
+
+impl MessageParameter {
+	fn check(&self) -> Result<(), EncodeError> {
+		let key = self.key.into_inner();
+		let bad = |reason| {
+			Err(EncodeError::InvalidValue {
+				field: "Message Parameter",
+				reason,
+			})
+		};
+		match (&self.value, key) {
+			(ParamValue::Byte(v), parameter::FORWARD) if *v > 1 => bad("FORWARD is 0 or 1"),
+			(ParamValue::Bytes(b), parameter::AUTHORIZATION_TOKEN) if AuthToken::decode_value_in(b, D18).is_err() => {
+				bad("an AUTHORIZATION TOKEN holds a Token structure")
+			}
+			_ => Ok(()),
+		}
+	}
+}
+
+fn decode_namespace<B: Buf>(buf: &mut B) -> Result<Vec<String>, DecodeError> {
+	let count = get_var_in(buf, D18)?.into_inner();
+	if count > MAX_NAMESPACE_ELEMENTS as u64 {
+		return Err(DecodeError::TooLarge {
+			what: "Track Namespace elements",
+			len: count,
+			max: MAX_NAMESPACE_ELEMENTS as u64,
+		});
+	}
+	(0..count)
+		.map(|_| decode_text(buf, "Track Namespace element", MAX_CONTROL_LEN as usize))
+		.collect()
+}
+
+fn encode_namespace<B: BufMut>(buf: &mut B, namespace: &[String]) -> Result<(), EncodeError> {
+	if namespace.len() > MAX_NAMESPACE_ELEMENTS {
+		return Err(EncodeError::TooLarge {
+			what: "Track Namespace elements",
+			len: namespace.len() as u64,
+			max: MAX_NAMESPACE_ELEMENTS as u64,
+		});
+	}
+	put_var_in(buf, D18, VarInt::from_u32(namespace.len() as u32));
+	for element in namespace {
+		encode_text(buf, element, "Track Namespace element", MAX_CONTROL_LEN as usize)?;
+	}
+	Ok(())
+}
+
+/// `Length (vi64)` + UTF-8 of at most `max` bytes.
+fn decode_text<B: Buf>(buf: &mut B, field: &'static str, max: usize) -> Result<String, DecodeError> {
+	let len = get_var_in(buf, D18)?.into_inner();
+	if len > max as u64 {
+		return Err(DecodeError::TooLarge {
+			what: field,
+			len,
+			max: max as u64,
+		});
+	}
+	let bytes = buf.get_raw(len)?;
+	String::from_utf8(bytes.into()).map_err(|_| DecodeError::InvalidUtf8 { field })
+}
+
+fn encode_text<B: BufMut>(buf: &mut B, text: &str, field: &'static str, max: usize) -> Result<(), EncodeError> {
+	if text.len() > max {
+		return Err(EncodeError::TooLarge {
+			what: field,
+			len: text.len() as u64,
+			max: max as u64,
+		});
+	}
+	put_var_in(buf, D18, VarInt::from_u32(text.len() as u32));
+	buf.put_slice(text.as_bytes());
+	Ok(())
+}
+
+/// SUBSCRIBE (0x03): `Request ID | Track Namespace | Track Name | Parameters`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscribe {
+	/// The Request ID (the client's even, the relay's odd).
+	pub request_id: VarInt,
+	/// The Track Namespace.
+	pub namespace: Vec<String>,
+	/// The Track Name.
+	pub track: String,
+	/// FORWARD, SUBSCRIBER_PRIORITY, SUBSCRIPTION_FILTER, GROUP_ORDER, AUTHORIZATION TOKEN, ...
+	pub parameters: MessageParameters,
+}
+
+/// SUBSCRIBE_OK (0x04): `Track Alias | Parameters | Track Properties` (no Request ID); the Track
+/// Properties are delta-coded Key-Value-Pairs to the end of the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscribeOk {
+	/// The Track Alias its subgroup streams carry.
+	pub track_alias: VarInt,
+	/// EXPIRES, LARGEST_OBJECT, ...
+	pub parameters: MessageParameters,
+	/// Track Properties (TIMESCALE 0x08, DEFAULT_PUBLISHER_PRIORITY 0x0E,
+	/// DEFAULT_PUBLISHER_GROUP_ORDER 0x22, ...).
+	pub properties: Vec<KeyValue>,
+}
+
+/// REQUEST_ERROR (0x05): `Error Code | Retry Interval | Reason Phrase` (no Request ID).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestError {
+	/// The Error Code (`RequestErrorCode`).
+	pub code: VarInt,
+	/// Milliseconds before the request may be retried; 0 = not again.
+	pub retry_interval: VarInt,
+	/// The Reason Phrase.
+	pub reason: String,
+}
+
+/// PUBLISH_DONE (0x0B): `Status Code | Stream Count | Reason Phrase` (no Request ID).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishDone {
+	/// The Status Code (`PublishDoneCode`).
+	pub status: VarInt,
+	/// How many subgroup streams the subscription opened.
+	pub stream_count: VarInt,
+	/// The Reason Phrase.
+	pub reason: String,
+}
+
+/// A request with a namespace: PUBLISH_NAMESPACE (0x06) and SUBSCRIBE_NAMESPACE (0x50), both
+/// `Request ID | Track Namespace (Prefix) | Parameters`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceRequest {
+	/// The Request ID.
+	pub request_id: VarInt,
+	/// The Track Namespace, or the prefix for SUBSCRIBE_NAMESPACE.
+	pub namespace: Vec<String>,
+	/// AUTHORIZATION TOKEN, ...
+	pub parameters: MessageParameters,
+}
+
+/// REQUEST_UPDATE (0x02): `Request ID | Parameters`, on the stream of the request it updates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestUpdate {
+	/// The update's own Request ID.
+	pub request_id: VarInt,
+	/// The parameters that change.
+	pub parameters: MessageParameters,
+}
+
+/// GOAWAY (0x10) on the SETUP stream: `New Session URI | Timeout | [Request ID]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Goaway {
+	/// Where to reconnect; empty = the same URI.
+	pub uri: String,
+	/// Milliseconds before the sender closes the session; 0 = not said.
+	pub timeout: VarInt,
+	/// The Request ID the text makes optional; the published client always writes one (0).
+	pub request_id: Option<VarInt>,
+}
+
+/// The integer that opens a draft-18 unidirectional stream (§3.4): SETUP's type (0x2F00) on a
+/// control stream, a SUBGROUP_HEADER, FETCH_HEADER or PADDING type on any other. Read to tell a
+/// peer's control stream from a data stream that arrived before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UniStreamType(pub VarInt);
+
+impl UniStreamType {
+	/// SETUP's type.
+	pub const SETUP: u64 = 0x2F00;
+
+	/// Whether the stream is a control stream (starts with SETUP).
+	pub fn is_setup(self) -> bool {
+		self.0.into_inner() == Self::SETUP
+	}
+}
+
+impl DecodeWith<Draft> for UniStreamType {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		Ok(Self(get_var_in(buf, draft)?))
+	}
+}
+
+impl EncodeWith<Draft> for UniStreamType {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		put_var_in(buf, draft, self.0);
+		Ok(())
+	}
+}
+
+/// A message on a draft-18 request stream or SETUP stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestMessage {
+	/// SUBSCRIBE, opening a stream.
+	Subscribe(Subscribe),
+	/// SUBSCRIBE_OK, on the SUBSCRIBE's stream.
+	SubscribeOk(SubscribeOk),
+	/// REQUEST_OK (0x07: Parameters), accepting PUBLISH_NAMESPACE, SUBSCRIBE_NAMESPACE or an update.
+	RequestOk(MessageParameters),
+	/// REQUEST_ERROR, refusing the stream's request (or its update).
+	RequestError(RequestError),
+	/// REQUEST_UPDATE.
+	RequestUpdate(RequestUpdate),
+	/// PUBLISH_DONE, ending a subscription on its stream.
+	PublishDone(PublishDone),
+	/// PUBLISH_NAMESPACE, opening a stream; withdrawn by that stream's end.
+	PublishNamespace(NamespaceRequest),
+	/// SUBSCRIBE_NAMESPACE (0x50), opening a stream.
+	SubscribeNamespace(NamespaceRequest),
+	/// NAMESPACE (0x08): a namespace under the prefix, as the suffix after it.
+	Namespace(Vec<String>),
+	/// NAMESPACE_DONE (0x0E): that namespace ended.
+	NamespaceDone(Vec<String>),
+	/// GOAWAY, on the SETUP stream.
+	Goaway(Goaway),
+	/// A request this codec does not read (PUBLISH, FETCH, TRACK_STATUS, SUBSCRIBE_TRACKS). It can
+	/// only be refused.
+	Unsupported(UnsupportedRequest),
+}
+
+/// A request whose payload this codec does not read, kept as received.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UnsupportedRequest {
+	/// Its message type.
+	pub ty: VarInt,
+	/// Its payload, unread (it may hold a token: `Debug` shows the length only).
+	pub body: Bytes,
+}
+
+impl UnsupportedRequest {
+	/// The request's name, for logs and refusals.
+	pub fn name(&self) -> &'static str {
+		unsupported_name(self.ty.into_inner()).unwrap_or("an unsupported request")
+	}
+
+	/// Its Request ID: the first field of each of these requests (draft-18 §10), `None` when the
+	/// payload does not start with an integer.
+	pub fn request_id(&self) -> Option<VarInt> {
+		get_var_in(&mut &self.body[..], D18).ok()
+	}
+}
+
+impl fmt::Debug for UnsupportedRequest {
+	fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+		write!(f, "{:#x} (<{} bytes>)", self.ty.into_inner(), self.body.len())
+	}
+}
+
+impl RequestMessage {
+	/// The message type.
+	pub fn type_id(&self) -> u64 {
+		use message_type::*;
+		match self {
+			Self::Subscribe(_) => SUBSCRIBE,
+			Self::SubscribeOk(_) => SUBSCRIBE_OK,
+			Self::RequestOk(_) => REQUEST_OK,
+			Self::RequestError(_) => REQUEST_ERROR,
+			Self::RequestUpdate(_) => REQUEST_UPDATE,
+			Self::PublishDone(_) => PUBLISH_DONE,
+			Self::PublishNamespace(_) => PUBLISH_NAMESPACE,
+			Self::SubscribeNamespace(_) => SUBSCRIBE_NAMESPACE,
+			Self::Namespace(_) => NAMESPACE,
+			Self::NamespaceDone(_) => NAMESPACE_DONE,
+			Self::Goaway(_) => GOAWAY,
+			Self::Unsupported(m) => m.ty.into_inner(),
+		}
+	}
+
+	/// The message's name, for logs.
+	pub fn name(&self) -> &'static str {
+		match self {
+			Self::Subscribe(_) => "SUBSCRIBE",
+			Self::SubscribeOk(_) => "SUBSCRIBE_OK",
+			Self::RequestOk(_) => "REQUEST_OK",
+			Self::RequestError(_) => "REQUEST_ERROR",
+			Self::RequestUpdate(_) => "REQUEST_UPDATE",
+			Self::PublishDone(_) => "PUBLISH_DONE",
+			Self::PublishNamespace(_) => "PUBLISH_NAMESPACE",
+			Self::SubscribeNamespace(_) => "SUBSCRIBE_NAMESPACE",
+			Self::Namespace(_) => "NAMESPACE",
+			Self::NamespaceDone(_) => "NAMESPACE_DONE",
+			Self::Goaway(_) => "GOAWAY",
+			Self::Unsupported(m) => m.name(),
+		}
+	}
+}
+
+fn unsupported_name(ty: u64) -> Option<&'static str> {
+	use message_type::*;
+	Some(match ty {
+		PUBLISH => "PUBLISH",
+		FETCH => "FETCH",
+		TRACK_STATUS => "TRACK_STATUS",
+		SUBSCRIBE_TRACKS => "SUBSCRIBE_TRACKS",
+		_ => return None,
+	})
+}
+
+/// The form every draft-14/16 message of this module refuses.
+fn only_draft18(draft: Draft) -> Result<(), DecodeError> {
+	match draft {
+		Draft::Draft18 => Ok(()),
+		other => Err(DecodeError::InvalidValue {
+			field: "draft-18 request stream message",
+			value: u64::from(other.number()),
+		}),
+	}
+}
+
+impl DecodeWith<Draft> for RequestMessage {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		only_draft18(draft)?;
+		let ty = get_var_in(buf, D18)?;
+		if buf.remaining() < 2 {
+			return Err(DecodeError::UnexpectedEnd);
+		}
+		let len = usize::from(buf.get_u16());
+		if buf.remaining() < len {
+			return Err(DecodeError::UnexpectedEnd);
+		}
+		let mut body = buf.copy_to_bytes(len);
+		let message = decode_body(ty, &mut body).map_err(|err| match err {
+			DecodeError::UnexpectedEnd => DecodeError::ShortBody {
+				message: "draft-18 message",
+			},
+			err => err,
+		})?;
+		if body.has_remaining() {
+			return Err(DecodeError::TrailingBytes {
+				message: "draft-18 message",
+				extra: body.remaining(),
+			});
+		}
+		Ok(message)
+	}
+}
+
+fn decode_body(ty: VarInt, body: &mut Bytes) -> Result<RequestMessage, DecodeError> {
+	use message_type::*;
+	let reason = |body: &mut Bytes| decode_text(body, "Reason Phrase", MAX_REASON_LEN);
+	Ok(match ty.into_inner() {
+		SUBSCRIBE => RequestMessage::Subscribe(Subscribe {
+			request_id: get_var_in(body, D18)?,
+			namespace: decode_namespace(body)?,
+			track: decode_text(body, "Track Name", MAX_CONTROL_LEN as usize)?,
+			parameters: MessageParameters::decode(body)?,
+		}),
+		SUBSCRIBE_OK => {
+			let track_alias = get_var_in(body, D18)?;
+			let parameters = MessageParameters::decode(body)?;
+			let mut properties = Vec::new();
+			let mut previous = VarInt::ZERO;
+			while body.has_remaining() {
+				if properties.len() == MAX_PARAMETERS {
+					return Err(DecodeError::TooLarge {
+						what: "Track Property count",
+						len: MAX_PARAMETERS as u64 + 1,
+						max: MAX_PARAMETERS as u64,
+					});
+				}
+				properties.push(decode_pair(body, D18, &mut previous)?);
+			}
+			RequestMessage::SubscribeOk(SubscribeOk {
+				track_alias,
+				parameters,
+				properties,
+			})
+		}
+		REQUEST_OK => RequestMessage::RequestOk(MessageParameters::decode(body)?),
+		REQUEST_ERROR => RequestMessage::RequestError(RequestError {
+			code: get_var_in(body, D18)?,
+			retry_interval: get_var_in(body, D18)?,
+			reason: reason(body)?,
+		}),
+		REQUEST_UPDATE => RequestMessage::RequestUpdate(RequestUpdate {
+			request_id: get_var_in(body, D18)?,
+			parameters: MessageParameters::decode(body)?,
+		}),
+		PUBLISH_DONE => RequestMessage::PublishDone(PublishDone {
+			status: get_var_in(body, D18)?,
+			stream_count: get_var_in(body, D18)?,
+			reason: reason(body)?,
+		}),
+		PUBLISH_NAMESPACE | SUBSCRIBE_NAMESPACE => {
+			let request = NamespaceRequest {
+				request_id: get_var_in(body, D18)?,
+				namespace: decode_namespace(body)?,
+				parameters: MessageParameters::decode(body)?,
+			};
+			match ty.into_inner() {
+				PUBLISH_NAMESPACE => RequestMessage::PublishNamespace(request),
+				_ => RequestMessage::SubscribeNamespace(request),
+			}
+		}
+		NAMESPACE => RequestMessage::Namespace(decode_namespace(body)?),
+		NAMESPACE_DONE => RequestMessage::NamespaceDone(decode_namespace(body)?),
+		GOAWAY => {
+			let uri = decode_text(body, "New Session URI", MAX_GOAWAY_URI_LEN)?;
+			let timeout = get_var_in(body, D18)?;
+			let request_id = match body.has_remaining() {
+				true => Some(get_var_in(body, D18)?),
+				false => None,
+			};
+			RequestMessage::Goaway(Goaway {
+				uri,
+				timeout,
+				request_id,
+			})
+		}
+		other if unsupported_name(other).is_some() => RequestMessage::Unsupported(UnsupportedRequest {
+			ty,
+			body: body.split_off(0),
+		}),
+		_ => {
+			return Err(DecodeError::UnknownMessageType {
+				message: "draft-18 request stream",
+				ty,
+			});
+		}
+	})
+}
+
+impl EncodeWith<Draft> for RequestMessage {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		if draft != Draft::Draft18 {
+			return Err(EncodeError::InvalidValue {
+				field: "draft-18 request stream message",
+				reason: "only draft-18 has request streams",
+			});
+		}
+		let mut body = Vec::new();
+		let reason = |body: &mut Vec<u8>, text: &str| encode_text(body, text, "Reason Phrase", MAX_REASON_LEN);
+		match self {
+			Self::Subscribe(m) => {
+				put_var_in(&mut body, D18, m.request_id);
+				encode_namespace(&mut body, &m.namespace)?;
+				encode_text(&mut body, &m.track, "Track Name", MAX_CONTROL_LEN as usize)?;
+				m.parameters.encode(&mut body)?;
+			}
+			Self::SubscribeOk(m) => {
+				put_var_in(&mut body, D18, m.track_alias);
+				m.parameters.encode(&mut body)?;
+				if m.properties.len() > MAX_PARAMETERS {
+					return Err(EncodeError::TooLarge {
+						what: "Track Property count",
+						len: m.properties.len() as u64,
+						max: MAX_PARAMETERS as u64,
+					});
+				}
+				body.extend(encode_pairs(&m.properties, D18)?);
+			}
+			Self::RequestOk(parameters) => parameters.encode(&mut body)?,
+			Self::RequestError(m) => {
+				put_var_in(&mut body, D18, m.code);
+				put_var_in(&mut body, D18, m.retry_interval);
+				reason(&mut body, &m.reason)?;
+			}
+			Self::RequestUpdate(m) => {
+				put_var_in(&mut body, D18, m.request_id);
+				m.parameters.encode(&mut body)?;
+			}
+			Self::PublishDone(m) => {
+				put_var_in(&mut body, D18, m.status);
+				put_var_in(&mut body, D18, m.stream_count);
+				reason(&mut body, &m.reason)?;
+			}
+			Self::PublishNamespace(m) | Self::SubscribeNamespace(m) => {
+				put_var_in(&mut body, D18, m.request_id);
+				encode_namespace(&mut body, &m.namespace)?;
+				m.parameters.encode(&mut body)?;
+			}
+			Self::Namespace(suffix) | Self::NamespaceDone(suffix) => encode_namespace(&mut body, suffix)?,
+			Self::Goaway(m) => {
+				encode_text(&mut body, &m.uri, "New Session URI", MAX_GOAWAY_URI_LEN)?;
+				put_var_in(&mut body, D18, m.timeout);
+				if let Some(id) = m.request_id {
+					put_var_in(&mut body, D18, id);
+				}
+			}
+			Self::Unsupported(m) => body.extend_from_slice(&m.body),
+		}
+		let len = u16::try_from(body.len()).map_err(|_| EncodeError::TooLarge {
+			what: self.name(),
+			len: body.len() as u64,
+			max: MAX_CONTROL_LEN,
+		})?;
+		put_var_in(buf, D18, VarInt::from_u64(self.type_id()).unwrap_or(VarInt::MAX));
+		buf.put_u16(len);
+		buf.put_slice(&body);
+		Ok(())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use proptest::prelude::*;
+
+	use super::*;
+	use crate::strategy;
+
+	fn text() -> impl Strategy<Value = String> {
+		"[a-z0-9/]{0,12}"
+	}
+
+	fn namespace() -> impl Strategy<Value = Vec<String>> {
+		prop::collection::vec(text(), 0..4)
+	}
+
+	fn parameters() -> impl Strategy<Value = MessageParameters> {
+		(
+			prop::option::of(0u8..=1),
+			prop::option::of(any::<u8>()),
+			prop::option::of(strategy::varint()),
+			prop::option::of((strategy::varint(), strategy::varint())),
+			prop::option::of(prop::collection::vec(any::<u8>(), 0..8)),
+		)
+			.prop_map(|(forward, priority, expires, largest, filter)| {
+				let mut p = MessageParameters::default();
+				if let Some(v) = forward {
+					p = p.with(parameter::FORWARD, ParamValue::Byte(v));
+				}
+				if let Some(v) = priority {
+					p = p.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(v));
+				}
+				if let Some(v) = expires {
+					p = p.with(parameter::EXPIRES, ParamValue::Int(v));
+				}
+				if let Some((group, object)) = largest {
+					p = p.with(
+						parameter::LARGEST_OBJECT,
+						ParamValue::Location(Location { group, object }),
+					);
+				}
+				if let Some(v) = filter {
+					p = p.with(parameter::SUBSCRIPTION_FILTER, ParamValue::Bytes(v.into()));
+				}
+				p
+			})
+	}
+
+	fn message() -> impl Strategy<Value = RequestMessage> {
+		prop_oneof![
+			(strategy::varint(), namespace(), text(), parameters()).prop_map(
+				|(request_id, namespace, track, parameters)| {
+					RequestMessage::Subscribe(Subscribe {
+						request_id,
+						namespace,
+						track,
+						parameters,
+					})
+				}
+			),
+			(
+				strategy::varint(),
+				parameters(),
+				prop::collection::vec(super::super::setup::tests::pair(), 0..3)
+			)
+				.prop_map(|(track_alias, parameters, mut properties)| {
+					// Written in ascending order, as they are read back.
+					properties.sort_by_key(|p| p.key);
+					RequestMessage::SubscribeOk(SubscribeOk {
+						track_alias,
+						parameters,
+						properties,
+					})
+				}),
+			parameters().prop_map(RequestMessage::RequestOk),
+			(strategy::varint(), strategy::varint(), text()).prop_map(|(code, retry_interval, reason)| {
+				RequestMessage::RequestError(RequestError {
+					code,
+					retry_interval,
+					reason,
+				})
+			}),
+			(strategy::varint(), parameters()).prop_map(|(request_id, parameters)| RequestMessage::RequestUpdate(
+				RequestUpdate { request_id, parameters }
+			)),
+			(strategy::varint(), strategy::varint(), text()).prop_map(|(status, stream_count, reason)| {
+				RequestMessage::PublishDone(PublishDone {
+					status,
+					stream_count,
+					reason,
+				})
+			}),
+			(strategy::varint(), namespace(), parameters(), any::<bool>()).prop_map(
+				|(request_id, namespace, parameters, publish)| {
+					let request = NamespaceRequest {
+						request_id,
+						namespace,
+						parameters,
+					};
+					match publish {
+						true => RequestMessage::PublishNamespace(request),
+						false => RequestMessage::SubscribeNamespace(request),
+					}
+				}
+			),
+			namespace().prop_map(RequestMessage::Namespace),
+			namespace().prop_map(RequestMessage::NamespaceDone),
+			(text(), strategy::varint(), prop::option::of(strategy::varint())).prop_map(
+				|(uri, timeout, request_id)| {
+					RequestMessage::Goaway(Goaway {
+						uri,
+						timeout,
+						request_id,
+					})
+				}
+			),
+		]
+	}
+
+	proptest! {
+		#[test]
+		fn round_trip(message in message()) {
+			let bytes = message.to_bytes(D18).unwrap();
+			let (read, used) = RequestMessage::decode_prefix(&bytes, D18).unwrap();
+			prop_assert_eq!(used, bytes.len());
+			// Parameters come back in ascending type order.
+			prop_assert_eq!(read.to_bytes(D18).unwrap(), bytes);
+		}
+
+		#[test]
+		fn every_prefix_asks_for_more(message in message()) {
+			let bytes = message.to_bytes(D18).unwrap();
+			for cut in 0..bytes.len() {
+				prop_assert_eq!(RequestMessage::decode_prefix(&bytes[..cut], D18).unwrap_err(), DecodeError::UnexpectedEnd);
+			}
+		}
+	}
+
+	#[test]
+	fn bytes_of_a_subscribe() {
+		// SUBSCRIBE 0, ("anon", "room"), "video", FORWARD 1, SUBSCRIBER_PRIORITY 128.
+		let message = RequestMessage::Subscribe(Subscribe {
+			request_id: VarInt::ZERO,
+			namespace: vec!["anon".into(), "room".into()],
+			track: "video".into(),
+			parameters: MessageParameters::default()
+				.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(128))
+				.with(parameter::FORWARD, ParamValue::Byte(1)),
+		});
+		let bytes = message.to_bytes(D18).unwrap();
+		let mut want = vec![0x03, 0x00, 0x00, 0x00, 0x02, 4];
+		want.extend(b"anon");
+		want.push(4);
+		want.extend(b"room");
+		want.push(5);
+		want.extend(b"video");
+		// Two parameters: FORWARD (delta 0x10) 1, then SUBSCRIBER_PRIORITY (delta 0x10) 128, raw bytes.
+		want.extend([0x02, 0x10, 0x01, 0x10, 0x80]);
+		let len = (want.len() - 3) as u16;
+		want[1..3].copy_from_slice(&len.to_be_bytes());
+		assert_eq!(bytes, want);
+	}
+
+	#[test]
+	fn stream_types() {
+		// SETUP's type is `af 00`; a 0x58 subgroup stream's one byte.
+		let (setup, used) = UniStreamType::decode_prefix(&[0xAF, 0x00, 0x00, 0x00], D18).unwrap();
+		assert!(setup.is_setup() && used == 2);
+		let (data, _) = UniStreamType::decode_prefix(&[0x58, 0x01], D18).unwrap();
+		assert!(!data.is_setup());
+		assert_eq!(data.to_bytes(D18).unwrap(), [0x58]);
+		assert_eq!(
+			UniStreamType::decode_prefix(&[0xAF], D18),
+			Err(DecodeError::UnexpectedEnd)
+		);
+	}
+
+	#[test]
+	fn rules() {
+		let decode = |bytes: &[u8]| RequestMessage::decode_prefix(bytes, D18).map(|(m, _)| m);
+		// An unknown parameter (0x7E) cannot be skipped: refused.
+		assert!(matches!(
+			decode(&[0x07, 0x00, 0x03, 0x01, 0x7E, 0x00]),
+			Err(DecodeError::InvalidValue { value: 0x7E, .. })
+		));
+		// FORWARD 2.
+		assert!(decode(&[0x07, 0x00, 0x03, 0x01, 0x10, 0x02]).is_err());
+		// An AUTHORIZATION TOKEN that is no Token structure (Alias Type 9): KEY_VALUE_FORMATTING_ERROR.
+		let err = decode(&[0x07, 0x00, 0x04, 0x01, 0x03, 0x01, 0x09]).unwrap_err();
+		assert_eq!(
+			err.disposition(),
+			crate::Disposition::CloseSession(crate::SessionCode::KEY_VALUE_FORMATTING)
+		);
+		// The same type twice.
+		assert!(matches!(
+			decode(&[0x07, 0x00, 0x05, 0x02, 0x08, 0x01, 0x00, 0x01]),
+			Err(DecodeError::DuplicateParameter { .. })
+		));
+		// An unknown message type.
+		assert!(matches!(
+			decode(&[0x3F, 0x00, 0x00]),
+			Err(DecodeError::UnknownMessageType { .. })
+		));
+		// A field past the Length.
+		assert!(matches!(
+			decode(&[0x05, 0x00, 0x01, 0x00]),
+			Err(DecodeError::ShortBody { .. })
+		));
+		// Bytes after the last field.
+		assert!(matches!(
+			decode(&[0x07, 0x00, 0x02, 0x00, 0x00]),
+			Err(DecodeError::TrailingBytes { .. })
+		));
+		// PUBLISH, FETCH, TRACK_STATUS, SUBSCRIBE_TRACKS are read whole, to be refused; their
+		// Request ID is the payload's first integer (0xAA 0xBB: 0x2ABB in two leading-ones bytes).
+		for ty in [0x1Du8, 0x16, 0x0D, 0x51] {
+			let RequestMessage::Unsupported(request) = decode(&[ty, 0x00, 0x02, 0xAA, 0xBB]).unwrap() else {
+				panic!("{ty:#x} is kept unread");
+			};
+			assert_eq!(request.request_id(), Some(VarInt::from_u32(0x2ABB)));
+			assert_eq!(
+				decode(&[ty, 0x00, 0x02, 0xAA, 0xBB]).unwrap(),
+				RequestMessage::Unsupported(UnsupportedRequest {
+					ty: VarInt::from_u32(ty.into()),
+					body: Bytes::from_static(&[0xAA, 0xBB]),
+				})
+			);
+		}
+		// Draft-14 and draft-16 have no request streams.
+		assert!(RequestMessage::decode_prefix(&[0x07, 0x00, 0x01, 0x00], Draft::Draft16).is_err());
+		assert!(
+			RequestMessage::RequestOk(MessageParameters::default())
+				.to_bytes(Draft::Draft14)
+				.is_err()
+		);
+		// A token's bytes never reach Debug.
+		let token = AuthToken::UseValue {
+			token_type: VarInt::ZERO,
+			value: Bytes::from_static(b"secret"),
+		};
+		let p = MessageParameters::default().with(
+			parameter::AUTHORIZATION_TOKEN,
+			ParamValue::Bytes(token.encode_value_in(D18).into()),
+		);
+		assert!(!format!("{p:?}").contains("secret"));
+		assert_eq!(p.auth_tokens().next().unwrap().unwrap(), token);
+	}
+}
