@@ -41,6 +41,7 @@ use crate::auth::{AuthError, ConnectRequest, Grant, Transport};
 use crate::limits::{LimitError, Ticket};
 use crate::origin::{Publication, Track};
 use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
+use crate::protocol::ietf::request_stream;
 use crate::protocol::ietf::{
 	Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, StreamRequests, TokenCache,
 };
@@ -631,7 +632,11 @@ async fn write_control<S: Session>(
 	mut queue: mpsc::Receiver<ControlMessage>,
 ) {
 	while let Some(message) = queue.recv().await {
-		let written = match io::encode(&message, shared.draft) {
+		let encoded = match shared.draft {
+			Draft::Draft16 => io::encode(&request_stream::renumbered(&message), shared.draft),
+			_ => io::encode(&message, shared.draft),
+		};
+		let written = match encoded {
 			Ok(bytes) => io::write(&mut send, &bytes).await,
 			Err(err) => Err(err),
 		};

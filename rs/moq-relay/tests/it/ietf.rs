@@ -441,9 +441,30 @@ async fn draft16_requests_on_the_wire() {
 	}
 	assert_eq!(refused.read::<ControlMessage>().await, None);
 
+	// No such broadcast: DOES_NOT_EXIST, which draft-16 numbers 0x10 (draft-14: 0x4, which draft-16
+	// gives to MALFORMED_AUTH_TOKEN), as the published client reads it.
+	raw.write(ControlMessage::Subscribe(Subscribe {
+		request_id: VarInt::from_u32(6),
+		namespace: vec!["nothing".into()],
+		track: "t".into(),
+		priority: 0,
+		group_order: GroupOrder::Descending,
+		forward: true,
+		filter: Filter::NextGroupStart,
+		parameters: Parameters::default(),
+	}))
+	.await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::RequestError(err) | ControlMessage::SubscribeError(err)) => {
+			assert_eq!(err.request_id, VarInt::from_u32(6));
+			assert_eq!(err.code, VarInt::from_u32(0x10), "{err:?}");
+		}
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+
 	// On the control stream it breaks draft-16's rules.
 	raw.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
-		request_id: VarInt::from_u32(6),
+		request_id: VarInt::from_u32(8),
 		prefix: Vec::new(),
 		options: Some(VarInt::from_u32(1)),
 		parameters: Parameters::default(),

@@ -39,6 +39,25 @@ pub fn error_code(code: u32) -> u32 {
 	}
 }
 
+/// `message` with its error code (if it is an error) renumbered by [`error_code`]: draft-16 shares
+/// draft-18's REQUEST_ERROR registry (the published client reads DOES_NOT_EXIST as 0x10 from
+/// draft-15 on, and 0x4 as MALFORMED_AUTH_TOKEN), while the shared session logic speaks draft-14's.
+pub fn renumbered(message: &ControlMessage) -> ControlMessage {
+	let mut message = message.clone();
+	if let ControlMessage::RequestError(err)
+	| ControlMessage::SubscribeError(err)
+	| ControlMessage::PublishNamespaceError(err)
+	| ControlMessage::SubscribeNamespaceError(err)
+	| ControlMessage::TrackStatusError(err)
+	| ControlMessage::FetchError(err)
+	| ControlMessage::PublishError(err) = &mut message
+		&& let Ok(code) = u32::try_from(err.code.into_inner())
+	{
+		err.code = VarInt::from_u32(error_code(code));
+	}
+	message
+}
+
 /// The draft-18 form of an answer on a request stream; `None` for a message that is no answer
 /// there (it has no draft-18 form on a request stream).
 pub fn answer(message: &ControlMessage) -> Option<RequestMessage> {

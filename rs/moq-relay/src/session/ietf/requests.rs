@@ -47,6 +47,7 @@ pub(super) fn encode_answer(message: &ControlMessage, draft: Draft) -> Result<Ve
 				"a message with no draft-18 request-stream form",
 			)),
 		},
+		Draft::Draft16 => io::encode(&request_stream::renumbered(message), draft),
 		_ => io::encode(message, draft),
 	}
 }
