@@ -1,7 +1,7 @@
 //! Headless Chromium (Debian's `chromium`) over WebTransport against the relay:
 //! `serverCertificateHashes` with the generated certificate, WT-Protocol
 //! negotiation, a broadcast exchanged both ways between @moq/net 0.3.4 in the
-//! page (moq-lite-05, or forced to IETF draft-16 or draft-14) and the published
+//! page (moq-lite-05, or forced to IETF draft-18, -16 or -14) and the published
 //! moq-tokio client, and how a refused session looks to the page.
 //!
 //! `tests/browser/webtransport.mjs` does the browser side (see its header for
@@ -80,6 +80,15 @@ async fn chromium_forced_to_draft16_exchanges_a_broadcast_with_a_rust_client() {
 	let result = exchange("moq-transport-16".parse().unwrap(), Some("moqt-16")).await;
 	assert_eq!(result["protocol"], "moqt-16", "{result}");
 	assert_eq!(result["version"], "moq-transport-16", "{result}");
+}
+
+/// @moq/net offering only `moqt-18`: draft-18's SETUP streams and a stream per request, with a
+/// Rust client at lite-05 on the other side of the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_forced_to_draft18_exchanges_a_broadcast_with_a_lite05_rust_client() {
+	let result = exchange(lite05(), Some("moqt-18")).await;
+	assert_eq!(result["protocol"], "moqt-18", "{result}");
+	assert_eq!(result["version"], "moq-transport-18", "{result}");
 }
 
 /// @moq/net offering only `moql` (no sub-protocol the relay knows): no WT-Protocol, CLIENT_SETUP
