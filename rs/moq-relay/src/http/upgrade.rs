@@ -181,18 +181,31 @@ impl WebSockets {
 			};
 			let session = ws::accept(io, &negotiated, ws::Bounds::from(&ctx.limits)).await;
 			let span = tracing::info_span!("session", ws = id);
-			let run = crate::session::run(
-				session.clone(),
-				negotiated.version,
-				Some(crate::session::UrlRequest {
-					target: url_path,
-					binding: crate::auth::Transport::WebSocket,
-					headers,
-				}),
-				ctx,
-				&mut ticket,
-				first_request,
-			)
+			let run = async {
+				use ws::Protocol;
+				match negotiated.protocol {
+					Protocol::Lite(version) => {
+						let url = crate::session::UrlRequest {
+							target: url_path,
+							binding: crate::auth::Transport::WebSocket,
+							headers,
+						};
+						crate::session::run(session.clone(), version, Some(url), ctx, &mut ticket, first_request).await
+					}
+					Protocol::Ietf(draft) => {
+						crate::session::run_websocket_draft(
+							session.clone(),
+							draft,
+							url_path,
+							headers,
+							ctx,
+							&mut ticket,
+							first_request,
+						)
+						.await
+					}
+				}
+			}
 			.instrument(span);
 			tokio::select! {
 				result = run => {

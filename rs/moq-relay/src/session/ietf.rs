@@ -354,18 +354,22 @@ async fn linger<S: Session>(transport: &S) {
 	let _ = tokio::time::timeout(super::REFUSAL_LINGER, transport.closed()).await;
 }
 
-/// Runs one draft session to its end (the IETF counterpart of [`super::run`]).
+/// Runs one draft session to its end (the IETF counterpart of [`super::run`]). `url_path` is the
+/// target of the HTTP request the session came with (a WebTransport CONNECT or a WebSocket upgrade,
+/// as `kind` says); `None` on raw QUIC, where the SETUP's PATH is.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<S: Session>(
 	transport: S,
 	negotiation: Negotiation,
 	url_path: Option<String>,
+	kind: Transport,
 	headers: Option<HeaderMap>,
 	ctx: Arc<Context>,
 	ticket: &mut Ticket,
 	first_packet: Instant,
 ) -> Result<(), SessionError> {
 	if let Negotiation::Fixed(Draft::Draft18) = negotiation {
-		return draft18::run(transport, url_path, headers, ctx, ticket, first_packet).await;
+		return draft18::run(transport, url_path, kind, headers, ctx, ticket, first_packet).await;
 	}
 	let started = tokio::time::timeout(ctx.limits.setup_timeout, client_setup(&transport, &negotiation)).await;
 	let (send, reader, setup, draft) = match started {
@@ -409,10 +413,6 @@ pub(crate) async fn run<S: Session>(
 			linger(&transport).await;
 			return Err(refused.into());
 		}
-	};
-	let kind = match binding {
-		Binding::Url => Transport::WebTransport,
-		Binding::Quic => Transport::Quic,
 	};
 	let request = connect_request(&target, headers.as_ref(), token);
 	let grant = match decide(&ctx, ticket, request, kind).await {

@@ -283,7 +283,49 @@ pub async fn run_accepted<S: Session>(
 	};
 	let metrics = ctx.metrics.clone();
 	let _gauge = metrics.session_started();
-	ietf::run(transport, negotiation, url_path, headers, ctx, ticket, first_packet).await
+	let kind = match url_path {
+		Some(_) => Transport::WebTransport,
+		None => Transport::Quic,
+	};
+	ietf::run(
+		transport,
+		negotiation,
+		url_path,
+		kind,
+		headers,
+		ctx,
+		ticket,
+		first_packet,
+	)
+	.await
+}
+
+/// Runs one IETF draft session that came as a WebSocket upgrade to `target` (its URL path and
+/// query) to its end. Its cookies are no credential (the draft sessions read none).
+pub async fn run_websocket_draft<S: Session>(
+	transport: S,
+	draft: crate::wire::ietf::Draft,
+	target: String,
+	mut headers: HeaderMap,
+	ctx: Arc<Context>,
+	ticket: &mut Ticket,
+	first_packet: Instant,
+) -> Result<(), SessionError> {
+	headers.remove(axum::http::header::COOKIE);
+	let metrics = ctx.metrics.clone();
+	let _gauge = metrics.session_started();
+	let negotiation = ietf::Negotiation::Fixed(draft);
+	ietf::run(
+		transport,
+		negotiation,
+		Some(target),
+		Transport::WebSocket,
+		Some(headers),
+		ctx,
+		ticket,
+		first_packet,
+	)
+	.await
 }
 
 /// The HTTP request a session came with: a WebTransport CONNECT or a WebSocket upgrade. Its

@@ -4,7 +4,8 @@
 //! Negotiation is the published clients': the client offers `Sec-WebSocket-Protocol` entries
 //! `qmux-<draft>.<alpn>` (`qmux-01.moq-lite-05`, …) followed by the bare `qmux-02`, `qmux-01`,
 //! `qmux-00` and `webtransport`. The relay answers the first of *its* versions ([`crate::relay::VERSIONS`],
-//! lite-06 first) that the client offered, on the newest QMux draft offered with it; never a bare
+//! lite-06 first, then the IETF drafts of [`crate::protocol::ietf::negotiate::DRAFTS`] by their
+//! identifiers `moq-00`, `moqt-16`, …) that the client offered, on the newest QMux draft offered with it; never a bare
 //! entry (it names no moq version, and the relay does not guess one), never anything the client did
 //! not offer, and never a value copied from the request beyond that exact entry. The upgrade's URL is
 //! the connection path and its query (`?jwt=`), and its headers (`Authorization: Bearer`) are the
@@ -55,21 +56,30 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The tungstenite read buffer: small, so 500 idle sessions cost ~2 MiB of it, not 64.
 const READ_BUFFER: usize = 4 * 1024;
 
+/// The moq protocol a WebSocket session speaks: named by its subprotocol, so never left to a SETUP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+	/// A moq-lite version.
+	Lite(Version),
+	/// An IETF moq-transport draft.
+	Ietf(crate::wire::ietf::Draft),
+}
+
 /// What the relay answered in `Sec-WebSocket-Protocol`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Negotiated {
-	/// The moq-lite version.
-	pub version: Version,
+	/// The moq-lite version or IETF draft.
+	pub protocol: Protocol,
 	/// The QMux draft.
 	pub draft: qmux::Version,
 	/// The subprotocol answered: `qmux-<draft>.<alpn>`.
 	pub subprotocol: String,
 }
 
-/// Picks the subprotocol: the first of `versions` (the relay's order) the client offered, on the
-/// newest QMux draft it offered it with. `offered` are the `Sec-WebSocket-Protocol` header values
-/// (each a comma-separated list). `None` when there is none the relay speaks (bare entries only,
-/// or unknown versions).
+/// Picks the subprotocol: the first of `versions` (the relay's order), then of the IETF drafts the
+/// relay speaks, that the client offered, on the newest QMux draft it offered it with. `offered`
+/// are the `Sec-WebSocket-Protocol` header values (each a comma-separated list). `None` when there
+/// is none the relay speaks (bare entries only, or unknown versions).
 pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>, versions: &[Version]) -> Option<Negotiated> {
 	let offered: Vec<&str> = offered
 		.into_iter()
@@ -77,12 +87,16 @@ pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>, versions: &[Ver
 		.map(str::trim)
 		.filter(|entry| !entry.is_empty())
 		.collect();
-	for &version in versions {
+	let lite = versions.iter().map(|&v| (Protocol::Lite(v), v.alpn()));
+	let ietf = crate::protocol::ietf::negotiate::DRAFTS
+		.into_iter()
+		.map(|d| (Protocol::Ietf(d), d.alpn()));
+	for (protocol, alpn) in lite.chain(ietf) {
 		for draft in DRAFTS {
-			let subprotocol = format!("{}{}", draft.prefix(), version.alpn());
+			let subprotocol = format!("{}{alpn}", draft.prefix());
 			if offered.contains(&subprotocol.as_str()) {
 				return Some(Negotiated {
-					version,
+					protocol,
 					draft,
 					subprotocol,
 				});
@@ -107,7 +121,7 @@ pub enum UpgradeError {
 	Version,
 	/// No offered subprotocol names a moq version the relay speaks over QMux.
 	#[error(
-		"no supported subprotocol: offer qmux-01.moq-lite-06, qmux-01.moq-lite-05 or qmux-01.moq-lite-04 (qmux-00 and qmux-02 too)"
+		"no supported subprotocol: offer qmux-01.moq-lite-06, qmux-01.moq-lite-05 or qmux-01.moq-lite-04, or an IETF draft (qmux-01.moq-00, qmux-01.moqt-16, qmux-01.moqt-18); qmux-00 and qmux-02 too"
 	)]
 	Subprotocol,
 	/// The relay is shutting down.
@@ -570,8 +584,8 @@ mod tests {
 		let offered = "qmux-02.moq-lite-05, qmux-01.moq-lite-05, qmux-00.moq-lite-05, qmux-01.moq-lite-04, qmux-02, qmux-01, qmux-00, webtransport";
 		let chosen = negotiate([offered], &ALL).unwrap();
 		assert_eq!(
-			(chosen.version, chosen.subprotocol.as_str()),
-			(Version::Lite05, "qmux-02.moq-lite-05")
+			(chosen.protocol, chosen.subprotocol.as_str()),
+			(Protocol::Lite(Version::Lite05), "qmux-02.moq-lite-05")
 		);
 		// The relay's order wins over the client's; the newest draft offered with it is used.
 		let chosen = negotiate(
@@ -591,6 +605,27 @@ mod tests {
 			assert_eq!(negotiate([offered], &ALL), None, "{offered}");
 		}
 		assert_eq!(negotiate(["qmux-01.moq-lite-06"], &[Version::Lite05]), None);
+	}
+
+	#[test]
+	fn ietf_drafts_after_every_moq_lite_version() {
+		use crate::wire::ietf::Draft;
+		// What @moq/net offers on WebSocket: moq-lite first, so moq-lite it is.
+		let browser = "qmux-01.moq-lite-05, qmux-00.moq-lite-05, qmux-01.moqt-20, qmux-01.moqt-18, qmux-00.moqt-16";
+		assert_eq!(
+			negotiate([browser], &ALL).unwrap().protocol,
+			Protocol::Lite(Version::Lite05)
+		);
+		// A client pinned to a draft: that draft, on the QMux draft it offered it with.
+		let chosen = negotiate(["qmux-01.moqt-18, qmux-01"], &ALL).unwrap();
+		assert_eq!(
+			(chosen.protocol, chosen.subprotocol.as_str()),
+			(Protocol::Ietf(Draft::Draft18), "qmux-01.moqt-18")
+		);
+		let chosen = negotiate(["qmux-00.moq-00"], &ALL).unwrap();
+		assert_eq!(chosen.protocol, Protocol::Ietf(Draft::Draft14));
+		// A draft the relay does not speak is not answered.
+		assert_eq!(negotiate(["qmux-01.moqt-17"], &ALL), None);
 	}
 
 	fn request(pairs: &[(&str, &str)]) -> http::HeaderMap {

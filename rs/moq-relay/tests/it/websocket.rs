@@ -260,6 +260,49 @@ async fn assert_closed_with(session: &moq_relay::transport::ws::WsSession, code:
 	);
 }
 
+/// IETF drafts over WebSocket: the published client pinned to draft-14, -16 and -18 (subprotocols
+/// `qmux-0x.moq-00`, `qmux-0x.moqt-16`, `qmux-0x.moqt-18`) publishes over `ws://` and `wss://`; a
+/// subscriber at the same draft over the same scheme and a lite-05 subscriber on raw QUIC read its
+/// groups whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_client_over_ws_and_wss_at_every_ietf_draft() {
+	let relay = TestRelay::start(Some("anon")).await;
+	for scheme in ["ws", "wss"] {
+		for name in ["moq-transport-14", "moq-transport-16", "moq-transport-18"] {
+			let path = format!("anon/{scheme}/{name}");
+			let (publisher, writer) = publisher(&relay, relay.url(scheme, ""), Some(name), &path, 16).await;
+			assert_eq!(
+				publisher.connection().version().map(|v| v.to_string()).as_deref(),
+				Some(name),
+				"{scheme}"
+			);
+			let client = relay.client(Some(version(name)));
+			let mut session = within(
+				"subscriber established",
+				Subscriber::connect(&client, relay.url(scheme, "")),
+			)
+			.await
+			.unwrap();
+			read_groups(&mut session, &path, 3, scheme).await;
+			let quic = relay.client(Some(version("moq-lite-05")));
+			let mut quic_session = within(
+				"QUIC subscriber established",
+				Subscriber::connect(&quic, relay.url("moqt", "")),
+			)
+			.await
+			.unwrap();
+			read_groups(&mut quic_session, &path, 3, "QUIC").await;
+			writer.abort();
+			quic_session.close().await;
+			session.close().await;
+			publisher.close().await;
+			client.close().await;
+			quic.close().await;
+		}
+	}
+	relay.stop().await;
+}
+
 /// Connects the published client to `url`, which the relay must refuse with `code`: the client's
 /// session ends in an error, and the relay counts one more refusal with that code
 /// (`moq_relay_auth_refused_total`). Returns the client's error text.

@@ -87,6 +87,7 @@ async fn peer_setup<S: Session>(transport: &S) -> Result<PeerSetup<S::Recv>, Ses
 pub(super) async fn run<S: Session>(
 	transport: S,
 	url_path: Option<String>,
+	kind: Transport,
 	headers: Option<HeaderMap>,
 	ctx: Arc<Context>,
 	ticket: &mut Ticket,
@@ -133,10 +134,6 @@ pub(super) async fn run<S: Session>(
 			linger(&transport).await;
 			return Err(refused.into());
 		}
-	};
-	let kind = match binding {
-		Binding::Url => Transport::WebTransport,
-		Binding::Quic => Transport::Quic,
 	};
 	let request = connect_request(&target, headers.as_ref(), token);
 	let grant = match decide(&ctx, ticket, request, kind).await {
