@@ -107,34 +107,7 @@ async fn published_client_over_ws_and_wss_at_every_version() {
 	let relay = TestRelay::start(Some("anon")).await;
 	for scheme in ["ws", "wss"] {
 		for name in VERSIONS {
-			let path = format!("anon/{scheme}/{name}");
-			let (publisher, writer) = publisher(&relay, relay.url(scheme, ""), Some(name), &path, 16).await;
-			assert_eq!(
-				publisher.connection().version().map(|v| v.to_string()).as_deref(),
-				Some(name),
-				"{scheme}"
-			);
-			let client = relay.client(Some(version(name)));
-			let mut session = within(
-				"subscriber established",
-				Subscriber::connect(&client, relay.url(scheme, "")),
-			)
-			.await
-			.unwrap();
-			assert_eq!(
-				session.connection().version().map(|v| v.to_string()).as_deref(),
-				Some(name),
-				"{scheme}"
-			);
-			let over_ws = read_groups(&mut session, &path, 3, scheme).await;
-			let quic = relay.client(Some(version(name)));
-			let mut quic_session = within(
-				"QUIC subscriber established",
-				Subscriber::connect(&quic, relay.url("moqt", "")),
-			)
-			.await
-			.unwrap();
-			let over_quic = read_groups(&mut quic_session, &path, 3, "QUIC").await;
+			let (over_ws, over_quic) = through_ws(&relay, scheme, name, name).await;
 			// Whole groups, each once (concurrent group streams may arrive in any order).
 			for groups in [&over_ws, &over_quic] {
 				let distinct: std::collections::BTreeSet<_> = groups.iter().collect();
@@ -144,15 +117,50 @@ async fn published_client_over_ws_and_wss_at_every_version() {
 					"{scheme} {name}: {over_ws:?} {over_quic:?}"
 				);
 			}
-			writer.abort();
-			quic_session.close().await;
-			session.close().await;
-			publisher.close().await;
-			client.close().await;
-			quic.close().await;
 		}
 	}
 	relay.stop().await;
+}
+
+/// Publishes `anon/<scheme>/<name>` with the published client pinned to `name` over `scheme`
+/// (`ws` or `wss`); a subscriber at `name` over the same scheme and one at `quic` over raw QUIC
+/// each read 3 whole groups of it. Returns their group sequences (WebSocket, QUIC).
+async fn through_ws(relay: &TestRelay, scheme: &str, name: &str, quic: &str) -> (Vec<u64>, Vec<u64>) {
+	let path = format!("anon/{scheme}/{name}");
+	let (publisher, writer) = publisher(relay, relay.url(scheme, ""), Some(name), &path, 16).await;
+	assert_eq!(
+		publisher.connection().version().map(|v| v.to_string()).as_deref(),
+		Some(name),
+		"{scheme}"
+	);
+	let client = relay.client(Some(version(name)));
+	let mut session = within(
+		"subscriber established",
+		Subscriber::connect(&client, relay.url(scheme, "")),
+	)
+	.await
+	.unwrap();
+	assert_eq!(
+		session.connection().version().map(|v| v.to_string()).as_deref(),
+		Some(name),
+		"{scheme}"
+	);
+	let over_ws = read_groups(&mut session, &path, 3, scheme).await;
+	let quic_client = relay.client(Some(version(quic)));
+	let mut quic_session = within(
+		"QUIC subscriber established",
+		Subscriber::connect(&quic_client, relay.url("moqt", "")),
+	)
+	.await
+	.unwrap();
+	let over_quic = read_groups(&mut quic_session, &path, 3, "QUIC").await;
+	writer.abort();
+	quic_session.close().await;
+	session.close().await;
+	publisher.close().await;
+	client.close().await;
+	quic_client.close().await;
+	(over_ws, over_quic)
 }
 
 /// A relay that verifies tokens with a fresh HS256 key and has no public prefix.
@@ -269,35 +277,7 @@ async fn published_client_over_ws_and_wss_at_every_ietf_draft() {
 	let relay = TestRelay::start(Some("anon")).await;
 	for scheme in ["ws", "wss"] {
 		for name in ["moq-transport-14", "moq-transport-16", "moq-transport-18"] {
-			let path = format!("anon/{scheme}/{name}");
-			let (publisher, writer) = publisher(&relay, relay.url(scheme, ""), Some(name), &path, 16).await;
-			assert_eq!(
-				publisher.connection().version().map(|v| v.to_string()).as_deref(),
-				Some(name),
-				"{scheme}"
-			);
-			let client = relay.client(Some(version(name)));
-			let mut session = within(
-				"subscriber established",
-				Subscriber::connect(&client, relay.url(scheme, "")),
-			)
-			.await
-			.unwrap();
-			read_groups(&mut session, &path, 3, scheme).await;
-			let quic = relay.client(Some(version("moq-lite-05")));
-			let mut quic_session = within(
-				"QUIC subscriber established",
-				Subscriber::connect(&quic, relay.url("moqt", "")),
-			)
-			.await
-			.unwrap();
-			read_groups(&mut quic_session, &path, 3, "QUIC").await;
-			writer.abort();
-			quic_session.close().await;
-			session.close().await;
-			publisher.close().await;
-			client.close().await;
-			quic.close().await;
+			through_ws(&relay, scheme, name, "moq-lite-05").await;
 		}
 	}
 	relay.stop().await;
