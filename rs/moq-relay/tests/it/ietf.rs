@@ -28,6 +28,9 @@ use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 const DRAFT14: &str = "moq-transport-14";
 const DRAFT16: &str = "moq-transport-16";
 const DRAFT18: &str = "moq-transport-18";
+const DRAFT20: &str = "moq-transport-20";
+const DRAFT21: &str = "moq-transport-21";
+const DRAFT22: &str = "moq-transport-22";
 const LITE05: &str = "moq-lite-05";
 const FRAMES: u64 = 4;
 
@@ -117,7 +120,7 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, tag: &str, 
 			let ms = timestamp.as_millis();
 			match (from, to) {
 				(LITE05, LITE05) => assert_eq!(ms, u128::from(sequence * 1000) + i as u128),
-				(DRAFT14 | DRAFT16 | DRAFT18, LITE05) => {
+				(DRAFT14 | DRAFT16 | DRAFT18 | DRAFT20 | DRAFT21 | DRAFT22, LITE05) => {
 					assert!(ms + 60_000 > now_ms && ms <= now_ms, "{from} -> {to}: {ms} vs {now_ms}")
 				}
 				// A draft subscriber stamps frames itself: draft-14 and -16 carry no timescale.
@@ -203,12 +206,57 @@ async fn webtransport_draft18_and_lite05_pairings_deliver_every_frame() {
 /// two drafts meet in the relay's origin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft18_and_draft16_pairings_deliver_every_frame() {
+	draft_pairings((DRAFT18, "d18"), (DRAFT16, "d16")).await;
+}
+
+/// Draft-20 (ALPN `moqt-20`): the published client pinned to `moq-transport-20` (its SUBSCRIBE a
+/// Next Object LOCATION_FILTER with a FILL, answered without LARGEST_OBJECT so that no fill is
+/// owed; the relay's SUBSCRIBE a Relative Start of 0 in draft-20's integer list; GOAWAY without a
+/// Request ID) publishes and subscribes, and a lite-05 client reads its broadcast through the
+/// bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft20_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft20_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT20).await;
+}
+
+/// Draft-21 is draft-20 on the wire (ALPN `moqt-21`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft21_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT21).await;
+}
+
+/// Draft-22 (ALPN `moqt-22`): LOCATION_FILTER without a Length, typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft22_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT22).await;
+}
+
+/// The acceptance point: a draft-16 publisher read by a draft-20 subscriber, and a draft-20
+/// publisher read by a draft-16 subscriber (each also read by its own draft).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft20_and_draft16_pairings_deliver_every_frame() {
+	draft_pairings((DRAFT20, "d20"), (DRAFT16, "d16")).await;
+}
+
+/// Draft-20 and draft-18, whose filters and GOAWAYs differ, through the relay's origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft20_and_draft18_pairings_deliver_every_frame() {
+	draft_pairings((DRAFT20, "d20"), (DRAFT18, "d18")).await;
+}
+
+/// A publisher of each draft (`anon/<tag>` on raw QUIC), each read by a subscriber of each.
+async fn draft_pairings((a, a_tag): (&str, &'static str), (b, b_tag): (&str, &'static str)) {
 	let relay = TestRelay::start(Some("anon")).await;
 	let publishers = [
-		publisher(&relay, "moqt", DRAFT18, "d18").await,
-		publisher(&relay, "moqt", DRAFT16, "d16").await,
+		publisher(&relay, "moqt", a, a_tag).await,
+		publisher(&relay, "moqt", b, b_tag).await,
 	];
-	for to in [DRAFT18, DRAFT16] {
+	for to in [a, b] {
 		let client = relay.client(Some(version(to)));
 		let mut session = within(
 			"subscriber established",
@@ -221,8 +269,8 @@ async fn draft18_and_draft16_pairings_deliver_every_frame() {
 			Some(to)
 		);
 		let mut seen = Vec::new();
-		read_from(&mut session, &mut seen, "d18", DRAFT18, to).await;
-		read_from(&mut session, &mut seen, "d16", DRAFT16, to).await;
+		read_from(&mut session, &mut seen, a_tag, a, to).await;
+		read_from(&mut session, &mut seen, b_tag, b, to).await;
 		session.close().await;
 		client.close().await;
 	}

@@ -11,8 +11,16 @@ use crate::wire::SessionCode;
 use crate::wire::ietf::{ClientSetup, Draft, SetupParameters, termination};
 
 /// The drafts the relay speaks, most preferred first: draft-14, the widest deployed, then
-/// draft-16, then draft-18, for a client that offers several.
-pub const DRAFTS: [Draft; 3] = [Draft::Draft14, Draft::Draft16, Draft::Draft18];
+/// draft-16, then draft-18, then draft-20, -21 and -22, each added after those before it, for a
+/// client that offers several.
+pub const DRAFTS: [Draft; 6] = [
+	Draft::Draft14,
+	Draft::Draft16,
+	Draft::Draft18,
+	Draft::Draft20,
+	Draft::Draft21,
+	Draft::Draft22,
+];
 
 /// The draft a transport identifier names, if the relay speaks it.
 pub fn from_identifier(identifier: &str) -> Option<Draft> {
@@ -135,6 +143,10 @@ mod tests {
 		assert_eq!(from_identifier("moqt-15"), None);
 		assert_eq!(from_identifier("moqt-18"), Some(Draft::Draft18));
 		assert_eq!(from_identifier("moqt-17"), None);
+		assert_eq!(from_identifier("moqt-19"), None);
+		assert_eq!(from_identifier("moqt-20"), Some(Draft::Draft20));
+		assert_eq!(from_identifier("moqt-21"), Some(Draft::Draft21));
+		assert_eq!(from_identifier("moqt-22"), Some(Draft::Draft22));
 	}
 
 	#[test]
