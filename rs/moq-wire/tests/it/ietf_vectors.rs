@@ -34,6 +34,8 @@ const D14: Draft = Draft::Draft14;
 const D16: Draft = Draft::Draft16;
 const VECTORS18: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft18.json");
 const D18: Draft = Draft::Draft18;
+const VECTORS20: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft20.json");
+const D20: Draft = Draft::Draft20;
 
 fn v(n: u64) -> VarInt {
 	VarInt::from_u64(n).unwrap()
@@ -624,6 +626,68 @@ fn samples18() -> Vec<(&'static str, Sample)> {
 	]
 }
 
+/// The draft-20 samples: draft-18's, with what changed by draft-20. SUBSCRIBE is the published
+/// client's live join (LOCATION_FILTER Next Object as two zero integers, FILL holding a Relative
+/// Start of 1, INCLUDE_PROPERTIES 0) and the relay's Next Group Start (a Relative Start of 0, one
+/// integer); GOAWAY has no Request ID (draft-19 removed it); REQUEST_UPDATE may carry a Range
+/// Filter. SETUP, the answers and the data streams are draft-18's bytes.
+fn samples20() -> Vec<(&'static str, Sample)> {
+	use RequestMessage as R;
+	let live_join = MessageParameters::default()
+		.with(parameter::FORWARD, ParamValue::Byte(1))
+		.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(128))
+		.with(
+			parameter::SUBSCRIPTION_FILTER,
+			ParamValue::Bytes(Bytes::from_static(&[0x00, 0x00])),
+		)
+		.with(parameter::GROUP_ORDER, ParamValue::Byte(2))
+		.with(
+			parameter::FILL,
+			ParamValue::Bytes(Bytes::from_static(&[0x01, 0x21, 0x01, 0x01])),
+		)
+		.with(parameter::INCLUDE_PROPERTIES, ParamValue::Byte(0));
+	let next_group = MessageParameters::default()
+		.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(0))
+		.with(
+			parameter::SUBSCRIPTION_FILTER,
+			ParamValue::Bytes(Bytes::from_static(&[0x00])),
+		)
+		.with(parameter::GROUP_ORDER, ParamValue::Byte(2));
+	let mut samples: Vec<_> = samples18()
+		.into_iter()
+		.filter(|(name, _)| !matches!(*name, "SUBSCRIBE" | "GOAWAY with a timeout and Request ID"))
+		.collect();
+	samples.extend([
+		(
+			"SUBSCRIBE live join with FILL",
+			Sample::Request(R::Subscribe(Subscribe18 {
+				request_id: v(0),
+				namespace: ns(&["anon", "room"]),
+				track: "video".into(),
+				parameters: live_join,
+			})),
+		),
+		(
+			"SUBSCRIBE Relative Start 0",
+			Sample::Request(R::Subscribe(Subscribe18 {
+				request_id: v(1),
+				namespace: ns(&["room"]),
+				track: "video".into(),
+				parameters: next_group,
+			})),
+		),
+		(
+			"GOAWAY with a timeout",
+			Sample::Request(R::Goaway(Goaway {
+				uri: "moqt://relay.example/next".into(),
+				timeout: v(5000),
+				request_id: None,
+			})),
+		),
+	]);
+	samples
+}
+
 /// The draft-16 samples: every message in its draft-16 form (REQUEST_OK, REQUEST_ERROR, the
 /// SUBSCRIBE_NAMESPACE stream's NAMESPACE and NAMESPACE_DONE, PUBLISH_NAMESPACE_DONE/CANCEL by
 /// Request ID), fields as parameters, delta-coded types.
@@ -875,6 +939,17 @@ fn draft18_vectors() {
 		samples18(),
 		"Golden wire vectors for draft-ietf-moq-transport-18 as the published moq-net 0.3.18 crate reads it: its SETUP, the request-stream messages and GOAWAY, subgroup stream headers (with and without FIRST_OBJECT), PADDING and subgroup objects. `hex` is the exact byte sequence (SETUP: Type 0x2F00, 16-bit Length, Setup Options; messages: Type, 16-bit Length, payload; headers with their stream type), every integer a leading-ones one. `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
 		"draft-ietf-moq-transport-18 (ALPN moqt-18)",
+	);
+}
+
+#[test]
+fn draft20_vectors() {
+	run_vectors(
+		VECTORS20,
+		D20,
+		samples20(),
+		"Golden wire vectors for draft-ietf-moq-transport-20 (and -21, the same on the wire) as the published moq-net 0.3.18 crate reads it: its SETUP, the request-stream messages (SUBSCRIBE with draft-20's LOCATION_FILTER integer list and FILL) and GOAWAY (no Request ID), subgroup stream headers, PADDING and subgroup objects. `hex` is the exact byte sequence (SETUP: Type 0x2F00, 16-bit Length, Setup Options; messages: Type, 16-bit Length, payload; headers with their stream type), every integer a leading-ones one. `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
+		"draft-ietf-moq-transport-20 (ALPN moqt-20)",
 	);
 }
 
