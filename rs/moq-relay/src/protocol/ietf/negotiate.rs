@@ -1,6 +1,7 @@
 //! Which draft a session speaks, and what its CLIENT_SETUP may say on its binding.
 //!
-//! A draft is fixed by the transport identifier (ALPN `moq-00`, `moqt-16` or `moqt-18` on raw QUIC,
+//! A draft is fixed by the transport identifier (ALPN `moq-00`, `moqt-16`, `moqt-18`, `moqt-20`,
+//! `moqt-21` or `moqt-22` on raw QUIC,
 //! `WT-Protocol` on WebTransport) or, when the client offered none (a WebTransport CONNECT without
 //! `WT-Available-Protocols`, the legacy `moql`), by the versions in a draft-14 CLIENT_SETUP
 //! (`docs/protocol.md#identifiers`). When nothing is common the session is still accepted and
