@@ -1158,6 +1158,82 @@ fn draft18_bytes_captured_from_the_published_client() {
 	}
 }
 
+const CAPTURED20: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft20-captured.json");
+const CAPTURED22: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft22-captured.json");
+
+/// What the published client really sent on a draft-20 and a draft-22 session (captured by
+/// `vectors/ietf/capture/` with the argument `20` or `22`): as on draft-18, and the subscriber's
+/// SUBSCRIBE, its live join: LOCATION_FILTER Next Object (`00 00` in draft-20's integer list, type
+/// `05` without a Length in draft-22's), FILL holding a Relative Start of 1. Each reads whole in its
+/// draft and re-encodes byte for byte.
+#[test]
+fn draft20_and_draft22_bytes_captured_from_the_published_client() {
+	for (path, draft, next_object, fill) in [
+		(CAPTURED20, D20, &[0x00, 0x00][..], &[0x01, 0x21, 0x01, 0x01][..]),
+		(CAPTURED22, Draft::Draft22, &[0x05][..], &[0x01, 0x21, 0x01, 0x01][..]),
+	] {
+		let file: Value = serde_json::from_str(&std::fs::read_to_string(path).expect(path)).unwrap();
+		let captured = file["captured"].as_array().expect("captured");
+		assert_eq!(captured.len(), 9, "{path}: {} captures", captured.len());
+		let mut header = None;
+		let mut seen = Vec::new();
+		for entry in captured {
+			let name = entry["name"].as_str().unwrap();
+			let hex = entry["hex"].as_str().unwrap();
+			match entry["kind"].as_str().unwrap() {
+				"setup" => {
+					let setup = exact::<Setup, _>(hex, draft).unwrap_or_else(|err| panic!("{name}: {err}"));
+					assert_eq!(setup.parameters.implementation(), Some("moq-lite-rs"), "{name}");
+					assert!(setup.parameters.0.iter().all(|p| p.key != v(2)), "{name}");
+					seen.push("SETUP");
+				}
+				"request" => {
+					let message = exact::<RequestMessage, _>(hex, draft).unwrap_or_else(|err| panic!("{name}: {err}"));
+					if let RequestMessage::Subscribe(s) = &message {
+						assert_eq!((s.namespace.clone(), s.track.as_str()), (ns(&["room"]), "t"), "{name}");
+						let p = &s.parameters;
+						assert_eq!(
+							p.get(parameter::SUBSCRIPTION_FILTER),
+							Some(&ParamValue::Bytes(Bytes::copy_from_slice(next_object))),
+							"{name}"
+						);
+						assert_eq!(
+							p.get(parameter::FILL),
+							Some(&ParamValue::Bytes(Bytes::copy_from_slice(fill))),
+							"{name}"
+						);
+						// INCLUDE_PROPERTIES is only written to opt out.
+						assert_eq!(p.get(parameter::INCLUDE_PROPERTIES), None, "{name}");
+					}
+					seen.push(message.name());
+				}
+				"data_stream_header" => match exact::<DataStreamHeader, _>(hex, draft) {
+					Ok(DataStreamHeader::Subgroup(h)) => {
+						assert!(h.first_object && h.end_of_group && h.extensions, "{name}");
+						header = Some(h);
+					}
+					other => panic!("{name}: {other:?}"),
+				},
+				_ => {
+					let h = header.expect("a header before its objects");
+					exact::<SubgroupObject, _>(hex, h.context(draft)).unwrap_or_else(|err| panic!("{name}: {err}"));
+					seen.push("object");
+				}
+			}
+		}
+		for message in [
+			"SETUP",
+			"PUBLISH_NAMESPACE",
+			"SUBSCRIBE_OK",
+			"SUBSCRIBE_NAMESPACE",
+			"SUBSCRIBE",
+			"object",
+		] {
+			assert!(seen.contains(&message), "{path}: no {message} captured: {seen:?}");
+		}
+	}
+}
+
 /// What the published client really sent on a draft-14 session (captured by
 /// `vectors/ietf/capture/`): every message reads whole and re-encodes to the same bytes, and the
 /// facts the relay's session relies on hold.
