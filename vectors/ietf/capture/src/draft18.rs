@@ -47,11 +47,7 @@ fn next_group_start(draft: Draft) -> &'static [u8] {
 }
 
 /// Captures the publisher's streams, then the subscriber's, each from its own connection.
-pub async fn capture(
-	endpoint: &quinn::Endpoint,
-	port: u16,
-	draft: Draft,
-) -> anyhow::Result<Vec<serde_json::Value>> {
+pub async fn capture(endpoint: &quinn::Endpoint, port: u16, draft: Draft) -> anyhow::Result<Vec<serde_json::Value>> {
 	let version = &draft.to_string();
 	let mut captured = Vec::new();
 	let mut push = |name: &str, kind: &str, bytes: &[u8]| {
@@ -104,8 +100,10 @@ pub async fn capture(
 		request_id: VarInt::from_u32(1),
 		namespace: published.namespace.clone(),
 		track: "t".into(),
-		parameters: MessageParameters::default()
-			.with(parameter::SUBSCRIPTION_FILTER, ParamValue::Bytes(Bytes::from_static(next_group_start(draft)))),
+		parameters: MessageParameters::default().with(
+			parameter::SUBSCRIPTION_FILTER,
+			ParamValue::Bytes(Bytes::from_static(next_group_start(draft))),
+		),
 	});
 	sub_send.write_all(&subscribe.to_bytes(draft)?).await?;
 	let mut buf = BytesMut::new();
@@ -122,7 +120,11 @@ pub async fn capture(
 		for n in 0..2 {
 			let (object, bytes) = read::<SubgroupObject, _>(&mut uni, &mut data, ctx).await?;
 			eprintln!("object {object:?}");
-			let kind = if h.extensions { "subgroup_object_with_extensions" } else { "subgroup_object" };
+			let kind = if h.extensions {
+				"subgroup_object_with_extensions"
+			} else {
+				"subgroup_object"
+			};
 			push(&format!("subgroup object {n} (publisher)"), kind, &bytes);
 		}
 	}
@@ -145,7 +147,11 @@ pub async fn capture(
 		match subscribes {
 			true => {
 				let mut announced = consumer.announced();
-				while !announced.next().await.is_some_and(|u| u.prefix.as_str() == "room" && u.kind.is_active()) {}
+				while !announced
+					.next()
+					.await
+					.is_some_and(|u| u.prefix.as_str() == "room" && u.kind.is_active())
+				{}
 				let broadcast = consumer.request_broadcast("room").await.ok()?;
 				let track = broadcast.track("t").ok()?.subscribe(None).await.ok();
 				tokio::time::sleep(Duration::from_secs(3)).await;
@@ -163,7 +169,11 @@ pub async fn capture(
 	let mut buf = BytesMut::new();
 	let (message, bytes) = read::<RequestMessage, _>(&mut watch_recv, &mut buf, draft).await?;
 	eprintln!("request {message:?}");
-	push(&format!("{} (subscriber, own stream)", message.name()), "request", &bytes);
+	push(
+		&format!("{} (subscriber, own stream)", message.name()),
+		"request",
+		&bytes,
+	);
 	watch_send
 		.write_all(&RequestMessage::RequestOk(MessageParameters::default()).to_bytes(draft)?)
 		.await?;
@@ -175,7 +185,11 @@ pub async fn capture(
 		let mut buf = BytesMut::new();
 		let (message, bytes) = read::<RequestMessage, _>(&mut sub_recv, &mut buf, draft).await?;
 		eprintln!("request {message:?}");
-		push(&format!("{} (subscriber, live join)", message.name()), "request", &bytes);
+		push(
+			&format!("{} (subscriber, live join)", message.name()),
+			"request",
+			&bytes,
+		);
 	}
 	wanted.abort();
 	Ok(captured)

@@ -124,8 +124,12 @@ fn main() {
 				// (no decoder to call), so these are checked against that code by review; so is
 				// draft-18's PADDING stream type.
 				let how = match name.as_str() {
-					"PADDING" => format!("no standalone moq-net decoder: draft-{draft}'s PADDING stream type (0x132B3E28) is classified inside its session (UniType::classify), compared by review"),
-					_ => format!("no standalone moq-net decoder: draft-{draft} objects are read inline by its session (Object ID Delta / Group, Subgroup, Object IDs, priority, extension block, length, status), compared by review"),
+					"PADDING" => format!(
+						"no standalone moq-net decoder: draft-{draft}'s PADDING stream type (0x132B3E28) is classified inside its session (UniType::classify), compared by review"
+					),
+					_ => format!(
+						"no standalone moq-net decoder: draft-{draft} objects are read inline by its session (Object ID Delta / Group, Subgroup, Object IDs, priority, extension block, length, status), compared by review"
+					),
 				};
 				v["check"] = serde_json::json!({"moq_net_decodes": false, "how": how});
 				false
