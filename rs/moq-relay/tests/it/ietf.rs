@@ -230,10 +230,20 @@ async fn raw_quic_draft21_and_lite05_pairings_deliver_every_frame() {
 	every_pairing("moqt", DRAFT21).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft21_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT21).await;
+}
+
 /// Draft-22 (ALPN `moqt-22`): LOCATION_FILTER without a Length, typed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webtransport_draft22_and_lite05_pairings_deliver_every_frame() {
 	every_pairing("https", DRAFT22).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft22_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT22).await;
 }
 
 /// The acceptance point: a draft-16 publisher read by a draft-20 subscriber, and a draft-20
