@@ -36,6 +36,7 @@ const VECTORS18: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf
 const D18: Draft = Draft::Draft18;
 const VECTORS20: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft20.json");
 const D20: Draft = Draft::Draft20;
+const VECTORS22: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft22.json");
 
 fn v(n: u64) -> VarInt {
 	VarInt::from_u64(n).unwrap()
@@ -688,6 +689,35 @@ fn samples20() -> Vec<(&'static str, Sample)> {
 	samples
 }
 
+/// The draft-22 samples: draft-20's, with LOCATION_FILTER in draft-22's typed form (no Length): the
+/// live join's Next Object is type `05` alone, the relay's Relative Start 0 is `01 00`.
+fn samples22() -> Vec<(&'static str, Sample)> {
+	let typed = |value: &'static [u8]| ParamValue::Bytes(Bytes::from_static(value));
+	samples20()
+		.into_iter()
+		.map(|(name, sample)| match (name, sample) {
+			("SUBSCRIBE live join with FILL", Sample::Request(RequestMessage::Subscribe(mut s))) => {
+				set_filter(&mut s.parameters, typed(&[0x05]));
+				(name, Sample::Request(RequestMessage::Subscribe(s)))
+			}
+			("SUBSCRIBE Relative Start 0", Sample::Request(RequestMessage::Subscribe(mut s))) => {
+				set_filter(&mut s.parameters, typed(&[0x01, 0x00]));
+				(name, Sample::Request(RequestMessage::Subscribe(s)))
+			}
+			other => other,
+		})
+		.collect()
+}
+
+/// Replaces the SUBSCRIPTION_FILTER (LOCATION_FILTER) of `parameters`.
+fn set_filter(parameters: &mut MessageParameters, value: ParamValue) {
+	for p in &mut parameters.0 {
+		if p.key == v(parameter::SUBSCRIPTION_FILTER) {
+			p.value = value.clone();
+		}
+	}
+}
+
 /// The draft-16 samples: every message in its draft-16 form (REQUEST_OK, REQUEST_ERROR, the
 /// SUBSCRIBE_NAMESPACE stream's NAMESPACE and NAMESPACE_DONE, PUBLISH_NAMESPACE_DONE/CANCEL by
 /// Request ID), fields as parameters, delta-coded types.
@@ -950,6 +980,17 @@ fn draft20_vectors() {
 		samples20(),
 		"Golden wire vectors for draft-ietf-moq-transport-20 (and -21, the same on the wire) as the published moq-net 0.3.18 crate reads it: its SETUP, the request-stream messages (SUBSCRIBE with draft-20's LOCATION_FILTER integer list and FILL) and GOAWAY (no Request ID), subgroup stream headers, PADDING and subgroup objects. `hex` is the exact byte sequence (SETUP: Type 0x2F00, 16-bit Length, Setup Options; messages: Type, 16-bit Length, payload; headers with their stream type), every integer a leading-ones one. `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
 		"draft-ietf-moq-transport-20 (ALPN moqt-20)",
+	);
+}
+
+#[test]
+fn draft22_vectors() {
+	run_vectors(
+		VECTORS22,
+		Draft::Draft22,
+		samples22(),
+		"Golden wire vectors for draft-ietf-moq-transport-22 as the published moq-net 0.3.18 crate reads it: draft-20's, with LOCATION_FILTER in its typed form (a Location Filter Type naming the integers that follow, no Length). `hex` is the exact byte sequence (SETUP: Type 0x2F00, 16-bit Length, Setup Options; messages: Type, 16-bit Length, payload; headers with their stream type), every integer a leading-ones one. `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
+		"draft-ietf-moq-transport-22 (ALPN moqt-22)",
 	);
 }
 

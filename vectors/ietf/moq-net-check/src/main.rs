@@ -82,14 +82,15 @@ fn kind(name: &str, k: &str, draft: u8) -> Option<(u8, usize)> {
 
 fn main() {
 	let path = env::args().nth(1).expect("vectors.json");
-	// The draft the vectors are in (14, 16, 18 or 20), and moq-net's index for it in `ietf_wire`.
+	// The draft the vectors are in (14, 16, 18, 20 or 22), and moq-net's index for it in `ietf_wire`.
 	let draft: u8 = env::args().nth(2).map_or(14, |d| d.parse().expect("a draft number"));
 	let selector = match draft {
 		14 => 0u8,
 		16 => 2,
 		18 => 4,
 		20 => 6,
-		other => panic!("draft-{other}: only 14, 16, 18 and 20 have vectors"),
+		22 => 8,
+		other => panic!("draft-{other}: only 14, 16, 18, 20 and 22 have vectors"),
 	};
 	let mut file: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
 	for v in file["vectors"].as_array_mut().unwrap() {
