@@ -410,11 +410,16 @@ pub fn ietf_control(data: &[u8]) {
 			}
 		}
 	}
-	// Draft-18's request streams and the GOAWAY of its SETUP stream.
-	for message in sequence::<ietf::draft18::RequestMessage, _>(data, ietf::Draft::Draft18) {
-		if let ietf::draft18::RequestMessage::Subscribe(subscribe) = &message {
-			for token in subscribe.parameters.auth_tokens() {
-				token.expect("a decoded message holds well-formed tokens");
+	// The request streams of draft-18 and later, and the GOAWAY of their SETUP stream.
+	for draft in ietf::Draft::ALL.into_iter().filter(|d| d.has_request_streams()) {
+		for message in sequence::<ietf::draft18::RequestMessage, _>(data, draft) {
+			if let ietf::draft18::RequestMessage::Subscribe(subscribe) = &message {
+				for token in subscribe.parameters.auth_tokens() {
+					token.expect("a decoded message holds well-formed tokens");
+				}
+			}
+			if let ietf::draft18::RequestMessage::Goaway(goaway) = &message {
+				assert!(goaway.request_id.is_none() || draft.goaway_has_request_id(), "{draft}");
 			}
 		}
 	}

@@ -368,8 +368,10 @@ pub(crate) async fn run<S: Session>(
 	ticket: &mut Ticket,
 	first_packet: Instant,
 ) -> Result<(), SessionError> {
-	if let Negotiation::Fixed(Draft::Draft18) = negotiation {
-		return draft18::run(transport, url_path, kind, headers, ctx, ticket, first_packet).await;
+	if let Negotiation::Fixed(draft) = negotiation
+		&& draft.has_request_streams()
+	{
+		return draft18::run(transport, draft, url_path, kind, headers, ctx, ticket, first_packet).await;
 	}
 	let started = tokio::time::timeout(ctx.limits.setup_timeout, client_setup(&transport, &negotiation)).await;
 	let (send, reader, setup, draft) = match started {

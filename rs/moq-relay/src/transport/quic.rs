@@ -1,7 +1,7 @@
 //! Raw QUIC and WebTransport on one quinn endpoint.
 //!
 //! The TLS ALPN tells them apart (`docs/relay.md`): `moq-lite-*`, `moq-00` (IETF draft-14),
-//! `moqt-16` (draft-16) and `moqt-18` (draft-18) are raw QUIC, whose connection path arrives later
+//! `moqt-16` (draft-16), `moqt-18` (draft-18) and `moqt-20`/`-21`/`-22` are raw QUIC, whose connection path arrives later
 //! in SETUP; `h3` is WebTransport, whose path is the
 //! CONNECT `:path` and whose moq version is the relay's most preferred version among
 //! `WT-Available-Protocols` (`docs/protocol.md`, "Version negotiation" allows either side's order;
@@ -27,7 +27,7 @@ use crate::wire::ietf::Draft;
 pub enum Protocol {
 	/// A moq-lite version (ALPN or `WT-Protocol`).
 	Lite(Version),
-	/// An IETF moq-transport draft (ALPN `moq-00`/`moqt-16`/`moqt-18` or `WT-Protocol`); a draft-14 CLIENT_SETUP
+	/// An IETF moq-transport draft (ALPN `moq-00`/`moqt-16`/`moqt-18`/`moqt-20`/`moqt-21`/`moqt-22` or `WT-Protocol`); a draft-14 CLIENT_SETUP
 	/// must offer it.
 	Ietf(Draft),
 	/// WebTransport without a common sub-protocol: the first stream's SETUP decides. `offered` is

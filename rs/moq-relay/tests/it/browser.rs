@@ -82,6 +82,15 @@ async fn chromium_forced_to_draft16_exchanges_a_broadcast_with_a_rust_client() {
 	assert_eq!(result["version"], "moq-transport-16", "{result}");
 }
 
+/// @moq/net offering only `moqt-20` (the working group's interop target): its own draft-20 code
+/// against the relay, with a Rust client at draft-16 on the other side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_forced_to_draft20_exchanges_a_broadcast_with_a_draft16_rust_client() {
+	let result = exchange("moq-transport-16".parse().unwrap(), Some("moqt-20")).await;
+	assert_eq!(result["protocol"], "moqt-20", "{result}");
+	assert_eq!(result["version"], "moq-transport-20", "{result}");
+}
+
 /// @moq/net offering only `moqt-18`: draft-18's SETUP streams and a stream per request, with a
 /// Rust client at lite-05 on the other side of the relay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,9 @@ use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 const DRAFT14: &str = "moq-transport-14";
 const DRAFT16: &str = "moq-transport-16";
 const DRAFT18: &str = "moq-transport-18";
+const DRAFT20: &str = "moq-transport-20";
+const DRAFT21: &str = "moq-transport-21";
+const DRAFT22: &str = "moq-transport-22";
 const LITE05: &str = "moq-lite-05";
 const FRAMES: u64 = 4;
 
@@ -117,7 +120,7 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, tag: &str, 
 			let ms = timestamp.as_millis();
 			match (from, to) {
 				(LITE05, LITE05) => assert_eq!(ms, u128::from(sequence * 1000) + i as u128),
-				(DRAFT14 | DRAFT16 | DRAFT18, LITE05) => {
+				(DRAFT14 | DRAFT16 | DRAFT18 | DRAFT20 | DRAFT21 | DRAFT22, LITE05) => {
 					assert!(ms + 60_000 > now_ms && ms <= now_ms, "{from} -> {to}: {ms} vs {now_ms}")
 				}
 				// A draft subscriber stamps frames itself: draft-14 and -16 carry no timescale.
@@ -203,12 +206,67 @@ async fn webtransport_draft18_and_lite05_pairings_deliver_every_frame() {
 /// two drafts meet in the relay's origin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft18_and_draft16_pairings_deliver_every_frame() {
+	draft_pairings((DRAFT18, "d18"), (DRAFT16, "d16")).await;
+}
+
+/// Draft-20 (ALPN `moqt-20`): the published client pinned to `moq-transport-20` (its SUBSCRIBE a
+/// Next Object LOCATION_FILTER with a FILL, answered without LARGEST_OBJECT so that no fill is
+/// owed; the relay's SUBSCRIBE a Relative Start of 0 in draft-20's integer list; GOAWAY without a
+/// Request ID) publishes and subscribes, and a lite-05 client reads its broadcast through the
+/// bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft20_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft20_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT20).await;
+}
+
+/// Draft-21 is draft-20 on the wire (ALPN `moqt-21`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft21_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT21).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft21_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT21).await;
+}
+
+/// Draft-22 (ALPN `moqt-22`): LOCATION_FILTER without a Length, typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft22_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT22).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft22_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT22).await;
+}
+
+/// The acceptance point: a draft-16 publisher read by a draft-20 subscriber, and a draft-20
+/// publisher read by a draft-16 subscriber (each also read by its own draft).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft20_and_draft16_pairings_deliver_every_frame() {
+	draft_pairings((DRAFT20, "d20"), (DRAFT16, "d16")).await;
+}
+
+/// Draft-20 and draft-18, whose filters and GOAWAYs differ, through the relay's origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft20_and_draft18_pairings_deliver_every_frame() {
+	draft_pairings((DRAFT20, "d20"), (DRAFT18, "d18")).await;
+}
+
+/// A publisher of each draft (`anon/<tag>` on raw QUIC), each read by a subscriber of each.
+async fn draft_pairings((a, a_tag): (&str, &'static str), (b, b_tag): (&str, &'static str)) {
 	let relay = TestRelay::start(Some("anon")).await;
 	let publishers = [
-		publisher(&relay, "moqt", DRAFT18, "d18").await,
-		publisher(&relay, "moqt", DRAFT16, "d16").await,
+		publisher(&relay, "moqt", a, a_tag).await,
+		publisher(&relay, "moqt", b, b_tag).await,
 	];
-	for to in [DRAFT18, DRAFT16] {
+	for to in [a, b] {
 		let client = relay.client(Some(version(to)));
 		let mut session = within(
 			"subscriber established",
@@ -221,8 +279,8 @@ async fn draft18_and_draft16_pairings_deliver_every_frame() {
 			Some(to)
 		);
 		let mut seen = Vec::new();
-		read_from(&mut session, &mut seen, "d18", DRAFT18, to).await;
-		read_from(&mut session, &mut seen, "d16", DRAFT16, to).await;
+		read_from(&mut session, &mut seen, a_tag, a, to).await;
+		read_from(&mut session, &mut seen, b_tag, b, to).await;
 		session.close().await;
 		client.close().await;
 	}
@@ -744,23 +802,25 @@ async fn webtransport_without_a_sub_protocol_negotiates_in_setup() {
 	relay.stop().await;
 }
 
-/// A byte stream of draft-18 values: a request stream, or a SETUP stream after its SETUP.
+/// A byte stream of draft-18 (or later) values: a request stream, or a SETUP stream after its
+/// SETUP.
 struct Stream18 {
 	send: Option<web_transport_quinn::quinn::SendStream>,
 	recv: web_transport_quinn::quinn::RecvStream,
 	buf: Vec<u8>,
+	draft: Draft,
 }
 
 impl Stream18 {
 	async fn write(&mut self, message: &RequestMessage) {
-		let bytes = message.to_bytes(Draft::Draft18).unwrap();
+		let bytes = message.to_bytes(self.draft).unwrap();
 		self.send.as_mut().unwrap().write_all(&bytes).await.unwrap();
 	}
 
 	/// The next value on the stream; `None` when it ends.
 	async fn read<T: DecodeWith<Draft>>(&mut self) -> Option<T> {
 		loop {
-			match T::decode_prefix(&self.buf, Draft::Draft18) {
+			match T::decode_prefix(&self.buf, self.draft) {
 				Ok((value, used)) => {
 					self.buf.drain(..used);
 					return Some(value);
@@ -783,16 +843,26 @@ struct Raw18 {
 	conn: web_transport_quinn::quinn::Connection,
 	setup: web_transport_quinn::quinn::SendStream,
 	relay_setup: Stream18,
+	draft: Draft,
 }
 
 impl Raw18 {
 	async fn connect(relay: &impl common::Target, options: Vec<KeyValue>) -> Result<(Self, Setup), (u64, String)> {
-		let conn = raw_connect(relay, "moqt-18").await;
+		Self::connect_in(relay, Draft::Draft18, options).await
+	}
+
+	/// As [`Self::connect`], on `draft` (ALPN its identifier).
+	async fn connect_in(
+		relay: &impl common::Target,
+		draft: Draft,
+		options: Vec<KeyValue>,
+	) -> Result<(Self, Setup), (u64, String)> {
+		let conn = raw_connect(relay, draft.alpn()).await;
 		let mut setup = within("open SETUP stream", conn.open_uni()).await.unwrap();
 		let ours = Setup {
 			parameters: SetupParameters(options),
 		};
-		setup.write_all(&ours.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
+		setup.write_all(&ours.to_bytes(draft).unwrap()).await.unwrap();
 		// A refused session is closed before the relay opens its SETUP stream.
 		let recv = tokio::select! {
 			uni = conn.accept_uni() => uni.ok(),
@@ -805,12 +875,14 @@ impl Raw18 {
 			send: None,
 			recv,
 			buf: Vec::new(),
+			draft,
 		};
 		let theirs = relay_setup.read::<Setup>().await.expect("the relay's SETUP");
 		let raw = Self {
 			conn,
 			setup,
 			relay_setup,
+			draft,
 		};
 		Ok((raw, theirs))
 	}
@@ -822,6 +894,7 @@ impl Raw18 {
 			send: Some(send),
 			recv,
 			buf: Vec::new(),
+			draft: self.draft,
 		}
 	}
 }
@@ -919,6 +992,163 @@ async fn draft18_setup_token_and_path_close_with_the_drafts_codes() {
 		)
 	);
 	secured.stop().await;
+}
+
+/// The draft-20 SETUP admits as draft-18's does, and a bad token closes the session with the
+/// same codes (draft-20 kept draft-18's termination registry): UNAUTHORIZED 0x2 with the reason,
+/// EXPIRED_AUTH_TOKEN 0x18; its AUTHORIZATION TOKEN is in draft-20's (draft-18's) integers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft20_setup_token_closes_with_the_drafts_codes() {
+	let secured = Secured::start("draft20").await;
+	let later = moq_token::unix_now() + 600;
+	let good = secured.token("room", later);
+	let code = |c: moq_relay::wire::SessionCode| u64::from(c.into_inner());
+	let token = |value: &str| {
+		let token = AuthToken::UseValue {
+			token_type: VarInt::ZERO,
+			value: Bytes::from(value.to_string()),
+		};
+		KeyValue::bytes(3, token.encode_value_in(Draft::Draft20))
+	};
+	let connect = |options: Vec<KeyValue>| Raw18::connect_in(&secured.relay, Draft::Draft20, options);
+
+	let (raw, setup) = connect(vec![path("/room"), token(&good)]).await.expect("admitted");
+	assert!(setup.parameters.implementation().unwrap().starts_with("moq-relay"));
+	assert_eq!(setup.parameters.max_request_id(), VarInt::ZERO);
+	raw.conn.close(0u32.into(), b"done");
+
+	let Err(refused) = connect(vec![path("/room")]).await else {
+		panic!("admitted without a credential");
+	};
+	assert_eq!(
+		refused,
+		(code(termination::UNAUTHORIZED), "missing_credential".to_string())
+	);
+	let other = secured.token("other", later);
+	let Err(refused) = connect(vec![path("/room"), token(&other)]).await else {
+		panic!("admitted with another root's token");
+	};
+	assert_eq!(refused, (code(termination::UNAUTHORIZED), "root_mismatch".to_string()));
+	let expired = secured.token("room", moq_token::unix_now() - 600);
+	let Err(refused) = connect(vec![path("/room"), token(&expired)]).await else {
+		panic!("admitted with an expired token");
+	};
+	assert_eq!(
+		refused,
+		(code(termination::EXPIRED_AUTH_TOKEN), "token_expired".to_string())
+	);
+	secured.stop().await;
+}
+
+/// Draft-20 on the wire: a SUBSCRIBE as the published client writes its live join (LOCATION_FILTER
+/// Next Object, FILL, INCLUDE_PROPERTIES) gets SUBSCRIBE_OK without LARGEST_OBJECT (so no fill is
+/// owed) and 0x58 subgroup streams; DOES_NOT_EXIST is 0x10; on shutdown GOAWAY comes with no
+/// Request ID (draft-19 removed it), and a later request gets REQUEST_ERROR GOING_AWAY (0x6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft20_requests_on_the_wire() {
+	use moq_relay::wire::ietf::draft18::{ParamValue, parameter};
+	let mut relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
+	let (mut raw, _) = Raw18::connect_in(&relay, Draft::Draft20, vec![path("/anon")])
+		.await
+		.expect("admitted");
+
+	// Wait for the broadcast, as a subscriber would, through SUBSCRIBE_NAMESPACE.
+	let mut watch = raw.open().await;
+	watch
+		.write(&RequestMessage::SubscribeNamespace(namespace_request(0, &[])))
+		.await;
+	assert_eq!(
+		watch.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	match watch.read::<RequestMessage>().await {
+		Some(RequestMessage::Namespace(suffix)) => assert_eq!(suffix, vec!["shown".to_string()]),
+		other => panic!("expected NAMESPACE, got {other:?}"),
+	}
+
+	let mut subscription = raw.open().await;
+	let fill = Bytes::from_static(&[0x01, 0x21, 0x01, 0x01]);
+	subscription
+		.write(&RequestMessage::Subscribe(Subscribe18 {
+			request_id: VarInt::from_u32(2),
+			namespace: vec!["shown".into()],
+			track: "t".into(),
+			parameters: MessageParameters::default()
+				.with(parameter::FORWARD, ParamValue::Byte(1))
+				.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(128))
+				.with(
+					parameter::SUBSCRIPTION_FILTER,
+					ParamValue::Bytes(Bytes::from_static(&[0x00, 0x00])),
+				)
+				.with(parameter::GROUP_ORDER, ParamValue::Byte(2))
+				.with(parameter::FILL, ParamValue::Bytes(fill))
+				.with(parameter::INCLUDE_PROPERTIES, ParamValue::Byte(1)),
+		}))
+		.await;
+	let alias = match subscription.read::<RequestMessage>().await {
+		Some(RequestMessage::SubscribeOk(ok)) => {
+			assert_eq!(ok.parameters.get(parameter::LARGEST_OBJECT), None);
+			ok.track_alias
+		}
+		other => panic!("expected SUBSCRIBE_OK, got {other:?}"),
+	};
+	let mut data = within("a subgroup stream", raw.conn.accept_uni()).await.unwrap();
+	let mut head = Vec::new();
+	let header = loop {
+		match DataStreamHeader::decode_prefix(&head, Draft::Draft20) {
+			Ok((header, _)) => break header,
+			Err(DecodeError::UnexpectedEnd) => {}
+			Err(err) => panic!("not a subgroup stream: {err}"),
+		}
+		let chunk = within("subgroup header", data.read_chunk(64, true))
+			.await
+			.unwrap()
+			.unwrap();
+		head.extend_from_slice(&chunk.bytes);
+	};
+	assert_eq!(head[0], 0x58, "SUBGROUP_HEADER 0x18 with FIRST_OBJECT");
+	match header {
+		DataStreamHeader::Subgroup(h) => assert!(h.track_alias == alias && h.first_object),
+		other => panic!("expected a subgroup stream, got {other:?}"),
+	}
+	subscription.send.as_mut().unwrap().finish().unwrap();
+	while subscription.read::<RequestMessage>().await.is_some() {}
+
+	let mut missing = raw.open().await;
+	missing
+		.write(&RequestMessage::Subscribe(Subscribe18 {
+			request_id: VarInt::from_u32(4),
+			namespace: vec!["missing".into()],
+			track: "t".into(),
+			parameters: MessageParameters::default(),
+		}))
+		.await;
+	match missing.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, VarInt::from_u32(0x10)),
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+
+	let stopping = relay.begin_stop();
+	assert_eq!(
+		raw.relay_setup.read::<RequestMessage>().await,
+		Some(RequestMessage::Goaway(Goaway18 {
+			uri: String::new(),
+			timeout: VarInt::ZERO,
+			request_id: None,
+		}))
+	);
+	let mut late = raw.open().await;
+	late.write(&RequestMessage::SubscribeNamespace(namespace_request(6, &[])))
+		.await;
+	match late.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, VarInt::from_u32(0x6)),
+		other => panic!("expected REQUEST_ERROR GOING_AWAY, got {other:?}"),
+	}
+	raw.conn.close(0u32.into(), b"bye");
+	writer.abort();
+	publisher.close().await;
+	within("relay shutdown", stopping).await.unwrap();
 }
 
 /// Draft-18 on the wire: SUBSCRIBE_NAMESPACE (0x50) on its own stream gets REQUEST_OK, then
@@ -1064,8 +1294,29 @@ async fn draft18_requests_on_the_wire() {
 /// stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft18_relay_subscribes_upstream_on_a_stream_of_its_own() {
+	relay_subscribes_upstream(Draft::Draft18, &[0x01]).await;
+}
+
+/// As on draft-18, with draft-20's SUBSCRIPTION_FILTER (LOCATION_FILTER) for Next Group Start: one
+/// integer, a Relative Start of 0 groups back from the next group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft20_relay_subscribes_upstream_on_a_stream_of_its_own() {
+	relay_subscribes_upstream(Draft::Draft20, &[0x00]).await;
+}
+
+/// As on draft-20, with draft-22's typed LOCATION_FILTER: Location Filter Type 0x1 (Relative
+/// Start) and 0, no Length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft22_relay_subscribes_upstream_on_a_stream_of_its_own() {
+	relay_subscribes_upstream(Draft::Draft22, &[0x01, 0x00]).await;
+}
+
+/// The relay's upstream SUBSCRIBE on `draft`, its SUBSCRIPTION_FILTER `filter`.
+async fn relay_subscribes_upstream(draft: Draft, filter: &'static [u8]) {
 	let relay = TestRelay::start(Some("anon")).await;
-	let (raw, _) = Raw18::connect(&relay, vec![path("/anon")]).await.expect("admitted");
+	let (raw, _) = Raw18::connect_in(&relay, draft, vec![path("/anon")])
+		.await
+		.expect("admitted");
 	let mut published = raw.open().await;
 	published
 		.write(&RequestMessage::PublishNamespace(namespace_request(0, &["up"])))
@@ -1094,6 +1345,7 @@ async fn draft18_relay_subscribes_upstream_on_a_stream_of_its_own() {
 		send: Some(send),
 		recv,
 		buf: Vec::new(),
+		draft,
 	};
 	match upstream.read::<RequestMessage>().await {
 		Some(RequestMessage::Subscribe(subscribe)) => {
@@ -1111,7 +1363,7 @@ async fn draft18_relay_subscribes_upstream_on_a_stream_of_its_own() {
 					.parameters
 					.get(moq_relay::wire::ietf::draft18::parameter::SUBSCRIPTION_FILTER),
 				Some(&moq_relay::wire::ietf::draft18::ParamValue::Bytes(Bytes::from_static(
-					&[0x01]
+					filter
 				)))
 			);
 		}
@@ -1142,9 +1394,9 @@ async fn draft18_relay_subscribes_upstream_on_a_stream_of_its_own() {
 		status: moq_relay::wire::ietf::ObjectStatus::Normal,
 		payload: Bytes::from_static(b"hello"),
 	};
-	data.write_all(&header.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
+	data.write_all(&header.to_bytes(draft).unwrap()).await.unwrap();
 	let context = moq_relay::wire::ietf::SubgroupContext {
-		draft: Draft::Draft18,
+		draft,
 		extensions: false,
 	};
 	data.write_all(&object.to_bytes(context).unwrap()).await.unwrap();
@@ -1212,6 +1464,7 @@ async fn draft18_padding_before_the_setup_is_discarded() {
 		send: None,
 		recv,
 		buf: Vec::new(),
+		draft: Draft::Draft18,
 	};
 	assert!(relay_setup.read::<Setup>().await.is_some(), "the relay's SETUP");
 	let stopped = within("STOP_SENDING on PADDING", padding.stopped()).await.unwrap();

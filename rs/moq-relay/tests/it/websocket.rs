@@ -268,15 +268,20 @@ async fn assert_closed_with(session: &moq_relay::transport::ws::WsSession, code:
 	);
 }
 
-/// IETF drafts over WebSocket: the published client pinned to draft-14, -16 and -18 (subprotocols
-/// `qmux-0x.moq-00`, `qmux-0x.moqt-16`, `qmux-0x.moqt-18`) publishes over `ws://` and `wss://`; a
+/// IETF drafts over WebSocket: the published client pinned to draft-14, -16, -18 and -20 (subprotocols
+/// `qmux-0x.moq-00`, `qmux-0x.moqt-16`, `qmux-0x.moqt-18`, `qmux-0x.moqt-20`) publishes over `ws://` and `wss://`; a
 /// subscriber at the same draft over the same scheme and a lite-05 subscriber on raw QUIC read its
 /// groups whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_client_over_ws_and_wss_at_every_ietf_draft() {
 	let relay = TestRelay::start(Some("anon")).await;
 	for scheme in ["ws", "wss"] {
-		for name in ["moq-transport-14", "moq-transport-16", "moq-transport-18"] {
+		for name in [
+			"moq-transport-14",
+			"moq-transport-16",
+			"moq-transport-18",
+			"moq-transport-20",
+		] {
 			through_ws(&relay, scheme, name, "moq-lite-05").await;
 		}
 	}

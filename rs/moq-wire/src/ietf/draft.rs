@@ -34,11 +34,33 @@ pub enum Draft {
 	/// subgroup streams; [`ControlMessage`](super::ControlMessage), fetch
 	/// streams and datagrams refuse it (docs/protocol.md#draft-18).
 	Draft18,
+	/// draft-ietf-moq-transport-20: ALPN `moqt-20`; draft-18's sessions and
+	/// framing, with the changes of draft-19 and draft-20 to the messages this
+	/// codec reads: GOAWAY carries no Request ID again; SUBSCRIPTION_FILTER
+	/// (LOCATION_FILTER) is a list of zero to four integers whose count gives
+	/// its meaning; SUBSCRIBE and REQUEST_UPDATE may carry FILL (0x23),
+	/// INCLUDE_PROPERTIES (0x35) and the Range Filters (0x25–0x29)
+	/// (docs/protocol.md#draft-20).
+	Draft20,
+	/// draft-ietf-moq-transport-21: ALPN `moqt-21`; an editorial revision of
+	/// draft-20, the same on the wire.
+	Draft21,
+	/// draft-ietf-moq-transport-22: ALPN `moqt-22`; draft-20 on the wire but for
+	/// LOCATION_FILTER, which drops its Length for a Location Filter Type
+	/// naming the fields that follow.
+	Draft22,
 }
 
 impl Draft {
 	/// Every draft this codec implements, oldest first.
-	pub const ALL: [Draft; 3] = [Draft::Draft14, Draft::Draft16, Draft::Draft18];
+	pub const ALL: [Draft; 6] = [
+		Draft::Draft14,
+		Draft::Draft16,
+		Draft::Draft18,
+		Draft::Draft20,
+		Draft::Draft21,
+		Draft::Draft22,
+	];
 
 	/// The draft's number (14 for draft-ietf-moq-transport-14).
 	pub const fn number(self) -> u32 {
@@ -46,6 +68,9 @@ impl Draft {
 			Draft::Draft14 => 14,
 			Draft::Draft16 => 16,
 			Draft::Draft18 => 18,
+			Draft::Draft20 => 20,
+			Draft::Draft21 => 21,
+			Draft::Draft22 => 22,
 		}
 	}
 
@@ -68,6 +93,9 @@ impl Draft {
 			Draft::Draft14 => "moq-00",
 			Draft::Draft16 => "moqt-16",
 			Draft::Draft18 => "moqt-18",
+			Draft::Draft20 => "moqt-20",
+			Draft::Draft21 => "moqt-21",
+			Draft::Draft22 => "moqt-22",
 		}
 	}
 
@@ -81,13 +109,13 @@ impl Draft {
 	/// pair's (draft-16 §1.4.2, so pairs go in ascending type order) rather
 	/// than the type itself.
 	pub const fn delta_types(self) -> bool {
-		matches!(self, Draft::Draft16 | Draft::Draft18)
+		!matches!(self, Draft::Draft14)
 	}
 
 	/// Whether integers are draft-18's leading-ones form (draft-18 §1.4.1) rather
 	/// than QUIC varints (RFC 9000 §16).
 	pub const fn leading_ones_integers(self) -> bool {
-		matches!(self, Draft::Draft18)
+		self.has_request_streams()
 	}
 
 	/// Whether the session has draft-14's one bidirectional control stream
@@ -95,7 +123,31 @@ impl Draft {
 	/// Draft-18 has none: SETUP goes on a unidirectional stream and each
 	/// request on a bidirectional stream of its own.
 	pub const fn has_control_stream(self) -> bool {
-		!matches!(self, Draft::Draft18)
+		matches!(self, Draft::Draft14 | Draft::Draft16)
+	}
+
+	/// Whether each request opens a bidirectional stream of its own and SETUP
+	/// goes on a unidirectional stream (draft-18 and later).
+	pub const fn has_request_streams(self) -> bool {
+		!self.has_control_stream()
+	}
+
+	/// Whether GOAWAY ends with a Request ID: draft-18 added it, draft-19
+	/// removed it again.
+	pub const fn goaway_has_request_id(self) -> bool {
+		matches!(self, Draft::Draft18)
+	}
+
+	/// Whether SUBSCRIPTION_FILTER is draft-20's list of integers (from
+	/// draft-20 on) rather than draft-18's Filter Type and its fields, and
+	/// whether FILL, INCLUDE_PROPERTIES and the Range Filters are parameters.
+	pub const fn filter_fields(self) -> bool {
+		matches!(self, Draft::Draft20 | Draft::Draft21 | Draft::Draft22)
+	}
+
+	/// Whether LOCATION_FILTER is draft-22's typed form, with no Length.
+	pub const fn typed_filter(self) -> bool {
+		matches!(self, Draft::Draft22)
 	}
 
 	/// Refuses to read `what`, a draft-14/16 message or data stream form, on a
@@ -104,7 +156,7 @@ impl Draft {
 	pub(crate) fn decode_form(self, what: &'static str) -> Result<(), DecodeError> {
 		match self {
 			Draft::Draft14 | Draft::Draft16 => Ok(()),
-			Draft::Draft18 => Err(DecodeError::InvalidValue {
+			Draft::Draft18 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => Err(DecodeError::InvalidValue {
 				field: what,
 				value: self.number() as u64,
 			}),
@@ -116,9 +168,9 @@ impl Draft {
 	pub(crate) fn encode_form(self, what: &'static str) -> Result<(), EncodeError> {
 		match self {
 			Draft::Draft14 | Draft::Draft16 => Ok(()),
-			Draft::Draft18 => Err(EncodeError::InvalidValue {
+			Draft::Draft18 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => Err(EncodeError::InvalidValue {
 				field: what,
-				reason: "this codec has no draft-18 form of it",
+				reason: "this codec has no draft-18 (or later) form of it",
 			}),
 		}
 	}
@@ -190,5 +242,19 @@ mod tests {
 		assert_eq!(Draft::Draft18.to_string(), "moq-transport-18");
 		assert!(Draft::Draft18.delta_types() && !Draft::Draft18.setup_names_version());
 		assert!(!Draft::Draft18.has_control_stream() && Draft::Draft16.has_control_stream());
+		assert_eq!(Draft::from_alpn("moqt-19"), None);
+		for (draft, alpn) in [
+			(Draft::Draft20, "moqt-20"),
+			(Draft::Draft21, "moqt-21"),
+			(Draft::Draft22, "moqt-22"),
+		] {
+			assert_eq!(Draft::from_alpn(alpn), Some(draft));
+			assert_eq!(draft.to_string(), format!("moq-transport-{}", &alpn[5..]));
+			assert!(draft.has_request_streams() && draft.leading_ones_integers() && draft.delta_types());
+			assert!(draft.filter_fields() && !draft.goaway_has_request_id());
+		}
+		assert_eq!(Draft::Draft20.setup_version(), 0xff00_0014);
+		assert!(Draft::Draft18.goaway_has_request_id() && !Draft::Draft18.filter_fields());
+		assert!(Draft::Draft22.typed_filter() && !Draft::Draft21.typed_filter());
 	}
 }

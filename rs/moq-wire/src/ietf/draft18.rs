@@ -82,26 +82,119 @@ pub mod parameter {
 	pub const GROUP_ORDER: u64 = 0x22;
 	/// NEW_GROUP_REQUEST: a varint.
 	pub const NEW_GROUP_REQUEST: u64 = 0x32;
+	/// FILL (draft-20 on): a length-prefixed scope of parameters (a count, then the fill's own
+	/// LOCATION_FILTER).
+	pub const FILL: u64 = 0x23;
+	/// SUBGROUP_FILTER (draft-20 on; a Range Filter of draft-19): length-prefixed; may repeat.
+	pub const SUBGROUP_FILTER: u64 = 0x25;
+	/// OBJECT_ID_FILTER (draft-20 on): length-prefixed; may repeat.
+	pub const OBJECT_ID_FILTER: u64 = 0x26;
+	/// PRIORITY_FILTER (draft-20 on): length-prefixed; may repeat.
+	pub const PRIORITY_FILTER: u64 = 0x27;
+	/// OBJECT_PROPERTY_FILTER (draft-20 on): length-prefixed; may repeat.
+	pub const OBJECT_PROPERTY_FILTER: u64 = 0x28;
+	/// TRACK_PROPERTY_FILTER (draft-20 on): length-prefixed; may repeat.
+	pub const TRACK_PROPERTY_FILTER: u64 = 0x29;
+	/// INCLUDE_PROPERTIES (draft-20 on): one byte, 0 or 1 (absent = 1).
+	pub const INCLUDE_PROPERTIES: u64 = 0x35;
+
+	/// Whether a parameter of type `key` may appear more than once.
+	pub(super) fn repeats(key: u64) -> bool {
+		matches!(
+			key,
+			AUTHORIZATION_TOKEN
+				| SUBGROUP_FILTER
+				| OBJECT_ID_FILTER
+				| PRIORITY_FILTER
+				| OBJECT_PROPERTY_FILTER
+				| TRACK_PROPERTY_FILTER
+		)
+	}
 }
 
-/// The form of a Message Parameter's value, which its type decides.
+/// The Location Filter Types of draft-22's LOCATION_FILTER (SUBSCRIPTION_FILTER), each naming how
+/// many integers follow it.
+pub mod filter_type {
+	/// No filter: no integers.
+	pub const NONE: u64 = 0x0;
+	/// Relative Start: a group count back from the next group.
+	pub const RELATIVE_START: u64 = 0x1;
+	/// Absolute Start: a Location.
+	pub const ABSOLUTE_START: u64 = 0x2;
+	/// Absolute Group End: a Location and an End Group delta.
+	pub const ABSOLUTE_GROUP_END: u64 = 0x3;
+	/// Absolute Range: a Location, an End Group delta and an End Object.
+	pub const ABSOLUTE_RANGE: u64 = 0x4;
+	/// Next Object: no integers.
+	pub const NEXT_OBJECT: u64 = 0x5;
+
+	/// How many integers follow a Location Filter Type, `None` for a type draft-22 does not define.
+	pub fn fields(ty: u64) -> Option<usize> {
+		Some(match ty {
+			NONE | NEXT_OBJECT => 0,
+			RELATIVE_START => 1,
+			ABSOLUTE_START => 2,
+			ABSOLUTE_GROUP_END => 3,
+			ABSOLUTE_RANGE => 4,
+			_ => return None,
+		})
+	}
+}
+
+/// The form of a Message Parameter's value, which its type (and the draft) decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Form {
 	Int,
 	Byte,
 	Bytes,
 	Location,
+	/// Draft-22's LOCATION_FILTER: a Location Filter Type and the integers it names, no Length.
+	TypedFilter,
 }
 
-fn form(key: u64) -> Option<Form> {
+fn form(key: u64, draft: Draft) -> Option<Form> {
 	use parameter::*;
 	Some(match key {
 		DELIVERY_TIMEOUT | RENDEZVOUS_TIMEOUT | SUBGROUP_DELIVERY_TIMEOUT | EXPIRES | NEW_GROUP_REQUEST => Form::Int,
 		FORWARD | SUBSCRIBER_PRIORITY | GROUP_ORDER => Form::Byte,
+		SUBSCRIPTION_FILTER if draft.typed_filter() => Form::TypedFilter,
 		AUTHORIZATION_TOKEN | SUBSCRIPTION_FILTER => Form::Bytes,
 		LARGEST_OBJECT => Form::Location,
+		INCLUDE_PROPERTIES if draft.filter_fields() => Form::Byte,
+		FILL
+		| SUBGROUP_FILTER
+		| OBJECT_ID_FILTER
+		| PRIORITY_FILTER
+		| OBJECT_PROPERTY_FILTER
+		| TRACK_PROPERTY_FILTER
+			if draft.filter_fields() =>
+		{
+			Form::Bytes
+		}
 		_ => return None,
 	})
+}
+
+/// Reads draft-22's LOCATION_FILTER value (its type and the integers the type names), returned as
+/// the bytes it was written in.
+fn decode_typed_filter<B: Buf>(buf: &mut B) -> Result<Bytes, DecodeError> {
+	let ty = get_var_in(buf, D18)?;
+	let fields = filter_type::fields(ty.into_inner()).ok_or(DecodeError::InvalidValue {
+		field: "Location Filter Type",
+		value: ty.into_inner(),
+	})?;
+	let mut out = Vec::new();
+	put_var_in(&mut out, D18, ty);
+	for _ in 0..fields {
+		put_var_in(&mut out, D18, get_var_in(buf, D18)?);
+	}
+	Ok(out.into())
+}
+
+/// Whether `value` is exactly one draft-22 LOCATION_FILTER value.
+fn is_typed_filter(value: &[u8]) -> bool {
+	let mut cursor = value;
+	decode_typed_filter(&mut cursor).is_ok() && cursor.is_empty()
 }
 
 /// A Message Parameter's value.
@@ -147,7 +240,7 @@ pub struct MessageParameter {
 pub struct MessageParameters(pub Vec<MessageParameter>);
 
 impl MessageParameters {
-	fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft, location: LocationForm) -> Result<Self, DecodeError> {
 		let count = get_var_in(buf, D18)?.into_inner();
 		if count > MAX_PARAMETERS as u64 {
 			return Err(DecodeError::TooLarge {
@@ -165,13 +258,13 @@ impl MessageParameters {
 				field: "Message Parameter Type",
 				value: previous.saturating_add(delta),
 			})?;
-			if i > 0 && delta == 0 && key != parameter::AUTHORIZATION_TOKEN {
+			if i > 0 && delta == 0 && !parameter::repeats(key) {
 				return Err(DecodeError::DuplicateParameter {
 					id: VarInt::from_u64(key).unwrap_or(VarInt::MAX),
 				});
 			}
 			previous = key;
-			let value = match form(key) {
+			let value = match form(key, draft) {
 				Some(Form::Int) => ParamValue::Int(get_var_in(buf, D18)?),
 				Some(Form::Byte) => ParamValue::Byte(buf.get_byte()?),
 				Some(Form::Bytes) => {
@@ -185,10 +278,28 @@ impl MessageParameters {
 					}
 					ParamValue::Bytes(buf.get_raw(len)?)
 				}
-				Some(Form::Location) => ParamValue::Location(Location {
-					group: get_var_in(buf, D18)?,
-					object: get_var_in(buf, D18)?,
+				Some(Form::Location) => ParamValue::Location(match location {
+					LocationForm::Bare => Location {
+						group: get_var_in(buf, D18)?,
+						object: get_var_in(buf, D18)?,
+					},
+					LocationForm::Prefixed => {
+						let len = get_var_in(buf, D18)?.into_inner();
+						let mut value = buf.get_raw(len.min(MAX_KVP_VALUE_LEN as u64))?;
+						let location = Location {
+							group: get_var_in(&mut value, D18)?,
+							object: get_var_in(&mut value, D18)?,
+						};
+						if len > MAX_KVP_VALUE_LEN as u64 || value.has_remaining() {
+							return Err(DecodeError::InvalidValue {
+								field: "Location Length",
+								value: len,
+							});
+						}
+						location
+					}
 				}),
+				Some(Form::TypedFilter) => ParamValue::Bytes(decode_typed_filter(buf)?),
 				// draft-18 §10.2: an unknown parameter is a PROTOCOL_VIOLATION.
 				None => {
 					return Err(DecodeError::InvalidValue {
@@ -212,7 +323,7 @@ impl MessageParameters {
 		Ok(Self(list))
 	}
 
-	fn encode<B: BufMut>(&self, buf: &mut B) -> Result<(), EncodeError> {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 		if self.0.len() > MAX_PARAMETERS {
 			return Err(EncodeError::TooLarge {
 				what: "parameter count",
@@ -226,14 +337,14 @@ impl MessageParameters {
 		let mut previous = 0u64;
 		for (i, p) in sorted.into_iter().enumerate() {
 			let key = p.key.into_inner();
-			let want = form(key).ok_or(EncodeError::InvalidValue {
+			let want = form(key, draft).ok_or(EncodeError::InvalidValue {
 				field: "Message Parameter",
-				reason: "an unknown type has no known value form",
+				reason: "an unknown type (on this draft) has no known value form",
 			})?;
-			if i > 0 && key == previous && key != parameter::AUTHORIZATION_TOKEN {
+			if i > 0 && key == previous && !parameter::repeats(key) {
 				return Err(EncodeError::InvalidValue {
 					field: "Message Parameter",
-					reason: "a type other than AUTHORIZATION TOKEN twice",
+					reason: "a type that may not repeat twice",
 				});
 			}
 			p.check()?;
@@ -258,6 +369,7 @@ impl MessageParameters {
 					put_var_in(&mut out, D18, l.group);
 					put_var_in(&mut out, D18, l.object);
 				}
+				(ParamValue::Bytes(b), Form::TypedFilter) if is_typed_filter(b) => out.put_slice(b),
 				_ => {
 					return Err(EncodeError::InvalidValue {
 						field: "Message Parameter",
@@ -321,6 +433,7 @@ impl MessageParameter {
 		};
 		match (&self.value, key) {
 			(ParamValue::Byte(v), parameter::FORWARD) if *v > 1 => bad("FORWARD is 0 or 1"),
+			(ParamValue::Byte(v), parameter::INCLUDE_PROPERTIES) if *v > 1 => bad("INCLUDE_PROPERTIES is 0 or 1"),
 			(ParamValue::Bytes(b), parameter::AUTHORIZATION_TOKEN) if AuthToken::decode_value_in(b, D18).is_err() => {
 				bad("an AUTHORIZATION TOKEN holds a Token structure")
 			}
@@ -461,7 +574,8 @@ pub struct Goaway {
 	pub uri: String,
 	/// Milliseconds before the sender closes the session; 0 = not said.
 	pub timeout: VarInt,
-	/// The Request ID the text makes optional; the published client always writes one (0).
+	/// Draft-18's Request ID, which the text makes optional and the published client always
+	/// writes (0); draft-19 removed the field, so from draft-20 on it is always `None`.
 	pub request_id: Option<VarInt>,
 }
 
@@ -603,19 +717,19 @@ fn unsupported_name(ty: u64) -> Option<&'static str> {
 }
 
 /// The form every draft-14/16 message of this module refuses.
-fn only_draft18(draft: Draft) -> Result<(), DecodeError> {
-	match draft {
-		Draft::Draft18 => Ok(()),
-		other => Err(DecodeError::InvalidValue {
+fn only_request_streams(draft: Draft) -> Result<(), DecodeError> {
+	match draft.has_request_streams() {
+		true => Ok(()),
+		false => Err(DecodeError::InvalidValue {
 			field: "draft-18 request stream message",
-			value: u64::from(other.number()),
+			value: u64::from(draft.number()),
 		}),
 	}
 }
 
 impl DecodeWith<Draft> for RequestMessage {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
-		only_draft18(draft)?;
+		only_request_streams(draft)?;
 		let ty = get_var_in(buf, D18)?;
 		if buf.remaining() < 2 {
 			return Err(DecodeError::UnexpectedEnd);
@@ -624,24 +738,52 @@ impl DecodeWith<Draft> for RequestMessage {
 		if buf.remaining() < len {
 			return Err(DecodeError::UnexpectedEnd);
 		}
-		let mut body = buf.copy_to_bytes(len);
-		let message = decode_body(ty, &mut body).map_err(|err| match err {
-			DecodeError::UnexpectedEnd => DecodeError::ShortBody {
-				message: "draft-18 message",
-			},
-			err => err,
-		})?;
-		if body.has_remaining() {
-			return Err(DecodeError::TrailingBytes {
-				message: "draft-18 message",
-				extra: body.remaining(),
-			});
-		}
-		Ok(message)
+		let body = buf.copy_to_bytes(len);
+		// A Location parameter as the text and the published Rust client write it (two bare
+		// integers), or, when the body reads as nothing else, as `@moq/net` 0.3.4 writes it on
+		// draft-20 (a Length, then the two integers): the relay reads both clients.
+		decode_whole(ty, body.clone(), draft, LocationForm::Bare)
+			.or_else(|err| decode_whole(ty, body, draft, LocationForm::Prefixed).map_err(|_| err))
 	}
 }
 
-fn decode_body(ty: VarInt, body: &mut Bytes) -> Result<RequestMessage, DecodeError> {
+/// How a Location Message Parameter (LARGEST_OBJECT) is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LocationForm {
+	/// Two integers (draft-18 §10.2, and the published Rust client).
+	Bare,
+	/// A Length, then the two integers filling it (`@moq/net` 0.3.4 on draft-20).
+	Prefixed,
+}
+
+/// A whole message body of type `ty`.
+fn decode_whole(
+	ty: VarInt,
+	mut body: Bytes,
+	draft: Draft,
+	location: LocationForm,
+) -> Result<RequestMessage, DecodeError> {
+	let message = decode_body(ty, &mut body, draft, location).map_err(|err| match err {
+		DecodeError::UnexpectedEnd => DecodeError::ShortBody {
+			message: "draft-18 message",
+		},
+		err => err,
+	})?;
+	if body.has_remaining() {
+		return Err(DecodeError::TrailingBytes {
+			message: "draft-18 message",
+			extra: body.remaining(),
+		});
+	}
+	Ok(message)
+}
+
+fn decode_body(
+	ty: VarInt,
+	body: &mut Bytes,
+	draft: Draft,
+	location: LocationForm,
+) -> Result<RequestMessage, DecodeError> {
 	use message_type::*;
 	let reason = |body: &mut Bytes| decode_text(body, "Reason Phrase", MAX_REASON_LEN);
 	Ok(match ty.into_inner() {
@@ -649,11 +791,11 @@ fn decode_body(ty: VarInt, body: &mut Bytes) -> Result<RequestMessage, DecodeErr
 			request_id: get_var_in(body, D18)?,
 			namespace: decode_namespace(body)?,
 			track: decode_text(body, "Track Name", MAX_CONTROL_LEN as usize)?,
-			parameters: MessageParameters::decode(body)?,
+			parameters: MessageParameters::decode(body, draft, location)?,
 		}),
 		SUBSCRIBE_OK => {
 			let track_alias = get_var_in(body, D18)?;
-			let parameters = MessageParameters::decode(body)?;
+			let parameters = MessageParameters::decode(body, draft, location)?;
 			let mut properties = Vec::new();
 			let mut previous = VarInt::ZERO;
 			while body.has_remaining() {
@@ -672,7 +814,7 @@ fn decode_body(ty: VarInt, body: &mut Bytes) -> Result<RequestMessage, DecodeErr
 				properties,
 			})
 		}
-		REQUEST_OK => RequestMessage::RequestOk(MessageParameters::decode(body)?),
+		REQUEST_OK => RequestMessage::RequestOk(MessageParameters::decode(body, draft, location)?),
 		REQUEST_ERROR => RequestMessage::RequestError(RequestError {
 			code: get_var_in(body, D18)?,
 			retry_interval: get_var_in(body, D18)?,
@@ -680,7 +822,7 @@ fn decode_body(ty: VarInt, body: &mut Bytes) -> Result<RequestMessage, DecodeErr
 		}),
 		REQUEST_UPDATE => RequestMessage::RequestUpdate(RequestUpdate {
 			request_id: get_var_in(body, D18)?,
-			parameters: MessageParameters::decode(body)?,
+			parameters: MessageParameters::decode(body, draft, location)?,
 		}),
 		PUBLISH_DONE => RequestMessage::PublishDone(PublishDone {
 			status: get_var_in(body, D18)?,
@@ -691,7 +833,7 @@ fn decode_body(ty: VarInt, body: &mut Bytes) -> Result<RequestMessage, DecodeErr
 			let request = NamespaceRequest {
 				request_id: get_var_in(body, D18)?,
 				namespace: decode_namespace(body)?,
-				parameters: MessageParameters::decode(body)?,
+				parameters: MessageParameters::decode(body, draft, location)?,
 			};
 			match ty.into_inner() {
 				PUBLISH_NAMESPACE => RequestMessage::PublishNamespace(request),
@@ -703,7 +845,8 @@ fn decode_body(ty: VarInt, body: &mut Bytes) -> Result<RequestMessage, DecodeErr
 		GOAWAY => {
 			let uri = decode_text(body, "New Session URI", MAX_GOAWAY_URI_LEN)?;
 			let timeout = get_var_in(body, D18)?;
-			let request_id = match body.has_remaining() {
+			// Draft-19 removed the Request ID: after the Timeout a draft-20 GOAWAY ends.
+			let request_id = match body.has_remaining() && draft.goaway_has_request_id() {
 				true => Some(get_var_in(body, D18)?),
 				false => None,
 			};
@@ -728,10 +871,10 @@ fn decode_body(ty: VarInt, body: &mut Bytes) -> Result<RequestMessage, DecodeErr
 
 impl EncodeWith<Draft> for RequestMessage {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
-		if draft != Draft::Draft18 {
+		if !draft.has_request_streams() {
 			return Err(EncodeError::InvalidValue {
 				field: "draft-18 request stream message",
-				reason: "only draft-18 has request streams",
+				reason: "only draft-18 and later have request streams",
 			});
 		}
 		let mut body = Vec::new();
@@ -741,11 +884,11 @@ impl EncodeWith<Draft> for RequestMessage {
 				put_var_in(&mut body, D18, m.request_id);
 				encode_namespace(&mut body, &m.namespace)?;
 				encode_text(&mut body, &m.track, "Track Name", MAX_CONTROL_LEN as usize)?;
-				m.parameters.encode(&mut body)?;
+				m.parameters.encode(&mut body, draft)?;
 			}
 			Self::SubscribeOk(m) => {
 				put_var_in(&mut body, D18, m.track_alias);
-				m.parameters.encode(&mut body)?;
+				m.parameters.encode(&mut body, draft)?;
 				if m.properties.len() > MAX_PARAMETERS {
 					return Err(EncodeError::TooLarge {
 						what: "Track Property count",
@@ -755,7 +898,7 @@ impl EncodeWith<Draft> for RequestMessage {
 				}
 				body.extend(encode_pairs(&m.properties, D18)?);
 			}
-			Self::RequestOk(parameters) => parameters.encode(&mut body)?,
+			Self::RequestOk(parameters) => parameters.encode(&mut body, draft)?,
 			Self::RequestError(m) => {
 				put_var_in(&mut body, D18, m.code);
 				put_var_in(&mut body, D18, m.retry_interval);
@@ -763,7 +906,7 @@ impl EncodeWith<Draft> for RequestMessage {
 			}
 			Self::RequestUpdate(m) => {
 				put_var_in(&mut body, D18, m.request_id);
-				m.parameters.encode(&mut body)?;
+				m.parameters.encode(&mut body, draft)?;
 			}
 			Self::PublishDone(m) => {
 				put_var_in(&mut body, D18, m.status);
@@ -773,14 +916,21 @@ impl EncodeWith<Draft> for RequestMessage {
 			Self::PublishNamespace(m) | Self::SubscribeNamespace(m) => {
 				put_var_in(&mut body, D18, m.request_id);
 				encode_namespace(&mut body, &m.namespace)?;
-				m.parameters.encode(&mut body)?;
+				m.parameters.encode(&mut body, draft)?;
 			}
 			Self::Namespace(suffix) | Self::NamespaceDone(suffix) => encode_namespace(&mut body, suffix)?,
 			Self::Goaway(m) => {
 				encode_text(&mut body, &m.uri, "New Session URI", MAX_GOAWAY_URI_LEN)?;
 				put_var_in(&mut body, D18, m.timeout);
-				if let Some(id) = m.request_id {
-					put_var_in(&mut body, D18, id);
+				match (m.request_id, draft.goaway_has_request_id()) {
+					(Some(id), true) => put_var_in(&mut body, D18, id),
+					(None, _) => {}
+					(Some(_), false) => {
+						return Err(EncodeError::InvalidValue {
+							field: "GOAWAY Request ID",
+							reason: "draft-19 removed it",
+						});
+					}
 				}
 			}
 			Self::Unsupported(m) => body.extend_from_slice(&m.body),
@@ -806,6 +956,36 @@ mod tests {
 
 	fn text() -> impl Strategy<Value = String> {
 		"[a-z0-9/]{0,12}"
+	}
+
+	/// LARGEST_OBJECT as the Rust client writes it (two bare integers) and as `@moq/net` 0.3.4
+	/// writes it on draft-20 (a Length first): both read as the same Location; written bare.
+	#[test]
+	fn largest_object_bare_or_length_prefixed() {
+		// SUBSCRIBE_OK, Track Alias 1, one parameter: LARGEST_OBJECT (0x09) {5, 2}.
+		let bare = [0x04, 0x00, 0x05, 0x01, 0x01, 0x09, 0x05, 0x02];
+		let prefixed = [0x04, 0x00, 0x06, 0x01, 0x01, 0x09, 0x02, 0x05, 0x02];
+		let expected = Location {
+			group: VarInt::from_u32(5),
+			object: VarInt::from_u32(2),
+		};
+		for (bytes, draft) in [
+			(&bare[..], Draft::Draft18),
+			(&bare[..], Draft::Draft20),
+			(&prefixed[..], Draft::Draft20),
+		] {
+			let Ok(RequestMessage::SubscribeOk(ok)) = RequestMessage::decode(&mut &bytes[..], draft) else {
+				panic!("{bytes:02x?} under {draft:?}")
+			};
+			assert_eq!(ok.track_alias, VarInt::from_u32(1));
+			assert_eq!(ok.parameters.0.len(), 1);
+			assert_eq!(ok.parameters.0[0].value, ParamValue::Location(expected));
+			assert_eq!(RequestMessage::SubscribeOk(ok).to_bytes(draft).unwrap(), bare);
+		}
+		// Bytes that read as neither form (bare: a Track Property without its value; prefixed: a
+		// Length past the body). Where both forms read, the bare one is taken.
+		let short = [0x04, 0x00, 0x06, 0x01, 0x01, 0x09, 0x03, 0x05, 0x02];
+		assert!(RequestMessage::decode(&mut &short[..], Draft::Draft20).is_err());
 	}
 
 	fn namespace() -> impl Strategy<Value = Vec<String>> {
@@ -915,7 +1095,43 @@ mod tests {
 		]
 	}
 
+	/// `message` as draft `draft` can carry it: no GOAWAY Request ID after draft-18, and on
+	/// draft-22 a SUBSCRIPTION_FILTER in its typed form (Relative Start, 3).
+	fn for_draft(mut message: RequestMessage, draft: Draft) -> RequestMessage {
+		let fix = |p: &mut MessageParameters| {
+			for parameter in &mut p.0 {
+				if draft.typed_filter() && parameter.key.into_inner() == parameter::SUBSCRIPTION_FILTER {
+					parameter.value = ParamValue::Bytes(Bytes::from_static(&[0x01, 0x03]));
+				}
+			}
+		};
+		match &mut message {
+			RequestMessage::Goaway(g) if !draft.goaway_has_request_id() => g.request_id = None,
+			RequestMessage::Subscribe(Subscribe { parameters, .. })
+			| RequestMessage::SubscribeOk(SubscribeOk { parameters, .. })
+			| RequestMessage::RequestOk(parameters)
+			| RequestMessage::RequestUpdate(RequestUpdate { parameters, .. })
+			| RequestMessage::PublishNamespace(NamespaceRequest { parameters, .. })
+			| RequestMessage::SubscribeNamespace(NamespaceRequest { parameters, .. }) => fix(parameters),
+			_ => {}
+		}
+		message
+	}
+
 	proptest! {
+		#[test]
+		fn later_drafts_round_trip(message in message(), which in 0usize..3) {
+			let draft = [Draft::Draft20, Draft::Draft21, Draft::Draft22][which];
+			let message = for_draft(message, draft);
+			let bytes = message.to_bytes(draft).unwrap();
+			let (read, used) = RequestMessage::decode_prefix(&bytes, draft).unwrap();
+			prop_assert_eq!(used, bytes.len());
+			prop_assert_eq!(read.to_bytes(draft).unwrap(), bytes.clone());
+			for cut in 0..bytes.len() {
+				prop_assert_eq!(RequestMessage::decode_prefix(&bytes[..cut], draft).unwrap_err(), DecodeError::UnexpectedEnd);
+			}
+		}
+
 		#[test]
 		fn round_trip(message in message()) {
 			let bytes = message.to_bytes(D18).unwrap();
@@ -957,6 +1173,122 @@ mod tests {
 		let len = (want.len() - 3) as u16;
 		want[1..3].copy_from_slice(&len.to_be_bytes());
 		assert_eq!(bytes, want);
+	}
+
+	/// A SUBSCRIBE as the published client pinned to draft-20 writes its live join: FORWARD 1,
+	/// SUBSCRIBER_PRIORITY 128, LOCATION_FILTER Next Object (two zero integers), GROUP_ORDER 2,
+	/// FILL (one parameter: LOCATION_FILTER Relative 1).
+	fn draft20_subscribe() -> Vec<u8> {
+		let mut payload = vec![0x00, 0x01, 4];
+		payload.extend(b"room");
+		payload.push(5);
+		payload.extend(b"video");
+		payload.extend([
+			0x05, 0x10, 0x01, 0x10, 0x80, 0x01, 0x02, 0x00, 0x00, 0x01, 0x02, 0x01, 0x04, 0x01, 0x21, 0x01, 0x01,
+		]);
+		let mut bytes = vec![0x03];
+		bytes.extend((payload.len() as u16).to_be_bytes());
+		bytes.extend(payload);
+		bytes
+	}
+
+	#[test]
+	fn draft20_forms() {
+		let bytes = draft20_subscribe();
+		let (read, used) = RequestMessage::decode_prefix(&bytes, Draft::Draft20).unwrap();
+		assert_eq!(used, bytes.len());
+		let RequestMessage::Subscribe(subscribe) = &read else {
+			panic!("a SUBSCRIBE");
+		};
+		assert_eq!(
+			subscribe.parameters.get(parameter::SUBSCRIPTION_FILTER),
+			Some(&ParamValue::Bytes(Bytes::from_static(&[0x00, 0x00])))
+		);
+		assert_eq!(
+			subscribe.parameters.get(parameter::FILL),
+			Some(&ParamValue::Bytes(Bytes::from_static(&[0x01, 0x21, 0x01, 0x01])))
+		);
+		assert_eq!(read.to_bytes(Draft::Draft21).unwrap(), bytes);
+		// Draft-18 has no FILL: an unknown parameter, refused.
+		assert!(matches!(
+			RequestMessage::decode_prefix(&bytes, D18),
+			Err(DecodeError::InvalidValue { value: 0x23, .. })
+		));
+		// INCLUDE_PROPERTIES is a byte, 0 or 1, from draft-20 on.
+		let ok = |value: u8| [0x07, 0x00, 0x03, 0x01, 0x35, value];
+		assert!(RequestMessage::decode_prefix(&ok(0), Draft::Draft20).is_ok());
+		assert!(RequestMessage::decode_prefix(&ok(2), Draft::Draft20).is_err());
+		assert!(RequestMessage::decode_prefix(&ok(0), D18).is_err());
+		// A Range Filter may repeat.
+		let ranges = [0x07, 0x00, 0x07, 0x02, 0x25, 0x01, 0xAA, 0x00, 0x01, 0xBB];
+		assert!(RequestMessage::decode_prefix(&ranges, Draft::Draft20).is_ok());
+		// GOAWAY: draft-18 reads a Request ID after the Timeout, draft-20 none.
+		let goaway = [0x10, 0x00, 0x03, 0x00, 0x00, 0x07];
+		assert_eq!(
+			RequestMessage::decode_prefix(&goaway, D18).unwrap().0,
+			RequestMessage::Goaway(Goaway {
+				uri: String::new(),
+				timeout: VarInt::ZERO,
+				request_id: Some(VarInt::from_u32(7)),
+			})
+		);
+		assert!(matches!(
+			RequestMessage::decode_prefix(&goaway, Draft::Draft20),
+			Err(DecodeError::TrailingBytes { .. })
+		));
+		let with_id = RequestMessage::Goaway(Goaway {
+			uri: String::new(),
+			timeout: VarInt::ZERO,
+			request_id: Some(VarInt::ZERO),
+		});
+		assert!(with_id.to_bytes(Draft::Draft20).is_err());
+	}
+
+	#[test]
+	fn draft22_typed_filter() {
+		// Draft-22 writes the live join's Next Object as the type 0x05 alone, no Length.
+		let bytes = draft20_subscribe();
+		// (SUBSCRIBER_PRIORITY's 128, then LOCATION_FILTER's type delta 1 and its value.)
+		let at = bytes
+			.windows(5)
+			.position(|w| w == [0x80, 0x01, 0x02, 0x00, 0x00])
+			.unwrap();
+		let mut d22 = bytes[..at].to_vec();
+		d22.extend([0x80, 0x01, 0x05]);
+		d22.extend(&bytes[at + 5..]);
+		let len = (d22.len() - 3) as u16;
+		d22[1..3].copy_from_slice(&len.to_be_bytes());
+		let (read, _) = RequestMessage::decode_prefix(&d22, Draft::Draft22).unwrap();
+		let RequestMessage::Subscribe(subscribe) = &read else {
+			panic!("a SUBSCRIBE");
+		};
+		assert_eq!(
+			subscribe.parameters.get(parameter::SUBSCRIPTION_FILTER),
+			Some(&ParamValue::Bytes(Bytes::from_static(&[0x05])))
+		);
+		assert_eq!(read.to_bytes(Draft::Draft22).unwrap(), d22);
+		// Each type reads the integers it names; a type draft-22 does not define is refused.
+		let filter = |value: &[u8]| {
+			let mut payload = vec![0x01, 0x21];
+			payload.extend(value);
+			let mut bytes = vec![0x07];
+			bytes.extend((payload.len() as u16).to_be_bytes());
+			bytes.extend(payload);
+			RequestMessage::decode_prefix(&bytes, Draft::Draft22).map(|(m, _)| m)
+		};
+		assert!(filter(&[0x04, 1, 2, 3, 4]).is_ok());
+		assert!(matches!(filter(&[0x04, 1, 2, 3]), Err(DecodeError::ShortBody { .. })));
+		assert!(matches!(
+			filter(&[0x06]),
+			Err(DecodeError::InvalidValue { value: 6, .. })
+		));
+		// Bytes that are no typed filter are not written.
+		let bad = RequestMessage::RequestOk(MessageParameters::default().with(
+			parameter::SUBSCRIPTION_FILTER,
+			ParamValue::Bytes(vec![0x02, 0x01].into()),
+		));
+		assert!(bad.to_bytes(Draft::Draft22).is_err());
+		assert!(bad.to_bytes(Draft::Draft20).is_ok());
 	}
 
 	#[test]

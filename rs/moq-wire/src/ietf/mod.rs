@@ -1,5 +1,6 @@
 //! The IETF moq-transport drafts (draft-14, ALPN `moq-00`; draft-16, `moqt-16`; draft-18,
-//! `moqt-18`, its SETUP, request streams and subgroup streams), sans-I/O like
+//! `moqt-18`, its SETUP, request streams and subgroup streams; draft-20, -21 and -22, `moqt-20`,
+//! `moqt-21` and `moqt-22`, draft-18's forms with their changes), sans-I/O like
 //! the moq-lite codec: bytes in, typed messages out, and back.
 //!
 //! The traits are [`DecodeWith`]/[`EncodeWith`], taking the negotiated

@@ -195,7 +195,8 @@ pub struct ServerSetup {
 
 impl ClientSetup {
 	/// The first offered draft this codec speaks that a CLIENT_SETUP can start:
-	/// never draft-18, which has no CLIENT_SETUP (its `0xff000012` is skipped).
+	/// never draft-18 or later, which have no CLIENT_SETUP (their `0xff000012`, `0xff000014` … are
+	/// skipped).
 	pub fn common_draft(&self) -> Option<Draft> {
 		self.versions
 			.iter()
@@ -621,6 +622,7 @@ pub(crate) mod tests {
 			parameters: SetupParameters::default(),
 		};
 		assert_eq!(offer(&[D18.setup_version()]).common_draft(), None);
+		assert_eq!(offer(&[Draft::Draft20.setup_version()]).common_draft(), None);
 		assert_eq!(
 			offer(&[D18.setup_version(), D14.setup_version()]).common_draft(),
 			Some(D14)

@@ -34,6 +34,9 @@ const D14: Draft = Draft::Draft14;
 const D16: Draft = Draft::Draft16;
 const VECTORS18: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft18.json");
 const D18: Draft = Draft::Draft18;
+const VECTORS20: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft20.json");
+const D20: Draft = Draft::Draft20;
+const VECTORS22: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft22.json");
 
 fn v(n: u64) -> VarInt {
 	VarInt::from_u64(n).unwrap()
@@ -624,6 +627,97 @@ fn samples18() -> Vec<(&'static str, Sample)> {
 	]
 }
 
+/// The draft-20 samples: draft-18's, with what changed by draft-20. SUBSCRIBE is the published
+/// client's live join (LOCATION_FILTER Next Object as two zero integers, FILL holding a Relative
+/// Start of 1, INCLUDE_PROPERTIES 0) and the relay's Next Group Start (a Relative Start of 0, one
+/// integer); GOAWAY has no Request ID (draft-19 removed it); REQUEST_UPDATE may carry a Range
+/// Filter. SETUP, the answers and the data streams are draft-18's bytes.
+fn samples20() -> Vec<(&'static str, Sample)> {
+	use RequestMessage as R;
+	let live_join = MessageParameters::default()
+		.with(parameter::FORWARD, ParamValue::Byte(1))
+		.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(128))
+		.with(
+			parameter::SUBSCRIPTION_FILTER,
+			ParamValue::Bytes(Bytes::from_static(&[0x00, 0x00])),
+		)
+		.with(parameter::GROUP_ORDER, ParamValue::Byte(2))
+		.with(
+			parameter::FILL,
+			ParamValue::Bytes(Bytes::from_static(&[0x01, 0x21, 0x01, 0x01])),
+		)
+		.with(parameter::INCLUDE_PROPERTIES, ParamValue::Byte(0));
+	let next_group = MessageParameters::default()
+		.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(0))
+		.with(
+			parameter::SUBSCRIPTION_FILTER,
+			ParamValue::Bytes(Bytes::from_static(&[0x00])),
+		)
+		.with(parameter::GROUP_ORDER, ParamValue::Byte(2));
+	let mut samples: Vec<_> = samples18()
+		.into_iter()
+		.filter(|(name, _)| !matches!(*name, "SUBSCRIBE" | "GOAWAY with a timeout and Request ID"))
+		.collect();
+	samples.extend([
+		(
+			"SUBSCRIBE live join with FILL",
+			Sample::Request(R::Subscribe(Subscribe18 {
+				request_id: v(0),
+				namespace: ns(&["anon", "room"]),
+				track: "video".into(),
+				parameters: live_join,
+			})),
+		),
+		(
+			"SUBSCRIBE Relative Start 0",
+			Sample::Request(R::Subscribe(Subscribe18 {
+				request_id: v(1),
+				namespace: ns(&["room"]),
+				track: "video".into(),
+				parameters: next_group,
+			})),
+		),
+		(
+			"GOAWAY with a timeout",
+			Sample::Request(R::Goaway(Goaway {
+				uri: "moqt://relay.example/next".into(),
+				timeout: v(5000),
+				request_id: None,
+			})),
+		),
+	]);
+	samples
+}
+
+/// The draft-22 samples: draft-20's, with LOCATION_FILTER in draft-22's typed form (no Length): the
+/// live join's Next Object is type `05` alone, the relay's Relative Start 0 is `01 00`.
+fn samples22() -> Vec<(&'static str, Sample)> {
+	let typed = |value: &'static [u8]| ParamValue::Bytes(Bytes::from_static(value));
+	samples20()
+		.into_iter()
+		.map(|(name, sample)| match (name, sample) {
+			("SUBSCRIBE live join with FILL", Sample::Request(RequestMessage::Subscribe(mut s))) => {
+				set_filter(&mut s.parameters, typed(&[0x05]));
+				(name, Sample::Request(RequestMessage::Subscribe(s)))
+			}
+			("SUBSCRIBE Relative Start 0", Sample::Request(RequestMessage::Subscribe(mut s))) => {
+				set_filter(&mut s.parameters, typed(&[0x01, 0x00]));
+				(name, Sample::Request(RequestMessage::Subscribe(s)))
+			}
+			other => other,
+		})
+		.collect()
+}
+
+/// Replaces the SUBSCRIPTION_FILTER (LOCATION_FILTER) of `parameters`.
+fn set_filter(parameters: &mut MessageParameters, value: ParamValue) {
+	for p in &mut parameters.0 {
+		if p.key == v(parameter::SUBSCRIPTION_FILTER) {
+			p.value = value.clone();
+		}
+	}
+}
+
 /// The draft-16 samples: every message in its draft-16 form (REQUEST_OK, REQUEST_ERROR, the
 /// SUBSCRIBE_NAMESPACE stream's NAMESPACE and NAMESPACE_DONE, PUBLISH_NAMESPACE_DONE/CANCEL by
 /// Request ID), fields as parameters, delta-coded types.
@@ -878,6 +972,28 @@ fn draft18_vectors() {
 	);
 }
 
+#[test]
+fn draft20_vectors() {
+	run_vectors(
+		VECTORS20,
+		D20,
+		samples20(),
+		"Golden wire vectors for draft-ietf-moq-transport-20 (and -21, the same on the wire) as the published moq-net 0.3.18 crate reads it: its SETUP, the request-stream messages (SUBSCRIBE with draft-20's LOCATION_FILTER integer list and FILL) and GOAWAY (no Request ID), subgroup stream headers, PADDING and subgroup objects. `hex` is the exact byte sequence (SETUP: Type 0x2F00, 16-bit Length, Setup Options; messages: Type, 16-bit Length, payload; headers with their stream type), every integer a leading-ones one. `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
+		"draft-ietf-moq-transport-20 (ALPN moqt-20)",
+	);
+}
+
+#[test]
+fn draft22_vectors() {
+	run_vectors(
+		VECTORS22,
+		Draft::Draft22,
+		samples22(),
+		"Golden wire vectors for draft-ietf-moq-transport-22 as the published moq-net 0.3.18 crate reads it: draft-20's, with LOCATION_FILTER in its typed form (a Location Filter Type naming the integers that follow, no Length). `hex` is the exact byte sequence (SETUP: Type 0x2F00, 16-bit Length, Setup Options; messages: Type, 16-bit Length, payload; headers with their stream type), every integer a leading-ones one. `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
+		"draft-ietf-moq-transport-22 (ALPN moqt-22)",
+	);
+}
+
 /// Checks the vectors file `path` against `samples` in `draft` (rewriting its hex first with
 /// `MOQ_WIRE_WRITE_VECTORS=1`).
 fn run_vectors(path: &str, draft: Draft, samples: Vec<(&'static str, Sample)>, description: &str, title: &str) {
@@ -1079,6 +1195,82 @@ fn draft18_bytes_captured_from_the_published_client() {
 				assert_eq!(object.extensions.len(), 1, "{name}");
 				assert_eq!(object.extensions[0].key, v(0x10), "{name}");
 			}
+		}
+	}
+}
+
+const CAPTURED20: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft20-captured.json");
+const CAPTURED22: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft22-captured.json");
+
+/// What the published client really sent on a draft-20 and a draft-22 session (captured by
+/// `vectors/ietf/capture/` with the argument `20` or `22`): as on draft-18, and the subscriber's
+/// SUBSCRIBE, its live join: LOCATION_FILTER Next Object (`00 00` in draft-20's integer list, type
+/// `05` without a Length in draft-22's), FILL holding a Relative Start of 1. Each reads whole in its
+/// draft and re-encodes byte for byte.
+#[test]
+fn draft20_and_draft22_bytes_captured_from_the_published_client() {
+	for (path, draft, next_object, fill) in [
+		(CAPTURED20, D20, &[0x00, 0x00][..], &[0x01, 0x21, 0x01, 0x01][..]),
+		(CAPTURED22, Draft::Draft22, &[0x05][..], &[0x01, 0x21, 0x01, 0x01][..]),
+	] {
+		let file: Value = serde_json::from_str(&std::fs::read_to_string(path).expect(path)).unwrap();
+		let captured = file["captured"].as_array().expect("captured");
+		assert_eq!(captured.len(), 9, "{path}: {} captures", captured.len());
+		let mut header = None;
+		let mut seen = Vec::new();
+		for entry in captured {
+			let name = entry["name"].as_str().unwrap();
+			let hex = entry["hex"].as_str().unwrap();
+			match entry["kind"].as_str().unwrap() {
+				"setup" => {
+					let setup = exact::<Setup, _>(hex, draft).unwrap_or_else(|err| panic!("{name}: {err}"));
+					assert_eq!(setup.parameters.implementation(), Some("moq-lite-rs"), "{name}");
+					assert!(setup.parameters.0.iter().all(|p| p.key != v(2)), "{name}");
+					seen.push("SETUP");
+				}
+				"request" => {
+					let message = exact::<RequestMessage, _>(hex, draft).unwrap_or_else(|err| panic!("{name}: {err}"));
+					if let RequestMessage::Subscribe(s) = &message {
+						assert_eq!((s.namespace.clone(), s.track.as_str()), (ns(&["room"]), "t"), "{name}");
+						let p = &s.parameters;
+						assert_eq!(
+							p.get(parameter::SUBSCRIPTION_FILTER),
+							Some(&ParamValue::Bytes(Bytes::copy_from_slice(next_object))),
+							"{name}"
+						);
+						assert_eq!(
+							p.get(parameter::FILL),
+							Some(&ParamValue::Bytes(Bytes::copy_from_slice(fill))),
+							"{name}"
+						);
+						// INCLUDE_PROPERTIES is only written to opt out.
+						assert_eq!(p.get(parameter::INCLUDE_PROPERTIES), None, "{name}");
+					}
+					seen.push(message.name());
+				}
+				"data_stream_header" => match exact::<DataStreamHeader, _>(hex, draft) {
+					Ok(DataStreamHeader::Subgroup(h)) => {
+						assert!(h.first_object && h.end_of_group && h.extensions, "{name}");
+						header = Some(h);
+					}
+					other => panic!("{name}: {other:?}"),
+				},
+				_ => {
+					let h = header.expect("a header before its objects");
+					exact::<SubgroupObject, _>(hex, h.context(draft)).unwrap_or_else(|err| panic!("{name}: {err}"));
+					seen.push("object");
+				}
+			}
+		}
+		for message in [
+			"SETUP",
+			"PUBLISH_NAMESPACE",
+			"SUBSCRIBE_OK",
+			"SUBSCRIBE_NAMESPACE",
+			"SUBSCRIBE",
+			"object",
+		] {
+			assert!(seen.contains(&message), "{path}: no {message} captured: {seen:?}");
 		}
 	}
 }

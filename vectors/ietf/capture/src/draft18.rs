@@ -3,7 +3,9 @@
 //! stream of the server's SUBSCRIBE) and a subgroup stream's header and objects. As a subscriber:
 //! its SETUP and SUBSCRIBE_NAMESPACE (0x50, on its own stream). The scripted server answers with
 //! moq-wire's draft-18 forms: its own SETUP on a unidirectional stream it keeps open, REQUEST_OK,
-//! SUBSCRIBE and NAMESPACE.
+//! SUBSCRIBE and NAMESPACE. The same script captures draft-20 (and -21, -22), whose session is
+//! draft-18's, with the draft passed through; there the subscriber's SUBSCRIBE (its live join,
+//! LOCATION_FILTER and FILL) is captured too.
 
 use std::time::Duration;
 
@@ -16,26 +18,37 @@ use serde_json::json;
 
 use crate::{client, read};
 
-const D18: Draft = Draft::Draft18;
-
 /// Accepts one client connection and reads its SETUP; answers with the server's and returns the
 /// SETUP's exact bytes and the connection (with our SETUP stream, which must stay open).
-async fn setup_exchange(endpoint: &quinn::Endpoint) -> anyhow::Result<(Vec<u8>, quinn::Connection, quinn::SendStream)> {
+async fn setup_exchange(
+	endpoint: &quinn::Endpoint,
+	draft: Draft,
+) -> anyhow::Result<(Vec<u8>, quinn::Connection, quinn::SendStream)> {
 	let conn = endpoint.accept().await.context("no connection")?.await?;
 	let mut uni = conn.accept_uni().await?;
 	let mut buf = BytesMut::new();
-	let (setup, bytes) = read::<Setup, _>(&mut uni, &mut buf, D18).await?;
+	let (setup, bytes) = read::<Setup, _>(&mut uni, &mut buf, draft).await?;
 	eprintln!("SETUP {setup:?}");
 	let ours = Setup {
 		parameters: SetupParameters(vec![KeyValue::bytes(7, &b"ietf-capture"[..])]),
 	};
 	let mut send = conn.open_uni().await?;
-	send.write_all(&ours.to_bytes(D18)?).await?;
+	send.write_all(&ours.to_bytes(draft)?).await?;
 	Ok((bytes, conn, send))
 }
 
+/// SUBSCRIPTION_FILTER (LOCATION_FILTER) Next Group Start in `draft`'s form.
+fn next_group_start(draft: Draft) -> &'static [u8] {
+	match draft {
+		d if d.typed_filter() => &[0x01, 0x00],
+		d if d.filter_fields() => &[0x00],
+		_ => &[0x01],
+	}
+}
+
 /// Captures the publisher's streams, then the subscriber's, each from its own connection.
-pub async fn capture(endpoint: &quinn::Endpoint, port: u16, version: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+pub async fn capture(endpoint: &quinn::Endpoint, port: u16, draft: Draft) -> anyhow::Result<Vec<serde_json::Value>> {
+	let version = &draft.to_string();
 	let mut captured = Vec::new();
 	let mut push = |name: &str, kind: &str, bytes: &[u8]| {
 		captured.push(json!({"name": name, "kind": kind, "hex": hex::encode(bytes)}));
@@ -53,7 +66,7 @@ pub async fn capture(endpoint: &quinn::Endpoint, port: u16, version: &str) -> an
 		let origin = origin.clone();
 		async move { pub_client.with_publisher(&origin).connect(url).established().await }
 	});
-	let (bytes, conn, _pub_setup) = setup_exchange(endpoint).await?;
+	let (bytes, conn, _pub_setup) = setup_exchange(endpoint, draft).await?;
 	push("SETUP (publisher, raw QUIC)", "setup", &bytes);
 	let _publisher = publisher.await?.context("publisher connect")?;
 	let writer = tokio::spawn(async move {
@@ -71,14 +84,14 @@ pub async fn capture(endpoint: &quinn::Endpoint, port: u16, version: &str) -> an
 	// Its PUBLISH_NAMESPACE, on a stream of its own, answered REQUEST_OK.
 	let (mut ns_send, mut ns_recv) = conn.accept_bi().await?;
 	let mut buf = BytesMut::new();
-	let (message, bytes) = read::<RequestMessage, _>(&mut ns_recv, &mut buf, D18).await?;
+	let (message, bytes) = read::<RequestMessage, _>(&mut ns_recv, &mut buf, draft).await?;
 	eprintln!("request {message:?}");
 	let RequestMessage::PublishNamespace(published) = message else {
 		anyhow::bail!("expected PUBLISH_NAMESPACE, got {message:?}");
 	};
 	push("PUBLISH_NAMESPACE (publisher, own stream)", "request", &bytes);
 	ns_send
-		.write_all(&RequestMessage::RequestOk(MessageParameters::default()).to_bytes(D18)?)
+		.write_all(&RequestMessage::RequestOk(MessageParameters::default()).to_bytes(draft)?)
 		.await?;
 
 	// The server's SUBSCRIBE, on a stream it opens: SUBSCRIBE_OK, then a subgroup stream.
@@ -87,25 +100,31 @@ pub async fn capture(endpoint: &quinn::Endpoint, port: u16, version: &str) -> an
 		request_id: VarInt::from_u32(1),
 		namespace: published.namespace.clone(),
 		track: "t".into(),
-		parameters: MessageParameters::default()
-			.with(parameter::SUBSCRIPTION_FILTER, ParamValue::Bytes(Bytes::from_static(&[0x01]))),
+		parameters: MessageParameters::default().with(
+			parameter::SUBSCRIPTION_FILTER,
+			ParamValue::Bytes(Bytes::from_static(next_group_start(draft))),
+		),
 	});
-	sub_send.write_all(&subscribe.to_bytes(D18)?).await?;
+	sub_send.write_all(&subscribe.to_bytes(draft)?).await?;
 	let mut buf = BytesMut::new();
-	let (message, bytes) = read::<RequestMessage, _>(&mut sub_recv, &mut buf, D18).await?;
+	let (message, bytes) = read::<RequestMessage, _>(&mut sub_recv, &mut buf, draft).await?;
 	eprintln!("answer {message:?}");
 	push("SUBSCRIBE_OK (publisher)", "request", &bytes);
 	let mut uni = conn.accept_uni().await?;
 	let mut data = BytesMut::new();
-	let (header, head) = read::<DataStreamHeader, _>(&mut uni, &mut data, D18).await?;
+	let (header, head) = read::<DataStreamHeader, _>(&mut uni, &mut data, draft).await?;
 	eprintln!("data {header:?}");
 	push("SUBGROUP_HEADER (publisher)", "data_stream_header", &head);
 	if let DataStreamHeader::Subgroup(h) = header {
-		let ctx = h.context(D18);
+		let ctx = h.context(draft);
 		for n in 0..2 {
 			let (object, bytes) = read::<SubgroupObject, _>(&mut uni, &mut data, ctx).await?;
 			eprintln!("object {object:?}");
-			let kind = if h.extensions { "subgroup_object_with_extensions" } else { "subgroup_object" };
+			let kind = if h.extensions {
+				"subgroup_object_with_extensions"
+			} else {
+				"subgroup_object"
+			};
 			push(&format!("subgroup object {n} (publisher)"), kind, &bytes);
 		}
 	}
@@ -118,26 +137,60 @@ pub async fn capture(endpoint: &quinn::Endpoint, port: u16, version: &str) -> an
 		let sub_origin = sub_origin.clone();
 		async move { sub_client.with_subscriber(sub_origin).connect(url).established().await }
 	});
-	let (bytes, conn, _sub_setup) = setup_exchange(endpoint).await?;
+	let (bytes, conn, _sub_setup) = setup_exchange(endpoint, draft).await?;
 	push("SETUP (subscriber, raw QUIC)", "setup", &bytes);
 	let _subscriber = subscriber.await?.context("subscriber connect")?;
 	let consumer = sub_origin.consume();
+	let subscribes = draft.filter_fields();
 	let wanted = tokio::spawn(async move {
-		let broadcast = consumer.request_broadcast("room");
-		let _ = broadcast;
-		tokio::time::sleep(Duration::from_secs(3)).await;
+		// From draft-20 on, the track too: its SUBSCRIBE is the client's live join.
+		match subscribes {
+			true => {
+				let mut announced = consumer.announced();
+				while !announced
+					.next()
+					.await
+					.is_some_and(|u| u.prefix.as_str() == "room" && u.kind.is_active())
+				{}
+				let broadcast = consumer.request_broadcast("room").await.ok()?;
+				let track = broadcast.track("t").ok()?.subscribe(None).await.ok();
+				tokio::time::sleep(Duration::from_secs(3)).await;
+				track.map(drop)
+			}
+			false => {
+				let broadcast = consumer.request_broadcast("room");
+				let _ = broadcast;
+				tokio::time::sleep(Duration::from_secs(3)).await;
+				None
+			}
+		}
 	});
 	let (mut watch_send, mut watch_recv) = conn.accept_bi().await?;
 	let mut buf = BytesMut::new();
-	let (message, bytes) = read::<RequestMessage, _>(&mut watch_recv, &mut buf, D18).await?;
+	let (message, bytes) = read::<RequestMessage, _>(&mut watch_recv, &mut buf, draft).await?;
 	eprintln!("request {message:?}");
-	push(&format!("{} (subscriber, own stream)", message.name()), "request", &bytes);
+	push(
+		&format!("{} (subscriber, own stream)", message.name()),
+		"request",
+		&bytes,
+	);
 	watch_send
-		.write_all(&RequestMessage::RequestOk(MessageParameters::default()).to_bytes(D18)?)
+		.write_all(&RequestMessage::RequestOk(MessageParameters::default()).to_bytes(draft)?)
 		.await?;
 	watch_send
-		.write_all(&RequestMessage::Namespace(vec!["room".into()]).to_bytes(D18)?)
+		.write_all(&RequestMessage::Namespace(vec!["room".into()]).to_bytes(draft)?)
 		.await?;
+	if subscribes {
+		let (_sub_send, mut sub_recv) = conn.accept_bi().await?;
+		let mut buf = BytesMut::new();
+		let (message, bytes) = read::<RequestMessage, _>(&mut sub_recv, &mut buf, draft).await?;
+		eprintln!("request {message:?}");
+		push(
+			&format!("{} (subscriber, live join)", message.name()),
+			"request",
+			&bytes,
+		);
+	}
 	wanted.abort();
 	Ok(captured)
 }

@@ -3,7 +3,7 @@
 //! ietf codec: CLIENT_SETUP, PUBLISH_NAMESPACE (publisher), SUBSCRIBE_OK and a subgroup stream
 //! (answering the server's SUBSCRIBE), and SUBSCRIBE_NAMESPACE (on draft-16 on its own stream) /
 //! SUBSCRIBE (subscriber); on draft-18 the SETUP each client sends (`draft18.rs`). Writes them as
-//! JSON. Arguments: the output path, then the draft (14 when absent, 16 or 18).
+//! JSON. Arguments: the output path, then the draft (14 when absent, 16, 18, 20, 21 or 22).
 
 mod draft18;
 
@@ -71,13 +71,16 @@ async fn main() -> anyhow::Result<()> {
 		None | Some("14") => Draft::Draft14,
 		Some("16") => Draft::Draft16,
 		Some("18") => Draft::Draft18,
-		Some(other) => anyhow::bail!("draft-{other}: only 14, 16 and 18"),
+		Some("20") => Draft::Draft20,
+		Some("21") => Draft::Draft21,
+		Some("22") => Draft::Draft22,
+		Some(other) => anyhow::bail!("draft-{other}: only 14, 16, 18 and 20 to 22"),
 	};
 	let version = draft.to_string();
 	let endpoint = quinn::Endpoint::server(server_config(draft)?, "127.0.0.1:0".parse()?)?;
 	let port = endpoint.local_addr()?.port();
-	if draft == Draft::Draft18 {
-		let captured = draft18::capture(&endpoint, port, &version).await?;
+	if draft.has_request_streams() {
+		let captured = draft18::capture(&endpoint, port, draft).await?;
 		std::fs::write(&out, serde_json::to_string_pretty(&captured)? + "\n")?;
 		eprintln!("wrote {} captures", captured.len());
 		return Ok(());

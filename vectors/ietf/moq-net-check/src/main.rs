@@ -1,4 +1,4 @@
-//! Confirms each draft-14, draft-16 or draft-18 vector with moq-net 0.3.18's own decoders (its fuzz entry
+//! Confirms each draft-14, draft-16, draft-18 or draft-20 vector with moq-net 0.3.18's own decoders (its fuzz entry
 //! point `ietf_wire`: byte 0 picks the draft, byte 1 the message kind, the rest is the input).
 use std::{env, fs};
 
@@ -18,8 +18,8 @@ fn kind(name: &str, k: &str, draft: u8) -> Option<(u8, usize)> {
 			other => kind(other, "control", 14),
 		},
 		// Draft-18's request-stream messages and GOAWAY: moq-net's draft-18 forms of the same
-		// message structs (their Type is one leading-ones byte below 0x80).
-		"request" if draft == 18 => match name.split(' ').next().unwrap() {
+		// message structs (their Type is one leading-ones byte below 0x80); draft-20's likewise.
+		"request" if draft >= 18 => match name.split(' ').next().unwrap() {
 			"GOAWAY" => control(0),
 			"PUBLISH_NAMESPACE" => control(7),
 			"PUBLISH_DONE" => control(16),
@@ -73,7 +73,7 @@ fn kind(name: &str, k: &str, draft: u8) -> Option<(u8, usize)> {
 		"client_setup" | "server_setup" if draft == 16 => Some((35, 3)),
 		// Draft-18's one SETUP: Type 0x2F00 (two bytes, leading-ones form), Length (16), then
 		// Setup Options with no count to the end (moq-net's draft-17+ Parameters form).
-		"setup" if draft == 18 => Some((35, 4)),
+		"setup" if draft >= 18 => Some((35, 4)),
 		"client_setup" => Some((35, 12)),
 		"server_setup" => Some((35, 11)),
 		_ => None,
@@ -82,13 +82,15 @@ fn kind(name: &str, k: &str, draft: u8) -> Option<(u8, usize)> {
 
 fn main() {
 	let path = env::args().nth(1).expect("vectors.json");
-	// The draft the vectors are in (14 or 16), and moq-net's index for it in `ietf_wire`.
+	// The draft the vectors are in (14, 16, 18, 20 or 22), and moq-net's index for it in `ietf_wire`.
 	let draft: u8 = env::args().nth(2).map_or(14, |d| d.parse().expect("a draft number"));
 	let selector = match draft {
 		14 => 0u8,
 		16 => 2,
 		18 => 4,
-		other => panic!("draft-{other}: only 14, 16 and 18 have vectors"),
+		20 => 6,
+		22 => 8,
+		other => panic!("draft-{other}: only 14, 16, 18, 20 and 22 have vectors"),
 	};
 	let mut file: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
 	for v in file["vectors"].as_array_mut().unwrap() {
@@ -123,8 +125,12 @@ fn main() {
 				// (no decoder to call), so these are checked against that code by review; so is
 				// draft-18's PADDING stream type.
 				let how = match name.as_str() {
-					"PADDING" => format!("no standalone moq-net decoder: draft-{draft}'s PADDING stream type (0x132B3E28) is classified inside its session (UniType::classify), compared by review"),
-					_ => format!("no standalone moq-net decoder: draft-{draft} objects are read inline by its session (Object ID Delta / Group, Subgroup, Object IDs, priority, extension block, length, status), compared by review"),
+					"PADDING" => format!(
+						"no standalone moq-net decoder: draft-{draft}'s PADDING stream type (0x132B3E28) is classified inside its session (UniType::classify), compared by review"
+					),
+					_ => format!(
+						"no standalone moq-net decoder: draft-{draft} objects are read inline by its session (Object ID Delta / Group, Subgroup, Object IDs, priority, extension block, length, status), compared by review"
+					),
 				};
 				v["check"] = serde_json::json!({"moq_net_decodes": false, "how": how});
 				false

@@ -99,6 +99,17 @@ pub fn answer(message: &ControlMessage) -> Option<RequestMessage> {
 	})
 }
 
+/// SUBSCRIPTION_FILTER's value for Next Group Start, the relay's own subscriptions' filter: draft-18's
+/// Filter Type 0x1; from draft-20 on a Relative Start of 0 groups back from the next group, one
+/// integer in draft-20 and draft-21, Location Filter Type 0x1 and that integer in draft-22.
+pub fn next_group_start(draft: ietf::Draft) -> &'static [u8] {
+	match draft {
+		d if d.typed_filter() => &[0x01, 0x00],
+		d if d.filter_fields() => &[0x00],
+		_ => &[0x01],
+	}
+}
+
 /// A draft-18 SUBSCRIBE as the shared logic reads SUBSCRIBE: its namespace, track, priority and
 /// FORWARD (the filter is not applied: every subscription starts at the latest group).
 pub fn subscribe(request: &Subscribe) -> ietf::Subscribe {

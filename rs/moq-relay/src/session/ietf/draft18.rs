@@ -1,4 +1,6 @@
-//! One draft-18 session (ALPN and `WT-Protocol` `moqt-18`, `docs/protocol.md#draft-18`): no
+//! One draft-18 session (ALPN and `WT-Protocol` `moqt-18`, `docs/protocol.md#draft-18`), or one of
+//! draft-20, -21 or -22 (`moqt-20`, `moqt-21`, `moqt-22`, `docs/protocol.md#draft-20`), which keep
+//! its session and differ in message forms the codec knows by the draft passed through: no
 //! control stream. The client's first unidirectional stream carries its SETUP; the relay admits
 //! the session on it as it admits draft-14 and draft-16 sessions (the PATH on raw QUIC or the
 //! CONNECT URL, `?jwt=`, the SETUP's AUTHORIZATION TOKENs), answers with its own SETUP on a
@@ -27,8 +29,6 @@ use crate::wire::ietf::draft18::{Goaway, RequestMessage, UniStreamType};
 use crate::wire::ietf::{Draft, KeyValue, Setup, SetupParameters, setup_parameter, termination};
 use crate::wire::{Disposition, SessionCode, StreamCode, VarInt};
 
-const D18: Draft = Draft::Draft18;
-
 /// Data streams of the client held until its SETUP arrives (§3.3 says to buffer them); more are
 /// stopped.
 const EARLY_STREAMS: usize = 16;
@@ -43,7 +43,7 @@ struct PeerSetup<R> {
 
 /// Reads the client's SETUP off its control stream: the first unidirectional stream that starts
 /// with SETUP's type. A data stream before it is held for the session (up to [`EARLY_STREAMS`]).
-async fn peer_setup<S: Session>(transport: &S) -> Result<PeerSetup<S::Recv>, SessionError> {
+async fn peer_setup<S: Session>(transport: &S, draft: Draft) -> Result<PeerSetup<S::Recv>, SessionError> {
 	let refused = |err: StreamError, what: &str| match err {
 		StreamError::Transport(err) => SessionError::from(err),
 		err => {
@@ -58,7 +58,7 @@ async fn peer_setup<S: Session>(transport: &S) -> Result<PeerSetup<S::Recv>, Ses
 	loop {
 		let recv = transport.accept_uni().await?;
 		let mut reader = DraftReader::new(recv, MAX_CONTROL);
-		let kind = match reader.peek::<UniStreamType, _>(D18).await {
+		let kind = match reader.peek::<UniStreamType, _>(draft).await {
 			Ok(Some(kind)) => kind,
 			// A stream that ended or was reset before its type says nothing.
 			Ok(None) | Err(StreamError::Transport(TransportError::Reset(_))) => continue,
@@ -72,7 +72,7 @@ async fn peer_setup<S: Session>(transport: &S) -> Result<PeerSetup<S::Recv>, Ses
 			continue;
 		}
 		let setup = reader
-			.expect::<Setup, _>(D18)
+			.expect::<Setup, _>(draft)
 			.await
 			.map_err(|err| refused(err, "SETUP"))?;
 		return Ok(PeerSetup {
@@ -83,9 +83,11 @@ async fn peer_setup<S: Session>(transport: &S) -> Result<PeerSetup<S::Recv>, Ses
 	}
 }
 
-/// Runs one draft-18 session to its end.
+/// Runs one draft-18 (or later) session to its end (the arguments of [`super::run`], the draft fixed).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run<S: Session>(
 	transport: S,
+	draft: Draft,
 	url_path: Option<String>,
 	kind: Transport,
 	headers: Option<HeaderMap>,
@@ -93,7 +95,7 @@ pub(super) async fn run<S: Session>(
 	ticket: &mut Ticket,
 	first_packet: Instant,
 ) -> Result<(), SessionError> {
-	let started = tokio::time::timeout(ctx.limits.setup_timeout, peer_setup(&transport)).await;
+	let started = tokio::time::timeout(ctx.limits.setup_timeout, peer_setup(&transport, draft)).await;
 	let PeerSetup { setup, stream, early } = match started {
 		Ok(Ok(started)) => started,
 		Ok(Err(err)) => {
@@ -116,7 +118,7 @@ pub(super) async fn run<S: Session>(
 	let mut tokens = TokenCache::new(TOKEN_CACHE_SIZE);
 	let checked = negotiate::target(&setup.parameters, binding, url_path.as_deref()).and_then(|target| {
 		let privacy_pass = ctx.auth.privacy_pass().map(|pp| pp.setup_token_type());
-		setup_token(setup.auth_tokens(), D18, &mut tokens, privacy_pass)
+		setup_token(setup.auth_tokens(), draft, &mut tokens, privacy_pass)
 			.map(|token| (target, token))
 			.map_err(|err| match err {
 				SessionError::Protocol { code, reason } => SetupRefusal { code, reason },
@@ -150,8 +152,8 @@ pub(super) async fn run<S: Session>(
 		return Err(limit.into());
 	}
 	ctx.metrics.session_admitted(first_packet.elapsed());
-	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), draft = %D18, "session admitted");
-	serve(transport, grant, tokens, (stream, early), ctx).await
+	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %draft, "session admitted");
+	serve(transport, draft, grant, tokens, (stream, early), ctx).await
 }
 
 /// The relay's SETUP: the token cache it keeps (MAX_AUTH_TOKEN_CACHE_SIZE) and its name.
@@ -173,6 +175,7 @@ fn own_setup() -> Setup {
 /// Serves an admitted draft-18 session until it closes, its grant expires or the relay shuts down.
 async fn serve<S: Session>(
 	transport: S,
+	draft: Draft,
 	grant: crate::auth::Grant,
 	tokens: TokenCache,
 	(peer_setup, early): (DraftReader<S::Recv>, Vec<DraftReader<S::Recv>>),
@@ -185,7 +188,7 @@ async fn serve<S: Session>(
 		other => refusal(termination::INTERNAL_ERROR, other.to_string()),
 	};
 	let mut setup_stream = transport.open_uni().await?;
-	let ours = io::encode(&own_setup(), D18).map_err(internal)?;
+	let ours = io::encode(&own_setup(), draft).map_err(internal)?;
 	io::write(&mut setup_stream, &ours).await.map_err(internal)?;
 
 	grant.meter(&transport);
@@ -197,7 +200,7 @@ async fn serve<S: Session>(
 		PeerRequests::new(true, REQUEST_WINDOW),
 		OwnRequests::new(false, VarInt::MAX),
 	);
-	let shared = new_shared(&transport, D18, &grant, &ctx, (control, upstream), ids, tokens);
+	let shared = new_shared(&transport, draft, &grant, &ctx, (control, upstream), ids, tokens);
 
 	let mut tasks = JoinSet::new();
 	tasks.spawn(read_setup_stream(shared.clone(), peer_setup));
@@ -208,7 +211,8 @@ async fn serve<S: Session>(
 	tasks.spawn(ingest::serve_requests(shared.clone(), origin_requests));
 	tasks.spawn(requests::accept(shared.clone()));
 	// GOAWAY with no new URI (reconnect to this one later) on the relay's SETUP stream (§10.4),
-	// with the lowest of the peer's Request IDs the relay has not seen.
+	// on draft-18 with the lowest of the peer's Request IDs the relay has not seen (draft-19
+	// removed the field).
 	let stopping = shared.clone();
 	let goaway = async move {
 		let next = {
@@ -219,9 +223,9 @@ async fn serve<S: Session>(
 		let goaway = RequestMessage::Goaway(Goaway {
 			uri: String::new(),
 			timeout: VarInt::ZERO,
-			request_id: Some(next),
+			request_id: draft.goaway_has_request_id().then_some(next),
 		});
-		if let Ok(bytes) = io::encode(&goaway, D18) {
+		if let Ok(bytes) = io::encode(&goaway, draft) {
 			let _ = io::write(&mut setup_stream, &bytes).await;
 		}
 	};
@@ -238,7 +242,7 @@ async fn serve<S: Session>(
 async fn read_setup_stream<S: Session>(shared: Arc<super::Shared<S>>, mut reader: DraftReader<S::Recv>) {
 	let mut going = false;
 	loop {
-		match reader.decode::<RequestMessage, _>(D18).await {
+		match reader.decode::<RequestMessage, _>(shared.draft).await {
 			Ok(Some(RequestMessage::Goaway(goaway))) if going || !goaway.uri.is_empty() => {
 				let reason = match going {
 					true => "a second GOAWAY",
@@ -279,6 +283,8 @@ async fn read_setup_stream<S: Session>(shared: Arc<super::Shared<S>>, mut reader
 mod tests {
 	use super::*;
 	use crate::wire::ietf::{DecodeWith, EncodeWith};
+
+	const D18: Draft = Draft::Draft18;
 
 	#[test]
 	fn the_relays_setup() {

@@ -15,7 +15,7 @@ use crate::origin::{GroupWriter, Track, TrackEnd, UpstreamRequest};
 use crate::protocol::ietf::InboundAction;
 use crate::transport::{Session, TransportError};
 use crate::wire::ietf::{
-	ControlMessage, DataStreamHeader, Draft, Filter, GroupOrder, ObjectStatus, PublishNamespace, SubgroupId,
+	ControlMessage, DataStreamHeader, Filter, GroupOrder, ObjectStatus, PublishNamespace, SubgroupId,
 	SubgroupObjectHeader, Subscribe, SubscribeOk, path_to_namespace,
 };
 use crate::wire::{FrameHeader, StreamCode, TrackInfo, VarInt};
@@ -91,7 +91,7 @@ pub(super) fn answered<S: Session>(shared: &Shared<S>, request_id: VarInt, event
 pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut requests: mpsc::Receiver<UpstreamRequest>) {
 	while let Some(request) = requests.recv().await {
 		match request {
-			UpstreamRequest::Subscribe { path, track } if shared.draft == Draft::Draft18 => {
+			UpstreamRequest::Subscribe { path, track } if shared.draft.has_request_streams() => {
 				tokio::spawn(super::requests::subscribe_upstream(shared.clone(), path, track));
 			}
 			UpstreamRequest::Subscribe { path, track } => {

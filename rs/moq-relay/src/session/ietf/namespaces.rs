@@ -130,7 +130,7 @@ async fn next_message<R: crate::transport::RecvStream>(
 	draft: Draft,
 ) -> Result<Option<&'static str>, StreamError> {
 	Ok(match draft {
-		Draft::Draft18 => reader.decode::<RequestMessage, _>(draft).await?.map(|m| m.name()),
+		d if d.has_request_streams() => reader.decode::<RequestMessage, _>(draft).await?.map(|m| m.name()),
 		_ => reader.decode::<ControlMessage, _>(draft).await?.map(|m| m.name()),
 	})
 }

@@ -34,13 +34,11 @@ use crate::wire::ietf::draft18::{
 use crate::wire::ietf::{ControlMessage, Draft, PublishDone, RequestErrorCode, path_to_namespace, termination};
 use crate::wire::{Disposition, StreamCode, VarInt};
 
-const D18: Draft = Draft::Draft18;
-
 /// Encodes an answer of the shared logic for the stream it answers on: as is on draft-14 and
 /// draft-16, in its draft-18 request-stream form on draft-18.
 pub(super) fn encode_answer(message: &ControlMessage, draft: Draft) -> Result<Vec<u8>, StreamError> {
 	match draft {
-		Draft::Draft18 => match request_stream::answer(message) {
+		d if d.has_request_streams() => match request_stream::answer(message) {
 			Some(answer) => io::encode(&answer, draft),
 			None => Err(StreamError::Session(
 				termination::INTERNAL_ERROR,
@@ -52,8 +50,12 @@ pub(super) fn encode_answer(message: &ControlMessage, draft: Draft) -> Result<Ve
 	}
 }
 
-async fn write_message<W: SendStream>(stream: &mut W, message: &RequestMessage) -> Result<(), StreamError> {
-	io::write(stream, &io::encode(message, D18)?).await
+async fn write_message<W: SendStream>(
+	stream: &mut W,
+	message: &RequestMessage,
+	draft: Draft,
+) -> Result<(), StreamError> {
+	io::write(stream, &io::encode(message, draft)?).await
 }
 
 /// REQUEST_ERROR with a code of draft-14's registry (the shared logic's), in draft-18's numbers.
@@ -109,7 +111,8 @@ pub(super) async fn accept<S: Session>(shared: Arc<Shared<S>>) {
 /// One of the peer's request streams, to its end.
 async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S::Recv) {
 	let mut reader = DraftReader::new(recv, shared.ctx.limits.max_message);
-	let first = match reader.expect::<RequestMessage, _>(D18).await {
+	let draft = shared.draft;
+	let first = match reader.expect::<RequestMessage, _>(draft).await {
 		Ok(first) => first,
 		Err(err) => {
 			broken(&shared, &err, "request stream");
@@ -140,14 +143,14 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 	// After the relay's GOAWAY every new request is refused (draft-18 §10.4).
 	if shared.state().going_away {
 		let refusal = refused18(request_stream::error_code::GOING_AWAY, "the relay is going away");
-		let _ = write_message(&mut send, &refusal).await;
+		let _ = write_message(&mut send, &refusal, draft).await;
 		let _ = send.finish();
 		return;
 	}
 	match parameters.map(|p| request_tokens(&shared, p)).transpose() {
 		Ok(None | Some(None)) => {}
 		Ok(Some(Some(refusal))) => {
-			let _ = write_message(&mut send, &refusal).await;
+			let _ = write_message(&mut send, &refusal, draft).await;
 			let _ = send.finish();
 			return;
 		}
@@ -164,8 +167,9 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 			namespaces::run(shared, send, reader, request).await;
 		}
 		RequestMessage::Unsupported(request) => {
-			let reason = format!("{} is not supported by this relay on draft-18", request.name());
-			let _ = write_message(&mut send, &refused(RequestErrorCode::NOT_SUPPORTED, &reason)).await;
+			let reason = format!("{} is not supported by this relay on {draft}", request.name());
+			let refusal = refused(RequestErrorCode::NOT_SUPPORTED, &reason);
+			let _ = write_message(&mut send, &refusal, draft).await;
 			let _ = send.finish();
 		}
 		other => {
@@ -216,12 +220,13 @@ async fn subscribe<S: Session>(
 	mut reader: DraftReader<S::Recv>,
 	request: Subscribe,
 ) {
+	let draft = shared.draft;
 	let request = request_stream::subscribe(&request);
 	let id = request.request_id;
 	let path = match serve::requested(&shared, &request) {
 		Ok(path) => path,
 		Err((code, reason)) => {
-			let _ = write_message(&mut send, &refused(code, reason)).await;
+			let _ = write_message(&mut send, &refused(code, reason), draft).await;
 			let _ = send.finish();
 			return;
 		}
@@ -231,12 +236,13 @@ async fn subscribe<S: Session>(
 		let _ = write_message(
 			&mut send,
 			&refused(RequestErrorCode::DOES_NOT_EXIST, "no such broadcast"),
+			draft,
 		)
 		.await;
 		let _ = send.finish();
 		return;
 	};
-	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&request.track), %id, "subscribed (draft-18)");
+	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&request.track), %id, %draft, "subscribed");
 	let alias = shared.state().ours.assign(id);
 	let ok = ControlMessage::SubscribeOk(crate::wire::ietf::SubscribeOk {
 		request_id: id,
@@ -247,7 +253,7 @@ async fn subscribe<S: Session>(
 		parameters: Default::default(),
 		extensions: Vec::new(),
 	});
-	let sent = match encode_answer(&ok, D18) {
+	let sent = match encode_answer(&ok, draft) {
 		Ok(bytes) => io::write(&mut send, &bytes).await,
 		Err(err) => Err(err),
 	};
@@ -259,14 +265,14 @@ async fn subscribe<S: Session>(
 				done = &mut served => {
 					if let Some(done) = done {
 						let done = ControlMessage::PublishDone(PublishDone { request_id: id, ..done });
-						if let Ok(bytes) = encode_answer(&done, D18) {
+						if let Ok(bytes) = encode_answer(&done, draft) {
 							let _ = io::write(&mut send, &bytes).await;
 						}
 						let _ = send.finish();
 					}
 					break;
 				}
-				next = reader.decode::<RequestMessage, _>(D18) => match next {
+				next = reader.decode::<RequestMessage, _>(draft) => match next {
 					Ok(Some(RequestMessage::RequestUpdate(update))) if request_id(&shared, update.request_id).is_err() => {
 						shared.close(termination::INVALID_REQUEST_ID, "REQUEST_UPDATE: a Request ID used twice or of the wrong parity");
 						break;
@@ -274,7 +280,7 @@ async fn subscribe<S: Session>(
 					// Priorities reorder nothing yet: groups already go newest first.
 					Ok(Some(RequestMessage::RequestUpdate(_))) => {
 						let ok = RequestMessage::RequestOk(MessageParameters::default());
-						if write_message(&mut send, &ok).await.is_err() {
+						if write_message(&mut send, &ok, draft).await.is_err() {
 							break;
 						}
 					}
@@ -306,16 +312,17 @@ async fn publish_namespace<S: Session>(
 	mut reader: DraftReader<S::Recv>,
 	request: NamespaceRequest,
 ) {
+	let draft = shared.draft;
 	let request = request_stream::publish_namespace(&request);
 	let answer = ingest::publish(&shared, &request);
 	let accepted = !matches!(answer, ControlMessage::PublishNamespaceError(_));
-	let written = match encode_answer(&answer, D18) {
+	let written = match encode_answer(&answer, draft) {
 		Ok(bytes) => io::write(&mut send, &bytes).await,
 		Err(err) => Err(err),
 	};
 	if accepted && written.is_ok() {
 		loop {
-			match reader.decode::<RequestMessage, _>(D18).await {
+			match reader.decode::<RequestMessage, _>(draft).await {
 				Ok(Some(RequestMessage::RequestUpdate(update))) if request_id(&shared, update.request_id).is_err() => {
 					shared.close(
 						termination::INVALID_REQUEST_ID,
@@ -326,7 +333,7 @@ async fn publish_namespace<S: Session>(
 				// Nothing the relay keeps changes with an update (no MoQ Cluster parameters).
 				Ok(Some(RequestMessage::RequestUpdate(_))) => {
 					let ok = RequestMessage::RequestOk(MessageParameters::default());
-					if write_message(&mut send, &ok).await.is_err() {
+					if write_message(&mut send, &ok, draft).await.is_err() {
 						break;
 					}
 				}
@@ -399,23 +406,27 @@ async fn upstream<S: Session>(
 		return aborted;
 	};
 	// Next Group Start, newest first, as on draft-14 and draft-16: every group arrives whole.
+	let draft = shared.draft;
 	let request = RequestMessage::Subscribe(Subscribe {
 		request_id: id,
 		namespace: path_to_namespace(path.as_str()),
 		track: name.to_string(),
 		parameters: MessageParameters::default()
 			.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(0))
-			.with(parameter::SUBSCRIPTION_FILTER, ParamValue::Bytes(vec![0x01].into()))
+			.with(
+				parameter::SUBSCRIPTION_FILTER,
+				ParamValue::Bytes(request_stream::next_group_start(draft).into()),
+			)
 			.with(parameter::GROUP_ORDER, ParamValue::Byte(2)),
 	});
-	if write_message(&mut send, &request).await.is_err() {
+	if write_message(&mut send, &request, draft).await.is_err() {
 		return aborted;
 	}
 	let mut reader = DraftReader::new(recv, shared.ctx.limits.max_message);
 	let mut answered = false;
 	loop {
 		let next = tokio::select! {
-			next = reader.decode::<RequestMessage, _>(D18) => next,
+			next = reader.decode::<RequestMessage, _>(draft) => next,
 			_ = alive.changed() => {
 				send.reset(StreamCode::CANCEL.into_inner());
 				reader.stop(StreamCode::CANCEL);
