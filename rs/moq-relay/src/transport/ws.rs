@@ -121,7 +121,7 @@ pub enum UpgradeError {
 	Version,
 	/// No offered subprotocol names a moq version the relay speaks over QMux.
 	#[error(
-		"no supported subprotocol: offer qmux-01.moq-lite-06, qmux-01.moq-lite-05 or qmux-01.moq-lite-04, or an IETF draft (qmux-01.moq-00, qmux-01.moqt-16, qmux-01.moqt-18); qmux-00 and qmux-02 too"
+		"no supported subprotocol: offer qmux-01.moq-lite-06, qmux-01.moq-lite-05 or qmux-01.moq-lite-04, or an IETF draft (qmux-01.moq-00, qmux-01.moqt-16, qmux-01.moqt-18, qmux-01.moqt-20 …); qmux-00 and qmux-02 too"
 	)]
 	Subprotocol,
 	/// The relay is shutting down.

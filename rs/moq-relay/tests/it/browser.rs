@@ -1,7 +1,7 @@
 //! Headless Chromium (Debian's `chromium`) over WebTransport against the relay:
 //! `serverCertificateHashes` with the generated certificate, WT-Protocol
 //! negotiation, a broadcast exchanged both ways between @moq/net 0.3.4 in the
-//! page (moq-lite-05, or forced to IETF draft-18, -16 or -14) and the published
+//! page (moq-lite-05, or forced to IETF draft-20, -18, -16 or -14) and the published
 //! moq-tokio client, and how a refused session looks to the page.
 //!
 //! `tests/browser/webtransport.mjs` does the browser side (see its header for
