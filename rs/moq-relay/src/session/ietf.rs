@@ -354,50 +354,100 @@ async fn linger<S: Session>(transport: &S) {
 	let _ = tokio::time::timeout(super::REFUSAL_LINGER, transport.closed()).await;
 }
 
-/// Runs one draft session to its end (the IETF counterpart of [`super::run`]). `url_path` is the
-/// target of the HTTP request the session came with (a WebTransport CONNECT or a WebSocket upgrade,
-/// as `kind` says); `None` on raw QUIC, where the SETUP's PATH is.
-#[allow(clippy::too_many_arguments)]
+/// Where and when a draft session arrived: what both session starts (draft-14/16 and draft-18 on)
+/// take besides the transport.
+pub(crate) struct Arrival {
+	/// The target of the HTTP request the session came with (a WebTransport CONNECT or a WebSocket
+	/// upgrade, as `kind` says); `None` on raw QUIC, where the SETUP's PATH is.
+	pub url_path: Option<String>,
+	/// The binding, for the auth decision and the audit line.
+	pub kind: Transport,
+	/// The HTTP request's headers (credentials among them).
+	pub headers: Option<HeaderMap>,
+	/// When the session's first packet arrived (the admission latency metric).
+	pub first_packet: Instant,
+}
+
+/// Runs one draft session to its end (the IETF counterpart of [`super::run`]).
 pub(crate) async fn run<S: Session>(
 	transport: S,
 	negotiation: Negotiation,
-	url_path: Option<String>,
-	kind: Transport,
-	headers: Option<HeaderMap>,
+	arrival: Arrival,
 	ctx: Arc<Context>,
 	ticket: &mut Ticket,
-	first_packet: Instant,
 ) -> Result<(), SessionError> {
 	if let Negotiation::Fixed(draft) = negotiation
 		&& draft.has_request_streams()
 	{
-		return draft18::run(transport, draft, url_path, kind, headers, ctx, ticket, first_packet).await;
+		return draft18::run(transport, draft, arrival, ctx, ticket).await;
 	}
 	let started = tokio::time::timeout(ctx.limits.setup_timeout, client_setup(&transport, &negotiation)).await;
-	let (send, reader, setup, draft) = match started {
-		Ok(Ok(started)) => started,
+	let (send, reader, setup, draft) = started_or_refused(&transport, &ctx, started).await?;
+	let admitted = admit(
+		&transport,
+		draft,
+		&setup.parameters,
+		setup.parameters.auth_tokens(),
+		arrival,
+		&ctx,
+		ticket,
+	)
+	.await?;
+	let (grant, tokens) = admitted;
+	serve_session(transport, draft, grant, setup, tokens, (send, reader), ctx).await
+}
+
+/// The peer's SETUP, read within the setup timeout; or the session closed with the refusal (a
+/// SETUP that breaks the draft's rules, or none in time).
+pub(super) async fn started_or_refused<S: Session, T>(
+	transport: &S,
+	ctx: &Context,
+	started: Result<Result<T, SessionError>, tokio::time::error::Elapsed>,
+) -> Result<T, SessionError> {
+	match started {
+		Ok(Ok(started)) => Ok(started),
 		Ok(Err(err)) => {
 			if let SessionError::Protocol { code, reason } = &err {
 				tracing::info!(%code, "draft session refused in SETUP");
 				transport.close(code.into_inner(), reason);
-				linger(&transport).await;
+				linger(transport).await;
 			}
-			return Err(err);
+			Err(err)
 		}
 		Err(_) => {
-			super::refuse(&transport, &ctx, LimitError::SetupTimeout);
-			return Err(LimitError::SetupTimeout.into());
+			super::refuse(transport, ctx, LimitError::SetupTimeout);
+			Err(LimitError::SetupTimeout.into())
 		}
+	}
+}
+
+/// Admits a draft session whose SETUP was read, as moq-lite sessions are admitted: the connection
+/// target (the request's URL, or the SETUP's PATH on raw QUIC), the SETUP's AUTHORIZATION TOKENs
+/// (`tokens`, applied to the session's token cache), the verifier chain, then the limits. A refusal
+/// closes the session with the draft's code and the reason, and is returned.
+pub(super) async fn admit<S: Session>(
+	transport: &S,
+	draft: Draft,
+	parameters: &SetupParameters,
+	tokens: impl Iterator<Item = Result<AuthToken, DecodeError>>,
+	arrival: Arrival,
+	ctx: &Context,
+	ticket: &mut Ticket,
+) -> Result<(Grant, TokenCache), SessionError> {
+	let Arrival {
+		url_path,
+		kind,
+		headers,
+		first_packet,
+	} = arrival;
+	let binding = match url_path {
+		Some(_) => Binding::Url,
+		None => Binding::Quic,
 	};
-	let binding = if url_path.is_some() {
-		Binding::Url
-	} else {
-		Binding::Quic
-	};
-	let mut tokens = TokenCache::new(TOKEN_CACHE_SIZE);
-	let checked = negotiate::target(&setup.parameters, binding, url_path.as_deref()).and_then(|target| {
+	let mut cache = TokenCache::new(TOKEN_CACHE_SIZE);
+	let checked = negotiate::target(parameters, binding, url_path.as_deref()).and_then(|target| {
 		let privacy_pass = ctx.auth.privacy_pass().map(|pp| pp.setup_token_type());
-		setup_token(setup.parameters.auth_tokens(), draft, &mut tokens, privacy_pass)
+		setup_token(tokens, draft, &mut cache, privacy_pass)
 			.map(|token| (target, token))
 			.map_err(|err| match err {
 				SessionError::Protocol { code, reason } => SetupRefusal { code, reason },
@@ -412,27 +462,27 @@ pub(crate) async fn run<S: Session>(
 		Err(refused) => {
 			tracing::info!(code = %refused.code, "draft session refused in SETUP");
 			transport.close(refused.code.into_inner(), &refused.reason);
-			linger(&transport).await;
+			linger(transport).await;
 			return Err(refused.into());
 		}
 	};
 	let request = connect_request(&target, headers.as_ref(), token);
-	let grant = match decide(&ctx, ticket, request, kind).await {
+	let grant = match decide(ctx, ticket, request, kind).await {
 		Ok(grant) => grant,
 		Err(err) => {
 			transport.close(auth_code(&err).into_inner(), &err.reason());
-			linger(&transport).await;
+			linger(transport).await;
 			return Err(err.into());
 		}
 	};
 	if let Err(limit) = ticket.admit() {
-		super::refuse(&transport, &ctx, limit);
-		linger(&transport).await;
+		super::refuse(transport, ctx, limit);
+		linger(transport).await;
 		return Err(limit.into());
 	}
 	ctx.metrics.session_admitted(first_packet.elapsed());
 	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %draft, "session admitted");
-	serve_session(transport, draft, grant, setup, tokens, (send, reader), ctx).await
+	Ok((grant, cache))
 }
 
 /// Serves an admitted draft session until it closes, its grant expires or the relay shuts down.

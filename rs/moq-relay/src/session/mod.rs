@@ -287,17 +287,13 @@ pub async fn run_accepted<S: Session>(
 		Some(_) => Transport::WebTransport,
 		None => Transport::Quic,
 	};
-	ietf::run(
-		transport,
-		negotiation,
+	let arrival = ietf::Arrival {
 		url_path,
 		kind,
 		headers,
-		ctx,
-		ticket,
 		first_packet,
-	)
-	.await
+	};
+	ietf::run(transport, negotiation, arrival, ctx, ticket).await
 }
 
 /// Runs one IETF draft session that came as a WebSocket upgrade to `target` (its URL path and
@@ -314,18 +310,13 @@ pub async fn run_websocket_draft<S: Session>(
 	headers.remove(axum::http::header::COOKIE);
 	let metrics = ctx.metrics.clone();
 	let _gauge = metrics.session_started();
-	let negotiation = ietf::Negotiation::Fixed(draft);
-	ietf::run(
-		transport,
-		negotiation,
-		Some(target),
-		Transport::WebSocket,
-		Some(headers),
-		ctx,
-		ticket,
+	let arrival = ietf::Arrival {
+		url_path: Some(target),
+		kind: Transport::WebSocket,
+		headers: Some(headers),
 		first_packet,
-	)
-	.await
+	};
+	ietf::run(transport, ietf::Negotiation::Fixed(draft), arrival, ctx, ticket).await
 }
 
 /// The HTTP request a session came with: a WebTransport CONNECT or a WebSocket upgrade. Its

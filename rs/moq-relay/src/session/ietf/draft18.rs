@@ -9,20 +9,16 @@
 //! ([`super::ingest`]), with the origin, alias and token logic of the other drafts.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::http::HeaderMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::io::{self, DraftReader};
 use super::{
-	Context, MAX_CONTROL, REQUEST_WINDOW, SessionError, StreamError, TOKEN_CACHE_SIZE, auth_code, connect_request,
-	decide, ingest, lifetime, linger, new_shared, refusal, requests, setup_token, teardown,
+	Arrival, Context, MAX_CONTROL, REQUEST_WINDOW, SessionError, StreamError, TOKEN_CACHE_SIZE, admit, ingest,
+	lifetime, new_shared, refusal, requests, started_or_refused, teardown,
 };
-use crate::auth::Transport;
-use crate::limits::{LimitError, Ticket};
-use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
+use crate::limits::Ticket;
 use crate::protocol::ietf::{OwnRequests, PeerRequests, TokenCache};
 use crate::transport::{Session, TransportError};
 use crate::wire::ietf::draft18::{Goaway, RequestMessage, UniStreamType};
@@ -84,75 +80,25 @@ async fn peer_setup<S: Session>(transport: &S, draft: Draft) -> Result<PeerSetup
 }
 
 /// Runs one draft-18 (or later) session to its end (the arguments of [`super::run`], the draft fixed).
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn run<S: Session>(
 	transport: S,
 	draft: Draft,
-	url_path: Option<String>,
-	kind: Transport,
-	headers: Option<HeaderMap>,
+	arrival: Arrival,
 	ctx: Arc<Context>,
 	ticket: &mut Ticket,
-	first_packet: Instant,
 ) -> Result<(), SessionError> {
 	let started = tokio::time::timeout(ctx.limits.setup_timeout, peer_setup(&transport, draft)).await;
-	let PeerSetup { setup, stream, early } = match started {
-		Ok(Ok(started)) => started,
-		Ok(Err(err)) => {
-			if let SessionError::Protocol { code, reason } = &err {
-				tracing::info!(%code, "draft session refused in SETUP");
-				transport.close(code.into_inner(), reason);
-				linger(&transport).await;
-			}
-			return Err(err);
-		}
-		Err(_) => {
-			super::super::refuse(&transport, &ctx, LimitError::SetupTimeout);
-			return Err(LimitError::SetupTimeout.into());
-		}
-	};
-	let binding = match url_path {
-		Some(_) => Binding::Url,
-		None => Binding::Quic,
-	};
-	let mut tokens = TokenCache::new(TOKEN_CACHE_SIZE);
-	let checked = negotiate::target(&setup.parameters, binding, url_path.as_deref()).and_then(|target| {
-		let privacy_pass = ctx.auth.privacy_pass().map(|pp| pp.setup_token_type());
-		setup_token(setup.auth_tokens(), draft, &mut tokens, privacy_pass)
-			.map(|token| (target, token))
-			.map_err(|err| match err {
-				SessionError::Protocol { code, reason } => SetupRefusal { code, reason },
-				_ => SetupRefusal {
-					code: termination::INTERNAL_ERROR,
-					reason: "internal".into(),
-				},
-			})
-	});
-	let (target, token) = match checked {
-		Ok(checked) => checked,
-		Err(refused) => {
-			tracing::info!(code = %refused.code, "draft session refused in SETUP");
-			transport.close(refused.code.into_inner(), &refused.reason);
-			linger(&transport).await;
-			return Err(refused.into());
-		}
-	};
-	let request = connect_request(&target, headers.as_ref(), token);
-	let grant = match decide(&ctx, ticket, request, kind).await {
-		Ok(grant) => grant,
-		Err(err) => {
-			transport.close(auth_code(&err).into_inner(), &err.reason());
-			linger(&transport).await;
-			return Err(err.into());
-		}
-	};
-	if let Err(limit) = ticket.admit() {
-		super::super::refuse(&transport, &ctx, limit);
-		linger(&transport).await;
-		return Err(limit.into());
-	}
-	ctx.metrics.session_admitted(first_packet.elapsed());
-	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %draft, "session admitted");
+	let PeerSetup { setup, stream, early } = started_or_refused(&transport, &ctx, started).await?;
+	let (grant, tokens) = admit(
+		&transport,
+		draft,
+		&setup.parameters,
+		setup.auth_tokens(),
+		arrival,
+		&ctx,
+		ticket,
+	)
+	.await?;
 	serve(transport, draft, grant, tokens, (stream, early), ctx).await
 }
 
