@@ -273,21 +273,10 @@ async fn subscribe<S: Session>(
 					break;
 				}
 				next = reader.decode::<RequestMessage, _>(draft) => match next {
-					Ok(Some(RequestMessage::RequestUpdate(update))) if request_id(&shared, update.request_id).is_err() => {
-						shared.close(termination::INVALID_REQUEST_ID, "REQUEST_UPDATE: a Request ID used twice or of the wrong parity");
-						break;
-					}
-					// Priorities reorder nothing yet: groups already go newest first.
-					Ok(Some(RequestMessage::RequestUpdate(_))) => {
-						let ok = RequestMessage::RequestOk(MessageParameters::default());
-						if write_message(&mut send, &ok, draft).await.is_err() {
+					Ok(Some(message)) => {
+						if !follow_up(&shared, &mut send, message, "SUBSCRIBE").await {
 							break;
 						}
-					}
-					Ok(Some(other)) => {
-						let reason = format!("{} on a SUBSCRIBE stream", other.name());
-						shared.close(termination::PROTOCOL_VIOLATION, &reason);
-						break;
 					}
 					// The subscriber's FIN or reset cancels the subscription (draft-18 §3.3.2).
 					Ok(None) | Err(StreamError::Transport(_)) => {
@@ -303,6 +292,32 @@ async fn subscribe<S: Session>(
 		}
 	}
 	shared.state().ours.forget(id);
+}
+
+/// A message the peer sent after its request on a `stream` stream the relay serves: a
+/// REQUEST_UPDATE is answered REQUEST_OK, since nothing the relay keeps changes with one (groups
+/// already go newest first, and no MoQ Cluster parameters are kept); its Request ID used twice is
+/// INVALID_REQUEST_ID and anything else a PROTOCOL_VIOLATION, both closing the session. `false`
+/// when the stream is done with.
+async fn follow_up<S: Session>(shared: &Shared<S>, send: &mut S::Send, message: RequestMessage, stream: &str) -> bool {
+	match message {
+		RequestMessage::RequestUpdate(update) if request_id(shared, update.request_id).is_err() => {
+			shared.close(
+				termination::INVALID_REQUEST_ID,
+				"REQUEST_UPDATE: a Request ID used twice or of the wrong parity",
+			);
+			false
+		}
+		RequestMessage::RequestUpdate(_) => {
+			let ok = RequestMessage::RequestOk(MessageParameters::default());
+			write_message(send, &ok, shared.draft).await.is_ok()
+		}
+		other => {
+			let reason = format!("{} on a {stream} stream", other.name());
+			shared.close(termination::PROTOCOL_VIOLATION, &reason);
+			false
+		}
+	}
 }
 
 /// The peer's PUBLISH_NAMESPACE: answered, and its broadcast published until the stream ends.
@@ -323,24 +338,10 @@ async fn publish_namespace<S: Session>(
 	if accepted && written.is_ok() {
 		loop {
 			match reader.decode::<RequestMessage, _>(draft).await {
-				Ok(Some(RequestMessage::RequestUpdate(update))) if request_id(&shared, update.request_id).is_err() => {
-					shared.close(
-						termination::INVALID_REQUEST_ID,
-						"REQUEST_UPDATE: a Request ID used twice or of the wrong parity",
-					);
-					break;
-				}
-				// Nothing the relay keeps changes with an update (no MoQ Cluster parameters).
-				Ok(Some(RequestMessage::RequestUpdate(_))) => {
-					let ok = RequestMessage::RequestOk(MessageParameters::default());
-					if write_message(&mut send, &ok, draft).await.is_err() {
+				Ok(Some(message)) => {
+					if !follow_up(&shared, &mut send, message, "PUBLISH_NAMESPACE").await {
 						break;
 					}
-				}
-				Ok(Some(other)) => {
-					let reason = format!("{} on a PUBLISH_NAMESPACE stream", other.name());
-					shared.close(termination::PROTOCOL_VIOLATION, &reason);
-					break;
 				}
 				// Draft-18 withdraws a namespace by ending its stream.
 				Ok(None) | Err(StreamError::Transport(_)) => break,
