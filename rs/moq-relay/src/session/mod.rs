@@ -26,6 +26,7 @@ mod ingest;
 mod serve;
 mod stream;
 mod upstream;
+mod woken;
 
 #[cfg(test)]
 mod tests;

@@ -5,9 +5,12 @@ use crate::logging::Peer;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
+use futures::future::{AbortHandle, Abortable};
+use futures::stream::FuturesUnordered;
 use moq_token::Path;
-use tokio::task::{AbortHandle, JoinSet};
 
+use super::woken::Woken;
 use super::{Reader, Shared, StreamError, Writer};
 use crate::origin::{Group, TrackEnd};
 use crate::protocol::lite::{Dialect, Finish, GroupDecision, Outbound, Subscription};
@@ -186,9 +189,18 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 		writer.encode(&ok, version).await?;
 	}
 	let mut changes = track.watch();
-	// The writers of the groups in flight, by sequence; each task returns its group's sequence.
+	// What the subscriber sends after SUBSCRIBE: updates (priority changes reorder nothing here yet:
+	// groups already go newest first) until its FIN or reset ends the subscription. Polled only
+	// when data arrives, not on every frame this task writes.
+	let mut ended = Woken::new(async {
+		while reader.decode::<SubscribeUpdate>(version).await?.is_some() {}
+		Ok::<(), StreamError>(())
+	});
+	// The writers of the groups in flight, polled by this task (no task per group: a group's first
+	// frame goes out when this task wakes, without a hand-off to another). Each returns its group's
+	// sequence, or is aborted when shed.
 	let mut writers: HashMap<u64, AbortHandle> = HashMap::new();
-	let mut tasks: JoinSet<u64> = JoinSet::new();
+	let mut tasks = FuturesUnordered::new();
 	let done = |subscription: &mut Subscription, writers: &mut HashMap<u64, AbortHandle>, joined| {
 		if let Ok(sequence) = joined {
 			writers.remove(&sequence);
@@ -206,7 +218,7 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 			.unwrap_or_default()
 		{
 			// Writers that finished meanwhile are no longer backlog.
-			while let Some(joined) = tasks.try_join_next() {
+			while let Some(Some(joined)) = futures::FutureExt::now_or_never(tasks.next()) {
 				done(&mut subscription, &mut writers, joined);
 			}
 			let sequence = group.sequence();
@@ -228,10 +240,14 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 						group,
 						shared.ctx.metrics.clone(),
 					);
-					let handle = tasks.spawn(async move {
-						write.await;
-						sequence
-					});
+					let (handle, registration) = AbortHandle::new_pair();
+					tasks.push(Abortable::new(
+						async move {
+							write.await;
+							sequence
+						},
+						registration,
+					));
 					writers.insert(sequence, handle);
 				}
 			}
@@ -239,7 +255,7 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 
 		let track_end = track.ended();
 		if subscription.range_done() || track_end.is_some() {
-			while tasks.join_next().await.is_some() {}
+			while tasks.next().await.is_some() {}
 			let aborted = match track_end {
 				Some(TrackEnd::Aborted(code)) => Some(code),
 				_ => None,
@@ -253,13 +269,8 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 
 		tokio::select! {
 			res = changes.changed() => if res.is_err() { return Ok(()) },
-			update = reader.decode::<SubscribeUpdate>(version) => match update? {
-				// Priority changes reorder nothing here yet: groups already go newest first.
-				Some(_) => {}
-				// The subscriber ended the subscription.
-				None => return Ok(()),
-			},
-			Some(joined) = tasks.join_next(), if !tasks.is_empty() => done(&mut subscription, &mut writers, joined),
+			res = &mut ended => return res,
+			Some(joined) = tasks.next(), if !tasks.is_empty() => done(&mut subscription, &mut writers, joined),
 		}
 	}
 }

@@ -26,7 +26,15 @@ pub enum Trust {
 
 /// A TLS 1.3 client configuration with `alpn`, trusting as `trust` says.
 pub fn client_config(trust: &Trust, alpn: &[&str]) -> Result<rustls::ClientConfig, TlsError> {
-	let provider = provider();
+	client_config_with(provider(), trust, alpn)
+}
+
+/// [`client_config`] on `provider` (tests offer fewer cipher suites).
+fn client_config_with(
+	provider: Arc<rustls::crypto::CryptoProvider>,
+	trust: &Trust,
+	alpn: &[&str],
+) -> Result<rustls::ClientConfig, TlsError> {
 	let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
 		.with_protocol_versions(&[&rustls::version::TLS13])
 		.map_err(TlsError::Rustls)?;
@@ -135,5 +143,58 @@ impl ServerCertVerifier for Pinned {
 
 	fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
 		self.provider.signature_verification_algorithms.supported_schemes()
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use crate::tls::Certificate;
+
+	/// Completes a TLS 1.3 handshake in memory between `client` and `server`; the suite they agreed on.
+	fn handshake(client: rustls::ClientConfig, server: rustls::ServerConfig) -> rustls::CipherSuite {
+		let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+		let mut client = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+		let mut server = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+		while client.is_handshaking() || server.is_handshaking() {
+			let mut bytes = Vec::new();
+			while client.wants_write() {
+				client.write_tls(&mut bytes).unwrap();
+			}
+			server.read_tls(&mut bytes.as_slice()).unwrap();
+			server.process_new_packets().unwrap();
+			bytes.clear();
+			while server.wants_write() {
+				server.write_tls(&mut bytes).unwrap();
+			}
+			client.read_tls(&mut bytes.as_slice()).unwrap();
+			client.process_new_packets().unwrap();
+		}
+		server.negotiated_cipher_suite().unwrap().suite()
+	}
+
+	#[test]
+	fn the_relay_picks_aes_128_gcm_over_a_clients_preference_and_serves_a_client_without_it() {
+		let cert = Certificate::generate(&["localhost".to_string()]).unwrap();
+		let trust = Trust::Fingerprint(cert.fingerprint().to_string());
+		// rustls clients list AES-256-GCM first.
+		let client = client_config(&trust, &[]).unwrap();
+		assert_eq!(
+			client.crypto_provider().cipher_suites[0].suite(),
+			rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
+		);
+		let server = cert.server_config(&[]).unwrap();
+		assert_eq!(handshake(client, server), rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+
+		// A client that offers only AES-256-GCM (or only ChaCha20) gets what it offers.
+		for only in [
+			rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_256_GCM_SHA384,
+			rustls::crypto::aws_lc_rs::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+		] {
+			let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+			provider.cipher_suites = vec![only];
+			let client = client_config_with(Arc::new(provider), &trust, &[]).unwrap();
+			assert_eq!(handshake(client, cert.server_config(&[]).unwrap()), only.suite());
+		}
 	}
 }

@@ -23,6 +23,21 @@ pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>)
 		.unwrap_or_else(|err| panic!("{err}"))
 }
 
+/// Polls `check` every 10 ms until it holds; panics naming `what` after [`BOUND`]. For
+/// conditions the relay only reports when asked (its metrics, its HTTP answers).
+pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+	within(what, async {
+		let mut tick = tokio::time::interval(Duration::from_millis(10));
+		loop {
+			tick.tick().await;
+			if check().await {
+				return;
+			}
+		}
+	})
+	.await
+}
+
 /// A relay running in this process.
 pub struct TestRelay {
 	pub addr: SocketAddr,

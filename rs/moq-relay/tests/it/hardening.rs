@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Running, TestRelay, admitted, announce_ok, http_get, pinned_tls, start, within};
+use common::{Running, TestRelay, admitted, announce_ok, eventually, http_get, pinned_tls, start, within};
 use moq_relay::wire::{Encode, SessionCode, UniType, Version};
 use web_transport_quinn::quinn;
 
@@ -51,21 +51,6 @@ fn cpu_seconds(pid: u32) -> f64 {
 	let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
 	let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
 	ticks as f64 / 100.0
-}
-
-/// Polls `check` every 10 ms until it holds; panics naming `what` after [`common::BOUND`]. For
-/// conditions the relay only reports when asked (its metrics, its HTTP answers).
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
-	within(what, async {
-		let mut tick = tokio::time::interval(Duration::from_millis(10));
-		loop {
-			tick.tick().await;
-			if check().await {
-				return;
-			}
-		}
-	})
-	.await
 }
 
 fn metric(text: &str, line_prefix: &str) -> u64 {

@@ -162,3 +162,20 @@ async fn fan_out(dir: &Path, window: u32) -> Measured {
 		p99_ms: throughput.latency_ms.p99,
 	}
 }
+
+/// The relay asks a peer that supports the QUIC ACK frequency extension (quinn-based clients
+/// advertise it) to acknowledge fewer packets: an ACK_FREQUENCY frame reaches a plain quinn client
+/// once its session is up (`docs/performance.md`, "What each change bought").
+#[tokio::test]
+async fn a_quinn_peer_is_asked_to_acknowledge_less_often() {
+	use crate::common::{TestRelay, admitted, announce_ok, eventually};
+
+	let relay = TestRelay::start_with(|config| config.auth.public = Some(vec!["anon".into()])).await;
+	let conn = admitted(&relay, "/anon").await;
+	announce_ok(&conn).await;
+	eventually("an ACK_FREQUENCY frame from the relay", || async {
+		conn.stats().frame_rx.ack_frequency >= 1
+	})
+	.await;
+	relay.stop().await;
+}
