@@ -9,6 +9,12 @@
 #   small     300 subscribers × 1,200 B × 30 fps
 #   large     30 subscribers × 100,000 B × 30 fps
 #   overload  300 subscribers × 100,000 B × 30 fps (more than 2 cores carry)
+#   thousand  1000 subscribers × 1,200 B × 30 fps
+#   connect   1000 sessions set up, 64 at once (--connect-only): relay CPU per admitted session
+#   connect-jwt     the same, each session with a MoQ token (HS256, dev/root.jwk, `?jwt=`); the
+#                   published relay verifies it through its auth server (`--auth-url`: moq-auth's
+#                   server, the upstream_auth_server example, on core $BENCH_CORE)
+#   connect-apikey  the same with an API key (`?auth_id=`; ours only: the published relay has none)
 #   idle      300 idle sessions: relay RSS before, open, after close
 #   custom    the load (--subscribers, --frame-size, --fps, --group-frames) from the extra arguments
 #
@@ -25,15 +31,16 @@
 # N hops away (0 = the origin, 1 = regional, 2 = edge); every run starts all three. `bench` then
 # carries the subscribers' relay's CPU and RSS; `relay_threads` is absent.
 #
-# Environment: BENCH_BIN (dir with moq-relay and moq-relay-bench; default /tmp/target-bench/release),
+# Environment: BENCH_BIN (dir with moq-relay, moq-relay-bench, moq-token and
+# examples/upstream_auth_server; default /tmp/target-bench/release),
 # UPSTREAM_RELAY (default /tmp/upstream-relay/bin/moq-relay), BENCH_VERSION (default moq-lite-05),
 # BENCH_DURATION (measured seconds, default 10), BENCH_WARMUP (default 2), BENCH_LOG_DIR (relay
 # stderr, default /tmp/bench-compare-logs), PERF_RECORD=FILE (sample the relay with `perf record -F 999`
 # into FILE during the run).
 set -euo pipefail
 
-relay=${1:?usage: bench-compare.sh ours|upstream small|large|overload|idle [args...]}
-case=${2:?usage: bench-compare.sh ours|upstream small|large|overload|idle [args...]}
+relay=${1:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|custom [args...]}
+case=${2:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|custom [args...]}
 shift 2
 
 bin=${BENCH_BIN:-/tmp/target-bench/release}
@@ -109,17 +116,49 @@ fi
 port=$(free_port)
 log="$log_dir/$relay-$case-$port.log"
 
+# The session path (and credential) every load-tool session dials, and the relay's auth flags.
+path=/anon
+ours_auth=(--auth-public anon)
+upstream_auth=(--auth-public '**')
+auth_pid=
+api_key=bench-api-key-7f6e5d4c3b2a1908
+case "$case" in
+connect-jwt)
+	path="/bench?jwt=$("$bin/moq-token" --key "$repo/dev/root.jwk" sign --root bench --publish "" --subscribe "" --expires-in 1h)"
+	ours_auth=(--auth-key "$repo/dev/root.jwk")
+	if [ "$relay" = upstream ]; then
+		auth_port=$(free_port)
+		taskset -c "$bench_core" "$bin/examples/upstream_auth_server" --listen "127.0.0.1:$auth_port" \
+			--key "$repo/dev/root.jwk" >"$log_dir/auth-$auth_port.log" 2>&1 &
+		auth_pid=$!
+		for _ in $(seq 100); do
+			grep -q listening "$log_dir/auth-$auth_port.log" && break
+			sleep 0.1
+		done
+		upstream_auth=(--auth-url "http://127.0.0.1:$auth_port/")
+	fi
+	;;
+connect-apikey)
+	[ "$relay" = ours ] || {
+		echo "the published relay has no API keys" >&2
+		exit 2
+	}
+	path="/bench?auth_id=$api_key"
+	ours_auth=(--auth-api-keys "$api_key")
+	;;
+esac
+
 case "$relay" in
 ours)
 	# The load tool's hundreds of viewers all come from 127.0.0.1: the per-address caps (which the
 	# published relay does not have) are raised so they measure delivery, not admission.
 	RUST_LOG=warn taskset -c "$relay_core" "$bin/moq-relay" --server-bind "127.0.0.1:$port" \
-		--tls-generate localhost,127.0.0.1 --auth-public anon \
+		--tls-generate localhost,127.0.0.1 "${ours_auth[@]}" \
 		--limits-max-pending-per-ip 1000 --limits-handshake-rate 1000 >"$log" 2>&1 &
 	;;
 upstream)
 	RUST_LOG=warn taskset -c "$relay_core" "$upstream" --log-level warn --listen "127.0.0.1:$port" \
-		--listen-tls-generate localhost,127.0.0.1 --auth-public '**' --web-http-listen "127.0.0.1:$port" >"$log" 2>&1 &
+		--listen-tls-generate localhost,127.0.0.1 "${upstream_auth[@]}" --web-http-listen "127.0.0.1:$port" >"$log" 2>&1 &
 	;;
 *)
 	echo "unknown relay $relay" >&2
@@ -135,18 +174,24 @@ cleanup() {
 	fi
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
+	if [ -n "$auth_pid" ]; then
+		kill "$auth_pid" 2>/dev/null || true
+		wait "$auth_pid" 2>/dev/null || true
+	fi
 }
 trap cleanup EXIT
 
 fingerprint=$(fingerprint_of "$port" "$pid" "$log")
 
-bench=(taskset -c "$bench_core" "$bin/moq-relay-bench" --url "moqt://127.0.0.1:$port/anon"
+bench=(taskset -c "$bench_core" "$bin/moq-relay-bench" --url "moqt://127.0.0.1:$port$path"
 	--tls-fingerprint "$fingerprint" --version "$version" --relay-pid "$pid" --json)
 load=(--fps 30 --group-frames 30 --duration "$duration" --warmup "$warmup")
 case "$case" in
 small) bench+=(--subscribers 300 --frame-size 1200 "${load[@]}") ;;
 large) bench+=(--subscribers 30 --frame-size 100000 "${load[@]}") ;;
 overload) bench+=(--subscribers 300 --frame-size 100000 "${load[@]}") ;;
+thousand) bench+=(--subscribers 1000 --frame-size 1200 "${load[@]}") ;;
+connect | connect-jwt | connect-apikey) bench+=(--connect-only 1000) ;;
 idle) bench+=(--idle 300) ;;
 custom) bench+=(--duration "$duration" --warmup "$warmup") ;; # the load from the extra arguments
 *)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The side-by-side of docs/performance.md: 3 repetitions × 4 cases × 2 relays (order alternating per
+# The side-by-side of docs/performance.md: 3 repetitions × 7 cases × 2 relays (and API-key set-up, ours only) (order alternating per
 # repetition), then the per-hop latency chain; one JSON file per run in $OUT, then the medians table
 # from dev/bench-summary.py.
 #
@@ -14,7 +14,7 @@ out=${1:-/tmp/bench-results/side-by-side}
 mkdir -p "$out"
 for rep in 1 2 3; do
 	if [ "$rep" = 2 ]; then order="upstream ours"; else order="ours upstream"; fi
-	for case in small large overload idle; do
+	for case in small large overload thousand idle connect connect-jwt; do
 		extra=()
 		# Read the RSS 15 s after the close: jemalloc's background thread returns pages within ~10 s.
 		[ "$case" = idle ] && extra=(--idle-settle 15)
@@ -26,6 +26,10 @@ for rep in 1 2 3; do
 			sleep 2
 		done
 	done
+	f="$out/ours-connect-apikey-$rep.json"
+	echo "$(date +%T) ours connect-apikey $rep load $(cut -d' ' -f1 /proc/loadavg)"
+	timeout 240 dev/bench-compare.sh ours connect-apikey >"$f" 2>"$out/ours-connect-apikey-$rep.err" ||
+		echo "  FAILED rc=$? (see $out/ours-connect-apikey-$rep.err)"
 done
 for rep in 1 2 3; do
 	for hops in 0 1 2; do

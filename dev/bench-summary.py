@@ -11,7 +11,8 @@ med = statistics.median
 
 def load(name):
     runs = []
-    for path in sorted(glob.glob(f"{out}/{name}-*.json")):
+    # `{relay}-{case}-{rep}.json`: the repetition is a number (so `connect` does not take `connect-jwt`).
+    for path in sorted(glob.glob(f"{out}/{name}-[0-9]*.json")):
         lines = open(path).read().strip().splitlines()
         if lines:
             runs.append(json.loads(lines[-1]))
@@ -26,7 +27,7 @@ def show(label, values, digits=1):
     return f"{label} {med(values):.{digits}f} ({runs})"
 
 
-for case in ["small", "large", "overload"]:
+for case in ["small", "large", "overload", "thousand"]:
     for relay in ["ours", "upstream"]:
         runs = load(f"{relay}-{case}")
         t = [r["bench"]["throughput"] for r in runs]
@@ -40,6 +41,7 @@ for case in ["small", "large", "overload"]:
             show("first<1s worst%", [x["first_frame_within_1s_min_pct"] for x in t]), "|",
             show("rss peak MiB", [r["bench"]["relay"]["rss_peak_kib"] / 1024 for r in runs]), "|",
             show("relay cpu s", [x["relay_cpu_s"] for x in t], 2), "|",
+            show("tool cpu s", [x["tool_cpu_s"] for x in t], 2), "|",
             "load", [r["loadavg_before"].split()[0] for r in runs],
         )
 for relay in ["ours", "upstream"]:
@@ -54,6 +56,20 @@ for relay in ["ours", "upstream"]:
         "settle s", [x.get("idle_settle_s") for x in i], "|",
         "load", [r["loadavg_before"].split()[0] for r in runs],
     )
+for case in ["connect", "connect-jwt", "connect-apikey"]:
+    for relay in ["ours", "upstream"]:
+        runs = load(f"{relay}-{case}")
+        if not runs:
+            continue
+        c = [r["bench"]["connect"] for r in runs]
+        print(
+            f"{case:14} {relay:8} n={len(runs)} |",
+            show("relay CPU ms/session", [r["bench"]["relay"]["cpu_s"] * 1000 / x["admitted"] for r, x in zip(runs, c)], 3), "|",
+            show("admitted", [x["admitted"] for x in c], 0), "|",
+            show("sessions/s", [x["sessions_per_s"] for x in c], 0), "|",
+            show("set-up p50 ms", [x["latency_ms"]["p50"] for x in c]), "|",
+            "load", [r["loadavg_before"].split()[0] for r in runs],
+        )
 for hops in [0, 1, 2]:
     runs = load(f"hops-{hops}")
     t = [r["bench"]["throughput"] for r in runs]
