@@ -43,7 +43,7 @@ use crate::origin::{Publication, Track};
 use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
 use crate::protocol::ietf::request_stream;
 use crate::protocol::ietf::{
-	Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, StreamRequests, TokenCache,
+	Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, StreamRequests, TokenCache, TokenError,
 };
 use crate::transport::{SendStream, Session, TransportError};
 use crate::wire::ietf::{
@@ -784,33 +784,39 @@ async fn request_tokens<S: Session>(shared: &Shared<S>, message: &ControlMessage
 	let Some(parameters) = message.parameters().filter(|_| message.new_request_id().is_some()) else {
 		return Ok(true);
 	};
-	let mut refused = None;
+	match apply_request_tokens(shared, parameters.auth_tokens())?
+		.and_then(|err| refuse_request(message, err.request_code(), &err.to_string()))
 	{
-		let mut state = shared.state();
-		for token in parameters.auth_tokens() {
-			let token = token.map_err(|_| {
-				(
-					termination::MALFORMED_AUTH_TOKEN,
-					"malformed_auth_token: not a Token structure".to_string(),
-				)
-			})?;
-			match state.tokens.apply(token, false) {
-				Ok(_) => {}
-				Err(err) if err.rejects_request_only() => {
-					refused = refuse_request(message, err.request_code(), &err.to_string());
-					break;
-				}
-				Err(err) => return Err((err.session_code(), err.to_string())),
-			}
-		}
-	}
-	match refused {
 		Some(refusal) => {
 			shared.send(vec![refusal]).await;
 			Ok(false)
 		}
 		None => Ok(true),
 	}
+}
+
+/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache, in order, on every draft:
+/// `Ok(Some(err))` refuses the request alone (the caller writes the refusal in its draft's form),
+/// `Err` closes the session (a token that is not a Token structure, or a cache violation).
+fn apply_request_tokens<S: Session>(
+	shared: &Shared<S>,
+	tokens: impl Iterator<Item = Result<AuthToken, DecodeError>>,
+) -> Result<Option<TokenError>, Violation> {
+	let mut state = shared.state();
+	for token in tokens {
+		let token = token.map_err(|_| {
+			(
+				termination::MALFORMED_AUTH_TOKEN,
+				"malformed_auth_token: not a Token structure".to_string(),
+			)
+		})?;
+		match state.tokens.apply(token, false) {
+			Ok(_) => {}
+			Err(err) if err.rejects_request_only() => return Ok(Some(err)),
+			Err(err) => return Err((err.session_code(), err.to_string())),
+		}
+	}
+	Ok(None)
 }
 
 /// Acts on one control message from the peer.

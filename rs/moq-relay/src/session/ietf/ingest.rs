@@ -111,8 +111,30 @@ pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut reque
 
 /// Removes the relay's subscription from the session's tables when it ends.
 pub(super) struct Route<'a, S: Session> {
-	pub(super) shared: &'a Shared<S>,
-	pub(super) id: VarInt,
+	shared: &'a Shared<S>,
+	id: VarInt,
+}
+
+impl<'a, S: Session> Route<'a, S> {
+	/// Registers the relay's upstream subscription `id` for `track`, on every draft: the publisher's
+	/// answers and objects for `id` are routed to the returned receiver and to `track` until the
+	/// [`Route`] is dropped. Counted in `moq_relay_upstream_subscriptions_total`.
+	pub(super) fn register(
+		shared: &'a Shared<S>,
+		id: VarInt,
+		track: &Weak<Track>,
+	) -> (Self, mpsc::UnboundedReceiver<UpstreamEvent>) {
+		let (events, answers) = mpsc::unbounded_channel();
+		shared.state().upstream.insert(
+			id.into_inner(),
+			UpstreamSub {
+				track: track.clone(),
+				events,
+			},
+		);
+		shared.ctx.metrics.upstream_subscription();
+		(Self { shared, id }, answers)
+	}
 }
 
 impl<S: Session> Drop for Route<'_, S> {
@@ -159,16 +181,7 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 			}
 		}
 	};
-	let (events, mut answers) = mpsc::unbounded_channel();
-	shared.state().upstream.insert(
-		id.into_inner(),
-		UpstreamSub {
-			track: weak.clone(),
-			events,
-		},
-	);
-	let _route = Route { shared: &shared, id };
-	shared.ctx.metrics.upstream_subscription();
+	let (_route, mut answers) = Route::register(&shared, id, &weak);
 	// Next Group Start: the published client serves a draft-14 subscription other than Largest
 	// Object from the start of its latest group, so every group arrives whole.
 	let request = Subscribe {

@@ -19,11 +19,10 @@
 use std::sync::{Arc, Weak};
 
 use moq_token::Path;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::io::{self, DraftReader};
-use super::{Shared, StreamError, UpstreamSub, Violation, ingest, namespaces, serve};
+use super::{Shared, StreamError, Violation, ingest, namespaces, serve};
 use crate::logging::Peer;
 use crate::origin::{Track, TrackEnd};
 use crate::protocol::ietf::request_stream;
@@ -186,30 +185,15 @@ fn request_id<S: Session>(shared: &Shared<S>, id: VarInt) -> Result<(), Violatio
 	accepted.map_err(|v| (v.code, v.reason.to_string()))
 }
 
-/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache, as on draft-14: the
-/// refusal to answer with for an unknown alias, an error when the session must close. The session's
-/// grant decides the request.
+/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache, as on draft-14
+/// ([`super::apply_request_tokens`]): the refusal to answer with for an unknown alias, an error when
+/// the session must close. The session's grant decides the request.
 fn request_tokens<S: Session>(
 	shared: &Shared<S>,
 	parameters: &MessageParameters,
 ) -> Result<Option<RequestMessage>, Violation> {
-	let mut state = shared.state();
-	for token in parameters.auth_tokens() {
-		let token = token.map_err(|_| {
-			(
-				termination::MALFORMED_AUTH_TOKEN,
-				"malformed_auth_token: not a Token structure".to_string(),
-			)
-		})?;
-		match state.tokens.apply(token, false) {
-			Ok(_) => {}
-			Err(err) if err.rejects_request_only() => {
-				return Ok(Some(refused(err.request_code(), &err.to_string())));
-			}
-			Err(err) => return Err((err.session_code(), err.to_string())),
-		}
-	}
-	Ok(None)
+	Ok(super::apply_request_tokens(shared, parameters.auth_tokens())?
+		.map(|err| refused(err.request_code(), &err.to_string())))
 }
 
 /// The peer's SUBSCRIBE: refused, or SUBSCRIBE_OK and the track served until it ends (then
@@ -374,16 +358,7 @@ pub(super) async fn subscribe_upstream<S: Session>(shared: Arc<Shared<S>>, absol
 		}
 		return;
 	};
-	let (events, mut gone) = mpsc::unbounded_channel();
-	shared.state().upstream.insert(
-		id.into_inner(),
-		UpstreamSub {
-			track: weak.clone(),
-			events,
-		},
-	);
-	let _route = ingest::Route { shared: &shared, id };
-	shared.ctx.metrics.upstream_subscription();
+	let (_route, mut gone) = ingest::Route::register(&shared, id, &weak);
 	let end = tokio::select! {
 		end = upstream(&shared, id, (path, &name, &absolute), &mut alive) => end,
 		_ = gone.recv() => Some(TrackEnd::Aborted(StreamCode::CANCEL)),
