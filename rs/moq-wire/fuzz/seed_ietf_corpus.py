@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Seeds fuzz/corpus/ietf_*/ from the golden draft-14 and draft-16 vectors in
-tests/vectors/ietf-draft14.json and ietf-draft16.json and the bytes captured from the published
-client (ietf-draft14-captured.json, ietf-draft16-captured.json). Each target reads every input in every draft.
+"""Seeds fuzz/corpus/ietf_*/ from the golden vectors of every draft in tests/vectors/
+(ietf-draft14.json, -16, -18, -20, -22) and the bytes captured from the published client
+(ietf-draftNN-captured.json). Each target reads every input in every draft.
 
 ietf_setup gets each SETUP alone and followed by every control message; ietf_control
-every control message and all of them in a row; ietf_data every stream header followed
+every control message (from draft-18 on, every request message) and all of them in a row; ietf_data every stream header followed
 by the objects of its kind, every object alone, and every datagram. Files are named by
 the SHA-1 of their content, as libFuzzer does. Then `cargo fuzz cmin <target>`.
 """
@@ -14,10 +14,9 @@ import json
 import pathlib
 
 HERE = pathlib.Path(__file__).resolve().parent
-VECTORS = HERE.parent / "tests" / "vectors" / "ietf-draft14.json"
-VECTORS16 = HERE.parent / "tests" / "vectors" / "ietf-draft16.json"
-CAPTURED16 = HERE.parent / "tests" / "vectors" / "ietf-draft16-captured.json"
-CAPTURED = HERE.parent / "tests" / "vectors" / "ietf-draft14-captured.json"
+VECTORS = HERE.parent / "tests" / "vectors"
+# The drafts with vectors; draft-21 is byte-identical to draft-20.
+DRAFTS = ["14", "16", "18", "20", "22"]
 
 
 def write(target: str, data: bytes) -> None:
@@ -27,20 +26,21 @@ def write(target: str, data: bytes) -> None:
 
 
 def main() -> None:
-    vectors = json.loads(VECTORS.read_text())["vectors"]
-    vectors += json.loads(CAPTURED.read_text())["captured"]
-    seed(vectors)
-    vectors16 = json.loads(VECTORS16.read_text())["vectors"]
-    vectors16 += json.loads(CAPTURED16.read_text())["captured"]
-    seed(vectors16)
+    for draft in DRAFTS:
+        vectors = json.loads((VECTORS / f"ietf-draft{draft}.json").read_text())["vectors"]
+        captured = VECTORS / f"ietf-draft{draft}-captured.json"
+        if captured.exists():
+            vectors += json.loads(captured.read_text())["captured"]
+        seed(vectors)
 
 
 def seed(vectors: list) -> None:
     by_kind: dict[str, list[bytes]] = {}
     for vector in vectors:
         by_kind.setdefault(vector["kind"], []).append(bytes.fromhex(vector["hex"]))
-    control = by_kind.get("control", [])
-    for setup in by_kind.get("client_setup", []) + by_kind.get("server_setup", []):
+    # Draft-18 on: SETUP has a stream of its own and each request one of its own.
+    control = by_kind.get("control", []) + by_kind.get("request", [])
+    for setup in by_kind.get("client_setup", []) + by_kind.get("server_setup", []) + by_kind.get("setup", []):
         write("ietf_setup", setup)
         write("ietf_setup", setup + b"".join(control))
     for message in control:
