@@ -104,7 +104,7 @@ impl Default for Limits {
 
 /// Streams of each direction a connection may open before it is admitted: a raw QUIC client
 /// needs one (its SETUP); a WebTransport client needs its HTTP/3 control and QPACK streams and
-/// the CONNECT. Admission raises it to [`crate::transport::CLIENT_STREAMS`].
+/// the CONNECT. Admission raises it to the transport's [`crate::transport::Session::client_streams`].
 pub const PENDING_STREAMS: u32 = 8;
 
 /// Why a connection or session was refused by a limit. [`LimitError::code`] is the stable code

@@ -496,7 +496,7 @@ async fn serve_session<S: Session>(
 	ctx: Arc<Context>,
 ) -> Result<(), SessionError> {
 	transport.allow_receive(ctx.limits.session_window);
-	transport.allow_streams(crate::transport::CLIENT_STREAMS);
+	transport.allow_streams(transport.client_streams());
 	// Draft-16 requests arrive on more than one stream, so out of their IDs' order.
 	let peer = match draft {
 		Draft::Draft14 => PeerRequests::new(true, REQUEST_WINDOW),
@@ -599,7 +599,7 @@ fn new_shared<S: Session>(
 		raised: Notify::new(),
 		aliases: watch::Sender::new(0),
 		route_origin: super::random_hop_id(),
-		budget: super::budget::Budget::new(crate::transport::CLIENT_STREAMS, crate::transport::PEER_STREAMS),
+		budget: super::budget::Budget::new(transport.client_streams(), crate::transport::PEER_STREAMS),
 		subscribe_rate: Mutex::new(crate::limits::Rate::new(
 			ctx.limits.subscribe_rate,
 			ctx.limits.subscribe_rate.saturating_mul(10),

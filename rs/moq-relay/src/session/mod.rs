@@ -449,8 +449,8 @@ async fn serve<S: Session>(
 		transport.allow_streams(crate::transport::PEER_STREAMS);
 		budget::Budget::new(crate::transport::PEER_STREAMS, crate::transport::PEER_STREAMS)
 	} else {
-		transport.allow_streams(crate::transport::CLIENT_STREAMS);
-		budget::Budget::new(crate::transport::CLIENT_STREAMS, crate::transport::PEER_STREAMS)
+		transport.allow_streams(transport.client_streams());
+		budget::Budget::new(transport.client_streams(), crate::transport::PEER_STREAMS)
 	};
 	let role = setup.as_ref().map(Setup::role_kind).unwrap_or(Role::Both);
 	let shared = Arc::new(Shared {

@@ -63,6 +63,11 @@ pub trait Session: Clone + Send + Sync + 'static {
 	/// Lets the peer keep up to `streams` streams of each direction open at once (raised for
 	/// cluster peers, whose links carry every subscription crossing them).
 	fn allow_streams(&self, streams: u32);
+	/// Streams of each direction a client may keep open once its session is admitted; raised as it
+	/// uses them. [`CLIENT_STREAMS`] unless the transport says otherwise.
+	fn client_streams(&self) -> u32 {
+		CLIENT_STREAMS
+	}
 	/// Lets the peer have up to `bytes` in flight to us over all its streams together (the
 	/// connection's flow-control window; small before admission, see `crate::limits`).
 	fn allow_receive(&self, bytes: u64);
@@ -90,6 +95,12 @@ pub struct Totals {
 /// Not lower than 100: with 64, headless Chromium's WebTransport failed its opening handshake in
 /// about half of the runs of `tests/it/browser.rs` (100 is also Chromium's own default).
 pub const CLIENT_STREAMS: u32 = 100;
+
+/// [`CLIENT_STREAMS`] for a raw QUIC client (not WebTransport, whose browsers need 100 at the
+/// start): quinn's tables for 28 streams of each direction fit in a quarter of the hash-table
+/// space that 100 take (about 6 KiB less per idle session, `docs/performance.md`, "The round of
+/// 2026-12-03"), and the allowance doubles as soon as half of it is in use.
+pub const RAW_CLIENT_STREAMS: u32 = 28;
 
 /// Streams of each direction a cluster peer may keep open at once.
 pub const PEER_STREAMS: u32 = 4096;

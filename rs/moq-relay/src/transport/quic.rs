@@ -191,6 +191,14 @@ impl super::Session for wtq::Session {
 		self.set_max_concurrent_uni_streams(streams.into());
 	}
 
+	fn client_streams(&self) -> u32 {
+		// A raw QUIC session has no CONNECT request.
+		match self.request() {
+			Some(_) => super::CLIENT_STREAMS,
+			None => super::RAW_CLIENT_STREAMS,
+		}
+	}
+
 	fn allow_receive(&self, bytes: u64) {
 		self.set_receive_window(wtq::quinn::VarInt::from_u64(bytes).unwrap_or(wtq::quinn::VarInt::MAX));
 	}

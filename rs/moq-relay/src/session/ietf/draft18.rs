@@ -128,7 +128,7 @@ async fn serve<S: Session>(
 	ctx: Arc<Context>,
 ) -> Result<(), SessionError> {
 	transport.allow_receive(ctx.limits.session_window);
-	transport.allow_streams(crate::transport::CLIENT_STREAMS);
+	transport.allow_streams(transport.client_streams());
 	let internal = |err: StreamError| match err {
 		StreamError::Transport(err) => SessionError::Transport(err),
 		other => refusal(termination::INTERNAL_ERROR, other.to_string()),
