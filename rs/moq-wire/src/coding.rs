@@ -268,7 +268,16 @@ pub(crate) fn decode_framed<B: Buf, T>(
 		return Err(DecodeError::UnexpectedEnd);
 	}
 	// `len <= max <= 64 MiB`, so it fits in usize.
-	let mut bytes = buf.copy_to_bytes(len as usize);
+	whole(buf.copy_to_bytes(len as usize), message, body)
+}
+
+/// Decodes `message` from exactly `bytes` (a body whose length its framing gave): a field running
+/// past the end is [`DecodeError::ShortBody`], bytes left over are [`DecodeError::TrailingBytes`].
+pub(crate) fn whole<T>(
+	mut bytes: Bytes,
+	message: &'static str,
+	body: impl FnOnce(&mut Bytes) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
 	let value = body(&mut bytes).map_err(|err| match err {
 		DecodeError::UnexpectedEnd => DecodeError::ShortBody { message },
 		err => err,

@@ -44,20 +44,7 @@ pub(crate) fn decode_control<B: Buf, T>(
 	if buf.remaining() < len {
 		return Err(DecodeError::UnexpectedEnd);
 	}
-	let mut bytes = buf.copy_to_bytes(len);
-	let value = body(ty, &mut bytes).map_err(|err| match err {
-		DecodeError::UnexpectedEnd => DecodeError::ShortBody {
-			message: "control message",
-		},
-		err => err,
-	})?;
-	if bytes.has_remaining() {
-		return Err(DecodeError::TrailingBytes {
-			message: "control message",
-			extra: bytes.remaining(),
-		});
-	}
-	Ok(value)
+	crate::coding::whole(buf.copy_to_bytes(len), "control message", |bytes| body(ty, bytes))
 }
 
 /// Writes `Type (i) | Length (16) | Payload`.

@@ -757,25 +757,8 @@ enum LocationForm {
 }
 
 /// A whole message body of type `ty`.
-fn decode_whole(
-	ty: VarInt,
-	mut body: Bytes,
-	draft: Draft,
-	location: LocationForm,
-) -> Result<RequestMessage, DecodeError> {
-	let message = decode_body(ty, &mut body, draft, location).map_err(|err| match err {
-		DecodeError::UnexpectedEnd => DecodeError::ShortBody {
-			message: "draft-18 message",
-		},
-		err => err,
-	})?;
-	if body.has_remaining() {
-		return Err(DecodeError::TrailingBytes {
-			message: "draft-18 message",
-			extra: body.remaining(),
-		});
-	}
-	Ok(message)
+fn decode_whole(ty: VarInt, body: Bytes, draft: Draft, location: LocationForm) -> Result<RequestMessage, DecodeError> {
+	crate::coding::whole(body, "draft-18 message", |body| decode_body(ty, body, draft, location))
 }
 
 fn decode_body(
