@@ -38,6 +38,11 @@ pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut c
 	.await
 }
 
+/// The published client's version called `name` (`moq-lite-05`, `moq-transport-16`, …).
+pub fn version(name: &str) -> moq_net::Version {
+	name.parse().unwrap()
+}
+
 /// A relay running in this process.
 pub struct TestRelay {
 	pub addr: SocketAddr,
@@ -92,6 +97,28 @@ impl TestRelay {
 	/// `version` when given.
 	pub fn client(&self, version: Option<moq_net::Version>) -> moq_tokio::Client {
 		moq_relay_bench::client(Some(&self.fingerprint), false, version.as_slice()).unwrap()
+	}
+
+	/// A subscriber session of the published client pinned to `name` (`moq-lite-05`,
+	/// `moq-transport-16`, …) over `scheme`, checked to have negotiated that version. Close both.
+	pub async fn subscriber_at(
+		&self,
+		scheme: &str,
+		name: &str,
+	) -> (moq_tokio::Client, moq_relay_bench::subscriber::Subscriber) {
+		let client = self.client(Some(version(name)));
+		let session = within(
+			"subscriber established",
+			moq_relay_bench::subscriber::Subscriber::connect(&client, self.url(scheme, "")),
+		)
+		.await
+		.unwrap();
+		assert_eq!(
+			session.connection().version().map(|v| v.to_string()).as_deref(),
+			Some(name),
+			"{scheme}"
+		);
+		(client, session)
 	}
 
 	/// Starts the shutdown (GOAWAY, drain) and hands over the relay's task to await.

@@ -9,7 +9,7 @@ use crate::common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use common::{TestRelay, closed, raw_connect, within};
+use common::{TestRelay, closed, raw_connect, version, within};
 use moq_net::Timestamp;
 use moq_relay::wire::ietf::draft18::{
 	Goaway as Goaway18, MessageParameters, NamespaceRequest, RequestMessage, Subscribe as Subscribe18,
@@ -33,10 +33,6 @@ const DRAFT21: &str = "moq-transport-21";
 const DRAFT22: &str = "moq-transport-22";
 const LITE05: &str = "moq-lite-05";
 const FRAMES: u64 = 4;
-
-fn version(name: &str) -> moq_net::Version {
-	name.parse().unwrap()
-}
 
 /// A publisher of `anon/<tag>` on `name` with one track `t`, and the task writing a group every
 /// 50 ms whose frames are `"<tag>:<group>:<frame>"`.
@@ -138,17 +134,7 @@ async fn every_pairing(scheme: &str, draft: &str) {
 		publisher(&relay, scheme, LITE05, "lite").await,
 	];
 	for to in [draft, LITE05] {
-		let client = relay.client(Some(version(to)));
-		let mut session = within(
-			"subscriber established",
-			Subscriber::connect(&client, relay.url(scheme, "")),
-		)
-		.await
-		.unwrap();
-		assert_eq!(
-			session.connection().version().map(|v| v.to_string()).as_deref(),
-			Some(to)
-		);
+		let (client, mut session) = relay.subscriber_at(scheme, to).await;
 		let mut seen = Vec::new();
 		read_from(&mut session, &mut seen, "draft", draft, to).await;
 		read_from(&mut session, &mut seen, "lite", LITE05, to).await;
@@ -267,17 +253,7 @@ async fn draft_pairings((a, a_tag): (&str, &'static str), (b, b_tag): (&str, &'s
 		publisher(&relay, "moqt", b, b_tag).await,
 	];
 	for to in [a, b] {
-		let client = relay.client(Some(version(to)));
-		let mut session = within(
-			"subscriber established",
-			Subscriber::connect(&client, relay.url("moqt", "")),
-		)
-		.await
-		.unwrap();
-		assert_eq!(
-			session.connection().version().map(|v| v.to_string()).as_deref(),
-			Some(to)
-		);
+		let (client, mut session) = relay.subscriber_at("moqt", to).await;
 		let mut seen = Vec::new();
 		read_from(&mut session, &mut seen, a_tag, a, to).await;
 		read_from(&mut session, &mut seen, b_tag, b, to).await;

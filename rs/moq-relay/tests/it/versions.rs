@@ -9,17 +9,13 @@ use crate::common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use common::{TestRelay, within};
+use common::{TestRelay, version, within};
 use moq_net::Timestamp;
 use moq_relay_bench::publisher::Publisher;
 use moq_relay_bench::subscriber::{self, Subscriber};
 
 const VERSIONS: [&str; 3] = ["moq-lite-04", "moq-lite-05", "moq-lite-06"];
 const FRAMES: u64 = 5;
-
-fn version(name: &str) -> moq_net::Version {
-	name.parse().unwrap()
-}
 
 /// A publisher of `anon/<version>` with one track `t`, and the task writing a group every 50 ms
 /// whose frames are `"<version>:<group>:<frame>"` with timestamps `group * 1000 + frame` ms.
@@ -121,15 +117,7 @@ async fn every_pairing(scheme: &str) {
 		publishers.push(publisher(&relay, scheme, name).await);
 	}
 	for to in VERSIONS {
-		let client = relay.client(Some(version(to)));
-		let mut session = within(
-			"subscriber established",
-			Subscriber::connect(&client, relay.url(scheme, "")),
-		)
-		.await
-		.unwrap();
-		let connection = session.connection();
-		assert_eq!(connection.version().map(|v| v.to_string()).as_deref(), Some(to));
+		let (client, mut session) = relay.subscriber_at(scheme, to).await;
 		let mut seen = Vec::new();
 		for from in VERSIONS {
 			read_from(&mut session, &mut seen, from, to).await;

@@ -8,16 +8,12 @@ use crate::common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{TestRelay, within};
+use common::{TestRelay, version, within};
 use moq_relay_bench::publisher::Publisher;
 use moq_relay_bench::subscriber::{self, Subscriber};
 
 const VERSIONS: [&str; 3] = ["moq-lite-04", "moq-lite-05", "moq-lite-06"];
 const FRAMES: u64 = 4;
-
-fn version(name: &str) -> moq_net::Version {
-	name.parse().unwrap()
-}
 
 /// A publisher of `name` with one track `t` over `url`, and the task writing a group every 20 ms
 /// whose frames are `"<group>:<frame>"` (each padded to `size` bytes).
@@ -133,18 +129,7 @@ async fn through_ws(relay: &TestRelay, scheme: &str, name: &str, quic: &str) -> 
 		Some(name),
 		"{scheme}"
 	);
-	let client = relay.client(Some(version(name)));
-	let mut session = within(
-		"subscriber established",
-		Subscriber::connect(&client, relay.url(scheme, "")),
-	)
-	.await
-	.unwrap();
-	assert_eq!(
-		session.connection().version().map(|v| v.to_string()).as_deref(),
-		Some(name),
-		"{scheme}"
-	);
+	let (client, mut session) = relay.subscriber_at(scheme, name).await;
 	let over_ws = read_groups(&mut session, &path, 3, scheme).await;
 	let quic_client = relay.client(Some(version(quic)));
 	let mut quic_session = within(
