@@ -15,6 +15,9 @@
 #                   published relay verifies it through its auth server (`--auth-url`: moq-auth's
 #                   server, the upstream_auth_server example, on core $BENCH_CORE)
 #   connect-apikey  the same with an API key (`?auth_id=`; ours only: the published relay has none)
+#   reconnect the connect case with returning clients: each of the 1000 first connects and closes
+#             once (unmeasured), then reconnects (--reconnect; TLS resumption where the relay
+#             sends session tickets); relay CPU per session of the second round
 #   idle      300 idle sessions: relay RSS before, open, after close
 #   custom    the load (--subscribers, --frame-size, --fps, --group-frames) from the extra arguments
 #
@@ -35,12 +38,12 @@
 # examples/upstream_auth_server; default /tmp/target-bench/release),
 # UPSTREAM_RELAY (default /tmp/upstream-relay/bin/moq-relay), BENCH_VERSION (default moq-lite-05),
 # BENCH_DURATION (measured seconds, default 10), BENCH_WARMUP (default 2), BENCH_LOG_DIR (relay
-# stderr, default /tmp/bench-compare-logs), PERF_RECORD=FILE (sample the relay with `perf record -F 999`
+# stderr, default /tmp/bench-compare-logs), PERF_RECORD=FILE (sample the relay with `perf record -F ${PERF_FREQ:-999}`
 # into FILE during the run).
 set -euo pipefail
 
-relay=${1:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|custom [args...]}
-case=${2:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|custom [args...]}
+relay=${1:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|reconnect|custom [args...]}
+case=${2:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|reconnect|custom [args...]}
 shift 2
 
 bin=${BENCH_BIN:-/tmp/target-bench/release}
@@ -192,6 +195,7 @@ large) bench+=(--subscribers 30 --frame-size 100000 "${load[@]}") ;;
 overload) bench+=(--subscribers 300 --frame-size 100000 "${load[@]}") ;;
 thousand) bench+=(--subscribers 1000 --frame-size 1200 "${load[@]}") ;;
 connect | connect-jwt | connect-apikey) bench+=(--connect-only 1000) ;;
+reconnect) bench+=(--connect-only 1000 --reconnect) ;;
 idle) bench+=(--idle 300) ;;
 custom) bench+=(--duration "$duration" --warmup "$warmup") ;; # the load from the extra arguments
 *)
@@ -201,7 +205,7 @@ custom) bench+=(--duration "$duration" --warmup "$warmup") ;; # the load from th
 esac
 
 if [ -n "${PERF_RECORD:-}" ]; then
-	perf record -F 999 -o "$PERF_RECORD" -p "$pid" 2>/dev/null &
+	perf record -F ${PERF_FREQ:-999} -o "$PERF_RECORD" -p "$pid" 2>/dev/null &
 	perf_pid=$!
 fi
 

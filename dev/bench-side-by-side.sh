@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The side-by-side of docs/performance.md: 3 repetitions × 7 cases × 2 relays (and API-key set-up, ours only) (order alternating per
+# The side-by-side of docs/performance.md: 3 repetitions × 8 cases × 2 relays (and API-key set-up, ours only) (order alternating per
 # repetition), then the per-hop latency chain; one JSON file per run in $OUT, then the medians table
 # from dev/bench-summary.py.
 #
@@ -14,7 +14,7 @@ out=${1:-/tmp/bench-results/side-by-side}
 mkdir -p "$out"
 for rep in 1 2 3; do
 	if [ "$rep" = 2 ]; then order="upstream ours"; else order="ours upstream"; fi
-	for case in small large overload thousand idle connect connect-jwt; do
+	for case in small large overload thousand idle connect reconnect connect-jwt; do
 		extra=()
 		# Read the RSS 15 s after the close: jemalloc's background thread returns pages within ~10 s.
 		[ "$case" = idle ] && extra=(--idle-settle 15)

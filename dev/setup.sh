@@ -46,9 +46,9 @@ if ! command -v just >/dev/null 2>&1; then
 		cargo install just --locked --quiet
 	fi
 fi
-# dev/doc-test.sh (the docs' commands) is a python3 script; its commands use curl.
-if ! command -v python3 >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
-	apt_install python3 curl
+# dev/doc-test.sh (the docs' commands) is a python3 script; its commands use curl and openssl.
+if ! command -v python3 >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+	apt_install python3 curl openssl
 fi
 # ACME tests (rs/moq-relay/tests/it/acme.rs): Debian's pebble package (pebble and pebble-challtestsrv),
 # the ACME test CA the relay gets its certificate from.

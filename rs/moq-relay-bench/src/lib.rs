@@ -107,6 +107,12 @@ pub struct Args {
 	#[arg(long, value_name = "N")]
 	pub connect_only: Option<usize>,
 
+	/// Connect-rate phase: every client first opens one session and closes it, unmeasured, then
+	/// the measured round reconnects with the same clients (a client that reconnects presents the
+	/// TLS session ticket it got the first time, where the relay sends tickets).
+	#[arg(long, requires = "connect_only")]
+	pub reconnect: bool,
+
 	/// Idle-memory phase: open N idle sessions, read the relay's RSS, close them, read it again.
 	#[arg(long, value_name = "N")]
 	pub idle: Option<usize>,
@@ -330,6 +336,11 @@ pub struct Connect {
 	pub sessions_per_s: f64,
 	/// Dial-to-announcement latency.
 	pub latency_ms: Percentiles,
+	/// The clients had connected once before the measured round (`--reconnect`).
+	pub reconnect: bool,
+	/// The relay's CPU seconds from the first dial of the measured round to the last close
+	/// (`--relay-pid`): its start-up and, with `--reconnect`, the first round are not in it.
+	pub relay_cpu_s: Option<f64>,
 }
 
 /// Idle-session memory results.
@@ -654,14 +665,19 @@ async fn open_session(client: &moq_tokio::Client, url: &Url, name: &str) -> anyh
 
 /// Closes sessions (in parallel) and then their clients.
 async fn close_all(sessions: Vec<Subscriber>, clients: Vec<moq_tokio::Client>) {
+	close_sessions(sessions).await;
+	for client in clients {
+		client.close().await;
+	}
+}
+
+/// Closes sessions in parallel, keeping their clients (and the clients' TLS session caches).
+async fn close_sessions(sessions: Vec<Subscriber>) {
 	let mut set = JoinSet::new();
 	for session in sessions {
 		set.spawn(session.close());
 	}
 	while set.join_next().await.is_some() {}
-	for client in clients {
-		client.close().await;
-	}
 }
 
 /// Opens `n` sessions, `concurrency` at a time; returns the sessions, per-session
@@ -711,11 +727,21 @@ async fn open_many(
 
 async fn connect_phase(factory: &ClientFactory, args: &Args, name: &str, n: usize) -> anyhow::Result<Connect> {
 	let clients = factory.pool(n)?;
+	if args.reconnect {
+		let (sessions, _, first_error, failed) = open_many(&clients, args, name, n).await;
+		if let Some(err) = first_error {
+			anyhow::bail!("{failed} of {n} first connections failed: {err}");
+		}
+		close_sessions(sessions).await;
+	}
+	let cpu = || args.relay_pid.and_then(|pid| proc::cpu_seconds(pid).ok());
+	let cpu_before = cpu();
 	let start = Instant::now();
 	let (sessions, latencies, first_error, failed) = open_many(&clients, args, name, n).await;
 	let elapsed = start.elapsed().as_secs_f64();
 	let admitted = sessions.len();
 	close_all(sessions, clients).await;
+	let relay_cpu_s = cpu_before.zip(cpu()).map(|(a, b)| b - a);
 	Ok(Connect {
 		sessions: n,
 		admitted,
@@ -725,6 +751,8 @@ async fn connect_phase(factory: &ClientFactory, args: &Args, name: &str, n: usiz
 		elapsed_s: elapsed,
 		sessions_per_s: admitted as f64 / elapsed,
 		latency_ms: Percentiles::of_ns(latencies),
+		reconnect: args.reconnect,
+		relay_cpu_s,
 	})
 }
 
@@ -1119,6 +1147,18 @@ pub fn render(report: &Report) -> String {
 			c.latency_ms.p99,
 			c.latency_ms.max
 		);
+		if let Some(cpu) = c.relay_cpu_s {
+			let round = if c.reconnect {
+				"reconnecting clients"
+			} else {
+				"new clients"
+			};
+			let per_session = cpu * 1000.0 / c.admitted.max(1) as f64;
+			let _ = writeln!(
+				out,
+				"  relay CPU {cpu:.2} s = {per_session:.3} ms per session ({round})"
+			);
+		}
 		if let Some(err) = &c.first_error {
 			let _ = writeln!(out, "  {} failed, first: {err}", c.failed);
 		}

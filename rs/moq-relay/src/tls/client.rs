@@ -153,9 +153,19 @@ mod tests {
 
 	/// Completes a TLS 1.3 handshake in memory between `client` and `server`; the suite they agreed on.
 	fn handshake(client: rustls::ClientConfig, server: rustls::ServerConfig) -> rustls::CipherSuite {
+		let (_, server) = connect(Arc::new(client), Arc::new(server));
+		server.negotiated_cipher_suite().unwrap().suite()
+	}
+
+	/// Completes a TLS 1.3 handshake in memory, the server's session tickets included (it writes
+	/// them after reading the client's Finished).
+	fn connect(
+		client: Arc<rustls::ClientConfig>,
+		server: Arc<rustls::ServerConfig>,
+	) -> (rustls::ClientConnection, rustls::ServerConnection) {
 		let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-		let mut client = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
-		let mut server = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+		let mut client = rustls::ClientConnection::new(client, name).unwrap();
+		let mut server = rustls::ServerConnection::new(server).unwrap();
 		while client.is_handshaking() || server.is_handshaking() {
 			let mut bytes = Vec::new();
 			while client.wants_write() {
@@ -170,7 +180,35 @@ mod tests {
 			client.read_tls(&mut bytes.as_slice()).unwrap();
 			client.process_new_packets().unwrap();
 		}
-		server.negotiated_cipher_suite().unwrap().suite()
+		(client, server)
+	}
+
+	/// Every client that connected before resumes on its next connection (more clients than
+	/// rustls' default cache of 256 sessions remembers: the tickets are stateless), without the
+	/// certificate; a relay with another ticket key (a restart) makes it do a full handshake.
+	#[test]
+	fn every_returning_client_resumes_and_a_restarted_relay_falls_back_to_a_full_handshake() {
+		use rustls::HandshakeKind::{Full, Resumed};
+
+		let cert = Certificate::generate(&["localhost".to_string()]).unwrap();
+		let trust = Trust::Fingerprint(cert.fingerprint().to_string());
+		let server = Arc::new(cert.server_config(&[]).unwrap());
+		let clients: Vec<_> = (0..300)
+			.map(|_| Arc::new(client_config(&trust, &[]).unwrap()))
+			.collect();
+		for client in &clients {
+			let (client, _) = connect(client.clone(), server.clone());
+			assert_eq!(client.handshake_kind(), Some(Full));
+		}
+		for (i, client) in clients.iter().enumerate() {
+			let (client, server) = connect(client.clone(), server.clone());
+			assert_eq!(client.handshake_kind(), Some(Resumed), "client {i}");
+			assert_eq!(server.handshake_kind(), Some(Resumed), "client {i}");
+		}
+
+		let restarted = Arc::new(cert.server_config(&[]).unwrap());
+		let (client, _) = connect(clients[0].clone(), restarted);
+		assert_eq!(client.handshake_kind(), Some(Full));
 	}
 
 	#[test]

@@ -108,9 +108,27 @@ pub fn server_config(resolver: Arc<Resolver>, alpn: &[&[u8]]) -> Result<rustls::
 		.with_safe_default_protocol_versions()?
 		.with_no_client_auth()
 		.with_cert_resolver(resolver);
-	config.ignore_client_order = true;
-	config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+	serve(&mut config, alpn.iter().copied())?;
 	Ok(config)
+}
+
+/// What every server configuration of the relay shares: AES-128-GCM in the server's order
+/// ([`server_provider`]), `alpn`, and stateless session tickets.
+///
+/// Tickets: a client that reconnects presents one and resumes (RFC 8446, section 2.2): the
+/// relay skips its certificate message and signature, and the client its certificate check; the
+/// key exchange still runs (`psk_dhe_ke`), so traffic keeps forward secrecy. The tickets are
+/// encrypted with a key that rustls draws at random, rotates every 6 hours and keeps nowhere but
+/// in memory (a ticket lives at most 12 hours, and a restart or another relay of a cluster refuses it:
+/// that client does a full handshake). Stateless, so every client can resume, not only the
+/// last 256 of rustls' default session cache. 0-RTT stays off (`max_early_data_size` 0): a
+/// replayed first flight cannot reach the relay. Admission does not depend on the TLS session: a
+/// resumed session's SETUP or CONNECT is checked like any other (docs/tls.md, "Session resumption").
+fn serve<'a>(config: &mut rustls::ServerConfig, alpn: impl Iterator<Item = &'a [u8]>) -> Result<(), TlsError> {
+	config.ignore_client_order = true;
+	config.alpn_protocols = alpn.map(<[u8]>::to_vec).collect();
+	config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
+	Ok(())
 }
 
 /// A certificate chain and its private key.
@@ -258,8 +276,7 @@ impl Certificate {
 			.with_safe_default_protocol_versions()?
 			.with_no_client_auth()
 			.with_single_cert(self.chain.clone(), self.key.clone_key())?;
-		config.ignore_client_order = true;
-		config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+		serve(&mut config, alpn.iter().map(|p| p.as_bytes()))?;
 		Ok(config)
 	}
 }

@@ -28,6 +28,7 @@ mod logs;
 mod perf;
 mod privacy_pass;
 mod privacy_pass_logs;
+mod resumption;
 mod revocation;
 mod upstream_relay;
 mod versions;
