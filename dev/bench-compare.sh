@@ -15,6 +15,9 @@
 #                   published relay verifies it through its auth server (`--auth-url`: moq-auth's
 #                   server, the upstream_auth_server example, on core $BENCH_CORE)
 #   connect-apikey  the same with an API key (`?auth_id=`; ours only: the published relay has none)
+#   connect-pp      the same, each session with a Privacy Pass token of its own (`?pp=`; ours only),
+#                   nonces in a TLS-only, password-protected redis-server (`rediss://`) on core
+#                   $BENCH_CORE; the load tool issues the tokens (moq-pp-issuer's key) before measuring
 #   reconnect the connect case with returning clients: each of the 1000 first connects and closes
 #             once (unmeasured), then reconnects (--reconnect; TLS resumption where the relay
 #             sends session tickets); relay CPU per session of the second round
@@ -34,7 +37,7 @@
 # N hops away (0 = the origin, 1 = regional, 2 = edge); every run starts all three. `bench` then
 # carries the subscribers' relay's CPU and RSS; `relay_threads` is absent.
 #
-# Environment: BENCH_BIN (dir with moq-relay, moq-relay-bench, moq-token and
+# Environment: BENCH_BIN (dir with moq-relay, moq-relay-bench, moq-token, moq-pp-issuer and
 # examples/upstream_auth_server; default /tmp/target-bench/release),
 # UPSTREAM_RELAY (default /tmp/upstream-relay/bin/moq-relay), BENCH_VERSION (default moq-lite-05),
 # BENCH_DURATION (measured seconds, default 10), BENCH_WARMUP (default 2), BENCH_LOG_DIR (relay
@@ -42,8 +45,8 @@
 # into FILE during the run).
 set -euo pipefail
 
-relay=${1:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|reconnect|custom [args...]}
-case=${2:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|reconnect|custom [args...]}
+relay=${1:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|connect-pp|reconnect|custom [args...]}
+case=${2:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|connect-pp|reconnect|custom [args...]}
 shift 2
 
 bin=${BENCH_BIN:-/tmp/target-bench/release}
@@ -124,6 +127,10 @@ path=/anon
 ours_auth=(--auth-public anon)
 upstream_auth=(--auth-public '**')
 auth_pid=
+redis_pid=
+scratch=
+relay_env=()
+bench_auth=()
 api_key=bench-api-key-7f6e5d4c3b2a1908
 case "$case" in
 connect-jwt)
@@ -149,13 +156,57 @@ connect-apikey)
 	path="/bench?auth_id=$api_key"
 	ours_auth=(--auth-api-keys "$api_key")
 	;;
+connect-pp)
+	[ "$relay" = ours ] || {
+		echo "the published relay has no Privacy Pass" >&2
+		exit 2
+	}
+	scratch=$(mktemp -d)
+	# The issuer's key pair: moq-pp-issuer writes both, then is stopped.
+	"$bin/moq-pp-issuer" --bind 127.0.0.1:0 --key "$scratch/issuer.pem" \
+		--public-key-out "$scratch/issuer.pub" >"$scratch/issuer.log" 2>&1 &
+	issuer_pid=$!
+	for _ in $(seq 100); do
+		grep -q ready "$scratch/issuer.log" && break
+		sleep 0.1
+	done
+	kill "$issuer_pid" && wait "$issuer_pid" 2>/dev/null || true
+	# A TLS-only redis-server with a password, its certificate from a CA the relay trusts through
+	# SSL_CERT_FILE (docs/privacy-pass.md).
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=bench-ca \
+		-keyout "$scratch/ca.key" -out "$scratch/ca.pem" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+		-keyout "$scratch/redis.key" -out "$scratch/redis.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$scratch/san.ext"
+	openssl x509 -req -in "$scratch/redis.csr" -CA "$scratch/ca.pem" -CAkey "$scratch/ca.key" -CAcreateserial \
+		-days 1 -extfile "$scratch/san.ext" -out "$scratch/redis.pem" 2>/dev/null
+	redis_port=$(free_port)
+	redis_password=$(openssl rand -hex 16)
+	taskset -c "$bench_core" redis-server --port 0 --tls-port "$redis_port" --tls-cert-file "$scratch/redis.pem" \
+		--tls-key-file "$scratch/redis.key" --tls-ca-cert-file "$scratch/ca.pem" --tls-auth-clients no \
+		--requirepass "$redis_password" --save "" --appendonly no >"$scratch/redis.log" 2>&1 &
+	redis_pid=$!
+	for _ in $(seq 100); do
+		grep -q "Ready to accept connections" "$scratch/redis.log" && break
+		sleep 0.1
+	done
+	# The publisher comes with a MoQ token; the 1000 measured sessions each with a Privacy Pass token.
+	path="/bench?jwt=$("$bin/moq-token" --key "$repo/dev/root.jwk" sign --root bench --publish "" --subscribe "" --expires-in 1h)"
+	ours_auth=(--auth-key "$repo/dev/root.jwk" --privacypass-enabled --privacypass-issuer bench-issuer.local
+		--privacypass-issuer-key "$scratch/issuer.pub" --privacypass-redemption-context empty
+		--privacypass-origins bench.local --privacypass-root bench --privacypass-sub ""
+		--privacypass-redis "rediss://:$redis_password@127.0.0.1:$redis_port")
+	relay_env=(SSL_CERT_FILE="$scratch/ca.pem")
+	bench_auth=(--privacy-pass-key "$scratch/issuer.pem" --privacy-pass-issuer bench-issuer.local
+		--privacy-pass-origins bench.local)
+	;;
 esac
 
 case "$relay" in
 ours)
 	# The load tool's hundreds of viewers all come from 127.0.0.1: the per-address caps (which the
 	# published relay does not have) are raised so they measure delivery, not admission.
-	RUST_LOG=warn taskset -c "$relay_core" "$bin/moq-relay" --server-bind "127.0.0.1:$port" \
+	env "${relay_env[@]}" RUST_LOG="${RELAY_LOG:-warn}" taskset -c "$relay_core" "$bin/moq-relay" --server-bind "127.0.0.1:$port" \
 		--tls-generate localhost,127.0.0.1 "${ours_auth[@]}" \
 		--limits-max-pending-per-ip 1000 --limits-handshake-rate 1000 >"$log" 2>&1 &
 	;;
@@ -177,10 +228,12 @@ cleanup() {
 	fi
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
-	if [ -n "$auth_pid" ]; then
-		kill "$auth_pid" 2>/dev/null || true
-		wait "$auth_pid" 2>/dev/null || true
-	fi
+	for p in "$auth_pid" "$redis_pid"; do
+		[ -n "$p" ] || continue
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	[ -z "$scratch" ] || rm -rf "$scratch"
 }
 trap cleanup EXIT
 
@@ -195,6 +248,7 @@ large) bench+=(--subscribers 30 --frame-size 100000 "${load[@]}") ;;
 overload) bench+=(--subscribers 300 --frame-size 100000 "${load[@]}") ;;
 thousand) bench+=(--subscribers 1000 --frame-size 1200 "${load[@]}") ;;
 connect | connect-jwt | connect-apikey) bench+=(--connect-only 1000) ;;
+connect-pp) bench+=(--connect-only 1000 --subscriber-url "moqt://127.0.0.1:$port/bench" "${bench_auth[@]}") ;;
 reconnect) bench+=(--connect-only 1000 --reconnect) ;;
 idle) bench+=(--idle 300) ;;
 custom) bench+=(--duration "$duration" --warmup "$warmup") ;; # the load from the extra arguments

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The side-by-side of docs/performance.md: 3 repetitions × 8 cases × 2 relays (and API-key set-up, ours only) (order alternating per
+# The side-by-side of docs/performance.md: 3 repetitions × 8 cases × 2 relays (and API-key and Privacy Pass set-up, ours only) (order alternating per
 # repetition), then the per-hop latency chain; one JSON file per run in $OUT, then the medians table
 # from dev/bench-summary.py.
 #
@@ -26,10 +26,12 @@ for rep in 1 2 3; do
 			sleep 2
 		done
 	done
-	f="$out/ours-connect-apikey-$rep.json"
-	echo "$(date +%T) ours connect-apikey $rep load $(cut -d' ' -f1 /proc/loadavg)"
-	timeout 240 dev/bench-compare.sh ours connect-apikey >"$f" 2>"$out/ours-connect-apikey-$rep.err" ||
-		echo "  FAILED rc=$? (see $out/ours-connect-apikey-$rep.err)"
+	for case in connect-apikey connect-pp; do
+		f="$out/ours-$case-$rep.json"
+		echo "$(date +%T) ours $case $rep load $(cut -d' ' -f1 /proc/loadavg)"
+		timeout 240 dev/bench-compare.sh ours "$case" >"$f" 2>"$out/ours-$case-$rep.err" ||
+			echo "  FAILED rc=$? (see $out/ours-$case-$rep.err)"
+	done
 done
 for rep in 1 2 3; do
 	for hops in 0 1 2; do

@@ -65,7 +65,7 @@ def setup_cpu_ms(run, connect):
     return cpu * 1000 / connect["admitted"]
 
 
-for case in ["connect", "reconnect", "connect-jwt", "connect-apikey"]:
+for case in ["connect", "reconnect", "connect-jwt", "connect-apikey", "connect-pp"]:
     for relay in ["ours", "upstream"]:
         runs = load(f"{relay}-{case}")
         if not runs:

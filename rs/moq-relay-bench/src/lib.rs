@@ -113,6 +113,22 @@ pub struct Args {
 	#[arg(long, requires = "connect_only")]
 	pub reconnect: bool,
 
+	/// Connect-rate phase with Privacy Pass (`docs/privacy-pass.md`): every session presents a
+	/// token of its own (`?pp=`), issued before the measured round with this issuer key (PKCS#8
+	/// PEM, as `moq-pp-issuer --key` writes it) for the challenge of a relay configured with
+	/// `redemption_context = "empty"`, `--privacy-pass-issuer` and `--privacy-pass-origins`.
+	#[arg(long, value_name = "PKCS8.pem", requires_all = ["connect_only", "privacy_pass_issuer"], conflicts_with = "reconnect")]
+	pub privacy_pass_key: Option<PathBuf>,
+
+	/// The issuer name of the relay's challenge (`[privacypass] issuer`).
+	#[arg(long, value_name = "NAME")]
+	pub privacy_pass_issuer: Option<String>,
+
+	/// The relay's `[privacypass] origins`, as configured there (joined with `,` into the
+	/// challenge's `origin_info`).
+	#[arg(long, value_name = "NAME[,NAME]", default_value = "localhost")]
+	pub privacy_pass_origins: String,
+
 	/// Idle-memory phase: open N idle sessions, read the relay's RSS, close them, read it again.
 	#[arg(long, value_name = "N")]
 	pub idle: Option<usize>,
@@ -338,6 +354,8 @@ pub struct Connect {
 	pub latency_ms: Percentiles,
 	/// The clients had connected once before the measured round (`--reconnect`).
 	pub reconnect: bool,
+	/// Every session presented a Privacy Pass token of its own (`--privacy-pass-key`).
+	pub privacy_pass: bool,
 	/// The relay's CPU seconds from the first dial of the measured round to the last close
 	/// (`--relay-pid`): its start-up and, with `--reconnect`, the first round are not in it.
 	pub relay_cpu_s: Option<f64>,
@@ -687,12 +705,16 @@ async fn open_many(
 	args: &Args,
 	name: &str,
 	n: usize,
+	tokens: &[String],
 ) -> (Vec<Subscriber>, Vec<u64>, Option<String>, usize) {
 	let semaphore = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
 	let mut set = JoinSet::new();
 	for i in 0..n {
 		let client = clients[i % clients.len()].clone();
-		let url = args.subscriber_url().clone();
+		let mut url = args.subscriber_url().clone();
+		if let Some(token) = tokens.get(i) {
+			url.query_pairs_mut().append_pair("pp", token);
+		}
 		let name = name.to_string();
 		let semaphore = semaphore.clone();
 		set.spawn(async move {
@@ -727,8 +749,12 @@ async fn open_many(
 
 async fn connect_phase(factory: &ClientFactory, args: &Args, name: &str, n: usize) -> anyhow::Result<Connect> {
 	let clients = factory.pool(n)?;
+	let tokens = match &args.privacy_pass_key {
+		Some(key) => privacy_pass_tokens(key, args, n)?,
+		None => Vec::new(),
+	};
 	if args.reconnect {
-		let (sessions, _, first_error, failed) = open_many(&clients, args, name, n).await;
+		let (sessions, _, first_error, failed) = open_many(&clients, args, name, n, &[]).await;
 		if let Some(err) = first_error {
 			anyhow::bail!("{failed} of {n} first connections failed: {err}");
 		}
@@ -737,7 +763,7 @@ async fn connect_phase(factory: &ClientFactory, args: &Args, name: &str, n: usiz
 	let cpu = || args.relay_pid.and_then(|pid| proc::cpu_seconds(pid).ok());
 	let cpu_before = cpu();
 	let start = Instant::now();
-	let (sessions, latencies, first_error, failed) = open_many(&clients, args, name, n).await;
+	let (sessions, latencies, first_error, failed) = open_many(&clients, args, name, n, &tokens).await;
 	let elapsed = start.elapsed().as_secs_f64();
 	let admitted = sessions.len();
 	close_all(sessions, clients).await;
@@ -752,8 +778,32 @@ async fn connect_phase(factory: &ClientFactory, args: &Args, name: &str, n: usiz
 		sessions_per_s: admitted as f64 / elapsed,
 		latency_ms: Percentiles::of_ns(latencies),
 		reconnect: args.reconnect,
+		privacy_pass: !tokens.is_empty(),
 		relay_cpu_s,
 	})
+}
+
+/// `n` Privacy Pass tokens (base64url) for the `empty`-context challenge of `--privacy-pass-issuer`
+/// and `--privacy-pass-origins`, issued here with the issuer's private key (RFC 9578: blind,
+/// sign, finalize), one per session since the relay redeems each once.
+fn privacy_pass_tokens(key: &std::path::Path, args: &Args, n: usize) -> anyhow::Result<Vec<String>> {
+	use moq_privacy_pass::{Issuer, IssuerKeyPair, TokenChallenge, request_token};
+
+	let pem = std::fs::read_to_string(key).with_context(|| format!("cannot read {}", key.display()))?;
+	let pair = IssuerKeyPair::from_pem(&pem).with_context(|| format!("{} is not an issuer key", key.display()))?;
+	let public = pair.public_key().clone();
+	let issuer = Issuer::new("http://127.0.0.1/token-request", vec![pair])?;
+	let name = args
+		.privacy_pass_issuer
+		.as_deref()
+		.context("--privacy-pass-issuer is required")?;
+	let challenge = TokenChallenge::new(2, name, None, args.privacy_pass_origins.as_bytes())?;
+	(0..n)
+		.map(|_| {
+			let (request, state) = request_token(&challenge, &public)?;
+			Ok(state.finalize(&issuer.issue_request(&request)?)?.to_base64())
+		})
+		.collect()
 }
 
 async fn idle_phase(factory: &ClientFactory, args: &Args, name: &str, n: usize) -> anyhow::Result<Idle> {
@@ -762,7 +812,7 @@ async fn idle_phase(factory: &ClientFactory, args: &Args, name: &str, n: usize) 
 	tokio::time::sleep(Duration::from_secs(1)).await;
 	let rss_before = rss();
 	let cpu_before = args.relay_pid.and_then(|pid| proc::cpu_seconds(pid).ok());
-	let (sessions, _, first_error, failed) = open_many(&clients, args, name, n).await;
+	let (sessions, _, first_error, failed) = open_many(&clients, args, name, n, &[]).await;
 	if failed > 0 {
 		eprintln!(
 			"idle: {failed} of {n} sessions failed: {}",
@@ -927,7 +977,7 @@ async fn throughput_phase(
 	let n = args.subscribers;
 	let clients = factory.pool(n)?;
 	let setup = Instant::now();
-	let (sessions, _, first_error, failed) = open_many(&clients, args, name, n).await;
+	let (sessions, _, first_error, failed) = open_many(&clients, args, name, n, &[]).await;
 	let mut errors: Vec<String> = first_error
 		.map(|e| format!("{failed} session(s) failed: {e}"))
 		.into_iter()
@@ -1148,10 +1198,10 @@ pub fn render(report: &Report) -> String {
 			c.latency_ms.max
 		);
 		if let Some(cpu) = c.relay_cpu_s {
-			let round = if c.reconnect {
-				"reconnecting clients"
-			} else {
-				"new clients"
+			let round = match (c.reconnect, c.privacy_pass) {
+				(true, _) => "reconnecting clients",
+				(false, true) => "new clients, a Privacy Pass token each",
+				(false, false) => "new clients",
 			};
 			let per_session = cpu * 1000.0 / c.admitted.max(1) as f64;
 			let _ = writeln!(
@@ -1201,6 +1251,54 @@ mod tests {
 		assert_eq!(decode_frame(&frame), Some((123_456_789, 7, 29)));
 		assert!(frame[HEADER..].iter().all(|&b| b == 0));
 		assert_eq!(decode_frame(&frame[..HEADER - 1]), None);
+	}
+
+	/// The tokens of `--privacy-pass-key` are what a relay with that issuer, its key, `empty`
+	/// redemption contexts and those origins accepts, once each; another origin's relay refuses them.
+	#[test]
+	fn privacy_pass_tokens_verify_at_a_relay_configured_alike() {
+		use clap::Parser;
+		use moq_privacy_pass::{IssuerKeyPair, RedemptionContext, Token, Verifier};
+
+		let pair = IssuerKeyPair::generate().unwrap();
+		let key = std::env::temp_dir().join(format!("moq-relay-bench-issuer-{}.pem", std::process::id()));
+		std::fs::write(&key, pair.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+		let args = Args::parse_from([
+			"moq-relay-bench",
+			"--url",
+			"moqt://127.0.0.1:4443/bench",
+			"--connect-only",
+			"2",
+			"--privacy-pass-key",
+			key.to_str().unwrap(),
+			"--privacy-pass-issuer",
+			"bench-issuer.local",
+			"--privacy-pass-origins",
+			"bench.local",
+		]);
+		let tokens = privacy_pass_tokens(&key, &args, 2);
+		std::fs::remove_file(&key).unwrap();
+		let tokens = tokens.unwrap();
+		assert_eq!(tokens.len(), 2);
+
+		let now = std::time::SystemTime::now();
+		let relay = |origins: &str| {
+			let verifier = Verifier::new("bench-issuer.local", [pair.public_key().clone()])
+				.unwrap()
+				.with_origin_info(origins)
+				.unwrap()
+				.with_redemption_context(RedemptionContext::Empty);
+			verifier.challenge(now);
+			verifier
+		};
+		let alike = relay("bench.local");
+		let other = relay("other.local");
+		for token in &tokens {
+			let token = Token::from_base64(token).unwrap();
+			assert!(other.verify(token.as_bytes(), now).is_err());
+			alike.verify(token.as_bytes(), now).unwrap();
+			assert!(alike.verify(token.as_bytes(), now).is_err(), "a replay");
+		}
 	}
 
 	#[test]
