@@ -40,6 +40,7 @@
 # Environment: BENCH_BIN (dir with moq-relay, moq-relay-bench, moq-token, moq-pp-issuer and
 # examples/upstream_auth_server; default /tmp/target-bench/release),
 # UPSTREAM_RELAY (default /tmp/upstream-relay/bin/moq-relay), BENCH_VERSION (default moq-lite-05),
+# BENCH_CLIENT (the throughput cases' viewers: raw, the default, or moq-tokio),
 # BENCH_DURATION (measured seconds, default 10), BENCH_WARMUP (default 2), BENCH_LOG_DIR (relay
 # stderr, default /tmp/bench-compare-logs), PERF_RECORD=FILE (sample the relay with `perf record -F ${PERF_FREQ:-999}`
 # into FILE during the run).
@@ -241,7 +242,9 @@ fingerprint=$(fingerprint_of "$port" "$pid" "$log")
 
 bench=(taskset -c "$bench_core" "$bin/moq-relay-bench" --url "moqt://127.0.0.1:$port$path"
 	--tls-fingerprint "$fingerprint" --version "$version" --relay-pid "$pid" --json)
-load=(--fps 30 --group-frames 30 --duration "$duration" --warmup "$warmup")
+# The viewers of the throughput cases: the lean raw-QUIC subscriber (`--client raw`), whose cost per
+# group leaves the relay's latency visible; BENCH_CLIENT=moq-tokio for the published client.
+load=(--fps 30 --group-frames 30 --duration "$duration" --warmup "$warmup" --client "${BENCH_CLIENT:-raw}")
 case "$case" in
 small) bench+=(--subscribers 300 --frame-size 1200 "${load[@]}") ;;
 large) bench+=(--subscribers 30 --frame-size 100000 "${load[@]}") ;;
@@ -251,7 +254,7 @@ connect | connect-jwt | connect-apikey) bench+=(--connect-only 1000) ;;
 connect-pp) bench+=(--connect-only 1000 --subscriber-url "moqt://127.0.0.1:$port/bench" "${bench_auth[@]}") ;;
 reconnect) bench+=(--connect-only 1000 --reconnect) ;;
 idle) bench+=(--idle 300) ;;
-custom) bench+=(--duration "$duration" --warmup "$warmup") ;; # the load from the extra arguments
+custom) bench+=(--duration "$duration" --warmup "$warmup" --client "${BENCH_CLIENT:-raw}") ;; # the load from the extra arguments
 *)
 	echo "unknown case $case" >&2
 	exit 2

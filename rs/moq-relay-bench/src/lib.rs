@@ -27,6 +27,7 @@ use url::Url;
 
 pub mod proc;
 pub mod publisher;
+pub mod raw;
 pub mod soak;
 pub mod subscriber;
 
@@ -146,6 +147,12 @@ pub struct Args {
 	#[arg(long, value_name = "N")]
 	pub endpoints: Option<usize>,
 
+	/// The throughput phase's viewers: `moq-tokio`, the published client, or `raw`, a lean
+	/// moq-lite-05 subscriber on quinn (src/raw.rs; raw QUIC, `moqt://` only) whose one task per
+	/// session costs the tool less per group, so the relay's latency is less hidden by the tool's.
+	#[arg(long, value_enum, default_value_t = ViewerClient::MoqTokio)]
+	pub client: ViewerClient,
+
 	/// Broadcast name prefix; the process id and a nonce are appended.
 	#[arg(long, default_value = "bench")]
 	pub broadcast: String,
@@ -213,6 +220,16 @@ impl Args {
 	pub fn subscriber_url(&self) -> &Url {
 		self.subscriber_url.as_ref().unwrap_or(&self.url)
 	}
+}
+
+/// Which client the throughput phase's viewers use.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ViewerClient {
+	/// The published client (`moq-tokio`).
+	MoqTokio,
+	/// [`raw`]: moq-lite-05 on quinn.
+	Raw,
 }
 
 /// Everything one run measured.
@@ -913,6 +930,110 @@ async fn subscribe(
 	}))
 }
 
+/// `--client raw`: `args.subscribers` [`raw::Viewer`]s of `name`, set up `--concurrency` at a time,
+/// each counting what it receives into its own [`Received`] until `stop`; their tasks, and the
+/// errors of those that could not subscribe.
+async fn raw_viewers(
+	args: &Args,
+	name: &str,
+	counters: &Arc<SendCounters>,
+	stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(Vec<(tokio::task::JoinHandle<()>, Arc<Mutex<Received>>)>, Option<String>)> {
+	let url = args.subscriber_url();
+	if url.scheme() != "moqt" {
+		bail!("--client raw dials raw QUIC: give a moqt:// URL");
+	}
+	if args.versions.iter().any(|v| v != "moq-lite-05") {
+		bail!("--client raw speaks moq-lite-05 only: drop --version or use --client moq-tokio");
+	}
+	let relay = *url.socket_addrs(|| None)?.first().context("the URL names no address")?;
+	let path = match url.query() {
+		Some(query) => format!("{}?{query}", url.path()),
+		None => url.path().to_string(),
+	};
+	let fingerprint = args
+		.subscriber_tls_fingerprint
+		.as_deref()
+		.or(args.tls_fingerprint.as_deref())
+		.context("--client raw needs --tls-fingerprint")?;
+	let n = args.subscribers;
+	let endpoints = (0..args.endpoints.unwrap_or(n).clamp(1, n.max(1)))
+		.map(|_| raw::endpoint(fingerprint, relay))
+		.collect::<anyhow::Result<Vec<_>>>()?;
+	let semaphore = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
+	let mut set = JoinSet::new();
+	for i in 0..n {
+		let endpoint = endpoints[i % endpoints.len()].clone();
+		let (path, name, semaphore) = (path.clone(), name.to_string(), semaphore.clone());
+		set.spawn(async move {
+			let _permit = semaphore.acquire_owned().await.expect("semaphore open");
+			let viewer = raw::Viewer::subscribe(&endpoint, relay, &path, &name, TRACK);
+			tokio::time::timeout(Duration::from_secs(30), viewer)
+				.await
+				.unwrap_or_else(|_| Err(anyhow::anyhow!("no session within 30 s")))
+		});
+	}
+	let mut viewers = Vec::with_capacity(n);
+	let (mut failed, mut first_error) = (0, None);
+	while let Some(joined) = set.join_next().await {
+		match joined? {
+			Ok(viewer) => viewers.push(viewer),
+			Err(err) => {
+				failed += 1;
+				first_error.get_or_insert(format!("{err:#}"));
+			}
+		}
+	}
+	let tasks = viewers
+		.into_iter()
+		.map(|viewer| {
+			let received = Arc::new(Mutex::new(Received::default()));
+			let (into, counters, frame_size) = (received.clone(), counters.clone(), args.frame_size);
+			let mut stop = stop.clone();
+			let task = tokio::spawn(async move {
+				let mut counted = Received::default();
+				let stop = Box::pin(async move {
+					let _ = stop.wait_for(|stop| *stop).await;
+				});
+				viewer
+					.run(stop, |payload| {
+						count_frame(&mut counted, &payload, frame_size, &counters)
+					})
+					.await;
+				into.lock().unwrap_or_else(|e| e.into_inner()).merge(counted);
+			});
+			(task, received)
+		})
+		.collect();
+	Ok((tasks, first_error.map(|e| format!("{failed} session(s) failed: {e}"))))
+}
+
+/// Counts one received frame into `received` (its payload names its send time, group and index).
+fn count_frame(received: &mut Received, payload: &[u8], frame_size: usize, counters: &SendCounters) {
+	let now = now_ns();
+	let Some((sent, group_number, index)) = decode_frame(payload) else {
+		received.corrupt += 1;
+		return;
+	};
+	if payload.len() != frame_size || sent > now + 1_000_000_000 {
+		received.corrupt += 1;
+		return;
+	}
+	if !counters.in_window(sent) {
+		return;
+	}
+	let latency = now.saturating_sub(sent);
+	received.frames += 1;
+	received.bytes += payload.len() as u64;
+	received.latencies.push(latency);
+	if index == 0 {
+		received.first_latencies.push(latency);
+		if latency <= 1_000_000_000 {
+			received.first_in_time.insert(group_number);
+		}
+	}
+}
+
 async fn read_group(
 	mut group: moq_net::group::Consumer,
 	frame_size: usize,
@@ -928,29 +1049,7 @@ async fn read_group(
 	};
 	// A group reset by the relay (overload) ends the loop; its missing frames count as lost.
 	while let Ok(Some(frame)) = group.read_frame().await {
-		let now = now_ns();
-		let received = &mut local.counted;
-		let Some((sent, group_number, index)) = decode_frame(&frame.payload) else {
-			received.corrupt += 1;
-			continue;
-		};
-		if frame.payload.len() != frame_size || sent > now + 1_000_000_000 {
-			received.corrupt += 1;
-			continue;
-		}
-		if !counters.in_window(sent) {
-			continue;
-		}
-		let latency = now.saturating_sub(sent);
-		received.frames += 1;
-		received.bytes += frame.payload.len() as u64;
-		received.latencies.push(latency);
-		if index == 0 {
-			received.first_latencies.push(latency);
-			if latency <= 1_000_000_000 {
-				received.first_in_time.insert(group_number);
-			}
-		}
+		count_frame(&mut local.counted, &frame.payload, frame_size, &counters);
 	}
 }
 
@@ -975,18 +1074,26 @@ async fn throughput_phase(
 	publisher: &Sender,
 ) -> anyhow::Result<Throughput> {
 	let n = args.subscribers;
-	let clients = factory.pool(n)?;
-	let setup = Instant::now();
-	let (sessions, _, first_error, failed) = open_many(&clients, args, name, n, &[]).await;
-	let mut errors: Vec<String> = first_error
-		.map(|e| format!("{failed} session(s) failed: {e}"))
-		.into_iter()
-		.collect();
-
 	let counters = publisher.counters.clone();
+	let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+	let setup = Instant::now();
 	let mut tasks = Vec::new();
 	let mut stats = Vec::new();
-	let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+	let mut errors: Vec<String> = Vec::new();
+	let (sessions, clients) = if args.client == ViewerClient::Raw {
+		let (raw_tasks, failed) = raw_viewers(args, name, &counters, &stop_rx).await?;
+		for (task, received) in raw_tasks {
+			tasks.push(task);
+			stats.push(received);
+		}
+		errors.extend(failed);
+		(Vec::new(), Vec::new())
+	} else {
+		let clients = factory.pool(n)?;
+		let (sessions, _, first_error, failed) = open_many(&clients, args, name, n, &[]).await;
+		errors.extend(first_error.map(|e| format!("{failed} session(s) failed: {e}")));
+		(sessions, clients)
+	};
 	{
 		let mut set = JoinSet::new();
 		for (i, session) in sessions.iter().enumerate() {

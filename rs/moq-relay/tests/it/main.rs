@@ -24,6 +24,7 @@ mod http;
 mod ietf;
 mod interop;
 mod jwks_url;
+mod load_tool;
 mod logs;
 mod perf;
 mod privacy_pass;

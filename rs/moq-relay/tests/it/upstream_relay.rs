@@ -19,7 +19,8 @@ use moq_token::{Algorithm, Claims, ClaimsFormat, Key, KeyFormat, Path, Pattern};
 
 use crate::common::within;
 
-fn binary() -> PathBuf {
+/// The published relay's binary (see the module's documentation).
+pub(crate) fn binary() -> PathBuf {
 	let path = std::env::var_os("MOQ_UPSTREAM_RELAY")
 		.map(PathBuf::from)
 		.unwrap_or_else(|| {
@@ -38,7 +39,7 @@ fn binary() -> PathBuf {
 }
 
 /// The upstream relay process, killed when dropped.
-struct Upstream(Child);
+pub(crate) struct Upstream(pub(crate) Child);
 
 impl Drop for Upstream {
 	fn drop(&mut self) {
@@ -47,7 +48,7 @@ impl Drop for Upstream {
 	}
 }
 
-fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
 	std::net::UdpSocket::bind("127.0.0.1:0")
 		.unwrap()
 		.local_addr()
