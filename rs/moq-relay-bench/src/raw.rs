@@ -105,9 +105,9 @@ impl Viewer {
 		})
 	}
 
-	/// Reads group streams until `stop` ends, handing every whole frame's payload to `frame`. The
-	/// relay's answers on the SUBSCRIBE stream are read and ignored;
-	/// a stream that is not a GROUP (the relay's SETUP) is left unread.
+	/// Reads group streams until `stop` ends (or the relay closes the session), handing every
+	/// whole frame's payload to `frame`. The relay's answers on the SUBSCRIBE stream are read and
+	/// ignored; a stream that is not a GROUP (the relay's SETUP) is left unread.
 	pub async fn run(self, mut stop: impl Future<Output = ()> + Unpin, mut frame: impl FnMut(Bytes)) {
 		let Self { conn, control, .. } = self;
 		let (_send, mut answers) = control;
@@ -121,12 +121,12 @@ impl Viewer {
 					Err(_) => break,
 				},
 				Some((reader, frames)) = streams.next(), if !streams.is_empty() => {
+					// A stream that failed (reset: a group the relay dropped) is let go.
 					let Ok(frames) = frames else { continue };
-					let done = frames.is_empty() && reader.done;
 					for payload in frames {
 						frame(payload);
 					}
-					if !done {
+					if !reader.done {
 						streams.push(reader.next());
 					}
 				},

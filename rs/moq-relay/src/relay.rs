@@ -339,7 +339,7 @@ fn pending_transport(limits: &crate::limits::Limits) -> wtq::quinn::TransportCon
 /// (draft-ietf-quic-ack-frequency; quinn-based clients do): one ACK per ten packets
 /// ([`ACK_ELICITING_THRESHOLD`] plus one) instead of one per two. A relay mostly sends: a 100 KB
 /// frame is about 70 packets to each subscriber, which without this come back as 35 ACKs to
-/// receive, decrypt and process (`docs/performance.md`, "The round of 2026-12-03"). Out-of-order
+/// receive, decrypt and process (`docs/performance.md`, "The round of 2026-12-03 (morning)"). Out-of-order
 /// packets are still acknowledged at once (the reordering threshold stays at quinn's packet
 /// threshold minus one), so loss is detected as soon as without it, and a peer that does not
 /// support the extension acknowledges as it always did.

@@ -165,7 +165,7 @@ async fn fan_out(dir: &Path, window: u32) -> Measured {
 
 /// The relay asks a peer that supports the QUIC ACK frequency extension (quinn-based clients
 /// advertise it) to acknowledge fewer packets: an ACK_FREQUENCY frame reaches a plain quinn client
-/// once its session is up (`docs/performance.md`, "The round of 2026-12-03").
+/// once its session is up (`docs/performance.md`, "The round of 2026-12-03 (morning)").
 #[tokio::test]
 async fn a_quinn_peer_is_asked_to_acknowledge_less_often() {
 	use crate::common::{TestRelay, admitted, announce_ok, eventually};
