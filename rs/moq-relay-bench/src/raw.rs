@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, bail};
 use bytes::{Buf, Bytes, BytesMut};
@@ -27,12 +28,8 @@ const VERSION: Version = Version::Lite05;
 /// A QUIC client endpoint (one UDP socket) trusting only the certificate whose SHA-256 is
 /// `fingerprint` (hex), offering moq-lite-05.
 pub fn endpoint(fingerprint: &str, relay: SocketAddr) -> anyhow::Result<quinn::Endpoint> {
-	let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-	let pinned = Pinned {
-		fingerprint: hex::decode(fingerprint).context("--tls-fingerprint is not hex")?,
-		provider: provider.clone(),
-	};
-	let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+	let pinned = Pinned::new(fingerprint).context("--tls-fingerprint")?;
+	let mut tls = rustls::ClientConfig::builder_with_provider(pinned.provider.clone())
 		.with_protocol_versions(&[&rustls::version::TLS13])?
 		.dangerous()
 		.with_custom_certificate_verifier(Arc::new(pinned))
@@ -246,11 +243,33 @@ fn encode<T: Encode>(message: &T) -> anyhow::Result<Vec<u8>> {
 	message.to_bytes(VERSION).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// Trusts one certificate by its SHA-256; handshake signatures are still verified.
+/// Trusts one certificate by its SHA-256 (handshake signatures are still verified), and counts
+/// the certificate checks it made: a resumed TLS session makes none.
 #[derive(Debug)]
-struct Pinned {
+pub struct Pinned {
 	fingerprint: Vec<u8>,
 	provider: Arc<rustls::crypto::CryptoProvider>,
+	checks: AtomicUsize,
+}
+
+impl Pinned {
+	/// Trusts the certificate whose SHA-256 is `fingerprint` (hex), on aws-lc-rs.
+	pub fn new(fingerprint: &str) -> anyhow::Result<Self> {
+		let fingerprint = hex::decode(fingerprint).context("not hex")?;
+		if fingerprint.len() != 32 {
+			bail!("not a SHA-256 (64 hex digits)");
+		}
+		Ok(Self {
+			fingerprint,
+			provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+			checks: AtomicUsize::new(0),
+		})
+	}
+
+	/// The certificate checks made so far.
+	pub fn checks(&self) -> usize {
+		self.checks.load(Ordering::SeqCst)
+	}
 }
 
 impl ServerCertVerifier for Pinned {
@@ -262,6 +281,7 @@ impl ServerCertVerifier for Pinned {
 		_ocsp: &[u8],
 		_now: UnixTime,
 	) -> Result<ServerCertVerified, rustls::Error> {
+		self.checks.fetch_add(1, Ordering::SeqCst);
 		let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, end_entity);
 		if digest.as_ref() == self.fingerprint.as_slice() {
 			Ok(ServerCertVerified::assertion())

@@ -3,13 +3,11 @@
 //! that span many packets alike: what the side-by-side tables measure is delivery, not a
 //! misreading of either relay's streams.
 
-use std::process::{Command, Stdio};
-
 use clap::Parser;
 use moq_relay_bench::{Args, Report, run};
 
 use crate::common::{Target, TestRelay, within};
-use crate::upstream_relay::{Upstream, binary, free_udp_port};
+use crate::upstream_relay::{Upstream, free_udp_port};
 
 /// A short fan-out of `subscribers` raw viewers at `url`, `frame_size`-byte frames, 5 per group.
 async fn fan_out(url: &str, fingerprint: &str, subscribers: usize, frame_size: usize) -> Report {
@@ -67,27 +65,13 @@ async fn raw_viewers_receive_every_frame_from_this_relay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_viewers_receive_every_frame_from_the_published_relay() {
-	let binary = binary();
 	let port = free_udp_port();
-	let child = Command::new(&binary)
-		.args([
-			"--listen",
-			&format!("127.0.0.1:{port}"),
-			"--listen-tls-generate",
-			"localhost,127.0.0.1",
-			"--auth-public",
-			"**",
-			"--web-http-listen",
-			&format!("127.0.0.1:{port}"),
-			"--log-level",
-			"warn",
-		])
-		.stdin(Stdio::null())
-		.stdout(Stdio::null())
-		.stderr(Stdio::null())
-		.spawn()
-		.unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
-	let _upstream = Upstream(child);
+	let web = format!("127.0.0.1:{port}");
+	let _upstream = Upstream::start(
+		port,
+		"localhost,127.0.0.1",
+		&["--auth-public", "**", "--web-http-listen", &web],
+	);
 	// Its certificate's fingerprint, once its HTTP listener is up.
 	let fingerprint = within("the published relay's /certificate.sha256", async {
 		loop {

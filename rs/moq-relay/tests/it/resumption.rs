@@ -6,63 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use moq_relay::client;
 use moq_relay::wire::{SessionCode, Setup};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use moq_relay_bench::raw::Pinned;
+use rustls::NamedGroup;
 use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, NamedGroup, SignatureScheme};
+use rustls::pki_types::ServerName;
 use web_transport_quinn::quinn;
 
 use crate::common::{Target, TestRelay, announce_ok, closed, eventually, send_uni, within};
-
-/// Trusts the relay's certificate by fingerprint and counts the certificate checks: a resumed
-/// handshake makes none.
-#[derive(Debug)]
-struct CountingVerifier {
-	fingerprint: String,
-	checks: AtomicUsize,
-	provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for CountingVerifier {
-	fn verify_server_cert(
-		&self,
-		end_entity: &CertificateDer<'_>,
-		_intermediates: &[CertificateDer<'_>],
-		_server_name: &ServerName<'_>,
-		_ocsp: &[u8],
-		_now: UnixTime,
-	) -> Result<ServerCertVerified, rustls::Error> {
-		self.checks.fetch_add(1, Ordering::SeqCst);
-		let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, end_entity);
-		if hex::encode(digest) == self.fingerprint {
-			Ok(ServerCertVerified::assertion())
-		} else {
-			Err(rustls::Error::General("not the relay's certificate".into()))
-		}
-	}
-
-	fn verify_tls12_signature(
-		&self,
-		message: &[u8],
-		cert: &CertificateDer<'_>,
-		dss: &DigitallySignedStruct,
-	) -> Result<HandshakeSignatureValid, rustls::Error> {
-		rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-	}
-
-	fn verify_tls13_signature(
-		&self,
-		message: &[u8],
-		cert: &CertificateDer<'_>,
-		dss: &DigitallySignedStruct,
-	) -> Result<HandshakeSignatureValid, rustls::Error> {
-		rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-	}
-
-	fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-		self.provider.signature_verification_algorithms.supported_schemes()
-	}
-}
 
 /// rustls' in-memory session cache, counting the TLS 1.3 tickets it was given.
 #[derive(Debug)]
@@ -100,22 +50,19 @@ impl ClientSessionStore for CountingTickets {
 /// moq-lite-05.
 struct Returning {
 	endpoint: quinn::Endpoint,
-	verifier: Arc<CountingVerifier>,
+	/// The load tool's pinned verifier, which counts certificate checks.
+	verifier: Arc<Pinned>,
 	tickets: Arc<CountingTickets>,
 }
 
 impl Returning {
 	fn new(relay: &TestRelay) -> Self {
-		let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-		let verifier = Arc::new(CountingVerifier {
-			fingerprint: relay.fingerprint().to_string(),
-			checks: AtomicUsize::new(0),
-			provider: provider.clone(),
-		});
+		let verifier = Arc::new(Pinned::new(relay.fingerprint()).unwrap());
 		let tickets = Arc::new(CountingTickets {
 			cache: ClientSessionMemoryCache::new(8),
 			tickets: AtomicUsize::new(0),
 		});
+		let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
 		let mut tls = rustls::ClientConfig::builder_with_provider(provider)
 			.with_protocol_versions(&[&rustls::version::TLS13])
 			.unwrap()
@@ -147,7 +94,7 @@ impl Returning {
 	}
 
 	fn certificate_checks(&self) -> usize {
-		self.verifier.checks.load(Ordering::SeqCst)
+		self.verifier.checks()
 	}
 }
 

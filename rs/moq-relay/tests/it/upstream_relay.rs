@@ -19,8 +19,7 @@ use moq_token::{Algorithm, Claims, ClaimsFormat, Key, KeyFormat, Path, Pattern};
 
 use crate::common::within;
 
-/// The published relay's binary (see the module's documentation).
-pub(crate) fn binary() -> PathBuf {
+fn binary() -> PathBuf {
 	let path = std::env::var_os("MOQ_UPSTREAM_RELAY")
 		.map(PathBuf::from)
 		.unwrap_or_else(|| {
@@ -39,7 +38,32 @@ pub(crate) fn binary() -> PathBuf {
 }
 
 /// The upstream relay process, killed when dropped.
-pub(crate) struct Upstream(pub(crate) Child);
+pub(crate) struct Upstream(Child);
+
+impl Upstream {
+	/// Starts the published relay on 127.0.0.1:`port` (a generated certificate for `hosts`, logging
+	/// at `warn`) with the further `args`.
+	pub(crate) fn start(port: u16, hosts: &str, args: &[&str]) -> Self {
+		let binary = binary();
+		let listen = format!("127.0.0.1:{port}");
+		let child = Command::new(&binary)
+			.args([
+				"--listen",
+				&listen,
+				"--listen-tls-generate",
+				hosts,
+				"--log-level",
+				"warn",
+			])
+			.args(args)
+			.stdin(Stdio::null())
+			.stdout(Stdio::null())
+			.stderr(Stdio::null())
+			.spawn()
+			.unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+		Self(child)
+	}
+}
 
 impl Drop for Upstream {
 	fn drop(&mut self) {
@@ -70,7 +94,6 @@ fn token(key: &Key, root: &str, publish: &[&str], subscribe: &[&str]) -> String 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_relay_accepts_our_tokens_through_its_auth_url() {
-	let binary = binary();
 	let dir = std::env::temp_dir().join(format!("moq-relay-upstream-{}", std::process::id()));
 	std::fs::create_dir_all(&dir).unwrap();
 	let key = Key::generate(Algorithm::ES256, None).unwrap();
@@ -86,23 +109,7 @@ async fn upstream_relay_accepts_our_tokens_through_its_auth_url() {
 	let auth_task = tokio::spawn(async move { server.serve(listener).await });
 
 	let port = free_udp_port();
-	let child = Command::new(&binary)
-		.args([
-			"--listen",
-			&format!("127.0.0.1:{port}"),
-			"--listen-tls-generate",
-			"localhost",
-			"--auth-url",
-			&format!("http://{auth}/"),
-			"--log-level",
-			"warn",
-		])
-		.stdin(Stdio::null())
-		.stdout(Stdio::null())
-		.stderr(Stdio::null())
-		.spawn()
-		.unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
-	let _upstream = Upstream(child);
+	let _upstream = Upstream::start(port, "localhost", &["--auth-url", &format!("http://{auth}/")]);
 
 	let client = moq_relay_bench::client(None, true, &[]).unwrap();
 	let url =
