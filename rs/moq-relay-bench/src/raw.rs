@@ -25,6 +25,9 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 const VERSION: Version = Version::Lite05;
 
+/// The receive buffer asked for each endpoint's UDP socket.
+const RECV_BUFFER: usize = 4 << 20;
+
 /// A QUIC client endpoint (one UDP socket) trusting only the certificate whose SHA-256 is
 /// `fingerprint` (hex), offering moq-lite-05.
 pub fn endpoint(fingerprint: &str, relay: SocketAddr) -> anyhow::Result<quinn::Endpoint> {
@@ -36,7 +39,12 @@ pub fn endpoint(fingerprint: &str, relay: SocketAddr) -> anyhow::Result<quinn::E
 		.with_no_client_auth();
 	tls.alpn_protocols = vec![VERSION.alpn().as_bytes().to_vec()];
 	let bind: SocketAddr = if relay.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
-	let mut endpoint = quinn::Endpoint::client(bind)?;
+	let socket = std::net::UdpSocket::bind(bind)?;
+	// Many viewers on one endpoint (`--endpoints`) receive one packet each at once when a frame
+	// fans out: a larger receive buffer (as far as net.core.rmem_max allows) keeps the burst.
+	let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER);
+	let runtime = Arc::new(quinn::TokioRuntime);
+	let mut endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)?;
 	endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?)));
 	Ok(endpoint)
 }
