@@ -308,14 +308,24 @@ async fn write_group<S: Session>(
 						header.timestamp_delta = 0;
 					}
 					header.encode(&mut head, version).map_err(StreamError::Encode)?;
-					writer.write_all(&head).await?;
+					// The header goes out with the payload's first chunk, in one write.
+					let mut pending = Some(bytes::Bytes::copy_from_slice(&head));
 					head.clear();
 					// The payload as it arrives from the publisher: the same bytes for every
 					// subscriber, a large frame passed on before its last byte is in.
 					loop {
 						match frames.next_chunk().await {
-							Ok(Some(chunk)) => writer.write(chunk).await?,
-							Ok(None) => break,
+							Ok(Some(chunk)) => match pending.take() {
+								Some(head) => writer.write_with_head(head, chunk).await?,
+								None => writer.write(chunk).await?,
+							},
+							Ok(None) => {
+								// An empty payload: the header alone.
+								if let Some(head) = pending.take() {
+									writer.write(head).await?;
+								}
+								break;
+							}
 							Err(code) => {
 								writer.reset(code);
 								return Ok(());

@@ -267,6 +267,13 @@ impl<S: SendStream> Writer<S> {
 		Ok(())
 	}
 
+	/// Writes a frame's `head` and the first chunk of its payload, in one write where the
+	/// transport can.
+	pub async fn write_with_head(&mut self, head: Bytes, body: Bytes) -> Result<(), StreamError> {
+		self.stream()?.write_head_and_chunk(head, body).await?;
+		Ok(())
+	}
+
 	/// Sets the send priority (higher first).
 	pub fn set_priority(&mut self, priority: i32) {
 		if let Some(stream) = self.stream.as_mut() {

@@ -115,6 +115,18 @@ pub trait SendStream: Send + 'static {
 	fn write_all(&mut self, buf: &[u8]) -> impl Future<Output = Result<(), TransportError>> + Send;
 	/// Writes `buf` without copying it.
 	fn write_chunk(&mut self, buf: Bytes) -> impl Future<Output = Result<(), TransportError>> + Send;
+	/// Writes `head` then `body` (a frame's header and the first chunk of its payload); a
+	/// transport that can takes both in one write, one pass through its stack per frame.
+	fn write_head_and_chunk(
+		&mut self,
+		head: Bytes,
+		body: Bytes,
+	) -> impl Future<Output = Result<(), TransportError>> + Send {
+		async move {
+			self.write_chunk(head).await?;
+			self.write_chunk(body).await
+		}
+	}
 	/// Marks the stream complete (FIN).
 	fn finish(&mut self) -> Result<(), TransportError>;
 	/// Abandons the stream with a code (RESET_STREAM).

@@ -221,6 +221,13 @@ impl super::SendStream for wtq::SendStream {
 		wtq::SendStream::write_chunk(self, buf).await.map_err(write_error)
 	}
 
+	async fn write_head_and_chunk(&mut self, head: Bytes, body: Bytes) -> Result<(), TransportError> {
+		// One lock of quinn's connection and one wake of its driver for both.
+		wtq::SendStream::write_all_chunks(self, &mut [head, body])
+			.await
+			.map_err(write_error)
+	}
+
 	fn finish(&mut self) -> Result<(), TransportError> {
 		wtq::SendStream::finish(self).map_err(|_| TransportError::StreamClosed)
 	}
