@@ -99,7 +99,7 @@ pub const CLIENT_STREAMS: u32 = 100;
 /// [`CLIENT_STREAMS`] for a raw QUIC client (not WebTransport, whose browsers need 100 at the
 /// start): quinn's tables for 28 streams of each direction fit in a quarter of the hash-table
 /// space that 100 take (about 6 KiB less per idle session, `docs/performance.md`, "The round of
-/// 2026-12-03"), and the allowance doubles as soon as half of it is in use.
+/// 2026-12-03 (morning)"), and the allowance doubles as soon as half of it is in use.
 pub const RAW_CLIENT_STREAMS: u32 = 28;
 
 /// Streams of each direction a cluster peer may keep open at once.
