@@ -7,14 +7,17 @@ use moq_relay::auth::Public;
 use moq_relay::config::{Args, Config};
 use moq_relay::relay::{Relay, RelayError};
 
-/// jemalloc with background threads returns freed memory to the OS on a timer (about 10 s of decay):
-/// RSS falls back after sessions close with no further activity, where glibc malloc kept every freed
-/// page and mimalloc purged only on later allocations; and an idle session costs ~61 KiB against
-/// ~79 KiB with mimalloc (docs/performance.md, idle memory).
+/// jemalloc with background threads returns freed memory to the OS on a timer, set in [`memory`] to
+/// about a second: RSS falls back after sessions close with no further activity, where glibc malloc
+/// kept every freed page and mimalloc purged only on later allocations; and an idle session costs
+/// ~61 KiB against ~79 KiB with mimalloc (docs/performance.md, idle memory).
 /// (`--features system-allocator` keeps the system's malloc, for heap profilers such as heaptrack.)
 #[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(not(feature = "system-allocator"))]
+mod memory;
 
 /// Prints a start-up line; a closed stdout (say, piped into `head`) is not an error.
 macro_rules! say {
@@ -25,7 +28,15 @@ macro_rules! say {
 }
 
 fn main() -> ExitCode {
-	match run() {
+	let mut runtime = tokio::runtime::Builder::new_multi_thread();
+	runtime.enable_all();
+	#[cfg(not(feature = "system-allocator"))]
+	runtime.on_thread_park(memory::on_park);
+	let result = match runtime.build() {
+		Ok(runtime) => runtime.block_on(run()),
+		Err(err) => Err(anyhow::Error::new(err).context("cannot start the async runtime")),
+	};
+	match result {
 		Ok(()) => ExitCode::SUCCESS,
 		Err(err) => {
 			eprintln!("moq-relay: {err:#}");
@@ -34,7 +45,6 @@ fn main() -> ExitCode {
 	}
 }
 
-#[tokio::main]
 async fn run() -> anyhow::Result<()> {
 	tracing_subscriber::fmt()
 		.with_env_filter(moq_relay::logging::from_env())
@@ -42,6 +52,10 @@ async fn run() -> anyhow::Result<()> {
 		// Colours only on a terminal: logs redirected to a file or a pipe carry no escape codes.
 		.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
 		.init();
+	#[cfg(not(feature = "system-allocator"))]
+	if let Err(err) = memory::configure() {
+		tracing::warn!(%err, "cannot set the allocator's decay: freed memory goes back to the OS more slowly");
+	}
 
 	let args = Args::parse();
 	let dev = args.config.is_none();

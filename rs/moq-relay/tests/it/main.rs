@@ -26,6 +26,7 @@ mod interop;
 mod jwks_url;
 mod load_tool;
 mod logs;
+mod memory;
 mod perf;
 mod privacy_pass;
 mod privacy_pass_logs;
