@@ -3,7 +3,7 @@
 //! jemalloc's defaults keep freed pages mapped for about 10 s, then mark them lazily freeable
 //! (`MADV_FREE`, still counted in the RSS until the kernel needs the memory), and let each thread
 //! keep a cache of freed objects until that thread allocates again. A relay whose sessions closed
-//! and whose threads went idle therefore still held 33–40 % of what 300 idle sessions had added to
+//! and whose threads went idle therefore still held 29–39 % of what 300 idle sessions had added to
 //! its RSS 15 s after they closed. With [`configure`] and [`on_park`] it holds 11 %
 //! (`docs/performance.md`, "Giving memory back after sessions close"): freed pages go back within
 //! [`DIRTY_DECAY_MS`], and an idle worker thread empties its cache.
