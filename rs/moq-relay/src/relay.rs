@@ -353,6 +353,47 @@ fn ack_frequency() -> wtq::quinn::AckFrequencyConfig {
 /// the ACK decimation of Chromium's QUIC stack.
 const ACK_ELICITING_THRESHOLD: u32 = 9;
 
+/// Bytes the relay asks the kernel to buffer on its UDP socket, each way. Packets arrive in
+/// bursts: a frame fanned out to hundreds of viewers brings their acknowledgements back together,
+/// and clients connecting at once bring their Initial packets together. With Linux's default
+/// (208 KiB) the relay's socket dropped 518 packets while 300 viewers connected, and more while
+/// their acknowledgements came back (`docs/relay.md`, "UDP socket buffers"). The kernel
+/// grants at most `net.core.rmem_max` (`wmem_max` for sending); [`udp_socket`] says so in an
+/// INFO line when it granted less.
+pub const UDP_BUFFER: usize = 4 << 20;
+
+/// The relay's UDP socket at `addr`, its buffers raised to [`UDP_BUFFER`] as far as the kernel
+/// allows.
+fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+	let socket = std::net::UdpSocket::bind(addr)?;
+	let sock = socket2::SockRef::from(&socket);
+	// A refusal leaves the kernel's default, which the check below reports.
+	let _ = sock.set_recv_buffer_size(UDP_BUFFER);
+	let _ = sock.set_send_buffer_size(UDP_BUFFER);
+	let granted = sock.recv_buffer_size().map(granted_bytes).unwrap_or(0);
+	if granted < UDP_BUFFER {
+		tracing::info!(
+			%addr,
+			granted_kib = granted / 1024,
+			wanted_kib = UDP_BUFFER / 1024,
+			"the kernel capped the UDP receive buffer: bursts of packets (many viewers' acknowledgements, many clients \
+			 connecting at once) may be dropped; raise the cap with `sysctl -w net.core.rmem_max={UDP_BUFFER}` \
+			 (docs/relay.md, \"UDP socket buffers\")"
+		);
+	}
+	Ok(socket)
+}
+
+/// What the kernel granted for a buffer whose size `getsockopt` reported: Linux reports twice the
+/// size asked for (half of it is its own bookkeeping).
+fn granted_bytes(reported: usize) -> usize {
+	if cfg!(target_os = "linux") {
+		reported / 2
+	} else {
+		reported
+	}
+}
+
 async fn bind_pair(
 	addr: SocketAddr,
 	server: &wtq::quinn::ServerConfig,
@@ -362,8 +403,14 @@ async fn bind_pair(
 	let attempts = if addr.port() == 0 { 8 } else { 1 };
 	let mut last = None;
 	for _ in 0..attempts {
-		let endpoint =
-			wtq::quinn::Endpoint::server(server.clone(), addr).map_err(|source| RelayError::Bind { addr, source })?;
+		let socket = udp_socket(addr).map_err(|source| RelayError::Bind { addr, source })?;
+		let endpoint = wtq::quinn::Endpoint::new(
+			wtq::quinn::EndpointConfig::default(),
+			Some(server.clone()),
+			socket,
+			Arc::new(wtq::quinn::TokioRuntime),
+		)
+		.map_err(|source| RelayError::Bind { addr, source })?;
 		let bound = endpoint
 			.local_addr()
 			.map_err(|source| RelayError::Bind { addr, source })?;
@@ -503,5 +550,31 @@ async fn watch_revocations(
 			tracing::info!("token keys changed: live sessions re-check their keys");
 			revocations.changed();
 		}
+	}
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+	use super::*;
+
+	/// The most the kernel grants for a socket buffer: `net.core.rmem_max` or `wmem_max`.
+	fn kernel_cap(name: &str) -> usize {
+		let path = format!("/proc/sys/net/core/{name}");
+		let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
+		text.trim().parse().unwrap_or_else(|err| panic!("{path}: {err}"))
+	}
+
+	#[test]
+	fn the_udp_socket_gets_large_buffers_as_far_as_the_kernel_allows() {
+		let socket = udp_socket(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+		let sock = socket2::SockRef::from(&socket);
+		assert_eq!(
+			granted_bytes(sock.recv_buffer_size().unwrap()),
+			UDP_BUFFER.min(kernel_cap("rmem_max"))
+		);
+		assert_eq!(
+			granted_bytes(sock.send_buffer_size().unwrap()),
+			UDP_BUFFER.min(kernel_cap("wmem_max"))
+		);
 	}
 }
