@@ -8,7 +8,7 @@ use moq_relay::config::{Args, Config};
 use moq_relay::relay::{Relay, RelayError};
 
 /// jemalloc with background threads returns freed memory to the OS on a timer, set in [`memory`] to
-/// about a second: RSS falls back after sessions close with no further activity, where glibc malloc
+/// 5 s: RSS falls back after sessions close with no further activity, where glibc malloc
 /// kept every freed page and mimalloc purged only on later allocations; and an idle session costs
 /// ~61 KiB against ~79 KiB with mimalloc (docs/performance.md, idle memory).
 /// (`--features system-allocator` keeps the system's malloc, for heap profilers such as heaptrack.)

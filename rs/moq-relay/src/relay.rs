@@ -358,30 +358,20 @@ const ACK_ELICITING_THRESHOLD: u32 = 9;
 /// and clients connecting at once bring their Initial packets together. With Linux's default
 /// (208 KiB) the relay's socket dropped 518 packets while 300 viewers connected, and more while
 /// their acknowledgements came back (`docs/relay.md`, "UDP socket buffers"). The kernel
-/// grants at most `net.core.rmem_max` (`wmem_max` for sending); [`udp_socket`] says so in an
-/// INFO line when it granted less.
+/// grants at most `net.core.rmem_max` (`wmem_max` for sending); the relay says so in an INFO
+/// line at start-up when it granted less. Cluster links' sockets ask for the same.
 pub const UDP_BUFFER: usize = 4 << 20;
 
-/// The relay's UDP socket at `addr`, its buffers raised to [`UDP_BUFFER`] as far as the kernel
-/// allows.
-fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+/// A UDP socket at `addr` for a QUIC endpoint (the relay's, or a cluster link's), its buffers
+/// raised to [`UDP_BUFFER`] as far as the kernel allows; with the receive buffer it got, bytes.
+pub(crate) fn udp_socket(addr: SocketAddr) -> std::io::Result<(std::net::UdpSocket, usize)> {
 	let socket = std::net::UdpSocket::bind(addr)?;
 	let sock = socket2::SockRef::from(&socket);
-	// A refusal leaves the kernel's default, which the check below reports.
+	// A refusal leaves the kernel's default, which the size read back shows.
 	let _ = sock.set_recv_buffer_size(UDP_BUFFER);
 	let _ = sock.set_send_buffer_size(UDP_BUFFER);
 	let granted = sock.recv_buffer_size().map(granted_bytes).unwrap_or(0);
-	if granted < UDP_BUFFER {
-		tracing::info!(
-			%addr,
-			granted_kib = granted / 1024,
-			wanted_kib = UDP_BUFFER / 1024,
-			"the kernel capped the UDP receive buffer: bursts of packets (many viewers' acknowledgements, many clients \
-			 connecting at once) may be dropped; raise the cap with `sysctl -w net.core.rmem_max={UDP_BUFFER}` \
-			 (docs/relay.md, \"UDP socket buffers\")"
-		);
-	}
-	Ok(socket)
+	Ok((socket, granted))
 }
 
 /// What the kernel granted for a buffer whose size `getsockopt` reported: Linux reports twice the
@@ -403,7 +393,17 @@ async fn bind_pair(
 	let attempts = if addr.port() == 0 { 8 } else { 1 };
 	let mut last = None;
 	for _ in 0..attempts {
-		let socket = udp_socket(addr).map_err(|source| RelayError::Bind { addr, source })?;
+		let (socket, granted) = udp_socket(addr).map_err(|source| RelayError::Bind { addr, source })?;
+		if granted < UDP_BUFFER {
+			tracing::info!(
+				%addr,
+				granted_kib = granted / 1024,
+				wanted_kib = UDP_BUFFER / 1024,
+				"the kernel capped the UDP receive buffer: bursts of packets (many viewers' acknowledgements, many \
+				 clients connecting at once) may be dropped; raise the cap with `sysctl -w \
+				 net.core.rmem_max={UDP_BUFFER}` (docs/relay.md, \"UDP socket buffers\")"
+			);
+		}
 		let endpoint = wtq::quinn::Endpoint::new(
 			wtq::quinn::EndpointConfig::default(),
 			Some(server.clone()),
@@ -566,12 +566,9 @@ mod tests {
 
 	#[test]
 	fn the_udp_socket_gets_large_buffers_as_far_as_the_kernel_allows() {
-		let socket = udp_socket(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+		let (socket, granted) = udp_socket(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+		assert_eq!(granted, UDP_BUFFER.min(kernel_cap("rmem_max")));
 		let sock = socket2::SockRef::from(&socket);
-		assert_eq!(
-			granted_bytes(sock.recv_buffer_size().unwrap()),
-			UDP_BUFFER.min(kernel_cap("rmem_max"))
-		);
 		assert_eq!(
 			granted_bytes(sock.send_buffer_size().unwrap()),
 			UDP_BUFFER.min(kernel_cap("wmem_max"))

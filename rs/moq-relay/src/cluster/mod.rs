@@ -205,7 +205,15 @@ async fn dial(peer: &Peer, settings: &ClusterSettings, ctx: Arc<Context>) -> Res
 		} else {
 			(std::net::Ipv6Addr::UNSPECIFIED, 0).into()
 		};
-		let endpoint = wtq::quinn::Endpoint::client(local).map_err(|e| LinkError::Connect(e.to_string()))?;
+		// The link's socket gets the relay's buffers: a link carries every subscription crossing it.
+		let (socket, _) = crate::relay::udp_socket(local).map_err(|e| LinkError::Connect(e.to_string()))?;
+		let endpoint = wtq::quinn::Endpoint::new(
+			wtq::quinn::EndpointConfig::default(),
+			None,
+			socket,
+			Arc::new(wtq::quinn::TokioRuntime),
+		)
+		.map_err(|e| LinkError::Connect(e.to_string()))?;
 		let conn = endpoint
 			.connect_with(client, addr, &peer.host)
 			.map_err(|e| LinkError::Connect(e.to_string()))?
