@@ -322,6 +322,26 @@ pub struct Running {
 	pub fingerprint: String,
 }
 
+impl Running {
+	/// The load tool's arguments for this relay: moq-lite-05 over raw QUIC to its `/anon` path,
+	/// its certificate pinned, then `extra`.
+	pub fn load_tool_args(&self, extra: &[&str]) -> moq_relay_bench::Args {
+		use clap::Parser;
+
+		let url = format!("moqt://127.0.0.1:{}/anon", self.addr.port());
+		let base = [
+			"moq-relay-bench",
+			"--url",
+			&url,
+			"--tls-fingerprint",
+			&self.fingerprint,
+			"--version",
+			"moq-lite-05",
+		];
+		moq_relay_bench::Args::try_parse_from(base.iter().chain(extra)).unwrap()
+	}
+}
+
 /// A test that fails (panics) before it stops the binary must not leave it running.
 impl Drop for Running {
 	fn drop(&mut self) {

@@ -27,6 +27,7 @@ mod jwks_url;
 mod load_tool;
 mod logs;
 mod memory;
+mod oidc;
 mod perf;
 mod privacy_pass;
 mod privacy_pass_logs;

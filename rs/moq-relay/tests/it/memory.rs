@@ -2,10 +2,9 @@
 //! "Giving memory back after sessions close"): the binary of this build, idle sessions opened and closed by
 //! the load tool (`moq-relay-bench --idle`), the relay's RSS read from `/proc`.
 
-use crate::common::start;
+use crate::common::{Running, start};
 
-use clap::Parser;
-use moq_relay_bench::{Args, Report, run};
+use moq_relay_bench::{Report, run};
 
 /// Idle sessions of the measured round.
 const SESSIONS: usize = 200;
@@ -19,24 +18,10 @@ const SETTLE_S: u64 = 12;
 /// close. With the relay's settings 87–100 % was back in debug builds; with jemalloc's defaults 23–31 %.
 const RETURNED: f64 = 0.7;
 
-async fn idle_round(relay: &crate::common::Running, sessions: usize, settle_s: u64) -> Report {
-	let url = format!("moqt://127.0.0.1:{}/anon", relay.addr.port());
-	let args = Args::try_parse_from([
-		"moq-relay-bench",
-		"--url",
-		&url,
-		"--tls-fingerprint",
-		&relay.fingerprint,
-		"--version",
-		"moq-lite-05",
-		"--relay-pid",
-		&relay.child.id().to_string(),
-		"--idle",
-		&sessions.to_string(),
-		"--idle-settle",
-		&settle_s.to_string(),
-	])
-	.unwrap();
+async fn idle_round(relay: &Running, sessions: usize, settle_s: u64) -> Report {
+	let pid = relay.child.id().to_string();
+	let (sessions, settle_s) = (sessions.to_string(), settle_s.to_string());
+	let args = relay.load_tool_args(&["--relay-pid", &pid, "--idle", &sessions, "--idle-settle", &settle_s]);
 	run(args).await.expect("the idle round ran")
 }
 

@@ -19,8 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use moq_relay_bench::{Args, run};
+use moq_relay_bench::run;
 
 const BASELINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/perf-baseline.json");
 
@@ -104,15 +103,8 @@ async fn fan_out(dir: &Path, window: u32) -> Measured {
 		"127.0.0.1:0",
 	]);
 	let mut relay = launch(command);
-	let url = format!("moqt://127.0.0.1:{}/anon", relay.addr.port());
-	let args = Args::try_parse_from([
-		"moq-relay-bench",
-		"--url",
-		&url,
-		"--tls-fingerprint",
-		&relay.fingerprint,
-		"--version",
-		"moq-lite-05",
+	let seconds = window.to_string();
+	let args = relay.load_tool_args(&[
 		"--subscribers",
 		"8",
 		"--frame-size",
@@ -120,13 +112,12 @@ async fn fan_out(dir: &Path, window: u32) -> Measured {
 		"--fps",
 		"10",
 		"--duration",
-		&window.to_string(),
+		&seconds,
 		"--warmup",
 		"1",
 		"--grace",
 		"1",
-	])
-	.unwrap();
+	]);
 	let report = tokio::time::timeout(Duration::from_secs(120), run(args))
 		.await
 		.expect("the fan-out finished within 120 s")
