@@ -11,13 +11,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use moq_relay::wire::SessionCode;
 use serde_json::Value;
 
 use crate::auth_service::{get, refusal as http_refusal};
-use crate::common::{TestRelay, admitted, announce_ok, closed, within};
+use crate::common::{TestRelay, admitted, announce_ok, jwt_refusal, within};
 
-const UNAUTHORIZED: u64 = SessionCode::UNAUTHORIZED.into_inner() as u64;
 const APP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/better-auth");
 const SECRET: &str = "better-auth-test-secret-0123456789abcdef";
 
@@ -82,13 +80,6 @@ fn tampered(token: &str) -> String {
 	String::from_utf8(bytes).unwrap()
 }
 
-async fn refusal(relay: &TestRelay, path: &str, token: &str) -> String {
-	let conn = admitted(relay, &format!("{path}?jwt={token}")).await;
-	let (code, reason) = closed(&conn).await;
-	assert_eq!(code, UNAUTHORIZED);
-	reason
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn better_auth_tokens_get_the_templated_grant() {
 	let app = App::start();
@@ -123,22 +114,22 @@ async fn better_auth_tokens_get_the_templated_grant() {
 		assert_eq!(status, 200, "{name}: {body}");
 		// ...and nothing outside it.
 		assert_eq!(
-			refusal(&relay, "/users/someone-else", &token).await,
+			jwt_refusal(&relay, "/users/someone-else", &token).await,
 			"root_mismatch",
 			"{name}"
 		);
 		assert_eq!(
-			refusal(&relay, &home, &tampered(&token)).await,
+			jwt_refusal(&relay, &home, &tampered(&token)).await,
 			"invalid_token: bad_signature",
 			"{name} tampered"
 		);
 	}
 	assert_eq!(
-		refusal(&relay, &home, &app.get("cookie_cache_expired")).await,
+		jwt_refusal(&relay, &home, &app.get("cookie_cache_expired")).await,
 		"token_expired"
 	);
 	assert_eq!(
-		refusal(&relay, &home, &app.get("cookie_cache_other_secret")).await,
+		jwt_refusal(&relay, &home, &app.get("cookie_cache_other_secret")).await,
 		"invalid_token: bad_signature"
 	);
 	// The audit subject names the identity and the user.

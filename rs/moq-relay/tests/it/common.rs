@@ -269,6 +269,19 @@ pub async fn closed(conn: &quinn::Connection) -> (u64, String) {
 	}
 }
 
+/// The reason a session at `path` with `?jwt=token` is refused for: it must be closed with
+/// UNAUTHORIZED.
+pub async fn jwt_refusal(relay: &impl Target, path: &str, token: &str) -> String {
+	let conn = admitted(relay, &format!("{path}?jwt={token}")).await;
+	let (code, reason) = closed(&conn).await;
+	assert_eq!(
+		code,
+		moq_relay::wire::SessionCode::UNAUTHORIZED.into_inner() as u64,
+		"{path}: {reason}"
+	);
+	reason
+}
+
 /// A WebTransport session to `path_and_query` with an optional `Authorization` header, offering
 /// moq-lite-05, trusting only the relay's certificate.
 pub async fn webtransport(

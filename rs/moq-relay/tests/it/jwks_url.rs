@@ -14,7 +14,7 @@ use moq_token::{Algorithm, Claims, Key, KeyId, Path};
 use tokio::sync::watch;
 
 use crate::auth_service::{get, metric_reaches};
-use crate::common::{TestRelay, admitted, announce_ok, closed, within};
+use crate::common::{TestRelay, admitted, announce_ok, closed, jwt_refusal, within};
 
 const UNAUTHORIZED: u64 = SessionCode::UNAUTHORIZED.into_inner() as u64;
 
@@ -165,10 +165,7 @@ async fn admits(relay: &TestRelay, token: &str) -> web_transport_quinn::quinn::C
 }
 
 async fn refuses(relay: &TestRelay, token: &str) -> String {
-	let conn = admitted(relay, &format!("/room?jwt={token}")).await;
-	let (code, reason) = closed(&conn).await;
-	assert_eq!(code, UNAUTHORIZED);
-	reason
+	jwt_refusal(relay, "/room", token).await
 }
 
 /// A key added to the set works on its first use (one refetch, as the unknown `kid` asks for),

@@ -9,13 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use moq_relay::wire::SessionCode;
 use moq_token::{Algorithm, Key, KeyId};
 use serde_json::json;
 
-use crate::common::{TestRelay, admitted, announce_ok, closed};
-
-const UNAUTHORIZED: u64 = SessionCode::UNAUTHORIZED.into_inner() as u64;
+use crate::common::{TestRelay, admitted, announce_ok, jwt_refusal};
 
 /// The provider: its discovery document and key set, and whether it answers.
 struct Provider {
@@ -106,13 +103,6 @@ async fn relay(discovery_url: String) -> TestRelay {
 	.await
 }
 
-async fn refusal(relay: &TestRelay, path: &str, token: &str) -> String {
-	let conn = admitted(relay, &format!("{path}?jwt={token}")).await;
-	let (code, reason) = closed(&conn).await;
-	assert_eq!(code, UNAUTHORIZED);
-	reason
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_of_the_discovered_issuer_and_keys_are_admitted_and_others_refused() {
 	let key = Key::generate(Algorithm::ES256, Some(KeyId::new("login-1").unwrap())).unwrap();
@@ -132,20 +122,20 @@ async fn tokens_of_the_discovered_issuer_and_keys_are_admitted_and_others_refuse
 	// The issuer the document names is required.
 	let elsewhere = id_token(&key, "https://login.example.com", "alice", "moq-relay");
 	assert_eq!(
-		refusal(&relay, "/users/alice", &elsewhere).await,
+		jwt_refusal(&relay, "/users/alice", &elsewhere).await,
 		"invalid_token: invalid_claim"
 	);
 	// So are the configured audience and the templated root.
 	let other_audience = id_token(&key, &issuer, "alice", "another-app");
 	assert_eq!(
-		refusal(&relay, "/users/alice", &other_audience).await,
+		jwt_refusal(&relay, "/users/alice", &other_audience).await,
 		"invalid_token: invalid_claim"
 	);
-	assert_eq!(refusal(&relay, "/users/bob", &alice).await, "root_mismatch");
+	assert_eq!(jwt_refusal(&relay, "/users/bob", &alice).await, "root_mismatch");
 	// A key that is not in the provider's set, under the same kid, does not verify.
 	let forged = Key::generate(Algorithm::ES256, Some(KeyId::new("login-1").unwrap())).unwrap();
 	assert_eq!(
-		refusal(
+		jwt_refusal(
 			&relay,
 			"/users/alice",
 			&id_token(&forged, &issuer, "alice", "moq-relay")
@@ -164,7 +154,7 @@ async fn a_provider_unreadable_at_first_use_refuses_until_it_answers() {
 	let relay = relay(provider.discovery_url()).await;
 	let alice = id_token(&key, &provider.issuer, "alice", "moq-relay");
 
-	let reason = refusal(&relay, "/users/alice", &alice).await;
+	let reason = jwt_refusal(&relay, "/users/alice", &alice).await;
 	assert_eq!(reason, "invalid_token: unknown_kid");
 	assert_eq!(provider.documents.load(Ordering::SeqCst), 1);
 
