@@ -394,16 +394,6 @@ async fn bind_pair(
 	let mut last = None;
 	for _ in 0..attempts {
 		let (socket, granted) = udp_socket(addr).map_err(|source| RelayError::Bind { addr, source })?;
-		if granted < UDP_BUFFER {
-			tracing::info!(
-				%addr,
-				granted_kib = granted / 1024,
-				wanted_kib = UDP_BUFFER / 1024,
-				"the kernel capped the UDP receive buffer: bursts of packets (many viewers' acknowledgements, many \
-				 clients connecting at once) may be dropped; raise the cap with `sysctl -w \
-				 net.core.rmem_max={UDP_BUFFER}` (docs/relay.md, \"UDP socket buffers\")"
-			);
-		}
 		let endpoint = wtq::quinn::Endpoint::new(
 			wtq::quinn::EndpointConfig::default(),
 			Some(server.clone()),
@@ -415,7 +405,19 @@ async fn bind_pair(
 			.local_addr()
 			.map_err(|source| RelayError::Bind { addr, source })?;
 		match TcpListener::bind(bound).await {
-			Ok(listener) => return Ok((endpoint, listener, bound)),
+			Ok(listener) => {
+				if granted < UDP_BUFFER {
+					tracing::info!(
+						addr = %bound,
+						granted_kib = granted / 1024,
+						wanted_kib = UDP_BUFFER / 1024,
+						"the kernel capped the UDP receive buffer: bursts of packets (many viewers' acknowledgements, many \
+						 clients connecting at once) may be dropped; raise the cap with `sysctl -w \
+						 net.core.rmem_max={UDP_BUFFER}` (docs/relay.md, \"UDP socket buffers\")"
+					);
+				}
+				return Ok((endpoint, listener, bound));
+			}
 			Err(source) => last = Some(RelayError::Bind { addr: bound, source }),
 		}
 	}

@@ -308,29 +308,8 @@ async fn write_group<S: Session>(
 						header.timestamp_delta = 0;
 					}
 					header.encode(&mut head, version).map_err(StreamError::Encode)?;
-					// The header goes out with the payload's first chunk, in one write.
-					let mut pending = Some(bytes::Bytes::copy_from_slice(&head));
-					head.clear();
-					// The payload as it arrives from the publisher: the same bytes for every
-					// subscriber, a large frame passed on before its last byte is in.
-					loop {
-						match frames.next_chunk().await {
-							Ok(Some(chunk)) => match pending.take() {
-								Some(head) => writer.write_with_head(head, chunk).await?,
-								None => writer.write(chunk).await?,
-							},
-							Ok(None) => {
-								// An empty payload: the header alone.
-								if let Some(head) = pending.take() {
-									writer.write(head).await?;
-								}
-								break;
-							}
-							Err(code) => {
-								writer.reset(code);
-								return Ok(());
-							}
-						}
+					if !writer.write_frame(&mut head, &mut frames).await? {
+						return Ok(());
 					}
 					// Counted once the whole frame is written (`docs/relay.md`, "Metrics").
 					metrics.frame_sent(usize::try_from(header.size.into_inner()).unwrap_or(usize::MAX));

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::StreamError;
+use crate::origin::GroupReader;
 use crate::transport::{RecvStream, SendStream, TransportError};
 use crate::wire::{Decode, DecodeError, Disposition, Encode, SessionCode, StreamCode, Version};
 
@@ -267,11 +268,34 @@ impl<S: SendStream> Writer<S> {
 		Ok(())
 	}
 
-	/// Writes a frame's `head` and the first chunk of its payload, in one write where the
-	/// transport can.
-	pub async fn write_with_head(&mut self, head: Bytes, body: Bytes) -> Result<(), StreamError> {
-		self.stream()?.write_head_and_chunk(head, body).await?;
-		Ok(())
+	/// Writes one frame of a group: `head` (its header, and whatever precedes it on the stream)
+	/// with the first chunk of its payload in one write where the transport can, so they share a
+	/// packet, then the rest of the payload as it arrives from the publisher (the same bytes for
+	/// every subscriber, a large frame passed on before its last byte is in). `head` is left
+	/// empty. `Ok(false)`: the publisher aborted the group mid-frame, and the stream was reset
+	/// with its code.
+	pub async fn write_frame(&mut self, head: &mut Vec<u8>, frames: &mut GroupReader) -> Result<bool, StreamError> {
+		let mut pending = Some(Bytes::copy_from_slice(head));
+		head.clear();
+		loop {
+			match frames.next_chunk().await {
+				Ok(Some(chunk)) => match pending.take() {
+					Some(head) => self.stream()?.write_head_and_chunk(head, chunk).await?,
+					None => self.write(chunk).await?,
+				},
+				Ok(None) => {
+					// An empty payload: the header alone.
+					if let Some(head) = pending.take() {
+						self.write(head).await?;
+					}
+					return Ok(true);
+				}
+				Err(code) => {
+					self.reset(code);
+					return Ok(false);
+				}
+			}
+		}
 	}
 
 	/// Sets the send priority (higher first).

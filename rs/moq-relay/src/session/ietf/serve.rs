@@ -255,17 +255,8 @@ async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, prior
 						payload_len: frame.size,
 					};
 					head.extend(io::encode(&object, context)?);
-					stream.write_all(&head).await?;
-					head.clear();
-					loop {
-						match frames.next_chunk().await {
-							Ok(Some(chunk)) => stream.write(chunk).await?,
-							Ok(None) => break,
-							Err(code) => {
-								stream.reset(code);
-								return Ok(());
-							}
-						}
+					if !stream.write_frame(&mut head, &mut frames).await? {
+						return Ok(());
 					}
 					metrics.frame_sent(usize::try_from(frame.size.into_inner()).unwrap_or(usize::MAX));
 				}
