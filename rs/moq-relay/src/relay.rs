@@ -281,6 +281,20 @@ impl Relay {
 			let revocations = ctx.auth.revocations().cloned();
 			listeners.spawn(jwks.clone().run(revocations, self.metrics.clone(), down_rx.clone()));
 		}
+		// A discovery document's key set is refreshed the same way once a token made the relay read
+		// the document.
+		for identity in ctx.auth.discovering() {
+			let (identity, revocations, metrics) =
+				(identity.clone(), ctx.auth.revocations().cloned(), self.metrics.clone());
+			let mut down = down_rx.clone();
+			listeners.spawn(async move {
+				let jwks = tokio::select! {
+					Some(jwks) = identity.discovered_jwks() => jwks,
+					_ = async { let _ = down.wait_for(|down| *down).await; } => return,
+				};
+				jwks.run(revocations, metrics, down).await;
+			});
+		}
 		if let Some((listener, addr)) = self.operator {
 			tracing::info!(%addr, "operator endpoint (GET /sessions, POST /sessions/revalidate)");
 			listeners.spawn(crate::operator::serve(

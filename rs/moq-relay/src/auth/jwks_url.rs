@@ -170,13 +170,18 @@ impl JwksUrl {
 		&self.settings
 	}
 
-	/// Whether the key with this `kid` and thumbprint is in the set in use.
+	/// Whether the key with this `kid` and RFC 7638 thumbprint is in the set in use: a MoQ key, or
+	/// (for identity tokens) any signing entry.
 	pub fn holds(&self, kid: Option<&str>, thumbprint: &str) -> bool {
 		let current = self.current.read().unwrap_or_else(|e| e.into_inner());
 		current
 			.keys
 			.iter()
 			.any(|k| k.kid().map(|id| id.as_str()) == kid && k.thumbprint() == thumbprint)
+			|| current.raw.iter().any(|entry| {
+				entry.get("kid").and_then(serde_json::Value::as_str) == kid
+					&& entry_thumbprint(entry).as_deref() == Some(thumbprint)
+			})
 	}
 
 	/// A line for `/ready` when the last refresh failed or no set was ever fetched, else `None`.
@@ -475,6 +480,33 @@ type Parsed = (Vec<Key>, Vec<serde_json::Value>);
 /// The usable keys of a JWKS: each key moq-token can read with verify allowed (others, such as
 /// encryption keys, are skipped), and every signing entry with a `kty`; at least one MoQ key, or
 /// with `any_key` at least one entry.
+/// The JWK thumbprint (RFC 7638, section 3: SHA-256 over the key type's required members in
+/// lexicographic order, base64url) of a published RSA, EC or OKP entry; `None` for another type or
+/// a missing member.
+pub(crate) fn entry_thumbprint(entry: &serde_json::Value) -> Option<String> {
+	let members: &[&str] = match entry.get("kty")?.as_str()? {
+		"RSA" => &["e", "kty", "n"],
+		"EC" => &["crv", "kty", "x", "y"],
+		"OKP" => &["crv", "kty", "x"],
+		_ => return None,
+	};
+	let mut input = String::from("{");
+	for (i, name) in members.iter().enumerate() {
+		let value = entry.get(*name)?.as_str()?;
+		if i > 0 {
+			input.push(',');
+		}
+		// serde_json writes a JSON string with no insignificant whitespace, as the RFC asks.
+		input.push_str(&serde_json::to_string(name).ok()?);
+		input.push(':');
+		input.push_str(&serde_json::to_string(value).ok()?);
+	}
+	input.push('}');
+	let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, input.as_bytes());
+	use base64::Engine;
+	Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()))
+}
+
 fn parse(body: &[u8], any_key: bool) -> Result<Parsed, FetchError> {
 	let document: serde_json::Value =
 		serde_json::from_slice(body).map_err(|_| FetchError::Document("not JSON".into()))?;
@@ -530,6 +562,30 @@ fn parse(body: &[u8], any_key: bool) -> Result<Parsed, FetchError> {
 mod tests {
 	use super::*;
 	use moq_token::{Algorithm, KeyId};
+
+	/// The example of RFC 7638, section 3.1, and a MoQ key's own thumbprint for an EC key.
+	#[test]
+	fn entry_thumbprints() {
+		let rfc = serde_json::json!({
+			"kty": "RSA",
+			"n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+			"e": "AQAB",
+			"alg": "RS256",
+			"kid": "2011-04-29",
+		});
+		assert_eq!(
+			entry_thumbprint(&rfc).as_deref(),
+			Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+		);
+		let key = Key::generate(Algorithm::ES256, Some(KeyId::new("k").unwrap())).unwrap();
+		let public = key.to_public().unwrap();
+		assert_eq!(entry_thumbprint(&public.to_value()), Some(public.thumbprint()));
+		// A member missing, or a type without a public half, has none.
+		let mut partial = rfc.clone();
+		partial.as_object_mut().unwrap().remove("e");
+		assert_eq!(entry_thumbprint(&partial), None);
+		assert_eq!(entry_thumbprint(&serde_json::json!({"kty": "oct", "k": "AAAA"})), None);
+	}
 
 	#[test]
 	fn cache_control_max_age() {

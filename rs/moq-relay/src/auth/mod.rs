@@ -162,6 +162,8 @@ pub struct Auth {
 	client_secrets: Option<Arc<ClientSecrets>>,
 	/// Token keys fetched from JWKS URLs: a live session ends when its key leaves the set.
 	jwks_urls: Vec<Arc<JwksUrl>>,
+	/// Identity issuers whose key set an OIDC discovery document names (read on first use).
+	discovering: Vec<Arc<Identity>>,
 	/// The auth server of `[auth] url`, when configured.
 	auth_url: Option<Arc<AuthUrl>>,
 	/// Whether Better Auth's session cookie is a credential (an identity verifies it).
@@ -240,7 +242,17 @@ impl Auth {
 			self.jwks_urls.push(jwks.clone());
 		}
 		self.session_cookies |= identity.checks_sessions();
-		self.with_verifier(Arc::new(identity))
+		let identity = Arc::new(identity);
+		if identity.discovers() {
+			self.discovering.push(identity.clone());
+		}
+		self.with_verifier(identity)
+	}
+
+	/// The identity issuers with an OIDC discovery document (the relay refreshes the key set it
+	/// names once a token made it read the document).
+	pub fn discovering(&self) -> &[Arc<Identity>] {
+		&self.discovering
 	}
 
 	/// Whether Better Auth's session cookie is a credential here (an identity with the
@@ -282,9 +294,10 @@ impl Auth {
 			return Some(AuthError::TokenRevoked);
 		}
 		if let Some((kid, thumbprint)) = grant.key()
-			&& (self.keys.is_some() || !self.jwks_urls.is_empty())
+			&& (self.keys.is_some() || !self.jwks_urls.is_empty() || !self.discovering.is_empty())
 			&& !self.keys.as_ref().is_some_and(|keys| keys.holds(kid, thumbprint))
 			&& !self.jwks_urls.iter().any(|jwks| jwks.holds(kid, thumbprint))
+			&& !self.discovering.iter().any(|identity| identity.holds(kid, thumbprint))
 		{
 			return Some(AuthError::KeyRevoked);
 		}

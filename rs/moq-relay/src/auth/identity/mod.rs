@@ -38,12 +38,29 @@ pub enum IdentityKeys {
 		/// How its key set is fetched and refreshed (the URL is filled in from the document).
 		settings: JwksUrlSettings,
 		/// The key set, once the document was read.
-		jwks: tokio::sync::OnceCell<(Arc<JwksUrl>, Option<String>)>,
+		jwks: Discovered,
 	},
 	/// A shared secret (HMAC).
 	Secret(Vec<u8>),
 	/// No keys: Better Auth's session cookie, checked with the app ([`SessionCheck`]).
 	Session(Arc<SessionCheck>),
+}
+
+/// The key set a discovery document named (with the issuer it names), once the document was read,
+/// and a signal for the relay's refresh task, which waits for it.
+#[derive(Debug)]
+pub struct Discovered {
+	cell: tokio::sync::OnceCell<(Arc<JwksUrl>, Option<String>)>,
+	found: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Discovered {
+	fn default() -> Self {
+		Self {
+			cell: tokio::sync::OnceCell::new(),
+			found: tokio::sync::watch::Sender::new(false),
+		}
+	}
 }
 
 /// How the claims of a verified token read.
@@ -111,13 +128,39 @@ impl Identity {
 		}
 	}
 
+	/// Whether it uses an OIDC discovery document (whose key set the relay refreshes once read).
+	pub fn discovers(&self) -> bool {
+		matches!(self.settings.keys, IdentityKeys::Discovery { .. })
+	}
+
+	/// The key set its discovery document names, once a token made the relay read the document
+	/// (waiting until then); `None` for an identity without one.
+	pub async fn discovered_jwks(&self) -> Option<Arc<JwksUrl>> {
+		let IdentityKeys::Discovery { jwks, .. } = &self.settings.keys else {
+			return None;
+		};
+		let mut found = jwks.found.subscribe();
+		found.wait_for(|found| *found).await.ok()?;
+		jwks.cell.get().map(|(set, _)| set.clone())
+	}
+
+	/// Whether the key with this `kid` and RFC 7638 thumbprint is in its key set in use: a live
+	/// session it admitted ends when its key leaves the set.
+	pub fn holds(&self, kid: Option<&str>, thumbprint: &str) -> bool {
+		match &self.settings.keys {
+			IdentityKeys::Jwks(set) => set.holds(kid, thumbprint),
+			IdentityKeys::Discovery { jwks, .. } => jwks.cell.get().is_some_and(|(set, _)| set.holds(kid, thumbprint)),
+			IdentityKeys::Secret(_) | IdentityKeys::Session(_) => false,
+		}
+	}
+
 	/// The key set of a discovery document, reading the document on first use (bounded by the
 	/// fetch timeout), and the issuer it names.
 	async fn discovered<'a>(
 		&self,
 		url: &str,
 		settings: &JwksUrlSettings,
-		cell: &'a tokio::sync::OnceCell<(Arc<JwksUrl>, Option<String>)>,
+		discovered: &'a Discovered,
 	) -> Option<&'a (Arc<JwksUrl>, Option<String>)> {
 		let read = async {
 			let client = reqwest::Client::builder()
@@ -143,8 +186,11 @@ impl Identity {
 			.map_err(|_| ())?;
 			Ok::<_, ()>((Arc::new(jwks), issuer))
 		};
-		match tokio::time::timeout(settings.timeout, cell.get_or_try_init(|| read)).await {
-			Ok(Ok(found)) => Some(found),
+		match tokio::time::timeout(settings.timeout, discovered.cell.get_or_try_init(|| read)).await {
+			Ok(Ok(found)) => {
+				discovered.found.send_replace(true);
+				Some(found)
+			}
 			_ => {
 				tracing::warn!(identity = %self.settings.name, "OIDC discovery document unreadable");
 				None
@@ -161,11 +207,13 @@ impl Identity {
 			return Verdict::PassOn(None);
 		}
 		let mut issuer = self.settings.issuer.clone();
-		let (key, shared) = match &self.settings.keys {
-			IdentityKeys::Secret(secret) => (DecodingKey::from_secret(secret), true),
+		// The key of a key set, by kid and thumbprint: the grant remembers it, so that the session
+		// ends when the key leaves the set.
+		let (key, shared, tracked) = match &self.settings.keys {
+			IdentityKeys::Secret(secret) => (DecodingKey::from_secret(secret), true, None),
 			IdentityKeys::Session(_) => return Verdict::PassOn(None),
 			IdentityKeys::Jwks(jwks) => match self.entry(jwks, header.kid.as_deref()).await {
-				Ok(key) => (key, false),
+				Ok((key, thumbprint)) => (key, false, Some(thumbprint)),
 				Err(verdict) => return verdict,
 			},
 			IdentityKeys::Discovery { url, settings, jwks } => {
@@ -176,7 +224,7 @@ impl Identity {
 					issuer = named.clone();
 				}
 				match self.entry(jwks, header.kid.as_deref()).await {
-					Ok(key) => (key, false),
+					Ok((key, thumbprint)) => (key, false, Some(thumbprint)),
 					Err(verdict) => return verdict,
 				}
 			}
@@ -201,7 +249,11 @@ impl Identity {
 			}
 			Err(err) => return Verdict::Decided(Err(refusal(err.kind()))),
 		};
-		Verdict::Decided(self.grant(claims, request))
+		let token_id = claims.get("jti").and_then(Value::as_str).map(str::to_string);
+		Verdict::Decided(self.grant(claims, request).map(|grant| match tracked {
+			Some(thumbprint) => grant.with_token(token_id, header.kid, thumbprint),
+			None => grant,
+		}))
 	}
 
 	/// Whether the token's (unverified) `iss` is this identity's configured issuer.
@@ -218,17 +270,20 @@ impl Identity {
 			.is_some_and(|claims| claims.get("iss").and_then(Value::as_str) == Some(issuer))
 	}
 
-	/// The decoding key of the entry `kid` names, or the verdict when there is none.
-	async fn entry(&self, jwks: &JwksUrl, kid: Option<&str>) -> Result<DecodingKey, Verdict> {
+	/// The decoding key of the entry `kid` names and its RFC 7638 thumbprint, or the verdict when
+	/// there is none.
+	async fn entry(&self, jwks: &JwksUrl, kid: Option<&str>) -> Result<(DecodingKey, String), Verdict> {
 		let Some(entry) = jwks.entry_for(kid).await else {
 			return Err(Verdict::PassOn(Some(Explanation {
 				error: AuthError::InvalidToken(ErrorCode::UnknownKid),
 				weight: 1,
 			})));
 		};
+		let thumbprint = super::jwks_url::entry_thumbprint(&entry);
 		serde_json::from_value::<jsonwebtoken::jwk::Jwk>(entry)
 			.ok()
 			.and_then(|jwk| DecodingKey::from_jwk(&jwk).ok())
+			.zip(thumbprint)
 			.ok_or(Verdict::Decided(Err(AuthError::InvalidToken(ErrorCode::KeyError))))
 	}
 
