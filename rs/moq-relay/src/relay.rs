@@ -474,7 +474,10 @@ async fn accept(
 		let count = SessionCount::new(sessions.clone());
 		tokio::spawn(async move {
 			let _count = count;
-			let handshake = quic::accept(incoming, &crate::relay::VERSIONS);
+			// Boxed, as the session is (`session::run_accepted`): the spawned task keeps its own
+			// state small for as long as the session lives, where an unboxed handshake would
+			// reserve its size in it after it finished.
+			let handshake = Box::pin(quic::accept(incoming, &crate::relay::VERSIONS));
 			let accepted = match tokio::time::timeout(ctx.limits.handshake_timeout, handshake).await {
 				Ok(Ok(accepted)) => accepted,
 				Ok(Err(err)) => {

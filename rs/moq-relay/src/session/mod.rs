@@ -277,7 +277,7 @@ pub async fn run_accepted<S: Session>(
 				binding: Transport::WebTransport,
 				headers,
 			});
-			return run(transport, version, url, ctx, ticket, first_packet).await;
+			return Box::pin(run(transport, version, url, ctx, ticket, first_packet)).await;
 		}
 		Protocol::Ietf(draft) => ietf::Negotiation::Fixed(draft),
 		Protocol::Setup { offered } => ietf::Negotiation::Setup { offered },
@@ -294,7 +294,7 @@ pub async fn run_accepted<S: Session>(
 		headers,
 		first_packet,
 	};
-	ietf::run(transport, negotiation, arrival, ctx, ticket).await
+	Box::pin(ietf::run(transport, negotiation, arrival, ctx, ticket)).await
 }
 
 /// Runs one IETF draft session that came as a WebSocket upgrade to `target` (its URL path and
