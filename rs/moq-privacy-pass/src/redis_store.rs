@@ -9,8 +9,9 @@
 //!
 //! The URL is `redis://` or `rediss://` (TLS), `[[user]:password@]host[:port][/db]`, credentials
 //! percent-decoded; the crate sends `AUTH` and `SELECT` once per connection. A `rediss://` server's
-//! certificate is checked against the system's roots as rustls-native-certs finds them (so
-//! `SSL_CERT_FILE` / `SSL_CERT_DIR`, when set, replace them); `#insecure` is refused.
+//! certificate is checked against the CA certificates given to [`RedisNonceStore::with_root_cert`]
+//! or else the system's roots as rustls-native-certs finds them (so `SSL_CERT_FILE` /
+//! `SSL_CERT_DIR`, when set, replace them); `#insecure` is refused.
 //!
 //! Every operation (connecting included) is bounded by the store's timeout; any failure (refused,
 //! timed out, a TLS or `AUTH` failure, an error reply) is [`Error::NonceStore`], so the verifier refuses
@@ -106,6 +107,32 @@ impl RedisNonceStore {
 			prefix: DEFAULT_PREFIX.to_string(),
 			timeout: DEFAULT_TIMEOUT,
 		})
+	}
+
+	/// Trusts the CA certificates of `pem` (one or more PEM `CERTIFICATE` blocks) for the server's
+	/// certificate instead of the system's roots: a Redis behind a private CA, without changing
+	/// what the rest of the process trusts. Only for `rediss://`.
+	pub fn with_root_cert(mut self, pem: &[u8]) -> Result<Self, Error> {
+		let bad = |why: &dyn std::fmt::Display| Error::NonceStore(format!("Redis CA certificates: {why}"));
+		if !self.tls {
+			return Err(bad(&"only a rediss:// (TLS) URL uses them"));
+		}
+		use rustls::pki_types::CertificateDer;
+		use rustls::pki_types::pem::PemObject;
+		let certificates = CertificateDer::pem_slice_iter(pem)
+			.collect::<Result<Vec<_>, _>>()
+			.map_err(|e| bad(&format!("not PEM ({e})")))?;
+		if certificates.is_empty() {
+			return Err(bad(&"no CERTIFICATE block in the file"));
+		}
+		let info = self.link.client().get_connection_info().clone();
+		let certificates = redis::TlsCertificates {
+			client_tls: None,
+			root_cert: Some(pem.to_vec()),
+		};
+		let client = Client::build_with_tls(info, certificates).map_err(|e| bad(&e))?;
+		self.link = Link::new(client);
+		Ok(self)
 	}
 
 	/// Prefixes every key (default `moq-pp:nonce:`): relays share replay protection exactly when they

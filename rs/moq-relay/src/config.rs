@@ -850,6 +850,16 @@ pub struct PrivacyPassConfig {
 		env = "MOQ_PRIVACYPASS_REDIS"
 	)]
 	pub redis: Option<String>,
+	/// `[privacypass] redis_tls_root`: PEM CA certificate(s) trusted for a `rediss://` `redis`,
+	/// instead of the system's roots (which the rest of the relay keeps trusting).
+	#[arg(
+		value_name = "FILE",
+		id = "privacypass-redis-tls-root",
+		long = "privacypass-redis-tls-root",
+		alias = "pp-redis-tls-root",
+		env = "MOQ_PRIVACYPASS_REDIS_TLS_ROOT"
+	)]
+	pub redis_tls_root: Option<PathBuf>,
 	/// `[privacypass] root`: root of the grant given to Privacy Pass sessions (default `""`).
 	#[arg(
 		value_name = "PREFIX",
@@ -1917,11 +1927,27 @@ impl PrivacyPassConfig {
 				),
 			));
 		}
+		let redis_root_cert = match &self.redis_tls_root {
+			None => None,
+			Some(_) if self.redis.is_none() => {
+				return Err(invalid(
+					"privacypass.redis_tls_root",
+					"it applies to a rediss:// privacypass.redis, and none is set".into(),
+				));
+			}
+			Some(file) => Some(std::fs::read(file).map_err(|e| {
+				invalid(
+					"privacypass.redis_tls_root",
+					format!("cannot read {}: {e}", file.display()),
+				)
+			})?),
+		};
 		let settings = PrivacyPassSettings {
 			issuer,
 			keys,
 			directory,
 			redis: self.redis.clone(),
+			redis_root_cert,
 			root,
 			publish,
 			subscribe,
@@ -2693,6 +2719,7 @@ issuer = "issuer.example"
 issuer_key = ["issuer.pub"]
 directory = "https://issuer.example/dir"
 redis = "redis://127.0.0.1:6379"
+redis_tls_root = "redis-ca.pem"
 root = "rooms"
 pub = ["a"]
 sub = [""]
@@ -2943,9 +2970,54 @@ demo = true
 		assert_eq!(toml.privacypass.setup_token_type, Some(7));
 		let bad = PrivacyPassConfig {
 			redis: Some("http://nope".into()),
-			..ok
+			..ok.clone()
 		};
 		assert!(bad.resolve(&[]).unwrap_err().to_string().starts_with("privacypass:"));
+		// The Redis CA file: only with a rediss:// URL, and it must be readable PEM certificates.
+		let ca_file = |text: &str| {
+			let file =
+				std::env::temp_dir().join(format!("moq-relay-redis-ca-{}-{}.pem", std::process::id(), text.len()));
+			std::fs::write(&file, text).unwrap();
+			file
+		};
+		let with_root = |redis: Option<&str>, root: PathBuf| PrivacyPassConfig {
+			redis: redis.map(str::to_string),
+			redis_tls_root: Some(root),
+			..ok.clone()
+		};
+		let pem = rcgen::generate_simple_self_signed(vec!["redis.test".into()])
+			.unwrap()
+			.cert
+			.pem();
+		let (good, empty) = (ca_file(&pem), ca_file("no certificate here\n"));
+		assert!(
+			with_root(Some("rediss://127.0.0.1:6380"), good.clone())
+				.resolve(&[])
+				.unwrap()
+				.is_some()
+		);
+		for (config, expected) in [
+			(
+				with_root(None, good.clone()),
+				"privacypass.redis_tls_root: it applies to a rediss:// privacypass.redis, and none is set",
+			),
+			(
+				with_root(Some("redis://127.0.0.1:6379"), good.clone()),
+				"privacypass: nonce store unavailable: Redis CA certificates: only a rediss:// (TLS) URL uses them",
+			),
+			(
+				with_root(Some("rediss://127.0.0.1:6380"), empty.clone()),
+				"privacypass: nonce store unavailable: Redis CA certificates: no CERTIFICATE block in the file",
+			),
+			(
+				with_root(Some("rediss://127.0.0.1:6380"), PathBuf::from("/nonexistent/ca.pem")),
+				"privacypass.redis_tls_root: cannot read /nonexistent/ca.pem: ",
+			),
+		] {
+			let err = config.resolve(&[]).unwrap_err().to_string();
+			assert!(err.starts_with(expected), "{err}");
+		}
+		let _ = (std::fs::remove_file(good), std::fs::remove_file(empty));
 	}
 
 	/// moshi-server's and Sayna's variables are read under their own names, above the file and below `MOQ_*`

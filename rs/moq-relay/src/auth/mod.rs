@@ -690,6 +690,7 @@ mod tests {
 			keys: vec![key.clone()],
 			directory: None,
 			redis: None,
+			redis_root_cert: None,
 			root: path("rooms"),
 			publish: vec![],
 			subscribe: vec![Path::root()],

@@ -51,6 +51,8 @@ pub struct PrivacyPassSettings {
 	pub directory: Option<String>,
 	/// The Redis URL of the shared nonce store; `None` keeps nonces in memory.
 	pub redis: Option<String>,
+	/// PEM CA certificates trusted for a `rediss://` store instead of the system's roots.
+	pub redis_root_cert: Option<Vec<u8>>,
 	/// The grant of Privacy Pass sessions: root, publish and subscribe prefixes (relative to root).
 	pub root: Path,
 	/// Publish prefixes, relative to `root`.
@@ -128,7 +130,13 @@ impl PrivacyPass {
 		let redis = settings
 			.redis
 			.as_deref()
-			.map(RedisNonceStore::new)
+			.map(|url| {
+				let store = RedisNonceStore::new(url)?;
+				match &settings.redis_root_cert {
+					Some(pem) => store.with_root_cert(pem),
+					None => Ok(store),
+				}
+			})
 			.transpose()
 			.map_err(|e| PrivacyPassConfigError::Redis(e.to_string()))?;
 		let directory = match settings.directory {

@@ -179,6 +179,7 @@ mod tests {
 			keys: vec![key.clone()],
 			directory: None,
 			redis: None,
+			redis_root_cert: None,
 			root: moq_token::Path::root(),
 			publish: vec![],
 			subscribe: vec![moq_token::Path::root()],

@@ -474,10 +474,20 @@ async fn privacypass_crate_tokens_are_accepted_once_across_relays_sharing_redis(
 const REDIS_PASSWORD: &str = "tls p@ss/word-4b1d";
 const REDIS_PASSWORD_IN_URL: &str = "tls%20p%40ss%2Fword-4b1d";
 
+/// How a relay process trusts the Redis server's CA.
+#[derive(Clone, Copy)]
+enum RedisTrust {
+	/// Through `SSL_CERT_FILE`: the only roots the whole process trusts.
+	SslCertFile,
+	/// Through `[privacypass] redis_tls_root` (`MOQ_PRIVACYPASS_REDIS_TLS_ROOT`), for the nonce store
+	/// alone; `SSL_CERT_FILE` unset.
+	Option,
+}
+
 /// The `moq-relay` binary as a cluster member runs it: Privacy Pass from a config file, the Redis URL
 /// (password included) in `MOQ_PRIVACYPASS_REDIS` rather than on its command line, and the Redis
-/// server's CA trusted through `SSL_CERT_FILE` (the only roots it trusts). Killed on drop; what it
-/// printed (stdout and stderr, at `RUST_LOG=debug`) is kept for [`RelayProcess::stop`].
+/// server's CA trusted as `trust` says. Killed on drop; what it printed (stdout and stderr, at
+/// `RUST_LOG=debug`) is kept for [`RelayProcess::stop`].
 struct RelayProcess {
 	running: common::Running,
 	stderr: PathBuf,
@@ -485,7 +495,14 @@ struct RelayProcess {
 }
 
 impl RelayProcess {
-	fn start(scratch: &Scratch, name: &str, key_file: &std::path::Path, redis: &str, ca: &std::path::Path) -> Self {
+	fn start(
+		scratch: &Scratch,
+		name: &str,
+		key_file: &std::path::Path,
+		redis: &str,
+		ca: &std::path::Path,
+		trust: RedisTrust,
+	) -> Self {
 		use std::io::BufRead;
 
 		let config = scratch.0.join(format!("{name}.toml"));
@@ -506,10 +523,14 @@ impl RelayProcess {
 			.arg(&config)
 			.env("MOQ_PRIVACYPASS_REDIS", redis)
 			.env("RUST_LOG", "debug")
-			.env("SSL_CERT_FILE", ca)
+			.env_remove("SSL_CERT_FILE")
 			.env_remove("SSL_CERT_DIR")
 			.stdout(std::process::Stdio::piped())
 			.stderr(std::fs::File::create(&stderr).unwrap());
+		match trust {
+			RedisTrust::SslCertFile => command.env("SSL_CERT_FILE", ca),
+			RedisTrust::Option => command.env("MOQ_PRIVACYPASS_REDIS_TLS_ROOT", ca),
+		};
 		let mut child = command.spawn().unwrap();
 		let (lines, printed) = std::sync::mpsc::channel();
 		let out = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -596,8 +617,9 @@ fn assert_never_printed(output: &str, secrets: &[&str]) {
 }
 
 /// Two relay binaries share a Redis over TLS with a password (`rediss://:password@127.0.0.1:port`,
-/// the password percent-encoded, the test CA trusted through `SSL_CERT_FILE`): a token is accepted
-/// once, its replay refused on either relay, and the password is printed by neither.
+/// the password percent-encoded, the test CA trusted through `SSL_CERT_FILE` by one and through
+/// `[privacypass] redis_tls_root` by the other): a token is accepted once, its replay refused on
+/// either relay, and the password is printed by neither.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privacypass_tokens_are_accepted_once_across_relays_sharing_redis_over_tls_with_a_password() {
 	let scratch = Scratch::new("tls-cluster");
@@ -606,8 +628,8 @@ async fn privacypass_tokens_are_accepted_once_across_relays_sharing_redis_over_t
 	let theirs = TheirIssuer::start().await;
 	let key_file = scratch.key_file("their.pub", &theirs.key());
 	let url = redis.tls_url(REDIS_PASSWORD_IN_URL);
-	let a = RelayProcess::start(&scratch, "a", &key_file, &url, &ca);
-	let b = RelayProcess::start(&scratch, "b", &key_file, &url, &ca);
+	let a = RelayProcess::start(&scratch, "a", &key_file, &url, &ca, RedisTrust::SslCertFile);
+	let b = RelayProcess::start(&scratch, "b", &key_file, &url, &ca, RedisTrust::Option);
 	let challenge = http_challenge(&a.running).await;
 	assert_eq!(
 		challenge,
@@ -638,8 +660,9 @@ async fn privacypass_tokens_are_accepted_once_across_relays_sharing_redis_over_t
 	}
 }
 
-/// A relay whose Redis password is wrong, or which trusts another CA than the server's, refuses
-/// tokens with `nonce_store_unavailable` (never admits them), logs that code, and prints no password.
+/// A relay whose Redis password is wrong, or which trusts another CA than the server's (through
+/// `SSL_CERT_FILE` or `[privacypass] redis_tls_root`), refuses tokens with `nonce_store_unavailable`
+/// (never admits them), logs that code, and prints no password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_redis_password_or_an_untrusted_certificate_refuses_and_prints_no_password() {
 	const WRONG: &str = "wrong-password-5c1e";
@@ -650,13 +673,36 @@ async fn a_wrong_redis_password_or_an_untrusted_certificate_refuses_and_prints_n
 	std::fs::write(&other_ca, certificate_authority("another CA").pem()).unwrap();
 	let theirs = TheirIssuer::start().await;
 	let key_file = scratch.key_file("their.pub", &theirs.key());
-	let wrong_password = RelayProcess::start(&scratch, "wrong", &key_file, &redis.tls_url(WRONG), &ca);
+	let wrong_password = RelayProcess::start(
+		&scratch,
+		"wrong",
+		&key_file,
+		&redis.tls_url(WRONG),
+		&ca,
+		RedisTrust::SslCertFile,
+	);
 	let right_password = redis.tls_url(REDIS_PASSWORD_IN_URL);
-	let untrusted = RelayProcess::start(&scratch, "untrusted", &key_file, &right_password, &other_ca);
+	let untrusted = RelayProcess::start(
+		&scratch,
+		"untrusted",
+		&key_file,
+		&right_password,
+		&other_ca,
+		RedisTrust::SslCertFile,
+	);
+	let untrusted_root = RelayProcess::start(
+		&scratch,
+		"untrusted-root",
+		&key_file,
+		&right_password,
+		&other_ca,
+		RedisTrust::Option,
+	);
 	// The cause, as the `redis` crate and rustls word it, so that each relay fails for its own reason.
 	for (relay, cause) in [
 		(wrong_password, "AuthenticationFailed"),
 		(untrusted, "invalid peer certificate: UnknownIssuer"),
+		(untrusted_root, "invalid peer certificate: UnknownIssuer"),
 	] {
 		let token = theirs.token_for(&http_challenge(&relay.running).await).await;
 		let refused = Err((503, "nonce_store_unavailable".to_string()));
