@@ -477,9 +477,6 @@ fn max_age(value: &str) -> Option<Duration> {
 /// A JWKS's MoQ keys and its signing entries as published.
 type Parsed = (Vec<Key>, Vec<serde_json::Value>);
 
-/// The usable keys of a JWKS: each key moq-token can read with verify allowed (others, such as
-/// encryption keys, are skipped), and every signing entry with a `kty`; at least one MoQ key, or
-/// with `any_key` at least one entry.
 /// The JWK thumbprint (RFC 7638, section 3: SHA-256 over the key type's required members in
 /// lexicographic order, base64url) of a published RSA, EC or OKP entry; `None` for another type or
 /// a missing member.
@@ -507,6 +504,9 @@ pub(crate) fn entry_thumbprint(entry: &serde_json::Value) -> Option<String> {
 	Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()))
 }
 
+/// The usable keys of a JWKS: each key moq-token can read with verify allowed (others, such as
+/// encryption keys, are skipped), and every signing entry with a `kty`; at least one MoQ key, or
+/// with `any_key` at least one entry.
 fn parse(body: &[u8], any_key: bool) -> Result<Parsed, FetchError> {
 	let document: serde_json::Value =
 		serde_json::from_slice(body).map_err(|_| FetchError::Document("not JSON".into()))?;

@@ -277,6 +277,9 @@ pub async fn run_accepted<S: Session>(
 				binding: Transport::WebTransport,
 				headers,
 			});
+			// Each path's future is boxed: the connection's task would otherwise reserve the largest
+			// of them (the IETF path's) for every session (`docs/performance.md`, "The round of
+			// 2026-12-04").
 			return Box::pin(run(transport, version, url, ctx, ticket, first_packet)).await;
 		}
 		Protocol::Ietf(draft) => ietf::Negotiation::Fixed(draft),

@@ -188,7 +188,9 @@ impl Identity {
 		};
 		match tokio::time::timeout(settings.timeout, discovered.cell.get_or_try_init(|| read)).await {
 			Ok(Ok(found)) => {
-				discovered.found.send_replace(true);
+				discovered
+					.found
+					.send_if_modified(|found| !std::mem::replace(found, true));
 				Some(found)
 			}
 			_ => {
