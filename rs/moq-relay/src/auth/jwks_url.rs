@@ -305,9 +305,18 @@ impl JwksUrl {
 		mut down: watch::Receiver<bool>,
 	) {
 		let mut changes = self.changes();
+		// A set fetched moments ago (an OIDC discovery document's, read at its first use) is not
+		// fetched again before it is due: `min_refresh` is the least time between two fetches.
+		let mut fetched = self
+			.last_attempt()
+			.is_some_and(|at| at.elapsed() < self.settings.min_refresh);
 		loop {
-			let result = self.refresh().await;
-			metrics.jwks_refreshed(&self.label, result.is_ok(), self.stale());
+			if std::mem::take(&mut fetched) {
+				metrics.jwks_refreshed(&self.label, !self.stale(), self.stale());
+			} else {
+				let result = self.refresh().await;
+				metrics.jwks_refreshed(&self.label, result.is_ok(), self.stale());
+			}
 			loop {
 				let due = self
 					.current

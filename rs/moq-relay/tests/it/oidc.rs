@@ -23,6 +23,8 @@ struct Provider {
 	issuer: String,
 	up: Arc<AtomicBool>,
 	documents: Arc<AtomicU64>,
+	/// Requests for its key set.
+	key_sets: Arc<AtomicU64>,
 	/// The key set it publishes (JSON).
 	keys: Arc<Mutex<String>>,
 	task: tokio::task::JoinHandle<()>,
@@ -44,6 +46,7 @@ impl Provider {
 		let issuer = format!("http://{}", listener.local_addr().unwrap());
 		let up = Arc::new(AtomicBool::new(up));
 		let documents = Arc::new(AtomicU64::new(0));
+		let key_sets = Arc::new(AtomicU64::new(0));
 		let document = json!({
 			"issuer": issuer,
 			"jwks_uri": format!("{issuer}/keys"),
@@ -73,7 +76,10 @@ impl Provider {
 				"/.well-known/openid-configuration",
 				axum::routing::get(answer(up.clone(), document, Some(documents.clone()))),
 			)
-			.route("/keys", axum::routing::get(answer(up.clone(), keys.clone(), None)));
+			.route(
+				"/keys",
+				axum::routing::get(answer(up.clone(), keys.clone(), Some(key_sets.clone()))),
+			);
 		let task = tokio::spawn(async move {
 			let _ = axum::serve(listener, router).await;
 		});
@@ -81,6 +87,7 @@ impl Provider {
 			issuer,
 			up,
 			documents,
+			key_sets,
 			keys,
 			task,
 		}
@@ -194,6 +201,9 @@ async fn tokens_of_the_discovered_issuer_and_keys_are_admitted_and_others_refuse
 		"invalid_token: bad_signature"
 	);
 	assert_eq!(provider.documents.load(Ordering::SeqCst), 1);
+	// Nor is the key set fetched again before `jwks_refresh_min` (30 s) once the relay refreshes
+	// it on schedule: the refresh task starts from the set of the first use.
+	assert_eq!(provider.key_sets.load(Ordering::SeqCst), 1);
 	relay.stop().await;
 }
 
