@@ -7,6 +7,7 @@
 //! `acme-tls/1` protocol gets the challenge certificate of the name it asks for, never the served one.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -53,6 +54,9 @@ pub struct Resolver {
 	served: watch::Sender<Served>,
 	/// Why there is no certificate yet (for `/ready` and the log), while there is none.
 	waiting: watch::Sender<Option<String>>,
+	/// Whether the served certificate can be pinned ([`Resolver::pinnable`]), decided when it is
+	/// installed rather than on every page that asks.
+	pinnable: AtomicBool,
 }
 
 impl Default for Resolver {
@@ -62,6 +66,7 @@ impl Default for Resolver {
 			challenges: RwLock::new(HashMap::new()),
 			served: watch::channel(Served::None).0,
 			waiting: watch::channel(None).0,
+			pinnable: AtomicBool::new(false),
 		}
 	}
 }
@@ -78,7 +83,15 @@ impl Resolver {
 	pub fn install(&self, certificate: &Certificate, not_after: Option<SystemTime>) -> Result<(), TlsError> {
 		let key = provider().key_provider.load_private_key(certificate.key.clone_key())?;
 		let certified = Arc::new(CertifiedKey::new(certificate.chain.clone(), key));
+		let pinnable = certificate.chain.first().is_some_and(|leaf| {
+			super::acme::Validity::of(leaf).is_ok_and(|v| {
+				v.not_after
+					.duration_since(v.not_before)
+					.is_ok_and(|lifetime| lifetime <= std::time::Duration::from_secs(14 * 24 * 3600))
+			})
+		});
 		*self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(certified);
+		self.pinnable.store(pinnable, Ordering::Relaxed);
 		self.waiting.send_replace(None);
 		self.served.send_replace(Served::Certificate {
 			fingerprint: certificate.fingerprint().to_string(),
@@ -91,15 +104,7 @@ impl Resolver {
 	/// `serverCertificateHashes`: the W3C WebTransport spec accepts only a certificate whose
 	/// validity period is at most two weeks (the generated development certificate, not a CA's).
 	pub fn pinnable(&self) -> bool {
-		let current = self.current.read().unwrap_or_else(|e| e.into_inner()).clone();
-		let Some(leaf) = current.as_ref().and_then(|c| c.cert.first().cloned()) else {
-			return false;
-		};
-		super::acme::Validity::of(&leaf).is_ok_and(|v| {
-			v.not_after
-				.duration_since(v.not_before)
-				.is_ok_and(|lifetime| lifetime <= std::time::Duration::from_secs(14 * 24 * 3600))
-		})
+		self.pinnable.load(Ordering::Relaxed)
 	}
 
 	/// What is served now.
@@ -159,5 +164,40 @@ impl ResolvesServerCert for Resolver {
 			return challenges.get(&name).cloned();
 		}
 		self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use std::time::Duration;
+
+	use super::*;
+
+	/// The generated development certificate (15 days less one) can be pinned; a certificate valid
+	/// for a year, as a CA issues, cannot; nothing served, nothing to pin.
+	#[test]
+	fn only_short_lived_certificates_are_pinnable() {
+		assert!(!Resolver::default().pinnable());
+		let generated = Certificate::generate(&["localhost".into()]).unwrap();
+		assert!(Resolver::serving(&generated).unwrap().pinnable());
+
+		let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+		let mut params = rcgen::CertificateParams::new(vec!["relay.example".into()]).unwrap();
+		let now = SystemTime::now();
+		params.not_before = now.into();
+		params.not_after = (now + Duration::from_secs(365 * 86_400)).into();
+		let long = params.self_signed(&key).unwrap();
+		let dir = std::env::temp_dir().join(format!("moq-relay-pinnable-{}", std::process::id()));
+		std::fs::create_dir_all(&dir).unwrap();
+		let (cert, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+		std::fs::write(&cert, long.pem()).unwrap();
+		std::fs::write(&key_file, key.serialize_pem()).unwrap();
+		let loaded = Certificate::load(&cert, &key_file).unwrap();
+		let resolver = Resolver::serving(&loaded).unwrap();
+		assert!(!resolver.pinnable());
+		// Installing the short-lived one after it makes it pinnable again.
+		resolver.install(&generated, None).unwrap();
+		assert!(resolver.pinnable());
+		let _ = std::fs::remove_dir_all(dir);
 	}
 }
