@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's start is stamped with the seconds since the command began, so a slow CI run shows
+# which step took the time.
+step() { printf '\n==> %s (at %ds)\n' "$*" "$SECONDS"; }
 
 step "dependencies"
 dev/setup.sh
@@ -27,4 +29,4 @@ if [ -f js/token/package.json ]; then
 fi
 
 echo
-echo "all tests passed"
+echo "all tests passed (${SECONDS}s)"
