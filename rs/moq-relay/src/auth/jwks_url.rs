@@ -79,11 +79,34 @@ impl FetchError {
 	}
 }
 
+/// A signing entry as published, with its RFC 7638 thumbprint, computed once when the set is read
+/// (a session's grant names its key by it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+	/// The JWK as published.
+	pub jwk: serde_json::Value,
+	/// Its thumbprint; `None` for a key type without one ([`entry_thumbprint`]).
+	pub thumbprint: Option<String>,
+}
+
+impl Entry {
+	fn new(jwk: serde_json::Value) -> Self {
+		Self {
+			thumbprint: entry_thumbprint(&jwk),
+			jwk,
+		}
+	}
+
+	fn kid(&self) -> Option<&str> {
+		self.jwk.get("kid").and_then(serde_json::Value::as_str)
+	}
+}
+
 #[derive(Debug, Default)]
 struct Current {
 	keys: Arc<Vec<Key>>,
 	/// Every signing entry as published (identity tokens are verified from these).
-	raw: Arc<Vec<serde_json::Value>>,
+	raw: Arc<Vec<Entry>>,
 	/// When the set in use was fetched.
 	fetched: Option<SystemTime>,
 	/// The last refresh's failure, while the last good set is in use.
@@ -178,10 +201,10 @@ impl JwksUrl {
 			.keys
 			.iter()
 			.any(|k| k.kid().map(|id| id.as_str()) == kid && k.thumbprint() == thumbprint)
-			|| current.raw.iter().any(|entry| {
-				entry.get("kid").and_then(serde_json::Value::as_str) == kid
-					&& entry_thumbprint(entry).as_deref() == Some(thumbprint)
-			})
+			|| current
+				.raw
+				.iter()
+				.any(|entry| entry.kid() == kid && entry.thumbprint.as_deref() == Some(thumbprint))
 	}
 
 	/// A line for `/ready` when the last refresh failed or no set was ever fetched, else `None`.
@@ -358,15 +381,11 @@ impl JwksUrl {
 
 	/// The published entry a token with `kid` selects (the only one, for a token without a `kid`),
 	/// refetching once (rate-limited, bounded by the timeout) when it is unknown.
-	pub async fn entry_for(&self, kid: Option<&str>) -> Option<serde_json::Value> {
+	pub async fn entry_for(&self, kid: Option<&str>) -> Option<Entry> {
 		let select = || {
 			let current = self.current.read().unwrap_or_else(|e| e.into_inner());
 			match kid {
-				Some(kid) => current
-					.raw
-					.iter()
-					.find(|e| e.get("kid").and_then(serde_json::Value::as_str) == Some(kid))
-					.cloned(),
+				Some(kid) => current.raw.iter().find(|e| e.kid() == Some(kid)).cloned(),
 				None => match current.raw.as_slice() {
 					[one] => Some(one.clone()),
 					_ => None,
@@ -484,12 +503,12 @@ fn max_age(value: &str) -> Option<Duration> {
 }
 
 /// A JWKS's MoQ keys and its signing entries as published.
-type Parsed = (Vec<Key>, Vec<serde_json::Value>);
+type Parsed = (Vec<Key>, Vec<Entry>);
 
 /// The JWK thumbprint (RFC 7638, section 3: SHA-256 over the key type's required members in
 /// lexicographic order, base64url) of a published RSA, EC or OKP entry; `None` for another type or
 /// a missing member.
-pub(crate) fn entry_thumbprint(entry: &serde_json::Value) -> Option<String> {
+fn entry_thumbprint(entry: &serde_json::Value) -> Option<String> {
 	let members: &[&str] = match entry.get("kty")?.as_str()? {
 		"RSA" => &["e", "kty", "n"],
 		"EC" => &["crv", "kty", "x", "y"],
@@ -524,7 +543,7 @@ fn parse(body: &[u8], any_key: bool) -> Result<Parsed, FetchError> {
 		.and_then(serde_json::Value::as_array)
 		.ok_or_else(|| FetchError::Document("no \"keys\" array".into()))?;
 	let mut keys: Vec<Key> = Vec::new();
-	let mut raw: Vec<serde_json::Value> = Vec::new();
+	let mut raw: Vec<Entry> = Vec::new();
 	for entry in entries {
 		if entry
 			.get("use")
@@ -539,14 +558,10 @@ fn parse(body: &[u8], any_key: bool) -> Result<Parsed, FetchError> {
 			.is_some_and(|k| k != "oct")
 		{
 			let kid = entry.get("kid").and_then(serde_json::Value::as_str);
-			if kid.is_some()
-				&& raw
-					.iter()
-					.any(|e| e.get("kid").and_then(serde_json::Value::as_str) == kid)
-			{
+			if kid.is_some() && raw.iter().any(|e| e.kid() == kid) {
 				return Err(FetchError::Document("a kid appears twice".into()));
 			}
-			raw.push(entry.clone());
+			raw.push(Entry::new(entry.clone()));
 		}
 		match Key::from_value(entry) {
 			Ok(key) if key.ops().verify && !key.is_private() => {

@@ -46,7 +46,7 @@ pub use identity::{
 	BetterAuth, GrantTemplate, Identity, IdentityKeys, IdentitySettings, SESSION_CACHE, SessionCheck, Shape,
 	TemplateError,
 };
-pub use jwks_url::{FetchError, JwksUrl, JwksUrlError, JwksUrlSettings};
+pub use jwks_url::{Entry as JwksEntry, FetchError, JwksUrl, JwksUrlError, JwksUrlSettings};
 pub use jwt::MoqJwt;
 pub use privacy_pass::{DEFAULT_ISSUER, PrivacyPass, PrivacyPassConfigError, PrivacyPassSettings};
 pub use request::{
@@ -297,7 +297,11 @@ impl Auth {
 			&& (self.keys.is_some() || !self.jwks_urls.is_empty() || !self.discovering.is_empty())
 			&& !self.keys.as_ref().is_some_and(|keys| keys.holds(kid, thumbprint))
 			&& !self.jwks_urls.iter().any(|jwks| jwks.holds(kid, thumbprint))
-			&& !self.discovering.iter().any(|identity| identity.holds(kid, thumbprint))
+			&& !self
+				.discovering
+				.iter()
+				.filter_map(|identity| identity.discovered_set())
+				.any(|jwks| jwks.holds(kid, thumbprint))
 		{
 			return Some(AuthError::KeyRevoked);
 		}

@@ -87,7 +87,7 @@ impl Resolver {
 			super::acme::Validity::of(leaf).is_ok_and(|v| {
 				v.not_after
 					.duration_since(v.not_before)
-					.is_ok_and(|lifetime| lifetime <= std::time::Duration::from_secs(14 * 24 * 3600))
+					.is_ok_and(|lifetime| lifetime <= super::MAX_VALIDITY)
 			})
 		});
 		*self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(certified);
@@ -173,7 +173,7 @@ mod tests {
 
 	use super::*;
 
-	/// The generated development certificate (15 days less one) can be pinned; a certificate valid
+	/// The generated development certificate (valid for 14 days) can be pinned; a certificate valid
 	/// for a year, as a CA issues, cannot; nothing served, nothing to pin.
 	#[test]
 	fn only_short_lived_certificates_are_pinnable() {

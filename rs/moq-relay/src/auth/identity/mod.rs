@@ -141,16 +141,15 @@ impl Identity {
 		};
 		let mut found = jwks.found.subscribe();
 		found.wait_for(|found| *found).await.ok()?;
-		jwks.cell.get().map(|(set, _)| set.clone())
+		self.discovered_set().cloned()
 	}
 
-	/// Whether the key with this `kid` and RFC 7638 thumbprint is in its key set in use: a live
-	/// session it admitted ends when its key leaves the set.
-	pub fn holds(&self, kid: Option<&str>, thumbprint: &str) -> bool {
+	/// The key set its discovery document names, if a token already made the relay read it (a
+	/// live session's key is looked up there: the session ends when its key leaves the set).
+	pub fn discovered_set(&self) -> Option<&Arc<JwksUrl>> {
 		match &self.settings.keys {
-			IdentityKeys::Jwks(set) => set.holds(kid, thumbprint),
-			IdentityKeys::Discovery { jwks, .. } => jwks.cell.get().is_some_and(|(set, _)| set.holds(kid, thumbprint)),
-			IdentityKeys::Secret(_) | IdentityKeys::Session(_) => false,
+			IdentityKeys::Discovery { jwks, .. } => jwks.cell.get().map(|(set, _)| set),
+			_ => None,
 		}
 	}
 
@@ -281,11 +280,10 @@ impl Identity {
 				weight: 1,
 			})));
 		};
-		let thumbprint = super::jwks_url::entry_thumbprint(&entry);
-		serde_json::from_value::<jsonwebtoken::jwk::Jwk>(entry)
+		serde_json::from_value::<jsonwebtoken::jwk::Jwk>(entry.jwk)
 			.ok()
 			.and_then(|jwk| DecodingKey::from_jwk(&jwk).ok())
-			.zip(thumbprint)
+			.zip(entry.thumbprint)
 			.ok_or(Verdict::Decided(Err(AuthError::InvalidToken(ErrorCode::KeyError))))
 	}
 
