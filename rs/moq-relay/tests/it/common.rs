@@ -38,6 +38,21 @@ pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut c
 	.await
 }
 
+/// Subscribes to `name`'s track `track` as a reader of every frame: with a long max age, so the
+/// published client keeps reading a group after a newer one starts. Its default (zero) ends a
+/// group that is waiting for its next frame as soon as a newer group has data, cleanly and short
+/// of its frames: on a loaded machine that is the client's cut, not the relay's, and a test that
+/// counts frames would take it for a loss.
+pub async fn subscribe_every_frame(
+	consumer: &moq_net::origin::Consumer,
+	name: &str,
+	track: &str,
+) -> moq_net::track::Subscriber {
+	let subscription = moq_net::track::Subscription::default().with_max_age(Duration::from_secs(30));
+	let subscribe = moq_relay_bench::subscriber::track_with(consumer, name, track, Some(subscription));
+	within("subscription", subscribe).await.unwrap()
+}
+
 /// The published client's version called `name` (`moq-lite-05`, `moq-transport-16`, …).
 pub fn version(name: &str) -> moq_net::Version {
 	name.parse().unwrap()

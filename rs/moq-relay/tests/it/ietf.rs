@@ -22,7 +22,7 @@ use moq_relay::wire::ietf::{
 };
 use moq_relay::wire::{DecodeError, VarInt};
 use moq_relay_bench::publisher::Publisher;
-use moq_relay_bench::subscriber::{self, Subscriber};
+use moq_relay_bench::subscriber::Subscriber;
 use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 const DRAFT14: &str = "moq-transport-14";
@@ -82,9 +82,7 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, tag: &str, 
 			seen.push(update.prefix.as_str().to_string());
 		}
 	}
-	let mut track = within("subscription", subscriber::track(session.consumer(), &path, "t"))
-		.await
-		.unwrap();
+	let mut track = common::subscribe_every_frame(session.consumer(), &path, "t").await;
 	let mut complete = 0;
 	let mut groups = 0;
 	while complete < 2 {

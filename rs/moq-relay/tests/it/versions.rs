@@ -12,7 +12,7 @@ use bytes::Bytes;
 use common::{TestRelay, version, within};
 use moq_net::Timestamp;
 use moq_relay_bench::publisher::Publisher;
-use moq_relay_bench::subscriber::{self, Subscriber};
+use moq_relay_bench::subscriber::Subscriber;
 
 const VERSIONS: [&str; 3] = ["moq-lite-04", "moq-lite-05", "moq-lite-06"];
 const FRAMES: u64 = 5;
@@ -59,9 +59,7 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, from: &str,
 			seen.push(update.prefix.as_str().to_string());
 		}
 	}
-	let mut track = within("subscription", subscriber::track(session.consumer(), &path, "t"))
-		.await
-		.unwrap();
+	let mut track = common::subscribe_every_frame(session.consumer(), &path, "t").await;
 	let mut complete = 0;
 	let mut groups = 0;
 	while complete < 2 {

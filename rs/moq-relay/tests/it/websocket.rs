@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{TestRelay, version, within};
 use moq_relay_bench::publisher::Publisher;
-use moq_relay_bench::subscriber::{self, Subscriber};
+use moq_relay_bench::subscriber::Subscriber;
 
 const VERSIONS: [&str; 3] = ["moq-lite-04", "moq-lite-05", "moq-lite-06"];
 const FRAMES: u64 = 4;
@@ -56,11 +56,7 @@ async fn publisher(
 /// skipped; a group that ends short fails the test.
 async fn read_groups(session: &mut Subscriber, name: &str, count: usize, who: &str) -> Vec<u64> {
 	within("announced", session.announced(name, true)).await.unwrap();
-	// A max age, so the client keeps reading a group after a newer one starts (the default, zero,
-	// abandons it: that would be the client's cut, not the relay's).
-	let subscription = moq_net::track::Subscription::default().with_max_age(Duration::from_secs(30));
-	let subscribe = subscriber::track_with(session.consumer(), name, "t", Some(subscription));
-	let mut track = within("subscription", subscribe).await.unwrap();
+	let mut track = common::subscribe_every_frame(session.consumer(), name, "t").await;
 	let mut whole = Vec::new();
 	for _ in 0..50 {
 		if whole.len() == count {
@@ -489,13 +485,7 @@ async fn a_websocket_subscriber_that_stops_reading_costs_a_bounded_buffer_and_it
 	.await
 	.unwrap();
 	within("announced", neighbour.announced(name, true)).await.unwrap();
-	let subscription = moq_net::track::Subscription::default().with_max_age(Duration::from_secs(30));
-	let mut track = within(
-		"neighbour subscription",
-		subscriber::track_with(neighbour.consumer(), name, "t", Some(subscription)),
-	)
-	.await
-	.unwrap();
+	let mut track = common::subscribe_every_frame(neighbour.consumer(), name, "t").await;
 	let neighbour_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
 	let neighbour_groups = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
 	let reader = {
@@ -544,8 +534,14 @@ async fn a_websocket_subscriber_that_stops_reading_costs_a_bounded_buffer_and_it
 		}
 	})
 	.await;
-	// Let the neighbour catch up with what was published.
-	tokio::time::sleep(Duration::from_millis(500)).await;
+	// The neighbour catches up with what was published, so what it has not read yet is not
+	// counted as held for the stalled subscriber.
+	within("the neighbour read 48 MB", async {
+		while neighbour_bytes.load(Ordering::Relaxed) - neighbour_at_stall < published {
+			tokio::time::sleep(Duration::from_millis(20)).await;
+		}
+	})
+	.await;
 
 	let sent = counter(&relay, "moq_relay_bytes_sent_total").await - sent_at_stall;
 	let to_neighbour = neighbour_bytes.load(Ordering::Relaxed) - neighbour_at_stall;
