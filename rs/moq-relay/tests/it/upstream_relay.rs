@@ -5,7 +5,7 @@
 //! upstream moq-relay").
 //!
 //! The binary is `$MOQ_UPSTREAM_RELAY`, else `target/upstream-relay/bin/moq-relay`, which
-//! `dev/setup.sh` installs (`cargo install moq-relay --version 0.17.10 --locked`). Without it the
+//! `dev/setup.sh` installs (`cargo install moq-relay --version 0.17.10 --debug`). Without it the
 //! test fails and says how to get it: it never passes without running.
 
 use std::net::SocketAddr;
