@@ -383,7 +383,7 @@ impl GroupWriter {
 	/// while it holds fewer than [`SMALL_CHUNKS`] chunks plus one per [`COALESCE`] bytes received,
 	/// [`COALESCE`] bytes after that. So a frame of `n` bytes is at most `8 + n / 1024` chunks
 	/// (plus its last), however its publisher paced it, and a frame sent at the usual packet size
-	/// (over 1 KiB a chunk) is passed on packet by packet.
+	/// (over 1 KiB a chunk) is never held back waiting for more: each part is what has arrived.
 	pub fn min_chunk(&self) -> usize {
 		let state = self.group.state.borrow();
 		let Some(frame) = state.frames.last().filter(|f| f.completed.is_none()) else {

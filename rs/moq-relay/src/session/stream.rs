@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures::FutureExt;
 
 use super::StreamError;
 use crate::origin::GroupReader;
@@ -103,7 +104,26 @@ impl<R: RecvStream> Reader<R> {
 		}
 		// Never past the limit: a message that needs more is refused by `next`.
 		let room = self.limit.saturating_sub(self.buf.len()).clamp(1, CHUNK);
-		match self.stream.read_chunk(room).await? {
+		let read = self.stream.read_chunk(room).await;
+		self.take(read)
+	}
+
+	/// Like [`Reader::fill`] with at most `room` bytes, but only what the transport already holds:
+	/// `Ok(false)` at once when nothing has arrived (or at the end of the stream). Every transport's
+	/// read is cancel-safe, so a read that would wait is dropped without losing anything.
+	fn fill_ready(&mut self, room: usize) -> Result<bool, StreamError> {
+		if self.fin {
+			return Ok(false);
+		}
+		match self.stream.read_chunk(room.clamp(1, CHUNK)).now_or_never() {
+			Some(read) => self.take(read),
+			None => Ok(false),
+		}
+	}
+
+	/// Appends one read's chunk (within the control budget, if any); `Ok(false)` at the end of the stream.
+	fn take(&mut self, read: Result<Option<Bytes>, TransportError>) -> Result<bool, StreamError> {
+		match read? {
 			Some(chunk) => {
 				if let Some(budget) = &self.budget {
 					if !budget.reserve(chunk.len()) {
@@ -180,9 +200,10 @@ impl<R: RecvStream> Reader<R> {
 		}
 	}
 
-	/// The next part of a frame's payload, as it arrives: at most `max` bytes (at least 1), and at
-	/// least `min` of them, or `max` if that is fewer (the caller's bound on how finely a frame is cut:
-	/// smaller reads wait for more). A stream that ends first was truncated.
+	/// The next part of a frame's payload, as it arrives: everything of it that has arrived, at most
+	/// `max` bytes (at least 1), and at least `min` of them, or `max` if that is fewer (the caller's
+	/// bound on how finely a frame is cut: smaller reads wait for more). A stream that ends first was
+	/// truncated.
 	///
 	/// The bytes are copied once, from the transport's chunk into this reader's buffer, and handed
 	/// out as a view of it: what a frame holds is then its own payload, never a whole datagram
@@ -195,6 +216,10 @@ impl<R: RecvStream> Reader<R> {
 				return Err(StreamError::Truncated);
 			}
 		}
+		// What else of the frame has already arrived goes out in the same part: a publisher's
+		// packets come in bursts, and each part is a wake-up and a write to every subscriber, so
+		// one part per packet would cost that many more (`docs/performance.md`).
+		while self.buf.len() < max && self.fill_ready(max - self.buf.len())? {}
 		let part = self.buf.split_to(self.buf.len().min(max)).freeze();
 		self.release(part.len());
 		Ok(part)
@@ -359,24 +384,30 @@ mod tests {
 	use crate::transport::mem::pair;
 
 	#[tokio::test(start_paused = true)]
-	async fn payload_parts_are_as_they_arrive_at_least_min_and_at_most_max() {
+	async fn payload_parts_are_what_has_arrived_at_least_min_and_at_most_max() {
 		let (client, server) = pair();
 		let mut send = client.open_uni().await.unwrap();
-		for byte in b"abcdef" {
-			send.write_all(&[*byte]).await.unwrap();
-		}
+		send.write_all(b"a").await.unwrap();
 		let mut reader = Reader::new(server.accept_uni().await.unwrap());
 		reader.carry_frames();
-		// What one read of the transport brings, without waiting for more.
+		// What has arrived, without waiting for more.
 		assert_eq!(reader.read_payload(1, 10).await.unwrap(), "a");
-		// Tiny reads are merged up to the minimum asked for.
-		assert_eq!(reader.read_payload(3, 10).await.unwrap(), "bcd");
-		// Never past the frame's end: the rest stays for the next header.
+		// Chunks that arrived apart go out as one part, never past the frame's end: the rest stays
+		// for the next header.
+		for byte in b"bcdef" {
+			send.write_all(&[*byte]).await.unwrap();
+		}
+		assert_eq!(reader.read_payload(1, 3).await.unwrap(), "bcd");
 		assert_eq!(reader.read_payload(1, 1).await.unwrap(), "e");
-		send.write_all(b"gh").await.unwrap();
-		send.finish().unwrap();
-		assert_eq!(reader.read_payload(1, 10).await.unwrap(), "f");
+		// Tiny reads are merged up to the minimum asked for, waiting for it.
+		let later = tokio::spawn(async move {
+			tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+			send.write_all(b"gh").await.unwrap();
+			send.finish().unwrap();
+		});
+		assert_eq!(reader.read_payload(3, 10).await.unwrap(), "fgh");
+		later.await.unwrap();
 		// The stream ends before the minimum: the frame was truncated.
-		assert!(matches!(reader.read_payload(5, 10).await, Err(StreamError::Truncated)));
+		assert!(matches!(reader.read_payload(1, 10).await, Err(StreamError::Truncated)));
 	}
 }

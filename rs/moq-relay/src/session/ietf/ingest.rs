@@ -374,7 +374,12 @@ async fn object_payload<S: Session>(
 		if left == 0 {
 			break;
 		}
-		let part = reader.read_payload(left).await.map_err(Refused::Stream)?;
+		// At least `min_chunk` bytes a part, as for moq-lite: a publisher sending an object a byte
+		// per packet cannot make the relay keep a chunk per byte.
+		let part = reader
+			.read_payload(group.min_chunk(), left)
+			.await
+			.map_err(Refused::Stream)?;
 		group.append(part).map_err(Refused::Code)?;
 	}
 	shared
