@@ -79,6 +79,13 @@ impl<R: RecvStream> Reader<R> {
 		}
 	}
 
+	/// Wraps a stream whose messages may be up to `limit` bytes (at least 1), with no session budget.
+	pub fn with_limit(stream: R, limit: usize) -> Self {
+		let mut reader = Self::new(stream);
+		reader.limit = limit.max(1);
+		reader
+	}
+
 	/// A peer's control stream: messages up to `limit` bytes, buffered within `budget`.
 	pub fn control(stream: R, limit: usize, budget: Arc<ControlBudget>) -> Self {
 		let mut reader = Self::new(stream);
@@ -172,9 +179,20 @@ impl<R: RecvStream> Reader<R> {
 	}
 
 	async fn next<T: Decode>(&mut self, version: Version, consume: bool) -> Result<Option<T>, StreamError> {
+		self.next_with(consume, |buf| T::decode_prefix(buf, version)).await
+	}
+
+	/// The next message as `decode` reads it from the front of the buffered bytes (the value and
+	/// the bytes it took), left unread unless `consume`; `Ok(None)` at a clean end of stream. The
+	/// codec-independent part of [`Reader::decode`], which the IETF drafts' reader shares.
+	pub(crate) async fn next_with<T>(
+		&mut self,
+		consume: bool,
+		decode: impl Fn(&[u8]) -> Result<(T, usize), DecodeError>,
+	) -> Result<Option<T>, StreamError> {
 		loop {
 			if !self.buf.is_empty() {
-				match T::decode_prefix(&self.buf, version) {
+				match decode(&self.buf) {
 					Ok((value, used)) => {
 						if consume {
 							self.consume(used);
@@ -399,13 +417,17 @@ mod tests {
 		}
 		assert_eq!(reader.read_payload(1, 3).await.unwrap(), "bcd");
 		assert_eq!(reader.read_payload(1, 1).await.unwrap(), "e");
-		// Tiny reads are merged up to the minimum asked for, waiting for it.
+		// A publisher sending a byte at a time: parts wait for the minimum asked for (the group's
+		// `min_chunk`, on moq-lite and the IETF drafts alike).
 		let later = tokio::spawn(async move {
-			tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-			send.write_all(b"gh").await.unwrap();
+			for byte in b"ghi" {
+				tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+				send.write_all(&[*byte]).await.unwrap();
+			}
 			send.finish().unwrap();
 		});
 		assert_eq!(reader.read_payload(3, 10).await.unwrap(), "fgh");
+		assert_eq!(reader.read_payload(1, 10).await.unwrap(), "i");
 		later.await.unwrap();
 		// The stream ends before the minimum: the frame was truncated.
 		assert!(matches!(reader.read_payload(1, 10).await, Err(StreamError::Truncated)));
