@@ -150,11 +150,12 @@ fn config(state: &HttpState, headers: &HeaderMap, peer: Option<std::net::SocketA
 	let urls = super::root::urls(state, &host);
 	let page = PageConfig {
 		url: urls.first().cloned().unwrap_or_else(|| format!("https://{host}/")),
-		fingerprint: if state.certificate.pinnable() {
-			state.certificate.served().fingerprint().unwrap_or_default().to_string()
-		} else {
-			String::new()
-		},
+		fingerprint: state
+			.certificate
+			.served()
+			.pinnable_fingerprint()
+			.unwrap_or_default()
+			.to_string(),
 		public: state
 			.auth
 			.public()

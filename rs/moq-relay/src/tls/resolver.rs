@@ -7,7 +7,6 @@
 //! `acme-tls/1` protocol gets the challenge certificate of the name it asks for, never the served one.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -32,6 +31,9 @@ pub enum Served {
 		fingerprint: String,
 		/// The leaf's notAfter, when known.
 		not_after: Option<SystemTime>,
+		/// Whether a browser can pin it ([`Served::pinnable_fingerprint`]), decided when it is
+		/// installed rather than on every page that asks.
+		pinnable: bool,
 	},
 }
 
@@ -41,6 +43,20 @@ impl Served {
 		match self {
 			Self::None => None,
 			Self::Certificate { fingerprint, .. } => Some(fingerprint),
+		}
+	}
+
+	/// The fingerprint of the served certificate if a browser can pin it with WebTransport's
+	/// `serverCertificateHashes`: the W3C WebTransport spec accepts only a certificate whose
+	/// validity period is at most two weeks (the generated development certificate, not a CA's).
+	pub fn pinnable_fingerprint(&self) -> Option<&str> {
+		match self {
+			Self::Certificate {
+				fingerprint,
+				pinnable: true,
+				..
+			} => Some(fingerprint),
+			_ => None,
 		}
 	}
 }
@@ -54,9 +70,6 @@ pub struct Resolver {
 	served: watch::Sender<Served>,
 	/// Why there is no certificate yet (for `/ready` and the log), while there is none.
 	waiting: watch::Sender<Option<String>>,
-	/// Whether the served certificate can be pinned ([`Resolver::pinnable`]), decided when it is
-	/// installed rather than on every page that asks.
-	pinnable: AtomicBool,
 }
 
 impl Default for Resolver {
@@ -66,7 +79,6 @@ impl Default for Resolver {
 			challenges: RwLock::new(HashMap::new()),
 			served: watch::channel(Served::None).0,
 			waiting: watch::channel(None).0,
-			pinnable: AtomicBool::new(false),
 		}
 	}
 }
@@ -91,20 +103,13 @@ impl Resolver {
 			})
 		});
 		*self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(certified);
-		self.pinnable.store(pinnable, Ordering::Relaxed);
 		self.waiting.send_replace(None);
 		self.served.send_replace(Served::Certificate {
 			fingerprint: certificate.fingerprint().to_string(),
 			not_after,
+			pinnable,
 		});
 		Ok(())
-	}
-
-	/// Whether a browser can pin the served certificate with WebTransport's
-	/// `serverCertificateHashes`: the W3C WebTransport spec accepts only a certificate whose
-	/// validity period is at most two weeks (the generated development certificate, not a CA's).
-	pub fn pinnable(&self) -> bool {
-		self.pinnable.load(Ordering::Relaxed)
 	}
 
 	/// What is served now.
@@ -177,9 +182,12 @@ mod tests {
 	/// for a year, as a CA issues, cannot; nothing served, nothing to pin.
 	#[test]
 	fn only_short_lived_certificates_are_pinnable() {
-		assert!(!Resolver::default().pinnable());
+		assert_eq!(Resolver::default().served().pinnable_fingerprint(), None);
 		let generated = Certificate::generate(&["localhost".into()]).unwrap();
-		assert!(Resolver::serving(&generated).unwrap().pinnable());
+		assert_eq!(
+			Resolver::serving(&generated).unwrap().served().pinnable_fingerprint(),
+			Some(generated.fingerprint())
+		);
 
 		let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
 		let mut params = rcgen::CertificateParams::new(vec!["relay.example".into()]).unwrap();
@@ -194,10 +202,10 @@ mod tests {
 		std::fs::write(&key_file, key.serialize_pem()).unwrap();
 		let loaded = Certificate::load(&cert, &key_file).unwrap();
 		let resolver = Resolver::serving(&loaded).unwrap();
-		assert!(!resolver.pinnable());
+		assert_eq!(resolver.served().pinnable_fingerprint(), None);
 		// Installing the short-lived one after it makes it pinnable again.
 		resolver.install(&generated, None).unwrap();
-		assert!(resolver.pinnable());
+		assert_eq!(resolver.served().pinnable_fingerprint(), Some(generated.fingerprint()));
 		let _ = std::fs::remove_dir_all(dir);
 	}
 }
