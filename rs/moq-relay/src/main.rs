@@ -89,6 +89,9 @@ async fn run() -> anyhow::Result<()> {
 		Err(err) => return Err(bind_error(err, dev)),
 	};
 
+	#[cfg(not(feature = "system-allocator"))]
+	tokio::spawn(memory::trim_when_quiet(relay.metrics()));
+
 	let port = relay.local_addrs().first().map(|a| a.port()).unwrap_or(4443);
 	let host = config
 		.tls

@@ -8,12 +8,24 @@
 //! (`docs/performance.md`, "Giving memory back after sessions close"): freed pages go back within
 //! [`DIRTY_DECAY_MS`], and an idle worker thread empties its cache.
 //!
-//! Both use jemalloc's documented controls (`mallctl`) through `tikv-jemalloc-ctl`: the
-//! `arenas.dirty_decay_ms` and `arenas.muzzy_decay_ms` defaults, the same per existing arena, and
-//! `thread.tcache.enabled` (disabling a thread's cache flushes it).
+//! Decay alone still took 10–15 s, and sometimes left a quarter behind: a worker that parked
+//! within [`FLUSH_EVERY`] of its last flush kept its cache until something woke it, and the pages
+//! that cache then freed waited one more decay period. So when the relay's open sessions fall and
+//! then hold still for a [`QUIET`] period ([`Quiet`], run by [`trim_when_quiet`]), every worker
+//! empties its cache at its next park and returns the arenas' freed pages at once ([`purge`]).
+//! A relay whose sessions come and go every second never holds still, and decay alone applies.
+//!
+//! All of it uses jemalloc's documented controls (`mallctl`) through `tikv-jemalloc-ctl`: the
+//! `arenas.dirty_decay_ms` and `arenas.muzzy_decay_ms` defaults, the same per existing arena
+//! (setting an arena's to 0 purges its freed pages at once), and `thread.tcache.enabled`
+//! (disabling a thread's cache flushes it).
 
 use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use moq_relay::metrics::Metrics;
 
 use tikv_jemalloc_ctl::{Access, AsName};
 
@@ -31,6 +43,9 @@ pub const MUZZY_DECAY_MS: isize = 0;
 /// [`DIRTY_DECAY_MS`], what closed sessions freed is back with the OS within about 10 s.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
+/// How long the open sessions must hold still after falling before memory is trimmed.
+pub const QUIET: Duration = Duration::from_secs(1);
+
 /// Sets [`DIRTY_DECAY_MS`] and [`MUZZY_DECAY_MS`] as the default of arenas created from now on
 /// and on every arena that exists. Call it once, early; an error leaves jemalloc's defaults.
 pub fn configure() -> Result<(), tikv_jemalloc_ctl::Error> {
@@ -46,24 +61,99 @@ pub fn configure() -> Result<(), tikv_jemalloc_ctl::Error> {
 	Ok(())
 }
 
+/// Trims asked for so far: a worker that has not seen the latest one flushes at its next park.
+static TRIMS: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
-	static FLUSHED: Cell<Option<Instant>> = const { Cell::new(None) };
+	/// When this thread last emptied its cache, and the trims it had seen then.
+	static FLUSHED: Cell<Option<(Instant, u64)>> = const { Cell::new(None) };
 }
 
 /// For the runtime's `on_thread_park`: when a worker thread goes idle and has not emptied its
 /// allocation cache for [`FLUSH_EVERY`], it does, so the freed objects it held can go back to
-/// the OS with their pages. A busy thread rarely parks and keeps its cache.
+/// the OS with their pages. A busy thread rarely parks and keeps its cache. After a trim was
+/// asked for ([`trim_when_quiet`]) it flushes at once and purges what that freed.
 pub fn on_park() {
 	let now = Instant::now();
-	let due = FLUSHED.with(|flushed| {
-		let due = flushed.get().is_none_or(|at| now.duration_since(at) >= FLUSH_EVERY);
+	let trims = TRIMS.load(Ordering::Relaxed);
+	let (due, trim) = FLUSHED.with(|flushed| {
+		let (due, trim) = match flushed.get() {
+			None => (true, false),
+			Some((at, seen)) => (now.duration_since(at) >= FLUSH_EVERY || seen != trims, seen != trims),
+		};
 		if due {
-			flushed.set(Some(now));
+			flushed.set(Some((now, trims)));
 		}
-		due
+		(due, trim)
 	});
 	if due {
 		flush_thread_cache();
+	}
+	if trim {
+		purge();
+	}
+}
+
+/// Decides when to trim from the number of open sessions, looked at every [`QUIET`]: after
+/// they fell, at the first look that finds them unchanged. Sans-I/O; [`trim_when_quiet`] drives it.
+#[derive(Debug, Default)]
+pub struct Quiet {
+	last: u64,
+	fell: bool,
+}
+
+impl Quiet {
+	/// Takes the number of open sessions now; `true` when memory should be trimmed.
+	pub fn observe(&mut self, sessions: u64) -> bool {
+		let trim = match sessions.cmp(&self.last) {
+			std::cmp::Ordering::Less => {
+				self.fell = true;
+				false
+			}
+			std::cmp::Ordering::Equal => std::mem::take(&mut self.fell),
+			// Sessions arriving need memory: wait until they hold still.
+			std::cmp::Ordering::Greater => false,
+		};
+		self.last = sessions;
+		trim
+	}
+}
+
+/// Runs for the life of the relay: when its open sessions ([`Metrics::sessions_active`]) fell
+/// and then held still for [`QUIET`], asks every worker to empty its cache and purges the
+/// arenas' freed pages, so what the closed sessions held leaves the RSS within seconds.
+pub async fn trim_when_quiet(metrics: Arc<Metrics>) {
+	let mut quiet = Quiet::default();
+	let mut tick = tokio::time::interval(QUIET);
+	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+	loop {
+		tick.tick().await;
+		if quiet.observe(metrics.sessions_active()) {
+			TRIMS.fetch_add(1, Ordering::Relaxed);
+			// Wake idle workers: each one that finds no work parks again and flushes (a
+			// spawned task is offered to a parked worker). This task's own thread flushes
+			// when it parks after this.
+			let workers = tokio::runtime::Handle::current().metrics().num_workers();
+			for _ in 0..workers {
+				tokio::spawn(async {});
+			}
+			purge();
+		}
+	}
+}
+
+/// Returns every arena's freed pages to the OS now: setting an arena's `dirty_decay_ms` to 0
+/// purges them, and [`DIRTY_DECAY_MS`] is set again right after.
+pub fn purge() {
+	let Ok(arenas) = tikv_jemalloc_ctl::arenas::narenas::read() else {
+		return;
+	};
+	for arena in 0..arenas {
+		let name = format!("arena.{arena}.dirty_decay_ms\0");
+		// An arena no thread has used yet does not exist (EFAULT): nothing to purge.
+		if name.name().write(0isize).is_ok() {
+			let _ = name.name().write(DIRTY_DECAY_MS);
+		}
 	}
 }
 
@@ -106,9 +196,9 @@ mod tests {
 	}
 
 	#[test]
-	fn an_idle_thread_flushes_its_cache_at_most_once_per_interval() {
+	fn an_idle_thread_flushes_its_cache_at_most_once_per_interval_or_after_a_trim() {
 		std::thread::spawn(|| {
-			let flushed = || FLUSHED.with(Cell::get);
+			let flushed = || FLUSHED.with(Cell::get).map(|(at, _)| at);
 			assert_eq!(flushed(), None);
 			on_park();
 			let first = flushed().expect("the first park flushes");
@@ -118,17 +208,44 @@ mod tests {
 				Some(first),
 				"a second park within FLUSH_EVERY does not flush again"
 			);
-			FLUSHED.with(|at| at.set(Some(first - FLUSH_EVERY)));
+			FLUSHED.with(|at| at.set(Some((first - FLUSH_EVERY, TRIMS.load(Ordering::Relaxed)))));
 			on_park();
-			assert!(
-				flushed().unwrap() > first - FLUSH_EVERY,
-				"a park FLUSH_EVERY later flushes again"
-			);
+			let second = flushed().unwrap();
+			assert!(second > first - FLUSH_EVERY, "a park FLUSH_EVERY later flushes again");
+			// A trim asked for since: the next park flushes although FLUSH_EVERY has not passed.
+			TRIMS.fetch_add(1, Ordering::Relaxed);
+			on_park();
+			assert!(flushed().unwrap() > second, "a park after a trim flushes at once");
 			// The cache is back on after a flush.
 			let enabled: bool = b"thread.tcache.enabled\0".name().read().unwrap();
 			assert!(enabled);
 		})
 		.join()
 		.unwrap();
+	}
+
+	#[test]
+	fn a_trim_comes_once_the_sessions_fell_and_held_still() {
+		let mut quiet = Quiet::default();
+		let looks = [(200, false), (150, false), (0, false), (0, true), (0, false), (0, false)];
+		for (sessions, trim) in looks {
+			assert_eq!(quiet.observe(sessions), trim, "{sessions} sessions");
+		}
+		// Rising again after a fall: once it holds still; falling again: once that holds still.
+		let mut quiet = Quiet::default();
+		let looks = [(10, false), (5, false), (8, false), (8, true), (3, false), (3, true)];
+		for (sessions, trim) in looks {
+			assert_eq!(quiet.observe(sessions), trim, "{sessions} sessions");
+		}
+	}
+
+	#[test]
+	fn purge_keeps_the_decay() {
+		configure().unwrap();
+		let freed = vec![7u8; 1 << 20];
+		drop(freed);
+		purge();
+		assert_eq!(read("arena.0.dirty_decay_ms"), DIRTY_DECAY_MS);
+		assert_eq!(read("arenas.dirty_decay_ms"), DIRTY_DECAY_MS);
 	}
 }

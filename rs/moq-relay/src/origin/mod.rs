@@ -215,6 +215,27 @@ pub struct CachePolicy {
 	pub max_bytes: usize,
 }
 
+impl CachePolicy {
+	/// [`Self::max_age`] in whole milliseconds, as SUBSCRIBE and TRACK_INFO carry it.
+	pub fn max_age_ms(&self) -> VarInt {
+		let ms = u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX);
+		VarInt::from_u64(ms).unwrap_or(VarInt::MAX)
+	}
+
+	/// The TRACK_INFO the relay answers for a track whose publisher sends none (lite-04 and the
+	/// IETF drafts): priority 0, timescale 1000 (such frames are stamped on arrival in
+	/// milliseconds), and as max age how long this relay keeps the track's groups. A max age of 0
+	/// would tell a lite-06 subscriber that any group behind the newest is worthless, and the
+	/// published client then ends such a group at the frame it is waiting for.
+	pub fn synthesised_track_info(&self) -> TrackInfo {
+		TrackInfo {
+			priority: 0,
+			max_age_ms: self.max_age_ms(),
+			timescale: VarInt::from_u32(1000),
+		}
+	}
+}
+
 impl Default for CachePolicy {
 	fn default() -> Self {
 		Self {

@@ -183,14 +183,13 @@ async fn subscription<S: Session>(
 	let mut writer = Writer::new(send);
 	let mut reader = Reader::new(recv);
 	writer.encode(&BidiType::Subscribe, version).await?;
-	let max_age = shared.ctx.limits.cache.max_age.as_millis();
 	let request = Subscribe {
 		id: VarInt::from_u64(id).map_err(|_| StreamError::Reset(StreamCode::INTERNAL))?,
 		broadcast: path.to_string(),
 		track: name.to_string(),
 		options: SubscribeOptions {
 			priority: 0,
-			max_age_ms: VarInt::from_u64(u64::try_from(max_age).unwrap_or(u64::MAX)).unwrap_or(VarInt::MAX),
+			max_age_ms: shared.ctx.limits.cache.max_age_ms(),
 			..SubscribeOptions::default()
 		},
 	};
@@ -212,12 +211,8 @@ async fn subscription<S: Session>(
 async fn track_info<S: Session>(shared: &Shared<S>, absolute: &Path, name: &str) -> Option<TrackInfo> {
 	let version = shared.version;
 	if !Dialect::new(version).track_info() {
-		// lite-04 has no TRACK stream: synthesise a millisecond timescale.
-		return Some(TrackInfo {
-			priority: 0,
-			max_age_ms: VarInt::ZERO,
-			timescale: VarInt::from_u32(1000),
-		});
+		// lite-04 has no TRACK stream.
+		return Some(shared.ctx.limits.cache.synthesised_track_info());
 	}
 	let path = absolute.strip_prefix(shared.grant.root())?;
 	let info = async {

@@ -16,9 +16,14 @@ use moq_relay_bench::subscriber::Subscriber;
 
 const VERSIONS: [&str; 3] = ["moq-lite-04", "moq-lite-05", "moq-lite-06"];
 const FRAMES: u64 = 5;
+/// A group is written every this many milliseconds, and its frames' timestamps say so (group
+/// `n` at `n * GROUP_MS` ms): the published client judges how stale a group is by media time
+/// against the track's max age, so timestamps a second apart per group would make a group five
+/// groups behind the newest look five seconds late and end it at the frame it waits for.
+const GROUP_MS: u64 = 50;
 
 /// A publisher of `anon/<version>` with one track `t`, and the task writing a group every 50 ms
-/// whose frames are `"<version>:<group>:<frame>"` with timestamps `group * 1000 + frame` ms.
+/// whose frames are `"<version>:<group>:<frame>"` with timestamps `group * GROUP_MS + frame` ms.
 async fn publisher(relay: &TestRelay, scheme: &str, name: &'static str) -> (Publisher, tokio::task::JoinHandle<()>) {
 	let client = relay.client(Some(version(name)));
 	let path = format!("anon/{name}");
@@ -30,13 +35,13 @@ async fn publisher(relay: &TestRelay, scheme: &str, name: &'static str) -> (Publ
 	);
 	let track = publisher.track().clone();
 	let writer = tokio::spawn(async move {
-		let mut interval = tokio::time::interval(Duration::from_millis(50));
+		let mut interval = tokio::time::interval(Duration::from_millis(GROUP_MS));
 		for _ in 0..2000 {
 			interval.tick().await;
 			let mut group = track.append_group().unwrap();
 			let sequence = group.sequence;
 			for i in 0..FRAMES {
-				let at = Timestamp::from_millis(sequence * 1000 + i).unwrap();
+				let at = Timestamp::from_millis(sequence * GROUP_MS + i).unwrap();
 				group
 					.write_frame(at, Bytes::from(format!("{name}:{sequence}:{i}")))
 					.unwrap();
@@ -60,6 +65,16 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, from: &str,
 		}
 	}
 	let mut track = common::subscribe_every_frame(session.consumer(), &path, "t").await;
+	// lite-06 carries the track's max age (TRACK_INFO): the publisher's own, or for a lite-04
+	// publisher, which sends none, how long the relay keeps groups. Never 0, which would make the
+	// client end any group behind the newest at the frame it is waiting for.
+	if to == "moq-lite-06" {
+		let max_age = match from {
+			"moq-lite-04" => moq_relay::origin::CachePolicy::default().max_age,
+			_ => moq_net::track::DEFAULT_MAX_AGE,
+		};
+		assert_eq!(track.info().max_age, max_age, "{from} -> {to}");
+	}
 	let mut complete = 0;
 	let mut groups = 0;
 	while complete < 2 {
@@ -102,7 +117,7 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, from: &str,
 					last = ms;
 				}
 				// lite-05/06 on both sides: the publisher's timestamps, exactly.
-				_ => assert_eq!(ms, u128::from(sequence * 1000) + i as u128, "{from} -> {to}"),
+				_ => assert_eq!(ms, u128::from(sequence * GROUP_MS) + i as u128, "{from} -> {to}"),
 			}
 		}
 	}

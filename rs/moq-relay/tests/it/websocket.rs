@@ -14,6 +14,11 @@ use moq_relay_bench::subscriber::Subscriber;
 
 const VERSIONS: [&str; 3] = ["moq-lite-04", "moq-lite-05", "moq-lite-06"];
 const FRAMES: u64 = 4;
+/// A group is written every this many milliseconds, and its frames' timestamps say so (group
+/// `n` at `n * GROUP_MS` ms): the published client judges how stale a group is by media time
+/// against the track's max age, so timestamps a second apart per group would make a group five
+/// groups behind the newest look five seconds late and end it at the frame it waits for.
+const GROUP_MS: u64 = 20;
 
 /// A publisher of `name` with one track `t` over `url`, and the task writing a group every 20 ms
 /// whose frames are `"<group>:<frame>"` (each padded to `size` bytes).
@@ -30,7 +35,7 @@ async fn publisher(
 		.unwrap();
 	let track = publisher.track().clone();
 	let writer = tokio::spawn(async move {
-		let mut interval = tokio::time::interval(Duration::from_millis(20));
+		let mut interval = tokio::time::interval(Duration::from_millis(GROUP_MS));
 		loop {
 			interval.tick().await;
 			let Ok(mut group) = track.append_group() else { return };
@@ -38,7 +43,7 @@ async fn publisher(
 			for i in 0..FRAMES {
 				let mut payload = format!("{sequence}:{i}").into_bytes();
 				payload.resize(size.max(payload.len()), b'.');
-				let at = moq_net::Timestamp::from_millis(sequence * 1000 + i).unwrap();
+				let at = moq_net::Timestamp::from_millis(sequence * GROUP_MS + i).unwrap();
 				if group.write_frame(at, Bytes::from(payload)).is_err() {
 					return;
 				}

@@ -18,7 +18,7 @@ use crate::wire::ietf::{
 	ControlMessage, DataStreamHeader, Filter, GroupOrder, ObjectStatus, PublishNamespace, SubgroupId,
 	SubgroupObjectHeader, Subscribe, SubscribeOk, path_to_namespace,
 };
-use crate::wire::{FrameHeader, StreamCode, TrackInfo, VarInt};
+use crate::wire::{FrameHeader, StreamCode, VarInt};
 
 /// How long a subgroup stream waits for the SUBSCRIBE_OK that binds its Track Alias (the two
 /// travel on different streams, so the data may overtake the answer).
@@ -97,13 +97,9 @@ pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut reque
 			UpstreamRequest::Subscribe { path, track } => {
 				tokio::spawn(subscribe(shared.clone(), path, track));
 			}
-			// Draft-14 cannot carry a timescale: frames are stamped on arrival in milliseconds.
+			// The drafts carry no TRACK_INFO: frames are stamped on arrival in milliseconds.
 			UpstreamRequest::Info { reply, .. } => {
-				let _ = reply.send(TrackInfo {
-					priority: 0,
-					max_age_ms: VarInt::ZERO,
-					timescale: VarInt::from_u32(1000),
-				});
+				let _ = reply.send(shared.ctx.limits.cache.synthesised_track_info());
 			}
 		}
 	}
