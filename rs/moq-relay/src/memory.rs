@@ -13,7 +13,8 @@
 //! that cache then freed waited one more decay period. So when the relay's open sessions fall and
 //! then hold still for a [`QUIET`] period ([`Quiet`], run by [`trim_when_quiet`]), every worker
 //! empties its cache at its next park and returns the arenas' freed pages at once ([`purge`]).
-//! A relay whose sessions come and go every second never holds still, and decay alone applies.
+//! At most one trim per [`TRIM_EVERY`]; a relay whose sessions come and go every second never
+//! holds still, and decay alone applies.
 //!
 //! All of it uses jemalloc's documented controls (`mallctl`) through `tikv-jemalloc-ctl`: the
 //! `arenas.dirty_decay_ms` and `arenas.muzzy_decay_ms` defaults, the same per existing arena
@@ -45,6 +46,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 /// How long the open sessions must hold still after falling before memory is trimmed.
 pub const QUIET: Duration = Duration::from_secs(1);
+
+/// At most one trim this often: a relay whose sessions fall and settle again and again purges
+/// no more often than its decay already returns pages.
+pub const TRIM_EVERY: Duration = Duration::from_secs(5);
 
 /// Sets [`DIRTY_DECAY_MS`] and [`MUZZY_DECAY_MS`] as the default of arenas created from now on
 /// and on every arena that exists. Call it once, early; an error leaves jemalloc's defaults.
@@ -95,26 +100,35 @@ pub fn on_park() {
 }
 
 /// Decides when to trim from the number of open sessions, looked at every [`QUIET`]: after
-/// they fell, at the first look that finds them unchanged. Sans-I/O; [`trim_when_quiet`] drives it.
+/// they fell, at the first look that finds them unchanged, and at most once per [`TRIM_EVERY`]
+/// (a fall within it is trimmed when it is over). Sans-I/O, time passed in; [`trim_when_quiet`]
+/// drives it.
 #[derive(Debug, Default)]
 pub struct Quiet {
 	last: u64,
 	fell: bool,
+	trimmed: Option<Instant>,
 }
 
 impl Quiet {
-	/// Takes the number of open sessions now; `true` when memory should be trimmed.
-	pub fn observe(&mut self, sessions: u64) -> bool {
-		let trim = match sessions.cmp(&self.last) {
+	/// Takes the number of open sessions at `now`; `true` when memory should be trimmed.
+	pub fn observe(&mut self, now: Instant, sessions: u64) -> bool {
+		let still = match sessions.cmp(&self.last) {
 			std::cmp::Ordering::Less => {
 				self.fell = true;
 				false
 			}
-			std::cmp::Ordering::Equal => std::mem::take(&mut self.fell),
+			std::cmp::Ordering::Equal => true,
 			// Sessions arriving need memory: wait until they hold still.
 			std::cmp::Ordering::Greater => false,
 		};
 		self.last = sessions;
+		let due = self.trimmed.is_none_or(|at| now.duration_since(at) >= TRIM_EVERY);
+		let trim = still && self.fell && due;
+		if trim {
+			self.fell = false;
+			self.trimmed = Some(now);
+		}
 		trim
 	}
 }
@@ -128,7 +142,7 @@ pub async fn trim_when_quiet(metrics: Arc<Metrics>) {
 	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	loop {
 		tick.tick().await;
-		if quiet.observe(metrics.sessions_active()) {
+		if quiet.observe(Instant::now(), metrics.sessions_active()) {
 			TRIMS.fetch_add(1, Ordering::Relaxed);
 			// Wake idle workers: each one that finds no work parks again and flushes (a
 			// spawned task is offered to a parked worker). This task's own thread flushes
@@ -225,18 +239,53 @@ mod tests {
 	}
 
 	#[test]
-	fn a_trim_comes_once_the_sessions_fell_and_held_still() {
+	fn a_trim_comes_once_the_sessions_fell_and_held_still_at_most_once_per_interval() {
+		let start = Instant::now();
+		let looks = |quiet: &mut Quiet, looks: &[(u64, u64, bool)]| {
+			for &(second, sessions, trim) in looks {
+				let now = start + Duration::from_secs(second);
+				assert_eq!(quiet.observe(now, sessions), trim, "{sessions} sessions at {second} s");
+			}
+		};
+		// Fell, then held still: once.
 		let mut quiet = Quiet::default();
-		let looks = [(200, false), (150, false), (0, false), (0, true), (0, false), (0, false)];
-		for (sessions, trim) in looks {
-			assert_eq!(quiet.observe(sessions), trim, "{sessions} sessions");
-		}
-		// Rising again after a fall: once it holds still; falling again: once that holds still.
+		looks(
+			&mut quiet,
+			&[
+				(0, 200, false),
+				(1, 150, false),
+				(2, 0, false),
+				(3, 0, true),
+				(4, 0, false),
+			],
+		);
+		// Rising again after a fall: once it holds still; falling again within TRIM_EVERY of
+		// that trim: when TRIM_EVERY has passed.
 		let mut quiet = Quiet::default();
-		let looks = [(10, false), (5, false), (8, false), (8, true), (3, false), (3, true)];
-		for (sessions, trim) in looks {
-			assert_eq!(quiet.observe(sessions), trim, "{sessions} sessions");
-		}
+		looks(
+			&mut quiet,
+			&[
+				(0, 10, false),
+				(1, 5, false),
+				(2, 8, false),
+				(3, 8, true),
+				(4, 3, false),
+				(5, 3, false),
+			],
+		);
+		looks(&mut quiet, &[(7, 3, false), (8, 3, true), (9, 3, false)]);
+		// Never holding still: never.
+		let mut quiet = Quiet::default();
+		looks(
+			&mut quiet,
+			&[
+				(0, 10, false),
+				(1, 9, false),
+				(2, 10, false),
+				(3, 9, false),
+				(9, 10, false),
+			],
+		);
 	}
 
 	#[test]
