@@ -139,6 +139,12 @@ pub struct Args {
 	#[arg(long, value_name = "SECONDS", default_value_t = 3)]
 	pub idle_settle: u64,
 
+	/// Idle phase: first open and close this many sessions (unmeasured) and wait `--idle-settle`,
+	/// so what a relay builds once for its whole life (its first sessions' tables, code paged in)
+	/// is in the RSS before the measured round.
+	#[arg(long, value_name = "N", default_value_t = 0)]
+	pub idle_warmup: usize,
+
 	/// Sessions being set up at once (throughput, connect and idle phases).
 	#[arg(long, default_value_t = 64)]
 	pub concurrency: usize,
@@ -825,6 +831,12 @@ fn privacy_pass_tokens(key: &std::path::Path, args: &Args, n: usize) -> anyhow::
 
 async fn idle_phase(factory: &ClientFactory, args: &Args, name: &str, n: usize) -> anyhow::Result<Idle> {
 	let rss = || args.relay_pid.and_then(|pid| proc::rss_kib(pid).ok());
+	if args.idle_warmup > 0 {
+		let clients = factory.pool(args.idle_warmup)?;
+		let (sessions, _, _, _) = open_many(&clients, args, name, args.idle_warmup, &[]).await;
+		close_all(sessions, clients).await;
+		tokio::time::sleep(Duration::from_secs(args.idle_settle)).await;
+	}
 	let clients = factory.pool(n)?;
 	tokio::time::sleep(Duration::from_secs(1)).await;
 	let rss_before = rss();

@@ -152,6 +152,7 @@ pub async fn trim_when_quiet(metrics: Arc<Metrics>) {
 				tokio::spawn(async {});
 			}
 			purge();
+			metrics.memory_trimmed();
 		}
 	}
 }

@@ -191,6 +191,8 @@ macro_rules! declare {
 declare! {
 	sessions: Level = Level::default(), "moq_relay_sessions", "Sessions open now";
 	sessions_total: Counter = Counter::default(), "moq_relay_sessions_total", "Sessions accepted";
+	memory_trims: Counter = Counter::default(), "moq_relay_memory_trims_total",
+		"Times the relay returned freed memory to the OS after its open sessions fell and held still";
 	connections_pending: Level = Level::default(), "moq_relay_connections_pending",
 		"Connections waiting for admission now (handshake, CONNECT, SETUP or the auth decision)";
 	subscriptions: Level = Level::default(), "moq_relay_subscriptions", "Downstream subscriptions open now";
@@ -490,6 +492,11 @@ impl Metrics {
 	/// Sessions currently open.
 	pub fn sessions_active(&self) -> u64 {
 		self.declared.sessions.get()
+	}
+
+	/// The binary returned what its allocator held freed to the OS (`moq_relay_memory_trims_total`).
+	pub fn memory_trimmed(&self) {
+		self.declared.memory_trims.inc();
 	}
 
 	/// The Prometheus text exposition (format 0.0.4, [`CONTENT_TYPE`]).
