@@ -175,3 +175,44 @@ async fn unpinned_client_negotiates_lite06() {
 	}
 	relay.stop().await;
 }
+
+/// A first viewer starts at the publisher's newest group, as every later viewer does: the
+/// relay's upstream subscription must not ask a lite-05/06 publisher for the groups it still
+/// keeps from before anyone watched (the published client resolves a subscription's start from
+/// its max age).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_viewer_starts_at_the_newest_group() {
+	let relay = TestRelay::start(Some("anon")).await;
+	for name in ["moq-lite-05", "moq-lite-06"] {
+		let (publisher, writer) = publisher(&relay, "moqt", name).await;
+		let track = publisher.track().clone();
+		// A second of groups nobody watches (the publisher keeps them: its max age is 5 s).
+		let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+		while track.latest().is_none_or(|latest| latest < 20) {
+			assert!(
+				tokio::time::Instant::now() < deadline,
+				"the publisher wrote no 20 groups"
+			);
+			tokio::time::sleep(Duration::from_millis(GROUP_MS)).await;
+		}
+		let (client, mut session) = relay.subscriber_at("moqt", name).await;
+		let path = format!("anon/{name}");
+		within("announced", session.announced(&path, true)).await.unwrap();
+		let newest = track.latest().unwrap();
+		let mut subscription = common::subscribe_every_frame(session.consumer(), &path, "t").await;
+		let first = within("group", subscription.recv_group())
+			.await
+			.unwrap()
+			.expect("track ended");
+		assert!(
+			first.sequence + 2 >= newest,
+			"{name}: the first viewer's first group was {} with {newest} published",
+			first.sequence
+		);
+		writer.abort();
+		session.close().await;
+		client.close().await;
+		publisher.close().await;
+	}
+	relay.stop().await;
+}
