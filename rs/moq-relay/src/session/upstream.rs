@@ -12,8 +12,8 @@ use crate::origin::{Track, TrackEnd, Upstream, UpstreamRequest};
 use crate::protocol::lite::{AnnounceMessage, Dialect, Ignored, Inbound, InboundAction, InboundPolicy, Refusal};
 use crate::transport::Session;
 use crate::wire::{
-	AnnounceOk, BidiType, StreamCode, Subscribe, SubscribeOptions, SubscribeResponse, Track as TrackRequest, TrackInfo,
-	VarInt,
+	AnnounceOk, BidiType, StreamCode, Subscribe, SubscribeOptions, SubscribeResponse, SubscribeUpdate,
+	Track as TrackRequest, TrackInfo, VarInt,
 };
 
 /// Asks the peer for everything it announces, publishes what the grant allows,
@@ -183,20 +183,36 @@ async fn subscription<S: Session>(
 	let mut writer = Writer::new(send);
 	let mut reader = Reader::new(recv);
 	writer.encode(&BidiType::Subscribe, version).await?;
+	// The relay keeps a group that is late for up to its cache's max age, so that is the
+	// staleness it tolerates from the publisher. But a lite-06 publisher also starts a
+	// subscription at the oldest group its Max Age finds fresh: asked with the cache's, it would
+	// send seconds of groups nobody watched before the first viewer came. So lite-06 asks with
+	// 0 (start at the newest group, as every later viewer does) and raises it to the cache's max
+	// age once SUBSCRIBE_START says where it started.
+	let tolerated = shared.ctx.limits.cache.max_age_ms();
+	let mut raise = Dialect::new(version).max_age_sets_start();
+	let options = |max_age_ms| SubscribeOptions {
+		priority: 0,
+		max_age_ms,
+		..SubscribeOptions::default()
+	};
 	let request = Subscribe {
 		id: VarInt::from_u64(id).map_err(|_| StreamError::Reset(StreamCode::INTERNAL))?,
 		broadcast: path.to_string(),
 		track: name.to_string(),
-		options: SubscribeOptions {
-			priority: 0,
-			max_age_ms: shared.ctx.limits.cache.max_age_ms(),
-			..SubscribeOptions::default()
-		},
+		options: options(if raise { VarInt::ZERO } else { tolerated }),
 	};
 	writer.encode(&request, version).await?;
 	while let Some(response) = reader.decode::<SubscribeResponse>(version).await? {
-		if let SubscribeResponse::End { group } = response {
-			tracing::debug!(%group, "upstream subscription ends");
+		match response {
+			SubscribeResponse::Start { .. } if std::mem::take(&mut raise) => {
+				let update = SubscribeUpdate {
+					options: options(tolerated),
+				};
+				writer.encode(&update, version).await?;
+			}
+			SubscribeResponse::End { group } => tracing::debug!(%group, "upstream subscription ends"),
+			_ => {}
 		}
 		if track.strong_count() == 0 {
 			break;

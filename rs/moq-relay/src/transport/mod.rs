@@ -97,10 +97,13 @@ pub struct Totals {
 pub const CLIENT_STREAMS: u32 = 100;
 
 /// [`CLIENT_STREAMS`] for a raw QUIC client (not WebTransport, whose browsers need 100 at the
-/// start): quinn's tables for 28 streams of each direction fit in a quarter of the hash-table
-/// space that 100 take (about 6 KiB less per idle session, `docs/performance.md`, "The round of
-/// 2026-12-03 (morning)"), and the allowance doubles as soon as half of it is in use.
-pub const RAW_CLIENT_STREAMS: u32 = 28;
+/// start). quinn keeps a hash-table entry for every stream a peer may open, in two tables (one
+/// per half) whose size is a power of two, filled to 7/8: 12 of each direction and the relay's own
+/// few streams fit the 32-slot size, where 28 filled the 64-slot one exactly and the relay's
+/// first stream of its own grew it to 128 (2.8 KiB less per idle session than 28,
+/// `docs/performance.md`, "The round of 2026-12-04 (night)"). The allowance doubles as soon as half
+/// of it is in use, one round trip later.
+pub const RAW_CLIENT_STREAMS: u32 = 12;
 
 /// Streams of each direction a cluster peer may keep open at once.
 pub const PEER_STREAMS: u32 = 4096;

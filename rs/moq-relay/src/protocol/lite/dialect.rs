@@ -76,6 +76,12 @@ impl Dialect {
 	pub const fn track_info(self) -> bool {
 		self.0.has_timestamps()
 	}
+
+	/// lite-06: a SUBSCRIBE without a Group Start starts at the oldest group its Max Age still
+	/// finds fresh (lite-04/05: at the latest group, Max Age only bounds staleness).
+	pub const fn max_age_sets_start(self) -> bool {
+		matches!(self.0, Version::Lite06)
+	}
 }
 
 #[cfg(test)]
@@ -86,10 +92,19 @@ mod tests {
 	#[test]
 	fn each_difference_per_version() {
 		let table = [
-			// setup, ok, appends, typed, in place, exclude, ok at once, timestamps
-			(Version::Lite04, [false, false, true, false, false, true, true, false]),
-			(Version::Lite05, [true, true, false, false, true, true, false, true]),
-			(Version::Lite06, [true, true, false, true, true, false, false, true]),
+			// setup, ok, appends, typed, in place, exclude, ok at once, timestamps, max age start
+			(
+				Version::Lite04,
+				[false, false, true, false, false, true, true, false, false],
+			),
+			(
+				Version::Lite05,
+				[true, true, false, false, true, true, false, true, false],
+			),
+			(
+				Version::Lite06,
+				[true, true, false, true, true, false, false, true, true],
+			),
 		];
 		for (version, expected) in table {
 			let d = Dialect::new(version);
@@ -102,6 +117,7 @@ mod tests {
 				d.exclude_hop_in_request(),
 				d.subscribe_ok_at_once(),
 				d.timestamps(),
+				d.max_age_sets_start(),
 			];
 			assert_eq!(got, expected, "{version}");
 			assert_eq!(d.implicit_last_hop(), !d.sender_appends_hop());
