@@ -32,6 +32,10 @@ pub enum Error {
 	/// Verification fails closed.
 	#[error("nonce store unavailable: {0}")]
 	NonceStore(String),
+	/// A nonce store's configuration cannot be used (its URL, its CA certificates): found when the
+	/// store is built, before any token is checked.
+	#[error("invalid nonce store configuration: {0}")]
+	NonceStoreConfig(String),
 	/// An issuer key could not be used: bad encoding, wrong algorithm, wrong size.
 	#[error("invalid issuer key: {0}")]
 	InvalidKey(String),
@@ -41,7 +45,7 @@ pub enum Error {
 }
 
 /// Every code [`Error::code`] gives, in the order of the variants (stable: clients match on them).
-pub const CODES: [&str; 10] = [
+pub const CODES: [&str; 11] = [
 	"malformed",
 	"unsupported_token_type",
 	"unknown_key",
@@ -50,6 +54,7 @@ pub const CODES: [&str; 10] = [
 	"bad_signature",
 	"token_replayed",
 	"nonce_store_unavailable",
+	"invalid_nonce_store_config",
 	"invalid_key",
 	"issuance_failed",
 ];
@@ -66,6 +71,7 @@ impl Error {
 			Self::BadSignature => "bad_signature",
 			Self::TokenReplayed(_) => "token_replayed",
 			Self::NonceStore(_) => "nonce_store_unavailable",
+			Self::NonceStoreConfig(_) => "invalid_nonce_store_config",
 			Self::InvalidKey(_) => "invalid_key",
 			Self::Issuance(_) => "issuance_failed",
 		}
@@ -100,6 +106,7 @@ mod tests {
 			Error::BadSignature,
 			Error::TokenReplayed(String::new()),
 			Error::NonceStore(String::new()),
+			Error::NonceStoreConfig(String::new()),
 			Error::InvalidKey(String::new()),
 			Error::Issuance(String::new()),
 		];

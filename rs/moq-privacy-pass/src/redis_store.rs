@@ -68,8 +68,9 @@ impl RedisNonceStore {
 	/// `rediss` is TLS). Nothing is connected yet: the first operation connects, so a relay starts even
 	/// while Redis is down (and refuses Privacy Pass tokens until it is back).
 	pub fn new(url: &str) -> Result<Self, Error> {
-		let bad =
-			|why: &dyn std::fmt::Display| Error::NonceStore(format!("bad Redis URL ({why}); expected {URL_FORM}"));
+		let bad = |why: &dyn std::fmt::Display| {
+			Error::NonceStoreConfig(format!("bad Redis URL ({why}); expected {URL_FORM}"))
+		};
 		if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
 			return Err(bad(&"not redis:// or rediss://"));
 		}
@@ -113,7 +114,7 @@ impl RedisNonceStore {
 	/// certificate instead of the system's roots: a Redis behind a private CA, without changing
 	/// what the rest of the process trusts. Only for `rediss://`.
 	pub fn with_root_cert(mut self, pem: &[u8]) -> Result<Self, Error> {
-		let bad = |why: &dyn std::fmt::Display| Error::NonceStore(format!("Redis CA certificates: {why}"));
+		let bad = |why: &dyn std::fmt::Display| Error::NonceStoreConfig(format!("Redis CA certificates: {why}"));
 		if !self.tls {
 			return Err(bad(&"only a rediss:// (TLS) URL uses them"));
 		}
@@ -293,7 +294,7 @@ mod tests {
 			"unix:///tmp/redis.sock",
 		] {
 			let err = RedisNonceStore::new(bad).unwrap_err();
-			assert_eq!(err.code(), "nonce_store_unavailable", "{bad}");
+			assert_eq!(err.code(), "invalid_nonce_store_config", "{bad}");
 			assert!(err.to_string().contains("bad Redis URL"), "{bad}: {err}");
 			assert!(!err.to_string().contains("hunter2"), "{bad}: {err}");
 		}

@@ -3003,11 +3003,11 @@ demo = true
 			),
 			(
 				with_root(Some("redis://127.0.0.1:6379"), good.clone()),
-				"privacypass: nonce store unavailable: Redis CA certificates: only a rediss:// (TLS) URL uses them",
+				"privacypass: invalid nonce store configuration: Redis CA certificates: only a rediss:// (TLS) URL uses them",
 			),
 			(
 				with_root(Some("rediss://127.0.0.1:6380"), empty.clone()),
-				"privacypass: nonce store unavailable: Redis CA certificates: no CERTIFICATE block in the file",
+				"privacypass: invalid nonce store configuration: Redis CA certificates: no CERTIFICATE block in the file",
 			),
 			(
 				with_root(Some("rediss://127.0.0.1:6380"), PathBuf::from("/nonexistent/ca.pem")),
