@@ -359,10 +359,13 @@ pub async fn run<S: Session>(
 	let _gauge = ctx.metrics.session_started();
 	// `docs/auth.md`: "On WebTransport the decision is made from the CONNECT's URL and headers,
 	// before any MoQ message", so even a client that never sends SETUP learns why.
+	// Admission's future (the auth decision: a token, an auth service call, a Privacy Pass
+	// redemption) is the largest part of this one and is over once the session is admitted:
+	// boxed, its memory goes back then instead of staying in every session's task for its life.
 	let early = match &url {
 		Some(url) => {
 			let admitted = admit(&transport, &ctx, ticket, &url.target, Some(&url.headers), url.binding);
-			Some(admitted.await?)
+			Some(Box::pin(admitted).await?)
 		}
 		None => None,
 	};
@@ -394,7 +397,7 @@ pub async fn run<S: Session>(
 	};
 	let grant = match early {
 		Some(grant) => grant,
-		None => admit(&transport, &ctx, ticket, &target, None, Transport::Quic).await?,
+		None => Box::pin(admit(&transport, &ctx, ticket, &target, None, Transport::Quic)).await?,
 	};
 	if let Err(limit) = ticket.admit() {
 		refuse(&transport, &ctx, limit);
