@@ -241,52 +241,26 @@ mod tests {
 
 	#[test]
 	fn a_trim_comes_once_the_sessions_fell_and_held_still_at_most_once_per_interval() {
+		// Each scenario: (second, open sessions, whether that look trims), from a fresh `Quiet`.
+		#[rustfmt::skip]
+		let scenarios: [&[(u64, u64, bool)]; 3] = [
+			// Fell, then held still: once.
+			&[(0, 200, false), (1, 150, false), (2, 0, false), (3, 0, true), (4, 0, false)],
+			// Rising again after a fall: once it holds still; falling again within TRIM_EVERY of
+			// that trim: when TRIM_EVERY has passed.
+			&[(0, 10, false), (1, 5, false), (2, 8, false), (3, 8, true), (4, 3, false),
+				(5, 3, false), (7, 3, false), (8, 3, true), (9, 3, false)],
+			// Never holding still: never.
+			&[(0, 10, false), (1, 9, false), (2, 10, false), (3, 9, false), (9, 10, false)],
+		];
 		let start = Instant::now();
-		let looks = |quiet: &mut Quiet, looks: &[(u64, u64, bool)]| {
+		for looks in scenarios {
+			let mut quiet = Quiet::default();
 			for &(second, sessions, trim) in looks {
 				let now = start + Duration::from_secs(second);
 				assert_eq!(quiet.observe(now, sessions), trim, "{sessions} sessions at {second} s");
 			}
-		};
-		// Fell, then held still: once.
-		let mut quiet = Quiet::default();
-		looks(
-			&mut quiet,
-			&[
-				(0, 200, false),
-				(1, 150, false),
-				(2, 0, false),
-				(3, 0, true),
-				(4, 0, false),
-			],
-		);
-		// Rising again after a fall: once it holds still; falling again within TRIM_EVERY of
-		// that trim: when TRIM_EVERY has passed.
-		let mut quiet = Quiet::default();
-		looks(
-			&mut quiet,
-			&[
-				(0, 10, false),
-				(1, 5, false),
-				(2, 8, false),
-				(3, 8, true),
-				(4, 3, false),
-				(5, 3, false),
-			],
-		);
-		looks(&mut quiet, &[(7, 3, false), (8, 3, true), (9, 3, false)]);
-		// Never holding still: never.
-		let mut quiet = Quiet::default();
-		looks(
-			&mut quiet,
-			&[
-				(0, 10, false),
-				(1, 9, false),
-				(2, 10, false),
-				(3, 9, false),
-				(9, 10, false),
-			],
-		);
+		}
 	}
 
 	#[test]
