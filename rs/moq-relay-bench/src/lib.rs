@@ -1008,8 +1008,8 @@ async fn raw_viewers(
 					let _ = stop.wait_for(|stop| *stop).await;
 				});
 				viewer
-					.run(stop, |payload| {
-						count_frame(&mut counted, &payload, frame_size, &counters)
+					.run(stop, |head, size| {
+						count_frame(&mut counted, head, size, frame_size, &counters)
 					})
 					.await;
 				into.lock().unwrap_or_else(|e| e.into_inner()).merge(counted);
@@ -1020,14 +1020,15 @@ async fn raw_viewers(
 	Ok((tasks, first_error.map(|e| format!("{failed} session(s) failed: {e}"))))
 }
 
-/// Counts one received frame into `received` (its payload names its send time, group and index).
-fn count_frame(received: &mut Received, payload: &[u8], frame_size: usize, counters: &SendCounters) {
+/// Counts one received frame of `size` bytes into `received`; `head` is the start of its payload,
+/// which names its send time, group and index.
+fn count_frame(received: &mut Received, head: &[u8], size: usize, frame_size: usize, counters: &SendCounters) {
 	let now = now_ns();
-	let Some((sent, group_number, index)) = decode_frame(payload) else {
+	let Some((sent, group_number, index)) = decode_frame(head) else {
 		received.corrupt += 1;
 		return;
 	};
-	if payload.len() != frame_size || sent > now + 1_000_000_000 {
+	if size != frame_size || sent > now + 1_000_000_000 {
 		received.corrupt += 1;
 		return;
 	}
@@ -1036,7 +1037,7 @@ fn count_frame(received: &mut Received, payload: &[u8], frame_size: usize, count
 	}
 	let latency = now.saturating_sub(sent);
 	received.frames += 1;
-	received.bytes += payload.len() as u64;
+	received.bytes += size as u64;
 	received.latencies.push(latency);
 	if index == 0 {
 		received.first_latencies.push(latency);
@@ -1061,7 +1062,13 @@ async fn read_group(
 	};
 	// A group reset by the relay (overload) ends the loop; its missing frames count as lost.
 	while let Ok(Some(frame)) = group.read_frame().await {
-		count_frame(&mut local.counted, &frame.payload, frame_size, &counters);
+		count_frame(
+			&mut local.counted,
+			&frame.payload,
+			frame.payload.len(),
+			frame_size,
+			&counters,
+		);
 	}
 }
 

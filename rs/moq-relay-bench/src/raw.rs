@@ -111,30 +111,29 @@ impl Viewer {
 	}
 
 	/// Reads group streams until `stop` ends (or the relay closes the session), handing every
-	/// whole frame's payload to `frame`. The relay's answers on the SUBSCRIBE stream are read and
-	/// ignored; a stream that is not a GROUP (the relay's SETUP) is left unread.
-	pub async fn run(self, mut stop: impl Future<Output = ()> + Unpin, mut frame: impl FnMut(Bytes)) {
+	/// whole frame to `frame` as its first [`FRAME_HEAD`] bytes (fewer if it is shorter) and its
+	/// size. The relay's answers on the SUBSCRIBE stream are read and ignored; a stream that is not
+	/// a GROUP (the relay's SETUP) is left unread.
+	///
+	/// Payloads are never copied or kept: at 300 MB/s the tool's own copies were as much of its
+	/// CPU as its decryption (`docs/performance.md`), and it must not be the limit of a run.
+	pub async fn run(self, mut stop: impl Future<Output = ()> + Unpin, frame: impl FnMut(&[u8], usize) + Send) {
 		let Self { conn, control, .. } = self;
 		let (_send, mut answers) = control;
+		// One future per group stream for its whole life, all of them polled by this task; they
+		// share the callback.
+		let frame = std::sync::Mutex::new(frame);
 		let mut streams = FuturesUnordered::new();
 		let mut answers_open = true;
 		loop {
 			tokio::select! {
 				_ = &mut stop => break,
 				accepted = conn.accept_uni() => match accepted {
-					Ok(stream) => streams.push(GroupReader::new(stream).next()),
+					Ok(stream) => streams.push(read_group(stream, &frame)),
 					Err(_) => break,
 				},
-				Some((reader, frames)) = streams.next(), if !streams.is_empty() => {
-					// A stream that failed (reset: a group the relay dropped) is let go.
-					let Ok(frames) = frames else { continue };
-					for payload in frames {
-						frame(payload);
-					}
-					if !reader.done {
-						streams.push(reader.next());
-					}
-				},
+				// A stream that failed (reset: a group the relay dropped) is let go.
+				Some(_) = streams.next(), if !streams.is_empty() => {},
 				chunk = answers.read_chunk(usize::MAX, true), if answers_open => {
 					answers_open = matches!(chunk, Ok(Some(_)));
 				},
@@ -144,79 +143,143 @@ impl Viewer {
 	}
 }
 
-/// A GROUP stream being read: its type, its header, then FRAMEs.
-struct GroupReader {
-	stream: quinn::RecvStream,
-	buf: BytesMut,
-	state: State,
-	done: bool,
+/// How much of each frame's payload a viewer looks at: the load tool's stamp (send time, group,
+/// index).
+pub const FRAME_HEAD: usize = crate::HEADER;
+
+/// Reads one GROUP stream to its end, handing each whole frame to `frame`.
+async fn read_group<F: FnMut(&[u8], usize)>(
+	mut stream: quinn::RecvStream,
+	frame: &std::sync::Mutex<F>,
+) -> anyhow::Result<()> {
+	let mut group = GroupParser::default();
+	while let Some(chunk) = stream.read_chunk(usize::MAX, true).await? {
+		let mut frame = frame.lock().unwrap_or_else(|e| e.into_inner());
+		if !group.push(chunk.bytes, &mut *frame)? {
+			break;
+		}
+	}
+	Ok(())
 }
 
-/// What a [`GroupReader`] waits for next.
-#[derive(Clone, Copy)]
+/// A GROUP stream's bytes as they arrive (sans-I/O): its type, its header, then FRAMEs, of which
+/// only the first [`FRAME_HEAD`] payload bytes are kept.
+#[derive(Default)]
+struct GroupParser {
+	/// The start of a message (type, group header or frame header) still missing bytes.
+	partial: BytesMut,
+	state: State,
+}
+
+/// What a [`GroupParser`] waits for next.
+#[derive(Default)]
 enum State {
+	#[default]
 	Kind,
 	Header,
-	Frames,
+	FrameHeader,
+	Payload {
+		size: usize,
+		left: usize,
+		head: [u8; FRAME_HEAD],
+		seen: usize,
+	},
+	/// Not a GROUP stream: the rest is not read.
+	Other,
 }
 
-impl GroupReader {
-	fn new(stream: quinn::RecvStream) -> Self {
-		Self {
-			stream,
-			buf: BytesMut::new(),
-			state: State::Kind,
-			done: false,
-		}
-	}
+/// How many bytes of a chunk are tried at a time for a message that started in an earlier
+/// chunk; more than any message before a payload takes.
+const PARTIAL_STEP: usize = 64;
 
-	/// Waits for more of the stream; the frames it completed (none at the end of the stream).
-	async fn next(mut self) -> (Self, anyhow::Result<Vec<Bytes>>) {
-		let result = self.read().await;
-		if result.is_err() {
-			self.done = true;
-		}
-		(self, result)
-	}
-
-	async fn read(&mut self) -> anyhow::Result<Vec<Bytes>> {
-		match self.stream.read_chunk(usize::MAX, true).await? {
-			Some(chunk) => self.buf.extend_from_slice(&chunk.bytes),
-			None => {
-				self.done = true;
-				return Ok(Vec::new());
+impl GroupParser {
+	/// Takes the next bytes of the stream, handing each frame completed to `frame`; `false` once
+	/// the stream turned out not to be a GROUP.
+	fn push(&mut self, mut data: Bytes, frame: &mut impl FnMut(&[u8], usize)) -> anyhow::Result<bool> {
+		while !data.is_empty() {
+			match &mut self.state {
+				State::Other => return Ok(false),
+				State::Payload { size, left, head, seen } => {
+					let n = (*left).min(data.len());
+					let keep = (FRAME_HEAD - *seen).min(n);
+					head[*seen..*seen + keep].copy_from_slice(&data[..keep]);
+					*seen += keep;
+					*left -= n;
+					data.advance(n);
+					if *left == 0 {
+						frame(&head[..*seen], *size);
+						self.state = State::FrameHeader;
+					}
+				}
+				State::Kind => {
+					if let Some(kind) = self.message::<UniType>(&mut data)? {
+						self.state = if kind == UniType::Group {
+							State::Header
+						} else {
+							State::Other
+						};
+					}
+				}
+				State::Header => {
+					if self.message::<Group>(&mut data)?.is_some() {
+						self.state = State::FrameHeader;
+					}
+				}
+				State::FrameHeader => {
+					if let Some(header) = self.message::<FrameHeader>(&mut data)? {
+						let size = usize::try_from(header.size.into_inner())?;
+						if size == 0 {
+							frame(&[], 0);
+						} else {
+							self.state = State::Payload {
+								size,
+								left: size,
+								head: [0; FRAME_HEAD],
+								seen: 0,
+							};
+						}
+					}
+				}
 			}
 		}
-		let mut frames = Vec::new();
-		loop {
-			match self.state {
-				State::Kind => match decoded::<UniType>(&mut self.buf)? {
-					Some(UniType::Group) => self.state = State::Header,
-					Some(_) => {
-						self.done = true;
-						return Ok(frames);
-					}
-					None => return Ok(frames),
-				},
-				State::Header => match decoded::<Group>(&mut self.buf)? {
-					Some(_) => self.state = State::Frames,
-					None => return Ok(frames),
-				},
-				State::Frames => {
-					let mut cursor = &self.buf[..];
-					let header = match FrameHeader::decode(&mut cursor, VERSION) {
-						Ok(header) => header,
-						Err(DecodeError::UnexpectedEnd) => return Ok(frames),
-						Err(err) => bail!("FRAME: {err}"),
-					};
-					let head = self.buf.len() - cursor.len();
-					let size = usize::try_from(header.size.into_inner())?;
-					if cursor.len() < size {
-						return Ok(frames);
-					}
-					self.buf.advance(head);
-					frames.push(self.buf.split_to(size).freeze());
+		Ok(!matches!(self.state, State::Other))
+	}
+
+	/// Decodes one `T` from what is kept of it and the front of `data`, taking its bytes; `None`
+	/// (with all of `data` kept) until all of it has arrived. Only a message's own bytes are
+	/// copied, never a payload's.
+	fn message<T: Decode>(&mut self, data: &mut Bytes) -> anyhow::Result<Option<T>> {
+		if self.partial.is_empty() {
+			return match T::decode_prefix(data, VERSION) {
+				Ok((value, used)) => {
+					data.advance(used);
+					Ok(Some(value))
 				}
+				Err(DecodeError::UnexpectedEnd) => {
+					self.partial.extend_from_slice(data);
+					data.clear();
+					Ok(None)
+				}
+				Err(err) => bail!("{err}"),
+			};
+		}
+		loop {
+			let kept = self.partial.len();
+			let step = data.len().min(PARTIAL_STEP);
+			self.partial.extend_from_slice(&data[..step]);
+			match T::decode_prefix(&self.partial, VERSION) {
+				Ok((value, used)) => {
+					data.advance(used - kept);
+					self.partial.clear();
+					return Ok(Some(value));
+				}
+				Err(DecodeError::UnexpectedEnd) => {
+					data.advance(step);
+					if data.is_empty() {
+						return Ok(None);
+					}
+				}
+				Err(err) => bail!("{err}"),
 			}
 		}
 	}
@@ -318,5 +381,92 @@ impl ServerCertVerifier for Pinned {
 
 	fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
 		self.provider.signature_verification_algorithms.supported_schemes()
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	/// A GROUP stream: type, header, then one FRAME per payload.
+	fn group_stream(payloads: &[Vec<u8>]) -> Vec<u8> {
+		let group = Group {
+			subscribe_id: VarInt::ZERO,
+			sequence: VarInt::from_u32(7),
+			frame_start: VarInt::ZERO,
+		};
+		let mut bytes = [encode(&UniType::Group).unwrap(), encode(&group).unwrap()].concat();
+		for payload in payloads {
+			let header = FrameHeader {
+				timestamp_delta: 0,
+				size: VarInt::try_from(payload.len() as u64).unwrap(),
+			};
+			bytes.extend(encode(&header).unwrap());
+			bytes.extend(payload);
+		}
+		bytes
+	}
+
+	/// What a parser fed `stream` in chunks of `step` bytes reports: each frame's kept head and size.
+	fn frames_seen(stream: &[u8], step: usize) -> (Vec<(Vec<u8>, usize)>, bool) {
+		let mut parser = GroupParser::default();
+		let mut seen = Vec::new();
+		let mut group = true;
+		for chunk in stream.chunks(step) {
+			group = parser
+				.push(Bytes::copy_from_slice(chunk), &mut |head: &[u8], size| {
+					seen.push((head.to_vec(), size))
+				})
+				.unwrap();
+		}
+		(seen, group)
+	}
+
+	#[test]
+	fn every_frame_is_reported_with_its_head_and_size_however_the_stream_is_cut() {
+		let long: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+		let short = vec![9u8; 5];
+		let payloads = vec![
+			long.clone(),
+			Vec::new(),
+			short.clone(),
+			long[..FRAME_HEAD].to_vec(),
+			vec![1; 200],
+		];
+		let want: Vec<(Vec<u8>, usize)> = payloads
+			.iter()
+			.map(|p| (p[..p.len().min(FRAME_HEAD)].to_vec(), p.len()))
+			.collect();
+		let stream = group_stream(&payloads);
+		for step in [1, 2, 3, 7, 24, 25, 64, 65, 1000, 1452, stream.len()] {
+			assert_eq!(
+				frames_seen(&stream, step),
+				(want.clone(), true),
+				"chunks of {step} bytes"
+			);
+		}
+	}
+
+	#[test]
+	fn a_frame_cut_short_is_not_reported() {
+		let stream = group_stream(&[vec![3; 100]]);
+		let (seen, group) = frames_seen(&stream[..stream.len() - 1], 10);
+		assert!(seen.is_empty());
+		assert!(group);
+	}
+
+	#[test]
+	fn a_stream_that_is_not_a_group_is_left_unread() {
+		let mut stream = encode(&UniType::Setup).unwrap();
+		stream.extend([0xff; 40]);
+		assert_eq!(frames_seen(&stream, 1), (Vec::new(), false));
+		assert_eq!(frames_seen(&stream, stream.len()), (Vec::new(), false));
+	}
+
+	#[test]
+	fn an_unknown_stream_type_is_an_error() {
+		// 0x3f: a one-byte varint that names no uni stream type.
+		let mut parser = GroupParser::default();
+		assert!(parser.push(Bytes::from_static(&[0x3f]), &mut |_: &[u8], _| {}).is_err());
 	}
 }
