@@ -43,7 +43,7 @@
 # BENCH_CLIENT (the throughput cases' viewers: raw, the default, or moq-tokio),
 # BENCH_DURATION (measured seconds, default 10), BENCH_WARMUP (default 2), BENCH_LOG_DIR (relay
 # stderr, default /tmp/bench-compare-logs), PERF_RECORD=FILE (sample the relay with `perf record -F ${PERF_FREQ:-999}`
-# into FILE during the run).
+# into FILE during the run; PERF_ARGS adds options, e.g. `-g` for call graphs).
 set -euo pipefail
 
 relay=${1:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|connect-pp|reconnect|custom [args...]}
@@ -262,7 +262,7 @@ custom) bench+=(--duration "$duration" --warmup "$warmup" --client "${BENCH_CLIE
 esac
 
 if [ -n "${PERF_RECORD:-}" ]; then
-	perf record -F ${PERF_FREQ:-999} -o "$PERF_RECORD" -p "$pid" 2>/dev/null &
+	perf record ${PERF_ARGS:-} -F ${PERF_FREQ:-999} -o "$PERF_RECORD" -p "$pid" 2>/dev/null &
 	perf_pid=$!
 fi
 
