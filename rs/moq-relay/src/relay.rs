@@ -346,8 +346,28 @@ fn pending_transport(limits: &crate::limits::Limits) -> wtq::quinn::TransportCon
 	transport.datagram_receive_buffer_size(Some(limits.datagram_buffer));
 	transport.keep_alive_interval(Some(Duration::from_secs(4)));
 	transport.ack_frequency_config(Some(ack_frequency()));
+	transport.mtu_discovery_config(Some(mtu_discovery()));
 	transport
 }
+
+/// How the relay searches a peer's path MTU (RFC 8899, DPLPMTUD, as quinn implements it): its
+/// first probe is quinn's upper bound (1,452 bytes, what an Ethernet path carries), so where the
+/// path carries it, as almost every path does, the search is one probe and one ACK. quinn's default
+/// search halves the range between 1,200 and 1,452 bytes and stops at steps under 20 bytes: four
+/// padded probes and four ACKs per session (1,326, 1,389, 1,420, then 1,452 bytes), about a tenth
+/// of the relay's CPU per session set up (`docs/performance.md`, "The round of 2026-12-05"). On a
+/// path that drops 1,452-byte packets the search goes on in steps of at least
+/// [`MTU_MINIMUM_CHANGE`] bytes and may settle up to that much below the largest size the path
+/// carries.
+fn mtu_discovery() -> wtq::quinn::MtuDiscoveryConfig {
+	let mut config = wtq::quinn::MtuDiscoveryConfig::default();
+	config.minimum_change(MTU_MINIMUM_CHANGE);
+	config
+}
+
+/// The smallest step of the relay's path MTU search: more than half of the range quinn searches
+/// (1,200 to 1,452 bytes), which makes quinn probe the upper bound first.
+const MTU_MINIMUM_CHANGE: u16 = 127;
 
 /// What the relay asks of a peer that supports the QUIC ACK frequency extension
 /// (draft-ietf-quic-ack-frequency; quinn-based clients do): one ACK per ten packets

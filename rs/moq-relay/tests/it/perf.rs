@@ -170,3 +170,94 @@ async fn a_quinn_peer_is_asked_to_acknowledge_less_often() {
 	.await;
 	relay.stop().await;
 }
+
+/// The relay finds a quinn peer's path MTU with one probe where the path carries 1,452 bytes
+/// (loopback does), not quinn's default search of four probes each session pays for at set-up
+/// (`docs/performance.md`, "The round of 2026-12-05"). The session runs through a UDP relay of
+/// this test that records the size of every datagram the relay sends (a probe is a packet padded
+/// to the size probed; nothing else the relay sends an idle session is over 1,200 bytes), until
+/// the relay's first keep-alive, after 4 s of silence, when the search is long over.
+#[tokio::test]
+async fn the_relay_probes_a_peers_path_mtu_once() {
+	use crate::common::{Target, TestRelay, admitted, within};
+
+	let relay = TestRelay::start_with(|config| config.auth.public = Some(vec!["anon".into()])).await;
+	let tap = UdpTap::start(relay.addr()).await;
+	let via = Via {
+		addr: tap.addr,
+		fingerprint: relay.fingerprint().to_string(),
+	};
+	let _conn = admitted(&via, "/anon").await;
+	let sizes = within("the relay's first keep-alive", async {
+		loop {
+			let sent = tap.from_relay.lock().unwrap().clone();
+			let after_silence = sent
+				.windows(2)
+				.any(|pair| pair[1].0.duration_since(pair[0].0) >= Duration::from_secs(3));
+			if after_silence {
+				return sent.into_iter().map(|(_, size)| size).collect::<Vec<_>>();
+			}
+			tokio::time::sleep(Duration::from_millis(50)).await;
+		}
+	})
+	.await;
+	let probes: Vec<usize> = sizes.iter().copied().filter(|size| *size > 1_200).collect();
+	assert_eq!(probes, [1_452], "the relay's datagrams, in bytes: {sizes:?}");
+	relay.stop().await;
+}
+
+/// Where a test dials: a UDP address in front of a relay, with the relay's certificate.
+struct Via {
+	addr: std::net::SocketAddr,
+	fingerprint: String,
+}
+
+impl crate::common::Target for Via {
+	fn addr(&self) -> std::net::SocketAddr {
+		self.addr
+	}
+	fn fingerprint(&self) -> &str {
+		&self.fingerprint
+	}
+}
+
+/// A UDP relay for one client in front of `upstream`, recording when each datagram from upstream
+/// arrived and its size. Its tasks end with the test's runtime.
+struct UdpTap {
+	addr: std::net::SocketAddr,
+	from_relay: std::sync::Arc<std::sync::Mutex<Vec<(Instant, usize)>>>,
+}
+
+impl UdpTap {
+	async fn start(upstream: std::net::SocketAddr) -> Self {
+		use std::sync::{Arc, Mutex};
+		use tokio::net::UdpSocket;
+
+		let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+		let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+		back.connect(upstream).await.unwrap();
+		let addr = front.local_addr().unwrap();
+		let client = Arc::new(Mutex::new(None));
+		let from_relay = Arc::new(Mutex::new(Vec::new()));
+		let (front_in, back_out, client_in) = (front.clone(), back.clone(), client.clone());
+		tokio::spawn(async move {
+			let mut buf = vec![0u8; 65_536];
+			while let Ok((n, from)) = front_in.recv_from(&mut buf).await {
+				*client_in.lock().unwrap() = Some(from);
+				let _ = back_out.send(&buf[..n]).await;
+			}
+		});
+		let recorded = from_relay.clone();
+		tokio::spawn(async move {
+			let mut buf = vec![0u8; 65_536];
+			while let Ok(n) = back.recv(&mut buf).await {
+				recorded.lock().unwrap().push((Instant::now(), n));
+				let to = *client.lock().unwrap();
+				if let Some(to) = to {
+					let _ = front.send_to(&buf[..n], to).await;
+				}
+			}
+		});
+		Self { addr, from_relay }
+	}
+}
