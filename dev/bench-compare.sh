@@ -26,7 +26,7 @@
 #
 # A fresh relay is started for every run on a free 127.0.0.1 port (taskset core $RELAY_CORE,
 # default 0), the load tool runs on core $BENCH_CORE (default 1), and the result is printed as one
-# JSON object: {"relay", "case", "loadavg_before", "loadavg_after", "relay_threads", "tool_cpu",
+# JSON object: {"relay", "case", "loadavg_before", "loadavg_after", "relay_cpu_quota_pct", "relay_threads", "tool_cpu",
 # "bench"}, where `bench` is moq-relay-bench's --json report, `relay_threads` the relay's CPU seconds
 # per thread name since it started (/proc/PID/task/*/stat at the end of the run) and `tool_cpu` the
 # load tool's user and system CPU seconds and wall time (user + sys ≈ wall: its core was the limit).
@@ -43,7 +43,8 @@
 # BENCH_CLIENT (the throughput cases' viewers: raw, the default, or moq-tokio),
 # BENCH_DURATION (measured seconds, default 10), BENCH_WARMUP (default 2), BENCH_LOG_DIR (relay
 # stderr, default /tmp/bench-compare-logs), PERF_RECORD=FILE (sample the relay with `perf record -F ${PERF_FREQ:-999}`
-# into FILE during the run; PERF_ARGS adds options, e.g. `-g` for call graphs).
+# into FILE during the run; PERF_ARGS adds options, e.g. `-g` for call graphs), RELAY_CPU_QUOTA=P (the relay
+# may use P % of its core: see below).
 set -euo pipefail
 
 relay=${1:?usage: bench-compare.sh ours|upstream small|large|overload|thousand|idle|connect|connect-pp|reconnect|custom [args...]}
@@ -222,6 +223,28 @@ upstream)
 esac
 pid=$!
 perf_pid=
+
+# RELAY_CPU_QUOTA=P: the relay may use P % of one core (a CFS quota in a cgroup of its own, per
+# 10 ms period), so that a load tool on one core can outrun it and a run shows the relay's own
+# overload behaviour (target 4 of docs/performance.md on a 2-core machine). Needs root and the
+# cgroup cpu controller (v1 at /sys/fs/cgroup/cpu, or v2 with cpu enabled for children).
+cgroup=
+if [ -n "${RELAY_CPU_QUOTA:-}" ]; then
+	if [ -d /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+		cgroup=/sys/fs/cgroup/cpu/moq-bench-$$
+		mkdir "$cgroup"
+		echo 10000 >"$cgroup/cpu.cfs_period_us"
+		echo $((RELAY_CPU_QUOTA * 100)) >"$cgroup/cpu.cfs_quota_us"
+	elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+		cgroup=/sys/fs/cgroup/moq-bench-$$
+		mkdir "$cgroup"
+		echo "$((RELAY_CPU_QUOTA * 100)) 10000" >"$cgroup/cpu.max"
+	else
+		echo "RELAY_CPU_QUOTA needs root and the cgroup cpu controller (v1, or v2 enabled for children)" >&2
+		exit 2
+	fi
+	echo "$pid" >"$cgroup/cgroup.procs"
+fi
 cleanup() {
 	if [ -n "$perf_pid" ]; then
 		kill -INT "$perf_pid" 2>/dev/null || true
@@ -229,6 +252,7 @@ cleanup() {
 	fi
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
+	[ -z "${cgroup:-}" ] || rmdir "$cgroup" 2>/dev/null || true
 	for p in "$auth_pid" "$redis_pid"; do
 		[ -n "$p" ] || continue
 		kill "$p" 2>/dev/null || true
@@ -288,4 +312,5 @@ read -r tool_user tool_sys tool_wall <<<"$bench_time"
 jq -c -n --arg relay "$relay" --arg case "$case" --arg lb "$loadavg_before" --arg la "$loadavg_after" \
 	--argjson threads "$threads" --argjson bench "$report" \
 	--argjson tool "{\"user_s\": $tool_user, \"sys_s\": $tool_sys, \"wall_s\": $tool_wall}" \
-	'{relay: $relay, case: $case, loadavg_before: $lb, loadavg_after: $la, relay_threads: $threads, tool_cpu: $tool, bench: $bench}'
+	--argjson quota "${RELAY_CPU_QUOTA:-null}" \
+	'{relay: $relay, case: $case, loadavg_before: $lb, loadavg_after: $la, relay_cpu_quota_pct: $quota, relay_threads: $threads, tool_cpu: $tool, bench: $bench}'
