@@ -223,28 +223,8 @@ upstream)
 esac
 pid=$!
 perf_pid=
-
-# RELAY_CPU_QUOTA=P: the relay may use P % of one core (a CFS quota in a cgroup of its own, per
-# 10 ms period), so that a load tool on one core can outrun it and a run shows the relay's own
-# overload behaviour (target 4 of docs/performance.md on a 2-core machine). Needs root and the
-# cgroup cpu controller (v1 at /sys/fs/cgroup/cpu, or v2 with cpu enabled for children).
 cgroup=
-if [ -n "${RELAY_CPU_QUOTA:-}" ]; then
-	if [ -d /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
-		cgroup=/sys/fs/cgroup/cpu/moq-bench-$$
-		mkdir "$cgroup"
-		echo 10000 >"$cgroup/cpu.cfs_period_us"
-		echo $((RELAY_CPU_QUOTA * 100)) >"$cgroup/cpu.cfs_quota_us"
-	elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
-		cgroup=/sys/fs/cgroup/moq-bench-$$
-		mkdir "$cgroup"
-		echo "$((RELAY_CPU_QUOTA * 100)) 10000" >"$cgroup/cpu.max"
-	else
-		echo "RELAY_CPU_QUOTA needs root and the cgroup cpu controller (v1, or v2 enabled for children)" >&2
-		exit 2
-	fi
-	echo "$pid" >"$cgroup/cgroup.procs"
-fi
+
 cleanup() {
 	if [ -n "$perf_pid" ]; then
 		kill -INT "$perf_pid" 2>/dev/null || true
@@ -261,6 +241,27 @@ cleanup() {
 	[ -z "$scratch" ] || rm -rf "$scratch"
 }
 trap cleanup EXIT
+
+# RELAY_CPU_QUOTA=P: the relay may use P % of one core (a CFS quota in a cgroup of its own, per
+# 10 ms period), so that a load tool on one core can outrun it and a run shows the relay's own
+# overload behaviour (target 4 of docs/performance.md on a 2-core machine). Needs root and the
+# cgroup cpu controller (v1 at /sys/fs/cgroup/cpu, or v2 with cpu enabled for children).
+if [ -n "${RELAY_CPU_QUOTA:-}" ]; then
+	if [ -d /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+		cgroup=/sys/fs/cgroup/cpu/moq-bench-$$
+		mkdir "$cgroup"
+		echo 10000 >"$cgroup/cpu.cfs_period_us"
+		echo $((RELAY_CPU_QUOTA * 100)) >"$cgroup/cpu.cfs_quota_us"
+	elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+		cgroup=/sys/fs/cgroup/moq-bench-$$
+		mkdir "$cgroup"
+		echo "$((RELAY_CPU_QUOTA * 100)) 10000" >"$cgroup/cpu.max"
+	else
+		echo "RELAY_CPU_QUOTA needs root and the cgroup cpu controller (v1, or v2 enabled for children)" >&2
+		exit 2
+	fi
+	echo "$pid" >"$cgroup/cgroup.procs"
+fi
 
 fingerprint=$(fingerprint_of "$port" "$pid" "$log")
 
