@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::common::within;
+use crate::common::{free_port, within};
 
 /// The name the relay gets its certificate for; the test DNS server answers it with 127.0.0.1.
 const DOMAIN: &str = "relay.test";
@@ -47,17 +47,6 @@ impl Drop for Process {
 	fn drop(&mut self) {
 		let _ = self.0.kill();
 		let _ = self.0.wait();
-	}
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1 (the relay binds both).
-fn free_port() -> u16 {
-	loop {
-		let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-		let port = udp.local_addr().unwrap().port();
-		if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-			return port;
-		}
 	}
 }
 

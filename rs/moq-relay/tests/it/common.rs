@@ -194,6 +194,20 @@ pub fn lite05() -> moq_net::Version {
 	"moq-lite-05".parse().unwrap()
 }
 
+/// A port free for both UDP and TCP on 127.0.0.1 at the time of asking: a relay (ours, or the
+/// published one with `--web-http-listen`) binds both on one port. Another socket can still take
+/// it before the relay binds; a test that must not fail for that starts the relay again on
+/// another port when it exits.
+pub fn free_port() -> u16 {
+	loop {
+		let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+		let port = udp.local_addr().unwrap().port();
+		if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+			return port;
+		}
+	}
+}
+
 /// A raw QUIC connection to the relay (for byte-level tests), trusting only
 /// the relay's certificate fingerprint.
 pub async fn raw_connect(relay: &impl Target, alpn: &str) -> quinn::Connection {

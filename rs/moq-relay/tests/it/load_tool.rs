@@ -6,8 +6,8 @@
 use clap::Parser;
 use moq_relay_bench::{Args, Report, run};
 
-use crate::common::{Target, TestRelay, within};
-use crate::upstream_relay::{Upstream, free_udp_port};
+use crate::common::{Target, TestRelay, free_port, within};
+use crate::upstream_relay::Upstream;
 
 /// A short fan-out of `subscribers` raw viewers at `url`, `frame_size`-byte frames, 5 per group.
 async fn fan_out(url: &str, fingerprint: &str, subscribers: usize, frame_size: usize) -> Report {
@@ -66,24 +66,28 @@ async fn raw_viewers_receive_every_frame_from_this_relay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_viewers_receive_every_frame_from_the_published_relay() {
-	let port = free_udp_port();
-	let web = format!("127.0.0.1:{port}");
-	let _upstream = Upstream::start(
-		port,
-		"localhost,127.0.0.1",
-		&["--auth-public", "**", "--web-http-listen", &web],
-	);
-	// Its certificate's fingerprint, once its HTTP listener is up.
-	let fingerprint = within("the published relay's /certificate.sha256", async {
+	// Its certificate's fingerprint, once its HTTP listener is up. The relay exits when its port
+	// was taken meanwhile (its HTTP listener shares the QUIC port, and a TCP port can be some
+	// connection's own): then it is started again on another.
+	let (_upstream, port, fingerprint) = within("the published relay's /certificate.sha256", async {
 		loop {
-			let response = reqwest::get(format!("http://127.0.0.1:{port}/certificate.sha256")).await;
-			if let Ok(response) = response
-				&& let Ok(body) = response.text().await
-				&& body.trim().len() == 64
-			{
-				return body.trim().to_string();
+			let port = free_port();
+			let web = format!("127.0.0.1:{port}");
+			let mut upstream = Upstream::start(
+				port,
+				"localhost,127.0.0.1",
+				&["--auth-public", "**", "--web-http-listen", &web],
+			);
+			while !upstream.exited() {
+				let response = reqwest::get(format!("http://127.0.0.1:{port}/certificate.sha256")).await;
+				if let Ok(response) = response
+					&& let Ok(body) = response.text().await
+					&& body.trim().len() == 64
+				{
+					return (upstream, port, body.trim().to_string());
+				}
+				tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 			}
-			tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 		}
 	})
 	.await;

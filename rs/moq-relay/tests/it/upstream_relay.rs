@@ -64,6 +64,11 @@ impl Upstream {
 			.unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
 		Self(child)
 	}
+
+	/// Whether the process has exited (it does at once when it cannot bind its ports).
+	pub(crate) fn exited(&mut self) -> bool {
+		matches!(self.0.try_wait(), Ok(Some(_)))
+	}
 }
 
 impl Drop for Upstream {
