@@ -69,7 +69,8 @@ async fn raw_viewers_receive_every_frame_from_the_published_relay() {
 	// Its certificate's fingerprint, once its HTTP listener is up. The relay exits when its port
 	// was taken meanwhile (its HTTP listener shares the QUIC port, and a TCP port can be some
 	// connection's own): then it is started again on another.
-	let (_upstream, port, fingerprint) = within("the published relay's /certificate.sha256", async {
+	let mut last_log = String::new();
+	let started = tokio::time::timeout(crate::common::BOUND, async {
 		loop {
 			let port = free_port();
 			let web = format!("127.0.0.1:{port}");
@@ -86,11 +87,19 @@ async fn raw_viewers_receive_every_frame_from_the_published_relay() {
 				{
 					return (upstream, port, body.trim().to_string());
 				}
+				last_log = format!("(port {port}) {}", upstream.log());
 				tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 			}
+			last_log = format!("(port {port}, exited) {}", upstream.log());
 		}
 	})
 	.await;
+	let Ok((_upstream, port, fingerprint)) = started else {
+		panic!(
+			"the published relay never served /certificate.sha256 within {:?}; its stderr {last_log}",
+			crate::common::BOUND
+		)
+	};
 	let url = format!("moqt://127.0.0.1:{port}/anon");
 	for (subscribers, frame_size) in [(4, 1_200), (2, 100_000)] {
 		let report = fan_out(&url, &fingerprint, subscribers, frame_size).await;

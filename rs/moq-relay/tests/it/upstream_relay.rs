@@ -38,8 +38,8 @@ fn binary() -> PathBuf {
 	path
 }
 
-/// The upstream relay process, killed when dropped.
-pub(crate) struct Upstream(Child);
+/// The upstream relay process, killed when dropped, and the file its stderr goes to (removed then).
+pub(crate) struct Upstream(Child, PathBuf);
 
 impl Upstream {
 	/// Starts the published relay on 127.0.0.1:`port` (a generated certificate for `hosts`, logging
@@ -47,6 +47,7 @@ impl Upstream {
 	pub(crate) fn start(port: u16, hosts: &str, args: &[&str]) -> Self {
 		let binary = binary();
 		let listen = format!("127.0.0.1:{port}");
+		let log = std::env::temp_dir().join(format!("moq-upstream-relay-{}-{port}.log", std::process::id()));
 		let child = Command::new(&binary)
 			.args([
 				"--listen",
@@ -59,15 +60,20 @@ impl Upstream {
 			.args(args)
 			.stdin(Stdio::null())
 			.stdout(Stdio::null())
-			.stderr(Stdio::null())
+			.stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display())))
 			.spawn()
 			.unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
-		Self(child)
+		Self(child, log)
 	}
 
 	/// Whether the process has exited (it does at once when it cannot bind its ports).
 	pub(crate) fn exited(&mut self) -> bool {
 		matches!(self.0.try_wait(), Ok(Some(_)))
+	}
+
+	/// What it wrote to stderr so far.
+	pub(crate) fn log(&self) -> String {
+		std::fs::read_to_string(&self.1).unwrap_or_default()
 	}
 }
 
@@ -75,6 +81,7 @@ impl Drop for Upstream {
 	fn drop(&mut self) {
 		let _ = self.0.kill();
 		let _ = self.0.wait();
+		let _ = std::fs::remove_file(&self.1);
 	}
 }
 
