@@ -23,6 +23,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
+use crate::HEADER;
+
 const VERSION: Version = Version::Lite05;
 
 /// The receive buffer asked for each endpoint's UDP socket.
@@ -111,8 +113,8 @@ impl Viewer {
 	}
 
 	/// Reads group streams until `stop` ends (or the relay closes the session), handing every
-	/// whole frame to `frame` as its first [`FRAME_HEAD`] bytes (fewer if it is shorter) and its
-	/// size. The relay's answers on the SUBSCRIBE stream are read and ignored; a stream that is not
+	/// whole frame to `frame` as its first [`HEADER`] bytes (the load tool's stamp: send time,
+	/// group, index; fewer if the frame is shorter) and its size. The relay's answers on the SUBSCRIBE stream are read and ignored; a stream that is not
 	/// a GROUP (the relay's SETUP) is left unread.
 	///
 	/// Payloads are never copied or kept: at 300 MB/s the tool's own copies were as much of its
@@ -143,10 +145,6 @@ impl Viewer {
 	}
 }
 
-/// How much of each frame's payload a viewer looks at: the load tool's stamp (send time, group,
-/// index).
-pub const FRAME_HEAD: usize = crate::HEADER;
-
 /// Reads one GROUP stream to its end, handing each whole frame to `frame`.
 async fn read_group<F: FnMut(&[u8], usize)>(
 	mut stream: quinn::RecvStream,
@@ -163,7 +161,7 @@ async fn read_group<F: FnMut(&[u8], usize)>(
 }
 
 /// A GROUP stream's bytes as they arrive (sans-I/O): its type, its header, then FRAMEs, of which
-/// only the first [`FRAME_HEAD`] payload bytes are kept.
+/// only the first [`HEADER`] payload bytes are kept.
 #[derive(Default)]
 struct GroupParser {
 	/// The start of a message (type, group header or frame header) still missing bytes.
@@ -181,7 +179,7 @@ enum State {
 	Payload {
 		size: usize,
 		left: usize,
-		head: [u8; FRAME_HEAD],
+		head: [u8; HEADER],
 		seen: usize,
 	},
 	/// Not a GROUP stream: the rest is not read.
@@ -201,7 +199,7 @@ impl GroupParser {
 				State::Other => return Ok(false),
 				State::Payload { size, left, head, seen } => {
 					let n = (*left).min(data.len());
-					let keep = (FRAME_HEAD - *seen).min(n);
+					let keep = (HEADER - *seen).min(n);
 					head[*seen..*seen + keep].copy_from_slice(&data[..keep]);
 					*seen += keep;
 					*left -= n;
@@ -234,7 +232,7 @@ impl GroupParser {
 							self.state = State::Payload {
 								size,
 								left: size,
-								head: [0; FRAME_HEAD],
+								head: [0; HEADER],
 								seen: 0,
 							};
 						}
@@ -430,12 +428,12 @@ mod tests {
 			long.clone(),
 			Vec::new(),
 			short.clone(),
-			long[..FRAME_HEAD].to_vec(),
+			long[..HEADER].to_vec(),
 			vec![1; 200],
 		];
 		let want: Vec<(Vec<u8>, usize)> = payloads
 			.iter()
-			.map(|p| (p[..p.len().min(FRAME_HEAD)].to_vec(), p.len()))
+			.map(|p| (p[..p.len().min(HEADER)].to_vec(), p.len()))
 			.collect();
 		let stream = group_stream(&payloads);
 		for step in [1, 2, 3, 7, 24, 25, 64, 65, 1000, 1452, stream.len()] {

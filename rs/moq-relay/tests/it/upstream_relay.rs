@@ -17,7 +17,7 @@ use moq_auth::serve::{Keys, Policy, Server};
 use moq_relay_bench::subscriber::Subscriber;
 use moq_token::{Algorithm, Claims, ClaimsFormat, Key, KeyFormat, Path, Pattern};
 
-use crate::common::within;
+use crate::common::{free_port, within};
 
 fn binary() -> PathBuf {
 	let path = std::env::var_os("MOQ_UPSTREAM_RELAY")
@@ -85,14 +85,6 @@ impl Drop for Upstream {
 	}
 }
 
-pub(crate) fn free_udp_port() -> u16 {
-	std::net::UdpSocket::bind("127.0.0.1:0")
-		.unwrap()
-		.local_addr()
-		.unwrap()
-		.port()
-}
-
 /// A token our `moq-token` signs for `root`, in the format upstream's `moq-auth` writes.
 fn token(key: &Key, root: &str, publish: &[&str], subscribe: &[&str]) -> String {
 	let mut claims = Claims::new(Path::new(root).unwrap()).with_expires(moq_token::unix_now() + 600);
@@ -121,7 +113,7 @@ async fn upstream_relay_accepts_our_tokens_through_its_auth_url() {
 	let auth: SocketAddr = listener.local_addr().unwrap();
 	let auth_task = tokio::spawn(async move { server.serve(listener).await });
 
-	let port = free_udp_port();
+	let port = free_port();
 	let _upstream = Upstream::start(port, "localhost", &["--auth-url", &format!("http://{auth}/")]);
 
 	let client = moq_relay_bench::client(None, true, &[]).unwrap();
