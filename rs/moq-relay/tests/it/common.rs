@@ -195,14 +195,29 @@ pub fn lite05() -> moq_net::Version {
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1 at the time of asking: a relay (ours, or the
-/// published one with `--web-http-listen`) binds both on one port. Another socket can still take
-/// it before the relay binds; a test that must not fail for that starts the relay again on
-/// another port when it exits.
+/// published one with `--web-http-listen`) binds both on one port.
+///
+/// It is drawn below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`), so no
+/// outgoing connection of a concurrent test can be given it between this pick and the relay's
+/// bind; only an explicit bind elsewhere could still take it. Ports handed out once are not
+/// handed out again in this process.
 pub fn free_port() -> u16 {
+	static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+	let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+		.ok()
+		.and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+		.unwrap_or(32768);
+	let range = 10_000..ephemeral_low.max(10_001);
+	let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
 	loop {
-		let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-		let port = udp.local_addr().unwrap().port();
-		if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+		let port = rand::random_range(range.clone());
+		if given.contains(&port) {
+			continue;
+		}
+		let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+		let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+		if udp.is_ok() && tcp.is_ok() {
+			given.push(port);
 			return port;
 		}
 	}
