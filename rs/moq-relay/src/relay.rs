@@ -432,7 +432,7 @@ async fn bind_pair(
 			wtq::quinn::EndpointConfig::default(),
 			Some(server.clone()),
 			socket,
-			Arc::new(wtq::quinn::TokioRuntime),
+			Arc::new(crate::transport::runtime::ReceiveFirst::default()),
 		)
 		.map_err(|source| RelayError::Bind { addr, source })?;
 		let bound = endpoint

@@ -211,7 +211,7 @@ async fn dial(peer: &Peer, settings: &ClusterSettings, ctx: Arc<Context>) -> Res
 			wtq::quinn::EndpointConfig::default(),
 			None,
 			socket,
-			Arc::new(wtq::quinn::TokioRuntime),
+			Arc::new(crate::transport::runtime::ReceiveFirst::default()),
 		)
 		.map_err(|e| LinkError::Connect(e.to_string()))?;
 		let conn = endpoint

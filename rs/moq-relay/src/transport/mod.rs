@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 pub mod mem;
 pub mod quic;
+pub mod runtime;
 pub mod ws;
 
 /// Why a transport operation failed.

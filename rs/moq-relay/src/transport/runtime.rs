@@ -1,0 +1,208 @@
+//! The quinn runtime of the relay's endpoints: tokio's, except that the endpoint's receive path
+//! keeps the thread for longer turns when it falls behind.
+//!
+//! One task of quinn's, the endpoint driver, reads every datagram the relay's UDP socket receives
+//! and hands each to its connection's task. It reads for at most 50 µs per turn, then yields to the
+//! back of tokio's run queue. When the relay's core is saturated (hundreds of viewers' connection
+//! tasks, each sending on every turn), a round of that queue takes tens of milliseconds, so the
+//! endpoint driver reads 50 µs worth of datagrams per round while viewers' acknowledgements
+//! keep arriving: the kernel's socket queue grows, and a publisher's packets wait in it behind
+//! hundreds of acknowledgements for many rounds. Tokio has no task priorities; the relay lost
+//! whole groups for every viewer that way (`docs/performance.md`, "Target 4: the receive path's
+//! turn").
+//!
+//! [`ReceiveFirst`] is quinn's tokio runtime with one change: the endpoint driver, the first task
+//! an endpoint spawns, is polled again at once while it asks to be (it wakes itself when it
+//! stopped at its bound with datagrams left), for up to [`TURN`] per turn. A driver that ran out
+//! of datagrams returns as before, so an endpoint that keeps up is polled exactly as under quinn's
+//! own runtime; nothing crosses threads. A turn that reaches [`TURN`] ends as quinn's would: the
+//! driver goes to the back of the run queue, so a flood of datagrams cannot keep the thread.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use web_transport_quinn::quinn;
+
+/// The longest turn the endpoint driver takes on a worker thread while it has datagrams left:
+/// eighty of quinn's own bounds (50 µs). Measured under overload (`docs/performance.md`, "Target 4:
+/// the receive path's turn"): with turns of 1 ms, in each of nine runs some group's first frame
+/// reached at most a quarter of the viewers within a second; with 2, 4 and 8 ms every group's
+/// reached at least 99.7 % of them in every run. 4 ms leaves room on both sides.
+pub const TURN: Duration = Duration::from_millis(4);
+
+/// quinn's tokio runtime, with the endpoint driver's longer turns (module docs). One per endpoint:
+/// the first task spawned through it is taken to be the endpoint's driver, as quinn's
+/// `Endpoint::new` spawns it before anything else.
+#[derive(Debug, Default)]
+pub struct ReceiveFirst {
+	driver_spawned: AtomicBool,
+}
+
+impl quinn::Runtime for ReceiveFirst {
+	fn new_timer(&self, at: Instant) -> Pin<Box<dyn quinn::AsyncTimer>> {
+		quinn::TokioRuntime.new_timer(at)
+	}
+
+	fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
+		if self.driver_spawned.swap(true, Ordering::Relaxed) {
+			quinn::TokioRuntime.spawn(future);
+		} else {
+			quinn::TokioRuntime.spawn(Box::pin(LongTurns {
+				inner: future,
+				turn: TURN,
+			}));
+		}
+	}
+
+	fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> std::io::Result<Arc<dyn quinn::AsyncUdpSocket>> {
+		quinn::TokioRuntime.wrap_udp_socket(socket)
+	}
+
+	fn now(&self) -> Instant {
+		quinn::TokioRuntime.now()
+	}
+}
+
+/// A future polled again at once, for up to `turn`, while it woke itself during its poll.
+pub struct LongTurns<F> {
+	inner: F,
+	turn: Duration,
+}
+
+impl<F> LongTurns<F> {
+	/// `inner`, with turns of up to `turn`.
+	pub fn new(inner: F, turn: Duration) -> Self {
+		Self { inner, turn }
+	}
+}
+
+impl<F: Future + Unpin> Future for LongTurns<F> {
+	type Output = F::Output;
+
+	fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+		let started = Instant::now();
+		loop {
+			let wake = Arc::new(Forward {
+				woken: AtomicBool::new(false),
+				task: cx.waker().clone(),
+			});
+			let waker = Waker::from(wake.clone());
+			if let Poll::Ready(output) = Pin::new(&mut self.inner).poll(&mut Context::from_waker(&waker)) {
+				return Poll::Ready(output);
+			}
+			// Woken while it ran: it has work left (or new work came). The task was woken too,
+			// so returning now queues it again at the back of the run queue.
+			if !wake.woken.load(Ordering::Acquire) || started.elapsed() >= self.turn {
+				return Poll::Pending;
+			}
+		}
+	}
+}
+
+/// The waker a [`LongTurns`] poll hands its future: notes the wake and passes it on to the task.
+struct Forward {
+	woken: AtomicBool,
+	task: Waker,
+}
+
+impl Wake for Forward {
+	fn wake(self: Arc<Self>) {
+		self.wake_by_ref();
+	}
+
+	fn wake_by_ref(self: &Arc<Self>) {
+		self.woken.store(true, Ordering::Release);
+		self.task.wake_by_ref();
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	/// A future that needs `left` polls, waking itself each time it is not done; counts its polls.
+	struct Chunks {
+		left: usize,
+		polls: usize,
+	}
+
+	impl Future for Chunks {
+		type Output = usize;
+		fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+			self.polls += 1;
+			if self.left == 0 {
+				return Poll::Ready(self.polls);
+			}
+			self.left -= 1;
+			cx.waker().wake_by_ref();
+			Poll::Pending
+		}
+	}
+
+	/// A future that is never done and never wakes itself (waits for I/O): one poll per turn.
+	struct Waiting {
+		polls: usize,
+	}
+
+	impl Future for Waiting {
+		type Output = ();
+		fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+			self.polls += 1;
+			Poll::Pending
+		}
+	}
+
+	struct CountWakes(std::sync::atomic::AtomicUsize);
+
+	impl Wake for CountWakes {
+		fn wake(self: Arc<Self>) {
+			self.0.fetch_add(1, Ordering::Relaxed);
+		}
+	}
+
+	#[test]
+	fn a_future_that_wakes_itself_is_polled_again_within_one_turn() {
+		let wakes = Arc::new(CountWakes(0.into()));
+		let waker = Waker::from(wakes.clone());
+		let mut future = LongTurns::new(Chunks { left: 5, polls: 0 }, Duration::from_secs(60));
+		let polled = Pin::new(&mut future).poll(&mut Context::from_waker(&waker));
+		assert_eq!(polled, Poll::Ready(6), "five self-wakes, then done, in one turn");
+		assert_eq!(wakes.0.load(Ordering::Relaxed), 5, "each self-wake reached the task");
+	}
+
+	#[test]
+	fn a_turn_ends_at_its_length_with_the_task_woken() {
+		let wakes = Arc::new(CountWakes(0.into()));
+		let waker = Waker::from(wakes.clone());
+		let mut future = LongTurns::new(
+			Chunks {
+				left: usize::MAX,
+				polls: 0,
+			},
+			Duration::ZERO,
+		);
+		assert_eq!(
+			Pin::new(&mut future).poll(&mut Context::from_waker(&waker)),
+			Poll::Pending
+		);
+		assert_eq!(future.inner.polls, 1, "a zero-length turn polls once");
+		assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "and the task is queued again");
+	}
+
+	#[test]
+	fn a_future_waiting_for_io_is_polled_once() {
+		let wakes = Arc::new(CountWakes(0.into()));
+		let waker = Waker::from(wakes.clone());
+		let mut future = LongTurns::new(Waiting { polls: 0 }, Duration::from_secs(60));
+		assert_eq!(
+			Pin::new(&mut future).poll(&mut Context::from_waker(&waker)),
+			Poll::Pending
+		);
+		assert_eq!(future.inner.polls, 1);
+		assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
+	}
+}
