@@ -13,15 +13,19 @@
 //!
 //! [`ReceiveFirst`] is quinn's tokio runtime with one change: the endpoint driver, the first task
 //! an endpoint spawns, is polled again at once while it asks to be (it wakes itself when it
-//! stopped at its bound with datagrams left), for up to [`TURN`] per turn. A driver that ran out
-//! of datagrams returns as before, so an endpoint that keeps up is polled exactly as under quinn's
-//! own runtime; nothing crosses threads. A turn that reaches [`TURN`] ends as quinn's would: the
-//! driver goes to the back of the run queue, so a flood of datagrams cannot keep the thread.
+//! stopped at its bound with datagrams left), for up to [`TURN`] and [`TURN_BYTES`] of datagrams
+//! per turn. A driver that ran out of datagrams returns as before, so an endpoint that keeps up is
+//! polled exactly as under quinn's own runtime; nothing crosses threads. A turn that reaches
+//! either bound ends as quinn's would: the driver goes to the back of the run queue, so a flood of
+//! datagrams can neither keep the thread nor queue more than [`TURN_BYTES`] a turn for the
+//! connections' tasks (`tests/it/hardening.rs`, `datagrams_nobody_reads_cost_a_bounded_buffer`).
 
 use std::future::Future;
+use std::io::IoSliceMut;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -34,12 +38,23 @@ use web_transport_quinn::quinn;
 /// reached at least 99.7 % of them in every run. 4 ms leaves room on both sides.
 pub const TURN: Duration = Duration::from_millis(4);
 
+/// The most datagram bytes a turn reads: 512 KiB. Under overload what arrives is mostly a
+/// publisher's packets (100 KB per frame at 100 KB × 30 fps) and acknowledgements (tens of bytes
+/// each): a round of the run queue at half a core brings a few hundred KB. Each datagram read is a
+/// copy in its connection's queue until that connection's task handles it, so a flood of large
+/// datagrams read for the whole [`TURN`] doubled the relay's peak memory; with this bound it is as
+/// under quinn's runtime (`docs/performance.md`, "Target 4: the receive path's turn": 256 KiB and
+/// 1 MiB measured too).
+pub const TURN_BYTES: u64 = 512 << 10;
+
 /// quinn's tokio runtime, with the endpoint driver's longer turns (module docs). One per endpoint:
 /// the first task spawned through it is taken to be the endpoint's driver, as quinn's
 /// `Endpoint::new` spawns it before anything else.
 #[derive(Debug, Default)]
 pub struct ReceiveFirst {
 	driver_spawned: AtomicBool,
+	/// Bytes of datagrams the endpoint's socket has received, ever.
+	received: Arc<AtomicU64>,
 }
 
 impl quinn::Runtime for ReceiveFirst {
@@ -51,15 +66,16 @@ impl quinn::Runtime for ReceiveFirst {
 		if self.driver_spawned.swap(true, Ordering::Relaxed) {
 			quinn::TokioRuntime.spawn(future);
 		} else {
-			quinn::TokioRuntime.spawn(Box::pin(LongTurns {
-				inner: future,
-				turn: TURN,
-			}));
+			let turns = LongTurns::new(future, TURN).with_bytes(self.received.clone(), TURN_BYTES);
+			quinn::TokioRuntime.spawn(Box::pin(turns));
 		}
 	}
 
 	fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> std::io::Result<Arc<dyn quinn::AsyncUdpSocket>> {
-		quinn::TokioRuntime.wrap_udp_socket(socket)
+		Ok(Arc::new(Counted {
+			inner: quinn::TokioRuntime.wrap_udp_socket(socket)?,
+			received: self.received.clone(),
+		}))
 	}
 
 	fn now(&self) -> Instant {
@@ -67,16 +83,84 @@ impl quinn::Runtime for ReceiveFirst {
 	}
 }
 
-/// A future polled again at once, for up to `turn`, while it woke itself during its poll.
+/// quinn's tokio socket, counting the bytes it receives.
+#[derive(Debug)]
+struct Counted {
+	inner: Arc<dyn quinn::AsyncUdpSocket>,
+	received: Arc<AtomicU64>,
+}
+
+impl quinn::AsyncUdpSocket for Counted {
+	fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn quinn::UdpPoller>> {
+		self.inner.clone().create_io_poller()
+	}
+
+	fn try_send(&self, transmit: &quinn::udp::Transmit) -> std::io::Result<()> {
+		self.inner.try_send(transmit)
+	}
+
+	fn poll_recv(
+		&self,
+		cx: &mut Context,
+		bufs: &mut [IoSliceMut<'_>],
+		meta: &mut [quinn::udp::RecvMeta],
+	) -> Poll<std::io::Result<usize>> {
+		let polled = self.inner.poll_recv(cx, bufs, meta);
+		if let Poll::Ready(Ok(count)) = polled {
+			let bytes: usize = meta.iter().take(count).map(|m| m.len).sum();
+			self.received.fetch_add(bytes as u64, Ordering::Relaxed);
+		}
+		polled
+	}
+
+	fn local_addr(&self) -> std::io::Result<SocketAddr> {
+		self.inner.local_addr()
+	}
+
+	fn max_transmit_segments(&self) -> usize {
+		self.inner.max_transmit_segments()
+	}
+
+	fn max_receive_segments(&self) -> usize {
+		self.inner.max_receive_segments()
+	}
+
+	fn may_fragment(&self) -> bool {
+		self.inner.may_fragment()
+	}
+}
+
+/// A future polled again at once, for up to `turn` (and, with [`LongTurns::with_bytes`], while a
+/// counter rose by less than a bound), while it woke itself during its poll.
 pub struct LongTurns<F> {
 	inner: F,
 	turn: Duration,
+	bytes: Option<(Arc<AtomicU64>, u64)>,
 }
 
 impl<F> LongTurns<F> {
 	/// `inner`, with turns of up to `turn`.
 	pub fn new(inner: F, turn: Duration) -> Self {
-		Self { inner, turn }
+		Self {
+			inner,
+			turn,
+			bytes: None,
+		}
+	}
+
+	/// Turns also end once `counter` rose by `bound` or more since the turn began.
+	pub fn with_bytes(self, counter: Arc<AtomicU64>, bound: u64) -> Self {
+		Self {
+			bytes: Some((counter, bound)),
+			..self
+		}
+	}
+
+	fn bytes_left(&self, at_start: u64) -> bool {
+		match &self.bytes {
+			Some((counter, bound)) => counter.load(Ordering::Relaxed).wrapping_sub(at_start) < *bound,
+			None => true,
+		}
 	}
 }
 
@@ -85,6 +169,10 @@ impl<F: Future + Unpin> Future for LongTurns<F> {
 
 	fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
 		let started = Instant::now();
+		let bytes_at_start = self
+			.bytes
+			.as_ref()
+			.map_or(0, |(counter, _)| counter.load(Ordering::Relaxed));
 		loop {
 			let wake = Arc::new(Forward {
 				woken: AtomicBool::new(false),
@@ -96,7 +184,8 @@ impl<F: Future + Unpin> Future for LongTurns<F> {
 			}
 			// Woken while it ran: it has work left (or new work came). The task was woken too,
 			// so returning now queues it again at the back of the run queue.
-			if !wake.woken.load(Ordering::Acquire) || started.elapsed() >= self.turn {
+			if !wake.woken.load(Ordering::Acquire) || started.elapsed() >= self.turn || !self.bytes_left(bytes_at_start)
+			{
 				return Poll::Pending;
 			}
 		}
@@ -191,6 +280,52 @@ mod tests {
 		);
 		assert_eq!(future.inner.polls, 1, "a zero-length turn polls once");
 		assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "and the task is queued again");
+	}
+
+	/// [`Chunks`] that adds `per_poll` to a counter on every poll, as the endpoint's socket counts
+	/// what the driver reads.
+	struct Reading {
+		chunks: Chunks,
+		counter: Arc<AtomicU64>,
+		per_poll: u64,
+	}
+
+	impl Future for Reading {
+		type Output = usize;
+		fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+			self.counter.fetch_add(self.per_poll, Ordering::Relaxed);
+			Pin::new(&mut self.chunks).poll(cx)
+		}
+	}
+
+	#[test]
+	fn a_turn_ends_once_it_read_its_bytes() {
+		let wakes = Arc::new(CountWakes(0.into()));
+		let waker = Waker::from(wakes.clone());
+		let counter = Arc::new(AtomicU64::new(u64::MAX - 1_000));
+		let reading = Reading {
+			chunks: Chunks {
+				left: usize::MAX,
+				polls: 0,
+			},
+			counter: counter.clone(),
+			per_poll: 1_000,
+		};
+		let mut future = LongTurns::new(reading, Duration::from_secs(60)).with_bytes(counter, 10_000);
+		assert_eq!(
+			Pin::new(&mut future).poll(&mut Context::from_waker(&waker)),
+			Poll::Pending
+		);
+		assert_eq!(
+			future.inner.chunks.polls, 10,
+			"ten polls of 1,000 bytes reach the bound of 10,000"
+		);
+		assert_eq!(wakes.0.load(Ordering::Relaxed), 10);
+		assert_eq!(
+			Pin::new(&mut future).poll(&mut Context::from_waker(&waker)),
+			Poll::Pending
+		);
+		assert_eq!(future.inner.chunks.polls, 20, "the next turn has its own bound");
 	}
 
 	#[test]
