@@ -38,14 +38,14 @@ use web_transport_quinn::quinn;
 /// reached at least 99.7 % of them in every run. 4 ms leaves room on both sides.
 pub const TURN: Duration = Duration::from_millis(4);
 
-/// The most datagram bytes a turn reads: 512 KiB. Under overload what arrives is mostly a
+/// The most datagram bytes a turn reads: 1 MiB. Under overload what arrives is mostly a
 /// publisher's packets (100 KB per frame at 100 KB × 30 fps) and acknowledgements (tens of bytes
-/// each): a round of the run queue at half a core brings a few hundred KB. Each datagram read is a
-/// copy in its connection's queue until that connection's task handles it, so a flood of large
-/// datagrams read for the whole [`TURN`] doubled the relay's peak memory; with this bound it is as
-/// under quinn's runtime (`docs/performance.md`, "Target 4: the receive path's turn": 256 KiB and
-/// 1 MiB measured too).
-pub const TURN_BYTES: u64 = 512 << 10;
+/// each): a round of the run queue at half a core brings several hundred KB, and with 512 KiB two
+/// runs in 28 still had a group late for some viewers. Each datagram read is a copy in its
+/// connection's queue until that connection's task handles it, so a flood of large datagrams read
+/// for the whole [`TURN`] doubled the relay's peak memory; with this bound it grows by a few MiB
+/// more than under quinn's runtime (`docs/performance.md`, "Target 4: the receive path's turn").
+pub const TURN_BYTES: u64 = 1 << 20;
 
 /// quinn's tokio runtime, with the endpoint driver's longer turns (module docs). One per endpoint:
 /// the first task spawned through it is taken to be the endpoint's driver, as quinn's
