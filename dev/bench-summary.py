@@ -27,12 +27,12 @@ def show(label, values, digits=1):
     return f"{label} {med(values):.{digits}f} ({runs})"
 
 
-for case in ["small", "large", "overload", "thousand"]:
+for case in ["small", "large", "overload", "overload-half", "thousand"]:
     for relay in ["ours", "upstream"]:
         runs = load(f"{relay}-{case}")
         t = [r["bench"]["throughput"] for r in runs]
         print(
-            f"{case:8} {relay:8} n={len(runs)} |",
+            f"{case:13} {relay:8} n={len(runs)} |",
             show("cpu-s/GB", [x["relay_cpu_s_per_gb"] for x in t], 2), "|",
             show("p50", [x["latency_ms"]["p50"] for x in t]), "|",
             show("p99", [x["latency_ms"]["p99"] for x in t]), "|",
