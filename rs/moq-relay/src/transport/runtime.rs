@@ -183,7 +183,9 @@ impl<F: Future + Unpin> Future for LongTurns<F> {
 				return Poll::Ready(output);
 			}
 			// Woken while it ran: it has work left (or new work came). The task was woken too,
-			// so returning now queues it again at the back of the run queue.
+			// so returning now queues it again at the back of the run queue. Once tokio's
+			// cooperative budget for the task is spent, its I/O answers "not ready" and tokio
+			// defers that wake until the task returns: not woken here, so the turn ends.
 			if !wake.woken.load(Ordering::Acquire) || started.elapsed() >= self.turn || !self.bytes_left(bytes_at_start)
 			{
 				return Poll::Pending;
@@ -326,6 +328,68 @@ mod tests {
 			Poll::Pending
 		);
 		assert_eq!(future.inner.chunks.polls, 20, "the next turn has its own bound");
+	}
+
+	/// Spends one unit of tokio's cooperative budget per poll, as the endpoint driver's socket and
+	/// channel reads do; done after `left` units.
+	struct Budgeted {
+		left: usize,
+	}
+
+	impl Future for Budgeted {
+		type Output = ();
+		fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+			let spend = std::pin::pin!(tokio::task::coop::consume_budget());
+			match spend.poll(cx) {
+				// Spent: the budget wakes the task itself.
+				Poll::Pending => Poll::Pending,
+				Poll::Ready(()) if self.left == 0 => Poll::Ready(()),
+				Poll::Ready(()) => {
+					self.left -= 1;
+					cx.waker().wake_by_ref();
+					Poll::Pending
+				}
+			}
+		}
+	}
+
+	/// A future that counts how often it is polled.
+	struct Counting<F> {
+		inner: F,
+		polls: Arc<std::sync::atomic::AtomicUsize>,
+	}
+
+	impl<F: Future + Unpin> Future for Counting<F> {
+		type Output = F::Output;
+		fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+			self.polls.fetch_add(1, Ordering::Relaxed);
+			Pin::new(&mut self.inner).poll(cx)
+		}
+	}
+
+	#[test]
+	fn a_turn_ends_when_the_tasks_cooperative_budget_is_spent() {
+		let turns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+		let task = Counting {
+			inner: LongTurns::new(Budgeted { left: 1_000 }, Duration::from_secs(600)),
+			polls: turns.clone(),
+		};
+		// On a runtime of its own thread: a turn that polled on regardless would spin there until
+		// its 600 s were up, and this test fails after 30 s instead of waiting for it.
+		let (done, finished) = std::sync::mpsc::channel();
+		std::thread::spawn(move || {
+			let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+			runtime.block_on(async { tokio::spawn(task).await }).unwrap();
+			let _ = done.send(());
+		});
+		finished
+			.recv_timeout(Duration::from_secs(30))
+			.expect("a turn ended once the budget was spent");
+		let turns = turns.load(Ordering::Relaxed);
+		assert!(
+			turns >= 1_000 / 128,
+			"1,000 units of a 128-unit budget take several turns, not {turns}"
+		);
 	}
 
 	#[test]
