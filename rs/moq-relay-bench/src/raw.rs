@@ -114,8 +114,9 @@ impl Viewer {
 
 	/// Reads group streams until `stop` ends (or the relay closes the session), handing every
 	/// whole frame to `frame` as its first [`HEADER`] bytes (the load tool's stamp: send time,
-	/// group, index; fewer if the frame is shorter) and its size. The relay's answers on the SUBSCRIBE stream are read and ignored; a stream that is not
-	/// a GROUP (the relay's SETUP) is left unread.
+	/// group, index; fewer if the frame is shorter) and its size. The relay's answers on the
+	/// SUBSCRIBE stream are read and ignored; a stream that is not a GROUP (the relay's SETUP) is
+	/// left unread.
 	///
 	/// Payloads are never copied or kept: at 300 MB/s the tool's own copies were as much of its
 	/// CPU as its decryption (`docs/performance.md`), and it must not be the limit of a run.

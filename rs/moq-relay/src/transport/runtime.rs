@@ -66,7 +66,7 @@ impl quinn::Runtime for ReceiveFirst {
 		if self.driver_spawned.swap(true, Ordering::Relaxed) {
 			quinn::TokioRuntime.spawn(future);
 		} else {
-			let turns = LongTurns::new(future, TURN).with_bytes(self.received.clone(), TURN_BYTES);
+			let turns = LongTurns::new(future, TURN, self.received.clone(), TURN_BYTES);
 			quinn::TokioRuntime.spawn(Box::pin(turns));
 		}
 	}
@@ -130,37 +130,27 @@ impl quinn::AsyncUdpSocket for Counted {
 	}
 }
 
-/// A future polled again at once, for up to `turn` (and, with [`LongTurns::with_bytes`], while a
-/// counter rose by less than a bound), while it woke itself during its poll.
-pub struct LongTurns<F> {
+/// A future polled again at once, while it woke itself during its poll, for up to `turn` and while
+/// `read` rose by less than `read_bound` since the turn began.
+struct LongTurns<F> {
 	inner: F,
 	turn: Duration,
-	bytes: Option<(Arc<AtomicU64>, u64)>,
+	read: Arc<AtomicU64>,
+	read_bound: u64,
 }
 
 impl<F> LongTurns<F> {
-	/// `inner`, with turns of up to `turn`.
-	pub fn new(inner: F, turn: Duration) -> Self {
+	fn new(inner: F, turn: Duration, read: Arc<AtomicU64>, read_bound: u64) -> Self {
 		Self {
 			inner,
 			turn,
-			bytes: None,
+			read,
+			read_bound,
 		}
 	}
 
-	/// Turns also end once `counter` rose by `bound` or more since the turn began.
-	pub fn with_bytes(self, counter: Arc<AtomicU64>, bound: u64) -> Self {
-		Self {
-			bytes: Some((counter, bound)),
-			..self
-		}
-	}
-
-	fn bytes_left(&self, at_start: u64) -> bool {
-		match &self.bytes {
-			Some((counter, bound)) => counter.load(Ordering::Relaxed).wrapping_sub(at_start) < *bound,
-			None => true,
-		}
+	fn read_since(&self, at_start: u64) -> u64 {
+		self.read.load(Ordering::Relaxed).wrapping_sub(at_start)
 	}
 }
 
@@ -169,10 +159,7 @@ impl<F: Future + Unpin> Future for LongTurns<F> {
 
 	fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
 		let started = Instant::now();
-		let bytes_at_start = self
-			.bytes
-			.as_ref()
-			.map_or(0, |(counter, _)| counter.load(Ordering::Relaxed));
+		let read_at_start = self.read.load(Ordering::Relaxed);
 		loop {
 			let wake = Arc::new(Forward {
 				woken: AtomicBool::new(false),
@@ -186,7 +173,9 @@ impl<F: Future + Unpin> Future for LongTurns<F> {
 			// so returning now queues it again at the back of the run queue. Once tokio's
 			// cooperative budget for the task is spent, its I/O answers "not ready" and tokio
 			// defers that wake until the task returns: not woken here, so the turn ends.
-			if !wake.woken.load(Ordering::Acquire) || started.elapsed() >= self.turn || !self.bytes_left(bytes_at_start)
+			if !wake.woken.load(Ordering::Acquire)
+				|| started.elapsed() >= self.turn
+				|| self.read_since(read_at_start) >= self.read_bound
 			{
 				return Poll::Pending;
 			}
@@ -247,6 +236,11 @@ mod tests {
 		}
 	}
 
+	/// A read counter that never moves: turns bounded by time alone.
+	fn unread() -> Arc<AtomicU64> {
+		Arc::new(AtomicU64::new(0))
+	}
+
 	struct CountWakes(std::sync::atomic::AtomicUsize);
 
 	impl Wake for CountWakes {
@@ -259,7 +253,12 @@ mod tests {
 	fn a_future_that_wakes_itself_is_polled_again_within_one_turn() {
 		let wakes = Arc::new(CountWakes(0.into()));
 		let waker = Waker::from(wakes.clone());
-		let mut future = LongTurns::new(Chunks { left: 5, polls: 0 }, Duration::from_secs(60));
+		let mut future = LongTurns::new(
+			Chunks { left: 5, polls: 0 },
+			Duration::from_secs(60),
+			unread(),
+			u64::MAX,
+		);
 		let polled = Pin::new(&mut future).poll(&mut Context::from_waker(&waker));
 		assert_eq!(polled, Poll::Ready(6), "five self-wakes, then done, in one turn");
 		assert_eq!(wakes.0.load(Ordering::Relaxed), 5, "each self-wake reached the task");
@@ -275,6 +274,8 @@ mod tests {
 				polls: 0,
 			},
 			Duration::ZERO,
+			unread(),
+			u64::MAX,
 		);
 		assert_eq!(
 			Pin::new(&mut future).poll(&mut Context::from_waker(&waker)),
@@ -313,7 +314,7 @@ mod tests {
 			counter: counter.clone(),
 			per_poll: 1_000,
 		};
-		let mut future = LongTurns::new(reading, Duration::from_secs(60)).with_bytes(counter, 10_000);
+		let mut future = LongTurns::new(reading, Duration::from_secs(60), counter, 10_000);
 		assert_eq!(
 			Pin::new(&mut future).poll(&mut Context::from_waker(&waker)),
 			Poll::Pending
@@ -371,7 +372,7 @@ mod tests {
 	fn a_turn_ends_when_the_tasks_cooperative_budget_is_spent() {
 		let turns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
 		let task = Counting {
-			inner: LongTurns::new(Budgeted { left: 1_000 }, Duration::from_secs(600)),
+			inner: LongTurns::new(Budgeted { left: 1_000 }, Duration::from_secs(600), unread(), u64::MAX),
 			polls: turns.clone(),
 		};
 		// On a runtime of its own thread: a turn that polled on regardless would spin there until
@@ -396,7 +397,7 @@ mod tests {
 	fn a_future_waiting_for_io_is_polled_once() {
 		let wakes = Arc::new(CountWakes(0.into()));
 		let waker = Waker::from(wakes.clone());
-		let mut future = LongTurns::new(Waiting { polls: 0 }, Duration::from_secs(60));
+		let mut future = LongTurns::new(Waiting { polls: 0 }, Duration::from_secs(60), unread(), u64::MAX);
 		assert_eq!(
 			Pin::new(&mut future).poll(&mut Context::from_waker(&waker)),
 			Poll::Pending

@@ -67,8 +67,9 @@ async fn raw_viewers_receive_every_frame_from_this_relay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_viewers_receive_every_frame_from_the_published_relay() {
 	// Its certificate's fingerprint, once its HTTP listener is up. The relay exits when its port
-	// was taken meanwhile (its HTTP listener shares the QUIC port, and a TCP port can be some
-	// connection's own): then it is started again on another.
+	// was taken meanwhile (its HTTP listener shares the QUIC port; `free_port` keeps clear of
+	// connections' own ports, but another program may still bind it): then it is started again on
+	// another.
 	let mut last_log = String::new();
 	let started = tokio::time::timeout(crate::common::BOUND, async {
 		loop {
