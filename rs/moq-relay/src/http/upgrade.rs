@@ -179,7 +179,19 @@ impl WebSockets {
 					return;
 				}
 			};
-			let session = ws::accept(io, &negotiated, ws::Bounds::from(&ctx.limits)).await;
+			let session = match ws::accept(io, &negotiated, ws::Bounds::from(&ctx.limits)).await {
+				Ok(session) => session,
+				Err(qmux::Error::HandshakeTimeout) => {
+					// No QMux transport parameters, so no SETUP either: as a QUIC client without SETUP.
+					ctx.metrics.limit_refused(LimitError::SetupTimeout.code());
+					tracing::debug!("WebSocket client sent no QMux transport parameters in time");
+					return;
+				}
+				Err(err) => {
+					tracing::debug!(%err, "WebSocket session ended before its QMux transport parameters");
+					return;
+				}
+			};
 			let span = tracing::info_span!("session", ws = id);
 			let run = async {
 				use ws::Protocol;

@@ -11,8 +11,10 @@
 //! the connection path and its query (`?jwt=`), and its headers (`Authorization: Bearer`) are the
 //! credentials, exactly as for a WebTransport CONNECT.
 //!
-//! The framing is the `qmux` crate's ([`qmux::ws::Upgraded`]); [`WsSession`] implements
-//! [`super::Session`] over it, so the session driver is the one QUIC sessions run.
+//! The framing is the `qmux` crate's session, over the relay's own halves of the socket ([`io`]: a
+//! session's close reaches the client even when it comes while the client's messages are being
+//! read); [`WsSession`] implements [`super::Session`] over it, so the session driver is the one
+//! QUIC sessions run.
 //!
 //! What one connection may hold is bounded like a QUIC connection's:
 //! - before admission the relay reads at most `limits.pending_window` bytes of WebSocket payload
@@ -39,6 +41,8 @@ use web_transport_trait::Session as _;
 
 use super::TransportError;
 use crate::wire::Version;
+
+mod io;
 
 /// The QMux drafts the relay speaks under a moq version, most preferred first.
 pub const DRAFTS: [qmux::Version; 3] = [qmux::Version::QMux02, qmux::Version::QMux01, qmux::Version::QMux00];
@@ -209,6 +213,8 @@ pub struct Bounds {
 	pub keep_alive: Duration,
 	/// A peer silent this long is closed.
 	pub idle_timeout: Duration,
+	/// How long the client may take to send its QMux transport parameters (its first record).
+	pub parameters_timeout: Duration,
 }
 
 impl From<&crate::limits::Limits> for Bounds {
@@ -218,12 +224,16 @@ impl From<&crate::limits::Limits> for Bounds {
 			session_window: limits.session_window,
 			keep_alive: KEEP_ALIVE,
 			idle_timeout: IDLE_TIMEOUT,
+			parameters_timeout: limits.setup_timeout,
 		}
 	}
 }
 
-/// The server side of a WebSocket whose HTTP upgrade is done: `io` is the upgraded connection.
-pub async fn accept<T>(io: T, negotiated: &Negotiated, bounds: Bounds) -> WsSession
+/// The server side of a WebSocket whose HTTP upgrade is done: `io` is the upgraded connection. The
+/// session starts once the client's QMux transport parameters arrived (qmux's `Session::accept`);
+/// a client that sends none within `bounds.parameters_timeout` gets
+/// [`qmux::Error::HandshakeTimeout`].
+pub async fn accept<T>(io: T, negotiated: &Negotiated, bounds: Bounds) -> Result<WsSession, qmux::Error>
 where
 	T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -239,18 +249,29 @@ where
 		inner: ws,
 		gate: gate.clone(),
 	};
-	let mut session = qmux::Config::default();
+	// The application protocol is the subprotocol without its QMux draft prefix, as qmux's own
+	// WebSocket transport reads it.
+	let application = negotiated.subprotocol.strip_prefix(negotiated.draft.prefix());
+	let mut session = qmux::Config::negotiated(negotiated.draft, application.map(str::to_string));
 	session.max_streams_bidi = crate::transport::CLIENT_STREAMS.into();
 	session.max_streams_uni = crate::transport::CLIENT_STREAMS.into();
 	session.max_data = bounds.session_window;
 	session.max_idle_timeout = u64::try_from(bounds.idle_timeout.as_millis()).unwrap_or(u64::MAX);
-	let session = qmux::ws::Upgraded::new(gated)
-		.with_alpn(&negotiated.subprotocol)
-		.with_keep_alive(qmux::ws::KeepAlive::new(bounds.keep_alive, bounds.idle_timeout))
-		.with_session_config(session)
-		.accept();
-	WsSession { session, gate }
+	session.handshake_timeout = bounds.parameters_timeout;
+	// A QMux record on the record-framed drafts (at most the `max_record_size` the relay
+	// advertises), a frame on draft-00 (16384 bytes, its `max_frame_size`).
+	let max_message = if negotiated.draft == qmux::Version::QMux00 {
+		QMUX00_FRAME
+	} else {
+		usize::try_from(session.max_record_size).unwrap_or(MAX_MESSAGE)
+	};
+	let link = io::Link::new(gated, bounds.keep_alive, bounds.idle_timeout, max_message);
+	let session = qmux::Session::accept(link, session).await?;
+	Ok(WsSession { session, gate })
 }
+
+/// The largest QMux draft-00 frame, its initial `max_frame_size` (which the relay never raises).
+const QMUX00_FRAME: usize = 16384;
 
 /// How long a closed connection keeps reading (and discarding) what the peer still sends.
 const LINGER: Duration = Duration::from_secs(2);
@@ -679,13 +700,8 @@ mod tests {
 		assert_eq!(refused.code(), "unsupported_subprotocol");
 	}
 
-	/// A connected pair over an in-memory pipe: (the relay's side, a client side whose socket the
-	/// test controls: `None` for a raw WebSocket that never reads nor writes).
-	async fn pair(bounds: Bounds) -> (WsSession, tokio::io::DuplexStream) {
-		let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-		let negotiated = negotiate(["qmux-01.moq-lite-05"], &ALL).unwrap();
-		(accept(server_io, &negotiated, bounds).await, client_io)
-	}
+	/// How long the tests' relay waits for a client's QMux transport parameters.
+	const PARAMETERS_TIMEOUT: Duration = Duration::from_secs(10);
 
 	fn bounds() -> Bounds {
 		Bounds {
@@ -693,34 +709,126 @@ mod tests {
 			session_window: 16 * 1024 * 1024,
 			keep_alive: KEEP_ALIVE,
 			idle_timeout: IDLE_TIMEOUT,
+			parameters_timeout: PARAMETERS_TIMEOUT,
 		}
 	}
 
-	async fn client(io: tokio::io::DuplexStream) -> WsSession {
-		let ws = WebSocketStream::from_raw_socket(io, Role::Client, None).await;
-		WsSession::client(ws, "qmux-01.moq-lite-05")
+	/// The relay's side and a client's, over an in-memory pipe that the test can cut (`true`: from
+	/// then on nothing passes either way, as when the client's network drops).
+	async fn pair(bounds: Bounds) -> (WsSession, WsSession, Arc<AtomicBool>) {
+		let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+		let cut = Arc::new(AtomicBool::new(false));
+		let client_io = Cuttable {
+			io: client_io,
+			cut: cut.clone(),
+		};
+		let negotiated = negotiate(["qmux-01.moq-lite-05"], &ALL).unwrap();
+		let (server, client) = tokio::join!(accept(server_io, &negotiated, bounds), async {
+			let ws = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+			WsSession::client(ws, "qmux-01.moq-lite-05")
+		});
+		(server.unwrap(), client, cut)
+	}
+
+	/// One end of an in-memory pipe: once `cut`, what it writes is dropped and it reads nothing.
+	struct Cuttable {
+		io: tokio::io::DuplexStream,
+		cut: Arc<AtomicBool>,
+	}
+
+	impl tokio::io::AsyncRead for Cuttable {
+		fn poll_read(
+			mut self: Pin<&mut Self>,
+			cx: &mut Context<'_>,
+			buf: &mut tokio::io::ReadBuf<'_>,
+		) -> Poll<std::io::Result<()>> {
+			if self.cut.load(Ordering::Relaxed) {
+				return Poll::Pending;
+			}
+			Pin::new(&mut self.io).poll_read(cx, buf)
+		}
+	}
+
+	impl tokio::io::AsyncWrite for Cuttable {
+		fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+			if self.cut.load(Ordering::Relaxed) {
+				return Poll::Ready(Ok(buf.len()));
+			}
+			Pin::new(&mut self.io).poll_write(cx, buf)
+		}
+
+		fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+			Pin::new(&mut self.io).poll_flush(cx)
+		}
+
+		fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+			Pin::new(&mut self.io).poll_shutdown(cx)
+		}
+	}
+
+	#[tokio::test(start_paused = true)]
+	async fn a_client_that_sends_no_parameters_is_let_go_at_the_parameters_timeout() {
+		let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+		// A WebSocket that was upgraded and then sends nothing, not even QMux's parameters.
+		let _silent = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+		let negotiated = negotiate(["qmux-01.moq-lite-05"], &ALL).unwrap();
+		let started = tokio::time::Instant::now();
+		let accepted = accept(server_io, &negotiated, bounds()).await;
+		assert!(
+			matches!(accepted, Err(qmux::Error::HandshakeTimeout)),
+			"{:?}",
+			accepted.map(|_| ())
+		);
+		assert!(started.elapsed() >= PARAMETERS_TIMEOUT, "{:?}", started.elapsed());
 	}
 
 	#[tokio::test(start_paused = true)]
 	async fn a_silent_peer_is_reaped_and_a_live_one_is_not() {
-		// A client that answers nothing: closed after the idle time-out.
-		let (server, _silent) = pair(bounds()).await;
+		// A client whose network drops after the start: closed after the idle time-out.
+		let (server, _client, cut) = pair(bounds()).await;
+		cut.store(true, Ordering::Relaxed);
 		let started = tokio::time::Instant::now();
 		let closed = tokio::time::timeout(IDLE_TIMEOUT * 2, server.closed()).await;
 		assert!(closed.is_ok(), "a silent peer must be closed");
 		assert!(started.elapsed() >= IDLE_TIMEOUT, "{:?}", started.elapsed());
 
 		// A client whose WebSocket is alive (it reads, pongs and pings) but sends no MoQ data.
-		let (server, io) = pair(bounds()).await;
-		let _client = client(io).await;
+		let (server, _client, _) = pair(bounds()).await;
 		let still_open = tokio::time::timeout(IDLE_TIMEOUT * 4, server.closed()).await;
 		assert!(still_open.is_err(), "a live peer was closed: {still_open:?}");
 	}
 
+	/// The relay's close, with its code and reason, reaches a qmux client that is sending at that
+	/// moment (with qmux's own WebSocket transport on the relay's side, the client read a bare
+	/// "connection closed" in the first round: the [`io`] module says why).
+	#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+	async fn a_close_reaches_a_client_that_is_sending() {
+		for round in 0..50 {
+			let (server, client, _) = pair(bounds()).await;
+			let mut send = client.open_uni().await.unwrap();
+			let sending = tokio::spawn(async move { while send.write_all(&[round as u8; 1000]).await.is_ok() {} });
+			// The relay reads the stream's first bytes, as a refusal follows a client's SETUP.
+			let mut recv = server.accept_uni().await.unwrap();
+			recv.read_chunk(100).await.unwrap();
+			server.close(2, "missing_credential: present a token");
+			let closed = within_a_second(client.closed()).await;
+			assert!(
+				matches!(&closed, TransportError::Closed(reason) if reason.contains("2: missing_credential")),
+				"round {round}: the client read {closed:?}"
+			);
+			sending.abort();
+		}
+	}
+
+	async fn within_a_second<T>(future: impl std::future::Future<Output = T>) -> T {
+		tokio::time::timeout(Duration::from_secs(1), future)
+			.await
+			.expect("within a second")
+	}
+
 	#[tokio::test(start_paused = true)]
 	async fn before_admission_the_relay_reads_at_most_the_pending_window() {
-		let (server, io) = pair(bounds()).await;
-		let client = client(io).await;
+		let (server, client, _) = pair(bounds()).await;
 		let mut send = client.open_uni().await.unwrap();
 		let writing = tokio::spawn(async move {
 			send.write_all(&vec![7u8; 1024 * 1024]).await.unwrap();
@@ -748,9 +856,8 @@ mod tests {
 
 	#[tokio::test(start_paused = true)]
 	async fn streams_close_and_reset_codes_cross_the_websocket() {
-		let (server, io) = pair(bounds()).await;
+		let (server, client, _) = pair(bounds()).await;
 		server.allow_receive(16 * 1024 * 1024);
-		let client = client(io).await;
 		let mut send = client.open_uni().await.unwrap();
 		send.write_all(b"hello").await.unwrap();
 		let mut recv = server.accept_uni().await.unwrap();

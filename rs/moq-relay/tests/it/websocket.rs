@@ -233,25 +233,22 @@ pub(crate) async fn raw_upgrade(
 }
 
 /// Waits for the relay to close `session`, never having admitted it (no SETUP stream from the
-/// relay). The close carries the unauthorized code and a reason holding `code`, unless qmux 0.5.3
-/// lost it (`docs/browser.md`, "Known issue": the peer then reads a bare "connection closed").
+/// relay). The close carries the unauthorized code (2) and a reason holding `code`.
 async fn assert_closed_with(session: &moq_relay::transport::ws::WsSession, code: &str) {
 	use moq_relay::transport::Session as _;
 	let closed = within("the relay's close", async {
 		tokio::select! {
 			stream = session.accept_uni() => match stream {
 				Ok(_) => panic!("admitted: the relay opened its SETUP stream"),
-				Err(err) => err,
+				// Accepting ends with a bare "closed"; the session's close has the reason.
+				Err(_) => session.closed().await,
 			},
 			closed = session.closed() => closed,
 		}
 	})
 	.await;
 	let text = closed.to_string();
-	assert!(
-		(text.contains("2: ") && text.contains(code)) || text.ends_with("connection closed"),
-		"{text}"
-	);
+	assert!(text.contains("connection closed: 2: ") && text.contains(code), "{text}");
 }
 
 /// IETF drafts over WebSocket: the published client pinned to draft-14, -16, -18 and -20 (subprotocols
@@ -294,13 +291,62 @@ async fn refused(relay: &TestRelay, url: url::Url, code: &str) -> String {
 
 /// The relay's `moq_relay_auth_refused_total{code="<code>"}` (0 before the first).
 async fn refusals(relay: &TestRelay, code: &str) -> u64 {
+	labelled(relay, &format!("moq_relay_auth_refused_total{{code=\"{code}\"}}")).await
+}
+
+/// The value of one of the relay's labelled counters, `series` (absent, so 0, before its first count).
+async fn labelled(relay: &TestRelay, series: &str) -> u64 {
 	let (status, _, body) = common::http_get(relay, "/metrics", false).await;
 	assert_eq!(status, 200);
-	let series = format!("moq_relay_auth_refused_total{{code=\"{code}\"}}");
 	body.lines()
-		.find_map(|line| line.strip_prefix(series.as_str()))
+		.find_map(|line| line.strip_prefix(series))
 		.and_then(|value| value.trim().parse::<f64>().ok())
 		.map_or(0, |v| v as u64)
+}
+
+/// A client that completes the upgrade and then sends nothing, not even its QMux transport
+/// parameters (so no SETUP can follow), is closed at `[limits] setup_timeout` and counted as
+/// `setup_timeout`, like a QUIC client that never sends SETUP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_qmux_parameters_is_closed_at_the_setup_timeout() {
+	use futures::StreamExt;
+	use qmux::ws::tokio_tungstenite::{client_async, tungstenite::client::IntoClientRequest};
+	const SETUP_TIMEOUT: Duration = Duration::from_secs(1);
+	let relay = TestRelay::start_with(|config| {
+		config.auth.public = Some(vec!["anon".into()]);
+		config.limits.setup_timeout = Some(SETUP_TIMEOUT);
+	})
+	.await;
+	let series = "moq_relay_limit_refused_total{code=\"setup_timeout\"}";
+	assert_eq!(labelled(&relay, series).await, 0);
+	let mut request = format!("ws://127.0.0.1:{}/anon", relay.addr.port())
+		.into_client_request()
+		.unwrap();
+	request
+		.headers_mut()
+		.insert("sec-websocket-protocol", "qmux-01.moq-lite-05".parse().unwrap());
+	let tcp = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+	let (mut ws, _) = within("upgrade", client_async(request, tcp)).await.unwrap();
+	let upgraded = std::time::Instant::now();
+	// The relay's QMux parameters, then its close; the client writes nothing.
+	within("the relay's close", async {
+		while let Some(Ok(_)) = ws.next().await {}
+	})
+	.await;
+	// The relay's clock starts when it sent the upgrade's answer, a little before the client's.
+	let waited = upgraded.elapsed();
+	assert!(
+		waited >= SETUP_TIMEOUT - Duration::from_millis(100),
+		"closed after {waited:?}, before the setup timeout"
+	);
+	within("the relay counts it", async {
+		while labelled(&relay, series).await == 0 {
+			tokio::time::sleep(Duration::from_millis(20)).await;
+		}
+	})
+	.await;
+	assert_eq!(labelled(&relay, series).await, 1);
+	relay.stop().await;
 }
 
 /// Acceptance: `?jwt=` is enforced on WebSocket exactly as on WebTransport, over `ws://` and
@@ -324,16 +370,14 @@ async fn tokens_are_enforced_over_ws_and_wss() {
 		session.close().await;
 		publisher.close().await;
 
-		// A token for another root than the URL's path, and no token at all: refused with their
-		// codes. qmux 0.5.3 can drop a close frame it was about to write when the session closes
-		// at once (docs/browser.md, "Known issue"), so the published client reads the unauthorized
-		// code, a bare "closed" or an "internal error": the relay's refusal count is what shows
-		// the session was refused, never served.
+		// A token for another root than the URL's path, and no token at all: refused, and the
+		// published client reads the unauthorized code (it shows the code's name, not the close's
+		// reason; the raw sessions below read the reason).
 		let other = setup.token("elsewhere");
 		let err = refused(relay, relay.url(scheme, &format!("room?jwt={other}")), "root_mismatch").await;
-		eprintln!("{scheme}, another root: the client read {err}");
+		assert_eq!(err, "unauthorized", "{scheme}, another root");
 		let err = refused(relay, relay.url(scheme, "room"), "missing_credential").await;
-		eprintln!("{scheme}, no token: the client read {err}");
+		assert_eq!(err, "unauthorized", "{scheme}, no token");
 	}
 	// The close carries the refusal's code as its reason, as on WebTransport.
 	let session = raw_upgrade(relay, &format!("/room?jwt={}", setup.token("elsewhere")), &[])
@@ -355,7 +399,7 @@ async fn tokens_are_enforced_over_ws_and_wss() {
 	let bad = raw_upgrade(relay, "/room", &[("authorization", "Bearer nope")])
 		.await
 		.unwrap();
-	assert_closed_with(&bad, "").await;
+	assert_closed_with(&bad, "invalid_token").await;
 	setup.stop().await;
 }
 

@@ -1,0 +1,241 @@
+//! The relay's side of a WebSocket under QMux: the two halves qmux's session writes to and reads
+//! from ([`qmux::transport::Transport`]).
+//!
+//! A session the relay closes (a refusal, an expired token) sends the client an APPLICATION_CLOSE
+//! with the code and reason the client shows. With qmux's own WebSocket transport
+//! (`qmux::ws::Upgraded`) that close was lost in about half of the refusals in the tests, in two
+//! ways:
+//! - qmux 0.5's session abandons a write that cannot start at once while it is closing, and its
+//!   transport shares the socket between its reader and writer behind a lock: whenever the reader
+//!   held the socket at that moment (a refusal comes right after the client's SETUP, while what the
+//!   client sent next is being read), the close was never written;
+//! - a qmux client that reads the close and, right behind it, the end of the WebSocket records the
+//!   end in place of the close: its session then reports a bare "connection closed".
+//!
+//! So here the session's writer only queues each message for a task that owns the socket's sending
+//! half ([`send`]), and a queued message is written whatever the reader does. Once the session is
+//! closed, that task writes the WebSocket close frame only after the client closed its side (it
+//! does so once its session took the close), or after [`CLOSE_FLUSH`]. The reader is a task of its
+//! own ([`receive`]) with the keep-alive deadline that qmux's transport has: a peer from which
+//! nothing arrives for the idle timeout is closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use qmux::ws::tungstenite::{self, Message};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+/// Messages the session may queue ahead of the socket. Few: what waits here is on top of the
+/// socket's own buffers, and a full queue is how qmux sees that the peer does not read.
+const QUEUE: usize = 4;
+
+/// Messages the reader takes ahead of the session (qmux's WebSocket transport takes 16).
+const RECEIVED: usize = 16;
+
+/// How long a closed session's connection waits for the queued messages to be written and for the
+/// client to close its side. A client that neither reads nor closes for that long is let go.
+pub const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+
+/// A WebSocket (a `Stream` and `Sink` of messages) as a QMux transport.
+pub(super) struct Link<S> {
+	ws: S,
+	keep_alive: Duration,
+	idle_timeout: Duration,
+	/// The largest message a peer may send: a QMux record on the record-framed drafts, a frame on
+	/// draft-00.
+	max_message: usize,
+}
+
+impl<S> Link<S> {
+	/// `ws`, pinged every `keep_alive` and closed when nothing arrived from the peer for
+	/// `idle_timeout`; a message over `max_message` bytes closes it.
+	pub(super) fn new(ws: S, keep_alive: Duration, idle_timeout: Duration, max_message: usize) -> Self {
+		Self {
+			ws,
+			keep_alive,
+			idle_timeout,
+			max_message,
+		}
+	}
+}
+
+impl<S> qmux::transport::Transport for Link<S>
+where
+	S: futures::Stream<Item = Result<Message, tungstenite::Error>>
+		+ futures::Sink<Message, Error = tungstenite::Error>
+		+ Unpin
+		+ Send
+		+ 'static,
+{
+	type Writer = Writer;
+	type Reader = Reader;
+
+	fn split(self) -> (Writer, Reader) {
+		// futures' halves share the socket behind a lock; each is polled by one task here, and a
+		// task that finds the lock taken waits for it.
+		let (sink, stream) = self.ws.split();
+		let (queue, queued) = mpsc::channel(QUEUE);
+		let (delivered, received) = mpsc::channel(RECEIVED);
+		// Dropped by the receiving task when it ends: the client closed its side, or is gone.
+		let (peer_closed, peer_done) = oneshot::channel();
+		// tokio's interval panics on zero; the first tick is now, which is not a ping.
+		let interval = self.keep_alive.max(Duration::from_millis(1));
+		let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
+		ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+		let writer = Writer {
+			queue: Some(queue),
+			sender: tokio::spawn(send(sink, queued, peer_done)),
+			ping,
+		};
+		let reader = Reader { received };
+		tokio::spawn(receive(
+			stream,
+			self.idle_timeout,
+			self.max_message,
+			delivered,
+			peer_closed,
+		));
+		(writer, reader)
+	}
+}
+
+/// Writes what the session queued, in order, until the session closes the queue; then, once the
+/// client closed its side (`peer_done`), the WebSocket close frame. Ends at the first failed write:
+/// the socket is gone.
+async fn send<K>(mut sink: K, mut queued: mpsc::Receiver<Message>, peer_done: oneshot::Receiver<()>)
+where
+	K: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+	while let Some(message) = queued.recv().await {
+		if sink.send(message).await.is_err() {
+			return;
+		}
+	}
+	// A qmux client that reads the end of the WebSocket right behind the session's close reports
+	// the end instead: the close frame waits until the client has closed (or [`CLOSE_FLUSH`]
+	// passed, when [`Writer::close`] stops this task).
+	let _ = peer_done.await;
+	let _ = sink.close().await;
+}
+
+/// Reads the peer's messages and hands each binary one (a QMux record or frame) to the session,
+/// until the socket ends, the peer closes, a message is too large or nothing arrived for
+/// `idle_timeout` (tungstenite answers the peer's pings; any message counts as life). The deadline
+/// restarts after each delivery too, so a session that is slow to take a message does not make a
+/// live peer look silent. Once the session is gone, what the peer still sends is read and dropped
+/// until it closes, for at most [`CLOSE_FLUSH`]. Ends by dropping `peer_closed`.
+async fn receive<R>(
+	mut stream: R,
+	idle_timeout: Duration,
+	max_message: usize,
+	delivered: mpsc::Sender<Result<Bytes, qmux::Error>>,
+	peer_closed: oneshot::Sender<()>,
+) where
+	R: futures::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+	let deadline = tokio::time::sleep(idle_timeout);
+	tokio::pin!(deadline);
+	let end = loop {
+		let message = tokio::select! {
+			biased;
+			message = stream.next() => message,
+			() = delivered.closed() => return drain(stream, peer_closed).await,
+			() = &mut deadline => {
+				tracing::debug!("WebSocket peer silent past the idle timeout");
+				break qmux::Error::IdleTimeout;
+			}
+		};
+		deadline.as_mut().reset(Instant::now() + idle_timeout);
+		match message {
+			Some(Ok(Message::Binary(data))) if data.len() > max_message => break qmux::Error::FrameTooLarge,
+			Some(Ok(Message::Binary(data))) => {
+				if delivered.send(Ok(data)).await.is_err() {
+					return drain(stream, peer_closed).await;
+				}
+				deadline.as_mut().reset(Instant::now() + idle_timeout);
+			}
+			Some(Ok(Message::Close(_))) | None => break qmux::Error::Closed,
+			Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_) | Message::Frame(_))) => {}
+			Some(Err(err)) => break qmux::Error::WebSocket(Arc::new(err)),
+		}
+	};
+	drop(peer_closed);
+	let _ = delivered.send(Err(end)).await;
+}
+
+/// What the peer sends after the session is gone, read and dropped until the peer closes its side,
+/// for at most [`CLOSE_FLUSH`].
+async fn drain<R>(mut stream: R, peer_closed: oneshot::Sender<()>)
+where
+	R: futures::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+	let _ = tokio::time::timeout(CLOSE_FLUSH, async {
+		while let Some(Ok(message)) = stream.next().await {
+			if message.is_close() {
+				break;
+			}
+		}
+	})
+	.await;
+	drop(peer_closed);
+}
+
+/// The session's sending half: queues messages for [`send`] and pings on the keep-alive interval.
+pub(super) struct Writer {
+	/// Dropped to tell [`send`] that nothing more comes.
+	queue: Option<mpsc::Sender<Message>>,
+	sender: JoinHandle<()>,
+	ping: Interval,
+}
+
+impl Writer {
+	async fn queue(&mut self, message: Message) -> Result<(), qmux::Error> {
+		let queue = self.queue.as_ref().ok_or(qmux::Error::Closed)?;
+		queue.send(message).await.map_err(|_| qmux::Error::Closed)
+	}
+}
+
+impl qmux::transport::Writer for Writer {
+	async fn send(&mut self, data: Bytes) -> Result<(), qmux::Error> {
+		self.queue(Message::Binary(data)).await
+	}
+
+	async fn close(&mut self) -> Result<(), qmux::Error> {
+		self.queue = None;
+		match tokio::time::timeout(CLOSE_FLUSH, &mut self.sender).await {
+			Ok(_) => Ok(()),
+			Err(_) => {
+				tracing::debug!("WebSocket peer did not take the close in time");
+				self.sender.abort();
+				Err(qmux::Error::Closed)
+			}
+		}
+	}
+
+	async fn maintain(&mut self) -> Result<(), qmux::Error> {
+		self.ping.tick().await;
+		self.queue(Message::Ping(Bytes::new())).await
+	}
+}
+
+impl Drop for Writer {
+	/// Dropped without [`Writer::close`] (qmux gave up on the transport): the socket goes at once.
+	fn drop(&mut self) {
+		self.sender.abort();
+	}
+}
+
+/// The session's receiving half: what [`receive`] delivered.
+pub(super) struct Reader {
+	received: mpsc::Receiver<Result<Bytes, qmux::Error>>,
+}
+
+impl qmux::transport::Reader for Reader {
+	async fn recv(&mut self) -> Result<Bytes, qmux::Error> {
+		self.received.recv().await.unwrap_or(Err(qmux::Error::Closed))
+	}
+}
