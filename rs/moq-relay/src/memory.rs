@@ -133,8 +133,8 @@ impl Quiet {
 	}
 }
 
-/// Runs for the life of the relay: when its open sessions ([`Metrics::sessions_active`]) fell
-/// and then held still for [`QUIET`], asks every worker to empty its cache and purges the
+/// Runs for the life of the relay: when its open sessions ([`Metrics::sessions_active`], and the
+/// WebSocket connections still closing after theirs) fell and then held still for [`QUIET`], asks every worker to empty its cache and purges the
 /// arenas' freed pages, so what the closed sessions held leaves the RSS within seconds.
 pub async fn trim_when_quiet(metrics: Arc<Metrics>) {
 	let mut quiet = Quiet::default();
@@ -142,7 +142,9 @@ pub async fn trim_when_quiet(metrics: Arc<Metrics>) {
 	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	loop {
 		tick.tick().await;
-		if quiet.observe(Instant::now(), metrics.sessions_active()) {
+		// A WebSocket session's memory is freed when its socket goes, after the session.
+		let open = metrics.sessions_active() + moq_relay::transport::ws::open_connections();
+		if quiet.observe(Instant::now(), open) {
 			TRIMS.fetch_add(1, Ordering::Relaxed);
 			// Wake idle workers: each one that finds no work parks again and flushes (a
 			// spawned task is offered to a parked worker). This task's own thread flushes

@@ -191,6 +191,8 @@ macro_rules! declare {
 declare! {
 	sessions: Level = Level::default(), "moq_relay_sessions", "Sessions open now";
 	sessions_total: Counter = Counter::default(), "moq_relay_sessions_total", "Sessions accepted";
+	tasks: Level = Level::default(), "moq_relay_tasks",
+		"Tasks alive in the relay's runtime now (read when scraped): what open sessions and streams need, and back to its idle level when they closed";
 	memory_trims: Counter = Counter::default(), "moq_relay_memory_trims_total",
 		"Times the relay returned freed memory to the OS after its open sessions fell and held still";
 	connections_pending: Level = Level::default(), "moq_relay_connections_pending",
@@ -506,6 +508,10 @@ impl Metrics {
 	/// (`x`) where 0.0.4 names the samples (`x_total`), and in the `# EOF` line, which
 	/// [`encode_registry`] leaves out. Errors come only from a label's encoding.
 	pub fn render(&self) -> Result<String, std::fmt::Error> {
+		if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+			let tasks = runtime.metrics().num_alive_tasks();
+			self.declared.tasks.set(u64::try_from(tasks).unwrap_or(u64::MAX));
+		}
 		let mut open_metrics = String::new();
 		encode_registry(&mut open_metrics, &self.registry)?;
 		let mut text = String::with_capacity(open_metrics.len() + 512);

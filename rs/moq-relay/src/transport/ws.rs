@@ -43,6 +43,9 @@ use super::TransportError;
 use crate::wire::Version;
 
 mod io;
+mod stream;
+
+pub use stream::{WsRecv, WsSend};
 
 /// The QMux drafts the relay speaks under a moq version, most preferred first.
 pub const DRAFTS: [qmux::Version; 3] = [qmux::Version::QMux02, qmux::Version::QMux01, qmux::Version::QMux00];
@@ -243,7 +246,11 @@ where
 		.max_write_buffer_size(2 * MAX_MESSAGE)
 		.max_message_size(Some(MAX_MESSAGE))
 		.max_frame_size(Some(MAX_MESSAGE));
-	let ws = WebSocketStream::from_raw_socket(Lingering(Some(io)), Role::Server, Some(config)).await;
+	let io = Lingering {
+		io: Some(io),
+		open: Some(Open::new()),
+	};
+	let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
 	let gate = Arc::new(Gate::new(bounds.pending_window));
 	let gated = Gated {
 		inner: ws,
@@ -265,9 +272,16 @@ where
 	} else {
 		usize::try_from(session.max_record_size).unwrap_or(MAX_MESSAGE)
 	};
-	let link = io::Link::new(gated, bounds.keep_alive, bounds.idle_timeout, max_message);
+	let ended = stream::Ended::new();
+	let link = io::Link::new(
+		gated,
+		bounds.keep_alive,
+		bounds.idle_timeout,
+		max_message,
+		ended.clone(),
+	);
 	let session = qmux::Session::accept(link, session).await?;
-	Ok(WsSession { session, gate })
+	Ok(WsSession { session, gate, ended })
 }
 
 /// The largest QMux draft-00 frame, its initial `max_frame_size` (which the relay never raises).
@@ -282,18 +296,23 @@ const LINGER: Duration = Duration::from_secs(2);
 /// sends a reset instead, and a peer that gets it may lose the close frame still in its receive
 /// buffer: a refused client would see "connection reset" instead of the refusal's code and reason.
 /// (HTTP servers do the same, as "lingering close".)
-struct Lingering<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(Option<T>);
+struct Lingering<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> {
+	io: Option<T>,
+	/// Counted in [`open_connections`] until the socket is let go.
+	open: Option<Open>,
+}
 
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Lingering<T> {
 	/// The connection (taken only when dropped, so an error here cannot be observed).
 	fn io(&mut self) -> std::io::Result<&mut T> {
-		self.0.as_mut().ok_or_else(|| std::io::ErrorKind::NotConnected.into())
+		self.io.as_mut().ok_or_else(|| std::io::ErrorKind::NotConnected.into())
 	}
 }
 
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Drop for Lingering<T> {
 	fn drop(&mut self) {
-		let (Some(mut io), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) else {
+		let open = self.open.take();
+		let (Some(mut io), Ok(runtime)) = (self.io.take(), tokio::runtime::Handle::try_current()) else {
 			return;
 		};
 		runtime.spawn(async move {
@@ -305,7 +324,35 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> D
 				Ok::<_, std::io::Error>(())
 			})
 			.await;
+			drop(open);
 		});
+	}
+}
+
+/// WebSocket connections open now in this process: from the upgrade until the socket is let go,
+/// which can be [`io::CLOSE_FLUSH`] and then [`LINGER`] after its session ended.
+static OPEN: AtomicU64 = AtomicU64::new(0);
+
+/// How many WebSocket connections are open, counting those whose session ended and whose socket
+/// is still closing. What a closed session held is freed only when its socket goes, so the
+/// binary's memory trim waits for these as well as for the sessions.
+pub fn open_connections() -> u64 {
+	OPEN.load(Ordering::Relaxed)
+}
+
+/// One count in [`OPEN`], for as long as it lives.
+struct Open;
+
+impl Open {
+	fn new() -> Self {
+		OPEN.fetch_add(1, Ordering::Relaxed);
+		Self
+	}
+}
+
+impl Drop for Open {
+	fn drop(&mut self) {
+		OPEN.fetch_sub(1, Ordering::Relaxed);
 	}
 }
 
@@ -350,6 +397,8 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> t
 pub struct WsSession {
 	session: qmux::Session,
 	gate: Arc<Gate>,
+	/// Set when the session ends: its streams' reads and writes then fail ([`stream`]).
+	ended: stream::Ended,
 }
 
 impl std::fmt::Debug for WsSession {
@@ -379,7 +428,11 @@ impl WsSession {
 			.with_alpn(subprotocol)
 			.with_keep_alive(qmux::ws::KeepAlive::new(KEEP_ALIVE, IDLE_TIMEOUT))
 			.connect();
-		Self { session, gate }
+		Self {
+			session,
+			gate,
+			ended: stream::Ended::new(),
+		}
 	}
 }
 
@@ -482,23 +535,27 @@ fn write_error(err: qmux::Error) -> TransportError {
 }
 
 impl super::Session for WsSession {
-	type Send = qmux::SendStream;
-	type Recv = qmux::RecvStream;
+	type Send = WsSend;
+	type Recv = WsRecv;
 
 	async fn accept_bi(&self) -> Result<(Self::Send, Self::Recv), TransportError> {
-		self.session.accept_bi().await.map_err(session_error)
+		let (send, recv) = self.session.accept_bi().await.map_err(session_error)?;
+		Ok((self.ended.send(send), self.ended.recv(recv)))
 	}
 
 	async fn accept_uni(&self) -> Result<Self::Recv, TransportError> {
-		self.session.accept_uni().await.map_err(session_error)
+		let recv = self.session.accept_uni().await.map_err(session_error)?;
+		Ok(self.ended.recv(recv))
 	}
 
 	async fn open_bi(&self) -> Result<(Self::Send, Self::Recv), TransportError> {
-		self.session.open_bi().await.map_err(session_error)
+		let (send, recv) = self.session.open_bi().await.map_err(session_error)?;
+		Ok((self.ended.send(send), self.ended.recv(recv)))
 	}
 
 	async fn open_uni(&self) -> Result<Self::Send, TransportError> {
-		self.session.open_uni().await.map_err(session_error)
+		let send = self.session.open_uni().await.map_err(session_error)?;
+		Ok(self.ended.send(send))
 	}
 
 	fn send_datagram(&self, payload: Bytes) -> Result<(), TransportError> {
@@ -513,10 +570,13 @@ impl super::Session for WsSession {
 
 	fn close(&self, code: u32, reason: &str) {
 		self.session.close(code, reason);
+		self.ended.set();
 	}
 
 	async fn closed(&self) -> TransportError {
-		session_error(self.session.closed().await)
+		let closed = session_error(self.session.closed().await);
+		self.ended.set();
+		closed
 	}
 
 	fn allow_streams(&self, _streams: u32) {
@@ -534,61 +594,6 @@ impl super::Session for WsSession {
 			sent: self.gate.written.load(Ordering::Relaxed),
 			received: self.gate.read.load(Ordering::Relaxed),
 		}
-	}
-}
-
-impl super::SendStream for qmux::SendStream {
-	async fn write_all(&mut self, buf: &[u8]) -> Result<(), TransportError> {
-		web_transport_trait::SendStream::write_all(self, buf)
-			.await
-			.map_err(write_error)
-	}
-
-	async fn write_chunk(&mut self, buf: Bytes) -> Result<(), TransportError> {
-		web_transport_trait::SendStream::write_chunk(self, buf)
-			.await
-			.map_err(write_error)
-	}
-
-	fn finish(&mut self) -> Result<(), TransportError> {
-		web_transport_trait::SendStream::finish(self).map_err(|_| TransportError::StreamClosed)
-	}
-
-	fn reset(&mut self, code: u32) {
-		web_transport_trait::SendStream::reset(self, code);
-	}
-
-	fn set_priority(&mut self, priority: i32) {
-		// QMux has 256 levels, higher first. The relay's priorities are group sequences (newer is
-		// higher): their low byte keeps that order among the few groups in flight at once, except
-		// for a moment when the sequence crosses a multiple of 256.
-		let level = u8::try_from(priority.rem_euclid(256)).unwrap_or(u8::MAX);
-		web_transport_trait::SendStream::set_priority(self, level);
-	}
-
-	async fn stopped(&mut self) -> Result<Option<u32>, TransportError> {
-		match web_transport_trait::SendStream::closed(self).await {
-			Ok(()) | Err(qmux::Error::Closed) => Ok(None),
-			Err(qmux::Error::StreamStop(code)) => Ok(Some(u32::try_from(code.into_inner()).unwrap_or(u32::MAX))),
-			Err(err) => Err(session_error(err)),
-		}
-	}
-}
-
-impl super::RecvStream for qmux::RecvStream {
-	async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, TransportError> {
-		match web_transport_trait::RecvStream::read_chunk(self, max).await {
-			Ok(chunk) => Ok(chunk),
-			Err(qmux::Error::StreamReset(code)) => Err(TransportError::Reset(
-				u32::try_from(code.into_inner()).unwrap_or(u32::MAX),
-			)),
-			Err(qmux::Error::StreamClosed | qmux::Error::StreamStop(_)) => Err(TransportError::StreamClosed),
-			Err(other) => Err(TransportError::Closed(other.to_string())),
-		}
-	}
-
-	fn stop(&mut self, code: u32) {
-		web_transport_trait::RecvStream::stop(self, code);
 	}
 }
 
@@ -817,6 +822,40 @@ mod tests {
 				"round {round}: the client read {closed:?}"
 			);
 			sending.abort();
+		}
+	}
+
+	/// A stream whose session ended fails its pending read and write, as on QUIC, whoever closed
+	/// it, while the relay still holds the session (its stream tasks do): with qmux's own streams
+	/// they waited for ever, and every closed session left a task and its memory behind.
+	#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+	async fn the_streams_of_an_ended_session_end_with_it() {
+		for relay_closes in [false, true] {
+			let (server, client, _) = pair(bounds()).await;
+			server.allow_receive(16 * 1024 * 1024);
+			let (mut request, _reply) = client.open_bi().await.unwrap();
+			request.write_all(b"?").await.unwrap();
+			let (mut answer, mut recv) = server.accept_bi().await.unwrap();
+			assert_eq!(recv.read_chunk(16).await.unwrap().as_deref(), Some(&b"?"[..]));
+			let reading = tokio::spawn(async move { recv.read_chunk(16).await });
+			let stopping = tokio::spawn(async move { answer.stopped().await });
+			if relay_closes {
+				server.close(0, "done");
+			} else {
+				client.close(0, "bye");
+			}
+			let read = within_a_second(reading).await.unwrap();
+			assert!(
+				matches!(read, Err(TransportError::Closed(_))),
+				"relay closes: {relay_closes}: read {read:?}"
+			);
+			let stopped = within_a_second(stopping).await.unwrap();
+			assert!(
+				matches!(stopped, Err(TransportError::Closed(_))),
+				"relay closes: {relay_closes}: stopped {stopped:?}"
+			);
+			// The relay's handle is still here, as a stream task's is.
+			drop(server);
 		}
 	}
 

@@ -1,6 +1,7 @@
 //! Memory the relay binary gives back to the OS after its sessions close (`docs/performance.md`,
 //! "Giving memory back after sessions close"): the binary of this build, idle sessions opened and closed by
-//! the load tool (`moq-relay-bench --idle`), the relay's RSS read from `/proc`.
+//! the load tool (`moq-relay-bench --idle`, over QUIC and over WebSocket), the relay's RSS read from
+//! `/proc`.
 
 use crate::common::{Running, http_get, start};
 
@@ -21,24 +22,45 @@ const DEADLINE: Duration = Duration::from_secs(15);
 /// close: all of it, but for the RSS's page-granular noise.
 const RETURNED: f64 = 0.95;
 
+/// How the load tool's sessions reach the relay.
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+	Quic,
+	/// MoQ over a WebSocket on the relay's TCP port: what a session held is freed only when its
+	/// socket goes, after the session (the close handshake and the lingering close).
+	WebSocket,
+}
+
 /// Opens `sessions` idle sessions and closes them; the report has the relay's RSS before and with
 /// them open (the settle time after the close is this test's own).
-async fn idle_round(relay: &Running, sessions: usize) -> Report {
+async fn idle_round(relay: &Running, sessions: usize, transport: Transport) -> Report {
 	let pid = relay.child.id().to_string();
 	let sessions = sessions.to_string();
-	let args = relay.load_tool_args(&["--relay-pid", &pid, "--idle", &sessions, "--idle-settle", "0"]);
+	let mut args = relay.load_tool_args(&["--relay-pid", &pid, "--idle", &sessions, "--idle-settle", "0"]);
+	if let Transport::WebSocket = transport {
+		args.url = format!("ws://127.0.0.1:{}/anon", relay.addr.port()).parse().unwrap();
+	}
 	run(args).await.expect("the idle round ran")
 }
 
 /// `moq_relay_memory_trims_total` from the relay's `/metrics`.
 async fn trims(relay: &Running) -> u64 {
+	metric(relay, "moq_relay_memory_trims_total").await
+}
+
+/// An unlabelled metric from the relay's `/metrics`.
+async fn metric(relay: &Running, name: &str) -> u64 {
 	let (status, _, body) = http_get(relay, "/metrics", false).await;
 	assert_eq!(status, 200, "{body}");
 	body.lines()
-		.find_map(|line| line.strip_prefix("moq_relay_memory_trims_total "))
+		.find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
 		.and_then(|value| value.trim().parse::<f64>().ok())
-		.expect("moq_relay_memory_trims_total in /metrics") as u64
+		.unwrap_or_else(|| panic!("{name} in /metrics")) as u64
 }
+
+/// Tasks the relay may have beyond its idle level when scraped: the scrape's own connection and
+/// the one before it, if that one is still closing.
+const SCRAPE_TASKS: u64 = 2;
 
 /// Waits (every 250 ms, at most [`DEADLINE`]) until the relay has trimmed at least `count` times
 /// and its RSS read twice in a row is the same: the baseline of the next round.
@@ -63,6 +85,15 @@ async fn settled(relay: &Running, count: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_of_closed_sessions_goes_back_to_the_os_within_seconds() {
+	returned_within_seconds(Transport::Quic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_of_closed_websocket_sessions_goes_back_to_the_os_within_seconds() {
+	returned_within_seconds(Transport::WebSocket).await;
+}
+
+async fn returned_within_seconds(transport: Transport) {
 	// The load tool's sessions all come from 127.0.0.1: raise the per-address caps.
 	let relay = start(&[
 		"--server-bind",
@@ -77,10 +108,14 @@ async fn memory_of_closed_sessions_goes_back_to_the_os_within_seconds() {
 	// whole life (its tables at the size these sessions need, TLS and QUIC state that outlives
 	// sessions), which no allocator setting gives back. Its close is the relay's first trim;
 	// the baseline is read once that is done.
-	idle_round(&relay, SESSIONS).await;
+	idle_round(&relay, SESSIONS, transport).await;
 	let before = settled(&relay, 1).await;
+	let idle_tasks = metric(&relay, "moq_relay_tasks").await;
 
-	let idle = idle_round(&relay, SESSIONS).await.idle.expect("an idle phase");
+	let idle = idle_round(&relay, SESSIONS, transport)
+		.await
+		.idle
+		.expect("an idle phase");
 	let closed = Instant::now();
 	assert_eq!(idle.admitted, SESSIONS, "every idle session was admitted");
 	let open = idle.rss_open_kib.expect("the relay's RSS with the sessions open");
@@ -103,12 +138,12 @@ async fn memory_of_closed_sessions_goes_back_to_the_os_within_seconds() {
 		}
 	};
 	eprintln!(
-		"idle memory: RSS {before} KiB settled before, {open} KiB with {SESSIONS} sessions, {after} KiB {:.1} s after they closed",
+		"idle memory ({transport:?}): RSS {before} KiB settled before, {open} KiB with {SESSIONS} sessions, {after} KiB {:.1} s after they closed",
 		waited.as_secs_f64()
 	);
 	assert!(
 		returned >= wanted,
-		"{} s after {SESSIONS} sessions closed the relay had given back {returned} of the {added} KiB \
+		"{} s after {SESSIONS} {transport:?} sessions closed the relay had given back {returned} of the {added} KiB \
 		 they added ({:.0} %, wanted {:.0} %): see src/memory.rs and docs/performance.md (\"Giving memory back after sessions close\")",
 		DEADLINE.as_secs(),
 		100.0 * returned as f64 / added as f64,
@@ -116,4 +151,19 @@ async fn memory_of_closed_sessions_goes_back_to_the_os_within_seconds() {
 	);
 	// The second round's close was trimmed too (`settled` fails past the deadline otherwise).
 	settled(&relay, 2).await;
+	// Nothing of the closed sessions still runs: a task left waiting holds what its session had
+	// (with qmux's own streams, a task per closed WebSocket session did, for ever).
+	let mut tick = tokio::time::interval(Duration::from_millis(250));
+	let tasks = loop {
+		tick.tick().await;
+		let tasks = metric(&relay, "moq_relay_tasks").await;
+		if tasks <= idle_tasks + SCRAPE_TASKS || closed.elapsed() >= DEADLINE {
+			break tasks;
+		}
+	};
+	assert!(
+		tasks <= idle_tasks + SCRAPE_TASKS,
+		"{} s after {SESSIONS} {transport:?} sessions closed the relay ran {tasks} tasks, {idle_tasks} before them",
+		DEADLINE.as_secs()
+	);
 }

@@ -29,6 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use super::stream::Ended;
+
 /// Messages the session may queue ahead of the socket. Few: what waits here is on top of the
 /// socket's own buffers, and a full queue is how qmux sees that the peer does not read.
 const QUEUE: usize = 4;
@@ -38,7 +40,7 @@ const RECEIVED: usize = 16;
 
 /// How long a closed session's connection waits for the queued messages to be written and for the
 /// client to close its side. A client that neither reads nor closes for that long is let go.
-pub const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
 /// A WebSocket (a `Stream` and `Sink` of messages) as a QMux transport.
 pub(super) struct Link<S> {
@@ -48,17 +50,21 @@ pub(super) struct Link<S> {
 	/// The largest message a peer may send: a QMux record on the record-framed drafts, a frame on
 	/// draft-00.
 	max_message: usize,
+	/// Set when the session's writer closes or the peer's end arrives.
+	ended: Ended,
 }
 
 impl<S> Link<S> {
 	/// `ws`, pinged every `keep_alive` and closed when nothing arrived from the peer for
-	/// `idle_timeout`; a message over `max_message` bytes closes it.
-	pub(super) fn new(ws: S, keep_alive: Duration, idle_timeout: Duration, max_message: usize) -> Self {
+	/// `idle_timeout`; a message over `max_message` bytes closes it. `ended` is set when either
+	/// half ends.
+	pub(super) fn new(ws: S, keep_alive: Duration, idle_timeout: Duration, max_message: usize, ended: Ended) -> Self {
 		Self {
 			ws,
 			keep_alive,
 			idle_timeout,
 			max_message,
+			ended,
 		}
 	}
 }
@@ -90,6 +96,7 @@ where
 			queue: Some(queue),
 			sender: tokio::spawn(send(sink, queued, peer_done)),
 			ping,
+			ended: self.ended.clone(),
 		};
 		let reader = Reader { received };
 		tokio::spawn(receive(
@@ -98,6 +105,7 @@ where
 			self.max_message,
 			delivered,
 			peer_closed,
+			self.ended,
 		));
 		(writer, reader)
 	}
@@ -106,11 +114,15 @@ where
 /// Writes what the session queued, in order, until the session closes the queue; then, once the
 /// client closed its side (`peer_done`), the WebSocket close frame. Ends at the first failed write:
 /// the socket is gone.
-async fn send<K>(mut sink: K, mut queued: mpsc::Receiver<Message>, peer_done: oneshot::Receiver<()>)
+async fn send<K>(mut sink: K, mut queued: mpsc::Receiver<Outgoing>, peer_done: oneshot::Receiver<()>)
 where
 	K: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-	while let Some(message) = queued.recv().await {
+	while let Some(outgoing) = queued.recv().await {
+		let message = match outgoing {
+			Outgoing::Record(data) => Message::Binary(data),
+			Outgoing::Ping => Message::Ping(Bytes::new()),
+		};
 		if sink.send(message).await.is_err() {
 			return;
 		}
@@ -134,6 +146,7 @@ async fn receive<R>(
 	max_message: usize,
 	delivered: mpsc::Sender<Result<Bytes, qmux::Error>>,
 	peer_closed: oneshot::Sender<()>,
+	ended: Ended,
 ) where
 	R: futures::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
 {
@@ -163,6 +176,7 @@ async fn receive<R>(
 			Some(Err(err)) => break qmux::Error::WebSocket(Arc::new(err)),
 		}
 	};
+	ended.set();
 	drop(peer_closed);
 	let _ = delivered.send(Err(end)).await;
 }
@@ -184,27 +198,36 @@ where
 	drop(peer_closed);
 }
 
+/// What the session's writer queues for [`send`]: a QMux record (or draft-00 frame), or a
+/// keep-alive ping. (A tungstenite `Message` is larger, and the queue's slots are allocated with it.)
+enum Outgoing {
+	Record(Bytes),
+	Ping,
+}
+
 /// The session's sending half: queues messages for [`send`] and pings on the keep-alive interval.
 pub(super) struct Writer {
 	/// Dropped to tell [`send`] that nothing more comes.
-	queue: Option<mpsc::Sender<Message>>,
+	queue: Option<mpsc::Sender<Outgoing>>,
 	sender: JoinHandle<()>,
 	ping: Interval,
+	ended: Ended,
 }
 
 impl Writer {
-	async fn queue(&mut self, message: Message) -> Result<(), qmux::Error> {
+	async fn queue(&mut self, outgoing: Outgoing) -> Result<(), qmux::Error> {
 		let queue = self.queue.as_ref().ok_or(qmux::Error::Closed)?;
-		queue.send(message).await.map_err(|_| qmux::Error::Closed)
+		queue.send(outgoing).await.map_err(|_| qmux::Error::Closed)
 	}
 }
 
 impl qmux::transport::Writer for Writer {
 	async fn send(&mut self, data: Bytes) -> Result<(), qmux::Error> {
-		self.queue(Message::Binary(data)).await
+		self.queue(Outgoing::Record(data)).await
 	}
 
 	async fn close(&mut self) -> Result<(), qmux::Error> {
+		self.ended.set();
 		self.queue = None;
 		match tokio::time::timeout(CLOSE_FLUSH, &mut self.sender).await {
 			Ok(_) => Ok(()),
@@ -218,13 +241,14 @@ impl qmux::transport::Writer for Writer {
 
 	async fn maintain(&mut self) -> Result<(), qmux::Error> {
 		self.ping.tick().await;
-		self.queue(Message::Ping(Bytes::new())).await
+		self.queue(Outgoing::Ping).await
 	}
 }
 
 impl Drop for Writer {
 	/// Dropped without [`Writer::close`] (qmux gave up on the transport): the socket goes at once.
 	fn drop(&mut self) {
+		self.ended.set();
 		self.sender.abort();
 	}
 }
