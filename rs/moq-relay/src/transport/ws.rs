@@ -392,6 +392,25 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> t
 	}
 }
 
+/// A WebSocket as a stream and sink of messages: tungstenite's `WebSocketStream`, or what wraps it.
+pub trait Socket:
+	futures::Stream<Item = Result<Message, tungstenite::Error>>
+	+ futures::Sink<Message, Error = tungstenite::Error>
+	+ Unpin
+	+ Send
+	+ 'static
+{
+}
+
+impl<S> Socket for S where
+	S: futures::Stream<Item = Result<Message, tungstenite::Error>>
+		+ futures::Sink<Message, Error = tungstenite::Error>
+		+ Unpin
+		+ Send
+		+ 'static
+{
+}
+
 /// A MoQ session over QMux over a WebSocket.
 #[derive(Clone)]
 pub struct WsSession {
@@ -409,14 +428,7 @@ impl std::fmt::Debug for WsSession {
 
 impl WsSession {
 	/// A client-side session over an already-upgraded WebSocket (tests dial the relay with it).
-	pub fn client<S>(ws: S, subprotocol: &str) -> Self
-	where
-		S: futures::Stream<Item = Result<Message, tungstenite::Error>>
-			+ futures::Sink<Message, Error = tungstenite::Error>
-			+ Unpin
-			+ Send
-			+ 'static,
-	{
+	pub fn client(ws: impl Socket, subprotocol: &str) -> Self {
 		// Never holding (opened at once): here only for its byte counts.
 		let gate = Arc::new(Gate::new(0));
 		gate.open();

@@ -69,14 +69,7 @@ impl<S> Link<S> {
 	}
 }
 
-impl<S> qmux::transport::Transport for Link<S>
-where
-	S: futures::Stream<Item = Result<Message, tungstenite::Error>>
-		+ futures::Sink<Message, Error = tungstenite::Error>
-		+ Unpin
-		+ Send
-		+ 'static,
-{
+impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 	type Writer = Writer;
 	type Reader = Reader;
 
