@@ -167,8 +167,8 @@ impl WebSockets {
 		let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 		tokio::spawn(async move {
 			let _count = count;
-			let io = match tokio::time::timeout(ctx.limits.handshake_timeout, upgrade).await {
-				Ok(Ok(io)) => hyper_util::rt::TokioIo::new(io),
+			let upgraded = match tokio::time::timeout(ctx.limits.handshake_timeout, upgrade).await {
+				Ok(Ok(upgraded)) => upgraded,
 				Ok(Err(err)) => {
 					tracing::debug!(%err, "WebSocket upgrade failed");
 					return;
@@ -179,7 +179,7 @@ impl WebSockets {
 					return;
 				}
 			};
-			let session = match ws::accept(io, &negotiated, ws::Bounds::from(&ctx.limits)).await {
+			let session = match ws::accept_upgraded(upgraded, &negotiated, ws::Bounds::from(&ctx.limits)).await {
 				Ok(session) => session,
 				Err(qmux::Error::HandshakeTimeout) => {
 					// No QMux transport parameters, so no SETUP either: as a QUIC client without SETUP.

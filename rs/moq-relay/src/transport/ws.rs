@@ -44,8 +44,10 @@ use crate::wire::Version;
 
 mod io;
 mod stream;
+mod tcp;
 
 pub use stream::{WsRecv, WsSend};
+pub use tcp::accept_upgraded;
 
 /// The QMux drafts the relay speaks under a moq version, most preferred first.
 pub const DRAFTS: [qmux::Version; 3] = [qmux::Version::QMux02, qmux::Version::QMux01, qmux::Version::QMux00];
