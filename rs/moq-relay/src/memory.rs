@@ -134,8 +134,9 @@ impl Quiet {
 }
 
 /// Runs for the life of the relay: when its open sessions ([`Metrics::sessions_active`], and the
-/// WebSocket connections still closing after theirs) fell and then held still for [`QUIET`], asks every worker to empty its cache and purges the
-/// arenas' freed pages, so what the closed sessions held leaves the RSS within seconds.
+/// WebSocket connections still closing after theirs) fell and then held still for [`QUIET`], asks
+/// every worker to empty its cache and purges the arenas' freed pages, so what the closed sessions
+/// held leaves the RSS within seconds.
 pub async fn trim_when_quiet(metrics: Arc<Metrics>) {
 	let mut quiet = Quiet::default();
 	let mut tick = tokio::time::interval(QUIET);

@@ -4,12 +4,12 @@
 
 use crate::common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{TestRelay, http_get, start, within};
+use common::{TestRelay, http_get, metrics, start, within};
 use moq_net::stats;
 use moq_relay::client;
 use moq_relay_bench::publisher::{Publisher, write_group};
@@ -86,19 +86,6 @@ impl Drop for Keys {
 	fn drop(&mut self) {
 		let _ = std::fs::remove_dir_all(&self.dir);
 	}
-}
-
-/// The relay's `/metrics`, as name (with labels) → value.
-async fn metrics(relay: &impl common::Target) -> BTreeMap<String, u64> {
-	let (status, _, body) = http_get(relay, "/metrics", false).await;
-	assert_eq!(status, 200);
-	body.lines()
-		.filter(|l| !l.starts_with('#'))
-		.filter_map(|l| {
-			let (name, value) = l.rsplit_once(' ')?;
-			Some((name.to_string(), value.parse().ok()?))
-		})
-		.collect()
 }
 
 async fn metric(relay: &impl common::Target, name: &str) -> u64 {

@@ -238,6 +238,19 @@ pub fn pinned_tls(relay: &impl Target) -> rustls::ClientConfig {
 	moq_relay::tls::client_config(&trust, &[]).unwrap()
 }
 
+/// The relay's `/metrics`, as name (with labels) → value.
+pub async fn metrics(relay: &impl Target) -> std::collections::BTreeMap<String, u64> {
+	let (status, _, body) = http_get(relay, "/metrics", false).await;
+	assert_eq!(status, 200);
+	body.lines()
+		.filter(|l| !l.starts_with('#'))
+		.filter_map(|l| {
+			let (name, value) = l.rsplit_once(' ')?;
+			Some((name.to_string(), value.parse().ok()?))
+		})
+		.collect()
+}
+
 /// A minimal HTTP/1.1 GET over TCP, plain or TLS: (status, headers lowercased, body).
 pub async fn http_get(relay: &impl Target, path: &str, tls: bool) -> (u16, String, String) {
 	let (status, head, body) = http_get_exact(relay, path, tls).await;

@@ -3,7 +3,7 @@
 //! the load tool (`moq-relay-bench --idle`, over QUIC and over WebSocket), the relay's RSS read from
 //! `/proc`.
 
-use crate::common::{Running, http_get, start};
+use crate::common::{Running, metrics, start};
 
 use std::time::{Duration, Instant};
 
@@ -48,14 +48,10 @@ async fn trims(relay: &Running) -> u64 {
 	metric(relay, "moq_relay_memory_trims_total").await
 }
 
-/// An unlabelled metric from the relay's `/metrics`.
+/// An unlabelled metric from the relay's `/metrics`, which must be there.
 async fn metric(relay: &Running, name: &str) -> u64 {
-	let (status, _, body) = http_get(relay, "/metrics", false).await;
-	assert_eq!(status, 200, "{body}");
-	body.lines()
-		.find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-		.and_then(|value| value.trim().parse::<f64>().ok())
-		.unwrap_or_else(|| panic!("{name} in /metrics")) as u64
+	let value = metrics(relay).await.get(name).copied();
+	value.unwrap_or_else(|| panic!("{name} in /metrics"))
 }
 
 /// Tasks the relay may have beyond its idle level when scraped: the scrape's own connection and

@@ -50,14 +50,14 @@ pub(super) struct Link<S> {
 	/// The largest message a peer may send: a QMux record on the record-framed drafts, a frame on
 	/// draft-00.
 	max_message: usize,
-	/// Set when the session's writer closes or the peer's end arrives.
+	/// Set when the session's writer closes (every end of the session closes it).
 	ended: Ended,
 }
 
 impl<S> Link<S> {
 	/// `ws`, pinged every `keep_alive` and closed when nothing arrived from the peer for
-	/// `idle_timeout`; a message over `max_message` bytes closes it. `ended` is set when either
-	/// half ends.
+	/// `idle_timeout`; a message over `max_message` bytes closes it. `ended` is set when the
+	/// writer closes or is dropped.
 	pub(super) fn new(ws: S, keep_alive: Duration, idle_timeout: Duration, max_message: usize, ended: Ended) -> Self {
 		Self {
 			ws,
@@ -89,7 +89,7 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 			queue: Some(queue),
 			sender: tokio::spawn(send(sink, queued, peer_done)),
 			ping,
-			ended: self.ended.clone(),
+			ended: self.ended,
 		};
 		let reader = Reader { received };
 		tokio::spawn(receive(
@@ -98,7 +98,6 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 			self.max_message,
 			delivered,
 			peer_closed,
-			self.ended,
 		));
 		(writer, reader)
 	}
@@ -139,7 +138,6 @@ async fn receive<R>(
 	max_message: usize,
 	delivered: mpsc::Sender<Result<Bytes, qmux::Error>>,
 	peer_closed: oneshot::Sender<()>,
-	ended: Ended,
 ) where
 	R: futures::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
 {
@@ -169,7 +167,6 @@ async fn receive<R>(
 			Some(Err(err)) => break qmux::Error::WebSocket(Arc::new(err)),
 		}
 	};
-	ended.set();
 	drop(peer_closed);
 	let _ = delivered.send(Err(end)).await;
 }

@@ -20,9 +20,9 @@ use crate::transport::{RecvStream, SendStream, TransportError};
 /// What a stream's pending read or write fails with once its session has ended.
 const SESSION_ENDED: &str = "the WebSocket session ended";
 
-/// Set once a session over a WebSocket has ended: closed by the relay, by the client or by the
-/// connection's end (the QMux writer closing, the socket ending). Shared by the session's handles
-/// and its transport halves ([`super::io`]).
+/// Set once a session over a WebSocket has ended: by the relay's close or `closed` on a handle, and
+/// by the QMux writer's close (or drop), which every end of a session ends with, whoever closed it
+/// or however the socket went ([`super::io`]). Shared by the session's handles and its writer.
 #[derive(Clone, Debug)]
 pub(super) struct Ended(Arc<watch::Sender<bool>>);
 

@@ -4,8 +4,9 @@
 //! A client that leaves Nagle's algorithm (RFC 896) on, as the published Rust client does, sends a
 //! small write only once what it sent before was acknowledged; Linux delays an ACK by up to 40 ms. So
 //! about one frame in a hundred from such a publisher reached subscribers 40 ms late
-//! (`docs/performance.md`, "WebSocket latency"). After each read that returned data the relay asks
-//! for the ACK at once (`TCP_QUICKACK`, which the kernel does not keep set, hence on every read).
+//! (`docs/performance.md`, "WebSocket latency"). After each read that took all the socket had, the
+//! relay asks for the ACK at once (`TCP_QUICKACK`, which the kernel does not keep set, hence on
+//! every such read).
 //! The upgraded connection is taken back from hyper for that ([`accept_upgraded`]): hyper hands it
 //! out as an opaque type, and the socket's options need the socket.
 
@@ -88,8 +89,12 @@ impl<T: OverTcp + AsyncRead + Unpin> AsyncRead for QuickAck<T> {
 		}
 		let before = buf.filled().len();
 		let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+		// Only when the read took all there was (it did not fill the buffer): while more is
+		// queued the next read comes at once, and the one that empties the socket asks for the
+		// ACK, so a large frame costs one system call, not one per read.
 		if let Poll::Ready(Ok(())) = polled
 			&& buf.filled().len() > before
+			&& buf.remaining() > 0
 		{
 			quick_ack(self.io.tcp());
 		}
