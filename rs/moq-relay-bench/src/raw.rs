@@ -27,6 +27,9 @@ use crate::HEADER;
 
 const VERSION: Version = Version::Lite05;
 
+/// SETUP's Role parameter for a subscriber (`docs/protocol.md`, "SETUP").
+const ROLE_SUBSCRIBER: u32 = 2;
+
 /// The receive buffer asked for each endpoint's UDP socket.
 const RECV_BUFFER: usize = 4 << 20;
 
@@ -51,6 +54,61 @@ pub fn endpoint(fingerprint: &str, relay: SocketAddr) -> anyhow::Result<quinn::E
 	Ok(endpoint)
 }
 
+/// A session past SETUP whose ANNOUNCE stream is open and answered (ANNOUNCE_OK read): what an
+/// idle viewer holds, and the first half of a [`Viewer`].
+pub struct Session {
+	conn: quinn::Connection,
+	send: quinn::SendStream,
+	recv: quinn::RecvStream,
+	/// What arrived on the ANNOUNCE stream after the last message read.
+	buf: BytesMut,
+}
+
+impl Session {
+	/// Dials `relay`, sends SETUP for `path`, asks for every announcement and reads the
+	/// ANNOUNCE_OK.
+	pub async fn open(endpoint: &quinn::Endpoint, relay: SocketAddr, path: &str) -> anyhow::Result<Self> {
+		let conn = endpoint.connect(relay, "localhost")?.await.context("QUIC handshake")?;
+		// A viewer only subscribes, and says so as the published client does when it only
+		// consumes: a relay then does not ask it for its announcements.
+		let setup = Setup {
+			path: Some(path.to_string()),
+			role: Some(VarInt::from_u32(ROLE_SUBSCRIBER)),
+			..Setup::default()
+		};
+		let mut stream = conn.open_uni().await?;
+		stream
+			.write_all(&[encode(&UniType::Setup)?, encode(&setup)?].concat())
+			.await?;
+		stream.finish()?;
+		let (mut send, mut recv) = conn.open_bi().await?;
+		let request = AnnounceRequest {
+			prefix: String::new(),
+			exclude_hop: VarInt::ZERO,
+		};
+		send.write_all(&[encode(&BidiType::Announce)?, encode(&request)?].concat())
+			.await?;
+		let mut buf = BytesMut::new();
+		read::<AnnounceOk>(&mut recv, &mut buf).await?;
+		Ok(Self { conn, send, recv, buf })
+	}
+
+	/// Waits until `broadcast` is announced active.
+	pub async fn announced(&mut self, broadcast: &str) -> anyhow::Result<()> {
+		loop {
+			let announce = read::<Announce>(&mut self.recv, &mut self.buf).await?;
+			if announce.suffix == broadcast && announce.status.is_active() {
+				return Ok(());
+			}
+		}
+	}
+
+	/// The connection.
+	pub fn connection(&self) -> &quinn::Connection {
+		&self.conn
+	}
+}
+
 /// One viewer: a session at `path` subscribed to `broadcast`'s `track`.
 pub struct Viewer {
 	conn: quinn::Connection,
@@ -69,32 +127,10 @@ impl Viewer {
 		broadcast: &str,
 		track: &str,
 	) -> anyhow::Result<Self> {
-		let conn = endpoint.connect(relay, "localhost")?.await.context("QUIC handshake")?;
-		let setup = Setup {
-			path: Some(path.to_string()),
-			..Setup::default()
-		};
-		let mut stream = conn.open_uni().await?;
-		stream
-			.write_all(&[encode(&UniType::Setup)?, encode(&setup)?].concat())
-			.await?;
-		stream.finish()?;
+		let mut session = Session::open(endpoint, relay, path).await?;
 		// Subscribing before the relay has the broadcast would be refused: wait for its announcement.
-		let (mut send, mut recv) = conn.open_bi().await?;
-		let request = AnnounceRequest {
-			prefix: String::new(),
-			exclude_hop: VarInt::ZERO,
-		};
-		send.write_all(&[encode(&BidiType::Announce)?, encode(&request)?].concat())
-			.await?;
-		let mut buf = BytesMut::new();
-		read::<AnnounceOk>(&mut recv, &mut buf).await?;
-		loop {
-			let announce = read::<Announce>(&mut recv, &mut buf).await?;
-			if announce.suffix == broadcast && announce.status.is_active() {
-				break;
-			}
-		}
+		session.announced(broadcast).await?;
+		let Session { conn, send, recv, .. } = session;
 		let subscribe = Subscribe {
 			id: VarInt::ZERO,
 			broadcast: broadcast.to_string(),
@@ -285,7 +321,7 @@ impl GroupParser {
 }
 
 /// Reads one `T` from `recv`, `buf` keeping what arrived after it.
-async fn read<T: Decode>(recv: &mut quinn::RecvStream, buf: &mut BytesMut) -> anyhow::Result<T> {
+pub async fn read<T: Decode>(recv: &mut quinn::RecvStream, buf: &mut BytesMut) -> anyhow::Result<T> {
 	loop {
 		if let Some(value) = decoded(buf)? {
 			return Ok(value);
@@ -309,7 +345,8 @@ fn decoded<T: Decode>(buf: &mut BytesMut) -> anyhow::Result<Option<T>> {
 	}
 }
 
-fn encode<T: Encode>(message: &T) -> anyhow::Result<Vec<u8>> {
+/// `message` as moq-lite-05 bytes.
+pub fn encode<T: Encode>(message: &T) -> anyhow::Result<Vec<u8>> {
 	message.to_bytes(VERSION).map_err(|e| anyhow::anyhow!("{e}"))
 }
 

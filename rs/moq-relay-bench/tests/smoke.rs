@@ -363,3 +363,138 @@ fn soak_is_its_own_mode() {
 	);
 	assert_eq!((args.stable, args.rss_tolerance), (None, 10.0));
 }
+
+/// The QUIC floor benchmark (`examples/quic_floor.rs`), which `cargo test` builds next to this
+/// test's binary.
+fn quic_floor() -> std::path::PathBuf {
+	let exe = std::env::current_exe().unwrap();
+	let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+	let path = dir
+		.join("examples")
+		.join(format!("quic_floor{}", std::env::consts::EXE_SUFFIX));
+	assert!(
+		path.is_file(),
+		"{} is missing: `cargo test -p moq-relay-bench` builds it (or `cargo build -p moq-relay-bench --example quic_floor`)",
+		path.display()
+	);
+	path
+}
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+	fn drop(&mut self) {
+		let _ = self.0.kill();
+		let _ = self.0.wait();
+	}
+}
+
+/// Runs `quic_floor` with `args` to its end (at most `limit`) and returns the JSON object it prints.
+async fn floor_load(args: &[&str], limit: Duration) -> serde_json::Value {
+	let mut child = Child(
+		std::process::Command::new(quic_floor())
+			.args(args)
+			.stdout(std::process::Stdio::piped())
+			.spawn()
+			.unwrap(),
+	);
+	let deadline = tokio::time::Instant::now() + limit;
+	loop {
+		if let Some(status) = child.0.try_wait().unwrap() {
+			assert!(status.success(), "quic_floor {args:?}: {status}");
+			break;
+		}
+		assert!(
+			tokio::time::Instant::now() < deadline,
+			"quic_floor {args:?} still runs after {limit:?}"
+		);
+		tokio::time::sleep(Duration::from_millis(20)).await;
+	}
+	let mut out = String::new();
+	std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+	serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("quic_floor {args:?} printed {out:?}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quic_floor_feeds_raw_viewers_and_measures_relays_too() {
+	let mut server = Child(
+		std::process::Command::new(quic_floor())
+			.args(["serve", "--frame-size", "300", "--fps", "30", "--group-frames", "10"])
+			.stdout(std::process::Stdio::piped())
+			.spawn()
+			.unwrap(),
+	);
+	// Its first line says where it listens; read on a thread of its own, so a server that never
+	// prints fails the test instead of hanging it.
+	let stdout = server.0.stdout.take().unwrap();
+	let (tx, rx) = std::sync::mpsc::channel();
+	std::thread::spawn(move || {
+		let mut line = String::new();
+		let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+		let _ = tx.send(line);
+	});
+	let line = rx
+		.recv_timeout(Duration::from_secs(30))
+		.expect("quic_floor serve starts");
+	let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+	let addr = format!("127.0.0.1:{}", started["port"]);
+	let fingerprint = started["fingerprint"].as_str().unwrap().to_string();
+	let pid = started["pid"].to_string();
+	assert_eq!(pid, server.0.id().to_string());
+	let target = ["--addr", &addr, "--fingerprint", &fingerprint, "--server-pid", &pid];
+
+	let fanout = [
+		&[
+			"fanout",
+			"--subscribers",
+			"3",
+			"--duration",
+			"1",
+			"--warmup",
+			"0.5",
+			"--frame-size",
+			"300",
+		][..],
+		&target,
+	]
+	.concat();
+	let report = floor_load(&fanout, Duration::from_secs(60)).await;
+	assert_eq!(report["mode"], "fanout");
+	// Every viewer gets every frame the server sent in the window, whole.
+	assert_eq!(report["delivery_pct"], 100.0, "{report}");
+	assert!(report["frames_sent"].as_f64().unwrap() >= 30.0, "{report}");
+	assert_eq!(report["latency_ms"]["count"], report["frames"]);
+	assert!(report["server_cpu_s_per_gb"].as_f64().unwrap() >= 0.0, "{report}");
+
+	let connect = [&["connect", "--sessions", "5", "--concurrency", "2"][..], &target].concat();
+	let report = floor_load(&connect, Duration::from_secs(60)).await;
+	assert_eq!(
+		(report["mode"].as_str(), report["sessions"].as_u64()),
+		(Some("connect"), Some(5))
+	);
+	assert!(report["server_cpu_ms_per_session"].as_f64().unwrap() >= 0.0);
+
+	// `connect` and `idle` set sessions up with a relay the same way (here in this process).
+	let (relay, relay_fingerprint, stop, task) = relay().await;
+	let relay_addr = relay.to_string();
+	let own = std::process::id().to_string();
+	let relay_target = [
+		"--addr",
+		&relay_addr,
+		"--fingerprint",
+		&relay_fingerprint,
+		"--server-pid",
+		&own,
+	];
+	for mode in ["connect", "idle"] {
+		let args = [&[mode, "--sessions", "4", "--concurrency", "2"][..], &relay_target].concat();
+		let report = floor_load(&args, Duration::from_secs(60)).await;
+		assert_eq!(
+			(report["mode"].as_str(), report["sessions"].as_u64()),
+			(Some(mode), Some(4))
+		);
+	}
+	let _ = stop.send(());
+	task.await.unwrap();
+}

@@ -117,13 +117,7 @@ impl Relay {
 				.map(|d| d.alpn().as_bytes()),
 		);
 		alpn.push(wtq::ALPN.as_bytes());
-		let tls = tls::server_config(resolver.clone(), &alpn)?;
-		let quic_tls = wtq::quinn::crypto::rustls::QuicServerConfig::try_from(tls)
-			.map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
-		let mut server = wtq::quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
-		server.transport_config(Arc::new(pending_transport(&config.limits)));
-		// Connections quinn holds before the accept loop sees them.
-		server.max_incoming(config.limits.max_pending.max(1));
+		let server = quic_server(tls::server_config(resolver.clone(), &alpn)?, &config.limits)?;
 
 		let mut endpoints = Vec::new();
 		let mut tcp = Vec::new();
@@ -333,6 +327,22 @@ impl Relay {
 	}
 }
 
+/// The QUIC server configuration of the relay's endpoints: `tls`, the transport of connections
+/// not admitted yet ([`pending_transport`]) and at most `max_pending` of them held by quinn before
+/// the accept loop sees them. Public for the QUIC floor benchmark (`docs/performance.md`, "The
+/// QUIC floor"), which serves the same stack without the relay.
+pub fn quic_server(
+	tls: rustls::ServerConfig,
+	limits: &crate::limits::Limits,
+) -> Result<wtq::quinn::ServerConfig, TlsError> {
+	let quic_tls = wtq::quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+		.map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
+	let mut server = wtq::quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
+	server.transport_config(Arc::new(pending_transport(limits)));
+	server.max_incoming(limits.max_pending.max(1));
+	Ok(server)
+}
+
 /// The QUIC transport of a connection that is not admitted yet: a small connection window (every
 /// stream together cannot make the relay buffer more), [`PENDING_STREAMS`] streams of each
 /// direction and a bounded datagram buffer. Admission raises the window and the streams
@@ -398,7 +408,7 @@ pub const UDP_BUFFER: usize = 4 << 20;
 
 /// A UDP socket at `addr` for a QUIC endpoint (the relay's, or a cluster link's), its buffers
 /// raised to [`UDP_BUFFER`] as far as the kernel allows; with the receive buffer it got, bytes.
-pub(crate) fn udp_socket(addr: SocketAddr) -> std::io::Result<(std::net::UdpSocket, usize)> {
+pub fn udp_socket(addr: SocketAddr) -> std::io::Result<(std::net::UdpSocket, usize)> {
 	let socket = std::net::UdpSocket::bind(addr)?;
 	let sock = socket2::SockRef::from(&socket);
 	// A refusal leaves the kernel's default, which the size read back shows.
