@@ -34,6 +34,8 @@ mod tests;
 pub use stream::{Reader, Writer};
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -277,10 +279,10 @@ pub async fn run_accepted<S: Session>(
 				binding: Transport::WebTransport,
 				headers,
 			});
-			// Each path's future is boxed: the connection's task would otherwise reserve the largest
-			// of them (the IETF path's) for every session (`docs/performance.md`, "The round of
-			// 2026-12-04").
-			return Box::pin(run(transport, version, url, ctx, ticket, first_packet)).await;
+			// This path's future holds two boxes ([`run`]); the IETF path's is boxed below: the
+			// connection's task would otherwise reserve its size for every session
+			// (`docs/performance.md`, "The round of 2026-12-04").
+			return run(transport, version, url, ctx, ticket, first_packet).await;
 		}
 		Protocol::Ietf(draft) => ietf::Negotiation::Fixed(draft),
 		Protocol::Setup { offered } => ietf::Negotiation::Setup { offered },
@@ -345,28 +347,52 @@ impl std::fmt::Debug for UrlRequest {
 	}
 }
 
+/// The future `make` builds, on the heap, built in this function (which is not async) so that the
+/// unboxed future never has a place in the calling async fn's state.
+fn on_heap<F: Future>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
+	Box::pin(make())
+}
+
 /// Runs one session to its end. `url` is the request it came with (`None` on raw QUIC, where the
 /// path comes in SETUP); `ticket` its place in the connection table, admitted once the
 /// session is; `first_packet` when the connection's first packet arrived (for the set-up time).
-pub async fn run<S: Session>(
+pub fn run<'a, S: Session>(
+	transport: S,
+	version: Version,
+	url: Option<UrlRequest>,
+	ctx: Arc<Context>,
+	ticket: &'a mut Ticket,
+	first_packet: Instant,
+) -> impl Future<Output = Result<(), SessionError>> + 'a {
+	// Admission (the SETUP exchange and the auth decision: a token, an auth service call, a
+	// Privacy Pass redemption) and serving each run in a box of their own, and what is returned
+	// holds nothing else: admission's state goes back once the session is admitted, and what stays
+	// for the session's life is what serving needs (`docs/performance.md`, "A session's state
+	// while it serves").
+	let metrics = ctx.metrics.clone();
+	let admission = on_heap(move || admit_session(transport, version, url, ctx, ticket, first_packet));
+	async move {
+		let _gauge = metrics.session_started();
+		let (shared, role) = admission.await?;
+		on_heap(|| serve(shared, role)).await
+	}
+}
+
+/// Admits a session: the auth decision on the URL (WebTransport, WebSocket), the SETUP exchange,
+/// the auth decision on SETUP's Path (raw QUIC) and the connection table's admission; a refused
+/// peer is told why. The admitted session ([`admitted`]).
+async fn admit_session<S: Session>(
 	transport: S,
 	version: Version,
 	url: Option<UrlRequest>,
 	ctx: Arc<Context>,
 	ticket: &mut Ticket,
 	first_packet: Instant,
-) -> Result<(), SessionError> {
-	let _gauge = ctx.metrics.session_started();
+) -> Result<(Arc<Shared<S>>, Role), SessionError> {
 	// `docs/auth.md`: "On WebTransport the decision is made from the CONNECT's URL and headers,
 	// before any MoQ message", so even a client that never sends SETUP learns why.
-	// Admission's future (the auth decision: a token, an auth service call, a Privacy Pass
-	// redemption) is the largest part of this one and is over once the session is admitted:
-	// boxed, its memory goes back then instead of staying in every session's task for its life.
 	let early = match &url {
-		Some(url) => {
-			let admitted = admit(&transport, &ctx, ticket, &url.target, Some(&url.headers), url.binding);
-			Some(Box::pin(admitted).await?)
-		}
+		Some(url) => Some(admit(&transport, &ctx, ticket, &url.target, Some(&url.headers), url.binding).await?),
 		None => None,
 	};
 	let setup = match admit_setup(&transport, version, &ctx).await {
@@ -397,7 +423,7 @@ pub async fn run<S: Session>(
 	};
 	let grant = match early {
 		Some(grant) => grant,
-		None => Box::pin(admit(&transport, &ctx, ticket, &target, None, Transport::Quic)).await?,
+		None => admit(&transport, &ctx, ticket, &target, None, Transport::Quic).await?,
 	};
 	if let Err(limit) = ticket.admit() {
 		refuse(&transport, &ctx, limit);
@@ -406,7 +432,7 @@ pub async fn run<S: Session>(
 	}
 	ctx.metrics.session_admitted(first_packet.elapsed());
 	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %version, "session admitted");
-	serve(transport, version, grant, setup, ctx.clone(), Link::Accepted).await
+	Ok(admitted(transport, version, grant, setup, ctx, Link::Accepted))
 }
 
 /// Runs a cluster link this relay dialed (`docs/cluster.md`) to its end: sends a SETUP with `path`
@@ -434,19 +460,20 @@ pub async fn run_link<S: Session>(
 			return Err(err);
 		}
 	};
-	serve(transport, version, Grant::peer(), setup, ctx, link).await
+	let (shared, role) = admitted(transport, version, Grant::peer(), setup, ctx, link);
+	serve(shared, role).await
 }
 
-/// Serves an admitted session until it closes, its grant expires or the relay shuts down.
-async fn serve<S: Session>(
+/// What an admitted session shares between its tasks, with the peer given what an admitted
+/// session may use: the relay's side of the session from admission on.
+fn admitted<S: Session>(
 	transport: S,
 	version: Version,
 	grant: Grant,
 	setup: Option<Setup>,
 	ctx: Arc<Context>,
 	link: Link,
-) -> Result<(), SessionError> {
-	let _link = grant.cluster().then(|| ctx.metrics.cluster_link_started());
+) -> (Arc<Shared<S>>, Role) {
 	grant.meter(&transport);
 	// Before admission the peer had a small window and a few streams (crate::limits): now it may use
 	// what an admitted session needs.
@@ -460,10 +487,9 @@ async fn serve<S: Session>(
 	};
 	let role = setup.as_ref().map(Setup::role_kind).unwrap_or(Role::Both);
 	let shared = Arc::new(Shared {
-		transport: transport.clone(),
+		transport,
 		version,
 		grant,
-		ctx: ctx.clone(),
 		peer_hop: setup.as_ref().and_then(Setup::hop_id),
 		next_subscribe_id: AtomicU64::new(0),
 		upstream: Mutex::new(HashMap::new()),
@@ -476,7 +502,17 @@ async fn serve<S: Session>(
 		)),
 		route_origin: random_hop_id(),
 		link,
+		ctx,
 	});
+	(shared, role)
+}
+
+/// Serves an admitted session ([`admitted`]) until it closes, its grant expires or the relay
+/// shuts down. It takes the session's shared state only, built before it: what it took by value
+/// would keep a slot in its state for the session's whole life after moving on.
+async fn serve<S: Session>(shared: Arc<Shared<S>>, role: Role) -> Result<(), SessionError> {
+	let (transport, ctx) = (&shared.transport, &shared.ctx);
+	let _link = shared.grant.cluster().then(|| ctx.metrics.cluster_link_started());
 
 	let mut tasks = JoinSet::new();
 	tasks.spawn(accept_bi(shared.clone()));
@@ -497,13 +533,13 @@ async fn serve<S: Session>(
 	// `docs/auth.md` ("Revocation"): the session ends when its token is revoked or the key that
 	// verified it is removed; both are re-checked whenever the list or the key sources change.
 	let revocation = {
-		let (ctx, grant) = (ctx.clone(), shared.grant.clone());
+		let shared = shared.clone();
 		async move {
-			let Some(mut changes) = ctx.auth.revocations().map(|r| r.changes()) else {
+			let Some(mut changes) = shared.ctx.auth.revocations().map(|r| r.changes()) else {
 				return std::future::pending().await;
 			};
 			loop {
-				if let Some(revoked) = ctx.auth.revoked(&grant) {
+				if let Some(revoked) = shared.ctx.auth.revoked(&shared.grant) {
 					return revoked;
 				}
 				if changes.changed().await.is_err() {
