@@ -364,11 +364,12 @@ fn soak_is_its_own_mode() {
 	assert_eq!((args.stable, args.rss_tolerance), (None, 10.0));
 }
 
-/// The QUIC floor benchmark (`examples/quic_floor.rs`), which `cargo test` builds next to this
-/// test's binary.
+/// The QUIC floor benchmark (`examples/quic_floor.rs`), which `cargo test -p moq-relay-bench`
+/// builds next to the load tool's binary (a `--test` filter alone does not).
 fn quic_floor() -> std::path::PathBuf {
-	let exe = std::env::current_exe().unwrap();
-	let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+	let dir = std::path::Path::new(env!("CARGO_BIN_EXE_moq-relay-bench"))
+		.parent()
+		.unwrap();
 	let path = dir
 		.join("examples")
 		.join(format!("quic_floor{}", std::env::consts::EXE_SUFFIX));

@@ -508,31 +508,35 @@ async fn accept(
 			// state small for as long as the session lives, where an unboxed handshake would
 			// reserve its size in it after it finished.
 			let handshake = Box::pin(quic::accept(incoming, &crate::relay::VERSIONS));
-			let accepted = match tokio::time::timeout(ctx.limits.handshake_timeout, handshake).await {
-				Ok(Ok(accepted)) => accepted,
-				Ok(Err(err)) => {
-					tracing::debug!(%err, "connection refused");
-					return;
-				}
-				Err(_) => {
-					// Dropping the handshake closes the connection.
-					ctx.metrics.limit_refused(LimitError::HandshakeTimeout.code());
-					tracing::debug!("handshake timed out");
-					return;
-				}
+			// What the handshake returned moves into the session's future in a block of its own,
+			// so that this task keeps no place for it while the session lives.
+			let (session, span) = {
+				let accepted = match tokio::time::timeout(ctx.limits.handshake_timeout, handshake).await {
+					Ok(Ok(accepted)) => accepted,
+					Ok(Err(err)) => {
+						tracing::debug!(%err, "connection refused");
+						return;
+					}
+					Err(_) => {
+						// Dropping the handshake closes the connection.
+						ctx.metrics.limit_refused(LimitError::HandshakeTimeout.code());
+						tracing::debug!("handshake timed out");
+						return;
+					}
+				};
+				let span = tracing::info_span!("session", id = accepted.session.stable_id());
+				let session = session::run_accepted(
+					accepted.session,
+					accepted.protocol,
+					accepted.url_path,
+					accepted.headers,
+					ctx,
+					&mut ticket,
+					first_packet,
+				);
+				(session, span)
 			};
-			let span = tracing::info_span!("session", id = accepted.session.stable_id());
-			let result = session::run_accepted(
-				accepted.session,
-				accepted.protocol,
-				accepted.url_path,
-				accepted.headers,
-				ctx,
-				&mut ticket,
-				first_packet,
-			)
-			.instrument(span)
-			.await;
+			let result = session.instrument(span).await;
 			if let Err(err) = result {
 				tracing::info!(%err, "session refused");
 			}

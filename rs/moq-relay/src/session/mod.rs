@@ -257,16 +257,21 @@ fn expiry_deadline(expires: u64) -> Option<tokio::time::Instant> {
 
 /// Runs one session accepted on the QUIC endpoint to its end, in the protocol family its handshake
 /// chose ([`run`] for moq-lite; the IETF drafts, and sessions whose SETUP decides, in `ietf`).
-pub async fn run_accepted<S: Session>(
+/// Not async itself: what it is given moves into the future of the family chosen, and the future
+/// returned holds nothing else (a moq-lite session's two boxes, [`run`], or the IETF session's
+/// one), where an async function would keep its arguments for the session's whole life
+/// (`docs/performance.md`, "A session's state while it serves").
+pub fn run_accepted<'a, S: Session>(
 	transport: S,
 	protocol: crate::transport::quic::Protocol,
 	url_path: Option<String>,
 	headers: Option<HeaderMap>,
 	ctx: Arc<Context>,
-	ticket: &mut Ticket,
+	ticket: &'a mut Ticket,
 	first_packet: Instant,
-) -> Result<(), SessionError> {
+) -> impl Future<Output = Result<(), SessionError>> + 'a {
 	use crate::transport::quic::Protocol;
+	use futures::future::Either;
 	let negotiation = match protocol {
 		Protocol::Lite(version) => {
 			// A CONNECT's cookies are no credential: browsers send none on WebTransport, and the
@@ -279,16 +284,11 @@ pub async fn run_accepted<S: Session>(
 				binding: Transport::WebTransport,
 				headers,
 			});
-			// This path's future holds two boxes ([`run`]); the IETF path's is boxed below: the
-			// connection's task would otherwise reserve its size for every session
-			// (`docs/performance.md`, "The round of 2026-12-04").
-			return run(transport, version, url, ctx, ticket, first_packet).await;
+			return Either::Left(run(transport, version, url, ctx, ticket, first_packet));
 		}
 		Protocol::Ietf(draft) => ietf::Negotiation::Fixed(draft),
 		Protocol::Setup { offered } => ietf::Negotiation::Setup { offered },
 	};
-	let metrics = ctx.metrics.clone();
-	let _gauge = metrics.session_started();
 	let kind = match url_path {
 		Some(_) => Transport::WebTransport,
 		None => Transport::Quic,
@@ -299,7 +299,11 @@ pub async fn run_accepted<S: Session>(
 		headers,
 		first_packet,
 	};
-	Box::pin(ietf::run(transport, negotiation, arrival, ctx, ticket)).await
+	Either::Right(on_heap(move || async move {
+		let metrics = ctx.metrics.clone();
+		let _gauge = metrics.session_started();
+		ietf::run(transport, negotiation, arrival, ctx, ticket).await
+	}))
 }
 
 /// Runs one IETF draft session that came as a WebSocket upgrade to `target` (its URL path and
