@@ -151,10 +151,11 @@ async fn main() -> anyhow::Result<()> {
 	}
 }
 
-/// A frame of `serve`'s broadcast: its index since the start and its payload.
+/// A frame of `serve`'s broadcast: its group and its payload (which carries its send time,
+/// group and index, `moq_relay_bench::encode_frame`).
 #[derive(Clone)]
 struct Frame {
-	index: u64,
+	group: u64,
 	payload: Bytes,
 }
 
@@ -183,12 +184,12 @@ async fn serve(bind: SocketAddr, fps: f64, frame_size: usize, group_frames: u64)
 	let ticker = frames.clone();
 	tokio::spawn(async move {
 		let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / fps));
-		for index in 0.. {
+		for sent in 0.. {
 			interval.tick().await;
-			let (group, in_group) = (index / group_frames, index % group_frames);
-			let payload = encode_frame(frame_size, now_ns(), group, in_group);
+			let (group, index) = (sent / group_frames, sent % group_frames);
+			let payload = encode_frame(frame_size, now_ns(), group, index);
 			// No viewer yet is not an error: the broadcast runs regardless.
-			let _ = ticker.send(Frame { index, payload });
+			let _ = ticker.send(Frame { group, payload });
 		}
 	});
 	let window = quinn::VarInt::from_u64(limits.session_window)?;
@@ -196,7 +197,7 @@ async fn serve(bind: SocketAddr, fps: f64, frame_size: usize, group_frames: u64)
 		let frames = frames.clone();
 		tokio::spawn(async move {
 			// A viewer that leaves or misbehaves ends only its own connection.
-			let _ = session(incoming, frames, group_frames, window).await;
+			let _ = session(incoming, frames, window).await;
 		});
 	}
 	Ok(())
@@ -207,7 +208,6 @@ async fn serve(bind: SocketAddr, fps: f64, frame_size: usize, group_frames: u64)
 async fn session(
 	incoming: quinn::Incoming,
 	frames: broadcast::Sender<Frame>,
-	group_frames: u64,
 	window: quinn::VarInt,
 ) -> anyhow::Result<()> {
 	let conn = incoming.await?;
@@ -245,7 +245,7 @@ async fn session(
 				let subscribe = read::<Subscribe>(&mut recv, &mut buf).await?;
 				let start = SubscribeResponse::Start { group: VarInt::ZERO };
 				send.write_all(&encode(&start)?).await?;
-				tokio::spawn(feed(conn.clone(), subscribe.id, frames.subscribe(), group_frames));
+				tokio::spawn(feed(conn.clone(), subscribe.id, frames.subscribe()));
 			}
 			_ => continue,
 		}
@@ -255,8 +255,9 @@ async fn session(
 
 /// Writes every frame of the broadcast to one viewer: a GROUP stream per group, the stream type,
 /// group header and first frame header in one write with the frame, as the relay does.
-async fn feed(conn: quinn::Connection, id: VarInt, mut frames: broadcast::Receiver<Frame>, group_frames: u64) {
-	let mut stream: Option<quinn::SendStream> = None;
+async fn feed(conn: quinn::Connection, id: VarInt, mut frames: broadcast::Receiver<Frame>) {
+	// The group being written and its stream.
+	let mut current: Option<(u64, quinn::SendStream)> = None;
 	loop {
 		let frame = match frames.recv().await {
 			Ok(frame) => frame,
@@ -264,17 +265,16 @@ async fn feed(conn: quinn::Connection, id: VarInt, mut frames: broadcast::Receiv
 			Err(broadcast::error::RecvError::Lagged(_)) => continue,
 			Err(broadcast::error::RecvError::Closed) => return,
 		};
-		let (group, in_group) = (frame.index / group_frames, frame.index % group_frames);
 		let mut head = Vec::with_capacity(32);
-		if in_group == 0 || stream.is_none() {
-			if let Some(mut done) = stream.take() {
+		if current.as_ref().is_none_or(|(group, _)| *group != frame.group) {
+			if let Some((_, mut done)) = current.take() {
 				let _ = done.finish();
 			}
 			let Ok(opened) = conn.open_uni().await else { return };
-			let _ = opened.set_priority(i32::try_from(group).unwrap_or(i32::MAX));
+			let _ = opened.set_priority(i32::try_from(frame.group).unwrap_or(i32::MAX));
 			let header = Group {
 				subscribe_id: id,
-				sequence: VarInt::from_u64(group).unwrap_or(VarInt::MAX),
+				sequence: VarInt::from_u64(frame.group).unwrap_or(VarInt::MAX),
 				frame_start: VarInt::ZERO,
 			};
 			let (Ok(kind), Ok(header)) = (encode(&UniType::Group), encode(&header)) else {
@@ -282,7 +282,7 @@ async fn feed(conn: quinn::Connection, id: VarInt, mut frames: broadcast::Receiv
 			};
 			head.extend(kind);
 			head.extend(header);
-			stream = Some(opened);
+			current = Some((frame.group, opened));
 		}
 		let frame_header = FrameHeader {
 			timestamp_delta: 0,
@@ -292,14 +292,14 @@ async fn feed(conn: quinn::Connection, id: VarInt, mut frames: broadcast::Receiv
 			return;
 		};
 		head.extend(frame_header);
-		if let Some(open) = stream.as_mut()
+		if let Some((_, open)) = current.as_mut()
 			&& open
 				.write_all_chunks(&mut [Bytes::from(head), frame.payload])
 				.await
 				.is_err()
 		{
 			// A stream the viewer stopped: the next frame opens another.
-			stream = None;
+			current = None;
 		}
 	}
 }
