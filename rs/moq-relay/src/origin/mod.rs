@@ -49,21 +49,36 @@ pub enum UpstreamRequest {
 /// session is stuck; then a request past [`UPSTREAM_QUEUE`] is refused at once (the subscriber's
 /// stream is reset NOT_FOUND) rather than queued without end.
 #[derive(Clone, Debug)]
-pub struct Upstream(mpsc::Sender<UpstreamRequest>);
+pub struct Upstream(mpsc::Sender<Box<UpstreamRequest>>);
+
+/// The requests an [`Upstream`] queued, in order: what its publishing session serves.
+///
+/// Boxed in the queue: a channel keeps a block of 32 slots from its start, and every publishing
+/// session has one, so unboxed requests would make an idle session hold 32 of them
+/// (`docs/performance.md`, "A session's state while it serves").
+#[derive(Debug)]
+pub struct UpstreamRequests(mpsc::Receiver<Box<UpstreamRequest>>);
+
+impl UpstreamRequests {
+	/// The next request; `None` once every [`Upstream`] handle is gone.
+	pub async fn recv(&mut self) -> Option<UpstreamRequest> {
+		self.0.recv().await.map(|request| *request)
+	}
+}
 
 /// Requests waiting for one publishing session before new ones are refused.
 pub const UPSTREAM_QUEUE: usize = 1024;
 
 impl Upstream {
 	/// A handle and the receiver the publishing session serves.
-	pub fn channel() -> (Self, mpsc::Receiver<UpstreamRequest>) {
+	pub fn channel() -> (Self, UpstreamRequests) {
 		let (tx, rx) = mpsc::channel(UPSTREAM_QUEUE);
-		(Self(tx), rx)
+		(Self(tx), UpstreamRequests(rx))
 	}
 
 	/// Queues `request`; `false` when the session is gone or its queue is full.
 	fn ask(&self, request: UpstreamRequest) -> bool {
-		self.0.try_send(request).is_ok()
+		self.0.try_send(Box::new(request)).is_ok()
 	}
 }
 

@@ -126,7 +126,9 @@ struct Shared<S> {
 	draft: Draft,
 	grant: Grant,
 	ctx: Arc<Context>,
-	control: mpsc::Sender<ControlMessage>,
+	/// The control stream's queue. Boxed: a channel keeps a block of 32 slots from its start, and
+	/// 32 unboxed messages are 4.4 KiB an idle session would hold (`docs/performance.md`).
+	control: mpsc::Sender<Box<ControlMessage>>,
 	/// The handle the origin asks this session for the tracks of its broadcasts through.
 	upstream: crate::origin::Upstream,
 	state: Mutex<State>,
@@ -155,7 +157,7 @@ impl<S: Session> Shared<S> {
 	/// Queues control messages in order; `false` once the control stream is gone.
 	async fn send(&self, messages: Vec<ControlMessage>) -> bool {
 		for message in messages {
-			if self.control.send(message).await.is_err() {
+			if self.control.send(Box::new(message)).await.is_err() {
 				return false;
 			}
 		}
@@ -368,18 +370,37 @@ pub(crate) struct Arrival {
 	pub first_packet: Instant,
 }
 
-/// Runs one draft session to its end (the IETF counterpart of [`super::run`]).
-pub(crate) async fn run<S: Session>(
+/// Runs one draft session to its end (the IETF counterpart of [`super::run`]). Not async itself,
+/// for the reason [`super::run`] is not: admission and the session's start run in a box of their
+/// own, freed once the session is served, and what stays for the session's life is
+/// [`Started`] in a second box (`docs/performance.md`, "A session's state while it serves").
+pub(crate) fn run<'a, S: Session>(
+	transport: S,
+	negotiation: Negotiation,
+	arrival: Arrival,
+	ctx: Arc<Context>,
+	ticket: &'a mut Ticket,
+) -> impl std::future::Future<Output = Result<(), SessionError>> + 'a {
+	let start = super::on_heap(move || start(transport, negotiation, arrival, ctx, ticket));
+	async move {
+		let started = start.await?;
+		super::on_heap(|| serve(started)).await
+	}
+}
+
+/// Admits a draft session (its SETUP read within the setup timeout, [`admit`]) and starts it:
+/// the relay's SETUP sent, the shared state built and the session's tasks running.
+async fn start<S: Session>(
 	transport: S,
 	negotiation: Negotiation,
 	arrival: Arrival,
 	ctx: Arc<Context>,
 	ticket: &mut Ticket,
-) -> Result<(), SessionError> {
+) -> Result<Started<S>, SessionError> {
 	if let Negotiation::Fixed(draft) = negotiation
 		&& draft.has_request_streams()
 	{
-		return draft18::run(transport, draft, arrival, ctx, ticket).await;
+		return draft18::start(transport, draft, arrival, ctx, ticket).await;
 	}
 	let started = tokio::time::timeout(ctx.limits.setup_timeout, client_setup(&transport, &negotiation)).await;
 	let (send, reader, setup, draft) = started_or_refused(&transport, &ctx, started).await?;
@@ -394,7 +415,95 @@ pub(crate) async fn run<S: Session>(
 	)
 	.await?;
 	let (grant, tokens) = admitted;
-	serve_session(transport, draft, grant, setup, tokens, (send, reader), ctx).await
+	start_session(transport, draft, grant, setup, tokens, (send, reader), ctx).await
+}
+
+/// A started draft session: what serving it needs for its whole life, and nothing else.
+pub(super) struct Started<S: Session> {
+	shared: Arc<Shared<S>>,
+	/// The session's tasks, aborted when it ends.
+	tasks: JoinSet<()>,
+	/// Where the relay's GOAWAY goes when it shuts down.
+	farewell: Farewell<S>,
+}
+
+/// Where a session's GOAWAY goes.
+enum Farewell<S: Session> {
+	/// On the control stream (draft-14 and draft-16).
+	Control,
+	/// On the relay's SETUP stream (draft-18 on, [`draft18::goaway`]).
+	SetupStream(S::Send),
+}
+
+/// Serves a started draft session until it ends: the peer closing it, its grant revoked
+/// (UNAUTHORIZED) or expired (EXPIRED_AUTH_TOKEN), or the relay shutting down (GOAWAY, then the
+/// peer closes).
+async fn serve<S: Session>(started: Started<S>) -> Result<(), SessionError> {
+	let Started {
+		shared,
+		mut tasks,
+		farewell,
+	} = started;
+	let (transport, ctx) = (&shared.transport, &shared.ctx);
+	let mut shutdown = ctx.shutdown.clone();
+	let expires = shared.grant.expires();
+	let expiry = async move {
+		match expires.and_then(expiry_deadline) {
+			Some(deadline) => tokio::time::sleep_until(deadline).await,
+			None => std::future::pending().await,
+		}
+	};
+	let revocation = {
+		let shared = shared.clone();
+		async move {
+			let Some(mut changes) = shared.ctx.auth.revocations().map(|r| r.changes()) else {
+				return std::future::pending().await;
+			};
+			loop {
+				if let Some(revoked) = shared.ctx.auth.revoked(&shared.grant) {
+					return revoked;
+				}
+				if changes.changed().await.is_err() {
+					return std::future::pending().await;
+				}
+			}
+		}
+	};
+	let err = tokio::select! {
+		err = transport.closed() => err,
+		revoked = revocation => {
+			ctx.metrics.auth_refused(revoked.code());
+			tracing::info!(code = revoked.code(), "session grant revoked");
+			transport.close(termination::UNAUTHORIZED.into_inner(), &revoked.reason());
+			transport.closed().await
+		}
+		_ = expiry => {
+			ctx.metrics.auth_refused("token_expired");
+			tracing::info!("session grant expired");
+			transport.close(termination::EXPIRED_AUTH_TOKEN.into_inner(), "token_expired");
+			transport.closed().await
+		}
+		_ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
+			// On the heap: only a session the relay shuts down needs room for it.
+			super::on_heap(|| goaway(&shared, farewell)).await;
+			transport.closed().await
+		}
+	};
+	tasks.abort_all();
+	teardown(&shared);
+	tracing::info!(reason = %err, "session closed");
+	Ok(())
+}
+
+/// Tells the peer the relay is going away, where its draft says to.
+async fn goaway<S: Session>(shared: &Shared<S>, farewell: Farewell<S>) {
+	match farewell {
+		// GOAWAY with no new URI: reconnect to this one later (draft-14 §9.4).
+		Farewell::Control => {
+			let _ = shared.send(vec![ControlMessage::Goaway(String::new())]).await;
+		}
+		Farewell::SetupStream(stream) => draft18::goaway(shared, stream).await,
+	}
 }
 
 /// The peer's SETUP, read within the setup timeout; or the session closed with the refusal (a
@@ -485,8 +594,9 @@ pub(super) async fn admit<S: Session>(
 	Ok((grant, cache))
 }
 
-/// Serves an admitted draft session until it closes, its grant expires or the relay shuts down.
-async fn serve_session<S: Session>(
+/// Starts an admitted draft-14 or draft-16 session: the relay's SERVER_SETUP, the shared state and
+/// the session's tasks.
+async fn start_session<S: Session>(
 	transport: S,
 	draft: Draft,
 	grant: Grant,
@@ -494,7 +604,7 @@ async fn serve_session<S: Session>(
 	tokens: TokenCache,
 	(mut send, reader): (S::Send, DraftReader<S::Recv>),
 	ctx: Arc<Context>,
-) -> Result<(), SessionError> {
+) -> Result<Started<S>, SessionError> {
 	transport.allow_receive(ctx.limits.session_window);
 	transport.allow_streams(transport.client_streams());
 	// Draft-16 requests arrive on more than one stream, so out of their IDs' order.
@@ -546,18 +656,11 @@ async fn serve_session<S: Session>(
 	if draft == Draft::Draft16 {
 		tasks.spawn(namespaces::accept(shared.clone()));
 	}
-	let goaway = {
-		let shared = shared.clone();
-		async move {
-			// GOAWAY with no new URI: reconnect to this one later (draft-14 §9.4).
-			let _ = shared.send(vec![ControlMessage::Goaway(String::new())]).await;
-		}
-	};
-	let err = lifetime(&transport, &ctx, &grant, goaway).await;
-	tasks.abort_all();
-	teardown(&shared);
-	tracing::info!(reason = %err, "session closed");
-	Ok(())
+	Ok(Started {
+		shared,
+		tasks,
+		farewell: Farewell::Control,
+	})
 }
 
 /// The shared state of an admitted session, before any of its tasks run.
@@ -566,7 +669,7 @@ fn new_shared<S: Session>(
 	draft: Draft,
 	grant: &Grant,
 	ctx: &Arc<Context>,
-	(control, upstream): (mpsc::Sender<ControlMessage>, crate::origin::Upstream),
+	(control, upstream): (mpsc::Sender<Box<ControlMessage>>, crate::origin::Upstream),
 	(peer, own): (PeerRequests, OwnRequests),
 	tokens: TokenCache,
 ) -> Arc<Shared<S>> {
@@ -608,59 +711,6 @@ fn new_shared<S: Session>(
 	})
 }
 
-/// Waits for the session's end: the peer closing it, its grant revoked (UNAUTHORIZED) or expired
-/// (EXPIRED_AUTH_TOKEN), or the relay shutting down (`goaway` says so, then the peer closes).
-async fn lifetime<S: Session>(
-	transport: &S,
-	ctx: &Arc<Context>,
-	grant: &Grant,
-	goaway: impl std::future::Future<Output = ()>,
-) -> TransportError {
-	let mut shutdown = ctx.shutdown.clone();
-	let expires = grant.expires();
-	let expiry = async move {
-		match expires.and_then(expiry_deadline) {
-			Some(deadline) => tokio::time::sleep_until(deadline).await,
-			None => std::future::pending().await,
-		}
-	};
-	let revocation = {
-		let (ctx, grant) = (ctx.clone(), grant.clone());
-		async move {
-			let Some(mut changes) = ctx.auth.revocations().map(|r| r.changes()) else {
-				return std::future::pending().await;
-			};
-			loop {
-				if let Some(revoked) = ctx.auth.revoked(&grant) {
-					return revoked;
-				}
-				if changes.changed().await.is_err() {
-					return std::future::pending().await;
-				}
-			}
-		}
-	};
-	tokio::select! {
-		err = transport.closed() => err,
-		revoked = revocation => {
-			ctx.metrics.auth_refused(revoked.code());
-			tracing::info!(code = revoked.code(), "session grant revoked");
-			transport.close(termination::UNAUTHORIZED.into_inner(), &revoked.reason());
-			transport.closed().await
-		}
-		_ = expiry => {
-			ctx.metrics.auth_refused("token_expired");
-			tracing::info!("session grant expired");
-			transport.close(termination::EXPIRED_AUTH_TOKEN.into_inner(), "token_expired");
-			transport.closed().await
-		}
-		_ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
-			goaway.await;
-			transport.closed().await
-		}
-	}
-}
-
 /// Withdraws what the ended session published and ends what it served or subscribed to.
 fn teardown<S: Session>(shared: &Shared<S>) {
 	let aborted: Vec<AbortHandle> = {
@@ -681,12 +731,12 @@ fn teardown<S: Session>(shared: &Shared<S>) {
 async fn write_control<S: Session>(
 	shared: Arc<Shared<S>>,
 	mut send: S::Send,
-	mut queue: mpsc::Receiver<ControlMessage>,
+	mut queue: mpsc::Receiver<Box<ControlMessage>>,
 ) {
 	while let Some(message) = queue.recv().await {
 		let encoded = match shared.draft {
 			Draft::Draft16 => io::encode(&request_stream::renumbered(&message), shared.draft),
-			_ => io::encode(&message, shared.draft),
+			_ => io::encode(&*message, shared.draft),
 		};
 		let written = match encoded {
 			Ok(bytes) => io::write(&mut send, &bytes).await,
@@ -927,4 +977,65 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 		}
 	}
 	Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+	use std::net::{IpAddr, Ipv4Addr};
+
+	use super::*;
+	use crate::limits::Connections;
+	use crate::session::tests::{anon, context};
+
+	fn arrival() -> Arrival {
+		Arrival {
+			url_path: None,
+			kind: Transport::Quic,
+			headers: None,
+			first_packet: Instant::now(),
+		}
+	}
+
+	/// A draft session's future holds two boxes: its start's (freed once it is served) and
+	/// serving's, which holds what [`Started`] holds. Run as one async function, the session's
+	/// arguments, its SETUP, its control stream's reader and its start's futures kept their places
+	/// in its state for the session's whole life (`docs/performance.md`, "A session's state while
+	/// it serves").
+	#[tokio::test]
+	async fn a_draft_session_keeps_only_what_serving_needs() {
+		let (ctx, _down) = context(anon());
+		let (_client, server) = crate::transport::mem::pair();
+		let connections = Connections::new(ctx.limits.clone(), ctx.metrics.clone());
+		let mut ticket = connections
+			.open(IpAddr::V4(Ipv4Addr::LOCALHOST), tokio::time::Instant::now())
+			.unwrap();
+		for draft in [Draft::Draft14, Draft::Draft16, Draft::Draft18] {
+			let negotiation = || Negotiation::Fixed(draft);
+			let session = std::mem::size_of_val(&run(server.clone(), negotiation(), arrival(), ctx.clone(), &mut ticket));
+			assert!(
+				session <= 64,
+				"{draft}: the session's future is {session} B: does it hold its start or serving inline again?"
+			);
+			let starting =
+				std::mem::size_of_val(&start(server.clone(), negotiation(), arrival(), ctx.clone(), &mut ticket));
+			let (control, _queue) = mpsc::channel(1);
+			let (upstream, _requests) = crate::origin::Upstream::channel();
+			let ids = (
+				PeerRequests::new(true, REQUEST_WINDOW),
+				OwnRequests::new(false, VarInt::MAX),
+			);
+			let tokens = TokenCache::new(TOKEN_CACHE_SIZE);
+			let shared = new_shared(&server, draft, &Grant::peer(), &ctx, (control, upstream), ids, tokens);
+			let started = Started {
+				shared,
+				tasks: JoinSet::new(),
+				farewell: Farewell::Control,
+			};
+			let serving = std::mem::size_of_val(&serve(started));
+			assert!(
+				serving < starting && serving < 1024,
+				"{draft}: serving's future is {serving} B (its start's {starting} B)"
+			);
+		}
+	}
 }

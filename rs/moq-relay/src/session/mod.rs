@@ -258,8 +258,8 @@ fn expiry_deadline(expires: u64) -> Option<tokio::time::Instant> {
 /// Runs one session accepted on the QUIC endpoint to its end, in the protocol family its handshake
 /// chose ([`run`] for moq-lite; the IETF drafts, and sessions whose SETUP decides, in `ietf`).
 /// Not async itself: what it is given moves into the future of the family chosen, and the future
-/// returned holds nothing else (a moq-lite session's two boxes, [`run`], or the IETF session's
-/// one), where an async function would keep its arguments for the session's whole life
+/// returned holds nothing else (a session's two boxes, [`run`] for moq-lite or `ietf::run`), where
+/// an async function would keep its arguments for the session's whole life
 /// (`docs/performance.md`, "A session's state while it serves").
 pub fn run_accepted<'a, S: Session>(
 	transport: S,
@@ -299,34 +299,39 @@ pub fn run_accepted<'a, S: Session>(
 		headers,
 		first_packet,
 	};
-	Either::Right(on_heap(move || async move {
-		let metrics = ctx.metrics.clone();
+	let metrics = ctx.metrics.clone();
+	let session = ietf::run(transport, negotiation, arrival, ctx, ticket);
+	Either::Right(async move {
 		let _gauge = metrics.session_started();
-		ietf::run(transport, negotiation, arrival, ctx, ticket).await
-	}))
+		session.await
+	})
 }
 
 /// Runs one IETF draft session that came as a WebSocket upgrade to `target` (its URL path and
-/// query) to its end. Its cookies are no credential (the draft sessions read none).
-pub async fn run_websocket_draft<S: Session>(
+/// query) to its end. Its cookies are no credential (the draft sessions read none). Not async
+/// itself, for the reason [`run_accepted`] is not.
+pub fn run_websocket_draft<'a, S: Session>(
 	transport: S,
 	draft: crate::wire::ietf::Draft,
 	target: String,
 	mut headers: HeaderMap,
 	ctx: Arc<Context>,
-	ticket: &mut Ticket,
+	ticket: &'a mut Ticket,
 	first_packet: Instant,
-) -> Result<(), SessionError> {
+) -> impl Future<Output = Result<(), SessionError>> + 'a {
 	headers.remove(axum::http::header::COOKIE);
-	let metrics = ctx.metrics.clone();
-	let _gauge = metrics.session_started();
 	let arrival = ietf::Arrival {
 		url_path: Some(target),
 		kind: Transport::WebSocket,
 		headers: Some(headers),
 		first_packet,
 	};
-	ietf::run(transport, ietf::Negotiation::Fixed(draft), arrival, ctx, ticket).await
+	let metrics = ctx.metrics.clone();
+	let session = ietf::run(transport, ietf::Negotiation::Fixed(draft), arrival, ctx, ticket);
+	async move {
+		let _gauge = metrics.session_started();
+		session.await
+	}
 }
 
 /// The HTTP request a session came with: a WebTransport CONNECT or a WebSocket upgrade. Its

@@ -24,7 +24,7 @@ use crate::wire::{
 const V: Version = Version::Lite05;
 
 /// A relay's shared state with `auth` and default limits.
-fn context(auth: Auth) -> (Arc<Context>, watch::Sender<bool>) {
+pub(super) fn context(auth: Auth) -> (Arc<Context>, watch::Sender<bool>) {
 	context_with(auth, Limits::default())
 }
 
@@ -121,7 +121,7 @@ fn status_kib(field: &str) -> u64 {
 	line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-fn anon() -> Auth {
+pub(super) fn anon() -> Auth {
 	Auth::new(Public::both(Path::new("anon").unwrap()), None)
 }
 

@@ -15,8 +15,8 @@ use tokio::task::JoinSet;
 
 use super::io::{self, DraftReader};
 use super::{
-	Arrival, Context, MAX_CONTROL, REQUEST_WINDOW, SessionError, StreamError, TOKEN_CACHE_SIZE, admit, ingest,
-	lifetime, new_shared, refusal, requests, started_or_refused, teardown,
+	Arrival, Context, Farewell, MAX_CONTROL, REQUEST_WINDOW, SessionError, Started, StreamError, TOKEN_CACHE_SIZE,
+	admit, ingest, new_shared, refusal, requests, started_or_refused,
 };
 use crate::limits::Ticket;
 use crate::protocol::ietf::{OwnRequests, PeerRequests, TokenCache};
@@ -79,14 +79,15 @@ async fn peer_setup<S: Session>(transport: &S, draft: Draft) -> Result<PeerSetup
 	}
 }
 
-/// Runs one draft-18 (or later) session to its end (the arguments of [`super::run`], the draft fixed).
-pub(super) async fn run<S: Session>(
+/// Admits one draft-18 (or later) session and starts it (the arguments of [`super::run`], the
+/// draft fixed).
+pub(super) async fn start<S: Session>(
 	transport: S,
 	draft: Draft,
 	arrival: Arrival,
 	ctx: Arc<Context>,
 	ticket: &mut Ticket,
-) -> Result<(), SessionError> {
+) -> Result<Started<S>, SessionError> {
 	let started = tokio::time::timeout(ctx.limits.setup_timeout, peer_setup(&transport, draft)).await;
 	let PeerSetup { setup, stream, early } = started_or_refused(&transport, &ctx, started).await?;
 	let (grant, tokens) = admit(
@@ -99,7 +100,7 @@ pub(super) async fn run<S: Session>(
 		ticket,
 	)
 	.await?;
-	serve(transport, draft, grant, tokens, (stream, early), ctx).await
+	start_session(transport, draft, grant, tokens, (stream, early), ctx).await
 }
 
 /// The relay's SETUP: the token cache it keeps (MAX_AUTH_TOKEN_CACHE_SIZE) and its name.
@@ -118,15 +119,16 @@ fn own_setup() -> Setup {
 	}
 }
 
-/// Serves an admitted draft-18 session until it closes, its grant expires or the relay shuts down.
-async fn serve<S: Session>(
+/// Starts an admitted draft-18 session: the relay's SETUP on a stream it keeps for its GOAWAY, the
+/// shared state and the session's tasks.
+async fn start_session<S: Session>(
 	transport: S,
 	draft: Draft,
 	grant: crate::auth::Grant,
 	tokens: TokenCache,
 	(peer_setup, early): (DraftReader<S::Recv>, Vec<DraftReader<S::Recv>>),
 	ctx: Arc<Context>,
-) -> Result<(), SessionError> {
+) -> Result<Started<S>, SessionError> {
 	transport.allow_receive(ctx.limits.session_window);
 	transport.allow_streams(transport.client_streams());
 	let internal = |err: StreamError| match err {
@@ -156,30 +158,30 @@ async fn serve<S: Session>(
 	tasks.spawn(ingest::accept_uni(shared.clone()));
 	tasks.spawn(ingest::serve_requests(shared.clone(), origin_requests));
 	tasks.spawn(requests::accept(shared.clone()));
-	// GOAWAY with no new URI (reconnect to this one later) on the relay's SETUP stream (§10.4),
-	// on draft-18 with the lowest of the peer's Request IDs the relay has not seen (draft-19
-	// removed the field).
-	let stopping = shared.clone();
-	let goaway = async move {
-		let next = {
-			let mut state = stopping.state();
-			state.going_away = true;
-			state.requests18.next()
-		};
-		let goaway = RequestMessage::Goaway(Goaway {
-			uri: String::new(),
-			timeout: VarInt::ZERO,
-			request_id: draft.goaway_has_request_id().then_some(next),
-		});
-		if let Ok(bytes) = io::encode(&goaway, draft) {
-			let _ = io::write(&mut setup_stream, &bytes).await;
-		}
+	Ok(Started {
+		shared,
+		tasks,
+		farewell: Farewell::SetupStream(setup_stream),
+	})
+}
+
+/// Sends the relay's GOAWAY with no new URI (reconnect to this one later) on its SETUP stream
+/// (§10.4), on draft-18 with the lowest of the peer's Request IDs the relay has not seen (draft-19
+/// removed the field); new requests are refused from then on.
+pub(super) async fn goaway<S: Session>(shared: &super::Shared<S>, mut setup_stream: S::Send) {
+	let next = {
+		let mut state = shared.state();
+		state.going_away = true;
+		state.requests18.next()
 	};
-	let err = lifetime(&transport, &ctx, &grant, goaway).await;
-	tasks.abort_all();
-	teardown(&shared);
-	tracing::info!(reason = %err, "session closed");
-	Ok(())
+	let goaway = RequestMessage::Goaway(Goaway {
+		uri: String::new(),
+		timeout: VarInt::ZERO,
+		request_id: shared.draft.goaway_has_request_id().then_some(next),
+	});
+	if let Ok(bytes) = io::encode(&goaway, shared.draft) {
+		let _ = io::write(&mut setup_stream, &bytes).await;
+	}
 }
 
 /// The peer's SETUP stream after its SETUP: one GOAWAY is noted (a client's with no New Session

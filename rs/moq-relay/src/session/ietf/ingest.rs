@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::io::DraftReader;
 use super::{Shared, StreamError, UpstreamEvent, UpstreamSub, Violation};
 use crate::logging::Peer;
-use crate::origin::{GroupWriter, Track, TrackEnd, UpstreamRequest};
+use crate::origin::{GroupWriter, Track, TrackEnd, UpstreamRequest, UpstreamRequests};
 use crate::protocol::ietf::InboundAction;
 use crate::transport::{Session, TransportError};
 use crate::wire::ietf::{
@@ -88,7 +88,7 @@ pub(super) fn answered<S: Session>(shared: &Shared<S>, request_id: VarInt, event
 }
 
 /// Serves the origin's requests for the broadcasts this session published.
-pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut requests: mpsc::Receiver<UpstreamRequest>) {
+pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut requests: UpstreamRequests) {
 	while let Some(request) = requests.recv().await {
 		match request {
 			UpstreamRequest::Subscribe { path, track } if shared.draft.has_request_streams() => {
