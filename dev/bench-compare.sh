@@ -62,28 +62,8 @@ log_dir=${BENCH_LOG_DIR:-/tmp/bench-compare-logs}
 mkdir -p "$log_dir"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits for a relay's /certificate.sha256 and prints it.
-fingerprint_of() {
-	local port=$1 pid=$2 log=$3 fp=
-	for _ in $(seq 100); do
-		fp=$(curl -sf "http://127.0.0.1:$port/certificate.sha256" || true)
-		[ -n "$fp" ] && break
-		kill -0 "$pid" 2>/dev/null || {
-			echo "relay exited; see $log" >&2
-			return 1
-		}
-		sleep 0.1
-	done
-	[ -n "$fp" ] || {
-		echo "no /certificate.sha256 on port $port; see $log" >&2
-		return 1
-	}
-	echo "$fp"
-}
+# free_port, fingerprint_of
+. "$repo/dev/lib.sh"
 
 if [ "$relay" = hops ]; then
 	hops=$case

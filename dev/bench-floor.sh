@@ -18,6 +18,8 @@
 # /tmp/target-bench/release), UPSTREAM_RELAY (default /tmp/upstream-relay/bin/moq-relay), RELAY_CORE
 # (default 0), BENCH_CORE (default 1), BENCH_LOG_DIR (default /tmp/bench-compare-logs).
 set -euo pipefail
+# free_port, fingerprint_of
+. "$(dirname "$0")/lib.sh"
 
 server=${1:?usage: bench-floor.sh floor|ours|upstream small|large|connect|idle [args...]}
 mode=${2:?usage: bench-floor.sh floor|ours|upstream small|large|connect|idle [args...]}
@@ -52,7 +54,7 @@ if [ "${load[0]}" = fanout ] && [ "$server" != floor ]; then
 	exit 2
 fi
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 log="$log_dir/floor-$server-$mode-$port.log"
 out="$log_dir/floor-$server-$mode-$port.out"
 case "$server" in
@@ -78,24 +80,11 @@ esac
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
 
-fp=
-for _ in $(seq 100); do
-	if [ "$server" = floor ]; then
-		[ -s "$out" ] && fp=$(jq -r .fingerprint "$out")
-	else
-		fp=$(curl -sf "http://127.0.0.1:$port/certificate.sha256" || true)
-	fi
-	[ -n "$fp" ] && break
-	kill -0 "$pid" 2>/dev/null || {
-		echo "$server exited; see $log" >&2
-		exit 1
-	}
-	sleep 0.1
-done
-[ -n "$fp" ] || {
-	echo "$server did not start on port $port; see $log" >&2
-	exit 1
-}
+if [ "$server" = floor ]; then
+	fp=$(fingerprint_of "$port" "$pid" "$log" "$out") || exit 1
+else
+	fp=$(fingerprint_of "$port" "$pid" "$log") || exit 1
+fi
 
 loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
 report=$(taskset -c "$bench_core" "$bin/examples/quic_floor" "${load[@]}" --addr "127.0.0.1:$port" \

@@ -24,6 +24,8 @@
 # SOAK_DURATION (600), SOAK_WARMUP (60), SOAK_SAMPLE (10), SOAK_CHURN (5), SOAK_OUT
 # (default /tmp/soak-<time>), BENCH_LOG_DIR (relay stderr, default /tmp/bench-compare-logs).
 set -euo pipefail
+# free_port, fingerprint_of
+. "$(dirname "$0")/lib.sh"
 
 bin=${BENCH_BIN:-/tmp/target-bench/release}
 version=${BENCH_VERSION:-moq-lite-05}
@@ -40,27 +42,14 @@ out=${SOAK_OUT:-/tmp/soak-$(date +%Y%m%d-%H%M%S)}
 log_dir=${BENCH_LOG_DIR:-/tmp/bench-compare-logs}
 mkdir -p "$log_dir"
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 log="$log_dir/soak-$port.log"
 RUST_LOG=warn taskset -c "$relay_core" "$bin/moq-relay" --server-bind "127.0.0.1:$port" \
 	--tls-generate localhost,127.0.0.1 --auth-public anon >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
 
-fp=
-for _ in $(seq 100); do
-	fp=$(curl -sf "http://127.0.0.1:$port/certificate.sha256" || true)
-	[ -n "$fp" ] && break
-	kill -0 "$pid" 2>/dev/null || {
-		echo "relay exited; see $log" >&2
-		exit 1
-	}
-	sleep 0.1
-done
-[ -n "$fp" ] || {
-	echo "no /certificate.sha256 on port $port; see $log" >&2
-	exit 1
-}
+fp=$(fingerprint_of "$port" "$pid" "$log") || exit 1
 
 # A group a second at any frame rate.
 group_frames=$(python3 -c "print(max(1, round($fps)))")

@@ -391,29 +391,21 @@ impl Drop for Child {
 	}
 }
 
-/// Runs `quic_floor` with `args` to its end (at most `limit`) and returns the JSON object it prints.
+/// Runs `quic_floor` with `args` to its end (at most `limit`, else it is killed) and returns the
+/// JSON object it prints.
 async fn floor_load(args: &[&str], limit: Duration) -> serde_json::Value {
-	let mut child = Child(
-		std::process::Command::new(quic_floor())
-			.args(args)
-			.stdout(std::process::Stdio::piped())
-			.spawn()
-			.unwrap(),
-	);
-	let deadline = tokio::time::Instant::now() + limit;
-	loop {
-		if let Some(status) = child.0.try_wait().unwrap() {
-			assert!(status.success(), "quic_floor {args:?}: {status}");
-			break;
-		}
-		assert!(
-			tokio::time::Instant::now() < deadline,
-			"quic_floor {args:?} still runs after {limit:?}"
-		);
-		tokio::time::sleep(Duration::from_millis(20)).await;
-	}
-	let mut out = String::new();
-	std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+	let child = tokio::process::Command::new(quic_floor())
+		.args(args)
+		.stdout(std::process::Stdio::piped())
+		.kill_on_drop(true)
+		.spawn()
+		.unwrap();
+	let output = tokio::time::timeout(limit, child.wait_with_output())
+		.await
+		.unwrap_or_else(|_| panic!("quic_floor {args:?} still runs after {limit:?}"))
+		.unwrap();
+	assert!(output.status.success(), "quic_floor {args:?}: {}", output.status);
+	let out = String::from_utf8_lossy(&output.stdout);
 	serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("quic_floor {args:?} printed {out:?}: {e}"))
 }
 

@@ -511,18 +511,9 @@ async fn accept(
 			// What the handshake returned moves into the session's future in a block of its own,
 			// so that this task keeps no place for it while the session lives.
 			let (session, span) = {
-				let accepted = match tokio::time::timeout(ctx.limits.handshake_timeout, handshake).await {
-					Ok(Ok(accepted)) => accepted,
-					Ok(Err(err)) => {
-						tracing::debug!(%err, "connection refused");
-						return;
-					}
-					Err(_) => {
-						// Dropping the handshake closes the connection.
-						ctx.metrics.limit_refused(LimitError::HandshakeTimeout.code());
-						tracing::debug!("handshake timed out");
-						return;
-					}
+				// Dropping the handshake closes the connection.
+				let Some(accepted) = handshake_within(&ctx, "QUIC handshake", handshake).await else {
+					return;
 				};
 				let span = tracing::info_span!("session", id = accepted.session.stable_id());
 				let session = session::run_accepted(
@@ -541,6 +532,28 @@ async fn accept(
 				tracing::info!(%err, "session refused");
 			}
 		});
+	}
+}
+
+/// The result of a connection's handshake (`what`: the QUIC and TLS handshake, or a WebSocket
+/// upgrade) if it succeeds within `limits.handshake_timeout`; `None`, logged, when it fails or times
+/// out (counted as `handshake_timeout`), and the caller drops the connection.
+pub(crate) async fn handshake_within<T, E: std::fmt::Display>(
+	ctx: &Context,
+	what: &'static str,
+	handshake: impl std::future::Future<Output = Result<T, E>>,
+) -> Option<T> {
+	match tokio::time::timeout(ctx.limits.handshake_timeout, handshake).await {
+		Ok(Ok(done)) => Some(done),
+		Ok(Err(err)) => {
+			tracing::debug!(%err, what, "handshake failed");
+			None
+		}
+		Err(_) => {
+			ctx.metrics.limit_refused(LimitError::HandshakeTimeout.code());
+			tracing::debug!(what, "handshake timed out");
+			None
+		}
 	}
 }
 

@@ -167,17 +167,8 @@ impl WebSockets {
 		let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 		tokio::spawn(async move {
 			let _count = count;
-			let upgraded = match tokio::time::timeout(ctx.limits.handshake_timeout, upgrade).await {
-				Ok(Ok(upgraded)) => upgraded,
-				Ok(Err(err)) => {
-					tracing::debug!(%err, "WebSocket upgrade failed");
-					return;
-				}
-				Err(_) => {
-					ctx.metrics.limit_refused(LimitError::HandshakeTimeout.code());
-					tracing::debug!("WebSocket upgrade timed out");
-					return;
-				}
+			let Some(upgraded) = crate::relay::handshake_within(&ctx, "WebSocket upgrade", upgrade).await else {
+				return;
 			};
 			let session = match ws::accept_upgraded(upgraded, &negotiated, ws::Bounds::from(&ctx.limits)).await {
 				Ok(session) => session,

@@ -775,7 +775,10 @@ async fn read_control<S: Session>(shared: Arc<Shared<S>>, mut reader: DraftReade
 				return;
 			}
 		};
-		if let Err((code, reason)) = handle(&shared, message).await {
+		// On the heap: a session waits for its next control message far longer than it handles
+		// one, and handling's state would otherwise be kept all that time (it is most of this
+		// task's).
+		if let Err((code, reason)) = super::on_heap(|| handle(&shared, message)).await {
 			shared.close(code, &reason);
 			return;
 		}
@@ -1011,13 +1014,19 @@ mod tests {
 			.unwrap();
 		for draft in [Draft::Draft14, Draft::Draft16, Draft::Draft18] {
 			let negotiation = || Negotiation::Fixed(draft);
-			let session = std::mem::size_of_val(&run(server.clone(), negotiation(), arrival(), ctx.clone(), &mut ticket));
+			let session =
+				std::mem::size_of_val(&run(server.clone(), negotiation(), arrival(), ctx.clone(), &mut ticket));
 			assert!(
 				session <= 64,
 				"{draft}: the session's future is {session} B: does it hold its start or serving inline again?"
 			);
-			let starting =
-				std::mem::size_of_val(&start(server.clone(), negotiation(), arrival(), ctx.clone(), &mut ticket));
+			let starting = std::mem::size_of_val(&start(
+				server.clone(),
+				negotiation(),
+				arrival(),
+				ctx.clone(),
+				&mut ticket,
+			));
 			let (control, _queue) = mpsc::channel(1);
 			let (upstream, _requests) = crate::origin::Upstream::channel();
 			let ids = (
@@ -1031,6 +1040,11 @@ mod tests {
 				tasks: JoinSet::new(),
 				farewell: Farewell::Control,
 			};
+			// The control stream's reader waits for the next message with nothing of the last one's
+			// handling in its state.
+			let (_send, recv) = server.open_bi().await.expect("the in-memory transport opens streams");
+			let reader = std::mem::size_of_val(&read_control(started.shared.clone(), DraftReader::new(recv, 1)));
+			assert!(reader <= 512, "{draft}: the control reader's future is {reader} B");
 			let serving = std::mem::size_of_val(&serve(started));
 			assert!(
 				serving < starting && serving < 1024,
