@@ -444,51 +444,12 @@ async fn serve<S: Session>(started: Started<S>) -> Result<(), SessionError> {
 		mut tasks,
 		farewell,
 	} = started;
-	let (transport, ctx) = (&shared.transport, &shared.ctx);
-	let mut shutdown = ctx.shutdown.clone();
-	let expires = shared.grant.expires();
-	let expiry = async move {
-		match expires.and_then(expiry_deadline) {
-			Some(deadline) => tokio::time::sleep_until(deadline).await,
-			None => std::future::pending().await,
-		}
+	let closes = super::Closes {
+		revoked: termination::UNAUTHORIZED,
+		expired: termination::EXPIRED_AUTH_TOKEN,
 	};
-	let revocation = {
-		let shared = shared.clone();
-		async move {
-			let Some(mut changes) = shared.ctx.auth.revocations().map(|r| r.changes()) else {
-				return std::future::pending().await;
-			};
-			loop {
-				if let Some(revoked) = shared.ctx.auth.revoked(&shared.grant) {
-					return revoked;
-				}
-				if changes.changed().await.is_err() {
-					return std::future::pending().await;
-				}
-			}
-		}
-	};
-	let err = tokio::select! {
-		err = transport.closed() => err,
-		revoked = revocation => {
-			ctx.metrics.auth_refused(revoked.code());
-			tracing::info!(code = revoked.code(), "session grant revoked");
-			transport.close(termination::UNAUTHORIZED.into_inner(), &revoked.reason());
-			transport.closed().await
-		}
-		_ = expiry => {
-			ctx.metrics.auth_refused("token_expired");
-			tracing::info!("session grant expired");
-			transport.close(termination::EXPIRED_AUTH_TOKEN.into_inner(), "token_expired");
-			transport.closed().await
-		}
-		_ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
-			// On the heap: only a session the relay shuts down needs room for it.
-			super::on_heap(|| goaway(&shared, farewell)).await;
-			transport.closed().await
-		}
-	};
+	let goaway = || goaway(&shared, farewell);
+	let err = super::lifetime(&shared.transport, &shared.ctx, &shared.grant, closes, goaway).await;
 	tasks.abort_all();
 	teardown(&shared);
 	tracing::info!(reason = %err, "session closed");

@@ -530,56 +530,77 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, role: Role) -> Result<(), Ses
 		tasks.spawn(upstream::run(shared.clone()));
 	}
 
+	let closes = Closes {
+		revoked: SessionCode::UNAUTHORIZED,
+		expired: SessionCode::UNAUTHORIZED,
+	};
+	let err = lifetime(transport, ctx, &shared.grant, closes, || goaway(&shared)).await;
+	tasks.abort_all();
+	tracing::info!(reason = %err, "session closed");
+	Ok(())
+}
+
+/// The codes a served session is closed with when its grant ends.
+struct Closes {
+	/// Its token revoked or the key that verified it removed.
+	revoked: SessionCode,
+	/// Its token expired (moq-lite has no code of its own for it; the drafts do).
+	expired: SessionCode,
+}
+
+/// Waits for a served session's end: the peer closing it, its grant revoked or expired (closed
+/// with the code `closes` names; `docs/auth.md`: "a session whose grant expires is closed at that
+/// moment", and "Revocation": the lists and key sources are re-checked whenever they change), or
+/// the relay shutting down (`goaway`'s future, made and put on the heap only then, tells the peer;
+/// then the peer closes). Of every protocol family.
+async fn lifetime<S: Session, F: Future<Output = ()>>(
+	transport: &S,
+	ctx: &Context,
+	grant: &Grant,
+	closes: Closes,
+	goaway: impl FnOnce() -> F,
+) -> TransportError {
 	let mut shutdown = ctx.shutdown.clone();
-	// `docs/auth.md`: "a session whose grant expires is closed at that moment".
-	let expires = shared.grant.expires();
+	let expires = grant.expires();
 	let expiry = async move {
 		match expires.and_then(expiry_deadline) {
 			Some(deadline) => tokio::time::sleep_until(deadline).await,
 			None => std::future::pending().await,
 		}
 	};
-	// `docs/auth.md` ("Revocation"): the session ends when its token is revoked or the key that
-	// verified it is removed; both are re-checked whenever the list or the key sources change.
-	let revocation = {
-		let shared = shared.clone();
-		async move {
-			let Some(mut changes) = shared.ctx.auth.revocations().map(|r| r.changes()) else {
+	let revocation = async {
+		let Some(mut changes) = ctx.auth.revocations().map(|r| r.changes()) else {
+			return std::future::pending().await;
+		};
+		loop {
+			if let Some(revoked) = ctx.auth.revoked(grant) {
+				return revoked;
+			}
+			if changes.changed().await.is_err() {
 				return std::future::pending().await;
-			};
-			loop {
-				if let Some(revoked) = shared.ctx.auth.revoked(&shared.grant) {
-					return revoked;
-				}
-				if changes.changed().await.is_err() {
-					return std::future::pending().await;
-				}
 			}
 		}
 	};
-	let err = tokio::select! {
+	tokio::select! {
 		err = transport.closed() => err,
 		revoked = revocation => {
 			ctx.metrics.auth_refused(revoked.code());
 			tracing::info!(code = revoked.code(), "session grant revoked");
-			transport.close(SessionCode::UNAUTHORIZED.into_inner(), &revoked.reason());
+			transport.close(closes.revoked.into_inner(), &revoked.reason());
 			transport.closed().await
 		}
 		_ = expiry => {
 			ctx.metrics.auth_refused("token_expired");
 			tracing::info!("session grant expired");
-			transport.close(SessionCode::UNAUTHORIZED.into_inner(), "token_expired");
+			transport.close(closes.expired.into_inner(), "token_expired");
 			transport.closed().await
 		}
 		_ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
-			goaway(&shared).await;
+			on_heap(goaway).await;
 			// The relay closes every session once its drain bound has passed.
 			transport.closed().await
 		}
-	};
-	tasks.abort_all();
-	tracing::info!(reason = %err, "session closed");
-	Ok(())
+	}
 }
 
 /// Sends our SETUP and reads the client's (lite-05+).
