@@ -36,7 +36,7 @@ use moq_token::Path;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::{Context, SessionError, StreamError, decide, expiry_deadline};
+use super::{Context, SessionError, StreamError, decide};
 use crate::auth::{AuthError, ConnectRequest, Grant, Transport};
 use crate::limits::{LimitError, Ticket};
 use crate::origin::{Publication, Track};
