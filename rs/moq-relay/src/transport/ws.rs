@@ -583,8 +583,9 @@ impl super::Session for WsSession {
 	}
 
 	fn close(&self, code: u32, reason: &str) {
-		self.session.close(code, reason);
+		// Ended first, so that qmux's writer hands the close over at once ([`io`]).
 		self.ended.set();
+		self.session.close(code, reason);
 	}
 
 	async fn closed(&self) -> TransportError {
@@ -741,12 +742,63 @@ mod tests {
 			io: client_io,
 			cut: cut.clone(),
 		};
+		let (server, client) = pair_over(server_io, client_io, bounds).await;
+		(server, client, cut)
+	}
+
+	/// The relay's side over `server_io` and a client's over `client_io`.
+	async fn pair_over(
+		server_io: tokio::io::DuplexStream,
+		client_io: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+		bounds: Bounds,
+	) -> (WsSession, WsSession) {
 		let negotiated = negotiate(["qmux-01.moq-lite-05"], &ALL).unwrap();
 		let (server, client) = tokio::join!(accept(server_io, &negotiated, bounds), async {
 			let ws = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
 			WsSession::client(ws, "qmux-01.moq-lite-05")
 		});
-		(server.unwrap(), client, cut)
+		(server.unwrap(), client)
+	}
+
+	/// One end of an in-memory pipe that reads nothing while paused.
+	struct Pausable {
+		io: tokio::io::DuplexStream,
+		paused: Arc<tokio::sync::watch::Sender<bool>>,
+		resumed: Option<Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+	}
+
+	impl tokio::io::AsyncRead for Pausable {
+		fn poll_read(
+			mut self: Pin<&mut Self>,
+			cx: &mut Context<'_>,
+			buf: &mut tokio::io::ReadBuf<'_>,
+		) -> Poll<std::io::Result<()>> {
+			if *self.paused.borrow() {
+				let mut resumed = self.paused.subscribe();
+				let waiting = self.resumed.get_or_insert_with(|| {
+					Box::pin(async move {
+						let _ = resumed.wait_for(|paused| !paused).await;
+					})
+				});
+				std::task::ready!(waiting.as_mut().poll(cx));
+			}
+			self.resumed = None;
+			Pin::new(&mut self.io).poll_read(cx, buf)
+		}
+	}
+
+	impl tokio::io::AsyncWrite for Pausable {
+		fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+			Pin::new(&mut self.io).poll_write(cx, buf)
+		}
+
+		fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+			Pin::new(&mut self.io).poll_flush(cx)
+		}
+
+		fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+			Pin::new(&mut self.io).poll_shutdown(cx)
+		}
 	}
 
 	/// One end of an in-memory pipe: once `cut`, what it writes is dropped and it reads nothing.
@@ -836,6 +888,48 @@ mod tests {
 				"round {round}: the client read {closed:?}"
 			);
 			sending.abort();
+		}
+	}
+
+	/// The relay's close, with its code and reason, reaches a client that had stopped reading when
+	/// the relay closed, once it reads again. The relay's writer was then waiting for room in the
+	/// socket for the session's data, and qmux drops a close frame it cannot hand over at once when
+	/// the session closes meanwhile (the [`io`] module says how the close gets through): a refused
+	/// client under load read a bare "connection closed".
+	#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+	async fn a_close_reaches_a_client_that_had_stopped_reading() {
+		const PIPE: usize = 16 * 1024;
+		for round in 0..20 {
+			let (server_io, client_io) = tokio::io::duplex(PIPE);
+			let paused = Arc::new(tokio::sync::watch::Sender::new(false));
+			let client_io = Pausable {
+				io: client_io,
+				paused: paused.clone(),
+				resumed: None,
+			};
+			let (server, client) = pair_over(server_io, client_io, bounds()).await;
+			paused.send_replace(true);
+			let mut send = server.open_uni().await.unwrap();
+			let writing = tokio::spawn(async move { while send.write_all(&[round as u8; 1000]).await.is_ok() {} });
+			// The pipe is full: the relay's socket writer waits, and its queue fills behind it.
+			within_a_second(async {
+				while server.totals().sent < PIPE as u64 {
+					tokio::task::yield_now().await;
+				}
+			})
+			.await;
+			// And the relay's QMux writer fills the queue behind it and waits for room.
+			for _ in 0..100 {
+				tokio::task::yield_now().await;
+			}
+			server.close(2, "missing_credential: present a token");
+			paused.send_replace(false);
+			let closed = within_a_second(client.closed()).await;
+			assert!(
+				matches!(&closed, TransportError::Closed(reason) if reason.contains("2: missing_credential")),
+				"round {round}: the client read {closed:?}"
+			);
+			writing.abort();
 		}
 	}
 

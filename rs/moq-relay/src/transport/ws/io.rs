@@ -15,7 +15,15 @@
 //! So here the session's writer only queues each message for a task that owns the socket's sending
 //! half ([`send`]), and a queued message is written whatever the reader does. Once the session is
 //! closed, that task writes the WebSocket close frame only after the client closed its side (it
-//! does so once its session took the close), or after [`CLOSE_FLUSH`]. The reader is a task of its
+//! does so once its session took the close), or after [`CLOSE_FLUSH`].
+//!
+//! qmux writes a close (the CONNECTION_CLOSE with the relay's code and reason) only if its writer
+//! can hand it over at once: a write still waiting when the session closes is abandoned, and the
+//! transport dropped without its close. A peer that did not read for a moment (a client under
+//! load) then never learned why it was refused. So once the session has ended ([`Ended`], which
+//! the relay's close sets before it asks qmux to close), a write waiting for room in the queue,
+//! and every write after it, goes to the session's last words instead ([`LAST_WORDS`] at most),
+//! which [`send`] writes after the queue. The reader is a task of its
 //! own ([`receive`]) with the keep-alive deadline that qmux's transport has: a peer from which
 //! nothing arrives for the idle timeout is closed.
 
@@ -37,6 +45,10 @@ const QUEUE: usize = 4;
 
 /// Messages the reader takes ahead of the session (qmux's WebSocket transport takes 16).
 const RECEIVED: usize = 16;
+
+/// Messages a session may still write once it has ended: its close and what qmux had in hand
+/// when the close came. A writer with more is cut off.
+const LAST_WORDS: usize = 64;
 
 /// How long a closed session's connection waits for the queued messages to be written and for the
 /// client to close its side. A client that neither reads nor closes for that long is let go.
@@ -78,6 +90,7 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 		// task that finds the lock taken waits for it.
 		let (sink, stream) = self.ws.split();
 		let (queue, queued) = mpsc::channel(QUEUE);
+		let (last_words, said) = mpsc::channel(LAST_WORDS);
 		let (delivered, received) = mpsc::channel(RECEIVED);
 		// Dropped by the receiving task when it ends: the client closed its side, or is gone.
 		let (peer_closed, peer_done) = oneshot::channel();
@@ -87,7 +100,8 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 		ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
 		let writer = Writer {
 			queue: Some(queue),
-			sender: tokio::spawn(send(sink, queued, peer_done)),
+			last_words: Some(last_words),
+			sender: tokio::spawn(send(sink, (queued, said), peer_done)),
 			ping,
 			ended: self.ended,
 		};
@@ -103,20 +117,25 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 	}
 }
 
-/// Writes what the session queued, in order, until the session closes the queue; then, once the
-/// client closed its side (`peer_done`), the WebSocket close frame. Ends at the first failed write:
-/// the socket is gone.
-async fn send<K>(mut sink: K, mut queued: mpsc::Receiver<Outgoing>, peer_done: oneshot::Receiver<()>)
-where
+/// Writes what the session queued, in order, until the session closes the queue, then its last
+/// words; then, once the client closed its side (`peer_done`), the WebSocket close frame. Ends at
+/// the first failed write: the socket is gone.
+async fn send<K>(
+	mut sink: K,
+	(mut queued, mut said): (mpsc::Receiver<Outgoing>, mpsc::Receiver<Outgoing>),
+	peer_done: oneshot::Receiver<()>,
+) where
 	K: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-	while let Some(outgoing) = queued.recv().await {
-		let message = match outgoing {
-			Outgoing::Record(data) => Message::Binary(data),
-			Outgoing::Ping => Message::Ping(Bytes::new()),
-		};
-		if sink.send(message).await.is_err() {
-			return;
+	for messages in [&mut queued, &mut said] {
+		while let Some(outgoing) = messages.recv().await {
+			let message = match outgoing {
+				Outgoing::Record(data) => Message::Binary(data),
+				Outgoing::Ping => Message::Ping(Bytes::new()),
+			};
+			if sink.send(message).await.is_err() {
+				return;
+			}
 		}
 	}
 	// A qmux client that reads the end of the WebSocket right behind the session's close reports
@@ -199,15 +218,32 @@ enum Outgoing {
 pub(super) struct Writer {
 	/// Dropped to tell [`send`] that nothing more comes.
 	queue: Option<mpsc::Sender<Outgoing>>,
+	/// What the session writes once it has ended; dropped with the queue.
+	last_words: Option<mpsc::Sender<Outgoing>>,
 	sender: JoinHandle<()>,
 	ping: Interval,
 	ended: Ended,
 }
 
 impl Writer {
+	/// Queues `outgoing` once there is room, or among the last words once the session has ended
+	/// (then at once: qmux abandons a write still waiting when the session closes).
 	async fn queue(&mut self, outgoing: Outgoing) -> Result<(), qmux::Error> {
 		let queue = self.queue.as_ref().ok_or(qmux::Error::Closed)?;
-		queue.send(outgoing).await.map_err(|_| qmux::Error::Closed)
+		if !self.ended.is_set() {
+			// A permit, unlike a send, leaves `outgoing` here when the session ends first.
+			let room = tokio::select! {
+				biased;
+				room = queue.reserve() => Some(room.map_err(|_| qmux::Error::Closed)?),
+				() = self.ended.wait() => None,
+			};
+			if let Some(room) = room {
+				room.send(outgoing);
+				return Ok(());
+			}
+		}
+		let last_words = self.last_words.as_ref().ok_or(qmux::Error::Closed)?;
+		last_words.try_send(outgoing).map_err(|_| qmux::Error::Closed)
 	}
 }
 
@@ -219,6 +255,7 @@ impl qmux::transport::Writer for Writer {
 	async fn close(&mut self) -> Result<(), qmux::Error> {
 		self.ended.set();
 		self.queue = None;
+		self.last_words = None;
 		match tokio::time::timeout(CLOSE_FLUSH, &mut self.sender).await {
 			Ok(_) => Ok(()),
 			Err(_) => {
@@ -231,6 +268,10 @@ impl qmux::transport::Writer for Writer {
 
 	async fn maintain(&mut self) -> Result<(), qmux::Error> {
 		self.ping.tick().await;
+		if self.ended.is_set() {
+			// An ended session is not kept alive.
+			return std::future::pending().await;
+		}
 		self.queue(Outgoing::Ping).await
 	}
 }

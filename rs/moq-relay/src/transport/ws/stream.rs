@@ -36,6 +36,16 @@ impl Ended {
 		self.0.send_replace(true);
 	}
 
+	/// Whether the session has ended.
+	pub(super) fn is_set(&self) -> bool {
+		*self.0.borrow()
+	}
+
+	/// Returns once the session has ended.
+	pub(super) async fn wait(&self) {
+		let _ = self.watch().wait_for(|ended| *ended).await;
+	}
+
 	fn watch(&self) -> watch::Receiver<bool> {
 		self.0.subscribe()
 	}
