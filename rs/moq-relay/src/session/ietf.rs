@@ -945,11 +945,8 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 
 #[cfg(test)]
 mod tests {
-	use std::net::{IpAddr, Ipv4Addr};
-
 	use super::*;
-	use crate::limits::Connections;
-	use crate::session::tests::{anon, context};
+	use crate::session::tests::{anon, context, ticket};
 
 	fn arrival() -> Arrival {
 		Arrival {
@@ -969,10 +966,7 @@ mod tests {
 	async fn a_draft_session_keeps_only_what_serving_needs() {
 		let (ctx, _down) = context(anon());
 		let (_client, server) = crate::transport::mem::pair();
-		let connections = Connections::new(ctx.limits.clone(), ctx.metrics.clone());
-		let mut ticket = connections
-			.open(IpAddr::V4(Ipv4Addr::LOCALHOST), tokio::time::Instant::now())
-			.unwrap();
+		let mut ticket = ticket(&ctx);
 		for draft in [Draft::Draft14, Draft::Draft16, Draft::Draft18] {
 			let negotiation = || Negotiation::Fixed(draft);
 			let session =

@@ -44,13 +44,17 @@ fn context_with(auth: Auth, limits: Limits) -> (Arc<Context>, watch::Sender<bool
 	(ctx, down)
 }
 
+/// A place for a session from 127.0.0.1 in a fresh connection table with `ctx`'s limits.
+pub(super) fn ticket(ctx: &Context) -> crate::limits::Ticket {
+	Connections::new(ctx.limits.clone(), ctx.metrics.clone())
+		.open(IpAddr::V4(Ipv4Addr::LOCALHOST), tokio::time::Instant::now())
+		.unwrap()
+}
+
 /// The relay's side of a session over `server`, run to its end in a task.
 fn serve(server: MemSession, ctx: Arc<Context>) -> tokio::task::JoinHandle<()> {
 	tokio::spawn(async move {
-		let connections = Connections::new(ctx.limits.clone(), ctx.metrics.clone());
-		let mut ticket = connections
-			.open(IpAddr::V4(Ipv4Addr::LOCALHOST), tokio::time::Instant::now())
-			.unwrap();
+		let mut ticket = ticket(&ctx);
 		let _ = run(server, V, None, ctx, &mut ticket, Instant::now()).await;
 	})
 }
@@ -1054,10 +1058,7 @@ fn a_url_request_shows_no_credential_in_debug() {
 async fn a_session_keeps_only_what_serving_needs() {
 	let (ctx, _down) = context(anon());
 	let (_client, server) = crate::transport::mem::pair();
-	let connections = Connections::new(ctx.limits.clone(), ctx.metrics.clone());
-	let mut ticket = connections
-		.open(IpAddr::V4(Ipv4Addr::LOCALHOST), tokio::time::Instant::now())
-		.unwrap();
+	let mut ticket = ticket(&ctx);
 	let admission = std::mem::size_of_val(&super::admit(&server, &ctx, &ticket, "", None, Transport::Quic));
 	let transport = std::mem::size_of_val(&server);
 	let session = std::mem::size_of_val(&run(server.clone(), V, None, ctx.clone(), &mut ticket, Instant::now()));

@@ -90,7 +90,7 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 		// task that finds the lock taken waits for it.
 		let (sink, stream) = self.ws.split();
 		let (queue, queued) = mpsc::channel(QUEUE);
-		let (last_words, said) = mpsc::channel(LAST_WORDS);
+		let last_words = LastWords::default();
 		let (delivered, received) = mpsc::channel(RECEIVED);
 		// Dropped by the receiving task when it ends: the client closed its side, or is gone.
 		let (peer_closed, peer_done) = oneshot::channel();
@@ -100,8 +100,8 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 		ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
 		let writer = Writer {
 			queue: Some(queue),
-			last_words: Some(last_words),
-			sender: tokio::spawn(send(sink, (queued, said), peer_done)),
+			last_words: last_words.clone(),
+			sender: tokio::spawn(send(sink, (queued, last_words), peer_done)),
 			ping,
 			ended: self.ended,
 		};
@@ -122,20 +122,24 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 /// the first failed write: the socket is gone.
 async fn send<K>(
 	mut sink: K,
-	(mut queued, mut said): (mpsc::Receiver<Outgoing>, mpsc::Receiver<Outgoing>),
+	(mut queued, last_words): (mpsc::Receiver<Outgoing>, LastWords),
 	peer_done: oneshot::Receiver<()>,
 ) where
 	K: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-	for messages in [&mut queued, &mut said] {
-		while let Some(outgoing) = messages.recv().await {
-			let message = match outgoing {
-				Outgoing::Record(data) => Message::Binary(data),
-				Outgoing::Ping => Message::Ping(Bytes::new()),
-			};
-			if sink.send(message).await.is_err() {
-				return;
-			}
+	let write = |outgoing| match outgoing {
+		Outgoing::Record(data) => Message::Binary(data),
+		Outgoing::Ping => Message::Ping(Bytes::new()),
+	};
+	while let Some(outgoing) = queued.recv().await {
+		if sink.send(write(outgoing)).await.is_err() {
+			return;
+		}
+	}
+	// The queue closes only with the writer, so nothing is added to the last words from here on.
+	for outgoing in last_words.take() {
+		if sink.send(write(outgoing)).await.is_err() {
+			return;
 		}
 	}
 	// A qmux client that reads the end of the WebSocket right behind the session's close reports
@@ -207,6 +211,28 @@ where
 	drop(peer_closed);
 }
 
+/// What a session writes once it has ended, in order, for [`send`] to write after its queue. Not a
+/// channel: every WebSocket session has one, and most never use it (a channel allocates its first
+/// block of slots when made).
+#[derive(Clone, Default)]
+struct LastWords(Arc<std::sync::Mutex<std::collections::VecDeque<Outgoing>>>);
+
+impl LastWords {
+	/// Adds `outgoing`; `false` when [`LAST_WORDS`] are said already.
+	fn say(&self, outgoing: Outgoing) -> bool {
+		let mut words = self.0.lock().unwrap_or_else(|e| e.into_inner());
+		if words.len() >= LAST_WORDS {
+			return false;
+		}
+		words.push_back(outgoing);
+		true
+	}
+
+	fn take(&self) -> std::collections::VecDeque<Outgoing> {
+		std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+	}
+}
+
 /// What the session's writer queues for [`send`]: a QMux record (or draft-00 frame), or a
 /// keep-alive ping. (A tungstenite `Message` is larger, and the queue's slots are allocated with it.)
 enum Outgoing {
@@ -218,8 +244,8 @@ enum Outgoing {
 pub(super) struct Writer {
 	/// Dropped to tell [`send`] that nothing more comes.
 	queue: Option<mpsc::Sender<Outgoing>>,
-	/// What the session writes once it has ended; dropped with the queue.
-	last_words: Option<mpsc::Sender<Outgoing>>,
+	/// What the session writes once it has ended.
+	last_words: LastWords,
 	sender: JoinHandle<()>,
 	ping: Interval,
 	ended: Ended,
@@ -242,8 +268,10 @@ impl Writer {
 				return Ok(());
 			}
 		}
-		let last_words = self.last_words.as_ref().ok_or(qmux::Error::Closed)?;
-		last_words.try_send(outgoing).map_err(|_| qmux::Error::Closed)
+		match self.last_words.say(outgoing) {
+			true => Ok(()),
+			false => Err(qmux::Error::Closed),
+		}
 	}
 }
 
@@ -255,7 +283,6 @@ impl qmux::transport::Writer for Writer {
 	async fn close(&mut self) -> Result<(), qmux::Error> {
 		self.ended.set();
 		self.queue = None;
-		self.last_words = None;
 		match tokio::time::timeout(CLOSE_FLUSH, &mut self.sender).await {
 			Ok(_) => Ok(()),
 			Err(_) => {
