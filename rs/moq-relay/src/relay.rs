@@ -240,6 +240,10 @@ impl Relay {
 			origins: Arc::new(self.config.allowed_origins.clone()),
 			demo: self.config.demo,
 		});
+		// Ready before the first listener runs: nothing below can fail or wait, and a client served
+		// by a listener spawned here must not find `/ready` still saying 503 (a thread preempted
+		// between the spawns and a later store let that happen).
+		ready.store(true, Ordering::Relaxed);
 		// HTTP keeps answering through the drain (so `/ready` says 503 while the relay leaves).
 		let (http_stop, http_stopped) = watch::channel(false);
 		for listener in self.tcp {
@@ -297,7 +301,6 @@ impl Relay {
 				down_rx.clone(),
 			));
 		}
-		ready.store(true, Ordering::Relaxed);
 		tracing::info!(addrs = ?self.addrs, hop = %ctx.hop_id, "relay ready");
 
 		shutdown.await;
