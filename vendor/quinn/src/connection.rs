@@ -1028,7 +1028,11 @@ impl State {
                 Some(t) => t,
                 None => {
                     self.send_buffer.clear();
-                    self.send_buffer.reserve(self.inner.current_mtu() as usize);
+                    // PATCHED (moq-relay, vendor/quinn/PATCHED.md): room for a whole batch
+                    // at once, as quinn-proto reserves on a transmit's first datagram, so
+                    // that the buffer given back below is taken again in one allocation.
+                    self.send_buffer
+                        .reserve(max_datagrams * self.inner.current_mtu() as usize);
                     match self
                         .inner
                         .poll_transmit(now, max_datagrams, &mut self.send_buffer)
@@ -1040,7 +1044,14 @@ impl State {
                             };
                             t
                         }
-                        None => break,
+                        None => {
+                            // PATCHED (moq-relay, vendor/quinn/PATCHED.md): nothing left to
+                            // send, so give the batch buffer (max_datagrams × MTU, ~14.5 KB)
+                            // back instead of holding it for the connection's life: an idle
+                            // connection sends an ACK now and then and would keep it all.
+                            self.send_buffer = Vec::new();
+                            break;
+                        }
                     }
                 }
             };
@@ -1102,10 +1113,10 @@ impl State {
                     self.inner.local_address_changed();
                 }
                 Poll::Ready(Some(ConnectionEvent::Proto(event))) => {
-                    self.inner.handle_event(event);
+                    self.inner.handle_event(*event);
                 }
                 Poll::Ready(Some(ConnectionEvent::Close { reason, error_code })) => {
-                    self.close(error_code, reason, shared);
+                    self.close(error_code, *reason, shared);
                 }
                 Poll::Ready(None) => {
                     return Err(ConnectionError::TransportError(proto::TransportError {

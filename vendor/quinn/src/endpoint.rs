@@ -304,7 +304,7 @@ impl Endpoint {
             // Ignoring errors from dropped connections
             let _ = sender.send(ConnectionEvent::Close {
                 error_code,
-                reason: reason.clone(),
+                reason: Box::new(reason.clone()),
             });
         }
         self.inner.shared.incoming.notify_waiters();
@@ -545,7 +545,7 @@ impl State {
                 .senders
                 .get_mut(&ch)
                 .unwrap()
-                .send(ConnectionEvent::Proto(event));
+                .send(ConnectionEvent::Proto(Box::new(event)));
         }
 
         true
@@ -615,7 +615,7 @@ impl ConnectionSet {
         if let Some((error_code, ref reason)) = self.close {
             send.send(ConnectionEvent::Close {
                 error_code,
-                reason: reason.clone(),
+                reason: Box::new(reason.clone()),
             })
             .unwrap();
         }
@@ -824,7 +824,7 @@ impl RecvState {
                                         .senders
                                         .get_mut(&handle)
                                         .unwrap()
-                                        .send(ConnectionEvent::Proto(event));
+                                        .send(ConnectionEvent::Proto(Box::new(event)));
                                 }
                                 Some(DatagramEvent::Response(transmit)) => {
                                     respond(transmit, &response_buffer, socket);

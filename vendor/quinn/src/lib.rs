@@ -94,12 +94,16 @@ pub use crate::send_stream::{SendStream, StoppedError, WriteError};
 mod tests;
 
 #[derive(Debug)]
+// PATCHED (moq-relay, vendor/quinn/PATCHED.md): the large variants are boxed. Each
+// connection's event channel allocates its first block of 32 slots when the connection is made
+// and keeps it for its life: 32 unboxed datagram events (~210 bytes each) are 6.7 KiB per
+// connection, 32 slots of this enum under 1 KiB.
 enum ConnectionEvent {
     Close {
         error_code: VarInt,
-        reason: bytes::Bytes,
+        reason: Box<bytes::Bytes>,
     },
-    Proto(proto::ConnectionEvent),
+    Proto(Box<proto::ConnectionEvent>),
     Rebind(Arc<dyn AsyncUdpSocket>),
 }
 
