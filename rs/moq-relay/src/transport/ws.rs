@@ -738,9 +738,9 @@ mod tests {
 	async fn pair(bounds: Bounds) -> (WsSession, WsSession, Arc<AtomicBool>) {
 		let (server_io, client_io) = tokio::io::duplex(64 * 1024);
 		let cut = Arc::new(AtomicBool::new(false));
-		let client_io = Cuttable {
-			io: client_io,
-			cut: cut.clone(),
+		let client_io = Pipe {
+			cut: Some(cut.clone()),
+			..Pipe::new(client_io)
 		};
 		let (server, client) = pair_over(server_io, client_io, bounds).await;
 		(server, client, cut)
@@ -760,55 +760,46 @@ mod tests {
 		(server.unwrap(), client)
 	}
 
-	/// One end of an in-memory pipe that keeps what it wrote (`written`, its length bumped on each
-	/// write).
-	struct Recording {
+	/// One end of an in-memory pipe, with the twists the tests need, each off unless set: once
+	/// `cut`, what it writes is dropped and it reads nothing (as when a client's network drops);
+	/// while `paused`, it reads nothing; with `written`, it keeps what it wrote (the watch is
+	/// bumped on each write).
+	struct Pipe {
 		io: tokio::io::DuplexStream,
-		written: Arc<tokio::sync::watch::Sender<Vec<u8>>>,
-	}
-
-	impl tokio::io::AsyncRead for Recording {
-		fn poll_read(
-			mut self: Pin<&mut Self>,
-			cx: &mut Context<'_>,
-			buf: &mut tokio::io::ReadBuf<'_>,
-		) -> Poll<std::io::Result<()>> {
-			Pin::new(&mut self.io).poll_read(cx, buf)
-		}
-	}
-
-	impl tokio::io::AsyncWrite for Recording {
-		fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-			let written = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, buf))?;
-			self.written.send_modify(|all| all.extend_from_slice(&buf[..written]));
-			Poll::Ready(Ok(written))
-		}
-
-		fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-			Pin::new(&mut self.io).poll_flush(cx)
-		}
-
-		fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-			Pin::new(&mut self.io).poll_shutdown(cx)
-		}
-	}
-
-	/// One end of an in-memory pipe that reads nothing while paused.
-	struct Pausable {
-		io: tokio::io::DuplexStream,
-		paused: Arc<tokio::sync::watch::Sender<bool>>,
+		cut: Option<Arc<AtomicBool>>,
+		paused: Option<Arc<tokio::sync::watch::Sender<bool>>>,
 		resumed: Option<Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+		written: Option<Arc<tokio::sync::watch::Sender<Vec<u8>>>>,
 	}
 
-	impl tokio::io::AsyncRead for Pausable {
+	impl Pipe {
+		fn new(io: tokio::io::DuplexStream) -> Self {
+			Pipe {
+				io,
+				cut: None,
+				paused: None,
+				resumed: None,
+				written: None,
+			}
+		}
+
+		fn is_cut(&self) -> bool {
+			self.cut.as_ref().is_some_and(|cut| cut.load(Ordering::Relaxed))
+		}
+	}
+
+	impl tokio::io::AsyncRead for Pipe {
 		fn poll_read(
 			mut self: Pin<&mut Self>,
 			cx: &mut Context<'_>,
 			buf: &mut tokio::io::ReadBuf<'_>,
 		) -> Poll<std::io::Result<()>> {
-			if *self.paused.borrow() {
-				let mut resumed = self.paused.subscribe();
+			if self.is_cut() {
+				return Poll::Pending;
+			}
+			if let Some(paused) = self.paused.clone().filter(|paused| *paused.borrow()) {
 				let waiting = self.resumed.get_or_insert_with(|| {
+					let mut resumed = paused.subscribe();
 					Box::pin(async move {
 						let _ = resumed.wait_for(|paused| !paused).await;
 					})
@@ -820,45 +811,16 @@ mod tests {
 		}
 	}
 
-	impl tokio::io::AsyncWrite for Pausable {
+	impl tokio::io::AsyncWrite for Pipe {
 		fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-			Pin::new(&mut self.io).poll_write(cx, buf)
-		}
-
-		fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-			Pin::new(&mut self.io).poll_flush(cx)
-		}
-
-		fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-			Pin::new(&mut self.io).poll_shutdown(cx)
-		}
-	}
-
-	/// One end of an in-memory pipe: once `cut`, what it writes is dropped and it reads nothing.
-	struct Cuttable {
-		io: tokio::io::DuplexStream,
-		cut: Arc<AtomicBool>,
-	}
-
-	impl tokio::io::AsyncRead for Cuttable {
-		fn poll_read(
-			mut self: Pin<&mut Self>,
-			cx: &mut Context<'_>,
-			buf: &mut tokio::io::ReadBuf<'_>,
-		) -> Poll<std::io::Result<()>> {
-			if self.cut.load(Ordering::Relaxed) {
-				return Poll::Pending;
-			}
-			Pin::new(&mut self.io).poll_read(cx, buf)
-		}
-	}
-
-	impl tokio::io::AsyncWrite for Cuttable {
-		fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-			if self.cut.load(Ordering::Relaxed) {
+			if self.is_cut() {
 				return Poll::Ready(Ok(buf.len()));
 			}
-			Pin::new(&mut self.io).poll_write(cx, buf)
+			let written = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, buf))?;
+			if let Some(all) = &self.written {
+				all.send_modify(|all| all.extend_from_slice(&buf[..written]));
+			}
+			Poll::Ready(Ok(written))
 		}
 
 		fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -938,15 +900,14 @@ mod tests {
 		for round in 0..20 {
 			let (server_io, client_io) = tokio::io::duplex(PIPE);
 			let written = Arc::new(tokio::sync::watch::Sender::new(Vec::new()));
-			let server_io = Recording {
-				io: server_io,
-				written: written.clone(),
+			let server_io = Pipe {
+				written: Some(written.clone()),
+				..Pipe::new(server_io)
 			};
 			let paused = Arc::new(tokio::sync::watch::Sender::new(false));
-			let client_io = Pausable {
-				io: client_io,
-				paused: paused.clone(),
-				resumed: None,
+			let client_io = Pipe {
+				paused: Some(paused.clone()),
+				..Pipe::new(client_io)
 			};
 			let (server, _client) = pair_over(server_io, client_io, bounds()).await;
 			paused.send_replace(true);
