@@ -1028,11 +1028,7 @@ impl State {
                 Some(t) => t,
                 None => {
                     self.send_buffer.clear();
-                    // PATCHED (moq-relay, vendor/quinn/PATCHED.md): room for a whole batch
-                    // at once, as quinn-proto reserves on a transmit's first datagram, so
-                    // that the buffer given back below is taken again in one allocation.
-                    self.send_buffer
-                        .reserve(max_datagrams * self.inner.current_mtu() as usize);
+                    self.send_buffer.reserve(self.inner.current_mtu() as usize);
                     match self
                         .inner
                         .poll_transmit(now, max_datagrams, &mut self.send_buffer)
@@ -1046,9 +1042,11 @@ impl State {
                         }
                         None => {
                             // PATCHED (moq-relay, vendor/quinn/PATCHED.md): nothing left to
-                            // send, so give the batch buffer (max_datagrams × MTU, ~14.5 KB)
-                            // back instead of holding it for the connection's life: an idle
-                            // connection sends an ACK now and then and would keep it all.
+                            // send, so give the buffer back instead of holding it for the
+                            // connection's life. quinn-proto grows it to a whole batch
+                            // (max_datagrams × MTU, ~14.5 KB) on any transmit of two datagrams
+                            // or more (the handshake's flight is one), and an idle connection
+                            // would keep that for single ACKs.
                             self.send_buffer = Vec::new();
                             break;
                         }
