@@ -232,23 +232,55 @@ pub(crate) async fn raw_upgrade(
 	}
 }
 
-/// Waits for the relay to close `session`, never having admitted it (no SETUP stream from the
-/// relay). The close carries the unauthorized code (2) and a reason holding `code`.
-async fn assert_closed_with(session: &moq_relay::transport::ws::WsSession, code: &str) {
+/// How many times a refused WebSocket connection is tried before the client must have read the
+/// refusal's code. A qmux 0.5.3 client (the published one, and the raw sessions here, which use
+/// qmux's WebSocket transport as it does) that tears its session down while a stream operation is
+/// waiting may report that operation's bare "connection closed" (or a stream's error) in place of
+/// the close the relay sent (`docs/architecture.md`, "WebSocket halves for QMux"): 2 in 40 runs of
+/// this test with both cores busy. What the relay writes is checked byte for byte by
+/// `the_relay_writes_its_close_to_a_client_that_had_stopped_reading`; here every attempt must be
+/// counted as the refusal, and one in [`ATTEMPTS`] must read its code.
+const ATTEMPTS: usize = 3;
+
+/// A raw session to `path` with `headers` is closed by the relay, never admitted (no SETUP stream
+/// from the relay), with the unauthorized code (2) and a reason holding `code`.
+async fn assert_refused_raw(relay: &TestRelay, path: &str, headers: &[(&str, &str)], code: &str) {
 	use moq_relay::transport::Session as _;
-	let closed = within("the relay's close", async {
-		tokio::select! {
-			stream = session.accept_uni() => match stream {
-				Ok(_) => panic!("admitted: the relay opened its SETUP stream"),
-				// Accepting ends with a bare "closed"; the session's close has the reason.
-				Err(_) => session.closed().await,
-			},
-			closed = session.closed() => closed,
+	let mut read = Vec::new();
+	for _ in 0..ATTEMPTS {
+		let before = refusals(relay, code).await;
+		let session = raw_upgrade(relay, path, headers).await.unwrap();
+		let closed = within("the relay's close", async {
+			tokio::select! {
+				stream = session.accept_uni() => match stream {
+					Ok(_) => panic!("admitted: the relay opened its SETUP stream"),
+					// Accepting ends with a bare "closed"; the session's close has the reason.
+					Err(_) => session.closed().await,
+				},
+				closed = session.closed() => closed,
+			}
+		})
+		.await;
+		counted(relay, code, before).await;
+		let text = closed.to_string();
+		if text.contains("connection closed: 2: ") && text.contains(code) {
+			return;
+		}
+		eprintln!("a raw session read {text:?} for {code} (qmux's teardown race, see ATTEMPTS)");
+		read.push(text);
+	}
+	panic!("no attempt read the close with code 2 and {code}: {read:?}");
+}
+
+/// Waits until the relay counted one more refusal with `code` than `before`.
+async fn counted(relay: &TestRelay, code: &str, before: u64) {
+	within("the relay counts the refusal", async {
+		while refusals(relay, code).await == before {
+			tokio::time::sleep(Duration::from_millis(20)).await;
 		}
 	})
 	.await;
-	let text = closed.to_string();
-	assert!(text.contains("connection closed: 2: ") && text.contains(code), "{text}");
+	assert_eq!(refusals(relay, code).await, before + 1, "{code}");
 }
 
 /// IETF drafts over WebSocket: the published client pinned to draft-14, -16, -18 and -20 (subprotocols
@@ -273,19 +305,21 @@ async fn published_client_over_ws_and_wss_at_every_ietf_draft() {
 
 /// Connects the published client to `url`, which the relay must refuse with `code`: the client's
 /// session ends in an error, and the relay counts one more refusal with that code
-/// (`moq_relay_auth_refused_total`). Returns the client's error text.
+/// (`moq_relay_auth_refused_total`). Returns the client's error text: the first "unauthorized",
+/// else the last attempt's (at most [`ATTEMPTS`]).
 async fn refused(relay: &TestRelay, url: url::Url, code: &str) -> String {
-	let before = refusals(relay, code).await;
-	let connection = relay.client(None).connect(url);
-	let ended = within("the published client refused", connection.closed()).await;
-	let err = ended.expect_err("refused").to_string();
-	within("the relay counts the refusal", async {
-		while refusals(relay, code).await == before {
-			tokio::time::sleep(Duration::from_millis(20)).await;
+	let mut err = String::new();
+	for _ in 0..ATTEMPTS {
+		let before = refusals(relay, code).await;
+		let connection = relay.client(None).connect(url.clone());
+		let ended = within("the published client refused", connection.closed()).await;
+		err = ended.expect_err("refused").to_string();
+		counted(relay, code, before).await;
+		if err == "unauthorized" {
+			break;
 		}
-	})
-	.await;
-	assert_eq!(refusals(relay, code).await, before + 1, "{code}");
+		eprintln!("the published client read {err:?} for {code} (qmux's teardown race, see ATTEMPTS)");
+	}
 	err
 }
 
@@ -380,12 +414,9 @@ async fn tokens_are_enforced_over_ws_and_wss() {
 		assert_eq!(err, "unauthorized", "{scheme}, no token");
 	}
 	// The close carries the refusal's code as its reason, as on WebTransport.
-	let session = raw_upgrade(relay, &format!("/room?jwt={}", setup.token("elsewhere")), &[])
-		.await
-		.unwrap();
-	assert_closed_with(&session, "root_mismatch").await;
-	let session = raw_upgrade(relay, "/room", &[]).await.unwrap();
-	assert_closed_with(&session, "missing_credential").await;
+	let elsewhere = format!("/room?jwt={}", setup.token("elsewhere"));
+	assert_refused_raw(relay, &elsewhere, &[], "root_mismatch").await;
+	assert_refused_raw(relay, "/room", &[], "missing_credential").await;
 	// `Authorization: Bearer` on the upgrade, as native clients send it.
 	let bearer = format!("Bearer {good}");
 	let session = raw_upgrade(relay, "/room", &[("authorization", &bearer)])
@@ -396,10 +427,7 @@ async fn tokens_are_enforced_over_ws_and_wss() {
 		.await
 		.unwrap();
 	// A bad Bearer: closed, never admitted.
-	let bad = raw_upgrade(relay, "/room", &[("authorization", "Bearer nope")])
-		.await
-		.unwrap();
-	assert_closed_with(&bad, "invalid_token").await;
+	assert_refused_raw(relay, "/room", &[("authorization", "Bearer nope")], "invalid_token").await;
 	setup.stop().await;
 }
 
