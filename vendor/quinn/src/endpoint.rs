@@ -36,7 +36,7 @@ use tracing::{Instrument, Span};
 use udp::{BATCH_SIZE, RecvMeta};
 
 use crate::{
-    ConnectionEvent, EndpointConfig, IO_LOOP_BOUND, RECV_TIME_BOUND, VarInt,
+    ConnectionEvent, ConnectionEventSender, EndpointConfig, connection_events, IO_LOOP_BOUND, RECV_TIME_BOUND, VarInt,
     connection::Connecting, incoming::Incoming, work_limiter::WorkLimiter,
 };
 
@@ -538,14 +538,12 @@ impl State {
             let Some(event) = self.inner.handle_event(ch, event) else {
                 continue;
             };
-            // Ignoring errors from dropped connections that haven't yet been cleaned up
-            let _ = self
-                .recv_state
+            self.recv_state
                 .connections
                 .senders
                 .get_mut(&ch)
                 .unwrap()
-                .send(ConnectionEvent::Proto(Box::new(event)));
+                .proto(event);
         }
 
         true
@@ -596,7 +594,8 @@ fn proto_ecn(ecn: udp::EcnCodepoint) -> proto::EcnCodepoint {
 #[derive(Debug)]
 struct ConnectionSet {
     /// Senders for communicating with the endpoint's connections
-    senders: FxHashMap<ConnectionHandle, mpsc::UnboundedSender<ConnectionEvent>>,
+    // PATCHED (moq-relay, vendor/quinn/PATCHED.md): each counts the datagrams it queued.
+    senders: FxHashMap<ConnectionHandle, ConnectionEventSender>,
     /// Stored to give out clones to new ConnectionInners
     sender: mpsc::UnboundedSender<(ConnectionHandle, EndpointEvent)>,
     /// Set if the endpoint has been manually closed
@@ -611,7 +610,7 @@ impl ConnectionSet {
         socket: Arc<dyn AsyncUdpSocket>,
         runtime: Arc<dyn Runtime>,
     ) -> Connecting {
-        let (send, recv) = mpsc::unbounded_channel();
+        let (send, recv) = connection_events();
         if let Some((error_code, ref reason)) = self.close {
             send.send(ConnectionEvent::Close {
                 error_code,
@@ -817,14 +816,14 @@ impl RecvState {
                                     }
                                 }
                                 Some(DatagramEvent::ConnectionEvent(handle, event)) => {
-                                    // Ignoring errors from dropped connections that haven't yet been cleaned up
                                     received_connection_packet = true;
-                                    let _ = self
-                                        .connections
+                                    // PATCHED (moq-relay, vendor/quinn/PATCHED.md): dropped past
+                                    // the connection's bound (`ConnectionEventSender::datagram`).
+                                    self.connections
                                         .senders
                                         .get_mut(&handle)
                                         .unwrap()
-                                        .send(ConnectionEvent::Proto(Box::new(event)));
+                                        .datagram(event);
                                 }
                                 Some(DatagramEvent::Response(transmit)) => {
                                     respond(transmit, &response_buffer, socket);

@@ -107,6 +107,81 @@ enum ConnectionEvent {
     Rebind(Arc<dyn AsyncUdpSocket>),
 }
 
+// PATCHED (moq-relay, vendor/quinn/PATCHED.md): the datagrams an endpoint queues for one of its
+// connections are bounded. The endpoint only reads a datagram's header to route it; the
+// connection decrypts it, which costs more, so a peer that floods its own connection with
+// datagrams it cannot decrypt made that queue, and the process's memory, grow for as long as it
+// sent (120 MiB in 4 s on loopback). Past the bound a datagram is dropped, as a full socket
+// buffer drops it.
+/// Datagrams queued for one connection before the endpoint drops what arrives for it.
+const MAX_QUEUED_DATAGRAMS: usize = 1024;
+
+/// The channel from an endpoint to one of its connections: the connection's end
+/// ([`ConnectionEvents`]) and the endpoint's ([`ConnectionEventSender`]), sharing the count of
+/// datagrams in it.
+fn connection_events() -> (ConnectionEventSender, ConnectionEvents) {
+    let (send, recv) = tokio::sync::mpsc::unbounded_channel();
+    let datagrams = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    (
+        ConnectionEventSender {
+            send,
+            datagrams: datagrams.clone(),
+        },
+        ConnectionEvents { recv, datagrams },
+    )
+}
+
+/// The endpoint's end of a connection's event channel.
+#[derive(Debug)]
+struct ConnectionEventSender {
+    send: tokio::sync::mpsc::UnboundedSender<ConnectionEvent>,
+    datagrams: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ConnectionEventSender {
+    /// Queues a close or a rebind; an error when the connection is gone.
+    fn send(
+        &self,
+        event: ConnectionEvent,
+    ) -> Result<(), tokio::sync::mpsc::error::SendError<ConnectionEvent>> {
+        self.send.send(event)
+    }
+
+    /// Queues an event of a received datagram, or drops it when [`MAX_QUEUED_DATAGRAMS`] wait.
+    fn datagram(&self, event: proto::ConnectionEvent) {
+        if self.datagrams.load(std::sync::atomic::Ordering::Relaxed) < MAX_QUEUED_DATAGRAMS {
+            self.proto(event);
+        }
+    }
+
+    /// Queues a protocol event whatever waits (the endpoint's answer to the connection's own
+    /// event), counted with the datagrams.
+    fn proto(&self, event: proto::ConnectionEvent) {
+        self.datagrams
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Ignoring errors from dropped connections that haven't yet been cleaned up
+        let _ = self.send.send(ConnectionEvent::Proto(Box::new(event)));
+    }
+}
+
+/// The connection's end of its event channel.
+#[derive(Debug)]
+struct ConnectionEvents {
+    recv: tokio::sync::mpsc::UnboundedReceiver<ConnectionEvent>,
+    datagrams: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ConnectionEvents {
+    fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<ConnectionEvent>> {
+        let polled = self.recv.poll_recv(cx);
+        if let std::task::Poll::Ready(Some(ConnectionEvent::Proto(_))) = &polled {
+            self.datagrams
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
 fn udp_transmit<'a>(t: &proto::Transmit, buffer: &'a [u8]) -> udp::Transmit<'a> {
     udp::Transmit {
         destination: t.destination,
