@@ -110,9 +110,9 @@ enum ConnectionEvent {
 // PATCHED (moq-relay, vendor/quinn/PATCHED.md): the datagrams an endpoint queues for one of its
 // connections are bounded. The endpoint only reads a datagram's header to route it; the
 // connection decrypts it, which costs more, so a peer that floods its own connection with
-// datagrams it cannot decrypt made that queue, and the process's memory, grow for as long as it
-// sent (120 MiB in 4 s on loopback). Past the bound a datagram is dropped, as a full socket
-// buffer drops it.
+// datagrams it cannot decrypt made that queue, and the process's memory, grow as far as the
+// connection fell behind (113-123 MiB for one connection within 2 s on loopback). Past the bound
+// a datagram is dropped, as a full socket buffer drops it.
 /// Datagrams queued for one connection before the endpoint drops what arrives for it.
 const MAX_QUEUED_DATAGRAMS: usize = 1024;
 
