@@ -251,6 +251,8 @@ declare! {
 		"Bytes of frames the group caches hold now, groups readers still hold included (limits.max_cache bounds what the caches keep)";
 	cache_evictions: Counter = Counter::default(), "moq_relay_cache_evictions_total",
 		"Groups taken out of the caches, oldest first, to keep the total within limits.max_cache";
+	quic_datagrams_dropped: Counter = Counter::default(), "moq_relay_quic_datagrams_dropped_total",
+		"UDP datagrams the QUIC endpoints dropped because the connection they were for had 1,024 waiting to be handled (a peer flooding its own connection; read when scraped)";
 }
 
 /// The relay's metrics. Cheap to update from any task.
@@ -261,6 +263,8 @@ pub struct Metrics {
 	/// Auth decisions by outcome (`granted` or the refusal code), for `/status.json`.
 	outcomes: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 	started: std::time::Instant,
+	/// The QUIC endpoints whose statistics a scrape reads ([`Metrics::read_endpoints`]).
+	endpoints: std::sync::OnceLock<Vec<web_transport_quinn::quinn::Endpoint>>,
 }
 
 impl Default for Metrics {
@@ -272,6 +276,7 @@ impl Default for Metrics {
 			declared,
 			outcomes: Default::default(),
 			started: std::time::Instant::now(),
+			endpoints: Default::default(),
 		}
 	}
 }
@@ -491,6 +496,13 @@ impl Metrics {
 		}
 	}
 
+	/// The relay's QUIC endpoints, whose statistics each scrape reads: what the patched quinn's
+	/// bound on a connection's queue dropped (`vendor/quinn/PATCHED.md`). Set once; later calls
+	/// change nothing.
+	pub fn read_endpoints(&self, endpoints: &[web_transport_quinn::quinn::Endpoint]) {
+		let _ = self.endpoints.set(endpoints.to_vec());
+	}
+
 	/// Sessions currently open.
 	pub fn sessions_active(&self) -> u64 {
 		self.declared.sessions.get()
@@ -511,6 +523,13 @@ impl Metrics {
 		if let Ok(runtime) = tokio::runtime::Handle::try_current() {
 			let tasks = runtime.metrics().num_alive_tasks();
 			self.declared.tasks.set(u64::try_from(tasks).unwrap_or(u64::MAX));
+		}
+		if let Some(endpoints) = self.endpoints.get() {
+			let dropped = endpoints.iter().map(|e| e.stats().dropped_datagrams).sum();
+			self.declared
+				.quic_datagrams_dropped
+				.inner()
+				.store(dropped, std::sync::atomic::Ordering::Relaxed);
 		}
 		let mut open_metrics = String::new();
 		encode_registry(&mut open_metrics, &self.registry)?;

@@ -141,6 +141,7 @@ impl Relay {
 			None => None,
 		};
 		let metrics = Arc::new(Metrics::default());
+		metrics.read_endpoints(&endpoints);
 		let origin = Arc::new(Origin::with_meters(config.limits.cache, metrics.cache_meters()));
 		Ok(Self {
 			operator,

@@ -92,7 +92,12 @@ impl Endpoint {
 
     /// Returns relevant stats from this Endpoint
     pub fn stats(&self) -> EndpointStats {
-        self.inner.state.lock().unwrap().stats
+        let state = self.inner.state.lock().unwrap();
+        // PATCHED (moq-relay, vendor/quinn/PATCHED.md): with the datagrams it dropped.
+        EndpointStats {
+            dropped_datagrams: state.recv_state.connections.dropped_datagrams,
+            ..state.stats
+        }
     }
 
     /// Helper to construct an endpoint for use with both incoming and outgoing connections
@@ -347,6 +352,10 @@ pub struct EndpointStats {
     pub refused_handshakes: u64,
     /// Cummulative number of Quic handshakes ignored on this [Endpoint]
     pub ignored_handshakes: u64,
+    // PATCHED (moq-relay, vendor/quinn/PATCHED.md): the datagrams the bound dropped.
+    /// Cumulative number of datagrams for a connection dropped because that connection had the
+    /// most datagrams an endpoint queues for one connection waiting already
+    pub dropped_datagrams: u64,
 }
 
 /// A future that drives IO on an endpoint
@@ -600,6 +609,9 @@ struct ConnectionSet {
     sender: mpsc::UnboundedSender<(ConnectionHandle, EndpointEvent)>,
     /// Set if the endpoint has been manually closed
     close: Option<(VarInt, Bytes)>,
+    // PATCHED (moq-relay, vendor/quinn/PATCHED.md): what the senders' bound dropped.
+    /// Datagrams dropped because their connection had the most queued already
+    dropped_datagrams: u64,
 }
 
 impl ConnectionSet {
@@ -761,6 +773,7 @@ impl RecvState {
                 senders: FxHashMap::default(),
                 sender,
                 close: None,
+                dropped_datagrams: 0,
             },
             incoming: VecDeque::new(),
             recv_buf: recv_buf.into(),
@@ -818,12 +831,17 @@ impl RecvState {
                                 Some(DatagramEvent::ConnectionEvent(handle, event)) => {
                                     received_connection_packet = true;
                                     // PATCHED (moq-relay, vendor/quinn/PATCHED.md): dropped past
-                                    // the connection's bound (`ConnectionEventSender::datagram`).
-                                    self.connections
+                                    // the connection's bound (`ConnectionEventSender::datagram`),
+                                    // and counted.
+                                    let queued = self
+                                        .connections
                                         .senders
                                         .get_mut(&handle)
                                         .unwrap()
                                         .datagram(event);
+                                    if !queued {
+                                        self.connections.dropped_datagrams += 1;
+                                    }
                                 }
                                 Some(DatagramEvent::Response(transmit)) => {
                                     respond(transmit, &response_buffer, socket);

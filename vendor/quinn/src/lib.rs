@@ -145,10 +145,14 @@ impl ConnectionEventSender {
         self.send.send(event)
     }
 
-    /// Queues an event of a received datagram, or drops it when [`MAX_QUEUED_DATAGRAMS`] wait.
-    fn datagram(&self, event: proto::ConnectionEvent) {
+    /// Queues an event of a received datagram, or drops it when [`MAX_QUEUED_DATAGRAMS`] wait;
+    /// whether it was queued.
+    fn datagram(&self, event: proto::ConnectionEvent) -> bool {
         if self.datagrams.load(std::sync::atomic::Ordering::Relaxed) < MAX_QUEUED_DATAGRAMS {
             self.proto(event);
+            true
+        } else {
+            false
         }
     }
 

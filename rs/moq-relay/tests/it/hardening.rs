@@ -1336,8 +1336,8 @@ impl Middlebox {
 /// connection ID and garbage, from its own address, as fast as it can send) costs the relay a
 /// bounded amount of memory: the relay's UDP endpoint hands each datagram to the connection's
 /// queue, and the connection, which must try to decrypt each, is slower than the endpoint, so
-/// past a bound the endpoint drops them (`docs/reliability.md`, "Limits"). The connection goes
-/// on, and a bystander is served meanwhile.
+/// past a bound the endpoint drops them (`docs/reliability.md`, "Limits") and counts them in
+/// `/metrics`. The connection goes on, and a bystander is served meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_flooding_its_own_connection_costs_bounded_memory() {
 	// The flood's length, and when into it the queue has long filled: what the relay holds then
@@ -1364,6 +1364,12 @@ async fn a_client_flooding_its_own_connection_costs_bounded_memory() {
 		.unwrap()
 		.unwrap();
 
+	const DROPPED: &str = "moq_relay_quic_datagrams_dropped_total";
+	assert_eq!(
+		common::metrics(&relay).await.get(DROPPED),
+		Some(&0),
+		"dropped before the flood"
+	);
 	let before = reset_peak(pid);
 	let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
 	let mut flood = tokio::task::JoinSet::new();
@@ -1408,6 +1414,13 @@ async fn a_client_flooding_its_own_connection_costs_bounded_memory() {
 	assert!(
 		growth_kib < 64 * 1024,
 		"{sent} undecryptable packets grew the relay by {growth_kib} KiB (the bound of vendor/quinn/PATCHED.md)"
+	);
+	// The operator sees the flood: what the bound dropped is counted.
+	let dropped = common::metrics(&relay).await.get(DROPPED).copied();
+	eprintln!("{DROPPED} {dropped:?}");
+	assert!(
+		dropped.is_some_and(|d| d > 0 && d <= sent),
+		"{DROPPED} {dropped:?} after {sent} undecryptable packets"
 	);
 	announce_ok(&bystander).await;
 	assert!(conn.close_reason().is_none(), "{:?}", conn.close_reason());
