@@ -143,6 +143,10 @@ connect-pp)
 		echo "the published relay has no Privacy Pass" >&2
 		exit 2
 	}
+	[ -x "$bin/moq-pp-issuer" ] || {
+		echo "$bin/moq-pp-issuer is missing: CARGO_TARGET_DIR=$(dirname "$bin") cargo build --release -p moq-privacy-pass --features http --bin moq-pp-issuer" >&2
+		exit 2
+	}
 	scratch=$(mktemp -d)
 	# The issuer's key pair: moq-pp-issuer writes both, then is stopped.
 	"$bin/moq-pp-issuer" --bind 127.0.0.1:0 --key "$scratch/issuer.pem" \
@@ -153,6 +157,10 @@ connect-pp)
 		sleep 0.1
 	done
 	kill "$issuer_pid" && wait "$issuer_pid" 2>/dev/null || true
+	[ -s "$scratch/issuer.pub" ] || {
+		echo "moq-pp-issuer wrote no public key: $(cat "$scratch/issuer.log")" >&2
+		exit 2
+	}
 	# A TLS-only redis-server with a password, its certificate from a CA the relay trusts through
 	# SSL_CERT_FILE (docs/privacy-pass.md).
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=bench-ca \

@@ -246,9 +246,7 @@ const ATTEMPTS: usize = 3;
 /// from the relay), with the unauthorized code (2) and a reason holding `code`.
 async fn assert_refused_raw(relay: &TestRelay, path: &str, headers: &[(&str, &str)], code: &str) {
 	use moq_relay::transport::Session as _;
-	let mut read = Vec::new();
-	for _ in 0..ATTEMPTS {
-		let before = refusals(relay, code).await;
+	let attempt = || async {
 		let session = raw_upgrade(relay, path, headers).await.unwrap();
 		let closed = within("the relay's close", async {
 			tokio::select! {
@@ -261,15 +259,35 @@ async fn assert_refused_raw(relay: &TestRelay, path: &str, headers: &[(&str, &st
 			}
 		})
 		.await;
+		closed.to_string()
+	};
+	let read_code = |text: &str| text.contains("connection closed: 2: ") && text.contains(code);
+	if let Err(read) = until_read(relay, code, attempt, read_code).await {
+		panic!("no attempt read the close with code 2 and {code}: {read:?}");
+	}
+}
+
+/// Makes refused connections with `attempt` (which returns what the client read), each of which
+/// the relay must count as a refusal with `code`, until one reads what `read_code` accepts (at
+/// most [`ATTEMPTS`]): that reading, or every attempt's.
+async fn until_read<F: std::future::Future<Output = String>>(
+	relay: &TestRelay,
+	code: &str,
+	mut attempt: impl FnMut() -> F,
+	read_code: impl Fn(&str) -> bool,
+) -> Result<String, Vec<String>> {
+	let mut read = Vec::new();
+	for _ in 0..ATTEMPTS {
+		let before = refusals(relay, code).await;
+		let text = attempt().await;
 		counted(relay, code, before).await;
-		let text = closed.to_string();
-		if text.contains("connection closed: 2: ") && text.contains(code) {
-			return;
+		if read_code(&text) {
+			return Ok(text);
 		}
-		eprintln!("a raw session read {text:?} for {code} (qmux's teardown race, see ATTEMPTS)");
+		eprintln!("a refused client read {text:?} for {code} (qmux's teardown race, see ATTEMPTS)");
 		read.push(text);
 	}
-	panic!("no attempt read the close with code 2 and {code}: {read:?}");
+	Err(read)
 }
 
 /// Waits until the relay counted one more refusal with `code` than `before`.
@@ -308,19 +326,15 @@ async fn published_client_over_ws_and_wss_at_every_ietf_draft() {
 /// (`moq_relay_auth_refused_total`). Returns the client's error text: the first "unauthorized",
 /// else the last attempt's (at most [`ATTEMPTS`]).
 async fn refused(relay: &TestRelay, url: url::Url, code: &str) -> String {
-	let mut err = String::new();
-	for _ in 0..ATTEMPTS {
-		let before = refusals(relay, code).await;
+	let attempt = || async {
 		let connection = relay.client(None).connect(url.clone());
 		let ended = within("the published client refused", connection.closed()).await;
-		err = ended.expect_err("refused").to_string();
-		counted(relay, code, before).await;
-		if err == "unauthorized" {
-			break;
-		}
-		eprintln!("the published client read {err:?} for {code} (qmux's teardown race, see ATTEMPTS)");
+		ended.expect_err("refused").to_string()
+	};
+	match until_read(relay, code, attempt, |err| err == "unauthorized").await {
+		Ok(err) => err,
+		Err(mut read) => read.pop().unwrap_or_default(),
 	}
-	err
 }
 
 /// The relay's `moq_relay_auth_refused_total{code="<code>"}` (0 before the first).
