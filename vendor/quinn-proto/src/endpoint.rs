@@ -385,6 +385,8 @@ impl Endpoint {
             },
             now,
             tls,
+            // PATCHED (moq-relay, vendor/quinn-proto/PATCHED.md): a client derives its own.
+            None,
             config.transport,
             SideArgs::Client {
                 token_store: config.token_store,
@@ -648,6 +650,10 @@ impl Endpoint {
 
         let tls = server_config.crypto.clone().start_session(version, &params);
         let transport_config = server_config.transport.clone();
+        // PATCHED (moq-relay, vendor/quinn-proto/PATCHED.md): the connection takes the Initial
+        // keys derived for the first packet instead of deriving them again; a failed first packet
+        // derives them anew for its CONNECTION_CLOSE.
+        let crypto_config = server_config.crypto.clone();
         let mut conn = self.add_connection(
             ch,
             version,
@@ -657,6 +663,7 @@ impl Endpoint {
             incoming.addresses,
             incoming.received_at,
             tls,
+            Some(incoming.crypto),
             transport_config,
             SideArgs::Server {
                 server_config,
@@ -687,14 +694,19 @@ impl Endpoint {
                 debug!("handshake failed: {}", e);
                 self.handle_event(ch, EndpointEvent(EndpointEventInner::Drained));
                 let response = match e {
-                    ConnectionError::TransportError(ref e) => Some(self.initial_close(
-                        version,
-                        incoming.addresses,
-                        &incoming.crypto,
-                        &src_cid,
-                        e.clone(),
-                        buf,
-                    )),
+                    ConnectionError::TransportError(ref e) => crypto_config
+                        .initial_keys(version, &dst_cid)
+                        .ok()
+                        .map(|keys| {
+                            self.initial_close(
+                                version,
+                                incoming.addresses,
+                                &keys,
+                                &src_cid,
+                                e.clone(),
+                                buf,
+                            )
+                        }),
                     _ => None,
                 };
                 Err(AcceptError { cause: e, response })
@@ -821,6 +833,7 @@ impl Endpoint {
         addresses: FourTuple,
         now: Instant,
         tls: Box<dyn crypto::Session>,
+        initial_keys: Option<crypto::Keys>,
         transport_config: Arc<TransportConfig>,
         side_args: SideArgs,
     ) -> Connection {
@@ -837,6 +850,7 @@ impl Endpoint {
             addresses.remote,
             addresses.local_ip,
             tls,
+            initial_keys,
             self.local_cid_generator.as_ref(),
             now,
             version,
