@@ -579,7 +579,7 @@ impl Iter {
             FrameType::PADDING => {
                 // PATCHED (moq-relay, vendor/quinn-proto/PATCHED.md): a run of PADDING frames
                 // is one frame. Each PADDING frame is one zero byte, and decoding them one at a
-                // time cost about a fifth of a server's instructions per connection set up
+                // time cost about a quarter of a server's instructions per connection set up
                 // (clients pad their Initial datagrams and MTU probes: ~5,500 bytes each).
                 let run = self.bytes.iter().take_while(|&&b| b == 0).count();
                 self.bytes.advance(run);
