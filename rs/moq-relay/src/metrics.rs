@@ -498,7 +498,8 @@ impl Metrics {
 
 	/// The relay's QUIC endpoints, whose statistics each scrape reads: what the patched quinn's
 	/// bound on a connection's queue dropped (`vendor/quinn/PATCHED.md`). Set once; later calls
-	/// change nothing.
+	/// change nothing. The handles keep the endpoints' drivers alive for as long as the metrics
+	/// live, which is the relay's life.
 	pub fn read_endpoints(&self, endpoints: &[web_transport_quinn::quinn::Endpoint]) {
 		let _ = self.endpoints.set(endpoints.to_vec());
 	}

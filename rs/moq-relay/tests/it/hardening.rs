@@ -1417,7 +1417,6 @@ async fn a_client_flooding_its_own_connection_costs_bounded_memory() {
 	);
 	// The operator sees the flood: what the bound dropped is counted.
 	let dropped = common::metrics(&relay).await.get(DROPPED).copied();
-	eprintln!("{DROPPED} {dropped:?}");
 	assert!(
 		dropped.is_some_and(|d| d > 0 && d <= sent),
 		"{DROPPED} {dropped:?} after {sent} undecryptable packets"

@@ -190,22 +190,14 @@ async fn set_up(dir: &Path, sessions: usize) -> u64 {
 	// One address opens them all: the per-address limits are for clients, not a load tool.
 	let limits = ["--limits-max-pending-per-ip", "1000", "--limits-handshake-rate", "1000"];
 	let (relay, out) = under_callgrind(dir, &format!("set-up-{sessions}"), &limits);
-	let relay = std::sync::Arc::new(relay);
-	for batch in (0..sessions).collect::<Vec<_>>().chunks(4) {
-		let mut set = tokio::task::JoinSet::new();
-		for _ in batch {
-			let relay = relay.clone();
-			set.spawn(async move {
-				let conn = admitted(&*relay, "/anon").await;
-				announce_ok(&conn).await;
-				conn.close(0u32.into(), b"done");
-			});
-		}
-		while let Some(done) = set.join_next().await {
-			done.expect("a session set up");
-		}
+	let session = || async {
+		let conn = admitted(&relay, "/anon").await;
+		announce_ok(&conn).await;
+		conn.close(0u32.into(), b"done");
+	};
+	for start in (0..sessions).step_by(4) {
+		futures::future::join_all((start..sessions.min(start + 4)).map(|_| session())).await;
 	}
-	let relay = std::sync::Arc::into_inner(relay).expect("every session's task ended");
 	stop_and_count(relay, &out).await
 }
 
