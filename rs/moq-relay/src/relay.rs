@@ -344,7 +344,23 @@ pub fn quic_server(
 	let mut server = wtq::quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
 	server.transport_config(Arc::new(pending_transport(limits)));
 	server.max_incoming(limits.max_pending.max(1));
+	server.validation_token_config(no_address_tokens());
 	Ok(server)
+}
+
+/// No address-validation tokens (NEW_TOKEN frames, RFC 9000, section 8.1.3): quinn sends two to
+/// every client when its `bloom` feature is on (as it is through a dependency), each an HKDF and an
+/// AEAD seal, about 3 % of the relay's instructions per session set up. A token serves a returning
+/// client in two ways, and neither applies here: it spares a Retry round trip (the relay never
+/// sends Retry), and it lifts the limit of three times what the client sent (RFC 9000, section
+/// 8.1) before the client's address is validated. A returning client resumes its TLS session
+/// (`tls::serve`, session tickets), so the relay's first flight has no certificate chain and
+/// stays well under that limit. A token a client presents anyway (from an earlier version of the
+/// relay) was sealed with another run's key: quinn cannot open it and treats it as none.
+fn no_address_tokens() -> wtq::quinn::ValidationTokenConfig {
+	let mut tokens = wtq::quinn::ValidationTokenConfig::default();
+	tokens.sent(0);
+	tokens
 }
 
 /// The QUIC transport of a connection that is not admitted yet: a small connection window (every

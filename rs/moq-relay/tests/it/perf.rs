@@ -287,6 +287,24 @@ async fn the_relay_probes_a_peers_path_mtu_once() {
 	relay.stop().await;
 }
 
+/// A session set up costs no address-validation tokens (`relay::no_address_tokens`): quinn's
+/// default with its `bloom` feature sends two NEW_TOKEN frames right after the handshake.
+#[tokio::test]
+async fn the_relay_sends_no_address_tokens() {
+	use crate::common::TestRelay;
+
+	let relay = TestRelay::start_with(|config| config.auth.public = Some(vec!["anon".into()])).await;
+	let conn = admitted(&relay, "/anon").await;
+	// The relay answers the announce request after the handshake was confirmed, and the frames
+	// queued then (HANDSHAKE_DONE, the tokens) went out before this answer.
+	announce_ok(&conn).await;
+	let frames = conn.stats().frame_rx;
+	assert_eq!(frames.handshake_done, 1, "{frames:?}");
+	assert_eq!(frames.new_token, 0, "{frames:?}");
+	conn.close(0u32.into(), b"done");
+	relay.stop().await;
+}
+
 /// Where a test dials: a UDP address in front of a relay, with the relay's certificate.
 struct Via {
 	addr: std::net::SocketAddr,
