@@ -108,6 +108,12 @@ pub struct Args {
 	#[arg(long, value_name = "N")]
 	pub connect_only: Option<usize>,
 
+	/// Connect-rate and idle phases: start sessions at this many per second (open loop, each
+	/// still waiting for one of `--concurrency` slots) instead of as fast as the slots allow, so
+	/// that every relay measured gets the same load and the load tool has time to spare.
+	#[arg(long, value_name = "PER_SECOND", value_parser = positive_rate)]
+	pub connect_rate: Option<f64>,
+
 	/// Connect-rate phase: every client first opens one session and closes it, unmeasured, then
 	/// the measured round reconnects with the same clients (a client that reconnects presents the
 	/// TLS session ticket it got the first time, where the relay sends tickets).
@@ -369,6 +375,8 @@ pub struct Connect {
 	pub first_error: Option<String>,
 	/// Sessions set up at once.
 	pub concurrency: usize,
+	/// Sessions started per second (`--connect-rate`); none: as fast as `concurrency` allows.
+	pub connect_rate: Option<f64>,
 	/// Seconds from the first dial to the last admission.
 	pub elapsed_s: f64,
 	/// Admitted sessions per second.
@@ -420,6 +428,14 @@ pub struct RelayUsage {
 	pub rss_peak_kib: u64,
 	/// RSS at the end, KiB.
 	pub rss_end_kib: u64,
+}
+
+/// `--connect-rate`: a finite rate above zero.
+fn positive_rate(value: &str) -> Result<f64, String> {
+	match value.parse::<f64>() {
+		Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+		_ => Err(format!("{value:?} is not a rate above zero (sessions per second)")),
+	}
 }
 
 /// Nanoseconds since the Unix epoch.
@@ -732,7 +748,11 @@ async fn open_many(
 ) -> (Vec<Subscriber>, Vec<u64>, Option<String>, usize) {
 	let semaphore = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
 	let mut set = JoinSet::new();
+	let begin = tokio::time::Instant::now();
 	for i in 0..n {
+		let due = args
+			.connect_rate
+			.map(|rate| begin + Duration::from_secs_f64(i as f64 / rate));
 		let client = clients[i % clients.len()].clone();
 		let mut url = args.subscriber_url().clone();
 		if let Some(token) = tokens.get(i) {
@@ -741,6 +761,9 @@ async fn open_many(
 		let name = name.to_string();
 		let semaphore = semaphore.clone();
 		set.spawn(async move {
+			if let Some(due) = due {
+				tokio::time::sleep_until(due).await;
+			}
 			let _permit = semaphore.acquire_owned().await.expect("semaphore open");
 			let start = Instant::now();
 			let session = open_session(&client, &url, &name).await;
@@ -797,6 +820,7 @@ async fn connect_phase(factory: &ClientFactory, args: &Args, name: &str, n: usiz
 		failed,
 		first_error,
 		concurrency: args.concurrency,
+		connect_rate: args.connect_rate,
 		elapsed_s: elapsed,
 		sessions_per_s: admitted as f64 / elapsed,
 		latency_ms: Percentiles::of_ns(latencies),

@@ -137,6 +137,53 @@ async fn connect_and_idle_phases_admit_every_session() {
 	assert!(i.per_session_kib.is_some());
 }
 
+/// `--connect-rate` starts sessions on a schedule: 20 at 40 per second cannot all have started
+/// before 19/40 s, however fast the relay answers, and every one is still admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_rate_paces_the_sessions() {
+	let report = bench(&[
+		"--connect-only",
+		"20",
+		"--connect-rate",
+		"40",
+		"--concurrency",
+		"8",
+		"--json",
+	])
+	.await;
+	let c = report.connect.expect("a connect phase");
+	assert_eq!((c.admitted, c.failed), (20, 0), "{:?}", c.first_error);
+	assert_eq!(c.connect_rate, Some(40.0));
+	assert!(
+		c.elapsed_s >= 19.0 / 40.0,
+		"20 sessions at 40/s took only {} s",
+		c.elapsed_s
+	);
+	assert!(
+		c.sessions_per_s <= 40.0 * 20.0 / 19.0,
+		"{} sessions/s",
+		c.sessions_per_s
+	);
+}
+
+#[test]
+fn connect_rate_must_be_a_rate_above_zero() {
+	for rate in ["0", "-5", "NaN", "inf", "fast"] {
+		let parsed = Args::try_parse_from([
+			"moq-relay-bench",
+			"--url",
+			"moqt://127.0.0.1:4443/anon",
+			"--connect-only",
+			"10",
+			&format!("--connect-rate={rate}"),
+		]);
+		let err = parsed
+			.err()
+			.unwrap_or_else(|| panic!("--connect-rate {rate} was accepted"));
+		assert!(err.to_string().contains("not a rate above zero"), "{rate}: {err}");
+	}
+}
+
 /// The repository's development cluster key and token (`dev/root.jwk`, `dev/cluster.jwt`).
 fn dev_file(name: &str) -> std::path::PathBuf {
 	std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -688,6 +688,16 @@ impl Endpoint {
                     conn.handle_event(ConnectionEvent(ConnectionEventInner::Datagram(event)))
                 }
 
+                // PATCHED (moq-relay, vendor/quinn-proto/PATCHED.md): the connection's first
+                // requests to its endpoint (the connection IDs it issues to the client) are
+                // answered here, so the NEW_CONNECTION_ID frames leave in the first flight's
+                // 1-RTT packet instead of a datagram of their own after it.
+                while let Some(event) = conn.poll_endpoint_events() {
+                    if let Some(event) = self.handle_event(ch, event) {
+                        conn.handle_event(event);
+                    }
+                }
+
                 Ok((ch, conn))
             }
             Err(e) => {

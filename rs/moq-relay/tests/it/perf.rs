@@ -305,6 +305,82 @@ async fn the_relay_sends_no_address_tokens() {
 	relay.stop().await;
 }
 
+/// The connection IDs the relay issues to a client (NEW_CONNECTION_ID frames, RFC 9000, section
+/// 19.15) leave in its first flight, in the 1-RTT packet beside the handshake, not in a datagram
+/// of their own after it (`vendor/quinn-proto/PATCHED.md`): a client that received only what the
+/// relay's connection sent before its endpoint answered any request of it has them all. Sans-I/O:
+/// quinn-proto's endpoints with the relay's server configuration, datagrams handed over by hand.
+#[test]
+fn the_first_flight_carries_the_connection_ids() {
+	use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig};
+	use std::sync::Arc;
+
+	const ALPN: &str = "moq-lite-05";
+	let certificate = moq_relay::tls::Certificate::generate(&["localhost".to_string()]).unwrap();
+	let server_tls = certificate.server_config(&[ALPN]).unwrap();
+	let server_config = moq_relay::relay::quic_server(server_tls, &moq_relay::limits::Limits::default()).unwrap();
+	let trust = moq_relay::tls::Trust::Fingerprint(certificate.fingerprint().to_string());
+	let client_tls = moq_relay::tls::client_config(&trust, &[ALPN]).unwrap();
+	let client_crypto = quinn_proto::crypto::rustls::QuicClientConfig::try_from(client_tls).unwrap();
+	let client_config = quinn_proto::ClientConfig::new(Arc::new(client_crypto));
+
+	let relay_addr: std::net::SocketAddr = "127.0.0.1:4443".parse().unwrap();
+	let client_addr: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
+	let now = Instant::now();
+	let mut relay = Endpoint::new(
+		Arc::new(EndpointConfig::default()),
+		Some(Arc::new(server_config)),
+		true,
+		None,
+	);
+	let mut client = Endpoint::new(Arc::new(EndpointConfig::default()), None, true, None);
+	let (_, mut client_conn) = client.connect(now, client_config, relay_addr, "localhost").unwrap();
+
+	// The client's first flight (with a post-quantum key share its ClientHello spans two
+	// datagrams), all of it in hand when the relay accepts, as when they arrive together.
+	let mut incoming = None;
+	let mut buf = Vec::new();
+	for datagram in datagrams(&mut client_conn, now) {
+		match relay.handle(now, client_addr, None, None, datagram.as_slice().into(), &mut buf) {
+			Some(DatagramEvent::NewConnection(new)) => incoming = Some(new),
+			None => assert!(incoming.is_some(), "a datagram before the connection's first"),
+			Some(_) => panic!("the relay answered the client's first flight by itself"),
+		}
+	}
+	let incoming = incoming.expect("the relay saw a new connection");
+	let (_, mut relay_conn) = relay.accept(incoming, now, &mut buf, None).unwrap();
+
+	// Only what the relay's connection sends now: its endpoint hears from it no more.
+	let flight = datagrams(&mut relay_conn, now);
+	assert_eq!(
+		flight.len(),
+		2,
+		"the relay's first flight: Initial and Handshake packets, 1-RTT"
+	);
+	for datagram in flight {
+		match client.handle(now, relay_addr, None, None, datagram.as_slice().into(), &mut buf) {
+			Some(DatagramEvent::ConnectionEvent(_, event)) => client_conn.handle_event(event),
+			_ => panic!("a datagram of the relay's flight the client could not route"),
+		}
+	}
+	let frames = client_conn.stats().frame_rx;
+	assert_eq!(frames.handshake_done, 0, "the handshake is not over: {frames:?}");
+	// quinn clients allow five; the one the handshake used is the fifth.
+	assert_eq!(frames.new_connection_id, 4, "{frames:?}");
+}
+
+/// Everything `conn` would send at `now`, one datagram per element.
+fn datagrams(conn: &mut quinn_proto::Connection, now: Instant) -> Vec<Vec<u8>> {
+	let mut datagrams = Vec::new();
+	let mut buf = Vec::new();
+	while let Some(transmit) = conn.poll_transmit(now, 10, &mut buf) {
+		let segment = transmit.segment_size.unwrap_or(transmit.size);
+		datagrams.extend(buf[..transmit.size].chunks(segment).map(<[u8]>::to_vec));
+		buf.clear();
+	}
+	datagrams
+}
+
 /// Where a test dials: a UDP address in front of a relay, with the relay's certificate.
 struct Via {
 	addr: std::net::SocketAddr,
