@@ -3,13 +3,14 @@
 //!
 //! An admission names the verifier, the subject, the token's key id and `jti`, what the grant allows,
 //! the remote address and the transport; a refusal names the verifier, the code, the address and the
-//! transport. Never a credential: every field is either the relay's own word or a peer-supplied
+//! transport; a session admitted and then refused by a limit gets a line for that too. Never a credential: every field is either the relay's own word or a peer-supplied
 //! string escaped by [`Peer`] (a `jti` or a path cannot forge a line). `moq_relay_auth_decisions_total`
 //! counts the same decisions by verifier and code.
 
 use std::net::IpAddr;
 
 use crate::auth::{AuthError, CredentialKind, Grant, Transport};
+use crate::limits::LimitError;
 use crate::logging::Peer;
 
 /// The log target of the audit lines (`RUST_LOG=moq_relay::audit=info` keeps only them).
@@ -44,6 +45,19 @@ pub fn refused(kind: CredentialKind, error: &AuthError, remote: IpAddr, transpor
 		%remote,
 		transport = transport.as_str(),
 		"refused"
+	);
+}
+
+/// Records that a session whose credential was admitted (its line above) was refused by a limit
+/// when it was to take its place (`[limits] max_sessions_per_ip`), so the trail ends with what
+/// happened to it.
+pub fn limited(limit: LimitError, remote: IpAddr, transport: Transport) {
+	tracing::info!(
+		target: TARGET,
+		code = limit.code(),
+		%remote,
+		transport = transport.as_str(),
+		"refused by a limit"
 	);
 }
 

@@ -546,6 +546,7 @@ pub(super) async fn admit<S: Session>(
 		}
 	};
 	if let Err(limit) = ticket.admit() {
+		crate::audit::limited(limit, ticket.address(), kind);
 		super::refuse(transport, ctx, limit);
 		linger(transport).await;
 		return Err(limit.into());

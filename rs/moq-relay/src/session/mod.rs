@@ -404,6 +404,7 @@ async fn admit_session<S: Session>(
 		Some(url) => Some(admit(&transport, &ctx, ticket, &url.target, Some(&url.headers), url.binding).await?),
 		None => None,
 	};
+	let binding = url.as_ref().map_or(Transport::Quic, |url| url.binding);
 	let setup = match admit_setup(&transport, version, &ctx).await {
 		Ok(setup) => setup,
 		Err(err) => {
@@ -435,6 +436,7 @@ async fn admit_session<S: Session>(
 		None => admit(&transport, &ctx, ticket, &target, None, Transport::Quic).await?,
 	};
 	if let Err(limit) = ticket.admit() {
+		crate::audit::limited(limit, ticket.address(), binding);
 		refuse(&transport, &ctx, limit);
 		let _ = tokio::time::timeout(REFUSAL_LINGER, transport.closed()).await;
 		return Err(limit.into());

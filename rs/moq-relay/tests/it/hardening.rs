@@ -1167,6 +1167,55 @@ async fn every_admission_and_refusal_has_one_audit_line_without_the_credential()
 	}
 }
 
+/// A session whose credential was admitted and that a limit then refused (the address's session
+/// places are taken) ends its audit trail with a line saying so, on raw QUIC and WebTransport,
+/// moq-lite and the IETF drafts alike: the trail never shows an admission that did not happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_a_limit_refuses_after_admission_has_an_audit_line() {
+	let capture = common::Capture::install_trace();
+	let relay = TestRelay::start_with(|config| {
+		config.auth.public = Some(vec!["anon".into()]);
+		config.limits.max_sessions_per_ip = Some(1);
+	})
+	.await;
+	let first = admitted(&relay, "/anon").await;
+	announce_ok(&first).await;
+	let over = admitted(&relay, "/anon").await;
+	let (_, reason) = common::closed(&over).await;
+	assert!(reason.starts_with("too_many_sessions_from_ip: "), "{reason}");
+	let session = common::webtransport(&relay, "/anon", None).await;
+	let served = moq_relay::client::served(&session).await;
+	assert!(
+		matches!(&served, Ok(moq_relay::client::Outcome::Refused(_, reason)) if reason.starts_with("too_many_sessions_from_ip: ")),
+		"{served:?}"
+	);
+	// An IETF draft session (the published client), whose admission takes the drafts' path.
+	let client = relay.client(Some(common::version("moq-transport-14")));
+	let draft = moq_relay_bench::subscriber::Subscriber::connect(&client, relay.url("moqt", "anon"));
+	assert!(
+		within("a draft-14 session refused", draft).await.is_err(),
+		"served past the limit"
+	);
+	client.close().await;
+	relay.stop().await;
+
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	let audit: Vec<&str> = text.lines().filter(|l| l.contains("moq_relay::audit")).collect();
+	let admitted_lines = audit.iter().filter(|l| l.contains(" admitted ")).count();
+	assert_eq!(admitted_lines, 4, "four credentials admitted: {audit:#?}");
+	let limited: Vec<&&str> = audit.iter().filter(|l| l.contains("refused by a limit")).collect();
+	assert_eq!(limited.len(), 3, "{audit:#?}");
+	for (line, transport) in limited.iter().zip(["quic", "webtransport", "quic"]) {
+		let code =
+			line.contains("code=\"too_many_sessions_from_ip\"") || line.contains("code=too_many_sessions_from_ip");
+		assert!(code && line.contains("remote=127.0.0.1"), "{line}");
+		assert!(
+			line.contains(&format!("transport=\"{transport}\"")),
+			"{transport} in {line}"
+		);
+	}
+}
+
 /// Incoming datagrams: the relay reads none (moq-lite carries no media in them), so quinn's receive
 /// queue is what would hold them; `limits.datagram_buffer` bounds it per connection (the oldest are
 /// dropped). Fifty admitted sessions each sending 4 MB of datagrams grow the relay by far less
