@@ -3,9 +3,10 @@
 //!
 //! An admission names the verifier, the subject, the token's key id and `jti`, what the grant allows,
 //! the remote address and the transport; a refusal names the verifier, the code, the address and the
-//! transport; a session admitted and then refused by a limit gets a line for that too. Never a credential: every field is either the relay's own word or a peer-supplied
-//! string escaped by [`Peer`] (a `jti` or a path cannot forge a line). `moq_relay_auth_decisions_total`
-//! counts the same decisions by verifier and code.
+//! transport; a session admitted and then refused by a limit gets a line for that too. Never a
+//! credential: every field is either the relay's own word or a peer-supplied string escaped by
+//! [`Peer`] (a `jti` or a path cannot forge a line). `moq_relay_auth_decisions_total` counts the
+//! same decisions by verifier and code.
 
 use std::net::IpAddr;
 
