@@ -1088,6 +1088,14 @@ pub struct LimitsConfig {
 		env = "MOQ_LIMITS_DATAGRAM_BUFFER"
 	)]
 	pub datagram_buffer: Option<usize>,
+	/// `[limits] max_queued_datagrams`: UDP datagrams received for one QUIC connection that may
+	/// wait for it to handle them; more are dropped (default 1024).
+	#[arg(
+		value_name = "N",
+		long = "limits-max-queued-datagrams",
+		env = "MOQ_LIMITS_MAX_QUEUED_DATAGRAMS"
+	)]
+	pub max_queued_datagrams: Option<usize>,
 	/// `[limits] max_path`: the longest broadcast path or track name a peer may announce or ask for,
 	/// in bytes (default 1024).
 	#[arg(value_name = "BYTES", long = "limits-max-path", env = "MOQ_LIMITS_MAX_PATH")]
@@ -1212,6 +1220,11 @@ impl LimitsConfig {
 			pending_window,
 			session_window,
 			datagram_buffer: self.datagram_buffer.unwrap_or(defaults.datagram_buffer),
+			max_queued_datagrams: count(
+				"limits.max_queued_datagrams",
+				self.max_queued_datagrams,
+				defaults.max_queued_datagrams,
+			)?,
 			max_path: count("limits.max_path", self.max_path, defaults.max_path)?,
 			max_broadcasts: count("limits.max_broadcasts", self.max_broadcasts, defaults.max_broadcasts)?,
 			handshake_rate: match self.handshake_rate {
@@ -2399,6 +2412,7 @@ impl Config {
 			pending_window: Some(limits.pending_window),
 			session_window: Some(limits.session_window),
 			datagram_buffer: Some(limits.datagram_buffer),
+			max_queued_datagrams: Some(limits.max_queued_datagrams),
 			max_path: Some(limits.max_path),
 			max_broadcasts: Some(limits.max_broadcasts),
 			handshake_rate: Some(limits.handshake_rate),
@@ -2745,6 +2759,7 @@ max_http_connections = 15
 pending_window = 20000
 session_window = 30000
 datagram_buffer = 16
+max_queued_datagrams = 31
 max_path = 23
 max_broadcasts = 24
 subscribe_rate = 25

@@ -45,6 +45,9 @@ pub struct Limits {
 	/// Bytes of incoming datagrams buffered per connection (moq-lite sends none; the oldest are
 	/// dropped past this).
 	pub datagram_buffer: usize,
+	/// UDP datagrams received for one connection that may wait for it to handle them; the QUIC
+	/// endpoint drops more (a peer flooding its own connection).
+	pub max_queued_datagrams: usize,
 	/// The longest broadcast path or track name a peer may announce or ask for, in bytes.
 	pub max_path: usize,
 	/// Broadcasts one session may have announced at once.
@@ -88,6 +91,7 @@ impl Default for Limits {
 			pending_window: 64 * 1024,
 			session_window: 16 * 1024 * 1024,
 			datagram_buffer: 64 * 1024,
+			max_queued_datagrams: 1024,
 			max_path: 1024,
 			max_broadcasts: 1_000,
 			subscribe_rate: 100,

@@ -252,7 +252,9 @@ declare! {
 	cache_evictions: Counter = Counter::default(), "moq_relay_cache_evictions_total",
 		"Groups taken out of the caches, oldest first, to keep the total within limits.max_cache";
 	quic_datagrams_dropped: Counter = Counter::default(), "moq_relay_quic_datagrams_dropped_total",
-		"UDP datagrams the QUIC endpoints dropped because the connection they were for had 1,024 waiting to be handled (a peer flooding its own connection; read when scraped)";
+		"UDP datagrams the QUIC endpoints dropped because the connection they were for had limits.max_queued_datagrams waiting to be handled (a peer flooding its own connection; read when scraped)";
+	quic_max_queued_datagrams: Level = Level::default(), "moq_relay_quic_max_queued_datagrams",
+		"The bound the QUIC endpoints apply to each connection's queue of received datagrams (limits.max_queued_datagrams; read from the endpoints when scraped)";
 }
 
 /// The relay's metrics. Cheap to update from any task.
@@ -531,6 +533,10 @@ impl Metrics {
 				.quic_datagrams_dropped
 				.inner()
 				.store(dropped, std::sync::atomic::Ordering::Relaxed);
+			let bound = endpoints.iter().map(|e| e.max_queued_datagrams()).max().unwrap_or(0);
+			self.declared
+				.quic_max_queued_datagrams
+				.set(u64::try_from(bound).unwrap_or(u64::MAX));
 		}
 		let mut open_metrics = String::new();
 		encode_registry(&mut open_metrics, &self.registry)?;

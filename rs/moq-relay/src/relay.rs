@@ -123,7 +123,7 @@ impl Relay {
 		let mut tcp = Vec::new();
 		let mut addrs = Vec::new();
 		for &addr in &config.bind {
-			let (endpoint, listener, bound) = bind_pair(addr, &server).await?;
+			let (endpoint, listener, bound) = bind_pair(addr, &server, config.limits.max_queued_datagrams).await?;
 			endpoints.push(endpoint);
 			tcp.push(listener);
 			addrs.push(bound);
@@ -451,6 +451,7 @@ fn granted_bytes(reported: usize) -> usize {
 async fn bind_pair(
 	addr: SocketAddr,
 	server: &wtq::quinn::ServerConfig,
+	max_queued_datagrams: usize,
 ) -> Result<(wtq::quinn::Endpoint, TcpListener, SocketAddr), RelayError> {
 	// With port 0 the UDP port is picked first; the TCP bind of the same port
 	// can collide with another program, so try a few fresh ports.
@@ -465,6 +466,7 @@ async fn bind_pair(
 			Arc::new(crate::transport::runtime::ReceiveFirst::default()),
 		)
 		.map_err(|source| RelayError::Bind { addr, source })?;
+		endpoint.set_max_queued_datagrams(max_queued_datagrams);
 		let bound = endpoint
 			.local_addr()
 			.map_err(|source| RelayError::Bind { addr, source })?;

@@ -286,6 +286,30 @@ impl Endpoint {
             .set_server_config(server_config.map(Arc::new))
     }
 
+    // PATCHED (moq-relay, vendor/quinn/PATCHED.md): the bound of each connection's queue.
+    /// Sets how many received datagrams one connection made from now on may have waiting before
+    /// the endpoint drops more for it (1,024 by default; at least 1)
+    pub fn set_max_queued_datagrams(&self, max: usize) {
+        self.inner
+            .state
+            .lock()
+            .unwrap()
+            .recv_state
+            .connections
+            .max_queued_datagrams = max.max(1);
+    }
+
+    /// The bound [`Endpoint::set_max_queued_datagrams`] sets
+    pub fn max_queued_datagrams(&self) -> usize {
+        self.inner
+            .state
+            .lock()
+            .unwrap()
+            .recv_state
+            .connections
+            .max_queued_datagrams
+    }
+
     /// Get the local `SocketAddr` the underlying socket is bound to
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.state.lock().unwrap().socket.local_addr()
@@ -609,9 +633,12 @@ struct ConnectionSet {
     sender: mpsc::UnboundedSender<(ConnectionHandle, EndpointEvent)>,
     /// Set if the endpoint has been manually closed
     close: Option<(VarInt, Bytes)>,
-    // PATCHED (moq-relay, vendor/quinn/PATCHED.md): what the senders' bound dropped.
+    // PATCHED (moq-relay, vendor/quinn/PATCHED.md): what the senders' bound dropped, and the
+    // bound given to the connections made from now on.
     /// Datagrams dropped because their connection had the most queued already
     dropped_datagrams: u64,
+    /// Datagrams a new connection may have queued before more for it are dropped
+    max_queued_datagrams: usize,
 }
 
 impl ConnectionSet {
@@ -622,7 +649,7 @@ impl ConnectionSet {
         socket: Arc<dyn AsyncUdpSocket>,
         runtime: Arc<dyn Runtime>,
     ) -> Connecting {
-        let (send, recv) = connection_events();
+        let (send, recv) = connection_events(self.max_queued_datagrams);
         if let Some((error_code, ref reason)) = self.close {
             send.send(ConnectionEvent::Close {
                 error_code,
@@ -774,6 +801,7 @@ impl RecvState {
                 sender,
                 close: None,
                 dropped_datagrams: 0,
+                max_queued_datagrams: crate::MAX_QUEUED_DATAGRAMS,
             },
             incoming: VecDeque::new(),
             recv_buf: recv_buf.into(),

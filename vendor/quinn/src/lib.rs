@@ -111,19 +111,21 @@ enum ConnectionEvent {
 // datagrams it cannot decrypt made that queue, and the process's memory, grow as far as the
 // connection fell behind (113-123 MiB for one connection within 2 s on loopback). Past the bound
 // a datagram is dropped, as a full socket buffer drops it.
-/// Datagrams queued for one connection before the endpoint drops what arrives for it.
+/// Datagrams queued for one connection before the endpoint drops what arrives for it, unless
+/// the endpoint was given another bound (`Endpoint::set_max_queued_datagrams`).
 const MAX_QUEUED_DATAGRAMS: usize = 1024;
 
 /// The channel from an endpoint to one of its connections: the connection's end
 /// ([`ConnectionEvents`]) and the endpoint's ([`ConnectionEventSender`]), sharing the count of
 /// datagrams in it.
-fn connection_events() -> (ConnectionEventSender, ConnectionEvents) {
+fn connection_events(max_datagrams: usize) -> (ConnectionEventSender, ConnectionEvents) {
     let (send, recv) = tokio::sync::mpsc::unbounded_channel();
     let datagrams = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     (
         ConnectionEventSender {
             send,
             datagrams: datagrams.clone(),
+            max_datagrams,
         },
         ConnectionEvents { recv, datagrams },
     )
@@ -134,6 +136,8 @@ fn connection_events() -> (ConnectionEventSender, ConnectionEvents) {
 struct ConnectionEventSender {
     send: tokio::sync::mpsc::UnboundedSender<ConnectionEvent>,
     datagrams: Arc<std::sync::atomic::AtomicUsize>,
+    /// The endpoint's bound when the connection was made.
+    max_datagrams: usize,
 }
 
 impl ConnectionEventSender {
@@ -145,10 +149,10 @@ impl ConnectionEventSender {
         self.send.send(event)
     }
 
-    /// Queues an event of a received datagram, or drops it when [`MAX_QUEUED_DATAGRAMS`] wait;
-    /// whether it was queued.
+    /// Queues an event of a received datagram, or drops it when the bound's number wait
+    /// ([`MAX_QUEUED_DATAGRAMS`] unless the endpoint was given another); whether it was queued.
     fn datagram(&self, event: proto::ConnectionEvent) -> bool {
-        if self.datagrams.load(std::sync::atomic::Ordering::Relaxed) < MAX_QUEUED_DATAGRAMS {
+        if self.datagrams.load(std::sync::atomic::Ordering::Relaxed) < self.max_datagrams {
             self.proto(event);
             true
         } else {

@@ -214,6 +214,7 @@ async fn dial(peer: &Peer, settings: &ClusterSettings, ctx: Arc<Context>) -> Res
 			Arc::new(crate::transport::runtime::ReceiveFirst::default()),
 		)
 		.map_err(|e| LinkError::Connect(e.to_string()))?;
+		endpoint.set_max_queued_datagrams(ctx.limits.max_queued_datagrams);
 		let conn = endpoint
 			.connect_with(client, addr, &peer.host)
 			.map_err(|e| LinkError::Connect(e.to_string()))?
