@@ -37,6 +37,11 @@ const FIRST_RETRY: Duration = Duration::from_secs(10);
 const MAX_RETRY: Duration = Duration::from_secs(3600);
 /// The wait after the CA said "rate limited": its windows are hours long.
 const RATE_LIMITED_RETRY: Duration = Duration::from_secs(3600);
+/// The first retry of cache writes that failed (a full disk, say); each failure doubles it up to
+/// [`MAX_SAVE_RETRY`]. What could not be written is served from memory meanwhile.
+const FIRST_SAVE_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts to write the cache.
+const MAX_SAVE_RETRY: Duration = Duration::from_secs(60);
 /// How long the CA gets to validate, and then to issue.
 const POLL_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -50,6 +55,16 @@ pub enum AcmeError {
 		"cannot write the ACME cache directory {dir}: {source}; make it writable by this user (chown/chmod) or choose another with --acme-cache DIR"
 	)]
 	CacheNotWritable {
+		/// The directory.
+		dir: String,
+		/// Why.
+		source: std::io::Error,
+	},
+	/// The cache directory's file system (or the user's quota on it) is full.
+	#[error(
+		"cannot write the ACME cache directory {dir}: {source}; free space on its file system (or choose another directory with --acme-cache DIR)"
+	)]
+	CacheFull {
 		/// The directory.
 		dir: String,
 		/// Why.
@@ -114,6 +129,7 @@ impl AcmeError {
 	pub fn code(&self) -> &'static str {
 		match self {
 			Self::CacheNotWritable { .. } => "acme_cache_not_writable",
+			Self::CacheFull { .. } => "acme_cache_full",
 			Self::Unreachable { .. } => "acme_unreachable",
 			Self::RateLimited { .. } => "acme_rate_limited",
 			Self::DnsNotHere { .. } => "acme_dns_not_here",
@@ -121,6 +137,16 @@ impl AcmeError {
 			Self::Refused { .. } => "acme_refused",
 			Self::NoTlsAlpn(_) => "acme_no_tls_alpn",
 			Self::Certificate(_) => "acme_certificate_invalid",
+		}
+	}
+
+	/// A failed write to the cache directory `dir`, as [`AcmeError::CacheFull`] when the file
+	/// system or the quota is full, else [`AcmeError::CacheNotWritable`].
+	fn cache(dir: &Path, source: std::io::Error) -> Self {
+		let dir = dir.display().to_string();
+		match source.kind() {
+			std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => Self::CacheFull { dir, source },
+			_ => Self::CacheNotWritable { dir, source },
 		}
 	}
 
@@ -230,10 +256,7 @@ impl Validity {
 
 /// Creates the cache directory (0700) if needed and proves it writable with a probe file.
 fn prepare_cache(dir: &Path) -> Result<(), AcmeError> {
-	let fail = |source| AcmeError::CacheNotWritable {
-		dir: dir.display().to_string(),
-		source,
-	};
+	let fail = |source| AcmeError::cache(dir, source);
 	if !dir.is_dir() {
 		let mut builder = std::fs::DirBuilder::new();
 		builder.recursive(true);
@@ -249,18 +272,39 @@ fn prepare_cache(dir: &Path) -> Result<(), AcmeError> {
 /// Writes `bytes` to `path` readable and writable by the owner only (0600), through a temporary
 /// file renamed into place, so a reader never sees half a key.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-	let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-	let partial = path.with_file_name(format!(".{name}.partial"));
-	let mut options = std::fs::OpenOptions::new();
-	options.write(true).create(true).truncate(true);
-	#[cfg(unix)]
-	std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-	let mut file = options.open(&partial)?;
-	#[cfg(unix)]
-	std::fs::set_permissions(&partial, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-	file.write_all(bytes)?;
-	file.sync_all()?;
-	std::fs::rename(&partial, path)
+	write_private_all(&[(path.to_path_buf(), bytes.to_vec())])
+}
+
+/// Writes each `(path, bytes)` as [`write_private`] does, all of them or none: every temporary file
+/// is written before the first is renamed into place (a rename needs no room), so a full disk
+/// leaves the files as they were (no new key beside an old certificate) and no temporary file
+/// behind.
+fn write_private_all(files: &[(PathBuf, Vec<u8>)]) -> std::io::Result<()> {
+	let partial = |path: &Path| {
+		let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+		path.with_file_name(format!(".{name}.partial"))
+	};
+	let written = files.iter().try_for_each(|(path, bytes)| {
+		let partial = partial(path);
+		let mut options = std::fs::OpenOptions::new();
+		options.write(true).create(true).truncate(true);
+		#[cfg(unix)]
+		std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+		let mut file = options.open(&partial)?;
+		#[cfg(unix)]
+		std::fs::set_permissions(&partial, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+		file.write_all(bytes)?;
+		file.sync_all()
+	});
+	if let Err(err) = written {
+		for (path, _) in files {
+			let _ = std::fs::remove_file(partial(path));
+		}
+		return Err(err);
+	}
+	files
+		.iter()
+		.try_for_each(|(path, _)| std::fs::rename(partial(path), path))
 }
 
 /// The HTTP client of the ACME requests: reqwest over rustls (aws-lc-rs), trusting the system's
@@ -352,6 +396,8 @@ pub async fn run(settings: Arc<AcmeSettings>, resolver: Arc<Resolver>, port: u16
 		port,
 		account: None,
 		validity: None,
+		unsaved: Vec::new(),
+		save_failures: 0,
 	};
 	tokio::select! {
 		_ = manager.run() => {}
@@ -366,6 +412,11 @@ struct Manager {
 	account: Option<Account>,
 	/// The served certificate's validity and ARI identifier.
 	validity: Option<(Validity, Option<CertificateIdentifier<'static>>)>,
+	/// Cache files not written yet (the account's credentials, a new certificate and its key),
+	/// with their content: in use from memory, written again until the cache takes them.
+	unsaved: Vec<(PathBuf, Vec<u8>)>,
+	/// Failed attempts in a row to write `unsaved`.
+	save_failures: u32,
 }
 
 impl Manager {
@@ -401,7 +452,7 @@ impl Manager {
 			let due = self.renewal_due().await;
 			if let Ok(wait) = due.duration_since(SystemTime::now()) {
 				tracing::info!(in_secs = wait.as_secs(), "next certificate renewal scheduled");
-				tokio::time::sleep(wait).await;
+				self.wait(wait).await;
 			}
 			match self.order().await {
 				Ok(()) => failures = 0,
@@ -412,8 +463,62 @@ impl Manager {
 					if self.validity.is_none() {
 						self.resolver.set_waiting(format!("{}: {err}", err.code()));
 					}
-					tokio::time::sleep(retry).await;
+					self.wait(retry).await;
 				}
+			}
+		}
+	}
+
+	/// Sleeps for `duration`, meanwhile writing what the cache has not taken yet whenever its
+	/// retry comes.
+	async fn wait(&mut self, duration: Duration) {
+		let end = tokio::time::Instant::now() + duration;
+		while !self.unsaved.is_empty() {
+			let retry = FIRST_SAVE_RETRY
+				.saturating_mul(1 << self.save_failures.saturating_sub(1).min(16))
+				.min(MAX_SAVE_RETRY);
+			let next = tokio::time::Instant::now() + retry;
+			if next >= end {
+				break;
+			}
+			tokio::time::sleep_until(next).await;
+			self.save();
+		}
+		tokio::time::sleep_until(end).await;
+	}
+
+	/// Keeps `files` (path and content) to be written, replacing what waited for the same paths,
+	/// and tries to write all that waits.
+	fn keep(&mut self, files: Vec<(PathBuf, Vec<u8>)>) {
+		self.unsaved
+			.retain(|(waiting, _)| files.iter().all(|(path, _)| path != waiting));
+		self.unsaved.extend(files);
+		self.save();
+	}
+
+	/// Writes what waits for the cache, all or nothing; a failure is logged with its code and
+	/// tried again from [`Manager::wait`]. Nothing is lost meanwhile: the relay serves the
+	/// certificate and uses the account from memory, and only a restart before the write would
+	/// order (or register) again.
+	fn save(&mut self) {
+		match write_private_all(&self.unsaved) {
+			Ok(()) => {
+				let files: Vec<String> = self
+					.unsaved
+					.iter()
+					.map(|(path, _)| path.display().to_string())
+					.collect();
+				tracing::info!(?files, "written to the ACME cache");
+				self.unsaved.clear();
+				self.save_failures = 0;
+			}
+			Err(source) => {
+				self.save_failures += 1;
+				let err = AcmeError::cache(&self.settings.cache, source);
+				tracing::warn!(
+					code = err.code(),
+					"{err}; meanwhile the relay works from memory (its account, its certificate) and tries the cache again within a minute; a restart before then orders a new certificate"
+				);
 			}
 		}
 	}
@@ -473,11 +578,8 @@ impl Manager {
 					.await
 					.map_err(|err| self.classify(err, None))?;
 				let json = serde_json::to_vec(&credentials).map_err(|err| AcmeError::Certificate(err.to_string()))?;
-				write_private(&path, &json).map_err(|source| AcmeError::CacheNotWritable {
-					dir: settings.cache.display().to_string(),
-					source,
-				})?;
-				tracing::info!(file = %path.display(), "ACME account registered and cached");
+				tracing::info!(file = %path.display(), "ACME account registered");
+				self.keep(vec![(path, json)]);
 				account
 			}
 		};
@@ -562,17 +664,12 @@ impl Manager {
 		}
 	}
 
-	/// Writes the new certificate to the cache (0600) and serves it.
+	/// Serves the new certificate, then writes it to the cache (0600); a cache that cannot take it
+	/// yet does not stop it being served ([`Manager::save`]).
 	fn store_and_install(&mut self, chain_pem: &str, key_pem: &str) -> Result<(), AcmeError> {
-		let (cert_path, key_path) = self.settings.certificate_paths();
-		let cache_error = |source| AcmeError::CacheNotWritable {
-			dir: self.settings.cache.display().to_string(),
-			source,
-		};
-		write_private(&key_path, key_pem.as_bytes()).map_err(cache_error)?;
-		write_private(&cert_path, chain_pem.as_bytes()).map_err(cache_error)?;
 		let unusable = |err: TlsError| AcmeError::Certificate(err.to_string());
-		let certificate = Certificate::load(&cert_path, &key_path).map_err(unusable)?;
+		let certificate = Certificate::from_pem(chain_pem.as_bytes(), key_pem.as_bytes(), "the issued certificate")
+			.map_err(unusable)?;
 		let validity = Validity::of(&certificate.chain()[0]).map_err(unusable)?;
 		self.resolver
 			.install(&certificate, Some(validity.not_after))
@@ -584,6 +681,11 @@ impl Manager {
 			"new ACME certificate installed"
 		);
 		self.validity = Some((validity, identifier(&certificate)));
+		let (cert_path, key_path) = self.settings.certificate_paths();
+		self.keep(vec![
+			(key_path, key_pem.as_bytes().to_vec()),
+			(cert_path, chain_pem.as_bytes().to_vec()),
+		]);
 		Ok(())
 	}
 
@@ -736,6 +838,48 @@ mod tests {
 	}
 
 	#[test]
+	fn cache_files_are_written_all_or_none() {
+		let dir = std::env::temp_dir().join(format!("moq-relay-acme-all-{}", std::process::id()));
+		let _ = std::fs::remove_dir_all(&dir);
+		std::fs::create_dir_all(&dir).unwrap();
+		let (key, cert) = (dir.join("a.key.pem"), dir.join("a.cert.pem"));
+		write_private_all(&[(key.clone(), b"old key".to_vec()), (cert.clone(), b"old cert".to_vec())]).unwrap();
+		// The second file cannot be written (its directory is missing): the first keeps its old
+		// content, and no temporary file stays behind.
+		let missing = dir.join("missing").join("a.cert.pem");
+		let err = write_private_all(&[(key.clone(), b"new key".to_vec()), (missing, b"new cert".to_vec())]);
+		assert!(err.is_err());
+		assert_eq!(std::fs::read(&key).unwrap(), b"old key");
+		let mut names: Vec<String> = std::fs::read_dir(&dir)
+			.unwrap()
+			.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+			.collect();
+		names.sort();
+		assert_eq!(names, ["a.cert.pem", "a.key.pem"]);
+		write_private_all(&[(key.clone(), b"new key".to_vec()), (cert.clone(), b"new cert".to_vec())]).unwrap();
+		assert_eq!(std::fs::read(&key).unwrap(), b"new key");
+		assert_eq!(std::fs::read(&cert).unwrap(), b"new cert");
+		std::fs::remove_dir_all(&dir).unwrap();
+	}
+
+	#[test]
+	fn a_full_cache_says_to_free_space() {
+		let full = AcmeError::cache(
+			Path::new("/var/cache/acme"),
+			std::io::Error::from(std::io::ErrorKind::StorageFull),
+		);
+		assert_eq!(full.code(), "acme_cache_full");
+		assert!(full.to_string().contains("free space on its file system"), "{full}");
+		let quota = AcmeError::cache(Path::new("/x"), std::io::Error::from(std::io::ErrorKind::QuotaExceeded));
+		assert_eq!(quota.code(), "acme_cache_full");
+		let denied = AcmeError::cache(
+			Path::new("/x"),
+			std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+		);
+		assert_eq!(denied.code(), "acme_cache_not_writable");
+	}
+
+	#[test]
 	fn a_cache_path_that_cannot_be_a_directory_is_refused_with_its_fix() {
 		let file = std::env::temp_dir().join(format!("moq-relay-acme-file-{}", std::process::id()));
 		std::fs::write(&file, b"").unwrap();
@@ -753,6 +897,8 @@ mod tests {
 			port: 4443,
 			account: None,
 			validity: None,
+			unsaved: Vec::new(),
+			save_failures: 0,
 		};
 		let problem = |kind: &str| Problem {
 			r#type: Some(format!("urn:ietf:params:acme:error:{kind}")),

@@ -209,16 +209,32 @@ impl Certificate {
 	/// them together; every error names the file at fault.
 	pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
 		let chain = pem::certificates(cert)?;
-		let leaf = chain
-			.first()
-			.ok_or_else(|| TlsError::NoCertificate(cert.display().to_string()))?;
-		let fingerprint = sha256_hex(leaf);
 		let key_der = pem::private_key(key)?;
+		Self::pair(chain, key_der, &cert.display().to_string(), &key.display().to_string())
+	}
+
+	/// A PEM certificate chain and private key held in memory (an ACME CA's answer, served before
+	/// it is written anywhere), checked as [`Certificate::load`] checks files; errors call them `name`.
+	pub fn from_pem(chain: &[u8], key: &[u8], name: &str) -> Result<Self, TlsError> {
+		let chain = pem::certificates_in(chain, name)?;
+		let key_der = pem::private_key_in(key, name)?;
+		Self::pair(chain, key_der, name, name)
+	}
+
+	/// A chain and its key, checked to belong together; `cert` and `key` name where they came from.
+	fn pair(
+		chain: Vec<CertificateDer<'static>>,
+		key_der: PrivateKeyDer<'static>,
+		cert: &str,
+		key: &str,
+	) -> Result<Self, TlsError> {
+		let leaf = chain.first().ok_or_else(|| TlsError::NoCertificate(cert.to_string()))?;
+		let fingerprint = sha256_hex(leaf);
 		let signing = provider()
 			.key_provider
 			.load_private_key(key_der.clone_key())
 			.map_err(|source| TlsError::Unusable {
-				path: key.display().to_string(),
+				path: key.to_string(),
 				source,
 			})?;
 		match rustls::sign::CertifiedKey::new(chain.clone(), signing).keys_match() {
@@ -226,13 +242,13 @@ impl Certificate {
 			Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
 			Err(rustls::Error::InconsistentKeys(_)) => {
 				return Err(TlsError::KeyMismatch {
-					cert: cert.display().to_string(),
-					key: key.display().to_string(),
+					cert: cert.to_string(),
+					key: key.to_string(),
 				});
 			}
 			Err(source) => {
 				return Err(TlsError::Unusable {
-					path: cert.display().to_string(),
+					path: cert.to_string(),
 					source,
 				});
 			}

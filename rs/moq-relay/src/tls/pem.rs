@@ -10,29 +10,38 @@ use super::TlsError;
 
 /// Every `CERTIFICATE` section of `path`, in order (none is not an error here).
 pub(crate) fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+	let name = || path.display().to_string();
 	CertificateDer::pem_file_iter(path)
-		.map_err(|err| error(path, err))?
+		.map_err(|err| error(name(), err))?
 		.collect::<Result<_, _>>()
-		.map_err(|err| error(path, err))
+		.map_err(|err| error(name(), err))
 }
 
 /// The first private key section of `path` (PKCS#8, PKCS#1 or SEC1).
 pub(crate) fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-	PrivateKeyDer::from_pem_file(path).map_err(|err| match err {
-		pem::Error::NoItemsFound => TlsError::NoKey(path.display().to_string()),
-		err => error(path, err),
-	})
+	PrivateKeyDer::from_pem_file(path).map_err(|err| error(path.display().to_string(), err))
 }
 
-fn error(path: &Path, err: pem::Error) -> TlsError {
-	let path = path.display().to_string();
+/// [`certificates`] of PEM held in memory; `name` stands for the file in errors.
+pub(crate) fn certificates_in(pem: &[u8], name: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+	CertificateDer::pem_slice_iter(pem)
+		.collect::<Result<_, _>>()
+		.map_err(|err| error(name.to_string(), err))
+}
+
+/// [`private_key`] of PEM held in memory; `name` stands for the file in errors.
+pub(crate) fn private_key_in(pem: &[u8], name: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+	PrivateKeyDer::from_pem_slice(pem).map_err(|err| error(name.to_string(), err))
+}
+
+fn error(path: String, err: pem::Error) -> TlsError {
 	let reason = match err {
 		pem::Error::Io(source) => return TlsError::Read { path, source },
+		pem::Error::NoItemsFound => return TlsError::NoKey(path),
 		pem::Error::MissingSectionEnd { .. } => "a section has no END line",
 		pem::Error::IllegalSectionStart { .. } => "a BEGIN line is malformed",
 		pem::Error::Base64Decode(_) => "a section is not valid base64",
 		pem::Error::SectionTooLarge => "a section is too large",
-		pem::Error::NoItemsFound => "nothing of the expected kind",
 		_ => "unreadable PEM",
 	};
 	TlsError::Pem { path, reason }

@@ -205,6 +205,24 @@ fn https_client(root: &Path, relay: Option<SocketAddr>) -> reqwest::Client {
 	builder.build().unwrap()
 }
 
+/// The relay's arguments for [`DOMAIN`] with `pebble`'s directory and `cache`.
+fn acme_args(pebble: &Pebble, cache: &Path) -> Vec<String> {
+	vec![
+		"--auth-public".to_string(),
+		"anon".into(),
+		"--domain".into(),
+		DOMAIN.into(),
+		"--email".into(),
+		"ops@relay.test".into(),
+		"--acme-directory".into(),
+		pebble.directory.clone(),
+		"--acme-ca-root".into(),
+		pebble.ca.display().to_string(),
+		"--acme-cache".into(),
+		cache.display().to_string(),
+	]
+}
+
 /// The relay binary, its stdout and stderr (logs at `info`) in files.
 struct Relay {
 	process: Process,
@@ -216,28 +234,43 @@ struct Relay {
 impl Relay {
 	/// Starts the binary on `port` for [`DOMAIN`] with `pebble`'s directory and `cache`, plus `args`.
 	fn start(port: u16, pebble: &Pebble, cache: &Path, args: &[&str]) -> Self {
-		let mut all = vec![
-			"--auth-public".to_string(),
-			"anon".into(),
-			"--domain".into(),
-			DOMAIN.into(),
-			"--email".into(),
-			"ops@relay.test".into(),
-			"--acme-directory".into(),
-			pebble.directory.clone(),
-			"--acme-ca-root".into(),
-			pebble.ca.display().to_string(),
-			"--acme-cache".into(),
-			cache.display().to_string(),
-		];
+		let mut all = acme_args(pebble, cache);
 		all.extend(args.iter().map(|a| a.to_string()));
 		Self::spawn(port, &pebble.dir.0, &all)
 	}
 
 	fn spawn(port: u16, dir: &Path, args: &[String]) -> Self {
+		Self::spawn_as(Command::new(env!("CARGO_BIN_EXE_moq-relay")), port, dir, args)
+	}
+
+	/// [`Relay::start`] with the cache on a file system of its own that is full: a 64 KiB tmpfs
+	/// filled by a file `filler`, mounted in a mount namespace of the relay's own (`unshare`,
+	/// util-linux), which only the relay's `/proc/PID/root` shows.
+	fn start_on_a_full_disk(port: u16, pebble: &Pebble, cache: &Path) -> Self {
+		let found = Command::new("sh")
+			.args(["-c", "command -v unshare"])
+			.output()
+			.is_ok_and(|out| out.status.success());
+		assert!(found, "`unshare` is not installed (Debian's util-linux package has it)");
+		std::fs::create_dir_all(cache).unwrap();
+		// dd stops at "No space left on device"; a file system with room left fails the start.
+		let fill_then_run = r#"mount -t tmpfs -o size=64k,mode=0700 tmpfs "$1" || exit 1
+dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
+[ "$(df --output=avail "$1" | tail -n 1 | tr -d ' ')" = 0 ] || { echo "could not fill $1" >&2; exit 1; }
+shift
+exec "$@""#;
+		let mut command = Command::new("unshare");
+		command
+			.args(["--map-root-user", "--mount", "sh", "-c", fill_then_run, "sh"])
+			.arg(cache)
+			.arg(env!("CARGO_BIN_EXE_moq-relay"));
+		Self::spawn_as(command, port, &pebble.dir.0, &acme_args(pebble, cache))
+	}
+
+	fn spawn_as(mut command: Command, port: u16, dir: &Path, args: &[String]) -> Self {
 		let n = std::fs::read_dir(dir).unwrap().count();
 		let (out, log) = (dir.join(format!("relay-{n}.out")), dir.join(format!("relay-{n}.log")));
-		let child = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
+		let child = command
 			.args(["--server-bind", &format!("127.0.0.1:{port}")])
 			.args(args)
 			.env("RUST_LOG", "info,quinn=warn")
@@ -561,6 +594,85 @@ async fn restart_reuses_the_cache_and_a_short_certificate_renews_under_a_live_se
 	round_trip(&track, &mut subscription, "after").await;
 	drop((publishing, subscribing));
 	client.close().await;
+}
+
+/// A full disk when the certificate arrives loses nothing: the relay serves the certificate (and
+/// uses the account it registered) from memory, logs `acme_cache_full` with its fix, and writes the
+/// cache as soon as there is room, without a second order; what it wrote is a cache a restarted
+/// relay serves from.
+#[tokio::test]
+async fn a_full_disk_loses_no_certificate_and_the_cache_is_written_once_there_is_room() {
+	let port = free_port();
+	let pebble = Pebble::start(
+		"full-disk",
+		PebbleOptions {
+			tls_port: port,
+			validity: 3600,
+			ipv4: "127.0.0.1",
+		},
+	)
+	.await;
+	let cache = pebble.dir.0.join("cache");
+	let relay = Relay::start_on_a_full_disk(port, &pebble, &cache);
+	relay.ready().await;
+	relay.logged(&["new ACME certificate installed"]).await;
+	let full = relay.logged(&["code=\"acme_cache_full\""]).await;
+	assert!(full.contains("No space left on device"), "{full}");
+	assert!(full.contains("free space on its file system"), "{full}");
+	assert!(full.contains("works from memory"), "{full}");
+	let root = pebble.root().await;
+	let fingerprint = relay.fingerprint().await;
+	assert_eq!(served_fingerprint(relay.addr, &root).await, fingerprint);
+	let client = client(&root);
+	let (publishing, track, _broadcast) = publisher(&client, "moqt", relay.addr).await;
+	let (subscribing, mut subscription) = subscriber(&client, "moqt", relay.addr).await;
+	round_trip(&track, &mut subscription, "while the disk is full").await;
+
+	// The relay's view of its cache: the filler alone, no half-written file.
+	let seen = PathBuf::from(format!("/proc/{}/root{}", relay.process.0.id(), cache.display()));
+	let names = |dir: &Path| -> Vec<String> {
+		let mut names: Vec<String> = std::fs::read_dir(dir)
+			.unwrap()
+			.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+			.collect();
+		names.sort();
+		names
+	};
+	assert_eq!(names(&seen), ["filler"]);
+	std::fs::remove_file(seen.join("filler")).unwrap();
+	relay.logged(&["written to the ACME cache"]).await;
+	let written = names(&seen);
+	assert_eq!(written.len(), 3, "{written:?}");
+	for suffix in [".json", ".cert.pem", ".key.pem"] {
+		let name = written.iter().find(|n| n.ends_with(suffix)).unwrap();
+		assert!(
+			name.starts_with(if suffix == ".json" { "account-" } else { "relay.test-" }),
+			"{name}"
+		);
+		assert_eq!(mode(&seen.join(name)), 0o600, "{name}");
+	}
+	assert_eq!(pebble.orders(), 1, "the certificate was ordered once");
+	round_trip(&track, &mut subscription, "after the write").await;
+	drop((publishing, subscribing));
+	client.close().await;
+
+	// What was written is a whole cache: a relay started on a copy serves it without ordering.
+	let copy = pebble.dir.0.join("cache-copy");
+	std::fs::create_dir_all(&copy).unwrap();
+	for name in &written {
+		std::fs::copy(seen.join(name), copy.join(name)).unwrap();
+	}
+	drop(relay);
+	let restarted = Relay::start(port, &pebble, &copy, &[]);
+	assert_eq!(restarted.printed("fingerprint: ").await, fingerprint);
+	restarted.logged(&["serving the cached ACME certificate"]).await;
+	restarted.ready().await;
+	assert_eq!(pebble.orders(), 1, "a restart on the written cache orders nothing");
+	assert!(
+		!restarted.log().contains("ACME account registered"),
+		"{}",
+		restarted.log()
+	);
 }
 
 /// `/ready` while no certificate exists: 503 with a JSON reason naming the last error's code.
