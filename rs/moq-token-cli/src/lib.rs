@@ -553,8 +553,12 @@ fn write_key_file(path: &FsPath, key: &Key, format: KeyFormat, force: bool) -> a
 			anyhow::Error::new(e).context(format!("cannot create {}{hint}", path.display()))
 		})?;
 	}
-	key.to_file(path, format)?;
-	Ok(())
+	let written = key.to_file(path, format);
+	if written.is_err() && !force {
+		// The empty file that reserved the name goes too: a retry must not need --force.
+		let _ = fs::remove_file(path);
+	}
+	Ok(written?)
 }
 
 fn sign(key_flag: Option<PathBuf>, args: Sign, io: &mut Io) -> anyhow::Result<()> {

@@ -916,3 +916,63 @@ fn help_and_version() {
 	let out = dir.run(&["frobnicate"], "");
 	assert_eq!(out.code, 2, "{out:?}");
 }
+
+/// A full disk while a key set is rewritten in place (`jwks set.json new.pub.jwk --out
+/// set.json`, adding a key for a rotation) or a key generated leaves every file as it was: the
+/// set is not truncated (the relay reading it would lose every key), no half-written or empty
+/// file stays behind, and the error names the file and the cause. The directory is a 512 KiB
+/// tmpfs filled up, in a mount namespace of the script's own (`unshare`, util-linux).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_leaves_key_files_as_they_were() {
+	let found = Command::new("sh")
+		.args(["-c", "command -v unshare"])
+		.output()
+		.is_ok_and(|out| out.status.success());
+	assert!(found, "`unshare` is not installed (Debian's util-linux package has it)");
+	let dir = Dir::new("full-disk");
+	// Twenty-four public keys make a set of more than one 4 KiB page, so the rewrite needs room
+	// the old file does not hold.
+	let script = r#"mount -t tmpfs -o size=512k tmpfs "$1" && cd "$1" || exit 90
+M="$2"
+for i in $(seq 24); do "$M" generate --algorithm ES256 --out k$i.jwk --public k$i.pub.jwk --id k$i >/dev/null || exit 91; done
+"$M" jwks k1.pub.jwk --out set.json || exit 92
+cp set.json before.json
+dd if=/dev/zero of=filler bs=4k 2>/dev/null
+[ "$(df --output=avail . | tail -n 1 | tr -d ' ')" = 0 ] || exit 93
+others=$(ls k*.pub.jwk | grep -v '^k1\.pub')
+out=$("$M" jwks set.json $others --out set.json 2>&1); echo "jwks exit=$? $out"
+cmp -s set.json before.json && echo "set unchanged"
+out=$("$M" --key new.jwk generate 2>&1); echo "generate exit=$? $out"
+echo "files: $(ls -A | grep -v '^k' | tr '\n' ' ')"
+rm filler
+out=$("$M" jwks set.json $others --out set.json 2>&1); echo "with room exit=$? $out"
+echo "kids: $(grep -o '"kid"' set.json | wc -l)"
+"#;
+	let out = Command::new("unshare")
+		.args(["--map-root-user", "--mount", "sh", "-c", script, "sh"])
+		.arg(&dir.0)
+		.arg(env!("CARGO_BIN_EXE_moq-token"))
+		.output()
+		.unwrap();
+	let stdout = String::from_utf8_lossy(&out.stdout);
+	let stderr = String::from_utf8_lossy(&out.stderr);
+	assert!(
+		out.status.success(),
+		"the script failed ({}): {stdout}{stderr}",
+		out.status
+	);
+	let lines: Vec<&str> = stdout.lines().collect();
+	assert_eq!(
+		lines,
+		[
+			"jwks exit=1 error: key_error: set.json: No space left on device (os error 28)",
+			"set unchanged",
+			"generate exit=1 error: key_error: new.jwk: No space left on device (os error 28)",
+			"files: before.json filler set.json ",
+			"with room exit=0 ",
+			"kids: 24",
+		],
+		"{stderr}"
+	);
+}
