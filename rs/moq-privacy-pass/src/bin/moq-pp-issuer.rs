@@ -64,10 +64,14 @@ fn load_or_generate(path: Option<&PathBuf>) -> Result<IssuerKeyPair, String> {
 			options.write(true).create_new(true);
 			#[cfg(unix)]
 			std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-			options
+			let mut file = options
 				.open(path)
-				.and_then(|mut f| f.write_all(pem.as_bytes()))
 				.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+			if let Err(e) = file.write_all(pem.as_bytes()).and_then(|()| file.sync_all()) {
+				// Half a key would stop the next start with a parse error: leave no file instead.
+				let _ = std::fs::remove_file(path);
+				return Err(format!("cannot write {}: {e}", path.display()));
+			}
 			Ok(pair)
 		}
 		Err(e) => Err(format!("cannot read {}: {e}", path.display())),

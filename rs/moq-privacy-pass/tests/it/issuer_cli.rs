@@ -95,3 +95,46 @@ impl Drop for Killed {
 		let _ = self.0.wait();
 	}
 }
+
+/// A key generated into `--key` on a full disk: the issuer stops with the file and the cause,
+/// and leaves no half-written key (which the next start would refuse to parse). The directory is
+/// an 8 KiB tmpfs filled up, in a mount namespace of the script's own (`unshare`, util-linux).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_leaves_no_half_key() {
+	let found = Command::new("sh")
+		.args(["-c", "command -v unshare"])
+		.output()
+		.is_ok_and(|out| out.status.success());
+	assert!(found, "`unshare` is not installed (Debian's util-linux package has it)");
+	let dir = std::env::temp_dir().join(format!("moq-pp-issuer-full-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).unwrap();
+	let script = r#"mount -t tmpfs -o size=8k tmpfs "$1" && cd "$1" || exit 90
+dd if=/dev/zero of=filler bs=4k 2>/dev/null
+[ "$(df --output=avail . | tail -n 1 | tr -d ' ')" = 0 ] || exit 93
+out=$("$2" --key issuer.pem --bind 127.0.0.1:0 2>&1); echo "exit=$? $out"
+echo "files: $(ls -A | tr '\n' ' ')"
+"#;
+	let out = Command::new("unshare")
+		.args(["--map-root-user", "--mount", "sh", "-c", script, "sh"])
+		.arg(&dir)
+		.arg(BIN)
+		.output()
+		.unwrap();
+	let _ = std::fs::remove_dir(&dir);
+	let stdout = String::from_utf8_lossy(&out.stdout);
+	assert!(
+		out.status.success(),
+		"the script failed ({}): {stdout}{}",
+		out.status,
+		String::from_utf8_lossy(&out.stderr)
+	);
+	let lines: Vec<&str> = stdout.lines().collect();
+	assert_eq!(
+		lines,
+		[
+			"exit=1 moq-pp-issuer: cannot write issuer.pem: No space left on device (os error 28)",
+			"files: filler ",
+		]
+	);
+}
