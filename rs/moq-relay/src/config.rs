@@ -1518,9 +1518,8 @@ impl AuthConfig {
 					};
 					let secret = entry
 						.secret
-						.as_ref()
-						.map(|s| s.expose().to_string())
-						.or_else(|| env("BETTER_AUTH_SECRET"));
+						.clone()
+						.or_else(|| env("BETTER_AUTH_SECRET").as_deref().map(SecretString::from));
 					let app = BetterAuth {
 						name: entry.name.clone(),
 						jwks: jwks(String::new()),

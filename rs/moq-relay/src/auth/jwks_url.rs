@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use moq_token::{ErrorCode, Key, Validation};
 use tokio::sync::watch;
 
+use super::auth_url::redact;
 use super::verifier::{Explanation, Judged, Stage, Verdict, Verifier};
 use super::{AuthError, ConnectRequest, Credential, CredentialKind, Grant};
 use crate::metrics::Metrics;
@@ -23,8 +24,8 @@ use crate::metrics::Metrics;
 /// A JWKS document is refused above this size.
 const MAX_BODY: usize = 1 << 20;
 
-/// How a JWKS URL is fetched and refreshed.
-#[derive(Clone, Debug)]
+/// How a JWKS URL is fetched and refreshed. `Debug` shows the URL without its userinfo and query.
+#[derive(Clone)]
 pub struct JwksUrlSettings {
 	/// `https://…/jwks.json` (`http://` only to `localhost`, `127.0.0.0/8` or `[::1]`).
 	pub url: String,
@@ -36,6 +37,18 @@ pub struct JwksUrlSettings {
 	/// The longest a fetched set is used without asking again (the ceiling of `max-age`, the
 	/// lifetime when the answer has none): a removed key's sessions end within this.
 	pub max_refresh: Duration,
+}
+
+impl std::fmt::Debug for JwksUrlSettings {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		let url = reqwest::Url::parse(&self.url).map_or_else(|_| "<not a URL>".to_string(), |url| redact(&url));
+		f.debug_struct("JwksUrlSettings")
+			.field("url", &url)
+			.field("timeout", &self.timeout)
+			.field("min_refresh", &self.min_refresh)
+			.field("max_refresh", &self.max_refresh)
+			.finish()
+	}
 }
 
 /// Why the settings cannot be used.
@@ -157,13 +170,8 @@ impl JwksUrl {
 			.redirect(reqwest::redirect::Policy::limited(3))
 			.build()
 			.map_err(|e| JwksUrlError::Client(e.to_string()))?;
-		let mut label = url.clone();
-		label.set_query(None);
-		label.set_fragment(None);
-		let _ = label.set_password(None);
-		let _ = label.set_username("");
 		Ok(Self {
-			label: label.to_string(),
+			label: redact(&url),
 			settings,
 			client,
 			current: RwLock::default(),

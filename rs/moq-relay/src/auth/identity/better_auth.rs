@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use super::{GrantTemplate, IdentityKeys, IdentitySettings, Shape};
 use crate::auth::{AuthError, JwksUrl, JwksUrlError, JwksUrlSettings, Unavailable};
+use crate::config::SecretString;
 
 /// The name suffix of the cookie cache's identity (`<name>:cookie-cache` in subjects and logs).
 const COOKIE_CACHE_SUFFIX: &str = ":cookie-cache";
@@ -46,7 +47,7 @@ pub struct BetterAuth {
 	pub base_url: String,
 	/// The app's secret (`BETTER_AUTH_SECRET`), for the cookie cache; without it, only the JWT
 	/// plugin's tokens are accepted.
-	pub secret: Option<String>,
+	pub secret: Option<SecretString>,
 	/// The grant, from the claims (`sub` is the user's id).
 	pub grant: GrantTemplate,
 	/// Clock skew tolerated on `exp` and `nbf`.
@@ -96,7 +97,7 @@ impl BetterAuth {
 		if let Some(secret) = &self.secret {
 			identities.push(IdentitySettings {
 				name: format!("{}{COOKIE_CACHE_SUFFIX}", self.name),
-				keys: IdentityKeys::Secret(secret.as_bytes().to_vec()),
+				keys: IdentityKeys::Secret(secret.expose().as_bytes().to_vec()),
 				algorithms: vec![Algorithm::HS256],
 				issuer: None,
 				audience: Vec::new(),
@@ -274,6 +275,40 @@ mod tests {
 		let (url, calls) = app(status, body).await;
 		let check = SessionCheck::new(url, Duration::from_secs(2)).unwrap();
 		(check.claims("better-auth.session_token=t.sig").await, check, calls)
+	}
+
+	/// `BETTER_AUTH_SECRET` and a key set URL's query never reach `Debug` output (logs, panics).
+	#[test]
+	fn debug_output_never_shows_the_secret() {
+		let secret = "better-auth-secret-Zq81";
+		let app = BetterAuth {
+			name: "app".into(),
+			base_url: "https://app.example".into(),
+			secret: Some(SecretString::from(secret)),
+			grant: GrantTemplate {
+				root: "users/{sub}".into(),
+				publish: vec!["**".into()],
+				subscribe: vec!["**".into()],
+			},
+			leeway: Duration::from_secs(5),
+			jwks: JwksUrlSettings {
+				url: "https://keys.example/jwks.json?token=query-secret-Qw7".into(),
+				timeout: Duration::from_secs(5),
+				min_refresh: Duration::from_secs(30),
+				max_refresh: Duration::from_secs(300),
+			},
+		};
+		let identities = app.identities().unwrap();
+		assert!(matches!(identities.last().unwrap().keys, IdentityKeys::Secret(_)));
+		// The secret's bytes as `Vec<u8>`'s `Debug` would list them.
+		let bytes = format!("{:?}", &secret.as_bytes()[..4]);
+		let bytes = bytes.trim_matches(|c| c == '[' || c == ']');
+		for shown in [format!("{app:?}"), format!("{identities:?}"), format!("{:?}", app.jwks)] {
+			assert!(!shown.contains(secret) && !shown.contains(bytes), "{shown}");
+			assert!(!shown.contains("query-secret-Qw7"), "{shown}");
+		}
+		assert!(format!("{:?}", app.jwks).contains("https://keys.example/jwks.json"));
+		assert!(format!("{identities:?}").contains("Secret(<redacted>)"));
 	}
 
 	#[tokio::test]

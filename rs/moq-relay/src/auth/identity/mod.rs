@@ -26,7 +26,6 @@ use super::{AuthError, ConnectRequest, Credential, CredentialKind, Grant, JwksUr
 use crate::metrics::Metrics;
 
 /// Where an identity's verification keys come from.
-#[derive(Debug)]
 pub enum IdentityKeys {
 	/// A JWKS URL, refreshed like `[auth] jwks_url`.
 	Jwks(Arc<JwksUrl>),
@@ -44,6 +43,22 @@ pub enum IdentityKeys {
 	Secret(Vec<u8>),
 	/// No keys: Better Auth's session cookie, checked with the app ([`SessionCheck`]).
 	Session(Arc<SessionCheck>),
+}
+
+impl std::fmt::Debug for IdentityKeys {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		match self {
+			Self::Jwks(jwks) => f.debug_tuple("Jwks").field(jwks).finish(),
+			Self::Discovery { url, settings, jwks } => f
+				.debug_struct("Discovery")
+				.field("url", url)
+				.field("settings", settings)
+				.field("jwks", jwks)
+				.finish(),
+			Self::Secret(_) => f.write_str("Secret(<redacted>)"),
+			Self::Session(check) => f.debug_tuple("Session").field(check).finish(),
+		}
+	}
 }
 
 /// The key set a discovery document named (with the issuer it names), once the document was read,
