@@ -307,8 +307,9 @@ impl TlsConfig {
 	}
 }
 
-/// `[auth]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
+/// `[auth]`. `Debug` shows it as `--check` prints it: keys and secrets `<redacted>`, URLs without
+/// their passwords and queries.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
 #[serde(deny_unknown_fields)]
 #[command(next_help_heading = "Tokens ([auth])")]
 pub struct AuthConfig {
@@ -793,8 +794,9 @@ pub const COMPAT_ENV: &[&str] = &[
 ];
 
 /// `[privacypass]` (RFC 9577 and RFC 9578 publicly verifiable tokens; `docs/privacy-pass.md`).
-/// The flags also answer to the short `--pp-*` spellings.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
+/// The flags also answer to the short `--pp-*` spellings. `Debug` shows the URLs without their
+/// passwords and queries.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq, clap::Args)]
 #[serde(deny_unknown_fields)]
 #[command(next_help_heading = "Privacy Pass ([privacypass])")]
 pub struct PrivacyPassConfig {
@@ -2087,6 +2089,62 @@ fn unknown_key(text: &str, origin: &str, err: &toml::de::Error) -> Option<Config
 	})
 }
 
+impl AuthConfig {
+	/// Replaces the keys and secrets with `<redacted>` and the URLs' passwords and queries (which
+	/// may carry a credential) likewise.
+	fn redact(&mut self) {
+		let redacted = || SecretString::from("<redacted>");
+		if let Some(keys) = &mut self.api_keys {
+			keys.iter_mut().for_each(|key| *key = redacted());
+		}
+		if let Some(entries) = &mut self.api_key {
+			entries.iter_mut().for_each(|entry| entry.key = redacted());
+		}
+		self.service_url = self.service_url.as_deref().map(redact_url);
+		self.url = self.url.as_deref().map(redact_url);
+		if let Some(entries) = &mut self.identity {
+			for entry in entries {
+				if entry.secret.is_some() {
+					entry.secret = Some(redacted());
+				}
+				entry.jwks_url = entry.jwks_url.as_deref().map(redact_url);
+				entry.discovery_url = entry.discovery_url.as_deref().map(redact_url);
+			}
+		}
+		if let Some(urls) = &mut self.jwks_url {
+			urls.iter_mut().for_each(|url| *url = redact_url(url));
+		}
+	}
+}
+
+impl PrivacyPassConfig {
+	/// Replaces the URLs' passwords and queries with `<redacted>`.
+	fn redact(&mut self) {
+		self.redis = self.redis.as_deref().map(redact_url);
+		self.directory = self.directory.as_deref().map(redact_url);
+	}
+}
+
+/// `Debug` of a configuration section that may hold secrets: the section with `redact` applied,
+/// as JSON.
+macro_rules! redacted_debug {
+	($section:ty) => {
+		impl std::fmt::Debug for $section {
+			fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+				let mut shown = self.clone();
+				shown.redact();
+				match serde_json::to_string(&shown) {
+					Ok(json) => write!(f, "{} {json}", stringify!($section)),
+					Err(_) => write!(f, "{} {{ .. }}", stringify!($section)),
+				}
+			}
+		}
+	};
+}
+
+redacted_debug!(AuthConfig);
+redacted_debug!(PrivacyPassConfig);
+
 /// A URL with its password and its query replaced by `<redacted>`
 /// (`redis://:<redacted>@host:6379`).
 fn redact_url(url: &str) -> String {
@@ -2425,26 +2483,8 @@ impl Config {
 			max_cache: Some(limits.cache.max_bytes),
 			max_inflight_groups: Some(limits.max_inflight_groups),
 		};
-		let redacted = || SecretString::from("<redacted>");
-		if let Some(keys) = &mut shown.auth.api_keys {
-			keys.iter_mut().for_each(|key| *key = redacted());
-		}
-		if let Some(entries) = &mut shown.auth.api_key {
-			entries.iter_mut().for_each(|entry| entry.key = redacted());
-		}
-		shown.auth.service_url = shown.auth.service_url.as_deref().map(redact_url);
-		shown.auth.url = shown.auth.url.as_deref().map(redact_url);
-		if let Some(entries) = &mut shown.auth.identity {
-			entries
-				.iter_mut()
-				.filter(|entry| entry.secret.is_some())
-				.for_each(|entry| entry.secret = Some(redacted()));
-		}
-		if let Some(urls) = &mut shown.auth.jwks_url {
-			urls.iter_mut().for_each(|url| *url = redact_url(url));
-		}
-		shown.privacypass.redis = shown.privacypass.redis.as_deref().map(redact_url);
-		shown.privacypass.directory = shown.privacypass.directory.as_deref().map(redact_url);
+		shown.auth.redact();
+		shown.privacypass.redact();
 		toml::to_string(&shown).map_err(|err| ConfigError::Invalid {
 			key: "config",
 			reason: format!("cannot print the configuration: {err}"),
@@ -3142,6 +3182,51 @@ demo = true
 		assert!(!format!("{config:?}").contains("x1"));
 		let dup = Config::from_toml("[auth]\napi_keys = [\"same\", \"same\"]\n", "t").unwrap();
 		assert!(dup.auth.resolve().unwrap_err().to_string().starts_with("auth.api_keys"));
+	}
+
+	/// Every secret a configuration may hold stays out of its `Debug` output (a log line, a
+	/// panic): URLs' passwords and queries, API keys, identity secrets.
+	#[test]
+	fn debug_output_redacts_every_secret() {
+		let text = r#"
+[auth]
+url = "https://auth.example/check?api_key=url-query-secret"
+service_url = "https://user:service-password@auth.example/validate"
+jwks_url = ["https://keys.example/jwks.json?sig=jwks-query-secret"]
+api_keys = ["plain-api-key-secret"]
+[[auth.api_key]]
+name = "ops"
+key = "named-api-key-secret"
+[[auth.identity]]
+name = "oidc"
+discovery_url = "https://id.example/.well-known/openid-configuration?k=discovery-secret"
+[[auth.identity]]
+name = "app"
+preset = "better-auth"
+base_url = "https://app.example"
+secret = "better-auth-secret"
+[privacypass]
+redis = "rediss://:redis-password@redis.example:6380"
+directory = "https://issuer.example/dir?t=directory-secret"
+"#;
+		let config = Config::from_toml(text, "t").unwrap();
+		let shown = format!("{config:?} {:?} {:?}", config.auth, config.privacypass);
+		for secret in [
+			"url-query-secret",
+			"service-password",
+			"jwks-query-secret",
+			"plain-api-key-secret",
+			"named-api-key-secret",
+			"discovery-secret",
+			"better-auth-secret",
+			"redis-password",
+			"directory-secret",
+		] {
+			assert!(!shown.contains(secret), "{secret} in {shown}");
+		}
+		for kept in ["auth.example/check", "redis.example:6380", "id.example", "<redacted>"] {
+			assert!(shown.contains(kept), "{kept} missing from {shown}");
+		}
 	}
 
 	/// `required = true` with no method is a start-up error naming the variables; `false` with none
