@@ -65,6 +65,18 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 # free_port, fingerprint_of
 . "$repo/dev/lib.sh"
 
+# Release builds only: a missing binary is named with the command that makes it, before anything
+# starts. (dev/setup.sh installs the published relay as a debug build for the tests, which would
+# make any comparison meaningless.)
+[ -x "$bin/moq-relay-bench" ] && [ -x "$bin/moq-relay" ] || {
+	echo "no release build in $bin: CARGO_TARGET_DIR=${bin%/release} cargo build --release -p moq-relay -p moq-relay-bench -p moq-token-cli --bins --examples (or set BENCH_BIN)" >&2
+	exit 2
+}
+if [ "$relay" = upstream ] && [ ! -x "$upstream" ]; then
+	echo "no published relay at $upstream: cargo install moq-relay --version 0.17.10 --root /tmp/upstream-relay (or set UPSTREAM_RELAY)" >&2
+	exit 2
+fi
+
 if [ "$relay" = hops ]; then
 	hops=$case
 	[[ "$hops" =~ ^[012]$ ]] || {

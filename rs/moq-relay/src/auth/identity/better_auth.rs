@@ -149,7 +149,7 @@ impl SessionCheck {
 	/// forged) is `invalid_token: expired`; an app that cannot be asked refuses too, never admits.
 	pub async fn claims(&self, cookie: &str) -> Result<Value, AuthError> {
 		let now = tokio::time::Instant::now();
-		if let Some((claims, until)) = self.allowed.lock().expect("session cache").get(cookie)
+		if let Some((claims, until)) = self.allowed.lock().unwrap_or_else(|e| e.into_inner()).get(cookie)
 			&& *until > now
 		{
 			return Ok(claims.clone());
@@ -204,7 +204,7 @@ impl SessionCheck {
 			.filter(|left| !left.is_zero())
 			.ok_or(gone)?;
 		let claims = json!({"session": session, "user": user, "exp": expires.as_secs()});
-		let mut allowed = self.allowed.lock().expect("session cache");
+		let mut allowed = self.allowed.lock().unwrap_or_else(|e| e.into_inner());
 		if allowed.len() >= SESSION_CACHE_ENTRIES {
 			allowed.retain(|_, (_, until)| *until > now);
 			if allowed.len() >= SESSION_CACHE_ENTRIES {
