@@ -949,8 +949,20 @@ rm filler
 out=$("$M" jwks set.json $others --out set.json 2>&1); echo "with room exit=$? $out"
 echo "kids: $(grep -o '"kid"' set.json | wc -l)"
 "#;
+	// As root a mount namespace alone will do (user namespaces may be disabled there); otherwise
+	// a user namespace of the user's own maps it to root.
+	let as_root = Command::new("id")
+		.arg("-u")
+		.output()
+		.is_ok_and(|out| out.stdout == b"0\n");
+	let namespace: &[&str] = if as_root {
+		&["--mount"]
+	} else {
+		&["--map-root-user", "--mount"]
+	};
 	let out = Command::new("unshare")
-		.args(["--map-root-user", "--mount", "sh", "-c", script, "sh"])
+		.args(namespace)
+		.args(["sh", "-c", script, "sh"])
 		.arg(&dir.0)
 		.arg(env!("CARGO_BIN_EXE_moq-token"))
 		.output()

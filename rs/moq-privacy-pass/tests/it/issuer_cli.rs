@@ -115,8 +115,20 @@ dd if=/dev/zero of=filler bs=4k 2>/dev/null
 out=$("$2" --key issuer.pem --bind 127.0.0.1:0 2>&1); echo "exit=$? $out"
 echo "files: $(ls -A | tr '\n' ' ')"
 "#;
+	// As root a mount namespace alone will do (user namespaces may be disabled there); otherwise
+	// a user namespace of the user's own maps it to root.
+	let as_root = Command::new("id")
+		.arg("-u")
+		.output()
+		.is_ok_and(|out| out.stdout == b"0\n");
+	let namespace: &[&str] = if as_root {
+		&["--mount"]
+	} else {
+		&["--map-root-user", "--mount"]
+	};
 	let out = Command::new("unshare")
-		.args(["--map-root-user", "--mount", "sh", "-c", script, "sh"])
+		.args(namespace)
+		.args(["sh", "-c", script, "sh"])
 		.arg(&dir)
 		.arg(BIN)
 		.output()

@@ -259,9 +259,21 @@ dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
 [ "$(df --output=avail "$1" | tail -n 1 | tr -d ' ')" = 0 ] || { echo "could not fill $1" >&2; exit 1; }
 shift
 exec "$@""#;
+		// As root a mount namespace alone will do (user namespaces may be disabled there);
+		// otherwise a user namespace of the user's own maps it to root.
+		let as_root = Command::new("id")
+			.arg("-u")
+			.output()
+			.is_ok_and(|out| out.stdout == b"0\n");
+		let namespace: &[&str] = if as_root {
+			&["--mount"]
+		} else {
+			&["--map-root-user", "--mount"]
+		};
 		let mut command = Command::new("unshare");
 		command
-			.args(["--map-root-user", "--mount", "sh", "-c", fill_then_run, "sh"])
+			.args(namespace)
+			.args(["sh", "-c", fill_then_run, "sh"])
 			.arg(cache)
 			.arg(env!("CARGO_BIN_EXE_moq-relay"));
 		Self::spawn_as(command, port, &pebble.dir.0, &acme_args(pebble, cache))
