@@ -98,36 +98,20 @@ impl Drop for Killed {
 
 /// A key generated into `--key` on a full disk: the issuer stops with the file and the cause,
 /// and leaves no half-written key (which the next start would refuse to parse). The directory is
-/// an 8 KiB tmpfs filled up, in a mount namespace of the script's own (`unshare`, util-linux).
+/// an 8 KiB tmpfs filled up, in a mount namespace of the script's own (`dev/in-tmpfs.sh`).
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_disk_leaves_no_half_key() {
-	let found = Command::new("sh")
-		.args(["-c", "command -v unshare"])
-		.output()
-		.is_ok_and(|out| out.status.success());
-	assert!(found, "`unshare` is not installed (Debian's util-linux package has it)");
 	let dir = std::env::temp_dir().join(format!("moq-pp-issuer-full-{}", std::process::id()));
 	std::fs::create_dir_all(&dir).unwrap();
-	let script = r#"mount -t tmpfs -o size=8k tmpfs "$1" && cd "$1" || exit 90
-dd if=/dev/zero of=filler bs=4k 2>/dev/null
-[ "$(df --output=avail . | tail -n 1 | tr -d ' ')" = 0 ] || exit 93
+	let script = r#"cd "$1" || exit 90
 out=$("$2" --key issuer.pem --bind 127.0.0.1:0 2>&1); echo "exit=$? $out"
 echo "files: $(ls -A | tr '\n' ' ')"
 "#;
-	// As root a mount namespace alone will do (user namespaces may be disabled there); otherwise
-	// a user namespace of the user's own maps it to root.
-	let as_root = Command::new("id")
-		.arg("-u")
-		.output()
-		.is_ok_and(|out| out.stdout == b"0\n");
-	let namespace: &[&str] = if as_root {
-		&["--mount"]
-	} else {
-		&["--map-root-user", "--mount"]
-	};
-	let out = Command::new("unshare")
-		.args(namespace)
+	let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../dev/in-tmpfs.sh"))
+		.args(["run", "8k"])
+		.arg(&dir)
+		.arg("--full")
 		.args(["sh", "-c", script, "sh"])
 		.arg(&dir)
 		.arg(BIN)

@@ -244,37 +244,15 @@ impl Relay {
 	}
 
 	/// [`Relay::start`] with the cache on a file system of its own that is full: a 64 KiB tmpfs
-	/// filled by a file `filler`, mounted in a mount namespace of the relay's own (`unshare`,
-	/// util-linux), which only the relay's `/proc/PID/root` shows.
+	/// filled by a file `filler`, in a mount namespace of the relay's own (`dev/in-tmpfs.sh`),
+	/// which only the relay's `/proc/PID/root` shows.
 	fn start_on_a_full_disk(port: u16, pebble: &Pebble, cache: &Path) -> Self {
-		let found = Command::new("sh")
-			.args(["-c", "command -v unshare"])
-			.output()
-			.is_ok_and(|out| out.status.success());
-		assert!(found, "`unshare` is not installed (Debian's util-linux package has it)");
 		std::fs::create_dir_all(cache).unwrap();
-		// dd stops at "No space left on device"; a file system with room left fails the start.
-		let fill_then_run = r#"mount -t tmpfs -o size=64k,mode=0700 tmpfs "$1" || exit 1
-dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
-[ "$(df --output=avail "$1" | tail -n 1 | tr -d ' ')" = 0 ] || { echo "could not fill $1" >&2; exit 1; }
-shift
-exec "$@""#;
-		// As root a mount namespace alone will do (user namespaces may be disabled there);
-		// otherwise a user namespace of the user's own maps it to root.
-		let as_root = Command::new("id")
-			.arg("-u")
-			.output()
-			.is_ok_and(|out| out.stdout == b"0\n");
-		let namespace: &[&str] = if as_root {
-			&["--mount"]
-		} else {
-			&["--map-root-user", "--mount"]
-		};
-		let mut command = Command::new("unshare");
+		let mut command = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../dev/in-tmpfs.sh"));
 		command
-			.args(namespace)
-			.args(["sh", "-c", fill_then_run, "sh"])
+			.args(["run", "64k"])
 			.arg(cache)
+			.arg("--full")
 			.arg(env!("CARGO_BIN_EXE_moq-relay"));
 		Self::spawn_as(command, port, &pebble.dir.0, &acme_args(pebble, cache))
 	}
