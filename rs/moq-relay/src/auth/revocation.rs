@@ -7,6 +7,7 @@
 //! (a half-written edit never un-revokes anything); at start-up it is an error naming the line.
 
 use std::collections::HashSet;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -23,6 +24,29 @@ pub enum Revoked {
 	Subject(String),
 }
 
+impl Revoked {
+	/// Its value: the token id or the subject.
+	fn value(&self) -> &str {
+		match self {
+			Self::TokenId(value) | Self::Subject(value) => value,
+		}
+	}
+
+	/// Whether a line of the list file holds it: one line, not empty, no surrounding whitespace.
+	pub fn storable(&self) -> bool {
+		let value = self.value();
+		!value.is_empty() && value.trim() == value && !value.contains(['\n', '\r'])
+	}
+
+	/// Its line in the list file.
+	fn line(&self) -> String {
+		match self {
+			Self::TokenId(value) => format!("jti {value}\n"),
+			Self::Subject(value) => format!("sub {value}\n"),
+		}
+	}
+}
+
 /// Why the denylist file could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -30,6 +54,16 @@ pub enum RevocationError {
 	/// The file could not be read.
 	#[error("revocation list {path}: {reason}")]
 	Io {
+		/// The file.
+		path: String,
+		/// The system's reason.
+		reason: String,
+	},
+	/// Entries of the operator endpoint could not be added to the file (a full disk, say).
+	#[error(
+		"revocation list {path}: cannot add to it ({reason}); the entries are in effect until the relay restarts: free space or fix the file's permissions, then revoke again"
+	)]
+	Unwritable {
 		/// The file.
 		path: String,
 		/// The system's reason.
@@ -50,6 +84,7 @@ impl RevocationError {
 	pub fn code(&self) -> &'static str {
 		match self {
 			Self::Io { .. } => "revocation_list_unreadable",
+			Self::Unwritable { .. } => "revocation_list_unwritable",
 			Self::Syntax { .. } => "revocation_list_invalid",
 		}
 	}
@@ -108,12 +143,34 @@ impl Revocations {
 			|| subject.is_some_and(|sub| listed(&Revoked::Subject(sub.to_string())))
 	}
 
-	/// Adds an entry (the operator endpoint); live sessions re-check at once.
-	pub fn revoke(&self, entry: Revoked) {
-		let new = self.write().added.insert(entry);
+	/// Adds entries (the operator endpoint): in effect at once (live sessions re-check), then
+	/// appended to the file, when there is one, so that they outlive a restart. Returns whether
+	/// they are in the file. An error leaves them in effect until the relay restarts and the file
+	/// as it was (a line cut short by a full disk is taken back).
+	pub fn revoke(&self, entries: &[Revoked]) -> Result<bool, RevocationError> {
+		let (new, lines) = {
+			let mut lists = self.write();
+			let new = entries
+				.iter()
+				.fold(false, |new, entry| lists.added.insert(entry.clone()) | new);
+			let lines: String = entries
+				.iter()
+				.filter(|entry| !lists.file.contains(entry))
+				.map(Revoked::line)
+				.collect();
+			(new, lines)
+		};
 		if new {
 			self.changed();
 		}
+		let Some(path) = &self.file else {
+			return Ok(false);
+		};
+		append(path, &lines).map_err(|err| RevocationError::Unwritable {
+			path: path.display().to_string(),
+			reason: err.to_string(),
+		})?;
+		Ok(true)
 	}
 
 	/// Re-reads the file if its size or modification time changed; returns whether the list did.
@@ -147,6 +204,31 @@ impl Revocations {
 	pub fn changes(&self) -> watch::Receiver<u64> {
 		self.generation.subscribe()
 	}
+}
+
+/// Appends `lines` to the file at `path` (after a line break, if its last line has none), all or
+/// nothing: a failed write is truncated back to the old length.
+fn append(path: &Path, lines: &str) -> std::io::Result<()> {
+	if lines.is_empty() {
+		return Ok(());
+	}
+	let mut file = std::fs::OpenOptions::new().read(true).append(true).open(path)?;
+	let len = file.metadata()?.len();
+	let mut text = String::with_capacity(lines.len() + 1);
+	if len > 0 {
+		let mut last = [0u8];
+		file.seek(SeekFrom::Start(len - 1))?;
+		file.read_exact(&mut last)?;
+		if last[0] != b'\n' {
+			text.push('\n');
+		}
+	}
+	text.push_str(lines);
+	let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
+	if written.is_err() {
+		let _ = file.set_len(len);
+	}
+	written
 }
 
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
@@ -249,15 +331,55 @@ mod tests {
 		std::fs::write(&path, "").unwrap();
 		let revocations = Revocations::new(Some(path.clone())).unwrap();
 		let mut changes = revocations.changes();
-		revocations.revoke(Revoked::TokenId("x".into()));
+		assert!(revocations.revoke(&[Revoked::TokenId("x".into())]).unwrap());
 		assert!(changes.has_changed().unwrap());
 		changes.mark_unchanged();
-		revocations.revoke(Revoked::TokenId("x".into()));
+		revocations.revoke(&[Revoked::TokenId("x".into())]).unwrap();
 		assert!(!changes.has_changed().unwrap(), "adding it again changes nothing");
 		std::fs::write(&path, "sub bob\n").unwrap();
 		revocations.reload().unwrap();
 		assert!(revocations.is_revoked(Some("x"), None));
 		assert!(revocations.is_revoked(None, Some("bob")));
-		assert!(!Revocations::new(None).unwrap().is_revoked(Some("x"), Some("bob")));
+		let memory = Revocations::new(None).unwrap();
+		assert!(!memory.is_revoked(Some("x"), Some("bob")));
+		assert!(
+			!memory.revoke(&[Revoked::Subject("carol".into())]).unwrap(),
+			"no file: memory only"
+		);
+		assert!(memory.is_revoked(None, Some("carol")));
+	}
+
+	#[test]
+	fn the_operators_entries_are_written_to_the_file_and_outlive_a_restart() {
+		let path = temp("persisted");
+		// An operator's last line without its line break.
+		std::fs::write(&path, "# by hand\njti one").unwrap();
+		let revocations = Revocations::new(Some(path.clone())).unwrap();
+		let entries = [Revoked::TokenId("two words".into()), Revoked::Subject("kid:old".into())];
+		assert!(revocations.revoke(&entries).unwrap());
+		// Already in the file: not written twice.
+		assert!(revocations.revoke(&[Revoked::TokenId("one".into())]).unwrap());
+		assert_eq!(
+			std::fs::read_to_string(&path).unwrap(),
+			"# by hand\njti one\njti two words\nsub kid:old\n"
+		);
+		let restarted = Revocations::new(Some(path.clone())).unwrap();
+		assert!(restarted.is_revoked(Some("two words"), None));
+		assert!(restarted.is_revoked(None, Some("kid:old")));
+
+		// Values a line cannot hold are not storable (the endpoint refuses them).
+		for value in ["", " padded", "two\nlines", "cr\r"] {
+			assert!(!Revoked::TokenId(value.into()).storable(), "{value:?}");
+		}
+		assert!(Revoked::Subject("kid:a b".into()).storable());
+
+		// A file that cannot be written: in effect anyway, and the error says until when.
+		std::fs::remove_file(&path).unwrap();
+		std::fs::create_dir(&path).unwrap();
+		let err = revocations.revoke(&[Revoked::TokenId("three".into())]).unwrap_err();
+		assert_eq!(err.code(), "revocation_list_unwritable");
+		assert!(err.to_string().contains("until the relay restarts"), "{err}");
+		assert!(revocations.is_revoked(Some("three"), None));
+		std::fs::remove_dir(&path).unwrap();
 	}
 }

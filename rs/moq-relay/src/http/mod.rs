@@ -182,18 +182,35 @@ async fn revoke(
 			);
 		}
 	};
-	if let Some(jti) = &revoke.jti {
-		revocations.revoke(crate::auth::Revoked::TokenId(jti.clone()));
+	let entries: Vec<crate::auth::Revoked> = (revoke.jti.iter().cloned().map(crate::auth::Revoked::TokenId))
+		.chain(revoke.sub.iter().cloned().map(crate::auth::Revoked::Subject))
+		.collect();
+	if !entries.iter().all(crate::auth::Revoked::storable) {
+		return refused(
+			StatusCode::BAD_REQUEST,
+			"invalid_request",
+			"\"jti\" and \"sub\" are one line each, not empty, without surrounding spaces",
+		);
 	}
-	if let Some(sub) = &revoke.sub {
-		revocations.revoke(crate::auth::Revoked::Subject(sub.clone()));
-	}
+	let persisted = match revocations.revoke(&entries) {
+		Ok(persisted) => persisted,
+		Err(err) => {
+			tracing::warn!(code = err.code(), "{err}");
+			return refused(StatusCode::INTERNAL_SERVER_ERROR, err.code(), &err.to_string());
+		}
+	};
 	tracing::info!(
 		subject = grant.subject().unwrap_or("-"),
+		persisted,
 		"revocation added by the operator endpoint"
 	);
-	let body = serde_json::json!({ "revoked": { "jti": revoke.jti, "sub": revoke.sub } }).to_string();
-	(StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+	let body = serde_json::json!({ "revoked": { "jti": revoke.jti, "sub": revoke.sub }, "persisted": persisted });
+	(
+		StatusCode::OK,
+		[(header::CONTENT_TYPE, "application/json")],
+		body.to_string(),
+	)
+		.into_response()
 }
 
 /// `GET /ready`: 200 once every listener is up and a certificate is served, then one line per

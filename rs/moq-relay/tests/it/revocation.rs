@@ -120,10 +120,10 @@ async fn deleting_a_key_file_closes_every_session_it_admitted() {
 }
 
 /// `POST /revoke` on the relay's plain-HTTP port.
-async fn post_revoke(relay: &TestRelay, authorization: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+async fn post_revoke(relay: &impl common::Target, authorization: Option<&str>, body: &str) -> (u16, serde_json::Value) {
 	let client = reqwest::Client::new();
 	let mut request = client
-		.post(format!("http://127.0.0.1:{}/revoke", relay.addr.port()))
+		.post(format!("http://127.0.0.1:{}/revoke", relay.addr().port()))
 		.header("content-type", "application/json")
 		.body(body.to_string());
 	if let Some(authorization) = authorization {
@@ -177,4 +177,121 @@ async fn the_operator_endpoint_revokes_for_cluster_tokens_only() {
 	closed_within(&live, since, "token_revoked").await;
 	announce_ok(&bystander).await;
 	relay.stop().await;
+}
+
+/// With a revocation list file, what the operator endpoint revokes is appended to it
+/// (`"persisted": true`) and so still refused after a restart; a value a line cannot hold is
+/// refused (400) and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_endpoints_revocations_outlive_a_restart() {
+	let dir = Dir::new("persisted");
+	let root = key("root");
+	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	write(&dir.join("revoked.txt"), "# by hand\n");
+	let (key_file, list) = (dir.join("root.jwk"), dir.join("revoked.txt"));
+	let configure = move |config: &mut moq_relay::config::Config| {
+		config.auth.key = Some(key_file.clone());
+		config.auth.revoked = Some(list.clone());
+	};
+	let relay = TestRelay::start_with(configure.clone()).await;
+	let live = admitted(&relay, &format!("/room?jwt={}", token(&root, "kept-1"))).await;
+	announce_ok(&live).await;
+	let mut claims = Claims::new(Path::root())
+		.with_publish(Path::root())
+		.with_subscribe(Path::root())
+		.with_expires(moq_token::unix_now() + 600);
+	claims.cluster = true;
+	let operator = format!("Bearer {}", root.sign(&claims).unwrap());
+
+	let (status, body) = post_revoke(&relay, Some(&operator), r#"{"jti":"two\nlines"}"#).await;
+	assert_eq!(
+		(status, body["error"].as_str()),
+		(400, Some("invalid_request")),
+		"{body}"
+	);
+	let since = Instant::now();
+	let (status, body) = post_revoke(&relay, Some(&operator), r#"{"jti":"kept-1"}"#).await;
+	assert_eq!((status, &body["persisted"]), (200, &serde_json::json!(true)), "{body}");
+	closed_within(&live, since, "token_revoked").await;
+	assert_eq!(
+		std::fs::read_to_string(dir.join("revoked.txt")).unwrap(),
+		"# by hand\njti kept-1\n"
+	);
+	relay.stop().await;
+
+	let restarted = TestRelay::start_with(configure).await;
+	let again = admitted(&restarted, &format!("/room?jwt={}", token(&root, "kept-1"))).await;
+	assert_eq!(closed(&again).await, (UNAUTHORIZED, "token_revoked".to_string()));
+	let other = admitted(&restarted, &format!("/room?jwt={}", token(&root, "kept-2"))).await;
+	announce_ok(&other).await;
+	restarted.stop().await;
+}
+
+/// A revocation list on a full disk: what the endpoint revokes is in effect at once (the token is
+/// refused), the answer is `500 revocation_list_unwritable` naming the cause, and the file is left
+/// exactly as it was (no line cut short, no line break added). The list is on a full tmpfs of the
+/// relay's own (`dev/in-tmpfs.sh`), 4,096 bytes long, so that one more byte needs room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_keeps_the_revocation_in_effect_and_the_file_whole() {
+	let dir = Dir::new("full-disk");
+	let root = key("root");
+	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	let list = dir.join("list");
+	std::fs::create_dir_all(&list).unwrap();
+	// The last line without its line break, which an append would add first.
+	let before = format!("{}\njti a", "#".repeat(4090));
+	assert_eq!(before.len(), 4096);
+	write(&dir.join("seed.txt"), &before);
+	let in_tmpfs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dev/in-tmpfs.sh");
+	let script = r#"cp "$1" "$2/revoked.txt" && "$3" fill "$2" || exit 90
+shift 3
+exec "$@""#;
+	let mut command = std::process::Command::new(in_tmpfs);
+	command
+		.args(["run", "16k"])
+		.arg(&list)
+		.args(["sh", "-c", script, "sh"])
+		.arg(dir.join("seed.txt"))
+		.arg(&list)
+		.arg(in_tmpfs)
+		.arg(env!("CARGO_BIN_EXE_moq-relay"))
+		.args([
+			"--server-bind",
+			"127.0.0.1:0",
+			"--tls-generate",
+			"localhost",
+			"--auth-key",
+		])
+		.arg(dir.join("root.jwk"))
+		.arg("--auth-revoked")
+		.arg(list.join("revoked.txt"));
+	let relay = common::launch(command);
+	let live = admitted(&relay, &format!("/room?jwt={}", token(&root, "gone"))).await;
+	announce_ok(&live).await;
+	let mut claims = Claims::new(Path::root())
+		.with_publish(Path::root())
+		.with_subscribe(Path::root())
+		.with_expires(moq_token::unix_now() + 600);
+	claims.cluster = true;
+	let operator = format!("Bearer {}", root.sign(&claims).unwrap());
+
+	let since = Instant::now();
+	let (status, body) = post_revoke(&relay, Some(&operator), r#"{"jti":"gone"}"#).await;
+	assert_eq!(
+		(status, body["error"].as_str()),
+		(500, Some("revocation_list_unwritable")),
+		"{body}"
+	);
+	let message = body["message"].as_str().unwrap();
+	assert!(message.contains("No space left on device"), "{message}");
+	assert!(message.contains("in effect until the relay restarts"), "{message}");
+	closed_within(&live, since, "token_revoked").await;
+	let again = admitted(&relay, &format!("/room?jwt={}", token(&root, "gone"))).await;
+	assert_eq!(closed(&again).await, (UNAUTHORIZED, "token_revoked".to_string()));
+	let seen = PathBuf::from(format!(
+		"/proc/{}/root{}",
+		relay.child.id(),
+		list.join("revoked.txt").display()
+	));
+	assert_eq!(std::fs::read_to_string(&seen).unwrap(), before);
 }
