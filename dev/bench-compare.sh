@@ -65,17 +65,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 # free_port, fingerprint_of
 . "$repo/dev/lib.sh"
 
-# Release builds only: a missing binary is named with the command that makes it, before anything
-# starts. (dev/setup.sh installs the published relay as a debug build for the tests, which would
-# make any comparison meaningless.)
-[ -x "$bin/moq-relay-bench" ] && [ -x "$bin/moq-relay" ] || {
-	echo "no release build in $bin: CARGO_TARGET_DIR=${bin%/release} cargo build --release -p moq-relay -p moq-relay-bench -p moq-token-cli --bins --examples (or set BENCH_BIN)" >&2
-	exit 2
-}
-if [ "$relay" = upstream ] && [ ! -x "$upstream" ]; then
-	echo "no published relay at $upstream: cargo install moq-relay --version 0.17.10 --root /tmp/upstream-relay (or set UPSTREAM_RELAY)" >&2
-	exit 2
-fi
+need_binary "$bin/moq-relay-bench" "$release_build"
+need_binary "$bin/moq-relay" "$release_build"
+[ "$relay" != upstream ] || need_binary "$upstream" "$published_relay"
 
 if [ "$relay" = hops ]; then
 	hops=$case
@@ -159,6 +151,7 @@ connect-pp)
 		echo "$bin/moq-pp-issuer is missing: CARGO_TARGET_DIR=$(dirname "$bin") cargo build --release -p moq-privacy-pass --features http --bin moq-pp-issuer" >&2
 		exit 2
 	}
+	need_binary "$bin/moq-pp-issuer" "CARGO_TARGET_DIR=/tmp/target-bench cargo build --release -p moq-privacy-pass --features http --bin moq-pp-issuer"
 	scratch=$(mktemp -d)
 	# The issuer's key pair: moq-pp-issuer writes both, then is stopped.
 	"$bin/moq-pp-issuer" --bind 127.0.0.1:0 --key "$scratch/issuer.pem" \

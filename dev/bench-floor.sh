@@ -31,6 +31,9 @@ relay_core=${RELAY_CORE:-0}
 bench_core=${BENCH_CORE:-1}
 log_dir=${BENCH_LOG_DIR:-/tmp/bench-compare-logs}
 mkdir -p "$log_dir"
+need_binary "$bin/examples/quic_floor" "$release_build"
+[ "$server" != ours ] || need_binary "$bin/moq-relay" "$release_build"
+[ "$server" != upstream ] || need_binary "$upstream" "$published_relay"
 
 serve_args=()
 load=()

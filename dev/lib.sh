@@ -1,6 +1,19 @@
 # Shell helpers of the benchmark scripts (dev/bench-compare.sh, dev/bench-floor.sh, dev/soak.sh):
 # sourced, never run.
 
+# Stops the script, naming the command that makes it (`how`), when `path` is not an executable:
+# the benchmarks want release builds. (dev/setup.sh installs the published relay as a debug build for the tests, which
+# would make any comparison meaningless.)
+need_binary() {
+	local path=$1 how=$2
+	[ -x "$path" ] || {
+		echo "no $path: $how" >&2
+		exit 2
+	}
+}
+release_build="CARGO_TARGET_DIR=/tmp/target-bench cargo build --release -p moq-relay -p moq-relay-bench -p moq-token-cli --bins --examples (or set BENCH_BIN)"
+published_relay="cargo install moq-relay --version 0.17.10 --root /tmp/upstream-relay (or set UPSTREAM_RELAY)"
+
 # A free TCP port on 127.0.0.1 (the relays bind the same number for UDP).
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -41,6 +41,8 @@ churn=${SOAK_CHURN:-5}
 out=${SOAK_OUT:-/tmp/soak-$(date +%Y%m%d-%H%M%S)}
 log_dir=${BENCH_LOG_DIR:-/tmp/bench-compare-logs}
 mkdir -p "$log_dir"
+need_binary "$bin/moq-relay" "$release_build"
+need_binary "$bin/moq-relay-bench" "$release_build"
 
 port=$(free_port)
 log="$log_dir/soak-$port.log"
