@@ -49,6 +49,17 @@ fn token(key: &Key, jti: &str) -> String {
 	key.sign(&claims).unwrap()
 }
 
+/// `Bearer` and a token of `key` that may publish and subscribe everything for ten minutes; a
+/// cluster token (the operator's, which may revoke) when `cluster`.
+fn everything(key: &Key, cluster: bool) -> String {
+	let mut claims = Claims::new(Path::root())
+		.with_publish(Path::root())
+		.with_subscribe(Path::root())
+		.with_expires(moq_token::unix_now() + 600);
+	claims.cluster = cluster;
+	format!("Bearer {}", key.sign(&claims).unwrap())
+}
+
 /// Waits for `conn` to be closed and checks how and how soon (counted from `since`).
 async fn closed_within(conn: &web_transport_quinn::quinn::Connection, since: Instant, reason: &str) {
 	let (code, got) = closed(conn).await;
@@ -158,15 +169,9 @@ async fn the_operator_endpoint_revokes_for_cluster_tokens_only() {
 	let room = format!("Bearer {}", token(&root, "user"));
 	let (status, body) = post_revoke(&relay, Some(&room), r#"{"jti":"live-1"}"#).await;
 	assert_eq!((status, body["error"].as_str()), (403, Some("root_mismatch")));
-	let mut cluster = Claims::new(Path::root())
-		.with_publish(Path::root())
-		.with_subscribe(Path::root())
-		.with_expires(moq_token::unix_now() + 600);
-	let everything = format!("Bearer {}", root.sign(&cluster).unwrap());
-	let (status, body) = post_revoke(&relay, Some(&everything), r#"{"jti":"live-1"}"#).await;
+	let (status, body) = post_revoke(&relay, Some(&everything(&root, false)), r#"{"jti":"live-1"}"#).await;
 	assert_eq!((status, body["error"].as_str()), (403, Some("no_access")));
-	cluster.cluster = true;
-	let operator = format!("Bearer {}", root.sign(&cluster).unwrap());
+	let operator = everything(&root, true);
 	let (status, body) = post_revoke(&relay, Some(&operator), r#"{"token":"live-1"}"#).await;
 	assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
 	announce_ok(&live).await;
@@ -196,12 +201,7 @@ async fn the_operator_endpoints_revocations_outlive_a_restart() {
 	let relay = TestRelay::start_with(configure.clone()).await;
 	let live = admitted(&relay, &format!("/room?jwt={}", token(&root, "kept-1"))).await;
 	announce_ok(&live).await;
-	let mut claims = Claims::new(Path::root())
-		.with_publish(Path::root())
-		.with_subscribe(Path::root())
-		.with_expires(moq_token::unix_now() + 600);
-	claims.cluster = true;
-	let operator = format!("Bearer {}", root.sign(&claims).unwrap());
+	let operator = everything(&root, true);
 
 	let (status, body) = post_revoke(&relay, Some(&operator), r#"{"jti":"two\nlines"}"#).await;
 	assert_eq!(
@@ -268,12 +268,7 @@ exec "$@""#;
 	let relay = common::launch(command);
 	let live = admitted(&relay, &format!("/room?jwt={}", token(&root, "gone"))).await;
 	announce_ok(&live).await;
-	let mut claims = Claims::new(Path::root())
-		.with_publish(Path::root())
-		.with_subscribe(Path::root())
-		.with_expires(moq_token::unix_now() + 600);
-	claims.cluster = true;
-	let operator = format!("Bearer {}", root.sign(&claims).unwrap());
+	let operator = everything(&root, true);
 
 	let since = Instant::now();
 	let (status, body) = post_revoke(&relay, Some(&operator), r#"{"jti":"gone"}"#).await;
