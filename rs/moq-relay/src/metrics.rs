@@ -65,6 +65,12 @@ struct Code {
 	code: &'static str,
 }
 
+/// What an admitted session asked for that its grant refused: `publish` or `subscribe`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabel {
+	request: &'static str,
+}
+
 /// What a session's auth decision was made from.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Kind {
@@ -222,6 +228,8 @@ declare! {
 		"Sessions refused, by error code";
 	limit_refused: Family<Code, Counter> = Family::default(), "moq_relay_limit_refused_total",
 		"Connections and requests refused by a limit, by code";
+	requests_denied: Family<RequestLabel, Counter> = Family::default(), "moq_relay_requests_denied_total",
+		"Requests of admitted sessions that their grant refused, by request (publish, subscribe)";
 	cluster_announcements: Family<PeerLabel, Counter> = Family::default(),
 		"moq_relay_cluster_announcements_total",
 		"Announcements (start, restart, end) received from cluster peers, by link: peer is the [cluster] connect entry of a link this relay dialed, or accepted for links peers dialed";
@@ -446,6 +454,14 @@ impl Metrics {
 		self.declared
 			.connections_pending
 			.set(u64::try_from(pending).unwrap_or(u64::MAX));
+	}
+
+	/// An admitted session's grant refused a request of this kind (`publish`, `subscribe`).
+	pub fn request_denied(&self, request: &'static str) {
+		self.declared
+			.requests_denied
+			.get_or_create(&RequestLabel { request })
+			.inc();
 	}
 
 	/// A connection or request was refused by a limit with this code.
@@ -708,6 +724,7 @@ mod tests {
 		// Families show once they have a label value.
 		metrics.auth_refused("x");
 		metrics.limit_refused("x");
+		metrics.request_denied("publish");
 		metrics.cluster_announcement(&Link::Accepted);
 		metrics.auth_decided(CredentialKind::None, Duration::ZERO);
 		metrics.auth_outcome(CredentialKind::ApiKey, None);

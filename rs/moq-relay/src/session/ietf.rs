@@ -37,6 +37,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::{Context, SessionError, StreamError, decide};
+use crate::audit::Trail;
 use crate::auth::{AuthError, ConnectRequest, Grant, Transport};
 use crate::limits::{LimitError, Ticket};
 use crate::origin::{Publication, Track};
@@ -142,6 +143,8 @@ struct Shared<S> {
 	budget: Arc<super::budget::Budget>,
 	/// New subscriptions the peer may start (`limits.subscribe_rate`).
 	subscribe_rate: Mutex<crate::limits::Rate>,
+	/// What the session's grant refuses and how it ends, after its admission line.
+	trail: Trail,
 }
 
 impl<S: Session> Shared<S> {
@@ -449,7 +452,8 @@ async fn serve<S: Session>(started: Started<S>) -> Result<(), SessionError> {
 		expired: termination::EXPIRED_AUTH_TOKEN,
 	};
 	let goaway = || goaway(&shared, farewell);
-	let err = super::lifetime(&shared.transport, &shared.ctx, &shared.grant, closes, goaway).await;
+	let grant = (&shared.grant, &shared.trail);
+	let err = super::lifetime(&shared.transport, &shared.ctx, grant, closes, goaway).await;
 	tasks.abort_all();
 	teardown(&shared);
 	tracing::info!(reason = %err, "session closed");
@@ -503,7 +507,7 @@ pub(super) async fn admit<S: Session>(
 	arrival: Arrival,
 	ctx: &Context,
 	ticket: &mut Ticket,
-) -> Result<(Grant, TokenCache), SessionError> {
+) -> Result<((Grant, Trail), TokenCache), SessionError> {
 	let Arrival {
 		url_path,
 		kind,
@@ -553,7 +557,7 @@ pub(super) async fn admit<S: Session>(
 	}
 	ctx.metrics.session_admitted(first_packet.elapsed());
 	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %draft, "session admitted");
-	Ok((grant, cache))
+	Ok(((grant, Trail::new(ticket.address(), kind)), cache))
 }
 
 /// Starts an admitted draft-14 or draft-16 session: the relay's SERVER_SETUP, the shared state and
@@ -561,7 +565,7 @@ pub(super) async fn admit<S: Session>(
 async fn start_session<S: Session>(
 	transport: S,
 	draft: Draft,
-	grant: Grant,
+	(grant, trail): (Grant, Trail),
 	setup: ClientSetup,
 	tokens: TokenCache,
 	(mut send, reader): (S::Send, DraftReader<S::Recv>),
@@ -603,7 +607,7 @@ async fn start_session<S: Session>(
 	let shared = new_shared(
 		&transport,
 		draft,
-		&grant,
+		(&grant, trail),
 		&ctx,
 		(control, upstream),
 		(peer, own),
@@ -629,7 +633,7 @@ async fn start_session<S: Session>(
 fn new_shared<S: Session>(
 	transport: &S,
 	draft: Draft,
-	grant: &Grant,
+	(grant, trail): (&Grant, Trail),
 	ctx: &Arc<Context>,
 	(control, upstream): (mpsc::Sender<Box<ControlMessage>>, crate::origin::Upstream),
 	(peer, own): (PeerRequests, OwnRequests),
@@ -670,6 +674,7 @@ fn new_shared<S: Session>(
 			ctx.limits.subscribe_rate.saturating_mul(10),
 			tokio::time::Instant::now(),
 		)),
+		trail,
 	})
 }
 
@@ -990,7 +995,8 @@ mod tests {
 				OwnRequests::new(false, VarInt::MAX),
 			);
 			let tokens = TokenCache::new(TOKEN_CACHE_SIZE);
-			let shared = new_shared(&server, draft, &Grant::peer(), &ctx, (control, upstream), ids, tokens);
+			let grant = (&Grant::peer(), Trail::dialed());
+			let shared = new_shared(&server, draft, grant, &ctx, (control, upstream), ids, tokens);
 			let started = Started {
 				shared,
 				tasks: JoinSet::new(),

@@ -144,6 +144,8 @@ struct Shared<S> {
 	route_origin: VarInt,
 	/// Which cluster link this is, for `moq_relay_cluster_announcements_total`.
 	link: Link,
+	/// What the session's grant refuses and how it ends, after its admission line.
+	trail: crate::audit::Trail,
 }
 
 impl<S: Session> Shared<S> {
@@ -443,7 +445,8 @@ async fn admit_session<S: Session>(
 	}
 	ctx.metrics.session_admitted(first_packet.elapsed());
 	tracing::info!(root = %grant.root(), subject = grant.subject().unwrap_or("-"), %version, "session admitted");
-	Ok(admitted(transport, version, grant, setup, ctx, Link::Accepted))
+	let trail = crate::audit::Trail::new(ticket.address(), binding);
+	Ok(admitted(transport, version, (grant, trail), setup, ctx, Link::Accepted))
 }
 
 /// Runs a cluster link this relay dialed (`docs/cluster.md`) to its end: sends a SETUP with `path`
@@ -471,7 +474,8 @@ pub async fn run_link<S: Session>(
 			return Err(err);
 		}
 	};
-	let (shared, role) = admitted(transport, version, Grant::peer(), setup, ctx, link);
+	let grant = (Grant::peer(), crate::audit::Trail::dialed());
+	let (shared, role) = admitted(transport, version, grant, setup, ctx, link);
 	serve(shared, role).await
 }
 
@@ -480,7 +484,7 @@ pub async fn run_link<S: Session>(
 fn admitted<S: Session>(
 	transport: S,
 	version: Version,
-	grant: Grant,
+	(grant, trail): (Grant, crate::audit::Trail),
 	setup: Option<Setup>,
 	ctx: Arc<Context>,
 	link: Link,
@@ -513,6 +517,7 @@ fn admitted<S: Session>(
 		)),
 		route_origin: random_hop_id(),
 		link,
+		trail,
 		ctx,
 	});
 	(shared, role)
@@ -536,7 +541,10 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, role: Role) -> Result<(), Ses
 		revoked: SessionCode::UNAUTHORIZED,
 		expired: SessionCode::UNAUTHORIZED,
 	};
-	let err = lifetime(transport, ctx, &shared.grant, closes, || goaway(&shared)).await;
+	let err = lifetime(transport, ctx, (&shared.grant, &shared.trail), closes, || {
+		goaway(&shared)
+	})
+	.await;
 	tasks.abort_all();
 	tracing::info!(reason = %err, "session closed");
 	Ok(())
@@ -554,11 +562,12 @@ struct Closes {
 /// with the code `closes` names; `docs/auth.md`: "a session whose grant expires is closed at that
 /// moment", and "Revocation": the lists and key sources are re-checked whenever they change), or
 /// the relay shutting down (`goaway`'s future, made and put on the heap only then, tells the peer;
-/// then the peer closes). Of every protocol family.
+/// then the peer closes). An end by the grant goes into the session's audit `trail`. Of every
+/// protocol family.
 async fn lifetime<S: Session, F: Future<Output = ()>>(
 	transport: &S,
 	ctx: &Context,
-	grant: &Grant,
+	(grant, trail): (&Grant, &crate::audit::Trail),
 	closes: Closes,
 	goaway: impl FnOnce() -> F,
 ) -> TransportError {
@@ -587,13 +596,13 @@ async fn lifetime<S: Session, F: Future<Output = ()>>(
 		err = transport.closed() => err,
 		revoked = revocation => {
 			ctx.metrics.auth_refused(revoked.code());
-			tracing::info!(code = revoked.code(), "session grant revoked");
+			trail.ended(grant, revoked.code());
 			transport.close(closes.revoked.into_inner(), &revoked.reason());
 			transport.closed().await
 		}
 		_ = expiry => {
 			ctx.metrics.auth_refused("token_expired");
-			tracing::info!("session grant expired");
+			trail.ended(grant, "token_expired");
 			transport.close(closes.expired.into_inner(), "token_expired");
 			transport.closed().await
 		}

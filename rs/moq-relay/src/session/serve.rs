@@ -166,6 +166,8 @@ fn requested<S>(shared: &Shared<S>, broadcast: &str, track: &str) -> Result<Path
 	}
 	let path = relative(broadcast)?;
 	if !shared.grant.can_subscribe(&path) {
+		let request = crate::audit::Request::Subscribe;
+		shared.trail.denied(&shared.grant, request, &path, &shared.ctx.metrics);
 		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
 	}
 	Ok(path)

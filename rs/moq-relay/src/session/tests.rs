@@ -1069,7 +1069,7 @@ async fn a_session_keeps_only_what_serving_needs() {
 	let (shared, role) = super::admitted(
 		server,
 		V,
-		super::Grant::peer(),
+		(super::Grant::peer(), crate::audit::Trail::dialed()),
 		None,
 		ctx.clone(),
 		super::Link::Accepted,

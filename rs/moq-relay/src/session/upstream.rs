@@ -8,8 +8,9 @@ use std::sync::{Arc, Weak};
 use moq_token::Path;
 
 use super::{Reader, Shared, StreamError, Writer};
+use crate::audit::Request;
 use crate::origin::{Track, TrackEnd, Upstream, UpstreamRequest};
-use crate::protocol::lite::{AnnounceMessage, Dialect, Ignored, Inbound, InboundAction, InboundPolicy, Refusal};
+use crate::protocol::lite::{AnnounceMessage, Dialect, Inbound, InboundAction, InboundPolicy, Refusal};
 use crate::transport::Session;
 use crate::wire::{
 	AnnounceOk, BidiType, StreamCode, Subscribe, SubscribeOptions, SubscribeResponse, SubscribeUpdate,
@@ -102,8 +103,10 @@ async fn announces<S: Session>(shared: &Shared<S>, upstream: Upstream) -> Result
 			InboundAction::Withdraw { path } => {
 				publications.remove(&path);
 			}
-			InboundAction::Ignore(Ignored::OutsideGrant) => {
-				tracing::info!("announcement outside the grant ignored");
+			InboundAction::Denied { path } => {
+				shared
+					.trail
+					.denied(&shared.grant, Request::Publish, &path, &shared.ctx.metrics);
 			}
 			InboundAction::Ignore(_) => {}
 		}

@@ -1216,6 +1216,163 @@ async fn a_session_a_limit_refuses_after_admission_has_an_audit_line() {
 	}
 }
 
+/// Opens a moq-lite SUBSCRIBE for track `t` of `broadcast` and returns the code the relay resets
+/// its answer with.
+async fn refused_subscribe(conn: &quinn::Connection, id: u64, broadcast: &str) -> u64 {
+	use moq_relay::wire::{BidiType, Subscribe, VarInt};
+	let (mut send, mut recv) = within("open a subscription", conn.open_bi()).await.unwrap();
+	let subscribe = Subscribe {
+		id: VarInt::from_u64(id).unwrap(),
+		broadcast: broadcast.to_string(),
+		track: "t".to_string(),
+		options: Default::default(),
+	};
+	send.write_all(&[encoded(&BidiType::Subscribe), encoded(&subscribe)].concat())
+		.await
+		.unwrap();
+	match within("the subscription's refusal", recv.read_to_end(4096)).await {
+		Err(quinn::ReadToEndError::Read(quinn::ReadError::Reset(code))) => code.into_inner(),
+		other => panic!("expected a reset, got {other:?}"),
+	}
+}
+
+/// Whether an audit line carries `field` with `value` (a `str` field is quoted, a peer's string
+/// is not).
+fn has(line: &str, field: &str, value: &str) -> bool {
+	let (quoted, bare) = (format!("{field}=\"{value}\""), format!("{field}={value}"));
+	line.split(' ').any(|word| word == quoted || word == bare)
+}
+
+/// The audit trail follows a session past its admission line: each request its grant refuses
+/// (a moq-lite SUBSCRIBE on raw QUIC; an announcement from the published client) gets a line
+/// naming the request, the path, the session's subject, `kid`, `jti`, address and transport, up
+/// to `DENIALS_LOGGED` per session and then one line saying the rest are counted only
+/// (`moq_relay_requests_denied_total` counts them all); a request the grant allows gets none; and
+/// when the grant ends the session (revoked, expired) a line says so with the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_follows_a_session_past_its_admission() {
+	use moq_relay::audit::DENIALS_LOGGED;
+	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
+	const PROBES: u64 = 20;
+
+	let capture = common::Capture::install_trace();
+	let dir = std::env::temp_dir().join(format!("moq-relay-trail-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).unwrap();
+	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("trail").unwrap())).unwrap();
+	let (key_file, list) = (dir.join("root.jwk"), dir.join("revoked.txt"));
+	key.to_file(&key_file, KeyFormat::Base64Url).unwrap();
+	std::fs::write(&list, "# nothing revoked\n").unwrap();
+	let relay = TestRelay::start_with(move |config| {
+		config.auth.key = Some(key_file);
+		config.auth.revoked = Some(list);
+	})
+	.await;
+	// Root `room`: publish and subscribe `cam` only.
+	let token = |jti: &str, expires: u64| {
+		let mut claims = Claims::new(Path::new("room").unwrap())
+			.with_publish(Path::new("cam").unwrap())
+			.with_subscribe(Path::new("cam").unwrap())
+			.with_expires(expires);
+		claims.id = Some(jti.into());
+		key.sign(&claims).unwrap()
+	};
+	let now = moq_token::unix_now();
+	// Admitted first, so that its expiry passes while the rest runs.
+	let expiring = admitted(&relay, &format!("/room?jwt={}", token("trail-exp", now + 4))).await;
+	announce_ok(&expiring).await;
+
+	let probe_token = token("trail-probe", now + 600);
+	let prober = admitted(&relay, &format!("/room?jwt={probe_token}")).await;
+	let not_found = u64::from(moq_relay::wire::StreamCode::NOT_FOUND.into_inner());
+	// Within the grant, no such broadcast: refused alike, and no line.
+	assert_eq!(refused_subscribe(&prober, 0, "cam").await, not_found);
+	for id in 1..=PROBES {
+		assert_eq!(refused_subscribe(&prober, id, "other").await, not_found);
+	}
+	let publisher_url = relay.url("https", &format!("room?jwt={}", token("trail-pub", now + 600)));
+	let start =
+		moq_relay_bench::publisher::Publisher::start_many(relay.client(None), publisher_url, &["cam", "mic"], "t");
+	let _publisher = within("the publisher", start).await.unwrap();
+	let published = || {
+		let text = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+		text.lines()
+			.any(|l| l.contains("request refused by the grant") && has(l, "request", "publish"))
+	};
+	eventually("the refused announcement's line", || std::future::ready(published())).await;
+
+	std::fs::write(dir.join("revoked.txt"), "# revoked\njti trail-probe\n").unwrap();
+	let unauthorized = u64::from(SessionCode::UNAUTHORIZED.into_inner());
+	assert_eq!(
+		common::closed(&prober).await,
+		(unauthorized, "token_revoked".to_string())
+	);
+	assert_eq!(
+		common::closed(&expiring).await,
+		(unauthorized, "token_expired".to_string())
+	);
+	let metrics = common::metrics(&relay).await;
+	let denied = |request: &str| {
+		metrics
+			.get(&format!("moq_relay_requests_denied_total{{request=\"{request}\"}}"))
+			.copied()
+	};
+	assert_eq!(denied("subscribe"), Some(PROBES), "{metrics:#?}");
+	assert_eq!(denied("publish"), Some(1), "{metrics:#?}");
+	relay.stop().await;
+	let _ = std::fs::remove_dir_all(&dir);
+
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	let audit: Vec<&str> = text.lines().filter(|l| l.contains("moq_relay::audit")).collect();
+	let of = |jti: &str, what: &str| -> Vec<&str> {
+		audit
+			.iter()
+			.copied()
+			.filter(|l| has(l, "jti", jti) && l.contains(what))
+			.collect()
+	};
+	let probes = of("trail-probe", "request refused by the grant");
+	assert_eq!(probes.len(), DENIALS_LOGGED as usize, "{audit:#?}");
+	for line in &probes {
+		for (field, value) in [
+			("request", "subscribe"),
+			("path", "other"),
+			("root", "room"),
+			("subject", "kid:trail"),
+			("kid", "trail"),
+			("remote", "127.0.0.1"),
+			("transport", "quic"),
+		] {
+			assert!(has(line, field, value), "{field}={value} in {line}");
+		}
+	}
+	assert_eq!(of("trail-probe", "counted, not logged").len(), 1, "{audit:#?}");
+	assert!(
+		!audit.iter().any(|l| has(l, "path", "cam")),
+		"a request the grant allows: {audit:#?}"
+	);
+	let announced = of("trail-pub", "request refused by the grant");
+	assert_eq!(announced.len(), 1, "{audit:#?}");
+	assert!(
+		has(announced[0], "path", "mic") && has(announced[0], "request", "publish"),
+		"{}",
+		announced[0]
+	);
+	let revoked = of("trail-probe", "session ended by its grant");
+	assert_eq!(revoked.len(), 1, "{audit:#?}");
+	assert!(
+		has(revoked[0], "code", "token_revoked") && has(revoked[0], "remote", "127.0.0.1"),
+		"{}",
+		revoked[0]
+	);
+	let expired = of("trail-exp", "session ended by its grant");
+	assert_eq!(expired.len(), 1, "{audit:#?}");
+	assert!(has(expired[0], "code", "token_expired"), "{}", expired[0]);
+	assert!(
+		!text.contains(probe_token.rsplit('.').next().unwrap()),
+		"the token reached the log"
+	);
+}
+
 /// Incoming datagrams: the relay reads none (moq-lite carries no media in them), so quinn's receive
 /// queue is what would hold them; `limits.datagram_buffer` bounds it per connection (the oldest are
 /// dropped). Fifty admitted sessions each sending 4 MB of datagrams grow the relay by far less

@@ -626,6 +626,70 @@ async fn authorization_token_aliases_on_requests() {
 	secured.stop().await;
 }
 
+/// A draft session's audit trail past its admission (`docs/auth.md`, "Audit log"): a SUBSCRIBE
+/// and a PUBLISH_NAMESPACE outside the grant are refused UNAUTHORIZED and each gets a line naming
+/// the request, the path and the session's `jti`; a PUBLISH_NAMESPACE the grant allows gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_grant_refuses_are_in_the_audit_trail() {
+	let capture = common::Capture::install_trace();
+	let secured = Secured::start("trail").await;
+	let mut claims = Claims::new(Path::new("room").unwrap())
+		.with_publish(Path::new("cam").unwrap())
+		.with_subscribe(Path::new("cam").unwrap())
+		.with_expires(moq_token::unix_now() + 600);
+	claims.id = Some("draft-trail".into());
+	let credential = secured.key.sign(&claims).unwrap();
+	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/room"), token(&credential)]).await;
+	let unauthorized = u64::from(RequestErrorCode::UNAUTHORIZED);
+	raw.write(subscribe(0, "x", Vec::new())).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::SubscribeError(err)) => assert_eq!(err.code.into_inner(), unauthorized, "{err:?}"),
+		other => panic!("expected SUBSCRIBE_ERROR, got {other:?}"),
+	}
+	let publish = |id: u32, name: &str| {
+		ControlMessage::PublishNamespace(moq_relay::wire::ietf::PublishNamespace {
+			request_id: VarInt::from_u32(id),
+			namespace: vec![name.into()],
+			parameters: Parameters::default(),
+		})
+	};
+	raw.write(publish(2, "mic")).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::PublishNamespaceError(err)) => {
+			assert_eq!(err.code.into_inner(), unauthorized, "{err:?}")
+		}
+		other => panic!("expected PUBLISH_NAMESPACE_ERROR, got {other:?}"),
+	}
+	raw.write(publish(4, "cam")).await;
+	assert!(matches!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::PublishNamespaceOk(id)) if id == VarInt::from_u32(4)
+	));
+	secured.stop().await;
+
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	let refused: Vec<&str> = text
+		.lines()
+		.filter(|l| l.contains("moq_relay::audit") && l.contains("request refused by the grant"))
+		.collect();
+	assert_eq!(refused.len(), 2, "{refused:#?}");
+	for (line, request, path) in [(refused[0], "subscribe", "anon/x"), (refused[1], "publish", "mic")] {
+		for field in [
+			format!("request=\"{request}\""),
+			format!("path={path}"),
+			"root=room".to_string(),
+			"jti=draft-trail".to_string(),
+			"transport=\"quic\"".to_string(),
+		] {
+			assert!(line.split(' ').any(|word| word == field), "{field} in {line}");
+		}
+	}
+	assert!(
+		!text.contains(credential.rsplit('.').next().unwrap()),
+		"the token reached the log"
+	);
+}
+
 /// A relay that verifies tokens with a fresh HS256 key and has no public prefix.
 struct Secured {
 	relay: TestRelay,

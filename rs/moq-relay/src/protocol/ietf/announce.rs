@@ -104,6 +104,9 @@ pub enum InboundAction {
 	Publish(Path),
 	/// Withdraw it.
 	Withdraw(Path),
+	/// Nothing: the broadcast at this path (relative to the root) is outside what the grant lets
+	/// the session publish (the answer refuses it; the session records it in its audit trail).
+	Denied(Path),
 }
 
 /// What the relay may accept from a publishing peer.
@@ -160,7 +163,7 @@ impl Inbound {
 		if !self.policy.grant.can_publish(&path) {
 			return (
 				Self::refuse(id, RequestErrorCode::UNAUTHORIZED, "not allowed to publish here"),
-				None,
+				Some(InboundAction::Denied(path)),
 			);
 		}
 		let ok = ControlMessage::PublishNamespaceOk(id);
@@ -281,10 +284,10 @@ mod tests {
 		assert_eq!(action, Some(InboundAction::Publish(Path::new("room/cam").unwrap())));
 		// Again: answered, nothing new.
 		assert_eq!(inbound.publish(&publish(2, &["room", "cam"])).1, None);
-		// Outside the grant: UNAUTHORIZED (0x1).
+		// Outside the grant: UNAUTHORIZED (0x1), and the path for the audit trail.
 		let (answer, action) = inbound.publish(&publish(4, &["other"]));
 		assert!(matches!(answer, ControlMessage::PublishNamespaceError(e) if e.code == v(1) && e.request_id == v(4)));
-		assert_eq!(action, None);
+		assert_eq!(action, Some(InboundAction::Denied(Path::new("other").unwrap())));
 		// A namespace element that is a `..` segment is no path at all.
 		assert!(inbound.publish(&publish(6, &["room", ".."])).1.is_none());
 		// The session's broadcast limit.

@@ -182,6 +182,12 @@ pub enum InboundAction {
 		/// The broadcast.
 		path: Path,
 	},
+	/// Nothing to do: `path` is outside what the grant lets the session publish (the session
+	/// records it in its audit trail).
+	Denied {
+		/// The broadcast.
+		path: Path,
+	},
 	/// Nothing to do: why.
 	Ignore(Ignored),
 }
@@ -193,8 +199,6 @@ pub enum Ignored {
 	InvalidPath,
 	/// A peer's chain that already runs through this relay (a loop).
 	OwnHop,
-	/// Outside what the grant lets the session publish.
-	OutsideGrant,
 	/// Ended, or a new type of lite-06 event, for a path this session never published.
 	NotPublished,
 }
@@ -357,7 +361,7 @@ impl Inbound {
 			return Ok(InboundAction::Ignore(Ignored::OwnHop));
 		}
 		if !self.policy.grant.can_publish(&path) {
-			return Ok(InboundAction::Ignore(Ignored::OutsideGrant));
+			return Ok(InboundAction::Denied { path });
 		}
 		if cluster {
 			if self.dialect.implicit_last_hop() {
@@ -546,7 +550,9 @@ mod tests {
 		let mut inbound = Inbound::new(Dialect::new(Version::Lite05), policy(client()));
 		assert_eq!(
 			inbound.receive(announce(AnnounceStatus::Active, "mic", &[])),
-			Ok(InboundAction::Ignore(Ignored::OutsideGrant))
+			Ok(InboundAction::Denied {
+				path: Path::new("mic").unwrap()
+			})
 		);
 		assert_eq!(
 			inbound.receive(announce(AnnounceStatus::Active, "cam/../x", &[])),

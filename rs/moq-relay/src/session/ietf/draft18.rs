@@ -124,7 +124,7 @@ fn own_setup() -> Setup {
 async fn start_session<S: Session>(
 	transport: S,
 	draft: Draft,
-	grant: crate::auth::Grant,
+	(grant, trail): (crate::auth::Grant, crate::audit::Trail),
 	tokens: TokenCache,
 	(peer_setup, early): (DraftReader<S::Recv>, Vec<DraftReader<S::Recv>>),
 	ctx: Arc<Context>,
@@ -148,7 +148,15 @@ async fn start_session<S: Session>(
 		PeerRequests::new(true, REQUEST_WINDOW),
 		OwnRequests::new(false, VarInt::MAX),
 	);
-	let shared = new_shared(&transport, draft, &grant, &ctx, (control, upstream), ids, tokens);
+	let shared = new_shared(
+		&transport,
+		draft,
+		(&grant, trail),
+		&ctx,
+		(control, upstream),
+		ids,
+		tokens,
+	);
 
 	let mut tasks = JoinSet::new();
 	tasks.spawn(read_setup_stream(shared.clone(), peer_setup));

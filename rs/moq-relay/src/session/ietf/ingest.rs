@@ -34,14 +34,21 @@ pub(super) async fn publish_namespace<S: Session>(shared: &Arc<Shared<S>>, reque
 /// answer (PUBLISH_NAMESPACE_OK or its refusal, in draft-14's terms).
 pub(super) fn publish<S: Session>(shared: &Shared<S>, request: &PublishNamespace) -> ControlMessage {
 	let (answer, action) = shared.state().inbound.publish(request);
-	if let Some(InboundAction::Publish(path)) = action {
-		let absolute = shared.grant.absolute(&path);
-		tracing::info!(broadcast = %Peer(absolute.as_str()), "broadcast announced (draft)");
-		let publication = shared
-			.ctx
-			.origin
-			.publish(absolute, vec![shared.route_origin], shared.upstream.clone());
-		shared.state().publications.insert(path, publication);
+	match action {
+		Some(InboundAction::Publish(path)) => {
+			let absolute = shared.grant.absolute(&path);
+			tracing::info!(broadcast = %Peer(absolute.as_str()), "broadcast announced (draft)");
+			let publication = shared
+				.ctx
+				.origin
+				.publish(absolute, vec![shared.route_origin], shared.upstream.clone());
+			shared.state().publications.insert(path, publication);
+		}
+		Some(InboundAction::Denied(path)) => {
+			let request = crate::audit::Request::Publish;
+			shared.trail.denied(&shared.grant, request, &path, &shared.ctx.metrics);
+		}
+		Some(InboundAction::Withdraw(_)) | None => {}
 	}
 	answer
 }

@@ -102,6 +102,8 @@ pub(super) fn requested<S>(shared: &Shared<S>, request: &Subscribe) -> Result<Pa
 	}
 	let path = Path::new(&text).map_err(|_| (RequestErrorCode::DOES_NOT_EXIST, "not a broadcast path"))?;
 	if !shared.grant.can_subscribe(&path) {
+		let request = crate::audit::Request::Subscribe;
+		shared.trail.denied(&shared.grant, request, &path, &shared.ctx.metrics);
 		return Err((RequestErrorCode::UNAUTHORIZED, "not allowed to subscribe here"));
 	}
 	Ok(path)
