@@ -1068,6 +1068,13 @@ pub struct LimitsConfig {
 		env = "MOQ_LIMITS_MAX_HTTP_CONNECTIONS"
 	)]
 	pub max_http_connections: Option<usize>,
+	/// `[limits] max_http_connections_per_ip`: of those, from one address or IPv6 /64 (default 100).
+	#[arg(
+		value_name = "N",
+		long = "limits-max-http-connections-per-ip",
+		env = "MOQ_LIMITS_MAX_HTTP_CONNECTIONS_PER_IP"
+	)]
+	pub max_http_connections_per_ip: Option<usize>,
 	/// `[limits] pending_window`: bytes a connection may send before admission, all streams
 	/// together (default 65536, at least 16384).
 	#[arg(
@@ -1218,6 +1225,11 @@ impl LimitsConfig {
 				"limits.max_http_connections",
 				self.max_http_connections,
 				defaults.max_http_connections,
+			)?,
+			max_http_connections_per_ip: count(
+				"limits.max_http_connections_per_ip",
+				self.max_http_connections_per_ip,
+				defaults.max_http_connections_per_ip,
 			)?,
 			pending_window,
 			session_window,
@@ -2466,6 +2478,7 @@ impl Config {
 			max_pending_per_ip: Some(limits.max_pending_per_ip),
 			max_sessions_per_ip: Some(limits.max_sessions_per_ip),
 			max_http_connections: Some(limits.max_http_connections),
+			max_http_connections_per_ip: Some(limits.max_http_connections_per_ip),
 			pending_window: Some(limits.pending_window),
 			session_window: Some(limits.session_window),
 			datagram_buffer: Some(limits.datagram_buffer),
@@ -2795,6 +2808,7 @@ max_pending = 12
 max_pending_per_ip = 13
 max_sessions_per_ip = 14
 max_http_connections = 15
+max_http_connections_per_ip = 18
 pending_window = 20000
 session_window = 30000
 datagram_buffer = 16

@@ -38,6 +38,8 @@ pub struct Limits {
 	pub handshake_rate: u32,
 	/// HTTP connections open at once; over it a new connection is closed at once.
 	pub max_http_connections: usize,
+	/// Of those, from one address (an IPv6 /64 counts as one address).
+	pub max_http_connections_per_ip: usize,
 	/// Bytes a connection may have in flight to the relay, over all its streams, before admission.
 	pub pending_window: u64,
 	/// The same for an admitted session.
@@ -88,6 +90,7 @@ impl Default for Limits {
 			max_sessions_per_ip: 2_000,
 			handshake_rate: 50,
 			max_http_connections: 1_000,
+			max_http_connections_per_ip: 100,
 			pending_window: 64 * 1024,
 			session_window: 16 * 1024 * 1024,
 			datagram_buffer: 64 * 1024,
@@ -137,6 +140,14 @@ pub enum LimitError {
 	/// No SETUP arrived within `limits.setup_timeout`.
 	#[error("no SETUP arrived in time ([limits] setup_timeout): send SETUP right after connecting")]
 	SetupTimeout,
+	/// `limits.max_http_connections` HTTP connections are open.
+	#[error("the relay has its maximum of HTTP connections open ([limits] max_http_connections): try again later")]
+	TooManyHttpConnections,
+	/// `limits.max_http_connections_per_ip` HTTP connections from this address are open.
+	#[error(
+		"too many HTTP connections from this address are open ([limits] max_http_connections_per_ip): close some first"
+	)]
+	TooManyHttpConnectionsFromIp,
 }
 
 impl LimitError {
@@ -150,6 +161,8 @@ impl LimitError {
 			Self::TooManyHandshakesFromIp => "too_many_handshakes_from_ip",
 			Self::HandshakeTimeout => "handshake_timeout",
 			Self::SetupTimeout => "setup_timeout",
+			Self::TooManyHttpConnections => "too_many_http_connections",
+			Self::TooManyHttpConnectionsFromIp => "too_many_http_connections_from_ip",
 		}
 	}
 }
@@ -332,6 +345,82 @@ impl Drop for Ticket {
 	}
 }
 
+/// The HTTP connections open now, by address (`[limits] max_http_connections` and
+/// `max_http_connections_per_ip`): a connection holds its place from `accept` until it closes,
+/// or until it becomes a WebSocket session, which [`Connections`] counts from then on.
+#[derive(Debug)]
+pub struct HttpConnections {
+	max: usize,
+	max_per_ip: usize,
+	state: Mutex<HttpState>,
+}
+
+#[derive(Debug, Default)]
+struct HttpState {
+	total: usize,
+	by_ip: HashMap<IpAddr, usize>,
+}
+
+impl HttpConnections {
+	/// An empty table: at most `max` connections, `max_per_ip` of them from one address.
+	pub fn new(max: usize, max_per_ip: usize) -> Arc<Self> {
+		Arc::new(Self {
+			max: max.max(1),
+			max_per_ip: max_per_ip.max(1),
+			state: Mutex::new(HttpState::default()),
+		})
+	}
+
+	fn state(&self) -> std::sync::MutexGuard<'_, HttpState> {
+		self.state.lock().unwrap_or_else(|e| e.into_inner())
+	}
+
+	/// A new connection from `ip`: its place, held until the place drops.
+	pub fn open(self: &Arc<Self>, ip: IpAddr) -> Result<HttpPlace, LimitError> {
+		let ip = address_key(ip);
+		let mut state = self.state();
+		if state.total >= self.max {
+			return Err(LimitError::TooManyHttpConnections);
+		}
+		let count = state.by_ip.entry(ip).or_default();
+		if *count >= self.max_per_ip {
+			return Err(LimitError::TooManyHttpConnectionsFromIp);
+		}
+		*count += 1;
+		state.total += 1;
+		Ok(HttpPlace {
+			table: self.clone(),
+			ip,
+		})
+	}
+
+	/// HTTP connections open now, and the addresses they come from.
+	pub fn counts(&self) -> (usize, usize) {
+		let state = self.state();
+		(state.total, state.by_ip.len())
+	}
+}
+
+/// One HTTP connection's place in [`HttpConnections`].
+#[derive(Debug)]
+pub struct HttpPlace {
+	table: Arc<HttpConnections>,
+	ip: IpAddr,
+}
+
+impl Drop for HttpPlace {
+	fn drop(&mut self) {
+		let mut state = self.table.state();
+		state.total -= 1;
+		if let Some(count) = state.by_ip.get_mut(&self.ip) {
+			*count -= 1;
+			if *count == 0 {
+				state.by_ip.remove(&self.ip);
+			}
+		}
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -452,6 +541,41 @@ mod tests {
 		assert_eq!(
 			table.open(ip("10.0.0.3"), now()).unwrap_err(),
 			LimitError::TooManyConnections
+		);
+	}
+
+	#[test]
+	fn http_connections_are_bounded_in_total_and_per_address_and_freed() {
+		let table = HttpConnections::new(3, 2);
+		let a = table.open(ip("10.0.0.1")).unwrap();
+		let _b = table.open(ip("10.0.0.1")).unwrap();
+		assert_eq!(
+			table.open(ip("10.0.0.1")).unwrap_err(),
+			LimitError::TooManyHttpConnectionsFromIp
+		);
+		// The same /64 is the same address; another address is not affected.
+		let _c = table.open(ip("2001:db8::1")).unwrap();
+		assert_eq!(
+			table.open(ip("10.0.0.2")).unwrap_err(),
+			LimitError::TooManyHttpConnections
+		);
+		drop(a);
+		let _d = table.open(ip("10.0.0.1")).unwrap();
+		drop(_c);
+		let _e = table.open(ip("2001:db8::2")).unwrap();
+		assert_eq!(
+			table.open(ip("2001:db8::3")).unwrap_err(),
+			LimitError::TooManyHttpConnections
+		);
+		drop((_b, _d, _e));
+		assert_eq!(
+			table.counts(),
+			(0, 0),
+			"no address is remembered once its connections are gone"
+		);
+		assert_eq!(
+			LimitError::TooManyHttpConnectionsFromIp.code(),
+			"too_many_http_connections_from_ip"
 		);
 	}
 

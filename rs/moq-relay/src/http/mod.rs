@@ -17,10 +17,11 @@ use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Auth;
+use crate::limits::HttpConnections;
 use crate::metrics::Metrics;
 use crate::origin::Origin;
 
@@ -303,6 +304,8 @@ pub struct Bounds {
 	pub timeout: Duration,
 	/// Connections open at once; a new one over it is closed at once.
 	pub max_connections: usize,
+	/// Of those, from one address (an IPv6 /64 counts as one).
+	pub max_connections_per_ip: usize,
 }
 
 impl From<&crate::limits::Limits> for Bounds {
@@ -310,6 +313,7 @@ impl From<&crate::limits::Limits> for Bounds {
 		Self {
 			timeout: limits.http_timeout,
 			max_connections: limits.max_http_connections,
+			max_connections_per_ip: limits.max_http_connections_per_ip,
 		}
 	}
 }
@@ -324,7 +328,7 @@ pub async fn serve(
 	metrics: Arc<Metrics>,
 	mut shutdown: watch::Receiver<bool>,
 ) {
-	let permits = Arc::new(Semaphore::new(bounds.max_connections.max(1)));
+	let places = HttpConnections::new(bounds.max_connections, bounds.max_connections_per_ip);
 	let mut backoff = AcceptBackoff::default();
 	loop {
 		let (stream, peer) = tokio::select! {
@@ -340,10 +344,13 @@ pub async fn serve(
 			},
 			_ = async { let _ = shutdown.wait_for(|down| *down).await; } => return,
 		};
-		let Ok(permit) = permits.clone().try_acquire_owned() else {
-			metrics.limit_refused("too_many_http_connections");
-			drop(stream);
-			continue;
+		let place = match places.open(peer.ip()) {
+			Ok(place) => place,
+			Err(limit) => {
+				metrics.limit_refused(limit.code());
+				drop(stream);
+				continue;
+			}
 		};
 		realtime(&stream);
 		let tls = tls.clone();
@@ -352,7 +359,7 @@ pub async fn serve(
 			if let Err(err) = connection(stream, peer, tls, router, bounds.timeout).await {
 				tracing::debug!(%err, %peer, "HTTP connection ended");
 			}
-			drop(permit);
+			drop(place);
 		});
 	}
 }

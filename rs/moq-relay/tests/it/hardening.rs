@@ -293,6 +293,9 @@ async fn silent_tcp_connections_do_not_delay_health_and_are_closed_at_the_http_t
 		"localhost",
 		"--limits-http-timeout",
 		"3s",
+		// One address opens them all: its own bound is another test's.
+		"--limits-max-http-connections-per-ip",
+		"1000",
 	]);
 	let addr = relay.addr;
 	let pid = relay.child.id();
@@ -343,6 +346,92 @@ async fn silent_tcp_connections_do_not_delay_health_and_are_closed_at_the_http_t
 	relay.child.wait().unwrap();
 }
 
+/// A TCP connection to `addr` from the local address `ip` (the loopback network is all of 127/8).
+async fn connect_from(addr: std::net::SocketAddr, ip: &str) -> tokio::net::TcpStream {
+	let socket = tokio::net::TcpSocket::new_v4().unwrap();
+	socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+	within("TCP connect", socket.connect(addr)).await.unwrap()
+}
+
+/// `GET path` from the local address `ip`: the status and body, or `None` when the relay closed
+/// the connection without an answer.
+async fn get_from(addr: std::net::SocketAddr, ip: &str, path: &str) -> Option<(u16, String)> {
+	use tokio::io::{AsyncReadExt, AsyncWriteExt};
+	let mut tcp = connect_from(addr, ip).await;
+	let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+	// A refused connection may be closed before the request is written.
+	let _ = tcp.write_all(request.as_bytes()).await;
+	let mut response = Vec::new();
+	let _ = within("an HTTP answer or the close", tcp.read_to_end(&mut response)).await;
+	let text = String::from_utf8(response).ok()?;
+	let (head, body) = text.split_once("\r\n\r\n")?;
+	Some((head.split(' ').nth(1)?.parse().ok()?, body.to_string()))
+}
+
+/// One address cannot take every HTTP connection (a client holding them all would lock out every
+/// WebSocket client and every page that fetches the certificate hash): with
+/// `max_http_connections_per_ip` = 10, ten silent connections from 127.0.0.1 hold its places, an
+/// eleventh is closed at once without an answer and counted as `too_many_http_connections_from_ip`,
+/// while another address (127.0.0.2) is answered. A freed place is taken again, and a WebSocket
+/// session leaves its place at the upgrade: next to nine held places, three in a row are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_http_connection() {
+	const PER_IP: usize = 10;
+	let relay = TestRelay::start_with(|config| {
+		config.auth.public = Some(vec!["anon".into()]);
+		config.limits.max_http_connections_per_ip = Some(PER_IP);
+		// Longer than the test: the held connections stay until it drops them.
+		config.limits.http_timeout = Some(Duration::from_secs(120));
+	})
+	.await;
+	let addr = relay.addr;
+	let mut held = Vec::new();
+	for _ in 0..PER_IP {
+		held.push(connect_from(addr, "127.0.0.1").await);
+	}
+	// Accepted in the order they came: the eleventh finds every place taken.
+	assert_eq!(
+		get_from(addr, "127.0.0.1", "/health").await,
+		None,
+		"served past the limit"
+	);
+	assert_eq!(
+		get_from(addr, "127.0.0.2", "/health").await,
+		Some((200, "ok\n".to_string()))
+	);
+	let (status, metrics) = get_from(addr, "127.0.0.2", "/metrics").await.expect("/metrics");
+	assert_eq!(status, 200);
+	assert!(
+		metrics
+			.lines()
+			.any(|l| l == "moq_relay_limit_refused_total{code=\"too_many_http_connections_from_ip\"} 1"),
+		"{metrics}"
+	);
+
+	held.pop();
+	eventually("the freed place taken", || async {
+		get_from(addr, "127.0.0.1", "/health").await.is_some()
+	})
+	.await;
+	// Nine held: each WebSocket session takes the tenth place for its upgrade only.
+	let client = relay.client(None);
+	let mut sessions = Vec::new();
+	for n in 0..3 {
+		let connect = moq_relay_bench::subscriber::Subscriber::connect(&client, relay.url("ws", ""));
+		let session = within("a WebSocket session", connect).await;
+		sessions.push(session.unwrap_or_else(|err| panic!("WebSocket session {n} refused: {err:#}")));
+	}
+	eventually("a place next to three WebSocket sessions", || async {
+		get_from(addr, "127.0.0.1", "/health").await.is_some()
+	})
+	.await;
+	assert_eq!(held.len(), PER_IP - 1);
+	for session in sessions {
+		session.close().await;
+	}
+	relay.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_file_descriptors_the_tcp_accept_loop_backs_off() {
 	use std::io::{BufRead, BufReader};
@@ -359,6 +448,9 @@ async fn out_of_file_descriptors_the_tcp_accept_loop_backs_off() {
 			"localhost",
 			"--limits-http-timeout",
 			"4s",
+			// One address opens them all: its own bound is another test's.
+			"--limits-max-http-connections-per-ip",
+			"1000",
 		])
 		.env("RUST_LOG", "warn")
 		.stdout(Stdio::piped())
