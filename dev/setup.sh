@@ -55,6 +55,11 @@ fi
 if ! command -v pebble >/dev/null 2>&1 || ! command -v pebble-challtestsrv >/dev/null 2>&1; then
 	apt_install pebble
 fi
+# A hardening test (rs/moq-relay/tests/it/hardening.rs, the client that never reads) runs the relay in a
+# network namespace of its own, whose loopback interface it brings up with iproute2's `ip`.
+if ! command -v ip >/dev/null 2>&1; then
+	apt_install iproute2
+fi
 # The performance regression check (rs/moq-relay/tests/it/perf.rs) counts the relay's instructions
 # with valgrind's callgrind.
 if ! command -v valgrind >/dev/null 2>&1; then

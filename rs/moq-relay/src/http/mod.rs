@@ -31,6 +31,7 @@ pub mod demo;
 pub mod origin;
 pub mod root;
 pub mod upgrade;
+pub mod write_bound;
 
 /// What the routes read.
 #[derive(Clone)]
@@ -300,7 +301,8 @@ async fn metrics(State(state): State<HttpState>) -> axum::response::Response {
 #[derive(Clone, Copy, Debug)]
 pub struct Bounds {
 	/// Time for the first byte, for the TLS handshake, and for each request's headers (also the
-	/// longest a kept-alive connection may sit idle).
+	/// longest a kept-alive connection may sit idle, and a response's write may wait for the
+	/// client to read: [`write_bound`]).
 	pub timeout: Duration,
 	/// Connections open at once; a new one over it is closed at once.
 	pub max_connections: usize,
@@ -355,8 +357,9 @@ pub async fn serve(
 		realtime(&stream);
 		let tls = tls.clone();
 		let router = router.clone();
+		let metrics = metrics.clone();
 		tokio::spawn(async move {
-			if let Err(err) = connection(stream, peer, tls, router, bounds.timeout).await {
+			if let Err(err) = connection(stream, peer, (tls, router), bounds.timeout, metrics).await {
 				tracing::debug!(%err, %peer, "HTTP connection ended");
 			}
 			drop(place);
@@ -420,19 +423,25 @@ fn resource_exhausted(err: &std::io::Error) -> bool {
 		|| matches!(err.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM))
 }
 
+/// Serves one accepted connection: plain HTTP or, when its first byte starts a TLS handshake,
+/// HTTPS; every write bounded by `timeout` ([`write_bound`]) until a WebSocket upgrade.
 async fn connection(
 	stream: TcpStream,
 	peer: SocketAddr,
-	tls: TlsAcceptor,
-	router: Router,
+	(tls, router): (TlsAcceptor, Router),
 	timeout: Duration,
+	metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
 	let timed_out = |what: &str| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no {what} in {timeout:?}"));
 	let mut first = [0u8; 1];
 	let n = tokio::time::timeout(timeout, stream.peek(&mut first))
 		.await
 		.map_err(|_| timed_out("first byte"))??;
-	let service = TowerToHyperService::new(router.layer(axum::Extension(PeerAddr(peer))));
+	let (stream, release) = write_bound::WriteBound::new(stream, timeout, metrics);
+	let router = router
+		.layer(axum::Extension(PeerAddr(peer)))
+		.layer(axum::Extension(release));
+	let service = TowerToHyperService::new(router);
 	let mut http = hyper::server::conn::http1::Builder::new();
 	http.timer(TokioTimer::new()).header_read_timeout(timeout);
 	let result = if n == 1 && first[0] == 0x16 {

@@ -73,6 +73,10 @@ pub async fn websocket(State(state): State<HttpState>, mut request: Request, nex
 	let Ok(accept) = HeaderValue::from_str(&handshake.accept) else {
 		return upgrade_refused(UpgradeError::Invalid);
 	};
+	// The session's transport bounds its writes from now on (`crate::transport::ws`).
+	if let Some(release) = request.extensions().get::<super::write_bound::Release>() {
+		release.release();
+	}
 	sockets.spawn(ticket, upgrade, handshake.negotiated, url_path, headers);
 	(
 		StatusCode::SWITCHING_PROTOCOLS,

@@ -432,6 +432,107 @@ async fn one_address_cannot_take_every_http_connection() {
 	relay.stop().await;
 }
 
+/// The state of the TCP connection from the local port `local` to `remote` in `/proc/PID/net/tcp`
+/// (RFC 793 states as Linux numbers them: 1 ESTABLISHED, 4 FIN_WAIT1, …), `None` once it is gone.
+fn tcp_state(pid: u32, local: u16, remote: u16) -> Option<u8> {
+	let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
+	table.lines().skip(1).find_map(|line| {
+		let fields: Vec<&str> = line.split_whitespace().collect();
+		let port = |field: &str| u16::from_str_radix(field.rsplit(':').next()?, 16).ok();
+		(port(fields[1])? == local && port(fields[2])? == remote).then(|| u8::from_str_radix(fields[3], 16).ok())?
+	})
+}
+
+/// A client that asks for a response and never reads it. Once the socket buffers are full, the
+/// relay's write waits; without a bound it waited for as long as the client kept the connection
+/// open, and the connection its HTTP place. Loopback's buffers (up to 4 MiB) would take the whole
+/// 260 KB demo script, so the relay runs in a network namespace of its own whose TCP buffers are a
+/// real link's (`tcp_wmem` and `tcp_rmem` at most 64 KiB), and this test's client thread joins it
+/// (`setns`). With `--limits-http-timeout 2s` the relay ends the connection 2 s after its write
+/// stopped, counts it as `http_write_timeout`, and answers the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_response_is_closed_at_the_http_timeout() {
+	const SETUP: &str = "ip link set lo up && echo '4096 16384 65536' > /proc/sys/net/ipv4/tcp_wmem \
+		&& echo '4096 16384 65536' > /proc/sys/net/ipv4/tcp_rmem && exec \"$0\" \"$@\"";
+	let ip = std::process::Command::new("ip").arg("-V").output();
+	assert!(
+		ip.is_ok(),
+		"`ip` (Debian's iproute2) is not installed: dev/setup.sh installs it"
+	);
+	// As root a network namespace alone; otherwise a user namespace maps the user to root in it.
+	let root = std::fs::read_to_string("/proc/self/status")
+		.unwrap()
+		.lines()
+		.any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+	let namespace: &[&str] = if root {
+		&["--net"]
+	} else {
+		&["--map-root-user", "--net"]
+	};
+	let mut command = std::process::Command::new("unshare");
+	command
+		.args(namespace)
+		.args(["sh", "-c", SETUP, env!("CARGO_BIN_EXE_moq-relay")])
+		.args(["--server-bind", "127.0.0.1:0", "--tls-generate", "localhost"])
+		.args(["--auth-public", "anon", "--limits-http-timeout", "2s"]);
+	// Stopped when it drops, also when this test fails.
+	let relay = common::launch(command);
+	let (pid, addr) = (relay.child.id(), relay.addr);
+
+	// A thread of its own joins the namespace (a pooled thread would stay in it).
+	let client = std::thread::spawn(move || {
+		use std::os::fd::AsFd;
+		let namespace = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+		let network = Some(rustix::thread::LinkNameSpaceType::Network);
+		if let Err(err) = rustix::thread::move_into_link_name_space(namespace.as_fd(), network) {
+			panic!("setns into the relay's network namespace: {err} (this test needs root)");
+		}
+		let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+		socket.set_recv_buffer_size(4096).unwrap();
+		socket.connect(&addr.into()).unwrap();
+		let mut tcp = std::net::TcpStream::from(socket);
+		tcp.write_all(b"GET /demo/demo.js HTTP/1.1\r\nHost: localhost\r\n\r\n")
+			.unwrap();
+		let asked = Instant::now();
+		let local = tcp.local_addr().unwrap().port();
+		// Never read: wait for the relay's side to leave ESTABLISHED (closed, its data unread).
+		while tcp_state(pid, addr.port(), local) == Some(1) {
+			assert!(
+				asked.elapsed() < common::BOUND,
+				"the relay still waits to write after {:?}",
+				asked.elapsed()
+			);
+			std::thread::sleep(Duration::from_millis(20));
+		}
+		let closed_after = asked.elapsed();
+		// The next request is answered, and counts the one ended.
+		let mut next = std::net::TcpStream::connect(addr).unwrap();
+		next.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+			.unwrap();
+		let mut metrics = String::new();
+		next.read_to_string(&mut metrics).unwrap();
+		drop(tcp);
+		(closed_after, metrics)
+	});
+	let (closed_after, metrics) = within("the client", tokio::task::spawn_blocking(move || client.join()))
+		.await
+		.unwrap()
+		.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+	drop(relay);
+	eprintln!("the relay closed the connection it could not write to after {closed_after:?}");
+	assert!(
+		closed_after >= Duration::from_secs(2),
+		"closed after {closed_after:?}, before the bound"
+	);
+	assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+	assert!(
+		metrics
+			.lines()
+			.any(|l| l == "moq_relay_limit_refused_total{code=\"http_write_timeout\"} 1"),
+		"{metrics}"
+	);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_file_descriptors_the_tcp_accept_loop_backs_off() {
 	use std::io::{BufRead, BufReader};
