@@ -230,7 +230,8 @@ async fn the_operator_endpoints_revocations_outlive_a_restart() {
 /// A revocation list on a full disk: what the endpoint revokes is in effect at once (the token is
 /// refused), the answer is `500 revocation_list_unwritable` naming the cause, and the file is left
 /// exactly as it was (no line cut short, no line break added). The list is on a full tmpfs of the
-/// relay's own (`dev/in-tmpfs.sh`), 4,096 bytes long, so that one more byte needs room.
+/// relay's own (`dev/in-tmpfs.sh`), 4,090 bytes long: the append fills the 6 bytes left in the
+/// file's last page and fails on the next, and the relay truncates what it wrote.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_keeps_the_revocation_in_effect_and_the_file_whole() {
 	let dir = Dir::new("full-disk");
@@ -238,9 +239,11 @@ async fn a_full_disk_keeps_the_revocation_in_effect_and_the_file_whole() {
 	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
 	let list = dir.join("list");
 	std::fs::create_dir_all(&list).unwrap();
-	// The last line without its line break, which an append would add first.
-	let before = format!("{}\njti a", "#".repeat(4090));
-	assert_eq!(before.len(), 4096);
+	// The last line without its line break, which an append would add first. 4,090 bytes: the
+	// file's page has room for 6 more, so the append ("\njti gone\n") is written in part before
+	// the disk refuses the rest, and the relay cuts the file back to what it was.
+	let before = format!("{}\njti a", "#".repeat(4084));
+	assert_eq!(before.len(), 4090);
 	write(&dir.join("seed.txt"), &before);
 	let in_tmpfs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dev/in-tmpfs.sh");
 	let script = r#"cp "$1" "$2/revoked.txt" && "$3" fill "$2" || exit 90
