@@ -472,6 +472,13 @@ pub fn publisher_subscriptions(registry: &moq_net::stats::Registry) -> u64 {
 		.sum()
 }
 
+/// Whether a log line carries `field` with `value` (a `str` field is quoted, a peer's string is
+/// not).
+pub fn has_field(line: &str, field: &str, value: &str) -> bool {
+	let (quoted, bare) = (format!("{field}=\"{value}\""), format!("{field}={value}"));
+	line.split(' ').any(|word| word == quoted || word == bare)
+}
+
 /// An in-memory log sink for `tracing_subscriber`'s `with_writer`.
 #[derive(Clone, Default)]
 pub struct Capture(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -1429,13 +1429,6 @@ async fn refused_subscribe(conn: &quinn::Connection, id: u64, broadcast: &str) -
 	}
 }
 
-/// Whether an audit line carries `field` with `value` (a `str` field is quoted, a peer's string
-/// is not).
-fn has(line: &str, field: &str, value: &str) -> bool {
-	let (quoted, bare) = (format!("{field}=\"{value}\""), format!("{field}={value}"));
-	line.split(' ').any(|word| word == quoted || word == bare)
-}
-
 /// The audit trail follows a session past its admission line: each request its grant refuses
 /// (a moq-lite SUBSCRIBE on raw QUIC; an announcement from the published client) gets a line
 /// naming the request, the path, the session's subject, `kid`, `jti`, address and transport, up
@@ -1489,7 +1482,7 @@ async fn the_audit_trail_follows_a_session_past_its_admission() {
 	let published = || {
 		let text = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
 		text.lines()
-			.any(|l| l.contains("request refused by the grant") && has(l, "request", "publish"))
+			.any(|l| l.contains("request refused by the grant") && common::has_field(l, "request", "publish"))
 	};
 	eventually("the refused announcement's line", || std::future::ready(published())).await;
 
@@ -1520,7 +1513,7 @@ async fn the_audit_trail_follows_a_session_past_its_admission() {
 		audit
 			.iter()
 			.copied()
-			.filter(|l| has(l, "jti", jti) && l.contains(what))
+			.filter(|l| common::has_field(l, "jti", jti) && l.contains(what))
 			.collect()
 	};
 	let probes = of("trail-probe", "request refused by the grant");
@@ -1535,31 +1528,31 @@ async fn the_audit_trail_follows_a_session_past_its_admission() {
 			("remote", "127.0.0.1"),
 			("transport", "quic"),
 		] {
-			assert!(has(line, field, value), "{field}={value} in {line}");
+			assert!(common::has_field(line, field, value), "{field}={value} in {line}");
 		}
 	}
 	assert_eq!(of("trail-probe", "counted, not logged").len(), 1, "{audit:#?}");
 	assert!(
-		!audit.iter().any(|l| has(l, "path", "cam")),
+		!audit.iter().any(|l| common::has_field(l, "path", "cam")),
 		"a request the grant allows: {audit:#?}"
 	);
 	let announced = of("trail-pub", "request refused by the grant");
 	assert_eq!(announced.len(), 1, "{audit:#?}");
 	assert!(
-		has(announced[0], "path", "mic") && has(announced[0], "request", "publish"),
+		common::has_field(announced[0], "path", "mic") && common::has_field(announced[0], "request", "publish"),
 		"{}",
 		announced[0]
 	);
 	let revoked = of("trail-probe", "session ended by its grant");
 	assert_eq!(revoked.len(), 1, "{audit:#?}");
 	assert!(
-		has(revoked[0], "code", "token_revoked") && has(revoked[0], "remote", "127.0.0.1"),
+		common::has_field(revoked[0], "code", "token_revoked") && common::has_field(revoked[0], "remote", "127.0.0.1"),
 		"{}",
 		revoked[0]
 	);
 	let expired = of("trail-exp", "session ended by its grant");
 	assert_eq!(expired.len(), 1, "{audit:#?}");
-	assert!(has(expired[0], "code", "token_expired"), "{}", expired[0]);
+	assert!(common::has_field(expired[0], "code", "token_expired"), "{}", expired[0]);
 	assert!(
 		!text.contains(probe_token.rsplit('.').next().unwrap()),
 		"the token reached the log"
