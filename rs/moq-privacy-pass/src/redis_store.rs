@@ -7,6 +7,14 @@
 //! - `commit` = `SET <key> s PX <ms>`: marks it spent for the same time.
 //! - `release` = `DEL <key>` (best effort).
 //!
+//! A spent nonce must stay until its challenge can no longer be redeemed: a server that evicts keys
+//! under memory pressure (a `maxmemory` with any `maxmemory-policy` but `noeviction`, the default
+//! of several managed Redis services being `volatile-lru`) would drop spent nonces and let their
+//! tokens in again. So before reserving, the store reads the server's `INFO memory` (again at most
+//! every [`EVICTION_RECHECK`]) and refuses every token while the server may evict
+//! ([`Error::NonceStore`], naming the policy and the fix); a server that does not answer `INFO` (an
+//! ACL without `+info`) is refused the same way, since nothing then says its nonces stay.
+//!
 //! The URL is `redis://` or `rediss://` (TLS), `[[user]:password@]host[:port][/db]`, credentials
 //! percent-decoded; the crate sends `AUTH` and `SELECT` once per connection. A `rediss://` server's
 //! certificate is checked against the CA certificates given to [`RedisNonceStore::with_root_cert`]
@@ -35,6 +43,9 @@ use link::Link;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The key prefix unless [`RedisNonceStore::with_prefix`] sets another.
 const DEFAULT_PREFIX: &str = "moq-pp:nonce:";
+/// How long a server found not to evict is trusted before its `INFO memory` is read again: a
+/// `CONFIG SET maxmemory-policy` that turns eviction on is seen within this.
+pub const EVICTION_RECHECK: Duration = Duration::from_secs(60);
 /// What the URL looks like, for error messages.
 const URL_FORM: &str = "redis[s]://[[user]:password@]host[:port][/db]";
 
@@ -47,6 +58,8 @@ pub struct RedisNonceStore {
 	password: Option<Zeroizing<String>>,
 	prefix: String,
 	timeout: Duration,
+	/// When the server was last found not to evict (see [`EVICTION_RECHECK`]).
+	keeps_nonces: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for RedisNonceStore {
@@ -107,6 +120,7 @@ impl RedisNonceStore {
 			password,
 			prefix: DEFAULT_PREFIX.to_string(),
 			timeout: DEFAULT_TIMEOUT,
+			keeps_nonces: std::sync::Mutex::new(None),
 		})
 	}
 
@@ -167,6 +181,40 @@ impl RedisNonceStore {
 		}
 	}
 
+	/// `Ok` when the server keeps every key until it expires (no `maxmemory`, or the policy
+	/// `noeviction`), read from `INFO memory` at most every [`EVICTION_RECHECK`]; otherwise the
+	/// refusal that names the policy and the fix.
+	pub async fn check_keeps_nonces(&self) -> Result<(), Error> {
+		let now = tokio::time::Instant::now();
+		let recent = |at: &Option<tokio::time::Instant>| at.is_some_and(|at| now.duration_since(at) < EVICTION_RECHECK);
+		if recent(&self.keeps_nonces.lock().unwrap_or_else(|p| p.into_inner())) {
+			return Ok(());
+		}
+		let mut cmd = redis::cmd("INFO");
+		cmd.arg("memory");
+		let info = match self.query(&cmd, "INFO memory").await {
+			Ok(Value::BulkString(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+			Ok(Value::VerbatimString { text, .. }) => text,
+			Ok(other) => return Err(self.unexpected("INFO memory", &other)),
+			// INFO denied (an ACL) or renamed away: say what the store needs it for.
+			Err(Error::NonceStore(why)) if why.contains("NOPERM") || why.to_lowercase().contains("unknown command") => {
+				return Err(Error::NonceStore(format!(
+					"{why} (the store reads the server's eviction policy before it trusts it with spent nonces: \
+					 allow INFO for its user, e.g. ACL +info)"
+				)));
+			}
+			Err(err) => return Err(err),
+		};
+		if let Some((maxmemory, policy)) = evicting(&info) {
+			return Err(self.fail(&format!(
+				"maxmemory-policy {policy} with maxmemory {maxmemory} may evict spent nonces and let their \
+				 tokens in again: set maxmemory-policy noeviction (or maxmemory 0) on the server"
+			)));
+		}
+		*self.keeps_nonces.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+		Ok(())
+	}
+
 	fn key(&self, nonce: &[u8; 32]) -> Vec<u8> {
 		let mut key = self.prefix.clone().into_bytes();
 		key.extend_from_slice(hex::encode(nonce).as_bytes());
@@ -213,6 +261,20 @@ impl RedisNonceStore {
 	}
 }
 
+/// `(maxmemory, maxmemory_policy)` of an `INFO memory` text when the server may evict a key
+/// before it expires: a memory limit and a policy other than `noeviction`. `None` when it keeps
+/// every key (fields it lacks count as Redis's defaults: no limit, `noeviction`).
+fn evicting(info: &str) -> Option<(String, String)> {
+	let field = |name: &str| {
+		info.lines()
+			.find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+			.map(|value| value.trim().to_string())
+	};
+	let maxmemory = field("maxmemory").unwrap_or_else(|| "0".into());
+	let policy = field("maxmemory_policy").unwrap_or_else(|| "noeviction".into());
+	(maxmemory != "0" && policy != "noeviction").then_some((maxmemory, policy))
+}
+
 fn is_ok(reply: &Value) -> bool {
 	matches!(reply, Value::Okay) || matches!(reply, Value::SimpleString(s) if s == "OK")
 }
@@ -223,6 +285,7 @@ fn millis_until(keep_until: SystemTime, now: SystemTime) -> u128 {
 
 impl AsyncNonceStore for RedisNonceStore {
 	async fn reserve(&self, nonce: &[u8; 32], keep_until: SystemTime, now: SystemTime) -> Result<Reservation, Error> {
+		self.check_keeps_nonces().await?;
 		let mut cmd = redis::cmd("SET");
 		cmd.arg(self.key(nonce))
 			.arg("r")
@@ -308,6 +371,36 @@ mod tests {
 			err.to_string(),
 			"nonce store unavailable: Redis at h:1: server said <redacted>"
 		);
+	}
+
+	#[test]
+	fn a_memory_limit_with_any_policy_but_noeviction_evicts() {
+		let info = |maxmemory: &str, policy: &str| {
+			format!(
+				"# Memory\r\nused_memory:1000\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:x\r\nmaxmemory_policy:{policy}\r\n"
+			)
+		};
+		assert_eq!(
+			evicting(&info("0", "volatile-lru")),
+			None,
+			"no limit: nothing is evicted"
+		);
+		assert_eq!(evicting(&info("104857600", "noeviction")), None);
+		for policy in [
+			"volatile-lru",
+			"allkeys-lru",
+			"volatile-ttl",
+			"allkeys-random",
+			"volatile-lfu",
+		] {
+			assert_eq!(
+				evicting(&info("104857600", policy)),
+				Some(("104857600".to_string(), policy.to_string()))
+			);
+		}
+		// `maxmemory_human` is not `maxmemory`; missing fields are Redis's defaults.
+		assert_eq!(evicting("maxmemory_human:100M\nmaxmemory_policy:allkeys-lru\n"), None);
+		assert_eq!(evicting(""), None);
 	}
 
 	#[test]

@@ -270,7 +270,7 @@ impl PrivacyPass {
 		};
 		if let Err(err @ moq_privacy_pass::Error::NonceStore(_)) = &verified {
 			// The store's message names the server, never a credential.
-			tracing::error!(code = err.code(), %err, "Privacy Pass token refused: the nonce store did not answer");
+			tracing::error!(code = err.code(), %err, "Privacy Pass token refused: the nonce store cannot be used");
 		}
 		verified?;
 		Ok(Grant::new(path.clone(), permissions.publish, permissions.subscribe)

@@ -795,6 +795,75 @@ async fn an_unreachable_redis_refuses_in_bounded_time() {
 	relay.stop().await;
 }
 
+/// A Redis that may evict keys under memory pressure (a `maxmemory` with `volatile-lru`, the
+/// default policy of several managed Redis services) would drop spent nonces and let their tokens
+/// in again. The relay refuses every token while the server says it may evict
+/// (`nonce_store_unavailable`; the log names the policy and the fix), and once the server keeps
+/// its keys (`CONFIG SET maxmemory-policy noeviction`, through `redis-cli`) a token is accepted
+/// once and its replay refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_may_evict_spent_nonces_is_not_trusted_with_them() {
+	let capture = common::Capture::install_trace();
+	let scratch = Scratch::new("evicting");
+	let (port, child) = RedisServer::spawn(|port| {
+		let port = port.to_string();
+		[
+			"--port",
+			&port,
+			"--maxmemory",
+			"64mb",
+			"--maxmemory-policy",
+			"volatile-lru",
+		]
+		.map(String::from)
+		.to_vec()
+	})
+	.await;
+	let redis = RedisServer {
+		url: format!("redis://127.0.0.1:{port}"),
+		port,
+		_child: child,
+	};
+	let theirs = TheirIssuer::start().await;
+	let relay = relay(Pp {
+		issuer: "issuer.test".into(),
+		key_file: Some(scratch.key_file("their.pub", &theirs.key())),
+		redis: Some(redis.url.clone()),
+		..Pp::default()
+	})
+	.await;
+	let token = theirs.token_for(&challenge_of(&relay, "/room").await).await;
+	assert_eq!(
+		present(&relay, "/room", &header(&token)).await.unwrap_err(),
+		"nonce_store_unavailable"
+	);
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	assert!(
+		text.contains("maxmemory-policy volatile-lru with maxmemory 67108864 may evict spent nonces")
+			&& text.contains("set maxmemory-policy noeviction"),
+		"the log names the policy and the fix"
+	);
+
+	let set = std::process::Command::new("redis-cli")
+		.args([
+			"-p",
+			&redis.port.to_string(),
+			"CONFIG",
+			"SET",
+			"maxmemory-policy",
+			"noeviction",
+		])
+		.output()
+		.expect("redis-cli (Debian's redis-tools, which redis-server depends on)");
+	assert_eq!(String::from_utf8_lossy(&set.stdout).trim(), "OK");
+	present(&relay, "/room", &header(&token)).await.unwrap();
+	assert_eq!(
+		present(&relay, "/room", &header(&token)).await.unwrap_err(),
+		"token_replayed"
+	);
+	relay.stop().await;
+}
+
 /// A directory whose JSON the test can change, served with `Cache-Control: max-age=1`.
 async fn mutable_directory(json: Arc<Mutex<String>>) -> (String, oneshot::Sender<()>) {
 	use axum::routing::get;
