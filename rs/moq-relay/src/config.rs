@@ -1033,8 +1033,8 @@ pub struct LimitsConfig {
 	#[serde(default, with = "seconds_or_humantime")]
 	pub setup_timeout: Option<Duration>,
 	/// `[limits] http_timeout`: time for an HTTP connection's first byte, TLS handshake and each
-	/// request's headers, the longest idle keep-alive, and the longest a response may wait for the
-	/// client to read (default 10s).
+	/// request's headers, the longest idle keep-alive, the longest a JSON route waits for its
+	/// request body, and the longest a response may wait for the client to read (default 10s).
 	#[arg(value_name = "DURATION", long = "limits-http-timeout", env = "MOQ_LIMITS_HTTP_TIMEOUT", value_parser = parse_duration)]
 	#[serde(default, with = "seconds_or_humantime")]
 	pub http_timeout: Option<Duration>,

@@ -24,8 +24,8 @@ pub struct Limits {
 	/// How long a client may take to send its SETUP once connected.
 	pub setup_timeout: Duration,
 	/// HTTP on TCP: how long until the first byte, the TLS handshake, and each request's headers;
-	/// also the longest idle keep-alive and the longest a response's write may wait for the client
-	/// to read.
+	/// also the longest idle keep-alive, a JSON route's wait for its request body, and the longest
+	/// a response's write may wait for the client to read.
 	pub http_timeout: Duration,
 	/// QUIC connections open at once, admitted or not.
 	pub max_connections: usize,

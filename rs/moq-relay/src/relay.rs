@@ -240,6 +240,7 @@ impl Relay {
 			websocket: Some(websockets.clone()),
 			origins: Arc::new(self.config.allowed_origins.clone()),
 			demo: self.config.demo,
+			body_timeout: self.config.limits.http_timeout,
 		});
 		// Ready before the first listener runs: nothing below can fail or wait, and a client served
 		// by a listener spawned here must not find `/ready` still saying 503 (a thread preempted

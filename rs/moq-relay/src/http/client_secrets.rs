@@ -24,7 +24,7 @@ pub async fn mint(
 	method: Method,
 	uri: Uri,
 	headers: HeaderMap,
-	body: axum::body::Bytes,
+	body: axum::body::Body,
 ) -> Response {
 	let Some(minter) = state.auth.client_secrets().cloned() else {
 		return refusal(ClientSecretError::NotConfigured);
@@ -55,6 +55,11 @@ pub async fn mint(
 		Ok(false) => return cors(AuthError::MissingCredential.into_response()),
 		Err(err) => return cors(err.into_response()),
 	}
+	// Read once a credential was presented.
+	let body = match super::body::read(body, state.body_timeout).await {
+		Ok(body) => body,
+		Err(err) => return cors(err.into_response()),
+	};
 	let request = match SecretRequest::parse(&body).and_then(|r| r.root().map(|root| (r, root))) {
 		Ok(request) => request,
 		Err(err) => return cors(refusal(err)),

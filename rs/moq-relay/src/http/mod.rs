@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::origin::Origin;
 
 pub mod auth;
+pub mod body;
 pub mod client_secrets;
 pub mod demo;
 pub mod origin;
@@ -58,6 +59,8 @@ pub struct HttpState {
 	pub origins: Arc<origin::AllowedOrigins>,
 	/// Whether the demo and status pages are served (`[web] demo`, see [`demo`]).
 	pub demo: bool,
+	/// How long a JSON route waits for its request body (`[limits] http_timeout`, see [`body`]).
+	pub body_timeout: Duration,
 }
 
 /// The TCP peer of a request (an extension every connection's requests carry).
@@ -143,7 +146,7 @@ async fn revoke(
 	method: axum::http::Method,
 	uri: axum::http::Uri,
 	headers: axum::http::HeaderMap,
-	body: axum::body::Bytes,
+	body: axum::body::Body,
 ) -> axum::response::Response {
 	let refused = |status: StatusCode, code: &str, message: &str| {
 		let body = serde_json::json!({ "error": code, "message": message }).to_string();
@@ -173,6 +176,11 @@ async fn revoke(
 			"not_found",
 			"this relay keeps no revocation list",
 		);
+	};
+	// Read once the caller may revoke.
+	let body = match body::read(body, state.body_timeout).await {
+		Ok(body) => body,
+		Err(err) => return err.into_response(),
 	};
 	let revoke = match serde_json::from_slice::<Revoke>(&body) {
 		Ok(revoke) if revoke.jti.is_some() || revoke.sub.is_some() => revoke,

@@ -149,6 +149,82 @@ async fn post_revoke(relay: &impl common::Target, authorization: Option<&str>, b
 	)
 }
 
+/// The endpoint reads its body only once the caller may revoke, and bounds it: a body declared and
+/// never sent is answered `408 body_timeout` at `http_timeout` (before, the connection waited for
+/// as long as the client kept it), one over 64 KiB `413 body_too_large` (axum's default would have
+/// read 2 MB); nothing is revoked by either. A caller without a credential gets its refusal at
+/// once, its body unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_bounds_the_body_it_reads() {
+	use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+	let dir = Dir::new("body");
+	let root = key("root");
+	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	write(&dir.join("revoked.txt"), "# nothing yet\n");
+	let (key_file, list) = (dir.join("root.jwk"), dir.join("revoked.txt"));
+	let relay = TestRelay::start_with(move |config| {
+		config.auth.key = Some(key_file);
+		config.auth.revoked = Some(list);
+		config.limits.http_timeout = Some(Duration::from_secs(2));
+	})
+	.await;
+	let operator = everything(&root, true);
+	// The request's head, declaring a body of `length` bytes; `None` when the relay closed the
+	// connection without an answer.
+	let answer = |authorization: Option<String>, length: usize, sent: Vec<u8>| {
+		let addr = relay.addr;
+		async move {
+			let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+			let authorization = authorization
+				.map(|a| format!("authorization: {a}\r\n"))
+				.unwrap_or_default();
+			let head = format!(
+				"POST /revoke HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n{authorization}content-length: {length}\r\n\r\n"
+			);
+			tcp.write_all(head.as_bytes()).await.unwrap();
+			// The relay may answer (and close) before it has read all of a body it refuses.
+			let _ = tcp.write_all(&sent).await;
+			let mut response = Vec::new();
+			let _ = common::within("the answer", tcp.read_to_end(&mut response)).await;
+			let text = String::from_utf8_lossy(&response).into_owned();
+			let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+			let body = text
+				.split_once("\r\n\r\n")
+				.map(|(_, b)| b.to_string())
+				.unwrap_or_default();
+			(status, body)
+		}
+	};
+	let asked = Instant::now();
+	let (status, body) = answer(Some(operator.clone()), 100, Vec::new()).await;
+	assert_eq!(status, 408, "{body}");
+	assert!(body.contains("\"body_timeout\""), "{body}");
+	assert!(
+		asked.elapsed() >= Duration::from_secs(2),
+		"answered before the body could come"
+	);
+	let (status, body) = answer(Some(operator.clone()), 70_000, vec![b' '; 70_000]).await;
+	assert_eq!(status, 413, "{body}");
+	assert!(body.contains("\"body_too_large\""), "{body}");
+	// Without a credential: refused at once, the body never read.
+	let asked = Instant::now();
+	let (status, _) = answer(None, 100, Vec::new()).await;
+	assert_eq!(status, 401);
+	assert!(
+		asked.elapsed() < Duration::from_secs(2),
+		"the refusal waited for the body"
+	);
+	assert_eq!(
+		std::fs::read_to_string(dir.join("revoked.txt")).unwrap(),
+		"# nothing yet\n"
+	);
+	// The endpoint still works.
+	let (status, body) = post_revoke(&relay, Some(&operator), r#"{"jti":"t-9"}"#).await;
+	assert_eq!(status, 200, "{body}");
+	relay.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_endpoint_revokes_for_cluster_tokens_only() {
 	let dir = Dir::new("endpoint");
