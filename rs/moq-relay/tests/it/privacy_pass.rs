@@ -780,19 +780,26 @@ async fn an_unreachable_redis_refuses_in_bounded_time() {
 	let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
 	let addr: SocketAddr = dead.local_addr().unwrap();
 	drop(dead);
-	let relay = relay(Pp {
-		issuer: "issuer.test".into(),
-		key_file: Some(scratch.key_file("their.pub", &theirs.key())),
-		redis: Some(format!("redis://{addr}")),
-		..Pp::default()
-	})
-	.await;
-	let token = theirs.token_for(&challenge_of(&relay, "/room").await).await;
+	let (relay, token) = with_redis(&scratch, &theirs, format!("redis://{addr}")).await;
 	assert_eq!(
 		present(&relay, "/room", &header(&token)).await.unwrap_err(),
 		"nonce_store_unavailable"
 	);
 	relay.stop().await;
+}
+
+/// A relay that trusts `theirs` (its key written to `scratch`) and keeps nonces in the Redis at
+/// `url`, and a token of `theirs` for the relay's challenge at `/room`.
+async fn with_redis(scratch: &Scratch, theirs: &TheirIssuer, url: String) -> (TestRelay, Vec<u8>) {
+	let relay = relay(Pp {
+		issuer: "issuer.test".into(),
+		key_file: Some(scratch.key_file("their.pub", &theirs.key())),
+		redis: Some(url),
+		..Pp::default()
+	})
+	.await;
+	let token = theirs.token_for(&challenge_of(&relay, "/room").await).await;
+	(relay, token)
 }
 
 /// A Redis that may evict keys under memory pressure (a `maxmemory` with `volatile-lru`, the
@@ -825,14 +832,7 @@ async fn a_redis_that_may_evict_spent_nonces_is_not_trusted_with_them() {
 		_child: child,
 	};
 	let theirs = TheirIssuer::start().await;
-	let relay = relay(Pp {
-		issuer: "issuer.test".into(),
-		key_file: Some(scratch.key_file("their.pub", &theirs.key())),
-		redis: Some(redis.url.clone()),
-		..Pp::default()
-	})
-	.await;
-	let token = theirs.token_for(&challenge_of(&relay, "/room").await).await;
+	let (relay, token) = with_redis(&scratch, &theirs, redis.url.clone()).await;
 	assert_eq!(
 		present(&relay, "/room", &header(&token)).await.unwrap_err(),
 		"nonce_store_unavailable"

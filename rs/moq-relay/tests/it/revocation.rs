@@ -73,9 +73,10 @@ fn write(path: &FsPath, text: &str) {
 	std::fs::write(path, text).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_token_id_closes_its_live_session_within_two_seconds() {
-	let dir = Dir::new("jti");
+/// A relay that verifies tokens with a fresh key (`kid` root) and reads the revocation list
+/// `revoked.txt` (nothing revoked yet) in a directory of its own, after `configure`.
+async fn listed(name: &str, configure: impl FnOnce(&mut moq_relay::config::Config)) -> (Dir, Key, TestRelay) {
+	let dir = Dir::new(name);
 	let root = key("root");
 	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
 	write(&dir.join("revoked.txt"), "# nothing yet\n");
@@ -83,8 +84,15 @@ async fn a_revoked_token_id_closes_its_live_session_within_two_seconds() {
 	let relay = TestRelay::start_with(move |config| {
 		config.auth.key = Some(key_file);
 		config.auth.revoked = Some(list);
+		configure(config);
 	})
 	.await;
+	(dir, root, relay)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_id_closes_its_live_session_within_two_seconds() {
+	let (dir, root, relay) = listed("jti", |_| {}).await;
 	let revoked = admitted(&relay, &format!("/room?jwt={}", token(&root, "t-1"))).await;
 	announce_ok(&revoked).await;
 	let bystander = admitted(&relay, &format!("/room?jwt={}", token(&root, "t-2"))).await;
@@ -158,14 +166,7 @@ async fn post_revoke(relay: &impl common::Target, authorization: Option<&str>, b
 async fn the_endpoint_bounds_the_body_it_reads() {
 	use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-	let dir = Dir::new("body");
-	let root = key("root");
-	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
-	write(&dir.join("revoked.txt"), "# nothing yet\n");
-	let (key_file, list) = (dir.join("root.jwk"), dir.join("revoked.txt"));
-	let relay = TestRelay::start_with(move |config| {
-		config.auth.key = Some(key_file);
-		config.auth.revoked = Some(list);
+	let (dir, root, relay) = listed("body", |config| {
 		config.limits.http_timeout = Some(Duration::from_secs(2));
 	})
 	.await;
