@@ -367,7 +367,7 @@ pub async fn serve(
 		let router = router.clone();
 		let metrics = metrics.clone();
 		tokio::spawn(async move {
-			if let Err(err) = connection(stream, peer, (tls, router), bounds.timeout, metrics).await {
+			if let Err(err) = connection(stream, peer, tls, router, bounds.timeout, metrics).await {
 				tracing::debug!(%err, %peer, "HTTP connection ended");
 			}
 			drop(place);
@@ -436,7 +436,8 @@ fn resource_exhausted(err: &std::io::Error) -> bool {
 async fn connection(
 	stream: TcpStream,
 	peer: SocketAddr,
-	(tls, router): (TlsAcceptor, Router),
+	tls: TlsAcceptor,
+	router: Router,
 	timeout: Duration,
 	metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
