@@ -402,17 +402,32 @@ const MTU_MINIMUM_CHANGE: u16 = 127;
 
 /// What the relay asks of a peer that supports the QUIC ACK frequency extension
 /// (draft-ietf-quic-ack-frequency; quinn-based clients do): one ACK per ten packets
-/// ([`ACK_ELICITING_THRESHOLD`] plus one) instead of one per two. A relay mostly sends: a 100 KB
-/// frame is about 70 packets to each subscriber, which without this come back as 35 ACKs to
-/// receive, decrypt and process (`docs/performance.md`, "The round of 2026-12-03 (morning)"). Out-of-order
-/// packets are still acknowledged at once (the reordering threshold stays at quinn's packet
-/// threshold minus one), so loss is detected as soon as without it, and a peer that does not
-/// support the extension acknowledges as it always did.
+/// ([`ACK_ELICITING_THRESHOLD`] plus one) instead of one per two, and at most
+/// [`REQUESTED_ACK_DELAY`] after a packet instead of 25 ms. A relay mostly sends: a 100 KB frame
+/// is about 70 packets to each subscriber, which without the threshold come back as 35 ACKs to
+/// receive, decrypt and process (`docs/performance.md`, "The round of 2026-12-03 (morning)"); a
+/// 30 fps stream of small frames is one packet per 33 ms, which without the delay comes back as
+/// one ACK per packet ("ACKs of small frames"). Out-of-order packets are still acknowledged at
+/// once past the reordering threshold (quinn's packet threshold minus one), so loss is detected
+/// about as soon as without it, and a peer that does not support the extension
+/// acknowledges as it always did.
 fn ack_frequency() -> wtq::quinn::AckFrequencyConfig {
 	let mut config = wtq::quinn::AckFrequencyConfig::default();
 	config.ack_eliciting_threshold(ACK_ELICITING_THRESHOLD.into());
+	config.max_ack_delay(Some(REQUESTED_ACK_DELAY));
 	config
 }
+
+/// How long a peer may hold an ACK of fewer than ten packets: about three frames of a 30 fps
+/// stream. Media to a viewer rarely fills the congestion window (each frame leaves in a burst and
+/// the stream waits for the next), so the ACK's timing paces nothing; what a later ACK costs is a
+/// later probe when the last packet before a pause is lost (the probe timeout includes this
+/// delay, RFC 9002, section 6.2.1). A gap within the stream is acknowledged as soon as two
+/// packets after it have arrived (the reordering threshold, [`ack_frequency`]). Published quinn
+/// asks for at most the larger of the RTT and 25 ms (one ACK per frame at 30 fps on any path under
+/// 33 ms); `vendor/quinn-proto/PATCHED.md` lets this value through as set. On paths slower than
+/// it, the delay asked for is under the RTT as before.
+const REQUESTED_ACK_DELAY: Duration = Duration::from_millis(100);
 
 /// Ack-eliciting packets a peer may receive before it must acknowledge them: ten packets per ACK,
 /// the ACK decimation of Chromium's QUIC stack.

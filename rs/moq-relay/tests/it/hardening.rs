@@ -14,7 +14,7 @@ use web_transport_quinn::quinn;
 
 /// The relay binary on a free 127.0.0.1 port with a generated certificate and `/anon` public, plus
 /// `extra` flags.
-fn start_anon(extra: &[&str]) -> Running {
+pub(crate) fn start_anon(extra: &[&str]) -> Running {
 	let mut args = vec![
 		"--server-bind",
 		"127.0.0.1:0",
@@ -818,7 +818,7 @@ async fn unfinished_control_messages_are_bounded_per_stream_and_per_session() {
 }
 
 /// Typed and raw reads from a raw QUIC stream, lite-05.
-struct Incoming {
+pub(crate) struct Incoming {
 	stream: quinn::RecvStream,
 	buf: bytes::BytesMut,
 }
@@ -860,7 +860,7 @@ impl Incoming {
 	}
 
 	/// The next message, which must come.
-	async fn expect<T: moq_relay::wire::Decode>(&mut self, what: &str) -> T {
+	pub(crate) async fn expect<T: moq_relay::wire::Decode>(&mut self, what: &str) -> T {
 		within(what, self.next::<T>())
 			.await
 			.unwrap()
@@ -868,7 +868,7 @@ impl Incoming {
 	}
 
 	/// Exactly `n` raw bytes.
-	async fn exactly(&mut self, n: usize) -> Result<Bytes, quinn::ReadError> {
+	pub(crate) async fn exactly(&mut self, n: usize) -> Result<Bytes, quinn::ReadError> {
 		while self.buf.len() < n {
 			assert!(
 				self.fill().await?,
@@ -886,14 +886,14 @@ fn encoded<T: Encode>(message: &T) -> Vec<u8> {
 
 /// A raw lite-05 publisher at `/anon` that announces one broadcast and answers nothing else: the
 /// test writes its GROUP streams byte by byte.
-struct RawPublisher {
+pub(crate) struct RawPublisher {
 	conn: quinn::Connection,
 	/// The relay's Announce and Subscribe streams, kept open (a FIN would end them).
 	held: Vec<(quinn::SendStream, Incoming)>,
 }
 
 impl RawPublisher {
-	async fn announce(relay: &impl common::Target, broadcast: &str) -> Self {
+	pub(crate) async fn announce(relay: &impl common::Target, broadcast: &str) -> Self {
 		use moq_relay::wire::{Announce, AnnounceOk, AnnounceRequest, AnnounceStatus, BidiType, VarInt};
 		let conn = admitted(relay, "/anon").await;
 		// The relay asks every session what it publishes.
@@ -920,7 +920,7 @@ impl RawPublisher {
 	}
 
 	/// Waits for the relay's upstream SUBSCRIBE and returns its id.
-	async fn subscribed(&mut self) -> moq_relay::wire::VarInt {
+	pub(crate) async fn subscribed(&mut self) -> moq_relay::wire::VarInt {
 		use moq_relay::wire::{BidiType, Subscribe};
 		let (send, recv) = within("the relay's SUBSCRIBE", self.conn.accept_bi()).await.unwrap();
 		let mut incoming = Incoming::new(recv);
@@ -931,7 +931,12 @@ impl RawPublisher {
 	}
 
 	/// Opens a GROUP stream and writes its header and a frame header declaring `size` bytes.
-	async fn frame(&self, subscribe_id: moq_relay::wire::VarInt, sequence: u32, size: u64) -> quinn::SendStream {
+	pub(crate) async fn frame(
+		&self,
+		subscribe_id: moq_relay::wire::VarInt,
+		sequence: u32,
+		size: u64,
+	) -> quinn::SendStream {
 		use moq_relay::wire::{FrameHeader, Group as GroupHeader, VarInt};
 		let mut stream = self.conn.open_uni().await.unwrap();
 		let group = GroupHeader {
@@ -953,14 +958,14 @@ impl RawPublisher {
 
 /// A raw lite-05 subscriber at `/anon`: waits until `broadcast` is announced, then subscribes to
 /// `track` of it (subscribe id 0).
-struct RawSubscriber {
-	conn: quinn::Connection,
+pub(crate) struct RawSubscriber {
+	pub(crate) conn: quinn::Connection,
 	/// The Announce and Subscribe streams, kept open (a FIN would unsubscribe).
 	_held: Vec<(quinn::SendStream, Incoming)>,
 }
 
 impl RawSubscriber {
-	async fn subscribe(relay: &Running, broadcast: &str, track: &str) -> Self {
+	pub(crate) async fn subscribe(relay: &Running, broadcast: &str, track: &str) -> Self {
 		use moq_relay::wire::{Announce, AnnounceOk, AnnounceRequest, BidiType, Subscribe, VarInt};
 		let conn = admitted(relay, "/anon").await;
 		let (mut send, recv) = conn.open_bi().await.unwrap();
@@ -998,7 +1003,7 @@ impl RawSubscriber {
 
 	/// The next GROUP stream from the relay (its SETUP stream skipped), past its GROUP header; the
 	/// group's sequence.
-	async fn group(&self) -> (u64, Incoming) {
+	pub(crate) async fn group(&self) -> (u64, Incoming) {
 		use moq_relay::wire::Group as GroupHeader;
 		loop {
 			let recv = within("a GROUP stream", self.conn.accept_uni()).await.unwrap();

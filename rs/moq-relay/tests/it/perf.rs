@@ -252,6 +252,63 @@ async fn a_quinn_peer_is_asked_to_acknowledge_less_often() {
 	relay.stop().await;
 }
 
+/// A quinn viewer of a 30 fps stream of small frames acknowledges them a few at a time, not one
+/// ACK per frame: the relay asks it to wait up to 100 ms (`relay::ack_frequency`), where published
+/// quinn-proto would have asked for at most the larger of the RTT and 25 ms, under the 33 ms
+/// between two frames (`vendor/quinn-proto/PATCHED.md`; `docs/performance.md`, "ACKs of small
+/// frames"). 60 frames of 1,200 bytes, one every 33 ms, each read by the viewer before the next
+/// leaves; a viewer acknowledging every frame sends about 60 ACKs, one asked to wait 100 ms about
+/// 20.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quinn_viewer_of_small_frames_acknowledges_a_few_at_a_time() {
+	use crate::common::eventually;
+	use crate::hardening::{RawPublisher, RawSubscriber, start_anon};
+	use moq_relay::wire::{Encode, FrameHeader, VarInt, Version};
+	const FRAMES: u64 = 60;
+	const SIZE: usize = 1200;
+
+	let relay = start_anon(&[]);
+	let mut publisher = RawPublisher::announce(&relay, "cam").await;
+	let viewer = RawSubscriber::subscribe(&relay, "cam", "video").await;
+	let id = publisher.subscribed().await;
+	let mut stream = publisher.frame(id, 0, SIZE as u64).await;
+	stream.write_all(&[1; SIZE]).await.unwrap();
+	let (_, mut group) = viewer.group().await;
+	group.expect::<FrameHeader>("the first frame's header").await;
+	group.exactly(SIZE).await.unwrap();
+	eventually("the relay's ACK_FREQUENCY frame", || async {
+		viewer.conn.stats().frame_rx.ack_frequency >= 1
+	})
+	.await;
+
+	let before = viewer.conn.stats().frame_tx.acks;
+	let header = FrameHeader {
+		timestamp_delta: 33,
+		size: VarInt::from_u64(SIZE as u64).unwrap(),
+	}
+	.to_bytes(Version::Lite05)
+	.unwrap();
+	let mut ticks = tokio::time::interval(Duration::from_millis(33));
+	for _ in 1..FRAMES {
+		ticks.tick().await;
+		stream
+			.write_all(&[header.as_slice(), &[2; SIZE]].concat())
+			.await
+			.unwrap();
+		group.expect::<FrameHeader>("a frame's header").await;
+		group.exactly(SIZE).await.unwrap();
+	}
+	let acks = viewer.conn.stats().frame_tx.acks - before;
+	assert!(
+		acks <= FRAMES / 2,
+		"the viewer sent {acks} ACKs for {} frames of {SIZE} bytes 33 ms apart: the relay's \
+		 ACK_FREQUENCY frame asked for less than the 100 ms delay (check vendor/quinn-proto/PATCHED.md, \
+		 change 4, and relay::ack_frequency)",
+		FRAMES - 1
+	);
+	assert!(acks >= 1, "the viewer acknowledged nothing");
+}
+
 /// The relay finds a quinn peer's path MTU with one probe where the path carries 1,452 bytes
 /// (loopback does), not quinn's default search of four probes each session pays for at set-up
 /// (`docs/performance.md`, "The round of 2026-12-05"). The session runs through a UDP relay of

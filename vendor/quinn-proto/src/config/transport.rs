@@ -512,7 +512,8 @@ impl AckFrequencyConfig {
     /// an ACK when the ack-eliciting threshold hasn't been reached.
     ///
     /// The effective `max_ack_delay` will be clamped to be at least the peer's `min_ack_delay`
-    /// transport parameter, and at most the greater of the current path RTT or 25ms.
+    /// transport parameter. PATCHED (moq-relay, vendor/quinn-proto/PATCHED.md): a value set here
+    /// is not also clamped to the greater of the current path RTT or 25ms, as published.
     ///
     /// Defaults to `None`, in which case the peer's original `max_ack_delay` will be used, as
     /// obtained from its transport parameters.

@@ -43,15 +43,19 @@ impl AckFrequencyState {
         let min_ack_delay =
             Duration::from_micros(peer_params.min_ack_delay.map_or(0, |x| x.into()));
 
-        // Use the peer's max_ack_delay if no custom max_ack_delay was provided in the config
-        let candidate = config.max_ack_delay.unwrap_or(self.peer_max_ack_delay);
+        // PATCHED (moq-relay, vendor/quinn-proto/PATCHED.md): a max_ack_delay set in the config
+        // is requested as set, whatever the RTT; without one, the peer's own, at most the RTT
+        // (itself at least `MIN_AUTOMATIC_ACK_DELAY`), as published.
+        let candidate = match config.max_ack_delay {
+            Some(configured) => configured,
+            None => Ord::min(
+                self.peer_max_ack_delay,
+                Ord::max(rtt, MIN_AUTOMATIC_ACK_DELAY),
+            ),
+        };
 
         // Must be no smaller than the `min_ack_delay` advertised by the peer
-        Ord::max(
-            // Should be less than the RTT (itself at least `MIN_AUTOMATIC_ACK_DELAY`)
-            Ord::min(candidate, Ord::max(rtt, MIN_AUTOMATIC_ACK_DELAY)),
-            min_ack_delay,
-        )
+        Ord::max(candidate, min_ack_delay)
     }
 
     /// Returns the `max_ack_delay` for the purposes of calculating the PTO
