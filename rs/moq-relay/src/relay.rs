@@ -411,7 +411,7 @@ const MTU_MINIMUM_CHANGE: u16 = 127;
 /// once past the reordering threshold (quinn's packet threshold minus one), so loss is detected
 /// about as soon as without it, and a peer that does not support the extension
 /// acknowledges as it always did.
-fn ack_frequency() -> wtq::quinn::AckFrequencyConfig {
+pub fn ack_frequency() -> wtq::quinn::AckFrequencyConfig {
 	let mut config = wtq::quinn::AckFrequencyConfig::default();
 	config.ack_eliciting_threshold(ACK_ELICITING_THRESHOLD.into());
 	config.max_ack_delay(Some(REQUESTED_ACK_DELAY));
@@ -420,9 +420,11 @@ fn ack_frequency() -> wtq::quinn::AckFrequencyConfig {
 
 /// How long a peer may hold an ACK of fewer than ten packets: about three frames of a 30 fps
 /// stream. Media to a viewer rarely fills the congestion window (each frame leaves in a burst and
-/// the stream waits for the next), so the ACK's timing paces nothing; what a later ACK costs is a
-/// later probe when the last packet before a pause is lost (the probe timeout includes this
-/// delay, RFC 9002, section 6.2.1). A gap within the stream is acknowledged as soon as two
+/// the stream waits for the next), so the ACK's timing paces nothing; when the window does hold
+/// the relay back with fewer than ten packets in flight, the packet that fills it asks for its
+/// ACK at once (IMMEDIATE_ACK, `vendor/quinn-proto/PATCHED.md`, change 5), so the sender still
+/// hears once per round trip. What a later ACK costs is a later probe when the last packet before
+/// a pause is lost (the probe timeout includes this delay, RFC 9002, section 6.2.1). A gap within the stream is acknowledged as soon as two
 /// packets after it have arrived (the reordering threshold, [`ack_frequency`]). Published quinn
 /// asks for at most the larger of the RTT and 25 ms (one ACK per frame at 30 fps on any path under
 /// 33 ms); `vendor/quinn-proto/PATCHED.md` lets this value through as set. On paths slower than

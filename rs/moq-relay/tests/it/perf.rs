@@ -426,6 +426,190 @@ fn the_first_flight_carries_the_connection_ids() {
 	assert_eq!(frames.new_connection_id, 4, "{frames:?}");
 }
 
+/// A sender held by a small congestion window (a path with a small bandwidth-delay product, or the
+/// window after a loss) is acknowledged once per round trip, not once per ACK delay: the packet
+/// that fills the window asks for its ACK at once (IMMEDIATE_ACK) when fewer packets are in flight
+/// than the ten the relay lets a peer gather before acknowledging (`vendor/quinn-proto/PATCHED.md`,
+/// change 5). Without it each window's worth would wait the 100 ms the relay asks peers to hold
+/// their ACKs (`relay::ack_frequency`). Sans-I/O, in virtual time: the relay's ACK frequency
+/// settings with a window of four packets, 10 ms each way, 64 KB on one stream.
+#[test]
+fn a_sender_held_by_a_small_window_is_acknowledged_each_round_trip() {
+	use quinn_proto::{Dir, Endpoint, EndpointConfig};
+	use std::sync::Arc;
+
+	const ALPN: &str = "moq-lite-05";
+	const SIZE: usize = 64 * 1024;
+	let one_way = Duration::from_millis(10);
+	let certificate = moq_relay::tls::Certificate::generate(&["localhost".to_string()]).unwrap();
+	let server_tls = certificate.server_config(&[ALPN]).unwrap();
+	let mut transport = quinn_proto::TransportConfig::default();
+	transport.ack_frequency_config(Some(moq_relay::relay::ack_frequency()));
+	let mut cubic = quinn_proto::congestion::CubicConfig::default();
+	cubic.initial_window(4 * 1200);
+	transport.congestion_controller_factory(Arc::new(cubic));
+	// No path MTU probes: quinn asks for their ACKs at once, which would clock the window too.
+	transport.mtu_discovery_config(None);
+	let quic_tls = quinn_proto::crypto::rustls::QuicServerConfig::try_from(server_tls).unwrap();
+	let mut server_config = quinn_proto::ServerConfig::with_crypto(Arc::new(quic_tls));
+	server_config.transport_config(Arc::new(transport));
+	let trust = moq_relay::tls::Trust::Fingerprint(certificate.fingerprint().to_string());
+	let client_tls = moq_relay::tls::client_config(&trust, &[ALPN]).unwrap();
+	let client_crypto = quinn_proto::crypto::rustls::QuicClientConfig::try_from(client_tls).unwrap();
+	let client_config = quinn_proto::ClientConfig::new(Arc::new(client_crypto));
+
+	let server_addr: std::net::SocketAddr = "127.0.0.1:4443".parse().unwrap();
+	let client_addr: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
+	let start = Instant::now();
+	let mut now = start;
+	let server = Endpoint::new(
+		Arc::new(EndpointConfig::default()),
+		Some(Arc::new(server_config)),
+		true,
+		None,
+	);
+	let mut client = Endpoint::new(Arc::new(EndpointConfig::default()), None, true, None);
+	let (client_handle, client_conn) = client.connect(now, client_config, server_addr, "localhost").unwrap();
+	let mut peers = [Peer::new(client, client_handle, client_conn), Peer::unaccepted(server)];
+	// Datagrams on the wire: when each arrives, to which peer (0 the client, 1 the server).
+	let mut wire: std::collections::VecDeque<(Instant, usize, Vec<u8>)> = Default::default();
+	let addrs = [client_addr, server_addr];
+	let mut sent_at = None;
+	let mut received = 0;
+	while received < SIZE {
+		assert!(
+			now - start < Duration::from_secs(10),
+			"64 KB not delivered in 10 s of virtual time"
+		);
+		for (side, peer) in peers.iter_mut().enumerate() {
+			for datagram in peer.transmit(now) {
+				wire.push_back((now + one_way, 1 - side, datagram));
+			}
+		}
+		// The server's stream, once its connection is up; the client reads what arrived.
+		if sent_at.is_none()
+			&& let Some(conn) = peers[1].conn.as_mut()
+			&& !conn.is_handshaking()
+			&& let Some(id) = conn.streams().open(Dir::Uni)
+		{
+			assert_eq!(conn.send_stream(id).write(&[7; SIZE]).unwrap(), SIZE);
+			conn.send_stream(id).finish().unwrap();
+			sent_at = Some(now);
+			continue;
+		}
+		received += peers[0].read_uni();
+
+		let timeouts = peers.iter_mut().filter_map(|peer| peer.conn.as_mut()?.poll_timeout());
+		let next = wire.front().map(|(at, _, _)| *at).into_iter().chain(timeouts).min();
+		now = next
+			.expect("nothing on the wire and no timer: the transfer stalled")
+			.max(now);
+		while let Some((at, to, datagram)) = wire.front().cloned() {
+			if at > now {
+				break;
+			}
+			wire.pop_front();
+			peers[to].receive(now, addrs[1 - to], &datagram);
+		}
+		for peer in &mut peers {
+			if let Some(conn) = peer.conn.as_mut()
+				&& conn.poll_timeout().is_some_and(|at| at <= now)
+			{
+				conn.handle_timeout(now);
+			}
+		}
+	}
+	let took = now - sent_at.unwrap();
+	let server_stats = peers[1].conn.as_ref().unwrap().stats();
+	assert!(
+		took < Duration::from_millis(200),
+		"64 KB took {took:?} through a window of four packets on a 20 ms round trip: the peer held its \
+		 ACKs for the delay the relay asked for ({} IMMEDIATE_ACK frames sent; vendor/quinn-proto/PATCHED.md, change 5)",
+		server_stats.frame_tx.immediate_ack
+	);
+	assert!(server_stats.frame_tx.immediate_ack >= 1, "{:?}", server_stats.frame_tx);
+}
+
+/// One side of a sans-I/O connection: its endpoint and, once made, its connection.
+struct Peer {
+	endpoint: quinn_proto::Endpoint,
+	handle: Option<quinn_proto::ConnectionHandle>,
+	conn: Option<quinn_proto::Connection>,
+	stream: Option<quinn_proto::StreamId>,
+}
+
+impl Peer {
+	fn new(
+		endpoint: quinn_proto::Endpoint,
+		handle: quinn_proto::ConnectionHandle,
+		conn: quinn_proto::Connection,
+	) -> Self {
+		Self {
+			endpoint,
+			handle: Some(handle),
+			conn: Some(conn),
+			stream: None,
+		}
+	}
+
+	fn unaccepted(endpoint: quinn_proto::Endpoint) -> Self {
+		Self {
+			endpoint,
+			handle: None,
+			conn: None,
+			stream: None,
+		}
+	}
+
+	/// What the connection sends at `now`, its events to and from the endpoint handled first.
+	fn transmit(&mut self, now: Instant) -> Vec<Vec<u8>> {
+		let (Some(conn), Some(handle)) = (self.conn.as_mut(), self.handle) else {
+			return Vec::new();
+		};
+		while let Some(event) = conn.poll_endpoint_events() {
+			if let Some(back) = self.endpoint.handle_event(handle, event) {
+				conn.handle_event(back);
+			}
+		}
+		while conn.poll().is_some() {}
+		datagrams(conn, now)
+	}
+
+	/// Hands a datagram from `from` to the endpoint: a new connection is accepted, anything else
+	/// goes to the connection.
+	fn receive(&mut self, now: Instant, from: std::net::SocketAddr, datagram: &[u8]) {
+		let mut buf = Vec::new();
+		match self.endpoint.handle(now, from, None, None, datagram.into(), &mut buf) {
+			Some(quinn_proto::DatagramEvent::NewConnection(incoming)) => {
+				let (handle, conn) = self.endpoint.accept(incoming, now, &mut buf, None).unwrap();
+				self.handle = Some(handle);
+				self.conn = Some(conn);
+			}
+			Some(quinn_proto::DatagramEvent::ConnectionEvent(_, event)) => {
+				self.conn.as_mut().unwrap().handle_event(event);
+			}
+			Some(quinn_proto::DatagramEvent::Response(_)) | None => {}
+		}
+	}
+
+	/// Reads what arrived on the peer's first uni stream; the bytes read.
+	fn read_uni(&mut self) -> usize {
+		let Some(conn) = self.conn.as_mut() else { return 0 };
+		if self.stream.is_none() {
+			self.stream = conn.streams().accept(quinn_proto::Dir::Uni);
+		}
+		let Some(id) = self.stream else { return 0 };
+		let mut stream = conn.recv_stream(id);
+		let Ok(mut chunks) = stream.read(true) else { return 0 };
+		let mut read = 0;
+		while let Ok(Some(chunk)) = chunks.next(usize::MAX) {
+			read += chunk.bytes.len();
+		}
+		let _ = chunks.finalize();
+		read
+	}
+}
+
 /// Everything `conn` would send at `now`, one datagram per element.
 fn datagrams(conn: &mut quinn_proto::Connection, now: Instant) -> Vec<Vec<u8>> {
 	let mut datagrams = Vec::new();

@@ -778,6 +778,16 @@ impl Connection {
                 "Previous packet must have been finished"
             );
 
+            // PATCHED (moq-relay, vendor/quinn-proto/PATCHED.md): the packet that fills the
+            // congestion window asks for its ACK at once when the peer would otherwise hold it
+            // for the delay we asked for.
+            if space_id == SpaceId::Data
+                && ack_eliciting
+                && self.window_needs_immediate_ack(segment_size)
+            {
+                self.spaces[SpaceId::Data].immediate_ack_pending = true;
+            }
+
             let builder = builder_storage.insert(PacketBuilder::new(
                 now,
                 space_id,
@@ -3603,6 +3613,24 @@ impl Connection {
 
     fn peer_supports_ack_frequency(&self) -> bool {
         self.peer_params.min_ack_delay.is_some()
+    }
+
+    /// PATCHED (moq-relay, vendor/quinn-proto/PATCHED.md): whether the next 1-RTT packet should
+    /// carry an IMMEDIATE_ACK because it is the last one the congestion window lets out (the one
+    /// after it would not fit) while fewer ack-eliciting packets are in flight than the threshold
+    /// we asked the peer for. The peer then acknowledges only when its delay runs out, and a
+    /// sender blocked by its window waits for that ACK: with a small window (a path with a small
+    /// bandwidth-delay product, or after a loss) every window's worth of data would wait the whole
+    /// delay, where the ACK frequency draft asks for an acknowledgment at least once per round trip
+    /// (draft-ietf-quic-ack-frequency, section "Congestion Control").
+    fn window_needs_immediate_ack(&self, segment_size: usize) -> bool {
+        let Some(config) = &self.config.ack_frequency_config else {
+            return false;
+        };
+        self.peer_supports_ack_frequency()
+            && self.path.in_flight.ack_eliciting < config.ack_eliciting_threshold.into_inner()
+            && self.path.in_flight.bytes + 2 * segment_size as u64
+                >= self.path.congestion.window()
     }
 
     /// Send an IMMEDIATE_ACK frame to the remote endpoint
