@@ -409,8 +409,8 @@ const MTU_MINIMUM_CHANGE: u16 = 127;
 /// 30 fps stream of small frames is one packet per 33 ms, which without the delay comes back as
 /// one ACK per packet ("ACKs of small frames"). Out-of-order packets are still acknowledged at
 /// once past the reordering threshold (quinn's packet threshold minus one), so loss is detected
-/// about as soon as without it, and a peer that does not support the extension
-/// acknowledges as it always did.
+/// about as soon as without it, and a peer that does not support the extension acknowledges as
+/// it always did. Public for the tests that run quinn-proto with the relay's settings.
 pub fn ack_frequency() -> wtq::quinn::AckFrequencyConfig {
 	let mut config = wtq::quinn::AckFrequencyConfig::default();
 	config.ack_eliciting_threshold(ACK_ELICITING_THRESHOLD.into());
@@ -424,11 +424,13 @@ pub fn ack_frequency() -> wtq::quinn::AckFrequencyConfig {
 /// the relay back with fewer than ten packets in flight, the packet that fills it asks for its
 /// ACK at once (IMMEDIATE_ACK, `vendor/quinn-proto/PATCHED.md`, change 5), so the sender still
 /// hears once per round trip. What a later ACK costs is a later probe when the last packet before
-/// a pause is lost (the probe timeout includes this delay, RFC 9002, section 6.2.1). A gap within the stream is acknowledged as soon as two
-/// packets after it have arrived (the reordering threshold, [`ack_frequency`]). Published quinn
-/// asks for at most the larger of the RTT and 25 ms (one ACK per frame at 30 fps on any path under
-/// 33 ms); `vendor/quinn-proto/PATCHED.md` lets this value through as set. On paths slower than
-/// it, the delay asked for is under the RTT as before.
+/// a pause is lost (the probe timeout includes this delay, RFC 9002, section 6.2.1), and a closed
+/// connection's state kept longer (three probe timeouts, RFC 9000, section 10.2: at least 300 ms
+/// instead of 75 ms). A gap within the stream is acknowledged as soon as two packets after it have arrived (the
+/// reordering threshold, [`ack_frequency`]). Published quinn asks for at most the larger of the
+/// RTT and 25 ms (one ACK per frame at 30 fps on any path under 33 ms);
+/// `vendor/quinn-proto/PATCHED.md` lets this value through as set. On paths slower than it, the
+/// delay asked for is under the RTT as before.
 const REQUESTED_ACK_DELAY: Duration = Duration::from_millis(100);
 
 /// Ack-eliciting packets a peer may receive before it must acknowledge them: ten packets per ACK,
