@@ -376,10 +376,7 @@ fn the_first_flight_carries_the_connection_ids() {
 	let certificate = moq_relay::tls::Certificate::generate(&["localhost".to_string()]).unwrap();
 	let server_tls = certificate.server_config(&[ALPN]).unwrap();
 	let server_config = moq_relay::relay::quic_server(server_tls, &moq_relay::limits::Limits::default()).unwrap();
-	let trust = moq_relay::tls::Trust::Fingerprint(certificate.fingerprint().to_string());
-	let client_tls = moq_relay::tls::client_config(&trust, &[ALPN]).unwrap();
-	let client_crypto = quinn_proto::crypto::rustls::QuicClientConfig::try_from(client_tls).unwrap();
-	let client_config = quinn_proto::ClientConfig::new(Arc::new(client_crypto));
+	let client_config = sans_io_client(&certificate, ALPN);
 
 	let relay_addr: std::net::SocketAddr = "127.0.0.1:4443".parse().unwrap();
 	let client_addr: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
@@ -453,10 +450,7 @@ fn a_sender_held_by_a_small_window_is_acknowledged_each_round_trip() {
 	let quic_tls = quinn_proto::crypto::rustls::QuicServerConfig::try_from(server_tls).unwrap();
 	let mut server_config = quinn_proto::ServerConfig::with_crypto(Arc::new(quic_tls));
 	server_config.transport_config(Arc::new(transport));
-	let trust = moq_relay::tls::Trust::Fingerprint(certificate.fingerprint().to_string());
-	let client_tls = moq_relay::tls::client_config(&trust, &[ALPN]).unwrap();
-	let client_crypto = quinn_proto::crypto::rustls::QuicClientConfig::try_from(client_tls).unwrap();
-	let client_config = quinn_proto::ClientConfig::new(Arc::new(client_crypto));
+	let client_config = sans_io_client(&certificate, ALPN);
 
 	let server_addr: std::net::SocketAddr = "127.0.0.1:4443".parse().unwrap();
 	let client_addr: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
@@ -608,6 +602,15 @@ impl Peer {
 		let _ = chunks.finalize();
 		read
 	}
+}
+
+/// A quinn-proto client configuration that trusts `certificate` (by its fingerprint, as the
+/// relay's own clients pin it) and offers `alpn`.
+fn sans_io_client(certificate: &moq_relay::tls::Certificate, alpn: &str) -> quinn_proto::ClientConfig {
+	let trust = moq_relay::tls::Trust::Fingerprint(certificate.fingerprint().to_string());
+	let client_tls = moq_relay::tls::client_config(&trust, &[alpn]).unwrap();
+	let client_crypto = quinn_proto::crypto::rustls::QuicClientConfig::try_from(client_tls).unwrap();
+	quinn_proto::ClientConfig::new(std::sync::Arc::new(client_crypto))
 }
 
 /// Everything `conn` would send at `now`, one datagram per element.
