@@ -555,7 +555,7 @@ mod tests {
 			table.open(ip("10.0.0.1")).unwrap_err(),
 			LimitError::TooManyHttpConnectionsFromIp
 		);
-		// The same /64 is the same address; another address is not affected.
+		// Another address is not held to the first one's bound, only to the total.
 		let _c = table.open(ip("2001:db8::1")).unwrap();
 		assert_eq!(
 			table.open(ip("10.0.0.2")).unwrap_err(),

@@ -802,10 +802,14 @@ async fn with_redis(scratch: &Scratch, theirs: &TheirIssuer, url: String) -> (Te
 	(relay, token)
 }
 
+/// The password of the Redis in [`a_redis_that_may_evict_spent_nonces_is_not_trusted_with_them`].
+const EVICTING_PASSWORD: &str = "evicting-password-7f41";
+
 /// A Redis that may evict keys under memory pressure (a `maxmemory` with `volatile-lru`, the
 /// default policy of several managed Redis services) would drop spent nonces and let their tokens
 /// in again. The relay refuses every token while the server says it may evict
-/// (`nonce_store_unavailable`; the log names the policy and the fix), and once the server keeps
+/// (`nonce_store_unavailable`; the log names the policy and the fix, not the server's password or
+/// the token), and once the server keeps
 /// its keys (`CONFIG SET maxmemory-policy noeviction`, through `redis-cli`) a token is accepted
 /// once and its replay refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -821,13 +825,15 @@ async fn a_redis_that_may_evict_spent_nonces_is_not_trusted_with_them() {
 			"64mb",
 			"--maxmemory-policy",
 			"volatile-lru",
+			"--requirepass",
+			EVICTING_PASSWORD,
 		]
 		.map(String::from)
 		.to_vec()
 	})
 	.await;
 	let redis = RedisServer {
-		url: format!("redis://127.0.0.1:{port}"),
+		url: format!("redis://:{EVICTING_PASSWORD}@127.0.0.1:{port}"),
 		port,
 		_child: child,
 	};
@@ -843,11 +849,19 @@ async fn a_redis_that_may_evict_spent_nonces_is_not_trusted_with_them() {
 			&& text.contains("set maxmemory-policy noeviction"),
 		"the log names the policy and the fix"
 	);
+	let token_text = Token::from_bytes(&token).unwrap().to_base64();
+	assert!(
+		!text.contains(EVICTING_PASSWORD) && !text.contains(&token_text),
+		"the refusal's log lines carry the store's password or the token"
+	);
 
 	let set = std::process::Command::new("redis-cli")
 		.args([
 			"-p",
 			&redis.port.to_string(),
+			"--no-auth-warning",
+			"-a",
+			EVICTING_PASSWORD,
 			"CONFIG",
 			"SET",
 			"maxmemory-policy",
