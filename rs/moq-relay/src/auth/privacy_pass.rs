@@ -356,7 +356,6 @@ async fn refresh_loop(weak: Weak<PrivacyPass>) {
 	}
 }
 
-/// `max-age=N` of a `Cache-Control` value (`no-store`/`no-cache` mean "fetch again soon").
 /// Privacy Pass in the verifier chain: it recognizes Privacy Pass tokens and nothing else.
 #[derive(Debug)]
 pub(super) struct Redeemer(pub(super) Arc<PrivacyPass>);

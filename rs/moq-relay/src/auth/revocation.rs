@@ -276,10 +276,14 @@ fn parse(text: &str) -> Result<HashSet<Revoked>, usize> {
 mod tests {
 	use super::*;
 
-	fn temp(name: &str) -> PathBuf {
-		let dir = std::env::temp_dir().join(format!("moq-relay-revocation-{name}-{}", std::process::id()));
-		std::fs::create_dir_all(&dir).unwrap();
-		dir.join("revoked.txt")
+	/// `revoked.txt` in a fresh directory, removed when the returned guard drops.
+	fn temp() -> (tempfile::TempDir, PathBuf) {
+		let dir = tempfile::Builder::new()
+			.prefix("moq-relay-revocation-")
+			.tempdir()
+			.unwrap();
+		let path = dir.path().join("revoked.txt");
+		(dir, path)
 	}
 
 	#[test]
@@ -289,7 +293,7 @@ mod tests {
 		assert!(parsed.contains(&Revoked::Subject("kid:root".into())));
 		assert_eq!(parse("jti abc\nkid x\n"), Err(2));
 		assert_eq!(parse("jti\n"), Err(1));
-		let path = temp("syntax");
+		let (_dir, path) = temp();
 		std::fs::write(&path, "jti a\nnonsense\n").unwrap();
 		let err = Revocations::new(Some(path.clone())).unwrap_err();
 		assert_eq!(err.code(), "revocation_list_invalid");
@@ -304,7 +308,7 @@ mod tests {
 
 	#[test]
 	fn the_file_is_reloaded_and_a_bad_edit_keeps_the_last_good_list() {
-		let path = temp("reload");
+		let (_dir, path) = temp();
 		std::fs::write(&path, "jti one\n").unwrap();
 		let revocations = Revocations::new(Some(path.clone())).unwrap();
 		let mut changes = revocations.changes();
@@ -327,7 +331,7 @@ mod tests {
 
 	#[test]
 	fn the_operator_adds_entries_that_survive_a_reload() {
-		let path = temp("added");
+		let (_dir, path) = temp();
 		std::fs::write(&path, "").unwrap();
 		let revocations = Revocations::new(Some(path.clone())).unwrap();
 		let mut changes = revocations.changes();
@@ -351,7 +355,7 @@ mod tests {
 
 	#[test]
 	fn the_operators_entries_are_written_to_the_file_and_outlive_a_restart() {
-		let path = temp("persisted");
+		let (_dir, path) = temp();
 		// An operator's last line without its line break.
 		std::fs::write(&path, "# by hand\njti one").unwrap();
 		let revocations = Revocations::new(Some(path.clone())).unwrap();
