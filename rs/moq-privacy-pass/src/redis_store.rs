@@ -11,7 +11,8 @@
 //! under memory pressure (a `maxmemory` with any `maxmemory-policy` but `noeviction`, the default
 //! of several managed Redis services being `volatile-lru`) would drop spent nonces and let their
 //! tokens in again. So before reserving, the store reads the server's `INFO memory` (again at most
-//! every [`EVICTION_RECHECK`]) and refuses every token while the server may evict
+//! every [`EVICTION_RECHECK`], one read at a time: reservations that arrive during a read take its
+//! answer) and refuses every token while the server may evict
 //! ([`Error::NonceStore`], naming the policy and the fix); a server that does not answer `INFO` (an
 //! ACL without `+info`) is refused the same way, since nothing then says its nonces stay.
 //!
@@ -58,8 +59,19 @@ pub struct RedisNonceStore {
 	password: Option<Zeroizing<String>>,
 	prefix: String,
 	timeout: Duration,
-	/// When the server was last found not to evict (see [`EVICTION_RECHECK`]).
-	keeps_nonces: std::sync::Mutex<Option<tokio::time::Instant>>,
+	/// What the last read of the server's eviction policy found (see [`EVICTION_RECHECK`]); held
+	/// while one is read, so that reservations arriving meanwhile wait for its answer instead of
+	/// each sending `INFO` of their own.
+	eviction: tokio::sync::Mutex<EvictionCheck>,
+}
+
+/// The outcome of the last read of a server's eviction policy.
+#[derive(Default)]
+struct EvictionCheck {
+	/// When the server was last found not to evict.
+	trusted_at: Option<tokio::time::Instant>,
+	/// When the last read was refused, and why: answers the reservations that waited for it.
+	refused: Option<(tokio::time::Instant, Error)>,
 }
 
 impl std::fmt::Debug for RedisNonceStore {
@@ -120,7 +132,7 @@ impl RedisNonceStore {
 			password,
 			prefix: DEFAULT_PREFIX.to_string(),
 			timeout: DEFAULT_TIMEOUT,
-			keeps_nonces: std::sync::Mutex::new(None),
+			eviction: tokio::sync::Mutex::new(EvictionCheck::default()),
 		})
 	}
 
@@ -183,13 +195,38 @@ impl RedisNonceStore {
 
 	/// `Ok` when the server keeps every key until it expires (no `maxmemory`, or the policy
 	/// `noeviction`), read from `INFO memory` at most every [`EVICTION_RECHECK`]; otherwise the
-	/// refusal that names the policy and the fix.
+	/// refusal that names the policy and the fix. One read at a time: callers that arrive while it
+	/// is under way take its answer, a refusal included (a later caller reads again).
 	pub async fn check_keeps_nonces(&self) -> Result<(), Error> {
+		let asked = tokio::time::Instant::now();
+		let mut check = self.eviction.lock().await;
 		let now = tokio::time::Instant::now();
-		let recent = |at: &Option<tokio::time::Instant>| at.is_some_and(|at| now.duration_since(at) < EVICTION_RECHECK);
-		if recent(&self.keeps_nonces.lock().unwrap_or_else(|p| p.into_inner())) {
+		if check
+			.trusted_at
+			.is_some_and(|at| now.duration_since(at) < EVICTION_RECHECK)
+		{
 			return Ok(());
 		}
+		if let Some((at, refused)) = &check.refused
+			&& *at >= asked
+		{
+			return Err(refused.clone());
+		}
+		let result = self.read_eviction_policy().await;
+		match &result {
+			Ok(()) => {
+				*check = EvictionCheck {
+					trusted_at: Some(now),
+					refused: None,
+				}
+			}
+			Err(err) => check.refused = Some((tokio::time::Instant::now(), err.clone())),
+		}
+		result
+	}
+
+	/// Reads `INFO memory`: `Ok` when it says the server keeps every key until it expires.
+	async fn read_eviction_policy(&self) -> Result<(), Error> {
 		let mut cmd = redis::cmd("INFO");
 		cmd.arg("memory");
 		let info = match self.query(&cmd, "INFO memory").await {
@@ -211,7 +248,6 @@ impl RedisNonceStore {
 				 tokens in again: set maxmemory-policy noeviction (or maxmemory 0) on the server"
 			)));
 		}
-		*self.keeps_nonces.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
 		Ok(())
 	}
 

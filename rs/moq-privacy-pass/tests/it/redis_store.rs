@@ -1,6 +1,8 @@
 //! The Redis nonce store against a real `redis-server` with a password: the commands it sends (as
-//! another client sees their effect), a wrong password refused, a dropped connection replaced.
+//! another client sees their effect), a wrong password refused, a dropped connection replaced, and
+//! the server's eviction policy read once for the reservations that arrive together.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use moq_privacy_pass::{AsyncNonceStore, RedisNonceStore};
@@ -147,4 +149,72 @@ async fn a_dropped_connection_is_replaced() {
 	// The first command may still go to the dead connection (and be refused); the next reconnects.
 	let _ = store.ping().await;
 	store.ping().await.unwrap();
+}
+
+/// How many `INFO` commands the server has run since the last call (`INFO commandstats`,
+/// `cmdstat_info:calls=N`, then `CONFIG RESETSTAT`), this call's own not counted.
+async fn info_calls(admin: &mut redis::aio::MultiplexedConnection) -> u64 {
+	let stats: String = redis::cmd("INFO").arg("commandstats").query_async(admin).await.unwrap();
+	let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(admin).await.unwrap();
+	stats
+		.lines()
+		.find_map(|line| line.strip_prefix("cmdstat_info:calls="))
+		.map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+/// Reservations of the nonces `[i; 32]` for every `i` in `nonces`, all at once through one store;
+/// their results.
+async fn reserve_together(store: &Arc<RedisNonceStore>, nonces: std::ops::Range<u8>) -> Vec<Result<(), String>> {
+	let now = SystemTime::now();
+	let mut set = tokio::task::JoinSet::new();
+	for i in nonces {
+		let store = store.clone();
+		set.spawn(async move {
+			store
+				.reserve(&[i; 32], now + Duration::from_secs(60), now)
+				.await
+				.map(|_| ())
+				.map_err(|err| err.code().to_string())
+		});
+	}
+	set.join_all().await
+}
+
+#[tokio::test]
+async fn reservations_that_arrive_together_read_the_eviction_policy_once() {
+	let server = RedisServer::start().await;
+	let mut admin = server.admin().await;
+	assert_eq!(info_calls(&mut admin).await, 0);
+
+	// A fresh store trusts nothing yet: the first 32 reservations wait for one read of its policy.
+	let store = Arc::new(RedisNonceStore::new(&server.url(PASSWORD_IN_URL)).unwrap());
+	let results = reserve_together(&store, 0..32).await;
+	assert!(results.iter().all(Result::is_ok), "{results:?}");
+	assert_eq!(info_calls(&mut admin).await, 1, "one INFO for 32 reservations");
+
+	// A server that may evict: the reservations waiting together share the one refusal...
+	let config = |key: &str, value: &str| redis::cmd("CONFIG").arg("SET").arg(key).arg(value).clone();
+	let _: () = config("maxmemory", "64mb").query_async(&mut admin).await.unwrap();
+	let _: () = config("maxmemory-policy", "volatile-lru")
+		.query_async(&mut admin)
+		.await
+		.unwrap();
+	let evicting = Arc::new(RedisNonceStore::new(&server.url(PASSWORD_IN_URL)).unwrap());
+	let results = reserve_together(&evicting, 32..48).await;
+	assert!(
+		results
+			.iter()
+			.all(|r| r.as_ref().is_err_and(|code| code == "nonce_store_unavailable")),
+		"{results:?}"
+	);
+	assert_eq!(info_calls(&mut admin).await, 1, "one INFO for 16 refusals");
+
+	// ...and a reservation after it reads again, so a fixed server is trusted at once.
+	let _: () = config("maxmemory-policy", "noeviction")
+		.query_async(&mut admin)
+		.await
+		.unwrap();
+	let results = reserve_together(&evicting, 48..49).await;
+	assert_eq!(results, vec![Ok(())]);
+	assert_eq!(info_calls(&mut admin).await, 1);
 }
