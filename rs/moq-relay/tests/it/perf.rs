@@ -492,6 +492,11 @@ fn a_sender_held_by_a_small_window_is_acknowledged_each_round_trip() {
 			continue;
 		}
 		received += peers[0].read_uni();
+		if received >= SIZE {
+			// Delivered: `now` is when the last byte was read, not the next event after it (the
+			// peer's held ACK, up to 100 ms later).
+			break;
+		}
 
 		let timeouts = peers.iter_mut().filter_map(|peer| peer.conn.as_mut()?.poll_timeout());
 		let next = wire.front().map(|(at, _, _)| *at).into_iter().chain(timeouts).min();
@@ -516,7 +521,7 @@ fn a_sender_held_by_a_small_window_is_acknowledged_each_round_trip() {
 	let took = now - sent_at.unwrap();
 	let server_stats = peers[1].conn.as_ref().unwrap().stats();
 	assert!(
-		took < Duration::from_millis(200),
+		took < Duration::from_millis(150),
 		"64 KB took {took:?} through a window of four packets on a 20 ms round trip: the peer held its \
 		 ACKs for the delay the relay asked for ({} IMMEDIATE_ACK frames sent; vendor/quinn-proto/PATCHED.md, change 5)",
 		server_stats.frame_tx.immediate_ack
