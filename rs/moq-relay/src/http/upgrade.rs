@@ -77,6 +77,10 @@ pub async fn websocket(State(state): State<HttpState>, mut request: Request, nex
 	if let Some(release) = request.extensions().get::<super::write_bound::Release>() {
 		release.release();
 	}
+	// A session is no HTTP connection: its place is free before the client reads the 101.
+	if let Some(place) = request.extensions().get::<super::Place>() {
+		place.leave();
+	}
 	sockets.spawn(ticket, upgrade, handshake.negotiated, url_path, headers);
 	(
 		StatusCode::SWITCHING_PROTOCOLS,
