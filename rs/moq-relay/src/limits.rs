@@ -393,6 +393,7 @@ impl HttpConnections {
 		Ok(HttpPlace {
 			table: self.clone(),
 			ip,
+			left: std::sync::atomic::AtomicBool::new(false),
 		})
 	}
 
@@ -403,15 +404,22 @@ impl HttpConnections {
 	}
 }
 
-/// One HTTP connection's place in [`HttpConnections`].
+/// One HTTP connection's place in [`HttpConnections`], given back when it drops or, earlier, at
+/// [`HttpPlace::leave`] (a WebSocket upgrade: before its 101 is written, so a client that has its
+/// answer finds the place free for its next connection).
 #[derive(Debug)]
 pub struct HttpPlace {
 	table: Arc<HttpConnections>,
 	ip: IpAddr,
+	left: std::sync::atomic::AtomicBool,
 }
 
-impl Drop for HttpPlace {
-	fn drop(&mut self) {
+impl HttpPlace {
+	/// Gives the place back now; once only, however often it is called.
+	pub fn leave(&self) {
+		if self.left.swap(true, std::sync::atomic::Ordering::Relaxed) {
+			return;
+		}
 		let mut state = self.table.state();
 		state.total -= 1;
 		if let Some(count) = state.by_ip.get_mut(&self.ip) {
@@ -420,6 +428,12 @@ impl Drop for HttpPlace {
 				state.by_ip.remove(&self.ip);
 			}
 		}
+	}
+}
+
+impl Drop for HttpPlace {
+	fn drop(&mut self) {
+		self.leave();
 	}
 }
 
@@ -579,6 +593,25 @@ mod tests {
 			LimitError::TooManyHttpConnectionsFromIp.code(),
 			"too_many_http_connections_from_ip"
 		);
+	}
+
+	#[test]
+	fn an_http_place_left_early_is_given_back_once() {
+		let table = HttpConnections::new(10, 1);
+		let upgraded = table.open(ip("10.0.0.1")).unwrap();
+		let other = table.open(ip("10.0.0.2")).unwrap();
+		upgraded.leave();
+		assert_eq!(table.counts(), (1, 1), "left at the upgrade");
+		let next = table.open(ip("10.0.0.1")).expect("its address may connect again");
+		upgraded.leave();
+		drop(upgraded);
+		assert_eq!(
+			table.counts(),
+			(2, 2),
+			"leaving again or dropping it frees nothing more"
+		);
+		drop((next, other));
+		assert_eq!(table.counts(), (0, 0));
 	}
 
 	#[test]

@@ -67,26 +67,6 @@ pub struct HttpState {
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// A connection's place among the open HTTP connections (`[limits] max_http_connections` and
-/// `max_http_connections_per_ip`; an extension every connection's requests carry). A WebSocket
-/// session leaves it when the upgrade is accepted ([`Place::leave`]), before the 101 answer is
-/// written: a client that has its answer finds the place free for its next connection. Otherwise
-/// the place is left when the connection closes.
-#[derive(Clone, Debug)]
-pub struct Place(Arc<std::sync::Mutex<Option<crate::limits::HttpPlace>>>);
-
-impl Place {
-	fn new(place: crate::limits::HttpPlace) -> Self {
-		Self(Arc::new(std::sync::Mutex::new(Some(place))))
-	}
-
-	/// Gives the connection's place back now.
-	pub fn leave(&self) {
-		let place = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
-		drop(place);
-	}
-}
-
 /// The routes: `/certificate.sha256`, `/health`, `/ready`, `/metrics`, `/announced[/{prefix}]`,
 /// `/.well-known/jwks.json`, the operator's `POST /revoke`, and `POST /v1/client_secrets` (also at
 /// `/v1/realtime/client_secrets`).
@@ -386,7 +366,8 @@ pub async fn serve(
 		let tls = tls.clone();
 		let router = router.clone();
 		let metrics = metrics.clone();
-		let place = Place::new(place);
+		// An extension of the connection's requests, so that a WebSocket upgrade can leave it early.
+		let place = Arc::new(place);
 		tokio::spawn(async move {
 			let router = router.layer(axum::Extension(place.clone()));
 			if let Err(err) = connection(stream, peer, tls, router, bounds.timeout, metrics).await {

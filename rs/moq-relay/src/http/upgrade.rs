@@ -78,7 +78,7 @@ pub async fn websocket(State(state): State<HttpState>, mut request: Request, nex
 		release.release();
 	}
 	// A session is no HTTP connection: its place is free before the client reads the 101.
-	if let Some(place) = request.extensions().get::<super::Place>() {
+	if let Some(place) = request.extensions().get::<std::sync::Arc<crate::limits::HttpPlace>>() {
 		place.leave();
 	}
 	sockets.spawn(ticket, upgrade, handshake.negotiated, url_path, headers);
