@@ -415,7 +415,7 @@ async fn one_address_cannot_take_every_http_connection() {
 	})
 	.await;
 	// Nine held: each WebSocket session takes the tenth place for its upgrade only, and leaves it
-	// before its 101 is written (`http::Place`). The first waits for the probe above to leave the
+	// before its 101 is written (`limits::HttpPlace::leave`). The first waits for the probe above to leave the
 	// place (the relay sees that connection's close a moment after the client does); the next
 	// two, and a GET right after them, are served at once.
 	let client = relay.client(None);
