@@ -275,15 +275,21 @@ where
 		usize::try_from(session.max_record_size).unwrap_or(MAX_MESSAGE)
 	};
 	let ended = stream::Ended::new();
+	let last_words = io::LastWords::default();
 	let link = io::Link::new(
 		gated,
 		bounds.keep_alive,
 		bounds.idle_timeout,
 		max_message,
-		ended.clone(),
+		(ended.clone(), last_words.clone()),
 	);
 	let session = qmux::Session::accept(link, session).await?;
-	Ok(WsSession { session, gate, ended })
+	Ok(WsSession {
+		session,
+		gate,
+		ended,
+		last_words: Some(last_words),
+	})
 }
 
 /// The largest QMux draft-00 frame, its initial `max_frame_size` (which the relay never raises).
@@ -420,6 +426,9 @@ pub struct WsSession {
 	gate: Arc<Gate>,
 	/// Set when the session ends: its streams' reads and writes then fail ([`stream`]).
 	ended: stream::Ended,
+	/// What the relay's side writes once the session ended, its close among it ([`io`]); none on
+	/// a client's side (qmux's own transport).
+	last_words: Option<io::LastWords>,
 }
 
 impl std::fmt::Debug for WsSession {
@@ -446,6 +455,7 @@ impl WsSession {
 			session,
 			gate,
 			ended: stream::Ended::new(),
+			last_words: None,
 		}
 	}
 }
@@ -583,7 +593,12 @@ impl super::Session for WsSession {
 	}
 
 	fn close(&self, code: u32, reason: &str) {
-		// Ended first, so that qmux's writer hands the close over at once ([`io`]).
+		// The relay's close goes among the last words before the session ends, and the session
+		// ends before qmux hears of the close, so that qmux's writer hands over at once whatever
+		// it holds ([`io`]): qmux's own close is not always written.
+		if let Some(last_words) = &self.last_words {
+			last_words.close(code, reason);
+		}
 		self.ended.set();
 		self.session.close(code, reason);
 	}
@@ -936,6 +951,81 @@ mod tests {
 			);
 			writing.abort();
 		}
+	}
+
+	/// The relay's close is written after what the session had queued, and nothing the session
+	/// writes after it, whether qmux closes its writer or drops it (qmux drops it when the close
+	/// comes while a write waits, and may close it without ever handing its own close over).
+	#[tokio::test]
+	async fn the_relays_close_is_written_last_whether_qmux_closes_its_writer_or_drops_it() {
+		use futures::StreamExt as _;
+		use qmux::transport::{Transport as _, Writer as _};
+		for drops in [false, true] {
+			let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+			let ws = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+			let (ended, last_words) = (stream::Ended::new(), io::LastWords::default());
+			let link = io::Link::new(
+				ws,
+				KEEP_ALIVE,
+				IDLE_TIMEOUT,
+				MAX_MESSAGE,
+				(ended.clone(), last_words.clone()),
+			);
+			let (mut writer, _reader) = link.split();
+			let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+			writer.send(Bytes::from_static(b"queued before")).await.unwrap();
+			// As in `WsSession::close`.
+			last_words.close(2, "missing_credential: present a token");
+			ended.set();
+			writer.send(Bytes::from_static(b"said after")).await.unwrap();
+			if drops {
+				drop(writer);
+			} else {
+				tokio::spawn(async move { writer.close().await });
+			}
+			let mut read = Vec::new();
+			while let Some(Ok(message)) = within_a_second(client.next()).await {
+				match message {
+					Message::Binary(data) => read.push(data),
+					_ => break,
+				}
+				if read.len() == 2 {
+					// The client closes its side once it took the close, and the relay then closes.
+					client.close(None).await.unwrap();
+				}
+			}
+			let close = [&[0x1d, 2, 35][..], b"missing_credential: present a token"].concat();
+			assert_eq!(read, [&b"queued before"[..], &close[..]], "writer dropped: {drops}");
+		}
+	}
+
+	/// A close reason longer than [`io`]'s cap is cut at a character boundary.
+	#[tokio::test]
+	async fn a_long_close_reason_is_cut_at_a_character_boundary() {
+		use futures::StreamExt as _;
+		let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+		let ws = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+		let (ended, last_words) = (stream::Ended::new(), io::LastWords::default());
+		let link = io::Link::new(
+			ws,
+			KEEP_ALIVE,
+			IDLE_TIMEOUT,
+			MAX_MESSAGE,
+			(ended.clone(), last_words.clone()),
+		);
+		let (writer, _reader) = qmux::transport::Transport::split(link);
+		let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+		// 1023 ASCII bytes, then a two-byte character across the 1024-byte cap.
+		let reason = format!("{}é and more", "a".repeat(1023));
+		last_words.close(7, &reason);
+		ended.set();
+		drop(writer);
+		let Some(Ok(Message::Binary(close))) = within_a_second(client.next()).await else {
+			panic!("no close");
+		};
+		// Type, code, a two-byte length (1023), the reason up to the character.
+		assert_eq!(&close[..4], &[0x1d, 7, 0x43, 0xff]);
+		assert_eq!(&close[4..], "a".repeat(1023).as_bytes());
 	}
 
 	/// A stream whose session ended fails its pending read and write, as on QUIC, whoever closed

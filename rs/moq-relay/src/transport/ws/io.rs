@@ -17,21 +17,29 @@
 //! closed, that task writes the WebSocket close frame only after the client closed its side (it
 //! does so once its session took the close), or after [`CLOSE_FLUSH`].
 //!
-//! qmux writes a close (the CONNECTION_CLOSE with the relay's code and reason) only if its writer
-//! can hand it over at once: a write still waiting when the session closes is abandoned, and the
-//! transport dropped without its close. A peer that did not read for a moment (a client under
-//! load) then never learned why it was refused. So once the session has ended ([`Ended`], which
-//! the relay's close sets before it asks qmux to close), a write waiting for room in the queue,
-//! and every write after it, goes to the session's last words instead ([`LAST_WORDS`] at most),
-//! which [`send`] writes after the queue. The reader is a task of its
-//! own ([`receive`]) with the keep-alive deadline that qmux's transport has: a peer from which
-//! nothing arrives for the idle timeout is closed.
+//! qmux's writer does not reliably hand the relay's close to the transport. It abandons a write
+//! still waiting when the session closes (a peer that had not read for a moment, a client under
+//! load, then never learned why it was refused), and its writer task picks the close up only if
+//! it looks at its control queue after the close was queued and before it notices the session's
+//! end: a writer task that looked just before (on another thread) stops without it, either because
+//! the write it waits on is abandoned or because it finds its stream queue closed. In the tests
+//! that lost the close in about one run of twenty rounds in thirty with both cores busy. So the
+//! relay writes its close itself: [`LastWords::close`] puts the APPLICATION_CLOSE with the relay's
+//! code and reason ([`application_close`]) among the session's last words before the session ends
+//! ([`Ended`]); from then on the writer takes every write at once and drops it (a closed QUIC
+//! connection abandons its streams too), and [`send`] writes the close after what was queued
+//! before it, whether qmux closes the writer or drops it. Without the relay's close (the peer
+//! closed, the socket failed), writes that come once the session ended still go to its last words
+//! ([`LAST_WORDS`] at most). Once the session has ended, [`send`] has [`CLOSE_FLUSH`] for all of
+//! it. The reader is a task of its own ([`receive`]) with the keep-alive deadline that qmux's
+//! transport has: a peer from which nothing arrives for the idle timeout is closed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use moq_wire::VarInt;
 use qmux::ws::tungstenite::{self, Message};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -64,19 +72,28 @@ pub(super) struct Link<S> {
 	max_message: usize,
 	/// Set when the session's writer closes (every end of the session closes it).
 	ended: Ended,
+	/// What the session writes once it has ended, the relay's close among it.
+	last_words: LastWords,
 }
 
 impl<S> Link<S> {
 	/// `ws`, pinged every `keep_alive` and closed when nothing arrived from the peer for
 	/// `idle_timeout`; a message over `max_message` bytes closes it. `ended` is set when the
-	/// writer closes or is dropped.
-	pub(super) fn new(ws: S, keep_alive: Duration, idle_timeout: Duration, max_message: usize, ended: Ended) -> Self {
+	/// writer closes or is dropped; `last_words` is written once the session has ended.
+	pub(super) fn new(
+		ws: S,
+		keep_alive: Duration,
+		idle_timeout: Duration,
+		max_message: usize,
+		(ended, last_words): (Ended, LastWords),
+	) -> Self {
 		Self {
 			ws,
 			keep_alive,
 			idle_timeout,
 			max_message,
 			ended,
+			last_words,
 		}
 	}
 }
@@ -90,7 +107,6 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 		// task that finds the lock taken waits for it.
 		let (sink, stream) = self.ws.split();
 		let (queue, queued) = mpsc::channel(QUEUE);
-		let last_words = LastWords::default();
 		let (delivered, received) = mpsc::channel(RECEIVED);
 		// Dropped by the receiving task when it ends: the client closed its side, or is gone.
 		let (peer_closed, peer_done) = oneshot::channel();
@@ -100,8 +116,8 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 		ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
 		let writer = Writer {
 			queue: Some(queue),
-			last_words: last_words.clone(),
-			sender: tokio::spawn(send(sink, (queued, last_words), peer_done)),
+			last_words: self.last_words.clone(),
+			sender: tokio::spawn(send(sink, (queued, self.last_words), self.ended.clone(), peer_done)),
 			ping,
 			ended: self.ended,
 		};
@@ -119,8 +135,28 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 
 /// Writes what the session queued, in order, until the session closes the queue, then its last
 /// words; then, once the client closed its side (`peer_done`), the WebSocket close frame. Ends at
-/// the first failed write: the socket is gone.
+/// the first failed write (the socket is gone), and [`CLOSE_FLUSH`] after the session `ended`.
 async fn send<K>(
+	sink: K,
+	(queued, last_words): (mpsc::Receiver<Outgoing>, LastWords),
+	ended: Ended,
+	peer_done: oneshot::Receiver<()>,
+) where
+	K: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+	let writing = write_all(sink, (queued, last_words), peer_done);
+	let flushed = async {
+		ended.wait().await;
+		tokio::time::sleep(CLOSE_FLUSH).await;
+	};
+	tokio::select! {
+		() = writing => {}
+		() = flushed => tracing::debug!("WebSocket peer did not take the close in time"),
+	}
+}
+
+/// [`send`]'s writes, without its deadline.
+async fn write_all<K>(
 	mut sink: K,
 	(mut queued, last_words): (mpsc::Receiver<Outgoing>, LastWords),
 	peer_done: oneshot::Receiver<()>,
@@ -144,7 +180,7 @@ async fn send<K>(
 	}
 	// A qmux client that reads the end of the WebSocket right behind the session's close reports
 	// the end instead: the close frame waits until the client has closed (or [`CLOSE_FLUSH`]
-	// passed, when [`Writer::close`] stops this task).
+	// passed, when [`send`] stops).
 	let _ = peer_done.await;
 	let _ = sink.close().await;
 }
@@ -215,23 +251,80 @@ where
 /// channel: every WebSocket session has one, and most never use it (a channel allocates its first
 /// block of slots when made).
 #[derive(Clone, Default)]
-struct LastWords(Arc<std::sync::Mutex<std::collections::VecDeque<Outgoing>>>);
+pub(super) struct LastWords(Arc<std::sync::Mutex<Words>>);
+
+#[derive(Default)]
+struct Words {
+	said: std::collections::VecDeque<Outgoing>,
+	/// The relay's close is among them: nothing said after it is written.
+	closed: bool,
+}
 
 impl LastWords {
-	/// Adds `outgoing`; `false` when [`LAST_WORDS`] are said already.
+	/// The relay closes the session with `code` and `reason`: its APPLICATION_CLOSE is written
+	/// after what the session queued and said so far, and nothing after it. Called before the
+	/// session ends ([`Ended::set`]), so that no write of the ended session comes first. A second
+	/// close is not written (QUIC sends one close too).
+	pub(super) fn close(&self, code: u32, reason: &str) {
+		let mut words = self.lock();
+		if !words.closed {
+			words.said.push_back(Outgoing::Record(application_close(code, reason)));
+			words.closed = true;
+		}
+	}
+
+	/// Adds `outgoing`; `false` when [`LAST_WORDS`] are said already. After the relay's close,
+	/// `outgoing` is dropped: the peer discards it anyway once it reads the close.
 	fn say(&self, outgoing: Outgoing) -> bool {
-		let mut words = self.0.lock().unwrap_or_else(|e| e.into_inner());
-		if words.len() >= LAST_WORDS {
+		let mut words = self.lock();
+		if words.closed {
+			return true;
+		}
+		if words.said.len() >= LAST_WORDS {
 			return false;
 		}
-		words.push_back(outgoing);
+		words.said.push_back(outgoing);
 		true
 	}
 
+	/// Whether the relay's close is among them.
+	fn closed(&self) -> bool {
+		self.lock().closed
+	}
+
 	fn take(&self) -> std::collections::VecDeque<Outgoing> {
-		std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+		std::mem::take(&mut self.lock().said)
+	}
+
+	fn lock(&self) -> std::sync::MutexGuard<'_, Words> {
+		self.0.lock().unwrap_or_else(|e| e.into_inner())
 	}
 }
+
+/// The longest close reason the relay writes, in bytes. The relay's reasons are short (an error
+/// code and a next step); a longer one is cut at a character boundary, so that the close fits in
+/// the smallest record a peer may allow.
+const CLOSE_REASON: usize = 1024;
+
+/// QMux's APPLICATION_CLOSE frame (type 0x1d, the same in drafts 00 to 02 of
+/// draft-ietf-quic-qmux): the code and the reason, as in RFC 9000 §19.19 (no frame type field).
+/// On a WebSocket one message is one record (draft-01 and later) or one frame (draft-00).
+fn application_close(code: u32, reason: &str) -> Bytes {
+	let mut end = reason.len().min(CLOSE_REASON);
+	while !reason.is_char_boundary(end) {
+		end -= 1;
+	}
+	let reason = &reason.as_bytes()[..end];
+	let mut record = bytes::BytesMut::with_capacity(1 + 4 + 2 + reason.len());
+	VarInt::from_u32(APPLICATION_CLOSE).encode(&mut record);
+	VarInt::from_u32(code).encode(&mut record);
+	VarInt::from_u32(end as u32).encode(&mut record);
+	record.extend_from_slice(reason);
+	record.freeze()
+}
+
+/// APPLICATION_CLOSE's frame type.
+const APPLICATION_CLOSE: u32 = 0x1d;
 
 /// What the session's writer queues for [`send`]: a QMux record (or draft-00 frame), or a
 /// keep-alive ping. (A tungstenite `Message` is larger, and the queue's slots are allocated with it.)
@@ -283,14 +376,9 @@ impl qmux::transport::Writer for Writer {
 	async fn close(&mut self) -> Result<(), qmux::Error> {
 		self.ended.set();
 		self.queue = None;
-		match tokio::time::timeout(CLOSE_FLUSH, &mut self.sender).await {
-			Ok(_) => Ok(()),
-			Err(_) => {
-				tracing::debug!("WebSocket peer did not take the close in time");
-				self.sender.abort();
-				Err(qmux::Error::Closed)
-			}
-		}
+		// [`send`] ends at most [`CLOSE_FLUSH`] after the session ended.
+		let _ = (&mut self.sender).await;
+		Ok(())
 	}
 
 	async fn maintain(&mut self) -> Result<(), qmux::Error> {
@@ -304,10 +392,14 @@ impl qmux::transport::Writer for Writer {
 }
 
 impl Drop for Writer {
-	/// Dropped without [`Writer::close`] (qmux gave up on the transport): the socket goes at once.
+	/// Dropped without [`Writer::close`] (qmux gave up on the transport): the socket goes at once,
+	/// unless the relay closed the session: then [`send`] still writes its close (qmux may drop
+	/// the writer instead of closing it when the close comes while a write waits).
 	fn drop(&mut self) {
 		self.ended.set();
-		self.sender.abort();
+		if !self.last_words.closed() {
+			self.sender.abort();
+		}
 	}
 }
 
