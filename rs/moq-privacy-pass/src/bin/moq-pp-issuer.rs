@@ -8,7 +8,9 @@
 //!
 //! `--key FILE`: the issuer's RSA-2048 private key (PKCS#8 PEM); generated and written there (mode 0600)
 //! when the file does not exist, so restarts keep the key. Without `--key` a fresh key lives in memory.
-//! `--public-key-out FILE`: writes the public key (SPKI DER, base64) for the relay's `--pp-issuer-key`.
+//! `--public-key-out FILE`: writes the public key (SPKI DER, base64) for the relay's `--pp-issuer-key`,
+//! whole or not at all (a temporary file beside it, renamed over it): a reader never sees part of a
+//! key, and a failed write (a full disk) leaves the file that was there.
 //! `--url`: the base URL clients reach it at (default `http://<bind>`), for the directory's request URI.
 //!
 //! Prints `issuer: <host:port>` (the name for the relay's `--pp-issuer`), `directory: <url>`,
@@ -78,6 +80,24 @@ fn load_or_generate(path: Option<&PathBuf>) -> Result<IssuerKeyPair, String> {
 	}
 }
 
+/// Replaces `path` with `contents`, readable by all (a public key): written to a temporary file in
+/// the same directory, flushed to disk, then renamed over `path`. On failure the temporary file is
+/// removed and `path` is as it was.
+fn write_whole(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+	let dir = path
+		.parent()
+		.filter(|dir| !dir.as_os_str().is_empty())
+		.unwrap_or(std::path::Path::new("."));
+	let mut file = tempfile::NamedTempFile::new_in(dir)?;
+	// The file itself: its error names no temporary path (the caller names `path`).
+	file.as_file_mut().write_all(contents.as_bytes())?;
+	#[cfg(unix)]
+	std::fs::set_permissions(file.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+	file.as_file().sync_all()?;
+	file.persist(path).map_err(|e| e.error)?;
+	Ok(())
+}
+
 fn main() -> ExitCode {
 	let args = Args::parse();
 	match run(args) {
@@ -105,7 +125,7 @@ async fn run(args: Args) -> Result<(), String> {
 		.to_string();
 	let token_key = pair.public_key().to_base64();
 	if let Some(out) = &args.public_key_out {
-		std::fs::write(out, format!("{token_key}\n")).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+		write_whole(out, &format!("{token_key}\n")).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
 	}
 	let issuer = Issuer::new(format!("{base}{DEFAULT_REQUEST_PATH}"), vec![pair]).map_err(|e| e.to_string())?;
 	let router = issuer_http::router(Arc::new(issuer), DEFAULT_REQUEST_PATH, Duration::from_secs(300));

@@ -134,3 +134,47 @@ echo "files: $(ls -A | tr '\n' ' ')"
 		]
 	);
 }
+
+/// `--public-key-out` replaces the file whole (a new file renamed over it), never rewriting it in
+/// place: a relay reading the key as the issuer starts reads the old key or the new one, never a
+/// part. Seen here from a reader that opened the old file before: it still reads the old key (a
+/// write in place would show it the new one), and the path then holds the whole new key.
+#[cfg(unix)]
+#[test]
+fn the_public_key_file_is_replaced_whole() {
+	use std::io::Read;
+	let dir = std::env::temp_dir().join(format!("moq-pp-issuer-pub-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).unwrap();
+	let public = dir.join("issuer.pub");
+	std::fs::write(&public, "old-key\n").unwrap();
+	let mut reader = std::fs::File::open(&public).unwrap();
+	let mut child = Killed(
+		Command::new(BIN)
+			.args(["--bind", "127.0.0.1:0", "--public-key-out"])
+			.arg(&public)
+			.stdout(Stdio::piped())
+			.stderr(Stdio::inherit())
+			.spawn()
+			.unwrap(),
+	);
+	let mut token_key = None;
+	for line in BufReader::new(child.0.stdout.take().unwrap()).lines() {
+		let line = line.unwrap();
+		if let Some(key) = line.strip_prefix("token-key: ") {
+			token_key = Some(key.to_string());
+		}
+		if line == "ready" {
+			break;
+		}
+	}
+	drop(child);
+	let mut old = String::new();
+	reader.read_to_string(&mut old).unwrap();
+	let new = std::fs::read_to_string(&public).unwrap();
+	let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&public).unwrap().permissions());
+	std::fs::remove_dir_all(&dir).unwrap();
+	assert_eq!(old, "old-key\n", "the file was rewritten in place");
+	assert_eq!(new, format!("{}\n", token_key.expect("a token-key line")));
+	// A public key: readable by a relay that runs as another user.
+	assert_eq!(mode & 0o777, 0o644);
+}
