@@ -38,8 +38,9 @@ fn a_bad_argument_is_named_and_fails() {
 /// `--public-key-out`, and `--url` (trailing slash dropped) names the issuer and its directory.
 #[test]
 fn the_flags_configure_the_issuer() {
-	let dir = std::env::temp_dir().join(format!("moq-pp-issuer-cli-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new().prefix("moq-pp-issuer-cli-").tempdir().unwrap();
+	let dir = scratch.path().to_path_buf();
 	let (key, public) = (dir.join("issuer.pem"), dir.join("issuer.pub"));
 	let mut child = Killed(
 		Command::new(BIN)
@@ -83,7 +84,6 @@ fn the_flags_configure_the_issuer() {
 		let mode = std::fs::metadata(&key).unwrap().permissions().mode();
 		assert_eq!(mode & 0o777, 0o600);
 	}
-	std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A child process killed (and reaped) when dropped, a failed assertion included.
@@ -102,8 +102,12 @@ impl Drop for Killed {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_disk_leaves_no_half_key() {
-	let dir = std::env::temp_dir().join(format!("moq-pp-issuer-full-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new()
+		.prefix("moq-pp-issuer-full-")
+		.tempdir()
+		.unwrap();
+	let dir = scratch.path().to_path_buf();
 	let script = r#"cd "$1" || exit 90
 out=$("$2" --key issuer.pem --bind 127.0.0.1:0 2>&1); echo "exit=$? $out"
 echo "files: $(ls -A | tr '\n' ' ')"
@@ -117,7 +121,6 @@ echo "files: $(ls -A | tr '\n' ' ')"
 		.arg(BIN)
 		.output()
 		.unwrap();
-	let _ = std::fs::remove_dir(&dir);
 	let stdout = String::from_utf8_lossy(&out.stdout);
 	assert!(
 		out.status.success(),
@@ -143,8 +146,9 @@ echo "files: $(ls -A | tr '\n' ' ')"
 #[test]
 fn the_public_key_file_is_replaced_whole() {
 	use std::io::Read;
-	let dir = std::env::temp_dir().join(format!("moq-pp-issuer-pub-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new().prefix("moq-pp-issuer-pub-").tempdir().unwrap();
+	let dir = scratch.path().to_path_buf();
 	let public = dir.join("issuer.pub");
 	std::fs::write(&public, "old-key\n").unwrap();
 	let mut reader = std::fs::File::open(&public).unwrap();
@@ -172,7 +176,6 @@ fn the_public_key_file_is_replaced_whole() {
 	reader.read_to_string(&mut old).unwrap();
 	let new = std::fs::read_to_string(&public).unwrap();
 	let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&public).unwrap().permissions());
-	std::fs::remove_dir_all(&dir).unwrap();
 	assert_eq!(old, "old-key\n", "the file was rewritten in place");
 	assert_eq!(new, format!("{}\n", token_key.expect("a token-key line")));
 	// A public key: readable by a relay that runs as another user.

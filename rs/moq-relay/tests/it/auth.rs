@@ -377,8 +377,12 @@ async fn negative_corpus_cases_are_refused_with_their_codes() {
 		serde_json::from_str(&std::fs::read_to_string(vectors.join(name)).unwrap()).unwrap()
 	};
 	let keys = read("keys.json");
-	let dir = std::env::temp_dir().join(format!("moq-relay-auth-corpus-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new()
+		.prefix("moq-relay-auth-corpus-")
+		.tempdir()
+		.unwrap();
+	let dir = scratch.path().to_path_buf();
 	let key = Key::from_value(&keys["keys"]["hs256"]).unwrap();
 	key.to_file(dir.join("hs256.jwk"), KeyFormat::Json).unwrap();
 	let key_file = dir.join("hs256.jwk");
@@ -475,5 +479,4 @@ async fn negative_corpus_cases_are_refused_with_their_codes() {
 	let (close, reason) = webtransport_closed(&session).await;
 	assert_eq!((u64::from(close), reason.as_str()), (UNAUTHORIZED, "too_many_attempts"));
 	relay.stop().await;
-	let _ = std::fs::remove_dir_all(&dir);
 }

@@ -79,8 +79,12 @@ async fn sigterm_during_traffic_exits_zero_within_the_drain_bound() {
 
 #[test]
 fn unknown_toml_keys_are_an_error_naming_the_key() {
-	let dir = std::env::temp_dir().join(format!("moq-relay-bad-toml-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new()
+		.prefix("moq-relay-bad-toml-")
+		.tempdir()
+		.unwrap();
+	let dir = scratch.path().to_path_buf();
 	let file = dir.join("bad.toml");
 	std::fs::write(&file, "[server]\nbnid = \"127.0.0.1:4443\"\n").unwrap();
 	let output = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
@@ -89,7 +93,6 @@ fn unknown_toml_keys_are_an_error_naming_the_key() {
 		.args(["--config", file.to_str().unwrap()])
 		.output()
 		.unwrap();
-	std::fs::remove_dir_all(&dir).unwrap();
 	assert!(!output.status.success());
 	let stderr = String::from_utf8_lossy(&output.stderr);
 	assert!(stderr.contains("bnid"), "{stderr}");

@@ -59,8 +59,12 @@ async fn chromium_reads_the_challenge_and_redeems_a_token_with_pp() {
 		.unwrap(),
 	);
 	let key = issuer.keys()[0].public_key().clone();
-	let dir = std::env::temp_dir().join(format!("moq-relay-browser-pp-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new()
+		.prefix("moq-relay-browser-pp-")
+		.tempdir()
+		.unwrap();
+	let dir = scratch.path().to_path_buf();
 	let key_file = dir.join("issuer.pub");
 	std::fs::write(&key_file, key.to_base64()).unwrap();
 	let relay = TestRelay::start_with(move |config| {
@@ -103,5 +107,4 @@ async fn chromium_reads_the_challenge_and_redeems_a_token_with_pp() {
 	tokio::time::timeout(Duration::from_secs(20), relay.stop())
 		.await
 		.unwrap();
-	let _ = std::fs::remove_dir_all(&dir);
 }

@@ -644,8 +644,12 @@ async fn ready_answers_503_while_the_relay_drains() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_expiring_past_the_clock_range_admits_without_panicking() {
 	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
-	let dir = std::env::temp_dir().join(format!("moq-relay-hardening-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new()
+		.prefix("moq-relay-hardening-")
+		.tempdir()
+		.unwrap();
+	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("far").unwrap())).unwrap();
 	key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
 	let key_file = dir.join("root.jwk");
@@ -659,7 +663,6 @@ async fn a_token_expiring_past_the_clock_range_admits_without_panicking() {
 	// The session task is alive: it answers a second request too.
 	announce_ok(&conn).await;
 	relay.stop().await;
-	let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The published client as a publisher or subscriber of the binary at `/anon`.
@@ -1318,8 +1321,9 @@ async fn every_admission_and_refusal_has_one_audit_line_without_the_credential()
 	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 	let capture = common::Capture::install_trace();
-	let dir = std::env::temp_dir().join(format!("moq-relay-audit-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new().prefix("moq-relay-audit-").tempdir().unwrap();
+	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("audit").unwrap())).unwrap();
 	key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
 	let key_file = dir.join("root.jwk");
@@ -1338,7 +1342,6 @@ async fn every_admission_and_refusal_has_one_audit_line_without_the_credential()
 	let (status, _, _) = http_get(&relay, &format!("/announced/room?jwt={token}"), false).await;
 	assert_eq!(status, 200);
 	relay.stop().await;
-	let _ = std::fs::remove_dir_all(&dir);
 
 	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
 	let audit: Vec<&str> = text.lines().filter(|l| l.contains("moq_relay::audit")).collect();
@@ -1460,8 +1463,9 @@ async fn the_audit_trail_follows_a_session_past_its_admission() {
 	const PROBES: u64 = 20;
 
 	let capture = common::Capture::install_trace();
-	let dir = std::env::temp_dir().join(format!("moq-relay-trail-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new().prefix("moq-relay-trail-").tempdir().unwrap();
+	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("trail").unwrap())).unwrap();
 	let (key_file, list) = (dir.join("root.jwk"), dir.join("revoked.txt"));
 	key.to_file(&key_file, KeyFormat::Base64Url).unwrap();
@@ -1523,7 +1527,6 @@ async fn the_audit_trail_follows_a_session_past_its_admission() {
 	assert_eq!(denied("subscribe"), Some(PROBES), "{metrics:#?}");
 	assert_eq!(denied("publish"), Some(1), "{metrics:#?}");
 	relay.stop().await;
-	let _ = std::fs::remove_dir_all(&dir);
 
 	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
 	let audit: Vec<&str> = text.lines().filter(|l| l.contains("moq_relay::audit")).collect();

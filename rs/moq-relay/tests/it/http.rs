@@ -159,8 +159,12 @@ async fn health_ready_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announced_lists_what_the_credential_allows() {
 	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
-	let dir = std::env::temp_dir().join(format!("moq-relay-http-announced-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new()
+		.prefix("moq-relay-http-announced-")
+		.tempdir()
+		.unwrap();
+	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("http").unwrap())).unwrap();
 	let key_file = dir.join("root.jwk");
 	key.to_file(&key_file, KeyFormat::Base64Url).unwrap();
@@ -230,7 +234,6 @@ async fn announced_lists_what_the_credential_allows() {
 
 	publisher.close().await;
 	relay.stop().await;
-	let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Refused credentials from one address start its cool-down: `429` with `too_many_attempts`, for

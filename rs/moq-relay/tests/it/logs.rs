@@ -12,8 +12,9 @@ async fn no_credential_reaches_the_logs_at_trace() {
 	// The relay's own filter with every crate at TRACE, and the CONNECT events asked for explicitly.
 	let capture = common::Capture::install_trace();
 
-	let dir = std::env::temp_dir().join(format!("moq-relay-logs-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new().prefix("moq-relay-logs-").tempdir().unwrap();
+	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("logs").unwrap())).unwrap();
 	key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
 	let key_file = dir.join("root.jwk");
@@ -72,7 +73,6 @@ async fn no_credential_reaches_the_logs_at_trace() {
 		);
 	}
 	relay.stop().await;
-	let _ = std::fs::remove_dir_all(&dir);
 
 	let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
 	assert!(

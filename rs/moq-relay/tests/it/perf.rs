@@ -73,12 +73,12 @@ struct Measured {
 async fn a_short_fan_out_costs_no_more_instructions_per_byte_than_the_baseline() {
 	let baseline = Baseline::read();
 	valgrind_present();
-	let dir = std::env::temp_dir().join(format!("moq-relay-perf-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new().prefix("moq-relay-perf-").tempdir().unwrap();
+	let dir = scratch.path().to_path_buf();
 
 	let short = fan_out(&dir, 2).await;
 	let long = fan_out(&dir, 5).await;
-	std::fs::remove_dir_all(&dir).unwrap();
 
 	assert!(
 		long.bytes > short.bytes && long.instructions > short.instructions,
@@ -212,11 +212,14 @@ async fn a_session_set_up_costs_no_more_instructions_than_the_baseline() {
 	const MORE: usize = 60;
 	let baseline = Baseline::read();
 	valgrind_present();
-	let dir = std::env::temp_dir().join(format!("moq-relay-perf-setup-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new()
+		.prefix("moq-relay-perf-setup-")
+		.tempdir()
+		.unwrap();
+	let dir = scratch.path().to_path_buf();
 	let few = set_up(&dir, FEW).await;
 	let more = set_up(&dir, MORE).await;
-	std::fs::remove_dir_all(&dir).unwrap();
 
 	assert!(more > few, "{MORE} sessions took {more} instructions, {FEW} took {few}");
 	let per_session = (more - few) as f64 / (MORE - FEW) as f64;

@@ -20,8 +20,9 @@ async fn no_privacy_pass_token_reaches_the_logs_at_trace() {
 	)
 	.unwrap();
 	let key = issuer.keys()[0].public_key().clone();
-	let dir = std::env::temp_dir().join(format!("moq-relay-pp-logs-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new().prefix("moq-relay-pp-logs-").tempdir().unwrap();
+	let dir = scratch.path().to_path_buf();
 	let key_file = dir.join("issuer.pub");
 	std::fs::write(&key_file, key.to_base64()).unwrap();
 	let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -95,7 +96,6 @@ async fn no_privacy_pass_token_reaches_the_logs_at_trace() {
 	assert_eq!(webtransport_closed(&session).await.1, "nonce_store_unavailable");
 	tokens.push(token);
 	relay.stop().await;
-	let _ = std::fs::remove_dir_all(&dir);
 
 	let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
 	assert!(

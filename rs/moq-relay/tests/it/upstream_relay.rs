@@ -99,8 +99,12 @@ fn token(key: &Key, root: &str, publish: &[&str], subscribe: &[&str]) -> String 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_relay_accepts_our_tokens_through_its_auth_url() {
-	let dir = std::env::temp_dir().join(format!("moq-relay-upstream-{}", std::process::id()));
-	std::fs::create_dir_all(&dir).unwrap();
+	// Removed when the test ends, a failed one included.
+	let scratch = tempfile::Builder::new()
+		.prefix("moq-relay-upstream-")
+		.tempdir()
+		.unwrap();
+	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::ES256, None).unwrap();
 	let key_file = dir.join("key.jwk");
 	key.to_file(&key_file, KeyFormat::Json).unwrap();
@@ -158,7 +162,6 @@ async fn upstream_relay_accepts_our_tokens_through_its_auth_url() {
 		assert!(still_open.is_err(), "the {what} session was closed: {still_open:?}");
 	}
 	auth_task.abort();
-	let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `docs/auth.md` ("Coming from upstream moq-relay") maps every auth flag upstream 0.17 lists in
