@@ -953,26 +953,38 @@ mod tests {
 		}
 	}
 
+	/// The relay's halves of a WebSocket for qmux ([`io::Link`]) over an in-memory pipe, the
+	/// session's end and last words they share, and the client's end of the WebSocket.
+	async fn link_pair() -> (
+		io::Writer,
+		io::Reader,
+		(stream::Ended, io::LastWords),
+		WebSocketStream<tokio::io::DuplexStream>,
+	) {
+		let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+		let ws = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+		let (ended, last_words) = (stream::Ended::new(), io::LastWords::default());
+		let link = io::Link::new(
+			ws,
+			KEEP_ALIVE,
+			IDLE_TIMEOUT,
+			MAX_MESSAGE,
+			(ended.clone(), last_words.clone()),
+		);
+		let (writer, reader) = qmux::transport::Transport::split(link);
+		let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+		(writer, reader, (ended, last_words), client)
+	}
+
 	/// The relay's close is written after what the session had queued, and nothing the session
 	/// writes after it, whether qmux closes its writer or drops it (qmux drops it when the close
 	/// comes while a write waits, and may close it without ever handing its own close over).
 	#[tokio::test]
 	async fn the_relays_close_is_written_last_whether_qmux_closes_its_writer_or_drops_it() {
 		use futures::StreamExt as _;
-		use qmux::transport::{Transport as _, Writer as _};
+		use qmux::transport::Writer as _;
 		for drops in [false, true] {
-			let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-			let ws = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
-			let (ended, last_words) = (stream::Ended::new(), io::LastWords::default());
-			let link = io::Link::new(
-				ws,
-				KEEP_ALIVE,
-				IDLE_TIMEOUT,
-				MAX_MESSAGE,
-				(ended.clone(), last_words.clone()),
-			);
-			let (mut writer, _reader) = link.split();
-			let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+			let (mut writer, _reader, (ended, last_words), mut client) = link_pair().await;
 			writer.send(Bytes::from_static(b"queued before")).await.unwrap();
 			// As in `WsSession::close`.
 			last_words.close(2, "missing_credential: present a token");
@@ -1003,18 +1015,7 @@ mod tests {
 	#[tokio::test]
 	async fn a_long_close_reason_is_cut_at_a_character_boundary() {
 		use futures::StreamExt as _;
-		let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-		let ws = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
-		let (ended, last_words) = (stream::Ended::new(), io::LastWords::default());
-		let link = io::Link::new(
-			ws,
-			KEEP_ALIVE,
-			IDLE_TIMEOUT,
-			MAX_MESSAGE,
-			(ended.clone(), last_words.clone()),
-		);
-		let (writer, _reader) = qmux::transport::Transport::split(link);
-		let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+		let (writer, _reader, (ended, last_words), mut client) = link_pair().await;
 		// 1023 ASCII bytes, then a two-byte character across the 1024-byte cap.
 		let reason = format!("{}é and more", "a".repeat(1023));
 		last_words.close(7, &reason);
