@@ -22,8 +22,8 @@
 //! load, then never learned why it was refused), and its writer task picks the close up only if
 //! it looks at its control queue after the close was queued and before it notices the session's
 //! end: a writer task that looked just before (on another thread) stops without it, either because
-//! the write it waits on is abandoned or because it finds its stream queue closed. In the tests
-//! that lost the close in about one run of twenty rounds in thirty with both cores busy. So the
+//! the write it waits on is abandoned or because it finds its stream queue closed. With both cores
+//! busy, that lost the close in about one in thirty runs of a twenty-round unit test. So the
 //! relay writes its close itself: [`LastWords::close`] puts the APPLICATION_CLOSE with the relay's
 //! code and reason ([`application_close`]) among the session's last words before the session ends
 //! ([`Ended`]); from then on the writer takes every write at once and drops it (a closed QUIC
@@ -302,8 +302,8 @@ impl LastWords {
 }
 
 /// The longest close reason the relay writes, in bytes. The relay's reasons are short (an error
-/// code and a next step); a longer one is cut at a character boundary, so that the close fits in
-/// the smallest record a peer may allow.
+/// code and a next step); a longer one is cut at a character boundary, so that the close stays
+/// well inside a record of the default largest size (16,382 bytes, draft-ietf-quic-qmux-01).
 const CLOSE_REASON: usize = 1024;
 
 /// QMux's APPLICATION_CLOSE frame (type 0x1d, the same in drafts 00 to 02 of
