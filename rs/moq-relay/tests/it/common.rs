@@ -38,6 +38,24 @@ pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut c
 	.await
 }
 
+/// Tries `attempt` every 20 ms until it succeeds and returns what it gave; panics naming `what`
+/// and the last failure after [`BOUND`]. For what the relay grants only once something it does
+/// not report has happened (a place freed when it sees a connection's close, a metric recorded
+/// after a write completes).
+pub async fn eventually_ok<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+	what: &str,
+	mut attempt: impl FnMut() -> F,
+) -> T {
+	let deadline = tokio::time::Instant::now() + BOUND;
+	loop {
+		match attempt().await {
+			Ok(value) => return value,
+			Err(err) if tokio::time::Instant::now() >= deadline => panic!("{what}: {err}"),
+			Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+		}
+	}
+}
+
 /// Subscribes to `name`'s track `track` as a reader of every frame: with a long max age, so the
 /// published client keeps reading a group after a newer one starts. Its default (zero) ends a
 /// group that is waiting for its next frame as soon as a newer group has data, cleanly and short

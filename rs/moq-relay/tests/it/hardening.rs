@@ -420,14 +420,12 @@ async fn one_address_cannot_take_every_http_connection() {
 	// two, and a GET right after them, are served at once.
 	let client = relay.client(None);
 	let connect = || moq_relay_bench::subscriber::Subscriber::connect(&client, relay.url("ws", ""));
-	let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-	let first = loop {
-		match within("a WebSocket session", connect()).await {
-			Ok(session) => break session,
-			Err(err) if tokio::time::Instant::now() >= deadline => panic!("WebSocket session 0 refused: {err:#}"),
-			Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-		}
-	};
+	let first = common::eventually_ok("WebSocket session 0", || async {
+		within("a WebSocket session", connect())
+			.await
+			.map_err(|err| format!("refused: {err:#}"))
+	})
+	.await;
 	let mut sessions = vec![first];
 	for n in 1..3 {
 		let session = within("a WebSocket session", connect()).await;
