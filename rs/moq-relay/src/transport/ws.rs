@@ -1011,6 +1011,31 @@ mod tests {
 		}
 	}
 
+	/// A relay that closes a session before qmux's writer handed over its first record (the
+	/// transport parameters; a credential refused in the URL closes that early) writes that record
+	/// before its close: a QMux peer refuses a session that starts with anything else (it read
+	/// "protocol violation" instead of the refusal).
+	#[tokio::test]
+	async fn the_sessions_first_record_goes_before_a_close_that_came_first() {
+		use futures::StreamExt as _;
+		use qmux::transport::Writer as _;
+		let (mut writer, _reader, (ended, last_words), mut client) = link_pair().await;
+		last_words.close(2, "root_mismatch");
+		ended.set();
+		writer.send(Bytes::from_static(b"parameters")).await.unwrap();
+		writer.send(Bytes::from_static(b"said after")).await.unwrap();
+		drop(writer);
+		let mut read = Vec::new();
+		while let Some(Ok(Message::Binary(data))) = within_a_second(client.next()).await {
+			read.push(data);
+			if read.len() == 2 {
+				client.close(None).await.unwrap();
+			}
+		}
+		let close = [&[0x1d, 2, 13][..], b"root_mismatch"].concat();
+		assert_eq!(read, [&b"parameters"[..], &close[..]]);
+	}
+
 	/// A close reason longer than [`io`]'s cap is cut at a character boundary.
 	#[tokio::test]
 	async fn a_long_close_reason_is_cut_at_a_character_boundary() {

@@ -27,7 +27,9 @@
 //! relay writes its close itself: [`LastWords::close`] puts the APPLICATION_CLOSE with the relay's
 //! code and reason ([`application_close`]) among the session's last words before the session ends
 //! ([`Ended`]); from then on the writer takes every write at once and drops it (a closed QUIC
-//! connection abandons its streams too), and [`send`] writes the close after what was queued
+//! connection abandons its streams too), except the session's first record (its transport
+//! parameters, which a QMux peer must read first), which goes before the close when the relay
+//! closed that early. [`send`] writes the close after what was queued
 //! before it, whether qmux closes the writer or drops it. Without the relay's close (the peer
 //! closed, the socket failed), writes that come once the session ended still go to its last words
 //! ([`LAST_WORDS`] at most). Once the session has ended, [`send`] has [`CLOSE_FLUSH`] for all of
@@ -120,6 +122,7 @@ impl<S: super::Socket> qmux::transport::Transport for Link<S> {
 			sender: tokio::spawn(send(sink, (queued, self.last_words), self.ended.clone(), peer_done)),
 			ping,
 			ended: self.ended,
+			opened: false,
 		};
 		let reader = Reader { received };
 		tokio::spawn(receive(
@@ -274,10 +277,19 @@ impl LastWords {
 	}
 
 	/// Adds `outgoing`; `false` when [`LAST_WORDS`] are said already. After the relay's close,
-	/// `outgoing` is dropped: the peer discards it anyway once it reads the close.
-	fn say(&self, outgoing: Outgoing) -> bool {
+	/// `outgoing` is dropped (the peer discards it anyway once it reads the close), unless it is
+	/// the session's `first` record, its transport parameters, which go before the close: a
+	/// QMux peer refuses a session whose first frame is anything else (draft-ietf-quic-qmux-02),
+	/// and a relay that refuses a credential in the URL closes as soon as the session is accepted,
+	/// sometimes before qmux's writer has handed its parameters over.
+	fn say(&self, outgoing: Outgoing, first: bool) -> bool {
 		let mut words = self.lock();
 		if words.closed {
+			if first {
+				// Nothing follows the close: it is the last word.
+				let close = words.said.len().saturating_sub(1);
+				words.said.insert(close, outgoing);
+			}
 			return true;
 		}
 		if words.said.len() >= LAST_WORDS {
@@ -342,6 +354,8 @@ pub(super) struct Writer {
 	sender: JoinHandle<()>,
 	ping: Interval,
 	ended: Ended,
+	/// Whether the session's first QMux record (its transport parameters) was handed over.
+	opened: bool,
 }
 
 impl Writer {
@@ -349,6 +363,8 @@ impl Writer {
 	/// (then at once: qmux abandons a write still waiting when the session closes).
 	async fn queue(&mut self, outgoing: Outgoing) -> Result<(), qmux::Error> {
 		let queue = self.queue.as_ref().ok_or(qmux::Error::Closed)?;
+		let first = !self.opened && matches!(outgoing, Outgoing::Record(_));
+		self.opened |= first;
 		if !self.ended.is_set() {
 			// A permit, unlike a send, leaves `outgoing` here when the session ends first.
 			let room = tokio::select! {
@@ -361,7 +377,7 @@ impl Writer {
 				return Ok(());
 			}
 		}
-		match self.last_words.say(outgoing) {
+		match self.last_words.say(outgoing, first) {
 			true => Ok(()),
 			false => Err(qmux::Error::Closed),
 		}
