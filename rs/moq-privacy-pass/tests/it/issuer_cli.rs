@@ -38,8 +38,7 @@ fn a_bad_argument_is_named_and_fails() {
 /// `--public-key-out`, and `--url` (trailing slash dropped) names the issuer and its directory.
 #[test]
 fn the_flags_configure_the_issuer() {
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new().prefix("moq-pp-issuer-cli-").tempdir().unwrap();
+	let scratch = scratch("moq-pp-issuer-cli-");
 	let dir = scratch.path().to_path_buf();
 	let (key, public) = (dir.join("issuer.pem"), dir.join("issuer.pub"));
 	let mut child = Killed(
@@ -86,6 +85,11 @@ fn the_flags_configure_the_issuer() {
 	}
 }
 
+/// A scratch directory named after `prefix`, removed when it drops (a failed test included).
+fn scratch(prefix: &str) -> tempfile::TempDir {
+	tempfile::Builder::new().prefix(prefix).tempdir().unwrap()
+}
+
 /// A child process killed (and reaped) when dropped, a failed assertion included.
 struct Killed(std::process::Child);
 
@@ -102,11 +106,7 @@ impl Drop for Killed {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_disk_leaves_no_half_key() {
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new()
-		.prefix("moq-pp-issuer-full-")
-		.tempdir()
-		.unwrap();
+	let scratch = scratch("moq-pp-issuer-full-");
 	let dir = scratch.path().to_path_buf();
 	let script = r#"cd "$1" || exit 90
 out=$("$2" --key issuer.pem --bind 127.0.0.1:0 2>&1); echo "exit=$? $out"
@@ -146,8 +146,7 @@ echo "files: $(ls -A | tr '\n' ' ')"
 #[test]
 fn the_public_key_file_is_replaced_whole() {
 	use std::io::Read;
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new().prefix("moq-pp-issuer-pub-").tempdir().unwrap();
+	let scratch = scratch("moq-pp-issuer-pub-");
 	let dir = scratch.path().to_path_buf();
 	let public = dir.join("issuer.pub");
 	std::fs::write(&public, "old-key\n").unwrap();

@@ -377,11 +377,7 @@ async fn negative_corpus_cases_are_refused_with_their_codes() {
 		serde_json::from_str(&std::fs::read_to_string(vectors.join(name)).unwrap()).unwrap()
 	};
 	let keys = read("keys.json");
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new()
-		.prefix("moq-relay-auth-corpus-")
-		.tempdir()
-		.unwrap();
+	let scratch = crate::common::scratch("moq-relay-auth-corpus-");
 	let dir = scratch.path().to_path_buf();
 	let key = Key::from_value(&keys["keys"]["hs256"]).unwrap();
 	key.to_file(dir.join("hs256.jwk"), KeyFormat::Json).unwrap();

@@ -178,23 +178,6 @@ fn policy(key: Option<&std::path::Path>, public: Option<(&[&str], &[&str])>) -> 
 	policy
 }
 
-struct Dir(std::path::PathBuf);
-
-impl Dir {
-	fn new(name: &str) -> Self {
-		let dir = std::env::temp_dir().join(format!("moq-relay-auth-url-{name}-{}", std::process::id()));
-		let _ = std::fs::remove_dir_all(&dir);
-		std::fs::create_dir_all(&dir).unwrap();
-		Self(dir)
-	}
-}
-
-impl Drop for Dir {
-	fn drop(&mut self) {
-		let _ = std::fs::remove_dir_all(&self.0);
-	}
-}
-
 /// A test CA, the auth server's certificate for 127.0.0.1 and the relay's client certificate, the
 /// CA and the relay's pair written as PEM files into `dir`.
 struct Pki {
@@ -269,9 +252,9 @@ async fn relay_with_operator(url: String) -> (TestRelay, std::net::SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_server_decides_every_session_and_hears_its_end() {
-	let dir = Dir::new("decide");
+	let dir = crate::common::scratch("moq-relay-auth-url-decide-");
 	let key = Key::generate(Algorithm::ES256, None).unwrap();
-	let key_file = dir.0.join("key.jwk");
+	let key_file = dir.path().join("key.jwk");
 	key.to_file(&key_file, KeyFormat::Json).unwrap();
 	let server = AuthServer::start(policy(Some(&key_file), None)).await;
 	let relay = relay(server.url()).await;
@@ -358,9 +341,9 @@ async fn the_reference_server_decides_every_session_and_hears_its_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_narrowed_or_withdrawn_grant_closes_the_live_session_within_two_seconds() {
-	let dir = Dir::new("narrow");
+	let dir = crate::common::scratch("moq-relay-auth-url-narrow-");
 	let key = Key::generate(Algorithm::HS256, None).unwrap();
-	let key_file = dir.0.join("key.jwk");
+	let key_file = dir.path().join("key.jwk");
 	key.to_file(&key_file, KeyFormat::Json).unwrap();
 	let everything: (&[&str], &[&str]) = (&["**"], &["**"]);
 	let server = AuthServer::start(policy(Some(&key_file), Some(everything))).await;
@@ -415,9 +398,9 @@ async fn expires_is_enforced_while_the_server_is_down() {
 /// `POST /sessions/{id}/close`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_endpoint_lists_rechecks_and_closes_sessions() {
-	let dir = Dir::new("operator");
+	let dir = crate::common::scratch("moq-relay-auth-url-operator-");
 	let key = Key::generate(Algorithm::HS256, None).unwrap();
-	let key_file = dir.0.join("key.jwk");
+	let key_file = dir.path().join("key.jwk");
 	key.to_file(&key_file, KeyFormat::Json).unwrap();
 	let everything: (&[&str], &[&str]) = (&["**"], &["**"]);
 	// Re-checked hourly: only the operator's push re-checks within this test.
@@ -487,8 +470,8 @@ async fn the_operator_endpoint_lists_rechecks_and_closes_sessions() {
 /// (`url_tls_root`); without one the TLS handshake fails and nothing is admitted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mtls_auth_server_gets_the_relays_client_certificate() {
-	let dir = Dir::new("mtls");
-	let pki = Pki::new(&dir.0);
+	let dir = crate::common::scratch("moq-relay-auth-url-mtls-");
+	let pki = Pki::new(dir.path());
 	let server = AuthServer::start_mtls(policy(None, Some((&["**"], &["**"]))), &pki).await;
 	let url = format!("https://127.0.0.1:{}/", server.addr.port());
 	let start = |identity: bool| {

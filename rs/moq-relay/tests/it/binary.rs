@@ -79,11 +79,7 @@ async fn sigterm_during_traffic_exits_zero_within_the_drain_bound() {
 
 #[test]
 fn unknown_toml_keys_are_an_error_naming_the_key() {
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new()
-		.prefix("moq-relay-bad-toml-")
-		.tempdir()
-		.unwrap();
+	let scratch = crate::common::scratch("moq-relay-bad-toml-");
 	let dir = scratch.path().to_path_buf();
 	let file = dir.join("bad.toml");
 	std::fs::write(&file, "[server]\nbnid = \"127.0.0.1:4443\"\n").unwrap();

@@ -220,11 +220,7 @@ async fn chromium_sees_the_refusal_code_and_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_with_a_jwt_in_the_url() {
 	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new()
-		.prefix("moq-relay-browser-jwt-")
-		.tempdir()
-		.unwrap();
+	let scratch = crate::common::scratch("moq-relay-browser-jwt-");
 	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::ES256, Some(KeyId::new("browser").unwrap())).unwrap();
 	key.to_public()

@@ -59,11 +59,7 @@ async fn chromium_reads_the_challenge_and_redeems_a_token_with_pp() {
 		.unwrap(),
 	);
 	let key = issuer.keys()[0].public_key().clone();
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new()
-		.prefix("moq-relay-browser-pp-")
-		.tempdir()
-		.unwrap();
+	let scratch = crate::common::scratch("moq-relay-browser-pp-");
 	let dir = scratch.path().to_path_buf();
 	let key_file = dir.join("issuer.pub");
 	std::fs::write(&key_file, key.to_base64()).unwrap();

@@ -3,7 +3,6 @@
 //! published moq-tokio client connects with the answer as `?jwt=`; the secret stops working at its
 //! `expires_at`; a wider scope than the caller's is 403, no credential 401; CORS preflight.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use moq_relay::wire::SessionCode;
@@ -18,33 +17,23 @@ const VIEWER: &str = "viewer-key-9a8b7c6d5e4f3a2b1c";
 const APP: &str = "https://app.example";
 const PATHS: [&str; 2] = ["/v1/client_secrets", "/v1/realtime/client_secrets"];
 
-/// A temporary directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-	fn drop(&mut self) {
-		let _ = std::fs::remove_dir_all(&self.0);
-	}
-}
-
 /// A relay with the client secret key `cs` (EdDSA), a second token key `app` (HS256), an API key
 /// granting everything and a subscribe-only one below `live`, and no public prefix.
 struct Setup {
 	relay: TestRelay,
 	/// Signs callers' tokens (`auth.key`).
 	app: Key,
-	_dir: Dir,
+	_dir: tempfile::TempDir,
 }
 
 impl Setup {
 	async fn start(name: &str, minting: bool) -> Self {
-		let dir = Dir(std::env::temp_dir().join(format!("moq-relay-client-secrets-{name}-{}", std::process::id())));
-		std::fs::create_dir_all(&dir.0).unwrap();
+		let dir = crate::common::scratch(&format!("moq-relay-client-secrets-{name}-"));
 		let secrets = Key::generate(Algorithm::EdDSA, Some(KeyId::new("cs").unwrap())).unwrap();
-		secrets.to_file(dir.0.join("cs.jwk"), KeyFormat::Json).unwrap();
+		secrets.to_file(dir.path().join("cs.jwk"), KeyFormat::Json).unwrap();
 		let app = Key::generate(Algorithm::HS256, Some(KeyId::new("app").unwrap())).unwrap();
-		app.to_file(dir.0.join("app.jwk"), KeyFormat::Json).unwrap();
-		let (cs, app_file) = (dir.0.join("cs.jwk"), dir.0.join("app.jwk"));
+		app.to_file(dir.path().join("app.jwk"), KeyFormat::Json).unwrap();
+		let (cs, app_file) = (dir.path().join("cs.jwk"), dir.path().join("app.jwk"));
 		let relay = TestRelay::start_with(move |config| {
 			config.auth.public = None;
 			config.auth.key = Some(app_file);

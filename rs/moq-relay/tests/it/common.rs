@@ -38,6 +38,15 @@ pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut c
 	.await
 }
 
+/// A scratch directory for a test's files (keys, lists, configuration), named after `prefix` and
+/// removed when the returned value drops: when the test ends, a failed one included.
+pub fn scratch(prefix: &str) -> tempfile::TempDir {
+	tempfile::Builder::new()
+		.prefix(prefix)
+		.tempdir()
+		.unwrap_or_else(|err| panic!("a scratch directory in {}: {err}", std::env::temp_dir().display()))
+}
+
 /// Tries `attempt` every 20 ms until it succeeds and returns what it gave; panics naming `what`
 /// and the last failure after [`BOUND`]. For what the relay grants only once something it does
 /// not report has happened (a place freed when it sees a connection's close, a metric recorded

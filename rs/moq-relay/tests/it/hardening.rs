@@ -642,11 +642,7 @@ async fn ready_answers_503_while_the_relay_drains() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_expiring_past_the_clock_range_admits_without_panicking() {
 	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new()
-		.prefix("moq-relay-hardening-")
-		.tempdir()
-		.unwrap();
+	let scratch = crate::common::scratch("moq-relay-hardening-");
 	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("far").unwrap())).unwrap();
 	key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
@@ -1319,8 +1315,7 @@ async fn every_admission_and_refusal_has_one_audit_line_without_the_credential()
 	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 	let capture = common::Capture::install_trace();
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new().prefix("moq-relay-audit-").tempdir().unwrap();
+	let scratch = crate::common::scratch("moq-relay-audit-");
 	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("audit").unwrap())).unwrap();
 	key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
@@ -1461,8 +1456,7 @@ async fn the_audit_trail_follows_a_session_past_its_admission() {
 	const PROBES: u64 = 20;
 
 	let capture = common::Capture::install_trace();
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new().prefix("moq-relay-trail-").tempdir().unwrap();
+	let scratch = crate::common::scratch("moq-relay-trail-");
 	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("trail").unwrap())).unwrap();
 	let (key_file, list) = (dir.join("root.jwk"), dir.join("revoked.txt"));

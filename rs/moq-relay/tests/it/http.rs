@@ -160,11 +160,7 @@ async fn health_ready_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announced_lists_what_the_credential_allows() {
 	use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new()
-		.prefix("moq-relay-http-announced-")
-		.tempdir()
-		.unwrap();
+	let scratch = crate::common::scratch("moq-relay-http-announced-");
 	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("http").unwrap())).unwrap();
 	let key_file = dir.join("root.jwk");

@@ -12,8 +12,7 @@ async fn no_credential_reaches_the_logs_at_trace() {
 	// The relay's own filter with every crate at TRACE, and the CONNECT events asked for explicitly.
 	let capture = common::Capture::install_trace();
 
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new().prefix("moq-relay-logs-").tempdir().unwrap();
+	let scratch = crate::common::scratch("moq-relay-logs-");
 	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::HS256, Some(KeyId::new("logs").unwrap())).unwrap();
 	key.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();

@@ -73,8 +73,7 @@ struct Measured {
 async fn a_short_fan_out_costs_no_more_instructions_per_byte_than_the_baseline() {
 	let baseline = Baseline::read();
 	valgrind_present();
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new().prefix("moq-relay-perf-").tempdir().unwrap();
+	let scratch = crate::common::scratch("moq-relay-perf-");
 	let dir = scratch.path().to_path_buf();
 
 	let short = fan_out(&dir, 2).await;
@@ -212,11 +211,7 @@ async fn a_session_set_up_costs_no_more_instructions_than_the_baseline() {
 	const MORE: usize = 60;
 	let baseline = Baseline::read();
 	valgrind_present();
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new()
-		.prefix("moq-relay-perf-setup-")
-		.tempdir()
-		.unwrap();
+	let scratch = crate::common::scratch("moq-relay-perf-setup-");
 	let dir = scratch.path().to_path_buf();
 	let few = set_up(&dir, FEW).await;
 	let more = set_up(&dir, MORE).await;

@@ -20,8 +20,7 @@ async fn no_privacy_pass_token_reaches_the_logs_at_trace() {
 	)
 	.unwrap();
 	let key = issuer.keys()[0].public_key().clone();
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new().prefix("moq-relay-pp-logs-").tempdir().unwrap();
+	let scratch = crate::common::scratch("moq-relay-pp-logs-");
 	let dir = scratch.path().to_path_buf();
 	let key_file = dir.join("issuer.pub");
 	std::fs::write(&key_file, key.to_base64()).unwrap();

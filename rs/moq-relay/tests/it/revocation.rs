@@ -15,27 +15,6 @@ const UNAUTHORIZED: u64 = SessionCode::UNAUTHORIZED.into_inner() as u64;
 /// How soon a revoked session must be closed.
 const BOUND: Duration = Duration::from_secs(2);
 
-struct Dir(PathBuf);
-
-impl Dir {
-	fn new(name: &str) -> Self {
-		let dir = std::env::temp_dir().join(format!("moq-relay-revocation-{name}-{}", std::process::id()));
-		let _ = std::fs::remove_dir_all(&dir);
-		std::fs::create_dir_all(&dir).unwrap();
-		Self(dir)
-	}
-
-	fn join(&self, name: &str) -> PathBuf {
-		self.0.join(name)
-	}
-}
-
-impl Drop for Dir {
-	fn drop(&mut self) {
-		let _ = std::fs::remove_dir_all(&self.0);
-	}
-}
-
 fn key(kid: &str) -> Key {
 	Key::generate(Algorithm::HS256, Some(KeyId::new(kid).unwrap())).unwrap()
 }
@@ -75,12 +54,15 @@ fn write(path: &FsPath, text: &str) {
 
 /// A relay that verifies tokens with a fresh key (`kid` root) and reads the revocation list
 /// `revoked.txt` (nothing revoked yet) in a directory of its own, after `configure`.
-async fn listed(name: &str, configure: impl FnOnce(&mut moq_relay::config::Config)) -> (Dir, Key, TestRelay) {
-	let dir = Dir::new(name);
+async fn listed(
+	name: &str,
+	configure: impl FnOnce(&mut moq_relay::config::Config),
+) -> (tempfile::TempDir, Key, TestRelay) {
+	let dir = crate::common::scratch(&format!("moq-relay-revocation-{name}-"));
 	let root = key("root");
-	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
-	write(&dir.join("revoked.txt"), "# nothing yet\n");
-	let (key_file, list) = (dir.join("root.jwk"), dir.join("revoked.txt"));
+	root.to_file(dir.path().join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	write(&dir.path().join("revoked.txt"), "# nothing yet\n");
+	let (key_file, list) = (dir.path().join("root.jwk"), dir.path().join("revoked.txt"));
 	let relay = TestRelay::start_with(move |config| {
 		config.auth.key = Some(key_file);
 		config.auth.revoked = Some(list);
@@ -99,7 +81,7 @@ async fn a_revoked_token_id_closes_its_live_session_within_two_seconds() {
 	announce_ok(&bystander).await;
 
 	let since = Instant::now();
-	write(&dir.join("revoked.txt"), "# revoked\njti t-1\n");
+	write(&dir.path().join("revoked.txt"), "# revoked\njti t-1\n");
 	closed_within(&revoked, since, "token_revoked").await;
 	announce_ok(&bystander).await;
 	// The same token is refused from now on.
@@ -107,7 +89,7 @@ async fn a_revoked_token_id_closes_its_live_session_within_two_seconds() {
 	assert_eq!(closed(&again).await, (UNAUTHORIZED, "token_revoked".to_string()));
 
 	// A bad edit keeps the last good list: still revoked, the bystander still served.
-	write(&dir.join("revoked.txt"), "jti t-1\nnonsense-line\n");
+	write(&dir.path().join("revoked.txt"), "jti t-1\nnonsense-line\n");
 	let again = admitted(&relay, &format!("/room?jwt={}", token(&root, "t-1"))).await;
 	assert_eq!(closed(&again).await.1, "token_revoked");
 	announce_ok(&bystander).await;
@@ -116,12 +98,14 @@ async fn a_revoked_token_id_closes_its_live_session_within_two_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_key_file_closes_every_session_it_admitted() {
-	let dir = Dir::new("keys");
-	std::fs::create_dir_all(dir.join("keys")).unwrap();
+	let dir = crate::common::scratch("moq-relay-revocation-keys-");
+	std::fs::create_dir_all(dir.path().join("keys")).unwrap();
 	let (a, b) = (key("a"), key("b"));
-	a.to_file(dir.join("keys").join("a.jwk"), KeyFormat::Base64Url).unwrap();
-	b.to_file(dir.join("keys").join("b.jwk"), KeyFormat::Base64Url).unwrap();
-	let keys = dir.join("keys");
+	a.to_file(dir.path().join("keys").join("a.jwk"), KeyFormat::Base64Url)
+		.unwrap();
+	b.to_file(dir.path().join("keys").join("b.jwk"), KeyFormat::Base64Url)
+		.unwrap();
+	let keys = dir.path().join("keys");
 	let relay = TestRelay::start_with(move |config| config.auth.key_dir = Some(keys)).await;
 	let first = admitted(&relay, &format!("/room?jwt={}", token(&a, "a-1"))).await;
 	let second = admitted(&relay, &format!("/room?jwt={}", token(&a, "a-2"))).await;
@@ -131,7 +115,7 @@ async fn deleting_a_key_file_closes_every_session_it_admitted() {
 	}
 
 	let since = Instant::now();
-	std::fs::remove_file(dir.join("keys").join("a.jwk")).unwrap();
+	std::fs::remove_file(dir.path().join("keys").join("a.jwk")).unwrap();
 	closed_within(&first, since, "key_revoked").await;
 	closed_within(&second, since, "key_revoked").await;
 	announce_ok(&other).await;
@@ -217,7 +201,7 @@ async fn the_endpoint_bounds_the_body_it_reads() {
 		"the refusal waited for the body"
 	);
 	assert_eq!(
-		std::fs::read_to_string(dir.join("revoked.txt")).unwrap(),
+		std::fs::read_to_string(dir.path().join("revoked.txt")).unwrap(),
 		"# nothing yet\n"
 	);
 	// The endpoint still works.
@@ -228,10 +212,10 @@ async fn the_endpoint_bounds_the_body_it_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_endpoint_revokes_for_cluster_tokens_only() {
-	let dir = Dir::new("endpoint");
+	let dir = crate::common::scratch("moq-relay-revocation-endpoint-");
 	let root = key("root");
-	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
-	let key_file = dir.join("root.jwk");
+	root.to_file(dir.path().join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	let key_file = dir.path().join("root.jwk");
 	let relay = TestRelay::start_with(move |config| config.auth.key = Some(key_file)).await;
 	let live = admitted(&relay, &format!("/room?jwt={}", token(&root, "live-1"))).await;
 	announce_ok(&live).await;
@@ -266,11 +250,11 @@ async fn the_operator_endpoint_revokes_for_cluster_tokens_only() {
 /// refused (400) and nothing is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_endpoints_revocations_outlive_a_restart() {
-	let dir = Dir::new("persisted");
+	let dir = crate::common::scratch("moq-relay-revocation-persisted-");
 	let root = key("root");
-	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
-	write(&dir.join("revoked.txt"), "# by hand\n");
-	let (key_file, list) = (dir.join("root.jwk"), dir.join("revoked.txt"));
+	root.to_file(dir.path().join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	write(&dir.path().join("revoked.txt"), "# by hand\n");
+	let (key_file, list) = (dir.path().join("root.jwk"), dir.path().join("revoked.txt"));
 	let configure = move |config: &mut moq_relay::config::Config| {
 		config.auth.key = Some(key_file.clone());
 		config.auth.revoked = Some(list.clone());
@@ -291,7 +275,7 @@ async fn the_operator_endpoints_revocations_outlive_a_restart() {
 	assert_eq!((status, &body["persisted"]), (200, &serde_json::json!(true)), "{body}");
 	closed_within(&live, since, "token_revoked").await;
 	assert_eq!(
-		std::fs::read_to_string(dir.join("revoked.txt")).unwrap(),
+		std::fs::read_to_string(dir.path().join("revoked.txt")).unwrap(),
 		"# by hand\njti kept-1\n"
 	);
 	relay.stop().await;
@@ -311,17 +295,17 @@ async fn the_operator_endpoints_revocations_outlive_a_restart() {
 /// file's last page and fails on the next, and the relay truncates what it wrote.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_keeps_the_revocation_in_effect_and_the_file_whole() {
-	let dir = Dir::new("full-disk");
+	let dir = crate::common::scratch("moq-relay-revocation-full-disk-");
 	let root = key("root");
-	root.to_file(dir.join("root.jwk"), KeyFormat::Base64Url).unwrap();
-	let list = dir.join("list");
+	root.to_file(dir.path().join("root.jwk"), KeyFormat::Base64Url).unwrap();
+	let list = dir.path().join("list");
 	std::fs::create_dir_all(&list).unwrap();
 	// The last line without its line break, which an append would add first. 4,090 bytes: the
 	// file's page has room for 6 more, so the append ("\njti gone\n") is written in part before
 	// the disk refuses the rest, and the relay cuts the file back to what it was.
 	let before = format!("{}\njti a", "#".repeat(4084));
 	assert_eq!(before.len(), 4090);
-	write(&dir.join("seed.txt"), &before);
+	write(&dir.path().join("seed.txt"), &before);
 	let in_tmpfs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dev/in-tmpfs.sh");
 	let script = r#"cp "$1" "$2/revoked.txt" && "$3" fill "$2" || exit 90
 shift 3
@@ -331,7 +315,7 @@ exec "$@""#;
 		.args(["run", "16k"])
 		.arg(&list)
 		.args(["sh", "-c", script, "sh"])
-		.arg(dir.join("seed.txt"))
+		.arg(dir.path().join("seed.txt"))
 		.arg(&list)
 		.arg(in_tmpfs)
 		.arg(env!("CARGO_BIN_EXE_moq-relay"))
@@ -342,7 +326,7 @@ exec "$@""#;
 			"localhost",
 			"--auth-key",
 		])
-		.arg(dir.join("root.jwk"))
+		.arg(dir.path().join("root.jwk"))
 		.arg("--auth-revoked")
 		.arg(list.join("revoked.txt"));
 	let relay = common::launch(command);

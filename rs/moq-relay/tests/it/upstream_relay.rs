@@ -99,11 +99,7 @@ fn token(key: &Key, root: &str, publish: &[&str], subscribe: &[&str]) -> String 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_relay_accepts_our_tokens_through_its_auth_url() {
-	// Removed when the test ends, a failed one included.
-	let scratch = tempfile::Builder::new()
-		.prefix("moq-relay-upstream-")
-		.tempdir()
-		.unwrap();
+	let scratch = crate::common::scratch("moq-relay-upstream-");
 	let dir = scratch.path().to_path_buf();
 	let key = Key::generate(Algorithm::ES256, None).unwrap();
 	let key_file = dir.join("key.jwk");
