@@ -2316,7 +2316,7 @@ where
 #[command(
 	name = "moq-relay",
 	version,
-	about = "A Media over QUIC relay (moq-lite-04/05/06 over QUIC and WebTransport)"
+	about = "A Media over QUIC relay (moq-lite-03/04/05/06 over QUIC and WebTransport)"
 )]
 pub struct Args {
 	/// TOML configuration file.

@@ -6,7 +6,7 @@
 //! subscribed upstream once and fanned out from a latest-group cache.
 //!
 //! Layout (one noun per module):
-//! - [`wire`]: the sans-I/O codec for moq-lite-04/05/06 (the `moq-wire` crate). Deterministic:
+//! - [`wire`]: the sans-I/O codec for moq-lite-03/04/05/06 (the `moq-wire` crate). Deterministic:
 //!   bytes in, typed messages out; no sockets, no runtime, no clock.
 //! - [`transport`]: the small trait a session runs over, and its quinn /
 //!   web-transport-quinn implementation.

@@ -20,7 +20,8 @@ pub struct AnnounceRequest {
 	/// elsewhere).
 	pub prefix: String,
 	/// lite-04/05: skip announcements whose hop chain holds this id (0 = none).
-	/// Must be 0 on lite-06, which replaced it by SETUP Hop.
+	/// Must be 0 on lite-03, which has no such field, and on lite-06, which
+	/// replaced it by SETUP Hop.
 	pub exclude_hop: VarInt,
 }
 
@@ -55,14 +56,15 @@ impl AnnounceStatus {
 }
 
 /// `ANNOUNCE = Len | Status (u8) | Suffix (s) | Hop Count (i) | Hop ID (i)…`
-/// (lite-04/05).
+/// (lite-04/05); lite-03 has the Hop Count and no Hop IDs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Announce {
 	/// Ended, active or (lite-05) restart.
 	pub status: AnnounceStatus,
 	/// "Announce suffix = path minus `prefix/` (empty if equal)."
 	pub suffix: String,
-	/// The hop chain (at most [`MAX_HOPS`]; 0 = an unknown hop).
+	/// The hop chain (at most [`MAX_HOPS`]; 0 = an unknown hop). On lite-03
+	/// only its length is on the wire: it decodes as that many unknown hops.
 	pub hops: Vec<VarInt>,
 }
 
@@ -121,6 +123,12 @@ const END: VarInt = VarInt::from_u32(1);
 const RESTART: VarInt = VarInt::from_u32(2);
 
 fn get_hops(body: &mut Bytes) -> Result<Vec<VarInt>, DecodeError> {
+	let count = get_hop_count(body)?;
+	(0..count).map(|_| body.get_var()).collect()
+}
+
+/// The Hop Count of a chain, at most [`MAX_HOPS`].
+fn get_hop_count(body: &mut Bytes) -> Result<u64, DecodeError> {
 	let count = body.get_var()?.into_inner();
 	// docs/protocol.md#hop-chains: ids < 2^62 (0 = unknown), at most 32 entries.
 	// (Dropping a chain that holds our own id is the session's job.)
@@ -131,10 +139,19 @@ fn get_hops(body: &mut Bytes) -> Result<Vec<VarInt>, DecodeError> {
 			max: MAX_HOPS as u64,
 		});
 	}
-	(0..count).map(|_| body.get_var()).collect()
+	Ok(count)
 }
 
 fn put_hops(body: &mut Vec<u8>, hops: &[VarInt]) -> Result<(), EncodeError> {
+	put_hop_count(body, hops)?;
+	for hop in hops {
+		body.put_var(*hop);
+	}
+	Ok(())
+}
+
+/// The Hop Count of `hops`, refused over [`MAX_HOPS`].
+fn put_hop_count(body: &mut Vec<u8>, hops: &[VarInt]) -> Result<(), EncodeError> {
 	if hops.len() > MAX_HOPS {
 		return Err(EncodeError::TooLarge {
 			what: "hop count",
@@ -144,9 +161,6 @@ fn put_hops(body: &mut Vec<u8>, hops: &[VarInt]) -> Result<(), EncodeError> {
 	}
 	// At most 32.
 	body.put_var(VarInt::from_u32(hops.len() as u32));
-	for hop in hops {
-		body.put_var(*hop);
-	}
 	Ok(())
 }
 
@@ -155,9 +169,9 @@ impl Decode for AnnounceRequest {
 		decode_framed(buf, "ANNOUNCE_REQUEST", MAX_MESSAGE_LEN, |body| {
 			let prefix = body.get_path("announce prefix")?;
 			// "[Exclude Hop (i): lite-04/05 only]"
-			let exclude_hop = match version {
-				Version::Lite04 | Version::Lite05 => body.get_var()?,
-				Version::Lite06 => VarInt::ZERO,
+			let exclude_hop = match version.has_exclude_hop() {
+				true => body.get_var()?,
+				false => VarInt::ZERO,
 			};
 			Ok(Self { prefix, exclude_hop })
 		})
@@ -168,9 +182,9 @@ impl Encode for AnnounceRequest {
 	fn encode<B: BufMut>(&self, buf: &mut B, version: Version) -> Result<(), EncodeError> {
 		encode_framed(buf, "ANNOUNCE_REQUEST", MAX_MESSAGE_LEN, |body| {
 			body.put_path("announce prefix", &self.prefix)?;
-			match version {
-				Version::Lite04 | Version::Lite05 => body.put_var(self.exclude_hop),
-				Version::Lite06 => require_default(&self.exclude_hop, "exclude_hop", version)?,
+			match version.has_exclude_hop() {
+				true => body.put_var(self.exclude_hop),
+				false => require_default(&self.exclude_hop, "exclude_hop", version)?,
 			}
 			Ok(())
 		})
@@ -219,7 +233,11 @@ impl Decode for Announce {
 				}
 			};
 			let suffix = body.get_path("announce suffix")?;
-			let hops = get_hops(body)?;
+			let hops = match version.has_hop_ids() {
+				true => get_hops(body)?,
+				// lite-03: "only a hop count": that many hops nobody can name.
+				false => vec![VarInt::ZERO; get_hop_count(body)? as usize],
+			};
 			Ok(Self { status, suffix, hops })
 		})
 	}
@@ -242,7 +260,10 @@ impl Encode for Announce {
 		encode_framed(buf, "ANNOUNCE", MAX_MESSAGE_LEN, |body| {
 			body.put_u8(status);
 			body.put_path("announce suffix", &self.suffix)?;
-			put_hops(body, &self.hops)
+			match version.has_hop_ids() {
+				true => put_hops(body, &self.hops),
+				false => put_hop_count(body, &self.hops),
+			}
 		})
 	}
 }
@@ -380,6 +401,29 @@ mod tests {
 
 	use super::super::strategy;
 	use super::*;
+
+	#[test]
+	fn a_lite03_announce_carries_the_hop_count_alone() {
+		let announce = Announce {
+			status: AnnounceStatus::Active,
+			suffix: "a".into(),
+			hops: vec![VarInt::from_u32(5), VarInt::from_u32(300)],
+		};
+		// Len | status 1 | suffix "a" | Hop Count 2 (| Hop IDs 5, 300 on lite-04).
+		assert_eq!(announce.to_bytes(Version::Lite03).unwrap(), [4, 1, 1, b'a', 2]);
+		assert_eq!(
+			announce.to_bytes(Version::Lite04).unwrap(),
+			[7, 1, 1, b'a', 2, 5, 0x41, 0x2c]
+		);
+		let (decoded, used) = Announce::decode_prefix(&[4, 1, 1, b'a', 2], Version::Lite03).unwrap();
+		assert_eq!(used, 5);
+		assert_eq!(decoded.hops, [VarInt::ZERO, VarInt::ZERO]);
+		// The count is bounded as a chain is.
+		assert!(matches!(
+			Announce::decode_prefix(&[4, 1, 1, b'a', 33], Version::Lite03),
+			Err(DecodeError::TooLarge { what: "hop count", .. })
+		));
+	}
 
 	#[test]
 	fn status_two_only_on_lite05() {
@@ -554,7 +598,7 @@ mod tests {
 	proptest! {
 		#[test]
 		fn request_round_trip(prefix in strategy::path(), hop in strategy::varint(), version in strategy::version()) {
-			let exclude_hop = if version == Version::Lite06 { VarInt::ZERO } else { hop };
+			let exclude_hop = if version.has_exclude_hop() { hop } else { VarInt::ZERO };
 			strategy::round_trip(&AnnounceRequest { prefix, exclude_hop }, version)?;
 		}
 
@@ -567,11 +611,13 @@ mod tests {
 
 		#[test]
 		fn announce_round_trip(
-			(version, status) in prop::sample::select(vec![Version::Lite04, Version::Lite05])
+			(version, status) in prop::sample::select(vec![Version::Lite03, Version::Lite04, Version::Lite05])
 				.prop_flat_map(|v| (Just(v), status(v))),
 			suffix in strategy::path(),
 			hops in strategy::hops(),
 		) {
+			// lite-03 carries the chain's length alone: its hops come back unknown (0).
+			let hops = if version.has_hop_ids() { hops } else { vec![VarInt::ZERO; hops.len()] };
 			strategy::round_trip(&Announce { status, suffix, hops }, version)?;
 		}
 

@@ -4,7 +4,7 @@ use bytes::{Buf, BufMut};
 
 use super::coding::{
 	BufExt, BufMutExt, Decode, DecodeError, Encode, EncodeError, MAX_GOAWAY_URI_LEN, MAX_MESSAGE_LEN, decode_framed,
-	encode_framed,
+	encode_framed, require_decode, require_encode,
 };
 use super::version::Version;
 
@@ -22,7 +22,8 @@ fn too_long(len: usize) -> (u64, u64) {
 }
 
 impl Decode for Goaway {
-	fn decode<B: Buf>(buf: &mut B, _version: Version) -> Result<Self, DecodeError> {
+	fn decode<B: Buf>(buf: &mut B, version: Version) -> Result<Self, DecodeError> {
+		require_decode(version.has_goaway(), "GOAWAY", version)?;
 		decode_framed(buf, "GOAWAY", MAX_MESSAGE_LEN, |body| {
 			let uri = body.get_string("new session URI")?;
 			// docs/protocol.md#limits: a GOAWAY URI is at most 8192 bytes.
@@ -40,7 +41,8 @@ impl Decode for Goaway {
 }
 
 impl Encode for Goaway {
-	fn encode<B: BufMut>(&self, buf: &mut B, _version: Version) -> Result<(), EncodeError> {
+	fn encode<B: BufMut>(&self, buf: &mut B, version: Version) -> Result<(), EncodeError> {
+		require_encode(version.has_goaway(), "GOAWAY", version)?;
 		if self.uri.len() > MAX_GOAWAY_URI_LEN {
 			let (len, max) = too_long(self.uri.len());
 			return Err(EncodeError::TooLarge {
@@ -90,7 +92,12 @@ mod tests {
 	proptest! {
 		#[test]
 		fn round_trip(version in strategy::version(), uri in strategy::text()) {
-			strategy::round_trip(&Goaway { uri }, version)?;
+			let goaway = Goaway { uri };
+			if version.has_goaway() {
+				strategy::round_trip(&goaway, version)?;
+			} else {
+				prop_assert!(goaway.to_bytes(version).is_err());
+			}
 		}
 	}
 }

@@ -1,4 +1,4 @@
-//! Sans-I/O codec for the moq-lite wire protocol (`moq-lite-04`, `-05`, `-06`), and in [`ietf`]
+//! Sans-I/O codec for the moq-lite wire protocol (`moq-lite-03`, `-04`, `-05`, `-06`), and in [`ietf`]
 //! for IETF moq-transport draft-14 (docs/protocol.md#ietf-moq-transport).
 //!
 //! This crate is deterministic: bytes in, typed messages out, and back. It

@@ -21,22 +21,28 @@ pub struct Probe {
 }
 
 impl Decode for Probe {
-	fn decode<B: Buf>(buf: &mut B, _version: Version) -> Result<Self, DecodeError> {
-		// Every implemented version is 04+, so RTT is always present.
+	fn decode<B: Buf>(buf: &mut B, version: Version) -> Result<Self, DecodeError> {
 		decode_framed(buf, "PROBE", MAX_MESSAGE_LEN, |body| {
 			Ok(Self {
 				bitrate: body.get_var()?,
-				rtt_ms: body.get_var()?,
+				// lite-03 carries the bitrate alone: its RTT is unknown.
+				rtt_ms: match version.has_probe_rtt() {
+					true => body.get_var()?,
+					false => VarInt::ZERO,
+				},
 			})
 		})
 	}
 }
 
 impl Encode for Probe {
-	fn encode<B: BufMut>(&self, buf: &mut B, _version: Version) -> Result<(), EncodeError> {
+	fn encode<B: BufMut>(&self, buf: &mut B, version: Version) -> Result<(), EncodeError> {
 		encode_framed(buf, "PROBE", MAX_MESSAGE_LEN, |body| {
 			body.put_var(self.bitrate);
-			body.put_var(self.rtt_ms);
+			// An RTT lite-03 cannot carry is dropped, as a report of "unknown".
+			if version.has_probe_rtt() {
+				body.put_var(self.rtt_ms);
+			}
 			Ok(())
 		})
 	}
@@ -60,9 +66,37 @@ mod tests {
 		);
 	}
 
+	#[test]
+	fn lite03_carries_the_bitrate_alone() {
+		let probe = Probe {
+			bitrate: VarInt::from_u32(9),
+			rtt_ms: VarInt::from_u32(7),
+		};
+		assert_eq!(probe.to_bytes(Version::Lite03).unwrap(), [1, 9]);
+		assert_eq!(probe.to_bytes(Version::Lite04).unwrap(), [2, 9, 7]);
+		assert_eq!(
+			Probe::decode_prefix(&[1, 9], Version::Lite03),
+			Ok((
+				Probe {
+					bitrate: VarInt::from_u32(9),
+					rtt_ms: VarInt::ZERO
+				},
+				2
+			))
+		);
+		assert!(matches!(
+			Probe::decode_prefix(&[2, 9, 7], Version::Lite03),
+			Err(DecodeError::TrailingBytes {
+				message: "PROBE",
+				extra: 1
+			})
+		));
+	}
+
 	proptest! {
 		#[test]
 		fn round_trip(version in strategy::version(), bitrate in strategy::varint(), rtt_ms in strategy::varint()) {
+			let rtt_ms = if version.has_probe_rtt() { rtt_ms } else { VarInt::ZERO };
 			strategy::round_trip(&Probe { bitrate, rtt_ms }, version)?;
 		}
 	}

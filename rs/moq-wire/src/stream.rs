@@ -71,11 +71,12 @@ impl BidiType {
 	/// Whether `version` has this stream.
 	///
 	/// docs/protocol.md#streams: Fetch and Track exist from lite-05 on (an
-	/// earlier version resets them); Probe and Goaway exist in every version
-	/// implemented here.
+	/// earlier version resets them), Goaway from lite-04 on; Probe exists in
+	/// every version implemented here.
 	pub const fn in_version(self, version: Version) -> bool {
 		match self {
-			BidiType::Announce | BidiType::Subscribe | BidiType::Probe | BidiType::Goaway => true,
+			BidiType::Announce | BidiType::Subscribe | BidiType::Probe => true,
+			BidiType::Goaway => version.has_goaway(),
 			BidiType::Fetch | BidiType::Track => version.has_timestamps(),
 		}
 	}
@@ -206,12 +207,13 @@ mod tests {
 
 	#[test]
 	fn unknown_and_disallowed_types_are_reported_distinctly() {
-		let cases: [(Direction, u8, Version); 5] = [
+		let cases: [(Direction, u8, Version); 6] = [
 			(Direction::Bidi, 0x0, Version::Lite05), // the old Session stream
 			(Direction::Bidi, 0x7, Version::Lite06),
 			(Direction::Bidi, 0x3, Version::Lite04), // Fetch before lite-05
 			(Direction::Bidi, 0x6, Version::Lite04), // Track before lite-05
 			(Direction::Uni, 0x1, Version::Lite04),  // Setup before lite-05
+			(Direction::Bidi, 0x5, Version::Lite03), // Goaway before lite-04
 		];
 		for (direction, ty, version) in cases {
 			let bytes = [ty];
@@ -234,5 +236,6 @@ mod tests {
 		);
 		assert!(BidiType::Fetch.to_bytes(Version::Lite04).is_err());
 		assert!(UniType::Setup.to_bytes(Version::Lite04).is_err());
+		assert!(BidiType::Goaway.to_bytes(Version::Lite03).is_err());
 	}
 }

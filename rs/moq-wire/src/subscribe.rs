@@ -121,7 +121,7 @@ impl SubscribeOptions {
 		}
 		let max_age_ms = body.get_var()?;
 		let options = match version {
-			Version::Lite04 | Version::Lite05 => Self {
+			Version::Lite03 | Version::Lite04 | Version::Lite05 => Self {
 				priority,
 				max_age_ms,
 				group_start: body.get_plus_one()?,
@@ -166,7 +166,7 @@ impl SubscribeOptions {
 		}
 		body.put_var(self.max_age_ms);
 		match version {
-			Version::Lite04 | Version::Lite05 => {
+			Version::Lite03 | Version::Lite04 | Version::Lite05 => {
 				require_default(&self.frame_start, "frame_start", version)?;
 				require_default(&self.frame_end, "frame_end", version)?;
 				body.put_plus_one("group_start", self.group_start)?;
@@ -240,12 +240,12 @@ impl Encode for SubscribeUpdate {
 impl SubscribeResponse {
 	/// The wire type of this response in `version`, if it exists there.
 	pub fn type_id(&self, version: Version) -> Option<VarInt> {
-		let lite04 = version == Version::Lite04;
+		let ok = version.has_subscribe_ok();
 		let ty = match self {
-			SubscribeResponse::Ok(_) if lite04 => 0,
-			SubscribeResponse::Start { .. } if !lite04 => 0,
-			SubscribeResponse::End { .. } if !lite04 => 1,
-			SubscribeResponse::Drop(_) if lite04 => 1,
+			SubscribeResponse::Ok(_) if ok => 0,
+			SubscribeResponse::Start { .. } if !ok => 0,
+			SubscribeResponse::End { .. } if !ok => 1,
+			SubscribeResponse::Drop(_) if ok => 1,
 			SubscribeResponse::Drop(_) => 2,
 			_ => return None,
 		};
@@ -264,7 +264,7 @@ impl Decode for SubscribeResponse {
 				}))
 			};
 			match (version, ty.into_inner()) {
-				(Version::Lite04, 0) => {
+				(Version::Lite03 | Version::Lite04, 0) => {
 					let priority = body.get_byte()?;
 					body.get_bool("ordered")?;
 					Ok(SubscribeResponse::Ok(SubscribeOk {
@@ -274,7 +274,7 @@ impl Decode for SubscribeResponse {
 						group_end: body.get_plus_one()?,
 					}))
 				}
-				(Version::Lite04, 1) => drop(body),
+				(Version::Lite03 | Version::Lite04, 1) => drop(body),
 				(Version::Lite05 | Version::Lite06, 0) => Ok(SubscribeResponse::Start { group: body.get_var()? }),
 				(Version::Lite05 | Version::Lite06, 1) => Ok(SubscribeResponse::End { group: body.get_var()? }),
 				(Version::Lite05 | Version::Lite06, 2) => drop(body),
@@ -383,7 +383,12 @@ mod tests {
 
 	#[test]
 	fn unknown_response_types() {
-		for (version, ty) in [(Version::Lite04, 2u8), (Version::Lite05, 3), (Version::Lite06, 9)] {
+		for (version, ty) in [
+			(Version::Lite03, 2u8),
+			(Version::Lite04, 2),
+			(Version::Lite05, 3),
+			(Version::Lite06, 9),
+		] {
 			assert_eq!(
 				SubscribeResponse::decode_prefix(&[ty, 1, 0], version),
 				Err(DecodeError::UnknownMessageType {
@@ -470,7 +475,7 @@ mod tests {
 	fn response(version: Version) -> BoxedStrategy<SubscribeResponse> {
 		let drop = (strategy::varint(), strategy::varint(), strategy::varint())
 			.prop_map(|(start, end, error)| SubscribeResponse::Drop(SubscribeDrop { start, end, error }));
-		if version == Version::Lite04 {
+		if version.has_subscribe_ok() {
 			let ok = (
 				any::<u8>(),
 				strategy::varint(),

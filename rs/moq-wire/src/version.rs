@@ -12,6 +12,10 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Version {
+	/// `moq-lite-03`: lite-04 without the Goaway stream, with a hop count in
+	/// place of an ANNOUNCE's hop ids, no ANNOUNCE_REQUEST Exclude Hop and no
+	/// PROBE RTT (docs/protocol.md#version-differences).
+	Lite03,
 	/// `moq-lite-04`: no SETUP, no TRACK/FETCH streams, no frame timestamps.
 	Lite04,
 	/// `moq-lite-05`: SETUP stream, ANNOUNCE_OK, typed subscribe responses,
@@ -25,11 +29,12 @@ pub enum Version {
 
 impl Version {
 	/// Every version this codec implements, oldest first.
-	pub const ALL: [Version; 3] = [Version::Lite04, Version::Lite05, Version::Lite06];
+	pub const ALL: [Version; 4] = [Version::Lite03, Version::Lite04, Version::Lite05, Version::Lite06];
 
 	/// The ALPN / `WT-Protocol` / `Sec-WebSocket-Protocol` identifier.
 	pub const fn alpn(self) -> &'static str {
 		match self {
+			Version::Lite03 => "moq-lite-03",
 			Version::Lite04 => "moq-lite-04",
 			Version::Lite05 => "moq-lite-05",
 			Version::Lite06 => "moq-lite-06",
@@ -43,18 +48,45 @@ impl Version {
 
 	/// Whether each side opens a Setup stream (lite-05+, docs/protocol.md#session-start).
 	pub const fn has_setup(self) -> bool {
-		!matches!(self, Version::Lite04)
+		!matches!(self, Version::Lite03 | Version::Lite04)
 	}
 
 	/// Whether frames carry a timestamp delta and TRACK/FETCH/datagrams exist
 	/// (lite-05+).
 	pub const fn has_timestamps(self) -> bool {
-		!matches!(self, Version::Lite04)
+		!matches!(self, Version::Lite03 | Version::Lite04)
+	}
+
+	/// Whether the Goaway stream exists (lite-04+).
+	pub const fn has_goaway(self) -> bool {
+		!matches!(self, Version::Lite03)
+	}
+
+	/// Whether an ANNOUNCE carries its hop ids (lite-04+); lite-03 carries their
+	/// number alone.
+	pub const fn has_hop_ids(self) -> bool {
+		!matches!(self, Version::Lite03)
+	}
+
+	/// Whether ANNOUNCE_REQUEST carries an Exclude Hop (lite-04 and lite-05 only).
+	pub const fn has_exclude_hop(self) -> bool {
+		matches!(self, Version::Lite04 | Version::Lite05)
 	}
 
 	/// Whether the retired `Ordered` byte is still on the wire (lite-03..05).
 	pub(crate) const fn has_ordered(self) -> bool {
-		matches!(self, Version::Lite04 | Version::Lite05)
+		matches!(self, Version::Lite03 | Version::Lite04 | Version::Lite05)
+	}
+
+	/// Whether PROBE carries an RTT after the bitrate (lite-04+).
+	pub(crate) const fn has_probe_rtt(self) -> bool {
+		!matches!(self, Version::Lite03)
+	}
+
+	/// Whether SUBSCRIBE is answered by SUBSCRIBE_OK (lite-03/04) rather than
+	/// SUBSCRIBE_START and SUBSCRIBE_END (lite-05+).
+	pub(crate) const fn has_subscribe_ok(self) -> bool {
+		!self.has_setup()
 	}
 
 	/// Whether subscriptions, fetches and groups carry frame bounds (lite-06).
@@ -78,7 +110,9 @@ mod tests {
 		for v in Version::ALL {
 			assert_eq!(Version::from_alpn(v.alpn()), Some(v));
 		}
-		assert_eq!(Version::from_alpn("moq-lite-03"), None);
+		assert_eq!(Version::from_alpn("moq-lite-03"), Some(Version::Lite03));
+		assert_eq!(Version::from_alpn("moq-lite-02"), None);
+		assert_eq!(Version::from_alpn("moql"), None);
 		assert_eq!(Version::from_alpn("moq-lite-06-wip"), None);
 	}
 }

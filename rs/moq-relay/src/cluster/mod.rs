@@ -28,8 +28,8 @@ use crate::session::{self, Context};
 use crate::tls::{Trust, client_config};
 use crate::wire::Version;
 
-/// Versions a link offers, newest first ("Links speak the newest common version"). lite-04 is
-/// not offered: it carries no path, so the token could not travel.
+/// Versions a link offers, newest first ("Links speak the newest common version"). lite-03/04 are
+/// not offered: they carry no path, so the token could not travel.
 const LINK_VERSIONS: [Version; 2] = [Version::Lite06, Version::Lite05];
 
 /// QUIC keep-alive on links.

@@ -683,6 +683,10 @@ async fn read_setup<S: Session>(transport: &S, version: Version) -> Result<Setup
 }
 
 async fn goaway<S: Session>(shared: &Shared<S>) {
+	if !Dialect::new(shared.version).goaway() {
+		// lite-03 has no Goaway stream: the peer learns of the end when the drain closes it.
+		return;
+	}
 	let send = async {
 		let (send, _recv) = shared.transport.open_bi().await?;
 		let mut writer = Writer::new(send);

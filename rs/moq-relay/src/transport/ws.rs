@@ -130,7 +130,7 @@ pub enum UpgradeError {
 	Version,
 	/// No offered subprotocol names a moq version the relay speaks over QMux.
 	#[error(
-		"no supported subprotocol: offer qmux-01.moq-lite-06, qmux-01.moq-lite-05 or qmux-01.moq-lite-04, or an IETF draft (qmux-01.moq-00, qmux-01.moqt-16, qmux-01.moqt-18, qmux-01.moqt-20 …); qmux-00 and qmux-02 too"
+		"no supported subprotocol: offer qmux-01.moq-lite-06, qmux-01.moq-lite-05, qmux-01.moq-lite-04 or qmux-01.moq-lite-03, or an IETF draft (qmux-01.moq-00, qmux-01.moqt-16, qmux-01.moqt-18, qmux-01.moqt-20 …); qmux-00 and qmux-02 too"
 	)]
 	Subprotocol,
 	/// The relay is shutting down.
@@ -632,7 +632,7 @@ mod tests {
 	use super::*;
 	use crate::transport::{RecvStream as _, SendStream as _, Session as _};
 
-	const ALL: [Version; 3] = [Version::Lite06, Version::Lite05, Version::Lite04];
+	const ALL: [Version; 4] = crate::relay::VERSIONS;
 
 	#[test]
 	fn the_relay_answers_its_own_preference_and_only_what_was_offered() {
@@ -654,13 +654,20 @@ mod tests {
 		// Bare entries name no moq version; unknown versions and the legacy wire format are refused.
 		for offered in [
 			"qmux-01, qmux-00, webtransport",
-			"qmux-01.moq-lite-03",
+			"qmux-01.moq-lite-02",
+			"qmux-01.moql",
 			"webtransport.moq-lite-05",
 			"x",
 		] {
 			assert_eq!(negotiate([offered], &ALL), None, "{offered}");
 		}
 		assert_eq!(negotiate(["qmux-01.moq-lite-06"], &[Version::Lite05]), None);
+		// lite-03, the oldest the relay speaks, when nothing newer is offered.
+		let chosen = negotiate(["qmux-01.moq-lite-03, qmux-00.moq-lite-03"], &ALL).unwrap();
+		assert_eq!(
+			(chosen.protocol, chosen.subprotocol.as_str()),
+			(Protocol::Lite(Version::Lite03), "qmux-01.moq-lite-03")
+		);
 	}
 
 	#[test]

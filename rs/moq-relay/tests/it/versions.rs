@@ -1,8 +1,8 @@
-//! Every moq-lite version the relay speaks (lite-04, -05, -06), with the published
+//! Every moq-lite version the relay speaks (lite-03, -04, -05, -06), with the published
 //! moq-tokio / moq-net client, over raw QUIC and WebTransport; and bridging: a
 //! publisher on any version is read by subscribers on every version, frames intact
-//! (`docs/protocol.md`, "Bridging between versions": timestamps synthesised for lite-04 publishers, stripped for
-//! lite-04 subscribers).
+//! (`docs/protocol.md`, "Bridging between versions": timestamps synthesised for lite-03/04 publishers, stripped for
+//! lite-03/04 subscribers).
 
 use crate::common;
 
@@ -14,7 +14,12 @@ use moq_net::Timestamp;
 use moq_relay_bench::publisher::Publisher;
 use moq_relay_bench::subscriber::Subscriber;
 
-const VERSIONS: [&str; 3] = ["moq-lite-04", "moq-lite-05", "moq-lite-06"];
+const VERSIONS: [&str; 4] = ["moq-lite-03", "moq-lite-04", "moq-lite-05", "moq-lite-06"];
+
+/// The versions whose frames carry no timestamp.
+fn untimed(version: &str) -> bool {
+	matches!(version, "moq-lite-03" | "moq-lite-04")
+}
 const FRAMES: u64 = 5;
 /// A group is written every this many milliseconds, and its frames' timestamps say so (group
 /// `n` at `n * GROUP_MS` ms): the published client judges how stale a group is by media time
@@ -65,13 +70,13 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, from: &str,
 		}
 	}
 	let mut track = common::subscribe_every_frame(session.consumer(), &path, "t").await;
-	// lite-06 carries the track's max age (TRACK_INFO): the publisher's own, or for a lite-04
+	// lite-06 carries the track's max age (TRACK_INFO): the publisher's own, or for a lite-03/04
 	// publisher, which sends none, how long the relay keeps groups. Never 0, which would make the
 	// client end any group behind the newest at the frame it is waiting for.
 	if to == "moq-lite-06" {
-		let max_age = match from {
-			"moq-lite-04" => moq_relay::origin::CachePolicy::default().max_age,
-			_ => moq_net::track::DEFAULT_MAX_AGE,
+		let max_age = match untimed(from) {
+			true => moq_relay::origin::CachePolicy::default().max_age,
+			false => moq_net::track::DEFAULT_MAX_AGE,
 		};
 		assert_eq!(track.info().max_age, max_age, "{from} -> {to}");
 	}
@@ -107,11 +112,11 @@ async fn read_from(session: &mut Subscriber, seen: &mut Vec<String>, from: &str,
 		for (i, (payload, timestamp)) in frames.iter().enumerate() {
 			assert_eq!(payload, &format!("{from}:{sequence}:{i}"), "{from} -> {to}");
 			let ms = timestamp.as_millis();
-			match (from, to) {
-				// lite-04 subscribers get no timestamps; the client stamps its own.
-				(_, "moq-lite-04") => {}
-				// lite-04 publishers: the relay stamps arrival time (ms since the UNIX epoch).
-				("moq-lite-04", _) => {
+			match (untimed(from), untimed(to)) {
+				// lite-03/04 subscribers get no timestamps; the client stamps its own.
+				(_, true) => {}
+				// lite-03/04 publishers: the relay stamps arrival time (ms since the UNIX epoch).
+				(true, false) => {
 					assert!(ms + 60_000 > now_ms && ms <= now_ms, "{from} -> {to}: {ms} vs {now_ms}");
 					assert!(ms >= last, "{from} -> {to}: timestamps go back");
 					last = ms;
@@ -220,4 +225,43 @@ async fn a_first_viewer_starts_at_the_newest_group() {
 		publisher.close().await;
 	}
 	relay.stop().await;
+}
+
+/// On shutdown the relay tells a lite-04 session on a Goaway stream (an empty GOAWAY: no
+/// redirect); lite-03 has no Goaway stream, so a lite-03 session gets no stream at all and is
+/// closed when the drain ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_says_goaway_only_where_the_version_has_it() {
+	use moq_relay::client;
+	use moq_relay::wire::{BidiType, Goaway};
+
+	let mut relay = TestRelay::start(Some("anon")).await;
+	let mut sessions = Vec::new();
+	for alpn in ["moq-lite-04", "moq-lite-03"] {
+		let conn = common::raw_connect(&relay, alpn).await;
+		// Served: the relay asks the session (which may publish under `anon`) for its broadcasts.
+		let (_send, mut recv) = within("announce request", conn.accept_bi()).await.unwrap();
+		let mut buf = Vec::new();
+		let ty: BidiType = client::read(&mut recv, &mut buf, "stream type").await.unwrap();
+		assert_eq!(ty, BidiType::Announce, "{alpn}");
+		sessions.push((alpn, conn, recv));
+	}
+	let stopping = relay.begin_stop();
+	for (alpn, conn, _announce) in &sessions {
+		match *alpn {
+			"moq-lite-04" => {
+				let (_send, mut recv) = within("goaway stream", conn.accept_bi()).await.unwrap();
+				let mut buf = Vec::new();
+				let ty: BidiType = client::read(&mut recv, &mut buf, "stream type").await.unwrap();
+				assert_eq!(ty, BidiType::Goaway);
+				let goaway: Goaway = client::read(&mut recv, &mut buf, "GOAWAY").await.unwrap();
+				assert_eq!(goaway.uri, "");
+			}
+			_ => {
+				let next = within("close at the drain's end", conn.accept_bi()).await;
+				assert!(next.is_err(), "{alpn}: the relay opened a stream on shutdown");
+			}
+		}
+	}
+	within("relay shutdown", stopping).await.unwrap();
 }

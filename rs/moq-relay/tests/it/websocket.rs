@@ -14,7 +14,7 @@ use common::{TestRelay, version, within};
 use moq_relay_bench::publisher::Publisher;
 use moq_relay_bench::subscriber::Subscriber;
 
-const VERSIONS: [&str; 3] = ["moq-lite-04", "moq-lite-05", "moq-lite-06"];
+const VERSIONS: [&str; 4] = ["moq-lite-03", "moq-lite-04", "moq-lite-05", "moq-lite-06"];
 const FRAMES: u64 = 4;
 /// A group is written every this many milliseconds, and its frames' timestamps say so (group
 /// `n` at `n * GROUP_MS` ms): the published client judges how stale a group is by media time
@@ -118,7 +118,7 @@ async fn read_groups(session: &mut Subscriber, name: &str, count: usize, who: &s
 	panic!("{name}: no {count} whole groups in 50");
 }
 
-/// Acceptance: over `ws://` and `wss://`, at lite-04, -05 and -06, the published client publishes
+/// Acceptance: over `ws://` and `wss://`, at lite-03, -04, -05 and -06, the published client publishes
 /// and subscribes through the relay with the version it asked for, and a raw QUIC subscriber reads
 /// the same broadcast with the same frames (the same delivery as over QUIC).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -501,7 +501,7 @@ async fn upgrade_refusals_are_json_and_cookies_need_an_allowed_origin() {
 	// Only bare entries (no moq version), or a version the relay does not speak.
 	for offered in [
 		"qmux-01, qmux-00, webtransport",
-		"qmux-01.moq-lite-03, qmux-01.secret-token-xyz",
+		"qmux-01.moq-lite-02, qmux-01.secret-token-xyz",
 	] {
 		let refused = raw_upgrade(&relay, "/anon", &[("sec-websocket-protocol", offered)]).await;
 		let (status, body) = refused.expect_err("refused");

@@ -1,4 +1,4 @@
-//! The moq-lite family (`docs/protocol.md`): lite-04, -05 and -06.
+//! The moq-lite family (`docs/protocol.md`): lite-03, -04, -05 and -06.
 
 mod announce;
 mod dialect;
