@@ -28,6 +28,7 @@ use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 const DRAFT14: &str = "moq-transport-14";
 const DRAFT16: &str = "moq-transport-16";
 const DRAFT18: &str = "moq-transport-18";
+const DRAFT19: &str = "moq-transport-19";
 const DRAFT20: &str = "moq-transport-20";
 const DRAFT21: &str = "moq-transport-21";
 const DRAFT22: &str = "moq-transport-22";
@@ -196,6 +197,28 @@ async fn webtransport_draft18_and_lite05_pairings_deliver_every_frame() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft18_and_draft16_pairings_deliver_every_frame() {
 	draft_pairings((DRAFT18, "d18"), (DRAFT16, "d16")).await;
+}
+
+/// Draft-19 (ALPN `moqt-19`): draft-18's session and SUBSCRIBE filter, GOAWAY without a Request
+/// ID; the published client pinned to `moq-transport-19` publishes (the relay's SUBSCRIBE with
+/// draft-18's Next Group Start filter, which a draft-20 filter value would make the client refuse)
+/// and subscribes, and a lite-05 client reads its broadcast through the bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft19_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT19).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft19_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT19).await;
+}
+
+/// Draft-19 between its neighbours: a draft-19 publisher read by draft-18 and draft-20
+/// subscribers and theirs by a draft-19 one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft19_with_draft18_and_draft20_pairings_deliver_every_frame() {
+	draft_pairings((DRAFT19, "d19"), (DRAFT18, "d18")).await;
+	draft_pairings((DRAFT19, "d19"), (DRAFT20, "d20")).await;
 }
 
 /// Draft-20 (ALPN `moqt-20`): the published client pinned to `moq-transport-20` (its SUBSCRIBE a

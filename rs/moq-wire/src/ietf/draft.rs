@@ -34,6 +34,11 @@ pub enum Draft {
 	/// subgroup streams; [`ControlMessage`](super::ControlMessage), fetch
 	/// streams and datagrams refuse it (docs/protocol.md#draft-18).
 	Draft18,
+	/// draft-ietf-moq-transport-19: ALPN `moqt-19`; draft-18 with GOAWAY
+	/// without a Request ID and the Range Filters (0x25–0x29) as known
+	/// Message Parameters; its SUBSCRIPTION_FILTER is still draft-18's Filter
+	/// Type and fields (docs/protocol.md#draft-19).
+	Draft19,
 	/// draft-ietf-moq-transport-20: ALPN `moqt-20`; draft-18's sessions and
 	/// framing, with the changes of draft-19 and draft-20 to the messages this
 	/// codec reads: GOAWAY carries no Request ID again; SUBSCRIPTION_FILTER
@@ -53,10 +58,11 @@ pub enum Draft {
 
 impl Draft {
 	/// Every draft this codec implements, oldest first.
-	pub const ALL: [Draft; 6] = [
+	pub const ALL: [Draft; 7] = [
 		Draft::Draft14,
 		Draft::Draft16,
 		Draft::Draft18,
+		Draft::Draft19,
 		Draft::Draft20,
 		Draft::Draft21,
 		Draft::Draft22,
@@ -68,6 +74,7 @@ impl Draft {
 			Draft::Draft14 => 14,
 			Draft::Draft16 => 16,
 			Draft::Draft18 => 18,
+			Draft::Draft19 => 19,
 			Draft::Draft20 => 20,
 			Draft::Draft21 => 21,
 			Draft::Draft22 => 22,
@@ -93,6 +100,7 @@ impl Draft {
 			Draft::Draft14 => "moq-00",
 			Draft::Draft16 => "moqt-16",
 			Draft::Draft18 => "moqt-18",
+			Draft::Draft19 => "moqt-19",
 			Draft::Draft20 => "moqt-20",
 			Draft::Draft21 => "moqt-21",
 			Draft::Draft22 => "moqt-22",
@@ -145,6 +153,12 @@ impl Draft {
 		matches!(self, Draft::Draft20 | Draft::Draft21 | Draft::Draft22)
 	}
 
+	/// Whether the Range Filters (SUBGROUP_FILTER 0x25 to TRACK_PROPERTY_FILTER
+	/// 0x29) are Message Parameters: draft-19 added them.
+	pub const fn range_filters(self) -> bool {
+		matches!(self, Draft::Draft19) || self.filter_fields()
+	}
+
 	/// Whether LOCATION_FILTER is draft-22's typed form, with no Length.
 	pub const fn typed_filter(self) -> bool {
 		matches!(self, Draft::Draft22)
@@ -156,10 +170,12 @@ impl Draft {
 	pub(crate) fn decode_form(self, what: &'static str) -> Result<(), DecodeError> {
 		match self {
 			Draft::Draft14 | Draft::Draft16 => Ok(()),
-			Draft::Draft18 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => Err(DecodeError::InvalidValue {
-				field: what,
-				value: self.number() as u64,
-			}),
+			Draft::Draft18 | Draft::Draft19 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => {
+				Err(DecodeError::InvalidValue {
+					field: what,
+					value: self.number() as u64,
+				})
+			}
 		}
 	}
 
@@ -168,10 +184,12 @@ impl Draft {
 	pub(crate) fn encode_form(self, what: &'static str) -> Result<(), EncodeError> {
 		match self {
 			Draft::Draft14 | Draft::Draft16 => Ok(()),
-			Draft::Draft18 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => Err(EncodeError::InvalidValue {
-				field: what,
-				reason: "this codec has no draft-18 (or later) form of it",
-			}),
+			Draft::Draft18 | Draft::Draft19 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => {
+				Err(EncodeError::InvalidValue {
+					field: what,
+					reason: "this codec has no draft-18 (or later) form of it",
+				})
+			}
 		}
 	}
 
@@ -242,7 +260,12 @@ mod tests {
 		assert_eq!(Draft::Draft18.to_string(), "moq-transport-18");
 		assert!(Draft::Draft18.delta_types() && !Draft::Draft18.setup_names_version());
 		assert!(!Draft::Draft18.has_control_stream() && Draft::Draft16.has_control_stream());
-		assert_eq!(Draft::from_alpn("moqt-19"), None);
+		// Draft-19: draft-18's filter, draft-20's GOAWAY, the Range Filters.
+		assert_eq!(Draft::from_alpn("moqt-19"), Some(Draft::Draft19));
+		assert_eq!(Draft::Draft19.to_string(), "moq-transport-19");
+		assert!(Draft::Draft19.has_request_streams() && Draft::Draft19.leading_ones_integers());
+		assert!(!Draft::Draft19.goaway_has_request_id() && !Draft::Draft19.filter_fields());
+		assert!(Draft::Draft19.range_filters() && !Draft::Draft18.range_filters());
 		for (draft, alpn) in [
 			(Draft::Draft20, "moqt-20"),
 			(Draft::Draft21, "moqt-21"),
@@ -251,7 +274,7 @@ mod tests {
 			assert_eq!(Draft::from_alpn(alpn), Some(draft));
 			assert_eq!(draft.to_string(), format!("moq-transport-{}", &alpn[5..]));
 			assert!(draft.has_request_streams() && draft.leading_ones_integers() && draft.delta_types());
-			assert!(draft.filter_fields() && !draft.goaway_has_request_id());
+			assert!(draft.filter_fields() && draft.range_filters() && !draft.goaway_has_request_id());
 		}
 		assert_eq!(Draft::Draft20.setup_version(), 0xff00_0014);
 		assert!(Draft::Draft18.goaway_has_request_id() && !Draft::Draft18.filter_fields());

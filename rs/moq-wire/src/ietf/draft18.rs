@@ -85,15 +85,16 @@ pub mod parameter {
 	/// FILL (draft-20 on): a length-prefixed scope of parameters (a count, then the fill's own
 	/// LOCATION_FILTER).
 	pub const FILL: u64 = 0x23;
-	/// SUBGROUP_FILTER (draft-20 on; a Range Filter of draft-19): length-prefixed; may repeat.
+	/// SUBGROUP_FILTER (a Range Filter, draft-19 on): length-prefixed; may repeat.
 	pub const SUBGROUP_FILTER: u64 = 0x25;
-	/// OBJECT_ID_FILTER (draft-20 on): length-prefixed; may repeat.
+	/// OBJECT_ID_FILTER (draft-19 on): length-prefixed; may repeat.
 	pub const OBJECT_ID_FILTER: u64 = 0x26;
-	/// PRIORITY_FILTER (draft-20 on): length-prefixed; may repeat.
+	/// PRIORITY_FILTER (draft-19 on): length-prefixed; may repeat.
 	pub const PRIORITY_FILTER: u64 = 0x27;
-	/// OBJECT_PROPERTY_FILTER (draft-20 on): length-prefixed; may repeat.
+	/// OBJECT_PROPERTY_FILTER (draft-19 on): length-prefixed; may repeat.
 	pub const OBJECT_PROPERTY_FILTER: u64 = 0x28;
-	/// TRACK_PROPERTY_FILTER (draft-20 on): length-prefixed; may repeat.
+	/// TRACK_PROPERTY_FILTER (draft-19 on, REQUEST_UPDATE only there; this codec reads it in any
+	/// request): length-prefixed; may repeat.
 	pub const TRACK_PROPERTY_FILTER: u64 = 0x29;
 	/// INCLUDE_PROPERTIES (draft-20 on): one byte, 0 or 1 (absent = 1).
 	pub const INCLUDE_PROPERTIES: u64 = 0x35;
@@ -160,14 +161,11 @@ fn form(key: u64, draft: Draft) -> Option<Form> {
 		SUBSCRIPTION_FILTER if draft.typed_filter() => Form::TypedFilter,
 		AUTHORIZATION_TOKEN | SUBSCRIPTION_FILTER => Form::Bytes,
 		LARGEST_OBJECT => Form::Location,
-		INCLUDE_PROPERTIES if draft.filter_fields() => Form::Byte,
-		FILL
-		| SUBGROUP_FILTER
-		| OBJECT_ID_FILTER
-		| PRIORITY_FILTER
-		| OBJECT_PROPERTY_FILTER
-		| TRACK_PROPERTY_FILTER
-			if draft.filter_fields() =>
+		INCLUDE_PROPERTIES | FILL if !draft.filter_fields() => return None,
+		INCLUDE_PROPERTIES => Form::Byte,
+		FILL => Form::Bytes,
+		SUBGROUP_FILTER | OBJECT_ID_FILTER | PRIORITY_FILTER | OBJECT_PROPERTY_FILTER | TRACK_PROPERTY_FILTER
+			if draft.range_filters() =>
 		{
 			Form::Bytes
 		}
@@ -575,7 +573,7 @@ pub struct Goaway {
 	/// Milliseconds before the sender closes the session; 0 = not said.
 	pub timeout: VarInt,
 	/// Draft-18's Request ID, which the text makes optional and the published client always
-	/// writes (0); draft-19 removed the field, so from draft-20 on it is always `None`.
+	/// writes (0); draft-19 removed the field, so from draft-19 on it is always `None`.
 	pub request_id: Option<VarInt>,
 }
 
@@ -828,7 +826,7 @@ fn decode_body(
 		GOAWAY => {
 			let uri = decode_text(body, "New Session URI", MAX_GOAWAY_URI_LEN)?;
 			let timeout = get_var_in(body, D18)?;
-			// Draft-19 removed the Request ID: after the Timeout a draft-20 GOAWAY ends.
+			// Draft-19 removed the Request ID: after the Timeout a draft-19 or later GOAWAY ends.
 			let request_id = match body.has_remaining() && draft.goaway_has_request_id() {
 				true => Some(get_var_in(body, D18)?),
 				false => None,
@@ -1158,6 +1156,21 @@ mod tests {
 		assert_eq!(bytes, want);
 	}
 
+	/// A SUBSCRIBE as the published client pinned to draft-18 or draft-19 writes it: FORWARD 1,
+	/// SUBSCRIBER_PRIORITY 128, SUBSCRIPTION_FILTER Largest Object (a Length of 1, Filter Type 2),
+	/// GROUP_ORDER 2.
+	fn draft18_subscribe_bytes() -> Vec<u8> {
+		let mut payload = vec![0x00, 0x01, 4];
+		payload.extend(b"room");
+		payload.push(5);
+		payload.extend(b"video");
+		payload.extend([0x04, 0x10, 0x01, 0x10, 0x80, 0x01, 0x01, 0x02, 0x01, 0x02]);
+		let mut bytes = vec![0x03];
+		bytes.extend((payload.len() as u16).to_be_bytes());
+		bytes.extend(payload);
+		bytes
+	}
+
 	/// A SUBSCRIBE as the published client pinned to draft-20 writes its live join: FORWARD 1,
 	/// SUBSCRIBER_PRIORITY 128, LOCATION_FILTER Next Object (two zero integers), GROUP_ORDER 2,
 	/// FILL (one parameter: LOCATION_FILTER Relative 1).
@@ -1225,6 +1238,47 @@ mod tests {
 			request_id: Some(VarInt::ZERO),
 		});
 		assert!(with_id.to_bytes(Draft::Draft20).is_err());
+	}
+
+	/// Draft-19 is draft-18 with draft-20's GOAWAY and the Range Filters, and without FILL,
+	/// INCLUDE_PROPERTIES or draft-20's filter integers.
+	#[test]
+	fn draft19_between_its_neighbours() {
+		const D19: Draft = Draft::Draft19;
+		// A Range Filter (twice): known from draft-19 on, unknown on draft-18.
+		let ranges = [0x07, 0x00, 0x07, 0x02, 0x25, 0x01, 0xAA, 0x00, 0x01, 0xBB];
+		let (read, _) = RequestMessage::decode_prefix(&ranges, D19).unwrap();
+		assert_eq!(read.to_bytes(D19).unwrap(), ranges);
+		assert!(matches!(
+			RequestMessage::decode_prefix(&ranges, D18),
+			Err(DecodeError::InvalidValue { value: 0x25, .. })
+		));
+		// FILL and INCLUDE_PROPERTIES are draft-20's.
+		for unknown in [
+			[0x07, 0x00, 0x03, 0x01, 0x35, 0x00],
+			[0x07, 0x00, 0x03, 0x01, 0x23, 0x00],
+		] {
+			assert!(RequestMessage::decode_prefix(&unknown, D19).is_err(), "{unknown:02x?}");
+		}
+		// GOAWAY ends after the Timeout, as on draft-20.
+		let goaway = [0x10, 0x00, 0x03, 0x00, 0x00, 0x07];
+		assert!(matches!(
+			RequestMessage::decode_prefix(&goaway, D19),
+			Err(DecodeError::TrailingBytes { .. })
+		));
+		let bare = RequestMessage::Goaway(Goaway {
+			uri: String::new(),
+			timeout: VarInt::ZERO,
+			request_id: None,
+		});
+		assert_eq!(bare.to_bytes(D19).unwrap(), [0x10, 0x00, 0x02, 0x00, 0x00]);
+		// The published client's draft-19 SUBSCRIBE is its draft-18 one: the filter a Filter Type
+		// (Largest Object, `01 02`) in a Length, which draft-19 reads as draft-18 does.
+		let subscribe = draft18_subscribe_bytes();
+		let (d18, _) = RequestMessage::decode_prefix(&subscribe, D18).unwrap();
+		let (d19, _) = RequestMessage::decode_prefix(&subscribe, D19).unwrap();
+		assert_eq!(d18, d19);
+		assert_eq!(d19.to_bytes(D19).unwrap(), d18.to_bytes(D18).unwrap());
 	}
 
 	#[test]
