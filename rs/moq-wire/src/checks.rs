@@ -384,8 +384,12 @@ pub fn ietf_setup(data: &[u8]) {
 			sequence::<ietf::ControlMessage, _>(&data[used..], draft);
 		}
 	}
-	// Draft-18's SETUP, which opens a unidirectional stream of its own.
-	if let Some((setup, _)) = check::<ietf::Setup, _>(data, ietf::Draft::Draft18, Framing::Stream) {
+	// The SETUP of draft-17 and later, which opens a unidirectional stream of its own (draft-17
+	// reserves the 7-byte integers draft-18 reads).
+	for draft in [ietf::Draft::Draft17, ietf::Draft::Draft18] {
+		let Some((setup, _)) = check::<ietf::Setup, _>(data, draft, Framing::Stream) else {
+			continue;
+		};
 		let params = &setup.parameters;
 		let _ = (params.path(), params.authority(), params.implementation());
 		for token in setup.auth_tokens() {

@@ -688,7 +688,7 @@ mod tests {
 		let chosen = negotiate(["qmux-00.moq-00"], &ALL).unwrap();
 		assert_eq!(chosen.protocol, Protocol::Ietf(Draft::Draft14));
 		// A draft the relay does not speak is not answered.
-		assert_eq!(negotiate(["qmux-01.moqt-17"], &ALL), None);
+		assert_eq!(negotiate(["qmux-01.moqt-15"], &ALL), None);
 	}
 
 	fn request(pairs: &[(&str, &str)]) -> http::HeaderMap {

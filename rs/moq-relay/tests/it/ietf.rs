@@ -27,6 +27,7 @@ use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 const DRAFT14: &str = "moq-transport-14";
 const DRAFT16: &str = "moq-transport-16";
+const DRAFT17: &str = "moq-transport-17";
 const DRAFT18: &str = "moq-transport-18";
 const DRAFT19: &str = "moq-transport-19";
 const DRAFT20: &str = "moq-transport-20";
@@ -174,6 +175,28 @@ async fn raw_quic_draft16_and_lite05_pairings_deliver_every_frame() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webtransport_draft16_and_lite05_pairings_deliver_every_frame() {
 	every_pairing("https", DRAFT16).await;
+}
+
+/// Draft-17 (ALPN `moqt-17`): draft-18's session with draft-16's SUBSCRIBE_NAMESPACE (0x11 with
+/// Subscribe Options) and subgroup stream types (no FIRST_OBJECT bit), and a Required Request ID
+/// Delta in every request; the published client pinned to `moq-transport-17` publishes (the
+/// relay's SUBSCRIBE with the delta) and subscribes (subgroup streams of type `0x18`), and a
+/// lite-05 client reads its broadcast through the bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft17_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT17).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft17_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT17).await;
+}
+
+/// Draft-17 between its neighbours, whose stream types and SUBSCRIBE_NAMESPACE differ from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft17_with_draft16_and_draft18_pairings_deliver_every_frame() {
+	draft_pairings((DRAFT17, "d17"), (DRAFT16, "d16")).await;
+	draft_pairings((DRAFT17, "d17"), (DRAFT18, "d18")).await;
 }
 
 /// Draft-18 (ALPN `moqt-18`): no control stream; the published client pinned to
@@ -981,6 +1004,7 @@ fn namespace_request(id: u32, namespace: &[&str]) -> NamespaceRequest {
 	NamespaceRequest {
 		request_id: VarInt::from_u32(id),
 		namespace: namespace.iter().map(|s| s.to_string()).collect(),
+		options: None,
 		parameters: MessageParameters::default(),
 	}
 }

@@ -262,7 +262,7 @@ pub(crate) fn decode_pair<B: Buf>(buf: &mut B, draft: Draft, previous: &mut VarI
 /// leading-ones one (draft-18, [`leading_ones`]).
 pub(crate) fn get_var_in<B: Buf>(buf: &mut B, draft: Draft) -> Result<VarInt, DecodeError> {
 	match draft.leading_ones_integers() {
-		true => leading_ones::get(buf),
+		true => leading_ones::get_in(buf, draft.seven_byte_integers()),
 		false => buf.get_var(),
 	}
 }
@@ -270,7 +270,7 @@ pub(crate) fn get_var_in<B: Buf>(buf: &mut B, draft: Draft) -> Result<VarInt, De
 /// Writes one integer in `draft`'s form, as [`get_var_in`] reads it.
 pub(crate) fn put_var_in<B: BufMut>(buf: &mut B, draft: Draft, value: VarInt) {
 	match draft.leading_ones_integers() {
-		true => leading_ones::put(buf, value),
+		true => leading_ones::put_in(buf, value, draft.seven_byte_integers()),
 		false => buf.put_var(value),
 	}
 }

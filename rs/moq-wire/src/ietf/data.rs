@@ -113,7 +113,7 @@ impl SubgroupHeader {
 
 	/// The stream type this header is sent with on `draft`.
 	pub fn stream_type_in(&self, draft: Draft) -> u64 {
-		match draft.leading_ones_integers() && self.first_object {
+		match draft.first_object_bit() && self.first_object {
 			true => self.stream_type() | FIRST_OBJECT,
 			false => self.stream_type(),
 		}
@@ -147,11 +147,11 @@ impl DecodeWith<Draft> for DataStreamHeader {
 			draft.decode_form("FETCH_HEADER (draft-18 fetch streams are not implemented)")?;
 			return Ok(Self::Fetch(buf.get_var()?));
 		}
-		if ty == PADDING_STREAM && draft.leading_ones_integers() {
+		if ty == PADDING_STREAM && draft.padding_stream() {
 			return Ok(Self::Padding);
 		}
-		// Draft-18 §11.4.2: the FIRST_OBJECT bit beside the draft-16 types.
-		let (ty, first_object) = match draft.leading_ones_integers() {
+		// Draft-18 §11.4.2: the FIRST_OBJECT bit beside the draft-16 types (not on draft-17).
+		let (ty, first_object) = match draft.first_object_bit() {
 			true => (ty & !FIRST_OBJECT, ty & FIRST_OBJECT != 0),
 			false => (ty, true),
 		};
@@ -204,7 +204,7 @@ impl EncodeWith<Draft> for DataStreamHeader {
 				buf.put_var(VarInt::from_u32(FETCH_HEADER as u32));
 				buf.put_var(*request_id);
 			}
-			Self::Padding if draft.leading_ones_integers() => {
+			Self::Padding if draft.padding_stream() => {
 				put_var_in(buf, draft, VarInt::from_u32(PADDING_STREAM as u32));
 			}
 			Self::Padding => {
@@ -737,6 +737,25 @@ mod tests {
 		));
 		assert!(FetchObject::decode_prefix(&[0x00; 8], D18).is_err());
 		assert!(ObjectDatagram::decode_prefix(&[0x00; 8], D18).is_err());
+
+		// Draft-17: leading-ones integers, but draft-16's stream types: no FIRST_OBJECT bit (the
+		// published client refuses 0x58 there and writes 0x19), no PADDING.
+		let d17 = Draft::Draft17;
+		let bytes = DataStreamHeader::Subgroup(header).to_bytes(d17).unwrap();
+		assert_eq!(bytes, [0x18, 0x01, 0x80, 0xC8, 0x80]);
+		assert_eq!(
+			DataStreamHeader::decode_prefix(&bytes, d17).unwrap(),
+			(DataStreamHeader::Subgroup(header), bytes.len())
+		);
+		assert!(DataStreamHeader::decode_prefix(&[0x58, 1, 2, 3], d17).is_err());
+		assert!(DataStreamHeader::Padding.to_bytes(d17).is_err());
+		assert!(matches!(
+			DataStreamHeader::decode_prefix(&padding, d17),
+			Err(DecodeError::InvalidValue {
+				field: "data stream type",
+				..
+			})
+		));
 	}
 
 	fn status() -> impl Strategy<Value = ObjectStatus> {
@@ -789,14 +808,15 @@ mod tests {
 						priority,
 						extensions,
 						end_of_group,
-						// Only draft-18 says otherwise.
-						first_object: first_object || !draft.leading_ones_integers(),
+						// Only draft-18 and later say otherwise.
+						first_object: first_object || !draft.first_object_bit(),
 					})
 				},
 			);
-		match draft.leading_ones_integers() {
-			true => prop_oneof![Just(DataStreamHeader::Padding), subgroups].boxed(),
-			false => prop_oneof![strategy::varint().prop_map(DataStreamHeader::Fetch), subgroups].boxed(),
+		match (draft.padding_stream(), draft.leading_ones_integers()) {
+			(true, _) => prop_oneof![Just(DataStreamHeader::Padding), subgroups].boxed(),
+			(false, true) => subgroups.boxed(),
+			(false, false) => prop_oneof![strategy::varint().prop_map(DataStreamHeader::Fetch), subgroups].boxed(),
 		}
 	}
 
@@ -809,6 +829,11 @@ mod tests {
 		#[test]
 		fn draft18_headers_round_trip(h in header_in(D18)) {
 			strategy::round_trip_with(&h, D18)?;
+		}
+
+		#[test]
+		fn draft17_headers_round_trip(h in header_in(Draft::Draft17)) {
+			strategy::round_trip_with(&h, Draft::Draft17)?;
 		}
 
 		#[test]

@@ -24,6 +24,13 @@ pub enum Draft {
 	/// REQUEST_ERROR answer every request; SUBSCRIBE_NAMESPACE has its own
 	/// bidirectional stream.
 	Draft16,
+	/// draft-ietf-moq-transport-17: ALPN `moqt-17`; draft-18's session (SETUP
+	/// on a unidirectional stream, a bidirectional stream per request,
+	/// leading-ones integers but for the 7-byte form, which it reserves) with
+	/// draft-16's SUBSCRIBE_NAMESPACE (0x11, Subscribe Options) and subgroup
+	/// types (no FIRST_OBJECT bit, no PADDING stream), and a Required Request
+	/// ID Delta after each request's Request ID (docs/protocol.md#draft-17).
+	Draft17,
 	/// draft-ietf-moq-transport-18: ALPN `moqt-18`; integers are leading-ones
 	/// varints, not QUIC's; there is no control stream:
 	/// each side sends one SETUP (type 0x2F00, Setup Options with no count) on
@@ -58,9 +65,10 @@ pub enum Draft {
 
 impl Draft {
 	/// Every draft this codec implements, oldest first.
-	pub const ALL: [Draft; 7] = [
+	pub const ALL: [Draft; 8] = [
 		Draft::Draft14,
 		Draft::Draft16,
+		Draft::Draft17,
 		Draft::Draft18,
 		Draft::Draft19,
 		Draft::Draft20,
@@ -73,6 +81,7 @@ impl Draft {
 		match self {
 			Draft::Draft14 => 14,
 			Draft::Draft16 => 16,
+			Draft::Draft17 => 17,
 			Draft::Draft18 => 18,
 			Draft::Draft19 => 19,
 			Draft::Draft20 => 20,
@@ -99,6 +108,7 @@ impl Draft {
 			// up to -14, and SETUP picks among them.
 			Draft::Draft14 => "moq-00",
 			Draft::Draft16 => "moqt-16",
+			Draft::Draft17 => "moqt-17",
 			Draft::Draft18 => "moqt-18",
 			Draft::Draft19 => "moqt-19",
 			Draft::Draft20 => "moqt-20",
@@ -140,6 +150,38 @@ impl Draft {
 		!self.has_control_stream()
 	}
 
+	/// Whether the leading-ones integers have draft-18's 7-byte form
+	/// (`1111110x`), which draft-17 reserves.
+	pub const fn seven_byte_integers(self) -> bool {
+		self.leading_ones_integers() && !matches!(self, Draft::Draft17)
+	}
+
+	/// Whether subgroup header types carry the FIRST_OBJECT bit (0x40, draft-18
+	/// on).
+	pub const fn first_object_bit(self) -> bool {
+		self.seven_byte_integers()
+	}
+
+	/// Whether a unidirectional stream may be PADDING (type 0x132B3E28, draft-18
+	/// on).
+	pub const fn padding_stream(self) -> bool {
+		self.seven_byte_integers()
+	}
+
+	/// Whether SUBSCRIBE, PUBLISH_NAMESPACE, SUBSCRIBE_NAMESPACE, REQUEST_UPDATE
+	/// (and PUBLISH, FETCH, TRACK_STATUS) carry a Required Request ID Delta after
+	/// their Request ID (draft-17 only).
+	pub const fn required_request_id(self) -> bool {
+		matches!(self, Draft::Draft17)
+	}
+
+	/// Whether SUBSCRIBE_NAMESPACE on a request stream is draft-16's type 0x11
+	/// with Subscribe Options (draft-17); from draft-18 on it is 0x50 without
+	/// them, and 0x51 is SUBSCRIBE_TRACKS.
+	pub const fn subscribe_namespace_options(self) -> bool {
+		matches!(self, Draft::Draft17)
+	}
+
 	/// Whether GOAWAY ends with a Request ID: draft-18 added it, draft-19
 	/// removed it again.
 	pub const fn goaway_has_request_id(self) -> bool {
@@ -170,7 +212,7 @@ impl Draft {
 	pub(crate) fn decode_form(self, what: &'static str) -> Result<(), DecodeError> {
 		match self {
 			Draft::Draft14 | Draft::Draft16 => Ok(()),
-			Draft::Draft18 | Draft::Draft19 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => {
+			Draft::Draft17 | Draft::Draft18 | Draft::Draft19 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => {
 				Err(DecodeError::InvalidValue {
 					field: what,
 					value: self.number() as u64,
@@ -184,7 +226,7 @@ impl Draft {
 	pub(crate) fn encode_form(self, what: &'static str) -> Result<(), EncodeError> {
 		match self {
 			Draft::Draft14 | Draft::Draft16 => Ok(()),
-			Draft::Draft18 | Draft::Draft19 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => {
+			Draft::Draft17 | Draft::Draft18 | Draft::Draft19 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => {
 				Err(EncodeError::InvalidValue {
 					field: what,
 					reason: "this codec has no draft-18 (or later) form of it",
@@ -255,7 +297,16 @@ mod tests {
 		assert_eq!(Draft::from_setup_version(0xff00_0010), Some(Draft::Draft16));
 		assert_eq!(Draft::Draft16.to_string(), "moq-transport-16");
 		assert_eq!(Draft::Draft14.to_string(), "moq-transport-14");
-		assert_eq!(Draft::from_alpn("moqt-17"), None);
+		// Draft-17: draft-18's session without its 7-byte integers, FIRST_OBJECT or PADDING.
+		let d17 = Draft::Draft17;
+		assert_eq!(Draft::from_alpn("moqt-17"), Some(d17));
+		assert_eq!(d17.to_string(), "moq-transport-17");
+		assert!(d17.has_request_streams() && d17.leading_ones_integers() && d17.delta_types());
+		assert!(!d17.seven_byte_integers() && !d17.first_object_bit() && !d17.padding_stream());
+		assert!(d17.required_request_id() && d17.subscribe_namespace_options());
+		assert!(!d17.goaway_has_request_id() && !d17.filter_fields() && !d17.range_filters());
+		assert!(Draft::Draft18.seven_byte_integers() && Draft::Draft18.first_object_bit());
+		assert!(!Draft::Draft18.required_request_id() && !Draft::Draft18.subscribe_namespace_options());
 		assert_eq!(Draft::from_alpn("moqt-18"), Some(Draft::Draft18));
 		assert_eq!(Draft::Draft18.to_string(), "moq-transport-18");
 		assert!(Draft::Draft18.delta_types() && !Draft::Draft18.setup_names_version());

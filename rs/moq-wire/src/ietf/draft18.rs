@@ -24,6 +24,11 @@ use crate::{DecodeError, EncodeError, MAX_GOAWAY_URI_LEN, VarInt};
 
 const D18: Draft = Draft::Draft18;
 
+/// The integers an AUTHORIZATION TOKEN's fields are read in on every request-stream draft:
+/// draft-18's, whose 7-byte form draft-17 reserves (a draft-17 token in that form is read, not
+/// refused; its fields are small integers that no client writes in seven bytes).
+const TOKEN_INTEGERS: Draft = Draft::Draft18;
+
 /// The message types of draft-18's request streams and SETUP stream (§10).
 pub mod message_type {
 	/// REQUEST_UPDATE.
@@ -54,6 +59,8 @@ pub mod message_type {
 	pub const PUBLISH: u64 = 0x1D;
 	/// SUBSCRIBE_NAMESPACE (0x11 before draft-18).
 	pub const SUBSCRIBE_NAMESPACE: u64 = 0x50;
+	/// SUBSCRIBE_NAMESPACE on draft-17, with Subscribe Options.
+	pub const SUBSCRIBE_NAMESPACE_17: u64 = 0x11;
 	/// SUBSCRIBE_TRACKS.
 	pub const SUBSCRIBE_TRACKS: u64 = 0x51;
 }
@@ -239,7 +246,7 @@ pub struct MessageParameters(pub Vec<MessageParameter>);
 
 impl MessageParameters {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft, location: LocationForm) -> Result<Self, DecodeError> {
-		let count = get_var_in(buf, D18)?.into_inner();
+		let count = get_var_in(buf, draft)?.into_inner();
 		if count > MAX_PARAMETERS as u64 {
 			return Err(DecodeError::TooLarge {
 				what: "parameter count",
@@ -250,7 +257,7 @@ impl MessageParameters {
 		let mut list: Vec<MessageParameter> = Vec::with_capacity(count as usize);
 		let mut previous = 0u64;
 		for i in 0..count {
-			let delta = get_var_in(buf, D18)?.into_inner();
+			let delta = get_var_in(buf, draft)?.into_inner();
 			let key = previous.checked_add(delta).filter(|k| *k <= VarInt::MAX.into_inner());
 			let key = key.ok_or(DecodeError::InvalidValue {
 				field: "Message Parameter Type",
@@ -263,10 +270,10 @@ impl MessageParameters {
 			}
 			previous = key;
 			let value = match form(key, draft) {
-				Some(Form::Int) => ParamValue::Int(get_var_in(buf, D18)?),
+				Some(Form::Int) => ParamValue::Int(get_var_in(buf, draft)?),
 				Some(Form::Byte) => ParamValue::Byte(buf.get_byte()?),
 				Some(Form::Bytes) => {
-					let len = get_var_in(buf, D18)?.into_inner();
+					let len = get_var_in(buf, draft)?.into_inner();
 					if len > MAX_KVP_VALUE_LEN as u64 {
 						return Err(DecodeError::TooLarge {
 							what: "Message Parameter length",
@@ -278,15 +285,15 @@ impl MessageParameters {
 				}
 				Some(Form::Location) => ParamValue::Location(match location {
 					LocationForm::Bare => Location {
-						group: get_var_in(buf, D18)?,
-						object: get_var_in(buf, D18)?,
+						group: get_var_in(buf, draft)?,
+						object: get_var_in(buf, draft)?,
 					},
 					LocationForm::Prefixed => {
-						let len = get_var_in(buf, D18)?.into_inner();
+						let len = get_var_in(buf, draft)?.into_inner();
 						let mut value = buf.get_raw(len.min(MAX_KVP_VALUE_LEN as u64))?;
 						let location = Location {
-							group: get_var_in(&mut value, D18)?,
-							object: get_var_in(&mut value, D18)?,
+							group: get_var_in(&mut value, draft)?,
+							object: get_var_in(&mut value, draft)?,
 						};
 						if len > MAX_KVP_VALUE_LEN as u64 || value.has_remaining() {
 							return Err(DecodeError::InvalidValue {
@@ -308,7 +315,7 @@ impl MessageParameters {
 			};
 			// §10.2.2: a Token structure that cannot be decoded is KEY_VALUE_FORMATTING_ERROR.
 			if let (parameter::AUTHORIZATION_TOKEN, ParamValue::Bytes(token)) = (key, &value) {
-				AuthToken::decode_value_in(token, D18)?;
+				AuthToken::decode_value_in(token, TOKEN_INTEGERS)?;
 			}
 			let key = VarInt::from_u64(key).unwrap_or(VarInt::MAX);
 			let parameter = MessageParameter { key, value };
@@ -347,10 +354,10 @@ impl MessageParameters {
 			}
 			p.check()?;
 			// Ascending, so the difference is below 2^62.
-			put_var_in(&mut out, D18, VarInt::from_u64(key - previous).unwrap_or(VarInt::MAX));
+			put_var_in(&mut out, draft, VarInt::from_u64(key - previous).unwrap_or(VarInt::MAX));
 			previous = key;
 			match (&p.value, want) {
-				(ParamValue::Int(v), Form::Int) => put_var_in(&mut out, D18, *v),
+				(ParamValue::Int(v), Form::Int) => put_var_in(&mut out, draft, *v),
 				(ParamValue::Byte(v), Form::Byte) => out.put_u8(*v),
 				(ParamValue::Bytes(b), Form::Bytes) => {
 					if b.len() > MAX_KVP_VALUE_LEN {
@@ -360,12 +367,12 @@ impl MessageParameters {
 							max: MAX_KVP_VALUE_LEN as u64,
 						});
 					}
-					put_var_in(&mut out, D18, VarInt::from_u32(b.len() as u32));
+					put_var_in(&mut out, draft, VarInt::from_u32(b.len() as u32));
 					out.put_slice(b);
 				}
 				(ParamValue::Location(l), Form::Location) => {
-					put_var_in(&mut out, D18, l.group);
-					put_var_in(&mut out, D18, l.object);
+					put_var_in(&mut out, draft, l.group);
+					put_var_in(&mut out, draft, l.object);
 				}
 				(ParamValue::Bytes(b), Form::TypedFilter) if is_typed_filter(b) => out.put_slice(b),
 				_ => {
@@ -376,7 +383,7 @@ impl MessageParameters {
 				}
 			}
 		}
-		put_var_in(buf, D18, VarInt::from_u32(self.0.len() as u32));
+		put_var_in(buf, draft, VarInt::from_u32(self.0.len() as u32));
 		buf.put_slice(&out);
 		Ok(())
 	}
@@ -414,7 +421,7 @@ impl MessageParameters {
 			.iter()
 			.filter(|p| p.key == AUTHORIZATION_TOKEN)
 			.filter_map(|p| match &p.value {
-				ParamValue::Bytes(b) => Some(AuthToken::decode_value_in(b, D18)),
+				ParamValue::Bytes(b) => Some(AuthToken::decode_value_in(b, TOKEN_INTEGERS)),
 				_ => None,
 			})
 	}
@@ -432,7 +439,9 @@ impl MessageParameter {
 		match (&self.value, key) {
 			(ParamValue::Byte(v), parameter::FORWARD) if *v > 1 => bad("FORWARD is 0 or 1"),
 			(ParamValue::Byte(v), parameter::INCLUDE_PROPERTIES) if *v > 1 => bad("INCLUDE_PROPERTIES is 0 or 1"),
-			(ParamValue::Bytes(b), parameter::AUTHORIZATION_TOKEN) if AuthToken::decode_value_in(b, D18).is_err() => {
+			(ParamValue::Bytes(b), parameter::AUTHORIZATION_TOKEN)
+				if AuthToken::decode_value_in(b, TOKEN_INTEGERS).is_err() =>
+			{
 				bad("an AUTHORIZATION TOKEN holds a Token structure")
 			}
 			_ => Ok(()),
@@ -440,8 +449,8 @@ impl MessageParameter {
 	}
 }
 
-fn decode_namespace<B: Buf>(buf: &mut B) -> Result<Vec<String>, DecodeError> {
-	let count = get_var_in(buf, D18)?.into_inner();
+fn decode_namespace<B: Buf>(buf: &mut B, draft: Draft) -> Result<Vec<String>, DecodeError> {
+	let count = get_var_in(buf, draft)?.into_inner();
 	if count > MAX_NAMESPACE_ELEMENTS as u64 {
 		return Err(DecodeError::TooLarge {
 			what: "Track Namespace elements",
@@ -450,11 +459,11 @@ fn decode_namespace<B: Buf>(buf: &mut B) -> Result<Vec<String>, DecodeError> {
 		});
 	}
 	(0..count)
-		.map(|_| decode_text(buf, "Track Namespace element", MAX_CONTROL_LEN as usize))
+		.map(|_| decode_text(buf, draft, "Track Namespace element", MAX_CONTROL_LEN as usize))
 		.collect()
 }
 
-fn encode_namespace<B: BufMut>(buf: &mut B, namespace: &[String]) -> Result<(), EncodeError> {
+fn encode_namespace<B: BufMut>(buf: &mut B, draft: Draft, namespace: &[String]) -> Result<(), EncodeError> {
 	if namespace.len() > MAX_NAMESPACE_ELEMENTS {
 		return Err(EncodeError::TooLarge {
 			what: "Track Namespace elements",
@@ -462,16 +471,16 @@ fn encode_namespace<B: BufMut>(buf: &mut B, namespace: &[String]) -> Result<(), 
 			max: MAX_NAMESPACE_ELEMENTS as u64,
 		});
 	}
-	put_var_in(buf, D18, VarInt::from_u32(namespace.len() as u32));
+	put_var_in(buf, draft, VarInt::from_u32(namespace.len() as u32));
 	for element in namespace {
-		encode_text(buf, element, "Track Namespace element", MAX_CONTROL_LEN as usize)?;
+		encode_text(buf, draft, element, "Track Namespace element", MAX_CONTROL_LEN as usize)?;
 	}
 	Ok(())
 }
 
 /// `Length (vi64)` + UTF-8 of at most `max` bytes.
-fn decode_text<B: Buf>(buf: &mut B, field: &'static str, max: usize) -> Result<String, DecodeError> {
-	let len = get_var_in(buf, D18)?.into_inner();
+fn decode_text<B: Buf>(buf: &mut B, draft: Draft, field: &'static str, max: usize) -> Result<String, DecodeError> {
+	let len = get_var_in(buf, draft)?.into_inner();
 	if len > max as u64 {
 		return Err(DecodeError::TooLarge {
 			what: field,
@@ -483,7 +492,13 @@ fn decode_text<B: Buf>(buf: &mut B, field: &'static str, max: usize) -> Result<S
 	String::from_utf8(bytes.into()).map_err(|_| DecodeError::InvalidUtf8 { field })
 }
 
-fn encode_text<B: BufMut>(buf: &mut B, text: &str, field: &'static str, max: usize) -> Result<(), EncodeError> {
+fn encode_text<B: BufMut>(
+	buf: &mut B,
+	draft: Draft,
+	text: &str,
+	field: &'static str,
+	max: usize,
+) -> Result<(), EncodeError> {
 	if text.len() > max {
 		return Err(EncodeError::TooLarge {
 			what: field,
@@ -491,7 +506,7 @@ fn encode_text<B: BufMut>(buf: &mut B, text: &str, field: &'static str, max: usi
 			max: max as u64,
 		});
 	}
-	put_var_in(buf, D18, VarInt::from_u32(text.len() as u32));
+	put_var_in(buf, draft, VarInt::from_u32(text.len() as u32));
 	buf.put_slice(text.as_bytes());
 	Ok(())
 }
@@ -545,13 +560,17 @@ pub struct PublishDone {
 }
 
 /// A request with a namespace: PUBLISH_NAMESPACE (0x06) and SUBSCRIBE_NAMESPACE (0x50), both
-/// `Request ID | Track Namespace (Prefix) | Parameters`.
+/// `Request ID | Track Namespace (Prefix) | Parameters`; on draft-17 SUBSCRIBE_NAMESPACE is 0x11
+/// with Subscribe Options after the prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamespaceRequest {
 	/// The Request ID.
 	pub request_id: VarInt,
 	/// The Track Namespace, or the prefix for SUBSCRIBE_NAMESPACE.
 	pub namespace: Vec<String>,
+	/// Draft-17's Subscribe Options of a SUBSCRIBE_NAMESPACE (0x0 PUBLISH, 0x1 NAMESPACE, 0x2
+	/// both); `None` on PUBLISH_NAMESPACE and from draft-18 on.
+	pub options: Option<VarInt>,
 	/// AUTHORIZATION TOKEN, ...
 	pub parameters: MessageParameters,
 }
@@ -665,7 +684,15 @@ impl fmt::Debug for UnsupportedRequest {
 }
 
 impl RequestMessage {
-	/// The message type.
+	/// The message type on `draft` (SUBSCRIBE_NAMESPACE is 0x11 on draft-17).
+	pub fn type_id_in(&self, draft: Draft) -> u64 {
+		match self {
+			Self::SubscribeNamespace(_) if draft.subscribe_namespace_options() => message_type::SUBSCRIBE_NAMESPACE_17,
+			_ => self.type_id(),
+		}
+	}
+
+	/// The message type (from draft-18 on).
 	pub fn type_id(&self) -> u64 {
 		use message_type::*;
 		match self {
@@ -728,7 +755,7 @@ fn only_request_streams(draft: Draft) -> Result<(), DecodeError> {
 impl DecodeWith<Draft> for RequestMessage {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
 		only_request_streams(draft)?;
-		let ty = get_var_in(buf, D18)?;
+		let ty = get_var_in(buf, draft)?;
 		if buf.remaining() < 2 {
 			return Err(DecodeError::UnexpectedEnd);
 		}
@@ -754,6 +781,24 @@ enum LocationForm {
 	Prefixed,
 }
 
+/// A request's Request ID and, on draft-17, the Required Request ID Delta after it: the request
+/// needs the one `2 × delta` below it to have been processed first (a delta past half the Request
+/// ID names none, and is refused). The relay handles requests in arrival order and does not hold
+/// one for another, so the delta is checked and not kept (the published client writes 0).
+fn decode_request_id(body: &mut Bytes, draft: Draft) -> Result<VarInt, DecodeError> {
+	let request_id = get_var_in(body, draft)?;
+	if draft.required_request_id() {
+		let delta = get_var_in(body, draft)?.into_inner();
+		if delta > request_id.into_inner() / 2 {
+			return Err(DecodeError::InvalidValue {
+				field: "Required Request ID Delta",
+				value: delta,
+			});
+		}
+	}
+	Ok(request_id)
+}
+
 /// A whole message body of type `ty`.
 fn decode_whole(ty: VarInt, body: Bytes, draft: Draft, location: LocationForm) -> Result<RequestMessage, DecodeError> {
 	crate::coding::whole(body, "draft-18 message", |body| decode_body(ty, body, draft, location))
@@ -766,16 +811,28 @@ fn decode_body(
 	location: LocationForm,
 ) -> Result<RequestMessage, DecodeError> {
 	use message_type::*;
-	let reason = |body: &mut Bytes| decode_text(body, "Reason Phrase", MAX_REASON_LEN);
+	let reason = |body: &mut Bytes| decode_text(body, draft, "Reason Phrase", MAX_REASON_LEN);
+	let request_id = |body: &mut Bytes| decode_request_id(body, draft);
+	let ty = match ty.into_inner() {
+		// Draft-17 numbers SUBSCRIBE_NAMESPACE as draft-16 did, and has no SUBSCRIBE_TRACKS.
+		SUBSCRIBE_NAMESPACE_17 if draft.subscribe_namespace_options() => VarInt::from_u32(SUBSCRIBE_NAMESPACE as u32),
+		SUBSCRIBE_NAMESPACE | SUBSCRIBE_TRACKS if draft.subscribe_namespace_options() => {
+			return Err(DecodeError::UnknownMessageType {
+				message: "draft-17 request stream",
+				ty,
+			});
+		}
+		_ => ty,
+	};
 	Ok(match ty.into_inner() {
 		SUBSCRIBE => RequestMessage::Subscribe(Subscribe {
-			request_id: get_var_in(body, D18)?,
-			namespace: decode_namespace(body)?,
-			track: decode_text(body, "Track Name", MAX_CONTROL_LEN as usize)?,
+			request_id: request_id(body)?,
+			namespace: decode_namespace(body, draft)?,
+			track: decode_text(body, draft, "Track Name", MAX_CONTROL_LEN as usize)?,
 			parameters: MessageParameters::decode(body, draft, location)?,
 		}),
 		SUBSCRIBE_OK => {
-			let track_alias = get_var_in(body, D18)?;
+			let track_alias = get_var_in(body, draft)?;
 			let parameters = MessageParameters::decode(body, draft, location)?;
 			let mut properties = Vec::new();
 			let mut previous = VarInt::ZERO;
@@ -787,7 +844,7 @@ fn decode_body(
 						max: MAX_PARAMETERS as u64,
 					});
 				}
-				properties.push(decode_pair(body, D18, &mut previous)?);
+				properties.push(decode_pair(body, draft, &mut previous)?);
 			}
 			RequestMessage::SubscribeOk(SubscribeOk {
 				track_alias,
@@ -797,23 +854,30 @@ fn decode_body(
 		}
 		REQUEST_OK => RequestMessage::RequestOk(MessageParameters::decode(body, draft, location)?),
 		REQUEST_ERROR => RequestMessage::RequestError(RequestError {
-			code: get_var_in(body, D18)?,
-			retry_interval: get_var_in(body, D18)?,
+			code: get_var_in(body, draft)?,
+			retry_interval: get_var_in(body, draft)?,
 			reason: reason(body)?,
 		}),
 		REQUEST_UPDATE => RequestMessage::RequestUpdate(RequestUpdate {
-			request_id: get_var_in(body, D18)?,
+			request_id: request_id(body)?,
 			parameters: MessageParameters::decode(body, draft, location)?,
 		}),
 		PUBLISH_DONE => RequestMessage::PublishDone(PublishDone {
-			status: get_var_in(body, D18)?,
-			stream_count: get_var_in(body, D18)?,
+			status: get_var_in(body, draft)?,
+			stream_count: get_var_in(body, draft)?,
 			reason: reason(body)?,
 		}),
 		PUBLISH_NAMESPACE | SUBSCRIBE_NAMESPACE => {
+			let request_id = request_id(body)?;
+			let namespace = decode_namespace(body, draft)?;
+			let options = match ty.into_inner() == SUBSCRIBE_NAMESPACE && draft.subscribe_namespace_options() {
+				true => Some(get_var_in(body, draft)?),
+				false => None,
+			};
 			let request = NamespaceRequest {
-				request_id: get_var_in(body, D18)?,
-				namespace: decode_namespace(body)?,
+				request_id,
+				namespace,
+				options,
 				parameters: MessageParameters::decode(body, draft, location)?,
 			};
 			match ty.into_inner() {
@@ -821,14 +885,14 @@ fn decode_body(
 				_ => RequestMessage::SubscribeNamespace(request),
 			}
 		}
-		NAMESPACE => RequestMessage::Namespace(decode_namespace(body)?),
-		NAMESPACE_DONE => RequestMessage::NamespaceDone(decode_namespace(body)?),
+		NAMESPACE => RequestMessage::Namespace(decode_namespace(body, draft)?),
+		NAMESPACE_DONE => RequestMessage::NamespaceDone(decode_namespace(body, draft)?),
 		GOAWAY => {
-			let uri = decode_text(body, "New Session URI", MAX_GOAWAY_URI_LEN)?;
-			let timeout = get_var_in(body, D18)?;
+			let uri = decode_text(body, draft, "New Session URI", MAX_GOAWAY_URI_LEN)?;
+			let timeout = get_var_in(body, draft)?;
 			// Draft-19 removed the Request ID: after the Timeout a draft-19 or later GOAWAY ends.
 			let request_id = match body.has_remaining() && draft.goaway_has_request_id() {
-				true => Some(get_var_in(body, D18)?),
+				true => Some(get_var_in(body, draft)?),
 				false => None,
 			};
 			RequestMessage::Goaway(Goaway {
@@ -859,16 +923,23 @@ impl EncodeWith<Draft> for RequestMessage {
 			});
 		}
 		let mut body = Vec::new();
-		let reason = |body: &mut Vec<u8>, text: &str| encode_text(body, text, "Reason Phrase", MAX_REASON_LEN);
+		let reason = |body: &mut Vec<u8>, text: &str| encode_text(body, draft, text, "Reason Phrase", MAX_REASON_LEN);
+		let request_id = |body: &mut Vec<u8>, id: VarInt| {
+			put_var_in(body, draft, id);
+			// Draft-17's Required Request ID Delta: 0, this request waits for none.
+			if draft.required_request_id() {
+				put_var_in(body, draft, VarInt::ZERO);
+			}
+		};
 		match self {
 			Self::Subscribe(m) => {
-				put_var_in(&mut body, D18, m.request_id);
-				encode_namespace(&mut body, &m.namespace)?;
-				encode_text(&mut body, &m.track, "Track Name", MAX_CONTROL_LEN as usize)?;
+				request_id(&mut body, m.request_id);
+				encode_namespace(&mut body, draft, &m.namespace)?;
+				encode_text(&mut body, draft, &m.track, "Track Name", MAX_CONTROL_LEN as usize)?;
 				m.parameters.encode(&mut body, draft)?;
 			}
 			Self::SubscribeOk(m) => {
-				put_var_in(&mut body, D18, m.track_alias);
+				put_var_in(&mut body, draft, m.track_alias);
 				m.parameters.encode(&mut body, draft)?;
 				if m.properties.len() > MAX_PARAMETERS {
 					return Err(EncodeError::TooLarge {
@@ -877,34 +948,51 @@ impl EncodeWith<Draft> for RequestMessage {
 						max: MAX_PARAMETERS as u64,
 					});
 				}
-				body.extend(encode_pairs(&m.properties, D18)?);
+				body.extend(encode_pairs(&m.properties, draft)?);
 			}
 			Self::RequestOk(parameters) => parameters.encode(&mut body, draft)?,
 			Self::RequestError(m) => {
-				put_var_in(&mut body, D18, m.code);
-				put_var_in(&mut body, D18, m.retry_interval);
+				put_var_in(&mut body, draft, m.code);
+				put_var_in(&mut body, draft, m.retry_interval);
 				reason(&mut body, &m.reason)?;
 			}
 			Self::RequestUpdate(m) => {
-				put_var_in(&mut body, D18, m.request_id);
+				request_id(&mut body, m.request_id);
 				m.parameters.encode(&mut body, draft)?;
 			}
 			Self::PublishDone(m) => {
-				put_var_in(&mut body, D18, m.status);
-				put_var_in(&mut body, D18, m.stream_count);
+				put_var_in(&mut body, draft, m.status);
+				put_var_in(&mut body, draft, m.stream_count);
 				reason(&mut body, &m.reason)?;
 			}
 			Self::PublishNamespace(m) | Self::SubscribeNamespace(m) => {
-				put_var_in(&mut body, D18, m.request_id);
-				encode_namespace(&mut body, &m.namespace)?;
+				request_id(&mut body, m.request_id);
+				encode_namespace(&mut body, draft, &m.namespace)?;
+				let options = matches!(self, Self::SubscribeNamespace(_)) && draft.subscribe_namespace_options();
+				match (m.options, options) {
+					(Some(value), true) => put_var_in(&mut body, draft, value),
+					(None, false) => {}
+					(None, true) => {
+						return Err(EncodeError::InvalidValue {
+							field: "Subscribe Options",
+							reason: "a draft-17 SUBSCRIBE_NAMESPACE carries them",
+						});
+					}
+					(Some(_), false) => {
+						return Err(EncodeError::InvalidValue {
+							field: "Subscribe Options",
+							reason: "only a draft-17 SUBSCRIBE_NAMESPACE carries them",
+						});
+					}
+				}
 				m.parameters.encode(&mut body, draft)?;
 			}
-			Self::Namespace(suffix) | Self::NamespaceDone(suffix) => encode_namespace(&mut body, suffix)?,
+			Self::Namespace(suffix) | Self::NamespaceDone(suffix) => encode_namespace(&mut body, draft, suffix)?,
 			Self::Goaway(m) => {
-				encode_text(&mut body, &m.uri, "New Session URI", MAX_GOAWAY_URI_LEN)?;
-				put_var_in(&mut body, D18, m.timeout);
+				encode_text(&mut body, draft, &m.uri, "New Session URI", MAX_GOAWAY_URI_LEN)?;
+				put_var_in(&mut body, draft, m.timeout);
 				match (m.request_id, draft.goaway_has_request_id()) {
-					(Some(id), true) => put_var_in(&mut body, D18, id),
+					(Some(id), true) => put_var_in(&mut body, draft, id),
 					(None, _) => {}
 					(Some(_), false) => {
 						return Err(EncodeError::InvalidValue {
@@ -921,7 +1009,11 @@ impl EncodeWith<Draft> for RequestMessage {
 			len: body.len() as u64,
 			max: MAX_CONTROL_LEN,
 		})?;
-		put_var_in(buf, D18, VarInt::from_u64(self.type_id()).unwrap_or(VarInt::MAX));
+		put_var_in(
+			buf,
+			draft,
+			VarInt::from_u64(self.type_id_in(draft)).unwrap_or(VarInt::MAX),
+		);
 		buf.put_u16(len);
 		buf.put_slice(&body);
 		Ok(())
@@ -1054,6 +1146,7 @@ mod tests {
 					let request = NamespaceRequest {
 						request_id,
 						namespace,
+						options: None,
 						parameters,
 					};
 					match publish {
@@ -1279,6 +1372,128 @@ mod tests {
 		let (d19, _) = RequestMessage::decode_prefix(&subscribe, D19).unwrap();
 		assert_eq!(d18, d19);
 		assert_eq!(d19.to_bytes(D19).unwrap(), d18.to_bytes(D18).unwrap());
+	}
+
+	/// Draft-17 as the published client writes it: a Required Request ID Delta after each
+	/// request's Request ID, SUBSCRIBE_NAMESPACE as 0x11 with Subscribe Options, no 0x50 or 0x51,
+	/// and the 7-byte integer form reserved.
+	#[test]
+	fn draft17_forms() {
+		const D17: Draft = Draft::Draft17;
+		// SUBSCRIBE_NAMESPACE: Request ID 0, delta 0, the empty prefix, options 0x1, no parameters.
+		let bytes = [0x11, 0x00, 0x05, 0x00, 0x00, 0x00, 0x01, 0x00];
+		let (read, used) = RequestMessage::decode_prefix(&bytes, D17).unwrap();
+		assert_eq!(used, bytes.len());
+		let expected = RequestMessage::SubscribeNamespace(NamespaceRequest {
+			request_id: VarInt::ZERO,
+			namespace: vec![],
+			options: Some(VarInt::from_u32(1)),
+			parameters: MessageParameters::default(),
+		});
+		assert_eq!(read, expected);
+		assert_eq!(expected.to_bytes(D17).unwrap(), bytes);
+		// The draft-18 forms are no draft-17 messages, and the reverse.
+		for ty in [0x50, 0x51] {
+			let mut other = bytes;
+			other[0] = ty;
+			assert!(matches!(
+				RequestMessage::decode_prefix(&other, D17),
+				Err(DecodeError::UnknownMessageType { .. })
+			));
+		}
+		assert!(RequestMessage::decode_prefix(&bytes, D18).is_err());
+		let RequestMessage::SubscribeNamespace(without) = &expected else {
+			unreachable!()
+		};
+		let without = NamespaceRequest {
+			options: None,
+			..without.clone()
+		};
+		assert!(
+			RequestMessage::SubscribeNamespace(without.clone())
+				.to_bytes(D17)
+				.is_err()
+		);
+		assert!(
+			RequestMessage::SubscribeNamespace(expected_options(&without))
+				.to_bytes(D18)
+				.is_err()
+		);
+
+		// SUBSCRIBE as the client writes it: the delta (0) after the Request ID.
+		let mut payload = vec![0x02, 0x00, 0x01, 4];
+		payload.extend(b"room");
+		payload.push(5);
+		payload.extend(b"video");
+		payload.extend([0x04, 0x10, 0x01, 0x10, 0x80, 0x01, 0x01, 0x02, 0x01, 0x02]);
+		let mut subscribe = vec![0x03];
+		subscribe.extend((payload.len() as u16).to_be_bytes());
+		subscribe.extend(&payload);
+		let (read, _) = RequestMessage::decode_prefix(&subscribe, D17).unwrap();
+		let RequestMessage::Subscribe(m) = &read else {
+			panic!("a SUBSCRIBE")
+		};
+		assert_eq!(
+			(m.request_id, m.namespace.as_slice(), m.track.as_str()),
+			(VarInt::from_u32(2), &["room".to_string()][..], "video")
+		);
+		assert_eq!(read.to_bytes(D17).unwrap(), subscribe);
+		// Without the delta the same message is one byte shorter on draft-18.
+		let d18 = read.to_bytes(D18).unwrap();
+		let mut without_delta = payload.clone();
+		assert_eq!(without_delta.remove(1), 0x00);
+		assert_eq!(d18[3..], without_delta[..]);
+
+		// A delta may name a request at most half the Request ID below (2 x 1 <= 2; 2 x 2 > 2).
+		let mut far = subscribe.clone();
+		far[4] = 0x02;
+		assert!(matches!(
+			RequestMessage::decode_prefix(&far, D17),
+			Err(DecodeError::InvalidValue {
+				field: "Required Request ID Delta",
+				value: 2
+			})
+		));
+		let mut near = subscribe.clone();
+		near[4] = 0x01;
+		assert!(RequestMessage::decode_prefix(&near, D17).is_ok());
+
+		// PUBLISH_NAMESPACE and REQUEST_UPDATE carry it too; answers and GOAWAY do not.
+		let publish = RequestMessage::PublishNamespace(NamespaceRequest {
+			request_id: VarInt::from_u32(4),
+			namespace: vec!["room".into()],
+			options: None,
+			parameters: MessageParameters::default(),
+		});
+		let bytes = publish.to_bytes(D17).unwrap();
+		assert_eq!(bytes[3..5], [0x04, 0x00]);
+		assert_eq!(RequestMessage::decode_prefix(&bytes, D17).unwrap().0, publish);
+		let update = RequestMessage::RequestUpdate(RequestUpdate {
+			request_id: VarInt::from_u32(6),
+			parameters: MessageParameters::default(),
+		});
+		assert_eq!(update.to_bytes(D17).unwrap(), [0x02, 0x00, 0x03, 0x06, 0x00, 0x00]);
+		let goaway = RequestMessage::Goaway(Goaway {
+			uri: String::new(),
+			timeout: VarInt::ZERO,
+			request_id: None,
+		});
+		assert_eq!(goaway.to_bytes(D17).unwrap(), [0x10, 0x00, 0x02, 0x00, 0x00]);
+
+		// A Track Alias in the 7-byte form is refused on draft-17, read on draft-18.
+		let ok = [0x04, 0x00, 0x08, 0xFC, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+		assert!(RequestMessage::decode_prefix(&ok, D18).is_ok());
+		assert!(matches!(
+			RequestMessage::decode_prefix(&ok, D17),
+			Err(DecodeError::InvalidValue { value: 0xFC, .. })
+		));
+	}
+
+	fn expected_options(request: &NamespaceRequest) -> NamespaceRequest {
+		NamespaceRequest {
+			options: Some(VarInt::from_u32(1)),
+			..request.clone()
+		}
 	}
 
 	#[test]

@@ -17,6 +17,10 @@
 //! Writing uses the shortest form. Reading takes any form, as the published client
 //! does; a value past [`VarInt::MAX`] (only the 9-byte form can hold one) is one this
 //! crate cannot represent, refused as an invalid value.
+//!
+//! Draft-17, which introduced these integers, reserved the 7-byte form (`1111110x`) that
+//! draft-18 then defined: on draft-17 ([`get_in`] and [`put_in`] with `seven` false) a
+//! value of 43 to 49 bits is written in the 8-byte form, and a 7-byte one is refused.
 
 use bytes::{Buf, BufMut};
 
@@ -51,6 +55,33 @@ pub(crate) fn get<B: Buf + ?Sized>(buf: &mut B) -> Result<VarInt, DecodeError> {
 		field: "draft-18 variable-length integer (over 2^62-1)",
 		value,
 	})
+}
+
+/// Reads one integer as [`get`] does, refusing the 7-byte form unless `seven` (draft-17
+/// reserves it).
+pub(crate) fn get_in<B: Buf + ?Sized>(buf: &mut B, seven: bool) -> Result<VarInt, DecodeError> {
+	match buf.chunk().first() {
+		Some(first) if !seven && first.leading_ones() == 6 => Err(DecodeError::InvalidValue {
+			field: "draft-17 variable-length integer (the reserved 7-byte form)",
+			value: u64::from(*first),
+		}),
+		_ => get(buf),
+	}
+}
+
+/// Writes `value` as [`put`] does, but in the 8-byte form where the shortest is the 7-byte one
+/// unless `seven` (draft-17 reserves it).
+pub(crate) fn put_in<B: BufMut + ?Sized>(buf: &mut B, value: VarInt, seven: bool) {
+	match seven || size(value) != 7 {
+		true => put(buf, value),
+		false => {
+			buf.put_u8(0xFE);
+			let x = value.into_inner();
+			for i in (0..7).rev() {
+				buf.put_u8((x >> (8 * i)) as u8);
+			}
+		}
+	}
 }
 
 /// How many bytes [`put`] writes for `value`.
@@ -88,6 +119,54 @@ mod tests {
 	use proptest::prelude::*;
 
 	use super::*;
+
+	/// Draft-17 writes a 43- to 49-bit value in 8 bytes and refuses the 7-byte form; below and
+	/// above that band both drafts write the same bytes.
+	#[test]
+	fn draft17_reserves_the_seven_byte_form() {
+		let value = VarInt::from_u64(1 << 45).unwrap();
+		let (mut d18, mut d17) = (Vec::new(), Vec::new());
+		put_in(&mut d18, value, true);
+		put_in(&mut d17, value, false);
+		assert_eq!(d18, [0xFC, 0x20, 0, 0, 0, 0, 0]);
+		assert_eq!(d17, [0xFE, 0, 0x20, 0, 0, 0, 0, 0]);
+		assert_eq!(get_in(&mut &d17[..], false), Ok(value));
+		assert_eq!(get_in(&mut &d18[..], true), Ok(value));
+		assert_eq!(
+			get_in(&mut &d18[..], false),
+			Err(DecodeError::InvalidValue {
+				field: "draft-17 variable-length integer (the reserved 7-byte form)",
+				value: 0xFC
+			})
+		);
+		assert_eq!(get_in(&mut &[][..], false), Err(DecodeError::UnexpectedEnd));
+		for other in [
+			0u64,
+			127,
+			1 << 41,
+			(1 << 42) - 1,
+			1 << 49,
+			1 << 55,
+			VarInt::MAX.into_inner(),
+		] {
+			let value = VarInt::from_u64(other).unwrap();
+			let (mut a, mut b) = (Vec::new(), Vec::new());
+			put_in(&mut a, value, true);
+			put_in(&mut b, value, false);
+			assert_eq!(a, b, "{other}");
+		}
+	}
+
+	proptest! {
+		#[test]
+		fn draft17_round_trip(value in 0..=VarInt::MAX.into_inner()) {
+			let value = VarInt::from_u64(value).unwrap();
+			let mut out = Vec::new();
+			put_in(&mut out, value, false);
+			prop_assert!(out[0].leading_ones() != 6);
+			prop_assert_eq!(get_in(&mut &out[..], false), Ok(value));
+		}
+	}
 
 	fn bytes(value: u64) -> Vec<u8> {
 		let mut out = Vec::new();

@@ -1,6 +1,6 @@
 //! The IETF moq-transport drafts (draft-14, ALPN `moq-00`; draft-16, `moqt-16`; draft-18,
-//! `moqt-18`, its SETUP, request streams and subgroup streams; draft-20, -21 and -22, `moqt-20`,
-//! `moqt-21` and `moqt-22`, draft-18's forms with their changes), sans-I/O like
+//! `moqt-18`, its SETUP, request streams and subgroup streams; draft-17, -19, -20, -21 and -22,
+//! `moqt-17` … `moqt-22`, draft-18's forms with their changes), sans-I/O like
 //! the moq-lite codec: bytes in, typed messages out, and back.
 //!
 //! The traits are [`DecodeWith`]/[`EncodeWith`], taking the negotiated
@@ -17,9 +17,9 @@
 //! | uni data stream | [`DataStreamHeader::Subgroup`] | [`SubgroupObject`]…, FIN |
 //! | uni data stream | [`DataStreamHeader::Fetch`] | [`FetchObject`]…, FIN |
 //! | datagram | [`ObjectDatagram`] | |
-//! | draft-18: each side's uni SETUP stream | [`Setup`] | its [`draft18::Goaway`] |
-//! | draft-18: a bidi stream per request | a request ([`draft18::RequestMessage`]) | its answers both ways |
-//! | draft-18: uni data stream | [`DataStreamHeader::Subgroup`] (FIRST_OBJECT bit) or [`DataStreamHeader::Padding`] | [`SubgroupObject`]…, FIN |
+//! | draft-17+: each side's uni SETUP stream | [`Setup`] | its [`draft18::Goaway`] |
+//! | draft-17+: a bidi stream per request | a request ([`draft18::RequestMessage`]) | its answers both ways |
+//! | draft-18+: uni data stream | [`DataStreamHeader::Subgroup`] (FIRST_OBJECT bit) or [`DataStreamHeader::Padding`] | [`SubgroupObject`]…, FIN |
 //!
 //! Track Namespace tuples map to broadcast paths with [`namespace_to_path`] and
 //! [`path_to_namespace`], as the published client maps them.

@@ -312,7 +312,8 @@ const SETUP: VarInt = VarInt::from_u32(0x2F00);
 /// leading-ones form, so the Type is the bytes `af 00`): the first and
 /// only message of the unidirectional stream each side opens; the Setup Options
 /// are delta-coded Key-Value-Pairs filling the Length, with no count. The
-/// stream stays open for the sender's GOAWAY. Only [`Draft::Draft18`] has it.
+/// stream stays open for the sender's GOAWAY. Draft-17 and later have it (draft-17 without the
+/// 7-byte integers).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Setup {
 	/// The Setup Options (MAX_REQUEST_ID, 0x2, is not one on draft-18).

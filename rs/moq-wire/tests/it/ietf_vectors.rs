@@ -546,6 +546,7 @@ fn samples18() -> Vec<(&'static str, Sample)> {
 			Sample::Request(R::PublishNamespace(NamespaceRequest {
 				request_id: v(2),
 				namespace: ns(&["anon", "room"]),
+				options: None,
 				parameters: MessageParameters::default().with(parameter::AUTHORIZATION_TOKEN, token),
 			})),
 		),
@@ -554,6 +555,7 @@ fn samples18() -> Vec<(&'static str, Sample)> {
 			Sample::Request(R::SubscribeNamespace(NamespaceRequest {
 				request_id: v(4),
 				namespace: ns(&["anon"]),
+				options: None,
 				parameters: MessageParameters::default(),
 			})),
 		),

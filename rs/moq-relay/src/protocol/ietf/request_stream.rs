@@ -134,13 +134,14 @@ pub fn publish_namespace(request: &NamespaceRequest) -> ietf::PublishNamespace {
 	}
 }
 
-/// A draft-18 SUBSCRIBE_NAMESPACE (0x50) as the shared logic reads draft-16's: draft-18 split
-/// SUBSCRIBE_TRACKS off, so it asks for namespaces alone (Subscribe Options 0x1).
+/// A draft-17 or later SUBSCRIBE_NAMESPACE as the shared logic reads draft-16's: draft-17's
+/// carries its Subscribe Options; draft-18 split SUBSCRIBE_TRACKS off, so from draft-18 on it asks
+/// for namespaces alone (Subscribe Options 0x1).
 pub fn subscribe_namespace(request: &NamespaceRequest) -> ietf::SubscribeNamespace {
 	ietf::SubscribeNamespace {
 		request_id: request.request_id,
 		prefix: request.namespace.clone(),
-		options: Some(VarInt::from_u32(1)),
+		options: request.options.or(Some(VarInt::from_u32(1))),
 		parameters: Default::default(),
 	}
 }
@@ -218,6 +219,7 @@ mod tests {
 		let namespace = NamespaceRequest {
 			request_id: VarInt::from_u32(6),
 			namespace: vec!["anon".into()],
+			options: None,
 			parameters: MessageParameters::default(),
 		};
 		assert_eq!(subscribe_namespace(&namespace).options, Some(VarInt::from_u32(1)));
