@@ -573,10 +573,11 @@ async fn start_session<S: Session>(
 ) -> Result<Started<S>, SessionError> {
 	transport.allow_receive(ctx.limits.session_window);
 	transport.allow_streams(transport.client_streams());
-	// Draft-16 requests arrive on more than one stream, so out of their IDs' order.
-	let peer = match draft {
-		Draft::Draft14 => PeerRequests::new(true, REQUEST_WINDOW),
-		_ => PeerRequests::across_streams(true, REQUEST_WINDOW),
+	// Draft-16 requests arrive on more than one stream, so out of their IDs' order; draft-14's and
+	// draft-15's all on the control stream, in order.
+	let peer = match draft.namespace_streams() {
+		false => PeerRequests::new(true, REQUEST_WINDOW),
+		true => PeerRequests::across_streams(true, REQUEST_WINDOW),
 	};
 	let ours = ServerSetup {
 		version: VarInt::from_u64(draft.setup_version()).unwrap_or(VarInt::MAX),
@@ -619,7 +620,7 @@ async fn start_session<S: Session>(
 	tasks.spawn(read_control(shared.clone(), reader));
 	tasks.spawn(ingest::accept_uni(shared.clone()));
 	tasks.spawn(ingest::serve_requests(shared.clone(), requests));
-	if draft == Draft::Draft16 {
+	if draft.namespace_streams() {
 		tasks.spawn(namespaces::accept(shared.clone()));
 	}
 	Ok(Started {
@@ -701,9 +702,10 @@ async fn write_control<S: Session>(
 	mut queue: mpsc::Receiver<Box<ControlMessage>>,
 ) {
 	while let Some(message) = queue.recv().await {
-		let encoded = match shared.draft {
-			Draft::Draft16 => io::encode(&request_stream::renumbered(&message), shared.draft),
-			_ => io::encode(&*message, shared.draft),
+		// Draft-15 and draft-16 share a REQUEST_ERROR registry, which renumbered draft-14's.
+		let encoded = match shared.draft.fields_as_parameters() {
+			true => io::encode(&request_stream::renumbered(&message), shared.draft),
+			false => io::encode(&*message, shared.draft),
 		};
 		let written = match encoded {
 			Ok(bytes) => io::write(&mut send, &bytes).await,
@@ -848,12 +850,13 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 		return Ok(());
 	}
 	let unsupported = match shared.draft {
+		Draft::Draft15 => "not supported by this relay on draft-15",
 		Draft::Draft16 => "not supported by this relay on draft-16",
 		_ => "not supported by this relay on draft-14",
 	};
 	match message {
 		// Draft-16 §9.25: on a new bidirectional stream (`namespaces`), not the control stream.
-		ControlMessage::SubscribeNamespace(_) if shared.draft == Draft::Draft16 => {
+		ControlMessage::SubscribeNamespace(_) if shared.draft.namespace_streams() => {
 			return Err((
 				termination::PROTOCOL_VIOLATION,
 				"SUBSCRIBE_NAMESPACE on the control stream: draft-16 sends it on its own stream".into(),
@@ -973,7 +976,7 @@ mod tests {
 		let (ctx, _down) = context(anon());
 		let (_client, server) = crate::transport::mem::pair();
 		let mut ticket = ticket(&ctx);
-		for draft in [Draft::Draft14, Draft::Draft16, Draft::Draft18] {
+		for draft in [Draft::Draft14, Draft::Draft15, Draft::Draft16, Draft::Draft18] {
 			let negotiation = || Negotiation::Fixed(draft);
 			let session =
 				std::mem::size_of_val(&run(server.clone(), negotiation(), arrival(), ctx.clone(), &mut ticket));

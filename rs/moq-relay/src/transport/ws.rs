@@ -688,7 +688,9 @@ mod tests {
 		let chosen = negotiate(["qmux-00.moq-00"], &ALL).unwrap();
 		assert_eq!(chosen.protocol, Protocol::Ietf(Draft::Draft14));
 		// A draft the relay does not speak is not answered.
-		assert_eq!(negotiate(["qmux-01.moqt-15"], &ALL), None);
+		assert_eq!(negotiate(["qmux-01.moqt-13"], &ALL), None);
+		let chosen = negotiate(["qmux-01.moqt-15"], &ALL).unwrap();
+		assert_eq!(chosen.protocol, Protocol::Ietf(Draft::Draft15));
 	}
 
 	fn request(pairs: &[(&str, &str)]) -> http::HeaderMap {

@@ -26,6 +26,7 @@ use moq_relay_bench::subscriber::Subscriber;
 use moq_token::{Algorithm, Claims, Key, KeyFormat, KeyId, Path};
 
 const DRAFT14: &str = "moq-transport-14";
+const DRAFT15: &str = "moq-transport-15";
 const DRAFT16: &str = "moq-transport-16";
 const DRAFT17: &str = "moq-transport-17";
 const DRAFT18: &str = "moq-transport-18";
@@ -161,6 +162,29 @@ async fn raw_quic_draft14_and_lite05_pairings_deliver_every_frame() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webtransport_draft14_and_lite05_pairings_deliver_every_frame() {
 	every_pairing("https", DRAFT14).await;
+}
+
+/// Draft-15 (ALPN `moqt-15`): draft-14's control stream, absolute parameter types and namespace
+/// messages (SUBSCRIBE_NAMESPACE on the control stream, answered by PUBLISH_NAMESPACE) with
+/// draft-16's request fields as parameters and REQUEST_OK / REQUEST_ERROR (no Retry Interval);
+/// the published client pinned to `moq-transport-15` publishes and subscribes, and a lite-05
+/// client reads its broadcast through the bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_quic_draft15_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("moqt", DRAFT15).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_draft15_and_lite05_pairings_deliver_every_frame() {
+	every_pairing("https", DRAFT15).await;
+}
+
+/// Draft-15 between its neighbours, whose parameter coding (draft-16) and answers (draft-14)
+/// differ from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft15_with_draft14_and_draft16_pairings_deliver_every_frame() {
+	draft_pairings((DRAFT15, "d15"), (DRAFT14, "d14")).await;
+	draft_pairings((DRAFT15, "d15"), (DRAFT16, "d16")).await;
 }
 
 /// Draft-16 (ALPN `moqt-16`): the published client pinned to `moq-transport-16` publishes
@@ -559,6 +583,106 @@ async fn draft16_requests_on_the_wire() {
 		u64::from(termination::PROTOCOL_VIOLATION.into_inner()),
 		"{reason}"
 	);
+	writer.abort();
+	publisher.close().await;
+	relay.stop().await;
+}
+
+/// Draft-15 on the wire, as the published client reads it: SERVER_SETUP with no version and
+/// absolute parameter types; PUBLISH_NAMESPACE answered REQUEST_OK; SUBSCRIBE_NAMESPACE on the
+/// control stream (no Subscribe Options) answered REQUEST_OK, then PUBLISH_NAMESPACE for each
+/// broadcast and PUBLISH_NAMESPACE_DONE naming the namespace when one ends; a missing broadcast
+/// refused with DOES_NOT_EXIST (0x10) in a REQUEST_ERROR without a Retry Interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft15_requests_on_the_wire() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
+	let max = KeyValue::int(2, VarInt::from_u32(100));
+	let (mut raw, setup) = RawDraft::admitted_in(&relay, Draft::Draft15, vec![path("/anon"), max]).await;
+	// Read with absolute types: delta-coded ones would read as MAX_REQUEST_ID twice.
+	assert!(setup.parameters.max_request_id() > VarInt::ZERO);
+	assert!(
+		setup
+			.parameters
+			.implementation()
+			.is_some_and(|i| i.starts_with("moq-relay"))
+	);
+
+	raw.write(ControlMessage::PublishNamespace(
+		moq_relay::wire::ietf::PublishNamespace {
+			request_id: VarInt::ZERO,
+			namespace: vec!["mine".into()],
+			parameters: Parameters::default(),
+		},
+	))
+	.await;
+	assert!(matches!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::RequestOk(ok)) if ok.request_id == VarInt::ZERO
+	));
+
+	raw.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
+		request_id: VarInt::from_u32(2),
+		prefix: Vec::new(),
+		options: None,
+		parameters: Parameters::default(),
+	}))
+	.await;
+	let mut answered = false;
+	let mut shown = Vec::new();
+	while !(answered && shown.contains(&"shown".to_string()) && shown.contains(&"mine".to_string())) {
+		match raw.read::<ControlMessage>().await {
+			Some(ControlMessage::RequestOk(ok)) if ok.request_id == VarInt::from_u32(2) => answered = true,
+			Some(ControlMessage::PublishNamespace(found)) => {
+				assert_eq!(found.request_id.into_inner() % 2, 1, "the relay's own Request IDs");
+				shown.push(found.namespace.join("/"));
+			}
+			other => panic!("expected REQUEST_OK and PUBLISH_NAMESPACE, got {other:?}"),
+		}
+	}
+	// Withdrawn by its namespace, and told so by its namespace.
+	raw.write(ControlMessage::PublishNamespaceDone(vec!["mine".into()]))
+		.await;
+	assert_eq!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::PublishNamespaceDone(vec!["mine".to_string()]))
+	);
+
+	// No such broadcast: DOES_NOT_EXIST is 0x10 from draft-15 on, and REQUEST_ERROR has no Retry
+	// Interval (a draft-16 one would be read here as a reason of the wrong length).
+	raw.write(ControlMessage::Subscribe(Subscribe {
+		request_id: VarInt::from_u32(4),
+		namespace: vec!["nothing".into()],
+		track: "t".into(),
+		priority: 0,
+		group_order: GroupOrder::Descending,
+		forward: true,
+		filter: Filter::NextGroupStart,
+		parameters: Parameters::default(),
+	}))
+	.await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::RequestError(err)) => {
+			assert_eq!(err.request_id, VarInt::from_u32(4));
+			assert_eq!(err.code, VarInt::from_u32(0x10), "{err:?}");
+			assert!(!err.reason.is_empty(), "{err:?}");
+		}
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	// UNSUBSCRIBE_NAMESPACE exists on draft-15; a draft-16 NAMESPACE does not.
+	raw.write(ControlMessage::UnsubscribeNamespace(VarInt::from_u32(2)))
+		.await;
+	let mut namespace = vec![0x08];
+	namespace.extend(3u16.to_be_bytes());
+	namespace.extend([0x01, 0x01, b'x']);
+	raw.send.write_all(&namespace).await.unwrap();
+	let (code, reason) = closed(&raw.conn).await;
+	assert_eq!(
+		code,
+		u64::from(termination::PROTOCOL_VIOLATION.into_inner()),
+		"{reason}"
+	);
+	assert!(reason.contains("unknown draft-15 control message type 8"), "{reason}");
 	writer.abort();
 	publisher.close().await;
 	relay.stop().await;

@@ -323,8 +323,8 @@ async fn counted(relay: &TestRelay, code: &str, before: u64) {
 	assert_eq!(refusals(relay, code).await, before + 1, "{code}");
 }
 
-/// IETF drafts over WebSocket: the published client pinned to draft-14 and draft-16 to -20 (subprotocols
-/// `qmux-0x.moq-00`, `qmux-0x.moqt-16` … `qmux-0x.moqt-20`) publishes over `ws://` and `wss://`; a
+/// IETF drafts over WebSocket: the published client pinned to draft-14 to -20 (subprotocols
+/// `qmux-0x.moq-00`, `qmux-0x.moqt-15` … `qmux-0x.moqt-20`) publishes over `ws://` and `wss://`; a
 /// subscriber at the same draft over the same scheme and a lite-05 subscriber on raw QUIC read its
 /// groups whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,6 +333,7 @@ async fn published_client_over_ws_and_wss_at_every_ietf_draft() {
 	for scheme in ["ws", "wss"] {
 		for name in [
 			"moq-transport-14",
+			"moq-transport-15",
 			"moq-transport-16",
 			"moq-transport-17",
 			"moq-transport-18",

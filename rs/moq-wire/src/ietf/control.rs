@@ -245,8 +245,8 @@ pub(crate) fn encode_goaway(body: &mut Vec<u8>, uri: &str) -> Result<(), EncodeE
 impl DecodeWith<Draft> for ControlMessage {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
 		draft.decode_form("control message (draft-18 has no control stream)")?;
-		if draft == Draft::Draft16 {
-			return decode_control(buf, draft16::decode_body);
+		if draft.fields_as_parameters() {
+			return decode_control(buf, |ty, body| draft16::decode_body(draft, ty, body));
 		}
 		decode_control(buf, |ty, body| {
 			Ok(match ty.into_inner() {
@@ -292,15 +292,15 @@ impl DecodeWith<Draft> for ControlMessage {
 impl EncodeWith<Draft> for ControlMessage {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 		draft.encode_form("control message (draft-18 has no control stream)")?;
-		if draft == Draft::Draft16 {
-			let Some(ty) = draft16::wire_type(self) else {
+		if draft.fields_as_parameters() {
+			let Some(ty) = draft16::wire_type(self, draft) else {
 				return Err(EncodeError::InvalidValue {
 					field: self.name(),
-					reason: "draft-16 has no such form",
+					reason: "this draft (15 or 16) has no such form",
 				});
 			};
 			return encode_control(buf, self.name(), VarInt::from_u32(ty), |body| {
-				draft16::encode_body(self, body)
+				draft16::encode_body(self, body, draft)
 			});
 		}
 		encode_control(buf, self.name(), self.type_id(), |body| match self {

@@ -446,14 +446,15 @@ pub struct FetchObject {
 	pub payload: Bytes,
 }
 
-/// Draft-16 serializes a fetch object behind Serialization Flags, relative to the object
-/// before it on the stream (draft-16 §10.4.4); this codec reads and writes draft-14's form only.
-const NO_DRAFT16_FETCH_OBJECTS: &str = "draft-16 fetch objects (Serialization Flags) are not implemented";
+/// Draft-15 and draft-16 serialize a fetch object behind Serialization Flags, relative to the
+/// object before it on the stream (draft-16 §10.4.4); this codec reads and writes draft-14's form
+/// only.
+const NO_DRAFT16_FETCH_OBJECTS: &str = "draft-15/16 fetch objects (Serialization Flags) are not implemented";
 
 impl DecodeWith<Draft> for FetchObject {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
 		draft.decode_form("fetch object (draft-18 data streams are not implemented)")?;
-		if draft == Draft::Draft16 {
+		if draft.fields_as_parameters() {
 			let flags = buf.get_var()?.into_inner();
 			return Err(DecodeError::InvalidValue {
 				field: NO_DRAFT16_FETCH_OBJECTS,
@@ -481,7 +482,7 @@ impl DecodeWith<Draft> for FetchObject {
 impl EncodeWith<Draft> for FetchObject {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 		draft.encode_form("fetch object (draft-18 data streams are not implemented)")?;
-		if draft == Draft::Draft16 {
+		if draft.fields_as_parameters() {
 			return Err(EncodeError::InvalidValue {
 				field: "FETCH object",
 				reason: NO_DRAFT16_FETCH_OBJECTS,

@@ -18,6 +18,15 @@ pub enum Draft {
 	/// draft-ietf-moq-transport-14: ALPN `moq-00`; one bidirectional control
 	/// stream of `Type (i) | Length (16) | Payload` messages; QUIC varints.
 	Draft14,
+	/// draft-ietf-moq-transport-15: ALPN `moqt-15`; draft-14's control stream,
+	/// absolute Key-Value-Pair types and namespace messages
+	/// (SUBSCRIBE_NAMESPACE on the control stream, answered by PUBLISH_NAMESPACE;
+	/// PUBLISH_NAMESPACE_DONE and _CANCEL naming the namespace;
+	/// UNSUBSCRIBE_NAMESPACE) with draft-16's request fields as parameters,
+	/// REQUEST_OK and REQUEST_ERROR (without a Retry Interval), no Track
+	/// Extensions (the publisher's group order is the GROUP_ORDER parameter) and
+	/// the version named by the transport alone (docs/protocol.md#draft-15).
+	Draft15,
 	/// draft-ietf-moq-transport-16: ALPN `moqt-16`; the version is named by the
 	/// transport only (SETUP carries none); Key-Value-Pair types are
 	/// delta-coded; most request fields became parameters; REQUEST_OK and
@@ -65,8 +74,9 @@ pub enum Draft {
 
 impl Draft {
 	/// Every draft this codec implements, oldest first.
-	pub const ALL: [Draft; 8] = [
+	pub const ALL: [Draft; 9] = [
 		Draft::Draft14,
+		Draft::Draft15,
 		Draft::Draft16,
 		Draft::Draft17,
 		Draft::Draft18,
@@ -80,6 +90,7 @@ impl Draft {
 	pub const fn number(self) -> u32 {
 		match self {
 			Draft::Draft14 => 14,
+			Draft::Draft15 => 15,
 			Draft::Draft16 => 16,
 			Draft::Draft17 => 17,
 			Draft::Draft18 => 18,
@@ -107,6 +118,7 @@ impl Draft {
 			// Draft-14 predates per-draft identifiers: `moq-00` is every draft
 			// up to -14, and SETUP picks among them.
 			Draft::Draft14 => "moq-00",
+			Draft::Draft15 => "moqt-15",
 			Draft::Draft16 => "moqt-16",
 			Draft::Draft17 => "moqt-17",
 			Draft::Draft18 => "moqt-18",
@@ -127,7 +139,7 @@ impl Draft {
 	/// pair's (draft-16 §1.4.2, so pairs go in ascending type order) rather
 	/// than the type itself.
 	pub const fn delta_types(self) -> bool {
-		!matches!(self, Draft::Draft14)
+		!matches!(self, Draft::Draft14 | Draft::Draft15)
 	}
 
 	/// Whether integers are draft-18's leading-ones form (draft-18 §1.4.1) rather
@@ -141,7 +153,37 @@ impl Draft {
 	/// Draft-18 has none: SETUP goes on a unidirectional stream and each
 	/// request on a bidirectional stream of its own.
 	pub const fn has_control_stream(self) -> bool {
-		matches!(self, Draft::Draft14 | Draft::Draft16)
+		matches!(self, Draft::Draft14 | Draft::Draft15 | Draft::Draft16)
+	}
+
+	/// Whether a control-stream draft carries the request fields draft-14 had
+	/// inline (Forward, Subscriber Priority, the filter, Group Order, Expires,
+	/// the Largest Location) as Message Parameters and answers requests with
+	/// REQUEST_OK and REQUEST_ERROR (draft-15 and draft-16).
+	pub const fn fields_as_parameters(self) -> bool {
+		matches!(self, Draft::Draft15 | Draft::Draft16)
+	}
+
+	/// Whether SUBSCRIBE_OK, PUBLISH and FETCH_OK end with Track Extensions (the
+	/// publisher's group order among them) on a control-stream draft: draft-16;
+	/// draft-15 puts that order in the GROUP_ORDER parameter.
+	pub const fn track_extensions(self) -> bool {
+		matches!(self, Draft::Draft16)
+	}
+
+	/// Whether REQUEST_ERROR has a Retry Interval (draft-16 on; draft-15's has
+	/// none).
+	pub const fn retry_interval(self) -> bool {
+		!matches!(self, Draft::Draft14 | Draft::Draft15)
+	}
+
+	/// Whether a control-stream draft sends SUBSCRIBE_NAMESPACE on a stream of
+	/// its own with Subscribe Options (answered with NAMESPACE and
+	/// NAMESPACE_DONE) and names PUBLISH_NAMESPACE_DONE and _CANCEL by Request
+	/// ID, with no UNSUBSCRIBE_NAMESPACE: draft-16. Draft-14 and draft-15 keep
+	/// SUBSCRIBE_NAMESPACE on the control stream and name namespaces.
+	pub const fn namespace_streams(self) -> bool {
+		matches!(self, Draft::Draft16)
 	}
 
 	/// Whether each request opens a bidirectional stream of its own and SETUP
@@ -211,7 +253,7 @@ impl Draft {
 	/// [`DecodeError::InvalidValue`] naming the draft, never a draft-14 reading).
 	pub(crate) fn decode_form(self, what: &'static str) -> Result<(), DecodeError> {
 		match self {
-			Draft::Draft14 | Draft::Draft16 => Ok(()),
+			Draft::Draft14 | Draft::Draft15 | Draft::Draft16 => Ok(()),
 			Draft::Draft17 | Draft::Draft18 | Draft::Draft19 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => {
 				Err(DecodeError::InvalidValue {
 					field: what,
@@ -225,7 +267,7 @@ impl Draft {
 	/// [`decode_form`](Self::decode_form) refuses to read it.
 	pub(crate) fn encode_form(self, what: &'static str) -> Result<(), EncodeError> {
 		match self {
-			Draft::Draft14 | Draft::Draft16 => Ok(()),
+			Draft::Draft14 | Draft::Draft15 | Draft::Draft16 => Ok(()),
 			Draft::Draft17 | Draft::Draft18 | Draft::Draft19 | Draft::Draft20 | Draft::Draft21 | Draft::Draft22 => {
 				Err(EncodeError::InvalidValue {
 					field: what,
@@ -291,7 +333,22 @@ mod tests {
 		assert_eq!(Draft::from_setup_version(0xff00_000e), Some(Draft::Draft14));
 		assert_eq!(Draft::from_setup_version(0xff00_000d), None);
 		assert_eq!(Draft::from_alpn("moq-00"), Some(Draft::Draft14));
-		assert_eq!(Draft::from_alpn("moqt-15"), None);
+		// Draft-15: named by the transport alone; draft-14's control stream and absolute types,
+		// draft-16's request fields as parameters.
+		let d15 = Draft::Draft15;
+		assert_eq!(Draft::from_alpn("moqt-15"), Some(d15));
+		assert_eq!(
+			(d15.to_string().as_str(), d15.setup_version()),
+			("moq-transport-15", 0xff00_000f)
+		);
+		assert!(d15.has_control_stream() && !d15.setup_names_version() && !d15.delta_types());
+		assert!(d15.fields_as_parameters() && !d15.track_extensions() && !d15.retry_interval());
+		assert!(!d15.namespace_streams() && !d15.leading_ones_integers());
+		let d16 = Draft::Draft16;
+		assert!(
+			d16.fields_as_parameters() && d16.track_extensions() && d16.retry_interval() && d16.namespace_streams()
+		);
+		assert!(!Draft::Draft14.fields_as_parameters() && Draft::Draft18.retry_interval());
 		assert_eq!(Draft::from_alpn("moqt-16"), Some(Draft::Draft16));
 		assert_eq!(Draft::Draft16.setup_version(), 0xff00_0010);
 		assert_eq!(Draft::from_setup_version(0xff00_0010), Some(Draft::Draft16));

@@ -29,6 +29,16 @@
 //! - There is no SUBSCRIBE_NAMESPACE_OK/_ERROR, PUBLISH_NAMESPACE_ERROR,
 //!   TRACK_STATUS_OK/_ERROR, FETCH_ERROR or PUBLISH_ERROR type: those numbers
 //!   are unknown message types.
+//!
+//! Draft-15 ([`Draft::Draft15`]) runs through the same forms with the draft
+//! passed in: its request fields are parameters and its answers REQUEST_OK and
+//! REQUEST_ERROR as above, but its Key-Value-Pair types are absolute (as on
+//! draft-14), its REQUEST_ERROR has no Retry Interval, SUBSCRIBE_OK, PUBLISH
+//! and FETCH_OK have no Track Extensions (the publisher's group order is the
+//! GROUP_ORDER parameter), and its namespace messages are draft-14's:
+//! SUBSCRIBE_NAMESPACE on the control stream without Subscribe Options,
+//! PUBLISH_NAMESPACE_DONE and _CANCEL naming the namespace,
+//! UNSUBSCRIBE_NAMESPACE, and no NAMESPACE or NAMESPACE_DONE.
 
 use bytes::{Buf, BufMut, Bytes};
 
@@ -39,14 +49,12 @@ use super::coding::{
 use super::control::ControlMessage;
 use super::draft::Draft;
 use super::fetch::{Fetch, FetchOk, FetchType};
-use super::namespace::{PublishNamespace, SubscribeNamespace};
+use super::namespace::{PublishNamespace, PublishNamespaceCancel, SubscribeNamespace};
 use super::subscribe::{
 	Filter, Publish, PublishDone, PublishOk, RequestError, RequestOk, Subscribe, SubscribeOk, SubscribeUpdate,
 };
 use crate::coding::{BufExt, BufMutExt};
 use crate::{DecodeError, EncodeError, VarInt};
-
-const D16: Draft = Draft::Draft16;
 
 /// The message parameters draft-16 made of draft-14's fields.
 mod param {
@@ -154,18 +162,64 @@ fn group_order(params: &mut Parameters) -> Result<GroupOrder, DecodeError> {
 }
 
 /// Track Extensions, with the publisher's group order (DEFAULT_PUBLISHER_GROUP_ORDER) taken out.
-fn track_extensions<B: Buf>(buf: &mut B) -> Result<(Vec<KeyValue>, GroupOrder), DecodeError> {
-	let mut extensions = Parameters(decode_extensions(buf)?);
+fn track_extensions<B: Buf>(buf: &mut B, draft: Draft) -> Result<(Vec<KeyValue>, GroupOrder), DecodeError> {
+	let mut extensions = Parameters(decode_extensions(buf, draft)?);
 	let value = take_int(&mut extensions, param::DEFAULT_PUBLISHER_GROUP_ORDER)?;
 	Ok((extensions.0, order(value, "DEFAULT_PUBLISHER_GROUP_ORDER")?))
 }
 
 /// Writes Track Extensions, the publisher's group order among them unless it is Original.
-fn encode_track_extensions<B: BufMut>(buf: &mut B, pairs: &[KeyValue], order: GroupOrder) -> Result<(), EncodeError> {
+fn encode_track_extensions<B: BufMut>(
+	buf: &mut B,
+	pairs: &[KeyValue],
+	order: GroupOrder,
+	draft: Draft,
+) -> Result<(), EncodeError> {
 	let key = param::DEFAULT_PUBLISHER_GROUP_ORDER;
 	let mut out = Out::new(&Parameters(pairs.to_vec()), &[key])?;
 	out.group_order_as(key, order);
-	encode_extensions(buf, &out.0)
+	encode_extensions(buf, &out.0, draft)
+}
+
+/// The publisher's group order and the Track Extensions: on draft-16 the extensions that end the
+/// message, the order among them; on draft-15, which has none, the GROUP_ORDER parameter.
+fn publisher_order<B: Buf>(
+	buf: &mut B,
+	parameters: &mut Parameters,
+	draft: Draft,
+) -> Result<(Vec<KeyValue>, GroupOrder), DecodeError> {
+	match draft.track_extensions() {
+		true => track_extensions(buf, draft),
+		false => Ok((Vec::new(), group_order(parameters)?)),
+	}
+}
+
+/// `fields`, and GROUP_ORDER where it carries the publisher's order (draft-15): on draft-16 a
+/// GROUP_ORDER among these messages' parameters is an ordinary one, kept as read.
+fn order_field(fields: &[VarInt], draft: Draft) -> Vec<VarInt> {
+	let mut fields = fields.to_vec();
+	if !draft.track_extensions() {
+		fields.push(param::GROUP_ORDER);
+	}
+	fields
+}
+
+/// Ends a message as [`publisher_order`] reads it: Track Extensions on draft-16; nothing on
+/// draft-15 (the order went into the parameters), where extensions cannot be written.
+fn encode_publisher_order<B: BufMut>(
+	buf: &mut B,
+	pairs: &[KeyValue],
+	order: GroupOrder,
+	draft: Draft,
+) -> Result<(), EncodeError> {
+	match (draft.track_extensions(), pairs.is_empty()) {
+		(true, _) => encode_track_extensions(buf, pairs, order, draft),
+		(false, true) => Ok(()),
+		(false, false) => Err(EncodeError::InvalidValue {
+			field: "Track Extensions",
+			reason: "draft-15 has none",
+		}),
+	}
 }
 
 /// SUBSCRIPTION_FILTER; absent means from the start of the track, as the
@@ -270,13 +324,13 @@ impl Out {
 		}
 	}
 
-	fn write<B: BufMut>(self, buf: &mut B) -> Result<(), EncodeError> {
-		Parameters(self.0).encode_with(buf, D16)
+	fn write<B: BufMut>(self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		Parameters(self.0).encode_with(buf, draft)
 	}
 }
 
 /// Track Extensions: Key-Value-Pairs to the end of the message, no count.
-fn decode_extensions<B: Buf>(buf: &mut B) -> Result<Vec<KeyValue>, DecodeError> {
+fn decode_extensions<B: Buf>(buf: &mut B, draft: Draft) -> Result<Vec<KeyValue>, DecodeError> {
 	let mut pairs = Vec::new();
 	let mut previous = VarInt::ZERO;
 	while buf.has_remaining() {
@@ -287,12 +341,12 @@ fn decode_extensions<B: Buf>(buf: &mut B) -> Result<Vec<KeyValue>, DecodeError> 
 				max: MAX_PARAMETERS as u64,
 			});
 		}
-		pairs.push(decode_pair(buf, D16, &mut previous)?);
+		pairs.push(decode_pair(buf, draft, &mut previous)?);
 	}
 	Ok(pairs)
 }
 
-fn encode_extensions<B: BufMut>(buf: &mut B, pairs: &[KeyValue]) -> Result<(), EncodeError> {
+fn encode_extensions<B: BufMut>(buf: &mut B, pairs: &[KeyValue], draft: Draft) -> Result<(), EncodeError> {
 	if pairs.len() > MAX_PARAMETERS {
 		return Err(EncodeError::TooLarge {
 			what: "Track Extensions count",
@@ -300,15 +354,15 @@ fn encode_extensions<B: BufMut>(buf: &mut B, pairs: &[KeyValue]) -> Result<(), E
 			max: MAX_PARAMETERS as u64,
 		});
 	}
-	buf.put_slice(&encode_pairs(pairs, D16)?);
+	buf.put_slice(&encode_pairs(pairs, draft)?);
 	Ok(())
 }
 
-fn decode_subscribe<B: Buf>(buf: &mut B) -> Result<Subscribe, DecodeError> {
+fn decode_subscribe<B: Buf>(buf: &mut B, draft: Draft) -> Result<Subscribe, DecodeError> {
 	let request_id = buf.get_var()?;
 	let namespace = decode_namespace(buf)?;
 	let track = buf.get_string("Track Name")?;
-	let mut parameters = Parameters::decode_with(buf, D16)?;
+	let mut parameters = Parameters::decode_with(buf, draft)?;
 	Ok(Subscribe {
 		request_id,
 		namespace,
@@ -321,7 +375,7 @@ fn decode_subscribe<B: Buf>(buf: &mut B) -> Result<Subscribe, DecodeError> {
 	})
 }
 
-fn encode_subscribe<B: BufMut>(m: &Subscribe, buf: &mut B) -> Result<(), EncodeError> {
+fn encode_subscribe<B: BufMut>(m: &Subscribe, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 	use param::*;
 	let mut out = Out::new(
 		&m.parameters,
@@ -334,16 +388,16 @@ fn encode_subscribe<B: BufMut>(m: &Subscribe, buf: &mut B) -> Result<(), EncodeE
 	buf.put_var(m.request_id);
 	encode_namespace(buf, &m.namespace)?;
 	buf.put_string(&m.track)?;
-	out.write(buf)
+	out.write(buf, draft)
 }
 
-fn decode_subscribe_ok<B: Buf>(buf: &mut B) -> Result<SubscribeOk, DecodeError> {
+fn decode_subscribe_ok<B: Buf>(buf: &mut B, draft: Draft) -> Result<SubscribeOk, DecodeError> {
 	let request_id = buf.get_var()?;
 	let track_alias = buf.get_var()?;
-	let mut parameters = Parameters::decode_with(buf, D16)?;
+	let mut parameters = Parameters::decode_with(buf, draft)?;
 	let expires = expires(&mut parameters)?;
 	let largest = largest(&mut parameters)?;
-	let (extensions, group_order) = track_extensions(buf)?;
+	let (extensions, group_order) = publisher_order(buf, &mut parameters, draft)?;
 	Ok(SubscribeOk {
 		request_id,
 		track_alias,
@@ -355,21 +409,24 @@ fn decode_subscribe_ok<B: Buf>(buf: &mut B) -> Result<SubscribeOk, DecodeError> 
 	})
 }
 
-fn encode_subscribe_ok<B: BufMut>(m: &SubscribeOk, buf: &mut B) -> Result<(), EncodeError> {
+fn encode_subscribe_ok<B: BufMut>(m: &SubscribeOk, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 	use param::*;
-	let mut out = Out::new(&m.parameters, &[EXPIRES, LARGEST_OBJECT])?;
+	let mut out = Out::new(&m.parameters, &order_field(&[EXPIRES, LARGEST_OBJECT], draft))?;
 	out.expires(m.expires);
 	out.largest(m.largest);
+	if !draft.track_extensions() {
+		out.group_order(m.group_order);
+	}
 	buf.put_var(m.request_id);
 	buf.put_var(m.track_alias);
-	out.write(buf)?;
-	encode_track_extensions(buf, &m.extensions, m.group_order)
+	out.write(buf, draft)?;
+	encode_publisher_order(buf, &m.extensions, m.group_order, draft)
 }
 
-fn decode_update<B: Buf>(buf: &mut B) -> Result<SubscribeUpdate, DecodeError> {
+fn decode_update<B: Buf>(buf: &mut B, draft: Draft) -> Result<SubscribeUpdate, DecodeError> {
 	let request_id = buf.get_var()?;
 	let subscription_request_id = buf.get_var()?;
-	let mut parameters = Parameters::decode_with(buf, D16)?;
+	let mut parameters = Parameters::decode_with(buf, draft)?;
 	Ok(SubscribeUpdate {
 		request_id,
 		subscription_request_id,
@@ -381,7 +438,7 @@ fn decode_update<B: Buf>(buf: &mut B) -> Result<SubscribeUpdate, DecodeError> {
 	})
 }
 
-fn encode_update<B: BufMut>(m: &SubscribeUpdate, buf: &mut B) -> Result<(), EncodeError> {
+fn encode_update<B: BufMut>(m: &SubscribeUpdate, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 	use param::*;
 	if m.start != Location::default() || m.end_group != VarInt::ZERO {
 		return Err(EncodeError::InvalidValue {
@@ -394,22 +451,35 @@ fn encode_update<B: BufMut>(m: &SubscribeUpdate, buf: &mut B) -> Result<(), Enco
 	out.priority(m.priority);
 	buf.put_var(m.request_id);
 	buf.put_var(m.subscription_request_id);
-	out.write(buf)
+	out.write(buf, draft)
 }
 
-fn decode_request_error<B: Buf>(buf: &mut B) -> Result<RequestError, DecodeError> {
+fn decode_request_error<B: Buf>(buf: &mut B, draft: Draft) -> Result<RequestError, DecodeError> {
 	Ok(RequestError {
 		request_id: buf.get_var()?,
 		code: buf.get_var()?,
-		retry_interval: buf.get_var()?,
+		// Draft-15's REQUEST_ERROR has none.
+		retry_interval: match draft.retry_interval() {
+			true => buf.get_var()?,
+			false => VarInt::ZERO,
+		},
 		reason: decode_reason(buf)?,
 	})
 }
 
-fn encode_request_error<B: BufMut>(m: &RequestError, buf: &mut B) -> Result<(), EncodeError> {
+fn encode_request_error<B: BufMut>(m: &RequestError, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 	buf.put_var(m.request_id);
 	buf.put_var(m.code);
-	buf.put_var(m.retry_interval);
+	match (draft.retry_interval(), m.retry_interval) {
+		(true, retry) => buf.put_var(retry),
+		(false, VarInt::ZERO) => {}
+		(false, _) => {
+			return Err(EncodeError::InvalidValue {
+				field: "Retry Interval",
+				reason: "draft-15's REQUEST_ERROR has none",
+			});
+		}
+	}
 	encode_reason(buf, &m.reason)
 }
 
@@ -435,15 +505,15 @@ fn encode_cancel<B: BufMut>(m: &RequestError, buf: &mut B) -> Result<(), EncodeE
 	encode_reason(buf, &m.reason)
 }
 
-fn decode_publish<B: Buf>(buf: &mut B) -> Result<Publish, DecodeError> {
+fn decode_publish<B: Buf>(buf: &mut B, draft: Draft) -> Result<Publish, DecodeError> {
 	let request_id = buf.get_var()?;
 	let namespace = decode_namespace(buf)?;
 	let track = buf.get_string("Track Name")?;
 	let track_alias = buf.get_var()?;
-	let mut parameters = Parameters::decode_with(buf, D16)?;
+	let mut parameters = Parameters::decode_with(buf, draft)?;
 	let largest = largest(&mut parameters)?;
 	let forward = forward(&mut parameters)?;
-	let (extensions, group_order) = track_extensions(buf)?;
+	let (extensions, group_order) = publisher_order(buf, &mut parameters, draft)?;
 	Ok(Publish {
 		request_id,
 		namespace,
@@ -457,22 +527,25 @@ fn decode_publish<B: Buf>(buf: &mut B) -> Result<Publish, DecodeError> {
 	})
 }
 
-fn encode_publish<B: BufMut>(m: &Publish, buf: &mut B) -> Result<(), EncodeError> {
+fn encode_publish<B: BufMut>(m: &Publish, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 	use param::*;
-	let mut out = Out::new(&m.parameters, &[LARGEST_OBJECT, FORWARD])?;
+	let mut out = Out::new(&m.parameters, &order_field(&[LARGEST_OBJECT, FORWARD], draft))?;
 	out.largest(m.largest);
 	out.forward(m.forward);
+	if !draft.track_extensions() {
+		out.group_order(m.group_order);
+	}
 	buf.put_var(m.request_id);
 	encode_namespace(buf, &m.namespace)?;
 	buf.put_string(&m.track)?;
 	buf.put_var(m.track_alias);
-	out.write(buf)?;
-	encode_track_extensions(buf, &m.extensions, m.group_order)
+	out.write(buf, draft)?;
+	encode_publisher_order(buf, &m.extensions, m.group_order, draft)
 }
 
-fn decode_publish_ok<B: Buf>(buf: &mut B) -> Result<PublishOk, DecodeError> {
+fn decode_publish_ok<B: Buf>(buf: &mut B, draft: Draft) -> Result<PublishOk, DecodeError> {
 	let request_id = buf.get_var()?;
-	let mut parameters = Parameters::decode_with(buf, D16)?;
+	let mut parameters = Parameters::decode_with(buf, draft)?;
 	Ok(PublishOk {
 		request_id,
 		forward: forward(&mut parameters)?,
@@ -483,7 +556,7 @@ fn decode_publish_ok<B: Buf>(buf: &mut B) -> Result<PublishOk, DecodeError> {
 	})
 }
 
-fn encode_publish_ok<B: BufMut>(m: &PublishOk, buf: &mut B) -> Result<(), EncodeError> {
+fn encode_publish_ok<B: BufMut>(m: &PublishOk, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 	use param::*;
 	let mut out = Out::new(
 		&m.parameters,
@@ -494,13 +567,13 @@ fn encode_publish_ok<B: BufMut>(m: &PublishOk, buf: &mut B) -> Result<(), Encode
 	out.filter(&m.filter);
 	out.group_order(m.group_order);
 	buf.put_var(m.request_id);
-	out.write(buf)
+	out.write(buf, draft)
 }
 
-fn decode_fetch<B: Buf>(buf: &mut B) -> Result<Fetch, DecodeError> {
+fn decode_fetch<B: Buf>(buf: &mut B, draft: Draft) -> Result<Fetch, DecodeError> {
 	let request_id = buf.get_var()?;
 	let fetch_type = FetchType::decode(buf)?;
-	let mut parameters = Parameters::decode_with(buf, D16)?;
+	let mut parameters = Parameters::decode_with(buf, draft)?;
 	Ok(Fetch {
 		request_id,
 		fetch_type,
@@ -510,22 +583,22 @@ fn decode_fetch<B: Buf>(buf: &mut B) -> Result<Fetch, DecodeError> {
 	})
 }
 
-fn encode_fetch<B: BufMut>(m: &Fetch, buf: &mut B) -> Result<(), EncodeError> {
+fn encode_fetch<B: BufMut>(m: &Fetch, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 	use param::*;
 	let mut out = Out::new(&m.parameters, &[SUBSCRIBER_PRIORITY, GROUP_ORDER])?;
 	out.priority(m.priority);
 	out.group_order(m.group_order);
 	buf.put_var(m.request_id);
 	m.fetch_type.encode(buf)?;
-	out.write(buf)
+	out.write(buf, draft)
 }
 
-fn decode_fetch_ok<B: Buf>(buf: &mut B) -> Result<FetchOk, DecodeError> {
+fn decode_fetch_ok<B: Buf>(buf: &mut B, draft: Draft) -> Result<FetchOk, DecodeError> {
 	let request_id = buf.get_var()?;
 	let end_of_track = get_flag(buf, "End Of Track")?;
 	let end = Location::decode(buf)?;
-	let parameters = Parameters::decode_with(buf, D16)?;
-	let (extensions, group_order) = track_extensions(buf)?;
+	let mut parameters = Parameters::decode_with(buf, draft)?;
+	let (extensions, group_order) = publisher_order(buf, &mut parameters, draft)?;
 	Ok(FetchOk {
 		request_id,
 		end_of_track,
@@ -536,77 +609,112 @@ fn decode_fetch_ok<B: Buf>(buf: &mut B) -> Result<FetchOk, DecodeError> {
 	})
 }
 
-fn encode_fetch_ok<B: BufMut>(m: &FetchOk, buf: &mut B) -> Result<(), EncodeError> {
+fn encode_fetch_ok<B: BufMut>(m: &FetchOk, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 	buf.put_var(m.request_id);
 	buf.put_bool(m.end_of_track);
 	m.end.encode(buf);
-	m.parameters.encode_with(buf, D16)?;
-	encode_track_extensions(buf, &m.extensions, m.group_order)
+	let mut out = Out::new(&m.parameters, &order_field(&[], draft))?;
+	if !draft.track_extensions() {
+		out.group_order(m.group_order);
+	}
+	out.write(buf, draft)?;
+	encode_publisher_order(buf, &m.extensions, m.group_order, draft)
 }
 
-fn decode_subscribe_namespace<B: Buf>(buf: &mut B) -> Result<SubscribeNamespace, DecodeError> {
+fn decode_subscribe_namespace<B: Buf>(buf: &mut B, draft: Draft) -> Result<SubscribeNamespace, DecodeError> {
+	let request_id = buf.get_var()?;
+	let prefix = decode_namespace(buf)?;
+	// Subscribe Options came with draft-16's stream of its own.
+	let options = match draft.namespace_streams() {
+		true => Some(buf.get_var()?),
+		false => None,
+	};
 	Ok(SubscribeNamespace {
-		request_id: buf.get_var()?,
-		prefix: decode_namespace(buf)?,
-		options: Some(buf.get_var()?),
-		parameters: Parameters::decode_with(buf, D16)?,
+		request_id,
+		prefix,
+		options,
+		parameters: Parameters::decode_with(buf, draft)?,
 	})
 }
 
-fn encode_subscribe_namespace<B: BufMut>(m: &SubscribeNamespace, buf: &mut B) -> Result<(), EncodeError> {
-	let Some(options) = m.options else {
-		return Err(EncodeError::InvalidValue {
-			field: "Subscribe Options",
-			reason: "draft-16's SUBSCRIBE_NAMESPACE has them",
-		});
-	};
+fn encode_subscribe_namespace<B: BufMut>(m: &SubscribeNamespace, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
 	buf.put_var(m.request_id);
 	encode_namespace(buf, &m.prefix)?;
-	buf.put_var(options);
-	m.parameters.encode_with(buf, D16)
+	match (m.options, draft.namespace_streams()) {
+		(Some(options), true) => buf.put_var(options),
+		(None, false) => {}
+		(None, true) => {
+			return Err(EncodeError::InvalidValue {
+				field: "Subscribe Options",
+				reason: "draft-16's SUBSCRIBE_NAMESPACE has them",
+			});
+		}
+		(Some(_), false) => {
+			return Err(EncodeError::InvalidValue {
+				field: "Subscribe Options",
+				reason: "draft-15's SUBSCRIBE_NAMESPACE has none",
+			});
+		}
+	}
+	m.parameters.encode_with(buf, draft)
 }
 
-fn decode_publish_namespace<B: Buf>(buf: &mut B) -> Result<PublishNamespace, DecodeError> {
+fn decode_publish_namespace<B: Buf>(buf: &mut B, draft: Draft) -> Result<PublishNamespace, DecodeError> {
 	Ok(PublishNamespace {
 		request_id: buf.get_var()?,
 		namespace: decode_namespace(buf)?,
-		parameters: Parameters::decode_with(buf, D16)?,
+		parameters: Parameters::decode_with(buf, draft)?,
 	})
 }
 
-fn decode_request_ok<B: Buf>(buf: &mut B) -> Result<RequestOk, DecodeError> {
+fn decode_request_ok<B: Buf>(buf: &mut B, draft: Draft) -> Result<RequestOk, DecodeError> {
 	Ok(RequestOk {
 		request_id: buf.get_var()?,
-		parameters: Parameters::decode_with(buf, D16)?,
+		parameters: Parameters::decode_with(buf, draft)?,
 	})
 }
 
 /// Reads the body of a draft-16 message of type `ty`.
-pub(crate) fn decode_body(ty: VarInt, body: &mut Bytes) -> Result<ControlMessage, DecodeError> {
+pub(crate) fn decode_body(draft: Draft, ty: VarInt, body: &mut Bytes) -> Result<ControlMessage, DecodeError> {
 	use ControlMessage as M;
+	if !draft.namespace_streams() {
+		// Draft-15 keeps draft-14's namespace messages and has no NAMESPACE or NAMESPACE_DONE.
+		match ty.into_inner() {
+			0x9 => return Ok(M::PublishNamespaceDone(decode_namespace(body)?)),
+			0xC => return Ok(M::PublishNamespaceCancel(PublishNamespaceCancel::decode_body(body)?)),
+			0x14 => return Ok(M::UnsubscribeNamespace(body.get_var()?)),
+			0x8 | 0xE => {
+				return Err(DecodeError::UnknownMessageType {
+					message: "draft-15 control message",
+					ty,
+				});
+			}
+			_ => {}
+		}
+	}
 	Ok(match ty.into_inner() {
-		0x2 => M::SubscribeUpdate(decode_update(body)?),
-		0x3 => M::Subscribe(decode_subscribe(body)?),
-		0x4 => M::SubscribeOk(decode_subscribe_ok(body)?),
-		0x5 => M::RequestError(decode_request_error(body)?),
-		0x6 => M::PublishNamespace(decode_publish_namespace(body)?),
-		0x7 => M::RequestOk(decode_request_ok(body)?),
+		0x2 => M::SubscribeUpdate(decode_update(body, draft)?),
+		0x3 => M::Subscribe(decode_subscribe(body, draft)?),
+		0x4 => M::SubscribeOk(decode_subscribe_ok(body, draft)?),
+		0x5 => M::RequestError(decode_request_error(body, draft)?),
+		0x6 => M::PublishNamespace(decode_publish_namespace(body, draft)?),
+		0x7 => M::RequestOk(decode_request_ok(body, draft)?),
 		0x8 => M::Namespace(decode_namespace(body)?),
 		0x9 => M::PublishNamespaceDoneRequest(body.get_var()?),
 		0xA => M::Unsubscribe(body.get_var()?),
 		0xB => M::PublishDone(PublishDone::decode_body(body)?),
 		0xC => M::PublishNamespaceCancelRequest(decode_cancel(body)?),
-		0xD => M::TrackStatus(decode_subscribe(body)?),
+		0xD => M::TrackStatus(decode_subscribe(body, draft)?),
 		0xE => M::NamespaceDone(decode_namespace(body)?),
 		0x10 => M::Goaway(super::control::decode_goaway(body)?),
-		0x11 => M::SubscribeNamespace(decode_subscribe_namespace(body)?),
+		0x11 => M::SubscribeNamespace(decode_subscribe_namespace(body, draft)?),
 		0x15 => M::MaxRequestId(body.get_var()?),
-		0x16 => M::Fetch(decode_fetch(body)?),
+		0x16 => M::Fetch(decode_fetch(body, draft)?),
 		0x17 => M::FetchCancel(body.get_var()?),
-		0x18 => M::FetchOk(decode_fetch_ok(body)?),
+		0x18 => M::FetchOk(decode_fetch_ok(body, draft)?),
 		0x1A => M::RequestsBlocked(body.get_var()?),
-		0x1D => M::Publish(decode_publish(body)?),
-		0x1E => M::PublishOk(decode_publish_ok(body)?),
+		0x1D => M::Publish(decode_publish(body, draft)?),
+		0x1E => M::PublishOk(decode_publish_ok(body, draft)?),
 		_ => {
 			return Err(DecodeError::UnknownMessageType {
 				message: "draft-16 control message",
@@ -618,8 +726,21 @@ pub(crate) fn decode_body(ty: VarInt, body: &mut Bytes) -> Result<ControlMessage
 
 /// The draft-16 type a message is written with, if it has a draft-16 form:
 /// draft-14's answers become REQUEST_OK (0x7) and REQUEST_ERROR (0x5).
-pub(crate) fn wire_type(message: &ControlMessage) -> Option<u32> {
+pub(crate) fn wire_type(message: &ControlMessage, draft: Draft) -> Option<u32> {
 	use ControlMessage as M;
+	if !draft.namespace_streams() {
+		// Draft-15: draft-14's namespace messages; draft-16's do not exist.
+		match message {
+			M::PublishNamespaceDone(_) | M::PublishNamespaceCancel(_) | M::UnsubscribeNamespace(_) => {
+				return Some(message.type_id().into_inner() as u32);
+			}
+			M::Namespace(_)
+			| M::NamespaceDone(_)
+			| M::PublishNamespaceDoneRequest(_)
+			| M::PublishNamespaceCancelRequest(_) => return None,
+			_ => {}
+		}
+	}
 	Some(match message {
 		M::PublishNamespaceOk(_) | M::SubscribeNamespaceOk(_) | M::RequestOk(_) => 0x7,
 		M::SubscribeError(_)
@@ -646,31 +767,38 @@ pub(crate) fn wire_type(message: &ControlMessage) -> Option<u32> {
 }
 
 /// Writes the body of `message` in its draft-16 form (see [`wire_type`]).
-pub(crate) fn encode_body(message: &ControlMessage, body: &mut Vec<u8>) -> Result<(), EncodeError> {
+pub(crate) fn encode_body(message: &ControlMessage, body: &mut Vec<u8>, draft: Draft) -> Result<(), EncodeError> {
 	use ControlMessage as M;
 	match message {
-		M::SubscribeUpdate(m) => encode_update(m, body),
-		M::Subscribe(m) | M::TrackStatus(m) => encode_subscribe(m, body),
-		M::SubscribeOk(m) => encode_subscribe_ok(m, body),
+		// Draft-15's, in draft-14's form ([`wire_type`] refuses them on draft-16).
+		M::PublishNamespaceDone(ns) if !draft.namespace_streams() => encode_namespace(body, ns),
+		M::PublishNamespaceCancel(m) if !draft.namespace_streams() => m.encode_body(body),
+		M::UnsubscribeNamespace(id) if !draft.namespace_streams() => {
+			body.put_var(*id);
+			Ok(())
+		}
+		M::SubscribeUpdate(m) => encode_update(m, body, draft),
+		M::Subscribe(m) | M::TrackStatus(m) => encode_subscribe(m, body, draft),
+		M::SubscribeOk(m) => encode_subscribe_ok(m, body, draft),
 		M::SubscribeError(m)
 		| M::PublishNamespaceError(m)
 		| M::TrackStatusError(m)
 		| M::SubscribeNamespaceError(m)
 		| M::FetchError(m)
 		| M::PublishError(m)
-		| M::RequestError(m) => encode_request_error(m, body),
+		| M::RequestError(m) => encode_request_error(m, body, draft),
 		M::PublishNamespace(m) => {
 			body.put_var(m.request_id);
 			encode_namespace(body, &m.namespace)?;
-			m.parameters.encode_with(body, D16)
+			m.parameters.encode_with(body, draft)
 		}
 		M::PublishNamespaceOk(id) | M::SubscribeNamespaceOk(id) => {
 			body.put_var(*id);
-			Parameters::default().encode_with(body, D16)
+			Parameters::default().encode_with(body, draft)
 		}
 		M::RequestOk(m) => {
 			body.put_var(m.request_id);
-			m.parameters.encode_with(body, D16)
+			m.parameters.encode_with(body, draft)
 		}
 		M::Namespace(ns) | M::NamespaceDone(ns) => encode_namespace(body, ns),
 		M::PublishNamespaceDoneRequest(id)
@@ -684,11 +812,11 @@ pub(crate) fn encode_body(message: &ControlMessage, body: &mut Vec<u8>) -> Resul
 		M::PublishNamespaceCancelRequest(m) => encode_cancel(m, body),
 		M::PublishDone(m) => m.encode_body(body),
 		M::Goaway(uri) => super::control::encode_goaway(body, uri),
-		M::SubscribeNamespace(m) => encode_subscribe_namespace(m, body),
-		M::Fetch(m) => encode_fetch(m, body),
-		M::FetchOk(m) => encode_fetch_ok(m, body),
-		M::Publish(m) => encode_publish(m, body),
-		M::PublishOk(m) => encode_publish_ok(m, body),
+		M::SubscribeNamespace(m) => encode_subscribe_namespace(m, body, draft),
+		M::Fetch(m) => encode_fetch(m, body, draft),
+		M::FetchOk(m) => encode_fetch_ok(m, body, draft),
+		M::Publish(m) => encode_publish(m, body, draft),
+		M::PublishOk(m) => encode_publish_ok(m, body, draft),
 		M::PublishNamespaceDone(_)
 		| M::PublishNamespaceCancel(_)
 		| M::UnsubscribeNamespace(_)
@@ -701,6 +829,8 @@ pub(crate) fn encode_body(message: &ControlMessage, body: &mut Vec<u8>) -> Resul
 
 #[cfg(test)]
 mod tests {
+	const D16: Draft = Draft::Draft16;
+
 	use super::*;
 	use crate::ietf::{ClientSetup, DecodeWith, EncodeWith, ServerSetup, SetupParameters};
 
@@ -816,6 +946,113 @@ mod tests {
 		let mut both = subscribe;
 		both.parameters.0.push(KeyValue::int(0x10, v(1)));
 		assert!(ControlMessage::Subscribe(both).to_bytes(D16).is_err());
+	}
+
+	/// Draft-15: draft-16's request fields and answers with draft-14's absolute Key-Value-Pair
+	/// types and namespace messages, no Retry Interval and no Track Extensions.
+	#[test]
+	fn draft15_forms() {
+		const D15: Draft = Draft::Draft15;
+		let read15 = |bytes: &[u8]| {
+			let (message, used) = ControlMessage::decode_prefix(bytes, D15).unwrap();
+			assert_eq!(used, bytes.len());
+			message
+		};
+		// The published client's own draft-15 SUBSCRIBE_OK vector: Request ID 7, Track Alias 42,
+		// one parameter, GROUP_ORDER (0x22) 2; nothing after.
+		let ok = SubscribeOk {
+			request_id: v(7),
+			track_alias: v(42),
+			expires: VarInt::ZERO,
+			group_order: GroupOrder::Descending,
+			largest: None,
+			parameters: Parameters::default(),
+			extensions: Vec::new(),
+		};
+		let bytes = framed(0x4, &[7, 42, 1, 0x22, 0x02]);
+		assert_eq!(ControlMessage::SubscribeOk(ok.clone()).to_bytes(D15).unwrap(), bytes);
+		assert_eq!(read15(&bytes), ControlMessage::SubscribeOk(ok.clone()));
+		// Draft-16 reads the same bytes as a parameter 0x22 and no Track Extensions: another value.
+		assert_ne!(read(&bytes), ControlMessage::SubscribeOk(ok.clone()));
+		// Track Extensions cannot be written on draft-15, nor read after the parameters.
+		let with = SubscribeOk {
+			extensions: vec![KeyValue::int(0x2, v(1))],
+			..ok
+		};
+		assert!(ControlMessage::SubscribeOk(with).to_bytes(D15).is_err());
+		assert!(ControlMessage::decode_prefix(&framed(0x4, &[7, 42, 0, 0x02, 0x01]), D15).is_err());
+
+		// Absolute types, in any order: GROUP_ORDER (0x22) 2 before FORWARD (0x10) 1.
+		let subscribe = framed(0x3, &[0x00, 0x01, 0x01, b'a', 0x01, b't', 0x02, 0x22, 0x02, 0x10, 0x01]);
+		let ControlMessage::Subscribe(m) = read15(&subscribe) else {
+			panic!("a SUBSCRIBE")
+		};
+		assert_eq!((m.group_order, m.forward), (GroupOrder::Descending, true));
+		let written = ControlMessage::Subscribe(m.clone()).to_bytes(D15).unwrap();
+		assert_eq!(
+			written,
+			framed(0x3, &[0x00, 0x01, 0x01, b'a', 0x01, b't', 0x01, 0x22, 0x02])
+		);
+
+		// REQUEST_ERROR has no Retry Interval; one that is not 0 cannot be written.
+		let refusal = RequestError {
+			request_id: v(4),
+			code: v(0x10),
+			reason: "no".into(),
+			retry_interval: VarInt::ZERO,
+		};
+		let bytes = ControlMessage::SubscribeError(refusal.clone()).to_bytes(D15).unwrap();
+		assert_eq!(bytes, framed(0x5, &[0x04, 0x10, 0x02, b'n', b'o']));
+		assert_eq!(read15(&bytes), ControlMessage::RequestError(refusal.clone()));
+		let retry = RequestError {
+			retry_interval: v(5),
+			..refusal
+		};
+		assert!(ControlMessage::RequestError(retry).to_bytes(D15).is_err());
+		// REQUEST_OK answers PUBLISH_NAMESPACE and SUBSCRIBE_NAMESPACE.
+		assert_eq!(
+			ControlMessage::SubscribeNamespaceOk(v(3)).to_bytes(D15).unwrap(),
+			framed(0x7, &[0x03, 0x00])
+		);
+
+		// Namespace messages are draft-14's.
+		let prefix = framed(0x11, &[0x02, 0x01, 0x01, b'a', 0x00]);
+		let ControlMessage::SubscribeNamespace(request) = read15(&prefix) else {
+			panic!("a SUBSCRIBE_NAMESPACE")
+		};
+		assert_eq!(
+			(request.options, request.prefix.as_slice()),
+			(None, &["a".to_string()][..])
+		);
+		assert_eq!(
+			ControlMessage::SubscribeNamespace(request).to_bytes(D15).unwrap(),
+			prefix
+		);
+		let done = ControlMessage::PublishNamespaceDone(vec!["a".into()]);
+		assert_eq!(done.to_bytes(D15).unwrap(), framed(0x9, &[0x01, 0x01, b'a']));
+		assert_eq!(read15(&done.to_bytes(D15).unwrap()), done);
+		let unsubscribe = ControlMessage::UnsubscribeNamespace(v(2));
+		assert_eq!(unsubscribe.to_bytes(D15).unwrap(), framed(0x14, &[0x02]));
+		assert_eq!(read15(&framed(0x14, &[0x02])), unsubscribe);
+		assert!(matches!(
+			read15(&framed(0xC, &[0x01, 0x01, b'a', 0x01, 0x00])),
+			ControlMessage::PublishNamespaceCancel(_)
+		));
+		for ty in [0x8, 0xE, 0xF, 0x12, 0x13, 0x19, 0x1F] {
+			assert!(
+				matches!(
+					ControlMessage::decode_prefix(&framed(ty, &[0x00, 0x00]), D15),
+					Err(DecodeError::UnknownMessageType { .. })
+				),
+				"{ty:#x}"
+			);
+		}
+		for message in [
+			ControlMessage::Namespace(vec!["a".into()]),
+			ControlMessage::PublishNamespaceDoneRequest(v(1)),
+		] {
+			assert!(message.to_bytes(D15).is_err(), "{message:?}");
+		}
 	}
 
 	/// The publisher's Group Order is a Track Extension in SUBSCRIBE_OK; GROUP_ORDER 0 is refused.

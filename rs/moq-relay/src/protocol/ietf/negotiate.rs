@@ -1,6 +1,6 @@
 //! Which draft a session speaks, and what its CLIENT_SETUP may say on its binding.
 //!
-//! A draft is fixed by the transport identifier (ALPN `moq-00`, `moqt-16` to `moqt-20`,
+//! A draft is fixed by the transport identifier (ALPN `moq-00`, `moqt-15` to `moqt-20`,
 //! `moqt-21` or `moqt-22` on raw QUIC,
 //! `WT-Protocol` on WebTransport) or, when the client offered none (a WebTransport CONNECT without
 //! `WT-Available-Protocols`, the legacy `moql`), by the versions in a draft-14 CLIENT_SETUP
@@ -12,10 +12,11 @@ use crate::wire::SessionCode;
 use crate::wire::ietf::{ClientSetup, Draft, SetupParameters, termination};
 
 /// The drafts the relay speaks, most preferred first: draft-14, the widest deployed, then
-/// draft-16, then draft-17, -18, -19, -20, -21 and -22 (the oldest offered), for a
+/// then draft-15 to draft-22 (the oldest offered), for a
 /// client that offers several.
-pub const DRAFTS: [Draft; 8] = [
+pub const DRAFTS: [Draft; 9] = [
 	Draft::Draft14,
+	Draft::Draft15,
 	Draft::Draft16,
 	Draft::Draft17,
 	Draft::Draft18,
@@ -143,7 +144,8 @@ mod tests {
 		assert_eq!(from_identifier("moq-00"), Some(Draft::Draft14));
 		assert_eq!(from_identifier("moq-lite-05"), None);
 		assert_eq!(from_identifier("moqt-16"), Some(Draft::Draft16));
-		assert_eq!(from_identifier("moqt-15"), None);
+		assert_eq!(from_identifier("moqt-15"), Some(Draft::Draft15));
+		assert_eq!(from_identifier("moqt-13"), None);
 		assert_eq!(from_identifier("moqt-18"), Some(Draft::Draft18));
 		assert_eq!(from_identifier("moqt-17"), Some(Draft::Draft17));
 		assert_eq!(from_identifier("moqt-19"), Some(Draft::Draft19));

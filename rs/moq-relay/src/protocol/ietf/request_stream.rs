@@ -39,9 +39,9 @@ pub fn error_code(code: u32) -> u32 {
 	}
 }
 
-/// `message` with its error code (if it is an error) renumbered by [`error_code`]: draft-16 shares
-/// draft-18's REQUEST_ERROR registry (the published client reads DOES_NOT_EXIST as 0x10 from
-/// draft-15 on, and 0x4 as MALFORMED_AUTH_TOKEN), while the shared session logic speaks draft-14's.
+/// `message` with its error code (if it is an error) renumbered by [`error_code`]: draft-15 and
+/// draft-16 share draft-18's REQUEST_ERROR registry (the published client reads DOES_NOT_EXIST as
+/// 0x10 from draft-15 on, and 0x4 as MALFORMED_AUTH_TOKEN), while the shared session logic speaks draft-14's.
 pub fn renumbered(message: &ControlMessage) -> ControlMessage {
 	let mut message = message.clone();
 	if let ControlMessage::RequestError(err)

@@ -33,8 +33,9 @@ use crate::wire::ietf::draft18::{
 use crate::wire::ietf::{ControlMessage, Draft, PublishDone, RequestErrorCode, path_to_namespace, termination};
 use crate::wire::{Disposition, StreamCode, VarInt};
 
-/// Encodes an answer of the shared logic for the stream it answers on: as is on draft-14 and
-/// draft-16, in its draft-18 request-stream form on draft-18.
+/// Encodes an answer of the shared logic for the stream it answers on: as is on draft-14, with
+/// draft-15's and draft-16's REQUEST_ERROR codes there, in its draft-18 request-stream form on
+/// draft-17 and later.
 pub(super) fn encode_answer(message: &ControlMessage, draft: Draft) -> Result<Vec<u8>, StreamError> {
 	match draft {
 		d if d.has_request_streams() => match request_stream::answer(message) {
@@ -44,7 +45,7 @@ pub(super) fn encode_answer(message: &ControlMessage, draft: Draft) -> Result<Ve
 				"a message with no draft-18 request-stream form",
 			)),
 		},
-		Draft::Draft16 => io::encode(&request_stream::renumbered(message), draft),
+		d if d.fields_as_parameters() => io::encode(&request_stream::renumbered(message), draft),
 		_ => io::encode(message, draft),
 	}
 }
