@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Seeds fuzz/corpus/ietf_*/ from the golden vectors of every draft in tests/vectors/
-(ietf-draft14.json, -16, -18, -20, -22) and the bytes captured from the published client
+(ietf-draft14.json to -20, and -22) and the bytes captured from the published client
 (ietf-draftNN-captured.json). Each target reads every input in every draft.
 
 ietf_setup gets each SETUP alone and followed by every control message; ietf_control
@@ -16,7 +16,7 @@ import pathlib
 HERE = pathlib.Path(__file__).resolve().parent
 VECTORS = HERE.parent / "tests" / "vectors"
 # The drafts with vectors; draft-21 is byte-identical to draft-20.
-DRAFTS = ["14", "16", "18", "20", "22"]
+DRAFTS = ["14", "15", "16", "17", "18", "19", "20", "22"]
 
 
 def write(target: str, data: bytes) -> None:

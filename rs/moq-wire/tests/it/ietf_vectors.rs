@@ -1,4 +1,4 @@
-//! The golden draft-14 vectors (`tests/vectors/ietf-draft14.json`): one per
+//! The golden vectors of every draft (`tests/vectors/ietf-draft14.json` to `-22`): one per
 //! message, stream header, object and datagram form, each confirmed by the
 //! published moq-net 0.3.18 decoder (the `check` field records how); and the
 //! bytes that client really sent on a draft-14 session
@@ -37,6 +37,9 @@ const D18: Draft = Draft::Draft18;
 const VECTORS20: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft20.json");
 const D20: Draft = Draft::Draft20;
 const VECTORS22: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft22.json");
+const VECTORS15: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft15.json");
+const VECTORS17: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft17.json");
+const VECTORS19: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ietf-draft19.json");
 
 fn v(n: u64) -> VarInt {
 	VarInt::from_u64(n).unwrap()
@@ -711,6 +714,190 @@ fn samples22() -> Vec<(&'static str, Sample)> {
 		.collect()
 }
 
+/// The draft-19 samples: draft-18's, but GOAWAY has no Request ID (as on draft-20) and a
+/// SUBSCRIBE may carry Range Filters (each may repeat).
+fn samples19() -> Vec<(&'static str, Sample)> {
+	use RequestMessage as R;
+	let mut samples: Vec<_> = samples18()
+		.into_iter()
+		.filter(|(name, _)| *name != "GOAWAY with a timeout and Request ID")
+		.collect();
+	samples.extend([
+		(
+			"GOAWAY with a timeout",
+			Sample::Request(R::Goaway(Goaway {
+				uri: "moqt://relay.example/next".into(),
+				timeout: v(5000),
+				request_id: None,
+			})),
+		),
+		(
+			"SUBSCRIBE with two Range Filters",
+			Sample::Request(R::Subscribe(Subscribe18 {
+				request_id: v(2),
+				namespace: ns(&["room"]),
+				track: "video".into(),
+				parameters: MessageParameters::default()
+					.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(0))
+					.with(
+						parameter::SUBGROUP_FILTER,
+						ParamValue::Bytes(Bytes::from_static(&[0x00, 0x01])),
+					)
+					.with(
+						parameter::SUBGROUP_FILTER,
+						ParamValue::Bytes(Bytes::from_static(&[0x03, 0x04])),
+					),
+			})),
+		),
+	]);
+	samples
+}
+
+/// The draft-17 samples: draft-18's messages with a Required Request ID Delta (0) after each
+/// request's Request ID, SUBSCRIBE_NAMESPACE as 0x11 with Subscribe Options, GOAWAY without a
+/// Request ID, subgroup headers without the FIRST_OBJECT bit, no PADDING, and a 46-bit Track
+/// Alias in the 8-byte integer form (draft-17 reserves the 7-byte one).
+fn samples17() -> Vec<(&'static str, Sample)> {
+	use RequestMessage as R;
+	let header = |alias, group, subgroup, priority, extensions| {
+		Sample::Header(DataStreamHeader::Subgroup(SubgroupHeader {
+			track_alias: v(alias),
+			group: v(group),
+			subgroup,
+			priority,
+			extensions,
+			end_of_group: true,
+			first_object: true,
+		}))
+	};
+	let mut samples: Vec<_> = samples18()
+		.into_iter()
+		.filter(|(name, _)| {
+			!name.starts_with("SUBGROUP_HEADER") && !matches!(*name, "PADDING" | "GOAWAY with a timeout and Request ID")
+		})
+		.map(|(name, sample)| match sample {
+			Sample::Request(R::SubscribeNamespace(m)) => (
+				name,
+				Sample::Request(R::SubscribeNamespace(NamespaceRequest {
+					options: Some(v(1)),
+					..m
+				})),
+			),
+			other => (name, other),
+		})
+		.collect();
+	samples.extend([
+		(
+			"GOAWAY with a timeout",
+			Sample::Request(R::Goaway(Goaway {
+				uri: "moqt://relay.example/next".into(),
+				timeout: v(5000),
+				request_id: None,
+			})),
+		),
+		(
+			"SUBSCRIBE_OK with a 46-bit Track Alias",
+			Sample::Request(R::SubscribeOk(SubscribeOk18 {
+				track_alias: v(1 << 45),
+				parameters: MessageParameters::default(),
+				properties: Vec::new(),
+			})),
+		),
+		(
+			"SUBGROUP_HEADER 0x18",
+			header(1, 200, SubgroupId::Zero, Some(128), false),
+		),
+		(
+			"SUBGROUP_HEADER 0x1D",
+			header(1, 7, SubgroupId::Explicit(v(3)), Some(0), true),
+		),
+		(
+			"SUBGROUP_HEADER 0x3B",
+			header(300, 7, SubgroupId::FirstObject, None, true),
+		),
+	]);
+	samples
+}
+
+/// The draft-15 samples: draft-16's request fields as parameters and answers, in draft-14's
+/// absolute Key-Value-Pair types, with REQUEST_ERROR without a Retry Interval, no Track
+/// Extensions (a publisher's group order as the GROUP_ORDER parameter) and draft-14's namespace
+/// messages.
+fn samples15() -> Vec<(&'static str, Sample)> {
+	use ControlMessage as C;
+	let mut samples: Vec<_> = samples16()
+		.into_iter()
+		.filter(|(name, _)| {
+			!matches!(
+				*name,
+				"NAMESPACE" | "NAMESPACE_DONE" | "PUBLISH_NAMESPACE_DONE" | "PUBLISH_NAMESPACE_CANCEL" | "PUBLISH"
+			)
+		})
+		.map(|(name, sample)| match (name, sample) {
+			("SERVER_SETUP", Sample::Server(m)) => (
+				name,
+				Sample::Server(ServerSetup {
+					version: v(Draft::Draft15.setup_version()),
+					..m
+				}),
+			),
+			("REQUEST_ERROR", Sample::Control(C::RequestError(m))) => (
+				name,
+				Sample::Control(C::RequestError(RequestError {
+					retry_interval: v(0),
+					..m
+				})),
+			),
+			("SUBSCRIBE_NAMESPACE", Sample::Control(C::SubscribeNamespace(m))) => (
+				name,
+				Sample::Control(C::SubscribeNamespace(SubscribeNamespace { options: None, ..m })),
+			),
+			("subgroup object with delta-coded extensions", sample) => {
+				("subgroup object with extensions (absolute types)", sample)
+			}
+			other => other,
+		})
+		.collect();
+	samples.extend([
+		(
+			"PUBLISH_NAMESPACE_DONE",
+			Sample::Control(C::PublishNamespaceDone(ns(&["room"]))),
+		),
+		(
+			"PUBLISH_NAMESPACE_CANCEL",
+			Sample::Control(C::PublishNamespaceCancel(PublishNamespaceCancel {
+				namespace: ns(&["room"]),
+				code: v(0),
+				reason: "gone".into(),
+			})),
+		),
+		("UNSUBSCRIBE_NAMESPACE", Sample::Control(C::UnsubscribeNamespace(v(2)))),
+		(
+			"PUBLISH with its group order",
+			Sample::Control(C::Publish(Publish {
+				request_id: v(12),
+				namespace: ns(&["room"]),
+				track: "audio".into(),
+				track_alias: v(7),
+				group_order: GroupOrder::Descending,
+				largest: Some(loc(9, 0)),
+				forward: true,
+				parameters: Parameters::default(),
+				extensions: Vec::new(),
+			})),
+		),
+		(
+			"SUBSCRIBE_OK with its group order",
+			Sample::Control(C::SubscribeOk(SubscribeOk {
+				group_order: GroupOrder::Descending,
+				extensions: Vec::new(),
+				..subscribe_ok()
+			})),
+		),
+	]);
+	samples
+}
+
 /// Replaces the SUBSCRIPTION_FILTER (LOCATION_FILTER) of `parameters`.
 fn set_filter(parameters: &mut MessageParameters, value: ParamValue) {
 	for p in &mut parameters.0 {
@@ -993,6 +1180,39 @@ fn draft22_vectors() {
 		samples22(),
 		"Golden wire vectors for draft-ietf-moq-transport-22 as the published moq-net 0.3.18 crate reads it: draft-20's, with LOCATION_FILTER in its typed form (a Location Filter Type naming the integers that follow, no Length). `hex` is the exact byte sequence (SETUP: Type 0x2F00, 16-bit Length, Setup Options; messages: Type, 16-bit Length, payload; headers with their stream type), every integer a leading-ones one. `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
 		"draft-ietf-moq-transport-22 (ALPN moqt-22)",
+	);
+}
+
+#[test]
+fn draft15_vectors() {
+	run_vectors(
+		VECTORS15,
+		Draft::Draft15,
+		samples15(),
+		"Golden wire vectors for draft-ietf-moq-transport-15 as the published moq-net 0.3.18 crate reads it: draft-16's request fields as parameters and REQUEST_OK, in draft-14's absolute Key-Value-Pair types, REQUEST_ERROR without a Retry Interval, no Track Extensions (the publisher's group order as the GROUP_ORDER parameter) and draft-14's namespace messages. `hex` is the exact byte sequence (control messages with their Type and 16-bit Length; data stream headers with their stream type). `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
+		"draft-ietf-moq-transport-15 (ALPN moqt-15)",
+	);
+}
+
+#[test]
+fn draft17_vectors() {
+	run_vectors(
+		VECTORS17,
+		Draft::Draft17,
+		samples17(),
+		"Golden wire vectors for draft-ietf-moq-transport-17 as the published moq-net 0.3.18 crate reads it: draft-18's SETUP and request-stream messages with a Required Request ID Delta after each request's Request ID, SUBSCRIBE_NAMESPACE as 0x11 with Subscribe Options, GOAWAY without a Request ID, subgroup headers without the FIRST_OBJECT bit, and the 8-byte integer form where draft-18 would use the 7-byte one. `hex` is the exact byte sequence, every integer a leading-ones one. `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
+		"draft-ietf-moq-transport-17 (ALPN moqt-17)",
+	);
+}
+
+#[test]
+fn draft19_vectors() {
+	run_vectors(
+		VECTORS19,
+		Draft::Draft19,
+		samples19(),
+		"Golden wire vectors for draft-ietf-moq-transport-19 as the published moq-net 0.3.18 crate reads it: draft-18's, with GOAWAY without a Request ID and a SUBSCRIBE carrying Range Filters. `hex` is the exact byte sequence (SETUP: Type 0x2F00, 16-bit Length, Setup Options; messages: Type, 16-bit Length, payload; headers with their stream type), every integer a leading-ones one. `kind` says how to read it; subgroup objects are read in the context of a header with or without extensions. `check` records how moq-net 0.3.18 confirmed the vector.",
+		"draft-ietf-moq-transport-19 (ALPN moqt-19)",
 	);
 }
 
