@@ -1,7 +1,7 @@
 //! Headless Chromium (Debian's `chromium`) over WebTransport against the relay:
 //! `serverCertificateHashes` with the generated certificate, WT-Protocol
 //! negotiation, a broadcast exchanged both ways between @moq/net 0.3.4 in the
-//! page (moq-lite-05, or forced to IETF draft-20, -18, -16 or -14) and the published
+//! page (moq-lite-05, or forced to an IETF draft from -14 to -20) and the published
 //! moq-tokio client, and how a refused session looks to the page.
 //!
 //! `tests/browser/webtransport.mjs` does the browser side (see its header for
@@ -98,6 +98,39 @@ async fn chromium_forced_to_draft18_exchanges_a_broadcast_with_a_lite05_rust_cli
 	let result = exchange(lite05(), Some("moqt-18")).await;
 	assert_eq!(result["protocol"], "moqt-18", "{result}");
 	assert_eq!(result["version"], "moq-transport-18", "{result}");
+}
+
+/// @moq/net offering only `moq-lite-03`, the oldest moq-lite the relay speaks: no SETUP, hop
+/// counts in place of hop ids, no GOAWAY, against a lite-05 Rust client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_forced_to_lite03_exchanges_a_broadcast_with_a_lite05_rust_client() {
+	let result = exchange(lite05(), Some("moq-lite-03")).await;
+	assert_eq!(result["protocol"], "moq-lite-03", "{result}");
+	assert_eq!(result["version"], "moq-lite-03", "{result}");
+}
+
+/// @moq/net offering only `moqt-15`, `moqt-17` or `moqt-19`, the drafts between those above, each
+/// with a Rust client at a neighbouring draft on the other side of the relay: a second,
+/// independent reading of each (the relay's forms were written from the Rust client's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_forced_to_draft15_exchanges_a_broadcast_with_a_draft14_rust_client() {
+	let result = exchange("moq-transport-14".parse().unwrap(), Some("moqt-15")).await;
+	assert_eq!(result["protocol"], "moqt-15", "{result}");
+	assert_eq!(result["version"], "moq-transport-15", "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_forced_to_draft17_exchanges_a_broadcast_with_a_draft18_rust_client() {
+	let result = exchange("moq-transport-18".parse().unwrap(), Some("moqt-17")).await;
+	assert_eq!(result["protocol"], "moqt-17", "{result}");
+	assert_eq!(result["version"], "moq-transport-17", "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_forced_to_draft19_exchanges_a_broadcast_with_a_lite05_rust_client() {
+	let result = exchange(lite05(), Some("moqt-19")).await;
+	assert_eq!(result["protocol"], "moqt-19", "{result}");
+	assert_eq!(result["version"], "moq-transport-19", "{result}");
 }
 
 /// @moq/net offering only `moql` (no sub-protocol the relay knows): no WT-Protocol, CLIENT_SETUP
