@@ -310,7 +310,7 @@ async fn write_group<S: Session>(
 						header.timestamp_delta = 0;
 					}
 					header.encode(&mut head, version).map_err(StreamError::Encode)?;
-					if !writer.write_frame(&mut head, &mut frames).await? {
+					if !writer.write_frame(&mut head, &mut frames, |code| code).await? {
 						return Ok(());
 					}
 					// Counted once the whole frame is written (`docs/relay.md`, "Metrics").

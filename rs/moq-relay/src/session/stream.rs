@@ -316,8 +316,13 @@ impl<S: SendStream> Writer<S> {
 	/// packet, then the rest of the payload as it arrives from the publisher (the same bytes for
 	/// every subscriber, a large frame passed on before its last byte is in). `head` is left
 	/// empty. `Ok(false)`: the publisher aborted the group mid-frame, and the stream was reset
-	/// with its code.
-	pub async fn write_frame(&mut self, head: &mut Vec<u8>, frames: &mut GroupReader) -> Result<bool, StreamError> {
+	/// with its code as `reset_code` numbers it for this stream's protocol.
+	pub async fn write_frame(
+		&mut self,
+		head: &mut Vec<u8>,
+		frames: &mut GroupReader,
+		reset_code: impl FnOnce(StreamCode) -> StreamCode,
+	) -> Result<bool, StreamError> {
 		let mut pending = Some(Bytes::copy_from_slice(head));
 		head.clear();
 		loop {
@@ -334,7 +339,7 @@ impl<S: SendStream> Writer<S> {
 					return Ok(true);
 				}
 				Err(code) => {
-					self.reset(code);
+					self.reset(reset_code(code));
 					return Ok(false);
 				}
 			}

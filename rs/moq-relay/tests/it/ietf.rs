@@ -1633,6 +1633,125 @@ async fn relay_subscribes_upstream(draft: Draft, filter: &'static [u8]) {
 	relay.stop().await;
 }
 
+/// A draft-18 publisher resets a subgroup stream partway through its object with GOING_AWAY (0x4
+/// on draft-18): the relay abandons the group, and each draft subscriber's subgroup stream is
+/// reset with its own draft's code for that: 0x4 on draft-20, INTERNAL_ERROR (0x0) on draft-16,
+/// where 0x4 would mean UNKNOWN_OBJECT_STATUS (docs/protocol.md, "Stream reset codes on the
+/// drafts").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_group_is_reset_with_each_subscribers_drafts_code() {
+	use moq_relay::wire::ietf::draft18::{Subscribe as Subscribe18, SubscribeOk as SubscribeOk18};
+	use moq_relay::wire::ietf::{ObjectStatus, SubgroupContext, SubgroupHeader, SubgroupId, SubgroupObjectHeader};
+
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, _) = Raw18::connect_in(&relay, Draft::Draft18, vec![path("/anon")])
+		.await
+		.expect("admitted");
+	let mut published = publisher.open().await;
+	published
+		.write(&RequestMessage::PublishNamespace(namespace_request(0, &["up"])))
+		.await;
+	assert_eq!(
+		published.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+
+	// A draft-16 subscriber on its control stream, a draft-20 one on a SUBSCRIBE stream.
+	let (mut d16, _) = RawDraft::admitted_in(&relay, Draft::Draft16, vec![path("/anon")]).await;
+	let ControlMessage::Subscribe(mut request) = subscribe(0, "up", vec![]) else {
+		unreachable!()
+	};
+	request.namespace = vec!["up".into()];
+	d16.write(ControlMessage::Subscribe(request)).await;
+	let (d20, _) = Raw18::connect_in(&relay, Draft::Draft20, vec![path("/anon")])
+		.await
+		.expect("admitted");
+	let mut d20_request = d20.open().await;
+	d20_request
+		.write(&RequestMessage::Subscribe(Subscribe18 {
+			request_id: VarInt::ZERO,
+			namespace: vec!["up".into()],
+			track: "t".into(),
+			parameters: MessageParameters::default(),
+		}))
+		.await;
+
+	// The relay subscribes upstream once; the publisher answers and starts a group.
+	let (send, recv) = within("the relay's SUBSCRIBE stream", publisher.conn.accept_bi())
+		.await
+		.unwrap();
+	let mut upstream = Stream18 {
+		send: Some(send),
+		recv,
+		buf: Vec::new(),
+		draft: Draft::Draft18,
+	};
+	assert!(matches!(
+		upstream.read::<RequestMessage>().await,
+		Some(RequestMessage::Subscribe(_))
+	));
+	upstream
+		.write(&RequestMessage::SubscribeOk(SubscribeOk18 {
+			track_alias: VarInt::from_u32(7),
+			parameters: MessageParameters::default(),
+			properties: Vec::new(),
+		}))
+		.await;
+	assert!(matches!(
+		d16.read::<ControlMessage>().await,
+		Some(ControlMessage::SubscribeOk(_))
+	));
+	assert!(matches!(
+		d20_request.read::<RequestMessage>().await,
+		Some(RequestMessage::SubscribeOk(_))
+	));
+	let mut data = within("open a subgroup stream", publisher.conn.open_uni())
+		.await
+		.unwrap();
+	let header = DataStreamHeader::Subgroup(SubgroupHeader {
+		track_alias: VarInt::from_u32(7),
+		group: VarInt::ZERO,
+		subgroup: SubgroupId::Zero,
+		priority: Some(0),
+		extensions: false,
+		end_of_group: true,
+		first_object: true,
+	});
+	let object = SubgroupObjectHeader {
+		id_delta: VarInt::ZERO,
+		extensions: Vec::new(),
+		status: ObjectStatus::Normal,
+		payload_len: VarInt::from_u32(10),
+	};
+	let context = SubgroupContext {
+		draft: Draft::Draft18,
+		extensions: false,
+	};
+	data.write_all(&header.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
+	data.write_all(&object.to_bytes(context).unwrap()).await.unwrap();
+	data.write_all(b"hello").await.unwrap();
+
+	// Each subscriber's subgroup stream starts; then the publisher gives the group up.
+	let mut d16_data = within("draft-16 subgroup stream", d16.conn.accept_uni()).await.unwrap();
+	let mut d20_data = within("draft-20 subgroup stream", d20.conn.accept_uni()).await.unwrap();
+	for stream in [&mut d16_data, &mut d20_data] {
+		let first = within("the group's first bytes", stream.read_chunk(1024, true)).await;
+		assert!(matches!(first, Ok(Some(_))), "{first:?}");
+	}
+	data.reset(web_transport_quinn::quinn::VarInt::from_u32(0x4)).unwrap();
+	for (stream, draft, expected) in [(&mut d16_data, "draft-16", 0x0u64), (&mut d20_data, "draft-20", 0x4)] {
+		let code = loop {
+			match within("the reset", stream.read_chunk(1024, true)).await {
+				Ok(Some(_)) => continue,
+				Err(web_transport_quinn::quinn::ReadError::Reset(code)) => break code.into_inner(),
+				other => panic!("{draft}: expected a reset, got {other:?}"),
+			}
+		};
+		assert_eq!(code, expected, "{draft}");
+	}
+	relay.stop().await;
+}
+
 /// Every draft-18 request holds a stream for its life, so the relay raises the stream allowance as
 /// they pile up (as for data streams): 150 SUBSCRIBE_NAMESPACE streams open at once, past the
 /// initial 100, are all answered.

@@ -1,7 +1,9 @@
 //! The draft-14 error code registries (draft-14 §13.1): session termination
-//! codes and the request refusal codes, each in its own space.
+//! codes and the request refusal codes, each in its own space; and the stream
+//! reset codes of every draft ([`stream_code`]), which grew across them.
 
-use crate::SessionCode;
+use super::Draft;
+use crate::{SessionCode, StreamCode};
 
 /// Session termination codes (draft-14 §3.4). The numbers the moq-lite
 /// registry shares (0x0–0x3, 0x6, 0x10, 0x11, 0x15) mean the same there.
@@ -109,6 +111,81 @@ impl RequestErrorCode {
 	pub const EXPIRED_AUTH_TOKEN: u32 = 0x12;
 }
 
+/// The codes of RESET_STREAM and STOP_SENDING on an IETF draft's streams, and how the moq-lite
+/// [`StreamCode`]s the relay's origin carries map onto them. The registry grew across the drafts,
+/// and moved a value, as the published client (moq-net 0.3.18) reads them:
+///
+/// | code | draft-14, -15 | draft-16 | draft-17 | draft-18 on |
+/// |---|---|---|---|---|
+/// | 0x0 | INTERNAL_ERROR | INTERNAL_ERROR | INTERNAL_ERROR | INTERNAL_ERROR |
+/// | 0x1 | CANCELLED | CANCELLED | CANCELLED | CANCELLED |
+/// | 0x2 | DELIVERY_TIMEOUT | DELIVERY_TIMEOUT | DELIVERY_TIMEOUT | DELIVERY_TIMEOUT |
+/// | 0x3 | SESSION_CLOSED | SESSION_CLOSED | SESSION_CLOSED | SESSION_CLOSED |
+/// | 0x4 | - | UNKNOWN_OBJECT_STATUS | UNKNOWN_OBJECT_STATUS | GOING_AWAY |
+/// | 0x5 | - | - | TOO_FAR_BEHIND | TOO_FAR_BEHIND |
+/// | 0x12 | - | MALFORMED_TRACK | MALFORMED_TRACK | MALFORMED_TRACK |
+pub mod stream_code {
+	use super::{Draft, StreamCode};
+
+	/// 0x0 INTERNAL_ERROR: the stream ended on the sender's side with no code for why.
+	pub const INTERNAL_ERROR: u32 = 0x0;
+	/// 0x1 CANCELLED: a routine end by either side, not a failure.
+	pub const CANCELLED: u32 = 0x1;
+	/// 0x2 DELIVERY_TIMEOUT.
+	pub const DELIVERY_TIMEOUT: u32 = 0x2;
+	/// 0x3 SESSION_CLOSED.
+	pub const SESSION_CLOSED: u32 = 0x3;
+	/// 0x4 GOING_AWAY from draft-18 on (UNKNOWN_OBJECT_STATUS on draft-16 and draft-17).
+	pub const GOING_AWAY: u32 = 0x4;
+	/// 0x5 TOO_FAR_BEHIND, draft-17 on.
+	pub const TOO_FAR_BEHIND: u32 = 0x5;
+	/// 0x12 MALFORMED_TRACK, draft-16 on.
+	pub const MALFORMED_TRACK: u32 = 0x12;
+
+	fn going_away(draft: Draft) -> bool {
+		draft.number() >= 18
+	}
+
+	fn too_far_behind(draft: Draft) -> bool {
+		draft.number() >= 17
+	}
+
+	fn malformed_track(draft: Draft) -> bool {
+		draft.number() >= 16
+	}
+
+	/// The code to reset (or stop) a stream with on `draft` for the moq-lite `code`: the same
+	/// condition where the draft has it; a deliberate discard (a group too old, or evicted) is
+	/// CANCELLED; anything the draft has no code for is INTERNAL_ERROR (never a number the
+	/// draft gives another meaning, or none).
+	pub fn to_draft(code: StreamCode, draft: Draft) -> u32 {
+		match code {
+			StreamCode::CANCEL | StreamCode::OLD | StreamCode::EVICTED => CANCELLED,
+			StreamCode::DELIVERY_TIMEOUT => DELIVERY_TIMEOUT,
+			StreamCode::SESSION_CLOSED => SESSION_CLOSED,
+			StreamCode::GOING_AWAY if going_away(draft) => GOING_AWAY,
+			StreamCode::TOO_FAR_BEHIND if too_far_behind(draft) => TOO_FAR_BEHIND,
+			StreamCode::MALFORMED_TRACK if malformed_track(draft) => MALFORMED_TRACK,
+			_ => INTERNAL_ERROR,
+		}
+	}
+
+	/// The moq-lite code for a reset (or stop) code a `draft` peer sent: what the draft says
+	/// it means, and INTERNAL for a code it does not assign (or UNKNOWN_OBJECT_STATUS, which
+	/// moq-lite has no code for).
+	pub fn from_draft(code: u32, draft: Draft) -> StreamCode {
+		match code {
+			CANCELLED => StreamCode::CANCEL,
+			DELIVERY_TIMEOUT => StreamCode::DELIVERY_TIMEOUT,
+			SESSION_CLOSED => StreamCode::SESSION_CLOSED,
+			GOING_AWAY if going_away(draft) => StreamCode::GOING_AWAY,
+			TOO_FAR_BEHIND if too_far_behind(draft) => StreamCode::TOO_FAR_BEHIND,
+			MALFORMED_TRACK if malformed_track(draft) => StreamCode::MALFORMED_TRACK,
+			_ => StreamCode::INTERNAL,
+		}
+	}
+}
+
 /// PUBLISH_DONE Status Codes (draft-14 §13.1.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PublishDoneCode;
@@ -133,6 +210,57 @@ impl PublishDoneCode {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	/// Each moq-lite code goes out as the draft's code for the same condition, or as one the
+	/// draft assigns no other meaning: 0x4 is GOING_AWAY only from draft-18 on, 0x5 and 0x12
+	/// only where they exist; and a peer's codes come back as what its draft says.
+	#[test]
+	fn stream_codes_per_draft() {
+		use stream_code::*;
+		let d = |n: u32| Draft::ALL.into_iter().find(|d| d.number() == n).unwrap();
+		let cases = [
+			(StreamCode::CANCEL, [CANCELLED; 5]),
+			(StreamCode::OLD, [CANCELLED; 5]),
+			(StreamCode::EVICTED, [CANCELLED; 5]),
+			(StreamCode::INTERNAL, [INTERNAL_ERROR; 5]),
+			(StreamCode::DELIVERY_TIMEOUT, [DELIVERY_TIMEOUT; 5]),
+			(StreamCode::SESSION_CLOSED, [SESSION_CLOSED; 5]),
+			(StreamCode::GOING_AWAY, [0, 0, 0, 0, GOING_AWAY]),
+			(StreamCode::TOO_FAR_BEHIND, [0, 0, 0, TOO_FAR_BEHIND, TOO_FAR_BEHIND]),
+			(
+				StreamCode::MALFORMED_TRACK,
+				[0, 0, MALFORMED_TRACK, MALFORMED_TRACK, MALFORMED_TRACK],
+			),
+			(StreamCode::NOT_FOUND, [INTERNAL_ERROR; 5]),
+			(StreamCode::GROUP_TOO_LARGE, [INTERNAL_ERROR; 5]),
+			(StreamCode::app(9), [INTERNAL_ERROR; 5]),
+		];
+		for (code, expected) in cases {
+			let got = [14, 15, 16, 17, 18].map(|n| to_draft(code, d(n)));
+			assert_eq!(got, expected, "{code:?}");
+			// Later drafts read as draft-18.
+			assert_eq!(to_draft(code, Draft::Draft22), expected[4], "{code:?}");
+		}
+		// 0x4 from a draft-16 or draft-17 peer is UNKNOWN_OBJECT_STATUS, not GOING_AWAY.
+		assert_eq!(from_draft(0x4, Draft::Draft17), StreamCode::INTERNAL);
+		assert_eq!(from_draft(0x4, Draft::Draft18), StreamCode::GOING_AWAY);
+		assert_eq!(from_draft(0x5, Draft::Draft16), StreamCode::INTERNAL);
+		assert_eq!(from_draft(0x5, Draft::Draft17), StreamCode::TOO_FAR_BEHIND);
+		assert_eq!(from_draft(0x12, Draft::Draft15), StreamCode::INTERNAL);
+		assert_eq!(from_draft(0x12, Draft::Draft16), StreamCode::MALFORMED_TRACK);
+		assert_eq!(from_draft(0x1, Draft::Draft14), StreamCode::CANCEL);
+		assert_eq!(from_draft(0x34, Draft::Draft20), StreamCode::INTERNAL);
+		// What goes out comes back as itself, or as INTERNAL where the draft has no code.
+		for draft in Draft::ALL {
+			for (code, _) in cases {
+				let back = from_draft(to_draft(code, draft), draft);
+				assert!(
+					back == code || back == StreamCode::INTERNAL || back == StreamCode::CANCEL,
+					"{draft} {code:?}"
+				);
+			}
+		}
+	}
 
 	#[test]
 	fn registry_numbers() {

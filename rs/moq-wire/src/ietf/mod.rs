@@ -38,7 +38,7 @@ mod setup;
 mod subscribe;
 mod token;
 
-pub use codes::{PublishDoneCode, RequestErrorCode, termination};
+pub use codes::{PublishDoneCode, RequestErrorCode, stream_code, termination};
 pub use coding::{
 	GroupOrder, KeyValue, Location, MAX_CONTROL_LEN, MAX_KVP_VALUE_LEN, MAX_NAMESPACE_ELEMENTS, MAX_PARAMETERS,
 	MAX_REASON_LEN, Parameters, Value,

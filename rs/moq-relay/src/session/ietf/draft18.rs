@@ -63,7 +63,7 @@ async fn peer_setup<S: Session>(transport: &S, draft: Draft) -> Result<PeerSetup
 		if !kind.is_setup() {
 			match early.len() < EARLY_STREAMS {
 				true => early.push(reader),
-				false => reader.stop(StreamCode::CANCEL),
+				false => reader.stop(StreamCode::CANCEL, draft),
 			}
 			continue;
 		}

@@ -16,7 +16,7 @@ use crate::protocol::ietf::InboundAction;
 use crate::transport::{Session, TransportError};
 use crate::wire::ietf::{
 	ControlMessage, DataStreamHeader, Filter, GroupOrder, ObjectStatus, PublishNamespace, SubgroupId,
-	SubgroupObjectHeader, Subscribe, SubscribeOk, path_to_namespace,
+	SubgroupObjectHeader, Subscribe, SubscribeOk, path_to_namespace, stream_code,
 };
 use crate::wire::{FrameHeader, StreamCode, VarInt};
 
@@ -242,7 +242,7 @@ pub(super) fn spawn_data_stream<S: Session>(shared: &Arc<Shared<S>>, mut reader:
 				crate::wire::Disposition::CloseSession(code) => shared.close(code, &err.to_string()),
 				_ => {
 					tracing::debug!(%err, "data stream refused");
-					reader.stop(StreamCode::CANCEL);
+					reader.stop(StreamCode::CANCEL, shared.draft);
 				}
 			}
 		}
@@ -279,28 +279,28 @@ async fn data_stream<S: Session>(shared: &Shared<S>, reader: &mut DraftReader<S:
 	let DataStreamHeader::Subgroup(header) = header else {
 		// FETCH is never sent by the relay: no fetch stream can answer one of its requests. A
 		// draft-18 PADDING stream is discarded (§11.5).
-		reader.stop(StreamCode::CANCEL);
+		reader.stop(StreamCode::CANCEL, shared.draft);
 		return Ok(());
 	};
 	if !header.first_object {
 		// Draft-18 without FIRST_OBJECT: the stream starts partway through its subgroup, and a
 		// group with a hole at its front is no group the relay can hold.
-		reader.stop(StreamCode::CANCEL);
+		reader.stop(StreamCode::CANCEL, shared.draft);
 		return Ok(());
 	}
 	if let SubgroupId::Explicit(id) = header.subgroup
 		&& id != VarInt::ZERO
 	{
 		// One subgroup per group is what the relay's groups are.
-		reader.stop(StreamCode::CANCEL);
+		reader.stop(StreamCode::CANCEL, shared.draft);
 		return Ok(());
 	}
 	let Some(track) = route(shared, header.track_alias).await else {
-		reader.stop(StreamCode::CANCEL);
+		reader.stop(StreamCode::CANCEL, shared.draft);
 		return Ok(());
 	};
 	let Some(mut group) = track.create_group(header.group.into_inner()) else {
-		reader.stop(StreamCode::OLD);
+		reader.stop(StreamCode::OLD, shared.draft);
 		return Ok(());
 	};
 	drop(track);
@@ -315,7 +315,7 @@ async fn data_stream<S: Session>(shared: &Shared<S>, reader: &mut DraftReader<S:
 				return Ok(());
 			}
 			Err(StreamError::Transport(TransportError::Reset(code))) => {
-				group.abort(StreamCode::from_u32(code));
+				group.abort(stream_code::from_draft(code, shared.draft));
 				return Ok(());
 			}
 			Err(err) => return Err(err),
@@ -331,12 +331,12 @@ async fn data_stream<S: Session>(shared: &Shared<S>, reader: &mut DraftReader<S:
 		match object_payload(shared, reader, &mut group, object.payload_len, &mut stamps).await {
 			Ok(()) => {}
 			Err(Refused::Code(code)) => {
-				reader.stop(code);
+				reader.stop(code, shared.draft);
 				group.abort(code);
 				return Ok(());
 			}
 			Err(Refused::Stream(StreamError::Transport(TransportError::Reset(code)))) => {
-				group.abort(StreamCode::from_u32(code));
+				group.abort(stream_code::from_draft(code, shared.draft));
 				return Ok(());
 			}
 			Err(Refused::Stream(err)) => return Err(err),

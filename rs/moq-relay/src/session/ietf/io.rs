@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::super::{Reader, StreamError};
 use crate::transport::{RecvStream, SendStream};
 use crate::wire::StreamCode;
-use crate::wire::ietf::{DecodeWith, EncodeWith};
+use crate::wire::ietf::{DecodeWith, Draft, EncodeWith, stream_code};
 
 /// Reads draft messages from a stream, buffering at most `limit` bytes of an unfinished one: the
 /// moq-lite [`Reader`] (its buffering, limits and payload parts) with the drafts' codec.
@@ -39,10 +39,17 @@ impl<R: RecvStream> DraftReader<R> {
 		self.0.read_payload(min, max).await
 	}
 
-	/// Asks the peer to stop sending.
-	pub(crate) fn stop(&mut self, code: StreamCode) {
-		self.0.stop(code);
+	/// Asks the peer to stop sending, with `draft`'s code for the moq-lite `code`
+	/// ([`stream_code::to_draft`]).
+	pub(crate) fn stop(&mut self, code: StreamCode, draft: Draft) {
+		self.0.stop(reset_code(code, draft));
 	}
+}
+
+/// The code a stream of a `draft` session is reset or stopped with for the moq-lite `code`: the
+/// drafts' registry is not moq-lite's (docs/protocol.md, "Stream reset codes on the drafts").
+pub(crate) fn reset_code(code: StreamCode, draft: Draft) -> StreamCode {
+	StreamCode::from_u32(stream_code::to_draft(code, draft))
 }
 
 /// Encodes a draft value to bytes, an encoding failure being the relay's bug, never the peer's.

@@ -90,7 +90,7 @@ pub(super) async fn run<S: Session>(
 			}
 		}
 	}
-	reader.stop(StreamCode::CANCEL);
+	reader.stop(StreamCode::CANCEL, shared.draft);
 	let _ = send.finish();
 }
 

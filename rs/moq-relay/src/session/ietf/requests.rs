@@ -265,7 +265,7 @@ async fn subscribe<S: Session>(
 					}
 					// The subscriber's FIN or reset cancels the subscription (draft-18 §3.3.2).
 					Ok(None) | Err(StreamError::Transport(_)) => {
-						send.reset(StreamCode::CANCEL.into_inner());
+						send.reset(super::io::reset_code(StreamCode::CANCEL, draft).into_inner());
 						break;
 					}
 					Err(err) => {
@@ -405,8 +405,8 @@ async fn upstream<S: Session>(
 		let next = tokio::select! {
 			next = reader.decode::<RequestMessage, _>(draft) => next,
 			_ = alive.changed() => {
-				send.reset(StreamCode::CANCEL.into_inner());
-				reader.stop(StreamCode::CANCEL);
+				send.reset(super::io::reset_code(StreamCode::CANCEL, draft).into_inner());
+				reader.stop(StreamCode::CANCEL, draft);
 				return None;
 			}
 		};

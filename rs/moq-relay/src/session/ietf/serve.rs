@@ -257,7 +257,9 @@ async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, prior
 						payload_len: frame.size,
 					};
 					head.extend(io::encode(&object, context)?);
-					if !stream.write_frame(&mut head, &mut frames).await? {
+					let draft = shared.draft;
+					let reset_code = |code| super::io::reset_code(code, draft);
+					if !stream.write_frame(&mut head, &mut frames, reset_code).await? {
 						return Ok(());
 					}
 					metrics.frame_sent(usize::try_from(frame.size.into_inner()).unwrap_or(usize::MAX));
@@ -269,7 +271,8 @@ async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, prior
 				}
 				Err(code) => {
 					stream.write_all(&head).await?;
-					stream.reset(code);
+					// The publisher's moq-lite code, as this draft numbers it.
+					stream.reset(super::io::reset_code(code, shared.draft));
 					return Ok(());
 				}
 			}
