@@ -71,8 +71,8 @@ pub enum RelayError {
 /// The versions spoken, most preferred first, on raw QUIC (the TLS ALPN list,
 /// whose order rustls applies) and on WebTransport (`WT-Protocol` is the first of
 /// these the client offers): lite-06, then lite-05, lite-04 and lite-03. The IETF drafts
-/// (`crate::protocol::ietf::negotiate::DRAFTS`, ALPN `moq-00`, `moqt-16`, `moqt-18`, then `moqt-20`, `moqt-21`
-/// and `moqt-22`) come after them on both.
+/// (`crate::protocol::ietf::negotiate::DRAFTS`, ALPN `moq-00`, then `moqt-15` to `moqt-22`) come
+/// after them on both.
 pub const VERSIONS: [Version; 4] = [Version::Lite06, Version::Lite05, Version::Lite04, Version::Lite03];
 
 /// A relay whose sockets are bound; [`Relay::run`] serves them.

@@ -12,8 +12,7 @@ use crate::wire::SessionCode;
 use crate::wire::ietf::{ClientSetup, Draft, SetupParameters, termination};
 
 /// The drafts the relay speaks, most preferred first: draft-14, the widest deployed, then
-/// then draft-15 to draft-22 (the oldest offered), for a
-/// client that offers several.
+/// draft-15 to draft-22 in order (the oldest offered), for a client that offers several.
 pub const DRAFTS: [Draft; 9] = [
 	Draft::Draft14,
 	Draft::Draft15,
