@@ -367,9 +367,14 @@ pub(crate) fn token(value: &str) -> KeyValue {
 
 /// Reads a SERVER_SETUP from `recv`; `None` if the stream ends first.
 async fn server_setup(recv: &mut web_transport_quinn::quinn::RecvStream) -> Option<ServerSetup> {
+	server_setup_in(recv, Draft::Draft14).await
+}
+
+/// The SERVER_SETUP of a `draft` control stream, or `None` when the stream ends first.
+async fn server_setup_in(recv: &mut web_transport_quinn::quinn::RecvStream, draft: Draft) -> Option<ServerSetup> {
 	let mut buf = Vec::new();
 	loop {
-		match ServerSetup::decode_prefix(&buf, Draft::Draft14) {
+		match ServerSetup::decode_prefix(&buf, draft) {
 			Ok((setup, _)) => return Some(setup),
 			Err(DecodeError::UnexpectedEnd) => {}
 			Err(err) => panic!("not a SERVER_SETUP: {err}"),
@@ -918,6 +923,68 @@ async fn jwt_in_the_setup_path_is_enforced() {
 		(unauthorized, "missing_credential".to_string())
 	);
 	secured.stop().await;
+}
+
+/// Tokens on the drafts added last, each with its own SETUP: `?jwt=` in the PATH and an
+/// AUTHORIZATION TOKEN in SETUP admit on draft-15, -17 and -19; another root's token and none are
+/// refused with UNAUTHORIZED and the reason, before any request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_enforced_on_drafts_15_17_and_19() {
+	let secured = Secured::start("between").await;
+	let later = moq_token::unix_now() + 600;
+	let good = secured.token("room", later);
+	let other = secured.token("other", later);
+	let unauthorized = u64::from(termination::UNAUTHORIZED.into_inner());
+	for draft in [Draft::Draft15, Draft::Draft17, Draft::Draft19] {
+		let setup_token = |value: &str| match draft.has_control_stream() {
+			true => token(value),
+			false => use_value18(value),
+		};
+		let admitted = [
+			vec![path(&format!("/room?jwt={good}"))],
+			vec![path("/room"), setup_token(&good)],
+		];
+		for options in admitted {
+			assert_eq!(session_in(&secured.relay, draft, options).await, Ok(()), "{draft}");
+		}
+		let refused = [
+			(vec![path(&format!("/room?jwt={other}"))], "root_mismatch"),
+			(vec![path("/room"), setup_token(&other)], "root_mismatch"),
+			(vec![path("/room")], "missing_credential"),
+		];
+		for (options, reason) in refused {
+			assert_eq!(
+				session_in(&secured.relay, draft, options).await,
+				Err((unauthorized, reason.to_string())),
+				"{draft}"
+			);
+		}
+	}
+	secured.stop().await;
+}
+
+/// A raw QUIC session of `draft` with `options` in its SETUP (CLIENT_SETUP on a control-stream
+/// draft): `Ok` once the relay's own SETUP arrived, or its close code and reason.
+async fn session_in(relay: &impl common::Target, draft: Draft, options: Vec<KeyValue>) -> Result<(), (u64, String)> {
+	if !draft.has_control_stream() {
+		let (raw, _) = Raw18::connect_in(relay, draft, options).await?;
+		raw.conn.close(0u32.into(), b"done");
+		return Ok(());
+	}
+	let conn = raw_connect(relay, draft.alpn()).await;
+	let (mut send, mut recv) = within("open control", conn.open_bi()).await.unwrap();
+	let setup = ClientSetup {
+		versions: Vec::new(),
+		parameters: SetupParameters(options),
+	};
+	send.write_all(&setup.to_bytes(draft).unwrap()).await.unwrap();
+	match server_setup_in(&mut recv, draft).await {
+		Some(_) => {
+			conn.close(0u32.into(), b"done");
+			Ok(())
+		}
+		None => Err(closed(&conn).await),
+	}
 }
 
 /// The SETUP AUTHORIZATION TOKEN (type 0) admits like `?jwt=`; the same token in both counts once;
