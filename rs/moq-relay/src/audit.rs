@@ -164,6 +164,30 @@ impl Trail {
 		true
 	}
 
+	/// Records that a request of the session was refused because its AUTHORIZATION TOKEN did not
+	/// verify (`code`: `invalid_token`, `token_expired`, `root_mismatch`, `malformed_auth_token`
+	/// for one the relay cannot read, ...): counted in
+	/// `moq_relay_requests_denied_total{request="token"}`, and a line under the same cap as
+	/// [`Trail::denied`]. The token itself is never written.
+	pub fn token_refused(&self, grant: &Grant, code: &str, metrics: &Metrics) {
+		metrics.request_denied("token");
+		let counted = self.denied.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+			(n < DENIALS_LOGGED).then_some(n + 1)
+		});
+		if counted.is_err() {
+			return;
+		}
+		tracing::info!(
+			target: TARGET,
+			code,
+			subject = %Peer(grant.subject().unwrap_or("-")),
+			jti = %Peer(grant.token_id().unwrap_or("-")),
+			remote = %self.remote(),
+			transport = self.transport.as_str(),
+			"request refused: its authorization token did not verify"
+		);
+	}
+
 	/// Records that the session's grant ended it: revoked, its key removed, refused or narrowed
 	/// by the auth service (`code`, as the close reason says), or expired (`token_expired`).
 	pub fn ended(&self, grant: &Grant, code: &str) {

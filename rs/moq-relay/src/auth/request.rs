@@ -144,6 +144,23 @@ impl ConnectRequest {
 		})
 	}
 
+	/// A request for `path` with no credential yet: what an IETF draft request's AUTHORIZATION
+	/// TOKEN is judged as, at its session's root.
+	pub fn at(path: Path) -> Self {
+		Self {
+			path,
+			query: None,
+			authorization: None,
+			api_key: None,
+			session_cookie: None,
+			transport: Transport::default(),
+			method: None,
+			request_path: None,
+			headers: Vec::new(),
+			remote: None,
+		}
+	}
+
 	/// The request from `remote` (an address and port).
 	pub fn with_remote(mut self, remote: Option<std::net::SocketAddr>) -> Self {
 		self.remote = remote;

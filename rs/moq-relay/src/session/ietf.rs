@@ -44,7 +44,7 @@ use crate::origin::{Publication, Track};
 use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
 use crate::protocol::ietf::request_stream;
 use crate::protocol::ietf::{
-	Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, StreamRequests, TokenCache, TokenError,
+	Aliases, Inbound, InboundPolicy, Outbound, OwnRequests, PeerRequests, StreamRequests, TokenCache, UsedToken,
 };
 use crate::transport::{SendStream, Session, TransportError};
 use crate::wire::ietf::{
@@ -300,26 +300,33 @@ fn setup_token(
 			Ok(None) => continue,
 			Err(err) => return Err(refusal(err.session_code(), err.to_string())),
 		};
-		let value = if used.token_type == TOKEN_TYPE_OUT_OF_BAND {
-			let text = std::str::from_utf8(&used.value).map_err(|_| malformed("the token is not text"))?;
-			format!("Bearer {text}")
-		} else if Some(used.token_type.into_inner()) == privacy_pass {
-			let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &used.value);
-			format!("PrivateToken token=\"{token}\"")
-		} else {
-			return Err(malformed(&match privacy_pass {
-				Some(pp) => format!(
-					"the relay reads Token Type 0 (a MoQ JWT, an API key or a client secret) and {pp} (Privacy Pass)"
-				),
-				None => "the relay reads Token Type 0 only (a MoQ JWT, an API key or a client secret)".into(),
-			}));
-		};
+		let value = authorization(&used, privacy_pass).map_err(|reason| malformed(&reason))?;
 		match &found {
 			Some(other) if *other != value => return Ok(Some(Err(AuthError::AmbiguousCredentials))),
 			_ => found = Some(value),
 		}
 	}
 	Ok(found.map(Ok))
+}
+
+/// A token's credential as the `Authorization` value a CONNECT would carry it in: Token Type 0 is
+/// a bearer credential (a MoQ JWT, an API key or a client secret), `privacy_pass` (the configured
+/// type, when Privacy Pass is on) a Privacy Pass token; otherwise why it is malformed.
+fn authorization(used: &UsedToken, privacy_pass: Option<u64>) -> Result<String, String> {
+	if used.token_type == TOKEN_TYPE_OUT_OF_BAND {
+		let text = std::str::from_utf8(&used.value).map_err(|_| "the token is not text".to_string())?;
+		return Ok(format!("Bearer {text}"));
+	}
+	if Some(used.token_type.into_inner()) == privacy_pass {
+		let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &used.value);
+		return Ok(format!("PrivateToken token=\"{token}\""));
+	}
+	Err(match privacy_pass {
+		Some(pp) => {
+			format!("the relay reads Token Type 0 (a MoQ JWT, an API key or a client secret) and {pp} (Privacy Pass)")
+		}
+		None => "the relay reads Token Type 0 only (a MoQ JWT, an API key or a client secret)".into(),
+	})
 }
 
 /// The session's connection request: the target, the CONNECT's headers, and the SETUP's token as
@@ -797,17 +804,19 @@ fn refuse_request(message: &ControlMessage, code: u32, reason: &str) -> Option<C
 	})
 }
 
-/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache (draft-14 §9.2.1.1):
-/// `Ok(false)` when the request is refused for an unknown alias (the refusal is sent), an error
-/// when the session must close (a malformed token, cache overflow, a duplicate alias). The
-/// tokens are kept for their aliases; the session's grant decides the request.
+/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache (draft-14 §9.2.1.1) and
+/// verifies them ([`request_tokens_verdict`]): `Ok(false)` when the request is refused for an
+/// unknown alias or a token that does not verify (the refusal is sent), an error when the session
+/// must close (a malformed token, cache overflow, a duplicate alias). The session's grant decides
+/// the request.
 async fn request_tokens<S: Session>(shared: &Shared<S>, message: &ControlMessage) -> Result<bool, Violation> {
 	// Only requests carry tokens.
 	let Some(parameters) = message.parameters().filter(|_| message.new_request_id().is_some()) else {
 		return Ok(true);
 	};
-	match apply_request_tokens(shared, parameters.auth_tokens())?
-		.and_then(|err| refuse_request(message, err.request_code(), &err.to_string()))
+	match request_tokens_verdict(shared, parameters.auth_tokens())
+		.await?
+		.and_then(|(code, reason)| refuse_request(message, code, &reason))
 	{
 		Some(refusal) => {
 			shared.send(vec![refusal]).await;
@@ -817,28 +826,77 @@ async fn request_tokens<S: Session>(shared: &Shared<S>, message: &ControlMessage
 	}
 }
 
-/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache, in order, on every draft:
-/// `Ok(Some(err))` refuses the request alone (the caller writes the refusal in its draft's form),
-/// `Err` closes the session (a token that is not a Token structure, or a cache violation).
-fn apply_request_tokens<S: Session>(
+/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache, in order, on every draft,
+/// then verifies the credentials they carry ([`verify_request_tokens`]): `Ok(Some((code, reason)))`
+/// refuses the request alone (draft-14's Error Code; the caller writes the refusal in its draft's
+/// form), `Err` closes the session (a token that is not a Token structure, or a cache violation).
+/// Every alias is applied before any verification, so a REGISTER holds even when its request is
+/// refused (draft-16 §9.2.2.1).
+async fn request_tokens_verdict<S: Session>(
 	shared: &Shared<S>,
 	tokens: impl Iterator<Item = Result<AuthToken, DecodeError>>,
-) -> Result<Option<TokenError>, Violation> {
-	let mut state = shared.state();
-	for token in tokens {
-		let token = token.map_err(|_| {
-			(
-				termination::MALFORMED_AUTH_TOKEN,
-				"malformed_auth_token: not a Token structure".to_string(),
-			)
-		})?;
-		match state.tokens.apply(token, false) {
-			Ok(_) => {}
-			Err(err) if err.rejects_request_only() => return Ok(Some(err)),
-			Err(err) => return Err((err.session_code(), err.to_string())),
+) -> Result<Option<(u32, String)>, Violation> {
+	let mut used = Vec::new();
+	{
+		let mut state = shared.state();
+		for token in tokens {
+			let token = token.map_err(|_| {
+				(
+					termination::MALFORMED_AUTH_TOKEN,
+					"malformed_auth_token: not a Token structure".to_string(),
+				)
+			})?;
+			match state.tokens.apply(token, false) {
+				Ok(Some(token)) => used.push(token),
+				Ok(None) => {}
+				Err(err) if err.rejects_request_only() => return Ok(Some((err.request_code(), err.to_string()))),
+				Err(err) => return Err((err.session_code(), err.to_string())),
+			}
 		}
 	}
-	Ok(None)
+	Ok(verify_request_tokens(shared, used).await)
+}
+
+/// Verifies each credential a request's AUTHORIZATION TOKENs carry as its session's own would be
+/// (`docs/protocol.md`, "Request tokens"): through the relay's verifiers, at the session's root.
+/// The refusal of the first that does not verify: MALFORMED_AUTH_TOKEN for one that cannot be
+/// read or verified (draft-16 §9.2.2.1), EXPIRED_AUTH_TOKEN for an expired one, UNAUTHORIZED for
+/// a valid one that is not for this session (another root, revoked) or that could not be judged
+/// (the auth service unreachable), each with the refusal's code as the reason; `None` when all
+/// verify. A verified token adds nothing to the session's grant, which decides the request.
+async fn verify_request_tokens<S: Session>(shared: &Shared<S>, used: Vec<UsedToken>) -> Option<(u32, String)> {
+	let privacy_pass = shared.ctx.auth.privacy_pass().map(|pp| pp.setup_token_type());
+	for token in used {
+		let value = match authorization(&token, privacy_pass) {
+			Ok(value) => value,
+			Err(reason) => {
+				shared
+					.trail
+					.token_refused(&shared.grant, "malformed_auth_token", &shared.ctx.metrics);
+				return Some((
+					RequestErrorCode::MALFORMED_AUTH_TOKEN,
+					format!("malformed_auth_token: {reason}"),
+				));
+			}
+		};
+		let request = ConnectRequest::at(shared.grant.root().clone()).with_authorization(Some(value));
+		if let (_, Err(err)) = shared.ctx.auth.decide(&request).await {
+			let code = match err {
+				AuthError::TokenExpired => RequestErrorCode::EXPIRED_AUTH_TOKEN,
+				AuthError::InvalidToken(_)
+				| AuthError::NoVerifier
+				| AuthError::InvalidPrivacyPassToken(_)
+				| AuthError::InvalidAuthHeader => RequestErrorCode::MALFORMED_AUTH_TOKEN,
+				_ => RequestErrorCode::UNAUTHORIZED,
+			};
+			tracing::debug!(code = err.code(), "a request's AUTHORIZATION TOKEN refused");
+			shared
+				.trail
+				.token_refused(&shared.grant, err.code(), &shared.ctx.metrics);
+			return Some((code, err.reason()));
+		}
+	}
+	None
 }
 
 /// Acts on one control message from the peer.

@@ -865,6 +865,159 @@ async fn requests_the_grant_refuses_are_in_the_audit_trail() {
 	);
 }
 
+/// Request tokens are verified (draft-16 §9.2.2.1: a well-formed but invalid AUTHORIZATION TOKEN
+/// rejects its message): a session whose own grant allows everything still has a SUBSCRIBE
+/// refused for a token with a bad signature (MALFORMED_AUTH_TOKEN), an expired one
+/// (EXPIRED_AUTH_TOKEN), another root's (UNAUTHORIZED) or a Token Type the relay does not read;
+/// a REGISTER of a bad token holds its alias, whose later use is refused the same; a valid token
+/// lets the grant decide. The same on a draft-18 request stream (draft-18's numbers) and on a
+/// draft-16 SUBSCRIBE_NAMESPACE stream; each refusal has an audit line without the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_tokens_are_verified() {
+	let capture = common::Capture::install_trace();
+	let secured = Secured::start("requests").await;
+	let later = moq_token::unix_now() + 600;
+	let good = secured.token("", later);
+	let expired = secured.token("", moq_token::unix_now() - 600);
+	let other = secured.token("other", later);
+	let (head, _) = good.rsplit_once('.').unwrap();
+	let forged = format!("{head}.AAAA");
+	let value = |token_type: u32, text: &str| AuthToken::UseValue {
+		token_type: VarInt::from_u32(token_type),
+		value: Bytes::from(text.to_string()),
+	};
+	let register = |alias: u32, text: &str| AuthToken::Register {
+		alias: VarInt::from_u32(alias),
+		token_type: VarInt::ZERO,
+		value: Bytes::from(text.to_string()),
+	};
+	let use_alias = |alias: u32| AuthToken::UseAlias {
+		alias: VarInt::from_u32(alias),
+	};
+
+	// Draft-14, on the control stream.
+	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&good)]).await;
+	let cases = [
+		(
+			value(0, &forged),
+			RequestErrorCode::MALFORMED_AUTH_TOKEN,
+			"invalid_token",
+		),
+		(
+			value(0, &expired),
+			RequestErrorCode::EXPIRED_AUTH_TOKEN,
+			"token_expired",
+		),
+		(value(0, &other), RequestErrorCode::UNAUTHORIZED, "root_mismatch"),
+		(
+			value(5, &good),
+			RequestErrorCode::MALFORMED_AUTH_TOKEN,
+			"malformed_auth_token",
+		),
+		(
+			register(3, &forged),
+			RequestErrorCode::MALFORMED_AUTH_TOKEN,
+			"invalid_token",
+		),
+		(use_alias(3), RequestErrorCode::MALFORMED_AUTH_TOKEN, "invalid_token"),
+		// Past the gate: the grant allows it, and there is no such broadcast.
+		(value(0, &good), RequestErrorCode::DOES_NOT_EXIST, "no such broadcast"),
+	];
+	for (id, (auth, code, reason)) in cases.iter().enumerate() {
+		let parameter = auth.clone().to_parameter().unwrap();
+		raw.write(subscribe(2 * id as u64, "nothing", vec![parameter])).await;
+		match raw.read::<ControlMessage>().await {
+			Some(ControlMessage::SubscribeError(err)) => {
+				assert_eq!(err.code.into_inner(), u64::from(*code), "{auth:?}: {err:?}");
+				assert!(err.reason.starts_with(reason), "{auth:?}: {err:?}");
+			}
+			other => panic!("{auth:?}: expected SUBSCRIBE_ERROR, got {other:?}"),
+		}
+	}
+
+	// Draft-18: REQUEST_ERROR on the request's stream, in draft-18's numbers.
+	let (raw18, _) = Raw18::connect(&secured.relay, vec![path("/"), use_value18(&good)])
+		.await
+		.expect("admitted");
+	let cases18 = [
+		(
+			forged.as_str(),
+			moq_relay::protocol::ietf::request_stream::error_code::MALFORMED_AUTH_TOKEN,
+		),
+		(
+			expired.as_str(),
+			moq_relay::protocol::ietf::request_stream::error_code::EXPIRED_AUTH_TOKEN,
+		),
+	];
+	for (id, (text, code)) in cases18.into_iter().enumerate() {
+		let mut stream = raw18.open().await;
+		stream
+			.write(&RequestMessage::Subscribe(moq_relay::wire::ietf::draft18::Subscribe {
+				request_id: VarInt::from_u32(2 * id as u32),
+				namespace: vec!["nothing".into()],
+				track: "t".into(),
+				parameters: MessageParameters::default().with(
+					moq_relay::wire::ietf::draft18::parameter::AUTHORIZATION_TOKEN,
+					moq_relay::wire::ietf::draft18::ParamValue::Bytes(
+						value(0, text).encode_value_in(Draft::Draft18).into(),
+					),
+				),
+			}))
+			.await;
+		match stream.read::<RequestMessage>().await {
+			Some(RequestMessage::RequestError(err)) => assert_eq!(err.code.into_inner(), u64::from(code), "{err:?}"),
+			other => panic!("expected REQUEST_ERROR, got {other:?}"),
+		}
+	}
+
+	// Draft-16: on a SUBSCRIBE_NAMESPACE stream.
+	let (raw16, _) = RawDraft::admitted_in(&secured.relay, Draft::Draft16, vec![path("/"), token(&good)]).await;
+	let mut watch = raw16.open().await;
+	watch
+		.write(ControlMessage::SubscribeNamespace(SubscribeNamespace {
+			request_id: VarInt::ZERO,
+			prefix: Vec::new(),
+			options: Some(VarInt::from_u32(1)),
+			parameters: Parameters(vec![value(0, &forged).to_parameter().unwrap()]),
+		}))
+		.await;
+	match watch.read::<ControlMessage>().await {
+		Some(ControlMessage::RequestError(err)) => {
+			assert_eq!(
+				err.code.into_inner(),
+				u64::from(moq_relay::protocol::ietf::request_stream::error_code::MALFORMED_AUTH_TOKEN),
+				"{err:?}"
+			);
+		}
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	secured.stop().await;
+
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	let refused: Vec<&str> = text
+		.lines()
+		.filter(|l| l.contains("moq_relay::audit") && l.contains("its authorization token did not verify"))
+		.collect();
+	assert_eq!(refused.len(), 9, "{refused:#?}");
+	for code in [
+		"invalid_token",
+		"token_expired",
+		"root_mismatch",
+		"malformed_auth_token",
+	] {
+		assert!(
+			refused.iter().any(|l| common::has_field(l, "code", code)),
+			"{code}: {refused:#?}"
+		);
+	}
+	for token in [&good, &forged, &expired, &other] {
+		assert!(
+			!text.contains(token.rsplit('.').next().unwrap()),
+			"a token reached the log"
+		);
+	}
+}
+
 /// A relay that verifies tokens with a fresh HS256 key and has no public prefix.
 struct Secured {
 	relay: TestRelay,

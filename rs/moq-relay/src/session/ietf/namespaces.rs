@@ -59,6 +59,25 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, send: S::Send, recv: S::Recv)
 		shared.close(code, &reason);
 		return;
 	}
+	// Its AUTHORIZATION TOKENs, as on the control stream.
+	let mut send = send;
+	match super::request_tokens_verdict(&shared, request.parameters.auth_tokens()).await {
+		Ok(None) => {}
+		Ok(Some((code, reason))) => {
+			let _ = write(
+				&shared,
+				&mut send,
+				&ControlMessage::RequestError(request_error(request.request_id, code, &reason)),
+			)
+			.await;
+			let _ = send.finish();
+			return;
+		}
+		Err((code, reason)) => {
+			shared.close(code, &reason);
+			return;
+		}
+	}
 	run(shared, send, reader, request).await;
 }
 

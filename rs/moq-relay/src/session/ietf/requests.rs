@@ -147,9 +147,13 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 		let _ = send.finish();
 		return;
 	}
-	match parameters.map(|p| request_tokens(&shared, p)).transpose() {
-		Ok(None | Some(None)) => {}
-		Ok(Some(Some(refusal))) => {
+	let verdict = match parameters {
+		Some(parameters) => request_tokens(&shared, parameters).await,
+		None => Ok(None),
+	};
+	match verdict {
+		Ok(None) => {}
+		Ok(Some(refusal)) => {
 			let _ = write_message(&mut send, &refusal, draft).await;
 			let _ = send.finish();
 			return;
@@ -186,15 +190,17 @@ fn request_id<S: Session>(shared: &Shared<S>, id: VarInt) -> Result<(), Violatio
 	accepted.map_err(|v| (v.code, v.reason.to_string()))
 }
 
-/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache, as on draft-14
-/// ([`super::apply_request_tokens`]): the refusal to answer with for an unknown alias, an error when
-/// the session must close. The session's grant decides the request.
-fn request_tokens<S: Session>(
+/// Applies a request's AUTHORIZATION TOKENs to the session's alias cache and verifies them, as on
+/// draft-14 ([`super::request_tokens_verdict`]): the refusal to answer with for an unknown alias or
+/// a token that does not verify (its code in draft-18's numbers), an error when the session must
+/// close. The session's grant decides the request.
+async fn request_tokens<S: Session>(
 	shared: &Shared<S>,
 	parameters: &MessageParameters,
 ) -> Result<Option<RequestMessage>, Violation> {
-	Ok(super::apply_request_tokens(shared, parameters.auth_tokens())?
-		.map(|err| refused(err.request_code(), &err.to_string())))
+	Ok(super::request_tokens_verdict(shared, parameters.auth_tokens())
+		.await?
+		.map(|(code, reason)| refused(code, &reason)))
 }
 
 /// The peer's SUBSCRIBE: refused, or SUBSCRIBE_OK and the track served until it ends (then
