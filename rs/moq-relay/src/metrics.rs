@@ -229,7 +229,7 @@ declare! {
 	limit_refused: Family<Code, Counter> = Family::default(), "moq_relay_limit_refused_total",
 		"Connections and requests refused by a limit, by code";
 	requests_denied: Family<RequestLabel, Counter> = Family::default(), "moq_relay_requests_denied_total",
-		"Requests of admitted sessions that their grant refused, by request (publish, subscribe)";
+		"Requests of admitted sessions that their grant refused, by request (publish, subscribe), or whose AUTHORIZATION TOKEN did not verify (token)";
 	cluster_announcements: Family<PeerLabel, Counter> = Family::default(),
 		"moq_relay_cluster_announcements_total",
 		"Announcements (start, restart, end) received from cluster peers, by link: peer is the [cluster] connect entry of a link this relay dialed, or accepted for links peers dialed";
