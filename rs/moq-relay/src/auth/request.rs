@@ -131,16 +131,8 @@ impl ConnectRequest {
 		let path = percent_decode(path).ok_or(AuthError::InvalidPath)?;
 		let path = Path::new(&path).map_err(|_| AuthError::InvalidPath)?;
 		Ok(Self {
-			path,
 			query: query.filter(|q| !q.is_empty()),
-			authorization: None,
-			api_key: None,
-			session_cookie: None,
-			transport: Transport::default(),
-			method: None,
-			request_path: None,
-			headers: Vec::new(),
-			remote: None,
+			..Self::at(path)
 		})
 	}
 

@@ -555,17 +555,7 @@ async fn draft16_requests_on_the_wire() {
 
 	// No such broadcast: DOES_NOT_EXIST, which draft-16 numbers 0x10 (draft-14: 0x4, which draft-16
 	// gives to MALFORMED_AUTH_TOKEN), as the published client reads it.
-	raw.write(ControlMessage::Subscribe(Subscribe {
-		request_id: VarInt::from_u32(6),
-		namespace: vec!["nothing".into()],
-		track: "t".into(),
-		priority: 0,
-		group_order: GroupOrder::Descending,
-		forward: true,
-		filter: Filter::NextGroupStart,
-		parameters: Parameters::default(),
-	}))
-	.await;
+	raw.write(subscribe_in(6, &["nothing"], Vec::new())).await;
 	match raw.read::<ControlMessage>().await {
 		Some(ControlMessage::RequestError(err) | ControlMessage::SubscribeError(err)) => {
 			assert_eq!(err.request_id, VarInt::from_u32(6));
@@ -655,17 +645,7 @@ async fn draft15_requests_on_the_wire() {
 
 	// No such broadcast: DOES_NOT_EXIST is 0x10 from draft-15 on, and REQUEST_ERROR has no Retry
 	// Interval (a draft-16 one would be read here as a reason of the wrong length).
-	raw.write(ControlMessage::Subscribe(Subscribe {
-		request_id: VarInt::from_u32(4),
-		namespace: vec!["nothing".into()],
-		track: "t".into(),
-		priority: 0,
-		group_order: GroupOrder::Descending,
-		forward: true,
-		filter: Filter::NextGroupStart,
-		parameters: Parameters::default(),
-	}))
-	.await;
+	raw.write(subscribe_in(4, &["nothing"], Vec::new())).await;
 	match raw.read::<ControlMessage>().await {
 		Some(ControlMessage::RequestError(err)) => {
 			assert_eq!(err.request_id, VarInt::from_u32(4));
@@ -736,9 +716,14 @@ async fn draft16_setup_tokens() {
 
 /// A SUBSCRIBE with the Request ID `id` to `anon/<broadcast>` track `t`, with `parameters`.
 fn subscribe(id: u64, broadcast: &str, parameters: Vec<KeyValue>) -> ControlMessage {
+	subscribe_in(id, &["anon", broadcast], parameters)
+}
+
+/// A SUBSCRIBE (draft-14/16 form) of track `t` in `namespace`, from the latest group on.
+fn subscribe_in(id: u64, namespace: &[&str], parameters: Vec<KeyValue>) -> ControlMessage {
 	ControlMessage::Subscribe(Subscribe {
 		request_id: VarInt::from_u64(id).unwrap(),
-		namespace: vec!["anon".into(), broadcast.into()],
+		namespace: namespace.iter().map(|n| n.to_string()).collect(),
 		track: "t".into(),
 		priority: 0,
 		group_order: GroupOrder::Descending,
@@ -1878,11 +1863,7 @@ async fn an_abandoned_group_is_reset_with_each_subscribers_drafts_code() {
 
 	// A draft-16 subscriber on its control stream, a draft-20 one on a SUBSCRIBE stream.
 	let (mut d16, _) = RawDraft::admitted_in(&relay, Draft::Draft16, vec![path("/anon")]).await;
-	let ControlMessage::Subscribe(mut request) = subscribe(0, "up", vec![]) else {
-		unreachable!()
-	};
-	request.namespace = vec!["up".into()];
-	d16.write(ControlMessage::Subscribe(request)).await;
+	d16.write(subscribe_in(0, &["up"], Vec::new())).await;
 	let (d20, _) = Raw18::connect_in(&relay, Draft::Draft20, vec![path("/anon")])
 		.await
 		.expect("admitted");

@@ -830,7 +830,7 @@ fn samples15() -> Vec<(&'static str, Sample)> {
 		.filter(|(name, _)| {
 			!matches!(
 				*name,
-				"NAMESPACE" | "NAMESPACE_DONE" | "PUBLISH_NAMESPACE_DONE" | "PUBLISH_NAMESPACE_CANCEL" | "PUBLISH"
+				"NAMESPACE" | "NAMESPACE_DONE" | "PUBLISH_NAMESPACE_DONE" | "PUBLISH_NAMESPACE_CANCEL"
 			)
 		})
 		.map(|(name, sample)| match (name, sample) {
@@ -852,6 +852,14 @@ fn samples15() -> Vec<(&'static str, Sample)> {
 				name,
 				Sample::Control(C::SubscribeNamespace(SubscribeNamespace { options: None, ..m })),
 			),
+			// The publisher's group order as the GROUP_ORDER parameter.
+			("PUBLISH", Sample::Control(C::Publish(m))) => (
+				"PUBLISH with its group order",
+				Sample::Control(C::Publish(Publish {
+					group_order: GroupOrder::Descending,
+					..m
+				})),
+			),
 			("subgroup object with delta-coded extensions", sample) => {
 				("subgroup object with extensions (absolute types)", sample)
 			}
@@ -872,20 +880,6 @@ fn samples15() -> Vec<(&'static str, Sample)> {
 			})),
 		),
 		("UNSUBSCRIBE_NAMESPACE", Sample::Control(C::UnsubscribeNamespace(v(2)))),
-		(
-			"PUBLISH with its group order",
-			Sample::Control(C::Publish(Publish {
-				request_id: v(12),
-				namespace: ns(&["room"]),
-				track: "audio".into(),
-				track_alias: v(7),
-				group_order: GroupOrder::Descending,
-				largest: Some(loc(9, 0)),
-				forward: true,
-				parameters: Parameters::default(),
-				extensions: Vec::new(),
-			})),
-		),
 		(
 			"SUBSCRIBE_OK with its group order",
 			Sample::Control(C::SubscribeOk(SubscribeOk {
