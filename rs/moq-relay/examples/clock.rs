@@ -12,6 +12,10 @@
 //! A token goes in the URL (`?jwt=…`) and is never printed. `just cluster` uses it to publish on
 //! leaf 0 and read on leaf 1.
 //!
+//! `CLOCK_VERSION=moq-lite-03` (any name the published client knows: `moq-lite-03` … `-06`,
+//! `moq-transport-14` … `-22`) pins the protocol version, and the line that says the session is up
+//! names the version the relay answered.
+//!
 //! Nothing here waits forever: a URL of another scheme is refused at once, a relay that does not
 //! answer within [`CONNECT`] and a broadcast not announced within [`ANNOUNCE`] (`CLOCK_WAIT=SECS`
 //! to change it) end the program with exit status 1 and a line saying what to check; so does the
@@ -62,6 +66,14 @@ async fn run() -> anyhow::Result<()> {
 	// One dial, bounded: an error is reported, never retried in silence.
 	config.once = Some(true);
 	config.timeout = CONNECT;
+	if let Ok(name) = std::env::var("CLOCK_VERSION") {
+		let version = name.parse().map_err(|_| {
+			anyhow::anyhow!(
+				"CLOCK_VERSION={name} is no version the published client knows: moq-lite-03 … moq-lite-06, moq-transport-14 … moq-transport-22"
+			)
+		})?;
+		config.version = vec![version];
+	}
 	let client = config.init(Default::default())?;
 	match mode.as_str() {
 		"publish" => publish(client, url, name).await,
@@ -103,7 +115,8 @@ async fn publish(client: moq_tokio::Client, url: url::Url, name: &str) -> anyhow
 	.await
 	.map_err(|_| anyhow::anyhow!("{}: no answer within {}s", unreachable(&url), CONNECT.as_secs()))?
 	.with_context(|| unreachable(&url))?;
-	println!("publishing {name}/seconds at {}", without_query(&url));
+	let over = pinned(publisher.connection().version());
+	println!("publishing {name}/seconds at {}{over}", without_query(&url));
 	let mut tick = tokio::time::interval(Duration::from_secs(1));
 	loop {
 		tokio::select! {
@@ -127,6 +140,10 @@ async fn subscribe(client: moq_tokio::Client, url: url::Url, name: &str) -> anyh
 	.await
 	.map_err(|_| anyhow::anyhow!("{}: no answer within {}s", unreachable(&url), CONNECT.as_secs()))?
 	.with_context(|| unreachable(&url))?;
+	let over = pinned(session.connection().version());
+	if !over.is_empty() {
+		println!("connected to {}{over}", without_query(&url));
+	}
 	let announce = std::env::var("CLOCK_WAIT")
 		.ok()
 		.and_then(|secs| secs.parse().ok())
@@ -176,6 +193,14 @@ async fn subscribe(client: moq_tokio::Client, url: url::Url, name: &str) -> anyh
 		}
 	}
 	bail!("{name} ended at {}", without_query(&url))
+}
+
+/// ` over VERSION` when `CLOCK_VERSION` pinned one (the version the session speaks), else nothing.
+fn pinned(version: Option<impl std::fmt::Display>) -> String {
+	match (std::env::var_os("CLOCK_VERSION"), version) {
+		(Some(_), Some(version)) => format!(" over {version}"),
+		_ => String::new(),
+	}
 }
 
 /// The URL for printing: a token in the query is never shown.
