@@ -143,6 +143,9 @@ struct Shared<S> {
 	budget: Arc<super::budget::Budget>,
 	/// New subscriptions the peer may start (`limits.subscribe_rate`).
 	subscribe_rate: Mutex<crate::limits::Rate>,
+	/// Request tokens the relay may verify for the peer (`limits.subscribe_rate` too): each may be
+	/// a signature check or a call to the auth server.
+	token_rate: Mutex<crate::limits::Rate>,
 	/// What the session's grant refuses and how it ends, after its admission line.
 	trail: Trail,
 }
@@ -682,6 +685,11 @@ fn new_shared<S: Session>(
 			ctx.limits.subscribe_rate.saturating_mul(10),
 			tokio::time::Instant::now(),
 		)),
+		token_rate: Mutex::new(crate::limits::Rate::new(
+			ctx.limits.subscribe_rate,
+			ctx.limits.subscribe_rate.saturating_mul(10),
+			tokio::time::Instant::now(),
+		)),
 		trail,
 	})
 }
@@ -867,6 +875,13 @@ async fn request_tokens_verdict<S: Session>(
 async fn verify_request_tokens<S: Session>(shared: &Shared<S>, used: Vec<UsedToken>) -> Option<(u32, String)> {
 	let privacy_pass = shared.ctx.auth.privacy_pass().map(|pp| pp.setup_token_type());
 	for token in used {
+		// A token is a signature check or a call to the auth server: as many a second as new
+		// subscriptions, so a session cannot make the relay verify without bound.
+		let now = tokio::time::Instant::now();
+		if !shared.token_rate.lock().unwrap_or_else(|e| e.into_inner()).take(now) {
+			shared.ctx.metrics.limit_refused("token_rate");
+			return Some((RequestErrorCode::INTERNAL_ERROR, "token_rate".to_string()));
+		}
 		let value = match authorization(&token, privacy_pass) {
 			Ok(value) => value,
 			Err(reason) => {

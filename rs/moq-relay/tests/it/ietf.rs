@@ -1003,6 +1003,53 @@ async fn request_tokens_are_verified() {
 	}
 }
 
+/// A session may have the relay verify request tokens only as fast as `[limits] subscribe_rate`
+/// (after a burst of ten times as many): with a rate of 1, thirty PUBLISH_NAMESPACEs carrying a
+/// valid token, sent at once, get the burst of ten accepted and the rest (but for a token the
+/// bucket may have regained meanwhile) refused INTERNAL_ERROR `token_rate` (PUBLISH_NAMESPACE takes
+/// nothing from the subscription bucket, so the limit is the tokens' own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_tokens_are_verified_at_a_bounded_rate() {
+	let secured = Secured::start_with("token-rate", |config| config.limits.subscribe_rate = Some(1)).await;
+	let good = secured.token("", moq_token::unix_now() + 600);
+	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&good)]).await;
+	for n in 0..30u32 {
+		raw.write(ControlMessage::PublishNamespace(
+			moq_relay::wire::ietf::PublishNamespace {
+				request_id: VarInt::from_u32(2 * n),
+				namespace: vec![format!("room{n}")],
+				parameters: Parameters(vec![token(&good)]),
+			},
+		))
+		.await;
+	}
+	let mut refused = 0;
+	for n in 0..30u32 {
+		match raw.read::<ControlMessage>().await {
+			Some(ControlMessage::PublishNamespaceOk(_)) => {}
+			Some(ControlMessage::PublishNamespaceError(err)) => {
+				assert!(n >= 10, "refused within the burst: {n} {err:?}");
+				assert_eq!(
+					err.code.into_inner(),
+					u64::from(RequestErrorCode::INTERNAL_ERROR),
+					"{err:?}"
+				);
+				assert_eq!(err.reason, "token_rate");
+				refused += 1;
+			}
+			other => panic!("PUBLISH_NAMESPACE {n}: {other:?}"),
+		}
+	}
+	// Twenty past the burst, a few of them perhaps let through by the one token a second.
+	assert!(refused >= 15, "{refused} refused");
+	let metrics = common::metrics(&secured.relay).await;
+	assert_eq!(
+		metrics.get("moq_relay_limit_refused_total{code=\"token_rate\"}"),
+		Some(&refused)
+	);
+	secured.stop().await;
+}
+
 /// A relay that verifies tokens with a fresh HS256 key and has no public prefix.
 struct Secured {
 	relay: TestRelay,
@@ -1012,12 +1059,21 @@ struct Secured {
 
 impl Secured {
 	async fn start(name: &str) -> Self {
+		Self::start_with(name, |_| {}).await
+	}
+
+	/// [`Secured::start`], with `configure` adjusting the rest of the configuration.
+	async fn start_with(name: &str, configure: impl FnOnce(&mut moq_relay::config::Config) + Send + 'static) -> Self {
 		let dir = std::env::temp_dir().join(format!("moq-relay-ietf-{name}-{}", std::process::id()));
 		std::fs::create_dir_all(&dir).unwrap();
 		let key = Key::generate(Algorithm::HS256, Some(KeyId::new("test").unwrap())).unwrap();
 		let key_file = dir.join("root.jwk");
 		key.to_file(&key_file, KeyFormat::Base64Url).unwrap();
-		let relay = TestRelay::start_with(move |config| config.auth.key = Some(key_file)).await;
+		let relay = TestRelay::start_with(move |config| {
+			config.auth.key = Some(key_file);
+			configure(config);
+		})
+		.await;
 		Self { relay, key, dir }
 	}
 
