@@ -682,14 +682,7 @@ fn samples20() -> Vec<(&'static str, Sample)> {
 				parameters: next_group,
 			})),
 		),
-		(
-			"GOAWAY with a timeout",
-			Sample::Request(R::Goaway(Goaway {
-				uri: "moqt://relay.example/next".into(),
-				timeout: v(5000),
-				request_id: None,
-			})),
-		),
+		goaway_with_a_timeout(),
 	]);
 	samples
 }
@@ -714,6 +707,18 @@ fn samples22() -> Vec<(&'static str, Sample)> {
 		.collect()
 }
 
+/// A GOAWAY with a New Session URI and a Timeout and no Request ID (draft-19 on).
+fn goaway_with_a_timeout() -> (&'static str, Sample) {
+	(
+		"GOAWAY with a timeout",
+		Sample::Request(RequestMessage::Goaway(Goaway {
+			uri: "moqt://relay.example/next".into(),
+			timeout: v(5000),
+			request_id: None,
+		})),
+	)
+}
+
 /// The draft-19 samples: draft-18's, but GOAWAY has no Request ID (as on draft-20) and a
 /// SUBSCRIBE may carry Range Filters (each may repeat).
 fn samples19() -> Vec<(&'static str, Sample)> {
@@ -723,14 +728,7 @@ fn samples19() -> Vec<(&'static str, Sample)> {
 		.filter(|(name, _)| *name != "GOAWAY with a timeout and Request ID")
 		.collect();
 	samples.extend([
-		(
-			"GOAWAY with a timeout",
-			Sample::Request(R::Goaway(Goaway {
-				uri: "moqt://relay.example/next".into(),
-				timeout: v(5000),
-				request_id: None,
-			})),
-		),
+		goaway_with_a_timeout(),
 		(
 			"SUBSCRIBE with two Range Filters",
 			Sample::Request(R::Subscribe(Subscribe18 {
@@ -787,14 +785,7 @@ fn samples17() -> Vec<(&'static str, Sample)> {
 		})
 		.collect();
 	samples.extend([
-		(
-			"GOAWAY with a timeout",
-			Sample::Request(R::Goaway(Goaway {
-				uri: "moqt://relay.example/next".into(),
-				timeout: v(5000),
-				request_id: None,
-			})),
-		),
+		goaway_with_a_timeout(),
 		(
 			"SUBSCRIBE_OK with a 46-bit Track Alias",
 			Sample::Request(R::SubscribeOk(SubscribeOk18 {
