@@ -1,5 +1,5 @@
 //! Sans-I/O codec for the moq-lite wire protocol (`moq-lite-03`, `-04`, `-05`, `-06`), and in [`ietf`]
-//! for IETF moq-transport draft-14 (docs/protocol.md#ietf-moq-transport).
+//! for IETF moq-transport draft-14 to draft-22 (docs/protocol.md#ietf-moq-transport).
 //!
 //! This crate is deterministic: bytes in, typed messages out, and back. It
 //! opens no sockets, starts no tasks, uses no async runtime and reads no clock.

@@ -292,6 +292,14 @@ impl Out {
 		self.group_order_as(param::GROUP_ORDER, order);
 	}
 
+	/// The publisher's group order where draft-15 carries it, in the GROUP_ORDER parameter
+	/// (draft-16 puts it in the Track Extensions, [`encode_publisher_order`]).
+	fn publisher_order(&mut self, order: GroupOrder, draft: Draft) {
+		if !draft.track_extensions() {
+			self.group_order(order);
+		}
+	}
+
 	fn group_order_as(&mut self, key: VarInt, order: GroupOrder) {
 		let value = match order {
 			GroupOrder::Original => return,
@@ -414,9 +422,7 @@ fn encode_subscribe_ok<B: BufMut>(m: &SubscribeOk, buf: &mut B, draft: Draft) ->
 	let mut out = Out::new(&m.parameters, &order_field(&[EXPIRES, LARGEST_OBJECT], draft))?;
 	out.expires(m.expires);
 	out.largest(m.largest);
-	if !draft.track_extensions() {
-		out.group_order(m.group_order);
-	}
+	out.publisher_order(m.group_order, draft);
 	buf.put_var(m.request_id);
 	buf.put_var(m.track_alias);
 	out.write(buf, draft)?;
@@ -532,9 +538,7 @@ fn encode_publish<B: BufMut>(m: &Publish, buf: &mut B, draft: Draft) -> Result<(
 	let mut out = Out::new(&m.parameters, &order_field(&[LARGEST_OBJECT, FORWARD], draft))?;
 	out.largest(m.largest);
 	out.forward(m.forward);
-	if !draft.track_extensions() {
-		out.group_order(m.group_order);
-	}
+	out.publisher_order(m.group_order, draft);
 	buf.put_var(m.request_id);
 	encode_namespace(buf, &m.namespace)?;
 	buf.put_string(&m.track)?;
@@ -614,9 +618,7 @@ fn encode_fetch_ok<B: BufMut>(m: &FetchOk, buf: &mut B, draft: Draft) -> Result<
 	buf.put_bool(m.end_of_track);
 	m.end.encode(buf);
 	let mut out = Out::new(&m.parameters, &order_field(&[], draft))?;
-	if !draft.track_extensions() {
-		out.group_order(m.group_order);
-	}
+	out.publisher_order(m.group_order, draft);
 	out.write(buf, draft)?;
 	encode_publisher_order(buf, &m.extensions, m.group_order, draft)
 }

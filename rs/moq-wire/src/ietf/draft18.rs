@@ -1249,11 +1249,14 @@ mod tests {
 		assert_eq!(bytes, want);
 	}
 
-	/// A SUBSCRIBE as the published client pinned to draft-18 or draft-19 writes it: FORWARD 1,
+	/// A SUBSCRIBE as the published client pinned to draft-17, -18 or -19 writes it, with Request
+	/// ID `request_id` (and on draft-17 the Required Request ID Delta `delta` after it): FORWARD 1,
 	/// SUBSCRIBER_PRIORITY 128, SUBSCRIPTION_FILTER Largest Object (a Length of 1, Filter Type 2),
 	/// GROUP_ORDER 2.
-	fn draft18_subscribe_bytes() -> Vec<u8> {
-		let mut payload = vec![0x00, 0x01, 4];
+	fn client_subscribe_bytes(request_id: u8, delta: Option<u8>) -> Vec<u8> {
+		let mut payload = vec![request_id];
+		payload.extend(delta);
+		payload.extend([0x01, 4]);
 		payload.extend(b"room");
 		payload.push(5);
 		payload.extend(b"video");
@@ -1367,7 +1370,7 @@ mod tests {
 		assert_eq!(bare.to_bytes(D19).unwrap(), [0x10, 0x00, 0x02, 0x00, 0x00]);
 		// The published client's draft-19 SUBSCRIBE is its draft-18 one: the filter a Filter Type
 		// (Largest Object, `01 02`) in a Length, which draft-19 reads as draft-18 does.
-		let subscribe = draft18_subscribe_bytes();
+		let subscribe = client_subscribe_bytes(0, None);
 		let (d18, _) = RequestMessage::decode_prefix(&subscribe, D18).unwrap();
 		let (d19, _) = RequestMessage::decode_prefix(&subscribe, D19).unwrap();
 		assert_eq!(d18, d19);
@@ -1421,14 +1424,7 @@ mod tests {
 		);
 
 		// SUBSCRIBE as the client writes it: the delta (0) after the Request ID.
-		let mut payload = vec![0x02, 0x00, 0x01, 4];
-		payload.extend(b"room");
-		payload.push(5);
-		payload.extend(b"video");
-		payload.extend([0x04, 0x10, 0x01, 0x10, 0x80, 0x01, 0x01, 0x02, 0x01, 0x02]);
-		let mut subscribe = vec![0x03];
-		subscribe.extend((payload.len() as u16).to_be_bytes());
-		subscribe.extend(&payload);
+		let subscribe = client_subscribe_bytes(2, Some(0));
 		let (read, _) = RequestMessage::decode_prefix(&subscribe, D17).unwrap();
 		let RequestMessage::Subscribe(m) = &read else {
 			panic!("a SUBSCRIBE")
@@ -1438,11 +1434,8 @@ mod tests {
 			(VarInt::from_u32(2), &["room".to_string()][..], "video")
 		);
 		assert_eq!(read.to_bytes(D17).unwrap(), subscribe);
-		// Without the delta the same message is one byte shorter on draft-18.
-		let d18 = read.to_bytes(D18).unwrap();
-		let mut without_delta = payload.clone();
-		assert_eq!(without_delta.remove(1), 0x00);
-		assert_eq!(d18[3..], without_delta[..]);
+		// Without the delta it is the client's draft-18 SUBSCRIBE.
+		assert_eq!(read.to_bytes(D18).unwrap(), client_subscribe_bytes(2, None));
 
 		// A delta may name a request at most half the Request ID below (2 x 1 <= 2; 2 x 2 > 2).
 		let mut far = subscribe.clone();
