@@ -106,6 +106,16 @@ pub enum DecodeError {
 		value: u64,
 	},
 
+	/// Draft-17's Required Request ID Delta names no earlier request: twice the delta is more
+	/// than the Request ID. The session closes with INVALID_REQUIRED_REQUEST_ID.
+	#[error("Required Request ID Delta {delta} is more than half the Request ID {request_id}")]
+	InvalidRequiredRequestId {
+		/// The request's Request ID.
+		request_id: u64,
+		/// The delta received.
+		delta: u64,
+	},
+
 	/// A SETUP parameter id appeared twice.
 	#[error("SETUP parameter {id} appears twice")]
 	DuplicateParameter {

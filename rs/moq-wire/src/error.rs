@@ -236,6 +236,10 @@ impl From<&DecodeError> for Disposition {
 			// docs/protocol.md#setup: 0x6 KEY_VALUE_FORMATTING is for a SETUP
 			// parameter whose value is not what its id requires.
 			DecodeError::InvalidParameter { .. } => Disposition::CloseSession(SessionCode::KEY_VALUE_FORMATTING),
+			// Draft-17 has a code of its own for it (draft-17, "Required Request ID").
+			DecodeError::InvalidRequiredRequestId { .. } => {
+				Disposition::CloseSession(crate::ietf::termination::INVALID_REQUIRED_REQUEST_ID)
+			}
 			// Our own bug, not the peer's: asking for a message the version lacks.
 			DecodeError::NotInVersion { .. } => Disposition::CloseSession(SessionCode::INTERNAL),
 			// docs/protocol.md#setup: a duplicate ID is a PROTOCOL_VIOLATION;

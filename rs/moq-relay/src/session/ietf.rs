@@ -1039,6 +1039,78 @@ mod tests {
 		}
 	}
 
+	/// The relay's state for a session over `server` on `draft` with a cluster peer's grant (every
+	/// path).
+	fn peer_shared<S: Session>(server: &S, draft: Draft, ctx: &Arc<Context>) -> Arc<Shared<S>> {
+		let (control, _queue) = mpsc::channel(1);
+		let (upstream, _requests) = crate::origin::Upstream::channel();
+		let ids = (
+			PeerRequests::new(true, REQUEST_WINDOW),
+			OwnRequests::new(false, VarInt::MAX),
+		);
+		let tokens = TokenCache::new(TOKEN_CACHE_SIZE);
+		let grant = (&Grant::peer(), Trail::dialed());
+		new_shared(server, draft, grant, ctx, (control, upstream), ids, tokens)
+	}
+
+	/// A SUBSCRIBE_NAMESPACE stream whose requester sends FIN right after its request: from
+	/// draft-19 on the FIN only ends its updates ("Graceful Request Stream Closure"), so a
+	/// broadcast that starts later is still shown, and the requester's STOP_SENDING ends the
+	/// stream; on draft-17 and draft-18 the FIN cancels it.
+	#[tokio::test]
+	async fn a_namespace_requesters_fin_cancels_only_before_draft_19() {
+		use crate::wire::StreamCode;
+		use crate::wire::ietf::SubscribeNamespace;
+		use crate::wire::ietf::draft18::RequestMessage;
+
+		for draft in [
+			Draft::Draft17,
+			Draft::Draft18,
+			Draft::Draft19,
+			Draft::Draft20,
+			Draft::Draft22,
+		] {
+			let (ctx, _down) = context(anon());
+			let (client, server) = crate::transport::mem::pair();
+			let shared = peer_shared(&server, draft, &ctx);
+			let (mut send, recv) = client.open_bi().await.unwrap();
+			let (relay_send, relay_recv) = server.accept_bi().await.unwrap();
+			let request = SubscribeNamespace {
+				request_id: VarInt::ZERO,
+				prefix: Vec::new(),
+				options: Some(VarInt::from_u32(1)),
+				parameters: Default::default(),
+			};
+			let stream = namespaces::run(shared, relay_send, DraftReader::new(relay_recv, 4096), request);
+			let mut stream = tokio::spawn(stream);
+			let mut answers = DraftReader::new(recv, 4096);
+			let ok = answers.decode::<RequestMessage, _>(draft).await.unwrap();
+			assert_eq!(ok, Some(RequestMessage::RequestOk(Default::default())), "{draft}");
+			send.finish().unwrap();
+			if !draft.fin_keeps_requests() {
+				let ended = tokio::time::timeout(std::time::Duration::from_secs(5), &mut stream).await;
+				assert!(ended.is_ok(), "{draft}: the FIN did not end the stream");
+				assert_eq!(
+					answers.decode::<RequestMessage, _>(draft).await.unwrap(),
+					None,
+					"{draft}"
+				);
+				continue;
+			}
+			let (upstream, _requests) = crate::origin::Upstream::channel();
+			let _later = ctx.origin.publish(Path::new("later").unwrap(), Vec::new(), upstream);
+			let shown = answers.decode::<RequestMessage, _>(draft).await.unwrap();
+			assert_eq!(
+				shown,
+				Some(RequestMessage::Namespace(vec!["later".to_string()])),
+				"{draft}"
+			);
+			answers.stop(StreamCode::CANCEL, draft);
+			let ended = tokio::time::timeout(std::time::Duration::from_secs(5), &mut stream).await;
+			assert!(ended.is_ok(), "{draft}: STOP_SENDING did not end the stream");
+		}
+	}
+
 	/// A draft session's future holds two boxes: its start's (freed once it is served) and
 	/// serving's, which holds what [`Started`] holds. Run as one async function, the session's
 	/// arguments, its SETUP, its control stream's reader and its start's futures kept their places
@@ -1064,15 +1136,7 @@ mod tests {
 				ctx.clone(),
 				&mut ticket,
 			));
-			let (control, _queue) = mpsc::channel(1);
-			let (upstream, _requests) = crate::origin::Upstream::channel();
-			let ids = (
-				PeerRequests::new(true, REQUEST_WINDOW),
-				OwnRequests::new(false, VarInt::MAX),
-			);
-			let tokens = TokenCache::new(TOKEN_CACHE_SIZE);
-			let grant = (&Grant::peer(), Trail::dialed());
-			let shared = new_shared(&server, draft, grant, &ctx, (control, upstream), ids, tokens);
+			let shared = peer_shared(&server, draft, &ctx);
 			let started = Started {
 				shared,
 				tasks: JoinSet::new(),

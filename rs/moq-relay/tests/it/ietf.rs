@@ -1286,6 +1286,13 @@ struct Stream18 {
 }
 
 impl Stream18 {
+	/// Cancels the request as draft-19 and later have it: FIN (no REQUEST_UPDATE follows), then
+	/// STOP_SENDING on the answers.
+	fn cancel(&mut self) {
+		self.send.as_mut().unwrap().finish().unwrap();
+		self.recv.stop(0u32.into()).unwrap();
+	}
+
 	async fn write(&mut self, message: &RequestMessage) {
 		let bytes = message.to_bytes(self.draft).unwrap();
 		self.send.as_mut().unwrap().write_all(&bytes).await.unwrap();
@@ -1371,6 +1378,32 @@ impl Raw18 {
 			draft: self.draft,
 		}
 	}
+}
+
+/// The header of the next subgroup stream the relay opens to `raw`, and the bytes read for it.
+async fn next_subgroup(raw: &Raw18) -> (DataStreamHeader, Vec<u8>) {
+	let mut data = within("a subgroup stream", raw.conn.accept_uni()).await.unwrap();
+	let mut head = Vec::new();
+	loop {
+		match DataStreamHeader::decode_prefix(&head, raw.draft) {
+			Ok((header, _)) => return (header, head),
+			Err(DecodeError::UnexpectedEnd) => {}
+			Err(err) => panic!("not a subgroup stream: {err}"),
+		}
+		let chunk = within("subgroup header", data.read_chunk(64, true))
+			.await
+			.unwrap()
+			.unwrap();
+		head.extend_from_slice(&chunk.bytes);
+	}
+}
+
+/// Waits until the relay serves no subscription (`moq_relay_subscriptions` 0).
+async fn no_subscriptions(relay: &TestRelay) {
+	common::eventually("the relay lets the subscription go", || async {
+		common::metrics(relay).await.get("moq_relay_subscriptions") == Some(&0)
+	})
+	.await;
 }
 
 /// An AUTHORIZATION TOKEN Setup Option in draft-18's integers.
@@ -1568,27 +1601,14 @@ async fn draft20_requests_on_the_wire() {
 		}
 		other => panic!("expected SUBSCRIBE_OK, got {other:?}"),
 	};
-	let mut data = within("a subgroup stream", raw.conn.accept_uni()).await.unwrap();
-	let mut head = Vec::new();
-	let header = loop {
-		match DataStreamHeader::decode_prefix(&head, Draft::Draft20) {
-			Ok((header, _)) => break header,
-			Err(DecodeError::UnexpectedEnd) => {}
-			Err(err) => panic!("not a subgroup stream: {err}"),
-		}
-		let chunk = within("subgroup header", data.read_chunk(64, true))
-			.await
-			.unwrap()
-			.unwrap();
-		head.extend_from_slice(&chunk.bytes);
-	};
+	let (header, head) = next_subgroup(&raw).await;
 	assert_eq!(head[0], 0x58, "SUBGROUP_HEADER 0x18 with FIRST_OBJECT");
 	match header {
 		DataStreamHeader::Subgroup(h) => assert!(h.track_alias == alias && h.first_object),
 		other => panic!("expected a subgroup stream, got {other:?}"),
 	}
-	subscription.send.as_mut().unwrap().finish().unwrap();
-	while subscription.read::<RequestMessage>().await.is_some() {}
+	subscription.cancel();
+	no_subscriptions(&relay).await;
 
 	let mut missing = raw.open().await;
 	missing
@@ -1682,20 +1702,7 @@ async fn draft18_requests_on_the_wire() {
 		Some(RequestMessage::SubscribeOk(ok)) => ok.track_alias,
 		other => panic!("expected SUBSCRIBE_OK, got {other:?}"),
 	};
-	let mut data = within("a subgroup stream", raw.conn.accept_uni()).await.unwrap();
-	let mut head = Vec::new();
-	let header = loop {
-		match DataStreamHeader::decode_prefix(&head, Draft::Draft18) {
-			Ok((header, _)) => break header,
-			Err(DecodeError::UnexpectedEnd) => {}
-			Err(err) => panic!("not a subgroup stream: {err}"),
-		}
-		let chunk = within("subgroup header", data.read_chunk(64, true))
-			.await
-			.unwrap()
-			.unwrap();
-		head.extend_from_slice(&chunk.bytes);
-	};
+	let (header, head) = next_subgroup(&raw).await;
 	assert_eq!(head[0], 0x58, "SUBGROUP_HEADER 0x18 with FIRST_OBJECT");
 	match header {
 		DataStreamHeader::Subgroup(h) => assert!(h.track_alias == alias && h.first_object && h.end_of_group),
@@ -1760,6 +1767,46 @@ async fn draft18_requests_on_the_wire() {
 	writer.abort();
 	publisher.close().await;
 	within("relay shutdown", stopping).await.unwrap();
+}
+
+/// From draft-19 on a requester's FIN is no cancellation ("Graceful Request Stream Closure"): a
+/// SUBSCRIBE whose stream the client FINs right after its request keeps delivering the groups the
+/// publisher starts after it, and the client's STOP_SENDING cancels it. On draft-18 the FIN
+/// cancels (`draft18_requests_on_the_wire`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft19_a_subscribers_fin_is_no_cancellation() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
+	let (raw, _) = Raw18::connect_in(&relay, Draft::Draft19, vec![path("/anon")])
+		.await
+		.expect("admitted");
+	let mut subscription = raw.open().await;
+	subscription
+		.write(&RequestMessage::Subscribe(Subscribe18 {
+			request_id: VarInt::ZERO,
+			namespace: vec!["shown".into()],
+			track: "t".into(),
+			parameters: MessageParameters::default(),
+		}))
+		.await;
+	subscription.send.as_mut().unwrap().finish().unwrap();
+	let alias = match subscription.read::<RequestMessage>().await {
+		Some(RequestMessage::SubscribeOk(ok)) => ok.track_alias,
+		other => panic!("expected SUBSCRIBE_OK, got {other:?}"),
+	};
+	// A group every 50 ms: three different ones are groups begun after the FIN.
+	let mut groups = std::collections::BTreeSet::new();
+	while groups.len() < 3 {
+		match next_subgroup(&raw).await.0 {
+			DataStreamHeader::Subgroup(h) if h.track_alias == alias => groups.insert(h.group),
+			other => panic!("expected a subgroup stream of the subscription, got {other:?}"),
+		};
+	}
+	subscription.recv.stop(0u32.into()).unwrap();
+	no_subscriptions(&relay).await;
+	raw.conn.close(0u32.into(), b"bye");
+	writer.abort();
+	publisher.close().await;
 }
 
 /// The relay's own subscription to a draft-18 publisher: a lite-05 subscriber's track makes the
@@ -2065,7 +2112,9 @@ async fn draft18_padding_before_the_setup_is_discarded() {
 
 /// Stream rules close with the draft's codes: a message that opens no request (here NAMESPACE) on
 /// a request stream, a subgroup stream type draft-18 does not have, a second GOAWAY, the end of the
-/// client's SETUP stream are PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID.
+/// client's SETUP stream, and on draft-19 TRACK_PROPERTY_FILTER outside REQUEST_UPDATE are
+/// PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID; on
+/// draft-17 a Required Request ID Delta naming no earlier request INVALID_REQUIRED_REQUEST_ID.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft18_stream_rules_close_with_the_drafts_codes() {
 	let relay = TestRelay::start(Some("anon")).await;
@@ -2107,6 +2156,25 @@ async fn draft18_stream_rules_close_with_the_drafts_codes() {
 	let mut uni = within("open a uni stream", raw.conn.open_uni()).await.unwrap();
 	// 0x5E names the Subgroup ID both ways.
 	uni.write_all(&[0x5E, 0x01, 0x02, 0x03, 0x04]).await.unwrap();
+	assert_eq!(closed(&raw.conn).await.0, code);
+
+	// Draft-17: SUBSCRIBE_NAMESPACE with Request ID 2 and a Required Request ID Delta of 2 (a
+	// request below 0) is INVALID_REQUIRED_REQUEST_ID, 0x7.
+	let (raw, _) = Raw18::connect_in(&relay, Draft::Draft17, vec![path("/anon")])
+		.await
+		.expect("admitted");
+	let mut stream = raw.open().await;
+	let far = [0x11, 0x00, 0x05, 0x02, 0x02, 0x00, 0x01, 0x00];
+	stream.send.as_mut().unwrap().write_all(&far).await.unwrap();
+	assert_eq!(closed(&raw.conn).await.0, 0x7);
+
+	// Draft-19: TRACK_PROPERTY_FILTER (0x29) in a SUBSCRIBE, where it has no scope.
+	let (raw, _) = Raw18::connect_in(&relay, Draft::Draft19, vec![path("/anon")])
+		.await
+		.expect("admitted");
+	let mut stream = raw.open().await;
+	let subscribe = [0x03, 0x00, 0x09, 0x00, 0x01, 0x01, 0x61, 0x01, 0x74, 0x01, 0x29, 0x00];
+	stream.send.as_mut().unwrap().write_all(&subscribe).await.unwrap();
 	assert_eq!(closed(&raw.conn).await.0, code);
 	relay.stop().await;
 }

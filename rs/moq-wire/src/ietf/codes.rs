@@ -26,6 +26,9 @@ pub mod termination {
 	pub const KEY_VALUE_FORMATTING_ERROR: SessionCode = SessionCode::from_u32(0x6);
 	/// 0x7 TOO_MANY_REQUESTS: a Request ID at or over the Maximum Request ID.
 	pub const TOO_MANY_REQUESTS: SessionCode = SessionCode::from_u32(0x7);
+	/// 0x7 INVALID_REQUIRED_REQUEST_ID, draft-17's only (its registry gave TOO_MANY_REQUESTS's
+	/// number to it): a Required Request ID Delta whose double is more than the Request ID.
+	pub const INVALID_REQUIRED_REQUEST_ID: SessionCode = SessionCode::from_u32(0x7);
 	/// 0x8 INVALID_PATH.
 	pub const INVALID_PATH: SessionCode = SessionCode::from_u32(0x8);
 	/// 0x9 MALFORMED_PATH.

@@ -243,6 +243,14 @@ impl Draft {
 		matches!(self, Draft::Draft19) || self.filter_fields()
 	}
 
+	/// Whether a requester's FIN on a request stream only ends its updates and leaves the request
+	/// standing (draft-19, "Graceful Request Stream Closure": "a FIN ... is not a request
+	/// cancellation"); on draft-17 and draft-18 it cancels the request. Cancelling is a reset or
+	/// STOP_SENDING on every draft.
+	pub const fn fin_keeps_requests(self) -> bool {
+		matches!(self, Draft::Draft19) || self.filter_fields()
+	}
+
 	/// Whether LOCATION_FILTER is draft-22's typed form, with no Length.
 	pub const fn typed_filter(self) -> bool {
 		matches!(self, Draft::Draft22)

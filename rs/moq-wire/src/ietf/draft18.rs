@@ -100,8 +100,8 @@ pub mod parameter {
 	pub const PRIORITY_FILTER: u64 = 0x27;
 	/// OBJECT_PROPERTY_FILTER (draft-19 on): length-prefixed; may repeat.
 	pub const OBJECT_PROPERTY_FILTER: u64 = 0x28;
-	/// TRACK_PROPERTY_FILTER (draft-19 on, REQUEST_UPDATE only there; this codec reads it in any
-	/// request): length-prefixed; may repeat.
+	/// TRACK_PROPERTY_FILTER (draft-19 on): length-prefixed; may repeat; in a REQUEST_UPDATE only
+	/// (the codec refuses it in any other message).
 	pub const TRACK_PROPERTY_FILTER: u64 = 0x29;
 	/// INCLUDE_PROPERTIES (draft-20 on): one byte, 0 or 1 (absent = 1).
 	pub const INCLUDE_PROPERTIES: u64 = 0x35;
@@ -783,16 +783,17 @@ enum LocationForm {
 
 /// A request's Request ID and, on draft-17, the Required Request ID Delta after it: the request
 /// needs the one `2 × delta` below it to have been processed first (a delta past half the Request
-/// ID names none, and is refused). The relay handles requests in arrival order and does not hold
-/// one for another, so the delta is checked and not kept (the published client writes 0).
+/// ID names none: INVALID_REQUIRED_REQUEST_ID). The relay handles requests in arrival order and
+/// does not hold one for another, so the delta is checked and not kept (the published client
+/// writes 0 and ignores the field).
 fn decode_request_id(body: &mut Bytes, draft: Draft) -> Result<VarInt, DecodeError> {
 	let request_id = get_var_in(body, draft)?;
 	if draft.required_request_id() {
 		let delta = get_var_in(body, draft)?.into_inner();
 		if delta > request_id.into_inner() / 2 {
-			return Err(DecodeError::InvalidValue {
-				field: "Required Request ID Delta",
-				value: delta,
+			return Err(DecodeError::InvalidRequiredRequestId {
+				request_id: request_id.into_inner(),
+				delta,
 			});
 		}
 	}
@@ -829,11 +830,11 @@ fn decode_body(
 			request_id: request_id(body)?,
 			namespace: decode_namespace(body, draft)?,
 			track: decode_text(body, draft, "Track Name", MAX_CONTROL_LEN as usize)?,
-			parameters: MessageParameters::decode(body, draft, location)?,
+			parameters: outside_update(MessageParameters::decode(body, draft, location)?)?,
 		}),
 		SUBSCRIBE_OK => {
 			let track_alias = get_var_in(body, draft)?;
-			let parameters = MessageParameters::decode(body, draft, location)?;
+			let parameters = outside_update(MessageParameters::decode(body, draft, location)?)?;
 			let mut properties = Vec::new();
 			let mut previous = VarInt::ZERO;
 			while body.has_remaining() {
@@ -852,7 +853,7 @@ fn decode_body(
 				properties,
 			})
 		}
-		REQUEST_OK => RequestMessage::RequestOk(MessageParameters::decode(body, draft, location)?),
+		REQUEST_OK => RequestMessage::RequestOk(outside_update(MessageParameters::decode(body, draft, location)?)?),
 		REQUEST_ERROR => RequestMessage::RequestError(RequestError {
 			code: get_var_in(body, draft)?,
 			retry_interval: get_var_in(body, draft)?,
@@ -878,7 +879,7 @@ fn decode_body(
 				request_id,
 				namespace,
 				options,
-				parameters: MessageParameters::decode(body, draft, location)?,
+				parameters: outside_update(MessageParameters::decode(body, draft, location)?)?,
 			};
 			match ty.into_inner() {
 				PUBLISH_NAMESPACE => RequestMessage::PublishNamespace(request),
@@ -912,6 +913,19 @@ fn decode_body(
 			});
 		}
 	})
+}
+
+/// A message's parameters, refused when they carry TRACK_PROPERTY_FILTER: it belongs to
+/// SUBSCRIBE_TRACKS (which the relay does not read) and its REQUEST_UPDATEs alone (draft-19,
+/// "Parameter Scope": in any other message a PROTOCOL_VIOLATION).
+fn outside_update(parameters: MessageParameters) -> Result<MessageParameters, DecodeError> {
+	match parameters.get(parameter::TRACK_PROPERTY_FILTER) {
+		Some(_) => Err(DecodeError::InvalidValue {
+			field: "Message Parameter Type",
+			value: parameter::TRACK_PROPERTY_FILTER,
+		}),
+		None => Ok(parameters),
+	}
 }
 
 impl EncodeWith<Draft> for RequestMessage {
@@ -1349,6 +1363,22 @@ mod tests {
 			RequestMessage::decode_prefix(&ranges, D18),
 			Err(DecodeError::InvalidValue { value: 0x25, .. })
 		));
+		// TRACK_PROPERTY_FILTER belongs to REQUEST_UPDATE: in any other message it is a
+		// PROTOCOL_VIOLATION (an invalid value).
+		let update = [0x02, 0x00, 0x05, 0x00, 0x01, 0x29, 0x01, 0xAA];
+		let (read, _) = RequestMessage::decode_prefix(&update, D19).unwrap();
+		assert_eq!(read.to_bytes(D19).unwrap(), update);
+		let ok = [0x07, 0x00, 0x04, 0x01, 0x29, 0x01, 0xAA];
+		let subscribe = [0x03, 0x00, 0x09, 0x00, 0x01, 0x01, 0x61, 0x01, 0x74, 0x01, 0x29, 0x00];
+		for scoped in [&ok[..], &subscribe[..]] {
+			assert!(
+				matches!(
+					RequestMessage::decode_prefix(scoped, D19),
+					Err(DecodeError::InvalidValue { value: 0x29, .. })
+				),
+				"{scoped:02x?}"
+			);
+		}
 		// FILL and INCLUDE_PROPERTIES are draft-20's.
 		for unknown in [
 			[0x07, 0x00, 0x03, 0x01, 0x35, 0x00],
@@ -1440,13 +1470,20 @@ mod tests {
 		// A delta may name a request at most half the Request ID below (2 x 1 <= 2; 2 x 2 > 2).
 		let mut far = subscribe.clone();
 		far[4] = 0x02;
-		assert!(matches!(
-			RequestMessage::decode_prefix(&far, D17),
-			Err(DecodeError::InvalidValue {
-				field: "Required Request ID Delta",
-				value: 2
-			})
-		));
+		let refused = RequestMessage::decode_prefix(&far, D17).unwrap_err();
+		assert_eq!(
+			refused,
+			DecodeError::InvalidRequiredRequestId {
+				request_id: 2,
+				delta: 2
+			}
+		);
+		// The session closes with draft-17's INVALID_REQUIRED_REQUEST_ID (0x7).
+		assert_eq!(
+			refused.disposition(),
+			crate::Disposition::CloseSession(crate::ietf::termination::INVALID_REQUIRED_REQUEST_ID)
+		);
+		assert_eq!(crate::ietf::termination::INVALID_REQUIRED_REQUEST_ID.into_inner(), 0x7);
 		let mut near = subscribe.clone();
 		near[4] = 0x01;
 		assert!(RequestMessage::decode_prefix(&near, D17).is_ok());

@@ -2,7 +2,8 @@
 //! SUBSCRIBE_NAMESPACE, answered on it with REQUEST_OK (or REQUEST_ERROR), then NAMESPACE for
 //! every broadcast under the prefix the grant lets the peer see, now and as they start, and
 //! NAMESPACE_DONE as they end, each as the suffix after the prefix. The peer ends it by closing
-//! the stream (draft-16 has no UNSUBSCRIBE_NAMESPACE). Draft-14 asks for the same on the control
+//! the stream (draft-16 has no UNSUBSCRIBE_NAMESPACE; from draft-19 on by a reset or
+//! STOP_SENDING, its FIN only ending its updates). Draft-14 asks for the same on the control
 //! stream (`serve::subscribe_namespace`).
 
 use std::sync::Arc;
@@ -82,7 +83,9 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, send: S::Send, recv: S::Recv)
 }
 
 /// A SUBSCRIBE_NAMESPACE stream whose request is read: answered, then watched until the peer
-/// closes its side. Draft-18's SUBSCRIBE_NAMESPACE (0x50) streams run here too.
+/// cancels it: by resetting its side or STOP_SENDING on every draft, by its FIN before draft-19
+/// (from draft-19 on a FIN only says no REQUEST_UPDATE follows, "Graceful Request Stream
+/// Closure"). Draft-18's SUBSCRIBE_NAMESPACE (0x50) streams run here too.
 pub(super) async fn run<S: Session>(
 	shared: Arc<Shared<S>>,
 	mut send: S::Send,
@@ -93,24 +96,42 @@ pub(super) async fn run<S: Session>(
 		let _ = send.finish();
 		return;
 	};
-	// Until the peer closes its side (or breaks the stream), show what is under the prefix.
-	let watched = async {
-		if shared.grant.may_watch(&prefix) {
-			watch(&shared, &mut send, &prefix).await;
-		}
-		std::future::pending::<()>().await;
-	};
-	tokio::select! {
-		_ = watched => {}
-		ended = next_message(&mut reader, shared.draft) => {
-			if let Ok(Some(name)) = ended {
-				let reason = format!("{name} on a SUBSCRIBE_NAMESPACE stream");
-				shared.close(termination::PROTOCOL_VIOLATION, &reason);
+	let draft = shared.draft;
+	{
+		// Until then, show what is under the prefix.
+		let watched = async {
+			match shared.grant.may_watch(&prefix) {
+				true => watch(&shared, &mut send, &prefix).await,
+				false => until_stopped(&mut send).await,
+			}
+		};
+		tokio::pin!(watched);
+		let mut updates = true;
+		loop {
+			tokio::select! {
+				_ = &mut watched => break,
+				ended = next_message(&mut reader, draft), if updates => match ended {
+					Ok(None) if draft.fin_keeps_requests() => updates = false,
+					Ok(Some(name)) => {
+						let reason = format!("{name} on a SUBSCRIBE_NAMESPACE stream");
+						shared.close(termination::PROTOCOL_VIOLATION, &reason);
+						break;
+					}
+					Ok(None) | Err(_) => break,
+				},
 			}
 		}
 	}
-	reader.stop(StreamCode::CANCEL, shared.draft);
+	reader.stop(StreamCode::CANCEL, draft);
 	let _ = send.finish();
+}
+
+/// Waits for the peer's STOP_SENDING on `send` (or the session's end); never returns for a
+/// stream whose peer can no longer stop it.
+async fn until_stopped<W: SendStream>(send: &mut W) {
+	if let Ok(None) = send.stopped().await {
+		std::future::pending::<()>().await;
+	}
 }
 
 /// REQUEST_OK with the prefix to watch, or REQUEST_ERROR: NOT_SUPPORTED for Subscribe Options
@@ -159,7 +180,8 @@ async fn write<S: Session>(shared: &Shared<S>, send: &mut S::Send, message: &Con
 	io::write(send, &bytes).await.map_err(|_| ())
 }
 
-/// NAMESPACE / NAMESPACE_DONE for the broadcasts under `prefix`, until the stream fails.
+/// NAMESPACE / NAMESPACE_DONE for the broadcasts under `prefix`, until the stream fails or the
+/// peer stops it.
 async fn watch<S: Session>(shared: &Shared<S>, send: &mut S::Send, prefix: &Path) {
 	let absolute = shared.grant.absolute(prefix);
 	let mut announced = shared.ctx.origin.announced(absolute);
@@ -179,7 +201,14 @@ async fn watch<S: Session>(shared: &Shared<S>, send: &mut S::Send, prefix: &Path
 			return;
 		}
 	}
-	while let Some(update) = announced.next().await {
+	loop {
+		let update = tokio::select! {
+			update = announced.next() => update,
+			() = until_stopped(send) => return,
+		};
+		let Some(update) = update else {
+			return;
+		};
 		let Some(suffix) = suffix(&update.path) else {
 			continue;
 		};

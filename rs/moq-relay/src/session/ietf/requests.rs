@@ -3,7 +3,8 @@
 //!
 //! - The peer's streams ([`accept`]): SUBSCRIBE is answered SUBSCRIBE_OK (or REQUEST_ERROR) and
 //!   served from the origin as on draft-14, PUBLISH_DONE on the stream at the track's end, the
-//!   peer's FIN or reset cancelling it; PUBLISH_NAMESPACE is answered REQUEST_OK (or
+//!   peer's reset or STOP_SENDING cancelling it, and its FIN too before draft-19 (from draft-19
+//!   on a FIN only ends its updates); PUBLISH_NAMESPACE is answered REQUEST_OK (or
 //!   REQUEST_ERROR) and its broadcast stays published until the stream ends; SUBSCRIBE_NAMESPACE
 //!   (0x50) runs as draft-16's stream does; PUBLISH, FETCH, TRACK_STATUS and SUBSCRIBE_TRACKS get
 //!   REQUEST_ERROR NOT_SUPPORTED.
@@ -251,6 +252,10 @@ async fn subscribe<S: Session>(
 	if sent.is_ok() {
 		let served = serve::serve_track(&shared, alias, request.priority, track);
 		tokio::pin!(served);
+		// Whether the subscriber may still send a REQUEST_UPDATE, and whether its STOP_SENDING
+		// can still come.
+		let (mut updates, mut stoppable) = (true, true);
+		let cancel = |send: &mut S::Send| send.reset(super::io::reset_code(StreamCode::CANCEL, draft).into_inner());
 		loop {
 			tokio::select! {
 				done = &mut served => {
@@ -263,22 +268,32 @@ async fn subscribe<S: Session>(
 					}
 					break;
 				}
-				next = reader.decode::<RequestMessage, _>(draft) => match next {
+				next = reader.decode::<RequestMessage, _>(draft), if updates => match next {
 					Ok(Some(message)) => {
 						if !follow_up(&shared, &mut send, message, "SUBSCRIBE").await {
 							break;
 						}
 					}
-					// The subscriber's FIN or reset cancels the subscription (draft-18 §3.3.2).
+					// From draft-19 on, the subscriber's FIN only says no REQUEST_UPDATE follows.
+					Ok(None) if draft.fin_keeps_requests() => updates = false,
+					// Its FIN (draft-17 and draft-18) or reset cancels the subscription.
 					Ok(None) | Err(StreamError::Transport(_)) => {
-						send.reset(super::io::reset_code(StreamCode::CANCEL, draft).into_inner());
+						cancel(&mut send);
 						break;
 					}
 					Err(err) => {
 						broken(&shared, &err, "SUBSCRIBE stream");
 						break;
 					}
-				}
+				},
+				// STOP_SENDING cancels it on every draft (the session's end too).
+				stopped = send.stopped(), if stoppable => match stopped {
+					Ok(None) => stoppable = false,
+					Ok(Some(_)) | Err(_) => {
+						cancel(&mut send);
+						break;
+					}
+				},
 			}
 		}
 	}
