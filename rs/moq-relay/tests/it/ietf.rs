@@ -1769,6 +1769,133 @@ async fn draft18_requests_on_the_wire() {
 	within("relay shutdown", stopping).await.unwrap();
 }
 
+/// The sequence of the next group `track` delivers, from its first frame (`tag:sequence:index`).
+async fn next_sequence(track: &mut moq_net::track::Subscriber) -> u64 {
+	let mut group = within("a group", track.recv_group()).await.unwrap().expect("a group");
+	let frame = within("a frame", group.read_frame()).await.unwrap().expect("a frame");
+	let payload = String::from_utf8(frame.payload.to_vec()).unwrap();
+	payload.split(':').nth(1).unwrap().parse().unwrap()
+}
+
+/// Waits until `session` has seen `path` announced.
+async fn announced(session: &mut Subscriber, path: &str) {
+	loop {
+		let update = within("announcement", session.announcements().next())
+			.await
+			.expect("announcements end");
+		if update.kind.is_active() && update.prefix.as_str() == path {
+			return;
+		}
+	}
+}
+
+/// `value` as a draft-18 (leading-ones) integer of one or two bytes.
+fn int18(value: u64) -> Vec<u8> {
+	assert!(value < 1 << 14, "{value} takes more than two bytes");
+	match value < 0x80 {
+		true => vec![value as u8],
+		false => vec![0x80 | (value >> 8) as u8, value as u8],
+	}
+}
+
+/// Draft-20 and later SUBSCRIPTION_FILTERs are applied (`docs/protocol.md`, "Subscription
+/// filters"). An Absolute Range on draft-20's wire, from object 1 of a cached group to object 2 of
+/// the next: the relay sends the first group from Object ID 1 (the first object's delta 1, the header
+/// without FIRST_OBJECT), the second up to object 2 (a header without End of Group, FIN after
+/// it), and no group after: when the track ends, PUBLISH_DONE counts two streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft20_filter_bounds_on_the_wire() {
+	use moq_relay::wire::ietf::SubgroupObjectHeader;
+	use moq_relay::wire::ietf::draft18::{ParamValue, parameter};
+
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
+	let (viewer_client, mut viewer) = relay.subscriber_at("moqt", LITE05).await;
+	announced(&mut viewer, "anon/shown").await;
+	let mut live = common::subscribe_every_frame(viewer.consumer(), "anon/shown", "t").await;
+	let mut start = next_sequence(&mut live).await;
+	while start < 1 {
+		start = next_sequence(&mut live).await;
+	}
+	let start = start - 1;
+	let (raw, _) = Raw18::connect_in(&relay, Draft::Draft20, vec![path("/anon")])
+		.await
+		.expect("admitted");
+	// Start Group, Start Object 1, End Group delta 1, End Object 2.
+	let filter = [int18(start), vec![0x01, 0x01, 0x02]].concat();
+	let mut subscription = raw.open().await;
+	subscription
+		.write(&RequestMessage::Subscribe(Subscribe18 {
+			request_id: VarInt::ZERO,
+			namespace: vec!["shown".into()],
+			track: "t".into(),
+			parameters: MessageParameters::default()
+				.with(parameter::SUBSCRIPTION_FILTER, ParamValue::Bytes(Bytes::from(filter))),
+		}))
+		.await;
+	assert!(matches!(
+		subscription.read::<RequestMessage>().await,
+		Some(RequestMessage::SubscribeOk(_))
+	));
+	let mut streams = Vec::new();
+	for _ in 0..2 {
+		let mut data = within("a subgroup stream", raw.conn.accept_uni()).await.unwrap();
+		let bytes = within("the stream", data.read_to_end(1 << 20)).await.unwrap();
+		let (header, mut used) = DataStreamHeader::decode_prefix(&bytes, Draft::Draft20).unwrap();
+		let DataStreamHeader::Subgroup(header) = header else {
+			panic!("expected a subgroup stream, got {header:?}");
+		};
+		let context = header.context(Draft::Draft20);
+		let mut objects = Vec::new();
+		while used < bytes.len() {
+			let (object, n) = SubgroupObjectHeader::decode_prefix(&bytes[used..], context).unwrap();
+			let len = object.payload_len.into_inner() as usize;
+			let payload = String::from_utf8(bytes[used + n..used + n + len].to_vec()).unwrap();
+			objects.push((object.id_delta.into_inner(), payload));
+			used += n + len;
+		}
+		streams.push((
+			header.group.into_inner(),
+			header.first_object,
+			header.end_of_group,
+			objects,
+		));
+	}
+	streams.sort_by_key(|s| s.0);
+	let payload = |group: u64, index: u64| format!("shown:{group}:{index}");
+	assert_eq!(
+		streams,
+		[
+			(
+				start,
+				false,
+				true,
+				vec![(1, payload(start, 1)), (0, payload(start, 2)), (0, payload(start, 3))]
+			),
+			(
+				start + 1,
+				true,
+				false,
+				vec![
+					(0, payload(start + 1, 0)),
+					(0, payload(start + 1, 1)),
+					(0, payload(start + 1, 2))
+				]
+			),
+		]
+	);
+	// The track ends with the publisher: two streams were sent, none past the range.
+	writer.abort();
+	publisher.close().await;
+	match subscription.read::<RequestMessage>().await {
+		Some(RequestMessage::PublishDone(done)) => assert_eq!(done.stream_count, VarInt::from_u32(2)),
+		other => panic!("expected PUBLISH_DONE, got {other:?}"),
+	}
+	viewer.close().await;
+	viewer_client.close().await;
+	relay.stop().await;
+}
+
 /// From draft-19 on a requester's FIN is no cancellation ("Graceful Request Stream Closure"): a
 /// SUBSCRIBE whose stream the client FINs right after its request keeps delivering the groups the
 /// publisher starts after it, and the client's STOP_SENDING cancels it. On draft-18 the FIN
@@ -2112,8 +2239,8 @@ async fn draft18_padding_before_the_setup_is_discarded() {
 
 /// Stream rules close with the draft's codes: a message that opens no request (here NAMESPACE) on
 /// a request stream, a subgroup stream type draft-18 does not have, a second GOAWAY, the end of the
-/// client's SETUP stream, and on draft-19 TRACK_PROPERTY_FILTER outside REQUEST_UPDATE are
-/// PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID; on
+/// client's SETUP stream, on draft-19 TRACK_PROPERTY_FILTER outside REQUEST_UPDATE and on draft-20
+/// a SUBSCRIPTION_FILTER that is none are PROTOCOL_VIOLATION; a Request ID used twice or of the server's parity INVALID_REQUEST_ID; on
 /// draft-17 a Required Request ID Delta naming no earlier request INVALID_REQUIRED_REQUEST_ID.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft18_stream_rules_close_with_the_drafts_codes() {
@@ -2174,6 +2301,17 @@ async fn draft18_stream_rules_close_with_the_drafts_codes() {
 		.expect("admitted");
 	let mut stream = raw.open().await;
 	let subscribe = [0x03, 0x00, 0x09, 0x00, 0x01, 0x01, 0x61, 0x01, 0x74, 0x01, 0x29, 0x00];
+	stream.send.as_mut().unwrap().write_all(&subscribe).await.unwrap();
+	assert_eq!(closed(&raw.conn).await.0, code);
+
+	// Draft-20: a SUBSCRIPTION_FILTER of five integers is no filter.
+	let (raw, _) = Raw18::connect_in(&relay, Draft::Draft20, vec![path("/anon")])
+		.await
+		.expect("admitted");
+	let mut stream = raw.open().await;
+	let subscribe = [
+		0x03, 0x00, 0x0E, 0x00, 0x01, 0x01, 0x61, 0x01, 0x74, 0x01, 0x21, 0x05, 0x01, 0x02, 0x03, 0x04, 0x05,
+	];
 	stream.send.as_mut().unwrap().write_all(&subscribe).await.unwrap();
 	assert_eq!(closed(&raw.conn).await.0, code);
 	relay.stop().await;

@@ -196,6 +196,88 @@ fn decode_typed_filter<B: Buf>(buf: &mut B) -> Result<Bytes, DecodeError> {
 	Ok(out.into())
 }
 
+/// Which objects a subscription of draft-20 or later asks for: its SUBSCRIPTION_FILTER
+/// (LOCATION_FILTER), whose integers say it by their count on draft-20 and draft-21 and by a
+/// Location Filter Type first on draft-22.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocationFilter {
+	/// Every object: no parameter, no integers, or type 0x0.
+	Unfiltered,
+	/// From the object after the largest one: two zeros, or type 0x5.
+	NextObject,
+	/// From the start of the group this many groups back from the next one (0 is the next group, 1
+	/// the current one): one integer, or type 0x1.
+	Relative(u64),
+	/// From the object `start` (group, object) on, up to the group `end_group` and in it the object
+	/// `end_object`, both inclusive: two integers (not both zero) and an End Group delta and an End
+	/// Object if present, or types 0x2, 0x3 and 0x4.
+	Absolute {
+		/// The first object's group and object.
+		start: (u64, u64),
+		/// The last group, inclusive (the start's group plus the End Group delta).
+		end_group: Option<u64>,
+		/// The last object of the last group, inclusive.
+		end_object: Option<u64>,
+	},
+}
+
+impl LocationFilter {
+	/// Reads a SUBSCRIPTION_FILTER value of `draft` (draft-20 or later).
+	pub fn decode(value: &[u8], draft: Draft) -> Result<Self, DecodeError> {
+		let mut buf = value;
+		let typed = match draft.typed_filter() {
+			true => Some(get_var_in(&mut buf, draft)?.into_inner()),
+			false => None,
+		};
+		let mut ints = Vec::with_capacity(4);
+		while buf.has_remaining() {
+			if ints.len() == 4 {
+				return Err(DecodeError::TrailingBytes {
+					message: "SUBSCRIPTION_FILTER",
+					extra: buf.len(),
+				});
+			}
+			ints.push(get_var_in(&mut buf, draft)?.into_inner());
+		}
+		let kind = match typed {
+			Some(ty) if filter_type::fields(ty) == Some(ints.len()) => ty,
+			Some(ty) => {
+				return Err(DecodeError::InvalidValue {
+					field: "Location Filter Type",
+					value: ty,
+				});
+			}
+			None => match ints[..] {
+				[] => filter_type::NONE,
+				[_] => filter_type::RELATIVE_START,
+				[0, 0] => filter_type::NEXT_OBJECT,
+				[_, _] => filter_type::ABSOLUTE_START,
+				[_, _, _] => filter_type::ABSOLUTE_GROUP_END,
+				_ => filter_type::ABSOLUTE_RANGE,
+			},
+		};
+		Ok(match kind {
+			filter_type::NONE => Self::Unfiltered,
+			filter_type::NEXT_OBJECT => Self::NextObject,
+			filter_type::RELATIVE_START => Self::Relative(ints[0]),
+			_ => {
+				let end_group = match ints.get(2) {
+					Some(delta) => Some(ints[0].checked_add(*delta).ok_or(DecodeError::InvalidValue {
+						field: "End Group delta",
+						value: *delta,
+					})?),
+					None => None,
+				};
+				Self::Absolute {
+					start: (ints[0], ints[1]),
+					end_group,
+					end_object: ints.get(3).copied(),
+				}
+			}
+		})
+	}
+}
+
 /// Whether `value` is exactly one draft-22 LOCATION_FILTER value.
 fn is_typed_filter(value: &[u8]) -> bool {
 	let mut cursor = value;
@@ -405,6 +487,20 @@ impl MessageParameters {
 	/// FORWARD (absent = forward).
 	pub fn forward(&self) -> bool {
 		!matches!(self.get(parameter::FORWARD), Some(ParamValue::Byte(0)))
+	}
+
+	/// SUBSCRIPTION_FILTER (LOCATION_FILTER) as draft-20 and later read it (absent =
+	/// [`LocationFilter::Unfiltered`]); a value that is no filter of `draft` is an error, as is a
+	/// draft before draft-20, whose filter has another form.
+	pub fn location_filter(&self, draft: Draft) -> Result<LocationFilter, DecodeError> {
+		match self.get(parameter::SUBSCRIPTION_FILTER) {
+			None if draft.filter_fields() => Ok(LocationFilter::Unfiltered),
+			Some(ParamValue::Bytes(value)) if draft.filter_fields() => LocationFilter::decode(value, draft),
+			_ => Err(DecodeError::InvalidValue {
+				field: "SUBSCRIPTION_FILTER",
+				value: parameter::SUBSCRIPTION_FILTER,
+			}),
+		}
 	}
 
 	/// SUBSCRIBER_PRIORITY (absent = 128).
@@ -1405,6 +1501,72 @@ mod tests {
 		let (d19, _) = RequestMessage::decode_prefix(&subscribe, D19).unwrap();
 		assert_eq!(d18, d19);
 		assert_eq!(d19.to_bytes(D19).unwrap(), d18.to_bytes(D18).unwrap());
+	}
+
+	/// The SUBSCRIPTION_FILTER forms of draft-20 (by the count of integers) and draft-22 (by the
+	/// Location Filter Type), as the published client writes them.
+	#[test]
+	fn location_filters() {
+		let absolute = |group, object, end_group, end_object| LocationFilter::Absolute {
+			start: (group, object),
+			end_group,
+			end_object,
+		};
+		let d20: [(&[u8], LocationFilter); 7] = [
+			(&[], LocationFilter::Unfiltered),
+			(&[0x00], LocationFilter::Relative(0)),
+			(&[0x01], LocationFilter::Relative(1)),
+			(&[0x00, 0x00], LocationFilter::NextObject),
+			(&[0x05, 0x02], absolute(5, 2, None, None)),
+			(&[0x05, 0x00, 0x03], absolute(5, 0, Some(8), None)),
+			(&[0x05, 0x00, 0x03, 0x07], absolute(5, 0, Some(8), Some(7))),
+		];
+		let d22: [(&[u8], LocationFilter); 6] = [
+			(&[0x00], LocationFilter::Unfiltered),
+			(&[0x05], LocationFilter::NextObject),
+			(&[0x01, 0x02], LocationFilter::Relative(2)),
+			(&[0x02, 0x00, 0x00], absolute(0, 0, None, None)),
+			(&[0x03, 0x05, 0x00, 0x03], absolute(5, 0, Some(8), None)),
+			(&[0x04, 0x05, 0x00, 0x03, 0x07], absolute(5, 0, Some(8), Some(7))),
+		];
+		for (draft, cases) in [
+			(Draft::Draft20, &d20[..]),
+			(Draft::Draft21, &d20[..]),
+			(Draft::Draft22, &d22[..]),
+		] {
+			for (value, filter) in cases {
+				assert_eq!(
+					LocationFilter::decode(value, draft),
+					Ok(*filter),
+					"{draft} {value:02x?}"
+				);
+				let parameters = MessageParameters::default().with(
+					parameter::SUBSCRIPTION_FILTER,
+					ParamValue::Bytes(Bytes::copy_from_slice(value)),
+				);
+				assert_eq!(parameters.location_filter(draft), Ok(*filter), "{draft} {value:02x?}");
+			}
+			assert_eq!(
+				MessageParameters::default().location_filter(draft),
+				Ok(LocationFilter::Unfiltered)
+			);
+		}
+		// Five integers; a type with the wrong count of integers; a type draft-22 lacks; an End
+		// Group past the largest integer.
+		let refused: [(Draft, &[u8]); 4] = [
+			(Draft::Draft20, &[0x01, 0x02, 0x03, 0x04, 0x05]),
+			(Draft::Draft22, &[0x02, 0x05]),
+			(Draft::Draft22, &[0x06]),
+			(
+				Draft::Draft20,
+				&[0x01, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+			),
+		];
+		for (draft, value) in refused {
+			assert!(LocationFilter::decode(value, draft).is_err(), "{draft} {value:02x?}");
+		}
+		// Before draft-20 the filter has draft-18's form.
+		assert!(MessageParameters::default().location_filter(Draft::Draft19).is_err());
 	}
 
 	/// Draft-17 as the published client writes it: a Required Request ID Delta after each

@@ -6,7 +6,8 @@
 //! control of both directions; [`Outbound`] and [`Inbound`] map namespaces onto the relay's
 //! broadcasts both ways; [`Aliases`] routes data streams by Track Alias; [`TokenCache`] applies
 //! AUTHORIZATION TOKEN aliases against the cache size the relay advertised; [`request_stream`] gives the
-//! shared logic's answers their draft-18 request-stream forms. The session driver
+//! shared logic's answers their draft-18 request-stream forms; [`Window`] is the range a
+//! subscription's filter asks for. The session driver
 //! that pumps them over the transport is `crate::session`'s `ietf` module.
 
 mod aliases;
@@ -15,8 +16,10 @@ pub mod negotiate;
 pub mod request_stream;
 mod requests;
 mod tokens;
+mod window;
 
 pub use aliases::Aliases;
 pub use announce::{Inbound, InboundAction, InboundPolicy, Outbound};
 pub use requests::{OwnRequests, PeerRequests, RequestViolation, StreamRequests};
 pub use tokens::{TokenCache, TokenError, UsedToken};
+pub use window::Window;

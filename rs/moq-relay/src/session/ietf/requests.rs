@@ -26,7 +26,7 @@ use super::io::{self, DraftReader};
 use super::{Shared, StreamError, Violation, ingest, namespaces, serve};
 use crate::logging::Peer;
 use crate::origin::{Track, TrackEnd};
-use crate::protocol::ietf::request_stream;
+use crate::protocol::ietf::{Window, request_stream};
 use crate::transport::{SendStream, Session};
 use crate::wire::ietf::draft18::{
 	MessageParameters, NamespaceRequest, ParamValue, RequestError, RequestMessage, Subscribe, parameter,
@@ -213,6 +213,18 @@ async fn subscribe<S: Session>(
 	request: Subscribe,
 ) {
 	let draft = shared.draft;
+	// Draft-20 and later filters are applied; earlier ones are not, as the published client's
+	// publisher has it (`docs/protocol.md`, "Subscription filters").
+	let window = match draft.filter_fields() {
+		true => match request.parameters.location_filter(draft) {
+			Ok(filter) => Window::from_filter(filter),
+			Err(err) => {
+				shared.close(termination::PROTOCOL_VIOLATION, &format!("SUBSCRIBE: {err}"));
+				return;
+			}
+		},
+		false => Window::LATEST,
+	};
 	let request = request_stream::subscribe(&request);
 	let id = request.request_id;
 	let path = match serve::requested(&shared, &request) {
@@ -250,7 +262,7 @@ async fn subscribe<S: Session>(
 		Err(err) => Err(err),
 	};
 	if sent.is_ok() {
-		let served = serve::serve_track(&shared, alias, request.priority, track);
+		let served = serve::serve_track(&shared, alias, request.priority, track, window);
 		tokio::pin!(served);
 		// Whether the subscriber may still send a REQUEST_UPDATE, and whether its STOP_SENDING
 		// can still come.

@@ -12,6 +12,7 @@ use super::super::Writer;
 use super::{Shared, StreamError, io, request_error};
 use crate::logging::Peer;
 use crate::origin::{Group, TrackEnd};
+use crate::protocol::ietf::Window;
 use crate::transport::Session;
 use crate::wire::VarInt;
 use crate::wire::ietf::{
@@ -148,7 +149,8 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 	let mut state = shared.state();
 	let serving = shared.clone();
 	let task = tokio::spawn(async move {
-		let done = serve_track(&serving, alias, request.priority, track).await;
+		// Draft-14 to draft-16 filters are not applied, as the published client does not.
+		let done = serve_track(&serving, alias, request.priority, track, Window::LATEST).await;
 		if let Some(done) = done {
 			serving.state().ours.forget(id);
 			let done = ControlMessage::PublishDone(PublishDone { request_id: id, ..done });
@@ -159,14 +161,17 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 	state.serving.insert(id.into_inner(), task.abort_handle());
 }
 
-/// Serves a subscription's track from the latest group on, until it ends: then the PUBLISH_DONE
-/// to answer with (its Request ID left for the caller to fill in on drafts that carry one), or
-/// `None` when the track's writer went away without an end.
+/// Serves a subscription's track over `window` (its first group, then every newer one up to the
+/// window's last), until the track ends: then the PUBLISH_DONE to answer with (its Request ID left
+/// for the caller to fill in on drafts that carry one), or `None` when the track's writer went
+/// away without an end. A window whose last group was sent stays open until then, as the
+/// published client leaves it.
 pub(super) async fn serve_track<S: Session>(
 	shared: &Arc<Shared<S>>,
 	alias: VarInt,
 	priority: u8,
 	track: Arc<crate::origin::Track>,
+	window: Window,
 ) -> Option<PublishDone> {
 	let _gauge = shared.ctx.metrics.subscription_started();
 	let max_inflight = shared.ctx.limits.max_inflight_groups.max(1);
@@ -174,14 +179,18 @@ pub(super) async fn serve_track<S: Session>(
 	let mut writers: HashMap<u64, AbortHandle> = HashMap::new();
 	let mut tasks: JoinSet<u64> = JoinSet::new();
 	let mut sent: u64 = 0;
-	// The latest group when the subscription starts, then every newer one.
-	let mut after = track.latest().map(|g| g.sequence()).and_then(|s| s.checked_sub(1));
+	// The window's first group (of those still cached), then every newer one.
+	let latest = track.latest().map(|g| g.sequence());
+	let mut after = window.first_group(latest).and_then(|s| s.checked_sub(1));
 	loop {
 		while let Some(Ok(sequence)) = tasks.try_join_next() {
 			writers.remove(&sequence);
 		}
 		for group in track.groups_after(after) {
 			let sequence = group.sequence();
+			if window.past_end(sequence) {
+				break;
+			}
 			after = Some(sequence);
 			if writers.len() >= max_inflight
 				&& let Some(oldest) = writers.keys().min().copied()
@@ -192,7 +201,7 @@ pub(super) async fn serve_track<S: Session>(
 				handle.abort();
 			}
 			sent += 1;
-			let write = write_subgroup(shared.clone(), alias, priority, group);
+			let write = write_subgroup(shared.clone(), alias, priority, group, window.objects(sequence));
 			let handle = tasks.spawn(async move {
 				write.await;
 				sequence
@@ -225,14 +234,30 @@ pub(super) async fn serve_track<S: Session>(
 
 /// One group as one subgroup stream: SUBGROUP_HEADER (type 0x18: subgroup 0, end of group, no
 /// extensions; 0x58 on draft-18, whose FIRST_OBJECT bit says the stream starts at object 0), then
-/// each frame as an object with the next Object ID, its payload passed on as it
-/// arrives; FIN after the last, a reset if the publisher abandoned the group.
-async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, priority: u8, group: Arc<Group>) {
+/// each frame as an object with the next Object ID, its payload passed on as it arrives; FIN after
+/// the last, a reset if the publisher abandoned the group. `objects` narrows it to a window's
+/// ends: the objects before the first are not sent (the first one sent carries its Object ID as
+/// its delta, and the header no FIRST_OBJECT bit), and after the last (inclusive) the stream ends
+/// (the header then says nothing of the group's end).
+async fn write_subgroup<S: Session>(
+	shared: Arc<Shared<S>>,
+	alias: VarInt,
+	priority: u8,
+	group: Arc<Group>,
+	(first, last): (u64, Option<u64>),
+) {
 	let sequence = group.sequence();
 	let metrics = shared.ctx.metrics.clone();
 	let run = async {
 		let mut frames = group.reader();
-		let first = frames.next_frame().await;
+		let mut next = frames.next_frame().await;
+		for _ in 0..first {
+			match next {
+				Ok(Some(_)) => next = frames.next_frame().await,
+				// The group ended (or was abandoned) before the window's first object.
+				_ => return Ok(()),
+			}
+		}
 		let mut stream = Writer::new(shared.transport.open_uni().await?);
 		stream.set_priority(i32::try_from(sequence).unwrap_or(i32::MAX));
 		let header = SubgroupHeader {
@@ -241,17 +266,17 @@ async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, prior
 			subgroup: SubgroupId::Zero,
 			priority: Some(priority),
 			extensions: false,
-			end_of_group: true,
-			first_object: true,
+			end_of_group: last.is_none(),
+			first_object: first == 0,
 		};
 		let context = header.context(shared.draft);
 		let mut head = io::encode(&crate::wire::ietf::DataStreamHeader::Subgroup(header), shared.draft)?;
-		let mut next = first;
+		let (mut id, mut delta) = (first, VarInt::from_u64(first).unwrap_or(VarInt::MAX));
 		loop {
 			match next {
 				Ok(Some(frame)) => {
 					let object = SubgroupObjectHeader {
-						id_delta: VarInt::ZERO,
+						id_delta: std::mem::replace(&mut delta, VarInt::ZERO),
 						extensions: Vec::new(),
 						status: ObjectStatus::Normal,
 						payload_len: frame.size,
@@ -263,6 +288,11 @@ async fn write_subgroup<S: Session>(shared: Arc<Shared<S>>, alias: VarInt, prior
 						return Ok(());
 					}
 					metrics.frame_sent(usize::try_from(frame.size.into_inner()).unwrap_or(usize::MAX));
+					if last == Some(id) {
+						stream.write_all(&head).await?;
+						return stream.finish();
+					}
+					id = id.saturating_add(1);
 				}
 				Ok(None) => {
 					stream.write_all(&head).await?;
