@@ -1936,6 +1936,52 @@ async fn draft19_a_subscribers_fin_is_no_cancellation() {
 	publisher.close().await;
 }
 
+/// The relay's own subscription to a publisher on draft-20 or later asks for the current group from
+/// its start (a Relative Start of 1): the published client pinned to draft-20, -21 and -22, in the
+/// middle of one long group, delivers it from its first frame to a lite-05 subscriber that joins
+/// late. (Next Group Start, a Relative Start of 0, which the client applies from draft-20 on, left
+/// that subscriber waiting for a next group.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_subscriber_gets_a_draft20_to_22_publishers_current_group() {
+	let relay = TestRelay::start(Some("anon")).await;
+	for draft in [DRAFT20, DRAFT21, DRAFT22] {
+		let name = format!("anon/long-{draft}");
+		let start = Publisher::start(relay.client(Some(version(draft))), relay.url("moqt", ""), &name, "t");
+		let publisher = within("publisher established", start).await.unwrap();
+		let track = publisher.track().clone();
+		// One group, a frame every 20 ms, still open when the subscriber joins.
+		let (written, mut frames) = tokio::sync::watch::channel(0u64);
+		let writer = tokio::spawn(async move {
+			let mut group = track.append_group().unwrap();
+			let mut interval = tokio::time::interval(Duration::from_millis(20));
+			for i in 0..3000 {
+				interval.tick().await;
+				let at = Timestamp::from_millis(i).unwrap();
+				group.write_frame(at, Bytes::from(format!("f{i}"))).unwrap();
+				written.send_replace(i + 1);
+			}
+		});
+		within("frames written", frames.wait_for(|n| *n >= 5)).await.unwrap();
+		let (client, mut session) = relay.subscriber_at("moqt", LITE05).await;
+		announced(&mut session, &name).await;
+		let mut track = common::subscribe_every_frame(session.consumer(), &name, "t").await;
+		let mut group = within("the current group", track.recv_group())
+			.await
+			.unwrap()
+			.expect("a group");
+		let frame = within("its first frame", group.read_frame())
+			.await
+			.unwrap()
+			.expect("a frame");
+		assert_eq!(frame.payload, Bytes::from("f0"), "{draft}");
+		session.close().await;
+		client.close().await;
+		writer.abort();
+		publisher.close().await;
+	}
+	relay.stop().await;
+}
+
 /// The relay's own subscription to a draft-18 publisher: a lite-05 subscriber's track makes the
 /// relay open a stream with SUBSCRIBE (its odd Request ID, the namespace the client published,
 /// SUBSCRIPTION_FILTER Next Group Start); SUBSCRIBE_OK's Track Alias routes a 0x58 subgroup stream
@@ -1946,18 +1992,18 @@ async fn draft18_relay_subscribes_upstream_on_a_stream_of_its_own() {
 	relay_subscribes_upstream(Draft::Draft18, &[0x01]).await;
 }
 
-/// As on draft-18, with draft-20's SUBSCRIPTION_FILTER (LOCATION_FILTER) for Next Group Start: one
-/// integer, a Relative Start of 0 groups back from the next group.
+/// As on draft-18, with draft-20's SUBSCRIPTION_FILTER (LOCATION_FILTER) for the current group:
+/// one integer, a Relative Start of 1 group back from the next group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft20_relay_subscribes_upstream_on_a_stream_of_its_own() {
-	relay_subscribes_upstream(Draft::Draft20, &[0x00]).await;
+	relay_subscribes_upstream(Draft::Draft20, &[0x01]).await;
 }
 
 /// As on draft-20, with draft-22's typed LOCATION_FILTER: Location Filter Type 0x1 (Relative
-/// Start) and 0, no Length.
+/// Start) and 1, no Length.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft22_relay_subscribes_upstream_on_a_stream_of_its_own() {
-	relay_subscribes_upstream(Draft::Draft22, &[0x01, 0x00]).await;
+	relay_subscribes_upstream(Draft::Draft22, &[0x01, 0x01]).await;
 }
 
 /// The relay's upstream SUBSCRIBE on `draft`, its SUBSCRIPTION_FILTER `filter`.

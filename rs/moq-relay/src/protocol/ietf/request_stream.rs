@@ -99,13 +99,15 @@ pub fn answer(message: &ControlMessage) -> Option<RequestMessage> {
 	})
 }
 
-/// SUBSCRIPTION_FILTER's value for Next Group Start, the relay's own subscriptions' filter: draft-18's
-/// Filter Type 0x1; from draft-20 on a Relative Start of 0 groups back from the next group, one
-/// integer in draft-20 and draft-21, Location Filter Type 0x1 and that integer in draft-22.
-pub fn next_group_start(draft: ietf::Draft) -> &'static [u8] {
+/// SUBSCRIPTION_FILTER's value in the relay's own subscriptions, which want the publisher's current
+/// group from its start (the relay has no fetch streams to take a group's head from): before
+/// draft-20, Next Group Start (draft-18's Filter Type 0x1), which the published client does not
+/// apply there and serves from its newest group's start; from draft-20 on, where it applies
+/// filters, a Relative Start of 1 group back from the next group (the current one): one integer in
+/// draft-20 and draft-21, Location Filter Type 0x1 and that integer in draft-22.
+pub fn upstream_filter(draft: ietf::Draft) -> &'static [u8] {
 	match draft {
-		d if d.typed_filter() => &[0x01, 0x00],
-		d if d.filter_fields() => &[0x00],
+		d if d.typed_filter() => &[0x01, 0x01],
 		_ => &[0x01],
 	}
 }

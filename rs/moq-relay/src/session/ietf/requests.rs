@@ -415,7 +415,8 @@ async fn upstream<S: Session>(
 	let Ok((mut send, recv)) = shared.transport.open_bi().await else {
 		return aborted;
 	};
-	// Next Group Start, newest first, as on draft-14 and draft-16: every group arrives whole.
+	// The publisher's current group from its start, newest first, as on draft-14 and draft-16:
+	// every group arrives whole.
 	let draft = shared.draft;
 	let request = RequestMessage::Subscribe(Subscribe {
 		request_id: id,
@@ -425,7 +426,7 @@ async fn upstream<S: Session>(
 			.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(0))
 			.with(
 				parameter::SUBSCRIPTION_FILTER,
-				ParamValue::Bytes(request_stream::next_group_start(draft).into()),
+				ParamValue::Bytes(request_stream::upstream_filter(draft).into()),
 			)
 			.with(parameter::GROUP_ORDER, ParamValue::Byte(2)),
 	});
