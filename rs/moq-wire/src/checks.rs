@@ -403,7 +403,8 @@ pub fn ietf_setup(data: &[u8]) {
 	}
 }
 
-/// The control messages after SETUP.
+/// The control messages after SETUP, the request streams' messages, and the same bytes as a
+/// SUBSCRIPTION_FILTER value.
 pub fn ietf_control(data: &[u8]) {
 	for draft in ietf::Draft::ALL {
 		for message in sequence::<ietf::ControlMessage, _>(data, draft) {
@@ -421,10 +422,41 @@ pub fn ietf_control(data: &[u8]) {
 				for token in subscribe.parameters.auth_tokens() {
 					token.expect("a decoded message holds well-formed tokens");
 				}
+				// TRACK_PROPERTY_FILTER is REQUEST_UPDATE's alone.
+				let track_filter = ietf::draft18::parameter::TRACK_PROPERTY_FILTER;
+				assert!(subscribe.parameters.get(track_filter).is_none(), "{draft}");
+				if draft.filter_fields() {
+					let _ = subscribe.parameters.location_filter(draft).map(location_filter);
+				}
 			}
 			if let ietf::draft18::RequestMessage::Goaway(goaway) = &message {
 				assert!(goaway.request_id.is_none() || draft.goaway_has_request_id(), "{draft}");
 			}
+		}
+	}
+	ietf_location_filter(data);
+}
+
+/// What a draft-20 (or later) SUBSCRIPTION_FILTER that reads says holds together: an
+/// Absolute range ends at or after its start's group, and only a range with an end group has an
+/// end object.
+fn location_filter(filter: ietf::draft18::LocationFilter) {
+	if let ietf::draft18::LocationFilter::Absolute {
+		start,
+		end_group,
+		end_object,
+	} = filter
+	{
+		assert!(end_group.is_none_or(|end| end >= start.0), "{filter:?}");
+		assert!(end_object.is_none() || end_group.is_some(), "{filter:?}");
+	}
+}
+
+/// Any bytes as a SUBSCRIPTION_FILTER value of draft-20, -21 and -22.
+fn ietf_location_filter(data: &[u8]) {
+	for draft in ietf::Draft::ALL.into_iter().filter(|d| d.filter_fields()) {
+		if let Ok(filter) = ietf::draft18::LocationFilter::decode(data, draft) {
+			location_filter(filter);
 		}
 	}
 }
