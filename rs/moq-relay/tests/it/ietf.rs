@@ -1802,7 +1802,9 @@ fn int18(value: u64) -> Vec<u8> {
 /// filters"). An Absolute Range on draft-20's wire, from object 1 of a cached group to object 2 of
 /// the next: the relay sends the first group from Object ID 1 (the first object's delta 1, the header
 /// without FIRST_OBJECT), the second up to object 2 (a header without End of Group, FIN after
-/// it), and no group after: when the track ends, PUBLISH_DONE counts two streams.
+/// it), and no group after: when the track ends, PUBLISH_DONE counts two streams. A range with no
+/// object of its one group (a start past the group's last object, or an end object before the
+/// start's) opens no stream, and its PUBLISH_DONE counts none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft20_filter_bounds_on_the_wire() {
 	use moq_relay::wire::ietf::SubgroupObjectHeader;
@@ -1821,22 +1823,32 @@ async fn draft20_filter_bounds_on_the_wire() {
 	let (raw, _) = Raw18::connect_in(&relay, Draft::Draft20, vec![path("/anon")])
 		.await
 		.expect("admitted");
-	// Start Group, Start Object 1, End Group delta 1, End Object 2.
-	let filter = [int18(start), vec![0x01, 0x01, 0x02]].concat();
-	let mut subscription = raw.open().await;
-	subscription
-		.write(&RequestMessage::Subscribe(Subscribe18 {
-			request_id: VarInt::ZERO,
-			namespace: vec!["shown".into()],
-			track: "t".into(),
-			parameters: MessageParameters::default()
-				.with(parameter::SUBSCRIPTION_FILTER, ParamValue::Bytes(Bytes::from(filter))),
-		}))
-		.await;
-	assert!(matches!(
-		subscription.read::<RequestMessage>().await,
-		Some(RequestMessage::SubscribeOk(_))
-	));
+	// Start Group, Start Object 1, End Group delta 1, End Object 2; then two ranges with no object
+	// of a group of four: from object 9 to the group's end, and from object 2 to object 1.
+	let ranges = [
+		[int18(start), vec![0x01, 0x01, 0x02]].concat(),
+		[int18(start), vec![0x09, 0x00]].concat(),
+		[int18(start), vec![0x02, 0x00, 0x01]].concat(),
+	];
+	let mut subscriptions = Vec::new();
+	let mut aliases = Vec::new();
+	for (i, filter) in ranges.into_iter().enumerate() {
+		let mut subscription = raw.open().await;
+		subscription
+			.write(&RequestMessage::Subscribe(Subscribe18 {
+				request_id: VarInt::from_u32(2 * i as u32),
+				namespace: vec!["shown".into()],
+				track: "t".into(),
+				parameters: MessageParameters::default()
+					.with(parameter::SUBSCRIPTION_FILTER, ParamValue::Bytes(Bytes::from(filter))),
+			}))
+			.await;
+		match subscription.read::<RequestMessage>().await {
+			Some(RequestMessage::SubscribeOk(ok)) => aliases.push(ok.track_alias),
+			other => panic!("expected SUBSCRIBE_OK, got {other:?}"),
+		}
+		subscriptions.push(subscription);
+	}
 	let mut streams = Vec::new();
 	for _ in 0..2 {
 		let mut data = within("a subgroup stream", raw.conn.accept_uni()).await.unwrap();
@@ -1854,6 +1866,7 @@ async fn draft20_filter_bounds_on_the_wire() {
 			objects.push((object.id_delta.into_inner(), payload));
 			used += n + len;
 		}
+		assert_eq!(header.track_alias, aliases[0], "only the first range has objects");
 		streams.push((
 			header.group.into_inner(),
 			header.first_object,
@@ -1884,12 +1897,15 @@ async fn draft20_filter_bounds_on_the_wire() {
 			),
 		]
 	);
-	// The track ends with the publisher: two streams were sent, none past the range.
+	// The track ends with the publisher: two streams were sent for the first range, none past it,
+	// and none for the others.
 	writer.abort();
 	publisher.close().await;
-	match subscription.read::<RequestMessage>().await {
-		Some(RequestMessage::PublishDone(done)) => assert_eq!(done.stream_count, VarInt::from_u32(2)),
-		other => panic!("expected PUBLISH_DONE, got {other:?}"),
+	for (subscription, count) in subscriptions.iter_mut().zip([2u32, 0, 0]) {
+		match subscription.read::<RequestMessage>().await {
+			Some(RequestMessage::PublishDone(done)) => assert_eq!(done.stream_count, VarInt::from_u32(count)),
+			other => panic!("expected PUBLISH_DONE, got {other:?}"),
+		}
 	}
 	viewer.close().await;
 	viewer_client.close().await;

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use moq_token::Path;
 use tokio::task::{AbortHandle, JoinSet};
@@ -178,7 +179,8 @@ pub(super) async fn serve_track<S: Session>(
 	let mut changes = track.watch();
 	let mut writers: HashMap<u64, AbortHandle> = HashMap::new();
 	let mut tasks: JoinSet<u64> = JoinSet::new();
-	let mut sent: u64 = 0;
+	// The subgroup streams opened, for PUBLISH_DONE's Stream Count.
+	let opened = Arc::new(AtomicU64::new(0));
 	// The window's first group (of those still cached), then every newer one.
 	let latest = track.latest().map(|g| g.sequence());
 	let mut after = window.first_group(latest).and_then(|s| s.checked_sub(1));
@@ -200,8 +202,8 @@ pub(super) async fn serve_track<S: Session>(
 				shared.ctx.metrics.group_dropped();
 				handle.abort();
 			}
-			sent += 1;
-			let write = write_subgroup(shared.clone(), alias, priority, group, window.objects(sequence));
+			let stream = (alias, priority, opened.clone());
+			let write = write_subgroup(shared.clone(), stream, group, window.objects(sequence));
 			let handle = tasks.spawn(async move {
 				write.await;
 				sequence
@@ -217,7 +219,7 @@ pub(super) async fn serve_track<S: Session>(
 			return Some(PublishDone {
 				request_id: VarInt::ZERO,
 				status: VarInt::from_u32(status),
-				stream_count: VarInt::from_u64(sent).unwrap_or(VarInt::MAX),
+				stream_count: VarInt::from_u64(opened.load(Ordering::Relaxed)).unwrap_or(VarInt::MAX),
 				reason: reason.into(),
 			});
 		}
@@ -238,17 +240,20 @@ pub(super) async fn serve_track<S: Session>(
 /// the last, a reset if the publisher abandoned the group. `objects` narrows it to a window's
 /// ends: the objects before the first are not sent (the first one sent carries its Object ID as
 /// its delta, and the header no FIRST_OBJECT bit), and after the last (inclusive) the stream ends
-/// (the header then says nothing of the group's end).
+/// (the header then says nothing of the group's end); no stream is opened for a group with no
+/// object in the window. `opened` counts the streams opened.
 async fn write_subgroup<S: Session>(
 	shared: Arc<Shared<S>>,
-	alias: VarInt,
-	priority: u8,
+	(alias, priority, opened): (VarInt, u8, Arc<AtomicU64>),
 	group: Arc<Group>,
 	(first, last): (u64, Option<u64>),
 ) {
 	let sequence = group.sequence();
 	let metrics = shared.ctx.metrics.clone();
 	let run = async {
+		if last.is_some_and(|last| last < first) {
+			return Ok(());
+		}
 		let mut frames = group.reader();
 		let mut next = frames.next_frame().await;
 		for _ in 0..first {
@@ -259,6 +264,7 @@ async fn write_subgroup<S: Session>(
 			}
 		}
 		let mut stream = Writer::new(shared.transport.open_uni().await?);
+		opened.fetch_add(1, Ordering::Relaxed);
 		stream.set_priority(i32::try_from(sequence).unwrap_or(i32::MAX));
 		let header = SubgroupHeader {
 			track_alias: alias,
