@@ -28,6 +28,7 @@ mod requests;
 mod serve;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -108,8 +109,9 @@ struct State {
 	ours: Aliases,
 	/// Track Aliases the peer chose for the relay's subscriptions.
 	theirs: Aliases,
-	/// The peer's SUBSCRIBEs being served, by Request ID.
-	serving: HashMap<u64, AbortHandle>,
+	/// The peer's SUBSCRIBEs being served, by Request ID, each with the count of subgroup streams
+	/// it opened (PUBLISH_DONE's Stream Count when an update ends it).
+	serving: HashMap<u64, (AbortHandle, Arc<AtomicU64>)>,
 	/// The peer's SUBSCRIBE_NAMESPACEs being watched, by Request ID.
 	watching: HashMap<u64, AbortHandle>,
 	/// The relay's SUBSCRIBEs to the peer, by Request ID.
@@ -703,7 +705,12 @@ fn teardown<S: Session>(shared: &Shared<S>) {
 			let _ = up.events.send(UpstreamEvent::Gone);
 		}
 		let State { serving, watching, .. } = &mut *state;
-		serving.drain().chain(watching.drain()).map(|(_, h)| h).collect()
+		serving
+			.drain()
+			.map(|(id, (h, _))| (id, h))
+			.chain(watching.drain())
+			.map(|(_, h)| h)
+			.collect()
 	};
 	for handle in aborted {
 		handle.abort();
@@ -944,13 +951,12 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 		ControlMessage::Subscribe(request) => serve::subscribe(shared, request).await,
 		ControlMessage::Unsubscribe(id) => {
 			let mut state = shared.state();
-			if let Some(task) = state.serving.remove(&id.into_inner()) {
+			if let Some((task, _)) = state.serving.remove(&id.into_inner()) {
 				task.abort();
 			}
 			state.ours.forget(id);
 		}
-		// Priorities reorder nothing yet: groups already go newest first.
-		ControlMessage::SubscribeUpdate(_) => {}
+		ControlMessage::SubscribeUpdate(update) => serve::update(shared, update).await,
 		ControlMessage::Fetch(fetch) => {
 			let refused = request_error(fetch.request_id, RequestErrorCode::NOT_SUPPORTED, unsupported);
 			shared.send(vec![ControlMessage::FetchError(refused)]).await;

@@ -1912,6 +1912,134 @@ async fn draft20_filter_bounds_on_the_wire() {
 	relay.stop().await;
 }
 
+/// Requests the relay cannot honour are refused one at a time, as the published client refuses
+/// them: a SUBSCRIBE with FORWARD 0 (draft-14's field, a parameter on draft-16 and draft-18) or,
+/// from draft-19 on, with a Range Filter gets NOT_SUPPORTED; a REQUEST_UPDATE of a subscription
+/// that changes only its priority is answered REQUEST_OK, and one asking for more (FORWARD 0)
+/// gets REQUEST_ERROR NOT_SUPPORTED and ends the subscription with PUBLISH_DONE UPDATE_FAILED
+/// (0x8), on draft-16's control stream and on draft-20's request stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_subscriptions_and_updates_are_refused() {
+	use moq_relay::wire::ietf::draft18::{ParamValue, RequestUpdate, parameter};
+	use moq_relay::wire::ietf::{Location, PublishDoneCode, SubscribeUpdate};
+
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
+	let not_supported = VarInt::from_u32(RequestErrorCode::NOT_SUPPORTED);
+	let update_failed = VarInt::from_u32(PublishDoneCode::UPDATE_FAILED);
+
+	for draft in [Draft::Draft14, Draft::Draft16] {
+		let (mut raw, _) = RawDraft::admitted_in(&relay, draft, vec![path("/anon")]).await;
+		let mut request = subscribe_in(0, &["shown"], Vec::new());
+		if let ControlMessage::Subscribe(subscribe) = &mut request {
+			subscribe.forward = false;
+		}
+		raw.write(request).await;
+		match raw.read::<ControlMessage>().await {
+			Some(ControlMessage::SubscribeError(err) | ControlMessage::RequestError(err)) => {
+				assert_eq!((err.request_id, err.code), (VarInt::ZERO, not_supported), "{draft}")
+			}
+			other => panic!("{draft}: expected a refusal, got {other:?}"),
+		}
+	}
+
+	let (mut raw, _) = RawDraft::admitted_in(&relay, Draft::Draft16, vec![path("/anon")]).await;
+	raw.write(subscribe_in(2, &["shown"], Vec::new())).await;
+	assert!(matches!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::SubscribeOk(_))
+	));
+	let update = |request_id: u32, forward: bool| {
+		ControlMessage::SubscribeUpdate(SubscribeUpdate {
+			request_id: VarInt::from_u32(request_id),
+			subscription_request_id: VarInt::from_u32(2),
+			start: Location::default(),
+			end_group: VarInt::ZERO,
+			priority: 9,
+			forward,
+			parameters: Parameters::default(),
+		})
+	};
+	raw.write(update(4, true)).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::RequestOk(ok)) => assert_eq!(ok.request_id, VarInt::from_u32(4)),
+		other => panic!("expected REQUEST_OK, got {other:?}"),
+	}
+	raw.write(update(6, false)).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::RequestError(err)) => {
+			assert_eq!((err.request_id, err.code), (VarInt::from_u32(6), not_supported))
+		}
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::PublishDone(done)) => {
+			assert_eq!((done.request_id, done.status), (VarInt::from_u32(2), update_failed))
+		}
+		other => panic!("expected PUBLISH_DONE, got {other:?}"),
+	}
+
+	let target = &relay;
+	let subscribe = |draft, parameters| async move {
+		let (raw, _) = Raw18::connect_in(target, draft, vec![path("/anon")])
+			.await
+			.expect("admitted");
+		let mut stream = raw.open().await;
+		stream
+			.write(&RequestMessage::Subscribe(Subscribe18 {
+				request_id: VarInt::ZERO,
+				namespace: vec!["shown".into()],
+				track: "t".into(),
+				parameters,
+			}))
+			.await;
+		(raw, stream)
+	};
+	let forward_off = MessageParameters::default().with(parameter::FORWARD, ParamValue::Byte(0));
+	let ranges = MessageParameters::default().with(
+		parameter::SUBGROUP_FILTER,
+		ParamValue::Bytes(Bytes::from_static(&[0x00])),
+	);
+	for (draft, parameters) in [(Draft::Draft18, forward_off.clone()), (Draft::Draft19, ranges)] {
+		let (_raw, mut stream) = subscribe(draft, parameters).await;
+		match stream.read::<RequestMessage>().await {
+			Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, not_supported, "{draft}"),
+			other => panic!("{draft}: expected REQUEST_ERROR, got {other:?}"),
+		}
+	}
+
+	let (_raw, mut stream) = subscribe(Draft::Draft20, MessageParameters::default()).await;
+	assert!(matches!(
+		stream.read::<RequestMessage>().await,
+		Some(RequestMessage::SubscribeOk(_))
+	));
+	let priority = MessageParameters::default().with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(9));
+	for (id, parameters) in [(2u32, priority), (4, forward_off)] {
+		stream
+			.write(&RequestMessage::RequestUpdate(RequestUpdate {
+				request_id: VarInt::from_u32(id),
+				parameters,
+			}))
+			.await;
+	}
+	assert_eq!(
+		stream.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	match stream.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, not_supported),
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	match stream.read::<RequestMessage>().await {
+		Some(RequestMessage::PublishDone(done)) => assert_eq!(done.status, update_failed),
+		other => panic!("expected PUBLISH_DONE, got {other:?}"),
+	}
+	assert_eq!(stream.read::<RequestMessage>().await, None, "the subscription's end");
+	writer.abort();
+	publisher.close().await;
+	relay.stop().await;
+}
+
 /// From draft-19 on a requester's FIN is no cancellation ("Graceful Request Stream Closure"): a
 /// SUBSCRIBE whose stream the client FINs right after its request keeps delivering the groups the
 /// publisher starts after it, and the client's STOP_SENDING cancels it. On draft-18 the FIN

@@ -208,6 +208,9 @@ impl PublishDoneCode {
 	pub const EXPIRED: u32 = 0x5;
 	/// 0x6 TOO_FAR_BEHIND.
 	pub const TOO_FAR_BEHIND: u32 = 0x6;
+	/// 0x8 UPDATE_FAILED (draft-16 on): a REQUEST_UPDATE the publisher could not apply ended the
+	/// subscription.
+	pub const UPDATE_FAILED: u32 = 0x8;
 }
 
 #[cfg(test)]

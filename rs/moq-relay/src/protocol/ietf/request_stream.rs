@@ -4,7 +4,8 @@
 
 use crate::wire::VarInt;
 use crate::wire::ietf::draft18::{
-	MessageParameters, NamespaceRequest, PublishDone, RequestError, RequestMessage, Subscribe, SubscribeOk,
+	MessageParameters, NamespaceRequest, ParamValue, PublishDone, RequestError, RequestMessage, Subscribe, SubscribeOk,
+	parameter,
 };
 use crate::wire::ietf::{self, ControlMessage, Filter, GroupOrder, KeyValue};
 
@@ -112,6 +113,33 @@ pub fn upstream_filter(draft: ietf::Draft) -> &'static [u8] {
 	}
 }
 
+/// Whether a SUBSCRIBE carries a Range Filter (SUBGROUP_FILTER to OBJECT_PROPERTY_FILTER, draft-19
+/// on), which the relay does not apply: served unfiltered it would deliver objects the subscriber
+/// excluded, so it is refused, as the published client refuses it.
+pub fn range_filtered(parameters: &MessageParameters) -> bool {
+	[
+		parameter::SUBGROUP_FILTER,
+		parameter::OBJECT_ID_FILTER,
+		parameter::PRIORITY_FILTER,
+		parameter::OBJECT_PROPERTY_FILTER,
+	]
+	.into_iter()
+	.any(|key| parameters.get(key).is_some())
+}
+
+/// Whether the relay can apply a REQUEST_UPDATE of a subscription: one that changes the
+/// subscriber's priority (taken and answered REQUEST_OK; groups go newest first whatever it is)
+/// or keeps forwarding on. Anything else (FORWARD 0, a new filter, FILL, a timeout, a token, a Range
+/// Filter, NEW_GROUP_REQUEST) is refused, as the published client refuses it, and the
+/// subscription ends with UPDATE_FAILED.
+pub fn update_applies(parameters: &MessageParameters) -> bool {
+	parameters.0.iter().all(|p| match p.key.into_inner() {
+		parameter::SUBSCRIBER_PRIORITY => true,
+		parameter::FORWARD => matches!(p.value, ParamValue::Byte(1)),
+		_ => false,
+	})
+}
+
 /// A draft-18 SUBSCRIBE as the shared logic reads SUBSCRIBE: its namespace, track, priority and
 /// FORWARD (the filter is not applied: every subscription starts at the latest group).
 pub fn subscribe(request: &Subscribe) -> ietf::Subscribe {
@@ -151,7 +179,6 @@ pub fn subscribe_namespace(request: &NamespaceRequest) -> ietf::SubscribeNamespa
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use crate::wire::ietf::draft18::{ParamValue, parameter};
 	use crate::wire::ietf::{EncodeWith, Location, RequestErrorCode};
 
 	#[test]
@@ -198,6 +225,34 @@ mod tests {
 			Some(RequestMessage::RequestOk(MessageParameters::default()))
 		);
 		assert_eq!(answer(&ControlMessage::MaxRequestId(VarInt::ZERO)), None);
+	}
+
+	#[test]
+	fn updates_and_range_filters_the_relay_cannot_apply() {
+		let with = |key, value| MessageParameters::default().with(key, value);
+		assert!(update_applies(&MessageParameters::default()));
+		assert!(update_applies(&with(
+			parameter::SUBSCRIBER_PRIORITY,
+			ParamValue::Byte(9)
+		)));
+		assert!(update_applies(&with(parameter::FORWARD, ParamValue::Byte(1))));
+		assert!(!update_applies(&with(parameter::FORWARD, ParamValue::Byte(0))));
+		let filter = ParamValue::Bytes(bytes::Bytes::from_static(&[0x01]));
+		assert!(!update_applies(&with(parameter::SUBSCRIPTION_FILTER, filter.clone())));
+		assert!(!update_applies(&with(
+			parameter::DELIVERY_TIMEOUT,
+			ParamValue::Int(VarInt::from_u32(5))
+		)));
+		assert!(!range_filtered(&with(parameter::SUBSCRIPTION_FILTER, filter.clone())));
+		for key in [
+			parameter::SUBGROUP_FILTER,
+			parameter::OBJECT_ID_FILTER,
+			parameter::PRIORITY_FILTER,
+			parameter::OBJECT_PROPERTY_FILTER,
+		] {
+			assert!(range_filtered(&with(key, filter.clone())), "{key:#x}");
+			assert!(!update_applies(&with(key, filter.clone())), "{key:#x}");
+		}
 	}
 
 	#[test]

@@ -17,6 +17,7 @@
 //! `transport::PEER_STREAMS`). The peer's Request IDs (of every request and REQUEST_UPDATE) must
 //! have its parity and be new (INVALID_REQUEST_ID).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use moq_token::Path;
@@ -31,7 +32,9 @@ use crate::transport::{SendStream, Session};
 use crate::wire::ietf::draft18::{
 	MessageParameters, NamespaceRequest, ParamValue, RequestError, RequestMessage, Subscribe, parameter,
 };
-use crate::wire::ietf::{ControlMessage, Draft, PublishDone, RequestErrorCode, path_to_namespace, termination};
+use crate::wire::ietf::{
+	ControlMessage, Draft, PublishDone, PublishDoneCode, RequestErrorCode, path_to_namespace, termination,
+};
 use crate::wire::{Disposition, StreamCode, VarInt};
 
 /// Encodes an answer of the shared logic for the stream it answers on: as is on draft-14, with
@@ -225,9 +228,16 @@ async fn subscribe<S: Session>(
 		},
 		false => Window::LATEST,
 	};
+	let range_filtered = request_stream::range_filtered(&request.parameters);
 	let request = request_stream::subscribe(&request);
 	let id = request.request_id;
 	let path = match serve::requested(&shared, &request) {
+		Ok(_) if range_filtered => {
+			let refusal = refused(RequestErrorCode::NOT_SUPPORTED, "range filters not supported");
+			let _ = write_message(&mut send, &refusal, draft).await;
+			let _ = send.finish();
+			return;
+		}
 		Ok(path) => path,
 		Err((code, reason)) => {
 			let _ = write_message(&mut send, &refused(code, reason), draft).await;
@@ -262,7 +272,8 @@ async fn subscribe<S: Session>(
 		Err(err) => Err(err),
 	};
 	if sent.is_ok() {
-		let served = serve::serve_track(&shared, alias, request.priority, track, window);
+		let opened = Arc::new(AtomicU64::new(0));
+		let served = serve::serve_track(&shared, (alias, request.priority, opened.clone()), track, window);
 		tokio::pin!(served);
 		// Whether the subscriber may still send a REQUEST_UPDATE, and whether its STOP_SENDING
 		// can still come.
@@ -282,8 +293,24 @@ async fn subscribe<S: Session>(
 				}
 				next = reader.decode::<RequestMessage, _>(draft), if updates => match next {
 					Ok(Some(message)) => {
-						if !follow_up(&shared, &mut send, message, "SUBSCRIBE").await {
-							break;
+						let judged = ("SUBSCRIBE", request_stream::update_applies as fn(&MessageParameters) -> bool);
+						match follow_up(&shared, &mut send, message, judged).await {
+							FollowUp::Answered => {}
+							FollowUp::Done => break,
+							// The refused update ends the subscription: PUBLISH_DONE UPDATE_FAILED.
+							FollowUp::Refused => {
+								let done = ControlMessage::PublishDone(PublishDone {
+									request_id: id,
+									status: VarInt::from_u32(PublishDoneCode::UPDATE_FAILED),
+									stream_count: VarInt::from_u64(opened.load(Ordering::Relaxed)).unwrap_or(VarInt::MAX),
+									reason: "REQUEST_UPDATE parameters not supported".into(),
+								});
+								if let Ok(bytes) = encode_answer(&done, draft) {
+									let _ = io::write(&mut send, &bytes).await;
+								}
+								let _ = send.finish();
+								break;
+							}
 						}
 					}
 					// From draft-19 on, the subscriber's FIN only says no REQUEST_UPDATE follows.
@@ -312,28 +339,53 @@ async fn subscribe<S: Session>(
 	shared.state().ours.forget(id);
 }
 
+/// What became of a message the peer sent after its request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FollowUp {
+	/// Answered; the stream goes on.
+	Answered,
+	/// A REQUEST_UPDATE refused with REQUEST_ERROR: the request ends.
+	Refused,
+	/// The stream is done with (the session closes, or the answer could not be written).
+	Done,
+}
+
 /// A message the peer sent after its request on a `stream` stream the relay serves: a
-/// REQUEST_UPDATE is answered REQUEST_OK, since nothing the relay keeps changes with one (groups
-/// already go newest first, and no MoQ Cluster parameters are kept); its Request ID used twice is
-/// INVALID_REQUEST_ID and anything else a PROTOCOL_VIOLATION, both closing the session. `false`
-/// when the stream is done with.
-async fn follow_up<S: Session>(shared: &Shared<S>, send: &mut S::Send, message: RequestMessage, stream: &str) -> bool {
+/// REQUEST_UPDATE is answered REQUEST_OK when `applies` says the relay can take it (nothing the
+/// relay keeps changes with one: groups already go newest first, and no MoQ Cluster parameters
+/// are kept), else REQUEST_ERROR NOT_SUPPORTED; its Request ID used twice is INVALID_REQUEST_ID
+/// and anything else a PROTOCOL_VIOLATION, both closing the session.
+async fn follow_up<S: Session>(
+	shared: &Shared<S>,
+	send: &mut S::Send,
+	message: RequestMessage,
+	(stream, applies): (&str, fn(&MessageParameters) -> bool),
+) -> FollowUp {
+	let written = |result: Result<(), StreamError>, then| match result {
+		Ok(()) => then,
+		Err(_) => FollowUp::Done,
+	};
 	match message {
 		RequestMessage::RequestUpdate(update) if request_id(shared, update.request_id).is_err() => {
 			shared.close(
 				termination::INVALID_REQUEST_ID,
 				"REQUEST_UPDATE: a Request ID used twice or of the wrong parity",
 			);
-			false
+			FollowUp::Done
+		}
+		RequestMessage::RequestUpdate(update) if applies(&update.parameters) => {
+			let ok = RequestMessage::RequestOk(MessageParameters::default());
+			written(write_message(send, &ok, shared.draft).await, FollowUp::Answered)
 		}
 		RequestMessage::RequestUpdate(_) => {
-			let ok = RequestMessage::RequestOk(MessageParameters::default());
-			write_message(send, &ok, shared.draft).await.is_ok()
+			let reason = "REQUEST_UPDATE parameters not supported";
+			let refusal = refused(RequestErrorCode::NOT_SUPPORTED, reason);
+			written(write_message(send, &refusal, shared.draft).await, FollowUp::Refused)
 		}
 		other => {
 			let reason = format!("{} on a {stream} stream", other.name());
 			shared.close(termination::PROTOCOL_VIOLATION, &reason);
-			false
+			FollowUp::Done
 		}
 	}
 }
@@ -357,7 +409,9 @@ async fn publish_namespace<S: Session>(
 		loop {
 			match reader.decode::<RequestMessage, _>(draft).await {
 				Ok(Some(message)) => {
-					if !follow_up(&shared, &mut send, message, "PUBLISH_NAMESPACE").await {
+					// Nothing of a published namespace changes with an update.
+					let judged = ("PUBLISH_NAMESPACE", (|_| true) as fn(&MessageParameters) -> bool);
+					if follow_up(&shared, &mut send, message, judged).await != FollowUp::Answered {
 						break;
 					}
 				}

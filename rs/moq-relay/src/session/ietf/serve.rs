@@ -17,8 +17,9 @@ use crate::protocol::ietf::Window;
 use crate::transport::Session;
 use crate::wire::VarInt;
 use crate::wire::ietf::{
-	ControlMessage, GroupOrder, ObjectStatus, PublishDone, PublishDoneCode, RequestErrorCode, SubgroupHeader,
-	SubgroupId, SubgroupObjectHeader, Subscribe, SubscribeNamespace, SubscribeOk, namespace_to_path,
+	ControlMessage, GroupOrder, ObjectStatus, PublishDone, PublishDoneCode, RequestErrorCode, RequestOk,
+	SubgroupHeader, SubgroupId, SubgroupObjectHeader, Subscribe, SubscribeNamespace, SubscribeOk, SubscribeUpdate,
+	namespace_to_path,
 };
 
 /// SUBSCRIBE_NAMESPACE: SUBSCRIBE_NAMESPACE_OK, then a PUBLISH_NAMESPACE for every broadcast under
@@ -85,7 +86,8 @@ async fn watch<S: Session>(shared: Arc<Shared<S>>, prefix: Path) {
 	}
 }
 
-/// Why a SUBSCRIBE is refused before it is served.
+/// Why a SUBSCRIBE is refused before it is served: a path too long, the subscribe rate, a path
+/// outside the grant (UNAUTHORIZED), FORWARD 0 (NOT_SUPPORTED).
 pub(super) fn requested<S>(shared: &Shared<S>, request: &Subscribe) -> Result<Path, (u32, &'static str)> {
 	let limits = &shared.ctx.limits;
 	let text = namespace_to_path(&request.namespace);
@@ -107,6 +109,11 @@ pub(super) fn requested<S>(shared: &Shared<S>, request: &Subscribe) -> Result<Pa
 		let request = crate::audit::Request::Subscribe;
 		shared.trail.denied(&shared.grant, request, &path, &shared.ctx.metrics);
 		return Err((RequestErrorCode::UNAUTHORIZED, "not allowed to subscribe here"));
+	}
+	// A subscription that forwards nothing waits for an update turning forwarding on, which the
+	// relay does not apply: refused, as the published client refuses it, rather than forwarded.
+	if !request.forward {
+		return Err((RequestErrorCode::NOT_SUPPORTED, "FORWARD=0 not supported"));
 	}
 	Ok(path)
 }
@@ -149,9 +156,11 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 	// Registered before the task can run, so the task's own removal at the track's end comes after.
 	let mut state = shared.state();
 	let serving = shared.clone();
+	let opened = Arc::new(AtomicU64::new(0));
+	let count = opened.clone();
 	let task = tokio::spawn(async move {
 		// Draft-14 to draft-16 filters are not applied, as the published client does not.
-		let done = serve_track(&serving, alias, request.priority, track, Window::LATEST).await;
+		let done = serve_track(&serving, (alias, request.priority, count), track, Window::LATEST).await;
 		if let Some(done) = done {
 			serving.state().ours.forget(id);
 			let done = ControlMessage::PublishDone(PublishDone { request_id: id, ..done });
@@ -159,18 +168,64 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 		}
 		serving.state().serving.remove(&id.into_inner());
 	});
-	state.serving.insert(id.into_inner(), task.abort_handle());
+	state.serving.insert(id.into_inner(), (task.abort_handle(), opened));
+}
+
+/// SUBSCRIBE_UPDATE (draft-14) or REQUEST_UPDATE (draft-15 and draft-16) of a subscription the
+/// relay serves. Draft-14's has no answer and changes nothing (priorities reorder nothing: groups
+/// already go newest first). From draft-15 on it is answered: REQUEST_OK when the relay can take
+/// it (a priority, forwarding kept on), else REQUEST_ERROR NOT_SUPPORTED, and the subscription
+/// ends with PUBLISH_DONE UPDATE_FAILED, as the published client has it.
+pub(super) async fn update<S: Session>(shared: &Arc<Shared<S>>, update: SubscribeUpdate) {
+	if !shared.draft.fields_as_parameters() {
+		return;
+	}
+	// FORWARD and SUBSCRIBER_PRIORITY are read into their fields; any other parameter asks for
+	// what the relay does not apply.
+	if update.forward && update.parameters.0.is_empty() {
+		let ok = RequestOk {
+			request_id: update.request_id,
+			parameters: Default::default(),
+		};
+		shared.send(vec![ControlMessage::RequestOk(ok)]).await;
+		return;
+	}
+	let reason = "REQUEST_UPDATE parameters not supported";
+	let mut messages = vec![ControlMessage::RequestError(request_error(
+		update.request_id,
+		RequestErrorCode::NOT_SUPPORTED,
+		reason,
+	))];
+	let subscription = update.subscription_request_id;
+	let ended = {
+		let mut state = shared.state();
+		let ended = state.serving.remove(&subscription.into_inner());
+		if ended.is_some() {
+			state.ours.forget(subscription);
+		}
+		ended
+	};
+	if let Some((task, opened)) = ended {
+		task.abort();
+		messages.push(ControlMessage::PublishDone(PublishDone {
+			request_id: subscription,
+			status: VarInt::from_u32(PublishDoneCode::UPDATE_FAILED),
+			stream_count: VarInt::from_u64(opened.load(Ordering::Relaxed)).unwrap_or(VarInt::MAX),
+			reason: reason.into(),
+		}));
+	}
+	shared.send(messages).await;
 }
 
 /// Serves a subscription's track over `window` (its first group, then every newer one up to the
 /// window's last), until the track ends: then the PUBLISH_DONE to answer with (its Request ID left
 /// for the caller to fill in on drafts that carry one), or `None` when the track's writer went
 /// away without an end. A window whose last group was sent stays open until then, as the
-/// published client leaves it.
+/// published client leaves it. `opened` counts the subgroup streams opened, for PUBLISH_DONE's
+/// Stream Count.
 pub(super) async fn serve_track<S: Session>(
 	shared: &Arc<Shared<S>>,
-	alias: VarInt,
-	priority: u8,
+	(alias, priority, opened): (VarInt, u8, Arc<AtomicU64>),
 	track: Arc<crate::origin::Track>,
 	window: Window,
 ) -> Option<PublishDone> {
@@ -179,8 +234,6 @@ pub(super) async fn serve_track<S: Session>(
 	let mut changes = track.watch();
 	let mut writers: HashMap<u64, AbortHandle> = HashMap::new();
 	let mut tasks: JoinSet<u64> = JoinSet::new();
-	// The subgroup streams opened, for PUBLISH_DONE's Stream Count.
-	let opened = Arc::new(AtomicU64::new(0));
 	// The window's first group (of those still cached), then every newer one.
 	let latest = track.latest().map(|g| g.sequence());
 	let mut after = window.first_group(latest).and_then(|s| s.checked_sub(1));
