@@ -241,7 +241,12 @@ pub(super) async fn serve_track<S: Session>(
 		while let Some(Ok(sequence)) = tasks.try_join_next() {
 			writers.remove(&sequence);
 		}
-		for group in track.groups_after(after) {
+		// Once the window's last group is offered, nothing newer is looked at.
+		let groups = match after.is_some_and(|after| window.past_end(after.saturating_add(1))) {
+			true => Vec::new(),
+			false => track.groups_after(after),
+		};
+		for group in groups {
 			let sequence = group.sequence();
 			if window.past_end(sequence) {
 				break;
