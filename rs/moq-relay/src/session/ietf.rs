@@ -820,37 +820,41 @@ fn refuse_request(message: &ControlMessage, code: u32, reason: &str) -> Option<C
 }
 
 /// Applies a request's AUTHORIZATION TOKENs to the session's alias cache (draft-14 §9.2.1.1) and
-/// verifies them ([`request_tokens_verdict`]): `Ok(false)` when the request is refused for an
-/// unknown alias or a token that does not verify (the refusal is sent), an error when the session
-/// must close (a malformed token, cache overflow, a duplicate alias). The session's grant decides
-/// the request.
-async fn request_tokens<S: Session>(shared: &Shared<S>, message: &ControlMessage) -> Result<bool, Violation> {
+/// verifies them ([`request_tokens_verdict`]): the grants of the tokens that verified, `Ok(None)`
+/// when the request is refused for an unknown alias or a token that does not verify (the refusal
+/// is sent), an error when the session must close (a malformed token, cache overflow, a duplicate
+/// alias).
+async fn request_tokens<S: Session>(
+	shared: &Shared<S>,
+	message: &ControlMessage,
+) -> Result<Option<Vec<Grant>>, Violation> {
 	// Only requests carry tokens.
 	let Some(parameters) = message.parameters().filter(|_| message.new_request_id().is_some()) else {
-		return Ok(true);
+		return Ok(Some(Vec::new()));
 	};
-	match request_tokens_verdict(shared, parameters.auth_tokens())
-		.await?
-		.and_then(|(code, reason)| refuse_request(message, code, &reason))
-	{
-		Some(refusal) => {
-			shared.send(vec![refusal]).await;
-			Ok(false)
+	match request_tokens_verdict(shared, parameters.auth_tokens()).await? {
+		Ok(grants) => Ok(Some(grants)),
+		Err((code, reason)) => {
+			if let Some(refusal) = refuse_request(message, code, &reason) {
+				shared.send(vec![refusal]).await;
+				return Ok(None);
+			}
+			Ok(Some(Vec::new()))
 		}
-		None => Ok(true),
 	}
 }
 
 /// Applies a request's AUTHORIZATION TOKENs to the session's alias cache, in order, on every draft,
-/// then verifies the credentials they carry ([`verify_request_tokens`]): `Ok(Some((code, reason)))`
-/// refuses the request alone (draft-14's Error Code; the caller writes the refusal in its draft's
-/// form), `Err` closes the session (a token that is not a Token structure, or a cache violation).
+/// then verifies the credentials they carry ([`verify_request_tokens`]): `Ok(Ok(grants))` the
+/// grants of the tokens, `Ok(Err((code, reason)))` refuses the request alone (draft-14's Error
+/// Code; the caller writes the refusal in its draft's form), `Err` closes the session (a token
+/// that is not a Token structure, or a cache violation).
 /// Every alias is applied before any verification, so a REGISTER holds even when its request is
 /// refused (draft-16 §9.2.2.1).
 async fn request_tokens_verdict<S: Session>(
 	shared: &Shared<S>,
 	tokens: impl Iterator<Item = Result<AuthToken, DecodeError>>,
-) -> Result<Option<(u32, String)>, Violation> {
+) -> Result<Result<Vec<Grant>, (u32, String)>, Violation> {
 	let mut used = Vec::new();
 	{
 		let mut state = shared.state();
@@ -864,7 +868,7 @@ async fn request_tokens_verdict<S: Session>(
 			match state.tokens.apply(token, false) {
 				Ok(Some(token)) => used.push(token),
 				Ok(None) => {}
-				Err(err) if err.rejects_request_only() => return Ok(Some((err.request_code(), err.to_string()))),
+				Err(err) if err.rejects_request_only() => return Ok(Err((err.request_code(), err.to_string()))),
 				Err(err) => return Err((err.session_code(), err.to_string())),
 			}
 		}
@@ -877,17 +881,23 @@ async fn request_tokens_verdict<S: Session>(
 /// The refusal of the first that does not verify: MALFORMED_AUTH_TOKEN for one that cannot be
 /// read or verified (draft-16 §9.2.2.1), EXPIRED_AUTH_TOKEN for an expired one, UNAUTHORIZED for
 /// a valid one that is not for this session (another root, revoked) or that could not be judged
-/// (the auth service unreachable), each with the refusal's code as the reason; `None` when all
-/// verify. A verified token adds nothing to the session's grant, which decides the request.
-async fn verify_request_tokens<S: Session>(shared: &Shared<S>, used: Vec<UsedToken>) -> Option<(u32, String)> {
+/// (the auth service unreachable), each with the refusal's code as the reason; the grants of the
+/// tokens when all verify. A SUBSCRIBE that the session's grant does not allow is served under the
+/// grant of one of its tokens that allows it, until that token expires
+/// (`docs/protocol.md`, "Request tokens").
+async fn verify_request_tokens<S: Session>(
+	shared: &Shared<S>,
+	used: Vec<UsedToken>,
+) -> Result<Vec<Grant>, (u32, String)> {
 	let privacy_pass = shared.ctx.auth.privacy_pass().map(|pp| pp.setup_token_type());
+	let mut grants = Vec::new();
 	for token in used {
 		// A token is a signature check or a call to the auth server: as many a second as new
 		// subscriptions, so a session cannot make the relay verify without bound.
 		let now = tokio::time::Instant::now();
 		if !shared.token_rate.lock().unwrap_or_else(|e| e.into_inner()).take(now) {
 			shared.ctx.metrics.limit_refused("token_rate");
-			return Some((RequestErrorCode::INTERNAL_ERROR, "token_rate".to_string()));
+			return Err((RequestErrorCode::INTERNAL_ERROR, "token_rate".to_string()));
 		}
 		let value = match authorization(&token, privacy_pass) {
 			Ok(value) => value,
@@ -895,30 +905,35 @@ async fn verify_request_tokens<S: Session>(shared: &Shared<S>, used: Vec<UsedTok
 				shared
 					.trail
 					.token_refused(&shared.grant, "malformed_auth_token", &shared.ctx.metrics);
-				return Some((
+				return Err((
 					RequestErrorCode::MALFORMED_AUTH_TOKEN,
 					format!("malformed_auth_token: {reason}"),
 				));
 			}
 		};
 		let request = ConnectRequest::at(shared.grant.root().clone()).with_authorization(Some(value));
-		if let (_, Err(err)) = shared.ctx.auth.decide(&request).await {
-			let code = match err {
-				AuthError::TokenExpired => RequestErrorCode::EXPIRED_AUTH_TOKEN,
-				AuthError::InvalidToken(_)
-				| AuthError::NoVerifier
-				| AuthError::InvalidPrivacyPassToken(_)
-				| AuthError::InvalidAuthHeader => RequestErrorCode::MALFORMED_AUTH_TOKEN,
-				_ => RequestErrorCode::UNAUTHORIZED,
-			};
-			tracing::debug!(code = err.code(), "a request's AUTHORIZATION TOKEN refused");
-			shared
-				.trail
-				.token_refused(&shared.grant, err.code(), &shared.ctx.metrics);
-			return Some((code, err.reason()));
-		}
+		let err = match shared.ctx.auth.decide(&request).await {
+			(_, Ok(grant)) => {
+				grants.push(grant);
+				continue;
+			}
+			(_, Err(err)) => err,
+		};
+		let code = match err {
+			AuthError::TokenExpired => RequestErrorCode::EXPIRED_AUTH_TOKEN,
+			AuthError::InvalidToken(_)
+			| AuthError::NoVerifier
+			| AuthError::InvalidPrivacyPassToken(_)
+			| AuthError::InvalidAuthHeader => RequestErrorCode::MALFORMED_AUTH_TOKEN,
+			_ => RequestErrorCode::UNAUTHORIZED,
+		};
+		tracing::debug!(code = err.code(), "a request's AUTHORIZATION TOKEN refused");
+		shared
+			.trail
+			.token_refused(&shared.grant, err.code(), &shared.ctx.metrics);
+		return Err((code, err.reason()));
 	}
-	None
+	Ok(grants)
 }
 
 /// Acts on one control message from the peer.
@@ -926,9 +941,9 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 	if let Some(id) = message.new_request_id() {
 		new_request(shared, id).await?;
 	}
-	if !request_tokens(shared, &message).await? {
+	let Some(grants) = request_tokens(shared, &message).await? else {
 		return Ok(());
-	}
+	};
 	let unsupported = match shared.draft {
 		Draft::Draft15 => "not supported by this relay on draft-15",
 		Draft::Draft16 => "not supported by this relay on draft-16",
@@ -948,7 +963,7 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 				task.abort();
 			}
 		}
-		ControlMessage::Subscribe(request) => serve::subscribe(shared, request).await,
+		ControlMessage::Subscribe(request) => serve::subscribe(shared, request, &grants).await,
 		ControlMessage::Unsubscribe(id) => {
 			let mut state = shared.state();
 			if let Some((task, _)) = state.serving.remove(&id.into_inner()) {

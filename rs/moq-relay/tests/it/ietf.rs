@@ -1090,6 +1090,129 @@ impl Secured {
 	}
 }
 
+/// A request's own token grants that request: a session whose token lets it subscribe to `a` only
+/// has a SUBSCRIBE to `b` refused (UNAUTHORIZED), and accepted and served when the SUBSCRIBE carries
+/// a token that lets it subscribe to `b`; at that token's expiry the subscription ends with
+/// PUBLISH_DONE UNAUTHORIZED (`token_expired`). On draft-14's control stream and on a draft-18
+/// request stream (`docs/protocol.md`, "Request tokens").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_token_grants_its_subscription_until_it_expires() {
+	use moq_relay::wire::ietf::draft18::{ParamValue, parameter};
+
+	let secured = Secured::start("request-grants").await;
+	let later = moq_token::unix_now() + 600;
+	let sign = |claims: Claims| secured.key.sign(&claims).unwrap();
+	let publishing = sign(Claims::new(Path::root()).with_publish(Path::root()).with_expires(later));
+	let start = Publisher::start(
+		secured.relay.client(Some(version(LITE05))),
+		secured.relay.url("moqt", &format!("?jwt={publishing}")),
+		"b",
+		"t",
+	);
+	let publisher = within("publisher established", start).await.unwrap();
+	let track = publisher.track().clone();
+	let writer = tokio::spawn(async move {
+		let mut interval = tokio::time::interval(Duration::from_millis(GROUP_MS));
+		for i in 0..2000 {
+			interval.tick().await;
+			let mut group = track.append_group().unwrap();
+			group
+				.write_frame(Timestamp::from_millis(i).unwrap(), Bytes::from("b"))
+				.unwrap();
+			group.finish().unwrap();
+		}
+	});
+	let session = sign(
+		Claims::new(Path::root())
+			.with_subscribe(Path::new("a").unwrap())
+			.with_expires(later),
+	);
+	// A token for `b` that expires in three seconds, signed right before each use: the subscription
+	// it grants ends then.
+	let request = || {
+		let soon = moq_token::unix_now() + 3;
+		let claims = Claims::new(Path::root()).with_subscribe(Path::new("b").unwrap());
+		(sign(claims.with_expires(soon)), soon)
+	};
+	let unauthorized = VarInt::from_u32(RequestErrorCode::UNAUTHORIZED);
+	let expired = |status: VarInt, reason: &str| {
+		assert_eq!((status, reason), (VarInt::from_u32(0x1), "token_expired"));
+	};
+
+	// Draft-14.
+	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&session)]).await;
+	raw.write(subscribe_in(0, &["b"], Vec::new())).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::SubscribeError(err)) => assert_eq!(err.code, unauthorized),
+		other => panic!("expected SUBSCRIBE_ERROR, got {other:?}"),
+	}
+	let (first, first_expiry) = request();
+	raw.write(subscribe_in(2, &["b"], vec![token(&first)])).await;
+	let alias = match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::SubscribeOk(ok)) => ok.track_alias,
+		other => panic!("expected SUBSCRIBE_OK, got {other:?}"),
+	};
+	let mut data = within("a subgroup stream", raw.conn.accept_uni()).await.unwrap();
+	let head = within("its header", data.read_chunk(64, true)).await.unwrap().unwrap();
+	match DataStreamHeader::decode_prefix(&head.bytes, Draft::Draft14) {
+		Ok((DataStreamHeader::Subgroup(header), _)) => assert_eq!(header.track_alias, alias),
+		other => panic!("expected a subgroup stream, got {other:?}"),
+	}
+
+	// Draft-18, meanwhile.
+	let (raw18, _) = Raw18::connect(&secured.relay, vec![path("/"), use_value18(&session)])
+		.await
+		.expect("admitted");
+	let subscribe18 = |id: u32, tokens: &[&str]| {
+		let mut parameters = MessageParameters::default();
+		for text in tokens {
+			let token = AuthToken::UseValue {
+				token_type: VarInt::ZERO,
+				value: Bytes::from(text.to_string()),
+			};
+			let value = ParamValue::Bytes(token.encode_value_in(Draft::Draft18).into());
+			parameters = parameters.with(parameter::AUTHORIZATION_TOKEN, value);
+		}
+		RequestMessage::Subscribe(Subscribe18 {
+			request_id: VarInt::from_u32(id),
+			namespace: vec!["b".into()],
+			track: "t".into(),
+			parameters,
+		})
+	};
+	let mut refused = raw18.open().await;
+	refused.write(&subscribe18(0, &[])).await;
+	match refused.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, unauthorized),
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	let mut granted = raw18.open().await;
+	let (second, second_expiry) = request();
+	granted.write(&subscribe18(2, &[&second])).await;
+	assert!(matches!(
+		granted.read::<RequestMessage>().await,
+		Some(RequestMessage::SubscribeOk(_))
+	));
+
+	// The token expires: both subscriptions end.
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::PublishDone(done)) => {
+			assert_eq!(done.request_id, VarInt::from_u32(2));
+			expired(done.status, &done.reason);
+		}
+		other => panic!("expected PUBLISH_DONE, got {other:?}"),
+	}
+	assert!(moq_token::unix_now() >= first_expiry, "ended before the token expired");
+	match granted.read::<RequestMessage>().await {
+		Some(RequestMessage::PublishDone(done)) => expired(done.status, &done.reason),
+		other => panic!("expected PUBLISH_DONE, got {other:?}"),
+	}
+	assert!(moq_token::unix_now() >= second_expiry, "ended before the token expired");
+	writer.abort();
+	publisher.close().await;
+	secured.stop().await;
+}
+
 /// `?jwt=` in the SETUP PATH: a token for the path is admitted (SERVER_SETUP selecting draft-14,
 /// with the relay's MAX_REQUEST_ID), one for another root and none are refused with UNAUTHORIZED
 /// (0x2) and the reason.

@@ -62,9 +62,10 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, send: S::Send, recv: S::Recv)
 	}
 	// Its AUTHORIZATION TOKENs, as on the control stream.
 	let mut send = send;
+	// The session's grant decides what a namespace subscription shows; its tokens must verify.
 	match super::request_tokens_verdict(&shared, request.parameters.auth_tokens()).await {
-		Ok(None) => {}
-		Ok(Some((code, reason))) => {
+		Ok(Ok(_)) => {}
+		Ok(Err((code, reason))) => {
 			let _ = write(
 				&shared,
 				&mut send,

@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 
 use super::io::{self, DraftReader};
 use super::{Shared, StreamError, Violation, ingest, namespaces, serve};
+use crate::auth::Grant;
 use crate::logging::Peer;
 use crate::origin::{Track, TrackEnd};
 use crate::protocol::ietf::{Window, request_stream};
@@ -153,11 +154,11 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 	}
 	let verdict = match parameters {
 		Some(parameters) => request_tokens(&shared, parameters).await,
-		None => Ok(None),
+		None => Ok(Ok(Vec::new())),
 	};
-	match verdict {
-		Ok(None) => {}
-		Ok(Some(refusal)) => {
+	let grants = match verdict {
+		Ok(Ok(grants)) => grants,
+		Ok(Err(refusal)) => {
 			let _ = write_message(&mut send, &refusal, draft).await;
 			let _ = send.finish();
 			return;
@@ -166,9 +167,9 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 			shared.close(code, &reason);
 			return;
 		}
-	}
+	};
 	match first {
-		RequestMessage::Subscribe(request) => subscribe(shared, send, reader, request).await,
+		RequestMessage::Subscribe(request) => subscribe(shared, send, reader, request, &grants).await,
 		RequestMessage::PublishNamespace(request) => publish_namespace(shared, send, reader, request).await,
 		RequestMessage::SubscribeNamespace(request) => {
 			let request = request_stream::subscribe_namespace(&request);
@@ -196,15 +197,15 @@ fn request_id<S: Session>(shared: &Shared<S>, id: VarInt) -> Result<(), Violatio
 
 /// Applies a request's AUTHORIZATION TOKENs to the session's alias cache and verifies them, as on
 /// draft-14 ([`super::request_tokens_verdict`]): the refusal to answer with for an unknown alias or
-/// a token that does not verify (its code in draft-18's numbers), an error when the session must
-/// close. The session's grant decides the request.
+/// a token that does not verify (its code in draft-18's numbers), else the grants of its tokens;
+/// an error when the session must close.
 async fn request_tokens<S: Session>(
 	shared: &Shared<S>,
 	parameters: &MessageParameters,
-) -> Result<Option<RequestMessage>, Violation> {
+) -> Result<Result<Vec<Grant>, RequestMessage>, Violation> {
 	Ok(super::request_tokens_verdict(shared, parameters.auth_tokens())
 		.await?
-		.map(|(code, reason)| refused(code, &reason)))
+		.map_err(|(code, reason)| refused(code, &reason)))
 }
 
 /// The peer's SUBSCRIBE: refused, or SUBSCRIBE_OK and the track served until it ends (then
@@ -214,6 +215,7 @@ async fn subscribe<S: Session>(
 	mut send: S::Send,
 	mut reader: DraftReader<S::Recv>,
 	request: Subscribe,
+	grants: &[Grant],
 ) {
 	let draft = shared.draft;
 	// Draft-20 and later filters are applied; earlier ones are not, as the published client's
@@ -231,14 +233,14 @@ async fn subscribe<S: Session>(
 	let range_filtered = request_stream::range_filtered(&request.parameters);
 	let request = request_stream::subscribe(&request);
 	let id = request.request_id;
-	let path = match serve::requested(&shared, &request) {
+	let serve::Allowed { path, until } = match serve::requested(&shared, &request, grants) {
 		Ok(_) if range_filtered => {
 			let refusal = refused(RequestErrorCode::NOT_SUPPORTED, "range filters not supported");
 			let _ = write_message(&mut send, &refusal, draft).await;
 			let _ = send.finish();
 			return;
 		}
-		Ok(path) => path,
+		Ok(allowed) => allowed,
 		Err((code, reason)) => {
 			let _ = write_message(&mut send, &refused(code, reason), draft).await;
 			let _ = send.finish();
@@ -275,6 +277,8 @@ async fn subscribe<S: Session>(
 		let opened = Arc::new(AtomicU64::new(0));
 		let served = serve::serve_track(&shared, (alias, request.priority, opened.clone()), track, window);
 		tokio::pin!(served);
+		let expiry = serve::expiry(until);
+		tokio::pin!(expiry);
 		// Whether the subscriber may still send a REQUEST_UPDATE, and whether its STOP_SENDING
 		// can still come.
 		let (mut updates, mut stoppable) = (true, true);
@@ -324,6 +328,15 @@ async fn subscribe<S: Session>(
 						broken(&shared, &err, "SUBSCRIBE stream");
 						break;
 					}
+				},
+				// A request token's subscription ends when the token expires.
+				() = &mut expiry => {
+					let done = ControlMessage::PublishDone(PublishDone { request_id: id, ..serve::token_expired(&opened) });
+					if let Ok(bytes) = encode_answer(&done, draft) {
+						let _ = io::write(&mut send, &bytes).await;
+					}
+					let _ = send.finish();
+					break;
 				},
 				// STOP_SENDING cancels it on every draft (the session's end too).
 				stopped = send.stopped(), if stoppable => match stopped {

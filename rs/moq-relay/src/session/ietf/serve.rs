@@ -11,6 +11,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::super::Writer;
 use super::{Shared, StreamError, io, request_error};
+use crate::auth::Grant;
 use crate::logging::Peer;
 use crate::origin::{Group, TrackEnd};
 use crate::protocol::ietf::Window;
@@ -86,9 +87,21 @@ async fn watch<S: Session>(shared: Arc<Shared<S>>, prefix: Path) {
 	}
 }
 
+/// A SUBSCRIBE allowed: its path, and when it must end if a request token allowed it (that token's
+/// expiry; `None` for the session's grant or a token without one).
+pub(super) struct Allowed {
+	pub path: Path,
+	pub until: Option<tokio::time::Instant>,
+}
+
 /// Why a SUBSCRIBE is refused before it is served: a path too long, the subscribe rate, a path
-/// outside the grant (UNAUTHORIZED), FORWARD 0 (NOT_SUPPORTED).
-pub(super) fn requested<S>(shared: &Shared<S>, request: &Subscribe) -> Result<Path, (u32, &'static str)> {
+/// that neither the session's grant nor one of the request's verified tokens (`grants`) lets it
+/// subscribe to (UNAUTHORIZED), FORWARD 0 (NOT_SUPPORTED).
+pub(super) fn requested<S>(
+	shared: &Shared<S>,
+	request: &Subscribe,
+	grants: &[Grant],
+) -> Result<Allowed, (u32, &'static str)> {
 	let limits = &shared.ctx.limits;
 	let text = namespace_to_path(&request.namespace);
 	if text.len() > limits.max_path || request.track.len() > limits.max_path {
@@ -105,25 +118,49 @@ pub(super) fn requested<S>(shared: &Shared<S>, request: &Subscribe) -> Result<Pa
 		return Err((RequestErrorCode::INTERNAL_ERROR, "subscribe_rate"));
 	}
 	let path = Path::new(&text).map_err(|_| (RequestErrorCode::DOES_NOT_EXIST, "not a broadcast path"))?;
-	if !shared.grant.can_subscribe(&path) {
-		let request = crate::audit::Request::Subscribe;
-		shared.trail.denied(&shared.grant, request, &path, &shared.ctx.metrics);
-		return Err((RequestErrorCode::UNAUTHORIZED, "not allowed to subscribe here"));
-	}
+	// A request token is verified at the session's root, so its paths are the session's.
+	let until = match grants.iter().find(|g| g.can_subscribe(&path)) {
+		_ if shared.grant.can_subscribe(&path) => None,
+		Some(grant) => grant.expires().and_then(crate::session::expiry_deadline),
+		None => {
+			let request = crate::audit::Request::Subscribe;
+			shared.trail.denied(&shared.grant, request, &path, &shared.ctx.metrics);
+			return Err((RequestErrorCode::UNAUTHORIZED, "not allowed to subscribe here"));
+		}
+	};
 	// A subscription that forwards nothing waits for an update turning forwarding on, which the
 	// relay does not apply: refused, as the published client refuses it, rather than forwarded.
 	if !request.forward {
 		return Err((RequestErrorCode::NOT_SUPPORTED, "FORWARD=0 not supported"));
 	}
-	Ok(path)
+	Ok(Allowed { path, until })
+}
+
+/// PUBLISH_DONE for a subscription a request token allowed, at that token's expiry: UNAUTHORIZED
+/// (the subscriber is no longer authorized), counting the streams it opened.
+pub(super) fn token_expired(opened: &AtomicU64) -> PublishDone {
+	PublishDone {
+		request_id: VarInt::ZERO,
+		status: VarInt::from_u32(PublishDoneCode::UNAUTHORIZED),
+		stream_count: VarInt::from_u64(opened.load(Ordering::Relaxed)).unwrap_or(VarInt::MAX),
+		reason: "token_expired".into(),
+	}
+}
+
+/// Waits until `until`, or forever without one.
+pub(super) async fn expiry(until: Option<tokio::time::Instant>) {
+	match until {
+		Some(at) => tokio::time::sleep_until(at).await,
+		None => std::future::pending().await,
+	}
 }
 
 /// SUBSCRIBE: SUBSCRIBE_OK with a fresh Track Alias and the track's groups from the latest on, or
 /// SUBSCRIBE_ERROR (UNAUTHORIZED outside the grant, TRACK_DOES_NOT_EXIST for no such broadcast).
-pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subscribe) {
+pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subscribe, grants: &[Grant]) {
 	let id = request.request_id;
-	let path = match requested(shared, &request) {
-		Ok(path) => path,
+	let Allowed { path, until } = match requested(shared, &request, grants) {
+		Ok(allowed) => allowed,
 		Err((code, reason)) => {
 			shared
 				.send(vec![ControlMessage::SubscribeError(request_error(id, code, reason))])
@@ -160,7 +197,16 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 	let count = opened.clone();
 	let task = tokio::spawn(async move {
 		// Draft-14 to draft-16 filters are not applied, as the published client does not.
-		let done = serve_track(&serving, (alias, request.priority, count), track, Window::LATEST).await;
+		let served = serve_track(
+			&serving,
+			(alias, request.priority, count.clone()),
+			track,
+			Window::LATEST,
+		);
+		let done = tokio::select! {
+			done = served => done,
+			() = expiry(until) => Some(token_expired(&count)),
+		};
 		if let Some(done) = done {
 			serving.state().ours.forget(id);
 			let done = ControlMessage::PublishDone(PublishDone { request_id: id, ..done });
