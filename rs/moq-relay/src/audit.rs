@@ -100,6 +100,8 @@ pub struct Trail {
 	transport: Transport,
 	/// Refused requests so far.
 	denied: AtomicU32,
+	/// Requests allowed by their own token so far.
+	granted: AtomicU32,
 }
 
 impl Trail {
@@ -109,6 +111,7 @@ impl Trail {
 			remote: Some(remote),
 			transport,
 			denied: AtomicU32::new(0),
+			granted: AtomicU32::new(0),
 		}
 	}
 
@@ -119,6 +122,7 @@ impl Trail {
 			remote: None,
 			transport: Transport::Quic,
 			denied: AtomicU32::new(0),
+			granted: AtomicU32::new(0),
 		}
 	}
 
@@ -185,6 +189,34 @@ impl Trail {
 			remote = %self.remote(),
 			transport = self.transport.as_str(),
 			"request refused: its authorization token did not verify"
+		);
+	}
+
+	/// Records that a request the session's grant refuses was allowed by its own AUTHORIZATION
+	/// TOKEN (`token`, that token's grant) for the broadcast at `path`: a line naming both the
+	/// session's and the token's subject and `jti`, for each of the first [`DENIALS_LOGGED`] of a
+	/// session (a session's requests are bounded by its subscribe rate, and the lines by this cap).
+	/// The token itself is never written.
+	pub fn token_granted(&self, grant: &Grant, token: &Grant, request: Request, path: &moq_token::Path) {
+		let counted = self.granted.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+			(n < DENIALS_LOGGED).then_some(n + 1)
+		});
+		if counted.is_err() {
+			return;
+		}
+		tracing::info!(
+			target: TARGET,
+			request = request.as_str(),
+			path = %Peer(path.as_str()),
+			root = %Peer(grant.root().as_str()),
+			subject = %Peer(grant.subject().unwrap_or("-")),
+			jti = %Peer(grant.token_id().unwrap_or("-")),
+			token_subject = %Peer(token.subject().unwrap_or("-")),
+			token_jti = %Peer(token.token_id().unwrap_or("-")),
+			expires = token.expires().unwrap_or(0),
+			remote = %self.remote(),
+			transport = self.transport.as_str(),
+			"request allowed by its authorization token"
 		);
 	}
 

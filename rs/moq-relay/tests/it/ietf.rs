@@ -1099,6 +1099,7 @@ impl Secured {
 async fn a_request_token_grants_its_subscription_until_it_expires() {
 	use moq_relay::wire::ietf::draft18::{ParamValue, parameter};
 
+	let capture = common::Capture::install_trace();
 	let secured = Secured::start("request-grants").await;
 	let later = moq_token::unix_now() + 600;
 	let sign = |claims: Claims| secured.key.sign(&claims).unwrap();
@@ -1211,6 +1212,24 @@ async fn a_request_token_grants_its_subscription_until_it_expires() {
 	writer.abort();
 	publisher.close().await;
 	secured.stop().await;
+
+	// An audit line for each, naming the request and the broadcast; never the token.
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	let granted: Vec<&str> = text
+		.lines()
+		.filter(|l| l.contains("moq_relay::audit") && l.contains("request allowed by its authorization token"))
+		.collect();
+	assert_eq!(granted.len(), 2, "{granted:#?}");
+	for line in &granted {
+		assert!(common::has_field(line, "request", "subscribe"), "{line}");
+		assert!(common::has_field(line, "path", "b"), "{line}");
+	}
+	for token in [&first, &second, &session] {
+		assert!(
+			!text.contains(token.rsplit('.').next().unwrap()),
+			"a token reached the log"
+		);
+	}
 }
 
 /// `?jwt=` in the SETUP PATH: a token for the path is admitted (SERVER_SETUP selecting draft-14,

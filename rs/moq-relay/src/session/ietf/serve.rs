@@ -121,7 +121,11 @@ pub(super) fn requested<S>(
 	// A request token is verified at the session's root, so its paths are the session's.
 	let until = match grants.iter().find(|g| g.can_subscribe(&path)) {
 		_ if shared.grant.can_subscribe(&path) => None,
-		Some(grant) => grant.expires().and_then(crate::session::expiry_deadline),
+		Some(grant) => {
+			let request = crate::audit::Request::Subscribe;
+			shared.trail.token_granted(&shared.grant, grant, request, &path);
+			grant.expires().and_then(crate::session::expiry_deadline)
+		}
 		None => {
 			let request = crate::audit::Request::Subscribe;
 			shared.trail.denied(&shared.grant, request, &path, &shared.ctx.metrics);
