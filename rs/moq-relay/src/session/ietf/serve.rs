@@ -119,16 +119,12 @@ pub(super) fn requested<S>(
 	}
 	let path = Path::new(&text).map_err(|_| (RequestErrorCode::DOES_NOT_EXIST, "not a broadcast path"))?;
 	// A request token is verified at the session's root, so its paths are the session's.
-	let until = match grants.iter().find(|g| g.can_subscribe(&path)) {
+	let audited = crate::audit::Request::Subscribe;
+	let token = match grants.iter().find(|g| g.can_subscribe(&path)) {
 		_ if shared.grant.can_subscribe(&path) => None,
-		Some(grant) => {
-			let request = crate::audit::Request::Subscribe;
-			shared.trail.token_granted(&shared.grant, grant, request, &path);
-			grant.expires().and_then(crate::session::expiry_deadline)
-		}
+		Some(grant) => Some(grant),
 		None => {
-			let request = crate::audit::Request::Subscribe;
-			shared.trail.denied(&shared.grant, request, &path, &shared.ctx.metrics);
+			shared.trail.denied(&shared.grant, audited, &path, &shared.ctx.metrics);
 			return Err((RequestErrorCode::UNAUTHORIZED, "not allowed to subscribe here"));
 		}
 	};
@@ -137,6 +133,10 @@ pub(super) fn requested<S>(
 	if !request.forward {
 		return Err((RequestErrorCode::NOT_SUPPORTED, "FORWARD=0 not supported"));
 	}
+	let until = token.and_then(|grant| {
+		shared.trail.token_granted(&shared.grant, grant, audited, &path);
+		grant.expires().and_then(crate::session::expiry_deadline)
+	});
 	Ok(Allowed { path, until })
 }
 
