@@ -72,6 +72,9 @@ pub enum Request {
 	Publish,
 	/// Subscribing to a broadcast's track (SUBSCRIBE).
 	Subscribe,
+	/// Watching the broadcasts under a prefix (SUBSCRIBE_NAMESPACE); only a request token's grant
+	/// is recorded for it ([`Trail::token_granted`]).
+	Watch,
 }
 
 impl Request {
@@ -80,6 +83,7 @@ impl Request {
 		match self {
 			Self::Publish => "publish",
 			Self::Subscribe => "subscribe",
+			Self::Watch => "watch",
 		}
 	}
 }

@@ -1102,7 +1102,8 @@ mod tests {
 				options: Some(VarInt::from_u32(1)),
 				parameters: Default::default(),
 			};
-			let stream = namespaces::run(shared, relay_send, DraftReader::new(relay_recv, 4096), request);
+			let reader = DraftReader::new(relay_recv, 4096);
+			let stream = namespaces::run(shared, relay_send, reader, request, Vec::new());
 			let mut stream = tokio::spawn(stream);
 			let mut answers = DraftReader::new(recv, 4096);
 			let ok = answers.decode::<RequestMessage, _>(draft).await.unwrap();

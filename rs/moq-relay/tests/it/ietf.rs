@@ -1094,7 +1094,8 @@ impl Secured {
 /// has a SUBSCRIBE to `b` refused (UNAUTHORIZED), and accepted and served when the SUBSCRIBE carries
 /// a token that lets it subscribe to `b`; at that token's expiry the subscription ends with
 /// PUBLISH_DONE UNAUTHORIZED (`token_expired`). On draft-14's control stream and on a draft-18
-/// request stream (`docs/protocol.md`, "Request tokens").
+/// request stream; and a draft-18 SUBSCRIBE_NAMESPACE with such a token shows `b` until the token
+/// expires, when the relay ends its stream (`docs/protocol.md`, "Request tokens").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_token_grants_its_subscription_until_it_expires() {
 	use moq_relay::wire::ietf::draft18::{ParamValue, parameter};
@@ -1194,6 +1195,25 @@ async fn a_request_token_grants_its_subscription_until_it_expires() {
 		granted.read::<RequestMessage>().await,
 		Some(RequestMessage::SubscribeOk(_))
 	));
+	// A SUBSCRIBE_NAMESPACE with such a token shows `b`, which the session's grant hides.
+	let mut watched = raw18.open().await;
+	let (third, third_expiry) = request();
+	let mut watch = namespace_request(4, &[]);
+	let token = AuthToken::UseValue {
+		token_type: VarInt::ZERO,
+		value: Bytes::from(third.clone()),
+	};
+	let value = ParamValue::Bytes(token.encode_value_in(Draft::Draft18).into());
+	watch.parameters = watch.parameters.with(parameter::AUTHORIZATION_TOKEN, value);
+	watched.write(&RequestMessage::SubscribeNamespace(watch)).await;
+	assert_eq!(
+		watched.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	assert_eq!(
+		watched.read::<RequestMessage>().await,
+		Some(RequestMessage::Namespace(vec!["b".to_string()]))
+	);
 
 	// The token expires: both subscriptions end.
 	match raw.read::<ControlMessage>().await {
@@ -1209,6 +1229,9 @@ async fn a_request_token_grants_its_subscription_until_it_expires() {
 		other => panic!("expected PUBLISH_DONE, got {other:?}"),
 	}
 	assert!(moq_token::unix_now() >= second_expiry, "ended before the token expired");
+	// The namespace subscription ends with its token: the relay's FIN.
+	assert_eq!(watched.read::<RequestMessage>().await, None);
+	assert!(moq_token::unix_now() >= third_expiry, "ended before the token expired");
 	writer.abort();
 	publisher.close().await;
 	secured.stop().await;
@@ -1219,12 +1242,14 @@ async fn a_request_token_grants_its_subscription_until_it_expires() {
 		.lines()
 		.filter(|l| l.contains("moq_relay::audit") && l.contains("request allowed by its authorization token"))
 		.collect();
-	assert_eq!(granted.len(), 2, "{granted:#?}");
-	for line in &granted {
-		assert!(common::has_field(line, "request", "subscribe"), "{line}");
-		assert!(common::has_field(line, "path", "b"), "{line}");
-	}
-	for token in [&first, &second, &session] {
+	assert_eq!(granted.len(), 3, "{granted:#?}");
+	let requests: Vec<bool> = granted
+		.iter()
+		.map(|l| common::has_field(l, "request", "subscribe") && common::has_field(l, "path", "b"))
+		.collect();
+	assert_eq!(requests, [true, true, false], "{granted:#?}");
+	assert!(common::has_field(granted[2], "request", "watch"), "{granted:#?}");
+	for token in [&first, &second, &third, &session] {
 		assert!(
 			!text.contains(token.rsplit('.').next().unwrap()),
 			"a token reached the log"

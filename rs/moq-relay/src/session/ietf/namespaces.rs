@@ -12,6 +12,7 @@ use moq_token::Path;
 use tokio::task::JoinSet;
 
 use super::{Shared, StreamError, io, new_request, request_error};
+use crate::auth::Grant;
 use crate::transport::{SendStream, Session};
 use crate::wire::ietf::draft18::RequestMessage;
 use crate::wire::ietf::{
@@ -62,9 +63,8 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, send: S::Send, recv: S::Recv)
 	}
 	// Its AUTHORIZATION TOKENs, as on the control stream.
 	let mut send = send;
-	// The session's grant decides what a namespace subscription shows; its tokens must verify.
-	match super::request_tokens_verdict(&shared, request.parameters.auth_tokens()).await {
-		Ok(Ok(_)) => {}
+	let grants = match super::request_tokens_verdict(&shared, request.parameters.auth_tokens()).await {
+		Ok(Ok(grants)) => grants,
 		Ok(Err((code, reason))) => {
 			let _ = write(
 				&shared,
@@ -79,38 +79,59 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, send: S::Send, recv: S::Recv)
 			shared.close(code, &reason);
 			return;
 		}
-	}
-	run(shared, send, reader, request).await;
+	};
+	run(shared, send, reader, request, grants).await;
 }
 
 /// A SUBSCRIBE_NAMESPACE stream whose request is read: answered, then watched until the peer
 /// cancels it: by resetting its side or STOP_SENDING on every draft, by its FIN before draft-19
 /// (from draft-19 on a FIN only says no REQUEST_UPDATE follows, "Graceful Request Stream
 /// Closure"). Draft-18's SUBSCRIBE_NAMESPACE (0x50) streams run here too.
+///
+/// It shows what the session's grant lets the peer see, and what the grants of its verified
+/// AUTHORIZATION TOKENs (`grants`) do; with such a token it ends (the relay's FIN) when the
+/// earliest of those tokens expires (`docs/protocol.md`, "Request tokens").
 pub(super) async fn run<S: Session>(
 	shared: Arc<Shared<S>>,
 	mut send: S::Send,
 	mut reader: io::DraftReader<S::Recv>,
 	request: SubscribeNamespace,
+	grants: Vec<Grant>,
 ) {
 	let Some(prefix) = answer(&shared, &mut send, &request).await else {
 		let _ = send.finish();
 		return;
 	};
 	let draft = shared.draft;
+	let tokens: Vec<Grant> = grants.into_iter().filter(|g| g.may_watch(&prefix)).collect();
+	let until = tokens
+		.iter()
+		.filter_map(Grant::expires)
+		.min()
+		.and_then(crate::session::expiry_deadline);
+	// What a token shows beyond the session's grant is known only as broadcasts come: any token
+	// that can show something under the prefix is recorded.
+	if let Some(token) = tokens.first() {
+		shared
+			.trail
+			.token_granted(&shared.grant, token, crate::audit::Request::Watch, &prefix);
+	}
 	{
 		// Until then, show what is under the prefix.
 		let watched = async {
-			match shared.grant.may_watch(&prefix) {
-				true => watch(&shared, &mut send, &prefix).await,
+			match shared.grant.may_watch(&prefix) || !tokens.is_empty() {
+				true => watch(&shared, &mut send, &prefix, &tokens).await,
 				false => until_stopped(&mut send).await,
 			}
 		};
 		tokio::pin!(watched);
+		let expiry = super::serve::expiry(until);
+		tokio::pin!(expiry);
 		let mut updates = true;
 		loop {
 			tokio::select! {
 				_ = &mut watched => break,
+				() = &mut expiry => break,
 				ended = next_message(&mut reader, draft), if updates => match ended {
 					Ok(None) if draft.fin_keeps_requests() => updates = false,
 					Ok(Some(name)) => {
@@ -181,15 +202,16 @@ async fn write<S: Session>(shared: &Shared<S>, send: &mut S::Send, message: &Con
 	io::write(send, &bytes).await.map_err(|_| ())
 }
 
-/// NAMESPACE / NAMESPACE_DONE for the broadcasts under `prefix`, until the stream fails or the
-/// peer stops it.
-async fn watch<S: Session>(shared: &Shared<S>, send: &mut S::Send, prefix: &Path) {
+/// NAMESPACE / NAMESPACE_DONE for the broadcasts under `prefix` that the session's grant or one
+/// of `tokens` lets the peer subscribe to, until the stream fails or the peer stops it.
+async fn watch<S: Session>(shared: &Shared<S>, send: &mut S::Send, prefix: &Path, tokens: &[Grant]) {
 	let absolute = shared.grant.absolute(prefix);
 	let mut announced = shared.ctx.origin.announced(absolute);
 	// The suffix after the prefix of a broadcast the peer may see.
 	let suffix = |path: &Path| -> Option<Vec<String>> {
 		let relative = path.strip_prefix(shared.grant.root())?;
-		if !shared.grant.can_subscribe(&relative) {
+		let visible = |grant: &Grant| grant.can_subscribe(&relative);
+		if !visible(&shared.grant) && !tokens.iter().any(visible) {
 			return None;
 		}
 		let suffix = relative.strip_prefix(prefix)?;

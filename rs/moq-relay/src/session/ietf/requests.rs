@@ -173,7 +173,7 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 		RequestMessage::PublishNamespace(request) => publish_namespace(shared, send, reader, request).await,
 		RequestMessage::SubscribeNamespace(request) => {
 			let request = request_stream::subscribe_namespace(&request);
-			namespaces::run(shared, send, reader, request).await;
+			namespaces::run(shared, send, reader, request, grants).await;
 		}
 		RequestMessage::Unsupported(request) => {
 			let reason = format!("{} is not supported by this relay on {draft}", request.name());
