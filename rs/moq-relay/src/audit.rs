@@ -93,6 +93,15 @@ impl Request {
 /// have again and again cannot fill the log (one more line says that the rest go unwritten).
 pub const DENIALS_LOGGED: u32 = 16;
 
+/// Counts one more line against `counter`: `false` once [`DENIALS_LOGGED`] were written.
+fn below_cap(counter: &AtomicU32) -> bool {
+	counter
+		.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+			(n < DENIALS_LOGGED).then_some(n + 1)
+		})
+		.is_ok()
+}
+
 /// The audit trail of one admitted session after its admission line: the requests its grant
 /// refused (at most [`DENIALS_LOGGED`] lines) and the moment its grant ended it. Each line names
 /// the subject and `jti` as the admission line did, with the address and transport, so that the
@@ -179,10 +188,7 @@ impl Trail {
 	/// [`Trail::denied`]. The token itself is never written.
 	pub fn token_refused(&self, grant: &Grant, code: &str, metrics: &Metrics) {
 		metrics.request_denied("token");
-		let counted = self.denied.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-			(n < DENIALS_LOGGED).then_some(n + 1)
-		});
-		if counted.is_err() {
+		if !below_cap(&self.denied) {
 			return;
 		}
 		tracing::info!(
@@ -196,16 +202,13 @@ impl Trail {
 		);
 	}
 
-	/// Records that a request the session's grant refuses was allowed by its own AUTHORIZATION
-	/// TOKEN (`token`, that token's grant) for the broadcast at `path`: a line naming both the
-	/// session's and the token's subject and `jti`, for each of the first [`DENIALS_LOGGED`] of a
-	/// session (a session's requests are bounded by its subscribe rate, and the lines by this cap).
-	/// The token itself is never written.
+	/// Records that a request was allowed by its own AUTHORIZATION TOKEN (`token`, that token's
+	/// grant) beyond the session's grant, for the broadcast (or, watching, the prefix) at `path`: a
+	/// line naming both the session's and the token's subject and `jti`, for each of the first
+	/// [`DENIALS_LOGGED`] of a session (a session's requests are bounded by its subscribe rate, and
+	/// the lines by this cap). The token itself is never written.
 	pub fn token_granted(&self, grant: &Grant, token: &Grant, request: Request, path: &moq_token::Path) {
-		let counted = self.granted.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-			(n < DENIALS_LOGGED).then_some(n + 1)
-		});
-		if counted.is_err() {
+		if !below_cap(&self.granted) {
 			return;
 		}
 		tracing::info!(
