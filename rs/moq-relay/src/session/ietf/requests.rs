@@ -17,7 +17,7 @@
 //! `transport::PEER_STREAMS`). The peer's Request IDs (of every request and REQUEST_UPDATE) must
 //! have its parity and be new (INVALID_REQUEST_ID).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
 
 use moq_token::Path;
@@ -33,9 +33,7 @@ use crate::transport::{SendStream, Session};
 use crate::wire::ietf::draft18::{
 	MessageParameters, NamespaceRequest, ParamValue, RequestError, RequestMessage, Subscribe, parameter,
 };
-use crate::wire::ietf::{
-	ControlMessage, Draft, PublishDone, PublishDoneCode, RequestErrorCode, path_to_namespace, termination,
-};
+use crate::wire::ietf::{ControlMessage, Draft, PublishDone, RequestErrorCode, path_to_namespace, termination};
 use crate::wire::{Disposition, StreamCode, VarInt};
 
 /// Encodes an answer of the shared logic for the stream it answers on: as is on draft-14, with
@@ -287,11 +285,7 @@ async fn subscribe<S: Session>(
 			tokio::select! {
 				done = &mut served => {
 					if let Some(done) = done {
-						let done = ControlMessage::PublishDone(PublishDone { request_id: id, ..done });
-						if let Ok(bytes) = encode_answer(&done, draft) {
-							let _ = io::write(&mut send, &bytes).await;
-						}
-						let _ = send.finish();
+						publish_done(&mut send, PublishDone { request_id: id, ..done }, draft).await;
 					}
 					break;
 				}
@@ -303,16 +297,7 @@ async fn subscribe<S: Session>(
 							FollowUp::Done => break,
 							// The refused update ends the subscription: PUBLISH_DONE UPDATE_FAILED.
 							FollowUp::Refused => {
-								let done = ControlMessage::PublishDone(PublishDone {
-									request_id: id,
-									status: VarInt::from_u32(PublishDoneCode::UPDATE_FAILED),
-									stream_count: VarInt::from_u64(opened.load(Ordering::Relaxed)).unwrap_or(VarInt::MAX),
-									reason: "REQUEST_UPDATE parameters not supported".into(),
-								});
-								if let Ok(bytes) = encode_answer(&done, draft) {
-									let _ = io::write(&mut send, &bytes).await;
-								}
-								let _ = send.finish();
+								publish_done(&mut send, serve::done(id, serve::UPDATE_FAILED, &opened), draft).await;
 								break;
 							}
 						}
@@ -331,11 +316,7 @@ async fn subscribe<S: Session>(
 				},
 				// A request token's subscription ends when the token expires.
 				() = &mut expiry => {
-					let done = ControlMessage::PublishDone(PublishDone { request_id: id, ..serve::token_expired(&opened) });
-					if let Ok(bytes) = encode_answer(&done, draft) {
-						let _ = io::write(&mut send, &bytes).await;
-					}
-					let _ = send.finish();
+					publish_done(&mut send, serve::done(id, serve::TOKEN_EXPIRED, &opened), draft).await;
 					break;
 				},
 				// STOP_SENDING cancels it on every draft (the session's end too).
@@ -350,6 +331,14 @@ async fn subscribe<S: Session>(
 		}
 	}
 	shared.state().ours.forget(id);
+}
+
+/// Ends a subscription's stream: its PUBLISH_DONE, then FIN.
+async fn publish_done<W: SendStream>(send: &mut W, done: PublishDone, draft: Draft) {
+	if let Ok(bytes) = encode_answer(&ControlMessage::PublishDone(done), draft) {
+		let _ = io::write(send, &bytes).await;
+	}
+	let _ = send.finish();
 }
 
 /// What became of a message the peer sent after its request.
@@ -391,8 +380,7 @@ async fn follow_up<S: Session>(
 			written(write_message(send, &ok, shared.draft).await, FollowUp::Answered)
 		}
 		RequestMessage::RequestUpdate(_) => {
-			let reason = "REQUEST_UPDATE parameters not supported";
-			let refusal = refused(RequestErrorCode::NOT_SUPPORTED, reason);
+			let refusal = refused(RequestErrorCode::NOT_SUPPORTED, serve::UPDATE_FAILED.1);
 			written(write_message(send, &refusal, shared.draft).await, FollowUp::Refused)
 		}
 		other => {

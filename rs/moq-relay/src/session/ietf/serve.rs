@@ -140,16 +140,26 @@ pub(super) fn requested<S>(
 	Ok(Allowed { path, until })
 }
 
-/// PUBLISH_DONE for a subscription a request token allowed, at that token's expiry: UNAUTHORIZED
-/// (the subscriber is no longer authorized), counting the streams it opened.
-pub(super) fn token_expired(opened: &AtomicU64) -> PublishDone {
+/// PUBLISH_DONE of the subscription `request_id` with `status` and `reason`, its Stream Count the
+/// subgroup streams it opened (`opened`).
+pub(super) fn done(request_id: VarInt, (status, reason): (u32, &str), opened: &AtomicU64) -> PublishDone {
 	PublishDone {
-		request_id: VarInt::ZERO,
-		status: VarInt::from_u32(PublishDoneCode::UNAUTHORIZED),
+		request_id,
+		status: VarInt::from_u32(status),
 		stream_count: VarInt::from_u64(opened.load(Ordering::Relaxed)).unwrap_or(VarInt::MAX),
-		reason: "token_expired".into(),
+		reason: reason.into(),
 	}
 }
+
+/// PUBLISH_DONE's status and reason for a subscription a request token allowed, at that token's
+/// expiry: UNAUTHORIZED (the subscriber is no longer authorized).
+pub(super) const TOKEN_EXPIRED: (u32, &str) = (PublishDoneCode::UNAUTHORIZED, "token_expired");
+
+/// PUBLISH_DONE's status and reason for a subscription whose REQUEST_UPDATE was refused.
+pub(super) const UPDATE_FAILED: (u32, &str) = (
+	PublishDoneCode::UPDATE_FAILED,
+	"REQUEST_UPDATE parameters not supported",
+);
 
 /// Waits until `until`, or forever without one.
 pub(super) async fn expiry(until: Option<tokio::time::Instant>) {
@@ -209,7 +219,7 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 		);
 		let done = tokio::select! {
 			done = served => done,
-			() = expiry(until) => Some(token_expired(&count)),
+			() = expiry(until) => Some(done(VarInt::ZERO, TOKEN_EXPIRED, &count)),
 		};
 		if let Some(done) = done {
 			serving.state().ours.forget(id);
@@ -240,11 +250,10 @@ pub(super) async fn update<S: Session>(shared: &Arc<Shared<S>>, update: Subscrib
 		shared.send(vec![ControlMessage::RequestOk(ok)]).await;
 		return;
 	}
-	let reason = "REQUEST_UPDATE parameters not supported";
 	let mut messages = vec![ControlMessage::RequestError(request_error(
 		update.request_id,
 		RequestErrorCode::NOT_SUPPORTED,
-		reason,
+		UPDATE_FAILED.1,
 	))];
 	let subscription = update.subscription_request_id;
 	let ended = {
@@ -257,12 +266,7 @@ pub(super) async fn update<S: Session>(shared: &Arc<Shared<S>>, update: Subscrib
 	};
 	if let Some((task, opened)) = ended {
 		task.abort();
-		messages.push(ControlMessage::PublishDone(PublishDone {
-			request_id: subscription,
-			status: VarInt::from_u32(PublishDoneCode::UPDATE_FAILED),
-			stream_count: VarInt::from_u64(opened.load(Ordering::Relaxed)).unwrap_or(VarInt::MAX),
-			reason: reason.into(),
-		}));
+		messages.push(ControlMessage::PublishDone(done(subscription, UPDATE_FAILED, &opened)));
 	}
 	shared.send(messages).await;
 }
@@ -324,12 +328,7 @@ pub(super) async fn serve_track<S: Session>(
 				TrackEnd::Finished => (PublishDoneCode::TRACK_ENDED, "track ended"),
 				TrackEnd::Aborted(_) => (PublishDoneCode::INTERNAL_ERROR, "the publisher went away"),
 			};
-			return Some(PublishDone {
-				request_id: VarInt::ZERO,
-				status: VarInt::from_u32(status),
-				stream_count: VarInt::from_u64(opened.load(Ordering::Relaxed)).unwrap_or(VarInt::MAX),
-				reason: reason.into(),
-			});
+			return Some(done(VarInt::ZERO, (status, reason), &opened));
 		}
 		tokio::select! {
 			res = changes.changed() => if res.is_err() { return None },
