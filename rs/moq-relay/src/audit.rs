@@ -227,6 +227,26 @@ impl Trail {
 		);
 	}
 
+	/// Records that a request a request token allowed (`token`, that token's grant) was ended
+	/// because the token was revoked (`code`, as PUBLISH_DONE's reason says), under the cap of
+	/// [`Trail::token_granted`]. The token itself is never written.
+	pub fn token_ended(&self, grant: &Grant, token: &Grant, code: &str) {
+		if !below_cap(&self.granted) {
+			return;
+		}
+		tracing::info!(
+			target: TARGET,
+			code,
+			subject = %Peer(grant.subject().unwrap_or("-")),
+			jti = %Peer(grant.token_id().unwrap_or("-")),
+			token_subject = %Peer(token.subject().unwrap_or("-")),
+			token_jti = %Peer(token.token_id().unwrap_or("-")),
+			remote = %self.remote(),
+			transport = self.transport.as_str(),
+			"request ended by its authorization token"
+		);
+	}
+
 	/// Records that the session's grant ended it: revoked, its key removed, refused or narrowed
 	/// by the auth service (`code`, as the close reason says), or expired (`token_expired`).
 	pub fn ended(&self, grant: &Grant, code: &str) {

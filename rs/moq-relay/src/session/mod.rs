@@ -579,19 +579,7 @@ async fn lifetime<S: Session, F: Future<Output = ()>>(
 			None => std::future::pending().await,
 		}
 	};
-	let revocation = async {
-		let Some(mut changes) = ctx.auth.revocations().map(|r| r.changes()) else {
-			return std::future::pending().await;
-		};
-		loop {
-			if let Some(revoked) = ctx.auth.revoked(grant) {
-				return revoked;
-			}
-			if changes.changed().await.is_err() {
-				return std::future::pending().await;
-			}
-		}
-	};
+	let revocation = revoked(ctx, grant);
 	tokio::select! {
 		err = transport.closed() => err,
 		revoked = revocation => {
@@ -610,6 +598,24 @@ async fn lifetime<S: Session, F: Future<Output = ()>>(
 			on_heap(goaway).await;
 			// The relay closes every session once its drain bound has passed.
 			transport.closed().await
+		}
+	}
+}
+
+/// Resolves with why `grant` no longer holds once it is revoked: its token ID or subject listed,
+/// the key that verified it removed, or the auth service refusing or narrowing it (re-checked
+/// whenever the lists and key sources change: `docs/auth.md`, "Revocation"). Never for a relay
+/// without them.
+async fn revoked(ctx: &Context, grant: &Grant) -> AuthError {
+	let Some(mut changes) = ctx.auth.revocations().map(|r| r.changes()) else {
+		return std::future::pending().await;
+	};
+	loop {
+		if let Some(revoked) = ctx.auth.revoked(grant) {
+			return revoked;
+		}
+		if changes.changed().await.is_err() {
+			return std::future::pending().await;
 		}
 	}
 }

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use common::{TestRelay, closed, raw_connect, version, within};
 use moq_net::Timestamp;
 use moq_relay::wire::ietf::draft18::{
-	Goaway as Goaway18, MessageParameters, NamespaceRequest, RequestMessage, Subscribe as Subscribe18,
-	UnsupportedRequest,
+	Goaway as Goaway18, MessageParameters, NamespaceRequest, ParamValue, RequestMessage, RequestUpdate,
+	Subscribe as Subscribe18, UnsupportedRequest, parameter,
 };
 use moq_relay::wire::ietf::{
 	AuthToken, ClientSetup, ControlMessage, DataStreamHeader, DecodeWith, Draft, EncodeWith, Filter, GroupOrder,
@@ -942,10 +942,8 @@ async fn request_tokens_are_verified() {
 				namespace: vec!["nothing".into()],
 				track: "t".into(),
 				parameters: MessageParameters::default().with(
-					moq_relay::wire::ietf::draft18::parameter::AUTHORIZATION_TOKEN,
-					moq_relay::wire::ietf::draft18::ParamValue::Bytes(
-						value(0, text).encode_value_in(Draft::Draft18).into(),
-					),
+					parameter::AUTHORIZATION_TOKEN,
+					ParamValue::Bytes(value(0, text).encode_value_in(Draft::Draft18).into()),
 				),
 			}))
 			.await;
@@ -1090,21 +1088,12 @@ impl Secured {
 	}
 }
 
-/// A request's own token grants that request: a session whose token lets it subscribe to `a` only
-/// has a SUBSCRIBE to `b` refused (UNAUTHORIZED), and accepted and served when the SUBSCRIBE carries
-/// a token that lets it subscribe to `b`; at that token's expiry the subscription ends with
-/// PUBLISH_DONE UNAUTHORIZED (`token_expired`). On draft-14's control stream and on a draft-18
-/// request stream; and a draft-18 SUBSCRIBE_NAMESPACE with such a token shows `b` until the token
-/// expires, when the relay ends its stream (`docs/protocol.md`, "Request tokens").
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_token_grants_its_subscription_until_it_expires() {
-	use moq_relay::wire::ietf::draft18::{ParamValue, parameter};
-
-	let capture = common::Capture::install_trace();
-	let secured = Secured::start("request-grants").await;
+/// A moq-lite publisher of broadcast `b` (track `t`) on `secured`'s relay, and the task writing a
+/// group of one frame every [`GROUP_MS`] to it.
+async fn publishing_b(secured: &Secured) -> (Publisher, tokio::task::JoinHandle<()>) {
 	let later = moq_token::unix_now() + 600;
-	let sign = |claims: Claims| secured.key.sign(&claims).unwrap();
-	let publishing = sign(Claims::new(Path::root()).with_publish(Path::root()).with_expires(later));
+	let claims = Claims::new(Path::root()).with_publish(Path::root()).with_expires(later);
+	let publishing = secured.key.sign(&claims).unwrap();
 	let start = Publisher::start(
 		secured.relay.client(Some(version(LITE05))),
 		secured.relay.url("moqt", &format!("?jwt={publishing}")),
@@ -1124,6 +1113,54 @@ async fn a_request_token_grants_its_subscription_until_it_expires() {
 			group.finish().unwrap();
 		}
 	});
+	(publisher, writer)
+}
+
+/// Draft-18's AUTHORIZATION_TOKEN message parameter carrying `text` (USE_VALUE).
+fn token_parameter18(text: &str) -> ParamValue {
+	let token = AuthToken::UseValue {
+		token_type: VarInt::ZERO,
+		value: Bytes::from(text.to_string()),
+	};
+	ParamValue::Bytes(token.encode_value_in(Draft::Draft18).into())
+}
+
+/// A draft-18 SUBSCRIBE `id` to `b`/`t` carrying `tokens` as AUTHORIZATION TOKENs.
+fn subscribe18(id: u32, tokens: &[&str]) -> RequestMessage {
+	let mut parameters = MessageParameters::default();
+	for text in tokens {
+		parameters = parameters.with(parameter::AUTHORIZATION_TOKEN, token_parameter18(text));
+	}
+	RequestMessage::Subscribe(Subscribe18 {
+		request_id: VarInt::from_u32(id),
+		namespace: vec!["b".into()],
+		track: "t".into(),
+		parameters,
+	})
+}
+
+/// A draft-18 SUBSCRIBE_NAMESPACE `id` of every namespace, carrying `token`.
+fn watch18(id: u32, token: &str) -> RequestMessage {
+	let mut watch = namespace_request(id, &[]);
+	watch.parameters = watch
+		.parameters
+		.with(parameter::AUTHORIZATION_TOKEN, token_parameter18(token));
+	RequestMessage::SubscribeNamespace(watch)
+}
+
+/// A request's own token grants that request: a session whose token lets it subscribe to `a` only
+/// has a SUBSCRIBE to `b` refused (UNAUTHORIZED), and accepted and served when the SUBSCRIBE carries
+/// a token that lets it subscribe to `b`; at that token's expiry the subscription ends with
+/// PUBLISH_DONE UNAUTHORIZED (`token_expired`). On draft-14's control stream and on a draft-18
+/// request stream; and a draft-18 SUBSCRIBE_NAMESPACE with such a token shows `b` until the token
+/// expires, when the relay ends its stream (`docs/protocol.md`, "Request tokens").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_token_grants_its_subscription_until_it_expires() {
+	let capture = common::Capture::install_trace();
+	let secured = Secured::start("request-grants").await;
+	let later = moq_token::unix_now() + 600;
+	let sign = |claims: Claims| secured.key.sign(&claims).unwrap();
+	let (publisher, writer) = publishing_b(&secured).await;
 	let session = sign(
 		Claims::new(Path::root())
 			.with_subscribe(Path::new("a").unwrap())
@@ -1165,23 +1202,6 @@ async fn a_request_token_grants_its_subscription_until_it_expires() {
 	let (raw18, _) = Raw18::connect(&secured.relay, vec![path("/"), use_value18(&session)])
 		.await
 		.expect("admitted");
-	let subscribe18 = |id: u32, tokens: &[&str]| {
-		let mut parameters = MessageParameters::default();
-		for text in tokens {
-			let token = AuthToken::UseValue {
-				token_type: VarInt::ZERO,
-				value: Bytes::from(text.to_string()),
-			};
-			let value = ParamValue::Bytes(token.encode_value_in(Draft::Draft18).into());
-			parameters = parameters.with(parameter::AUTHORIZATION_TOKEN, value);
-		}
-		RequestMessage::Subscribe(Subscribe18 {
-			request_id: VarInt::from_u32(id),
-			namespace: vec!["b".into()],
-			track: "t".into(),
-			parameters,
-		})
-	};
 	let mut refused = raw18.open().await;
 	refused.write(&subscribe18(0, &[])).await;
 	match refused.read::<RequestMessage>().await {
@@ -1198,14 +1218,7 @@ async fn a_request_token_grants_its_subscription_until_it_expires() {
 	// A SUBSCRIBE_NAMESPACE with such a token shows `b`, which the session's grant hides.
 	let mut watched = raw18.open().await;
 	let (third, third_expiry) = request();
-	let mut watch = namespace_request(4, &[]);
-	let token = AuthToken::UseValue {
-		token_type: VarInt::ZERO,
-		value: Bytes::from(third.clone()),
-	};
-	let value = ParamValue::Bytes(token.encode_value_in(Draft::Draft18).into());
-	watch.parameters = watch.parameters.with(parameter::AUTHORIZATION_TOKEN, value);
-	watched.write(&RequestMessage::SubscribeNamespace(watch)).await;
+	watched.write(&watch18(4, &third)).await;
 	assert_eq!(
 		watched.read::<RequestMessage>().await,
 		Some(RequestMessage::RequestOk(MessageParameters::default()))
@@ -1250,6 +1263,152 @@ async fn a_request_token_grants_its_subscription_until_it_expires() {
 	assert_eq!(requests, [true, true, false], "{granted:#?}");
 	assert!(common::has_field(granted[2], "request", "watch"), "{granted:#?}");
 	for token in [&first, &second, &third, &session] {
+		assert!(
+			!text.contains(token.rsplit('.').next().unwrap()),
+			"a token reached the log"
+		);
+	}
+}
+
+/// A request token that is revoked ends what it allowed, as a revoked session token ends its
+/// session (`docs/auth.md`, "Revocation"): listing its `jti` ends its draft-14 and draft-18
+/// subscriptions with PUBLISH_DONE UNAUTHORIZED (`token_revoked`) and its draft-18 namespace
+/// subscription with the relay's FIN, within two seconds; the session stays, a subscription of
+/// another token goes on, and the revoked token is refused from then on. An audit line says why,
+/// never the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_request_token_ends_what_it_allowed() {
+	let capture = common::Capture::install_trace();
+	let scratch = common::scratch("moq-relay-ietf-request-revoked-");
+	let list = scratch.path().join("revoked.txt");
+	std::fs::write(&list, "# nothing yet\n").unwrap();
+	let listed = list.clone();
+	let secured = Secured::start_with("request-revoked", move |config| config.auth.revoked = Some(listed)).await;
+	let later = moq_token::unix_now() + 600;
+	let sign = |jti: &str, claims: Claims| {
+		let mut claims = claims.with_expires(later);
+		claims.id = Some(jti.to_string());
+		secured.key.sign(&claims).unwrap()
+	};
+	let (publisher, writer) = publishing_b(&secured).await;
+	let session = sign("s-1", Claims::new(Path::root()).with_subscribe(Path::new("a").unwrap()));
+	let for_b = |jti: &str| sign(jti, Claims::new(Path::root()).with_subscribe(Path::new("b").unwrap()));
+	let (revoked, kept) = (for_b("r-1"), for_b("r-2"));
+
+	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&session)]).await;
+	raw.write(subscribe_in(0, &["b"], vec![token(&revoked)])).await;
+	assert!(matches!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::SubscribeOk(_))
+	));
+	let (raw18, _) = Raw18::connect(&secured.relay, vec![path("/"), use_value18(&session)])
+		.await
+		.expect("admitted");
+	let mut granted = raw18.open().await;
+	granted.write(&subscribe18(0, &[&revoked])).await;
+	assert!(matches!(
+		granted.read::<RequestMessage>().await,
+		Some(RequestMessage::SubscribeOk(_))
+	));
+	let mut watched = raw18.open().await;
+	watched.write(&watch18(2, &revoked)).await;
+	assert_eq!(
+		watched.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	assert_eq!(
+		watched.read::<RequestMessage>().await,
+		Some(RequestMessage::Namespace(vec!["b".to_string()]))
+	);
+	let mut other = raw18.open().await;
+	other.write(&subscribe18(4, &[&kept])).await;
+	assert!(matches!(
+		other.read::<RequestMessage>().await,
+		Some(RequestMessage::SubscribeOk(_))
+	));
+
+	let since = std::time::Instant::now();
+	std::fs::write(&list, "# revoked\njti r-1\n").unwrap();
+	let revoked_done = |status: VarInt, reason: &str| {
+		assert_eq!((status, reason), (VarInt::from_u32(0x1), "token_revoked"));
+		assert!(
+			since.elapsed() < Duration::from_secs(2),
+			"ended {:?} after the change",
+			since.elapsed()
+		);
+	};
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::PublishDone(done)) => {
+			assert_eq!(done.request_id, VarInt::ZERO);
+			revoked_done(done.status, &done.reason);
+		}
+		other => panic!("expected PUBLISH_DONE, got {other:?}"),
+	}
+	match granted.read::<RequestMessage>().await {
+		Some(RequestMessage::PublishDone(done)) => revoked_done(done.status, &done.reason),
+		other => panic!("expected PUBLISH_DONE, got {other:?}"),
+	}
+	assert_eq!(watched.read::<RequestMessage>().await, None);
+	assert!(
+		since.elapsed() < Duration::from_secs(2),
+		"FIN {:?} after the change",
+		since.elapsed()
+	);
+
+	// The sessions stay: the other token's subscription is still open (no PUBLISH_DONE), a new
+	// one with it is served and one with the revoked token refused.
+	let mut again = raw18.open().await;
+	again.write(&subscribe18(6, &[&kept])).await;
+	assert!(matches!(
+		again.read::<RequestMessage>().await,
+		Some(RequestMessage::SubscribeOk(_))
+	));
+	let mut refused = raw18.open().await;
+	refused.write(&subscribe18(8, &[&revoked])).await;
+	match refused.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => {
+			assert_eq!(err.code, VarInt::from_u32(RequestErrorCode::UNAUTHORIZED));
+		}
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	raw.write(subscribe_in(2, &["b"], vec![token(&revoked)])).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::SubscribeError(err)) => {
+			assert_eq!(err.code, VarInt::from_u32(RequestErrorCode::UNAUTHORIZED));
+		}
+		other => panic!("expected SUBSCRIBE_ERROR, got {other:?}"),
+	}
+	// The other token's subscription still takes an update: its next message is the REQUEST_OK,
+	// where a subscription ended by the revocation would have had its PUBLISH_DONE first.
+	let priority = MessageParameters::default().with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(9));
+	other
+		.write(&RequestMessage::RequestUpdate(RequestUpdate {
+			request_id: VarInt::from_u32(10),
+			parameters: priority,
+		}))
+		.await;
+	assert_eq!(
+		other.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default())),
+		"the other token's subscription ended"
+	);
+	writer.abort();
+	publisher.close().await;
+	secured.stop().await;
+
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	let ended: Vec<&str> = text
+		.lines()
+		.filter(|l| l.contains("moq_relay::audit") && l.contains("request ended by its authorization token"))
+		.collect();
+	assert_eq!(ended.len(), 3, "{ended:#?}");
+	assert!(
+		ended
+			.iter()
+			.all(|l| common::has_field(l, "code", "token_revoked") && common::has_field(l, "token_jti", "r-1")),
+		"{ended:#?}"
+	);
+	for token in [&revoked, &kept, &session] {
 		assert!(
 			!text.contains(token.rsplit('.').next().unwrap()),
 			"a token reached the log"
@@ -1721,7 +1880,6 @@ async fn draft20_setup_token_closes_with_the_drafts_codes() {
 /// Request ID (draft-19 removed it), and a later request gets REQUEST_ERROR GOING_AWAY (0x6).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft20_requests_on_the_wire() {
-	use moq_relay::wire::ietf::draft18::{ParamValue, parameter};
 	let mut relay = TestRelay::start(Some("anon")).await;
 	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
 	let (mut raw, _) = Raw18::connect_in(&relay, Draft::Draft20, vec![path("/anon")])
@@ -1975,7 +2133,6 @@ fn int18(value: u64) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft20_filter_bounds_on_the_wire() {
 	use moq_relay::wire::ietf::SubgroupObjectHeader;
-	use moq_relay::wire::ietf::draft18::{ParamValue, parameter};
 
 	let relay = TestRelay::start(Some("anon")).await;
 	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "shown").await;
@@ -2087,7 +2244,6 @@ async fn draft20_filter_bounds_on_the_wire() {
 /// (0x8), on draft-16's control stream and on draft-20's request stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsupported_subscriptions_and_updates_are_refused() {
-	use moq_relay::wire::ietf::draft18::{ParamValue, RequestUpdate, parameter};
 	use moq_relay::wire::ietf::{Location, PublishDoneCode, SubscribeUpdate};
 
 	let relay = TestRelay::start(Some("anon")).await;
@@ -2365,12 +2521,8 @@ async fn relay_subscribes_upstream(draft: Draft, filter: &'static [u8]) {
 				(vec!["up".to_string()], "t".to_string())
 			);
 			assert_eq!(
-				subscribe
-					.parameters
-					.get(moq_relay::wire::ietf::draft18::parameter::SUBSCRIPTION_FILTER),
-				Some(&moq_relay::wire::ietf::draft18::ParamValue::Bytes(Bytes::from_static(
-					filter
-				)))
+				subscribe.parameters.get(parameter::SUBSCRIPTION_FILTER),
+				Some(&ParamValue::Bytes(Bytes::from_static(filter)))
 			);
 		}
 		other => panic!("expected SUBSCRIBE, got {other:?}"),

@@ -90,7 +90,8 @@ async fn serve<S: Session>(shared: Arc<Shared<S>>, send: S::Send, recv: S::Recv)
 ///
 /// It shows what the session's grant lets the peer see, and what the grants of its verified
 /// AUTHORIZATION TOKENs (`grants`) do; with such a token it ends (the relay's FIN) when the
-/// earliest of those tokens expires (`docs/protocol.md`, "Request tokens").
+/// earliest of those tokens expires or one of them is revoked (`docs/protocol.md`, "Request
+/// tokens").
 pub(super) async fn run<S: Session>(
 	shared: Arc<Shared<S>>,
 	mut send: S::Send,
@@ -104,11 +105,6 @@ pub(super) async fn run<S: Session>(
 	};
 	let draft = shared.draft;
 	let tokens: Vec<Grant> = grants.into_iter().filter(|g| g.may_watch(&prefix)).collect();
-	let until = tokens
-		.iter()
-		.filter_map(Grant::expires)
-		.min()
-		.and_then(crate::session::expiry_deadline);
 	// What a token shows beyond the session's grant is known only as broadcasts come: any token
 	// that can show something under the prefix is recorded.
 	if let Some(token) = tokens.first() {
@@ -125,13 +121,13 @@ pub(super) async fn run<S: Session>(
 			}
 		};
 		tokio::pin!(watched);
-		let expiry = super::serve::expiry(until);
-		tokio::pin!(expiry);
+		let token_end = super::serve::token_end(&shared, &tokens);
+		tokio::pin!(token_end);
 		let mut updates = true;
 		loop {
 			tokio::select! {
 				_ = &mut watched => break,
-				() = &mut expiry => break,
+				_ = &mut token_end => break,
 				ended = next_message(&mut reader, draft), if updates => match ended {
 					Ok(None) if draft.fin_keeps_requests() => updates = false,
 					Ok(Some(name)) => {

@@ -231,7 +231,7 @@ async fn subscribe<S: Session>(
 	let range_filtered = request_stream::range_filtered(&request.parameters);
 	let request = request_stream::subscribe(&request);
 	let id = request.request_id;
-	let serve::Allowed { path, until } = match serve::requested(&shared, &request, grants) {
+	let serve::Allowed { path, token } = match serve::requested(&shared, &request, grants) {
 		Ok(_) if range_filtered => {
 			let refusal = refused(RequestErrorCode::NOT_SUPPORTED, "range filters not supported");
 			let _ = write_message(&mut send, &refusal, draft).await;
@@ -275,8 +275,8 @@ async fn subscribe<S: Session>(
 		let opened = Arc::new(AtomicU64::new(0));
 		let served = serve::serve_track(&shared, (alias, request.priority, opened.clone()), track, window);
 		tokio::pin!(served);
-		let expiry = serve::expiry(until);
-		tokio::pin!(expiry);
+		let token_end = serve::token_end(&shared, token.as_slice());
+		tokio::pin!(token_end);
 		// Whether the subscriber may still send a REQUEST_UPDATE, and whether its STOP_SENDING
 		// can still come.
 		let (mut updates, mut stoppable) = (true, true);
@@ -314,9 +314,9 @@ async fn subscribe<S: Session>(
 						break;
 					}
 				},
-				// A request token's subscription ends when the token expires.
-				() = &mut expiry => {
-					publish_done(&mut send, serve::done(id, serve::TOKEN_EXPIRED, &opened), draft).await;
+				// A request token's subscription ends when the token expires or is revoked.
+				ended = &mut token_end => {
+					publish_done(&mut send, serve::done(id, ended, &opened), draft).await;
 					break;
 				},
 				// STOP_SENDING cancels it on every draft (the session's end too).

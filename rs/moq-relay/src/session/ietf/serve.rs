@@ -87,11 +87,11 @@ async fn watch<S: Session>(shared: Arc<Shared<S>>, prefix: Path) {
 	}
 }
 
-/// A SUBSCRIBE allowed: its path, and when it must end if a request token allowed it (that token's
-/// expiry; `None` for the session's grant or a token without one).
+/// A SUBSCRIBE allowed: its path, and the request token that allowed it beyond the session's grant
+/// (none when the session's grant does), whose expiry or revocation ends it ([`token_end`]).
 pub(super) struct Allowed {
 	pub path: Path,
-	pub until: Option<tokio::time::Instant>,
+	pub token: Option<Grant>,
 }
 
 /// Why a SUBSCRIBE is refused before it is served: a path too long, the subscribe rate, a path
@@ -133,11 +133,13 @@ pub(super) fn requested<S>(
 	if !request.forward {
 		return Err((RequestErrorCode::NOT_SUPPORTED, "FORWARD=0 not supported"));
 	}
-	let until = token.and_then(|grant| {
+	if let Some(grant) = token {
 		shared.trail.token_granted(&shared.grant, grant, audited, &path);
-		grant.expires().and_then(crate::session::expiry_deadline)
-	});
-	Ok(Allowed { path, until })
+	}
+	Ok(Allowed {
+		path,
+		token: token.cloned(),
+	})
 }
 
 /// PUBLISH_DONE of the subscription `request_id` with `status` and `reason`, its Stream Count the
@@ -151,29 +153,50 @@ pub(super) fn done(request_id: VarInt, (status, reason): (u32, &str), opened: &A
 	}
 }
 
-/// PUBLISH_DONE's status and reason for a subscription a request token allowed, at that token's
-/// expiry: UNAUTHORIZED (the subscriber is no longer authorized).
-pub(super) const TOKEN_EXPIRED: (u32, &str) = (PublishDoneCode::UNAUTHORIZED, "token_expired");
-
 /// PUBLISH_DONE's status and reason for a subscription whose REQUEST_UPDATE was refused.
 pub(super) const UPDATE_FAILED: (u32, &str) = (
 	PublishDoneCode::UPDATE_FAILED,
 	"REQUEST_UPDATE parameters not supported",
 );
 
-/// Waits until `until`, or forever without one.
-pub(super) async fn expiry(until: Option<tokio::time::Instant>) {
-	match until {
-		Some(at) => tokio::time::sleep_until(at).await,
-		None => std::future::pending().await,
+/// Resolves when the request tokens that allowed a request (`tokens`) stop allowing it: the
+/// earliest of them expiring (`token_expired`) or one of them revoked as a session's token is
+/// (`token_revoked`, `key_revoked`, ...: `docs/auth.md`, "Revocation"). Gives PUBLISH_DONE's
+/// status and reason: UNAUTHORIZED (the subscriber is no longer authorized) and that code. Never
+/// resolves without tokens. A revoked token gets an audit line.
+pub(super) async fn token_end<S>(shared: &Shared<S>, tokens: &[Grant]) -> (u32, &'static str) {
+	if tokens.is_empty() {
+		return std::future::pending().await;
 	}
+	let expiry = async {
+		match tokens
+			.iter()
+			.filter_map(Grant::expires)
+			.min()
+			.and_then(crate::session::expiry_deadline)
+		{
+			Some(at) => tokio::time::sleep_until(at).await,
+			None => std::future::pending().await,
+		}
+	};
+	let revocations = tokens
+		.iter()
+		.map(|token| Box::pin(async move { (token, crate::session::revoked(&shared.ctx, token).await) }));
+	let code = tokio::select! {
+		() = expiry => "token_expired",
+		((token, revoked), _, _) = futures::future::select_all(revocations) => {
+			shared.trail.token_ended(&shared.grant, token, revoked.code());
+			revoked.code()
+		}
+	};
+	(PublishDoneCode::UNAUTHORIZED, code)
 }
 
 /// SUBSCRIBE: SUBSCRIBE_OK with a fresh Track Alias and the track's groups from the latest on, or
 /// SUBSCRIBE_ERROR (UNAUTHORIZED outside the grant, TRACK_DOES_NOT_EXIST for no such broadcast).
 pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subscribe, grants: &[Grant]) {
 	let id = request.request_id;
-	let Allowed { path, until } = match requested(shared, &request, grants) {
+	let Allowed { path, token } = match requested(shared, &request, grants) {
 		Ok(allowed) => allowed,
 		Err((code, reason)) => {
 			shared
@@ -219,7 +242,7 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 		);
 		let done = tokio::select! {
 			done = served => done,
-			() = expiry(until) => Some(done(VarInt::ZERO, TOKEN_EXPIRED, &count)),
+			ended = token_end(&serving, token.as_slice()) => Some(done(VarInt::ZERO, ended, &count)),
 		};
 		if let Some(done) = done {
 			serving.state().ours.forget(id);
