@@ -251,6 +251,31 @@ impl Draft {
 		matches!(self, Draft::Draft19) || self.filter_fields()
 	}
 
+	/// Whether a fetch stream's objects start with Serialization Flags, each relative to the one
+	/// before it (draft-15 on); draft-14 writes every field of every object.
+	pub const fn fetch_serialization_flags(self) -> bool {
+		!matches!(self, Draft::Draft14)
+	}
+
+	/// Whether a fetch object's Group ID field is a delta from the one before it (draft-18 on,
+	/// "Fetch Header": the prior Group ID plus the delta plus one, ascending), not the Group ID.
+	pub const fn fetch_group_delta(self) -> bool {
+		self.seven_byte_integers()
+	}
+
+	/// Whether a fetch object with an empty payload carries an Object Status after its length
+	/// (draft-14 and draft-15; later fetch objects have no status, and the published client reads
+	/// none there).
+	pub const fn fetch_object_status(self) -> bool {
+		matches!(self, Draft::Draft14 | Draft::Draft15)
+	}
+
+	/// Whether FETCH names its track and takes its range from LOCATION_FILTER, with no Fetch Type
+	/// (draft-20 on); before, a Fetch Type says Standalone or Joining.
+	pub const fn fetch_by_filter(self) -> bool {
+		self.filter_fields()
+	}
+
 	/// Whether LOCATION_FILTER is draft-22's typed form, with no Length.
 	pub const fn typed_filter(self) -> bool {
 		matches!(self, Draft::Draft22)

@@ -55,6 +55,8 @@ pub mod message_type {
 	pub const GOAWAY: u64 = 0x10;
 	/// FETCH.
 	pub const FETCH: u64 = 0x16;
+	/// FETCH_OK.
+	pub const FETCH_OK: u64 = 0x18;
 	/// PUBLISH.
 	pub const PUBLISH: u64 = 0x1D;
 	/// SUBSCRIBE_NAMESPACE (0x11 before draft-18).
@@ -746,9 +748,55 @@ pub enum RequestMessage {
 	NamespaceDone(Vec<String>),
 	/// GOAWAY, on the SETUP stream.
 	Goaway(Goaway),
-	/// A request this codec does not read (PUBLISH, FETCH, TRACK_STATUS, SUBSCRIBE_TRACKS). It can
+	/// FETCH, opening a stream.
+	Fetch(Fetch),
+	/// FETCH_OK, on the FETCH's stream.
+	FetchOk(FetchOk),
+	/// A request this codec does not read (PUBLISH, TRACK_STATUS, SUBSCRIBE_TRACKS). It can
 	/// only be refused.
 	Unsupported(UnsupportedRequest),
+}
+
+/// FETCH (0x16): `Request ID | Fetch Type and its fields | Parameters` on draft-17 to draft-19,
+/// `Request ID | Track Namespace | Track Name | Parameters` from draft-20 on, where the range is
+/// the LOCATION_FILTER parameter. Its objects come on a unidirectional fetch stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetch {
+	/// The Request ID.
+	pub request_id: VarInt,
+	/// What it fetches.
+	pub target: FetchTarget,
+	/// SUBSCRIBER_PRIORITY, GROUP_ORDER, AUTHORIZATION TOKEN, LOCATION_FILTER, ...
+	pub parameters: MessageParameters,
+}
+
+/// What a FETCH names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchTarget {
+	/// Draft-17 to draft-19: a Fetch Type and its fields, as draft-14 has them.
+	Typed(super::fetch::FetchType),
+	/// Draft-20 on: a track; the range is the LOCATION_FILTER parameter.
+	Track {
+		/// The Track Namespace.
+		namespace: Vec<String>,
+		/// The Track Name.
+		track: String,
+	},
+}
+
+/// FETCH_OK (0x18): `End Of Track (8) | End Location | Parameters | Track Properties` (no
+/// Request ID: the stream says which FETCH it answers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchOk {
+	/// Whether the range reaches the end of the track.
+	pub end_of_track: bool,
+	/// The End Location (group, object): exclusive before draft-20, the last object from draft-20
+	/// on.
+	pub end: (u64, u64),
+	/// Its parameters (the relay sends none).
+	pub parameters: MessageParameters,
+	/// Track Properties, delta-coded Key-Value-Pairs to the end of the message.
+	pub properties: Vec<KeyValue>,
 }
 
 /// A request whose payload this codec does not read, kept as received.
@@ -803,6 +851,8 @@ impl RequestMessage {
 			Self::Namespace(_) => NAMESPACE,
 			Self::NamespaceDone(_) => NAMESPACE_DONE,
 			Self::Goaway(_) => GOAWAY,
+			Self::Fetch(_) => FETCH,
+			Self::FetchOk(_) => FETCH_OK,
 			Self::Unsupported(m) => m.ty.into_inner(),
 		}
 	}
@@ -821,6 +871,8 @@ impl RequestMessage {
 			Self::Namespace(_) => "NAMESPACE",
 			Self::NamespaceDone(_) => "NAMESPACE_DONE",
 			Self::Goaway(_) => "GOAWAY",
+			Self::Fetch(_) => "FETCH",
+			Self::FetchOk(_) => "FETCH_OK",
 			Self::Unsupported(m) => m.name(),
 		}
 	}
@@ -830,7 +882,6 @@ fn unsupported_name(ty: u64) -> Option<&'static str> {
 	use message_type::*;
 	Some(match ty {
 		PUBLISH => "PUBLISH",
-		FETCH => "FETCH",
 		TRACK_STATUS => "TRACK_STATUS",
 		SUBSCRIBE_TRACKS => "SUBSCRIBE_TRACKS",
 		_ => return None,
@@ -931,22 +982,10 @@ fn decode_body(
 		SUBSCRIBE_OK => {
 			let track_alias = get_var_in(body, draft)?;
 			let parameters = outside_update(MessageParameters::decode(body, draft, location)?)?;
-			let mut properties = Vec::new();
-			let mut previous = VarInt::ZERO;
-			while body.has_remaining() {
-				if properties.len() == MAX_PARAMETERS {
-					return Err(DecodeError::TooLarge {
-						what: "Track Property count",
-						len: MAX_PARAMETERS as u64 + 1,
-						max: MAX_PARAMETERS as u64,
-					});
-				}
-				properties.push(decode_pair(body, draft, &mut previous)?);
-			}
 			RequestMessage::SubscribeOk(SubscribeOk {
 				track_alias,
 				parameters,
-				properties,
+				properties: decode_properties(body, draft)?,
 			})
 		}
 		REQUEST_OK => RequestMessage::RequestOk(outside_update(MessageParameters::decode(body, draft, location)?)?),
@@ -998,6 +1037,44 @@ fn decode_body(
 				request_id,
 			})
 		}
+		FETCH => {
+			let request_id = request_id(body)?;
+			let target = match draft.fetch_by_filter() {
+				true => FetchTarget::Track {
+					namespace: decode_namespace(body, draft)?,
+					track: decode_text(body, draft, "Track Name", MAX_CONTROL_LEN as usize)?,
+				},
+				false => FetchTarget::Typed(decode_fetch_type(body, draft)?),
+			};
+			RequestMessage::Fetch(Fetch {
+				request_id,
+				target,
+				parameters: outside_update(MessageParameters::decode(body, draft, location)?)?,
+			})
+		}
+		FETCH_OK => {
+			let end_of_track = match body.get_byte()? {
+				0 => false,
+				1 => true,
+				value => {
+					return Err(DecodeError::InvalidValue {
+						field: "End Of Track",
+						value: value.into(),
+					});
+				}
+			};
+			let end = (
+				get_var_in(body, draft)?.into_inner(),
+				get_var_in(body, draft)?.into_inner(),
+			);
+			let parameters = outside_update(MessageParameters::decode(body, draft, location)?)?;
+			RequestMessage::FetchOk(FetchOk {
+				end_of_track,
+				end,
+				parameters,
+				properties: decode_properties(body, draft)?,
+			})
+		}
 		other if unsupported_name(other).is_some() => RequestMessage::Unsupported(UnsupportedRequest {
 			ty,
 			body: body.split_off(0),
@@ -1009,6 +1086,111 @@ fn decode_body(
 			});
 		}
 	})
+}
+
+/// Track Properties: delta-coded Key-Value-Pairs to the end of the message (SUBSCRIBE_OK,
+/// FETCH_OK), at most [`MAX_PARAMETERS`].
+fn decode_properties(body: &mut Bytes, draft: Draft) -> Result<Vec<KeyValue>, DecodeError> {
+	let mut properties = Vec::new();
+	let mut previous = VarInt::ZERO;
+	while body.has_remaining() {
+		if properties.len() == MAX_PARAMETERS {
+			return Err(DecodeError::TooLarge {
+				what: "Track Property count",
+				len: MAX_PARAMETERS as u64 + 1,
+				max: MAX_PARAMETERS as u64,
+			});
+		}
+		properties.push(decode_pair(body, draft, &mut previous)?);
+	}
+	Ok(properties)
+}
+
+/// Track Properties as [`decode_properties`] reads them.
+fn encode_properties(body: &mut Vec<u8>, properties: &[KeyValue], draft: Draft) -> Result<(), EncodeError> {
+	if properties.len() > MAX_PARAMETERS {
+		return Err(EncodeError::TooLarge {
+			what: "Track Property count",
+			len: properties.len() as u64,
+			max: MAX_PARAMETERS as u64,
+		});
+	}
+	body.extend(encode_pairs(properties, draft)?);
+	Ok(())
+}
+
+/// A Fetch Type and its fields (draft-17 to draft-19), in this draft's integers.
+fn decode_fetch_type(body: &mut Bytes, draft: Draft) -> Result<super::fetch::FetchType, DecodeError> {
+	use super::fetch::FetchType;
+	let location = |body: &mut Bytes| -> Result<Location, DecodeError> {
+		Ok(Location {
+			group: get_var_in(body, draft)?,
+			object: get_var_in(body, draft)?,
+		})
+	};
+	Ok(match get_var_in(body, draft)?.into_inner() {
+		0x1 => FetchType::Standalone {
+			namespace: decode_namespace(body, draft)?,
+			track: decode_text(body, draft, "Track Name", MAX_CONTROL_LEN as usize)?,
+			start: location(body)?,
+			end: location(body)?,
+		},
+		0x2 => FetchType::RelativeJoining {
+			joining_request_id: get_var_in(body, draft)?,
+			joining_start: get_var_in(body, draft)?,
+		},
+		0x3 => FetchType::AbsoluteJoining {
+			joining_request_id: get_var_in(body, draft)?,
+			joining_start: get_var_in(body, draft)?,
+		},
+		value => {
+			return Err(DecodeError::InvalidValue {
+				field: "Fetch Type",
+				value,
+			});
+		}
+	})
+}
+
+/// A Fetch Type and its fields as [`decode_fetch_type`] reads them.
+fn encode_fetch_type(
+	body: &mut Vec<u8>,
+	fetch_type: &super::fetch::FetchType,
+	draft: Draft,
+) -> Result<(), EncodeError> {
+	use super::fetch::FetchType;
+	match fetch_type {
+		FetchType::Standalone {
+			namespace,
+			track,
+			start,
+			end,
+		} => {
+			put_var_in(body, draft, VarInt::from_u32(0x1));
+			encode_namespace(body, draft, namespace)?;
+			encode_text(body, draft, track, "Track Name", MAX_CONTROL_LEN as usize)?;
+			for value in [start.group, start.object, end.group, end.object] {
+				put_var_in(body, draft, value);
+			}
+		}
+		FetchType::RelativeJoining {
+			joining_request_id,
+			joining_start,
+		}
+		| FetchType::AbsoluteJoining {
+			joining_request_id,
+			joining_start,
+		} => {
+			let ty = match fetch_type {
+				FetchType::RelativeJoining { .. } => 0x2,
+				_ => 0x3,
+			};
+			put_var_in(body, draft, VarInt::from_u32(ty));
+			put_var_in(body, draft, *joining_request_id);
+			put_var_in(body, draft, *joining_start);
+		}
+	}
+	Ok(())
 }
 
 /// A message's parameters, refused when they carry TRACK_PROPERTY_FILTER: it belongs to
@@ -1051,14 +1233,36 @@ impl EncodeWith<Draft> for RequestMessage {
 			Self::SubscribeOk(m) => {
 				put_var_in(&mut body, draft, m.track_alias);
 				m.parameters.encode(&mut body, draft)?;
-				if m.properties.len() > MAX_PARAMETERS {
-					return Err(EncodeError::TooLarge {
-						what: "Track Property count",
-						len: m.properties.len() as u64,
-						max: MAX_PARAMETERS as u64,
-					});
+				encode_properties(&mut body, &m.properties, draft)?;
+			}
+			Self::Fetch(m) => {
+				request_id(&mut body, m.request_id);
+				match (&m.target, draft.fetch_by_filter()) {
+					(FetchTarget::Track { namespace, track }, true) => {
+						encode_namespace(&mut body, draft, namespace)?;
+						encode_text(&mut body, draft, track, "Track Name", MAX_CONTROL_LEN as usize)?;
+					}
+					(FetchTarget::Typed(fetch_type), false) => encode_fetch_type(&mut body, fetch_type, draft)?,
+					_ => {
+						return Err(EncodeError::InvalidValue {
+							field: "FETCH",
+							reason: "a Fetch Type before draft-20, a track and LOCATION_FILTER from draft-20 on",
+						});
+					}
 				}
-				body.extend(encode_pairs(&m.properties, draft)?);
+				m.parameters.encode(&mut body, draft)?;
+			}
+			Self::FetchOk(m) => {
+				body.put_u8(u8::from(m.end_of_track));
+				for value in [m.end.0, m.end.1] {
+					let value = VarInt::from_u64(value).map_err(|_| EncodeError::InvalidValue {
+						field: "End Location",
+						reason: "beyond 2^62",
+					})?;
+					put_var_in(&mut body, draft, value);
+				}
+				m.parameters.encode(&mut body, draft)?;
+				encode_properties(&mut body, &m.properties, draft)?;
 			}
 			Self::RequestOk(parameters) => parameters.encode(&mut body, draft)?,
 			Self::RequestError(m) => {
@@ -1169,6 +1373,74 @@ mod tests {
 		// Length past the body). Where both forms read, the bare one is taken.
 		let short = [0x04, 0x00, 0x06, 0x01, 0x01, 0x09, 0x03, 0x05, 0x02];
 		assert!(RequestMessage::decode(&mut &short[..], Draft::Draft20).is_err());
+	}
+
+	/// FETCH in its three forms (draft-17 with its Required Request ID Delta, draft-18 and
+	/// draft-19 by Fetch Type, draft-20 on by track with the range in LOCATION_FILTER) and
+	/// FETCH_OK, byte for byte both ways.
+	#[test]
+	fn fetch_and_fetch_ok_in_each_form() {
+		use super::super::fetch::FetchType;
+		let standalone = FetchTarget::Typed(FetchType::Standalone {
+			namespace: vec!["b".into()],
+			track: "t".into(),
+			start: Location::new(VarInt::from_u32(5), VarInt::ZERO),
+			end: Location::new(VarInt::from_u32(6), VarInt::ZERO),
+		});
+		let fetch = |target| {
+			RequestMessage::Fetch(Fetch {
+				request_id: VarInt::from_u32(4),
+				target,
+				parameters: MessageParameters::default(),
+			})
+		};
+		// Request ID 4, Fetch Type 1, namespace ["b"], track "t", {5, 0} to {6, 0}, no parameters.
+		let typed = [0x04, 0x01, 0x01, 0x01, b'b', 0x01, b't', 0x05, 0x00, 0x06, 0x00, 0x00];
+		let with_delta = [&[0x04, 0x00][..], &typed[1..]].concat();
+		let by_track = [0x04, 0x01, 0x01, b'b', 0x01, b't', 0x00];
+		let track = FetchTarget::Track {
+			namespace: vec!["b".into()],
+			track: "t".into(),
+		};
+		for (draft, body, target) in [
+			(Draft::Draft17, &with_delta[..], standalone.clone()),
+			(Draft::Draft18, &typed[..], standalone.clone()),
+			(Draft::Draft19, &typed[..], standalone.clone()),
+			(Draft::Draft20, &by_track[..], track.clone()),
+			(Draft::Draft22, &by_track[..], track.clone()),
+		] {
+			let bytes = [&[0x16, 0x00, body.len() as u8][..], body].concat();
+			assert_eq!(
+				RequestMessage::decode(&mut &bytes[..], draft).unwrap(),
+				fetch(target.clone()),
+				"{draft:?}"
+			);
+			assert_eq!(fetch(target).to_bytes(draft).unwrap(), bytes, "{draft:?}");
+		}
+		// A Fetch Type from draft-20 on, a track before, and an unknown Fetch Type: refused.
+		assert!(fetch(standalone).to_bytes(Draft::Draft20).is_err());
+		assert!(fetch(track).to_bytes(Draft::Draft18).is_err());
+		let unknown = [0x16, 0x00, 0x03, 0x04, 0x04, 0x00];
+		assert!(matches!(
+			RequestMessage::decode(&mut &unknown[..], Draft::Draft18),
+			Err(DecodeError::InvalidValue {
+				field: "Fetch Type",
+				value: 4
+			})
+		));
+
+		// FETCH_OK: not End Of Track, End Location {5, 3}, no parameters, no properties.
+		let ok = RequestMessage::FetchOk(FetchOk {
+			end_of_track: false,
+			end: (5, 3),
+			parameters: MessageParameters::default(),
+			properties: Vec::new(),
+		});
+		let bytes = [0x18, 0x00, 0x04, 0x00, 0x05, 0x03, 0x00];
+		assert_eq!(ok.to_bytes(Draft::Draft20).unwrap(), bytes);
+		assert_eq!(RequestMessage::decode(&mut &bytes[..], Draft::Draft20).unwrap(), ok);
+		let bad = [0x18, 0x00, 0x04, 0x02, 0x05, 0x03, 0x00];
+		assert!(RequestMessage::decode(&mut &bad[..], Draft::Draft20).is_err());
 	}
 
 	fn namespace() -> impl Strategy<Value = Vec<String>> {
@@ -1785,9 +2057,9 @@ mod tests {
 			decode(&[0x07, 0x00, 0x02, 0x00, 0x00]),
 			Err(DecodeError::TrailingBytes { .. })
 		));
-		// PUBLISH, FETCH, TRACK_STATUS, SUBSCRIBE_TRACKS are read whole, to be refused; their
-		// Request ID is the payload's first integer (0xAA 0xBB: 0x2ABB in two leading-ones bytes).
-		for ty in [0x1Du8, 0x16, 0x0D, 0x51] {
+		// PUBLISH, TRACK_STATUS, SUBSCRIBE_TRACKS are read whole, to be refused; their Request ID
+		// is the payload's first integer (0xAA 0xBB: 0x2ABB in two leading-ones bytes).
+		for ty in [0x1Du8, 0x0D, 0x51] {
 			let RequestMessage::Unsupported(request) = decode(&[ty, 0x00, 0x02, 0xAA, 0xBB]).unwrap() else {
 				panic!("{ty:#x} is kept unread");
 			};
