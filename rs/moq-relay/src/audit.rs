@@ -75,6 +75,8 @@ pub enum Request {
 	/// Watching the broadcasts under a prefix (SUBSCRIBE_NAMESPACE); only a request token's grant
 	/// is recorded for it ([`Trail::token_granted`]).
 	Watch,
+	/// Fetching objects of a broadcast's track (an IETF FETCH).
+	Fetch,
 }
 
 impl Request {
@@ -84,6 +86,7 @@ impl Request {
 			Self::Publish => "publish",
 			Self::Subscribe => "subscribe",
 			Self::Watch => "watch",
+			Self::Fetch => "fetch",
 		}
 	}
 }

@@ -254,6 +254,11 @@ impl Group {
 		self.sequence
 	}
 
+	/// How many frames the group has begun (the last may still be arriving).
+	pub fn begun(&self) -> u64 {
+		u64::try_from(self.state.borrow().frames.len()).unwrap_or(u64::MAX)
+	}
+
 	/// A reader from the first frame.
 	pub fn reader(self: &Arc<Self>) -> GroupReader {
 		GroupReader {

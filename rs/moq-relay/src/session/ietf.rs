@@ -16,11 +16,13 @@
 //!   track the origin wants is subscribed to upstream with SUBSCRIBE; its subgroup streams fill the
 //!   shared track, which moq-lite subscribers read.
 //!
-//! FETCH, TRACK_STATUS and PUBLISH are refused with NOT_SUPPORTED, and datagrams are ignored
+//! A standalone FETCH is served from the cache ([`fetch`]); a joining FETCH, TRACK_STATUS and
+//! PUBLISH are refused with NOT_SUPPORTED, and datagrams are ignored
 //! (`docs/protocol.md#not-supported`). Draft-18 has no control stream: [`draft18`] admits its
 //! session the same way and [`requests`] serves its request streams with the same logic.
 
 mod draft18;
+mod fetch;
 mod ingest;
 mod io;
 mod namespaces;
@@ -972,11 +974,12 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 			state.ours.forget(id);
 		}
 		ControlMessage::SubscribeUpdate(update) => serve::update(shared, update).await,
-		ControlMessage::Fetch(fetch) => {
-			let refused = request_error(fetch.request_id, RequestErrorCode::NOT_SUPPORTED, unsupported);
-			shared.send(vec![ControlMessage::FetchError(refused)]).await;
+		ControlMessage::Fetch(request) => fetch::on_control(shared, request, &grants).await,
+		ControlMessage::FetchCancel(id) => {
+			if let Some((task, _)) = shared.state().serving.remove(&id.into_inner()) {
+				task.abort();
+			}
 		}
-		ControlMessage::FetchCancel(_) => {}
 		ControlMessage::TrackStatus(request) => {
 			let refused = request_error(request.request_id, RequestErrorCode::NOT_SUPPORTED, unsupported);
 			shared.send(vec![ControlMessage::TrackStatusError(refused)]).await;

@@ -1975,8 +1975,9 @@ async fn draft20_requests_on_the_wire() {
 /// NAMESPACE for each broadcast, NAMESPACE_DONE when a PUBLISH_NAMESPACE's stream ends;
 /// PUBLISH_NAMESPACE gets REQUEST_OK; SUBSCRIBE gets SUBSCRIBE_OK (no Request ID) and subgroup
 /// streams of type 0x58 (FIRST_OBJECT), or REQUEST_ERROR DOES_NOT_EXIST (draft-18's 0x10); PUBLISH,
-/// FETCH, TRACK_STATUS and SUBSCRIBE_TRACKS get REQUEST_ERROR NOT_SUPPORTED; on shutdown GOAWAY
-/// comes on the relay's SETUP stream, and a later request gets REQUEST_ERROR GOING_AWAY.
+/// TRACK_STATUS and SUBSCRIBE_TRACKS get REQUEST_ERROR NOT_SUPPORTED, a FETCH of a broadcast nobody
+/// holds DOES_NOT_EXIST; on shutdown GOAWAY comes on the relay's SETUP stream, and a later
+/// request gets REQUEST_ERROR GOING_AWAY.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft18_requests_on_the_wire() {
 	let mut relay = TestRelay::start(Some("anon")).await;
@@ -2052,8 +2053,30 @@ async fn draft18_requests_on_the_wire() {
 		other => panic!("expected REQUEST_ERROR, got {other:?}"),
 	}
 
-	// Their payloads are not read past the Request ID (8, 10, 12, 14), which is checked.
-	for (ty, id) in [(0x1Du32, 8u8), (0x16, 10), (0x0D, 12), (0x51, 14)] {
+	// A FETCH (10) of a broadcast nobody holds: DOES_NOT_EXIST (0x10), and the relay's FIN.
+	let mut fetch = raw.open().await;
+	let nowhere = moq_relay::wire::ietf::Location::new(VarInt::ZERO, VarInt::ZERO);
+	fetch
+		.write(&RequestMessage::Fetch(moq_relay::wire::ietf::draft18::Fetch {
+			request_id: VarInt::from_u32(10),
+			target: moq_relay::wire::ietf::draft18::FetchTarget::Typed(moq_relay::wire::ietf::FetchType::Standalone {
+				namespace: vec!["missing".into()],
+				track: "t".into(),
+				start: nowhere,
+				end: moq_relay::wire::ietf::Location::new(VarInt::from_u32(1), VarInt::ZERO),
+			}),
+			parameters: MessageParameters::default(),
+		}))
+		.await;
+	match fetch.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, VarInt::from_u32(0x10)),
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	assert_eq!(fetch.read::<RequestMessage>().await, None);
+
+	// PUBLISH, TRACK_STATUS and SUBSCRIBE_TRACKS: their payloads are not read past the Request ID
+	// (8, 12, 14), which is checked.
+	for (ty, id) in [(0x1Du32, 8u8), (0x0D, 12), (0x51, 14)] {
 		let mut request = raw.open().await;
 		request
 			.write(&RequestMessage::Unsupported(UnsupportedRequest {
@@ -2981,4 +3004,295 @@ async fn a_departing_draft_publisher_ends_its_tracks() {
 		client.close().await;
 	}
 	relay.stop().await;
+}
+
+/// FETCH with the published client as the real peer, at every draft (`docs/protocol.md`, "FETCH
+/// on the drafts"): a subscriber at draft-14 to draft-22 that asks its track for a group from
+/// before its subscription began (`fetch_group`, which the client turns into a Standalone FETCH before
+/// draft-20 and a LOCATION_FILTER FETCH from draft-20 on) gets that group whole from the relay's
+/// cache, every frame in order on one fetch stream, on the subscription's session; a group the
+/// relay does not hold is refused, and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_published_client_fetches_a_past_group_at_every_draft() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "fetch").await;
+	// A moq-lite viewer holds the track in the relay's cache from the start.
+	let watcher_client = relay.client(Some(version(LITE05)));
+	let mut watcher = within("watcher", Subscriber::connect(&watcher_client, relay.url("moqt", "")))
+		.await
+		.unwrap();
+	within("announced", watcher.announced("anon/fetch", true))
+		.await
+		.unwrap();
+	let mut held = common::subscribe_every_frame(watcher.consumer(), "anon/fetch", "t").await;
+	// Until the relay holds groups before the ones a new subscriber starts with.
+	while within("a group", held.recv_group()).await.unwrap().unwrap().sequence < 3 {}
+
+	for name in [
+		DRAFT14, DRAFT15, DRAFT16, DRAFT17, DRAFT18, DRAFT19, DRAFT20, DRAFT21, DRAFT22,
+	] {
+		let client = relay.client(Some(version(name)));
+		let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
+			.await
+			.unwrap();
+		within("announced", session.announced("anon/fetch", true))
+			.await
+			.unwrap();
+		let broadcast = within("broadcast", session.consumer().request_broadcast("anon/fetch"))
+			.await
+			.unwrap();
+		let track = broadcast.track("t").unwrap();
+		let subscription = moq_net::track::Subscription::default().with_max_age(Duration::from_secs(30));
+		let mut live = within("subscribed", track.subscribe(subscription)).await.unwrap();
+		let first = within("a live group", live.recv_group())
+			.await
+			.unwrap()
+			.unwrap()
+			.sequence;
+		let past = first - 2;
+		let fetched = within("the fetched group", track.fetch_group(past, None))
+			.await
+			.unwrap_or_else(|err| panic!("{name}: fetching group {past}: {err}"));
+		let mut fetched = fetched;
+		let mut frames = Vec::new();
+		while let Some(frame) = within("a fetched frame", fetched.read_frame()).await.unwrap() {
+			frames.push(String::from_utf8(frame.payload.to_vec()).unwrap());
+		}
+		let expected: Vec<String> = (0..FRAMES).map(|i| format!("fetch:{past}:{i}")).collect();
+		assert_eq!(frames, expected, "{name}");
+		// A group far ahead of the track: the relay holds none of it, and says so.
+		let ahead = first + 1_000_000;
+		let refused = within("the refused fetch", track.fetch_group(ahead, None)).await;
+		assert!(refused.is_err(), "{name}: group {ahead} fetched");
+		// The subscription goes on.
+		within("a live group after", live.recv_group()).await.unwrap().unwrap();
+		session.close().await;
+		client.close().await;
+	}
+	writer.abort();
+	watcher.close().await;
+	watcher_client.close().await;
+	publisher.close().await;
+	relay.stop().await;
+}
+
+/// FETCH on the wire (`docs/protocol.md`, "FETCH on the drafts"). Draft-14's control stream: a
+/// Standalone FETCH of a group the relay holds is answered FETCH_OK (ascending, End Location after its last
+/// object) and served on a fetch stream (FETCH_HEADER with the Request ID, every object of the
+/// group with its Group and Object ID, FIN); a joining FETCH is refused NOT_SUPPORTED, a range
+/// that ends before it starts INVALID_RANGE, a track or broadcast nobody holds DOES_NOT_EXIST,
+/// each with FETCH_ERROR. Draft-20's request stream: a
+/// LOCATION_FILTER without an absolute start is refused NOT_SUPPORTED, an absolute one with an
+/// End Object answered FETCH_OK naming that object (inclusive) and followed by the relay's FIN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_answers_and_refusals_on_the_wire() {
+	use moq_relay::wire::ietf::draft18::{Fetch as Fetch18, FetchTarget};
+	use moq_relay::wire::ietf::{Fetch, FetchObject, FetchType, Location};
+
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "wire").await;
+	let watcher_client = relay.client(Some(version(LITE05)));
+	let mut watcher = within("watcher", Subscriber::connect(&watcher_client, relay.url("moqt", "")))
+		.await
+		.unwrap();
+	within("announced", watcher.announced("anon/wire", true)).await.unwrap();
+	let mut held = common::subscribe_every_frame(watcher.consumer(), "anon/wire", "t").await;
+	let newest = loop {
+		let group = within("a group", held.recv_group()).await.unwrap().unwrap();
+		if group.sequence >= 3 {
+			break group.sequence;
+		}
+	};
+	let past = newest - 1;
+	let at =
+		|group: u64, object: u64| Location::new(VarInt::from_u64(group).unwrap(), VarInt::from_u64(object).unwrap());
+	let fetch = |id: u32, fetch_type: FetchType| {
+		ControlMessage::Fetch(Fetch {
+			request_id: VarInt::from_u32(id),
+			priority: 0,
+			group_order: GroupOrder::Ascending,
+			fetch_type,
+			parameters: Parameters::default(),
+		})
+	};
+	let standalone = |namespace: &[&str], track: &str, start, end| FetchType::Standalone {
+		namespace: namespace.iter().map(|s| s.to_string()).collect(),
+		track: track.into(),
+		start,
+		end,
+	};
+
+	let mut raw = RawDraft::admitted(&relay, vec![path("/anon")]).await;
+	raw.write(fetch(0, standalone(&["wire"], "t", at(past, 0), at(past, 0))))
+		.await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::FetchOk(ok)) => {
+			assert_eq!(ok.request_id, VarInt::ZERO);
+			assert_eq!(ok.group_order, GroupOrder::Ascending);
+			assert_eq!(ok.end, at(past, FRAMES));
+		}
+		other => panic!("expected FETCH_OK, got {other:?}"),
+	}
+	let mut data = within("the fetch stream", raw.conn.accept_uni()).await.unwrap();
+	let bytes = within("the fetch stream's end", data.read_to_end(1 << 16))
+		.await
+		.unwrap();
+	let (header, mut used) = DataStreamHeader::decode_prefix(&bytes, Draft::Draft14).unwrap();
+	assert_eq!(header, DataStreamHeader::Fetch(VarInt::ZERO));
+	let mut payloads = Vec::new();
+	while used < bytes.len() {
+		let (object, n) = FetchObject::decode_prefix(&bytes[used..], Draft::Draft14).unwrap();
+		assert_eq!(object.group, VarInt::from_u64(past).unwrap());
+		assert_eq!(object.object, VarInt::from_u64(payloads.len() as u64).unwrap());
+		payloads.push(String::from_utf8(object.payload.to_vec()).unwrap());
+		used += n;
+	}
+	let expected: Vec<String> = (0..FRAMES).map(|i| format!("wire:{past}:{i}")).collect();
+	assert_eq!(payloads, expected);
+
+	let joining = FetchType::RelativeJoining {
+		joining_request_id: VarInt::ZERO,
+		joining_start: VarInt::from_u32(1),
+	};
+	let refusals = [
+		(joining, RequestErrorCode::NOT_SUPPORTED),
+		(
+			standalone(&["wire"], "t", at(past, 2), at(past, 1)),
+			RequestErrorCode::INVALID_RANGE,
+		),
+		(
+			standalone(&["wire"], "other", at(past, 0), at(past, 0)),
+			RequestErrorCode::DOES_NOT_EXIST,
+		),
+		(
+			standalone(&["nowhere"], "t", at(0, 0), at(1, 0)),
+			RequestErrorCode::DOES_NOT_EXIST,
+		),
+	];
+	for (i, (fetch_type, code)) in refusals.into_iter().enumerate() {
+		let id = 2 * (i as u32 + 1);
+		raw.write(fetch(id, fetch_type)).await;
+		match raw.read::<ControlMessage>().await {
+			Some(ControlMessage::FetchError(err)) => {
+				assert_eq!(
+					(err.request_id, err.code),
+					(VarInt::from_u32(id), VarInt::from_u32(code))
+				);
+			}
+			other => panic!("expected FETCH_ERROR {code:#x}, got {other:?}"),
+		}
+	}
+	// Draft-20: the range in LOCATION_FILTER.
+	let (raw20, _) = Raw18::connect_in(&relay, Draft::Draft20, vec![path("/anon")])
+		.await
+		.expect("admitted");
+	// Draft-20's LOCATION_FILTER: its integers, their count saying which filter.
+	let filter = |value: Vec<u8>| {
+		MessageParameters::default().with(parameter::SUBSCRIPTION_FILTER, ParamValue::Bytes(Bytes::from(value)))
+	};
+	let fetch20 = |id: u32, parameters| {
+		RequestMessage::Fetch(Fetch18 {
+			request_id: VarInt::from_u32(id),
+			target: FetchTarget::Track {
+				namespace: vec!["wire".into()],
+				track: "t".into(),
+			},
+			parameters,
+		})
+	};
+	let mut relative = raw20.open().await;
+	relative.write(&fetch20(0, filter(vec![0x01]))).await;
+	match relative.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => {
+			assert_eq!(err.code, VarInt::from_u32(RequestErrorCode::NOT_SUPPORTED));
+		}
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	let mut absolute = raw20.open().await;
+	// From object 1 of the group to its object 2: End Group delta 0, End Object 2.
+	absolute
+		.write(&fetch20(2, filter([int18(past), vec![0x01, 0x00, 0x02]].concat())))
+		.await;
+	match absolute.read::<RequestMessage>().await {
+		Some(RequestMessage::FetchOk(ok)) => assert_eq!((ok.end, ok.end_of_track), ((past, 2), false)),
+		other => panic!("expected FETCH_OK, got {other:?}"),
+	}
+	assert_eq!(absolute.read::<RequestMessage>().await, None, "the relay's FIN");
+
+	writer.abort();
+	watcher.close().await;
+	watcher_client.close().await;
+	publisher.close().await;
+	relay.stop().await;
+}
+
+/// A FETCH is authorized as a SUBSCRIBE is: outside the session's grant it is refused
+/// UNAUTHORIZED (before the relay says whether it holds the track), and a request token that
+/// lets the session subscribe to the broadcast lets it fetch from it (`docs/protocol.md`,
+/// "Request tokens").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_is_authorized_as_a_subscribe_is() {
+	use moq_relay::wire::ietf::{Fetch, FetchType, Location};
+
+	let secured = Secured::start("fetch-grant").await;
+	let later = moq_token::unix_now() + 600;
+	let sign = |claims: Claims| secured.key.sign(&claims.with_expires(later)).unwrap();
+	let (publisher, writer) = publishing_b(&secured).await;
+	let session = sign(Claims::new(Path::root()).with_subscribe(Path::new("a").unwrap()));
+	let for_b = sign(Claims::new(Path::root()).with_subscribe(Path::new("b").unwrap()));
+	let fetch = |id: u32, group: u64, parameters: Vec<KeyValue>| {
+		let at = Location::new(VarInt::from_u64(group).unwrap(), VarInt::ZERO);
+		ControlMessage::Fetch(Fetch {
+			request_id: VarInt::from_u32(id),
+			priority: 0,
+			group_order: GroupOrder::Ascending,
+			fetch_type: FetchType::Standalone {
+				namespace: vec!["b".into()],
+				track: "t".into(),
+				start: at,
+				end: at,
+			},
+			parameters: Parameters(parameters),
+		})
+	};
+	let unauthorized = VarInt::from_u32(RequestErrorCode::UNAUTHORIZED);
+	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&session)]).await;
+	raw.write(fetch(0, 0, Vec::new())).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::FetchError(err)) => assert_eq!(err.code, unauthorized),
+		other => panic!("expected FETCH_ERROR, got {other:?}"),
+	}
+	// A subscription by the token holds the track; the group it starts with is then fetched with
+	// the token, and refused without it.
+	raw.write(subscribe_in(2, &["b"], vec![token(&for_b)])).await;
+	assert!(matches!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::SubscribeOk(_))
+	));
+	let mut data = within("a subgroup stream", raw.conn.accept_uni()).await.unwrap();
+	let head = within("its header", data.read_chunk(64, true)).await.unwrap().unwrap();
+	let group = match DataStreamHeader::decode_prefix(&head.bytes, Draft::Draft14) {
+		Ok((DataStreamHeader::Subgroup(header), _)) => header.group.into_inner(),
+		other => panic!("expected a subgroup stream, got {other:?}"),
+	};
+	raw.write(fetch(4, group, vec![token(&for_b)])).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::FetchOk(ok)) => assert_eq!(ok.end.group.into_inner(), group),
+		other => panic!("expected FETCH_OK, got {other:?}"),
+	}
+	raw.write(fetch(6, group, Vec::new())).await;
+	loop {
+		match raw.read::<ControlMessage>().await {
+			Some(ControlMessage::FetchError(err)) => {
+				assert_eq!((err.request_id, err.code), (VarInt::from_u32(6), unauthorized));
+				break;
+			}
+			// The subscription's own messages may come in between.
+			Some(ControlMessage::PublishDone(_)) | Some(ControlMessage::MaxRequestId(_)) => {}
+			other => panic!("expected FETCH_ERROR, got {other:?}"),
+		}
+	}
+	writer.abort();
+	publisher.close().await;
+	secured.stop().await;
 }

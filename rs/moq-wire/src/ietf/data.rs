@@ -862,7 +862,10 @@ mod tests {
 		// form here.
 		let fetch = DataStreamHeader::Fetch(VarInt::from_u32(300));
 		assert_eq!(fetch.to_bytes(D18).unwrap(), [0x05, 0x81, 0x2C]);
-		assert_eq!(DataStreamHeader::decode_prefix(&[0x05, 0x81, 0x2C], D18).unwrap(), (fetch, 3));
+		assert_eq!(
+			DataStreamHeader::decode_prefix(&[0x05, 0x81, 0x2C], D18).unwrap(),
+			(fetch, 3)
+		);
 		assert!(FetchObject::decode_prefix(&[0x00; 8], D18).is_err());
 		assert!(ObjectDatagram::decode_prefix(&[0x00; 8], D18).is_err());
 

@@ -3,7 +3,8 @@
 //! SUBSCRIPTION_FILTER (LOCATION_FILTER) as the published client's publisher does: a relative or
 //! absolute start, an end group and an end object. Before draft-20 (and for no filter, or Next
 //! Object) a subscription starts at the start of the track's latest group, again as the client
-//! serves it: the relay has no fetch streams, so a live subscriber gets the current group whole.
+//! serves it: the relay serves no fill or joining FETCH, so a live subscriber gets the current
+//! group whole.
 
 use crate::wire::ietf::draft18::LocationFilter;
 

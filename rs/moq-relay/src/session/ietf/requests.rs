@@ -6,8 +6,8 @@
 //!   peer's reset or STOP_SENDING cancelling it, and its FIN too before draft-19 (from draft-19
 //!   on a FIN only ends its updates); PUBLISH_NAMESPACE is answered REQUEST_OK (or
 //!   REQUEST_ERROR) and its broadcast stays published until the stream ends; SUBSCRIBE_NAMESPACE
-//!   (0x50) runs as draft-16's stream does; PUBLISH, FETCH, TRACK_STATUS and SUBSCRIBE_TRACKS get
-//!   REQUEST_ERROR NOT_SUPPORTED.
+//!   (0x50) runs as draft-16's stream does; FETCH is served from the cache (`fetch`); PUBLISH,
+//!   TRACK_STATUS and SUBSCRIBE_TRACKS get REQUEST_ERROR NOT_SUPPORTED.
 //! - The relay's own subscriptions ([`subscribe_upstream`]): one stream per SUBSCRIBE, its
 //!   SUBSCRIBE_OK binding the Track Alias the data streams carry, PUBLISH_DONE or the stream's end
 //!   ending the track, the relay's FIN cancelling it when nobody reads the track any more.
@@ -24,7 +24,7 @@ use moq_token::Path;
 use tokio::task::JoinSet;
 
 use super::io::{self, DraftReader};
-use super::{Shared, StreamError, Violation, ingest, namespaces, serve};
+use super::{Shared, StreamError, Violation, fetch, ingest, namespaces, serve};
 use crate::auth::Grant;
 use crate::logging::Peer;
 use crate::origin::{Track, TrackEnd};
@@ -62,7 +62,7 @@ async fn write_message<W: SendStream>(
 }
 
 /// REQUEST_ERROR with a code of draft-14's registry (the shared logic's), in draft-18's numbers.
-fn refused(code: u32, reason: &str) -> RequestMessage {
+pub(super) fn refused(code: u32, reason: &str) -> RequestMessage {
 	refused18(request_stream::error_code(code), reason)
 }
 
@@ -124,6 +124,7 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 	};
 	let (id, parameters) = match &first {
 		RequestMessage::Subscribe(m) => (Some(m.request_id), Some(&m.parameters)),
+		RequestMessage::Fetch(m) => (Some(m.request_id), Some(&m.parameters)),
 		RequestMessage::PublishNamespace(m) | RequestMessage::SubscribeNamespace(m) => {
 			(Some(m.request_id), Some(&m.parameters))
 		}
@@ -168,6 +169,7 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 	};
 	match first {
 		RequestMessage::Subscribe(request) => subscribe(shared, send, reader, request, &grants).await,
+		RequestMessage::Fetch(request) => fetch::on_stream(shared, send, reader, request, &grants).await,
 		RequestMessage::PublishNamespace(request) => publish_namespace(shared, send, reader, request).await,
 		RequestMessage::SubscribeNamespace(request) => {
 			let request = request_stream::subscribe_namespace(&request);

@@ -94,17 +94,39 @@ pub(super) struct Allowed {
 	pub token: Option<Grant>,
 }
 
-/// Why a SUBSCRIBE is refused before it is served: a path too long, the subscribe rate, a path
-/// that neither the session's grant nor one of the request's verified tokens (`grants`) lets it
-/// subscribe to (UNAUTHORIZED), FORWARD 0 (NOT_SUPPORTED).
+/// Why a SUBSCRIBE is refused before it is served: the reasons of [`allowed_track`], and FORWARD
+/// 0 (NOT_SUPPORTED).
 pub(super) fn requested<S>(
 	shared: &Shared<S>,
 	request: &Subscribe,
 	grants: &[Grant],
 ) -> Result<Allowed, (u32, &'static str)> {
+	let audited = crate::audit::Request::Subscribe;
+	let allowed = allowed_track(shared, (&request.namespace, &request.track), grants, audited)?;
+	// A subscription that forwards nothing waits for an update turning forwarding on, which the
+	// relay does not apply: refused, as the published client refuses it, rather than forwarded.
+	if !request.forward {
+		return Err((RequestErrorCode::NOT_SUPPORTED, "FORWARD=0 not supported"));
+	}
+	if let Some(token) = &allowed.token {
+		shared.trail.token_granted(&shared.grant, token, audited, &allowed.path);
+	}
+	Ok(allowed)
+}
+
+/// Whether a request (`audited`, for the audit line of a refusal) may read the track `track` of
+/// the broadcast `namespace` names: refused for a path too long (DOES_NOT_EXIST), past the
+/// session's subscribe rate (INTERNAL_ERROR), for a path that neither the session's grant nor
+/// one of the request's verified tokens (`grants`) lets it subscribe to (UNAUTHORIZED).
+pub(super) fn allowed_track<S>(
+	shared: &Shared<S>,
+	(namespace, track): (&[String], &str),
+	grants: &[Grant],
+	audited: crate::audit::Request,
+) -> Result<Allowed, (u32, &'static str)> {
 	let limits = &shared.ctx.limits;
-	let text = namespace_to_path(&request.namespace);
-	if text.len() > limits.max_path || request.track.len() > limits.max_path {
+	let text = namespace_to_path(namespace);
+	if text.len() > limits.max_path || track.len() > limits.max_path {
 		shared.ctx.metrics.limit_refused("path_too_long");
 		return Err((RequestErrorCode::DOES_NOT_EXIST, "path_too_long"));
 	}
@@ -119,27 +141,15 @@ pub(super) fn requested<S>(
 	}
 	let path = Path::new(&text).map_err(|_| (RequestErrorCode::DOES_NOT_EXIST, "not a broadcast path"))?;
 	// A request token is verified at the session's root, so its paths are the session's.
-	let audited = crate::audit::Request::Subscribe;
 	let token = match grants.iter().find(|g| g.can_subscribe(&path)) {
 		_ if shared.grant.can_subscribe(&path) => None,
-		Some(grant) => Some(grant),
+		Some(grant) => Some(grant.clone()),
 		None => {
 			shared.trail.denied(&shared.grant, audited, &path, &shared.ctx.metrics);
 			return Err((RequestErrorCode::UNAUTHORIZED, "not allowed to subscribe here"));
 		}
 	};
-	// A subscription that forwards nothing waits for an update turning forwarding on, which the
-	// relay does not apply: refused, as the published client refuses it, rather than forwarded.
-	if !request.forward {
-		return Err((RequestErrorCode::NOT_SUPPORTED, "FORWARD=0 not supported"));
-	}
-	if let Some(grant) = token {
-		shared.trail.token_granted(&shared.grant, grant, audited, &path);
-	}
-	Ok(Allowed {
-		path,
-		token: token.cloned(),
-	})
+	Ok(Allowed { path, token })
 }
 
 /// PUBLISH_DONE of the subscription `request_id` with `status` and `reason`, its Stream Count the
@@ -214,7 +224,7 @@ pub(super) async fn subscribe<S: Session>(shared: &Arc<Shared<S>>, request: Subs
 	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&request.track), %id, "subscribed (draft)");
 	let alias = shared.state().ours.assign(id);
 	// No Largest Location: the subscriber takes the groups as they come, whole (a Largest would
-	// ask it to fetch the current group's head, and FETCH is not served).
+	// ask it to fetch the current group's head with a joining FETCH, which is not served).
 	let ok = SubscribeOk {
 		request_id: id,
 		track_alias: alias,

@@ -1,0 +1,316 @@
+//! FETCH (`docs/protocol.md`, "FETCH on the drafts"): the objects of a track's groups the relay
+//! holds, on a fetch stream of their own (FETCH_HEADER, then the objects, then FIN).
+//!
+//! On draft-14 to draft-16 the FETCH comes on the control stream and is answered there (FETCH_OK
+//! or FETCH_ERROR, REQUEST_ERROR from draft-15 on), FETCH_CANCEL ending it; from draft-17 on it
+//! opens a request stream of its own, answered FETCH_OK or REQUEST_ERROR on that stream, which
+//! the relay ends (FIN) once the objects are written; the peer's reset or STOP_SENDING of it (and
+//! its FIN before draft-19) cancels the fetch. Which objects are served is
+//! [`FetchRange`]'s (sans-I/O) answer from the cache as it stands when the FETCH arrives.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use super::io::{self, DraftReader};
+use super::serve::{Allowed, allowed_track};
+use super::{Shared, StreamError, request_error};
+use crate::auth::Grant;
+use crate::origin::Group;
+use crate::protocol::ietf::{FetchRange, RangeError, end_location, request_stream};
+use crate::session::Writer;
+use crate::transport::{SendStream, Session};
+use crate::wire::VarInt;
+use crate::wire::ietf::draft18::{self, FetchTarget, MessageParameters, ParamValue, RequestMessage, parameter};
+use crate::wire::ietf::{
+	ControlMessage, DataStreamHeader, FetchObjects, FetchOk, FetchType, GroupOrder, Location, RequestErrorCode,
+	termination,
+};
+
+/// A FETCH of the peer's, whichever draft and stream it came on.
+struct Request {
+	namespace: Vec<String>,
+	track: String,
+	range: FetchRange,
+	/// Whether the peer asked for its groups newest first (GROUP_ORDER descending).
+	descending: bool,
+}
+
+/// What the relay serves for a FETCH: the held groups and, in each, the first and last object,
+/// in ascending group order.
+struct Served {
+	groups: Vec<(Arc<Group>, u64, u64)>,
+}
+
+impl Served {
+	/// FETCH_OK's End Location: after the last object served, or (`inclusive`, draft-20 on) that
+	/// object.
+	fn end(&self, inclusive: bool) -> (u64, u64) {
+		let last = self
+			.groups
+			.last()
+			.map_or((0, 0, 0), |(group, first, last)| (group.sequence(), *first, *last));
+		end_location(last, inclusive)
+	}
+}
+
+/// Why a FETCH is refused before anything is served, as (draft-14 code, reason).
+type Refusal = (u32, &'static str);
+
+/// A FETCH's type, read: a Standalone one's track and range; Joining ones are refused.
+fn standalone(fetch_type: FetchType, descending: bool) -> Result<Request, Refusal> {
+	match fetch_type {
+		FetchType::Standalone {
+			namespace,
+			track,
+			start,
+			end,
+		} => Ok(Request {
+			namespace,
+			track,
+			range: FetchRange::standalone(start, end).map_err(range_refusal)?,
+			descending,
+		}),
+		// A joining FETCH counts back from the Largest Location of its SUBSCRIBE_OK, and the
+		// relay's SUBSCRIBE_OK names none: a live subscriber gets the current group whole.
+		FetchType::RelativeJoining { .. } | FetchType::AbsoluteJoining { .. } => Err((
+			RequestErrorCode::NOT_SUPPORTED,
+			"joining FETCH is not supported: a subscription starts with its current group whole",
+		)),
+	}
+}
+
+fn range_refusal(err: RangeError) -> Refusal {
+	match err {
+		RangeError::Empty => (RequestErrorCode::INVALID_RANGE, "the range ends before it starts"),
+		RangeError::NotAbsolute => (
+			RequestErrorCode::NOT_SUPPORTED,
+			"a FETCH's LOCATION_FILTER needs an absolute start",
+		),
+	}
+}
+
+/// Decides a FETCH: refused as a SUBSCRIBE is for its path ([`allowed_track`]), DOES_NOT_EXIST
+/// when the relay holds none of the range (no subscriber of the relay's holds the track, or the
+/// range's groups have passed or not come yet), NOT_SUPPORTED for groups newest first across
+/// groups (the relay writes them oldest first).
+fn decide<S>(shared: &Shared<S>, request: &Request, grants: &[Grant]) -> Result<Served, Refusal> {
+	let audited = crate::audit::Request::Fetch;
+	let Allowed { path, token } = allowed_track(shared, (&request.namespace, &request.track), grants, audited)?;
+	let absent = (RequestErrorCode::DOES_NOT_EXIST, "the relay holds none of the range");
+	let track = shared
+		.ctx
+		.origin
+		.cached(&shared.grant.absolute(&path), &request.track)
+		.ok_or(absent)?;
+	let held = track.groups_after(None);
+	let counts: Vec<(u64, u64)> = held.iter().map(|g| (g.sequence(), g.begun())).collect();
+	let plan = request.range.plan(&counts);
+	if plan.is_empty() {
+		return Err(absent);
+	}
+	if request.descending && plan.len() > 1 {
+		return Err((
+			RequestErrorCode::NOT_SUPPORTED,
+			"the relay fetches groups oldest first (GROUP_ORDER ascending)",
+		));
+	}
+	if let Some(token) = &token {
+		shared.trail.token_granted(&shared.grant, token, audited, &path);
+	}
+	let groups = plan
+		.into_iter()
+		.filter_map(|(sequence, first, last)| {
+			let group = held.iter().find(|g| g.sequence() == sequence)?.clone();
+			Some((group, first, last))
+		})
+		.collect();
+	Ok(Served { groups })
+}
+
+/// Writes `served` on a fetch stream of its own for the FETCH `request_id`: FETCH_HEADER, each
+/// object (a frame still arriving followed to its end), FIN; reset with the publisher's code when
+/// a group was aborted under it.
+async fn write<S: Session>(
+	shared: &Shared<S>,
+	request_id: VarInt,
+	priority: u8,
+	served: Served,
+) -> Result<(), StreamError> {
+	let draft = shared.draft;
+	let mut stream = Writer::new(shared.transport.open_uni().await?);
+	let mut head = io::encode(&DataStreamHeader::Fetch(request_id), draft)?;
+	let mut objects = FetchObjects::new(draft);
+	for (group, first, last) in served.groups {
+		let sequence = group.sequence();
+		let mut frames = group.reader();
+		for id in 0..=last {
+			let Some(frame) = frames.next_frame().await.map_err(|code| {
+				stream.reset(io::reset_code(code, draft));
+				StreamError::Reset(code)
+			})?
+			else {
+				// The group ended short of what it had begun: nothing more to serve of it.
+				break;
+			};
+			if id < first {
+				continue;
+			}
+			let header = objects
+				.header((sequence, id), priority, frame.size.into_inner())
+				.map_err(|_| {
+					StreamError::Session(termination::INTERNAL_ERROR, "a fetch object the writer cannot say")
+				})?;
+			head.extend_from_slice(&header);
+			let reset_code = |code| io::reset_code(code, draft);
+			if !stream.write_frame(&mut head, &mut frames, reset_code).await? {
+				return Ok(());
+			}
+			shared
+				.ctx
+				.metrics
+				.frame_sent(usize::try_from(frame.size.into_inner()).unwrap_or(usize::MAX));
+		}
+	}
+	if !head.is_empty() {
+		stream.write_all(&head).await?;
+	}
+	stream.finish()
+}
+
+/// A FETCH on the control stream (draft-14 to draft-16): FETCH_OK (End Location exclusive) and
+/// the objects on a fetch stream, or FETCH_ERROR (REQUEST_ERROR from draft-15 on). The fetch is
+/// registered under its Request ID, so FETCH_CANCEL ends it.
+pub(super) async fn on_control<S: Session>(shared: &Arc<Shared<S>>, fetch: crate::wire::ietf::Fetch, grants: &[Grant]) {
+	let id = fetch.request_id;
+	let descending = fetch.group_order == GroupOrder::Descending;
+	let decided = standalone(fetch.fetch_type, descending).and_then(|request| decide(shared, &request, grants));
+	let served = match decided {
+		Ok(served) => served,
+		Err((code, reason)) => {
+			let refused = ControlMessage::FetchError(request_error(id, code, reason));
+			shared.send(vec![refused]).await;
+			return;
+		}
+	};
+	let (group, object) = served.end(false);
+	let ok = FetchOk {
+		request_id: id,
+		group_order: GroupOrder::Ascending,
+		end_of_track: false,
+		end: Location::new(
+			VarInt::from_u64(group).unwrap_or(VarInt::MAX),
+			VarInt::from_u64(object).unwrap_or(VarInt::MAX),
+		),
+		parameters: Default::default(),
+		extensions: Vec::new(),
+	};
+	if !shared.send(vec![ControlMessage::FetchOk(ok)]).await {
+		return;
+	}
+	let mut state = shared.state();
+	let serving = shared.clone();
+	let task = tokio::spawn(async move {
+		if let Err(err) = write(&serving, id, fetch.priority, served).await {
+			tracing::trace!(%err, "fetch not delivered");
+		}
+		serving.state().serving.remove(&id.into_inner());
+	});
+	state
+		.serving
+		.insert(id.into_inner(), (task.abort_handle(), Arc::new(AtomicU64::new(0))));
+}
+
+/// A FETCH on a request stream of its own (draft-17 on): FETCH_OK (End Location exclusive before
+/// draft-20, the last object from draft-20 on) and the objects on a fetch stream, then the
+/// relay's FIN; or REQUEST_ERROR and FIN. The peer's reset or STOP_SENDING of the stream (its FIN
+/// too before draft-19) cancels the fetch: its fetch stream is reset.
+pub(super) async fn on_stream<S: Session>(
+	shared: Arc<Shared<S>>,
+	mut send: S::Send,
+	mut reader: DraftReader<S::Recv>,
+	fetch: draft18::Fetch,
+	grants: &[Grant],
+) {
+	let draft = shared.draft;
+	let parameters = &fetch.parameters;
+	// GROUP_ORDER 0x2: descending.
+	let descending = matches!(parameters.get(parameter::GROUP_ORDER), Some(ParamValue::Byte(2)));
+	let request = match fetch.target {
+		FetchTarget::Typed(fetch_type) => standalone(fetch_type, descending),
+		FetchTarget::Track { namespace, track } => match parameters.location_filter(draft) {
+			Ok(filter) => FetchRange::filtered(filter)
+				.map_err(range_refusal)
+				.map(|range| Request {
+					namespace,
+					track,
+					range,
+					descending,
+				}),
+			Err(err) => {
+				shared.close(termination::PROTOCOL_VIOLATION, &format!("FETCH: {err}"));
+				return;
+			}
+		},
+	};
+	let decided = match request {
+		Ok(_) if request_stream::range_filtered(parameters) => {
+			Err((RequestErrorCode::NOT_SUPPORTED, "range filters not supported"))
+		}
+		Ok(request) => decide(&shared, &request, grants),
+		Err(refusal) => Err(refusal),
+	};
+	let served = match decided {
+		Ok(served) => served,
+		Err((code, reason)) => {
+			let refusal = super::requests::refused(code, reason);
+			let _ = io::write(&mut send, &io::encode(&refusal, draft).unwrap_or_default()).await;
+			let _ = send.finish();
+			return;
+		}
+	};
+	let ok = RequestMessage::FetchOk(draft18::FetchOk {
+		end_of_track: false,
+		end: served.end(draft.fetch_by_filter()),
+		parameters: MessageParameters::default(),
+		properties: Vec::new(),
+	});
+	let Ok(bytes) = io::encode(&ok, draft) else {
+		return;
+	};
+	if io::write(&mut send, &bytes).await.is_err() {
+		return;
+	}
+	let priority = parameters.subscriber_priority();
+	let written = write(&shared, fetch.request_id, priority, served);
+	tokio::pin!(written);
+	// Whether the peer may still send on its side, and still stop the relay's.
+	let (mut reading, mut stoppable) = (true, true);
+	loop {
+		tokio::select! {
+			result = &mut written => {
+				if let Err(err) = result {
+					tracing::trace!(%err, "fetch not delivered");
+				}
+				let _ = send.finish();
+				return;
+			}
+			next = reader.decode::<RequestMessage, _>(draft), if reading => match next {
+				// From draft-19 on the requester's FIN only ends its updates.
+				Ok(None) if draft.fin_keeps_requests() => reading = false,
+				Ok(Some(message)) => {
+					let reason = format!("{} on a FETCH stream", message.name());
+					shared.close(termination::PROTOCOL_VIOLATION, &reason);
+					return;
+				}
+				// Its FIN (draft-17, draft-18) or reset cancels the fetch.
+				Ok(None) | Err(_) => break,
+			},
+			stopped = send.stopped(), if stoppable => match stopped {
+				Ok(None) => stoppable = false,
+				Ok(Some(_)) | Err(_) => break,
+			},
+		}
+	}
+	// Cancelled: the fetch stream is reset as its writer is dropped.
+	send.reset(io::reset_code(crate::wire::StreamCode::CANCEL, draft).into_inner());
+}
