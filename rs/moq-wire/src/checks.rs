@@ -429,6 +429,19 @@ pub fn ietf_control(data: &[u8]) {
 					let _ = subscribe.parameters.location_filter(draft).map(location_filter);
 				}
 			}
+			if let ietf::draft18::RequestMessage::Fetch(fetch) = &message {
+				for token in fetch.parameters.auth_tokens() {
+					token.expect("a decoded message holds well-formed tokens");
+				}
+				let track_filter = ietf::draft18::parameter::TRACK_PROPERTY_FILTER;
+				assert!(fetch.parameters.get(track_filter).is_none(), "{draft}");
+				// A track and LOCATION_FILTER from draft-20 on, a Fetch Type before.
+				let by_track = matches!(fetch.target, ietf::draft18::FetchTarget::Track { .. });
+				assert_eq!(by_track, draft.fetch_by_filter(), "{draft}");
+				if draft.filter_fields() {
+					let _ = fetch.parameters.location_filter(draft).map(location_filter);
+				}
+			}
 			if let ietf::draft18::RequestMessage::Goaway(goaway) = &message {
 				assert!(goaway.request_id.is_none() || draft.goaway_has_request_id(), "{draft}");
 			}

@@ -3229,11 +3229,12 @@ async fn fetch_answers_and_refusals_on_the_wire() {
 /// A FETCH is authorized as a SUBSCRIBE is: outside the session's grant it is refused
 /// UNAUTHORIZED (before the relay says whether it holds the track), and a request token that
 /// lets the session subscribe to the broadcast lets it fetch from it (`docs/protocol.md`,
-/// "Request tokens").
+/// "Request tokens"); the audit lines say `request="fetch"`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_is_authorized_as_a_subscribe_is() {
 	use moq_relay::wire::ietf::{Fetch, FetchType, Location};
 
+	let capture = common::Capture::install_trace();
 	let secured = Secured::start("fetch-grant").await;
 	let later = moq_token::unix_now() + 600;
 	let sign = |claims: Claims| secured.key.sign(&claims.with_expires(later)).unwrap();
@@ -3295,4 +3296,15 @@ async fn a_fetch_is_authorized_as_a_subscribe_is() {
 	writer.abort();
 	publisher.close().await;
 	secured.stop().await;
+
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	let audit = |message: &str| -> Vec<String> {
+		text.lines()
+			.filter(|l| l.contains("moq_relay::audit") && l.contains(message))
+			.filter(|l| common::has_field(l, "request", "fetch") && common::has_field(l, "path", "b"))
+			.map(str::to_string)
+			.collect()
+	};
+	assert_eq!(audit("request refused by the grant").len(), 2, "{text}");
+	assert_eq!(audit("request allowed by its authorization token").len(), 1, "{text}");
 }
