@@ -69,13 +69,8 @@ fi
 if [ -f rs/moq-relay/tests/better-auth/package.json ] && [ ! -d rs/moq-relay/tests/better-auth/node_modules ]; then
 	(cd rs/moq-relay/tests/better-auth && npm ci --no-audit --no-fund)
 fi
-# Upstream moq-relay 0.17.10 for tests/it/upstream_relay.rs (tokens from our moq-token accepted through
-# its --auth-url): installed once into target/upstream-relay, where the test looks for it. A debug
-# build without debug info: 3 min 46 s cold on this project's 2-core machine, against about 4 min 40 s
-# with it (a 467 MB binary) and 11 min with the workspace's profile (dependencies at opt-level 1,
-# which would let the workspace's build reuse some of them: far less than it costs). Not --locked:
-# its lock file pins a webpki-roots release the registry mirror here does not have.
-if [ ! -x target/upstream-relay/bin/moq-relay ]; then
-	cargo install moq-relay --version 0.17.10 --debug --quiet --target-dir target --root target/upstream-relay \
-		--config 'profile.dev.debug=false'
+# The published moq-relay 0.17.10 for tests/it/upstream_relay.rs (dev/setup-upstream-relay.sh), unless
+# the caller builds it itself (dev/test.sh runs it beside the lints).
+if [ "${1:-}" != "--without-upstream-relay" ]; then
+	dev/setup-upstream-relay.sh
 fi

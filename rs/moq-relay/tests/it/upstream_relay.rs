@@ -30,9 +30,9 @@ fn binary() -> PathBuf {
 		});
 	assert!(
 		path.is_file(),
-		"upstream moq-relay 0.17.10 is not at {}: run dev/setup.sh (it runs `cargo install moq-relay --version \
-		 0.17.10 --debug --target-dir target --root target/upstream-relay --config profile.dev.debug=false`), or point \
-		 MOQ_UPSTREAM_RELAY at the binary",
+		"upstream moq-relay 0.17.10 is not at {}: run dev/setup-upstream-relay.sh (it runs `cargo install \
+		 moq-relay --version 0.17.10 --debug --root target/upstream-relay --config profile.dev.debug=false`), or \
+		 point MOQ_UPSTREAM_RELAY at the binary",
 		path.display()
 	);
 	path
