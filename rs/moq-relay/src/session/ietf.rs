@@ -116,6 +116,11 @@ struct State {
 	serving: HashMap<u64, (AbortHandle, Arc<AtomicU64>)>,
 	/// The peer's SUBSCRIBE_NAMESPACEs being watched, by Request ID.
 	watching: HashMap<u64, AbortHandle>,
+	/// The peer's FETCHes on the control stream being written, by Request ID (FETCH_CANCEL ends
+	/// one).
+	fetching: HashMap<u64, AbortHandle>,
+	/// The peer's FETCHes being written, on any stream: at most `[limits] max_inflight_groups`.
+	fetches: usize,
 	/// The relay's SUBSCRIBEs to the peer, by Request ID.
 	upstream: HashMap<u64, UpstreamSub>,
 	inbound: Inbound,
@@ -671,6 +676,8 @@ fn new_shared<S: Session>(
 			theirs: Aliases::new(),
 			serving: HashMap::new(),
 			watching: HashMap::new(),
+			fetching: HashMap::new(),
+			fetches: 0,
 			upstream: HashMap::new(),
 			inbound: Inbound::new(InboundPolicy {
 				grant: grant.clone(),
@@ -976,7 +983,7 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 		ControlMessage::SubscribeUpdate(update) => serve::update(shared, update).await,
 		ControlMessage::Fetch(request) => fetch::on_control(shared, request, &grants).await,
 		ControlMessage::FetchCancel(id) => {
-			if let Some((task, _)) = shared.state().serving.remove(&id.into_inner()) {
+			if let Some(task) = shared.state().fetching.remove(&id.into_inner()) {
 				task.abort();
 			}
 		}

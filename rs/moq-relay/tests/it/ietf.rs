@@ -423,6 +423,15 @@ impl RawDraft {
 	/// Connects over `draft` (its ALPN, its CLIENT_SETUP form) and reads the SERVER_SETUP.
 	async fn admitted_in(relay: &impl common::Target, draft: Draft, parameters: Vec<KeyValue>) -> (Self, ServerSetup) {
 		let conn = raw_connect(relay, draft.alpn()).await;
+		Self::admitted_over(conn, draft, parameters).await
+	}
+
+	/// [`RawDraft::admitted_in`] over a connection already made.
+	async fn admitted_over(
+		conn: web_transport_quinn::quinn::Connection,
+		draft: Draft,
+		parameters: Vec<KeyValue>,
+	) -> (Self, ServerSetup) {
 		let (mut send, recv) = within("open control", conn.open_bi()).await.unwrap();
 		let versions = match draft {
 			Draft::Draft14 => vec![VarInt::from_u64(draft.setup_version()).unwrap()],
@@ -3307,4 +3316,100 @@ async fn a_fetch_is_authorized_as_a_subscribe_is() {
 	};
 	assert_eq!(audit("request refused by the grant").len(), 2, "{text}");
 	assert_eq!(audit("request allowed by its authorization token").len(), 1, "{text}");
+}
+
+/// A peer that fetches and never reads holds at most `[limits] max_inflight_groups` FETCHes at
+/// once (`docs/protocol.md`, "FETCH on the drafts"): with two allowed and a client that grants the
+/// relay no unidirectional stream (so no fetch stream can open), two FETCHes are answered
+/// FETCH_OK and the third FETCH_ERROR INTERNAL_ERROR `too_many_fetches`, counted in
+/// `moq_relay_limit_refused_total`; once the client cancels one (FETCH_CANCEL) a new one is
+/// accepted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_in_flight_are_bounded() {
+	use moq_relay::wire::ietf::{Fetch, FetchType, Location};
+
+	let relay = TestRelay::start_with(|config| {
+		config.auth.public = Some(vec!["anon".into()]);
+		config.limits.max_inflight_groups = Some(2);
+	})
+	.await;
+	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "bounded").await;
+	let watcher_client = relay.client(Some(version(LITE05)));
+	let mut watcher = within("watcher", Subscriber::connect(&watcher_client, relay.url("moqt", "")))
+		.await
+		.unwrap();
+	within("announced", watcher.announced("anon/bounded", true))
+		.await
+		.unwrap();
+	let mut held = common::subscribe_every_frame(watcher.consumer(), "anon/bounded", "t").await;
+	let group = within("a group", held.recv_group()).await.unwrap().unwrap().sequence;
+
+	// A client that grants no unidirectional stream: the relay can open no fetch stream to it.
+	let trust = moq_relay::tls::Trust::Fingerprint(relay.fingerprint.clone());
+	let tls = moq_relay::tls::client_config(&trust, &[Draft::Draft14.alpn()]).unwrap();
+	let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+	let mut transport = quinn::TransportConfig::default();
+	transport.max_concurrent_uni_streams(0u32.into());
+	let mut client = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
+	client.transport_config(std::sync::Arc::new(transport));
+	let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+	endpoint.set_default_client_config(client);
+	let connecting = endpoint.connect(relay.addr, "localhost").unwrap();
+	let conn = within("QUIC handshake", connecting).await.unwrap();
+	let (mut raw, _) = RawDraft::admitted_over(conn, Draft::Draft14, vec![path("/anon")]).await;
+
+	let at = Location::new(VarInt::from_u64(group).unwrap(), VarInt::ZERO);
+	let fetch = |id: u64| {
+		ControlMessage::Fetch(Fetch {
+			request_id: VarInt::from_u64(id).unwrap(),
+			priority: 0,
+			group_order: GroupOrder::Ascending,
+			fetch_type: FetchType::Standalone {
+				namespace: vec!["bounded".into()],
+				track: "t".into(),
+				start: at,
+				end: at,
+			},
+			parameters: Parameters::default(),
+		})
+	};
+	for id in [0, 2] {
+		raw.write(fetch(id)).await;
+		assert!(
+			matches!(raw.read::<ControlMessage>().await, Some(ControlMessage::FetchOk(_))),
+			"{id}"
+		);
+	}
+	let series = "moq_relay_limit_refused_total{code=\"too_many_fetches\"}";
+	let refused = common::metrics(&relay).await.get(series).copied().unwrap_or(0);
+	raw.write(fetch(4)).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::FetchError(err)) => {
+			assert_eq!(err.code, VarInt::from_u32(RequestErrorCode::INTERNAL_ERROR));
+			assert_eq!(err.reason, "too_many_fetches");
+		}
+		other => panic!("expected FETCH_ERROR, got {other:?}"),
+	}
+	assert_eq!(common::metrics(&relay).await.get(series).copied(), Some(refused + 1));
+	// The cancelled fetch's place is free once its task has ended: new FETCHes until one is
+	// answered FETCH_OK.
+	raw.write(ControlMessage::FetchCancel(VarInt::ZERO)).await;
+	within("a FETCH accepted after the cancel", async {
+		for id in (6u64..).step_by(2) {
+			raw.write(fetch(id)).await;
+			match raw.read::<ControlMessage>().await {
+				Some(ControlMessage::FetchOk(_)) => return,
+				Some(ControlMessage::FetchError(err)) if err.reason == "too_many_fetches" => {
+					tokio::time::sleep(Duration::from_millis(20)).await;
+				}
+				other => panic!("expected FETCH_OK or too_many_fetches, got {other:?}"),
+			}
+		}
+	})
+	.await;
+	writer.abort();
+	watcher.close().await;
+	watcher_client.close().await;
+	publisher.close().await;
+	relay.stop().await;
 }

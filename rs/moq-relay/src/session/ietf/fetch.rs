@@ -9,7 +9,6 @@
 //! [`FetchRange`]'s (sans-I/O) answer from the cache as it stands when the FETCH arrives.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use super::io::{self, DraftReader};
 use super::serve::{Allowed, allowed_track};
@@ -55,6 +54,35 @@ impl Served {
 
 /// Why a FETCH is refused before anything is served, as (draft-14 code, reason).
 type Refusal = (u32, &'static str);
+
+/// A FETCH being written, counted in its session's state until dropped: a session has at most
+/// `[limits] max_inflight_groups` of them at once, so a peer that fetches and never reads holds
+/// a bounded number of groups.
+struct InFlight<S: Session> {
+	shared: Arc<Shared<S>>,
+}
+
+impl<S: Session> InFlight<S> {
+	/// A place for one more FETCH, or the refusal (INTERNAL_ERROR, `too_many_fetches`, counted in
+	/// `moq_relay_limit_refused_total`).
+	fn take(shared: &Arc<Shared<S>>) -> Result<Self, Refusal> {
+		let mut state = shared.state();
+		if state.fetches >= shared.ctx.limits.max_inflight_groups.max(1) {
+			drop(state);
+			shared.ctx.metrics.limit_refused("too_many_fetches");
+			return Err((RequestErrorCode::INTERNAL_ERROR, "too_many_fetches"));
+		}
+		state.fetches += 1;
+		Ok(Self { shared: shared.clone() })
+	}
+}
+
+impl<S: Session> Drop for InFlight<S> {
+	fn drop(&mut self) {
+		let mut state = self.shared.state();
+		state.fetches = state.fetches.saturating_sub(1);
+	}
+}
 
 /// A FETCH's type, read: a Standalone one's track and range; Joining ones are refused.
 fn standalone(fetch_type: FetchType, descending: bool) -> Result<Request, Refusal> {
@@ -183,9 +211,12 @@ async fn write<S: Session>(
 pub(super) async fn on_control<S: Session>(shared: &Arc<Shared<S>>, fetch: crate::wire::ietf::Fetch, grants: &[Grant]) {
 	let id = fetch.request_id;
 	let descending = fetch.group_order == GroupOrder::Descending;
-	let decided = standalone(fetch.fetch_type, descending).and_then(|request| decide(shared, &request, grants));
-	let served = match decided {
-		Ok(served) => served,
+	let decided = standalone(fetch.fetch_type, descending).and_then(|request| {
+		let place = InFlight::take(shared)?;
+		Ok((decide(shared, &request, grants)?, place))
+	});
+	let (served, place) = match decided {
+		Ok(decided) => decided,
 		Err((code, reason)) => {
 			let refused = ControlMessage::FetchError(request_error(id, code, reason));
 			shared.send(vec![refused]).await;
@@ -210,14 +241,13 @@ pub(super) async fn on_control<S: Session>(shared: &Arc<Shared<S>>, fetch: crate
 	let mut state = shared.state();
 	let serving = shared.clone();
 	let task = tokio::spawn(async move {
+		let _place = place;
 		if let Err(err) = write(&serving, id, fetch.priority, served).await {
 			tracing::trace!(%err, "fetch not delivered");
 		}
-		serving.state().serving.remove(&id.into_inner());
+		serving.state().fetching.remove(&id.into_inner());
 	});
-	state
-		.serving
-		.insert(id.into_inner(), (task.abort_handle(), Arc::new(AtomicU64::new(0))));
+	state.fetching.insert(id.into_inner(), task.abort_handle());
 }
 
 /// A FETCH on a request stream of its own (draft-17 on): FETCH_OK (End Location exclusive before
@@ -256,11 +286,11 @@ pub(super) async fn on_stream<S: Session>(
 		Ok(_) if request_stream::range_filtered(parameters) => {
 			Err((RequestErrorCode::NOT_SUPPORTED, "range filters not supported"))
 		}
-		Ok(request) => decide(&shared, &request, grants),
+		Ok(request) => InFlight::take(&shared).and_then(|place| Ok((decide(&shared, &request, grants)?, place))),
 		Err(refusal) => Err(refusal),
 	};
-	let served = match decided {
-		Ok(served) => served,
+	let (served, _place) = match decided {
+		Ok(decided) => decided,
 		Err((code, reason)) => {
 			let refusal = super::requests::refused(code, reason);
 			let _ = io::write(&mut send, &io::encode(&refusal, draft).unwrap_or_default()).await;
