@@ -352,11 +352,21 @@ async fn track_info<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &
 	writer.encode(&info, version).await
 }
 
-/// FETCH → the cached group's frames, FIN; NOT_FOUND if it is not cached.
+/// FETCH → the cached group's frames, FIN; NOT_FOUND if it is not cached. On lite-06 only the
+/// frames from `frame_start` to `frame_end` (inclusive) are sent: the answer carries no frame
+/// numbers, so the subscriber takes its first frame for frame `frame_start`; a group that ends
+/// before `frame_start` (or a range that ends before it starts) is NOT_FOUND too.
 async fn fetch<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let request: Fetch = reader.expect(version).await?;
 	let path = requested(shared, &request.broadcast, &request.track)?;
+	let (first, last) = (
+		request.frame_start.into_inner(),
+		request.frame_end.map(VarInt::into_inner),
+	);
+	if last.is_some_and(|last| last < first) {
+		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
+	}
 	let group = shared
 		.ctx
 		.origin
@@ -365,11 +375,21 @@ async fn fetch<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R
 		.ok_or(StreamError::Reset(StreamCode::NOT_FOUND))?;
 	let mut frames = group.reader();
 	// Each frame's header, then its payload as it arrives (a group still arriving is followed live).
+	let mut index = 0u64;
 	while let Some(header) = frames.next_frame().await.map_err(StreamError::Reset)? {
-		writer.encode(&header, version).await?;
-		while let Some(chunk) = frames.next_chunk().await.map_err(StreamError::Reset)? {
-			writer.write(chunk).await?;
+		if index >= first {
+			writer.encode(&header, version).await?;
+			while let Some(chunk) = frames.next_chunk().await.map_err(StreamError::Reset)? {
+				writer.write(chunk).await?;
+			}
 		}
+		if last == Some(index) {
+			return Ok(());
+		}
+		index += 1;
 	}
-	Ok(())
+	match index > first || first == 0 {
+		true => Ok(()),
+		false => Err(StreamError::Reset(StreamCode::NOT_FOUND)),
+	}
 }

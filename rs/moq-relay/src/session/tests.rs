@@ -1080,3 +1080,72 @@ async fn a_session_keeps_only_what_serving_needs() {
 		"serving's future is {serving} B (admission's {admission} B, the transport's {transport} B)"
 	);
 }
+
+/// A lite-06 FETCH's frame bounds (`docs/protocol.md`, "Fetch stream"): the answer carries no
+/// frame numbers, so only the frames from `frame_start` to `frame_end` (inclusive) are sent; a
+/// start past the group's last frame, or a range that ends before it starts, is reset NOT_FOUND.
+#[tokio::test]
+async fn a_lite06_fetch_sends_only_the_frames_asked_for() {
+	use crate::wire::{Fetch, Frame};
+	let (ctx, _down) = context(anon());
+	let path = Path::new("anon/clock").unwrap();
+	let (upstream, _requests) = crate::origin::Upstream::channel();
+	let _publication = ctx.origin.publish(path.clone(), Vec::new(), upstream);
+	let track = ctx.origin.subscribe(&path, "seconds").unwrap();
+	let mut group = track.create_group(3).unwrap();
+	for i in 0..5 {
+		let payload = bytes::Bytes::from(format!("frame {i}"));
+		group
+			.push(Frame {
+				timestamp_delta: 0,
+				payload,
+			})
+			.unwrap();
+	}
+	group.finish();
+
+	let (client, server) = pair();
+	let relay = ctx.clone();
+	let _relay = tokio::spawn(async move {
+		let mut ticket = ticket(&relay);
+		let _ = run(server, Version::Lite06, None, relay, &mut ticket, Instant::now()).await;
+	});
+	setup(&client, "/anon").await;
+	let fetch = |frame_start: u32, frame_end: Option<u32>| Fetch {
+		broadcast: "clock".into(),
+		track: "seconds".into(),
+		priority: 0,
+		group: VarInt::from_u32(3),
+		frame_start: VarInt::from_u32(frame_start),
+		frame_end: frame_end.map(VarInt::from_u32),
+	};
+	let answer = |request: Fetch| {
+		let client = client.clone();
+		async move {
+			let (send, recv) = client.open_bi().await.unwrap();
+			let mut writer = Writer::new(send);
+			writer.encode(&BidiType::Fetch, Version::Lite06).await.unwrap();
+			writer.encode(&request, Version::Lite06).await.unwrap();
+			let mut reader = Reader::new(recv);
+			let mut frames = Vec::new();
+			loop {
+				match reader.decode::<Frame>(Version::Lite06).await {
+					Ok(Some(frame)) => frames.push(String::from_utf8(frame.payload.to_vec()).unwrap()),
+					Ok(None) => return Ok(frames),
+					Err(err) => return Err(err),
+				}
+			}
+		}
+	};
+	assert_eq!(answer(fetch(0, None)).await.unwrap().len(), 5);
+	assert_eq!(answer(fetch(1, Some(2))).await.unwrap(), ["frame 1", "frame 2"]);
+	assert_eq!(answer(fetch(4, None)).await.unwrap(), ["frame 4"]);
+	for (start, end) in [(5, None), (3, Some(1))] {
+		match answer(fetch(start, end)).await {
+			Err(super::StreamError::Transport(crate::transport::TransportError::Reset(code))) => {
+				assert_eq!(code, StreamCode::NOT_FOUND.into_inner(), "{start} {end:?}")
+			}
+			other => panic!("{start} {end:?}: expected NOT_FOUND, got {other:?}"),
+		}
+	}
+}

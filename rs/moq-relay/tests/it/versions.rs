@@ -265,3 +265,64 @@ async fn shutdown_says_goaway_only_where_the_version_has_it() {
 	}
 	within("relay shutdown", stopping).await.unwrap();
 }
+
+/// moq-lite FETCH with the published client (`docs/protocol.md`, "Fetch stream"): a subscriber at
+/// lite-05 and lite-06 that asks its track for a group from before its subscription gets the
+/// group whole; at lite-06, asked from frame 2 (`frame_start`, as the client fills a group whose
+/// head it holds), it gets frames 2 on and nothing before them, since the response carries no
+/// frame numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_published_client_fetches_past_groups_and_their_tails() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", "moq-lite-05").await;
+	let watcher_client = relay.client(Some(version("moq-lite-05")));
+	let mut watcher = within("watcher", Subscriber::connect(&watcher_client, relay.url("moqt", "")))
+		.await
+		.unwrap();
+	within("announced", watcher.announced("anon/moq-lite-05", true))
+		.await
+		.unwrap();
+	let mut held = common::subscribe_every_frame(watcher.consumer(), "anon/moq-lite-05", "t").await;
+	while within("a group", held.recv_group()).await.unwrap().unwrap().sequence < 4 {}
+
+	for (name, frame_start) in [("moq-lite-05", 0), ("moq-lite-06", 0), ("moq-lite-06", 2)] {
+		let client = relay.client(Some(version(name)));
+		let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
+			.await
+			.unwrap();
+		within("announced", session.announced("anon/moq-lite-05", true))
+			.await
+			.unwrap();
+		let broadcast = within("broadcast", session.consumer().request_broadcast("anon/moq-lite-05"))
+			.await
+			.unwrap();
+		let track = broadcast.track("t").unwrap();
+		let subscription = moq_net::track::Subscription::default().with_max_age(Duration::from_secs(30));
+		let mut live = within("subscribed", track.subscribe(subscription)).await.unwrap();
+		let first = within("a live group", live.recv_group())
+			.await
+			.unwrap()
+			.unwrap()
+			.sequence;
+		let past = first - 2;
+		let options = moq_net::group::Fetch::default().with_frame_start(frame_start);
+		let mut fetched = within("the fetched group", track.fetch_group(past, options))
+			.await
+			.unwrap_or_else(|err| panic!("{name}: fetching group {past}: {err}"));
+		let mut frames = Vec::new();
+		while let Some(frame) = within("a fetched frame", fetched.read_frame()).await.unwrap() {
+			frames.push(String::from_utf8(frame.payload.to_vec()).unwrap());
+		}
+		let expected: Vec<String> = (frame_start..FRAMES)
+			.map(|i| format!("moq-lite-05:{past}:{i}"))
+			.collect();
+		assert_eq!(frames, expected, "{name} from frame {frame_start}");
+		session.close().await;
+		client.close().await;
+	}
+	writer.abort();
+	watcher.close().await;
+	watcher_client.close().await;
+	publisher.close().await;
+	relay.stop().await;
+}
