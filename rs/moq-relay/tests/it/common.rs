@@ -85,6 +85,95 @@ pub fn version(name: &str) -> moq_net::Version {
 	name.parse().unwrap()
 }
 
+/// A moq-lite-05 viewer of `path`'s track `t` that keeps the track, and so its recent groups, in
+/// the relay's cache (the relay holds a track's groups only while someone reads it).
+pub struct Holder {
+	client: moq_tokio::Client,
+	session: moq_relay_bench::subscriber::Subscriber,
+	_track: moq_net::track::Subscriber,
+	/// The sequence of the group it had received when it started: a group the relay holds.
+	pub held: u64,
+}
+
+impl Holder {
+	/// Subscribes, and returns once a group numbered `min` or later has arrived.
+	pub async fn start(relay: &TestRelay, path: &str, min: u64) -> Self {
+		let client = relay.client(Some(version("moq-lite-05")));
+		let connect = moq_relay_bench::subscriber::Subscriber::connect(&client, relay.url("moqt", ""));
+		let mut session = within("the holding viewer", connect).await.unwrap();
+		within("announced", session.announced(path, true)).await.unwrap();
+		let mut track = subscribe_every_frame(session.consumer(), path, "t").await;
+		let held = loop {
+			let sequence = within("a group", track.recv_group()).await.unwrap().unwrap().sequence;
+			if sequence >= min {
+				break sequence;
+			}
+		};
+		Self {
+			client,
+			session,
+			_track: track,
+			held,
+		}
+	}
+
+	pub async fn close(self) {
+		self.session.close().await;
+		self.client.close().await;
+	}
+}
+
+/// The published client at version `name` subscribed to `path`'s track `t` from its live edge:
+/// the track (to fetch past groups from), the subscription, and its first group's sequence.
+pub struct Live {
+	client: moq_tokio::Client,
+	session: moq_relay_bench::subscriber::Subscriber,
+	pub track: moq_net::track::Consumer,
+	pub live: moq_net::track::Subscriber,
+	pub first: u64,
+}
+
+impl Live {
+	pub async fn start(relay: &TestRelay, name: &str, path: &str) -> Self {
+		let client = relay.client(Some(version(name)));
+		let connect = moq_relay_bench::subscriber::Subscriber::connect(&client, relay.url("moqt", ""));
+		let mut session = within("subscriber", connect).await.unwrap();
+		within("announced", session.announced(path, true)).await.unwrap();
+		let broadcast = within("broadcast", session.consumer().request_broadcast(path))
+			.await
+			.unwrap();
+		let track = broadcast.track("t").unwrap();
+		let subscription = moq_net::track::Subscription::default().with_max_age(Duration::from_secs(30));
+		let mut live = within("subscribed", track.subscribe(subscription)).await.unwrap();
+		let first = within("a live group", live.recv_group())
+			.await
+			.unwrap()
+			.unwrap()
+			.sequence;
+		Self {
+			client,
+			session,
+			track,
+			live,
+			first,
+		}
+	}
+
+	pub async fn close(self) {
+		self.session.close().await;
+		self.client.close().await;
+	}
+}
+
+/// Every frame of `group`, as text, to its end.
+pub async fn frames_of(mut group: moq_net::group::Consumer) -> Vec<String> {
+	let mut frames = Vec::new();
+	while let Some(frame) = within("a frame", group.read_frame()).await.unwrap() {
+		frames.push(String::from_utf8(frame.payload.to_vec()).unwrap());
+	}
+	frames
+}
+
 /// A relay running in this process.
 pub struct TestRelay {
 	pub addr: SocketAddr,

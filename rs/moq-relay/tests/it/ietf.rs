@@ -9,7 +9,7 @@ use crate::common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use common::{TestRelay, closed, raw_connect, version, within};
+use common::{Live, TestRelay, closed, raw_connect, version, within};
 use moq_net::Timestamp;
 use moq_relay::wire::ietf::draft18::{
 	Goaway as Goaway18, MessageParameters, NamespaceRequest, ParamValue, RequestMessage, RequestUpdate,
@@ -3017,82 +3017,50 @@ async fn a_departing_draft_publisher_ends_its_tracks() {
 
 /// FETCH with the published client as the real peer, at every draft (`docs/protocol.md`, "FETCH
 /// on the drafts"): a subscriber at draft-14 to draft-22 that asks its track for a group from
-/// before its subscription began (`fetch_group`, which the client turns into a Standalone FETCH before
-/// draft-20 and a LOCATION_FILTER FETCH from draft-20 on) gets that group whole from the relay's
-/// cache, every frame in order on one fetch stream, on the subscription's session; a group the
-/// relay does not hold is refused, and the session goes on.
+/// before its subscription began (`fetch_group`, which the client turns into a Standalone FETCH
+/// before draft-20 and a LOCATION_FILTER FETCH from draft-20 on) gets that group whole from the
+/// relay's cache, every frame in order on one fetch stream, on the subscription's session; a group
+/// the relay does not hold is refused, and the session goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_published_client_fetches_a_past_group_at_every_draft() {
 	let relay = TestRelay::start(Some("anon")).await;
 	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "fetch").await;
-	// A moq-lite viewer holds the track in the relay's cache from the start.
-	let watcher_client = relay.client(Some(version(LITE05)));
-	let mut watcher = within("watcher", Subscriber::connect(&watcher_client, relay.url("moqt", "")))
-		.await
-		.unwrap();
-	within("announced", watcher.announced("anon/fetch", true))
-		.await
-		.unwrap();
-	let mut held = common::subscribe_every_frame(watcher.consumer(), "anon/fetch", "t").await;
-	// Until the relay holds groups before the ones a new subscriber starts with.
-	while within("a group", held.recv_group()).await.unwrap().unwrap().sequence < 3 {}
-
+	let holder = common::Holder::start(&relay, "anon/fetch", 3).await;
 	for name in [
 		DRAFT14, DRAFT15, DRAFT16, DRAFT17, DRAFT18, DRAFT19, DRAFT20, DRAFT21, DRAFT22,
 	] {
-		let client = relay.client(Some(version(name)));
-		let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
-			.await
-			.unwrap();
-		within("announced", session.announced("anon/fetch", true))
-			.await
-			.unwrap();
-		let broadcast = within("broadcast", session.consumer().request_broadcast("anon/fetch"))
-			.await
-			.unwrap();
-		let track = broadcast.track("t").unwrap();
-		let subscription = moq_net::track::Subscription::default().with_max_age(Duration::from_secs(30));
-		let mut live = within("subscribed", track.subscribe(subscription)).await.unwrap();
-		let first = within("a live group", live.recv_group())
-			.await
-			.unwrap()
-			.unwrap()
-			.sequence;
-		let past = first - 2;
-		let fetched = within("the fetched group", track.fetch_group(past, None))
+		let mut live = Live::start(&relay, name, "anon/fetch").await;
+		let past = live.first - 2;
+		let fetched = within("the fetched group", live.track.fetch_group(past, None))
 			.await
 			.unwrap_or_else(|err| panic!("{name}: fetching group {past}: {err}"));
-		let mut fetched = fetched;
-		let mut frames = Vec::new();
-		while let Some(frame) = within("a fetched frame", fetched.read_frame()).await.unwrap() {
-			frames.push(String::from_utf8(frame.payload.to_vec()).unwrap());
-		}
 		let expected: Vec<String> = (0..FRAMES).map(|i| format!("fetch:{past}:{i}")).collect();
-		assert_eq!(frames, expected, "{name}");
+		assert_eq!(common::frames_of(fetched).await, expected, "{name}");
 		// A group far ahead of the track: the relay holds none of it, and says so.
-		let ahead = first + 1_000_000;
-		let refused = within("the refused fetch", track.fetch_group(ahead, None)).await;
+		let ahead = live.first + 1_000_000;
+		let refused = within("the refused fetch", live.track.fetch_group(ahead, None)).await;
 		assert!(refused.is_err(), "{name}: group {ahead} fetched");
 		// The subscription goes on.
-		within("a live group after", live.recv_group()).await.unwrap().unwrap();
-		session.close().await;
-		client.close().await;
+		within("a live group after", live.live.recv_group())
+			.await
+			.unwrap()
+			.unwrap();
+		live.close().await;
 	}
 	writer.abort();
-	watcher.close().await;
-	watcher_client.close().await;
+	holder.close().await;
 	publisher.close().await;
 	relay.stop().await;
 }
 
 /// FETCH on the wire (`docs/protocol.md`, "FETCH on the drafts"). Draft-14's control stream: a
-/// Standalone FETCH of a group the relay holds is answered FETCH_OK (ascending, End Location after its last
-/// object) and served on a fetch stream (FETCH_HEADER with the Request ID, every object of the
-/// group with its Group and Object ID, FIN); a joining FETCH is refused NOT_SUPPORTED, a range
-/// that ends before it starts INVALID_RANGE, a track or broadcast nobody holds DOES_NOT_EXIST,
-/// each with FETCH_ERROR. Draft-20's request stream: a
-/// LOCATION_FILTER without an absolute start is refused NOT_SUPPORTED, an absolute one with an
-/// End Object answered FETCH_OK naming that object (inclusive) and followed by the relay's FIN.
+/// Standalone FETCH of a group the relay holds is answered FETCH_OK (ascending, End Location after
+/// its last object) and served on a fetch stream (FETCH_HEADER with the Request ID, every object
+/// of the group with its Group and Object ID, FIN); a joining FETCH is refused NOT_SUPPORTED, a
+/// range that ends before it starts INVALID_RANGE, a track or broadcast nobody holds
+/// DOES_NOT_EXIST, each with FETCH_ERROR. Draft-20's request stream: a LOCATION_FILTER without an
+/// absolute start is refused NOT_SUPPORTED, an absolute one with an End Object answered FETCH_OK
+/// naming that object (inclusive) and followed by the relay's FIN.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_answers_and_refusals_on_the_wire() {
 	use moq_relay::wire::ietf::draft18::{Fetch as Fetch18, FetchTarget};
@@ -3100,19 +3068,10 @@ async fn fetch_answers_and_refusals_on_the_wire() {
 
 	let relay = TestRelay::start(Some("anon")).await;
 	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "wire").await;
-	let watcher_client = relay.client(Some(version(LITE05)));
-	let mut watcher = within("watcher", Subscriber::connect(&watcher_client, relay.url("moqt", "")))
-		.await
-		.unwrap();
-	within("announced", watcher.announced("anon/wire", true)).await.unwrap();
-	let mut held = common::subscribe_every_frame(watcher.consumer(), "anon/wire", "t").await;
-	let newest = loop {
-		let group = within("a group", held.recv_group()).await.unwrap().unwrap();
-		if group.sequence >= 3 {
-			break group.sequence;
-		}
-	};
-	let past = newest - 1;
+	let holder = common::Holder::start(&relay, "anon/wire", 3).await;
+	// A group the relay holds whole: the one before a new subscriber's first.
+	let live = Live::start(&relay, LITE05, "anon/wire").await;
+	let past = live.first - 1;
 	let at =
 		|group: u64, object: u64| Location::new(VarInt::from_u64(group).unwrap(), VarInt::from_u64(object).unwrap());
 	let fetch = |id: u32, fetch_type: FetchType| {
@@ -3229,8 +3188,8 @@ async fn fetch_answers_and_refusals_on_the_wire() {
 	assert_eq!(absolute.read::<RequestMessage>().await, None, "the relay's FIN");
 
 	writer.abort();
-	watcher.close().await;
-	watcher_client.close().await;
+	live.close().await;
+	holder.close().await;
 	publisher.close().await;
 	relay.stop().await;
 }
@@ -3334,15 +3293,8 @@ async fn fetches_in_flight_are_bounded() {
 	})
 	.await;
 	let (publisher, writer) = publisher(&relay, "moqt", LITE05, "bounded").await;
-	let watcher_client = relay.client(Some(version(LITE05)));
-	let mut watcher = within("watcher", Subscriber::connect(&watcher_client, relay.url("moqt", "")))
-		.await
-		.unwrap();
-	within("announced", watcher.announced("anon/bounded", true))
-		.await
-		.unwrap();
-	let mut held = common::subscribe_every_frame(watcher.consumer(), "anon/bounded", "t").await;
-	let group = within("a group", held.recv_group()).await.unwrap().unwrap().sequence;
+	let holder = common::Holder::start(&relay, "anon/bounded", 0).await;
+	let group = holder.held;
 
 	// A client that grants no unidirectional stream: the relay can open no fetch stream to it.
 	let trust = moq_relay::tls::Trust::Fingerprint(relay.fingerprint.clone());
@@ -3408,8 +3360,7 @@ async fn fetches_in_flight_are_bounded() {
 	})
 	.await;
 	writer.abort();
-	watcher.close().await;
-	watcher_client.close().await;
+	holder.close().await;
 	publisher.close().await;
 	relay.stop().await;
 }

@@ -275,54 +275,26 @@ async fn shutdown_says_goaway_only_where_the_version_has_it() {
 async fn the_published_client_fetches_past_groups_and_their_tails() {
 	let relay = TestRelay::start(Some("anon")).await;
 	let (publisher, writer) = publisher(&relay, "moqt", "moq-lite-05").await;
-	let watcher_client = relay.client(Some(version("moq-lite-05")));
-	let mut watcher = within("watcher", Subscriber::connect(&watcher_client, relay.url("moqt", "")))
-		.await
-		.unwrap();
-	within("announced", watcher.announced("anon/moq-lite-05", true))
-		.await
-		.unwrap();
-	let mut held = common::subscribe_every_frame(watcher.consumer(), "anon/moq-lite-05", "t").await;
-	while within("a group", held.recv_group()).await.unwrap().unwrap().sequence < 4 {}
-
+	let holder = common::Holder::start(&relay, "anon/moq-lite-05", 4).await;
 	for (name, frame_start) in [("moq-lite-05", 0), ("moq-lite-06", 0), ("moq-lite-06", 2)] {
-		let client = relay.client(Some(version(name)));
-		let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
-			.await
-			.unwrap();
-		within("announced", session.announced("anon/moq-lite-05", true))
-			.await
-			.unwrap();
-		let broadcast = within("broadcast", session.consumer().request_broadcast("anon/moq-lite-05"))
-			.await
-			.unwrap();
-		let track = broadcast.track("t").unwrap();
-		let subscription = moq_net::track::Subscription::default().with_max_age(Duration::from_secs(30));
-		let mut live = within("subscribed", track.subscribe(subscription)).await.unwrap();
-		let first = within("a live group", live.recv_group())
-			.await
-			.unwrap()
-			.unwrap()
-			.sequence;
-		let past = first - 2;
+		let live = common::Live::start(&relay, name, "anon/moq-lite-05").await;
+		let past = live.first - 2;
 		let options = moq_net::group::Fetch::default().with_frame_start(frame_start);
-		let mut fetched = within("the fetched group", track.fetch_group(past, options))
+		let fetched = within("the fetched group", live.track.fetch_group(past, options))
 			.await
 			.unwrap_or_else(|err| panic!("{name}: fetching group {past}: {err}"));
-		let mut frames = Vec::new();
-		while let Some(frame) = within("a fetched frame", fetched.read_frame()).await.unwrap() {
-			frames.push(String::from_utf8(frame.payload.to_vec()).unwrap());
-		}
 		let expected: Vec<String> = (frame_start..FRAMES)
 			.map(|i| format!("moq-lite-05:{past}:{i}"))
 			.collect();
-		assert_eq!(frames, expected, "{name} from frame {frame_start}");
-		session.close().await;
-		client.close().await;
+		assert_eq!(
+			common::frames_of(fetched).await,
+			expected,
+			"{name} from frame {frame_start}"
+		);
+		live.close().await;
 	}
 	writer.abort();
-	watcher.close().await;
-	watcher_client.close().await;
+	holder.close().await;
 	publisher.close().await;
 	relay.stop().await;
 }
