@@ -75,7 +75,7 @@ pub enum Request {
 	/// Watching the broadcasts under a prefix (SUBSCRIBE_NAMESPACE); only a request token's grant
 	/// is recorded for it ([`Trail::token_granted`]).
 	Watch,
-	/// Fetching objects of a broadcast's track (an IETF FETCH).
+	/// Fetching a group of a broadcast's track (a moq-lite or IETF FETCH).
 	Fetch,
 }
 

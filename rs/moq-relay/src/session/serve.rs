@@ -141,13 +141,15 @@ async fn announce<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mu
 	}
 }
 
-/// SUBSCRIBE → SUBSCRIBE_START, groups on uni streams (newest first), and
-/// SUBSCRIBE_END/FIN when a bounded range is done.
 /// What every SUBSCRIBE, TRACK and FETCH passes first: the names within `limits.max_path`, a token of
 /// the client's request rate (`limits.subscribe_rate`; each may cost the publisher an upstream
-/// request), and a broadcast the grant lets it subscribe to. The broadcast's path, relative to the
-/// session's root.
-fn requested<S>(shared: &Shared<S>, broadcast: &str, track: &str) -> Result<Path, StreamError> {
+/// request), and a broadcast the grant lets it subscribe to (a refusal's audit line names the
+/// request, `audited`). The broadcast's path, relative to the session's root.
+fn requested<S>(
+	shared: &Shared<S>,
+	(broadcast, track): (&str, &str),
+	audited: crate::audit::Request,
+) -> Result<Path, StreamError> {
 	let limits = &shared.ctx.limits;
 	if broadcast.len() > limits.max_path || track.len() > limits.max_path {
 		shared.ctx.metrics.limit_refused("path_too_long");
@@ -166,17 +168,19 @@ fn requested<S>(shared: &Shared<S>, broadcast: &str, track: &str) -> Result<Path
 	}
 	let path = relative(broadcast)?;
 	if !shared.grant.can_subscribe(&path) {
-		let request = crate::audit::Request::Subscribe;
-		shared.trail.denied(&shared.grant, request, &path, &shared.ctx.metrics);
+		shared.trail.denied(&shared.grant, audited, &path, &shared.ctx.metrics);
 		return Err(StreamError::Reset(StreamCode::NOT_FOUND));
 	}
 	Ok(path)
 }
 
+/// SUBSCRIBE → SUBSCRIBE_START, groups on uni streams (newest first), and
+/// SUBSCRIBE_END/FIN when a bounded range is done.
 async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let request: Subscribe = reader.expect(version).await?;
-	let path = requested(shared, &request.broadcast, &request.track)?;
+	let audited = crate::audit::Request::Subscribe;
+	let path = requested(shared, (&request.broadcast, &request.track), audited)?;
 	let absolute = shared.grant.absolute(&path);
 	let track = shared
 		.ctx
@@ -342,7 +346,11 @@ async fn write_group<S: Session>(
 async fn track_info<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let request: TrackRequest = reader.expect(version).await?;
-	let path = requested(shared, &request.broadcast, &request.track)?;
+	let path = requested(
+		shared,
+		(&request.broadcast, &request.track),
+		crate::audit::Request::Subscribe,
+	)?;
 	let info = shared
 		.ctx
 		.origin
@@ -359,7 +367,11 @@ async fn track_info<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &
 async fn fetch<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R<S>) -> Result<(), StreamError> {
 	let version = shared.version;
 	let request: Fetch = reader.expect(version).await?;
-	let path = requested(shared, &request.broadcast, &request.track)?;
+	let path = requested(
+		shared,
+		(&request.broadcast, &request.track),
+		crate::audit::Request::Fetch,
+	)?;
 	let (first, last) = (
 		request.frame_start.into_inner(),
 		request.frame_end.map(VarInt::into_inner),
