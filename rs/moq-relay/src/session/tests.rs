@@ -1084,10 +1084,17 @@ async fn a_session_keeps_only_what_serving_needs() {
 /// A lite-06 FETCH's frame bounds (`docs/protocol.md`, "Fetch stream"): the answer carries no
 /// frame numbers, so only the frames from `frame_start` to `frame_end` (inclusive) are sent; a
 /// start past the group's last frame, or a range that ends before it starts, is reset NOT_FOUND.
+/// A FETCH outside the grant (which lets anyone read `anon/clock` only) is reset NOT_FOUND too,
+/// and counted as a refused `fetch`.
 #[tokio::test]
 async fn a_lite06_fetch_sends_only_the_frames_asked_for() {
 	use crate::wire::{Fetch, Frame};
-	let (ctx, _down) = context(anon());
+	let clock = moq_token::Pattern::subtree(&Path::new("anon/clock").unwrap()).unwrap();
+	let public = Public {
+		publish: std::iter::once(clock.clone()).collect(),
+		subscribe: std::iter::once(clock).collect(),
+	};
+	let (ctx, _down) = context(Auth::new(public, None));
 	let path = Path::new("anon/clock").unwrap();
 	let (upstream, _requests) = crate::origin::Upstream::channel();
 	let _publication = ctx.origin.publish(path.clone(), Vec::new(), upstream);
@@ -1140,12 +1147,26 @@ async fn a_lite06_fetch_sends_only_the_frames_asked_for() {
 	assert_eq!(answer(fetch(0, None)).await.unwrap().len(), 5);
 	assert_eq!(answer(fetch(1, Some(2))).await.unwrap(), ["frame 1", "frame 2"]);
 	assert_eq!(answer(fetch(4, None)).await.unwrap(), ["frame 4"]);
-	for (start, end) in [(5, None), (3, Some(1))] {
-		match answer(fetch(start, end)).await {
+	let elsewhere = Fetch {
+		broadcast: "elsewhere".into(),
+		..fetch(0, None)
+	};
+	for (request, what) in [
+		(fetch(5, None), "a start past the end"),
+		(fetch(3, Some(1)), "an end before the start"),
+		(elsewhere, "a broadcast outside the grant"),
+	] {
+		match answer(request).await {
 			Err(super::StreamError::Transport(crate::transport::TransportError::Reset(code))) => {
-				assert_eq!(code, StreamCode::NOT_FOUND.into_inner(), "{start} {end:?}")
+				assert_eq!(code, StreamCode::NOT_FOUND.into_inner(), "{what}")
 			}
-			other => panic!("{start} {end:?}: expected NOT_FOUND, got {other:?}"),
+			other => panic!("{what}: expected NOT_FOUND, got {other:?}"),
 		}
 	}
+	let text = ctx.metrics.render().unwrap();
+	assert!(
+		text.lines()
+			.any(|l| l == "moq_relay_requests_denied_total{request=\"fetch\"} 1"),
+		"{text}"
+	);
 }
