@@ -257,6 +257,14 @@ fn expiry_deadline(expires: u64) -> Option<tokio::time::Instant> {
 	tokio::time::Instant::now().checked_add(left)
 }
 
+/// Resolves at a grant's expiry (unix seconds, [`expiry_deadline`]); never without one.
+async fn expired(expires: Option<u64>) {
+	match expires.and_then(expiry_deadline) {
+		Some(deadline) => tokio::time::sleep_until(deadline).await,
+		None => std::future::pending().await,
+	}
+}
+
 /// Runs one session accepted on the QUIC endpoint to its end, in the protocol family its handshake
 /// chose ([`run`] for moq-lite; the IETF drafts, and sessions whose SETUP decides, in `ietf`).
 /// Not async itself: what it is given moves into the future of the family chosen, and the future
@@ -572,13 +580,7 @@ async fn lifetime<S: Session, F: Future<Output = ()>>(
 	goaway: impl FnOnce() -> F,
 ) -> TransportError {
 	let mut shutdown = ctx.shutdown.clone();
-	let expires = grant.expires();
-	let expiry = async move {
-		match expires.and_then(expiry_deadline) {
-			Some(deadline) => tokio::time::sleep_until(deadline).await,
-			None => std::future::pending().await,
-		}
-	};
+	let expiry = expired(grant.expires());
 	let revocation = revoked(ctx, grant);
 	tokio::select! {
 		err = transport.closed() => err,

@@ -178,17 +178,7 @@ pub(super) async fn token_end<S>(shared: &Shared<S>, tokens: &[Grant]) -> (u32, 
 	if tokens.is_empty() {
 		return std::future::pending().await;
 	}
-	let expiry = async {
-		match tokens
-			.iter()
-			.filter_map(Grant::expires)
-			.min()
-			.and_then(crate::session::expiry_deadline)
-		{
-			Some(at) => tokio::time::sleep_until(at).await,
-			None => std::future::pending().await,
-		}
-	};
+	let expiry = crate::session::expired(tokens.iter().filter_map(Grant::expires).min());
 	let revocations = tokens
 		.iter()
 		.map(|token| Box::pin(async move { (token, crate::session::revoked(&shared.ctx, token).await) }));
