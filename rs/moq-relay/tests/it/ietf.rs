@@ -58,6 +58,7 @@ async fn publisher(
 		publisher.connection().version().map(|v| v.to_string()).as_deref(),
 		Some(name)
 	);
+	until_announced(relay, "", &name_path).await;
 	let track = publisher.track().clone();
 	let writer = tokio::spawn(async move {
 		let mut interval = tokio::time::interval(Duration::from_millis(GROUP_MS));
@@ -1110,6 +1111,11 @@ async fn publishing_b(secured: &Secured) -> (Publisher, tokio::task::JoinHandle<
 		"t",
 	);
 	let publisher = within("publisher established", start).await.unwrap();
+	let watching = Claims::new(Path::root())
+		.with_subscribe(Path::root())
+		.with_expires(later);
+	let watching = secured.key.sign(&watching).unwrap();
+	until_announced(&secured.relay, &format!("?jwt={watching}"), "b").await;
 	let track = publisher.track().clone();
 	let writer = tokio::spawn(async move {
 		let mut interval = tokio::time::interval(Duration::from_millis(GROUP_MS));
@@ -2132,6 +2138,18 @@ async fn next_sequence(track: &mut moq_net::track::Subscriber) -> u64 {
 	let frame = within("a frame", group.read_frame()).await.unwrap().expect("a frame");
 	let payload = String::from_utf8(frame.payload.to_vec()).unwrap();
 	payload.split(':').nth(1).unwrap().parse().unwrap()
+}
+
+/// Waits until a moq-lite subscriber of `relay` connecting with `query` sees `path` announced. A
+/// publisher's session is up before the relay has taken its announcement, and a SUBSCRIBE arriving
+/// in between is refused "no such broadcast": tests that subscribe on a raw session wait for this.
+async fn until_announced(relay: &TestRelay, query: &str, path: &str) {
+	let client = relay.client(Some(version(LITE05)));
+	let watch = Subscriber::connect(&client, relay.url("moqt", query));
+	let mut watcher = within("watcher established", watch).await.unwrap();
+	announced(&mut watcher, path).await;
+	watcher.close().await;
+	client.close().await;
 }
 
 /// Waits until `session` has seen `path` announced.
