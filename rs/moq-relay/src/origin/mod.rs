@@ -32,6 +32,16 @@ pub enum UpstreamRequest {
 		/// the upstream subscription ends.
 		track: Weak<Track>,
 	},
+	/// Fetch one group of a track from the publisher, for a FETCH the cache could not answer.
+	Fetch {
+		/// The broadcast's absolute path.
+		path: Path,
+		/// The track name.
+		track: String,
+		/// The group to fill, its sequence the one fetched (outside the track's cache); dropped
+		/// unfilled it is aborted, which the fetch reads as not found.
+		group: GroupWriter,
+	},
 	/// Ask the publisher for a track's TRACK_INFO (no subscription).
 	Info {
 		/// The broadcast's absolute path.
@@ -436,6 +446,30 @@ impl Origin {
 		Ok(info)
 	}
 
+	/// Group `sequence` of `track` for a FETCH: the cached group when a subscription holds it,
+	/// else a group of its own that the publisher is asked to fill (a publisher that cannot answer
+	/// aborts it `NOT_FOUND`). `docs/protocol.md`, "Fetching what the relay does not hold".
+	pub fn fetch(&self, path: &Path, track: &str, sequence: u64) -> Result<Arc<Group>, OriginError> {
+		let state = self.lock();
+		let not_found = || OriginError::NotFound(path.to_string());
+		let entry = state.broadcasts.get(path).ok_or_else(not_found)?;
+		let cached = entry.tracks.get(track).and_then(Weak::upgrade);
+		if let Some(group) = cached.and_then(|track| track.group(sequence)) {
+			return Ok(group);
+		}
+		let route = entry.best_route().ok_or_else(not_found)?;
+		let (group, writer) = Group::detached(sequence, self.cache.max_group_bytes, self.budget.clone());
+		let request = UpstreamRequest::Fetch {
+			path: path.clone(),
+			track: track.to_string(),
+			group: writer,
+		};
+		match route.upstream.ask(request) {
+			true => Ok(group),
+			false => Err(not_found()),
+		}
+	}
+
 	/// The shared track if some subscriber already holds it (no upstream request).
 	pub fn cached(&self, path: &Path, track: &str) -> Option<Arc<Track>> {
 		self.lock().broadcasts.get(path)?.tracks.get(track)?.upgrade()
@@ -508,6 +542,8 @@ impl Drop for Announced {
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use crate::wire::{FrameHeader, StreamCode};
+	use bytes::Bytes;
 
 	fn path(p: &str) -> Path {
 		Path::new(p).unwrap()
@@ -561,6 +597,59 @@ mod tests {
 		assert!(requests.try_recv().is_some(), "a later subscriber asks again");
 		assert_eq!(
 			origin.subscribe(&path("anon/other"), "seconds").unwrap_err(),
+			OriginError::NotFound("anon/other".into())
+		);
+	}
+
+	/// A FETCH's group: the cached one when a subscription holds it (nothing asked upstream), else
+	/// a group of its own the publisher is asked to fill, read as it is filled; a publisher that
+	/// drops the request unanswered aborts it; no broadcast, no group.
+	#[tokio::test]
+	async fn a_fetch_takes_the_cached_group_or_asks_the_publisher() {
+		let origin = Arc::new(Origin::default());
+		let (upstream, mut requests) = Upstream::channel();
+		let _publication = origin.publish(path("anon/clock"), vec![], upstream);
+		let track = origin.subscribe(&path("anon/clock"), "seconds").unwrap();
+		assert!(matches!(requests.try_recv(), Some(UpstreamRequest::Subscribe { .. })));
+		track.create_group(7).unwrap().finish();
+		let cached = origin.fetch(&path("anon/clock"), "seconds", 7).unwrap();
+		assert!(Arc::ptr_eq(&cached, &track.group(7).unwrap()));
+		assert!(requests.try_recv().is_none(), "a cached group is not asked for");
+
+		let fetched = origin.fetch(&path("anon/clock"), "seconds", 3).unwrap();
+		let Some(UpstreamRequest::Fetch {
+			path: asked,
+			track: name,
+			group: mut writer,
+		}) = requests.try_recv()
+		else {
+			panic!("expected a fetch request");
+		};
+		assert_eq!(
+			(asked, name.as_str(), writer.sequence()),
+			(path("anon/clock"), "seconds", 3)
+		);
+		assert!(track.group(3).is_none(), "the fetched group stays out of the cache");
+		let held = writer.held();
+		assert!(held());
+		let header = FrameHeader {
+			timestamp_delta: 0,
+			size: VarInt::from_u32(2),
+		};
+		writer.start_frame(header).unwrap();
+		writer.append(Bytes::from_static(b"hi")).unwrap();
+		writer.finish();
+		let mut reader = fetched.reader();
+		assert_eq!(reader.next().await.unwrap().unwrap().payload, Bytes::from_static(b"hi"));
+		assert_eq!(fetched.ended().await, TrackEnd::Finished);
+		drop((reader, fetched));
+		assert!(!held(), "nobody waits for the group any more");
+
+		let unanswered = origin.fetch(&path("anon/clock"), "seconds", 4).unwrap();
+		drop(requests.try_recv());
+		assert_eq!(unanswered.ended().await, TrackEnd::Aborted(StreamCode::CANCEL));
+		assert_eq!(
+			origin.fetch(&path("anon/other"), "seconds", 0).unwrap_err(),
 			OriginError::NotFound("anon/other".into())
 		);
 	}

@@ -270,6 +270,32 @@ impl Group {
 		}
 	}
 
+	/// A group outside every track's cache, for one FETCH the cache could not answer
+	/// ([`super::Origin::fetch`]): the publisher's answer fills it through the writer. Its frames
+	/// are charged to the relay's cache budget while it lives; no subscription ever sees it.
+	pub(super) fn detached(sequence: u64, max_bytes: usize, budget: Arc<CacheBudget>) -> (Arc<Self>, GroupWriter) {
+		let group = Arc::new(Self::new(sequence, Instant::now(), max_bytes, budget));
+		let writer = GroupWriter {
+			group: group.clone(),
+			done: false,
+		};
+		(group, writer)
+	}
+
+	/// How the group ended, once it has: complete or aborted with a code.
+	pub async fn ended(&self) -> TrackEnd {
+		let mut rx = self.state.subscribe();
+		loop {
+			if let Some(end) = rx.borrow_and_update().end {
+				return end;
+			}
+			// The sender lives in `self`: it cannot be dropped while this waits.
+			if rx.changed().await.is_err() {
+				return TrackEnd::Aborted(StreamCode::CANCEL);
+			}
+		}
+	}
+
 	fn end(&self, end: TrackEnd) {
 		self.state.send_if_modified(|s| {
 			if s.end.is_some() {
@@ -286,6 +312,12 @@ impl Group {
 pub struct GroupWriter {
 	group: Arc<Group>,
 	done: bool,
+}
+
+impl std::fmt::Debug for GroupWriter {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		f.debug_struct("GroupWriter").field("group", &self.group).finish()
+	}
 }
 
 impl GroupWriter {
@@ -406,6 +438,18 @@ impl GroupWriter {
 	pub fn remaining(&self) -> usize {
 		let bytes = self.group.state.borrow().bytes;
 		self.group.max_bytes.saturating_sub(bytes)
+	}
+
+	/// The group's sequence number.
+	pub fn sequence(&self) -> u64 {
+		self.group.sequence
+	}
+
+	/// Tells, while the writer is busy, whether anybody but the writer still holds the group: a
+	/// [`Group::detached`] group nobody else holds was given up, and filling it serves nobody.
+	pub fn held(&self) -> impl Fn() -> bool + use<> {
+		let group = Arc::downgrade(&self.group);
+		move || group.strong_count() > 1
 	}
 
 	/// Marks the group complete. A frame still short of its size aborts it with `WRONG_SIZE`

@@ -67,6 +67,24 @@ pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S:
 	}
 }
 
+/// One frame of the answer to the relay's FETCH into `group`, judged as a GROUP stream's frames
+/// are; `Ok(false)` at the answer's FIN. A refused frame stops the stream with its code.
+pub(super) async fn fetched_frame<S: Session>(
+	shared: &Shared<S>,
+	reader: &mut Reader<S::Recv>,
+	group: &mut GroupWriter,
+) -> Result<bool, StreamError> {
+	// FETCH exists from lite-05 on, whose frames carry their timestamps: no arrival stamps.
+	match frame(shared, reader, group, &mut ArrivalStamps::default()).await {
+		Ok(more) => Ok(more),
+		Err(FrameError::Refused(code)) => {
+			reader.stop(code);
+			Err(StreamError::Reset(code))
+		}
+		Err(FrameError::Failed(err)) => Err(err),
+	}
+}
+
 /// Why a frame ended the group stream.
 enum FrameError {
 	/// Refused by a limit or the group: the stream is stopped with this code.

@@ -360,7 +360,9 @@ async fn track_info<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &
 	writer.encode(&info, version).await
 }
 
-/// FETCH → the cached group's frames, FIN; NOT_FOUND if it is not cached. On lite-06 only the
+/// FETCH → the group's frames, FIN: from the cache, else fetched from the publisher as they
+/// arrive ([`crate::origin::Origin::fetch`]); reset NOT_FOUND (or with the publisher's code) when
+/// neither has it. On lite-06 only the
 /// frames from `frame_start` to `frame_end` (inclusive) are sent: the answer carries no frame
 /// numbers, so the subscriber takes its first frame for frame `frame_start`; a group that ends
 /// before `frame_start` (or a range that ends before it starts) is NOT_FOUND too.
@@ -382,9 +384,12 @@ async fn fetch<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R
 	let group = shared
 		.ctx
 		.origin
-		.cached(&shared.grant.absolute(&path), &request.track)
-		.and_then(|track| track.group(request.group.into_inner()))
-		.ok_or(StreamError::Reset(StreamCode::NOT_FOUND))?;
+		.fetch(
+			&shared.grant.absolute(&path),
+			&request.track,
+			request.group.into_inner(),
+		)
+		.map_err(|_| StreamError::Reset(StreamCode::NOT_FOUND))?;
 	let mut frames = group.reader();
 	// Each frame's header, then its payload as it arrives (a group still arriving is followed live).
 	let mut index = 0u64;

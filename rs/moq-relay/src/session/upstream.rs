@@ -9,11 +9,11 @@ use moq_token::Path;
 
 use super::{Reader, Shared, StreamError, Writer};
 use crate::audit::Request;
-use crate::origin::{Track, TrackEnd, Upstream, UpstreamRequest};
+use crate::origin::{GroupWriter, Track, TrackEnd, Upstream, UpstreamRequest};
 use crate::protocol::lite::{AnnounceMessage, Dialect, Inbound, InboundAction, InboundPolicy, Refusal};
 use crate::transport::Session;
 use crate::wire::{
-	AnnounceOk, BidiType, StreamCode, Subscribe, SubscribeOptions, SubscribeResponse, SubscribeUpdate,
+	AnnounceOk, BidiType, Fetch, StreamCode, Subscribe, SubscribeOptions, SubscribeResponse, SubscribeUpdate,
 	Track as TrackRequest, TrackInfo, VarInt,
 };
 
@@ -36,6 +36,9 @@ pub(super) async fn run<S: Session>(shared: Arc<Shared<S>>) {
 			Some(request) = requests.recv() => match request {
 				UpstreamRequest::Subscribe { path, track } => {
 					tokio::spawn(subscribe(shared.clone(), path, track));
+				}
+				UpstreamRequest::Fetch { path, track, group } => {
+					tokio::spawn(fetch(shared.clone(), path, track, group));
 				}
 				UpstreamRequest::Info { path, track, reply } => {
 					let shared = shared.clone();
@@ -224,6 +227,83 @@ async fn subscription<S: Session>(
 	// FIN from the publisher: every group was sent.
 	let _ = writer.finish();
 	Ok(())
+}
+
+/// FETCH of one group from the peer, for a subscriber's FETCH the cache could not answer: the
+/// answer's frames fill `group` as they arrive, its FIN completes it. A version without FETCH
+/// (lite-03, lite-04) or a refusal aborts the group `NOT_FOUND` (a reset with the peer's code);
+/// once nobody waits for the group any more the fetch is given up.
+async fn fetch<S: Session>(shared: Arc<Shared<S>>, absolute: Path, name: String, mut group: GroupWriter) {
+	let sequence = group.sequence();
+	let held = group.held();
+	let result = {
+		let fetched = async {
+			if !shared.version.has_timestamps() {
+				return Err(StreamError::Reset(StreamCode::NOT_FOUND));
+			}
+			let path = absolute
+				.strip_prefix(shared.grant.root())
+				.ok_or(StreamError::Reset(StreamCode::NOT_FOUND))?;
+			fetch_into(&shared, &path, &name, &mut group).await
+		};
+		tokio::pin!(fetched);
+		// Whether the subscriber that asked is still waiting, looked at once a second.
+		let mut waiting = tokio::time::interval(FETCH_WAITING);
+		loop {
+			tokio::select! {
+				result = &mut fetched => break result,
+				_ = waiting.tick() => if !held() {
+					break Err(StreamError::Reset(StreamCode::CANCEL));
+				},
+			}
+		}
+	};
+	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&name), sequence, ok = result.is_ok(), "upstream fetch ended");
+	match result {
+		Ok(true) => group.finish(),
+		Ok(false) => group.abort(StreamCode::NOT_FOUND),
+		Err(StreamError::Transport(crate::transport::TransportError::Reset(code))) => {
+			group.abort(StreamCode::from_u32(code))
+		}
+		Err(StreamError::Reset(code)) => group.abort(code),
+		Err(_) => group.abort(StreamCode::CANCEL),
+	}
+}
+
+/// How often an upstream fetch looks whether anybody still waits for its group.
+const FETCH_WAITING: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The FETCH stream of [`fetch`]: `Ok(true)` once the peer's FIN ended a non-empty answer,
+/// `Ok(false)` for an empty one (a group the peer does not hold).
+async fn fetch_into<S: Session>(
+	shared: &Shared<S>,
+	path: &Path,
+	name: &str,
+	group: &mut GroupWriter,
+) -> Result<bool, StreamError> {
+	let version = shared.version;
+	let (send, recv) = shared.transport.open_bi().await?;
+	let mut writer = Writer::new(send);
+	let mut reader = Reader::new(recv);
+	writer.encode(&BidiType::Fetch, version).await?;
+	let request = Fetch {
+		broadcast: path.to_string(),
+		track: name.to_string(),
+		priority: 0,
+		group: VarInt::from_u64(group.sequence()).map_err(|_| StreamError::Reset(StreamCode::NOT_FOUND))?,
+		frame_start: VarInt::ZERO,
+		frame_end: None,
+	};
+	writer.encode(&request, version).await?;
+	// Frames follow: the stream leaves the control budget.
+	reader.carry_frames();
+	let mut frames = 0u64;
+	while super::ingest::fetched_frame(shared, &mut reader, group).await? {
+		frames += 1;
+	}
+	// FIN only after the answer: the published client reads an early FIN as a cancel.
+	let _ = writer.finish();
+	Ok(frames > 0)
 }
 
 /// TRACK → TRACK_INFO from the peer, relative to its root; `None` if it has none.

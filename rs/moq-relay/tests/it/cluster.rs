@@ -289,6 +289,43 @@ async fn chain_origin_regional_edge_delivers_to_the_edge() {
 	}
 }
 
+/// A FETCH on an edge for a group neither relay holds goes up the cluster link to the origin
+/// relay, which asks the publisher (`docs/protocol.md`, "Fetching what the relay does not hold"):
+/// the groups written before anybody watched reach the edge's viewer whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_on_the_edge_reaches_the_publisher_through_the_origin() {
+	let keys = Keys::new("fetch");
+	let origin = keys.relay(31, &[]).await;
+	let edge = keys.relay(32, &[&origin]).await;
+	wait_metric(&edge, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 1).await;
+	let publisher = publisher(&origin, "clock", None).await;
+	// Groups nobody watches, then one every 50 ms for the viewer's subscription to start at.
+	let unwatched: Vec<u64> = (0..5).map(|_| write(&publisher, 3)).collect();
+	let track = publisher.track().clone();
+	let writer = tokio::spawn(async move {
+		let mut interval = tokio::time::interval(Duration::from_millis(50));
+		loop {
+			interval.tick().await;
+			write_group(&track, 3, |sequence, i| Bytes::from(format!("{sequence}:{i}"))).unwrap();
+		}
+	});
+	let newer = || async { publisher.track().latest().is_some_and(|latest| latest > unwatched[4]) };
+	common::eventually("a group after the unwatched ones", newer).await;
+	let live = common::Live::start(&edge, "moq-lite-06", "anon/clock").await;
+	let past = unwatched[2];
+	let fetched = within("the fetched group", live.track.fetch_group(past, None))
+		.await
+		.unwrap_or_else(|err| panic!("fetching group {past}: {err}"));
+	let expected: Vec<String> = (0..3).map(|i| format!("{past}:{i}")).collect();
+	assert_eq!(common::frames_of(fetched).await, expected);
+	writer.abort();
+	live.close().await;
+	publisher.close().await;
+	for relay in [edge, origin] {
+		relay.stop().await;
+	}
+}
+
 /// A triangle (B dials A; C dials A and B): loops are dropped by hop lists, the viewer on C gets
 /// every group exactly once, and no link carries more than 2 announcements of the broadcast in
 /// 30 s of traffic.

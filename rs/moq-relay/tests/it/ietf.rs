@@ -3038,7 +3038,7 @@ async fn a_departing_draft_publisher_ends_its_tracks() {
 /// before its subscription began (`fetch_group`, which the client turns into a Standalone FETCH
 /// before draft-20 and a LOCATION_FILTER FETCH from draft-20 on) gets that group whole from the
 /// relay's cache, every frame in order on one fetch stream, on the subscription's session; a group
-/// the relay does not hold is refused, and the session goes on.
+/// far ahead, which neither the relay nor the publisher holds, is refused, and the session goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_published_client_fetches_a_past_group_at_every_draft() {
 	let relay = TestRelay::start(Some("anon")).await;
@@ -3054,7 +3054,8 @@ async fn the_published_client_fetches_a_past_group_at_every_draft() {
 			.unwrap_or_else(|err| panic!("{name}: fetching group {past}: {err}"));
 		let expected: Vec<String> = (0..FRAMES).map(|i| format!("fetch:{past}:{i}")).collect();
 		assert_eq!(common::frames_of(fetched).await, expected, "{name}");
-		// A group far ahead of the track: the relay holds none of it, and says so.
+		// A group far ahead of the track: neither the relay nor the publisher holds it, and the
+		// relay says so.
 		let ahead = live.first + 1_000_000;
 		let refused = within("the refused fetch", live.track.fetch_group(ahead, None)).await;
 		assert!(refused.is_err(), "{name}: group {ahead} fetched");
@@ -3067,6 +3068,36 @@ async fn the_published_client_fetches_a_past_group_at_every_draft() {
 	}
 	writer.abort();
 	holder.close().await;
+	publisher.close().await;
+	relay.stop().await;
+}
+
+/// A FETCH of a group the relay does not hold is asked of its publisher (`docs/protocol.md`,
+/// "Fetching what the relay does not hold"), as the published relay does: a subscriber at
+/// draft-14 to draft-22 that fetches a group from before the relay's subscription began (which
+/// no cache of the relay's has) gets it whole from the publisher, through the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_the_relay_does_not_hold_is_fetched_from_its_publisher_at_every_draft() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (publisher, writer) = publisher(&relay, "moqt", "moq-lite-06", "unheld").await;
+	let track = publisher.track().clone();
+	let written = || async { track.latest().is_some_and(|latest| latest >= 10) };
+	common::eventually("ten groups written", written).await;
+	for name in [
+		DRAFT14, DRAFT15, DRAFT16, DRAFT17, DRAFT18, DRAFT19, DRAFT20, DRAFT21, DRAFT22,
+	] {
+		// Each viewer is the track's only one: the relay's subscription starts at its newest
+		// group, and five groups before it are the publisher's alone.
+		let live = Live::start(&relay, name, "anon/unheld").await;
+		let past = live.first - 5;
+		let fetched = within("the fetched group", live.track.fetch_group(past, None))
+			.await
+			.unwrap_or_else(|err| panic!("{name}: fetching group {past}: {err}"));
+		let expected: Vec<String> = (0..FRAMES).map(|i| format!("unheld:{past}:{i}")).collect();
+		assert_eq!(common::frames_of(fetched).await, expected, "{name}");
+		live.close().await;
+	}
+	writer.abort();
 	publisher.close().await;
 	relay.stop().await;
 }

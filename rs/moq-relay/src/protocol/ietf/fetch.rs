@@ -72,6 +72,15 @@ impl FetchRange {
 		}
 	}
 
+	/// The one group the range lies in, if it lies in one: such a FETCH (as the published client
+	/// sends for a group it misses) is asked of the publisher when the relay does not hold it.
+	pub fn group(&self) -> Option<u64> {
+		match self.last {
+			Some((group, _)) if group == self.start.0 => Some(group),
+			_ => None,
+		}
+	}
+
 	fn is_empty(&self) -> bool {
 		match self.last {
 			None => false,
@@ -135,6 +144,10 @@ mod tests {
 		assert_eq!(FetchRange::standalone(at(1, 0), at(3, 0)).unwrap().plan(&held), []);
 		// A group with no object begun yet has nothing to serve.
 		assert_eq!(whole.plan(&[(5, 0)]), []);
+		// One group, which the relay asks the publisher for when it holds none of it; or more.
+		assert_eq!(whole.group(), Some(5));
+		assert_eq!(FetchRange::standalone(at(5, 1), at(5, 3)).unwrap().group(), Some(5));
+		assert_eq!(across.group(), None);
 		// End before start.
 		assert_eq!(FetchRange::standalone(at(5, 3), at(5, 3)), Err(RangeError::Empty));
 		assert_eq!(FetchRange::standalone(at(5, 0), at(4, 9)), Err(RangeError::Empty));
@@ -169,6 +182,7 @@ mod tests {
 		})
 		.unwrap();
 		assert_eq!(open.plan(&held), [(8, 4, 4), (9, 0, 1)]);
+		assert_eq!((group.group(), ranged.group(), open.group()), (Some(8), None, None));
 		for filter in [
 			LocationFilter::Unfiltered,
 			LocationFilter::NextObject,

@@ -14,7 +14,7 @@ use super::io::{self, DraftReader};
 use super::serve::{Allowed, allowed_track};
 use super::{Shared, StreamError, request_error};
 use crate::auth::Grant;
-use crate::origin::Group;
+use crate::origin::{Group, TrackEnd};
 use crate::protocol::ietf::{FetchRange, RangeError, end_location, request_stream};
 use crate::session::Writer;
 use crate::transport::{SendStream, Session};
@@ -117,42 +117,93 @@ fn range_refusal(err: RangeError) -> Refusal {
 	}
 }
 
-/// Decides a FETCH: refused as a SUBSCRIBE is for its path ([`allowed_track`]), DOES_NOT_EXIST
-/// when the relay holds none of the range (no subscriber of the relay's holds the track, or the
-/// range's groups have passed or not come yet), NOT_SUPPORTED for groups newest first across
-/// groups (the relay writes them oldest first).
-fn decide<S>(shared: &Shared<S>, request: &Request, grants: &[Grant]) -> Result<Served, Refusal> {
+/// A FETCH allowed: what the cache holds of its range, or the one group of it being fetched from
+/// the publisher.
+enum Decided {
+	Served(Served),
+	Upstream(Arc<Group>, FetchRange),
+}
+
+/// How long a FETCH waits for a group asked of the publisher to be complete before it is
+/// answered with the objects that have begun by then.
+const UPSTREAM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Decided {
+	/// What is served: the cache's answer, or once the publisher's has come (complete, or what has
+	/// begun after [`UPSTREAM_WAIT`]); DOES_NOT_EXIST when the publisher has nothing of it.
+	async fn settle(self) -> Result<Served, Refusal> {
+		let (group, range) = match self {
+			Decided::Served(served) => return Ok(served),
+			Decided::Upstream(group, range) => (group, range),
+		};
+		let ended = tokio::time::timeout(UPSTREAM_WAIT, group.ended()).await;
+		if let Ok(TrackEnd::Aborted(_)) = ended {
+			return Err(ABSENT);
+		}
+		let plan = range.plan(&[(group.sequence(), group.begun())]);
+		let groups: Vec<_> = plan
+			.into_iter()
+			.map(|(_, first, last)| (group.clone(), first, last))
+			.collect();
+		match groups.is_empty() {
+			true => Err(ABSENT),
+			false => Ok(Served { groups }),
+		}
+	}
+}
+
+/// DOES_NOT_EXIST: neither the relay nor the publisher holds anything of the range.
+const ABSENT: Refusal = (
+	RequestErrorCode::DOES_NOT_EXIST,
+	"neither the relay nor the publisher holds the range",
+);
+
+/// Decides a FETCH: refused as a SUBSCRIBE is for its path ([`allowed_track`]); served from the
+/// groups the relay holds; a range within one group the relay does not hold is asked of the
+/// publisher ([`crate::origin::Origin::fetch`]); DOES_NOT_EXIST when the broadcast is not
+/// announced or a range over several groups finds none held; NOT_SUPPORTED for groups newest
+/// first across groups (the relay writes them oldest first).
+fn decide<S>(shared: &Shared<S>, request: &Request, grants: &[Grant]) -> Result<Decided, Refusal> {
 	let audited = crate::audit::Request::Fetch;
 	let Allowed { path, token } = allowed_track(shared, (&request.namespace, &request.track), grants, audited)?;
-	let absent = (RequestErrorCode::DOES_NOT_EXIST, "the relay holds none of the range");
-	let track = shared
-		.ctx
-		.origin
-		.cached(&shared.grant.absolute(&path), &request.track)
-		.ok_or(absent)?;
-	let held = track.groups_after(None);
+	let absolute = shared.grant.absolute(&path);
+	let held = match shared.ctx.origin.cached(&absolute, &request.track) {
+		Some(track) => track.groups_after(None),
+		None => Vec::new(),
+	};
 	let counts: Vec<(u64, u64)> = held.iter().map(|g| (g.sequence(), g.begun())).collect();
 	let plan = request.range.plan(&counts);
-	if plan.is_empty() {
-		return Err(absent);
-	}
 	if request.descending && plan.len() > 1 {
 		return Err((
 			RequestErrorCode::NOT_SUPPORTED,
 			"the relay fetches groups oldest first (GROUP_ORDER ascending)",
 		));
 	}
+	let decided = match (plan.is_empty(), request.range.group()) {
+		(false, _) => {
+			let groups = plan
+				.into_iter()
+				.filter_map(|(sequence, first, last)| {
+					let group = held.iter().find(|g| g.sequence() == sequence)?.clone();
+					Some((group, first, last))
+				})
+				.collect();
+			Decided::Served(Served { groups })
+		}
+		(true, Some(sequence)) => {
+			let group = shared
+				.ctx
+				.origin
+				.fetch(&absolute, &request.track, sequence)
+				.map_err(|_| ABSENT)?;
+			Decided::Upstream(group, request.range)
+		}
+		(true, None) => return Err(ABSENT),
+	};
 	if let Some(token) = &token {
 		shared.trail.token_granted(&shared.grant, token, audited, &path);
 	}
-	let groups = plan
-		.into_iter()
-		.filter_map(|(sequence, first, last)| {
-			let group = held.iter().find(|g| g.sequence() == sequence)?.clone();
-			Some((group, first, last))
-		})
-		.collect();
-	Ok(Served { groups })
+	Ok(decided)
 }
 
 /// Writes `served` on a fetch stream of its own for the FETCH `request_id`: FETCH_HEADER, each
@@ -207,7 +258,8 @@ async fn write<S: Session>(
 
 /// A FETCH on the control stream (draft-14 to draft-16): FETCH_OK (End Location exclusive) and
 /// the objects on a fetch stream, or FETCH_ERROR (REQUEST_ERROR from draft-15 on). The fetch is
-/// registered under its Request ID, so FETCH_CANCEL ends it.
+/// registered under its Request ID, so FETCH_CANCEL ends it, also while the publisher is asked
+/// for its group (which is waited for on a task of its own: the control stream goes on).
 pub(super) async fn on_control<S: Session>(shared: &Arc<Shared<S>>, fetch: crate::wire::ietf::Fetch, grants: &[Grant]) {
 	let id = fetch.request_id;
 	let descending = fetch.group_order == GroupOrder::Descending;
@@ -215,39 +267,48 @@ pub(super) async fn on_control<S: Session>(shared: &Arc<Shared<S>>, fetch: crate
 		let place = InFlight::take(shared)?;
 		Ok((decide(shared, &request, grants)?, place))
 	});
-	let (served, place) = match decided {
+	let (decided, place) = match decided {
 		Ok(decided) => decided,
-		Err((code, reason)) => {
-			let refused = ControlMessage::FetchError(request_error(id, code, reason));
-			shared.send(vec![refused]).await;
+		Err(refusal) => {
+			refuse_on_control(shared, id, refusal).await;
 			return;
 		}
 	};
-	let (group, object) = served.end(false);
-	let ok = FetchOk {
-		request_id: id,
-		group_order: GroupOrder::Ascending,
-		end_of_track: false,
-		end: Location::new(
-			VarInt::from_u64(group).unwrap_or(VarInt::MAX),
-			VarInt::from_u64(object).unwrap_or(VarInt::MAX),
-		),
-		parameters: Default::default(),
-		extensions: Vec::new(),
-	};
-	if !shared.send(vec![ControlMessage::FetchOk(ok)]).await {
-		return;
-	}
 	let mut state = shared.state();
 	let serving = shared.clone();
 	let task = tokio::spawn(async move {
 		let _place = place;
-		if let Err(err) = write(&serving, id, fetch.priority, served).await {
-			tracing::trace!(%err, "fetch not delivered");
+		match decided.settle().await {
+			Ok(served) => {
+				let (group, object) = served.end(false);
+				let ok = FetchOk {
+					request_id: id,
+					group_order: GroupOrder::Ascending,
+					end_of_track: false,
+					end: Location::new(
+						VarInt::from_u64(group).unwrap_or(VarInt::MAX),
+						VarInt::from_u64(object).unwrap_or(VarInt::MAX),
+					),
+					parameters: Default::default(),
+					extensions: Vec::new(),
+				};
+				if serving.send(vec![ControlMessage::FetchOk(ok)]).await
+					&& let Err(err) = write(&serving, id, fetch.priority, served).await
+				{
+					tracing::trace!(%err, "fetch not delivered");
+				}
+			}
+			Err(refusal) => refuse_on_control(&serving, id, refusal).await,
 		}
 		serving.state().fetching.remove(&id.into_inner());
 	});
 	state.fetching.insert(id.into_inner(), task.abort_handle());
+}
+
+/// FETCH_ERROR (REQUEST_ERROR from draft-15 on) for the control stream's FETCH `id`.
+async fn refuse_on_control<S: Session>(shared: &Shared<S>, id: VarInt, (code, reason): Refusal) {
+	let refused = ControlMessage::FetchError(request_error(id, code, reason));
+	shared.send(vec![refused]).await;
 }
 
 /// A FETCH on a request stream of its own (draft-17 on): FETCH_OK (End Location exclusive before
@@ -289,8 +350,12 @@ pub(super) async fn on_stream<S: Session>(
 		Ok(request) => InFlight::take(&shared).and_then(|place| Ok((decide(&shared, &request, grants)?, place))),
 		Err(refusal) => Err(refusal),
 	};
-	let (served, _place) = match decided {
-		Ok(decided) => decided,
+	let settled = match decided {
+		Ok((decided, place)) => decided.settle().await.map(|served| (served, place)),
+		Err(refusal) => Err(refusal),
+	};
+	let (served, _place) = match settled {
+		Ok(settled) => settled,
 		Err((code, reason)) => {
 			let refusal = super::requests::refused(code, reason);
 			let _ = io::write(&mut send, &io::encode(&refusal, draft).unwrap_or_default()).await;

@@ -104,6 +104,9 @@ pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut reque
 			UpstreamRequest::Subscribe { path, track } => {
 				tokio::spawn(subscribe(shared.clone(), path, track));
 			}
+			// The relay sends no FETCH to a draft publisher (`docs/protocol.md`, "Fetching what
+			// the relay does not hold"): the group, dropped unfilled, is aborted NOT_FOUND.
+			UpstreamRequest::Fetch { group, .. } => group.abort(crate::wire::StreamCode::NOT_FOUND),
 			// The drafts carry no TRACK_INFO: frames are stamped on arrival in milliseconds.
 			UpstreamRequest::Info { reply, .. } => {
 				let _ = reply.send(shared.ctx.limits.cache.synthesised_track_info());
