@@ -3326,6 +3326,95 @@ async fn a_fetch_is_authorized_as_a_subscribe_is() {
 	assert_eq!(audit("request allowed by its authorization token").len(), 1, "{text}");
 }
 
+/// A draft-14 connection to `relay` from a client that grants no unidirectional stream: the relay
+/// can open no fetch stream to it, so a FETCH it is answered stays in flight.
+async fn granting_no_uni_stream(relay: &TestRelay) -> quinn::Connection {
+	let trust = moq_relay::tls::Trust::Fingerprint(relay.fingerprint.clone());
+	let tls = moq_relay::tls::client_config(&trust, &[Draft::Draft14.alpn()]).unwrap();
+	let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+	let mut transport = quinn::TransportConfig::default();
+	transport.max_concurrent_uni_streams(0u32.into());
+	let mut client = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
+	client.transport_config(std::sync::Arc::new(transport));
+	let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+	endpoint.set_default_client_config(client);
+	let connecting = endpoint.connect(relay.addr, "localhost").unwrap();
+	within("QUIC handshake", connecting).await.unwrap()
+}
+
+/// A draft-14 Standalone FETCH `id` of group `group` of `b`/`t`, whole, with `parameters`.
+fn fetch_of_b(id: u32, group: u64, parameters: Vec<KeyValue>) -> ControlMessage {
+	use moq_relay::wire::ietf::{Fetch, FetchType, Location};
+	let at = Location::new(VarInt::from_u64(group).unwrap(), VarInt::ZERO);
+	ControlMessage::Fetch(Fetch {
+		request_id: VarInt::from_u32(id),
+		priority: 0,
+		group_order: GroupOrder::Ascending,
+		fetch_type: FetchType::Standalone {
+			namespace: vec!["b".into()],
+			track: "t".into(),
+			start: at,
+			end: at,
+		},
+		parameters: Parameters(parameters),
+	})
+}
+
+/// A FETCH allowed by a request token ends when the token does (`docs/protocol.md`, "Request
+/// tokens"), as a subscription does. With one FETCH in flight allowed and a client that grants
+/// no unidirectional stream, the FETCH a token expiring in two seconds allows is answered FETCH_OK
+/// and waits to write, holding the session's one place (a FETCH with a lasting token is refused
+/// `too_many_fetches`); once the token has expired its fetch is ended and the place is free: a
+/// FETCH is accepted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_ends_with_its_request_token() {
+	let secured = Secured::start_with("fetch-token-end", |config| {
+		config.limits.max_inflight_groups = Some(1);
+	})
+	.await;
+	let later = moq_token::unix_now() + 600;
+	let sign = |claims: Claims, expires: u64| secured.key.sign(&claims.with_expires(expires)).unwrap();
+	let (publisher, writer) = publishing_b(&secured).await;
+	let for_b = || Claims::new(Path::root()).with_subscribe(Path::new("b").unwrap());
+	let session = sign(Claims::new(Path::root()).with_subscribe(Path::new("a").unwrap()), later);
+	let lasting = sign(for_b(), later);
+	let conn = granting_no_uni_stream(&secured.relay).await;
+	let (mut raw, _) = RawDraft::admitted_over(conn, Draft::Draft14, vec![path("/"), token(&session)]).await;
+	// A group the publisher holds (the relay holds none of `b`: it asks the publisher).
+	let group = publisher.track().latest().expect("a group written");
+	let soon = moq_token::unix_now() + 2;
+	raw.write(fetch_of_b(0, group, vec![token(&sign(for_b(), soon))])).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::FetchOk(ok)) => assert_eq!(ok.end.group.into_inner(), group),
+		other => panic!("expected FETCH_OK, got {other:?}"),
+	}
+	raw.write(fetch_of_b(2, group, vec![token(&lasting)])).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::FetchError(err)) => assert_eq!(err.reason, "too_many_fetches"),
+		other => panic!("expected FETCH_ERROR, got {other:?}"),
+	}
+	within("a FETCH accepted once the token expired", async {
+		for id in (4u32..).step_by(2) {
+			raw.write(fetch_of_b(id, group, vec![token(&lasting)])).await;
+			match raw.read::<ControlMessage>().await {
+				Some(ControlMessage::FetchOk(_)) => return,
+				Some(ControlMessage::FetchError(err)) if err.reason == "too_many_fetches" => {
+					tokio::time::sleep(Duration::from_millis(50)).await;
+				}
+				other => panic!("expected FETCH_OK or too_many_fetches, got {other:?}"),
+			}
+		}
+	})
+	.await;
+	assert!(
+		moq_token::unix_now() >= soon,
+		"the fetch ended before its token expired"
+	);
+	writer.abort();
+	publisher.close().await;
+	secured.stop().await;
+}
+
 /// A peer that fetches and never reads holds at most `[limits] max_inflight_groups` FETCHes at
 /// once (`docs/protocol.md`, "FETCH on the drafts"): with two allowed and a client that grants the
 /// relay no unidirectional stream (so no fetch stream can open), two FETCHes are answered
@@ -3345,18 +3434,7 @@ async fn fetches_in_flight_are_bounded() {
 	let holder = common::Holder::start(&relay, "anon/bounded", 0).await;
 	let group = holder.held;
 
-	// A client that grants no unidirectional stream: the relay can open no fetch stream to it.
-	let trust = moq_relay::tls::Trust::Fingerprint(relay.fingerprint.clone());
-	let tls = moq_relay::tls::client_config(&trust, &[Draft::Draft14.alpn()]).unwrap();
-	let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-	let mut transport = quinn::TransportConfig::default();
-	transport.max_concurrent_uni_streams(0u32.into());
-	let mut client = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
-	client.transport_config(std::sync::Arc::new(transport));
-	let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-	endpoint.set_default_client_config(client);
-	let connecting = endpoint.connect(relay.addr, "localhost").unwrap();
-	let conn = within("QUIC handshake", connecting).await.unwrap();
+	let conn = granting_no_uni_stream(&relay).await;
 	let (mut raw, _) = RawDraft::admitted_over(conn, Draft::Draft14, vec![path("/anon")]).await;
 
 	let at = Location::new(VarInt::from_u64(group).unwrap(), VarInt::ZERO);

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::io::{self, DraftReader};
-use super::serve::{Allowed, allowed_track};
+use super::serve::{Allowed, allowed_track, token_end};
 use super::{Shared, StreamError, request_error};
 use crate::auth::Grant;
 use crate::origin::{Group, TrackEnd};
@@ -35,9 +35,11 @@ struct Request {
 }
 
 /// What the relay serves for a FETCH: the held groups and, in each, the first and last object,
-/// in ascending group order.
+/// in ascending group order; and the request token that allowed it, if one did (the fetch ends
+/// when that token does).
 struct Served {
 	groups: Vec<(Arc<Group>, u64, u64)>,
+	token: Option<Grant>,
 }
 
 impl Served {
@@ -121,7 +123,7 @@ fn range_refusal(err: RangeError) -> Refusal {
 /// the publisher.
 enum Decided {
 	Served(Served),
-	Upstream(Arc<Group>, FetchRange),
+	Upstream(Arc<Group>, FetchRange, Option<Grant>),
 }
 
 /// How long a FETCH waits for a group asked of the publisher to be complete before it is
@@ -132,9 +134,9 @@ impl Decided {
 	/// What is served: the cache's answer, or once the publisher's has come (complete, or what has
 	/// begun after [`UPSTREAM_WAIT`]); DOES_NOT_EXIST when the publisher has nothing of it.
 	async fn settle(self) -> Result<Served, Refusal> {
-		let (group, range) = match self {
+		let (group, range, token) = match self {
 			Decided::Served(served) => return Ok(served),
-			Decided::Upstream(group, range) => (group, range),
+			Decided::Upstream(group, range, token) => (group, range, token),
 		};
 		let ended = tokio::time::timeout(UPSTREAM_WAIT, group.ended()).await;
 		if let Ok(TrackEnd::Aborted(_)) = ended {
@@ -147,7 +149,7 @@ impl Decided {
 			.collect();
 		match groups.is_empty() {
 			true => Err(ABSENT),
-			false => Ok(Served { groups }),
+			false => Ok(Served { groups, token }),
 		}
 	}
 }
@@ -188,7 +190,7 @@ fn decide<S>(shared: &Shared<S>, request: &Request, grants: &[Grant]) -> Result<
 					Some((group, first, last))
 				})
 				.collect();
-			Decided::Served(Served { groups })
+			Decided::Served(Served { groups, token: None })
 		}
 		(true, Some(sequence)) => {
 			let group = shared
@@ -196,14 +198,17 @@ fn decide<S>(shared: &Shared<S>, request: &Request, grants: &[Grant]) -> Result<
 				.origin
 				.fetch(&absolute, &request.track, sequence)
 				.map_err(|_| ABSENT)?;
-			Decided::Upstream(group, request.range)
+			Decided::Upstream(group, request.range, None)
 		}
 		(true, None) => return Err(ABSENT),
 	};
 	if let Some(token) = &token {
 		shared.trail.token_granted(&shared.grant, token, audited, &path);
 	}
-	Ok(decided)
+	Ok(match decided {
+		Decided::Served(served) => Decided::Served(Served { token, ..served }),
+		Decided::Upstream(group, range, _) => Decided::Upstream(group, range, token),
+	})
 }
 
 /// Writes `served` on a fetch stream of its own for the FETCH `request_id`: FETCH_HEADER, each
@@ -292,10 +297,15 @@ pub(super) async fn on_control<S: Session>(shared: &Arc<Shared<S>>, fetch: crate
 					parameters: Default::default(),
 					extensions: Vec::new(),
 				};
-				if serving.send(vec![ControlMessage::FetchOk(ok)]).await
-					&& let Err(err) = write(&serving, id, fetch.priority, served).await
-				{
-					tracing::trace!(%err, "fetch not delivered");
+				if serving.send(vec![ControlMessage::FetchOk(ok)]).await {
+					let token = served.token.clone();
+					// A request token's end ends the fetch: its stream is reset as the writer drops.
+					tokio::select! {
+						result = write(&serving, id, fetch.priority, served) => if let Err(err) = result {
+							tracing::trace!(%err, "fetch not delivered");
+						},
+						_ = token_end(&serving, token.as_slice()) => {}
+					}
 				}
 			}
 			Err(refusal) => refuse_on_control(&serving, id, refusal).await,
@@ -376,8 +386,11 @@ pub(super) async fn on_stream<S: Session>(
 		return;
 	}
 	let priority = parameters.subscriber_priority();
+	let token = served.token.clone();
 	let written = write(&shared, fetch.request_id, priority, served);
 	tokio::pin!(written);
+	let token_end = token_end(&shared, token.as_slice());
+	tokio::pin!(token_end);
 	// Whether the peer may still send on its side, and still stop the relay's.
 	let (mut reading, mut stoppable) = (true, true);
 	loop {
@@ -404,8 +417,10 @@ pub(super) async fn on_stream<S: Session>(
 				Ok(None) => stoppable = false,
 				Ok(Some(_)) | Err(_) => break,
 			},
+			// The request token that allowed it expired or was revoked.
+			_ = &mut token_end => break,
 		}
 	}
-	// Cancelled: the fetch stream is reset as its writer is dropped.
+	// Cancelled, or its token ended: the fetch stream is reset as its writer is dropped.
 	send.reset(io::reset_code(crate::wire::StreamCode::CANCEL, draft).into_inner());
 }
