@@ -181,8 +181,23 @@ fn decide<S>(shared: &Shared<S>, request: &Request, grants: &[Grant]) -> Result<
 			"the relay fetches groups oldest first (GROUP_ORDER ascending)",
 		));
 	}
-	let decided = match (plan.is_empty(), request.range.group()) {
-		(false, _) => {
+	let upstream = match (plan.is_empty(), request.range.group()) {
+		(false, _) => None,
+		(true, Some(sequence)) => Some(
+			shared
+				.ctx
+				.origin
+				.fetch(&absolute, &request.track, sequence)
+				.map_err(|_| ABSENT)?,
+		),
+		(true, None) => return Err(ABSENT),
+	};
+	if let Some(token) = &token {
+		shared.trail.token_granted(&shared.grant, token, audited, &path);
+	}
+	Ok(match upstream {
+		Some(group) => Decided::Upstream(group, request.range, token),
+		None => {
 			let groups = plan
 				.into_iter()
 				.filter_map(|(sequence, first, last)| {
@@ -190,24 +205,8 @@ fn decide<S>(shared: &Shared<S>, request: &Request, grants: &[Grant]) -> Result<
 					Some((group, first, last))
 				})
 				.collect();
-			Decided::Served(Served { groups, token: None })
+			Decided::Served(Served { groups, token })
 		}
-		(true, Some(sequence)) => {
-			let group = shared
-				.ctx
-				.origin
-				.fetch(&absolute, &request.track, sequence)
-				.map_err(|_| ABSENT)?;
-			Decided::Upstream(group, request.range, None)
-		}
-		(true, None) => return Err(ABSENT),
-	};
-	if let Some(token) = &token {
-		shared.trail.token_granted(&shared.grant, token, audited, &path);
-	}
-	Ok(match decided {
-		Decided::Served(served) => Decided::Served(Served { token, ..served }),
-		Decided::Upstream(group, range, _) => Decided::Upstream(group, range, token),
 	})
 }
 
