@@ -392,9 +392,17 @@ async fn fetch<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &mut R
 		.map_err(|_| StreamError::Reset(StreamCode::NOT_FOUND))?;
 	let mut frames = group.reader();
 	// Each frame's header, then its payload as it arrives (a group still arriving is followed live).
+	// A frame's timestamp is a delta from the previous frame's, and from 0 for the answer's first:
+	// a first frame past the group's first carries the deltas of the frames skipped before it.
 	let mut index = 0u64;
-	while let Some(header) = frames.next_frame().await.map_err(StreamError::Reset)? {
-		if index >= first {
+	let mut skipped = 0i64;
+	while let Some(mut header) = frames.next_frame().await.map_err(StreamError::Reset)? {
+		if index < first {
+			skipped = skipped.saturating_add(header.timestamp_delta);
+		} else {
+			if index == first {
+				header.timestamp_delta = header.timestamp_delta.saturating_add(skipped);
+			}
 			writer.encode(&header, version).await?;
 			while let Some(chunk) = frames.next_chunk().await.map_err(StreamError::Reset)? {
 				writer.write(chunk).await?;
