@@ -1679,7 +1679,15 @@ impl Raw18 {
 		draft: Draft,
 		options: Vec<KeyValue>,
 	) -> Result<(Self, Setup), (u64, String)> {
-		let conn = raw_connect(relay, draft.alpn()).await;
+		Self::over(raw_connect(relay, draft.alpn()).await, draft, options).await
+	}
+
+	/// As [`Self::connect_in`], on a connection already made with `draft`'s ALPN.
+	async fn over(
+		conn: web_transport_quinn::quinn::Connection,
+		draft: Draft,
+		options: Vec<KeyValue>,
+	) -> Result<(Self, Setup), (u64, String)> {
 		let mut setup = within("open SETUP stream", conn.open_uni()).await.unwrap();
 		let ours = Setup {
 			parameters: SetupParameters(options),
@@ -3326,14 +3334,16 @@ async fn a_fetch_is_authorized_as_a_subscribe_is() {
 	assert_eq!(audit("request allowed by its authorization token").len(), 1, "{text}");
 }
 
-/// A draft-14 connection to `relay` from a client that grants no unidirectional stream: the relay
-/// can open no fetch stream to it, so a FETCH it is answered stays in flight.
-async fn granting_no_uni_stream(relay: &TestRelay) -> quinn::Connection {
+/// A `draft` connection to `relay` from a client that grants the relay no unidirectional stream
+/// (draft-17 on: only the one its SETUP takes): the relay can open no fetch stream to it, so a
+/// FETCH it is answered stays in flight.
+async fn granting_no_uni_stream(relay: &TestRelay, draft: Draft) -> quinn::Connection {
 	let trust = moq_relay::tls::Trust::Fingerprint(relay.fingerprint.clone());
-	let tls = moq_relay::tls::client_config(&trust, &[Draft::Draft14.alpn()]).unwrap();
+	let tls = moq_relay::tls::client_config(&trust, &[draft.alpn()]).unwrap();
 	let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
 	let mut transport = quinn::TransportConfig::default();
-	transport.max_concurrent_uni_streams(0u32.into());
+	let setup = u32::from(draft.has_request_streams());
+	transport.max_concurrent_uni_streams(setup.into());
 	let mut client = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
 	client.transport_config(std::sync::Arc::new(transport));
 	let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -3365,9 +3375,12 @@ fn fetch_of_b(id: u32, group: u64, parameters: Vec<KeyValue>) -> ControlMessage 
 /// no unidirectional stream, the FETCH a token expiring in two seconds allows is answered FETCH_OK
 /// and waits to write, holding the session's one place (a FETCH with a lasting token is refused
 /// `too_many_fetches`); once the token has expired its fetch is ended and the place is free: a
-/// FETCH is accepted again.
+/// FETCH is accepted again. On draft-18 such a FETCH's request stream ends when its token does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_ends_with_its_request_token() {
+	use moq_relay::wire::ietf::draft18::{self, FetchTarget};
+	use moq_relay::wire::ietf::{FetchType, Location};
+
 	let secured = Secured::start_with("fetch-token-end", |config| {
 		config.limits.max_inflight_groups = Some(1);
 	})
@@ -3378,7 +3391,7 @@ async fn a_fetch_ends_with_its_request_token() {
 	let for_b = || Claims::new(Path::root()).with_subscribe(Path::new("b").unwrap());
 	let session = sign(Claims::new(Path::root()).with_subscribe(Path::new("a").unwrap()), later);
 	let lasting = sign(for_b(), later);
-	let conn = granting_no_uni_stream(&secured.relay).await;
+	let conn = granting_no_uni_stream(&secured.relay, Draft::Draft14).await;
 	let (mut raw, _) = RawDraft::admitted_over(conn, Draft::Draft14, vec![path("/"), token(&session)]).await;
 	// A group the publisher holds (the relay holds none of `b`: it asks the publisher).
 	let group = publisher.track().latest().expect("a group written");
@@ -3410,6 +3423,38 @@ async fn a_fetch_ends_with_its_request_token() {
 		moq_token::unix_now() >= soon,
 		"the fetch ended before its token expired"
 	);
+
+	// Draft-18: the FETCH on its request stream, which the token's end resets.
+	let conn = granting_no_uni_stream(&secured.relay, Draft::Draft18).await;
+	let (raw18, _) = Raw18::over(conn, Draft::Draft18, vec![path("/"), use_value18(&session)])
+		.await
+		.expect("admitted");
+	let group = publisher.track().latest().expect("a group written");
+	let soon = moq_token::unix_now() + 2;
+	let at = Location::new(VarInt::from_u64(group).unwrap(), VarInt::ZERO);
+	let brief = sign(for_b(), soon);
+	let mut fetching = raw18.open().await;
+	fetching
+		.write(&RequestMessage::Fetch(draft18::Fetch {
+			request_id: VarInt::ZERO,
+			target: FetchTarget::Typed(FetchType::Standalone {
+				namespace: vec!["b".into()],
+				track: "t".into(),
+				start: at,
+				end: at,
+			}),
+			parameters: MessageParameters::default().with(parameter::AUTHORIZATION_TOKEN, token_parameter18(&brief)),
+		}))
+		.await;
+	assert!(matches!(
+		fetching.read::<RequestMessage>().await,
+		Some(RequestMessage::FetchOk(_))
+	));
+	assert_eq!(fetching.read::<RequestMessage>().await, None, "the request stream ends");
+	assert!(
+		moq_token::unix_now() >= soon,
+		"the fetch ended before its token expired"
+	);
 	writer.abort();
 	publisher.close().await;
 	secured.stop().await;
@@ -3434,7 +3479,7 @@ async fn fetches_in_flight_are_bounded() {
 	let holder = common::Holder::start(&relay, "anon/bounded", 0).await;
 	let group = holder.held;
 
-	let conn = granting_no_uni_stream(&relay).await;
+	let conn = granting_no_uni_stream(&relay, Draft::Draft14).await;
 	let (mut raw, _) = RawDraft::admitted_over(conn, Draft::Draft14, vec![path("/anon")]).await;
 
 	let at = Location::new(VarInt::from_u64(group).unwrap(), VarInt::ZERO);
