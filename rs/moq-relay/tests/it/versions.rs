@@ -268,37 +268,42 @@ async fn shutdown_says_goaway_only_where_the_version_has_it() {
 
 /// A FETCH of a group the relay never held is asked of its publisher (`docs/protocol.md`,
 /// "Fetching what the relay does not hold"), as the published relay does: the groups a lite-06
-/// publisher wrote before anybody watched never reached the relay, yet a lite-05 or lite-06
-/// subscriber that fetches one gets it whole, and at lite-06 from frame 2 (the relay asks for the
-/// whole group and sends the frames asked for). A lite-04 publisher has no FETCH: such a fetch is
-/// refused, and the subscription goes on.
+/// (or lite-05) publisher wrote before anybody watched never reached the relay, yet a lite-05 or
+/// lite-06 subscriber that fetches one gets it whole, and at lite-06 from frame 2 (the relay asks
+/// for the whole group and sends the frames asked for). A lite-04 publisher has no FETCH: such a
+/// fetch is refused, and the subscription goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_the_relay_never_held_is_fetched_from_its_publisher() {
 	let relay = TestRelay::start(Some("anon")).await;
 	let (old, old_writer) = publisher(&relay, "moqt", "moq-lite-04").await;
+	let (earlier, earlier_writer) = publisher(&relay, "moqt", "moq-lite-05").await;
 	let (current, writer) = publisher(&relay, "moqt", "moq-lite-06").await;
-	// Groups nobody watches: the relay subscribes to neither track before the first viewer.
-	for track in [current.track(), old.track()] {
+	// Groups nobody watches: the relay subscribes to no track before its first viewer.
+	for track in [current.track(), earlier.track(), old.track()] {
 		let written = || async { track.latest().is_some_and(|latest| latest >= 10) };
 		common::eventually("ten groups written", written).await;
 	}
-	let mut past = None;
-	for (name, frame_start) in [("moq-lite-06", 0), ("moq-lite-05", 0), ("moq-lite-06", 2)] {
-		let live = common::Live::start(&relay, name, "anon/moq-lite-06").await;
-		// Five groups before the first viewer's first: the publisher keeps them (five seconds of
-		// media), the relay, which started at the newest group, never had them.
-		let past = *past.get_or_insert(live.first - 5);
+	let mut pasts = std::collections::HashMap::new();
+	let cases = [
+		("moq-lite-06", "moq-lite-06", 0),
+		("moq-lite-06", "moq-lite-05", 0),
+		("moq-lite-06", "moq-lite-06", 2),
+		("moq-lite-05", "moq-lite-06", 0),
+	];
+	for (from, name, frame_start) in cases {
+		let live = common::Live::start(&relay, name, &format!("anon/{from}")).await;
+		// Five groups before the track's first viewer's first: the publisher keeps them (five
+		// seconds of media), the relay, which started at the newest group, never had them.
+		let past = *pasts.entry(from).or_insert(live.first - 5);
 		let options = moq_net::group::Fetch::default().with_frame_start(frame_start);
 		let fetched = within("the fetched group", live.track.fetch_group(past, options))
 			.await
-			.unwrap_or_else(|err| panic!("{name}: fetching group {past}: {err}"));
-		let expected: Vec<String> = (frame_start..FRAMES)
-			.map(|i| format!("moq-lite-06:{past}:{i}"))
-			.collect();
+			.unwrap_or_else(|err| panic!("{from} to {name}: fetching group {past}: {err}"));
+		let expected: Vec<String> = (frame_start..FRAMES).map(|i| format!("{from}:{past}:{i}")).collect();
 		assert_eq!(
 			common::frames_of(fetched).await,
 			expected,
-			"{name} from frame {frame_start}"
+			"{from} to {name} from frame {frame_start}"
 		);
 		live.close().await;
 	}
@@ -310,10 +315,12 @@ async fn a_group_the_relay_never_held_is_fetched_from_its_publisher() {
 		.unwrap()
 		.unwrap();
 	live.close().await;
-	writer.abort();
-	old_writer.abort();
-	current.close().await;
-	old.close().await;
+	for writer in [writer, earlier_writer, old_writer] {
+		writer.abort();
+	}
+	for publisher in [current, earlier, old] {
+		publisher.close().await;
+	}
 	relay.stop().await;
 }
 
