@@ -185,10 +185,7 @@ async fn subscription<S: Session>(
 	track: Weak<Track>,
 ) -> Result<(), StreamError> {
 	let version = shared.version;
-	let (send, recv) = shared.transport.open_bi().await?;
-	let mut writer = Writer::new(send);
-	let mut reader = Reader::new(recv);
-	writer.encode(&BidiType::Subscribe, version).await?;
+	let (mut writer, mut reader) = open(shared, BidiType::Subscribe).await?;
 	// The relay keeps a group that is late for up to its cache's max age, so that is the
 	// staleness it tolerates from the publisher. But a lite-06 publisher also starts a
 	// subscription at the oldest group its Max Age finds fresh: asked with the cache's, it would
@@ -282,10 +279,7 @@ async fn fetch_into<S: Session>(
 	group: &mut GroupWriter,
 ) -> Result<bool, StreamError> {
 	let version = shared.version;
-	let (send, recv) = shared.transport.open_bi().await?;
-	let mut writer = Writer::new(send);
-	let mut reader = Reader::new(recv);
-	writer.encode(&BidiType::Fetch, version).await?;
+	let (mut writer, mut reader) = open(shared, BidiType::Fetch).await?;
 	let request = Fetch {
 		broadcast: path.to_string(),
 		track: name.to_string(),
@@ -306,6 +300,17 @@ async fn fetch_into<S: Session>(
 	Ok(frames > 0)
 }
 
+/// A bidi stream to the peer for a request of the relay's, its type written.
+async fn open<S: Session>(
+	shared: &Shared<S>,
+	kind: BidiType,
+) -> Result<(Writer<S::Send>, Reader<S::Recv>), StreamError> {
+	let (send, recv) = shared.transport.open_bi().await?;
+	let mut writer = Writer::new(send);
+	writer.encode(&kind, shared.version).await?;
+	Ok((writer, Reader::new(recv)))
+}
+
 /// TRACK → TRACK_INFO from the peer, relative to its root; `None` if it has none.
 async fn track_info<S: Session>(shared: &Shared<S>, absolute: &Path, name: &str) -> Option<TrackInfo> {
 	let version = shared.version;
@@ -315,10 +320,7 @@ async fn track_info<S: Session>(shared: &Shared<S>, absolute: &Path, name: &str)
 	}
 	let path = absolute.strip_prefix(shared.grant.root())?;
 	let info = async {
-		let (send, recv) = shared.transport.open_bi().await?;
-		let mut writer = Writer::new(send);
-		let mut reader = Reader::new(recv);
-		writer.encode(&BidiType::Track, version).await?;
+		let (mut writer, mut reader) = open(shared, BidiType::Track).await?;
 		let request = TrackRequest {
 			broadcast: path.to_string(),
 			track: name.to_string(),

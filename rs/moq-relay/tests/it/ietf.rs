@@ -3257,8 +3257,6 @@ async fn fetch_answers_and_refusals_on_the_wire() {
 /// "Request tokens"); the audit lines say `request="fetch"`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_is_authorized_as_a_subscribe_is() {
-	use moq_relay::wire::ietf::{Fetch, FetchType, Location};
-
 	let capture = common::Capture::install_trace();
 	let secured = Secured::start("fetch-grant").await;
 	let later = moq_token::unix_now() + 600;
@@ -3266,24 +3264,9 @@ async fn a_fetch_is_authorized_as_a_subscribe_is() {
 	let (publisher, writer) = publishing_b(&secured).await;
 	let session = sign(Claims::new(Path::root()).with_subscribe(Path::new("a").unwrap()));
 	let for_b = sign(Claims::new(Path::root()).with_subscribe(Path::new("b").unwrap()));
-	let fetch = |id: u32, group: u64, parameters: Vec<KeyValue>| {
-		let at = Location::new(VarInt::from_u64(group).unwrap(), VarInt::ZERO);
-		ControlMessage::Fetch(Fetch {
-			request_id: VarInt::from_u32(id),
-			priority: 0,
-			group_order: GroupOrder::Ascending,
-			fetch_type: FetchType::Standalone {
-				namespace: vec!["b".into()],
-				track: "t".into(),
-				start: at,
-				end: at,
-			},
-			parameters: Parameters(parameters),
-		})
-	};
 	let unauthorized = VarInt::from_u32(RequestErrorCode::UNAUTHORIZED);
 	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&session)]).await;
-	raw.write(fetch(0, 0, Vec::new())).await;
+	raw.write(fetch_of_b(0, 0, Vec::new())).await;
 	match raw.read::<ControlMessage>().await {
 		Some(ControlMessage::FetchError(err)) => assert_eq!(err.code, unauthorized),
 		other => panic!("expected FETCH_ERROR, got {other:?}"),
@@ -3301,12 +3284,12 @@ async fn a_fetch_is_authorized_as_a_subscribe_is() {
 		Ok((DataStreamHeader::Subgroup(header), _)) => header.group.into_inner(),
 		other => panic!("expected a subgroup stream, got {other:?}"),
 	};
-	raw.write(fetch(4, group, vec![token(&for_b)])).await;
+	raw.write(fetch_of_b(4, group, vec![token(&for_b)])).await;
 	match raw.read::<ControlMessage>().await {
 		Some(ControlMessage::FetchOk(ok)) => assert_eq!(ok.end.group.into_inner(), group),
 		other => panic!("expected FETCH_OK, got {other:?}"),
 	}
-	raw.write(fetch(6, group, Vec::new())).await;
+	raw.write(fetch_of_b(6, group, Vec::new())).await;
 	loop {
 		match raw.read::<ControlMessage>().await {
 			Some(ControlMessage::FetchError(err)) => {
