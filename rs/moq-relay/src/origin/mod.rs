@@ -134,6 +134,9 @@ struct Entry {
 	tracks: HashMap<String, Weak<Track>>,
 	/// TRACK_INFO is immutable (`docs/protocol.md`, "Group stream"): asked upstream once per track (per best route).
 	infos: HashMap<String, TrackInfo>,
+	/// The groups asked of the publisher for FETCHes, by track and sequence, while some fetch
+	/// holds them: a FETCH of a group being fetched joins it rather than asking again.
+	fetches: HashMap<(String, u64), Weak<Group>>,
 }
 
 impl Entry {
@@ -323,6 +326,7 @@ impl Origin {
 			best: 0,
 			tracks: HashMap::new(),
 			infos: HashMap::new(),
+			fetches: HashMap::new(),
 		});
 		entry.routes.push(Route { id, hops, upstream });
 		if let Some(hops) = entry.elect() {
@@ -447,16 +451,24 @@ impl Origin {
 	}
 
 	/// Group `sequence` of `track` for a FETCH: the cached group when a subscription holds it,
-	/// else a group of its own that the publisher is asked to fill (a publisher that cannot answer
-	/// aborts it `NOT_FOUND`). `docs/protocol.md`, "Fetching what the relay does not hold".
+	/// the group another FETCH asked the publisher for while that one still holds it, else a
+	/// group of its own that the publisher is asked to fill (a publisher that cannot answer aborts
+	/// it `NOT_FOUND`). So a thousand viewers fetching the same group cost the publisher one
+	/// answer. `docs/protocol.md`, "Fetching what the relay does not hold".
 	pub fn fetch(&self, path: &Path, track: &str, sequence: u64) -> Result<Arc<Group>, OriginError> {
-		let state = self.lock();
+		let mut state = self.lock();
 		let not_found = || OriginError::NotFound(path.to_string());
-		let entry = state.broadcasts.get(path).ok_or_else(not_found)?;
+		let entry = state.broadcasts.get_mut(path).ok_or_else(not_found)?;
 		let cached = entry.tracks.get(track).and_then(Weak::upgrade);
 		if let Some(group) = cached.and_then(|track| track.group(sequence)) {
 			return Ok(group);
 		}
+		let key = (track.to_string(), sequence);
+		let fetching = entry.fetches.get(&key).and_then(Weak::upgrade);
+		if let Some(group) = fetching.filter(|group| !group.aborted()) {
+			return Ok(group);
+		}
+		entry.fetches.retain(|_, group| group.strong_count() > 0);
 		let route = entry.best_route().ok_or_else(not_found)?;
 		let (group, writer) = Group::detached(sequence, self.cache.max_group_bytes, self.budget.clone());
 		let request = UpstreamRequest::Fetch {
@@ -464,10 +476,11 @@ impl Origin {
 			track: track.to_string(),
 			group: writer,
 		};
-		match route.upstream.ask(request) {
-			true => Ok(group),
-			false => Err(not_found()),
+		if !route.upstream.ask(request) {
+			return Err(not_found());
 		}
+		entry.fetches.insert(key, Arc::downgrade(&group));
+		Ok(group)
 	}
 
 	/// The shared track if some subscriber already holds it (no upstream request).
@@ -645,9 +658,19 @@ mod tests {
 		drop((reader, fetched));
 		assert!(!held(), "nobody waits for the group any more");
 
-		let unanswered = origin.fetch(&path("anon/clock"), "seconds", 4).unwrap();
-		drop(requests.try_recv());
-		assert_eq!(unanswered.ended().await, TrackEnd::Aborted(StreamCode::CANCEL));
+		// A second FETCH of a group being fetched joins it: one request.
+		let first = origin.fetch(&path("anon/clock"), "seconds", 4).unwrap();
+		let joined = origin.fetch(&path("anon/clock"), "seconds", 4).unwrap();
+		assert!(Arc::ptr_eq(&first, &joined));
+		let request = requests.try_recv();
+		assert!(matches!(request, Some(UpstreamRequest::Fetch { .. })));
+		assert!(requests.try_recv().is_none(), "one request for both");
+		// Unanswered, it is aborted; the next FETCH asks again.
+		drop(request);
+		assert_eq!(first.ended().await, TrackEnd::Aborted(StreamCode::CANCEL));
+		let again = origin.fetch(&path("anon/clock"), "seconds", 4).unwrap();
+		assert!(!Arc::ptr_eq(&first, &again));
+		assert!(matches!(requests.try_recv(), Some(UpstreamRequest::Fetch { .. })));
 		assert_eq!(
 			origin.fetch(&path("anon/other"), "seconds", 0).unwrap_err(),
 			OriginError::NotFound("anon/other".into())

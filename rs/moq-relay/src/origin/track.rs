@@ -282,6 +282,11 @@ impl Group {
 		(group, writer)
 	}
 
+	/// Whether the group was aborted (by its writer, or dropped unfinished).
+	pub fn aborted(&self) -> bool {
+		matches!(self.state.borrow().end, Some(TrackEnd::Aborted(_)))
+	}
+
 	/// How the group ended, once it has: complete or aborted with a code.
 	pub async fn ended(&self) -> TrackEnd {
 		let mut rx = self.state.subscribe();
