@@ -1170,3 +1170,84 @@ async fn a_lite06_fetch_sends_only_the_frames_asked_for() {
 		"{text}"
 	);
 }
+
+/// A subscriber's FETCHes of groups the relay does not hold are asked of the publisher, at most
+/// [`super::upstream::UPSTREAM_FETCHES`] at once (`docs/reliability.md`): with a publisher that
+/// answers none of them, a client's 100 FETCHes make the relay open exactly that many FETCH streams
+/// to the publisher, and the rest are reset NOT_FOUND at once and counted
+/// (`moq_relay_limit_refused_total{code="upstream_fetches"}`).
+#[tokio::test(start_paused = true)]
+async fn fetches_asked_of_a_publisher_are_bounded() {
+	use std::sync::atomic::{AtomicUsize, Ordering};
+
+	use crate::transport::{RecvStream as _, TransportError};
+	use crate::wire::Fetch;
+
+	let cap = super::upstream::UPSTREAM_FETCHES;
+	let (ctx, _down) = context_with(anon(), Limits::default());
+	let (publisher, publisher_server) = pair();
+	publisher.allow_streams(1_000);
+	let _publishing = serve(publisher_server, ctx.clone());
+	setup(&publisher, "/anon").await;
+	announce(&publisher, &["clock".to_string()]).await;
+	// Every FETCH the relay sends the publisher, held unanswered.
+	let asked = Arc::new(AtomicUsize::new(0));
+	let _holding = tokio::spawn({
+		let (publisher, asked) = (publisher.clone(), asked.clone());
+		async move {
+			let mut held = Vec::new();
+			while let Ok((send, recv)) = publisher.accept_bi().await {
+				let mut reader = Reader::new(recv);
+				if let Ok(Some(BidiType::Fetch)) = reader.decode::<BidiType>(V).await
+					&& let Ok(Some(fetch)) = reader.decode::<Fetch>(V).await
+				{
+					assert_eq!((fetch.broadcast.as_str(), fetch.track.as_str()), ("clock", "t"));
+					asked.fetch_add(1, Ordering::Relaxed);
+				}
+				held.push((send, reader));
+			}
+		}
+	});
+
+	let (client, client_server) = pair();
+	client.allow_streams(1_000);
+	let _subscribing = serve(client_server, ctx.clone());
+	setup(&client, "/anon").await;
+	served(&client).await;
+	let mut streams = Vec::new();
+	for group in 0..100u32 {
+		let (send, recv) = client.open_bi().await.unwrap();
+		let mut writer = Writer::new(send);
+		writer.encode(&BidiType::Fetch, V).await.unwrap();
+		let request = Fetch {
+			broadcast: "clock".into(),
+			track: "t".into(),
+			priority: 0,
+			group: VarInt::from_u32(group),
+			frame_start: VarInt::ZERO,
+			frame_end: None,
+		};
+		writer.encode(&request, V).await.unwrap();
+		streams.push((writer, recv));
+	}
+	settle().await;
+	let mut refused = 0;
+	for (_writer, mut recv) in streams {
+		if let Ok(Err(TransportError::Reset(code))) =
+			tokio::time::timeout(Duration::from_millis(1), recv.read_chunk(16)).await
+		{
+			assert_eq!(code, StreamCode::NOT_FOUND.into_inner());
+			refused += 1;
+		}
+	}
+	assert_eq!(asked.load(Ordering::Relaxed), cap, "FETCH streams to the publisher");
+	assert_eq!(refused, 100 - cap, "the fetches past the bound");
+	let text = ctx.metrics.render().unwrap();
+	assert!(
+		text.contains(&format!(
+			"moq_relay_limit_refused_total{{code=\"upstream_fetches\"}} {}",
+			100 - cap
+		)),
+		"{text}"
+	);
+}

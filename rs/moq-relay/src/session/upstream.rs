@@ -21,6 +21,7 @@ use crate::wire::{
 /// and serves the origin's upstream requests for those broadcasts.
 pub(super) async fn run<S: Session>(shared: Arc<Shared<S>>) {
 	let (upstream, mut requests) = Upstream::channel();
+	let fetches = Arc::new(tokio::sync::Semaphore::new(UPSTREAM_FETCHES));
 	let announces = announces(&shared, upstream);
 	tokio::pin!(announces);
 	loop {
@@ -37,9 +38,19 @@ pub(super) async fn run<S: Session>(shared: Arc<Shared<S>>) {
 				UpstreamRequest::Subscribe { path, track } => {
 					tokio::spawn(subscribe(shared.clone(), path, track));
 				}
-				UpstreamRequest::Fetch { path, track, group } => {
-					tokio::spawn(fetch(shared.clone(), path, track, group));
-				}
+				UpstreamRequest::Fetch { path, track, group } => match fetches.clone().try_acquire_owned() {
+					Ok(place) => {
+						let shared = shared.clone();
+						tokio::spawn(async move {
+							fetch(shared, path, track, group).await;
+							drop(place);
+						});
+					}
+					Err(_) => {
+						shared.ctx.metrics.limit_refused("upstream_fetches");
+						group.abort(StreamCode::NOT_FOUND);
+					}
+				},
 				UpstreamRequest::Info { path, track, reply } => {
 					let shared = shared.clone();
 					tokio::spawn(async move {
@@ -266,6 +277,11 @@ async fn fetch<S: Session>(shared: Arc<Shared<S>>, absolute: Path, name: String,
 		Err(_) => group.abort(StreamCode::CANCEL),
 	}
 }
+
+/// FETCHes one publishing session is asked for at once, each a stream to it: past them a
+/// subscriber's fetch of a group the relay does not hold fails NOT_FOUND at once, so fetches
+/// cannot take the publisher's streams from the relay's subscriptions.
+pub(crate) const UPSTREAM_FETCHES: usize = 64;
 
 /// How often an upstream fetch looks whether anybody still waits for its group.
 const FETCH_WAITING: std::time::Duration = std::time::Duration::from_secs(1);
