@@ -419,11 +419,52 @@ async fn settle() {
 	tokio::time::sleep(Duration::from_millis(1)).await;
 }
 
+/// Counts the requests of type `kind` the relay opens to `publisher`, and holds every stream
+/// unanswered.
+fn hold_requests(publisher: &MemSession, kind: BidiType) -> Arc<std::sync::atomic::AtomicUsize> {
+	let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+	let (publisher, counted) = (publisher.clone(), count.clone());
+	tokio::spawn(async move {
+		let mut held = Vec::new();
+		while let Ok((send, recv)) = publisher.accept_bi().await {
+			let mut reader = Reader::new(recv);
+			if reader.decode::<BidiType>(V).await.ok().flatten() == Some(kind) {
+				counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+			}
+			held.push((send, reader));
+		}
+	});
+	count
+}
+
+type Request = (Writer<crate::transport::mem::MemSend>, crate::transport::mem::MemRecv);
+
+/// Opens a request stream of type `kind` from `client` and sends `message` on it.
+async fn request(client: &MemSession, kind: BidiType, message: &impl crate::wire::Encode) -> Request {
+	let (send, recv) = client.open_bi().await.unwrap();
+	let mut writer = Writer::new(send);
+	writer.encode(&kind, V).await.unwrap();
+	writer.encode(message, V).await.unwrap();
+	(writer, recv)
+}
+
+/// The codes of the requests among `requests` that were reset (right away: within 1 ms).
+async fn resets(requests: Vec<Request>) -> Vec<u32> {
+	use crate::transport::{RecvStream as _, TransportError};
+	let mut codes = Vec::new();
+	for (_writer, mut recv) in requests {
+		if let Ok(Err(TransportError::Reset(code))) =
+			tokio::time::timeout(Duration::from_millis(1), recv.read_chunk(16)).await
+		{
+			codes.push(code);
+		}
+	}
+	codes
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_client_cycling_track_names_cannot_flood_the_publisher() {
-	use std::sync::atomic::{AtomicUsize, Ordering};
-
-	use crate::transport::{RecvStream as _, TransportError};
+	use std::sync::atomic::Ordering;
 
 	let limits = Limits {
 		subscribe_rate: 10,
@@ -442,20 +483,7 @@ async fn a_client_cycling_track_names_cannot_flood_the_publisher() {
 	setup(&publisher, "/anon").await;
 	announce(&publisher, &["clock".to_string()]).await;
 	// Every upstream SUBSCRIBE the relay opens to the publisher, held unanswered.
-	let upstream = Arc::new(AtomicUsize::new(0));
-	let _counter = tokio::spawn({
-		let (publisher, upstream) = (publisher.clone(), upstream.clone());
-		async move {
-			let mut held = Vec::new();
-			while let Ok((send, recv)) = publisher.accept_bi().await {
-				let mut reader = Reader::new(recv);
-				if let Ok(Some(BidiType::Subscribe)) = reader.decode::<BidiType>(V).await {
-					upstream.fetch_add(1, Ordering::Relaxed);
-				}
-				held.push((send, reader));
-			}
-		}
-	});
+	let upstream = hold_requests(&publisher, BidiType::Subscribe);
 
 	let (client, client_server) = pair();
 	let _subscribing = serve(client_server, ctx.clone());
@@ -465,29 +493,20 @@ async fn a_client_cycling_track_names_cannot_flood_the_publisher() {
 	let peak = PeakRss::start();
 	let mut streams = Vec::new();
 	for i in 0..burst + 50 {
-		let (send, recv) = client.open_bi().await.unwrap();
-		let mut writer = Writer::new(send);
-		writer.encode(&BidiType::Subscribe, V).await.unwrap();
-		let request = Subscribe {
+		let subscribe = Subscribe {
 			id: VarInt::from_u32(i as u32),
 			broadcast: "clock".into(),
 			track: format!("bogus-{i}"),
 			options: SubscribeOptions::default(),
 		};
-		writer.encode(&request, V).await.unwrap();
-		streams.push((writer, recv));
+		streams.push(request(&client, BidiType::Subscribe, &subscribe).await);
 	}
 	settle().await;
-	let mut refused = 0;
-	for (_writer, mut recv) in streams {
-		if let Ok(Err(TransportError::Reset(code))) =
-			tokio::time::timeout(Duration::from_millis(1), recv.read_chunk(16)).await
-		{
-			assert_eq!(code, StreamCode::CANCEL.into_inner());
-			refused += 1;
-		}
-	}
-	assert_eq!(refused, 50, "past the burst");
+	assert_eq!(
+		resets(streams).await,
+		vec![StreamCode::CANCEL.into_inner(); 50],
+		"past the burst"
+	);
 	assert_eq!(
 		upstream.load(Ordering::Relaxed),
 		burst,
@@ -1178,9 +1197,8 @@ async fn a_lite06_fetch_sends_only_the_frames_asked_for() {
 /// (`moq_relay_limit_refused_total{code="upstream_fetches"}`).
 #[tokio::test(start_paused = true)]
 async fn fetches_asked_of_a_publisher_are_bounded() {
-	use std::sync::atomic::{AtomicUsize, Ordering};
+	use std::sync::atomic::Ordering;
 
-	use crate::transport::{RecvStream as _, TransportError};
 	use crate::wire::Fetch;
 
 	let cap = super::upstream::UPSTREAM_FETCHES;
@@ -1191,23 +1209,7 @@ async fn fetches_asked_of_a_publisher_are_bounded() {
 	setup(&publisher, "/anon").await;
 	announce(&publisher, &["clock".to_string()]).await;
 	// Every FETCH the relay sends the publisher, held unanswered.
-	let asked = Arc::new(AtomicUsize::new(0));
-	let _holding = tokio::spawn({
-		let (publisher, asked) = (publisher.clone(), asked.clone());
-		async move {
-			let mut held = Vec::new();
-			while let Ok((send, recv)) = publisher.accept_bi().await {
-				let mut reader = Reader::new(recv);
-				if let Ok(Some(BidiType::Fetch)) = reader.decode::<BidiType>(V).await
-					&& let Ok(Some(fetch)) = reader.decode::<Fetch>(V).await
-				{
-					assert_eq!((fetch.broadcast.as_str(), fetch.track.as_str()), ("clock", "t"));
-					asked.fetch_add(1, Ordering::Relaxed);
-				}
-				held.push((send, reader));
-			}
-		}
-	});
+	let asked = hold_requests(&publisher, BidiType::Fetch);
 
 	let (client, client_server) = pair();
 	client.allow_streams(1_000);
@@ -1216,10 +1218,7 @@ async fn fetches_asked_of_a_publisher_are_bounded() {
 	served(&client).await;
 	let mut streams = Vec::new();
 	for group in 0..100u32 {
-		let (send, recv) = client.open_bi().await.unwrap();
-		let mut writer = Writer::new(send);
-		writer.encode(&BidiType::Fetch, V).await.unwrap();
-		let request = Fetch {
+		let fetch = Fetch {
 			broadcast: "clock".into(),
 			track: "t".into(),
 			priority: 0,
@@ -1227,21 +1226,16 @@ async fn fetches_asked_of_a_publisher_are_bounded() {
 			frame_start: VarInt::ZERO,
 			frame_end: None,
 		};
-		writer.encode(&request, V).await.unwrap();
-		streams.push((writer, recv));
+		streams.push(request(&client, BidiType::Fetch, &fetch).await);
 	}
 	settle().await;
-	let mut refused = 0;
-	for (_writer, mut recv) in streams {
-		if let Ok(Err(TransportError::Reset(code))) =
-			tokio::time::timeout(Duration::from_millis(1), recv.read_chunk(16)).await
-		{
-			assert_eq!(code, StreamCode::NOT_FOUND.into_inner());
-			refused += 1;
-		}
-	}
+	let refused = resets(streams).await;
 	assert_eq!(asked.load(Ordering::Relaxed), cap, "FETCH streams to the publisher");
-	assert_eq!(refused, 100 - cap, "the fetches past the bound");
+	assert_eq!(
+		refused,
+		vec![StreamCode::NOT_FOUND.into_inner(); 100 - cap],
+		"the fetches past the bound"
+	);
 	let text = ctx.metrics.render().unwrap();
 	assert!(
 		text.contains(&format!(
