@@ -3083,12 +3083,13 @@ async fn the_published_client_fetches_a_past_group_at_every_draft() {
 /// A FETCH of a group the relay does not hold is asked of its publisher (`docs/protocol.md`,
 /// "Fetching what the relay does not hold"), as the published relay does: a subscriber at
 /// draft-14 to draft-22 that fetches a group from before the relay's subscription began (which
-/// no cache of the relay's has) gets it whole from the publisher, through the relay.
+/// no cache of the relay's has) gets it whole from the publisher, through the relay. A publisher
+/// speaking a draft is not asked: such a fetch is refused, and the subscription goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_the_relay_does_not_hold_is_fetched_from_its_publisher_at_every_draft() {
 	let relay = TestRelay::start(Some("anon")).await;
-	let (publisher, writer) = publisher(&relay, "moqt", "moq-lite-06", "unheld").await;
-	let track = publisher.track().clone();
+	let (unheld, writer) = publisher(&relay, "moqt", "moq-lite-06", "unheld").await;
+	let track = unheld.track().clone();
 	let written = || async { track.latest().is_some_and(|latest| latest >= 10) };
 	common::eventually("ten groups written", written).await;
 	for name in [
@@ -3105,8 +3106,23 @@ async fn a_group_the_relay_does_not_hold_is_fetched_from_its_publisher_at_every_
 		assert_eq!(common::frames_of(fetched).await, expected, "{name}");
 		live.close().await;
 	}
+	// A publisher speaking a draft is not asked (the relay sends no FETCH upstream): refused.
+	let (drafted, drafted_writer) = publisher(&relay, "moqt", DRAFT14, "drafted").await;
+	let track = drafted.track().clone();
+	let written = || async { track.latest().is_some_and(|latest| latest >= 3) };
+	common::eventually("three groups written", written).await;
+	let mut live = Live::start(&relay, "moq-lite-06", "anon/drafted").await;
+	let refused = within("the refused fetch", live.track.fetch_group(live.first - 1, None)).await;
+	assert!(refused.is_err(), "a draft publisher's group fetched");
+	within("a live group after", live.live.recv_group())
+		.await
+		.unwrap()
+		.unwrap();
+	live.close().await;
+	drafted_writer.abort();
+	drafted.close().await;
 	writer.abort();
-	publisher.close().await;
+	unheld.close().await;
 	relay.stop().await;
 }
 
