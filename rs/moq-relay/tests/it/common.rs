@@ -159,6 +159,25 @@ impl Live {
 		}
 	}
 
+	/// Fetches group `sequence` (from `options`' frame on) and reads every frame of it, as text.
+	pub async fn fetch(&self, sequence: u64, options: impl Into<Option<moq_net::group::Fetch>>) -> Vec<String> {
+		let fetched = within("the fetched group", self.track.fetch_group(sequence, options))
+			.await
+			.unwrap_or_else(|err| panic!("fetching group {sequence}: {err}"));
+		frames_of(fetched).await
+	}
+
+	/// Asserts that a fetch of group `sequence` is refused (`what` names it) and that the
+	/// subscription goes on: a live group arrives after.
+	pub async fn refused(&mut self, sequence: u64, what: &str) {
+		let refused = within("the refused fetch", self.track.fetch_group(sequence, None)).await;
+		assert!(refused.is_err(), "{what}: group {sequence} fetched");
+		within("a live group after", self.live.recv_group())
+			.await
+			.unwrap()
+			.unwrap();
+	}
+
 	pub async fn close(self) {
 		self.session.close().await;
 		self.client.close().await;

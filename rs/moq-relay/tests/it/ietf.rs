@@ -3057,21 +3057,11 @@ async fn the_published_client_fetches_a_past_group_at_every_draft() {
 	] {
 		let mut live = Live::start(&relay, name, "anon/fetch").await;
 		let past = live.first - 2;
-		let fetched = within("the fetched group", live.track.fetch_group(past, None))
-			.await
-			.unwrap_or_else(|err| panic!("{name}: fetching group {past}: {err}"));
 		let expected: Vec<String> = (0..FRAMES).map(|i| format!("fetch:{past}:{i}")).collect();
-		assert_eq!(common::frames_of(fetched).await, expected, "{name}");
+		assert_eq!(live.fetch(past, None).await, expected, "{name}");
 		// A group far ahead of the track: neither the relay nor the publisher holds it, and the
-		// relay says so.
-		let ahead = live.first + 1_000_000;
-		let refused = within("the refused fetch", live.track.fetch_group(ahead, None)).await;
-		assert!(refused.is_err(), "{name}: group {ahead} fetched");
-		// The subscription goes on.
-		within("a live group after", live.live.recv_group())
-			.await
-			.unwrap()
-			.unwrap();
+		// relay says so; the subscription goes on.
+		live.refused(live.first + 1_000_000, name).await;
 		live.close().await;
 	}
 	writer.abort();
@@ -3099,11 +3089,8 @@ async fn a_group_the_relay_does_not_hold_is_fetched_from_its_publisher_at_every_
 		// group, and five groups before it are the publisher's alone.
 		let live = Live::start(&relay, name, "anon/unheld").await;
 		let past = live.first - 5;
-		let fetched = within("the fetched group", live.track.fetch_group(past, None))
-			.await
-			.unwrap_or_else(|err| panic!("{name}: fetching group {past}: {err}"));
 		let expected: Vec<String> = (0..FRAMES).map(|i| format!("unheld:{past}:{i}")).collect();
-		assert_eq!(common::frames_of(fetched).await, expected, "{name}");
+		assert_eq!(live.fetch(past, None).await, expected, "{name}");
 		live.close().await;
 	}
 	// A publisher speaking a draft is not asked (the relay sends no FETCH upstream): refused.
@@ -3112,12 +3099,7 @@ async fn a_group_the_relay_does_not_hold_is_fetched_from_its_publisher_at_every_
 	let written = || async { track.latest().is_some_and(|latest| latest >= 3) };
 	common::eventually("three groups written", written).await;
 	let mut live = Live::start(&relay, "moq-lite-06", "anon/drafted").await;
-	let refused = within("the refused fetch", live.track.fetch_group(live.first - 1, None)).await;
-	assert!(refused.is_err(), "a draft publisher's group fetched");
-	within("a live group after", live.live.recv_group())
-		.await
-		.unwrap()
-		.unwrap();
+	live.refused(live.first - 1, "a draft publisher's group").await;
 	live.close().await;
 	drafted_writer.abort();
 	drafted.close().await;
@@ -3352,11 +3334,11 @@ async fn granting_no_uni_stream(relay: &TestRelay, draft: Draft) -> quinn::Conne
 }
 
 /// A draft-14 Standalone FETCH `id` of group `group` of `b`/`t`, whole, with `parameters`.
-fn fetch_of_b(id: u32, group: u64, parameters: Vec<KeyValue>) -> ControlMessage {
+fn fetch_of_b(id: u64, group: u64, parameters: Vec<KeyValue>) -> ControlMessage {
 	use moq_relay::wire::ietf::{Fetch, FetchType, Location};
 	let at = Location::new(VarInt::from_u64(group).unwrap(), VarInt::ZERO);
 	ControlMessage::Fetch(Fetch {
-		request_id: VarInt::from_u32(id),
+		request_id: VarInt::from_u64(id).unwrap(),
 		priority: 0,
 		group_order: GroupOrder::Ascending,
 		fetch_type: FetchType::Standalone {
@@ -3367,6 +3349,25 @@ fn fetch_of_b(id: u32, group: u64, parameters: Vec<KeyValue>) -> ControlMessage 
 		},
 		parameters: Parameters(parameters),
 	})
+}
+
+/// Sends `fetch(id)` for ids from `first` on (every second one, the client's parity) until one is
+/// answered FETCH_OK: a place among the session's FETCHes is freed by something the relay does
+/// in its own time (a task ending), so the ones before may be refused `too_many_fetches`.
+async fn until_a_fetch_is_accepted(raw: &mut RawDraft, first: u64, fetch: impl Fn(u64) -> ControlMessage, when: &str) {
+	within(&format!("a FETCH accepted {when}"), async {
+		for id in (first..).step_by(2) {
+			raw.write(fetch(id)).await;
+			match raw.read::<ControlMessage>().await {
+				Some(ControlMessage::FetchOk(_)) => return,
+				Some(ControlMessage::FetchError(err)) if err.reason == "too_many_fetches" => {
+					tokio::time::sleep(Duration::from_millis(20)).await;
+				}
+				other => panic!("expected FETCH_OK or too_many_fetches, got {other:?}"),
+			}
+		}
+	})
+	.await;
 }
 
 /// A FETCH allowed by a request token ends when the token does (`docs/protocol.md`, "Request
@@ -3405,19 +3406,8 @@ async fn a_fetch_ends_with_its_request_token() {
 		Some(ControlMessage::FetchError(err)) => assert_eq!(err.reason, "too_many_fetches"),
 		other => panic!("expected FETCH_ERROR, got {other:?}"),
 	}
-	within("a FETCH accepted once the token expired", async {
-		for id in (4u32..).step_by(2) {
-			raw.write(fetch_of_b(id, group, vec![token(&lasting)])).await;
-			match raw.read::<ControlMessage>().await {
-				Some(ControlMessage::FetchOk(_)) => return,
-				Some(ControlMessage::FetchError(err)) if err.reason == "too_many_fetches" => {
-					tokio::time::sleep(Duration::from_millis(50)).await;
-				}
-				other => panic!("expected FETCH_OK or too_many_fetches, got {other:?}"),
-			}
-		}
-	})
-	.await;
+	let fetch = |id: u64| fetch_of_b(id, group, vec![token(&lasting)]);
+	until_a_fetch_is_accepted(&mut raw, 4, fetch, "once the token expired").await;
 	assert!(
 		moq_token::unix_now() >= soon,
 		"the fetch ended before its token expired"
@@ -3517,19 +3507,7 @@ async fn fetches_in_flight_are_bounded() {
 	// The cancelled fetch's place is free once its task has ended: new FETCHes until one is
 	// answered FETCH_OK.
 	raw.write(ControlMessage::FetchCancel(VarInt::ZERO)).await;
-	within("a FETCH accepted after the cancel", async {
-		for id in (6u64..).step_by(2) {
-			raw.write(fetch(id)).await;
-			match raw.read::<ControlMessage>().await {
-				Some(ControlMessage::FetchOk(_)) => return,
-				Some(ControlMessage::FetchError(err)) if err.reason == "too_many_fetches" => {
-					tokio::time::sleep(Duration::from_millis(20)).await;
-				}
-				other => panic!("expected FETCH_OK or too_many_fetches, got {other:?}"),
-			}
-		}
-	})
-	.await;
+	until_a_fetch_is_accepted(&mut raw, 6, fetch, "after the cancel").await;
 	writer.abort();
 	holder.close().await;
 	publisher.close().await;

@@ -296,24 +296,16 @@ async fn a_group_the_relay_never_held_is_fetched_from_its_publisher() {
 		// seconds of media), the relay, which started at the newest group, never had them.
 		let past = *pasts.entry(from).or_insert(live.first - 5);
 		let options = moq_net::group::Fetch::default().with_frame_start(frame_start);
-		let fetched = within("the fetched group", live.track.fetch_group(past, options))
-			.await
-			.unwrap_or_else(|err| panic!("{from} to {name}: fetching group {past}: {err}"));
 		let expected: Vec<String> = (frame_start..FRAMES).map(|i| format!("{from}:{past}:{i}")).collect();
 		assert_eq!(
-			common::frames_of(fetched).await,
+			live.fetch(past, options).await,
 			expected,
 			"{from} to {name} from frame {frame_start}"
 		);
 		live.close().await;
 	}
 	let mut live = common::Live::start(&relay, "moq-lite-06", "anon/moq-lite-04").await;
-	let refused = within("the refused fetch", live.track.fetch_group(live.first - 5, None)).await;
-	assert!(refused.is_err(), "a lite-04 publisher's group fetched");
-	within("a live group after", live.live.recv_group())
-		.await
-		.unwrap()
-		.unwrap();
+	live.refused(live.first - 5, "a lite-04 publisher's group").await;
 	live.close().await;
 	for writer in [writer, earlier_writer, old_writer] {
 		writer.abort();
