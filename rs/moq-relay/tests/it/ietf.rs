@@ -1117,15 +1117,21 @@ async fn publishing_b(secured: &Secured) -> (Publisher, tokio::task::JoinHandle<
 	let watching = secured.key.sign(&watching).unwrap();
 	until_announced(&secured.relay, &format!("?jwt={watching}"), "b").await;
 	let track = publisher.track().clone();
+	let write = move |i: u64| {
+		let mut group = track.append_group().unwrap();
+		group
+			.write_frame(Timestamp::from_millis(i).unwrap(), Bytes::from("b"))
+			.unwrap();
+		group.finish().unwrap();
+	};
+	// The first group is written before this returns, so a caller always finds one.
+	write(0);
 	let writer = tokio::spawn(async move {
 		let mut interval = tokio::time::interval(Duration::from_millis(GROUP_MS));
-		for i in 0..2000 {
+		interval.tick().await;
+		for i in 1..2000 {
 			interval.tick().await;
-			let mut group = track.append_group().unwrap();
-			group
-				.write_frame(Timestamp::from_millis(i).unwrap(), Bytes::from("b"))
-				.unwrap();
-			group.finish().unwrap();
+			write(i);
 		}
 	});
 	(publisher, writer)
