@@ -592,6 +592,235 @@ const FETCH_GROUP: u64 = 0x08;
 /// Serialization Flags: the Publisher Priority is present.
 const FETCH_PRIORITY: u64 = 0x10;
 
+/// Serialization Flags: the two low bits, how the Subgroup ID is given.
+const FETCH_SUBGROUP: u64 = 0x03;
+/// Serialization Flags: the Extensions (Properties, draft-17 on) field is present.
+const FETCH_EXTENSIONS: u64 = 0x20;
+/// Serialization Flags: the object was sent as a datagram; it has no Subgroup ID.
+const FETCH_DATAGRAM: u64 = 0x40;
+/// Serialization Flags values that are an End of Range, not flags: End of Non-Existent Range
+/// (0x8C), End of Unknown Range (0x10C), and the published client's third, timed out (0x20C).
+const FETCH_END_OF_RANGE: [u64; 3] = [0x8C, 0x10C, 0x20C];
+
+/// How a fetch object gives its Subgroup ID (the two low bits of its Serialization Flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchSubgroup {
+	/// Subgroup 0.
+	Zero,
+	/// The prior object's.
+	Prior,
+	/// The prior object's plus one.
+	PriorPlusOne,
+	/// The Subgroup ID field.
+	Explicit(VarInt),
+	/// A datagram object: none.
+	Datagram,
+}
+
+/// One entry of a fetch stream up to its payload, as the wire has it (the fields absent from
+/// an object refer to the object before it; [`FetchReader`] resolves them): an object, or from
+/// draft-16 on an End of Range marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchEntry {
+	/// An object; `payload_len` bytes of payload follow.
+	Object {
+		/// The Group ID (a delta from draft-18 on), if present.
+		group: Option<VarInt>,
+		/// How the Subgroup ID is given.
+		subgroup: FetchSubgroup,
+		/// The Object ID (a delta from draft-18 on, unless the Group ID is present), if present.
+		object: Option<VarInt>,
+		/// The Publisher Priority, if present.
+		priority: Option<u8>,
+		/// The Object Status ([`ObjectStatus::Normal`] with a payload, and on drafts whose
+		/// empty fetch objects carry none).
+		status: ObjectStatus,
+		/// How many payload bytes follow.
+		payload_len: VarInt,
+	},
+	/// Every location after the prior object up to this one, inclusive, does not exist or is
+	/// not known: a fetch answered with holes.
+	EndOfRange {
+		/// The Group ID field (a delta from draft-18 on).
+		group: VarInt,
+		/// The Object ID field.
+		object: VarInt,
+	},
+}
+
+impl DecodeWith<Draft> for FetchEntry {
+	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
+		if !draft.fetch_serialization_flags() {
+			// Draft-14: every field of every object.
+			let group = buf.get_var()?;
+			let subgroup = buf.get_var()?;
+			let object = buf.get_var()?;
+			let priority = buf.get_byte()?;
+			skip_extensions(buf, draft)?;
+			let (status, payload_len) = fetch_payload_len(buf, draft)?;
+			return Ok(Self::Object {
+				group: Some(group),
+				subgroup: FetchSubgroup::Explicit(subgroup),
+				object: Some(object),
+				priority: Some(priority),
+				status,
+				payload_len,
+			});
+		}
+		let flags = get_var_in(buf, draft)?.into_inner();
+		if flags >= 0x80 {
+			if !FETCH_END_OF_RANGE.contains(&flags) {
+				return Err(DecodeError::InvalidValue {
+					field: "Serialization Flags",
+					value: flags,
+				});
+			}
+			let group = get_var_in(buf, draft)?;
+			let object = get_var_in(buf, draft)?;
+			return Ok(Self::EndOfRange { group, object });
+		}
+		let present = |flag: u64| flags & flag != 0;
+		let group = present(FETCH_GROUP).then(|| get_var_in(buf, draft)).transpose()?;
+		let subgroup = match (present(FETCH_DATAGRAM), flags & FETCH_SUBGROUP) {
+			(true, _) => FetchSubgroup::Datagram,
+			(false, 0) => FetchSubgroup::Zero,
+			(false, 1) => FetchSubgroup::Prior,
+			(false, 2) => FetchSubgroup::PriorPlusOne,
+			(false, _) => FetchSubgroup::Explicit(get_var_in(buf, draft)?),
+		};
+		let object = present(FETCH_OBJECT).then(|| get_var_in(buf, draft)).transpose()?;
+		let priority = present(FETCH_PRIORITY).then(|| buf.get_byte()).transpose()?;
+		if present(FETCH_EXTENSIONS) {
+			skip_extensions(buf, draft)?;
+		}
+		let (status, payload_len) = fetch_payload_len(buf, draft)?;
+		Ok(Self::Object {
+			group,
+			subgroup,
+			object,
+			priority,
+			status,
+			payload_len,
+		})
+	}
+}
+
+/// Skips an object's extension (properties) block: the relay stamps what it fetches itself.
+fn skip_extensions<B: Buf>(buf: &mut B, draft: Draft) -> Result<(), DecodeError> {
+	let len = get_var_in(buf, draft)?.into_inner();
+	buf.get_raw(len).map(drop)
+}
+
+/// `Object Payload Length | [Object Status]` of a fetch object.
+fn fetch_payload_len<B: Buf>(buf: &mut B, draft: Draft) -> Result<(ObjectStatus, VarInt), DecodeError> {
+	let payload_len = get_var_in(buf, draft)?;
+	let status = match payload_len == VarInt::ZERO && draft.fetch_object_status() {
+		true => ObjectStatus::decode(buf, draft)?,
+		false => ObjectStatus::Normal,
+	};
+	Ok((status, payload_len))
+}
+
+/// Where a fetch stream's entry is, once the fields it left out are taken from the entry before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchLocation {
+	/// An object: its Group ID, Subgroup ID (`None` for a datagram object) and Object ID.
+	Object {
+		/// The Group ID.
+		group: u64,
+		/// The Subgroup ID.
+		subgroup: Option<u64>,
+		/// The Object ID.
+		object: u64,
+	},
+	/// An End of Range marker at this Group ID and Object ID.
+	EndOfRange {
+		/// The Group ID.
+		group: u64,
+		/// The Object ID.
+		object: u64,
+	},
+}
+
+/// Reads the locations of a fetch stream's entries in order, for a FETCH that asked for its
+/// groups in ascending order (draft-16 "Fetch Header"; draft-18 on, Group ID Delta and Object ID
+/// Delta): an absent field is the prior object's (the Object ID its plus one), and an entry that
+/// leaves out a field while there is no prior one to take it from is a protocol violation.
+/// Sans-I/O, the inverse of [`FetchObjects`].
+#[derive(Clone, Debug)]
+pub struct FetchReader {
+	draft: Draft,
+	/// The prior entry's Group ID and Object ID.
+	prior: Option<(u64, u64)>,
+	/// The prior object's Subgroup ID (`None` before any, or after a datagram object).
+	subgroup: Option<u64>,
+	/// Whether an object with a Publisher Priority came before.
+	priority: bool,
+}
+
+impl FetchReader {
+	/// A fetch stream of `draft` whose first entry is still to come.
+	pub fn new(draft: Draft) -> Self {
+		Self {
+			draft,
+			prior: None,
+			subgroup: None,
+			priority: false,
+		}
+	}
+
+	/// The location of `entry`, the next on the stream.
+	pub fn locate(&mut self, entry: &FetchEntry) -> Result<FetchLocation, &'static str> {
+		let deltas = self.draft.fetch_group_delta();
+		let overflow = "a fetch object's ID beyond 2^64";
+		let (group_field, object_field) = match entry {
+			FetchEntry::Object { group, object, .. } => (group.map(VarInt::into_inner), object.map(VarInt::into_inner)),
+			FetchEntry::EndOfRange { group, object } => (Some(group.into_inner()), Some(object.into_inner())),
+		};
+		let group = match (group_field, self.prior) {
+			(Some(delta), Some((prior, _))) if deltas => delta
+				.checked_add(1)
+				.and_then(|step| prior.checked_add(step))
+				.ok_or(overflow)?,
+			(Some(group), _) => group,
+			(None, Some((prior, _))) => prior,
+			(None, None) => return Err("the first fetch object leaves out its Group ID"),
+		};
+		let object = match (object_field, self.prior) {
+			(Some(object), _) if group_field.is_some() || !deltas => object,
+			(Some(delta), Some((_, prior))) => prior.checked_add(delta).ok_or(overflow)?,
+			(None, Some((_, prior))) => prior.checked_add(1).ok_or(overflow)?,
+			(_, None) => return Err("the first fetch object leaves out its Object ID"),
+		};
+		let FetchEntry::Object { subgroup, priority, .. } = entry else {
+			self.prior = Some((group, object));
+			return Ok(FetchLocation::EndOfRange { group, object });
+		};
+		if priority.is_none() && !self.priority {
+			return Err("a fetch object leaves out its Publisher Priority with none before it");
+		}
+		let prior_subgroup = || {
+			self.subgroup
+				.ok_or("a fetch object refers to a prior Subgroup ID that is not there")
+		};
+		let subgroup = match subgroup {
+			FetchSubgroup::Zero => Some(0),
+			FetchSubgroup::Prior => Some(prior_subgroup()?),
+			FetchSubgroup::PriorPlusOne => Some(prior_subgroup()?.checked_add(1).ok_or(overflow)?),
+			FetchSubgroup::Explicit(id) => Some(id.into_inner()),
+			FetchSubgroup::Datagram => None,
+		};
+		self.prior = Some((group, object));
+		self.subgroup = subgroup;
+		self.priority |= priority.is_some();
+		Ok(FetchLocation::Object {
+			group,
+			subgroup,
+			object,
+		})
+	}
+}
+
 /// What follows an OBJECT_DATAGRAM's header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatagramBody {
@@ -762,6 +991,134 @@ mod tests {
 	/// A fetch stream's objects in each draft's form: draft-14 every field, draft-15 on
 	/// Serialization Flags naming what differs from the object before (the Group ID absolute to
 	/// draft-17, a delta from draft-18 on), an empty payload's status only on draft-14 and -15.
+	/// Reads a fetch stream's entries: each entry's location, status and payload length, the
+	/// payloads (`len` bytes of `0xAA` after each header) skipped.
+	fn read_fetch_stream(mut bytes: &[u8], draft: Draft) -> Result<Vec<(FetchLocation, ObjectStatus, u64)>, String> {
+		let mut reader = FetchReader::new(draft);
+		let mut read = Vec::new();
+		while !bytes.is_empty() {
+			let (entry, used) = FetchEntry::decode_prefix(bytes, draft).map_err(|e| e.to_string())?;
+			bytes = &bytes[used..];
+			let location = reader.locate(&entry).map_err(str::to_string)?;
+			let (status, len) = match entry {
+				FetchEntry::Object {
+					status, payload_len, ..
+				} => (status, payload_len.into_inner()),
+				FetchEntry::EndOfRange { .. } => (ObjectStatus::DoesNotExist, 0),
+			};
+			bytes = &bytes[len as usize..];
+			read.push((location, status, len));
+		}
+		Ok(read)
+	}
+
+	/// What [`FetchObjects`] writes, [`FetchEntry`] and [`FetchReader`] read back at every draft:
+	/// the same locations and payload lengths, across two groups.
+	#[test]
+	fn fetch_entries_read_back_what_the_writer_wrote() {
+		let objects = [
+			((5u64, 0u64), 3u64),
+			((5, 1), 2),
+			((7, 0), 0),
+			((7, 1), 4),
+			((300, 0), 1),
+		];
+		for draft in Draft::ALL {
+			let mut writer = FetchObjects::new(draft);
+			let mut stream = Vec::new();
+			for ((location, len), _) in objects.iter().zip(0..) {
+				stream.extend(writer.header(*location, 9, *len).unwrap());
+				stream.extend(std::iter::repeat_n(0xAA, *len as usize));
+			}
+			let read = read_fetch_stream(&stream, draft).unwrap();
+			let expected: Vec<_> = objects
+				.iter()
+				.map(|((group, object), len)| {
+					let at = FetchLocation::Object {
+						group: *group,
+						subgroup: Some(0),
+						object: *object,
+					};
+					(at, ObjectStatus::Normal, *len)
+				})
+				.collect();
+			assert_eq!(read, expected, "{draft:?}");
+		}
+	}
+
+	/// The forms the writer never uses but a publisher may: the published client's properties
+	/// block on every object, an Object ID Delta (draft-18 on) or an absolute Object ID (before),
+	/// subgroups given by the prior one, a datagram object, an End of Range; and the refusals: a
+	/// first object that refers to a prior one, an unknown value of 128 or more.
+	#[test]
+	fn fetch_entries_in_the_forms_a_publisher_may_send() {
+		let object = |group, subgroup, object| FetchLocation::Object {
+			group,
+			subgroup,
+			object,
+		};
+		let n = ObjectStatus::Normal;
+		// Group, Object ID, priority and properties (two bytes), then only properties.
+		let published: &[u8] = &[0x3C, 5, 0, 0, 2, 0xEE, 0xEE, 1, 0xAA, 0x20, 2, 0xEE, 0xEE, 1, 0xAA];
+		for draft in [Draft::Draft16, Draft::Draft18, Draft::Draft20] {
+			let read = read_fetch_stream(published, draft).unwrap();
+			assert_eq!(
+				read,
+				[(object(5, Some(0), 0), n, 1), (object(5, Some(0), 1), n, 1)],
+				"{draft:?}"
+			);
+		}
+		// An Object ID field without a Group ID: a delta from draft-18 on, the ID before.
+		let skipping: &[u8] = &[0x1C, 5, 0, 0, 1, 0xAA, 0x04, 3, 1, 0xAA];
+		assert_eq!(
+			read_fetch_stream(skipping, Draft::Draft16).unwrap()[1].0,
+			object(5, Some(0), 3)
+		);
+		assert_eq!(
+			read_fetch_stream(skipping, Draft::Draft18).unwrap()[1].0,
+			object(5, Some(0), 3)
+		);
+		let delta: &[u8] = &[0x1C, 5, 2, 0, 1, 0xAA, 0x04, 3, 1, 0xAA];
+		assert_eq!(
+			read_fetch_stream(delta, Draft::Draft18).unwrap()[1].0,
+			object(5, Some(0), 5)
+		);
+		// Subgroup 4 given, then the prior one, then the prior plus one; then a datagram object
+		// (flags 0x40, a two-byte varint).
+		let subgroups: &[u8] = &[0x1F, 5, 4, 0, 0, 0, 0x01, 0, 0x02, 0, 0x40, 0x40, 0];
+		let read = read_fetch_stream(subgroups, Draft::Draft16).unwrap();
+		let at: Vec<_> = read.iter().map(|r| r.0).collect();
+		assert_eq!(
+			at,
+			[
+				object(5, Some(4), 0),
+				object(5, Some(4), 1),
+				object(5, Some(5), 2),
+				object(5, None, 3)
+			]
+		);
+		// End of Non-Existent Range at (5, 9), then an object after it.
+		let holes: &[u8] = &[0x1C, 5, 0, 0, 1, 0xAA, 0x40, 0x8C, 5, 9, 0x00, 0];
+		let read = read_fetch_stream(holes, Draft::Draft16).unwrap();
+		assert_eq!(read[1].0, FetchLocation::EndOfRange { group: 5, object: 9 });
+		assert_eq!(read[2].0, object(5, Some(0), 10));
+		// Refused: a first object without its Group ID, Object ID or priority; a prior subgroup
+		// that is not there; a value of 128 or more that is no End of Range.
+		for (bytes, why) in [
+			(&[0x14, 0, 0, 0][..], "no Group ID"),
+			(&[0x18, 5, 0, 0][..], "no Object ID"),
+			(&[0x0C, 5, 0, 0][..], "no priority"),
+			(&[0x1D, 5, 0, 0, 0][..], "no prior subgroup"),
+			(&[0x40, 0x81, 0][..], "an unknown value"),
+		] {
+			assert!(read_fetch_stream(bytes, Draft::Draft16).is_err(), "{why}");
+		}
+		// Draft-14 gives every field, and an empty object its status.
+		let d14: &[u8] = &[5, 2, 7, 0, 0, 0, 1];
+		let read = read_fetch_stream(d14, Draft::Draft14).unwrap();
+		assert_eq!(read, [(object(5, Some(2), 7), ObjectStatus::DoesNotExist, 0)]);
+	}
+
 	#[test]
 	fn fetch_objects_in_each_form() {
 		let objects = [((5u64, 0u64), 3u64), ((5, 1), 2), ((7, 0), 0)];

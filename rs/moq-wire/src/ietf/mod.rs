@@ -45,8 +45,9 @@ pub use coding::{
 };
 pub use control::ControlMessage;
 pub use data::{
-	DataStreamHeader, DatagramBody, FetchObject, FetchObjects, ObjectDatagram, ObjectStatus, PADDING_STREAM,
-	SubgroupContext, SubgroupHeader, SubgroupId, SubgroupObject, SubgroupObjectHeader,
+	DataStreamHeader, DatagramBody, FetchEntry, FetchLocation, FetchObject, FetchObjects, FetchReader, FetchSubgroup,
+	ObjectDatagram, ObjectStatus, PADDING_STREAM, SubgroupContext, SubgroupHeader, SubgroupId, SubgroupObject,
+	SubgroupObjectHeader,
 };
 pub use draft::{DecodeWith, Draft, EncodeWith};
 pub use fetch::{Fetch, FetchOk, FetchType};
