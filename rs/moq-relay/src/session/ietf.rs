@@ -14,7 +14,8 @@
 //!   stream per group from the [`crate::origin::Origin`], PUBLISH_DONE at the track's end;
 //! - as a **subscriber** ([`ingest`]): a PUBLISH_NAMESPACE puts the broadcast in the origin, and a
 //!   track the origin wants is subscribed to upstream with SUBSCRIBE; its subgroup streams fill the
-//!   shared track, which moq-lite subscribers read.
+//!   shared track, which moq-lite subscribers read; a group the relay does not hold is asked for
+//!   with FETCH ([`fetch_upstream`]).
 //!
 //! A standalone FETCH is served from the cache ([`fetch`]); a joining FETCH, TRACK_STATUS and
 //! PUBLISH are refused with NOT_SUPPORTED, and datagrams are ignored
@@ -23,6 +24,7 @@
 
 mod draft18;
 mod fetch;
+mod fetch_upstream;
 mod ingest;
 mod io;
 mod namespaces;
@@ -123,6 +125,8 @@ struct State {
 	fetches: usize,
 	/// The relay's SUBSCRIBEs to the peer, by Request ID.
 	upstream: HashMap<u64, UpstreamSub>,
+	/// The relay's control-stream FETCHes to the peer waiting for their answer, by Request ID.
+	fetch_answers: HashMap<u64, tokio::sync::oneshot::Sender<fetch_upstream::ControlAnswer>>,
 	inbound: Inbound,
 	/// The AUTHORIZATION TOKEN aliases the peer registered (in CLIENT_SETUP and on requests).
 	tokens: TokenCache,
@@ -131,7 +135,7 @@ struct State {
 }
 
 /// One admitted draft session, shared by its tasks.
-struct Shared<S> {
+struct Shared<S: Session> {
 	transport: S,
 	draft: Draft,
 	grant: Grant,
@@ -157,6 +161,8 @@ struct Shared<S> {
 	token_rate: Mutex<crate::limits::Rate>,
 	/// What the session's grant refuses and how it ends, after its admission line.
 	trail: Trail,
+	/// The relay's FETCHes to the peer waiting for their fetch streams.
+	fetch_streams: fetch_upstream::Awaited<S::Recv>,
 }
 
 impl<S: Session> Shared<S> {
@@ -679,6 +685,7 @@ fn new_shared<S: Session>(
 			fetching: HashMap::new(),
 			fetches: 0,
 			upstream: HashMap::new(),
+			fetch_answers: HashMap::new(),
 			inbound: Inbound::new(InboundPolicy {
 				grant: grant.clone(),
 				max_path: ctx.limits.max_path,
@@ -702,6 +709,7 @@ fn new_shared<S: Session>(
 			tokio::time::Instant::now(),
 		)),
 		trail,
+		fetch_streams: Default::default(),
 	})
 }
 
@@ -1005,15 +1013,28 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 		// Draft-16 names the refused or cancelled request by its ID alone: one of the relay's
 		// subscriptions, or one of its PUBLISH_NAMESPACEs.
 		ControlMessage::RequestError(err) | ControlMessage::PublishNamespaceCancelRequest(err) => {
-			let subscription = shared.state().upstream.contains_key(&err.request_id.into_inner());
-			match subscription {
-				true => ingest::answered(shared, err.request_id, UpstreamEvent::Error(err.reason)),
-				false => shared
+			let id = err.request_id.into_inner();
+			let (subscription, fetch) = {
+				let mut state = shared.state();
+				(state.upstream.contains_key(&id), state.fetch_answers.remove(&id))
+			};
+			match (subscription, fetch) {
+				(_, Some(fetch)) => {
+					let _ = fetch.send(Err(err.reason));
+				}
+				(true, None) => ingest::answered(shared, err.request_id, UpstreamEvent::Error(err.reason)),
+				(false, None) => shared
 					.state()
 					.outbound
 					.declined(&ControlMessage::PublishNamespaceError(err)),
 			}
 		}
+		// The answers to the relay's FETCHes; one to a FETCH it gave up meanwhile is late.
+		ControlMessage::FetchOk(ok) => {
+			let end = (ok.end.group.into_inner(), ok.end.object.into_inner());
+			fetch_answered(shared, ok.request_id, Ok(end))?;
+		}
+		ControlMessage::FetchError(err) => fetch_answered(shared, err.request_id, Err(err.reason))?,
 		// These belong on a SUBSCRIBE_NAMESPACE stream, which the relay never opens.
 		ControlMessage::Namespace(_) | ControlMessage::NamespaceDone(_) => {
 			return Err((
@@ -1043,8 +1064,6 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 		| ControlMessage::TrackStatusError(_)
 		| ControlMessage::SubscribeNamespaceOk(_)
 		| ControlMessage::SubscribeNamespaceError(_)
-		| ControlMessage::FetchOk(_)
-		| ControlMessage::FetchError(_)
 		| ControlMessage::PublishOk(_)
 		| ControlMessage::PublishError(_) => {
 			return Err((
@@ -1054,6 +1073,27 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 		}
 	}
 	Ok(())
+}
+
+/// Passes the peer's answer on to the relay's control-stream FETCH `id`; an answer to a FETCH the
+/// relay never sent is a protocol violation.
+fn fetch_answered<S: Session>(
+	shared: &Shared<S>,
+	id: VarInt,
+	answer: fetch_upstream::ControlAnswer,
+) -> Result<(), (SessionCode, String)> {
+	let mut state = shared.state();
+	match state.fetch_answers.remove(&id.into_inner()) {
+		Some(fetch) => {
+			let _ = fetch.send(answer);
+			Ok(())
+		}
+		None if state.own.issued(id) => Ok(()),
+		None => Err((
+			termination::PROTOCOL_VIOLATION,
+			"an answer to a FETCH the relay did not send".into(),
+		)),
+	}
 }
 
 #[cfg(test)]

@@ -3079,8 +3079,10 @@ async fn the_published_client_fetches_a_past_group_at_every_draft() {
 /// A FETCH of a group the relay does not hold is asked of its publisher (`docs/protocol.md`,
 /// "Fetching what the relay does not hold"), as the published relay does: a subscriber at
 /// draft-14 to draft-22 that fetches a group from before the relay's subscription began (which
-/// no cache of the relay's has) gets it whole from the publisher, through the relay. A publisher
-/// speaking a draft is not asked: such a fetch is refused, and the subscription goes on.
+/// no cache of the relay's has) gets it whole from the publisher, through the relay. And the
+/// other way: a publisher at draft-14 to draft-22 is asked with a FETCH of its own draft (on the
+/// control stream to draft-16, on a request stream from draft-17, by LOCATION_FILTER from
+/// draft-20), and a moq-lite-06 viewer gets the group whole; then the subscription goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_the_relay_does_not_hold_is_fetched_from_its_publisher_at_every_draft() {
 	let relay = TestRelay::start(Some("anon")).await;
@@ -3099,16 +3101,34 @@ async fn a_group_the_relay_does_not_hold_is_fetched_from_its_publisher_at_every_
 		assert_eq!(live.fetch(past, None).await, expected, "{name}");
 		live.close().await;
 	}
-	// A publisher speaking a draft is not asked (the relay sends no FETCH upstream): refused.
-	let (drafted, drafted_writer) = publisher(&relay, "moqt", DRAFT14, "drafted").await;
-	let track = drafted.track().clone();
-	let written = || async { track.latest().is_some_and(|latest| latest >= 3) };
-	common::eventually("three groups written", written).await;
-	let mut live = Live::start(&relay, "moq-lite-06", "anon/drafted").await;
-	live.refused(live.first - 1, "a draft publisher's group").await;
-	live.close().await;
-	drafted_writer.abort();
-	drafted.close().await;
+	// Publishers speaking a draft, asked with a FETCH of theirs.
+	for (name, tag) in [
+		(DRAFT14, "d14"),
+		(DRAFT15, "d15"),
+		(DRAFT16, "d16"),
+		(DRAFT17, "d17"),
+		(DRAFT18, "d18"),
+		(DRAFT19, "d19"),
+		(DRAFT20, "d20"),
+		(DRAFT21, "d21"),
+		(DRAFT22, "d22"),
+	] {
+		let (drafted, drafted_writer) = publisher(&relay, "moqt", name, tag).await;
+		let track = drafted.track().clone();
+		let written = || async { track.latest().is_some_and(|latest| latest >= 6) };
+		common::eventually("six groups written", written).await;
+		let mut live = Live::start(&relay, "moq-lite-06", &format!("anon/{tag}")).await;
+		let past = live.first - 3;
+		let expected: Vec<String> = (0..FRAMES).map(|i| format!("{tag}:{past}:{i}")).collect();
+		assert_eq!(live.fetch(past, None).await, expected, "a {name} publisher");
+		within("a live group after", live.live.recv_group())
+			.await
+			.unwrap()
+			.unwrap();
+		live.close().await;
+		drafted_writer.abort();
+		drafted.close().await;
+	}
 	writer.abort();
 	unheld.close().await;
 	relay.stop().await;

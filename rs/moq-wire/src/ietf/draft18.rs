@@ -224,6 +224,68 @@ pub enum LocationFilter {
 }
 
 impl LocationFilter {
+	/// The SUBSCRIPTION_FILTER value of this filter on `draft` (draft-20 or later), as
+	/// [`decode`](Self::decode) reads it. An Absolute Start at (0, 0) has no form on draft-20 and
+	/// draft-21 (two zeros are Next Object there), nor an End Object without an End Group.
+	pub fn encode(&self, draft: Draft) -> Result<Vec<u8>, EncodeError> {
+		let (ty, ints): (u64, Vec<u64>) = match *self {
+			Self::Unfiltered => (filter_type::NONE, vec![]),
+			Self::NextObject => (filter_type::NEXT_OBJECT, vec![0, 0]),
+			Self::Relative(groups) => (filter_type::RELATIVE_START, vec![groups]),
+			Self::Absolute {
+				start,
+				end_group,
+				end_object,
+			} => {
+				let delta = |end: u64| {
+					end.checked_sub(start.0).ok_or(EncodeError::InvalidValue {
+						field: "LOCATION_FILTER",
+						reason: "an End Group before the start",
+					})
+				};
+				match (end_group, end_object) {
+					(None, None) if start == (0, 0) && !draft.typed_filter() => {
+						return Err(EncodeError::InvalidValue {
+							field: "LOCATION_FILTER",
+							reason: "an Absolute Start at (0, 0) reads as Next Object before draft-22",
+						});
+					}
+					(None, None) => (filter_type::ABSOLUTE_START, vec![start.0, start.1]),
+					(Some(end), None) => (filter_type::ABSOLUTE_GROUP_END, vec![start.0, start.1, delta(end)?]),
+					(Some(end), Some(object)) => {
+						(filter_type::ABSOLUTE_RANGE, vec![start.0, start.1, delta(end)?, object])
+					}
+					(None, Some(_)) => {
+						return Err(EncodeError::InvalidValue {
+							field: "LOCATION_FILTER",
+							reason: "an End Object without an End Group",
+						});
+					}
+				}
+			}
+		};
+		let mut out = Vec::new();
+		let var = |value: u64| {
+			VarInt::from_u64(value).map_err(|_| EncodeError::InvalidValue {
+				field: "LOCATION_FILTER",
+				reason: "an integer beyond 2^62",
+			})
+		};
+		// Draft-22 names the type; draft-20 and draft-21 say it by the count of integers, and
+		// Next Object by two zeros.
+		let ints = match draft.typed_filter() {
+			true if ty == filter_type::NEXT_OBJECT => vec![],
+			_ => ints,
+		};
+		if draft.typed_filter() {
+			put_var_in(&mut out, draft, var(ty)?);
+		}
+		for value in ints {
+			put_var_in(&mut out, draft, var(value)?);
+		}
+		Ok(out)
+	}
+
 	/// Reads a SUBSCRIPTION_FILTER value of `draft` (draft-20 or later).
 	pub fn decode(value: &[u8], draft: Draft) -> Result<Self, DecodeError> {
 		let mut buf = value;
@@ -1817,6 +1879,7 @@ mod tests {
 					ParamValue::Bytes(Bytes::copy_from_slice(value)),
 				);
 				assert_eq!(parameters.location_filter(draft), Ok(*filter), "{draft} {value:02x?}");
+				assert_eq!(filter.encode(draft).unwrap(), *value, "{draft} {filter:?}");
 			}
 			assert_eq!(
 				MessageParameters::default().location_filter(draft),
@@ -1837,6 +1900,11 @@ mod tests {
 		for (draft, value) in refused {
 			assert!(LocationFilter::decode(value, draft).is_err(), "{draft} {value:02x?}");
 		}
+		// No form: (0, 0) as an Absolute Start before draft-22, an End Object without an End
+		// Group, an End Group before the start.
+		assert!(absolute(0, 0, None, None).encode(Draft::Draft20).is_err());
+		assert!(absolute(5, 0, None, Some(1)).encode(Draft::Draft22).is_err());
+		assert!(absolute(5, 0, Some(4), None).encode(Draft::Draft22).is_err());
 		// Before draft-20 the filter has draft-18's form.
 		assert!(MessageParameters::default().location_filter(Draft::Draft19).is_err());
 	}

@@ -146,6 +146,13 @@ impl OwnRequests {
 		Ok(VarInt::from_u64(id).unwrap_or(VarInt::MAX))
 	}
 
+	/// Whether the relay sent a request with the Request ID `id`: an answer to one it cancelled
+	/// meanwhile is late, not a violation.
+	pub fn issued(&self, id: VarInt) -> bool {
+		let id = id.into_inner();
+		id < self.next && id % 2 == self.next % 2
+	}
+
 	/// The peer's MAX_REQUEST_ID: it must increase.
 	pub fn raise(&mut self, max: VarInt) -> Result<(), RequestViolation> {
 		let max = max.into_inner();
@@ -300,5 +307,8 @@ mod tests {
 		assert_eq!(own.raise(v(4)).unwrap_err().code, termination::PROTOCOL_VIOLATION);
 		assert_eq!(own.raise(v(100)), Ok(()));
 		assert_eq!(own.allocate(), Ok(v(5)));
+		// Issued: 1, 3 and 5; not 7 (not yet), not 2 or 4 (the peer's parity).
+		assert!([1, 3, 5].into_iter().all(|id| own.issued(v(id))));
+		assert!([2, 4, 7].into_iter().all(|id| !own.issued(v(id))));
 	}
 }

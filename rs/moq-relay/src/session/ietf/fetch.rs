@@ -165,7 +165,7 @@ const ABSENT: Refusal = (
 /// publisher ([`crate::origin::Origin::fetch`]); DOES_NOT_EXIST when the broadcast is not
 /// announced or a range over several groups finds none held; NOT_SUPPORTED for groups newest
 /// first across groups (the relay writes them oldest first).
-fn decide<S>(shared: &Shared<S>, request: &Request, grants: &[Grant]) -> Result<Decided, Refusal> {
+fn decide<S: Session>(shared: &Shared<S>, request: &Request, grants: &[Grant]) -> Result<Decided, Refusal> {
 	let audited = crate::audit::Request::Fetch;
 	let Allowed { path, token } = allowed_track(shared, (&request.namespace, &request.track), grants, audited)?;
 	let absolute = shared.grant.absolute(&path);

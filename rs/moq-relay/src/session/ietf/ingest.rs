@@ -1,6 +1,8 @@
 //! The relay as subscriber on a draft session: the peer's PUBLISH_NAMESPACE puts a broadcast in
 //! the origin; a track the origin wants is subscribed to with SUBSCRIBE, and the peer's subgroup
 //! streams fill the shared track (routed by Track Alias), which subscribers of every version read.
+//! A group the origin does not hold is asked for with FETCH ([`super::fetch_upstream`]), whose
+//! fetch stream is handed to it by Request ID.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -96,6 +98,7 @@ pub(super) fn answered<S: Session>(shared: &Shared<S>, request_id: VarInt, event
 
 /// Serves the origin's requests for the broadcasts this session published.
 pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut requests: UpstreamRequests) {
+	let fetches = Arc::new(tokio::sync::Semaphore::new(crate::session::upstream::UPSTREAM_FETCHES));
 	while let Some(request) = requests.recv().await {
 		match request {
 			UpstreamRequest::Subscribe { path, track } if shared.draft.has_request_streams() => {
@@ -104,9 +107,21 @@ pub(super) async fn serve_requests<S: Session>(shared: Arc<Shared<S>>, mut reque
 			UpstreamRequest::Subscribe { path, track } => {
 				tokio::spawn(subscribe(shared.clone(), path, track));
 			}
-			// The relay sends no FETCH to a draft publisher (`docs/protocol.md`, "Fetching what
-			// the relay does not hold"): the group, dropped unfilled, is aborted NOT_FOUND.
-			UpstreamRequest::Fetch { group, .. } => group.abort(crate::wire::StreamCode::NOT_FOUND),
+			// As many at once as of a moq-lite publisher (`docs/protocol.md`, "Fetching what the
+			// relay does not hold"); past them the group is NOT_FOUND at once.
+			UpstreamRequest::Fetch { path, track, group } => match fetches.clone().try_acquire_owned() {
+				Ok(place) => {
+					let shared = shared.clone();
+					tokio::spawn(async move {
+						super::fetch_upstream::fetch(shared, path, track, group).await;
+						drop(place);
+					});
+				}
+				Err(_) => {
+					shared.ctx.metrics.limit_refused("upstream_fetches");
+					group.abort(StreamCode::NOT_FOUND);
+				}
+			},
 			// The drafts carry no TRACK_INFO: frames are stamped on arrival in milliseconds.
 			UpstreamRequest::Info { reply, .. } => {
 				let _ = reply.send(shared.ctx.limits.cache.synthesised_track_info());
@@ -162,30 +177,15 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 	let name = track.name().to_string();
 	let mut alive = track.alive();
 	drop(track);
-	// A Request ID of the relay's, waiting while the peer's maximum is used up.
-	let id = loop {
-		let raised = shared.raised.notified();
-		tokio::pin!(raised);
-		raised.as_mut().enable();
-		let allocated = shared.state().own.allocate();
-		match allocated {
-			Ok(id) => break id,
-			Err(blocked) => {
-				shared
-					.send(blocked.map(ControlMessage::RequestsBlocked).into_iter().collect())
-					.await;
-			}
+	let id = tokio::select! {
+		id = own_request_id(&shared) => id,
+		_ = alive.changed() => return,
+	};
+	let Some(id) = id else {
+		if let Some(track) = weak.upgrade() {
+			track.end(TrackEnd::Aborted(StreamCode::CANCEL));
 		}
-		tokio::select! {
-			_ = raised => {}
-			_ = alive.changed() => return,
-			_ = shared.transport.closed() => {
-				if let Some(track) = weak.upgrade() {
-					track.end(TrackEnd::Aborted(StreamCode::CANCEL));
-				}
-				return;
-			}
-		}
+		return;
 	};
 	let (_route, mut answers) = Route::register(&shared, id, &weak);
 	// Next Group Start: the published client serves a draft-14 subscription other than Largest
@@ -225,7 +225,32 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 	}
 }
 
-/// Accepts the peer's unidirectional streams: subgroup streams of the relay's subscriptions.
+/// A Request ID of the relay's for a control-stream request (draft-14 to draft-16), waiting
+/// while the peer's MAX_REQUEST_ID is used up (REQUESTS_BLOCKED says so once per maximum);
+/// `None` once the session is gone.
+pub(super) async fn own_request_id<S: Session>(shared: &Shared<S>) -> Option<VarInt> {
+	loop {
+		let raised = shared.raised.notified();
+		tokio::pin!(raised);
+		raised.as_mut().enable();
+		let allocated = shared.state().own.allocate();
+		match allocated {
+			Ok(id) => return Some(id),
+			Err(blocked) => {
+				shared
+					.send(blocked.map(ControlMessage::RequestsBlocked).into_iter().collect())
+					.await;
+			}
+		}
+		tokio::select! {
+			_ = raised => {}
+			_ = shared.transport.closed() => return None,
+		}
+	}
+}
+
+/// Accepts the peer's unidirectional streams: subgroup streams of the relay's subscriptions and
+/// fetch streams answering its FETCHes.
 pub(super) async fn accept_uni<S: Session>(shared: Arc<Shared<S>>) {
 	while let Ok(recv) = shared.transport.accept_uni().await {
 		let reader = DraftReader::new(recv, shared.ctx.limits.max_message);
@@ -239,15 +264,21 @@ pub(super) fn spawn_data_stream<S: Session>(shared: &Arc<Shared<S>>, mut reader:
 	let open = shared.budget.opened(&shared.transport);
 	let shared = shared.clone();
 	tokio::spawn(async move {
-		let _open = open;
-		if let Err(err) = data_stream(&shared, &mut reader).await {
-			match err.disposition() {
+		match data_stream(&shared, &mut reader).await {
+			Ok(None) => {}
+			// A fetch stream: the relay's FETCH waiting for it reads it.
+			Ok(Some(id)) => {
+				if let Err((mut reader, _open)) = shared.fetch_streams.deliver(id, (reader, open)) {
+					reader.stop(StreamCode::CANCEL, shared.draft);
+				}
+			}
+			Err(err) => match err.disposition() {
 				crate::wire::Disposition::CloseSession(code) => shared.close(code, &err.to_string()),
 				_ => {
 					tracing::debug!(%err, "data stream refused");
 					reader.stop(StreamCode::CANCEL, shared.draft);
 				}
-			}
+			},
 		}
 	});
 }
@@ -275,36 +306,44 @@ async fn route<S: Session>(shared: &Shared<S>, alias: VarInt) -> Option<Arc<Trac
 	tokio::time::timeout(ALIAS_WAIT, find).await.ok()?.upgrade()
 }
 
-async fn data_stream<S: Session>(shared: &Shared<S>, reader: &mut DraftReader<S::Recv>) -> Result<(), StreamError> {
+/// Reads a subgroup stream into its track; a fetch stream's Request ID is returned for the FETCH
+/// it answers to read.
+async fn data_stream<S: Session>(
+	shared: &Shared<S>,
+	reader: &mut DraftReader<S::Recv>,
+) -> Result<Option<VarInt>, StreamError> {
 	let Some(header) = reader.decode::<DataStreamHeader, _>(shared.draft).await? else {
-		return Ok(());
+		return Ok(None);
 	};
-	let DataStreamHeader::Subgroup(header) = header else {
-		// FETCH is never sent by the relay: no fetch stream can answer one of its requests. A
-		// draft-18 PADDING stream is discarded (§11.5).
-		reader.stop(StreamCode::CANCEL, shared.draft);
-		return Ok(());
+	let header = match header {
+		DataStreamHeader::Subgroup(header) => header,
+		DataStreamHeader::Fetch(id) => return Ok(Some(id)),
+		// A draft-18 PADDING stream is discarded (§11.5).
+		DataStreamHeader::Padding => {
+			reader.stop(StreamCode::CANCEL, shared.draft);
+			return Ok(None);
+		}
 	};
 	if !header.first_object {
 		// Draft-18 without FIRST_OBJECT: the stream starts partway through its subgroup, and a
 		// group with a hole at its front is no group the relay can hold.
 		reader.stop(StreamCode::CANCEL, shared.draft);
-		return Ok(());
+		return Ok(None);
 	}
 	if let SubgroupId::Explicit(id) = header.subgroup
 		&& id != VarInt::ZERO
 	{
 		// One subgroup per group is what the relay's groups are.
 		reader.stop(StreamCode::CANCEL, shared.draft);
-		return Ok(());
+		return Ok(None);
 	}
 	let Some(track) = route(shared, header.track_alias).await else {
 		reader.stop(StreamCode::CANCEL, shared.draft);
-		return Ok(());
+		return Ok(None);
 	};
 	let Some(mut group) = track.create_group(header.group.into_inner()) else {
 		reader.stop(StreamCode::OLD, shared.draft);
-		return Ok(());
+		return Ok(None);
 	};
 	drop(track);
 	shared.ctx.metrics.group_received();
@@ -315,11 +354,11 @@ async fn data_stream<S: Session>(shared: &Shared<S>, reader: &mut DraftReader<S:
 			Ok(Some(object)) => object,
 			Ok(None) => {
 				group.finish();
-				return Ok(());
+				return Ok(None);
 			}
 			Err(StreamError::Transport(TransportError::Reset(code))) => {
 				group.abort(stream_code::from_draft(code, shared.draft));
-				return Ok(());
+				return Ok(None);
 			}
 			Err(err) => return Err(err),
 		};
@@ -328,7 +367,7 @@ async fn data_stream<S: Session>(shared: &Shared<S>, reader: &mut DraftReader<S:
 			ObjectStatus::DoesNotExist => continue,
 			ObjectStatus::EndOfGroup | ObjectStatus::EndOfTrack => {
 				group.finish();
-				return Ok(());
+				return Ok(None);
 			}
 		}
 		match object_payload(shared, reader, &mut group, object.payload_len, &mut stamps).await {
@@ -336,25 +375,28 @@ async fn data_stream<S: Session>(shared: &Shared<S>, reader: &mut DraftReader<S:
 			Err(Refused::Code(code)) => {
 				reader.stop(code, shared.draft);
 				group.abort(code);
-				return Ok(());
+				return Ok(None);
 			}
 			Err(Refused::Stream(StreamError::Transport(TransportError::Reset(code)))) => {
 				group.abort(stream_code::from_draft(code, shared.draft));
-				return Ok(());
+				return Ok(None);
 			}
 			Err(Refused::Stream(err)) => return Err(err),
 		}
 	}
 }
 
-enum Refused {
+/// Why an object's payload was not taken.
+pub(super) enum Refused {
+	/// The relay's limits refuse it: the stream is stopped, the group aborted with the code.
 	Code(StreamCode),
+	/// Reading the stream failed.
 	Stream(StreamError),
 }
 
 /// One object's payload into the group as a frame: refused from its length over `limits.max_frame`
 /// or the group's budget, then appended in parts as it arrives.
-async fn object_payload<S: Session>(
+pub(super) async fn object_payload<S: Session>(
 	shared: &Shared<S>,
 	reader: &mut DraftReader<S::Recv>,
 	group: &mut GroupWriter,
@@ -398,7 +440,7 @@ async fn object_payload<S: Session>(
 /// Arrival timestamps in milliseconds since the UNIX epoch, as the deltas moq-lite frames carry:
 /// draft-14 has no way to say in which timescale an object's timestamp is.
 #[derive(Default)]
-struct ArrivalStamps {
+pub(super) struct ArrivalStamps {
 	last_ms: Option<i64>,
 }
 

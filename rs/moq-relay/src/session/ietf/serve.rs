@@ -96,7 +96,7 @@ pub(super) struct Allowed {
 
 /// Why a SUBSCRIBE is refused before it is served: the reasons of [`allowed_track`], and FORWARD
 /// 0 (NOT_SUPPORTED).
-pub(super) fn requested<S>(
+pub(super) fn requested<S: Session>(
 	shared: &Shared<S>,
 	request: &Subscribe,
 	grants: &[Grant],
@@ -118,7 +118,7 @@ pub(super) fn requested<S>(
 /// the broadcast `namespace` names: refused for a path too long (DOES_NOT_EXIST), past the
 /// session's subscribe rate (INTERNAL_ERROR), for a path that neither the session's grant nor
 /// one of the request's verified tokens (`grants`) lets it subscribe to (UNAUTHORIZED).
-pub(super) fn allowed_track<S>(
+pub(super) fn allowed_track<S: Session>(
 	shared: &Shared<S>,
 	(namespace, track): (&[String], &str),
 	grants: &[Grant],
@@ -174,7 +174,7 @@ pub(super) const UPDATE_FAILED: (u32, &str) = (
 /// (`token_revoked`, `key_revoked`, ...: `docs/auth.md`, "Revocation"). Gives PUBLISH_DONE's
 /// status and reason: UNAUTHORIZED (the subscriber is no longer authorized) and that code. Never
 /// resolves without tokens. A revoked token gets an audit line.
-pub(super) async fn token_end<S>(shared: &Shared<S>, tokens: &[Grant]) -> (u32, &'static str) {
+pub(super) async fn token_end<S: Session>(shared: &Shared<S>, tokens: &[Grant]) -> (u32, &'static str) {
 	if tokens.is_empty() {
 		return std::future::pending().await;
 	}
