@@ -1183,6 +1183,53 @@ mod tests {
 		}
 	}
 
+	/// A FETCH on a request stream (draft-17 on) that the peer cancels while the relay waits for
+	/// the publisher's answer ends at once, and lets the group it waited for go (so the upstream
+	/// fetch is given up), instead of after the wait's 5 seconds: by the peer's reset, or by its
+	/// STOP_SENDING.
+	#[tokio::test(start_paused = true)]
+	async fn a_fetch_cancelled_while_the_publisher_answers_ends_at_once() {
+		use crate::origin::UpstreamRequest;
+		use crate::transport::RecvStream;
+		use std::time::Duration;
+
+		for draft in [Draft::Draft17, Draft::Draft18, Draft::Draft20] {
+			for stop in [false, true] {
+				let (ctx, _down) = context(anon());
+				let (client, server) = crate::transport::mem::pair();
+				let shared = peer_shared(&server, draft, &ctx);
+				let (upstream, mut requests) = crate::origin::Upstream::channel();
+				let _publication = ctx.origin.publish(Path::new("clock").unwrap(), Vec::new(), upstream);
+				let (mut send, mut recv) = client.open_bi().await.unwrap();
+				let (relay_send, relay_recv) = server.accept_bi().await.unwrap();
+				let request = fetch_upstream::Request {
+					namespace: vec!["clock".into()],
+					track: "t".into(),
+					group: 5,
+				};
+				let fetch = fetch_upstream::fetch18(VarInt::ZERO, &request, draft).unwrap();
+				let reader = DraftReader::new(relay_recv, 4096);
+				let serving =
+					tokio::spawn(async move { fetch::on_stream(shared, relay_send, reader, fetch, &[]).await });
+				// The relay asks the publisher, which does not answer.
+				let Some(UpstreamRequest::Fetch { group, .. }) = requests.recv().await else {
+					panic!("{draft}: no upstream fetch");
+				};
+				let held = group.held();
+				match stop {
+					true => recv.stop(0),
+					false => send.reset(0),
+				}
+				let ended = tokio::time::timeout(Duration::from_secs(1), serving).await;
+				assert!(
+					ended.is_ok(),
+					"{draft} (stop: {stop}): the fetch went on after its cancel"
+				);
+				assert!(!held(), "{draft} (stop: {stop}): the group is still held");
+			}
+		}
+	}
+
 	/// A draft session's future holds two boxes: its start's (freed once it is served) and
 	/// serving's, which holds what [`Started`] holds. Run as one async function, the session's
 	/// arguments, its SETUP, its control stream's reader and its start's futures kept their places

@@ -323,7 +323,8 @@ async fn refuse_on_control<S: Session>(shared: &Shared<S>, id: VarInt, (code, re
 /// A FETCH on a request stream of its own (draft-17 on): FETCH_OK (End Location exclusive before
 /// draft-20, the last object from draft-20 on) and the objects on a fetch stream, then the
 /// relay's FIN; or REQUEST_ERROR and FIN. The peer's reset or STOP_SENDING of the stream (its FIN
-/// too before draft-19) cancels the fetch: its fetch stream is reset.
+/// too before draft-19) cancels the fetch, also while the publisher is asked for its group: its
+/// fetch stream is reset.
 pub(super) async fn on_stream<S: Session>(
 	shared: Arc<Shared<S>>,
 	mut send: S::Send,
@@ -359,8 +360,18 @@ pub(super) async fn on_stream<S: Session>(
 		Ok(request) => InFlight::take(&shared).and_then(|place| Ok((decide(&shared, &request, grants)?, place))),
 		Err(refusal) => Err(refusal),
 	};
+	let mut peer = RequestStream::default();
 	let settled = match decided {
-		Ok((decided, place)) => decided.settle().await.map(|served| (served, place)),
+		// The publisher's answer may take seconds: the peer may cancel meanwhile.
+		Ok((decided, place)) => tokio::select! {
+			settled = decided.settle() => settled.map(|served| (served, place)),
+			said = peer.cancelled(&shared, &mut reader, &mut send) => {
+				if said {
+					send.reset(io::reset_code(crate::wire::StreamCode::CANCEL, draft).into_inner());
+				}
+				return;
+			}
+		},
 		Err(refusal) => Err(refusal),
 	};
 	let (served, _place) = match settled {
@@ -388,38 +399,68 @@ pub(super) async fn on_stream<S: Session>(
 	let token = served.token.clone();
 	let written = write(&shared, fetch.request_id, priority, served);
 	tokio::pin!(written);
-	let token_end = token_end(&shared, token.as_slice());
-	tokio::pin!(token_end);
-	// Whether the peer may still send on its side, and still stop the relay's.
-	let (mut reading, mut stoppable) = (true, true);
-	loop {
-		tokio::select! {
-			result = &mut written => {
-				if let Err(err) = result {
-					tracing::trace!(%err, "fetch not delivered");
-				}
-				let _ = send.finish();
-				return;
+	tokio::select! {
+		result = written => {
+			if let Err(err) = result {
+				tracing::trace!(%err, "fetch not delivered");
 			}
-			next = reader.decode::<RequestMessage, _>(draft), if reading => match next {
-				// From draft-19 on the requester's FIN only ends its updates.
-				Ok(None) if draft.fin_keeps_requests() => reading = false,
-				Ok(Some(message)) => {
-					let reason = format!("{} on a FETCH stream", message.name());
-					shared.close(termination::PROTOCOL_VIOLATION, &reason);
-					return;
-				}
-				// Its FIN (draft-17, draft-18) or reset cancels the fetch.
-				Ok(None) | Err(_) => break,
-			},
-			stopped = send.stopped(), if stoppable => match stopped {
-				Ok(None) => stoppable = false,
-				Ok(Some(_)) | Err(_) => break,
-			},
-			// The request token that allowed it expired or was revoked.
-			_ = &mut token_end => break,
+			let _ = send.finish();
+			return;
 		}
+		said = peer.cancelled(&shared, &mut reader, &mut send) => if !said {
+			return;
+		},
+		// The request token that allowed it expired or was revoked.
+		_ = token_end(&shared, token.as_slice()) => {}
 	}
 	// Cancelled, or its token ended: the fetch stream is reset as its writer is dropped.
 	send.reset(io::reset_code(crate::wire::StreamCode::CANCEL, draft).into_inner());
+}
+
+/// What the peer may still do on a FETCH's request stream: send on its side (its FIN only ends
+/// that from draft-19 on), and stop the relay's.
+struct RequestStream {
+	reading: bool,
+	stoppable: bool,
+}
+
+impl Default for RequestStream {
+	fn default() -> Self {
+		Self {
+			reading: true,
+			stoppable: true,
+		}
+	}
+}
+
+impl RequestStream {
+	/// Resolves once the peer cancels the FETCH: `true` when it reset or stopped the stream (or,
+	/// before draft-19, ended it), `false` when it sent a message there, which closes the
+	/// session (PROTOCOL_VIOLATION). Cancel-safe: what it learned stays in `self`.
+	async fn cancelled<S: Session>(
+		&mut self,
+		shared: &Shared<S>,
+		reader: &mut DraftReader<S::Recv>,
+		send: &mut S::Send,
+	) -> bool {
+		let draft = shared.draft;
+		loop {
+			tokio::select! {
+				next = reader.decode::<RequestMessage, _>(draft), if self.reading => match next {
+					Ok(None) if draft.fin_keeps_requests() => self.reading = false,
+					Ok(Some(message)) => {
+						let reason = format!("{} on a FETCH stream", message.name());
+						shared.close(termination::PROTOCOL_VIOLATION, &reason);
+						return false;
+					}
+					Ok(None) | Err(_) => return true,
+				},
+				stopped = send.stopped(), if self.stoppable => match stopped {
+					Ok(None) => self.stoppable = false,
+					Ok(Some(_)) | Err(_) => return true,
+				},
+				else => std::future::pending::<()>().await,
+			}
+		}
+	}
 }

@@ -131,10 +131,13 @@ async fn ask<S: Session>(
 }
 
 /// The group the relay asks for.
-struct Request {
-	namespace: Vec<String>,
-	track: String,
-	group: u64,
+pub(super) struct Request {
+	/// The broadcast's namespace, relative to the session's root.
+	pub(super) namespace: Vec<String>,
+	/// The track's name.
+	pub(super) track: String,
+	/// The group's sequence.
+	pub(super) group: u64,
 }
 
 /// Draft-14 to draft-16: FETCH on the control stream, then its fetch stream.
@@ -264,7 +267,7 @@ async fn on_stream<S: Session>(shared: &Shared<S>, request: &Request, group: &mu
 
 /// The draft-17+ FETCH of one whole group: a Standalone Fetch Type with an End Object of 0 (the
 /// whole End Group) to draft-19; from draft-20 on the track and an Absolute Group End filter.
-fn fetch18(id: VarInt, request: &Request, draft: Draft) -> Result<draft18::Fetch, Failed> {
+pub(super) fn fetch18(id: VarInt, request: &Request, draft: Draft) -> Result<draft18::Fetch, Failed> {
 	let group = VarInt::from_u64(request.group).map_err(|_| StreamCode::NOT_FOUND)?;
 	let parameters = MessageParameters::default()
 		.with(parameter::SUBSCRIBER_PRIORITY, ParamValue::Byte(0))
