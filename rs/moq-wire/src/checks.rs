@@ -62,7 +62,7 @@ macro_rules! ietf_codec {
 	)*};
 }
 
-ietf_codec!(ietf::Draft: ietf::ClientSetup, ietf::ServerSetup, ietf::Setup, ietf::ControlMessage, ietf::draft18::RequestMessage, ietf::DataStreamHeader, ietf::FetchObject, ietf::ObjectDatagram);
+ietf_codec!(ietf::Draft: ietf::ClientSetup, ietf::ServerSetup, ietf::Setup, ietf::ControlMessage, ietf::draft18::RequestMessage, ietf::DataStreamHeader, ietf::FetchObject, ietf::FetchEntry, ietf::ObjectDatagram);
 ietf_codec!(ietf::SubgroupContext: ietf::SubgroupObject, ietf::SubgroupObjectHeader);
 
 /// One fuzz target: its name (the `fuzz_targets/<name>.rs` file and the
@@ -501,6 +501,7 @@ pub fn ietf_data(data: &[u8]) {
 			}
 			Some((ietf::DataStreamHeader::Fetch(_), used)) => {
 				sequence::<ietf::FetchObject, _>(&data[used..], draft);
+				fetch_entries(&data[used..], draft);
 			}
 			// What follows PADDING is discarded unread.
 			Some((ietf::DataStreamHeader::Padding, _)) => {}
@@ -510,7 +511,42 @@ pub fn ietf_data(data: &[u8]) {
 					sequence::<ietf::SubgroupObject, _>(data, ietf::SubgroupContext { draft, extensions });
 				}
 				sequence::<ietf::FetchObject, _>(data, draft);
+				fetch_entries(data, draft);
 			}
 		}
+	}
+}
+
+/// A fetch stream's entries as the relay reads the answer to its own FETCH: each entry checked,
+/// its payload skipped, its location resolved from the ones before (which may refuse the entry,
+/// but never panics); on draft-14 the same bytes read as a [`ietf::FetchObject`] name the same
+/// object.
+fn fetch_entries(mut data: &[u8], draft: ietf::Draft) {
+	let mut reader = ietf::FetchReader::new(draft);
+	while let Some((entry, used)) = check::<ietf::FetchEntry, _>(data, draft, Framing::Stream) {
+		let location = reader.locate(&entry);
+		let payload_len = match &entry {
+			ietf::FetchEntry::Object { payload_len, .. } => payload_len.into_inner(),
+			ietf::FetchEntry::EndOfRange { .. } => 0,
+		};
+		if !draft.fetch_serialization_flags()
+			&& let Ok((object, _)) = <ietf::FetchObject as ietf::DecodeWith<_>>::decode_prefix(data, draft)
+		{
+			let expected = ietf::FetchLocation::Object {
+				group: object.group.into_inner(),
+				subgroup: Some(object.subgroup.into_inner()),
+				object: object.object.into_inner(),
+			};
+			assert_eq!(location, Ok(expected), "{draft:?}: {entry:?} and {object:?}");
+			assert_eq!(payload_len, object.payload.len() as u64, "{draft:?}: {entry:?}");
+		}
+		let rest = &data[used..];
+		let Ok(payload_len) = usize::try_from(payload_len) else {
+			return;
+		};
+		if location.is_err() || used == 0 || rest.len() < payload_len {
+			return;
+		}
+		data = &rest[payload_len..];
 	}
 }

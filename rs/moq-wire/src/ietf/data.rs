@@ -632,6 +632,9 @@ pub enum FetchEntry {
 		object: Option<VarInt>,
 		/// The Publisher Priority, if present.
 		priority: Option<u8>,
+		/// The Extensions (Properties, draft-17 on) block as it came, without its length, if
+		/// present (always on draft-14). The relay stamps what it fetches itself and reads none.
+		extensions: Option<Bytes>,
 		/// The Object Status ([`ObjectStatus::Normal`] with a payload, and on drafts whose
 		/// empty fetch objects carry none).
 		status: ObjectStatus,
@@ -641,6 +644,8 @@ pub enum FetchEntry {
 	/// Every location after the prior object up to this one, inclusive, does not exist or is
 	/// not known: a fetch answered with holes.
 	EndOfRange {
+		/// The Serialization Flags value that says which: 0x8C, 0x10C or 0x20C.
+		marker: u64,
 		/// The Group ID field (a delta from draft-18 on).
 		group: VarInt,
 		/// The Object ID field.
@@ -656,13 +661,14 @@ impl DecodeWith<Draft> for FetchEntry {
 			let subgroup = buf.get_var()?;
 			let object = buf.get_var()?;
 			let priority = buf.get_byte()?;
-			skip_extensions(buf, draft)?;
+			let extensions = extension_block(buf, draft)?;
 			let (status, payload_len) = fetch_payload_len(buf, draft)?;
 			return Ok(Self::Object {
 				group: Some(group),
 				subgroup: FetchSubgroup::Explicit(subgroup),
 				object: Some(object),
 				priority: Some(priority),
+				extensions: Some(extensions),
 				status,
 				payload_len,
 			});
@@ -677,7 +683,11 @@ impl DecodeWith<Draft> for FetchEntry {
 			}
 			let group = get_var_in(buf, draft)?;
 			let object = get_var_in(buf, draft)?;
-			return Ok(Self::EndOfRange { group, object });
+			return Ok(Self::EndOfRange {
+				marker: flags,
+				group,
+				object,
+			});
 		}
 		let present = |flag: u64| flags & flag != 0;
 		let group = present(FETCH_GROUP).then(|| get_var_in(buf, draft)).transpose()?;
@@ -690,25 +700,142 @@ impl DecodeWith<Draft> for FetchEntry {
 		};
 		let object = present(FETCH_OBJECT).then(|| get_var_in(buf, draft)).transpose()?;
 		let priority = present(FETCH_PRIORITY).then(|| buf.get_byte()).transpose()?;
-		if present(FETCH_EXTENSIONS) {
-			skip_extensions(buf, draft)?;
-		}
+		let extensions = present(FETCH_EXTENSIONS)
+			.then(|| extension_block(buf, draft))
+			.transpose()?;
 		let (status, payload_len) = fetch_payload_len(buf, draft)?;
 		Ok(Self::Object {
 			group,
 			subgroup,
 			object,
 			priority,
+			extensions,
 			status,
 			payload_len,
 		})
 	}
 }
 
-/// Skips an object's extension (properties) block: the relay stamps what it fetches itself.
-fn skip_extensions<B: Buf>(buf: &mut B, draft: Draft) -> Result<(), DecodeError> {
+impl EncodeWith<Draft> for FetchEntry {
+	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
+		let mut out = Vec::new();
+		match self {
+			Self::EndOfRange { marker, group, object } => {
+				if !draft.fetch_serialization_flags() || !FETCH_END_OF_RANGE.contains(marker) {
+					return Err(EncodeError::InvalidValue {
+						field: "End of Range",
+						reason: "no such marker on this draft",
+					});
+				}
+				put_var_in(&mut out, draft, VarInt::from_u32(*marker as u32));
+				put_var_in(&mut out, draft, *group);
+				put_var_in(&mut out, draft, *object);
+			}
+			Self::Object {
+				group,
+				subgroup,
+				object,
+				priority,
+				extensions,
+				status,
+				payload_len,
+			} if !draft.fetch_serialization_flags() => {
+				let (Some(group), FetchSubgroup::Explicit(subgroup), Some(object), Some(priority), Some(extensions)) =
+					(group, subgroup, object, priority, extensions)
+				else {
+					return Err(EncodeError::InvalidValue {
+						field: "fetch object",
+						reason: "draft-14 writes every field",
+					});
+				};
+				out.put_var(*group);
+				out.put_var(*subgroup);
+				out.put_var(*object);
+				out.put_u8(*priority);
+				put_extension_block(&mut out, extensions, draft)?;
+				put_fetch_payload_len(&mut out, *status, *payload_len, draft)?;
+			}
+			Self::Object {
+				group,
+				subgroup,
+				object,
+				priority,
+				extensions,
+				status,
+				payload_len,
+			} => {
+				let mut flags = match subgroup {
+					FetchSubgroup::Zero => 0,
+					FetchSubgroup::Prior => 1,
+					FetchSubgroup::PriorPlusOne => 2,
+					FetchSubgroup::Explicit(_) => 3,
+					FetchSubgroup::Datagram => FETCH_DATAGRAM,
+				};
+				let flag = |present: bool, flag: u64| if present { flag } else { 0 };
+				flags |= flag(group.is_some(), FETCH_GROUP)
+					| flag(object.is_some(), FETCH_OBJECT)
+					| flag(priority.is_some(), FETCH_PRIORITY)
+					| flag(extensions.is_some(), FETCH_EXTENSIONS);
+				put_var_in(&mut out, draft, VarInt::from_u32(flags as u32));
+				if let Some(group) = group {
+					put_var_in(&mut out, draft, *group);
+				}
+				if let FetchSubgroup::Explicit(subgroup) = subgroup {
+					put_var_in(&mut out, draft, *subgroup);
+				}
+				if let Some(object) = object {
+					put_var_in(&mut out, draft, *object);
+				}
+				if let Some(priority) = priority {
+					out.put_u8(*priority);
+				}
+				if let Some(extensions) = extensions {
+					put_extension_block(&mut out, extensions, draft)?;
+				}
+				put_fetch_payload_len(&mut out, *status, *payload_len, draft)?;
+			}
+		}
+		buf.put_slice(&out);
+		Ok(())
+	}
+}
+
+/// An object's extension (properties) block, without its length.
+fn extension_block<B: Buf>(buf: &mut B, draft: Draft) -> Result<Bytes, DecodeError> {
 	let len = get_var_in(buf, draft)?.into_inner();
-	buf.get_raw(len).map(drop)
+	buf.get_raw(len)
+}
+
+fn put_extension_block(out: &mut Vec<u8>, block: &Bytes, draft: Draft) -> Result<(), EncodeError> {
+	let len = VarInt::try_from(block.len()).map_err(|_| EncodeError::InvalidValue {
+		field: "fetch object extensions",
+		reason: "longer than 2^62 bytes",
+	})?;
+	put_var_in(out, draft, len);
+	out.extend_from_slice(block);
+	Ok(())
+}
+
+/// `Object Payload Length | [Object Status]` of a fetch object: a status only after an empty
+/// payload on drafts that carry one, and no status but Normal with a payload.
+fn put_fetch_payload_len(
+	out: &mut Vec<u8>,
+	status: ObjectStatus,
+	payload_len: VarInt,
+	draft: Draft,
+) -> Result<(), EncodeError> {
+	let carried = payload_len == VarInt::ZERO && draft.fetch_object_status();
+	if !carried && status != ObjectStatus::Normal {
+		return Err(EncodeError::InvalidValue {
+			field: "fetch object",
+			reason: "a status other than Normal needs an empty payload on a draft that carries one",
+		});
+	}
+	put_var_in(out, draft, payload_len);
+	if carried {
+		status.encode(out, draft);
+	}
+	Ok(())
 }
 
 /// `Object Payload Length | [Object Status]` of a fetch object.
@@ -775,7 +902,7 @@ impl FetchReader {
 		let overflow = "a fetch object's ID beyond 2^64";
 		let (group_field, object_field) = match entry {
 			FetchEntry::Object { group, object, .. } => (group.map(VarInt::into_inner), object.map(VarInt::into_inner)),
-			FetchEntry::EndOfRange { group, object } => (Some(group.into_inner()), Some(object.into_inner())),
+			FetchEntry::EndOfRange { group, object, .. } => (Some(group.into_inner()), Some(object.into_inner())),
 		};
 		let group = match (group_field, self.prior) {
 			(Some(delta), Some((prior, _))) if deltas => delta
