@@ -291,33 +291,43 @@ async fn chain_origin_regional_edge_delivers_to_the_edge() {
 
 /// A FETCH on an edge for a group neither relay holds goes up the cluster link to the origin
 /// relay, which asks the publisher (`docs/protocol.md`, "Fetching what the relay does not hold"):
-/// the groups written before anybody watched reach the edge's viewer whole.
+/// the groups written before anybody watched reach the edge's viewer whole, from a publisher at
+/// moq-lite and from one at draft-22 (which the origin asks with a draft FETCH).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_on_the_edge_reaches_the_publisher_through_the_origin() {
 	let keys = Keys::new("fetch");
 	let origin = keys.relay(31, &[]).await;
 	let edge = keys.relay(32, &[&origin]).await;
 	wait_metric(&edge, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 1).await;
-	let publisher = publisher(&origin, "clock", None).await;
-	// Groups nobody watches, then one every 50 ms for the viewer's subscription to start at.
-	let unwatched: Vec<u64> = (0..5).map(|_| write(&publisher, 3)).collect();
-	let track = publisher.track().clone();
-	let writer = tokio::spawn(async move {
-		let mut interval = tokio::time::interval(Duration::from_millis(50));
-		loop {
-			interval.tick().await;
-			write_group(&track, 3, |sequence, i| Bytes::from(format!("{sequence}:{i}"))).unwrap();
-		}
-	});
-	let newer = || async { publisher.track().latest().is_some_and(|latest| latest > unwatched[4]) };
-	common::eventually("a group after the unwatched ones", newer).await;
-	let live = common::Live::start(&edge, "moq-lite-06", "anon/clock").await;
-	let past = unwatched[2];
-	let expected: Vec<String> = (0..3).map(|i| format!("{past}:{i}")).collect();
-	assert_eq!(live.fetch(past, None).await, expected);
-	writer.abort();
-	live.close().await;
-	publisher.close().await;
+	for (name, version) in [("clock", None), ("drafted", Some("moq-transport-22"))] {
+		let publisher = match version {
+			None => publisher(&origin, name, None).await,
+			Some(version) => {
+				let client = origin.client(Some(common::version(version)));
+				let start = Publisher::start(client, Target::from(&origin).url(), name, "t");
+				within("publisher established", start).await.unwrap()
+			}
+		};
+		// Groups nobody watches, then one every 50 ms for the viewer's subscription to start at.
+		let unwatched: Vec<u64> = (0..5).map(|_| write(&publisher, 3)).collect();
+		let track = publisher.track().clone();
+		let writer = tokio::spawn(async move {
+			let mut interval = tokio::time::interval(Duration::from_millis(50));
+			loop {
+				interval.tick().await;
+				write_group(&track, 3, |sequence, i| Bytes::from(format!("{sequence}:{i}"))).unwrap();
+			}
+		});
+		let newer = || async { publisher.track().latest().is_some_and(|latest| latest > unwatched[4]) };
+		common::eventually("a group after the unwatched ones", newer).await;
+		let live = common::Live::start(&edge, "moq-lite-06", &format!("anon/{name}")).await;
+		let past = unwatched[2];
+		let expected: Vec<String> = (0..3).map(|i| format!("{past}:{i}")).collect();
+		assert_eq!(live.fetch(past, None).await, expected, "{name}");
+		writer.abort();
+		live.close().await;
+		publisher.close().await;
+	}
 	for relay in [edge, origin] {
 		relay.stop().await;
 	}
