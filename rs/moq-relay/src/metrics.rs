@@ -211,6 +211,10 @@ declare! {
 	groups_received: Counter = Counter::default(), "moq_relay_groups_received_total",
 		"Groups received from publishers";
 	frames_sent: Counter = Counter::default(), "moq_relay_frames_sent_total", "Frames sent to subscribers";
+	datagrams_received: Counter = Counter::default(), "moq_relay_datagrams_received_total",
+		"Datagrams received from publishers for the relay's subscriptions";
+	datagrams_sent: Counter = Counter::default(), "moq_relay_datagrams_sent_total",
+		"Datagrams sent to subscribers";
 	bytes_sent: Counter = Counter::default(), "moq_relay_bytes_sent_total", "Payload bytes sent to subscribers";
 	groups_sent: Counter = Counter::default(), "moq_relay_groups_sent_total",
 		"Groups completely sent to subscribers";
@@ -483,6 +487,19 @@ impl Metrics {
 	/// A frame of `bytes` was written to a subscriber.
 	pub fn frame_sent(&self, bytes: usize) {
 		self.declared.frames_sent.inc();
+		self.declared.bytes_sent.inc_by(bytes as u64);
+	}
+
+	/// A datagram of a subscription of the relay's arrived from its publisher (its payload's
+	/// `bytes` count as received payload bytes).
+	pub fn datagram_received(&self, bytes: usize) {
+		self.declared.datagrams_received.inc();
+		self.declared.bytes_received.inc_by(bytes as u64);
+	}
+
+	/// A datagram went to a subscriber (its payload's `bytes` count as sent payload bytes).
+	pub fn datagram_sent(&self, bytes: usize) {
+		self.declared.datagrams_sent.inc();
 		self.declared.bytes_sent.inc_by(bytes as u64);
 	}
 

@@ -10,7 +10,7 @@ mod budget;
 mod track;
 
 pub use budget::{CacheBudget, CacheMeters};
-pub use track::{Group, GroupReader, GroupWriter, Track, TrackEnd};
+pub use track::{DATAGRAMS_KEPT, Datagram, Group, GroupReader, GroupWriter, Track, TrackEnd};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};

@@ -31,6 +31,27 @@ pub enum TrackEnd {
 struct Cache {
 	groups: VecDeque<Arc<Group>>,
 	end: Option<TrackEnd>,
+	/// The newest datagrams, at most [`DATAGRAMS_KEPT`].
+	datagrams: VecDeque<Datagram>,
+	/// Datagrams pushed, ever: the index of the next one.
+	pushed: u64,
+}
+
+/// How many of a track's newest datagrams it keeps for subscribers to send: a subscriber that
+/// falls further behind skips the older ones (datagrams are best-effort). At most 1,200 bytes
+/// each, 38 KiB per track.
+pub const DATAGRAMS_KEPT: usize = 32;
+
+/// A datagram of the track: a whole single-frame group that the publisher sent best-effort and
+/// the relay passes on the same way, outside the cache of groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+	/// The group sequence (shared with the track's groups).
+	pub sequence: u64,
+	/// The absolute timestamp, in the track's timescale.
+	pub timestamp: u64,
+	/// The frame.
+	pub payload: Bytes,
 }
 
 /// A shared track. Producers: the publishing session's upstream subscription.
@@ -43,6 +64,8 @@ pub struct Track {
 	cache: Mutex<Cache>,
 	/// Bumped on every new group and on the end, so readers can wait.
 	changed: watch::Sender<u64>,
+	/// The count of datagrams pushed, so subscribers can wait for the next.
+	datagrams: watch::Sender<u64>,
 	/// Dropped with the track: tells the upstream subscription nobody is left.
 	alive: watch::Sender<()>,
 }
@@ -64,8 +87,11 @@ impl Track {
 			cache: Mutex::new(Cache {
 				groups: VecDeque::new(),
 				end: None,
+				datagrams: VecDeque::new(),
+				pushed: 0,
 			}),
 			changed: watch::Sender::new(0),
+			datagrams: watch::Sender::new(0),
 			alive: watch::Sender::new(()),
 		}
 	}
@@ -161,6 +187,39 @@ impl Track {
 			.filter(|g| after.is_none_or(|a| g.sequence > a))
 			.cloned()
 			.collect()
+	}
+
+	/// Keeps a datagram for the subscribers to send, dropping the oldest beyond
+	/// [`DATAGRAMS_KEPT`]; ignored once the track ended.
+	pub fn push_datagram(&self, datagram: Datagram) {
+		let mut cache = self.lock();
+		if cache.end.is_some() {
+			return;
+		}
+		if cache.datagrams.len() == DATAGRAMS_KEPT {
+			cache.datagrams.pop_front();
+		}
+		cache.datagrams.push_back(datagram);
+		cache.pushed += 1;
+		let pushed = cache.pushed;
+		drop(cache);
+		self.datagrams.send_replace(pushed);
+	}
+
+	/// The datagrams kept from index `next` on (the older ones are gone), and the index after
+	/// the last.
+	pub fn datagrams_from(&self, next: u64) -> (Vec<Datagram>, u64) {
+		let cache = self.lock();
+		let kept = cache.datagrams.len() as u64;
+		let oldest = cache.pushed - kept;
+		let skip = usize::try_from(next.saturating_sub(oldest)).unwrap_or(usize::MAX);
+		(cache.datagrams.iter().skip(skip).cloned().collect(), cache.pushed)
+	}
+
+	/// A receiver that changes whenever a datagram arrives; its value is the index after the
+	/// newest.
+	pub fn watch_datagrams(&self) -> watch::Receiver<u64> {
+		self.datagrams.subscribe()
 	}
 
 	/// The newest cached group.
@@ -596,6 +655,36 @@ mod tests {
 
 	fn unbounded() -> Arc<CacheBudget> {
 		Arc::new(CacheBudget::new(usize::MAX))
+	}
+
+	/// A track keeps its newest [`DATAGRAMS_KEPT`] datagrams: a subscriber reads from its index
+	/// on, skipping what is gone; its watch tells the count; once the track ended, no more.
+	#[test]
+	fn a_track_keeps_its_newest_datagrams() {
+		let track = Track::new("t".into(), CachePolicy::default(), unbounded());
+		let datagram = |sequence: u64| Datagram {
+			sequence,
+			timestamp: sequence * 10,
+			payload: Bytes::from(sequence.to_string()),
+		};
+		let watch = track.watch_datagrams();
+		let sequences = |from| {
+			let (datagrams, next) = track.datagrams_from(from);
+			(datagrams.iter().map(|d| d.sequence).collect::<Vec<_>>(), next)
+		};
+		assert_eq!(sequences(0), (vec![], 0));
+		for sequence in 0..40 {
+			track.push_datagram(datagram(sequence));
+		}
+		assert_eq!(*watch.borrow(), 40);
+		let kept = DATAGRAMS_KEPT as u64;
+		assert_eq!(sequences(0), ((40 - kept..40).collect(), 40), "the oldest are gone");
+		assert_eq!(sequences(38), (vec![38, 39], 40));
+		assert_eq!(sequences(40), (vec![], 40));
+		assert_eq!(track.datagrams_from(39).0, vec![datagram(39)]);
+		track.end(TrackEnd::Finished);
+		track.push_datagram(datagram(40));
+		assert_eq!(sequences(40), (vec![], 40), "a datagram after the end");
 	}
 
 	#[tokio::test]

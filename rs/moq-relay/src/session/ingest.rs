@@ -2,12 +2,43 @@
 //! shared group, each frame refused from its header when it is over the limits, and its payload
 //! passed on in parts as it arrives.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use super::{Reader, Shared, StreamError};
 use crate::origin::GroupWriter;
 use crate::transport::{Session, TransportError};
-use crate::wire::{FrameHeader, Group as GroupHeader, StreamCode};
+use crate::wire::{Decode, FrameHeader, Group as GroupHeader, StreamCode};
+
+/// The peer's datagrams (lite-05 on), until the session ends: each a whole single-frame group of
+/// one of the relay's subscriptions, kept by its track for the track's subscribers to send on
+/// (`docs/protocol.md`, "Datagrams"). One that does not decode, or names no subscription of the
+/// relay's, is dropped, as a datagram may be.
+pub(super) async fn datagrams<S: Session>(shared: Arc<Shared<S>>) {
+	loop {
+		let received = tokio::select! {
+			received = shared.transport.recv_datagram() => received,
+			_ = shared.transport.closed() => return,
+		};
+		let Ok(bytes) = received else { return };
+		let Ok(datagram) = crate::wire::Datagram::decode(&mut &bytes[..], shared.version) else {
+			continue;
+		};
+		let track = shared
+			.upstream
+			.lock()
+			.unwrap_or_else(|e| e.into_inner())
+			.get(&datagram.subscribe_id.into_inner())
+			.and_then(Weak::upgrade);
+		if let Some(track) = track {
+			shared.ctx.metrics.datagram_received(datagram.payload.len());
+			track.push_datagram(crate::origin::Datagram {
+				sequence: datagram.sequence.into_inner(),
+				timestamp: datagram.timestamp.into_inner(),
+				payload: datagram.payload,
+			});
+		}
+	}
+}
 
 /// A GROUP stream from the peer: route it to the upstream subscription it
 /// belongs to and fill the shared group.

@@ -134,6 +134,8 @@ struct Shared<S> {
 	next_subscribe_id: AtomicU64,
 	/// The relay's subscriptions to this peer, by Subscribe ID.
 	upstream: Mutex<HashMap<u64, Weak<Track>>>,
+	/// Whether the peer's datagrams are read: from the relay's first subscription to it on.
+	reading_datagrams: std::sync::atomic::AtomicBool,
 	/// Streams the peer may keep open, raised on demand.
 	budget: Arc<budget::Budget>,
 	/// Bytes of unfinished control messages the peer's streams hold, together.
@@ -516,6 +518,7 @@ fn admitted<S: Session>(
 		peer_hop: setup.as_ref().and_then(Setup::hop_id),
 		next_subscribe_id: AtomicU64::new(0),
 		upstream: Mutex::new(HashMap::new()),
+		reading_datagrams: std::sync::atomic::AtomicBool::new(false),
 		budget,
 		control: stream::ControlBudget::new(ctx.limits.max_control_buffer),
 		subscribe_rate: Mutex::new(crate::limits::Rate::new(

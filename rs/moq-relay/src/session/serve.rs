@@ -195,6 +195,11 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 		writer.encode(&ok, version).await?;
 	}
 	let mut changes = track.watch();
+	// The track's datagrams from now on, sent on as datagrams (lite-05 on; best-effort: a
+	// transport that carries none, as WebSocket, or a full path drops them).
+	let mut datagrams = track.watch_datagrams();
+	let mut next_datagram = *datagrams.borrow_and_update();
+	let mut sending_datagrams = version.has_timestamps();
 	// What the subscriber sends after SUBSCRIBE: updates (priority changes reorder nothing here yet:
 	// groups already go newest first) until its FIN or reset ends the subscription. Polled only
 	// when data arrives, not on every frame this task writes.
@@ -277,6 +282,37 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 			res = changes.changed() => if res.is_err() { return Ok(()) },
 			res = &mut ended => return res,
 			Some(joined) = tasks.next(), if !tasks.is_empty() => done(&mut subscription, &mut writers, joined),
+			res = datagrams.changed(), if sending_datagrams => match res {
+				Ok(()) => {
+					let (kept, next) = track.datagrams_from(next_datagram);
+					next_datagram = next;
+					send_datagrams(shared, request.id, kept);
+				}
+				Err(_) => sending_datagrams = false,
+			},
+		}
+	}
+}
+
+/// Sends a subscription's datagrams, tagged with its Subscribe ID. One the transport does not
+/// take (none over WebSocket, too large for the path, the session closing) is dropped, as a
+/// publisher's own would be.
+fn send_datagrams<S: Session>(shared: &Shared<S>, subscribe_id: VarInt, kept: Vec<crate::origin::Datagram>) {
+	for datagram in kept {
+		let len = datagram.payload.len();
+		let wire = crate::wire::Datagram {
+			subscribe_id,
+			sequence: VarInt::from_u64(datagram.sequence).unwrap_or(VarInt::MAX),
+			timestamp: VarInt::from_u64(datagram.timestamp).unwrap_or(VarInt::MAX),
+			payload: datagram.payload,
+		};
+		let mut bytes = Vec::with_capacity(len + 16);
+		if wire.encode(&mut bytes, shared.version).is_err() {
+			continue;
+		}
+		match shared.transport.send_datagram(bytes.into()) {
+			Ok(()) => shared.ctx.metrics.datagram_sent(len),
+			Err(err) => tracing::trace!(%err, "datagram not sent"),
 		}
 	}
 }

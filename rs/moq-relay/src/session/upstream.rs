@@ -159,6 +159,15 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, track: We
 		.lock()
 		.unwrap_or_else(|e| e.into_inner())
 		.insert(id, Arc::downgrade(&track));
+	// The peer's datagrams answer the relay's subscriptions: read from the first one on (a
+	// session the relay never subscribes to holds no reader).
+	if shared.version.has_timestamps()
+		&& !shared
+			.reading_datagrams
+			.swap(true, std::sync::atomic::Ordering::Relaxed)
+	{
+		tokio::spawn(super::ingest::datagrams(shared.clone()));
+	}
 	let _route = Route { shared: &shared, id };
 	let mut alive = track.alive();
 	let name = track.name().to_string();

@@ -333,6 +333,51 @@ async fn a_fetch_on_the_edge_reaches_the_publisher_through_the_origin() {
 	}
 }
 
+/// A publisher's datagrams cross a cluster link (`docs/protocol.md`, "Datagrams"): the origin
+/// relay sends them on the edge's subscription, the edge to its viewer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datagrams_cross_a_cluster_link() {
+	let keys = Keys::new("datagrams");
+	let origin = keys.relay(33, &[]).await;
+	let edge = keys.relay(34, &[&origin]).await;
+	wait_metric(&edge, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 1).await;
+	let publisher = publisher(&origin, "clock", None).await;
+	let track = publisher.track().clone();
+	let writer = tokio::spawn(async move {
+		let mut interval = tokio::time::interval(Duration::from_millis(50));
+		loop {
+			interval.tick().await;
+			write_group(&track, 1, |sequence, _| Bytes::from(sequence.to_string())).unwrap();
+		}
+	});
+	let mut live = common::Live::start(&edge, "moq-lite-06", "anon/clock").await;
+	let mut track = publisher.track().clone();
+	// Best-effort: one every 20 ms until one arrives.
+	let received = within("a datagram through the edge", async {
+		let mut tick = tokio::time::interval(Duration::from_millis(20));
+		loop {
+			tokio::select! {
+				_ = tick.tick() => {
+					let at = moq_net::Timestamp::from_millis(7).unwrap();
+					track.append_datagram(at, Bytes::from_static(b"through")).unwrap();
+				}
+				received = live.live.recv_datagram() => break received,
+			}
+		}
+	})
+	.await
+	.unwrap()
+	.expect("a datagram, not the track's end");
+	assert_eq!(&received.payload[..], b"through");
+	assert_eq!(received.timestamp.as_millis(), 7);
+	writer.abort();
+	live.close().await;
+	publisher.close().await;
+	for relay in [edge, origin] {
+		relay.stop().await;
+	}
+}
+
 /// A triangle (B dials A; C dials A and B): loops are dropped by hop lists, the viewer on C gets
 /// every group exactly once, and no link carries more than 2 announcements of the broadcast in
 /// 30 s of traffic.

@@ -354,3 +354,55 @@ async fn the_published_client_fetches_past_groups_and_their_tails() {
 	publisher.close().await;
 	relay.stop().await;
 }
+
+/// A publisher's datagrams reach the track's subscribers as datagrams (`docs/protocol.md`,
+/// "Datagrams"), as the published relay passes them on: the published client publishing at
+/// lite-05 and lite-06 with `append_datagram`, and subscribing at the other version with
+/// `recv_datagram`, gets each datagram whole (its sequence, payload and timestamp) beside the
+/// track's groups; the relay counts them in `moq_relay_datagrams_received_total` and
+/// `moq_relay_datagrams_sent_total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datagrams_reach_subscribers_at_lite05_and_lite06() {
+	let relay = TestRelay::start(Some("anon")).await;
+	for (from, to) in [("moq-lite-05", "moq-lite-06"), ("moq-lite-06", "moq-lite-05")] {
+		let (publisher, writer) = publisher(&relay, "moqt", from).await;
+		let mut live = common::Live::start(&relay, to, &format!("anon/{from}")).await;
+		let mut track = publisher.track().clone();
+		// Datagrams are best-effort: one every 20 ms until one arrives.
+		let received = within("a datagram", async {
+			let mut tick = tokio::time::interval(Duration::from_millis(20));
+			let mut sent = 0u64;
+			loop {
+				tokio::select! {
+					_ = tick.tick() => {
+						sent += 1;
+						let at = Timestamp::from_millis(1_000_000 + sent).unwrap();
+						track.append_datagram(at, Bytes::from(format!("datagram:{sent}"))).unwrap();
+					}
+					received = live.live.recv_datagram() => break received,
+				}
+			}
+		})
+		.await
+		.unwrap()
+		.expect("a datagram, not the track's end");
+		let payload = String::from_utf8(received.payload.to_vec()).unwrap();
+		let n: u64 = payload.strip_prefix("datagram:").expect(&payload).parse().unwrap();
+		assert_eq!(
+			received.timestamp.as_millis(),
+			u128::from(1_000_000 + n),
+			"{from} → {to}"
+		);
+		// A group and a datagram share the sequence numbers: the datagram's is above the first
+		// live group's.
+		assert!(received.sequence > live.first, "{from} → {to}: {}", received.sequence);
+		writer.abort();
+		live.close().await;
+		publisher.close().await;
+	}
+	let metrics = common::metrics(&relay).await;
+	for series in ["moq_relay_datagrams_received_total", "moq_relay_datagrams_sent_total"] {
+		assert!(metrics.get(series).copied().unwrap_or(0) >= 2, "{series}: {metrics:?}");
+	}
+	relay.stop().await;
+}
