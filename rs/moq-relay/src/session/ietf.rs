@@ -18,8 +18,8 @@
 //!   with FETCH ([`fetch_upstream`]).
 //!
 //! A standalone FETCH is served from the cache ([`fetch`]); a joining FETCH, TRACK_STATUS and
-//! PUBLISH are refused with NOT_SUPPORTED, and datagrams are ignored
-//! (`docs/protocol.md#not-supported`). Draft-18 has no control stream: [`draft18`] admits its
+//! PUBLISH are refused with NOT_SUPPORTED (`docs/protocol.md#not-supported`). OBJECT_DATAGRAMs
+//! pass both ways on draft-14 to draft-16 (`docs/protocol.md#datagrams`). Draft-18 has no control stream: [`draft18`] admits its
 //! session the same way and [`requests`] serves its request streams with the same logic.
 
 mod draft18;
@@ -163,6 +163,8 @@ struct Shared<S: Session> {
 	trail: Trail,
 	/// The relay's FETCHes to the peer waiting for their fetch streams.
 	fetch_streams: fetch_upstream::Awaited<S::Recv>,
+	/// Whether the peer's datagrams are read: from the relay's first subscription to it on.
+	reading_datagrams: std::sync::atomic::AtomicBool,
 }
 
 impl<S: Session> Shared<S> {
@@ -710,6 +712,7 @@ fn new_shared<S: Session>(
 		)),
 		trail,
 		fetch_streams: Default::default(),
+		reading_datagrams: Default::default(),
 	})
 }
 

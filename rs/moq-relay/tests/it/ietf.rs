@@ -3539,3 +3539,59 @@ async fn fetches_in_flight_are_bounded() {
 	publisher.close().await;
 	relay.stop().await;
 }
+
+/// Sends a datagram on `track` every 20 ms until `live` receives one; that one.
+async fn until_a_datagram(track: &mut moq_net::track::Producer, live: &mut Live, what: &str) -> moq_net::Datagram {
+	within(what, async {
+		let mut tick = tokio::time::interval(Duration::from_millis(20));
+		let mut sent = 0u64;
+		loop {
+			tokio::select! {
+				_ = tick.tick() => {
+					sent += 1;
+					let at = Timestamp::from_millis(sent).unwrap();
+					track.append_datagram(at, Bytes::from(format!("datagram:{sent}"))).unwrap();
+				}
+				received = live.live.recv_datagram() => break received,
+			}
+		}
+	})
+	.await
+	.unwrap()
+	.expect("a datagram, not the track's end")
+}
+
+/// Datagrams between the drafts and moq-lite (`docs/protocol.md`, "Datagrams"): a publisher at
+/// draft-14, -15 and -16 sends OBJECT_DATAGRAMs, which reach a moq-lite-06 subscriber as
+/// datagrams (stamped on arrival, as the draft's objects are); a moq-lite-06 publisher's datagrams
+/// reach a subscriber at each of those drafts as OBJECT_DATAGRAMs. The published client at every
+/// end, with `append_datagram` and `recv_datagram`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datagrams_between_the_drafts_and_moq_lite() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
+	for (name, tag) in [(DRAFT14, "dg14"), (DRAFT15, "dg15"), (DRAFT16, "dg16")] {
+		let (drafted, writer) = publisher(&relay, "moqt", name, tag).await;
+		let mut live = Live::start(&relay, "moq-lite-06", &format!("anon/{tag}")).await;
+		let mut track = drafted.track().clone();
+		let received = until_a_datagram(&mut track, &mut live, &format!("a datagram from {name}")).await;
+		let payload = String::from_utf8(received.payload.to_vec()).unwrap();
+		assert!(payload.starts_with("datagram:"), "{name}: {payload}");
+		assert!(received.timestamp.as_millis() >= before, "{name}: stamped on arrival");
+		writer.abort();
+		live.close().await;
+		drafted.close().await;
+	}
+	let (lite, writer) = publisher(&relay, "moqt", "moq-lite-06", "dglite").await;
+	for name in [DRAFT14, DRAFT15, DRAFT16] {
+		let mut live = Live::start(&relay, name, "anon/dglite").await;
+		let mut track = lite.track().clone();
+		let received = until_a_datagram(&mut track, &mut live, &format!("a datagram to {name}")).await;
+		let payload = String::from_utf8(received.payload.to_vec()).unwrap();
+		assert!(payload.starts_with("datagram:"), "{name}: {payload}");
+		live.close().await;
+	}
+	writer.abort();
+	lite.close().await;
+	relay.stop().await;
+}

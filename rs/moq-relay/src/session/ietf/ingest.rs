@@ -158,6 +158,63 @@ impl<'a, S: Session> Route<'a, S> {
 	}
 }
 
+/// Starts reading the peer's datagrams, once: called with the relay's first subscription to it
+/// (a session the relay never subscribes to costs no reader). Draft-14 to draft-16 only: the
+/// codec has no later form of OBJECT_DATAGRAM.
+pub(super) fn read_datagrams<S: Session>(shared: &Arc<Shared<S>>) {
+	let first = !shared
+		.reading_datagrams
+		.swap(true, std::sync::atomic::Ordering::Relaxed);
+	if first && !shared.draft.has_request_streams() {
+		tokio::spawn(datagrams(shared.clone()));
+	}
+}
+
+/// The peer's OBJECT_DATAGRAMs, until the session ends: object 0 of a group, routed by Track
+/// Alias to one of the relay's subscriptions, is a whole single-frame group its track keeps for
+/// its subscribers to send on (`docs/protocol.md`, "Datagrams"), stamped on arrival as objects
+/// are. Any other (a status, a later object, an alias not bound yet) is dropped, as a datagram
+/// may be; one that does not decode closes nothing either.
+async fn datagrams<S: Session>(shared: Arc<Shared<S>>) {
+	let mut stamps = ArrivalStamps::default();
+	loop {
+		let received = tokio::select! {
+			received = shared.transport.recv_datagram() => received,
+			_ = shared.transport.closed() => return,
+		};
+		let Ok(bytes) = received else { return };
+		let Ok((datagram, _)) = <crate::wire::ietf::ObjectDatagram as crate::wire::ietf::DecodeWith<_>>::decode_prefix(
+			&bytes,
+			shared.draft,
+		) else {
+			continue;
+		};
+		if datagram.object_id() != VarInt::ZERO {
+			continue;
+		}
+		let crate::wire::ietf::DatagramBody::Payload(payload) = datagram.body else {
+			continue;
+		};
+		let track = {
+			let state = shared.state();
+			state
+				.theirs
+				.route(datagram.track_alias)
+				.and_then(|id| state.upstream.get(&id.into_inner()).map(|up| up.track.clone()))
+		};
+		let Some(track) = track.and_then(|track| track.upgrade()) else {
+			continue;
+		};
+		shared.ctx.metrics.datagram_received(payload.len());
+		stamps.next();
+		track.push_datagram(crate::origin::Datagram {
+			sequence: datagram.group.into_inner(),
+			timestamp: stamps.last(),
+			payload,
+		});
+	}
+}
+
 impl<S: Session> Drop for Route<'_, S> {
 	fn drop(&mut self) {
 		let mut state = self.shared.state();
@@ -188,6 +245,7 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 		return;
 	};
 	let (_route, mut answers) = Route::register(&shared, id, &weak);
+	read_datagrams(&shared);
 	// Next Group Start: the published client serves a draft-14 subscription other than Largest
 	// Object from the start of its latest group, so every group arrives whole.
 	let request = Subscribe {
@@ -445,6 +503,11 @@ pub(super) struct ArrivalStamps {
 }
 
 impl ArrivalStamps {
+	/// The last stamp handed out, in milliseconds since the UNIX epoch (0 before the first).
+	fn last(&self) -> u64 {
+		u64::try_from(self.last_ms.unwrap_or(0)).unwrap_or(0)
+	}
+
 	fn next(&mut self) -> i64 {
 		let now = std::time::SystemTime::now()
 			.duration_since(std::time::UNIX_EPOCH)

@@ -314,6 +314,10 @@ pub(super) async fn serve_track<S: Session>(
 	// The window's first group (of those still cached), then every newer one.
 	let latest = track.latest().map(|g| g.sequence());
 	let mut after = window.first_group(latest).and_then(|s| s.checked_sub(1));
+	// The track's datagrams from now on, as OBJECT_DATAGRAMs (draft-14 to draft-16; best-effort).
+	let mut datagrams = track.watch_datagrams();
+	let mut next_datagram = *datagrams.borrow_and_update();
+	let mut sending_datagrams = !shared.draft.has_request_streams();
 	loop {
 		while let Some(Ok(sequence)) = tasks.try_join_next() {
 			writers.remove(&sequence);
@@ -360,7 +364,39 @@ pub(super) async fn serve_track<S: Session>(
 					writers.remove(&sequence);
 				}
 			}
+			res = datagrams.changed(), if sending_datagrams => match res {
+				Ok(()) => {
+					let (kept, next) = track.datagrams_from(next_datagram);
+					next_datagram = next;
+					for datagram in kept.into_iter().filter(|d| !window.past_end(d.sequence)) {
+						send_datagram(shared, (alias, priority), datagram);
+					}
+				}
+				Err(_) => sending_datagrams = false,
+			},
 		}
+	}
+}
+
+/// A datagram of the track as an OBJECT_DATAGRAM (object 0, the end of its group, no extensions),
+/// dropped when the transport does not take it, as the publisher's own would be.
+fn send_datagram<S: Session>(shared: &Shared<S>, (alias, priority): (VarInt, u8), datagram: crate::origin::Datagram) {
+	let len = datagram.payload.len();
+	let object = crate::wire::ietf::ObjectDatagram {
+		track_alias: alias,
+		group: VarInt::from_u64(datagram.sequence).unwrap_or(VarInt::MAX),
+		object: None,
+		priority,
+		end_of_group: true,
+		extensions: Vec::new(),
+		body: crate::wire::ietf::DatagramBody::Payload(datagram.payload),
+	};
+	let Ok(bytes) = io::encode(&object, shared.draft) else {
+		return;
+	};
+	match shared.transport.send_datagram(bytes.into()) {
+		Ok(()) => shared.ctx.metrics.datagram_sent(len),
+		Err(err) => tracing::trace!(%err, "datagram not sent"),
 	}
 }
 
