@@ -19,7 +19,7 @@
 //!
 //! A standalone FETCH is served from the cache ([`fetch`]); a joining FETCH, TRACK_STATUS and
 //! PUBLISH are refused with NOT_SUPPORTED (`docs/protocol.md#not-supported`). OBJECT_DATAGRAMs
-//! pass both ways on draft-14 to draft-16 (`docs/protocol.md#datagrams`). Draft-18 has no control stream: [`draft18`] admits its
+//! pass both ways (`docs/protocol.md#datagrams`). Draft-18 has no control stream: [`draft18`] admits its
 //! session the same way and [`requests`] serves its request streams with the same logic.
 
 mod draft18;

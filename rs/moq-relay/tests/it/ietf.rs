@@ -3562,15 +3562,25 @@ async fn until_a_datagram(track: &mut moq_net::track::Producer, live: &mut Live,
 }
 
 /// Datagrams between the drafts and moq-lite (`docs/protocol.md`, "Datagrams"): a publisher at
-/// draft-14, -15 and -16 sends OBJECT_DATAGRAMs, which reach a moq-lite-06 subscriber as
-/// datagrams (stamped on arrival, as the draft's objects are); a moq-lite-06 publisher's datagrams
-/// reach a subscriber at each of those drafts as OBJECT_DATAGRAMs. The published client at every
-/// end, with `append_datagram` and `recv_datagram`.
+/// draft-14 to draft-22 sends OBJECT_DATAGRAMs, which reach a moq-lite-06 subscriber as datagrams
+/// (stamped on arrival, as the draft's objects are); a moq-lite-06 publisher's datagrams reach a
+/// subscriber at each of those drafts as OBJECT_DATAGRAMs. The published client at every end,
+/// with `append_datagram` and `recv_datagram`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datagrams_between_the_drafts_and_moq_lite() {
 	let relay = TestRelay::start(Some("anon")).await;
 	let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
-	for (name, tag) in [(DRAFT14, "dg14"), (DRAFT15, "dg15"), (DRAFT16, "dg16")] {
+	for (name, tag) in [
+		(DRAFT14, "dg14"),
+		(DRAFT15, "dg15"),
+		(DRAFT16, "dg16"),
+		(DRAFT17, "dg17"),
+		(DRAFT18, "dg18"),
+		(DRAFT19, "dg19"),
+		(DRAFT20, "dg20"),
+		(DRAFT21, "dg21"),
+		(DRAFT22, "dg22"),
+	] {
 		let (drafted, writer) = publisher(&relay, "moqt", name, tag).await;
 		let mut live = Live::start(&relay, "moq-lite-06", &format!("anon/{tag}")).await;
 		let mut track = drafted.track().clone();
@@ -3583,7 +3593,9 @@ async fn datagrams_between_the_drafts_and_moq_lite() {
 		drafted.close().await;
 	}
 	let (lite, writer) = publisher(&relay, "moqt", "moq-lite-06", "dglite").await;
-	for name in [DRAFT14, DRAFT15, DRAFT16] {
+	for name in [
+		DRAFT14, DRAFT15, DRAFT16, DRAFT17, DRAFT18, DRAFT19, DRAFT20, DRAFT21, DRAFT22,
+	] {
 		let mut live = Live::start(&relay, name, "anon/dglite").await;
 		let mut track = lite.track().clone();
 		let received = until_a_datagram(&mut track, &mut live, &format!("a datagram to {name}")).await;

@@ -1012,7 +1012,6 @@ impl ObjectDatagram {
 /// malformed ([`DecodeError::ShortBody`]), never "need more bytes".
 impl DecodeWith<Draft> for ObjectDatagram {
 	fn decode<B: Buf>(buf: &mut B, draft: Draft) -> Result<Self, DecodeError> {
-		draft.decode_form("OBJECT_DATAGRAM (draft-18 datagrams are not implemented)")?;
 		let body = || DecodeError::ShortBody {
 			message: "OBJECT_DATAGRAM",
 		};
@@ -1020,7 +1019,7 @@ impl DecodeWith<Draft> for ObjectDatagram {
 			DecodeError::UnexpectedEnd => body(),
 			err => err,
 		};
-		let ty = buf.get_var().map_err(short)?.into_inner();
+		let ty = get_var_in(buf, draft).map_err(short)?.into_inner();
 		let status = match ty {
 			0x00..=0x07 => false,
 			0x20 | 0x21 => true,
@@ -1031,10 +1030,10 @@ impl DecodeWith<Draft> for ObjectDatagram {
 				});
 			}
 		};
-		let track_alias = buf.get_var().map_err(short)?;
-		let group = buf.get_var().map_err(short)?;
+		let track_alias = get_var_in(buf, draft).map_err(short)?;
+		let group = get_var_in(buf, draft).map_err(short)?;
 		let object = match status || ty & 0x04 == 0 {
-			true => Some(buf.get_var().map_err(short)?),
+			true => Some(get_var_in(buf, draft).map_err(short)?),
 			false => None,
 		};
 		let priority = buf.get_byte().map_err(short)?;
@@ -1085,7 +1084,6 @@ impl DecodeWith<Draft> for ObjectDatagram {
 
 impl EncodeWith<Draft> for ObjectDatagram {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
-		draft.encode_form("OBJECT_DATAGRAM (draft-18 datagrams are not implemented)")?;
 		let ty = self.datagram_type()?;
 		if let DatagramBody::Status(status) = self.body {
 			check_object(status, &Bytes::new(), &self.extensions).map_err(|reason| EncodeError::InvalidValue {
@@ -1094,11 +1092,11 @@ impl EncodeWith<Draft> for ObjectDatagram {
 			})?;
 		}
 		let mut out = Vec::new();
-		out.put_var(VarInt::from_u32(ty as u32));
-		out.put_var(self.track_alias);
-		out.put_var(self.group);
+		put_var_in(&mut out, draft, VarInt::from_u32(ty as u32));
+		put_var_in(&mut out, draft, self.track_alias);
+		put_var_in(&mut out, draft, self.group);
 		if let Some(object) = self.object {
-			out.put_var(object);
+			put_var_in(&mut out, draft, object);
 		}
 		out.put_u8(self.priority);
 		if !self.extensions.is_empty() {
@@ -1115,9 +1113,6 @@ impl EncodeWith<Draft> for ObjectDatagram {
 
 #[cfg(test)]
 mod tests {
-	/// A fetch stream's objects in each draft's form: draft-14 every field, draft-15 on
-	/// Serialization Flags naming what differs from the object before (the Group ID absolute to
-	/// draft-17, a delta from draft-18 on), an empty payload's status only on draft-14 and -15.
 	/// Reads a fetch stream's entries: each entry's location, status and payload length, the
 	/// payloads (`len` bytes of `0xAA` after each header) skipped.
 	fn read_fetch_stream(mut bytes: &[u8], draft: Draft) -> Result<Vec<(FetchLocation, ObjectStatus, u64)>, String> {
@@ -1246,6 +1241,9 @@ mod tests {
 		assert_eq!(read, [(object(5, Some(2), 7), ObjectStatus::DoesNotExist, 0)]);
 	}
 
+	/// A fetch stream's objects in each draft's form: draft-14 every field, draft-15 on
+	/// Serialization Flags naming what differs from the object before (the Group ID absolute to
+	/// draft-17, a delta from draft-18 on), an empty payload's status only on draft-14 and -15.
 	#[test]
 	fn fetch_objects_in_each_form() {
 		let objects = [((5u64, 0u64), 3u64), ((5, 1), 2), ((7, 0), 0)];
@@ -1351,7 +1349,20 @@ mod tests {
 			(fetch, 3)
 		);
 		assert!(FetchObject::decode_prefix(&[0x00; 8], D18).is_err());
-		assert!(ObjectDatagram::decode_prefix(&[0x00; 8], D18).is_err());
+		// OBJECT_DATAGRAM in draft-18's integers: type 0x07 (extensions, end of group, Object ID
+		// 0), alias, group, priority, a one-pair block, the payload.
+		let datagram = ObjectDatagram {
+			track_alias: VarInt::from_u32(300),
+			group: VarInt::from_u32(5),
+			object: None,
+			priority: 9,
+			end_of_group: true,
+			extensions: vec![KeyValue::int(2, VarInt::from_u32(1))],
+			body: DatagramBody::Payload(Bytes::from_static(b"ab")),
+		};
+		let bytes = datagram.to_bytes(D18).unwrap();
+		assert_eq!(&bytes[..4], [0x07, 0x81, 0x2C, 0x05]);
+		assert_eq!(ObjectDatagram::decode_prefix(&bytes, D18).unwrap().0, datagram);
 
 		// Draft-17: leading-ones integers, but draft-16's stream types: no FIRST_OBJECT bit (the
 		// published client refuses 0x58 there and writes 0x19), no PADDING.

@@ -15,8 +15,8 @@
 //! |---|---|---|
 //! | the client's one bidi control stream | [`ClientSetup`] → ← [`ServerSetup`] | [`ControlMessage`]s both ways |
 //! | uni data stream | [`DataStreamHeader::Subgroup`] | [`SubgroupObject`]…, FIN |
-//! | uni data stream | [`DataStreamHeader::Fetch`] | [`FetchObject`]…, FIN |
-//! | datagram | [`ObjectDatagram`] | |
+//! | uni data stream | [`DataStreamHeader::Fetch`] | draft-14's [`FetchObject`]…, or on every draft [`FetchEntry`]… (written by [`FetchObjects`], located by [`FetchReader`]), FIN |
+//! | datagram (every draft) | [`ObjectDatagram`] | |
 //! | draft-17+: each side's uni SETUP stream | [`Setup`] | its [`draft18::Goaway`] |
 //! | draft-17+: a bidi stream per request | a request ([`draft18::RequestMessage`]) | its answers both ways |
 //! | draft-18+: uni data stream | [`DataStreamHeader::Subgroup`] (FIRST_OBJECT bit) or [`DataStreamHeader::Padding`] | [`SubgroupObject`]…, FIN |

@@ -159,13 +159,12 @@ impl<'a, S: Session> Route<'a, S> {
 }
 
 /// Starts reading the peer's datagrams, once: called with the relay's first subscription to it
-/// (a session the relay never subscribes to costs no reader). Draft-14 to draft-16 only: the
-/// codec has no later form of OBJECT_DATAGRAM.
+/// (a session the relay never subscribes to costs no reader).
 pub(super) fn read_datagrams<S: Session>(shared: &Arc<Shared<S>>) {
 	let first = !shared
 		.reading_datagrams
 		.swap(true, std::sync::atomic::Ordering::Relaxed);
-	if first && !shared.draft.has_request_streams() {
+	if first {
 		tokio::spawn(datagrams(shared.clone()));
 	}
 }

@@ -450,6 +450,7 @@ pub(super) async fn subscribe_upstream<S: Session>(shared: Arc<Shared<S>>, absol
 		return;
 	};
 	let (_route, mut gone) = ingest::Route::register(&shared, id, &weak);
+	ingest::read_datagrams(&shared);
 	let end = tokio::select! {
 		end = upstream(&shared, id, (path, &name, &absolute), &mut alive) => end,
 		_ = gone.recv() => Some(TrackEnd::Aborted(StreamCode::CANCEL)),

@@ -314,10 +314,10 @@ pub(super) async fn serve_track<S: Session>(
 	// The window's first group (of those still cached), then every newer one.
 	let latest = track.latest().map(|g| g.sequence());
 	let mut after = window.first_group(latest).and_then(|s| s.checked_sub(1));
-	// The track's datagrams from now on, as OBJECT_DATAGRAMs (draft-14 to draft-16; best-effort).
+	// The track's datagrams from now on, as OBJECT_DATAGRAMs (best-effort).
 	let mut datagrams = track.watch_datagrams();
 	let mut next_datagram = *datagrams.borrow_and_update();
-	let mut sending_datagrams = !shared.draft.has_request_streams();
+	let mut sending_datagrams = true;
 	loop {
 		while let Some(Ok(sequence)) = tasks.try_join_next() {
 			writers.remove(&sequence);
