@@ -1572,9 +1572,10 @@ async fn the_audit_trail_follows_a_session_past_its_admission() {
 	);
 }
 
-/// Incoming datagrams: the relay reads none (moq-lite carries no media in them), so quinn's receive
-/// queue is what would hold them; `limits.datagram_buffer` bounds it per connection (the oldest are
-/// dropped). Fifty admitted sessions each sending 4 MB of datagrams grow the relay by far less
+/// Incoming datagrams: the relay reads a session's datagrams only once it subscribes to the
+/// session's tracks (`docs/protocol.md`, "Datagrams"; those it takes are a track's newest 32), so
+/// for these sessions, which it never subscribes to, quinn's receive queue is what would hold
+/// them; `limits.datagram_buffer` bounds it per connection (the oldest are dropped). Fifty admitted sessions each sending 4 MB of datagrams grow the relay by far less
 /// than the 200 MB sent (before the bound, ~1.25 MiB stayed per session), and a bystander is served.
 /// The UDP datagrams waiting for their connection are a bound of their own
 /// (`limits.max_queued_datagrams`, its test the flood below): at its default of 1,024 they may hold
