@@ -286,7 +286,8 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 				Ok(()) => {
 					let (kept, next) = track.datagrams_from(next_datagram);
 					next_datagram = next;
-					send_datagrams(shared, request.id, kept);
+					let wanted = kept.into_iter().filter(|d| subscription.wants_datagram(d.sequence));
+					send_datagrams(shared, request.id, wanted);
 				}
 				Err(_) => sending_datagrams = false,
 			},
@@ -297,7 +298,11 @@ async fn subscribe<S: Session>(shared: &Shared<S>, writer: &mut W<S>, reader: &m
 /// Sends a subscription's datagrams, tagged with its Subscribe ID. One the transport does not
 /// take (none over WebSocket, too large for the path, the session closing) is dropped, as a
 /// publisher's own would be.
-fn send_datagrams<S: Session>(shared: &Shared<S>, subscribe_id: VarInt, kept: Vec<crate::origin::Datagram>) {
+fn send_datagrams<S: Session>(
+	shared: &Shared<S>,
+	subscribe_id: VarInt,
+	kept: impl IntoIterator<Item = crate::origin::Datagram>,
+) {
 	for datagram in kept {
 		let len = datagram.payload.len();
 		let wire = crate::wire::Datagram {

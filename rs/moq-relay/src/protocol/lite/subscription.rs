@@ -112,6 +112,12 @@ impl Subscription {
 		GroupDecision::Open { shed }
 	}
 
+	/// Whether a datagram of group `sequence`, arriving now, is sent: one within the range's end
+	/// (datagrams are sent as they arrive, not in order, so only the end bounds them).
+	pub fn wants_datagram(&self, sequence: u64) -> bool {
+		self.end.is_none_or(|end| sequence <= end)
+	}
+
 	/// The stream of group `sequence` is done (delivered, failed, or shed).
 	pub fn delivered(&mut self, sequence: u64) {
 		self.inflight.retain(|s| *s != sequence);
@@ -164,6 +170,17 @@ mod tests {
 		Some(SubscribeResponse::Start {
 			group: VarInt::from_u64(group).unwrap(),
 		})
+	}
+
+	/// Datagrams go out as they arrive: any group up to a bounded range's end, every group of an
+	/// open one.
+	#[test]
+	fn datagrams_within_the_range_end() {
+		let bounded = Subscription::new(Dialect::new(Version::Lite06), &request(Some(5), Some(7)), 4);
+		assert!([0, 5, 7].into_iter().all(|g| bounded.wants_datagram(g)));
+		assert!(!bounded.wants_datagram(8));
+		let open = Subscription::new(Dialect::new(Version::Lite06), &request(None, None), 4);
+		assert!(open.wants_datagram(u64::MAX));
 	}
 
 	#[test]
