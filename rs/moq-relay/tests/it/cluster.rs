@@ -292,7 +292,8 @@ async fn chain_origin_regional_edge_delivers_to_the_edge() {
 /// A FETCH on an edge for a group neither relay holds goes up the cluster link to the origin
 /// relay, which asks the publisher (`docs/protocol.md`, "Fetching what the relay does not hold"):
 /// the groups written before anybody watched reach the edge's viewer whole, from a publisher at
-/// moq-lite and from one at draft-22 (which the origin asks with a draft FETCH).
+/// moq-lite and from one at draft-22 (which the origin asks with a draft FETCH). The publisher's
+/// datagrams cross the link as well, the moq-lite one's with their timestamps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_on_the_edge_reaches_the_publisher_through_the_origin() {
 	let keys = Keys::new("fetch");
@@ -320,59 +321,26 @@ async fn a_fetch_on_the_edge_reaches_the_publisher_through_the_origin() {
 		});
 		let newer = || async { publisher.track().latest().is_some_and(|latest| latest > unwatched[4]) };
 		common::eventually("a group after the unwatched ones", newer).await;
-		let live = common::Live::start(&edge, "moq-lite-06", &format!("anon/{name}")).await;
+		let mut live = common::Live::start(&edge, "moq-lite-06", &format!("anon/{name}")).await;
 		let past = unwatched[2];
 		let expected: Vec<String> = (0..3).map(|i| format!("{past}:{i}")).collect();
 		assert_eq!(live.fetch(past, None).await, expected, "{name}");
+		// Its datagrams cross the link too (`docs/protocol.md`, "Datagrams").
+		let mut track = publisher.track().clone();
+		let (received, n) = live
+			.until_a_datagram(&mut track, &format!("{name}: a datagram through the edge"))
+			.await;
+		if version.is_none() {
+			assert_eq!(
+				received.timestamp.as_millis(),
+				u128::from(common::DATAGRAM_MS + n),
+				"{name}"
+			);
+		}
 		writer.abort();
 		live.close().await;
 		publisher.close().await;
 	}
-	for relay in [edge, origin] {
-		relay.stop().await;
-	}
-}
-
-/// A publisher's datagrams cross a cluster link (`docs/protocol.md`, "Datagrams"): the origin
-/// relay sends them on the edge's subscription, the edge to its viewer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn datagrams_cross_a_cluster_link() {
-	let keys = Keys::new("datagrams");
-	let origin = keys.relay(33, &[]).await;
-	let edge = keys.relay(34, &[&origin]).await;
-	wait_metric(&edge, "moq_relay_cluster_links", Duration::from_secs(10), |n| n == 1).await;
-	let publisher = publisher(&origin, "clock", None).await;
-	let track = publisher.track().clone();
-	let writer = tokio::spawn(async move {
-		let mut interval = tokio::time::interval(Duration::from_millis(50));
-		loop {
-			interval.tick().await;
-			write_group(&track, 1, |sequence, _| Bytes::from(sequence.to_string())).unwrap();
-		}
-	});
-	let mut live = common::Live::start(&edge, "moq-lite-06", "anon/clock").await;
-	let mut track = publisher.track().clone();
-	// Best-effort: one every 20 ms until one arrives.
-	let received = within("a datagram through the edge", async {
-		let mut tick = tokio::time::interval(Duration::from_millis(20));
-		loop {
-			tokio::select! {
-				_ = tick.tick() => {
-					let at = moq_net::Timestamp::from_millis(7).unwrap();
-					track.append_datagram(at, Bytes::from_static(b"through")).unwrap();
-				}
-				received = live.live.recv_datagram() => break received,
-			}
-		}
-	})
-	.await
-	.unwrap()
-	.expect("a datagram, not the track's end");
-	assert_eq!(&received.payload[..], b"through");
-	assert_eq!(received.timestamp.as_millis(), 7);
-	writer.abort();
-	live.close().await;
-	publisher.close().await;
 	for relay in [edge, origin] {
 		relay.stop().await;
 	}

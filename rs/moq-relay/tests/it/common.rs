@@ -178,11 +178,48 @@ impl Live {
 			.unwrap();
 	}
 
+	/// Sends a datagram on `track` every 20 ms (the `n`th's payload `datagram:<n>`, its timestamp
+	/// `DATAGRAM_MS + n` ms) until this subscription receives one, as datagrams are best-effort;
+	/// that one, and its `n`.
+	pub async fn until_a_datagram(
+		&mut self,
+		track: &mut moq_net::track::Producer,
+		what: &str,
+	) -> (moq_net::Datagram, u64) {
+		let received = within(what, async {
+			let mut tick = tokio::time::interval(Duration::from_millis(20));
+			let mut sent = 0u64;
+			loop {
+				tokio::select! {
+					_ = tick.tick() => {
+						sent += 1;
+						let at = moq_net::Timestamp::from_millis(DATAGRAM_MS + sent).unwrap();
+						let payload = bytes::Bytes::from(format!("datagram:{sent}"));
+						track.append_datagram(at, payload).unwrap();
+					}
+					received = self.live.recv_datagram() => break received,
+				}
+			}
+		})
+		.await
+		.unwrap()
+		.unwrap_or_else(|| panic!("{what}: the track ended"));
+		let payload = String::from_utf8(received.payload.to_vec()).unwrap();
+		let n = payload
+			.strip_prefix("datagram:")
+			.and_then(|n| n.parse().ok())
+			.unwrap_or_else(|| panic!("{what}: a datagram {payload:?}"));
+		(received, n)
+	}
+
 	pub async fn close(self) {
 		self.session.close().await;
 		self.client.close().await;
 	}
 }
+
+/// The timestamp base of [`Live::until_a_datagram`]'s datagrams, in milliseconds.
+pub const DATAGRAM_MS: u64 = 1_000_000;
 
 /// Every frame of `group`, as text, to its end.
 pub async fn frames_of(mut group: moq_net::group::Consumer) -> Vec<String> {

@@ -368,31 +368,11 @@ async fn datagrams_reach_subscribers_at_lite05_and_lite06() {
 		let (publisher, writer) = publisher(&relay, "moqt", from).await;
 		let mut live = common::Live::start(&relay, to, &format!("anon/{from}")).await;
 		let mut track = publisher.track().clone();
-		// Datagrams are best-effort: one every 20 ms until one arrives.
-		let received = within("a datagram", async {
-			let mut tick = tokio::time::interval(Duration::from_millis(20));
-			let mut sent = 0u64;
-			loop {
-				tokio::select! {
-					_ = tick.tick() => {
-						sent += 1;
-						let at = Timestamp::from_millis(1_000_000 + sent).unwrap();
-						track.append_datagram(at, Bytes::from(format!("datagram:{sent}"))).unwrap();
-					}
-					received = live.live.recv_datagram() => break received,
-				}
-			}
-		})
-		.await
-		.unwrap()
-		.expect("a datagram, not the track's end");
-		let payload = String::from_utf8(received.payload.to_vec()).unwrap();
-		let n: u64 = payload.strip_prefix("datagram:").expect(&payload).parse().unwrap();
-		assert_eq!(
-			received.timestamp.as_millis(),
-			u128::from(1_000_000 + n),
-			"{from} → {to}"
-		);
+		let (received, n) = live
+			.until_a_datagram(&mut track, &format!("a datagram {from} → {to}"))
+			.await;
+		let at = u128::from(common::DATAGRAM_MS + n);
+		assert_eq!(received.timestamp.as_millis(), at, "{from} → {to}");
 		// A group and a datagram share the sequence numbers: the datagram's is above the first
 		// live group's.
 		assert!(received.sequence > live.first, "{from} → {to}: {}", received.sequence);
