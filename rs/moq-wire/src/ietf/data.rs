@@ -739,57 +739,28 @@ impl EncodeWith<Draft> for FetchEntry {
 				extensions,
 				status,
 				payload_len,
-			} if !draft.fetch_serialization_flags() => {
-				let (Some(group), FetchSubgroup::Explicit(subgroup), Some(object), Some(priority), Some(extensions)) =
-					(group, subgroup, object, priority, extensions)
-				else {
-					return Err(EncodeError::InvalidValue {
-						field: "fetch object",
-						reason: "draft-14 writes every field",
-					});
-				};
-				out.put_var(*group);
-				out.put_var(*subgroup);
-				out.put_var(*object);
-				out.put_u8(*priority);
-				put_extension_block(&mut out, extensions, draft)?;
-				put_fetch_payload_len(&mut out, *status, *payload_len, draft)?;
-			}
-			Self::Object {
-				group,
-				subgroup,
-				object,
-				priority,
-				extensions,
-				status,
-				payload_len,
 			} => {
-				let mut flags = match subgroup {
-					FetchSubgroup::Zero => 0,
-					FetchSubgroup::Prior => 1,
-					FetchSubgroup::PriorPlusOne => 2,
-					FetchSubgroup::Explicit(_) => 3,
-					FetchSubgroup::Datagram => FETCH_DATAGRAM,
-				};
-				let flag = |present: bool, flag: u64| if present { flag } else { 0 };
-				flags |= flag(group.is_some(), FETCH_GROUP)
-					| flag(object.is_some(), FETCH_OBJECT)
-					| flag(priority.is_some(), FETCH_PRIORITY)
-					| flag(extensions.is_some(), FETCH_EXTENSIONS);
-				put_var_in(&mut out, draft, VarInt::from_u32(flags as u32));
-				if let Some(group) = group {
-					put_var_in(&mut out, draft, *group);
-				}
-				if let FetchSubgroup::Explicit(subgroup) = subgroup {
-					put_var_in(&mut out, draft, *subgroup);
-				}
-				if let Some(object) = object {
-					put_var_in(&mut out, draft, *object);
-				}
-				if let Some(priority) = priority {
+				if draft.fetch_serialization_flags() {
+					put_fetch_flagged(&mut out, (group, subgroup, object, priority, extensions), draft)?;
+				} else {
+					// Draft-14: every field.
+					let (
+						Some(group),
+						FetchSubgroup::Explicit(subgroup),
+						Some(object),
+						Some(priority),
+						Some(extensions),
+					) = (group, subgroup, object, priority, extensions)
+					else {
+						return Err(EncodeError::InvalidValue {
+							field: "fetch object",
+							reason: "draft-14 writes every field",
+						});
+					};
+					out.put_var(*group);
+					out.put_var(*subgroup);
+					out.put_var(*object);
 					out.put_u8(*priority);
-				}
-				if let Some(extensions) = extensions {
 					put_extension_block(&mut out, extensions, draft)?;
 				}
 				put_fetch_payload_len(&mut out, *status, *payload_len, draft)?;
@@ -799,6 +770,53 @@ impl EncodeWith<Draft> for FetchEntry {
 		Ok(())
 	}
 }
+
+/// A fetch object's fields from draft-15 on: its Serialization Flags, then the fields they name.
+fn put_fetch_flagged(
+	out: &mut Vec<u8>,
+	(group, subgroup, object, priority, extensions): FetchFields<'_>,
+	draft: Draft,
+) -> Result<(), EncodeError> {
+	let mut flags = match subgroup {
+		FetchSubgroup::Zero => 0,
+		FetchSubgroup::Prior => 1,
+		FetchSubgroup::PriorPlusOne => 2,
+		FetchSubgroup::Explicit(_) => 3,
+		FetchSubgroup::Datagram => FETCH_DATAGRAM,
+	};
+	let flag = |present: bool, flag: u64| if present { flag } else { 0 };
+	flags |= flag(group.is_some(), FETCH_GROUP)
+		| flag(object.is_some(), FETCH_OBJECT)
+		| flag(priority.is_some(), FETCH_PRIORITY)
+		| flag(extensions.is_some(), FETCH_EXTENSIONS);
+	put_var_in(out, draft, VarInt::from_u32(flags as u32));
+	if let Some(group) = group {
+		put_var_in(out, draft, *group);
+	}
+	if let FetchSubgroup::Explicit(subgroup) = subgroup {
+		put_var_in(out, draft, *subgroup);
+	}
+	if let Some(object) = object {
+		put_var_in(out, draft, *object);
+	}
+	if let Some(priority) = priority {
+		out.put_u8(*priority);
+	}
+	if let Some(extensions) = extensions {
+		put_extension_block(out, extensions, draft)?;
+	}
+	Ok(())
+}
+
+/// The optional fields of a [`FetchEntry::Object`]: Group ID, Subgroup, Object ID, priority and
+/// extension block.
+type FetchFields<'a> = (
+	&'a Option<VarInt>,
+	&'a FetchSubgroup,
+	&'a Option<VarInt>,
+	&'a Option<u8>,
+	&'a Option<Bytes>,
+);
 
 /// An object's extension (properties) block, without its length.
 fn extension_block<B: Buf>(buf: &mut B, draft: Draft) -> Result<Bytes, DecodeError> {
