@@ -23,13 +23,7 @@ pub(super) async fn datagrams<S: Session>(shared: Arc<Shared<S>>) {
 		let Ok(datagram) = crate::wire::Datagram::decode(&mut &bytes[..], shared.version) else {
 			continue;
 		};
-		let track = shared
-			.upstream
-			.lock()
-			.unwrap_or_else(|e| e.into_inner())
-			.get(&datagram.subscribe_id.into_inner())
-			.and_then(Weak::upgrade);
-		if let Some(track) = track {
+		if let Some(track) = upstream_track(&shared, datagram.subscribe_id) {
 			shared.ctx.metrics.datagram_received(datagram.payload.len());
 			track.push_datagram(crate::origin::Datagram {
 				sequence: datagram.sequence.into_inner(),
@@ -38,6 +32,19 @@ pub(super) async fn datagrams<S: Session>(shared: Arc<Shared<S>>) {
 			});
 		}
 	}
+}
+
+/// The track of the relay's subscription `subscribe_id` to the peer, while anybody reads it.
+fn upstream_track<S: Session>(
+	shared: &Shared<S>,
+	subscribe_id: crate::wire::VarInt,
+) -> Option<Arc<crate::origin::Track>> {
+	shared
+		.upstream
+		.lock()
+		.unwrap_or_else(|e| e.into_inner())
+		.get(&subscribe_id.into_inner())
+		.and_then(Weak::upgrade)
 }
 
 /// A GROUP stream from the peer: route it to the upstream subscription it
@@ -52,13 +59,7 @@ pub(super) async fn group<S: Session>(shared: &Shared<S>, reader: &mut Reader<S:
 	let header: GroupHeader = reader.expect(version).await?;
 	// Frames follow: the stream leaves the control budget.
 	reader.carry_frames();
-	let track = shared
-		.upstream
-		.lock()
-		.unwrap_or_else(|e| e.into_inner())
-		.get(&header.subscribe_id.into_inner())
-		.and_then(Weak::upgrade);
-	let Some(track) = track else {
+	let Some(track) = upstream_track(shared, header.subscribe_id) else {
 		// Unsubscribed meanwhile, or never ours: not an error worth a session.
 		reader.stop(StreamCode::CANCEL);
 		return Ok(());

@@ -263,16 +263,9 @@ async fn fetch<S: Session>(shared: Arc<Shared<S>>, absolute: Path, name: String,
 				.ok_or(StreamError::Reset(StreamCode::NOT_FOUND))?;
 			fetch_into(&shared, &path, &name, &mut group).await
 		};
-		tokio::pin!(fetched);
-		// Whether the subscriber that asked is still waiting, looked at once a second.
-		let mut waiting = tokio::time::interval(FETCH_WAITING);
-		loop {
-			tokio::select! {
-				result = &mut fetched => break result,
-				_ = waiting.tick() => if !held() {
-					break Err(StreamError::Reset(StreamCode::CANCEL));
-				},
-			}
+		tokio::select! {
+			result = fetched => result,
+			() = given_up(held) => Err(StreamError::Reset(StreamCode::CANCEL)),
 		}
 	};
 	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&name), sequence, ok = result.is_ok(), "upstream fetch ended");
@@ -294,6 +287,19 @@ pub(crate) const UPSTREAM_FETCHES: usize = 64;
 
 /// How often an upstream fetch looks whether anybody still waits for its group.
 const FETCH_WAITING: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Resolves once nobody but its writer holds a fetched group (`held`, from
+/// [`GroupWriter::held`]), looked at every [`FETCH_WAITING`]: the upstream fetch, of any
+/// version, is then given up.
+pub(super) async fn given_up(held: impl Fn() -> bool) {
+	let mut waiting = tokio::time::interval(FETCH_WAITING);
+	loop {
+		waiting.tick().await;
+		if !held() {
+			return;
+		}
+	}
+}
 
 /// The FETCH stream of [`fetch`]: `Ok(true)` once the peer's FIN ended a non-empty answer,
 /// `Ok(false)` for an empty one (a group the peer does not hold).

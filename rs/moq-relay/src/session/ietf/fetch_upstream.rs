@@ -36,9 +36,6 @@ use crate::wire::ietf::{
 };
 use crate::wire::{StreamCode, VarInt};
 
-/// How often a FETCH to the publisher looks whether anybody still waits for its group.
-const WAITING: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// A fetch stream of the peer's, with its place in the session's stream budget.
 pub(super) type Delivered<R> = (DraftReader<R>, Open);
 
@@ -80,23 +77,15 @@ type Failed = StreamCode;
 /// FETCH of group `group` of `name` in the broadcast `absolute` from the peer, which published
 /// it: the group fills as the objects arrive and ends with the fetch stream. A refusal, an empty
 /// answer or an answer the relay cannot hold aborts it NOT_FOUND; once nobody waits for the group
-/// any more (checked every [`WAITING`]) or the session ends, the FETCH is given up.
+/// any more (checked once a second, [`crate::session::upstream::given_up`]) or the session ends,
+/// the FETCH is given up.
 pub(super) async fn fetch<S: Session>(shared: Arc<Shared<S>>, absolute: Path, name: String, mut group: GroupWriter) {
 	let sequence = group.sequence();
 	let held = group.held();
-	let result = {
-		let asked = ask(&shared, &absolute, &name, &mut group);
-		tokio::pin!(asked);
-		let mut waiting = tokio::time::interval(WAITING);
-		loop {
-			tokio::select! {
-				result = &mut asked => break result,
-				_ = waiting.tick() => if !held() {
-					break Err(StreamCode::CANCEL);
-				},
-				_ = shared.transport.closed() => break Err(StreamCode::CANCEL),
-			}
-		}
+	let result = tokio::select! {
+		result = ask(&shared, &absolute, &name, &mut group) => result,
+		() = crate::session::upstream::given_up(held) => Err(StreamCode::CANCEL),
+		_ = shared.transport.closed() => Err(StreamCode::CANCEL),
 	};
 	tracing::debug!(broadcast = %Peer(absolute.as_str()), track = %Peer(&name), sequence, ok = result.is_ok(), "upstream fetch ended (draft)");
 	match result {

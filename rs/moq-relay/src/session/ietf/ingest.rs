@@ -194,21 +194,13 @@ async fn datagrams<S: Session>(shared: Arc<Shared<S>>) {
 		let crate::wire::ietf::DatagramBody::Payload(payload) = datagram.body else {
 			continue;
 		};
-		let track = {
-			let state = shared.state();
-			state
-				.theirs
-				.route(datagram.track_alias)
-				.and_then(|id| state.upstream.get(&id.into_inner()).map(|up| up.track.clone()))
-		};
-		let Some(track) = track.and_then(|track| track.upgrade()) else {
+		let Some(track) = routed(&shared, datagram.track_alias).and_then(|track| track.upgrade()) else {
 			continue;
 		};
 		shared.ctx.metrics.datagram_received(payload.len());
-		stamps.next();
 		track.push_datagram(crate::origin::Datagram {
 			sequence: datagram.group.into_inner(),
-			timestamp: stamps.last(),
+			timestamp: stamps.stamp(),
 			payload,
 		});
 	}
@@ -340,19 +332,19 @@ pub(super) fn spawn_data_stream<S: Session>(shared: &Arc<Shared<S>>, mut reader:
 	});
 }
 
+/// The track of the relay's subscription the Track Alias `alias` is bound to, if it is yet.
+fn routed<S: Session>(shared: &Shared<S>, alias: VarInt) -> Option<Weak<Track>> {
+	let state = shared.state();
+	let id = state.theirs.route(alias)?;
+	state.upstream.get(&id.into_inner()).map(|up| up.track.clone())
+}
+
 /// The subscription a Track Alias routes to, waiting a moment for its SUBSCRIBE_OK.
 async fn route<S: Session>(shared: &Shared<S>, alias: VarInt) -> Option<Arc<Track>> {
 	let mut learned = shared.aliases.subscribe();
 	let find = async {
 		loop {
-			let found = {
-				let state = shared.state();
-				state
-					.theirs
-					.route(alias)
-					.and_then(|id| state.upstream.get(&id.into_inner()).map(|up| up.track.clone()))
-			};
-			if let Some(track) = found {
+			if let Some(track) = routed(shared, alias) {
 				return track;
 			}
 			if learned.changed().await.is_err() {
@@ -502,11 +494,13 @@ pub(super) struct ArrivalStamps {
 }
 
 impl ArrivalStamps {
-	/// The last stamp handed out, in milliseconds since the UNIX epoch (0 before the first).
-	fn last(&self) -> u64 {
+	/// Now, in milliseconds since the UNIX epoch, never before the last stamp.
+	fn stamp(&mut self) -> u64 {
+		self.next();
 		u64::try_from(self.last_ms.unwrap_or(0)).unwrap_or(0)
 	}
 
+	/// The next stamp as a delta from the last (the first: from 0, so absolute).
 	fn next(&mut self) -> i64 {
 		let now = std::time::SystemTime::now()
 			.duration_since(std::time::UNIX_EPOCH)
