@@ -397,10 +397,8 @@ pub(super) async fn on_stream<S: Session>(
 	}
 	let priority = parameters.subscriber_priority();
 	let token = served.token.clone();
-	let written = write(&shared, fetch.request_id, priority, served);
-	tokio::pin!(written);
 	tokio::select! {
-		result = written => {
+		result = write(&shared, fetch.request_id, priority, served) => {
 			if let Err(err) = result {
 				tracing::trace!(%err, "fetch not delivered");
 			}
