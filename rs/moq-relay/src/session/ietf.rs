@@ -45,7 +45,7 @@ use super::{Context, SessionError, StreamError, decide};
 use crate::audit::Trail;
 use crate::auth::{AuthError, ConnectRequest, Grant, Transport};
 use crate::limits::{LimitError, Ticket};
-use crate::origin::{Publication, Track};
+use crate::origin::Track;
 use crate::protocol::ietf::negotiate::{self, Binding, SetupRefusal};
 use crate::protocol::ietf::request_stream;
 use crate::protocol::ietf::{
@@ -87,6 +87,8 @@ const MAX_CONTROL: usize = 8 + 2 + 65_535;
 /// What the relay keeps of one of its subscriptions to the peer.
 struct UpstreamSub {
 	track: Weak<Track>,
+	/// Its broadcast, relative to the session's root.
+	path: Path,
 	events: mpsc::UnboundedSender<UpstreamEvent>,
 }
 
@@ -98,6 +100,9 @@ enum UpstreamEvent {
 	Done,
 	/// The session ended: the track's subscribers see it aborted, as with a moq-lite publisher.
 	Gone,
+	/// The broadcast's publication ended with the request token that allowed it: the relay
+	/// cancels its subscription, and the track's subscribers see it cancelled.
+	Withdrawn,
 }
 
 /// The session's protocol state, shared by its tasks.
@@ -131,7 +136,7 @@ struct State {
 	/// The AUTHORIZATION TOKEN aliases the peer registered (in CLIENT_SETUP and on requests).
 	tokens: TokenCache,
 	/// The peer's published namespaces in the origin, withdrawn when dropped.
-	publications: HashMap<Path, Publication>,
+	publications: HashMap<Path, ingest::Published>,
 }
 
 /// One admitted draft session, shared by its tasks.
@@ -1006,7 +1011,7 @@ async fn handle<S: Session>(shared: &Arc<Shared<S>>, message: ControlMessage) ->
 			let refused = request_error(publish.request_id, RequestErrorCode::NOT_SUPPORTED, unsupported);
 			shared.send(vec![ControlMessage::PublishError(refused)]).await;
 		}
-		ControlMessage::PublishNamespace(request) => ingest::publish_namespace(shared, request).await,
+		ControlMessage::PublishNamespace(request) => ingest::publish_namespace(shared, request, &grants).await,
 		ControlMessage::PublishNamespaceDone(namespace) => ingest::publish_namespace_done(shared, &namespace),
 		ControlMessage::PublishNamespaceDoneRequest(id) => ingest::publish_namespace_done_request(shared, id),
 		ControlMessage::PublishNamespaceOk(_) | ControlMessage::RequestOk(_) => {}

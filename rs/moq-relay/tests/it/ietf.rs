@@ -1293,8 +1293,10 @@ async fn a_request_token_grants_its_subscription_until_it_expires() {
 
 /// A request token that is revoked ends what it allowed, as a revoked session token ends its
 /// session (`docs/auth.md`, "Revocation"): listing its `jti` ends its draft-14 and draft-18
-/// subscriptions with PUBLISH_DONE UNAUTHORIZED (`token_revoked`) and its draft-18 namespace
-/// subscription with the relay's FIN, within two seconds; the session stays, a subscription of
+/// subscriptions with PUBLISH_DONE UNAUTHORIZED (`token_revoked`), its draft-18 namespace
+/// subscription with the relay's FIN, and the publications a token of the same `jti` allowed with
+/// PUBLISH_NAMESPACE_CANCEL UNAUTHORIZED (draft-14) and a CANCELLED reset of the request stream
+/// (draft-18), within two seconds; the session stays, a subscription of
 /// another token goes on, and the revoked token is refused from then on. An audit line says why,
 /// never the token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1315,6 +1317,8 @@ async fn a_revoked_request_token_ends_what_it_allowed() {
 	let session = sign("s-1", Claims::new(Path::root()).with_subscribe(Path::new("a").unwrap()));
 	let for_b = |jti: &str| sign(jti, Claims::new(Path::root()).with_subscribe(Path::new("b").unwrap()));
 	let (revoked, kept) = (for_b("r-1"), for_b("r-2"));
+	// A token of the same `jti` that lets the bearer publish `p`, revoked with it.
+	let publishing = sign("r-1", Claims::new(Path::root()).with_publish(Path::new("p").unwrap()));
 
 	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&session)]).await;
 	raw.write(subscribe_in(0, &["b"], vec![token(&revoked)])).await;
@@ -1322,6 +1326,18 @@ async fn a_revoked_request_token_ends_what_it_allowed() {
 		raw.read::<ControlMessage>().await,
 		Some(ControlMessage::SubscribeOk(_))
 	));
+	raw.write(ControlMessage::PublishNamespace(
+		moq_relay::wire::ietf::PublishNamespace {
+			request_id: VarInt::from_u32(2),
+			namespace: vec!["p".into()],
+			parameters: Parameters(vec![token(&publishing)]),
+		},
+	))
+	.await;
+	assert_eq!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::PublishNamespaceOk(VarInt::from_u32(2)))
+	);
 	let (raw18, _) = Raw18::connect(&secured.relay, vec![path("/"), use_value18(&session)])
 		.await
 		.expect("admitted");
@@ -1347,6 +1363,16 @@ async fn a_revoked_request_token_ends_what_it_allowed() {
 		other.read::<RequestMessage>().await,
 		Some(RequestMessage::SubscribeOk(_))
 	));
+	let mut announcing = namespace_request(12, &["p"]);
+	announcing.parameters = announcing
+		.parameters
+		.with(parameter::AUTHORIZATION_TOKEN, token_parameter18(&publishing));
+	let mut published = raw18.open().await;
+	published.write(&RequestMessage::PublishNamespace(announcing)).await;
+	assert_eq!(
+		published.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
 
 	let since = std::time::Instant::now();
 	std::fs::write(&list, "# revoked\njti r-1\n").unwrap();
@@ -1358,13 +1384,27 @@ async fn a_revoked_request_token_ends_what_it_allowed() {
 			since.elapsed()
 		);
 	};
-	match raw.read::<ControlMessage>().await {
-		Some(ControlMessage::PublishDone(done)) => {
-			assert_eq!(done.request_id, VarInt::ZERO);
-			revoked_done(done.status, &done.reason);
+	// The subscription's PUBLISH_DONE and the publication's PUBLISH_NAMESPACE_CANCEL, in either
+	// order.
+	let (mut done, mut cancelled) = (None, None);
+	for _ in 0..2 {
+		match raw.read::<ControlMessage>().await {
+			Some(ControlMessage::PublishDone(message)) => done = Some(message),
+			Some(ControlMessage::PublishNamespaceCancel(message)) => cancelled = Some(message),
+			other => panic!("expected PUBLISH_DONE and PUBLISH_NAMESPACE_CANCEL, got {other:?}"),
 		}
-		other => panic!("expected PUBLISH_DONE, got {other:?}"),
 	}
+	let done = done.expect("PUBLISH_DONE");
+	assert_eq!(done.request_id, VarInt::ZERO);
+	revoked_done(done.status, &done.reason);
+	let cancelled = cancelled.expect("PUBLISH_NAMESPACE_CANCEL");
+	assert_eq!(cancelled.namespace, vec!["p".to_string()]);
+	revoked_done(cancelled.code, &cancelled.reason);
+	let reset = within("the relay's cancel", published.recv.read_chunk(64, true)).await;
+	assert!(
+		matches!(reset, Err(web_transport_quinn::quinn::ReadError::Reset(code)) if code.into_inner() == 0x1),
+		"{reset:?}"
+	);
 	match granted.read::<RequestMessage>().await {
 		Some(RequestMessage::PublishDone(done)) => revoked_done(done.status, &done.reason),
 		other => panic!("expected PUBLISH_DONE, got {other:?}"),
@@ -1392,7 +1432,7 @@ async fn a_revoked_request_token_ends_what_it_allowed() {
 		}
 		other => panic!("expected REQUEST_ERROR, got {other:?}"),
 	}
-	raw.write(subscribe_in(2, &["b"], vec![token(&revoked)])).await;
+	raw.write(subscribe_in(4, &["b"], vec![token(&revoked)])).await;
 	match raw.read::<ControlMessage>().await {
 		Some(ControlMessage::SubscribeError(err)) => {
 			assert_eq!(err.code, VarInt::from_u32(RequestErrorCode::UNAUTHORIZED));
@@ -1422,18 +1462,223 @@ async fn a_revoked_request_token_ends_what_it_allowed() {
 		.lines()
 		.filter(|l| l.contains("moq_relay::audit") && l.contains("request ended by its authorization token"))
 		.collect();
-	assert_eq!(ended.len(), 3, "{ended:#?}");
+	assert_eq!(ended.len(), 5, "{ended:#?}");
 	assert!(
 		ended
 			.iter()
 			.all(|l| common::has_field(l, "code", "token_revoked") && common::has_field(l, "token_jti", "r-1")),
 		"{ended:#?}"
 	);
-	for token in [&revoked, &kept, &session] {
+	for token in [&revoked, &kept, &session, &publishing] {
 		assert!(
 			!text.contains(token.rsplit('.').next().unwrap()),
 			"a token reached the log"
 		);
+	}
+}
+
+/// A request's own token can allow a PUBLISH_NAMESPACE too: a session whose token lets it
+/// subscribe only has its PUBLISH_NAMESPACE refused (UNAUTHORIZED), and accepted when the request
+/// carries a token that lets it publish there, until that token expires. Then the relay withdraws
+/// the broadcast (a new subscription finds no such broadcast; its viewers' subscriptions end and the
+/// relay cancels its own subscription to the publisher) and tells the publisher:
+/// PUBLISH_NAMESPACE_CANCEL with EXPIRED_AUTH_TOKEN by namespace on draft-14's control stream
+/// (0x12) and by Request ID on draft-16's (0x5), the request stream reset with EXPIRED_AUTH_TOKEN
+/// (0x7) on draft-18 (`docs/protocol.md`, "Request tokens"). An audit line names each
+/// publication's token use, never the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_token_publishes_until_it_expires() {
+	let capture = common::Capture::install_trace();
+	let secured = Secured::start("request-publishes").await;
+	let later = moq_token::unix_now() + 600;
+	let sign = |claims: Claims| secured.key.sign(&claims).unwrap();
+	let session = sign(
+		Claims::new(Path::root())
+			.with_subscribe(Path::root())
+			.with_expires(later),
+	);
+	// A token that lets the bearer publish `name` for three seconds, signed right before each use.
+	let publishing = |name: &str| {
+		let soon = moq_token::unix_now() + 3;
+		let claims = Claims::new(Path::root()).with_publish(Path::new(name).unwrap());
+		(sign(claims.with_expires(soon)), soon)
+	};
+	let unauthorized = VarInt::from_u32(RequestErrorCode::UNAUTHORIZED);
+	let announce = |id: u32, name: &str, parameters: Vec<KeyValue>| {
+		ControlMessage::PublishNamespace(moq_relay::wire::ietf::PublishNamespace {
+			request_id: VarInt::from_u32(id),
+			namespace: vec![name.into()],
+			parameters: Parameters(parameters),
+		})
+	};
+
+	// Draft-14, on the control stream.
+	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&session)]).await;
+	raw.write(announce(0, "p14", Vec::new())).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::PublishNamespaceError(err)) => assert_eq!(err.code, unauthorized),
+		other => panic!("expected PUBLISH_NAMESPACE_ERROR, got {other:?}"),
+	}
+	let (t14, e14) = publishing("p14");
+	raw.write(announce(2, "p14", vec![token(&t14)])).await;
+	assert_eq!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::PublishNamespaceOk(VarInt::from_u32(2)))
+	);
+
+	// Draft-16, on its control stream.
+	let (mut raw16, _) = RawDraft::admitted_in(&secured.relay, Draft::Draft16, vec![path("/"), token(&session)]).await;
+	let (t16, e16) = publishing("p16");
+	raw16.write(announce(0, "p16", vec![token(&t16)])).await;
+	assert!(matches!(
+		raw16.read::<ControlMessage>().await,
+		Some(ControlMessage::RequestOk(ok)) if ok.request_id == VarInt::ZERO
+	));
+
+	// Draft-18, on a request stream, with a viewer reading one of its tracks.
+	let (raw18, _) = Raw18::connect(&secured.relay, vec![path("/"), use_value18(&session)])
+		.await
+		.expect("admitted");
+	let mut refused = raw18.open().await;
+	refused
+		.write(&RequestMessage::PublishNamespace(namespace_request(0, &["p18"])))
+		.await;
+	match refused.read::<RequestMessage>().await {
+		Some(RequestMessage::RequestError(err)) => assert_eq!(err.code, unauthorized),
+		other => panic!("expected REQUEST_ERROR, got {other:?}"),
+	}
+	let (t18, e18) = publishing("p18");
+	let mut request = namespace_request(2, &["p18"]);
+	request.parameters = request
+		.parameters
+		.with(parameter::AUTHORIZATION_TOKEN, token_parameter18(&t18));
+	let mut published = raw18.open().await;
+	published.write(&RequestMessage::PublishNamespace(request)).await;
+	assert_eq!(
+		published.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	let client = secured.relay.client(Some(version(LITE05)));
+	let url = secured.relay.url("moqt", &format!("?jwt={session}"));
+	let mut viewer = within("viewer", Subscriber::connect(&client, url)).await.unwrap();
+	let mut track = within("subscribe", viewer.subscribe("p18", "t")).await.unwrap();
+	let reading = tokio::spawn(async move {
+		let mut group = within("a group", track.recv_group()).await.unwrap().expect("a group");
+		let frame = within("a frame", group.read_frame()).await.unwrap().expect("a frame");
+		(track, frame.payload)
+	});
+	let (send, recv) = within("the relay's SUBSCRIBE stream", raw18.conn.accept_bi())
+		.await
+		.unwrap();
+	let mut upstream = Stream18 {
+		send: Some(send),
+		recv,
+		buf: Vec::new(),
+		draft: Draft::Draft18,
+	};
+	assert!(matches!(
+		upstream.read::<RequestMessage>().await,
+		Some(RequestMessage::Subscribe(s)) if s.namespace == ["p18"]
+	));
+	upstream
+		.write(&RequestMessage::SubscribeOk(
+			moq_relay::wire::ietf::draft18::SubscribeOk {
+				track_alias: VarInt::from_u32(7),
+				parameters: MessageParameters::default(),
+				properties: Vec::new(),
+			},
+		))
+		.await;
+	let mut data = within("open a subgroup stream", raw18.conn.open_uni()).await.unwrap();
+	let header = DataStreamHeader::Subgroup(moq_relay::wire::ietf::SubgroupHeader {
+		track_alias: VarInt::from_u32(7),
+		group: VarInt::ZERO,
+		subgroup: moq_relay::wire::ietf::SubgroupId::Zero,
+		priority: Some(0),
+		extensions: false,
+		end_of_group: false,
+		first_object: true,
+	});
+	let object = moq_relay::wire::ietf::SubgroupObject {
+		id_delta: VarInt::ZERO,
+		extensions: Vec::new(),
+		status: moq_relay::wire::ietf::ObjectStatus::Normal,
+		payload: Bytes::from_static(b"live"),
+	};
+	let context = moq_relay::wire::ietf::SubgroupContext {
+		draft: Draft::Draft18,
+		extensions: false,
+	};
+	data.write_all(&header.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
+	data.write_all(&object.to_bytes(context).unwrap()).await.unwrap();
+	let (mut track, payload) = within("the frame", reading).await.unwrap();
+	assert_eq!(payload, Bytes::from_static(b"live"));
+
+	// The tokens expire: each publication is withdrawn, and its publisher told.
+	let expired = VarInt::from_u32(RequestErrorCode::EXPIRED_AUTH_TOKEN);
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::PublishNamespaceCancel(cancel)) => {
+			assert_eq!(
+				(cancel.namespace, cancel.code, cancel.reason.as_str()),
+				(vec!["p14".to_string()], expired, "token_expired")
+			);
+		}
+		other => panic!("expected PUBLISH_NAMESPACE_CANCEL, got {other:?}"),
+	}
+	assert!(moq_token::unix_now() >= e14, "withdrawn before the token expired");
+	raw.write(subscribe_in(4, &["p14"], Vec::new())).await;
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::SubscribeError(err)) => {
+			assert_eq!(err.code, VarInt::from_u32(RequestErrorCode::DOES_NOT_EXIST), "{err:?}")
+		}
+		other => panic!("expected SUBSCRIBE_ERROR, got {other:?}"),
+	}
+	match raw16.read::<ControlMessage>().await {
+		Some(ControlMessage::PublishNamespaceCancelRequest(cancel)) => {
+			let code = moq_relay::protocol::ietf::request_stream::error_code::EXPIRED_AUTH_TOKEN;
+			assert_eq!(
+				(cancel.request_id, cancel.code, cancel.reason.as_str()),
+				(VarInt::ZERO, VarInt::from_u32(code), "token_expired")
+			);
+		}
+		other => panic!("expected PUBLISH_NAMESPACE_CANCEL, got {other:?}"),
+	}
+	assert!(moq_token::unix_now() >= e16, "withdrawn before the token expired");
+	let reset = within("the relay's cancel", published.recv.read_chunk(64, true)).await;
+	assert!(
+		matches!(reset, Err(web_transport_quinn::quinn::ReadError::Reset(code)) if code.into_inner() == 0x7),
+		"{reset:?}"
+	);
+	assert!(moq_token::unix_now() >= e18, "withdrawn before the token expired");
+	// The relay cancels its subscription to the publisher, and the viewer's subscription ends.
+	let cancelled = within("the relay's SUBSCRIBE cancel", upstream.recv.read_chunk(64, true)).await;
+	assert!(
+		matches!(cancelled, Err(web_transport_quinn::quinn::ReadError::Reset(code)) if code.into_inner() == 0x1),
+		"{cancelled:?}"
+	);
+	let ended = within("the viewer's subscription ends", track.recv_group()).await;
+	assert!(!matches!(ended, Ok(Some(_))), "a group after the withdrawal");
+	drop(data);
+	viewer.close().await;
+	client.close().await;
+	secured.stop().await;
+
+	let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+	let granted: Vec<&str> = text
+		.lines()
+		.filter(|l| l.contains("moq_relay::audit") && l.contains("request allowed by its authorization token"))
+		.collect();
+	assert_eq!(granted.len(), 3, "{granted:#?}");
+	for (line, name) in granted.iter().zip(["p14", "p16", "p18"]) {
+		assert!(common::has_field(line, "request", "publish"), "{line}");
+		assert!(common::has_field(line, "path", name), "{line}");
+	}
+	// The viewer (the published client) traces its own SETUP, path and token included: only the
+	// relay's lines are the relay's to keep clean.
+	let relays: Vec<&str> = text.lines().filter(|l| !l.contains(" moq_net::")).collect();
+	for token in [&t14, &t16, &t18, &session] {
+		let signature = token.rsplit('.').next().unwrap();
+		assert!(!relays.iter().any(|l| l.contains(signature)), "a token reached the log");
 	}
 }
 

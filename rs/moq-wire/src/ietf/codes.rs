@@ -126,6 +126,7 @@ impl RequestErrorCode {
 /// | 0x3 | SESSION_CLOSED | SESSION_CLOSED | SESSION_CLOSED | SESSION_CLOSED |
 /// | 0x4 | - | UNKNOWN_OBJECT_STATUS | UNKNOWN_OBJECT_STATUS | GOING_AWAY |
 /// | 0x5 | - | - | TOO_FAR_BEHIND | TOO_FAR_BEHIND |
+/// | 0x7 | - | - | - | EXPIRED_AUTH_TOKEN |
 /// | 0x12 | - | MALFORMED_TRACK | MALFORMED_TRACK | MALFORMED_TRACK |
 pub mod stream_code {
 	use super::{Draft, StreamCode};
@@ -142,8 +143,19 @@ pub mod stream_code {
 	pub const GOING_AWAY: u32 = 0x4;
 	/// 0x5 TOO_FAR_BEHIND, draft-17 on.
 	pub const TOO_FAR_BEHIND: u32 = 0x5;
+	/// 0x7 EXPIRED_AUTH_TOKEN, draft-18 on: the request's authorization token expired.
+	pub const EXPIRED_AUTH_TOKEN: u32 = 0x7;
 	/// 0x12 MALFORMED_TRACK, draft-16 on.
 	pub const MALFORMED_TRACK: u32 = 0x12;
+
+	/// The code to cancel a request whose authorization token expired with: EXPIRED_AUTH_TOKEN
+	/// from draft-18 on, CANCELLED before (the earlier drafts have no such code).
+	pub fn expired_auth_token(draft: Draft) -> u32 {
+		match draft.number() >= 18 {
+			true => EXPIRED_AUTH_TOKEN,
+			false => CANCELLED,
+		}
+	}
 
 	fn going_away(draft: Draft) -> bool {
 		draft.number() >= 18

@@ -100,8 +100,10 @@ impl Outbound {
 /// What the relay does with a namespace the peer published.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InboundAction {
-	/// Publish the broadcast at this path (relative to the root).
-	Publish(Path),
+	/// Publish the broadcast at this path (relative to the root), with the request token that
+	/// allowed it when the session's grant does not (the publication then lasts as long as that
+	/// token: `docs/protocol.md`, "Request tokens").
+	Publish(Path, Option<Grant>),
 	/// Withdraw it.
 	Withdraw(Path),
 	/// Nothing: the broadcast at this path (relative to the root) is outside what the grant lets
@@ -146,9 +148,11 @@ impl Inbound {
 	}
 
 	/// PUBLISH_NAMESPACE: the answer to send, and the broadcast to publish if it is accepted.
-	/// Refusals: UNAUTHORIZED outside the grant (or a path that cannot be one), INTERNAL_ERROR
+	/// `tokens` are the grants of the request's own verified AUTHORIZATION TOKENs, at the
+	/// session's root: one that lets it publish the path allows it where the session's grant does
+	/// not. Refusals: UNAUTHORIZED outside both (or a path that cannot be one), INTERNAL_ERROR
 	/// with the limit's code over `max_path` or `max_broadcasts`.
-	pub fn publish(&mut self, message: &PublishNamespace) -> (ControlMessage, Option<InboundAction>) {
+	pub fn publish(&mut self, message: &PublishNamespace, tokens: &[Grant]) -> (ControlMessage, Option<InboundAction>) {
 		let id = message.request_id;
 		let text = namespace_to_path(&message.namespace);
 		if text.len() > self.policy.max_path {
@@ -160,12 +164,16 @@ impl Inbound {
 		let Ok(path) = Path::new(&text) else {
 			return (Self::refuse(id, RequestErrorCode::UNAUTHORIZED, "invalid path"), None);
 		};
-		if !self.policy.grant.can_publish(&path) {
-			return (
-				Self::refuse(id, RequestErrorCode::UNAUTHORIZED, "not allowed to publish here"),
-				Some(InboundAction::Denied(path)),
-			);
-		}
+		let token = match tokens.iter().find(|token| token.can_publish(&path)) {
+			_ if self.policy.grant.can_publish(&path) => None,
+			Some(token) => Some(token.clone()),
+			None => {
+				return (
+					Self::refuse(id, RequestErrorCode::UNAUTHORIZED, "not allowed to publish here"),
+					Some(InboundAction::Denied(path)),
+				);
+			}
+		};
 		let ok = ControlMessage::PublishNamespaceOk(id);
 		if self.published.contains_key(&path) {
 			// Published already: the new request is answered and nothing changes.
@@ -178,7 +186,7 @@ impl Inbound {
 			);
 		}
 		self.published.insert(path.clone(), id);
-		(ok, Some(InboundAction::Publish(path)))
+		(ok, Some(InboundAction::Publish(path, token)))
 	}
 
 	/// PUBLISH_NAMESPACE_DONE: the broadcast to withdraw, if it was published.
@@ -276,23 +284,54 @@ mod tests {
 		}
 	}
 
+	/// A request token that lets the peer publish a path outside the session's grant allows it,
+	/// and is named with the publication (it bounds its life); one that allows only subscribing,
+	/// or another path, does not; the session's own grant needs no token.
+	#[test]
+	fn inbound_publishes_what_a_request_token_allows() {
+		let mut inbound = inbound();
+		let root = Path::new("anon").unwrap();
+		let stage = Grant::new(root.clone(), vec![Path::new("stage").unwrap()], vec![]);
+		let watch = Grant::new(root.clone(), vec![], vec![Path::new("stage").unwrap()]);
+		let (answer, action) = inbound.publish(&publish(0, &["stage", "cam"]), std::slice::from_ref(&watch));
+		assert!(matches!(answer, ControlMessage::PublishNamespaceError(e) if e.code == v(1)));
+		assert_eq!(action, Some(InboundAction::Denied(Path::new("stage/cam").unwrap())));
+		let (answer, action) = inbound.publish(&publish(2, &["stage", "cam"]), &[watch, stage.clone()]);
+		assert_eq!(answer, ControlMessage::PublishNamespaceOk(v(2)));
+		assert_eq!(
+			action,
+			Some(InboundAction::Publish(
+				Path::new("stage/cam").unwrap(),
+				Some(stage.clone())
+			))
+		);
+		let (_, action) = inbound.publish(&publish(4, &["room", "cam"]), &[stage]);
+		assert_eq!(
+			action,
+			Some(InboundAction::Publish(Path::new("room/cam").unwrap(), None))
+		);
+	}
+
 	#[test]
 	fn inbound_publishes_within_the_grant() {
 		let mut inbound = inbound();
-		let (answer, action) = inbound.publish(&publish(0, &["room", "cam"]));
+		let (answer, action) = inbound.publish(&publish(0, &["room", "cam"]), &[]);
 		assert_eq!(answer, ControlMessage::PublishNamespaceOk(v(0)));
-		assert_eq!(action, Some(InboundAction::Publish(Path::new("room/cam").unwrap())));
+		assert_eq!(
+			action,
+			Some(InboundAction::Publish(Path::new("room/cam").unwrap(), None))
+		);
 		// Again: answered, nothing new.
-		assert_eq!(inbound.publish(&publish(2, &["room", "cam"])).1, None);
+		assert_eq!(inbound.publish(&publish(2, &["room", "cam"]), &[]).1, None);
 		// Outside the grant: UNAUTHORIZED (0x1), and the path for the audit trail.
-		let (answer, action) = inbound.publish(&publish(4, &["other"]));
+		let (answer, action) = inbound.publish(&publish(4, &["other"]), &[]);
 		assert!(matches!(answer, ControlMessage::PublishNamespaceError(e) if e.code == v(1) && e.request_id == v(4)));
 		assert_eq!(action, Some(InboundAction::Denied(Path::new("other").unwrap())));
 		// A namespace element that is a `..` segment is no path at all.
-		assert!(inbound.publish(&publish(6, &["room", ".."])).1.is_none());
+		assert!(inbound.publish(&publish(6, &["room", ".."]), &[]).1.is_none());
 		// The session's broadcast limit.
-		assert!(inbound.publish(&publish(8, &["room", "b"])).1.is_some());
-		let (answer, _) = inbound.publish(&publish(10, &["room", "c"]));
+		assert!(inbound.publish(&publish(8, &["room", "b"]), &[]).1.is_some());
+		let (answer, _) = inbound.publish(&publish(10, &["room", "c"]), &[]);
 		assert!(matches!(answer, ControlMessage::PublishNamespaceError(e) if e.reason == "too_many_broadcasts"));
 		// DONE withdraws what was published, once.
 		assert_eq!(

@@ -51,10 +51,16 @@ pub fn renumbered(message: &ControlMessage) -> ControlMessage {
 	| ControlMessage::SubscribeNamespaceError(err)
 	| ControlMessage::TrackStatusError(err)
 	| ControlMessage::FetchError(err)
-	| ControlMessage::PublishError(err) = &mut message
+	| ControlMessage::PublishError(err)
+	| ControlMessage::PublishNamespaceCancelRequest(err) = &mut message
 		&& let Ok(code) = u32::try_from(err.code.into_inner())
 	{
 		err.code = VarInt::from_u32(error_code(code));
+	}
+	if let ControlMessage::PublishNamespaceCancel(cancel) = &mut message
+		&& let Ok(code) = u32::try_from(cancel.code.into_inner())
+	{
+		cancel.code = VarInt::from_u32(error_code(code));
 	}
 	message
 }

@@ -12,13 +12,15 @@ use tokio::sync::mpsc;
 
 use super::io::DraftReader;
 use super::{Shared, StreamError, UpstreamEvent, UpstreamSub, Violation};
+use crate::auth::Grant;
 use crate::logging::Peer;
-use crate::origin::{GroupWriter, Track, TrackEnd, UpstreamRequest, UpstreamRequests};
+use crate::origin::{GroupWriter, Publication, Track, TrackEnd, UpstreamRequest, UpstreamRequests};
 use crate::protocol::ietf::InboundAction;
 use crate::transport::{Session, TransportError};
 use crate::wire::ietf::{
-	ControlMessage, DataStreamHeader, Filter, GroupOrder, ObjectStatus, PublishNamespace, SubgroupId,
-	SubgroupObjectHeader, Subscribe, SubscribeOk, path_to_namespace, stream_code,
+	ControlMessage, DataStreamHeader, Filter, GroupOrder, ObjectStatus, PublishNamespace, PublishNamespaceCancel,
+	RequestError, RequestErrorCode, SubgroupId, SubgroupObjectHeader, Subscribe, SubscribeOk, path_to_namespace,
+	stream_code,
 };
 use crate::wire::{FrameHeader, StreamCode, VarInt};
 
@@ -26,33 +28,146 @@ use crate::wire::{FrameHeader, StreamCode, VarInt};
 /// travel on different streams, so the data may overtake the answer).
 const ALIAS_WAIT: Duration = Duration::from_secs(1);
 
-/// PUBLISH_NAMESPACE: checked against the grant and the limits, answered, and published.
-pub(super) async fn publish_namespace<S: Session>(shared: &Arc<Shared<S>>, request: PublishNamespace) {
-	let answer = publish(shared, &request);
+/// PUBLISH_NAMESPACE on the control stream (draft-14 to draft-16): checked against the grant (or
+/// one of its request tokens, `grants`) and the limits, answered, and published; one that a
+/// request token allowed is withdrawn when that token ends ([`withdraw_at_token_end`]).
+pub(super) async fn publish_namespace<S: Session>(
+	shared: &Arc<Shared<S>>,
+	request: PublishNamespace,
+	grants: &[Grant],
+) {
+	let (answer, _) = publish(shared, &request, grants, true);
 	shared.send(vec![answer]).await;
 }
 
-/// Checks a PUBLISH_NAMESPACE against the grant and the limits and publishes its broadcast: the
-/// answer (PUBLISH_NAMESPACE_OK or its refusal, in draft-14's terms).
-pub(super) fn publish<S: Session>(shared: &Shared<S>, request: &PublishNamespace) -> ControlMessage {
-	let (answer, action) = shared.state().inbound.publish(request);
+/// A broadcast the peer published: its place in the origin (withdrawn when dropped) and, for one
+/// that a request token on the control stream allowed, the task that withdraws it when that token
+/// ends (aborted when the publication goes first).
+pub(super) struct Published {
+	_publication: Publication,
+	until: Option<Until>,
+}
+
+/// Aborts the task it names when dropped, unless [`disarmed`](Until::disarm) first.
+struct Until(Option<tokio::task::AbortHandle>);
+
+impl Until {
+	/// Lets the task run on: it is the one dropping its publication.
+	fn disarm(mut self) {
+		self.0 = None;
+	}
+}
+
+impl Drop for Until {
+	fn drop(&mut self) {
+		if let Some(task) = self.0.take() {
+			task.abort();
+		}
+	}
+}
+
+/// Checks a PUBLISH_NAMESPACE against the grant (or one of the request's verified tokens,
+/// `grants`) and the limits and publishes its broadcast: the answer (PUBLISH_NAMESPACE_OK or its
+/// refusal, in draft-14's terms), and the request token that allowed it where the session's grant
+/// does not. With `watch` (the control stream's PUBLISH_NAMESPACE), a task of its own withdraws
+/// such a publication when that token ends; a request stream's task watches the token itself.
+pub(super) fn publish<S: Session>(
+	shared: &Arc<Shared<S>>,
+	request: &PublishNamespace,
+	grants: &[Grant],
+	watch: bool,
+) -> (ControlMessage, Option<Grant>) {
+	let (answer, action) = shared.state().inbound.publish(request, grants);
 	match action {
-		Some(InboundAction::Publish(path)) => {
+		Some(InboundAction::Publish(path, token)) => {
 			let absolute = shared.grant.absolute(&path);
 			tracing::info!(broadcast = %Peer(absolute.as_str()), "broadcast announced (draft)");
+			if let Some(token) = &token {
+				let audited = crate::audit::Request::Publish;
+				shared.trail.token_granted(&shared.grant, token, audited, &path);
+			}
 			let publication = shared
 				.ctx
 				.origin
 				.publish(absolute, vec![shared.route_origin], shared.upstream.clone());
-			shared.state().publications.insert(path, publication);
+			// Spawned under the state's lock: the task cannot find its publication missing.
+			let mut state = shared.state();
+			let until = token.clone().filter(|_| watch).map(|token| {
+				let id = request.request_id;
+				let task = tokio::spawn(withdraw_at_token_end(
+					shared.clone(),
+					id,
+					request.namespace.clone(),
+					token,
+				));
+				Until(Some(task.abort_handle()))
+			});
+			let published = Published {
+				_publication: publication,
+				until,
+			};
+			state.publications.insert(path, published);
+			(answer, token)
 		}
 		Some(InboundAction::Denied(path)) => {
 			let request = crate::audit::Request::Publish;
 			shared.trail.denied(&shared.grant, request, &path, &shared.ctx.metrics);
+			(answer, None)
 		}
-		Some(InboundAction::Withdraw(_)) | None => {}
+		Some(InboundAction::Withdraw(_)) | None => (answer, None),
 	}
-	answer
+}
+
+/// Withdraws the publication of the peer's PUBLISH_NAMESPACE `id` (if it still stands) because the
+/// request token that allowed it ended: the broadcast leaves the origin, and the relay's
+/// subscriptions to the peer for it are cancelled (UNSUBSCRIBE, or the request stream reset), so
+/// their subscribers see the tracks end (a publisher whose authorization ended feeds nobody).
+pub(super) fn withdraw<S: Session>(shared: &Shared<S>, id: VarInt) -> Option<Published> {
+	let mut state = shared.state();
+	let Some(InboundAction::Withdraw(path)) = state.inbound.done_request(id) else {
+		return None;
+	};
+	for up in state.upstream.values().filter(|up| up.path == path) {
+		let _ = up.events.send(UpstreamEvent::Withdrawn);
+	}
+	let absolute = shared.grant.absolute(&path);
+	tracing::info!(broadcast = %Peer(absolute.as_str()), "broadcast withdrawn: its authorization token ended");
+	state.publications.remove(&path)
+}
+
+/// The control stream's publication `id`, allowed by the request token `token`, until that token
+/// expires or is revoked: then it is withdrawn ([`withdraw`]) and the peer told with
+/// PUBLISH_NAMESPACE_CANCEL (by namespace on draft-14 and draft-15, by Request ID on draft-16),
+/// EXPIRED_AUTH_TOKEN for an expired token and UNAUTHORIZED otherwise, the reason its code
+/// (`token_expired`, `token_revoked`, ...). The draft's text lets the publisher send
+/// PUBLISH_NAMESPACE again with a fresh token.
+async fn withdraw_at_token_end<S: Session>(shared: Arc<Shared<S>>, id: VarInt, namespace: Vec<String>, token: Grant) {
+	let (_, reason) = super::serve::token_end(&shared, std::slice::from_ref(&token)).await;
+	let Some(mut published) = withdraw(&shared, id) else {
+		return;
+	};
+	if let Some(until) = published.until.take() {
+		until.disarm();
+	}
+	drop(published);
+	let code = match reason {
+		super::serve::TOKEN_EXPIRED => RequestErrorCode::EXPIRED_AUTH_TOKEN,
+		_ => RequestErrorCode::UNAUTHORIZED,
+	};
+	let cancel = match shared.draft.namespace_streams() {
+		true => ControlMessage::PublishNamespaceCancelRequest(RequestError {
+			request_id: id,
+			code: VarInt::from_u32(code),
+			reason: reason.into(),
+			retry_interval: VarInt::ZERO,
+		}),
+		false => ControlMessage::PublishNamespaceCancel(PublishNamespaceCancel {
+			namespace,
+			code: VarInt::from_u32(code),
+			reason: reason.into(),
+		}),
+	};
+	shared.send(vec![cancel]).await;
 }
 
 /// PUBLISH_NAMESPACE_DONE: the broadcast is withdrawn.
@@ -143,13 +258,14 @@ impl<'a, S: Session> Route<'a, S> {
 	pub(super) fn register(
 		shared: &'a Shared<S>,
 		id: VarInt,
-		track: &Weak<Track>,
+		(path, track): (&Path, &Weak<Track>),
 	) -> (Self, mpsc::UnboundedReceiver<UpstreamEvent>) {
 		let (events, answers) = mpsc::unbounded_channel();
 		shared.state().upstream.insert(
 			id.into_inner(),
 			UpstreamSub {
 				track: track.clone(),
+				path: path.clone(),
 				events,
 			},
 		);
@@ -235,7 +351,7 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 		}
 		return;
 	};
-	let (_route, mut answers) = Route::register(&shared, id, &weak);
+	let (_route, mut answers) = Route::register(&shared, id, (&path, &weak));
 	read_datagrams(&shared);
 	// Next Group Start: the published client serves a draft-14 subscription other than Largest
 	// Object from the start of its latest group, so every group arrives whole.
@@ -266,6 +382,10 @@ async fn subscribe<S: Session>(shared: Arc<Shared<S>>, absolute: Path, weak: Wea
 				}
 				Some(UpstreamEvent::Done) | None => break Some(TrackEnd::Finished),
 				Some(UpstreamEvent::Gone) => break Some(TrackEnd::Aborted(StreamCode::CANCEL)),
+				Some(UpstreamEvent::Withdrawn) => {
+					shared.send(vec![ControlMessage::Unsubscribe(id)]).await;
+					break Some(TrackEnd::Aborted(StreamCode::CANCEL));
+				}
 			}
 		}
 	};
@@ -390,13 +510,47 @@ async fn data_stream<S: Session>(
 		reader.stop(StreamCode::CANCEL, shared.draft);
 		return Ok(None);
 	};
-	let Some(mut group) = track.create_group(header.group.into_inner()) else {
+	let Some(group) = track.create_group(header.group.into_inner()) else {
 		reader.stop(StreamCode::OLD, shared.draft);
 		return Ok(None);
 	};
+	let changes = track.watch();
+	let watched = Arc::downgrade(&track);
 	drop(track);
 	shared.ctx.metrics.group_received();
 	let context = header.context(shared.draft);
+	tokio::select! {
+		read = objects(shared, reader, group, context) => read,
+		// The relay gave the track up (its publication withdrawn, the session ending): the
+		// group is aborted as its writer drops, whatever the peer still sends.
+		() = abandoned(watched, changes) => {
+			reader.stop(StreamCode::CANCEL, shared.draft);
+			Ok(None)
+		}
+	}
+}
+
+/// Resolves once `track` has ended aborted, or is gone: what is still arriving for it has no
+/// reader to reach.
+async fn abandoned(track: Weak<Track>, mut changes: tokio::sync::watch::Receiver<u64>) {
+	loop {
+		match track.upgrade().map(|track| track.ended()) {
+			None | Some(Some(TrackEnd::Aborted(_))) => return,
+			Some(_) => {}
+		}
+		if changes.changed().await.is_err() {
+			return;
+		}
+	}
+}
+
+/// A subgroup's objects into its group, to the end of the stream (or of the group).
+async fn objects<S: Session>(
+	shared: &Shared<S>,
+	reader: &mut DraftReader<S::Recv>,
+	mut group: GroupWriter,
+	context: crate::wire::ietf::SubgroupContext,
+) -> Result<Option<VarInt>, StreamError> {
 	let mut stamps = ArrivalStamps::default();
 	loop {
 		let object = match reader.decode::<SubgroupObjectHeader, _>(context).await {

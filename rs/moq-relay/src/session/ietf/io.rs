@@ -44,6 +44,11 @@ impl<R: RecvStream> DraftReader<R> {
 	pub(crate) fn stop(&mut self, code: StreamCode, draft: Draft) {
 		self.0.stop(reset_code(code, draft));
 	}
+
+	/// Asks the peer to stop sending, with a code of the draft's own registry.
+	pub(crate) fn stop_with(&mut self, code: u32) {
+		self.0.stop(StreamCode::from_u32(code));
+	}
 }
 
 /// The code a stream of a `draft` session is reset or stopped with for the moq-lite `code`: the

@@ -24,7 +24,7 @@ use moq_token::Path;
 use tokio::task::JoinSet;
 
 use super::io::{self, DraftReader};
-use super::{Shared, StreamError, Violation, fetch, ingest, namespaces, serve};
+use super::{Shared, StreamError, UpstreamEvent, Violation, fetch, ingest, namespaces, serve};
 use crate::auth::Grant;
 use crate::logging::Peer;
 use crate::origin::{Track, TrackEnd};
@@ -33,7 +33,9 @@ use crate::transport::{SendStream, Session};
 use crate::wire::ietf::draft18::{
 	MessageParameters, NamespaceRequest, ParamValue, RequestError, RequestMessage, Subscribe, parameter,
 };
-use crate::wire::ietf::{ControlMessage, Draft, PublishDone, RequestErrorCode, path_to_namespace, termination};
+use crate::wire::ietf::{
+	ControlMessage, Draft, PublishDone, RequestErrorCode, path_to_namespace, stream_code, termination,
+};
 use crate::wire::{Disposition, StreamCode, VarInt};
 
 /// Encodes an answer of the shared logic for the stream it answers on: as is on draft-14, with
@@ -170,7 +172,7 @@ async fn request<S: Session>(shared: Arc<Shared<S>>, mut send: S::Send, recv: S:
 	match first {
 		RequestMessage::Subscribe(request) => subscribe(shared, send, reader, request, &grants).await,
 		RequestMessage::Fetch(request) => fetch::on_stream(shared, send, reader, request, &grants).await,
-		RequestMessage::PublishNamespace(request) => publish_namespace(shared, send, reader, request).await,
+		RequestMessage::PublishNamespace(request) => publish_namespace(shared, send, reader, request, &grants).await,
 		RequestMessage::SubscribeNamespace(request) => {
 			let request = request_stream::subscribe_namespace(&request);
 			namespaces::run(shared, send, reader, request, grants).await;
@@ -393,24 +395,43 @@ async fn follow_up<S: Session>(
 	}
 }
 
-/// The peer's PUBLISH_NAMESPACE: answered, and its broadcast published until the stream ends.
+/// The peer's PUBLISH_NAMESPACE: answered, and its broadcast published until the stream ends; or,
+/// for one that a request token allowed, until that token expires or is revoked: then the relay
+/// withdraws it ([`ingest::withdraw`]) and cancels the request (draft-18 §3.3.2), resetting its
+/// side and stopping the peer's with EXPIRED_AUTH_TOKEN (from draft-18 on; CANCELLED before) for
+/// an expired token, CANCELLED for a revoked one.
 async fn publish_namespace<S: Session>(
 	shared: Arc<Shared<S>>,
 	mut send: S::Send,
 	mut reader: DraftReader<S::Recv>,
 	request: NamespaceRequest,
+	grants: &[Grant],
 ) {
 	let draft = shared.draft;
 	let request = request_stream::publish_namespace(&request);
-	let answer = ingest::publish(&shared, &request);
+	let (answer, token) = ingest::publish(&shared, &request, grants, false);
 	let accepted = !matches!(answer, ControlMessage::PublishNamespaceError(_));
 	let written = match encode_answer(&answer, draft) {
 		Ok(bytes) => io::write(&mut send, &bytes).await,
 		Err(err) => Err(err),
 	};
 	if accepted && written.is_ok() {
+		let token: Vec<Grant> = token.into_iter().collect();
 		loop {
-			match reader.decode::<RequestMessage, _>(draft).await {
+			let next = tokio::select! {
+				next = reader.decode::<RequestMessage, _>(draft) => next,
+				(_, reason) = serve::token_end(&shared, &token) => {
+					drop(ingest::withdraw(&shared, request.request_id));
+					let code = match reason {
+						serve::TOKEN_EXPIRED => stream_code::expired_auth_token(draft),
+						_ => stream_code::CANCELLED,
+					};
+					send.reset(code);
+					reader.stop_with(code);
+					return;
+				}
+			};
+			match next {
 				Ok(Some(message)) => {
 					// Nothing of a published namespace changes with an update.
 					let judged = ("PUBLISH_NAMESPACE", (|_| true) as fn(&MessageParameters) -> bool);
@@ -449,12 +470,9 @@ pub(super) async fn subscribe_upstream<S: Session>(shared: Arc<Shared<S>>, absol
 		}
 		return;
 	};
-	let (_route, mut gone) = ingest::Route::register(&shared, id, &weak);
+	let (_route, mut gone) = ingest::Route::register(&shared, id, (&path, &weak));
 	ingest::read_datagrams(&shared);
-	let end = tokio::select! {
-		end = upstream(&shared, id, (path, &name, &absolute), &mut alive) => end,
-		_ = gone.recv() => Some(TrackEnd::Aborted(StreamCode::CANCEL)),
-	};
+	let end = upstream(&shared, id, (path, &name, &absolute), (&mut alive, &mut gone)).await;
 	if let (Some(end), Some(track)) = (end, weak.upgrade()) {
 		track.end(end);
 	}
@@ -462,12 +480,15 @@ pub(super) async fn subscribe_upstream<S: Session>(shared: Arc<Shared<S>>, absol
 
 /// Opens the SUBSCRIBE stream and follows its answers: how the track ends (`None` when nobody
 /// wants it any more: the relay then cancels the request by resetting its stream, CANCELLED,
-/// draft-18 §3.3.2).
+/// draft-18 §3.3.2, as it does when the session ends or the broadcast is withdrawn, `gone`).
 async fn upstream<S: Session>(
 	shared: &Shared<S>,
 	id: VarInt,
 	(path, name, absolute): (Path, &str, &Path),
-	alive: &mut tokio::sync::watch::Receiver<()>,
+	(alive, gone): (
+		&mut tokio::sync::watch::Receiver<()>,
+		&mut tokio::sync::mpsc::UnboundedReceiver<UpstreamEvent>,
+	),
 ) -> Option<TrackEnd> {
 	let aborted = Some(TrackEnd::Aborted(StreamCode::CANCEL));
 	let Ok((mut send, recv)) = shared.transport.open_bi().await else {
@@ -500,6 +521,11 @@ async fn upstream<S: Session>(
 				send.reset(super::io::reset_code(StreamCode::CANCEL, draft).into_inner());
 				reader.stop(StreamCode::CANCEL, draft);
 				return None;
+			}
+			_ = gone.recv() => {
+				send.reset(super::io::reset_code(StreamCode::CANCEL, draft).into_inner());
+				reader.stop(StreamCode::CANCEL, draft);
+				return aborted;
 			}
 		};
 		match next {

@@ -169,6 +169,9 @@ pub(super) const UPDATE_FAILED: (u32, &str) = (
 	"REQUEST_UPDATE parameters not supported",
 );
 
+/// The reason [`token_end`] gives for a token that expired (its other reasons are revocation codes).
+pub(super) const TOKEN_EXPIRED: &str = "token_expired";
+
 /// Resolves when the request tokens that allowed a request (`tokens`) stop allowing it: the
 /// earliest of them expiring (`token_expired`) or one of them revoked as a session's token is
 /// (`token_revoked`, `key_revoked`, ...: `docs/auth.md`, "Revocation"). Gives PUBLISH_DONE's
@@ -183,7 +186,7 @@ pub(super) async fn token_end<S: Session>(shared: &Shared<S>, tokens: &[Grant]) 
 		.iter()
 		.map(|token| Box::pin(async move { (token, crate::session::revoked(&shared.ctx, token).await) }));
 	let code = tokio::select! {
-		() = expiry => "token_expired",
+		() = expiry => TOKEN_EXPIRED,
 		((token, revoked), _, _) = futures::future::select_all(revocations) => {
 			shared.trail.token_ended(&shared.grant, token, revoked.code());
 			revoked.code()
