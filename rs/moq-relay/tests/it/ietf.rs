@@ -1567,50 +1567,8 @@ async fn a_request_token_publishes_until_it_expires() {
 		let frame = within("a frame", group.read_frame()).await.unwrap().expect("a frame");
 		(track, frame.payload)
 	});
-	let (send, recv) = within("the relay's SUBSCRIBE stream", raw18.conn.accept_bi())
-		.await
-		.unwrap();
-	let mut upstream = Stream18 {
-		send: Some(send),
-		recv,
-		buf: Vec::new(),
-		draft: Draft::Draft18,
-	};
-	assert!(matches!(
-		upstream.read::<RequestMessage>().await,
-		Some(RequestMessage::Subscribe(s)) if s.namespace == ["p18"]
-	));
-	upstream
-		.write(&RequestMessage::SubscribeOk(
-			moq_relay::wire::ietf::draft18::SubscribeOk {
-				track_alias: VarInt::from_u32(7),
-				parameters: MessageParameters::default(),
-				properties: Vec::new(),
-			},
-		))
-		.await;
-	let mut data = within("open a subgroup stream", raw18.conn.open_uni()).await.unwrap();
-	let header = DataStreamHeader::Subgroup(moq_relay::wire::ietf::SubgroupHeader {
-		track_alias: VarInt::from_u32(7),
-		group: VarInt::ZERO,
-		subgroup: moq_relay::wire::ietf::SubgroupId::Zero,
-		priority: Some(0),
-		extensions: false,
-		end_of_group: false,
-		first_object: true,
-	});
-	let object = moq_relay::wire::ietf::SubgroupObject {
-		id_delta: VarInt::ZERO,
-		extensions: Vec::new(),
-		status: moq_relay::wire::ietf::ObjectStatus::Normal,
-		payload: Bytes::from_static(b"live"),
-	};
-	let context = moq_relay::wire::ietf::SubgroupContext {
-		draft: Draft::Draft18,
-		extensions: false,
-	};
-	data.write_all(&header.to_bytes(Draft::Draft18).unwrap()).await.unwrap();
-	data.write_all(&object.to_bytes(context).unwrap()).await.unwrap();
+	let (mut upstream, subscribe, data) = answer_the_relays_subscription(&raw18, b"live", false).await;
+	assert_eq!(subscribe.namespace, ["p18"]);
 	let (mut track, payload) = within("the frame", reading).await.unwrap();
 	assert_eq!(payload, Bytes::from_static(b"live"));
 
@@ -2809,64 +2767,20 @@ async fn relay_subscribes_upstream(draft: Draft, filter: &'static [u8]) {
 		(track, frame.payload)
 	});
 
-	let (send, recv) = within("the relay's SUBSCRIBE stream", raw.conn.accept_bi())
-		.await
-		.unwrap();
-	let mut upstream = Stream18 {
-		send: Some(send),
-		recv,
-		buf: Vec::new(),
-		draft,
-	};
-	match upstream.read::<RequestMessage>().await {
-		Some(RequestMessage::Subscribe(subscribe)) => {
-			assert_eq!(
-				subscribe.request_id,
-				VarInt::from_u32(1),
-				"the server's first Request ID"
-			);
-			assert_eq!(
-				(subscribe.namespace, subscribe.track),
-				(vec!["up".to_string()], "t".to_string())
-			);
-			assert_eq!(
-				subscribe.parameters.get(parameter::SUBSCRIPTION_FILTER),
-				Some(&ParamValue::Bytes(Bytes::from_static(filter)))
-			);
-		}
-		other => panic!("expected SUBSCRIBE, got {other:?}"),
-	}
-	upstream
-		.write(&RequestMessage::SubscribeOk(
-			moq_relay::wire::ietf::draft18::SubscribeOk {
-				track_alias: VarInt::from_u32(7),
-				parameters: MessageParameters::default(),
-				properties: Vec::new(),
-			},
-		))
-		.await;
-	let mut data = within("open a subgroup stream", raw.conn.open_uni()).await.unwrap();
-	let header = DataStreamHeader::Subgroup(moq_relay::wire::ietf::SubgroupHeader {
-		track_alias: VarInt::from_u32(7),
-		group: VarInt::ZERO,
-		subgroup: moq_relay::wire::ietf::SubgroupId::Zero,
-		priority: Some(0),
-		extensions: false,
-		end_of_group: true,
-		first_object: true,
-	});
-	let object = moq_relay::wire::ietf::SubgroupObject {
-		id_delta: VarInt::ZERO,
-		extensions: Vec::new(),
-		status: moq_relay::wire::ietf::ObjectStatus::Normal,
-		payload: Bytes::from_static(b"hello"),
-	};
-	data.write_all(&header.to_bytes(draft).unwrap()).await.unwrap();
-	let context = moq_relay::wire::ietf::SubgroupContext {
-		draft,
-		extensions: false,
-	};
-	data.write_all(&object.to_bytes(context).unwrap()).await.unwrap();
+	let (mut upstream, subscribe, mut data) = answer_the_relays_subscription(&raw, b"hello", true).await;
+	assert_eq!(
+		subscribe.request_id,
+		VarInt::from_u32(1),
+		"the server's first Request ID"
+	);
+	assert_eq!(
+		(subscribe.namespace, subscribe.track),
+		(vec!["up".to_string()], "t".to_string())
+	);
+	assert_eq!(
+		subscribe.parameters.get(parameter::SUBSCRIPTION_FILTER),
+		Some(&ParamValue::Bytes(Bytes::from_static(filter)))
+	);
 	data.finish().unwrap();
 	let (track, payload) = within("the frame", reading).await.unwrap();
 	assert_eq!(payload, Bytes::from_static(b"hello"));
@@ -2884,6 +2798,63 @@ async fn relay_subscribes_upstream(draft: Draft, filter: &'static [u8]) {
 		"{reset:?}"
 	);
 	relay.stop().await;
+}
+
+/// The publisher's side of the relay's subscription on a draft-17+ session `raw`: accepts the
+/// relay's SUBSCRIBE stream and reads its SUBSCRIBE, answers SUBSCRIBE_OK with Track Alias 7, and
+/// writes group 0's first object (`payload`) on a subgroup stream of its own, the last of its group
+/// when `end_of_group`. The SUBSCRIBE stream, the SUBSCRIBE and the subgroup stream (unfinished).
+async fn answer_the_relays_subscription(
+	raw: &Raw18,
+	payload: &'static [u8],
+	end_of_group: bool,
+) -> (Stream18, Subscribe18, web_transport_quinn::quinn::SendStream) {
+	let draft = raw.draft;
+	let (send, recv) = within("the relay's SUBSCRIBE stream", raw.conn.accept_bi())
+		.await
+		.unwrap();
+	let mut upstream = Stream18 {
+		send: Some(send),
+		recv,
+		buf: Vec::new(),
+		draft,
+	};
+	let subscribe = match upstream.read::<RequestMessage>().await {
+		Some(RequestMessage::Subscribe(subscribe)) => subscribe,
+		other => panic!("expected SUBSCRIBE, got {other:?}"),
+	};
+	upstream
+		.write(&RequestMessage::SubscribeOk(
+			moq_relay::wire::ietf::draft18::SubscribeOk {
+				track_alias: VarInt::from_u32(7),
+				parameters: MessageParameters::default(),
+				properties: Vec::new(),
+			},
+		))
+		.await;
+	let mut data = within("open a subgroup stream", raw.conn.open_uni()).await.unwrap();
+	let header = DataStreamHeader::Subgroup(moq_relay::wire::ietf::SubgroupHeader {
+		track_alias: VarInt::from_u32(7),
+		group: VarInt::ZERO,
+		subgroup: moq_relay::wire::ietf::SubgroupId::Zero,
+		priority: Some(0),
+		extensions: false,
+		end_of_group,
+		first_object: true,
+	});
+	let object = moq_relay::wire::ietf::SubgroupObject {
+		id_delta: VarInt::ZERO,
+		extensions: Vec::new(),
+		status: moq_relay::wire::ietf::ObjectStatus::Normal,
+		payload: Bytes::from_static(payload),
+	};
+	let context = moq_relay::wire::ietf::SubgroupContext {
+		draft,
+		extensions: false,
+	};
+	data.write_all(&header.to_bytes(draft).unwrap()).await.unwrap();
+	data.write_all(&object.to_bytes(context).unwrap()).await.unwrap();
+	(upstream, subscribe, data)
 }
 
 /// A draft-18 publisher resets a subgroup stream partway through its object with GOING_AWAY (0x4
@@ -3830,5 +3801,63 @@ async fn datagrams_between_the_drafts_and_moq_lite() {
 	}
 	writer.abort();
 	lite.close().await;
+	relay.stop().await;
+}
+
+/// An OBJECT_DATAGRAM in a Type draft-14 does not have reaches subscribers: a draft-18 publisher
+/// sends object 0 of its groups with DEFAULT_PRIORITY and ZERO_OBJECT_ID (Type 0x0E, no Object ID
+/// and no priority on the wire), as draft-15 and later allow and the published client reads, and a
+/// moq-lite-06 subscriber receives them as datagrams (`docs/protocol.md`, "Datagrams").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_publishers_default_priority_datagrams_reach_subscribers() {
+	let relay = TestRelay::start(Some("anon")).await;
+	let (raw, _) = Raw18::connect_in(&relay, Draft::Draft18, vec![path("/anon")])
+		.await
+		.expect("admitted");
+	let mut published = raw.open().await;
+	published
+		.write(&RequestMessage::PublishNamespace(namespace_request(0, &["dgp"])))
+		.await;
+	assert_eq!(
+		published.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	let relay_ref = &relay;
+	let starting = async move { Live::start(relay_ref, "moq-lite-06", "anon/dgp").await };
+	let answering = async {
+		let (upstream, _, mut data) = answer_the_relays_subscription(&raw, b"group", true).await;
+		data.finish().unwrap();
+		upstream
+	};
+	let (mut live, _upstream) = tokio::join!(starting, answering);
+	let received = within("a datagram", async {
+		let mut tick = tokio::time::interval(Duration::from_millis(20));
+		let mut group = 1u32;
+		loop {
+			tokio::select! {
+				_ = tick.tick() => {
+					let datagram = moq_relay::wire::ietf::ObjectDatagram {
+						track_alias: VarInt::from_u32(7),
+						group: VarInt::from_u32(group),
+						object: None,
+						priority: None,
+						end_of_group: true,
+						extensions: Vec::new(),
+						body: moq_relay::wire::ietf::DatagramBody::Payload(Bytes::from_static(b"default")),
+					};
+					let bytes = datagram.to_bytes(Draft::Draft18).unwrap();
+					assert_eq!(bytes[0], 0x0E, "the Type");
+					raw.conn.send_datagram(bytes.into()).unwrap();
+					group += 1;
+				}
+				received = live.live.recv_datagram() => break received,
+			}
+		}
+	})
+	.await
+	.unwrap()
+	.expect("the track ended");
+	assert_eq!(received.payload, Bytes::from_static(b"default"));
+	live.close().await;
 	relay.stop().await;
 }

@@ -969,10 +969,34 @@ impl FetchReader {
 /// What follows an OBJECT_DATAGRAM's header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatagramBody {
-	/// Types 0x00–0x07: the rest of the datagram is the payload.
+	/// Types without the STATUS bit (0x00–0x0F): the rest of the datagram is the payload.
 	Payload(Bytes),
-	/// Types 0x20–0x21: an Object Status and no payload.
+	/// Types with the STATUS bit (0x20, 0x21, and from draft-15 on 0x24, 0x25, 0x28, 0x29,
+	/// 0x2C, 0x2D): an Object Status and no payload.
 	Status(ObjectStatus),
+}
+
+/// The bits of an OBJECT_DATAGRAM's Type (draft-16 §10.3.1 and later; draft-14 defines the
+/// types 0x00–0x07, 0x20 and 0x21 only). The published client reads every combination from
+/// draft-15 on (draft-15's text lists 0x24 and 0x25 but not yet DEFAULT_PRIORITY), so the relay
+/// does too.
+mod datagram_bit {
+	pub const EXTENSIONS: u64 = 0x01;
+	pub const END_OF_GROUP: u64 = 0x02;
+	pub const ZERO_OBJECT_ID: u64 = 0x04;
+	pub const DEFAULT_PRIORITY: u64 = 0x08;
+	pub const STATUS: u64 = 0x20;
+	/// Every bit a Type may have.
+	pub const ALL: u64 = EXTENSIONS | END_OF_GROUP | ZERO_OBJECT_ID | DEFAULT_PRIORITY | STATUS;
+}
+
+/// Whether `ty` is an OBJECT_DATAGRAM Type of `draft`: a status never ends the group.
+fn datagram_type_valid(ty: u64, draft: Draft) -> bool {
+	use datagram_bit::*;
+	match draft.number() {
+		14 => ty <= 0x07 || ty == 0x20 || ty == 0x21,
+		_ => ty & !ALL == 0 && !(ty & STATUS != 0 && ty & END_OF_GROUP != 0),
+	}
 }
 
 /// OBJECT_DATAGRAM (draft-14 §10.3.1): one object in one QUIC datagram.
@@ -984,8 +1008,9 @@ pub struct ObjectDatagram {
 	pub group: VarInt,
 	/// The Object ID; `None` when the type omits it (the ID is then 0).
 	pub object: Option<VarInt>,
-	/// Publisher Priority (8).
-	pub priority: u8,
+	/// Publisher Priority (8); `None` when the Type's DEFAULT_PRIORITY bit omits it (draft-15
+	/// on): the object takes the priority of the subscription it belongs to.
+	pub priority: Option<u8>,
 	/// The object is the last of its group (payload types only).
 	pub end_of_group: bool,
 	/// The extension headers (present on the wire iff not empty: an empty block
@@ -1001,28 +1026,28 @@ impl ObjectDatagram {
 		self.object.unwrap_or(VarInt::ZERO)
 	}
 
-	fn datagram_type(&self) -> Result<u64, EncodeError> {
+	fn datagram_type(&self, draft: Draft) -> Result<u64, EncodeError> {
+		use datagram_bit::*;
 		let mut ty = u64::from(!self.extensions.is_empty());
-		match self.body {
-			DatagramBody::Payload(_) => {
-				if self.end_of_group {
-					ty |= 0x02;
-				}
-				if self.object.is_none() {
-					ty |= 0x04;
-				}
-			}
-			DatagramBody::Status(_) => {
-				if self.end_of_group || self.object.is_none() {
-					return Err(EncodeError::InvalidValue {
-						field: "OBJECT_DATAGRAM",
-						reason: "a status datagram has an Object ID and no End of Group",
-					});
-				}
-				ty |= 0x20;
-			}
+		if self.end_of_group {
+			ty |= END_OF_GROUP;
 		}
-		Ok(ty)
+		if self.object.is_none() {
+			ty |= ZERO_OBJECT_ID;
+		}
+		if self.priority.is_none() {
+			ty |= DEFAULT_PRIORITY;
+		}
+		if let DatagramBody::Status(_) = self.body {
+			ty |= STATUS;
+		}
+		match datagram_type_valid(ty, draft) {
+			true => Ok(ty),
+			false => Err(EncodeError::InvalidValue {
+				field: "OBJECT_DATAGRAM",
+				reason: "a status datagram has no End of Group; draft-14 has neither a default priority nor a status without an Object ID",
+			}),
+		}
 	}
 }
 
@@ -1038,24 +1063,24 @@ impl DecodeWith<Draft> for ObjectDatagram {
 			err => err,
 		};
 		let ty = get_var_in(buf, draft).map_err(short)?.into_inner();
-		let status = match ty {
-			0x00..=0x07 => false,
-			0x20 | 0x21 => true,
-			value => {
-				return Err(DecodeError::InvalidValue {
-					field: "datagram type",
-					value,
-				});
-			}
-		};
+		if !datagram_type_valid(ty, draft) {
+			return Err(DecodeError::InvalidValue {
+				field: "datagram type",
+				value: ty,
+			});
+		}
+		let status = ty & datagram_bit::STATUS != 0;
 		let track_alias = get_var_in(buf, draft).map_err(short)?;
 		let group = get_var_in(buf, draft).map_err(short)?;
-		let object = match status || ty & 0x04 == 0 {
+		let object = match ty & datagram_bit::ZERO_OBJECT_ID == 0 {
 			true => Some(get_var_in(buf, draft).map_err(short)?),
 			false => None,
 		};
-		let priority = buf.get_byte().map_err(short)?;
-		let extensions = match ty & 0x01 != 0 {
+		let priority = match ty & datagram_bit::DEFAULT_PRIORITY == 0 {
+			true => Some(buf.get_byte().map_err(short)?),
+			false => None,
+		};
+		let extensions = match ty & datagram_bit::EXTENSIONS != 0 {
 			true => {
 				let ext = decode_extensions(buf, draft).map_err(short)?;
 				if ext.is_empty() {
@@ -1093,7 +1118,7 @@ impl DecodeWith<Draft> for ObjectDatagram {
 			group,
 			object,
 			priority,
-			end_of_group: !status && ty & 0x02 != 0,
+			end_of_group: ty & datagram_bit::END_OF_GROUP != 0,
 			extensions,
 			body,
 		})
@@ -1102,7 +1127,7 @@ impl DecodeWith<Draft> for ObjectDatagram {
 
 impl EncodeWith<Draft> for ObjectDatagram {
 	fn encode<B: BufMut>(&self, buf: &mut B, draft: Draft) -> Result<(), EncodeError> {
-		let ty = self.datagram_type()?;
+		let ty = self.datagram_type(draft)?;
 		if let DatagramBody::Status(status) = self.body {
 			check_object(status, &Bytes::new(), &self.extensions).map_err(|reason| EncodeError::InvalidValue {
 				field: "object",
@@ -1116,7 +1141,9 @@ impl EncodeWith<Draft> for ObjectDatagram {
 		if let Some(object) = self.object {
 			put_var_in(&mut out, draft, object);
 		}
-		out.put_u8(self.priority);
+		if let Some(priority) = self.priority {
+			out.put_u8(priority);
+		}
 		if !self.extensions.is_empty() {
 			encode_extensions(&mut out, &self.extensions, draft)?;
 		}
@@ -1373,7 +1400,7 @@ mod tests {
 			track_alias: VarInt::from_u32(300),
 			group: VarInt::from_u32(5),
 			object: None,
-			priority: 9,
+			priority: Some(9),
 			end_of_group: true,
 			extensions: vec![KeyValue::int(2, VarInt::from_u32(1))],
 			body: DatagramBody::Payload(Bytes::from_static(b"ab")),
@@ -1512,24 +1539,35 @@ mod tests {
 			strategy::round_trip_with(&obj, D14)?;
 		}
 
+		/// Every Type round-trips from draft-15 on (a default priority, a status without an
+		/// Object ID); draft-14 writes and reads only its own eight.
 		#[test]
 		fn datagrams_round_trip(
 			ids in (strategy::varint(), strategy::varint(), prop::option::of(strategy::varint())),
-			priority in any::<u8>(),
+			priority in prop::option::of(any::<u8>()),
 			end_of_group in any::<bool>(),
-			(status, payload, extensions) in object(),
+			(status, payload, mut extensions) in object(),
 			as_status in any::<bool>(),
 		) {
 			let (track_alias, group, object) = ids;
+			// Draft-17 on writes extension types as deltas, in ascending order.
+			extensions.sort_by_key(|e| e.key);
 			let d = if as_status {
-				ObjectDatagram { track_alias, group, object: Some(object.unwrap_or(VarInt::ZERO)), priority, end_of_group: false, extensions, body: DatagramBody::Status(status) }
+				ObjectDatagram { track_alias, group, object, priority, end_of_group: false, extensions, body: DatagramBody::Status(status) }
 			} else {
 				ObjectDatagram { track_alias, group, object, priority, end_of_group, extensions, body: DatagramBody::Payload(payload) }
 			};
-			let bytes = d.to_bytes(D14).unwrap();
-			let (back, used) = ObjectDatagram::decode_prefix(&bytes, D14).unwrap();
-			prop_assert_eq!(back, d);
-			prop_assert_eq!(used, bytes.len());
+			for draft in [D14, Draft::Draft15, Draft::Draft16, Draft::Draft18, Draft::Draft22] {
+				let draft14_type = priority.is_some() && (!as_status || object.is_some());
+				if draft == D14 && !draft14_type {
+					prop_assert!(d.to_bytes(draft).is_err());
+					continue;
+				}
+				let bytes = d.to_bytes(draft).unwrap();
+				let (back, used) = ObjectDatagram::decode_prefix(&bytes, draft).unwrap();
+				prop_assert_eq!(&back, &d);
+				prop_assert_eq!(used, bytes.len());
+			}
 		}
 	}
 
@@ -1609,10 +1647,37 @@ mod tests {
 				message: "OBJECT_DATAGRAM"
 			})
 		);
-		// Datagram types outside 0x00-0x07, 0x20-0x21.
-		for ty in [0x08u8, 0x22] {
+		// Datagram types outside draft-14's 0x00-0x07, 0x20-0x21.
+		for ty in [0x08u8, 0x22, 0x24] {
 			assert!(matches!(
 				ObjectDatagram::decode_prefix(&[ty, 1, 2, 3, 4], D14),
+				Err(DecodeError::InvalidValue { .. })
+			));
+		}
+		// From draft-15 on: DEFAULT_PRIORITY (0x08) omits the priority, ZERO_OBJECT_ID omits a
+		// status's Object ID (0x24); a status that ends its group (0x22, 0x2E) and the reserved
+		// bit 0x10 are still no Type.
+		let d15 = Draft::Draft15;
+		assert_eq!(
+			ObjectDatagram::decode_prefix(&[0x0C, 1, 2, b'x'], d15).unwrap().0,
+			ObjectDatagram {
+				track_alias: VarInt::from_u32(1),
+				group: VarInt::from_u32(2),
+				object: None,
+				priority: None,
+				end_of_group: false,
+				extensions: Vec::new(),
+				body: DatagramBody::Payload(Bytes::from_static(b"x")),
+			}
+		);
+		let (status, _) = ObjectDatagram::decode_prefix(&[0x24, 1, 2, 9, 3], d15).unwrap();
+		assert_eq!(
+			(status.object, status.priority, status.body),
+			(None, Some(9), DatagramBody::Status(ObjectStatus::EndOfGroup))
+		);
+		for ty in [0x22u8, 0x2E, 0x10, 0x30] {
+			assert!(matches!(
+				ObjectDatagram::decode_prefix(&[ty, 1, 2, 3, 4], d15),
 				Err(DecodeError::InvalidValue { .. })
 			));
 		}

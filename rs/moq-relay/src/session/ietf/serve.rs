@@ -389,7 +389,7 @@ fn send_datagram<S: Session>(shared: &Shared<S>, (alias, priority): (VarInt, u8)
 		track_alias: alias,
 		group: VarInt::from_u64(datagram.sequence).unwrap_or(VarInt::MAX),
 		object: None,
-		priority,
+		priority: Some(priority),
 		end_of_group: true,
 		extensions: Vec::new(),
 		body: crate::wire::ietf::DatagramBody::Payload(datagram.payload),
