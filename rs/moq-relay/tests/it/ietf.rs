@@ -1640,6 +1640,120 @@ async fn a_request_token_publishes_until_it_expires() {
 	}
 }
 
+/// A publisher renews its authorization before it runs out: a second PUBLISH_NAMESPACE of the
+/// same namespace with a fresh token holds the broadcast from then on, as the drafts describe
+/// re-authorizing a publication. The first token's expiry then cancels only the first request
+/// (draft-18: its stream reset with EXPIRED_AUTH_TOKEN; draft-14: nothing to say, as the
+/// namespace stays) and withdraws nothing: a SUBSCRIBE_NAMESPACE still lists both broadcasts. The
+/// fresh token's own expiry withdraws them (PUBLISH_NAMESPACE_CANCEL; the second stream reset).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_renews_its_token_without_a_gap() {
+	let secured = Secured::start("request-renewal").await;
+	let now = moq_token::unix_now();
+	let sign = |claims: Claims| secured.key.sign(&claims).unwrap();
+	let session = sign(
+		Claims::new(Path::root())
+			.with_subscribe(Path::root())
+			.with_expires(now + 600),
+	);
+	let publishing = |name: &str, expires: u64| {
+		let claims = Claims::new(Path::root()).with_publish(Path::new(name).unwrap());
+		sign(claims.with_expires(expires))
+	};
+	// Draft-14's first token expires first, draft-18's a second later, both fresh ones later still.
+	let (first14, first18, fresh) = (now + 2, now + 3, now + 5);
+	let announce = |id: u32, token_text: &str| {
+		ControlMessage::PublishNamespace(moq_relay::wire::ietf::PublishNamespace {
+			request_id: VarInt::from_u32(id),
+			namespace: vec!["q14".into()],
+			parameters: Parameters(vec![token(token_text)]),
+		})
+	};
+	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&session)]).await;
+	raw.write(announce(0, &publishing("q14", first14))).await;
+	assert_eq!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::PublishNamespaceOk(VarInt::ZERO))
+	);
+	raw.write(announce(2, &publishing("q14", fresh))).await;
+	assert_eq!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::PublishNamespaceOk(VarInt::from_u32(2)))
+	);
+
+	let (raw18, _) = Raw18::connect(&secured.relay, vec![path("/"), use_value18(&session)])
+		.await
+		.expect("admitted");
+	let announce18 = |id: u32, token_text: &str| {
+		let mut request = namespace_request(id, &["q18"]);
+		request.parameters = request
+			.parameters
+			.with(parameter::AUTHORIZATION_TOKEN, token_parameter18(token_text));
+		RequestMessage::PublishNamespace(request)
+	};
+	// The renewal once the first is answered: requests on two streams are taken in no set order.
+	let mut first = raw18.open().await;
+	first.write(&announce18(0, &publishing("q18", first18))).await;
+	assert_eq!(
+		first.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	let mut renewed = raw18.open().await;
+	renewed.write(&announce18(2, &publishing("q18", fresh))).await;
+	assert_eq!(
+		renewed.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+
+	// The first draft-18 token expires (draft-14's a second before): only its request ends.
+	let reset = within("the first request's cancel", first.recv.read_chunk(64, true)).await;
+	assert!(
+		matches!(reset, Err(web_transport_quinn::quinn::ReadError::Reset(code)) if code.into_inner() == 0x7),
+		"{reset:?}"
+	);
+	assert!(moq_token::unix_now() >= first18, "cancelled before the token expired");
+	let mut watched = raw18.open().await;
+	watched.write(&watch18(4, &session)).await;
+	assert_eq!(
+		watched.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	let mut listed = Vec::new();
+	for _ in 0..2 {
+		match watched.read::<RequestMessage>().await {
+			Some(RequestMessage::Namespace(suffix)) => listed.push(suffix.join("/")),
+			other => panic!("expected NAMESPACE, got {other:?}"),
+		}
+	}
+	listed.sort();
+	assert_eq!(listed, ["q14", "q18"], "both broadcasts still published");
+	// Draft-14's control stream had nothing to say: the next message answers a request sent now.
+	raw.write(subscribe_in(4, &["none"], Vec::new())).await;
+	assert!(matches!(
+		raw.read::<ControlMessage>().await,
+		Some(ControlMessage::SubscribeError(_))
+	));
+
+	// The fresh tokens expire: the broadcasts are withdrawn.
+	match raw.read::<ControlMessage>().await {
+		Some(ControlMessage::PublishNamespaceCancel(cancel)) => assert_eq!(
+			(cancel.namespace, cancel.code),
+			(
+				vec!["q14".to_string()],
+				VarInt::from_u32(RequestErrorCode::EXPIRED_AUTH_TOKEN)
+			)
+		),
+		other => panic!("expected PUBLISH_NAMESPACE_CANCEL, got {other:?}"),
+	}
+	assert!(moq_token::unix_now() >= fresh, "withdrawn before the token expired");
+	let reset = within("the renewed request's cancel", renewed.recv.read_chunk(64, true)).await;
+	assert!(
+		matches!(reset, Err(web_transport_quinn::quinn::ReadError::Reset(code)) if code.into_inner() == 0x7),
+		"{reset:?}"
+	);
+	secured.stop().await;
+}
+
 /// `?jwt=` in the SETUP PATH: a token for the path is admitted (SERVER_SETUP selecting draft-14,
 /// with the relay's MAX_REQUEST_ID), one for another root and none are refused with UNAUTHORIZED
 /// (0x2) and the reason.

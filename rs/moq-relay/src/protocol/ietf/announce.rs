@@ -104,6 +104,10 @@ pub enum InboundAction {
 	/// allowed it when the session's grant does not (the publication then lasts as long as that
 	/// token: `docs/protocol.md`, "Request tokens").
 	Publish(Path, Option<Grant>),
+	/// The broadcast at this path is published already, and this request now holds it (so the
+	/// earlier request's end no longer withdraws it), with the request token that allowed it
+	/// when the session's grant does not: a publisher renewing its authorization.
+	Renewed(Path, Option<Grant>),
 	/// Withdraw it.
 	Withdraw(Path),
 	/// Nothing: the broadcast at this path (relative to the root) is outside what the grant lets
@@ -175,9 +179,10 @@ impl Inbound {
 			}
 		};
 		let ok = ControlMessage::PublishNamespaceOk(id);
-		if self.published.contains_key(&path) {
-			// Published already: the new request is answered and nothing changes.
-			return (ok, None);
+		if let Some(holder) = self.published.get_mut(&path) {
+			// Published already: the new request is answered and holds it from now on.
+			*holder = id;
+			return (ok, Some(InboundAction::Renewed(path, token)));
 		}
 		if self.published.len() >= self.policy.max_broadcasts {
 			return (
@@ -305,10 +310,22 @@ mod tests {
 				Some(stage.clone())
 			))
 		);
-		let (_, action) = inbound.publish(&publish(4, &["room", "cam"]), &[stage]);
+		let (_, action) = inbound.publish(&publish(4, &["room", "cam"]), std::slice::from_ref(&stage));
 		assert_eq!(
 			action,
 			Some(InboundAction::Publish(Path::new("room/cam").unwrap(), None))
+		);
+		// The publisher renews with a fresh token before the first expires: the new request holds
+		// the broadcast, with its token.
+		let (_, action) = inbound.publish(&publish(6, &["stage", "cam"]), std::slice::from_ref(&stage));
+		assert_eq!(
+			action,
+			Some(InboundAction::Renewed(Path::new("stage/cam").unwrap(), Some(stage)))
+		);
+		assert_eq!(inbound.done_request(v(2)), None);
+		assert_eq!(
+			inbound.done_request(v(6)),
+			Some(InboundAction::Withdraw(Path::new("stage/cam").unwrap()))
 		);
 	}
 
@@ -321,8 +338,12 @@ mod tests {
 			action,
 			Some(InboundAction::Publish(Path::new("room/cam").unwrap(), None))
 		);
-		// Again: answered, nothing new.
-		assert_eq!(inbound.publish(&publish(2, &["room", "cam"]), &[]).1, None);
+		// Again: answered, and request 2 holds it now: request 0's end withdraws nothing.
+		assert_eq!(
+			inbound.publish(&publish(2, &["room", "cam"]), &[]).1,
+			Some(InboundAction::Renewed(Path::new("room/cam").unwrap(), None))
+		);
+		assert_eq!(inbound.done_request(v(0)), None);
 		// Outside the grant: UNAUTHORIZED (0x1), and the path for the audit trail.
 		let (answer, action) = inbound.publish(&publish(4, &["other"]), &[]);
 		assert!(matches!(answer, ControlMessage::PublishNamespaceError(e) if e.code == v(1) && e.request_id == v(4)));

@@ -92,21 +92,28 @@ pub(super) fn publish<S: Session>(
 				.publish(absolute, vec![shared.route_origin], shared.upstream.clone());
 			// Spawned under the state's lock: the task cannot find its publication missing.
 			let mut state = shared.state();
-			let until = token.clone().filter(|_| watch).map(|token| {
-				let id = request.request_id;
-				let task = tokio::spawn(withdraw_at_token_end(
-					shared.clone(),
-					id,
-					request.namespace.clone(),
-					token,
-				));
-				Until(Some(task.abort_handle()))
-			});
+			let until = token
+				.clone()
+				.filter(|_| watch)
+				.map(|token| until(shared, request, token));
 			let published = Published {
 				_publication: publication,
 				until,
 			};
 			state.publications.insert(path, published);
+			(answer, token)
+		}
+		Some(InboundAction::Renewed(path, token)) => {
+			if let Some(token) = &token {
+				let audited = crate::audit::Request::Publish;
+				shared.trail.token_granted(&shared.grant, token, audited, &path);
+			}
+			// The publication now lasts as long as this request's token (or the session); the
+			// earlier request's watch, if any, is aborted as it is replaced.
+			let mut state = shared.state();
+			if watch && let Some(published) = state.publications.get_mut(&path) {
+				published.until = token.clone().map(|token| until(shared, request, token));
+			}
 			(answer, token)
 		}
 		Some(InboundAction::Denied(path)) => {
@@ -116,6 +123,19 @@ pub(super) fn publish<S: Session>(
 		}
 		Some(InboundAction::Withdraw(_)) | None => (answer, None),
 	}
+}
+
+/// The task that withdraws the control stream's publication `request` when `token` ends
+/// ([`withdraw_at_token_end`]).
+fn until<S: Session>(shared: &Arc<Shared<S>>, request: &PublishNamespace, token: Grant) -> Until {
+	let id = request.request_id;
+	let task = tokio::spawn(withdraw_at_token_end(
+		shared.clone(),
+		id,
+		request.namespace.clone(),
+		token,
+	));
+	Until(Some(task.abort_handle()))
 }
 
 /// Withdraws the publication of the peer's PUBLISH_NAMESPACE `id` (if it still stands) because the
