@@ -2857,17 +2857,7 @@ async fn draft22_relay_subscribes_upstream_on_a_stream_of_its_own() {
 /// The relay's upstream SUBSCRIBE on `draft`, its SUBSCRIPTION_FILTER `filter`.
 async fn relay_subscribes_upstream(draft: Draft, filter: &'static [u8]) {
 	let relay = TestRelay::start(Some("anon")).await;
-	let (raw, _) = Raw18::connect_in(&relay, draft, vec![path("/anon")])
-		.await
-		.expect("admitted");
-	let mut published = raw.open().await;
-	published
-		.write(&RequestMessage::PublishNamespace(namespace_request(0, &["up"])))
-		.await;
-	assert_eq!(
-		published.read::<RequestMessage>().await,
-		Some(RequestMessage::RequestOk(MessageParameters::default()))
-	);
+	let (raw, _published) = publishing18(&relay, draft, "up").await;
 
 	let client = relay.client(Some(version(LITE05)));
 	let mut session = within("subscriber", Subscriber::connect(&client, relay.url("moqt", "")))
@@ -2912,6 +2902,24 @@ async fn relay_subscribes_upstream(draft: Draft, filter: &'static [u8]) {
 		"{reset:?}"
 	);
 	relay.stop().await;
+}
+
+/// A draft-17+ session (`draft`) on `relay`'s `anon` root that published the namespace `name`
+/// (answered REQUEST_OK): the session, and the PUBLISH_NAMESPACE's stream, which withdraws the
+/// namespace when it ends.
+async fn publishing18(relay: &TestRelay, draft: Draft, name: &str) -> (Raw18, Stream18) {
+	let (raw, _) = Raw18::connect_in(relay, draft, vec![path("/anon")])
+		.await
+		.expect("admitted");
+	let mut published = raw.open().await;
+	published
+		.write(&RequestMessage::PublishNamespace(namespace_request(0, &[name])))
+		.await;
+	assert_eq!(
+		published.read::<RequestMessage>().await,
+		Some(RequestMessage::RequestOk(MessageParameters::default()))
+	);
+	(raw, published)
 }
 
 /// The publisher's side of the relay's subscription on a draft-17+ session `raw`: accepts the
@@ -2982,17 +2990,7 @@ async fn an_abandoned_group_is_reset_with_each_subscribers_drafts_code() {
 	use moq_relay::wire::ietf::{ObjectStatus, SubgroupContext, SubgroupHeader, SubgroupId, SubgroupObjectHeader};
 
 	let relay = TestRelay::start(Some("anon")).await;
-	let (publisher, _) = Raw18::connect_in(&relay, Draft::Draft18, vec![path("/anon")])
-		.await
-		.expect("admitted");
-	let mut published = publisher.open().await;
-	published
-		.write(&RequestMessage::PublishNamespace(namespace_request(0, &["up"])))
-		.await;
-	assert_eq!(
-		published.read::<RequestMessage>().await,
-		Some(RequestMessage::RequestOk(MessageParameters::default()))
-	);
+	let (publisher, _published) = publishing18(&relay, Draft::Draft18, "up").await;
 
 	// A draft-16 subscriber on its control stream, a draft-20 one on a SUBSCRIBE stream.
 	let (mut d16, _) = RawDraft::admitted_in(&relay, Draft::Draft16, vec![path("/anon")]).await;
@@ -3925,17 +3923,7 @@ async fn datagrams_between_the_drafts_and_moq_lite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draft_publishers_default_priority_datagrams_reach_subscribers() {
 	let relay = TestRelay::start(Some("anon")).await;
-	let (raw, _) = Raw18::connect_in(&relay, Draft::Draft18, vec![path("/anon")])
-		.await
-		.expect("admitted");
-	let mut published = raw.open().await;
-	published
-		.write(&RequestMessage::PublishNamespace(namespace_request(0, &["dgp"])))
-		.await;
-	assert_eq!(
-		published.read::<RequestMessage>().await,
-		Some(RequestMessage::RequestOk(MessageParameters::default()))
-	);
+	let (raw, _published) = publishing18(&relay, Draft::Draft18, "dgp").await;
 	let relay_ref = &relay;
 	let starting = async move { Live::start(relay_ref, "moq-lite-06", "anon/dgp").await };
 	let answering = async {
