@@ -1160,6 +1160,15 @@ fn subscribe18(id: u32, tokens: &[&str]) -> RequestMessage {
 	})
 }
 
+/// A draft-18 PUBLISH_NAMESPACE `id` of the namespace `name`, carrying `token`.
+fn announce18(id: u32, name: &str, token: &str) -> RequestMessage {
+	let mut request = namespace_request(id, &[name]);
+	request.parameters = request
+		.parameters
+		.with(parameter::AUTHORIZATION_TOKEN, token_parameter18(token));
+	RequestMessage::PublishNamespace(request)
+}
+
 /// A draft-18 SUBSCRIBE_NAMESPACE `id` of every namespace, carrying `token`.
 fn watch18(id: u32, token: &str) -> RequestMessage {
 	let mut watch = namespace_request(id, &[]);
@@ -1363,12 +1372,8 @@ async fn a_revoked_request_token_ends_what_it_allowed() {
 		other.read::<RequestMessage>().await,
 		Some(RequestMessage::SubscribeOk(_))
 	));
-	let mut announcing = namespace_request(12, &["p"]);
-	announcing.parameters = announcing
-		.parameters
-		.with(parameter::AUTHORIZATION_TOKEN, token_parameter18(&publishing));
 	let mut published = raw18.open().await;
-	published.write(&RequestMessage::PublishNamespace(announcing)).await;
+	published.write(&announce18(12, "p", &publishing)).await;
 	assert_eq!(
 		published.read::<RequestMessage>().await,
 		Some(RequestMessage::RequestOk(MessageParameters::default()))
@@ -1548,12 +1553,8 @@ async fn a_request_token_publishes_until_it_expires() {
 		other => panic!("expected REQUEST_ERROR, got {other:?}"),
 	}
 	let (t18, e18) = publishing("p18");
-	let mut request = namespace_request(2, &["p18"]);
-	request.parameters = request
-		.parameters
-		.with(parameter::AUTHORIZATION_TOKEN, token_parameter18(&t18));
 	let mut published = raw18.open().await;
-	published.write(&RequestMessage::PublishNamespace(request)).await;
+	published.write(&announce18(2, "p18", &t18)).await;
 	assert_eq!(
 		published.read::<RequestMessage>().await,
 		Some(RequestMessage::RequestOk(MessageParameters::default()))
@@ -1684,22 +1685,15 @@ async fn a_publisher_renews_its_token_without_a_gap() {
 	let (raw18, _) = Raw18::connect(&secured.relay, vec![path("/"), use_value18(&session)])
 		.await
 		.expect("admitted");
-	let announce18 = |id: u32, token_text: &str| {
-		let mut request = namespace_request(id, &["q18"]);
-		request.parameters = request
-			.parameters
-			.with(parameter::AUTHORIZATION_TOKEN, token_parameter18(token_text));
-		RequestMessage::PublishNamespace(request)
-	};
 	// The renewal once the first is answered: requests on two streams are taken in no set order.
 	let mut first = raw18.open().await;
-	first.write(&announce18(0, &publishing("q18", first18))).await;
+	first.write(&announce18(0, "q18", &publishing("q18", first18))).await;
 	assert_eq!(
 		first.read::<RequestMessage>().await,
 		Some(RequestMessage::RequestOk(MessageParameters::default()))
 	);
 	let mut renewed = raw18.open().await;
-	renewed.write(&announce18(2, &publishing("q18", fresh))).await;
+	renewed.write(&announce18(2, "q18", &publishing("q18", fresh))).await;
 	assert_eq!(
 		renewed.read::<RequestMessage>().await,
 		Some(RequestMessage::RequestOk(MessageParameters::default()))
