@@ -1160,6 +1160,15 @@ fn subscribe18(id: u32, tokens: &[&str]) -> RequestMessage {
 	})
 }
 
+/// A control stream's PUBLISH_NAMESPACE `id` (draft-14 to draft-16) of the namespace `name`.
+fn announce14(id: u32, name: &str, parameters: Vec<KeyValue>) -> ControlMessage {
+	ControlMessage::PublishNamespace(moq_relay::wire::ietf::PublishNamespace {
+		request_id: VarInt::from_u32(id),
+		namespace: vec![name.into()],
+		parameters: Parameters(parameters),
+	})
+}
+
 /// A draft-18 PUBLISH_NAMESPACE `id` of the namespace `name`, carrying `token`.
 fn announce18(id: u32, name: &str, token: &str) -> RequestMessage {
 	let mut request = namespace_request(id, &[name]);
@@ -1335,14 +1344,7 @@ async fn a_revoked_request_token_ends_what_it_allowed() {
 		raw.read::<ControlMessage>().await,
 		Some(ControlMessage::SubscribeOk(_))
 	));
-	raw.write(ControlMessage::PublishNamespace(
-		moq_relay::wire::ietf::PublishNamespace {
-			request_id: VarInt::from_u32(2),
-			namespace: vec!["p".into()],
-			parameters: Parameters(vec![token(&publishing)]),
-		},
-	))
-	.await;
+	raw.write(announce14(2, "p", vec![token(&publishing)])).await;
 	assert_eq!(
 		raw.read::<ControlMessage>().await,
 		Some(ControlMessage::PublishNamespaceOk(VarInt::from_u32(2)))
@@ -1509,23 +1511,16 @@ async fn a_request_token_publishes_until_it_expires() {
 		(sign(claims.with_expires(soon)), soon)
 	};
 	let unauthorized = VarInt::from_u32(RequestErrorCode::UNAUTHORIZED);
-	let announce = |id: u32, name: &str, parameters: Vec<KeyValue>| {
-		ControlMessage::PublishNamespace(moq_relay::wire::ietf::PublishNamespace {
-			request_id: VarInt::from_u32(id),
-			namespace: vec![name.into()],
-			parameters: Parameters(parameters),
-		})
-	};
 
 	// Draft-14, on the control stream.
 	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&session)]).await;
-	raw.write(announce(0, "p14", Vec::new())).await;
+	raw.write(announce14(0, "p14", Vec::new())).await;
 	match raw.read::<ControlMessage>().await {
 		Some(ControlMessage::PublishNamespaceError(err)) => assert_eq!(err.code, unauthorized),
 		other => panic!("expected PUBLISH_NAMESPACE_ERROR, got {other:?}"),
 	}
 	let (t14, e14) = publishing("p14");
-	raw.write(announce(2, "p14", vec![token(&t14)])).await;
+	raw.write(announce14(2, "p14", vec![token(&t14)])).await;
 	assert_eq!(
 		raw.read::<ControlMessage>().await,
 		Some(ControlMessage::PublishNamespaceOk(VarInt::from_u32(2)))
@@ -1534,7 +1529,7 @@ async fn a_request_token_publishes_until_it_expires() {
 	// Draft-16, on its control stream.
 	let (mut raw16, _) = RawDraft::admitted_in(&secured.relay, Draft::Draft16, vec![path("/"), token(&session)]).await;
 	let (t16, e16) = publishing("p16");
-	raw16.write(announce(0, "p16", vec![token(&t16)])).await;
+	raw16.write(announce14(0, "p16", vec![token(&t16)])).await;
 	assert!(matches!(
 		raw16.read::<ControlMessage>().await,
 		Some(ControlMessage::RequestOk(ok)) if ok.request_id == VarInt::ZERO
@@ -1663,20 +1658,15 @@ async fn a_publisher_renews_its_token_without_a_gap() {
 	};
 	// Draft-14's first token expires first, draft-18's a second later, both fresh ones later still.
 	let (first14, first18, fresh) = (now + 2, now + 3, now + 5);
-	let announce = |id: u32, token_text: &str| {
-		ControlMessage::PublishNamespace(moq_relay::wire::ietf::PublishNamespace {
-			request_id: VarInt::from_u32(id),
-			namespace: vec!["q14".into()],
-			parameters: Parameters(vec![token(token_text)]),
-		})
-	};
 	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&session)]).await;
-	raw.write(announce(0, &publishing("q14", first14))).await;
+	raw.write(announce14(0, "q14", vec![token(&publishing("q14", first14))]))
+		.await;
 	assert_eq!(
 		raw.read::<ControlMessage>().await,
 		Some(ControlMessage::PublishNamespaceOk(VarInt::ZERO))
 	);
-	raw.write(announce(2, &publishing("q14", fresh))).await;
+	raw.write(announce14(2, "q14", vec![token(&publishing("q14", fresh))]))
+		.await;
 	assert_eq!(
 		raw.read::<ControlMessage>().await,
 		Some(ControlMessage::PublishNamespaceOk(VarInt::from_u32(2)))
