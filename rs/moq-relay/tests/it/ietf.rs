@@ -1504,9 +1504,10 @@ async fn a_request_token_publishes_until_it_expires() {
 			.with_subscribe(Path::root())
 			.with_expires(later),
 	);
-	// A token that lets the bearer publish `name` for three seconds, signed right before each use.
+	// A token that lets the bearer publish `name` for three to four seconds (whole seconds),
+	// signed right before each use: room for the draft-18 viewer to be served first.
 	let publishing = |name: &str| {
-		let soon = moq_token::unix_now() + 3;
+		let soon = moq_token::unix_now() + 4;
 		let claims = Claims::new(Path::root()).with_publish(Path::new(name).unwrap());
 		(sign(claims.with_expires(soon)), soon)
 	};
@@ -1656,8 +1657,9 @@ async fn a_publisher_renews_its_token_without_a_gap() {
 		let claims = Claims::new(Path::root()).with_publish(Path::new(name).unwrap());
 		sign(claims.with_expires(expires))
 	};
-	// Draft-14's first token expires first, draft-18's a second later, both fresh ones later still.
-	let (first14, first18, fresh) = (now + 2, now + 3, now + 5);
+	// Draft-14's first token expires first, draft-18's a second later, both fresh ones later still
+	// (whole seconds: each at least two seconds after what must come before it).
+	let (first14, first18, fresh) = (now + 3, now + 4, now + 7);
 	let mut raw = RawDraft::admitted(&secured.relay, vec![path("/"), token(&session)]).await;
 	raw.write(announce14(0, "q14", vec![token(&publishing("q14", first14))]))
 		.await;
