@@ -78,14 +78,14 @@ pub(super) fn publish<S: Session>(
 	watch: bool,
 ) -> (ControlMessage, Option<Grant>) {
 	let (answer, action) = shared.state().inbound.publish(request, grants);
+	if let Some(InboundAction::Publish(path, Some(token)) | InboundAction::Renewed(path, Some(token))) = &action {
+		let audited = crate::audit::Request::Publish;
+		shared.trail.token_granted(&shared.grant, token, audited, path);
+	}
 	match action {
 		Some(InboundAction::Publish(path, token)) => {
 			let absolute = shared.grant.absolute(&path);
 			tracing::info!(broadcast = %Peer(absolute.as_str()), "broadcast announced (draft)");
-			if let Some(token) = &token {
-				let audited = crate::audit::Request::Publish;
-				shared.trail.token_granted(&shared.grant, token, audited, &path);
-			}
 			let publication = shared
 				.ctx
 				.origin
@@ -104,10 +104,6 @@ pub(super) fn publish<S: Session>(
 			(answer, token)
 		}
 		Some(InboundAction::Renewed(path, token)) => {
-			if let Some(token) = &token {
-				let audited = crate::audit::Request::Publish;
-				shared.trail.token_granted(&shared.grant, token, audited, &path);
-			}
 			// The publication now lasts as long as this request's token (or the session); the
 			// earlier request's watch, if any, is aborted as it is replaced.
 			let mut state = shared.state();
